@@ -1,0 +1,108 @@
+// Package backend gives every program, notebook and test of the toolkit its
+// GoMLX backend.
+//
+// The default is the pure-Go ("simplego") backend wrapped by this package so
+// that everything the samplers need works on it: the gradient of a
+// convolution (Reverse and Pad composed from existing ops), default strides
+// and dilations, and fast convolutions. It is registered under the name
+// [Name] and chosen when GOMLX_BACKEND is unset.
+//
+// GOMLX_BACKEND is honoured as GoMLX defines it ("<name>:<config>"):
+//
+//	GOMLX_BACKEND=cadps            the wrapped pure-Go backend (the default)
+//	GOMLX_BACKEND=go               the plain pure-Go backend, unwrapped
+//	GOMLX_BACKEND=xla:/abs/pjrt.so XLA through a PJRT plugin (binaries built with -tags xla)
+//
+// Asking for XLA never downloads anything: a missing plugin is an error at once.
+package backend
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/backends/simplego"
+)
+
+// Name is the name under which the wrapped pure-Go backend is registered.
+const Name = "cadps"
+
+// EnvVar is the environment variable that selects a backend (GoMLX's own).
+const EnvVar = backends.ConfigEnvVar
+
+func init() {
+	backends.Register(Name, newWrapped)
+}
+
+// New returns the backend selected by $GOMLX_BACKEND, or the wrapped pure-Go
+// backend when it is unset or empty.
+func New() (backends.Backend, error) {
+	return NewWithConfig(os.Getenv(EnvVar))
+}
+
+// MustNew is [New] for notebooks and examples: it panics on error.
+func MustNew() backends.Backend {
+	b, err := New()
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// NewWithConfig returns the backend named by config, in GOMLX_BACKEND's
+// format "<name>[:<backend config>]". An empty config selects the wrapped
+// pure-Go backend.
+func NewWithConfig(config string) (b backends.Backend, err error) {
+	name, rest, _ := strings.Cut(config, ":")
+	switch name {
+	case "", Name:
+		return newWrapped(rest)
+	case "xla", "stablehlo", "hlo", "shlo":
+		return newXLA(rest)
+	}
+	if !registered(name) {
+		return nil, fmt.Errorf("backend: unknown backend %q in %s=%q (known: %s)",
+			name, EnvVar, config, strings.Join(backends.List(), ", "))
+	}
+	// GoMLX panics on some configuration errors; turn them into errors.
+	defer func() {
+		if r := recover(); r != nil {
+			b, err = nil, fmt.Errorf("backend: creating %q: %v", config, r)
+		}
+	}()
+	b, err = backends.NewWithConfig(config)
+	if err != nil {
+		return nil, fmt.Errorf("backend: creating %q: %w", config, err)
+	}
+	return b, nil
+}
+
+func registered(name string) bool {
+	for _, n := range backends.List() {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+// newWrapped builds the project's wrapper around a fresh pure-Go backend; the
+// config is passed to the pure-Go backend (e.g. "parallelism=2").
+func newWrapped(config string) (backends.Backend, error) {
+	inner, err := simplego.New(config)
+	if err != nil {
+		return nil, fmt.Errorf("backend: creating the pure-Go backend: %w", err)
+	}
+	return Wrap(inner), nil
+}
+
+// IsPureGo reports whether b runs on the CPU in Go (wrapped or not), as
+// opposed to an accelerator through XLA.
+func IsPureGo(b backends.Backend) bool {
+	switch b.(type) {
+	case *Wrapped, *simplego.Backend:
+		return true
+	}
+	return false
+}

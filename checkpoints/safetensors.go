@@ -1,0 +1,206 @@
+package checkpoints
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+)
+
+// maxHeader bounds the JSON header of a safetensors file (the format's own
+// limit is 100 MB).
+const maxHeader = 100 << 20
+
+type stEntry struct {
+	DType       DType    `json:"dtype"`
+	Shape       []int    `json:"shape"`
+	DataOffsets [2]int64 `json:"data_offsets"`
+}
+
+// LoadSafetensors reads a whole safetensors file.
+func LoadSafetensors(path string) (*StateDict, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoints: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("checkpoints: %w", err)
+	}
+	return ReadSafetensors(f, st.Size(), path)
+}
+
+// ReadSafetensors parses a safetensors file of the given size; source names
+// it in errors. Every offset is checked against the size before anything is
+// allocated, so a corrupt or hostile file is an error, never a panic or a
+// huge allocation.
+func ReadSafetensors(r io.ReaderAt, size int64, source string) (*StateDict, error) {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("checkpoints: %s is not a valid safetensors file: %s", source, fmt.Sprintf(format, a...))
+	}
+	var lenBuf [8]byte
+	if size < 8 {
+		return nil, bad("only %d bytes", size)
+	}
+	if _, err := r.ReadAt(lenBuf[:], 0); err != nil {
+		return nil, bad("reading header length: %v", err)
+	}
+	n := binary.LittleEndian.Uint64(lenBuf[:])
+	if n > maxHeader || int64(n) > size-8 {
+		return nil, bad("header length %d exceeds the file (%d bytes)", n, size)
+	}
+	hdr := make([]byte, n)
+	if _, err := r.ReadAt(hdr, 8); err != nil {
+		return nil, bad("reading header: %v", err)
+	}
+	var raw map[string]json.RawMessage
+	dec := json.NewDecoder(bytes.NewReader(hdr))
+	if err := dec.Decode(&raw); err != nil {
+		return nil, bad("header JSON: %v", err)
+	}
+	dataStart := 8 + int64(n)
+	dataSize := size - dataStart
+	sd := NewStateDict(source)
+	type item struct {
+		name string
+		e    stEntry
+	}
+	var items []item
+	for name, msg := range raw {
+		if name == "__metadata__" {
+			md := map[string]string{}
+			if err := json.Unmarshal(msg, &md); err != nil {
+				return nil, bad("__metadata__: %v", err)
+			}
+			sd.Metadata = md
+			continue
+		}
+		var e stEntry
+		if err := json.Unmarshal(msg, &e); err != nil {
+			return nil, bad("entry %q: %v", name, err)
+		}
+		es := e.DType.Size()
+		if es == 0 {
+			return nil, bad("tensor %q has unsupported dtype %q", name, e.DType)
+		}
+		count := int64(1)
+		for _, d := range e.Shape {
+			if d < 0 || (d > 0 && count > dataSize/int64(d)) {
+				return nil, bad("tensor %q has impossible shape %v", name, e.Shape)
+			}
+			count *= int64(d)
+		}
+		lo, hi := e.DataOffsets[0], e.DataOffsets[1]
+		if lo < 0 || hi < lo || hi > dataSize {
+			return nil, bad("tensor %q has offsets [%d,%d) outside the %d data bytes", name, lo, hi, dataSize)
+		}
+		if hi-lo != count*int64(es) {
+			return nil, bad("tensor %q: %d bytes for shape %v of %s", name, hi-lo, e.Shape, e.DType)
+		}
+		items = append(items, item{name, e})
+	}
+	// File order: by data offset (JSON object order is not kept by Go maps).
+	sort.Slice(items, func(i, j int) bool {
+		if items[i].e.DataOffsets[0] != items[j].e.DataOffsets[0] {
+			return items[i].e.DataOffsets[0] < items[j].e.DataOffsets[0]
+		}
+		return items[i].name < items[j].name
+	})
+	for _, it := range items {
+		lo, hi := it.e.DataOffsets[0], it.e.DataOffsets[1]
+		data := make([]byte, hi-lo)
+		if _, err := r.ReadAt(data, dataStart+lo); err != nil && !(err == io.EOF && int64(len(data)) == 0) {
+			return nil, bad("reading tensor %q: %v", it.name, err)
+		}
+		shape := it.e.Shape
+		if shape == nil {
+			shape = []int{}
+		}
+		if err := sd.Add(&Tensor{Name: it.name, DType: it.e.DType, Shape: shape, Data: data}); err != nil {
+			return nil, err
+		}
+	}
+	return sd, nil
+}
+
+// WriteSafetensors writes sd to w in safetensors format, tensors in sd.Names order.
+func WriteSafetensors(w io.Writer, sd *StateDict) error {
+	header := map[string]any{}
+	if len(sd.Metadata) > 0 {
+		header["__metadata__"] = sd.Metadata
+	}
+	var off int64
+	for _, name := range sd.Names {
+		t := sd.Tensors[name]
+		if t.DType.Size() == 0 || int64(len(t.Data)) != int64(t.NumElements()*t.DType.Size()) {
+			return fmt.Errorf("checkpoints: tensor %q: %d bytes for shape %v of %s", name, len(t.Data), t.Shape, t.DType)
+		}
+		shape := t.Shape
+		if shape == nil {
+			shape = []int{}
+		}
+		header[name] = stEntry{DType: t.DType, Shape: shape, DataOffsets: [2]int64{off, off + int64(len(t.Data))}}
+		off += int64(len(t.Data))
+	}
+	hdr, err := json.Marshal(header)
+	if err != nil {
+		return fmt.Errorf("checkpoints: encoding header: %w", err)
+	}
+	for len(hdr)%8 != 0 { // align the data section, as the reference writer does
+		hdr = append(hdr, ' ')
+	}
+	var lenBuf [8]byte
+	binary.LittleEndian.PutUint64(lenBuf[:], uint64(len(hdr)))
+	if _, err := w.Write(lenBuf[:]); err != nil {
+		return err
+	}
+	if _, err := w.Write(hdr); err != nil {
+		return err
+	}
+	for _, name := range sd.Names {
+		if _, err := w.Write(sd.Tensors[name].Data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SaveSafetensors writes sd to path atomically: to a temporary file in the
+// same folder, then renamed, so that a crash never leaves a partial file.
+func SaveSafetensors(path string, sd *StateDict) error {
+	return WriteFileAtomic(path, func(w io.Writer) error { return WriteSafetensors(w, sd) })
+}
+
+// WriteFileAtomic creates path by writing to a temporary file in the same
+// folder, syncing it and renaming it over path.
+func WriteFileAtomic(path string, write func(io.Writer) error) (err error) {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("checkpoints: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if err = write(f); err != nil {
+		return fmt.Errorf("checkpoints: writing %s: %w", path, err)
+	}
+	if err = f.Sync(); err != nil {
+		return fmt.Errorf("checkpoints: %w", err)
+	}
+	if err = f.Close(); err != nil {
+		return fmt.Errorf("checkpoints: %w", err)
+	}
+	if err = os.Rename(f.Name(), path); err != nil {
+		return fmt.Errorf("checkpoints: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,219 @@
+// Package checkpoints reads and writes model weights: PyTorch state_dicts
+// as torch.save writes them (zip .pt/.pth) and safetensors files, without
+// executing any code from the file and with memory bounded by the file size.
+// It also holds the small weights the toolkit ships.
+package checkpoints
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"slices"
+)
+
+// DType names an element type as safetensors spells it ("F32", "I64", ...).
+type DType string
+
+// Element types the readers understand.
+const (
+	F64  DType = "F64"
+	F32  DType = "F32"
+	F16  DType = "F16"
+	BF16 DType = "BF16"
+	I64  DType = "I64"
+	I32  DType = "I32"
+	I16  DType = "I16"
+	I8   DType = "I8"
+	U8   DType = "U8"
+	Bool DType = "BOOL"
+)
+
+// Size returns the size in bytes of one element, or 0 for an unknown type.
+func (d DType) Size() int {
+	switch d {
+	case F64, I64:
+		return 8
+	case F32, I32:
+		return 4
+	case F16, BF16, I16:
+		return 2
+	case I8, U8, Bool:
+		return 1
+	}
+	return 0
+}
+
+// Tensor is one named array of a state dict: its element type, its shape
+// and its little-endian bytes, row-major.
+type Tensor struct {
+	Name  string
+	DType DType
+	Shape []int
+	Data  []byte
+}
+
+// NumElements returns the product of the dimensions (1 for a scalar).
+func (t *Tensor) NumElements() int {
+	n := 1
+	for _, d := range t.Shape {
+		n *= d
+	}
+	return n
+}
+
+// Float32 returns the values converted to float32 (from any float or
+// integer type).
+func (t *Tensor) Float32() ([]float32, error) {
+	v, err := t.Float64()
+	if err != nil {
+		return nil, err
+	}
+	if t.DType == F32 { // exact copy, no rounding through float64 needed but harmless
+		out := make([]float32, len(v))
+		for i := range out {
+			out[i] = math.Float32frombits(binary.LittleEndian.Uint32(t.Data[4*i:]))
+		}
+		return out, nil
+	}
+	out := make([]float32, len(v))
+	for i, x := range v {
+		out[i] = float32(x)
+	}
+	return out, nil
+}
+
+// Float64 returns the values converted to float64.
+func (t *Tensor) Float64() ([]float64, error) {
+	n, es := t.NumElements(), t.DType.Size()
+	if es == 0 {
+		return nil, fmt.Errorf("tensor %q: unsupported dtype %q", t.Name, t.DType)
+	}
+	if len(t.Data) != n*es {
+		return nil, fmt.Errorf("tensor %q: %d bytes for shape %v of %s (want %d)", t.Name, len(t.Data), t.Shape, t.DType, n*es)
+	}
+	out := make([]float64, n)
+	d := t.Data
+	le := binary.LittleEndian
+	for i := range out {
+		switch t.DType {
+		case F64:
+			out[i] = math.Float64frombits(le.Uint64(d[8*i:]))
+		case F32:
+			out[i] = float64(math.Float32frombits(le.Uint32(d[4*i:])))
+		case F16:
+			out[i] = float64(halfToFloat32(le.Uint16(d[2*i:])))
+		case BF16:
+			out[i] = float64(math.Float32frombits(uint32(le.Uint16(d[2*i:])) << 16))
+		case I64:
+			out[i] = float64(int64(le.Uint64(d[8*i:])))
+		case I32:
+			out[i] = float64(int32(le.Uint32(d[4*i:])))
+		case I16:
+			out[i] = float64(int16(le.Uint16(d[2*i:])))
+		case I8:
+			out[i] = float64(int8(d[i]))
+		case U8, Bool:
+			out[i] = float64(d[i])
+		}
+	}
+	return out, nil
+}
+
+// Int64 returns integer values (I64, I32, I16, I8, U8); float types are refused.
+func (t *Tensor) Int64() ([]int64, error) {
+	switch t.DType {
+	case I64, I32, I16, I8, U8, Bool:
+	default:
+		return nil, fmt.Errorf("tensor %q: dtype %s is not an integer type", t.Name, t.DType)
+	}
+	f, err := t.Float64()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]int64, len(f))
+	if t.DType == I64 {
+		for i := range out {
+			out[i] = int64(binary.LittleEndian.Uint64(t.Data[8*i:]))
+		}
+		return out, nil
+	}
+	for i, x := range f {
+		out[i] = int64(x)
+	}
+	return out, nil
+}
+
+// FromFloat32 makes an F32 tensor.
+func FromFloat32(name string, shape []int, v []float32) *Tensor {
+	d := make([]byte, 4*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint32(d[4*i:], math.Float32bits(x))
+	}
+	return &Tensor{Name: name, DType: F32, Shape: slices.Clone(shape), Data: d}
+}
+
+// halfToFloat32 converts an IEEE 754 binary16 value.
+func halfToFloat32(h uint16) float32 {
+	sign := uint32(h>>15) << 31
+	exp := uint32(h>>10) & 0x1f
+	frac := uint32(h) & 0x3ff
+	switch {
+	case exp == 0 && frac == 0:
+		return math.Float32frombits(sign)
+	case exp == 0: // subnormal
+		e := uint32(127 - 15 + 1)
+		for frac&0x400 == 0 {
+			frac <<= 1
+			e--
+		}
+		return math.Float32frombits(sign | e<<23 | (frac&0x3ff)<<13)
+	case exp == 0x1f:
+		return math.Float32frombits(sign | 0xff<<23 | frac<<13)
+	}
+	return math.Float32frombits(sign | (exp+127-15)<<23 | frac<<13)
+}
+
+// StateDict is an ordered set of named tensors, as a model's state_dict.
+type StateDict struct {
+	// Source names where it was read from (a file path), for error messages.
+	Source string
+	// Names lists the tensor names in file order.
+	Names []string
+	// Tensors maps names to tensors.
+	Tensors map[string]*Tensor
+	// Metadata holds safetensors' __metadata__ strings (nil for .pt files).
+	Metadata map[string]string
+}
+
+// NewStateDict returns an empty state dict.
+func NewStateDict(source string) *StateDict {
+	return &StateDict{Source: source, Tensors: map[string]*Tensor{}}
+}
+
+// Add appends a tensor; a name already present is an error.
+func (s *StateDict) Add(t *Tensor) error {
+	if _, ok := s.Tensors[t.Name]; ok {
+		return fmt.Errorf("%s: duplicate tensor %q", s.Source, t.Name)
+	}
+	s.Names = append(s.Names, t.Name)
+	s.Tensors[t.Name] = t
+	return nil
+}
+
+// Get returns the named tensor or an error naming the file.
+func (s *StateDict) Get(name string) (*Tensor, error) {
+	t, ok := s.Tensors[name]
+	if !ok {
+		return nil, fmt.Errorf("%s: no tensor %q", s.Source, name)
+	}
+	return t, nil
+}
+
+// NumParameters returns the total number of elements.
+func (s *StateDict) NumParameters() int {
+	n := 0
+	for _, t := range s.Tensors {
+		n += t.NumElements()
+	}
+	return n
+}

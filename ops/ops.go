@@ -1,0 +1,52 @@
+// Package ops holds the measurement operators of imaging inverse problems
+// (super-resolution, blurs, inpainting, phase retrieval) and their noise
+// models, as differentiable GoMLX graph functions on NCHW images in [-1,1].
+//
+// An operator is A, its adjoint where it is linear, and a noise model, as in
+// deepinv's physics. A user's own operator is any Go function of graph nodes
+// wrapped by [Func]; every guidance method works with it.
+package ops
+
+import (
+	"math/rand/v2"
+
+	"github.com/gomlx/gomlx/pkg/core/graph"
+)
+
+// Operator is a measurement operator y = A(x) on NCHW images.
+type Operator interface {
+	// Name is the operator's task name as the command line spells it
+	// (e.g. "super_resolution", "gaussian_blur").
+	Name() string
+	// OutputShape returns the shape of A(x) for an input shape [N,C,H,W], or
+	// an error naming the problem (a factor not dividing the size, a kernel
+	// larger than the image, ...).
+	OutputShape(in []int) ([]int, error)
+	// Apply builds A(x) in x's graph.
+	Apply(x *graph.Node) *graph.Node
+}
+
+// Linear is an operator that is linear in x and gives its adjoint explicitly.
+type Linear interface {
+	Operator
+	// Adjoint builds Aᵀ y in y's graph; its output has the shape of x.
+	Adjoint(y *graph.Node) *graph.Node
+}
+
+// PseudoInverter is implemented by operators with a cheap pseudo-inverse A⁺
+// (used by projection-type methods and ΠGDM).
+type PseudoInverter interface {
+	// PseudoInverse builds A⁺ y in y's graph; its output has the shape of x.
+	PseudoInverse(y *graph.Node) *graph.Node
+}
+
+// Noise is a measurement noise model, applied on the host when a measurement
+// is synthesised.
+type Noise interface {
+	// Name is the noise model's name ("gaussian", "poisson").
+	Name() string
+	// Apply returns y with noise drawn from r added, in a new slice.
+	Apply(y []float32, r *rand.Rand) []float32
+	// Sigma is the standard deviation σ_y the likelihood assumes.
+	Sigma() float64
+}
