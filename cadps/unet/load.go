@@ -1,0 +1,146 @@
+package unet
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strings"
+
+	"github.com/cadps/toolkit/checkpoints"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+)
+
+// Load checks that sd is exactly this model's state_dict (every key present,
+// none unexpected, every shape right: all problems listed in one error that
+// names the file and the config) and stores its tensors, as float32, in ctx
+// under the scopes Apply reads them from.
+func (m *Model) Load(ctx *context.Context, sd *checkpoints.StateDict) error {
+	if err := m.Match(sd); err != nil {
+		return err
+	}
+	for _, p := range m.specs {
+		t := sd.Tensors[p.Name]
+		v, err := t.Float32()
+		if err != nil {
+			return fmt.Errorf("unet: %s: %w", sd.Source, err)
+		}
+		if err := setVariable(ctx, p.Name, tensors.FromFlatDataAndDimensions(v, p.Shape...)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// LoadFile reads a checkpoint (.pt or .safetensors) and loads it into ctx.
+func (m *Model) LoadFile(ctx *context.Context, path string) error {
+	sd, err := checkpoints.LoadSafetensors(path)
+	if err != nil {
+		return err
+	}
+	return m.Load(ctx, sd)
+}
+
+// Match compares sd with the model's expected state_dict and returns one
+// error listing every missing, unexpected and mis-shaped tensor.
+func (m *Model) Match(sd *checkpoints.StateDict) error {
+	// TODO(lead): switch to checkpoints.Match once it lands.
+	var problems []string
+	seen := map[string]bool{}
+	for _, p := range m.specs {
+		seen[p.Name] = true
+		t, ok := sd.Tensors[p.Name]
+		if !ok {
+			problems = append(problems, "missing "+p.Name)
+		} else if !slices.Equal(t.Shape, p.Shape) {
+			problems = append(problems, fmt.Sprintf("%s has shape %v, want %v", p.Name, t.Shape, p.Shape))
+		}
+	}
+	for _, n := range sd.Names {
+		if !seen[n] {
+			problems = append(problems, "unexpected "+n)
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("unet: %s does not fit config %s: %s", sd.Source, m.cfg, strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// StateDict returns the weights held in ctx as a state_dict with the
+// checkpoint keys, in PyTorch's order (for saving as safetensors).
+func (m *Model) StateDict(ctx *context.Context) (*checkpoints.StateDict, error) {
+	sd := checkpoints.NewStateDict("unet")
+	for _, p := range m.specs {
+		scope, name := keyScope(p.Name)
+		v := ctx.GetVariableByScopeAndName(scope, name)
+		if v == nil {
+			return nil, fmt.Errorf("unet: no weight %q in the context", p.Name)
+		}
+		t, err := v.Value()
+		if err != nil {
+			return nil, fmt.Errorf("unet: weight %q: %w", p.Name, err)
+		}
+		if err := sd.Add(checkpoints.FromFloat32(p.Name, p.Shape, tensors.MustCopyFlatData[float32](t))); err != nil {
+			return nil, err
+		}
+	}
+	return sd, nil
+}
+
+// InitRandom fills ctx with seeded random weights in the model's layout, as
+// the reference fixtures do (conv/linear weights ~ N(0, 1/fan_in), biases ~
+// N(0, 0.05²), norm weights ~ N(1, 0.1²), norm biases ~ N(0, 0.1²)): for
+// benchmarks and tests at the real sizes without the real files.
+func (m *Model) InitRandom(ctx *context.Context, seed uint64) error {
+	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	for _, p := range m.specs {
+		n := 1
+		for _, d := range p.Shape {
+			n *= d
+		}
+		v := make([]float32, n)
+		mean, std := 0.0, 0.05
+		switch {
+		case len(p.Shape) == 1 && isNormParam(p.Name) && strings.HasSuffix(p.Name, ".weight"):
+			mean, std = 1, 0.1
+		case len(p.Shape) == 1 && isNormParam(p.Name):
+			std = 0.1
+		case len(p.Shape) >= 2:
+			fanIn := n / p.Shape[0]
+			std = 1 / math.Sqrt(float64(fanIn))
+		}
+		for i := range v {
+			v[i] = float32(mean + std*r.NormFloat64())
+		}
+		if err := setVariable(ctx, p.Name, tensors.FromFlatDataAndDimensions(v, p.Shape...)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// isNormParam reports whether a key belongs to a GroupNorm.
+func isNormParam(key string) bool {
+	prefix := key[:strings.LastIndex(key, ".")]
+	for _, suffix := range []string{".in_layers.0", ".out_layers.0", ".norm"} {
+		if strings.HasSuffix(prefix, suffix) {
+			return true
+		}
+	}
+	return prefix == "out.0"
+}
+
+// setVariable stores value in ctx as the parameter named by a checkpoint key.
+func setVariable(ctx *context.Context, key string, value *tensors.Tensor) error {
+	scope, name := keyScope(key)
+	if v := ctx.GetVariableByScopeAndName(scope, name); v != nil {
+		if !v.Shape().Equal(value.Shape()) {
+			return fmt.Errorf("unet: weight %q has shape %s in the context, %s given", key, v.Shape(), value.Shape())
+		}
+		return v.SetValue(value)
+	}
+	ctx.InAbsPath(scope).Checked(false).VariableWithValue(name, value)
+	return nil
+}

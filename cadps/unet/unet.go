@@ -1,0 +1,348 @@
+// Package unet is guided-diffusion's UNet ("ADM", Dhariwal & Nichol 2021),
+// the network behind DPS and CA-DPS, as a GoMLX graph function.
+//
+// Every option of guided-diffusion's create_model for unconditional and
+// class-conditional models is supported (see [Config]); the FFHQ-256 and
+// ImageNet-256 configurations ship as presets. Blocks and parameters are
+// named exactly as the PyTorch checkpoint keys ("input_blocks.1.0.in_layers.2.weight"),
+// so a reader can go from a key to the code: each key's parameter lives in
+// the GoMLX context at the scope of its dotted prefix ("/input_blocks/1/0/in_layers/2",
+// variable "weight"), and checkpoints load as they are.
+package unet
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+)
+
+type node = graph.Node
+
+// Model is a UNet architecture: the block structure derived from a Config.
+// It holds no weights: those live in a *context.Context (see Load and Init),
+// so one Model serves any number of weight sets.
+type Model struct {
+	cfg           Config
+	modelChannels int
+	timeEmbedDim  int
+	numClasses    int
+	inputBlocks   [][]layer
+	middleBlock   []layer
+	outputBlocks  [][]layer
+	out           []layer // out.0 (norm) and out.2 (conv)
+	timeEmbed     [2]*linear
+	specs         []Param
+	shapes        map[string][]int
+}
+
+// layer is one module inside a TimestepEmbedSequential block: it declares
+// its parameters and builds its part of the graph.
+type layer interface {
+	params(add func(name string, dims ...int))
+	apply(w *weights, h, emb *node) *node
+}
+
+// New builds the architecture of cfg, or returns an error naming what is
+// inconsistent (sizes not divisible, channels not divisible into 32 groups
+// or into heads, ...).
+func New(cfg Config) (*Model, error) {
+	if cfg.ImageSize <= 0 || cfg.NumChannels <= 0 || cfg.NumResBlocks <= 0 {
+		return nil, fmt.Errorf("unet: image_size, num_channels and num_res_blocks must be positive in %s", cfg)
+	}
+	mult, err := cfg.channelMult()
+	if err != nil {
+		return nil, err
+	}
+	attnDS, err := cfg.attentionDownsampleRates()
+	if err != nil {
+		return nil, err
+	}
+	if cfg.ImageSize%(1<<(len(mult)-1)) != 0 {
+		return nil, fmt.Errorf("unet: image_size %d is not divisible by 2^%d (channel_mult has %d levels)",
+			cfg.ImageSize, len(mult)-1, len(mult))
+	}
+	numHeads := cfg.NumHeads
+	if numHeads <= 0 && cfg.NumHeadChannels <= 0 {
+		return nil, fmt.Errorf("unet: num_heads or num_head_channels must be positive in %s", cfg)
+	}
+	numHeadsUp := cfg.NumHeadsUpsample
+	if numHeadsUp == -1 || numHeadsUp == 0 {
+		numHeadsUp = numHeads
+	}
+	mc := cfg.NumChannels
+	m := &Model{cfg: cfg, modelChannels: mc, timeEmbedDim: 4 * mc, numClasses: cfg.numClasses()}
+	ted := m.timeEmbedDim
+	m.timeEmbed = [2]*linear{{key: "time_embed.0", in: mc, out: ted}, {key: "time_embed.2", in: ted, out: ted}}
+
+	var errs []error
+	heads := func(ch, n int) int {
+		if cfg.NumHeadChannels > 0 {
+			if ch%cfg.NumHeadChannels != 0 {
+				errs = append(errs, fmt.Errorf("unet: %d channels are not divisible by num_head_channels %d", ch, cfg.NumHeadChannels))
+				return 1
+			}
+			return ch / cfg.NumHeadChannels
+		}
+		if ch%n != 0 {
+			errs = append(errs, fmt.Errorf("unet: %d channels are not divisible into %d heads", ch, n))
+		}
+		return n
+	}
+	res := func(key string, in, out int, up, down bool) *resBlock {
+		return &resBlock{key: key, in: in, out: out, emb: ted, scaleShift: cfg.UseScaleShiftNorm, up: up, down: down}
+	}
+	attn := func(key string, ch, n int) *attention {
+		return &attention{key: key, ch: ch, heads: heads(ch, n), newOrder: cfg.UseNewAttentionOrder}
+	}
+
+	ch := int(mult[0] * float64(mc))
+	inputCh := ch
+	m.inputBlocks = append(m.inputBlocks, []layer{&conv{key: "input_blocks.0.0", in: cfg.inChannels(), out: ch, k: 3, stride: 1, pad: 1}})
+	chans := []int{ch}
+	ds := 1
+	for level, mu := range mult {
+		for range cfg.NumResBlocks {
+			key := "input_blocks." + strconv.Itoa(len(m.inputBlocks))
+			out := int(mu * float64(mc))
+			layers := []layer{res(key+".0", ch, out, false, false)}
+			ch = out
+			if attnDS[ds] {
+				layers = append(layers, attn(key+".1", ch, numHeads))
+			}
+			m.inputBlocks = append(m.inputBlocks, layers)
+			chans = append(chans, ch)
+		}
+		if level != len(mult)-1 {
+			key := "input_blocks." + strconv.Itoa(len(m.inputBlocks)) + ".0"
+			if cfg.ResblockUpdown {
+				m.inputBlocks = append(m.inputBlocks, []layer{res(key, ch, ch, false, true)})
+			} else {
+				m.inputBlocks = append(m.inputBlocks, []layer{&downsample{key: key, ch: ch, useConv: true}})
+			}
+			chans = append(chans, ch)
+			ds *= 2
+		}
+	}
+	m.middleBlock = []layer{res("middle_block.0", ch, ch, false, false), attn("middle_block.1", ch, numHeads), res("middle_block.2", ch, ch, false, false)}
+	for level := len(mult) - 1; level >= 0; level-- {
+		for i := 0; i <= cfg.NumResBlocks; i++ {
+			key := "output_blocks." + strconv.Itoa(len(m.outputBlocks))
+			ich := chans[len(chans)-1]
+			chans = chans[:len(chans)-1]
+			out := int(float64(mc) * mult[level])
+			layers := []layer{res(key+".0", ch+ich, out, false, false)}
+			ch = out
+			if attnDS[ds] {
+				layers = append(layers, attn(key+"."+strconv.Itoa(len(layers)), ch, numHeadsUp))
+			}
+			if level > 0 && i == cfg.NumResBlocks {
+				k := key + "." + strconv.Itoa(len(layers))
+				if cfg.ResblockUpdown {
+					layers = append(layers, res(k, ch, ch, true, false))
+				} else {
+					layers = append(layers, &upsample{key: k, ch: ch, useConv: true})
+				}
+				ds /= 2
+			}
+			m.outputBlocks = append(m.outputBlocks, layers)
+		}
+	}
+	m.out = []layer{&groupNorm{key: "out.0", ch: ch}, &conv{key: "out.2", in: inputCh, out: cfg.outChannels(), k: 3, stride: 1, pad: 1, silu: true}}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("%w (config %s)", errs[0], cfg)
+	}
+	if err := m.checkGroups(); err != nil {
+		return nil, err
+	}
+	m.collectSpecs()
+	return m, nil
+}
+
+// checkGroups verifies every GroupNorm's channels divide into 32 groups.
+func (m *Model) checkGroups() error {
+	var bad []string
+	m.visit(func(l layer) {
+		switch l := l.(type) {
+		case *resBlock:
+			if l.in%normGroups != 0 || l.out%normGroups != 0 {
+				bad = append(bad, l.key)
+			}
+		case *attention:
+			if l.ch%normGroups != 0 {
+				bad = append(bad, l.key)
+			}
+		}
+	})
+	if len(bad) > 0 {
+		return fmt.Errorf("unet: GroupNorm needs channels divisible by %d, not so at %v (config %s)", normGroups, bad, m.cfg)
+	}
+	return nil
+}
+
+func (m *Model) visit(fn func(layer)) {
+	for _, b := range m.inputBlocks {
+		for _, l := range b {
+			fn(l)
+		}
+	}
+	for _, l := range m.middleBlock {
+		fn(l)
+	}
+	for _, b := range m.outputBlocks {
+		for _, l := range b {
+			fn(l)
+		}
+	}
+	for _, l := range m.out {
+		fn(l)
+	}
+}
+
+func (m *Model) collectSpecs() {
+	m.shapes = map[string][]int{}
+	add := func(name string, dims ...int) {
+		m.specs = append(m.specs, Param{Name: name, Shape: dims})
+		m.shapes[name] = dims
+	}
+	m.timeEmbed[0].params(add)
+	m.timeEmbed[1].params(add)
+	if m.numClasses > 0 {
+		add("label_emb.weight", m.numClasses, m.timeEmbedDim)
+	}
+	m.visit(func(l layer) { l.params(add) })
+}
+
+// Config returns the configuration the model was built from.
+func (m *Model) Config() Config { return m.cfg }
+
+// Params returns the expected state_dict: every parameter's checkpoint key
+// and shape, in the order PyTorch's state_dict lists them.
+func (m *Model) Params() []Param { return m.specs }
+
+// NumParams returns the total number of parameters.
+func (m *Model) NumParams() int {
+	n := 0
+	for _, s := range m.specs {
+		p := 1
+		for _, d := range s.Shape {
+			p *= d
+		}
+		n += p
+	}
+	return n
+}
+
+// ImageSize returns the side of the square images the model was built for.
+func (m *Model) ImageSize() int { return m.cfg.ImageSize }
+
+// InChannels returns the number of image channels.
+func (m *Model) InChannels() int { return m.cfg.inChannels() }
+
+// OutChannels returns the number of output channels (2× InChannels with
+// learned variance: ε first, then the variance values).
+func (m *Model) OutChannels() int { return m.cfg.outChannels() }
+
+// Apply builds the network output for images x [N,C,H,W] at timesteps t [N]
+// (float32 values as the network receives them), with class labels
+// [N] (int) for class-conditional models (nil otherwise). The weights come
+// from ctx (see Load); a missing weight is created there with ctx's
+// initializer, which is how training starts from scratch.
+func (m *Model) Apply(ctx *context.Context, x, t, labels *node) *node {
+	g := x.Graph()
+	w := &weights{ctx: ctx.Checked(false), g: g, m: m}
+	if x.Rank() != 4 || x.Shape().Dim(1) != m.InChannels() {
+		panic(fmt.Errorf("unet: input shape %s, want [N,%d,H,W]", x.Shape(), m.InChannels()))
+	}
+	if t.Rank() == 0 {
+		t = graph.BroadcastToDims(t, x.Shape().Dim(0))
+	}
+	emb := timestepEmbedding(graph.ConvertDType(t, dtypes.Float32), m.modelChannels)
+	emb = m.timeEmbed[0].apply(w, emb, nil)
+	emb = silu(emb)
+	emb = m.timeEmbed[1].apply(w, emb, nil)
+	if m.numClasses > 0 {
+		if labels == nil {
+			panic(fmt.Errorf("unet: class-conditional model (class_cond) needs labels"))
+		}
+		table := w.get("label_emb.weight")
+		emb = graph.Add(emb, graph.Gather(table, graph.ExpandAxes(graph.ConvertDType(labels, dtypes.Int32), -1)))
+	}
+	h := x
+	hs := make([]*node, 0, len(m.inputBlocks))
+	for _, block := range m.inputBlocks {
+		for _, l := range block {
+			h = l.apply(w, h, emb)
+		}
+		hs = append(hs, h)
+	}
+	for _, l := range m.middleBlock {
+		h = l.apply(w, h, emb)
+	}
+	for _, block := range m.outputBlocks {
+		h = graph.Concatenate([]*node{h, hs[len(hs)-1]}, 1)
+		hs = hs[:len(hs)-1]
+		for _, l := range block {
+			h = l.apply(w, h, emb)
+		}
+	}
+	for _, l := range m.out {
+		h = l.apply(w, h, emb)
+	}
+	return h
+}
+
+// timestepEmbedding is guided-diffusion's sinusoidal embedding: for
+// half = dim/2 frequencies f_j = exp(−ln(10000)·j/half), [cos(t·f), sin(t·f)]
+// (zero-padded to an odd dim). The frequencies are computed in float32, as
+// PyTorch does.
+func timestepEmbedding(t *node, dim int) *node {
+	half := dim / 2
+	freqs := make([]float32, half)
+	a := float32(-math.Log(10000))
+	for j := range freqs {
+		freqs[j] = float32(math.Exp(float64(a * float32(j) / float32(half))))
+	}
+	args := graph.Mul(graph.ExpandAxes(t, -1), graph.ExpandAxes(graph.Const(t.Graph(), freqs), 0))
+	emb := graph.Concatenate([]*node{graph.Cos(args), graph.Sin(args)}, -1)
+	if dim%2 == 1 {
+		emb = graph.Concatenate([]*node{emb, graph.ZerosLike(graph.Slice(emb, graph.AxisRange(), graph.AxisRange(0, 1)))}, -1)
+	}
+	return emb
+}
+
+// weights fetches parameters from the context by checkpoint key.
+type weights struct {
+	ctx *context.Context
+	g   *graph.Graph
+	m   *Model
+}
+
+// get returns the parameter named by a checkpoint key as a node.
+func (w *weights) get(key string) *node {
+	dims, ok := w.m.shapes[key]
+	if !ok {
+		panic(fmt.Errorf("unet: internal error: parameter %q is not declared", key))
+	}
+	scope, name := keyScope(key)
+	v := w.ctx.InAbsPath(scope).VariableWithShape(name, shapes.Make(dtypes.Float32, dims...))
+	return v.ValueGraph(w.g)
+}
+
+// keyScope splits a checkpoint key into the context scope of its prefix and
+// the variable name: "a.b.weight" → ("/a/b", "weight").
+func keyScope(key string) (scope, name string) {
+	i := strings.LastIndex(key, ".")
+	return "/" + strings.ReplaceAll(key[:i], ".", "/"), key[i+1:]
+}
+
+// Param is one parameter of the state_dict: its checkpoint key and shape.
+type Param struct {
+	Name  string
+	Shape []int
+}
