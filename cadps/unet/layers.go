@@ -56,7 +56,7 @@ func groupNormalize(x, gamma, beta *node) *node {
 	mean := graph.ReduceAndKeep(g, graph.ReduceMean, 2)
 	centred := graph.Sub(g, mean)
 	variance := graph.ReduceAndKeep(graph.Square(centred), graph.ReduceMean, 2)
-	g = graph.Mul(centred, graph.Rsqrt(graph.AddScalar(variance, normEps)))
+	g = graph.Div(centred, graph.Sqrt(graph.AddScalar(variance, normEps)))
 	x = graph.Reshape(g, dims...)
 	_ = c
 	return graph.Add(graph.Mul(x, channelVector(gamma, x)), channelVector(beta, x))

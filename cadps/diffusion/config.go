@@ -1,0 +1,370 @@
+package diffusion
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// MeanType says what the network's (first C channels of) output predicts.
+type MeanType string
+
+// The mean types of guided-diffusion's ModelMeanType.
+const (
+	// MeanEpsilon: the network predicts the noise ε.
+	MeanEpsilon MeanType = "epsilon"
+	// MeanStartX: the network predicts x_0.
+	MeanStartX MeanType = "start_x"
+	// MeanPreviousX: the network predicts the posterior mean of x_{t−1}.
+	MeanPreviousX MeanType = "previous_x"
+)
+
+// VarType says how the reverse-step variance is obtained.
+type VarType string
+
+// The variance types of guided-diffusion's ModelVarType.
+const (
+	// VarLearned: the network's extra C channels are the log variance.
+	VarLearned VarType = "learned"
+	// VarLearnedRange: the extra C channels v ∈ [−1, 1] interpolate the log
+	// variance between log β̃_t (v = −1) and log β_t (v = 1).
+	VarLearnedRange VarType = "learned_range"
+	// VarFixedSmall: the posterior variance β̃_t.
+	VarFixedSmall VarType = "fixed_small"
+	// VarFixedLarge: β_t, with β̃_1 at t = 0.
+	VarFixedLarge VarType = "fixed_large"
+)
+
+// Sampler names accepted in [Config.Sampler].
+const (
+	// SamplerDDPM is ancestral sampling ([Process.PSample]).
+	SamplerDDPM = "ddpm"
+	// SamplerDDIM is DDIM sampling ([Process.DDIMStep]).
+	SamplerDDIM = "ddim"
+)
+
+// Config describes a diffusion process as the reference's YAML diffusion
+// configuration does.
+type Config struct {
+	// Sampler is "ddpm" (the default when empty) or "ddim". The process
+	// itself does not depend on it; samplers read it to choose their step.
+	Sampler string
+	// Steps is the number of diffusion steps T of the original process
+	// (1000 for the DPS models).
+	Steps int
+	// NoiseSchedule is "linear" or "cosine".
+	NoiseSchedule string
+	// Respacing is the timestep respacing (see [SpaceTimesteps]); empty
+	// keeps all Steps.
+	Respacing string
+	// MeanType is what the network predicts.
+	MeanType MeanType
+	// VarType is how the variance is obtained.
+	VarType VarType
+	// ClipDenoised clamps the predicted x_0 to [−1, 1].
+	ClipDenoised bool
+	// RescaleTimesteps feeds the network timestep_map[i]·1000/Steps instead
+	// of timestep_map[i].
+	RescaleTimesteps bool
+}
+
+// Process is a respaced Gaussian diffusion process (guided-diffusion's
+// SpacedDiffusion). It is immutable and safe for concurrent use.
+type Process struct {
+	cfg         Config
+	timestepMap []int
+	sched       *Schedule
+	// f32 holds the Schedule arrays cast to float32, keyed by
+	// [Schedule.Array] names, for the in-graph lookups.
+	f32 map[string][]float32
+	// modelT is the float32 timestep the network receives at each index.
+	modelT []float32
+}
+
+// New builds the process described by cfg: the base β schedule over
+// cfg.Steps steps, the retained timesteps, and the respaced process's
+// coefficient arrays.
+func New(cfg Config) (*Process, error) {
+	switch cfg.Sampler {
+	case "":
+		cfg.Sampler = SamplerDDPM
+	case SamplerDDPM, SamplerDDIM:
+	default:
+		return nil, fmt.Errorf("diffusion: unknown sampler %q (want %q or %q)", cfg.Sampler, SamplerDDPM, SamplerDDIM)
+	}
+	switch cfg.MeanType {
+	case MeanEpsilon, MeanStartX, MeanPreviousX:
+	default:
+		return nil, fmt.Errorf("diffusion: unknown model mean type %q (want %q, %q or %q)",
+			cfg.MeanType, MeanEpsilon, MeanStartX, MeanPreviousX)
+	}
+	switch cfg.VarType {
+	case VarLearned, VarLearnedRange, VarFixedSmall, VarFixedLarge:
+	default:
+		return nil, fmt.Errorf("diffusion: unknown model variance type %q (want %q, %q, %q or %q)",
+			cfg.VarType, VarLearned, VarLearnedRange, VarFixedSmall, VarFixedLarge)
+	}
+	if cfg.Steps < 2 {
+		return nil, fmt.Errorf("diffusion: steps must be at least 2, got %d", cfg.Steps)
+	}
+	base, err := BetaSchedule(cfg.NoiseSchedule, cfg.Steps)
+	if err != nil {
+		return nil, err
+	}
+	baseSched, err := NewSchedule(base)
+	if err != nil {
+		return nil, fmt.Errorf("diffusion: base schedule: %w", err)
+	}
+	kept, err := SpaceTimesteps(cfg.Steps, cfg.Respacing)
+	if err != nil {
+		return nil, err
+	}
+	if len(kept) < 2 {
+		return nil, fmt.Errorf("diffusion: respacing %q keeps %d timestep(s); at least 2 are needed", cfg.Respacing, len(kept))
+	}
+	sched, err := NewSchedule(respace(baseSched.AlphasCumprod, kept))
+	if err != nil {
+		return nil, fmt.Errorf("diffusion: respaced schedule %q: %w", cfg.Respacing, err)
+	}
+	p := &Process{cfg: cfg, timestepMap: kept, sched: sched, f32: map[string][]float32{}}
+	for name, a := range sched.named() {
+		p.f32[name] = toFloat32(a)
+	}
+	// previous_x's inverse posterior-mean coefficients, in float64 first
+	// as the reference's PreviousXMeanProcessor computes them.
+	recip, ratio := make([]float64, len(kept)), make([]float64, len(kept))
+	for k, c1 := range sched.PosteriorMeanCoef1 {
+		recip[k] = 1.0 / c1
+		ratio[k] = sched.PosteriorMeanCoef2[k] / c1
+	}
+	p.f32[recipCoef1Name] = toFloat32(recip)
+	p.f32[coef2OverCoef1Name] = toFloat32(ratio)
+	p.modelT = make([]float32, len(kept))
+	for i, t := range kept {
+		v := float64(t)
+		if cfg.RescaleTimesteps {
+			v *= 1000.0 / float64(cfg.Steps)
+		}
+		p.modelT[i] = float32(v)
+	}
+	return p, nil
+}
+
+// toFloat32 casts every value to float32 (round to nearest, as torch's
+// .float() does).
+func toFloat32(a []float64) []float32 {
+	out := make([]float32, len(a))
+	for i, v := range a {
+		out[i] = float32(v)
+	}
+	return out
+}
+
+// Config returns the configuration the process was built from (with the
+// default sampler filled in).
+func (p *Process) Config() Config { return p.cfg }
+
+// NumSteps returns the number of respaced steps (the length of every
+// coefficient array); sampling runs i = NumSteps()−1 down to 0.
+func (p *Process) NumSteps() int { return len(p.timestepMap) }
+
+// OriginalSteps returns the number of steps T of the original process.
+func (p *Process) OriginalSteps() int { return p.cfg.Steps }
+
+// TimestepMap returns a copy of the original timesteps the respaced indices
+// stand for, increasing: index i is original timestep TimestepMap()[i].
+func (p *Process) TimestepMap() []int { return append([]int(nil), p.timestepMap...) }
+
+// Schedule returns a copy of the respaced process's float64 coefficient
+// arrays.
+func (p *Process) Schedule() *Schedule { return p.sched.clone() }
+
+// ModelTimesteps returns a copy of the float32 timestep the network receives
+// at each respaced index: timestep_map[i], times 1000/Steps when
+// RescaleTimesteps is set.
+func (p *Process) ModelTimesteps() []float32 { return append([]float32(nil), p.modelT...) }
+
+// configKeys returns the keys of the reference's YAML diffusion
+// configuration.
+func configKeys() []string {
+	return []string{
+		"sampler", "steps", "noise_schedule", "model_mean_type", "model_var_type",
+		"dynamic_threshold", "clip_denoised", "rescale_timesteps", "timestep_respacing",
+	}
+}
+
+// ParseConfig reads the reference's YAML diffusion configuration, decoded
+// into a map (by a YAML or JSON decoder: numbers may be int, int64 or
+// integral float64):
+//
+//	sampler: ddpm               # or ddim
+//	steps: 1000
+//	noise_schedule: linear      # or cosine
+//	model_mean_type: epsilon    # start_x, previous_x
+//	model_var_type: learned_range
+//	dynamic_threshold: False    # True is not supported
+//	clip_denoised: True
+//	rescale_timesteps: False
+//	timestep_respacing: 1000    # an int, or a string such as "ddim50" or "50,40,30"
+//
+// steps, noise_schedule, model_mean_type and model_var_type are required;
+// the others default to ddpm, false and no respacing. Unknown keys are an
+// error, as they are for the reference's create_sampler.
+func ParseConfig(m map[string]any) (Config, error) {
+	var cfg Config
+	known := map[string]bool{}
+	for _, k := range configKeys() {
+		known[k] = true
+	}
+	var unknown []string
+	for k := range m {
+		if !known[k] {
+			unknown = append(unknown, k)
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return cfg, fmt.Errorf("diffusion: unknown diffusion config key(s) %s (known: %s)",
+			strings.Join(unknown, ", "), strings.Join(configKeys(), ", "))
+	}
+	for _, k := range []string{"steps", "noise_schedule", "model_mean_type", "model_var_type"} {
+		if _, ok := m[k]; !ok {
+			return cfg, fmt.Errorf("diffusion: diffusion config lacks %q", k)
+		}
+	}
+	var err error
+	if cfg.Sampler, err = optString(m, "sampler"); err != nil {
+		return cfg, err
+	}
+	if cfg.Steps, err = toInt(m["steps"]); err != nil {
+		return cfg, fmt.Errorf("diffusion: diffusion config steps: %w", err)
+	}
+	if cfg.NoiseSchedule, err = optString(m, "noise_schedule"); err != nil {
+		return cfg, err
+	}
+	s, err := optString(m, "model_mean_type")
+	if err != nil {
+		return cfg, err
+	}
+	cfg.MeanType = MeanType(s)
+	if s, err = optString(m, "model_var_type"); err != nil {
+		return cfg, err
+	}
+	cfg.VarType = VarType(s)
+	dyn, err := optBool(m, "dynamic_threshold")
+	if err != nil {
+		return cfg, err
+	}
+	if dyn {
+		return cfg, fmt.Errorf("diffusion: dynamic_threshold: True is not supported")
+	}
+	if cfg.ClipDenoised, err = optBool(m, "clip_denoised"); err != nil {
+		return cfg, err
+	}
+	if cfg.RescaleTimesteps, err = optBool(m, "rescale_timesteps"); err != nil {
+		return cfg, err
+	}
+	if cfg.Respacing, err = respacingString(m["timestep_respacing"]); err != nil {
+		return cfg, fmt.Errorf("diffusion: diffusion config timestep_respacing: %w", err)
+	}
+	return cfg, nil
+}
+
+// FromConfig is [ParseConfig] followed by [New].
+func FromConfig(m map[string]any) (*Process, error) {
+	cfg, err := ParseConfig(m)
+	if err != nil {
+		return nil, err
+	}
+	return New(cfg)
+}
+
+// optString returns m[key] as a string ("" when absent or nil).
+func optString(m map[string]any, key string) (string, error) {
+	switch v := m[key].(type) {
+	case nil:
+		return "", nil
+	case string:
+		return v, nil
+	default:
+		return "", fmt.Errorf("diffusion: diffusion config %s: want a string, got %T (%v)", key, v, v)
+	}
+}
+
+// optBool returns m[key] as a bool (false when absent or nil).
+func optBool(m map[string]any, key string) (bool, error) {
+	switch v := m[key].(type) {
+	case nil:
+		return false, nil
+	case bool:
+		return v, nil
+	default:
+		return false, fmt.Errorf("diffusion: diffusion config %s: want a boolean, got %T (%v)", key, v, v)
+	}
+}
+
+// toInt converts a decoded YAML/JSON number to int.
+func toInt(v any) (int, error) {
+	switch n := v.(type) {
+	case int:
+		return n, nil
+	case int32:
+		return int(n), nil
+	case int64:
+		return int(n), nil
+	case uint64:
+		if n > math.MaxInt32 {
+			return 0, fmt.Errorf("%d is too large", n)
+		}
+		return int(n), nil
+	case float64:
+		if n != math.Trunc(n) || math.Abs(n) > math.MaxInt32 {
+			return 0, fmt.Errorf("%v is not an integer", n)
+		}
+		return int(n), nil
+	case string:
+		i, err := strconv.Atoi(strings.TrimSpace(n))
+		if err != nil {
+			return 0, err
+		}
+		return i, nil
+	}
+	return 0, fmt.Errorf("want an integer, got %T (%v)", v, v)
+}
+
+// respacingString converts timestep_respacing (absent, an int, a string or
+// a list of ints) to the string form [SpaceTimesteps] reads.
+func respacingString(v any) (string, error) {
+	switch r := v.(type) {
+	case nil:
+		return "", nil
+	case string:
+		return r, nil
+	case []any:
+		parts := make([]string, len(r))
+		for k, e := range r {
+			n, err := toInt(e)
+			if err != nil {
+				return "", fmt.Errorf("section %d: %w", k, err)
+			}
+			parts[k] = strconv.Itoa(n)
+		}
+		return strings.Join(parts, ","), nil
+	case []int:
+		parts := make([]string, len(r))
+		for k, n := range r {
+			parts[k] = strconv.Itoa(n)
+		}
+		return strings.Join(parts, ","), nil
+	}
+	n, err := toInt(v)
+	if err != nil {
+		return "", err
+	}
+	if n == 0 { // Python's `if not timestep_respacing`: keep every step.
+		return "", nil
+	}
+	return strconv.Itoa(n), nil
+}

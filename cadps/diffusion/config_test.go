@@ -1,0 +1,193 @@
+package diffusion
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+// dpsConfig returns the DPS diffusion configuration as a YAML decoder gives
+// it, with timestep_respacing set to r (deleted when r is nil).
+func dpsConfig(r any) map[string]any {
+	m := map[string]any{
+		"sampler":            "ddpm",
+		"steps":              1000,
+		"noise_schedule":     "linear",
+		"model_mean_type":    "epsilon",
+		"model_var_type":     "learned_range",
+		"dynamic_threshold":  false,
+		"clip_denoised":      true,
+		"rescale_timesteps":  false,
+		"timestep_respacing": r,
+	}
+	if r == nil {
+		delete(m, "timestep_respacing")
+	}
+	return m
+}
+
+func TestParseConfig(t *testing.T) {
+	cases := []struct {
+		name      string
+		m         map[string]any
+		respacing string
+		numSteps  int
+	}{
+		{"int respacing (YAML)", dpsConfig(50), "50", 50},
+		{"float respacing (JSON)", dpsConfig(float64(20)), "20", 20},
+		{"string respacing", dpsConfig("ddim50"), "ddim50", 50},
+		{"section list", dpsConfig([]any{10, 20}), "10,20", 30},
+		{"absent respacing keeps all", dpsConfig(nil), "", 1000},
+		{"empty string keeps all", dpsConfig(""), "", 1000},
+		{"zero keeps all", dpsConfig(0), "", 1000},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg, err := ParseConfig(c.m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := Config{Sampler: SamplerDDPM, Steps: 1000, NoiseSchedule: ScheduleLinear, Respacing: c.respacing,
+				MeanType: MeanEpsilon, VarType: VarLearnedRange, ClipDenoised: true}
+			if cfg != want {
+				t.Errorf("ParseConfig = %+v, want %+v", cfg, want)
+			}
+			p, err := FromConfig(c.m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.NumSteps() != c.numSteps || p.OriginalSteps() != 1000 {
+				t.Errorf("%d respaced of %d steps, want %d of 1000", p.NumSteps(), p.OriginalSteps(), c.numSteps)
+			}
+		})
+	}
+}
+
+func TestParseConfigErrors(t *testing.T) {
+	with := func(key string, v any) map[string]any {
+		m := dpsConfig(50)
+		if v == nil {
+			delete(m, key)
+		} else {
+			m[key] = v
+		}
+		return m
+	}
+	cases := []struct {
+		name    string
+		m       map[string]any
+		wantErr string
+	}{
+		{"unknown key", with("noise_scedule", "linear"), "unknown diffusion config key"},
+		{"missing steps", with("steps", nil), `lacks "steps"`},
+		{"missing mean type", with("model_mean_type", nil), `lacks "model_mean_type"`},
+		{"fractional steps", with("steps", 10.5), "not an integer"},
+		{"steps as bool", with("steps", true), "want an integer"},
+		{"clip as string", with("clip_denoised", "yes"), "want a boolean"},
+		{"schedule as int", with("noise_schedule", 3), "want a string"},
+		{"dynamic threshold", with("dynamic_threshold", true), "not supported"},
+		{"bad respacing type", with("timestep_respacing", 2.5), "timestep_respacing"},
+		{"bad section", with("timestep_respacing", []any{10, "x"}), "section 1"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := ParseConfig(c.m)
+			if err == nil {
+				t.Fatal("want an error")
+			}
+			if !strings.Contains(err.Error(), c.wantErr) {
+				t.Errorf("error %q does not mention %q", err, c.wantErr)
+			}
+		})
+	}
+}
+
+func TestNewErrors(t *testing.T) {
+	ok := Config{Steps: 1000, NoiseSchedule: ScheduleLinear, Respacing: "50", MeanType: MeanEpsilon, VarType: VarLearnedRange}
+	cases := []struct {
+		name    string
+		edit    func(c *Config)
+		wantErr string
+	}{
+		{"unknown schedule", func(c *Config) { c.NoiseSchedule = "sigmoid" }, "unknown noise schedule"},
+		{"empty schedule", func(c *Config) { c.NoiseSchedule = "" }, "unknown noise schedule"},
+		{"unknown mean type", func(c *Config) { c.MeanType = "noise" }, "unknown model mean type"},
+		{"unknown var type", func(c *Config) { c.VarType = "learnt" }, "unknown model variance type"},
+		{"unknown sampler", func(c *Config) { c.Sampler = "euler" }, "unknown sampler"},
+		{"no steps", func(c *Config) { c.Steps = 0 }, "at least 2"},
+		{"respacing exceeds steps", func(c *Config) { c.Respacing = "1001" }, "cannot divide"},
+		{"respacing not dividing", func(c *Config) { c.Respacing = "ddim999" }, "no integer stride"},
+		{"respacing to one step", func(c *Config) { c.Respacing = "1" }, "at least 2"},
+		{"respacing garbage", func(c *Config) { c.Respacing = "fifty" }, "respacing"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := ok
+			c.edit(&cfg)
+			_, err := New(cfg)
+			if err == nil {
+				t.Fatal("want an error")
+			}
+			if !strings.Contains(err.Error(), c.wantErr) {
+				t.Errorf("error %q does not mention %q", err, c.wantErr)
+			}
+		})
+	}
+	if _, err := New(ok); err != nil {
+		t.Fatalf("the base config fails: %v", err)
+	}
+}
+
+func TestProcessAccessors(t *testing.T) {
+	cases := []struct {
+		name    string
+		cfg     Config
+		wantMap []int
+		wantT   []float32
+	}{
+		{"plain", Config{Steps: 1000, NoiseSchedule: ScheduleLinear, Respacing: "ddim4",
+			MeanType: MeanEpsilon, VarType: VarFixedLarge},
+			[]int{0, 250, 500, 750}, []float32{0, 250, 500, 750}},
+		{"rescaled", Config{Steps: 2000, NoiseSchedule: ScheduleCosine, Respacing: "ddim4", RescaleTimesteps: true,
+			MeanType: MeanEpsilon, VarType: VarFixedLarge},
+			[]int{0, 500, 1000, 1500}, []float32{0, 250, 500, 750}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p, err := New(c.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := p.TimestepMap(); !slices.Equal(got, c.wantMap) {
+				t.Errorf("TimestepMap = %v, want %v", got, c.wantMap)
+			}
+			if got := p.ModelTimesteps(); !slices.Equal(got, c.wantT) {
+				t.Errorf("ModelTimesteps = %v, want %v", got, c.wantT)
+			}
+			if p.Config().Sampler != SamplerDDPM {
+				t.Errorf("default sampler %q, want %q", p.Config().Sampler, SamplerDDPM)
+			}
+			// The accessors return copies.
+			p.TimestepMap()[0] = 99
+			p.Schedule().Betas[0] = 99
+			if p.TimestepMap()[0] != c.wantMap[0] || p.Schedule().Betas[0] == 99 {
+				t.Error("mutating a returned slice changed the process")
+			}
+			// Respaced β: 1 − ᾱ_{t_k}/ᾱ_{t_{k−1}} of the base process.
+			base, err := BetaSchedule(c.cfg.NoiseSchedule, c.cfg.Steps)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bs, err := NewSchedule(base)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := p.Schedule()
+			for k, tk := range c.wantMap {
+				if d := s.AlphasCumprod[k] - bs.AlphasCumprod[tk]; d > 1e-12 || d < -1e-12 {
+					t.Errorf("respaced ᾱ[%d] = %v, base ᾱ[%d] = %v", k, s.AlphasCumprod[k], tk, bs.AlphasCumprod[tk])
+				}
+			}
+		})
+	}
+}

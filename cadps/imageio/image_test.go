@@ -1,0 +1,159 @@
+package imageio
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestNCHW checks the [0,1] ↔ [-1,1] conversion and the batch layout.
+func TestNCHW(t *testing.T) {
+	a := mustNew(t, 3, 2, 3, func(c, y, x int) float32 { return float32(c*6+y*3+x) / 17 })
+	b := mustNew(t, 3, 2, 3, func(c, y, x int) float32 { return 1 - float32(c*6+y*3+x)/17 })
+	data, dims, err := ToNCHW(a, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dims != [4]int{2, 3, 2, 3} || len(data) != 36 {
+		t.Fatalf("dims %v, %d values", dims, len(data))
+	}
+	// Batch 1, channel 2, row 1, column 0.
+	if got, want := data[((1*3+2)*2+1)*3+0], 2*b.At(2, 1, 0)-1; got != want {
+		t.Errorf("x[1,2,1,0] = %v, want %v", got, want)
+	}
+	back, err := FromNCHW(data, dims[:]...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, im := range []*Image{a, b} {
+		for j := range im.Pix {
+			if d := back[i].Pix[j] - im.Pix[j]; d > 1e-7 || d < -1e-7 {
+				t.Fatalf("image %d value %d: %v after the round trip, want %v", i, j, back[i].Pix[j], im.Pix[j])
+			}
+		}
+	}
+	one, err := FromNCHW([]float32{-1, 0, 1, 3}, 1, 2, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := one[0].Pix; got[0] != 0 || got[1] != 0.5 || got[2] != 1 || got[3] != 2 {
+		t.Errorf("FromNCHW([-1 0 1 3]) = %v, want [0 0.5 1 2] (unclamped)", got)
+	}
+}
+
+func TestNCHWErrors(t *testing.T) {
+	a := mustNew(t, 3, 2, 2, func(int, int, int) float32 { return 0 })
+	g := mustNew(t, 1, 2, 2, func(int, int, int) float32 { return 0 })
+	tests := []struct {
+		name string
+		call func() error
+		want string
+	}{
+		{"no images", func() error { _, _, err := ToNCHW(); return err }, "at least one"},
+		{"mixed", func() error { _, _, err := ToNCHW(a, g); return err }, "image 1 is 2×2 gray, image 0 is 2×2 RGB"},
+		{"nil", func() error { _, _, err := ToNCHW(a, nil); return err }, "nil image"},
+		{"dims rank", func() error { _, err := FromNCHW(make([]float32, 4), 2, 2); return err }, "want [N C H W]"},
+		{"length", func() error { _, err := FromNCHW(make([]float32, 5), 1, 1, 2, 2); return err }, "5 values"},
+		{"channels", func() error { _, err := FromNCHW(make([]float32, 8), 1, 2, 2, 2); return err }, "2 channels"},
+		{"batch", func() error { _, err := FromNCHW(nil, 0, 1, 2, 2); return err }, "batch size"},
+		{"new", func() error { _, err := New(3, 0, 4); return err }, "invalid size 0×4"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.call(); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestModes checks gray/RGB conversions of in-memory images.
+func TestModes(t *testing.T) {
+	rgb := mustNew(t, 3, 1, 2, func(c, _, x int) float32 { return [][]float32{{1, 0}, {0, 1}, {0, 0}}[c][x] })
+	g, err := rgb.ToMode(Gray)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.C != 1 || g.Pix[0] != 0.299 || g.Pix[1] != 0.587 {
+		t.Errorf("luma of red, green = %v, want [0.299 0.587]", g.Pix)
+	}
+	back, err := g.ToMode(RGB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.C != 3 || back.At(2, 0, 1) != 0.587 {
+		t.Errorf("gray to RGB = %s %v", back.Size(), back.Pix)
+	}
+	if _, err := g.ToMode(Mode(3)); err == nil {
+		t.Error("ToMode(Mode(3)) succeeded, want an error")
+	}
+}
+
+// TestResize checks both filters on images with known results.
+func TestResize(t *testing.T) {
+	grad := mustNew(t, 1, 4, 6, func(_, y, x int) float32 { return float32(x) / 5 })
+	flat := mustNew(t, 3, 5, 7, func(c, _, _ int) float32 { return 0.2 + 0.3*float32(c) })
+	tests := []struct {
+		name   string
+		im     *Image
+		h, w   int
+		method Resample
+		want   func(c, y, x int) float64
+		tol    float64
+	}{
+		{"area halves", grad, 2, 3, Area, func(_, _, x int) float64 { return (2*float64(x) + 0.5) / 5 }, 1e-7},
+		{"area thirds", grad, 4, 2, Area, func(_, _, x int) float64 { return (3*float64(x) + 1) / 5 }, 1e-7},
+		{"bicubic flat down", flat, 2, 3, Bicubic, func(c, _, _ int) float64 { return 0.2 + 0.3*float64(c) }, 1e-6},
+		{"bicubic flat up", flat, 11, 13, Bicubic, func(c, _, _ int) float64 { return 0.2 + 0.3*float64(c) }, 1e-6},
+		{"area flat up", flat, 8, 9, Area, func(c, _, _ int) float64 { return 0.2 + 0.3*float64(c) }, 1e-6},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := Resize(tc.im, tc.h, tc.w, tc.method)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out.C != tc.im.C || out.H != tc.h || out.W != tc.w {
+				t.Fatalf("got %s, want %d×%d", out.Size(), tc.h, tc.w)
+			}
+			for c := range out.C {
+				for y := range out.H {
+					for x := range out.W {
+						if got, want := float64(out.At(c, y, x)), tc.want(c, y, x); got-want > tc.tol || want-got > tc.tol {
+							t.Fatalf("(%d,%d,%d) = %v, want %v", c, y, x, got, want)
+						}
+					}
+				}
+			}
+		})
+	}
+	// Bicubic 2× upsampling of a ramp at PIL's sample positions: output
+	// pixel 5 of 12 sits at input 2.25, between the ramp's values.
+	up, err := Resize(grad, 4, 12, Bicubic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := float64(up.At(0, 0, 5)); got < 2.2/5 || got > 2.3/5 {
+		t.Errorf("bicubic ramp at 2.25 = %v, want about 0.45", got)
+	}
+	if _, err := Resize(grad, 4, 4, Resample(9)); err == nil {
+		t.Error("unknown resample method accepted")
+	}
+}
+
+func TestCenterCropOffsets(t *testing.T) {
+	tests := []struct{ a, b, want int }{{0, 2, 0}, {1, 2, 0}, {3, 2, 2}, {5, 2, 2}, {4, 2, 2}, {156, 2, 78}}
+	for _, tc := range tests {
+		if got := roundHalfEven(tc.a, tc.b); got != tc.want {
+			t.Errorf("round(%d/%d) = %d, want %d", tc.a, tc.b, got, tc.want)
+		}
+	}
+	im := mustNew(t, 1, 5, 5, func(_, y, x int) float32 { return float32(y*5 + x) })
+	c, err := CenterCrop(im, 2, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// top = round(1.5) = 2, left = round(1.0) = 1.
+	if c.At(0, 0, 0) != 11 || c.At(0, 1, 2) != 18 {
+		t.Errorf("crop = %v, want rows 2–3, columns 1–3", c.Pix)
+	}
+}

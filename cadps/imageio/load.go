@@ -1,0 +1,195 @@
+package imageio
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"image"
+	"image/jpeg"
+	"image/png"
+	"io"
+	"os"
+)
+
+// LoadOption adjusts what [Load] and [Decode] return.
+type LoadOption func(*loadConfig)
+
+type loadConfig struct {
+	mode       Mode
+	resize     int
+	resample   Resample
+	cropSquare int
+}
+
+// WithMode loads the image as RGB (the default) or as one gray channel.
+func WithMode(m Mode) LoadOption { return func(c *loadConfig) { c.mode = m } }
+
+// WithResize resizes the image after decoding so that its shorter side is
+// size pixels, keeping the aspect ratio (the longer side is truncated, as
+// torchvision's Resize(size) computes it). Without this option nothing is
+// resized.
+func WithResize(size int, method Resample) LoadOption {
+	return func(c *loadConfig) { c.resize, c.resample = size, method }
+}
+
+// WithCenterCrop crops the central size×size square (after any
+// [WithResize]), with torchvision's CenterCrop offsets. An image smaller
+// than size on either side is an error.
+func WithCenterCrop(size int) LoadOption { return func(c *loadConfig) { c.cropSquare = size } }
+
+// Load reads a PNG or JPEG file (detected from its content, not its name)
+// and converts it as [FromImage] describes, then applies the options.
+// Errors name the path.
+func Load(path string, opts ...LoadOption) (*Image, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("imageio: %w", err)
+	}
+	im, err := decodeBytes(data, opts)
+	if err != nil {
+		return nil, fmt.Errorf("imageio: %s: %w", path, err)
+	}
+	return im, nil
+}
+
+// Decode reads a PNG or JPEG image from r, as [Load] does for a file.
+func Decode(r io.Reader, opts ...LoadOption) (*Image, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("imageio: reading image: %w", err)
+	}
+	im, err := decodeBytes(data, opts)
+	if err != nil {
+		return nil, fmt.Errorf("imageio: %w", err)
+	}
+	return im, nil
+}
+
+// decodeBytes decodes data and applies the options; its errors carry no
+// "imageio:" prefix, which the callers add with the source's name.
+func decodeBytes(data []byte, opts []LoadOption) (*Image, error) {
+	cfg := loadConfig{mode: RGB}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if _, err := cfg.mode.channels(); err != nil {
+		return nil, err
+	}
+	if cfg.resize < 0 || (cfg.resize > 0 && !cfg.resample.valid()) {
+		return nil, fmt.Errorf("invalid resize option: size %d, method %v", cfg.resize, cfg.resample)
+	}
+	if cfg.cropSquare < 0 {
+		return nil, fmt.Errorf("invalid centre-crop size %d", cfg.cropSquare)
+	}
+
+	format := sniff(data)
+	var decodeConfig func(io.Reader) (image.Config, error)
+	var decode func(io.Reader) (image.Image, error)
+	switch format {
+	case "PNG":
+		decodeConfig, decode = png.DecodeConfig, png.Decode
+	case "JPEG":
+		decodeConfig, decode = jpeg.DecodeConfig, jpeg.Decode
+	case "":
+		if len(data) == 0 {
+			return nil, errors.New("empty file, not an image")
+		}
+		return nil, errors.New("not a PNG or JPEG file (unrecognised content)")
+	default:
+		return nil, fmt.Errorf("unsupported format %s (want PNG or JPEG)", format)
+	}
+	conf, err := decodeConfig(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("decoding %s header: %w", format, err)
+	}
+	if err := checkDims(1, conf.Height, conf.Width); err != nil {
+		return nil, fmt.Errorf("decoding %s: %w", format, err)
+	}
+	m, err := decode(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("decoding %s: %w", format, err)
+	}
+	im, err := FromImage(m, cfg.mode)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.resize > 0 {
+		h, w := shorterSideTo(im.H, im.W, cfg.resize)
+		if im, err = Resize(im, h, w, cfg.resample); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.cropSquare > 0 {
+		if im, err = CenterCrop(im, cfg.cropSquare, cfg.cropSquare); err != nil {
+			return nil, err
+		}
+	}
+	return im, nil
+}
+
+// sniff names the image format of data from its magic bytes: "PNG",
+// "JPEG", another format's name, or "" when unknown.
+func sniff(data []byte) string {
+	has := func(prefix string) bool { return bytes.HasPrefix(data, []byte(prefix)) }
+	switch {
+	case has("\x89PNG\r\n\x1a\n"):
+		return "PNG"
+	case has("\xff\xd8\xff"):
+		return "JPEG"
+	case has("GIF87a"), has("GIF89a"):
+		return "GIF"
+	case has("BM"):
+		return "BMP"
+	case has("II*\x00"), has("MM\x00*"):
+		return "TIFF"
+	case has("RIFF") && len(data) >= 12 && string(data[8:12]) == "WEBP":
+		return "WebP"
+	}
+	return ""
+}
+
+// shorterSideTo returns the size that makes the shorter side of an h×w
+// image size pixels, the longer one int(size·long/short) as torchvision
+// computes it.
+func shorterSideTo(h, w, size int) (int, int) {
+	if h <= w {
+		return size, max(1, int(float64(size)*float64(w)/float64(h)))
+	}
+	return max(1, int(float64(size)*float64(h)/float64(w))), size
+}
+
+// CenterCrop returns the central h×w region of im, with torchvision's
+// offsets: top = round((H−h)/2), left = round((W−w)/2), rounding half to
+// even as Python does. A crop larger than the image is an error.
+func CenterCrop(im *Image, h, w int) (*Image, error) {
+	if err := im.Validate(); err != nil {
+		return nil, err
+	}
+	if h <= 0 || w <= 0 {
+		return nil, fmt.Errorf("imageio: invalid crop size %d×%d", h, w)
+	}
+	if h > im.H || w > im.W {
+		return nil, fmt.Errorf("imageio: cannot crop %d×%d from a %s image", h, w, im.Size())
+	}
+	top := roundHalfEven(im.H-h, 2)
+	left := roundHalfEven(im.W-w, 2)
+	out := newUnchecked(im.C, h, w)
+	for c := range im.C {
+		for y := range h {
+			src := im.Pix[(c*im.H+top+y)*im.W+left:]
+			copy(out.Pix[(c*h+y)*w:(c*h+y+1)*w], src[:w])
+		}
+	}
+	return out, nil
+}
+
+// roundHalfEven returns a/b rounded to the nearest integer, ties to even,
+// for a ≥ 0 and b > 0.
+func roundHalfEven(a, b int) int {
+	q, r := a/b, a%b
+	switch {
+	case 2*r > b, 2*r == b && q%2 == 1:
+		return q + 1
+	}
+	return q
+}

@@ -1,0 +1,159 @@
+package imageio
+
+import (
+	"bufio"
+	"fmt"
+	"image"
+	"image/color"
+	"image/draw"
+	"image/gif"
+	"image/png"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Save writes im as an 8-bit PNG (gray or RGB), each value clamped to
+// [0,1], scaled by 255 and rounded half up, as PIL and torchvision's
+// save_image do. The file is written atomically: to a temporary file in the
+// same folder, then renamed over path, so that a failure never leaves a
+// partial file. path must end in ".png"; an image holding NaN is an error.
+func Save(path string, im *Image) error {
+	if ext := strings.ToLower(filepath.Ext(path)); ext != ".png" {
+		return fmt.Errorf("imageio: saving %s: only PNG is written (want a .png name)", path)
+	}
+	m, err := im.ToImage()
+	if err != nil {
+		return fmt.Errorf("imageio: saving %s: %w", path, err)
+	}
+	return writeAtomic(path, func(w io.Writer) error {
+		enc := png.Encoder{CompressionLevel: png.DefaultCompression}
+		return enc.Encode(w, m)
+	})
+}
+
+// writeAtomic writes a file by calling write on a temporary file in the
+// same folder as path, then syncing it and renaming it to path. On any
+// failure the temporary file is removed and path is left as it was.
+func writeAtomic(path string, write func(io.Writer) error) (err error) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("imageio: saving %s: %w", path, err)
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			f.Close() // may already be closed; the error that matters is err
+			os.Remove(tmp)
+		}
+	}()
+	bw := bufio.NewWriter(f)
+	if err := write(bw); err != nil {
+		return fmt.Errorf("imageio: saving %s: %w", path, err)
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("imageio: saving %s: %w", path, err)
+	}
+	if err := f.Chmod(0o644); err != nil {
+		return fmt.Errorf("imageio: saving %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("imageio: saving %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("imageio: saving %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("imageio: saving %s: %w", path, err)
+	}
+	return nil
+}
+
+// SaveGIF writes frames as an animated GIF that loops forever, showing each
+// frame for delay (rounded to GIF's hundredths of a second). All frames
+// must have the same height and width. When every frame is gray the GIF
+// uses a 256-level gray palette, which is exact; otherwise frames are
+// converted to RGB and quantised to a fixed palette (6×7×6 colour levels
+// plus four grays) with Floyd–Steinberg dithering. Values are converted to
+// 8 bits as [Save] does. The file is written atomically; path must end in
+// ".gif".
+func SaveGIF(path string, frames []*Image, delay time.Duration) error {
+	if ext := strings.ToLower(filepath.Ext(path)); ext != ".gif" {
+		return fmt.Errorf("imageio: saving %s: SaveGIF writes GIF (want a .gif name)", path)
+	}
+	if len(frames) == 0 {
+		return fmt.Errorf("imageio: saving %s: no frames", path)
+	}
+	cs := int(math.Round(delay.Seconds() * 100))
+	if delay < 0 || cs > math.MaxUint16 {
+		return fmt.Errorf("imageio: saving %s: frame delay %v out of range [0, %v]", path, delay, time.Duration(math.MaxUint16)*10*time.Millisecond)
+	}
+	allGray := true
+	for i, f := range frames {
+		if err := f.Validate(); err != nil {
+			return fmt.Errorf("imageio: saving %s: frame %d: %w", path, i, err)
+		}
+		if f.H != frames[0].H || f.W != frames[0].W {
+			return fmt.Errorf("imageio: saving %s: frame %d is %s, frame 0 is %s (all frames need the same size)", path, i, f.Size(), frames[0].Size())
+		}
+		allGray = allGray && f.C == 1
+	}
+	pal := colorPalette()
+	if allGray {
+		pal = grayPalette()
+	}
+	anim := &gif.GIF{LoopCount: 0}
+	for i, f := range frames {
+		if !allGray && f.C == 1 {
+			f, _ = f.ToRGB() // f was validated above
+		}
+		m, err := f.ToImage()
+		if err != nil {
+			return fmt.Errorf("imageio: saving %s: frame %d: %w", path, i, err)
+		}
+		p := image.NewPaletted(m.Bounds(), pal)
+		if g, ok := m.(*image.Gray); ok {
+			copy(p.Pix, g.Pix) // the gray palette's index is the gray level
+		} else {
+			draw.FloydSteinberg.Draw(p, p.Rect, m, image.Point{})
+		}
+		anim.Image = append(anim.Image, p)
+		anim.Delay = append(anim.Delay, cs)
+	}
+	return writeAtomic(path, func(w io.Writer) error { return gif.EncodeAll(w, anim) })
+}
+
+// grayPalette returns the 256 gray levels, index i being gray i.
+func grayPalette() color.Palette {
+	p := make(color.Palette, 256)
+	for i := range p {
+		p[i] = color.Gray{Y: uint8(i)}
+	}
+	return p
+}
+
+// colorPalette returns a fixed 256-colour palette: a 6×7×6 RGB cube (more
+// green levels, as the eye is most sensitive to green) and four grays that
+// the cube lacks.
+func colorPalette() color.Palette {
+	level := func(i, n int) uint8 { return uint8((i*255 + (n-1)/2) / (n - 1)) }
+	p := make(color.Palette, 0, 256)
+	for r := range 6 {
+		for g := range 7 {
+			for b := range 6 {
+				p = append(p, color.RGBA{level(r, 6), level(g, 7), level(b, 6), 0xff})
+			}
+		}
+	}
+	for _, v := range []uint8{32, 96, 160, 224} {
+		p = append(p, color.RGBA{v, v, v, 0xff})
+	}
+	return p
+}
