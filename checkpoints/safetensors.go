@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 )
 
@@ -23,16 +24,12 @@ type stEntry struct {
 
 // LoadSafetensors reads a whole safetensors file.
 func LoadSafetensors(path string) (*StateDict, error) {
-	f, err := os.Open(path)
+	f, size, err := openRegular(path)
 	if err != nil {
-		return nil, fmt.Errorf("checkpoints: %w", err)
+		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("checkpoints: %w", err)
-	}
-	return ReadSafetensors(f, st.Size(), path)
+	return ReadSafetensors(f, size, path)
 }
 
 // ReadSafetensors parses a safetensors file of the given size; source names
@@ -89,8 +86,11 @@ func ReadSafetensors(r io.ReaderAt, size int64, source string) (*StateDict, erro
 			return nil, bad("tensor %q has unsupported dtype %q", name, e.DType)
 		}
 		count := int64(1)
+		if slices.Contains(e.Shape, 0) {
+			count = 0 // an empty tensor, whatever its other dimensions
+		}
 		for _, d := range e.Shape {
-			if d < 0 || (d > 0 && count > dataSize/int64(d)) {
+			if d < 0 || (count > 0 && count > dataSize/int64(d)) {
 				return nil, bad("tensor %q has impossible shape %v", name, e.Shape)
 			}
 			count *= int64(d)
@@ -106,11 +106,21 @@ func ReadSafetensors(r io.ReaderAt, size int64, source string) (*StateDict, erro
 	}
 	// File order: by data offset (JSON object order is not kept by Go maps).
 	sort.Slice(items, func(i, j int) bool {
-		if items[i].e.DataOffsets[0] != items[j].e.DataOffsets[0] {
-			return items[i].e.DataOffsets[0] < items[j].e.DataOffsets[0]
+		a, b := items[i].e.DataOffsets, items[j].e.DataOffsets
+		if a != b { // empty tensors first at equal starts, as writers place them
+			return a[0] < b[0] || a[0] == b[0] && a[1] < b[1]
 		}
 		return items[i].name < items[j].name
 	})
+	// Tensors may not overlap: each byte of the data section belongs to at
+	// most one tensor, so the tensors' bytes together never exceed the file.
+	var prevHi int64
+	for i, it := range items {
+		if it.e.DataOffsets[0] < prevHi {
+			return nil, bad("tensor %q at [%d,%d) overlaps tensor %q", it.name, it.e.DataOffsets[0], it.e.DataOffsets[1], items[i-1].name)
+		}
+		prevHi = it.e.DataOffsets[1]
+	}
 	for _, it := range items {
 		lo, hi := it.e.DataOffsets[0], it.e.DataOffsets[1]
 		data := make([]byte, hi-lo)
@@ -192,6 +202,10 @@ func WriteFileAtomic(path string, write func(io.Writer) error) (err error) {
 	}()
 	if err = write(f); err != nil {
 		return fmt.Errorf("checkpoints: writing %s: %w", path, err)
+	}
+	// CreateTemp makes the file private (0600); a checkpoint is not secret.
+	if err = f.Chmod(0o644); err != nil {
+		return fmt.Errorf("checkpoints: %w", err)
 	}
 	if err = f.Sync(); err != nil {
 		return fmt.Errorf("checkpoints: %w", err)

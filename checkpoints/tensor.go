@@ -64,16 +64,19 @@ func (t *Tensor) NumElements() int {
 // Float32 returns the values converted to float32 (from any float or
 // integer type).
 func (t *Tensor) Float32() ([]float32, error) {
-	v, err := t.Float64()
-	if err != nil {
-		return nil, err
-	}
-	if t.DType == F32 { // exact copy, no rounding through float64 needed but harmless
-		out := make([]float32, len(v))
+	if t.DType == F32 { // direct, without the float64 detour
+		if n := t.NumElements(); len(t.Data) != 4*n {
+			return nil, fmt.Errorf("tensor %q: %d bytes for shape %v of %s (want %d)", t.Name, len(t.Data), t.Shape, t.DType, 4*n)
+		}
+		out := make([]float32, len(t.Data)/4)
 		for i := range out {
 			out[i] = math.Float32frombits(binary.LittleEndian.Uint32(t.Data[4*i:]))
 		}
 		return out, nil
+	}
+	v, err := t.Float64()
+	if err != nil {
+		return nil, err
 	}
 	out := make([]float32, len(v))
 	for i, x := range v {

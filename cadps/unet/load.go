@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"slices"
 	"strings"
 
 	"github.com/cadps/toolkit/checkpoints"
@@ -35,7 +34,7 @@ func (m *Model) Load(ctx *context.Context, sd *checkpoints.StateDict) error {
 
 // LoadFile reads a checkpoint (.pt or .safetensors) and loads it into ctx.
 func (m *Model) LoadFile(ctx *context.Context, path string) error {
-	sd, err := checkpoints.LoadSafetensors(path)
+	sd, err := checkpoints.Load(path)
 	if err != nil {
 		return err
 	}
@@ -45,27 +44,11 @@ func (m *Model) LoadFile(ctx *context.Context, path string) error {
 // Match compares sd with the model's expected state_dict and returns one
 // error listing every missing, unexpected and mis-shaped tensor.
 func (m *Model) Match(sd *checkpoints.StateDict) error {
-	// TODO(lead): switch to checkpoints.Match once it lands.
-	var problems []string
-	seen := map[string]bool{}
-	for _, p := range m.specs {
-		seen[p.Name] = true
-		t, ok := sd.Tensors[p.Name]
-		if !ok {
-			problems = append(problems, "missing "+p.Name)
-		} else if !slices.Equal(t.Shape, p.Shape) {
-			problems = append(problems, fmt.Sprintf("%s has shape %v, want %v", p.Name, t.Shape, p.Shape))
-		}
+	specs := make([]checkpoints.Spec, len(m.specs))
+	for i, p := range m.specs {
+		specs[i] = checkpoints.Spec{Name: p.Name, Shape: p.Shape}
 	}
-	for _, n := range sd.Names {
-		if !seen[n] {
-			problems = append(problems, "unexpected "+n)
-		}
-	}
-	if len(problems) > 0 {
-		return fmt.Errorf("unet: %s does not fit config %s: %s", sd.Source, m.cfg, strings.Join(problems, "; "))
-	}
-	return nil
+	return checkpoints.Match(sd, specs, m.cfg.String())
 }
 
 // StateDict returns the weights held in ctx as a state_dict with the

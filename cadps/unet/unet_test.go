@@ -44,7 +44,7 @@ func TestReference(t *testing.T) {
 		}
 		x, ts, want := tensorOf(t, io, "x"), tensorOf(t, io, "t"), io.Tensors["out"]
 		wantV, _ := want.Float32()
-		for _, key := range []string{"model_safetensors"} {
+		for _, key := range []string{"model_safetensors", "model_pt"} {
 			t.Run(key, func(t *testing.T) {
 				path, err := f.Path(key)
 				if err != nil {

@@ -30,6 +30,7 @@ type command struct {
 // commands lists every subcommand; each lives in its own file.
 func commands() []command {
 	return []command{
+		convertCommand(),
 		metricsCommand(),
 	}
 }

@@ -1,0 +1,201 @@
+// Package guidance holds the posterior-sampling methods that steer a
+// diffusion prior towards a measurement y = A(x) + n: DPS, CA-DPS as released
+// and as the paper describes it, and the methods they are measured against.
+//
+// A method is one file implementing [Method]: given the current state x_t at
+// a respaced index i, it builds x_{t-1} in the graph. The sampler (package
+// cadps) compiles that step once and runs it for every index, so everything
+// a method computes from i is a graph operation.
+package guidance
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/cadps/toolkit/cadps/diffusion"
+	"github.com/cadps/toolkit/ops"
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+)
+
+// Network is a diffusion network: the raw output (ε, followed by the
+// variance values for learned-variance models) for x_t [N,...] at the
+// timesteps t [N] (float32) it receives.
+type Network func(ctx *context.Context, x, t *graph.Node) *graph.Node
+
+// Method is a guidance method.
+type Method interface {
+	// Name is the method's name as the command line spells it.
+	Name() string
+	// Step builds the update from s.X (x_t) to x_{t-1}.
+	Step(s *Step) Result
+}
+
+// Step is what a method sees at one reverse step: the prior, the
+// measurement and the current state, all as nodes of the step's graph.
+type Step struct {
+	// Ctx holds the network's weights.
+	Ctx *context.Context
+	// Net is the prior network.
+	Net Network
+	// Process is the diffusion process (schedule, respacing, variances).
+	Process *diffusion.Process
+	// Op is the measurement operator A.
+	Op ops.Operator
+	// Y is the measurement, batched as X.
+	Y *graph.Node
+	// X is x_t.
+	X *graph.Node
+	// I is the respaced index of x_t (int32 scalar).
+	I *graph.Node
+	// Z is standard normal noise shaped like X, for the ancestral sample.
+	Z *graph.Node
+	// ZY is standard normal noise shaped like Y, the draw q_sample makes on
+	// the measurement (used by projection-type methods).
+	ZY *graph.Node
+	// Scale is the step size ζ.
+	Scale float64
+	// SigmaY is the measurement noise level σ_y the likelihood assumes.
+	SigmaY float64
+	// DDIM selects the DDIM update with Eta instead of ancestral sampling.
+	DDIM bool
+	// Eta is DDIM's η.
+	Eta float64
+}
+
+// Result is a method's output for one step.
+type Result struct {
+	// Next is x_{t-1}.
+	Next *graph.Node
+	// PredXStart is the estimate x̂0(x_t) the method used (for progress figures).
+	PredXStart *graph.Node
+	// Residual is ‖y − A(x̂0)‖₂ per image, [N] (nil for unconditional sampling).
+	Residual *graph.Node
+	// Extra holds method-specific diagnostics by name (e.g. CA-DPS's multiplier 1+d).
+	Extra map[string]*graph.Node
+}
+
+// Timestep returns the network timesteps [N] for respaced index i.
+func (s *Step) Timestep(i *graph.Node) *graph.Node {
+	t := s.Process.ModelTimestep(i)
+	n := s.X.Shape().Dim(0)
+	if t.Rank() == 0 {
+		t = graph.BroadcastToDims(t, n)
+	}
+	return t
+}
+
+// Denoise runs the network on x at index i and returns the diffusion's mean,
+// variance and x̂0 for it.
+func (s *Step) Denoise(x, i *graph.Node) diffusion.MeanVariance {
+	out := s.Net(s.Ctx, x, s.Timestep(i))
+	return s.Process.PMeanVariance(x, i, out)
+}
+
+// Prior returns the unconditional sample x'_{t-1} from x_t and its
+// prediction: the ancestral (DDPM) draw, or DDIM with η.
+func (s *Step) Prior(mv diffusion.MeanVariance) *graph.Node {
+	if s.DDIM {
+		return s.Process.DDIMStep(mv.PredXStart, mv.Eps, s.I, s.Z, s.Eta)
+	}
+	return s.Process.PSample(mv, s.I, s.Z)
+}
+
+// ResidualNorm returns ‖y − A(x0)‖₂ for each image, [N].
+func (s *Step) ResidualNorm(x0 *graph.Node) *graph.Node {
+	d := graph.Sub(s.Y, s.Op.Apply(x0))
+	return perImageNorm(d)
+}
+
+// perImageNorm returns the Euclidean norm of each batch element of d, [N].
+func perImageNorm(d *graph.Node) *graph.Node {
+	axes := make([]int, d.Rank()-1)
+	for k := range axes {
+		axes[k] = k + 1
+	}
+	return graph.Sqrt(graph.ReduceSum(graph.Square(d), axes...))
+}
+
+// NormGradient returns ∇_{x_t} Σ_n ‖y_n − A(x̂0(x_t))_n‖₂ and the norms: the
+// DPS likelihood gradient, one independent norm per image (for a batch of
+// one this is exactly the reference's torch.linalg.norm of the difference).
+func (s *Step) NormGradient(predX0 *graph.Node) (grad, norm *graph.Node) {
+	norm = s.ResidualNorm(predX0)
+	grad = graph.Gradient(graph.ReduceAllSum(norm), s.X)[0]
+	return grad, norm
+}
+
+// scalar returns v as a constant of x's dtype.
+func scalar(x *graph.Node, v float64) *graph.Node {
+	return graph.Scalar(x.Graph(), x.DType(), v)
+}
+
+// isFirst returns a boolean node, true where i == 0.
+func isFirst(i *graph.Node) *graph.Node {
+	return graph.Equal(i, graph.ScalarZero(i.Graph(), i.DType()))
+}
+
+// prevIndex returns max(i−1, 0).
+func prevIndex(i *graph.Node) *graph.Node {
+	one := graph.Scalar(i.Graph(), i.DType(), 1)
+	return graph.Max(graph.Sub(i, one), graph.ScalarZero(i.Graph(), i.DType()))
+}
+
+// whereFirst selects a where i == 0 and b elsewhere (i scalar or [N]).
+func whereFirst(i, a, b *graph.Node) *graph.Node {
+	first := graph.ConvertDType(isFirst(i), a.DType())
+	if first.Rank() > 0 {
+		first = diffusion.Expand(first, a)
+	}
+	return graph.Add(graph.Mul(a, first), graph.Mul(b, graph.OneMinus(first)))
+}
+
+// channels returns the first c channels of an NCHW output (ε of a
+// learned-variance model).
+func channels(out *graph.Node, c int) *graph.Node {
+	return graph.Slice(out, graph.AxisRange(), graph.AxisRange(0, c))
+}
+
+// Options configure a method built by name.
+type Options struct {
+	// Batched runs the two network calls of CA-DPS as one batched forward.
+	Batched bool
+	// CGIterations caps the conjugate-gradient iterations of the methods that
+	// solve a linear system (0 = the method's default).
+	CGIterations int
+	// FDStep is the finite-difference step of the paper's CA-DPS (0 = default).
+	FDStep float64
+}
+
+// constructors lists the methods by name.
+func constructors() map[string]func(Options) Method {
+	return map[string]func(Options) Method{
+		"dps":           func(Options) Method { return DPS{} },
+		"cadps":         func(o Options) Method { return CADPS{Batched: o.Batched} },
+		"unconditional": func(Options) Method { return Unconditional{} },
+	}
+}
+
+// Names lists the available methods.
+func Names() []string {
+	var names []string
+	for n := range constructors() {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// New returns the method with the given name.
+func New(name string, o Options) (Method, error) {
+	c, ok := constructors()[name]
+	if !ok {
+		return nil, fmt.Errorf("guidance: unknown method %q (known: %s)", name, strings.Join(Names(), ", "))
+	}
+	return c(o), nil
+}
+
+// Has reports whether a method of that name exists.
+func Has(name string) bool { return slices.Contains(Names(), name) }

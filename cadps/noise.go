@@ -1,0 +1,84 @@
+package cadps
+
+import (
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+)
+
+// NoiseKind names what a random draw is for.
+type NoiseKind int
+
+// The draws a run makes, in the order it makes them at each step.
+const (
+	// NoiseInit is x_T (index −1).
+	NoiseInit NoiseKind = iota
+	// NoiseSample is the ancestral sample's z, shaped like x.
+	NoiseSample
+	// NoiseMeasurement is q_sample's draw on the measurement, shaped like y.
+	NoiseMeasurement
+)
+
+// NoiseSource supplies every standard normal draw of a run, so that a run
+// can be seeded or replayed from recorded noise.
+type NoiseSource interface {
+	// Normal returns n standard normal values for the given kind at respaced
+	// index i.
+	Normal(kind NoiseKind, i, n int) ([]float32, error)
+}
+
+// SeededNoise draws from a PCG generator seeded explicitly: the same seed
+// gives the same run.
+type SeededNoise struct {
+	r *rand.Rand
+}
+
+// NewSeededNoise returns a seeded noise source.
+func NewSeededNoise(seed uint64) *SeededNoise {
+	return &SeededNoise{r: rand.New(rand.NewPCG(seed, 0x5eed_cad5))}
+}
+
+// Normal implements NoiseSource.
+func (s *SeededNoise) Normal(_ NoiseKind, _, n int) ([]float32, error) {
+	v := make([]float32, n)
+	for k := range v {
+		v[k] = float32(s.r.NormFloat64())
+	}
+	return v, nil
+}
+
+// RecordedNoise replays draws recorded by a reference run: Init is x_T and
+// Sample[i], Measurement[i] the draws at respaced index i.
+type RecordedNoise struct {
+	Init        []float32
+	Sample      map[int][]float32
+	Measurement map[int][]float32
+}
+
+// Normal implements NoiseSource.
+func (r *RecordedNoise) Normal(kind NoiseKind, i, n int) ([]float32, error) {
+	var v []float32
+	var ok bool
+	switch kind {
+	case NoiseInit:
+		v, ok = r.Init, r.Init != nil
+	case NoiseSample:
+		v, ok = r.Sample[i]
+	case NoiseMeasurement:
+		v, ok = r.Measurement[i]
+		if !ok { // methods that ignore q_sample's draw need not record it
+			return make([]float32, n), nil
+		}
+	}
+	if !ok {
+		return nil, fmt.Errorf("no recorded noise of kind %d at index %d", kind, i)
+	}
+	if len(v) != n {
+		return nil, fmt.Errorf("recorded noise of kind %d at index %d has %d values, want %d", kind, i, len(v), n)
+	}
+	return v, nil
+}
+
+func shapeOf(dt dtypes.DType, dims ...int) shapes.Shape { return shapes.Make(dt, dims...) }

@@ -1,0 +1,202 @@
+package cadps
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/cadps/toolkit/cadps/backend"
+	"github.com/cadps/toolkit/cadps/diffusion"
+	"github.com/cadps/toolkit/cadps/guidance"
+	"github.com/cadps/toolkit/cadps/unet"
+	"github.com/cadps/toolkit/checkpoints"
+	"github.com/cadps/toolkit/internal/fixtures"
+	"github.com/cadps/toolkit/ops"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+)
+
+// conditioned is the part of a step/trajectory fixture.json the tests read.
+type conditioned struct {
+	Method          string         `json:"method"`
+	DiffusionConfig map[string]any `json:"diffusion_config"`
+	Conditioning    struct {
+		Scale float64 `json:"scale"`
+	} `json:"conditioning"`
+	Operator map[string]any `json:"operator"`
+	Noise    struct {
+		Sigma float64 `json:"sigma"`
+	} `json:"noise"`
+}
+
+// setup builds the sampler a step or trajectory fixture describes, from its
+// model file (whose folder holds the create_model config) and settings.
+func setup(t *testing.T, f *fixtures.Fixture) (*Sampler, *checkpoints.StateDict) {
+	t.Helper()
+	var fx conditioned
+	if err := f.Decode(&fx); err != nil {
+		t.Fatal(err)
+	}
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	modelPath, err := f.Path("model")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(filepath.Dir(modelPath), "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mc struct {
+		Kwargs json.RawMessage `json:"create_model_kwargs"`
+	}
+	if err := json.Unmarshal(raw, &mc); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := unet.ParseConfig(mc.Kwargs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := unet.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.New()
+	if err := m.LoadFile(ctx, modelPath); err != nil {
+		t.Fatal(err)
+	}
+	proc, err := diffusion.FromConfig(fx.DiffusionConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	delete(fx.Operator, "A") // a description the fixture adds, not a reference config key
+	shape, _ := fx.Operator["in_shape"].([]any)
+	op, err := ops.FromConfig(fx.Operator, toInts(shape), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	method, err := guidance.New(fx.Method, guidance.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewSampler(Problem{Backend: b, Ctx: ctx, Net: UNetNetwork(m), Process: proc, Op: op,
+		Method: method, Scale: fx.Conditioning.Scale, SigmaY: fx.Noise.Sigma})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := f.Safetensors("data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, data
+}
+
+func toInts(v []any) []int {
+	out := make([]int, len(v))
+	for i, x := range v {
+		f, _ := x.(float64)
+		out[i] = int(f)
+	}
+	return out
+}
+
+// slab returns element k of a stacked F32 tensor (k < 0: the whole tensor)
+// as a GoMLX tensor of the remaining dimensions.
+func slab(t *testing.T, sd *checkpoints.StateDict, name string, k int) *tensors.Tensor {
+	t.Helper()
+	st, err := sd.Get(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := st.Float32()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k < 0 {
+		return tensors.FromFlatDataAndDimensions(v, st.Shape...)
+	}
+	n := len(v) / st.Shape[0]
+	return tensors.FromFlatDataAndDimensions(v[k*n:(k+1)*n], st.Shape[1:]...)
+}
+
+func index(t *testing.T, sd *checkpoints.StateDict, k int) int {
+	t.Helper()
+	st, err := sd.Get("t_index")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := st.Int64()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int(v[k])
+}
+
+func check(t *testing.T, what string, got, want *tensors.Tensor, tol float64) {
+	t.Helper()
+	d, err := fixtures.MaxRelDiff(tensors.MustCopyFlatData[float32](got), tensors.MustCopyFlatData[float32](want))
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	if d > tol || d != d {
+		t.Errorf("%s: max|Δ|/max(1,max|ref|) = %.3g > %.0e", what, d, tol)
+	} else {
+		t.Logf("%s: %.3g", what, d)
+	}
+}
+
+// minusOne returns t − 1 (to compare CA-DPS's multiplier 1+d with d).
+func minusOne(t *tensors.Tensor) *tensors.Tensor {
+	v := tensors.MustCopyFlatData[float32](t)
+	for i := range v {
+		v[i]--
+	}
+	return tensors.FromFlatDataAndDimensions(v, t.Shape().Dimensions...)
+}
+
+func TestReference(t *testing.T) {
+	fixtures.Run(t, []string{"step", "trajectory"}, func(t *testing.T, f *fixtures.Fixture) {
+		s, data := setup(t, f)
+		y := slab(t, data, "y", -1)
+		if f.Kind == "step" {
+			info, err := s.Step(slab(t, data, "x_t", -1), index(t, data, 0), slab(t, data, "z", -1), slab(t, data, "z_qsample", -1), y)
+			if err != nil {
+				t.Fatal(err)
+			}
+			check(t, "pred_xstart", info.PredXStart, slab(t, data, "pred_xstart", -1), 1e-4)
+			check(t, "norm", tensors.FromValue(info.Residual), slab(t, data, "norm", -1), 1e-4)
+			check(t, "x_next", info.X, slab(t, data, "x_next", -1), 1e-4)
+			if _, ok := data.Tensors["sec_der"]; ok {
+				check(t, "sec_der", minusOne(info.Extra["multiplier"]), slab(t, data, "sec_der", -1), 1e-4)
+			}
+			return
+		}
+		// Trajectory: every step from the recorded state, then a free run from x_T.
+		steps := data.Tensors["t_index"].Shape[0]
+		rec := &RecordedNoise{Sample: map[int][]float32{}, Measurement: map[int][]float32{}}
+		for k := range steps {
+			i := index(t, data, k)
+			z, zy := slab(t, data, "noise", k), slab(t, data, "noise_qsample", k)
+			rec.Sample[i] = tensors.MustCopyFlatData[float32](z)
+			rec.Measurement[i] = tensors.MustCopyFlatData[float32](zy)
+			info, err := s.Step(slab(t, data, "x", k), i, z, zy, y)
+			if err != nil {
+				t.Fatal(err)
+			}
+			check(t, fmt.Sprintf("step %d x", k), info.X, slab(t, data, "x", k+1), 1e-4)
+			if _, ok := data.Tensors["sec_der"]; ok {
+				check(t, fmt.Sprintf("step %d sec_der", k), minusOne(info.Extra["multiplier"]), slab(t, data, "sec_der", k), 1e-4)
+			}
+		}
+		rec.Init = tensors.MustCopyFlatData[float32](slab(t, data, "x_T", -1))
+		final, err := s.Run(nil, data.Tensors["x_T"].Shape, y, rec, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(t, "final (free running)", final, slab(t, data, "final", -1), 1e-3)
+	})
+}

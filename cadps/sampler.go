@@ -1,0 +1,247 @@
+// Package cadps is the toolkit's public sampling API: diffusion posterior
+// sampling for imaging inverse problems with pretrained diffusion priors,
+// centred on CA-DPS (covariance-aware DPS, Hamidi & Yang, AAAI 2025) and its
+// parent DPS (Chung et al., ICLR 2023).
+//
+// A [Sampler] runs a guidance method (package guidance) over the reverse
+// diffusion process (package diffusion) with a prior network (package unet,
+// or any [guidance.Network]) and a measurement operator (package ops). Each
+// reverse step — network forward(s), the vector-Jacobian product and the
+// update — is one GoMLX graph, compiled once and run for every step; the loop
+// is Go.
+package cadps
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+
+	"github.com/cadps/toolkit/cadps/diffusion"
+	"github.com/cadps/toolkit/cadps/guidance"
+	"github.com/cadps/toolkit/ops"
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+)
+
+// Problem is everything a sampling run needs besides its inputs.
+type Problem struct {
+	// Backend runs the graphs (see package backend).
+	Backend backends.Backend
+	// Ctx holds the network's weights.
+	Ctx *context.Context
+	// Net is the prior network.
+	Net guidance.Network
+	// Process is the diffusion process: schedule, respacing, variances.
+	Process *diffusion.Process
+	// Op is the measurement operator (nil for unconditional sampling).
+	Op ops.Operator
+	// Method is the guidance method.
+	Method guidance.Method
+	// Scale is the step size ζ.
+	Scale float64
+	// SigmaY is the measurement noise level the likelihood assumes.
+	SigmaY float64
+	// DDIM selects DDIM updates with Eta instead of ancestral sampling.
+	DDIM bool
+	// Eta is DDIM's η.
+	Eta float64
+}
+
+// StepInfo is what a callback sees after each step.
+type StepInfo struct {
+	// Step counts from 1 to Steps.
+	Step, Steps int
+	// Index is the respaced index i of x_t the step started from (Steps−1 … 0).
+	Index int
+	// X is x_{t-1}, the state after the step, [N,...].
+	X *tensors.Tensor
+	// PredXStart is the estimate x̂0(x_t) the step used.
+	PredXStart *tensors.Tensor
+	// Residual is ‖y − A(x̂0)‖₂ per image (nil without a measurement).
+	Residual []float32
+	// Extra holds the method's diagnostics by name.
+	Extra map[string]*tensors.Tensor
+}
+
+// Callback is called after every step; returning an error stops the run
+// with that error.
+type Callback func(StepInfo) error
+
+// Sampler runs one Problem; its step graph is compiled on the first step and
+// reused for every later step and run of the same shapes.
+type Sampler struct {
+	p          Problem
+	exec       *context.Exec
+	extraNames []string
+}
+
+// ErrDiverged is wrapped by the error a run returns when a step produces NaN
+// or Inf.
+var ErrDiverged = errors.New("sampling diverged")
+
+// NewSampler checks p and prepares its step graph.
+func NewSampler(p Problem) (*Sampler, error) {
+	switch {
+	case p.Backend == nil:
+		return nil, errors.New("cadps: no backend")
+	case p.Ctx == nil:
+		return nil, errors.New("cadps: no context with the network's weights")
+	case p.Net == nil:
+		return nil, errors.New("cadps: no network")
+	case p.Process == nil:
+		return nil, errors.New("cadps: no diffusion process")
+	case p.Method == nil:
+		return nil, errors.New("cadps: no guidance method")
+	case p.Op == nil && p.Method.Name() != "unconditional":
+		return nil, fmt.Errorf("cadps: method %q needs a measurement operator", p.Method.Name())
+	case math.IsNaN(p.Scale) || math.IsInf(p.Scale, 0) || p.Scale < 0:
+		return nil, fmt.Errorf("cadps: step size ζ = %v must be finite and non-negative", p.Scale)
+	}
+	s := &Sampler{p: p}
+	exec, err := context.NewExec(p.Backend, p.Ctx, s.step)
+	if err != nil {
+		return nil, fmt.Errorf("cadps: %w", err)
+	}
+	s.exec = exec
+	return s, nil
+}
+
+// step is the graph of one reverse step. Outputs: x_{t-1}, x̂0, the
+// residual norms, Σ|x_{t-1}| (NaN/Inf detector), then the method's extras in
+// name order.
+func (s *Sampler) step(ctx *context.Context, x, i, z, zy, y *graph.Node) []*graph.Node {
+	st := &guidance.Step{
+		Ctx: ctx, Net: s.p.Net, Process: s.p.Process, Op: s.p.Op,
+		X: x, I: i, Z: z, ZY: zy, Y: y,
+		Scale: s.p.Scale, SigmaY: s.p.SigmaY, DDIM: s.p.DDIM, Eta: s.p.Eta,
+	}
+	if s.p.Op == nil {
+		st.Y, st.ZY = nil, nil
+	}
+	r := s.p.Method.Step(st)
+	residual := r.Residual
+	if residual == nil {
+		residual = graph.Zeros(x.Graph(), shapeOf(dtypes.Float32, x.Shape().Dim(0)))
+	}
+	check := graph.ReduceAllSum(graph.Abs(r.Next))
+	outs := []*graph.Node{r.Next, r.PredXStart, residual, check}
+	names := make([]string, 0, len(r.Extra))
+	for n := range r.Extra {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		outs = append(outs, r.Extra[n])
+	}
+	s.extraNames = names
+	return outs
+}
+
+// Run samples from x_T (the initial state; drawn from noise when nil, with
+// the shape of the measurement's image given by shape) towards the
+// posterior given the measurement y, and returns x_0. noise supplies every
+// random draw (see NoiseSource); cb, when not nil, is called after every
+// step. A NaN or Inf stops the run with an error naming the step and method.
+func (s *Sampler) Run(xT *tensors.Tensor, shape []int, y *tensors.Tensor, noise NoiseSource, cb Callback) (*tensors.Tensor, error) {
+	if noise == nil {
+		return nil, errors.New("cadps: no noise source")
+	}
+	if xT != nil {
+		shape = xT.Shape().Dimensions
+	} else {
+		v, err := noise.Normal(NoiseInit, -1, prod(shape))
+		if err != nil {
+			return nil, fmt.Errorf("cadps: initial noise: %w", err)
+		}
+		xT = tensors.FromFlatDataAndDimensions(v, shape...)
+	}
+	if len(shape) < 2 {
+		return nil, fmt.Errorf("cadps: image shape %v, want [N,C,...]", shape)
+	}
+	var yShape []int
+	if s.p.Op != nil {
+		if y == nil {
+			return nil, fmt.Errorf("cadps: method %q needs a measurement", s.p.Method.Name())
+		}
+		want, err := s.p.Op.OutputShape(shape)
+		if err != nil {
+			return nil, fmt.Errorf("cadps: operator %s: %w", s.p.Op.Name(), err)
+		}
+		yShape = y.Shape().Dimensions
+		if !slices.Equal(want, yShape) {
+			return nil, fmt.Errorf("cadps: measurement shape %v, but %s maps images %v to %v", yShape, s.p.Op.Name(), shape, want)
+		}
+	} else {
+		yShape = []int{1}
+		y = tensors.FromFlatDataAndDimensions([]float32{0}, 1)
+	}
+	steps := s.p.Process.NumSteps()
+	x := xT
+	for k := range steps {
+		i := steps - 1 - k
+		z, err := noise.Normal(NoiseSample, i, prod(shape))
+		if err != nil {
+			return nil, fmt.Errorf("cadps: noise at index %d: %w", i, err)
+		}
+		zy, err := noise.Normal(NoiseMeasurement, i, prod(yShape))
+		if err != nil {
+			return nil, fmt.Errorf("cadps: noise at index %d: %w", i, err)
+		}
+		info, err := s.Step(x, i, tensors.FromFlatDataAndDimensions(z, shape...), tensors.FromFlatDataAndDimensions(zy, yShape...), y)
+		if err != nil {
+			return nil, err
+		}
+		info.Step = k + 1
+		x = info.X
+		if cb != nil {
+			if err := cb(info); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return x, nil
+}
+
+// Step runs one reverse step from x_t = x at respaced index i with the given
+// noise draws z (shaped like x) and zy (shaped like y) and measurement y, and
+// returns x_{t-1} with the step's diagnostics. Run calls it for every index;
+// it is exported for replaying recorded runs and for notebooks.
+func (s *Sampler) Step(x *tensors.Tensor, i int, z, zy, y *tensors.Tensor) (StepInfo, error) {
+	steps := s.p.Process.NumSteps()
+	if i < 0 || i >= steps {
+		return StepInfo{}, fmt.Errorf("cadps: index %d outside [0,%d)", i, steps)
+	}
+	if s.p.Op == nil {
+		y = tensors.FromFlatDataAndDimensions([]float32{0}, 1)
+		zy = y
+	}
+	outs, err := s.exec.Exec(x, tensors.FromScalar(int32(i)), z, zy, y)
+	if err != nil {
+		return StepInfo{}, fmt.Errorf("cadps: %s step at index %d: %w", s.p.Method.Name(), i, err)
+	}
+	if check := float64(tensors.ToScalar[float32](outs[3])); math.IsNaN(check) || math.IsInf(check, 0) {
+		return StepInfo{}, fmt.Errorf("cadps: %s step %d/%d (index %d, timestep %d): %w: x has NaN or Inf values",
+			s.p.Method.Name(), steps-i, steps, i, s.p.Process.TimestepMap()[i], ErrDiverged)
+	}
+	info := StepInfo{Step: steps - i, Steps: steps, Index: i, X: outs[0], PredXStart: outs[1], Extra: map[string]*tensors.Tensor{}}
+	if s.p.Op != nil {
+		info.Residual = tensors.MustCopyFlatData[float32](outs[2])
+	}
+	for j, n := range s.extraNames {
+		info.Extra[n] = outs[4+j]
+	}
+	return info, nil
+}
+
+func prod(dims []int) int {
+	n := 1
+	for _, d := range dims {
+		n *= d
+	}
+	return n
+}

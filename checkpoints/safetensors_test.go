@@ -1,0 +1,176 @@
+package checkpoints_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cadps/toolkit/checkpoints"
+)
+
+// TestSafetensorsRoundTrip writes state dicts and reads them back.
+func TestSafetensorsRoundTrip(t *testing.T) {
+	tests := []struct {
+		name     string
+		tensors  []*checkpoints.Tensor
+		metadata map[string]string
+	}{
+		{"empty", nil, nil},
+		{"metadata only", nil, map[string]string{"format": "pt"}},
+		{"mixed", []*checkpoints.Tensor{
+			checkpoints.FromFloat32("z.last.weight", []int{2, 3}, seq(6)),
+			{Name: "a.scalar", DType: checkpoints.F64, Shape: []int{}, Data: make([]byte, 8)},
+			{Name: "m.empty", DType: checkpoints.F32, Shape: []int{0, 3}, Data: []byte{}},
+			{Name: "h", DType: checkpoints.F16, Shape: []int{3}, Data: []byte{0, 0x3c, 0, 0x40, 0, 0xc0}},
+			{Name: "ids<&>", DType: checkpoints.I64, Shape: []int{1}, Data: []byte{1, 2, 3, 4, 5, 6, 7, 8}},
+			{Name: "u", DType: checkpoints.U8, Shape: []int{3}, Data: []byte{1, 2, 3}},
+		}, map[string]string{"format": "pt", "source": "x.pt"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			sd := checkpoints.NewStateDict("mem")
+			sd.Metadata = tc.metadata
+			for _, x := range tc.tensors {
+				if err := sd.Add(x); err != nil {
+					t.Fatal(err)
+				}
+			}
+			path := filepath.Join(t.TempDir(), "out.safetensors")
+			if err := checkpoints.SaveSafetensors(path, sd); err != nil {
+				t.Fatal(err)
+			}
+			raw, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := binary.LittleEndian.Uint64(raw); (8+n)%8 != 0 {
+				t.Errorf("data section starts at %d, not 8-aligned", 8+n)
+			}
+			got, err := checkpoints.Load(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sameStateDict(t, got, sd)
+			if len(got.Metadata) != len(tc.metadata) {
+				t.Errorf("metadata %v, want %v", got.Metadata, tc.metadata)
+			}
+			for k, v := range tc.metadata {
+				if got.Metadata[k] != v {
+					t.Errorf("metadata %q = %q, want %q", k, got.Metadata[k], v)
+				}
+			}
+			if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o644 {
+				t.Errorf("mode %v, %v; want 0644", st.Mode(), err)
+			}
+		})
+	}
+}
+
+// TestWriteSafetensorsRefusesBadTensor checks a tensor whose bytes do not
+// match its shape is refused, not written.
+func TestWriteSafetensorsRefusesBadTensor(t *testing.T) {
+	sd := checkpoints.NewStateDict("mem")
+	if err := sd.Add(&checkpoints.Tensor{Name: "w", DType: checkpoints.F32, Shape: []int{3}, Data: make([]byte, 8)}); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	err := checkpoints.WriteSafetensors(&buf, sd)
+	if err == nil || !strings.Contains(err.Error(), `"w"`) {
+		t.Fatalf("error %v, want one naming tensor w", err)
+	}
+}
+
+// TestWriteFileAtomic checks that a failing writer leaves neither the
+// output nor a temporary file behind, and does not touch an existing file.
+func TestWriteFileAtomic(t *testing.T) {
+	boom := errors.New("boom")
+	tests := []struct {
+		name     string
+		existing []byte // nil: no file before
+		write    func(w io.Writer) error
+		want     []byte // nil: no file after
+		wantErr  error
+	}{
+		{"failure, no previous file", nil, func(w io.Writer) error { w.Write([]byte("partial")); return boom }, nil, boom},
+		{"failure keeps previous file", []byte("old"), func(w io.Writer) error { w.Write([]byte("partial")); return boom }, []byte("old"), boom},
+		{"success replaces previous file", []byte("old"), func(w io.Writer) error { _, err := w.Write([]byte("new")); return err }, []byte("new"), nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "out.safetensors")
+			if tc.existing != nil {
+				if err := os.WriteFile(path, tc.existing, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			err := checkpoints.WriteFileAtomic(path, tc.write)
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("error %v, want %v", err, tc.wantErr)
+			}
+			if err != nil && !strings.Contains(err.Error(), path) {
+				t.Errorf("error %q does not name %s", err, path)
+			}
+			got, rerr := os.ReadFile(path)
+			switch {
+			case tc.want == nil && !errors.Is(rerr, os.ErrNotExist):
+				t.Errorf("output exists after a failure: %q, %v", got, rerr)
+			case tc.want != nil && !bytes.Equal(got, tc.want):
+				t.Errorf("output %q (%v), want %q", got, rerr, tc.want)
+			}
+			entries, _ := os.ReadDir(dir)
+			for _, e := range entries {
+				if e.Name() != filepath.Base(path) {
+					t.Errorf("left in the folder: %s", e.Name())
+				}
+			}
+		})
+	}
+}
+
+// safetensorsFile builds a safetensors file from a raw header and data.
+func safetensorsFile(header string, data []byte) []byte {
+	b := binary.LittleEndian.AppendUint64(nil, uint64(len(header)))
+	return append(append(b, header...), data...)
+}
+
+// TestSafetensorsErrors checks hostile and corrupt headers are errors that
+// name the problem.
+func TestSafetensorsErrors(t *testing.T) {
+	data16 := make([]byte, 16)
+	tests := []struct {
+		name string
+		file []byte
+		want string
+	}{
+		{"too short", []byte{1, 2, 3}, "only 3 bytes"},
+		{"header past the end", safetensorsFile("{}", nil)[:9], "exceeds the file"},
+		{"bad JSON", safetensorsFile(`{"a":`, nil), "header JSON"},
+		{"bad dtype", safetensorsFile(`{"a":{"dtype":"F8","shape":[1],"data_offsets":[0,1]}}`, data16), `unsupported dtype "F8"`},
+		{"negative dim", safetensorsFile(`{"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}}`, data16), "impossible shape"},
+		{"huge shape", safetensorsFile(`{"a":{"dtype":"F32","shape":[4294967296,4294967296,4294967296],"data_offsets":[0,16]}}`, data16), "impossible shape"},
+		{"offsets past the end", safetensorsFile(`{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,1600000000000]}}`, data16), "outside the 16 data bytes"},
+		{"reversed offsets", safetensorsFile(`{"a":{"dtype":"F32","shape":[0],"data_offsets":[8,4]}}`, data16), "outside"},
+		{"size mismatch", safetensorsFile(`{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,16]}}`, data16), "16 bytes for shape [3]"},
+		{"overlap", safetensorsFile(`{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},"b":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}}`, data16), "overlaps"},
+		{"bad metadata", safetensorsFile(`{"__metadata__":{"a":1}}`, nil), "__metadata__"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := checkpoints.ReadSafetensors(bytes.NewReader(tc.file), int64(len(tc.file)), "bad.safetensors")
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range []string{tc.want, "bad.safetensors"} {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}

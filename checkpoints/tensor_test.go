@@ -1,0 +1,41 @@
+package checkpoints_test
+
+import (
+	"math"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/cadps/toolkit/checkpoints"
+)
+
+func TestTensorConversions(t *testing.T) {
+	tests := []struct {
+		name    string
+		tensor  checkpoints.Tensor
+		want    []float32
+		wantErr string
+	}{
+		{"F32", *checkpoints.FromFloat32("a", []int{3}, []float32{1.5, -2, float32(math.Inf(1))}), []float32{1.5, -2, float32(math.Inf(1))}, ""},
+		{"F16 normal, negative, subnormal", checkpoints.Tensor{Name: "h", DType: checkpoints.F16, Shape: []int{3}, Data: []byte{0, 0x3c, 0, 0xc0, 1, 0}}, []float32{1, -2, 5.9604645e-08}, ""},
+		{"BF16", checkpoints.Tensor{Name: "b", DType: checkpoints.BF16, Shape: []int{2}, Data: []byte{0x80, 0x3f, 0xc0, 0xbf}}, []float32{1, -1.5}, ""},
+		{"I64", checkpoints.Tensor{Name: "i", DType: checkpoints.I64, Shape: []int{}, Data: []byte{0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}, []float32{-2}, ""},
+		{"F32 with missing bytes", checkpoints.Tensor{Name: "s", DType: checkpoints.F32, Shape: []int{2}, Data: make([]byte, 4)}, nil, `tensor "s": 4 bytes for shape [2]`},
+		{"F16 with missing bytes", checkpoints.Tensor{Name: "s", DType: checkpoints.F16, Shape: []int{2}, Data: make([]byte, 3)}, nil, `tensor "s": 3 bytes`},
+		{"unknown dtype", checkpoints.Tensor{Name: "u", DType: "F8", Shape: []int{1}, Data: make([]byte, 1)}, nil, `unsupported dtype "F8"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := tc.tensor.Float32()
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || !slices.Equal(got, tc.want) {
+				t.Fatalf("Float32() = %v, %v; want %v", got, err, tc.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,437 @@
+package checkpoints
+
+import (
+	"archive/zip"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// LoadTorch reads a PyTorch state dict saved by torch.save in the zip
+// format (torch ≥ 1.6; .pt, .pth or .bin files). See ReadTorch.
+func LoadTorch(path string) (*StateDict, error) {
+	f, size, err := openRegular(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return ReadTorch(f, size, path)
+}
+
+// ReadTorch parses a PyTorch zip checkpoint of the given size; source names
+// it in errors.
+//
+// The archive holds <name>/data.pkl, a pickle of the state dict, and one
+// <name>/data/<key> file per storage. The pickle is interpreted by a minimal
+// interpreter that knows only what state dicts use (dicts, OrderedDict,
+// tensors, parameters, storages and plain values) and never runs code: any
+// other global, such as torch.storage._load_from_bytes, is an error.
+//
+// The top-level object must be a dict whose values are all tensors. A
+// checkpoint that wraps its state dict in a dict of other things ({"model":
+// {...}, "epoch": 3}) is unwrapped when exactly one of its values is a dict
+// of tensors; with several candidates the error lists their keys.
+//
+// Tensors come back row-major whatever their strides and storage offset;
+// tensors sharing a storage get their own bytes. A tensor that covers all of
+// its storage takes the storage's bytes without a copy, so memory stays close
+// to the file size: all reads and copies together are capped at twice the
+// file size, and a corrupt or hostile file is an error, never a panic.
+func ReadTorch(r io.ReaderAt, size int64, source string) (*StateDict, error) {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("checkpoints: %s is not a valid PyTorch checkpoint: %s", source, fmt.Sprintf(format, a...))
+	}
+	zr, err := zip.NewReader(r, size)
+	if err != nil && !errors.Is(err, zip.ErrInsecurePath) { // names are only looked up, never used as paths
+		return nil, bad("reading the zip archive: %v", err)
+	}
+	a := &archive{source: source, files: map[string]*zip.File{}, readBudget: size, copyBudget: size}
+	var pkl []string
+	for _, f := range zr.File {
+		if _, dup := a.files[f.Name]; dup {
+			return nil, bad("the archive has two entries named %q", f.Name)
+		}
+		a.files[f.Name] = f
+		if path.Base(f.Name) == "data.pkl" && strings.Count(f.Name, "/") == 1 {
+			pkl = append(pkl, f.Name)
+		}
+	}
+	switch len(pkl) {
+	case 0:
+		return nil, bad("the zip archive has no <name>/data.pkl (a zip file, but not one written by torch.save)")
+	case 1:
+	default:
+		return nil, bad("the zip archive has %d data.pkl entries (%s)", len(pkl), strings.Join(pkl, ", "))
+	}
+	a.prefix = path.Dir(pkl[0]) + "/"
+	if f, ok := a.files[a.prefix+"byteorder"]; ok {
+		if f.UncompressedSize64 > 16 {
+			return nil, bad("byteorder entry of %d bytes", f.UncompressedSize64)
+		}
+		b, err := a.read(f)
+		if err != nil {
+			return nil, err
+		}
+		switch strings.TrimSpace(string(b)) {
+		case "little":
+		case "big":
+			a.bigEndian = true
+		default:
+			return nil, bad("byteorder is %q, not little or big", b)
+		}
+	}
+	f := a.files[pkl[0]]
+	if f.UncompressedSize64 > maxPickleSize {
+		return nil, bad("%s is %d bytes (a state dict pickle is at most %d)", f.Name, f.UncompressedSize64, maxPickleSize)
+	}
+	data, err := a.read(f)
+	if err != nil {
+		return nil, err
+	}
+	obj, err := unpickle(data)
+	if err != nil {
+		return nil, bad("%s: %v", f.Name, err)
+	}
+	top, err := stateDictOf(obj)
+	if err != nil {
+		return nil, bad("%v", err)
+	}
+	sd := NewStateDict(source)
+	for i, k := range top.keys {
+		name := k.(string) // checked by stateDictOf
+		t, err := a.materialise(name, top.values[i].(*pyTensor))
+		if err != nil {
+			return nil, err
+		}
+		if err := sd.Add(t); err != nil {
+			return nil, err
+		}
+	}
+	return sd, nil
+}
+
+// stateDictOf returns the dict of tensors in the unpickled object,
+// unwrapping one level of wrapper dict if needed.
+func stateDictOf(obj any) (*pyDict, error) {
+	d, ok := obj.(*pyDict)
+	if !ok {
+		return nil, fmt.Errorf("the pickle holds %s, not a state dict", aPyType(obj))
+	}
+	if tensorDict(d) == nil {
+		return d, nil
+	}
+	var candidates []string
+	var found *pyDict
+	for i, v := range d.values {
+		if sub, ok := v.(*pyDict); ok && len(sub.keys) > 0 && tensorDict(sub) == nil {
+			if k, ok := d.keys[i].(string); ok {
+				candidates = append(candidates, fmt.Sprintf("%q", k))
+				found = sub
+			}
+		}
+	}
+	switch len(candidates) {
+	case 1:
+		return found, nil
+	case 0:
+		return nil, fmt.Errorf("the top-level dict is not a state dict: %v", tensorDict(d))
+	}
+	return nil, fmt.Errorf("the top-level dict wraps %d state dicts (%s): re-save the one you want with torch.save(ckpt[key], path)",
+		len(candidates), strings.Join(candidates, ", "))
+}
+
+// tensorDict returns nil if d maps strings to tensors, else an error saying
+// which entry is not.
+func tensorDict(d *pyDict) error {
+	for i, k := range d.keys {
+		ks, ok := k.(string)
+		if !ok {
+			return fmt.Errorf("key %d is %s, not a str", i, aPyType(k))
+		}
+		if _, ok := d.values[i].(*pyTensor); !ok {
+			return fmt.Errorf("the value of %q is %s, not a tensor", ks, aPyType(d.values[i]))
+		}
+	}
+	return nil
+}
+
+// archive reads the entries of one checkpoint, within a memory budget.
+type archive struct {
+	source     string
+	prefix     string // "<name>/"
+	files      map[string]*zip.File
+	bigEndian  bool
+	readBudget int64 // bytes that entries may still take when read
+	copyBudget int64 // bytes that tensor copies may still take
+	// storages holds the storages read so far, by key; a storage whose
+	// bytes were handed to a tensor without a copy is marked taken.
+	storages map[string]*storageData
+}
+
+type storageData struct {
+	data  []byte
+	taken bool
+}
+
+// read returns the bytes of one stored entry, after checking its declared
+// size against the budget. The zip reader checks the size and CRC as it reads.
+func (a *archive) read(f *zip.File) ([]byte, error) {
+	if f.Method != zip.Store {
+		return nil, fmt.Errorf("checkpoints: %s: entry %s is compressed (method %d); torch.save stores entries uncompressed, re-save the checkpoint with torch.save",
+			a.source, f.Name, f.Method)
+	}
+	n := f.UncompressedSize64
+	if n != f.CompressedSize64 || n > uint64(a.readBudget) {
+		return nil, fmt.Errorf("checkpoints: %s is not a valid PyTorch checkpoint: entry %s claims %d bytes, more than the file holds", a.source, f.Name, n)
+	}
+	a.readBudget -= int64(n)
+	rc, err := f.Open()
+	if err != nil {
+		return nil, fmt.Errorf("checkpoints: %s: opening %s: %w", a.source, f.Name, err)
+	}
+	defer rc.Close()
+	b := make([]byte, n)
+	if _, err := io.ReadFull(rc, b); err != nil {
+		return nil, fmt.Errorf("checkpoints: %s: reading %s (truncated or corrupt file?): %w", a.source, f.Name, err)
+	}
+	// Reading to EOF makes the zip reader verify the CRC-32.
+	if _, err := rc.Read(make([]byte, 1)); err != io.EOF {
+		if err == nil {
+			err = errors.New("longer than declared")
+		}
+		return nil, fmt.Errorf("checkpoints: %s: reading %s (truncated or corrupt file?): %w", a.source, f.Name, err)
+	}
+	return b, nil
+}
+
+// storage returns the bytes of storage s, read once and shared.
+func (a *archive) storage(s *pyStorage) (*storageData, error) {
+	if d, ok := a.storages[s.key]; ok {
+		return d, nil
+	}
+	name := a.prefix + "data/" + s.key
+	f, ok := a.files[name]
+	if !ok {
+		return nil, fmt.Errorf("checkpoints: %s is not a valid PyTorch checkpoint: storage %q has no entry %s", a.source, s.key, name)
+	}
+	es := uint64(s.dtype.Size())
+	if uint64(s.numel) > f.UncompressedSize64/es {
+		need := "more than 2^63"
+		if uint64(s.numel) <= math.MaxInt64/es {
+			need = strconv.FormatUint(uint64(s.numel)*es, 10)
+		}
+		return nil, fmt.Errorf("checkpoints: %s is not a valid PyTorch checkpoint: storage %q of %d %s elements needs %s bytes but %s has %d",
+			a.source, s.key, s.numel, s.dtype, need, name, f.UncompressedSize64)
+	}
+	b, err := a.read(f)
+	if err != nil {
+		return nil, err
+	}
+	b = b[:uint64(s.numel)*es]
+	if a.bigEndian {
+		swapBytes(b, int(es))
+	}
+	if a.storages == nil {
+		a.storages = map[string]*storageData{}
+	}
+	d := &storageData{data: b}
+	a.storages[s.key] = d
+	return d, nil
+}
+
+// swapBytes reverses the bytes of each element of size es in place.
+func swapBytes(b []byte, es int) {
+	if es == 1 {
+		return
+	}
+	for i := 0; i+es <= len(b); i += es {
+		slices.Reverse(b[i : i+es])
+	}
+}
+
+// materialise returns the tensor named name: its view of its storage,
+// row-major.
+func (a *archive) materialise(name string, t *pyTensor) (*Tensor, error) {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("checkpoints: %s is not a valid PyTorch checkpoint: tensor %q: %s", a.source, name, fmt.Sprintf(format, args...))
+	}
+	s := t.storage
+	es := int64(s.dtype.Size())
+	// A view may hold more elements than its storage (stride 0 repeats
+	// elements), but never more than the memory budget allows.
+	limit := max(s.numel, a.copyBudget/es)
+	shape := make([]int, len(t.size))
+	numel := int64(1)
+	for i, d := range t.size {
+		shape[i] = int(d)
+		if numel == 0 || d == 0 {
+			numel = 0
+			continue
+		}
+		if numel > limit/d {
+			return nil, bad("shape %v has more elements than the file can hold", t.size)
+		}
+		numel *= d
+	}
+	if numel == 0 || slices.Contains(t.size, 0) {
+		return &Tensor{Name: name, DType: s.dtype, Shape: shape, Data: []byte{}}, nil
+	}
+	// The last element sits at offset + sum((size_i-1)*stride_i); each term is
+	// checked against the storage size before it is added.
+	last := t.offset
+	if last >= s.numel {
+		return nil, bad("storage offset %d is outside its storage of %d elements", t.offset, s.numel)
+	}
+	for i, d := range t.size {
+		st := t.stride[i]
+		if d > 1 && st > 0 && (st > s.numel || d-1 > (s.numel-last)/st) {
+			return nil, bad("shape %v with strides %v and offset %d reaches past its storage of %d elements", t.size, t.stride, t.offset, s.numel)
+		}
+		last += (d - 1) * st
+	}
+	if last >= s.numel {
+		return nil, bad("shape %v with strides %v and offset %d reaches past its storage of %d elements", t.size, t.stride, t.offset, s.numel)
+	}
+	sd, err := a.storage(s)
+	if err != nil {
+		return nil, err
+	}
+	nbytes := numel * es
+	if contiguous(t.size, t.stride) {
+		lo := t.offset * es
+		if lo == 0 && nbytes == int64(len(sd.data)) && !sd.taken {
+			sd.taken = true
+			return &Tensor{Name: name, DType: s.dtype, Shape: shape, Data: sd.data}, nil
+		}
+		if err := a.charge(name, nbytes); err != nil {
+			return nil, err
+		}
+		return &Tensor{Name: name, DType: s.dtype, Shape: shape, Data: slices.Clone(sd.data[lo : lo+nbytes])}, nil
+	}
+	if err := a.charge(name, nbytes); err != nil {
+		return nil, err
+	}
+	out := make([]byte, nbytes)
+	gather(out, sd.data, t.size, t.stride, t.offset, es)
+	return &Tensor{Name: name, DType: s.dtype, Shape: shape, Data: out}, nil
+}
+
+// charge takes n bytes of copies from the budget.
+func (a *archive) charge(name string, n int64) error {
+	if n > a.copyBudget {
+		return fmt.Errorf("checkpoints: %s is not a valid PyTorch checkpoint: tensor %q: copying its %d bytes would take more memory than the file's size allows (views of shared storages add up past it)", a.source, name, n)
+	}
+	a.copyBudget -= n
+	return nil
+}
+
+// contiguous reports whether strides are the row-major strides of size
+// (dimensions of size 1 may have any stride).
+func contiguous(size, stride []int64) bool {
+	want := int64(1)
+	for i := len(size) - 1; i >= 0; i-- {
+		if size[i] != 1 && stride[i] != want {
+			return false
+		}
+		want *= size[i]
+	}
+	return true
+}
+
+// gather copies the strided view of src (elements of es bytes) into out,
+// row-major. Bounds were checked by the caller.
+func gather(out, src []byte, size, stride []int64, offset, es int64) {
+	idx := make([]int64, len(size))
+	pos := offset // element offset in src of the current index
+	for o := int64(0); o < int64(len(out)); o += es {
+		copy(out[o:o+es], src[pos*es:(pos+1)*es])
+		for d := len(size) - 1; d >= 0; d-- {
+			idx[d]++
+			pos += stride[d]
+			if idx[d] < size[d] {
+				break
+			}
+			pos -= stride[d] * size[d]
+			idx[d] = 0
+		}
+	}
+}
+
+// openRegular opens path for reading and returns its size; a directory or
+// an empty file is an error naming the file.
+func openRegular(path string) (*os.File, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, fmt.Errorf("checkpoints: %w", err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, fmt.Errorf("checkpoints: %w", err)
+	}
+	if st.IsDir() {
+		f.Close()
+		return nil, 0, fmt.Errorf("checkpoints: %s is a directory, not a checkpoint file", path)
+	}
+	if st.Size() == 0 {
+		f.Close()
+		return nil, 0, fmt.Errorf("checkpoints: %s is empty (0 bytes), not a checkpoint", path)
+	}
+	return f, st.Size(), nil
+}
+
+// legacyTorchMagic starts the pickles of torch.save's legacy (non-zip)
+// format: PROTO 2, then LONG1 of the magic number 0x1950a86a20f9469cfc6c.
+const legacyTorchMagic = "\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
+
+// Load reads a checkpoint of either format, chosen by content, not by file
+// name: a zip archive ("PK\x03\x04") is read as a PyTorch checkpoint (see
+// ReadTorch), anything else as safetensors (see ReadSafetensors). PyTorch's
+// legacy non-zip format (before torch 1.6, or _use_new_zipfile_serialization
+// =False) is refused with an error that says how to re-save the file.
+func Load(path string) (*StateDict, error) {
+	f, size, err := openRegular(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	head := make([]byte, min(size, 16))
+	if _, err := io.ReadFull(io.NewSectionReader(f, 0, size), head); err != nil {
+		return nil, fmt.Errorf("checkpoints: reading %s: %w", path, err)
+	}
+	switch {
+	case strings.HasPrefix(string(head), "PK\x03\x04"):
+		return ReadTorch(f, size, path)
+	case strings.HasPrefix(string(head), "PK\x05\x06"):
+		return nil, fmt.Errorf("checkpoints: %s is an empty zip archive, not a PyTorch checkpoint", path)
+	case plausibleSafetensors(head, size):
+		return ReadSafetensors(f, size, path)
+	case head[0] == 0x80: // a pickle: PROTO
+		what := "a pickle"
+		if strings.HasPrefix(string(head), legacyTorchMagic) {
+			what = "a PyTorch checkpoint in the legacy pickle format"
+		}
+		return nil, fmt.Errorf("checkpoints: %s is %s (torch.save before torch 1.6, or with _use_new_zipfile_serialization=False), "+
+			"which is not supported: only the zip format of torch >= 1.6 is; re-save it with "+
+			"python -c \"import torch; torch.save(torch.load('OLD.pt', map_location='cpu'), 'NEW.pt')\"", path, what)
+	}
+	return nil, fmt.Errorf("checkpoints: %s is not a PyTorch zip checkpoint or safetensors file (it starts with %q)", path, head[:min(len(head), 8)])
+}
+
+// plausibleSafetensors reports whether head, the first bytes of a file of
+// the given size, can start a safetensors file: a header length that fits,
+// then '{'.
+func plausibleSafetensors(head []byte, size int64) bool {
+	if len(head) < 9 {
+		return false
+	}
+	n := binary.LittleEndian.Uint64(head)
+	return n >= 2 && n <= uint64(size-8) && head[8] == '{'
+}

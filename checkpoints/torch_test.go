@@ -1,0 +1,392 @@
+package checkpoints_test
+
+import (
+	"archive/zip"
+	"bytes"
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/cadps/toolkit/checkpoints"
+)
+
+// TestUnetFixtures checks that each fixture's model.pt and model.safetensors,
+// written by torch and by safetensors from the same state dict, read to the
+// same names in the same order, dtypes, shapes and bytes, through both the
+// format's own reader and Load.
+func TestUnetFixtures(t *testing.T) {
+	for name, p := range unetFixtures(t) {
+		t.Run(name, func(t *testing.T) {
+			pt, err := checkpoints.LoadTorch(p[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := checkpoints.LoadSafetensors(p[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(pt.Names) < 100 || pt.Names[0] != "time_embed.0.weight" {
+				t.Fatalf("%s: %d tensors, first %q: not the UNet state dict", p[0], len(pt.Names), pt.Names[0])
+			}
+			sameStateDict(t, pt, st)
+			for _, path := range p {
+				sd, err := checkpoints.Load(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if sd.Source != path {
+					t.Errorf("Source = %q, want %q", sd.Source, path)
+				}
+				sameStateDict(t, sd, st)
+			}
+			if pt.Metadata != nil {
+				t.Errorf("metadata of a .pt file: %v", pt.Metadata)
+			}
+		})
+	}
+}
+
+// TestTorchViews builds small checkpoints the way torch.save lays them out
+// and checks the tensors read back row-major, whatever their storage layout.
+func TestTorchViews(t *testing.T) {
+	s12 := f32bytes(seq(12)...)
+	tests := []struct {
+		name     string
+		views    []view
+		storages map[string][]byte
+		extra    map[string][]byte
+		want     []*checkpoints.Tensor
+	}{{
+		name:     "contiguous",
+		views:    []view{{name: "w", key: "0", numel: 12, size: []int64{3, 4}}},
+		storages: map[string][]byte{"0": s12},
+		want:     []*checkpoints.Tensor{{Name: "w", DType: "F32", Shape: []int{3, 4}, Data: s12}},
+	}, {
+		name:     "scalar and empty",
+		views:    []view{{name: "s", key: "0", numel: 12, offset: 5, size: []int64{}}, {name: "e", key: "0", numel: 12, offset: 12, size: []int64{0, 4}}},
+		storages: map[string][]byte{"0": s12},
+		want: []*checkpoints.Tensor{
+			{Name: "s", DType: "F32", Shape: []int{}, Data: f32bytes(5)},
+			{Name: "e", DType: "F32", Shape: []int{0, 4}, Data: []byte{}},
+		},
+	}, {
+		name: "shared storage with offsets", // as q, k, v = qkv.chunk(3) saved
+		views: []view{
+			{name: "a", key: "0", numel: 12, size: []int64{2, 2}},
+			{name: "b", key: "0", numel: 12, offset: 4, size: []int64{2, 2}},
+			{name: "c", key: "0", numel: 12, offset: 8, size: []int64{4}},
+		},
+		storages: map[string][]byte{"0": s12},
+		want: []*checkpoints.Tensor{
+			{Name: "a", DType: "F32", Shape: []int{2, 2}, Data: f32bytes(0, 1, 2, 3)},
+			{Name: "b", DType: "F32", Shape: []int{2, 2}, Data: f32bytes(4, 5, 6, 7)},
+			{Name: "c", DType: "F32", Shape: []int{4}, Data: f32bytes(8, 9, 10, 11)},
+		},
+	}, {
+		name: "tied weights",
+		views: []view{
+			{name: "x", key: "0", numel: 12, size: []int64{12}},
+			{name: "y", key: "0", numel: 12, size: []int64{3, 4}},
+		},
+		storages: map[string][]byte{"0": s12},
+		want: []*checkpoints.Tensor{
+			{Name: "x", DType: "F32", Shape: []int{12}, Data: s12},
+			{Name: "y", DType: "F32", Shape: []int{3, 4}, Data: s12},
+		},
+	}, {
+		name:     "transposed",
+		views:    []view{{name: "t", key: "0", numel: 12, size: []int64{4, 3}, stride: []int64{1, 4}}},
+		storages: map[string][]byte{"0": s12},
+		want:     []*checkpoints.Tensor{{Name: "t", DType: "F32", Shape: []int{4, 3}, Data: f32bytes(0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11)}},
+	}, {
+		name:     "strided slice with offset",
+		views:    []view{{name: "t", key: "0", numel: 12, offset: 1, size: []int64{2, 2}, stride: []int64{6, 2}}},
+		storages: map[string][]byte{"0": s12},
+		want:     []*checkpoints.Tensor{{Name: "t", DType: "F32", Shape: []int{2, 2}, Data: f32bytes(1, 3, 7, 9)}},
+	}, {
+		name:     "expanded (stride 0)",
+		views:    []view{{name: "t", key: "0", numel: 12, offset: 2, size: []int64{3, 2}, stride: []int64{0, 1}}},
+		storages: map[string][]byte{"0": s12},
+		want:     []*checkpoints.Tensor{{Name: "t", DType: "F32", Shape: []int{3, 2}, Data: f32bytes(2, 3, 2, 3, 2, 3)}},
+	}, {
+		name: "other dtypes",
+		views: []view{
+			{name: "h", storage: "HalfStorage", key: "h", numel: 2, size: []int64{2}},
+			{name: "bf", storage: "BFloat16Storage", key: "b", numel: 2, size: []int64{2}},
+			{name: "d", storage: "DoubleStorage", key: "d", numel: 1, size: []int64{1}},
+			{name: "n", storage: "LongStorage", key: "n", numel: 1, size: []int64{}},
+		},
+		storages: map[string][]byte{"h": {0, 0x3c, 0, 0xc0}, "b": {0x80, 0x3f, 0, 0x40}, "d": {0, 0, 0, 0, 0, 0, 0xf0, 0x3f}, "n": {7, 0, 0, 0, 0, 0, 0, 0}},
+		want: []*checkpoints.Tensor{
+			{Name: "h", DType: "F16", Shape: []int{2}, Data: []byte{0, 0x3c, 0, 0xc0}},
+			{Name: "bf", DType: "BF16", Shape: []int{2}, Data: []byte{0x80, 0x3f, 0, 0x40}},
+			{Name: "d", DType: "F64", Shape: []int{1}, Data: []byte{0, 0, 0, 0, 0, 0, 0xf0, 0x3f}},
+			{Name: "n", DType: "I64", Shape: []int{}, Data: []byte{7, 0, 0, 0, 0, 0, 0, 0}},
+		},
+	}, {
+		name:     "big-endian archive",
+		views:    []view{{name: "w", key: "0", numel: 2, size: []int64{2}}, {name: "h", storage: "HalfStorage", key: "1", numel: 1, size: []int64{1}}},
+		storages: map[string][]byte{"0": {0x3f, 0x80, 0, 0, 0x40, 0, 0, 0}, "1": {0x3c, 0}},
+		extra:    map[string][]byte{"archive/byteorder": []byte("big")},
+		want: []*checkpoints.Tensor{
+			{Name: "w", DType: "F32", Shape: []int{2}, Data: f32bytes(1, 2)},
+			{Name: "h", DType: "F16", Shape: []int{1}, Data: []byte{0, 0x3c}},
+		},
+	}, {
+		name:     "little-endian byteorder file and newer torch entries",
+		views:    []view{{name: "w", key: "0", numel: 2, size: []int64{2}}},
+		storages: map[string][]byte{"0": f32bytes(1, 2)},
+		extra:    map[string][]byte{"archive/byteorder": []byte("little"), "archive/.data/serialization_id": []byte("123"), "archive/.format_version": []byte("1")},
+		want:     []*checkpoints.Tensor{{Name: "w", DType: "F32", Shape: []int{2}, Data: f32bytes(1, 2)}},
+	}}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := new(pk).proto().stateDict(tc.views...).stop()
+			sd, err := readTorchBytes(torchZip(t, p.b, tc.storages, tc.extra))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := checkpoints.NewStateDict("test.pt")
+			for _, w := range tc.want {
+				if err := want.Add(w); err != nil {
+					t.Fatal(err)
+				}
+			}
+			sameStateDict(t, sd, want)
+			// Tensors never alias each other's bytes.
+			for i, a := range sd.Names {
+				for _, b := range sd.Names[i+1:] {
+					x, y := sd.Tensors[a].Data, sd.Tensors[b].Data
+					if len(x) > 0 && len(y) > 0 && &x[0] == &y[0] {
+						t.Errorf("%s and %s share their bytes", a, b)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestTorchPickleForms checks the other ways a state dict may be pickled:
+// parameters instead of tensors, a wrapper dict, a plain dict, protocol 4
+// opcodes and the text UNICODE opcode.
+func TestTorchPickleForms(t *testing.T) {
+	w := view{name: "w", key: "0", numel: 3, size: []int64{3}}
+	storages := map[string][]byte{"0": f32bytes(1, 2, 3)}
+	param := func(p *pk) *pk {
+		p.global("torch._utils", "_rebuild_parameter").mark().tensor(w).op(0x88)
+		return p.global("collections", "OrderedDict").op(')', 'R', 't', 'R')
+	}
+	tests := []struct {
+		name   string
+		pickle func(p *pk)
+		names  []string
+	}{
+		{"OrderedDict with _metadata state", func(p *pk) {
+			p.stateDict(w)
+			p.op('}').str("_metadata").global("collections", "OrderedDict").op(')', 'R')
+			p.str("").op('}').str("version").int(1).op('s', 's', 's', 'b')
+		}, []string{"w"}},
+		{"parameters", func(p *pk) {
+			p.op('}').str("w")
+			param(p).op('s')
+		}, []string{"w"}},
+		{"plain dict with DICT", func(p *pk) {
+			p.mark().str("b").tensor(w).str("a").tensor(w).op('d')
+		}, []string{"b", "a"}},
+		{"wrapped in a checkpoint dict", func(p *pk) {
+			p.op('}').mark()
+			p.str("epoch").int(70000).str("lr").op('G', 0x3f, 0x1a, 0x36, 0xe2, 0xeb, 0x1c, 0x43, 0x2d)
+			p.str("ok").op(0x88).str("none").op('N').str("steps").op(']').mark().int(1).int(-5).op(0x8a, 1, 0xff, 'e')
+			p.str("model").stateDict(w)
+			p.str("optimizer").op('}').str("state").op('}').op('s')
+			p.op('u')
+		}, []string{"w"}},
+		{"protocol 4 opcodes", func(p *pk) {
+			p.op(0x95, 0, 0, 0, 0, 0, 0, 0, 0)
+			p.op(0x8c, 11)
+			p.b = append(p.b, "collections"...)
+			p.op(0x94, 0x8c, 11)
+			p.b = append(p.b, "OrderedDict"...)
+			p.op(0x94, 0x93, 0x94, ')', 'R', 0x94)
+			p.op('V')
+			p.b = append(p.b, "w\\u00e9\n"...)
+			p.op(0x94).tensor(w).op(0x94, 's')
+		}, []string{"wé"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := new(pk).proto()
+			tc.pickle(p)
+			p.stop()
+			sd, err := readTorchBytes(torchZip(t, p.b, storages, nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(sd.Names, tc.names) {
+				t.Fatalf("names %q, want %q", sd.Names, tc.names)
+			}
+			for _, n := range sd.Names {
+				if got := sd.Tensors[n].Data; !bytes.Equal(got, storages["0"]) {
+					t.Errorf("%s: bytes % x", n, got)
+				}
+			}
+		})
+	}
+}
+
+// TestLoadErrors checks that every kind of bad file is an error that names
+// the file and the problem.
+func TestLoadErrors(t *testing.T) {
+	f32 := map[string][]byte{"0": f32bytes(seq(4)...)}
+	good := new(pk).proto().stateDict(view{name: "w", key: "0", numel: 4, size: []int64{4}}).stop().b
+	goodZip := torchZip(t, good, f32, nil)
+	sd := func(views ...view) []byte { return torchZip(t, new(pk).proto().stateDict(views...).stop().b, f32, nil) }
+	raw := func(build func(p *pk)) []byte {
+		p := new(pk).proto()
+		build(p)
+		return torchZip(t, p.stop().b, f32, nil)
+	}
+	crcBroken := slices.Clone(goodZip)
+	i := bytes.LastIndex(crcBroken, f32bytes(3))
+	crcBroken[i+3] ^= 0x40
+	var deflated bytes.Buffer
+	{
+		zw := zip.NewWriter(&deflated)
+		fw, _ := zw.Create("archive/data.pkl")
+		fw.Write(good)
+		zw.Close()
+	}
+	noPkl := func() []byte {
+		var b bytes.Buffer
+		zw := zip.NewWriter(&b)
+		fw, _ := zw.Create("readme.txt")
+		fw.Write([]byte("hello"))
+		zw.Close()
+		return b.Bytes()
+	}()
+	deepMarks := raw(func(p *pk) {
+		for range 2000 {
+			p.mark()
+		}
+	})
+	hugeString := raw(func(p *pk) { p.op('X', 0xff, 0xff, 0xff, 0x7f, 'a') })
+
+	tests := []struct {
+		name string
+		data []byte // nil: no file
+		dir  bool
+		want []string
+	}{
+		{name: "missing file", want: []string{"no such file"}},
+		{name: "directory", dir: true, want: []string{"is a directory"}},
+		{name: "empty file", data: []byte{}, want: []string{"is empty"}},
+		{name: "wrong magic", data: []byte("GIF89a, certainly not a checkpoint"), want: []string{"not a PyTorch zip checkpoint or safetensors file"}},
+		{name: "legacy torch pickle", data: []byte("\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19.rest"), want: []string{"legacy pickle format", "re-save"}},
+		{name: "truncated zip", data: goodZip[:len(goodZip)/2], want: []string{"not a valid PyTorch checkpoint", "zip"}},
+		{name: "empty zip", data: []byte("PK\x05\x06" + strings.Repeat("\x00", 18)), want: []string{"empty zip archive"}},
+		{name: "zip without data.pkl", data: noPkl, want: []string{"no <name>/data.pkl"}},
+		{name: "corrupt storage bytes", data: crcBroken, want: []string{"data/0", "checksum"}},
+		{name: "compressed entry", data: deflated.Bytes(), want: []string{"compressed"}},
+		{name: "disallowed global", data: raw(func(p *pk) { p.global("os", "system") }), want: []string{"global os.system is not allowed", "data.pkl"}},
+		{name: "legacy storage global", data: raw(func(p *pk) { p.global("torch.storage", "_load_from_bytes") }), want: []string{"torch.storage._load_from_bytes is not allowed"}},
+		{name: "unsupported opcode", data: raw(func(p *pk) { p.op('i') }), want: []string{"opcode INST", "not supported"}},
+		{name: "pickle without STOP", data: torchZip(t, good[:len(good)-1], f32, nil), want: []string{"without STOP"}},
+		{name: "string longer than the pickle", data: hugeString, want: []string{"BINUNICODE", "remain"}},
+		{name: "nested marks", data: deepMarks, want: []string{"nested marks"}},
+		{name: "stack too deep", data: raw(func(p *pk) { p.b = append(p.b, bytes.Repeat([]byte{'N'}, 1<<20+1)...) }), want: []string{"opcode NONE", "stack deeper than 1048576"}},
+		{name: "too many values", data: raw(func(p *pk) { p.op(']'); p.b = append(p.b, bytes.Repeat([]byte("(Ne"), 600000)...) }), want: []string{"more than 1048576 values"}},
+		{name: "memo too large", data: raw(func(p *pk) {
+			p.op('N')
+			for i := range 1<<20 + 1 {
+				p.op('r')
+				p.b = binary.LittleEndian.AppendUint32(p.b, uint32(i))
+			}
+		}), want: []string{"LONG_BINPUT", "memo larger than"}},
+		{name: "unknown memo", data: raw(func(p *pk) { p.op('h', 9) }), want: []string{"memo index 9"}},
+		{name: "stack underflow", data: raw(func(p *pk) { p.op('s') }), want: []string{"SETITEM", "underflow"}},
+		{name: "calling a storage class", data: raw(func(p *pk) { p.global("torch", "FloatStorage").op(')', 'R') }), want: []string{"cannot be called"}},
+		{name: "top level is a list", data: raw(func(p *pk) { p.op(']') }), want: []string{"holds a list, not a state dict"}},
+		{name: "non-tensor value", data: raw(func(p *pk) { p.op('}').str("w").int(3).op('s') }), want: []string{`value of "w" is an int`}},
+		{name: "two wrapped state dicts", data: raw(func(p *pk) {
+			p.op('}').mark().str("model").stateDict(view{name: "w", key: "0", numel: 4, size: []int64{4}})
+			p.str("ema").stateDict(view{name: "w", key: "0", numel: 4, size: []int64{4}}).op('u')
+		}), want: []string{`wraps 2 state dicts ("model", "ema")`}},
+		{name: "numel larger than the storage file", data: sd(view{name: "w", key: "0", numel: 5, size: []int64{5}}), want: []string{`storage "0" of 5 F32 elements needs 20 bytes but archive/data/0 has 16`}},
+		{name: "huge numel", data: sd(view{name: "w", key: "0", numel: 1 << 62, size: []int64{1 << 40}}), want: []string{"needs more than 2^63 bytes"}},
+		{name: "view past its storage", data: sd(view{name: "w", key: "0", numel: 4, offset: 2, size: []int64{3}}), want: []string{`tensor "w"`, "reaches past its storage"}},
+		{name: "offset past its storage", data: sd(view{name: "w", key: "0", numel: 4, offset: 4, size: []int64{1}}), want: []string{"offset 4 is outside"}},
+		{name: "huge shape", data: sd(view{name: "w", key: "0", numel: 4, size: []int64{1 << 30, 1 << 30, 1 << 30}, stride: []int64{0, 0, 0}}), want: []string{"more elements than the file can hold"}},
+		{name: "expand past the memory budget", data: sd(view{name: "w", key: "0", numel: 4, size: []int64{1 << 20}, stride: []int64{0}}), want: []string{"more elements than the file can hold"}},
+		{name: "missing storage entry", data: sd(view{name: "w", key: "7", numel: 4, size: []int64{4}}), want: []string{`storage "7" has no entry archive/data/7`}},
+		{name: "storage with two types", data: sd(view{name: "w", key: "0", numel: 4, size: []int64{4}}, view{name: "v", storage: "HalfStorage", key: "0", numel: 4, size: []int64{4}}), want: []string{`storage "0" is referenced as 4 F32 and as 4 F16`}},
+		{name: "duplicate key", data: sd(view{name: "w", key: "0", numel: 4, size: []int64{4}}, view{name: "w", key: "0", numel: 4, size: []int64{4}}), want: nil}, // a dict keeps the last value: not an error
+		{name: "bad byteorder", data: torchZip(t, good, f32, map[string][]byte{"archive/byteorder": []byte("middle")}), want: []string{"byteorder"}},
+		{name: "safetensors header past the end", data: append(binary.LittleEndian.AppendUint64(nil, 1<<20), "{}"...), want: []string{"not a PyTorch zip checkpoint or safetensors file"}},
+		{name: "bad safetensors JSON", data: append(binary.LittleEndian.AppendUint64(nil, 4), "{ab}"...), want: []string{"not a valid safetensors file", "JSON"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "ckpt.pt")
+			switch {
+			case tc.dir:
+				if err := os.Mkdir(path, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			case tc.data != nil:
+				if err := os.WriteFile(path, tc.data, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, err := checkpoints.Load(path)
+			if tc.want == nil {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("no error")
+			}
+			msg := err.Error()
+			for _, w := range append(tc.want, path) {
+				if !strings.Contains(msg, w) {
+					t.Errorf("error %q does not contain %q", msg, w)
+				}
+			}
+		})
+	}
+}
+
+// TestLoadDispatch checks Load picks the format by content, whatever the
+// file name, including safetensors files whose first byte (the low byte of
+// the header length) is a pickle's PROTO opcode.
+func TestLoadDispatch(t *testing.T) {
+	pad := func(h string, n int) string { return h + strings.Repeat(" ", n-len(h)) }
+	hdr := `{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}`
+	torch := torchZip(t, new(pk).proto().stateDict(view{name: "a", key: "0", numel: 2, size: []int64{2}}).stop().b,
+		map[string][]byte{"0": f32bytes(1, 2)}, nil)
+	tests := []struct {
+		name, file string
+		data       []byte
+	}{
+		{"torch named .safetensors", "x.safetensors", torch},
+		{"safetensors named .pt", "x.pt", safetensorsFile(hdr, f32bytes(1, 2))},
+		{"safetensors header of 128 bytes", "x.safetensors", safetensorsFile(pad(hdr, 0x80), f32bytes(1, 2))},
+		{"safetensors header of 640 bytes", "x.safetensors", safetensorsFile(pad(hdr, 0x280), f32bytes(1, 2))},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			sd, err := checkpoints.Load(writeTemp(t, tc.file, tc.data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := sd.Tensors["a"].Float32()
+			if err != nil || !slices.Equal(got, []float32{1, 2}) {
+				t.Fatalf("a = %v, %v", got, err)
+			}
+		})
+	}
+}

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/cadps/toolkit/checkpoints"
+)
+
+// convertCommand is `cadps convert`: a PyTorch checkpoint (or a safetensors
+// file) to safetensors.
+func convertCommand() command {
+	return command{
+		name:    "convert",
+		summary: "convert a PyTorch .pt/.pth checkpoint to safetensors",
+		run:     runConvert,
+	}
+}
+
+func runConvert(args []string, stdout, stderr io.Writer) error {
+	flags := newFlagSet("convert", "in.pt out.safetensors", stderr)
+	force := flags.Bool("force", false, "overwrite the output file if it exists")
+	if err := parseFlags(flags, args); err != nil {
+		return err
+	}
+	if flags.NArg() != 2 {
+		return usagef("want an input and an output file (cadps convert [-force] in.pt out.safetensors), got %d arguments", flags.NArg())
+	}
+	in, out := flags.Arg(0), flags.Arg(1)
+	if err := checkOutput(in, out, *force); err != nil {
+		return err
+	}
+	sd, err := checkpoints.Load(in)
+	if err != nil {
+		return err
+	}
+	md := map[string]string{}
+	for k, v := range sd.Metadata { // a safetensors input keeps its metadata
+		md[k] = v
+	}
+	md["format"] = "pt"
+	md["source"] = filepath.Base(in)
+	sd.Metadata = md
+	if err := checkpoints.SaveSafetensors(out, sd); err != nil {
+		return err
+	}
+	st, err := os.Stat(out)
+	if err != nil {
+		return fmt.Errorf("convert: %w", err)
+	}
+	fmt.Fprintf(stdout, "wrote %s: %s tensors, %s parameters, %s bytes (from %s)\n",
+		out, thousands(int64(len(sd.Names))), thousands(int64(sd.NumParameters())), thousands(st.Size()), in)
+	return nil
+}
+
+// checkOutput refuses an output that exists (unless force) or that is the
+// input file itself.
+func checkOutput(in, out string, force bool) error {
+	ost, err := os.Stat(out)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("convert: %w", err)
+	case ost.IsDir():
+		return fmt.Errorf("convert: output %s is a directory", out)
+	}
+	if ist, err := os.Stat(in); err == nil && os.SameFile(ist, ost) {
+		return fmt.Errorf("convert: output %s is the input file", out)
+	}
+	if !force {
+		return fmt.Errorf("convert: output %s exists (use -force to overwrite it)", out)
+	}
+	return nil
+}
+
+// thousands formats n with commas between groups of three digits.
+func thousands(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := n < 0
+	if neg {
+		s = s[1:]
+	}
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	if neg {
+		s = "-" + s
+	}
+	return s
+}

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cadps/toolkit/checkpoints"
+	"github.com/cadps/toolkit/internal/fixtures"
+)
+
+// unetB returns the unet-b fixture's model.pt and model.safetensors.
+func unetB(t *testing.T) (pt, st string) {
+	t.Helper()
+	root, err := fixtures.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(root, "unet-b")
+	return filepath.Join(dir, "model.pt"), filepath.Join(dir, "model.safetensors")
+}
+
+// TestConvertUnetB converts the fixture's model.pt and compares the result
+// with the model.safetensors made from the same state dict by safetensors.
+func TestConvertUnetB(t *testing.T) {
+	pt, ref := unetB(t)
+	want, err := checkpoints.LoadSafetensors(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range []string{pt, ref} {
+		t.Run(filepath.Base(in), func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "out.safetensors")
+			var stdout, stderr bytes.Buffer
+			if err := convertCommand().run([]string{in, out}, &stdout, &stderr); err != nil {
+				t.Fatal(err)
+			}
+			got, err := checkpoints.LoadSafetensors(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got.Names) != len(want.Names) {
+				t.Fatalf("%d tensors, want %d", len(got.Names), len(want.Names))
+			}
+			for i, n := range want.Names {
+				g, w := got.Tensors[got.Names[i]], want.Tensors[n]
+				if got.Names[i] != n || g.DType != w.DType || !equalShape(g.Shape, w.Shape) || !bytes.Equal(g.Data, w.Data) {
+					t.Fatalf("tensor %d: got %q %s %v, want %q %s %v (or different bytes)", i, got.Names[i], g.DType, g.Shape, n, w.DType, w.Shape)
+				}
+			}
+			if got.Metadata["format"] != "pt" || got.Metadata["source"] != filepath.Base(in) {
+				t.Errorf("metadata %v, want format pt and source %s", got.Metadata, filepath.Base(in))
+			}
+			st, _ := os.Stat(out)
+			line := stdout.String()
+			for _, s := range []string{"184 tensors", "1,002,883 parameters", thousands(st.Size()) + " bytes", filepath.Base(in)} {
+				if !strings.Contains(line, s) {
+					t.Errorf("summary %q does not contain %q", line, s)
+				}
+			}
+			if strings.Count(line, "\n") != 1 {
+				t.Errorf("summary is not one line: %q", line)
+			}
+		})
+	}
+}
+
+// TestConvertErrors checks refusals: existing output, bad arguments, a bad
+// input (which leaves no output behind).
+func TestConvertErrors(t *testing.T) {
+	pt, _ := unetB(t)
+	dir := t.TempDir()
+	existing := filepath.Join(dir, "exists.safetensors")
+	if err := os.WriteFile(existing, []byte("keep me"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	garbage := filepath.Join(dir, "garbage.pt")
+	if err := os.WriteFile(garbage, []byte("this is not a checkpoint at all"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		args  []string
+		usage bool
+		want  string
+		file  string // must not exist afterwards
+	}{
+		{name: "no arguments", args: nil, usage: true, want: "want an input and an output file"},
+		{name: "three arguments", args: []string{pt, "a", "b"}, usage: true, want: "got 3 arguments"},
+		{name: "unknown flag", args: []string{"-bogus", pt, "x"}, usage: true, want: "bogus"},
+		{name: "existing output", args: []string{pt, existing}, want: "exists (use -force"},
+		{name: "output is the input", args: []string{"-force", pt, pt}, want: "is the input file"},
+		{name: "missing input", args: []string{filepath.Join(dir, "none.pt"), filepath.Join(dir, "o1.safetensors")}, want: "none.pt", file: filepath.Join(dir, "o1.safetensors")},
+		{name: "bad input", args: []string{garbage, filepath.Join(dir, "o2.safetensors")}, want: "garbage.pt is not a PyTorch zip checkpoint or safetensors file", file: filepath.Join(dir, "o2.safetensors")},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			err := convertCommand().run(tc.args, &stdout, &stderr)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if got := errors.As(err, new(usageError)); got != tc.usage {
+				t.Errorf("usage error = %v, want %v (%v)", got, tc.usage, err)
+			}
+			if !strings.Contains(err.Error()+stderr.String(), tc.want) {
+				t.Errorf("error %q does not contain %q", err, tc.want)
+			}
+			if tc.file != "" {
+				if _, err := os.Stat(tc.file); !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("%s exists after a failure", tc.file)
+				}
+			}
+			if stdout.Len() != 0 {
+				t.Errorf("stdout %q after a failure", stdout.String())
+			}
+		})
+	}
+	if b, _ := os.ReadFile(existing); string(b) != "keep me" {
+		t.Errorf("existing output changed to %q", b)
+	}
+	// -force overwrites.
+	var stdout, stderr bytes.Buffer
+	if err := convertCommand().run([]string{"-force", pt, existing}, &stdout, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	if sd, err := checkpoints.LoadSafetensors(existing); err != nil || len(sd.Names) != 184 {
+		t.Fatalf("after -force: %v", err)
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") {
+			t.Errorf("temporary file left: %s", e.Name())
+		}
+	}
+}
+
+func TestThousands(t *testing.T) {
+	for _, tc := range []struct {
+		n    int64
+		want string
+	}{{0, "0"}, {999, "999"}, {1000, "1,000"}, {93563910, "93,563,910"}, {-1234567, "-1,234,567"}} {
+		if got := thousands(tc.n); got != tc.want {
+			t.Errorf("thousands(%d) = %q, want %q", tc.n, got, tc.want)
+		}
+	}
+}
+
+func equalShape(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
