@@ -89,7 +89,16 @@ func registered(name string) bool {
 
 // newWrapped builds the project's wrapper around a fresh pure-Go backend; the
 // config is passed to the pure-Go backend (e.g. "parallelism=2").
+//
+// Ops run one at a time ("ops_sequential") unless the config says
+// "ops_parallel": GoMLX v0.26's pure-Go executor deadlocks when more
+// matrix products are ready at once than it has workers (each holds a worker
+// while waiting for another), which independent products in a UNet step
+// trigger; each product still uses every core, and peak memory is lower.
 func newWrapped(config string) (backends.Backend, error) {
+	if !strings.Contains(config, "ops_parallel") && !strings.Contains(config, "ops_sequential") {
+		config = strings.TrimPrefix(config+",ops_sequential", ",")
+	}
 	inner, err := simplego.New(config)
 	if err != nil {
 		return nil, fmt.Errorf("backend: creating the pure-Go backend: %w", err)

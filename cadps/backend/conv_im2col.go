@@ -1,0 +1,481 @@
+package backend
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+)
+
+// bandedMinTaps is the smallest extent (kernel taps and output positions both
+// at least this) of the last spatial axis for which a convolution is computed
+// with a banded (Toeplitz) matrix along that axis instead of one slice per
+// tap: e.g. the 61×61 blur kernels and their gradients.
+const bandedMinTaps = 16
+
+// convGeom is a correlation on the canonical layout with padding and input
+// dilation already applied: input [N, C, L...], kernel [O, C/groups, K...],
+// output [N, O, P...], where
+//
+//	out[n, o, p] = Σ_{c, k} in[n, g(o)·C/groups + c, p·stride + k·dil] · kernel[o, c, k].
+type convGeom struct {
+	dtype                 dtypes.DType
+	n, c, o, groups       int
+	in, kern, out         []int // L, K, P per spatial axis
+	strides, dil          []int
+	bandWidth, bandBlocks int // banded mode only: output block width and number of blocks
+}
+
+func (g convGeom) clone() convGeom {
+	g.in, g.kern, g.out = slices.Clone(g.in), slices.Clone(g.kern), slices.Clone(g.out)
+	return g
+}
+
+func prod(v []int) int {
+	p := 1
+	for _, x := range v {
+		p *= x
+	}
+	return p
+}
+
+// banded reports whether the last spatial axis is computed with a banded
+// matrix, and fills bandWidth and bandBlocks.
+func (g *convGeom) banded() bool {
+	g.bandWidth, g.bandBlocks = 0, 0
+	last := len(g.out) - 1
+	k, p := g.kern[last], g.out[last]
+	if min(k, p) < bandedMinTaps {
+		return false
+	}
+	// Output blocks of bw positions read windows of (bw-1)·stride+extent
+	// inputs: wider blocks make larger matrices, narrower ones waste more
+	// multiplications on the band's zeros.
+	extent := (k-1)*g.dil[last] + 1
+	bw := min(p, max(32, (extent/2+31)/32*32))
+	g.bandWidth, g.bandBlocks = bw, (p+bw-1)/bw
+	return true
+}
+
+// workspace is the number of elements of the gathered operands; it sets
+// bandWidth and bandBlocks like banded.
+func (g *convGeom) workspace() int {
+	if !g.banded() {
+		return g.n * g.c * prod(g.kern) * prod(g.out)
+	}
+	m := len(g.out) - 1
+	window := (g.bandWidth-1)*g.strides[m] + (g.kern[m]-1)*g.dil[m] + 1
+	others := prod(g.kern[:m]) * prod(g.out[:m])
+	return g.n*g.c*others*g.bandBlocks*window + g.o*(g.c/g.groups)*prod(g.kern[:m])*window*g.bandWidth
+}
+
+// correlate computes the correlation g of x and w, splitting it into tiles
+// whose gathered operands fit budget elements: tiles over output positions
+// are concatenated, tiles over kernel taps are summed. Each tile's input is
+// made to depend on the previous tile's result, so that the pure-Go
+// backend's parallel executor neither gathers all tiles at once nor runs
+// their DotGenerals concurrently: in GoMLX v0.26 each running DotGeneral
+// holds a worker while waiting for another, and 2·NumCPU of them deadlock.
+//
+// bands caches the banded matrices built from each kernel op, shared by the
+// tiles that split output positions.
+func (b *builder) correlate(x, w backends.Op, g convGeom, budget int, bands map[bandKey]backends.Op) (backends.Op, error) {
+	ws := g.workspace() // Also sets bandWidth.
+	if ws <= budget {
+		return b.convCore(x, w, g, bands)
+	}
+	// Split the largest extent (output positions first on ties). When the
+	// kernel side of the product is narrow (depthwise, blur), split taps
+	// instead: splitting positions would leave products too small for the
+	// pure-Go backend's blocked (parallel) DotGeneral.
+	axis, alongK, extent := -1, false, 1
+	narrow := g.o/g.groups*max(g.bandWidth, 1) < 64
+	for i := range g.out {
+		if g.out[i] > extent && !narrow {
+			axis, alongK, extent = i, false, g.out[i]
+		}
+		if g.kern[i] > extent {
+			axis, alongK, extent = i, true, g.kern[i]
+		}
+	}
+	if axis < 0 {
+		for i := range g.out {
+			if g.out[i] > extent {
+				axis, alongK, extent = i, false, g.out[i]
+			}
+		}
+	}
+	if axis < 0 {
+		return b.convCore(x, w, g, bands)
+	}
+	chunks := min(extent, (ws+budget-1)/budget)
+	size := (extent + chunks - 1) / chunks
+	ax := 2 + axis
+	var parts []backends.Op
+	var acc, prev backends.Op
+	for start := 0; start < extent; start += size {
+		end := min(start+size, extent)
+		sub := g.clone()
+		var xt, wt backends.Op
+		var err error
+		if alongK {
+			sub.kern[axis] = end - start
+			first := start * g.dil[axis]
+			last := first + (g.out[axis]-1)*g.strides[axis] + (end-1-start)*g.dil[axis]
+			sub.in[axis] = last + 1 - first
+			if xt, err = b.sliceAxis(x, ax, first, last+1, 1); err != nil {
+				return nil, err
+			}
+			if wt, err = b.sliceAxis(w, ax, start, end, 1); err != nil {
+				return nil, err
+			}
+		} else {
+			sub.out[axis] = end - start
+			first := start * g.strides[axis]
+			last := (end-1)*g.strides[axis] + (g.kern[axis]-1)*g.dil[axis]
+			sub.in[axis] = last + 1 - first
+			if xt, err = b.sliceAxis(x, ax, first, last+1, 1); err != nil {
+				return nil, err
+			}
+			wt = w
+		}
+		if prev != nil {
+			if xt, err = b.after(xt, prev); err != nil {
+				return nil, err
+			}
+		}
+		y, err := b.correlate(xt, wt, sub, budget, bands)
+		if err != nil {
+			return nil, err
+		}
+		prev = y
+		switch {
+		case !alongK:
+			parts = append(parts, y)
+		case acc == nil:
+			acc = y
+		default:
+			if acc, err = b.Add(acc, y); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if alongK {
+		return acc, nil
+	}
+	return b.Concatenate(2+axis, parts...)
+}
+
+// after returns x plus a zero computed from dep, so that x is only produced
+// once dep is: x < x is false for every x, NaN included, hence exactly 0.
+func (b *builder) after(x, dep backends.Op) (backends.Op, error) {
+	ds, err := b.shape(dep)
+	if err != nil {
+		return nil, err
+	}
+	xs, err := b.shape(x)
+	if err != nil {
+		return nil, err
+	}
+	one := make([]int, ds.Rank())
+	for i := range one {
+		one[i] = 1
+	}
+	s, err := b.slice(dep, make([]int, ds.Rank()), one)
+	if err != nil {
+		return nil, err
+	}
+	if s, err = b.Reshape(s); err != nil {
+		return nil, err
+	}
+	f, err := b.LessThan(s, s)
+	if err != nil {
+		return nil, err
+	}
+	z, err := b.ConvertDType(f, xs.DType)
+	if err != nil {
+		return nil, err
+	}
+	return b.Add(x, z)
+}
+
+// convCore computes one tile with a single DotGeneral.
+func (b *builder) convCore(x, w backends.Op, g convGeom, bands map[bandKey]backends.Op) (backends.Op, error) {
+	if g.banded() {
+		return b.convBanded(x, w, g, bands)
+	}
+	return b.convIm2col(x, w, g)
+}
+
+// axisLabel names the axes of the gathered operands: "k<i>" for taps and
+// "p<i>" for output positions of spatial axis i.
+func axisLabel(kind string, i int) string { return kind + strconv.Itoa(i) }
+
+// gatherPlan lists, for the spatial axes of g up to m, the strided slices
+// that gather in[n, c, p·stride + k·dil]: each axis iterates over the shorter
+// of its taps and output positions (one slice each) and slices the longer.
+type gatherPlan struct {
+	iterLabels, sliceLabels []string
+	iterDims, sliceDims     []int
+}
+
+func newGatherPlan(g convGeom, m int) gatherPlan {
+	var gp gatherPlan
+	for i := range m {
+		if g.kern[i] <= g.out[i] {
+			gp.iterLabels = append(gp.iterLabels, axisLabel("k", i))
+			gp.sliceLabels = append(gp.sliceLabels, axisLabel("p", i))
+			gp.iterDims = append(gp.iterDims, g.kern[i])
+			gp.sliceDims = append(gp.sliceDims, g.out[i])
+		} else {
+			gp.iterLabels = append(gp.iterLabels, axisLabel("p", i))
+			gp.sliceLabels = append(gp.sliceLabels, axisLabel("k", i))
+			gp.iterDims = append(gp.iterDims, g.out[i])
+			gp.sliceDims = append(gp.sliceDims, g.kern[i])
+		}
+	}
+	return gp
+}
+
+// bounds returns the slice of spatial axis i for iteration index t.
+func (gp gatherPlan) bounds(g convGeom, i, t int) (start, limit, stride int) {
+	count := gp.sliceDims[i]
+	if gp.iterLabels[i][0] == 'k' {
+		start, stride = t*g.dil[i], g.strides[i]
+	} else {
+		start, stride = t*g.strides[i], g.dil[i]
+	}
+	return start, start + (count-1)*stride + 1, stride
+}
+
+// gather builds the operand [N, C, T, rest] where T enumerates the iteration
+// indices of the plan (row-major) times the extra blocks of lastFn, and rest
+// are the sliced extents followed by lastFn's extent. lastFn, if not nil,
+// fills in the slice of the last spatial axis for block j of extra.
+func (b *builder) gather(x backends.Op, g convGeom, gp gatherPlan, extra int,
+	lastFn func(j int) (start, limit, stride int)) (backends.Op, error) {
+	xs, err := b.shape(x)
+	if err != nil {
+		return nil, err
+	}
+	rank := xs.Rank()
+	m := len(gp.iterDims)
+	total := prod(gp.iterDims) * extra
+	parts := make([]backends.Op, 0, total)
+	idx := make([]int, m)
+	for range prod(gp.iterDims) {
+		for j := range extra {
+			starts := make([]int, rank)
+			limits := slices.Clone(xs.Dimensions)
+			strides := slices.Repeat([]int{1}, rank)
+			for i := range m {
+				starts[2+i], limits[2+i], strides[2+i] = gp.bounds(g, i, idx[i])
+			}
+			if lastFn != nil {
+				starts[rank-1], limits[rank-1], strides[rank-1] = lastFn(j)
+			}
+			part := x
+			if !slices.Equal(limits, xs.Dimensions) || slices.ContainsFunc(starts, func(s int) bool { return s != 0 }) ||
+				slices.ContainsFunc(strides, func(s int) bool { return s != 1 }) {
+				if part, err = b.Slice(x, starts, limits, strides); err != nil {
+					return nil, err
+				}
+			}
+			ps, err := b.shape(part)
+			if err != nil {
+				return nil, err
+			}
+			if total > 1 {
+				if part, err = b.Reshape(part, g.n, g.c, 1, prod(ps.Dimensions[2:])); err != nil {
+					return nil, err
+				}
+			}
+			parts = append(parts, part)
+		}
+		for i := m - 1; i >= 0; i-- {
+			if idx[i]++; idx[i] < gp.iterDims[i] {
+				break
+			}
+			idx[i] = 0
+		}
+	}
+	if total == 1 {
+		return parts[0], nil
+	}
+	return b.Concatenate(2, parts...)
+}
+
+// labelIndices returns the positions of want in labels.
+func labelIndices(labels, want []string) []int {
+	out := make([]int, len(want))
+	for i, w := range want {
+		out[i] = slices.Index(labels, w)
+	}
+	return out
+}
+
+// dotLabeled contracts lhs and rhs (both labelled) over contract with batch
+// axis "g", permutes the result to want and returns it.
+func (b *builder) dotLabeled(lhs backends.Op, lhsLabels []string, rhs backends.Op, rhsLabels []string,
+	contract, want []string) (backends.Op, error) {
+	batch := []string{"g"}
+	y, err := b.DotGeneral(lhs, labelIndices(lhsLabels, contract), labelIndices(lhsLabels, batch),
+		rhs, labelIndices(rhsLabels, contract), labelIndices(rhsLabels, batch))
+	if err != nil {
+		return nil, err
+	}
+	out := slices.Clone(batch)
+	for _, labels := range [][]string{lhsLabels, rhsLabels} {
+		for _, l := range labels {
+			if !slices.Contains(contract, l) && !slices.Contains(batch, l) {
+				out = append(out, l)
+			}
+		}
+	}
+	if len(out) != len(want) {
+		return nil, fmt.Errorf("internal error: dot result axes %v, want %v", out, want)
+	}
+	return b.permute(y, labelIndices(out, want))
+}
+
+// convIm2col gathers one strided slice of the input per iteration index
+// (kernel tap, or output position when the kernel is larger than the output)
+// into [N, G, C/G, T, S] and contracts it with the kernel in one DotGeneral.
+func (b *builder) convIm2col(x, w backends.Op, g convGeom) (backends.Op, error) {
+	n := len(g.out)
+	gp := newGatherPlan(g, n)
+	xg, err := b.gather(x, g, gp, 1, nil)
+	if err != nil {
+		return nil, err
+	}
+	cg := g.c / g.groups
+	xDims := append(append([]int{g.n, g.groups, cg}, gp.iterDims...), gp.sliceDims...)
+	if xg, err = b.Reshape(xg, xDims...); err != nil {
+		return nil, err
+	}
+	xLabels := append(append([]string{"n", "g", "cg"}, gp.iterLabels...), gp.sliceLabels...)
+	wg, err := b.Reshape(w, append([]int{g.groups, g.o / g.groups, cg}, g.kern...)...)
+	if err != nil {
+		return nil, err
+	}
+	wLabels := []string{"g", "og", "cg"}
+	contract := []string{"cg"}
+	want := []string{"n", "g", "og"}
+	for i := range n {
+		wLabels = append(wLabels, axisLabel("k", i))
+		contract = append(contract, axisLabel("k", i))
+		want = append(want, axisLabel("p", i))
+	}
+	y, err := b.dotLabeled(wg, wLabels, xg, xLabels, contract, want)
+	if err != nil {
+		return nil, err
+	}
+	return b.Reshape(y, append([]int{g.n, g.o}, g.out...)...)
+}
+
+// convBanded handles a long last spatial axis (many taps and many output
+// positions, e.g. a 61×61 blur): along it, blocks of bw output positions are
+// computed from windows of the input times a banded matrix
+// band[j', j] = kernel[(j' − j·stride)/dil] built from the kernel, while the
+// other spatial axes are gathered as in convIm2col.
+func (b *builder) convBanded(x, w backends.Op, g convGeom, bands map[bandKey]backends.Op) (backends.Op, error) {
+	n := len(g.out)
+	m := n - 1
+	bw, nb := g.bandWidth, g.bandBlocks
+	s, d := g.strides[m], g.dil[m]
+	extent := (g.kern[m]-1)*d + 1
+	window := (bw-1)*s + extent
+	// The last block may read past the input: pad it.
+	need := (nb*bw-1)*s + extent
+	var err error
+	if need > g.in[m] {
+		cfg := make([]backends.PadAxis, n+2)
+		cfg[n+1].End = need - g.in[m]
+		if x, err = b.padZero(x, cfg); err != nil {
+			return nil, err
+		}
+	}
+	gp := newGatherPlan(g, m)
+	xg, err := b.gather(x, g, gp, nb, func(j int) (int, int, int) {
+		return j * bw * s, j*bw*s + window, 1
+	})
+	if err != nil {
+		return nil, err
+	}
+	cg := g.c / g.groups
+	xDims := append(append(append(append([]int{g.n, g.groups, cg}, gp.iterDims...), nb), gp.sliceDims...), window)
+	if xg, err = b.Reshape(xg, xDims...); err != nil {
+		return nil, err
+	}
+	xLabels := append(append(append(append([]string{"n", "g", "cg"}, gp.iterLabels...), "jb"), gp.sliceLabels...), "j")
+
+	key := bandKey{w: w, width: bw, stride: s, dil: d}
+	band, ok := bands[key]
+	if !ok {
+		if band, err = b.bandMatrix(w, g, key); err != nil {
+			return nil, err
+		}
+		bands[key] = band
+	}
+	bandLabels := []string{"g", "og", "cg"}
+	contract := []string{"cg"}
+	want := []string{"n", "g", "og"}
+	for i := range m {
+		bandLabels = append(bandLabels, axisLabel("k", i))
+		contract = append(contract, axisLabel("k", i))
+		want = append(want, axisLabel("p", i))
+	}
+	bandLabels = append(bandLabels, "j", "bw")
+	contract = append(contract, "j")
+	want = append(want, "jb", "bw")
+	y, err := b.dotLabeled(band, bandLabels, xg, xLabels, contract, want)
+	if err != nil {
+		return nil, err
+	}
+	if y, err = b.Reshape(y, append(append([]int{g.n, g.o}, g.out[:m]...), nb*bw)...); err != nil {
+		return nil, err
+	}
+	return b.sliceAxis(y, n+1, 0, g.out[m], 1)
+}
+
+// bandKey identifies a banded matrix built from kernel op w.
+type bandKey struct {
+	w                  backends.Op
+	width, stride, dil int
+}
+
+// bandMatrix returns band[g, o, c, k..., j', j] = w[g·O/G + o, c, k..., (j' − j·s)/d]
+// (zero where not a tap), with j' < window and j < width: it dilates the
+// kernel's last axis, pads it by (width−1)·s on both sides and takes width
+// shifted windows.
+func (b *builder) bandMatrix(w backends.Op, g convGeom, key bandKey) (backends.Op, error) {
+	n := len(g.out)
+	m := n - 1
+	bw, s, d := key.width, key.stride, key.dil
+	window := (bw-1)*s + (g.kern[m]-1)*d + 1
+	cg := g.c / g.groups
+	cfg := make([]backends.PadAxis, n+2)
+	cfg[n+1] = backends.PadAxis{Start: (bw - 1) * s, End: (bw - 1) * s, Interior: d - 1}
+	wp, err := b.padZero(w, cfg)
+	if err != nil {
+		return nil, err
+	}
+	bandDims := append(append([]int{g.o, cg}, g.kern[:m]...), window, 1)
+	cols := make([]backends.Op, bw)
+	for j := range bw {
+		col, err := b.sliceAxis(wp, n+1, (bw-1-j)*s, (bw-1-j)*s+window, 1)
+		if err != nil {
+			return nil, err
+		}
+		if cols[j], err = b.Reshape(col, bandDims...); err != nil {
+			return nil, err
+		}
+	}
+	band, err := b.Concatenate(n+2, cols...)
+	if err != nil {
+		return nil, err
+	}
+	return b.Reshape(band, append(append([]int{g.groups, g.o / g.groups, cg}, g.kern[:m]...), window, bw)...)
+}
