@@ -1,18 +1,14 @@
 package backend
 
 import (
-	"bufio"
 	"fmt"
+	"github.com/cadps/toolkit/internal/benchutil"
 	"math/rand/v2"
-	"os"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
 	timage "github.com/gomlx/gomlx/pkg/core/tensors/images"
 )
 
@@ -65,20 +61,12 @@ func convGraph(bc benchConv, which string) func(x, w, v *graph.Node) *graph.Node
 	}
 }
 
-func randTensor(r *rand.Rand, dims ...int) *tensors.Tensor {
-	v := make([]float32, prod(dims))
-	for i := range v {
-		v[i] = float32(r.NormFloat64())
-	}
-	return tensors.FromFlatDataAndDimensions(v, dims...)
-}
-
 // runConvBench times bc on backend be, one execution per iteration.
 func runConvBench(b *testing.B, be backends.Backend, bc benchConv, which string) {
 	r := rand.New(rand.NewPCG(1, 1))
-	x := randTensor(r, 1, bc.c, bc.size, bc.size)
-	w := randTensor(r, bc.o, bc.c/bc.groups, bc.k, bc.k)
-	v := randTensor(r, 1, bc.o, bc.out(), bc.out())
+	x := benchutil.RandTensor(r, 1, bc.c, bc.size, bc.size)
+	w := benchutil.RandTensor(r, bc.o, bc.c/bc.groups, bc.k, bc.k)
+	v := benchutil.RandTensor(r, 1, bc.o, bc.out(), bc.out())
 	exec := graph.MustNewExec(be, convGraph(bc, which))
 	run := func() {
 		outs, err := exec.Exec(x, w, v)
@@ -133,7 +121,7 @@ func BenchmarkDot(b *testing.B) {
 	for _, d := range [][3]int{{4096, 1152, 128}, {128, 1152, 4096}} {
 		b.Run(fmt.Sprintf("%dx%dx%d", d[0], d[1], d[2]), func(b *testing.B) {
 			r := rand.New(rand.NewPCG(1, 1))
-			x, y := randTensor(r, d[0], d[1]), randTensor(r, d[1], d[2])
+			x, y := benchutil.RandTensor(r, d[0], d[1]), benchutil.RandTensor(r, d[1], d[2])
 			exec := graph.MustNewExec(be, func(x, y *graph.Node) *graph.Node { return graph.Dot(x, y) })
 			exec.MustExec(x, y)[0].FinalizeAll()
 			b.ResetTimer()
@@ -144,32 +132,6 @@ func BenchmarkDot(b *testing.B) {
 			b.ReportMetric(2*float64(d[0]*d[1]*d[2])*float64(b.N)/time.Since(start).Seconds()/1e9, "GFLOP/s")
 		})
 	}
-}
-
-// vmHWM returns the process's peak resident set size in MiB, and resets it
-// (Linux: /proc/self/clear_refs) when reset is true.
-func vmHWM(reset bool) (float64, error) {
-	if reset {
-		if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
-			return 0, fmt.Errorf("resetting the peak RSS: %w", err)
-		}
-	}
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			kb, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(rest), " kB"))
-			if err != nil {
-				return 0, fmt.Errorf("parsing VmHWM %q: %w", rest, err)
-			}
-			return float64(kb) / 1024, nil
-		}
-	}
-	return 0, fmt.Errorf("no VmHWM in /proc/self/status")
 }
 
 // BenchmarkConvPeakMemory runs a 256×256 128-channel 3×3 convolution and
@@ -186,15 +148,15 @@ func BenchmarkConvPeakMemory(b *testing.B) {
 			}
 			bc := unetConvs[1]
 			r := rand.New(rand.NewPCG(1, 1))
-			x := randTensor(r, 1, bc.c, bc.size, bc.size)
-			w := randTensor(r, bc.o, bc.c, bc.k, bc.k)
-			v := randTensor(r, 1, bc.o, bc.size, bc.size)
+			x := benchutil.RandTensor(r, 1, bc.c, bc.size, bc.size)
+			w := benchutil.RandTensor(r, bc.o, bc.c, bc.k, bc.k)
+			v := benchutil.RandTensor(r, 1, bc.o, bc.size, bc.size)
 			exec := graph.MustNewExec(be, func(x, w, v *graph.Node) []*graph.Node {
 				y := graph.Convolve(x, w).ChannelsAxis(timage.ChannelsFirst).PaddingPerDim([][2]int{{1, 1}, {1, 1}}).Done()
 				g := graph.Gradient(graph.ReduceAllSum(graph.Mul(y, v)), x, w)
 				return []*graph.Node{y, g[0], g[1]}
 			})
-			before, err := vmHWM(true)
+			before, err := benchutil.PeakRSS(true)
 			if err != nil {
 				b.Skip(err)
 			}
@@ -205,7 +167,7 @@ func BenchmarkConvPeakMemory(b *testing.B) {
 				}
 			}
 			b.StopTimer()
-			peak, err := vmHWM(false)
+			peak, err := benchutil.PeakRSS(false)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/cadps/toolkit/cadps/nn"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	timage "github.com/gomlx/gomlx/pkg/core/tensors/images"
 )
@@ -103,7 +104,7 @@ func (l *linear) params(add func(string, ...int)) {
 }
 
 func (l *linear) apply(w *weights, x, _ *node) *node {
-	y := graph.Einsum("ni,oi->no", x, w.get(l.key+".weight"))
+	y := nn.DotGeneral(x, []int{1}, nil, w.get(l.key+".weight"), []int{1}, nil) // x·Wᵀ
 	return graph.Add(y, graph.ExpandAxes(w.get(l.key+".bias"), 0))
 }
 
@@ -112,7 +113,7 @@ func (l *linear) apply(w *weights, x, _ *node) *node {
 func conv1x1(w *weights, key string, x *node) *node {
 	k := w.get(key + ".weight")
 	k = graph.Reshape(k, k.Shape().Dim(0), k.Shape().Dim(1))
-	y := graph.Einsum("oi,nil->nol", k, x)
+	y := graph.TransposeAllAxes(nn.DotGeneral(k, []int{1}, nil, x, []int{1}, nil), 1, 0, 2) // [O,N,L] → [N,O,L]
 	return graph.Add(y, channelVector(w.get(key+".bias"), y))
 }
 
@@ -159,7 +160,7 @@ func (l *resBlock) apply(w *weights, x, emb *node) *node {
 		h, x = avgPool2(h), avgPool2(x)
 	}
 	h = conv2d(h, w.get(k+".in_layers.2.weight"), w.get(k+".in_layers.2.bias"), 1, 1)
-	e := graph.Einsum("ni,oi->no", silu(emb), w.get(k+".emb_layers.1.weight"))
+	e := nn.DotGeneral(silu(emb), []int{1}, nil, w.get(k+".emb_layers.1.weight"), []int{1}, nil)
 	e = graph.Add(e, graph.ExpandAxes(w.get(k+".emb_layers.1.bias"), 0))
 	e = graph.Reshape(e, e.Shape().Dim(0), e.Shape().Dim(1), 1, 1)
 	gamma, beta := w.get(k+".out_layers.0.weight"), w.get(k+".out_layers.0.bias")
@@ -281,9 +282,9 @@ func (l *attention) apply(w *weights, x, _ *node) *node {
 		q, k, v = parts[0], parts[1], parts[2]
 	}
 	scale := float32(1 / math.Sqrt(math.Sqrt(float64(ch))))
-	weight := graph.Einsum("bct,bcs->bts", graph.MulScalar(q, scale), graph.MulScalar(k, scale))
+	weight := nn.DotGeneral(graph.MulScalar(q, scale), []int{1}, []int{0}, graph.MulScalar(k, scale), []int{1}, []int{0}) // [B,T,S]
 	weight = graph.Softmax(weight, -1)
-	a := graph.Einsum("bts,bcs->bct", weight, v)
+	a := nn.DotGeneral(v, []int{2}, []int{0}, weight, []int{2}, []int{0}) // [B,C,T]
 	h := conv1x1(w, l.key+".proj_out", graph.Reshape(a, n, c, length))
 	return graph.Reshape(graph.Add(xf, h), d...)
 }

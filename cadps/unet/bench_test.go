@@ -1,0 +1,99 @@
+package unet
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/cadps/toolkit/cadps/backend"
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+)
+
+func TestForwardFLOPs(t *testing.T) {
+	m, err := New(FFHQ256())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The issue and the PyTorch anchors give 388 GFLOP per FFHQ-256 forward.
+	if g := float64(m.ForwardFLOPs(256)) / 1e9; g < 380 || g > 396 {
+		t.Errorf("FFHQ-256 forward = %.1f GFLOP, want ≈ 388", g)
+	} else {
+		t.Logf("FFHQ-256 forward = %.2f GFLOP", g)
+	}
+}
+
+// benchModels are the benchmark models and input sizes: the fixture
+// configs and the FFHQ preset (random weights in the real layout) run on
+// 64×64 and 256×256 inputs.
+func benchModels() []struct {
+	name string
+	cfg  Config
+	size int
+} {
+	return []struct {
+		name string
+		cfg  Config
+		size int
+	}{
+		{"unet-a-32", Config{ImageSize: 32, NumChannels: 32, NumResBlocks: 1, ChannelMult: "1,2,2", LearnSigma: true,
+			AttentionResolutions: "16,8", NumHeads: 4, NumHeadChannels: 16, NumHeadsUpsample: -1, UseScaleShiftNorm: true, ResblockUpdown: true}, 32},
+		{"unet-b-16", Config{ImageSize: 16, NumChannels: 32, NumResBlocks: 2, ChannelMult: "1,2",
+			AttentionResolutions: "8", NumHeads: 2, NumHeadChannels: -1, NumHeadsUpsample: -1}, 16},
+		{"ffhq-64", FFHQ256(), 64},
+		{"ffhq-256", FFHQ256(), 256},
+	}
+}
+
+// BenchmarkForward reports GFLOP/s of one forward pass (batch 1).
+func BenchmarkForward(b *testing.B) { benchUNet(b, false) }
+
+// BenchmarkForwardInputGrad reports GFLOP/s of a forward pass and the
+// gradient of a scalar of the output with respect to the input (the DPS
+// step's network cost), counted as 3× the forward FLOPs.
+func BenchmarkForwardInputGrad(b *testing.B) { benchUNet(b, true) }
+
+func benchUNet(b *testing.B, grad bool) {
+	be, err := backend.New()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range benchModels() {
+		b.Run(c.name, func(b *testing.B) {
+			m, err := New(c.cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx := context.New()
+			if err := m.InitRandom(ctx, 1); err != nil {
+				b.Fatal(err)
+			}
+			s := c.size
+			r := rand.New(rand.NewPCG(1, 1))
+			x := make([]float32, m.InChannels()*s*s)
+			for i := range x {
+				x[i] = float32(r.NormFloat64())
+			}
+			exec := context.MustNewExec(be, ctx, func(ctx *context.Context, x *graph.Node) *graph.Node {
+				out := m.Apply(ctx, x, graph.Const(x.Graph(), []float32{500}), nil)
+				if !grad {
+					return out
+				}
+				return graph.Gradient(graph.ReduceAllSum(graph.Square(out)), x)[0]
+			})
+			xt := tensors.FromFlatDataAndDimensions(x, 1, m.InChannels(), s, s)
+			exec.MustExec(xt) // compile
+			flops := float64(m.ForwardFLOPs(s))
+			if grad {
+				flops *= 3
+			}
+			b.ResetTimer()
+			for range b.N {
+				exec.MustExec(xt)[0].FinalizeAll()
+			}
+			sec := b.Elapsed().Seconds() / float64(b.N)
+			b.ReportMetric(flops/sec/1e9, "GFLOP/s")
+			b.ReportMetric(sec*1e3, "ms/op")
+		})
+	}
+}
