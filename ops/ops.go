@@ -5,6 +5,14 @@
 // An operator is A, its adjoint where it is linear, and a noise model, as in
 // deepinv's physics. A user's own operator is any Go function of graph nodes
 // wrapped by [Func]; every guidance method works with it.
+//
+// Each operator lives in the file named after it (super_resolution.go,
+// gaussian_blur.go, motion_blur.go, inpainting.go, phase_retrieval.go) and
+// reproduces the DPS reference code (github.com/DPS2022/diffusion-posterior-sampling)
+// to float32 precision. [Parse] builds one from a command-line spec such as
+// "super_resolution:factor=4" or "inpaint_box:size=128", [FromConfig] from
+// the reference YAML configs' measurement mapping; [Tasks] lists the names,
+// parameters and default guidance step sizes.
 package ops
 
 import (

@@ -1,0 +1,171 @@
+package ops
+
+import (
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+	timage "github.com/gomlx/gomlx/pkg/core/tensors/images"
+)
+
+// Blur is a convolution with a fixed square kernel, applied to every channel
+// as DPS's Blurkernel module does: ReflectionPad2d(K/2) followed by a
+// depthwise Conv2d (groups = channels, no bias), i.e. a cross-correlation
+// with the kernel over the reflection-padded image, so A(x) has x's shape.
+//
+// [NewGaussianBlur] and [NewMotionBlur] build the reference's kernels;
+// [NewBlur] takes any kernel, e.g. one read by [LoadKernel].
+type Blur struct {
+	name   string
+	size   int
+	kernel []float32
+}
+
+// NewBlur returns the blur operator named name (its task name, e.g.
+// "motion_blur") with the size×size kernel given row-major. The kernel acts
+// as the reference's Conv2d weight (cross-correlation); its size must be odd.
+func NewBlur(name string, kernel []float32, size int) (*Blur, error) {
+	switch {
+	case size <= 0:
+		return nil, fmt.Errorf("%s: kernel size must be positive, got %d", name, size)
+	case size%2 == 0:
+		return nil, fmt.Errorf("%s: kernel size must be odd (reflection padding by size/2 on each side), got %d", name, size)
+	case len(kernel) != size*size:
+		return nil, fmt.Errorf("%s: kernel has %d values, want %d×%d", name, len(kernel), size, size)
+	}
+	for i, v := range kernel {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return nil, fmt.Errorf("%s: kernel value %d is %v", name, i, v)
+		}
+	}
+	return &Blur{name: name, size: size, kernel: slices.Clone(kernel)}, nil
+}
+
+// Name implements [Operator].
+func (b *Blur) Name() string { return b.name }
+
+// Size returns the kernel's side length.
+func (b *Blur) Size() int { return b.size }
+
+// Kernel returns a copy of the size×size kernel, row-major.
+func (b *Blur) Kernel() []float32 { return slices.Clone(b.kernel) }
+
+// String describes the operator.
+func (b *Blur) String() string { return fmt.Sprintf("%s:kernel_size=%d", b.name, b.size) }
+
+// OutputShape implements [Operator]: A(x) has x's shape. Reflection padding
+// needs the kernel's half size below the image's height and width.
+func (b *Blur) OutputShape(in []int) ([]int, error) {
+	if err := checkImageShape(in); err != nil {
+		return nil, err
+	}
+	if p := b.size / 2; p >= in[2] || p >= in[3] {
+		return nil, fmt.Errorf("kernel %dx%d is too large for the image %dx%d (reflection padding %d must be smaller than both sides)",
+			b.size, b.size, in[2], in[3], p)
+	}
+	return slices.Clone(in), nil
+}
+
+// Apply implements [Operator].
+func (b *Blur) Apply(x *graph.Node) *graph.Node {
+	in := mustShape(b, x)
+	p := b.size / 2
+	padded := reflectPad(reflectPad(x, 2, p), 3, p)
+	return b.correlate(padded, false, 0, in)
+}
+
+// Adjoint implements [Linear]: the transposed convolution (a full
+// correlation with the flipped kernel) gives the gradient on the padded
+// image, whose reflected borders are then folded back onto the pixels they
+// copied.
+func (b *Blur) Adjoint(y *graph.Node) *graph.Node {
+	in := mustShape(b, y)
+	g := b.correlate(y, true, b.size-1, in)
+	p := b.size / 2
+	return foldReflect(foldReflect(g, 2, p), 3, p)
+}
+
+// correlate correlates every channel of the [N,C,H',W'] x with the kernel
+// (flipped in both axes when flip is set), zero-padding pad pixels on every side. The channels are folded into the
+// batch, so this is one single-channel convolution whose gradient is again
+// one convolution (a grouped convolution's gradient is split into one per
+// group).
+func (b *Blur) correlate(x *graph.Node, flip bool, pad int, in []int) *graph.Node {
+	d := x.Shape().Dimensions
+	k := b.kernel
+	if flip {
+		k = slices.Clone(k)
+		slices.Reverse(k) // reversing row-major data flips both axes
+	}
+	kernel := constOf(x, k, 1, 1, b.size, b.size)
+	conv := graph.Convolve(graph.Reshape(x, d[0]*d[1], 1, d[2], d[3]), kernel).ChannelsAxis(timage.ChannelsFirst)
+	if pad > 0 {
+		conv = conv.PaddingPerDim([][2]int{{pad, pad}, {pad, pad}})
+	}
+	out := conv.Done()
+	od := out.Shape().Dimensions
+	return graph.Reshape(out, in[0], in[1], od[2], od[3])
+}
+
+// reflectPad pads axis of x by p on both sides by reflection without
+// repeating the edge (…, 2, 1 | 0, 1, 2, … n-1 | n-2, n-3, …), as
+// torch.nn.ReflectionPad2d; p must be smaller than the axis.
+func reflectPad(x *graph.Node, axis, p int) *graph.Node {
+	if p == 0 {
+		return x
+	}
+	n := x.Shape().Dimensions[axis]
+	left := reverseAxis(graph.SliceAxis(x, axis, graph.AxisRange(1, p+1)), axis)
+	right := reverseAxis(graph.SliceAxis(x, axis, graph.AxisRange(n-1-p, n-1)), axis)
+	return graph.Concatenate([]*graph.Node{left, x, right}, axis)
+}
+
+// foldReflect is the adjoint of reflectPad: it takes a gradient g on the
+// padded axis (n+2p long) and returns the gradient on the n original pixels,
+// adding the border entries to the pixels they reflected.
+func foldReflect(g *graph.Node, axis, p int) *graph.Node {
+	if p == 0 {
+		return g
+	}
+	n := g.Shape().Dimensions[axis] - 2*p
+	center := graph.SliceAxis(g, axis, graph.AxisRange(p, p+n))
+	// Padded index i < p copied pixel p-i: reversed, the border lands on 1..p.
+	left := reverseAxis(graph.SliceAxis(g, axis, graph.AxisRange(0, p)), axis)
+	// Padded index p+n+j copied pixel n-2-j: reversed, it lands on n-1-p..n-2.
+	right := reverseAxis(graph.SliceAxis(g, axis, graph.AxisRange(p+n, n+2*p)), axis)
+	return graph.Add(center, graph.Add(zeroExtend(left, axis, 1, n-1-p), zeroExtend(right, axis, n-1-p, 1)))
+}
+
+// reverseAxis reverses x along axis by concatenating its unit slices in
+// reverse order (GoMLX's Reverse has no gradient).
+func reverseAxis(x *graph.Node, axis int) *graph.Node {
+	n := x.Shape().Dimensions[axis]
+	if n <= 1 {
+		return x
+	}
+	parts := make([]*graph.Node, n)
+	for i := range n {
+		parts[n-1-i] = graph.SliceAxis(x, axis, graph.AxisRange(i, i+1))
+	}
+	return graph.Concatenate(parts, axis)
+}
+
+// zeroExtend pads axis of x with before and after zeros.
+func zeroExtend(x *graph.Node, axis, before, after int) *graph.Node {
+	parts := make([]*graph.Node, 0, 3)
+	zeros := func(k int) *graph.Node {
+		dims := slices.Clone(x.Shape().Dimensions)
+		dims[axis] = k
+		return graph.Zeros(x.Graph(), shapes.Make(x.DType(), dims...))
+	}
+	if before > 0 {
+		parts = append(parts, zeros(before))
+	}
+	parts = append(parts, x)
+	if after > 0 {
+		parts = append(parts, zeros(after))
+	}
+	return graph.Concatenate(parts, axis)
+}

@@ -1,0 +1,415 @@
+package ops
+
+import (
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/cadps/toolkit/internal/fixtures"
+)
+
+// kernelMoments returns a kernel's sum, its centre of mass (row, column)
+// and its radius of gyration.
+func kernelMoments(k []float32, n int) (sum, cy, cx, rg float64) {
+	for i := range n {
+		for j := range n {
+			v := float64(k[i*n+j])
+			sum += v
+			cy += v * float64(i)
+			cx += v * float64(j)
+		}
+	}
+	cy, cx = cy/sum, cx/sum
+	for i := range n {
+		for j := range n {
+			dy, dx := float64(i)-cy, float64(j)-cx
+			rg += float64(k[i*n+j]) * (dy*dy + dx*dx)
+		}
+	}
+	return sum, cy, cx, math.Sqrt(rg / sum)
+}
+
+func TestMotionKernelStatistics(t *testing.T) {
+	const size, seeds = 61, 32
+	var kernels [][]float32
+	var meanRg float64
+	for seed := range uint64(seeds) {
+		k, err := MotionKernel(size, 0.5, seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, v := range k {
+			if v < 0 || math.IsNaN(float64(v)) {
+				t.Fatalf("seed %d: value %d is %v", seed, i, v)
+			}
+		}
+		sum, cy, cx, rg := kernelMoments(k, size)
+		if math.Abs(sum-1) > 1e-5 {
+			t.Errorf("seed %d: sum %v, want 1", seed, sum)
+		}
+		if math.Hypot(cy-size/2, cx-size/2) > 5 {
+			t.Errorf("seed %d: centre of mass (%.1f, %.1f) is far from the middle %d", seed, cy, cx, size/2)
+		}
+		for j, prev := range kernels {
+			if slices.Equal(prev, k) {
+				t.Errorf("seeds %d and %d gave the same kernel", j, seed)
+			}
+		}
+		again, _ := MotionKernel(size, 0.5, seed)
+		if !slices.Equal(again, k) {
+			t.Errorf("seed %d: a second draw differs", seed)
+		}
+		kernels = append(kernels, k)
+		meanRg += rg / seeds
+	}
+
+	// The shipped kernels drawn by the reference generator (numpy seeds
+	// 0-7) have the same spread, within sampling variation.
+	path, err := fixtures.SharedPath("data", "kernels", "blur_kernels.safetensors")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refRg float64
+	for i := range 8 {
+		k, n, err := LoadKernel(path, fmt.Sprintf("dps_motion61/%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _, _, rg := kernelMoments(k, n)
+		refRg += rg / 8
+	}
+	t.Logf("mean radius of gyration: %.2f px (reference generator's kernels: %.2f px)", meanRg, refRg)
+	if meanRg < refRg/2 || meanRg > refRg*2 {
+		t.Errorf("mean radius of gyration %.2f px, the reference generator's kernels %.2f px", meanRg, refRg)
+	}
+}
+
+func TestMotionKernelIntensityZeroIsStraight(t *testing.T) {
+	// Intensity 0: no turns, so the path is a segment through the centre.
+	k, err := MotionKernel(31, 0, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, cy, cx, _ := kernelMoments(k, 31)
+	if math.Abs(sum-1) > 1e-5 || math.Hypot(cy-15, cx-15) > 3 {
+		t.Errorf("sum %v, centre (%.1f, %.1f)", sum, cy, cx)
+	}
+	// Second moments of a segment: one principal axis carries almost all.
+	var syy, sxx, sxy float64
+	for i := range 31 {
+		for j := range 31 {
+			v := float64(k[i*31+j])
+			syy += v * (float64(i) - cy) * (float64(i) - cy)
+			sxx += v * (float64(j) - cx) * (float64(j) - cx)
+			sxy += v * (float64(i) - cy) * (float64(j) - cx)
+		}
+	}
+	tr, det := sxx+syy, sxx*syy-sxy*sxy
+	small := tr/2 - math.Sqrt(tr*tr/4-det)
+	if small > 0.25*tr {
+		t.Errorf("intensity 0 kernel is not elongated: eigenvalues %.2f of %.2f", small, tr)
+	}
+}
+
+func TestGaussianKernel(t *testing.T) {
+	for _, c := range []struct {
+		size  int
+		sigma float64
+	}{{61, 3}, {9, 1}, {61, 1.5}, {15, 3}, {7, 10}} {
+		t.Run(fmt.Sprintf("%d-%g", c.size, c.sigma), func(t *testing.T) {
+			k, err := GaussianKernel(c.size, c.sigma)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, mid := c.size, c.size/2
+			radius := int(4*c.sigma + 0.5)
+			var sum float64
+			for i := range n {
+				for j := range n {
+					v := k[i*n+j]
+					sum += float64(v)
+					if v != k[j*n+i] || v != k[(n-1-i)*n+j] {
+						t.Fatalf("not symmetric at (%d,%d)", i, j)
+					}
+					if radius < mid && (abs(i-mid) > radius || abs(j-mid) > radius) && v != 0 {
+						t.Fatalf("tap (%d,%d) beyond the truncation radius %d is %v", i, j, radius, v)
+					}
+				}
+			}
+			// Reflection keeps the whole mass inside the kernel.
+			if math.Abs(sum-1) > 1e-5 {
+				t.Errorf("sum %v, want 1", sum)
+			}
+			if k[mid*n+mid] < k[mid*n+mid+1] {
+				t.Errorf("the centre is not the maximum")
+			}
+		})
+	}
+}
+
+func abs(x int) int {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
+
+func TestBoxMaskGenerator(t *testing.T) {
+	for _, c := range []struct{ h, w, side, margin int }{{256, 256, 128, 16}, {64, 64, 32, 4}, {128, 96, 48, 6}} {
+		t.Run(fmt.Sprintf("%dx%d", c.h, c.w), func(t *testing.T) {
+			opts := DefaultMaskOptions(MaskBox, c.h, c.w)
+			tops := map[int]bool{}
+			for seed := range uint64(40) {
+				m, err := opts.Mask(c.h, c.w, seed)
+				if err != nil {
+					t.Fatal(err)
+				}
+				top, left, bottom, right := c.h, c.w, -1, -1
+				missing := 0
+				for y := range c.h {
+					for x := range c.w {
+						if m[y*c.w+x] == 0 {
+							missing++
+							top, left = min(top, y), min(left, x)
+							bottom, right = max(bottom, y), max(right, x)
+						}
+					}
+				}
+				if h, w := bottom-top+1, right-left+1; h != c.side || w != c.side || missing != h*w {
+					t.Fatalf("seed %d: missing region %dx%d with %d pixels, want a %dx%d box", seed, h, w, missing, c.side, c.side)
+				}
+				// numpy randint(margin, size-margin-side) excludes its upper bound.
+				if top < c.margin || left < c.margin || top >= c.h-c.margin-c.side || left >= c.w-c.margin-c.side {
+					t.Fatalf("seed %d: box at (%d,%d) outside the margin %d", seed, top, left, c.margin)
+				}
+				again, _ := opts.Mask(c.h, c.w, seed)
+				if !slices.Equal(again, m) {
+					t.Fatalf("seed %d: not deterministic", seed)
+				}
+				tops[top] = true
+			}
+			if len(tops) < 10 {
+				t.Errorf("40 seeds gave only %d box rows", len(tops))
+			}
+		})
+	}
+}
+
+func TestDrawBoxSideRange(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	seen := map[int]bool{}
+	for range 200 {
+		b, err := DrawBox(256, 256, [2]int{32, 128}, [2]int{16, 16}, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.Height < 32 || b.Height >= 128 || b.Width < 32 || b.Width >= 128 {
+			t.Fatalf("box %+v outside the side range [32,128)", b)
+		}
+		seen[b.Height] = true
+	}
+	if len(seen) < 40 {
+		t.Errorf("only %d distinct heights in 200 draws", len(seen))
+	}
+}
+
+func TestExtremeMask(t *testing.T) {
+	opts := DefaultMaskOptions(MaskExtreme, 64, 64)
+	m, err := opts.Mask(64, 64, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	observed := 0
+	for _, v := range m {
+		if v == 1 {
+			observed++
+		}
+	}
+	if observed != 32*32 {
+		t.Errorf("%d observed pixels, want the 32x32 box only", observed)
+	}
+}
+
+func TestRandomMaskFraction(t *testing.T) {
+	const h, w = 64, 48
+	opts := DefaultMaskOptions(MaskRandom, h, w)
+	fractions := map[float64]bool{}
+	var masks [][]float32
+	for seed := range uint64(30) {
+		m, err := opts.Mask(h, w, seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		op, err := NewInpainting(m, h, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := op.MissingFraction()
+		if f < 0.3-1.0/(h*w) || f > 0.7 {
+			t.Errorf("seed %d: missing fraction %.4f outside [0.3, 0.7]", seed, f)
+		}
+		fractions[f] = true
+		masks = append(masks, m)
+	}
+	if len(fractions) < 25 {
+		t.Errorf("30 seeds gave only %d distinct fractions", len(fractions))
+	}
+	// A fixed fraction hides exactly int(H·W·f) pixels, spread over the image.
+	r := rand.New(rand.NewPCG(9, 9))
+	m, err := RandomMask(h, w, [2]float64{0.5, 0.5}, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var top, missing int
+	for i, v := range m {
+		if v == 0 {
+			missing++
+			if i < h*w/2 {
+				top++
+			}
+		}
+	}
+	if missing != h*w/2 || top < missing/2-100 || top > missing/2+100 {
+		t.Errorf("%d missing (%d in the top half), want %d spread evenly", missing, top, h*w/2)
+	}
+}
+
+func TestHalfMask(t *testing.T) {
+	for _, c := range []struct {
+		side       string
+		y, x       int // a missing pixel
+		oy, ox     int // an observed pixel
+		numMissing int
+	}{
+		{"right", 0, 7, 0, 3, 5 * 4},
+		{"left", 4, 0, 4, 4, 5 * 4},
+		{"top", 1, 6, 2, 6, 2 * 8},
+		{"bottom", 4, 0, 2, 0, 2 * 8},
+	} {
+		m, err := HalfMask(5, 8, c.side)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var missing int
+		for _, v := range m {
+			if v == 0 {
+				missing++
+			}
+		}
+		if m[c.y*8+c.x] != 0 || m[c.oy*8+c.ox] != 1 || missing != c.numMissing {
+			t.Errorf("%s: mask %v", c.side, m)
+		}
+	}
+}
+
+func TestLoadMask(t *testing.T) {
+	img := image.NewGray(image.Rect(0, 0, 6, 4))
+	for y := range 4 {
+		for x := range 6 {
+			if x >= 3 {
+				img.SetGray(x, y, color.Gray{Y: 255})
+			} else if x == 2 {
+				img.SetGray(x, y, color.Gray{Y: 100})
+			}
+		}
+	}
+	path := filepath.Join(t.TempDir(), "mask.png")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := png.Encode(f, img); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m, err := LoadMask(path, 4, 6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []float32{0, 0, 0, 1, 1, 1}
+	for y := range 4 {
+		if !slices.Equal(m[y*6:(y+1)*6], want) {
+			t.Fatalf("row %d: %v, want %v", y, m[y*6:(y+1)*6], want)
+		}
+	}
+	if _, err := LoadMask(path, 6, 4); err == nil {
+		t.Error("a mask of the wrong size was accepted")
+	}
+	op, err := Parse("inpaint_file:path="+path, []int{1, 3, 4, 6}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := op.(*Inpainting).Mask(); !slices.Equal(got, m) {
+		t.Errorf("Parse(inpaint_file) mask %v", got)
+	}
+}
+
+func TestNoiseStatistics(t *testing.T) {
+	const n = 200000
+	y := make([]float32, n)
+	for i := range y {
+		y[i] = 0.2
+	}
+	r := rand.New(rand.NewPCG(4, 5))
+	for _, c := range []struct {
+		spec      string
+		mean, std float64
+	}{
+		{"gaussian:sigma=0.05", 0.2, 0.05},
+		{"gaussian", 0.2, 0.05},
+		// u = 0.6 in [0,1]: std 2·sqrt(u/(255·rate)) on [-1,1].
+		{"poisson:rate=1", 0.2, 2 * math.Sqrt(0.6/255)},
+		{"poisson:rate=0.5", 0.2, 2 * math.Sqrt(0.6/(255*0.5))},
+		{"clean", 0.2, 0},
+	} {
+		t.Run(c.spec, func(t *testing.T) {
+			noise, err := ParseNoise(c.spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := noise.Apply(y, r)
+			var s, s2 float64
+			for _, v := range out {
+				s += float64(v)
+				s2 += float64(v) * float64(v)
+			}
+			mean := s / n
+			std := math.Sqrt(max(0, s2/n-mean*mean))
+			if math.Abs(mean-c.mean) > 0.003 || math.Abs(std-c.std) > 0.02*c.std+1e-6 {
+				t.Errorf("mean %.4f std %.4f, want %.4f and %.4f", mean, std, c.mean, c.std)
+			}
+			if y[0] != 0.2 {
+				t.Fatal("Apply changed its input")
+			}
+		})
+	}
+}
+
+func TestPoissonSampler(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, lambda := range []float64{0.5, 3, 9.9, 10, 50, 255} {
+		const n = 100000
+		var s, s2 float64
+		for range n {
+			k := poissonSample(r, lambda)
+			if k < 0 || k != math.Trunc(k) {
+				t.Fatalf("λ=%g: drew %v", lambda, k)
+			}
+			s += k
+			s2 += k * k
+		}
+		mean, variance := s/n, s2/n-(s/n)*(s/n)
+		if math.Abs(mean-lambda) > 5*math.Sqrt(lambda/n) || math.Abs(variance-lambda) > 0.03*lambda+0.01 {
+			t.Errorf("λ=%g: mean %.4f variance %.4f", lambda, mean, variance)
+		}
+	}
+}

@@ -1,0 +1,81 @@
+package ops
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/gomlx/gomlx/pkg/core/graph"
+)
+
+// Inpainting is the masking operator A(x) = mask ⊙ x of DPS's inpainting
+// task: y has x's shape, with the missing pixels set to 0. The H×W mask (1 =
+// observed, 0 = missing) is shared by every image and channel; the masks of
+// the reference's generator come from [BoxMask], [RandomMask],
+// [ExtremeMask], and also [HalfMask] and [LoadMask].
+type Inpainting struct {
+	mask []float32
+	h, w int
+}
+
+// NewInpainting returns the inpainting operator with the h×w mask given
+// row-major; every value must be 0 or 1.
+func NewInpainting(mask []float32, h, w int) (*Inpainting, error) {
+	if h <= 0 || w <= 0 {
+		return nil, fmt.Errorf("inpainting: mask size must be positive, got %dx%d", h, w)
+	}
+	if len(mask) != h*w {
+		return nil, fmt.Errorf("inpainting: mask has %d values, want %dx%d", len(mask), h, w)
+	}
+	for i, v := range mask {
+		if v != 0 && v != 1 {
+			return nil, fmt.Errorf("inpainting: mask value %d is %v, want 0 (missing) or 1 (observed)", i, v)
+		}
+	}
+	return &Inpainting{mask: slices.Clone(mask), h: h, w: w}, nil
+}
+
+// Name implements [Operator].
+func (p *Inpainting) Name() string { return "inpainting" }
+
+// Mask returns a copy of the H×W mask, row-major (1 = observed).
+func (p *Inpainting) Mask() []float32 { return slices.Clone(p.mask) }
+
+// MissingFraction returns the fraction of pixels the mask hides.
+func (p *Inpainting) MissingFraction() float64 {
+	var missing int
+	for _, v := range p.mask {
+		if v == 0 {
+			missing++
+		}
+	}
+	return float64(missing) / float64(len(p.mask))
+}
+
+// String describes the operator.
+func (p *Inpainting) String() string {
+	return fmt.Sprintf("inpainting:%dx%d mask, %.1f%% missing", p.h, p.w, 100*p.MissingFraction())
+}
+
+// OutputShape implements [Operator]: A(x) has x's shape, whose H×W must be
+// the mask's.
+func (p *Inpainting) OutputShape(in []int) ([]int, error) {
+	if err := checkImageShape(in); err != nil {
+		return nil, err
+	}
+	if in[2] != p.h || in[3] != p.w {
+		return nil, fmt.Errorf("the mask is %dx%d but the image is %dx%d", p.h, p.w, in[2], in[3])
+	}
+	return slices.Clone(in), nil
+}
+
+// Apply implements [Operator].
+func (p *Inpainting) Apply(x *graph.Node) *graph.Node {
+	mustShape(p, x)
+	return graph.Mul(x, constOf(x, p.mask, 1, 1, p.h, p.w))
+}
+
+// Adjoint implements [Linear]: the mask is diagonal, so Aᵀ = A.
+func (p *Inpainting) Adjoint(y *graph.Node) *graph.Node { return p.Apply(y) }
+
+// PseudoInverse implements [PseudoInverter]: A⁺y = mask ⊙ y.
+func (p *Inpainting) PseudoInverse(y *graph.Node) *graph.Node { return p.Apply(y) }

@@ -1,0 +1,225 @@
+package ops
+
+import (
+	"fmt"
+	"image"
+	"image/color"
+	_ "image/png" // LoadMask decodes PNG files
+	"math/rand/v2"
+	"os"
+)
+
+// Mask types of [MaskOptions].
+const (
+	MaskBox     = "box"     // one missing box at a random position
+	MaskRandom  = "random"  // a random fraction of missing pixels
+	MaskExtreme = "extreme" // only a random box observed
+	MaskHalf    = "half"    // one half of the image missing
+	MaskFile    = "file"    // read from a PNG file
+)
+
+// MaskOptions describe an inpainting mask as the reference's mask_opt does
+// (mask_type, mask_len_range, mask_prob_range, margin), plus the half and
+// file masks.
+type MaskOptions struct {
+	// Type is one of box, random, extreme, half, file.
+	Type string
+	// LenRange is the box side range [lo, hi): each side is drawn
+	// uniformly from lo..hi-1 (numpy's randint), for box and extreme.
+	LenRange [2]int
+	// Margin is the minimum distance (rows, columns) between the box and
+	// the image border, for box and extreme.
+	Margin [2]int
+	// ProbRange is the range [lo, hi] from which the missing fraction is
+	// drawn uniformly, for random.
+	ProbRange [2]float64
+	// Side is the missing half (left, right, top, bottom), for half.
+	Side string
+	// Path is the PNG file, for file: pixels at least half-bright are
+	// observed, darker pixels missing.
+	Path string
+}
+
+// DefaultMaskOptions returns the reference's defaults for a mask type,
+// scaled to an h×w image: on 256×256 a 128×128 box with margin 16 (box and
+// extreme), a missing fraction in [0.3, 0.7] (random), the right half (half).
+func DefaultMaskOptions(maskType string, h, w int) MaskOptions {
+	s := min(h, w)
+	return MaskOptions{
+		Type:      maskType,
+		LenRange:  [2]int{s / 2, s/2 + 1},
+		Margin:    [2]int{s / 16, s / 16},
+		ProbRange: [2]float64{0.3, 0.7},
+		Side:      "right",
+	}
+}
+
+// Mask generates the h×w mask (row-major, 1 = observed) the options
+// describe, drawing its random parts from seed.
+func (o MaskOptions) Mask(h, w int, seed uint64) ([]float32, error) {
+	if h <= 0 || w <= 0 {
+		return nil, fmt.Errorf("mask size must be positive, got %dx%d", h, w)
+	}
+	r := rand.New(rand.NewPCG(seed, 0x6d61736b)) // "mask"
+	switch o.Type {
+	case MaskBox, MaskExtreme:
+		b, err := DrawBox(h, w, o.LenRange, o.Margin, r)
+		if err != nil {
+			return nil, err
+		}
+		if o.Type == MaskExtreme {
+			return ExtremeMask(h, w, b)
+		}
+		return BoxMask(h, w, b)
+	case MaskRandom:
+		return RandomMask(h, w, o.ProbRange, r)
+	case MaskHalf:
+		return HalfMask(h, w, o.Side)
+	case MaskFile:
+		return LoadMask(o.Path, h, w)
+	}
+	return nil, fmt.Errorf("unknown mask type %q (known: box, random, extreme, half, file)", o.Type)
+}
+
+// Box is a rectangle of an image, in pixels.
+type Box struct {
+	Top, Left, Height, Width int
+}
+
+// DrawBox draws a box as the reference's mask generator does: each side
+// uniformly from lenRange[0]..lenRange[1]-1, then the top row uniformly from
+// margin[0]..h-margin[0]-height-1 and the left column from
+// margin[1]..w-margin[1]-width-1 (numpy randint bounds, upper excluded).
+func DrawBox(h, w int, lenRange, margin [2]int, r *rand.Rand) (Box, error) {
+	lo, hi := lenRange[0], lenRange[1]
+	switch {
+	case lo <= 0 || hi <= lo:
+		return Box{}, fmt.Errorf("box side range [%d,%d) must be non-empty and positive", lo, hi)
+	case margin[0] < 0 || margin[1] < 0:
+		return Box{}, fmt.Errorf("box margin %v must not be negative", margin)
+	case h-margin[0]-(hi-1) <= margin[0] || w-margin[1]-(hi-1) <= margin[1]:
+		return Box{}, fmt.Errorf("a box of side up to %d with margin %v does not fit in the image %dx%d", hi-1, margin, h, w)
+	}
+	b := Box{Height: lo + r.IntN(hi-lo), Width: lo + r.IntN(hi-lo)}
+	b.Top = margin[0] + r.IntN(h-margin[0]-b.Height-margin[0])
+	b.Left = margin[1] + r.IntN(w-margin[1]-b.Width-margin[1])
+	return b, nil
+}
+
+// BoxMask returns the h×w mask with the box missing.
+func BoxMask(h, w int, b Box) ([]float32, error) {
+	if b.Height <= 0 || b.Width <= 0 || b.Top < 0 || b.Left < 0 || b.Top+b.Height > h || b.Left+b.Width > w {
+		return nil, fmt.Errorf("box %+v does not lie inside the image %dx%d", b, h, w)
+	}
+	m := make([]float32, h*w)
+	for i := range m {
+		m[i] = 1
+	}
+	for y := b.Top; y < b.Top+b.Height; y++ {
+		for x := b.Left; x < b.Left+b.Width; x++ {
+			m[y*w+x] = 0
+		}
+	}
+	return m, nil
+}
+
+// ExtremeMask returns the h×w mask with only the box observed (the
+// reference's "extreme" mask, 1 - box mask).
+func ExtremeMask(h, w int, b Box) ([]float32, error) {
+	m, err := BoxMask(h, w, b)
+	if err != nil {
+		return nil, err
+	}
+	for i, v := range m {
+		m[i] = 1 - v
+	}
+	return m, nil
+}
+
+// RandomMask returns an h×w mask missing a random set of pixels, as the
+// reference's random mask: a fraction p drawn uniformly from probRange,
+// then int(h·w·p) distinct pixels chosen uniformly.
+func RandomMask(h, w int, probRange [2]float64, r *rand.Rand) ([]float32, error) {
+	lo, hi := probRange[0], probRange[1]
+	if !(lo >= 0 && hi <= 1 && lo <= hi) {
+		return nil, fmt.Errorf("missing fraction range [%g,%g] must satisfy 0 <= lo <= hi <= 1", lo, hi)
+	}
+	p := lo + (hi-lo)*r.Float64()
+	n := h * w
+	missing := int(float64(n) * p)
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i
+	}
+	m := make([]float32, n)
+	for i := range m {
+		m[i] = 1
+	}
+	// A partial Fisher–Yates shuffle picks the missing pixels.
+	for i := range missing {
+		j := i + r.IntN(n-i)
+		idx[i], idx[j] = idx[j], idx[i]
+		m[idx[i]] = 0
+	}
+	return m, nil
+}
+
+// HalfMask returns the h×w mask with one half missing: side is "left",
+// "right", "top" or "bottom" (the missing half; the middle column or row of
+// an odd size stays observed).
+func HalfMask(h, w int, side string) ([]float32, error) {
+	m := make([]float32, h*w)
+	for y := range h {
+		for x := range w {
+			var missing bool
+			switch side {
+			case "left":
+				missing = x < w/2
+			case "right":
+				missing = x >= w-w/2
+			case "top":
+				missing = y < h/2
+			case "bottom":
+				missing = y >= h-h/2
+			default:
+				return nil, fmt.Errorf("half mask side %q is not left, right, top or bottom", side)
+			}
+			if !missing {
+				m[y*w+x] = 1
+			}
+		}
+	}
+	return m, nil
+}
+
+// LoadMask reads an h×w mask from a PNG (or other registered) image file:
+// pixels whose grey level is at least half the maximum are observed (1),
+// darker ones missing (0).
+func LoadMask(path string, h, w int) ([]float32, error) {
+	if path == "" {
+		return nil, fmt.Errorf("mask file: no path given")
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("mask file: %w", err)
+	}
+	defer f.Close()
+	img, _, err := image.Decode(f)
+	if err != nil {
+		return nil, fmt.Errorf("mask file %s: %w", path, err)
+	}
+	bounds := img.Bounds()
+	if bounds.Dy() != h || bounds.Dx() != w {
+		return nil, fmt.Errorf("mask file %s is %dx%d, the image is %dx%d", path, bounds.Dy(), bounds.Dx(), h, w)
+	}
+	m := make([]float32, h*w)
+	for y := range h {
+		for x := range w {
+			g := color.Gray16Model.Convert(img.At(bounds.Min.X+x, bounds.Min.Y+y)).(color.Gray16)
+			if g.Y >= 0x8000 {
+				m[y*w+x] = 1
+			}
+		}
+	}
+	return m, nil
+}

@@ -1,0 +1,364 @@
+package ops
+
+import (
+	"fmt"
+	"math"
+	"math/cmplx"
+	"math/rand/v2"
+	"sort"
+	"strings"
+
+	"github.com/cadps/toolkit/checkpoints"
+)
+
+// NewMotionBlur returns the motion blur operator of DPS ("motion_blur",
+// 61×61 with intensity 0.5 in its configs) with a kernel drawn by
+// [MotionKernel] from seed.
+func NewMotionBlur(size int, intensity float64, seed uint64) (*Blur, error) {
+	k, err := MotionKernel(size, intensity, seed)
+	if err != nil {
+		return nil, err
+	}
+	return NewBlur("motion_blur", k, size)
+}
+
+// NewKernelBlur returns the blur operator named name (e.g. "motion_blur")
+// with the square kernel stored under tensor in the safetensors file at
+// path (e.g. shared/data/kernels/blur_kernels.safetensors, tensor
+// "levin09/0"). The kernel is used as stored; tensor may be empty when the
+// file holds one tensor.
+func NewKernelBlur(name, path, tensor string) (*Blur, error) {
+	k, size, err := LoadKernel(path, tensor)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return NewBlur(name, k, size)
+}
+
+// LoadKernel reads a square 2-D kernel from a safetensors file and returns
+// it row-major with its side length.
+func LoadKernel(path, tensor string) ([]float32, int, error) {
+	sd, err := checkpoints.LoadSafetensors(path)
+	if err != nil {
+		return nil, 0, fmt.Errorf("reading kernel file: %w", err)
+	}
+	if tensor == "" {
+		if len(sd.Names) != 1 {
+			names := append([]string(nil), sd.Names...)
+			sort.Strings(names)
+			return nil, 0, fmt.Errorf("kernel file %s holds %d tensors; name one (%s)", path, len(names), strings.Join(names, ", "))
+		}
+		tensor = sd.Names[0]
+	}
+	t, ok := sd.Tensors[tensor]
+	if !ok {
+		return nil, 0, fmt.Errorf("kernel file %s has no tensor %q", path, tensor)
+	}
+	if len(t.Shape) != 2 || t.Shape[0] != t.Shape[1] {
+		return nil, 0, fmt.Errorf("kernel %q in %s has shape %v, want a square 2-D kernel", tensor, path, t.Shape)
+	}
+	k, err := t.Float32()
+	if err != nil {
+		return nil, 0, fmt.Errorf("kernel %q in %s: %w", tensor, path, err)
+	}
+	return k, t.Shape[0], nil
+}
+
+// MotionKernel draws a size×size motion-blur kernel of the given intensity
+// in [0,1] with the random-trajectory generator that DPS uses (the
+// "motionblur" package's Kernel): a camera path of random steps and turns,
+// longer and more curved as the intensity grows, is centred on its centre
+// of mass, randomly rotated, drawn on a canvas twice the kernel's size,
+// blurred, downsampled with an antialiased Lanczos-3 filter, quantised to
+// 8 bits as the original's images are, and normalised to sum 1. The same
+// seed gives the same kernel; the draws cannot reproduce numpy's.
+func MotionKernel(size int, intensity float64, seed uint64) ([]float32, error) {
+	switch {
+	case size <= 0:
+		return nil, fmt.Errorf("motion_blur: kernel size must be positive, got %d", size)
+	case !(intensity >= 0 && intensity <= 1):
+		return nil, fmt.Errorf("motion_blur: intensity must lie in [0,1], got %g", intensity)
+	}
+	r := rand.New(rand.NewPCG(seed, 0x6d6f74696f6e)) // "motion"
+	// A draw fails only if the path misses the canvas entirely, which its
+	// centring makes practically impossible; draw again then.
+	for range 100 {
+		if k := drawMotionKernel(r, size, intensity); k != nil {
+			return k, nil
+		}
+	}
+	return nil, fmt.Errorf("motion_blur: no %dx%d kernel drawn in 100 attempts (seed %d)", size, size, seed)
+}
+
+// motionEps is the generator's small constant added to step lengths and
+// angles.
+const motionEps = 0.1
+
+// drawMotionKernel draws one kernel, or returns nil when nothing was drawn.
+func drawMotionKernel(r *rand.Rand, size int, intensity float64) []float32 {
+	big := 2 * size
+	diagonal := math.Hypot(float64(big), float64(big))
+	path := motionPath(r, float64(big), diagonal, intensity)
+
+	canvas := make([]float64, big*big)
+	drawPolyline(canvas, big, path, max(1, int(diagonal/150)))
+	boxBlurGaussian(canvas, big, float64(int(diagonal*0.01)))
+	quantise8(canvas)
+
+	lanczos, _ := LookupResizeKernel("lanczos3")
+	m, err := ResizeMatrix(big, size, float64(size)/float64(big), lanczos, true)
+	if err != nil {
+		return nil
+	}
+	small := applySeparable(canvas, big, big, m, m)
+	quantise8(small)
+
+	var sum float64
+	for _, v := range small {
+		sum += v
+	}
+	if sum == 0 {
+		return nil
+	}
+	out := make([]float32, len(small))
+	for i, v := range small {
+		out[i] = float32(v / sum)
+	}
+	return out
+}
+
+// motionPath returns the trajectory's points (x = column, y = row) on a
+// side×side canvas.
+func motionPath(r *rand.Rand, side, diagonal, intensity float64) []complex128 {
+	// Step lengths: a total length 0.75·diag·(U(0,1)+U(0,intensity²)), made
+	// of steps Beta(1,30)·(1-intensity+eps)·diag shorter than the total.
+	maxLen := 0.75 * diagonal * (r.Float64() + intensity*intensity*r.Float64())
+	var steps []float64
+	for total := 0.0; total < maxLen; {
+		s := betaSample(r, 1, 30) * (1 - intensity + motionEps) * diagonal
+		if s < maxLen {
+			steps = append(steps, s)
+			total += s
+		}
+	}
+	// Turning angles: a maximum U(0, intensity·π), a sign-flip probability
+	// Beta(2,20), magnitudes Triangular(0, intensity·max, max+eps).
+	maxAngle := intensity * math.Pi * r.Float64()
+	jitter := betaSample(r, 2, 20)
+	angles := []float64{-maxAngle + 2*maxAngle*r.Float64()}
+	for len(angles) < len(steps) {
+		a := triangularSample(r, 0, intensity*maxAngle, maxAngle+motionEps)
+		prev := sign(angles[len(angles)-1])
+		if r.Float64() < jitter {
+			a *= -prev
+		} else {
+			a *= prev
+		}
+		angles = append(angles, a)
+	}
+	// Integrate, centre the centre of mass, rotate by U(0,π), move to the
+	// canvas centre.
+	path := make([]complex128, len(steps))
+	var pos, com complex128
+	for i, s := range steps {
+		pos += cmplx.Rect(s, angles[i])
+		path[i] = pos
+		com += pos
+	}
+	com /= complex(float64(len(steps)), 0)
+	rot := cmplx.Rect(1, math.Pi*r.Float64())
+	centre := complex(side/2, side/2)
+	for i := range path {
+		path[i] = (path[i]-com)*rot + centre
+	}
+	return path
+}
+
+// sign is numpy's sign: -1, 0 or 1.
+func sign(x float64) float64 {
+	switch {
+	case x > 0:
+		return 1
+	case x < 0:
+		return -1
+	}
+	return 0
+}
+
+// drawPolyline sets to 255 the pixels of the side×side canvas covered by the
+// polyline through pts with the given line width: for width 1 a pixel is
+// set wherever the segments pass (sampled every half pixel), for wider lines
+// every pixel whose centre lies within width/2 of a segment.
+func drawPolyline(canvas []float64, side int, pts []complex128, width int) {
+	set := func(x, y int) {
+		if x >= 0 && y >= 0 && x < side && y < side {
+			canvas[y*side+x] = 255
+		}
+	}
+	if len(pts) == 1 {
+		set(int(math.Round(real(pts[0]))), int(math.Round(imag(pts[0]))))
+		return
+	}
+	for i := 1; i < len(pts); i++ {
+		a, b := pts[i-1], pts[i]
+		if width <= 1 {
+			n := int(math.Ceil(2*cmplx.Abs(b-a))) + 1
+			for k := 0; k <= n; k++ {
+				p := a + (b-a)*complex(float64(k)/float64(n), 0)
+				set(int(math.Round(real(p))), int(math.Round(imag(p))))
+			}
+			continue
+		}
+		half := float64(width) / 2
+		x0 := int(math.Floor(min(real(a), real(b)) - half))
+		x1 := int(math.Ceil(max(real(a), real(b)) + half))
+		y0 := int(math.Floor(min(imag(a), imag(b)) - half))
+		y1 := int(math.Ceil(max(imag(a), imag(b)) + half))
+		for y := y0; y <= y1; y++ {
+			for x := x0; x <= x1; x++ {
+				if segmentDistance(complex(float64(x), float64(y)), a, b) <= half {
+					set(x, y)
+				}
+			}
+		}
+	}
+}
+
+// segmentDistance returns the distance from p to the segment ab.
+func segmentDistance(p, a, b complex128) float64 {
+	d := b - a
+	l2 := real(d)*real(d) + imag(d)*imag(d)
+	if l2 == 0 {
+		return cmplx.Abs(p - a)
+	}
+	t := (real(p-a)*real(d) + imag(p-a)*imag(d)) / l2
+	t = max(0, min(1, t))
+	return cmplx.Abs(p - (a + d*complex(t, 0)))
+}
+
+// boxBlurGaussian approximates a Gaussian blur of standard deviation radius
+// on the side×side canvas by three passes of an extended box filter per
+// axis (fractional box radius chosen to match the variance), with edge
+// pixels extended, as Pillow's GaussianBlur does.
+func boxBlurGaussian(canvas []float64, side int, radius float64) {
+	if radius <= 0 {
+		return
+	}
+	const passes = 3
+	v := radius * radius / passes
+	l := math.Floor((math.Sqrt(12*v+1) - 1) / 2)
+	a := (2*l + 1) * (l*(l+1) - 3*v) / (6 * (v - (l+1)*(l+1)))
+	box := l + a
+	line := make([]float64, side)
+	for range passes {
+		for y := range side { // rows
+			copy(line, canvas[y*side:(y+1)*side])
+			boxLine(line, canvas[y*side:(y+1)*side], box)
+		}
+		col := make([]float64, side)
+		for x := range side { // columns
+			for y := range side {
+				line[y] = canvas[y*side+x]
+			}
+			boxLine(line, col, box)
+			for y := range side {
+				canvas[y*side+x] = col[y]
+			}
+		}
+	}
+}
+
+// boxLine writes to out the extended box filter of in with fractional
+// radius r (edge values repeated beyond the ends).
+func boxLine(in, out []float64, r float64) {
+	n := len(in)
+	whole := int(r)
+	frac := r - float64(whole)
+	at := func(i int) float64 { return in[max(0, min(n-1, i))] }
+	norm := 2*r + 1
+	for i := range out {
+		var s float64
+		for k := -whole; k <= whole; k++ {
+			s += at(i + k)
+		}
+		s += frac * (at(i-whole-1) + at(i+whole+1))
+		out[i] = s / norm
+	}
+}
+
+// quantise8 rounds to 8-bit levels in [0,255], as the reference's images are
+// stored.
+func quantise8(v []float64) {
+	for i, x := range v {
+		v[i] = math.Round(max(0, min(255, x)))
+	}
+}
+
+// applySeparable returns Mh·X·Mwᵀ for the h×w row-major image X.
+func applySeparable(img []float64, h, w int, mh, mw [][]float64) []float64 {
+	oh, ow := len(mh), len(mw)
+	tmp := make([]float64, oh*w)
+	for o := range oh {
+		for i, c := range mh[o] {
+			if c == 0 {
+				continue
+			}
+			for j := range w {
+				tmp[o*w+j] += c * img[i*w+j]
+			}
+		}
+	}
+	out := make([]float64, oh*ow)
+	for o := range oh {
+		for p := range ow {
+			var s float64
+			for j, c := range mw[p] {
+				s += c * tmp[o*w+j]
+			}
+			out[o*ow+p] = s
+		}
+	}
+	return out
+}
+
+// betaSample draws from Beta(a, b) as X/(X+Y) with X ~ Gamma(a), Y ~ Gamma(b).
+func betaSample(r *rand.Rand, a, b float64) float64 {
+	x, y := gammaSample(r, a), gammaSample(r, b)
+	return x / (x + y)
+}
+
+// gammaSample draws from Gamma(shape, 1) by Marsaglia and Tsang's method
+// (boosted by U^(1/shape) for shape < 1).
+func gammaSample(r *rand.Rand, shape float64) float64 {
+	if shape < 1 {
+		return gammaSample(r, shape+1) * math.Pow(1-r.Float64(), 1/shape)
+	}
+	d := shape - 1.0/3
+	c := 1 / math.Sqrt(9*d)
+	for {
+		x := r.NormFloat64()
+		v := 1 + c*x
+		if v <= 0 {
+			continue
+		}
+		v = v * v * v
+		u := 1 - r.Float64()
+		if math.Log(u) < 0.5*x*x+d*(1-v+math.Log(v)) {
+			return d * v
+		}
+	}
+}
+
+// triangularSample draws from the triangular distribution on [lo, hi] with
+// the given mode, by inverting its distribution function.
+func triangularSample(r *rand.Rand, lo, mode, hi float64) float64 {
+	u := r.Float64()
+	if hi <= lo {
+		return lo
+	}
+	c := (mode - lo) / (hi - lo)
+	if u <= c {
+		return lo + math.Sqrt(u*(hi-lo)*(mode-lo))
+	}
+	return hi - math.Sqrt((1-u)*(hi-lo)*(hi-mode))
+}

@@ -1,0 +1,265 @@
+package ops
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// params holds an operator's parameters, from a command-line spec (string
+// values) or a YAML/JSON configuration (typed values), and remembers which
+// were read so that unknown ones are reported.
+type params struct {
+	task   string
+	values map[string]any
+	used   map[string]bool
+}
+
+func newParams(task string, values map[string]any) *params {
+	return &params{task: task, values: values, used: map[string]bool{}}
+}
+
+// parseSpecParams splits "k=v,k=v" into a map of strings.
+func parseSpecParams(s string) (map[string]any, error) {
+	out := map[string]any{}
+	if strings.TrimSpace(s) == "" {
+		return out, nil
+	}
+	for _, kv := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(kv, "=")
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if !ok || k == "" {
+			return nil, fmt.Errorf("parameter %q is not key=value", kv)
+		}
+		if _, dup := out[k]; dup {
+			return nil, fmt.Errorf("parameter %q given twice", k)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+// lookup returns the value of the first of keys present, marking every
+// alias as read.
+func (p *params) lookup(keys ...string) (any, string, bool) {
+	for _, k := range keys {
+		p.used[k] = true
+	}
+	for _, k := range keys {
+		if v, ok := p.values[k]; ok {
+			return v, k, true
+		}
+	}
+	return nil, "", false
+}
+
+// has reports whether any of keys is given.
+func (p *params) has(keys ...string) bool {
+	_, _, ok := p.lookup(keys...)
+	return ok
+}
+
+func (p *params) int(def int, keys ...string) (int, error) {
+	v, k, ok := p.lookup(keys...)
+	if !ok {
+		return def, nil
+	}
+	n, err := toInt(v)
+	if err != nil {
+		return 0, fmt.Errorf("%s: parameter %s: %w", p.task, k, err)
+	}
+	return n, nil
+}
+
+func (p *params) float(def float64, keys ...string) (float64, error) {
+	v, k, ok := p.lookup(keys...)
+	if !ok {
+		return def, nil
+	}
+	f, err := toFloat(v)
+	if err != nil {
+		return 0, fmt.Errorf("%s: parameter %s: %w", p.task, k, err)
+	}
+	return f, nil
+}
+
+func (p *params) string(def string, keys ...string) (string, error) {
+	v, k, ok := p.lookup(keys...)
+	if !ok {
+		return def, nil
+	}
+	s, ok := v.(string)
+	if !ok {
+		return "", fmt.Errorf("%s: parameter %s: %v is not a string", p.task, k, v)
+	}
+	return s, nil
+}
+
+// ints returns a list of integers (a YAML sequence or tuple).
+func (p *params) ints(keys ...string) ([]int, bool, error) {
+	v, k, ok := p.lookup(keys...)
+	if !ok {
+		return nil, false, nil
+	}
+	list, err := toList(v)
+	if err != nil {
+		return nil, true, fmt.Errorf("%s: parameter %s: %w", p.task, k, err)
+	}
+	out := make([]int, len(list))
+	for i, e := range list {
+		if out[i], err = toInt(e); err != nil {
+			return nil, true, fmt.Errorf("%s: parameter %s[%d]: %w", p.task, k, i, err)
+		}
+	}
+	return out, true, nil
+}
+
+// floatPair returns a two-number list.
+func (p *params) floatPair(keys ...string) ([2]float64, bool, error) {
+	v, k, ok := p.lookup(keys...)
+	if !ok {
+		return [2]float64{}, false, nil
+	}
+	list, err := toList(v)
+	if err == nil && len(list) != 2 {
+		err = fmt.Errorf("%v has %d values, want 2", v, len(list))
+	}
+	if err != nil {
+		return [2]float64{}, true, fmt.Errorf("%s: parameter %s: %w", p.task, k, err)
+	}
+	var out [2]float64
+	for i, e := range list {
+		if out[i], err = toFloat(e); err != nil {
+			return [2]float64{}, true, fmt.Errorf("%s: parameter %s[%d]: %w", p.task, k, i, err)
+		}
+	}
+	return out, true, nil
+}
+
+// intPair returns a two-integer list, or one integer repeated.
+func (p *params) intPair(keys ...string) ([2]int, bool, error) {
+	v, k, ok := p.lookup(keys...)
+	if !ok {
+		return [2]int{}, false, nil
+	}
+	if n, err := toInt(v); err == nil {
+		return [2]int{n, n}, true, nil
+	}
+	list, err := toList(v)
+	if err == nil && len(list) != 2 {
+		err = fmt.Errorf("%v has %d values, want 2", v, len(list))
+	}
+	if err != nil {
+		return [2]int{}, true, fmt.Errorf("%s: parameter %s: %w", p.task, k, err)
+	}
+	var out [2]int
+	for i, e := range list {
+		if out[i], err = toInt(e); err != nil {
+			return [2]int{}, true, fmt.Errorf("%s: parameter %s[%d]: %w", p.task, k, i, err)
+		}
+	}
+	return out, true, nil
+}
+
+// unknown returns an error naming the parameters that were never read.
+func (p *params) unknown() error {
+	var extra []string
+	for k := range p.values {
+		if !p.used[k] {
+			extra = append(extra, k)
+		}
+	}
+	if len(extra) == 0 {
+		return nil
+	}
+	sort.Strings(extra)
+	known := make([]string, 0, len(p.used))
+	for k := range p.used {
+		known = append(known, k)
+	}
+	sort.Strings(known)
+	return fmt.Errorf("%s: unknown parameter(s) %s (known: %s)", p.task, strings.Join(extra, ", "), strings.Join(known, ", "))
+}
+
+func toInt(v any) (int, error) {
+	switch x := v.(type) {
+	case int:
+		return x, nil
+	case int64:
+		return int(x), nil
+	case int32:
+		return int(x), nil
+	case uint64:
+		if x > math.MaxInt {
+			return 0, fmt.Errorf("%d is too large", x)
+		}
+		return int(x), nil
+	case uint:
+		return toInt(uint64(x))
+	case float64:
+		if x != math.Trunc(x) || math.Abs(x) > 1<<53 {
+			return 0, fmt.Errorf("%v is not an integer", x)
+		}
+		return int(x), nil
+	case string:
+		n, err := strconv.Atoi(strings.TrimSpace(x))
+		if err != nil {
+			return 0, fmt.Errorf("%q is not an integer", x)
+		}
+		return n, nil
+	}
+	return 0, fmt.Errorf("%v (%T) is not an integer", v, v)
+}
+
+func toFloat(v any) (float64, error) {
+	switch x := v.(type) {
+	case float64:
+		return x, nil
+	case float32:
+		return float64(x), nil
+	case string:
+		f, err := strconv.ParseFloat(strings.TrimSpace(x), 64)
+		if err != nil {
+			return 0, fmt.Errorf("%q is not a number", x)
+		}
+		return f, nil
+	}
+	n, err := toInt(v)
+	if err != nil {
+		return 0, fmt.Errorf("%v (%T) is not a number", v, v)
+	}
+	return float64(n), nil
+}
+
+func toList(v any) ([]any, error) {
+	switch x := v.(type) {
+	case []any:
+		return x, nil
+	case []int:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = e
+		}
+		return out, nil
+	case []float64:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = e
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("%v (%T) is not a list", v, v)
+}
+
+// sortedKeys returns m's keys, sorted.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

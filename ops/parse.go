@@ -1,0 +1,392 @@
+package ops
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Task describes a measurement task: its operator's name, the reference's
+// default guidance step size ζ, and its parameters.
+type Task struct {
+	// Name is the operator's name (Operator.Name).
+	Name string
+	// Aliases are other names Parse accepts; an alias may preset
+	// parameters (inpaint_box is inpainting with mask_type=box).
+	Aliases []string
+	// DefaultScale is the DPS configs' step size ζ for the task.
+	DefaultScale float64
+	// Params documents the spec parameters, with their defaults.
+	Params string
+}
+
+// taskBuilder builds a task's operator from its parameters for an image
+// shape, drawing random parts from seed.
+type taskBuilder func(p *params, imageShape []int, seed uint64) (Operator, error)
+
+type taskEntry struct {
+	Task
+	build taskBuilder
+}
+
+// alias is a name that stands for a task with preset parameters.
+type alias struct {
+	task   string
+	preset map[string]any
+}
+
+func taskTable() []taskEntry {
+	return []taskEntry{
+		{Task{Name: "super_resolution", Aliases: []string{"sr"}, DefaultScale: 0.3,
+			Params: "factor|scale_factor (required), kernel=cubic (cubic, lanczos2, lanczos3, box, linear)"}, buildSuperResolution},
+		{Task{Name: "gaussian_blur", DefaultScale: 0.3,
+			Params: "kernel_size=61, intensity|sigma=3.0"}, buildGaussianBlur},
+		{Task{Name: "motion_blur", DefaultScale: 0.3,
+			Params: "kernel_size=61, intensity=0.5 (drawn from the seed); or file=PATH.safetensors, kernel=TENSOR"}, buildMotionBlur},
+		{Task{Name: "inpainting", Aliases: []string{"inpaint_box", "inpaint_random", "inpaint_extreme", "inpaint_half", "inpaint_file"},
+			DefaultScale: 0.5,
+			Params: "mask_type=box|random|extreme|half|file; box/extreme: size=H/2 (or min_size, max_size), margin=H/16; " +
+				"random: fraction, or min_fraction=0.3, max_fraction=0.7; half: side=right; file: path=MASK.png"}, buildInpainting},
+		{Task{Name: "phase_retrieval", DefaultScale: 1.0,
+			Params: "oversample=2.0 (pad = int(oversample/8·H) on each side)"}, buildPhaseRetrieval},
+	}
+}
+
+func aliases() map[string]alias {
+	return map[string]alias{
+		"sr":              {task: "super_resolution"},
+		"inpaint_box":     {task: "inpainting", preset: map[string]any{"mask_type": MaskBox}},
+		"inpaint_random":  {task: "inpainting", preset: map[string]any{"mask_type": MaskRandom}},
+		"inpaint_extreme": {task: "inpainting", preset: map[string]any{"mask_type": MaskExtreme}},
+		"inpaint_half":    {task: "inpainting", preset: map[string]any{"mask_type": MaskHalf}},
+		"inpaint_file":    {task: "inpainting", preset: map[string]any{"mask_type": MaskFile}},
+	}
+}
+
+// Tasks lists the measurement tasks the package builds.
+func Tasks() []Task {
+	var out []Task
+	for _, e := range taskTable() {
+		e.Aliases = slices.Clone(e.Aliases)
+		out = append(out, e.Task)
+	}
+	return out
+}
+
+// DefaultScale returns the reference's default guidance step size ζ for the
+// named task or alias (0.3 for super-resolution and the blurs, 0.5 for
+// inpainting, 1.0 for phase retrieval), or 0 for an unknown name.
+func DefaultScale(name string) float64 {
+	e, _, err := lookupTask(name)
+	if err != nil {
+		return 0
+	}
+	return e.DefaultScale
+}
+
+// lookupTask resolves a name or alias.
+func lookupTask(name string) (taskEntry, map[string]any, error) {
+	var preset map[string]any
+	if a, ok := aliases()[name]; ok {
+		name, preset = a.task, a.preset
+	}
+	for _, e := range taskTable() {
+		if e.Name == name {
+			return e, preset, nil
+		}
+	}
+	var names []string
+	for _, e := range taskTable() {
+		names = append(names, e.Name)
+	}
+	names = append(names, sortedKeys(aliases())...)
+	return taskEntry{}, nil, fmt.Errorf("unknown operator %q (known: %s)", name, strings.Join(names, ", "))
+}
+
+// Parse builds an operator from a command-line spec "name[:key=value,...]",
+// e.g. "super_resolution:factor=4", "sr:factor=8,kernel=lanczos3",
+// "gaussian_blur:kernel_size=61,intensity=3.0", "inpaint_box:size=128",
+// "inpaint_random:min_fraction=0.3,max_fraction=0.7",
+// "motion_blur:file=kernels.safetensors,kernel=levin09/0",
+// "phase_retrieval:oversample=2". imageShape is the NCHW shape the operator
+// will see; the operator is checked against it. Random parts (box position,
+// random mask, motion kernel) are drawn from seed. See [Tasks] for every
+// name and parameter.
+func Parse(spec string, imageShape []int, seed uint64) (Operator, error) {
+	name, rest, _ := strings.Cut(strings.TrimSpace(spec), ":")
+	values, err := parseSpecParams(rest)
+	if err != nil {
+		return nil, fmt.Errorf("operator spec %q: %w", spec, err)
+	}
+	op, err := build(name, values, imageShape, seed)
+	if err != nil {
+		return nil, fmt.Errorf("operator spec %q: %w", spec, err)
+	}
+	return op, nil
+}
+
+// FromConfig builds an operator from a reference YAML task configuration:
+// either its measurement.operator mapping (e.g. {name: super_resolution,
+// in_shape: [1,3,256,256], scale_factor: 4}), possibly holding a mask_opt
+// mapping for inpainting, or the whole measurement mapping ({operator: {...},
+// mask_opt: {...}, noise: {...}}, the noise being ignored here). Values may
+// be numbers or strings; unknown keys are errors.
+func FromConfig(cfg map[string]any, imageShape []int, seed uint64) (Operator, error) {
+	opCfg := cfg
+	var maskOpt any
+	if inner, ok := cfg["operator"]; ok {
+		m, ok := inner.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("operator config: \"operator\" is %T, want a mapping", inner)
+		}
+		opCfg, maskOpt = m, cfg["mask_opt"]
+	}
+	values := map[string]any{}
+	for k, v := range opCfg {
+		values[k] = v
+	}
+	if v, ok := values["mask_opt"]; ok {
+		maskOpt = v
+		delete(values, "mask_opt")
+	}
+	rawName, ok := values["name"]
+	if !ok {
+		return nil, fmt.Errorf("operator config has no name")
+	}
+	delete(values, "name")
+	name, ok := rawName.(string)
+	if !ok {
+		return nil, fmt.Errorf("operator config: name %v is not a string", rawName)
+	}
+	if maskOpt != nil {
+		m, ok := maskOpt.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("operator config: mask_opt is %T, want a mapping", maskOpt)
+		}
+		if name != "inpainting" {
+			return nil, fmt.Errorf("operator config: mask_opt given for %s, only inpainting takes it", name)
+		}
+		for k, v := range m {
+			if _, dup := values[k]; dup {
+				return nil, fmt.Errorf("operator config: %s given both in operator and in mask_opt", k)
+			}
+			values[k] = v
+		}
+	}
+	op, err := build(name, values, imageShape, seed)
+	if err != nil {
+		return nil, fmt.Errorf("operator config: %w", err)
+	}
+	return op, nil
+}
+
+// build makes the named operator from its parameter values and checks it
+// against the image shape.
+func build(name string, values map[string]any, imageShape []int, seed uint64) (Operator, error) {
+	if err := checkImageShape(imageShape); err != nil {
+		return nil, err
+	}
+	e, preset, err := lookupTask(name)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range preset {
+		if given, ok := values[k]; ok && fmt.Sprint(given) != fmt.Sprint(v) {
+			return nil, fmt.Errorf("%s sets %s=%v, got %s=%v", name, k, v, k, given)
+		}
+		values[k] = v
+	}
+	p := newParams(e.Name, values)
+	op, err := e.build(p, imageShape, seed)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.unknown(); err != nil {
+		return nil, err
+	}
+	if _, err := op.OutputShape(imageShape); err != nil {
+		return nil, fmt.Errorf("%s: %w", e.Name, err)
+	}
+	return op, nil
+}
+
+func buildSuperResolution(p *params, imageShape []int, _ uint64) (Operator, error) {
+	factor, err := p.int(0, "factor", "scale_factor")
+	if err != nil {
+		return nil, err
+	}
+	if !p.has("factor", "scale_factor") {
+		return nil, fmt.Errorf("super_resolution: missing parameter factor (scale_factor)")
+	}
+	kernel, err := p.string("cubic", "kernel")
+	if err != nil {
+		return nil, err
+	}
+	if err := checkInShape(p, imageShape); err != nil {
+		return nil, err
+	}
+	return NewSuperResolution(factor, kernel)
+}
+
+// checkInShape checks the reference's in_shape parameter against the image.
+func checkInShape(p *params, imageShape []int) error {
+	in, ok, err := p.ints("in_shape")
+	if err != nil || !ok {
+		return err
+	}
+	if !slices.Equal(in, imageShape) {
+		return fmt.Errorf("%s: in_shape %v does not match the image shape %v", p.task, in, imageShape)
+	}
+	return nil
+}
+
+func buildGaussianBlur(p *params, _ []int, _ uint64) (Operator, error) {
+	size, err := p.int(61, "kernel_size")
+	if err != nil {
+		return nil, err
+	}
+	sigma, err := p.float(3.0, "intensity", "sigma")
+	if err != nil {
+		return nil, err
+	}
+	return NewGaussianBlur(size, sigma)
+}
+
+func buildMotionBlur(p *params, _ []int, seed uint64) (Operator, error) {
+	size, err := p.int(61, "kernel_size")
+	if err != nil {
+		return nil, err
+	}
+	intensity, err := p.float(0.5, "intensity")
+	if err != nil {
+		return nil, err
+	}
+	file, err := p.string("", "file")
+	if err != nil {
+		return nil, err
+	}
+	tensor, err := p.string("", "kernel")
+	if err != nil {
+		return nil, err
+	}
+	if file == "" {
+		if tensor != "" {
+			return nil, fmt.Errorf("motion_blur: kernel=%s needs file=PATH", tensor)
+		}
+		return NewMotionBlur(size, intensity, seed)
+	}
+	op, err := NewKernelBlur("motion_blur", file, tensor)
+	if err != nil {
+		return nil, err
+	}
+	if p.has("kernel_size") && size != op.Size() {
+		return nil, fmt.Errorf("motion_blur: kernel_size=%d but the kernel in %s is %dx%d", size, file, op.Size(), op.Size())
+	}
+	return op, nil
+}
+
+func buildInpainting(p *params, imageShape []int, seed uint64) (Operator, error) {
+	h, w := imageShape[2], imageShape[3]
+	maskType, err := p.string(MaskBox, "mask_type")
+	if err != nil {
+		return nil, err
+	}
+	o := DefaultMaskOptions(maskType, h, w)
+	if p.has("image_size") {
+		// The reference's masks are square image_size×image_size.
+		n, err := p.int(0, "image_size")
+		if err != nil {
+			return nil, err
+		}
+		if n != h || n != w {
+			return nil, fmt.Errorf("inpainting: image_size %d does not match the image %dx%d", n, h, w)
+		}
+	}
+	// Box sides: size, or min_size..max_size inclusive, or the reference's
+	// mask_len_range [lo, hi).
+	if r, ok, err := p.intPair("mask_len_range"); err != nil {
+		return nil, err
+	} else if ok {
+		o.LenRange = r
+	}
+	if p.has("size") {
+		s, err := p.int(0, "size")
+		if err != nil {
+			return nil, err
+		}
+		o.LenRange = [2]int{s, s + 1}
+	}
+	if p.has("min_size", "max_size") {
+		lo, err := p.int(o.LenRange[0], "min_size")
+		if err != nil {
+			return nil, err
+		}
+		hi, err := p.int(o.LenRange[1]-1, "max_size")
+		if err != nil {
+			return nil, err
+		}
+		o.LenRange = [2]int{lo, hi + 1}
+	}
+	if m, ok, err := p.intPair("margin"); err != nil {
+		return nil, err
+	} else if ok {
+		o.Margin = m
+	}
+	// Missing fraction: fraction, or min_fraction..max_fraction, or the
+	// reference's mask_prob_range.
+	if r, ok, err := p.floatPair("mask_prob_range"); err != nil {
+		return nil, err
+	} else if ok {
+		o.ProbRange = r
+	}
+	if p.has("fraction") {
+		f, err := p.float(0, "fraction")
+		if err != nil {
+			return nil, err
+		}
+		o.ProbRange = [2]float64{f, f}
+	}
+	if p.has("min_fraction", "max_fraction") {
+		lo, err := p.float(o.ProbRange[0], "min_fraction")
+		if err != nil {
+			return nil, err
+		}
+		hi, err := p.float(o.ProbRange[1], "max_fraction")
+		if err != nil {
+			return nil, err
+		}
+		o.ProbRange = [2]float64{lo, hi}
+	}
+	if o.Side, err = p.string(o.Side, "side"); err != nil {
+		return nil, err
+	}
+	if o.Path, err = p.string("", "path"); err != nil {
+		return nil, err
+	}
+	mask, err := o.Mask(h, w, seed)
+	if err != nil {
+		return nil, fmt.Errorf("inpainting: %w", err)
+	}
+	return NewInpainting(mask, h, w)
+}
+
+func buildPhaseRetrieval(p *params, imageShape []int, _ uint64) (Operator, error) {
+	oversample, err := p.float(2.0, "oversample")
+	if err != nil {
+		return nil, err
+	}
+	op, err := NewPhaseRetrieval(oversample)
+	if err != nil {
+		return nil, err
+	}
+	if p.has("pad") {
+		pad, err := p.int(0, "pad")
+		if err != nil {
+			return nil, err
+		}
+		if got := op.Pad(imageShape[2]); pad != got {
+			return nil, fmt.Errorf("phase_retrieval: pad=%d but oversample %g gives %d for height %d", pad, oversample, got, imageShape[2])
+		}
+	}
+	return op, nil
+}

@@ -1,0 +1,300 @@
+package ops
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/cadps/toolkit/internal/fixtures"
+)
+
+var img256 = []int{1, 3, 256, 256}
+
+func TestParse(t *testing.T) {
+	kernels, err := kernelsPath()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		spec  string
+		shape []int
+		check func(t *testing.T, op Operator)
+	}{
+		{"super_resolution:factor=4", img256, func(t *testing.T, op Operator) {
+			sr := op.(*SuperResolution)
+			if sr.Factor() != 4 || sr.Kernel() != "cubic" {
+				t.Errorf("got %v", sr)
+			}
+		}},
+		{"sr:factor=8,kernel=lanczos3", img256, func(t *testing.T, op Operator) {
+			if sr := op.(*SuperResolution); sr.Factor() != 8 || sr.Kernel() != "lanczos3" {
+				t.Errorf("got %v", sr)
+			}
+		}},
+		{"sr:scale_factor=2,kernel=bilinear", []int{2, 1, 64, 32}, func(t *testing.T, op Operator) {
+			if sr := op.(*SuperResolution); sr.Factor() != 2 || sr.Kernel() != "linear" {
+				t.Errorf("got %v", sr)
+			}
+		}},
+		{"gaussian_blur", img256, func(t *testing.T, op Operator) {
+			b := op.(*Blur)
+			want, _ := GaussianKernel(61, 3)
+			if b.Name() != "gaussian_blur" || b.Size() != 61 || b.Kernel()[30*61+30] != want[30*61+30] {
+				t.Errorf("got %v", b)
+			}
+		}},
+		{"gaussian_blur:kernel_size=9,sigma=1.5", []int{1, 3, 16, 16}, func(t *testing.T, op Operator) {
+			if b := op.(*Blur); b.Size() != 9 {
+				t.Errorf("got %v", b)
+			}
+		}},
+		{"motion_blur:kernel_size=31,intensity=0.3", img256, func(t *testing.T, op Operator) {
+			want, _ := MotionKernel(31, 0.3, 7)
+			if b := op.(*Blur); b.Name() != "motion_blur" || b.Size() != 31 || !slices.Equal(b.Kernel(), want) {
+				t.Errorf("got %v, not the seed's kernel", b)
+			}
+		}},
+		{"motion_blur:file=" + kernels + ",kernel=levin09/3", img256, func(t *testing.T, op Operator) {
+			if b := op.(*Blur); b.Size() != 27 {
+				t.Errorf("got %v, want the 27x27 Levin kernel", b)
+			}
+		}},
+		{"inpainting", img256, func(t *testing.T, op Operator) {
+			if f := op.(*Inpainting).MissingFraction(); f != 0.25 {
+				t.Errorf("default inpainting hides %v, want a 128x128 box (0.25)", f)
+			}
+		}},
+		{"inpaint_box:size=64,margin=8", img256, func(t *testing.T, op Operator) {
+			if f := op.(*Inpainting).MissingFraction(); f != 1.0/16 {
+				t.Errorf("hides %v, want a 64x64 box", f)
+			}
+		}},
+		{"inpaint_random:fraction=0.5", img256, func(t *testing.T, op Operator) {
+			if f := op.(*Inpainting).MissingFraction(); f != 0.5 {
+				t.Errorf("hides %v", f)
+			}
+		}},
+		{"inpaint_random:min_fraction=0.8,max_fraction=0.9", img256, func(t *testing.T, op Operator) {
+			if f := op.(*Inpainting).MissingFraction(); f < 0.8 || f > 0.9 {
+				t.Errorf("hides %v", f)
+			}
+		}},
+		{"inpaint_extreme", []int{1, 3, 64, 64}, func(t *testing.T, op Operator) {
+			if f := op.(*Inpainting).MissingFraction(); f != 0.75 {
+				t.Errorf("hides %v", f)
+			}
+		}},
+		{"inpainting:mask_type=half,side=top", img256, func(t *testing.T, op Operator) {
+			m := op.(*Inpainting).Mask()
+			if m[0] != 0 || m[len(m)-1] != 1 {
+				t.Errorf("top half not missing")
+			}
+		}},
+		{"phase_retrieval", img256, func(t *testing.T, op Operator) {
+			if pr := op.(*PhaseRetrieval); pr.Pad(256) != 64 {
+				t.Errorf("pad %d", pr.Pad(256))
+			}
+		}},
+		{" phase_retrieval:oversample=5 ", img256, func(t *testing.T, op Operator) {
+			out, _ := op.OutputShape(img256)
+			if out[2] != 256+2*160 {
+				t.Errorf("output %v", out)
+			}
+		}},
+	} {
+		t.Run(c.spec, func(t *testing.T) {
+			op, err := Parse(c.spec, c.shape, 7)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.check(t, op)
+		})
+	}
+}
+
+func kernelsPath() (string, error) {
+	return fixtures.SharedPath("data", "kernels", "blur_kernels.safetensors")
+}
+
+// TestFromConfig reads the reference task configs' measurement mappings as
+// a YAML decoder gives them.
+func TestFromConfig(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		cfg  map[string]any
+		want string
+	}{
+		{"sr", map[string]any{"name": "super_resolution", "in_shape": []any{1, 3, 256, 256}, "scale_factor": 4},
+			"super_resolution:factor=4,kernel=cubic"},
+		{"gaussian", map[string]any{"name": "gaussian_blur", "kernel_size": 61, "intensity": 3.0}, "gaussian_blur:kernel_size=61"},
+		{"motion", map[string]any{"name": "motion_blur", "kernel_size": 61, "intensity": 0.5}, "motion_blur:kernel_size=61"},
+		{"phase", map[string]any{"name": "phase_retrieval", "oversample": 2.0}, "phase_retrieval:oversample=2"},
+		{"measurement", map[string]any{
+			"operator": map[string]any{"name": "inpainting"},
+			"mask_opt": map[string]any{"mask_type": "random", "mask_prob_range": []any{0.3, 0.7}, "image_size": 256},
+			"noise":    map[string]any{"name": "gaussian", "sigma": 0.05},
+		}, "inpainting:"},
+		{"box", map[string]any{"name": "inpainting", "mask_opt": map[string]any{
+			"mask_type": "box", "mask_len_range": []any{128, 129}, "image_size": 256, "margin": []any{16, 16}}},
+			"inpainting:256x256 mask, 25.0% missing"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			op, err := FromConfig(c.cfg, img256, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s := op.(interface{ String() string }).String(); !strings.HasPrefix(s, c.want) {
+				t.Errorf("got %s, want %s...", s, c.want)
+			}
+		})
+	}
+}
+
+func TestDefaultScale(t *testing.T) {
+	for name, want := range map[string]float64{
+		"super_resolution": 0.3, "sr": 0.3, "gaussian_blur": 0.3, "motion_blur": 0.3,
+		"inpainting": 0.5, "inpaint_box": 0.5, "phase_retrieval": 1.0, "nonlinear_blur": 0,
+	} {
+		if got := DefaultScale(name); got != want {
+			t.Errorf("DefaultScale(%q) = %v, want %v", name, got, want)
+		}
+	}
+	for _, task := range Tasks() {
+		if task.DefaultScale <= 0 || task.Params == "" {
+			t.Errorf("task %+v lacks a scale or parameter doc", task)
+		}
+		for _, a := range task.Aliases {
+			if a == "inpaint_file" || a == "sr" {
+				continue // they need a parameter
+			}
+			if _, err := Parse(a, img256, 0); err != nil {
+				t.Errorf("alias %s: %v", a, err)
+			}
+		}
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	kernels, err := kernelsPath()
+	if err != nil {
+		t.Fatal(err)
+	}
+	small := []int{1, 3, 30, 30} // reflection padding 30 needs sides above 30
+	for _, c := range []struct {
+		spec  string
+		shape []int
+		want  string
+	}{
+		{"", img256, "unknown operator"},
+		{"deblur", img256, "unknown operator"},
+		{"sr", img256, "missing parameter factor"},
+		{"sr:factor=0", img256, "positive"},
+		{"sr:factor=-2", img256, "positive"},
+		{"sr:factor=3", img256, "does not divide"},
+		{"sr:factor=2.5", img256, "not an integer"},
+		{"sr:factor=four", img256, "not an integer"},
+		{"sr:factor=4,kernel=nearest", img256, "unknown resize kernel"},
+		{"sr:factor=4,foo=1", img256, "unknown parameter"},
+		{"sr:factor=4,factor=2", img256, "given twice"},
+		{"sr:factor", img256, "not key=value"},
+		{"sr:factor=2", []int{3, 256, 256}, "not NCHW"},
+		{"sr:factor=2", []int{1, 3, 0, 256}, "non-positive"},
+		{"gaussian_blur:kernel_size=0", img256, "positive odd"},
+		{"gaussian_blur:kernel_size=-3", img256, "positive odd"},
+		{"gaussian_blur:kernel_size=60", img256, "odd"},
+		{"gaussian_blur:intensity=0", img256, "positive"},
+		{"gaussian_blur:intensity=-1", img256, "positive"},
+		{"gaussian_blur:intensity=NaN", img256, "positive"},
+		{"gaussian_blur", small, "too large"},
+		{"motion_blur:intensity=1.5", img256, "[0,1]"},
+		{"motion_blur:intensity=-0.1", img256, "[0,1]"},
+		{"motion_blur:kernel_size=0", img256, "positive"},
+		{"motion_blur:kernel_size=62", img256, "odd"},
+		{"motion_blur", small, "too large"},
+		{"motion_blur:kernel=levin09/0", img256, "needs file"},
+		{"motion_blur:file=/nonexistent.safetensors,kernel=a", img256, "reading kernel file"},
+		{"motion_blur:file=" + kernels + ",kernel=nope", img256, "no tensor"},
+		{"motion_blur:file=" + kernels, img256, "name one"},
+		{"motion_blur:file=" + kernels + ",kernel=levin09/0,kernel_size=61", img256, "kernel_size=61"},
+		{"inpainting:mask_type=circle", img256, "unknown mask type"},
+		{"inpaint_box:size=0", img256, "positive"},
+		{"inpaint_box:size=-5", img256, "positive"},
+		{"inpaint_box:size=250", img256, "does not fit"},
+		{"inpaint_box:margin=-1", img256, "negative"},
+		{"inpaint_box:min_size=100,max_size=50", img256, "non-empty"},
+		{"inpaint_random:fraction=1.5", img256, "0 <= lo <= hi <= 1"},
+		{"inpaint_random:fraction=-0.1", img256, "0 <= lo <= hi <= 1"},
+		{"inpaint_random:min_fraction=0.7,max_fraction=0.3", img256, "0 <= lo <= hi <= 1"},
+		{"inpaint_half:side=middle", img256, "not left, right"},
+		{"inpaint_file", img256, "no path"},
+		{"inpaint_file:path=/nonexistent.png", img256, "mask file"},
+		{"inpaint_box:mask_type=random", img256, "sets mask_type=box"},
+		{"phase_retrieval:oversample=-1", img256, "not negative"},
+		{"phase_retrieval:oversample=x", img256, "not a number"},
+		{"phase_retrieval:oversample=inf", img256, "finite"},
+	} {
+		t.Run(c.spec, func(t *testing.T) {
+			op, err := Parse(c.spec, c.shape, 1)
+			if err == nil {
+				t.Fatalf("accepted, gave %v", op)
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %q does not mention %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestFromConfigErrors(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		cfg  map[string]any
+		want string
+	}{
+		{"no name", map[string]any{"scale_factor": 4}, "no name"},
+		{"name type", map[string]any{"name": 4}, "not a string"},
+		{"unknown", map[string]any{"name": "nonlinear_blur", "opt_yml_path": "x"}, "unknown operator"},
+		{"in_shape", map[string]any{"name": "super_resolution", "in_shape": []any{1, 3, 128, 128}, "scale_factor": 4}, "does not match"},
+		{"in_shape type", map[string]any{"name": "super_resolution", "in_shape": "big", "scale_factor": 4}, "not a list"},
+		{"scale type", map[string]any{"name": "super_resolution", "scale_factor": []any{4}}, "not an integer"},
+		{"mask_opt elsewhere", map[string]any{"name": "gaussian_blur", "mask_opt": map[string]any{"mask_type": "box"}}, "only inpainting"},
+		{"mask_opt type", map[string]any{"name": "inpainting", "mask_opt": "box"}, "want a mapping"},
+		{"image_size", map[string]any{"name": "inpainting", "mask_opt": map[string]any{"mask_type": "box", "image_size": 512}}, "does not match"},
+		{"len range", map[string]any{"name": "inpainting", "mask_opt": map[string]any{"mask_type": "box", "mask_len_range": []any{128}}}, "want 2"},
+		{"prob range", map[string]any{"name": "inpainting", "mask_opt": map[string]any{"mask_type": "random", "mask_prob_range": []any{0.3, 1.7}}}, "<= 1"},
+		{"pad", map[string]any{"name": "phase_retrieval", "oversample": 2.0, "pad": 32}, "pad=32"},
+		{"operator type", map[string]any{"operator": "sr"}, "want a mapping"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			op, err := FromConfig(c.cfg, img256, 1)
+			if err == nil {
+				t.Fatalf("accepted, gave %v", op)
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %q does not mention %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestParseNoiseErrors(t *testing.T) {
+	for _, c := range []struct{ spec, want string }{
+		{"laplace", "unknown noise"},
+		{"gaussian:sigma=-1", "not negative"},
+		{"gaussian:std=0.1", "unknown parameter"},
+		{"poisson:rate=0", "positive"},
+		{"poisson:rate=abc", "not a number"},
+		{"clean:sigma=1", "unknown parameter"},
+	} {
+		if n, err := ParseNoise(c.spec); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("ParseNoise(%q) = %v, %v; want an error mentioning %q", c.spec, n, err, c.want)
+		}
+	}
+	n, err := NoiseFromConfig(map[string]any{"name": "poisson", "rate": 1.0})
+	if err != nil || n.Name() != "poisson" {
+		t.Errorf("NoiseFromConfig: %v, %v", n, err)
+	}
+	if _, err := NoiseFromConfig(map[string]any{"sigma": 0.05}); err == nil {
+		t.Error("a noise config without a name was accepted")
+	}
+}
