@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# The project's prepared GPU check (CUDA through XLA/PJRT).
+#
+#   scripts/gpu/check.sh build   on the development machine (Go, cgo): builds the
+#                                test binaries and the timing program with the XLA
+#                                backend into build/gpu/, with the fixtures they need.
+#   scripts/gpu/check.sh run     on the GPU machine (no Go, no network), given
+#                                build/gpu/: finds JAX's CUDA PJRT plugin and the CUDA
+#                                libraries, sets the environment, and prints one
+#                                summary: GPU parity with the reference fixtures, then
+#                                FFHQ-256 timings (forward, DPS and CA-DPS steps at
+#                                batch 1, 4, 16, compile time apart, peak GPU memory)
+#                                and a whole 1000-step CA-DPS run at batch 16.
+#
+# Environment: CHECK_BATCHES (default 1,4,16), CHECK_RUN_STEPS (default 1000),
+# CHECK_PLUGIN (a PJRT plugin path, skipping the search), CHECK_TF32=1 (allow TF32).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+out="$root/build/gpu"
+
+build() {
+	mkdir -p "$out"
+	cd "$root"
+	export CGO_ENABLED=1
+	go test -c -tags xla -o "$out/unet.test" ./cadps/unet
+	go test -c -tags xla -o "$out/cadps.test" ./cadps
+	go build -tags xla -o "$out/gpucheck" ./scripts/gpucheck
+	local fx="${CADPS_REFERENCE_DIR:-$root/../shared/fixtures/reference}"
+	rm -rf "$out/fixtures"
+	mkdir -p "$out/fixtures"
+	for d in unet-a unet-b step-dps-sr2 step-cadps-sr2 trajectory-dps-sr2 trajectory-cadps-sr2; do
+		cp -r "$fx/$d" "$out/fixtures/"
+	done
+	du -sh "$out"
+	echo "built; carry build/gpu to the GPU machine and run: scripts/gpu/check.sh run"
+}
+
+find_plugin() {
+	if [ -n "${CHECK_PLUGIN:-}" ]; then echo "$CHECK_PLUGIN"; return; fi
+	local p
+	p=$(python3 -c 'import os, jax_plugins.xla_cuda13 as m; print(os.path.join(os.path.dirname(m.__file__), "xla_cuda_plugin.so"))' 2>/dev/null || true)
+	if [ -z "$p" ] || [ ! -f "$p" ]; then
+		p=$(find / -name 'xla_cuda_plugin.so' -not -path '/proc/*' 2>/dev/null | head -n 1 || true)
+	fi
+	echo "$p"
+}
+
+run() {
+	[ -x "$out/gpucheck" ] || { echo "check.sh: $out/gpucheck missing: run 'scripts/gpu/check.sh build' on the development machine first" >&2; exit 2; }
+	nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+	local plugin
+	plugin=$(find_plugin)
+	[ -n "$plugin" ] && [ -f "$plugin" ] || { echo "check.sh: no xla_cuda_plugin.so found (set CHECK_PLUGIN)" >&2; exit 2; }
+	echo "plugin: $plugin"
+	# The CUDA libraries of JAX's nvidia-* wheels, beside the plugin's site-packages.
+	local site libs ptxas
+	site=$(cd "$(dirname "$plugin")/../.." && pwd)
+	libs=$(find "$site/nvidia" -maxdepth 3 -type d -name lib 2>/dev/null | tr '\n' ':' || true)
+	export LD_LIBRARY_PATH="${libs}${LD_LIBRARY_PATH:-}"
+	ptxas=$(find "$site/nvidia" -name ptxas -type f 2>/dev/null | head -n 1 || true)
+	local flags=""
+	[ -n "$ptxas" ] && flags="--xla_gpu_cuda_data_dir=$(dirname "$(dirname "$ptxas")")"
+	export XLA_FLAGS="${XLA_FLAGS:-$flags}"
+	export GOMLX_NO_AUTO_INSTALL=1
+	local opts=""
+	[ "${CHECK_TF32:-0}" = 1 ] && opts=",tf32"
+	export GOMLX_BACKEND="xla:${plugin}${opts}"
+	export CADPS_REFERENCE_DIR="$out/fixtures"
+	echo "GOMLX_BACKEND=$GOMLX_BACKEND XLA_FLAGS=$XLA_FLAGS"
+
+	local mem=/tmp/cadps-gpu-mem.csv
+	(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 250 >"$mem" 2>/dev/null &)
+	echo "== parity on the GPU (tolerances of the CPU tests)"
+	local status=0
+	"$out/unet.test" -test.run 'TestReference|TestInputGradient' -test.v 2>&1 | grep -E '^(=== RUN|--- |PASS|FAIL|ok)|Δ|differs' | grep -v '=== RUN' || status=1
+	"$out/cadps.test" -test.run 'TestReference' -test.v 2>&1 | grep -E '^(--- |PASS|FAIL)|    --- |: [0-9.e+-]+$|>' | grep -v SKIP || status=1
+	echo "== timings"
+	"$out/gpucheck" -batches "${CHECK_BATCHES:-1,4,16}" -run-steps "${CHECK_RUN_STEPS:-1000}" || status=1
+	pkill -f 'nvidia-smi --query-gpu=memory.used' || true
+	[ -s "$mem" ] && echo "peak GPU memory used: $(sort -n "$mem" | tail -n 1) MiB"
+	exit $status
+}
+
+case "${1:-}" in
+build) build ;;
+run) run ;;
+*) echo "usage: scripts/gpu/check.sh build|run" >&2; exit 2 ;;
+esac
