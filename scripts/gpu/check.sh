@@ -22,9 +22,11 @@ build() {
 	mkdir -p "$out"
 	cd "$root"
 	export CGO_ENABLED=1
-	go test -c -tags xla -o "$out/unet.test" ./cadps/unet
-	go test -c -tags xla -o "$out/cadps.test" ./cadps
-	go build -tags xla -o "$out/gpucheck" ./scripts/gpucheck
+	# Stripped and gzipped, to stay well inside what travels to the GPU machine.
+	go test -c -tags xla -ldflags='-s -w' -o "$out/unet.test" ./cadps/unet
+	go test -c -tags xla -ldflags='-s -w' -o "$out/cadps.test" ./cadps
+	go build -tags xla -ldflags='-s -w' -o "$out/gpucheck" ./scripts/gpucheck
+	gzip -9f "$out/unet.test" "$out/cadps.test" "$out/gpucheck"
 	local fx="${CADPS_REFERENCE_DIR:-$root/../shared/fixtures/reference}"
 	rm -rf "$out/fixtures"
 	mkdir -p "$out/fixtures"
@@ -46,7 +48,10 @@ find_plugin() {
 }
 
 run() {
-	[ -x "$out/gpucheck" ] || { echo "check.sh: $out/gpucheck missing: run 'scripts/gpu/check.sh build' on the development machine first" >&2; exit 2; }
+	[ -f "$out/gpucheck.gz" ] || { echo "check.sh: $out/gpucheck.gz missing: run 'scripts/gpu/check.sh build' on the development machine first" >&2; exit 2; }
+	local bin=/tmp/cadps-gpu-bin
+	mkdir -p "$bin"
+	for f in unet.test cadps.test gpucheck; do gunzip -c "$out/$f.gz" >"$bin/$f" && chmod +x "$bin/$f"; done
 	nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 	local plugin
 	plugin=$(find_plugin)
@@ -72,10 +77,10 @@ run() {
 	(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 250 >"$mem" 2>/dev/null &)
 	echo "== parity on the GPU (tolerances of the CPU tests)"
 	local status=0
-	"$out/unet.test" -test.run 'TestReference|TestInputGradient' -test.v 2>&1 | grep -E '^(=== RUN|--- |PASS|FAIL|ok)|Δ|differs' | grep -v '=== RUN' || status=1
-	"$out/cadps.test" -test.run 'TestReference' -test.v 2>&1 | grep -E '^(--- |PASS|FAIL)|    --- |: [0-9.e+-]+$|>' | grep -v SKIP || status=1
+	"$bin/unet.test" -test.run 'TestReference|TestInputGradient' -test.v 2>&1 | grep -E '^(=== RUN|--- |PASS|FAIL|ok)|Δ|differs' | grep -v '=== RUN' || status=1
+	"$bin/cadps.test" -test.run 'TestReference' -test.v 2>&1 | grep -E '^(--- |PASS|FAIL)|    --- |: [0-9.e+-]+$|>' | grep -v SKIP || status=1
 	echo "== timings"
-	"$out/gpucheck" -batches "${CHECK_BATCHES:-1,4,16}" -run-steps "${CHECK_RUN_STEPS:-1000}" || status=1
+	"$bin/gpucheck" -batches "${CHECK_BATCHES:-1,4,16}" -run-steps "${CHECK_RUN_STEPS:-1000}" || status=1
 	pkill -f 'nvidia-smi --query-gpu=memory.used' || true
 	[ -s "$mem" ] && echo "peak GPU memory used: $(sort -n "$mem" | tail -n 1) MiB"
 	exit $status
