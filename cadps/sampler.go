@@ -102,6 +102,11 @@ func NewSampler(p Problem) (*Sampler, error) {
 	case math.IsNaN(p.Scale) || math.IsInf(p.Scale, 0) || p.Scale < 0:
 		return nil, fmt.Errorf("cadps: step size ζ = %v must be finite and non-negative", p.Scale)
 	}
+	if p.Op != nil {
+		if err := guidance.CheckOperator(p.Method, p.Op); err != nil {
+			return nil, fmt.Errorf("cadps: %w", err)
+		}
+	}
 	s := &Sampler{p: p}
 	exec, err := context.NewExec(p.Backend, p.Ctx, s.step)
 	if err != nil {

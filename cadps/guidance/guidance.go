@@ -9,6 +9,7 @@
 package guidance
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -158,6 +159,31 @@ func channels(out *graph.Node, c int) *graph.Node {
 	return graph.Slice(out, graph.AxisRange(), graph.AxisRange(0, c))
 }
 
+// ErrOperator is wrapped by the errors of methods that need more of the
+// measurement operator than it provides (an adjoint, a pseudo-inverse).
+var ErrOperator = errors.New("operator unsupported by the method")
+
+// OperatorChecker is implemented by methods that need more of the
+// measurement operator than A itself.
+type OperatorChecker interface {
+	// CheckOperator returns an error wrapping [ErrOperator] that names what
+	// op lacks for the method, or nil.
+	CheckOperator(op ops.Operator) error
+}
+
+// CheckOperator returns an error when method m cannot run with op: nil for
+// methods that need nothing beyond A(x). A sampler calls it to reject the
+// pair before building a step; a method whose Step is built with such an
+// operator anyway panics with the same error, which graph execution turns
+// into an error.
+func CheckOperator(m Method, op ops.Operator) error {
+	c, ok := m.(OperatorChecker)
+	if !ok || op == nil {
+		return nil
+	}
+	return c.CheckOperator(op)
+}
+
 // Options configure a method built by name.
 type Options struct {
 	// Batched runs the two network calls of CA-DPS as one batched forward.
@@ -165,7 +191,8 @@ type Options struct {
 	// CGIterations caps the conjugate-gradient iterations of the methods that
 	// solve a linear system (0 = the method's default).
 	CGIterations int
-	// FDStep is the finite-difference step of the paper's CA-DPS (0 = default).
+	// FDStep is the finite-difference step of the paper's CA-DPS, relative
+	// to the noise level √(1−ᾱ_t) (0 = [DefaultFDStep]).
 	FDStep float64
 }
 
@@ -175,6 +202,12 @@ func constructors() map[string]func(Options) Method {
 		"dps":           func(Options) Method { return DPS{} },
 		"cadps":         func(o Options) Method { return CADPS{Batched: o.Batched} },
 		"unconditional": func(Options) Method { return Unconditional{} },
+		"cadps-gauss":   func(o Options) Method { return CADPSGauss{FDStep: o.FDStep, CGIterations: o.CGIterations} },
+		"pigdm":         func(o Options) Method { return PiGDM{CGIterations: o.CGIterations} },
+		"tmpd":          func(o Options) Method { return TMPD{CGIterations: o.CGIterations} },
+		"mmps":          func(o Options) Method { return MMPS{CGIterations: o.CGIterations} },
+		"mcg":           func(Options) Method { return MCG{} },
+		"projection":    func(Options) Method { return Projection{} },
 	}
 }
 

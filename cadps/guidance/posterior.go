@@ -1,0 +1,226 @@
+package guidance
+
+import (
+	"fmt"
+
+	"github.com/cadps/toolkit/cadps/diffusion"
+	"github.com/cadps/toolkit/ops"
+	"github.com/gomlx/gomlx/pkg/core/graph"
+)
+
+// This file holds what the Gaussian-likelihood methods (cadps-gauss, pigdm,
+// tmpd, mmps) share. Each approximates
+//
+//	p(y | x_t) ≈ N(y; A x̂0, σ_y² I + A Σ Aᵀ),   Σ ≈ Cov[x0 | x_t],
+//
+// differentiates its log with Σ held fixed,
+//
+//	g = ∇_{x_t} log N = (∂x̂0/∂x_t)ᵀ Aᵀ u,   (σ_y² I + A Σ Aᵀ) u = y − A x̂0,
+//
+// and turns g into the update through Tweedie's formula: the conditional
+// score ∇log p_t(x_t) + ζ g gives the conditional denoiser
+//
+//	x̂0_y = x̂0 + ζ · (1−ᾱ_t)/√ᾱ_t · g,
+//
+// which replaces x̂0 in the prior step (the posterior mean of DDPM, or
+// DDIM's x̂0 and the ε it implies). For DDPM this adds ζ·β_t/√α_t·g to the
+// unconditional sample, the exact conditional reverse step when p(y|x_t)
+// is exact, so ζ = 1 is the principled strength of these methods.
+
+// Default iteration counts of the conjugate-gradient solves.
+const (
+	// DefaultCGIterations is the iteration count of the methods whose CG
+	// matrix holds no network (cadps-gauss, tmpd, pigdm): each iteration is
+	// one A and one Aᵀ.
+	DefaultCGIterations = 20
+	// DefaultMMPSIterations is MMPS's iteration count: each iteration is a
+	// vector-Jacobian product through the network.
+	DefaultMMPSIterations = 5
+)
+
+// alphaBar returns ᾱ_i expanded against x.
+func (s *Step) alphaBar(x *graph.Node) *graph.Node {
+	return diffusion.Expand(s.Process.AlphaBar(s.I), x)
+}
+
+// tweedieScale returns (1−ᾱ_i)/√ᾱ_i expanded against x: the factor of
+// Cov[x0|x_t] = (1−ᾱ)/√ᾱ · ∂x̂0/∂x_t, and of a likelihood score's shift of x̂0.
+func (s *Step) tweedieScale(x *graph.Node) *graph.Node {
+	ab := s.alphaBar(x)
+	return graph.Div(graph.OneMinus(ab), graph.Sqrt(ab))
+}
+
+// vjp returns (∂x0/∂x_t)ᵀ w, the vector-Jacobian product of the estimate x0
+// (a function of s.X) with w, which is not differentiated.
+func (s *Step) vjp(x0, w *graph.Node) *graph.Node {
+	inner := graph.ReduceAllSum(graph.Mul(x0, graph.StopGradient(w)))
+	return graph.Gradient(inner, s.X)[0]
+}
+
+// guidedPrior returns the prior step from mv with x̂0 replaced by x̂0 + delta:
+// the DDPM posterior mean at x̂0 + delta with mv's variance, or DDIM from
+// x̂0 + delta and the ε it implies.
+func (s *Step) guidedPrior(mv diffusion.MeanVariance, delta *graph.Node) *graph.Node {
+	x0 := graph.Add(mv.PredXStart, delta)
+	mv.PredXStart = x0
+	mv.Mean = s.Process.PosteriorMean(x0, s.X, s.I)
+	mv.Eps = s.Process.EpsFromPredXStart(s.X, s.I, x0)
+	return s.Prior(mv)
+}
+
+// residual returns y − A(x0).
+func (s *Step) residual(x0 *graph.Node) *graph.Node {
+	return graph.Sub(s.Y, s.Op.Apply(x0))
+}
+
+// sigmaY2 returns σ_y² as a constant of x's dtype.
+func (s *Step) sigmaY2(x *graph.Node) *graph.Node {
+	return scalar(x, s.SigmaY*s.SigmaY)
+}
+
+// linearOperator returns the operator as an ops.Linear, or an error wrapping
+// ErrOperator for the named method.
+func linearOperator(method string, op ops.Operator) (ops.Linear, error) {
+	if op == nil {
+		return nil, fmt.Errorf("%w: %s needs a measurement operator", ErrOperator, method)
+	}
+	lin, ok := op.(ops.Linear)
+	if !ok {
+		return nil, fmt.Errorf("%w: %s needs a linear operator with an adjoint (ops.Linear); %s is not one (use dps or cadps)",
+			ErrOperator, method, op.Name())
+	}
+	return lin, nil
+}
+
+// mustLinear is linearOperator for graph building: it panics with the
+// error, which graph execution returns.
+func mustLinear(method string, op ops.Operator) ops.Linear {
+	lin, err := linearOperator(method, op)
+	if err != nil {
+		panic(err)
+	}
+	return lin
+}
+
+// imageDot returns Σ a⊙b over all but the batch axis, shaped [N,1,...,1].
+func imageDot(a, b *graph.Node) *graph.Node {
+	axes := make([]int, a.Rank()-1)
+	for k := range axes {
+		axes[k] = k + 1
+	}
+	return graph.ReduceAndKeep(graph.Mul(a, b), graph.ReduceSum, axes...)
+}
+
+// safeDiv returns num/den where den > 0 and 0 elsewhere (no NaN for 0/0);
+// den may broadcast against num (a [N,1,...,1] per-image value).
+func safeDiv(num, den *graph.Node) *graph.Node {
+	pos := graph.GreaterThan(den, graph.ZerosLike(den))
+	q := graph.Div(num, graph.Where(pos, den, graph.OnesLike(den)))
+	if !q.Shape().Equal(pos.Shape()) {
+		pos = graph.BroadcastToDims(pos, q.Shape().Dimensions...)
+	}
+	return graph.Where(pos, q, graph.ZerosLike(q))
+}
+
+// conjugateGradient returns the solution u of M u = b for each batch element
+// after iters iterations of conjugate gradients from u = 0, with M (symmetric
+// positive semi-definite, acting on each batch element separately) given by
+// apply. The loop is unrolled in the graph. A direction of zero curvature
+// (a converged or singular system) contributes nothing instead of NaN.
+func conjugateGradient(apply func(v *graph.Node) *graph.Node, b *graph.Node, iters int) *graph.Node {
+	u := graph.ZerosLike(b)
+	r, p := b, b
+	rr := imageDot(r, r)
+	for range iters {
+		ap := apply(p)
+		alpha := safeDiv(rr, imageDot(p, ap))
+		u = graph.Add(u, graph.Mul(alpha, p))
+		r = graph.Sub(r, graph.Mul(alpha, ap))
+		rrNext := imageDot(r, r)
+		p = graph.Add(r, graph.Mul(safeDiv(rrNext, rr), p))
+		rr = rrNext
+	}
+	return u
+}
+
+// gramDiagonal returns the diagonal of A diag(c) Aᵀ, shaped like A(c),
+// when that matrix is diagonal for every c: when no two rows of A share an
+// input (inpainting's mask; super-resolution whose resize matrices have
+// disjoint rows, as the box kernel's). ok is false otherwise.
+func gramDiagonal(op ops.Operator, c *graph.Node) (d *graph.Node, ok bool) {
+	switch a := op.(type) {
+	case *ops.Inpainting:
+		// A = diag(m) with m ∈ {0,1}: A diag(c) Aᵀ = diag(m ⊙ c).
+		return a.Apply(c), true
+	case *ops.SuperResolution:
+		dims := c.Shape().Dimensions
+		if len(dims) != 4 {
+			return nil, false
+		}
+		mh, mw, err := a.Matrices(dims[2], dims[3])
+		if err != nil || !disjointRows(mh) || !disjointRows(mw) {
+			return nil, false
+		}
+		// A = Mh ⊗ Mw per channel; with disjoint rows the Gram matrix's
+		// diagonal is (Mh∘Mh) · c · (Mw∘Mw)ᵀ.
+		sh := graph.ConvertDType(graph.Const(c.Graph(), squared(mh)), c.DType())
+		sw := graph.ConvertDType(graph.Const(c.Graph(), squared(mw)), c.DType())
+		t := graph.Einsum("nchw,ih->nciw", c, sh)
+		return graph.Einsum("nciw,jw->ncij", t, sw), true
+	}
+	return nil, false
+}
+
+// disjointRows reports whether no column of m has two non-zero entries.
+func disjointRows(m [][]float64) bool {
+	if len(m) == 0 {
+		return false
+	}
+	used := make([]bool, len(m[0]))
+	for _, row := range m {
+		for j, v := range row {
+			if v == 0 {
+				continue
+			}
+			if used[j] {
+				return false
+			}
+			used[j] = true
+		}
+	}
+	return true
+}
+
+// squared returns m∘m as float32 rows.
+func squared(m [][]float64) [][]float32 {
+	out := make([][]float32, len(m))
+	for i, row := range m {
+		out[i] = make([]float32, len(row))
+		for j, v := range row {
+			out[i][j] = float32(v * v)
+		}
+	}
+	return out
+}
+
+// solveDiagonalCovariance returns u = (σ_y² I + A diag(c) Aᵀ)⁻¹ r for a
+// diagonal covariance c (shaped like x): in closed form where A diag(c) Aᵀ
+// is diagonal ([gramDiagonal]), else by iters CG iterations of A and Aᵀ.
+func (s *Step) solveDiagonalCovariance(op ops.Linear, c, r *graph.Node, iters int) *graph.Node {
+	s2 := s.sigmaY2(r)
+	if d, ok := gramDiagonal(op, c); ok {
+		return safeDiv(r, graph.Add(d, s2))
+	}
+	apply := func(v *graph.Node) *graph.Node {
+		return graph.Add(graph.Mul(s2, v), op.Apply(graph.Mul(c, op.Adjoint(v))))
+	}
+	return conjugateGradient(apply, r, iters)
+}
+
+// iterations returns n, or def when n ≤ 0.
+func iterations(n, def int) int {
+	if n <= 0 {
+		return def
+	}
+	return n
+}

@@ -1,0 +1,213 @@
+package guidance
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/cadps/toolkit/cadps/backend"
+	"github.com/cadps/toolkit/ops"
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+)
+
+// run1 executes f on the pure-Go backend and returns its flat float32 output.
+func run1(t *testing.T, f func(g *graph.Graph) *graph.Node) []float32 {
+	t.Helper()
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := graph.ExecOnce(b, func(g *graph.Graph) *graph.Node { return f(g) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tensors.MustCopyFlatData[float32](out)
+}
+
+// TestConjugateGradient solves batched SPD systems M u = b, with
+// M = σ² I + B Bᵀ (well conditioned) and M = B Bᵀ of rank 3 < 6 with b in
+// its range (singular), against a direct Gaussian elimination.
+func TestConjugateGradient(t *testing.T) {
+	const n, d = 2, 6
+	r := rand.New(rand.NewPCG(1, 2))
+	cases := []struct {
+		name  string
+		rank  int
+		shift float64
+		iters int
+		tol   float64
+	}{
+		{"regular", d, 0.5, d, 1e-4},
+		{"singular", 3, 0, 3, 1e-3},
+		{"extra iterations", d, 0.5, 3 * d, 1e-4},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			bm := make([]float64, d*c.rank)
+			for k := range bm {
+				bm[k] = r.NormFloat64()
+			}
+			m := make([][]float64, d)
+			for i := range m {
+				m[i] = make([]float64, d)
+				for j := range m[i] {
+					for k := range c.rank {
+						m[i][j] += bm[i*c.rank+k] * bm[j*c.rank+k]
+					}
+				}
+				m[i][i] += c.shift
+			}
+			// Right-hand sides in M's range: b = M z.
+			rhs := make([]float32, n*d)
+			for s := range n {
+				z := make([]float64, d)
+				for k := range z {
+					z[k] = r.NormFloat64()
+				}
+				for i := range d {
+					for j := range d {
+						rhs[s*d+i] += float32(m[i][j] * z[j])
+					}
+				}
+			}
+			mf := make([]float32, 0, d*d)
+			for _, row := range m {
+				for _, v := range row {
+					mf = append(mf, float32(v))
+				}
+			}
+			u := run1(t, func(g *graph.Graph) *graph.Node {
+				mat := graph.Reshape(graph.Const(g, mf), d, d)
+				apply := func(v *graph.Node) *graph.Node {
+					return graph.Reshape(graph.Einsum("ij,nj->ni", mat, graph.Reshape(v, n, d)), n, 1, 1, d)
+				}
+				return conjugateGradient(apply, graph.Reshape(graph.Const(g, rhs), n, 1, 1, d), c.iters)
+			})
+			// Check the relative residual M u − b, the solution being unique only
+			// up to M's null space in the singular case.
+			for s := range n {
+				worst, scale := 0.0, 0.0
+				for i := range d {
+					v := -float64(rhs[s*d+i])
+					scale = math.Max(scale, math.Abs(v))
+					for j := range d {
+						v += m[i][j] * float64(u[s*d+j])
+					}
+					worst = math.Max(worst, math.Abs(v))
+				}
+				if worst /= scale; worst > c.tol || math.IsNaN(worst) {
+					t.Errorf("system %d: max |M u − b| / max |b| = %.3g > %.0e", s, worst, c.tol)
+				}
+			}
+		})
+	}
+}
+
+// TestGramDiagonal checks the closed-form diagonal of A diag(c) Aᵀ against
+// A applied to the columns of diag(c) Aᵀ built densely, and that operators
+// whose rows overlap are not given one.
+func TestGramDiagonal(t *testing.T) {
+	const h, w = 8, 8
+	r := rand.New(rand.NewPCG(3, 4))
+	mask := make([]float32, h*w)
+	for k := range mask {
+		mask[k] = float32(r.IntN(2))
+	}
+	inpaint, err := ops.NewInpainting(mask, h, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	box, err := ops.NewSuperResolution(2, "box")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cubic, err := ops.NewSuperResolution(2, "cubic")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blur, err := ops.NewGaussianBlur(3, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := make([]float32, h*w)
+	for k := range c {
+		c[k] = r.Float32()
+	}
+	cases := []struct {
+		op ops.Linear
+		ok bool
+	}{
+		{inpaint, true},
+		{box, true},
+		{cubic, false},
+		{blur, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.op.Name()+"/"+opString(tc.op), func(t *testing.T) {
+			var ok bool
+			got := run1(t, func(g *graph.Graph) *graph.Node {
+				cn := graph.Reshape(graph.Const(g, c), 1, 1, h, w)
+				d, diag := gramDiagonal(tc.op, cn)
+				ok = diag
+				if !diag {
+					return graph.Zeros(g, cn.Shape())
+				}
+				return d
+			})
+			if ok != tc.ok {
+				t.Fatalf("gramDiagonal ok = %v, want %v", ok, tc.ok)
+			}
+			if !ok {
+				return
+			}
+			// Dense G = A diag(c) Aᵀ, column by column: G e_j = A(c ⊙ Aᵀ e_j).
+			want := run1(t, func(g *graph.Graph) *graph.Node {
+				cn := graph.Reshape(graph.Const(g, c), 1, 1, h, w)
+				probe := graph.Zeros(g, tc.op.Apply(cn).Shape())
+				m := probe.Shape().Size()
+				cols := make([]*graph.Node, m)
+				for j := range m {
+					e := graph.Reshape(graph.OneHot(graph.Const(g, int32(j)), m, probe.DType()), probe.Shape().Dimensions...)
+					cols[j] = graph.Reshape(tc.op.Apply(graph.Mul(cn, tc.op.Adjoint(e))), 1, m)
+				}
+				return graph.Concatenate(cols, 0) // row j = G e_j
+			})
+			m := len(got)
+			for j := range m {
+				for i := range m {
+					v := float64(want[j*m+i])
+					if i == j {
+						v -= float64(got[i])
+					}
+					if math.Abs(v) > 1e-5 {
+						t.Fatalf("G[%d,%d] off by %.3g", i, j, v)
+					}
+				}
+			}
+		})
+	}
+}
+
+func opString(op ops.Operator) string {
+	if s, ok := op.(interface{ String() string }); ok {
+		return s.String()
+	}
+	return op.Name()
+}
+
+// TestSafeDiv checks that 0/0 and x/0 give 0 while other quotients are
+// exact, with a per-image denominator broadcast.
+func TestSafeDiv(t *testing.T) {
+	got := run1(t, func(g *graph.Graph) *graph.Node {
+		num := graph.Reshape(graph.Const(g, []float32{1, 2, 0, 3}), 2, 2)
+		den := graph.Reshape(graph.Const(g, []float32{2, 0}), 2, 1)
+		return safeDiv(num, den)
+	})
+	want := []float32{0.5, 1, 0, 0}
+	for k := range want {
+		if got[k] != want[k] {
+			t.Fatalf("safeDiv = %v, want %v", got, want)
+		}
+	}
+}
