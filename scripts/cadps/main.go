@@ -31,7 +31,10 @@ type command struct {
 func commands() []command {
 	return []command{
 		convertCommand(),
+		mergeCommand(),
 		metricsCommand(),
+		reproduceCommand(),
+		restoreCommand(),
 	}
 }
 

@@ -1,0 +1,211 @@
+package restore
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/cadps/toolkit/ops"
+	"gopkg.in/yaml.v3"
+)
+
+// ReadYAML reads a YAML file into a generic mapping, as the reference's
+// configs are read with yaml.load: "!!python/tuple [a, b]" is taken as the
+// list [a, b].
+func ReadYAML(path string) (map[string]any, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	m, err := parseYAML(data)
+	if err != nil {
+		return nil, fmt.Errorf("restore: %s: %w", path, err)
+	}
+	return m, nil
+}
+
+// parseYAML decodes a YAML document whose top level is a mapping.
+func parseYAML(data []byte) (map[string]any, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, fmt.Errorf("yaml: %w", err)
+	}
+	if len(root.Content) == 0 {
+		return nil, fmt.Errorf("yaml: empty document")
+	}
+	untagPython(&root)
+	m := map[string]any{}
+	if err := root.Content[0].Decode(&m); err != nil {
+		return nil, fmt.Errorf("yaml: %w", err)
+	}
+	return m, nil
+}
+
+// untagPython drops PyYAML's python/tuple tags, keeping the sequences.
+func untagPython(n *yaml.Node) {
+	if strings.Contains(n.Tag, "python/tuple") && n.Kind == yaml.SequenceNode {
+		n.Tag = "!!seq"
+	}
+	for _, c := range n.Content {
+		untagPython(c)
+	}
+}
+
+// Task is a measurement task: a command-line spec for [ops.Parse] or a
+// reference configuration's measurement mapping for [ops.FromConfig].
+type Task struct {
+	// Label names the task in output folders and tables.
+	Label string
+	// Spec is an ops.Parse spec such as "super_resolution:factor=4".
+	Spec string
+	// Config is the measurement mapping of a reference task config
+	// ({operator: {...}, mask_opt: {...}, noise: {...}}); used when Spec is
+	// empty.
+	Config map[string]any
+}
+
+// SpecTask returns the task for an ops.Parse spec, labelled by the spec
+// with every character other than letters, digits, '.', '-' and '='
+// replaced by '_' ("sr:factor=4" is "sr_factor=4").
+func SpecTask(spec string) Task {
+	return Task{Label: labelOf(spec), Spec: strings.TrimSpace(spec)}
+}
+
+var unsafeLabel = regexp.MustCompile(`[^A-Za-z0-9.=-]+`)
+
+func labelOf(s string) string {
+	return strings.Trim(unsafeLabel.ReplaceAllString(strings.TrimSpace(s), "_"), "_")
+}
+
+// Operator builds the task's operator for an image shape; random parts
+// (masks, motion kernels) are drawn from seed.
+func (t Task) Operator(imageShape []int, seed uint64) (ops.Operator, error) {
+	if t.Spec != "" {
+		op, err := ops.Parse(t.Spec, imageShape, seed)
+		if err != nil {
+			return nil, fmt.Errorf("restore: task: %w", err)
+		}
+		return op, nil
+	}
+	if t.Config == nil {
+		return nil, fmt.Errorf("restore: task %q has neither a spec nor a config", t.Label)
+	}
+	cfg := map[string]any{}
+	for k, v := range t.Config {
+		if k != "noise" {
+			cfg[k] = v
+		}
+	}
+	op, err := ops.FromConfig(cfg, imageShape, seed)
+	if err != nil {
+		return nil, fmt.Errorf("restore: task %s: %w", t.Label, err)
+	}
+	return op, nil
+}
+
+// Name returns the operator's task name as ops knows it (the spec's name
+// part, or the config's operator name).
+func (t Task) Name() string {
+	if t.Spec != "" {
+		name, _, _ := strings.Cut(t.Spec, ":")
+		return strings.TrimSpace(name)
+	}
+	if op, ok := t.Config["operator"].(map[string]any); ok {
+		if n, ok := op["name"].(string); ok {
+			return n
+		}
+	}
+	if n, ok := t.Config["name"].(string); ok {
+		return n
+	}
+	return ""
+}
+
+// DefaultScale returns the reference's step size ζ for the task.
+func (t Task) DefaultScale() float64 { return ops.DefaultScale(t.Name()) }
+
+// TaskConfig is a reference task configuration file
+// (configs/*_config.yaml of the DPS repository).
+type TaskConfig struct {
+	// Task is its measurement task, labelled by the file name without
+	// "_config.yaml".
+	Task Task
+	// Method is the conditioning method translated to this toolkit's name
+	// ("ps" is "dps"); empty when the file has none.
+	Method string
+	// Scale is conditioning.params.scale (0 when absent).
+	Scale float64
+	// HasScale reports whether the file sets the scale.
+	HasScale bool
+	// Noise is the measurement noise model (nil when absent).
+	Noise ops.Noise
+	// DataRoot is data.root ("" when absent).
+	DataRoot string
+}
+
+// conditioningMethods maps the reference's conditioning method names to
+// this toolkit's guidance methods.
+func conditioningMethods() map[string]string {
+	return map[string]string{"ps": "dps", "vanilla": "unconditional"}
+}
+
+// ReadTaskConfig reads a reference task configuration as it is.
+func ReadTaskConfig(path string) (*TaskConfig, error) {
+	m, err := ReadYAML(path)
+	if err != nil {
+		return nil, err
+	}
+	tc := &TaskConfig{}
+	base := filepath.Base(path)
+	for _, suffix := range []string{"_config.yaml", "_config.yml", ".yaml", ".yml"} {
+		if strings.HasSuffix(base, suffix) {
+			base = strings.TrimSuffix(base, suffix)
+			break
+		}
+	}
+	meas, ok := m["measurement"].(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("restore: %s: no measurement mapping (want a task config with measurement: {operator: ...})", path)
+	}
+	tc.Task = Task{Label: labelOf(base), Config: meas}
+	if n, ok := meas["noise"].(map[string]any); ok {
+		if tc.Noise, err = ops.NoiseFromConfig(n); err != nil {
+			return nil, fmt.Errorf("restore: %s: %w", path, err)
+		}
+	}
+	if c, ok := m["conditioning"].(map[string]any); ok {
+		if name, ok := c["method"].(string); ok {
+			tc.Method = name
+			if mapped, ok := conditioningMethods()[name]; ok {
+				tc.Method = mapped
+			}
+		}
+		if p, ok := c["params"].(map[string]any); ok {
+			if v, ok := p["scale"]; ok {
+				s, ok := asFloat(v)
+				if !ok {
+					return nil, fmt.Errorf("restore: %s: conditioning scale %v is not a number", path, v)
+				}
+				tc.Scale, tc.HasScale = s, true
+			}
+		}
+	}
+	if d, ok := m["data"].(map[string]any); ok {
+		if r, ok := d["root"].(string); ok {
+			tc.DataRoot = r
+		}
+	}
+	return tc, nil
+}
+
+func asFloat(v any) (float64, bool) {
+	switch x := v.(type) {
+	case float64:
+		return x, true
+	case int:
+		return float64(x), true
+	}
+	return 0, false
+}

@@ -1,0 +1,322 @@
+package restore
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The reference's task and model configs, as the DPS repository ships
+// them (PyYAML tags included).
+const (
+	inpaintingConfig = `conditioning:
+  method: ps
+  params:
+    scale: 0.5
+
+data:
+  name: ffhq
+  root: ./data/samples/
+
+measurement:
+  operator:
+    name: inpainting
+  mask_opt:
+    mask_type: random
+    # mask_len_range: !!python/tuple [128, 129]  # for box
+    mask_prob_range: !!python/tuple [0.3, 0.7]  # for random
+    image_size: 16
+
+
+  noise:
+    name: gaussian
+    sigma: 0.05
+`
+	// CA-DPS's inpainting config names MCG as its method.
+	boxConfig = `conditioning:
+  method: mcg
+  params:
+    scale: 0.5
+
+data:
+  name: ffhq
+  # root: ./data/samples/
+  root: ./data/samples/
+
+measurement:
+  operator:
+    name: inpainting
+  mask_opt:
+    mask_type: box
+    mask_len_range: !!python/tuple [8, 9]  # for box
+    # mask_prob_range: !!python/tuple [0.1, 0.2]  # for random
+    image_size: 16
+
+
+  noise:
+    name: gaussian
+    sigma: 0.05
+`
+	srConfig = `conditioning:
+  method: ps
+  params:
+    scale: 0.3
+
+data:
+  name: ffhq
+  root: ./data/samples/
+
+measurement:
+  operator:
+    name: super_resolution
+    in_shape: !!python/tuple [1, 3, 16, 16]
+    scale_factor: 4
+  
+  noise: 
+    name: gaussian
+    sigma: 0.05
+`
+	phaseConfig = `conditioning:
+  method: ps
+  params:
+    scale: 1.0
+
+data:
+  name: ffhq
+  root: ./data/samples/
+
+measurement:
+  operator:
+    name: phase_retrieval
+    oversample: 2.0
+
+  noise: 
+    name: poisson
+    rate: 1.0`
+	modelConfig = `# Defaults for image training.
+
+image_size: 256
+num_channels: 128
+num_res_blocks: 1
+channel_mult: ""
+learn_sigma: True
+class_cond: False
+use_checkpoint: False
+attention_resolutions: 16
+num_heads: 4
+num_head_channels: 64
+num_heads_upsample: -1
+use_scale_shift_norm: True
+dropout: 0.0
+resblock_updown: True
+use_fp16: False
+use_new_attention_order: False
+
+model_path: models/ffhq_10m.pt
+`
+	diffusionConfig = `sampler: ddpm
+steps: 1000
+noise_schedule: linear
+model_mean_type: epsilon 
+model_var_type: learned_range
+dynamic_threshold: False
+clip_denoised: True
+rescale_timesteps: False
+timestep_respacing: 1000
+`
+)
+
+func writeFile(t *testing.T, dir, name, text string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestReadTaskConfig(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		file, text string
+		label, op  string
+		method     string
+		scale      float64
+		noise      string
+		outH       int
+	}{
+		{"inpainting_config.yaml", inpaintingConfig, "inpainting", "inpainting", "dps", 0.5, "gaussian", 16},
+		{"box_config.yml", boxConfig, "box", "inpainting", "mcg", 0.5, "gaussian", 16},
+		{"super_resolution_config.yaml", srConfig, "super_resolution", "super_resolution", "dps", 0.3, "gaussian", 4},
+		{"phase_retrieval_config.yaml", phaseConfig, "phase_retrieval", "phase_retrieval", "dps", 1.0, "poisson", 24},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			c, err := ReadTaskConfig(writeFile(t, dir, tc.file, tc.text))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Task.Label != tc.label || c.Task.Name() != tc.op || c.Method != tc.method || !c.HasScale || c.Scale != tc.scale ||
+				c.Noise == nil || c.Noise.Name() != tc.noise || c.DataRoot != "./data/samples/" {
+				t.Errorf("got %+v (task %q, noise %v)", c, c.Task.Name(), c.Noise)
+			}
+			op, err := c.Task.Operator([]int{1, 3, 16, 16}, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := op.OutputShape([]int{1, 3, 16, 16}); got[2] != tc.outH {
+				t.Errorf("output shape %v, want height %d", got, tc.outH)
+			}
+		})
+	}
+	if _, err := ReadTaskConfig(writeFile(t, dir, "bad.yaml", "conditioning: {method: ps}\n")); err == nil || !strings.Contains(err.Error(), "no measurement") {
+		t.Errorf("config without measurement: error %v", err)
+	}
+	if _, err := ReadTaskConfig(writeFile(t, dir, "broken.yaml", "measurement: [\n")); err == nil {
+		t.Error("broken YAML: no error")
+	}
+}
+
+func TestReadModelConfig(t *testing.T) {
+	dir := t.TempDir()
+	cfg, weights, err := ReadModelConfig(writeFile(t, dir, "model_config.yaml", modelConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.ImageSize != 256 || cfg.AttentionResolutions != "16" || !cfg.LearnSigma || cfg.NumHeadChannels != 64 || weights != "models/ffhq_10m.pt" {
+		t.Errorf("got %+v, weights %q", cfg, weights)
+	}
+	cfg, weights, err = ReadModelConfig(writeFile(t, dir, "c.json", `{"create_model_kwargs": {"image_size": 32, "num_channels": 32, "num_res_blocks": 1, "learn_sigma": false}, "note": "x"}`))
+	if err != nil || cfg.ImageSize != 32 || weights != "" {
+		t.Errorf("JSON with create_model_kwargs: %+v, %q, %v", cfg, weights, err)
+	}
+	if _, _, err := ReadModelConfig(writeFile(t, dir, "typo.json", `{"image_sise": 32}`)); err == nil || !strings.Contains(err.Error(), "image_sise") {
+		t.Errorf("unknown key: error %v", err)
+	}
+	p := &Prior{}
+	if _, err := p.withDiffusionFile(writeFile(t, dir, "diffusion_config.yaml", diffusionConfig)); err != nil {
+		t.Fatal(err)
+	}
+	if p.Diffusion.Steps != 1000 || p.Diffusion.Respacing != "1000" || !p.Diffusion.ClipDenoised {
+		t.Errorf("diffusion config %+v", p.Diffusion)
+	}
+}
+
+func TestSpecTaskLabel(t *testing.T) {
+	for spec, want := range map[string]string{
+		"super_resolution:factor=4":          "super_resolution_factor=4",
+		"gaussian_blur":                      "gaussian_blur",
+		"sr:factor=8,kernel=lanczos3":        "sr_factor=8_kernel=lanczos3",
+		"inpaint_file:path=/masks/m one.png": "inpaint_file_path=_masks_m_one.png",
+	} {
+		if got := SpecTask(spec).Label; got != want {
+			t.Errorf("label of %q = %q, want %q", spec, got, want)
+		}
+	}
+}
+
+func TestShards(t *testing.T) {
+	env := func(kv ...string) func(string) string {
+		m := map[string]string{}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return func(k string) string { return m[k] }
+	}
+	for _, tc := range []struct {
+		name   string
+		getenv func(string) string
+		count  int
+		want   Shard
+		ok     bool
+		err    string
+	}{
+		{"none", env(), 0, Shard{}, false, ""},
+		{"slurm count", env("SLURM_ARRAY_TASK_ID", "3", "SLURM_ARRAY_TASK_COUNT", "10"), 0, Shard{3, 10}, true, ""},
+		{"slurm min max", env("SLURM_ARRAY_TASK_ID", "5", "SLURM_ARRAY_TASK_MIN", "1", "SLURM_ARRAY_TASK_MAX", "8"), 0, Shard{4, 8}, true, ""},
+		{"slurm without count", env("SLURM_ARRAY_TASK_ID", "5"), 0, Shard{}, false, "neither"},
+		{"slurm out of range", env("SLURM_ARRAY_TASK_ID", "10", "SLURM_ARRAY_TASK_COUNT", "10"), 0, Shard{}, false, "not in [0, 10)"},
+		{"k8s with flag", env("JOB_COMPLETION_INDEX", "2"), 4, Shard{2, 4}, true, ""},
+		{"k8s with env", env("JOB_COMPLETION_INDEX", "0", "CADPS_SHARD_COUNT", "3"), 0, Shard{0, 3}, true, ""},
+		{"k8s without count", env("JOB_COMPLETION_INDEX", "0"), 0, Shard{}, false, "number of shards"},
+		{"k8s garbage", env("JOB_COMPLETION_INDEX", "x"), 2, Shard{}, false, "not a whole number"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, ok, err := ShardFromEnv(tc.getenv, tc.count)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Errorf("error %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil || ok != tc.ok || s != tc.want {
+				t.Errorf("got %v %v %v, want %v %v", s, ok, err, tc.want, tc.ok)
+			}
+		})
+	}
+	for _, tc := range []struct {
+		in   string
+		want Shard
+		err  bool
+	}{{"0/3", Shard{0, 3}, false}, {"2/3", Shard{2, 3}, false}, {"3/3", Shard{}, true}, {"1", Shard{}, true}, {"a/b", Shard{}, true}, {"0/0", Shard{}, true}} {
+		s, err := ParseShard(tc.in)
+		if (err != nil) != tc.err || s != tc.want {
+			t.Errorf("ParseShard(%q) = %v, %v", tc.in, s, err)
+		}
+	}
+	// Every item belongs to exactly one of n shards.
+	for k := range 10 {
+		owners := 0
+		for i := range 3 {
+			if (Shard{i, 3}).Owns(k) {
+				owners++
+			}
+		}
+		if owners != 1 || !(Shard{}).Owns(k) {
+			t.Errorf("item %d has %d owners", k, owners)
+		}
+	}
+}
+
+func TestItemsAndShards(t *testing.T) {
+	r := &Reproduction{
+		Tasks:   []TaskSetup{{Task: SpecTask("sr:factor=4")}, {Task: SpecTask("gaussian_blur")}},
+		Methods: []string{"dps", "cadps"},
+		Images:  []string{"d.png", "a.png", "c.png", "b.png"},
+	}
+	items := r.Items()
+	if len(items) != 16 {
+		t.Fatalf("%d items, want 16", len(items))
+	}
+	if first := items[0]; first.Image != "a.png" || first.Task != "gaussian_blur" || first.Method != "cadps" || first.Unit != 0 {
+		t.Errorf("first item %+v", first)
+	}
+	for _, n := range []int{2, 3, 4} {
+		perShard := make([]map[string]int, n)
+		unitShard := map[int]int{}
+		for i := range n {
+			perShard[i] = map[string]int{}
+			for _, it := range items {
+				if !(Shard{i, n}).Owns(it.Unit) {
+					continue
+				}
+				perShard[i][it.Method]++
+				if s, ok := unitShard[it.Unit]; ok && s != i {
+					t.Errorf("%d shards: unit %d is in shards %d and %d", n, it.Unit, s, i)
+				}
+				unitShard[it.Unit] = i
+			}
+		}
+		total := 0
+		for i, m := range perShard {
+			// Every shard runs both methods of its units.
+			if m["dps"] != m["cadps"] {
+				t.Errorf("%d shards: shard %d runs %v", n, i, m)
+			}
+			total += m["dps"] + m["cadps"]
+		}
+		if total != 16 || len(unitShard) != 8 {
+			t.Errorf("%d shards own %d items of %d units, want 16 of 8", n, total, len(unitShard))
+		}
+	}
+}

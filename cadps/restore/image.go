@@ -1,0 +1,104 @@
+package restore
+
+import (
+	"fmt"
+	"image"
+	"os"
+
+	"github.com/cadps/toolkit/cadps/imageio"
+)
+
+// Fit says how an image of another size than the model's is made to fit.
+type Fit int
+
+const (
+	// FitNone refuses an image of the wrong size.
+	FitNone Fit = iota
+	// FitResize resizes the shorter side to the model's size (bicubic,
+	// antialiased) and crops the centre square.
+	FitResize
+	// FitCrop crops the centre square; the image must be at least as large
+	// as the model's size.
+	FitCrop
+)
+
+// String returns "none", "resize" or "crop".
+func (f Fit) String() string {
+	switch f {
+	case FitNone:
+		return "none"
+	case FitResize:
+		return "resize"
+	case FitCrop:
+		return "crop"
+	}
+	return fmt.Sprintf("Fit(%d)", int(f))
+}
+
+// SizeError reports an image whose size is not the model's.
+type SizeError struct {
+	// Path is the image file.
+	Path string
+	// Width and Height are the image's size.
+	Width, Height int
+	// Size is the model's image size (square).
+	Size int
+}
+
+// Error implements error.
+func (e *SizeError) Error() string {
+	return fmt.Sprintf("image %s is %d×%d, but the model takes %d×%d images (use -resize or -crop to fit it)",
+		e.Path, e.Width, e.Height, e.Size, e.Size)
+}
+
+// LoadImage reads a PNG or JPEG image for a prior of the given NCHW image
+// shape: gray or RGB as the prior's channels, fitted as fit says.
+func LoadImage(path string, shape []int, fit Fit) (*imageio.Image, error) {
+	mode := imageio.RGB
+	if shape[1] == 1 {
+		mode = imageio.Gray
+	}
+	size := shape[2]
+	opts := []imageio.LoadOption{imageio.WithMode(mode)}
+	switch fit {
+	case FitNone:
+	case FitResize:
+		opts = append(opts, imageio.WithResize(size, imageio.Bicubic), imageio.WithCenterCrop(size))
+	case FitCrop:
+		opts = append(opts, imageio.WithCenterCrop(size))
+	default:
+		return nil, fmt.Errorf("restore: unknown fit %v", fit)
+	}
+	if err := CheckImage(path, size, fit); err != nil {
+		return nil, err
+	}
+	im, err := imageio.Load(path, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	if im.H != shape[2] || im.W != shape[3] {
+		return nil, fmt.Errorf("restore: %w", &SizeError{Path: path, Width: im.W, Height: im.H, Size: size})
+	}
+	return im, nil
+}
+
+// CheckImage reads only an image's header and reports a missing or
+// unreadable file, or a size that does not fit the model's size×size
+// (smaller than size when cropping; any size is resized).
+func CheckImage(path string, size int, fit Fit) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("restore: cannot read image: %w", err)
+	}
+	defer f.Close()
+	cfg, _, err := image.DecodeConfig(f)
+	if err != nil {
+		return fmt.Errorf("restore: cannot read image %s: %w (want a PNG or JPEG file)", path, err)
+	}
+	switch {
+	case fit == FitNone && (cfg.Width != size || cfg.Height != size),
+		fit == FitCrop && (cfg.Width < size || cfg.Height < size):
+		return fmt.Errorf("restore: %w", &SizeError{Path: path, Width: cfg.Width, Height: cfg.Height, Size: size})
+	}
+	return nil
+}

@@ -1,0 +1,310 @@
+package restore
+
+import (
+	"bytes"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cadps/toolkit/cadps/imageio"
+)
+
+// Table is the summary of a reproduction: one row per task and method.
+type Table struct {
+	// Rows are sorted by task, then method.
+	Rows []TableRow
+	// Records are every item's record, sorted by task, method and index.
+	Records []*Record
+	// Duplicates counts items found in more than one folder (the first
+	// folder's record is kept).
+	Duplicates int
+}
+
+// TableRow is one task and method's statistics over its finished items.
+type TableRow struct {
+	// Task is the task's label and Method the guidance method.
+	Task, Method string
+	// N counts the items that finished without error, Failed the others.
+	N, Failed int
+	// PSNR and SSIM are the means and sample standard deviations over the
+	// N items (the deviations are 0 for fewer than two).
+	PSNR, PSNRStd float64
+	SSIM, SSIMStd float64
+}
+
+// Merge reads the records of the reproductions in dirs (the shards of one
+// reproduction, in one shared folder or in several) and writes, in out,
+// the metrics CSV, the Markdown table and one comparison grid per task
+// (grid_<task>.png: rows images, the first gridRows of them; columns the
+// measurement, each method's reconstruction and the clean image), each
+// atomically. Nothing is appended in place: the files are rebuilt from the
+// records every time.
+func Merge(dirs []string, out string, gridRows int) (*Table, error) {
+	t := &Table{}
+	seen := map[string]bool{}
+	for _, dir := range dirs {
+		st, err := os.Stat(dir)
+		if err != nil {
+			return nil, fmt.Errorf("restore: merge: %w", err)
+		}
+		if !st.IsDir() {
+			return nil, fmt.Errorf("restore: merge: %s is not a folder", dir)
+		}
+		paths, err := filepath.Glob(filepath.Join(dir, "*", "*", RecordDir, "*.json"))
+		if err != nil {
+			return nil, fmt.Errorf("restore: merge: %w", err)
+		}
+		sort.Strings(paths)
+		for _, p := range paths {
+			rec, err := ReadRecord(p)
+			if err != nil {
+				return nil, err
+			}
+			rec.root = dir
+			key := fmt.Sprintf("%s\x00%s\x00%d", rec.Task, rec.Method, rec.Index)
+			if seen[key] {
+				t.Duplicates++
+				continue
+			}
+			seen[key] = true
+			t.Records = append(t.Records, rec)
+		}
+	}
+	if len(t.Records) == 0 {
+		return nil, fmt.Errorf("restore: merge: no item records under %s", strings.Join(dirs, ", "))
+	}
+	sort.Slice(t.Records, func(a, b int) bool {
+		x, y := t.Records[a], t.Records[b]
+		if x.Task != y.Task {
+			return x.Task < y.Task
+		}
+		if x.Method != y.Method {
+			return x.Method < y.Method
+		}
+		return x.Index < y.Index
+	})
+	t.Rows = summarise(t.Records)
+	if err := CheckWritable(out); err != nil {
+		return nil, err
+	}
+	removeOldTemps(out, time.Hour)
+	if err := writeAtomic(filepath.Join(out, CSVFile), recordsCSV(t.Records)); err != nil {
+		return nil, err
+	}
+	if err := writeAtomic(filepath.Join(out, TableFile), []byte(t.Markdown())); err != nil {
+		return nil, err
+	}
+	if gridRows > 0 {
+		if err := writeGrids(t.Records, out, gridRows); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+// removeOldTemps removes the temporary files (".name.tmp…") that a killed
+// merge left in dir, if older than age: a younger one may be another
+// shard's merge at work.
+func removeOldTemps(dir string, age time.Duration) {
+	matches, _ := filepath.Glob(filepath.Join(dir, ".*.tmp*"))
+	for _, m := range matches {
+		if st, err := os.Stat(m); err == nil && st.Mode().IsRegular() && time.Since(st.ModTime()) > age {
+			os.Remove(m)
+		}
+	}
+}
+
+// summarise groups sorted records by task and method.
+func summarise(recs []*Record) []TableRow {
+	var rows []TableRow
+	var psnr, ssim []float64
+	flush := func() {
+		if len(rows) == 0 {
+			return
+		}
+		r := &rows[len(rows)-1]
+		r.N = len(psnr)
+		r.PSNR, r.PSNRStd = meanStd(psnr)
+		r.SSIM, r.SSIMStd = meanStd(ssim)
+		psnr, ssim = nil, nil
+	}
+	for _, rec := range recs {
+		if len(rows) == 0 || rows[len(rows)-1].Task != rec.Task || rows[len(rows)-1].Method != rec.Method {
+			flush()
+			rows = append(rows, TableRow{Task: rec.Task, Method: rec.Method})
+		}
+		if rec.Status == StatusOK {
+			psnr = append(psnr, float64(rec.PSNR))
+			ssim = append(ssim, float64(rec.SSIM))
+		} else {
+			rows[len(rows)-1].Failed++
+		}
+	}
+	flush()
+	return rows
+}
+
+// meanStd returns the mean and the sample standard deviation (n − 1).
+func meanStd(v []float64) (float64, float64) {
+	if len(v) == 0 {
+		return math.NaN(), math.NaN()
+	}
+	var s float64
+	for _, x := range v {
+		s += x
+	}
+	mean := s / float64(len(v))
+	if len(v) < 2 {
+		return mean, 0
+	}
+	var ss float64
+	for _, x := range v {
+		ss += (x - mean) * (x - mean)
+	}
+	return mean, math.Sqrt(ss / float64(len(v)-1))
+}
+
+// Markdown renders the table.
+func (t *Table) Markdown() string {
+	var b strings.Builder
+	b.WriteString("| task | method | images | PSNR (dB) | SSIM | failed |\n")
+	b.WriteString("|---|---|---:|---:|---:|---:|\n")
+	for _, r := range t.Rows {
+		psnr, ssim := "–", "–"
+		if r.N > 0 {
+			psnr = fmt.Sprintf("%.2f ± %.2f", r.PSNR, r.PSNRStd)
+			ssim = fmt.Sprintf("%.4f ± %.4f", r.SSIM, r.SSIMStd)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %d |\n", r.Task, r.Method, r.N, psnr, ssim, r.Failed)
+	}
+	b.WriteString("\nMean ± sample standard deviation over the images that finished; failed items (sampling diverged) are counted, not averaged. " +
+		"Metrics compare the 8-bit reconstruction with the 8-bit clean image (data range 1; SSIM with a Gaussian window, σ = 1.5).\n")
+	return b.String()
+}
+
+// recordsCSV renders every record as one CSV row.
+func recordsCSV(recs []*Record) []byte {
+	var buf bytes.Buffer
+	w := csv.NewWriter(&buf)
+	w.Write([]string{"task", "method", "index", "image", "status", "psnr", "ssim", "seconds", "steps", "scale", "sigma_y", "seed", "final_residual", "error"})
+	f := func(v float64) string { return strconv.FormatFloat(v, 'g', 10, 64) }
+	for _, r := range recs {
+		psnr, ssim := "", ""
+		if r.Status == StatusOK {
+			psnr, ssim = f(float64(r.PSNR)), f(float64(r.SSIM))
+		}
+		w.Write([]string{r.Task, r.Method, strconv.Itoa(r.Index), r.ImageBase, r.Status, psnr, ssim,
+			strconv.FormatFloat(r.Seconds, 'f', 3, 64), strconv.Itoa(r.Steps), f(r.Scale), f(r.SigmaY),
+			strconv.FormatUint(r.Seed, 10), f(float64(r.Residual)), r.Error})
+	}
+	w.Flush()
+	return buf.Bytes()
+}
+
+// GridFile returns the comparison grid's file name for a task.
+func GridFile(task string) string { return "grid_" + task + ".png" }
+
+// writeGrids writes one comparison grid per task.
+func writeGrids(recs []*Record, out string, maxRows int) error {
+	byTask := map[string]map[int]map[string]*Record{}
+	methods := map[string][]string{}
+	for _, r := range recs {
+		if byTask[r.Task] == nil {
+			byTask[r.Task] = map[int]map[string]*Record{}
+		}
+		if byTask[r.Task][r.Index] == nil {
+			byTask[r.Task][r.Index] = map[string]*Record{}
+		}
+		byTask[r.Task][r.Index][r.Method] = r
+		if !slices.Contains(methods[r.Task], r.Method) {
+			methods[r.Task] = append(methods[r.Task], r.Method)
+		}
+	}
+	tasks := make([]string, 0, len(byTask))
+	for task := range byTask {
+		tasks = append(tasks, task)
+	}
+	sort.Strings(tasks)
+	for _, task := range tasks {
+		ms := methods[task]
+		sort.Strings(ms)
+		indices := make([]int, 0, len(byTask[task]))
+		for i := range byTask[task] {
+			indices = append(indices, i)
+		}
+		sort.Ints(indices)
+		if len(indices) > maxRows {
+			indices = indices[:maxRows]
+		}
+		var rows [][]*imageio.Image
+		for _, i := range indices {
+			row := make([]*imageio.Image, len(ms)+2)
+			var ref *Record
+			for k, m := range ms {
+				r := byTask[task][i][m]
+				if r == nil {
+					continue
+				}
+				it := Item{Task: r.Task, Method: r.Method, Index: r.Index}
+				if ref == nil || (!ref.HasInput && r.HasInput) {
+					ref = r
+				}
+				if r.Status == StatusOK {
+					im, err := loadOutput(it.Path(r.root, ReconDir))
+					if err != nil {
+						return err
+					}
+					row[k+1] = im
+				}
+			}
+			it := Item{Task: ref.Task, Method: ref.Method, Index: ref.Index}
+			if ref.HasInput {
+				im, err := loadOutput(it.Path(ref.root, InputDir))
+				if err != nil {
+					return err
+				}
+				row[0] = im
+			}
+			im, err := loadOutput(it.Path(ref.root, LabelDir))
+			if err != nil {
+				return err
+			}
+			row[len(row)-1] = im
+			rows = append(rows, row)
+		}
+		grid, err := imageio.Grid(rows, 2)
+		if err != nil {
+			return fmt.Errorf("restore: grid for %s: %w", task, err)
+		}
+		if err := imageio.Save(filepath.Join(out, GridFile(task)), grid); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// loadOutput reads an output image as saved (RGB or gray as stored).
+func loadOutput(path string) (*imageio.Image, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("restore: %s is missing although its record exists", path)
+		}
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	defer f.Close()
+	im, err := imageio.Decode(f)
+	if err != nil {
+		return nil, fmt.Errorf("restore: %s: %w", path, err)
+	}
+	return im, nil
+}

@@ -1,0 +1,75 @@
+package restore
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+)
+
+// Number is a float64 whose JSON form is a number, or the string "+Inf",
+// "-Inf" or "NaN" for the values JSON numbers cannot hold (the PSNR of a
+// reconstruction identical to its reference is +Inf).
+type Number float64
+
+// MarshalJSON implements json.Marshaler.
+func (n Number) MarshalJSON() ([]byte, error) {
+	f := float64(n)
+	switch {
+	case math.IsNaN(f):
+		return []byte(`"NaN"`), nil
+	case math.IsInf(f, 1):
+		return []byte(`"+Inf"`), nil
+	case math.IsInf(f, -1):
+		return []byte(`"-Inf"`), nil
+	}
+	return strconv.AppendFloat(nil, f, 'g', -1, 64), nil
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (n *Number) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		switch s {
+		case "NaN":
+			*n = Number(math.NaN())
+		case "+Inf", "Inf":
+			*n = Number(math.Inf(1))
+		case "-Inf":
+			*n = Number(math.Inf(-1))
+		default:
+			return fmt.Errorf("restore: %q is not a number", s)
+		}
+		return nil
+	}
+	var f float64
+	if err := json.Unmarshal(b, &f); err != nil {
+		return err
+	}
+	*n = Number(f)
+	return nil
+}
+
+// metricsJSON is the JSON form of Metrics.
+type metricsJSON struct {
+	PSNR Number `json:"psnr"`
+	SSIM Number `json:"ssim"`
+}
+
+// MarshalJSON implements json.Marshaler: an infinite PSNR is "+Inf".
+func (m Metrics) MarshalJSON() ([]byte, error) {
+	return json.Marshal(metricsJSON{Number(m.PSNR), Number(m.SSIM)})
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (m *Metrics) UnmarshalJSON(b []byte) error {
+	var v metricsJSON
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	m.PSNR, m.SSIM = float64(v.PSNR), float64(v.SSIM)
+	return nil
+}

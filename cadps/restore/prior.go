@@ -1,0 +1,255 @@
+package restore
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/cadps/toolkit/cadps/diffusion"
+	"github.com/cadps/toolkit/cadps/unet"
+	"github.com/cadps/toolkit/checkpoints/small"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+)
+
+// SmallPriorName is the name that selects the prior shipped with the
+// toolkit (see [ModelSpec.Name]); its own name, small.Name ("fmnist32"),
+// selects it too.
+const SmallPriorName = "small"
+
+// ModelSpec selects a prior network: the shipped small prior by name, a
+// preset with a weights file, or a create_model configuration with a
+// weights file.
+type ModelSpec struct {
+	// Name is "small" or "fmnist32" (the shipped prior), a unet preset ("ffhq256",
+	// "imagenet256"), or empty when ConfigPath is given.
+	Name string
+	// ConfigPath is a model configuration file: JSON (create_model's
+	// arguments, directly or under "create_model_kwargs") or the
+	// reference's YAML model_config.yaml (whose model_path gives the
+	// weights when Weights is empty).
+	ConfigPath string
+	// Weights is the checkpoint (.pt or .safetensors).
+	Weights string
+	// DiffusionPath is an optional reference diffusion_config.yaml; without
+	// it the process is the one the model was trained with (DPS's linear
+	// 1000-step schedule for the presets and configured models).
+	DiffusionPath string
+}
+
+// Prior is a loaded prior network with its diffusion process.
+type Prior struct {
+	// Name describes the prior (the preset, "small", or the config file).
+	Name string
+	// Model is the network.
+	Model *unet.Model
+	// Ctx holds its weights.
+	Ctx *context.Context
+	// Diffusion is the process the network was trained with, before any
+	// respacing [Options] asks for.
+	Diffusion diffusion.Config
+	// Weights is the weights file ("" for the shipped prior).
+	Weights string
+}
+
+// ImageShape returns the NCHW shape of one image the prior works on.
+func (p *Prior) ImageShape() []int {
+	s := p.Model.ImageSize()
+	return []int{1, p.Model.InChannels(), s, s}
+}
+
+// LoadPrior builds the network spec selects and loads its weights. Errors
+// are one line each: an unknown preset, a missing or unreadable file,
+// weights that do not fit the configuration.
+func LoadPrior(spec ModelSpec) (*Prior, error) {
+	var (
+		cfg     unet.Config
+		name    = spec.Name
+		weights = spec.Weights
+		err     error
+	)
+	switch {
+	case spec.Name != "" && spec.ConfigPath != "":
+		return nil, fmt.Errorf("restore: give either a model name (%q) or a model config (%s), not both", spec.Name, spec.ConfigPath)
+	case spec.Name == SmallPriorName || spec.Name == small.Name:
+		if spec.Weights != "" {
+			return nil, fmt.Errorf("restore: the shipped prior %q has its own weights; -weights %s is not used with it", SmallPriorName, spec.Weights)
+		}
+		p, err := loadSmallPrior()
+		if err != nil {
+			return nil, err
+		}
+		return p.withDiffusionFile(spec.DiffusionPath)
+	case spec.Name != "":
+		cfg, err = unet.Preset(spec.Name)
+		if err != nil {
+			return nil, fmt.Errorf("restore: unknown model %q (known: %s, or -model-config FILE)", spec.Name, strings.Join(ModelNames(), ", "))
+		}
+	case spec.ConfigPath != "":
+		var path string
+		cfg, path, err = ReadModelConfig(spec.ConfigPath)
+		if err != nil {
+			return nil, err
+		}
+		if weights == "" {
+			weights = path
+		}
+		name = spec.ConfigPath
+	default:
+		return nil, errors.New("restore: no model given (use a model name or a model config with weights)")
+	}
+	if weights == "" {
+		return nil, fmt.Errorf("restore: model %s needs a weights file", name)
+	}
+	if _, err := os.Stat(weights); err != nil {
+		return nil, fmt.Errorf("restore: weights: %w", err)
+	}
+	m, err := unet.New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("restore: model %s: %w", name, err)
+	}
+	ctx := context.New()
+	if err := m.LoadFile(ctx, weights); err != nil {
+		return nil, fmt.Errorf("restore: weights %s do not fit model %s: %w", weights, name, firstLine(err))
+	}
+	p := &Prior{Name: name, Model: m, Ctx: ctx, Diffusion: DefaultDiffusion(cfg), Weights: weights}
+	return p.withDiffusionFile(spec.DiffusionPath)
+}
+
+// ModelNames lists the names [ModelSpec.Name] accepts.
+func ModelNames() []string {
+	names := []string{SmallPriorName}
+	for n := range unet.Presets() {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// withDiffusionFile replaces the prior's process by the one a reference
+// diffusion_config.yaml describes, when path is not empty.
+func (p *Prior) withDiffusionFile(path string) (*Prior, error) {
+	if path == "" {
+		return p, nil
+	}
+	m, err := ReadYAML(path)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := diffusion.ParseConfig(m)
+	if err != nil {
+		return nil, fmt.Errorf("restore: %s: %w", path, err)
+	}
+	p.Diffusion = cfg
+	return p, nil
+}
+
+// DefaultDiffusion returns the diffusion process of guided-diffusion's
+// defaults, as DPS's diffusion_config.yaml sets them: 1000 linear steps,
+// ε prediction, clipped x̂0, and learned_range variances for a model that
+// learns them (fixed_large otherwise, as create_gaussian_diffusion does).
+func DefaultDiffusion(cfg unet.Config) diffusion.Config {
+	v := diffusion.VarFixedLarge
+	if cfg.LearnSigma {
+		v = diffusion.VarLearnedRange
+	}
+	return diffusion.Config{
+		Sampler: diffusion.SamplerDDPM, Steps: 1000, NoiseSchedule: "linear",
+		MeanType: diffusion.MeanEpsilon, VarType: v, ClipDenoised: true,
+	}
+}
+
+// ReadModelConfig reads a model configuration file and returns the
+// network's configuration and the weights path it names ("" when none).
+// JSON files hold create_model's arguments, at the top level or under
+// "create_model_kwargs" (other keys are then ignored); YAML files are the
+// reference's model_config.yaml, whose model_path is returned (relative
+// paths as written, for the reference runs from its repository root).
+func ReadModelConfig(path string) (unet.Config, string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return unet.Config{}, "", fmt.Errorf("restore: model config: %w", err)
+	}
+	var m map[string]any
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".yaml", ".yml":
+		if m, err = parseYAML(data); err != nil {
+			return unet.Config{}, "", fmt.Errorf("restore: model config %s: %w", path, err)
+		}
+	default:
+		if err := json.Unmarshal(data, &m); err != nil {
+			return unet.Config{}, "", fmt.Errorf("restore: model config %s: %w", path, err)
+		}
+	}
+	if kw, ok := m["create_model_kwargs"]; ok {
+		inner, ok := kw.(map[string]any)
+		if !ok {
+			return unet.Config{}, "", fmt.Errorf("restore: model config %s: create_model_kwargs is not a mapping", path)
+		}
+		m = inner
+	}
+	weights := ""
+	if v, ok := m["model_path"]; ok {
+		s, ok := v.(string)
+		if !ok {
+			return unet.Config{}, "", fmt.Errorf("restore: model config %s: model_path %v is not a string", path, v)
+		}
+		weights = s
+		delete(m, "model_path")
+	}
+	// YAML writes attention_resolutions: 16 as a number; create_model
+	// takes a comma-separated string.
+	for _, k := range []string{"attention_resolutions", "channel_mult"} {
+		switch v := m[k].(type) {
+		case int:
+			m[k] = strconv.Itoa(v)
+		case float64:
+			m[k] = strconv.FormatFloat(v, 'f', -1, 64)
+		}
+	}
+	raw, err := json.Marshal(m)
+	if err != nil {
+		return unet.Config{}, "", fmt.Errorf("restore: model config %s: %w", path, err)
+	}
+	cfg, err := unet.ParseConfig(raw)
+	if err != nil {
+		return unet.Config{}, "", fmt.Errorf("restore: model config %s: %w", path, err)
+	}
+	return cfg, weights, nil
+}
+
+// firstLine keeps an error's first line (multi-line errors, such as a
+// checkpoint mismatch listing every tensor, become one line) and its hints,
+// still wrapping the original error.
+func firstLine(err error) error {
+	msg := err.Error()
+	if !strings.Contains(msg, "\n") {
+		return err
+	}
+	lines := bytes.Split([]byte(msg), []byte("\n"))
+	short := string(lines[0])
+	for _, l := range lines[1:] {
+		if t := strings.TrimSpace(string(l)); strings.HasPrefix(t, "hint:") {
+			short += "; " + t
+		}
+	}
+	return &shortError{msg: short, err: err}
+}
+
+// shortError is an error shown as a shorter message that still wraps the
+// full one.
+type shortError struct {
+	msg string
+	err error
+}
+
+// Error implements error.
+func (e *shortError) Error() string { return e.msg }
+
+// Unwrap returns the full error.
+func (e *shortError) Unwrap() error { return e.err }

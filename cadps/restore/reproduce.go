@@ -1,0 +1,640 @@
+package restore
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/cadps/toolkit/cadps"
+	"github.com/cadps/toolkit/cadps/imageio"
+	"github.com/cadps/toolkit/checkpoints"
+	"github.com/cadps/toolkit/ops"
+	"github.com/gomlx/gomlx/backends"
+)
+
+// The folders of a reproduction's per-item outputs, in the DPS
+// repository's layout (DIR/<task>/<method>/<folder>/NNNNN.png), plus the
+// per-item records.
+const (
+	// InputDir holds the measurements (as images).
+	InputDir = "input"
+	// ReconDir holds the reconstructions.
+	ReconDir = "recon"
+	// ProgressDir holds the strips of x̂0 along the sampling.
+	ProgressDir = "progress"
+	// LabelDir holds the clean images as the model saw them.
+	LabelDir = "label"
+	// RecordDir holds the per-item records, written last: an item is
+	// finished when its record exists.
+	RecordDir = "record"
+	// SettingsFile is the reproduction's settings, in DIR.
+	SettingsFile = "reproduce.json"
+	// CSVFile is every item's metrics, rebuilt from the records.
+	CSVFile = "metrics.csv"
+	// TableFile is the Markdown table of means and standard deviations.
+	TableFile = "summary.md"
+)
+
+// TaskSetup is one task of a reproduction.
+type TaskSetup struct {
+	// Task is the measurement task; its Label names its folder.
+	Task Task
+	// Noise is the task's measurement noise (nil: the base options').
+	Noise ops.Noise
+	// Scale is the task's step size ζ (nil: the base options', or the
+	// task's default).
+	Scale *float64
+	// Method is the task config's method, run when the reproduction lists
+	// no methods.
+	Method string
+}
+
+// Reproduction runs every image of a folder through tasks × methods,
+// writing per-item outputs and records, and rebuilds the metrics CSV, the
+// table and the comparison grids from the records. A rerun skips finished
+// items; every file is written to a temporary name and renamed.
+type Reproduction struct {
+	// Out is the output folder.
+	Out string
+	// Backend runs the graphs.
+	Backend backends.Backend
+	// Prior is the prior network.
+	Prior *Prior
+	// Options are the base options; Task and Method are set per item.
+	Options Options
+	// Tasks are the tasks.
+	Tasks []TaskSetup
+	// Methods are the guidance methods run on every task (empty: each
+	// task's own Method).
+	Methods []string
+	// Images are the image files; an image's index is its position in
+	// the sorted list.
+	Images []string
+	// Seed is the base seed: each image and task gets its own seed from
+	// it, the same for every method, so that methods see the same
+	// measurement and initial noise.
+	Seed uint64
+	// Fit fits images of another size.
+	Fit Fit
+	// Shard selects the items this run does.
+	Shard Shard
+	// RetryFailed reruns items recorded as failed.
+	RetryFailed bool
+	// GridRows bounds the rows of the comparison grids (0: 8; negative: no
+	// grids).
+	GridRows int
+	// Log, when not nil, receives one line per item.
+	Log io.Writer
+	// OnStep, when not nil, is called after every sampling step.
+	OnStep func(Item, Progress)
+}
+
+// Item is one image × task × method.
+type Item struct {
+	// Task is the task's label.
+	Task string
+	// Method is the guidance method.
+	Method string
+	// Index is the image's index in the sorted image list.
+	Index int
+	// Image is the image's path.
+	Image string
+	// Unit numbers the item's image and task (see Reproduction.Items);
+	// shards are dealt units.
+	Unit int
+}
+
+// Name returns the item's file name stem, NNNNN.
+func (it Item) Name() string { return fmt.Sprintf("%05d", it.Index) }
+
+// String names the item as task/method/NNNNN.
+func (it Item) String() string { return it.Task + "/" + it.Method + "/" + it.Name() }
+
+// Path returns the path of one of the item's files under out.
+func (it Item) Path(out, folder string) string {
+	ext := ".png"
+	if folder == RecordDir {
+		ext = ".json"
+	}
+	return filepath.Join(out, it.Task, it.Method, folder, it.Name()+ext)
+}
+
+// Record is an item's record, written after its outputs: an item is
+// finished when its record exists.
+type Record struct {
+	// Task is the task's label.
+	Task string `json:"task"`
+	// Method is the guidance method.
+	Method string `json:"method"`
+	// Index is the image's index in the sorted image list.
+	Index int `json:"index"`
+	// Image is the image's path as the run saw it, ImageBase its file name.
+	Image     string `json:"image"`
+	ImageBase string `json:"image_name"`
+	// Status is StatusOK or StatusFailed; Error says why an item failed.
+	Status string `json:"status"`
+	Error  string `json:"error,omitempty"`
+	// Seed is the item's seed (see ItemSeed).
+	Seed uint64 `json:"seed"`
+	// PSNR and SSIM compare the reconstruction with the clean image.
+	PSNR Number `json:"psnr"`
+	SSIM Number `json:"ssim"`
+	// Seconds is the item's wall time (loading, sampling and writing).
+	Seconds float64 `json:"seconds"`
+	// Steps, Scale and SigmaY are the sampling settings.
+	Steps  int     `json:"steps"`
+	Scale  float64 `json:"scale"`
+	SigmaY float64 `json:"sigma_y"`
+	// Operator describes the operator.
+	Operator string `json:"operator,omitempty"`
+	// Residual is ‖y − A(x̂0)‖₂ at the last step.
+	Residual Number `json:"final_residual"`
+	// Backend names the backend, Shard the shard that ran the item, and
+	// Finished the time it finished (RFC 3339, UTC).
+	Backend  string `json:"backend"`
+	Shard    string `json:"shard"`
+	Finished string `json:"finished"`
+	// HasInput reports whether the measurement was saved as an image, and
+	// Measured what it shows (see Result.MeasurementView).
+	HasInput bool   `json:"has_input"`
+	Measured string `json:"measurement_view,omitempty"`
+	// Timings are the restoration's wall times.
+	Timings Timings `json:"timings"`
+
+	// root is the output folder the record was found in.
+	root string
+}
+
+// Record statuses.
+const (
+	StatusOK     = "ok"
+	StatusFailed = "failed"
+)
+
+// RunSummary counts what a run did.
+type RunSummary struct {
+	// Items is the number of items in the whole reproduction.
+	Items int
+	// Owned is the number of items of this shard.
+	Owned int
+	// Done counts the items this run finished, Failed those among them
+	// that failed, Skipped those finished by an earlier run.
+	Done, Failed, Skipped int
+	// Table is the table rebuilt from every record in Out.
+	Table *Table
+}
+
+// methodsFor returns the methods run on task setup k.
+func (r *Reproduction) methodsFor(k int) []string {
+	if len(r.Methods) > 0 {
+		return r.Methods
+	}
+	if m := r.Tasks[k].Method; m != "" {
+		return []string{m}
+	}
+	return nil
+}
+
+// Items lists every item, sorted by image index, task label and method.
+// Items of the same image and task form a unit (they share the
+// measurement); units are numbered in that order, and a shard owns the
+// items of the units it owns, so that every shard gets the same mix of
+// methods, whose costs differ.
+func (r *Reproduction) Items() []Item {
+	images := slices.Clone(r.Images)
+	sort.Strings(images)
+	labels := make([]string, len(r.Tasks))
+	for k, ts := range r.Tasks {
+		labels[k] = ts.Task.Label
+	}
+	sort.Strings(labels)
+	var items []Item
+	for k, ts := range r.Tasks {
+		pos, _ := slices.BinarySearch(labels, ts.Task.Label)
+		for i, path := range images {
+			methods := slices.Clone(r.methodsFor(k))
+			sort.Strings(methods)
+			for _, m := range methods {
+				items = append(items, Item{Task: ts.Task.Label, Method: m, Index: i, Image: path, Unit: i*len(labels) + pos})
+			}
+		}
+	}
+	sort.SliceStable(items, func(a, b int) bool {
+		x, y := items[a], items[b]
+		if x.Unit != y.Unit {
+			return x.Unit < y.Unit
+		}
+		return x.Method < y.Method
+	})
+	return items
+}
+
+// check validates the reproduction before any work: labels, methods,
+// images and the output folder.
+func (r *Reproduction) check() error {
+	if r.Prior == nil || r.Backend == nil {
+		return errors.New("restore: reproduction without a prior or a backend")
+	}
+	if len(r.Images) == 0 {
+		return errors.New("restore: no images to reproduce")
+	}
+	if len(r.Tasks) == 0 {
+		return errors.New("restore: no tasks to reproduce")
+	}
+	seen := map[string]bool{}
+	for k, ts := range r.Tasks {
+		if ts.Task.Label == "" {
+			return fmt.Errorf("restore: task %d has no label", k)
+		}
+		if seen[ts.Task.Label] {
+			return fmt.Errorf("restore: task %s is given twice", ts.Task.Label)
+		}
+		seen[ts.Task.Label] = true
+		if len(r.methodsFor(k)) == 0 {
+			return fmt.Errorf("restore: no method for task %s (give methods, or a task config with conditioning.method)", ts.Task.Label)
+		}
+	}
+	shape := r.Prior.ImageShape()
+	for _, p := range r.Images {
+		if err := CheckImage(p, shape[2], r.Fit); err != nil {
+			return err
+		}
+	}
+	return CheckWritable(r.Out)
+}
+
+// CheckWritable creates dir if needed and checks that a file can be
+// created in it.
+func CheckWritable(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("output folder %s is not writable: %w", dir, cause(err))
+	}
+	f, err := os.CreateTemp(dir, ".probe-*")
+	if err != nil {
+		return fmt.Errorf("output folder %s is not writable: %w", dir, cause(err))
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+// restorers builds one restorer per task setup and method.
+func (r *Reproduction) restorers() (map[[2]string]*Restorer, error) {
+	out := map[[2]string]*Restorer{}
+	for k, ts := range r.Tasks {
+		for _, m := range r.methodsFor(k) {
+			o := r.Options
+			o.Task, o.Method = ts.Task, m
+			if ts.Noise != nil {
+				o.Noise = ts.Noise
+			}
+			if ts.Scale != nil && o.Scale == nil {
+				o.Scale = ts.Scale
+			}
+			rs, err := New(r.Backend, r.Prior, o)
+			if err != nil {
+				return nil, err
+			}
+			out[[2]string{ts.Task.Label, m}] = rs
+		}
+	}
+	return out, nil
+}
+
+// settings is what reproduce.json holds: everything that decides the
+// items' results, so that a rerun with other settings into the same folder
+// is refused.
+type settings struct {
+	Model   string     `json:"model"` // the prior's name or config file name
+	Weights string     `json:"weights,omitempty"`
+	Seed    uint64     `json:"seed"`
+	Fit     string     `json:"fit"`
+	Images  []string   `json:"images"`
+	Runs    []Settings `json:"runs"`
+}
+
+// checkSettings writes reproduce.json, or compares it with the one an
+// earlier run wrote.
+func (r *Reproduction) checkSettings(rs map[[2]string]*Restorer) error {
+	// File names, not paths: shards on other machines may mount the same
+	// files elsewhere.
+	s := settings{Model: filepath.Base(r.Prior.Name), Seed: r.Seed, Fit: r.Fit.String()}
+	if r.Prior.Weights != "" {
+		s.Weights = filepath.Base(r.Prior.Weights)
+	}
+	images := slices.Clone(r.Images)
+	sort.Strings(images)
+	for _, p := range images {
+		s.Images = append(s.Images, filepath.Base(p))
+	}
+	keys := make([][2]string, 0, len(rs))
+	for k := range rs {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b [2]string) int { return strings.Compare(a[0]+"\x00"+a[1], b[0]+"\x00"+b[1]) })
+	for _, k := range keys {
+		st := rs[k].Settings()
+		st.Backend, st.Weights, st.Model = "", "", ""
+		s.Runs = append(s.Runs, st)
+	}
+	data, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	path := filepath.Join(r.Out, SettingsFile)
+	old, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return writeAtomic(path, data)
+	case err != nil:
+		return fmt.Errorf("restore: %w", err)
+	}
+	// Compare decoded values, so that formatting does not matter. The
+	// image lists may differ by images added at the end (a run with -limit
+	// extended later): the items they share are the same.
+	var a, b map[string]any
+	if json.Unmarshal(old, &a) != nil || json.Unmarshal(data, &b) != nil {
+		return fmt.Errorf("restore: %s is not a reproduction's settings file; use another output folder", path)
+	}
+	oldImages, _ := a["images"].([]any)
+	newImages, _ := b["images"].([]any)
+	delete(a, "images")
+	delete(b, "images")
+	n := min(len(oldImages), len(newImages))
+	k := firstMismatch(oldImages, newImages)
+	switch {
+	case !reflect.DeepEqual(a, b):
+		return fmt.Errorf("restore: %s holds a reproduction with other settings (%s); use another output folder or the same settings",
+			r.Out, firstDifference(a, b))
+	case k < n:
+		return fmt.Errorf("restore: %s holds a reproduction of other images (image %d was %v, now %v); use another output folder",
+			r.Out, k, oldImages[k], newImages[k])
+	case len(newImages) > len(oldImages):
+		return writeAtomic(path, data)
+	}
+	return nil
+}
+
+// firstMismatch returns the first index where a and b differ (both are at
+// least that long).
+func firstMismatch(a, b []any) int {
+	for i := range min(len(a), len(b)) {
+		if !reflect.DeepEqual(a[i], b[i]) {
+			return i
+		}
+	}
+	return min(len(a), len(b))
+}
+
+// firstDifference names the first top-level key whose values differ.
+func firstDifference(a, b map[string]any) string {
+	keys := []string{}
+	for k := range a {
+		keys = append(keys, k)
+	}
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if !reflect.DeepEqual(a[k], b[k]) {
+			return k + " differs"
+		}
+	}
+	return "they differ"
+}
+
+// Run runs this shard's unfinished items and rebuilds the CSV, table and
+// grids from every record in Out. A diverged item is recorded as failed
+// and the run goes on; other errors stop it (finished items stay
+// finished).
+func (r *Reproduction) Run() (*RunSummary, error) {
+	if err := r.check(); err != nil {
+		return nil, err
+	}
+	rs, err := r.restorers()
+	if err != nil {
+		return nil, err
+	}
+	if err := r.checkSettings(rs); err != nil {
+		return nil, err
+	}
+	items := r.Items()
+	sum := &RunSummary{Items: len(items)}
+	for _, it := range items {
+		if r.Shard.Owns(it.Unit) {
+			sum.Owned++
+		}
+	}
+	nth := 0
+	for _, it := range items {
+		if !r.Shard.Owns(it.Unit) {
+			continue
+		}
+		nth++
+		if rec, err := ReadRecord(it.Path(r.Out, RecordDir)); err == nil && (rec.Status == StatusOK || !r.RetryFailed) {
+			sum.Skipped++
+			continue
+		}
+		rec, err := r.runItem(it, rs[[2]string{it.Task, it.Method}])
+		if err != nil {
+			return sum, err
+		}
+		sum.Done++
+		if rec.Status == StatusFailed {
+			sum.Failed++
+		}
+		if r.Log != nil {
+			if rec.Status == StatusOK {
+				fmt.Fprintf(r.Log, "[%d/%d] %s: PSNR %.2f dB, SSIM %.4f (%.1f s)\n", nth, sum.Owned, it, rec.PSNR, rec.SSIM, rec.Seconds)
+			} else {
+				fmt.Fprintf(r.Log, "[%d/%d] %s: failed: %s\n", nth, sum.Owned, it, rec.Error)
+			}
+		}
+	}
+	rows := r.GridRows
+	switch {
+	case rows == 0:
+		rows = 8
+	case rows < 0:
+		rows = 0
+	}
+	if sum.Table, err = Merge([]string{r.Out}, r.Out, rows); err != nil {
+		return sum, err
+	}
+	return sum, nil
+}
+
+// ItemSeed returns the seed of an image and task: the same for every
+// method, and independent of sharding.
+func ItemSeed(base uint64, task string, index int) uint64 {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%d\x00%s\x00%d", base, task, index)
+	return h.Sum64()
+}
+
+// runItem restores one item and writes its outputs, then its record.
+func (r *Reproduction) runItem(it Item, rs *Restorer) (*Record, error) {
+	start := time.Now()
+	for _, d := range []string{InputDir, ReconDir, ProgressDir, LabelDir, RecordDir} {
+		dir := filepath.Join(r.Out, it.Task, it.Method, d)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("restore: %w", err)
+		}
+		removeStaleTemps(dir, it.Name())
+	}
+	truth, err := LoadImage(it.Image, r.Prior.ImageShape(), r.Fit)
+	if err != nil {
+		return nil, err
+	}
+	if err := imageio.Save(it.Path(r.Out, LabelDir), truth); err != nil {
+		return nil, err
+	}
+	st := rs.Settings()
+	seed := ItemSeed(r.Seed, it.Task, it.Index)
+	rec := &Record{
+		Task: it.Task, Method: it.Method, Index: it.Index, Image: it.Image, ImageBase: filepath.Base(it.Image),
+		Seed: seed, Steps: st.Steps, Scale: st.Scale, SigmaY: st.SigmaY, Backend: st.Backend, Shard: r.Shard.String(),
+	}
+	var cb func(Progress)
+	if r.OnStep != nil {
+		cb = func(p Progress) { r.OnStep(it, p) }
+	}
+	res, err := rs.Restore(truth, seed, cb)
+	switch {
+	case errors.Is(err, cadps.ErrDiverged):
+		rec.Status, rec.Error = StatusFailed, err.Error()
+	case err != nil:
+		return nil, fmt.Errorf("%s: %w", it, err)
+	default:
+		rec.Status = StatusOK
+		rec.PSNR, rec.SSIM = Number(res.Metrics.PSNR), Number(res.Metrics.SSIM)
+		rec.Operator, rec.Timings, rec.Measured = res.Operator, res.Timings, res.MeasurementView
+		if n := len(res.Residuals); n > 0 {
+			rec.Residual = Number(res.Residuals[n-1])
+		}
+		if err := SaveOutputs(res, map[string]string{
+			InputDir: it.Path(r.Out, InputDir), ReconDir: it.Path(r.Out, ReconDir), ProgressDir: it.Path(r.Out, ProgressDir),
+		}); err != nil {
+			return nil, err
+		}
+		rec.HasInput = res.Measurement != nil
+	}
+	rec.Seconds = time.Since(start).Seconds()
+	rec.Finished = time.Now().UTC().Format(time.RFC3339)
+	data, err := json.MarshalIndent(rec, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	if err := writeAtomic(it.Path(r.Out, RecordDir), data); err != nil {
+		return nil, err
+	}
+	return rec, nil
+}
+
+// SaveOutputs writes a result's images: the measurement (when it is an
+// image) to paths[InputDir], the reconstruction to paths[ReconDir], the
+// progress strip of x̂0 to paths[ProgressDir] and the clean image to
+// paths[LabelDir]; absent keys are skipped. Each file is written
+// atomically.
+func SaveOutputs(res *Result, paths map[string]string) error {
+	if p, ok := paths[InputDir]; ok && res.Measurement != nil {
+		if err := imageio.Save(p, res.Measurement); err != nil {
+			return err
+		}
+	}
+	if p, ok := paths[ReconDir]; ok {
+		if err := imageio.Save(p, res.Reconstruction); err != nil {
+			return err
+		}
+	}
+	if p, ok := paths[ProgressDir]; ok && len(res.Progress) > 0 {
+		strip, err := ProgressStrip(res)
+		if err != nil {
+			return err
+		}
+		if err := imageio.Save(p, strip); err != nil {
+			return err
+		}
+	}
+	if p, ok := paths[LabelDir]; ok {
+		if err := imageio.Save(p, res.Truth); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ProgressStrip lays the x̂0 snapshots side by side: the "reconstruction
+// process" figure.
+func ProgressStrip(res *Result) (*imageio.Image, error) {
+	frames := make([]*imageio.Image, len(res.Progress))
+	for k, s := range res.Progress {
+		frames[k] = s.Image
+	}
+	strip, err := imageio.Strip(frames, 2)
+	if err != nil {
+		return nil, fmt.Errorf("restore: progress strip: %w", err)
+	}
+	return strip, nil
+}
+
+// removeStaleTemps removes the temporary files a killed run left for the
+// item named stem in dir (only this item's, which no other shard writes).
+func removeStaleTemps(dir, stem string) {
+	matches, _ := filepath.Glob(filepath.Join(dir, "."+stem+".*.tmp*"))
+	for _, m := range matches {
+		os.Remove(m)
+	}
+}
+
+// writeAtomic writes data to path through a temporary file and a rename.
+func writeAtomic(path string, data []byte) error {
+	if err := checkpoints.WriteFileAtomic(path, func(w io.Writer) error {
+		_, err := io.Copy(w, bytes.NewReader(data))
+		return err
+	}); err != nil {
+		return fmt.Errorf("restore: writing %s: %w", path, cause(err))
+	}
+	return nil
+}
+
+// ReadRecord reads an item's record.
+func ReadRecord(path string) (*Record, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var rec Record
+	if err := json.Unmarshal(data, &rec); err != nil {
+		return nil, fmt.Errorf("restore: record %s: %w", path, err)
+	}
+	if rec.Status != StatusOK && rec.Status != StatusFailed {
+		return nil, fmt.Errorf("restore: record %s has status %q", path, rec.Status)
+	}
+	return &rec, nil
+}
+
+// cause returns the innermost error err wraps (e.g. "permission denied"
+// out of a *fs.PathError), for messages that name the path themselves.
+func cause(err error) error {
+	for {
+		inner := errors.Unwrap(err)
+		if inner == nil {
+			return err
+		}
+		err = inner
+	}
+}

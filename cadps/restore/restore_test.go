@@ -1,0 +1,262 @@
+package restore
+
+import (
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cadps/toolkit/cadps"
+	"github.com/cadps/toolkit/cadps/backend"
+	"github.com/cadps/toolkit/cadps/imageio"
+	"github.com/cadps/toolkit/internal/fixtures"
+)
+
+// fixtureSpec returns the spec of a reference fixture model (unet-a: 32×32
+// RGB, learned variances; unet-b: 16×16 RGB, fixed variances).
+func fixtureSpec(t *testing.T, name string) ModelSpec {
+	t.Helper()
+	dir, err := fixtures.SharedPath("fixtures", "reference", name)
+	if err != nil {
+		t.Skipf("fixture model %s: %v", name, err)
+	}
+	return ModelSpec{ConfigPath: filepath.Join(dir, "config.json"), Weights: filepath.Join(dir, "model.safetensors")}
+}
+
+// testImage returns a smooth c-channel size×size image.
+func testImage(c, size int, phase float64) *imageio.Image {
+	im, _ := imageio.New(c, size, size)
+	for ch := range c {
+		for y := range size {
+			for x := range size {
+				v := 0.5 + 0.4*math.Sin(float64(x)/3+phase+float64(ch))*math.Cos(float64(y)/4-phase)
+				im.Set(ch, y, x, float32(v))
+			}
+		}
+	}
+	return im
+}
+
+func TestRestoreTasks(t *testing.T) {
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	prior, err := LoadPrior(fixtureSpec(t, "unet-b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	truth := testImage(3, 16, 0)
+	for _, tc := range []struct {
+		spec     string
+		view     string
+		measH    int
+		scale    float64
+		progress int
+		reused   bool // one compiled sampler for every seed
+	}{
+		{"super_resolution:factor=2", "image", 8, 0.3, 2, true},
+		{"gaussian_blur:kernel_size=5,intensity=1", "image", 16, 0.3, 2, true},
+		{"inpaint_box:size=6", "image", 16, 0.5, 2, false},
+		{"phase_retrieval:oversample=2", "log-magnitude", 24, 1.0, 2, true},
+	} {
+		t.Run(tc.spec, func(t *testing.T) {
+			r, err := New(b, prior, Options{Task: SpecTask(tc.spec), Method: "dps", Steps: 3, ProgressEvery: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := r.Settings().Scale; got != tc.scale {
+				t.Errorf("default ζ = %v, want %v", got, tc.scale)
+			}
+			var calls int
+			res, err := r.Restore(truth, 7, func(p Progress) { calls++ })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if calls != 3 || len(res.Residuals) != 3 {
+				t.Errorf("%d callbacks, %d residuals; want 3 each", calls, len(res.Residuals))
+			}
+			if res.MeasurementView != tc.view || res.Measurement == nil || res.Measurement.H != tc.measH {
+				t.Errorf("measurement view %q (%v), want %q with height %d", res.MeasurementView, res.Measurement, tc.view, tc.measH)
+			}
+			// Steps 2 and 3 (the last) are kept.
+			if len(res.Progress) != tc.progress || res.Progress[len(res.Progress)-1].Step != 3 {
+				t.Errorf("progress snapshots %d, want %d ending at step 3", len(res.Progress), tc.progress)
+			}
+			if math.IsNaN(res.Metrics.PSNR) || res.Metrics.SSIM < -1 || res.Metrics.SSIM > 1 {
+				t.Errorf("metrics %+v", res.Metrics)
+			}
+			for _, r := range res.Residuals {
+				if !(r > 0) {
+					t.Errorf("residual %v, want positive", r)
+				}
+			}
+			// Same seed, same result.
+			again, err := r.Restore(truth, 7, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if again.Metrics != res.Metrics {
+				t.Errorf("rerun with the same seed gave %+v, first run %+v", again.Metrics, res.Metrics)
+			}
+			if reused := r.sampler != nil; reused != tc.reused {
+				t.Errorf("sampler kept for later seeds: %v, want %v", reused, tc.reused)
+			}
+		})
+	}
+}
+
+func TestRestoreDiverges(t *testing.T) {
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	prior, err := LoadPrior(fixtureSpec(t, "unet-b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	huge := 1e38
+	r, err := New(b, prior, Options{Task: SpecTask("super_resolution:factor=2"), Method: "dps", Steps: 3, Scale: &huge})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = r.Restore(testImage(3, 16, 0), 1, nil)
+	if !errors.Is(err, cadps.ErrDiverged) {
+		t.Fatalf("error %v, want one wrapping cadps.ErrDiverged", err)
+	}
+}
+
+func TestRestoreErrors(t *testing.T) {
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := fixtureSpec(t, "unet-b")
+	prior, err := LoadPrior(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := fixtureSpec(t, "unet-a")
+	for _, tc := range []struct {
+		name string
+		run  func() error
+		want string
+	}{
+		{"unknown preset", func() error { _, err := LoadPrior(ModelSpec{Name: "ffhq512", Weights: spec.Weights}); return err }, `unknown model "ffhq512"`},
+		{"weights that do not fit", func() error {
+			_, err := LoadPrior(ModelSpec{ConfigPath: spec.ConfigPath, Weights: other.Weights})
+			return err
+		}, "do not fit model"},
+		{"missing weights", func() error {
+			_, err := LoadPrior(ModelSpec{ConfigPath: spec.ConfigPath, Weights: "/nonexistent.safetensors"})
+			return err
+		}, "no such file"},
+		{"unknown method", func() error {
+			_, err := New(b, prior, Options{Task: SpecTask("sr:factor=2"), Method: "magic"})
+			return err
+		}, `unknown method "magic"`},
+		{"unknown task", func() error { _, err := New(b, prior, Options{Task: SpecTask("deblur9"), Method: "dps"}); return err }, `unknown operator "deblur9"`},
+		{"method that cannot use the operator", func() error {
+			_, err := New(b, prior, Options{Task: SpecTask("phase_retrieval"), Method: "pigdm"})
+			return err
+		}, "pigdm needs a linear operator"},
+		{"task that does not fit", func() error {
+			_, err := New(b, prior, Options{Task: SpecTask("sr:factor=3"), Method: "dps"})
+			return err
+		}, "does not divide"},
+		{"wrong image size", func() error {
+			r, err := New(b, prior, Options{Task: SpecTask("sr:factor=2"), Method: "dps", Steps: 2})
+			if err != nil {
+				return err
+			}
+			_, err = r.Restore(testImage(3, 32, 0), 0, nil)
+			return err
+		}, "the model takes 3-channel 16×16 images"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.run()
+			if err == nil {
+				t.Fatalf("no error, want one containing %q", tc.want)
+			}
+			if !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+				t.Errorf("error %q, want one line containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestLoadImageFit(t *testing.T) {
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big.png")
+	if err := imageio.Save(big, testImage(3, 24, 0)); err != nil {
+		t.Fatal(err)
+	}
+	small := filepath.Join(dir, "small.png")
+	if err := imageio.Save(small, testImage(3, 8, 0)); err != nil {
+		t.Fatal(err)
+	}
+	garbage := filepath.Join(dir, "garbage.png")
+	if err := os.WriteFile(garbage, []byte("not an image"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	shape := []int{1, 1, 16, 16}
+	for _, tc := range []struct {
+		path string
+		fit  Fit
+		want string // "" for success
+	}{
+		{big, FitNone, "is 24×24, but the model takes 16×16"},
+		{big, FitCrop, ""},
+		{big, FitResize, ""},
+		{small, FitCrop, "is 8×8"},
+		{small, FitResize, ""},
+		{garbage, FitNone, "cannot read image"},
+		{filepath.Join(dir, "missing.png"), FitNone, "no such file"},
+	} {
+		im, err := LoadImage(tc.path, shape, tc.fit)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s %v: %v", filepath.Base(tc.path), tc.fit, err)
+		case tc.want == "" && (im.C != 1 || im.H != 16 || im.W != 16):
+			t.Errorf("%s %v: loaded %s, want gray 16×16", filepath.Base(tc.path), tc.fit, im.Size())
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%s %v: error %v, want %q", filepath.Base(tc.path), tc.fit, err, tc.want)
+		}
+	}
+}
+
+func TestSmallPrior(t *testing.T) {
+	for _, name := range []string{SmallPriorName, "fmnist32"} {
+		prior, err := LoadPrior(ModelSpec{Name: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := prior.ImageShape(); got[1] != 1 || got[2] != 32 || got[3] != 32 || !prior.Diffusion.ClipDenoised {
+			t.Errorf("%s: image shape %v, diffusion %+v; want gray 32×32 with clipped x̂0", name, got, prior.Diffusion)
+		}
+	}
+	if _, err := LoadPrior(ModelSpec{Name: SmallPriorName, Weights: "x.pt"}); err == nil || !strings.Contains(err.Error(), "has its own weights") {
+		t.Errorf("small with -weights: %v", err)
+	}
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	prior, err := LoadPrior(ModelSpec{Name: SmallPriorName})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := New(b, prior, Options{Task: SpecTask("super_resolution:factor=2"), Method: "dps", Steps: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.Restore(testImage(1, 32, 0), 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Reconstruction.C != 1 || res.Measurement.H != 16 || r.Settings().Model != "fmnist32" {
+		t.Errorf("reconstruction %s, measurement %s, model %q", res.Reconstruction.Size(), res.Measurement.Size(), r.Settings().Model)
+	}
+}

@@ -1,0 +1,201 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/cadps/toolkit/cadps/backend"
+	"github.com/cadps/toolkit/cadps/guidance"
+	"github.com/cadps/toolkit/cadps/restore"
+)
+
+// reproduceCommand is `cadps reproduce [FOLDER]`: a folder of images
+// through tasks × methods, resumable and shardable.
+func reproduceCommand() command {
+	return command{
+		name:    "reproduce",
+		summary: "run a folder of images through tasks × methods (resumable, shardable) and tabulate PSNR/SSIM",
+		run:     runReproduce,
+	}
+}
+
+// listFlag is a repeatable string flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, " ") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+// imageExts are the file extensions taken from an image folder.
+var imageExts = map[string]bool{".png": true, ".jpg": true, ".jpeg": true}
+
+// listImages returns the PNG and JPEG files of a folder, sorted.
+func listImages(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("image folder: %w", err)
+	}
+	var out []string
+	for _, e := range entries {
+		if e.Type().IsRegular() && imageExts[strings.ToLower(filepath.Ext(e.Name()))] {
+			out = append(out, filepath.Join(dir, e.Name()))
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("image folder %s has no PNG or JPEG files", dir)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+func runReproduce(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("reproduce", "[IMAGE_FOLDER]", stderr)
+	mf := addModelFlags(fs)
+	sf := addSamplingFlags(fs)
+	var tasks, taskConfigs listFlag
+	fs.Var(&tasks, "task", "measurement task spec (repeatable), e.g. -task super_resolution:factor=4 -task gaussian_blur")
+	fs.Var(&taskConfigs, "task-config", "reference task config YAML, as is (repeatable): configs/super_resolution_config.yaml ...")
+	methods := fs.String("methods", "", "comma-separated guidance methods ("+strings.Join(guidance.Names(), ", ")+"); default: each task config's conditioning method")
+	out := fs.String("out", "", "output folder (required)")
+	shard := fs.String("shard", "", "run shard INDEX/COUNT of the items (default: from SLURM_ARRAY_TASK_* or JOB_COMPLETION_INDEX, else all)")
+	shardCount := fs.Int("shard-count", 0, "number of shards for a Kubernetes Indexed Job (or set CADPS_SHARD_COUNT)")
+	limit := fs.Int("limit", 0, "use only the first N images of the folder (sorted by name)")
+	retry := fs.Bool("retry-failed", false, "rerun items recorded as failed")
+	gridRows := fs.Int("grid-rows", 8, "rows (images) of each comparison grid (0: no grids)")
+	quiet := fs.Bool("quiet", false, "no per-item lines and no progress bar")
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(pos) > 1:
+		return usagef("want at most one image folder, got %d arguments", len(pos))
+	case *out == "":
+		return usagef("-out DIR is required")
+	case len(tasks)+len(taskConfigs) == 0:
+		return usagef("give at least one -task SPEC or -task-config FILE")
+	case *gridRows < 0 || *limit < 0:
+		return usagef("-grid-rows and -limit must not be negative")
+	}
+	opts, fit, err := sf.options(fs)
+	if err != nil {
+		return err
+	}
+	rep := &restore.Reproduction{Out: *out, Options: opts, Seed: *sf.seed, Fit: fit, RetryFailed: *retry, GridRows: *gridRows}
+	if *gridRows == 0 {
+		rep.GridRows = -1
+	}
+	if *methods != "" {
+		for _, m := range strings.Split(*methods, ",") {
+			m = strings.TrimSpace(m)
+			if _, err := guidance.New(m, opts.Guidance); err != nil {
+				return err
+			}
+			rep.Methods = append(rep.Methods, m)
+		}
+	}
+	for _, spec := range tasks {
+		rep.Tasks = append(rep.Tasks, restore.TaskSetup{Task: restore.SpecTask(spec)})
+	}
+	dataRoot := ""
+	for _, path := range taskConfigs {
+		tc, err := restore.ReadTaskConfig(path)
+		if err != nil {
+			return err
+		}
+		ts := restore.TaskSetup{Task: tc.Task, Noise: tc.Noise, Method: tc.Method}
+		if tc.HasScale {
+			ts.Scale = &tc.Scale
+		}
+		if opts.Noise != nil { // -noise given on the command line wins
+			ts.Noise = nil
+		}
+		if tc.Method != "" && !guidance.Has(tc.Method) && len(rep.Methods) == 0 {
+			return fmt.Errorf("%s: conditioning method %q has no counterpart here (known: %s); choose with -methods", path, tc.Method, strings.Join(guidance.Names(), ", "))
+		}
+		if dataRoot == "" {
+			dataRoot = tc.DataRoot
+		}
+		rep.Tasks = append(rep.Tasks, ts)
+	}
+	folder := dataRoot
+	if len(pos) == 1 {
+		folder = pos[0]
+	}
+	if folder == "" {
+		return usagef("give an image folder (or a task config with data.root)")
+	}
+	if rep.Images, err = listImages(folder); err != nil {
+		return err
+	}
+	if *limit > 0 && len(rep.Images) > *limit {
+		rep.Images = rep.Images[:*limit]
+	}
+	if rep.Shard, err = chooseShard(*shard, *shardCount, os.Getenv); err != nil {
+		return err
+	}
+	if err := restore.CheckWritable(*out); err != nil {
+		return err
+	}
+	if rep.Backend, err = backend.New(); err != nil {
+		return err
+	}
+	if rep.Prior, err = restore.LoadPrior(mf.spec()); err != nil {
+		return err
+	}
+	bar := newProgressBar(stdout, *quiet)
+	if !*quiet {
+		rep.Log = lineWriter{bar: bar, w: stdout}
+		if bar.on {
+			rep.OnStep = func(it restore.Item, p restore.Progress) {
+				bar.label = it.String() + " "
+				bar.update(p)
+			}
+		}
+	}
+	sum, err := rep.Run()
+	bar.done()
+	if err != nil {
+		return err
+	}
+	if !*quiet {
+		fmt.Fprintf(stdout, "shard %s: %d of %d items; %d run now (%d failed), %d finished before\n",
+			rep.Shard, sum.Owned, sum.Items, sum.Done, sum.Failed, sum.Skipped)
+		fmt.Fprintf(stdout, "wrote %s and %s in %s\n\n%s", restore.CSVFile, restore.TableFile, *out, sum.Table.Markdown())
+	}
+	return nil
+}
+
+// lineWriter writes per-item lines below a progress bar.
+type lineWriter struct {
+	bar *progressBar
+	w   io.Writer
+}
+
+func (l lineWriter) Write(p []byte) (int, error) {
+	if l.bar.drawn {
+		fmt.Fprint(l.w, "\r\x1b[K")
+		l.bar.drawn = false
+	}
+	return l.w.Write(p)
+}
+
+// chooseShard takes the shard from -shard, else from a Slurm array or a
+// Kubernetes Indexed Job's environment, else the whole run.
+func chooseShard(flagValue string, count int, getenv func(string) string) (restore.Shard, error) {
+	if flagValue != "" {
+		s, err := restore.ParseShard(flagValue)
+		if err != nil {
+			return restore.Shard{}, usagef("-shard: %v", err)
+		}
+		return s, nil
+	}
+	s, _, err := restore.ShardFromEnv(getenv, count)
+	if err != nil {
+		return restore.Shard{}, err
+	}
+	return s, nil
+}

@@ -1,0 +1,310 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cadps/toolkit/cadps/imageio"
+	"github.com/cadps/toolkit/cadps/metrics"
+	"github.com/cadps/toolkit/cadps/restore"
+	"github.com/cadps/toolkit/internal/fixtures"
+)
+
+// fixtureModel returns the -model-config and -weights flags of a reference
+// fixture model (unet-b: 16×16 RGB).
+func fixtureModel(t *testing.T, name string) []string {
+	t.Helper()
+	dir, err := fixtures.SharedPath("fixtures", "reference", name)
+	if err != nil {
+		t.Skipf("fixture model %s: %v", name, err)
+	}
+	return []string{"-model-config", filepath.Join(dir, "config.json"), "-weights", filepath.Join(dir, "model.safetensors")}
+}
+
+// writeTestImage writes a smooth RGB size×size PNG.
+func writeTestImage(t *testing.T, path string, size int, phase float64) {
+	t.Helper()
+	im, err := imageio.New(3, size, size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for c := range 3 {
+		for y := range size {
+			for x := range size {
+				im.Set(c, y, x, float32(0.5+0.4*math.Sin(float64(x)/3+phase+float64(c))*math.Cos(float64(y)/4-phase)))
+			}
+		}
+	}
+	if err := imageio.Save(path, im); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// runCmd runs a command's entry point and returns its output.
+func runCmd(run func([]string, io.Writer, io.Writer) error, args ...string) (string, string, error) {
+	var out, errOut bytes.Buffer
+	err := run(args, &out, &errOut)
+	return out.String(), errOut.String(), err
+}
+
+// tempFiles lists the temporary files (".name.tmp…") under dir.
+func tempFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	var found []string
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasPrefix(d.Name(), ".") && strings.Contains(d.Name(), ".tmp") {
+			found = append(found, p)
+		}
+		return nil
+	})
+	return found
+}
+
+func TestRestoreWritesEverything(t *testing.T) {
+	dir := t.TempDir()
+	img := filepath.Join(dir, "face.png")
+	writeTestImage(t, img, 16, 0)
+	out := filepath.Join(dir, "out")
+	args := append([]string{img, "-task", "super_resolution:factor=2", "-method", "dps", "-steps", "4",
+		"-progress-every", "2", "-seed", "5", "-out", out, "-gif"}, fixtureModel(t, "unet-b")...)
+	stdout, stderr, err := runCmd(runRestore, args...)
+	if err != nil {
+		t.Fatalf("restore: %v\n%s", err, stderr)
+	}
+	if !strings.Contains(stdout, "PSNR") || strings.Contains(stdout, "\r") {
+		t.Errorf("stdout %q: want one summary line and no progress bar (not a terminal)", stdout)
+	}
+	want := map[string][2]int{ // file: height, width
+		reconFile: {16, 16}, labelFile: {16, 16}, measurementFile: {8, 8},
+		progressFile: {16 + 2*2, 2*16 + 3*2}, // steps 2 and 4, 2-pixel padding around
+	}
+	for name, hw := range want {
+		im, err := imageio.Load(filepath.Join(out, name))
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if im.H != hw[0] || im.W != hw[1] {
+			t.Errorf("%s is %s, want height %d, width %d", name, im.Size(), hw[0], hw[1])
+		}
+	}
+	if st, err := os.Stat(filepath.Join(out, gifFile)); err != nil || st.Size() == 0 {
+		t.Errorf("GIF: %v", err)
+	}
+	raw, err := os.ReadFile(filepath.Join(out, recordFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec restoreRecord
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Seed != 5 || rec.Settings.Backend == "" || rec.Settings.Steps != 4 || rec.Settings.Method != "dps" ||
+		rec.Settings.Scale != 0.3 || rec.Settings.SigmaY != 0.05 || len(rec.Residuals) != 4 ||
+		len(rec.ProgressSteps) != 2 || rec.Timings.Sample <= 0 || rec.Metrics.PSNR <= 0 || len(rec.Files) != 5 {
+		t.Errorf("record %s", raw)
+	}
+	// The metrics in the record are those of the files.
+	ref, _ := imageio.Load(filepath.Join(out, labelFile))
+	got, _ := imageio.Load(filepath.Join(out, reconFile))
+	if psnr, err := metrics.PSNR(ref, got, 1); err != nil || psnr != rec.Metrics.PSNR {
+		t.Errorf("PSNR of the files %v, record says %v", psnr, rec.Metrics.PSNR)
+	}
+	if tmp := tempFiles(t, out); len(tmp) > 0 {
+		t.Errorf("temporary files left: %v", tmp)
+	}
+}
+
+func TestRestoreAndReproduceErrors(t *testing.T) {
+	dir := t.TempDir()
+	model := fixtureModel(t, "unet-b")
+	good := filepath.Join(dir, "good.png")
+	writeTestImage(t, good, 16, 0)
+	big := filepath.Join(dir, "big.png")
+	writeTestImage(t, big, 20, 0)
+	garbage := filepath.Join(dir, "garbage.png")
+	if err := os.WriteFile(garbage, []byte("this is not an image"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	blocker := filepath.Join(dir, "file")
+	if err := os.WriteFile(blocker, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	folder := filepath.Join(dir, "images")
+	os.Mkdir(folder, 0o755)
+	writeTestImage(t, filepath.Join(folder, "a.png"), 16, 0)
+	writeTestImage(t, filepath.Join(folder, "b.png"), 20, 0)
+	otherWeights := fixtureModel(t, "unet-a")[3]
+	out := filepath.Join(dir, "out")
+	restoreArgs := func(image string, extra ...string) []string {
+		return append(append([]string{image, "-task", "sr:factor=2", "-method", "dps", "-steps", "2", "-out", out}, model...), extra...)
+	}
+	for _, tc := range []struct {
+		name string
+		run  func([]string, io.Writer, io.Writer) error
+		args []string
+		want string
+	}{
+		{"missing image", runRestore, restoreArgs(filepath.Join(dir, "nope.png")), "no such file"},
+		{"unreadable image", runRestore, restoreArgs(garbage), "cannot read image"},
+		{"wrong size", runRestore, restoreArgs(big), "is 20×20, but the model takes 16×16 images (use -resize or -crop"},
+		{"unknown task", runRestore, restoreArgs(good, "-task", "deblur"), `unknown operator "deblur"`},
+		{"unknown method", runRestore, restoreArgs(good, "-method", "magic"), `unknown method "magic"`},
+		{"unknown preset", runRestore, []string{good, "-task", "sr:factor=2", "-model", "ffhq1024", "-weights", otherWeights, "-out", out}, `unknown model "ffhq1024"`},
+		{"weights that do not fit", runRestore, restoreArgs(good, "-weights", otherWeights), "do not fit model"},
+		{"weights that do not fit a preset", runRestore, []string{good, "-task", "sr:factor=2", "-model", "ffhq256", "-weights", otherWeights, "-out", out}, "do not fit model ffhq256"},
+		{"output not writable", runRestore, append(restoreArgs(good), "-out", filepath.Join(blocker, "sub")), "output folder " + filepath.Join(blocker, "sub") + " is not writable"},
+		{"resize and crop", runRestore, restoreArgs(good, "-resize", "-crop"), "exclude each other"},
+		{"reproduce wrong size", runReproduce, append([]string{folder, "-task", "sr:factor=2", "-methods", "dps", "-out", out}, model...), "b.png is 20×20"},
+		{"reproduce unknown method", runReproduce, append([]string{folder, "-task", "sr:factor=2", "-methods", "dps,magic", "-out", out}, model...), `unknown method "magic"`},
+		{"reproduce missing folder", runReproduce, append([]string{filepath.Join(dir, "none"), "-task", "sr:factor=2", "-methods", "dps", "-out", out}, model...), "no such file"},
+		{"reproduce output not writable", runReproduce, append([]string{folder, "-resize", "-task", "sr:factor=2", "-methods", "dps", "-out", filepath.Join(blocker, "x")}, model...), "is not writable"},
+		{"reproduce method that cannot use the task", runReproduce, append([]string{folder, "-resize", "-task", "phase_retrieval", "-methods", "dps,pigdm", "-out", out}, model...), "pigdm needs a linear operator"},
+		{"reproduce bad shard", runReproduce, append([]string{folder, "-task", "sr:factor=2", "-methods", "dps", "-out", out, "-shard", "3/3"}, model...), "not in [0, 3)"},
+		{"merge nothing", runMerge, []string{dir}, "no item records"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := runCmd(tc.run, tc.args...)
+			if err == nil {
+				t.Fatalf("no error, want %q", tc.want)
+			}
+			t.Log(err)
+			if msg := err.Error(); !strings.Contains(msg, tc.want) || strings.Contains(msg, "\n") {
+				t.Errorf("error %q, want one line containing %q", msg, tc.want)
+			}
+		})
+	}
+	// Nothing was written by the failed runs but the (empty) output folder.
+	entries, _ := os.ReadDir(out)
+	if len(entries) != 0 {
+		t.Errorf("failed runs left %d entries in the output folder", len(entries))
+	}
+}
+
+func TestProgressBar(t *testing.T) {
+	var buf bytes.Buffer
+	if bar := newProgressBar(&buf, false); bar.on {
+		t.Error("a progress bar on a buffer, which is not a terminal")
+	}
+	bar := &progressBar{w: &buf, on: true}
+	for s := 1; s <= 3; s++ {
+		bar.update(restore.Progress{Step: s, Steps: 3, Residual: 1.5, Elapsed: time.Duration(s) * time.Second})
+	}
+	bar.done()
+	out := buf.String()
+	// The first and last steps are always drawn, and the line ends.
+	if !strings.HasPrefix(out, "\r[==========                    ] 1/3 residual 1.5 ETA 2s") ||
+		!strings.Contains(out, "\r[==============================] 3/3") || !strings.HasSuffix(out, "\n") {
+		t.Errorf("progress bar output %q", out)
+	}
+	buf.Reset()
+	quiet := &progressBar{w: &buf, on: false}
+	quiet.update(restore.Progress{Step: 3, Steps: 3})
+	quiet.done()
+	if buf.Len() != 0 {
+		t.Errorf("a quiet bar wrote %q", buf.String())
+	}
+}
+
+func TestParseInterleaved(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		pos  []string
+		n    int
+	}{
+		{[]string{"img.png", "-n", "3"}, []string{"img.png"}, 3},
+		{[]string{"-n", "2", "a", "b"}, []string{"a", "b"}, 2},
+		{[]string{"a", "-n", "4", "b"}, []string{"a", "b"}, 4},
+		{[]string{"-n", "1", "--", "-odd"}, []string{"-odd"}, 1},
+		{nil, nil, 0},
+	} {
+		fs := newFlagSet("test", "", io.Discard)
+		n := fs.Int("n", 0, "")
+		pos, err := parseInterleaved(fs, tc.args)
+		if err != nil || !slices.Equal(pos, tc.pos) || *n != tc.n {
+			t.Errorf("%q: positional %q, n=%d, err %v; want %q, %d", tc.args, pos, *n, err, tc.pos, tc.n)
+		}
+	}
+	fs := newFlagSet("test", "", io.Discard)
+	if _, err := parseInterleaved(fs, []string{"a", "-bogus"}); !errors.As(err, new(usageError)) {
+		t.Errorf("unknown flag after an argument: %v, want a usage error", err)
+	}
+}
+
+func TestRestoreTaskConfig(t *testing.T) {
+	dir := t.TempDir()
+	img := filepath.Join(dir, "face.png")
+	writeTestImage(t, img, 16, 0)
+	cfg := filepath.Join(dir, "phase_retrieval_config.yaml")
+	if err := os.WriteFile(cfg, []byte(`conditioning:
+  method: ps
+  params:
+    scale: 0.7
+
+data:
+  name: ffhq
+  root: ./data/samples/
+
+measurement:
+  operator:
+    name: phase_retrieval
+    oversample: 2.0
+
+  noise: 
+    name: poisson
+    rate: 1.0`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	args := append([]string{img, "-task-config", cfg, "-steps", "2", "-out", out, "-quiet"}, fixtureModel(t, "unet-b")...)
+	stdout, stderr, err := runCmd(runRestore, args...)
+	if err != nil {
+		t.Fatalf("restore: %v\n%s", err, stderr)
+	}
+	if stdout != "" {
+		t.Errorf("-quiet printed %q", stdout)
+	}
+	var rec restoreRecord
+	if err := json.Unmarshal([]byte(readFile(t, filepath.Join(out, recordFile))), &rec); err != nil {
+		t.Fatal(err)
+	}
+	s := rec.Settings
+	if s.Method != "dps" || s.Scale != 0.7 || s.Noise != "poisson:rate=1" || s.Task != "phase_retrieval" || rec.MeasurementView != "log-magnitude" {
+		t.Errorf("record %+v", rec)
+	}
+	if _, _, err := runCmd(runRestore, append(args, "-task", "sr:factor=2")...); err == nil || !strings.Contains(err.Error(), "not both") {
+		t.Errorf("-task with -task-config: %v", err)
+	}
+}
+
+// TestRestoreShippedPrior runs the default prior, the shipped fmnist32
+// (32×32 gray): an RGB image is read as gray.
+func TestRestoreShippedPrior(t *testing.T) {
+	dir := t.TempDir()
+	img := filepath.Join(dir, "shirt.png")
+	writeTestImage(t, img, 32, 0)
+	out := filepath.Join(dir, "out")
+	if _, stderr, err := runCmd(runRestore, img, "-task", "gaussian_blur:kernel_size=5", "-method", "dps", "-steps", "2", "-out", out); err != nil {
+		t.Fatalf("restore: %v\n%s", err, stderr)
+	}
+	var rec restoreRecord
+	if err := json.Unmarshal([]byte(readFile(t, filepath.Join(out, recordFile))), &rec); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Settings.Model != "fmnist32" || !slices.Equal(rec.Settings.ImageShape, []int{1, 1, 32, 32}) {
+		t.Errorf("settings %+v", rec.Settings)
+	}
+	im, err := imageio.Load(filepath.Join(out, reconFile), imageio.WithMode(imageio.Gray))
+	if err != nil || im.H != 32 {
+		t.Errorf("reconstruction: %v", err)
+	}
+}
