@@ -1,19 +1,33 @@
-# The two commands of the README:
-#   make demo   restore a test image with the shipped small prior (pure-Go backend)
-#   make test   install what the tests need and run them all
+# The README's two commands:
+#   make demo   restore a Fashion-MNIST test image with the shipped small prior
+#               (pure-Go backend), writing out/demo/
+#   make test   install what the tests need, then vet and run every Go test and
+#               execute every notebook
 GO ?= go
+DEMO_IMAGE ?= checkpoints/small/testimages/9-boot.png
+DEMO_TASK ?= inpaint_box:size=12
+DEMO_METHOD ?= cadps
 
-.PHONY: test demo setup gotest lint bench
+.PHONY: demo test setup gotest notebooks bench
+
+demo:
+	$(GO) mod download
+	$(GO) run ./scripts/cadps restore -task $(DEMO_TASK) -method $(DEMO_METHOD) -steps 100 -seed 1 \
+		-progress-every 10 -out out/demo $(DEMO_IMAGE)
+	@echo "see out/demo: measurement.png, recon.png, progress.png, record.json"
 
 setup:
 	./scripts/setup.sh
+	./scripts/notebooks/setup.sh
 
 gotest:
-	$(GO) test -count=1 -timeout 60m ./...
-
-test: setup
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 60m ./...
+
+notebooks:
+	./scripts/notebooks/check.sh
+
+test: setup gotest notebooks
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./...

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Executes every notebook in notebooks/ headless with the GoNB kernel and fails
+# when an output shows an error, a panic or a non-zero exit, or when a notebook
+# has fewer figures (image/png or image/svg+xml outputs) than its metadata
+# "cadps.figures" promises. GoNB exits 0 even after a runtime panic, so the
+# outputs are what is checked.
+#
+#   scripts/notebooks/check.sh            execute into a temporary folder
+#   scripts/notebooks/check.sh --inplace  execute and keep the outputs in the committed notebooks
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+export PATH="$(go env GOPATH)/bin:$PATH"
+inplace=0
+[ "${1:-}" = "--inplace" ] && inplace=1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+status=0
+shopt -s nullglob
+nbs=("$root"/notebooks/*.ipynb)
+[ ${#nbs[@]} -gt 0 ] || { echo "notebooks: none found" >&2; exit 1; }
+for nb in "${nbs[@]}"; do
+	name=$(basename "$nb")
+	out="$tmp/$name"
+	start=$(date +%s)
+	if ! (cd "$root/notebooks" && jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=1800 \
+		--ExecutePreprocessor.kernel_name=gonb --output "$out" "$nb" >"$tmp/$name.log" 2>&1); then
+		echo "FAIL $name: nbconvert failed"; tail -n 20 "$tmp/$name.log"; status=1; continue
+	fi
+	if python3 - "$out" <<'PY'
+import json, re, sys
+nb = json.load(open(sys.argv[1]))
+bad = re.compile(r"panic:|goroutine \d+ \[|\bERROR\b|error:|exit status [1-9]|failed to (run|compile)|undefined:|cannot use|Traceback", re.I)
+problems, figures = [], 0
+for i, cell in enumerate(nb.get("cells", [])):
+    for o in cell.get("outputs", []):
+        if o.get("output_type") == "error":
+            problems.append(f"cell {i}: {o.get('ename')}: {o.get('evalue')}")
+        text = o.get("text", "")
+        if isinstance(text, list): text = "".join(text)
+        data = o.get("data", {})
+        for k in ("text/plain", "text/html", "text/markdown"):
+            v = data.get(k, "")
+            text += "".join(v) if isinstance(v, list) else v
+        if o.get("name") == "stderr" or bad.search(text):
+            m = bad.search(text)
+            if m:
+                problems.append(f"cell {i}: {text.strip()[:300]}")
+        if "image/png" in data or "image/svg+xml" in data:
+            figures += 1
+want = nb.get("metadata", {}).get("cadps", {}).get("figures", 1)
+if figures < want:
+    problems.append(f"{figures} figures, the notebook promises {want}")
+for p in problems: print("   ", p)
+sys.exit(1 if problems else 0)
+PY
+	then
+		echo "ok   $name ($(( $(date +%s) - start )) s)"
+		[ $inplace = 1 ] && cp "$out" "$nb"
+	else
+		echo "FAIL $name"; status=1
+	fi
+done
+exit $status
