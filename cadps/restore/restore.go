@@ -208,6 +208,9 @@ type Progress struct {
 	Residual float64
 	// Elapsed is the sampling time so far.
 	Elapsed time.Duration
+	// Extra holds the method's per-step diagnostics by name (e.g. CA-DPS's
+	// "multiplier" 1+d), as the sampler reports them.
+	Extra map[string]*tensors.Tensor
 }
 
 // Snapshot is the estimate x̂0 after a step.
@@ -343,7 +346,7 @@ func (r *Restorer) Restore(truth *imageio.Image, seed uint64, cb func(Progress))
 			res.Progress = append(res.Progress, Snapshot{Step: info.Step, Image: ims[0].Clamp()})
 		}
 		if cb != nil {
-			cb(Progress{Step: info.Step, Steps: info.Steps, Residual: resid, Elapsed: now.Sub(start)})
+			cb(Progress{Step: info.Step, Steps: info.Steps, Residual: resid, Elapsed: now.Sub(start), Extra: info.Extra})
 		}
 		return nil
 	}
