@@ -232,3 +232,17 @@ func New(name string, o Options) (Method, error) {
 
 // Has reports whether a method of that name exists.
 func Has(name string) bool { return slices.Contains(Names(), name) }
+
+// DefaultScale returns the default step size ζ of a method for a task whose
+// DPS step size is taskScale (0.3 for SR and blurs, 0.5 inpainting, 1.0
+// phase retrieval, as the reference configs). The methods that move x̂0 by
+// the exact Gaussian-likelihood gradient (cadps-gauss, pigdm, tmpd, mmps)
+// take ζ = 1, their natural strength (see docs/methods.md); the others take
+// the task's DPS value.
+func DefaultScale(method string, taskScale float64) float64 {
+	switch method {
+	case "cadps-gauss", "pigdm", "tmpd", "mmps":
+		return 1
+	}
+	return taskScale
+}

@@ -151,7 +151,7 @@ func New(b backends.Backend, prior *Prior, o Options) (*Restorer, error) {
 			return nil, fmt.Errorf("restore: %w", err)
 		}
 	}
-	r.scale = o.Task.DefaultScale()
+	r.scale = guidance.DefaultScale(o.Method, o.Task.DefaultScale())
 	if o.Scale != nil {
 		r.scale = *o.Scale
 	}

@@ -81,7 +81,7 @@ func addSamplingFlags(fs *flag.FlagSet) *samplingFlags {
 		respacing:     fs.String("respacing", "", "timestep respacing instead of -steps (e.g. 250, ddim50, 10,20,30)"),
 		ddim:          fs.Bool("ddim", false, "DDIM updates instead of ancestral sampling"),
 		eta:           fs.Float64("eta", 0, "DDIM's η"),
-		scale:         fs.Float64("scale", 0, "step size ζ (default: a task config's, else the task's: 0.3 for SR and blurs, 0.5 inpainting, 1.0 phase retrieval)"),
+		scale:         fs.Float64("scale", 0, "step size ζ (default: a task config's, else the task's: 0.3 for SR and blurs, 0.5 inpainting, 1.0 phase retrieval; 1 for cadps-gauss, pigdm, tmpd, mmps)"),
 		sigmaY:        fs.Float64("sigma-y", 0, "σ_y the likelihood assumes (default: the noise model's)"),
 		noise:         fs.String("noise", "gaussian:sigma=0.05", "measurement noise: gaussian[:sigma=S], poisson[:rate=R] or clean (a task config's noise unless given)"),
 		seed:          fs.Uint64("seed", 0, "seed of the measurement noise, random masks/kernels and the sampler"),
