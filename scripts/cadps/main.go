@@ -31,6 +31,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		convertCommand(),
+		gmmCommand(),
 		mergeCommand(),
 		metricsCommand(),
 		reproduceCommand(),

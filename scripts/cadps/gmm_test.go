@@ -1,0 +1,256 @@
+package main
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cadps/toolkit/cadps/backend"
+	"github.com/cadps/toolkit/cadps/gmm"
+	"github.com/cadps/toolkit/checkpoints"
+)
+
+// runGMMArgs runs `cadps gmm` with args and decodes its JSON report.
+func runGMMArgs(t *testing.T, args ...string) (gmmReport, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err := gmmCommand().run(args, &out, &errOut)
+	if err != nil {
+		return gmmReport{}, err
+	}
+	var rep gmmReport
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("output %q is not one JSON object: %v", out.String(), err)
+	}
+	return rep, nil
+}
+
+// TestGMMEndToEnd runs one small setting through the command: the exact
+// sampler and one guidance method, the problem saved and read back, the
+// samples written.
+func TestGMMEndToEnd(t *testing.T) {
+	dir := t.TempDir()
+	problem := filepath.Join(dir, "problem.safetensors")
+	samples := filepath.Join(dir, "samples.safetensors")
+	common := []string{"--samples", "200", "--steps", "50", "--seed", "4", "--projections", "200"}
+
+	exact, err := runGMMArgs(t, append([]string{"--method", "exact", "--dim", "8", "--dim-y", "2", "--save-problem", problem}, common...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if exact.Dim != 8 || exact.DimY != 2 || exact.Components != 25 || exact.Samples != 200 {
+		t.Errorf("report %+v", exact)
+	}
+	// Two independent sets of 200 exact samples: SW₂ is sampling error only.
+	if exact.SlicedWasserstein > 0.5 || exact.WeightTV > 0.1 {
+		t.Errorf("exact sampler far from its own posterior: %+v", exact)
+	}
+
+	dps, err := runGMMArgs(t, append([]string{"--method", "dps", "--problem", problem, "--out", samples}, common...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dps.Method != "dps" || dps.Steps != 50 || dps.SigmaY != float64(float32(exact.SigmaY)) {
+		t.Errorf("report %+v (exact σ_y %g)", dps, exact.SigmaY)
+	}
+	for _, v := range []float64{dps.SlicedWasserstein, dps.Energy, dps.WeightTV} {
+		if !(v >= -1) || v > 1e6 {
+			t.Errorf("implausible distance in %+v", dps)
+		}
+	}
+	sd, err := checkpoints.LoadSafetensors(samples)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := sd.Get("samples")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Shape) != 2 || st.Shape[0] != 200 || st.Shape[1] != 8 {
+		t.Errorf("samples shape %v, want [200 8]", st.Shape)
+	}
+	// Same seed and problem file: the same run.
+	again, err := runGMMArgs(t, append([]string{"--method", "dps", "--problem", problem}, common...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.SlicedWasserstein != dps.SlicedWasserstein {
+		t.Errorf("rerun gave SW %g, first run %g", again.SlicedWasserstein, dps.SlicedWasserstein)
+	}
+}
+
+// TestGMMUnconditionalMatchesPrior checks the network and the process
+// together: unconditional sampling with the exact ε reproduces the prior
+// within the sampling error of exact prior draws.
+func TestGMMUnconditionalMatchesPrior(t *testing.T) {
+	p, err := gmm.Standard(8, 1, 11)
+	if err != nil {
+		t.Fatal(err)
+	}
+	post, err := p.Posterior()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 500
+	got, err := sampleGMM(b, p, post, gmmRun{Method: "unconditional", Samples: n, Steps: 100, Seed: 1, Schedule: "linear", VarType: "fixed_small"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	ref, other := p.Prior.Sample(n, r), p.Prior.Sample(n, r)
+	sw, err := gmm.SlicedWasserstein(got, ref, 500, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	floor, err := gmm.SlicedWasserstein(other, ref, 500, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A wrong ε (sign, scale or timestep) puts samples off the grid of means
+	// and gives SW₂ of several units.
+	if sw > 2*floor+0.2 {
+		t.Errorf("unconditional samples: SW₂ to the prior %g, two prior sets %g", sw, floor)
+	}
+	// Component weights of the prior recovered by assignment.
+	w := p.Prior.Weights()
+	counts := make([]float64, len(w))
+	for _, x := range got {
+		best, arg := 1e300, 0
+		for k := range w {
+			mu := p.Prior.Mean(k)
+			dist := 0.0
+			for j := range x {
+				dist += (x[j] - mu[j]) * (x[j] - mu[j])
+			}
+			if dist < best {
+				best, arg = dist, k
+			}
+		}
+		counts[arg]++
+	}
+	tv := 0.0
+	for k := range w {
+		d := counts[k]/n - w[k]
+		if d < 0 {
+			d = -d
+		}
+		tv += d / 2
+	}
+	if tv > 0.12 {
+		t.Errorf("unconditional samples: prior weight TV %g", tv)
+	}
+}
+
+func TestGMMErrors(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.safetensors")
+	sd := checkpoints.NewStateDict("bad")
+	for _, tn := range []*checkpoints.Tensor{
+		checkpoints.FromFloat32("weights", []int{2}, []float32{0.5, 0.6}),
+		checkpoints.FromFloat32("means", []int{2, 1}, []float32{0, 1}),
+		checkpoints.FromFloat32("covs", []int{2, 1, 1}, []float32{1, 1}),
+		checkpoints.FromFloat32("A", []int{1, 1}, []float32{1}),
+		checkpoints.FromFloat32("y", []int{1}, []float32{0}),
+		checkpoints.FromFloat32("sigma_y", []int{1}, []float32{1}),
+	} {
+		if err := sd.Add(tn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := checkpoints.SaveSafetensors(bad, sd); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		args  []string
+		usage bool
+		want  string
+	}{
+		{"no method", []string{}, true, "--method is required"},
+		{"unknown method", []string{"--method", "nope"}, true, "unknown method"},
+		{"too few steps", []string{"--method", "exact", "--steps", "1"}, true, "--steps"},
+		{"m > d", []string{"--method", "exact", "--dim", "2", "--dim-y", "3"}, true, "1 ≤ m ≤ d"},
+		{"weights", []string{"--method", "exact", "--problem", bad}, false, "weights sum to 1.1"},
+		{"missing file", []string{"--method", "exact", "--problem", filepath.Join(dir, "none.safetensors")}, false, "none.safetensors"},
+		{"bench dims", []string{"bench", "--dims", "8,x"}, true, "--dims"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := runGMMArgs(t, tc.args...)
+			if err == nil {
+				t.Fatalf("no error, want %q", tc.want)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q does not contain %q", err, tc.want)
+			}
+			if got := errors.As(err, new(usageError)); got != tc.usage {
+				t.Errorf("usage error = %v, want %v (%v)", got, tc.usage, err)
+			}
+		})
+	}
+}
+
+// TestGMMBench runs a one-problem bench and checks its table and CSV.
+func TestGMMBench(t *testing.T) {
+	dir := t.TempDir()
+	csvPath := filepath.Join(dir, "runs.csv")
+	jsonPath := filepath.Join(dir, "table.json")
+	var out, errOut bytes.Buffer
+	err := gmmCommand().run([]string{"bench", "--dims", "8", "--dims-y", "1,2", "--problems", "2", "--methods", "exact,unconditional",
+		"--samples", "100", "--steps", "20", "--projections", "100", "--csv", csvPath, "--json", jsonPath}, &out, &errOut)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errOut.String())
+	}
+	for _, want := range []string{"| 8 | 1 | exact |", "| 8 | 2 | unconditional |", "wall time"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, out.String())
+		}
+	}
+	f, err := os.Open(csvPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1+2*2*2 {
+		t.Errorf("CSV has %d records, want header + 8 runs", len(recs))
+	}
+	raw, err := os.ReadFile(jsonPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Cells []benchCell `json:"cells"`
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Cells) != 4 {
+		t.Fatalf("%d cells, want 4", len(doc.Cells))
+	}
+	for _, c := range doc.Cells {
+		if c.Runs != 2 || c.Failures != 0 {
+			t.Errorf("cell %+v", c)
+		}
+		// The exact sampler must beat the prior on its own posterior.
+		if c.Method == "unconditional" {
+			for _, e := range doc.Cells {
+				if e.Method == exactMethod && e.DimY == c.DimY && !(e.SWMean < c.SWMean) {
+					t.Errorf("m=%d: exact SW %g not below unconditional %g", c.DimY, e.SWMean, c.SWMean)
+				}
+			}
+		}
+	}
+}
