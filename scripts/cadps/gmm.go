@@ -16,15 +16,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cadps/toolkit/cadps"
 	"github.com/cadps/toolkit/cadps/backend"
 	"github.com/cadps/toolkit/cadps/diffusion"
 	"github.com/cadps/toolkit/cadps/gmm"
 	"github.com/cadps/toolkit/cadps/guidance"
 	"github.com/cadps/toolkit/checkpoints"
 	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
 )
 
 // exactMethod is the method name that draws from the exact posterior.
@@ -232,55 +229,8 @@ func sampleGMM(b backends.Backend, p *gmm.Problem, post *gmm.Posterior, r gmmRun
 	if r.Method == exactMethod {
 		return post.Sample(r.Samples, rand.New(rand.NewPCG(r.Seed, exactStream))), nil
 	}
-	m, err := guidance.New(r.Method, guidance.Options{})
-	if err != nil {
-		return nil, err
-	}
-	op, err := p.Operator()
-	if err != nil {
-		return nil, err
-	}
-	if err := guidance.CheckOperator(m, op); err != nil {
-		return nil, err
-	}
-	proc, err := diffusion.New(diffusion.Config{
-		Steps: 1000, NoiseSchedule: r.Schedule, Respacing: strconv.Itoa(r.Steps),
-		MeanType: diffusion.MeanEpsilon, VarType: diffusion.VarType(r.VarType),
-	})
-	if err != nil {
-		return nil, err
-	}
-	ac, err := gmm.AlphasCumprod(r.Schedule, 1000)
-	if err != nil {
-		return nil, err
-	}
-	s, err := cadps.NewSampler(cadps.Problem{
-		Backend: b, Ctx: context.New(), Net: p.Prior.Network(ac), Process: proc,
-		Op: op, Method: m, Scale: r.Scale, SigmaY: p.SigmaY,
-	})
-	if err != nil {
-		return nil, err
-	}
-	d, n := p.Prior.Dim(), r.Samples
-	y := make([]float32, 0, n*len(p.Y))
-	for range n {
-		for _, v := range p.Y {
-			y = append(y, float32(v))
-		}
-	}
-	x, err := s.Run(nil, []int{n, d}, tensors.FromFlatDataAndDimensions(y, n, len(p.Y)), cadps.NewSeededNoise(r.Seed), nil)
-	if err != nil {
-		return nil, err
-	}
-	flat := tensors.MustCopyFlatData[float32](x)
-	out := make([][]float64, n)
-	for i := range out {
-		out[i] = make([]float64, d)
-		for j := range d {
-			out[i][j] = float64(flat[i*d+j])
-		}
-	}
-	return out, nil
+	return p.SampleMethod(b, gmm.RunOptions{Method: r.Method, Samples: r.Samples, Steps: r.Steps, Seed: r.Seed,
+		Scale: r.Scale, Schedule: r.Schedule, VarType: r.VarType})
 }
 
 // saveSamples writes samples [N,d] as a float32 safetensors file.
