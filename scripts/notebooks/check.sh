@@ -38,7 +38,7 @@ for i, cell in enumerate(nb.get("cells", [])):
         text = o.get("text", "")
         if isinstance(text, list): text = "".join(text)
         data = o.get("data", {})
-        for k in ("text/plain", "text/html", "text/markdown"):
+        for k in ("text/plain", "text/html"):  # markdown is the notebook's own prose
             v = data.get(k, "")
             text += "".join(v) if isinstance(v, list) else v
         if o.get("name") == "stderr" or bad.search(text):
