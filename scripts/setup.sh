@@ -5,3 +5,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 go mod download
+
+# Fashion-MNIST (MIT licence), the training data of the shipped small prior
+# (checkpoints/small, docs/small-prior.md): Debian's dataset-fashion-mnist
+# puts the IDX files in /usr/share/datasets/fashion-mnist. The package lists
+# are refreshed only when apt does not know the package yet.
+fmnist=/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+if [ ! -e "$fmnist" ]; then
+	sudo=""
+	if [ "$(id -u)" -ne 0 ]; then
+		sudo="sudo"
+	fi
+	if ! apt-cache show dataset-fashion-mnist >/dev/null 2>&1; then
+		$sudo apt-get update
+	fi
+	$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y dataset-fashion-mnist
+fi

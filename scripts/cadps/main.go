@@ -36,6 +36,7 @@ func commands() []command {
 		metricsCommand(),
 		reproduceCommand(),
 		restoreCommand(),
+		trainCommand(),
 	}
 }
 

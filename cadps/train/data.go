@@ -1,0 +1,206 @@
+package train
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/cadps/toolkit/cadps/imageio"
+)
+
+// Dataset is a set of gray training images in the network's range: N images
+// of C×H×W float32 values in [−1, 1], stored NCHW in Pix.
+type Dataset struct {
+	N, C, H, W int
+	Pix        []float32
+	// Source names where the images came from.
+	Source string
+}
+
+// Background is the value padding takes: −1, black, the background of
+// MNIST-like images after scaling to [−1, 1].
+const Background = -1
+
+// LoadDataset reads gray training images from path and pads them to
+// size×size (centred, with [Background]); images larger than size are an
+// error. path is one of:
+//
+//   - an IDX image file (idx3-ubyte, gzip-compressed or not), as
+//     MNIST and Fashion-MNIST ship;
+//   - a folder holding train-images-idx3-ubyte[.gz] (that file is read);
+//   - a folder of PNG/JPEG images (read as gray, sorted by name).
+//
+// Pixel values p ∈ [0, 255] map to 2p/255 − 1.
+//
+// Padding rather than resizing is deliberate: 28×28 Fashion-MNIST images
+// become 32×32 without interpolation, so every training pixel is one of the
+// 256 levels the decoder term of the loss assumes; 32 = 2⁵ halves cleanly
+// at every UNet level (28 would give 7×7 and then odd sizes); and the
+// border takes −1, the black background the images already have, so the
+// model learns an empty margin that samplers reproduce and a consumer can
+// crop ((32−28)/2 = 2 pixels on each side).
+func LoadDataset(path string, size int) (*Dataset, error) {
+	if size <= 0 {
+		return nil, fmt.Errorf("train: image size must be positive, got %d", size)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("train: data: %w", err)
+	}
+	if !st.IsDir() {
+		return loadIDXFile(path, size)
+	}
+	for _, name := range []string{"train-images-idx3-ubyte.gz", "train-images-idx3-ubyte"} {
+		p := filepath.Join(path, name)
+		if _, err := os.Stat(p); err == nil {
+			return loadIDXFile(p, size)
+		}
+	}
+	return loadImageFolder(path, size)
+}
+
+// loadIDXFile reads and pads an IDX file.
+func loadIDXFile(path string, size int) (*Dataset, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("train: data: %w", err)
+	}
+	defer f.Close()
+	n, h, w, pix, err := ReadIDX(f)
+	if err != nil {
+		return nil, fmt.Errorf("train: %s: %w", path, err)
+	}
+	d, err := padImages(n, h, w, size, func(k, y, x int) float32 { return float32(pix[(k*h+y)*w+x]) / 255 })
+	if err != nil {
+		return nil, fmt.Errorf("train: %s: %w", path, err)
+	}
+	d.Source = path
+	return d, nil
+}
+
+// ReadIDX decodes an IDX file of unsigned bytes with three dimensions
+// (images × rows × columns), gzip-compressed or not, and returns the
+// dimensions and the pixels.
+func ReadIDX(r io.Reader) (n, h, w int, pix []byte, err error) {
+	br := bufio.NewReader(r)
+	magic, err := br.Peek(2)
+	if err != nil {
+		return 0, 0, 0, nil, fmt.Errorf("reading IDX header: %w", err)
+	}
+	var src io.Reader = br
+	if magic[0] == 0x1f && magic[1] == 0x8b {
+		gz, err := gzip.NewReader(br)
+		if err != nil {
+			return 0, 0, 0, nil, fmt.Errorf("gzip: %w", err)
+		}
+		defer gz.Close()
+		src = gz
+	}
+	var hdr [16]byte
+	if _, err := io.ReadFull(src, hdr[:4]); err != nil {
+		return 0, 0, 0, nil, fmt.Errorf("reading IDX header: %w", err)
+	}
+	if hdr[0] != 0 || hdr[1] != 0 {
+		return 0, 0, 0, nil, errors.New("not an IDX file (bad magic number)")
+	}
+	if hdr[2] != 0x08 {
+		return 0, 0, 0, nil, fmt.Errorf("IDX element type 0x%02x, want unsigned bytes (0x08)", hdr[2])
+	}
+	if hdr[3] != 3 {
+		return 0, 0, 0, nil, fmt.Errorf("IDX file has %d dimensions, want 3 (images, rows, columns): is it a label file?", hdr[3])
+	}
+	if _, err := io.ReadFull(src, hdr[4:]); err != nil {
+		return 0, 0, 0, nil, fmt.Errorf("reading IDX header: %w", err)
+	}
+	n = int(binary.BigEndian.Uint32(hdr[4:8]))
+	h = int(binary.BigEndian.Uint32(hdr[8:12]))
+	w = int(binary.BigEndian.Uint32(hdr[12:16]))
+	const maxBytes = 1 << 32
+	if n == 0 || h == 0 || w == 0 || int64(n)*int64(h)*int64(w) > maxBytes {
+		return 0, 0, 0, nil, fmt.Errorf("IDX dimensions %d×%d×%d out of range", n, h, w)
+	}
+	var buf bytes.Buffer
+	want := int64(n) * int64(h) * int64(w)
+	got, err := io.Copy(&buf, io.LimitReader(src, want))
+	if err != nil {
+		return 0, 0, 0, nil, fmt.Errorf("reading IDX data: %w", err)
+	}
+	if got != want {
+		return 0, 0, 0, nil, fmt.Errorf("IDX data truncated: %d of %d bytes", got, want)
+	}
+	return n, h, w, buf.Bytes(), nil
+}
+
+// loadImageFolder reads every PNG/JPEG file in dir as gray.
+func loadImageFolder(dir string, size int) (*Dataset, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("train: data: %w", err)
+	}
+	var paths []string
+	for _, e := range entries {
+		switch strings.ToLower(filepath.Ext(e.Name())) {
+		case ".png", ".jpg", ".jpeg":
+			if !e.IsDir() {
+				paths = append(paths, filepath.Join(dir, e.Name()))
+			}
+		}
+	}
+	sort.Strings(paths)
+	if len(paths) == 0 {
+		return nil, fmt.Errorf("train: %s has no PNG/JPEG images and no train-images-idx3-ubyte[.gz]", dir)
+	}
+	imgs := make([]*imageio.Image, len(paths))
+	h, w := 0, 0
+	for k, p := range paths {
+		im, err := imageio.Load(p, imageio.WithMode(imageio.Gray))
+		if err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
+		if k == 0 {
+			h, w = im.H, im.W
+		} else if im.H != h || im.W != w {
+			return nil, fmt.Errorf("train: %s is %d×%d, but %s is %d×%d: the images must share one size",
+				p, im.W, im.H, paths[0], w, h)
+		}
+		imgs[k] = im
+	}
+	d, err := padImages(len(imgs), h, w, size, func(k, y, x int) float32 { return imgs[k].At(0, y, x) })
+	if err != nil {
+		return nil, fmt.Errorf("train: %s: %w", dir, err)
+	}
+	d.Source = dir
+	return d, nil
+}
+
+// padImages builds a Dataset of n images of size×size from h×w images whose
+// pixel (k, y, x) in [0, 1] is at(k, y, x), centred, with the border set to
+// [Background].
+func padImages(n, h, w, size int, at func(k, y, x int) float32) (*Dataset, error) {
+	if h > size || w > size {
+		return nil, fmt.Errorf("images are %d×%d, larger than the %d×%d the model takes", w, h, size, size)
+	}
+	top, left := (size-h)/2, (size-w)/2
+	per := size * size
+	pix := make([]float32, n*per)
+	for k := range n {
+		img := pix[k*per : (k+1)*per]
+		for i := range img {
+			img[i] = Background
+		}
+		for y := range h {
+			for x := range w {
+				img[(top+y)*size+left+x] = 2*at(k, y, x) - 1
+			}
+		}
+	}
+	return &Dataset{N: n, C: 1, H: size, W: size, Pix: pix}, nil
+}

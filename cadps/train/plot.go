@@ -1,0 +1,256 @@
+package train
+
+import (
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"io"
+	"math"
+	"strconv"
+
+	"github.com/cadps/toolkit/checkpoints"
+)
+
+// LossPoint is one recorded step.
+type LossPoint struct {
+	Step int64
+	StepLosses
+}
+
+// Colours of the loss plot.
+var (
+	plotBackground = color.RGBA{255, 255, 255, 255}
+	plotAxis       = color.RGBA{0, 0, 0, 255}
+	plotGrid       = color.RGBA{225, 225, 225, 255}
+	plotRaw        = color.RGBA{170, 200, 235, 255}
+	plotSmooth     = color.RGBA{20, 70, 160, 255}
+	plotMSE        = color.RGBA{210, 90, 20, 255}
+)
+
+// PlotLoss draws the training loss against the step as a PNG of w×h pixels:
+// a log-scale y axis with a grid line and label at every power of ten (and
+// at 2× and 5× when the range is under two decades, at every digit under
+// one), a linear x axis with
+// about six labelled ticks, the per-step loss in light blue, its moving
+// average in dark blue and the moving average of L_simple (MSE) in orange.
+func PlotLoss(w io.Writer, points []LossPoint, width, height int) error {
+	if len(points) == 0 {
+		return errors.New("train: no losses to plot")
+	}
+	if width < 200 || height < 150 {
+		return fmt.Errorf("train: loss plot of %d×%d is too small (at least 200×150)", width, height)
+	}
+	img := image.NewRGBA(image.Rect(0, 0, width, height))
+	fill(img, img.Bounds(), plotBackground)
+	const left, right, top, bottom = 58, 14, 24, 34
+	plot := image.Rect(left, top, width-right, height-bottom)
+
+	smooth := movingAverage(points, func(p LossPoint) float64 { return p.Loss })
+	mse := movingAverage(points, func(p LossPoint) float64 { return p.MSE })
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for k, p := range points {
+		for _, v := range []float64{p.Loss, smooth[k], mse[k]} {
+			if v > 0 && !math.IsInf(v, 0) {
+				lo, hi = math.Min(lo, v), math.Max(hi, v)
+			}
+		}
+	}
+	if math.IsInf(lo, 1) {
+		return errors.New("train: no positive finite loss to plot on a log scale")
+	}
+	logLo, logHi := math.Floor(math.Log10(lo)*4)/4, math.Ceil(math.Log10(hi)*4)/4
+	if logHi-logLo < 0.5 {
+		logLo, logHi = logLo-0.25, logHi+0.25
+	}
+	x0, x1 := float64(points[0].Step), float64(points[len(points)-1].Step)
+	if x1 <= x0 {
+		x0, x1 = x0-1, x0+1
+	}
+	px := func(step float64) int {
+		return plot.Min.X + int(math.Round((step-x0)/(x1-x0)*float64(plot.Dx()-1)))
+	}
+	py := func(v float64) int {
+		f := (math.Log10(v) - logLo) / (logHi - logLo)
+		return plot.Max.Y - 1 - int(math.Round(f*float64(plot.Dy()-1)))
+	}
+
+	// Grid and y labels.
+	mults := []float64{1}
+	switch {
+	case logHi-logLo < 1:
+		mults = []float64{1, 1.5, 2, 3, 4, 5, 6, 7, 8, 9}
+	case logHi-logLo < 2:
+		mults = []float64{1, 2, 5}
+	}
+	for e := math.Floor(logLo); e <= math.Ceil(logHi); e++ {
+		for _, m := range mults {
+			v := m * math.Pow(10, e)
+			if l := math.Log10(v); l < logLo || l > logHi {
+				continue
+			}
+			y := py(v)
+			hline(img, plot.Min.X, plot.Max.X, y, plotGrid)
+			label := strconv.FormatFloat(v, 'g', 3, 64)
+			drawText(img, plot.Min.X-6-textWidth(label), y-5*fontScale/2, label, plotAxis)
+			hline(img, plot.Min.X-4, plot.Min.X, y, plotAxis)
+		}
+	}
+	// x ticks.
+	for _, s := range niceTicks(x0, x1, 6) {
+		x := px(s)
+		vline(img, x, plot.Min.Y, plot.Max.Y, plotGrid)
+		vline(img, x, plot.Max.Y, plot.Max.Y+4, plotAxis)
+		label := strconv.FormatFloat(s, 'f', -1, 64)
+		drawText(img, x-textWidth(label)/2, plot.Max.Y+8, label, plotAxis)
+	}
+
+	// Curves.
+	drawSeries := func(value func(k int) float64, c color.RGBA) {
+		prevX, prevY := -1, -1
+		for k, p := range points {
+			v := value(k)
+			if !(v > 0) || math.IsInf(v, 0) {
+				prevX = -1
+				continue
+			}
+			x, y := px(float64(p.Step)), clampInt(py(v), plot.Min.Y, plot.Max.Y-1)
+			if prevX >= 0 {
+				line(img, prevX, prevY, x, y, c)
+			} else {
+				img.SetRGBA(x, y, c)
+			}
+			prevX, prevY = x, y
+		}
+	}
+	drawSeries(func(k int) float64 { return points[k].Loss }, plotRaw)
+	drawSeries(func(k int) float64 { return mse[k] }, plotMSE)
+	drawSeries(func(k int) float64 { return smooth[k] }, plotSmooth)
+
+	// Axes, title and legend.
+	vline(img, plot.Min.X, plot.Min.Y, plot.Max.Y, plotAxis)
+	hline(img, plot.Min.X, plot.Max.X, plot.Max.Y, plotAxis)
+	drawText(img, plot.Min.X, 8, "LOSS (LOG SCALE) VS STEP", plotAxis)
+	legend := []struct {
+		name string
+		c    color.RGBA
+	}{{"LOSS", plotRaw}, {"LOSS AVG", plotSmooth}, {"MSE AVG", plotMSE}}
+	lx := plot.Max.X
+	for _, l := range legend {
+		lx -= 14 + textWidth(l.name) + 12
+	}
+	for _, l := range legend {
+		fill(img, image.Rect(lx, 11, lx+10, 15), l.c)
+		drawText(img, lx+14, 8, l.name, plotAxis)
+		lx += 14 + textWidth(l.name) + 12
+	}
+	if err := png.Encode(w, img); err != nil {
+		return fmt.Errorf("train: encoding the loss plot: %w", err)
+	}
+	return nil
+}
+
+// SaveLossPlot writes [PlotLoss]'s PNG to path atomically.
+func SaveLossPlot(path string, points []LossPoint, width, height int) error {
+	return checkpoints.WriteFileAtomic(path, func(w io.Writer) error { return PlotLoss(w, points, width, height) })
+}
+
+// movingAverage returns the mean of value over a trailing window of about
+// 2% of the points (at least 1).
+func movingAverage(points []LossPoint, value func(LossPoint) float64) []float64 {
+	win := max(1, len(points)/50)
+	out := make([]float64, len(points))
+	sum, count := 0.0, 0
+	for k, p := range points {
+		sum += value(p)
+		count++
+		if k >= win {
+			sum -= value(points[k-win])
+			count--
+		}
+		out[k] = sum / float64(count)
+	}
+	return out
+}
+
+// niceTicks returns about n round values (1, 2 or 5 × 10^k apart) in [lo, hi].
+func niceTicks(lo, hi float64, n int) []float64 {
+	raw := (hi - lo) / float64(n)
+	mag := math.Pow(10, math.Floor(math.Log10(raw)))
+	step := mag
+	for _, m := range []float64{1, 2, 5, 10} {
+		if m*mag >= raw {
+			step = m * mag
+			break
+		}
+	}
+	step = math.Max(step, 1) // steps are integers
+	var ticks []float64
+	for v := math.Ceil(lo/step) * step; v <= hi; v += step {
+		ticks = append(ticks, v)
+	}
+	return ticks
+}
+
+func clampInt(v, lo, hi int) int { return min(max(v, lo), hi) }
+
+func fill(img *image.RGBA, r image.Rectangle, c color.RGBA) {
+	r = r.Intersect(img.Bounds())
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		for x := r.Min.X; x < r.Max.X; x++ {
+			img.SetRGBA(x, y, c)
+		}
+	}
+}
+
+func hline(img *image.RGBA, x0, x1, y int, c color.RGBA) {
+	for x := x0; x <= x1; x++ {
+		img.SetRGBA(x, y, c)
+	}
+}
+
+func vline(img *image.RGBA, x, y0, y1 int, c color.RGBA) {
+	for y := y0; y <= y1; y++ {
+		img.SetRGBA(x, y, c)
+	}
+}
+
+// line draws a segment with Bresenham's algorithm.
+func line(img *image.RGBA, x0, y0, x1, y1 int, c color.RGBA) {
+	dx, dy := abs(x1-x0), -abs(y1-y0)
+	sx, sy := sign(x1-x0), sign(y1-y0)
+	e := dx + dy
+	for {
+		img.SetRGBA(x0, y0, c)
+		if x0 == x1 && y0 == y1 {
+			return
+		}
+		e2 := 2 * e
+		if e2 >= dy {
+			e += dy
+			x0 += sx
+		}
+		if e2 <= dx {
+			e += dx
+			y0 += sy
+		}
+	}
+}
+
+func abs(v int) int {
+	if v < 0 {
+		return -v
+	}
+	return v
+}
+
+func sign(v int) int {
+	switch {
+	case v < 0:
+		return -1
+	case v > 0:
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,510 @@
+// Package train trains guided-diffusion UNets as DDPMs with learned
+// variance, the way improved DDPM and guided-diffusion do: the hybrid loss
+// L_simple + λ·L_vlb (λ = 0.001), uniform timesteps, AdamW, an exponential
+// moving average (EMA) of the weights and optional gradient-norm clipping.
+//
+// A run is exactly resumable: the data order and every random draw (the
+// timesteps and the noise) are functions of the seed and the step number
+// only, and the checkpoint holds the weights, the EMA, the optimizer's
+// moments and step counters, the seed and the configuration, so a run that
+// stops and resumes reaches the same weights as one that never stopped.
+package train
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+
+	"github.com/cadps/toolkit/cadps/diffusion"
+	"github.com/cadps/toolkit/cadps/unet"
+	"github.com/cadps/toolkit/checkpoints"
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
+)
+
+// Config describes a training run.
+type Config struct {
+	// UNet is the network; it must have learn_sigma (2C outputs).
+	UNet unet.Config `json:"unet"`
+	// Diffusion is the training process: no respacing, epsilon prediction
+	// and learned_range (or learned) variance.
+	Diffusion diffusion.Config `json:"diffusion"`
+	// BatchSize is the number of images per step.
+	BatchSize int `json:"batch_size"`
+	// LearningRate is AdamW's learning rate after warm-up.
+	LearningRate float64 `json:"lr"`
+	// WarmupSteps ramps the learning rate linearly from 0 over this many
+	// steps (0: none).
+	WarmupSteps int `json:"warmup_steps"`
+	// WeightDecay is AdamW's decoupled weight decay (guided-diffusion: 0).
+	WeightDecay float64 `json:"weight_decay"`
+	// EMARate is the decay of the weights' moving average, in [0, 1);
+	// the decay used after step n is min(EMARate, (1+n)/(10+n)).
+	EMARate float64 `json:"ema_rate"`
+	// ClipNorm clips the gradient to this global L2 norm (0: no clipping).
+	ClipNorm float64 `json:"clip_norm"`
+	// Seed determines the initial weights, the data order and every draw.
+	Seed uint64 `json:"seed"`
+}
+
+// DefaultDiffusion is the process the toolkit's priors train with: 1000
+// linear steps, ε prediction, learned_range variance (guided-diffusion's
+// defaults with learn_sigma).
+func DefaultDiffusion() diffusion.Config {
+	return diffusion.Config{Steps: 1000, NoiseSchedule: "linear", MeanType: diffusion.MeanEpsilon, VarType: diffusion.VarLearnedRange}
+}
+
+// Validate reports the first inconsistent setting.
+func (c Config) Validate() error {
+	switch {
+	case c.BatchSize <= 0:
+		return fmt.Errorf("train: batch size must be positive, got %d", c.BatchSize)
+	case !(c.LearningRate > 0) || math.IsInf(c.LearningRate, 0):
+		return fmt.Errorf("train: learning rate must be positive and finite, got %v", c.LearningRate)
+	case c.WarmupSteps < 0:
+		return fmt.Errorf("train: warm-up steps must be non-negative, got %d", c.WarmupSteps)
+	case !(c.WeightDecay >= 0) || math.IsInf(c.WeightDecay, 0):
+		return fmt.Errorf("train: weight decay must be non-negative and finite, got %v", c.WeightDecay)
+	case !(c.EMARate >= 0 && c.EMARate < 1):
+		return fmt.Errorf("train: EMA rate must be in [0, 1), got %v", c.EMARate)
+	case !(c.ClipNorm >= 0) || math.IsInf(c.ClipNorm, 0):
+		return fmt.Errorf("train: gradient clip norm must be non-negative and finite, got %v", c.ClipNorm)
+	case !c.UNet.LearnSigma:
+		return errors.New("train: the hybrid loss needs a UNet with learn_sigma")
+	case c.UNet.ClassCond:
+		return errors.New("train: class-conditional training is not supported")
+	case c.Diffusion.Respacing != "":
+		return fmt.Errorf("train: the training process must not be respaced (got %q)", c.Diffusion.Respacing)
+	case c.Diffusion.MeanType != diffusion.MeanEpsilon:
+		return fmt.Errorf("train: only the epsilon mean type is supported, got %q", c.Diffusion.MeanType)
+	case c.Diffusion.VarType != diffusion.VarLearnedRange && c.Diffusion.VarType != diffusion.VarLearned:
+		return fmt.Errorf("train: the variance type must be learned_range or learned, got %q", c.Diffusion.VarType)
+	}
+	return nil
+}
+
+// StepLosses are the batch means of one step's losses.
+type StepLosses struct {
+	// Loss is the hybrid loss that was minimised.
+	Loss float64
+	// MSE is L_simple.
+	MSE float64
+	// VB is the VB term L_t in bits/dim.
+	VB float64
+	// GradNorm is the global L2 norm of the gradient before clipping.
+	GradNorm float64
+}
+
+// gradientOptimizer is an optimizer that applies given gradients (GoMLX's
+// Adam does), so that they can be clipped first.
+type gradientOptimizer interface {
+	UpdateGraphWithGradients(ctx *context.Context, grads []*graph.Node, lossDType dtypes.DType)
+}
+
+// Scopes of the non-model state in the context.
+const (
+	emaScope = "/ema"
+)
+
+// Trainer runs the training steps of one model on one data set.
+type Trainer struct {
+	cfg     Config
+	backend backends.Backend
+	model   *unet.Model
+	process *diffusion.Process
+	data    *Dataset
+	ctx     *context.Context
+	exec    *context.Exec
+	step    int64
+	// perm caches the data order of epoch permEpoch.
+	perm      []int
+	permEpoch int64
+}
+
+// New starts a run from freshly initialised weights (see [InitialWeights]).
+func New(b backends.Backend, cfg Config, data *Dataset) (*Trainer, error) {
+	t, err := newTrainer(b, cfg, data)
+	if err != nil {
+		return nil, err
+	}
+	// Variables are created in the model's parameter order: the order of the
+	// context's variables fixes the order of the gradient-norm sum, and so
+	// the run's exact floating-point results.
+	init := InitialWeights(t.model, cfg.Seed)
+	for _, p := range t.model.Params() {
+		value := init[p.Name]
+		scope, name := keyScope(p.Name)
+		if err := setVariable(t.ctx, scope, name, value, true); err != nil {
+			return nil, err
+		}
+		if err := setVariable(t.ctx, emaScope+scope, name, tensors.FromFlatDataAndDimensions(tensors.MustCopyFlatData[float32](value), value.Shape().Dimensions...), false); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+// newTrainer checks the configuration against the data and builds
+// everything but the weights.
+func newTrainer(b backends.Backend, cfg Config, data *Dataset) (*Trainer, error) {
+	if b == nil {
+		return nil, errors.New("train: no backend")
+	}
+	if data == nil || data.N == 0 {
+		return nil, errors.New("train: no training images")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	m, err := unet.New(cfg.UNet)
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	if data.C != m.InChannels() || data.H != m.ImageSize() || data.W != m.ImageSize() {
+		return nil, fmt.Errorf("train: images are %d×%d×%d, the model wants %d×%d×%d",
+			data.C, data.H, data.W, m.InChannels(), m.ImageSize(), m.ImageSize())
+	}
+	p, err := diffusion.New(cfg.Diffusion)
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	return &Trainer{cfg: cfg, backend: b, model: m, process: p, data: data, ctx: context.New(), permEpoch: -1}, nil
+}
+
+// Config returns the run's configuration.
+func (t *Trainer) Config() Config { return t.cfg }
+
+// Model returns the network being trained.
+func (t *Trainer) Model() *unet.Model { return t.model }
+
+// Steps returns the number of steps taken so far.
+func (t *Trainer) Steps() int64 { return t.step }
+
+// stepGraph is one training step: the hybrid loss at (x0, t, noise), its
+// gradient (clipped), the AdamW update and the EMA update.
+func (t *Trainer) stepGraph(ctx *context.Context, x0, ti, noise *node) []*node {
+	g := x0.Graph()
+	xt := t.process.QSample(x0, ti, noise)
+	out := t.model.Apply(ctx, xt, t.process.ModelTimestep(ti), nil)
+	losses := HybridLoss(t.process, x0, ti, noise, out)
+	loss := graph.ReduceAllMean(losses.Total)
+
+	grads := ctx.BuildTrainableVariablesGradientsGraph(loss)
+	var sq *node
+	for _, gr := range grads {
+		s := graph.ReduceAllSum(graph.Square(gr))
+		if sq == nil {
+			sq = s
+		} else {
+			sq = graph.Add(sq, s)
+		}
+	}
+	norm := graph.Sqrt(sq)
+	if t.cfg.ClipNorm > 0 {
+		scale := graph.Min(graph.OnesLike(norm), graph.Div(graph.Scalar(g, dtypes.Float32, t.cfg.ClipNorm), graph.AddScalar(norm, 1e-6)))
+		for k := range grads {
+			grads[k] = graph.Mul(grads[k], scale)
+		}
+	}
+
+	// Learning rate with linear warm-up, from the step count before this step.
+	lrVar := optimizers.LearningRateVar(ctx, dtypes.Float32, t.cfg.LearningRate)
+	lr := graph.Scalar(g, dtypes.Float32, t.cfg.LearningRate)
+	if t.cfg.WarmupSteps > 0 {
+		done := graph.ConvertDType(optimizers.GetGlobalStepVar(ctx).ValueGraph(g), dtypes.Float32)
+		frac := graph.MinScalar(graph.DivScalar(graph.OnePlus(done), float64(t.cfg.WarmupSteps)), 1)
+		lr = graph.Mul(lr, frac)
+	}
+	lrVar.SetValueGraph(lr)
+	opt, ok := optimizers.Adam().WeightDecay(t.cfg.WeightDecay).Epsilon(1e-8).LearningRate(t.cfg.LearningRate).Done().(gradientOptimizer)
+	if !ok {
+		panic(errors.New("train: internal error: GoMLX's Adam does not take gradients directly"))
+	}
+	opt.UpdateGraphWithGradients(ctx, grads, dtypes.Float32)
+
+	// EMA with warm-up: the decay is min(rate, (1+n)/(10+n)) after step n,
+	// so that the average forgets the initial weights early in a run.
+	n := graph.ConvertDType(optimizers.GetGlobalStepVar(ctx).ValueGraph(g), dtypes.Float32)
+	rate := graph.Min(graph.Scalar(g, dtypes.Float32, t.cfg.EMARate), graph.Div(graph.OnePlus(n), graph.AddScalar(n, 10)))
+	keep := graph.OneMinus(rate)
+	for _, p := range t.model.Params() {
+		scope, name := keyScope(p.Name)
+		v := ctx.GetVariableByScopeAndName(scope, name)
+		e := ctx.GetVariableByScopeAndName(emaScope+scope, name)
+		e.SetValueGraph(graph.Add(graph.Mul(e.ValueGraph(g), rate), graph.Mul(v.ValueGraph(g), keep)))
+	}
+	return []*node{loss, graph.ReduceAllMean(losses.MSE), graph.ReduceAllMean(losses.VB), norm}
+}
+
+// batch returns step s's images, timesteps and noise: the images are the
+// next BatchSize of a per-epoch permutation drawn from the seed; timesteps
+// and noise come from a generator seeded by (seed, s).
+func (t *Trainer) batch(s int64) (x0, ti, noise *tensors.Tensor) {
+	b := t.cfg.BatchSize
+	per := t.data.C * t.data.H * t.data.W
+	xs := make([]float32, b*per)
+	for j := range b {
+		k := s*int64(b) + int64(j)
+		epoch, pos := k/int64(t.data.N), int(k%int64(t.data.N))
+		if epoch != t.permEpoch {
+			r := rand.New(rand.NewPCG(t.cfg.Seed, uint64(epoch)^0xda7a0000))
+			t.perm = r.Perm(t.data.N)
+			t.permEpoch = epoch
+		}
+		idx := t.perm[pos]
+		copy(xs[j*per:(j+1)*per], t.data.Pix[idx*per:(idx+1)*per])
+	}
+	r := rand.New(rand.NewPCG(t.cfg.Seed^0x6e6f697365, uint64(s)))
+	ts := make([]int32, b)
+	for j := range ts {
+		ts[j] = int32(r.IntN(t.process.NumSteps()))
+	}
+	ns := make([]float32, b*per)
+	for j := range ns {
+		ns[j] = float32(r.NormFloat64())
+	}
+	dims := []int{b, t.data.C, t.data.H, t.data.W}
+	return tensors.FromFlatDataAndDimensions(xs, dims...), tensors.FromValue(ts), tensors.FromFlatDataAndDimensions(ns, dims...)
+}
+
+// Step runs one training step and returns its losses.
+func (t *Trainer) Step() (StepLosses, error) {
+	if t.exec == nil {
+		exec, err := context.NewExec(t.backend, t.ctx, t.stepGraph)
+		if err != nil {
+			return StepLosses{}, fmt.Errorf("train: %w", err)
+		}
+		t.exec = exec
+	}
+	x0, ti, noise := t.batch(t.step)
+	outs, err := t.exec.Exec(x0, ti, noise)
+	if err != nil {
+		return StepLosses{}, fmt.Errorf("train: step %d: %w", t.step+1, err)
+	}
+	t.step++
+	l := StepLosses{
+		Loss:     float64(tensors.ToScalar[float32](outs[0])),
+		MSE:      float64(tensors.ToScalar[float32](outs[1])),
+		VB:       float64(tensors.ToScalar[float32](outs[2])),
+		GradNorm: float64(tensors.ToScalar[float32](outs[3])),
+	}
+	if math.IsNaN(l.Loss) || math.IsInf(l.Loss, 0) {
+		return l, fmt.Errorf("train: step %d: the loss is %v", t.step, l.Loss)
+	}
+	return l, nil
+}
+
+// Weights returns the current (raw) weights with the checkpoint keys.
+func (t *Trainer) Weights() (*checkpoints.StateDict, error) { return t.model.StateDict(t.ctx) }
+
+// EMAWeights returns the EMA of the weights with the checkpoint keys, with
+// the model and diffusion configuration and the step count in the
+// safetensors metadata: the file to sample with.
+func (t *Trainer) EMAWeights() (*checkpoints.StateDict, error) {
+	sd := checkpoints.NewStateDict("ema")
+	for _, p := range t.model.Params() {
+		scope, name := keyScope(p.Name)
+		v := t.ctx.GetVariableByScopeAndName(emaScope+scope, name)
+		if v == nil {
+			return nil, fmt.Errorf("train: no EMA weight for %q", p.Name)
+		}
+		value, err := v.Value()
+		if err != nil {
+			return nil, fmt.Errorf("train: EMA weight %q: %w", p.Name, err)
+		}
+		if err := sd.Add(checkpoints.FromFloat32(p.Name, p.Shape, tensors.MustCopyFlatData[float32](value))); err != nil {
+			return nil, err
+		}
+	}
+	meta, err := t.metadata()
+	if err != nil {
+		return nil, err
+	}
+	meta["ema_rate"] = strconv.FormatFloat(t.cfg.EMARate, 'g', -1, 64)
+	sd.Metadata = meta
+	return sd, nil
+}
+
+// metadata returns the records every file of the run carries.
+func (t *Trainer) metadata() (map[string]string, error) {
+	unetJSON, err := json.Marshal(t.cfg.UNet)
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	diffJSON, err := json.Marshal(t.cfg.Diffusion)
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	return map[string]string{
+		"format":    "cadps-train",
+		"unet":      string(unetJSON),
+		"diffusion": string(diffJSON),
+		"step":      strconv.FormatInt(t.step, 10),
+	}, nil
+}
+
+// checkpointVariableName is the tensor name of a context variable in a
+// training checkpoint: its scope and name joined by "/".
+func checkpointVariableName(v *context.Variable) string {
+	if v.Scope() == "/" {
+		return "/" + v.Name()
+	}
+	return v.Scope() + "/" + v.Name()
+}
+
+// SaveCheckpoint writes the whole training state to path atomically: every
+// context variable (weights, EMA, AdamW moments, step counters, learning
+// rate) under its scope path, and in the metadata the configuration, the
+// step and the size of the data set.
+func (t *Trainer) SaveCheckpoint(path string) error {
+	sd := checkpoints.NewStateDict(path)
+	for v := range t.ctx.IterVariables() {
+		value, err := v.Value()
+		if err != nil {
+			return fmt.Errorf("train: variable %s: %w", checkpointVariableName(v), err)
+		}
+		ct, err := toCheckpointTensor(checkpointVariableName(v), value)
+		if err != nil {
+			return err
+		}
+		if err := sd.Add(ct); err != nil {
+			return err
+		}
+	}
+	meta, err := t.metadata()
+	if err != nil {
+		return err
+	}
+	cfgJSON, err := json.Marshal(t.cfg)
+	if err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	meta["config"] = string(cfgJSON)
+	meta["data_size"] = strconv.Itoa(t.data.N)
+	sd.Metadata = meta
+	if err := checkpoints.SaveSafetensors(path, sd); err != nil {
+		return fmt.Errorf("train: saving checkpoint: %w", err)
+	}
+	return nil
+}
+
+// toCheckpointTensor converts a float32 or int64 GoMLX tensor.
+func toCheckpointTensor(name string, value *tensors.Tensor) (*checkpoints.Tensor, error) {
+	dims := value.Shape().Dimensions
+	switch value.DType() {
+	case dtypes.Float32:
+		return checkpoints.FromFloat32(name, dims, tensors.MustCopyFlatData[float32](value)), nil
+	case dtypes.Int64:
+		v := tensors.MustCopyFlatData[int64](value)
+		data := make([]byte, 8*len(v))
+		for k, x := range v {
+			for b := range 8 {
+				data[8*k+b] = byte(uint64(x) >> (8 * b))
+			}
+		}
+		return &checkpoints.Tensor{Name: name, DType: checkpoints.I64, Shape: dims, Data: data}, nil
+	}
+	return nil, fmt.Errorf("train: variable %s has unsupported dtype %s", name, value.DType())
+}
+
+// Resume continues the run saved at path on the same data: the
+// configuration comes from the checkpoint, and the data set must have the
+// size it was trained on (the data order depends on it).
+func Resume(b backends.Backend, path string, data *Dataset) (*Trainer, error) {
+	sd, err := checkpoints.LoadSafetensors(path)
+	if err != nil {
+		return nil, fmt.Errorf("train: resuming: %w", err)
+	}
+	cfg, err := checkpointConfig(path, sd)
+	if err != nil {
+		return nil, err
+	}
+	if n, err := strconv.Atoi(sd.Metadata["data_size"]); err != nil || data == nil || n != data.N {
+		got := 0
+		if data != nil {
+			got = data.N
+		}
+		return nil, fmt.Errorf("train: %s was trained on %s images, the data set has %d: resume on the same data",
+			path, sd.Metadata["data_size"], got)
+	}
+	step, err := strconv.ParseInt(sd.Metadata["step"], 10, 64)
+	if err != nil || step < 0 {
+		return nil, fmt.Errorf("train: %s: bad step record %q", path, sd.Metadata["step"])
+	}
+	t, err := newTrainer(b, cfg, data)
+	if err != nil {
+		return nil, err
+	}
+	trainable := map[string]bool{}
+	for _, p := range t.model.Params() {
+		scope, name := keyScope(p.Name)
+		trainable[scope+"/"+name] = true
+	}
+	for _, name := range sd.Names {
+		ct := sd.Tensors[name]
+		i := strings.LastIndex(name, "/")
+		if i < 0 {
+			return nil, fmt.Errorf("train: %s: bad variable name %q", path, name)
+		}
+		scope, vname := name[:i], name[i+1:]
+		if scope == "" {
+			scope = "/"
+		}
+		var value *tensors.Tensor
+		switch ct.DType {
+		case checkpoints.I64:
+			v, err := ct.Int64()
+			if err != nil {
+				return nil, fmt.Errorf("train: %s: %w", path, err)
+			}
+			value = tensors.FromFlatDataAndDimensions(v, ct.Shape...)
+		default:
+			v, err := ct.Float32()
+			if err != nil {
+				return nil, fmt.Errorf("train: %s: %w", path, err)
+			}
+			value = tensors.FromFlatDataAndDimensions(v, ct.Shape...)
+		}
+		if err := setVariable(t.ctx, scope, vname, value, trainable[name]); err != nil {
+			return nil, err
+		}
+	}
+	for name := range trainable {
+		if _, ok := sd.Tensors[name]; !ok {
+			return nil, fmt.Errorf("train: %s lacks weight %q", path, name)
+		}
+	}
+	t.step = step
+	return t, nil
+}
+
+// PeekCheckpoint returns the configuration of the run saved at path.
+func PeekCheckpoint(path string) (Config, error) {
+	sd, err := checkpoints.LoadSafetensors(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("train: %w", err)
+	}
+	return checkpointConfig(path, sd)
+}
+
+// checkpointConfig decodes the configuration record of a training checkpoint.
+func checkpointConfig(path string, sd *checkpoints.StateDict) (Config, error) {
+	if sd.Metadata["format"] != "cadps-train" || sd.Metadata["config"] == "" {
+		return Config{}, fmt.Errorf("train: %s is not a training checkpoint of this toolkit", path)
+	}
+	var cfg Config
+	dec := json.NewDecoder(strings.NewReader(sd.Metadata["config"]))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&cfg); err != nil {
+		return Config{}, fmt.Errorf("train: %s: bad config record: %w", path, err)
+	}
+	return cfg, nil
+}

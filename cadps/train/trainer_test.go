@@ -1,0 +1,194 @@
+package train
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cadps/toolkit/cadps/backend"
+	"github.com/cadps/toolkit/cadps/diffusion"
+)
+
+func tinyConfig() Config {
+	return Config{UNet: tinyUNet(), Diffusion: DefaultDiffusion(), BatchSize: 2, LearningRate: 1e-3,
+		WarmupSteps: 2, EMARate: 0.9, ClipNorm: 1, Seed: 3}
+}
+
+// tinyData is n random 8×8 gray images.
+func tinyData(n int) *Dataset {
+	d := &Dataset{N: n, C: 1, H: 8, W: 8, Pix: make([]float32, n*64)}
+	for k := range d.Pix {
+		d.Pix[k] = float32((k*37)%255)/127.5 - 1
+	}
+	return d
+}
+
+func TestConfigValidate(t *testing.T) {
+	cases := []struct {
+		name   string
+		modify func(*Config)
+		want   string
+	}{
+		{"batch", func(c *Config) { c.BatchSize = 0 }, "batch size"},
+		{"lr", func(c *Config) { c.LearningRate = 0 }, "learning rate"},
+		{"warm-up", func(c *Config) { c.WarmupSteps = -1 }, "warm-up"},
+		{"weight decay", func(c *Config) { c.WeightDecay = -1 }, "weight decay"},
+		{"ema", func(c *Config) { c.EMARate = 1 }, "EMA rate"},
+		{"clip", func(c *Config) { c.ClipNorm = -1 }, "clip norm"},
+		{"learn sigma", func(c *Config) { c.UNet.LearnSigma = false }, "learn_sigma"},
+		{"class cond", func(c *Config) { c.UNet.ClassCond = true }, "class-conditional"},
+		{"respaced", func(c *Config) { c.Diffusion.Respacing = "100" }, "respaced"},
+		{"mean type", func(c *Config) { c.Diffusion.MeanType = diffusion.MeanStartX }, "epsilon"},
+		{"var type", func(c *Config) { c.Diffusion.VarType = diffusion.VarFixedSmall }, "learned_range"},
+	}
+	if err := tinyConfig().Validate(); err != nil {
+		t.Fatalf("valid config refused: %v", err)
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := tinyConfig()
+			c.modify(&cfg)
+			err := cfg.Validate()
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %v, want one containing %q", err, c.want)
+			}
+		})
+	}
+}
+
+// TestTrainerResume trains 3 steps straight and 2 + (save, resume) 1, and
+// wants identical weights, EMA and losses; it also checks that training
+// moves the weights, that the EMA differs from them, and that a resume
+// on data of another size is refused.
+func TestTrainerResume(t *testing.T) {
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := tinyData(5)
+	straight, err := New(b, tinyConfig(), data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	init, err := straight.Weights()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []StepLosses
+	for range 3 {
+		l, err := straight.Step()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, l)
+	}
+
+	first, err := New(b, tinyConfig(), data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := first.Step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "ckpt.safetensors")
+	if err := first.SaveCheckpoint(path); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Resume(b, path, tinyData(6)); err == nil || !strings.Contains(err.Error(), "same data") {
+		t.Errorf("resume on other data: error %v", err)
+	}
+	resumed, err := Resume(b, path, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resumed.Steps() != 2 {
+		t.Fatalf("resumed at step %d, want 2", resumed.Steps())
+	}
+	got, err := resumed.Step()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != want[2] {
+		t.Errorf("resumed step 3 losses %+v, want %+v", got, want[2])
+	}
+
+	wa, _ := straight.Weights()
+	wb, _ := resumed.Weights()
+	ea, _ := straight.EMAWeights()
+	eb, _ := resumed.EMAWeights()
+	moved, emaDiffers := false, false
+	for _, name := range wa.Names {
+		if string(wa.Tensors[name].Data) != string(wb.Tensors[name].Data) {
+			t.Errorf("weight %s differs after resuming", name)
+		}
+		if string(ea.Tensors[name].Data) != string(eb.Tensors[name].Data) {
+			t.Errorf("EMA %s differs after resuming", name)
+		}
+		if string(wa.Tensors[name].Data) != string(init.Tensors[name].Data) {
+			moved = true
+		}
+		if string(wa.Tensors[name].Data) != string(ea.Tensors[name].Data) {
+			emaDiffers = true
+		}
+	}
+	if !moved {
+		t.Error("three steps did not change any weight")
+	}
+	if !emaDiffers {
+		t.Error("the EMA equals the raw weights")
+	}
+	if ea.Metadata["step"] != "3" || ea.Metadata["unet"] == "" {
+		t.Errorf("EMA metadata %v lacks the step or the config", ea.Metadata)
+	}
+}
+
+func TestResumeErrors(t *testing.T) {
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	notCkpt := filepath.Join(dir, "x.safetensors")
+	if err := os.WriteFile(notCkpt, []byte("junk"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{notCkpt, filepath.Join(dir, "missing.safetensors")} {
+		if _, err := Resume(b, path, tinyData(2)); err == nil {
+			t.Errorf("Resume(%s) succeeded", path)
+		}
+	}
+}
+
+func TestLossLogTruncation(t *testing.T) {
+	path := filepath.Join(t.TempDir(), LossFile)
+	var pts []LossPoint
+	for s := int64(1); s <= 5; s++ {
+		pts = append(pts, LossPoint{Step: s, StepLosses: StepLosses{Loss: float64(s), MSE: 1, VB: 0.5, GradNorm: 2}})
+	}
+	if err := writeLossLog(path, pts); err != nil {
+		t.Fatal(err)
+	}
+	for _, upTo := range []int64{0, 3, 5, 9} {
+		got, err := ReadLossLog(path, upTo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := min(upTo, 5); int64(len(got)) != want {
+			t.Errorf("upTo %d: %d points, want %d", upTo, len(got), want)
+		}
+		for k, p := range got {
+			if p != pts[k] {
+				t.Errorf("point %d: %+v, want %+v", k, p, pts[k])
+			}
+		}
+	}
+	if err := os.WriteFile(path, []byte("bad header\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadLossLog(path, 10); err == nil {
+		t.Error("a log with a bad header was accepted")
+	}
+}

@@ -1,0 +1,173 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/cadps/toolkit/cadps/backend"
+	"github.com/cadps/toolkit/cadps/train"
+	"github.com/cadps/toolkit/cadps/unet"
+)
+
+// trainCommand is `cadps train`: trains a small guided-diffusion UNet as a
+// DDPM prior on a folder of gray images or an IDX file, resumably.
+func trainCommand() command {
+	return command{
+		name:    "train",
+		summary: "train a small diffusion prior (DDPM, hybrid loss, EMA) on gray images",
+		run:     runTrain,
+	}
+}
+
+// modelFlagNames are the flags that describe the network or the
+// optimisation; a resumed run takes them from its checkpoint instead.
+var modelFlagNames = []string{"config", "image-size", "num-channels", "channel-mult", "num-res-blocks",
+	"attention-resolutions", "num-head-channels", "batch-size", "lr", "warmup", "weight-decay", "ema", "clip-norm", "seed"}
+
+func runTrain(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("train", "", stderr)
+	data := fs.String("data", "", "training images: an IDX file (.gz or not), a folder with train-images-idx3-ubyte[.gz], or a folder of PNG/JPEG images (read as gray)")
+	out := fs.String("out", "", "output folder: checkpoint.safetensors (resumable state), ema.safetensors (the prior), losses.csv, loss.png")
+	configPath := fs.String("config", "", "JSON file of guided-diffusion create_model arguments (replaces the model flags below)")
+	imageSize := fs.Int("image-size", 32, "image side; smaller images are padded with black (−1), centred")
+	numChannels := fs.Int("num-channels", 32, "base channels (num_channels)")
+	channelMult := fs.String("channel-mult", "1,2,2", "channel multipliers per resolution (channel_mult)")
+	numResBlocks := fs.Int("num-res-blocks", 1, "residual blocks per resolution (num_res_blocks)")
+	attnRes := fs.String("attention-resolutions", "8", `resolutions with self-attention, e.g. "8" or "16,8" ("" for none)`)
+	headChannels := fs.Int("num-head-channels", 32, "channels per attention head (num_head_channels)")
+	steps := fs.Int64("steps", 1000, "total training steps to reach (a resumed run continues up to this count)")
+	batch := fs.Int("batch-size", 32, "images per step")
+	lr := fs.Float64("lr", 2e-4, "AdamW learning rate")
+	warmup := fs.Int("warmup", 200, "linear learning-rate warm-up steps")
+	wd := fs.Float64("weight-decay", 0, "AdamW decoupled weight decay")
+	ema := fs.Float64("ema", 0.999, "EMA rate of the weights")
+	clip := fs.Float64("clip-norm", 1, "clip the gradient to this global L2 norm (0: off)")
+	seed := fs.Uint64("seed", 1, "seed of the initial weights, the data order and the noise")
+	resume := fs.Bool("resume", false, "continue the run saved in --out (its configuration is kept)")
+	every := fs.Int64("checkpoint-every", 500, "save the checkpoint, the EMA weights and the loss plot every N steps (0: at the end only)")
+	logEvery := fs.Int64("log-every", 100, "without a terminal, print a progress line every N steps")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return usagef("unexpected arguments %q (all inputs are flags)", fs.Args())
+	}
+	switch {
+	case *data == "":
+		return usagef("--data is required")
+	case *out == "":
+		return usagef("--out is required")
+	case *steps <= 0:
+		return usagef("--steps must be positive, got %d", *steps)
+	case *every < 0:
+		return usagef("--checkpoint-every must be non-negative, got %d", *every)
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
+	b, err := backend.New()
+	if err != nil {
+		return err
+	}
+	ckpt := filepath.Join(*out, train.CheckpointFile)
+	_, statErr := os.Stat(ckpt)
+	exists := statErr == nil
+
+	var tr *train.Trainer
+	if *resume {
+		for _, n := range modelFlagNames {
+			if set[n] {
+				return usagef("--%s cannot be changed when resuming: the run keeps the configuration in its checkpoint", n)
+			}
+		}
+		if !exists {
+			return fmt.Errorf("--resume: no checkpoint at %s", ckpt)
+		}
+		peek, err := train.PeekCheckpoint(ckpt)
+		if err != nil {
+			return err
+		}
+		ds, err := train.LoadDataset(*data, peek.UNet.ImageSize)
+		if err != nil {
+			return err
+		}
+		if tr, err = train.Resume(b, ckpt, ds); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "resuming %s at step %d\n", ckpt, tr.Steps())
+	} else {
+		if exists {
+			return fmt.Errorf("%s already holds a run: pass --resume to continue it, or choose another --out", *out)
+		}
+		ucfg := unet.Config{
+			ImageSize: *imageSize, InChannels: 1, NumChannels: *numChannels, ChannelMult: *channelMult,
+			NumResBlocks: *numResBlocks, AttentionResolutions: *attnRes, NumHeads: 1, NumHeadChannels: *headChannels,
+			NumHeadsUpsample: -1, LearnSigma: true, UseScaleShiftNorm: true, ResblockUpdown: true,
+		}
+		if *configPath != "" {
+			for _, n := range []string{"image-size", "num-channels", "channel-mult", "num-res-blocks", "attention-resolutions", "num-head-channels"} {
+				if set[n] {
+					return usagef("--%s and --config both describe the model: give one", n)
+				}
+			}
+			raw, err := os.ReadFile(*configPath)
+			if err != nil {
+				return err
+			}
+			if ucfg, err = unet.ParseConfig(raw); err != nil {
+				return fmt.Errorf("%s: %w", *configPath, err)
+			}
+		}
+		cfg := train.Config{
+			UNet: ucfg, Diffusion: train.DefaultDiffusion(), BatchSize: *batch, LearningRate: *lr,
+			WarmupSteps: *warmup, WeightDecay: *wd, EMARate: *ema, ClipNorm: *clip, Seed: *seed,
+		}
+		if err := cfg.Validate(); err != nil {
+			return usagef("%v", err)
+		}
+		ds, err := train.LoadDataset(*data, ucfg.ImageSize)
+		if err != nil {
+			return err
+		}
+		if tr, err = train.New(b, cfg, ds); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "training a %d-parameter UNet on %d images from %s\n", tr.Model().NumParams(), ds.N, ds.Source)
+	}
+
+	// SIGINT/SIGTERM stop the run after the current step, with a checkpoint.
+	var stop atomic.Bool
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		if _, ok := <-sigs; ok {
+			stop.Store(true)
+		}
+	}()
+
+	err = tr.Run(train.RunOptions{
+		Steps: *steps, OutDir: *out, CheckpointEvery: *every,
+		Progress: stderr, Terminal: isTerminal(stderr), LogEvery: *logEvery,
+		Stop: stop.Load,
+	})
+	if errors.Is(err, train.ErrStopped) {
+		fmt.Fprintf(stderr, "stopped at step %d; continue with --resume\n", tr.Steps())
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s\n", filepath.Join(*out, train.EMAFile))
+	return nil
+}
+
+// trainTerminal reports whether w is a character device (a terminal), for
+// the progress bar.

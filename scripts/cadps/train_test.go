@@ -1,0 +1,154 @@
+package main
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cadps/toolkit/cadps/train"
+	"github.com/cadps/toolkit/checkpoints"
+)
+
+// writeTinyIDX writes n 6×6 images as an (uncompressed) IDX file.
+func writeTinyIDX(t *testing.T, n int) string {
+	t.Helper()
+	var b bytes.Buffer
+	b.Write([]byte{0, 0, 0x08, 3})
+	for _, d := range []uint32{uint32(n), 6, 6} {
+		binary.Write(&b, binary.BigEndian, d)
+	}
+	for k := range n * 36 {
+		b.WriteByte(byte(k * 53 % 256))
+	}
+	path := filepath.Join(t.TempDir(), "images-idx3-ubyte")
+	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// tinyTrainArgs is a few-second model on 8×8 images.
+func tinyTrainArgs(data, out string) []string {
+	return []string{"--data", data, "--out", out, "--image-size", "8", "--channel-mult", "1,2",
+		"--attention-resolutions", "4", "--batch-size", "2", "--warmup", "2", "--ema", "0.9", "--seed", "7"}
+}
+
+func runTrainArgs(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	err := trainCommand().run(args, &stdout, &stderr)
+	return stdout.String() + stderr.String(), err
+}
+
+// TestTrainResumeMatchesUninterrupted stops a run after 2 steps, resumes it
+// to 4 and compares every tensor of the checkpoint and the EMA weights, and
+// the loss log, with a run of 4 steps that never stopped.
+func TestTrainResumeMatchesUninterrupted(t *testing.T) {
+	data := writeTinyIDX(t, 5)
+	straight, stopped := filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")
+	if out, err := runTrainArgs(t, append(tinyTrainArgs(data, straight), "--steps", "4")...); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if out, err := runTrainArgs(t, append(tinyTrainArgs(data, stopped), "--steps", "2")...); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	out, err := runTrainArgs(t, "--data", data, "--out", stopped, "--steps", "4", "--resume")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if !strings.Contains(out, "at step 2") {
+		t.Errorf("resume output %q does not say it resumed at step 2", out)
+	}
+	for _, name := range []string{train.CheckpointFile, train.EMAFile} {
+		a, err := checkpoints.LoadSafetensors(filepath.Join(straight, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := checkpoints.LoadSafetensors(filepath.Join(stopped, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(a.Names) != len(b.Names) || len(a.Names) == 0 {
+			t.Fatalf("%s: %d and %d tensors", name, len(a.Names), len(b.Names))
+		}
+		for _, n := range a.Names {
+			tb, ok := b.Tensors[n]
+			if !ok || !bytes.Equal(a.Tensors[n].Data, tb.Data) {
+				t.Errorf("%s: tensor %s differs between the resumed and the uninterrupted run", name, n)
+			}
+		}
+		if a.Metadata["step"] != "4" || b.Metadata["step"] != "4" {
+			t.Errorf("%s: steps %s and %s, want 4", name, a.Metadata["step"], b.Metadata["step"])
+		}
+	}
+	la, err := os.ReadFile(filepath.Join(straight, train.LossFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lb, err := os.ReadFile(filepath.Join(stopped, train.LossFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(la, lb) || strings.Count(string(la), "\n") != 5 {
+		t.Errorf("loss logs differ or lack steps:\n%s\n---\n%s", la, lb)
+	}
+	if _, err := os.Stat(filepath.Join(stopped, train.LossPlotFile)); err != nil {
+		t.Errorf("no loss plot: %v", err)
+	}
+}
+
+func TestTrainUsageErrors(t *testing.T) {
+	data := writeTinyIDX(t, 3)
+	existing := filepath.Join(t.TempDir(), "run")
+	if out, err := runTrainArgs(t, append(tinyTrainArgs(data, existing), "--steps", "1")...); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	badJSON := filepath.Join(t.TempDir(), "bad.json")
+	if err := os.WriteFile(badJSON, []byte(`{"image_size": 8, "num_chanels": 32}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name  string
+		args  []string
+		usage bool
+		want  string
+	}{
+		{"no data", []string{"--out", t.TempDir()}, true, "--data"},
+		{"no out", []string{"--data", data}, true, "--out"},
+		{"bad steps", []string{"--data", data, "--out", t.TempDir(), "--steps", "0"}, true, "--steps"},
+		{"stray argument", []string{"--data", data, "--out", t.TempDir(), "extra"}, true, "unexpected"},
+		{"bad ema", []string{"--data", data, "--out", t.TempDir(), "--ema", "1"}, true, "EMA"},
+		{"resume changes model", []string{"--data", data, "--out", existing, "--resume", "--num-channels", "64"}, true, "--num-channels"},
+		{"config and model flags", []string{"--data", data, "--out", t.TempDir(), "--config", badJSON, "--num-channels", "64"}, true, "--config"},
+		{"config typo", []string{"--data", data, "--out", t.TempDir(), "--config", badJSON}, false, "num_chanels"},
+		{"resume nothing", []string{"--data", data, "--out", t.TempDir(), "--resume"}, false, "no checkpoint"},
+		{"run exists", append(tinyTrainArgs(data, existing), "--steps", "2"), false, "--resume"},
+		{"resume past the end", []string{"--data", data, "--out", existing, "--resume", "--steps", "1"}, false, ""},
+		{"missing data", []string{"--data", filepath.Join(t.TempDir(), "none"), "--out", t.TempDir()}, false, "no such file"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			out, err := runTrainArgs(t, c.args...)
+			if c.name == "resume past the end" {
+				// Resuming a finished run to its own length is a no-op that succeeds.
+				if err != nil {
+					t.Fatalf("%v\n%s", err, out)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("succeeded:\n%s", out)
+			}
+			if errors.As(err, new(usageError)) != c.usage {
+				t.Errorf("usage error = %v, want %v (%v)", !c.usage, c.usage, err)
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %q does not mention %q", err, c.want)
+			}
+		})
+	}
+}
