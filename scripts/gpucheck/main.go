@@ -24,6 +24,7 @@ import (
 	"github.com/cadps/toolkit/cadps/diffusion"
 	"github.com/cadps/toolkit/cadps/guidance"
 	"github.com/cadps/toolkit/cadps/unet"
+	"github.com/cadps/toolkit/internal/benchutil"
 	"github.com/cadps/toolkit/ops"
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/graph"
@@ -99,18 +100,6 @@ func run(args []string) error {
 	return nil
 }
 
-func randn(r *rand.Rand, dims ...int) *tensors.Tensor {
-	n := 1
-	for _, d := range dims {
-		n *= d
-	}
-	v := make([]float32, n)
-	for i := range v {
-		v[i] = float32(r.NormFloat64())
-	}
-	return tensors.FromFlatDataAndDimensions(v, dims...)
-}
-
 // timed runs fn once (compile and first run) and then repeat times, and
 // returns the first call's time and the median of the others.
 func timed(repeat int, fn func() error) (first, median time.Duration, err error) {
@@ -145,7 +134,7 @@ func timeForward(b backends.Backend, ctx *context.Context, m *unet.Model, o opti
 	if err != nil {
 		return err
 	}
-	x := randn(rand.New(rand.NewPCG(1, 2)), n, m.InChannels(), o.size, o.size)
+	x := benchutil.RandTensor(rand.New(rand.NewPCG(1, 2)), n, m.InChannels(), o.size, o.size)
 	first, med, err := timed(o.repeat, func() error {
 		out, err := exec.Exec(x)
 		if err != nil {
@@ -192,7 +181,7 @@ func timeStep(b backends.Backend, ctx *context.Context, m *unet.Model, o options
 	if err != nil {
 		return err
 	}
-	x, z, y, zy := randn(r, shape...), randn(r, shape...), randn(r, yShape...), randn(r, yShape...)
+	x, z, y, zy := benchutil.RandTensor(r, shape...), benchutil.RandTensor(r, shape...), benchutil.RandTensor(r, yShape...), benchutil.RandTensor(r, yShape...)
 	first, med, err := timed(o.repeat, func() error {
 		_, err := s.Step(x, 500, z, zy, y)
 		return err
@@ -218,7 +207,7 @@ func wholeRun(b backends.Backend, ctx *context.Context, m *unet.Model, o options
 	if err != nil {
 		return err
 	}
-	y := randn(rand.New(rand.NewPCG(5, 6)), yShape...)
+	y := benchutil.RandTensor(rand.New(rand.NewPCG(5, 6)), yShape...)
 	start := time.Now()
 	if _, err := s.Run(nil, shape, y, cadps.NewSeededNoise(7), nil); err != nil {
 		return err
