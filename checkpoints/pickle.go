@@ -91,9 +91,6 @@ type pyTensor struct {
 	stride  []int64
 }
 
-// pickleMark is what MARK pushes on the mark stack.
-type pickleMark struct{}
-
 // pyTypeName names a value's Python type for error messages. It never
 // formats the value itself, which could be cyclic.
 func pyTypeName(v any) string {

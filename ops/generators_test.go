@@ -241,7 +241,6 @@ func TestRandomMaskFraction(t *testing.T) {
 	const h, w = 64, 48
 	opts := DefaultMaskOptions(MaskRandom, h, w)
 	fractions := map[float64]bool{}
-	var masks [][]float32
 	for seed := range uint64(30) {
 		m, err := opts.Mask(h, w, seed)
 		if err != nil {
@@ -256,7 +255,6 @@ func TestRandomMaskFraction(t *testing.T) {
 			t.Errorf("seed %d: missing fraction %.4f outside [0.3, 0.7]", seed, f)
 		}
 		fractions[f] = true
-		masks = append(masks, m)
 	}
 	if len(fractions) < 25 {
 		t.Errorf("30 seeds gave only %d distinct fractions", len(fractions))

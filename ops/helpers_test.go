@@ -1,7 +1,6 @@
 package ops
 
 import (
-	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -95,12 +94,4 @@ func prod(dims []int) int {
 		n *= d
 	}
 	return n
-}
-
-func maxAbs(v []float32) float64 {
-	var m float64
-	for _, x := range v {
-		m = math.Max(m, math.Abs(float64(x)))
-	}
-	return m
 }

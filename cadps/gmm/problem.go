@@ -282,7 +282,7 @@ func problemFromStateDict(sd *checkpoints.StateDict) (*Problem, error) {
 	case cs[0] != K || cs[1] != d || cs[2] != d:
 		return nil, fmt.Errorf("covs has shape %v, want [%d %d %d]", cs, K, d, d)
 	case as[1] != d:
-		return nil, fmt.Errorf("A has shape %v, want [m %d] for means of dimension %d", as, d, d)
+		return nil, fmt.Errorf("tensor A has shape %v, want [m %d] for means of dimension %d", as, d, d)
 	case ys[0] != m:
 		return nil, fmt.Errorf("y has shape %v, want [%d] for A %v", ys, m, as)
 	case ss[0] != 1:

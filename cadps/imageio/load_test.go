@@ -9,8 +9,8 @@ import (
 	"image/png"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -230,7 +230,11 @@ func TestLoadJPEG(t *testing.T) {
 	}
 
 	// The Go distribution ships a CMYK (Adobe) JPEG with its RGB rendering.
-	dir := filepath.Join(runtime.GOROOT(), "src", "image", "testdata")
+	goroot, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		t.Skipf("no go command to find GOROOT: %v", err)
+	}
+	dir := filepath.Join(strings.TrimSpace(string(goroot)), "src", "image", "testdata")
 	if _, err := os.Stat(dir); err != nil {
 		t.Skipf("no CMYK JPEG to test with: %v", err)
 	}
