@@ -21,7 +21,9 @@ setup:
 	./scripts/notebooks/setup.sh
 
 gotest:
+	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
+	"$$($(GO) env GOPATH)/bin/staticcheck" ./...
 	$(GO) test -count=1 -timeout 60m ./...
 
 notebooks:

@@ -6,6 +6,17 @@ cd "$(dirname "$0")/.."
 
 go mod download
 
+# staticcheck for `make test`'s lint step, built in a throw-away module (the
+# proxy here serves exact versions only).
+gobin=$(go env GOPATH)/bin
+if [ ! -x "$gobin/staticcheck" ]; then
+	tmp=$(mktemp -d)
+	(cd "$tmp" && go mod init sc >/dev/null 2>&1 &&
+		go get honnef.co/go/tools/cmd/staticcheck@v0.8.2 >/dev/null 2>&1 &&
+		go install honnef.co/go/tools/cmd/staticcheck)
+	rm -rf "$tmp"
+fi
+
 # Fashion-MNIST (MIT licence), the training data of the shipped small prior
 # (checkpoints/small, docs/small-prior.md): Debian's dataset-fashion-mnist
 # puts the IDX files in /usr/share/datasets/fashion-mnist. The package lists
