@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"strings"
+
+	"github.com/cadps/toolkit/internal/linalg"
 )
 
 // ResizeKernel is an interpolation kernel of the MATLAB-style resizer: its
@@ -184,18 +186,17 @@ func transpose(m [][]float64) [][]float64 {
 // wide matrix A of full row rank, by a Cholesky factorisation of AAᵀ.
 func pseudoInverse(a [][]float64) ([][]float64, error) {
 	r := len(a)
-	gram := make([][]float64, r)
-	for i := range gram {
-		gram[i] = make([]float64, r)
+	gram := make([]float64, r*r)
+	for i := range r {
 		for j := 0; j <= i; j++ {
 			var s float64
 			for k := range a[i] {
 				s += a[i][k] * a[j][k]
 			}
-			gram[i][j], gram[j][i] = s, s
+			gram[i*r+j], gram[j*r+i] = s, s
 		}
 	}
-	l, err := cholesky(gram)
+	l, err := linalg.Cholesky(gram, r)
 	if err != nil {
 		return nil, err
 	}
@@ -210,56 +211,10 @@ func pseudoInverse(a [][]float64) ([][]float64, error) {
 		for i := range r {
 			col[i] = a[i][c]
 		}
-		choleskySolve(l, col)
+		linalg.CholSolve(l, r, col)
 		for i := range r {
 			z[i][c] = col[i]
 		}
 	}
 	return transpose(z), nil
-}
-
-// cholesky returns the lower-triangular L with LLᵀ = m, or an error when m
-// is not (numerically) positive definite.
-func cholesky(m [][]float64) ([][]float64, error) {
-	n := len(m)
-	l := make([][]float64, n)
-	for i := range l {
-		l[i] = make([]float64, n)
-	}
-	for i := range n {
-		for j := 0; j <= i; j++ {
-			s := m[i][j]
-			for k := range j {
-				s -= l[i][k] * l[j][k]
-			}
-			if i == j {
-				if s <= 1e-12*max(1, math.Abs(m[i][i])) {
-					return nil, fmt.Errorf("matrix is singular at row %d", i)
-				}
-				l[i][i] = math.Sqrt(s)
-			} else {
-				l[i][j] = s / l[j][j]
-			}
-		}
-	}
-	return l, nil
-}
-
-// choleskySolve overwrites b with the solution x of LLᵀx = b.
-func choleskySolve(l [][]float64, b []float64) {
-	n := len(b)
-	for i := range n {
-		s := b[i]
-		for k := range i {
-			s -= l[i][k] * b[k]
-		}
-		b[i] = s / l[i][i]
-	}
-	for i := n - 1; i >= 0; i-- {
-		s := b[i]
-		for k := i + 1; k < n; k++ {
-			s -= l[k][i] * b[k]
-		}
-		b[i] = s / l[i][i]
-	}
 }

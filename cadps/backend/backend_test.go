@@ -179,6 +179,9 @@ func TestSelection(t *testing.T) {
 		{"", Name, ""},
 		{"cadps", Name, ""},
 		{"go", "SimpleGo (go)", ""},
+		{TrainingConfig, Name, ""},
+		{"cadps:dotgeneral_small", Name, ""},
+		{"cadps:nosuchoption", "", "nosuchoption"},
 		{"nosuch:x", "", "unknown backend"},
 	}
 	if !XLAAvailable {
@@ -188,7 +191,7 @@ func TestSelection(t *testing.T) {
 			struct{ config, name, errPart string }{"xla:cuda", "", "absolute path"})
 	}
 	for _, c := range cases {
-		t.Run(c.config, func(t *testing.T) {
+		t.Run(strings.ReplaceAll(c.config, "/", "|"), func(t *testing.T) {
 			b, err := NewWithConfig(c.config)
 			if c.errPart != "" {
 				if err == nil || !strings.Contains(err.Error(), c.errPart) {

@@ -3,65 +3,28 @@ package gmm
 import (
 	"fmt"
 	"math"
+	"slices"
+
+	"github.com/cadps/toolkit/internal/linalg"
 )
 
 // Small dense linear algebra on row-major float64 matrices: enough for the
 // exact posterior (m×m systems, m the measurement size) and for the
 // eigendecomposition of full prior covariances.
 
-// cholesky returns the lower-triangular L with a = L Lᵀ for the n×n
-// symmetric positive definite a (row-major), or an error when a pivot is not
-// positive.
-func cholesky(a []float64, n int) ([]float64, error) {
-	l := make([]float64, n*n)
-	for i := range n {
-		for j := 0; j <= i; j++ {
-			s := a[i*n+j]
-			for k := range j {
-				s -= l[i*n+k] * l[j*n+k]
-			}
-			if i == j {
-				if !(s > 0) {
-					return nil, fmt.Errorf("matrix is not positive definite (pivot %d is %g)", i, s)
-				}
-				l[i*n+i] = math.Sqrt(s)
-			} else {
-				l[i*n+j] = s / l[j*n+j]
-			}
-		}
-	}
-	return l, nil
-}
+// cholesky factors the n×n symmetric positive definite a (see
+// linalg.Cholesky).
+func cholesky(a []float64, n int) ([]float64, error) { return linalg.Cholesky(a, n) }
 
-// cholSolve solves (L Lᵀ) x = b for x, with L from cholesky.
+// cholSolve solves (L Lᵀ) x = b for x, with L from cholesky; b is kept.
 func cholSolve(l []float64, n int, b []float64) []float64 {
-	x := make([]float64, n)
-	copy(x, b)
-	for i := range n {
-		s := x[i]
-		for k := range i {
-			s -= l[i*n+k] * x[k]
-		}
-		x[i] = s / l[i*n+i]
-	}
-	for i := n - 1; i >= 0; i-- {
-		s := x[i]
-		for k := i + 1; k < n; k++ {
-			s -= l[k*n+i] * x[k]
-		}
-		x[i] = s / l[i*n+i]
-	}
+	x := slices.Clone(b)
+	linalg.CholSolve(l, n, x)
 	return x
 }
 
 // cholLogDet returns log det(L Lᵀ).
-func cholLogDet(l []float64, n int) float64 {
-	s := 0.0
-	for i := range n {
-		s += 2 * math.Log(l[i*n+i])
-	}
-	return s
-}
+func cholLogDet(l []float64, n int) float64 { return linalg.CholLogDet(l, n) }
 
 // symEigen returns the eigenvalues and eigenvectors of the n×n symmetric a
 // (row-major) by cyclic Jacobi rotations: a = V diag(vals) Vᵀ, with the

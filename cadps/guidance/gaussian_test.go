@@ -7,6 +7,7 @@ import (
 
 	"github.com/cadps/toolkit/cadps/diffusion"
 	"github.com/cadps/toolkit/cadps/guidance"
+	"github.com/cadps/toolkit/internal/linalg"
 	"github.com/cadps/toolkit/ops"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
@@ -80,24 +81,19 @@ func (m matrix) vec(v []float64) []float64 {
 // is not positive definite.
 func (m matrix) cholesky() (matrix, error) {
 	n := len(m)
-	l := zeros(n, n)
-	for i := range n {
-		for j := 0; j <= i; j++ {
-			s := m[i][j]
-			for k := range j {
-				s -= l[i][k] * l[j][k]
-			}
-			if i == j {
-				if s <= 0 {
-					return nil, fmt.Errorf("matrix not positive definite at %d (pivot %g)", i, s)
-				}
-				l[i][i] = math.Sqrt(s)
-			} else {
-				l[i][j] = s / l[j][j]
-			}
-		}
+	flat := make([]float64, 0, n*n)
+	for _, row := range m {
+		flat = append(flat, row...)
 	}
-	return l, nil
+	l, err := linalg.Cholesky(flat, n)
+	if err != nil {
+		return nil, err
+	}
+	out := zeros(n, n)
+	for i := range out {
+		copy(out[i], l[i*n:(i+1)*n])
+	}
+	return out, nil
 }
 
 // inverse returns m⁻¹ for a symmetric positive definite m.

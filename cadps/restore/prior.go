@@ -26,8 +26,10 @@ const SmallPriorName = "small"
 // preset with a weights file, or a create_model configuration with a
 // weights file.
 type ModelSpec struct {
-	// Name is "small" or "fmnist32" (the shipped prior), a unet preset ("ffhq256",
-	// "imagenet256"), or empty when ConfigPath is given.
+	// Name is "small" or "fmnist32" (the shipped prior; with Weights, its
+	// architecture with those weights, e.g. a training run's
+	// ema.safetensors), a unet preset ("ffhq256", "imagenet256"), or empty
+	// when ConfigPath is given.
 	Name string
 	// ConfigPath is a model configuration file: JSON (create_model's
 	// arguments, directly or under "create_model_kwargs") or the
@@ -76,10 +78,11 @@ func LoadPrior(spec ModelSpec) (*Prior, error) {
 	switch {
 	case spec.Name != "" && spec.ConfigPath != "":
 		return nil, fmt.Errorf("restore: give either a model name (%q) or a model config (%s), not both", spec.Name, spec.ConfigPath)
+	case (spec.Name == SmallPriorName || spec.Name == small.Name) && spec.Weights != "":
+		// The shipped prior's architecture with other weights, such as
+		// the EMA of a training run that continues it.
+		cfg, name = small.Config(), SmallPriorName+" ("+spec.Weights+")"
 	case spec.Name == SmallPriorName || spec.Name == small.Name:
-		if spec.Weights != "" {
-			return nil, fmt.Errorf("restore: the shipped prior %q has its own weights; -weights %s is not used with it", SmallPriorName, spec.Weights)
-		}
 		p, err := loadSmallPrior()
 		if err != nil {
 			return nil, err

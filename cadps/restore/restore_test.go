@@ -10,7 +10,10 @@ import (
 
 	"github.com/cadps/toolkit/cadps"
 	"github.com/cadps/toolkit/cadps/backend"
+	"github.com/cadps/toolkit/cadps/diffusion"
 	"github.com/cadps/toolkit/cadps/imageio"
+	"github.com/cadps/toolkit/checkpoints"
+	"github.com/cadps/toolkit/checkpoints/small"
 	"github.com/cadps/toolkit/internal/fixtures"
 )
 
@@ -237,8 +240,24 @@ func TestSmallPrior(t *testing.T) {
 			t.Errorf("%s: image shape %v, diffusion %+v; want gray 32×32 with clipped x̂0", name, got, prior.Diffusion)
 		}
 	}
-	if _, err := LoadPrior(ModelSpec{Name: SmallPriorName, Weights: "x.pt"}); err == nil || !strings.Contains(err.Error(), "has its own weights") {
-		t.Errorf("small with -weights: %v", err)
+	if _, err := LoadPrior(ModelSpec{Name: SmallPriorName, Weights: "x.pt"}); err == nil || !strings.Contains(err.Error(), "x.pt") {
+		t.Errorf("small with a missing weights file: %v", err)
+	}
+	// The shipped weights through a file give the same prior.
+	sd, err := small.Weights()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "ema.safetensors")
+	if err := checkpoints.SaveSafetensors(path, sd); err != nil {
+		t.Fatal(err)
+	}
+	fromFile, err := LoadPrior(ModelSpec{Name: SmallPriorName, Weights: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fromFile.Weights != path || !fromFile.Diffusion.ClipDenoised || fromFile.Diffusion.VarType != diffusion.VarLearnedRange {
+		t.Errorf("small with a weights file: %+v", fromFile)
 	}
 	b, err := backend.New()
 	if err != nil {

@@ -31,11 +31,13 @@ type command struct {
 func commands() []command {
 	return []command{
 		convertCommand(),
+		evaluateCommand(),
 		gmmCommand(),
 		mergeCommand(),
 		metricsCommand(),
 		reproduceCommand(),
 		restoreCommand(),
+		sampleCommand(),
 		trainCommand(),
 	}
 }

@@ -72,7 +72,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 
-	b, err := backend.New()
+	b, err := backend.NewOr(backend.TrainingConfig)
 	if err != nil {
 		return err
 	}

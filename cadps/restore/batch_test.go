@@ -1,0 +1,85 @@
+package restore
+
+import (
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/cadps/toolkit/ops"
+)
+
+func TestBaseline(t *testing.T) {
+	sr, err := ops.NewSuperResolution(2, "cubic")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blur, err := ops.NewGaussianBlur(5, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr, err := ops.Parse("phase_retrieval", []int{1, 1, 8, 8}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A linear ramp along each axis: cubic interpolation reproduces it
+	// where no tap is mirrored (output rows and columns 3 and 4 of 8).
+	ramp := make([]float32, 2*4*4)
+	for k := range ramp {
+		i, j := (k%16)/4, k%4
+		ramp[k] = float32(i+j)/8 - 0.5
+	}
+	cases := []struct {
+		name          string
+		op            ops.Operator
+		y             []float32
+		yShape, shape []int
+		check         func(t *testing.T, got []float32)
+		err           string
+	}{
+		{name: "sr ramp", op: sr, y: ramp, yShape: []int{2, 1, 4, 4}, shape: []int{2, 1, 8, 8},
+			check: func(t *testing.T, got []float32) {
+				for n := range 2 {
+					for i := 3; i < 5; i++ {
+						for j := 3; j < 5; j++ {
+							// output pixel o sits at input coordinate (o+0.5)/2−0.5.
+							want := ((float64(i)+0.5)/2-0.5+(float64(j)+0.5)/2-0.5)/8 - 0.5
+							want = (want + 1) / 2
+							if g := float64(got[n*64+i*8+j]); math.Abs(g-want) > 1e-6 {
+								t.Fatalf("image %d pixel (%d,%d) = %v, want %v", n, i, j, g, want)
+							}
+						}
+					}
+				}
+			}},
+		{name: "blur is y", op: blur, y: []float32{-1, 0, 1, 0.5}, yShape: []int{1, 1, 2, 2}, shape: []int{1, 1, 2, 2},
+			check: func(t *testing.T, got []float32) {
+				want := []float32{0, 0.5, 1, 0.75}
+				for k := range want {
+					if got[k] != want[k] {
+						t.Fatalf("pixel %d = %v, want %v", k, got[k], want[k])
+					}
+				}
+			}},
+		{name: "phase retrieval", op: pr, y: make([]float32, 144), yShape: []int{1, 1, 12, 12}, shape: []int{1, 1, 8, 8}, err: "not an image"},
+		{name: "rank", op: blur, y: []float32{0}, yShape: []int{1}, shape: []int{1, 1, 1, 1}, err: "NCHW"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ims, err := Baseline(c.op, c.y, c.yShape, c.shape)
+			if c.err != "" {
+				if err == nil || !strings.Contains(err.Error(), c.err) {
+					t.Fatalf("error %v, want one containing %q", err, c.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []float32
+			for _, im := range ims {
+				got = append(got, im.Pix...)
+			}
+			c.check(t, got)
+		})
+	}
+}

@@ -1,0 +1,454 @@
+package main
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cadps/toolkit/cadps/backend"
+	"github.com/cadps/toolkit/cadps/guidance"
+	"github.com/cadps/toolkit/cadps/imageio"
+	"github.com/cadps/toolkit/cadps/restore"
+	"github.com/cadps/toolkit/cadps/train"
+	"github.com/cadps/toolkit/ops"
+)
+
+// evaluateCommand is `cadps evaluate`: a quality table of methods × tasks
+// on a held-out test set, run in batches, resumable.
+func evaluateCommand() command {
+	return command{
+		name:    "evaluate",
+		summary: "PSNR/SSIM of methods × tasks on a test set, against the measurement's own baseline (batched, resumable)",
+		run:     runEvaluate,
+	}
+}
+
+// The files `cadps evaluate` keeps in its output folder.
+const (
+	evalSettingsFile = "settings.json"
+	evalResultsFile  = "results.csv"
+	evalTableFile    = "table.md"
+	evalImagesDir    = "images"
+)
+
+// evalSettings is settings.json: what the results were made with. A rerun
+// with other settings into the same folder is refused.
+type evalSettings struct {
+	Data    string   `json:"data"`
+	Offset  int      `json:"offset"`
+	Count   int      `json:"count"`
+	Batch   int      `json:"batch"`
+	Tasks   []string `json:"tasks"`
+	Methods []string `json:"methods"`
+	Steps   int      `json:"steps"`
+	Noise   string   `json:"noise"`
+	Seed    uint64   `json:"seed"`
+	Model   string   `json:"model"`
+	Weights string   `json:"weights,omitempty"`
+	Keep    int      `json:"keep_images"`
+}
+
+// evalRow is one image's outcome for one task and method.
+type evalRow struct {
+	task, method         string
+	batch, index         int
+	psnr, ssim           float64
+	basePSNR, baseSSIM   float64
+	secondsPerImage      float64
+	operator, finishedAt string
+}
+
+var evalHeader = []string{"task", "method", "batch", "index", "psnr", "ssim", "baseline_psnr", "baseline_ssim", "sample_seconds_per_image", "operator", "finished"}
+
+func runEvaluate(args []string, stdout, stderr io.Writer) error {
+	fset := newFlagSet("evaluate", "", stderr)
+	mf := addModelFlags(fset)
+	data := fset.String("data", "", "test images: an IDX file (.gz or not) or a folder of PNG/JPEG images, padded to the model's size (required)")
+	offset := fset.Int("offset", 0, "index of the first test image")
+	count := fset.Int("count", 100, "number of test images")
+	batch := fset.Int("batch", 25, "images per sampler run (one operator draw per batch)")
+	tasks := fset.String("tasks", "inpaint_box:size=12;sr:factor=2;gaussian_blur:kernel_size=9,intensity=1", "measurement task specs, separated by ';'")
+	methods := fset.String("methods", "dps,cadps", "guidance methods, separated by ','")
+	steps := fset.Int("steps", 100, "sampling steps (timestep respacing)")
+	noise := fset.String("noise", "gaussian:sigma=0.05", "measurement noise")
+	seed := fset.Uint64("seed", 0, "seed; batch k uses seed+k for its operator, noise and sampler")
+	keep := fset.Int("keep", 8, "save the images of the first N test images (for grids)")
+	out := fset.String("out", "", "output folder: settings.json, results.csv, table.md, images/ (required)")
+	quiet := fset.Bool("quiet", false, "no progress lines")
+	jobs := fset.Int("jobs", 2, "batches run at once, each with its own copy of the prior (the pure-Go backend runs much of a step on one core)")
+	pos, err := parseInterleaved(fset, args)
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(pos) != 0:
+		return usagef("unexpected arguments %q", pos)
+	case *data == "":
+		return usagef("-data is required")
+	case *out == "":
+		return usagef("-out is required")
+	case *count <= 0 || *batch <= 0 || *jobs <= 0 || *offset < 0 || *keep < 0:
+		return usagef("-count, -batch and -jobs must be positive and -offset, -keep non-negative")
+	case *steps <= 0:
+		return usagef("-steps must be positive, got %d", *steps)
+	}
+	st := evalSettings{Data: *data, Offset: *offset, Count: *count, Batch: *batch, Steps: *steps, Noise: *noise,
+		Seed: *seed, Model: mf.spec().Name, Weights: *mf.weights, Keep: *keep}
+	for _, t := range strings.Split(*tasks, ";") {
+		if t = strings.TrimSpace(t); t != "" {
+			st.Tasks = append(st.Tasks, t)
+		}
+	}
+	for _, m := range strings.Split(*methods, ",") {
+		if m = strings.TrimSpace(m); m != "" {
+			if _, err := guidance.New(m, guidance.Options{}); err != nil {
+				return usagef("-methods: %v", err)
+			}
+			st.Methods = append(st.Methods, m)
+		}
+	}
+	if len(st.Tasks) == 0 || len(st.Methods) == 0 {
+		return usagef("-tasks and -methods must name at least one each")
+	}
+	nz, err := ops.ParseNoise(*noise)
+	if err != nil {
+		return usagef("-noise: %v", err)
+	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", *out, err)
+	}
+	if err := checkEvalSettings(filepath.Join(*out, evalSettingsFile), st); err != nil {
+		return err
+	}
+	rows, err := readEvalRows(filepath.Join(*out, evalResultsFile))
+	if err != nil {
+		return err
+	}
+
+	prior, err := restore.LoadPrior(mf.spec())
+	if err != nil {
+		return err
+	}
+	size := prior.ImageShape()
+	set, err := train.LoadDataset(*data, size[2])
+	if err != nil {
+		return err
+	}
+	if set.C != size[1] || set.W != size[3] {
+		return fmt.Errorf("%s: images are %d×%d×%d, the model takes %d×%d×%d", *data, set.C, set.H, set.W, size[1], size[2], size[3])
+	}
+	if *offset+*count > set.N {
+		return fmt.Errorf("%s holds %d images; -offset %d -count %d needs %d", *data, set.N, *offset, *count, *offset+*count)
+	}
+	images := make([]*imageio.Image, *count)
+	per := set.C * set.H * set.W
+	for k := range images {
+		pix := set.Pix[(*offset+k)*per : (*offset+k+1)*per]
+		im, err := imageio.New(set.C, set.H, set.W)
+		if err != nil {
+			return err
+		}
+		for j, v := range pix {
+			im.Pix[j] = (v + 1) / 2
+		}
+		images[k] = im
+	}
+	done := map[string]bool{}
+	for _, r := range rows {
+		done[fmt.Sprintf("%s|%s|%d", r.task, r.method, r.batch)] = true
+	}
+	batches := (*count + *batch - 1) / *batch
+	var todo []evalItem
+	for _, task := range st.Tasks {
+		for _, method := range st.Methods {
+			for k := range batches {
+				if !done[fmt.Sprintf("%s|%s|%d", task, method, k)] {
+					todo = append(todo, evalItem{task: task, method: method, batch: k})
+				}
+			}
+		}
+	}
+	// Check every task and method before the long run starts.
+	for _, task := range st.Tasks {
+		for _, method := range st.Methods {
+			b, err := backend.New()
+			if err != nil {
+				return err
+			}
+			if _, err := restore.New(b, prior, restore.Options{Task: restore.SpecTask(task), Method: method, Steps: *steps, Noise: nz}); err != nil {
+				return err
+			}
+		}
+	}
+
+	var mu sync.Mutex // guards rows, the files and stdout
+	record := func(it evalItem, res *restore.BatchResult, lo, hi int, took time.Duration) error {
+		mu.Lock()
+		defer mu.Unlock()
+		now := time.Now().UTC().Format(time.RFC3339)
+		for j, bi := range res.Items {
+			rows = append(rows, evalRow{task: it.task, method: it.method, batch: it.batch, index: *offset + lo + j,
+				psnr: bi.Metrics.PSNR, ssim: bi.Metrics.SSIM, basePSNR: bi.BaselineMetrics.PSNR, baseSSIM: bi.BaselineMetrics.SSIM,
+				secondsPerImage: res.Sample.Seconds() / float64(hi-lo), operator: res.Operator, finishedAt: now})
+			if lo+j < *keep {
+				if err := saveEvalImages(*out, it.task, it.method, *offset+lo+j, bi); err != nil {
+					return err
+				}
+			}
+		}
+		sortEvalRows(rows, st)
+		if err := writeEvalRows(filepath.Join(*out, evalResultsFile), rows); err != nil {
+			return err
+		}
+		if err := writeFileAtomic(filepath.Join(*out, evalTableFile), []byte(evalTable(st, rows))); err != nil {
+			return err
+		}
+		if !*quiet {
+			fmt.Fprintf(stdout, "%s  %s  batch %d/%d: %d images in %s (%.1f s/image)\n",
+				it.task, it.method, it.batch+1, batches, hi-lo, took.Round(time.Second), res.Sample.Seconds()/float64(hi-lo))
+		}
+		return nil
+	}
+	work := make(chan evalItem, len(todo))
+	for _, it := range todo {
+		work <- it
+	}
+	close(work)
+	stop := make(chan struct{})
+	var stopOnce sync.Once
+	errs := make([]error, min(*jobs, max(1, len(todo))))
+	var wg sync.WaitGroup
+	for w := range errs {
+		wg.Go(func() {
+			if errs[w] = evalWorker(mf.spec(), st, nz, images, work, stop, record); errs[w] != nil {
+				stopOnce.Do(func() { close(stop) })
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if err := writeFileAtomic(filepath.Join(*out, evalTableFile), []byte(evalTable(st, rows))); err != nil {
+		return err
+	}
+	fmt.Fprint(stdout, evalTable(st, rows))
+	return nil
+}
+
+// evalItem is one unit of work: a batch of test images for a task and a
+// method.
+type evalItem struct {
+	task, method string
+	batch        int
+}
+
+// evalWorker runs work items with its own backend and copy of the prior
+// until work is drained or stop is closed, passing each result to record.
+func evalWorker(spec restore.ModelSpec, st evalSettings, nz ops.Noise, images []*imageio.Image,
+	work <-chan evalItem, stop <-chan struct{}, record func(evalItem, *restore.BatchResult, int, int, time.Duration) error) error {
+	b, err := backend.New()
+	if err != nil {
+		return err
+	}
+	prior, err := restore.LoadPrior(spec)
+	if err != nil {
+		return err
+	}
+	for it := range work {
+		select {
+		case <-stop: // another worker failed
+			return nil
+		default:
+		}
+		rs, err := restore.New(b, prior, restore.Options{Task: restore.SpecTask(it.task), Method: it.method, Steps: st.Steps, Noise: nz})
+		if err != nil {
+			return err
+		}
+		lo, hi := it.batch*st.Batch, min((it.batch+1)*st.Batch, st.Count)
+		t0 := time.Now()
+		res, err := rs.RestoreBatch(images[lo:hi], st.Seed+uint64(it.batch))
+		if err != nil {
+			return fmt.Errorf("%s, %s, batch %d: %w", it.task, it.method, it.batch, err)
+		}
+		if err := record(it, res, lo, hi, time.Since(t0)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sortEvalRows orders rows by task and method (in the settings' order),
+// then by image.
+func sortEvalRows(rows []evalRow, st evalSettings) {
+	slices.SortStableFunc(rows, func(a, b evalRow) int {
+		if c := slices.Index(st.Tasks, a.task) - slices.Index(st.Tasks, b.task); c != 0 {
+			return c
+		}
+		if c := slices.Index(st.Methods, a.method) - slices.Index(st.Methods, b.method); c != 0 {
+			return c
+		}
+		return a.index - b.index
+	})
+}
+
+// checkEvalSettings writes settings.json on a first run and refuses a rerun
+// with other settings.
+func checkEvalSettings(path string, st evalSettings) error {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return writeJSONAtomic(path, st)
+	}
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", path, err)
+	}
+	var old evalSettings
+	if err := json.Unmarshal(data, &old); err != nil {
+		return fmt.Errorf("%s is corrupt: %w", path, err)
+	}
+	if !reflect.DeepEqual(old, st) {
+		return fmt.Errorf("%s was made with other settings (%s); use another -out folder", path, bytes.TrimSpace(data))
+	}
+	return nil
+}
+
+func readEvalRows(path string) ([]evalRow, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		return nil, fmt.Errorf("%s is corrupt: %w", path, err)
+	}
+	if len(recs) == 0 || !slices.Equal(recs[0], evalHeader) {
+		return nil, fmt.Errorf("%s: unexpected header", path)
+	}
+	var rows []evalRow
+	for n, r := range recs[1:] {
+		var row evalRow
+		var errs [8]error
+		row.task, row.method = r[0], r[1]
+		row.batch, errs[0] = strconv.Atoi(r[2])
+		row.index, errs[1] = strconv.Atoi(r[3])
+		row.psnr, errs[2] = strconv.ParseFloat(r[4], 64)
+		row.ssim, errs[3] = strconv.ParseFloat(r[5], 64)
+		row.basePSNR, errs[4] = strconv.ParseFloat(r[6], 64)
+		row.baseSSIM, errs[5] = strconv.ParseFloat(r[7], 64)
+		row.secondsPerImage, errs[6] = strconv.ParseFloat(r[8], 64)
+		row.operator, row.finishedAt = r[9], r[10]
+		if err := errors.Join(errs[:]...); err != nil {
+			return nil, fmt.Errorf("%s line %d: %w", path, n+2, err)
+		}
+		rows = append(rows, row)
+	}
+	return rows, nil
+}
+
+func writeEvalRows(path string, rows []evalRow) error {
+	var buf bytes.Buffer
+	w := csv.NewWriter(&buf)
+	if err := w.Write(evalHeader); err != nil {
+		return err
+	}
+	g := func(v float64) string { return strconv.FormatFloat(v, 'g', 8, 64) }
+	for _, r := range rows {
+		if err := w.Write([]string{r.task, r.method, strconv.Itoa(r.batch), strconv.Itoa(r.index), g(r.psnr), g(r.ssim),
+			g(r.basePSNR), g(r.baseSSIM), g(r.secondsPerImage), r.operator, r.finishedAt}); err != nil {
+			return err
+		}
+	}
+	w.Flush()
+	if err := w.Error(); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return writeFileAtomic(path, buf.Bytes())
+}
+
+// evalLabel turns a task spec into a file-name-safe label.
+func evalLabel(spec string) string {
+	return strings.NewReplacer(":", "_", ",", "_", "=", "", "/", "_", " ", "").Replace(spec)
+}
+
+// saveEvalImages keeps one test image's truth, measurement, baseline and
+// reconstruction as images/<task>/{truth,measurement,baseline,<method>}-<index>.png.
+func saveEvalImages(out, task, method string, index int, it restore.BatchItem) error {
+	dir := filepath.Join(out, evalImagesDir, evalLabel(task))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", dir, err)
+	}
+	files := map[string]*imageio.Image{"truth": it.Truth, "measurement": it.Measurement, "baseline": it.Baseline, method: it.Reconstruction}
+	for name, im := range files {
+		if im == nil {
+			continue
+		}
+		if err := imageio.Save(filepath.Join(dir, fmt.Sprintf("%s-%05d.png", name, index)), im); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// evalTable is the Markdown table: per task, the baseline and each method
+// as mean ± standard deviation over the images done so far.
+func evalTable(st evalSettings, rows []evalRow) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "| task | images | baseline PSNR | baseline SSIM |")
+	for _, m := range st.Methods {
+		fmt.Fprintf(&b, " %s PSNR | %s SSIM | %s s/image |", m, m, m)
+	}
+	b.WriteString("\n|---|---|---|---|")
+	for range st.Methods {
+		b.WriteString("---|---|---|")
+	}
+	b.WriteString("\n")
+	for _, task := range st.Tasks {
+		var base [2][]float64
+		seen := map[int]bool{}
+		cells := make([]string, 0, 3*len(st.Methods))
+		n := 0
+		for _, m := range st.Methods {
+			var p, s, sec []float64
+			for _, r := range rows {
+				if r.task != task || r.method != m {
+					continue
+				}
+				p, s, sec = append(p, r.psnr), append(s, r.ssim), append(sec, r.secondsPerImage)
+				if !seen[r.index] {
+					seen[r.index] = true
+					base[0], base[1] = append(base[0], r.basePSNR), append(base[1], r.baseSSIM)
+				}
+			}
+			n = max(n, len(p))
+			cells = append(cells, formatMeanStd(p, 2), formatMeanStd(s, 3), formatMeanStd(sec, 1))
+		}
+		fmt.Fprintf(&b, "| `%s` | %d | %s | %s | %s |\n", task, n, formatMeanStd(base[0], 2), formatMeanStd(base[1], 3), strings.Join(cells, " | "))
+	}
+	return b.String()
+}
+
+// formatMeanStd formats mean ± sample standard deviation with the given
+// decimals, or "–" when v is empty.
+func formatMeanStd(v []float64, decimals int) string {
+	if len(v) == 0 {
+		return "–"
+	}
+	mean, sd := meanStd(v)
+	return fmt.Sprintf("%.*f ± %.*f", decimals, mean, decimals, sd)
+}

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// testImagesDir is the folder of the shipped prior's Fashion-MNIST test
+// images.
+func testImagesDir(t *testing.T) string {
+	t.Helper()
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		t.Fatal("cannot locate the source folder")
+	}
+	return filepath.Join(filepath.Dir(file), "..", "..", "checkpoints", "small", "testimages")
+}
+
+// TestEvaluateResume runs a tiny evaluation, checks its outputs, and reruns
+// it: nothing is recomputed and nothing changes; other settings into the
+// same folder are refused; a partly done run (one batch's rows removed)
+// completes only what is missing.
+func TestEvaluateResume(t *testing.T) {
+	out := t.TempDir()
+	args := []string{"-data", testImagesDir(t), "-count", "3", "-batch", "2", "-steps", "2",
+		"-tasks", "inpaint_box:size=12", "-methods", "dps", "-keep", "1", "-out", out}
+	stdout, _, err := runCmd(runEvaluate, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(stdout, "batch "); n != 2 {
+		t.Fatalf("%d batches run, want 2:\n%s", n, stdout)
+	}
+	results := filepath.Join(out, evalResultsFile)
+	first, err := os.ReadFile(results)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := readEvalRows(results)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 3 {
+		t.Fatalf("%d rows, want 3", len(rows))
+	}
+	for _, r := range rows {
+		if !(r.basePSNR > 5 && r.basePSNR < 60) || !(r.psnr > 0 && r.psnr < 60) || r.baseSSIM <= 0 {
+			t.Errorf("implausible row %+v", r)
+		}
+	}
+	for _, name := range []string{"truth", "measurement", "baseline", "dps"} {
+		if _, err := os.Stat(filepath.Join(out, evalImagesDir, "inpaint_box_size12", name+"-00000.png")); err != nil {
+			t.Error(err)
+		}
+	}
+	table, err := os.ReadFile(filepath.Join(out, evalTableFile))
+	if err != nil || !strings.Contains(string(table), "| `inpaint_box:size=12` | 3 |") {
+		t.Fatalf("table %q, %v", table, err)
+	}
+
+	stdout, _, err = runCmd(runEvaluate, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(stdout, "batch ") {
+		t.Errorf("a complete run was recomputed:\n%s", stdout)
+	}
+	again, _ := os.ReadFile(results)
+	if string(again) != string(first) {
+		t.Error("rerunning a complete evaluation changed results.csv")
+	}
+
+	// Drop the second batch: a rerun computes only it, with the same values.
+	if err := writeEvalRows(results, rows[:2]); err != nil {
+		t.Fatal(err)
+	}
+	stdout, _, err = runCmd(runEvaluate, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(stdout, "batch "); n != 1 {
+		t.Fatalf("%d batches rerun, want 1:\n%s", n, stdout)
+	}
+	redone, err := readEvalRows(results)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(redone) != 3 || redone[2].psnr != rows[2].psnr || redone[2].basePSNR != rows[2].basePSNR {
+		t.Errorf("the resumed batch differs: %+v vs %+v", redone, rows)
+	}
+
+	other := append(append([]string{}, args...), "-seed", "7")
+	if _, _, err := runCmd(runEvaluate, other...); err == nil || !strings.Contains(err.Error(), "other settings") {
+		t.Errorf("rerun with another seed: error %v, want one about other settings", err)
+	}
+}
+
+func TestEvaluateErrors(t *testing.T) {
+	dir := testImagesDir(t)
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no data", []string{"-out", t.TempDir()}, "-data is required"},
+		{"no out", []string{"-data", dir}, "-out is required"},
+		{"method", []string{"-data", dir, "-out", t.TempDir(), "-methods", "nosuch"}, "nosuch"},
+		{"count", []string{"-data", dir, "-out", t.TempDir(), "-count", "0"}, "positive"},
+		{"too many", []string{"-data", dir, "-out", t.TempDir(), "-count", "11"}, "holds 10 images"},
+		{"task", []string{"-data", dir, "-out", t.TempDir(), "-count", "1", "-tasks", "nosuch_task"}, "nosuch_task"},
+		{"missing data", []string{"-data", filepath.Join(dir, "nothing-here"), "-out", t.TempDir()}, "nothing-here"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, _, err := runCmd(runEvaluate, c.args...)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %v, want one containing %q", err, c.want)
+			}
+		})
+	}
+}

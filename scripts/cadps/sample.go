@@ -1,0 +1,128 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/cadps/toolkit/cadps"
+	"github.com/cadps/toolkit/cadps/backend"
+	"github.com/cadps/toolkit/cadps/diffusion"
+	"github.com/cadps/toolkit/cadps/guidance"
+	"github.com/cadps/toolkit/cadps/imageio"
+	"github.com/cadps/toolkit/cadps/restore"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+)
+
+// sampleCommand is `cadps sample`: unconditional samples of a prior as one
+// grid image.
+func sampleCommand() command {
+	return command{
+		name:    "sample",
+		summary: "draw unconditional samples from a prior and write them as a grid PNG",
+		run:     runSample,
+	}
+}
+
+func runSample(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("sample", "", stderr)
+	mf := addModelFlags(fs)
+	n := fs.Int("n", 100, "number of samples")
+	steps := fs.Int("steps", 100, "sampling steps (timestep respacing)")
+	ddim := fs.Bool("ddim", false, "DDIM (η = 0) instead of ancestral sampling")
+	seed := fs.Uint64("seed", 0, "seed; part k of the samples uses seed+k")
+	jobs := fs.Int("jobs", 2, "parts sampled at once, each with its own copy of the prior")
+	cols := fs.Int("cols", 10, "grid columns")
+	zoom := fs.Int("zoom", 2, "enlarge each sample by this factor (nearest neighbour)")
+	out := fs.String("out", "", "output PNG (required)")
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(pos) != 0:
+		return usagef("unexpected arguments %q", pos)
+	case *out == "":
+		return usagef("-out FILE.png is required")
+	case *n <= 0 || *steps <= 0 || *jobs <= 0 || *cols <= 0 || *zoom <= 0:
+		return usagef("-n, -steps, -jobs, -cols and -zoom must be positive")
+	}
+	if err := restore.CheckWritable(filepath.Dir(*out)); err != nil {
+		return err
+	}
+	start := time.Now()
+	parts := min(*jobs, *n)
+	images := make([][]*imageio.Image, parts)
+	errs := make([]error, parts)
+	var wg sync.WaitGroup
+	for k := range parts {
+		lo, hi := k**n/parts, (k+1)**n/parts
+		wg.Go(func() {
+			images[k], errs[k] = samplePart(mf.spec(), hi-lo, *steps, *ddim, *seed+uint64(k))
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	var all []*imageio.Image
+	for _, p := range images {
+		all = append(all, p...)
+	}
+	var rows [][]*imageio.Image
+	for i := 0; i < len(all); i += *cols {
+		row := all[i:min(i+*cols, len(all))]
+		for j, im := range row {
+			if row[j], err = imageio.Upsample(im.Clamp(), *zoom); err != nil {
+				return err
+			}
+		}
+		rows = append(rows, row)
+	}
+	grid, err := imageio.Grid(rows, *zoom)
+	if err != nil {
+		return err
+	}
+	if err := imageio.Save(*out, grid); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%d samples, %d steps, in %s: %s\n", *n, *steps, time.Since(start).Round(time.Second), *out)
+	return nil
+}
+
+// samplePart draws n samples with its own backend and copy of the prior.
+func samplePart(spec restore.ModelSpec, n, steps int, ddim bool, seed uint64) ([]*imageio.Image, error) {
+	b, err := backend.New()
+	if err != nil {
+		return nil, err
+	}
+	prior, err := restore.LoadPrior(spec)
+	if err != nil {
+		return nil, err
+	}
+	cfg := prior.Diffusion
+	cfg.Respacing = strconv.Itoa(steps)
+	if ddim {
+		cfg.Respacing, cfg.Sampler = "ddim"+cfg.Respacing, diffusion.SamplerDDIM
+	}
+	p, err := diffusion.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s, err := cadps.NewSampler(cadps.Problem{Backend: b, Ctx: prior.Ctx, Net: cadps.UNetNetwork(prior.Model),
+		Process: p, Method: guidance.Unconditional{}, DDIM: ddim})
+	if err != nil {
+		return nil, err
+	}
+	shape := prior.ImageShape()
+	shape[0] = n
+	x, err := s.Run(nil, shape, nil, cadps.NewSeededNoise(seed), nil)
+	if err != nil {
+		return nil, fmt.Errorf("sampling: %w", err)
+	}
+	return imageio.FromNCHW(tensors.MustCopyFlatData[float32](x), shape...)
+}
