@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/cadps/toolkit/cadps/backend"
+	"github.com/cadps/toolkit/internal/benchutil"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
@@ -82,6 +83,9 @@ func benchUNet(b *testing.B, grad bool) {
 				return graph.Gradient(graph.ReduceAllSum(graph.Square(out)), x)[0]
 			})
 			xt := tensors.FromFlatDataAndDimensions(x, 1, m.InChannels(), s, s)
+			if _, err := benchutil.PeakRSS(true); err != nil {
+				b.Logf("peak memory not measured: %v", err)
+			}
 			exec.MustExec(xt) // compile
 			flops := float64(m.ForwardFLOPs(s))
 			if grad {
@@ -94,6 +98,9 @@ func benchUNet(b *testing.B, grad bool) {
 			sec := b.Elapsed().Seconds() / float64(b.N)
 			b.ReportMetric(flops/sec/1e9, "GFLOP/s")
 			b.ReportMetric(sec*1e3, "ms/op")
+			if peak, err := benchutil.PeakRSS(false); err == nil {
+				b.ReportMetric(peak, "peak-MiB")
+			}
 		})
 	}
 }

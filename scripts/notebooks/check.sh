@@ -6,7 +6,9 @@
 # outputs are what is checked.
 #
 #   scripts/notebooks/check.sh            execute into a temporary folder
-#   scripts/notebooks/check.sh --inplace  execute and keep the outputs in the committed notebooks
+#   scripts/notebooks/check.sh --inplace  execute and keep the outputs in the committed notebooks,
+#                                         and refresh the README's thumbnails (docs/notebooks/NAME.png|svg:
+#                                         the figure numbered by metadata "cadps.thumbnail", default 0)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 export PATH="$(go env GOPATH)/bin:$PATH"
@@ -55,7 +57,33 @@ sys.exit(1 if problems else 0)
 PY
 	then
 		echo "ok   $name ($(( $(date +%s) - start )) s)"
-		[ $inplace = 1 ] && cp "$out" "$nb"
+		if [ $inplace = 1 ]; then
+			cp "$out" "$nb"
+			python3 - "$nb" "$root/docs/notebooks" <<'PY'
+import base64, json, os, sys
+nb_path, dest = sys.argv[1], sys.argv[2]
+nb = json.load(open(nb_path))
+want = nb.get("metadata", {}).get("cadps", {}).get("thumbnail", 0)
+figs = []
+for cell in nb.get("cells", []):
+    for o in cell.get("outputs", []):
+        d = o.get("data", {})
+        for kind in ("image/png", "image/svg+xml"):
+            if kind in d:
+                v = d[kind]
+                figs.append((kind, "".join(v) if isinstance(v, list) else v))
+kind, v = figs[want]
+os.makedirs(dest, exist_ok=True)
+name = os.path.splitext(os.path.basename(nb_path))[0]
+for ext in ("png", "svg"):
+    old = os.path.join(dest, name + "." + ext)
+    if os.path.exists(old): os.remove(old)
+if kind == "image/png":
+    open(os.path.join(dest, name + ".png"), "wb").write(base64.b64decode(v))
+else:
+    open(os.path.join(dest, name + ".svg"), "w").write(v)
+PY
+		fi
 	else
 		echo "FAIL $name"; status=1
 	fi
