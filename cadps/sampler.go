@@ -77,6 +77,7 @@ type Callback func(StepInfo) error
 type Sampler struct {
 	p          Problem
 	exec       *context.Exec
+	graphExec  *context.Exec // the step variant drawing its noise in the graph (see GraphNoise)
 	extraNames []string
 }
 
@@ -113,6 +114,9 @@ func NewSampler(p Problem) (*Sampler, error) {
 		return nil, fmt.Errorf("cadps: %w", err)
 	}
 	s.exec = exec
+	if s.graphExec, err = context.NewExec(p.Backend, p.Ctx, s.graphStep); err != nil {
+		return nil, fmt.Errorf("cadps: %w", err)
+	}
 	return s, nil
 }
 
@@ -147,15 +151,33 @@ func (s *Sampler) step(ctx *context.Context, x, i, z, zy, y *graph.Node) []*grap
 	return outs
 }
 
+// graphStep is step with its noise drawn in the graph (see GraphNoise): z
+// and then, with a measurement, zy come from the generator state. Outputs:
+// step's first four, the advanced state, the next step's index i−1, then the
+// method's extras in name order.
+func (s *Sampler) graphStep(ctx *context.Context, x, i, state, y *graph.Node) []*graph.Node {
+	state, z := graphNormal(state, x.Shape())
+	zy := y
+	if s.p.Op != nil {
+		state, zy = graphNormal(state, y.Shape())
+	}
+	outs := s.step(ctx, x, i, z, zy, y)
+	next := graph.Sub(i, graph.OnesLike(i))
+	return slices.Concat(outs[:4], []*graph.Node{state, next}, outs[4:])
+}
+
 // Run samples from x_T (the initial state; drawn from noise when nil, with
 // the shape of the measurement's image given by shape) towards the
 // posterior given the measurement y, and returns x_0. noise supplies every
-// random draw (see NoiseSource); cb, when not nil, is called after every
-// step. A NaN or Inf stops the run with an error naming the step and method.
+// random draw (see NoiseSource; a GraphNoiseSource such as GraphNoise makes
+// the per-step draws inside the step graph and keeps the run on the
+// device); cb, when not nil, is called after every step. A NaN or Inf stops
+// the run with an error naming the step and method.
 func (s *Sampler) Run(xT *tensors.Tensor, shape []int, y *tensors.Tensor, noise NoiseSource, cb Callback) (*tensors.Tensor, error) {
 	if noise == nil {
 		return nil, errors.New("cadps: no noise source")
 	}
+	ownX := xT == nil // x_T drawn here may be freed once the first step has used it
 	if xT != nil {
 		shape = xT.Shape().Dimensions
 	} else {
@@ -184,6 +206,9 @@ func (s *Sampler) Run(xT *tensors.Tensor, shape []int, y *tensors.Tensor, noise 
 	} else {
 		yShape = []int{1}
 		y = tensors.FromFlatDataAndDimensions([]float32{0}, 1)
+	}
+	if g, ok := noise.(GraphNoiseSource); ok {
+		return s.runGraph(xT, ownX, y, g, cb)
 	}
 	steps := s.p.Process.NumSteps()
 	x := xT
@@ -229,18 +254,98 @@ func (s *Sampler) Step(x *tensors.Tensor, i int, z, zy, y *tensors.Tensor) (Step
 	if err != nil {
 		return StepInfo{}, fmt.Errorf("cadps: %s step at index %d: %w", s.p.Method.Name(), i, err)
 	}
-	if check := float64(tensors.ToScalar[float32](outs[3])); math.IsNaN(check) || math.IsInf(check, 0) {
-		return StepInfo{}, fmt.Errorf("cadps: %s step %d/%d (index %d, timestep %d): %w: x has NaN or Inf values",
+	if err := s.checkFinite(outs[3], i); err != nil {
+		return StepInfo{}, err
+	}
+	return s.stepInfo(outs, i, 4, s.p.Op != nil)
+}
+
+// checkFinite reads a step's NaN/Inf detector Σ|x_{t-1}| and returns an
+// error wrapping ErrDiverged when it is not finite.
+func (s *Sampler) checkFinite(check *tensors.Tensor, i int) error {
+	v, err := tensors.CopyFlatData[float32](check)
+	if err != nil {
+		return fmt.Errorf("cadps: %s step at index %d: reading its check: %w", s.p.Method.Name(), i, err)
+	}
+	if c := float64(v[0]); math.IsNaN(c) || math.IsInf(c, 0) {
+		steps := s.p.Process.NumSteps()
+		return fmt.Errorf("cadps: %s step %d/%d (index %d, timestep %d): %w: x has NaN or Inf values",
 			s.p.Method.Name(), steps-i, steps, i, s.p.Process.TimestepMap()[i], ErrDiverged)
 	}
+	return nil
+}
+
+// stepInfo builds the StepInfo of a step's outputs (x_{t-1}, x̂0, the
+// residual norms, the check, …, the extras from outs[extras]), reading the
+// residual norms when residual is set.
+func (s *Sampler) stepInfo(outs []*tensors.Tensor, i, extras int, residual bool) (StepInfo, error) {
+	steps := s.p.Process.NumSteps()
 	info := StepInfo{Step: steps - i, Steps: steps, Index: i, X: outs[0], PredXStart: outs[1], Extra: map[string]*tensors.Tensor{}}
-	if s.p.Op != nil {
-		info.Residual = tensors.MustCopyFlatData[float32](outs[2])
+	if residual {
+		r, err := tensors.CopyFlatData[float32](outs[2])
+		if err != nil {
+			return StepInfo{}, fmt.Errorf("cadps: %s step at index %d: reading the residual: %w", s.p.Method.Name(), i, err)
+		}
+		info.Residual = r
 	}
 	for j, n := range s.extraNames {
-		info.Extra[n] = outs[4+j]
+		info.Extra[n] = outs[extras+j]
 	}
 	return info, nil
+}
+
+// runGraph is Run with a GraphNoiseSource: every step is one execution of
+// the in-graph variant (graphStep), which takes x_t, the step index and the
+// generator state as the previous step's device outputs; see GraphNoise for
+// what crosses between host and device. Outputs nobody else can see are
+// freed as soon as they are used (x_T only when Run drew it, ownX).
+func (s *Sampler) runGraph(x *tensors.Tensor, ownX bool, y *tensors.Tensor, noise GraphNoiseSource, cb Callback) (*tensors.Tensor, error) {
+	state, err := noise.RNGState()
+	if err != nil {
+		return nil, fmt.Errorf("cadps: graph noise: %w", err)
+	}
+	if !state.Shape().Equal(graph.RNGStateShape) {
+		return nil, fmt.Errorf("cadps: graph noise state shaped %s, want %s", state.Shape(), graph.RNGStateShape)
+	}
+	steps := s.p.Process.NumSteps()
+	index := tensors.FromScalar(int32(steps - 1))
+	for k := range steps {
+		i := steps - 1 - k
+		outs, err := s.graphExec.Exec(x, index, state, y)
+		if err != nil {
+			return nil, fmt.Errorf("cadps: %s step at index %d (graph noise): %w", s.p.Method.Name(), i, err)
+		}
+		finalize(state, index)
+		state, index = outs[4], outs[5]
+		if err := s.checkFinite(outs[3], i); err != nil {
+			return nil, err
+		}
+		finalize(outs[3])
+		if ownX {
+			finalize(x)
+		}
+		x = outs[0]
+		if cb == nil {
+			// Nobody sees this step's diagnostics, nor x_{t-1} before the
+			// next step has used it.
+			finalize(outs[1], outs[2])
+			finalize(outs[6:]...)
+			ownX = true
+			continue
+		}
+		info, err := s.stepInfo(outs, i, 6, s.p.Op != nil)
+		if err != nil {
+			return nil, err
+		}
+		finalize(outs[2])
+		info.Step = k + 1
+		ownX = false // the callback may keep x_{t-1}
+		if err := cb(info); err != nil {
+			return nil, err
+		}
+	}
+	finalize(state, index)
+	return x, nil
 }
 
 func prod(dims []int) int {

@@ -50,7 +50,11 @@ func (l *groupNorm) apply(w *weights, h, _ *node) *node {
 
 // groupNormalize normalises x [N,C,...] over groups of C/32 channels and all
 // spatial positions (biased variance, ε = 1e-5), then scales and shifts per channel.
+//
+// It computes in float32 whatever x's dtype (float32 gamma and beta), and
+// returns x's dtype, as guided-diffusion's GroupNorm32.
 func groupNormalize(x, gamma, beta *node) *node {
+	x, back := inFloat32(x)
 	dims := x.Shape().Dimensions
 	n, c := dims[0], dims[1]
 	g := graph.Reshape(x, n, normGroups, -1)
@@ -60,7 +64,7 @@ func groupNormalize(x, gamma, beta *node) *node {
 	g = graph.Div(centred, graph.Sqrt(graph.AddScalar(variance, normEps)))
 	x = graph.Reshape(g, dims...)
 	_ = c
-	return graph.Add(graph.Mul(x, channelVector(gamma, x)), channelVector(beta, x))
+	return back(graph.Add(graph.Mul(x, channelVector(gamma, x)), channelVector(beta, x)))
 }
 
 // conv is a 2-D convolution with bias ("<key>.weight" [out,in,k,k], "<key>.bias").
@@ -283,7 +287,9 @@ func (l *attention) apply(w *weights, x, _ *node) *node {
 	}
 	scale := float32(1 / math.Sqrt(math.Sqrt(float64(ch))))
 	weight := nn.DotGeneral(graph.MulScalar(q, scale), []int{1}, []int{0}, graph.MulScalar(k, scale), []int{1}, []int{0}) // [B,T,S]
-	weight = graph.Softmax(weight, -1)
+	// The softmax runs in float32, as guided-diffusion's.
+	weight, back := inFloat32(weight)
+	weight = back(graph.Softmax(weight, -1))
 	a := nn.DotGeneral(v, []int{2}, []int{0}, weight, []int{2}, []int{0}) // [B,C,T]
 	h := conv1x1(w, l.key+".proj_out", graph.Reshape(a, n, c, length))
 	return graph.Reshape(graph.Add(xf, h), d...)

@@ -39,6 +39,7 @@ type Model struct {
 	timeEmbed     [2]*linear
 	specs         []Param
 	shapes        map[string][]int
+	dtype         dtypes.DType // the torso's dtype (see BFloat16); invalid means float32
 }
 
 // layer is one module inside a TimestepEmbedSequential block: it declares
@@ -255,7 +256,7 @@ func (m *Model) OutChannels() int { return m.cfg.outChannels() }
 // initializer, which is how training starts from scratch.
 func (m *Model) Apply(ctx *context.Context, x, t, labels *node) *node {
 	g := x.Graph()
-	w := &weights{ctx: ctx.Checked(false), g: g, m: m}
+	w := &weights{ctx: ctx.Checked(false), g: g, m: m, dtype: dtypes.Float32}
 	if x.Rank() != 4 || x.Shape().Dim(1) != m.InChannels() {
 		panic(fmt.Errorf("unet: input shape %s, want [N,%d,H,W]", x.Shape(), m.InChannels()))
 	}
@@ -273,24 +274,28 @@ func (m *Model) Apply(ctx *context.Context, x, t, labels *node) *node {
 		table := w.get("label_emb.weight")
 		emb = graph.Add(emb, graph.Gather(table, graph.ExpandAxes(graph.ConvertDType(labels, dtypes.Int32), -1)))
 	}
-	h := x
+	// The torso (input, middle and output blocks) runs in m.DType(); the
+	// embedding before it and the output layers after it in float32.
+	torso := w.withDType(m.DType())
+	h, temb := convertTo(x, torso.dtype), convertTo(emb, torso.dtype)
 	hs := make([]*node, 0, len(m.inputBlocks))
 	for _, block := range m.inputBlocks {
 		for _, l := range block {
-			h = l.apply(w, h, emb)
+			h = l.apply(torso, h, temb)
 		}
 		hs = append(hs, h)
 	}
 	for _, l := range m.middleBlock {
-		h = l.apply(w, h, emb)
+		h = l.apply(torso, h, temb)
 	}
 	for _, block := range m.outputBlocks {
 		h = graph.Concatenate([]*node{h, hs[len(hs)-1]}, 1)
 		hs = hs[:len(hs)-1]
 		for _, l := range block {
-			h = l.apply(w, h, emb)
+			h = l.apply(torso, h, temb)
 		}
 	}
+	h = convertTo(h, dtypes.Float32)
 	for _, l := range m.out {
 		h = l.apply(w, h, emb)
 	}
@@ -318,12 +323,14 @@ func timestepEmbedding(t *node, dim int) *node {
 
 // weights fetches parameters from the context by checkpoint key.
 type weights struct {
-	ctx *context.Context
-	g   *graph.Graph
-	m   *Model
+	ctx   *context.Context
+	g     *graph.Graph
+	m     *Model
+	dtype dtypes.DType // the dtype parameters are handed out in (see cast)
 }
 
-// get returns the parameter named by a checkpoint key as a node.
+// get returns the parameter named by a checkpoint key as a node, in the
+// weights' dtype (see cast).
 func (w *weights) get(key string) *node {
 	dims, ok := w.m.shapes[key]
 	if !ok {
@@ -331,7 +338,7 @@ func (w *weights) get(key string) *node {
 	}
 	scope, name := keyScope(key)
 	v := w.ctx.InAbsPath(scope).VariableWithShape(name, shapes.Make(dtypes.Float32, dims...))
-	return v.ValueGraph(w.g)
+	return w.cast(key, v.ValueGraph(w.g))
 }
 
 // keyScope splits a checkpoint key into the context scope of its prefix and

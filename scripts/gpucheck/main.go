@@ -2,16 +2,38 @@
 // whatever backend GOMLX_BACKEND selects (XLA on a CUDA GPU through
 // scripts/gpu/check.sh; the pure-Go backend works too, at small sizes) and
 // prints one line per measurement: milliseconds, images/s and TFLOP/s, with
-// the XLA compile time separately.
+// the first call (XLA compile and run) separately.
+//
+// In order, each measured only while the -budget lasts (later ones are
+// reported as skipped):
+//
+//  1. for every batch of -batches: a forward pass, a DPS step and a CA-DPS
+//     step in float32 (host noise: z and zy uploaded);
+//  2. for every batch of -bf16-batches: the forward pass and the DPS step
+//     with the network's torso in bfloat16 (unet.Model.BFloat16), and their
+//     deviation from the float32 ones on the same inputs;
+//  3. at -noise-batch: DPS and CA-DPS runs of -noise-steps steps with host
+//     noise (cadps.SeededNoise) and with graph noise (cadps.GraphNoise), per
+//     step after the first;
+//  4. a whole CA-DPS run with graph noise, -run-steps steps at -run-batch,
+//     stopped at the budget (its time per step and the 1000-step estimate
+//     are printed either way).
+//
+// The samplers of 1–3 run a process respaced to -noise-steps steps (a step's
+// cost does not depend on the respacing), so the host-noise runs of 3 reuse
+// the step graphs compiled in 1.
 //
 // Usage:
 //
-//	gpucheck [-size 256] [-batches 1,4,16] [-repeat 5] [-run-steps 1000] [-run-batch 16]
+//	gpucheck [-size 256] [-batches 1,4,16] [-repeat 5] [-bf16-batches 16]
+//	         [-noise-batch 16] [-noise-steps 10] [-run-steps 1000] [-run-batch 16] [-budget 0]
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -27,6 +49,7 @@ import (
 	"github.com/cadps/toolkit/internal/benchutil"
 	"github.com/cadps/toolkit/ops"
 	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
@@ -41,29 +64,53 @@ func main() {
 
 type options struct {
 	size, repeat, runSteps, runBatch int
-	batches                          []int
+	noiseBatch, noiseSteps           int
+	batches, bf16Batches             []int
 	preset                           string
+	budget                           time.Duration
+}
+
+func parseBatches(flagName, s string) ([]int, error) {
+	var out []int
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("bad -%s %q: want positive batch sizes separated by commas", flagName, s)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 func run(args []string) error {
 	fs := flag.NewFlagSet("gpucheck", flag.ContinueOnError)
 	var o options
-	var batches string
+	var batches, bf16Batches string
 	fs.IntVar(&o.size, "size", 256, "image size")
-	fs.StringVar(&batches, "batches", "1,4,16", "batch sizes to time")
+	fs.StringVar(&batches, "batches", "1,4,16", "batch sizes of the float32 forward and step timings")
 	fs.IntVar(&o.repeat, "repeat", 5, "timed repetitions (the median is reported)")
+	fs.StringVar(&bf16Batches, "bf16-batches", "16", "batch sizes of the bfloat16 timings and parity (empty: skip)")
+	fs.IntVar(&o.noiseBatch, "noise-batch", 16, "batch of the host vs graph noise runs")
+	fs.IntVar(&o.noiseSteps, "noise-steps", 10, "steps of the host vs graph noise runs (0: skip them; at least 2)")
 	fs.IntVar(&o.runSteps, "run-steps", 1000, "steps of the whole CA-DPS run (0: skip it)")
 	fs.IntVar(&o.runBatch, "run-batch", 16, "batch of the whole CA-DPS run")
 	fs.StringVar(&o.preset, "preset", "ffhq256", "UNet preset (random weights in its real layout)")
+	fs.DurationVar(&o.budget, "budget", 0, "start no measurement after this long, and stop the whole run there (0: no limit)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	for _, f := range strings.Split(batches, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n <= 0 {
-			return fmt.Errorf("bad -batches %q", batches)
-		}
-		o.batches = append(o.batches, n)
+	var err error
+	if o.batches, err = parseBatches("batches", batches); err != nil {
+		return err
+	}
+	if o.bf16Batches, err = parseBatches("bf16-batches", bf16Batches); err != nil {
+		return err
+	}
+	if o.noiseSteps == 1 || o.noiseSteps < 0 {
+		return fmt.Errorf("-noise-steps %d: want 0 or at least 2", o.noiseSteps)
 	}
 	b, err := backend.New()
 	if err != nil {
@@ -82,22 +129,73 @@ func run(args []string) error {
 	if err := m.InitRandom(ctx, 1); err != nil {
 		return err
 	}
-	fwd := float64(m.ForwardFLOPs(o.size))
-	fmt.Printf("model: %s, %d parameters, %.1f GFLOP per forward at %d²\n", o.preset, m.NumParams(), fwd/1e9, o.size)
+	c := &checker{b: b, ctx: ctx, m: m, o: o, start: time.Now(), fwd: float64(m.ForwardFLOPs(o.size)),
+		forwards: map[string]*context.Exec{}, samplers: map[string]samplerOp{}}
+	fmt.Printf("model: %s, %d parameters, %.1f GFLOP per forward at %d²\n", o.preset, m.NumParams(), c.fwd/1e9, o.size)
+	if o.budget > 0 {
+		fmt.Printf("budget: %s\n", o.budget)
+	}
 	for _, n := range o.batches {
-		if err := timeForward(b, ctx, m, o, n, fwd); err != nil {
-			return err
-		}
+		c.do(fmt.Sprintf("forward batch %d", n), func() error { return c.timeForward(n, m) })
 		for _, method := range []string{"dps", "cadps"} {
-			if err := timeStep(b, ctx, m, o, n, method, fwd); err != nil {
-				return err
+			c.do(fmt.Sprintf("%s step batch %d", method, n), func() error { return c.timeStep(n, method, m) })
+		}
+	}
+	for _, n := range o.bf16Batches {
+		c.do(fmt.Sprintf("bfloat16 batch %d", n), func() error { return c.bf16(n) })
+	}
+	if o.noiseSteps > 0 {
+		for _, method := range []string{"dps", "cadps"} {
+			for _, graphNoise := range []bool{false, true} {
+				c.do(fmt.Sprintf("%s run, %s noise", method, noiseName(graphNoise)), func() error {
+					return c.noiseRun(method, graphNoise)
+				})
 			}
 		}
 	}
 	if o.runSteps > 0 {
-		return wholeRun(b, ctx, m, o)
+		c.do("whole CA-DPS run", c.wholeRun)
+	}
+	if c.failed > 0 {
+		return fmt.Errorf("%d measurement(s) failed", c.failed)
 	}
 	return nil
+}
+
+// checker holds the model and what the measurements share: the compiled
+// forward passes and samplers, by dtype and batch.
+type checker struct {
+	b        backends.Backend
+	ctx      *context.Context
+	m        *unet.Model
+	o        options
+	start    time.Time
+	fwd      float64 // FLOPs of one forward pass of one image
+	forwards map[string]*context.Exec
+	samplers map[string]samplerOp
+	failed   int
+}
+
+// do runs one measurement unless the budget is spent; a failure is printed
+// and counted, and the next measurement runs.
+func (c *checker) do(what string, fn func() error) {
+	if c.over() {
+		fmt.Printf("skipped %s: the %s budget is spent\n", what, c.o.budget)
+		return
+	}
+	if err := fn(); err != nil {
+		c.failed++
+		fmt.Printf("FAILED %s: %v\n", what, err)
+	}
+}
+
+func (c *checker) over() bool { return c.o.budget > 0 && time.Since(c.start) > c.o.budget }
+
+func noiseName(graphNoise bool) string {
+	if graphNoise {
+		return "graph"
+	}
+	return "host"
 }
 
 // timed runs fn once (compile and first run) and then repeat times, and
@@ -109,7 +207,7 @@ func timed(repeat int, fn func() error) (first, median time.Duration, err error)
 	}
 	first = time.Since(start)
 	var ds []time.Duration
-	for range repeat {
+	for range max(repeat, 1) {
 		start := time.Now()
 		if err := fn(); err != nil {
 			return 0, 0, err
@@ -122,36 +220,65 @@ func timed(repeat int, fn func() error) (first, median time.Duration, err error)
 
 func report(what string, n int, first, med time.Duration, flops float64) {
 	s := med.Seconds()
-	fmt.Printf("%-8s batch %2d: first call (compile+run) %8.1f ms, step %9.2f ms, %8.2f images/s, %7.2f TFLOP/s\n",
+	fmt.Printf("%-12s batch %2d: first call (compile+run) %8.1f ms, step %9.2f ms, %8.2f images/s, %7.2f TFLOP/s\n",
 		what, n, first.Seconds()*1e3, s*1e3, float64(n)/s, flops*float64(n)/s/1e12)
 }
 
-func timeForward(b backends.Backend, ctx *context.Context, m *unet.Model, o options, n int, fwd float64) error {
-	exec, err := context.NewExec(b, ctx, func(ctx *context.Context, x *graph.Node) *graph.Node {
+// label names a model's dtype in the printed lines.
+func label(what string, m *unet.Model) string {
+	if m.DType() == dtypes.BFloat16 {
+		return what + "-bf16"
+	}
+	return what
+}
+
+// forward returns the compiled forward pass of m at batch n (cached).
+func (c *checker) forward(n int, m *unet.Model) (*context.Exec, error) {
+	key := fmt.Sprintf("%s/%d", m.DType(), n)
+	if e, ok := c.forwards[key]; ok {
+		return e, nil
+	}
+	e, err := context.NewExec(c.b, c.ctx, func(ctx *context.Context, x *graph.Node) *graph.Node {
 		t := graph.Const(x.Graph(), slices.Repeat([]float32{500}, n))
 		return m.Apply(ctx, x, t, nil)
 	})
 	if err != nil {
+		return nil, fmt.Errorf("forward graph: %w", err)
+	}
+	c.forwards[key] = e
+	return e, nil
+}
+
+// input returns the forward passes' input at batch n (the same every call).
+func (c *checker) input(n int) *tensors.Tensor {
+	return benchutil.RandTensor(rand.New(rand.NewPCG(1, 2)), n, c.m.InChannels(), c.o.size, c.o.size)
+}
+
+func (c *checker) timeForward(n int, m *unet.Model) error {
+	exec, err := c.forward(n, m)
+	if err != nil {
 		return err
 	}
-	x := benchutil.RandTensor(rand.New(rand.NewPCG(1, 2)), n, m.InChannels(), o.size, o.size)
-	first, med, err := timed(o.repeat, func() error {
+	x := c.input(n)
+	first, med, err := timed(c.o.repeat, func() error {
 		out, err := exec.Exec(x)
 		if err != nil {
 			return err
 		}
-		_ = tensors.MustCopyFlatData[float32](out[0])[0] // wait for the result
-		return nil
+		_, err = tensors.CopyFlatData[float32](out[0]) // wait for the result
+		finalize(out...)
+		return err
 	})
 	if err != nil {
-		return fmt.Errorf("forward batch %d: %w", n, err)
+		return err
 	}
-	report("forward", n, first, med, fwd)
+	report(label("forward", m), n, first, med, c.fwd)
 	return nil
 }
 
-// problem builds a super-resolution ×4 problem on a 1000-step process.
-func problem(b backends.Backend, ctx *context.Context, m *unet.Model, method string, steps int) (*cadps.Sampler, ops.Operator, error) {
+// problem builds a super-resolution ×4 problem on a 1000-step process
+// respaced to steps.
+func (c *checker) problem(m *unet.Model, method string, steps int) (*cadps.Sampler, ops.Operator, error) {
 	proc, err := diffusion.New(diffusion.Config{Steps: 1000, NoiseSchedule: "linear", Respacing: strconv.Itoa(steps),
 		MeanType: diffusion.MeanEpsilon, VarType: diffusion.VarLearnedRange, ClipDenoised: true})
 	if err != nil {
@@ -165,54 +292,253 @@ func problem(b backends.Backend, ctx *context.Context, m *unet.Model, method str
 	if err != nil {
 		return nil, nil, err
 	}
-	s, err := cadps.NewSampler(cadps.Problem{Backend: b, Ctx: ctx, Net: cadps.UNetNetwork(m), Process: proc,
+	s, err := cadps.NewSampler(cadps.Problem{Backend: c.b, Ctx: c.ctx, Net: cadps.UNetNetwork(m), Process: proc,
 		Op: op, Method: meth, Scale: 0.3, SigmaY: 0.05})
 	return s, op, err
 }
 
-func timeStep(b backends.Backend, ctx *context.Context, m *unet.Model, o options, n int, method string, fwd float64) error {
-	s, op, err := problem(b, ctx, m, method, 1000)
-	if err != nil {
-		return err
+// stepSampler returns the sampler of method with model m on the
+// -noise-steps process, and its operator (cached: its step graph compiles
+// once per batch).
+func (c *checker) stepSampler(m *unet.Model, method string) (*cadps.Sampler, ops.Operator, error) {
+	key := fmt.Sprintf("%s/%s", m.DType(), method)
+	if p, ok := c.samplers[key]; ok {
+		return p.s, p.op, nil
 	}
+	s, op, err := c.problem(m, method, max(c.o.noiseSteps, 2))
+	if err != nil {
+		return nil, nil, err
+	}
+	c.samplers[key] = samplerOp{s, op}
+	return s, op, nil
+}
+
+// samplerOp is a sampler and its measurement operator.
+type samplerOp struct {
+	s  *cadps.Sampler
+	op ops.Operator
+}
+
+// stepInputs returns x_t, z, y and zy for one step at batch n (the same
+// every call).
+func (c *checker) stepInputs(n int, op ops.Operator) (x, z, y, zy *tensors.Tensor, err error) {
 	r := rand.New(rand.NewPCG(3, 4))
-	shape := []int{n, m.InChannels(), o.size, o.size}
+	shape := []int{n, c.m.InChannels(), c.o.size, c.o.size}
 	yShape, err := op.OutputShape(shape)
 	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	return benchutil.RandTensor(r, shape...), benchutil.RandTensor(r, shape...),
+		benchutil.RandTensor(r, yShape...), benchutil.RandTensor(r, yShape...), nil
+}
+
+// stepFLOPs counts a method's step as forward + input gradient (3
+// forwards), plus the second forward of CA-DPS.
+func (c *checker) stepFLOPs(method string) float64 {
+	if method == "cadps" {
+		return 4 * c.fwd
+	}
+	return 3 * c.fwd
+}
+
+func (c *checker) timeStep(n int, method string, m *unet.Model) error {
+	s, op, err := c.stepSampler(m, method)
+	if err != nil {
 		return err
 	}
-	x, z, y, zy := benchutil.RandTensor(r, shape...), benchutil.RandTensor(r, shape...), benchutil.RandTensor(r, yShape...), benchutil.RandTensor(r, yShape...)
-	first, med, err := timed(o.repeat, func() error {
-		_, err := s.Step(x, 500, z, zy, y)
+	x, z, y, zy, err := c.stepInputs(n, op)
+	if err != nil {
 		return err
+	}
+	i := max(c.o.noiseSteps, 2) / 2
+	first, med, err := timed(c.o.repeat, func() error {
+		info, err := s.Step(x, i, z, zy, y)
+		if err != nil {
+			return err
+		}
+		finalize(info.X, info.PredXStart)
+		for _, e := range info.Extra {
+			finalize(e)
+		}
+		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("%s step batch %d: %w", method, n, err)
+		return err
 	}
-	flops := 3 * fwd // forward + input gradient
-	if method == "cadps" {
-		flops += fwd // the second forward
-	}
-	report(method, n, first, med, flops)
+	report(label(method, m), n, first, med, c.stepFLOPs(method))
 	return nil
 }
 
-func wholeRun(b backends.Backend, ctx *context.Context, m *unet.Model, o options) error {
-	s, op, err := problem(b, ctx, m, "cadps", o.runSteps)
+// bf16 times the bfloat16 forward pass and DPS step at batch n and prints
+// their deviation from the float32 ones on the same inputs.
+func (c *checker) bf16(n int) error {
+	bf := c.m.BFloat16()
+	if err := c.timeForward(n, bf); err != nil {
+		return err
+	}
+	if err := c.timeStep(n, "dps", bf); err != nil {
+		return err
+	}
+	x := c.input(n)
+	var outs [2][]float32
+	for k, m := range []*unet.Model{c.m, bf} {
+		exec, err := c.forward(n, m)
+		if err != nil {
+			return err
+		}
+		o, err := exec.Exec(x)
+		if err != nil {
+			return err
+		}
+		if outs[k], err = tensors.CopyFlatData[float32](o[0]); err != nil {
+			return err
+		}
+		finalize(o...)
+	}
+	var next, pred [2][]float32
+	for k, m := range []*unet.Model{c.m, bf} {
+		s, op, err := c.stepSampler(m, "dps")
+		if err != nil {
+			return err
+		}
+		xt, z, y, zy, err := c.stepInputs(n, op)
+		if err != nil {
+			return err
+		}
+		info, err := s.Step(xt, max(c.o.noiseSteps, 2)/2, z, zy, y)
+		if err != nil {
+			return err
+		}
+		if next[k], err = tensors.CopyFlatData[float32](info.X); err != nil {
+			return err
+		}
+		if pred[k], err = tensors.CopyFlatData[float32](info.PredXStart); err != nil {
+			return err
+		}
+	}
+	fmt.Printf("bf16 parity  batch %2d: max|Δ|/max(1,max|f32|) (rms|Δ|/rms|f32|): forward %.3g (%.3g), DPS step x̂0 %.3g (%.3g), x_{t-1} %.3g (%.3g)\n",
+		n, maxRel(outs[1], outs[0]), rmsRel(outs[1], outs[0]), maxRel(pred[1], pred[0]), rmsRel(pred[1], pred[0]),
+		maxRel(next[1], next[0]), rmsRel(next[1], next[0]))
+	return nil
+}
+
+// maxRel returns max|got−want| / max(1, max|want|), the fixtures' measure.
+func maxRel(got, want []float32) float64 {
+	var d, r float64
+	for i := range got {
+		d = max(d, math.Abs(float64(got[i])-float64(want[i])))
+		r = max(r, math.Abs(float64(want[i])))
+	}
+	return d / max(1, r)
+}
+
+// rmsRel returns rms(got−want) / rms(want).
+func rmsRel(got, want []float32) float64 {
+	var num, den float64
+	for i := range got {
+		d := float64(got[i]) - float64(want[i])
+		num += d * d
+		den += float64(want[i]) * float64(want[i])
+	}
+	return math.Sqrt(num / max(den, 1e-300))
+}
+
+// noiseRun times a run of -noise-steps steps of method at -noise-batch with
+// host or graph noise: the first step (with the compile when the step graph
+// is new) apart, then the mean of the others. A callback marks the first
+// step's end (with graph noise it reads the N residual norms each step: N
+// float32s beside the check's one).
+func (c *checker) noiseRun(method string, graphNoise bool) error {
+	s, op, err := c.stepSampler(c.m, method)
 	if err != nil {
 		return err
 	}
-	shape := []int{o.runBatch, m.InChannels(), o.size, o.size}
+	n, steps := c.o.noiseBatch, c.o.noiseSteps
+	shape := []int{n, c.m.InChannels(), c.o.size, c.o.size}
 	yShape, err := op.OutputShape(shape)
 	if err != nil {
 		return err
 	}
 	y := benchutil.RandTensor(rand.New(rand.NewPCG(5, 6)), yShape...)
+	var noise cadps.NoiseSource = cadps.NewSeededNoise(7)
+	if graphNoise {
+		noise = cadps.NewGraphNoise(7)
+	}
+	var afterFirst time.Time
 	start := time.Now()
-	if _, err := s.Run(nil, shape, y, cadps.NewSeededNoise(7), nil); err != nil {
+	x0, err := s.Run(nil, shape, y, noise, func(info cadps.StepInfo) error {
+		if info.Step == 1 {
+			afterFirst = time.Now()
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if _, err := tensors.CopyFlatData[float32](x0); err != nil { // wait for the result
+		return err
+	}
+	end := time.Now()
+	first := afterFirst.Sub(start)
+	per := end.Sub(afterFirst) / time.Duration(steps-1)
+	fmt.Printf("%-12s batch %2d: %s noise, %d steps: first step (compile+run) %8.1f ms, then %9.2f ms per step, %8.2f images/s\n",
+		label(method, c.m), n, noiseName(graphNoise), steps, first.Seconds()*1e3, per.Seconds()*1e3, float64(n)/per.Seconds())
+	return nil
+}
+
+// errBudget stops the whole run at the budget.
+var errBudget = errors.New("budget spent")
+
+// wholeRun runs CA-DPS with graph noise for -run-steps steps at -run-batch,
+// until the budget is spent.
+func (c *checker) wholeRun() error {
+	s, op, err := c.problem(c.m, "cadps", c.o.runSteps)
+	if err != nil {
+		return err
+	}
+	shape := []int{c.o.runBatch, c.m.InChannels(), c.o.size, c.o.size}
+	yShape, err := op.OutputShape(shape)
+	if err != nil {
+		return err
+	}
+	y := benchutil.RandTensor(rand.New(rand.NewPCG(5, 6)), yShape...)
+	var afterFirst time.Time
+	done := 0
+	start := time.Now()
+	_, err = s.Run(nil, shape, y, cadps.NewGraphNoise(7), func(info cadps.StepInfo) error {
+		done = info.Step
+		if info.Step == 1 {
+			afterFirst = time.Now()
+		}
+		if c.over() && info.Step < info.Steps {
+			return errBudget
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errBudget) {
 		return err
 	}
 	d := time.Since(start)
-	fmt.Printf("whole CA-DPS run: %d steps, batch %d: %.1f s, %.2f s per image\n", o.runSteps, o.runBatch, d.Seconds(), d.Seconds()/float64(o.runBatch))
+	stopped := ""
+	if errors.Is(err, errBudget) {
+		stopped = fmt.Sprintf(" (stopped at the budget after %d of %d steps)", done, c.o.runSteps)
+	}
+	fmt.Printf("whole CA-DPS run, graph noise, batch %d: %d steps in %.1f s%s, first step (compile+run) %.1f s\n",
+		c.o.runBatch, done, d.Seconds(), stopped, afterFirst.Sub(start).Seconds())
+	if done > 1 {
+		per := time.Since(afterFirst).Seconds() / float64(done-1)
+		fmt.Printf("whole CA-DPS run: %.2f s per step after the first; 1000 steps ≈ %.0f s per batch, %.1f s per image\n",
+			per, 1000*per, 1000*per/float64(c.o.runBatch))
+	}
 	return nil
+}
+
+// finalize frees the tensors' device memory now rather than at the next
+// garbage collection.
+func finalize(ts ...*tensors.Tensor) {
+	for _, t := range ts {
+		if t != nil {
+			_ = t.FinalizeAll()
+		}
+	}
 }

@@ -1,0 +1,152 @@
+package unet
+
+import (
+	"encoding/json"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/cadps/toolkit/cadps/backend"
+	"github.com/cadps/toolkit/internal/fixtures"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+)
+
+// The bounds TestBFloat16Reference puts on the bfloat16 model's deviation
+// from the float32 model, in the fixtures' measure max|Δ| / max(1, max|ref|).
+//
+// bfloat16 rounds to 8 significant bits, a relative error of up to
+// 2⁻⁹ ≈ 2·10⁻³ at every stored weight and activation. The fixture UNets have
+// random weights, which amplify a relative perturbation some 5×: rounding
+// only the weights (computing in float32) moved their outputs by 1·10⁻²
+// when this test was written. The activations are rounded again after each
+// of some 25 stages (convolutions, residual sums, attention products), and
+// independent roundings add like a random walk: ≈ √25 · 1·10⁻² ≈ 5·10⁻² is
+// the expected scale of the output deviation (measured: 3.6·10⁻² and
+// 4.3·10⁻², rms 4·10⁻²). The input gradient goes through the torso twice,
+// forward and back, with bfloat16 cotangents (measured: 6·10⁻² and
+// 9·10⁻²). The bounds are about 2.5× the measured values: a correct
+// bfloat16 torso passes them, a gross error (a block dropped, a wrong cast)
+// does not, and any change in precision shows in the logged values.
+const (
+	bf16OutputBound   = 0.1
+	bf16GradientBound = 0.2
+)
+
+// TestBFloat16Reference runs the fixture UNets in float32 and in bfloat16 on
+// the fixtures' inputs and logs how far the bfloat16 model's output and its
+// input gradient (the part of a DPS step the network contributes) lie from
+// the float32 model's, and the float32 model's output from the reference.
+func TestBFloat16Reference(t *testing.T) {
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fixtures.Run(t, []string{"unet"}, func(t *testing.T, f *fixtures.Fixture) {
+		var fx struct {
+			Kwargs json.RawMessage `json:"create_model_kwargs"`
+		}
+		if err := f.Decode(&fx); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := ParseConfig(fx.Kwargs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io, err := f.Safetensors("io")
+		if err != nil {
+			t.Fatal(err)
+		}
+		path, err := f.Path("model_safetensors")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.New()
+		if err := m.LoadFile(ctx, path); err != nil {
+			t.Fatal(err)
+		}
+		x, ts := tensorOf(t, io, "x"), tensorOf(t, io, "t")
+		ref, err := io.Tensors["out"].Float32()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A fixed random cotangent v: the gradient is ∇_x <UNet(x, t), v>.
+		r := rand.New(rand.NewPCG(11, 12))
+		v := make([]float32, len(ref))
+		for i := range v {
+			v[i] = float32(r.NormFloat64())
+		}
+		vt := tensors.FromFlatDataAndDimensions(v, io.Tensors["out"].Shape...)
+
+		run := func(m *Model) (out, grad []float32) {
+			exec, err := context.NewExec(b, ctx, func(ctx *context.Context, x, t, v *graph.Node) []*graph.Node {
+				o := m.Apply(ctx, x, graph.ConvertDType(t, dtypes.Float32), nil)
+				return []*graph.Node{o, graph.Gradient(graph.ReduceAllSum(graph.Mul(o, v)), x)[0]}
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			outs, err := exec.Exec(x, ts, vt)
+			if err != nil {
+				t.Fatalf("%s model: %v", m.DType(), err)
+			}
+			if dt := outs[0].DType(); dt != dtypes.Float32 {
+				t.Fatalf("%s model: output dtype %s, want float32", m.DType(), dt)
+			}
+			if dt := outs[1].DType(); dt != dtypes.Float32 {
+				t.Fatalf("%s model: gradient dtype %s, want float32", m.DType(), dt)
+			}
+			return tensors.MustCopyFlatData[float32](outs[0]), tensors.MustCopyFlatData[float32](outs[1])
+		}
+		out32, grad32 := run(m)
+		bf := m.BFloat16()
+		if bf.DType() != dtypes.BFloat16 || m.DType() != dtypes.Float32 {
+			t.Fatalf("dtypes %s and %s, want bfloat16 and float32 (the original unchanged)", bf.DType(), m.DType())
+		}
+		out16, grad16 := run(bf)
+
+		d32, err := fixtures.MaxRelDiff(out32, ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			what      string
+			got, want []float32
+			bound     float64
+		}{
+			{"output", out16, out32, bf16OutputBound},
+			{"input gradient", grad16, grad32, bf16GradientBound},
+		} {
+			d, err := fixtures.MaxRelDiff(c.got, c.want)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rms := relRMS(c.got, c.want)
+			t.Logf("bfloat16 vs float32 %s: max|Δ|/max(1,max|ref|) = %.3g, rms|Δ|/rms|ref| = %.3g", c.what, d, rms)
+			if d > c.bound || math.IsNaN(d) {
+				t.Errorf("bfloat16 %s deviates from float32 by %.3g > %g", c.what, d, c.bound)
+			}
+			if d == 0 {
+				t.Errorf("bfloat16 %s equals the float32 one: the torso did not run in bfloat16", c.what)
+			}
+		}
+		t.Logf("float32 vs reference output: %.3g", d32)
+	})
+}
+
+// relRMS returns rms(got−want)/rms(want).
+func relRMS(got, want []float32) float64 {
+	var num, den float64
+	for i := range got {
+		d := float64(got[i]) - float64(want[i])
+		num += d * d
+		den += float64(want[i]) * float64(want[i])
+	}
+	return math.Sqrt(num / max(den, 1e-300))
+}
