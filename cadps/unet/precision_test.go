@@ -1,7 +1,6 @@
 package unet
 
 import (
-	"encoding/json"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -45,24 +44,7 @@ func TestBFloat16Reference(t *testing.T) {
 		t.Fatal(err)
 	}
 	fixtures.Run(t, []string{"unet"}, func(t *testing.T, f *fixtures.Fixture) {
-		var fx struct {
-			Kwargs json.RawMessage `json:"create_model_kwargs"`
-		}
-		if err := f.Decode(&fx); err != nil {
-			t.Fatal(err)
-		}
-		cfg, err := ParseConfig(fx.Kwargs)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := New(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io, err := f.Safetensors("io")
-		if err != nil {
-			t.Fatal(err)
-		}
+		m, io := fixtureModel(t, f)
 		path, err := f.Path("model_safetensors")
 		if err != nil {
 			t.Fatal(err)
@@ -142,11 +124,6 @@ func TestBFloat16Reference(t *testing.T) {
 
 // relRMS returns rms(got−want)/rms(want).
 func relRMS(got, want []float32) float64 {
-	var num, den float64
-	for i := range got {
-		d := float64(got[i]) - float64(want[i])
-		num += d * d
-		den += float64(want[i]) * float64(want[i])
-	}
-	return math.Sqrt(num / max(den, 1e-300))
+	d, _ := fixtures.RMSRelDiff(got, want)
+	return d
 }

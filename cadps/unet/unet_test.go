@@ -24,24 +24,7 @@ func TestReference(t *testing.T) {
 			testLayouts(t, f)
 			return
 		}
-		var fx struct {
-			Kwargs json.RawMessage `json:"create_model_kwargs"`
-		}
-		if err := f.Decode(&fx); err != nil {
-			t.Fatal(err)
-		}
-		cfg, err := ParseConfig(fx.Kwargs)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := New(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io, err := f.Safetensors("io")
-		if err != nil {
-			t.Fatal(err)
-		}
+		m, io := fixtureModel(t, f)
 		x, ts, want := tensorOf(t, io, "x"), tensorOf(t, io, "t"), io.Tensors["out"]
 		wantV, _ := want.Float32()
 		for _, key := range []string{"model_safetensors", "model_pt"} {
@@ -70,6 +53,31 @@ func TestReference(t *testing.T) {
 			})
 		}
 	})
+}
+
+// fixtureModel builds the network of a "unet" fixture from its
+// create_model_kwargs and reads its input/output file.
+func fixtureModel(t *testing.T, f *fixtures.Fixture) (*Model, *checkpoints.StateDict) {
+	t.Helper()
+	var fx struct {
+		Kwargs json.RawMessage `json:"create_model_kwargs"`
+	}
+	if err := f.Decode(&fx); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := ParseConfig(fx.Kwargs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io, err := f.Safetensors("io")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, io
 }
 
 // tensorOf converts a stored F32 or I64 tensor to a GoMLX tensor.

@@ -33,7 +33,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -47,6 +46,7 @@ import (
 	"github.com/cadps/toolkit/cadps/guidance"
 	"github.com/cadps/toolkit/cadps/unet"
 	"github.com/cadps/toolkit/internal/benchutil"
+	"github.com/cadps/toolkit/internal/fixtures"
 	"github.com/cadps/toolkit/ops"
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
@@ -422,25 +422,16 @@ func (c *checker) bf16(n int) error {
 	return nil
 }
 
-// maxRel returns max|got−want| / max(1, max|want|), the fixtures' measure.
+// maxRel and rmsRel are the fixtures' measures (see internal/fixtures);
+// the slices come from the same graph, so their lengths agree.
 func maxRel(got, want []float32) float64 {
-	var d, r float64
-	for i := range got {
-		d = max(d, math.Abs(float64(got[i])-float64(want[i])))
-		r = max(r, math.Abs(float64(want[i])))
-	}
-	return d / max(1, r)
+	d, _ := fixtures.MaxRelDiff(got, want)
+	return d
 }
 
-// rmsRel returns rms(got−want) / rms(want).
 func rmsRel(got, want []float32) float64 {
-	var num, den float64
-	for i := range got {
-		d := float64(got[i]) - float64(want[i])
-		num += d * d
-		den += float64(want[i]) * float64(want[i])
-	}
-	return math.Sqrt(num / max(den, 1e-300))
+	d, _ := fixtures.RMSRelDiff(got, want)
+	return d
 }
 
 // noiseRun times a run of -noise-steps steps of method at -noise-batch with
