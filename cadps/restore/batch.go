@@ -74,7 +74,7 @@ func (r *Restorer) RestoreBatch(truths []*imageio.Image, seed uint64) (*BatchRes
 	y := tensors.FromFlatDataAndDimensions(noisy, yShape...)
 
 	sampler, err := cadps.NewSampler(cadps.Problem{
-		Backend: r.backend, Ctx: r.prior.Ctx, Net: cadps.UNetNetwork(r.prior.Model), Process: r.process,
+		Backend: r.backend, Ctx: r.prior.Ctx, Net: r.network(), Process: r.process,
 		Op: op, Method: r.method, Scale: r.scale, SigmaY: r.sigmaY,
 		DDIM: r.process.Config().Sampler == diffusion.SamplerDDIM, Eta: r.opts.Eta,
 	})
@@ -82,7 +82,7 @@ func (r *Restorer) RestoreBatch(truths []*imageio.Image, seed uint64) (*BatchRes
 		return nil, fmt.Errorf("restore: %w", err)
 	}
 	start := time.Now()
-	out, err := sampler.Run(nil, shape, y, cadps.NewSeededNoise(seed), nil)
+	out, err := sampler.Run(nil, shape, y, r.noiseSource(seed), nil)
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}

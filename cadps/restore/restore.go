@@ -55,6 +55,28 @@ type Options struct {
 	// ProgressEvery keeps x̂0 every that many steps (and at the last step);
 	// 0 keeps about ten.
 	ProgressEvery int
+	// GraphNoise draws the sampler's per-step noise inside the step graph
+	// (cadps.NewGraphNoise), keeping the run on the device; the same seed
+	// then gives another (equally seeded) run than the host draws do.
+	GraphNoise bool
+	// BFloat16 runs the network's torso in bfloat16 (unet.Model.BFloat16).
+	BFloat16 bool
+}
+
+// network returns the prior network the options ask for.
+func (r *Restorer) network() guidance.Network {
+	if r.opts.BFloat16 {
+		return cadps.UNetNetwork(r.prior.Model.BFloat16())
+	}
+	return cadps.UNetNetwork(r.prior.Model)
+}
+
+// noiseSource returns the sampler's noise source for seed.
+func (r *Restorer) noiseSource(seed uint64) cadps.NoiseSource {
+	if r.opts.GraphNoise {
+		return cadps.NewGraphNoise(seed)
+	}
+	return cadps.NewSeededNoise(seed)
 }
 
 // Restorer restores images with one prior, task and method. It is not
@@ -104,6 +126,9 @@ type Settings struct {
 	Noise string `json:"noise"`
 	// Backend names the backend.
 	Backend string `json:"backend"`
+	// GraphNoise and BFloat16 record the options of the same names.
+	GraphNoise bool `json:"graph_noise,omitempty"`
+	BFloat16   bool `json:"bfloat16,omitempty"`
 }
 
 // New checks the options against the prior (the method exists, the task
@@ -180,6 +205,7 @@ func (r *Restorer) Settings() Settings {
 		Task: r.opts.Task.Label, TaskSpec: r.opts.Task.Spec, Method: r.method.Name(),
 		Steps: r.process.NumSteps(), Respacing: cfg.Respacing, Sampler: cfg.Sampler,
 		Scale: r.scale, SigmaY: r.sigmaY, Noise: describeNoise(r.noise), Backend: r.backend.Name(),
+		GraphNoise: r.opts.GraphNoise, BFloat16: r.opts.BFloat16,
 	}
 	if r.opts.Task.Config != nil {
 		s.TaskConfig = r.opts.Task.Config
@@ -313,7 +339,7 @@ func (r *Restorer) Restore(truth *imageio.Image, seed uint64, cb func(Progress))
 	sampler := r.sampler
 	if sampler == nil {
 		sampler, err = cadps.NewSampler(cadps.Problem{
-			Backend: r.backend, Ctx: r.prior.Ctx, Net: cadps.UNetNetwork(r.prior.Model), Process: r.process,
+			Backend: r.backend, Ctx: r.prior.Ctx, Net: r.network(), Process: r.process,
 			Op: op, Method: r.method, Scale: r.scale, SigmaY: r.sigmaY,
 			DDIM: r.process.Config().Sampler == diffusion.SamplerDDIM, Eta: r.opts.Eta,
 		})
@@ -350,7 +376,7 @@ func (r *Restorer) Restore(truth *imageio.Image, seed uint64, cb func(Progress))
 		}
 		return nil
 	}
-	out, err := sampler.Run(nil, shape, y, cadps.NewSeededNoise(seed), callback)
+	out, err := sampler.Run(nil, shape, y, r.noiseSource(seed), callback)
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}

@@ -73,6 +73,8 @@ type samplingFlags struct {
 	progressEvery *int
 	batched       *bool
 	resize, crop  *bool
+	graphNoise    *bool
+	bf16          *bool
 }
 
 func addSamplingFlags(fs *flag.FlagSet) *samplingFlags {
@@ -89,6 +91,8 @@ func addSamplingFlags(fs *flag.FlagSet) *samplingFlags {
 		batched:       fs.Bool("batched", false, "run CA-DPS's two network calls as one batched forward"),
 		resize:        fs.Bool("resize", false, "resize images of another size (shorter side, then centre crop)"),
 		crop:          fs.Bool("crop", false, "centre-crop images larger than the model's size"),
+		graphNoise:    fs.Bool("graph-noise", false, "draw the sampler's noise inside the step graph (no host transfer per step; another run than the host draws for the same seed)"),
+		bf16:          fs.Bool("bf16", false, "run the network's torso in bfloat16 (for GPUs; slower on the pure-Go backend)"),
 	}
 }
 
@@ -99,6 +103,7 @@ func (s *samplingFlags) options(fs *flag.FlagSet) (restore.Options, restore.Fit,
 	o := restore.Options{
 		Steps: *s.steps, Respacing: *s.respacing, DDIM: *s.ddim, Eta: *s.eta,
 		ProgressEvery: *s.progressEvery, Guidance: guidance.Options{Batched: *s.batched},
+		GraphNoise: *s.graphNoise, BFloat16: *s.bf16,
 	}
 	if set["scale"] {
 		o.Scale = s.scale

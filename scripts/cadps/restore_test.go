@@ -308,3 +308,46 @@ func TestRestoreShippedPrior(t *testing.T) {
 		t.Errorf("reconstruction: %v", err)
 	}
 }
+
+// TestRestoreGraphNoiseBF16 runs the shipped prior with in-graph noise and a
+// bfloat16 network: the record says so, the run is deterministic, and it
+// differs from the default run of the same seed.
+func TestRestoreGraphNoiseBF16(t *testing.T) {
+	image := filepath.Join(testImagesDir(t), "9-boot.png")
+	base := []string{image, "-task", "inpaint_box:size=12", "-method", "dps", "-steps", "3", "-quiet"}
+	run := func(extra ...string) (restoreRecord, []byte) {
+		t.Helper()
+		out := t.TempDir()
+		if _, _, err := runCmd(runRestore, append(append(base, "-out", out), extra...)...); err != nil {
+			t.Fatal(err)
+		}
+		data, err := os.ReadFile(filepath.Join(out, recordFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rec restoreRecord
+		if err := json.Unmarshal(data, &rec); err != nil {
+			t.Fatal(err)
+		}
+		png, err := os.ReadFile(filepath.Join(out, reconFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rec, png
+	}
+	plain, plainPNG := run()
+	fast, fastPNG := run("-graph-noise", "-bf16")
+	_, againPNG := run("-graph-noise", "-bf16")
+	if plain.Settings.GraphNoise || plain.Settings.BFloat16 || !fast.Settings.GraphNoise || !fast.Settings.BFloat16 {
+		t.Errorf("settings recorded: default %+v, fast %+v", plain.Settings, fast.Settings)
+	}
+	if !bytes.Equal(fastPNG, againPNG) {
+		t.Error("two -graph-noise -bf16 runs of one seed differ")
+	}
+	if bytes.Equal(fastPNG, plainPNG) {
+		t.Error("the -graph-noise -bf16 run equals the default run")
+	}
+	if math.IsNaN(fast.Metrics.PSNR) || fast.Metrics.PSNR <= 0 {
+		t.Errorf("PSNR %v", fast.Metrics.PSNR)
+	}
+}
