@@ -244,6 +244,9 @@ func runEvaluate(args []string, stdout, stderr io.Writer) error {
 	if err := writeFileAtomic(filepath.Join(*out, evalTableFile), []byte(evalTable(st, rows))); err != nil {
 		return err
 	}
+	if err := writeEvalGrids(*out, st); err != nil {
+		return err
+	}
 	fmt.Fprint(stdout, evalTable(st, rows))
 	return nil
 }
@@ -399,6 +402,42 @@ func saveEvalImages(out, task, method string, index int, it restore.BatchItem) e
 			continue
 		}
 		if err := imageio.Save(filepath.Join(dir, fmt.Sprintf("%s-%05d.png", name, index)), im); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeEvalGrids writes images/<task>.png for every task: one row per kept
+// test image, with the truth, the measurement, the baseline and each
+// method's reconstruction.
+func writeEvalGrids(out string, st evalSettings) error {
+	if st.Keep == 0 {
+		return nil
+	}
+	cols := append([]string{"truth", "measurement", "baseline"}, st.Methods...)
+	for _, task := range st.Tasks {
+		dir := filepath.Join(out, evalImagesDir, evalLabel(task))
+		var rows [][]*imageio.Image
+		for k := st.Offset; k < st.Offset+min(st.Keep, st.Count); k++ {
+			row := make([]*imageio.Image, len(cols))
+			for c, name := range cols {
+				im, err := imageio.Load(filepath.Join(dir, fmt.Sprintf("%s-%05d.png", name, k)))
+				if err != nil && !errors.Is(err, fs.ErrNotExist) {
+					return err
+				}
+				row[c] = im
+			}
+			rows = append(rows, row)
+		}
+		grid, err := imageio.Grid(rows, 2)
+		if err != nil {
+			continue // nothing kept yet for this task
+		}
+		if grid, err = imageio.Upsample(grid, 2); err != nil {
+			return err
+		}
+		if err := imageio.Save(filepath.Join(out, evalImagesDir, evalLabel(task)+".png"), grid); err != nil {
 			return err
 		}
 	}

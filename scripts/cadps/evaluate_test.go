@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/cadps/toolkit/cadps/imageio"
 )
 
 // testImagesDir is the folder of the shipped prior's Fashion-MNIST test
@@ -55,6 +57,15 @@ func TestEvaluateResume(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(out, evalImagesDir, "inpaint_box_size12", name+"-00000.png")); err != nil {
 			t.Error(err)
 		}
+	}
+	grid, err := imageio.Load(filepath.Join(out, evalImagesDir, "inpaint_box_size12.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One kept image: a row of truth, measurement, baseline and dps, 32×32
+	// each with 2-pixel padding, enlarged 2×.
+	if grid.W != 2*(4*32+5*2) || grid.H != 2*(32+2*2) {
+		t.Errorf("grid is %s", grid.Size())
 	}
 	table, err := os.ReadFile(filepath.Join(out, evalTableFile))
 	if err != nil || !strings.Contains(string(table), "| `inpaint_box:size=12` | 3 |") {
