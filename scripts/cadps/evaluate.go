@@ -419,6 +419,7 @@ func writeEvalGrids(out string, st evalSettings) error {
 	for _, task := range st.Tasks {
 		dir := filepath.Join(out, evalImagesDir, evalLabel(task))
 		var rows [][]*imageio.Image
+		found := false
 		for k := st.Offset; k < st.Offset+min(st.Keep, st.Count); k++ {
 			row := make([]*imageio.Image, len(cols))
 			for c, name := range cols {
@@ -426,13 +427,16 @@ func writeEvalGrids(out string, st evalSettings) error {
 				if err != nil && !errors.Is(err, fs.ErrNotExist) {
 					return err
 				}
-				row[c] = im
+				row[c], found = im, found || im != nil
 			}
 			rows = append(rows, row)
 		}
+		if !found { // nothing kept yet for this task
+			continue
+		}
 		grid, err := imageio.Grid(rows, 2)
 		if err != nil {
-			continue // nothing kept yet for this task
+			return err
 		}
 		if grid, err = imageio.Upsample(grid, 2); err != nil {
 			return err
