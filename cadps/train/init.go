@@ -20,17 +20,6 @@ func isZeroModule(key string) bool {
 	return strings.HasSuffix(prefix, ".out_layers.3") || strings.HasSuffix(prefix, ".proj_out") || prefix == "out.2"
 }
 
-// isNormParam reports whether a parameter belongs to a GroupNorm.
-func isNormParam(key string) bool {
-	prefix := key[:strings.LastIndex(key, ".")]
-	for _, suffix := range []string{".in_layers.0", ".out_layers.0", ".norm"} {
-		if strings.HasSuffix(prefix, suffix) {
-			return true
-		}
-	}
-	return prefix == "out.0"
-}
-
 // InitialWeights returns freshly initialised weights for m, keyed by
 // checkpoint key, as PyTorch initialises guided-diffusion's modules:
 // convolution and linear weights and biases ~ U(−1/√fan_in, 1/√fan_in)
@@ -60,7 +49,7 @@ func InitialWeights(m *unet.Model, seed uint64) map[string]*tensors.Tensor {
 		switch {
 		case isZeroModule(p.Name):
 			// zeros
-		case isNormParam(p.Name):
+		case unet.IsNormParam(p.Name):
 			if strings.HasSuffix(p.Name, ".weight") {
 				for i := range v {
 					v[i] = 1

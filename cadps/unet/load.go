@@ -86,9 +86,9 @@ func (m *Model) InitRandom(ctx *context.Context, seed uint64) error {
 		v := make([]float32, n)
 		mean, std := 0.0, 0.05
 		switch {
-		case len(p.Shape) == 1 && isNormParam(p.Name) && strings.HasSuffix(p.Name, ".weight"):
+		case len(p.Shape) == 1 && IsNormParam(p.Name) && strings.HasSuffix(p.Name, ".weight"):
 			mean, std = 1, 0.1
-		case len(p.Shape) == 1 && isNormParam(p.Name):
+		case len(p.Shape) == 1 && IsNormParam(p.Name):
 			std = 0.1
 		case len(p.Shape) >= 2:
 			fanIn := n / p.Shape[0]
@@ -104,8 +104,9 @@ func (m *Model) InitRandom(ctx *context.Context, seed uint64) error {
 	return nil
 }
 
-// isNormParam reports whether a key belongs to a GroupNorm.
-func isNormParam(key string) bool {
+// IsNormParam reports whether a checkpoint key names a GroupNorm's weight
+// or bias (guided-diffusion's in_layers.0, out_layers.0, norm and out.0).
+func IsNormParam(key string) bool {
 	prefix := key[:strings.LastIndex(key, ".")]
 	for _, suffix := range []string{".in_layers.0", ".out_layers.0", ".norm"} {
 		if strings.HasSuffix(prefix, suffix) {

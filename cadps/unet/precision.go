@@ -57,7 +57,7 @@ func (w *weights) withDType(dt dtypes.DType) *weights {
 // cast converts a float32 parameter to the dtype the weights hand out, except
 // a GroupNorm's parameters, which stay float32 (see groupNormalize).
 func (w *weights) cast(key string, v *node) *node {
-	if w.dtype == dtypes.InvalidDType || w.dtype == v.DType() || isNormParam(key) {
+	if w.dtype == dtypes.InvalidDType || w.dtype == v.DType() || IsNormParam(key) {
 		return v
 	}
 	return graph.ConvertDType(v, w.dtype)
