@@ -14,7 +14,8 @@ import (
 
 // RunOptions configure a guidance method's run on a problem.
 type RunOptions struct {
-	// Method is a guidance method name (guidance.Names).
+	// Method is a guidance method spec: a name (guidance.Names) with
+	// optional options (guidance.ParseSpec).
 	Method string
 	// Samples is the number of samples, drawn as one batch.
 	Samples int
@@ -33,7 +34,7 @@ type RunOptions struct {
 // SampleMethod draws samples [Samples][d] with a guidance method running on
 // the prior's exact ε network, the problem's matrix operator and measurement.
 func (p *Problem) SampleMethod(b backends.Backend, r RunOptions) ([][]float64, error) {
-	m, err := guidance.New(r.Method, guidance.Options{})
+	m, err := guidance.ParseSpec(r.Method, guidance.Options{})
 	if err != nil {
 		return nil, err
 	}

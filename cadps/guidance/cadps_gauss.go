@@ -19,20 +19,25 @@ const DefaultFDStep = 0.01
 // ∇² log p_t = −∂ε/∂x_t / √(1−ᾱ), its diagonal taken by a forward finite
 // difference of the network along the all-ones direction (exact when the
 // Jacobian is diagonal; in general it is the Jacobian's row sum); negative
-// values are clamped to 0 and Σ̃ is not differentiated. The linear system
+// values are clamped to 0 and Σ̃ is not differentiated. Diagonal replaces
+// the all-ones direction by Hutchinson's random ±1 directions (an unbiased
+// diagonal) or the unit vectors (the exact one) for ablations. The linear system
 // is solved in closed form when A diag(Σ̃) Aᵀ is diagonal (inpainting) and
 // by CGIterations of conjugate gradients otherwise. See
 // docs/cadps-gauss.md for the derivation and the relation of ζ to DPS's.
 //
-// Cost per step: two network forwards (one differentiated), one
-// vector-Jacobian product, and one A and Aᵀ per CG iteration; memory of one
-// backward pass.
+// Cost per step: two network forwards (one differentiated; one more per
+// Hutchinson probe beyond the first), one vector-Jacobian product, and one
+// A and Aᵀ per CG iteration; memory of one backward pass.
 type CADPSGauss struct {
 	// FDStep is the finite-difference step relative to √(1−ᾱ_t)
 	// (0 = DefaultFDStep).
 	FDStep float64
 	// CGIterations caps the CG iterations (0 = DefaultCGIterations).
 	CGIterations int
+	// Diagonal selects the finite-difference directions (zero: the
+	// all-ones direction, as published).
+	Diagonal Diagonal
 }
 
 // Name implements Method.
@@ -57,8 +62,8 @@ func (c CADPSGauss) Step(s *Step) Result {
 		Extra: map[string]*graph.Node{"covariance": cov}}
 }
 
-// covariance returns Σ̃ from the noise prediction eps at x_t and a second
-// forward at x_t + h·1.
+// covariance returns Σ̃ from the noise prediction eps at x_t and a forward
+// at x_t + h·v for each direction v of the diagonal estimator.
 func (c CADPSGauss) covariance(s *Step, eps *graph.Node) *graph.Node {
 	step := c.FDStep
 	if step <= 0 {
@@ -68,10 +73,14 @@ func (c CADPSGauss) covariance(s *Step, eps *graph.Node) *graph.Node {
 	ab := s.alphaBar(x)
 	sigma := graph.Sqrt(graph.OneMinus(ab))
 	h := graph.MulScalar(sigma, step)
-	xh := graph.Add(x, graph.BroadcastToDims(h, x.Shape().Dimensions...))
-	out := s.Net(s.Ctx, xh, s.Timestep(s.I))
-	epsH := s.Process.PMeanVariance(xh, s.I, out).ModelEps
-	dEps := graph.Div(graph.Sub(epsH, graph.StopGradient(eps)), h)
+	eps = graph.StopGradient(eps)
+	jv := func(v *graph.Node) *graph.Node { // ≈ (∂ε/∂x_t) v
+		xh := graph.Add(x, graph.Mul(h, v))
+		out := s.Net(s.Ctx, xh, s.Timestep(s.I))
+		epsH := s.Process.PMeanVariance(xh, s.I, out).ModelEps
+		return graph.Div(graph.Sub(epsH, eps), h)
+	}
+	dEps := c.Diagonal.estimate(x, s.I, jv)
 	cov := graph.Mul(graph.Div(graph.OneMinus(ab), ab), graph.OneMinus(graph.Mul(sigma, dEps)))
 	return graph.Max(cov, graph.ZerosLike(cov))
 }

@@ -194,6 +194,11 @@ type Options struct {
 	// FDStep is the finite-difference step of the paper's CA-DPS, relative
 	// to the noise level √(1−ᾱ_t) (0 = [DefaultFDStep]).
 	FDStep float64
+	// Solver is MMPS's linear solver ("" = SolverGCR).
+	Solver Solver
+	// Diagonal is the diagonal estimator of tmpd and cadps-gauss (zero:
+	// their published row sums).
+	Diagonal Diagonal
 }
 
 // constructors lists the methods by name.
@@ -202,12 +207,14 @@ func constructors() map[string]func(Options) Method {
 		"dps":           func(Options) Method { return DPS{} },
 		"cadps":         func(o Options) Method { return CADPS{Batched: o.Batched} },
 		"unconditional": func(Options) Method { return Unconditional{} },
-		"cadps-gauss":   func(o Options) Method { return CADPSGauss{FDStep: o.FDStep, CGIterations: o.CGIterations} },
-		"pigdm":         func(o Options) Method { return PiGDM{CGIterations: o.CGIterations} },
-		"tmpd":          func(o Options) Method { return TMPD{CGIterations: o.CGIterations} },
-		"mmps":          func(o Options) Method { return MMPS{CGIterations: o.CGIterations} },
-		"mcg":           func(Options) Method { return MCG{} },
-		"projection":    func(Options) Method { return Projection{} },
+		"cadps-gauss": func(o Options) Method {
+			return CADPSGauss{FDStep: o.FDStep, CGIterations: o.CGIterations, Diagonal: o.Diagonal}
+		},
+		"pigdm":      func(o Options) Method { return PiGDM{CGIterations: o.CGIterations} },
+		"tmpd":       func(o Options) Method { return TMPD{CGIterations: o.CGIterations, Diagonal: o.Diagonal} },
+		"mmps":       func(o Options) Method { return MMPS{CGIterations: o.CGIterations, Solver: o.Solver} },
+		"mcg":        func(Options) Method { return MCG{} },
+		"projection": func(Options) Method { return Projection{} },
 	}
 }
 
@@ -235,12 +242,13 @@ func Has(name string) bool { return slices.Contains(Names(), name) }
 
 // DefaultScale returns the default step size ζ of a method for a task whose
 // DPS step size is taskScale (0.3 for SR and blurs, 0.5 inpainting, 1.0
-// phase retrieval, as the reference configs). The methods that move x̂0 by
-// the exact Gaussian-likelihood gradient (cadps-gauss, pigdm, tmpd, mmps)
-// take ζ = 1, their natural strength (see docs/methods.md); the others take
+// phase retrieval, as the reference configs); method may be a spec (see
+// ParseSpec). The methods that move x̂0 by the exact Gaussian-likelihood
+// gradient (cadps-gauss, pigdm, tmpd, mmps) take ζ = 1, their natural strength (see docs/methods.md); the others take
 // the task's DPS value.
 func DefaultScale(method string, taskScale float64) float64 {
-	switch method {
+	name, _, _ := strings.Cut(method, ":")
+	switch strings.TrimSpace(name) {
 	case "cadps-gauss", "pigdm", "tmpd", "mmps":
 		return 1
 	}

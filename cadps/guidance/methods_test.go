@@ -24,6 +24,14 @@ func maxDiff(a, b [][]float64, coords []int) float64 {
 	return m
 }
 
+// The diagonal estimators the exact checks use besides the row sums: on a
+// diagonal prior the Jacobian is diagonal, so every ±1 probe and every unit
+// vector recovers the diagonal exactly.
+var (
+	hutchinson2   = guidance.Diagonal{Estimator: guidance.Hutchinson, Probes: 2, Seed: 4}
+	exactDiagonal = guidance.Diagonal{Estimator: guidance.ExactDiagonal}
+)
+
 // TestExactPosteriorSampling checks the methods that are exact in a Gaussian
 // world against exact conditional sampling: the unconditional sampler run on
 // the posterior's own exact ε with the same noise. For a Gaussian prior,
@@ -52,6 +60,10 @@ func TestExactPosteriorSampling(t *testing.T) {
 		{"tmpd/diag/inpaint", "diag", "inpaint", measureNoise, guidance.TMPD{}, false, 1e-4, 0},
 		{"cadps-gauss/diag/matrix", "diag", "matrix", measureNoise, guidance.CADPSGauss{CGIterations: matrixRows}, false, 5e-4, 0},
 		{"cadps-gauss/diag/inpaint", "diag", "inpaint", measureNoise, guidance.CADPSGauss{}, false, 5e-4, 0},
+		{"tmpd/diag/matrix/hutchinson", "diag", "matrix", measureNoise, guidance.TMPD{CGIterations: matrixRows, Diagonal: hutchinson2}, false, 1e-4, 0},
+		{"tmpd/diag/inpaint/exact", "diag", "inpaint", measureNoise, guidance.TMPD{Diagonal: exactDiagonal}, false, 1e-4, 0},
+		{"cadps-gauss/diag/matrix/hutchinson", "diag", "matrix", measureNoise, guidance.CADPSGauss{CGIterations: matrixRows, Diagonal: hutchinson2}, false, 5e-4, 0},
+		{"cadps-gauss/diag/inpaint/exact", "diag", "inpaint", measureNoise, guidance.CADPSGauss{Diagonal: exactDiagonal}, false, 5e-4, 0},
 		{"pigdm/unit/matrix", "unit", "matrix", measureNoise, guidance.PiGDM{CGIterations: matrixRows}, false, 1e-4, 0},
 		{"pigdm/unit/inpaint", "unit", "inpaint", measureNoise, guidance.PiGDM{}, false, 1e-4, 0},
 		{"pigdm/unit/inpaint/noiseless", "unit", "inpaint", 0, guidance.PiGDM{}, false, 1e-4, 1e-4},
@@ -104,6 +116,8 @@ func TestGaussianPosteriorStatistics(t *testing.T) {
 		{guidance.MMPS{CGIterations: matrixRows}, 1, true},
 		{guidance.MMPS{CGIterations: 2}, 1, false},
 		{guidance.TMPD{CGIterations: matrixRows}, 1, false},
+		{guidance.TMPD{CGIterations: matrixRows, Diagonal: exactDiagonal}, 1, false},
+		{guidance.TMPD{CGIterations: matrixRows, Diagonal: guidance.Diagonal{Estimator: guidance.Hutchinson, Probes: 4}}, 1, false},
 		{guidance.CADPSGauss{CGIterations: matrixRows}, 1, false},
 		{guidance.PiGDM{CGIterations: matrixRows}, 1, false},
 		{guidance.DPS{}, 0.3, false},
@@ -111,7 +125,7 @@ func TestGaussianPosteriorStatistics(t *testing.T) {
 	}
 	for _, c := range cases {
 		e := w.compare(t, w.sample(t, run{method: c.method, scale: c.scale, n: n, seed: 3}))
-		t.Logf("%-13s ζ=%.1f: %v", c.method.Name(), c.scale, e)
+		t.Logf("%-13s ζ=%.1f %s: %v", c.method.Name(), c.scale, diagonalOf(c.method), e)
 		if e.Mean > uncond.Mean/5 || math.IsNaN(e.Mean) {
 			t.Errorf("%s: mean error %.3f, not well below the prior's %.3f", c.method.Name(), e.Mean, uncond.Mean)
 		}
@@ -205,4 +219,16 @@ func prod(dims []int) int {
 		p *= d
 	}
 	return p
+}
+
+// diagonalOf names a method's diagonal estimator, "" for the methods
+// without one.
+func diagonalOf(m guidance.Method) string {
+	switch m := m.(type) {
+	case guidance.TMPD:
+		return m.Diagonal.String()
+	case guidance.CADPSGauss:
+		return m.Diagonal.String()
+	}
+	return ""
 }

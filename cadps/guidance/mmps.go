@@ -18,13 +18,38 @@ import (
 // posterior step for a Gaussian prior; CGIterations (default
 // DefaultMMPSIterations, the paper uses 1 to 5) trades accuracy for cost.
 //
+// The system is solved by GCR (minimal residual, as GMRES) by default, not
+// by the conjugate gradients the paper names: a learned network's Jacobian
+// is neither symmetric nor positive semi-definite, and CG on
+// σ_y² I + A Cov Aᵀ then diverges. On the small Fashion-MNIST prior, box
+// inpainting of a T-shirt (50 steps) gives 15.1 dB with 5 CG iterations and
+// 5.2 dB with 2, against 32.7 and 32.8 dB with GCR. Where the Jacobian is
+// symmetric (an exact denoiser, the Gaussian-mixture benchmark) both reach
+// the same solution.
+//
 // Cost per step: one network forward and CGIterations + 1
 // vector-Jacobian products; memory of one backward pass (the products are
 // sequential, each held until the next is built).
 type MMPS struct {
-	// CGIterations is the CG iteration count (0 = DefaultMMPSIterations).
+	// CGIterations is the iteration count of the solve (0 =
+	// DefaultMMPSIterations).
 	CGIterations int
+	// Solver is the linear solver ("" = SolverGCR).
+	Solver Solver
 }
+
+// Solver names the iterative solver of a linear system.
+type Solver string
+
+// The solvers.
+const (
+	// SolverCG is conjugate gradients: exact for symmetric positive
+	// semi-definite systems, unreliable otherwise.
+	SolverCG Solver = "cg"
+	// SolverGCR is the generalized conjugate residual method: minimises the
+	// residual over the Krylov space (as GMRES) for any system.
+	SolverGCR Solver = "gcr"
+)
 
 // Name implements Method.
 func (MMPS) Name() string { return "mmps" }
@@ -49,7 +74,11 @@ func (m MMPS) Step(s *Step) Result {
 		return graph.Add(graph.Mul(s2, v), op.Apply(covAdjoint(v)))
 	}
 	r := s.residual(x0)
-	u := conjugateGradient(apply, r, iterations(m.CGIterations, DefaultMMPSIterations))
+	solve := generalizedConjugateResidual
+	if m.Solver == SolverCG {
+		solve = conjugateGradient
+	}
+	u := solve(apply, r, iterations(m.CGIterations, DefaultMMPSIterations))
 	delta := graph.MulScalar(covAdjoint(u), s.Scale)
 	return Result{Next: s.guidedPrior(mv, delta), PredXStart: x0, Residual: perImageNorm(r)}
 }

@@ -25,22 +25,31 @@ func run1(t *testing.T, f func(g *graph.Graph) *graph.Node) []float32 {
 	return tensors.MustCopyFlatData[float32](out)
 }
 
-// TestConjugateGradient solves batched SPD systems M u = b, with
-// M = σ² I + B Bᵀ (well conditioned) and M = B Bᵀ of rank 3 < 6 with b in
-// its range (singular), against a direct Gaussian elimination.
-func TestConjugateGradient(t *testing.T) {
+// TestIterativeSolvers solves batched systems M u = b with both solvers:
+// SPD M = σ² I + B Bᵀ (well conditioned), M = B Bᵀ of rank 3 < 6 with b in
+// its range (singular), and, for GCR only, a non-symmetric M whose
+// symmetric part is indefinite (the case CG is not built for), all against
+// the relative residual of the exact solution.
+func TestIterativeSolvers(t *testing.T) {
 	const n, d = 2, 6
 	r := rand.New(rand.NewPCG(1, 2))
+	type solver func(apply func(v *graph.Node) *graph.Node, b *graph.Node, iters int) *graph.Node
 	cases := []struct {
 		name  string
+		solve solver
 		rank  int
 		shift float64
+		skew  float64 // weight of an added antisymmetric part
 		iters int
 		tol   float64
 	}{
-		{"regular", d, 0.5, d, 1e-4},
-		{"singular", 3, 0, 3, 1e-3},
-		{"extra iterations", d, 0.5, 3 * d, 1e-4},
+		{"cg/regular", conjugateGradient, d, 0.5, 0, d, 1e-4},
+		{"cg/singular", conjugateGradient, 3, 0, 0, 3, 1e-3},
+		{"cg/extra iterations", conjugateGradient, d, 0.5, 0, 3 * d, 1e-4},
+		{"gcr/regular", generalizedConjugateResidual, d, 0.5, 0, d, 1e-4},
+		{"gcr/singular", generalizedConjugateResidual, 3, 0, 0, 3, 1e-3},
+		{"gcr/extra iterations", generalizedConjugateResidual, d, 0.5, 0, 3 * d, 1e-4},
+		{"gcr/non-symmetric", generalizedConjugateResidual, d, 0.5, 3, d, 1e-3},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -57,6 +66,13 @@ func TestConjugateGradient(t *testing.T) {
 					}
 				}
 				m[i][i] += c.shift
+			}
+			for i := range d {
+				for j := i + 1; j < d; j++ {
+					v := c.skew * r.NormFloat64()
+					m[i][j] += v
+					m[j][i] -= v
+				}
 			}
 			// Right-hand sides in M's range: b = M z.
 			rhs := make([]float32, n*d)
@@ -82,7 +98,7 @@ func TestConjugateGradient(t *testing.T) {
 				apply := func(v *graph.Node) *graph.Node {
 					return graph.Reshape(graph.Einsum("ij,nj->ni", mat, graph.Reshape(v, n, d)), n, 1, 1, d)
 				}
-				return conjugateGradient(apply, graph.Reshape(graph.Const(g, rhs), n, 1, 1, d), c.iters)
+				return c.solve(apply, graph.Reshape(graph.Const(g, rhs), n, 1, 1, d), c.iters)
 			})
 			// Check the relative residual M u − b, the solution being unique only
 			// up to M's null space in the singular case.
@@ -101,6 +117,48 @@ func TestConjugateGradient(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestGCRResidualMonotone checks that GCR's residual norm does not grow with
+// the iteration count on a random non-symmetric system, and that d
+// iterations solve it.
+func TestGCRResidualMonotone(t *testing.T) {
+	const d = 8
+	r := rand.New(rand.NewPCG(3, 4))
+	m := make([]float32, d*d)
+	for k := range m {
+		m[k] = float32(r.NormFloat64())
+	}
+	for i := range d {
+		m[i*d+i] += 0.2
+	}
+	rhs := make([]float32, d)
+	for k := range rhs {
+		rhs[k] = float32(r.NormFloat64())
+	}
+	residual := func(solve func(apply func(v *graph.Node) *graph.Node, b *graph.Node, iters int) *graph.Node, iters int) float64 {
+		out := run1(t, func(g *graph.Graph) *graph.Node {
+			mat := graph.Reshape(graph.Const(g, m), d, d)
+			apply := func(v *graph.Node) *graph.Node {
+				return graph.Reshape(graph.Einsum("ij,nj->ni", mat, graph.Reshape(v, 1, d)), 1, 1, 1, d)
+			}
+			b := graph.Reshape(graph.Const(g, rhs), 1, 1, 1, d)
+			u := solve(apply, b, iters)
+			return graph.Sqrt(graph.ReduceAllSum(graph.Square(graph.Sub(apply(u), b))))
+		})
+		return float64(out[0])
+	}
+	prev := math.Inf(1)
+	for k := 1; k <= d; k++ {
+		g := residual(generalizedConjugateResidual, k)
+		if g > prev*(1+1e-4) || math.IsNaN(g) {
+			t.Errorf("GCR residual grew from %.4g to %.4g at %d iterations", prev, g, k)
+		}
+		prev = g
+	}
+	if prev > 1e-3 {
+		t.Errorf("GCR residual %.3g after %d iterations on a %d×%d system", prev, d, d, d)
 	}
 }
 

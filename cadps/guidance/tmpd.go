@@ -13,16 +13,21 @@ import (
 //	c = (1−ᾱ)/√ᾱ · (∂x̂0/∂x_t)ᵀ 1
 //	x_{t-1} = prior step with x̂0 + ζ (1−ᾱ)/√ᾱ · (∂x̂0/∂x_t)ᵀ Aᵀ (σ_y² I + A diag(c) Aᵀ)⁻¹ (y − A x̂0)
 //
-// (c clamped to ≥ 0 and not differentiated). The system is solved in
+// (c clamped to ≥ 0 and not differentiated). Diagonal replaces the row
+// sums by an unbiased (Hutchinson) or exact diagonal of ∂x̂0/∂x_t for
+// ablations. The system is solved in
 // closed form when A diag(c) Aᵀ is diagonal (inpainting) and by
 // CGIterations of conjugate gradients otherwise. ζ = 1 is the method as
 // published (see the package's Gaussian-likelihood update).
 //
-// Cost per step: one network forward and two vector-Jacobian products, and
-// one A and Aᵀ per CG iteration; memory of one backward pass.
+// Cost per step: one network forward and two vector-Jacobian products
+// (one more per Hutchinson probe beyond the first), and one A and Aᵀ per CG
+// iteration; memory of one backward pass.
 type TMPD struct {
 	// CGIterations caps the CG iterations (0 = DefaultCGIterations).
 	CGIterations int
+	// Diagonal selects the estimate of diag(∂x̂0/∂x_t) (zero: row sums).
+	Diagonal Diagonal
 }
 
 // Name implements Method.
@@ -40,7 +45,8 @@ func (m TMPD) Step(s *Step) Result {
 	mv := s.Denoise(s.X, s.I)
 	x0 := mv.PredXStart
 	k := s.tweedieScale(x0)
-	cov := graph.Mul(k, s.vjp(x0, graph.OnesLike(x0)))
+	jv := func(v *graph.Node) *graph.Node { return s.vjp(x0, v) }
+	cov := graph.Mul(k, m.Diagonal.estimate(x0, s.I, jv))
 	cov = graph.StopGradient(graph.Max(cov, graph.ZerosLike(cov)))
 	r := s.residual(x0)
 	u := s.solveDiagonalCovariance(op, cov, r, iterations(m.CGIterations, DefaultCGIterations))

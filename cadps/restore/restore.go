@@ -32,7 +32,9 @@ import (
 type Options struct {
 	// Task is the measurement task.
 	Task Task
-	// Method is the guidance method's name (see guidance.Names).
+	// Method is the guidance method's spec: its name (see guidance.Names),
+	// optionally with options (see guidance.ParseSpec), which override
+	// Guidance's.
 	Method string
 	// Guidance holds the method's options.
 	Guidance guidance.Options
@@ -138,7 +140,7 @@ func New(b backends.Backend, prior *Prior, o Options) (*Restorer, error) {
 	if b == nil || prior == nil {
 		return nil, errors.New("restore: no backend or no prior")
 	}
-	method, err := guidance.New(o.Method, o.Guidance)
+	method, err := guidance.ParseSpec(o.Method, o.Guidance)
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}

@@ -54,19 +54,23 @@ func TestRestoreTasks(t *testing.T) {
 	truth := testImage(3, 16, 0)
 	for _, tc := range []struct {
 		spec     string
+		method   string
 		view     string
 		measH    int
 		scale    float64
 		progress int
 		reused   bool // one compiled sampler for every seed
 	}{
-		{"super_resolution:factor=2", "image", 8, 0.3, 2, true},
-		{"gaussian_blur:kernel_size=5,intensity=1", "image", 16, 0.3, 2, true},
-		{"inpaint_box:size=6", "image", 16, 0.5, 2, false},
-		{"phase_retrieval:oversample=2", "log-magnitude", 24, 1.0, 2, true},
+		{"super_resolution:factor=2", "dps", "image", 8, 0.3, 2, true},
+		{"gaussian_blur:kernel_size=5,intensity=1", "dps", "image", 16, 0.3, 2, true},
+		{"inpaint_box:size=6", "dps", "image", 16, 0.5, 2, false},
+		{"phase_retrieval:oversample=2", "dps", "log-magnitude", 24, 1.0, 2, true},
+		// Method specs: options reach the method, ζ defaults by its name.
+		{"super_resolution:factor=2", "tmpd:diagonal=hutchinson,probes=2", "image", 8, 1, 2, true},
+		{"inpaint_box:size=6", "mmps:cg=2", "image", 16, 1, 2, false},
 	} {
-		t.Run(tc.spec, func(t *testing.T) {
-			r, err := New(b, prior, Options{Task: SpecTask(tc.spec), Method: "dps", Steps: 3, ProgressEvery: 2})
+		t.Run(tc.spec+"/"+tc.method, func(t *testing.T) {
+			r, err := New(b, prior, Options{Task: SpecTask(tc.spec), Method: tc.method, Steps: 3, ProgressEvery: 2})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -160,6 +164,10 @@ func TestRestoreErrors(t *testing.T) {
 			_, err := New(b, prior, Options{Task: SpecTask("sr:factor=2"), Method: "magic"})
 			return err
 		}, `unknown method "magic"`},
+		{"bad method option", func() error {
+			_, err := New(b, prior, Options{Task: SpecTask("sr:factor=2"), Method: "mmps:solver=lu"})
+			return err
+		}, `unknown solver "lu"`},
 		{"unknown task", func() error { _, err := New(b, prior, Options{Task: SpecTask("deblur9"), Method: "dps"}); return err }, `unknown operator "deblur9"`},
 		{"method that cannot use the operator", func() error {
 			_, err := New(b, prior, Options{Task: SpecTask("phase_retrieval"), Method: "pigdm"})

@@ -111,9 +111,9 @@ func runEvaluate(args []string, stdout, stderr io.Writer) error {
 			st.Tasks = append(st.Tasks, t)
 		}
 	}
-	for _, m := range strings.Split(*methods, ",") {
-		if m = strings.TrimSpace(m); m != "" {
-			if _, err := guidance.New(m, guidance.Options{}); err != nil {
+	for _, m := range splitMethodList(*methods) {
+		if m != "" {
+			if _, err := guidance.ParseSpec(m, guidance.Options{}); err != nil {
 				return usagef("-methods: %v", err)
 			}
 			st.Methods = append(st.Methods, m)
@@ -390,7 +390,8 @@ func evalLabel(spec string) string {
 }
 
 // saveEvalImages keeps one test image's truth, measurement, baseline and
-// reconstruction as images/<task>/{truth,measurement,baseline,<method>}-<index>.png.
+// reconstruction as images/<task>/{truth,measurement,baseline,<method>}-<index>.png
+// (task and method specs with their ':', ',' and '=' replaced).
 func saveEvalImages(out, task, method string, index int, it restore.BatchItem) error {
 	dir := filepath.Join(out, evalImagesDir, evalLabel(task))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -401,7 +402,7 @@ func saveEvalImages(out, task, method string, index int, it restore.BatchItem) e
 		if im == nil {
 			continue
 		}
-		if err := imageio.Save(filepath.Join(dir, fmt.Sprintf("%s-%05d.png", name, index)), im); err != nil {
+		if err := imageio.Save(filepath.Join(dir, fmt.Sprintf("%s-%05d.png", evalLabel(name), index)), im); err != nil {
 			return err
 		}
 	}
@@ -423,7 +424,7 @@ func writeEvalGrids(out string, st evalSettings) error {
 		for k := st.Offset; k < st.Offset+min(st.Keep, st.Count); k++ {
 			row := make([]*imageio.Image, len(cols))
 			for c, name := range cols {
-				im, err := imageio.Load(filepath.Join(dir, fmt.Sprintf("%s-%05d.png", name, k)))
+				im, err := imageio.Load(filepath.Join(dir, fmt.Sprintf("%s-%05d.png", evalLabel(name), k)))
 				if err != nil && !errors.Is(err, fs.ErrNotExist) {
 					return err
 				}

@@ -81,7 +81,7 @@ func runGMM(args []string, stdout, stderr io.Writer) error {
 	savePath := fs.String("save-problem", "", "write the problem used to this safetensors file")
 	dim := fs.Int("dim", 8, "dimension d of a generated problem")
 	dimY := fs.Int("dim-y", 2, "number of measurements m of a generated problem")
-	method := fs.String("method", "", "exact, or a guidance method: "+strings.Join(guidance.Names(), ", "))
+	method := fs.String("method", "", "exact, or a guidance method spec NAME[:key=value,...] (e.g. tmpd:diagonal=hutchinson,probes=4); NAME one of "+strings.Join(guidance.Names(), ", "))
 	out := fs.String("out", "", "write the samples [N,d] to this safetensors file")
 	run := gmmRun{}
 	addRunFlags(fs, &run)
@@ -182,8 +182,12 @@ func addRunFlags(fs *flag.FlagSet, r *gmmRun) {
 // check validates a run's settings.
 func (r gmmRun) check() error {
 	switch {
-	case r.Method != exactMethod && !guidance.Has(r.Method):
+	case r.Method != exactMethod && !guidance.Has(r.Method) && !strings.Contains(r.Method, ":"):
 		return usagef("unknown method %q (known: exact, %s)", r.Method, strings.Join(guidance.Names(), ", "))
+	case r.Method != exactMethod:
+		if _, err := guidance.ParseSpec(r.Method, guidance.Options{}); err != nil {
+			return usagef("--method: %v", err)
+		}
 	case r.Samples < 2:
 		return usagef("--samples %d: need at least 2", r.Samples)
 	case r.Steps < 2 || r.Steps > 1000:
@@ -283,7 +287,7 @@ func runGMMBench(args []string, stdout, stderr io.Writer) error {
 	dims := fs.String("dims", "8,80,800", "comma-separated dimensions d")
 	dimYs := fs.String("dims-y", "1,2,4", "comma-separated measurement counts m")
 	problems := fs.Int("problems", 20, "random problems per (d, m)")
-	methods := fs.String("methods", "all", "comma-separated methods, or all (exact and every guidance method)")
+	methods := fs.String("methods", "all", "comma-separated method specs, or all (exact and every guidance method); a spec's own key=value options continue it: dps,tmpd:diagonal=hutchinson,probes=4,mmps")
 	csvPath := fs.String("csv", "", "write every run as a CSV row to this file (written as the bench goes)")
 	jsonPath := fs.String("json", "", "write the summary table as JSON to this file")
 	run := gmmRun{}
@@ -322,10 +326,7 @@ Flags:
 	}
 	names := append([]string{exactMethod}, guidance.Names()...)
 	if *methods != "all" {
-		names = nil
-		for _, n := range strings.Split(*methods, ",") {
-			names = append(names, strings.TrimSpace(n))
-		}
+		names = splitMethodList(*methods)
 	}
 	for _, n := range names {
 		r := run
@@ -412,6 +413,23 @@ Flags:
 	writeBenchTable(stdout, cells)
 	fmt.Fprintf(stdout, "\nwall time %s\n", wall.Round(time.Second))
 	return nil
+}
+
+// splitMethodList splits a comma-separated list of method specs. A part
+// holding '=' is an option of the spec before it, so specs with several
+// options need no quoting: "dps,tmpd:diagonal=hutchinson,probes=4,mmps" is
+// dps, tmpd:diagonal=hutchinson,probes=4 and mmps.
+func splitMethodList(s string) []string {
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if strings.Contains(part, "=") && !strings.Contains(part, ":") && len(out) > 0 {
+			out[len(out)-1] += "," + part
+			continue
+		}
+		out = append(out, part)
+	}
+	return out
 }
 
 // summarise groups the rows by (d, m, method) in the order given.

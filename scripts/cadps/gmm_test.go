@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -183,6 +184,8 @@ func TestGMMErrors(t *testing.T) {
 		{"weights", []string{"--method", "exact", "--problem", bad}, false, "weights sum to 1.1"},
 		{"missing file", []string{"--method", "exact", "--problem", filepath.Join(dir, "none.safetensors")}, false, "none.safetensors"},
 		{"bench dims", []string{"bench", "--dims", "8,x"}, true, "--dims"},
+		{"method option", []string{"--method", "tmpd:diagonal=diag"}, true, `unknown diagonal estimator "diag"`},
+		{"bench method option", []string{"bench", "--methods", "dps,tmpd:probes=4,cg=0"}, true, "want at least 1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := runGMMArgs(t, tc.args...)
@@ -251,6 +254,23 @@ func TestGMMBench(t *testing.T) {
 					t.Errorf("m=%d: exact SW %g not below unconditional %g", c.DimY, e.SWMean, c.SWMean)
 				}
 			}
+		}
+	}
+}
+
+// TestSplitMethodList checks that options continue the spec before them.
+func TestSplitMethodList(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want []string
+	}{
+		{"dps", []string{"dps"}},
+		{"exact, dps ,mmps", []string{"exact", "dps", "mmps"}},
+		{"dps,tmpd:diagonal=hutchinson,probes=4,mmps", []string{"dps", "tmpd:diagonal=hutchinson,probes=4", "mmps"}},
+		{"tmpd:diagonal=exact,cadps-gauss:diagonal=exact,cg=40", []string{"tmpd:diagonal=exact", "cadps-gauss:diagonal=exact,cg=40"}},
+	} {
+		if got := splitMethodList(c.in); !slices.Equal(got, c.want) {
+			t.Errorf("splitMethodList(%q) = %q, want %q", c.in, got, c.want)
 		}
 	}
 }

@@ -89,9 +89,8 @@ func runReproduce(args []string, stdout, stderr io.Writer) error {
 		rep.GridRows = -1
 	}
 	if *methods != "" {
-		for _, m := range strings.Split(*methods, ",") {
-			m = strings.TrimSpace(m)
-			if _, err := guidance.New(m, opts.Guidance); err != nil {
+		for _, m := range splitMethodList(*methods) {
+			if _, err := guidance.ParseSpec(m, opts.Guidance); err != nil {
 				return err
 			}
 			rep.Methods = append(rep.Methods, m)

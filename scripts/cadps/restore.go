@@ -182,7 +182,7 @@ func runRestore(args []string, stdout, stderr io.Writer) error {
 	sf := addSamplingFlags(fs)
 	task := fs.String("task", "", "measurement task spec, e.g. super_resolution:factor=4, gaussian_blur, inpaint_box, phase_retrieval")
 	taskConfig := fs.String("task-config", "", "reference task config YAML instead of -task (its noise, scale and method apply unless given as flags)")
-	method := fs.String("method", "cadps", "guidance method: "+strings.Join(guidance.Names(), ", "))
+	method := fs.String("method", "cadps", "guidance method spec NAME[:key=value,...] (e.g. mmps:cg=10); NAME one of "+strings.Join(guidance.Names(), ", "))
 	out := fs.String("out", "", "output folder (required)")
 	gif := fs.Bool("gif", false, "also write an animated GIF of x̂0 along the sampling")
 	quiet := fs.Bool("quiet", false, "no progress bar and no summary line")
@@ -211,7 +211,7 @@ func runRestore(args []string, stdout, stderr io.Writer) error {
 		}
 		method = &opts.Method
 	}
-	if _, err := guidance.New(*method, opts.Guidance); err != nil {
+	if _, err := guidance.ParseSpec(*method, opts.Guidance); err != nil {
 		return err
 	}
 	if err := restore.CheckWritable(*out); err != nil {

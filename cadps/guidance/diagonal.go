@@ -1,0 +1,171 @@
+package guidance
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+)
+
+// DiagonalEstimator names how the diagonal-covariance methods (tmpd,
+// cadps-gauss) estimate the diagonal of a Jacobian J (∂x̂0/∂x_t or ∂ε/∂x_t)
+// that they can only apply to vectors.
+type DiagonalEstimator string
+
+// The diagonal estimators.
+const (
+	// RowSum takes J·1, the Jacobian's row sums: one product, the form both
+	// methods are published with. It equals the diagonal only when J is
+	// diagonal, and over-counts every positive off-diagonal entry.
+	RowSum DiagonalEstimator = "rowsum"
+	// Hutchinson averages v ⊙ (J v) over random ±1 probes v: unbiased for
+	// the diagonal, with a variance of Σ_{j≠i} J_ij² per probe and entry.
+	// One product per probe.
+	Hutchinson DiagonalEstimator = "hutchinson"
+	// ExactDiagonal sums e_j ⊙ (J e_j) over the unit vectors: the diagonal
+	// itself, at one product per input element (for small problems and
+	// ablations only; refused above MaxExactDiagonal elements).
+	ExactDiagonal DiagonalEstimator = "exact"
+)
+
+// DefaultProbes is the number of Hutchinson probes when none is given.
+const DefaultProbes = 1
+
+// MaxExactDiagonal is the largest number of elements per batch item for
+// which ExactDiagonal builds its one-product-per-element graph.
+const MaxExactDiagonal = 1024
+
+// DiagonalEstimators lists the estimators' names.
+func DiagonalEstimators() []string {
+	return []string{string(RowSum), string(Hutchinson), string(ExactDiagonal)}
+}
+
+// ParseDiagonal returns the estimator of that name ("" is RowSum).
+func ParseDiagonal(name string) (DiagonalEstimator, error) {
+	switch d := DiagonalEstimator(name); d {
+	case "":
+		return RowSum, nil
+	case RowSum, Hutchinson, ExactDiagonal:
+		return d, nil
+	}
+	return "", fmt.Errorf("guidance: unknown diagonal estimator %q (known: %s)", name, strings.Join(DiagonalEstimators(), ", "))
+}
+
+// Diagonal configures the estimate of a Jacobian's diagonal.
+type Diagonal struct {
+	// Estimator is the estimator ("" = RowSum).
+	Estimator DiagonalEstimator
+	// Probes is Hutchinson's probe count per step (0 = DefaultProbes).
+	Probes int
+	// Seed seeds Hutchinson's probes. The probes of respaced step i are a
+	// function of (Seed, i) only, drawn in the graph, so a run is
+	// reproducible and its probes are independent of the sampler's noise.
+	Seed int64
+}
+
+// name returns the estimator, RowSum when unset.
+func (d Diagonal) name() DiagonalEstimator {
+	if d.Estimator == "" {
+		return RowSum
+	}
+	return d.Estimator
+}
+
+// String describes the estimator for logs and settings.
+func (d Diagonal) String() string {
+	switch d.name() {
+	case Hutchinson:
+		return fmt.Sprintf("hutchinson(probes=%d,seed=%d)", d.probes(), d.Seed)
+	default:
+		return string(d.name())
+	}
+}
+
+// probes returns the probe count, DefaultProbes when unset.
+func (d Diagonal) probes() int {
+	if d.Probes <= 0 {
+		return DefaultProbes
+	}
+	return d.Probes
+}
+
+// estimate returns the estimate of diag(J), shaped like x, from jv, which
+// returns J v for a v shaped like x (not differentiated). i is the respaced
+// index, which seeds the Hutchinson probes of this step.
+func (d Diagonal) estimate(x, i *graph.Node, jv func(v *graph.Node) *graph.Node) *graph.Node {
+	switch d.name() {
+	case Hutchinson:
+		n := d.probes()
+		var sum *graph.Node
+		for p := range n {
+			v := rademacher(x, i, d.Seed, p)
+			term := graph.Mul(v, jv(v))
+			if sum == nil {
+				sum = term
+			} else {
+				sum = graph.Add(sum, term)
+			}
+		}
+		return graph.DivScalar(sum, float64(n))
+	case ExactDiagonal:
+		size := x.Shape().Size() / x.Shape().Dim(0)
+		if size > MaxExactDiagonal {
+			panic(fmt.Errorf("guidance: the exact diagonal needs one Jacobian product per element; %d elements per item is over the limit of %d (use hutchinson)",
+				size, MaxExactDiagonal))
+		}
+		var sum *graph.Node
+		for j := range size {
+			e := unitVector(x, j)
+			term := graph.Mul(e, jv(e))
+			if sum == nil {
+				sum = term
+			} else {
+				sum = graph.Add(sum, term)
+			}
+		}
+		return sum
+	default:
+		return jv(graph.OnesLike(x))
+	}
+}
+
+// Mixing constants for deriving a probe stream from (seed, step, probe):
+// odd 64-bit multipliers (the golden ratio's and SplitMix64's).
+const (
+	mixStep  uint64 = 0x9E3779B97F4A7C15
+	mixProbe uint64 = 0xBF58476D1CE4E5B9
+)
+
+// rademacher returns a ±1 tensor shaped like x whose entries are
+// independent and uniform, drawn from a generator whose state is the seed's
+// offset by the step index i and the probe number p.
+func rademacher(x, i *graph.Node, seed int64, p int) *graph.Node {
+	g := x.Graph()
+	base, err := graph.RNGStateFromSeed(seed)
+	if err != nil {
+		panic(fmt.Errorf("guidance: probe generator: %w", err))
+	}
+	k := graph.ConvertDType(graph.Reshape(i), dtypes.Uint64)
+	offStep := graph.Mul(k, graph.Scalar(g, dtypes.Uint64, mixStep))
+	offProbe := graph.Scalar(g, dtypes.Uint64, uint64(p+1)*mixProbe)
+	zero := graph.Scalar(g, dtypes.Uint64, uint64(0))
+	offset := graph.Stack([]*graph.Node{graph.Add(offStep, offProbe), offStep, zero}, 0)
+	state := graph.Add(graph.Const(g, base), offset)
+	_, u := graph.RandomUniform(state, shapes.Make(x.DType(), x.Shape().Dimensions...))
+	half := graph.Scalar(g, x.DType(), 0.5)
+	return graph.Where(graph.LessThan(u, half), graph.Neg(graph.OnesLike(u)), graph.OnesLike(u))
+}
+
+// unitVector returns the tensor shaped like x that is 1 at flat element j
+// of every batch item and 0 elsewhere.
+func unitVector(x *graph.Node, j int) *graph.Node {
+	dims := x.Shape().Dimensions
+	size := x.Shape().Size() / dims[0]
+	flat := make([]float32, size)
+	flat[j] = 1
+	e := graph.ConvertDType(graph.Const(x.Graph(), flat), x.DType())
+	e = graph.Reshape(e, append([]int{1}, dims[1:]...)...)
+	return graph.BroadcastToDims(e, dims...)
+}

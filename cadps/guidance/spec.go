@@ -1,0 +1,123 @@
+package guidance
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// ParseSpec returns the method a command-line spec names: a method name,
+// optionally followed by ':' and comma-separated key=value options that
+// override base,
+//
+//	dps
+//	tmpd:diagonal=hutchinson,probes=8,probe_seed=3
+//	cadps-gauss:diagonal=exact,fd_step=0.02,cg=40
+//	mmps:cg=10
+//	cadps:batched=true
+//
+// Keys: cg (CG iterations), fd_step (cadps-gauss's finite-difference step),
+// diagonal (rowsum, hutchinson, exact), probes, probe_seed, batched, solver
+// (cg, gcr). An
+// unknown key, a malformed value or a key the method does not read is an
+// error naming it.
+func ParseSpec(spec string, base Options) (Method, error) {
+	name, rest, _ := strings.Cut(strings.TrimSpace(spec), ":")
+	name = strings.TrimSpace(name)
+	if !Has(name) {
+		return nil, fmt.Errorf("guidance: method spec %q: unknown method %q (known: %s)", spec, name, strings.Join(Names(), ", "))
+	}
+	o := base
+	for _, kv := range splitParams(rest) {
+		k, v, ok := strings.Cut(kv, "=")
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if !ok || k == "" || v == "" {
+			return nil, fmt.Errorf("guidance: method spec %q: option %q is not key=value", spec, kv)
+		}
+		readers, known := specKeys()[k]
+		if !known {
+			return nil, fmt.Errorf("guidance: method spec %q: unknown option %q (known: %s)", spec, k, strings.Join(specKeyNames(), ", "))
+		}
+		if !strings.Contains(","+readers+",", ","+name+",") {
+			return nil, fmt.Errorf("guidance: method spec %q: %s does not take option %q (it is read by %s)", spec, name, k, readers)
+		}
+		if err := setOption(&o, k, v); err != nil {
+			return nil, fmt.Errorf("guidance: method spec %q: option %s: %w", spec, k, err)
+		}
+	}
+	return New(name, o)
+}
+
+// specKeys maps each option key to the methods that read it.
+func specKeys() map[string]string {
+	return map[string]string{
+		"cg":         "cadps-gauss,pigdm,tmpd,mmps",
+		"fd_step":    "cadps-gauss",
+		"diagonal":   "cadps-gauss,tmpd",
+		"probes":     "cadps-gauss,tmpd",
+		"probe_seed": "cadps-gauss,tmpd",
+		"batched":    "cadps",
+		"solver":     "mmps",
+	}
+}
+
+// specKeyNames returns the option keys, sorted.
+func specKeyNames() []string {
+	keys := make([]string, 0, len(specKeys()))
+	for k := range specKeys() {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// splitParams splits "k=v,k=v" into its parts ("" gives none).
+func splitParams(s string) []string {
+	if strings.TrimSpace(s) == "" {
+		return nil
+	}
+	return strings.Split(s, ",")
+}
+
+// setOption sets option k of o from its text v.
+func setOption(o *Options, k, v string) error {
+	var err error
+	switch k {
+	case "cg":
+		o.CGIterations, err = positiveInt(v)
+	case "probes":
+		o.Diagonal.Probes, err = positiveInt(v)
+	case "probe_seed":
+		o.Diagonal.Seed, err = strconv.ParseInt(v, 10, 64)
+	case "fd_step":
+		o.FDStep, err = strconv.ParseFloat(v, 64)
+		if err == nil && !(o.FDStep > 0) {
+			err = fmt.Errorf("%s: want a positive number", v)
+		}
+	case "diagonal":
+		o.Diagonal.Estimator, err = ParseDiagonal(v)
+	case "batched":
+		o.Batched, err = strconv.ParseBool(v)
+	case "solver":
+		switch s := Solver(v); s {
+		case SolverCG, SolverGCR:
+			o.Solver = s
+		default:
+			err = fmt.Errorf("unknown solver %q (known: cg, gcr)", v)
+		}
+	}
+	return err
+}
+
+// positiveInt parses a positive integer.
+func positiveInt(v string) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, err
+	}
+	if n < 1 {
+		return 0, fmt.Errorf("%d: want at least 1", n)
+	}
+	return n, nil
+}
