@@ -21,6 +21,9 @@ type Blur struct {
 	name   string
 	size   int
 	kernel []float32
+	// col and row factor the kernel as col·rowᵀ when it is separable (rank
+	// one, as Gaussian kernels are); nil otherwise.
+	col, row []float32
 }
 
 // NewBlur returns the blur operator named name (its task name, e.g.
@@ -40,8 +43,57 @@ func NewBlur(name string, kernel []float32, size int) (*Blur, error) {
 			return nil, fmt.Errorf("%s: kernel value %d is %v", name, i, v)
 		}
 	}
-	return &Blur{name: name, size: size, kernel: slices.Clone(kernel)}, nil
+	b := &Blur{name: name, size: size, kernel: slices.Clone(kernel)}
+	b.col, b.row = separate(kernel, size)
+	return b, nil
 }
+
+// separableTolerance is the largest |k − col·rowᵀ|, relative to max |k|, at
+// which a kernel is treated as separable: float32 rounding of a rank-one
+// kernel built in float64 is ≈ 6e-8 relative.
+const separableTolerance = 1e-6
+
+// separate returns col and row with kernel = col·rowᵀ (size×size,
+// row-major) within separableTolerance, or nils when the kernel is not of
+// rank one. The factors are taken through the kernel's largest entry
+// k[i][j]: col = k[·][j], row = k[i][·]/k[i][j].
+func separate(kernel []float32, size int) (col, row []float32) {
+	best, bi, bj := 0.0, 0, 0
+	for i := range size {
+		for j := range size {
+			if v := math.Abs(float64(kernel[i*size+j])); v > best {
+				best, bi, bj = v, i, j
+			}
+		}
+	}
+	if best == 0 {
+		return nil, nil
+	}
+	pivot := float64(kernel[bi*size+bj])
+	c := make([]float64, size)
+	r := make([]float64, size)
+	for k := range size {
+		c[k] = float64(kernel[k*size+bj])
+		r[k] = float64(kernel[bi*size+k]) / pivot
+	}
+	for i := range size {
+		for j := range size {
+			if math.Abs(float64(kernel[i*size+j])-c[i]*r[j]) > separableTolerance*best {
+				return nil, nil
+			}
+		}
+	}
+	col, row = make([]float32, size), make([]float32, size)
+	for k := range size {
+		col[k], row[k] = float32(c[k]), float32(r[k])
+	}
+	return col, row
+}
+
+// Separable reports whether the kernel is of rank one, in which case A and
+// its adjoint run as two matrix products per image (see reflectMatrix)
+// instead of a size×size correlation.
+func (b *Blur) Separable() bool { return b.col != nil }
 
 // Name implements [Operator].
 func (b *Blur) Name() string { return b.name }
@@ -71,6 +123,9 @@ func (b *Blur) OutputShape(in []int) ([]int, error) {
 // Apply implements [Operator].
 func (b *Blur) Apply(x *graph.Node) *graph.Node {
 	in := mustShape(b, x)
+	if b.Separable() {
+		return separable(x, b.reflectMatrix(b.col, in[2]), b.reflectMatrix(b.row, in[3]))
+	}
 	p := b.size / 2
 	padded := reflectPad(reflectPad(x, 2, p), 3, p)
 	return b.correlate(padded, false, 0, in)
@@ -82,6 +137,9 @@ func (b *Blur) Apply(x *graph.Node) *graph.Node {
 // copied.
 func (b *Blur) Adjoint(y *graph.Node) *graph.Node {
 	in := mustShape(b, y)
+	if b.Separable() {
+		return separable(y, transpose(b.reflectMatrix(b.col, in[2])), transpose(b.reflectMatrix(b.row, in[3])))
+	}
 	g := b.correlate(y, true, b.size-1, in)
 	p := b.size / 2
 	return foldReflect(foldReflect(g, 2, p), 3, p)
@@ -107,6 +165,30 @@ func (b *Blur) correlate(x *graph.Node, flip bool, pad int, in []int) *graph.Nod
 	out := conv.Done()
 	od := out.Shape().Dimensions
 	return graph.Reshape(out, in[0], in[1], od[2], od[3])
+}
+
+// reflectMatrix returns the n×n matrix M of one axis of a separable blur
+// with the taps w: (M x)_i = Σ_a w_a · x[reflect(i + a − size/2)], the
+// reflection padding folded in (reflect(q) = −q below 0 and 2(n−1) − q
+// above n−1, as torch.nn.ReflectionPad2d). A separable blur is then
+// Mh · X · Mwᵀ per channel, and its adjoint Mhᵀ · Y · Mw: two n×n products
+// per image instead of size² taps per pixel.
+func (b *Blur) reflectMatrix(w []float32, n int) [][]float64 {
+	p := b.size / 2
+	m := make([][]float64, n)
+	for i := range m {
+		m[i] = make([]float64, n)
+		for a, v := range w {
+			q := i + a - p
+			if q < 0 {
+				q = -q
+			} else if q > n-1 {
+				q = 2*(n-1) - q
+			}
+			m[i][q] += float64(v)
+		}
+	}
+	return m
 }
 
 // reflectPad pads axis of x by p on both sides by reflection without
