@@ -91,9 +91,17 @@ func separate(kernel []float32, size int) (col, row []float32) {
 }
 
 // Separable reports whether the kernel is of rank one, in which case A and
-// its adjoint run as two matrix products per image (see reflectMatrix)
+// its adjoint can run as two matrix products per image (see reflectMatrix)
 // instead of a size×size correlation.
 func (b *Blur) Separable() bool { return b.col != nil }
+
+// useMatrices reports whether A on images shaped in runs as the two
+// matrix products: when the kernel is separable and they cost fewer
+// multiply-adds per pixel (H + W) than the correlation (size²), as for a
+// 61×61 kernel on 256×256 images but not a 9×9 one.
+func (b *Blur) useMatrices(in []int) bool {
+	return b.Separable() && in[2]+in[3] < b.size*b.size
+}
 
 // Name implements [Operator].
 func (b *Blur) Name() string { return b.name }
@@ -123,7 +131,7 @@ func (b *Blur) OutputShape(in []int) ([]int, error) {
 // Apply implements [Operator].
 func (b *Blur) Apply(x *graph.Node) *graph.Node {
 	in := mustShape(b, x)
-	if b.Separable() {
+	if b.useMatrices(in) {
 		return separable(x, b.reflectMatrix(b.col, in[2]), b.reflectMatrix(b.row, in[3]))
 	}
 	p := b.size / 2
@@ -137,7 +145,7 @@ func (b *Blur) Apply(x *graph.Node) *graph.Node {
 // copied.
 func (b *Blur) Adjoint(y *graph.Node) *graph.Node {
 	in := mustShape(b, y)
-	if b.Separable() {
+	if b.useMatrices(in) {
 		return separable(y, transpose(b.reflectMatrix(b.col, in[2])), transpose(b.reflectMatrix(b.row, in[3])))
 	}
 	g := b.correlate(y, true, b.size-1, in)

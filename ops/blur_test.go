@@ -79,3 +79,30 @@ func TestBlurSeparable(t *testing.T) {
 		})
 	}
 }
+
+// TestBlurUseMatrices checks the choice between the matrix products and the
+// correlation by their cost per pixel (H + W against size²).
+func TestBlurUseMatrices(t *testing.T) {
+	for _, c := range []struct {
+		size  int
+		shape []int
+		want  bool
+	}{
+		{61, []int{1, 3, 256, 256}, true},
+		{9, []int{1, 1, 32, 32}, true},
+		{9, []int{1, 3, 256, 256}, false},
+		{1, []int{1, 1, 4, 5}, false},
+	} {
+		k, err := GaussianKernel(c.size, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		op, err := NewBlur("gaussian_blur", k, c.size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := op.useMatrices(c.shape); got != c.want {
+			t.Errorf("%d×%d kernel on %v: matrices %v, want %v", c.size, c.size, c.shape, got, c.want)
+		}
+	}
+}

@@ -21,9 +21,9 @@ const DefaultFDStep = 0.01
 // Jacobian is diagonal; in general it is the Jacobian's row sum); negative
 // values are clamped to 0 and Σ̃ is not differentiated. Diagonal replaces
 // the all-ones direction by Hutchinson's random ±1 directions (an unbiased
-// diagonal) or the unit vectors (the exact one) for ablations. The linear system
-// is solved in closed form when A diag(Σ̃) Aᵀ is diagonal (inpainting) and
-// by CGIterations of conjugate gradients otherwise. See
+// diagonal) or the unit vectors (the exact one) for ablations. The linear
+// system is solved in closed form when A diag(Σ̃) Aᵀ is diagonal
+// (inpainting) and by CGIterations of conjugate gradients otherwise. See
 // docs/cadps-gauss.md for the derivation and the relation of ζ to DPS's.
 //
 // Cost per step: two network forwards (one differentiated; one more per

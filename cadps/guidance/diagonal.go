@@ -98,37 +98,33 @@ func (d Diagonal) estimate(x, i *graph.Node, jv func(v *graph.Node) *graph.Node)
 	switch d.name() {
 	case Hutchinson:
 		n := d.probes()
-		var sum *graph.Node
-		for p := range n {
-			v := rademacher(x, i, d.Seed, p)
-			term := graph.Mul(v, jv(v))
-			if sum == nil {
-				sum = term
-			} else {
-				sum = graph.Add(sum, term)
-			}
-		}
-		return graph.DivScalar(sum, float64(n))
+		probe := func(p int) *graph.Node { return rademacher(x, i, d.Seed, p) }
+		return graph.DivScalar(sumProbed(n, probe, jv), float64(n))
 	case ExactDiagonal:
 		size := x.Shape().Size() / x.Shape().Dim(0)
 		if size > MaxExactDiagonal {
 			panic(fmt.Errorf("guidance: the exact diagonal needs one Jacobian product per element; %d elements per item is over the limit of %d (use hutchinson)",
 				size, MaxExactDiagonal))
 		}
-		var sum *graph.Node
-		for j := range size {
-			e := unitVector(x, j)
-			term := graph.Mul(e, jv(e))
-			if sum == nil {
-				sum = term
-			} else {
-				sum = graph.Add(sum, term)
-			}
-		}
-		return sum
+		return sumProbed(size, func(j int) *graph.Node { return unitVector(x, j) }, jv)
 	default:
 		return jv(graph.OnesLike(x))
 	}
+}
+
+// sumProbed returns Σ_k v_k ⊙ jv(v_k) over the n probes v_k = probe(k).
+func sumProbed(n int, probe func(k int) *graph.Node, jv func(v *graph.Node) *graph.Node) *graph.Node {
+	var sum *graph.Node
+	for k := range n {
+		v := probe(k)
+		term := graph.Mul(v, jv(v))
+		if sum == nil {
+			sum = term
+		} else {
+			sum = graph.Add(sum, term)
+		}
+	}
+	return sum
 }
 
 // Mixing constants for deriving a probe stream from (seed, step, probe):

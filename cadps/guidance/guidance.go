@@ -244,8 +244,8 @@ func Has(name string) bool { return slices.Contains(Names(), name) }
 // DPS step size is taskScale (0.3 for SR and blurs, 0.5 inpainting, 1.0
 // phase retrieval, as the reference configs); method may be a spec (see
 // ParseSpec). The methods that move x̂0 by the exact Gaussian-likelihood
-// gradient (cadps-gauss, pigdm, tmpd, mmps) take ζ = 1, their natural strength (see docs/methods.md); the others take
-// the task's DPS value.
+// gradient (cadps-gauss, pigdm, tmpd, mmps) take ζ = 1, their natural
+// strength (see docs/methods.md); the others take the task's DPS value.
 func DefaultScale(method string, taskScale float64) float64 {
 	name, _, _ := strings.Cut(method, ":")
 	switch strings.TrimSpace(name) {

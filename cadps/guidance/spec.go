@@ -19,9 +19,8 @@ import (
 //
 // Keys: cg (CG iterations), fd_step (cadps-gauss's finite-difference step),
 // diagonal (rowsum, hutchinson, exact), probes, probe_seed, batched, solver
-// (cg, gcr). An
-// unknown key, a malformed value or a key the method does not read is an
-// error naming it.
+// (cg, gcr). An unknown key, a malformed value or a key the method does not
+// read is an error naming it.
 func ParseSpec(spec string, base Options) (Method, error) {
 	name, rest, _ := strings.Cut(strings.TrimSpace(spec), ":")
 	name = strings.TrimSpace(name)

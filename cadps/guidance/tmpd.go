@@ -15,9 +15,9 @@ import (
 //
 // (c clamped to ≥ 0 and not differentiated). Diagonal replaces the row
 // sums by an unbiased (Hutchinson) or exact diagonal of ∂x̂0/∂x_t for
-// ablations. The system is solved in
-// closed form when A diag(c) Aᵀ is diagonal (inpainting) and by
-// CGIterations of conjugate gradients otherwise. ζ = 1 is the method as
+// ablations. The system is solved in closed form when A diag(c) Aᵀ is
+// diagonal (inpainting) and by CGIterations of conjugate gradients
+// otherwise. ζ = 1 is the method as
 // published (see the package's Gaussian-likelihood update).
 //
 // Cost per step: one network forward and two vector-Jacobian products
