@@ -3,7 +3,10 @@ package guidance
 import (
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
+
+	"github.com/cadps/toolkit/cadps/backend"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
@@ -169,3 +172,19 @@ func TestParseDiagonal(t *testing.T) {
 
 // shapesOf returns the float32 shape [n,1,3,3].
 func shapesOf(n int) shapes.Shape { return shapes.Make(dtypes.Float32, n, 1, 3, 3) }
+
+// TestExactDiagonalLimit checks that the exact diagonal refuses items above
+// MaxExactDiagonal elements with an error naming the limit.
+func TestExactDiagonalLimit(t *testing.T) {
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = graph.ExecOnce(b, func(g *graph.Graph) *graph.Node {
+		x := graph.Zeros(g, shapes.Make(dtypes.Float32, 1, 1, 33, 33))
+		return Diagonal{Estimator: ExactDiagonal}.estimate(x, graph.Scalar(g, dtypes.Int32, 0), func(v *graph.Node) *graph.Node { return v })
+	})
+	if err == nil || !strings.Contains(err.Error(), "1089 elements per item is over the limit of 1024") {
+		t.Fatalf("error %v, want the exact diagonal's size limit", err)
+	}
+}
