@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/cadps/toolkit/cadps/diffusion"
+	"github.com/cadps/toolkit/cadps/nn"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
@@ -82,7 +83,7 @@ func (m *Mixture) Network(alphasCumprod []float64) func(ctx *context.Context, x,
 			xb = graph.Reshape(x, n, 1, d)
 		} else {
 			u = graph.Const(g, tensors.FromFlatDataAndDimensions(vecs, K, d, d))
-			xb = graph.DotGeneral(x, []int{1}, nil, u, []int{1}, nil) // [N, K, d]: (U_kᵀ x)_j
+			xb = nn.DotGeneralConst(x, []int{1}, nil, u, []int{1}, nil) // [N, K, d]: (U_kᵀ x)_j
 		}
 		z := graph.Sub(xb, graph.Mul(sa, nuN))
 		s := graph.Add(graph.Mul(a, lamN), om) // ᾱλ + 1 − ᾱ
@@ -96,7 +97,7 @@ func (m *Mixture) Network(alphasCumprod []float64) func(ctx *context.Context, x,
 		if diagonal {
 			sum = graph.ReduceSum(v, 1)
 		} else {
-			sum = graph.DotGeneral(v, []int{1, 2}, nil, u, []int{0, 2}, nil) // Σ_k U_k v_k, [N, d]
+			sum = nn.DotGeneralConst(v, []int{1, 2}, nil, u, []int{0, 2}, nil) // Σ_k U_k v_k, [N, d]
 		}
 		return graph.Mul(graph.Reshape(so, n, 1), sum)
 	}
@@ -143,12 +144,12 @@ func (m *Mixture) isotropicNetwork(tab alphaTables, lam []float64) func(ctx *con
 		row := func(v []float32) *graph.Node { return graph.Const(g, tensors.FromFlatDataAndDimensions(v, 1, K)) }
 		s := graph.Add(graph.Mul(a, row(lam32)), om) // [N, K]
 		xx := graph.ReduceAndKeep(graph.Square(x), graph.ReduceSum, 1)
-		xm := graph.DotGeneral(x, []int{1}, nil, mu, []int{1}, nil) // [N, K]
+		xm := nn.DotGeneralConst(x, []int{1}, nil, mu, []int{1}, nil) // [N, K]
 		sq := graph.Add(graph.Sub(xx, graph.MulScalar(graph.Mul(sa, xm), 2)), graph.Mul(a, row(norms)))
 		q := graph.Div(sq, s)
 		logits := graph.Sub(row(logw), graph.MulScalar(graph.Add(q, graph.MulScalar(graph.Log(s), float64(d))), 0.5))
-		c := graph.Div(graph.Softmax(logits, 1), s)                  // r_k / s_k
-		cmu := graph.DotGeneral(c, []int{1}, nil, mu, []int{0}, nil) // [N, d]
+		c := graph.Div(graph.Softmax(logits, 1), s)                    // r_k / s_k
+		cmu := nn.DotGeneralConst(c, []int{1}, nil, mu, []int{0}, nil) // [N, d]
 		sum := graph.Sub(graph.Mul(x, graph.ReduceAndKeep(c, graph.ReduceSum, 1)), graph.Mul(sa, cmu))
 		return graph.Mul(so, sum)
 	}

@@ -3,6 +3,7 @@ package gmm
 import (
 	"fmt"
 
+	"github.com/cadps/toolkit/cadps/nn"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
@@ -70,17 +71,17 @@ func (op *Matrix) OutputShape(in []int) ([]int, error) {
 // Apply implements ops.Operator: x Aᵀ.
 func (op *Matrix) Apply(x *graph.Node) *graph.Node {
 	a := graph.Const(x.Graph(), tensors.FromFlatDataAndDimensions(op.a, op.m, op.d))
-	return graph.DotGeneral(x, []int{1}, nil, a, []int{1}, nil)
+	return nn.DotGeneralConst(x, []int{1}, nil, a, []int{1}, nil)
 }
 
 // Adjoint implements ops.Linear: y A.
 func (op *Matrix) Adjoint(y *graph.Node) *graph.Node {
 	a := graph.Const(y.Graph(), tensors.FromFlatDataAndDimensions(op.a, op.m, op.d))
-	return graph.DotGeneral(y, []int{1}, nil, a, []int{0}, nil)
+	return nn.DotGeneralConst(y, []int{1}, nil, a, []int{0}, nil)
 }
 
 // PseudoInverse implements ops.PseudoInverter: y (A⁺)ᵀ.
 func (op *Matrix) PseudoInverse(y *graph.Node) *graph.Node {
 	p := graph.Const(y.Graph(), tensors.FromFlatDataAndDimensions(op.pinv, op.d, op.m))
-	return graph.DotGeneral(y, []int{1}, nil, p, []int{1}, nil)
+	return nn.DotGeneralConst(y, []int{1}, nil, p, []int{1}, nil)
 }

@@ -15,8 +15,10 @@ import "github.com/gomlx/gomlx/pkg/core/graph"
 // definite M it reaches the same solution as CG after as many products. The
 // loop is unrolled in the graph; it keeps iters directions and their images.
 // A direction whose image vanishes (a converged or singular system)
-// contributes nothing instead of NaN.
+// contributes nothing instead of NaN. The iterations are capped at the
+// system's size (see krylovIterations).
 func generalizedConjugateResidual(apply func(v *graph.Node) *graph.Node, b *graph.Node, iters int) *graph.Node {
+	iters = krylovIterations(b, iters)
 	u := graph.ZerosLike(b)
 	r := b
 	ps := []*graph.Node{r}

@@ -7,7 +7,9 @@ import (
 
 	"github.com/cadps/toolkit/cadps/backend"
 	"github.com/cadps/toolkit/ops"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
 
@@ -266,6 +268,32 @@ func TestSafeDiv(t *testing.T) {
 	for k := range want {
 		if got[k] != want[k] {
 			t.Fatalf("safeDiv = %v, want %v", got, want)
+		}
+	}
+}
+
+// TestKrylovIterations checks the cap on a solver's unrolled steps: twice
+// the unknowns per batch element, never below one, never above the request.
+func TestKrylovIterations(t *testing.T) {
+	cases := []struct {
+		dims        []int
+		iters, want int
+	}{
+		{[]int{1000, 1}, 10, 2},
+		{[]int{1000, 4}, 10, 8},
+		{[]int{1000, 4}, 5, 5},
+		{[]int{2, 3, 16, 16}, 10, 10},
+		{[]int{7, 1}, 0, 1},
+	}
+	be, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cases {
+		g := graph.NewGraph(be, "krylov")
+		b := graph.Parameter(g, "b", shapes.Make(dtypes.Float32, c.dims...))
+		if got := krylovIterations(b, c.iters); got != c.want {
+			t.Errorf("krylovIterations(%v, %d) = %d, want %d", c.dims, c.iters, got, c.want)
 		}
 	}
 }

@@ -90,3 +90,21 @@ func DotGeneral(lhs *graph.Node, lhsC, lhsB []int, rhs *graph.Node, rhsC, rhsB [
 	})
 	return graph.Add(y, graph.Reshape(graph.Slice(packed, graph.AxisRange(nl+nr)), ys.Dimensions...))
 }
+
+// DotGeneralConst is [DotGeneral] for a product whose right operand is a
+// constant (a fixed matrix such as a measurement operator or a mixture's
+// means): only the left operand receives a gradient, one DotGeneral, and
+// none is computed for rhs.
+func DotGeneralConst(lhs *graph.Node, lhsC, lhsB []int, rhs *graph.Node, rhsC, rhsB []int) *graph.Node {
+	y := graph.DotGeneral(graph.StopGradient(lhs), lhsC, lhsB, rhs, rhsC, rhsB)
+	ys := y.Shape()
+	nl := lhs.Shape().Size()
+	zeros := graph.Zeros(lhs.Graph(), shapes.Make(ys.DType, ys.Size()))
+	packed := graph.Concatenate([]*graph.Node{graph.Reshape(lhs, -1), zeros}, 0)
+	packed = graph.IdentityWithCustomGradient(packed, func(_, v *graph.Node) *graph.Node {
+		vy := graph.Reshape(graph.Slice(v, graph.AxisRange(nl)), ys.Dimensions...)
+		gl := dotOperandGrad(vy, lhs, lhsC, lhsB, rhs, rhsC, rhsB, true)
+		return graph.Concatenate([]*graph.Node{graph.Reshape(gl, -1), graph.ZerosLike(zeros)}, 0)
+	})
+	return graph.Add(y, graph.Reshape(graph.Slice(packed, graph.AxisRange(nl)), ys.Dimensions...))
+}

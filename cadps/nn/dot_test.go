@@ -147,3 +147,42 @@ func testBackend(t testing.TB) backends.Backend {
 	}
 	return b
 }
+
+// TestDotGeneralConstGrad checks DotGeneralConst's value and left-operand
+// gradient against GoMLX's DotGeneral, with the right operand a constant.
+func TestDotGeneralConstGrad(t *testing.T) {
+	be := testBackend(t)
+	cases := append(dotCases(6, 2, 5),
+		dotCase{name: "transposed", lhs: []int{4, 3}, rhs: []int{5, 4}, lhsC: []int{0}, rhsC: []int{1}},
+		dotCase{name: "multi-axes", lhs: []int{2, 3, 4, 5}, rhs: []int{5, 2, 4, 6},
+			lhsC: []int{3, 2}, lhsB: []int{0}, rhsC: []int{0, 2}, rhsB: []int{1}})
+	for _, dc := range cases {
+		t.Run(dc.name, func(t *testing.T) {
+			r := rand.New(rand.NewPCG(3, 4))
+			in := dotInputs(dc, r, dotOutDims(dc))
+			build := func(fixed bool) func(a, v *graph.Node) []*graph.Node {
+				return func(a, v *graph.Node) []*graph.Node {
+					b := graph.Const(a.Graph(), in[1])
+					var y *graph.Node
+					if fixed {
+						y = DotGeneralConst(a, dc.lhsC, dc.lhsB, b, dc.rhsC, dc.rhsB)
+					} else {
+						y = graph.DotGeneral(a, dc.lhsC, dc.lhsB, b, dc.rhsC, dc.rhsB)
+					}
+					return []*graph.Node{y, graph.Gradient(graph.ReduceAllSum(graph.Mul(y, v)), a)[0]}
+				}
+			}
+			want := graph.MustNewExec(be, build(false)).MustExec(in[0], in[2])
+			got := graph.MustNewExec(be, build(true)).MustExec(in[0], in[2])
+			for i, what := range []string{"value", "gradient"} {
+				if !got[i].Shape().Equal(want[i].Shape()) {
+					t.Fatalf("%s: shape %s, want %s", what, got[i].Shape(), want[i].Shape())
+				}
+				d, err := fixtures.MaxRelDiff(tensors.MustCopyFlatData[float32](got[i]), tensors.MustCopyFlatData[float32](want[i]))
+				if err != nil || d > 1e-5 {
+					t.Errorf("%s differs from GoMLX's: %v %.3g", what, err, d)
+				}
+			}
+		})
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"sort"
 )
 
@@ -43,7 +44,32 @@ func commands() []command {
 }
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(profiled(os.Getenv("CADPS_CPUPROFILE"), func() int { return run(os.Args[1:], os.Stdout, os.Stderr) }))
+}
+
+// profiled runs f, writing a CPU profile of it to path (for go tool pprof)
+// when path is not empty.
+func profiled(path string, f func() int) int {
+	if path == "" {
+		return f()
+	}
+	out, err := os.Create(path)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "cadps: CADPS_CPUPROFILE: %v\n", err)
+		return 1
+	}
+	if err := pprof.StartCPUProfile(out); err != nil {
+		fmt.Fprintf(os.Stderr, "cadps: CADPS_CPUPROFILE: %v\n", err)
+		out.Close()
+		return 1
+	}
+	code := f()
+	pprof.StopCPUProfile()
+	if err := out.Close(); err != nil {
+		fmt.Fprintf(os.Stderr, "cadps: CADPS_CPUPROFILE: %v\n", err)
+		return 1
+	}
+	return code
 }
 
 // run executes the command line and returns the process exit code: 0 on
