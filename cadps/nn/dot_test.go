@@ -66,16 +66,22 @@ func dotOutDims(dc dotCase) []int {
 	return dims
 }
 
+// gradCases are the products the gradient tests check: the UNet's at small
+// sizes, transposed contracting axes, and several batch and contracting
+// axes.
+func gradCases() []dotCase {
+	return append(dotCases(6, 2, 5),
+		dotCase{name: "transposed", lhs: []int{4, 3}, rhs: []int{5, 4}, lhsC: []int{0}, rhsC: []int{1}},
+		dotCase{name: "multi-axes", lhs: []int{2, 3, 4, 5}, rhs: []int{5, 2, 4, 6},
+			lhsC: []int{3, 2}, lhsB: []int{0}, rhsC: []int{0, 2}, rhsB: []int{1}})
+}
+
 // TestDotGeneralLeanGrad checks the prototype's gradients against GoMLX's on
 // small shapes, including transposed contracting axes and several batch and
 // contracting axes.
 func TestDotGeneralLeanGrad(t *testing.T) {
 	be := testBackend(t)
-	cases := append(dotCases(6, 2, 5),
-		dotCase{name: "transposed", lhs: []int{4, 3}, rhs: []int{5, 4}, lhsC: []int{0}, rhsC: []int{1}},
-		dotCase{name: "multi-axes", lhs: []int{2, 3, 4, 5}, rhs: []int{5, 2, 4, 6},
-			lhsC: []int{3, 2}, lhsB: []int{0}, rhsC: []int{0, 2}, rhsB: []int{1}})
-	for _, dc := range cases {
+	for _, dc := range gradCases() {
 		t.Run(dc.name, func(t *testing.T) {
 			r := rand.New(rand.NewPCG(9, 9))
 			in := dotInputs(dc, r, dotOutDims(dc))
@@ -152,11 +158,7 @@ func testBackend(t testing.TB) backends.Backend {
 // gradient against GoMLX's DotGeneral, with the right operand a constant.
 func TestDotGeneralConstGrad(t *testing.T) {
 	be := testBackend(t)
-	cases := append(dotCases(6, 2, 5),
-		dotCase{name: "transposed", lhs: []int{4, 3}, rhs: []int{5, 4}, lhsC: []int{0}, rhsC: []int{1}},
-		dotCase{name: "multi-axes", lhs: []int{2, 3, 4, 5}, rhs: []int{5, 2, 4, 6},
-			lhsC: []int{3, 2}, lhsB: []int{0}, rhsC: []int{0, 2}, rhsB: []int{1}})
-	for _, dc := range cases {
+	for _, dc := range gradCases() {
 		t.Run(dc.name, func(t *testing.T) {
 			r := rand.New(rand.NewPCG(3, 4))
 			in := dotInputs(dc, r, dotOutDims(dc))

@@ -33,7 +33,7 @@ const exactMethod = "exact"
 func gmmCommand() command {
 	return command{
 		name:    "gmm",
-		summary: "posterior fidelity on Gaussian-mixture problems with an exact posterior (and `gmm bench`)",
+		summary: "posterior fidelity on Gaussian-mixture problems with an exact posterior (and `gmm bench`, `gmm table`)",
 		run:     runGMM,
 	}
 }
@@ -76,6 +76,9 @@ func runGMM(args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "bench" {
 		return runGMMBench(args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "table" {
+		return runGMMTable(args[1:], stdout, stderr)
+	}
 	fs := newFlagSet("gmm", "", stderr)
 	problemPath := fs.String("problem", "", "problem file (safetensors: weights [K], means [K,d], covs [K,d,d], A [m,d], y [m], sigma_y [1]); absent: generate the standard setting from --dim, --dim-y and --seed")
 	savePath := fs.String("save-problem", "", "write the problem used to this safetensors file")
@@ -88,6 +91,7 @@ func runGMM(args []string, stdout, stderr io.Writer) error {
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `Usage: cadps gmm --method NAME [flags]
        cadps gmm bench [flags]   (run `+"`cadps gmm bench -h`"+`)
+       cadps gmm table CSV...    (the bench's table from its CSV files)
 
 Samples the posterior of a linear Gaussian measurement y = A x + σ_y n under a
 Gaussian-mixture prior, whose exact ε(x_t, t) is the diffusion network, with
@@ -349,8 +353,7 @@ Flags:
 		bw := bufio.NewWriter(f)
 		defer bw.Flush()
 		cw = csv.NewWriter(bw)
-		_ = cw.Write([]string{"dim", "dim_y", "problem", "seed", "sigma_y", "method", "samples", "steps", "scale",
-			"sliced_wasserstein", "energy_distance", "weight_tv", "seconds", "error"})
+		_ = cw.Write(benchColumns)
 	}
 	start := time.Now()
 	var rows []benchRow

@@ -5,6 +5,8 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"io"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -230,16 +232,7 @@ func TestGMMBench(t *testing.T) {
 	if len(recs) != 1+2*2*2 {
 		t.Errorf("CSV has %d records, want header + 8 runs", len(recs))
 	}
-	raw, err := os.ReadFile(jsonPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc struct {
-		Cells []benchCell `json:"cells"`
-	}
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		t.Fatal(err)
-	}
+	doc := struct{ Cells []benchCell }{readCells(t, jsonPath)}
 	if len(doc.Cells) != 4 {
 		t.Fatalf("%d cells, want 4", len(doc.Cells))
 	}
@@ -273,4 +266,78 @@ func TestSplitMethodList(t *testing.T) {
 			t.Errorf("splitMethodList(%q) = %q, want %q", c.in, got, c.want)
 		}
 	}
+}
+
+// TestGMMTable checks that the table of a bench run in two parts (by m)
+// has the cells, and the numbers, of the parts' own summaries, and that
+// repeated runs and foreign files are refused.
+func TestGMMTable(t *testing.T) {
+	dir := t.TempDir()
+	var parts [][]benchCell
+	var csvs []string
+	for _, m := range []string{"1", "2"} {
+		csvPath, jsonPath := filepath.Join(dir, "m"+m+".csv"), filepath.Join(dir, "m"+m+".json")
+		var out, errOut bytes.Buffer
+		err := gmmCommand().run([]string{"bench", "--dims", "8", "--dims-y", m, "--problems", "2", "--methods", "exact,dps",
+			"--samples", "50", "--steps", "10", "--projections", "50", "--csv", csvPath, "--json", jsonPath}, &out, &errOut)
+		if err != nil {
+			t.Fatalf("%v\n%s", err, errOut.String())
+		}
+		parts, csvs = append(parts, readCells(t, jsonPath)), append(csvs, csvPath)
+	}
+	jsonPath := filepath.Join(dir, "all.json")
+	var out, errOut bytes.Buffer
+	if err := gmmCommand().run(append([]string{"table", "-json", jsonPath}, csvs...), &out, &errOut); err != nil {
+		t.Fatalf("%v\n%s", err, errOut.String())
+	}
+	cells := readCells(t, jsonPath)
+	want := append(parts[0], parts[1]...)
+	if len(cells) != len(want) {
+		t.Fatalf("%d cells, want %d:\n%s", len(cells), len(want), out.String())
+	}
+	for i, c := range cells {
+		w := want[i]
+		if c.Dim != w.Dim || c.DimY != w.DimY || c.Method != w.Method || c.Runs != w.Runs ||
+			math.Abs(c.SWMean-w.SWMean) > 1e-5*w.SWMean || math.Abs(c.TVMean-w.TVMean) > 1e-5 {
+			t.Errorf("cell %d: %+v, want %+v", i, c, w)
+		}
+	}
+	if !strings.Contains(out.String(), "| 8 | 2 | dps |") {
+		t.Errorf("table lacks the m = 2 dps row:\n%s", out.String())
+	}
+
+	foreign := filepath.Join(dir, "foreign.csv")
+	if err := os.WriteFile(foreign, []byte("a,b\n1,2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"table", csvs[0], csvs[0]}, "appears twice"},
+		{[]string{"table", foreign}, "not a `cadps gmm bench --csv` file"},
+		{[]string{"table", filepath.Join(dir, "missing.csv")}, "missing.csv"},
+		{[]string{"table"}, "want at least one CSV file"},
+	} {
+		err := gmmCommand().run(c.args, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: error %v, want one containing %q", c.args, err, c.want)
+		}
+	}
+}
+
+// readCells reads the cells of a bench or table JSON file.
+func readCells(t *testing.T, path string) []benchCell {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Cells []benchCell `json:"cells"`
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	return doc.Cells
 }
