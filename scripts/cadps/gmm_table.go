@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"slices"
 	"strconv"
@@ -21,14 +22,18 @@ var benchColumns = []string{"dim", "dim_y", "problem", "seed", "sigma_y", "metho
 func runGMMTable(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("gmm table", "CSV...", stderr)
 	jsonPath := fs.String("json", "", "write the summary table as JSON to this file")
+	paired := fs.String("paired", "", "BASE,OTHER: also print OTHER − BASE per problem (mean ± standard error, and on how many problems OTHER is closer), e.g. dps,cadps")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, `Usage: cadps gmm table [-json FILE] CSV...
+		fmt.Fprint(stderr, `Usage: cadps gmm table [-json FILE] [-paired BASE,OTHER] CSV...
 
 Reads the runs of one or more `+"`cadps gmm bench --csv`"+` files and prints the
 same Markdown summary table as the bench (mean ± std over problems per
 dimension, measurement count and method, cells in increasing d and m,
 methods in their first order of appearance). The files must agree on the
-run settings (samples, steps, scale) and must not repeat a run.
+run settings (samples, steps, scale) and must not repeat a run. With
+-paired it also compares two methods problem by problem (same problem, same
+noise seed): the differences are far less spread than the per-method
+means, whose spread is mostly between problems.
 
 Flags:
 `)
@@ -40,6 +45,12 @@ Flags:
 	}
 	if len(paths) == 0 {
 		return usagef("want at least one CSV file (cadps gmm table CSV...)")
+	}
+	var pair []string
+	if *paired != "" {
+		if pair = strings.Split(*paired, ","); len(pair) != 2 || pair[0] == "" || pair[1] == "" || pair[0] == pair[1] {
+			return usagef("-paired %q: want two different methods, BASE,OTHER", *paired)
+		}
 	}
 	var rows []benchRow
 	for _, p := range paths {
@@ -89,7 +100,81 @@ Flags:
 		}
 	}
 	writeBenchTable(stdout, cells)
+	if pair != nil {
+		diffs, err := pairedDifferences(rows, ds, ms, pair[0], pair[1])
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "\n%s − %s per problem (mean ± standard error; problems where %s is closer / problems compared):\n\n", pair[1], pair[0], pair[1])
+		fmt.Fprintln(stdout, "| d | m | Δ SW₂ | Δ energy | Δ weight TV |")
+		fmt.Fprintln(stdout, "|---|---|---|---|---|")
+		for _, d := range diffs {
+			fmt.Fprintf(stdout, "| %d | %d | %s | %s | %s |\n", d.dim, d.dimY, d.sw, d.energy, d.tv)
+		}
+	}
 	return nil
+}
+
+// pairedCell is one (d, m) row of a paired comparison, formatted.
+type pairedCell struct {
+	dim, dimY      int
+	sw, energy, tv string
+}
+
+// pairedDifferences returns other − base per problem for each (d, m) where
+// both ran without error on at least one problem.
+func pairedDifferences(rows []benchRow, ds, ms []int, base, other string) ([]pairedCell, error) {
+	type key struct{ dim, dimY, problem int }
+	byMethod := map[string]map[key]benchRow{base: {}, other: {}}
+	for _, r := range rows {
+		if m, ok := byMethod[r.Method]; ok && r.Error == "" {
+			m[key{r.Dim, r.DimY, r.Problem}] = r
+		}
+	}
+	for _, name := range []string{base, other} {
+		if len(byMethod[name]) == 0 {
+			return nil, fmt.Errorf("-paired: no successful runs of %q in the CSV files", name)
+		}
+	}
+	maxProblem := 0
+	for _, r := range rows {
+		maxProblem = max(maxProblem, r.Problem)
+	}
+	format := func(v []float64, better int) string {
+		mean, std := meanStd(v)
+		return fmt.Sprintf("%+.3g ± %.2g (%d/%d)", mean, std/math.Sqrt(float64(len(v))), better, len(v))
+	}
+	var out []pairedCell
+	for _, d := range ds {
+		for _, m := range ms {
+			var sw, en, tv []float64
+			var swBetter, enBetter, tvBetter int
+			for p := range maxProblem + 1 { // in problem order, for reproducible sums
+				k := key{d, m, p}
+				b, okB := byMethod[base][k]
+				o, okO := byMethod[other][k]
+				if !okB || !okO {
+					continue
+				}
+				sw, en, tv = append(sw, o.SlicedWasserstein-b.SlicedWasserstein), append(en, o.Energy-b.Energy), append(tv, o.WeightTV-b.WeightTV)
+				swBetter += boolInt(o.SlicedWasserstein < b.SlicedWasserstein)
+				enBetter += boolInt(o.Energy < b.Energy)
+				tvBetter += boolInt(o.WeightTV < b.WeightTV)
+			}
+			if len(sw) > 0 {
+				out = append(out, pairedCell{d, m, format(sw, swBetter), format(en, enBetter), format(tv, tvBetter)})
+			}
+		}
+	}
+	return out, nil
+}
+
+// boolInt is 1 for true.
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // readBenchCSV reads the runs of a bench CSV file.

@@ -306,6 +306,24 @@ func TestGMMTable(t *testing.T) {
 		t.Errorf("table lacks the m = 2 dps row:\n%s", out.String())
 	}
 
+	// Paired: exact against dps on the same problems, two per m.
+	out.Reset()
+	if err := gmmCommand().run(append([]string{"table", "-paired", "dps,exact"}, csvs...), &out, &errOut); err != nil {
+		t.Fatalf("%v\n%s", err, errOut.String())
+	}
+	for _, m := range []string{"1", "2"} {
+		line := ""
+		for _, l := range strings.Split(out.String(), "\n") {
+			if strings.HasPrefix(l, "| 8 | "+m+" | ") && strings.Count(l, "|") == 6 {
+				line = l
+			}
+		}
+		// The exact sampler is closer than DPS in SW₂: a negative mean.
+		if !strings.Contains(line, "/2)") || !strings.HasPrefix(line, "| 8 | "+m+" | -") {
+			t.Errorf("paired row for m = %s is %q:\n%s", m, line, out.String())
+		}
+	}
+
 	foreign := filepath.Join(dir, "foreign.csv")
 	if err := os.WriteFile(foreign, []byte("a,b\n1,2\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -318,6 +336,8 @@ func TestGMMTable(t *testing.T) {
 		{[]string{"table", foreign}, "not a `cadps gmm bench --csv` file"},
 		{[]string{"table", filepath.Join(dir, "missing.csv")}, "missing.csv"},
 		{[]string{"table"}, "want at least one CSV file"},
+		{[]string{"table", "-paired", "dps", csvs[0]}, "want two different methods"},
+		{[]string{"table", "-paired", "dps,magic", csvs[0]}, `no successful runs of "magic"`},
 	} {
 		err := gmmCommand().run(c.args, io.Discard, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
