@@ -291,6 +291,7 @@ func runGMMBench(args []string, stdout, stderr io.Writer) error {
 	dims := fs.String("dims", "8,80,800", "comma-separated dimensions d")
 	dimYs := fs.String("dims-y", "1,2,4", "comma-separated measurement counts m")
 	problems := fs.Int("problems", 20, "random problems per (d, m)")
+	first := fs.Int("first-problem", 0, "index of the first problem (to run the rest of a bench later: --first-problem 10 --problems 10 runs problems 10–19)")
 	methods := fs.String("methods", "all", "comma-separated method specs, or all (exact and every guidance method); a spec's own key=value options continue it: dps,tmpd:diagonal=hutchinson,probes=4,mmps")
 	csvPath := fs.String("csv", "", "write every run as a CSV row to this file (written as the bench goes)")
 	jsonPath := fs.String("json", "", "write the summary table as JSON to this file")
@@ -304,8 +305,10 @@ Runs every method on --problems random problems of the standard setting
 m in --dims-y, and prints a Markdown table of mean ± std (over problems) of
 the sliced Wasserstein distance, the energy distance and the weight error.
 Problem p of (d, m) is generated from seed = --seed·1000003 + 10007·d + 101·m + p;
-every run of it uses that seed for its noise too. A run that fails (for
-example one that diverges) is counted, not averaged.
+every run of it uses that seed for its noise too, so a bench may be split
+into parts (by --dims, --dims-y or --first-problem) whose CSV files
+`+"`cadps gmm table`"+` joins. A run that fails (for example one that
+diverges) is counted, not averaged.
 
 Flags:
 `)
@@ -327,6 +330,9 @@ Flags:
 	}
 	if *problems < 1 {
 		return usagef("--problems %d: want at least 1", *problems)
+	}
+	if *first < 0 {
+		return usagef("--first-problem %d is negative", *first)
 	}
 	names := append([]string{exactMethod}, guidance.Names()...)
 	if *methods != "all" {
@@ -359,7 +365,7 @@ Flags:
 	var rows []benchRow
 	for _, d := range ds {
 		for _, m := range ms {
-			for p := range *problems {
+			for p := *first; p < *first+*problems; p++ {
 				seed := run.Seed*1000003 + 10007*uint64(d) + 101*uint64(m) + uint64(p)
 				prob, err := gmm.Standard(d, m, seed)
 				if err != nil {
@@ -403,7 +409,7 @@ Flags:
 			"wall_seconds": wall.Seconds(),
 			"samples":      run.Samples, "steps": run.Steps, "scale": run.Scale,
 			"projections": run.Projections, "schedule": run.Schedule, "var": run.VarType,
-			"problems": *problems, "cells": cells,
+			"problems": *problems, "first_problem": *first, "cells": cells,
 		}
 		raw, err := json.MarshalIndent(doc, "", "  ")
 		if err != nil {

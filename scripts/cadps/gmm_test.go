@@ -306,6 +306,28 @@ func TestGMMTable(t *testing.T) {
 		t.Errorf("table lacks the m = 2 dps row:\n%s", out.String())
 	}
 
+	// A part made of problem 1 alone (--first-problem) repeats problem 1's
+	// runs exactly: joined with the m = 1 part it is a repeated run.
+	onlyP1 := filepath.Join(dir, "p1.csv")
+	if err := gmmCommand().run([]string{"bench", "--dims", "8", "--dims-y", "1", "--first-problem", "1", "--problems", "1",
+		"--methods", "exact,dps", "--samples", "50", "--steps", "10", "--projections", "50", "--csv", onlyP1}, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	p1Rows, err := readBenchCSV(onlyP1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	allRows, err := readBenchCSV(csvs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range p1Rows {
+		i := slices.IndexFunc(allRows, func(a benchRow) bool { return a.Problem == 1 && a.Method == r.Method })
+		if r.Problem != 1 || i < 0 || allRows[i].SlicedWasserstein != r.SlicedWasserstein || allRows[i].Seed != r.Seed {
+			t.Errorf("--first-problem 1 run %+v does not repeat problem 1 of the full bench", r)
+		}
+	}
+
 	// Paired: exact against dps on the same problems, two per m.
 	out.Reset()
 	if err := gmmCommand().run(append([]string{"table", "-paired", "dps,exact"}, csvs...), &out, &errOut); err != nil {
