@@ -71,7 +71,7 @@ func TestThinDotGeneral(t *testing.T) {
 
 // BenchmarkThinDot times thin products [M,K]×[K,N]: a measurement matrix
 // with one or two rows applied to 1000 samples of dimension 800 and its
-// adjoint, on the wrapped backend and on the pure-Go backend with every
+// adjoint, and a UNet time-embedding layer at batch 1, on the wrapped backend and on the pure-Go backend with every
 // product blocked, which the wrapper otherwise asks for.
 func BenchmarkThinDot(b *testing.B) {
 	for _, config := range []string{Name, "go:dotgeneral_large"} {
@@ -79,7 +79,7 @@ func BenchmarkThinDot(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		for _, d := range [][3]int{{1000, 800, 1}, {1000, 800, 2}, {1000, 1, 800}, {1000, 2, 800}} {
+		for _, d := range [][3]int{{1000, 800, 1}, {1000, 800, 2}, {1000, 1, 800}, {1000, 2, 800}, {1, 512, 1024}} {
 			m, k, n := d[0], d[1], d[2]
 			b.Run(fmt.Sprintf("%s/%dx%dx%d", config, m, k, n), func(b *testing.B) {
 				r := rand.New(rand.NewPCG(1, 1))
