@@ -40,7 +40,8 @@ func (b *builder) DotGeneral(lhs backends.Op, lhsC, lhsB []int, rhs backends.Op,
 		return b.Builder.DotGeneral(lhs, lhsC, lhsB, rhs, rhsC, rhsB)
 	}
 	rn, err := normaliseOperand(rs, rhsC, rhsB)
-	if err != nil || ln.batch != rn.batch || ln.contract != rn.contract {
+	if err != nil || !slices.Equal(ln.batchDims, rn.batchDims) || !slices.Equal(ln.contractDims, rn.contractDims) {
+		// Mismatched axes: the inner backend reports the error.
 		return b.Builder.DotGeneral(lhs, lhsC, lhsB, rhs, rhsC, rhsB)
 	}
 	if min(ln.cross, rn.cross) > thinDotMax || ln.contract == 1 {
@@ -57,9 +58,9 @@ func (b *builder) DotGeneral(lhs backends.Op, lhsC, lhsB []int, rhs backends.Op,
 // contract] order: perm is the transposition, outDims the operand's cross
 // dimensions in order (as they appear in the output).
 type normalised struct {
-	perm                   []int
-	batch, cross, contract int
-	batchDims, outDims     []int
+	perm                             []int
+	batch, cross, contract           int
+	batchDims, outDims, contractDims []int
 }
 
 // normaliseOperand returns the [batch, cross, contract] view of an operand
@@ -89,6 +90,7 @@ func normaliseOperand(s shapes.Shape, contract, batch []int) (normalised, error)
 	for _, a := range contract {
 		n.perm = append(n.perm, a)
 		n.contract *= s.Dimensions[a]
+		n.contractDims = append(n.contractDims, s.Dimensions[a])
 	}
 	return n, nil
 }
