@@ -9,16 +9,27 @@
 #   scripts/notebooks/check.sh --inplace  execute and keep the outputs in the committed notebooks,
 #                                         and refresh the README's thumbnails (docs/notebooks/NAME.png|svg:
 #                                         the figure numbered by metadata "cadps.thumbnail", default 0)
+#   scripts/notebooks/check.sh [--inplace] NAME.ipynb ...
+#                                         the same for the named notebooks of notebooks/ only
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 export PATH="$(go env GOPATH)/bin:$PATH"
 inplace=0
-[ "${1:-}" = "--inplace" ] && inplace=1
+if [ "${1:-}" = "--inplace" ]; then inplace=1; shift; fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 status=0
 shopt -s nullglob
-nbs=("$root"/notebooks/*.ipynb)
+if [ $# -gt 0 ]; then
+	nbs=()
+	for name in "$@"; do
+		nb="$root/notebooks/$(basename "$name")"
+		[ -f "$nb" ] || { echo "notebooks: no notebook $name in $root/notebooks" >&2; exit 1; }
+		nbs+=("$nb")
+	done
+else
+	nbs=("$root"/notebooks/*.ipynb)
+fi
 [ ${#nbs[@]} -gt 0 ] || { echo "notebooks: none found" >&2; exit 1; }
 for nb in "${nbs[@]}"; do
 	name=$(basename "$nb")
