@@ -29,6 +29,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 out="$root/build/gpu"
+# shellcheck source=env.sh
+. "$root/scripts/gpu/env.sh"
 
 build() {
 	mkdir -p "$out"
@@ -49,41 +51,13 @@ build() {
 	echo "built; carry build/gpu to the GPU machine and run: scripts/gpu/check.sh run"
 }
 
-find_plugin() {
-	if [ -n "${CHECK_PLUGIN:-}" ]; then echo "$CHECK_PLUGIN"; return; fi
-	local p
-	p=$(python3 -c 'import os, jax_plugins.xla_cuda13 as m; print(os.path.join(os.path.dirname(m.__file__), "xla_cuda_plugin.so"))' 2>/dev/null || true)
-	if [ -z "$p" ] || [ ! -f "$p" ]; then
-		p=$(find / -name 'xla_cuda_plugin.so' -not -path '/proc/*' 2>/dev/null | head -n 1 || true)
-	fi
-	echo "$p"
-}
-
 run() {
 	[ -f "$out/gpucheck.gz" ] || { echo "check.sh: $out/gpucheck.gz missing: run 'scripts/gpu/check.sh build' on the development machine first" >&2; exit 2; }
 	local bin=/tmp/cadps-gpu-bin
 	mkdir -p "$bin"
 	for f in unet.test cadps.test gpucheck; do gunzip -c "$out/$f.gz" >"$bin/$f" && chmod +x "$bin/$f"; done
-	nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
-	local plugin
-	plugin=$(find_plugin)
-	[ -n "$plugin" ] && [ -f "$plugin" ] || { echo "check.sh: no xla_cuda_plugin.so found (set CHECK_PLUGIN)" >&2; exit 2; }
-	echo "plugin: $plugin"
-	# The CUDA libraries of JAX's nvidia-* wheels, beside the plugin's site-packages.
-	local site libs ptxas
-	site=$(cd "$(dirname "$plugin")/../.." && pwd)
-	libs=$(find "$site/nvidia" -maxdepth 3 -type d -name lib 2>/dev/null | tr '\n' ':' || true)
-	export LD_LIBRARY_PATH="${libs}${LD_LIBRARY_PATH:-}"
-	ptxas=$(find "$site/nvidia" -name ptxas -type f 2>/dev/null | head -n 1 || true)
-	local flags=""
-	[ -n "$ptxas" ] && flags="--xla_gpu_cuda_data_dir=$(dirname "$(dirname "$ptxas")")"
-	export XLA_FLAGS="${XLA_FLAGS:-$flags}"
-	export GOMLX_NO_AUTO_INSTALL=1
-	local opts=""
-	[ "${CHECK_TF32:-0}" = 1 ] && opts=",tf32"
-	export GOMLX_BACKEND="xla:${plugin}${opts}"
+	setup_xla_env || exit 2
 	export CADPS_REFERENCE_DIR="$out/fixtures"
-	echo "GOMLX_BACKEND=$GOMLX_BACKEND XLA_FLAGS=$XLA_FLAGS"
 
 	local total="${CHECK_SECONDS:-450}" t0=$SECONDS
 	local mem=/tmp/cadps-gpu-mem.csv mempid=""

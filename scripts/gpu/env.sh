@@ -1,0 +1,42 @@
+# Sourced by scripts/gpu/check.sh and scripts/gpu/train.sh on the GPU machine:
+# finds JAX's CUDA PJRT plugin and the CUDA libraries of its nvidia-* wheels,
+# and exports what go-xla needs (LD_LIBRARY_PATH, XLA_FLAGS,
+# GOMLX_NO_AUTO_INSTALL, GOMLX_BACKEND). CHECK_PLUGIN names a plugin and skips
+# the search; CHECK_TF32=1 allows TF32.
+
+# find_plugin prints the plugin's path, or nothing.
+find_plugin() {
+	if [ -n "${CHECK_PLUGIN:-}" ]; then echo "$CHECK_PLUGIN"; return; fi
+	local p
+	p=$(python3 -c 'import os, jax_plugins.xla_cuda13 as m; print(os.path.join(os.path.dirname(m.__file__), "xla_cuda_plugin.so"))' 2>/dev/null || true)
+	if [ -z "$p" ] || [ ! -f "$p" ]; then
+		p=$(find / -name 'xla_cuda_plugin.so' -not -path '/proc/*' 2>/dev/null | head -n 1 || true)
+	fi
+	echo "$p"
+}
+
+# setup_xla_env exports the environment for the XLA backend, or fails with a
+# message naming what is missing.
+setup_xla_env() {
+	if command -v nvidia-smi >/dev/null; then nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true; fi
+	local plugin
+	plugin=$(find_plugin)
+	if [ -z "$plugin" ] || [ ! -f "$plugin" ]; then
+		echo "${0##*/}: no xla_cuda_plugin.so found (set CHECK_PLUGIN to its absolute path)" >&2
+		return 2
+	fi
+	echo "plugin: $plugin"
+	local site libs ptxas flags=""
+	site=$(cd "$(dirname "$plugin")/../.." && pwd)
+	libs=$(find "$site/nvidia" -maxdepth 3 -type d -name lib 2>/dev/null | tr '\n' ':' || true)
+	export LD_LIBRARY_PATH="${libs}${LD_LIBRARY_PATH:-}"
+	# go-xla points XLA at a hard-coded CUDA folder unless XLA_FLAGS is set.
+	ptxas=$(find "$site/nvidia" -name ptxas -type f 2>/dev/null | head -n 1 || true)
+	[ -n "$ptxas" ] && flags="--xla_gpu_cuda_data_dir=$(dirname "$(dirname "$ptxas")")"
+	export XLA_FLAGS="${XLA_FLAGS:-$flags}"
+	export GOMLX_NO_AUTO_INSTALL=1
+	local opts=""
+	[ "${CHECK_TF32:-0}" = 1 ] && opts=",tf32"
+	export GOMLX_BACKEND="xla:${plugin}${opts}"
+	echo "GOMLX_BACKEND=$GOMLX_BACKEND XLA_FLAGS=$XLA_FLAGS"
+}

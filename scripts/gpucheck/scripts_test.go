@@ -1,0 +1,80 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestGPUScriptsRefuseClearly runs the GPU machine's scripts where they
+// cannot work (no plugin, no build, no verb) and checks that each stops at
+// once with exit status 2 and a message naming what is missing, instead of
+// failing later in a less obvious way.
+func TestGPUScriptsRefuseClearly(t *testing.T) {
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("no bash")
+	}
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A copy of the scripts in an empty tree: no build/ folder.
+	bare := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(bare, "scripts", "gpu"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"check.sh", "train.sh", "env.sh"} {
+		b, err := os.ReadFile(filepath.Join(root, "scripts", "gpu", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(bare, "scripts", "gpu", f), b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A tree whose build folders hold placeholders, so the scripts go on to
+	// look for the plugin.
+	built := t.TempDir()
+	if err := os.CopyFS(built, os.DirFS(bare)); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"build/gpu/gpucheck.gz", "build/gpu/unet.test.gz", "build/gpu/cadps.test.gz", "build/gputrain/cadps.gz"} {
+		p := filepath.Join(built, f)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := exec.Command("bash", "-c", `printf '#!/bin/sh\nexit 0\n' | gzip -c > "$0"`, p).Run(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	noPlugin := filepath.Join(t.TempDir(), "xla_cuda_plugin.so")
+	for _, c := range []struct {
+		name, tree, script, verb, want string
+	}{
+		{"check without build", bare, "check.sh", "run", "gpucheck.gz missing"},
+		{"train without build", bare, "train.sh", "run", "cadps.gz missing"},
+		{"check without plugin", built, "check.sh", "run", "no xla_cuda_plugin.so found"},
+		{"train without plugin", built, "train.sh", "run", "no xla_cuda_plugin.so found"},
+		{"check without verb", bare, "check.sh", "", "usage: scripts/gpu/check.sh build|run"},
+		{"train with unknown verb", bare, "train.sh", "go", "usage: scripts/gpu/train.sh build|run"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cmd := exec.Command("bash", filepath.Join(c.tree, "scripts", "gpu", c.script), c.verb)
+			cmd.Env = append(os.Environ(), "CHECK_PLUGIN="+noPlugin, "TRAIN_BACKEND=", "OUT="+t.TempDir())
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != 2 {
+				t.Fatalf("%s %s: err %v, want exit status 2; stderr:\n%s", c.script, c.verb, err, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), c.want) {
+				t.Errorf("%s %s: stderr %q does not say %q", c.script, c.verb, stderr.String(), c.want)
+			}
+		})
+	}
+}
