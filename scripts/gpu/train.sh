@@ -12,7 +12,9 @@
 #                                which makes cadps train save its checkpoint. The run
 #                                (checkpoint.safetensors, ema.safetensors, losses.csv,
 #                                loss.png) is written to TRAIN_OUT (default $OUT/fmnist,
-#                                else build/gputrain/out).
+#                                else build/gputrain/out), then the model card's 10×10
+#                                sample grid of the new EMA weights (samples.png), for
+#                                at most TRAIN_SAMPLE_SECONDS (default 150; 0: none).
 #
 # A new run uses the shipped prior's architecture with GPU-sized optimisation:
 # TRAIN_BATCH (default 128), TRAIN_LR (2e-4), TRAIN_WARMUP (500), TRAIN_EMA
@@ -67,9 +69,17 @@ run() {
 	timeout --signal=TERM --kill-after=60 "$secs" "$bin/cadps" "${args[@]}" || status=$?
 	# 124: stopped by the timeout, as planned (cadps train saved its checkpoint on SIGTERM).
 	[ "$status" = 124 ] && status=0
-	echo "train.sh: $((SECONDS - t0)) s, exit $status; the run is in $dest:"
-	ls -l "$dest"
+	echo "train.sh: $((SECONDS - t0)) s, exit $status; the run is in $dest"
 	[ -f "$dest/losses.csv" ] && tail -n 3 "$dest/losses.csv"
+	# The model card's sample grid, drawn from the new EMA weights.
+	local ssecs="${TRAIN_SAMPLE_SECONDS:-150}"
+	if [ "$status" = 0 ] && [ "$ssecs" -gt 0 ] && [ -f "$dest/ema.safetensors" ]; then
+		echo "cadps sample (for at most ${ssecs} s)"
+		timeout --kill-after=10 "$ssecs" "$bin/cadps" sample -model small -weights "$dest/ema.safetensors" \
+			-n 100 -steps 100 -seed 0 -jobs 2 -cols 10 -zoom 2 -out "$dest/samples.png" ||
+			echo "train.sh: the sample grid did not finish within ${ssecs} s (TRAIN_SAMPLE_SECONDS)"
+	fi
+	ls -l "$dest"
 	exit "$status"
 }
 
