@@ -86,24 +86,33 @@ func loadIDXFile(path string, size int) (*Dataset, error) {
 	return d, nil
 }
 
+// idxReader returns the IDX bytes of r, decompressed when r starts with
+// gzip's magic number, and a function that releases the decompressor.
+func idxReader(r io.Reader) (io.Reader, func(), error) {
+	br := bufio.NewReader(r)
+	magic, err := br.Peek(2)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading IDX header: %w", err)
+	}
+	if magic[0] != 0x1f || magic[1] != 0x8b {
+		return br, func() {}, nil
+	}
+	gz, err := gzip.NewReader(br)
+	if err != nil {
+		return nil, nil, fmt.Errorf("gzip: %w", err)
+	}
+	return gz, func() { gz.Close() }, nil
+}
+
 // ReadIDX decodes an IDX file of unsigned bytes with three dimensions
 // (images × rows × columns), gzip-compressed or not, and returns the
 // dimensions and the pixels.
 func ReadIDX(r io.Reader) (n, h, w int, pix []byte, err error) {
-	br := bufio.NewReader(r)
-	magic, err := br.Peek(2)
+	src, done, err := idxReader(r)
 	if err != nil {
-		return 0, 0, 0, nil, fmt.Errorf("reading IDX header: %w", err)
+		return 0, 0, 0, nil, err
 	}
-	var src io.Reader = br
-	if magic[0] == 0x1f && magic[1] == 0x8b {
-		gz, err := gzip.NewReader(br)
-		if err != nil {
-			return 0, 0, 0, nil, fmt.Errorf("gzip: %w", err)
-		}
-		defer gz.Close()
-		src = gz
-	}
+	defer done()
 	var hdr [16]byte
 	if _, err := io.ReadFull(src, hdr[:4]); err != nil {
 		return 0, 0, 0, nil, fmt.Errorf("reading IDX header: %w", err)

@@ -39,6 +39,8 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 	cols := fs.Int("cols", 10, "grid columns")
 	zoom := fs.Int("zoom", 2, "enlarge each sample by this factor (nearest neighbour)")
 	out := fs.String("out", "", "output PNG (required)")
+	nearest := fs.String("nearest", "", "training data (an IDX folder with train-images and train-labels, e.g. /usr/share/datasets/fashion-mnist): print the labels of the samples' nearest training images and their distances")
+	classNames := fs.String("class-names", "fashion-mnist", `names of labels 0, 1, … for -nearest: "fashion-mnist", a comma-separated list, or "" for numbers`)
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
@@ -53,6 +55,12 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 	}
 	if err := restore.CheckWritable(filepath.Dir(*out)); err != nil {
 		return err
+	}
+	var ref *nearestRef
+	if *nearest != "" { // read the data first: a bad path fails before the sampling
+		if ref, err = loadNearestRef(*nearest, *classNames); err != nil {
+			return err
+		}
 	}
 	start := time.Now()
 	parts := min(*jobs, *n)
@@ -72,6 +80,11 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 	var all []*imageio.Image
 	for _, p := range images {
 		all = append(all, p...)
+	}
+	if ref != nil {
+		if err := ref.report(stdout, all); err != nil {
+			return err
+		}
 	}
 	var rows [][]*imageio.Image
 	for i := 0; i < len(all); i += *cols {

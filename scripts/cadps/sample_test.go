@@ -1,6 +1,10 @@
 package main
 
 import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -42,6 +46,79 @@ func TestSampleErrors(t *testing.T) {
 			_, _, err := runCmd(runSample, c.args...)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("error %v, want one containing %q", err, c.want)
+			}
+		})
+	}
+}
+
+// writeIDX writes an IDX file of unsigned bytes with the given dimensions.
+func writeIDX(t *testing.T, path string, dims []uint32, data []byte) {
+	t.Helper()
+	var b bytes.Buffer
+	b.Write([]byte{0, 0, 0x08, byte(len(dims))})
+	for _, d := range dims {
+		if err := binary.Write(&b, binary.BigEndian, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.Write(data)
+	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSampleNearest(t *testing.T) {
+	// Three 28×28 "training images" (black, grey, white) with labels 4, 1, 4.
+	dir := t.TempDir()
+	pix := make([]byte, 3*28*28)
+	for i := range 28 * 28 {
+		pix[28*28+i], pix[2*28*28+i] = 128, 255
+	}
+	writeIDX(t, filepath.Join(dir, "train-images-idx3-ubyte"), []uint32{3, 28, 28}, pix)
+	writeIDX(t, filepath.Join(dir, "train-labels-idx1-ubyte"), []uint32{3}, []byte{4, 1, 4})
+	out := filepath.Join(t.TempDir(), "grid.png")
+	stdout, _, err := runCmd(runSample, "-n", "3", "-steps", "2", "-jobs", "1", "-out", out, "-nearest", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"3 images", "| 1 Trouser |", "| 4 Coat |", "| 67 % |", "RMS distance to the nearest training image", "3 samples, 2 steps"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, stdout)
+		}
+	}
+	// Every sample lands on one of the two labels.
+	n := 0
+	for _, line := range strings.Split(stdout, "\n") {
+		var l, k int
+		var name string
+		if _, err := fmt.Sscanf(line, "| %d %s | %d |", &l, &name, &k); err == nil {
+			n += k
+		}
+	}
+	if n != 3 {
+		t.Errorf("the label rows count %d samples, want 3:\n%s", n, stdout)
+	}
+
+	bad := t.TempDir()
+	writeIDX(t, filepath.Join(bad, "train-images-idx3-ubyte"), []uint32{3, 28, 28}, pix)
+	writeIDX(t, filepath.Join(bad, "train-labels-idx1-ubyte"), []uint32{2}, []byte{4, 1})
+	unnamed := t.TempDir()
+	writeIDX(t, filepath.Join(unnamed, "train-images-idx3-ubyte"), []uint32{3, 28, 28}, pix)
+	writeIDX(t, filepath.Join(unnamed, "train-labels-idx1-ubyte"), []uint32{3}, []byte{4, 1, 2})
+	for _, c := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no labels", []string{"-nearest", t.TempDir()}, "no train-labels"},
+		{"label count", []string{"-nearest", bad}, "2 labels for 3 images"},
+		{"label names", []string{"-nearest", unnamed, "-class-names", "a,b"}, "label 4 has no name"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			args := append([]string{"-n", "1", "-steps", "1", "-out", filepath.Join(t.TempDir(), "x.png")}, c.args...)
+			_, _, err := runCmd(runSample, args...)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err %v, want one containing %q", err, c.want)
 			}
 		})
 	}
