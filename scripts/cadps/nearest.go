@@ -20,14 +20,18 @@ type nearestRef struct {
 	names  []string
 }
 
-// loadNearestRef reads the training images and labels of dir and resolves
-// the label names ("fashion-mnist", a comma-separated list, or "").
-func loadNearestRef(dir, names string) (*nearestRef, error) {
+// loadNearestRef reads the training images and labels of dir, padded to the
+// prior's image shape [1, C, H, W], and resolves the label names
+// ("fashion-mnist", a comma-separated list, or "").
+func loadNearestRef(dir, names string, shape []int) (*nearestRef, error) {
+	if len(shape) != 4 || shape[1] != 1 || shape[2] != shape[3] {
+		return nil, fmt.Errorf("-nearest compares gray square samples with gray training images; the prior's samples are %v", shape[1:])
+	}
 	labels, err := train.LoadLabels(dir)
 	if err != nil {
 		return nil, fmt.Errorf("-nearest: %w", err)
 	}
-	data, err := train.LoadDataset(dir, 32)
+	data, err := train.LoadDataset(dir, shape[2])
 	if err != nil {
 		return nil, fmt.Errorf("-nearest: %w", err)
 	}

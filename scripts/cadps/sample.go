@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -58,7 +59,11 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 	}
 	var ref *nearestRef
 	if *nearest != "" { // read the data first: a bad path fails before the sampling
-		if ref, err = loadNearestRef(*nearest, *classNames); err != nil {
+		prior, err := restore.LoadPrior(mf.spec())
+		if err != nil {
+			return err
+		}
+		if ref, err = loadNearestRef(*nearest, *classNames, prior.ImageShape()); err != nil {
 			return err
 		}
 	}
@@ -81,11 +86,7 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 	for _, p := range images {
 		all = append(all, p...)
 	}
-	if ref != nil {
-		if err := ref.report(stdout, all); err != nil {
-			return err
-		}
-	}
+	samples := slices.Clone(all) // the grid below replaces all's entries by enlarged copies
 	var rows [][]*imageio.Image
 	for i := 0; i < len(all); i += *cols {
 		row := all[i:min(i+*cols, len(all))]
@@ -104,6 +105,9 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "%d samples, %d steps, in %s: %s\n", *n, *steps, time.Since(start).Round(time.Second), *out)
+	if ref != nil {
+		return ref.report(stdout, samples)
+	}
 	return nil
 }
 
