@@ -51,6 +51,16 @@ func HybridLoss(p *diffusion.Process, x0, i, noise, modelOut *node) Losses {
 	return Losses{MSE: mse, VB: vb, Total: total}
 }
 
+// Weighted is the per-image objective with L_simple's term scaled by the
+// per-image weights w [N] (see [LossWeight]): w·MSE + VB·T/1000. A nil w
+// gives Total.
+func (l Losses) Weighted(p *diffusion.Process, w *node) *node {
+	if w == nil {
+		return l.Total
+	}
+	return graph.Add(graph.Mul(w, l.MSE), graph.MulScalar(l.VB, float64(p.OriginalSteps())/1000))
+}
+
 // meanFlat averages x [N,...] over every axis but the first.
 func meanFlat(x *node) *node {
 	axes := make([]int, x.Rank()-1)

@@ -2,6 +2,8 @@
 // variance, the way improved DDPM and guided-diffusion do: the hybrid loss
 // L_simple + λ·L_vlb (λ = 0.001), uniform timesteps, AdamW, an exponential
 // moving average (EMA) of the weights and optional gradient-norm clipping.
+// L_simple's terms may be weighted per timestep ([LossWeight]), and
+// [NoiseLevelErrors] measures a trained network at each noise level.
 //
 // A run is exactly resumable: the data order and every random draw (the
 // timesteps and the noise) are functions of the seed and the step number
@@ -53,6 +55,26 @@ type Config struct {
 	ClipNorm float64 `json:"clip_norm"`
 	// Seed determines the initial weights, the data order and every draw.
 	Seed uint64 `json:"seed"`
+	// LossWeight weights L_simple's per-timestep terms (see [LossWeight]
+	// for the forms); "" is improved DDPM's uniform weight.
+	LossWeight string `json:"loss_weight,omitempty"`
+	// History lists the settings a resumed run changed ([Trainer.SetLossWeight],
+	// [Trainer.SetLearningRate]), oldest first; the fields above hold the
+	// current values. A run started from scratch with this configuration
+	// uses the current values at every step.
+	History []Change `json:"history,omitempty"`
+}
+
+// Change records a setting that a resumed run changed.
+type Change struct {
+	// Step is the first step that used the new value.
+	Step int64 `json:"step"`
+	// Setting is the configuration's JSON name of the setting ("lr",
+	// "loss_weight").
+	Setting string `json:"setting"`
+	// From and To are the old and the new value.
+	From string `json:"from"`
+	To   string `json:"to"`
 }
 
 // DefaultDiffusion is the process the toolkit's priors train with: 1000
@@ -87,6 +109,14 @@ func (c Config) Validate() error {
 		return fmt.Errorf("train: only the epsilon mean type is supported, got %q", c.Diffusion.MeanType)
 	case c.Diffusion.VarType != diffusion.VarLearnedRange && c.Diffusion.VarType != diffusion.VarLearned:
 		return fmt.Errorf("train: the variance type must be learned_range or learned, got %q", c.Diffusion.VarType)
+	}
+	for _, ch := range c.History {
+		if ch.Step < 0 {
+			return fmt.Errorf("train: history: change of %s at negative step %d", ch.Setting, ch.Step)
+		}
+	}
+	if _, err := ParseLossWeight(c.LossWeight); err != nil {
+		return err
 	}
 	return nil
 }
@@ -188,6 +218,53 @@ func (t *Trainer) Model() *unet.Model { return t.model }
 // Steps returns the number of steps taken so far.
 func (t *Trainer) Steps() int64 { return t.step }
 
+// SetLossWeight switches the run to another weighting of L_simple (see
+// [LossWeight]) from the next step on, and records the change in the
+// configuration's History, which the checkpoints and the EMA weights carry.
+// Setting the weighting the run already uses changes nothing.
+func (t *Trainer) SetLossWeight(s string) error {
+	w, err := ParseLossWeight(s)
+	if err != nil {
+		return err
+	}
+	cur, err := ParseLossWeight(t.cfg.LossWeight)
+	if err != nil {
+		return err
+	}
+	if w == cur {
+		return nil
+	}
+	t.cfg.LossWeight = w.String()
+	if w.Uniform() {
+		t.cfg.LossWeight = ""
+	}
+	t.change("loss_weight", cur.String(), w.String())
+	return nil
+}
+
+// SetLearningRate changes AdamW's learning rate (after warm-up) from the
+// next step on, the usual annealing of a long run, and records the change
+// in the configuration's History. The optimizer's moments are kept.
+func (t *Trainer) SetLearningRate(lr float64) error {
+	if !(lr > 0) || math.IsInf(lr, 0) {
+		return fmt.Errorf("train: learning rate must be positive and finite, got %v", lr)
+	}
+	if lr == t.cfg.LearningRate {
+		return nil
+	}
+	from := strconv.FormatFloat(t.cfg.LearningRate, 'g', -1, 64)
+	t.cfg.LearningRate = lr
+	t.change("lr", from, strconv.FormatFloat(lr, 'g', -1, 64))
+	return nil
+}
+
+// change records a setting's change at the current step and drops the
+// compiled step, which depends on the settings.
+func (t *Trainer) change(setting, from, to string) {
+	t.cfg.History = append(t.cfg.History, Change{Step: t.step, Setting: setting, From: from, To: to})
+	t.exec = nil
+}
+
 // stepGraph is one training step: the hybrid loss at (x0, t, noise), its
 // gradient (clipped), the AdamW update and the EMA update.
 func (t *Trainer) stepGraph(ctx *context.Context, x0, ti, noise *node) []*node {
@@ -195,7 +272,11 @@ func (t *Trainer) stepGraph(ctx *context.Context, x0, ti, noise *node) []*node {
 	xt := t.process.QSample(x0, ti, noise)
 	out := t.model.Apply(ctx, xt, t.process.ModelTimestep(ti), nil)
 	losses := HybridLoss(t.process, x0, ti, noise, out)
-	loss := graph.ReduceAllMean(losses.Total)
+	weight, err := ParseLossWeight(t.cfg.LossWeight)
+	if err != nil {
+		panic(err) // Validate has accepted it
+	}
+	loss := graph.ReduceAllMean(losses.Weighted(t.process, weight.Graph(t.process, ti)))
 
 	grads := ctx.BuildTrainableVariablesGradientsGraph(loss)
 	var sq *node
@@ -343,12 +424,23 @@ func (t *Trainer) metadata() (map[string]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	return map[string]string{
+	meta := map[string]string{
 		"format":    "cadps-train",
 		"unet":      string(unetJSON),
 		"diffusion": string(diffJSON),
 		"step":      strconv.FormatInt(t.step, 10),
-	}, nil
+	}
+	if t.cfg.LossWeight != "" {
+		meta["loss_weight"] = t.cfg.LossWeight
+	}
+	if len(t.cfg.History) > 0 {
+		h, err := json.Marshal(t.cfg.History)
+		if err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
+		meta["history"] = string(h)
+	}
+	return meta, nil
 }
 
 // checkpointVariableName is the tensor name of a context variable in a

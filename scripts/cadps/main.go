@@ -32,6 +32,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		convertCommand(),
+		denoiseCommand(),
 		evaluateCommand(),
 		gmmCommand(),
 		mergeCommand(),

@@ -102,5 +102,25 @@ func (r *nearestRef) report(w io.Writer, samples []*imageio.Image) error {
 	slices.Sort(sorted)
 	fmt.Fprintf(w, "\nRMS distance to the nearest training image ([−1,1] scale): min %.3f, median %.3f, max %.3f\n\n",
 		sorted[0], sorted[len(sorted)/2], sorted[len(sorted)-1])
+	sm, sw := brightness(queries...)
+	dm, dw := brightness(d.Pix)
+	fmt.Fprintf(w, "pixels ([−1,1] scale): samples mean %.3f, %.1f %% near white (> 0.9); training set mean %.3f, %.1f %% near white\n\n",
+		sm, 100*sw, dm, 100*dw)
 	return nil
+}
+
+// brightness returns the mean of the pixels of xs and the fraction of them
+// above 0.9, near white on the [−1, 1] scale.
+func brightness(xs ...[]float32) (mean, white float64) {
+	n := 0
+	for _, x := range xs {
+		for _, v := range x {
+			mean += float64(v)
+			if v > 0.9 {
+				white++
+			}
+		}
+		n += len(x)
+	}
+	return mean / float64(n), white / float64(n)
 }

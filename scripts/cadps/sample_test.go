@@ -81,7 +81,9 @@ func TestSampleNearest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"3 images", "| 1 Trouser |", "| 4 Coat |", "| 67 % |", "RMS distance to the nearest training image", "3 samples, 2 steps"} {
+	for _, want := range []string{"3 images", "| 1 Trouser |", "| 4 Coat |", "| 67 % |", "RMS distance to the nearest training image", "3 samples, 2 steps",
+		// (−1 + (784·0.0039 − 240)/1024 + (784 − 240)/1024)/3 and 784/(3·1024).
+		"training set mean -0.233, 25.5 % near white"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("output lacks %q:\n%s", want, stdout)
 		}

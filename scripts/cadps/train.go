@@ -27,9 +27,11 @@ func trainCommand() command {
 }
 
 // modelFlagNames are the flags that describe the network or the
-// optimisation; a resumed run takes them from its checkpoint instead.
+// optimisation; a resumed run takes them from its checkpoint instead. The
+// exceptions, --lr and --loss-weight, change a resumed run from its current
+// step on, and the checkpoint records the change.
 var modelFlagNames = []string{"config", "image-size", "num-channels", "channel-mult", "num-res-blocks",
-	"attention-resolutions", "num-head-channels", "batch-size", "lr", "warmup", "weight-decay", "ema", "clip-norm", "seed"}
+	"attention-resolutions", "num-head-channels", "batch-size", "warmup", "weight-decay", "ema", "clip-norm", "seed"}
 
 func runTrain(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("train", "", stderr)
@@ -44,12 +46,13 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	headChannels := fs.Int("num-head-channels", 32, "channels per attention head (num_head_channels)")
 	steps := fs.Int64("steps", 1000, "total training steps to reach (a resumed run continues up to this count)")
 	batch := fs.Int("batch-size", 32, "images per step")
-	lr := fs.Float64("lr", 2e-4, "AdamW learning rate")
+	lr := fs.Float64("lr", 2e-4, "AdamW learning rate; with --resume it changes the run's rate from the current step on")
 	warmup := fs.Int("warmup", 200, "linear learning-rate warm-up steps")
 	wd := fs.Float64("weight-decay", 0, "AdamW decoupled weight decay")
 	ema := fs.Float64("ema", 0.999, "EMA rate of the weights")
 	clip := fs.Float64("clip-norm", 1, "clip the gradient to this global L2 norm (0: off)")
 	seed := fs.Uint64("seed", 1, "seed of the initial weights, the data order and the noise")
+	lossWeight := fs.String("loss-weight", "", `weight of L_simple per timestep: "uniform" (improved DDPM's L_simple), "trunc-snr:Γ" (clip(1/SNR, 1, Γ)) or "min-snr:γ"; with --resume it switches the run's weighting from the current step on`)
 	resume := fs.Bool("resume", false, "continue the run saved in --out (its configuration is kept)")
 	every := fs.Int64("checkpoint-every", 500, "save the checkpoint, the EMA weights and the loss plot every N steps (0: at the end only)")
 	logEvery := fs.Int64("log-every", 100, "without a terminal, print a progress line every N steps")
@@ -68,6 +71,9 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		return usagef("--steps must be positive, got %d", *steps)
 	case *every < 0:
 		return usagef("--checkpoint-every must be non-negative, got %d", *every)
+	}
+	if *lossWeight == "uniform" {
+		*lossWeight = "" // the configuration's spelling of the default
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -102,6 +108,24 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		fmt.Fprintf(stderr, "resuming %s at step %d\n", ckpt, tr.Steps())
+		if set["lr"] {
+			before := tr.Config().LearningRate
+			if err := tr.SetLearningRate(*lr); err != nil {
+				return usagef("--lr: %v", err)
+			}
+			if *lr != before {
+				fmt.Fprintf(stderr, "learning rate %g from step %d on (was %g)\n", *lr, tr.Steps(), before)
+			}
+		}
+		if set["loss-weight"] {
+			before := tr.Config().LossWeight
+			if err := tr.SetLossWeight(*lossWeight); err != nil {
+				return usagef("--loss-weight: %v", err)
+			}
+			if after := tr.Config().LossWeight; after != before {
+				fmt.Fprintf(stderr, "loss weight %s from step %d on (was %s)\n", weightName(after), tr.Steps(), weightName(before))
+			}
+		}
 	} else {
 		if exists {
 			return fmt.Errorf("%s already holds a run: pass --resume to continue it, or choose another --out", *out)
@@ -128,6 +152,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		cfg := train.Config{
 			UNet: ucfg, Diffusion: train.DefaultDiffusion(), BatchSize: *batch, LearningRate: *lr,
 			WarmupSteps: *warmup, WeightDecay: *wd, EMARate: *ema, ClipNorm: *clip, Seed: *seed,
+			LossWeight: *lossWeight,
 		}
 		if err := cfg.Validate(); err != nil {
 			return usagef("%v", err)
@@ -167,6 +192,14 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "%s\n", filepath.Join(*out, train.EMAFile))
 	return nil
+}
+
+// weightName is a configuration's loss weight as the user reads it.
+func weightName(s string) string {
+	if s == "" {
+		return "uniform"
+	}
+	return s
 }
 
 // trainTerminal reports whether w is a character device (a terminal), for

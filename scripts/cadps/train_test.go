@@ -129,6 +129,9 @@ func TestTrainUsageErrors(t *testing.T) {
 		{"run exists", append(tinyTrainArgs(data, existing), "--steps", "2"), false, "--resume"},
 		{"resume past the end", []string{"--data", data, "--out", existing, "--resume", "--steps", "1"}, false, ""},
 		{"missing data", []string{"--data", filepath.Join(t.TempDir(), "none"), "--out", t.TempDir()}, false, "no such file"},
+		{"bad loss weight", []string{"--data", data, "--out", t.TempDir(), "--loss-weight", "snr:5"}, true, "unknown loss weight"},
+		{"resume bad lr", []string{"--data", data, "--out", existing, "--resume", "--lr", "0"}, true, "--lr"},
+		{"resume bad loss weight", []string{"--data", data, "--out", existing, "--resume", "--loss-weight", "trunc-snr:0"}, true, "--loss-weight"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -150,5 +153,47 @@ func TestTrainUsageErrors(t *testing.T) {
 				t.Errorf("error %q does not mention %q", err, c.want)
 			}
 		})
+	}
+}
+
+// TestTrainLossWeightSwitch resumes a uniform run with --loss-weight and
+// wants the switch announced and recorded in the weights it writes.
+func TestTrainLossWeightSwitch(t *testing.T) {
+	data := writeTinyIDX(t, 5)
+	dir := filepath.Join(t.TempDir(), "run")
+	if out, err := runTrainArgs(t, append(tinyTrainArgs(data, dir), "--steps", "2")...); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	out, err := runTrainArgs(t, "--data", data, "--out", dir, "--steps", "3", "--resume", "--loss-weight", "trunc-snr:100", "--lr", "1e-4")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, want := range []string{"loss weight trunc-snr:100 from step 2 on (was uniform)", "learning rate 0.0001 from step 2 on (was 0.0002)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output %q does not announce %q", out, want)
+		}
+	}
+	ema, err := checkpoints.LoadSafetensors(filepath.Join(dir, train.EMAFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ema.Metadata["loss_weight"] != "trunc-snr:100" || ema.Metadata["step"] != "3" ||
+		!strings.Contains(ema.Metadata["history"], `{"step":2,"setting":"lr","from":"0.0002","to":"0.0001"}`) {
+		t.Errorf("EMA metadata %v", ema.Metadata)
+	}
+	// Resuming again without the flag keeps the weighting.
+	out, err = runTrainArgs(t, "--data", data, "--out", dir, "--steps", "4", "--resume")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if strings.Contains(out, "loss weight") || strings.Contains(out, "learning rate") {
+		t.Errorf("a plain resume announced a switch: %q", out)
+	}
+	ckpt, err := checkpoints.LoadSafetensors(filepath.Join(dir, train.CheckpointFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(ckpt.Metadata["config"], `"loss_weight":"trunc-snr:100","history":[{"step":2,"setting":"lr"`) {
+		t.Errorf("checkpoint config %s", ckpt.Metadata["config"])
 	}
 }

@@ -1,0 +1,83 @@
+package train
+
+import (
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/cadps/toolkit/cadps/backend"
+)
+
+// TestNoiseLevelErrors measures a freshly initialised network, whose
+// zeroed output layer predicts ε̂ = 0. Its ε-MSE is then the mean of ε²
+// (≈ 1), and its x̂0 = clip(x_t/√ᾱ): almost exact at t = 0 and almost
+// always ±1 at t = 999.
+func TestNoiseLevelErrors(t *testing.T) {
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := tinyData(5)
+	tr, err := New(b, tinyConfig(), data) // the initial weights, before any step
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, m, p := tr.ctx, tr.model, tr.process
+	rows, err := NoiseLevelErrors(b, ctx, m, p, data, []int{0, 999}, 7, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 2 || rows[0].T != 0 || rows[1].T != 999 {
+		t.Fatalf("rows %+v", rows)
+	}
+	mean, variance := 0.0, 0.0
+	for _, v := range data.Pix {
+		mean += float64(v)
+	}
+	mean /= float64(len(data.Pix))
+	for j := range 64 {
+		mu := 0.0
+		for i := range 5 {
+			mu += float64(data.Pix[i*64+j]) / 5
+		}
+		for i := range 5 {
+			d := float64(data.Pix[i*64+j]) - mu
+			variance += d * d / 5 / 64
+		}
+	}
+	for _, r := range rows {
+		if math.Abs(r.DataMean-mean) > 1e-9 || math.Abs(r.BaselineMSE-variance) > 1e-9 {
+			t.Errorf("t=%d: data mean %g, baseline %g; want %g, %g", r.T, r.DataMean, r.BaselineMSE, mean, variance)
+		}
+		if math.Abs(r.EpsMSE-1) > 0.2 {
+			t.Errorf("t=%d: ε-MSE %g of a zero prediction, want ≈ 1", r.T, r.EpsMSE)
+		}
+	}
+	if r := rows[0]; !(r.X0MSE > 0 && r.X0MSE < 2e-4) {
+		t.Errorf("t=0: x̂0-MSE %g, want in (0, 2e-4)", r.X0MSE)
+	}
+	if r := rows[1]; r.X0MSE < 0.5 {
+		t.Errorf("t=999: x̂0-MSE %g of a clipped x_t/√ᾱ, want > 0.5", r.X0MSE)
+	}
+	if math.Abs(rows[0].AlphaBar-p.Schedule().AlphasCumprod[0]) > 0 {
+		t.Errorf("ᾱ of t=0 is %g", rows[0].AlphaBar)
+	}
+
+	for _, c := range []struct {
+		name  string
+		ts    []int
+		data  *Dataset
+		batch int
+		want  string
+	}{
+		{"t too large", []int{1000}, data, 2, "outside"},
+		{"negative t", []int{-1}, data, 2, "outside"},
+		{"no images", []int{0}, &Dataset{}, 2, "no images"},
+		{"batch", []int{0}, data, 0, "batch"},
+		{"size", []int{0}, &Dataset{N: 1, C: 1, H: 4, W: 4, Pix: make([]float32, 16)}, 1, "model wants"},
+	} {
+		if _, err := NoiseLevelErrors(b, ctx, m, p, c.data, c.ts, 0, c.batch); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want one containing %q", c.name, err, c.want)
+		}
+	}
+}

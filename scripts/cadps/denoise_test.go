@@ -1,0 +1,55 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestDenoise(t *testing.T) {
+	csvPath := filepath.Join(t.TempDir(), "levels.csv")
+	stdout, _, err := runCmd(runDenoise, "-data", testImagesDir(t), "-count", "3", "-t", "0, 500,999", "-csv", csvPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stdout, "fmnist32 on 3 images") || !strings.Contains(stdout, "x̂0-MSE") {
+		t.Errorf("output %q", stdout)
+	}
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	if len(lines) != 5 || !strings.HasPrefix(strings.TrimSpace(lines[4]), "999 ") {
+		t.Errorf("want a header, a column line and 3 rows ending at t=999, got %q", lines)
+	}
+	data, err := os.ReadFile(csvPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := strings.Split(strings.TrimSpace(string(data)), "\n")
+	if len(rows) != 4 || !strings.HasPrefix(rows[0], "t,alpha_bar,eps_mse,x0_mse") || !strings.HasPrefix(rows[2], "500,") {
+		t.Errorf("CSV %q", rows)
+	}
+}
+
+func TestDenoiseErrors(t *testing.T) {
+	imgs := testImagesDir(t)
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no data", []string{}, "-data is required"},
+		{"count", []string{"-data", imgs, "-count", "0"}, "must be positive"},
+		{"bad t", []string{"-data", imgs, "-t", "1,x"}, `"x" is not a timestep`},
+		{"t out of range", []string{"-data", imgs, "-count", "1", "-t", "1000"}, "outside [0, 1000)"},
+		{"missing data", []string{"-data", filepath.Join(t.TempDir(), "none")}, "none"},
+		{"extra argument", []string{"-data", imgs, "extra"}, "unexpected arguments"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, _, err := runCmd(runDenoise, c.args...)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %v, want one containing %q", err, c.want)
+			}
+		})
+	}
+}
