@@ -19,7 +19,9 @@
 # A new run uses the shipped prior's architecture with GPU-sized optimisation:
 # TRAIN_BATCH (default 128), TRAIN_LR (2e-4), TRAIN_WARMUP (500), TRAIN_EMA
 # (0.9995), seed 1. With build/gputrain/state/checkpoint.safetensors present it
-# resumes that run instead (its configuration is kept). TRAIN_BACKEND replaces the
+# resumes that run instead (its configuration is kept, except that TRAIN_LR, when
+# set, changes its learning rate). TRAIN_LOSS_WEIGHT (e.g. trunc-snr:100; default
+# uniform) sets or changes the weighting of L_simple. TRAIN_BACKEND replaces the
 # XLA backend (e.g. TRAIN_BACKEND=cadps tries the script on the CPU).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -59,11 +61,13 @@ run() {
 		cp "$dir/state/checkpoint.safetensors" "$dest/"
 		[ -f "$dir/state/losses.csv" ] && cp "$dir/state/losses.csv" "$dest/"
 		args+=(--resume)
+		[ -n "${TRAIN_LR:-}" ] && args+=(--lr "$TRAIN_LR")
 		echo "resuming the run in $dir/state"
 	else
 		args+=(--batch-size "${TRAIN_BATCH:-128}" --channel-mult 1,1,2 --attention-resolutions 8 --num-head-channels 32
 			--lr "${TRAIN_LR:-2e-4}" --warmup "${TRAIN_WARMUP:-500}" --ema "${TRAIN_EMA:-0.9995}" --clip-norm 1 --seed 1)
 	fi
+	[ -n "${TRAIN_LOSS_WEIGHT:-}" ] && args+=(--loss-weight "$TRAIN_LOSS_WEIGHT")
 	local secs="${TRAIN_SECONDS:-240}" t0=$SECONDS status=0
 	echo "cadps ${args[*]}  (for ${secs} s)"
 	timeout --signal=TERM --kill-after=60 "$secs" "$bin/cadps" "${args[@]}" || status=$?
