@@ -72,8 +72,11 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	case *every < 0:
 		return usagef("--checkpoint-every must be non-negative, got %d", *every)
 	}
-	if *lossWeight == "uniform" {
-		*lossWeight = "" // the configuration's spelling of the default
+	if w, err := train.ParseLossWeight(*lossWeight); err == nil { // a bad one is reported below
+		*lossWeight = w.String() // canonical: "trunc-snr:100.0" is "trunc-snr:100"
+		if w.Uniform() {
+			*lossWeight = "" // the configuration's spelling of the default
+		}
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
