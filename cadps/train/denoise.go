@@ -3,6 +3,7 @@ package train
 import (
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 
 	"github.com/cadps/toolkit/cadps/diffusion"
@@ -95,6 +96,9 @@ func NoiseLevelErrors(b backends.Backend, ctx *context.Context, m *unet.Model, p
 			for j := range sums {
 				sums[j] += float64(tensors.ToScalar[float32](outs[j]))
 			}
+		}
+		if math.IsNaN(sums[0]+sums[1]+sums[2]) || math.IsInf(sums[0]+sums[1]+sums[2], 0) {
+			return nil, fmt.Errorf("train: timestep %d: the network's output is not finite (NaN or ±Inf in its weights or its arithmetic)", t)
 		}
 		total := float64(data.N * per)
 		res[k] = NoiseLevelError{T: t, AlphaBar: ab[t], EpsMSE: sums[0] / total, X0MSE: sums[1] / total,

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/cadps/toolkit/cadps/backend"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
 
 // TestNoiseLevelErrors measures a freshly initialised network, whose
@@ -79,5 +80,23 @@ func TestNoiseLevelErrors(t *testing.T) {
 		if _, err := NoiseLevelErrors(b, ctx, m, p, c.data, c.ts, 0, c.batch); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: error %v, want one containing %q", c.name, err, c.want)
 		}
+	}
+
+	// A NaN weight is reported, not averaged into the table.
+	p0 := m.Params()[0]
+	scope, name := keyScope(p0.Name)
+	n := 1
+	for _, d := range p0.Shape {
+		n *= d
+	}
+	nan := make([]float32, n)
+	for k := range nan {
+		nan[k] = float32(math.NaN())
+	}
+	if err := setVariable(ctx, scope, name, tensors.FromFlatDataAndDimensions(nan, p0.Shape...), true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NoiseLevelErrors(b, ctx, m, p, data, []int{500}, 0, 2); err == nil || !strings.Contains(err.Error(), "timestep 500: the network's output is not finite") {
+		t.Errorf("NaN weights: error %v", err)
 	}
 }

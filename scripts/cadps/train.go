@@ -111,23 +111,20 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		fmt.Fprintf(stderr, "resuming %s at step %d\n", ckpt, tr.Steps())
+		recorded := len(tr.Config().History)
 		if set["lr"] {
-			before := tr.Config().LearningRate
 			if err := tr.SetLearningRate(*lr); err != nil {
 				return usagef("--lr: %v", err)
 			}
-			if *lr != before {
-				fmt.Fprintf(stderr, "learning rate %g from step %d on (was %g)\n", *lr, tr.Steps(), before)
-			}
 		}
 		if set["loss-weight"] {
-			before := tr.Config().LossWeight
 			if err := tr.SetLossWeight(*lossWeight); err != nil {
 				return usagef("--loss-weight: %v", err)
 			}
-			if after := tr.Config().LossWeight; after != before {
-				fmt.Fprintf(stderr, "loss weight %s from step %d on (was %s)\n", weightName(after), tr.Steps(), weightName(before))
-			}
+		}
+		names := map[string]string{"lr": "learning rate", "loss_weight": "loss weight"}
+		for _, c := range tr.Config().History[recorded:] {
+			fmt.Fprintf(stderr, "%s %s from step %d on (was %s)\n", names[c.Setting], c.To, c.Step, c.From)
 		}
 	} else {
 		if exists {
@@ -195,14 +192,6 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "%s\n", filepath.Join(*out, train.EMAFile))
 	return nil
-}
-
-// weightName is a configuration's loss weight as the user reads it.
-func weightName(s string) string {
-	if s == "" {
-		return "uniform"
-	}
-	return s
 }
 
 // trainTerminal reports whether w is a character device (a terminal), for
