@@ -2,9 +2,12 @@ package restore
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -122,6 +125,25 @@ func LoadPrior(spec ModelSpec) (*Prior, error) {
 	}
 	p := &Prior{Name: name, Model: m, Ctx: ctx, Diffusion: DefaultDiffusion(cfg), Weights: weights}
 	return p.withDiffusionFile(spec.DiffusionPath)
+}
+
+// WeightsDigest returns the SHA-256 of the prior's weights file (of the
+// embedded one for the shipped prior) as "sha256:" and 64 hex digits, so
+// that results can record exactly which weights made them.
+func (p *Prior) WeightsDigest() (string, error) {
+	if p.Weights == "" {
+		return small.Digest(), nil
+	}
+	f, err := os.Open(p.Weights)
+	if err != nil {
+		return "", fmt.Errorf("restore: hashing the weights: %w", err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("restore: hashing %s: %w", p.Weights, err)
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // ModelNames lists the names [ModelSpec.Name] accepts.

@@ -12,7 +12,9 @@ package small
 
 import (
 	"bytes"
+	"crypto/sha256"
 	_ "embed" // the weights
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 
@@ -53,6 +55,14 @@ func Weights() (*checkpoints.StateDict, error) {
 		return nil, fmt.Errorf("small: %w", err)
 	}
 	return sd, nil
+}
+
+// Digest returns the SHA-256 of the embedded weights file as
+// "sha256:" and 64 hex digits: it tells results made with one release of
+// the prior from those of another.
+func Digest() string {
+	sum := sha256.Sum256(weights)
+	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
 // TrainedSteps returns the number of training steps the embedded weights

@@ -1,7 +1,10 @@
 package small
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"math"
+	"os"
 	"reflect"
 	"testing"
 
@@ -55,6 +58,19 @@ func TestEmbeddedWeightsMatchConfig(t *testing.T) {
 	sd.Tensors[name].Data[0] ^= 0xff
 	if again.Tensors[name].Data[0] == sd.Tensors[name].Data[0] {
 		t.Error("Weights shares its tensors between calls")
+	}
+}
+
+// TestDigest checks that Digest is the SHA-256 of the weights file in the
+// source tree.
+func TestDigest(t *testing.T) {
+	data, err := os.ReadFile(Name + ".safetensors")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	if want := "sha256:" + hex.EncodeToString(sum[:]); Digest() != want {
+		t.Errorf("Digest() = %s, the file's SHA-256 is %s", Digest(), want)
 	}
 }
 

@@ -57,7 +57,11 @@ type evalSettings struct {
 	Seed    uint64   `json:"seed"`
 	Model   string   `json:"model"`
 	Weights string   `json:"weights,omitempty"`
-	Keep    int      `json:"keep_images"`
+	// Digest is the SHA-256 of the weights (the embedded file for the
+	// shipped prior), so that a new release of a prior, or a weights file
+	// overwritten in place, does not resume an old folder.
+	Digest string `json:"weights_sha256"`
+	Keep   int    `json:"keep_images"`
 }
 
 // evalRow is one image's outcome for one task and method.
@@ -129,15 +133,17 @@ func runEvaluate(args []string, stdout, stderr io.Writer) error {
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return fmt.Errorf("creating %s: %w", *out, err)
 	}
+	prior, err := restore.LoadPrior(mf.spec())
+	if err != nil {
+		return err
+	}
+	if st.Digest, err = prior.WeightsDigest(); err != nil {
+		return err
+	}
 	if err := checkEvalSettings(filepath.Join(*out, evalSettingsFile), st); err != nil {
 		return err
 	}
 	rows, err := readEvalRows(filepath.Join(*out, evalResultsFile))
-	if err != nil {
-		return err
-	}
-
-	prior, err := restore.LoadPrior(mf.spec())
 	if err != nil {
 		return err
 	}
@@ -320,6 +326,13 @@ func checkEvalSettings(path string, st evalSettings) error {
 	var old evalSettings
 	if err := json.Unmarshal(data, &old); err != nil {
 		return fmt.Errorf("%s is corrupt: %w", path, err)
+	}
+	if old.Digest != st.Digest {
+		was := old.Digest
+		if was == "" {
+			was = "not recorded"
+		}
+		return fmt.Errorf("%s was made with other weights (%s; these are %s); use another -out folder", path, was, st.Digest)
 	}
 	if !reflect.DeepEqual(old, st) {
 		return fmt.Errorf("%s was made with other settings (%s); use another -out folder", path, bytes.TrimSpace(data))

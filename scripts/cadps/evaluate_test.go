@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -8,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/cadps/toolkit/cadps/imageio"
+	"github.com/cadps/toolkit/checkpoints"
+	"github.com/cadps/toolkit/checkpoints/small"
 )
 
 // testImagesDir is the folder of the shipped prior's Fashion-MNIST test
@@ -72,6 +76,16 @@ func TestEvaluateResume(t *testing.T) {
 		t.Fatalf("table %q, %v", table, err)
 	}
 
+	var st evalSettings
+	if data, err := os.ReadFile(filepath.Join(out, evalSettingsFile)); err != nil {
+		t.Fatal(err)
+	} else if err := json.Unmarshal(data, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Digest != small.Digest() {
+		t.Errorf("settings record weights %q, the shipped prior is %q", st.Digest, small.Digest())
+	}
+
 	stdout, _, err = runCmd(runEvaluate, args...)
 	if err != nil {
 		t.Fatal(err)
@@ -106,6 +120,44 @@ func TestEvaluateResume(t *testing.T) {
 	other := append(append([]string{}, args...), "-seed", "7")
 	if _, _, err := runCmd(runEvaluate, other...); err == nil || !strings.Contains(err.Error(), "other settings") {
 		t.Errorf("rerun with another seed: error %v, want one about other settings", err)
+	}
+}
+
+// TestEvaluateOtherWeights overwrites a weights file in place between two
+// runs into the same folder: the second is refused, naming the weights,
+// and the first run's results stay as they were.
+func TestEvaluateOtherWeights(t *testing.T) {
+	dir := t.TempDir()
+	weights, out := filepath.Join(dir, "ema.safetensors"), filepath.Join(dir, "eval")
+	sd, err := small.Weights()
+	if err != nil {
+		t.Fatal(err)
+	}
+	save := func() {
+		t.Helper()
+		if err := checkpoints.WriteFileAtomic(weights, func(w io.Writer) error { return checkpoints.WriteSafetensors(w, sd) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	save()
+	args := []string{"-model", "small", "-weights", weights, "-data", testImagesDir(t), "-count", "1", "-batch", "1",
+		"-steps", "2", "-tasks", "inpaint_box:size=12", "-methods", "dps", "-keep", "0", "-quiet", "-out", out}
+	if _, _, err := runCmd(runEvaluate, args...); err != nil {
+		t.Fatal(err)
+	}
+	results := filepath.Join(out, evalResultsFile)
+	first, err := os.ReadFile(results)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sd.Tensors[sd.Names[0]].Data[0] ^= 1
+	save()
+	_, _, err = runCmd(runEvaluate, args...)
+	if err == nil || !strings.Contains(err.Error(), "other weights") {
+		t.Errorf("rerun with changed weights: error %v, want one about other weights", err)
+	}
+	if again, _ := os.ReadFile(results); string(again) != string(first) {
+		t.Error("the refused run changed results.csv")
 	}
 }
 
