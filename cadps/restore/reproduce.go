@@ -315,12 +315,15 @@ func (r *Reproduction) restorers() (map[[2]string]*Restorer, error) {
 // items' results, so that a rerun with other settings into the same folder
 // is refused.
 type settings struct {
-	Model   string     `json:"model"` // the prior's name or config file name
-	Weights string     `json:"weights,omitempty"`
-	Seed    uint64     `json:"seed"`
-	Fit     string     `json:"fit"`
-	Images  []string   `json:"images"`
-	Runs    []Settings `json:"runs"`
+	Model   string `json:"model"` // the prior's name or config file name
+	Weights string `json:"weights,omitempty"`
+	// Digest is the weights' SHA-256: a new release of the shipped prior,
+	// or a weights file overwritten in place, is another reproduction.
+	Digest string     `json:"weights_sha256"`
+	Seed   uint64     `json:"seed"`
+	Fit    string     `json:"fit"`
+	Images []string   `json:"images"`
+	Runs   []Settings `json:"runs"`
 }
 
 // checkSettings writes reproduce.json, or compares it with the one an
@@ -331,6 +334,10 @@ func (r *Reproduction) checkSettings(rs map[[2]string]*Restorer) error {
 	s := settings{Model: filepath.Base(r.Prior.Name), Seed: r.Seed, Fit: r.Fit.String()}
 	if r.Prior.Weights != "" {
 		s.Weights = filepath.Base(r.Prior.Weights)
+	}
+	var err error
+	if s.Digest, err = r.Prior.WeightsDigest(); err != nil {
+		return err
 	}
 	images := slices.Clone(r.Images)
 	sort.Strings(images)

@@ -146,6 +146,24 @@ func TestReproduceShardsAndResume(t *testing.T) {
 		}
 	})
 
+	t.Run("other weights under the same name are refused", func(t *testing.T) {
+		args := reproduceArgs(t, images, whole, "dps,cadps")
+		src := args[len(args)-1]
+		data, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data[len(data)-1] ^= 1 // the last byte of the last tensor
+		changed := filepath.Join(t.TempDir(), filepath.Base(src))
+		if err := os.WriteFile(changed, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err = runCmd(runReproduce, append(args, "-weights", changed)...)
+		if err == nil || !strings.Contains(err.Error(), "other settings (weights_sha256 differs)") {
+			t.Errorf("error %v, want a refusal naming the weights' digest", err)
+		}
+	})
+
 	t.Run("other images are refused", func(t *testing.T) {
 		other := imageFolder(t, 3)
 		if err := os.Rename(filepath.Join(other, "img00.png"), filepath.Join(other, "img00b.png")); err != nil {
