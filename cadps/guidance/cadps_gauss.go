@@ -18,13 +18,14 @@ const DefaultFDStep = 0.01
 // Σ̃ is the diagonal of Cov[x0|x_t] = (1−ᾱ)/ᾱ · (I + (1−ᾱ)∇² log p_t), with
 // ∇² log p_t = −∂ε/∂x_t / √(1−ᾱ), its diagonal taken by a forward finite
 // difference of the network along the all-ones direction (exact when the
-// Jacobian is diagonal; in general it is the Jacobian's row sum); negative
-// values are clamped to 0 and Σ̃ is not differentiated. Diagonal replaces
-// the all-ones direction by Hutchinson's random ±1 directions (an unbiased
-// diagonal) or the unit vectors (the exact one) for ablations. The linear
-// system is solved in closed form when A diag(Σ̃) Aᵀ is diagonal
-// (inpainting) and by CGIterations of conjugate gradients otherwise. See
-// docs/cadps-gauss.md for the derivation and the relation of ζ to DPS's.
+// Jacobian is diagonal; in general it is the Jacobian's row sum); a
+// negative value is replaced by its magnitude (see NegativeRule) and Σ̃ is
+// not differentiated. Diagonal replaces the all-ones direction by
+// Hutchinson's random ±1 directions (an unbiased diagonal) or the unit
+// vectors (the exact one) for ablations. The linear system is solved in
+// closed form when A diag(Σ̃) Aᵀ is diagonal (inpainting) and by
+// CGIterations of conjugate gradients otherwise. See docs/cadps-gauss.md for
+// the derivation and the relation of ζ to DPS's.
 //
 // Cost per step: two network forwards (one differentiated; one more per
 // Hutchinson probe beyond the first), one vector-Jacobian product, and one
@@ -82,5 +83,5 @@ func (c CADPSGauss) covariance(s *Step, eps *graph.Node) *graph.Node {
 	}
 	dEps := c.Diagonal.estimate(x, s.I, jv)
 	cov := graph.Mul(graph.Div(graph.OneMinus(ab), ab), graph.OneMinus(graph.Mul(sigma, dEps)))
-	return graph.Max(cov, graph.ZerosLike(cov))
+	return c.Diagonal.nonNegative(cov)
 }

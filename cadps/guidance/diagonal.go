@@ -30,6 +30,47 @@ const (
 	ExactDiagonal DiagonalEstimator = "exact"
 )
 
+// NegativeRule says what tmpd and cadps-gauss do with a negative entry of
+// their diagonal covariance estimate c. The diagonal of a covariance is never
+// negative, but a row sum is whenever a pixel's negative correlations
+// outweigh its positive ones, and a learned network's Jacobian adds its own
+// errors, largest at high noise where (1−ᾱ)/√ᾱ magnifies them.
+//
+// What is at stake is the gain of a measurement. The update applies the
+// whole covariance (a vector-Jacobian product) to the residual scaled by
+// 1/(σ_y² + c_i). For inpainting, where that system is diagonal, the update
+// moves A x̂0 by no more than the residual (in the 1-norm) when
+// c_i ≥ Σ_j |Σ_ij| for every observed i (Gershgorin's theorem). The row sum
+// s_i = Σ_j Σ_ij is the cheap estimate of that bound, exact when the
+// correlations are ≥ 0 (the usual case in images), and of the two
+// non-negative replacements |s_i| is always the closer one:
+// max(s_i, 0) ≤ |s_i| ≤ Σ_j |Σ_ij|. Clamping to 0 instead trusts that
+// measurement to σ_y while its row of Σ can be large: a gain of up to
+// Σ_j |Σ_ij| / σ_y². On the shipped small prior (step 5,402) that overshoot
+// put values of ±10⁴ into x̂0 in one step and left a black square in a box
+// inpainting (docs/methods.md, tmpd).
+type NegativeRule string
+
+// The rules for negative diagonal entries.
+const (
+	// NegativeAbs replaces a negative entry by its magnitude (the default).
+	NegativeAbs NegativeRule = "abs"
+	// NegativeClamp replaces it by 0 (the toolkit's rule before 2026-11-28,
+	// kept to reproduce results made with it).
+	NegativeClamp NegativeRule = "clamp"
+)
+
+// ParseNegativeRule returns the rule of that name ("" is NegativeAbs).
+func ParseNegativeRule(name string) (NegativeRule, error) {
+	switch r := NegativeRule(name); r {
+	case "":
+		return NegativeAbs, nil
+	case NegativeAbs, NegativeClamp:
+		return r, nil
+	}
+	return "", fmt.Errorf("guidance: unknown rule for negative diagonal entries %q (known: %s, %s)", name, NegativeAbs, NegativeClamp)
+}
+
 // DefaultProbes is the number of Hutchinson probes when none is given.
 const DefaultProbes = 1
 
@@ -63,6 +104,17 @@ type Diagonal struct {
 	// function of (Seed, i) only, drawn in the graph, so a run is
 	// reproducible and its probes are independent of the sampler's noise.
 	Seed int64
+	// Negative is the rule for negative entries of the estimate ("" =
+	// NegativeAbs).
+	Negative NegativeRule
+}
+
+// nonNegative applies the rule for negative entries to the estimate c.
+func (d Diagonal) nonNegative(c *graph.Node) *graph.Node {
+	if d.Negative == NegativeClamp {
+		return graph.Max(c, graph.ZerosLike(c))
+	}
+	return graph.Abs(c)
 }
 
 // name returns the estimator, RowSum when unset.
@@ -73,14 +125,20 @@ func (d Diagonal) name() DiagonalEstimator {
 	return d.Estimator
 }
 
-// String describes the estimator for logs and settings.
+// String describes the estimator, and a rule for negative entries other
+// than the default, for logs and settings.
 func (d Diagonal) String() string {
-	switch d.name() {
-	case Hutchinson:
-		return fmt.Sprintf("hutchinson(probes=%d,seed=%d)", d.probes(), d.Seed)
-	default:
+	var params []string
+	if d.name() == Hutchinson {
+		params = append(params, fmt.Sprintf("probes=%d", d.probes()), fmt.Sprintf("seed=%d", d.Seed))
+	}
+	if d.Negative == NegativeClamp {
+		params = append(params, "negative="+string(NegativeClamp))
+	}
+	if len(params) == 0 {
 		return string(d.name())
 	}
+	return string(d.name()) + "(" + strings.Join(params, ",") + ")"
 }
 
 // probes returns the probe count, DefaultProbes when unset.

@@ -14,13 +14,14 @@ import (
 //	dps
 //	tmpd:diagonal=hutchinson,probes=8,probe_seed=3
 //	cadps-gauss:diagonal=exact,fd_step=0.02,cg=40
+//	tmpd:negative=clamp
 //	mmps:cg=10
 //	cadps:batched=true
 //
 // Keys: cg (CG iterations), fd_step (cadps-gauss's finite-difference step),
-// diagonal (rowsum, hutchinson, exact), probes, probe_seed, batched, solver
-// (cg, gcr). An unknown key, a malformed value or a key the method does not
-// read is an error naming it.
+// diagonal (rowsum, hutchinson, exact), probes, probe_seed, negative (abs,
+// clamp: see NegativeRule), batched, solver (cg, gcr). An unknown key, a
+// malformed value or a key the method does not read is an error naming it.
 func ParseSpec(spec string, base Options) (Method, error) {
 	name, rest, _ := strings.Cut(strings.TrimSpace(spec), ":")
 	name = strings.TrimSpace(name)
@@ -56,6 +57,7 @@ func specKeys() map[string]string {
 		"diagonal":   "cadps-gauss,tmpd",
 		"probes":     "cadps-gauss,tmpd",
 		"probe_seed": "cadps-gauss,tmpd",
+		"negative":   "cadps-gauss,tmpd",
 		"batched":    "cadps",
 		"solver":     "mmps",
 	}
@@ -96,6 +98,8 @@ func setOption(o *Options, k, v string) error {
 		}
 	case "diagonal":
 		o.Diagonal.Estimator, err = ParseDiagonal(v)
+	case "negative":
+		o.Diagonal.Negative, err = ParseNegativeRule(v)
 	case "batched":
 		o.Batched, err = strconv.ParseBool(v)
 	case "solver":

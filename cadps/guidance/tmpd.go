@@ -10,10 +10,11 @@ import (
 // Cov[x0|x_t] = (1−ᾱ)/√ᾱ · ∂x̂0/∂x_t is replaced by the diagonal matrix of
 // its row sums, one vector-Jacobian product with the ones vector,
 //
-//	c = (1−ᾱ)/√ᾱ · (∂x̂0/∂x_t)ᵀ 1
+//	c = |(1−ᾱ)/√ᾱ · (∂x̂0/∂x_t)ᵀ 1|
 //	x_{t-1} = prior step with x̂0 + ζ (1−ᾱ)/√ᾱ · (∂x̂0/∂x_t)ᵀ Aᵀ (σ_y² I + A diag(c) Aᵀ)⁻¹ (y − A x̂0)
 //
-// (c clamped to ≥ 0 and not differentiated). Diagonal replaces the row
+// (c is not differentiated; for why a negative row sum is replaced by its
+// magnitude rather than 0, see NegativeRule). Diagonal replaces the row
 // sums by an unbiased (Hutchinson) or exact diagonal of ∂x̂0/∂x_t for
 // ablations. The system is solved in closed form when A diag(c) Aᵀ is
 // diagonal (inpainting) and by CGIterations of conjugate gradients
@@ -46,8 +47,7 @@ func (m TMPD) Step(s *Step) Result {
 	x0 := mv.PredXStart
 	k := s.tweedieScale(x0)
 	jv := func(v *graph.Node) *graph.Node { return s.vjp(x0, v) }
-	cov := graph.Mul(k, m.Diagonal.estimate(x0, s.I, jv))
-	cov = graph.StopGradient(graph.Max(cov, graph.ZerosLike(cov)))
+	cov := graph.StopGradient(m.Diagonal.nonNegative(graph.Mul(k, m.Diagonal.estimate(x0, s.I, jv))))
 	r := s.residual(x0)
 	u := s.solveDiagonalCovariance(op, cov, r, iterations(m.CGIterations, DefaultCGIterations))
 	g := s.vjp(x0, op.Adjoint(u))
