@@ -37,16 +37,16 @@ const (
 // errors, largest at high noise where (1−ᾱ)/√ᾱ magnifies them.
 //
 // What is at stake is the gain of a measurement. The update applies the
-// whole covariance (a vector-Jacobian product) to the residual scaled by
-// 1/(σ_y² + c_i). For inpainting, where that system is diagonal, the update
-// moves A x̂0 by no more than the residual (in the 1-norm) when
-// c_i ≥ Σ_j |Σ_ij| for every observed i (Gershgorin's theorem). The row sum
-// s_i = Σ_j Σ_ij is the cheap estimate of that bound, exact when the
-// correlations are ≥ 0 (the usual case in images), and of the two
-// non-negative replacements |s_i| is always the closer one:
-// max(s_i, 0) ≤ |s_i| ≤ Σ_j |Σ_ij|. Clamping to 0 instead trusts that
-// measurement to σ_y while its row of Σ can be large: a gain of up to
-// Σ_j |Σ_ij| / σ_y². On the shipped small prior (step 5,402) that overshoot
+// whole covariance M (a vector-Jacobian product; M = A Σ Aᵀ for tmpd) to
+// the residual scaled by 1/(σ_y² + c_i). Where that system is diagonal
+// (tmpd; inpainting), the update moves A x̂0 by no more than the residual
+// (in the 1-norm) when c_i ≥ Σ_j |M_ij| for every i (Gershgorin's
+// theorem). The row sum s_i = Σ_j M_ij is the cheap estimate of that bound,
+// exact when the correlations are ≥ 0 (the usual case in images), and of
+// the two non-negative replacements |s_i| is always the closer one:
+// max(s_i, 0) ≤ |s_i| ≤ Σ_j |M_ij|. Clamping to 0 instead trusts that
+// measurement to σ_y while its row of M can be large: a gain of up to
+// Σ_j |M_ij| / σ_y². On the shipped small prior (step 5,402) that overshoot
 // put values of ±10⁴ into x̂0 in one step and left a black square in a box
 // inpainting (docs/methods.md, tmpd).
 type NegativeRule string

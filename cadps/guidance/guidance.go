@@ -199,6 +199,9 @@ type Options struct {
 	// Diagonal is the diagonal estimator of tmpd and cadps-gauss (zero:
 	// their published row sums).
 	Diagonal Diagonal
+	// PixelSpace is tmpd's option of that name: the diagonal of the pixel
+	// covariance instead of the measurement covariance's.
+	PixelSpace bool
 }
 
 // constructors lists the methods by name.
@@ -210,8 +213,10 @@ func constructors() map[string]func(Options) Method {
 		"cadps-gauss": func(o Options) Method {
 			return CADPSGauss{FDStep: o.FDStep, CGIterations: o.CGIterations, Diagonal: o.Diagonal}
 		},
-		"pigdm":      func(o Options) Method { return PiGDM{CGIterations: o.CGIterations} },
-		"tmpd":       func(o Options) Method { return TMPD{CGIterations: o.CGIterations, Diagonal: o.Diagonal} },
+		"pigdm": func(o Options) Method { return PiGDM{CGIterations: o.CGIterations} },
+		"tmpd": func(o Options) Method {
+			return TMPD{CGIterations: o.CGIterations, Diagonal: o.Diagonal, PixelSpace: o.PixelSpace}
+		},
 		"mmps":       func(o Options) Method { return MMPS{CGIterations: o.CGIterations, Solver: o.Solver} },
 		"mcg":        func(Options) Method { return MCG{} },
 		"projection": func(Options) Method { return Projection{} },

@@ -56,11 +56,13 @@ func TestExactPosteriorSampling(t *testing.T) {
 		{"mmps/full/matrix", "full", "matrix", measureNoise, guidance.MMPS{CGIterations: matrixRows}, false, 2e-3, 0},
 		{"mmps/full/matrix/ddim", "full", "matrix", measureNoise, guidance.MMPS{CGIterations: matrixRows}, true, 5e-3, 0},
 		{"mmps/full/inpaint", "full", "inpaint", measureNoise, guidance.MMPS{CGIterations: imgH * imgW / 2}, false, 2e-3, 0},
-		{"tmpd/diag/matrix", "diag", "matrix", measureNoise, guidance.TMPD{CGIterations: matrixRows}, false, 1e-4, 0},
+		{"tmpd/diag/matrix/pixels", "diag", "matrix", measureNoise, guidance.TMPD{CGIterations: matrixRows, PixelSpace: true}, false, 1e-4, 0},
+		{"tmpd/diag/inpaint/pixels", "diag", "inpaint", measureNoise, guidance.TMPD{PixelSpace: true}, false, 1e-4, 0},
 		{"tmpd/diag/inpaint", "diag", "inpaint", measureNoise, guidance.TMPD{}, false, 1e-4, 0},
 		{"cadps-gauss/diag/matrix", "diag", "matrix", measureNoise, guidance.CADPSGauss{CGIterations: matrixRows}, false, 5e-4, 0},
 		{"cadps-gauss/diag/inpaint", "diag", "inpaint", measureNoise, guidance.CADPSGauss{}, false, 5e-4, 0},
-		{"tmpd/diag/matrix/hutchinson", "diag", "matrix", measureNoise, guidance.TMPD{CGIterations: matrixRows, Diagonal: hutchinson2}, false, 1e-4, 0},
+		{"tmpd/diag/matrix/pixels/hutchinson", "diag", "matrix", measureNoise, guidance.TMPD{CGIterations: matrixRows, Diagonal: hutchinson2, PixelSpace: true}, false, 1e-4, 0},
+		{"tmpd/diag/inpaint/hutchinson", "diag", "inpaint", measureNoise, guidance.TMPD{Diagonal: hutchinson2}, false, 1e-4, 0},
 		{"tmpd/diag/inpaint/exact", "diag", "inpaint", measureNoise, guidance.TMPD{Diagonal: exactDiagonal}, false, 1e-4, 0},
 		{"cadps-gauss/diag/matrix/hutchinson", "diag", "matrix", measureNoise, guidance.CADPSGauss{CGIterations: matrixRows, Diagonal: hutchinson2}, false, 5e-4, 0},
 		{"cadps-gauss/diag/inpaint/exact", "diag", "inpaint", measureNoise, guidance.CADPSGauss{Diagonal: exactDiagonal}, false, 5e-4, 0},
@@ -115,9 +117,11 @@ func TestGaussianPosteriorStatistics(t *testing.T) {
 	}{
 		{guidance.MMPS{CGIterations: matrixRows}, 1, true},
 		{guidance.MMPS{CGIterations: 2}, 1, false},
-		{guidance.TMPD{CGIterations: matrixRows}, 1, false},
-		{guidance.TMPD{CGIterations: matrixRows, Diagonal: exactDiagonal}, 1, false},
-		{guidance.TMPD{CGIterations: matrixRows, Diagonal: guidance.Diagonal{Estimator: guidance.Hutchinson, Probes: 4}}, 1, false},
+		{guidance.TMPD{}, 1, false},
+		{guidance.TMPD{Diagonal: exactDiagonal}, 1, false},
+		{guidance.TMPD{CGIterations: matrixRows, PixelSpace: true}, 1, false},
+		{guidance.TMPD{CGIterations: matrixRows, PixelSpace: true, Diagonal: exactDiagonal}, 1, false},
+		{guidance.TMPD{CGIterations: matrixRows, PixelSpace: true, Diagonal: guidance.Diagonal{Estimator: guidance.Hutchinson, Probes: 4}}, 1, false},
 		{guidance.CADPSGauss{CGIterations: matrixRows}, 1, false},
 		{guidance.PiGDM{CGIterations: matrixRows}, 1, false},
 		{guidance.DPS{}, 0.3, false},
@@ -125,7 +129,7 @@ func TestGaussianPosteriorStatistics(t *testing.T) {
 	}
 	for _, c := range cases {
 		e := w.compare(t, w.sample(t, run{method: c.method, scale: c.scale, n: n, seed: 3}))
-		t.Logf("%-13s ζ=%.1f %s: %v", c.method.Name(), c.scale, diagonalOf(c.method), e)
+		t.Logf("%-13s ζ=%.1f %s%s: %v", c.method.Name(), c.scale, diagonalOf(c.method), pixelSpace(c.method), e)
 		if e.Mean > uncond.Mean/5 || math.IsNaN(e.Mean) {
 			t.Errorf("%s: mean error %.3f, not well below the prior's %.3f", c.method.Name(), e.Mean, uncond.Mean)
 		}
@@ -219,6 +223,14 @@ func prod(dims []int) int {
 		p *= d
 	}
 	return p
+}
+
+// pixelSpace marks tmpd's pixel-space variant.
+func pixelSpace(m guidance.Method) string {
+	if m, ok := m.(guidance.TMPD); ok && m.PixelSpace {
+		return " (pixels)"
+	}
+	return ""
 }
 
 // diagonalOf names a method's diagonal estimator, "" for the methods

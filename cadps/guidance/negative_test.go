@@ -8,20 +8,21 @@ import (
 	"github.com/cadps/toolkit/cadps"
 	"github.com/cadps/toolkit/cadps/backend"
 	"github.com/cadps/toolkit/cadps/guidance"
+	"github.com/cadps/toolkit/ops"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 )
 
 // antiCorrelatedPrior returns a Gaussian prior on imgH×imgW images whose
-// covariance s·v vᵀ + e·I (v = +1 on the first plus pixels, −1 on the rest)
-// has negative row sums on the +1 pixels whenever plus < d/2: the case in
+// covariance s·v vᵀ + e·I (v = +1 on the pixels plus marks, −1 elsewhere)
+// has negative row sums on the +1 pixels when they are fewer: the case in
 // which a diagonal made of row sums needs a rule for negative entries.
-func antiCorrelatedPrior(r *rand.Rand, plus int, s, e float64) *gaussianPrior {
+func antiCorrelatedPrior(r *rand.Rand, plus []bool, s, e float64) *gaussianPrior {
 	d := imgH * imgW
 	v := make([]float64, d)
 	for k := range v {
 		v[k] = -1
-		if k < plus {
+		if plus[k] {
 			v[k] = 1
 		}
 	}
@@ -40,13 +41,23 @@ func antiCorrelatedPrior(r *rand.Rand, plus int, s, e float64) *gaussianPrior {
 // TestNegativeRule checks the diagonal tmpd and cadps-gauss put into their
 // likelihood where row sums are negative. In a Gaussian world the
 // covariance Cov[x0|x_t] = (Σ⁻¹ + ᾱ/(1−ᾱ) I)⁻¹ is known, so the reported
-// "covariance" of one step must be |Cov·1| under NegativeAbs (the default)
-// and max(Cov·1, 0) under NegativeClamp, entry by entry; the prior is chosen
-// so that 7 of the 16 row sums are negative.
+// "covariance" of one step must be |s| under NegativeAbs (the default) and
+// max(s, 0) under NegativeClamp, entry by entry, for the row sums s of
+// A Cov Aᵀ (tmpd) or of Cov (tmpd's PixelSpace, cadps-gauss); the prior is
+// chosen so that 7 of the 16 row sums of Cov are negative, and some of
+// A Cov Aᵀ's.
 func TestNegativeRule(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 9))
 	w := newWorld(t, "diag", "inpaint", measureNoise, 3)
-	w.prior = antiCorrelatedPrior(r, 7, 0.3, 0.05)
+	// +1 on 3 of the 8 observed pixels and 4 of the 8 unobserved ones.
+	mask := w.op.(*ops.Inpainting).Mask()
+	plus := make([]bool, len(mask))
+	seen := map[float32]int{}
+	for k, m := range mask {
+		plus[k] = (m == 1 && seen[m] < 3) || (m == 0 && seen[m] < 4)
+		seen[m]++
+	}
+	w.prior = antiCorrelatedPrior(r, plus, 0.3, 0.05)
 	ab, err := baseAlphaBar(w.process.Config())
 	if err != nil {
 		t.Fatal(err)
@@ -82,6 +93,22 @@ func TestNegativeRule(t *testing.T) {
 	if negative != 7 {
 		t.Fatalf("the test prior has %d negative row sums of Cov[x0|x_t], want 7: %v", negative, rowSums)
 	}
+	// tmpd's default: the row sums of A Cov Aᵀ, for inpainting m ⊙ Cov m.
+	maskVec := make([]float64, d)
+	for k, m := range mask {
+		maskVec[k] = float64(m)
+	}
+	measSums := post.vec(maskVec)
+	negative = 0
+	for k := range measSums {
+		measSums[k] *= maskVec[k]
+		if measSums[k] < 0 {
+			negative++
+		}
+	}
+	if negative == 0 {
+		t.Fatalf("the test prior has no negative row sums of A Cov Aᵀ: %v", measSums)
+	}
 
 	x := make([]float32, d)
 	for k := range x {
@@ -97,12 +124,15 @@ func TestNegativeRule(t *testing.T) {
 		name   string
 		method guidance.Method
 		rule   func(s float64) float64
+		sums   []float64
 		tol    float64 // relative to max |row sum|; cadps-gauss differences ε in float32
 	}{
-		{"tmpd/abs", guidance.TMPD{}, math.Abs, 1e-4},
-		{"tmpd/clamp", guidance.TMPD{Diagonal: guidance.Diagonal{Negative: guidance.NegativeClamp}}, clampZero, 1e-4},
-		{"cadps-gauss/abs", guidance.CADPSGauss{}, math.Abs, 5e-3},
-		{"cadps-gauss/clamp", guidance.CADPSGauss{Diagonal: guidance.Diagonal{Negative: guidance.NegativeClamp}}, clampZero, 5e-3},
+		{"tmpd/abs", guidance.TMPD{}, math.Abs, measSums, 1e-4},
+		{"tmpd/clamp", guidance.TMPD{Diagonal: guidance.Diagonal{Negative: guidance.NegativeClamp}}, clampZero, measSums, 1e-4},
+		{"tmpd/pixels/abs", guidance.TMPD{PixelSpace: true}, math.Abs, rowSums, 1e-4},
+		{"tmpd/pixels/clamp", guidance.TMPD{PixelSpace: true, Diagonal: guidance.Diagonal{Negative: guidance.NegativeClamp}}, clampZero, rowSums, 1e-4},
+		{"cadps-gauss/abs", guidance.CADPSGauss{}, math.Abs, rowSums, 5e-3},
+		{"cadps-gauss/clamp", guidance.CADPSGauss{Diagonal: guidance.Diagonal{Negative: guidance.NegativeClamp}}, clampZero, rowSums, 5e-3},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s, err := cadps.NewSampler(cadps.Problem{Backend: b, Ctx: context.New(), Net: w.net, Process: w.process,
@@ -119,10 +149,10 @@ func TestNegativeRule(t *testing.T) {
 			}
 			got := tensors.MustCopyFlatData[float32](info.Extra["covariance"])
 			scale := 0.0
-			for _, s := range rowSums {
+			for _, s := range c.sums {
 				scale = math.Max(scale, math.Abs(s))
 			}
-			for k, s := range rowSums {
+			for k, s := range c.sums {
 				if want := c.rule(s); math.Abs(float64(got[k])-want) > c.tol*scale {
 					t.Errorf("pixel %d: covariance %.6g, want %.6g (row sum %.6g)", k, got[k], want, s)
 				}

@@ -20,8 +20,9 @@ import (
 //
 // Keys: cg (CG iterations), fd_step (cadps-gauss's finite-difference step),
 // diagonal (rowsum, hutchinson, exact), probes, probe_seed, negative (abs,
-// clamp: see NegativeRule), batched, solver (cg, gcr). An unknown key, a
-// malformed value or a key the method does not read is an error naming it.
+// clamp: see NegativeRule), space (measurements, pixels: tmpd's
+// PixelSpace), batched, solver (cg, gcr). An unknown key, a malformed
+// value or a key the method does not read is an error naming it.
 func ParseSpec(spec string, base Options) (Method, error) {
 	name, rest, _ := strings.Cut(strings.TrimSpace(spec), ":")
 	name = strings.TrimSpace(name)
@@ -58,6 +59,7 @@ func specKeys() map[string]string {
 		"probes":     "cadps-gauss,tmpd",
 		"probe_seed": "cadps-gauss,tmpd",
 		"negative":   "cadps-gauss,tmpd",
+		"space":      "tmpd",
 		"batched":    "cadps",
 		"solver":     "mmps",
 	}
@@ -100,6 +102,15 @@ func setOption(o *Options, k, v string) error {
 		o.Diagonal.Estimator, err = ParseDiagonal(v)
 	case "negative":
 		o.Diagonal.Negative, err = ParseNegativeRule(v)
+	case "space":
+		switch v {
+		case "pixels":
+			o.PixelSpace = true
+		case "measurements":
+			o.PixelSpace = false
+		default:
+			err = fmt.Errorf("unknown space %q (known: pixels, measurements)", v)
+		}
 	case "batched":
 		o.Batched, err = strconv.ParseBool(v)
 	case "solver":

@@ -6,29 +6,42 @@ import (
 )
 
 // TMPD is Tweedie moment projected diffusion (Boys et al. 2023) in its
-// diagonal form, the one its image experiments use: the covariance
-// Cov[x0|x_t] = (1−ᾱ)/√ᾱ · ∂x̂0/∂x_t is replaced by the diagonal matrix of
-// its row sums, one vector-Jacobian product with the ones vector,
+// diagonal form, the one its image experiments use: the measurement
+// covariance A Cov Aᵀ, Cov = Cov[x0|x_t] = (1−ᾱ)/√ᾱ · ∂x̂0/∂x_t, is replaced
+// by the diagonal matrix of its row sums, one vector-Jacobian product with
+// Aᵀ1,
 //
-//	c = |(1−ᾱ)/√ᾱ · (∂x̂0/∂x_t)ᵀ 1|
-//	x_{t-1} = prior step with x̂0 + ζ (1−ᾱ)/√ᾱ · (∂x̂0/∂x_t)ᵀ Aᵀ (σ_y² I + A diag(c) Aᵀ)⁻¹ (y − A x̂0)
+//	c = |A (1−ᾱ)/√ᾱ · (∂x̂0/∂x_t)ᵀ Aᵀ 1|
+//	x_{t-1} = prior step with x̂0 + ζ (1−ᾱ)/√ᾱ · (∂x̂0/∂x_t)ᵀ Aᵀ (y − A x̂0) / (σ_y² + c)
 //
 // (c is not differentiated; for why a negative row sum is replaced by its
-// magnitude rather than 0, see NegativeRule). Diagonal replaces the row
-// sums by an unbiased (Hutchinson) or exact diagonal of ∂x̂0/∂x_t for
-// ablations. The system is solved in closed form when A diag(c) Aᵀ is
+// magnitude rather than 0, see NegativeRule). The system is diagonal for
+// every operator. Diagonal replaces the row sums by an unbiased
+// (Hutchinson, ±1 probes in measurement space) or the exact diagonal of
+// A Cov Aᵀ for ablations. PixelSpace selects the pixel-space variant, which
+// takes the diagonal of Cov itself (its row sums Cov·1 by default) and
+// solves σ_y² I + A diag(c) Aᵀ exactly: in closed form when that is
 // diagonal (inpainting) and by CGIterations of conjugate gradients
-// otherwise. ζ = 1 is the method as
-// published (see the package's Gaussian-likelihood update).
+// otherwise. ζ = 1 is the method as published (see the package's
+// Gaussian-likelihood update).
 //
 // Cost per step: one network forward and two vector-Jacobian products
-// (one more per Hutchinson probe beyond the first), and one A and Aᵀ per CG
-// iteration; memory of one backward pass.
+// (one more per Hutchinson probe beyond the first), one more A and Aᵀ, and
+// with PixelSpace one A and Aᵀ per CG iteration; memory of one backward
+// pass.
 type TMPD struct {
-	// CGIterations caps the CG iterations (0 = DefaultCGIterations).
+	// CGIterations caps the CG iterations of PixelSpace (0 =
+	// DefaultCGIterations).
 	CGIterations int
-	// Diagonal selects the estimate of diag(∂x̂0/∂x_t) (zero: row sums).
+	// Diagonal selects the estimate of the covariance's diagonal (zero: row
+	// sums).
 	Diagonal Diagonal
+	// PixelSpace estimates the diagonal of Cov instead of A Cov Aᵀ: this
+	// toolkit's form of TMPD before 2026-11-28. Its row sums run over all
+	// pixels, where the published form's run over the measurements'
+	// couplings only; on the mixture benchmark that made it far worse
+	// (docs/posterior-fidelity.md).
+	PixelSpace bool
 }
 
 // Name implements Method.
@@ -47,9 +60,16 @@ func (m TMPD) Step(s *Step) Result {
 	x0 := mv.PredXStart
 	k := s.tweedieScale(x0)
 	jv := func(v *graph.Node) *graph.Node { return s.vjp(x0, v) }
-	cov := graph.StopGradient(m.Diagonal.nonNegative(graph.Mul(k, m.Diagonal.estimate(x0, s.I, jv))))
 	r := s.residual(x0)
-	u := s.solveDiagonalCovariance(op, cov, r, iterations(m.CGIterations, DefaultCGIterations))
+	var cov, u *graph.Node
+	if m.PixelSpace {
+		cov = graph.StopGradient(m.Diagonal.nonNegative(graph.Mul(k, m.Diagonal.estimate(x0, s.I, jv))))
+		u = s.solveDiagonalCovariance(op, cov, r, iterations(m.CGIterations, DefaultCGIterations))
+	} else {
+		jvY := func(v *graph.Node) *graph.Node { return op.Apply(graph.Mul(k, jv(op.Adjoint(v)))) }
+		cov = graph.StopGradient(m.Diagonal.nonNegative(m.Diagonal.estimate(r, s.I, jvY)))
+		u = safeDiv(r, graph.Add(cov, s.sigmaY2(r)))
+	}
 	g := s.vjp(x0, op.Adjoint(u))
 	delta := graph.MulScalar(graph.Mul(k, g), s.Scale)
 	return Result{Next: s.guidedPrior(mv, delta), PredXStart: x0, Residual: perImageNorm(r),
