@@ -44,6 +44,12 @@ type CADPSGauss struct {
 // Name implements Method.
 func (CADPSGauss) Name() string { return "cadps-gauss" }
 
+// Revision implements Revisioner:
+//
+//  1. 2026-11-28: a negative diagonal entry becomes its magnitude, not 0
+//     (negative=clamp restores the old rule).
+func (CADPSGauss) Revision() int { return 1 }
+
 // CheckOperator implements OperatorChecker: A must be linear with an adjoint.
 func (c CADPSGauss) CheckOperator(op ops.Operator) error {
 	_, err := linearOperator(c.Name(), op)

@@ -245,6 +245,24 @@ func New(name string, o Options) (Method, error) {
 // Has reports whether a method of that name exists.
 func Has(name string) bool { return slices.Contains(Names(), name) }
 
+// Revisioner is implemented by methods whose default output has changed
+// since their first release.
+type Revisioner interface {
+	// Revision counts those changes; its doc comment lists them.
+	Revision() int
+}
+
+// Revision returns how many times the default output of method m has
+// changed since its first release: 0 unless m implements [Revisioner].
+// Results recorded under an earlier revision were made by other code, so
+// the resumable commands record it and refuse to add to such results.
+func Revision(m Method) int {
+	if r, ok := m.(Revisioner); ok {
+		return r.Revision()
+	}
+	return 0
+}
+
 // DefaultScale returns the default step size ζ of a method for a task whose
 // DPS step size is taskScale (0.3 for SR and blurs, 0.5 inpainting, 1.0
 // phase retrieval, as the reference configs); method may be a spec (see

@@ -50,6 +50,36 @@ func ParseSpec(spec string, base Options) (Method, error) {
 	return New(name, o)
 }
 
+// CanonicalSpec returns spec in one standard spelling, for records and
+// comparisons: spaces removed and the options sorted by key, a repeated key
+// keeping its last value (the one ParseSpec uses). Two specs with the same
+// canonical form build the same method; an invalid spec is ParseSpec's
+// error.
+func CanonicalSpec(spec string) (string, error) {
+	if _, err := ParseSpec(spec, Options{}); err != nil {
+		return "", err
+	}
+	name, rest, _ := strings.Cut(strings.TrimSpace(spec), ":")
+	opts := map[string]string{}
+	for _, kv := range splitParams(rest) {
+		k, v, _ := strings.Cut(kv, "=")
+		opts[strings.TrimSpace(k)] = strings.TrimSpace(v)
+	}
+	keys := make([]string, 0, len(opts))
+	for k := range opts {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	b.WriteString(strings.TrimSpace(name))
+	sep := ":"
+	for _, k := range keys {
+		b.WriteString(sep + k + "=" + opts[k])
+		sep = ","
+	}
+	return b.String(), nil
+}
+
 // specKeys maps each option key to the methods that read it.
 func specKeys() map[string]string {
 	return map[string]string{

@@ -49,3 +49,53 @@ func TestParseSpec(t *testing.T) {
 		})
 	}
 }
+
+// TestCanonicalSpec checks that spellings of one method share a canonical
+// form that parses to the same method, and that distinct methods do not.
+func TestCanonicalSpec(t *testing.T) {
+	cases := []struct {
+		spec, want, err string
+	}{
+		{"dps", "dps", ""},
+		{" tmpd ", "tmpd", ""},
+		{"tmpd: probes=8 ,diagonal=hutchinson", "tmpd:diagonal=hutchinson,probes=8", ""},
+		{"tmpd:probes=2,diagonal=hutchinson,probes=8", "tmpd:diagonal=hutchinson,probes=8", ""},
+		{"cadps-gauss:fd_step=0.02,cg=40", "cadps-gauss:cg=40,fd_step=0.02", ""},
+		{"tmpd:speed=3", "", `unknown option "speed"`},
+		{"dsp", "", `unknown method "dsp"`},
+	}
+	for _, c := range cases {
+		t.Run(c.spec, func(t *testing.T) {
+			got, err := CanonicalSpec(c.spec)
+			if c.err != "" {
+				if err == nil || !strings.Contains(err.Error(), c.err) {
+					t.Fatalf("CanonicalSpec(%q): error %v, want %q", c.spec, err, c.err)
+				}
+				return
+			}
+			if err != nil || got != c.want {
+				t.Fatalf("CanonicalSpec(%q) = %q, %v; want %q", c.spec, got, err, c.want)
+			}
+			m1, err1 := ParseSpec(c.spec, Options{})
+			m2, err2 := ParseSpec(got, Options{})
+			if err1 != nil || err2 != nil || !reflect.DeepEqual(m1, m2) {
+				t.Errorf("%q and its canonical form build %#v and %#v (%v, %v)", c.spec, m1, m2, err1, err2)
+			}
+		})
+	}
+}
+
+// TestRevision checks the revisions of the methods whose default changed,
+// and that the others report 0.
+func TestRevision(t *testing.T) {
+	want := map[string]int{"tmpd": 2, "cadps-gauss": 1}
+	for _, name := range Names() {
+		m, err := New(name, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := Revision(m); got != want[name] {
+			t.Errorf("Revision(%s) = %d, want %d", name, got, want[name])
+		}
+	}
+}

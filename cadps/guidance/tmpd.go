@@ -47,6 +47,14 @@ type TMPD struct {
 // Name implements Method.
 func (TMPD) Name() string { return "tmpd" }
 
+// Revision implements Revisioner:
+//
+//  1. 2026-11-28: a negative diagonal entry becomes its magnitude, not 0
+//     (negative=clamp restores the old rule);
+//  2. 2026-11-28: the row sums of A Cov Aᵀ, as published, not of Cov
+//     (space=pixels restores the old form).
+func (TMPD) Revision() int { return 2 }
+
 // CheckOperator implements OperatorChecker: A must be linear with an adjoint.
 func (m TMPD) CheckOperator(op ops.Operator) error {
 	_, err := linearOperator(m.Name(), op)

@@ -403,24 +403,90 @@ func firstMismatch(a, b []any) int {
 	return min(len(a), len(b))
 }
 
-// firstDifference names the first top-level key whose values differ.
+// firstDifference names the first place, in key order, where two decoded
+// JSON documents differ: its path (runs[2].method_revision) and both
+// values.
 func firstDifference(a, b map[string]any) string {
-	keys := []string{}
-	for k := range a {
-		keys = append(keys, k)
-	}
-	for k := range b {
-		if _, ok := a[k]; !ok {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		if !reflect.DeepEqual(a[k], b[k]) {
-			return k + " differs"
-		}
+	if path, x, y, ok := jsonDifference("", a, b); ok {
+		return fmt.Sprintf("%s: was %s, now %s", path, showJSON(x), showJSON(y))
 	}
 	return "they differ"
+}
+
+// absent stands for a missing key in jsonDifference's report.
+type absent struct{}
+
+// jsonDifference returns the path and values of the first difference of
+// the decoded JSON values a and b below path, and whether there is one.
+func jsonDifference(path string, a, b any) (string, any, any, bool) {
+	switch x := a.(type) {
+	case map[string]any:
+		y, ok := b.(map[string]any)
+		if !ok {
+			break
+		}
+		keys := make([]string, 0, len(x)+len(y))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		for k := range y {
+			if _, ok := x[k]; !ok {
+				keys = append(keys, k)
+			}
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			p := k
+			if path != "" {
+				p = path + "." + k
+			}
+			xv, inX := x[k]
+			yv, inY := y[k]
+			switch {
+			case !inX:
+				return p, absent{}, yv, true
+			case !inY:
+				return p, xv, absent{}, true
+			}
+			if p, xd, yd, ok := jsonDifference(p, xv, yv); ok {
+				return p, xd, yd, true
+			}
+		}
+		return "", nil, nil, false
+	case []any:
+		y, ok := b.([]any)
+		if !ok || len(x) != len(y) {
+			break
+		}
+		for i := range x {
+			if p, xd, yd, ok := jsonDifference(fmt.Sprintf("%s[%d]", path, i), x[i], y[i]); ok {
+				return p, xd, yd, true
+			}
+		}
+		return "", nil, nil, false
+	}
+	if reflect.DeepEqual(a, b) {
+		return "", nil, nil, false
+	}
+	return path, a, b, true
+}
+
+// showJSON renders a value of jsonDifference's report, shortened.
+func showJSON(v any) string {
+	if _, ok := v.(absent); ok {
+		return "absent"
+	}
+	if l, ok := v.([]any); ok {
+		return fmt.Sprintf("%d entries", len(l))
+	}
+	data, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	if r := []rune(string(data)); len(r) > 80 {
+		return string(r[:77]) + "..."
+	}
+	return string(data)
 }
 
 // Run runs this shard's unfinished items and rebuilds the CSV, table and

@@ -88,6 +88,7 @@ type Restorer struct {
 	prior   *Prior
 	process *diffusion.Process
 	method  guidance.Method
+	spec    string // method's canonical spec
 	opts    Options
 	scale   float64
 	sigmaY  float64
@@ -113,8 +114,10 @@ type Settings struct {
 	Task       string `json:"task"`
 	TaskSpec   string `json:"task_spec,omitempty"`
 	TaskConfig any    `json:"task_config,omitempty"`
-	// Method is the guidance method.
-	Method string `json:"method"`
+	// Method is the guidance method's spec in canonical form (see
+	// guidance.CanonicalSpec) and MethodRevision its guidance.Revision.
+	Method         string `json:"method"`
+	MethodRevision int    `json:"method_revision,omitempty"`
 	// Steps is the number of sampling steps, Respacing the respacing that
 	// gave them, Sampler "ddpm" or "ddim" and Eta DDIM's η.
 	Steps     int     `json:"steps"`
@@ -141,6 +144,10 @@ func New(b backends.Backend, prior *Prior, o Options) (*Restorer, error) {
 		return nil, errors.New("restore: no backend or no prior")
 	}
 	method, err := guidance.ParseSpec(o.Method, o.Guidance)
+	if err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	spec, err := guidance.CanonicalSpec(o.Method)
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
@@ -172,7 +179,7 @@ func New(b backends.Backend, prior *Prior, o Options) (*Restorer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
-	r := &Restorer{backend: b, prior: prior, process: process, method: method, opts: o, noise: o.Noise, fixedOp: fixedOp}
+	r := &Restorer{backend: b, prior: prior, process: process, method: method, spec: spec, opts: o, noise: o.Noise, fixedOp: fixedOp}
 	if r.noise == nil {
 		if r.noise, err = ops.NewGaussianNoise(0.05); err != nil {
 			return nil, fmt.Errorf("restore: %w", err)
@@ -204,7 +211,8 @@ func (r *Restorer) Settings() Settings {
 	cfg := r.process.Config()
 	s := Settings{
 		Model: r.prior.Name, Weights: r.prior.Weights, ImageShape: r.prior.ImageShape(),
-		Task: r.opts.Task.Label, TaskSpec: r.opts.Task.Spec, Method: r.method.Name(),
+		Task: r.opts.Task.Label, TaskSpec: r.opts.Task.Spec,
+		Method: r.spec, MethodRevision: guidance.Revision(r.method),
 		Steps: r.process.NumSteps(), Respacing: cfg.Respacing, Sampler: cfg.Sampler,
 		Scale: r.scale, SigmaY: r.sigmaY, Noise: describeNoise(r.noise), Backend: r.backend.Name(),
 		GraphNoise: r.opts.GraphNoise, BFloat16: r.opts.BFloat16,

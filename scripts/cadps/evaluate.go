@@ -52,11 +52,15 @@ type evalSettings struct {
 	Batch   int      `json:"batch"`
 	Tasks   []string `json:"tasks"`
 	Methods []string `json:"methods"`
-	Steps   int      `json:"steps"`
-	Noise   string   `json:"noise"`
-	Seed    uint64   `json:"seed"`
-	Model   string   `json:"model"`
-	Weights string   `json:"weights,omitempty"`
+	// Revisions holds guidance.Revision of the methods whose default
+	// output has changed since their first release, so that a folder
+	// started before such a change is not resumed by the new code.
+	Revisions map[string]int `json:"method_revisions,omitempty"`
+	Steps     int            `json:"steps"`
+	Noise     string         `json:"noise"`
+	Seed      uint64         `json:"seed"`
+	Model     string         `json:"model"`
+	Weights   string         `json:"weights,omitempty"`
 	// Digest is the SHA-256 of the weights (the embedded file for the
 	// shipped prior), so that a new release of a prior, or a weights file
 	// overwritten in place, does not resume an old folder.
@@ -117,10 +121,17 @@ func runEvaluate(args []string, stdout, stderr io.Writer) error {
 	}
 	for _, m := range splitMethodList(*methods) {
 		if m != "" {
-			if _, err := guidance.ParseSpec(m, guidance.Options{}); err != nil {
+			method, err := guidance.ParseSpec(m, guidance.Options{})
+			if err != nil {
 				return usagef("-methods: %v", err)
 			}
 			st.Methods = append(st.Methods, m)
+			if r := guidance.Revision(method); r != 0 {
+				if st.Revisions == nil {
+					st.Revisions = map[string]int{}
+				}
+				st.Revisions[m] = r
+			}
 		}
 	}
 	if len(st.Tasks) == 0 || len(st.Methods) == 0 {
@@ -333,6 +344,12 @@ func checkEvalSettings(path string, st evalSettings) error {
 			was = "not recorded"
 		}
 		return fmt.Errorf("%s was made with other weights (%s; these are %s); use another -out folder", path, was, st.Digest)
+	}
+	for _, m := range st.Methods {
+		if was, now := old.Revisions[m], st.Revisions[m]; slices.Contains(old.Methods, m) && was != now {
+			return fmt.Errorf("%s was made by revision %d of method %s; this build runs revision %d, whose results differ (see its Revision in package guidance); use another -out folder",
+				path, was, m, now)
+		}
 	}
 	if !reflect.DeepEqual(old, st) {
 		return fmt.Errorf("%s was made with other settings (%s); use another -out folder", path, bytes.TrimSpace(data))

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"strings"
 	"testing"
@@ -157,6 +158,50 @@ func TestEvaluateOtherWeights(t *testing.T) {
 		t.Errorf("rerun with changed weights: error %v, want one about other weights", err)
 	}
 	if again, _ := os.ReadFile(results); string(again) != string(first) {
+		t.Error("the refused run changed results.csv")
+	}
+}
+
+// TestEvaluateMethodRevision checks that settings.json records the
+// revision of a method whose default output changed, and that a folder
+// started by an earlier revision is not resumed.
+func TestEvaluateMethodRevision(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "eval")
+	args := []string{"-data", testImagesDir(t), "-count", "1", "-batch", "1", "-steps", "2",
+		"-tasks", "inpaint_box:size=12", "-methods", "dps,tmpd", "-keep", "0", "-quiet", "-out", out}
+	if _, _, err := runCmd(runEvaluate, args...); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(out, evalSettingsFile)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st evalSettings
+	if err := json.Unmarshal(data, &st); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(st.Revisions, map[string]int{"tmpd": 2}) {
+		t.Fatalf("method_revisions %v, want tmpd: 2 alone", st.Revisions)
+	}
+	// The folder as a build before tmpd's changes wrote it.
+	st.Revisions = nil
+	if data, err = json.Marshal(st); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	results := filepath.Join(out, evalResultsFile)
+	before, err := os.ReadFile(results)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = runCmd(runEvaluate, args...)
+	if err == nil || !strings.Contains(err.Error(), "made by revision 0 of method tmpd; this build runs revision 2") {
+		t.Errorf("resuming an earlier revision's folder: error %v", err)
+	}
+	if after, _ := os.ReadFile(results); string(after) != string(before) {
 		t.Error("the refused run changed results.csv")
 	}
 }

@@ -141,7 +141,7 @@ func TestReproduceShardsAndResume(t *testing.T) {
 
 	t.Run("other settings are refused", func(t *testing.T) {
 		_, _, err := runCmd(runReproduce, reproduceArgs(t, images, whole, "dps,cadps", "-steps", "3")...)
-		if err == nil || !strings.Contains(err.Error(), "other settings (runs differs)") {
+		if err == nil || !strings.Contains(err.Error(), "other settings (runs[0].respacing: was ") {
 			t.Errorf("error %v, want a refusal naming the runs", err)
 		}
 	})
@@ -159,7 +159,7 @@ func TestReproduceShardsAndResume(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, _, err = runCmd(runReproduce, append(args, "-weights", changed)...)
-		if err == nil || !strings.Contains(err.Error(), "other settings (weights_sha256 differs)") {
+		if err == nil || !strings.Contains(err.Error(), "other settings (weights_sha256: was ") {
 			t.Errorf("error %v, want a refusal naming the weights' digest", err)
 		}
 	})
