@@ -27,6 +27,9 @@ type CADPS struct {
 // Name implements Method.
 func (CADPS) Name() string { return "cadps" }
 
+// SpecKeys implements SpecReader.
+func (CADPS) SpecKeys() []string { return []string{"batched"} }
+
 // Step implements Method.
 func (c CADPS) Step(s *Step) Result {
 	prev := prevIndex(s.I)

@@ -44,6 +44,15 @@ type CADPSGauss struct {
 // Name implements Method.
 func (CADPSGauss) Name() string { return "cadps-gauss" }
 
+// SpecKeys implements SpecReader.
+func (CADPSGauss) SpecKeys() []string {
+	return []string{"cg", "fd_step", "diagonal", "probes", "probe_seed", "negative"}
+}
+
+// DefaultScale implements Scaler: ζ = 1, the Gaussian likelihood's own
+// strength.
+func (CADPSGauss) DefaultScale(float64) float64 { return 1 }
+
 // Revision implements Revisioner:
 //
 //  1. 2026-11-28: a negative diagonal entry becomes its magnitude, not 0

@@ -6,6 +6,13 @@
 // a respaced index i, it builds x_{t-1} in the graph. The sampler (package
 // cadps) compiles that step once and runs it for every index, so everything
 // a method computes from i is a graph operation.
+//
+// To add a method, write that file and give it one line in constructors
+// (its name for the command line). The file declares the rest through
+// optional interfaces: [SpecReader] (the spec options it reads),
+// [Scaler] (a default ζ other than the task's DPS value),
+// [OperatorChecker] (what it needs of A beyond A(x)) and [Revisioner]
+// (changes of its default output since its first release).
 package guidance
 
 import (
@@ -263,17 +270,22 @@ func Revision(m Method) int {
 	return 0
 }
 
-// DefaultScale returns the default step size ζ of a method for a task whose
+// Scaler is implemented by methods whose default step size ζ is not the
+// task's DPS value.
+type Scaler interface {
+	// DefaultScale returns ζ for a task whose DPS step size is taskScale.
+	DefaultScale(taskScale float64) float64
+}
+
+// DefaultScale returns the default step size ζ of method m for a task whose
 // DPS step size is taskScale (0.3 for SR and blurs, 0.5 inpainting, 1.0
-// phase retrieval, as the reference configs); method may be a spec (see
-// ParseSpec). The methods that move x̂0 by the exact Gaussian-likelihood
-// gradient (cadps-gauss, pigdm, tmpd, mmps) take ζ = 1, their natural
-// strength (see docs/methods.md); the others take the task's DPS value.
-func DefaultScale(method string, taskScale float64) float64 {
-	name, _, _ := strings.Cut(method, ":")
-	switch strings.TrimSpace(name) {
-	case "cadps-gauss", "pigdm", "tmpd", "mmps":
-		return 1
+// phase retrieval, as the reference configs): the task's value unless m
+// implements [Scaler]. The methods that move x̂0 by the exact
+// Gaussian-likelihood gradient (cadps-gauss, pigdm, tmpd, mmps) take ζ = 1,
+// their natural strength (see docs/methods.md).
+func DefaultScale(m Method, taskScale float64) float64 {
+	if s, ok := m.(Scaler); ok {
+		return s.DefaultScale(taskScale)
 	}
 	return taskScale
 }

@@ -54,6 +54,13 @@ const (
 // Name implements Method.
 func (MMPS) Name() string { return "mmps" }
 
+// SpecKeys implements SpecReader.
+func (MMPS) SpecKeys() []string { return []string{"cg", "solver"} }
+
+// DefaultScale implements Scaler: ζ = 1, the Gaussian likelihood's own
+// strength.
+func (MMPS) DefaultScale(float64) float64 { return 1 }
+
 // CheckOperator implements OperatorChecker: A must be linear with an adjoint.
 func (m MMPS) CheckOperator(op ops.Operator) error {
 	_, err := linearOperator(m.Name(), op)

@@ -30,6 +30,13 @@ type PiGDM struct {
 // Name implements Method.
 func (PiGDM) Name() string { return "pigdm" }
 
+// SpecKeys implements SpecReader.
+func (PiGDM) SpecKeys() []string { return []string{"cg"} }
+
+// DefaultScale implements Scaler: ζ = 1, the Gaussian likelihood's own
+// strength.
+func (PiGDM) DefaultScale(float64) float64 { return 1 }
+
 // CheckOperator implements OperatorChecker: A must be linear with an adjoint.
 func (m PiGDM) CheckOperator(op ops.Operator) error {
 	_, err := linearOperator(m.Name(), op)

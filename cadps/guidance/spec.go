@@ -2,6 +2,7 @@ package guidance
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -29,6 +30,10 @@ func ParseSpec(spec string, base Options) (Method, error) {
 	if !Has(name) {
 		return nil, fmt.Errorf("guidance: method spec %q: unknown method %q (known: %s)", spec, name, strings.Join(Names(), ", "))
 	}
+	m0, err := New(name, Options{})
+	if err != nil {
+		return nil, err
+	}
 	o := base
 	for _, kv := range splitParams(rest) {
 		k, v, ok := strings.Cut(kv, "=")
@@ -36,12 +41,12 @@ func ParseSpec(spec string, base Options) (Method, error) {
 		if !ok || k == "" || v == "" {
 			return nil, fmt.Errorf("guidance: method spec %q: option %q is not key=value", spec, kv)
 		}
-		readers, known := specKeys()[k]
-		if !known {
-			return nil, fmt.Errorf("guidance: method spec %q: unknown option %q (known: %s)", spec, k, strings.Join(specKeyNames(), ", "))
-		}
-		if !strings.Contains(","+readers+",", ","+name+",") {
-			return nil, fmt.Errorf("guidance: method spec %q: %s does not take option %q (it is read by %s)", spec, name, k, readers)
+		if !slices.Contains(specKeys(m0), k) {
+			readers := optionReaders(k)
+			if len(readers) == 0 {
+				return nil, fmt.Errorf("guidance: method spec %q: unknown option %q (known: %s)", spec, k, strings.Join(optionKeys(), ", "))
+			}
+			return nil, fmt.Errorf("guidance: method spec %q: %s does not take option %q (it is read by %s)", spec, name, k, strings.Join(readers, ","))
 		}
 		if err := setOption(&o, k, v); err != nil {
 			return nil, fmt.Errorf("guidance: method spec %q: option %s: %w", spec, k, err)
@@ -80,29 +85,42 @@ func CanonicalSpec(spec string) (string, error) {
 	return b.String(), nil
 }
 
-// specKeys maps each option key to the methods that read it.
-func specKeys() map[string]string {
-	return map[string]string{
-		"cg":         "cadps-gauss,pigdm,tmpd,mmps",
-		"fd_step":    "cadps-gauss",
-		"diagonal":   "cadps-gauss,tmpd",
-		"probes":     "cadps-gauss,tmpd",
-		"probe_seed": "cadps-gauss,tmpd",
-		"negative":   "cadps-gauss,tmpd",
-		"space":      "tmpd",
-		"batched":    "cadps",
-		"solver":     "mmps",
-	}
+// SpecReader is implemented by methods that take options in a spec.
+type SpecReader interface {
+	// SpecKeys lists the ParseSpec option keys the method reads.
+	SpecKeys() []string
 }
 
-// specKeyNames returns the option keys, sorted.
-func specKeyNames() []string {
-	keys := make([]string, 0, len(specKeys()))
-	for k := range specKeys() {
-		keys = append(keys, k)
+// specKeys returns the option keys method m reads (none unless it
+// implements SpecReader).
+func specKeys(m Method) []string {
+	if r, ok := m.(SpecReader); ok {
+		return r.SpecKeys()
 	}
-	sort.Strings(keys)
-	return keys
+	return nil
+}
+
+// optionReaders returns the names of the methods that read option key k.
+func optionReaders(k string) []string {
+	var names []string
+	for _, name := range Names() {
+		if m, err := New(name, Options{}); err == nil && slices.Contains(specKeys(m), k) {
+			names = append(names, name)
+		}
+	}
+	return names
+}
+
+// optionKeys returns every option key some method reads, sorted.
+func optionKeys() []string {
+	var keys []string
+	for _, name := range Names() {
+		if m, err := New(name, Options{}); err == nil {
+			keys = append(keys, specKeys(m)...)
+		}
+	}
+	slices.Sort(keys)
+	return slices.Compact(keys)
 }
 
 // splitParams splits "k=v,k=v" into its parts ("" gives none).
@@ -150,6 +168,8 @@ func setOption(o *Options, k, v string) error {
 		default:
 			err = fmt.Errorf("unknown solver %q (known: cg, gcr)", v)
 		}
+	default:
+		err = fmt.Errorf("no such option")
 	}
 	return err
 }

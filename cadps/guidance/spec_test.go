@@ -99,3 +99,34 @@ func TestRevision(t *testing.T) {
 		}
 	}
 }
+
+// TestSpecKeys checks every option a method declares (SpecReader): it
+// parses, and it reaches the method (the method differs from the default).
+// A key missing from setOption, or declared by a method that ignores it,
+// fails here.
+func TestSpecKeys(t *testing.T) {
+	example := map[string]string{"cg": "3", "fd_step": "0.1", "diagonal": "exact", "probes": "2", "probe_seed": "1",
+		"negative": "clamp", "space": "pixels", "batched": "true", "solver": "cg"}
+	for _, k := range optionKeys() {
+		if _, ok := example[k]; !ok {
+			t.Errorf("option %q has no example value in this test", k)
+		}
+	}
+	for _, name := range Names() {
+		base, err := New(name, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range specKeys(base) {
+			spec := name + ":" + k + "=" + example[k]
+			m, err := ParseSpec(spec, Options{})
+			if err != nil {
+				t.Errorf("%s: %v", spec, err)
+				continue
+			}
+			if reflect.DeepEqual(m, base) {
+				t.Errorf("%s builds the default %s: the option does not reach it", spec, name)
+			}
+		}
+	}
+}

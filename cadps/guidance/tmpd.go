@@ -47,6 +47,15 @@ type TMPD struct {
 // Name implements Method.
 func (TMPD) Name() string { return "tmpd" }
 
+// SpecKeys implements SpecReader.
+func (TMPD) SpecKeys() []string {
+	return []string{"cg", "diagonal", "probes", "probe_seed", "negative", "space"}
+}
+
+// DefaultScale implements Scaler: ζ = 1, the Gaussian likelihood's own
+// strength.
+func (TMPD) DefaultScale(float64) float64 { return 1 }
+
 // Revision implements Revisioner:
 //
 //  1. 2026-11-28: a negative diagonal entry becomes its magnitude, not 0
