@@ -19,6 +19,7 @@ import (
 	"github.com/cadps/toolkit/cadps"
 	"github.com/cadps/toolkit/cadps/imageio"
 	"github.com/cadps/toolkit/checkpoints"
+	"github.com/cadps/toolkit/internal/jsondiff"
 	"github.com/cadps/toolkit/ops"
 	"github.com/gomlx/gomlx/backends"
 )
@@ -382,7 +383,7 @@ func (r *Reproduction) checkSettings(rs map[[2]string]*Restorer) error {
 	switch {
 	case !reflect.DeepEqual(a, b):
 		return fmt.Errorf("restore: %s holds a reproduction with other settings (%s); use another output folder or the same settings",
-			r.Out, firstDifference(a, b))
+			r.Out, jsondiff.First(a, b))
 	case k < n:
 		return fmt.Errorf("restore: %s holds a reproduction of other images (image %d was %v, now %v); use another output folder",
 			r.Out, k, oldImages[k], newImages[k])
@@ -401,92 +402,6 @@ func firstMismatch(a, b []any) int {
 		}
 	}
 	return min(len(a), len(b))
-}
-
-// firstDifference names the first place, in key order, where two decoded
-// JSON documents differ: its path (runs[2].method_revision) and both
-// values.
-func firstDifference(a, b map[string]any) string {
-	if path, x, y, ok := jsonDifference("", a, b); ok {
-		return fmt.Sprintf("%s: was %s, now %s", path, showJSON(x), showJSON(y))
-	}
-	return "they differ"
-}
-
-// absent stands for a missing key in jsonDifference's report.
-type absent struct{}
-
-// jsonDifference returns the path and values of the first difference of
-// the decoded JSON values a and b below path, and whether there is one.
-func jsonDifference(path string, a, b any) (string, any, any, bool) {
-	switch x := a.(type) {
-	case map[string]any:
-		y, ok := b.(map[string]any)
-		if !ok {
-			break
-		}
-		keys := make([]string, 0, len(x)+len(y))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		for k := range y {
-			if _, ok := x[k]; !ok {
-				keys = append(keys, k)
-			}
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			p := k
-			if path != "" {
-				p = path + "." + k
-			}
-			xv, inX := x[k]
-			yv, inY := y[k]
-			switch {
-			case !inX:
-				return p, absent{}, yv, true
-			case !inY:
-				return p, xv, absent{}, true
-			}
-			if p, xd, yd, ok := jsonDifference(p, xv, yv); ok {
-				return p, xd, yd, true
-			}
-		}
-		return "", nil, nil, false
-	case []any:
-		y, ok := b.([]any)
-		if !ok || len(x) != len(y) {
-			break
-		}
-		for i := range x {
-			if p, xd, yd, ok := jsonDifference(fmt.Sprintf("%s[%d]", path, i), x[i], y[i]); ok {
-				return p, xd, yd, true
-			}
-		}
-		return "", nil, nil, false
-	}
-	if reflect.DeepEqual(a, b) {
-		return "", nil, nil, false
-	}
-	return path, a, b, true
-}
-
-// showJSON renders a value of jsonDifference's report, shortened.
-func showJSON(v any) string {
-	if _, ok := v.(absent); ok {
-		return "absent"
-	}
-	if l, ok := v.([]any); ok {
-		return fmt.Sprintf("%d entries", len(l))
-	}
-	data, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Sprint(v)
-	}
-	if r := []rune(string(data)); len(r) > 80 {
-		return string(r[:77]) + "..."
-	}
-	return string(data)
 }
 
 // Run runs this shard's unfinished items and rebuilds the CSV, table and

@@ -22,6 +22,7 @@ import (
 	"github.com/cadps/toolkit/cadps/imageio"
 	"github.com/cadps/toolkit/cadps/restore"
 	"github.com/cadps/toolkit/cadps/train"
+	"github.com/cadps/toolkit/internal/jsondiff"
 	"github.com/cadps/toolkit/ops"
 )
 
@@ -324,8 +325,9 @@ func sortEvalRows(rows []evalRow, st evalSettings) {
 	})
 }
 
-// checkEvalSettings writes settings.json on a first run and refuses a rerun
-// with other settings.
+// checkEvalSettings writes settings.json on a first run, accepts a rerun
+// with the same settings or with settings that extend them (see
+// evalExtends), and refuses any other.
 func checkEvalSettings(path string, st evalSettings) error {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -351,10 +353,54 @@ func checkEvalSettings(path string, st evalSettings) error {
 				path, was, m, now)
 		}
 	}
-	if !reflect.DeepEqual(old, st) {
-		return fmt.Errorf("%s was made with other settings (%s); use another -out folder", path, bytes.TrimSpace(data))
+	if reflect.DeepEqual(old, st) {
+		return nil
 	}
-	return nil
+	if err := evalExtends(old, st); err != nil {
+		return fmt.Errorf("%s was made with other settings (%s); use another -out folder", path, err)
+	}
+	return writeJSONAtomic(path, st)
+}
+
+// evalExtends returns nil when the settings st extend old, so that the
+// results made with old stay valid rows of st: more test images from a
+// whole number of batches (a partial last batch would be drawn anew), and
+// tasks and methods added at the end of their lists. Otherwise it names
+// the first difference.
+func evalExtends(old, st evalSettings) error {
+	switch {
+	case st.Count < old.Count:
+		return fmt.Errorf("-count %d is fewer than the %d images done", st.Count, old.Count)
+	case st.Count > old.Count && old.Count%old.Batch != 0:
+		return fmt.Errorf("-count can grow only from a whole number of batches; %d is not a multiple of -batch %d", old.Count, old.Batch)
+	case len(st.Tasks) < len(old.Tasks) || !slices.Equal(st.Tasks[:len(old.Tasks)], old.Tasks):
+		return fmt.Errorf("-tasks must keep %q and may only add tasks after them", strings.Join(old.Tasks, ";"))
+	case len(st.Methods) < len(old.Methods) || !slices.Equal(st.Methods[:len(old.Methods)], old.Methods):
+		return fmt.Errorf("-methods must keep %q and may only add methods after them", strings.Join(old.Methods, ","))
+	}
+	a, b := old, st
+	a.Count, a.Tasks, a.Methods, a.Revisions = 0, nil, nil, nil
+	b.Count, b.Tasks, b.Methods, b.Revisions = 0, nil, nil, nil
+	if reflect.DeepEqual(a, b) {
+		return nil
+	}
+	var x, y any
+	if err := roundTripJSON(a, &x); err != nil {
+		return err
+	}
+	if err := roundTripJSON(b, &y); err != nil {
+		return err
+	}
+	return errors.New(jsondiff.First(x, y))
+}
+
+// roundTripJSON decodes v's JSON encoding into out.
+func roundTripJSON(v any, out *any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(data, out)
 }
 
 func readEvalRows(path string) ([]evalRow, error) {

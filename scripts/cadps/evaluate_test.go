@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"runtime"
 	"strings"
 	"testing"
@@ -119,8 +120,70 @@ func TestEvaluateResume(t *testing.T) {
 	}
 
 	other := append(append([]string{}, args...), "-seed", "7")
-	if _, _, err := runCmd(runEvaluate, other...); err == nil || !strings.Contains(err.Error(), "other settings") {
-		t.Errorf("rerun with another seed: error %v, want one about other settings", err)
+	if _, _, err := runCmd(runEvaluate, other...); err == nil || !strings.Contains(err.Error(), "other settings (seed: was 0, now 7)") {
+		t.Errorf("rerun with another seed: error %v, want one naming the seed", err)
+	}
+	// 3 images in batches of 2: a fourth would change the last batch.
+	more := append(append([]string{}, args...), "-count", "4")
+	if _, _, err := runCmd(runEvaluate, more...); err == nil || !strings.Contains(err.Error(), "3 is not a multiple of -batch 2") {
+		t.Errorf("growing a partial last batch: error %v", err)
+	}
+}
+
+// TestEvaluateExtend grows a finished evaluation by more images and another
+// method: only the new rows are computed, the old ones stay as they were,
+// and the result equals the same evaluation run at once. Shrinking or
+// reordering is refused.
+func TestEvaluateExtend(t *testing.T) {
+	dir := t.TempDir()
+	args := func(out, count, methods string) []string {
+		return []string{"-data", testImagesDir(t), "-count", count, "-batch", "1", "-steps", "2",
+			"-tasks", "inpaint_box:size=12", "-methods", methods, "-keep", "0", "-quiet", "-out", filepath.Join(dir, out)}
+	}
+	if _, _, err := runCmd(runEvaluate, args("grown", "2", "dps")...); err != nil {
+		t.Fatal(err)
+	}
+	before, err := readEvalRows(filepath.Join(dir, "grown", evalResultsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := runCmd(runEvaluate, args("grown", "3", "dps,cadps")...); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := runCmd(runEvaluate, args("whole", "3", "dps,cadps")...); err != nil {
+		t.Fatal(err)
+	}
+	grown, err := readEvalRows(filepath.Join(dir, "grown", evalResultsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole, err := readEvalRows(filepath.Join(dir, "whole", evalResultsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(grown) != 6 || len(whole) != 6 {
+		t.Fatalf("%d and %d rows, want 6", len(grown), len(whole))
+	}
+	for i, r := range grown {
+		w := whole[i]
+		if r.task != w.task || r.method != w.method || r.index != w.index || r.psnr != w.psnr || r.basePSNR != w.basePSNR {
+			t.Errorf("row %d: grown %+v, run at once %+v", i, r, w)
+		}
+	}
+	for _, b := range before {
+		i := slices.IndexFunc(grown, func(r evalRow) bool { return r.method == b.method && r.index == b.index })
+		if i < 0 || grown[i] != b {
+			t.Errorf("row %+v was not kept as it was", b)
+		}
+	}
+	for _, c := range []struct{ count, methods, want string }{
+		{"2", "dps,cadps", "-count 2 is fewer than the 3 images done"},
+		{"3", "cadps,dps", `-methods must keep "dps,cadps"`},
+		{"3", "dps", `-methods must keep "dps,cadps"`},
+	} {
+		if _, _, err := runCmd(runEvaluate, args("grown", c.count, c.methods)...); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("-count %s -methods %s: error %v, want %q", c.count, c.methods, err, c.want)
+		}
 	}
 }
 

@@ -1,0 +1,100 @@
+// Package jsondiff names the first difference between two decoded JSON
+// documents, for error messages that refuse a rerun with other settings.
+package jsondiff
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"sort"
+)
+
+// First names the first place, in key order, where the decoded JSON values
+// a and b differ: its path (runs[2].method_revision) and both values, e.g.
+// `runs[2].method_revision: was absent, now 2`. It returns "they differ"
+// when it finds no difference.
+func First(a, b any) string {
+	if path, x, y, ok := difference("", a, b); ok {
+		if path == "" {
+			path = "the document"
+		}
+		return fmt.Sprintf("%s: was %s, now %s", path, show(x), show(y))
+	}
+	return "they differ"
+}
+
+// absent stands for a missing key in difference's report.
+type absent struct{}
+
+// difference returns the path and values of the first difference of a
+// and b below path, and whether there is one.
+func difference(path string, a, b any) (string, any, any, bool) {
+	switch x := a.(type) {
+	case map[string]any:
+		y, ok := b.(map[string]any)
+		if !ok {
+			break
+		}
+		keys := make([]string, 0, len(x)+len(y))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		for k := range y {
+			if _, ok := x[k]; !ok {
+				keys = append(keys, k)
+			}
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			p := k
+			if path != "" {
+				p = path + "." + k
+			}
+			xv, inX := x[k]
+			yv, inY := y[k]
+			switch {
+			case !inX:
+				return p, absent{}, yv, true
+			case !inY:
+				return p, xv, absent{}, true
+			}
+			if p, xd, yd, ok := difference(p, xv, yv); ok {
+				return p, xd, yd, true
+			}
+		}
+		return "", nil, nil, false
+	case []any:
+		y, ok := b.([]any)
+		if !ok || len(x) != len(y) {
+			break
+		}
+		for i := range x {
+			if p, xd, yd, ok := difference(fmt.Sprintf("%s[%d]", path, i), x[i], y[i]); ok {
+				return p, xd, yd, true
+			}
+		}
+		return "", nil, nil, false
+	}
+	if reflect.DeepEqual(a, b) {
+		return "", nil, nil, false
+	}
+	return path, a, b, true
+}
+
+// show renders a value of difference's report, shortened.
+func show(v any) string {
+	if _, ok := v.(absent); ok {
+		return "absent"
+	}
+	if l, ok := v.([]any); ok {
+		return fmt.Sprintf("%d entries", len(l))
+	}
+	data, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	if r := []rune(string(data)); len(r) > 80 {
+		return string(r[:77]) + "..."
+	}
+	return string(data)
+}
