@@ -52,7 +52,10 @@ type gmmRun struct {
 
 // gmmReport is the JSON object `cadps gmm` prints, and one row of the bench.
 type gmmReport struct {
-	Method     string  `json:"method"`
+	Method string `json:"method"`
+	// Revision is the method's guidance.Revision (0 for exact); -1 in rows
+	// read from a bench CSV written before revisions were recorded.
+	Revision   int     `json:"method_revision"`
 	Dim        int     `json:"dim"`
 	DimY       int     `json:"dim_y"`
 	Components int     `json:"components"`
@@ -210,7 +213,7 @@ func (r gmmRun) check() error {
 // the exact posterior and the reference set ref.
 func evaluate(b backends.Backend, p *gmm.Problem, post *gmm.Posterior, ref [][]float64, r gmmRun) (gmmReport, [][]float64, error) {
 	rep := gmmReport{
-		Method: r.Method, Dim: p.Prior.Dim(), DimY: len(p.A), Components: p.Prior.K(), SigmaY: p.SigmaY,
+		Method: r.Method, Revision: methodRevision(r.Method), Dim: p.Prior.Dim(), DimY: len(p.A), Components: p.Prior.K(), SigmaY: p.SigmaY,
 		Samples: r.Samples, Steps: r.Steps, Seed: r.Seed, Scale: r.Scale,
 	}
 	start := time.Now()
@@ -229,6 +232,16 @@ func evaluate(b backends.Backend, p *gmm.Problem, post *gmm.Posterior, ref [][]f
 		return rep, nil, err
 	}
 	return rep, samples, nil
+}
+
+// methodRevision returns the guidance.Revision of a method spec (0 for
+// exact or an invalid spec, which the run reports).
+func methodRevision(spec string) int {
+	m, err := guidance.ParseSpec(spec, guidance.Options{})
+	if err != nil {
+		return 0
+	}
+	return guidance.Revision(m)
 }
 
 // sampleGMM draws the samples of one run: exact draws, or the guidance
@@ -391,7 +404,8 @@ Flags:
 					if cw != nil {
 						_ = cw.Write([]string{strconv.Itoa(d), strconv.Itoa(m), strconv.Itoa(p), strconv.FormatUint(seed, 10),
 							fmtF(rep.SigmaY), name, strconv.Itoa(r.Samples), strconv.Itoa(r.Steps), fmtF(r.Scale),
-							fmtF(rep.SlicedWasserstein), fmtF(rep.Energy), fmtF(rep.WeightTV), fmtF(rep.Seconds), row.Error})
+							fmtF(rep.SlicedWasserstein), fmtF(rep.Energy), fmtF(rep.WeightTV), fmtF(rep.Seconds), row.Error,
+							strconv.Itoa(rep.Revision)})
 						cw.Flush()
 						if err := cw.Error(); err != nil {
 							return fmt.Errorf("writing %s: %w", *csvPath, err)

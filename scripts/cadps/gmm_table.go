@@ -14,7 +14,11 @@ import (
 
 // benchColumns is the header of the CSV that `cadps gmm bench --csv` writes.
 var benchColumns = []string{"dim", "dim_y", "problem", "seed", "sigma_y", "method", "samples", "steps", "scale",
-	"sliced_wasserstein", "energy_distance", "weight_tv", "seconds", "error"}
+	"sliced_wasserstein", "energy_distance", "weight_tv", "seconds", "error", "method_revision"}
+
+// legacyBenchColumns is the header of bench CSV files written before the
+// method's revision was recorded.
+var legacyBenchColumns = benchColumns[:len(benchColumns)-1]
 
 // runGMMTable is `cadps gmm table CSV...`: the summary table of one or more
 // bench CSV files, for a bench split into parts run at once (by --dims or
@@ -188,7 +192,7 @@ func readBenchCSV(path string) ([]benchRow, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", path, err)
 	}
-	if len(recs) == 0 || !slices.Equal(recs[0], benchColumns) {
+	if len(recs) == 0 || !slices.Equal(recs[0], benchColumns) && !slices.Equal(recs[0], legacyBenchColumns) {
 		return nil, fmt.Errorf("%s: not a `cadps gmm bench --csv` file (want the header %s)", path, strings.Join(benchColumns, ","))
 	}
 	rows := make([]benchRow, 0, len(recs)-1)
@@ -234,7 +238,21 @@ func parseBenchRecord(rec []string) (benchRow, error) {
 		*p = v
 	}
 	r.Error = rec[13]
+	r.Revision = -1
+	if len(rec) > 14 {
+		if r.Revision, err = strconv.Atoi(rec[14]); err != nil {
+			return r, fmt.Errorf("column method_revision: %w", err)
+		}
+	}
 	return r, nil
+}
+
+// showRevision formats a method revision of a bench row.
+func showRevision(r int) string {
+	if r < 0 {
+		return "one not recorded"
+	}
+	return "revision " + strconv.Itoa(r)
 }
 
 // checkBenchRows rejects runs of different settings and repeated runs: a
@@ -246,7 +264,14 @@ func checkBenchRows(rows []benchRow) error {
 		method             string
 	}
 	seen := map[key]bool{}
+	revision := map[string]int{}
 	for _, r := range rows {
+		if was, ok := revision[r.Method]; !ok {
+			revision[r.Method] = r.Revision
+		} else if was != r.Revision {
+			return fmt.Errorf("the %s runs come from two revisions of the method (%s and %s), whose results differ (guidance.Revision); table them apart",
+				r.Method, showRevision(was), showRevision(r.Revision))
+		}
 		if r.Samples != rows[0].Samples || r.Steps != rows[0].Steps || r.Scale != rows[0].Scale {
 			return fmt.Errorf("runs with different settings: %d samples, %d steps, scale %g and %d, %d, %g",
 				rows[0].Samples, rows[0].Steps, rows[0].Scale, r.Samples, r.Steps, r.Scale)

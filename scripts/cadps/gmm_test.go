@@ -346,6 +346,29 @@ func TestGMMTable(t *testing.T) {
 		}
 	}
 
+	// Revisions: a tmpd run records its method's revision; a file from
+	// before revisions were recorded reads as "not recorded" and is not
+	// tabled with recorded runs of the same method.
+	tmpdCSV := filepath.Join(dir, "tmpd.csv")
+	if err := gmmCommand().run([]string{"bench", "--dims", "8", "--dims-y", "1", "--problems", "1", "--methods", "tmpd",
+		"--samples", "20", "--steps", "5", "--projections", "20", "--csv", tmpdCSV}, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if rows, err := readBenchCSV(tmpdCSV); err != nil || len(rows) != 1 || rows[0].Revision != 2 {
+		t.Errorf("tmpd bench rows %+v (%v), want one with revision 2", rows, err)
+	}
+	legacy := filepath.Join(dir, "legacy.csv")
+	var lines []string
+	for _, l := range strings.Split(strings.TrimSpace(readFile(t, csvs[1])), "\n") {
+		lines = append(lines, l[:strings.LastIndex(l, ",")])
+	}
+	if err := os.WriteFile(legacy, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if rows, err := readBenchCSV(legacy); err != nil || len(rows) != 4 || rows[0].Revision != -1 {
+		t.Errorf("legacy rows %+v (%v), want 4 with revision -1", rows, err)
+	}
+
 	foreign := filepath.Join(dir, "foreign.csv")
 	if err := os.WriteFile(foreign, []byte("a,b\n1,2\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -355,6 +378,7 @@ func TestGMMTable(t *testing.T) {
 		want string
 	}{
 		{[]string{"table", csvs[0], csvs[0]}, "appears twice"},
+		{[]string{"table", csvs[0], legacy}, "the exact runs come from two revisions of the method (revision 0 and one not recorded)"},
 		{[]string{"table", foreign}, "not a `cadps gmm bench --csv` file"},
 		{[]string{"table", filepath.Join(dir, "missing.csv")}, "missing.csv"},
 		{[]string{"table"}, "want at least one CSV file"},
