@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -58,10 +59,13 @@ type evalSettings struct {
 	// started before such a change is not resumed by the new code.
 	Revisions map[string]int `json:"method_revisions,omitempty"`
 	Steps     int            `json:"steps"`
-	Noise     string         `json:"noise"`
-	Seed      uint64         `json:"seed"`
-	Model     string         `json:"model"`
-	Weights   string         `json:"weights,omitempty"`
+	// Scale is the step size ζ of every run (0: each method's default for
+	// the task).
+	Scale   float64 `json:"scale,omitempty"`
+	Noise   string  `json:"noise"`
+	Seed    uint64  `json:"seed"`
+	Model   string  `json:"model"`
+	Weights string  `json:"weights,omitempty"`
 	// Digest is the SHA-256 of the weights (the embedded file for the
 	// shipped prior), so that a new release of a prior, or a weights file
 	// overwritten in place, does not resume an old folder.
@@ -91,6 +95,7 @@ func runEvaluate(args []string, stdout, stderr io.Writer) error {
 	tasks := fset.String("tasks", "inpaint_box:size=12;sr:factor=2;gaussian_blur:kernel_size=9,intensity=1", "measurement task specs, separated by ';'")
 	methods := fset.String("methods", "dps,cadps", "guidance methods, separated by ','")
 	steps := fset.Int("steps", 100, "sampling steps (timestep respacing)")
+	scale := fset.Float64("scale", 0, "step size ζ of every task and method (0: each method's default for the task)")
 	noise := fset.String("noise", "gaussian:sigma=0.05", "measurement noise")
 	seed := fset.Uint64("seed", 0, "seed; batch k uses seed+k for its operator, noise and sampler")
 	keep := fset.Int("keep", 8, "save the images of the first N test images (for grids)")
@@ -112,8 +117,10 @@ func runEvaluate(args []string, stdout, stderr io.Writer) error {
 		return usagef("-count, -batch and -jobs must be positive and -offset, -keep non-negative")
 	case *steps <= 0:
 		return usagef("-steps must be positive, got %d", *steps)
+	case !(*scale >= 0) || math.IsInf(*scale, 0):
+		return usagef("-scale must be finite and non-negative, got %v", *scale)
 	}
-	st := evalSettings{Data: *data, Offset: *offset, Count: *count, Batch: *batch, Steps: *steps, Noise: *noise,
+	st := evalSettings{Data: *data, Offset: *offset, Count: *count, Batch: *batch, Steps: *steps, Scale: *scale, Noise: *noise,
 		Seed: *seed, Model: mf.spec().Name, Weights: *mf.weights, Keep: *keep}
 	for _, t := range strings.Split(*tasks, ";") {
 		if t = strings.TrimSpace(t); t != "" {
@@ -205,7 +212,7 @@ func runEvaluate(args []string, stdout, stderr io.Writer) error {
 			if err != nil {
 				return err
 			}
-			if _, err := restore.New(b, prior, restore.Options{Task: restore.SpecTask(task), Method: method, Steps: *steps, Noise: nz}); err != nil {
+			if _, err := restore.New(b, prior, evalOptions(st, task, method, nz)); err != nil {
 				return err
 			}
 		}
@@ -269,6 +276,15 @@ func runEvaluate(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
+// evalOptions returns the restorer options of one task and method.
+func evalOptions(st evalSettings, task, method string, nz ops.Noise) restore.Options {
+	o := restore.Options{Task: restore.SpecTask(task), Method: method, Steps: st.Steps, Noise: nz}
+	if st.Scale > 0 {
+		o.Scale = &st.Scale
+	}
+	return o
+}
+
 // evalItem is one unit of work: a batch of test images for a task and a
 // method.
 type evalItem struct {
@@ -294,7 +310,7 @@ func evalWorker(spec restore.ModelSpec, st evalSettings, nz ops.Noise, images []
 			return nil
 		default:
 		}
-		rs, err := restore.New(b, prior, restore.Options{Task: restore.SpecTask(it.task), Method: it.method, Steps: st.Steps, Noise: nz})
+		rs, err := restore.New(b, prior, evalOptions(st, it.task, it.method, nz))
 		if err != nil {
 			return err
 		}

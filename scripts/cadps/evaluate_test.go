@@ -269,6 +269,36 @@ func TestEvaluateMethodRevision(t *testing.T) {
 	}
 }
 
+// TestEvaluateScale checks -scale: it is recorded, and it changes the
+// reconstructions but not the measurements.
+func TestEvaluateScale(t *testing.T) {
+	dir := t.TempDir()
+	run := func(out string, extra ...string) evalRow {
+		t.Helper()
+		args := append([]string{"-data", testImagesDir(t), "-count", "1", "-batch", "1", "-steps", "3",
+			"-tasks", "sr:factor=2", "-methods", "dps", "-keep", "0", "-quiet", "-out", filepath.Join(dir, out)}, extra...)
+		if _, _, err := runCmd(runEvaluate, args...); err != nil {
+			t.Fatal(err)
+		}
+		rows, err := readEvalRows(filepath.Join(dir, out, evalResultsFile))
+		if err != nil || len(rows) != 1 {
+			t.Fatalf("rows %v, %v", rows, err)
+		}
+		return rows[0]
+	}
+	def, strong := run("default"), run("strong", "-scale", "3")
+	if def.basePSNR != strong.basePSNR || def.psnr == strong.psnr {
+		t.Errorf("ζ = 3 against the default: baseline %v/%v, PSNR %v/%v; want the same baseline and another PSNR",
+			def.basePSNR, strong.basePSNR, def.psnr, strong.psnr)
+	}
+	var st evalSettings
+	if data, err := os.ReadFile(filepath.Join(dir, "strong", evalSettingsFile)); err != nil {
+		t.Fatal(err)
+	} else if err := json.Unmarshal(data, &st); err != nil || st.Scale != 3 {
+		t.Errorf("settings record scale %v (%v), want 3", st.Scale, err)
+	}
+}
+
 func TestEvaluateErrors(t *testing.T) {
 	dir := testImagesDir(t)
 	cases := []struct {
@@ -283,6 +313,8 @@ func TestEvaluateErrors(t *testing.T) {
 		{"too many", []string{"-data", dir, "-out", t.TempDir(), "-count", "11"}, "holds 10 images"},
 		{"task", []string{"-data", dir, "-out", t.TempDir(), "-count", "1", "-tasks", "nosuch_task"}, "nosuch_task"},
 		{"missing data", []string{"-data", filepath.Join(dir, "nothing-here"), "-out", t.TempDir()}, "nothing-here"},
+		{"negative scale", []string{"-data", dir, "-out", t.TempDir(), "-scale", "-1"}, "-scale must be finite and non-negative"},
+		{"NaN scale", []string{"-data", dir, "-out", t.TempDir(), "-scale", "NaN"}, "-scale must be finite and non-negative"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
