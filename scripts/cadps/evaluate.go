@@ -149,9 +149,6 @@ func runEvaluate(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return usagef("-noise: %v", err)
 	}
-	if err := os.MkdirAll(*out, 0o755); err != nil {
-		return fmt.Errorf("creating %s: %w", *out, err)
-	}
 	prior, err := restore.LoadPrior(mf.spec())
 	if err != nil {
 		return err
@@ -159,7 +156,9 @@ func runEvaluate(args []string, stdout, stderr io.Writer) error {
 	if st.Digest, err = prior.WeightsDigest(); err != nil {
 		return err
 	}
-	if err := checkEvalSettings(filepath.Join(*out, evalSettingsFile), st); err != nil {
+	settingsPath := filepath.Join(*out, evalSettingsFile)
+	changed, err := checkEvalSettings(settingsPath, st)
+	if err != nil {
 		return err
 	}
 	rows, err := readEvalRows(filepath.Join(*out, evalResultsFile))
@@ -215,6 +214,16 @@ func runEvaluate(args []string, stdout, stderr io.Writer) error {
 			if _, err := restore.New(b, prior, evalOptions(st, task, method, nz)); err != nil {
 				return err
 			}
+		}
+	}
+	// Only now, with every input checked, is the folder created or its
+	// settings extended.
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", *out, err)
+	}
+	if changed {
+		if err := writeJSONAtomic(settingsPath, st); err != nil {
+			return err
 		}
 	}
 
@@ -341,41 +350,44 @@ func sortEvalRows(rows []evalRow, st evalSettings) {
 	})
 }
 
-// checkEvalSettings writes settings.json on a first run, accepts a rerun
-// with the same settings or with settings that extend them (see
-// evalExtends), and refuses any other.
-func checkEvalSettings(path string, st evalSettings) error {
+// checkEvalSettings compares st with the settings.json at path, if any. It
+// accepts a first run and a rerun with the same settings or with settings
+// that extend them (see evalExtends), and refuses any other. changed
+// reports whether settings.json must be (re)written with st; the caller
+// writes it once every other input has been checked, so that a run refused
+// later leaves the folder as it was.
+func checkEvalSettings(path string, st evalSettings) (changed bool, err error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return writeJSONAtomic(path, st)
+		return true, nil
 	}
 	if err != nil {
-		return fmt.Errorf("reading %s: %w", path, err)
+		return false, fmt.Errorf("reading %s: %w", path, err)
 	}
 	var old evalSettings
 	if err := json.Unmarshal(data, &old); err != nil {
-		return fmt.Errorf("%s is corrupt: %w", path, err)
+		return false, fmt.Errorf("%s is corrupt: %w", path, err)
 	}
 	if old.Digest != st.Digest {
 		was := old.Digest
 		if was == "" {
 			was = "not recorded"
 		}
-		return fmt.Errorf("%s was made with other weights (%s; these are %s); use another -out folder", path, was, st.Digest)
+		return false, fmt.Errorf("%s was made with other weights (%s; these are %s); use another -out folder", path, was, st.Digest)
 	}
 	for _, m := range st.Methods {
 		if was, now := old.Revisions[m], st.Revisions[m]; slices.Contains(old.Methods, m) && was != now {
-			return fmt.Errorf("%s was made by revision %d of method %s; this build runs revision %d, whose results differ (see its Revision in package guidance); use another -out folder",
+			return false, fmt.Errorf("%s was made by revision %d of method %s; this build runs revision %d, whose results differ (see its Revision in package guidance); use another -out folder",
 				path, was, m, now)
 		}
 	}
 	if reflect.DeepEqual(old, st) {
-		return nil
+		return false, nil
 	}
 	if err := evalExtends(old, st); err != nil {
-		return fmt.Errorf("%s was made with other settings (%s); use another -out folder", path, err)
+		return false, fmt.Errorf("%s was made with other settings (%s); use another -out folder", path, err)
 	}
-	return writeJSONAtomic(path, st)
+	return true, nil
 }
 
 // evalExtends returns nil when the settings st extend old, so that the

@@ -185,6 +185,29 @@ func TestEvaluateExtend(t *testing.T) {
 			t.Errorf("-count %s -methods %s: error %v, want %q", c.count, c.methods, err, c.want)
 		}
 	}
+	// A valid extension refused for another reason (more images than the
+	// data holds, an unknown task) leaves settings.json as it was.
+	settings := filepath.Join(dir, "grown", evalSettingsFile)
+	was, err := os.ReadFile(settings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		count string
+		extra []string
+		want  string
+	}{
+		{"11", nil, "holds 10 images"},
+		{"4", []string{"-tasks", "inpaint_box:size=12;nosuch_task"}, "nosuch_task"},
+	} {
+		_, _, err := runCmd(runEvaluate, append(args("grown", c.count, "dps,cadps,pigdm"), c.extra...)...)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Fatalf("-count %s %q: error %v, want %q", c.count, c.extra, err, c.want)
+		}
+		if now, err := os.ReadFile(settings); err != nil || string(now) != string(was) {
+			t.Fatalf("-count %s %q: settings.json changed by a refused run (err %v):\n%s", c.count, c.extra, err, now)
+		}
+	}
 }
 
 // TestEvaluateOtherWeights overwrites a weights file in place between two
@@ -306,22 +329,28 @@ func TestEvaluateErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"no data", []string{"-out", t.TempDir()}, "-data is required"},
-		{"no out", []string{"-data", dir}, "-out is required"},
-		{"method", []string{"-data", dir, "-out", t.TempDir(), "-methods", "nosuch"}, "nosuch"},
-		{"count", []string{"-data", dir, "-out", t.TempDir(), "-count", "0"}, "positive"},
-		{"too many", []string{"-data", dir, "-out", t.TempDir(), "-count", "11"}, "holds 10 images"},
-		{"task", []string{"-data", dir, "-out", t.TempDir(), "-count", "1", "-tasks", "nosuch_task"}, "nosuch_task"},
-		{"missing data", []string{"-data", filepath.Join(dir, "nothing-here"), "-out", t.TempDir()}, "nothing-here"},
-		{"negative scale", []string{"-data", dir, "-out", t.TempDir(), "-scale", "-1"}, "-scale must be finite and non-negative"},
-		{"NaN scale", []string{"-data", dir, "-out", t.TempDir(), "-scale", "NaN"}, "-scale must be finite and non-negative"},
+		{"no data", nil, "-data is required"},
+		{"method", []string{"-data", dir, "-methods", "nosuch"}, "nosuch"},
+		{"count", []string{"-data", dir, "-count", "0"}, "positive"},
+		{"too many", []string{"-data", dir, "-count", "11"}, "holds 10 images"},
+		{"task", []string{"-data", dir, "-count", "1", "-tasks", "nosuch_task"}, "nosuch_task"},
+		{"missing data", []string{"-data", filepath.Join(dir, "nothing-here")}, "nothing-here"},
+		{"negative scale", []string{"-data", dir, "-scale", "-1"}, "-scale must be finite and non-negative"},
+		{"NaN scale", []string{"-data", dir, "-scale", "NaN"}, "-scale must be finite and non-negative"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, _, err := runCmd(runEvaluate, c.args...)
+			out := filepath.Join(t.TempDir(), "eval")
+			_, _, err := runCmd(runEvaluate, append(c.args, "-out", out)...)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("error %v, want one containing %q", err, c.want)
 			}
+			if _, err := os.Stat(out); !os.IsNotExist(err) {
+				t.Errorf("a refused run created %s", out)
+			}
 		})
+	}
+	if _, _, err := runCmd(runEvaluate, "-data", dir); err == nil || !strings.Contains(err.Error(), "-out is required") {
+		t.Errorf("no -out: error %v", err)
 	}
 }

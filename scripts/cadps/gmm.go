@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
@@ -306,7 +305,7 @@ func runGMMBench(args []string, stdout, stderr io.Writer) error {
 	problems := fs.Int("problems", 20, "random problems per (d, m)")
 	first := fs.Int("first-problem", 0, "index of the first problem (to run the rest of a bench later: --first-problem 10 --problems 10 runs problems 10–19)")
 	methods := fs.String("methods", "all", "comma-separated method specs, or all (exact and every guidance method); a spec's own key=value options continue it: dps,tmpd:diagonal=hutchinson,probes=4,mmps")
-	csvPath := fs.String("csv", "", "write every run as a CSV row to this file (written as the bench goes)")
+	csvPath := fs.String("csv", "", "write every run as a CSV row to this file (to FILE.partial as the bench goes, renamed when it ends)")
 	jsonPath := fs.String("json", "", "write the summary table as JSON to this file")
 	run := gmmRun{}
 	addRunFlags(fs, &run)
@@ -362,16 +361,21 @@ Flags:
 	if err != nil {
 		return err
 	}
+	// The rows go to PATH.partial as the bench runs, so that an interrupted
+	// bench keeps what it measured, and replace PATH only when it ends.
 	var cw *csv.Writer
+	var partial *os.File
 	if *csvPath != "" {
-		f, err := os.Create(*csvPath)
-		if err != nil {
-			return err
+		name := *csvPath + ".partial"
+		partial, err = os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("%s exists: a bench into %s stopped before it ended; move it away or remove it", name, *csvPath)
 		}
-		defer f.Close()
-		bw := bufio.NewWriter(f)
-		defer bw.Flush()
-		cw = csv.NewWriter(bw)
+		if err != nil {
+			return fmt.Errorf("--csv: %w", err)
+		}
+		defer partial.Close()
+		cw = csv.NewWriter(partial)
 		_ = cw.Write(benchColumns)
 	}
 	start := time.Now()
@@ -408,11 +412,22 @@ Flags:
 							strconv.Itoa(rep.Revision)})
 						cw.Flush()
 						if err := cw.Error(); err != nil {
-							return fmt.Errorf("writing %s: %w", *csvPath, err)
+							return fmt.Errorf("writing %s: %w", partial.Name(), err)
 						}
 					}
 				}
 			}
+		}
+	}
+	if partial != nil {
+		if err := partial.Sync(); err != nil {
+			return fmt.Errorf("writing %s: %w", partial.Name(), err)
+		}
+		if err := partial.Close(); err != nil {
+			return fmt.Errorf("writing %s: %w", partial.Name(), err)
+		}
+		if err := os.Rename(partial.Name(), *csvPath); err != nil {
+			return fmt.Errorf("--csv: %w", err)
 		}
 	}
 	cells := summarise(rows, ds, ms, names)
@@ -429,7 +444,7 @@ Flags:
 		if err != nil {
 			return err
 		}
-		if err := os.WriteFile(*jsonPath, append(raw, '\n'), 0o644); err != nil {
+		if err := writeFileAtomic(*jsonPath, append(raw, '\n')); err != nil {
 			return err
 		}
 	}

@@ -249,6 +249,25 @@ func TestGMMBench(t *testing.T) {
 			}
 		}
 	}
+
+	// The rows went to runs.csv.partial and were renamed when the bench
+	// ended. A partial file left by an interrupted bench is neither
+	// overwritten nor allowed to replace the finished CSV.
+	if _, err := os.Stat(csvPath + ".partial"); !os.IsNotExist(err) {
+		t.Errorf("%s.partial is still there (%v)", csvPath, err)
+	}
+	finished := readFile(t, csvPath)
+	if err := os.WriteFile(csvPath+".partial", []byte("interrupted\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err = gmmCommand().run([]string{"bench", "--dims", "8", "--dims-y", "1", "--problems", "1", "--methods", "exact",
+		"--samples", "10", "--steps", "5", "--projections", "10", "--csv", csvPath}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "runs.csv.partial exists") {
+		t.Errorf("bench beside a partial CSV: error %v", err)
+	}
+	if readFile(t, csvPath) != finished || readFile(t, csvPath+".partial") != "interrupted\n" {
+		t.Error("a refused bench changed the CSV or its partial file")
+	}
 }
 
 // TestSplitMethodList checks that options continue the spec before them.
