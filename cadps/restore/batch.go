@@ -41,7 +41,12 @@ type BatchResult struct {
 // seed for the whole batch. Batching is several times faster per image than
 // [Restorer.Restore] on the pure-Go backend; the results are not the ones
 // Restore gives for the same seed.
-func (r *Restorer) RestoreBatch(truths []*imageio.Image, seed uint64) (*BatchResult, error) {
+//
+// cb, when not nil, sees every step of the run as the sampler reports it:
+// the residual of each image and the method's diagnostics (such as CA-DPS's
+// multiplier) for the whole batch. An error from cb stops the run and is
+// returned.
+func (r *Restorer) RestoreBatch(truths []*imageio.Image, seed uint64, cb cadps.Callback) (*BatchResult, error) {
 	if len(truths) == 0 {
 		return nil, errors.New("restore: no images to restore")
 	}
@@ -82,7 +87,7 @@ func (r *Restorer) RestoreBatch(truths []*imageio.Image, seed uint64) (*BatchRes
 		return nil, fmt.Errorf("restore: %w", err)
 	}
 	start := time.Now()
-	out, err := sampler.Run(nil, shape, y, r.noiseSource(seed), nil)
+	out, err := sampler.Run(nil, shape, y, r.noiseSource(seed), cb)
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}

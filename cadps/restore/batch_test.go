@@ -1,10 +1,15 @@
 package restore
 
 import (
+	"errors"
 	"math"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/cadps/toolkit/cadps"
+	"github.com/cadps/toolkit/cadps/imageio"
 	"github.com/cadps/toolkit/ops"
 )
 
@@ -81,5 +86,65 @@ func TestBaseline(t *testing.T) {
 			}
 			c.check(t, got)
 		})
+	}
+}
+
+// TestRestoreBatchCallback restores two test images together with CA-DPS
+// and a callback: it sees every step, each image's residual and the
+// multiplier of the whole batch; it does not change the result; and an
+// error from it stops the run and is returned.
+func TestRestoreBatchCallback(t *testing.T) {
+	b, prior := shippedPrior(t)
+	var truths []*imageio.Image
+	for _, name := range []string{"0-tshirt.png", "9-boot.png"} {
+		im, err := LoadImage(filepath.Join("..", "..", "checkpoints", "small", "testimages", name), prior.ImageShape(), FitNone)
+		if err != nil {
+			t.Fatal(err)
+		}
+		truths = append(truths, im)
+	}
+	r, err := New(b, prior, Options{Task: SpecTask("gaussian_blur:kernel_size=9,intensity=1"), Method: "cadps", Steps: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := r.RestoreBatch(truths, 4, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var steps []int
+	seen, err := r.RestoreBatch(truths, 4, func(info cadps.StepInfo) error {
+		steps = append(steps, info.Step)
+		if len(info.Residual) != 2 || !(info.Residual[0] > 0) || !(info.Residual[1] > 0) {
+			t.Errorf("step %d: residuals %v, want two positive", info.Step, info.Residual)
+		}
+		m, ok := info.Extra["multiplier"]
+		if !ok {
+			t.Fatalf("step %d: no multiplier in %v", info.Step, info.Extra)
+		}
+		if got, want := m.Shape().Dimensions, []int{2, 1, 32, 32}; !slices.Equal(got, want) {
+			t.Errorf("step %d: multiplier shape %v, want %v", info.Step, got, want)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(steps, []int{1, 2, 3}) {
+		t.Errorf("callback saw steps %v, want 1 2 3", steps)
+	}
+	for k := range truths {
+		if a, b := plain.Items[k].Metrics, seen.Items[k].Metrics; a != b {
+			t.Errorf("image %d: %+v without a callback, %+v with one", k, a, b)
+		}
+	}
+	stop := errors.New("stop at step 2")
+	_, err = r.RestoreBatch(truths, 4, func(info cadps.StepInfo) error {
+		if info.Step == 2 {
+			return stop
+		}
+		return nil
+	})
+	if !errors.Is(err, stop) {
+		t.Errorf("error %v, want the callback's", err)
 	}
 }

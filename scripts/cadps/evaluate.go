@@ -165,29 +165,9 @@ func runEvaluate(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	size := prior.ImageShape()
-	set, err := train.LoadDataset(*data, size[2])
+	images, err := loadTestImages(*data, *offset, *count, prior.ImageShape())
 	if err != nil {
 		return err
-	}
-	if set.C != size[1] || set.W != size[3] {
-		return fmt.Errorf("%s: images are %d×%d×%d, the model takes %d×%d×%d", *data, set.C, set.H, set.W, size[1], size[2], size[3])
-	}
-	if *offset+*count > set.N {
-		return fmt.Errorf("%s holds %d images; -offset %d -count %d needs %d", *data, set.N, *offset, *count, *offset+*count)
-	}
-	images := make([]*imageio.Image, *count)
-	per := set.C * set.H * set.W
-	for k := range images {
-		pix := set.Pix[(*offset+k)*per : (*offset+k+1)*per]
-		im, err := imageio.New(set.C, set.H, set.W)
-		if err != nil {
-			return err
-		}
-		for j, v := range pix {
-			im.Pix[j] = (v + 1) / 2
-		}
-		images[k] = im
 	}
 	done := map[string]bool{}
 	for _, r := range rows {
@@ -285,6 +265,34 @@ func runEvaluate(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
+// loadTestImages returns count images of data from index offset on, padded
+// to the model's NCHW shape, with pixels in [0, 1].
+func loadTestImages(data string, offset, count int, shape []int) ([]*imageio.Image, error) {
+	set, err := train.LoadDataset(data, shape[2])
+	if err != nil {
+		return nil, err
+	}
+	if set.C != shape[1] || set.W != shape[3] {
+		return nil, fmt.Errorf("%s: images are %d×%d×%d, the model takes %d×%d×%d", data, set.C, set.H, set.W, shape[1], shape[2], shape[3])
+	}
+	if offset+count > set.N {
+		return nil, fmt.Errorf("%s holds %d images; -offset %d -count %d needs %d", data, set.N, offset, count, offset+count)
+	}
+	images := make([]*imageio.Image, count)
+	per := set.C * set.H * set.W
+	for k := range images {
+		im, err := imageio.New(set.C, set.H, set.W)
+		if err != nil {
+			return nil, err
+		}
+		for j, v := range set.Pix[(offset+k)*per : (offset+k+1)*per] {
+			im.Pix[j] = (v + 1) / 2
+		}
+		images[k] = im
+	}
+	return images, nil
+}
+
 // evalOptions returns the restorer options of one task and method.
 func evalOptions(st evalSettings, task, method string, nz ops.Noise) restore.Options {
 	o := restore.Options{Task: restore.SpecTask(task), Method: method, Steps: st.Steps, Noise: nz}
@@ -325,7 +333,7 @@ func evalWorker(spec restore.ModelSpec, st evalSettings, nz ops.Noise, images []
 		}
 		lo, hi := it.batch*st.Batch, min((it.batch+1)*st.Batch, st.Count)
 		t0 := time.Now()
-		res, err := rs.RestoreBatch(images[lo:hi], st.Seed+uint64(it.batch))
+		res, err := rs.RestoreBatch(images[lo:hi], st.Seed+uint64(it.batch), nil)
 		if err != nil {
 			return fmt.Errorf("%s, %s, batch %d: %w", it.task, it.method, it.batch, err)
 		}

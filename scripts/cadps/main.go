@@ -41,6 +41,7 @@ func commands() []command {
 		restoreCommand(),
 		sampleCommand(),
 		trainCommand(),
+		traceCommand(),
 	}
 }
 

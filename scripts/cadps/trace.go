@@ -1,0 +1,156 @@
+package main
+
+import (
+	"bytes"
+	"encoding/csv"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strconv"
+
+	"github.com/cadps/toolkit/cadps"
+	"github.com/cadps/toolkit/cadps/backend"
+	"github.com/cadps/toolkit/cadps/restore"
+	"github.com/cadps/toolkit/ops"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+)
+
+// traceCommand is `cadps trace`: what happens inside one batch restoration,
+// step by step.
+func traceCommand() command {
+	return command{
+		name:    "trace",
+		summary: "per-step residual, x̂0 at the clamp and the method's diagnostics of one batch of test images (CSV)",
+		run:     runTrace,
+	}
+}
+
+// runTrace restores a batch of test images as `cadps evaluate` restores
+// its batch with the same -offset, -count and seed, and writes one CSV row
+// per step and image: the residual ‖y − A(x̂0)‖₂, the fraction of x̂0's
+// pixels at the clamp (|x̂0| = 1, where the residual has no gradient), and
+// the minimum, maximum and fraction of negative entries of each of the
+// method's diagnostics (CA-DPS's multiplier 1 + d).
+func runTrace(args []string, stdout, stderr io.Writer) error {
+	fset := newFlagSet("trace", "", stderr)
+	mf := addModelFlags(fset)
+	data := fset.String("data", "", "test images: an IDX file (.gz or not) or a folder of PNG/JPEG images (required)")
+	offset := fset.Int("offset", 0, "index of the first test image")
+	count := fset.Int("count", 20, "images in the batch")
+	task := fset.String("task", "sr:factor=2", "measurement task spec")
+	method := fset.String("method", "dps", "guidance method spec")
+	steps := fset.Int("steps", 100, "sampling steps (timestep respacing)")
+	scale := fset.Float64("scale", 0, "step size ζ (0: the method's default for the task)")
+	noise := fset.String("noise", "gaussian:sigma=0.05", "measurement noise")
+	seed := fset.Uint64("seed", 0, "seed of the operator, the noise and the sampler (evaluate's batch k uses its -seed + k)")
+	out := fset.String("out", "", "CSV file of the per-step rows (required)")
+	pos, err := parseInterleaved(fset, args)
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(pos) != 0:
+		return usagef("unexpected arguments %q", pos)
+	case *data == "" || *out == "":
+		return usagef("-data and -out are required")
+	case *count <= 0 || *offset < 0:
+		return usagef("-count must be positive and -offset non-negative")
+	case *steps <= 0:
+		return usagef("-steps must be positive, got %d", *steps)
+	case !(*scale >= 0) || math.IsInf(*scale, 0):
+		return usagef("-scale must be finite and non-negative, got %v", *scale)
+	}
+	nz, err := ops.ParseNoise(*noise)
+	if err != nil {
+		return usagef("-noise: %v", err)
+	}
+	prior, err := restore.LoadPrior(mf.spec())
+	if err != nil {
+		return err
+	}
+	b, err := backend.New()
+	if err != nil {
+		return err
+	}
+	opts := restore.Options{Task: restore.SpecTask(*task), Method: *method, Steps: *steps, Noise: nz}
+	if *scale > 0 {
+		opts.Scale = scale
+	}
+	rs, err := restore.New(b, prior, opts)
+	if err != nil {
+		return err
+	}
+	images, err := loadTestImages(*data, *offset, *count, prior.ImageShape())
+	if err != nil {
+		return err
+	}
+
+	var buf bytes.Buffer
+	w := csv.NewWriter(&buf)
+	var extras []string
+	f := func(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
+	res, err := rs.RestoreBatch(images, *seed, func(info cadps.StepInfo) error {
+		if extras == nil {
+			extras = []string{}
+			for name := range info.Extra {
+				extras = append(extras, name)
+			}
+			slices.Sort(extras)
+			header := []string{"step", "index", "image", "residual", "clamped"}
+			for _, name := range extras {
+				header = append(header, name+"_min", name+"_max", name+"_negative")
+			}
+			_ = w.Write(header)
+		}
+		x0 := tensors.MustCopyFlatData[float32](info.PredXStart)
+		per := len(x0) / len(images)
+		values := make([][]float32, len(extras))
+		for e, name := range extras {
+			values[e] = tensors.MustCopyFlatData[float32](info.Extra[name])
+		}
+		for k := range images {
+			clamped := 0
+			for _, v := range x0[k*per : (k+1)*per] {
+				if math.Abs(float64(v)) >= 1 {
+					clamped++
+				}
+			}
+			row := []string{strconv.Itoa(info.Step), strconv.Itoa(info.Index), strconv.Itoa(*offset + k),
+				f(float64(info.Residual[k])), f(float64(clamped) / float64(per))}
+			for e := range extras {
+				n := len(values[e]) / len(images)
+				lo, hi, neg := stats(values[e][k*n : (k+1)*n])
+				row = append(row, f(lo), f(hi), f(neg))
+			}
+			_ = w.Write(row)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	w.Flush()
+	if err := writeFileAtomic(*out, buf.Bytes()); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s, %s, %d steps, %s: PSNR (dB) per image, reconstruction vs baseline\n", *task, *method, *steps, res.Operator)
+	for k, it := range res.Items {
+		fmt.Fprintf(stdout, "%d\t%.2f\t%.2f\n", *offset+k, it.Metrics.PSNR, it.BaselineMetrics.PSNR)
+	}
+	return nil
+}
+
+// stats returns the minimum, the maximum and the fraction of negative
+// entries of v.
+func stats(v []float32) (lo, hi, negative float64) {
+	lo, hi = math.Inf(1), math.Inf(-1)
+	n := 0
+	for _, x := range v {
+		lo, hi = min(lo, float64(x)), max(hi, float64(x))
+		if x < 0 {
+			n++
+		}
+	}
+	return lo, hi, float64(n) / float64(len(v))
+}

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"encoding/csv"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestTrace traces a two-image CA-DPS batch and checks its CSV against the
+// run's shape, and its PSNRs against `cadps evaluate` on the same batch.
+func TestTrace(t *testing.T) {
+	dir := t.TempDir()
+	common := []string{"-data", testImagesDir(t), "-steps", "3"}
+	csvPath := filepath.Join(dir, "trace.csv")
+	stdout, _, err := runCmd(runTrace, append(common, "-count", "2", "-task", "gaussian_blur:kernel_size=9,intensity=1",
+		"-method", "cadps", "-scale", "3", "-out", csvPath)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(csvPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"step", "index", "image", "residual", "clamped", "multiplier_min", "multiplier_max", "multiplier_negative"}
+	if len(recs) != 1+3*2 || strings.Join(recs[0], ",") != strings.Join(want, ",") {
+		t.Fatalf("%d records, header %v; want 7 and %v", len(recs), recs[0], want)
+	}
+	for _, r := range recs[1:] {
+		clamped, err := strconv.ParseFloat(r[4], 64)
+		if err != nil || clamped < 0 || clamped > 1 {
+			t.Errorf("row %v: clamped fraction %q", r, r[4])
+		}
+		lo, err1 := strconv.ParseFloat(r[5], 64)
+		hi, err2 := strconv.ParseFloat(r[6], 64)
+		if err1 != nil || err2 != nil || !(lo <= hi) {
+			t.Errorf("row %v: multiplier range [%s, %s]", r, r[5], r[6])
+		}
+	}
+
+	// The same batch through evaluate gives the same PSNRs.
+	if _, _, err := runCmd(runEvaluate, append(common, "-count", "2", "-batch", "2", "-tasks", "gaussian_blur:kernel_size=9,intensity=1",
+		"-methods", "cadps", "-scale", "3", "-keep", "0", "-quiet", "-out", filepath.Join(dir, "eval"))...); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := readEvalRows(filepath.Join(dir, "eval", evalResultsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rows {
+		line := strconv.Itoa(r.index) + "\t" + strconv.FormatFloat(r.psnr, 'f', 2, 64) + "\t"
+		if !strings.Contains(stdout, line) {
+			t.Errorf("trace output lacks evaluate's image %d at %.2f dB:\n%s", r.index, r.psnr, stdout)
+		}
+	}
+}
+
+// TestTraceErrors checks that bad input is refused by name and writes
+// nothing.
+func TestTraceErrors(t *testing.T) {
+	dir := testImagesDir(t)
+	for _, c := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no out", []string{"-data", dir}, "-data and -out are required"},
+		{"method", []string{"-data", dir, "-method", "nosuch"}, "nosuch"},
+		{"task", []string{"-data", dir, "-task", "nosuch_task"}, "nosuch_task"},
+		{"too many", []string{"-data", dir, "-count", "11"}, "holds 10 images"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "trace.csv")
+			args := c.args
+			if c.name != "no out" {
+				args = append(args, "-out", out)
+			}
+			if _, _, err := runCmd(runTrace, args...); err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %v, want one containing %q", err, c.want)
+			}
+			if _, err := os.Stat(out); !os.IsNotExist(err) {
+				t.Errorf("a refused trace wrote %s", out)
+			}
+		})
+	}
+}
