@@ -88,11 +88,10 @@ func runTrace(args []string, stdout, stderr io.Writer) error {
 
 	var buf bytes.Buffer
 	w := csv.NewWriter(&buf)
-	var extras []string
+	var extras []string // the method's diagnostics, named in the header from the first step on
 	f := func(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
 	res, err := rs.RestoreBatch(images, *seed, func(info cadps.StepInfo) error {
-		if extras == nil {
-			extras = []string{}
+		if info.Step == 1 {
 			for name := range info.Extra {
 				extras = append(extras, name)
 			}
