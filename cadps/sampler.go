@@ -44,6 +44,8 @@ type Problem struct {
 	Method guidance.Method
 	// Scale is the step size ζ.
 	Scale float64
+	// Ramp schedules ζ over the steps; the zero Ramp keeps it constant.
+	Ramp guidance.Ramp
 	// SigmaY is the measurement noise level the likelihood assumes.
 	SigmaY float64
 	// DDIM selects DDIM updates with Eta instead of ancestral sampling.
@@ -103,6 +105,9 @@ func NewSampler(p Problem) (*Sampler, error) {
 	case math.IsNaN(p.Scale) || math.IsInf(p.Scale, 0) || p.Scale < 0:
 		return nil, fmt.Errorf("cadps: step size ζ = %v must be finite and non-negative", p.Scale)
 	}
+	if err := p.Ramp.Validate(); err != nil {
+		return nil, fmt.Errorf("cadps: %w", err)
+	}
 	if p.Op != nil {
 		if err := guidance.CheckOperator(p.Method, p.Op); err != nil {
 			return nil, fmt.Errorf("cadps: %w", err)
@@ -127,7 +132,7 @@ func (s *Sampler) step(ctx *context.Context, x, i, z, zy, y *graph.Node) []*grap
 	st := &guidance.Step{
 		Ctx: ctx, Net: s.p.Net, Process: s.p.Process, Op: s.p.Op,
 		X: x, I: i, Z: z, ZY: zy, Y: y,
-		Scale: s.p.Scale, SigmaY: s.p.SigmaY, DDIM: s.p.DDIM, Eta: s.p.Eta,
+		Scale: s.p.Scale, Ramp: s.p.Ramp, SigmaY: s.p.SigmaY, DDIM: s.p.DDIM, Eta: s.p.Eta,
 	}
 	if s.p.Op == nil {
 		st.Y, st.ZY = nil, nil

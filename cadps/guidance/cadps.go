@@ -54,7 +54,7 @@ func (c CADPS) Step(s *Step) Result {
 	epsPrev := graph.StopGradient(channels(outPrev, c0))
 	d := graph.Sub(graph.StopGradient(eps), whereFirst(s.I, graph.ZerosLike(epsPrev), epsPrev))
 	multiplier := graph.OnePlus(d)
-	next := graph.Sub(prior, graph.MulScalar(graph.Mul(grad, multiplier), s.Scale))
+	next := graph.Sub(prior, s.scaled(graph.Mul(grad, multiplier)))
 	return Result{Next: next, PredXStart: mv.PredXStart, Residual: norm,
 		Extra: map[string]*graph.Node{"multiplier": multiplier}}
 }

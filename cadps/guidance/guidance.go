@@ -65,6 +65,9 @@ type Step struct {
 	ZY *graph.Node
 	// Scale is the step size ζ.
 	Scale float64
+	// Ramp schedules ζ over the steps (the zero Ramp keeps it constant).
+	// Methods apply both through scaled.
+	Ramp Ramp
 	// SigmaY is the measurement noise level σ_y the likelihood assumes.
 	SigmaY float64
 	// DDIM selects the DDIM update with Eta instead of ancestral sampling.

@@ -86,6 +86,6 @@ func (m MMPS) Step(s *Step) Result {
 		solve = conjugateGradient
 	}
 	u := solve(apply, r, iterations(m.CGIterations, DefaultMMPSIterations))
-	delta := graph.MulScalar(covAdjoint(u), s.Scale)
+	delta := s.scaled(covAdjoint(u))
 	return Result{Next: s.guidedPrior(mv, delta), PredXStart: x0, Residual: perImageNorm(r)}
 }

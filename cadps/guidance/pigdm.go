@@ -63,6 +63,6 @@ func (m PiGDM) Step(s *Step) Result {
 		adjU = op.Adjoint(conjugateGradient(apply, r, iterations(m.CGIterations, DefaultCGIterations)))
 	}
 	g := s.vjp(x0, adjU)
-	delta := graph.MulScalar(graph.Mul(s.tweedieScale(g), g), s.Scale)
+	delta := s.scaled(graph.Mul(s.tweedieScale(g), g))
 	return Result{Next: s.guidedPrior(mv, delta), PredXStart: x0, Residual: perImageNorm(r)}
 }

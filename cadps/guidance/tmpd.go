@@ -88,7 +88,7 @@ func (m TMPD) Step(s *Step) Result {
 		u = safeDiv(r, graph.Add(cov, s.sigmaY2(r)))
 	}
 	g := s.vjp(x0, op.Adjoint(u))
-	delta := graph.MulScalar(graph.Mul(k, g), s.Scale)
+	delta := s.scaled(graph.Mul(k, g))
 	return Result{Next: s.guidedPrior(mv, delta), PredXStart: x0, Residual: perImageNorm(r),
 		Extra: map[string]*graph.Node{"covariance": cov}}
 }

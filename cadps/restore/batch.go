@@ -80,7 +80,7 @@ func (r *Restorer) RestoreBatch(truths []*imageio.Image, seed uint64, cb cadps.C
 
 	sampler, err := cadps.NewSampler(cadps.Problem{
 		Backend: r.backend, Ctx: r.prior.Ctx, Net: r.network(), Process: r.process,
-		Op: op, Method: r.method, Scale: r.scale, SigmaY: r.sigmaY,
+		Op: op, Method: r.method, Scale: r.scale, Ramp: r.opts.Ramp, SigmaY: r.sigmaY,
 		DDIM: r.process.Config().Sampler == diffusion.SamplerDDIM, Eta: r.opts.Eta,
 	})
 	if err != nil {

@@ -49,6 +49,9 @@ type Options struct {
 	Eta float64
 	// Scale is the step size ζ; nil selects the task's default.
 	Scale *float64
+	// Ramp schedules ζ over the steps (guidance.Ramp); the zero Ramp keeps
+	// it constant, as the reference does.
+	Ramp guidance.Ramp
 	// SigmaY is the σ_y the likelihood assumes; nil takes the noise model's.
 	SigmaY *float64
 	// Noise is the measurement noise model; nil is Gaussian with σ = 0.05,
@@ -127,6 +130,9 @@ type Settings struct {
 	// Scale is the step size ζ and SigmaY the σ_y of the likelihood.
 	Scale  float64 `json:"scale"`
 	SigmaY float64 `json:"sigma_y"`
+	// Ramp is the step-size schedule as guidance.ParseRamp reads it (empty
+	// for the constant ζ).
+	Ramp string `json:"ramp,omitempty"`
 	// Noise describes the measurement noise.
 	Noise string `json:"noise"`
 	// Backend names the backend.
@@ -192,6 +198,9 @@ func New(b backends.Backend, prior *Prior, o Options) (*Restorer, error) {
 	if math.IsNaN(r.scale) || math.IsInf(r.scale, 0) || r.scale < 0 {
 		return nil, fmt.Errorf("restore: step size ζ = %v must be finite and non-negative", r.scale)
 	}
+	if err := o.Ramp.Validate(); err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
 	r.sigmaY = r.noise.Sigma()
 	if o.SigmaY != nil {
 		r.sigmaY = *o.SigmaY
@@ -222,6 +231,9 @@ func (r *Restorer) Settings() Settings {
 	}
 	if r.opts.DDIM {
 		s.Eta = r.opts.Eta
+	}
+	if !r.opts.Ramp.Off() {
+		s.Ramp = r.opts.Ramp.String()
 	}
 	return s
 }
@@ -350,7 +362,7 @@ func (r *Restorer) Restore(truth *imageio.Image, seed uint64, cb func(Progress))
 	if sampler == nil {
 		sampler, err = cadps.NewSampler(cadps.Problem{
 			Backend: r.backend, Ctx: r.prior.Ctx, Net: r.network(), Process: r.process,
-			Op: op, Method: r.method, Scale: r.scale, SigmaY: r.sigmaY,
+			Op: op, Method: r.method, Scale: r.scale, Ramp: r.opts.Ramp, SigmaY: r.sigmaY,
 			DDIM: r.process.Config().Sampler == diffusion.SamplerDDIM, Eta: r.opts.Eta,
 		})
 		if err != nil {

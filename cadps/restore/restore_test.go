@@ -11,6 +11,7 @@ import (
 	"github.com/cadps/toolkit/cadps"
 	"github.com/cadps/toolkit/cadps/backend"
 	"github.com/cadps/toolkit/cadps/diffusion"
+	"github.com/cadps/toolkit/cadps/guidance"
 	"github.com/cadps/toolkit/cadps/imageio"
 	"github.com/cadps/toolkit/checkpoints"
 	"github.com/cadps/toolkit/checkpoints/small"
@@ -178,6 +179,10 @@ func TestRestoreErrors(t *testing.T) {
 			_, err := New(b, prior, Options{Task: SpecTask("sr:factor=3"), Method: "dps"})
 			return err
 		}, "does not divide"},
+		{"bad ramp", func() error {
+			_, err := New(b, prior, Options{Task: SpecTask("sr:factor=2"), Method: "dps", Ramp: guidance.Ramp{From: -1, Over: 0.5}})
+			return err
+		}, "ramp FROM = -1"},
 		{"wrong image size", func() error {
 			r, err := New(b, prior, Options{Task: SpecTask("sr:factor=2"), Method: "dps", Steps: 2})
 			if err != nil {
@@ -333,4 +338,58 @@ func shippedPrior(t *testing.T) (backends.Backend, *Prior) {
 		t.Fatal(err)
 	}
 	return b, prior
+}
+
+// TestRestoreRamp checks that a step-size ramp reaches the sampler on both
+// restoration paths and is recorded in the settings, and that a ramp of
+// constant weight 1 reproduces the plain run exactly.
+func TestRestoreRamp(t *testing.T) {
+	b, prior := shippedPrior(t)
+	truth, err := LoadImage(filepath.Join("..", "..", "checkpoints", "small", "testimages", "9-boot.png"), prior.ImageShape(), FitNone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		ramp      guidance.Ramp
+		setting   string
+		samePlain bool
+	}{
+		{guidance.Ramp{}, "", true},
+		{guidance.Ramp{From: 1, Over: 0.5}, "1:0.5", true},
+		{guidance.Ramp{From: 0.1, Over: 1}, "0.1:1", false},
+	} {
+		r, err := New(b, prior, Options{Task: SpecTask("sr:factor=2"), Method: "dps", Steps: 3, Ramp: c.ramp})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := r.Settings().Ramp; got != c.setting {
+			t.Errorf("ramp %v: settings record %q, want %q", c.ramp, got, c.setting)
+		}
+		one, err := r.Restore(truth, 2, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		batch, err := r.RestoreBatch([]*imageio.Image{truth}, 2, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plain, err := New(b, prior, Options{Task: SpecTask("sr:factor=2"), Method: "dps", Steps: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		plainOne, err := plain.Restore(truth, 2, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plainBatch, err := plain.RestoreBatch([]*imageio.Image{truth}, 2, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if same := one.Metrics == plainOne.Metrics; same != c.samePlain {
+			t.Errorf("ramp %v, Restore: %+v against the plain run's %+v; same = %v, want %v", c.ramp, one.Metrics, plainOne.Metrics, same, c.samePlain)
+		}
+		if same := batch.Items[0].Metrics == plainBatch.Items[0].Metrics; same != c.samePlain {
+			t.Errorf("ramp %v, RestoreBatch: %+v against the plain run's %+v; same = %v, want %v", c.ramp, batch.Items[0].Metrics, plainBatch.Items[0].Metrics, same, c.samePlain)
+		}
+	}
 }

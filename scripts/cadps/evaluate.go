@@ -61,11 +61,13 @@ type evalSettings struct {
 	Steps     int            `json:"steps"`
 	// Scale is the step size ζ of every run (0: each method's default for
 	// the task).
-	Scale   float64 `json:"scale,omitempty"`
-	Noise   string  `json:"noise"`
-	Seed    uint64  `json:"seed"`
-	Model   string  `json:"model"`
-	Weights string  `json:"weights,omitempty"`
+	Scale float64 `json:"scale,omitempty"`
+	// Ramp is the step-size schedule (guidance.ParseRamp; empty: constant).
+	Ramp    string `json:"ramp,omitempty"`
+	Noise   string `json:"noise"`
+	Seed    uint64 `json:"seed"`
+	Model   string `json:"model"`
+	Weights string `json:"weights,omitempty"`
 	// Digest is the SHA-256 of the weights (the embedded file for the
 	// shipped prior), so that a new release of a prior, or a weights file
 	// overwritten in place, does not resume an old folder.
@@ -96,6 +98,7 @@ func runEvaluate(args []string, stdout, stderr io.Writer) error {
 	methods := fset.String("methods", "dps,cadps", "guidance methods, separated by ','")
 	steps := fset.Int("steps", 100, "sampling steps (timestep respacing)")
 	scale := fset.Float64("scale", 0, "step size ζ of every task and method (0: each method's default for the task)")
+	ramp := fset.String("ramp", "", "step-size schedule FROM:OVER of every run (see cadps restore -ramp; default constant)")
 	noise := fset.String("noise", "gaussian:sigma=0.05", "measurement noise")
 	seed := fset.Uint64("seed", 0, "seed; batch k uses seed+k for its operator, noise and sampler")
 	keep := fset.Int("keep", 8, "save the images of the first N test images (for grids)")
@@ -120,7 +123,12 @@ func runEvaluate(args []string, stdout, stderr io.Writer) error {
 	case !(*scale >= 0) || math.IsInf(*scale, 0):
 		return usagef("-scale must be finite and non-negative, got %v", *scale)
 	}
+	rmp, err := guidance.ParseRamp(*ramp)
+	if err != nil {
+		return usagef("-ramp: %v", err)
+	}
 	st := evalSettings{Data: *data, Offset: *offset, Count: *count, Batch: *batch, Steps: *steps, Scale: *scale, Noise: *noise,
+		Ramp: rampSetting(rmp),
 		Seed: *seed, Model: mf.spec().Name, Weights: *mf.weights, Keep: *keep}
 	for _, t := range strings.Split(*tasks, ";") {
 		if t = strings.TrimSpace(t); t != "" {
@@ -299,7 +307,17 @@ func evalOptions(st evalSettings, task, method string, nz ops.Noise) restore.Opt
 	if st.Scale > 0 {
 		o.Scale = &st.Scale
 	}
+	o.Ramp, _ = guidance.ParseRamp(st.Ramp) // checked when the settings were made
 	return o
+}
+
+// rampSetting returns r as settings record it: empty for the constant ζ,
+// so that folders made before -ramp existed keep their settings.
+func rampSetting(r guidance.Ramp) string {
+	if r.Off() {
+		return ""
+	}
+	return r.String()
 }
 
 // evalItem is one unit of work: a batch of test images for a task and a

@@ -185,6 +185,11 @@ func TestEvaluateExtend(t *testing.T) {
 			t.Errorf("-count %s -methods %s: error %v, want %q", c.count, c.methods, err, c.want)
 		}
 	}
+	// A step-size ramp is a setting: a folder made without one is not
+	// resumed with one.
+	if _, _, err := runCmd(runEvaluate, append(args("grown", "3", "dps,cadps"), "-ramp", "0.1:0.5")...); err == nil || !strings.Contains(err.Error(), "ramp") {
+		t.Errorf("-ramp 0.1:0.5 into a folder made without: error %v, want one naming the ramp", err)
+	}
 	// A valid extension refused for another reason (more images than the
 	// data holds, an unknown task) leaves settings.json as it was.
 	settings := filepath.Join(dir, "grown", evalSettingsFile)

@@ -67,6 +67,7 @@ type samplingFlags struct {
 	ddim          *bool
 	eta           *float64
 	scale         *float64
+	ramp          *string
 	sigmaY        *float64
 	noise         *string
 	seed          *uint64
@@ -84,6 +85,7 @@ func addSamplingFlags(fs *flag.FlagSet) *samplingFlags {
 		ddim:          fs.Bool("ddim", false, "DDIM updates instead of ancestral sampling"),
 		eta:           fs.Float64("eta", 0, "DDIM's η"),
 		scale:         fs.Float64("scale", 0, "step size ζ (default: a task config's, else the task's: 0.3 for SR and blurs, 0.5 inpainting, 1.0 phase retrieval; 1 for cadps-gauss, pigdm, tmpd, mmps)"),
+		ramp:          fs.String("ramp", "", "step-size schedule FROM:OVER: ζ grows linearly from FROM·ζ at the first step to ζ after a fraction OVER of the steps (e.g. 0.1:0.5; default constant)"),
 		sigmaY:        fs.Float64("sigma-y", 0, "σ_y the likelihood assumes (default: the noise model's)"),
 		noise:         fs.String("noise", "gaussian:sigma=0.05", "measurement noise: gaussian[:sigma=S], poisson[:rate=R] or clean (a task config's noise unless given)"),
 		seed:          fs.Uint64("seed", 0, "seed of the measurement noise, random masks/kernels and the sampler"),
@@ -111,6 +113,11 @@ func (s *samplingFlags) options(fs *flag.FlagSet) (restore.Options, restore.Fit,
 	if set["sigma-y"] {
 		o.SigmaY = s.sigmaY
 	}
+	ramp, err := guidance.ParseRamp(*s.ramp)
+	if err != nil {
+		return o, 0, usagef("-ramp: %v", err)
+	}
+	o.Ramp = ramp
 	if set["noise"] || !set["task-config"] {
 		n, err := ops.ParseNoise(*s.noise)
 		if err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cadps/toolkit/cadps"
 	"github.com/cadps/toolkit/cadps/backend"
+	"github.com/cadps/toolkit/cadps/guidance"
 	"github.com/cadps/toolkit/cadps/restore"
 	"github.com/cadps/toolkit/ops"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
@@ -28,10 +29,11 @@ func traceCommand() command {
 
 // runTrace restores a batch of test images as `cadps evaluate` restores
 // its batch with the same -offset, -count and seed, and writes one CSV row
-// per step and image: the residual ‖y − A(x̂0)‖₂, the fraction of x̂0's
-// pixels at the clamp (|x̂0| = 1, where the residual has no gradient), and
-// the minimum, maximum and fraction of negative entries of each of the
-// method's diagnostics (CA-DPS's multiplier 1 + d).
+// per step and image: the step size ζ of the step, the residual
+// ‖y − A(x̂0)‖₂, the fraction of x̂0's pixels at the clamp (|x̂0| = 1, where
+// the residual has no gradient), and the minimum, maximum and fraction of
+// negative entries of each of the method's diagnostics (CA-DPS's
+// multiplier 1 + d).
 func runTrace(args []string, stdout, stderr io.Writer) error {
 	fset := newFlagSet("trace", "", stderr)
 	mf := addModelFlags(fset)
@@ -42,6 +44,7 @@ func runTrace(args []string, stdout, stderr io.Writer) error {
 	method := fset.String("method", "dps", "guidance method spec")
 	steps := fset.Int("steps", 100, "sampling steps (timestep respacing)")
 	scale := fset.Float64("scale", 0, "step size ζ (0: the method's default for the task)")
+	ramp := fset.String("ramp", "", "step-size schedule FROM:OVER (see cadps restore -ramp; default constant)")
 	noise := fset.String("noise", "gaussian:sigma=0.05", "measurement noise")
 	seed := fset.Uint64("seed", 0, "seed of the operator, the noise and the sampler (evaluate's batch k uses its -seed + k)")
 	out := fset.String("out", "", "CSV file of the per-step rows (required)")
@@ -65,6 +68,10 @@ func runTrace(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return usagef("-noise: %v", err)
 	}
+	rmp, err := guidance.ParseRamp(*ramp)
+	if err != nil {
+		return usagef("-ramp: %v", err)
+	}
 	prior, err := restore.LoadPrior(mf.spec())
 	if err != nil {
 		return err
@@ -73,7 +80,7 @@ func runTrace(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	opts := restore.Options{Task: restore.SpecTask(*task), Method: *method, Steps: *steps, Noise: nz}
+	opts := restore.Options{Task: restore.SpecTask(*task), Method: *method, Steps: *steps, Noise: nz, Ramp: rmp}
 	if *scale > 0 {
 		opts.Scale = scale
 	}
@@ -86,6 +93,8 @@ func runTrace(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
+	zeta := rs.Settings().Scale
+
 	var buf bytes.Buffer
 	w := csv.NewWriter(&buf)
 	var extras []string // the method's diagnostics, named in the header from the first step on
@@ -96,7 +105,7 @@ func runTrace(args []string, stdout, stderr io.Writer) error {
 				extras = append(extras, name)
 			}
 			slices.Sort(extras)
-			header := []string{"step", "index", "image", "residual", "clamped"}
+			header := []string{"step", "index", "zeta", "image", "residual", "clamped"}
 			for _, name := range extras {
 				header = append(header, name+"_min", name+"_max", name+"_negative")
 			}
@@ -115,7 +124,7 @@ func runTrace(args []string, stdout, stderr io.Writer) error {
 					clamped++
 				}
 			}
-			row := []string{strconv.Itoa(info.Step), strconv.Itoa(info.Index), strconv.Itoa(*offset + k),
+			row := []string{strconv.Itoa(info.Step), strconv.Itoa(info.Index), f(zeta * rmp.Weight(info.Step, info.Steps)), strconv.Itoa(*offset + k),
 				f(float64(info.Residual[k])), f(float64(clamped) / float64(per))}
 			for e := range extras {
 				n := len(values[e]) / len(images)

@@ -9,14 +9,15 @@ import (
 	"testing"
 )
 
-// TestTrace traces a two-image CA-DPS batch and checks its CSV against the
-// run's shape, and its PSNRs against `cadps evaluate` on the same batch.
+// TestTrace traces a two-image CA-DPS batch with a ramped step size and
+// checks its CSV against the run's shape and schedule, and its PSNRs against
+// `cadps evaluate` on the same batch with the same ramp.
 func TestTrace(t *testing.T) {
 	dir := t.TempDir()
 	common := []string{"-data", testImagesDir(t), "-steps", "3"}
 	csvPath := filepath.Join(dir, "trace.csv")
 	stdout, _, err := runCmd(runTrace, append(common, "-count", "2", "-task", "gaussian_blur:kernel_size=9,intensity=1",
-		"-method", "cadps", "-scale", "3", "-out", csvPath)...)
+		"-method", "cadps", "-scale", "3", "-ramp", "0.5:0.5", "-out", csvPath)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,25 +30,29 @@ func TestTrace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"step", "index", "image", "residual", "clamped", "multiplier_min", "multiplier_max", "multiplier_negative"}
+	want := []string{"step", "index", "zeta", "image", "residual", "clamped", "multiplier_min", "multiplier_max", "multiplier_negative"}
 	if len(recs) != 1+3*2 || strings.Join(recs[0], ",") != strings.Join(want, ",") {
 		t.Fatalf("%d records, header %v; want 7 and %v", len(recs), recs[0], want)
 	}
+	wantZeta := map[string]string{"1": "1.5", "2": "2.5", "3": "3"} // 3·(0.5 + 0.5·min(1, (k−1)/1.5))
 	for _, r := range recs[1:] {
-		clamped, err := strconv.ParseFloat(r[4], 64)
-		if err != nil || clamped < 0 || clamped > 1 {
-			t.Errorf("row %v: clamped fraction %q", r, r[4])
+		if r[2] != wantZeta[r[0]] {
+			t.Errorf("row %v: ζ = %s, want %s", r, r[2], wantZeta[r[0]])
 		}
-		lo, err1 := strconv.ParseFloat(r[5], 64)
-		hi, err2 := strconv.ParseFloat(r[6], 64)
+		clamped, err := strconv.ParseFloat(r[5], 64)
+		if err != nil || clamped < 0 || clamped > 1 {
+			t.Errorf("row %v: clamped fraction %q", r, r[5])
+		}
+		lo, err1 := strconv.ParseFloat(r[6], 64)
+		hi, err2 := strconv.ParseFloat(r[7], 64)
 		if err1 != nil || err2 != nil || !(lo <= hi) {
-			t.Errorf("row %v: multiplier range [%s, %s]", r, r[5], r[6])
+			t.Errorf("row %v: multiplier range [%s, %s]", r, r[6], r[7])
 		}
 	}
 
 	// The same batch through evaluate gives the same PSNRs.
 	if _, _, err := runCmd(runEvaluate, append(common, "-count", "2", "-batch", "2", "-tasks", "gaussian_blur:kernel_size=9,intensity=1",
-		"-methods", "cadps", "-scale", "3", "-keep", "0", "-quiet", "-out", filepath.Join(dir, "eval"))...); err != nil {
+		"-methods", "cadps", "-scale", "3", "-ramp", "0.5:0.5", "-keep", "0", "-quiet", "-out", filepath.Join(dir, "eval"))...); err != nil {
 		t.Fatal(err)
 	}
 	rows, err := readEvalRows(filepath.Join(dir, "eval", evalResultsFile))
@@ -75,6 +80,7 @@ func TestTraceErrors(t *testing.T) {
 		{"method", []string{"-data", dir, "-method", "nosuch"}, "nosuch"},
 		{"task", []string{"-data", dir, "-task", "nosuch_task"}, "nosuch_task"},
 		{"too many", []string{"-data", dir, "-count", "11"}, "holds 10 images"},
+		{"ramp", []string{"-data", dir, "-ramp", "0.5"}, "-ramp"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "trace.csv")
