@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -90,17 +89,12 @@ var evalHeader = []string{"task", "method", "batch", "index", "psnr", "ssim", "b
 func runEvaluate(args []string, stdout, stderr io.Writer) error {
 	fset := newFlagSet("evaluate", "", stderr)
 	mf := addModelFlags(fset)
-	data := fset.String("data", "", "test images: an IDX file (.gz or not) or a folder of PNG/JPEG images, padded to the model's size (required)")
-	offset := fset.Int("offset", 0, "index of the first test image")
+	tf := addTestRunFlags(fset, "step size ζ of every task and method (0: each method's default for the task)",
+		"seed; batch k uses seed+k for its operator, noise and sampler")
 	count := fset.Int("count", 100, "number of test images")
 	batch := fset.Int("batch", 25, "images per sampler run (one operator draw per batch)")
 	tasks := fset.String("tasks", "inpaint_box:size=12;sr:factor=2;gaussian_blur:kernel_size=9,intensity=1", "measurement task specs, separated by ';'")
 	methods := fset.String("methods", "dps,cadps", "guidance methods, separated by ','")
-	steps := fset.Int("steps", 100, "sampling steps (timestep respacing)")
-	scale := fset.Float64("scale", 0, "step size ζ of every task and method (0: each method's default for the task)")
-	ramp := fset.String("ramp", "", "step-size schedule FROM:OVER of every run (see cadps restore -ramp; default constant)")
-	noise := fset.String("noise", "gaussian:sigma=0.05", "measurement noise")
-	seed := fset.Uint64("seed", 0, "seed; batch k uses seed+k for its operator, noise and sampler")
 	keep := fset.Int("keep", 8, "save the images of the first N test images (for grids)")
 	out := fset.String("out", "", "output folder: settings.json, results.csv, table.md, images/ (required)")
 	quiet := fset.Bool("quiet", false, "no progress lines")
@@ -112,24 +106,19 @@ func runEvaluate(args []string, stdout, stderr io.Writer) error {
 	switch {
 	case len(pos) != 0:
 		return usagef("unexpected arguments %q", pos)
-	case *data == "":
+	case *tf.data == "":
 		return usagef("-data is required")
 	case *out == "":
 		return usagef("-out is required")
-	case *count <= 0 || *batch <= 0 || *jobs <= 0 || *offset < 0 || *keep < 0:
-		return usagef("-count, -batch and -jobs must be positive and -offset, -keep non-negative")
-	case *steps <= 0:
-		return usagef("-steps must be positive, got %d", *steps)
-	case !(*scale >= 0) || math.IsInf(*scale, 0):
-		return usagef("-scale must be finite and non-negative, got %v", *scale)
+	case *count <= 0 || *batch <= 0 || *jobs <= 0 || *keep < 0:
+		return usagef("-count, -batch and -jobs must be positive and -keep non-negative")
 	}
-	rmp, err := guidance.ParseRamp(*ramp)
+	nz, ramp, err := tf.parse()
 	if err != nil {
-		return usagef("-ramp: %v", err)
+		return err
 	}
-	st := evalSettings{Data: *data, Offset: *offset, Count: *count, Batch: *batch, Steps: *steps, Scale: *scale, Noise: *noise,
-		Ramp: rampSetting(rmp),
-		Seed: *seed, Model: mf.spec().Name, Weights: *mf.weights, Keep: *keep}
+	st := evalSettings{Data: *tf.data, Offset: *tf.offset, Count: *count, Batch: *batch, Steps: *tf.steps, Scale: *tf.scale,
+		Ramp: rampSetting(ramp), Noise: *tf.noise, Seed: *tf.seed, Model: mf.spec().Name, Weights: *mf.weights, Keep: *keep}
 	for _, t := range strings.Split(*tasks, ";") {
 		if t = strings.TrimSpace(t); t != "" {
 			st.Tasks = append(st.Tasks, t)
@@ -153,10 +142,6 @@ func runEvaluate(args []string, stdout, stderr io.Writer) error {
 	if len(st.Tasks) == 0 || len(st.Methods) == 0 {
 		return usagef("-tasks and -methods must name at least one each")
 	}
-	nz, err := ops.ParseNoise(*noise)
-	if err != nil {
-		return usagef("-noise: %v", err)
-	}
 	prior, err := restore.LoadPrior(mf.spec())
 	if err != nil {
 		return err
@@ -173,7 +158,7 @@ func runEvaluate(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	images, err := loadTestImages(*data, *offset, *count, prior.ImageShape())
+	images, err := loadTestImages(*tf.data, *tf.offset, *count, prior.ImageShape())
 	if err != nil {
 		return err
 	}
@@ -221,11 +206,11 @@ func runEvaluate(args []string, stdout, stderr io.Writer) error {
 		defer mu.Unlock()
 		now := time.Now().UTC().Format(time.RFC3339)
 		for j, bi := range res.Items {
-			rows = append(rows, evalRow{task: it.task, method: it.method, batch: it.batch, index: *offset + lo + j,
+			rows = append(rows, evalRow{task: it.task, method: it.method, batch: it.batch, index: *tf.offset + lo + j,
 				psnr: bi.Metrics.PSNR, ssim: bi.Metrics.SSIM, basePSNR: bi.BaselineMetrics.PSNR, baseSSIM: bi.BaselineMetrics.SSIM,
 				secondsPerImage: res.Sample.Seconds() / float64(hi-lo), operator: res.Operator, finishedAt: now})
 			if lo+j < *keep {
-				if err := saveEvalImages(*out, it.task, it.method, *offset+lo+j, bi); err != nil {
+				if err := saveEvalImages(*out, it.task, it.method, *tf.offset+lo+j, bi); err != nil {
 					return err
 				}
 			}

@@ -342,6 +342,8 @@ func TestEvaluateErrors(t *testing.T) {
 		{"missing data", []string{"-data", filepath.Join(dir, "nothing-here")}, "nothing-here"},
 		{"negative scale", []string{"-data", dir, "-scale", "-1"}, "-scale must be finite and non-negative"},
 		{"NaN scale", []string{"-data", dir, "-scale", "NaN"}, "-scale must be finite and non-negative"},
+		{"ramp", []string{"-data", dir, "-ramp", "0.1:2"}, "-ramp: guidance: ramp OVER = 2"},
+		{"offset", []string{"-data", dir, "-offset", "-1"}, "-offset must be non-negative"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -11,9 +11,7 @@ import (
 
 	"github.com/cadps/toolkit/cadps"
 	"github.com/cadps/toolkit/cadps/backend"
-	"github.com/cadps/toolkit/cadps/guidance"
 	"github.com/cadps/toolkit/cadps/restore"
-	"github.com/cadps/toolkit/ops"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
 
@@ -37,16 +35,11 @@ func traceCommand() command {
 func runTrace(args []string, stdout, stderr io.Writer) error {
 	fset := newFlagSet("trace", "", stderr)
 	mf := addModelFlags(fset)
-	data := fset.String("data", "", "test images: an IDX file (.gz or not) or a folder of PNG/JPEG images (required)")
-	offset := fset.Int("offset", 0, "index of the first test image")
+	tf := addTestRunFlags(fset, "step size ζ (0: the method's default for the task)",
+		"seed of the operator, the noise and the sampler (evaluate's batch k uses its -seed + k)")
 	count := fset.Int("count", 20, "images in the batch")
 	task := fset.String("task", "sr:factor=2", "measurement task spec")
 	method := fset.String("method", "dps", "guidance method spec")
-	steps := fset.Int("steps", 100, "sampling steps (timestep respacing)")
-	scale := fset.Float64("scale", 0, "step size ζ (0: the method's default for the task)")
-	ramp := fset.String("ramp", "", "step-size schedule FROM:OVER (see cadps restore -ramp; default constant)")
-	noise := fset.String("noise", "gaussian:sigma=0.05", "measurement noise")
-	seed := fset.Uint64("seed", 0, "seed of the operator, the noise and the sampler (evaluate's batch k uses its -seed + k)")
 	out := fset.String("out", "", "CSV file of the per-step rows (required)")
 	pos, err := parseInterleaved(fset, args)
 	if err != nil {
@@ -55,22 +48,14 @@ func runTrace(args []string, stdout, stderr io.Writer) error {
 	switch {
 	case len(pos) != 0:
 		return usagef("unexpected arguments %q", pos)
-	case *data == "" || *out == "":
+	case *tf.data == "" || *out == "":
 		return usagef("-data and -out are required")
-	case *count <= 0 || *offset < 0:
-		return usagef("-count must be positive and -offset non-negative")
-	case *steps <= 0:
-		return usagef("-steps must be positive, got %d", *steps)
-	case !(*scale >= 0) || math.IsInf(*scale, 0):
-		return usagef("-scale must be finite and non-negative, got %v", *scale)
+	case *count <= 0:
+		return usagef("-count must be positive")
 	}
-	nz, err := ops.ParseNoise(*noise)
+	nz, rmp, err := tf.parse()
 	if err != nil {
-		return usagef("-noise: %v", err)
-	}
-	rmp, err := guidance.ParseRamp(*ramp)
-	if err != nil {
-		return usagef("-ramp: %v", err)
+		return err
 	}
 	prior, err := restore.LoadPrior(mf.spec())
 	if err != nil {
@@ -80,15 +65,15 @@ func runTrace(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	opts := restore.Options{Task: restore.SpecTask(*task), Method: *method, Steps: *steps, Noise: nz, Ramp: rmp}
-	if *scale > 0 {
-		opts.Scale = scale
+	opts := restore.Options{Task: restore.SpecTask(*task), Method: *method, Steps: *tf.steps, Noise: nz, Ramp: rmp}
+	if *tf.scale > 0 {
+		opts.Scale = tf.scale
 	}
 	rs, err := restore.New(b, prior, opts)
 	if err != nil {
 		return err
 	}
-	images, err := loadTestImages(*data, *offset, *count, prior.ImageShape())
+	images, err := loadTestImages(*tf.data, *tf.offset, *count, prior.ImageShape())
 	if err != nil {
 		return err
 	}
@@ -99,7 +84,7 @@ func runTrace(args []string, stdout, stderr io.Writer) error {
 	w := csv.NewWriter(&buf)
 	var extras []string // the method's diagnostics, named in the header from the first step on
 	f := func(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
-	res, err := rs.RestoreBatch(images, *seed, func(info cadps.StepInfo) error {
+	res, err := rs.RestoreBatch(images, *tf.seed, func(info cadps.StepInfo) error {
 		if info.Step == 1 {
 			for name := range info.Extra {
 				extras = append(extras, name)
@@ -124,7 +109,7 @@ func runTrace(args []string, stdout, stderr io.Writer) error {
 					clamped++
 				}
 			}
-			row := []string{strconv.Itoa(info.Step), strconv.Itoa(info.Index), f(zeta * rmp.Weight(info.Step, info.Steps)), strconv.Itoa(*offset + k),
+			row := []string{strconv.Itoa(info.Step), strconv.Itoa(info.Index), f(zeta * rmp.Weight(info.Step, info.Steps)), strconv.Itoa(*tf.offset + k),
 				f(float64(info.Residual[k])), f(float64(clamped) / float64(per))}
 			for e := range extras {
 				n := len(values[e]) / len(images)
@@ -142,9 +127,9 @@ func runTrace(args []string, stdout, stderr io.Writer) error {
 	if err := writeFileAtomic(*out, buf.Bytes()); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%s, %s, %d steps, %s: PSNR (dB) per image, reconstruction vs baseline\n", *task, *method, *steps, res.Operator)
+	fmt.Fprintf(stdout, "%s, %s, %d steps, %s: PSNR (dB) per image, reconstruction vs baseline\n", *task, *method, *tf.steps, res.Operator)
 	for k, it := range res.Items {
-		fmt.Fprintf(stdout, "%d\t%.2f\t%.2f\n", *offset+k, it.Metrics.PSNR, it.BaselineMetrics.PSNR)
+		fmt.Fprintf(stdout, "%d\t%.2f\t%.2f\n", *tf.offset+k, it.Metrics.PSNR, it.BaselineMetrics.PSNR)
 	}
 	return nil
 }

@@ -81,6 +81,8 @@ func TestTraceErrors(t *testing.T) {
 		{"task", []string{"-data", dir, "-task", "nosuch_task"}, "nosuch_task"},
 		{"too many", []string{"-data", dir, "-count", "11"}, "holds 10 images"},
 		{"ramp", []string{"-data", dir, "-ramp", "0.5"}, "-ramp"},
+		{"offset", []string{"-data", dir, "-offset", "-1"}, "-offset must be non-negative"},
+		{"noise", []string{"-data", dir, "-noise", "laplace"}, "-noise"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "trace.csv")
