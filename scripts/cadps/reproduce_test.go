@@ -30,17 +30,17 @@ func imageFolder(t *testing.T, n int) string {
 	return dir
 }
 
-// readCSV returns the rows of a reproduction's metrics.csv, header first.
-func readCSV(t *testing.T, dir string) [][]string {
+// readCSV returns the rows of the CSV file at path, header first.
+func readCSV(t *testing.T, path string) [][]string {
 	t.Helper()
-	f, err := os.Open(filepath.Join(dir, restore.CSVFile))
+	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
 	rows, err := csv.NewReader(f).ReadAll()
 	if err != nil {
-		t.Fatalf("metrics.csv: %v", err)
+		t.Fatalf("%s: %v", path, err)
 	}
 	return rows
 }
@@ -93,7 +93,7 @@ func TestReproduceShardsAndResume(t *testing.T) {
 			}
 		}
 	}
-	rows := readCSV(t, whole)
+	rows := readCSV(t, filepath.Join(whole, restore.CSVFile))
 	if len(rows) != 7 || rows[0][0] != "task" {
 		t.Fatalf("metrics.csv has %d rows, want a header and 6", len(rows))
 	}
@@ -201,7 +201,7 @@ func TestReproduceShardsAndResume(t *testing.T) {
 		if got, want := readFile(t, filepath.Join(merged, restore.TableFile)), table; got != want {
 			t.Errorf("merged table:\n%s\nwhole run's:\n%s", got, want)
 		}
-		got, want := readCSV(t, merged), readCSV(t, whole)
+		got, want := readCSV(t, filepath.Join(merged, restore.CSVFile)), readCSV(t, filepath.Join(whole, restore.CSVFile))
 		if len(got) != len(want) {
 			t.Fatalf("merged CSV has %d rows, whole run's %d", len(got), len(want))
 		}
@@ -228,7 +228,7 @@ func TestReproduceDivergedItemsAreRecorded(t *testing.T) {
 	if !strings.Contains(stdout, "2 run now (2 failed)") || !strings.Contains(stdout, "sampling diverged") {
 		t.Errorf("stdout:\n%s", stdout)
 	}
-	rows := readCSV(t, out)
+	rows := readCSV(t, filepath.Join(out, restore.CSVFile))
 	if len(rows) != 3 || rows[1][4] != restore.StatusFailed || !strings.Contains(rows[1][13], "sampling diverged") {
 		t.Errorf("CSV %v", rows)
 	}
@@ -307,7 +307,7 @@ func TestReproduceSurvivesKill(t *testing.T) {
 	if readFile(t, filepath.Join(records, "00000.json")) != first {
 		t.Error("the rerun redid an item finished before the kill")
 	}
-	rows := readCSV(t, out)
+	rows := readCSV(t, filepath.Join(out, restore.CSVFile))
 	var keys []string
 	for _, r := range rows[1:] {
 		keys = append(keys, r[1]+"/"+r[2])

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/csv"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -21,15 +20,7 @@ func TestTrace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open(csvPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	recs, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
+	recs := readCSV(t, csvPath)
 	want := []string{"step", "index", "zeta", "image", "residual", "clamped", "multiplier_min", "multiplier_max", "multiplier_negative"}
 	if len(recs) != 1+3*2 || strings.Join(recs[0], ",") != strings.Join(want, ",") {
 		t.Fatalf("%d records, header %v; want 7 and %v", len(recs), recs[0], want)
