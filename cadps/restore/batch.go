@@ -3,6 +3,7 @@ package restore
 import (
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"time"
 
@@ -17,10 +18,12 @@ import (
 // BatchItem is one image's outcome in [Restorer.RestoreBatch].
 type BatchItem struct {
 	// Truth, Reconstruction and Measurement are as in [Result]; Baseline
-	// is the measurement's own estimate of the image (see [Baseline]).
+	// is the measurement's own estimate of the image (see [Baseline]), nil
+	// when the measurement has none (phase retrieval).
 	Truth, Reconstruction, Measurement, Baseline *imageio.Image
 	// Metrics compares the reconstruction with the truth, BaselineMetrics
 	// the baseline with the truth; both on 8-bit quantised images.
+	// BaselineMetrics is NaN when there is no baseline.
 	Metrics, BaselineMetrics Metrics
 }
 
@@ -77,6 +80,15 @@ func (r *Restorer) RestoreBatch(truths []*imageio.Image, seed uint64, cb cadps.C
 	}
 	noisy := r.noise.Apply(clean, rand.New(rand.NewPCG(seed, measurementStream)))
 	y := tensors.FromFlatDataAndDimensions(noisy, yShape...)
+	// The baselines come first: a measurement they cannot read should fail
+	// before the sampling run, not after it.
+	baselines, err := Baseline(op, noisy, yShape, shape)
+	if errors.Is(err, ErrNoBaseline) {
+		baselines, err = nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
 
 	sampler, err := cadps.NewSampler(cadps.Problem{
 		Backend: r.backend, Ctx: r.prior.Ctx, Net: r.network(), Process: r.process,
@@ -97,21 +109,20 @@ func (r *Restorer) RestoreBatch(truths []*imageio.Image, seed uint64, cb cadps.C
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
-	baselines, err := Baseline(op, noisy, yShape, shape)
-	if err != nil {
-		return nil, err
-	}
 	per := len(noisy) / len(truths)
 	one := append([]int{1}, yShape[1:]...)
 	for k, truth := range truths {
-		it := BatchItem{Truth: truth, Reconstruction: quantize8(recons[k]), Baseline: quantize8(baselines[k])}
+		it := BatchItem{Truth: truth, Reconstruction: quantize8(recons[k]), BaselineMetrics: Metrics{PSNR: math.NaN(), SSIM: math.NaN()}}
 		it.Measurement, _ = measurementImage(op, noisy[k*per:(k+1)*per], one, truth.C)
 		q := quantize8(truth)
 		if it.Metrics, err = imageMetrics(q, it.Reconstruction); err != nil {
 			return nil, err
 		}
-		if it.BaselineMetrics, err = imageMetrics(q, it.Baseline); err != nil {
-			return nil, err
+		if baselines != nil {
+			it.Baseline = quantize8(baselines[k])
+			if it.BaselineMetrics, err = imageMetrics(q, it.Baseline); err != nil {
+				return nil, err
+			}
 		}
 		res.Items = append(res.Items, it)
 	}
@@ -130,14 +141,20 @@ func imageMetrics(truth, im *imageio.Image) (Metrics, error) {
 	return m, nil
 }
 
+// ErrNoBaseline is wrapped by [Baseline]'s error when a measurement has no
+// image baseline.
+var ErrNoBaseline = errors.New("restore: no image baseline")
+
 // Baseline returns the measurement's own estimate of each image, the
 // reference point a restoration must beat: the measurement itself when it
 // is an image of the input's size (inpainting: the masked image, missing
 // pixels at 0, mid-grey; blurs: the blurred image), and for
 // super-resolution the bicubic upsampling of the low-resolution image
 // (Keys' cubic with a = −0.5, DPS's resizer kernel, without antialiasing).
-// y is NCHW with shape yShape; imageShape is the images' NCHW shape. Other
-// operators (phase retrieval) have no image baseline and give an error.
+// y is NCHW with shape yShape; imageShape is the images' NCHW shape. A
+// measurement that is no image of the input's shape (phase retrieval's
+// magnitudes, an operator of your own with vector outputs) has no baseline:
+// the error then wraps [ErrNoBaseline].
 func Baseline(op ops.Operator, y []float32, yShape, imageShape []int) ([]*imageio.Image, error) {
 	if len(yShape) != 4 || len(imageShape) != 4 {
 		return nil, fmt.Errorf("restore: baseline: shapes %v and %v, want NCHW", yShape, imageShape)
@@ -150,7 +167,7 @@ func Baseline(op ops.Operator, y []float32, yShape, imageShape []int) ([]*imagei
 		return imageio.FromNCHW(up, imageShape...)
 	}
 	if op.Name() == "phase_retrieval" || yShape[1] != imageShape[1] || yShape[2] != imageShape[2] || yShape[3] != imageShape[3] {
-		return nil, fmt.Errorf("restore: baseline: the %s measurement %v is not an image of shape %v", op.Name(), yShape, imageShape)
+		return nil, fmt.Errorf("%w: the %s measurement %v is not an image of shape %v", ErrNoBaseline, op.Name(), yShape, imageShape)
 	}
 	return imageio.FromNCHW(y, yShape...)
 }

@@ -40,6 +40,7 @@ func TestBaseline(t *testing.T) {
 		yShape, shape []int
 		check         func(t *testing.T, got []float32)
 		err           string
+		none          bool // the error wraps ErrNoBaseline
 	}{
 		{name: "sr ramp", op: sr, y: ramp, yShape: []int{2, 1, 4, 4}, shape: []int{2, 1, 8, 8},
 			check: func(t *testing.T, got []float32) {
@@ -65,7 +66,7 @@ func TestBaseline(t *testing.T) {
 					}
 				}
 			}},
-		{name: "phase retrieval", op: pr, y: make([]float32, 144), yShape: []int{1, 1, 12, 12}, shape: []int{1, 1, 8, 8}, err: "not an image"},
+		{name: "phase retrieval", op: pr, y: make([]float32, 144), yShape: []int{1, 1, 12, 12}, shape: []int{1, 1, 8, 8}, err: "not an image", none: true},
 		{name: "rank", op: blur, y: []float32{0}, yShape: []int{1}, shape: []int{1, 1, 1, 1}, err: "NCHW"},
 	}
 	for _, c := range cases {
@@ -74,6 +75,9 @@ func TestBaseline(t *testing.T) {
 			if c.err != "" {
 				if err == nil || !strings.Contains(err.Error(), c.err) {
 					t.Fatalf("error %v, want one containing %q", err, c.err)
+				}
+				if errors.Is(err, ErrNoBaseline) != c.none {
+					t.Fatalf("error %v: wraps ErrNoBaseline %v, want %v", err, !c.none, c.none)
 				}
 				return
 			}
@@ -95,14 +99,7 @@ func TestBaseline(t *testing.T) {
 // error from it stops the run and is returned.
 func TestRestoreBatchCallback(t *testing.T) {
 	b, prior := shippedPrior(t)
-	var truths []*imageio.Image
-	for _, name := range []string{"0-tshirt.png", "9-boot.png"} {
-		im, err := LoadImage(filepath.Join("..", "..", "checkpoints", "small", "testimages", name), prior.ImageShape(), FitNone)
-		if err != nil {
-			t.Fatal(err)
-		}
-		truths = append(truths, im)
-	}
+	truths := twoTestImages(t, prior)
 	r, err := New(b, prior, Options{Task: SpecTask("gaussian_blur:kernel_size=9,intensity=1"), Method: "cadps", Steps: 3})
 	if err != nil {
 		t.Fatal(err)
@@ -147,4 +144,46 @@ func TestRestoreBatchCallback(t *testing.T) {
 	if !errors.Is(err, stop) {
 		t.Errorf("error %v, want the callback's", err)
 	}
+}
+
+// TestRestoreBatchPhaseRetrieval restores a batch whose measurement is no
+// image: the reconstruction is measured, the baseline is absent (nil image,
+// NaN metrics), and the measurement is shown as a log-magnitude image of
+// the padded size.
+func TestRestoreBatchPhaseRetrieval(t *testing.T) {
+	b, prior := shippedPrior(t)
+	truths := twoTestImages(t, prior)
+	r, err := New(b, prior, Options{Task: SpecTask("phase_retrieval:oversample=2"), Method: "dps", Steps: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.RestoreBatch(truths, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, it := range res.Items {
+		if it.Baseline != nil || !math.IsNaN(it.BaselineMetrics.PSNR) || !math.IsNaN(it.BaselineMetrics.SSIM) {
+			t.Errorf("image %d: baseline %v with metrics %+v, want none and NaN", k, it.Baseline, it.BaselineMetrics)
+		}
+		if m := it.Metrics; math.IsNaN(m.PSNR) || m.PSNR <= 0 || math.IsNaN(m.SSIM) {
+			t.Errorf("image %d: metrics %+v, want finite", k, m)
+		}
+		if it.Measurement == nil || it.Measurement.H != 48 || it.Measurement.W != 48 {
+			t.Errorf("image %d: measurement %v, want a 48×48 log-magnitude image", k, it.Measurement)
+		}
+	}
+}
+
+// twoTestImages loads two of the shipped test images at the prior's size.
+func twoTestImages(t *testing.T, prior *Prior) []*imageio.Image {
+	t.Helper()
+	var truths []*imageio.Image
+	for _, name := range []string{"0-tshirt.png", "9-boot.png"} {
+		im, err := LoadImage(filepath.Join("..", "..", "checkpoints", "small", "testimages", name), prior.ImageShape(), FitNone)
+		if err != nil {
+			t.Fatal(err)
+		}
+		truths = append(truths, im)
+	}
+	return truths
 }

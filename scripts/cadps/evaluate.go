@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -525,8 +526,8 @@ func saveEvalImages(out, task, method string, index int, it restore.BatchItem) e
 }
 
 // writeEvalGrids writes images/<task>.png for every task: one row per kept
-// test image, with the truth, the measurement, the baseline and each
-// method's reconstruction.
+// test image, with the truth, the measurement, the baseline (when the task
+// has one) and each method's reconstruction.
 func writeEvalGrids(out string, st evalSettings) error {
 	if st.Keep == 0 {
 		return nil
@@ -550,6 +551,11 @@ func writeEvalGrids(out string, st evalSettings) error {
 		if !found { // nothing kept yet for this task
 			continue
 		}
+		if b := slices.Index(cols, "baseline"); !slices.ContainsFunc(rows, func(r []*imageio.Image) bool { return r[b] != nil }) {
+			for k := range rows { // no baseline (phase retrieval): no empty column
+				rows[k] = slices.Delete(rows[k], b, b+1)
+			}
+		}
 		grid, err := imageio.Grid(rows, 2)
 		if err != nil {
 			return err
@@ -565,7 +571,8 @@ func writeEvalGrids(out string, st evalSettings) error {
 }
 
 // evalTable is the Markdown table: per task, the baseline and each method
-// as mean ± standard deviation over the images done so far.
+// as mean ± standard deviation over the images done so far. A task whose
+// measurement has no baseline (phase retrieval) shows "–" there.
 func evalTable(st evalSettings, rows []evalRow) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "| task | images | baseline PSNR | baseline SSIM |")
@@ -589,7 +596,7 @@ func evalTable(st evalSettings, rows []evalRow) string {
 					continue
 				}
 				p, s, sec = append(p, r.psnr), append(s, r.ssim), append(sec, r.secondsPerImage)
-				if !seen[r.index] {
+				if !seen[r.index] && !math.IsNaN(r.basePSNR) { // NaN: no baseline (phase retrieval)
 					seen[r.index] = true
 					base[0], base[1] = append(base[0], r.basePSNR), append(base[1], r.baseSSIM)
 				}

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -127,6 +128,57 @@ func TestEvaluateResume(t *testing.T) {
 	more := append(append([]string{}, args...), "-count", "4")
 	if _, _, err := runCmd(runEvaluate, more...); err == nil || !strings.Contains(err.Error(), "3 is not a multiple of -batch 2") {
 		t.Errorf("growing a partial last batch: error %v", err)
+	}
+}
+
+// TestEvaluatePhaseRetrieval evaluates a task whose measurement has no
+// image baseline: the rows record NaN for it (and read back), the table
+// shows "–", the kept images have no baseline file, and a resumed run reads
+// the folder as it is.
+func TestEvaluatePhaseRetrieval(t *testing.T) {
+	out := t.TempDir()
+	args := []string{"-data", testImagesDir(t), "-count", "2", "-batch", "2", "-steps", "2",
+		"-tasks", "phase_retrieval:oversample=2", "-methods", "dps", "-keep", "1", "-out", out}
+	if _, _, err := runCmd(runEvaluate, args...); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := readEvalRows(filepath.Join(out, evalResultsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 2 {
+		t.Fatalf("%d rows, want 2", len(rows))
+	}
+	for _, r := range rows {
+		if !math.IsNaN(r.basePSNR) || !math.IsNaN(r.baseSSIM) || !(r.psnr > 0 && r.psnr < 60) {
+			t.Errorf("row %+v: want NaN baseline metrics and a plausible PSNR", r)
+		}
+	}
+	table, err := os.ReadFile(filepath.Join(out, evalTableFile))
+	if err != nil || !strings.Contains(string(table), "| `phase_retrieval:oversample=2` | 2 | – | – | ") {
+		t.Fatalf("table %q, %v", table, err)
+	}
+	dir := filepath.Join(out, evalImagesDir, "phase_retrieval_oversample2")
+	for name, want := range map[string]bool{"truth": true, "measurement": true, "dps": true, "baseline": false} {
+		if _, err := os.Stat(filepath.Join(dir, name+"-00000.png")); (err == nil) != want {
+			t.Errorf("%s image: %v, want it present %v", name, err, want)
+		}
+	}
+	grid, err := imageio.Load(filepath.Join(out, evalImagesDir, "phase_retrieval_oversample2.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Truth, the 48×48 measurement and dps, without an empty baseline
+	// column: cells of the largest size, 2-pixel padding, enlarged 2×.
+	if grid.W != 2*(3*48+4*2) || grid.H != 2*(48+2*2) {
+		t.Errorf("grid is %s", grid.Size())
+	}
+	stdout, _, err := runCmd(runEvaluate, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(stdout, "batch ") {
+		t.Errorf("a complete run was recomputed:\n%s", stdout)
 	}
 }
 

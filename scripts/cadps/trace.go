@@ -129,7 +129,11 @@ func runTrace(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "%s, %s, %d steps, %s: PSNR (dB) per image, reconstruction vs baseline\n", *task, *method, *tf.steps, res.Operator)
 	for k, it := range res.Items {
-		fmt.Fprintf(stdout, "%d\t%.2f\t%.2f\n", *tf.offset+k, it.Metrics.PSNR, it.BaselineMetrics.PSNR)
+		base := "–" // no baseline (phase retrieval)
+		if !math.IsNaN(it.BaselineMetrics.PSNR) {
+			base = fmt.Sprintf("%.2f", it.BaselineMetrics.PSNR)
+		}
+		fmt.Fprintf(stdout, "%d\t%.2f\t%s\n", *tf.offset+k, it.Metrics.PSNR, base)
 	}
 	return nil
 }
