@@ -25,6 +25,11 @@ type BatchItem struct {
 	// the baseline with the truth; both on 8-bit quantised images.
 	// BaselineMetrics is NaN when there is no baseline.
 	Metrics, BaselineMetrics Metrics
+	// Residual is ‖y − A(x0)‖₂ of the reconstruction x0 (before it is
+	// clamped and rounded), and Draw the draw it came from (0 … Draws−1;
+	// see Options.Draws).
+	Residual float64
+	Draw     int
 }
 
 // BatchResult is the outcome of [Restorer.RestoreBatch].
@@ -33,7 +38,8 @@ type BatchResult struct {
 	Items []BatchItem
 	// Operator describes the operator the batch shared.
 	Operator string
-	// Sample is the wall time of the sampling run (all images at once).
+	// Sample is the wall time of the sampling runs (all images at once;
+	// every draw).
 	Sample time.Duration
 }
 
@@ -43,12 +49,13 @@ type BatchResult struct {
 // measurement noise is drawn from seed, and the sampler's draws come from
 // seed for the whole batch. Batching is several times faster per image than
 // [Restorer.Restore] on the pure-Go backend; the results are not the ones
-// Restore gives for the same seed.
+// Restore gives for the same seed. With Options.Draws > 1 the batch is
+// sampled that many times and each image keeps its best-fitting draw.
 //
-// cb, when not nil, sees every step of the run as the sampler reports it:
-// the residual of each image and the method's diagnostics (such as CA-DPS's
-// multiplier) for the whole batch. An error from cb stops the run and is
-// returned.
+// cb, when not nil, sees every step of the run as the sampler reports it
+// (of each draw in turn): the residual of each image and the method's
+// diagnostics (such as CA-DPS's multiplier) for the whole batch. An error
+// from cb stops the run and is returned.
 func (r *Restorer) RestoreBatch(truths []*imageio.Image, seed uint64, cb cadps.Callback) (*BatchResult, error) {
 	if len(truths) == 0 {
 		return nil, errors.New("restore: no images to restore")
@@ -99,20 +106,43 @@ func (r *Restorer) RestoreBatch(truths []*imageio.Image, seed uint64, cb cadps.C
 		return nil, fmt.Errorf("restore: %w", err)
 	}
 	start := time.Now()
-	out, err := sampler.Run(nil, shape, y, r.noiseSource(seed), cb)
-	if err != nil {
-		return nil, fmt.Errorf("restore: %w", err)
+	size := len(x) / len(truths) // pixels per image
+	var best []float32
+	bestFit := make([]float64, len(truths))
+	bestDraw := make([]int, len(truths))
+	for d := range r.draws() {
+		out, err := sampler.Run(nil, shape, y, r.noiseSource(drawSeed(seed, d)), cb)
+		if err != nil {
+			return nil, fmt.Errorf("restore: %s%w", r.drawLabel(d), err)
+		}
+		flat := tensors.MustCopyFlatData[float32](out)
+		fit, err := fits(r.backend, op, flat, shape, noisy)
+		if err != nil {
+			return nil, err
+		}
+		if d == 0 {
+			best = flat
+			copy(bestFit, fit)
+			continue
+		}
+		for k := range truths {
+			if fit[k] < bestFit[k] {
+				copy(best[k*size:(k+1)*size], flat[k*size:(k+1)*size])
+				bestFit[k], bestDraw[k] = fit[k], d
+			}
+		}
 	}
 	res := &BatchResult{Operator: describeOperator(op), Sample: time.Since(start)}
 
-	recons, err := imageio.FromNCHW(tensors.MustCopyFlatData[float32](out), shape...)
+	recons, err := imageio.FromNCHW(best, shape...)
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
 	per := len(noisy) / len(truths)
 	one := append([]int{1}, yShape[1:]...)
 	for k, truth := range truths {
-		it := BatchItem{Truth: truth, Reconstruction: quantize8(recons[k]), BaselineMetrics: Metrics{PSNR: math.NaN(), SSIM: math.NaN()}}
+		it := BatchItem{Truth: truth, Reconstruction: quantize8(recons[k]), BaselineMetrics: Metrics{PSNR: math.NaN(), SSIM: math.NaN()},
+			Residual: bestFit[k], Draw: bestDraw[k]}
 		it.Measurement, _ = measurementImage(op, noisy[k*per:(k+1)*per], one, truth.C)
 		q := quantize8(truth)
 		if it.Metrics, err = imageMetrics(q, it.Reconstruction); err != nil {

@@ -159,8 +159,10 @@ type Record struct {
 	SigmaY float64 `json:"sigma_y"`
 	// Operator describes the operator.
 	Operator string `json:"operator,omitempty"`
-	// Residual is ‖y − A(x̂0)‖₂ at the last step.
+	// Residual is ‖y − A(x̂0)‖₂ at the last step (of the draw kept), and
+	// Draw the draw kept (Options.Draws).
 	Residual Number `json:"final_residual"`
+	Draw     int    `json:"draw,omitempty"`
 	// Backend names the backend, Shard the shard that ran the item, and
 	// Finished the time it finished (RFC 3339, UTC).
 	Backend  string `json:"backend"`
@@ -513,6 +515,7 @@ func (r *Reproduction) runItem(it Item, rs *Restorer) (*Record, error) {
 		if n := len(res.Residuals); n > 0 {
 			rec.Residual = Number(res.Residuals[n-1])
 		}
+		rec.Draw = res.Draw
 		if err := SaveOutputs(res, map[string]string{
 			InputDir: it.Path(r.Out, InputDir), ReconDir: it.Path(r.Out, ReconDir), ProgressDir: it.Path(r.Out, ProgressDir),
 		}); err != nil {

@@ -66,6 +66,23 @@ type Options struct {
 	GraphNoise bool
 	// BFloat16 runs the network's torso in bfloat16 (unet.Model.BFloat16).
 	BFloat16 bool
+	// Draws samples each measurement that many times, with independent
+	// sampler draws (the first is the seed's single run), and keeps for
+	// each image the draw that fits the measurement best: the smallest
+	// ‖y − A(x0)‖₂. The selection sees only the measurement, never the
+	// truth; it costs Draws sampling runs. 0 or 1: one draw.
+	Draws int
+}
+
+// draws returns the number of sampling runs per measurement.
+func (r *Restorer) draws() int { return max(1, r.opts.Draws) }
+
+// drawLabel names draw d in an error when there are several.
+func (r *Restorer) drawLabel(d int) string {
+	if r.draws() == 1 {
+		return ""
+	}
+	return fmt.Sprintf("draw %d of %d: ", d+1, r.draws())
 }
 
 // network returns the prior network the options ask for.
@@ -140,6 +157,8 @@ type Settings struct {
 	// GraphNoise and BFloat16 record the options of the same names.
 	GraphNoise bool `json:"graph_noise,omitempty"`
 	BFloat16   bool `json:"bfloat16,omitempty"`
+	// Draws is Options.Draws when above 1 (best of Draws by residual).
+	Draws int `json:"draws,omitempty"`
 }
 
 // New checks the options against the prior (the method exists, the task
@@ -201,6 +220,12 @@ func New(b backends.Backend, prior *Prior, o Options) (*Restorer, error) {
 	if err := o.Ramp.Validate(); err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
+	switch {
+	case o.Draws < 0:
+		return nil, fmt.Errorf("restore: draws %d is negative", o.Draws)
+	case o.Draws > 1 && method.Name() == "unconditional":
+		return nil, fmt.Errorf("restore: draws %d: the best draw is the one that fits the measurement, and unconditional sampling has none", o.Draws)
+	}
 	r.sigmaY = r.noise.Sigma()
 	if o.SigmaY != nil {
 		r.sigmaY = *o.SigmaY
@@ -235,6 +260,9 @@ func (r *Restorer) Settings() Settings {
 	if !r.opts.Ramp.Off() {
 		s.Ramp = r.opts.Ramp.String()
 	}
+	if r.draws() > 1 {
+		s.Draws = r.draws()
+	}
 	return s
 }
 
@@ -250,8 +278,10 @@ func describeNoise(n ops.Noise) string {
 
 // Progress is what a progress callback sees after each step.
 type Progress struct {
-	// Step counts from 1 to Steps.
+	// Step counts from 1 to Steps, in each draw (Options.Draws) in turn.
 	Step, Steps int
+	// Draw is the draw being sampled, from 0, of Draws.
+	Draw, Draws int
 	// Residual is ‖y − A(x̂0)‖₂ at this step (0 without a measurement).
 	Residual float64
 	// Elapsed is the sampling time so far.
@@ -275,7 +305,7 @@ type Timings struct {
 	Measure time.Duration `json:"measure_ns"`
 	// FirstStep is the first step's time, which includes compiling the step.
 	FirstStep time.Duration `json:"first_step_ns"`
-	// Sample is the whole sampling loop.
+	// Sample is the whole sampling loop (of every draw).
 	Sample time.Duration `json:"sample_ns"`
 	// PerStep is the mean time of the steps after the first.
 	PerStep time.Duration `json:"per_step_ns"`
@@ -307,6 +337,11 @@ type Result struct {
 	Progress []Snapshot
 	// Residuals is ‖y − A(x̂0)‖₂ per step.
 	Residuals []float64
+	// Residual is ‖y − A(x0)‖₂ of the reconstruction x0 (before it is
+	// clamped and rounded; 0 without a measurement), and Draw the draw it
+	// came from (0 … Draws−1; Progress and Residuals are that draw's).
+	Residual float64
+	Draw     int
 	// Timings are the wall times.
 	Timings Timings
 	// Metrics compare Reconstruction with Truth.
@@ -341,6 +376,7 @@ func (r *Restorer) Restore(truth *imageio.Image, seed uint64, cb func(Progress))
 	shape := dims[:]
 	var op ops.Operator
 	var y *tensors.Tensor
+	var noisy []float32 // y's values
 	if r.method.Name() != "unconditional" {
 		if op = r.fixedOp; op == nil {
 			if op, err = r.opts.Task.Operator(shape, seed); err != nil {
@@ -352,7 +388,7 @@ func (r *Restorer) Restore(truth *imageio.Image, seed uint64, cb func(Progress))
 		if err != nil {
 			return nil, err
 		}
-		noisy := r.noise.Apply(clean, rand.New(rand.NewPCG(seed, measurementStream)))
+		noisy = r.noise.Apply(clean, rand.New(rand.NewPCG(seed, measurementStream)))
 		y = tensors.FromFlatDataAndDimensions(noisy, yShape...)
 		res.Measurement, res.MeasurementView = measurementImage(op, noisy, yShape, truth.C)
 	}
@@ -372,41 +408,65 @@ func (r *Restorer) Restore(truth *imageio.Image, seed uint64, cb func(Progress))
 			r.sampler = sampler
 		}
 	}
+	// One run per draw; each keeps its own residual curve and x̂0 strip,
+	// and the result is the draw that fits y best.
+	type run struct {
+		progress  []Snapshot
+		residuals []float64
+		out       []float32
+	}
 	start := time.Now()
 	last := start
 	steps := r.process.NumSteps()
-	callback := func(info cadps.StepInfo) error {
-		now := time.Now()
-		if info.Step == 1 {
-			res.Timings.FirstStep = now.Sub(last)
-		}
-		last = now
-		var resid float64
-		if len(info.Residual) > 0 {
-			resid = float64(info.Residual[0])
-		}
-		res.Residuals = append(res.Residuals, resid)
-		if info.Step%r.every == 0 || info.Step == info.Steps {
-			ims, err := imageio.FromNCHW(tensors.MustCopyFlatData[float32](info.PredXStart), shape...)
-			if err != nil {
-				return fmt.Errorf("restore: x̂0 at step %d: %w", info.Step, err)
+	var best *run
+	for d := range r.draws() {
+		cur := &run{}
+		callback := func(info cadps.StepInfo) error {
+			now := time.Now()
+			if d == 0 && info.Step == 1 {
+				res.Timings.FirstStep = now.Sub(last)
 			}
-			res.Progress = append(res.Progress, Snapshot{Step: info.Step, Image: ims[0].Clamp()})
+			last = now
+			var resid float64
+			if len(info.Residual) > 0 {
+				resid = float64(info.Residual[0])
+			}
+			cur.residuals = append(cur.residuals, resid)
+			if info.Step%r.every == 0 || info.Step == info.Steps {
+				ims, err := imageio.FromNCHW(tensors.MustCopyFlatData[float32](info.PredXStart), shape...)
+				if err != nil {
+					return fmt.Errorf("restore: x̂0 at step %d: %w", info.Step, err)
+				}
+				cur.progress = append(cur.progress, Snapshot{Step: info.Step, Image: ims[0].Clamp()})
+			}
+			if cb != nil {
+				cb(Progress{Step: info.Step, Steps: info.Steps, Draw: d, Draws: r.draws(), Residual: resid, Elapsed: now.Sub(start), Extra: info.Extra})
+			}
+			return nil
 		}
-		if cb != nil {
-			cb(Progress{Step: info.Step, Steps: info.Steps, Residual: resid, Elapsed: now.Sub(start), Extra: info.Extra})
+		out, err := sampler.Run(nil, shape, y, r.noiseSource(drawSeed(seed, d)), callback)
+		if err != nil {
+			return nil, fmt.Errorf("restore: %s%w", r.drawLabel(d), err)
 		}
-		return nil
+		cur.out = tensors.MustCopyFlatData[float32](out)
+		var fit float64
+		if op != nil {
+			f, err := fits(r.backend, op, cur.out, shape, noisy)
+			if err != nil {
+				return nil, err
+			}
+			fit = f[0]
+		}
+		if best == nil || fit < res.Residual {
+			best, res.Residual, res.Draw = cur, fit, d
+		}
 	}
-	out, err := sampler.Run(nil, shape, y, r.noiseSource(seed), callback)
-	if err != nil {
-		return nil, fmt.Errorf("restore: %w", err)
-	}
+	res.Progress, res.Residuals = best.progress, best.residuals
 	res.Timings.Sample = time.Since(start)
-	if steps > 1 {
-		res.Timings.PerStep = (res.Timings.Sample - res.Timings.FirstStep) / time.Duration(steps-1)
+	if n := r.draws() * steps; n > 1 {
+		res.Timings.PerStep = (res.Timings.Sample - res.Timings.FirstStep) / time.Duration(n-1)
 	}
-	ims, err := imageio.FromNCHW(tensors.MustCopyFlatData[float32](out), shape...)
+	ims, err := imageio.FromNCHW(best.out, shape...)
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}

@@ -63,7 +63,10 @@ type evalSettings struct {
 	// the task).
 	Scale float64 `json:"scale,omitempty"`
 	// Ramp is the step-size schedule (guidance.ParseRamp; empty: constant).
-	Ramp    string `json:"ramp,omitempty"`
+	Ramp string `json:"ramp,omitempty"`
+	// Draws is the number of draws per batch when above 1 (each image
+	// keeps its best-fitting draw; restore.Options.Draws).
+	Draws   int    `json:"draws,omitempty"`
 	Noise   string `json:"noise"`
 	Seed    uint64 `json:"seed"`
 	Model   string `json:"model"`
@@ -83,9 +86,19 @@ type evalRow struct {
 	basePSNR, baseSSIM   float64
 	secondsPerImage      float64
 	operator, finishedAt string
+	// residual is ‖y − A(x0)‖₂ of the reconstruction (NaN in rows written
+	// before it was recorded) and draw the draw kept.
+	residual float64
+	draw     int
 }
 
-var evalHeader = []string{"task", "method", "batch", "index", "psnr", "ssim", "baseline_psnr", "baseline_ssim", "sample_seconds_per_image", "operator", "finished"}
+var evalHeader = []string{"task", "method", "batch", "index", "psnr", "ssim", "baseline_psnr", "baseline_ssim", "sample_seconds_per_image", "operator", "finished",
+	"residual", "draw"}
+
+// evalHeaderV1 is the header of folders made before the residual and the
+// draw were recorded; they are read with a NaN residual and draw 0, and
+// rewritten with evalHeader.
+var evalHeaderV1 = evalHeader[:11]
 
 func runEvaluate(args []string, stdout, stderr io.Writer) error {
 	fset := newFlagSet("evaluate", "", stderr)
@@ -100,6 +113,7 @@ func runEvaluate(args []string, stdout, stderr io.Writer) error {
 	out := fset.String("out", "", "output folder: settings.json, results.csv, table.md, images/ (required)")
 	quiet := fset.Bool("quiet", false, "no progress lines")
 	jobs := fset.Int("jobs", 2, "batches run at once, each with its own copy of the prior (the pure-Go backend runs much of a step on one core)")
+	draws := fset.Int("draws", 1, "sample each batch N times and keep, per image, the reconstruction that fits its measurement best (smallest ‖y − A(x0)‖)")
 	pos, err := parseInterleaved(fset, args)
 	if err != nil {
 		return err
@@ -111,15 +125,15 @@ func runEvaluate(args []string, stdout, stderr io.Writer) error {
 		return usagef("-data is required")
 	case *out == "":
 		return usagef("-out is required")
-	case *count <= 0 || *batch <= 0 || *jobs <= 0 || *keep < 0:
-		return usagef("-count, -batch and -jobs must be positive and -keep non-negative")
+	case *count <= 0 || *batch <= 0 || *jobs <= 0 || *draws <= 0 || *keep < 0:
+		return usagef("-count, -batch, -jobs and -draws must be positive and -keep non-negative")
 	}
 	nz, ramp, err := tf.parse()
 	if err != nil {
 		return err
 	}
 	st := evalSettings{Data: *tf.data, Offset: *tf.offset, Count: *count, Batch: *batch, Steps: *tf.steps, Scale: *tf.scale,
-		Ramp: rampSetting(ramp), Noise: *tf.noise, Seed: *tf.seed, Model: mf.spec().Name, Weights: *mf.weights, Keep: *keep}
+		Ramp: rampSetting(ramp), Draws: drawsSetting(*draws), Noise: *tf.noise, Seed: *tf.seed, Model: mf.spec().Name, Weights: *mf.weights, Keep: *keep}
 	for _, t := range strings.Split(*tasks, ";") {
 		if t = strings.TrimSpace(t); t != "" {
 			st.Tasks = append(st.Tasks, t)
@@ -209,7 +223,8 @@ func runEvaluate(args []string, stdout, stderr io.Writer) error {
 		for j, bi := range res.Items {
 			rows = append(rows, evalRow{task: it.task, method: it.method, batch: it.batch, index: *tf.offset + lo + j,
 				psnr: bi.Metrics.PSNR, ssim: bi.Metrics.SSIM, basePSNR: bi.BaselineMetrics.PSNR, baseSSIM: bi.BaselineMetrics.SSIM,
-				secondsPerImage: res.Sample.Seconds() / float64(hi-lo), operator: res.Operator, finishedAt: now})
+				secondsPerImage: res.Sample.Seconds() / float64(hi-lo), operator: res.Operator, finishedAt: now,
+				residual: bi.Residual, draw: bi.Draw})
 			if lo+j < *keep {
 				if err := saveEvalImages(*out, it.task, it.method, *tf.offset+lo+j, bi); err != nil {
 					return err
@@ -294,7 +309,17 @@ func evalOptions(st evalSettings, task, method string, nz ops.Noise) restore.Opt
 		o.Scale = &st.Scale
 	}
 	o.Ramp, _ = guidance.ParseRamp(st.Ramp) // checked when the settings were made
+	o.Draws = st.Draws
 	return o
+}
+
+// drawsSetting returns n as settings record it: 0 for one draw, so that
+// folders made before -draws existed keep their settings.
+func drawsSetting(n int) int {
+	if n <= 1 {
+		return 0
+	}
+	return n
 }
 
 // rampSetting returns r as settings record it: empty for the constant ζ,
@@ -456,13 +481,13 @@ func readEvalRows(path string) ([]evalRow, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s is corrupt: %w", path, err)
 	}
-	if len(recs) == 0 || !slices.Equal(recs[0], evalHeader) {
+	if len(recs) == 0 || !slices.Equal(recs[0], evalHeader) && !slices.Equal(recs[0], evalHeaderV1) {
 		return nil, fmt.Errorf("%s: unexpected header", path)
 	}
 	var rows []evalRow
 	for n, r := range recs[1:] {
 		var row evalRow
-		var errs [8]error
+		var errs [9]error
 		row.task, row.method = r[0], r[1]
 		row.batch, errs[0] = strconv.Atoi(r[2])
 		row.index, errs[1] = strconv.Atoi(r[3])
@@ -472,6 +497,11 @@ func readEvalRows(path string) ([]evalRow, error) {
 		row.baseSSIM, errs[5] = strconv.ParseFloat(r[7], 64)
 		row.secondsPerImage, errs[6] = strconv.ParseFloat(r[8], 64)
 		row.operator, row.finishedAt = r[9], r[10]
+		row.residual = math.NaN()
+		if len(r) > 11 {
+			row.residual, errs[7] = strconv.ParseFloat(r[11], 64)
+			row.draw, errs[8] = strconv.Atoi(r[12])
+		}
 		if err := errors.Join(errs[:]...); err != nil {
 			return nil, fmt.Errorf("%s line %d: %w", path, n+2, err)
 		}
@@ -489,7 +519,7 @@ func writeEvalRows(path string, rows []evalRow) error {
 	g := func(v float64) string { return strconv.FormatFloat(v, 'g', 8, 64) }
 	for _, r := range rows {
 		if err := w.Write([]string{r.task, r.method, strconv.Itoa(r.batch), strconv.Itoa(r.index), g(r.psnr), g(r.ssim),
-			g(r.basePSNR), g(r.baseSSIM), g(r.secondsPerImage), r.operator, r.finishedAt}); err != nil {
+			g(r.basePSNR), g(r.baseSSIM), g(r.secondsPerImage), r.operator, r.finishedAt, g(r.residual), strconv.Itoa(r.draw)}); err != nil {
 			return err
 		}
 	}

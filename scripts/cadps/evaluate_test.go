@@ -137,18 +137,7 @@ func TestEvaluateResume(t *testing.T) {
 // the folder as it is.
 func TestEvaluatePhaseRetrieval(t *testing.T) {
 	out := t.TempDir()
-	args := []string{"-data", testImagesDir(t), "-count", "2", "-batch", "2", "-steps", "2",
-		"-tasks", "phase_retrieval:oversample=2", "-methods", "dps", "-keep", "1", "-out", out}
-	if _, _, err := runCmd(runEvaluate, args...); err != nil {
-		t.Fatal(err)
-	}
-	rows, err := readEvalRows(filepath.Join(out, evalResultsFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(rows) != 2 {
-		t.Fatalf("%d rows, want 2", len(rows))
-	}
+	args, rows := evaluatePhaseRetrieval(t, out, "1")
 	for _, r := range rows {
 		if !math.IsNaN(r.basePSNR) || !math.IsNaN(r.baseSSIM) || !(r.psnr > 0 && r.psnr < 60) {
 			t.Errorf("row %+v: want NaN baseline metrics and a plausible PSNR", r)
@@ -179,6 +168,88 @@ func TestEvaluatePhaseRetrieval(t *testing.T) {
 	}
 	if strings.Contains(stdout, "batch ") {
 		t.Errorf("a complete run was recomputed:\n%s", stdout)
+	}
+}
+
+// evaluatePhaseRetrieval evaluates DPS on two test images with phase
+// retrieval and 2 steps into out, keeping keep images, with the extra
+// flags; it returns the arguments and the rows.
+func evaluatePhaseRetrieval(t *testing.T, out, keep string, extra ...string) ([]string, []evalRow) {
+	t.Helper()
+	args := append([]string{"-data", testImagesDir(t), "-count", "2", "-batch", "2", "-steps", "2",
+		"-tasks", "phase_retrieval:oversample=2", "-methods", "dps", "-keep", keep, "-out", out}, extra...)
+	if _, _, err := runCmd(runEvaluate, args...); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := readEvalRows(filepath.Join(out, evalResultsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 2 {
+		t.Fatalf("%d rows, want 2", len(rows))
+	}
+	return args, rows
+}
+
+// TestEvaluateDraws keeps the best of two draws per image: every row
+// records a finite residual and the draw kept, the settings record the
+// draws, and a rerun with one draw into the folder is refused by name.
+func TestEvaluateDraws(t *testing.T) {
+	out := t.TempDir()
+	args, rows := evaluatePhaseRetrieval(t, out, "0", "-draws", "2")
+	args = args[:len(args)-2] // the same without -draws 2
+	for _, r := range rows {
+		if !(r.residual > 0) || math.IsInf(r.residual, 0) || r.draw < 0 || r.draw > 1 {
+			t.Errorf("row %+v: want a positive finite residual and draw 0 or 1", r)
+		}
+	}
+	var st evalSettings
+	if data, err := os.ReadFile(filepath.Join(out, evalSettingsFile)); err != nil {
+		t.Fatal(err)
+	} else if err := json.Unmarshal(data, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Draws != 2 {
+		t.Errorf("settings record %d draws, want 2", st.Draws)
+	}
+	if _, _, err := runCmd(runEvaluate, args...); err == nil || !strings.Contains(err.Error(), "draws") {
+		t.Errorf("rerun with one draw: error %v, want one naming draws", err)
+	}
+	if _, _, err := runCmd(runEvaluate, append(args, "-draws", "0")...); err == nil || !strings.Contains(err.Error(), "-draws must be positive") {
+		t.Errorf("-draws 0: error %v", err)
+	}
+}
+
+// TestReadEvalRowsV1 reads a results.csv written before the residual and
+// the draw were recorded: its rows read with a NaN residual and draw 0,
+// and are written back with the new columns.
+func TestReadEvalRowsV1(t *testing.T) {
+	path := filepath.Join(t.TempDir(), evalResultsFile)
+	old := strings.Join(evalHeaderV1, ",") + "\n" +
+		"inpaint_box:size=12,dps,0,3,23.05,0.77,21.7,0.65,14.2,\"inpainting:32x32 mask\",2026-11-28T07:01:54Z\n"
+	if err := os.WriteFile(path, []byte(old), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := readEvalRows(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 1 || rows[0].index != 3 || rows[0].psnr != 23.05 || !math.IsNaN(rows[0].residual) || rows[0].draw != 0 {
+		t.Fatalf("rows %+v", rows)
+	}
+	if err := writeEvalRows(path, rows); err != nil {
+		t.Fatal(err)
+	}
+	again, err := readEvalRows(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(again) != 1 || again[0].psnr != 23.05 || !math.IsNaN(again[0].residual) {
+		t.Errorf("rewritten rows %+v", again)
+	}
+	data, _ := os.ReadFile(path)
+	if !strings.HasPrefix(string(data), strings.Join(evalHeader, ",")+"\n") {
+		t.Errorf("rewritten with header %q", strings.SplitN(string(data), "\n", 2)[0])
 	}
 }
 

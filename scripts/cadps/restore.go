@@ -76,6 +76,7 @@ type samplingFlags struct {
 	resize, crop  *bool
 	graphNoise    *bool
 	bf16          *bool
+	draws         *int
 }
 
 func addSamplingFlags(fs *flag.FlagSet) *samplingFlags {
@@ -95,6 +96,7 @@ func addSamplingFlags(fs *flag.FlagSet) *samplingFlags {
 		crop:          fs.Bool("crop", false, "centre-crop images larger than the model's size"),
 		graphNoise:    fs.Bool("graph-noise", false, "draw the sampler's noise inside the step graph (no host transfer per step; another run than the host draws for the same seed)"),
 		bf16:          fs.Bool("bf16", false, "run the network's torso in bfloat16 (for GPUs; slower on the pure-Go backend)"),
+		draws:         fs.Int("draws", 1, "sample each measurement N times and keep the reconstruction that fits it best (smallest ‖y − A(x0)‖; e.g. for phase retrieval)"),
 	}
 }
 
@@ -105,7 +107,7 @@ func (s *samplingFlags) options(fs *flag.FlagSet) (restore.Options, restore.Fit,
 	o := restore.Options{
 		Steps: *s.steps, Respacing: *s.respacing, DDIM: *s.ddim, Eta: *s.eta,
 		ProgressEvery: *s.progressEvery, Guidance: guidance.Options{Batched: *s.batched},
-		GraphNoise: *s.graphNoise, BFloat16: *s.bf16,
+		GraphNoise: *s.graphNoise, BFloat16: *s.bf16, Draws: *s.draws,
 	}
 	if set["scale"] {
 		o.Scale = s.scale
@@ -127,6 +129,9 @@ func (s *samplingFlags) options(fs *flag.FlagSet) (restore.Options, restore.Fit,
 	}
 	if *s.steps < 0 {
 		return o, 0, usagef("-steps %d is negative", *s.steps)
+	}
+	if *s.draws < 1 {
+		return o, 0, usagef("-draws %d: need at least 1", *s.draws)
 	}
 	if *s.progressEvery < 0 {
 		return o, 0, usagef("-progress-every %d is negative", *s.progressEvery)
@@ -176,10 +181,14 @@ type restoreRecord struct {
 	Timings         restore.Timings  `json:"timings"`
 	TotalSeconds    float64          `json:"total_seconds"`
 	Residuals       []restore.Number `json:"residuals"`
-	ProgressSteps   []int            `json:"progress_steps"`
-	Files           []string         `json:"files"`
-	Started         string           `json:"started"`
-	Finished        string           `json:"finished"`
+	// Residual is ‖y − A(x0)‖₂ of the reconstruction, and Draw the draw
+	// kept (with -draws).
+	Residual      restore.Number `json:"reconstruction_residual"`
+	Draw          int            `json:"draw,omitempty"`
+	ProgressSteps []int          `json:"progress_steps"`
+	Files         []string       `json:"files"`
+	Started       string         `json:"started"`
+	Finished      string         `json:"finished"`
 }
 
 func runRestore(args []string, stdout, stderr io.Writer) error {
@@ -259,7 +268,7 @@ func runRestore(args []string, stdout, stderr io.Writer) error {
 	rec := restoreRecord{
 		Image: image, Fit: fit.String(), Seed: *sf.seed, Settings: r.Settings(), Operator: res.Operator,
 		MeasurementView: res.MeasurementView, Metrics: res.Metrics, Timings: res.Timings,
-		Files:   files,
+		Residual: restore.Number(res.Residual), Draw: res.Draw, Files: files,
 		Started: started.UTC().Format(time.RFC3339), Finished: time.Now().UTC().Format(time.RFC3339),
 	}
 	for _, v := range res.Residuals {
@@ -273,9 +282,13 @@ func runRestore(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if !*quiet {
-		fmt.Fprintf(stdout, "%s → %s: %s, %s, %d steps: PSNR %.2f dB, SSIM %.4f (%.1f s sampling on %s)\n",
+		kept := ""
+		if n := r.Settings().Draws; n > 1 {
+			kept = fmt.Sprintf(", draw %d of %d kept", res.Draw+1, n)
+		}
+		fmt.Fprintf(stdout, "%s → %s: %s, %s, %d steps: PSNR %.2f dB, SSIM %.4f (%.1f s sampling on %s%s)\n",
 			image, *out, r.Settings().Task, r.Settings().Method, r.Settings().Steps,
-			res.Metrics.PSNR, res.Metrics.SSIM, res.Timings.Sample.Seconds(), b.Name())
+			res.Metrics.PSNR, res.Metrics.SSIM, res.Timings.Sample.Seconds(), b.Name(), kept)
 	}
 	return nil
 }
@@ -404,12 +417,17 @@ func (p *progressBar) update(s restore.Progress) {
 	p.lastAt = time.Now()
 	const width = 30
 	filled := width * s.Step / max(1, s.Steps)
-	eta := ""
-	if s.Step > 0 && s.Step < s.Steps {
-		left := time.Duration(float64(s.Elapsed) / float64(s.Step) * float64(s.Steps-s.Step))
+	// Over every draw: steps done and in all.
+	done, all := s.Draw*s.Steps+s.Step, max(1, s.Draws)*s.Steps
+	eta, draw := "", ""
+	if done > 0 && done < all {
+		left := time.Duration(float64(s.Elapsed) / float64(done) * float64(all-done))
 		eta = " ETA " + left.Round(time.Second).String()
 	}
-	fmt.Fprintf(p.w, "\r%s[%s%s] %d/%d residual %.3g%s\x1b[K", p.label,
+	if s.Draws > 1 {
+		draw = fmt.Sprintf("draw %d/%d ", s.Draw+1, s.Draws)
+	}
+	fmt.Fprintf(p.w, "\r%s%s[%s%s] %d/%d residual %.3g%s\x1b[K", p.label, draw,
 		strings.Repeat("=", filled), strings.Repeat(" ", width-filled), s.Step, s.Steps, s.Residual, eta)
 	p.drawn = true
 }

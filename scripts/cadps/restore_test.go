@@ -164,6 +164,7 @@ func TestRestoreAndReproduceErrors(t *testing.T) {
 		{"weights that do not fit a preset", runRestore, []string{good, "-task", "sr:factor=2", "-model", "ffhq256", "-weights", otherWeights, "-out", out}, "do not fit model ffhq256"},
 		{"output not writable", runRestore, append(restoreArgs(good), "-out", filepath.Join(blocker, "sub")), "output folder " + filepath.Join(blocker, "sub") + " is not writable"},
 		{"resize and crop", runRestore, restoreArgs(good, "-resize", "-crop"), "exclude each other"},
+		{"no draws", runRestore, restoreArgs(good, "-draws", "0"), "-draws 0: need at least 1"},
 		{"reproduce wrong size", runReproduce, append([]string{folder, "-task", "sr:factor=2", "-methods", "dps", "-out", out}, model...), "b.png is 20×20"},
 		{"reproduce unknown method", runReproduce, append([]string{folder, "-task", "sr:factor=2", "-methods", "dps,magic", "-out", out}, model...), `unknown method "magic"`},
 		{"reproduce missing folder", runReproduce, append([]string{filepath.Join(dir, "none"), "-task", "sr:factor=2", "-methods", "dps", "-out", out}, model...), "no such file"},
@@ -205,6 +206,14 @@ func TestProgressBar(t *testing.T) {
 	if !strings.HasPrefix(out, "\r[==========                    ] 1/3 residual 1.5 ETA 2s") ||
 		!strings.Contains(out, "\r[==============================] 3/3") || !strings.HasSuffix(out, "\n") {
 		t.Errorf("progress bar output %q", out)
+	}
+	// With draws, the bar names the draw and its ETA counts the draws
+	// left: 4 of 6 steps in 4 s leave 2 s.
+	buf.Reset()
+	bar.lastAt = time.Time{} // not throttled
+	bar.update(restore.Progress{Step: 1, Steps: 3, Draw: 1, Draws: 2, Residual: 2, Elapsed: 4 * time.Second})
+	if out := buf.String(); !strings.HasPrefix(out, "\rdraw 2/2 [==========                    ] 1/3 residual 2 ETA 2s") {
+		t.Errorf("progress bar with draws: %q", out)
 	}
 	buf.Reset()
 	quiet := &progressBar{w: &buf, on: false}
