@@ -230,14 +230,34 @@ func TestGraphNoiseRun(t *testing.T) {
 			if !slices.Equal(steps, []int{1, 2, 3, 4}) || residuals != 4 {
 				t.Errorf("callback saw steps %v and %d residuals, want 1…4 and 4", steps, residuals)
 			}
-			if d := maxAbsDiff(run(1, nil), a); d != 0 {
-				t.Errorf("seed 1 twice (with and without a callback): max|Δ| = %g, want 0", d)
+			plain := run(1, nil)
+			if d := maxAbsDiff(run(1, nil), plain); d != 0 {
+				t.Errorf("seed 1 twice without a callback: max|Δ| = %g, want 0", d)
+			}
+			// A callback makes the step graph return the residual norms: on
+			// the pure-Go backend the run is bit for bit the same; XLA
+			// compiles the two graphs apart, and their rounding differs
+			// (3e-3 and 4e-3 after these four guided steps on an H200).
+			d := maxAbsDiff(plain, a)
+			t.Logf("seed 1 with and without a callback: max|Δ| = %g", d)
+			if tol := crossGraphTolerance(b); d > tol {
+				t.Errorf("seed 1 with and without a callback: max|Δ| = %g > %g", d, tol)
 			}
 			if d := maxAbsDiff(run(2, nil), a); d == 0 {
 				t.Error("seeds 1 and 2 gave the same run")
 			}
 		})
 	}
+}
+
+// crossGraphTolerance is how far two differently compiled graphs of the same
+// run may drift apart: 0 on the pure-Go backend, which executes every graph op
+// by op in the same order; on XLA the graphs fuse and pick kernels apart.
+func crossGraphTolerance(b backends.Backend) float64 {
+	if b.Name() == backend.Name {
+		return 0
+	}
+	return 2e-2
 }
 
 // TestGraphNoiseReplay replays a graph-noise run on the host path: an

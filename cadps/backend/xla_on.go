@@ -18,10 +18,15 @@ const XLAAvailable = true
 
 // newXLA creates the XLA backend for an explicit PJRT plugin file. It never
 // downloads a plugin: the config must name an existing plugin file by its
-// absolute path (options may follow after commas, as GoMLX accepts them).
+// absolute path. Options may follow after commas: GoMLX's own (tf32,
+// shared_buffers) and the PJRT client's key=value ones (see parseXLAConfig).
 func newXLA(config string) (backends.Backend, error) {
 	xla.EnableAutoInstall(false)
-	plugin, _, _ := strings.Cut(config, ",")
+	cfg, err := parseXLAConfig(config)
+	if err != nil {
+		return nil, err
+	}
+	plugin, _, _ := strings.Cut(cfg.gomlx, ",")
 	if plugin == "" {
 		return nil, fmt.Errorf("backend: %s=xla needs the absolute path of a PJRT plugin, e.g. xla:/path/to/xla_cuda_plugin.so", EnvVar)
 	}
@@ -34,7 +39,7 @@ func newXLA(config string) (backends.Backend, error) {
 	} else if st.IsDir() {
 		return nil, fmt.Errorf("backend: XLA plugin %q is a directory, not a PJRT plugin file", plugin)
 	}
-	b, err := xla.New(config)
+	b, err := xla.NewWithOptions(cfg.gomlx, cfg.client)
 	if err != nil {
 		return nil, fmt.Errorf("backend: loading XLA plugin %q: %w", plugin, err)
 	}

@@ -1,8 +1,12 @@
 # Sourced by scripts/gpu/check.sh and scripts/gpu/train.sh on the GPU machine:
 # finds JAX's CUDA PJRT plugin and the CUDA libraries of its nvidia-* wheels,
 # and exports what go-xla needs (LD_LIBRARY_PATH, XLA_FLAGS,
-# GOMLX_NO_AUTO_INSTALL, GOMLX_BACKEND). CHECK_PLUGIN names a plugin and skips
-# the search; CHECK_TF32=1 allows TF32.
+# GOMLX_NO_AUTO_INSTALL, GOMLX_BACKEND, GOPJRT_CUDA_CHECKS). CHECK_PLUGIN names
+# a plugin and skips the search. CHECK_XLA_OPTIONS (default
+# ",preallocate=false", so that nvidia-smi shows what the programs use) is
+# appended to the backend config. CHECK_TF32=0 exports NVIDIA_TF32_OVERRIDE=0:
+# cuDNN and cuBLAS then compute float32 convolutions and products in full
+# float32; by default XLA lets them use TF32, as PyTorch does for convolutions.
 
 # find_plugin prints the plugin's path, or nothing.
 find_plugin() {
@@ -35,8 +39,9 @@ setup_xla_env() {
 	[ -n "$ptxas" ] && flags="--xla_gpu_cuda_data_dir=$(dirname "$(dirname "$ptxas")")"
 	export XLA_FLAGS="${XLA_FLAGS:-$flags}"
 	export GOMLX_NO_AUTO_INSTALL=1
-	local opts=""
-	[ "${CHECK_TF32:-0}" = 1 ] && opts=",tf32"
-	export GOMLX_BACKEND="xla:${plugin}${opts}"
-	echo "GOMLX_BACKEND=$GOMLX_BACKEND XLA_FLAGS=$XLA_FLAGS"
+	# The libraries are found through LD_LIBRARY_PATH, not beside the plugin.
+	export GOPJRT_CUDA_CHECKS=0
+	[ "${CHECK_TF32:-1}" = 0 ] && export NVIDIA_TF32_OVERRIDE=0
+	export GOMLX_BACKEND="xla:${plugin}${CHECK_XLA_OPTIONS-,preallocate=false}"
+	echo "GOMLX_BACKEND=$GOMLX_BACKEND XLA_FLAGS=$XLA_FLAGS NVIDIA_TF32_OVERRIDE=${NVIDIA_TF32_OVERRIDE:-unset}"
 }

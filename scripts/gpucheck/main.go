@@ -66,6 +66,7 @@ type options struct {
 	size, repeat, runSteps, runBatch int
 	noiseBatch, noiseSteps           int
 	batches, bf16Batches             []int
+	methods                          []string
 	preset                           string
 	budget                           time.Duration
 }
@@ -88,7 +89,7 @@ func parseBatches(flagName, s string) ([]int, error) {
 func run(args []string) error {
 	fs := flag.NewFlagSet("gpucheck", flag.ContinueOnError)
 	var o options
-	var batches, bf16Batches string
+	var batches, bf16Batches, methods string
 	fs.IntVar(&o.size, "size", 256, "image size")
 	fs.StringVar(&batches, "batches", "1,4,16", "batch sizes of the float32 forward and step timings")
 	fs.IntVar(&o.repeat, "repeat", 5, "timed repetitions (the median is reported)")
@@ -97,6 +98,7 @@ func run(args []string) error {
 	fs.IntVar(&o.noiseSteps, "noise-steps", 10, "steps of the host vs graph noise runs (0: skip them; at least 2)")
 	fs.IntVar(&o.runSteps, "run-steps", 1000, "steps of the whole CA-DPS run (0: skip it)")
 	fs.IntVar(&o.runBatch, "run-batch", 16, "batch of the whole CA-DPS run")
+	fs.StringVar(&methods, "methods", "dps cadps", "guidance method specs of the step timings and the noise runs, separated by spaces or semicolons (e.g. \"dps cadps cadps:batched=true\")")
 	fs.StringVar(&o.preset, "preset", "ffhq256", "UNet preset (random weights in its real layout)")
 	fs.DurationVar(&o.budget, "budget", 0, "start no measurement after this long, and stop the whole run there (0: no limit)")
 	if err := fs.Parse(args); err != nil {
@@ -108,6 +110,12 @@ func run(args []string) error {
 	}
 	if o.bf16Batches, err = parseBatches("bf16-batches", bf16Batches); err != nil {
 		return err
+	}
+	o.methods = strings.FieldsFunc(methods, func(r rune) bool { return r == ' ' || r == ';' })
+	for _, spec := range o.methods {
+		if _, err := guidance.ParseSpec(spec, guidance.Options{}); err != nil {
+			return fmt.Errorf("-methods: %w", err)
+		}
 	}
 	if o.noiseSteps == 1 || o.noiseSteps < 0 {
 		return fmt.Errorf("-noise-steps %d: want 0 or at least 2", o.noiseSteps)
@@ -137,7 +145,7 @@ func run(args []string) error {
 	}
 	for _, n := range o.batches {
 		c.do(fmt.Sprintf("forward batch %d", n), func() error { return c.timeForward(n, m) })
-		for _, method := range []string{"dps", "cadps"} {
+		for _, method := range o.methods {
 			c.do(fmt.Sprintf("%s step batch %d", method, n), func() error { return c.timeStep(n, method, m) })
 		}
 	}
@@ -145,7 +153,7 @@ func run(args []string) error {
 		c.do(fmt.Sprintf("bfloat16 batch %d", n), func() error { return c.bf16(n) })
 	}
 	if o.noiseSteps > 0 {
-		for _, method := range []string{"dps", "cadps"} {
+		for _, method := range o.methods {
 			for _, graphNoise := range []bool{false, true} {
 				c.do(fmt.Sprintf("%s run, %s noise", method, noiseName(graphNoise)), func() error {
 					return c.noiseRun(method, graphNoise)
@@ -288,7 +296,7 @@ func (c *checker) problem(m *unet.Model, method string, steps int) (*cadps.Sampl
 	if err != nil {
 		return nil, nil, err
 	}
-	meth, err := guidance.New(method, guidance.Options{})
+	meth, err := guidance.ParseSpec(method, guidance.Options{})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -335,7 +343,7 @@ func (c *checker) stepInputs(n int, op ops.Operator) (x, z, y, zy *tensors.Tenso
 // stepFLOPs counts a method's step as forward + input gradient (3
 // forwards), plus the second forward of CA-DPS.
 func (c *checker) stepFLOPs(method string) float64 {
-	if method == "cadps" {
+	if name, _, _ := strings.Cut(method, ":"); name == "cadps" {
 		return 4 * c.fwd
 	}
 	return 3 * c.fwd

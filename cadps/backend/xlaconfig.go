@@ -1,0 +1,66 @@
+package backend
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// xlaConfig is an XLA backend config "<plugin>[,option...]" split into the
+// part GoMLX reads (the plugin path and GoMLX's own options, such as tf32 or
+// shared_buffers) and the PJRT client create options given as key=value.
+type xlaConfig struct {
+	gomlx  string         // "<plugin>[,tf32][,shared_buffers]..."
+	client map[string]any // PJRT client create options, typed as PJRT wants them
+}
+
+// clientAllocators are the allocator names the CUDA PJRT plugin accepts.
+var clientAllocators = []string{"default", "platform", "bfc", "cuda_async"}
+
+// parseXLAConfig splits config. The client create options understood are
+// those of the CUDA PJRT plugin:
+//
+//	preallocate=true|false   reserve memory_fraction of the GPU at start
+//	                         (the plugin's default is true, so the GPU looks
+//	                         full to nvidia-smi whatever a program needs)
+//	memory_fraction=F        the share of GPU memory the allocator may use, 0 < F ≤ 1
+//	allocator=NAME           default, platform, bfc or cuda_async
+//
+// Any other key=value item is an error naming it; items without "=" are left
+// to GoMLX.
+func parseXLAConfig(config string) (xlaConfig, error) {
+	parts := strings.Split(config, ",")
+	c := xlaConfig{client: map[string]any{}}
+	keep := parts[:1]
+	for _, p := range parts[1:] {
+		k, v, ok := strings.Cut(strings.TrimSpace(p), "=")
+		if !ok {
+			keep = append(keep, p)
+			continue
+		}
+		switch k {
+		case "preallocate":
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return xlaConfig{}, fmt.Errorf("backend: XLA option preallocate=%q: want true or false", v)
+			}
+			c.client[k] = b
+		case "memory_fraction":
+			f, err := strconv.ParseFloat(v, 32)
+			if err != nil || !(f > 0 && f <= 1) {
+				return xlaConfig{}, fmt.Errorf("backend: XLA option memory_fraction=%q: want a number in (0, 1]", v)
+			}
+			c.client[k] = float32(f)
+		case "allocator":
+			if !slices.Contains(clientAllocators, v) {
+				return xlaConfig{}, fmt.Errorf("backend: XLA option allocator=%q: want one of %s", v, strings.Join(clientAllocators, ", "))
+			}
+			c.client[k] = v
+		default:
+			return xlaConfig{}, fmt.Errorf("backend: unknown XLA option %q (key=value options: preallocate, memory_fraction, allocator)", p)
+		}
+	}
+	c.gomlx = strings.Join(keep, ",")
+	return c, nil
+}
