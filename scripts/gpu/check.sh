@@ -27,9 +27,9 @@
 #                                - the peak GPU memory of each group of timings.
 #
 # Environment: CHECK_BATCHES (default 1,16; 1,4,16 for the full sweep, if time
-# allows), CHECK_METHODS (default "dps cadps cadps:batched=true": on an H200
-# the batched variant was 1.3x slower than "cadps" at batch 16, and batch 1,
-# where the GPU is far from busy, was not measured), CHECK_STRICT_BATCHES (default empty:
+# allows), CHECK_METHODS (default "dps cadps cadps:batched=true@1,4": on an
+# H200 the batched variant was 1.3x slower than "cadps" at batch 16; at small
+# batches, where the GPU is far from busy, it was not measured yet), CHECK_STRICT_BATCHES (default empty:
 # skipped; 16 was measured on an H200), CHECK_BF16_BATCHES (default 16; empty
 # skips), CHECK_NOISE_BATCH (default 16), CHECK_NOISE_STEPS (default 10; 0
 # skips), CHECK_RUN_STEPS (default 1000; 0 skips), CHECK_RUN_BATCH (default
@@ -128,7 +128,7 @@ run() {
 	echo "== timings with TF32 ($((SECONDS - t0)) s used so far; gpucheck budget ${budget} s, stopped at ${left} s)"
 	mem_start
 	timeout --signal=INT --kill-after=10 "$left" "$bin/gpucheck" -budget "${budget}s" -size "${CHECK_SIZE:-256}" \
-		-batches "${CHECK_BATCHES:-1,16}" -methods "${CHECK_METHODS:-dps cadps cadps:batched=true}" -bf16-batches "${CHECK_BF16_BATCHES-16}" \
+		-batches "${CHECK_BATCHES:-1,16}" -methods "${CHECK_METHODS:-dps cadps cadps:batched=true@1,4}" -bf16-batches "${CHECK_BF16_BATCHES-16}" \
 		-noise-batch "${CHECK_NOISE_BATCH:-16}" -noise-steps "${CHECK_NOISE_STEPS:-10}" -run-steps 0 |
 		grep -v '^budget:' || status=1
 	mem_stop "these timings (every configuration above together)"

@@ -7,8 +7,9 @@
 // In order, each measured only while the -budget lasts (later ones are
 // reported as skipped):
 //
-//  1. for every batch of -batches: a forward pass, a DPS step and a CA-DPS
-//     step in float32 (host noise: z and zy uploaded);
+//  1. for every batch of -batches: a forward pass and a step of each method
+//     of -methods (DPS and CA-DPS by default) in float32 (host noise: z and
+//     zy uploaded);
 //  2. for every batch of -bf16-batches: the forward pass and the DPS step
 //     with the network's torso in bfloat16 (unet.Model.BFloat16), and their
 //     deviation from the float32 ones on the same inputs;
@@ -25,7 +26,7 @@
 //
 // Usage:
 //
-//	gpucheck [-size 256] [-batches 1,4,16] [-repeat 5] [-bf16-batches 16]
+//	gpucheck [-size 256] [-batches 1,4,16] [-methods "dps cadps"] [-repeat 5] [-bf16-batches 16]
 //	         [-noise-batch 16] [-noise-steps 10] [-run-steps 1000] [-run-batch 16] [-budget 0]
 package main
 
@@ -66,7 +67,7 @@ type options struct {
 	size, repeat, runSteps, runBatch int
 	noiseBatch, noiseSteps           int
 	batches, bf16Batches             []int
-	methods                          []string
+	methods                          []methodAt
 	preset                           string
 	budget                           time.Duration
 }
@@ -86,6 +87,37 @@ func parseBatches(flagName, s string) ([]int, error) {
 	return out, nil
 }
 
+// methodAt is a guidance method spec to time, at every batch (batches nil)
+// or at the listed ones only.
+type methodAt struct {
+	spec    string
+	batches []int
+}
+
+// parseMethods reads -methods: specs separated by spaces or semicolons, each
+// optionally followed by @ and the batches it is timed at.
+func parseMethods(s string) ([]methodAt, error) {
+	var out []methodAt
+	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == ';' }) {
+		spec, at, restricted := strings.Cut(f, "@")
+		m := methodAt{spec: spec}
+		if restricted {
+			var err error
+			if m.batches, err = parseBatches("methods", at); err != nil {
+				return nil, err
+			}
+			if len(m.batches) == 0 {
+				return nil, fmt.Errorf("bad -methods %q: %q names no batch after @", s, f)
+			}
+		}
+		if _, err := guidance.ParseSpec(spec, guidance.Options{}); err != nil {
+			return nil, fmt.Errorf("-methods: %w", err)
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
 func run(args []string) error {
 	fs := flag.NewFlagSet("gpucheck", flag.ContinueOnError)
 	var o options
@@ -98,7 +130,7 @@ func run(args []string) error {
 	fs.IntVar(&o.noiseSteps, "noise-steps", 10, "steps of the host vs graph noise runs (0: skip them; at least 2)")
 	fs.IntVar(&o.runSteps, "run-steps", 1000, "steps of the whole CA-DPS run (0: skip it)")
 	fs.IntVar(&o.runBatch, "run-batch", 16, "batch of the whole CA-DPS run")
-	fs.StringVar(&methods, "methods", "dps cadps", "guidance method specs of the step timings and the noise runs, separated by spaces or semicolons (e.g. \"dps cadps cadps:batched=true\")")
+	fs.StringVar(&methods, "methods", "dps cadps", "guidance method specs of the step timings, separated by spaces or semicolons; spec@1,4 times that spec only at batches 1 and 4 (e.g. \"dps cadps cadps:batched=true@1\")")
 	fs.StringVar(&o.preset, "preset", "ffhq256", "UNet preset (random weights in its real layout)")
 	fs.DurationVar(&o.budget, "budget", 0, "start no measurement after this long, and stop the whole run there (0: no limit)")
 	if err := fs.Parse(args); err != nil {
@@ -111,11 +143,8 @@ func run(args []string) error {
 	if o.bf16Batches, err = parseBatches("bf16-batches", bf16Batches); err != nil {
 		return err
 	}
-	o.methods = strings.FieldsFunc(methods, func(r rune) bool { return r == ' ' || r == ';' })
-	for _, spec := range o.methods {
-		if _, err := guidance.ParseSpec(spec, guidance.Options{}); err != nil {
-			return fmt.Errorf("-methods: %w", err)
-		}
+	if o.methods, err = parseMethods(methods); err != nil {
+		return err
 	}
 	if o.noiseSteps == 1 || o.noiseSteps < 0 {
 		return fmt.Errorf("-noise-steps %d: want 0 or at least 2", o.noiseSteps)
@@ -145,7 +174,11 @@ func run(args []string) error {
 	}
 	for _, n := range o.batches {
 		c.do(fmt.Sprintf("forward batch %d", n), func() error { return c.timeForward(n, m) })
-		for _, method := range o.methods {
+		for _, ma := range o.methods {
+			if ma.batches != nil && !slices.Contains(ma.batches, n) {
+				continue
+			}
+			method := ma.spec
 			c.do(fmt.Sprintf("%s step batch %d", method, n), func() error { return c.timeStep(n, method, m) })
 		}
 	}
@@ -153,7 +186,7 @@ func run(args []string) error {
 		c.do(fmt.Sprintf("bfloat16 batch %d", n), func() error { return c.bf16(n) })
 	}
 	if o.noiseSteps > 0 {
-		for _, method := range o.methods {
+		for _, method := range []string{"dps", "cadps"} {
 			for _, graphNoise := range []bool{false, true} {
 				c.do(fmt.Sprintf("%s run, %s noise", method, noiseName(graphNoise)), func() error {
 					return c.noiseRun(method, graphNoise)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -74,6 +75,39 @@ func TestGPUScriptsRefuseClearly(t *testing.T) {
 			}
 			if !strings.Contains(stderr.String(), c.want) {
 				t.Errorf("%s %s: stderr %q does not say %q", c.script, c.verb, stderr.String(), c.want)
+			}
+		})
+	}
+}
+
+func TestParseMethods(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    []methodAt
+		wantErr string
+	}{
+		{in: "dps cadps", want: []methodAt{{spec: "dps"}, {spec: "cadps"}}},
+		{in: "dps;cadps:batched=true@1,4", want: []methodAt{{spec: "dps"}, {spec: "cadps:batched=true", batches: []int{1, 4}}}},
+		{in: "", want: nil},
+		{in: "dps foo", wantErr: `unknown method "foo"`},
+		{in: "cadps@", wantErr: "names no batch"},
+		{in: "cadps@0", wantErr: "bad -methods"},
+		{in: "dps:batched=true", wantErr: "batched"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.in, func(t *testing.T) {
+			got, err := parseMethods(tc.in)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("got %+v, want %+v", got, tc.want)
 			}
 		})
 	}
