@@ -131,7 +131,7 @@ run() {
 		-batches "${CHECK_BATCHES:-1,16}" -methods "${CHECK_METHODS:-dps cadps cadps:batched=true@1,4}" -bf16-batches "${CHECK_BF16_BATCHES-16}" \
 		-noise-batch "${CHECK_NOISE_BATCH:-16}" -noise-steps "${CHECK_NOISE_STEPS:-10}" -run-steps 0 |
 		grep -v '^budget:' || status=1
-	mem_stop "these timings (every configuration above together)"
+	mem_stop "the TF32 timings, all their configurations together,"
 	if [ "$run_share" -gt 0 ]; then
 		# Alone in its process, so that its peak memory is its own.
 		left=$((total - (SECONDS - t0)))
@@ -141,7 +141,7 @@ run() {
 		timeout --signal=INT --kill-after=10 "$left" "$bin/gpucheck" -budget "$((left - 15))s" -size "${CHECK_SIZE:-256}" \
 			-batches "" -bf16-batches "" -noise-steps 0 \
 			-run-steps "${CHECK_RUN_STEPS:-1000}" -run-batch "${CHECK_RUN_BATCH:-16}" | grep -v '^backend:\|^model:\|^budget:' || status=1
-		mem_stop "the whole run (weights, one compiled step, its buffers)"
+		mem_stop "the whole run alone"
 	fi
 	echo "total: $((SECONDS - t0)) s"
 	exit $status
