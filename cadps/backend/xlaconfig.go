@@ -15,8 +15,8 @@ type xlaConfig struct {
 	client map[string]any // PJRT client create options, typed as PJRT wants them
 }
 
-// clientAllocators are the allocator names the CUDA PJRT plugin accepts.
-var clientAllocators = []string{"default", "platform", "bfc", "cuda_async"}
+// clientAllocators returns the allocator names the CUDA PJRT plugin accepts.
+func clientAllocators() []string { return []string{"default", "platform", "bfc", "cuda_async"} }
 
 // parseXLAConfig splits config. The client create options understood are
 // those of the CUDA PJRT plugin:
@@ -53,8 +53,8 @@ func parseXLAConfig(config string) (xlaConfig, error) {
 			}
 			c.client[k] = float32(f)
 		case "allocator":
-			if !slices.Contains(clientAllocators, v) {
-				return xlaConfig{}, fmt.Errorf("backend: XLA option allocator=%q: want one of %s", v, strings.Join(clientAllocators, ", "))
+			if !slices.Contains(clientAllocators(), v) {
+				return xlaConfig{}, fmt.Errorf("backend: XLA option allocator=%q: want one of %s", v, strings.Join(clientAllocators(), ", "))
 			}
 			c.client[k] = v
 		default:
