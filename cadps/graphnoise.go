@@ -46,9 +46,12 @@ var ErrGraphNoise = errors.New("the draw is made inside the step graph")
 // tensor. The host noise path (SeededNoise, RecordedNoise) uploads z and zy,
 // shaped like x and y, at every step and draws them on the host first.
 //
-// The same seed gives the same run on the same backend: GraphNoise holds no
-// state between runs, so every run with it repeats the first (use another
-// seed for another sample). The stream depends on the backend's generator
+// The same seed gives the same draws on the same backend: GraphNoise holds
+// no state between runs, so every run with it repeats the first (use another
+// seed for another sample). The runs themselves are bit for bit the same on
+// the pure-Go backend; on a GPU, XLA's kernels may sum in another order from
+// run to run unless XLA_FLAGS has --xla_gpu_deterministic_ops=true (without
+// it, two runs on an H200 ended 3e-3 to 5e-3 apart after four guided steps). The stream depends on the backend's generator
 // (PCG on the pure-Go backend, XLA's on XLA), so a seed's samples differ
 // between backends, and from SeededNoise's with that seed. x_T, when Run
 // draws it, comes from the host (a PCG stream of the seed, see Normal): one

@@ -230,15 +230,20 @@ func TestGraphNoiseRun(t *testing.T) {
 			if !slices.Equal(steps, []int{1, 2, 3, 4}) || residuals != 4 {
 				t.Errorf("callback saw steps %v and %d residuals, want 1…4 and 4", steps, residuals)
 			}
+			// The same graph twice: bit for bit on the pure-Go backend; XLA's
+			// GPU kernels may reduce in another order from run to run (4.6e-3
+			// apart after these four guided steps on an H200).
 			plain := run(1, nil)
-			if d := maxAbsDiff(run(1, nil), plain); d != 0 {
-				t.Errorf("seed 1 twice without a callback: max|Δ| = %g, want 0", d)
+			d := maxAbsDiff(run(1, nil), plain)
+			t.Logf("seed 1 twice without a callback: max|Δ| = %g", d)
+			if tol := crossGraphTolerance(b); d > tol {
+				t.Errorf("seed 1 twice without a callback: max|Δ| = %g > %g", d, tol)
 			}
 			// A callback makes the step graph return the residual norms: on
 			// the pure-Go backend the run is bit for bit the same; XLA
 			// compiles the two graphs apart, and their rounding differs
 			// (3e-3 and 4e-3 after these four guided steps on an H200).
-			d := maxAbsDiff(plain, a)
+			d = maxAbsDiff(plain, a)
 			t.Logf("seed 1 with and without a callback: max|Δ| = %g", d)
 			if tol := crossGraphTolerance(b); d > tol {
 				t.Errorf("seed 1 with and without a callback: max|Δ| = %g > %g", d, tol)
@@ -250,9 +255,11 @@ func TestGraphNoiseRun(t *testing.T) {
 	}
 }
 
-// crossGraphTolerance is how far two differently compiled graphs of the same
-// run may drift apart: 0 on the pure-Go backend, which executes every graph op
-// by op in the same order; on XLA the graphs fuse and pick kernels apart.
+// crossGraphTolerance is how far two runs that should be the same may drift
+// apart, whether one graph ran twice or two compilations of it: 0 on the
+// pure-Go backend, which executes every graph op by op in the same order; on
+// XLA the graphs fuse and pick kernels apart, and GPU kernels need not reduce
+// in the same order twice.
 func crossGraphTolerance(b backends.Backend) float64 {
 	if b.Name() == backend.Name {
 		return 0

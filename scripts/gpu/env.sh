@@ -4,9 +4,13 @@
 # GOMLX_NO_AUTO_INSTALL, GOMLX_BACKEND, GOPJRT_CUDA_CHECKS). CHECK_PLUGIN names
 # a plugin and skips the search. CHECK_XLA_OPTIONS (default
 # ",preallocate=false", so that nvidia-smi shows what the programs use) is
-# appended to the backend config. CHECK_TF32=0 exports NVIDIA_TF32_OVERRIDE=0:
-# cuDNN and cuBLAS then compute float32 convolutions and products in full
-# float32; by default XLA lets them use TF32, as PyTorch does for convolutions.
+# appended to the backend config. CHECK_TF32=0 asks for exact float32 in
+# everything: NVIDIA_TF32_OVERRIDE=0 (cuDNN and cuBLAS stop using TF32) and
+# --xla_gpu_enable_triton_gemm=false (XLA stops writing GEMMs with Triton,
+# which the variable does not reach); by default XLA uses TF32, as PyTorch
+# does for convolutions. CHECK_BACKEND replaces all of this with a
+# GOMLX_BACKEND of its own (e.g. "cadps", the pure-Go backend, to try the
+# scripts' logic on the CPU).
 
 # find_plugin prints the plugin's path, or nothing.
 find_plugin() {
@@ -22,6 +26,11 @@ find_plugin() {
 # setup_xla_env exports the environment for the XLA backend, or fails with a
 # message naming what is missing.
 setup_xla_env() {
+	if [ -n "${CHECK_BACKEND:-}" ]; then
+		export GOMLX_BACKEND="$CHECK_BACKEND"
+		echo "GOMLX_BACKEND=$GOMLX_BACKEND (CHECK_BACKEND; no plugin search)"
+		return 0
+	fi
 	if command -v nvidia-smi >/dev/null; then nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true; fi
 	local plugin
 	plugin=$(find_plugin)
@@ -41,7 +50,10 @@ setup_xla_env() {
 	export GOMLX_NO_AUTO_INSTALL=1
 	# The libraries are found through LD_LIBRARY_PATH, not beside the plugin.
 	export GOPJRT_CUDA_CHECKS=0
-	[ "${CHECK_TF32:-1}" = 0 ] && export NVIDIA_TF32_OVERRIDE=0
+	if [ "${CHECK_TF32:-1}" = 0 ]; then
+		export NVIDIA_TF32_OVERRIDE=0
+		XLA_FLAGS="${XLA_FLAGS:+$XLA_FLAGS }--xla_gpu_enable_triton_gemm=false"
+	fi
 	export GOMLX_BACKEND="xla:${plugin}${CHECK_XLA_OPTIONS-,preallocate=false}"
 	echo "GOMLX_BACKEND=$GOMLX_BACKEND XLA_FLAGS=$XLA_FLAGS NVIDIA_TF32_OVERRIDE=${NVIDIA_TF32_OVERRIDE:-unset}"
 }

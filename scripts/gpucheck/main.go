@@ -16,9 +16,9 @@
 //  3. at -noise-batch: DPS and CA-DPS runs of -noise-steps steps with host
 //     noise (cadps.SeededNoise) and with graph noise (cadps.GraphNoise), per
 //     step after the first;
-//  4. a whole CA-DPS run with graph noise, -run-steps steps at -run-batch,
-//     stopped at the budget (its time per step and the 1000-step estimate
-//     are printed either way).
+//  4. a whole run of -run-method (CA-DPS by default) with graph noise,
+//     -run-steps steps at -run-batch, stopped at the budget (its time per
+//     step and the 1000-step estimate are printed either way).
 //
 // The samplers of 1–3 run a process respaced to -noise-steps steps (a step's
 // cost does not depend on the respacing), so the host-noise runs of 3 reuse
@@ -27,7 +27,7 @@
 // Usage:
 //
 //	gpucheck [-size 256] [-batches 1,4,16] [-methods "dps cadps"] [-repeat 5] [-bf16-batches 16]
-//	         [-noise-batch 16] [-noise-steps 10] [-run-steps 1000] [-run-batch 16] [-budget 0]
+//	         [-noise-batch 16] [-noise-steps 10] [-run-steps 1000] [-run-batch 16] [-run-method cadps] [-budget 0]
 package main
 
 import (
@@ -65,6 +65,7 @@ func main() {
 
 type options struct {
 	size, repeat, runSteps, runBatch int
+	runMethod                        string
 	noiseBatch, noiseSteps           int
 	batches, bf16Batches             []int
 	methods                          []methodAt
@@ -130,6 +131,7 @@ func run(args []string) error {
 	fs.IntVar(&o.noiseSteps, "noise-steps", 10, "steps of the host vs graph noise runs (0: skip them; at least 2)")
 	fs.IntVar(&o.runSteps, "run-steps", 1000, "steps of the whole CA-DPS run (0: skip it)")
 	fs.IntVar(&o.runBatch, "run-batch", 16, "batch of the whole CA-DPS run")
+	fs.StringVar(&o.runMethod, "run-method", "cadps", "guidance method spec of the whole run (e.g. cadps:batched=true)")
 	fs.StringVar(&methods, "methods", "dps cadps", "guidance method specs of the step timings, separated by spaces or semicolons; spec@1,4 times that spec only at batches 1 and 4 (e.g. \"dps cadps cadps:batched=true@1\")")
 	fs.StringVar(&o.preset, "preset", "ffhq256", "UNet preset (random weights in its real layout)")
 	fs.DurationVar(&o.budget, "budget", 0, "start no measurement after this long, and stop the whole run there (0: no limit)")
@@ -145,6 +147,9 @@ func run(args []string) error {
 	}
 	if o.methods, err = parseMethods(methods); err != nil {
 		return err
+	}
+	if _, err := guidance.ParseSpec(o.runMethod, guidance.Options{}); err != nil {
+		return fmt.Errorf("-run-method: %w", err)
 	}
 	if o.noiseSteps == 1 || o.noiseSteps < 0 {
 		return fmt.Errorf("-noise-steps %d: want 0 or at least 2", o.noiseSteps)
@@ -195,7 +200,7 @@ func run(args []string) error {
 		}
 	}
 	if o.runSteps > 0 {
-		c.do("whole CA-DPS run", c.wholeRun)
+		c.do("whole "+o.runMethod+" run", c.wholeRun)
 	}
 	if c.failed > 0 {
 		return fmt.Errorf("%d measurement(s) failed", c.failed)
@@ -521,10 +526,10 @@ func (c *checker) noiseRun(method string, graphNoise bool) error {
 // errBudget stops the whole run at the budget.
 var errBudget = errors.New("budget spent")
 
-// wholeRun runs CA-DPS with graph noise for -run-steps steps at -run-batch,
-// until the budget is spent.
+// wholeRun runs -run-method with graph noise for -run-steps steps at
+// -run-batch, until the budget is spent.
 func (c *checker) wholeRun() error {
-	s, op, err := c.problem(c.m, "cadps", c.o.runSteps)
+	s, op, err := c.problem(c.m, c.o.runMethod, c.o.runSteps)
 	if err != nil {
 		return err
 	}
@@ -555,12 +560,12 @@ func (c *checker) wholeRun() error {
 	if errors.Is(err, errBudget) {
 		stopped = fmt.Sprintf(" (stopped at the budget after %d of %d steps)", done, c.o.runSteps)
 	}
-	fmt.Printf("whole CA-DPS run, graph noise, batch %d: %d steps in %.1f s%s, first step (compile+run) %.1f s\n",
-		c.o.runBatch, done, d.Seconds(), stopped, afterFirst.Sub(start).Seconds())
+	fmt.Printf("whole %s run, graph noise, batch %d: %d steps in %.1f s%s, first step (compile+run) %.1f s\n",
+		c.o.runMethod, c.o.runBatch, done, d.Seconds(), stopped, afterFirst.Sub(start).Seconds())
 	if done > 1 {
 		per := time.Since(afterFirst).Seconds() / float64(done-1)
-		fmt.Printf("whole CA-DPS run: %.2f s per step after the first; 1000 steps ≈ %.0f s per batch, %.1f s per image\n",
-			per, 1000*per, 1000*per/float64(c.o.runBatch))
+		fmt.Printf("whole %s run, batch %d: %.2f ms per step after the first; 1000 steps ≈ %.1f s per batch, %.2f s per image\n",
+			c.o.runMethod, c.o.runBatch, 1000*per, 1000*per, 1000*per/float64(c.o.runBatch))
 	}
 	return nil
 }

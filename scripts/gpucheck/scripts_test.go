@@ -112,3 +112,26 @@ func TestParseMethods(t *testing.T) {
 		})
 	}
 }
+
+// TestRunFlagErrors checks that bad flags are refused before any backend or
+// model is built, with an error naming the flag.
+func TestRunFlagErrors(t *testing.T) {
+	tests := []struct {
+		args    []string
+		wantErr string
+	}{
+		{[]string{"-run-method", "bogus"}, `-run-method: guidance: method spec "bogus"`},
+		{[]string{"-run-method", "dps:batched=true"}, "-run-method"},
+		{[]string{"-methods", "dps foo"}, `unknown method "foo"`},
+		{[]string{"-noise-steps", "1"}, "-noise-steps 1"},
+		{[]string{"-batches", "0"}, "-batches"},
+	}
+	for _, tc := range tests {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			err := run(tc.args)
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
+			}
+		})
+	}
+}
