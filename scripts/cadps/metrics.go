@@ -24,13 +24,24 @@ func metricsCommand() command {
 // metricsReport is the JSON object `cadps metrics` prints. PSNR is null
 // when the images are identical (infinite PSNR, which JSON cannot hold).
 type metricsReport struct {
-	PSNR         *float64 `json:"psnr"`
-	SSIM         float64  `json:"ssim"`
-	SSIMUniform7 float64  `json:"ssim_uniform7"`
+	PSNR         *float64            `json:"psnr"`
+	SSIM         float64             `json:"ssim"`
+	SSIMUniform7 float64             `json:"ssim_uniform7"`
+	Registered   *registrationReport `json:"registered,omitempty"`
+}
+
+// registrationReport is the "registered" object of `cadps metrics
+// -register`: the PSNR after the best shift and 180° rotation.
+type registrationReport struct {
+	PSNR   *float64 `json:"psnr"`
+	DY     int      `json:"dy"`
+	DX     int      `json:"dx"`
+	Rot180 bool     `json:"rot180"`
 }
 
 func runMetrics(args []string, stdout, stderr io.Writer) error {
 	flags := newFlagSet("metrics", "REFERENCE IMAGE", stderr)
+	register := flags.Int("register", -1, "also the PSNR after the best shift of at most this many pixels and 180° rotation (phase retrieval's ambiguities); -1: not")
 	flags.Usage = func() {
 		fmt.Fprint(stderr, `Usage: cadps metrics REFERENCE IMAGE
 
@@ -42,6 +53,11 @@ range 1), with scikit-image 0.19's definitions:
                  σ = 1.5, population covariance (Wang et al. 2004)
   ssim_uniform7  structural_similarity's default: 7×7 uniform window,
                  sample covariance
+With -register N it adds "registered": {"psnr","dy","dx","rot180"}, the
+largest PSNR over IMAGE rotated by 180° or not, then shifted by up to N
+pixels each way (vacated pixels black): the ambiguities of Fourier phase
+retrieval, under which an object on a black background keeps its Fourier
+magnitudes.
 `)
 	}
 	if err := parseFlags(flags, args); err != nil {
@@ -75,6 +91,16 @@ range 1), with scikit-image 0.19's definitions:
 	}
 	if rep.SSIMUniform7, err = metrics.SSIMUniform7(ref, img, 1); err != nil {
 		return err
+	}
+	if *register >= 0 {
+		reg, err := metrics.RegisteredPSNR(ref, img, 1, *register)
+		if err != nil {
+			return err
+		}
+		rep.Registered = &registrationReport{DY: reg.DY, DX: reg.DX, Rot180: reg.Rot180}
+		if !math.IsInf(reg.PSNR, 1) {
+			rep.Registered.PSNR = &reg.PSNR
+		}
 	}
 	out, err := json.Marshal(rep)
 	if err != nil {

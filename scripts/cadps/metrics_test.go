@@ -155,3 +155,75 @@ func TestMetricsErrors(t *testing.T) {
 		t.Errorf("-h: %v, help %q", err, stderr)
 	}
 }
+
+// TestMetricsRegister checks -register on an object moved within a black
+// frame: the 180° rotation and the shift that undo the move are found, and
+// the aligned PSNR is infinite (null).
+func TestMetricsRegister(t *testing.T) {
+	const h, w = 24, 28
+	dir := t.TempDir()
+	save := func(name string, at func(y, x int) float32) string {
+		im, err := imageio.New(3, h, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for c := range 3 {
+			for y := range h {
+				for x := range w {
+					im.Pix[(c*h+y)*w+x] = at(y, x)
+				}
+			}
+		}
+		p := filepath.Join(dir, name)
+		if err := imageio.Save(p, im); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	// An asymmetric object on rows 6–15 and columns 8–19.
+	obj := func(y, x int) float32 {
+		if y < 6 || y > 15 || x < 8 || x > 19 {
+			return 0
+		}
+		return float32((y*7+x*3)%11) / 10
+	}
+	ref := save("ref.png", obj)
+	// Rotated by 180°, then moved 3 rows up and 2 columns right.
+	moved := save("moved.png", func(y, x int) float32 {
+		sy, sx := y+3, x-2
+		if sy < 0 || sx < 0 || sy >= h || sx >= w {
+			return 0
+		}
+		return obj(h-1-sy, w-1-sx)
+	})
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"found", []string{"-register", "4", ref, moved}, `"registered":{"psnr":null,"dy":-3,"dx":2,"rot180":true}`},
+		{"out of reach", []string{"-register", "1", ref, moved}, `"rot180":true}`},
+		{"off", []string{ref, moved}, `"ssim_uniform7"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			stdout, _, err := runMetricsArgs(t, tc.args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(stdout, tc.want) {
+				t.Errorf("output %q lacks %q", stdout, tc.want)
+			}
+			var rep metricsReport
+			if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+				t.Fatal(err)
+			}
+			switch {
+			case tc.name == "off" && rep.Registered != nil:
+				t.Errorf("registered %+v without -register", rep.Registered)
+			case tc.name == "out of reach" && (rep.Registered == nil || rep.Registered.PSNR == nil):
+				t.Errorf("registered %+v: want a finite PSNR when the shift is out of reach", rep.Registered)
+			}
+		})
+	}
+}
