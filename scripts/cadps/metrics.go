@@ -63,6 +63,9 @@ magnitudes.
 	if err := parseFlags(flags, args); err != nil {
 		return err
 	}
+	if *register < -1 {
+		return usagef("-register %d: want a maximum shift in pixels (0 or more), or -1 for none", *register)
+	}
 	if flags.NArg() != 2 {
 		return usagef("want a reference and an image (cadps metrics REFERENCE IMAGE), got %d arguments", flags.NArg())
 	}

@@ -131,6 +131,7 @@ func TestMetricsErrors(t *testing.T) {
 		{"no args", nil, true, "got 0 arguments"},
 		{"one arg", []string{ref}, true, "got 1 arguments"},
 		{"bad flag", []string{"-nope", ref, ref}, true, "-nope"},
+		{"negative register", []string{"-register", "-2", ref, ref}, true, "-register -2"},
 		{"missing", []string{ref, missing}, false, missing + ": no such file"},
 		{"size mismatch", []string{ref, small}, false, "reference " + ref + " is 256×256 but image " + small + " is 128×96"},
 	}
