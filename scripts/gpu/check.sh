@@ -3,7 +3,9 @@
 #
 #   scripts/gpu/check.sh build   on the development machine (Go, cgo): builds the
 #                                test binaries and the timing program with the XLA
-#                                backend into build/gpu/, with the fixtures they need.
+#                                backend into build/gpu/, with the fixtures they need,
+#                                and what scripts/gpu/compare.sh needs beside them
+#                                (gpucompare, ../shared/bench/torch_reference.py).
 #   scripts/gpu/check.sh run     on the GPU machine (no Go, no network), given
 #                                build/gpu/: finds JAX's CUDA PJRT plugin and the CUDA
 #                                libraries, sets the environment, and prints one
@@ -20,8 +22,9 @@
 #                                  float32 at each batch of CHECK_STRICT_BATCHES if
 #                                  set; then with TF32 the forward and the steps of
 #                                  each of CHECK_METHODS at each batch of
-#                                  CHECK_BATCHES, the bfloat16 forward and DPS step with
-#                                  their deviation from float32, DPS and CA-DPS runs
+#                                  CHECK_BATCHES, the bfloat16 forward and steps with
+#                                  the forward's and DPS step's deviation from
+#                                  float32, DPS and CA-DPS runs
 #                                  with host noise vs graph noise; then, each batch of
 #                                  CHECK_RUN_BATCH in a process of its own, a whole
 #                                  CA-DPS run with graph noise, stopped when its share
@@ -57,7 +60,13 @@ build() {
 	go test -c -tags xla -ldflags='-s -w' -o "$out/unet.test" ./cadps/unet
 	go test -c -tags xla -ldflags='-s -w' -o "$out/cadps.test" ./cadps
 	go build -tags xla -ldflags='-s -w' -o "$out/gpucheck" ./scripts/gpucheck
-	gzip -9f "$out/unet.test" "$out/cadps.test" "$out/gpucheck"
+	go build -ldflags='-s -w' -o "$out/gpucompare" ./scripts/gpucompare
+	gzip -9f "$out/unet.test" "$out/cadps.test" "$out/gpucheck" "$out/gpucompare"
+	# The PyTorch reference timed beside it by compare.sh (../shared does not
+	# travel to the GPU machine).
+	local bench="${CADPS_BENCH:-$root/../shared/bench/torch_reference.py}"
+	mkdir -p "$out/bench"
+	if [ -f "$bench" ]; then cp "$bench" "$out/bench/"; else echo "check.sh: $bench missing: compare.sh will not run" >&2; fi
 	local fx="${CADPS_REFERENCE_DIR:-$root/../shared/fixtures/reference}"
 	rm -rf "$out/fixtures"
 	mkdir -p "$out/fixtures"

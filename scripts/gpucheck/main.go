@@ -10,9 +10,10 @@
 //  1. for every batch of -batches: a forward pass and a step of each method
 //     of -methods (DPS and CA-DPS by default) in float32 (host noise: z and
 //     zy uploaded);
-//  2. for every batch of -bf16-batches: the forward pass and the DPS step
-//     with the network's torso in bfloat16 (unet.Model.BFloat16), and their
-//     deviation from the float32 ones on the same inputs;
+//  2. for every batch of -bf16-batches: the forward pass and the steps of
+//     -methods with the network's torso in bfloat16 (unet.Model.BFloat16),
+//     and the forward pass's and the DPS step's deviation from the float32
+//     ones on the same inputs;
 //  3. at -noise-batch: DPS and CA-DPS runs of -noise-steps steps with host
 //     noise (cadps.SeededNoise) and with graph noise (cadps.GraphNoise), per
 //     step after the first;
@@ -415,15 +416,22 @@ func (c *checker) timeStep(n int, method string, m *unet.Model) error {
 	return nil
 }
 
-// bf16 times the bfloat16 forward pass and DPS step at batch n and prints
-// their deviation from the float32 ones on the same inputs.
+// bf16 times the bfloat16 forward pass and the step of each method of
+// -methods (those restricted to other batches apart) at batch n, and prints
+// the forward pass's and the DPS step's deviation from the float32 ones on
+// the same inputs.
 func (c *checker) bf16(n int) error {
 	bf := c.m.BFloat16()
 	if err := c.timeForward(n, bf); err != nil {
 		return err
 	}
-	if err := c.timeStep(n, "dps", bf); err != nil {
-		return err
+	for _, ma := range c.o.methods {
+		if ma.batches != nil && !slices.Contains(ma.batches, n) {
+			continue
+		}
+		if err := c.timeStep(n, ma.spec, bf); err != nil {
+			return err
+		}
 	}
 	x := c.input(n)
 	var outs [2][]float32

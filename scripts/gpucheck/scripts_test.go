@@ -28,7 +28,7 @@ func TestGPUScriptsRefuseClearly(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(bare, "scripts", "gpu"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{"check.sh", "train.sh", "env.sh"} {
+	for _, f := range []string{"check.sh", "train.sh", "compare.sh", "env.sh"} {
 		b, err := os.ReadFile(filepath.Join(root, "scripts", "gpu", f))
 		if err != nil {
 			t.Fatal(err)
@@ -43,7 +43,8 @@ func TestGPUScriptsRefuseClearly(t *testing.T) {
 	if err := os.CopyFS(built, os.DirFS(bare)); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{"build/gpu/gpucheck.gz", "build/gpu/unet.test.gz", "build/gpu/cadps.test.gz", "build/gputrain/cadps.gz"} {
+	for _, f := range []string{"build/gpu/gpucheck.gz", "build/gpu/unet.test.gz", "build/gpu/cadps.test.gz", "build/gpu/gpucompare.gz",
+		"build/gpu/bench/torch_reference.py", "build/gputrain/cadps.gz"} {
 		p := filepath.Join(built, f)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			t.Fatal(err)
@@ -62,10 +63,13 @@ func TestGPUScriptsRefuseClearly(t *testing.T) {
 		{"train without plugin", built, "train.sh", "run", "no xla_cuda_plugin.so found"},
 		{"check without verb", bare, "check.sh", "", "usage: scripts/gpu/check.sh build|run"},
 		{"train with unknown verb", bare, "train.sh", "go", "usage: scripts/gpu/train.sh build|run"},
+		{"compare without build", bare, "compare.sh", "run", "gpucompare.gz missing"},
+		{"compare without torch", built, "compare.sh", "run", "cannot import torch"},
+		{"compare without verb", bare, "compare.sh", "", "usage: scripts/gpu/compare.sh build|run"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cmd := exec.Command("bash", filepath.Join(c.tree, "scripts", "gpu", c.script), c.verb)
-			cmd.Env = append(os.Environ(), "CHECK_PLUGIN="+noPlugin, "TRAIN_BACKEND=", "OUT="+t.TempDir())
+			cmd.Env = append(os.Environ(), "CHECK_PLUGIN="+noPlugin, "TRAIN_BACKEND=", "OUT="+t.TempDir(), "PYTHON=false")
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
 			err := cmd.Run()

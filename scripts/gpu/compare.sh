@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# Times the PyTorch reference (torch_reference.py: guided-diffusion's UNet and
+# the DPS and CA-DPS steps as the released code runs them) and this toolkit
+# (scripts/gpucheck through XLA) on the same GPU, in one call, and writes one
+# JSON Lines file of results beside both raw logs.
+#
+#   scripts/gpu/compare.sh build   on the development machine: scripts/gpu/check.sh
+#                                  build (binaries, fixtures, gpucompare and
+#                                  torch_reference.py into build/gpu/)
+#   scripts/gpu/compare.sh run     on the GPU machine, given build/gpu/, within
+#                                  COMPARE_SECONDS (default 465 s), in this order:
+#     1. torch, the reference's default precision (TF32 convolutions, IEEE matrix
+#        products): forward, DPS step, CA-DPS step at each batch, and a whole
+#        COMPARE_RUN_STEPS-step CA-DPS loop at each batch;
+#     2. cadps with TF32 (XLA's default): forward, DPS and CA-DPS steps at each
+#        batch, then the same in bfloat16 (the network's torso);
+#     3. cadps, a whole COMPARE_RUN_STEPS-step CA-DPS run with graph noise at
+#        each batch of COMPARE_RUN_BATCHES, each in a process of its own;
+#     4. torch with TF32 on everywhere (--tf32 on);
+#     5. torch with a bfloat16 torso (--dtype bfloat16, the reference's fp16 scheme);
+#     6. torch.compile (--compile with TF32, channels-last and cuDNN autotuning;
+#        if it fails, once more with --attn-recompute off);
+#     7. with COMPARE_EXACT=1, both in exact float32 (torch --tf32 off; cadps with
+#        TF32 and XLA's Triton GEMMs off).
+#   Each part stops at its share of the time (COMPARE_SHARES); a part that
+#   overruns ends its process, and the next part still runs.
+#
+# Output, in COMPARE_OUT (default $OUT, else build/gpu-compare), named
+# COMPARE_NAME (default: the date and the GPU's name, e.g. 2026-12-06-nvidia-h100):
+#   NAME.jsonl       one measurement per line (impl, what, batch, precision, ms,
+#                    device; steps and s_per_image for whole runs): see
+#                    scripts/gpucompare; copy it into docs/gpu-runs/
+#   NAME-torch.log   torch_reference.py's output, every part
+#   NAME-cadps.log   gpucheck's output, every part
+#   NAME-torch.jsonl torch_reference.py's own JSON lines
+#
+# Environment (defaults in brackets):
+#   COMPARE_PRESET [ffhq256]     the UNet (gpucheck -preset and torch --preset)
+#   COMPARE_TORCH_PRESET         torch's --preset when it differs (e.g. a config.json)
+#   COMPARE_SIZE [256]           gpucheck's image size (torch takes the preset's)
+#   COMPARE_BATCHES [1,4,16]     batches of the forward and step timings
+#   COMPARE_RUN_STEPS [50]       steps of the whole runs (0: none)
+#   COMPARE_RUN_BATCHES [16]     batches of cadps's whole runs
+#   COMPARE_SHARES               seconds of parts 1-7, default "55 200 60 35 35 75 0"
+#                                (part 7 gets its share only with COMPARE_EXACT=1)
+#   COMPARE_TORCH_DEVICE [cuda]  torch's --device; COMPARE_TORCH_ARGS adds arguments
+#                                to every torch call (e.g. "--warmup 1 --reps 2")
+#   COMPARE_REPEAT [5]           gpucheck's timed repetitions
+#   PYTHON [python3]             the Python that has torch
+#   CHECK_BACKEND, CHECK_PLUGIN, CHECK_XLA_OPTIONS: as for check.sh (env.sh);
+#   CHECK_BACKEND=cadps with a small COMPARE_SIZE tries the script on the CPU.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+gpu="$root/build/gpu"
+# shellcheck source=env.sh
+. "$root/scripts/gpu/env.sh"
+
+# slug turns a GPU name into lower-case letters, digits and dashes.
+slug() { tr '[:upper:]' '[:lower:]' <<<"$1" | tr -cs 'a-z0-9' '-' | sed 's/^-*//; s/-*$//'; }
+
+run() {
+	[ -f "$gpu/gpucheck.gz" ] && [ -f "$gpu/gpucompare.gz" ] || {
+		echo "compare.sh: $gpu/gpucheck.gz or gpucompare.gz missing: run 'scripts/gpu/compare.sh build' on the development machine first" >&2
+		exit 2
+	}
+	local bench="$gpu/bench/torch_reference.py"
+	[ -f "$bench" ] || bench="$root/../shared/bench/torch_reference.py"
+	[ -f "$bench" ] || { echo "compare.sh: torch_reference.py missing from $gpu/bench: rerun the build" >&2; exit 2; }
+	local py="${PYTHON:-python3}"
+	"$py" -c 'import torch' 2>/dev/null || { echo "compare.sh: $py cannot import torch (set PYTHON)" >&2; exit 2; }
+	local bin=/tmp/cadps-compare-bin
+	mkdir -p "$bin"
+	for f in gpucheck gpucompare; do gunzip -c "$gpu/$f.gz" >"$bin/$f" && chmod +x "$bin/$f"; done
+	setup_xla_env || exit 2
+
+	local device=cpu
+	if [ -z "${CHECK_BACKEND:-}" ] && command -v nvidia-smi >/dev/null; then
+		device=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -n 1)
+	fi
+	local dest="${COMPARE_OUT:-${OUT:-$root/build/gpu-compare}}"
+	local name="${COMPARE_NAME:-$(date -u +%Y-%m-%d)-$(slug "$device")}"
+	mkdir -p "$dest"
+	local tlog="$dest/$name-torch.log" clog="$dest/$name-cadps.log" tjson="$dest/$name-torch.jsonl"
+	local cf32="$dest/.$name-cadps-fp32.log" ctf32="$dest/.$name-cadps-tf32.log"
+	: >"$tlog"; : >"$clog"; : >"$tjson"; : >"$ctf32"; : >"$cf32"
+
+	local preset="${COMPARE_PRESET:-ffhq256}" batches="${COMPARE_BATCHES:-1,4,16}"
+	local tpreset="${COMPARE_TORCH_PRESET:-$preset}" steps="${COMPARE_RUN_STEPS:-50}"
+	local -a share
+	read -r -a share <<<"${COMPARE_SHARES:-55 200 60 35 35 75 0}"
+	[ "${#share[@]}" -eq 7 ] || { echo "compare.sh: COMPARE_SHARES needs 7 numbers, got '${COMPARE_SHARES:-}'" >&2; exit 2; }
+	[ "${COMPARE_EXACT:-0}" = 1 ] || share[6]=0
+	local total="${COMPARE_SECONDS:-465}" t0=$SECONDS status=0
+
+	# left prints what remains of the whole time, at most $1 seconds.
+	left() {
+		local l=$((total - (SECONDS - t0)))
+		[ "$l" -lt "$1" ] || l=$1
+		echo $((l > 0 ? l : 0))
+	}
+	# torch PART SECONDS ARGS...: one torch_reference.py time call, its lines
+	# into the torch log and its JSON into the torch JSON lines; stopped at
+	# SECONDS (the script itself starts no call that would end later).
+	torch_part() {
+		local part=$1 s
+		s=$(left "$2")
+		shift 2
+		if [ "$s" -lt 10 ]; then echo "== torch $part: skipped, no time left" | tee -a "$tlog"; return 0; fi
+		echo "== torch $part ($((SECONDS - t0)) s used so far; stopped at $s s): $*" | tee -a "$tlog"
+		# shellcheck disable=SC2086
+		PYTHONUNBUFFERED=1 timeout --signal=INT --kill-after=10 "$s" "$py" "$bench" time --preset "$tpreset" \
+			--batches "$batches" --device "${COMPARE_TORCH_DEVICE:-cuda}" --seconds "$((s - 5))" --json "$tjson" \
+			${COMPARE_TORCH_ARGS:-} "$@" >>"$tlog" 2>&1 || { echo "== torch $part: exit status $?" | tee -a "$tlog"; return 1; }
+	}
+	# cadps_part LOG SECONDS ENV... -- GPUCHECK-ARGS...: one gpucheck process.
+	cadps_part() {
+		local log=$1 s
+		s=$(left "$2")
+		shift 2
+		local -a envs=()
+		while [ "$1" != -- ]; do envs+=("$1"); shift; done
+		shift
+		if [ "$s" -lt 20 ]; then echo "== cadps: skipped, no time left" | tee -a "$clog"; return 0; fi
+		echo "== cadps ($((SECONDS - t0)) s used so far; stopped at $s s): ${envs[*]} gpucheck $*" | tee -a "$clog"
+		env "${envs[@]}" timeout --signal=INT --kill-after=10 "$s" "$bin/gpucheck" -budget "$((s - s / 4))s" \
+			-preset "$preset" -size "${COMPARE_SIZE:-256}" -repeat "${COMPARE_REPEAT:-5}" "$@" 2>&1 |
+			tee -a "$log" >>"$clog" || { echo "== cadps: exit status $?" | tee -a "$clog"; return 1; }
+	}
+
+	echo "compare: $device, preset $preset, batches $batches, whole runs of $steps steps; $total s in all"
+	local run_arg=()
+	[ "$steps" -gt 0 ] && run_arg=(--steps-run "$steps")
+	torch_part "default precision" "${share[0]}" "${run_arg[@]}" || status=1
+	cadps_part "$ctf32" "${share[1]}" XLA_FLAGS="${XLA_FLAGS:-}" -- -batches "$batches" -bf16-batches "$batches" \
+		-noise-steps 0 -run-steps 0 || status=1
+	if [ "$steps" -gt 0 ]; then
+		local rb rbs n i
+		IFS=', ' read -r -a rbs <<<"${COMPARE_RUN_BATCHES:-16}"
+		n=${#rbs[@]}
+		for i in "${!rbs[@]}"; do
+			rb=${rbs[$i]}
+			cadps_part "$ctf32" $((share[2] / n)) XLA_FLAGS="${XLA_FLAGS:-}" -- -batches "" -bf16-batches "" \
+				-noise-steps 0 -run-steps "$steps" -run-batch "$rb" || status=1
+		done
+	fi
+	torch_part "TF32" "${share[3]}" --tf32 on || status=1
+	torch_part "bfloat16" "${share[4]}" --dtype bfloat16 || status=1
+	# torch.compile where it works: a failure is reported in the log, and a
+	# failed measurement is tried once more without the attention checkpointing.
+	torch_part "compile" "${share[5]}" --tf32 on --channels-last --cudnn-benchmark --compile || true
+	if sed -n '/^== torch compile/,$p' "$tlog" | grep -Eq '^(forward|dps|cadps) .*failed:'; then
+		torch_part "compile, attention recompute off" "${share[5]}" --tf32 on --channels-last --cudnn-benchmark \
+			--compile --attn-recompute off || true
+	fi
+	if [ "${share[6]}" -gt 0 ]; then
+		torch_part "exact float32" $((share[6] / 2)) --tf32 off || status=1
+		cadps_part "$cf32" $((share[6] / 2)) NVIDIA_TF32_OVERRIDE=0 \
+			XLA_FLAGS="${XLA_FLAGS:+$XLA_FLAGS }--xla_gpu_enable_triton_gemm=false" -- \
+			-batches "$batches" -bf16-batches "" -noise-steps 0 -run-steps 0 || status=1
+	fi
+
+	local args=(-device "$device" -out "$dest/$name.jsonl" -torch "$tjson" -cadps "tf32=$ctf32")
+	[ -s "$cf32" ] && args+=(-cadps "fp32=$cf32")
+	"$bin/gpucompare" "${args[@]}" || status=1
+	rm -f "$ctf32" "$cf32"
+	echo "wrote $dest/$name.jsonl ($(wc -l <"$dest/$name.jsonl") measurements), $name-torch.log, $name-cadps.log, $name-torch.jsonl"
+	echo "total: $((SECONDS - t0)) s"
+	exit $status
+}
+
+case "${1:-}" in
+build) exec "$root/scripts/gpu/check.sh" build ;;
+run) run ;;
+*) echo "usage: scripts/gpu/compare.sh build|run" >&2; exit 2 ;;
+esac

@@ -1,0 +1,260 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// Result is one measurement, one line of the JSON Lines file.
+//
+// MS is the median time of one call (forward pass or step) in
+// milliseconds; for a whole run ("cadps-run") it is the time per step. It is
+// null when the measurement failed (Error says why).
+type Result struct {
+	Impl      string   `json:"impl"`      // "torch" or "cadps"
+	What      string   `json:"what"`      // "forward", "dps-step", "cadps-step" or "cadps-run"
+	Batch     int      `json:"batch"`     // images per call
+	Precision string   `json:"precision"` // "default", "tf32", "fp32", "bf16" or "fp16"
+	MS        *float64 `json:"ms"`
+	Device    string   `json:"device"`
+	// Options names what else was set, comma-separated: torch's "compile",
+	// "channels-last", "cudnn-benchmark", "attn-recompute-off"; a method
+	// spec's options (e.g. "batched=true").
+	Options     string   `json:"options,omitempty"`
+	MSMin       *float64 `json:"ms_min,omitempty"`        // fastest call (torch)
+	FirstCallMS *float64 `json:"first_call_ms,omitempty"` // compile and first call (cadps)
+	TFLOPS      *float64 `json:"tflops,omitempty"`        // as the tool counts them (see the page)
+	PeakMiB     *float64 `json:"peak_mib,omitempty"`      // torch.cuda.max_memory_allocated
+	// Whole runs: steps run, seconds per image over those steps (the
+	// one-time XLA compile apart, CompileS), and the steps asked for when
+	// a time budget stopped the run early.
+	Steps        int      `json:"steps,omitempty"`
+	SPerImage    *float64 `json:"s_per_image,omitempty"`
+	CompileS     *float64 `json:"compile_s,omitempty"`
+	StepsPlanned int      `json:"steps_planned,omitempty"`
+	Error        string   `json:"error,omitempty"`
+}
+
+// torchRecord is one line of torch_reference.py time --json: the setup
+// fields repeated on every line, then the measurement's.
+type torchRecord struct {
+	Record        string   `json:"record"`
+	Kind          string   `json:"kind"`
+	Batch         int      `json:"batch"`
+	MS            *float64 `json:"ms"`
+	MSMin         *float64 `json:"ms_min"`
+	TFLOPS        *float64 `json:"tflops"`
+	PeakMiB       *float64 `json:"peak_mib"`
+	Steps         int      `json:"steps"`
+	StepsDone     int      `json:"steps_done"`
+	SPerImage     *float64 `json:"s_per_image"`
+	MSPerStep     *float64 `json:"ms_per_step"`
+	Error         string   `json:"error"`
+	Device        string   `json:"device"`
+	DType         string   `json:"dtype"`
+	Compile       bool     `json:"compile"`
+	ChannelsLast  bool     `json:"channels_last"`
+	CUDNNBench    bool     `json:"cudnn_benchmark"`
+	AttnRecompute string   `json:"attn_recompute"`
+	MatmulFP32    string   `json:"matmul_fp32"`
+	ConvFP32      string   `json:"cudnn_conv_fp32"`
+}
+
+var torchWhat = map[string]string{"forward": "forward", "dps": "dps-step", "cadps": "cadps-step", "cadps_loop": "cadps-run"}
+
+// torchPrecision names the precision a torch record ran at: its torso dtype
+// when that is not float32, else from the effective fp32 matmul and cuDNN
+// convolution settings ("default" is the reference's: TF32 convolutions,
+// IEEE matrix products).
+func torchPrecision(r torchRecord) (string, error) {
+	switch r.DType {
+	case "bfloat16":
+		return "bf16", nil
+	case "float16":
+		return "fp16", nil
+	case "float32", "":
+	default:
+		return "", fmt.Errorf("unknown dtype %q", r.DType)
+	}
+	switch [2]string{r.MatmulFP32, r.ConvFP32} {
+	case [2]string{"ieee", "tf32"}:
+		return "default", nil
+	case [2]string{"tf32", "tf32"}:
+		return "tf32", nil
+	case [2]string{"ieee", "ieee"}:
+		return "fp32", nil
+	}
+	return "", fmt.Errorf("matmul_fp32 %q with cudnn_conv_fp32 %q is no precision of the comparison", r.MatmulFP32, r.ConvFP32)
+}
+
+func torchOptions(r torchRecord) string {
+	var o []string
+	if r.Compile {
+		o = append(o, "compile")
+	}
+	if r.ChannelsLast {
+		o = append(o, "channels-last")
+	}
+	if r.CUDNNBench {
+		o = append(o, "cudnn-benchmark")
+	}
+	if r.AttnRecompute == "off" {
+		o = append(o, "attn-recompute-off")
+	}
+	return strings.Join(o, ",")
+}
+
+// ParseTorch reads the JSON lines of torch_reference.py time --json and
+// returns its measurements (setup lines are skipped). A line that is not
+// JSON is an error naming it.
+func ParseTorch(r io.Reader) ([]Result, error) {
+	var out []Result
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<16), 1<<20)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" {
+			continue
+		}
+		var rec torchRecord
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			return nil, fmt.Errorf("torch line %d: %w", n, err)
+		}
+		if rec.Record != "measurement" {
+			continue
+		}
+		what, ok := torchWhat[rec.Kind]
+		if !ok {
+			return nil, fmt.Errorf("torch line %d: unknown kind %q", n, rec.Kind)
+		}
+		prec, err := torchPrecision(rec)
+		if err != nil {
+			return nil, fmt.Errorf("torch line %d: %w", n, err)
+		}
+		res := Result{Impl: "torch", What: what, Batch: rec.Batch, Precision: prec, Device: rec.Device,
+			Options: torchOptions(rec), MS: rec.MS, MSMin: rec.MSMin, TFLOPS: rec.TFLOPS, PeakMiB: rec.PeakMiB, Error: rec.Error}
+		if what == "cadps-run" && rec.Error == "" {
+			res.MS, res.SPerImage, res.Steps = rec.MSPerStep, rec.SPerImage, rec.StepsDone
+			if rec.StepsDone != rec.Steps {
+				res.StepsPlanned = rec.Steps
+			}
+		}
+		out = append(out, res)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("torch: %w", err)
+	}
+	return out, nil
+}
+
+var (
+	// forward      batch  1: first call (compile+run)  11033.9 ms, step      8.42 ms,   118.70 images/s,   46.05 TFLOP/s
+	stepLine = regexp.MustCompile(`^(\S+)\s+batch\s+(\d+): first call \(compile\+run\)\s+([0-9.]+) ms, step\s+([0-9.]+) ms,\s+[0-9.]+ images/s,\s+([0-9.]+) TFLOP/s$`)
+	// whole cadps run, graph noise, batch 16: 507 steps in 83.9 s (stopped at the budget after 507 of 1000 steps), first step (compile+run) 11.4 s
+	runLine = regexp.MustCompile(`^whole (\S+) run, graph noise, batch (\d+): (\d+) steps in [0-9.]+ s(?: \(stopped at the budget after \d+ of (\d+) steps\))?, first step \(compile\+run\) ([0-9.]+) s$`)
+	// whole cadps run, batch 16: 142.10 ms per step after the first; 1000 steps ≈ 142.1 s per batch, 8.88 s per image
+	perStepLine = regexp.MustCompile(`^whole (\S+) run, batch (\d+): ([0-9.]+) ms per step after the first;`)
+	// FAILED cadps step batch 16: out of memory
+	failedLine = regexp.MustCompile(`^FAILED (\S+?)(?: step)? batch (\d+): (.*)$`)
+)
+
+// cadpsWhat maps gpucheck's label (forward, dps, cadps:batched=true,
+// dps-bf16, ...) to the comparison's what, options and whether it ran in
+// bfloat16.
+func cadpsWhat(label string) (what, options string, bf16 bool, err error) {
+	label, bf16 = strings.CutSuffix(label, "-bf16")
+	name, options, _ := strings.Cut(label, ":")
+	switch name {
+	case "forward":
+		what = "forward"
+	case "dps", "cadps":
+		what = name + "-step"
+	default:
+		return "", "", false, fmt.Errorf("unknown measurement %q", label)
+	}
+	return what, options, bf16, nil
+}
+
+// ParseCadps reads the output of gpucheck that ran at precision (the
+// process's setting: "tf32", XLA's default, or "fp32"; lines of the
+// bfloat16 network are "bf16") on device, and returns its forward, step and
+// whole-run measurements. Other lines (parity, noise runs, memory) are
+// skipped.
+func ParseCadps(r io.Reader, precision, device string) ([]Result, error) {
+	var out []Result
+	runs := map[string]int{} // whole run "method/batch" → its index in out
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<16), 1<<20)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if m := stepLine.FindStringSubmatch(line); m != nil {
+			what, opts, bf16, err := cadpsWhat(m[1])
+			if err != nil {
+				return nil, fmt.Errorf("cadps line %d: %w", n, err)
+			}
+			prec := precision
+			if bf16 {
+				prec = "bf16"
+			}
+			out = append(out, Result{Impl: "cadps", What: what, Batch: atoi(m[2]), Precision: prec, Device: device,
+				Options: opts, FirstCallMS: num(m[3]), MS: num(m[4]), TFLOPS: num(m[5])})
+			continue
+		}
+		if m := runLine.FindStringSubmatch(line); m != nil {
+			what, opts, _, err := cadpsWhat(m[1])
+			if err != nil || what != "cadps-step" {
+				return nil, fmt.Errorf("cadps line %d: whole run of %q: only CA-DPS runs are compared", n, m[1])
+			}
+			res := Result{Impl: "cadps", What: "cadps-run", Batch: atoi(m[2]), Precision: precision, Device: device,
+				Options: opts, Steps: atoi(m[3]), CompileS: num(m[5])}
+			if m[4] != "" {
+				res.StepsPlanned = atoi(m[4])
+			}
+			runs[m[1]+"/"+m[2]] = len(out)
+			out = append(out, res)
+			continue
+		}
+		if m := perStepLine.FindStringSubmatch(line); m != nil {
+			i, ok := runs[m[1]+"/"+m[2]]
+			if !ok {
+				return nil, fmt.Errorf("cadps line %d: time per step of a whole run whose first line is missing", n)
+			}
+			ms := *num(m[3])
+			s := ms * float64(out[i].Steps) / 1e3 / float64(out[i].Batch)
+			out[i].MS, out[i].SPerImage = &ms, &s
+			continue
+		}
+		if m := failedLine.FindStringSubmatch(line); m != nil {
+			what, opts, bf16, err := cadpsWhat(m[1])
+			if err != nil {
+				continue // a failure outside the comparison (parity, noise runs)
+			}
+			prec := precision
+			if bf16 {
+				prec = "bf16"
+			}
+			out = append(out, Result{Impl: "cadps", What: what, Batch: atoi(m[2]), Precision: prec, Device: device,
+				Options: opts, Error: m[3]})
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("cadps: %w", err)
+	}
+	return out, nil
+}
+
+// atoi and num parse what the regular expressions matched (digits only).
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
+}
+
+func num(s string) *float64 {
+	f, _ := strconv.ParseFloat(s, 64)
+	return &f
+}
