@@ -11,8 +11,9 @@
 //
 // PRECISION is the precision gpucheck's process ran at: tf32 (XLA's
 // default) or fp32 (TF32 and Triton GEMMs off); its bfloat16 lines are
-// labelled bf16 whatever the process. The output is written atomically; a
-// missing or malformed input is an error and writes nothing.
+// labelled bf16 whatever the process. The output (and its folder) is
+// written atomically; a missing or malformed input is an error and writes
+// nothing.
 package main
 
 import (
@@ -22,6 +23,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/cadps/toolkit/checkpoints"
@@ -77,6 +79,9 @@ func run(args []string) error {
 			return err
 		}
 		all = append(all, rs...)
+	}
+	if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
+		return err
 	}
 	return checkpoints.WriteFileAtomic(*out, func(w io.Writer) error { return WriteJSONL(w, all) })
 }

@@ -28,8 +28,10 @@ type Result struct {
 	Options     string   `json:"options,omitempty"`
 	MSMin       *float64 `json:"ms_min,omitempty"`        // fastest call (torch)
 	FirstCallMS *float64 `json:"first_call_ms,omitempty"` // compile and first call (cadps)
-	TFLOPS      *float64 `json:"tflops,omitempty"`        // as the tool counts them (see the page)
-	PeakMiB     *float64 `json:"peak_mib,omitempty"`      // torch.cuda.max_memory_allocated
+	// TFLOPS is each tool's own count: torch_reference.py counts a DPS step
+	// as 2 forward passes and a CA-DPS step as 3, gpucheck as 3 and 4.
+	TFLOPS  *float64 `json:"tflops,omitempty"`
+	PeakMiB *float64 `json:"peak_mib,omitempty"` // torch.cuda.max_memory_allocated
 	// Whole runs: steps run, seconds per image over those steps (the
 	// one-time XLA compile apart, CompileS), and the steps asked for when
 	// a time budget stopped the run early.
