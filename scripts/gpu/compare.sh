@@ -25,13 +25,16 @@
 #   Each part stops at its share of the time (COMPARE_SHARES); a part that
 #   overruns ends its process, and the next part still runs.
 #
+# On the GPU machine compare.sh needs only build/gpu/gpucheck.gz, gpucompare.gz
+# and bench/ (about 7 MB), and python3 with torch.
+#
 # Output, in COMPARE_OUT (default $OUT, else build/gpu-compare), named
 # COMPARE_NAME (default: the date and the GPU's name, e.g. 2026-12-06-nvidia-h100):
 #   NAME.jsonl       one measurement per line (impl, what, batch, precision, ms,
 #                    device; steps and s_per_image for whole runs): see
 #                    scripts/gpucompare; copy it into docs/gpu-runs/
-#   NAME-torch.log   torch_reference.py's output, every part
-#   NAME-cadps.log   gpucheck's output, every part
+#   NAME-torch.log   torch_reference.py's output, every part (also printed)
+#   NAME-cadps.log   gpucheck's output, every part (also printed)
 #   NAME-torch.jsonl torch_reference.py's own JSON lines
 #
 # Environment (defaults in brackets):
@@ -110,7 +113,7 @@ run() {
 		# shellcheck disable=SC2086
 		PYTHONUNBUFFERED=1 timeout --signal=INT --kill-after=10 "$s" "$py" "$bench" time --preset "$tpreset" \
 			--batches "$batches" --device "${COMPARE_TORCH_DEVICE:-cuda}" --seconds "$((s - 5))" --json "$tjson" \
-			${COMPARE_TORCH_ARGS:-} "$@" >>"$tlog" 2>&1 || { echo "== torch $part: exit status $?" | tee -a "$tlog"; return 1; }
+			${COMPARE_TORCH_ARGS:-} "$@" 2>&1 | tee -a "$tlog" || { echo "== torch $part: exit status $?" | tee -a "$tlog"; return 1; }
 	}
 	# cadps_part LOG SECONDS ENV... -- GPUCHECK-ARGS...: one gpucheck process.
 	cadps_part() {
@@ -124,7 +127,7 @@ run() {
 		echo "== cadps ($((SECONDS - t0)) s used so far; stopped at $s s): ${envs[*]} gpucheck $*" | tee -a "$clog"
 		env "${envs[@]}" timeout --signal=INT --kill-after=10 "$s" "$bin/gpucheck" -budget "$((s - s / 4))s" \
 			-preset "$preset" -size "${COMPARE_SIZE:-256}" -repeat "${COMPARE_REPEAT:-5}" "$@" 2>&1 |
-			tee -a "$log" >>"$clog" || { echo "== cadps: exit status $?" | tee -a "$clog"; return 1; }
+			tee -a "$log" | tee -a "$clog" || { echo "== cadps: exit status $?" | tee -a "$clog"; return 1; }
 	}
 
 	echo "compare: $device, preset $preset, batches $batches, whole runs of $steps steps; $total s in all"
