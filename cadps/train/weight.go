@@ -17,7 +17,7 @@ import (
 // finite number of steps spend their effort: the per-timestep terms of
 // L_simple differ by orders of magnitude, and uniform weights leave the
 // noisiest timesteps, whose ε-errors are tiny but whose x̂0-errors are
-// not, almost untrained (docs/small-prior.md, "Error by noise level").
+// not, almost untrained (docs/results.md, "The prior as a denoiser").
 //
 // Its text form, as Config.LossWeight and `cadps train --loss-weight` take
 // it:
