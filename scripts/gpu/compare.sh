@@ -8,7 +8,7 @@
 #                                  build (binaries, fixtures, gpucompare and
 #                                  torch_reference.py into build/gpu/)
 #   scripts/gpu/compare.sh run     on the GPU machine, given build/gpu/, within
-#                                  COMPARE_SECONDS (default 465 s), in this order:
+#                                  COMPARE_SECONDS (default 470 s), in this order:
 #     1. torch, the reference's default precision (TF32 convolutions, IEEE matrix
 #        products): forward, DPS step, CA-DPS step at each batch, and a whole
 #        COMPARE_RUN_STEPS-step CA-DPS loop at each batch;
@@ -41,10 +41,11 @@
 #   COMPARE_PRESET [ffhq256]     the UNet (gpucheck -preset and torch --preset)
 #   COMPARE_TORCH_PRESET         torch's --preset when it differs (e.g. a config.json)
 #   COMPARE_SIZE [256]           gpucheck's image size (torch takes the preset's)
-#   COMPARE_BATCHES [1,4,16]     batches of the forward and step timings
+#   COMPARE_BATCHES [16,4,1]     batches of the forward and step timings (the
+#                                largest first: what the time leaves out is the least)
 #   COMPARE_RUN_STEPS [50]       steps of the whole runs (0: none)
 #   COMPARE_RUN_BATCHES [16]     batches of cadps's whole runs
-#   COMPARE_SHARES               seconds of parts 1-7, default "55 200 60 35 35 75 0"
+#   COMPARE_SHARES               seconds of parts 1-7, default "50 230 55 30 30 70 0"
 #                                (part 7 gets its share only with COMPARE_EXACT=1)
 #   COMPARE_TORCH_DEVICE [cuda]  torch's --device; COMPARE_TORCH_ARGS adds arguments
 #                                to every torch call (e.g. "--warmup 1 --reps 2")
@@ -87,13 +88,13 @@ run() {
 	local cf32="$dest/.$name-cadps-fp32.log" ctf32="$dest/.$name-cadps-tf32.log"
 	: >"$tlog"; : >"$clog"; : >"$tjson"; : >"$ctf32"; : >"$cf32"
 
-	local preset="${COMPARE_PRESET:-ffhq256}" batches="${COMPARE_BATCHES:-1,4,16}"
+	local preset="${COMPARE_PRESET:-ffhq256}" batches="${COMPARE_BATCHES:-16,4,1}"
 	local tpreset="${COMPARE_TORCH_PRESET:-$preset}" steps="${COMPARE_RUN_STEPS:-50}"
 	local -a share
-	read -r -a share <<<"${COMPARE_SHARES:-55 200 60 35 35 75 0}"
+	read -r -a share <<<"${COMPARE_SHARES:-50 230 55 30 30 70 0}"
 	[ "${#share[@]}" -eq 7 ] || { echo "compare.sh: COMPARE_SHARES needs 7 numbers, got '${COMPARE_SHARES:-}'" >&2; exit 2; }
 	[ "${COMPARE_EXACT:-0}" = 1 ] || share[6]=0
-	local total="${COMPARE_SECONDS:-465}" t0=$SECONDS status=0
+	local total="${COMPARE_SECONDS:-470}" t0=$SECONDS status=0
 
 	# left prints what remains of the whole time, at most $1 seconds.
 	left() {
@@ -115,17 +116,19 @@ run() {
 			--batches "$batches" --device "${COMPARE_TORCH_DEVICE:-cuda}" --seconds "$((s - 5))" --json "$tjson" \
 			${COMPARE_TORCH_ARGS:-} "$@" 2>&1 | tee -a "$tlog" || { echo "== torch $part: exit status $?" | tee -a "$tlog"; return 1; }
 	}
-	# cadps_part LOG SECONDS ENV... -- GPUCHECK-ARGS...: one gpucheck process.
+	# cadps_part LOG SECONDS MARGIN ENV... -- GPUCHECK-ARGS...: one gpucheck
+	# process, which starts no measurement in its last MARGIN seconds (a whole
+	# run stops there and reports its time per step).
 	cadps_part() {
-		local log=$1 s
+		local log=$1 s margin=$3
 		s=$(left "$2")
-		shift 2
+		shift 3
 		local -a envs=()
 		while [ "$1" != -- ]; do envs+=("$1"); shift; done
 		shift
-		if [ "$s" -lt 20 ]; then echo "== cadps: skipped, no time left" | tee -a "$clog"; return 0; fi
+		if [ "$s" -le $((margin + 5)) ]; then echo "== cadps: skipped, no time left" | tee -a "$clog"; return 0; fi
 		echo "== cadps ($((SECONDS - t0)) s used so far; stopped at $s s): ${envs[*]} gpucheck $*" | tee -a "$clog"
-		env "${envs[@]}" timeout --signal=INT --kill-after=10 "$s" "$bin/gpucheck" -budget "$((s - s / 4))s" \
+		env "${envs[@]}" timeout --signal=INT --kill-after=10 "$s" "$bin/gpucheck" -budget "$((s - margin))s" \
 			-preset "$preset" -size "${COMPARE_SIZE:-256}" -repeat "${COMPARE_REPEAT:-5}" "$@" 2>&1 |
 			tee -a "$log" | tee -a "$clog" || { echo "== cadps: exit status $?" | tee -a "$clog"; return 1; }
 	}
@@ -134,7 +137,7 @@ run() {
 	local run_arg=()
 	[ "$steps" -gt 0 ] && run_arg=(--steps-run "$steps")
 	torch_part "default precision" "${share[0]}" "${run_arg[@]}" || status=1
-	cadps_part "$ctf32" "${share[1]}" XLA_FLAGS="${XLA_FLAGS:-}" -- -batches "$batches" -bf16-batches "$batches" \
+	cadps_part "$ctf32" "${share[1]}" 30 XLA_FLAGS="${XLA_FLAGS:-}" -- -batches "$batches" -bf16-batches "$batches" \
 		-noise-steps 0 -run-steps 0 || status=1
 	if [ "$steps" -gt 0 ]; then
 		local rb rbs n i
@@ -142,7 +145,7 @@ run() {
 		n=${#rbs[@]}
 		for i in "${!rbs[@]}"; do
 			rb=${rbs[$i]}
-			cadps_part "$ctf32" $((share[2] / n)) XLA_FLAGS="${XLA_FLAGS:-}" -- -batches "" -bf16-batches "" \
+			cadps_part "$ctf32" $((share[2] / n)) 8 XLA_FLAGS="${XLA_FLAGS:-}" -- -batches "" -bf16-batches "" \
 				-noise-steps 0 -run-steps "$steps" -run-batch "$rb" || status=1
 		done
 	fi
@@ -157,7 +160,7 @@ run() {
 	fi
 	if [ "${share[6]}" -gt 0 ]; then
 		torch_part "exact float32" $((share[6] / 2)) --tf32 off || status=1
-		cadps_part "$cf32" $((share[6] / 2)) NVIDIA_TF32_OVERRIDE=0 \
+		cadps_part "$cf32" $((share[6] / 2)) 30 NVIDIA_TF32_OVERRIDE=0 \
 			XLA_FLAGS="${XLA_FLAGS:+$XLA_FLAGS }--xla_gpu_enable_triton_gemm=false" -- \
 			-batches "$batches" -bf16-batches "" -noise-steps 0 -run-steps 0 || status=1
 	fi
