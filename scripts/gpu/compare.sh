@@ -30,12 +30,13 @@
 #
 # Output, in COMPARE_OUT (default $OUT, else build/gpu-compare), named
 # COMPARE_NAME (default: the date and the GPU's name, e.g. 2026-12-06-nvidia-h100):
-#   NAME.jsonl       one measurement per line (impl, what, batch, precision, ms,
-#                    device; steps and s_per_image for whole runs): see
-#                    scripts/gpucompare; copy it into docs/gpu-runs/
-#   NAME-torch.log   torch_reference.py's output, every part (also printed)
-#   NAME-cadps.log   gpucheck's output, every part (also printed)
-#   NAME-torch.jsonl torch_reference.py's own JSON lines
+#   NAME.jsonl           one measurement per line (impl, what, batch, precision,
+#                        ms, device; steps and s_per_image for whole runs): see
+#                        scripts/gpucompare; copy it into docs/gpu-runs/
+#   NAME-torch.log       torch_reference.py's output, every part (also printed)
+#   NAME-torch.jsonl     torch_reference.py's own JSON lines
+#   NAME-cadps-tf32.log  gpucheck's output with TF32, every part (also printed)
+#   NAME-cadps-fp32.log  the same in exact float32 (COMPARE_EXACT=1)
 #
 # Environment (defaults in brackets):
 #   COMPARE_PRESET [ffhq256]     the UNet (gpucheck -preset and torch --preset)
@@ -84,9 +85,9 @@ run() {
 	local dest="${COMPARE_OUT:-${OUT:-$root/build/gpu-compare}}"
 	local name="${COMPARE_NAME:-$(date -u +%Y-%m-%d)-$(slug "$device")}"
 	mkdir -p "$dest"
-	local tlog="$dest/$name-torch.log" clog="$dest/$name-cadps.log" tjson="$dest/$name-torch.jsonl"
-	local cf32="$dest/.$name-cadps-fp32.log" ctf32="$dest/.$name-cadps-tf32.log"
-	: >"$tlog"; : >"$clog"; : >"$tjson"; : >"$ctf32"; : >"$cf32"
+	local tlog="$dest/$name-torch.log" tjson="$dest/$name-torch.jsonl"
+	local ctf32="$dest/$name-cadps-tf32.log" cf32="$dest/$name-cadps-fp32.log"
+	: >"$tlog"; : >"$tjson"; : >"$ctf32"; rm -f "$cf32"
 
 	local preset="${COMPARE_PRESET:-ffhq256}" batches="${COMPARE_BATCHES:-16,4,1}"
 	local tpreset="${COMPARE_TORCH_PRESET:-$preset}" steps="${COMPARE_RUN_STEPS:-50}"
@@ -126,11 +127,11 @@ run() {
 		local -a envs=()
 		while [ "$1" != -- ]; do envs+=("$1"); shift; done
 		shift
-		if [ "$s" -le $((margin + 5)) ]; then echo "== cadps: skipped, no time left" | tee -a "$clog"; return 0; fi
-		echo "== cadps ($((SECONDS - t0)) s used so far; stopped at $s s): ${envs[*]} gpucheck $*" | tee -a "$clog"
+		if [ "$s" -le $((margin + 5)) ]; then echo "== cadps: skipped, no time left" | tee -a "$log"; return 0; fi
+		echo "== cadps ($((SECONDS - t0)) s used so far; stopped at $s s): ${envs[*]} gpucheck $*" | tee -a "$log"
 		env "${envs[@]}" timeout --signal=INT --kill-after=10 "$s" "$bin/gpucheck" -budget "$((s - margin))s" \
 			-preset "$preset" -size "${COMPARE_SIZE:-256}" -repeat "${COMPARE_REPEAT:-5}" "$@" 2>&1 |
-			tee -a "$log" | tee -a "$clog" || { echo "== cadps: exit status $?" | tee -a "$clog"; return 1; }
+			tee -a "$log" || { echo "== cadps: exit status $?" | tee -a "$log"; return 1; }
 	}
 
 	echo "compare: $device, preset $preset, batches $batches, whole runs of $steps steps; $total s in all"
@@ -168,8 +169,7 @@ run() {
 	local args=(-device "$device" -out "$dest/$name.jsonl" -torch "$tjson" -cadps "tf32=$ctf32")
 	[ -s "$cf32" ] && args+=(-cadps "fp32=$cf32")
 	"$bin/gpucompare" "${args[@]}" || status=1
-	rm -f "$ctf32" "$cf32"
-	echo "wrote $dest/$name.jsonl ($(wc -l <"$dest/$name.jsonl") measurements), $name-torch.log, $name-cadps.log, $name-torch.jsonl"
+	echo "wrote $dest/$name.jsonl ($(wc -l <"$dest/$name.jsonl") measurements) from $name-torch.jsonl and $name-cadps-*.log"
 	echo "total: $((SECONDS - t0)) s"
 	exit $status
 }
