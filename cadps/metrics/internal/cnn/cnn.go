@@ -1,0 +1,156 @@
+// Package cnn holds what the metric networks (LPIPS's backbones, FID's
+// Inception) share: their weights as checked graph inputs and the few
+// layers they are made of, with PyTorch's semantics, on NCHW float32 tensors.
+package cnn
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/cadps/toolkit/checkpoints"
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	timage "github.com/gomlx/gomlx/pkg/core/tensors/images"
+)
+
+// Node is a graph node.
+type Node = graph.Node
+
+// Param names one tensor a network needs and its shape.
+type Param struct {
+	Name  string
+	Shape []int
+}
+
+// Weights are a network's tensors in the order of its Params, ready to be
+// passed to a graph (see Inputs).
+type Weights struct {
+	Names   []string
+	Tensors []*tensors.Tensor
+	// Ignored lists the tensors of the file the network does not use.
+	Ignored []string
+}
+
+// Select takes params from sd, strictly: each must be present with its
+// shape. Keys that ignore accepts are listed in Ignored; any other key is an
+// error, as is a missing key or a wrong shape. what names the network in
+// errors ("the alex backbone").
+func Select(sd *checkpoints.StateDict, params []Param, ignore func(string) bool, what string) (*Weights, error) {
+	w := &Weights{}
+	want := map[string]bool{}
+	for _, p := range params {
+		want[p.Name] = true
+		t, ok := sd.Tensors[p.Name]
+		if !ok {
+			return nil, fmt.Errorf("%s: %s has no tensor %q (is it the weight file of another network?)", what, sd.Source, p.Name)
+		}
+		if !slices.Equal(t.Shape, p.Shape) {
+			return nil, fmt.Errorf("%s: %s: tensor %q has shape %v, want %v (is it the weight file of another network?)", what, sd.Source, p.Name, t.Shape, p.Shape)
+		}
+		v, err := t.Float32()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %s: %w", what, sd.Source, err)
+		}
+		w.Names = append(w.Names, p.Name)
+		w.Tensors = append(w.Tensors, tensors.FromFlatDataAndDimensions(v, p.Shape...))
+	}
+	var unknown []string
+	for _, name := range sd.Names {
+		switch {
+		case want[name]:
+		case ignore != nil && ignore(name):
+			w.Ignored = append(w.Ignored, name)
+		default:
+			unknown = append(unknown, name)
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		if len(unknown) > 5 {
+			unknown = append(unknown[:5], fmt.Sprintf("and %d more", len(unknown)-5))
+		}
+		return nil, fmt.Errorf("%s: %s holds tensors the network does not have: %s (is it the weight file of another network?)",
+			what, sd.Source, strings.Join(unknown, ", "))
+	}
+	return w, nil
+}
+
+// Inputs maps the weight nodes of a graph, in the order of w.Names, by name.
+func (w *Weights) Inputs(nodes []*Node) map[string]*Node {
+	m := make(map[string]*Node, len(w.Names))
+	for i, n := range w.Names {
+		m[n] = nodes[i]
+	}
+	return m
+}
+
+// Args returns the weight tensors as graph arguments, after the leading ones.
+func (w *Weights) Args(leading ...any) []any {
+	args := append([]any(nil), leading...)
+	for _, t := range w.Tensors {
+		args = append(args, t)
+	}
+	return args
+}
+
+// Conv2D is PyTorch's Conv2d on NCHW x with OIHW kernel k (bias may be nil).
+func Conv2D(x, k, bias *Node, stride, padH, padW int) *Node {
+	c := graph.Convolve(x, k).ChannelsAxis(timage.ChannelsFirst).PaddingPerDim([][2]int{{padH, padH}, {padW, padW}})
+	if stride != 1 {
+		c.StridePerAxis(stride, stride)
+	}
+	y := c.Done()
+	if bias != nil {
+		y = graph.Add(y, graph.Reshape(bias, 1, bias.Shape().Dim(0), 1, 1))
+	}
+	return y
+}
+
+// MaxPool is PyTorch's MaxPool2d(k, stride, padding=pad, ceil_mode=ceil)
+// on NCHW x.
+func MaxPool(x *Node, k, stride, pad int, ceil bool) *Node {
+	h, w := x.Shape().Dim(2), x.Shape().Dim(3)
+	extra := func(n int) int {
+		if !ceil {
+			return 0
+		}
+		out := PoolSize(n, k, stride, pad, true)
+		return max(0, (out-1)*stride+k-(n+2*pad))
+	}
+	return graph.MaxPool(x).ChannelsAxis(timage.ChannelsFirst).Window(k).Strides(stride).
+		PaddingPerDim([][2]int{{pad, pad + extra(h)}, {pad, pad + extra(w)}}).Done()
+}
+
+// AvgPoolExcludePad is F.avg_pool2d(x, k, stride, pad, count_include_pad
+// =False): border windows average only the real pixels.
+func AvgPoolExcludePad(x *Node, k, stride, pad int) *Node {
+	return graph.MeanPool(x).ChannelsAxis(timage.ChannelsFirst).Window(k).Strides(stride).
+		PaddingPerDim([][2]int{{pad, pad}, {pad, pad}}).Done()
+}
+
+// ConvSize is the output length of a convolution over n pixels.
+func ConvSize(n, k, stride, pad int) int {
+	if n+2*pad < k {
+		return 0
+	}
+	return (n+2*pad-k)/stride + 1
+}
+
+// PoolSize is the output length of PyTorch's pooling over n pixels, in
+// floor or ceil mode (where the last window must start inside the input or
+// its left padding).
+func PoolSize(n, k, stride, pad int, ceil bool) int {
+	if n+2*pad < k {
+		return 0
+	}
+	if !ceil {
+		return (n+2*pad-k)/stride + 1
+	}
+	out := (n+2*pad-k+stride-1)/stride + 1
+	if (out-1)*stride >= n+pad {
+		out--
+	}
+	return out
+}
