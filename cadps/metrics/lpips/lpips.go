@@ -157,7 +157,7 @@ func (m *Model) distanceGraph(in []*cnn.Node) []*cnn.Node {
 		f = normalize(f)
 		d := graph.Square(graph.Sub(graph.Slice(f, graph.AxisRange(0, n)), graph.Slice(f, graph.AxisRange(n, 2*n))))
 		w := graph.Reshape(lin[fmt.Sprintf("lin%d.model.1.weight", l)], 1, -1, 1, 1)
-		weighted := graph.ReduceSum(graph.Mul(d, w), 1)             // [N,h,w]
+		weighted := graph.ReduceSum(graph.Mul(d, w), 1)                  // [N,h,w]
 		terms[l] = graph.Reshape(graph.ReduceMean(weighted, 1, 2), n, 1) // [N,1]
 	}
 	res := graph.Concatenate(terms, 1)
