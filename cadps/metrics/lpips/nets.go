@@ -208,3 +208,7 @@ func (n Net) features(w map[string]*cnn.Node, x *cnn.Node) []*cnn.Node {
 	}
 	return taps
 }
+
+// BackboneParams lists the backbone tensors LPIPS reads, with torchvision's
+// names and shapes.
+func (n Net) BackboneParams() []cnn.Param { return n.params() }

@@ -8,11 +8,18 @@ import (
 	"github.com/cadps/toolkit/cadps/metrics/lpips"
 	"github.com/cadps/toolkit/checkpoints"
 	"github.com/cadps/toolkit/internal/fixtures"
+	"github.com/cadps/toolkit/internal/randweights"
 )
 
 // lpipsFixture is the part of an lpips fixture.json the replay reads.
 type lpipsFixture struct {
-	Net    string `json:"net"`
+	Net string `json:"net"`
+	// BackboneInit, when the fixture stores no backbone, says how
+	// internal/randweights makes it.
+	BackboneInit *struct {
+		Seed     uint64  `json:"seed"`
+		ConvGain float64 `json:"conv_gain"`
+	} `json:"backbone_init"`
 	Groups []struct {
 		Name     string `json:"name"`
 		Height   int    `json:"height"`
@@ -33,8 +40,8 @@ func TestReference(t *testing.T) {
 	fixtures.RunKinds(t, "cadps/metrics/lpips", map[string]fixtures.Handler{"lpips": replayLPIPS})
 }
 
-// TestRepoReference replays the vgg and squeeze fixtures made by
-// scripts/fixtures/make_lpips_fixtures.py into testdata/reference.
+// TestRepoReference replays the vgg and squeeze fixtures that
+// scripts/fixtures/make_metric_fixtures.py writes into testdata/reference.
 func TestRepoReference(t *testing.T) {
 	all, err := fixtures.Discover("testdata/reference")
 	if err != nil {
@@ -60,19 +67,11 @@ func replayLPIPS(t *testing.T, f *fixtures.Fixture) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bbPath, err := f.Path("backbone_pt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	linPath, err := f.Path("lin_pt")
-	if err != nil {
-		t.Fatal(err)
-	}
 	b, err := backend.New()
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := lpips.Load(b, net, bbPath, linPath)
+	m, err := lpips.New(b, net, fixtureBackbone(t, f, net, fx), fixtureLinear(t, f, net))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,6 +122,45 @@ func replayLPIPS(t *testing.T, f *fixtures.Fixture) {
 			f.Compare(t, name, tols["features"], fixtures.Float64s(got[i]), values64(t, w), shapes[i], w.Shape)
 		}
 	}
+}
+
+// fixtureBackbone reads the fixture's backbone file, or makes its
+// generated weights.
+func fixtureBackbone(t *testing.T, f *fixtures.Fixture, net lpips.Net, fx lpipsFixture) *checkpoints.StateDict {
+	t.Helper()
+	if fx.BackboneInit != nil {
+		sd, err := randweights.StateDict(f.Name, fx.BackboneInit.Seed, fx.BackboneInit.ConvGain, net.BackboneParams())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sd
+	}
+	p, err := f.Path("backbone_pt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sd, err := checkpoints.Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sd
+}
+
+// fixtureLinear reads the fixture's linear-layer file, or the shipped one
+// when it lists none.
+func fixtureLinear(t *testing.T, f *fixtures.Fixture, net lpips.Net) *checkpoints.StateDict {
+	t.Helper()
+	var sd *checkpoints.StateDict
+	var err error
+	if p, perr := f.Path("lin_pt"); perr == nil {
+		sd, err = checkpoints.Load(p)
+	} else {
+		sd, err = lpips.ShippedLinear(net)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sd
 }
 
 func tensor(t *testing.T, sd *checkpoints.StateDict, name string) *checkpoints.Tensor {

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/cadps/toolkit/checkpoints"
+	"github.com/cadps/toolkit/internal/randweights"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	timage "github.com/gomlx/gomlx/pkg/core/tensors/images"
@@ -19,10 +20,7 @@ import (
 type Node = graph.Node
 
 // Param names one tensor a network needs and its shape.
-type Param struct {
-	Name  string
-	Shape []int
-}
+type Param = randweights.Spec
 
 // Weights are a network's tensors in the order of its Params, ready to be
 // passed to a graph (see Inputs).
@@ -139,18 +137,25 @@ func ConvSize(n, k, stride, pad int) int {
 }
 
 // PoolSize is the output length of PyTorch's pooling over n pixels, in
-// floor or ceil mode (where the last window must start inside the input or
-// its left padding).
+// floor or ceil mode; in ceil mode a window may reach past the input, but
+// must start inside it or its left padding. A result below 1 means the
+// input is too small.
 func PoolSize(n, k, stride, pad int, ceil bool) int {
-	if n+2*pad < k {
-		return 0
+	span := n + 2*pad - k
+	if ceil {
+		span += stride - 1
 	}
-	if !ceil {
-		return (n+2*pad-k)/stride + 1
-	}
-	out := (n+2*pad-k+stride-1)/stride + 1
-	if (out-1)*stride >= n+pad {
+	out := floorDiv(span, stride) + 1
+	if ceil && out > 0 && (out-1)*stride >= n+pad {
 		out--
 	}
 	return out
+}
+
+func floorDiv(a, b int) int {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
 }
