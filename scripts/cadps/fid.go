@@ -1,0 +1,212 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/cadps/toolkit/cadps/backend"
+	"github.com/cadps/toolkit/cadps/imageio"
+	"github.com/cadps/toolkit/cadps/metrics/fid"
+)
+
+// fidCommand is `cadps fid A B`: the Fréchet Inception Distance between
+// two image folders, or a folder and pytorch-fid statistics.
+func fidCommand() command {
+	return command{
+		name:    "fid",
+		summary: "FID between two image folders or a folder and an .npz (as pytorch-fid)",
+		run:     runFID,
+	}
+}
+
+// fidImageExtensions are the file extensions pytorch-fid reads from a folder.
+var fidImageExtensions = []string{"bmp", "jpg", "jpeg", "pgm", "png", "ppm", "tif", "tiff", "webp"}
+
+// fidReport is the JSON object `cadps fid` prints.
+type fidReport struct {
+	FID float64 `json:"fid"`
+	// Offset reports pytorch-fid's eps path (a constant feature).
+	Offset bool  `json:"eps_offset"`
+	Dims   int   `json:"dims"`
+	Images []int `json:"images"`
+}
+
+func runFID(args []string, stdout, stderr io.Writer) error {
+	flags := newFlagSet("fid", "A B", stderr)
+	weights := flags.String("weights", "", "pytorch-fid's Inception weights, "+fid.WeightsFile+" (needed unless both A and B are .npz files)")
+	dims := flags.Int("dims", 2048, "feature dimension: 64, 192, 768 or 2048 (the Inception block, as pytorch-fid's --dims)")
+	batch := flags.Int("batch", 50, "images per batch")
+	saveStats := flags.String("save-stats", "", "write the statistics of the single folder argument to this .npz file instead of computing a distance")
+	quiet := flags.Bool("quiet", false, "no progress lines on stderr")
+	flags.Usage = func() {
+		fmt.Fprintf(stderr, `Usage: cadps fid [flags] A B
+       cadps fid [flags] -save-stats OUT.npz FOLDER
+
+Prints {"fid":..,"eps_offset":..,"dims":..,"images":[nA,nB]}: the Fréchet
+Inception Distance between A and B, each a folder of images (%s;
+sorted by name, at least 2) or pytorch-fid statistics (.npz with mu and
+sigma), computed as pytorch-fid 0.3.0 computes it. Images are read as 8-bit
+RGB in [0,1], resized to 299x299 inside the network; "images" is 0 for an
+.npz argument. Progress goes to stderr.
+
+Flags:
+`, strings.Join(fidImageExtensions, ", "))
+		flags.PrintDefaults()
+	}
+	if err := parseFlags(flags, args); err != nil {
+		return err
+	}
+	block := slices.Index(fid.BlockDims[:], *dims)
+	if block < 0 {
+		return usagef("-dims %d: want 64, 192, 768 or 2048", *dims)
+	}
+	if *batch < 1 {
+		return usagef("-batch %d: want at least 1", *batch)
+	}
+	want := 2
+	if *saveStats != "" {
+		want = 1
+	}
+	if flags.NArg() != want {
+		if want == 1 {
+			return usagef("-save-stats takes one folder, got %d arguments", flags.NArg())
+		}
+		return usagef("want two folders or .npz files (cadps fid A B), got %d arguments", flags.NArg())
+	}
+	c := &fidRun{weights: *weights, block: block, batch: *batch, stderr: stderr, quiet: *quiet}
+	if *saveStats != "" {
+		if isNPZ(flags.Arg(0)) {
+			return usagef("-save-stats needs an image folder, not %s", flags.Arg(0))
+		}
+		s, err := c.stats(flags.Arg(0))
+		if err != nil {
+			return err
+		}
+		if err := fid.WriteStats(*saveStats, s); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "fid: wrote the statistics of %d images (%d dimensions) to %s\n", s.N, s.Dims(), *saveStats)
+		return nil
+	}
+	var stats [2]*fid.Stats
+	for i := range stats {
+		s, err := c.stats(flags.Arg(i))
+		if err != nil {
+			return err
+		}
+		stats[i] = s
+	}
+	if stats[0].Dims() != stats[1].Dims() {
+		return fmt.Errorf("fid: %s has %d-dimensional statistics but %s has %d: both must come from the same Inception block (-dims)",
+			flags.Arg(0), stats[0].Dims(), flags.Arg(1), stats[1].Dims())
+	}
+	d, err := fid.FrechetDistance(stats[0], stats[1])
+	if err != nil {
+		return err
+	}
+	out, err := json.Marshal(fidReport{FID: d.FD, Offset: d.Offset, Dims: stats[0].Dims(), Images: []int{stats[0].N, stats[1].N}})
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(stdout, "%s\n", out)
+	return err
+}
+
+// fidRun computes the statistics of the command's arguments, loading the
+// network once, when the first folder needs it.
+type fidRun struct {
+	weights      string
+	block, batch int
+	stderr       io.Writer
+	quiet        bool
+	model        *fid.Model
+}
+
+func isNPZ(path string) bool { return strings.EqualFold(filepath.Ext(path), ".npz") }
+
+// stats reads an .npz argument or computes the statistics of a folder.
+func (c *fidRun) stats(arg string) (*fid.Stats, error) {
+	if isNPZ(arg) {
+		s, err := fid.ReadStats(arg)
+		if err != nil {
+			return nil, err
+		}
+		if s.Dims() != fid.BlockDims[c.block] {
+			return nil, fmt.Errorf("fid: %s holds %d-dimensional statistics, but -dims is %d", arg, s.Dims(), fid.BlockDims[c.block])
+		}
+		return s, nil
+	}
+	files, err := fidImageFiles(arg)
+	if err != nil {
+		return nil, err
+	}
+	if c.model == nil {
+		if c.weights == "" {
+			return nil, usagef("-weights is needed to compute features of %s (pytorch-fid's %s)", arg, fid.WeightsFile)
+		}
+		b, err := backend.New()
+		if err != nil {
+			return nil, err
+		}
+		if c.model, err = fid.Load(b, c.weights, c.block); err != nil {
+			return nil, err
+		}
+	}
+	var acts [][]float32
+	start, last := time.Now(), time.Now()
+	for lo := 0; lo < len(files); lo += c.batch {
+		hi := min(lo+c.batch, len(files))
+		imgs := make([]*imageio.Image, 0, hi-lo)
+		for _, f := range files[lo:hi] {
+			im, err := imageio.Load(f)
+			if err != nil {
+				return nil, err
+			}
+			imgs = append(imgs, im)
+		}
+		feats, err := c.model.ImageFeatures(imgs, c.batch, nil)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", arg, err)
+		}
+		acts = append(acts, feats[0]...)
+		if !c.quiet && (hi == len(files) || time.Since(last) > 5*time.Second) {
+			last = time.Now()
+			fmt.Fprintf(c.stderr, "fid: %s: %d/%d images (%.1f s)\n", arg, hi, len(files), time.Since(start).Seconds())
+		}
+	}
+	return fid.Statistics(acts)
+}
+
+// fidImageFiles lists the images of a folder as pytorch-fid does (its
+// extensions, lower case, sorted by path); fewer than two is an error.
+func fidImageFiles(dir string) ([]string, error) {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("fid: %w", err)
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("fid: %s is neither a folder of images nor an .npz file", dir)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("fid: %w", err)
+	}
+	var files []string
+	for _, e := range entries {
+		ext := strings.TrimPrefix(filepath.Ext(e.Name()), ".")
+		if !e.IsDir() && slices.Contains(fidImageExtensions, ext) {
+			files = append(files, filepath.Join(dir, e.Name()))
+		}
+	}
+	slices.Sort(files)
+	if len(files) < 2 {
+		return nil, fmt.Errorf("fid: %s holds %d images; FID needs at least 2 per set (a covariance), and thousands for a meaningful value", dir, len(files))
+	}
+	return files, nil
+}
