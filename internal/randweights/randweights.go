@@ -13,8 +13,10 @@
 //	other rank-1 tensors (biases): q·2^−13 (standard deviation ≈ 0.07)
 //	rank-4 weights [O,I,kH,kW]:     q·2^−s, s = floor(log2(591.2·√fanIn / gain) + 0.5), fanIn = I·kH·kW
 //
-// so every value is exact in float16 and float32, and convolution weights
-// have a standard deviation within a factor √2 of gain/√fanIn.
+// so every value has at most 12 significant bits, exact in float32 (and in
+// float16 too, except BatchNorm weights and variances at or above 1), and
+// convolution weights have a standard deviation within a factor √2 of
+// gain/√fanIn.
 package randweights
 
 import (

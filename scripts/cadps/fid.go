@@ -35,6 +35,9 @@ type fidReport struct {
 	Offset bool  `json:"eps_offset"`
 	Dims   int   `json:"dims"`
 	Images []int `json:"images"`
+	// KID and its standard deviation over subsets, with -kid.
+	KID    *float64 `json:"kid,omitempty"`
+	KIDStd *float64 `json:"kid_std,omitempty"`
 }
 
 func runFID(args []string, stdout, stderr io.Writer) error {
@@ -44,6 +47,9 @@ func runFID(args []string, stdout, stderr io.Writer) error {
 	batch := flags.Int("batch", 50, "images per batch")
 	saveStats := flags.String("save-stats", "", "write the statistics of the single folder argument to this .npz file instead of computing a distance")
 	quiet := flags.Bool("quiet", false, "no progress lines on stderr")
+	kid := flags.Bool("kid", false, "also the kernel Inception distance (two folders only)")
+	kidSubsets := flags.Int("kid-subsets", 100, "KID: number of random subsets")
+	kidSize := flags.Int("kid-subset-size", 1000, "KID: vectors per subset (at most the smaller set)")
 	flags.Usage = func() {
 		fmt.Fprintf(stderr, `Usage: cadps fid [flags] A B
        cadps fid [flags] -save-stats OUT.npz FOLDER
@@ -51,7 +57,9 @@ func runFID(args []string, stdout, stderr io.Writer) error {
 Prints {"fid":..,"eps_offset":..,"dims":..,"images":[nA,nB]}: the Fréchet
 Inception Distance between A and B, each a folder of images (%s;
 sorted by name, at least 2) or pytorch-fid statistics (.npz with mu and
-sigma), computed as pytorch-fid 0.3.0 computes it. Images are read as 8-bit
+sigma), computed as pytorch-fid 0.3.0 computes it. With -kid it adds
+"kid" and "kid_std", the kernel Inception distance as torch-fidelity
+computes it (mean and standard deviation over random subsets). Images are read as 8-bit
 RGB in [0,1], resized to 299x299 inside the network; "images" is 0 for an
 .npz argument. Progress goes to stderr.
 
@@ -69,6 +77,9 @@ Flags:
 	if *batch < 1 {
 		return usagef("-batch %d: want at least 1", *batch)
 	}
+	if *kid && (*kidSubsets < 1 || *kidSize < 2) {
+		return usagef("-kid-subsets %d, -kid-subset-size %d: want at least 1 and 2", *kidSubsets, *kidSize)
+	}
 	want := 2
 	if *saveStats != "" {
 		want = 1
@@ -81,41 +92,71 @@ Flags:
 	}
 	c := &fidRun{weights: *weights, block: block, batch: *batch, stderr: stderr, quiet: *quiet}
 	if *saveStats != "" {
-		if isNPZ(flags.Arg(0)) {
-			return usagef("-save-stats needs an image folder, not %s", flags.Arg(0))
-		}
-		s, err := c.stats(flags.Arg(0))
-		if err != nil {
-			return err
-		}
-		if err := fid.WriteStats(*saveStats, s); err != nil {
-			return err
-		}
-		fmt.Fprintf(stderr, "fid: wrote the statistics of %d images (%d dimensions) to %s\n", s.N, s.Dims(), *saveStats)
-		return nil
+		return c.saveStats(flags.Arg(0), *saveStats)
 	}
-	var stats [2]*fid.Stats
-	for i := range stats {
-		s, err := c.stats(flags.Arg(i))
-		if err != nil {
-			return err
-		}
-		stats[i] = s
+	if *kid && (isNPZ(flags.Arg(0)) || isNPZ(flags.Arg(1))) {
+		return usagef("-kid needs the features of two image folders, not statistics (.npz)")
 	}
-	if stats[0].Dims() != stats[1].Dims() {
-		return fmt.Errorf("fid: %s has %d-dimensional statistics but %s has %d: both must come from the same Inception block (-dims)",
-			flags.Arg(0), stats[0].Dims(), flags.Arg(1), stats[1].Dims())
+	var kidOpts *fid.KIDOptions
+	if *kid {
+		kidOpts = &fid.KIDOptions{Subsets: *kidSubsets, SubsetSize: *kidSize}
 	}
-	d, err := fid.FrechetDistance(stats[0], stats[1])
+	rep, err := c.distance(flags.Arg(0), flags.Arg(1), kidOpts)
 	if err != nil {
 		return err
 	}
-	out, err := json.Marshal(fidReport{FID: d.FD, Offset: d.Offset, Dims: stats[0].Dims(), Images: []int{stats[0].N, stats[1].N}})
+	out, err := json.Marshal(rep)
 	if err != nil {
 		return err
 	}
 	_, err = fmt.Fprintf(stdout, "%s\n", out)
 	return err
+}
+
+// saveStats writes the statistics of the images of dir to path.
+func (c *fidRun) saveStats(dir, path string) error {
+	if isNPZ(dir) {
+		return usagef("-save-stats needs an image folder, not %s", dir)
+	}
+	s, _, err := c.stats(dir)
+	if err != nil {
+		return err
+	}
+	if err := fid.WriteStats(path, s); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stderr, "fid: wrote the statistics of %d images (%d dimensions) to %s\n", s.N, s.Dims(), path)
+	return nil
+}
+
+// distance returns the FID (and the KID with kid) between a and b.
+func (c *fidRun) distance(a, b string, kid *fid.KIDOptions) (*fidReport, error) {
+	var stats [2]*fid.Stats
+	var acts [2][][]float32
+	for i, arg := range []string{a, b} {
+		s, f, err := c.stats(arg)
+		if err != nil {
+			return nil, err
+		}
+		stats[i], acts[i] = s, f
+	}
+	if stats[0].Dims() != stats[1].Dims() {
+		return nil, fmt.Errorf("fid: %s has %d-dimensional statistics but %s has %d: both must come from the same Inception block (-dims)",
+			a, stats[0].Dims(), b, stats[1].Dims())
+	}
+	d, err := fid.FrechetDistance(stats[0], stats[1])
+	if err != nil {
+		return nil, err
+	}
+	rep := &fidReport{FID: d.FD, Offset: d.Offset, Dims: stats[0].Dims(), Images: []int{stats[0].N, stats[1].N}}
+	if kid != nil {
+		mean, std, err := fid.KID(acts[0], acts[1], *kid)
+		if err != nil {
+			return nil, err
+		}
+		rep.KID, rep.KIDStd = &mean, &std
+	}
+	return rep, nil
 }
 
 // fidRun computes the statistics of the command's arguments, loading the
@@ -130,18 +171,29 @@ type fidRun struct {
 
 func isNPZ(path string) bool { return strings.EqualFold(filepath.Ext(path), ".npz") }
 
-// stats reads an .npz argument or computes the statistics of a folder.
-func (c *fidRun) stats(arg string) (*fid.Stats, error) {
+// stats reads an .npz argument, or computes the features of a folder's
+// images and their statistics.
+func (c *fidRun) stats(arg string) (*fid.Stats, [][]float32, error) {
 	if isNPZ(arg) {
 		s, err := fid.ReadStats(arg)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if s.Dims() != fid.BlockDims[c.block] {
-			return nil, fmt.Errorf("fid: %s holds %d-dimensional statistics, but -dims is %d", arg, s.Dims(), fid.BlockDims[c.block])
+			return nil, nil, fmt.Errorf("fid: %s holds %d-dimensional statistics, but -dims is %d", arg, s.Dims(), fid.BlockDims[c.block])
 		}
-		return s, nil
+		return s, nil, nil
 	}
+	acts, err := c.features(arg)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := fid.Statistics(acts)
+	return s, acts, err
+}
+
+// features computes the features of a folder's images, in batches.
+func (c *fidRun) features(arg string) ([][]float32, error) {
 	files, err := fidImageFiles(arg)
 	if err != nil {
 		return nil, err
@@ -180,7 +232,7 @@ func (c *fidRun) stats(arg string) (*fid.Stats, error) {
 			fmt.Fprintf(c.stderr, "fid: %s: %d/%d images (%.1f s)\n", arg, hi, len(files), time.Since(start).Seconds())
 		}
 	}
-	return fid.Statistics(acts)
+	return acts, nil
 }
 
 // fidImageFiles lists the images of a folder as pytorch-fid does (its

@@ -84,6 +84,8 @@ func TestFIDCommand(t *testing.T) {
 		{name: "folders", args: []string{"-weights", stem, "-dims", "64", "-batch", "2", a, b}, images: []int{3, 2}},
 		{name: "save stats", args: []string{"-weights", stem, "-dims", "64", "-save-stats", statsA, a}},
 		{name: "npz and folder", args: []string{"-weights", stem, "-dims", "64", statsA, b}, images: []int{0, 2}},
+		{name: "kid", args: []string{"-weights", stem, "-dims", "64", "-kid", a, b}, images: []int{3, 2}},
+		{name: "kid of statistics", args: []string{"-weights", stem, "-dims", "64", "-kid", statsA, b}, wantErr: "-kid needs the features of two image folders", usage: true},
 		{name: "npz with other dims", args: []string{"-weights", stem, "-dims", "192", statsA, b}, wantErr: "holds 64-dimensional statistics, but -dims is 192"},
 		{name: "one image", args: []string{"-weights", stem, "-dims", "64", one, a}, wantErr: "holds 1 images"},
 		{name: "missing weights", args: []string{"-dims", "64", a, b}, wantErr: "-weights is needed", usage: true},
@@ -124,6 +126,9 @@ func TestFIDCommand(t *testing.T) {
 			}
 			if rep.Dims != 64 || fmt.Sprint(rep.Images) != fmt.Sprint(tc.images) || math.Abs(rep.FID-first.FID) > 1e-9*max(1, first.FID) || rep.FID <= 0 {
 				t.Errorf("report %+v, want FID %.12g > 0, images %v", rep, first.FID, tc.images)
+			}
+			if (rep.KID != nil) != (tc.name == "kid") || rep.KID != nil && (*rep.KIDStd < 0 || math.IsNaN(*rep.KID) || math.IsNaN(*rep.KIDStd)) {
+				t.Errorf("kid %v ± %v", rep.KID, rep.KIDStd)
 			}
 			if !strings.Contains(stderr, "2/2 images") {
 				t.Errorf("no progress on stderr: %q", stderr)
