@@ -155,3 +155,26 @@ func TestLegacyLinearLayerFiles(t *testing.T) {
 		t.Skipf("no lpips fixture with legacy linear-layer files under %s", root)
 	}
 }
+
+// FuzzReadTorchLegacy checks that no legacy file, however corrupt, panics
+// or yields tensors whose bytes disagree with their shapes.
+func FuzzReadTorchLegacy(f *testing.F) {
+	views := []view{
+		{name: "a", key: "1", numel: 6, size: []int64{2, 3}},
+		{name: "b", key: "2", numel: 4, offset: 1, size: []int64{3}},
+	}
+	f.Add(legacyFile(views, map[string][]byte{"1": f32bytes(seq(6)...), "2": f32bytes(1, 2, 3, 4)}, nil))
+	f.Add(legacyFile(views[:1], map[string][]byte{"1": f32bytes(seq(6)...)}, map[string]uint64{"1": 1 << 62}))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		sd, err := readLegacyBytes(data)
+		if err != nil {
+			return
+		}
+		for _, name := range sd.Names {
+			tt := sd.Tensors[name]
+			if len(tt.Data) != tt.NumElements()*tt.DType.Size() {
+				t.Fatalf("tensor %q: %d bytes for shape %v of %s", name, len(tt.Data), tt.Shape, tt.DType)
+			}
+		}
+	})
+}
