@@ -389,28 +389,11 @@ func (u *unpickler) run() (any, error) {
 			}
 			err = pushOr(string(b))
 		case 'U', 'T': // SHORT_BINSTRING, BINSTRING: Python 2 str, read as text (legacy torch.save)
-			var n int
-			if op == 'U' {
-				b, ok := u.read(1)
-				if !ok {
-					return nil, short()
-				}
-				n = int(b[0])
-			} else {
-				b, ok := u.read(4)
-				if !ok {
-					return nil, short()
-				}
-				n = int(int32(binary.LittleEndian.Uint32(b)))
+			str, serr := u.binString(op == 'U')
+			if serr != nil {
+				return nil, fail("%v", serr)
 			}
-			b, ok := u.read(n)
-			if !ok {
-				return nil, fail("string of %d bytes but only %d bytes remain", n, len(u.data)-u.pos)
-			}
-			if !utf8.Valid(b) {
-				return nil, fail("string is not valid UTF-8")
-			}
-			err = pushOr(string(b))
+			err = pushOr(str)
 		case 'V': // UNICODE: raw-unicode-escape text up to a newline
 			line, ok := u.readLine()
 			if !ok {
@@ -670,6 +653,33 @@ func (u *unpickler) run() (any, error) {
 			return nil, err
 		}
 	}
+}
+
+// binString reads the argument of SHORT_BINSTRING (short) or BINSTRING: a
+// length and that many bytes, which must be UTF-8.
+func (u *unpickler) binString(short bool) (string, error) {
+	var n int
+	if short {
+		b, ok := u.read(1)
+		if !ok {
+			return "", fmt.Errorf("truncated: the pickle ends inside the opcode's argument")
+		}
+		n = int(b[0])
+	} else {
+		b, ok := u.read(4)
+		if !ok {
+			return "", fmt.Errorf("truncated: the pickle ends inside the opcode's argument")
+		}
+		n = int(int32(binary.LittleEndian.Uint32(b)))
+	}
+	b, ok := u.read(n)
+	if !ok {
+		return "", fmt.Errorf("string of %d bytes but only %d bytes remain", n, len(u.data)-u.pos)
+	}
+	if !utf8.Valid(b) {
+		return "", fmt.Errorf("string is not valid UTF-8")
+	}
+	return string(b), nil
 }
 
 // setItems adds key/value pairs from a flat list to d.
