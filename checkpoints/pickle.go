@@ -388,6 +388,12 @@ func (u *unpickler) run() (any, error) {
 				return nil, fail("string is not valid UTF-8")
 			}
 			err = pushOr(string(b))
+		case 'U', 'T': // SHORT_BINSTRING, BINSTRING: Python 2 str, read as text (legacy torch.save)
+			str, serr := u.binString(op == 'U')
+			if serr != nil {
+				return nil, fail("%v", serr)
+			}
+			err = pushOr(str)
 		case 'V': // UNICODE: raw-unicode-escape text up to a newline
 			line, ok := u.readLine()
 			if !ok {
@@ -649,6 +655,33 @@ func (u *unpickler) run() (any, error) {
 	}
 }
 
+// binString reads the argument of SHORT_BINSTRING (short) or BINSTRING: a
+// length and that many bytes, which must be UTF-8.
+func (u *unpickler) binString(short bool) (string, error) {
+	var n int
+	if short {
+		b, ok := u.read(1)
+		if !ok {
+			return "", fmt.Errorf("truncated: the pickle ends inside the opcode's argument")
+		}
+		n = int(b[0])
+	} else {
+		b, ok := u.read(4)
+		if !ok {
+			return "", fmt.Errorf("truncated: the pickle ends inside the opcode's argument")
+		}
+		n = int(int32(binary.LittleEndian.Uint32(b)))
+	}
+	b, ok := u.read(n)
+	if !ok {
+		return "", fmt.Errorf("string of %d bytes but only %d bytes remain", n, len(u.data)-u.pos)
+	}
+	if !utf8.Valid(b) {
+		return "", fmt.Errorf("string is not valid UTF-8")
+	}
+	return string(b), nil
+}
+
 // setItems adds key/value pairs from a flat list to d.
 func setItems(d *pyDict, items []any) error {
 	if len(items)%2 != 0 {
@@ -674,10 +707,13 @@ func (u *unpickler) reduce(f, a any) (any, error) {
 	}
 	switch g.String() {
 	case "collections.OrderedDict":
-		if len(args) != 0 {
-			return nil, fmt.Errorf("collections.OrderedDict with %d arguments (only an empty one is supported)", len(args))
+		switch len(args) {
+		case 0:
+			return newPyDict(), nil
+		case 1: // legacy torch.save: OrderedDict([[key, value], ...])
+			return orderedDictOf(args[0])
 		}
-		return newPyDict(), nil
+		return nil, fmt.Errorf("collections.OrderedDict with %d arguments", len(args))
 	case "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor":
 		// (storage, storage_offset, size, stride[, requires_grad, backward_hooks[, metadata]])
 		if g.name == "_rebuild_tensor" && len(args) != 4 || g.name != "_rebuild_tensor" && (len(args) < 6 || len(args) > 7) {
@@ -696,6 +732,31 @@ func (u *unpickler) reduce(f, a any) (any, error) {
 		return t, nil
 	}
 	return nil, fmt.Errorf("%s cannot be called", g)
+}
+
+// orderedDictOf builds a dict from a list of [key, value] pairs.
+func orderedDictOf(v any) (*pyDict, error) {
+	l, ok := v.(*pyList)
+	if !ok {
+		return nil, fmt.Errorf("collections.OrderedDict of %s, not a list of pairs", aPyType(v))
+	}
+	d := newPyDict()
+	for i, item := range l.items {
+		var pair []any
+		switch p := item.(type) {
+		case *pyList:
+			pair = p.items
+		case pyTuple:
+			pair = p
+		}
+		if len(pair) != 2 {
+			return nil, fmt.Errorf("collections.OrderedDict: item %d is %s, not a [key, value] pair", i, aPyType(item))
+		}
+		if err := d.set(pair[0], pair[1]); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
 }
 
 // newTensor checks the arguments of _rebuild_tensor_v2 and returns the view.
@@ -744,7 +805,15 @@ func intTuple(v any) ([]int64, error) {
 
 // persistent resolves a BINPERSID storage reference.
 func (u *unpickler) persistent(pid any) (*pyStorage, error) {
+	// The legacy format appends a sixth element, the view metadata, which
+	// torch.save has written as None since storage views were removed.
 	t, ok := pid.(pyTuple)
+	if ok && len(t) == 6 {
+		if _, none := t[5].(pyNone); !none {
+			return nil, fmt.Errorf("persistent id refers to a storage view (%s), which is not supported", aPyType(t[5]))
+		}
+		t = t[:5]
+	}
 	if !ok || len(t) != 5 {
 		return nil, fmt.Errorf("persistent id is not a 5-tuple ('storage', type, key, location, numel)")
 	}

@@ -1,5 +1,6 @@
 // Package checkpoints reads and writes model weights: PyTorch state_dicts
-// as torch.save writes them (zip .pt/.pth) and safetensors files, without
+// as torch.save writes them (zip .pt/.pth, and the legacy format before
+// torch 1.6) and safetensors files, without
 // executing any code from the file and with memory bounded by the file size.
 // It also holds the small weights the toolkit ships.
 package checkpoints

@@ -25,7 +25,8 @@ func LoadTorch(path string) (*StateDict, error) {
 	return ReadTorch(f, size, path)
 }
 
-// ReadTorch parses a PyTorch zip checkpoint of the given size; source names
+// ReadTorch parses a PyTorch zip checkpoint of the given size (see
+// ReadTorchLegacy for the format before torch 1.6); source names
 // it in errors.
 //
 // The archive holds <name>/data.pkl, a pickle of the state dict, and one
@@ -393,9 +394,10 @@ const legacyTorchMagic = "\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x
 
 // Load reads a checkpoint of either format, chosen by content, not by file
 // name: a zip archive ("PK\x03\x04") is read as a PyTorch checkpoint (see
-// ReadTorch), anything else as safetensors (see ReadSafetensors). PyTorch's
-// legacy non-zip format (before torch 1.6, or _use_new_zipfile_serialization
-// =False) is refused with an error that says how to re-save the file.
+// ReadTorch), a pickle starting with torch.save's magic number as a legacy
+// PyTorch checkpoint (before torch 1.6, or _use_new_zipfile_serialization
+// =False; see ReadTorchLegacy), anything else as safetensors (see
+// ReadSafetensors).
 func Load(path string) (*StateDict, error) {
 	f, size, err := openRegular(path)
 	if err != nil {
@@ -413,14 +415,10 @@ func Load(path string) (*StateDict, error) {
 		return nil, fmt.Errorf("checkpoints: %s is an empty zip archive, not a PyTorch checkpoint", path)
 	case plausibleSafetensors(head, size):
 		return ReadSafetensors(f, size, path)
+	case strings.HasPrefix(string(head), legacyTorchMagic):
+		return ReadTorchLegacy(f, size, path)
 	case head[0] == 0x80: // a pickle: PROTO
-		what := "a pickle"
-		if strings.HasPrefix(string(head), legacyTorchMagic) {
-			what = "a PyTorch checkpoint in the legacy pickle format"
-		}
-		return nil, fmt.Errorf("checkpoints: %s is %s (torch.save before torch 1.6, or with _use_new_zipfile_serialization=False), "+
-			"which is not supported: only the zip format of torch >= 1.6 is; re-save it with "+
-			"python -c \"import torch; torch.save(torch.load('OLD.pt', map_location='cpu'), 'NEW.pt')\"", path, what)
+		return nil, fmt.Errorf("checkpoints: %s is a pickle but not a PyTorch checkpoint (no torch.save magic number)", path)
 	}
 	return nil, fmt.Errorf("checkpoints: %s is not a PyTorch zip checkpoint or safetensors file (it starts with %q)", path, head[:min(len(head), 8)])
 }

@@ -284,7 +284,7 @@ func TestLoadErrors(t *testing.T) {
 		{name: "directory", dir: true, want: []string{"is a directory"}},
 		{name: "empty file", data: []byte{}, want: []string{"is empty"}},
 		{name: "wrong magic", data: []byte("GIF89a, certainly not a checkpoint"), want: []string{"not a PyTorch zip checkpoint or safetensors file"}},
-		{name: "legacy torch pickle", data: []byte("\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19.rest"), want: []string{"legacy pickle format", "re-save"}},
+		{name: "legacy torch pickle", data: []byte("\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19.rest"), want: []string{"not a valid legacy PyTorch checkpoint", "protocol version"}},
 		{name: "truncated zip", data: goodZip[:len(goodZip)/2], want: []string{"not a valid PyTorch checkpoint", "zip"}},
 		{name: "empty zip", data: []byte("PK\x05\x06" + strings.Repeat("\x00", 18)), want: []string{"empty zip archive"}},
 		{name: "zip without data.pkl", data: noPkl, want: []string{"no <name>/data.pkl"}},

@@ -34,6 +34,7 @@ func commands() []command {
 		convertCommand(),
 		denoiseCommand(),
 		evaluateCommand(),
+		fidCommand(),
 		gmmCommand(),
 		mergeCommand(),
 		metricsCommand(),

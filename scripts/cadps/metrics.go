@@ -6,8 +6,13 @@ import (
 	"io"
 	"math"
 
+	"os"
+	"path/filepath"
+
+	"github.com/cadps/toolkit/cadps/backend"
 	"github.com/cadps/toolkit/cadps/imageio"
 	"github.com/cadps/toolkit/cadps/metrics"
+	"github.com/cadps/toolkit/cadps/metrics/lpips"
 )
 
 // metricsCommand is `cadps metrics REFERENCE IMAGE`: PSNR and both SSIM
@@ -28,6 +33,53 @@ type metricsReport struct {
 	SSIM         float64             `json:"ssim"`
 	SSIMUniform7 float64             `json:"ssim_uniform7"`
 	Registered   *registrationReport `json:"registered,omitempty"`
+	LPIPS        *float64            `json:"lpips,omitempty"`
+	LPIPSNet     string              `json:"lpips_net,omitempty"`
+}
+
+// lpipsFlags are the flags that select LPIPS weights.
+type lpipsFlags struct {
+	dir, backbone, net, lin *string
+}
+
+func addLPIPSFlags(flags interface {
+	String(name, value, usage string) *string
+}) lpipsFlags {
+	return lpipsFlags{
+		dir:      flags.String("lpips", "", "also LPIPS, with the backbone file as torchvision names it (alexnet-owt-7be5be79.pth, vgg16-397923af.pth, squeezenet1_1-b8a52dc0.pth) in this folder"),
+		backbone: flags.String("lpips-backbone", "", "also LPIPS, with this backbone file (instead of -lpips)"),
+		net:      flags.String("lpips-net", "alex", "LPIPS backbone: alex, vgg or squeeze"),
+		lin:      flags.String("lpips-lin", "", "LPIPS linear-layer file (default: the lpips package's v0.1 weights, shipped with the toolkit)"),
+	}
+}
+
+// load returns the LPIPS model the flags select, or nil when they select none.
+func (f lpipsFlags) load() (*lpips.Model, error) {
+	if *f.dir == "" && *f.backbone == "" {
+		if *f.lin != "" {
+			return nil, usagef("-lpips-lin needs a backbone (-lpips DIR or -lpips-backbone FILE)")
+		}
+		return nil, nil
+	}
+	if *f.dir != "" && *f.backbone != "" {
+		return nil, usagef("-lpips and -lpips-backbone name the backbone twice: give one")
+	}
+	net, err := lpips.ParseNet(*f.net)
+	if err != nil {
+		return nil, usagef("-lpips-net: %v", err)
+	}
+	path := *f.backbone
+	if path == "" {
+		path = filepath.Join(*f.dir, net.BackboneFile())
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("-lpips %s: no %s there (torchvision's %s backbone, https://download.pytorch.org/models/%s)", *f.dir, net.BackboneFile(), net, net.BackboneFile())
+		}
+	}
+	b, err := backend.New()
+	if err != nil {
+		return nil, err
+	}
+	return lpips.Load(b, net, path, *f.lin)
 }
 
 // registrationReport is the "registered" object of `cadps metrics
@@ -42,8 +94,9 @@ type registrationReport struct {
 func runMetrics(args []string, stdout, stderr io.Writer) error {
 	flags := newFlagSet("metrics", "REFERENCE IMAGE", stderr)
 	register := flags.Int("register", -1, "also the PSNR after the best shift of at most this many pixels and 180° rotation (phase retrieval's ambiguities); -1: not")
+	lpf := addLPIPSFlags(flags)
 	flags.Usage = func() {
-		fmt.Fprint(stderr, `Usage: cadps metrics REFERENCE IMAGE
+		fmt.Fprint(stderr, `Usage: cadps metrics [flags] REFERENCE IMAGE
 
 Prints one JSON object {"psnr":..,"ssim":..,"ssim_uniform7":..} comparing
 IMAGE with REFERENCE (PNG or JPEG, read as 8-bit RGB scaled to [0,1], data
@@ -58,7 +111,13 @@ largest PSNR over IMAGE rotated by 180° or not, then shifted by up to N
 pixels each way (vacated pixels black): the ambiguities of Fourier phase
 retrieval, under which an object on a black background keeps its Fourier
 magnitudes.
+With -lpips DIR (or -lpips-backbone FILE) it adds "lpips" and "lpips_net":
+the LPIPS distance (lpips 0.1, backbone -lpips-net, default alex) with
+torchvision's backbone weights from DIR and the v0.1 linear layers.
+
+Flags:
 `)
+		flags.PrintDefaults()
 	}
 	if err := parseFlags(flags, args); err != nil {
 		return err
@@ -68,6 +127,10 @@ magnitudes.
 	}
 	if flags.NArg() != 2 {
 		return usagef("want a reference and an image (cadps metrics REFERENCE IMAGE), got %d arguments", flags.NArg())
+	}
+	model, err := lpf.load()
+	if err != nil {
+		return err
 	}
 	refPath, imgPath := flags.Arg(0), flags.Arg(1)
 	ref, err := imageio.Load(refPath)
@@ -104,6 +167,13 @@ magnitudes.
 		if !math.IsInf(reg.PSNR, 1) {
 			rep.Registered.PSNR = &reg.PSNR
 		}
+	}
+	if model != nil {
+		d, err := model.ImageDistances([]*imageio.Image{ref}, []*imageio.Image{img}, 1)
+		if err != nil {
+			return err
+		}
+		rep.LPIPS, rep.LPIPSNet = &d[0], string(model.Net())
 	}
 	out, err := json.Marshal(rep)
 	if err != nil {

@@ -1,0 +1,209 @@
+package fid
+
+import (
+	"fmt"
+	"math"
+
+	"gonum.org/v1/gonum/mat"
+)
+
+// Eps is the diagonal offset pytorch-fid adds to both covariances inside
+// the matrix square root when the plain product is singular.
+const Eps = 1e-6
+
+// Stats are the mean [D] and covariance [D×D, row-major] of a set of
+// feature vectors, float64, as pytorch-fid's .npz files hold them.
+type Stats struct {
+	Mu    []float64
+	Sigma []float64
+	// N is the number of vectors they were computed from (0 when read
+	// from a file, which does not record it).
+	N int
+}
+
+// Dims returns the feature dimension.
+func (s *Stats) Dims() int { return len(s.Mu) }
+
+// Statistics returns the mean (np.mean(axis=0)) and the covariance with
+// N−1 normalisation (np.cov(rowvar=False)) of acts [N][D]; N must be at
+// least 2.
+func Statistics(acts [][]float32) (*Stats, error) {
+	n := len(acts)
+	if n < 2 {
+		return nil, fmt.Errorf("fid: statistics need at least 2 feature vectors, got %d", n)
+	}
+	d := len(acts[0])
+	x := make([]float64, n*d)
+	for i, a := range acts {
+		if len(a) != d {
+			return nil, fmt.Errorf("fid: feature vector %d has %d values, vector 0 has %d", i, len(a), d)
+		}
+		for j, v := range a {
+			x[i*d+j] = float64(v)
+		}
+	}
+	return Statistics64(x, n, d)
+}
+
+// Statistics64 is Statistics on float64 feature vectors x [n,d], row-major.
+func Statistics64(x []float64, n, d int) (*Stats, error) {
+	if n < 2 {
+		return nil, fmt.Errorf("fid: statistics need at least 2 feature vectors, got %d", n)
+	}
+	if len(x) != n*d {
+		return nil, fmt.Errorf("fid: %d values for %d vectors of %d", len(x), n, d)
+	}
+	mu := make([]float64, d)
+	for i := range n {
+		for j := range d {
+			mu[j] += x[i*d+j]
+		}
+	}
+	for j := range mu {
+		mu[j] /= float64(n)
+	}
+	c := mat.NewDense(n, d, nil)
+	for i := range n {
+		for j := range d {
+			c.Set(i, j, x[i*d+j]-mu[j])
+		}
+	}
+	var cov mat.Dense
+	cov.Mul(c.T(), c)
+	cov.Scale(1/float64(n-1), &cov)
+	return &Stats{Mu: mu, Sigma: cov.RawMatrix().Data, N: n}, nil
+}
+
+// Distance is a Fréchet distance and how it was computed.
+type Distance struct {
+	// FD is ‖μ1−μ2‖² + tr Σ1 + tr Σ2 − 2 tr (Σ1Σ2)^½.
+	FD float64
+	// Offset reports whether Eps was added to both diagonals inside the
+	// square root.
+	Offset bool
+}
+
+// FrechetDistance returns the Fréchet distance between two Gaussians, as
+// calculate_frechet_distance computes it. tr (Σ1Σ2)^½ is the sum of the
+// square roots of the eigenvalues of Σ1^½ Σ2 Σ1^½ (symmetric, so computed
+// with a symmetric eigensolver; negative rounding residues count as 0).
+//
+// pytorch-fid adds Eps to both diagonals inside the square root when
+// scipy's sqrtm of Σ1Σ2 returns non-finite values, which happens only when
+// the product is singular because a feature is constant over one of the
+// sets (a zero row and column of its covariance), though not every time:
+// this function takes that path exactly when a feature is constant, and
+// reports it. The traces and the mean term never include the offset.
+func FrechetDistance(a, b *Stats) (*Distance, error) {
+	if err := compatible(a, b); err != nil {
+		return nil, err
+	}
+	offset := constantFeature(a) || constantFeature(b)
+	eps := 0.0
+	if offset {
+		eps = Eps
+	}
+	fd, err := FrechetDistanceOffset(a, b, eps)
+	if err != nil {
+		return nil, err
+	}
+	return &Distance{FD: fd, Offset: offset}, nil
+}
+
+// FrechetDistanceOffset returns the Fréchet distance with eps added to
+// both diagonals inside the square root only (0: none; Eps: pytorch-fid's
+// offset path).
+func FrechetDistanceOffset(a, b *Stats, eps float64) (float64, error) {
+	if err := compatible(a, b); err != nil {
+		return 0, err
+	}
+	d := a.Dims()
+	var mean, tr float64
+	for i := range d {
+		diff := a.Mu[i] - b.Mu[i]
+		mean += diff * diff
+		tr += a.Sigma[i*d+i] + b.Sigma[i*d+i]
+	}
+	trSqrt, err := traceSqrtProduct(a.Sigma, b.Sigma, d, eps)
+	if err != nil {
+		return 0, err
+	}
+	return mean + tr - 2*trSqrt, nil
+}
+
+// compatible checks that a and b are statistics of the same dimension.
+func compatible(a, b *Stats) error {
+	if a.Dims() != b.Dims() {
+		return fmt.Errorf("fid: the statistics have different dimensions (%d and %d): they come from different Inception blocks", a.Dims(), b.Dims())
+	}
+	for _, s := range []*Stats{a, b} {
+		if len(s.Sigma) != s.Dims()*s.Dims() {
+			return fmt.Errorf("fid: a covariance of %d values for %d dimensions", len(s.Sigma), s.Dims())
+		}
+	}
+	return nil
+}
+
+// constantFeature reports whether some feature has zero variance.
+func constantFeature(s *Stats) bool {
+	d := s.Dims()
+	for i := range d {
+		if s.Sigma[i*d+i] == 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// traceSqrtProduct returns tr ((Σ1+εI)(Σ2+εI))^½ for symmetric positive
+// semi-definite Σ1, Σ2 [d×d].
+func traceSqrtProduct(s1, s2 []float64, d int, eps float64) (float64, error) {
+	sym := func(s []float64) *mat.SymDense {
+		m := mat.NewSymDense(d, nil)
+		for i := range d {
+			for j := i; j < d; j++ {
+				v := 0.5 * (s[i*d+j] + s[j*d+i])
+				if i == j {
+					v += eps
+				}
+				m.SetSym(i, j, v)
+			}
+		}
+		return m
+	}
+	a, b := sym(s1), sym(s2)
+	var eig mat.EigenSym
+	if !eig.Factorize(a, true) {
+		return 0, fmt.Errorf("fid: the eigendecomposition of a covariance did not converge")
+	}
+	vals := eig.Values(nil)
+	var vecs mat.Dense
+	eig.VectorsTo(&vecs)
+	// Σ1^½ = V diag(√max(λ,0)) Vᵀ.
+	scaled := mat.DenseCopyOf(&vecs)
+	for j, l := range vals {
+		r := math.Sqrt(max(l, 0))
+		for i := range d {
+			scaled.Set(i, j, scaled.At(i, j)*r)
+		}
+	}
+	var root mat.Dense
+	root.Mul(scaled, vecs.T())
+	var t, m mat.Dense
+	t.Mul(&root, b)
+	m.Mul(&t, &root)
+	ms := mat.NewSymDense(d, nil)
+	for i := range d {
+		for j := i; j < d; j++ {
+			ms.SetSym(i, j, 0.5*(m.At(i, j)+m.At(j, i)))
+		}
+	}
+	if !eig.Factorize(ms, false) {
+		return 0, fmt.Errorf("fid: the eigendecomposition of Σ1^½ Σ2 Σ1^½ did not converge")
+	}
+	var sum float64
+	for _, l := range eig.Values(nil) {
+		sum += math.Sqrt(max(l, 0))
+	}
+	return sum, nil
+}

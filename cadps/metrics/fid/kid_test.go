@@ -1,0 +1,73 @@
+package fid_test
+
+import (
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/cadps/toolkit/cadps/metrics/fid"
+)
+
+// naiveKID is the unbiased MMD² of whole sets with the cubic kernel,
+// written as loops.
+func naiveKID(a, b [][]float32) float64 {
+	d := float64(len(a[0]))
+	k := func(x, y []float32) float64 {
+		var s float64
+		for i := range x {
+			s += float64(x[i]) * float64(y[i])
+		}
+		return math.Pow(s/d+1, 3)
+	}
+	m := float64(len(a))
+	var xx, yy, xy float64
+	for i := range a {
+		for j := range a {
+			if i != j {
+				xx += k(a[i], a[j])
+				yy += k(b[i], b[j])
+			}
+			xy += k(a[i], b[j])
+		}
+	}
+	return (xx+yy)/(m*(m-1)) - 2*xy/(m*m)
+}
+
+func randomSet(r *rand.Rand, n, d int, shift float32) [][]float32 {
+	out := make([][]float32, n)
+	for i := range out {
+		out[i] = make([]float32, d)
+		for j := range out[i] {
+			out[i][j] = float32(r.NormFloat64()) + shift
+		}
+	}
+	return out
+}
+
+func TestKID(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 7))
+	a, b := randomSet(r, 30, 8, 0), randomSet(r, 30, 8, 0.5)
+	got, std, err := fid.KID(a, b, fid.KIDOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := naiveKID(a, b); math.Abs(got-want) > 1e-12*math.Abs(want) || std != 0 {
+		t.Errorf("KID of whole sets = %.15g ± %g, want %.15g ± 0", got, std, want)
+	}
+	// Subsets: the mean of subset estimates; the shifted set stays far.
+	same, _, err := fid.KID(randomSet(r, 60, 8, 0), randomSet(r, 50, 8, 0), fid.KIDOptions{Subsets: 20, SubsetSize: 20, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	far, farStd, err := fid.KID(randomSet(r, 60, 8, 0), randomSet(r, 50, 8, 1), fid.KIDOptions{Subsets: 20, SubsetSize: 20, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !(far > 10*math.Abs(same)) || farStd <= 0 {
+		t.Errorf("KID of equal distributions %g, of shifted ones %g ± %g", same, far, farStd)
+	}
+	if _, _, err := fid.KID(a[:1], b, fid.KIDOptions{}); err == nil || !strings.Contains(err.Error(), "at least 2") {
+		t.Errorf("one vector: error %v", err)
+	}
+}

@@ -1,0 +1,90 @@
+package fid_test
+
+import (
+	"archive/zip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/cadps/toolkit/cadps/metrics/fid"
+)
+
+func TestStatsRoundTrip(t *testing.T) {
+	s, err := fid.Statistics([][]float32{{1, 2, 3}, {2, 0, 1}, {0.5, 7, -1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "stats.npz")
+	if err := fid.WriteStats(path, s); err != nil {
+		t.Fatal(err)
+	}
+	back, err := fid.ReadStats(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(back.Mu, s.Mu) || !slices.Equal(back.Sigma, s.Sigma) {
+		t.Fatalf("read back %v %v, wrote %v %v", back.Mu, back.Sigma, s.Mu, s.Sigma)
+	}
+}
+
+// TestStatsNumpy checks that numpy reads what WriteStats writes and that
+// ReadStats reads what numpy writes (np.savez and np.savez_compressed,
+// float32 and Fortran order included); it skips when numpy is missing.
+func TestStatsNumpy(t *testing.T) {
+	py := "/usr/bin/python3"
+	if _, err := exec.LookPath(py); err != nil || exec.Command(py, "-c", "import numpy").Run() != nil {
+		t.Skip("python3 with numpy is not installed")
+	}
+	dir := t.TempDir()
+	s := &fid.Stats{Mu: []float64{0.25, -1.5}, Sigma: []float64{2, 0.5, 0.5, 3}}
+	ours := filepath.Join(dir, "ours.npz")
+	if err := fid.WriteStats(ours, s); err != nil {
+		t.Fatal(err)
+	}
+	script := `
+import sys, numpy as np
+f = np.load(sys.argv[1])
+assert f["mu"].dtype == np.float64 and f["mu"].shape == (2,), f["mu"]
+assert (f["mu"] == [0.25, -1.5]).all() and (f["sigma"] == [[2, 0.5], [0.5, 3]]).all()
+mu, sigma = np.array([1.0, 2.0, 3.0]), np.arange(9.0).reshape(3, 3) / 7
+np.savez_compressed(sys.argv[2] + "/c.npz", mu=mu, sigma=sigma)
+np.savez(sys.argv[2] + "/f32.npz", mu=mu.astype(np.float32), sigma=np.asfortranarray(sigma.astype(np.float32)))
+np.savez(sys.argv[2] + "/bad.npz", mu=mu, sigma=np.eye(4))
+`
+	if out, err := exec.Command(py, "-c", script, ours, dir).CombinedOutput(); err != nil {
+		t.Fatalf("numpy: %v\n%s", err, out)
+	}
+	for _, name := range []string{"c.npz", "f32.npz"} {
+		got, err := fid.ReadStats(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got.Mu, []float64{1, 2, 3}) || got.Sigma[1] != float64(float32(1.0/7)) && got.Sigma[1] != 1.0/7 || got.Sigma[3] != float64(float32(3.0/7)) && got.Sigma[3] != 3.0/7 {
+			t.Errorf("%s: mu %v sigma %v", name, got.Mu, got.Sigma)
+		}
+	}
+	if _, err := fid.ReadStats(filepath.Join(dir, "bad.npz")); err == nil || !strings.Contains(err.Error(), "mu has shape [3] and sigma [4 4]") {
+		t.Errorf("mismatched shapes: error %v", err)
+	}
+}
+
+func TestReadStatsErrors(t *testing.T) {
+	dir := t.TempDir()
+	notZip := filepath.Join(dir, "a.npz")
+	os.WriteFile(notZip, []byte("hello"), 0o644)
+	noSigma := filepath.Join(dir, "b.npz")
+	f, _ := os.Create(noSigma)
+	zw := zip.NewWriter(f)
+	w, _ := zw.Create("mu.npy")
+	w.Write([]byte("\x93NUMPY\x01\x00"))
+	zw.Close()
+	f.Close()
+	for path, want := range map[string]string{notZip: "not an .npz file", noSigma: `no array "sigma"`, filepath.Join(dir, "none.npz"): "no such file"} {
+		if _, err := fid.ReadStats(path); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v, want %q", filepath.Base(path), err, want)
+		}
+	}
+}

@@ -1,0 +1,221 @@
+package fid_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/cadps/toolkit/cadps/backend"
+	"github.com/cadps/toolkit/cadps/metrics/fid"
+	"github.com/cadps/toolkit/checkpoints"
+	"github.com/cadps/toolkit/internal/fixtures"
+	"github.com/cadps/toolkit/internal/randweights"
+)
+
+func TestReference(t *testing.T) {
+	fixtures.RunKinds(t, "cadps/metrics/fid", map[string]fixtures.Handler{
+		"fid-features":     replayFeatures,
+		"frechet-distance": replayFrechet,
+	})
+}
+
+// TestRepoReference replays the full-network fixture that
+// scripts/fixtures/make_metric_fixtures.py writes into testdata/reference.
+func TestRepoReference(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the full Inception network at 299x299 takes a while")
+	}
+	all, err := fixtures.Discover("testdata/reference")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) == 0 {
+		t.Fatal("no fixtures under testdata/reference")
+	}
+	for _, f := range all {
+		if f.Kind != "fid-features" {
+			t.Fatalf("%s: kind %q, want fid-features", f.Name, f.Kind)
+		}
+		t.Run(f.Name, func(t *testing.T) { replayFeatures(t, f) })
+	}
+}
+
+type featuresFixture struct {
+	InceptionKwargs struct {
+		OutputBlocks []int `json:"output_blocks"`
+	} `json:"inception_kwargs"`
+	OutputDims  []int `json:"output_dims"`
+	WeightsInit *struct {
+		Seed     uint64  `json:"seed"`
+		ConvGain float64 `json:"conv_gain"`
+	} `json:"weights_init"`
+	Groups []map[string]any `json:"groups"`
+}
+
+func replayFeatures(t *testing.T, f *fixtures.Fixture) {
+	var fx featuresFixture
+	if err := f.Decode(&fx); err != nil {
+		t.Fatal(err)
+	}
+	blocks := fx.InceptionKwargs.OutputBlocks
+	var sd *checkpoints.StateDict
+	var err error
+	if fx.WeightsInit != nil {
+		sd, err = randweights.StateDict(f.Name, fx.WeightsInit.Seed, fx.WeightsInit.ConvGain, fid.Params(blocks[len(blocks)-1]))
+	} else {
+		var p string
+		if p, err = f.Path("weights_pt"); err == nil {
+			sd, err = checkpoints.Load(p)
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := fid.New(b, sd, blocks...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io, err := f.Safetensors("io")
+	if err != nil {
+		t.Fatal(err)
+	}
+	poolTol, err := f.Tolerance("pool")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resizedTol, err := f.Tolerance("resized")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range fx.Groups {
+		name, _ := g["name"].(string)
+		n, h, w := intOf(g["images"]), intOf(g["height"]), intOf(g["width"])
+		x := values(t, io, str(g["x"]))
+		feats, err := m.Features(x, n, h, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, blk := range blocks {
+			key := str(g[fmt.Sprintf("pool%d", blk)])
+			want := tensor(t, io, key)
+			var got []float64
+			for _, v := range feats[i] {
+				got = append(got, fixtures.Float64s(v)...)
+			}
+			f.Compare(t, key, poolTol, got, values64(t, want), []int{n, fx.OutputDims[i]}, want.Shape)
+		}
+		if key, ok := g["resized_img0"].(string); ok {
+			r, err := fid.Resize(b, x[:3*h*w], 1, h, w)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := tensor(t, io, key)
+			f.Compare(t, key, resizedTol, fixtures.Float64s(r), values64(t, want), []int{1, 3, fid.Size, fid.Size}, want.Shape)
+		}
+		t.Logf("%s: %d images of %dx%d", name, n, h, w)
+	}
+}
+
+type frechetFixture struct {
+	Cases []struct {
+		Name        string `json:"name"`
+		Dims        int    `json:"dims"`
+		EpsOffset   bool   `json:"eps_offset_applied"`
+		FD          string `json:"fd"`
+		FDPlain     string `json:"fd_plain_eig"`
+		FDOffset    string `json:"fd_offset_eig"`
+		Act1, Act2  string
+		Mu1, Sigma1 string
+		Mu2, Sigma2 string
+	} `json:"cases"`
+}
+
+func replayFrechet(t *testing.T, f *fixtures.Fixture) {
+	var fx frechetFixture
+	if err := f.Decode(&fx); err != nil {
+		t.Fatal(err)
+	}
+	data, err := f.Safetensors("data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msTol, err := f.Tolerance("mu_sigma")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fdTol, err := f.Tolerance("fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range fx.Cases {
+		var stats [2]*fid.Stats
+		for i, keys := range [][3]string{{c.Act1, c.Mu1, c.Sigma1}, {c.Act2, c.Mu2, c.Sigma2}} {
+			act := tensor(t, data, keys[0])
+			s, err := fid.Statistics64(values64(t, act), act.Shape[0], act.Shape[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			mu, sigma := tensor(t, data, keys[1]), tensor(t, data, keys[2])
+			f.Compare(t, keys[1], msTol, s.Mu, values64(t, mu), []int{s.Dims()}, mu.Shape)
+			f.Compare(t, keys[2], msTol, s.Sigma, values64(t, sigma), []int{s.Dims(), s.Dims()}, sigma.Shape)
+			stats[i] = s
+		}
+		d, err := fid.FrechetDistance(stats[0], stats[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		plain, err := fid.FrechetDistanceOffset(stats[0], stats[1], 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		offset, err := fid.FrechetDistanceOffset(stats[0], stats[1], fid.Eps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		one := func(key string, got float64) {
+			want := tensor(t, data, key)
+			f.Compare(t, key, fdTol, []float64{got}, values64(t, want), []int{1}, want.Shape)
+		}
+		one(c.FDPlain, plain)
+		one(c.FDOffset, offset)
+		if d.Offset == c.EpsOffset {
+			one(c.FD, d.FD)
+		} else {
+			t.Logf("%s: %s took the other path than pytorch-fid (offset %v, pytorch-fid %v)", f.Name, c.Name, d.Offset, c.EpsOffset)
+		}
+	}
+}
+
+func str(v any) string { s, _ := v.(string); return s }
+
+func intOf(v any) int { f, _ := v.(float64); return int(f) }
+
+func tensor(t *testing.T, sd *checkpoints.StateDict, name string) *checkpoints.Tensor {
+	t.Helper()
+	v, err := sd.Get(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func values(t *testing.T, sd *checkpoints.StateDict, name string) []float32 {
+	t.Helper()
+	v, err := tensor(t, sd, name).Float32()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func values64(t *testing.T, v *checkpoints.Tensor) []float64 {
+	t.Helper()
+	out, err := v.Float64()
+	if err != nil {
+		t.Fatal(fmt.Errorf("%s: %w", v.Name, err))
+	}
+	return out
+}

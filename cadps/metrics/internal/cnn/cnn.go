@@ -1,0 +1,203 @@
+// Package cnn holds what the metric networks (LPIPS's backbones, FID's
+// Inception) share: their weights as checked graph inputs and the few
+// layers they are made of, with PyTorch's semantics, on NCHW float32 tensors.
+package cnn
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/cadps/toolkit/checkpoints"
+	"github.com/cadps/toolkit/internal/randweights"
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	timage "github.com/gomlx/gomlx/pkg/core/tensors/images"
+)
+
+// Node is a graph node.
+type Node = graph.Node
+
+// Param names one tensor a network needs and its shape.
+type Param = randweights.Spec
+
+// Weights are a network's tensors in the order of its Params, ready to be
+// passed to a graph (see Inputs).
+type Weights struct {
+	Names   []string
+	Tensors []*tensors.Tensor
+	// Ignored lists the tensors of the file the network does not use.
+	Ignored []string
+}
+
+// Select takes params from sd, strictly: each must be present with its
+// shape. Keys that ignore accepts are listed in Ignored; any other key is an
+// error, as is a missing key or a wrong shape. what names the network in
+// errors ("the alex backbone").
+func Select(sd *checkpoints.StateDict, params []Param, ignore func(string) bool, what string) (*Weights, error) {
+	w := &Weights{}
+	want := map[string]bool{}
+	for _, p := range params {
+		want[p.Name] = true
+		t, ok := sd.Tensors[p.Name]
+		if !ok {
+			return nil, fmt.Errorf("%s: %s has no tensor %q (is it the weight file of another network?)", what, sd.Source, p.Name)
+		}
+		if !slices.Equal(t.Shape, p.Shape) {
+			return nil, fmt.Errorf("%s: %s: tensor %q has shape %v, want %v (is it the weight file of another network?)", what, sd.Source, p.Name, t.Shape, p.Shape)
+		}
+		v, err := t.Float32()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %s: %w", what, sd.Source, err)
+		}
+		w.Names = append(w.Names, p.Name)
+		w.Tensors = append(w.Tensors, tensors.FromFlatDataAndDimensions(v, p.Shape...))
+	}
+	var unknown []string
+	for _, name := range sd.Names {
+		switch {
+		case want[name]:
+		case ignore != nil && ignore(name):
+			w.Ignored = append(w.Ignored, name)
+		default:
+			unknown = append(unknown, name)
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		if len(unknown) > 5 {
+			unknown = append(unknown[:5], fmt.Sprintf("and %d more", len(unknown)-5))
+		}
+		return nil, fmt.Errorf("%s: %s holds tensors the network does not have: %s (is it the weight file of another network?)",
+			what, sd.Source, strings.Join(unknown, ", "))
+	}
+	return w, nil
+}
+
+// Inputs maps the weight nodes of a graph, in the order of w.Names, by name.
+func (w *Weights) Inputs(nodes []*Node) map[string]*Node {
+	m := make(map[string]*Node, len(w.Names))
+	for i, n := range w.Names {
+		m[n] = nodes[i]
+	}
+	return m
+}
+
+// Args returns the weight tensors as graph arguments, after the leading ones.
+func (w *Weights) Args(leading ...any) []any {
+	args := append([]any(nil), leading...)
+	for _, t := range w.Tensors {
+		args = append(args, t)
+	}
+	return args
+}
+
+// Conv2D is PyTorch's Conv2d on NCHW x with OIHW kernel k (bias may be nil).
+func Conv2D(x, k, bias *Node, stride, padH, padW int) *Node {
+	c := graph.Convolve(x, k).ChannelsAxis(timage.ChannelsFirst).PaddingPerDim([][2]int{{padH, padH}, {padW, padW}})
+	if stride != 1 {
+		c.StridePerAxis(stride, stride)
+	}
+	y := c.Done()
+	if bias != nil {
+		y = graph.Add(y, graph.Reshape(bias, 1, bias.Shape().Dim(0), 1, 1))
+	}
+	return y
+}
+
+// MaxPool is PyTorch's MaxPool2d(k, stride, padding=pad, ceil_mode=ceil)
+// on NCHW x; padded positions never win.
+func MaxPool(x *Node, k, stride, pad int, ceil bool) *Node {
+	h, w := x.Shape().Dim(2), x.Shape().Dim(3)
+	oh, ow := PoolSize(h, k, stride, pad, ceil), PoolSize(w, k, stride, pad, ceil)
+	// Pad the end so that every window of the output lies inside.
+	endH, endW := max(pad, (oh-1)*stride+k-h-pad), max(pad, (ow-1)*stride+k-w-pad)
+	if pad > 0 || endH > 0 || endW > 0 {
+		lowest := graph.Scalar(x.Graph(), x.DType(), math.Inf(-1))
+		x = graph.Pad(x, lowest, graph.PadAxis{}, graph.PadAxis{}, graph.PadAxis{Start: pad, End: endH}, graph.PadAxis{Start: pad, End: endW})
+	}
+	return windows(x, k, stride, oh, ow, graph.Max)
+}
+
+// AvgPoolExcludePad is F.avg_pool2d(x, k, stride, pad, count_include_pad
+// =False): border windows average only the real pixels.
+func AvgPoolExcludePad(x *Node, k, stride, pad int) *Node {
+	h, w := x.Shape().Dim(2), x.Shape().Dim(3)
+	oh, ow := PoolSize(h, k, stride, pad, false), PoolSize(w, k, stride, pad, false)
+	if pad > 0 {
+		x = graph.Pad(x, graph.ScalarZero(x.Graph(), x.DType()), graph.PadAxis{}, graph.PadAxis{}, graph.PadAxis{Start: pad, End: pad}, graph.PadAxis{Start: pad, End: pad})
+	}
+	sum := windows(x, k, stride, oh, ow, graph.Add)
+	count := func(i, n int) float32 { // real pixels of window i along an axis of n
+		lo, hi := i*stride-pad, i*stride-pad+k
+		return float32(min(hi, n) - max(lo, 0))
+	}
+	counts := make([]float32, oh*ow)
+	for i := range oh {
+		for j := range ow {
+			counts[i*ow+j] = count(i, h) * count(j, w)
+		}
+	}
+	return graph.Div(sum, graph.Reshape(graph.Const(x.Graph(), counts), 1, 1, oh, ow))
+}
+
+// windows combines the k×k windows of x [N,C,H,W] (padded already) at the
+// given stride into an [N,C,oh,ow] map, separably: along the width, then
+// along the height, each as k strided slices. On the pure-Go backend this
+// is an order of magnitude faster than its generic window reduction.
+func windows(x *Node, k, stride, oh, ow int, combine func(a, b *Node) *Node) *Node {
+	all := graph.AxisRange()
+	var row *Node
+	for j := range k {
+		s := graph.Slice(x, all, all, all, graph.AxisRange(j, j+(ow-1)*stride+1).Stride(stride))
+		if row == nil {
+			row = s
+		} else {
+			row = combine(row, s)
+		}
+	}
+	var out *Node
+	for i := range k {
+		s := graph.Slice(row, all, all, graph.AxisRange(i, i+(oh-1)*stride+1).Stride(stride), all)
+		if out == nil {
+			out = s
+		} else {
+			out = combine(out, s)
+		}
+	}
+	return out
+}
+
+// ConvSize is the output length of a convolution over n pixels.
+func ConvSize(n, k, stride, pad int) int {
+	if n+2*pad < k {
+		return 0
+	}
+	return (n+2*pad-k)/stride + 1
+}
+
+// PoolSize is the output length of PyTorch's pooling over n pixels, in
+// floor or ceil mode; in ceil mode a window may reach past the input, but
+// must start inside it or its left padding. A result below 1 means the
+// input is too small.
+func PoolSize(n, k, stride, pad int, ceil bool) int {
+	span := n + 2*pad - k
+	if ceil {
+		span += stride - 1
+	}
+	out := floorDiv(span, stride) + 1
+	if ceil && out > 0 && (out-1)*stride >= n+pad {
+		out--
+	}
+	return out
+}
+
+func floorDiv(a, b int) int {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}

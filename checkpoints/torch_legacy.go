@@ -1,0 +1,178 @@
+package checkpoints
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+	"sort"
+)
+
+// ReadTorchLegacy parses a state dict in PyTorch's legacy (pre-zip)
+// serialisation, as torch.save wrote it before torch 1.6 or with
+// _use_new_zipfile_serialization=False; source names the file in errors.
+//
+// Such a file is five consecutive pickles followed by raw storage data:
+// the magic number 0x1950a86a20f9469cfc6c, the protocol version (1001), a
+// dict describing the writer's machine (byte order, type sizes), the state
+// dict itself, and the list of storage keys; then, for each key of that
+// list in order, an 8-byte little-endian element count and the storage's
+// elements. The pickles are read by the same restricted interpreter as
+// ReadTorch (nothing is executed; Python 2 byte strings are accepted as
+// text). The device a storage was saved from ("cuda:0", "cpu") is ignored:
+// every tensor is read into host memory.
+//
+// As for ReadTorch, tensors come back row-major, and all reads are bounded
+// by the file's size.
+func ReadTorchLegacy(r io.ReaderAt, size int64, source string) (*StateDict, error) {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("checkpoints: %s is not a valid legacy PyTorch checkpoint: %s", source, fmt.Sprintf(format, a...))
+	}
+	head := make([]byte, min(size, maxPickleSize))
+	if _, err := r.ReadAt(head, 0); err != nil && err != io.EOF {
+		return nil, fmt.Errorf("checkpoints: reading %s: %w", source, err)
+	}
+	if len(head) < len(legacyTorchMagic)+1 || string(head[:len(legacyTorchMagic)]) != legacyTorchMagic || head[len(legacyTorchMagic)] != '.' {
+		return nil, bad("it does not start with the legacy magic number")
+	}
+	u := &unpickler{memo: map[uint32]any{}, storages: map[string]*pyStorage{}}
+	pos := len(legacyTorchMagic) + 1
+	next := func(what string) (any, error) {
+		u.data, u.pos, u.stack, u.marks = head, pos, nil, nil
+		clear(u.memo)
+		obj, err := u.run()
+		if err != nil {
+			if u.pos >= len(head) && size > int64(len(head)) {
+				return nil, bad("the %s pickle does not end within the first %d bytes", what, maxPickleSize)
+			}
+			return nil, bad("the %s pickle: %v", what, err)
+		}
+		pos = u.pos
+		return obj, nil
+	}
+	if v, err := next("protocol version"); err != nil {
+		return nil, err
+	} else if n, ok := v.(int64); !ok || n != 1001 {
+		return nil, bad("protocol version is %s, not 1001", aPyType(v))
+	}
+	info, err := next("system information")
+	if err != nil {
+		return nil, err
+	}
+	bigEndian, err := legacyByteOrder(info)
+	if err != nil {
+		return nil, bad("%v", err)
+	}
+	obj, err := next("state dict")
+	if err != nil {
+		return nil, err
+	}
+	top, err := stateDictOf(obj)
+	if err != nil {
+		return nil, bad("%v", err)
+	}
+	keysObj, err := next("storage key list")
+	if err != nil {
+		return nil, err
+	}
+	keys, ok := keysObj.(*pyList)
+	if !ok {
+		return nil, bad("the storage key list is %s", aPyType(keysObj))
+	}
+	a := &archive{source: source, bigEndian: bigEndian, copyBudget: size, storages: map[string]*storageData{}}
+	if err := a.readLegacyStorages(r, size, int64(pos), keys.items, u.storages); err != nil {
+		return nil, err
+	}
+	sd := NewStateDict(source)
+	for i, k := range top.keys {
+		t, err := a.materialise(k.(string), top.values[i].(*pyTensor)) // types checked by stateDictOf
+		if err != nil {
+			return nil, err
+		}
+		if err := sd.Add(t); err != nil {
+			return nil, err
+		}
+	}
+	return sd, nil
+}
+
+// legacyByteOrder reads the byte order from the legacy sys_info dict.
+func legacyByteOrder(info any) (bigEndian bool, err error) {
+	d, ok := info.(*pyDict)
+	if !ok {
+		return false, fmt.Errorf("the system information is %s, not a dict", aPyType(info))
+	}
+	i, ok := d.index["little_endian"]
+	if !ok {
+		return false, fmt.Errorf("the system information has no little_endian entry")
+	}
+	little, ok := d.values[i].(bool)
+	if !ok {
+		return false, fmt.Errorf("little_endian is %s, not a bool", aPyType(d.values[i]))
+	}
+	return !little, nil
+}
+
+// readLegacyStorages reads the storage records that follow the pickles,
+// from offset off, into a.storages. Every key must name a storage a tensor
+// refers to (its element type is known only from there), with the element
+// count the pickle recorded.
+func (a *archive) readLegacyStorages(r io.ReaderAt, size, off int64, keys []any, refs map[string]*pyStorage) error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("checkpoints: %s is not a valid legacy PyTorch checkpoint: %s", a.source, fmt.Sprintf(format, args...))
+	}
+	for _, k := range keys {
+		key, ok := k.(string)
+		if !ok {
+			return bad("a storage key is %s, not a str", aPyType(k))
+		}
+		s, ok := refs[key]
+		if !ok {
+			return bad("storage %q is listed but no tensor uses it", key)
+		}
+		if _, dup := a.storages[key]; dup {
+			return bad("storage %q is listed twice", key)
+		}
+		var nb [8]byte
+		if off > size-8 {
+			return bad("the file ends before storage %q (truncated?)", key)
+		}
+		if _, err := r.ReadAt(nb[:], off); err != nil {
+			return fmt.Errorf("checkpoints: reading %s: %w", a.source, err)
+		}
+		off += 8
+		n := binary.LittleEndian.Uint64(nb[:])
+		if a.bigEndian {
+			n = binary.BigEndian.Uint64(nb[:])
+		}
+		if n != uint64(s.numel) {
+			return bad("storage %q holds %d elements but the state dict says %d", key, n, s.numel)
+		}
+		es := int64(s.dtype.Size())
+		if s.numel > (size-off)/es {
+			return bad("storage %q of %d %s elements reaches past the end of the file (truncated?)", key, s.numel, s.dtype)
+		}
+		b := make([]byte, s.numel*es)
+		if _, err := r.ReadAt(b, off); err != nil && !(err == io.EOF && len(b) == 0) {
+			return fmt.Errorf("checkpoints: reading storage %q of %s: %w", key, a.source, err)
+		}
+		off += int64(len(b))
+		if a.bigEndian {
+			swapBytes(b, int(es))
+		}
+		a.storages[key] = &storageData{data: b}
+	}
+	var missing []string
+	for key := range refs {
+		if _, ok := a.storages[key]; !ok {
+			missing = append(missing, key)
+		}
+	}
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		return bad("storages %q are used by tensors but not stored", missing)
+	}
+	if off != size {
+		return bad("%d bytes follow the last storage", size-off)
+	}
+	return nil
+}

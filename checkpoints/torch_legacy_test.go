@@ -1,0 +1,180 @@
+package checkpoints_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"strings"
+	"testing"
+
+	"github.com/cadps/toolkit/checkpoints"
+	"github.com/cadps/toolkit/internal/fixtures"
+)
+
+// legacyFile builds a legacy torch.save file: the magic number, the
+// protocol version, the system information, an OrderedDict built from a
+// list of [key, tensor] pairs (Python 2 strings, storages tagged cuda:0 with
+// a None view), the key list and the storage records.
+func legacyFile(views []view, data map[string][]byte, counts map[string]uint64) []byte {
+	var out []byte
+	out = append(out, "\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19."...)
+	out = append(out, (&pk{}).proto().int(1001).stop().b...)
+	info := (&pk{}).proto().op('}').mark()
+	info.op('U', byte(len("little_endian"))).op([]byte("little_endian")...).op(0x88).op('u').stop()
+	out = append(out, info.b...)
+	p := (&pk{}).proto().global("collections", "OrderedDict").op(']').mark()
+	var keys []string
+	for _, v := range views {
+		p.op(']').mark().op('U', byte(len(v.name))).op([]byte(v.name)...)
+		p.global("torch._utils", "_rebuild_tensor_v2").mark()
+		p.mark().str("storage").global("torch", "FloatStorage").str(v.key).str("cuda:0").int(v.numel).op('N', 't', 'Q')
+		stride := make([]int64, len(v.size))
+		s := int64(1)
+		for i := len(v.size) - 1; i >= 0; i-- {
+			stride[i] = s
+			s *= v.size[i]
+		}
+		p.int(v.offset).ints(v.size...).ints(stride...).op(0x89, 'N', 't', 'R', 'e')
+		keys = append(keys, v.key)
+	}
+	p.op('e', 0x85, 'R').stop()
+	out = append(out, p.b...)
+	kl := (&pk{}).proto().op(']').mark()
+	for _, k := range keys {
+		kl.str(k)
+	}
+	out = append(out, kl.op('e').stop().b...)
+	for _, k := range keys {
+		n, ok := counts[k]
+		if !ok {
+			n = uint64(len(data[k]) / 4)
+		}
+		out = binary.LittleEndian.AppendUint64(out, n)
+		out = append(out, data[k]...)
+	}
+	return out
+}
+
+func readLegacyBytes(b []byte) (*checkpoints.StateDict, error) {
+	return checkpoints.ReadTorchLegacy(bytes.NewReader(b), int64(len(b)), "legacy.pth")
+}
+
+func TestLegacyReadsSyntheticFile(t *testing.T) {
+	views := []view{
+		{name: "a.weight", key: "100", numel: 6, size: []int64{2, 3}},
+		{name: "b.bias", key: "7", numel: 4, offset: 1, size: []int64{3}},
+	}
+	data := map[string][]byte{"100": f32bytes(seq(6)...), "7": f32bytes(9, 8, 7, 6)}
+	sd, err := readLegacyBytes(legacyFile(views, data, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(sd.Names, ",") != "a.weight,b.bias" {
+		t.Fatalf("names %v", sd.Names)
+	}
+	b, _ := sd.Tensors["b.bias"].Float32()
+	if len(b) != 3 || b[0] != 8 || b[2] != 6 {
+		t.Errorf("b.bias = %v, want the view [8 7 6]", b)
+	}
+	a, _ := sd.Tensors["a.weight"].Float32()
+	if want := seq(6); len(a) != 6 || a[5] != want[5] || !equalInts(sd.Tensors["a.weight"].Shape, []int{2, 3}) {
+		t.Errorf("a.weight = %v %v", a, sd.Tensors["a.weight"].Shape)
+	}
+}
+
+func TestLegacyRejectsBadFiles(t *testing.T) {
+	views := []view{{name: "w", key: "1", numel: 4, size: []int64{4}}}
+	good := legacyFile(views, map[string][]byte{"1": f32bytes(1, 2, 3, 4)}, nil)
+	tests := []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"count mismatch", legacyFile(views, map[string][]byte{"1": f32bytes(1, 2, 3, 4)}, map[string]uint64{"1": 5}), "holds 5 elements but the state dict says 4"},
+		{"trailing bytes", append(bytes.Clone(good), 0, 0, 0), "3 bytes follow the last storage"},
+		{"truncated data", good[:len(good)-2], "reaches past the end of the file"},
+		{"bad magic", append([]byte("\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x18."), good[15:]...), "magic number"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := readLegacyBytes(tc.data)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+	// Every truncation is an error, never a panic or a short tensor.
+	for n := range len(good) {
+		if _, err := readLegacyBytes(good[:n]); err == nil {
+			t.Fatalf("truncated to %d of %d bytes: no error", n, len(good))
+		}
+	}
+}
+
+// TestLegacyLinearLayerFiles reads the LPIPS linear-layer files of every
+// lpips fixture (legacy format, storages tagged cuda:0) through Load and
+// checks them against their safetensors copies.
+func TestLegacyLinearLayerFiles(t *testing.T) {
+	root, err := fixtures.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := fixtures.Discover(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pairs := 0
+	for _, f := range all {
+		if f.Kind != "lpips" {
+			continue
+		}
+		for key := range f.Files {
+			base, ok := strings.CutSuffix(key, "_pt")
+			if !ok || !strings.HasPrefix(base, "lin") {
+				continue
+			}
+			pt, err1 := f.Path(key)
+			st, err2 := f.Path(base + "_safetensors")
+			if err1 != nil || err2 != nil {
+				continue
+			}
+			pairs++
+			t.Run(f.Name+"/"+base, func(t *testing.T) {
+				a, err := checkpoints.Load(pt)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, err := checkpoints.Load(st)
+				if err != nil {
+					t.Fatal(err)
+				}
+				sameStateDict(t, a, b)
+			})
+		}
+	}
+	if pairs == 0 {
+		t.Skipf("no lpips fixture with legacy linear-layer files under %s", root)
+	}
+}
+
+// FuzzReadTorchLegacy checks that no legacy file, however corrupt, panics
+// or yields tensors whose bytes disagree with their shapes.
+func FuzzReadTorchLegacy(f *testing.F) {
+	views := []view{
+		{name: "a", key: "1", numel: 6, size: []int64{2, 3}},
+		{name: "b", key: "2", numel: 4, offset: 1, size: []int64{3}},
+	}
+	f.Add(legacyFile(views, map[string][]byte{"1": f32bytes(seq(6)...), "2": f32bytes(1, 2, 3, 4)}, nil))
+	f.Add(legacyFile(views[:1], map[string][]byte{"1": f32bytes(seq(6)...)}, map[string]uint64{"1": 1 << 62}))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		sd, err := readLegacyBytes(data)
+		if err != nil {
+			return
+		}
+		for _, name := range sd.Names {
+			tt := sd.Tensors[name]
+			if len(tt.Data) != tt.NumElements()*tt.DType.Size() {
+				t.Fatalf("tensor %q: %d bytes for shape %v of %s", name, len(tt.Data), tt.Shape, tt.DType)
+			}
+		}
+	})
+}

@@ -1,0 +1,264 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/cadps/toolkit/cadps/backend"
+	"github.com/cadps/toolkit/cadps/imageio"
+	"github.com/cadps/toolkit/cadps/metrics/fid"
+)
+
+// fidCommand is `cadps fid A B`: the Fréchet Inception Distance between
+// two image folders, or a folder and pytorch-fid statistics.
+func fidCommand() command {
+	return command{
+		name:    "fid",
+		summary: "FID between two image folders or a folder and an .npz (as pytorch-fid)",
+		run:     runFID,
+	}
+}
+
+// fidImageExtensions are the file extensions pytorch-fid reads from a folder.
+var fidImageExtensions = []string{"bmp", "jpg", "jpeg", "pgm", "png", "ppm", "tif", "tiff", "webp"}
+
+// fidReport is the JSON object `cadps fid` prints.
+type fidReport struct {
+	FID float64 `json:"fid"`
+	// Offset reports pytorch-fid's eps path (a constant feature).
+	Offset bool  `json:"eps_offset"`
+	Dims   int   `json:"dims"`
+	Images []int `json:"images"`
+	// KID and its standard deviation over subsets, with -kid.
+	KID    *float64 `json:"kid,omitempty"`
+	KIDStd *float64 `json:"kid_std,omitempty"`
+}
+
+func runFID(args []string, stdout, stderr io.Writer) error {
+	flags := newFlagSet("fid", "A B", stderr)
+	weights := flags.String("weights", "", "pytorch-fid's Inception weights, "+fid.WeightsFile+" (needed unless both A and B are .npz files)")
+	dims := flags.Int("dims", 2048, "feature dimension: 64, 192, 768 or 2048 (the Inception block, as pytorch-fid's --dims)")
+	batch := flags.Int("batch", 50, "images per batch")
+	saveStats := flags.String("save-stats", "", "write the statistics of the single folder argument to this .npz file instead of computing a distance")
+	quiet := flags.Bool("quiet", false, "no progress lines on stderr")
+	kid := flags.Bool("kid", false, "also the kernel Inception distance (two folders only)")
+	kidSubsets := flags.Int("kid-subsets", 100, "KID: number of random subsets")
+	kidSize := flags.Int("kid-subset-size", 1000, "KID: vectors per subset (at most the smaller set)")
+	flags.Usage = func() {
+		fmt.Fprintf(stderr, `Usage: cadps fid [flags] A B
+       cadps fid [flags] -save-stats OUT.npz FOLDER
+
+Prints {"fid":..,"eps_offset":..,"dims":..,"images":[nA,nB]}: the Fréchet
+Inception Distance between A and B, each a folder of images (%s;
+sorted by name, at least 2) or pytorch-fid statistics (.npz with mu and
+sigma), computed as pytorch-fid 0.3.0 computes it. With -kid it adds
+"kid" and "kid_std", the kernel Inception distance as torch-fidelity
+computes it (mean and standard deviation over random subsets). Images are read as 8-bit
+RGB in [0,1], resized to 299x299 inside the network; "images" is 0 for an
+.npz argument. Progress goes to stderr.
+
+Flags:
+`, strings.Join(fidImageExtensions, ", "))
+		flags.PrintDefaults()
+	}
+	if err := parseFlags(flags, args); err != nil {
+		return err
+	}
+	block := slices.Index(fid.BlockDims[:], *dims)
+	if block < 0 {
+		return usagef("-dims %d: want 64, 192, 768 or 2048", *dims)
+	}
+	if *batch < 1 {
+		return usagef("-batch %d: want at least 1", *batch)
+	}
+	if *kid && (*kidSubsets < 1 || *kidSize < 2) {
+		return usagef("-kid-subsets %d, -kid-subset-size %d: want at least 1 and 2", *kidSubsets, *kidSize)
+	}
+	want := 2
+	if *saveStats != "" {
+		want = 1
+	}
+	if flags.NArg() != want {
+		if want == 1 {
+			return usagef("-save-stats takes one folder, got %d arguments", flags.NArg())
+		}
+		return usagef("want two folders or .npz files (cadps fid A B), got %d arguments", flags.NArg())
+	}
+	c := &fidRun{weights: *weights, block: block, batch: *batch, stderr: stderr, quiet: *quiet}
+	if *saveStats != "" {
+		return c.saveStats(flags.Arg(0), *saveStats)
+	}
+	if *kid && (isNPZ(flags.Arg(0)) || isNPZ(flags.Arg(1))) {
+		return usagef("-kid needs the features of two image folders, not statistics (.npz)")
+	}
+	var kidOpts *fid.KIDOptions
+	if *kid {
+		kidOpts = &fid.KIDOptions{Subsets: *kidSubsets, SubsetSize: *kidSize}
+	}
+	rep, err := c.distance(flags.Arg(0), flags.Arg(1), kidOpts)
+	if err != nil {
+		return err
+	}
+	out, err := json.Marshal(rep)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(stdout, "%s\n", out)
+	return err
+}
+
+// saveStats writes the statistics of the images of dir to path.
+func (c *fidRun) saveStats(dir, path string) error {
+	if isNPZ(dir) {
+		return usagef("-save-stats needs an image folder, not %s", dir)
+	}
+	s, _, err := c.stats(dir)
+	if err != nil {
+		return err
+	}
+	if err := fid.WriteStats(path, s); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stderr, "fid: wrote the statistics of %d images (%d dimensions) to %s\n", s.N, s.Dims(), path)
+	return nil
+}
+
+// distance returns the FID (and the KID with kid) between a and b.
+func (c *fidRun) distance(a, b string, kid *fid.KIDOptions) (*fidReport, error) {
+	var stats [2]*fid.Stats
+	var acts [2][][]float32
+	for i, arg := range []string{a, b} {
+		s, f, err := c.stats(arg)
+		if err != nil {
+			return nil, err
+		}
+		stats[i], acts[i] = s, f
+	}
+	if stats[0].Dims() != stats[1].Dims() {
+		return nil, fmt.Errorf("fid: %s has %d-dimensional statistics but %s has %d: both must come from the same Inception block (-dims)",
+			a, stats[0].Dims(), b, stats[1].Dims())
+	}
+	d, err := fid.FrechetDistance(stats[0], stats[1])
+	if err != nil {
+		return nil, err
+	}
+	rep := &fidReport{FID: d.FD, Offset: d.Offset, Dims: stats[0].Dims(), Images: []int{stats[0].N, stats[1].N}}
+	if kid != nil {
+		mean, std, err := fid.KID(acts[0], acts[1], *kid)
+		if err != nil {
+			return nil, err
+		}
+		rep.KID, rep.KIDStd = &mean, &std
+	}
+	return rep, nil
+}
+
+// fidRun computes the statistics of the command's arguments, loading the
+// network once, when the first folder needs it.
+type fidRun struct {
+	weights      string
+	block, batch int
+	stderr       io.Writer
+	quiet        bool
+	model        *fid.Model
+}
+
+func isNPZ(path string) bool { return strings.EqualFold(filepath.Ext(path), ".npz") }
+
+// stats reads an .npz argument, or computes the features of a folder's
+// images and their statistics.
+func (c *fidRun) stats(arg string) (*fid.Stats, [][]float32, error) {
+	if isNPZ(arg) {
+		s, err := fid.ReadStats(arg)
+		if err != nil {
+			return nil, nil, err
+		}
+		if s.Dims() != fid.BlockDims[c.block] {
+			return nil, nil, fmt.Errorf("fid: %s holds %d-dimensional statistics, but -dims is %d", arg, s.Dims(), fid.BlockDims[c.block])
+		}
+		return s, nil, nil
+	}
+	acts, err := c.features(arg)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := fid.Statistics(acts)
+	return s, acts, err
+}
+
+// features computes the features of a folder's images, in batches.
+func (c *fidRun) features(arg string) ([][]float32, error) {
+	files, err := fidImageFiles(arg)
+	if err != nil {
+		return nil, err
+	}
+	if c.model == nil {
+		if c.weights == "" {
+			return nil, usagef("-weights is needed to compute features of %s (pytorch-fid's %s)", arg, fid.WeightsFile)
+		}
+		b, err := backend.New()
+		if err != nil {
+			return nil, err
+		}
+		if c.model, err = fid.Load(b, c.weights, c.block); err != nil {
+			return nil, err
+		}
+	}
+	var acts [][]float32
+	start, last := time.Now(), time.Now()
+	for lo := 0; lo < len(files); lo += c.batch {
+		hi := min(lo+c.batch, len(files))
+		imgs := make([]*imageio.Image, 0, hi-lo)
+		for _, f := range files[lo:hi] {
+			im, err := imageio.Load(f)
+			if err != nil {
+				return nil, err
+			}
+			imgs = append(imgs, im)
+		}
+		feats, err := c.model.ImageFeatures(imgs, c.batch, nil)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", arg, err)
+		}
+		acts = append(acts, feats[0]...)
+		if !c.quiet && (hi == len(files) || time.Since(last) > 5*time.Second) {
+			last = time.Now()
+			fmt.Fprintf(c.stderr, "fid: %s: %d/%d images (%.1f s)\n", arg, hi, len(files), time.Since(start).Seconds())
+		}
+	}
+	return acts, nil
+}
+
+// fidImageFiles lists the images of a folder as pytorch-fid does (its
+// extensions, lower case, sorted by path); fewer than two is an error.
+func fidImageFiles(dir string) ([]string, error) {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("fid: %w", err)
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("fid: %s is neither a folder of images nor an .npz file", dir)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("fid: %w", err)
+	}
+	var files []string
+	for _, e := range entries {
+		ext := strings.TrimPrefix(filepath.Ext(e.Name()), ".")
+		if !e.IsDir() && slices.Contains(fidImageExtensions, ext) {
+			files = append(files, filepath.Join(dir, e.Name()))
+		}
+	}
+	slices.Sort(files)
+	if len(files) < 2 {
+		return nil, fmt.Errorf("fid: %s holds %d images; FID needs at least 2 per set (a covariance), and thousands for a meaningful value", dir, len(files))
+	}
+	return files, nil
+}

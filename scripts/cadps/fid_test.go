@@ -1,0 +1,204 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cadps/toolkit/cadps/backend"
+	"github.com/cadps/toolkit/cadps/imageio"
+	"github.com/cadps/toolkit/cadps/metrics/fid"
+	"github.com/cadps/toolkit/cadps/metrics/lpips"
+	"github.com/cadps/toolkit/checkpoints"
+	"github.com/cadps/toolkit/internal/randweights"
+)
+
+// writeRandomImages writes n random PNGs of the given sizes (cycled) into
+// a new folder and returns it.
+func writeRandomImages(t *testing.T, dir string, n int, seed uint64, sizes ...[2]int) string {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(seed, 1))
+	for i := range n {
+		s := sizes[i%len(sizes)]
+		im, err := imageio.New(3, s[0], s[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j := range im.Pix {
+			im.Pix[j] = float32(r.IntN(256)) / 255
+		}
+		if err := imageio.Save(filepath.Join(dir, fmt.Sprintf("%03d.png", i)), im); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// writeWeights writes generated weights for specs as a .safetensors file.
+func writeWeights(t *testing.T, path string, gain float64, specs []randweights.Spec) string {
+	t.Helper()
+	sd, err := randweights.StateDict(path, 5, gain, specs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := checkpoints.SaveSafetensors(path, sd); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func runFIDArgs(args ...string) (string, string, error) {
+	var out, errOut bytes.Buffer
+	err := fidCommand().run(args, &out, &errOut)
+	return out.String(), errOut.String(), err
+}
+
+func TestFIDCommand(t *testing.T) {
+	dir := t.TempDir()
+	stem := writeWeights(t, filepath.Join(dir, "stem.safetensors"), 1.3, fid.Params(1))
+	alex := writeWeights(t, filepath.Join(dir, "alex.safetensors"), math.Sqrt2, lpips.Alex.BackboneParams())
+	a := writeRandomImages(t, filepath.Join(dir, "a"), 3, 1, [2]int{32, 32}, [2]int{24, 40})
+	b := writeRandomImages(t, filepath.Join(dir, "b"), 2, 2, [2]int{48, 48})
+	one := writeRandomImages(t, filepath.Join(dir, "one"), 1, 3, [2]int{32, 32})
+	statsA := filepath.Join(dir, "a64.npz")
+
+	// Every distance below is between the same two sets, so the same value.
+	var first *fidReport
+	tests := []struct {
+		name    string
+		args    []string
+		images  []int
+		wantErr string
+		usage   bool
+	}{
+		{name: "folders", args: []string{"-weights", stem, "-dims", "64", "-batch", "2", a, b}, images: []int{3, 2}},
+		{name: "save stats", args: []string{"-weights", stem, "-dims", "64", "-save-stats", statsA, a}},
+		{name: "npz and folder", args: []string{"-weights", stem, "-dims", "64", statsA, b}, images: []int{0, 2}},
+		{name: "kid", args: []string{"-weights", stem, "-dims", "64", "-kid", a, b}, images: []int{3, 2}},
+		{name: "kid of statistics", args: []string{"-weights", stem, "-dims", "64", "-kid", statsA, b}, wantErr: "-kid needs the features of two image folders", usage: true},
+		{name: "npz with other dims", args: []string{"-weights", stem, "-dims", "192", statsA, b}, wantErr: "holds 64-dimensional statistics, but -dims is 192"},
+		{name: "one image", args: []string{"-weights", stem, "-dims", "64", one, a}, wantErr: "holds 1 images"},
+		{name: "missing weights", args: []string{"-dims", "64", a, b}, wantErr: "-weights is needed", usage: true},
+		{name: "blocks the file lacks", args: []string{"-weights", stem, a, b}, wantErr: `no tensor "Mixed_5b.branch1x1.conv.weight"`},
+		{name: "another network", args: []string{"-weights", alex, "-dims", "64", a, b}, wantErr: `no tensor "Conv2d_1a_3x3.conv.weight"`},
+		{name: "bad dims", args: []string{"-dims", "100", a, b}, wantErr: "-dims 100", usage: true},
+		{name: "one argument", args: []string{"-weights", stem, a}, wantErr: "got 1 arguments", usage: true},
+		{name: "not a folder", args: []string{"-weights", stem, "-dims", "64", stem, b}, wantErr: "neither a folder of images nor an .npz file"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			stdout, stderr, err := runFIDArgs(tc.args...)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
+				}
+				var ue usageError
+				if errors.As(err, &ue) != tc.usage {
+					t.Errorf("usage error %v, want %v", errors.As(err, &ue), tc.usage)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("%v (stderr %q)", err, stderr)
+			}
+			if tc.images == nil {
+				if _, err := fid.ReadStats(statsA); err != nil || !strings.Contains(stderr, "wrote the statistics of 3 images") {
+					t.Fatalf("stats: %v, stderr %q", err, stderr)
+				}
+				return
+			}
+			var rep fidReport
+			if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+				t.Fatalf("output %q: %v", stdout, err)
+			}
+			if first == nil {
+				first = &rep
+			}
+			if rep.Dims != 64 || fmt.Sprint(rep.Images) != fmt.Sprint(tc.images) || math.Abs(rep.FID-first.FID) > 1e-9*max(1, first.FID) || rep.FID <= 0 {
+				t.Errorf("report %+v, want FID %.12g > 0, images %v", rep, first.FID, tc.images)
+			}
+			if (rep.KID != nil) != (tc.name == "kid") || rep.KID != nil && (*rep.KIDStd < 0 || math.IsNaN(*rep.KID) || math.IsNaN(*rep.KIDStd)) {
+				t.Errorf("kid %v ± %v", rep.KID, rep.KIDStd)
+			}
+			if !strings.Contains(stderr, "2/2 images") {
+				t.Errorf("no progress on stderr: %q", stderr)
+			}
+		})
+	}
+}
+
+func TestMetricsLPIPS(t *testing.T) {
+	dir := t.TempDir()
+	alex := writeWeights(t, filepath.Join(dir, "alex.safetensors"), math.Sqrt2, lpips.Alex.BackboneParams())
+	squeeze := writeWeights(t, filepath.Join(dir, "squeeze.safetensors"), math.Sqrt2, lpips.Squeeze.BackboneParams())
+	imgs := writeRandomImages(t, filepath.Join(dir, "imgs"), 2, 4, [2]int{40, 48})
+	small := writeRandomImages(t, filepath.Join(dir, "small"), 2, 5, [2]int{20, 20})
+	ref, img := filepath.Join(imgs, "000.png"), filepath.Join(imgs, "001.png")
+	// The folder form needs the torchvision file name.
+	tvDir := filepath.Join(dir, "torchvision")
+	os.MkdirAll(tvDir, 0o755)
+	data, _ := os.ReadFile(alex)
+	os.WriteFile(filepath.Join(tvDir, lpips.Alex.BackboneFile()), data, 0o644)
+
+	be, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := lpips.Load(be, lpips.Alex, alex, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := imageio.Load(ref)
+	b, _ := imageio.Load(img)
+	want, err := m.ImageDistances([]*imageio.Image{a}, []*imageio.Image{b}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		args    []string
+		want    float64 // -1: not checked
+		wantErr string
+	}{
+		{"backbone file", []string{"-lpips-backbone", alex, ref, img}, want[0], ""},
+		{"torchvision folder", []string{"-lpips", tvDir, ref, img}, want[0], ""},
+		{"identical", []string{"-lpips", tvDir, ref, ref}, 0, ""},
+		{"squeeze", []string{"-lpips-backbone", squeeze, "-lpips-net", "squeeze", ref, img}, -1, ""},
+		{"folder without the file", []string{"-lpips", dir, ref, img}, 0, "no alexnet-owt-7be5be79.pth there"},
+		{"wrong network", []string{"-lpips-backbone", squeeze, ref, img}, 0, "has shape [64 3 3 3], want [64 3 11 11]"},
+		{"too small", []string{"-lpips-backbone", alex, filepath.Join(small, "000.png"), filepath.Join(small, "001.png")}, 0, "too small for the alex backbone"},
+		{"lin without backbone", []string{"-lpips-lin", alex, ref, img}, 0, "-lpips-lin needs a backbone"},
+		{"unknown net", []string{"-lpips", tvDir, "-lpips-net", "resnet", ref, img}, 0, "unknown network"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			stdout, _, err := runMetricsArgs(t, tc.args...)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var rep metricsReport
+			if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+				t.Fatalf("output %q: %v", stdout, err)
+			}
+			if rep.LPIPS == nil || tc.want >= 0 && math.Abs(*rep.LPIPS-tc.want) > 1e-9 || tc.want < 0 && *rep.LPIPS <= 0 {
+				t.Errorf("lpips %v, want %g (output %s)", rep.LPIPS, tc.want, stdout)
+			}
+		})
+	}
+}
