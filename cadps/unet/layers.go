@@ -56,14 +56,12 @@ func (l *groupNorm) apply(w *weights, h, _ *node) *node {
 func groupNormalize(x, gamma, beta *node) *node {
 	x, back := inFloat32(x)
 	dims := x.Shape().Dimensions
-	n, c := dims[0], dims[1]
-	g := graph.Reshape(x, n, normGroups, -1)
+	g := graph.Reshape(x, dims[0], normGroups, -1)
 	mean := graph.ReduceAndKeep(g, graph.ReduceMean, 2)
 	centred := graph.Sub(g, mean)
 	variance := graph.ReduceAndKeep(graph.Square(centred), graph.ReduceMean, 2)
 	g = graph.Div(centred, graph.Sqrt(graph.AddScalar(variance, normEps)))
 	x = graph.Reshape(g, dims...)
-	_ = c
 	return back(graph.Add(graph.Mul(x, channelVector(gamma, x)), channelVector(beta, x)))
 }
 
