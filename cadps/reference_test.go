@@ -136,17 +136,11 @@ func index(t *testing.T, sd *checkpoints.StateDict, k int) int {
 	return int(v[k])
 }
 
-func check(t *testing.T, what string, got, want *tensors.Tensor, tol float64) {
+// check compares a result with a recorded tensor within tol.
+func check(t *testing.T, f *fixtures.Fixture, what string, tol fixtures.Tolerance, got, want *tensors.Tensor) {
 	t.Helper()
-	d, err := fixtures.MaxRelDiff(tensors.MustCopyFlatData[float32](got), tensors.MustCopyFlatData[float32](want))
-	if err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
-	if d > tol || d != d {
-		t.Errorf("%s: max|Δ|/max(1,max|ref|) = %.3g > %.0e", what, d, tol)
-	} else {
-		t.Logf("%s: %.3g", what, d)
-	}
+	f.Compare(t, what, tol, fixtures.Float64s(tensors.MustCopyFlatData[float32](got)), fixtures.Float64s(tensors.MustCopyFlatData[float32](want)),
+		got.Shape().Dimensions, want.Shape().Dimensions)
 }
 
 // minusOne returns t − 1 (to compare CA-DPS's multiplier 1+d with d).
@@ -159,44 +153,53 @@ func minusOne(t *tensors.Tensor) *tensors.Tensor {
 }
 
 func TestReference(t *testing.T) {
-	fixtures.Run(t, []string{"step", "trajectory"}, func(t *testing.T, f *fixtures.Fixture) {
-		s, data := setup(t, f)
-		y := slab(t, data, "y", -1)
-		if f.Kind == "step" {
-			info, err := s.Step(slab(t, data, "x_t", -1), index(t, data, 0), slab(t, data, "z", -1), slab(t, data, "z_qsample", -1), y)
-			if err != nil {
-				t.Fatal(err)
-			}
-			check(t, "pred_xstart", info.PredXStart, slab(t, data, "pred_xstart", -1), 1e-4)
-			check(t, "norm", tensors.FromValue(info.Residual), slab(t, data, "norm", -1), 1e-4)
-			check(t, "x_next", info.X, slab(t, data, "x_next", -1), 1e-4)
-			if _, ok := data.Tensors["sec_der"]; ok {
-				check(t, "sec_der", minusOne(info.Extra["multiplier"]), slab(t, data, "sec_der", -1), 1e-4)
-			}
-			return
-		}
-		// Trajectory: every step from the recorded state, then a free run from x_T.
-		steps := data.Tensors["t_index"].Shape[0]
-		rec := &RecordedNoise{Sample: map[int][]float32{}, Measurement: map[int][]float32{}}
-		for k := range steps {
-			i := index(t, data, k)
-			z, zy := slab(t, data, "noise", k), slab(t, data, "noise_qsample", k)
-			rec.Sample[i] = tensors.MustCopyFlatData[float32](z)
-			rec.Measurement[i] = tensors.MustCopyFlatData[float32](zy)
-			info, err := s.Step(slab(t, data, "x", k), i, z, zy, y)
-			if err != nil {
-				t.Fatal(err)
-			}
-			check(t, fmt.Sprintf("step %d x", k), info.X, slab(t, data, "x", k+1), 1e-4)
-			if _, ok := data.Tensors["sec_der"]; ok {
-				check(t, fmt.Sprintf("step %d sec_der", k), minusOne(info.Extra["multiplier"]), slab(t, data, "sec_der", k), 1e-4)
-			}
-		}
-		rec.Init = tensors.MustCopyFlatData[float32](slab(t, data, "x_T", -1))
-		final, err := s.Run(nil, data.Tensors["x_T"].Shape, y, rec, nil)
+	fixtures.RunKinds(t, "cadps", map[string]fixtures.Handler{"step": testStep, "trajectory": testTrajectory})
+}
+
+// testStep replays one recorded reverse step.
+func testStep(t *testing.T, f *fixtures.Fixture) {
+	tol := f.MustTolerance(t, "all")
+	s, data := setup(t, f)
+	y := slab(t, data, "y", -1)
+	info, err := s.Step(slab(t, data, "x_t", -1), index(t, data, 0), slab(t, data, "z", -1), slab(t, data, "z_qsample", -1), y)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, f, "pred_xstart", tol, info.PredXStart, slab(t, data, "pred_xstart", -1))
+	check(t, f, "norm", tol, tensors.FromFlatDataAndDimensions(info.Residual, len(info.Residual)), slab(t, data, "norm", -1))
+	check(t, f, "x_next", tol, info.X, slab(t, data, "x_next", -1))
+	if _, ok := data.Tensors["sec_der"]; ok {
+		check(t, f, "sec_der", tol, minusOne(info.Extra["multiplier"]), slab(t, data, "sec_der", -1))
+	}
+}
+
+// testTrajectory replays every step of a recorded run from the recorded
+// state, then the whole run freely from x_T.
+func testTrajectory(t *testing.T, f *fixtures.Fixture) {
+	tolStep := f.MustTolerance(t, "each step from the recorded state")
+	tolFinal := f.MustTolerance(t, "final, running freely from x_T")
+	s, data := setup(t, f)
+	y := slab(t, data, "y", -1)
+	steps := data.Tensors["t_index"].Shape[0]
+	rec := &RecordedNoise{Sample: map[int][]float32{}, Measurement: map[int][]float32{}}
+	for k := range steps {
+		i := index(t, data, k)
+		z, zy := slab(t, data, "noise", k), slab(t, data, "noise_qsample", k)
+		rec.Sample[i] = tensors.MustCopyFlatData[float32](z)
+		rec.Measurement[i] = tensors.MustCopyFlatData[float32](zy)
+		info, err := s.Step(slab(t, data, "x", k), i, z, zy, y)
 		if err != nil {
 			t.Fatal(err)
 		}
-		check(t, "final (free running)", final, slab(t, data, "final", -1), 1e-3)
-	})
+		check(t, f, fmt.Sprintf("step %d x", k), tolStep, info.X, slab(t, data, "x", k+1))
+		if _, ok := data.Tensors["sec_der"]; ok {
+			check(t, f, fmt.Sprintf("step %d sec_der", k), tolStep, minusOne(info.Extra["multiplier"]), slab(t, data, "sec_der", k))
+		}
+	}
+	rec.Init = tensors.MustCopyFlatData[float32](slab(t, data, "x_T", -1))
+	final, err := s.Run(nil, data.Tensors["x_T"].Shape, y, rec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, f, "final (free running)", tolFinal, final, slab(t, data, "final", -1))
 }
