@@ -155,9 +155,9 @@ func testTrajectory(t *testing.T, f *fixtures.Fixture) {
 // predXStartTolerance returns the bound on x̂0 at index i: the fixture's
 // bound on a step's outputs times x̂0's amplification of the network's
 // error. x̂0 = (x_t − √(1−ᾱ)·ε)/√ᾱ moves by √(1/ᾱ−1)·δ when ε moves by δ,
-// a factor of about 160 at t = 999 (where float32 network outputs that
-// agree to 10⁻⁶ give x̂0s 1.4·10⁻⁴ apart); below 1 the bound is the
-// fixture's.
+// a factor of 157 at t = 999, where float32 network outputs that agree
+// to 10⁻⁶ give x̂0s up to 2.8·10⁻⁴ apart (the bound is then 1.6·10⁻²);
+// below a factor of 1 the bound is the fixture's.
 func (r *replay) predXStartTolerance(tol fixtures.Tolerance, i int) fixtures.Tolerance {
 	ab, ok := r.p.Process.Schedule().Array("alphas_cumprod")
 	if !ok || i < 0 || i >= len(ab) {
