@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -88,10 +87,9 @@ func FuzzTorch(f *testing.F) {
 	f.Add(torchZipNoCRC(f, new(pk).proto().stateDict(view{name: "w", key: "0", numel: 12, size: []int64{1 << 20, 1 << 20}, stride: []int64{0, 0}}).stop().b, storages))
 	f.Add(torchZipNoCRC(f, new(pk).proto().global("os", "system").stop().b, storages))
 	f.Add([]byte("PK\x03\x04"))
-	// A small checkpoint of the unet-b fixture's first tensors (real names,
-	// shapes and bytes) in torch.save's layout.
-	p := unetFixtures(f)["unet-b"]
-	real, err := os.ReadFile(p[0])
+	// A small checkpoint of the smallest unet fixture's first tensors (real
+	// names, shapes and bytes) in torch.save's layout.
+	real, err := os.ReadFile(fixturePath(f, smallestUnetFixture(f), "model_pt"))
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -159,7 +157,7 @@ func FuzzSafetensors(f *testing.F) {
 	f.Add(safetensorsFile(`{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,9223372036854775807]}}`, make([]byte, 16)))
 	f.Add(safetensorsFile(`{"a":{"dtype":"U8","shape":[16],"data_offsets":[0,16]},"b":{"dtype":"U8","shape":[16],"data_offsets":[0,16]}}`, make([]byte, 16)))
 	f.Add(binary.LittleEndian.AppendUint64(nil, 1<<62))
-	ioFile, err := os.ReadFile(filepath.Join(filepath.Dir(unetFixtures(f)["unet-b"][1]), "io.safetensors"))
+	ioFile, err := os.ReadFile(fixturePath(f, smallestUnetFixture(f), "io"))
 	if err != nil {
 		f.Fatal(err)
 	}

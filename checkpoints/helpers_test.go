@@ -162,23 +162,22 @@ func readTorchBytes(b []byte) (*checkpoints.StateDict, error) {
 	return checkpoints.ReadTorch(bytes.NewReader(b), int64(len(b)), "test.pt")
 }
 
-// unetFixtures returns the model.pt and model.safetensors paths of the
-// unet fixtures.
+// bothWeightFiles reports whether a unet fixture lists both model.pt and
+// model.safetensors (written by torch and by safetensors from the same
+// state dict).
+func bothWeightFiles(f *fixtures.Fixture) bool {
+	_, pt := f.Files["model_pt"]
+	_, st := f.Files["model_safetensors"]
+	return pt && st
+}
+
+// unetFixtures returns, by fixture name, the model.pt and
+// model.safetensors paths of the unet fixtures that list both; it skips
+// when there is none.
 func unetFixtures(t testing.TB) map[string][2]string {
 	t.Helper()
-	root, err := fixtures.Root()
-	if err != nil {
-		t.Fatal(err)
-	}
-	fs, err := fixtures.Discover(root)
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := map[string][2]string{}
-	for _, f := range fs {
-		if f.Kind != "unet" {
-			continue
-		}
+	for _, f := range fixtures.OfKind(t, "unet", bothWeightFiles) {
 		pt, err1 := f.Path("model_pt")
 		st, err2 := f.Path("model_safetensors")
 		if err1 != nil || err2 != nil {
@@ -186,10 +185,40 @@ func unetFixtures(t testing.TB) map[string][2]string {
 		}
 		out[f.Name] = [2]string{pt, st}
 	}
-	if len(out) == 0 {
-		t.Fatalf("no unet fixtures under %s", root)
-	}
 	return out
+}
+
+// smallestUnetFixture returns the unet fixture listing both weight files
+// whose model.pt is the smallest (a seed for the fuzzers).
+func smallestUnetFixture(t testing.TB) *fixtures.Fixture {
+	t.Helper()
+	var best *fixtures.Fixture
+	var bestSize int64
+	for _, f := range fixtures.OfKind(t, "unet", bothWeightFiles) {
+		p, err := f.Path("model_pt")
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if best == nil || st.Size() < bestSize {
+			best, bestSize = f, st.Size()
+		}
+	}
+	return best
+}
+
+// fixturePath returns the path of a fixture's file, failing the test when
+// it lists none under key.
+func fixturePath(t testing.TB, f *fixtures.Fixture, key string) string {
+	t.Helper()
+	p, err := f.Path(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // sameStateDict fails unless a and b hold the same names in the same

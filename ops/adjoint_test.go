@@ -7,7 +7,6 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/cadps/toolkit/internal/fixtures"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
@@ -96,7 +95,7 @@ func TestAdjoint(t *testing.T) {
 			if d := math.Abs(lhs - rhs); d > 1e-5*scale {
 				t.Errorf("<Ax,y> = %.7g, <x,Aᵀy> = %.7g (difference %.3g, scale %.3g)", lhs, rhs, d, scale)
 			}
-			if d, _ := fixtures.MaxRelDiff(e.adjoint, e.vjp); d > 1e-5 {
+			if d := maxRelDiff(t, e.adjoint, e.vjp); d > 1e-5 {
 				t.Errorf("explicit adjoint and autodiff VJP differ by %.3g", d)
 			}
 			if c.shape[0] > 1 {
@@ -104,7 +103,7 @@ func TestAdjoint(t *testing.T) {
 				one[0] = 1
 				n := prod(one)
 				last := evaluate(t, b, c.op, x[len(x)-n:], one, nil)
-				if d, _ := fixtures.MaxRelDiff(last.y, e.y[len(e.y)-len(last.y):]); d > 1e-6 {
+				if d := maxRelDiff(t, last.y, e.y[len(e.y)-len(last.y):]); d > 1e-6 {
 					t.Errorf("the last image measured alone differs by %.3g", d)
 				}
 			}
@@ -137,7 +136,7 @@ func TestSuperResolutionPseudoInverse(t *testing.T) {
 			if got := out[0].Shape().Dimensions; !slices.Equal(got, c.shape) {
 				t.Fatalf("A⁺y has shape %v, want %v", got, c.shape)
 			}
-			if d, _ := fixtures.MaxRelDiff(tensors.MustCopyFlatData[float32](out[1]), y); d > 1e-4 {
+			if d := maxRelDiff(t, tensors.MustCopyFlatData[float32](out[1]), y); d > 1e-4 {
 				t.Errorf("A(A⁺y) differs from y by %.3g", d)
 			}
 		})

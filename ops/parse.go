@@ -132,12 +132,26 @@ func Parse(spec string, imageShape []int, seed uint64) (Operator, error) {
 // mask_opt: {...}, noise: {...}}, the noise being ignored here). Values may
 // be numbers or strings; unknown keys are errors.
 func FromConfig(cfg map[string]any, imageShape []int, seed uint64) (Operator, error) {
+	name, values, err := configValues(cfg)
+	if err != nil {
+		return nil, err
+	}
+	op, err := build(name, values, imageShape, seed)
+	if err != nil {
+		return nil, fmt.Errorf("operator config: %w", err)
+	}
+	return op, nil
+}
+
+// configValues returns the operator name and the parameter values of a
+// reference configuration (see FromConfig), mask_opt merged in.
+func configValues(cfg map[string]any) (string, map[string]any, error) {
 	opCfg := cfg
 	var maskOpt any
 	if inner, ok := cfg["operator"]; ok {
 		m, ok := inner.(map[string]any)
 		if !ok {
-			return nil, fmt.Errorf("operator config: \"operator\" is %T, want a mapping", inner)
+			return "", nil, fmt.Errorf("operator config: \"operator\" is %T, want a mapping", inner)
 		}
 		opCfg, maskOpt = m, cfg["mask_opt"]
 	}
@@ -151,33 +165,29 @@ func FromConfig(cfg map[string]any, imageShape []int, seed uint64) (Operator, er
 	}
 	rawName, ok := values["name"]
 	if !ok {
-		return nil, fmt.Errorf("operator config has no name")
+		return "", nil, fmt.Errorf("operator config has no name")
 	}
 	delete(values, "name")
 	name, ok := rawName.(string)
 	if !ok {
-		return nil, fmt.Errorf("operator config: name %v is not a string", rawName)
+		return "", nil, fmt.Errorf("operator config: name %v is not a string", rawName)
 	}
 	if maskOpt != nil {
 		m, ok := maskOpt.(map[string]any)
 		if !ok {
-			return nil, fmt.Errorf("operator config: mask_opt is %T, want a mapping", maskOpt)
+			return "", nil, fmt.Errorf("operator config: mask_opt is %T, want a mapping", maskOpt)
 		}
 		if name != "inpainting" {
-			return nil, fmt.Errorf("operator config: mask_opt given for %s, only inpainting takes it", name)
+			return "", nil, fmt.Errorf("operator config: mask_opt given for %s, only inpainting takes it", name)
 		}
 		for k, v := range m {
 			if _, dup := values[k]; dup {
-				return nil, fmt.Errorf("operator config: %s given both in operator and in mask_opt", k)
+				return "", nil, fmt.Errorf("operator config: %s given both in operator and in mask_opt", k)
 			}
 			values[k] = v
 		}
 	}
-	op, err := build(name, values, imageShape, seed)
-	if err != nil {
-		return nil, fmt.Errorf("operator config: %w", err)
-	}
-	return op, nil
+	return name, values, nil
 }
 
 // build makes the named operator from its parameter values and checks it

@@ -1,24 +1,16 @@
 package ops
 
 import (
-	"encoding/json"
-	"fmt"
-	"os"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/cadps/toolkit/checkpoints"
 	"github.com/cadps/toolkit/internal/fixtures"
 )
 
-// operatorFixture is the part of an operator fixture's fixture.json and
-// sidecar that the test reads.
+// operatorFixture is the part of an operator fixture's fixture.json that
+// the test reads.
 type operatorFixture struct {
-	Tolerance struct {
-		Y   string `json:"y"`
-		VJP string `json:"vjp"`
-	} `json:"tolerance"`
 	Operator map[string]any `json:"operator"`
 }
 
@@ -34,17 +26,18 @@ type sidecar struct {
 
 // TestReference reproduces every operator fixture of the reference PyTorch
 // code: y = A(x) and vjp = d<A(x),v>/dx, through autodiff and, for linear
-// operators, through the explicit adjoint. Random kernels and masks are
-// taken from the fixture (numpy's draws cannot be reproduced); everything
-// else is built by the package from the recorded parameters.
+// operators, through the explicit adjoint, each within the tolerance its
+// fixture states. Random kernels and masks are taken from the fixture
+// (numpy's draws cannot be reproduced); everything else is built by the
+// package from the recorded parameters.
 func TestReference(t *testing.T) {
 	b := newBackend(t)
-	fixtures.Run(t, []string{"operator"}, func(t *testing.T, f *fixtures.Fixture) {
+	fixtures.RunKinds(t, "ops", map[string]fixtures.Handler{"operator": func(t *testing.T, f *fixtures.Fixture) {
 		var fx operatorFixture
 		if err := f.Decode(&fx); err != nil {
 			t.Fatal(err)
 		}
-		tolY, tolVJP := parseTolerance(t, fx.Tolerance.Y), parseTolerance(t, fx.Tolerance.VJP)
+		tolY, tolVJP := f.MustTolerance(t, "y"), f.MustTolerance(t, "vjp")
 		data, err := f.Safetensors("data")
 		if err != nil {
 			t.Fatal(err)
@@ -55,71 +48,52 @@ func TestReference(t *testing.T) {
 		}
 		x, xDims := tensorOf(t, imgs, "x")
 		var side sidecar
-		dataPath, err := f.Path("data")
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw, err := os.ReadFile(strings.TrimSuffix(dataPath, ".safetensors") + ".json")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := json.Unmarshal(raw, &side); err != nil {
+		if err := f.Sidecar("data", &side); err != nil {
 			t.Fatal(err)
 		}
 
 		op := referenceOperator(t, fx.Operator, side, data, xDims)
 		v, _ := tensorOf(t, data, "v")
 		wantY, wantYDims := tensorOf(t, data, "y")
-		wantVJP, _ := tensorOf(t, data, "vjp")
+		wantVJP, wantVJPDims := tensorOf(t, data, "vjp")
 
 		got := evaluate(t, b, op, x, xDims, v)
-		if !slices.Equal(got.yDims, wantYDims) {
-			t.Fatalf("y shape %v, want %v", got.yDims, wantYDims)
-		}
-		check := func(what string, got, want []float32, tol float64) {
-			t.Helper()
-			d, err := fixtures.MaxRelDiff(got, want)
-			if err != nil {
-				t.Fatalf("%s: %v", what, err)
-			}
-			t.Logf("%s: max rel diff %.3g (tolerance %g)", what, d, tol)
-			if d > tol {
-				t.Errorf("%s: max rel diff %.3g > %g", what, d, tol)
-			}
-		}
-		check("y", got.y, wantY, tolY)
-		check("vjp (autodiff)", got.vjp, wantVJP, tolVJP)
+		f.Compare(t, "y", tolY, fixtures.Float64s(got.y), fixtures.Float64s(wantY), got.yDims, wantYDims)
+		f.Compare(t, "vjp (autodiff)", tolVJP, fixtures.Float64s(got.vjp), fixtures.Float64s(wantVJP), xDims, wantVJPDims)
 		if got.adjoint != nil {
-			check("vjp (adjoint)", got.adjoint, wantVJP, tolVJP)
+			f.Compare(t, "vjp (adjoint)", tolVJP, fixtures.Float64s(got.adjoint), fixtures.Float64s(wantVJP), xDims, wantVJPDims)
 		}
-	})
+	}})
 }
 
-// referenceOperator builds the fixture's operator: from its configuration
-// where it is deterministic, from the recorded kernel or mask otherwise,
-// after checking that the package's own construction agrees with what the
-// reference recorded.
+// referenceOperator builds the fixture's operator with FromRecorded: from
+// its configuration, with the recorded kernel or mask, after checking that
+// the package's own construction agrees with what the reference recorded.
 func referenceOperator(t *testing.T, cfg map[string]any, side sidecar, data *checkpoints.StateDict, xDims []int) Operator {
 	t.Helper()
-	name, _ := cfg["name"].(string)
-	switch name {
-	case "super_resolution", "phase_retrieval":
-		op, err := FromConfig(cfg, xDims, 0)
-		if err != nil {
-			t.Fatal(err)
+	var rec Recorded
+	if _, ok := data.Tensors["mask"]; ok {
+		rec.Mask, rec.MaskShape = tensorOf(t, data, "mask")
+	}
+	if _, ok := data.Tensors["kernel"]; ok {
+		rec.Kernel, rec.KernelShape = tensorOf(t, data, "kernel")
+	}
+	if side.MaskOpt != nil {
+		cfg = map[string]any{"operator": cfg, "mask_opt": side.MaskOpt}
+	}
+	op, err := FromRecorded(cfg, xDims, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	switch op := op.(type) {
+	case *SuperResolution:
+		checkResizerPasses(t, op, data, xDims)
+	case *PhaseRetrieval:
+		if want, ok := cfg["pad"].(float64); ok && op.Pad(xDims[2]) != int(want) {
+			t.Errorf("pad %d, the reference's %v", op.Pad(xDims[2]), want)
 		}
-		if sr, ok := op.(*SuperResolution); ok {
-			checkResizerPasses(t, sr, data, xDims)
-		}
-		if pr, ok := op.(*PhaseRetrieval); ok {
-			if want, ok := cfg["pad"].(float64); ok && pr.Pad(xDims[2]) != int(want) {
-				t.Errorf("pad %d, the reference's %v", pr.Pad(xDims[2]), want)
-			}
-		}
-		return op
-	case "gaussian_blur", "motion_blur":
-		kernel, dims := tensorOf(t, data, "kernel")
-		if name == "gaussian_blur" {
+	case *Blur:
+		if op.Name() == "gaussian_blur" {
 			size, sigma := int(cfg["kernel_size"].(float64)), cfg["intensity"].(float64)
 			mine, err := GaussianKernel(size, sigma)
 			if err != nil {
@@ -127,30 +101,20 @@ func referenceOperator(t *testing.T, cfg map[string]any, side sidecar, data *che
 			}
 			// The kernel is float32(float64 scipy result): equal up to one
 			// rounding step of the float64 sums.
-			if d, _ := fixtures.MaxRelDiff(mine, kernel); d > 1e-9 {
+			if d := maxRelDiff(t, mine, rec.Kernel); d > 1e-9 {
 				t.Errorf("Gaussian kernel differs from scipy's by %.3g", d)
 			}
 		}
-		op, err := NewBlur(name, kernel, dims[0])
-		if err != nil {
-			t.Fatal(err)
-		}
-		return op
-	case "inpainting":
-		mask, dims := tensorOf(t, data, "mask")
-		h, w := dims[2], dims[3]
+	case *Inpainting:
+		h, w := xDims[2], xDims[3]
 		if side.Box != nil {
 			mine, err := BoxMask(h, w, Box{Top: side.Box.Top, Left: side.Box.Left, Height: side.Box.Height, Width: side.Box.Width})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if d, _ := fixtures.MaxRelDiff(mine, mask); d != 0 {
+			if !slices.Equal(mine, op.Mask()) {
 				t.Errorf("BoxMask at the recorded box differs from the reference's mask")
 			}
-		}
-		op, err := NewInpainting(mask, h, w)
-		if err != nil {
-			t.Fatal(err)
 		}
 		if side.NumMissingPixels != nil && side.DrawnProb != nil {
 			// The reference hides int(H·W·p) pixels; so does RandomMask.
@@ -159,16 +123,19 @@ func referenceOperator(t *testing.T, cfg map[string]any, side sidecar, data *che
 				t.Errorf("mask hides %d pixels, the reference drew p=%v and hid %d", got, *side.DrawnProb, *side.NumMissingPixels)
 			}
 		}
-		// The recorded mask_opt must parse into the options that drew it.
-		if side.MaskOpt != nil {
-			if _, err := FromConfig(map[string]any{"operator": cfg, "mask_opt": side.MaskOpt}, xDims, 1); err != nil {
-				t.Errorf("FromConfig with the recorded mask_opt: %v", err)
-			}
-		}
-		return op
 	}
-	t.Fatalf("no reference construction for operator %q", name)
-	return nil
+	return op
+}
+
+// maxRelDiff is fixtures.MaxRelDiff failing the test on different lengths
+// or a non-finite value.
+func maxRelDiff(t *testing.T, got, want []float32) float64 {
+	t.Helper()
+	d, err := fixtures.MaxRelDiff(got, want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
 
 // checkResizerPasses compares the package's resize matrices with the
@@ -221,15 +188,4 @@ func tensorOf(t *testing.T, sd *checkpoints.StateDict, name string) ([]float32, 
 		t.Fatal(err)
 	}
 	return v, tt.Shape
-}
-
-// parseTolerance reads "relative 1e-5".
-func parseTolerance(t *testing.T, s string) float64 {
-	t.Helper()
-	var tol float64
-	var kind string
-	if _, err := fmt.Sscan(s, &kind, &tol); err != nil || kind != "relative" {
-		t.Fatalf("tolerance %q is not \"relative <number>\"", s)
-	}
-	return tol
 }

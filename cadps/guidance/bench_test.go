@@ -3,8 +3,6 @@ package guidance_test
 import (
 	"encoding/json"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/cadps/toolkit/cadps"
@@ -18,49 +16,60 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context"
 )
 
-// loadUNetA loads the unet-a fixture network (32×32, learned variance) into
-// a new context, skipping the benchmark when the fixtures are absent.
-func loadUNetA(b *testing.B) (*context.Context, guidance.Network) {
+// loadStepUNet loads, into a new context, the largest unet fixture
+// network a DDPM step with learned variances can use (unconditional,
+// learn_sigma; the shared unet-a, 32×32), and returns its image size; it
+// skips the benchmark when there is none.
+func loadStepUNet(b *testing.B) (*context.Context, guidance.Network, int) {
 	b.Helper()
-	root, err := fixtures.Root()
-	if err != nil {
-		b.Skip(err)
+	var best *unet.Model
+	var bestCfg unet.Config
+	var bestFixture *fixtures.Fixture
+	for _, f := range fixtures.OfKind(b, "unet", nil) {
+		var fx struct {
+			Kwargs json.RawMessage `json:"create_model_kwargs"`
+		}
+		if err := f.Decode(&fx); err != nil {
+			b.Fatal(err)
+		}
+		cfg, err := unet.ParseConfig(fx.Kwargs)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, ok := f.Files["model_safetensors"]; !ok || !cfg.LearnSigma || cfg.ClassCond || cfg.ImageSize%2 != 0 {
+			continue
+		}
+		if best == nil || cfg.ImageSize > bestCfg.ImageSize {
+			if best, err = unet.New(cfg); err != nil {
+				b.Fatal(err)
+			}
+			bestCfg, bestFixture = cfg, f
+		}
 	}
-	dir := filepath.Join(root, "unet-a")
-	raw, err := os.ReadFile(filepath.Join(dir, "config.json"))
-	if err != nil {
-		b.Skipf("unet-a fixture: %v", err)
+	if best == nil {
+		b.Skip("no unconditional unet fixture with learned variances")
 	}
-	var mc struct {
-		Kwargs json.RawMessage `json:"create_model_kwargs"`
-	}
-	if err := json.Unmarshal(raw, &mc); err != nil {
-		b.Fatal(err)
-	}
-	cfg, err := unet.ParseConfig(mc.Kwargs)
-	if err != nil {
-		b.Fatal(err)
-	}
-	m, err := unet.New(cfg)
+	path, err := bestFixture.Path("model_safetensors")
 	if err != nil {
 		b.Fatal(err)
 	}
 	ctx := context.New()
-	if err := m.LoadFile(ctx, filepath.Join(dir, "model.safetensors")); err != nil {
+	if err := best.LoadFile(ctx, path); err != nil {
 		b.Fatal(err)
 	}
-	return ctx, cadps.UNetNetwork(m)
+	b.Logf("network of fixture %s (%dx%d)", bestFixture.Name, bestCfg.ImageSize, bestCfg.ImageSize)
+	return ctx, cadps.UNetNetwork(best), bestCfg.ImageSize
 }
 
-// BenchmarkMethodStep times one reverse step of every method on the unet-a
-// fixture network (one 3×32×32 image, the reference's DPS diffusion
-// configuration respaced to 50 steps) with the ×2 super-resolution
-// operator, on the pure-Go backend. The step graph is compiled before the
+// BenchmarkMethodStep times one reverse step of every method on a fixture
+// network (see loadStepUNet; one 3×32×32 image with the shared fixtures,
+// the reference's DPS diffusion configuration respaced to 50 steps) with
+// the ×2 super-resolution operator, on the pure-Go backend. The step graph is compiled before the
 // timer starts. Run it with
 //
 //	go test ./cadps/guidance/ -run '^$' -bench MethodStep -benchtime 3x
 func BenchmarkMethodStep(b *testing.B) {
-	ctx, net := loadUNetA(b)
+	ctx, net, size := loadStepUNet(b)
 	be, err := backend.New()
 	if err != nil {
 		b.Fatal(err)
@@ -74,7 +83,7 @@ func BenchmarkMethodStep(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	shape := []int{1, 3, 32, 32}
+	shape := []int{1, 3, size, size}
 	yShape, err := op.OutputShape(shape)
 	if err != nil {
 		b.Fatal(err)

@@ -2,62 +2,104 @@ package unet
 
 import (
 	"encoding/json"
-	"math"
 	"slices"
 	"testing"
 
 	"github.com/cadps/toolkit/cadps/backend"
 	"github.com/cadps/toolkit/checkpoints"
 	"github.com/cadps/toolkit/internal/fixtures"
+	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 )
 
+// TestReference runs every unet fixture's network, loaded from each weight
+// file the fixture lists (model.safetensors, model.pt), on the recorded
+// input (and labels, for class-conditional models) and compares the output
+// within the fixture's tolerance; and checks every checkpoint-layout
+// fixture's key layouts against the presets.
 func TestReference(t *testing.T) {
 	b, err := backend.New()
 	if err != nil {
 		t.Fatal(err)
 	}
-	fixtures.Run(t, []string{"unet", "checkpoint-layout"}, func(t *testing.T, f *fixtures.Fixture) {
-		if f.Kind == "checkpoint-layout" {
-			testLayouts(t, f)
-			return
-		}
-		m, io := fixtureModel(t, f)
-		x, ts, want := tensorOf(t, io, "x"), tensorOf(t, io, "t"), io.Tensors["out"]
-		wantV, _ := want.Float32()
-		for _, key := range []string{"model_safetensors", "model_pt"} {
-			t.Run(key, func(t *testing.T) {
-				path, err := f.Path(key)
-				if err != nil {
-					t.Fatal(err)
-				}
-				ctx := context.New()
-				if err := m.LoadFile(ctx, path); err != nil {
-					t.Fatal(err)
-				}
-				exec := context.MustNewExec(b, ctx, func(ctx *context.Context, x, t *graph.Node) *graph.Node {
-					return m.Apply(ctx, x, graph.ConvertDType(t, x.DType()), nil)
+	fixtures.RunKinds(t, "cadps/unet", map[string]fixtures.Handler{
+		"checkpoint-layout": testLayouts,
+		"unet": func(t *testing.T, f *fixtures.Fixture) {
+			tol := f.MustTolerance(t, "out")
+			m, in := fixtureModel(t, f)
+			want, wantShape := fixtures.Values(t, in.io, "out")
+			keys := weightKeys(t, f)
+			for _, key := range keys {
+				t.Run(key, func(t *testing.T) {
+					path, err := f.Path(key)
+					if err != nil {
+						t.Fatal(err)
+					}
+					ctx := context.New()
+					if err := m.LoadFile(ctx, path); err != nil {
+						t.Fatal(err)
+					}
+					out := in.run(t, b, ctx, m)
+					f.Compare(t, "out ("+key+")", tol, fixtures.Float64s(tensors.MustCopyFlatData[float32](out)), want,
+						out.Shape().Dimensions, wantShape)
 				})
-				out := exec.MustExec(x, ts)[0]
-				got := tensors.MustCopyFlatData[float32](out)
-				d, err := fixtures.MaxRelDiff(got, wantV)
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Logf("max|Δ|/max(1,max|ref|) = %.3g", d)
-				if d > 1e-4 || math.IsNaN(d) {
-					t.Errorf("output differs from the reference: %.3g > 1e-4", d)
-				}
-			})
-		}
+			}
+		},
 	})
 }
 
+// weightKeys returns the keys of the weight files a unet fixture lists.
+func weightKeys(t *testing.T, f *fixtures.Fixture) []string {
+	t.Helper()
+	var keys []string
+	for _, k := range []string{"model_safetensors", "model_pt"} {
+		if _, ok := f.Files[k]; ok {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
+		t.Fatalf("%s lists no weight file (model_safetensors or model_pt)", f.Name)
+	}
+	return keys
+}
+
+// unetInput is a unet fixture's recorded input: images x, timesteps t and,
+// for a class-conditional model, labels y.
+type unetInput struct {
+	io      *checkpoints.StateDict
+	x, t, y *tensors.Tensor
+}
+
+// run returns the network's output on the input.
+func (in unetInput) run(t *testing.T, b backends.Backend, ctx *context.Context, m *Model) *tensors.Tensor {
+	t.Helper()
+	args := []any{in.x, in.t}
+	if in.y != nil {
+		args = append(args, in.y)
+	}
+	exec, err := context.NewExec(b, ctx, func(ctx *context.Context, inputs []*graph.Node) *graph.Node {
+		var labels *graph.Node
+		if len(inputs) > 2 {
+			labels = inputs[2]
+		}
+		return m.Apply(ctx, inputs[0], graph.ConvertDType(inputs[1], inputs[0].DType()), labels)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	outs, err := exec.Exec(args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return outs[0]
+}
+
 // fixtureModel builds the network of a "unet" fixture from its
-// create_model_kwargs and reads its input/output file.
-func fixtureModel(t *testing.T, f *fixtures.Fixture) (*Model, *checkpoints.StateDict) {
+// create_model_kwargs and reads its recorded input: a class-conditional
+// model needs the labels y, which an unconditional one must not have.
+func fixtureModel(t *testing.T, f *fixtures.Fixture) (*Model, unetInput) {
 	t.Helper()
 	var fx struct {
 		Kwargs json.RawMessage `json:"create_model_kwargs"`
@@ -77,7 +119,17 @@ func fixtureModel(t *testing.T, f *fixtures.Fixture) (*Model, *checkpoints.State
 	if err != nil {
 		t.Fatal(err)
 	}
-	return m, io
+	in := unetInput{io: io, x: tensorOf(t, io, "x"), t: tensorOf(t, io, "t")}
+	_, hasLabels := io.Tensors["y"]
+	switch {
+	case cfg.ClassCond && !hasLabels:
+		t.Fatalf("%s: class-conditional model, but the fixture records no labels y", f.Name)
+	case !cfg.ClassCond && hasLabels:
+		t.Fatalf("%s: labels y recorded for a model without class_cond", f.Name)
+	case hasLabels:
+		in.y = tensorOf(t, io, "y")
+	}
+	return m, in
 }
 
 // tensorOf converts a stored F32 or I64 tensor to a GoMLX tensor.

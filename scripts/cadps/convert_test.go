@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,21 +13,43 @@ import (
 	"github.com/cadps/toolkit/internal/fixtures"
 )
 
-// unetB returns the unet-b fixture's model.pt and model.safetensors.
-func unetB(t *testing.T) (pt, st string) {
+// unetFixtures returns the unet fixtures that list both model.pt and
+// model.safetensors (made from the same state dict by torch and by
+// safetensors); it skips when there is none.
+func unetFixtures(t *testing.T) []*fixtures.Fixture {
 	t.Helper()
-	root, err := fixtures.Root()
+	return fixtures.OfKind(t, "unet", func(f *fixtures.Fixture) bool {
+		_, pt := f.Files["model_pt"]
+		_, st := f.Files["model_safetensors"]
+		return pt && st
+	})
+}
+
+// weightFiles returns a unet fixture's model.pt and model.safetensors.
+func weightFiles(t *testing.T, f *fixtures.Fixture) (pt, st string) {
+	t.Helper()
+	pt, err := f.Path("model_pt")
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Join(root, "unet-b")
-	return filepath.Join(dir, "model.pt"), filepath.Join(dir, "model.safetensors")
+	st, err = f.Path("model_safetensors")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pt, st
 }
 
-// TestConvertUnetB converts the fixture's model.pt and compares the result
-// with the model.safetensors made from the same state dict by safetensors.
-func TestConvertUnetB(t *testing.T) {
-	pt, ref := unetB(t)
+// TestConvertFixtures converts each unet fixture's model.pt and
+// model.safetensors and compares the result with the model.safetensors made
+// from the same state dict by safetensors.
+func TestConvertFixtures(t *testing.T) {
+	for _, f := range unetFixtures(t) {
+		t.Run(f.Name, func(t *testing.T) { testConvert(t, f) })
+	}
+}
+
+func testConvert(t *testing.T, f *fixtures.Fixture) {
+	pt, ref := weightFiles(t, f)
 	want, err := checkpoints.LoadSafetensors(ref)
 	if err != nil {
 		t.Fatal(err)
@@ -56,7 +79,8 @@ func TestConvertUnetB(t *testing.T) {
 			}
 			st, _ := os.Stat(out)
 			line := stdout.String()
-			for _, s := range []string{"184 tensors", "1,002,883 parameters", thousands(st.Size()) + " bytes", filepath.Base(in)} {
+			for _, s := range []string{fmt.Sprintf("%d tensors", len(want.Names)), thousands(int64(want.NumParameters())) + " parameters",
+				thousands(st.Size()) + " bytes", filepath.Base(in)} {
 				if !strings.Contains(line, s) {
 					t.Errorf("summary %q does not contain %q", line, s)
 				}
@@ -71,7 +95,11 @@ func TestConvertUnetB(t *testing.T) {
 // TestConvertErrors checks refusals: existing output, bad arguments, a bad
 // input (which leaves no output behind).
 func TestConvertErrors(t *testing.T) {
-	pt, _ := unetB(t)
+	pt, st := weightFiles(t, unetFixtures(t)[0])
+	want, err := checkpoints.LoadSafetensors(st)
+	if err != nil {
+		t.Fatal(err)
+	}
 	dir := t.TempDir()
 	existing := filepath.Join(dir, "exists.safetensors")
 	if err := os.WriteFile(existing, []byte("keep me"), 0o644); err != nil {
@@ -127,7 +155,7 @@ func TestConvertErrors(t *testing.T) {
 	if err := convertCommand().run([]string{"-force", pt, existing}, &stdout, &stderr); err != nil {
 		t.Fatal(err)
 	}
-	if sd, err := checkpoints.LoadSafetensors(existing); err != nil || len(sd.Names) != 184 {
+	if sd, err := checkpoints.LoadSafetensors(existing); err != nil || len(sd.Names) != len(want.Names) {
 		t.Fatalf("after -force: %v", err)
 	}
 	entries, _ := os.ReadDir(dir)
