@@ -1,4 +1,6 @@
-package backend
+// Part of the toolkit's fork of GoMLX v0.26.0's pure-Go backend (Apache-2.0); see NOTICE.
+
+package cpu
 
 import (
 	"fmt"
@@ -81,7 +83,7 @@ func (g *convGeom) workspace() int {
 //
 // bands caches the banded matrices built from each kernel op, shared by the
 // tiles that split output positions.
-func (b *builder) correlate(x, w backends.Op, g convGeom, budget int, bands map[bandKey]backends.Op) (backends.Op, error) {
+func (b *Builder) correlate(x, w backends.Op, g convGeom, budget int, bands map[bandKey]backends.Op) (backends.Op, error) {
 	ws := g.workspace() // Also sets bandWidth.
 	if ws <= budget {
 		return b.convCore(x, w, g, bands)
@@ -170,12 +172,12 @@ func (b *builder) correlate(x, w backends.Op, g convGeom, budget int, bands map[
 
 // after returns x plus a zero computed from dep, so that x is only produced
 // once dep is: x < x is false for every x, NaN included, hence exactly 0.
-func (b *builder) after(x, dep backends.Op) (backends.Op, error) {
-	ds, err := b.shape(dep)
+func (b *Builder) after(x, dep backends.Op) (backends.Op, error) {
+	ds, err := b.OpShape(dep)
 	if err != nil {
 		return nil, err
 	}
-	xs, err := b.shape(x)
+	xs, err := b.OpShape(x)
 	if err != nil {
 		return nil, err
 	}
@@ -202,7 +204,7 @@ func (b *builder) after(x, dep backends.Op) (backends.Op, error) {
 }
 
 // convCore computes one tile with a single DotGeneral.
-func (b *builder) convCore(x, w backends.Op, g convGeom, bands map[bandKey]backends.Op) (backends.Op, error) {
+func (b *Builder) convCore(x, w backends.Op, g convGeom, bands map[bandKey]backends.Op) (backends.Op, error) {
 	if g.banded() {
 		return b.convBanded(x, w, g, bands)
 	}
@@ -254,9 +256,9 @@ func (gp gatherPlan) bounds(g convGeom, i, t int) (start, limit, stride int) {
 // indices of the plan (row-major) times the extra blocks of lastFn, and rest
 // are the sliced extents followed by lastFn's extent. lastFn, if not nil,
 // fills in the slice of the last spatial axis for block j of extra.
-func (b *builder) gather(x backends.Op, g convGeom, gp gatherPlan, extra int,
+func (b *Builder) gather(x backends.Op, g convGeom, gp gatherPlan, extra int,
 	lastFn func(j int) (start, limit, stride int)) (backends.Op, error) {
-	xs, err := b.shape(x)
+	xs, err := b.OpShape(x)
 	if err != nil {
 		return nil, err
 	}
@@ -283,7 +285,7 @@ func (b *builder) gather(x backends.Op, g convGeom, gp gatherPlan, extra int,
 					return nil, err
 				}
 			}
-			ps, err := b.shape(part)
+			ps, err := b.OpShape(part)
 			if err != nil {
 				return nil, err
 			}
@@ -318,7 +320,7 @@ func labelIndices(labels, want []string) []int {
 
 // dotLabeled contracts lhs and rhs (both labelled) over contract with batch
 // axis "g", permutes the result to want and returns it.
-func (b *builder) dotLabeled(lhs backends.Op, lhsLabels []string, rhs backends.Op, rhsLabels []string,
+func (b *Builder) dotLabeled(lhs backends.Op, lhsLabels []string, rhs backends.Op, rhsLabels []string,
 	contract, want []string) (backends.Op, error) {
 	batch := []string{"g"}
 	y, err := b.DotGeneral(lhs, labelIndices(lhsLabels, contract), labelIndices(lhsLabels, batch),
@@ -343,7 +345,7 @@ func (b *builder) dotLabeled(lhs backends.Op, lhsLabels []string, rhs backends.O
 // convIm2col gathers one strided slice of the input per iteration index
 // (kernel tap, or output position when the kernel is larger than the output)
 // into [N, G, C/G, T, S] and contracts it with the kernel in one DotGeneral.
-func (b *builder) convIm2col(x, w backends.Op, g convGeom) (backends.Op, error) {
+func (b *Builder) convIm2col(x, w backends.Op, g convGeom) (backends.Op, error) {
 	n := len(g.out)
 	gp := newGatherPlan(g, n)
 	xg, err := b.gather(x, g, gp, 1, nil)
@@ -380,7 +382,7 @@ func (b *builder) convIm2col(x, w backends.Op, g convGeom) (backends.Op, error) 
 // computed from windows of the input times a banded matrix
 // band[j', j] = kernel[(j' − j·stride)/dil] built from the kernel, while the
 // other spatial axes are gathered as in convIm2col.
-func (b *builder) convBanded(x, w backends.Op, g convGeom, bands map[bandKey]backends.Op) (backends.Op, error) {
+func (b *Builder) convBanded(x, w backends.Op, g convGeom, bands map[bandKey]backends.Op) (backends.Op, error) {
 	n := len(g.out)
 	m := n - 1
 	bw, nb := g.bandWidth, g.bandBlocks
@@ -450,7 +452,7 @@ type bandKey struct {
 // (zero where not a tap), with j' < window and j < width: it dilates the
 // kernel's last axis, pads it by (width−1)·s on both sides and takes width
 // shifted windows.
-func (b *builder) bandMatrix(w backends.Op, g convGeom, key bandKey) (backends.Op, error) {
+func (b *Builder) bandMatrix(w backends.Op, g convGeom, key bandKey) (backends.Op, error) {
 	n := len(g.out)
 	m := n - 1
 	bw, s, d := key.width, key.stride, key.dil
