@@ -114,9 +114,6 @@ func newCPU(config string) (backends.Backend, error) {
 	if !strings.Contains(config, "ops_parallel") && !strings.Contains(config, "ops_sequential") {
 		config = strings.TrimPrefix(config+",ops_sequential", ",")
 	}
-	if !strings.Contains(config, "dotgeneral_") {
-		config += ",dotgeneral_large"
-	}
 	b, err := cpu.New(config)
 	if err != nil {
 		return nil, fmt.Errorf("backend: creating the CPU backend: %w", err)

@@ -252,10 +252,12 @@ func (gp gatherPlan) bounds(g convGeom, i, t int) (start, limit, stride int) {
 	return start, start + (count-1)*stride + 1, stride
 }
 
-// gather builds the operand [N, C, T, rest] where T enumerates the iteration
-// indices of the plan (row-major) times the extra blocks of lastFn, and rest
-// are the sliced extents followed by lastFn's extent. lastFn, if not nil,
-// fills in the slice of the last spatial axis for block j of extra.
+// gather builds the operand [N, C, iter..., extra, sliced..., last] where
+// iter are the iteration indices of the plan, sliced the sliced extents, and
+// extra and last the blocks and window of lastFn (both absent when lastFn is
+// nil): in[n, c, t·A + s·B] per spatial axis, gathered by one strided view.
+// lastFn, if not nil, gives the window of the last spatial axis for block j
+// of extra; its starts must be evenly spaced.
 func (b *Builder) gather(x backends.Op, g convGeom, gp gatherPlan, extra int,
 	lastFn func(j int) (start, limit, stride int)) (backends.Op, error) {
 	xs, err := b.OpShape(x)
@@ -263,50 +265,35 @@ func (b *Builder) gather(x backends.Op, g convGeom, gp gatherPlan, extra int,
 		return nil, err
 	}
 	rank := xs.Rank()
+	st := calculateStrides(xs.Dimensions)
 	m := len(gp.iterDims)
-	total := prod(gp.iterDims) * extra
-	parts := make([]backends.Op, 0, total)
-	idx := make([]int, m)
-	for range prod(gp.iterDims) {
-		for j := range extra {
-			starts := make([]int, rank)
-			limits := slices.Clone(xs.Dimensions)
-			strides := slices.Repeat([]int{1}, rank)
-			for i := range m {
-				starts[2+i], limits[2+i], strides[2+i] = gp.bounds(g, i, idx[i])
-			}
-			if lastFn != nil {
-				starts[rank-1], limits[rank-1], strides[rank-1] = lastFn(j)
-			}
-			part := x
-			if !slices.Equal(limits, xs.Dimensions) || slices.ContainsFunc(starts, func(s int) bool { return s != 0 }) ||
-				slices.ContainsFunc(strides, func(s int) bool { return s != 1 }) {
-				if part, err = b.Slice(x, starts, limits, strides); err != nil {
-					return nil, err
-				}
-			}
-			ps, err := b.OpShape(part)
-			if err != nil {
-				return nil, err
-			}
-			if total > 1 {
-				if part, err = b.Reshape(part, g.n, g.c, 1, prod(ps.Dimensions[2:])); err != nil {
-					return nil, err
-				}
-			}
-			parts = append(parts, part)
-		}
-		for i := m - 1; i >= 0; i-- {
-			if idx[i]++; idx[i] < gp.iterDims[i] {
-				break
-			}
-			idx[i] = 0
-		}
+	dims := []int{g.n, g.c}
+	strides := []int{st[0], st[1]}
+	var sliceStrides []int
+	for i := range m {
+		a0, _, sliceStride := gp.bounds(g, i, 0)
+		a1, _, _ := gp.bounds(g, i, 1)
+		dims = append(dims, gp.iterDims[i])
+		strides = append(strides, (a1-a0)*st[2+i])
+		sliceStrides = append(sliceStrides, sliceStride*st[2+i])
 	}
-	if total == 1 {
-		return parts[0], nil
+	var lastDims, lastStrides []int
+	if lastFn != nil {
+		if m != rank-3 {
+			return nil, fmt.Errorf("internal error: gather with a window on axis %d of rank %d", m+2, rank)
+		}
+		s0, l0, step := lastFn(0)
+		s1, _, _ := lastFn(1)
+		dims = append(dims, extra)
+		strides = append(strides, (s1-s0)*st[rank-1])
+		lastDims = []int{(l0 - s0 + step - 1) / step}
+		lastStrides = []int{step * st[rank-1]}
+	} else if m != rank-2 || extra != 1 {
+		return nil, fmt.Errorf("internal error: gather over %d of %d spatial axes", m, rank-2)
 	}
-	return b.Concatenate(2, parts...)
+	dims = slices.Concat(dims, gp.sliceDims, lastDims)
+	strides = slices.Concat(strides, sliceStrides, lastStrides)
+	return b.stridedView(x, 0, dims, strides)
 }
 
 // labelIndices returns the positions of want in labels.

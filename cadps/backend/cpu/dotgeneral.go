@@ -224,6 +224,11 @@ func execDotGeneral(backend *Backend, node *Node, inputs []*Buffer, _ []bool) (*
 	outputShape := node.shape
 	dtype := lhs.shape.DType
 	output := backend.getBufferForShape(outputShape)
+	if dtype == dtypes.Float32 && backend.dotGeneralForceProblemSize == unknownProblemSize {
+		// cadps: float32 products use the packed SGEMM (dotgeneral_sgemm.go).
+		execDotGeneralSGEMM(backend, lhs, rhs, params, output)
+		return output, nil
+	}
 	output.Zeros()
 
 	// Problem size (per example of the batch):

@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 )
 
@@ -34,7 +35,9 @@ func (b *Builder) DotGeneral(lhs backends.Op, lhsC, lhsB []int, rhs backends.Op,
 	if err != nil {
 		return nil, err
 	}
-	if !ls.DType.IsFloat() || ls.DType != rs.DType || len(lhsC) != len(rhsC) || len(lhsB) != len(rhsB) {
+	// float32 products all go to the packed SGEMM, which pads thin products
+	// to its tile (at most 16 or 32 columns) rather than to 32×32 blocks.
+	if !ls.DType.IsFloat() || ls.DType == dtypes.Float32 || ls.DType != rs.DType || len(lhsC) != len(rhsC) || len(lhsB) != len(rhsB) {
 		return b.dotGeneralBlocked(lhs, lhsC, lhsB, rhs, rhsC, rhsB)
 	}
 	ln, err := normaliseOperand(ls, lhsC, lhsB)

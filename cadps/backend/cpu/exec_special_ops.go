@@ -1424,6 +1424,10 @@ func combineForScatterSumBFloat16(a, b bfloat16.BFloat16) bfloat16.BFloat16 {
 // execSlice is the executor function registered for backends.OpTypeSlice.
 func execSlice(backend *Backend, node *Node, inputs []*Buffer, inputsOwned []bool) (*Buffer, error) {
 	operand := inputs[0]
+	if view, ok := node.data.(*stridedViewNode); ok {
+		// cadps: strided views (conv_view.go) are generalised slices.
+		return execStridedView(backend, node, operand, view), nil
+	}
 	sliceParams, ok := node.data.(*sliceNode)
 	if !ok {
 		// Assuming node.data holds the necessary slice parameters.
