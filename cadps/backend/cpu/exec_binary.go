@@ -33,12 +33,19 @@ func binaryOperandsAndOutput(backend *Backend, inputs []*Buffer, inputsOwned []b
 // (some dimensions will grow)
 //
 // It is used by implicit broadcasting in binaryOps as well as by the the BroadcastInDim.
+//
+// cadps: the trailing axes on which the operand is uniformly broadcast (or
+// uniformly not) form an inner run walked with a constant step (0 or 1), so
+// that Next is a few instructions and inlined; the outer axes advance once
+// per run.
 type broadcastIterator struct {
-	flatIdx     int
-	perAxesIdx  []int
-	targetDims  []int
-	isBroadcast []bool
-	strides     []int
+	flatIdx            int
+	innerPos, innerLen int
+	innerStep          int
+	rowBase            int
+	outerIdx           []int // per outer axis
+	outerDims          []int // target dims of the outer axes
+	outerStrides       []int // operand strides of the outer axes (0 where broadcast)
 }
 
 // newBroadcastIterator returns an iterator that allows one to iterate over the flat indices of a tensor that is being broadcast,
@@ -52,37 +59,69 @@ func newBroadcastIterator(fromShape, toShape shapes.Shape) *broadcastIterator {
 	if rank != toShape.Rank() {
 		panicf("broadcastIterator: rank mismatch fromShape=%s, toShape=%s", fromShape, toShape)
 	}
-	bi := &broadcastIterator{
-		perAxesIdx:  make([]int, rank),
-		targetDims:  toShape.Dimensions,
-		isBroadcast: make([]bool, rank),
-		strides:     make([]int, rank),
-	}
+	strides := make([]int, rank)
 	stride := 1
 	for axis := rank - 1; axis >= 0; axis-- {
-		bi.strides[axis] = stride
+		if fromShape.Dimensions[axis] == toShape.Dimensions[axis] {
+			strides[axis] = stride
+		}
 		stride *= fromShape.Dimensions[axis]
-		bi.isBroadcast[axis] = fromShape.Dimensions[axis] != toShape.Dimensions[axis]
 	}
+	// The inner run: trailing axes with the same status (axes of target
+	// size 1 fit either).
+	bi := &broadcastIterator{innerLen: 1, innerStep: -1}
+	split := rank
+	for ; split > 0; split-- {
+		axis := split - 1
+		dim := toShape.Dimensions[axis]
+		if dim == 1 {
+			continue
+		}
+		step := 0
+		if strides[axis] != 0 {
+			step = 1
+		}
+		if bi.innerStep >= 0 && step != bi.innerStep {
+			break
+		}
+		bi.innerStep = step
+		bi.innerLen *= dim
+	}
+	bi.innerStep = max(bi.innerStep, 0)
+	bi.outerIdx = make([]int, split)
+	bi.outerDims = toShape.Dimensions[:split]
+	bi.outerStrides = strides[:split]
 	return bi
 }
 
+// Next returns the operand's flat index for the next output element.
 func (bi *broadcastIterator) Next() (flatIdx int) {
 	flatIdx = bi.flatIdx
-	bi.flatIdx++
-	rank := len(bi.perAxesIdx)
-	for axis := rank - 1; axis >= 0; axis-- {
-		bi.perAxesIdx[axis]++
-		if bi.perAxesIdx[axis] < bi.targetDims[axis] {
-			if bi.isBroadcast[axis] {
-				// If we are broadcasting on this axis, we need to go back and repeat the same slice of the tensor.
-				bi.flatIdx -= bi.strides[axis]
-			}
+	bi.innerPos++
+	if bi.innerPos < bi.innerLen {
+		bi.flatIdx += bi.innerStep
+		return
+	}
+	bi.nextRow()
+	return
+}
+
+// nextRow moves to the start of the next inner run. It is kept out of line
+// so that Next stays small enough to inline.
+//
+//go:noinline
+func (bi *broadcastIterator) nextRow() {
+	bi.innerPos = 0
+	for axis := len(bi.outerIdx) - 1; axis >= 0; axis-- {
+		bi.outerIdx[axis]++
+		bi.rowBase += bi.outerStrides[axis]
+		if bi.outerIdx[axis] < bi.outerDims[axis] {
 			break
 		}
-		bi.perAxesIdx[axis] = 0
+		bi.rowBase -= bi.outerIdx[axis] * bi.outerStrides[axis]
+		bi.outerIdx[axis] = 0
 	}
-	return
+	bi.flatIdx = bi.rowBase
 }
 
 // execScalarPowIntGeneric is a O(num of bits) for Pow(base, exp) implementation for integers.

@@ -229,51 +229,88 @@ func execReduce(backend *Backend, node *Node, inputs []*Buffer, inputsOwned []bo
 type reduceOutputIterator struct {
 	flatIdx int // On the output tensor.
 
-	perAxisIdx    []int // On the operand tensor.
-	dimensions    []int // Of the operand tensor.
+	// cadps: the trailing operand axes that are all reduced (step 0) or all
+	// kept (step 1) form an inner run, so that next is inlined and cheap;
+	// the outer axes advance once per run.
+	innerPos, innerLen, innerStep int
+	rowBase                       int
+
+	perAxisIdx    []int // On the operand tensor, outer axes only.
+	dimensions    []int // Of the operand tensor, outer axes only.
 	perAxisStride []int // It is set to 0 for the axes being reduced.
 }
 
 func newReduceOutputIterator(dimensions []int, reduceAxes []int) *reduceOutputIterator {
 	inputRank := len(dimensions)
-	it := &reduceOutputIterator{
-		perAxisIdx: make([]int, inputRank),
-		dimensions: dimensions,
-	}
-	it.perAxisStride = slices.Clone(dimensions)
+	strides := slices.Clone(dimensions)
 	stride := 1
 	for _, reduceAxis := range reduceAxes {
-		it.perAxisStride[reduceAxis] = 0
+		strides[reduceAxis] = 0
 	}
 	for axis := inputRank - 1; axis >= 0; axis-- {
-		if it.perAxisStride[axis] == 0 {
+		if strides[axis] == 0 {
 			// Skip the reducing axes and leave stride as 0.
 			continue
 		}
 
 		// Accumulate (product) axes that are not reduced on the stride.
-		newStride := stride * it.perAxisStride[axis]
-		it.perAxisStride[axis] = stride
+		newStride := stride * strides[axis]
+		strides[axis] = stride
 		stride = newStride
 	}
+	it := &reduceOutputIterator{innerLen: 1, innerStep: -1}
+	split := inputRank
+	for ; split > 0; split-- {
+		axis := split - 1
+		if dimensions[axis] == 1 {
+			continue
+		}
+		step := 0
+		if strides[axis] != 0 {
+			step = 1
+		}
+		if it.innerStep >= 0 && step != it.innerStep {
+			break
+		}
+		it.innerStep = step
+		it.innerLen *= dimensions[axis]
+	}
+	it.innerStep = max(it.innerStep, 0)
+	it.perAxisIdx = make([]int, split)
+	it.dimensions = dimensions[:split]
+	it.perAxisStride = strides[:split]
 	return it
 }
 
-func (it *reduceOutputIterator) next() int {
-	returnIdx := it.flatIdx
-	// Move pointer.
+func (it *reduceOutputIterator) next() (returnIdx int) {
+	returnIdx = it.flatIdx
+	it.innerPos++
+	if it.innerPos < it.innerLen {
+		it.flatIdx += it.innerStep
+		return
+	}
+	it.nextRow()
+	return
+}
+
+// nextRow moves to the start of the next inner run; kept out of line so
+// that next inlines.
+//
+//go:noinline
+func (it *reduceOutputIterator) nextRow() {
+	it.innerPos = 0
 	for axis := len(it.perAxisIdx) - 1; axis >= 0; axis-- {
 		it.perAxisIdx[axis]++
-		it.flatIdx += it.perAxisStride[axis]
+		it.rowBase += it.perAxisStride[axis]
 		if it.perAxisIdx[axis] < it.dimensions[axis] {
 			break
 		}
 
 		// Return to the start of the current axis and move to the next axis.
+		it.rowBase -= it.perAxisStride[axis] * it.perAxisIdx[axis]
 		it.perAxisIdx[axis] = 0
-		it.flatIdx -= it.perAxisStride[axis] * it.dimensions[axis]
 	}
-	return returnIdx
+	it.flatIdx = it.rowBase
 }
 
 var reduceMaxDTypeMap = NewDTypeMap("ReduceMax")
