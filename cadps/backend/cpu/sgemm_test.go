@@ -151,3 +151,18 @@ func TestMicroKernels(t *testing.T) {
 		}
 	}
 }
+
+func TestSelfCheck(t *testing.T) {
+	for _, kern := range testKernels() {
+		if !selfCheck(kern) {
+			t.Errorf("kernel %s fails its self-check", kern.name)
+		}
+	}
+	broken := microKernel{name: "broken", mr: 4, nr: 4, fn: func(kc int, a, b, c []float32, ldc int, acc bool) {
+		genericKernel.fn(kc, a, b, c, ldc, acc)
+		c[ldc+1] += 1
+	}}
+	if selfCheck(&broken) {
+		t.Error("self-check accepts a kernel that gets one element wrong")
+	}
+}
