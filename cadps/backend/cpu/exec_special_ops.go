@@ -1327,9 +1327,7 @@ func execScatterGeneric[T SupportedTypesConstraints](opType backends.OpType, out
 
 		// Prepare innerUpdatesIt to start from the indices in the updatesIt.
 		innerUpdatesIt.FlatIdx = updatesIt.FlatIdx
-		for ii, idx := range updatesIt.PerAxisIdx {
-			innerUpdatesIt.PerAxisIdx[ii] = idx
-		}
+		copy(innerUpdatesIt.PerAxisIdx, updatesIt.PerAxisIdx)
 
 		// Inner-loop: combine slice (window) of update into output.
 		for {
