@@ -54,7 +54,7 @@ fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "machine: $(getconf _NPROCESSORS_ONLN) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "Go backend: ${GOMLX_BACKEND:-cadps (default)}; $(go run ./scripts/bench/kernelname)"
 
 go test ./cadps/unet -run '^$' -bench 'Forward/unet-a' -benchtime "${reps}x" -count "$count" >"$tmp/unet.txt"

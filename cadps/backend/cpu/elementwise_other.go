@@ -1,0 +1,8 @@
+// Part of the toolkit's fork of GoMLX v0.26.0's pure-Go backend (Apache-2.0); see NOTICE.
+
+//go:build !amd64 || purego
+
+package cpu
+
+// float32Arith returns nil: without vector kernels the upstream loops run.
+func float32Arith(arithOp) *arithKernels { return nil }
