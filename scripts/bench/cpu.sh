@@ -76,8 +76,8 @@ def go_ms(path, pattern):
     return statistics.median(out), min(out)
 go = {
     "forward": go_ms(f"{tmp}/unet.txt", r"BenchmarkForward/unet-a"),
-    "dps": go_ms(f"{tmp}/step.txt", r"BenchmarkMethodStep/dps-"),
-    "cadps": go_ms(f"{tmp}/step.txt", r"BenchmarkMethodStep/cadps-"),
+    "dps": go_ms(f"{tmp}/step.txt", r"BenchmarkMethodStep/dps(-\d+)?\s"),
+    "cadps": go_ms(f"{tmp}/step.txt", r"BenchmarkMethodStep/cadps(-\d+)?\s"),
 }
 torch = {}
 for line in open(f"{tmp}/torch.jsonl"):
