@@ -102,18 +102,15 @@ func registered(name string) bool {
 // newCPU builds the toolkit's CPU backend; the config is passed to it (e.g.
 // "parallelism=2").
 //
-// Ops run one at a time ("ops_sequential") unless the config says
-// "ops_parallel": the executor inherited from GoMLX v0.26 deadlocks when more
-// matrix products are ready at once than it has workers (each holds a worker
-// while waiting for another), which independent products in a UNet step
-// trigger; each product still uses every core, and peak memory is lower.
+// Ops run one at a time unless the config says "ops_parallel": the executor
+// inherited from GoMLX v0.26 deadlocks when more matrix products are ready
+// at once than it has workers (each holds a worker while waiting for
+// another), which independent products in a UNet step trigger; each product
+// still uses every core, and peak memory is lower.
 // "ops_parallel,parallelism=-1" (no worker limit, so no deadlock) runs
 // independent ops at once: faster for a training step of the small prior, at
 // a higher peak memory; see [TrainingConfig].
 func newCPU(config string) (backends.Backend, error) {
-	if !strings.Contains(config, "ops_parallel") && !strings.Contains(config, "ops_sequential") {
-		config = strings.TrimPrefix(config+",ops_sequential", ",")
-	}
 	b, err := cpu.New(config)
 	if err != nil {
 		return nil, fmt.Errorf("backend: creating the CPU backend: %w", err)

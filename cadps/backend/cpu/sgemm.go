@@ -81,10 +81,14 @@ func sgemm(kern *microKernel, m, n, k int, a, b matView, c []float32, workers in
 }
 
 // sgemmWorkers is the number of goroutines a product may use: the cores
-// available to Go, or fewer when the backend's parallelism is limited.
+// available to Go, fewer when the backend's parallelism is limited
+// ("parallelism=N"), one when it is disabled ("parallelism=0").
 func sgemmWorkers(maxParallelism int) int {
 	w := runtime.GOMAXPROCS(0)
-	if maxParallelism > 0 {
+	switch {
+	case maxParallelism == 0:
+		w = 1
+	case maxParallelism > 0:
 		w = min(w, maxParallelism)
 	}
 	return max(w, 1)

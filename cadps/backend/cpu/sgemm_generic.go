@@ -10,10 +10,9 @@ func kernel4x4Go(kc int, a, b, c []float32, ldc int, acc bool) {
 	a, b = a[:kc*4], b[:kc*4]
 	var c00, c01, c02, c03, c10, c11, c12, c13 float32
 	var c20, c21, c22, c23, c30, c31, c32, c33 float32
-	for p := 0; p < len(a); p += 4 {
-		ap, bp := a[p:p+4:p+4], b[p:p+4:p+4]
-		a0, a1, a2, a3 := ap[0], ap[1], ap[2], ap[3]
-		b0, b1, b2, b3 := bp[0], bp[1], bp[2], bp[3]
+	for p := 0; p+3 < len(a) && p+3 < len(b); p += 4 {
+		a0, a1, a2, a3 := a[p], a[p+1], a[p+2], a[p+3]
+		b0, b1, b2, b3 := b[p], b[p+1], b[p+2], b[p+3]
 		c00 += a0 * b0
 		c01 += a0 * b1
 		c02 += a0 * b2

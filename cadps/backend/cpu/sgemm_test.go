@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 )
 
@@ -164,5 +165,34 @@ func TestSelfCheck(t *testing.T) {
 	}}
 	if selfCheck(&broken) {
 		t.Error("self-check accepts a kernel that gets one element wrong")
+	}
+}
+
+func TestSGEMMWorkers(t *testing.T) {
+	cores := runtime.GOMAXPROCS(0)
+	for _, c := range []struct{ parallelism, want int }{
+		{-1, cores}, {0, 1}, {1, 1}, {cores + 5, cores},
+	} {
+		if got := sgemmWorkers(c.parallelism); got != c.want {
+			t.Errorf("sgemmWorkers(%d) = %d, want %d", c.parallelism, got, c.want)
+		}
+	}
+}
+
+// BenchmarkSGEMM times each kernel this CPU runs (and the portable one) on
+// one core at a UNet convolution's size, [128,1152]×[1152,1024].
+func BenchmarkSGEMM(b *testing.B) {
+	const m, n, k = 128, 1024, 1152
+	r := rand.New(rand.NewPCG(1, 2))
+	a, _ := layout{}.view(r, m, k)
+	bv, _ := layout{}.view(r, k, n)
+	c := make([]float32, m*n)
+	for _, kern := range testKernels() {
+		b.Run(kern.name, func(b *testing.B) {
+			for b.Loop() {
+				sgemm(kern, m, n, k, a, bv, c, 1)
+			}
+			b.ReportMetric(2*m*n*k*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
 	}
 }

@@ -79,6 +79,12 @@ func New(config string) (backends.Backend, error) {
 func newDefaultBackend() *Backend {
 	b := &Backend{}
 	b.workers.Initialize()
+	// cadps: ops run one at a time unless the config says "ops_parallel":
+	// the executor deadlocks when more matrix products wait for workers than
+	// it has (each holds one while waiting for another); each product still
+	// uses every core. "ops_parallel,parallelism=-1" (no worker limit) is
+	// safe.
+	b.opsExecutionType = opsExecutionSequential
 	return b
 }
 
