@@ -1,4 +1,6 @@
-package backend
+// Part of the toolkit's fork of GoMLX v0.26.0's pure-Go backend (Apache-2.0); see NOTICE.
+
+package cpu
 
 import (
 	"fmt"
@@ -24,7 +26,7 @@ const convWorkspace = 2 << 20
 // runs at the pure-Go backend's matrix-multiply speed; batch-grouped and
 // integer convolutions are forwarded to the inner backend, after filling in
 // the defaults it mishandles (nil strides, dilations ≤ 0).
-func (b *builder) ConvGeneral(input, kernel backends.Op, axes backends.ConvolveAxesConfig,
+func (b *Builder) ConvGeneral(input, kernel backends.Op, axes backends.ConvolveAxesConfig,
 	strides []int, paddings [][2]int, inputDilations, kernelDilations []int,
 	channelGroupCount, batchGroupCount int) (backends.Op, error) {
 	return b.convGeneral(input, kernel, axes, strides, paddings, inputDilations, kernelDilations,
@@ -48,7 +50,7 @@ func (s convSpec) clone() convSpec {
 
 // convGeneral is ConvGeneral with an explicit workspace budget (in elements),
 // so that tests can force tiling on small shapes.
-func (b *builder) convGeneral(input, kernel backends.Op, axes backends.ConvolveAxesConfig,
+func (b *Builder) convGeneral(input, kernel backends.Op, axes backends.ConvolveAxesConfig,
 	strides []int, paddings [][2]int, inputDilations, kernelDilations []int,
 	channelGroupCount, batchGroupCount, budget int) (backends.Op, error) {
 	n := len(axes.InputSpatial)
@@ -60,14 +62,14 @@ func (b *builder) convGeneral(input, kernel backends.Op, axes backends.ConvolveA
 	}
 	channelGroupCount, batchGroupCount = max(channelGroupCount, 1), max(batchGroupCount, 1)
 	forward := func() (backends.Op, error) {
-		return b.Builder.ConvGeneral(input, kernel, axes, strides, paddings, inputDilations, kernelDilations,
+		return b.convGeneralDirect(input, kernel, axes, strides, paddings, inputDilations, kernelDilations,
 			channelGroupCount, batchGroupCount)
 	}
-	xs, err := b.shape(input)
+	xs, err := b.OpShape(input)
 	if err != nil {
 		return nil, fmt.Errorf("ConvGeneral: %w", err)
 	}
-	ks, err := b.shape(kernel)
+	ks, err := b.OpShape(kernel)
 	if err != nil {
 		return nil, fmt.Errorf("ConvGeneral: %w", err)
 	}
@@ -136,12 +138,12 @@ func checkConvAxes(xs, ks shapes.Shape, axes backends.ConvolveAxesConfig, groups
 // dilation is removed first: on axes with stride 1 by splitting the output
 // into phases (each an ordinary convolution with a sub-sampled kernel, so no
 // multiplications by inserted zeros), otherwise by inserting the zeros.
-func (b *builder) convCanonical(x, w backends.Op, spec convSpec) (backends.Op, error) {
-	xs, err := b.shape(x)
+func (b *Builder) convCanonical(x, w backends.Op, spec convSpec) (backends.Op, error) {
+	xs, err := b.OpShape(x)
 	if err != nil {
 		return nil, err
 	}
-	ks, err := b.shape(w)
+	ks, err := b.OpShape(w)
 	if err != nil {
 		return nil, err
 	}
@@ -160,7 +162,7 @@ func (b *builder) convCanonical(x, w backends.Op, spec convSpec) (backends.Op, e
 		}
 		spec.inDil[i] = 1
 	}
-	if xs, err = b.shape(x); err != nil {
+	if xs, err = b.OpShape(x); err != nil {
 		return nil, err
 	}
 	cfg := make([]backends.PadAxis, n+2)
@@ -194,12 +196,12 @@ func (b *builder) convCanonical(x, w backends.Op, spec convSpec) (backends.Op, e
 // k·dilation ≡ padStart − r (mod D), which form an arithmetic progression, so
 // phase r is an ordinary convolution of the undilated input with those taps.
 // The phases are interleaved back along axis i.
-func (b *builder) convPolyphase(x, w backends.Op, spec convSpec, i int) (backends.Op, error) {
-	xs, err := b.shape(x)
+func (b *Builder) convPolyphase(x, w backends.Op, spec convSpec, i int) (backends.Op, error) {
+	xs, err := b.OpShape(x)
 	if err != nil {
 		return nil, err
 	}
-	ks, err := b.shape(w)
+	ks, err := b.OpShape(w)
 	if err != nil {
 		return nil, err
 	}
@@ -279,7 +281,7 @@ func (b *builder) convPolyphase(x, w backends.Op, spec convSpec, i int) (backend
 // with the taps k0, k0+step, … (kr of them) of w along axis ax. Its input
 // waits for the previous phase's result prev (if any), like tiles do (see
 // correlate).
-func (b *builder) convPhase(x, w, prev backends.Op, sub convSpec, ax, k0, step, kr int) (backends.Op, error) {
+func (b *Builder) convPhase(x, w, prev backends.Op, sub convSpec, ax, k0, step, kr int) (backends.Op, error) {
 	wr, err := b.sliceAxis(w, ax, k0, k0+step*(kr-1)+1, step)
 	if err != nil {
 		return nil, err
@@ -327,12 +329,12 @@ func ones(v []int, n int) []int {
 }
 
 // zeroScalar returns a scalar constant 0 of dtype.
-func (b *builder) zeroScalar(dtype dtypes.DType) (backends.Op, error) {
+func (b *Builder) zeroScalar(dtype dtypes.DType) (backends.Op, error) {
 	return b.Constant(reflect.MakeSlice(reflect.SliceOf(dtype.GoType()), 1, 1).Interface())
 }
 
 // zeros returns a tensor of zeros.
-func (b *builder) zeros(dtype dtypes.DType, dims []int) (backends.Op, error) {
+func (b *Builder) zeros(dtype dtypes.DType, dims []int) (backends.Op, error) {
 	z, err := b.zeroScalar(dtype)
 	if err != nil {
 		return nil, err
@@ -341,11 +343,11 @@ func (b *builder) zeros(dtype dtypes.DType, dims []int) (backends.Op, error) {
 }
 
 // padZero pads x with zeros; it is a no-op when cfg is all zero.
-func (b *builder) padZero(x backends.Op, cfg []backends.PadAxis) (backends.Op, error) {
+func (b *Builder) padZero(x backends.Op, cfg []backends.PadAxis) (backends.Op, error) {
 	if !slices.ContainsFunc(cfg, func(p backends.PadAxis) bool { return p != backends.PadAxis{} }) {
 		return x, nil
 	}
-	s, err := b.shape(x)
+	s, err := b.OpShape(x)
 	if err != nil {
 		return nil, err
 	}
@@ -357,8 +359,8 @@ func (b *builder) padZero(x backends.Op, cfg []backends.PadAxis) (backends.Op, e
 }
 
 // sliceAxis slices x along one axis; it is a no-op for the whole axis.
-func (b *builder) sliceAxis(x backends.Op, axis, start, limit, stride int) (backends.Op, error) {
-	s, err := b.shape(x)
+func (b *Builder) sliceAxis(x backends.Op, axis, start, limit, stride int) (backends.Op, error) {
+	s, err := b.OpShape(x)
 	if err != nil {
 		return nil, err
 	}
@@ -375,8 +377,8 @@ func (b *builder) sliceAxis(x backends.Op, axis, start, limit, stride int) (back
 // permute transposes x so that output axis j is input axis perm[j]. It
 // returns x itself for the identity and a Reshape when only axes of size 1
 // move, since the pure-Go Transpose always copies.
-func (b *builder) permute(x backends.Op, perm []int) (backends.Op, error) {
-	s, err := b.shape(x)
+func (b *Builder) permute(x backends.Op, perm []int) (backends.Op, error) {
+	s, err := b.OpShape(x)
 	if err != nil {
 		return nil, err
 	}
@@ -401,4 +403,9 @@ func (b *builder) permute(x backends.Op, perm []int) (backends.Op, error) {
 		dims[j] = s.Dimensions[a]
 	}
 	return b.Reshape(x, dims...)
+}
+
+// slice is Slice with unit strides.
+func (b *Builder) slice(x backends.Op, starts, limits []int) (backends.Op, error) {
+	return b.Slice(x, starts, limits, slices.Repeat([]int{1}, len(starts)))
 }

@@ -1,4 +1,6 @@
-package backend
+// Part of the toolkit's fork of GoMLX v0.26.0's pure-Go backend (Apache-2.0); see NOTICE.
+
+package cpu
 
 import (
 	"fmt"
@@ -87,7 +89,7 @@ func runConvBench(b *testing.B, be backends.Backend, bc benchConv, which string)
 }
 
 func benchConvs(b *testing.B, convs []benchConv, config, which string) {
-	be, err := NewWithConfig(config)
+	be, err := newConfigured(config)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -97,15 +99,15 @@ func benchConvs(b *testing.B, convs []benchConv, config, which string) {
 }
 
 // BenchmarkConvForward times the wrapped backend's convolutions.
-func BenchmarkConvForward(b *testing.B) { benchConvs(b, unetConvs, Name, "forward") }
+func BenchmarkConvForward(b *testing.B) { benchConvs(b, unetConvs, BackendName, "forward") }
 
 // BenchmarkConvInputGrad times the convolution GoMLX builds for the gradient
 // with respect to the input (reversed kernel, input dilation for strides).
-func BenchmarkConvInputGrad(b *testing.B) { benchConvs(b, unetConvs, Name, "input") }
+func BenchmarkConvInputGrad(b *testing.B) { benchConvs(b, unetConvs, BackendName, "input") }
 
 // BenchmarkConvKernelGrad times the convolution GoMLX builds for the gradient
 // with respect to the kernel (an image-sized "kernel", kernel-sized output).
-func BenchmarkConvKernelGrad(b *testing.B) { benchConvs(b, unetConvs, Name, "kernel") }
+func BenchmarkConvKernelGrad(b *testing.B) { benchConvs(b, unetConvs, BackendName, "kernel") }
 
 // BenchmarkPlainConvForward times the unwrapped pure-Go convolution, only at
 // 64×64: at its speed a 256×256 convolution takes about a minute.
@@ -114,7 +116,7 @@ func BenchmarkPlainConvForward(b *testing.B) { benchConvs(b, plainConvs, "go", "
 // BenchmarkDot times the backend's matrix multiplication at the size of the
 // 64×64 3×3 convolution's im2col product, [4096,1152]×[1152,128].
 func BenchmarkDot(b *testing.B) {
-	be, err := NewWithConfig(Name)
+	be, err := newConfigured(BackendName)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -140,9 +142,9 @@ func BenchmarkDot(b *testing.B) {
 // alone (-bench ConvPeakMemory) so that other benchmarks' memory does not
 // count.
 func BenchmarkConvPeakMemory(b *testing.B) {
-	for _, config := range []string{Name, Name + ":ops_sequential"} {
+	for _, config := range []string{BackendName, BackendName + ":ops_sequential"} {
 		b.Run(config, func(b *testing.B) {
-			be, err := NewWithConfig(config)
+			be, err := newConfigured(config)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -1,10 +1,13 @@
-package backend
+// Part of the toolkit's fork of GoMLX v0.26.0's pure-Go backend (Apache-2.0); see NOTICE.
+
+package cpu
 
 import (
 	"fmt"
 	"slices"
 
 	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 )
 
@@ -23,29 +26,31 @@ const thinDotMax = 1
 // most thinDotMax rows or columns per batch element become one broadcast
 // multiply and a sum over the contracted axes (materialising at most
 // thinDotMax times the larger operand); all others go to the inner backend.
-func (b *builder) DotGeneral(lhs backends.Op, lhsC, lhsB []int, rhs backends.Op, rhsC, rhsB []int) (backends.Op, error) {
-	ls, err := b.shape(lhs)
+func (b *Builder) DotGeneral(lhs backends.Op, lhsC, lhsB []int, rhs backends.Op, rhsC, rhsB []int) (backends.Op, error) {
+	ls, err := b.OpShape(lhs)
 	if err != nil {
 		return nil, err
 	}
-	rs, err := b.shape(rhs)
+	rs, err := b.OpShape(rhs)
 	if err != nil {
 		return nil, err
 	}
-	if !ls.DType.IsFloat() || ls.DType != rs.DType || len(lhsC) != len(rhsC) || len(lhsB) != len(rhsB) {
-		return b.Builder.DotGeneral(lhs, lhsC, lhsB, rhs, rhsC, rhsB)
+	// float32 products all go to the packed SGEMM, which pads thin products
+	// to its tile (at most 16 or 32 columns) rather than to 32×32 blocks.
+	if !ls.DType.IsFloat() || ls.DType == dtypes.Float32 || ls.DType != rs.DType || len(lhsC) != len(rhsC) || len(lhsB) != len(rhsB) {
+		return b.dotGeneralBlocked(lhs, lhsC, lhsB, rhs, rhsC, rhsB)
 	}
 	ln, err := normaliseOperand(ls, lhsC, lhsB)
 	if err != nil {
-		return b.Builder.DotGeneral(lhs, lhsC, lhsB, rhs, rhsC, rhsB)
+		return b.dotGeneralBlocked(lhs, lhsC, lhsB, rhs, rhsC, rhsB)
 	}
 	rn, err := normaliseOperand(rs, rhsC, rhsB)
 	if err != nil || !slices.Equal(ln.batchDims, rn.batchDims) || !slices.Equal(ln.contractDims, rn.contractDims) {
 		// Mismatched axes: the inner backend reports the error.
-		return b.Builder.DotGeneral(lhs, lhsC, lhsB, rhs, rhsC, rhsB)
+		return b.dotGeneralBlocked(lhs, lhsC, lhsB, rhs, rhsC, rhsB)
 	}
 	if min(ln.cross, rn.cross) > thinDotMax || ln.contract == 1 {
-		return b.Builder.DotGeneral(lhs, lhsC, lhsB, rhs, rhsC, rhsB)
+		return b.dotGeneralBlocked(lhs, lhsC, lhsB, rhs, rhsC, rhsB)
 	}
 	out, err := b.thinDot(lhs, ln, rhs, rn)
 	if err != nil {
@@ -97,7 +102,7 @@ func normaliseOperand(s shapes.Shape, contract, batch []int) (normalised, error)
 
 // thinDot computes the product as Σ_k lhs[b,m,k]·rhs[b,n,k] by broadcasting
 // both operands to [batch, M, N, K].
-func (b *builder) thinDot(lhs backends.Op, ln normalised, rhs backends.Op, rn normalised) (backends.Op, error) {
+func (b *Builder) thinDot(lhs backends.Op, ln normalised, rhs backends.Op, rn normalised) (backends.Op, error) {
 	bsz, m, n, k := ln.batch, ln.cross, rn.cross, ln.contract
 	prep := func(x backends.Op, nz normalised, dims []int) (backends.Op, error) {
 		var err error
@@ -116,7 +121,7 @@ func (b *builder) thinDot(lhs backends.Op, ln normalised, rhs backends.Op, rn no
 	if err != nil {
 		return nil, err
 	}
-	ls, err := b.shape(l)
+	ls, err := b.OpShape(l)
 	if err != nil {
 		return nil, err
 	}

@@ -1,4 +1,6 @@
-package backend
+// Part of the toolkit's fork of GoMLX v0.26.0's pure-Go backend (Apache-2.0); see NOTICE.
+
+package cpu
 
 import (
 	"fmt"
@@ -259,14 +261,14 @@ func convCases() []convCase {
 // and returns the output in canonical layout.
 func runBackendConv(t *testing.T, cc convCase, x, k []float64, budget int) []float64 {
 	t.Helper()
-	inner, err := NewWithConfig("go")
+	inner, err := New("")
 	if err != nil {
 		t.Fatal(err)
 	}
 	xp, kp, yp := cc.perms()
 	xa, xd := permuteFlat(x, cc.xDims(), xp)
 	ka, kd := permuteFlat(k, cc.kDims(), kp)
-	b := Wrap(inner).Builder(t.Name()).(*builder)
+	b := inner.Builder(t.Name()).(*Builder)
 	xo, err := b.Parameter("x", shapes.Make(dtypes.Float64, xd...), nil)
 	if err != nil {
 		t.Fatal(err)

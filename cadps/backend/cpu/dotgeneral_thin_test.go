@@ -1,4 +1,6 @@
-package backend
+// Part of the toolkit's fork of GoMLX v0.26.0's pure-Go backend (Apache-2.0); see NOTICE.
+
+package cpu
 
 import (
 	"fmt"
@@ -18,7 +20,7 @@ import (
 // orders, batch axes and several contracting axes.
 func TestThinDotGeneral(t *testing.T) {
 	wrapped := newTestBackend(t)
-	plain, err := NewWithConfig("go")
+	plain, err := newConfigured("go")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,8 +76,8 @@ func TestThinDotGeneral(t *testing.T) {
 // adjoint, and a UNet time-embedding layer at batch 1, on the wrapped backend and on the pure-Go backend with every
 // product blocked, which the wrapper otherwise asks for.
 func BenchmarkThinDot(b *testing.B) {
-	for _, config := range []string{Name, "go:dotgeneral_large"} {
-		be, err := NewWithConfig(config)
+	for _, config := range []string{BackendName, "go:dotgeneral_large"} {
+		be, err := newConfigured(config)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -1,4 +1,6 @@
-package backend
+// Part of the toolkit's fork of GoMLX v0.26.0's pure-Go backend (Apache-2.0); see NOTICE.
+
+package cpu
 
 import (
 	"fmt"
@@ -81,7 +83,7 @@ func (g *convGeom) workspace() int {
 //
 // bands caches the banded matrices built from each kernel op, shared by the
 // tiles that split output positions.
-func (b *builder) correlate(x, w backends.Op, g convGeom, budget int, bands map[bandKey]backends.Op) (backends.Op, error) {
+func (b *Builder) correlate(x, w backends.Op, g convGeom, budget int, bands map[bandKey]backends.Op) (backends.Op, error) {
 	ws := g.workspace() // Also sets bandWidth.
 	if ws <= budget {
 		return b.convCore(x, w, g, bands)
@@ -170,12 +172,12 @@ func (b *builder) correlate(x, w backends.Op, g convGeom, budget int, bands map[
 
 // after returns x plus a zero computed from dep, so that x is only produced
 // once dep is: x < x is false for every x, NaN included, hence exactly 0.
-func (b *builder) after(x, dep backends.Op) (backends.Op, error) {
-	ds, err := b.shape(dep)
+func (b *Builder) after(x, dep backends.Op) (backends.Op, error) {
+	ds, err := b.OpShape(dep)
 	if err != nil {
 		return nil, err
 	}
-	xs, err := b.shape(x)
+	xs, err := b.OpShape(x)
 	if err != nil {
 		return nil, err
 	}
@@ -202,7 +204,7 @@ func (b *builder) after(x, dep backends.Op) (backends.Op, error) {
 }
 
 // convCore computes one tile with a single DotGeneral.
-func (b *builder) convCore(x, w backends.Op, g convGeom, bands map[bandKey]backends.Op) (backends.Op, error) {
+func (b *Builder) convCore(x, w backends.Op, g convGeom, bands map[bandKey]backends.Op) (backends.Op, error) {
 	if g.banded() {
 		return b.convBanded(x, w, g, bands)
 	}
@@ -250,61 +252,48 @@ func (gp gatherPlan) bounds(g convGeom, i, t int) (start, limit, stride int) {
 	return start, start + (count-1)*stride + 1, stride
 }
 
-// gather builds the operand [N, C, T, rest] where T enumerates the iteration
-// indices of the plan (row-major) times the extra blocks of lastFn, and rest
-// are the sliced extents followed by lastFn's extent. lastFn, if not nil,
-// fills in the slice of the last spatial axis for block j of extra.
-func (b *builder) gather(x backends.Op, g convGeom, gp gatherPlan, extra int,
+// gather builds the operand [N, C, iter..., extra, sliced..., last] where
+// iter are the iteration indices of the plan, sliced the sliced extents, and
+// extra and last the blocks and window of lastFn (both absent when lastFn is
+// nil): in[n, c, t·A + s·B] per spatial axis, gathered by one strided view.
+// lastFn, if not nil, gives the window of the last spatial axis for block j
+// of extra; its starts must be evenly spaced.
+func (b *Builder) gather(x backends.Op, g convGeom, gp gatherPlan, extra int,
 	lastFn func(j int) (start, limit, stride int)) (backends.Op, error) {
-	xs, err := b.shape(x)
+	xs, err := b.OpShape(x)
 	if err != nil {
 		return nil, err
 	}
 	rank := xs.Rank()
+	st := calculateStrides(xs.Dimensions)
 	m := len(gp.iterDims)
-	total := prod(gp.iterDims) * extra
-	parts := make([]backends.Op, 0, total)
-	idx := make([]int, m)
-	for range prod(gp.iterDims) {
-		for j := range extra {
-			starts := make([]int, rank)
-			limits := slices.Clone(xs.Dimensions)
-			strides := slices.Repeat([]int{1}, rank)
-			for i := range m {
-				starts[2+i], limits[2+i], strides[2+i] = gp.bounds(g, i, idx[i])
-			}
-			if lastFn != nil {
-				starts[rank-1], limits[rank-1], strides[rank-1] = lastFn(j)
-			}
-			part := x
-			if !slices.Equal(limits, xs.Dimensions) || slices.ContainsFunc(starts, func(s int) bool { return s != 0 }) ||
-				slices.ContainsFunc(strides, func(s int) bool { return s != 1 }) {
-				if part, err = b.Slice(x, starts, limits, strides); err != nil {
-					return nil, err
-				}
-			}
-			ps, err := b.shape(part)
-			if err != nil {
-				return nil, err
-			}
-			if total > 1 {
-				if part, err = b.Reshape(part, g.n, g.c, 1, prod(ps.Dimensions[2:])); err != nil {
-					return nil, err
-				}
-			}
-			parts = append(parts, part)
-		}
-		for i := m - 1; i >= 0; i-- {
-			if idx[i]++; idx[i] < gp.iterDims[i] {
-				break
-			}
-			idx[i] = 0
-		}
+	dims := []int{g.n, g.c}
+	strides := []int{st[0], st[1]}
+	var sliceStrides []int
+	for i := range m {
+		a0, _, sliceStride := gp.bounds(g, i, 0)
+		a1, _, _ := gp.bounds(g, i, 1)
+		dims = append(dims, gp.iterDims[i])
+		strides = append(strides, (a1-a0)*st[2+i])
+		sliceStrides = append(sliceStrides, sliceStride*st[2+i])
 	}
-	if total == 1 {
-		return parts[0], nil
+	var lastDims, lastStrides []int
+	if lastFn != nil {
+		if m != rank-3 {
+			return nil, fmt.Errorf("internal error: gather with a window on axis %d of rank %d", m+2, rank)
+		}
+		s0, l0, step := lastFn(0)
+		s1, _, _ := lastFn(1)
+		dims = append(dims, extra)
+		strides = append(strides, (s1-s0)*st[rank-1])
+		lastDims = []int{(l0 - s0 + step - 1) / step}
+		lastStrides = []int{step * st[rank-1]}
+	} else if m != rank-2 || extra != 1 {
+		return nil, fmt.Errorf("internal error: gather over %d of %d spatial axes", m, rank-2)
 	}
-	return b.Concatenate(2, parts...)
+	dims = slices.Concat(dims, gp.sliceDims, lastDims)
+	strides = slices.Concat(strides, sliceStrides, lastStrides)
+	return b.stridedView(x, 0, dims, strides)
 }
 
 // labelIndices returns the positions of want in labels.
@@ -318,7 +307,7 @@ func labelIndices(labels, want []string) []int {
 
 // dotLabeled contracts lhs and rhs (both labelled) over contract with batch
 // axis "g", permutes the result to want and returns it.
-func (b *builder) dotLabeled(lhs backends.Op, lhsLabels []string, rhs backends.Op, rhsLabels []string,
+func (b *Builder) dotLabeled(lhs backends.Op, lhsLabels []string, rhs backends.Op, rhsLabels []string,
 	contract, want []string) (backends.Op, error) {
 	batch := []string{"g"}
 	y, err := b.DotGeneral(lhs, labelIndices(lhsLabels, contract), labelIndices(lhsLabels, batch),
@@ -343,7 +332,7 @@ func (b *builder) dotLabeled(lhs backends.Op, lhsLabels []string, rhs backends.O
 // convIm2col gathers one strided slice of the input per iteration index
 // (kernel tap, or output position when the kernel is larger than the output)
 // into [N, G, C/G, T, S] and contracts it with the kernel in one DotGeneral.
-func (b *builder) convIm2col(x, w backends.Op, g convGeom) (backends.Op, error) {
+func (b *Builder) convIm2col(x, w backends.Op, g convGeom) (backends.Op, error) {
 	n := len(g.out)
 	gp := newGatherPlan(g, n)
 	xg, err := b.gather(x, g, gp, 1, nil)
@@ -373,109 +362,4 @@ func (b *builder) convIm2col(x, w backends.Op, g convGeom) (backends.Op, error) 
 		return nil, err
 	}
 	return b.Reshape(y, append([]int{g.n, g.o}, g.out...)...)
-}
-
-// convBanded handles a long last spatial axis (many taps and many output
-// positions, e.g. a 61×61 blur): along it, blocks of bw output positions are
-// computed from windows of the input times a banded matrix
-// band[j', j] = kernel[(j' − j·stride)/dil] built from the kernel, while the
-// other spatial axes are gathered as in convIm2col.
-func (b *builder) convBanded(x, w backends.Op, g convGeom, bands map[bandKey]backends.Op) (backends.Op, error) {
-	n := len(g.out)
-	m := n - 1
-	bw, nb := g.bandWidth, g.bandBlocks
-	s, d := g.strides[m], g.dil[m]
-	extent := (g.kern[m]-1)*d + 1
-	window := (bw-1)*s + extent
-	// The last block may read past the input: pad it.
-	need := (nb*bw-1)*s + extent
-	var err error
-	if need > g.in[m] {
-		cfg := make([]backends.PadAxis, n+2)
-		cfg[n+1].End = need - g.in[m]
-		if x, err = b.padZero(x, cfg); err != nil {
-			return nil, err
-		}
-	}
-	gp := newGatherPlan(g, m)
-	xg, err := b.gather(x, g, gp, nb, func(j int) (int, int, int) {
-		return j * bw * s, j*bw*s + window, 1
-	})
-	if err != nil {
-		return nil, err
-	}
-	cg := g.c / g.groups
-	xDims := append(append(append(append([]int{g.n, g.groups, cg}, gp.iterDims...), nb), gp.sliceDims...), window)
-	if xg, err = b.Reshape(xg, xDims...); err != nil {
-		return nil, err
-	}
-	xLabels := append(append(append(append([]string{"n", "g", "cg"}, gp.iterLabels...), "jb"), gp.sliceLabels...), "j")
-
-	key := bandKey{w: w, width: bw, stride: s, dil: d}
-	band, ok := bands[key]
-	if !ok {
-		if band, err = b.bandMatrix(w, g, key); err != nil {
-			return nil, err
-		}
-		bands[key] = band
-	}
-	bandLabels := []string{"g", "og", "cg"}
-	contract := []string{"cg"}
-	want := []string{"n", "g", "og"}
-	for i := range m {
-		bandLabels = append(bandLabels, axisLabel("k", i))
-		contract = append(contract, axisLabel("k", i))
-		want = append(want, axisLabel("p", i))
-	}
-	bandLabels = append(bandLabels, "j", "bw")
-	contract = append(contract, "j")
-	want = append(want, "jb", "bw")
-	y, err := b.dotLabeled(band, bandLabels, xg, xLabels, contract, want)
-	if err != nil {
-		return nil, err
-	}
-	if y, err = b.Reshape(y, append(append([]int{g.n, g.o}, g.out[:m]...), nb*bw)...); err != nil {
-		return nil, err
-	}
-	return b.sliceAxis(y, n+1, 0, g.out[m], 1)
-}
-
-// bandKey identifies a banded matrix built from kernel op w.
-type bandKey struct {
-	w                  backends.Op
-	width, stride, dil int
-}
-
-// bandMatrix returns band[g, o, c, k..., j', j] = w[g·O/G + o, c, k..., (j' − j·s)/d]
-// (zero where not a tap), with j' < window and j < width: it dilates the
-// kernel's last axis, pads it by (width−1)·s on both sides and takes width
-// shifted windows.
-func (b *builder) bandMatrix(w backends.Op, g convGeom, key bandKey) (backends.Op, error) {
-	n := len(g.out)
-	m := n - 1
-	bw, s, d := key.width, key.stride, key.dil
-	window := (bw-1)*s + (g.kern[m]-1)*d + 1
-	cg := g.c / g.groups
-	cfg := make([]backends.PadAxis, n+2)
-	cfg[n+1] = backends.PadAxis{Start: (bw - 1) * s, End: (bw - 1) * s, Interior: d - 1}
-	wp, err := b.padZero(w, cfg)
-	if err != nil {
-		return nil, err
-	}
-	bandDims := append(append([]int{g.o, cg}, g.kern[:m]...), window, 1)
-	cols := make([]backends.Op, bw)
-	for j := range bw {
-		col, err := b.sliceAxis(wp, n+1, (bw-1-j)*s, (bw-1-j)*s+window, 1)
-		if err != nil {
-			return nil, err
-		}
-		if cols[j], err = b.Reshape(col, bandDims...); err != nil {
-			return nil, err
-		}
-	}
-	band, err := b.Concatenate(n+2, cols...)
-	if err != nil {
-		return nil, err
-	}
-	return b.Reshape(band, append(append([]int{g.groups, g.o / g.groups, cg}, g.kern[:m]...), window, bw)...)
 }

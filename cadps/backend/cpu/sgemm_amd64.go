@@ -1,0 +1,39 @@
+// Part of the toolkit's fork of GoMLX v0.26.0's pure-Go backend (Apache-2.0); see NOTICE.
+
+//go:build amd64 && !purego
+
+package cpu
+
+import "golang.org/x/sys/cpu"
+
+// kernel6x16AVX2 and kernel6x32AVX512 are in sgemm_amd64.s; see microKernel
+// for what they compute.
+//
+//go:noescape
+func kernel6x16AVX2(kc int, a, b, c *float32, ldc int, acc bool)
+
+//go:noescape
+func kernel6x32AVX512(kc int, a, b, c *float32, ldc int, acc bool)
+
+var (
+	avx2Kernel = microKernel{name: "avx2", mr: 6, nr: 16, fn: func(kc int, a, b, c []float32, ldc int, acc bool) {
+		_, _, _ = a[kc*6-1], b[kc*16-1], c[5*ldc+15]
+		kernel6x16AVX2(kc, &a[0], &b[0], &c[0], ldc, acc)
+	}}
+	avx512Kernel = microKernel{name: "avx512", mr: 6, nr: 32, fn: func(kc int, a, b, c []float32, ldc int, acc bool) {
+		_, _, _ = a[kc*6-1], b[kc*32-1], c[5*ldc+31]
+		kernel6x32AVX512(kc, &a[0], &b[0], &c[0], ldc, acc)
+	}}
+)
+
+// vectorKernels returns the micro-kernels this CPU can run, fastest first.
+func vectorKernels() []*microKernel {
+	var ks []*microKernel
+	if cpu.X86.HasAVX512F {
+		ks = append(ks, &avx512Kernel)
+	}
+	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
+		ks = append(ks, &avx2Kernel)
+	}
+	return ks
+}
