@@ -190,8 +190,7 @@ func replayDDRM(t *testing.T, f *fixtures.Fixture) {
 	r.compare("final (free running)", r.tol("final, running freely from x_T with the recorded draws"), final, "final", -1)
 }
 
-func replayDiffPIR(t *testing.T, f *fixtures.Fixture) { t.Skip("not yet") }
-func replayDAPS(t *testing.T, f *fixtures.Fixture)    { t.Skip("not yet") }
+func replayDAPS(t *testing.T, f *fixtures.Fixture) { t.Skip("not yet") }
 
 func flatOf(t *tensors.Tensor) []float32 { return tensors.MustCopyFlatData[float32](t) }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/cadps/toolkit/checkpoints"
 	"github.com/cadps/toolkit/internal/fixtures"
 	"github.com/cadps/toolkit/ops"
+	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 )
@@ -27,6 +28,7 @@ type replay struct {
 	data *checkpoints.StateDict
 	ctx  *context.Context
 	net  guidance.Network
+	b    backends.Backend
 }
 
 // newReplay loads the fixture's data and model (whose folder holds the
@@ -63,17 +65,17 @@ func newReplay(t *testing.T, f *fixtures.Fixture) *replay {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &replay{t: t, f: f, data: data, ctx: ctx, net: cadps.UNetNetwork(m)}
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &replay{t: t, f: f, data: data, ctx: ctx, net: cadps.UNetNetwork(m), b: b}
 }
 
 // sampler builds the sampler of method m with operator op over process p.
 func (r *replay) sampler(p *diffusion.Process, op ops.Operator, m guidance.Method, sigmaY float64) *cadps.Sampler {
 	r.t.Helper()
-	b, err := backend.New()
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	s, err := cadps.NewSampler(cadps.Problem{Backend: b, Ctx: r.ctx, Net: r.net, Process: p, Op: op,
+	s, err := cadps.NewSampler(cadps.Problem{Backend: r.b, Ctx: r.ctx, Net: r.net, Process: p, Op: op,
 		Method: m, Scale: 1, SigmaY: sigmaY})
 	if err != nil {
 		r.t.Fatal(err)
