@@ -4,6 +4,7 @@ import (
 	"github.com/cadps/toolkit/cadps/diffusion"
 	"github.com/cadps/toolkit/ops"
 	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/ml/context"
 )
 
 // DDRMGrid exposes DDRM's time grid to the reference tests: per respaced
@@ -46,4 +47,38 @@ func DiffPIRPredX0(p *diffusion.Process, x, eps, i *graph.Node) *graph.Node {
 		panic(err)
 	}
 	return g.predX0(x, eps, i)
+}
+
+// DAPSGrid exposes DAPS's schedules by annealing stage n = 0…N−1: σ_n
+// (with σ_N = 0 appended), the ODE grids and the Langevin step sizes.
+func DAPSGrid(m DAPS, steps int, op ops.Operator) (sigma []float32, odeT [][]float32, lr []float64) {
+	g := m.newGrid(steps, op)
+	for n := range steps {
+		i := steps - 1 - n
+		sigma = append(sigma, g.sigma[i])
+		odeT = append(odeT, g.odeT[i])
+		lr = append(lr, g.lr[i])
+	}
+	return append(sigma, g.sigmaNext[0]), odeT, lr
+}
+
+// DAPSNoise exposes VPPrecond's network timestep for σ.
+func DAPSNoise(sigma float32) float32 { return vpNoise(sigma) }
+
+// DAPSDenoise builds D(x; σ) with the network timestep cNoise.
+func DAPSDenoise(ctx *context.Context, net Network, x, sigma, cNoise *graph.Node) *graph.Node {
+	return (&Step{Ctx: ctx, Net: net}).denoise(x, sigma, cNoise)
+}
+
+// DAPSODEStep builds one Euler step of DAPS's PF-ODE.
+func DAPSODEStep(x, denoised, t, tNext *graph.Node) *graph.Node {
+	return odeStep(x, denoised, t, tNext)
+}
+
+// DAPSLangevin builds one Langevin step from x given x_t, x̂0, σ, lr and
+// the draw; it returns the next iterate and the data loss at x.
+func DAPSLangevin(m DAPS, op ops.Operator, y, x, xt, x0hat, sigma, lr, eps *graph.Node) (next, loss *graph.Node) {
+	sigma2 := graph.Square(sigma)
+	prior := graph.Div(graph.Sub(x0hat, xt), sigma2)
+	return m.langevinStep(&Step{Op: op, Y: y}, x, xt, prior, sigma2, lr, eps)
 }

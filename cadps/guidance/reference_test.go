@@ -190,8 +190,6 @@ func replayDDRM(t *testing.T, f *fixtures.Fixture) {
 	r.compare("final (free running)", r.tol("final, running freely from x_T with the recorded draws"), final, "final", -1)
 }
 
-func replayDAPS(t *testing.T, f *fixtures.Fixture) { t.Skip("not yet") }
-
 func flatOf(t *tensors.Tensor) []float32 { return tensors.MustCopyFlatData[float32](t) }
 
 func sqrt32(x float32) float32 { return float32(math.Sqrt(float64(x))) }

@@ -126,6 +126,13 @@ func (r *replay) slab(name string, k int) ([]float32, []int) {
 	return out, shape
 }
 
+// slab2 returns element [n,k] of a tensor stacked twice, as a GoMLX tensor.
+func (r *replay) slab2(name string, n, k int) *tensors.Tensor {
+	v, shape := r.slab(name, n)
+	m := len(v) / shape[0]
+	return tensors.FromFlatDataAndDimensions(v[k*m:(k+1)*m], shape[1:]...)
+}
+
 // gomlx returns element k of the stacked tensor name as a GoMLX tensor,
 // reshaped to dims when given.
 func (r *replay) gomlx(name string, k int, dims ...int) *tensors.Tensor {
@@ -182,3 +189,9 @@ func (r *replay) compareValues(what string, tol fixtures.Tolerance, got []float6
 
 // flat returns a tensor's values.
 func flat(t *tensors.Tensor) []float32 { return tensors.MustCopyFlatData[float32](t) }
+
+// compareTensor compares two GoMLX tensors of the same shape.
+func (r *replay) compareTensor(what string, tol fixtures.Tolerance, got, want *tensors.Tensor) {
+	r.t.Helper()
+	r.f.Compare(r.t, what, tol, fixtures.Float64s(flat(got)), fixtures.Float64s(flat(want)), got.Shape().Dimensions, want.Shape().Dimensions)
+}
