@@ -54,7 +54,7 @@ func (DiffPIR) DefaultScale(float64) float64 { return 1 }
 // CheckOperator implements OperatorChecker: the data step needs the
 // operator's closed-form proximal step.
 func (DiffPIR) CheckOperator(op ops.Operator) error {
-	if _, ok := op.(ops.Proximal); !ok {
+	if _, ok := op.(ops.Proximal); !ok || nonSeparable(op) {
 		return fmt.Errorf("diffpir needs a closed-form data step of %s: %w", op.Name(), ErrOperator)
 	}
 	return nil

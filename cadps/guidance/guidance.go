@@ -257,6 +257,18 @@ type Options struct {
 	// PixelSpace is tmpd's option of that name: the diagonal of the pixel
 	// covariance instead of the measurement covariance's.
 	PixelSpace bool
+	// Params holds the numeric hyper-parameters of DDRM, DiffPIR and DAPS
+	// by spec key (see ParseSpec); a missing key keeps the method's
+	// released default.
+	Params map[string]float64
+}
+
+// param returns Params[key], or def when it is not set.
+func (o Options) param(key string, def float64) float64 {
+	if v, ok := o.Params[key]; ok {
+		return v
+	}
+	return def
 }
 
 // constructors lists the methods by name.
@@ -275,6 +287,17 @@ func constructors() map[string]func(Options) Method {
 		"mmps":       func(o Options) Method { return MMPS{CGIterations: o.CGIterations, Solver: o.Solver} },
 		"mcg":        func(Options) Method { return MCG{} },
 		"projection": func(Options) Method { return Projection{} },
+		"ddrm":       func(o Options) Method { return DDRM{Eta: o.param("eta", 0.85), EtaB: o.param("eta_b", 1)} },
+		"diffpir": func(o Options) Method {
+			return DiffPIR{Lambda: o.param("lambda", 0), Zeta: o.param("zeta", -1), Eta: o.param("eta", 0), Guidance: o.param("guidance", 1)}
+		},
+		"daps": func(o Options) Method {
+			d := DefaultDAPS()
+			return DAPS{SigmaMax: o.param("sigma_max", d.SigmaMax), SigmaMin: o.param("sigma_min", d.SigmaMin),
+				ODESteps: int(o.param("ode_steps", float64(d.ODESteps))), ODESigmaMin: o.param("ode_sigma_min", d.ODESigmaMin),
+				LangevinSteps: int(o.param("langevin_steps", float64(d.LangevinSteps))), LR: o.param("lr", d.LR),
+				LRMinRatio: o.param("lr_min_ratio", d.LRMinRatio), Tau: o.param("tau", d.Tau)}
+		},
 	}
 }
 
