@@ -19,7 +19,9 @@ import (
 //	ε̂ = (x − √ᾱ_t x̂0)/√(1−ᾱ_t)
 //	x' = √ᾱ_{t'} x̂0 + √(1−ζ)(√(1−ᾱ_{t'} − σ_η²) ε̂ + σ_η n₁) + √ζ √(1−ᾱ_{t'}) n₂
 //
-// with σ_η = η √(1−ᾱ_{t'})/√(1−ᾱ_t) √β_t, on the quadratic grid t_k = T−1−
+// with σ_η = η √(1−ᾱ_{t'})/√(1−ᾱ_t) √β_t (x̂0 clamped when the process
+// clips its denoised estimate, as guided-diffusion's clip_denoised), on the
+// quadratic grid t_k = T−1−
 // ⌊√(k/(K−1))·T⌋ (the last point T−1 → 0). The last step evaluates the
 // network and keeps x. The data step is the operator's closed form
 // (ops.Proximal): masking for inpainting, the Fourier solution for
@@ -27,6 +29,10 @@ import (
 // + √(1−ᾱ_{T−1}) z, x_up the measurement in [0,1] units (bicubically
 // upsampled when it is smaller than the image). ᾱ is the reference's
 // float32-accumulated product, x̂0 uses guided-diffusion's float64 one.
+//
+// On data other than images (the exact-posterior benchmark's vectors) there
+// are no [0,1] units: σ = σ_y, the data step works on the data as they are,
+// and x_up is y itself when it has x's shape, else A⁺y.
 //
 // Cost per step: one network forward, no vector-Jacobian product, one
 // proximal step of A.
@@ -156,9 +162,10 @@ func DiffPIRTimesteps(p *diffusion.Process) ([]int, error) {
 
 func sqrt32(x float32) float32 { return float32(math.Sqrt(float64(x))) }
 
-// rho returns ρ_t = λσ²/reduced_t² (float32, as the reference) for σ_y.
-func (g diffpirGrid) rho(lambda, sigmaY float64, t int) float32 {
-	sigma := max(0.001, sigmaY/2)
+// rho returns ρ_t = λσ²/reduced_t² (float32, as the reference) for the
+// noise level σ (at least 0.001).
+func (g diffpirGrid) rho(lambda, sigma float64, t int) float32 {
+	sigma = max(0.001, sigma)
 	r := g.reduced[t]
 	return float32(lambda*sigma*sigma) / (r * r)
 }
@@ -186,12 +193,16 @@ func (m DiffPIR) Step(s *Step) Result {
 	x, n := s.X, s.X.Shape().Dim(0)
 	ts := make([]float32, len(g.t))
 	taus := make([]float32, len(g.t))
+	sigma := s.SigmaY
+	if images(x) {
+		sigma /= 2 // the released code's [0,1] units
+	}
 	for i, t := range g.t {
 		ts[i] = float32(t)
-		taus[i] = g.rho(m.Lambda, s.SigmaY, t)
+		taus[i] = g.rho(m.Lambda, sigma, t)
 	}
 	eps := s.Eps(x, graph.BroadcastToDims(lookup32(x, s.I, ts), n))
-	x0 := g.predX0(x, eps, s.I)
+	x0 := g.predX0(x, eps, s.I, s.Process.Config().ClipDenoised)
 	x0d := m.dataStep(s, x0, lookup32(x, s.I, taus))
 	next := m.renoise(s, g, x, x0d, s.Draws[0], s.Draws[1])
 	next = whereFirst(s.I, x, next) // the last step keeps x
@@ -199,19 +210,30 @@ func (m DiffPIR) Step(s *Step) Result {
 		Extra: map[string]*graph.Node{"x0_data": x0d, "eps": eps}}
 }
 
-// predX0 returns guided-diffusion's clipped x̂0 from x and ε at respaced
-// index i.
-func (g diffpirGrid) predX0(x, eps, i *graph.Node) *graph.Node {
+// predX0 returns guided-diffusion's x̂0 from x and ε at respaced index i,
+// clipped to [−1, 1] when clip is set.
+func (g diffpirGrid) predX0(x, eps, i *graph.Node, clip bool) *graph.Node {
 	x0 := graph.Sub(graph.Mul(lookup32(x, i, g.table(g.recip, 0)), x), graph.Mul(lookup32(x, i, g.table(g.recipm1, 0)), eps))
+	if !clip {
+		return x0
+	}
 	return graph.Clip(x0, scalar(x, -1), scalar(x, 1))
 }
 
+// images reports whether x holds NCHW images (as opposed to vectors).
+func images(x *graph.Node) bool { return x.Rank() == 4 }
+
 // dataStep returns x̂0 moved towards the data by the proximal step at τ,
-// solved in [0,1] units as the reference does.
+// solved in [0,1] units for images as the reference does.
 func (m DiffPIR) dataStep(s *Step, x0, tau *graph.Node) *graph.Node {
 	prox := s.Op.(ops.Proximal)
-	half := func(v *graph.Node) *graph.Node { return graph.AddScalar(graph.MulScalar(v, 0.5), 0.5) }
-	p := graph.AddScalar(graph.MulScalar(prox.Prox(half(x0), half(s.Y), tau), 2), -1)
+	var p *graph.Node
+	if images(x0) {
+		half := func(v *graph.Node) *graph.Node { return graph.AddScalar(graph.MulScalar(v, 0.5), 0.5) }
+		p = graph.AddScalar(graph.MulScalar(prox.Prox(half(x0), half(s.Y), tau), 2), -1)
+	} else {
+		p = prox.Prox(x0, s.Y, tau)
+	}
 	return graph.Add(x0, graph.MulScalar(graph.Sub(p, x0), m.Guidance))
 }
 
@@ -234,12 +256,18 @@ func (m DiffPIR) Start(s *Step) *graph.Node {
 		panic(err)
 	}
 	z := s.X
-	up := graph.AddScalar(graph.MulScalar(s.Y, 0.5), 0.5)
-	if dy, dx := s.Y.Shape().Dimensions, z.Shape().Dimensions; dy[2] != dx[2] || dy[3] != dx[3] {
-		up = bicubicUpsample(up, dx[2], dx[3])
-	}
 	t := len(g.sqrtAC) - 1
-	x := graph.MulScalar(graph.AddScalar(graph.MulScalar(up, 2), -1), float64(g.sqrtAC[t]))
+	var x *graph.Node
+	if images(z) {
+		up := graph.AddScalar(graph.MulScalar(s.Y, 0.5), 0.5)
+		if dy, dx := s.Y.Shape().Dimensions, z.Shape().Dimensions; dy[2] != dx[2] || dy[3] != dx[3] {
+			up = bicubicUpsample(up, dx[2], dx[3])
+		}
+		x = graph.AddScalar(graph.MulScalar(up, 2), -1)
+	} else {
+		x = vectorStart(s.Op, s.Y, z)
+	}
+	x = graph.MulScalar(x, float64(g.sqrtAC[t]))
 	return graph.Add(x, graph.MulScalar(z, float64(g.sqrt1m[t])))
 }
 
@@ -275,4 +303,16 @@ func bicubicMatrix(in, out int) []float32 {
 		}
 	}
 	return m
+}
+
+// vectorStart returns DiffPIR's x_up for vector data: y when it has x's
+// shape, A⁺y for operators with a pseudo-inverse, else zeros.
+func vectorStart(op ops.Operator, y, like *graph.Node) *graph.Node {
+	if y.Shape().Equal(like.Shape()) {
+		return y
+	}
+	if p, ok := op.(ops.PseudoInverter); ok {
+		return p.PseudoInverse(y)
+	}
+	return graph.ZerosLike(like)
 }

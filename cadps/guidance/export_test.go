@@ -16,12 +16,12 @@ func DDRMGrid(p *diffusion.Process) (t, a, aNext []float32, err error) {
 }
 
 // DiffPIRSchedule exposes DiffPIR's float32 arrays (the reference's
-// names) and ρ for λ and σ_y.
+// names) and ρ for λ and σ_y of images ([-1,1] units).
 func DiffPIRSchedule(p *diffusion.Process, lambda, sigmaY float64) (map[string][]float32, error) {
 	g, err := newDiffPIRGrid(p)
 	rhos := make([]float32, len(g.reduced))
 	for t := range rhos {
-		rhos[t] = g.rho(lambda, sigmaY, t)
+		rhos[t] = g.rho(lambda, sigmaY/2, t)
 	}
 	return map[string][]float32{
 		"betas": g.betas, "alphas_cumprod": g.abar, "sqrt_alphas_cumprod": g.sqrtAC,
@@ -46,7 +46,7 @@ func DiffPIRPredX0(p *diffusion.Process, x, eps, i *graph.Node) *graph.Node {
 	if err != nil {
 		panic(err)
 	}
-	return g.predX0(x, eps, i)
+	return g.predX0(x, eps, i, p.Config().ClipDenoised)
 }
 
 // DAPSGrid exposes DAPS's schedules by annealing stage n = 0…N−1: σ_n

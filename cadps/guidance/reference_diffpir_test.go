@@ -29,6 +29,7 @@ type diffpirFixture struct {
 	Diffusion struct {
 		Steps         int    `json:"steps"`
 		NoiseSchedule string `json:"noise_schedule"`
+		ClipDenoised  bool   `json:"clip_denoised"`
 	} `json:"guided_diffusion"`
 	Operator struct {
 		SF int `json:"sf"`
@@ -72,7 +73,8 @@ func replayDiffPIR(t *testing.T, f *fixtures.Fixture) {
 		t.Fatalf("skip_type %q, t_start %d: only the quad grid from T-1 is implemented", fx.Config.SkipType, fx.Config.TStart)
 	}
 	proc, err := diffusion.New(diffusion.Config{Steps: fx.Diffusion.Steps, NoiseSchedule: fx.Diffusion.NoiseSchedule,
-		Respacing: fmt.Sprint(fx.Config.IterNum), MeanType: diffusion.MeanEpsilon, VarType: diffusion.VarLearnedRange})
+		Respacing: fmt.Sprint(fx.Config.IterNum), MeanType: diffusion.MeanEpsilon, VarType: diffusion.VarLearnedRange,
+		ClipDenoised: fx.Diffusion.ClipDenoised})
 	if err != nil {
 		t.Fatal(err)
 	}
