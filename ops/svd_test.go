@@ -195,3 +195,66 @@ func maxAbsDiff(a, b []float32) float64 {
 	}
 	return m
 }
+
+// TestDecimatedConv checks the USRNet-model operator: A against a direct
+// circular convolution and decimation on the host, the adjoint against A,
+// and the proximal step's normal equations at a small and a large τ.
+func TestDecimatedConv(t *testing.T) {
+	const kh, kw, s = 3, 5, 2
+	in := []int{1, 2, 8, 6}
+	kr := randomVector(11, kh*kw)
+	k := make([]float64, len(kr))
+	for i, v := range kr {
+		k[i] = float64(v)
+	}
+	op, err := NewDecimatedConv(k, kh, kw, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	yDims, err := op.OutputShape(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, xin, y := randomVector(12, prod(in)), randomVector(13, prod(in)), randomVector(14, prod(yDims))
+	// Host A: (k ⊛ x)[i,j] = Σ k[a,b] x[(i − a + kh/2) mod H, (j − b + kw/2) mod W], then every s-th pixel.
+	h, w := in[2], in[3]
+	want := make([]float32, prod(yDims))
+	for c := range in[1] {
+		for i := 0; i < h; i += s {
+			for j := 0; j < w; j += s {
+				var v float64
+				for a := range kh {
+					for b := range kw {
+						p, q := ((i-a+kh/2)%h+h)%h, ((j-b+kw/2)%w+w)%w
+						v += k[a*kw+b] * float64(x[c*h*w+p*w+q])
+					}
+				}
+				want[c*(h/s)*(w/s)+(i/s)*(w/s)+j/s] = float32(v)
+			}
+		}
+	}
+	b := newBackend(t)
+	for _, tau := range []float64{1e-6, 0.5} {
+		exec := graph.MustNewExec(b, func(x, xin, y *graph.Node) []*graph.Node {
+			tn := graph.Scalar(x.Graph(), x.DType(), tau)
+			p := op.Prox(xin, y, tn)
+			normal := graph.Add(op.Adjoint(graph.Sub(op.Apply(p), y)), graph.Mul(tn, graph.Sub(p, xin)))
+			return []*graph.Node{op.Apply(x), op.Adjoint(y), normal}
+		})
+		outs, err := exec.Exec(tensors.FromFlatDataAndDimensions(x, in...), tensors.FromFlatDataAndDimensions(xin, in...), tensors.FromFlatDataAndDimensions(y, yDims...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ax := tensors.MustCopyFlatData[float32](outs[0])
+		if e := maxAbsDiff(ax, want); e > 1e-5 {
+			t.Errorf("A x vs the host convolution: %.3g", e)
+		}
+		aty := tensors.MustCopyFlatData[float32](outs[1])
+		if l, r := dot(ax, y), dot(x, aty); math.Abs(l-r) > 1e-4*(1+math.Abs(l)) {
+			t.Errorf("<Ax, y> = %v, <x, Aᵀy> = %v", l, r)
+		}
+		if e := maxAbs(tensors.MustCopyFlatData[float32](outs[2])); e > 1e-4 {
+			t.Errorf("τ = %g: prox normal equations residual %.3g", tau, e)
+		}
+	}
+}

@@ -61,7 +61,23 @@ func ParseSpec(spec string, base Options) (Method, error) {
 			return nil, fmt.Errorf("guidance: method spec %q: option %s: %w", spec, k, err)
 		}
 	}
-	return New(name, o)
+	m, err := New(name, o)
+	if err != nil {
+		return nil, err
+	}
+	if v, ok := m.(Validator); ok {
+		if err := v.Validate(); err != nil {
+			return nil, fmt.Errorf("guidance: method spec %q: %w", spec, err)
+		}
+	}
+	return m, nil
+}
+
+// Validator is implemented by methods whose options constrain each other
+// (DAPS's σ_max > σ_min); ParseSpec rejects a spec they reject.
+type Validator interface {
+	// Validate returns an error naming what is inconsistent, or nil.
+	Validate() error
 }
 
 // CanonicalSpec returns spec in one standard spelling, for records and

@@ -47,6 +47,7 @@ func TestParseSpec(t *testing.T) {
 		{"daps:langevin_steps=2.5", nil, "want an integer"},
 		{"daps:ode_steps=0", nil, "want a value in [1, 1000]"},
 		{"daps:tau=-1", nil, "want a value in (0, +Inf]"},
+		{"daps:sigma_min=200", nil, "want sigma_max > sigma_min > 0"},
 		{"daps:eta=0.5", nil, `daps does not take option "eta" (it is read by ddrm,diffpir)`},
 	}
 	for _, c := range cases {
