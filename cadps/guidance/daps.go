@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/cadps/toolkit/ops"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 )
 
@@ -178,7 +179,7 @@ func vpNoise(sigma float32) float32 {
 
 // denoise returns D(x; σ) for the scalar node σ and its network timestep.
 func (s *Step) denoise(x, sigma, cNoise *graph.Node) *graph.Node {
-	cIn := graph.Inverse(graph.Sqrt(graph.AddScalar(graph.Square(sigma), 1)))
+	cIn := graph.Reciprocal(graph.Sqrt(graph.AddScalar(graph.Square(sigma), 1)))
 	n := x.Shape().Dim(0)
 	eps := s.Eps(graph.Mul(cIn, x), graph.BroadcastToDims(cNoise, n))
 	return graph.Add(x, graph.Mul(graph.Neg(sigma), eps))
@@ -191,11 +192,17 @@ func odeStep(x, denoised, t, tNext *graph.Node) *graph.Node {
 }
 
 // langevinStep is one Langevin step on x0 from x with the draw eps; it
-// returns the next iterate and ‖A(x) − y‖² per batch (the loss).
+// returns the next iterate and ‖A(x) − y‖² per image, [N] (the loss).
 func (m DAPS) langevinStep(s *Step, x, xt, prior, sigma2, lr, eps *graph.Node) (next, loss *graph.Node) {
-	r := graph.Sub(s.Op.Apply(x), s.Y)
-	loss = graph.ReduceAllSum(graph.Square(r))
-	grad := graph.Gradient(loss, x)[0]
+	r2 := graph.Square(graph.Sub(s.Op.Apply(x), s.Y))
+	grad := graph.Gradient(graph.ReduceAllSum(r2), x)[0]
+	// The reported loss is summed in float64: a float32 running sum of
+	// large squares drifts by up to n·2⁻²⁴ relative.
+	axes := make([]int, r2.Rank()-1)
+	for k := range axes {
+		axes[k] = k + 1
+	}
+	loss = graph.ConvertDType(graph.ReduceSum(graph.ConvertDType(r2, dtypes.Float64), axes...), x.DType())
 	data := graph.MulScalar(grad, -float64(float32(1/(m.Tau*m.Tau))))
 	score := graph.Add(graph.Add(data, graph.Div(graph.Sub(xt, x), sigma2)), prior)
 	noise := graph.Mul(graph.Sqrt(graph.MulScalar(lr, 2)), eps)

@@ -193,7 +193,7 @@ func replayDAPSStage(r *replay, e dapsExecs, n int, sigma, odeT []float32, lr fl
 			t.Fatal(err)
 		}
 		r.compareTensor(fmt.Sprintf("stage %d Langevin step %d", n, k), e.lgvTol, out[0], r.slab2("lgv_x", n, k+1))
-		r.compareTensor(fmt.Sprintf("stage %d Langevin loss %d", n, k), e.lgvTol, out[1], tensors.FromScalar(losses[k]))
+		r.compareTensor(fmt.Sprintf("stage %d Langevin loss %d", n, k), e.lgvTol, out[1], tensors.FromFlatDataAndDimensions([]float32{losses[k]}, 1))
 	}
 	out, err := e.renoise.Exec(r.gomlx("x0y", n), r.gomlx("fwd_noise", n), sigma[n+1])
 	if err != nil {
