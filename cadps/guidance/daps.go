@@ -139,7 +139,7 @@ func odeGrid(sigma float32, lo float64, n int) []float32 {
 	return out
 }
 
-// newDAPSGrid builds the schedules for N annealing stages and op's task.
+// newGrid builds the schedules for N annealing stages and op's task.
 func (m DAPS) newGrid(steps int, op ops.Operator) dapsGrid {
 	t := poly7(m.SigmaMax, m.SigmaMin, steps)
 	anneal := make([]float32, steps+1)

@@ -63,8 +63,8 @@ func nonSeparable(op ops.Operator) bool {
 // Draws implements Drawer: z_C, z_A and z_B, each [N, D] with D = C·H·W
 // (z_A and z_B use their first m values, one per singular value).
 func (DDRM) Draws(x, _ []int) [][]int {
-	d := [][]int{{x[0], numel(x[1:])}, {x[0], numel(x[1:])}, {x[0], numel(x[1:])}}
-	return d
+	v := []int{x[0], numel(x[1:])}
+	return [][]int{v, v, v}
 }
 
 // ddrmGrid is DDRM's time grid over a process: for respaced index i the
