@@ -144,6 +144,9 @@ func SVDDense(a [][]float64) (u [][]float64, s []float64, v [][]float64, err err
 			}
 		}
 	}
+	if r < c {
+		return svdWide(a)
+	}
 	// Columns of w = a·v are rotated until orthogonal; w is kept column-major.
 	w := make([][]float64, c)
 	v = make([][]float64, c) // v[j] is column j
@@ -219,6 +222,88 @@ func SVDDense(a [][]float64) (u [][]float64, s []float64, v [][]float64, err err
 	}
 	completeColumns(u, s)
 	return u, s, vOut, nil
+}
+
+// svdWide is SVDDense for r < c: the rotations run over the r columns of
+// aᵀ (c² rotations of length-c columns would cost seconds for the mixture
+// benchmark's 4×800 matrices), and V's null space is completed by the
+// Householder reflections of a QR factorisation of its first r columns.
+func svdWide(a [][]float64) (u [][]float64, s []float64, v [][]float64, err error) {
+	r, c := len(a), len(a[0])
+	at := make([][]float64, c)
+	for j := range at {
+		at[j] = make([]float64, r)
+		for i := range r {
+			at[j][i] = a[i][j]
+		}
+	}
+	ut, s, vt, err := SVDDense(at) // aᵀ = ut·diag(s)·vtᵀ: ut is c×r, vt r×r
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	v = make([][]float64, c)
+	for i := range v {
+		v[i] = make([]float64, c)
+		copy(v[i], ut[i])
+	}
+	for j, col := range householderComplement(ut, r) {
+		for i := range c {
+			v[i][r+j] = col[i]
+		}
+	}
+	return vt, s, v, nil
+}
+
+// householderComplement returns c−k unit vectors orthogonal to each other
+// and to the k orthonormal columns of the c×k matrix q: the last c−k
+// columns of the orthogonal factor of q's Householder QR.
+func householderComplement(q [][]float64, k int) [][]float64 {
+	c := len(q)
+	m := make([][]float64, k) // m[j] is column j, reduced in place
+	for j := range m {
+		m[j] = make([]float64, c)
+		for i := range c {
+			m[j][i] = q[i][j]
+		}
+	}
+	refl := make([][]float64, k)
+	for j := range k {
+		x := m[j][j:]
+		norm := math.Sqrt(dot64(x, x))
+		w := append([]float64(nil), x...)
+		w[0] += math.Copysign(norm, x[0])
+		ww := dot64(w, w)
+		if ww == 0 {
+			refl[j] = nil
+			continue
+		}
+		refl[j] = w
+		for jj := j; jj < k; jj++ {
+			y := m[jj][j:]
+			f := 2 * dot64(w, y) / ww
+			for i := range y {
+				y[i] -= f * w[i]
+			}
+		}
+	}
+	out := make([][]float64, c-k)
+	for e := range out {
+		col := make([]float64, c)
+		col[k+e] = 1
+		for j := k - 1; j >= 0; j-- {
+			w := refl[j]
+			if w == nil {
+				continue
+			}
+			y := col[j:]
+			f := 2 * dot64(w, y) / dot64(w, w)
+			for i := range y {
+				y[i] -= f * w[i]
+			}
+		}
+		out[e] = col
+	}
+	return out
 }
 
 // completeColumns replaces the columns of u whose singular value is zero
