@@ -46,7 +46,7 @@ func newProblemSampler(t testing.TB, b backends.Backend, ctx *context.Context, n
 	if err != nil {
 		t.Fatal(err)
 	}
-	meth, err := guidance.New(method, guidance.Options{})
+	meth, err := guidance.ParseSpec(method, guidance.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,9 @@ const (
 	NoiseSample
 	// NoiseMeasurement is q_sample's draw on the measurement, shaped like y.
 	NoiseMeasurement
+	// NoiseDraws is every draw of one step of a method with its own draws
+	// (guidance.Drawer), concatenated in the order the method lists them.
+	NoiseDraws
 )
 
 // NoiseSource supplies every standard normal draw of a run, so that a run
@@ -50,11 +53,13 @@ func (s *SeededNoise) Normal(_ NoiseKind, _, n int) ([]float32, error) {
 }
 
 // RecordedNoise replays draws recorded by a reference run: Init is x_T and
-// Sample[i], Measurement[i] the draws at respaced index i.
+// Sample[i], Measurement[i] the draws at respaced index i; Draws[i] holds
+// the concatenated draws of a method with its own (guidance.Drawer).
 type RecordedNoise struct {
 	Init        []float32
 	Sample      map[int][]float32
 	Measurement map[int][]float32
+	Draws       map[int][]float32
 }
 
 // Normal implements NoiseSource.
@@ -66,6 +71,8 @@ func (r *RecordedNoise) Normal(kind NoiseKind, i, n int) ([]float32, error) {
 		v, ok = r.Init, r.Init != nil
 	case NoiseSample:
 		v, ok = r.Sample[i]
+	case NoiseDraws:
+		v, ok = r.Draws[i]
 	case NoiseMeasurement:
 		v, ok = r.Measurement[i]
 		if !ok { // methods that ignore q_sample's draw need not record it

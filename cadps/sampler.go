@@ -80,6 +80,7 @@ type Sampler struct {
 	p          Problem
 	exec       *context.Exec
 	graphExec  *context.Exec // the step variant drawing its noise in the graph (see GraphNoise)
+	startExec  *context.Exec // the method's own x_T (guidance.Starter), or nil
 	extraNames []string
 }
 
@@ -114,6 +115,13 @@ func NewSampler(p Problem) (*Sampler, error) {
 		}
 	}
 	s := &Sampler{p: p}
+	if _, ok := p.Method.(guidance.Starter); ok {
+		start, err := context.NewExec(p.Backend, p.Ctx, s.start)
+		if err != nil {
+			return nil, fmt.Errorf("cadps: %w", err)
+		}
+		s.startExec = start
+	}
 	exec, err := context.NewExec(p.Backend, p.Ctx, s.step)
 	if err != nil {
 		return nil, fmt.Errorf("cadps: %w", err)
@@ -125,17 +133,19 @@ func NewSampler(p Problem) (*Sampler, error) {
 	return s, nil
 }
 
-// step is the graph of one reverse step. Outputs: x_{t-1}, x̂0, the
+// step is the graph of one reverse step; its inputs are x_t, the index i,
+// y, then the step's draws (see drawShapes). Outputs: x_{t-1}, x̂0, the
 // residual norms, Σ|x_{t-1}| (NaN/Inf detector), then the method's extras in
 // name order.
-func (s *Sampler) step(ctx *context.Context, x, i, z, zy, y *graph.Node) []*graph.Node {
-	st := &guidance.Step{
-		Ctx: ctx, Net: s.p.Net, Process: s.p.Process, Op: s.p.Op,
-		X: x, I: i, Z: z, ZY: zy, Y: y,
-		Scale: s.p.Scale, Ramp: s.p.Ramp, SigmaY: s.p.SigmaY, DDIM: s.p.DDIM, Eta: s.p.Eta,
-	}
-	if s.p.Op == nil {
-		st.Y, st.ZY = nil, nil
+func (s *Sampler) step(ctx *context.Context, in []*graph.Node) []*graph.Node {
+	x, i, y, draws := in[0], in[1], in[2], in[3:]
+	st := s.stepOf(ctx, x, i, y)
+	st.Draws = draws
+	if _, ok := s.p.Method.(guidance.Drawer); !ok {
+		st.Z, st.ZY = draws[0], draws[1]
+		if s.p.Op == nil {
+			st.ZY = nil
+		}
 	}
 	r := s.p.Method.Step(st)
 	residual := r.Residual
@@ -156,17 +166,42 @@ func (s *Sampler) step(ctx *context.Context, x, i, z, zy, y *graph.Node) []*grap
 	return outs
 }
 
-// graphStep is step with its noise drawn in the graph (see GraphNoise): z
-// and then, with a measurement, zy come from the generator state. Outputs:
-// step's first four, the advanced state, the next step's index i−1, then the
-// method's extras in name order.
-func (s *Sampler) graphStep(ctx *context.Context, x, i, state, y *graph.Node) []*graph.Node {
-	state, z := graphNormal(state, x.Shape())
-	zy := y
-	if s.p.Op != nil {
-		state, zy = graphNormal(state, y.Shape())
+// stepOf returns the guidance.Step of the problem for x_t at index i.
+func (s *Sampler) stepOf(ctx *context.Context, x, i, y *graph.Node) *guidance.Step {
+	st := &guidance.Step{
+		Ctx: ctx, Net: s.p.Net, Process: s.p.Process, Op: s.p.Op,
+		X: x, I: i, Y: y,
+		Scale: s.p.Scale, Ramp: s.p.Ramp, SigmaY: s.p.SigmaY, DDIM: s.p.DDIM, Eta: s.p.Eta,
 	}
-	outs := s.step(ctx, x, i, z, zy, y)
+	if s.p.Op == nil {
+		st.Y = nil
+	}
+	return st
+}
+
+// graphStep is step with its noise drawn in the graph (see GraphNoise):
+// the draws come from the generator state in the order drawShapes lists
+// them (z and then, with a measurement, zy for the methods that are not
+// Drawers). Outputs: step's first four, the advanced state, the next step's
+// index i−1, then the method's extras in name order.
+func (s *Sampler) graphStep(ctx *context.Context, x, i, state, y *graph.Node) []*graph.Node {
+	var draws []*graph.Node
+	if _, ok := s.p.Method.(guidance.Drawer); ok {
+		for _, dims := range s.drawShapes(x.Shape().Dimensions, y.Shape().Dimensions) {
+			var d *graph.Node
+			state, d = graphNormal(state, shapeOf(x.DType(), dims...))
+			draws = append(draws, d)
+		}
+	} else {
+		var z *graph.Node
+		state, z = graphNormal(state, x.Shape())
+		zy := y
+		if s.p.Op != nil {
+			state, zy = graphNormal(state, y.Shape())
+		}
+		draws = []*graph.Node{z, zy}
+	}
+	outs := s.step(ctx, append([]*graph.Node{x, i, y}, draws...))
 	next := graph.Sub(i, graph.OnesLike(i))
 	return slices.Concat(outs[:4], []*graph.Node{state, next}, outs[4:])
 }
@@ -195,6 +230,17 @@ func (s *Sampler) Run(xT *tensors.Tensor, shape []int, y *tensors.Tensor, noise 
 	if len(shape) < 2 {
 		return nil, fmt.Errorf("cadps: image shape %v, want [N,C,...]", shape)
 	}
+	if ownX && s.startExec != nil {
+		if y == nil {
+			return nil, fmt.Errorf("cadps: method %q needs a measurement", s.p.Method.Name())
+		}
+		start, err := s.Start(xT, y)
+		if err != nil {
+			return nil, err
+		}
+		finalize(xT)
+		xT = start
+	}
 	var yShape []int
 	if s.p.Op != nil {
 		if y == nil {
@@ -219,15 +265,11 @@ func (s *Sampler) Run(xT *tensors.Tensor, shape []int, y *tensors.Tensor, noise 
 	x := xT
 	for k := range steps {
 		i := steps - 1 - k
-		z, err := noise.Normal(NoiseSample, i, prod(shape))
+		draws, err := s.hostDraws(noise, i, shape, yShape)
 		if err != nil {
-			return nil, fmt.Errorf("cadps: noise at index %d: %w", i, err)
+			return nil, err
 		}
-		zy, err := noise.Normal(NoiseMeasurement, i, prod(yShape))
-		if err != nil {
-			return nil, fmt.Errorf("cadps: noise at index %d: %w", i, err)
-		}
-		info, err := s.Step(x, i, tensors.FromFlatDataAndDimensions(z, shape...), tensors.FromFlatDataAndDimensions(zy, yShape...), y)
+		info, err := s.StepDraws(x, i, draws, y)
 		if err != nil {
 			return nil, err
 		}
@@ -244,18 +286,35 @@ func (s *Sampler) Run(xT *tensors.Tensor, shape []int, y *tensors.Tensor, noise 
 
 // Step runs one reverse step from x_t = x at respaced index i with the given
 // noise draws z (shaped like x) and zy (shaped like y) and measurement y, and
-// returns x_{t-1} with the step's diagnostics. Run calls it for every index;
-// it is exported for replaying recorded runs and for notebooks.
+// returns x_{t-1} with the step's diagnostics. It is exported for replaying
+// recorded runs and for notebooks; methods with their own draws
+// (guidance.Drawer) take them through StepDraws.
 func (s *Sampler) Step(x *tensors.Tensor, i int, z, zy, y *tensors.Tensor) (StepInfo, error) {
+	if _, ok := s.p.Method.(guidance.Drawer); ok {
+		return StepInfo{}, fmt.Errorf("cadps: method %q draws its own noise: use StepDraws", s.p.Method.Name())
+	}
+	if s.p.Op == nil {
+		zy = tensors.FromFlatDataAndDimensions([]float32{0}, 1)
+	}
+	return s.StepDraws(x, i, []*tensors.Tensor{z, zy}, y)
+}
+
+// StepDraws runs one step from x_t = x at respaced index i with the step's
+// draws (shaped as DrawShapes lists them) and measurement y, and returns the
+// state after the step with its diagnostics. Run calls it for every index.
+func (s *Sampler) StepDraws(x *tensors.Tensor, i int, draws []*tensors.Tensor, y *tensors.Tensor) (StepInfo, error) {
 	steps := s.p.Process.NumSteps()
 	if i < 0 || i >= steps {
 		return StepInfo{}, fmt.Errorf("cadps: index %d outside [0,%d)", i, steps)
 	}
 	if s.p.Op == nil {
 		y = tensors.FromFlatDataAndDimensions([]float32{0}, 1)
-		zy = y
 	}
-	outs, err := s.exec.Exec(x, tensors.FromScalar(int32(i)), z, zy, y)
+	args := []any{x, tensors.FromScalar(int32(i)), y}
+	for _, d := range draws {
+		args = append(args, d)
+	}
+	outs, err := s.exec.Exec(args...)
 	if err != nil {
 		return StepInfo{}, fmt.Errorf("cadps: %s step at index %d: %w", s.p.Method.Name(), i, err)
 	}

@@ -4,17 +4,20 @@ import (
 	"fmt"
 
 	"github.com/cadps/toolkit/cadps/nn"
+	"github.com/cadps/toolkit/ops"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
 
 // Matrix is the linear measurement operator y = A x on vectors: x [N, d] to
-// y [N, m]. It implements ops.Operator, ops.Linear and ops.PseudoInverter
-// (A⁺ = Aᵀ(AAᵀ)⁻¹ for an A of full row rank).
+// y [N, m]. It implements ops.Operator, ops.Linear, ops.PseudoInverter
+// (A⁺ = Aᵀ(AAᵀ)⁻¹ for an A of full row rank), and, through the dense SVD of
+// A, ops.Decomposer and ops.Proximal (for DDRM and DiffPIR).
 type Matrix struct {
 	m, d int
 	a    []float32 // m×d
 	pinv []float32 // d×m
+	svd  *ops.DenseSVD
 }
 
 // NewMatrix returns the operator of A (m rows of length d, full row rank).
@@ -31,6 +34,11 @@ func NewMatrix(a [][]float64) (*Matrix, error) {
 		}
 		op.a = append(op.a, toF32(row)...)
 	}
+	svd, err := ops.NewDenseSVD(a, []int{1, d})
+	if err != nil {
+		return nil, fmt.Errorf("gmm: A: %w", err)
+	}
+	op.svd = svd
 	gram := make([]float64, m*m)
 	for i := range m {
 		for j := range m {
@@ -85,3 +93,14 @@ func (op *Matrix) PseudoInverse(y *graph.Node) *graph.Node {
 	p := graph.Const(y.Graph(), tensors.FromFlatDataAndDimensions(op.pinv, op.d, op.m))
 	return nn.DotGeneralConst(y, []int{1}, nil, p, []int{1}, nil)
 }
+
+// SVD implements ops.Decomposer: the dense SVD of A for inputs [N, d].
+func (op *Matrix) SVD(in []int) (ops.Decomposition, error) {
+	if _, err := op.OutputShape(in); err != nil {
+		return nil, err
+	}
+	return op.svd, nil
+}
+
+// Prox implements ops.Proximal through the SVD of A.
+func (op *Matrix) Prox(xIn, y, tau *graph.Node) *graph.Node { return ops.ProxSVD(op.svd, xIn, y, tau) }

@@ -3,6 +3,7 @@ package guidance_test
 import (
 	"encoding/json"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/cadps/toolkit/cadps"
@@ -12,6 +13,7 @@ import (
 	"github.com/cadps/toolkit/cadps/unet"
 	"github.com/cadps/toolkit/internal/fixtures"
 	"github.com/cadps/toolkit/ops"
+	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 )
@@ -61,11 +63,14 @@ func loadStepUNet(b *testing.B) (*context.Context, guidance.Network, int) {
 	return ctx, cadps.UNetNetwork(best), bestCfg.ImageSize
 }
 
-// BenchmarkMethodStep times one reverse step of every method on a fixture
-// network (see loadStepUNet; one 3×32×32 image with the shared fixtures,
-// the reference's DPS diffusion configuration respaced to 50 steps) with
-// the ×2 super-resolution operator, on the pure-Go backend. The step graph is compiled before the
-// timer starts. Run it with
+// BenchmarkMethodStep times one step of every method on a fixture network
+// (see loadStepUNet; one 3×32×32 image with the shared fixtures, the reference's DPS diffusion
+// configuration respaced to 50 steps) with the ×2 super-resolution
+// operator, on the pure-Go backend, and reports the network forwards the
+// step's graph holds (net-calls/step). A step is one reverse step for DPS
+// and its relatives, DDRM and DiffPIR, and one annealing stage for DAPS
+// (its default 5 ODE forwards and 100 Langevin steps). The step graph is
+// compiled before the timer starts. Run it with
 //
 //	go test ./cadps/guidance/ -run '^$' -bench MethodStep -benchtime 3x
 func BenchmarkMethodStep(b *testing.B) {
@@ -93,7 +98,11 @@ func BenchmarkMethodStep(b *testing.B) {
 	y, zy := randomTensor(r, yShape), randomTensor(r, yShape)
 	scales := map[string]float64{"dps": ops.DefaultScale("super_resolution"), "cadps": ops.DefaultScale("super_resolution"),
 		"mcg": ops.DefaultScale("super_resolution")}
-	for _, name := range guidance.Names() {
+	// DPS runs first: every other method also reports its time per step
+	// relative to DPS's in the same run (x-dps).
+	names := append([]string{"dps"}, slices.DeleteFunc(guidance.Names(), func(n string) bool { return n == "dps" })...)
+	var dpsTime float64
+	for _, name := range names {
 		b.Run(name, func(b *testing.B) {
 			m, err := guidance.New(name, guidance.Options{})
 			if err != nil {
@@ -103,18 +112,41 @@ func BenchmarkMethodStep(b *testing.B) {
 			if !ok {
 				scale = 1
 			}
-			s, err := cadps.NewSampler(cadps.Problem{Backend: be, Ctx: ctx, Net: net, Process: proc, Op: op,
+			calls := 0
+			counting := func(ctx *context.Context, x, t *graph.Node) *graph.Node {
+				calls++
+				return net(ctx, x, t)
+			}
+			s, err := cadps.NewSampler(cadps.Problem{Backend: be, Ctx: ctx, Net: counting, Process: proc, Op: op,
 				Method: m, Scale: scale, SigmaY: 0.05})
 			if err != nil {
 				b.Fatal(err)
 			}
-			if _, err := s.Step(x, 25, z, zy, y); err != nil { // compile
+			shapes, err := s.DrawShapes(shape)
+			if err != nil {
+				b.Fatal(err)
+			}
+			draws := []*tensors.Tensor{z, zy}
+			if _, ok := m.(guidance.Drawer); ok {
+				draws = draws[:0]
+				for _, d := range shapes {
+					draws = append(draws, randomTensor(r, d))
+				}
+			}
+			if _, err := s.StepDraws(x, 25, draws, y); err != nil { // compile
 				b.Fatal(err)
 			}
 			for b.Loop() {
-				if _, err := s.Step(x, 25, z, zy, y); err != nil {
+				if _, err := s.StepDraws(x, 25, draws, y); err != nil {
 					b.Fatal(err)
 				}
+			}
+			b.ReportMetric(float64(calls), "net-calls/step")
+			perStep := float64(b.Elapsed()) / float64(b.N)
+			if name == "dps" {
+				dpsTime = perStep
+			} else if dpsTime > 0 {
+				b.ReportMetric(perStep/dpsTime, "x-dps")
 			}
 		})
 	}

@@ -11,8 +11,17 @@
 // (its name for the command line). The file declares the rest through
 // optional interfaces: [SpecReader] (the spec options it reads),
 // [Scaler] (a default ζ other than the task's DPS value),
-// [OperatorChecker] (what it needs of A beyond A(x)) and [Revisioner]
-// (changes of its default output since its first release).
+// [OperatorChecker] (what it needs of A beyond A(x)), [Revisioner]
+// (changes of its default output since its first release), [Drawer] (the
+// random draws of a step, when they are not one image-shaped and one
+// measurement-shaped draw) and [Starter] (its own x_T, built from the
+// initial draw and the measurement).
+//
+// Every method runs NumSteps() steps of the process, from respaced index
+// NumSteps()−1 down to 0; what a step at index i does, and on which time
+// grid, is the method's: DPS and its relatives take one reverse step of the
+// respaced process, DDRM and DiffPIR one step of their own grids over the
+// original process, DAPS one annealing stage.
 package guidance
 
 import (
@@ -63,6 +72,9 @@ type Step struct {
 	// ZY is standard normal noise shaped like Y, the draw q_sample makes on
 	// the measurement (used by projection-type methods).
 	ZY *graph.Node
+	// Draws are the step's standard normal draws, shaped as the method's
+	// [Drawer] declares them; for other methods Draws is {Z, ZY}.
+	Draws []*graph.Node
 	// Scale is the step size ζ.
 	Scale float64
 	// Ramp schedules ζ over the steps (the zero Ramp keeps it constant).
@@ -96,6 +108,13 @@ func (s *Step) Timestep(i *graph.Node) *graph.Node {
 		t = graph.BroadcastToDims(t, n)
 	}
 	return t
+}
+
+// Eps returns the network's noise prediction ε for x at the (original,
+// possibly fractional) timesteps t [N]: the first C channels of its output,
+// whatever else the network returns (learned-variance values).
+func (s *Step) Eps(x, t *graph.Node) *graph.Node {
+	return channels(s.Net(s.Ctx, x, t), x.Shape().Dim(1))
 }
 
 // Denoise runs the network on x at index i and returns the diffusion's mean,
@@ -169,6 +188,32 @@ func channels(out *graph.Node, c int) *graph.Node {
 	return graph.Slice(out, graph.AxisRange(), graph.AxisRange(0, c))
 }
 
+// Drawer is implemented by methods whose steps consume other standard
+// normal draws than Z (shaped like x) and ZY (shaped like y).
+type Drawer interface {
+	// Draws returns the shapes of one step's draws for images shaped x and
+	// measurements shaped y; the step receives them as Step.Draws, in this
+	// order.
+	Draws(x, y []int) [][]int
+}
+
+// Starter is implemented by methods that build their initial state x_T
+// themselves instead of starting from the standard normal draw.
+type Starter interface {
+	// Start builds x_T from s.X, the initial standard normal draw shaped
+	// like the image, and s.Y; s.I is the first step's index.
+	Start(s *Step) *graph.Node
+}
+
+// StepDraws returns the shapes of the draws one step of method m consumes
+// for images shaped x and measurements shaped y: the [Drawer]'s, or {x, y}.
+func StepDraws(m Method, x, y []int) [][]int {
+	if d, ok := m.(Drawer); ok {
+		return d.Draws(x, y)
+	}
+	return [][]int{x, y}
+}
+
 // ErrOperator is wrapped by the errors of methods that need more of the
 // measurement operator than it provides (an adjoint, a pseudo-inverse).
 var ErrOperator = errors.New("operator unsupported by the method")
@@ -212,6 +257,18 @@ type Options struct {
 	// PixelSpace is tmpd's option of that name: the diagonal of the pixel
 	// covariance instead of the measurement covariance's.
 	PixelSpace bool
+	// Params holds the numeric hyper-parameters of DDRM, DiffPIR and DAPS
+	// by spec key (see ParseSpec); a missing key keeps the method's
+	// released default.
+	Params map[string]float64
+}
+
+// param returns Params[key], or def when it is not set.
+func (o Options) param(key string, def float64) float64 {
+	if v, ok := o.Params[key]; ok {
+		return v
+	}
+	return def
 }
 
 // constructors lists the methods by name.
@@ -230,6 +287,17 @@ func constructors() map[string]func(Options) Method {
 		"mmps":       func(o Options) Method { return MMPS{CGIterations: o.CGIterations, Solver: o.Solver} },
 		"mcg":        func(Options) Method { return MCG{} },
 		"projection": func(Options) Method { return Projection{} },
+		"ddrm":       func(o Options) Method { return DDRM{Eta: o.param("eta", 0.85), EtaB: o.param("eta_b", 1)} },
+		"diffpir": func(o Options) Method {
+			return DiffPIR{Lambda: o.param("lambda", 0), Zeta: o.param("zeta", -1), Eta: o.param("eta", 0), Guidance: o.param("guidance", 1)}
+		},
+		"daps": func(o Options) Method {
+			d := DefaultDAPS()
+			return DAPS{SigmaMax: o.param("sigma_max", d.SigmaMax), SigmaMin: o.param("sigma_min", d.SigmaMin),
+				ODESteps: int(o.param("ode_steps", float64(d.ODESteps))), ODESigmaMin: o.param("ode_sigma_min", d.ODESigmaMin),
+				LangevinSteps: int(o.param("langevin_steps", float64(d.LangevinSteps))), LR: o.param("lr", d.LR),
+				LRMinRatio: o.param("lr_min_ratio", d.LRMinRatio), Tau: o.param("tau", d.Tau)}
+		},
 	}
 }
 

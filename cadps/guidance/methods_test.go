@@ -158,6 +158,10 @@ func TestOperatorRequirements(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	motion, err := ops.NewBlur("motion_blur", []float32{0.5, 0, 0, 0, 0.25, 0, 0, 0, 0.25}, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		method string
 		op     ops.Operator
@@ -175,6 +179,14 @@ func TestOperatorRequirements(t *testing.T) {
 		{"projection", blur, false},
 		{"projection", phase, false},
 		{"mcg", blur, false},
+		{"ddrm", sr, true},
+		{"ddrm", blur, true},
+		{"ddrm", motion, false},
+		{"ddrm", phase, false},
+		{"diffpir", sr, true},
+		{"diffpir", motion, false},
+		{"diffpir", phase, false},
+		{"daps", phase, true},
 	}
 	b, err := backend.New()
 	if err != nil {

@@ -2,6 +2,8 @@ package guidance
 
 import (
 	"fmt"
+	"maps"
+	"math"
 	"slices"
 	"sort"
 	"strconv"
@@ -18,12 +20,19 @@ import (
 //	tmpd:negative=clamp
 //	mmps:cg=10
 //	cadps:batched=true
+//	ddrm:eta=0.85,eta_b=1
+//	diffpir:lambda=7,zeta=0.3
+//	daps:langevin_steps=50,lr=1e-4,tau=0.01
 //
 // Keys: cg (CG iterations), fd_step (cadps-gauss's finite-difference step),
 // diagonal (rowsum, hutchinson, exact), probes, probe_seed, negative (abs,
 // clamp: see NegativeRule), space (measurements, pixels: tmpd's
-// PixelSpace), batched, solver (cg, gcr). An unknown key, a malformed
-// value or a key the method does not read is an error naming it.
+// PixelSpace), batched, solver (cg, gcr); DDRM's eta and eta_b (in [0,1]);
+// DiffPIR's lambda (> 0), zeta (in [0,1]), eta (≥ 0) and guidance (≥ 0);
+// DAPS's sigma_max, sigma_min, ode_sigma_min, tau, lr (> 0), lr_min_ratio
+// (≥ 0), ode_steps and langevin_steps (positive integers). An unknown key,
+// a malformed value or a key the method does not read is an error naming
+// it.
 func ParseSpec(spec string, base Options) (Method, error) {
 	name, rest, _ := strings.Cut(strings.TrimSpace(spec), ":")
 	name = strings.TrimSpace(name)
@@ -52,7 +61,23 @@ func ParseSpec(spec string, base Options) (Method, error) {
 			return nil, fmt.Errorf("guidance: method spec %q: option %s: %w", spec, k, err)
 		}
 	}
-	return New(name, o)
+	m, err := New(name, o)
+	if err != nil {
+		return nil, err
+	}
+	if v, ok := m.(Validator); ok {
+		if err := v.Validate(); err != nil {
+			return nil, fmt.Errorf("guidance: method spec %q: %w", spec, err)
+		}
+	}
+	return m, nil
+}
+
+// Validator is implemented by methods whose options constrain each other
+// (DAPS's σ_max > σ_min); ParseSpec rejects a spec they reject.
+type Validator interface {
+	// Validate returns an error naming what is inconsistent, or nil.
+	Validate() error
 }
 
 // CanonicalSpec returns spec in one standard spelling, for records and
@@ -169,9 +194,66 @@ func setOption(o *Options, k, v string) error {
 			err = fmt.Errorf("unknown solver %q (known: cg, gcr)", v)
 		}
 	default:
-		err = fmt.Errorf("no such option")
+		rule, ok := paramRules()[k]
+		if !ok {
+			return fmt.Errorf("no such option")
+		}
+		var x float64
+		if x, err = rule.parse(v); err == nil {
+			if o.Params == nil {
+				o.Params = map[string]float64{}
+			} else {
+				o.Params = maps.Clone(o.Params)
+			}
+			o.Params[k] = x
+		}
 	}
 	return err
+}
+
+// paramRule says which values a numeric hyper-parameter takes.
+type paramRule struct {
+	min, max     float64 // closed bounds
+	openMin, int bool    // min excluded; integers only
+}
+
+// paramRules returns the rules of the numeric hyper-parameters of DDRM,
+// DiffPIR and DAPS by key.
+func paramRules() map[string]paramRule {
+	return map[string]paramRule{
+		"eta":            {min: 0, max: 1},
+		"eta_b":          {min: 0, max: 1},
+		"lambda":         {min: 0, openMin: true, max: math.Inf(1)},
+		"zeta":           {min: 0, max: 1},
+		"guidance":       {min: 0, max: math.Inf(1)},
+		"sigma_max":      {min: 0, openMin: true, max: math.Inf(1)},
+		"sigma_min":      {min: 0, openMin: true, max: math.Inf(1)},
+		"ode_sigma_min":  {min: 0, openMin: true, max: math.Inf(1)},
+		"ode_steps":      {min: 1, max: 1000, int: true},
+		"langevin_steps": {min: 1, max: 10000, int: true},
+		"lr":             {min: 0, openMin: true, max: math.Inf(1)},
+		"lr_min_ratio":   {min: 0, max: math.Inf(1)},
+		"tau":            {min: 0, openMin: true, max: math.Inf(1)},
+	}
+}
+
+// parse reads v under the rule.
+func (r paramRule) parse(v string) (float64, error) {
+	x, err := strconv.ParseFloat(v, 64)
+	if err != nil || math.IsNaN(x) {
+		return 0, fmt.Errorf("%s: want a number", v)
+	}
+	if r.int && x != math.Trunc(x) {
+		return 0, fmt.Errorf("%s: want an integer", v)
+	}
+	if x < r.min || (r.openMin && x == r.min) || x > r.max {
+		lo := "["
+		if r.openMin {
+			lo = "("
+		}
+		return 0, fmt.Errorf("%s: want a value in %s%g, %g]", v, lo, r.min, r.max)
+	}
+	return x, nil
 }
 
 // positiveInt parses a positive integer.

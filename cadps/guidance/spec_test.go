@@ -33,6 +33,22 @@ func TestParseSpec(t *testing.T) {
 		{"tmpd:speed=3", nil, `unknown option "speed"`},
 		{"dps:cg=3", nil, `dps does not take option "cg"`},
 		{"cadps-gauss:fd_step=-1", nil, "want a positive number"},
+		{"ddrm", DDRM{Eta: 0.85, EtaB: 1}, ""},
+		{"ddrm:eta=0.5,eta_b=0.9", DDRM{Eta: 0.5, EtaB: 0.9}, ""},
+		{"ddrm:eta=1.5", nil, "want a value in [0, 1]"},
+		{"ddrm:lambda=2", nil, `ddrm does not take option "lambda" (it is read by diffpir)`},
+		{"diffpir", DiffPIR{Zeta: -1, Guidance: 1}, ""},
+		{"diffpir:lambda=7,zeta=0.3,eta=0.1,guidance=0.5", DiffPIR{Lambda: 7, Zeta: 0.3, Eta: 0.1, Guidance: 0.5}, ""},
+		{"diffpir:lambda=0", nil, "want a value in (0, +Inf]"},
+		{"diffpir:zeta=x", nil, "x: want a number"},
+		{"daps", DefaultDAPS(), ""},
+		{"daps:langevin_steps=20,ode_steps=3,lr=5e-5,tau=0.05,sigma_max=80,sigma_min=0.2,ode_sigma_min=0.02,lr_min_ratio=0.1",
+			DAPS{SigmaMax: 80, SigmaMin: 0.2, ODESteps: 3, ODESigmaMin: 0.02, LangevinSteps: 20, LR: 5e-5, LRMinRatio: 0.1, Tau: 0.05}, ""},
+		{"daps:langevin_steps=2.5", nil, "want an integer"},
+		{"daps:ode_steps=0", nil, "want a value in [1, 1000]"},
+		{"daps:tau=-1", nil, "want a value in (0, +Inf]"},
+		{"daps:sigma_min=200", nil, "want sigma_max > sigma_min > 0"},
+		{"daps:eta=0.5", nil, `daps does not take option "eta" (it is read by ddrm,diffpir)`},
 	}
 	for _, c := range cases {
 		t.Run(c.spec, func(t *testing.T) {
@@ -106,7 +122,9 @@ func TestRevision(t *testing.T) {
 // fails here.
 func TestSpecKeys(t *testing.T) {
 	example := map[string]string{"cg": "3", "fd_step": "0.1", "diagonal": "exact", "probes": "2", "probe_seed": "1",
-		"negative": "clamp", "space": "pixels", "batched": "true", "solver": "cg"}
+		"negative": "clamp", "space": "pixels", "batched": "true", "solver": "cg",
+		"eta": "0.5", "eta_b": "0.5", "lambda": "3", "zeta": "0.5", "guidance": "0.5", "sigma_max": "50", "sigma_min": "0.2",
+		"ode_sigma_min": "0.02", "ode_steps": "3", "langevin_steps": "7", "lr": "3e-4", "lr_min_ratio": "0.5", "tau": "0.02"}
 	for _, k := range optionKeys() {
 		if _, ok := example[k]; !ok {
 			t.Errorf("option %q has no example value in this test", k)

@@ -395,9 +395,13 @@ func (c *checker) timeStep(n int, method string, m *unet.Model) error {
 	if err != nil {
 		return err
 	}
+	draws, err := stepDraws(s, method, x, z, zy)
+	if err != nil {
+		return err
+	}
 	i := max(c.o.noiseSteps, 2) / 2
 	first, med, err := timed(c.o.repeat, func() error {
-		info, err := s.Step(x, i, z, zy, y)
+		info, err := s.StepDraws(x, i, draws, y)
 		if err != nil {
 			return err
 		}
@@ -412,4 +416,30 @@ func (c *checker) timeStep(n int, method string, m *unet.Model) error {
 	}
 	report(label(method, m), n, first, med, c.stepFLOPs(method))
 	return nil
+}
+
+// stepDraws returns the draws of one step of method: z and zy, or zeros
+// shaped as the method declares when it draws its own (DDRM, DiffPIR,
+// DAPS; their values do not change a step's time).
+func stepDraws(s *cadps.Sampler, method string, x, z, zy *tensors.Tensor) ([]*tensors.Tensor, error) {
+	m, err := guidance.ParseSpec(method, guidance.Options{})
+	if err != nil {
+		return nil, err
+	}
+	if _, own := m.(guidance.Drawer); !own {
+		return []*tensors.Tensor{z, zy}, nil
+	}
+	shapes, err := s.DrawShapes(x.Shape().Dimensions)
+	if err != nil {
+		return nil, err
+	}
+	draws := make([]*tensors.Tensor, len(shapes))
+	for k, d := range shapes {
+		n := 1
+		for _, v := range d {
+			n *= v
+		}
+		draws[k] = tensors.FromFlatDataAndDimensions(make([]float32, n), d...)
+	}
+	return draws, nil
 }

@@ -1,0 +1,260 @@
+package ops
+
+import (
+	"math"
+	"testing"
+
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+)
+
+// TestSVDReconstructs checks U Σ Vᵀ = A on random vectors for every
+// decomposition, that V and U are orthogonal (Vᵀ then V, Uᵀ then U give the
+// input back), and that the SVD proximal step solves its normal equations
+// Aᵀ(A x − y) + τ (x − x_in) = 0.
+func TestSVDReconstructs(t *testing.T) {
+	in := []int{2, 3, 8, 12}
+	sr, _ := NewSuperResolution(2, "")
+	box, _ := NewSuperResolution(4, "box")
+	gauss, err := NewGaussianBlur(5, 1.5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mask := make([]float32, 8*12)
+	for p := range mask {
+		if p%5 != 1 && p%7 != 3 {
+			mask[p] = 1
+		}
+	}
+	inp, _ := NewInpainting(mask, 8, 12)
+	block, err := BlockAverageSVD(2, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dense := make([][]float64, 20)
+	r := randomVector(7, 20*3*8*12)
+	for i := range dense {
+		dense[i] = make([]float64, 3*8*12)
+		for j := range dense[i] {
+			dense[i][j] = float64(r[i*3*8*12+j])
+		}
+	}
+	denseSVD, err := NewDenseSVD(dense, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blockAvg, _ := NewSuperResolution(2, "box")
+	cases := []struct {
+		name string
+		op   Operator // nil: compare with the dense product or the block average
+		d    Decomposition
+	}{
+		{"super_resolution bicubic x2", sr, nil},
+		{"super_resolution box x4", box, nil},
+		{"gaussian_blur", gauss, nil},
+		{"inpainting", inp, nil},
+		{"block average x2", blockAvg, block},
+		{"dense 20x288", nil, denseSVD},
+	}
+	b := newBackend(t)
+	x := randomVector(1, prod(in))
+	xin := randomVector(2, prod(in))
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			d := c.d
+			if d == nil {
+				var err error
+				if d, err = c.op.(Decomposer).SVD(in); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var yDims []int
+			if c.op != nil {
+				yDims, _ = c.op.OutputShape(in)
+			} else {
+				yDims = []int{2, 20}
+			}
+			y := randomVector(3, prod(yDims))
+			if m, ok := c.op.(*Inpainting); ok { // measurements are masked images
+				for k := range y {
+					y[k] *= m.mask[k%(8*12)]
+				}
+			}
+			exec := graph.MustNewExec(b, func(x, xin, y *graph.Node) []*graph.Node {
+				ax := ApplySVD(d, x)
+				var want *graph.Node
+				if c.op != nil {
+					want = c.op.Apply(x)
+				} else {
+					want = graph.Reshape(d.(*DenseSVD).applyDense(x, dense), yDims...)
+				}
+				tau := graph.Scalar(x.Graph(), x.DType(), 0.01)
+				p := ProxSVD(d, xin, y, tau)
+				normal := graph.Add(AdjointSVD(d, graph.Sub(ApplySVD(d, p), y), prod(in[1:])), graph.Mul(tau, graph.Sub(p, xin)))
+				return []*graph.Node{ax, want, d.V(d.Vt(x)), d.U(d.Ut(y)), normal}
+			})
+			outs, err := exec.Exec(tensors.FromFlatDataAndDimensions(x, in...), tensors.FromFlatDataAndDimensions(xin, in...), tensors.FromFlatDataAndDimensions(y, yDims...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := tensors.MustCopyFlatData[float32](outs[0])
+			want := tensors.MustCopyFlatData[float32](outs[1])
+			if e := maxAbsDiff(got, want) / (1 + maxAbs(want)); e > 2e-5 {
+				t.Errorf("U Σ Vᵀ x vs A x: relative deviation %.3g", e)
+			}
+			if e := maxAbsDiff(tensors.MustCopyFlatData[float32](outs[2]), x); e > 2e-5 {
+				t.Errorf("V Vᵀ x vs x: %.3g", e)
+			}
+			if e := maxAbsDiff(tensors.MustCopyFlatData[float32](outs[3]), y); e > 2e-5 {
+				t.Errorf("U Uᵀ y vs y: %.3g", e)
+			}
+			if e := maxAbs(tensors.MustCopyFlatData[float32](outs[4])); e > 1e-4 {
+				t.Errorf("prox normal equations residual %.3g", e)
+			}
+		})
+	}
+}
+
+// applyDense returns a·x for each image of x, [N,m].
+func (s *DenseSVD) applyDense(x *graph.Node, a [][]float64) *graph.Node {
+	flat := make([]float64, 0, len(a)*s.d)
+	for _, row := range a {
+		flat = append(flat, row...)
+	}
+	return graph.Einsum("nd,md->nm", graph.Reshape(x, x.Shape().Dim(0), s.d), constFloats(x, flat, len(a), s.d))
+}
+
+// TestSVDDenseSmall checks the Jacobi SVD on a rank-deficient matrix:
+// singular values sorted, U and V orthogonal, U Σ Vᵀ = A.
+func TestSVDDenseSmall(t *testing.T) {
+	a := [][]float64{{1, 2, 3, 4}, {2, 4, 6, 8}, {0, 1, 0, 1}}
+	u, s, v, err := SVDDense(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s[2] > 1e-12 || s[0] < s[1] {
+		t.Fatalf("singular values %v: want decreasing with the last 0", s)
+	}
+	for i := range a {
+		for j := range a[i] {
+			var r float64
+			for k := range s {
+				r += u[i][k] * s[k] * v[j][k]
+			}
+			if math.Abs(r-a[i][j]) > 1e-12 {
+				t.Fatalf("U Σ Vᵀ [%d][%d] = %v, want %v", i, j, r, a[i][j])
+			}
+		}
+	}
+	for p := range 3 {
+		for q := range 3 {
+			var uu float64
+			for i := range 3 {
+				uu += u[i][p] * u[i][q]
+			}
+			if want := b2f(p == q); math.Abs(uu-want) > 1e-12 {
+				t.Fatalf("UᵀU[%d][%d] = %v", p, q, uu)
+			}
+		}
+	}
+	for p := range 4 {
+		for q := range 4 {
+			var vv float64
+			for i := range 4 {
+				vv += v[i][p] * v[i][q]
+			}
+			if want := b2f(p == q); math.Abs(vv-want) > 1e-12 {
+				t.Fatalf("VᵀV[%d][%d] = %v", p, q, vv)
+			}
+		}
+	}
+	if _, _, _, err := SVDDense([][]float64{{1, math.NaN()}}); err == nil {
+		t.Error("NaN entry: want an error")
+	}
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func maxAbs(v []float32) float64 {
+	var m float64
+	for _, x := range v {
+		m = max(m, math.Abs(float64(x)))
+	}
+	return m
+}
+
+func maxAbsDiff(a, b []float32) float64 {
+	var m float64
+	for i := range a {
+		m = max(m, math.Abs(float64(a[i])-float64(b[i])))
+	}
+	return m
+}
+
+// TestDecimatedConv checks the USRNet-model operator: A against a direct
+// circular convolution and decimation on the host, the adjoint against A,
+// and the proximal step's normal equations at a small and a large τ.
+func TestDecimatedConv(t *testing.T) {
+	const kh, kw, s = 3, 5, 2
+	in := []int{1, 2, 8, 6}
+	kr := randomVector(11, kh*kw)
+	k := make([]float64, len(kr))
+	for i, v := range kr {
+		k[i] = float64(v)
+	}
+	op, err := NewDecimatedConv(k, kh, kw, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	yDims, err := op.OutputShape(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, xin, y := randomVector(12, prod(in)), randomVector(13, prod(in)), randomVector(14, prod(yDims))
+	// Host A: (k ⊛ x)[i,j] = Σ k[a,b] x[(i − a + kh/2) mod H, (j − b + kw/2) mod W], then every s-th pixel.
+	h, w := in[2], in[3]
+	want := make([]float32, prod(yDims))
+	for c := range in[1] {
+		for i := 0; i < h; i += s {
+			for j := 0; j < w; j += s {
+				var v float64
+				for a := range kh {
+					for b := range kw {
+						p, q := ((i-a+kh/2)%h+h)%h, ((j-b+kw/2)%w+w)%w
+						v += k[a*kw+b] * float64(x[c*h*w+p*w+q])
+					}
+				}
+				want[c*(h/s)*(w/s)+(i/s)*(w/s)+j/s] = float32(v)
+			}
+		}
+	}
+	b := newBackend(t)
+	for _, tau := range []float64{1e-6, 0.5} {
+		exec := graph.MustNewExec(b, func(x, xin, y *graph.Node) []*graph.Node {
+			tn := graph.Scalar(x.Graph(), x.DType(), tau)
+			p := op.Prox(xin, y, tn)
+			normal := graph.Add(op.Adjoint(graph.Sub(op.Apply(p), y)), graph.Mul(tn, graph.Sub(p, xin)))
+			return []*graph.Node{op.Apply(x), op.Adjoint(y), normal}
+		})
+		outs, err := exec.Exec(tensors.FromFlatDataAndDimensions(x, in...), tensors.FromFlatDataAndDimensions(xin, in...), tensors.FromFlatDataAndDimensions(y, yDims...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ax := tensors.MustCopyFlatData[float32](outs[0])
+		if e := maxAbsDiff(ax, want); e > 1e-5 {
+			t.Errorf("A x vs the host convolution: %.3g", e)
+		}
+		aty := tensors.MustCopyFlatData[float32](outs[1])
+		if l, r := dot(ax, y), dot(x, aty); math.Abs(l-r) > 1e-4*(1+math.Abs(l)) {
+			t.Errorf("<Ax, y> = %v, <x, Aᵀy> = %v", l, r)
+		}
+		if e := maxAbs(tensors.MustCopyFlatData[float32](outs[2])); e > 1e-4 {
+			t.Errorf("τ = %g: prox normal equations residual %.3g", tau, e)
+		}
+	}
+}
