@@ -1,7 +1,6 @@
 package restore
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,7 +17,7 @@ import (
 
 	"github.com/cadps/toolkit/cadps"
 	"github.com/cadps/toolkit/cadps/imageio"
-	"github.com/cadps/toolkit/checkpoints"
+	"github.com/cadps/toolkit/internal/atomicfile"
 	"github.com/cadps/toolkit/internal/jsondiff"
 	"github.com/cadps/toolkit/ops"
 	"github.com/gomlx/gomlx/backends"
@@ -593,10 +592,7 @@ func removeStaleTemps(dir, stem string) {
 
 // writeAtomic writes data to path through a temporary file and a rename.
 func writeAtomic(path string, data []byte) error {
-	if err := checkpoints.WriteFileAtomic(path, func(w io.Writer) error {
-		_, err := io.Copy(w, bytes.NewReader(data))
-		return err
-	}); err != nil {
+	if err := atomicfile.WriteBytes(path, data); err != nil {
 		return fmt.Errorf("restore: writing %s: %w", path, cause(err))
 	}
 	return nil
