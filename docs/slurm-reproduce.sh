@@ -50,10 +50,12 @@ MEM=${MEM:-32G}
 TIME=${TIME:-24:00:00}
 PARTITION=${PARTITION:-}
 LOGS=${LOGS:-$PWD/logs}
-# The backend: unset, the pure-Go CPU backend runs. For the GPU give the
-# XLA plugin, e.g. BACKEND=xla:$HOME/pjrt/xla_cuda_plugin.so (JAX's CUDA
-# wheel ships one as jax_plugins/xla_cuda*/xla_cuda_plugin.so, with the CUDA
-# libraries of its nvidia-* wheels on LD_LIBRARY_PATH).
+# The backend, exported as GOMLX_BACKEND only when BACKEND is not empty. With
+# GPUs the default is the XLA plugin below (JAX's CUDA wheel ships one as
+# jax_plugins/xla_cuda*/xla_cuda_plugin.so, with the CUDA libraries of its
+# nvidia-* wheels on LD_LIBRARY_PATH); with GPUS=0, or BACKEND= given empty,
+# the pure-Go CPU backend runs.
+[ "$GPUS" != 0 ] && BACKEND=${BACKEND-xla:$HOME/pjrt/xla_cuda_plugin.so}
 BACKEND=${BACKEND:-}
 
 reproduce() {
