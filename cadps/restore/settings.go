@@ -7,13 +7,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"sort"
 	"strings"
 
 	"github.com/cadps/toolkit/cadps/guidance"
-	"github.com/cadps/toolkit/internal/jsondiff"
+	"github.com/cadps/toolkit/cadps/runs"
 )
 
 // settings is what reproduce.json holds: everything that decides the
@@ -96,34 +95,20 @@ func readSettings(dir string) (doc map[string]any, ok, repaired bool, err error)
 }
 
 // compareSettings compares the settings old and new (decoded JSON) of two
-// runs into dir, or of two folders merged. The image lists may differ by
-// images added at the end (a run with -limit extended later): the items
-// they share are the same. It returns nil when they agree, and whether
-// new's image list is the longer.
+// runs into dir, or of two folders merged (runs.CompareSettings). The
+// image lists may differ by images added at the end (a run with -limit
+// extended later): the items they share are the same. It returns nil when
+// they agree, and whether new's image list is the longer.
 func compareSettings(dir string, old, new map[string]any) (longer bool, err error) {
-	a, b := maps(old), maps(new)
-	oldImages, _ := a["images"].([]any)
-	newImages, _ := b["images"].([]any)
-	delete(a, "images")
-	delete(b, "images")
-	n := min(len(oldImages), len(newImages))
-	k := firstMismatch(oldImages, newImages)
-	switch {
-	case !reflect.DeepEqual(a, b):
-		return false, fmt.Errorf("%s holds a reproduction with other settings (%s)", dir, jsondiff.First(a, b))
-	case k < n:
-		return false, fmt.Errorf("%s holds a reproduction of other images (image %d was %v, now %v)", dir, k, oldImages[k], newImages[k])
+	images := runs.PrefixList("images", func(k int, was, now any) error {
+		return fmt.Errorf("%s holds a reproduction of other images (image %d was %v, now %v)", dir, k, was, now)
+	})
+	longer, err = runs.CompareSettings(old, new, images)
+	var diff *runs.DiffError
+	if errors.As(err, &diff) {
+		return false, fmt.Errorf("%s holds a reproduction with other settings (%s)", dir, diff.Diff)
 	}
-	return len(newImages) > len(oldImages), nil
-}
-
-// maps returns a shallow copy of m.
-func maps(m map[string]any) map[string]any {
-	c := make(map[string]any, len(m))
-	for k, v := range m {
-		c[k] = v
-	}
-	return c
+	return longer, err
 }
 
 // checkSettings writes reproduce.json, or compares it with the one an
@@ -157,17 +142,6 @@ func (r *Reproduction) checkSettings(rs map[[2]string]*Restorer) error {
 		return writeAtomic(path, data)
 	}
 	return nil
-}
-
-// firstMismatch returns the first index where a and b differ (both are at
-// least that long).
-func firstMismatch(a, b []any) int {
-	for i := range min(len(a), len(b)) {
-		if !reflect.DeepEqual(a[i], b[i]) {
-			return i
-		}
-	}
-	return min(len(a), len(b))
 }
 
 // commonSettings reads the settings of every folder in dirs and checks

@@ -22,8 +22,8 @@ import (
 	"github.com/cadps/toolkit/cadps/guidance"
 	"github.com/cadps/toolkit/cadps/imageio"
 	"github.com/cadps/toolkit/cadps/restore"
+	"github.com/cadps/toolkit/cadps/runs"
 	"github.com/cadps/toolkit/cadps/train"
-	"github.com/cadps/toolkit/internal/jsondiff"
 	"github.com/cadps/toolkit/ops"
 )
 
@@ -430,42 +430,37 @@ func checkEvalSettings(path string, st evalSettings) (changed bool, err error) {
 // evalExtends returns nil when the settings st extend old, so that the
 // results made with old stay valid rows of st: more test images from a
 // whole number of batches (a partial last batch would be drawn anew), and
-// tasks and methods added at the end of their lists. Otherwise it names
-// the first difference.
+// tasks and methods added at the end of their lists (runs.CompareSettings).
+// Otherwise it names the first difference.
 func evalExtends(old, st evalSettings) error {
-	switch {
-	case st.Count < old.Count:
-		return fmt.Errorf("-count %d is fewer than the %d images done", st.Count, old.Count)
-	case st.Count > old.Count && old.Count%old.Batch != 0:
-		return fmt.Errorf("-count can grow only from a whole number of batches; %d is not a multiple of -batch %d", old.Count, old.Batch)
-	case len(st.Tasks) < len(old.Tasks) || !slices.Equal(st.Tasks[:len(old.Tasks)], old.Tasks):
-		return fmt.Errorf("-tasks must keep %q and may only add tasks after them", strings.Join(old.Tasks, ";"))
-	case len(st.Methods) < len(old.Methods) || !slices.Equal(st.Methods[:len(old.Methods)], old.Methods):
-		return fmt.Errorf("-methods must keep %q and may only add methods after them", strings.Join(old.Methods, ","))
-	}
-	a, b := old, st
-	a.Count, a.Tasks, a.Methods, a.Revisions = 0, nil, nil, nil
-	b.Count, b.Tasks, b.Methods, b.Revisions = 0, nil, nil, nil
-	if reflect.DeepEqual(a, b) {
-		return nil
-	}
-	var x, y any
-	if err := roundTripJSON(a, &x); err != nil {
-		return err
-	}
-	if err := roundTripJSON(b, &y); err != nil {
-		return err
-	}
-	return errors.New(jsondiff.First(x, y))
-}
-
-// roundTripJSON decodes v's JSON encoding into out.
-func roundTripJSON(v any, out *any) error {
-	data, err := json.Marshal(v)
+	a, err := runs.Decode(old)
 	if err != nil {
 		return err
 	}
-	return json.Unmarshal(data, out)
+	b, err := runs.Decode(st)
+	if err != nil {
+		return err
+	}
+	count := runs.Growth{Key: "count", Check: func(_, _ any) (bool, error) {
+		switch {
+		case st.Count < old.Count:
+			return false, fmt.Errorf("-count %d is fewer than the %d images done", st.Count, old.Count)
+		case st.Count > old.Count && old.Count%old.Batch != 0:
+			return false, fmt.Errorf("-count can grow only from a whole number of batches; %d is not a multiple of -batch %d", old.Count, old.Batch)
+		}
+		return st.Count > old.Count, nil
+	}}
+	tasks := runs.GrowingList("tasks", func(int, any, any) error {
+		return fmt.Errorf("-tasks must keep %q and may only add tasks after them", strings.Join(old.Tasks, ";"))
+	})
+	methods := runs.GrowingList("methods", func(int, any, any) error {
+		return fmt.Errorf("-methods must keep %q and may only add methods after them", strings.Join(old.Methods, ","))
+	})
+	// The revisions of the methods kept are checked before; added methods
+	// add theirs.
+	revisions := runs.Growth{Key: "method_revisions", Check: func(x, y any) (bool, error) { return !reflect.DeepEqual(x, y), nil }}
+	_, err = runs.CompareSettings(a, b, count, tasks, methods, revisions)
+	return err
 }
 
 func readEvalRows(path string) ([]evalRow, error) {
