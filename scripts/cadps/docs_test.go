@@ -69,12 +69,7 @@ func TestDocumentedCommands(t *testing.T) {
 	if err := copyTree(root, work); err != nil {
 		t.Fatal(err)
 	}
-	bin := filepath.Join(work, "build")
-	build := exec.Command("go", "build", "-o", filepath.Join(bin, "cadps"), "./scripts/cadps")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildCadps(t, filepath.Join(work, "build"))
 	flags := map[string][]string{} // subcommand → its flags
 	for _, doc := range documents {
 		blocks, err := readBlocks(filepath.Join(root, doc))
@@ -304,4 +299,14 @@ func flagValue(words []string, name string) string {
 func definesFlag(bin, sub, name string) bool {
 	out, _ := exec.Command(filepath.Join(bin, "cadps"), sub, "-"+name+"=\x01not a value", "/nonexistent/a.png", "/nonexistent/b.png").CombinedOutput()
 	return !strings.Contains(string(out), "flag provided but not defined")
+}
+
+// buildCadps builds the cadps command into dir and returns dir.
+func buildCadps(t *testing.T, dir string) string {
+	t.Helper()
+	build := exec.Command("go", "build", "-o", filepath.Join(dir, "cadps"), ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return dir
 }
