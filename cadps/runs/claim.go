@@ -57,7 +57,9 @@ func (h Holder) String() string {
 //
 // The staleness test compares the file's time with the local clock:
 // machines that share a folder must agree on the time to well within the
-// lease.
+// lease, and on NFS the lease must exceed a quarter of itself plus the
+// client's attribute cache time (acregmax, 60 s by default), which the
+// default lease of 2 minutes does.
 type Claimer struct {
 	// Lease is how long a claim lives without a heartbeat (0:
 	// DefaultLease).
