@@ -65,7 +65,7 @@ func runReproduce(args []string, stdout, stderr io.Writer) error {
 	out := fs.String("out", "", "output folder (required)")
 	shard := fs.String("shard", "", "run shard INDEX/COUNT of the items (default: the index SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX, else all)")
 	shardCount := fs.Int("shard-count", 0, "number of shards of a job array (or CADPS_SHARD_COUNT; default: the count recorded in -out, else the first Slurm array's size)")
-	lease := fs.Duration("lease", runs.DefaultLease, "a claimed item whose worker has not been heard of for this long is taken over")
+	lease := fs.Duration("lease", runs.DefaultLease, "a claimed item whose worker has not been heard of for this long is taken over (the same for every worker of a folder)")
 	limit := fs.Int("limit", 0, "use only the first N images of the folder (sorted by name)")
 	retry := fs.Bool("retry-failed", false, "rerun items recorded as failed")
 	gridRows := fs.Int("grid-rows", 8, "rows (images) of each comparison grid (0: no grids)")
