@@ -1,14 +1,16 @@
 # The README's two commands:
 #   make demo   restore a Fashion-MNIST test image with the shipped small prior
 #               (pure-Go backend), writing out/demo/
-#   make test   install what the tests need, then vet and run every Go test and
-#               execute every notebook
+#   make test   install what the tests need, then vet and run every Go test,
+#               execute every notebook and run the Slurm check
+#   make slurm-check  the documented Slurm workflow on a real single-node Slurm
+#               (as root; installs slurm-wlm and munge if missing; about 2 minutes)
 GO ?= go
 DEMO_IMAGE ?= checkpoints/small/testimages/9-boot.png
 DEMO_TASK ?= inpaint_box:size=12
 DEMO_METHOD ?= cadps
 
-.PHONY: demo test setup gotest notebooks bench
+.PHONY: demo test setup gotest notebooks bench slurm-check
 
 demo:
 	$(GO) mod download
@@ -30,7 +32,10 @@ gotest:
 notebooks:
 	./scripts/notebooks/check.sh
 
-test: setup gotest notebooks
+test: setup gotest notebooks slurm-check
+
+slurm-check:
+	./scripts/cluster/slurm-check.sh
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./...

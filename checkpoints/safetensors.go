@@ -6,10 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"slices"
 	"sort"
+
+	"github.com/cadps/toolkit/internal/atomicfile"
 )
 
 // maxHeader bounds the JSON header of a safetensors file (the format's own
@@ -187,33 +187,9 @@ func SaveSafetensors(path string, sd *StateDict) error {
 }
 
 // WriteFileAtomic creates path by writing to a temporary file in the same
-// folder, syncing it and renaming it over path.
-func WriteFileAtomic(path string, write func(io.Writer) error) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("checkpoints: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if err = write(f); err != nil {
-		return fmt.Errorf("checkpoints: writing %s: %w", path, err)
-	}
-	// CreateTemp makes the file private (0600); a checkpoint is not secret.
-	if err = f.Chmod(0o644); err != nil {
-		return fmt.Errorf("checkpoints: %w", err)
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("checkpoints: %w", err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("checkpoints: %w", err)
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
+// folder, syncing it and renaming it over path (see package atomicfile).
+func WriteFileAtomic(path string, write func(io.Writer) error) error {
+	if err := atomicfile.Write(path, write); err != nil {
 		return fmt.Errorf("checkpoints: %w", err)
 	}
 	return nil

@@ -1,55 +1,90 @@
 #!/bin/bash
-# A 1000-image reproduction of the DPS / CA-DPS tables as a Slurm job array:
-# 1000 FFHQ validation images × 4 tasks × 2 methods = 8000 items, dealt
-# by image and task to 100 array tasks (40 images × tasks, 80 items each:
-# both methods of an image and task run together). Every array task writes
-# into the same output folder on the shared file system; a rerun (or a
-# requeued task) skips the items already finished, and a task killed at any
-# moment leaves only whole files.
+# A reproduction of the DPS / CA-DPS tables as a Slurm job array, followed
+# by a merge job. Run it on a login node; it submits itself:
 #
-# Submit, then merge once every task has ended (the last task to end also
-# leaves complete tables, but merge is cheap and reports duplicates):
+#   docs/slurm-reproduce.sh [extra cadps reproduce flags]
 #
-#   mkdir -p logs
-#   jobid=$(sbatch --parsable docs/slurm-reproduce.sh)
-#   sbatch --dependency=afterany:"$jobid" --wrap "cadps merge $PWD/runs/ffhq1k"
+# submits an array of SHARDS tasks (each runs `cadps reproduce` on its shard
+# of the items, all writing into OUT on the shared file system) and a merge
+# job that runs once every task has ended and fails if any item is missing.
+# Everything is set through the environment (defaults below: the 1000-image
+# FFHQ reproduction on GPUs, 100 shards); flags after the script's name go
+# to every `cadps reproduce` as they are. A CPU cluster, for example, with
+# the small prior shipped in the binary:
 #
-# Failed array tasks can simply be resubmitted with the same script and
-# --array set to their indices: finished items are skipped.
+#   GPUS=0 CPUS=2 MEM=4G SHARDS=3 MODEL=small WEIGHTS= STEPS=50 \
+#     IMAGES=checkpoints/small/testimages OUT=$PWD/runs/small \
+#     TASKS='inpaint_box:size=12 super_resolution:factor=2' \
+#     docs/slurm-reproduce.sh -limit 4
 #
-#SBATCH --job-name=cadps-reproduce
-#SBATCH --array=0-99
-#SBATCH --gres=gpu:1
-#SBATCH --cpus-per-task=8
-#SBATCH --mem=32G
-#SBATCH --time=24:00:00
-#SBATCH --requeue
-#SBATCH --output=logs/reproduce-%A_%a.out
-
+# Resubmitting: the shard count is recorded in OUT at the first submission
+# (and given to every task as -shard-count), so a task is the same shard
+# whatever array it runs in. When tasks failed or were cancelled, submit
+# again with the same settings and ARRAY set to their indices, in any order:
+#
+#   ARRAY=1,7 docs/slurm-reproduce.sh [the same extra flags]
+#
+# They finish exactly the items that are missing: finished items are
+# skipped, and an item that a live task still holds is left to it (claims,
+# docs/cli.md). A task killed at any moment leaves only whole files.
 set -euo pipefail
 
-# Inputs (override in the environment: sbatch --export=ALL,IMAGES=...).
-IMAGES=${IMAGES:-$HOME/data/ffhq-val-1k}          # 1000 PNGs, 256×256
-WEIGHTS=${WEIGHTS:-$HOME/models/ffhq_10m.pt}      # DPS's FFHQ checkpoint
-OUT=${OUT:-$PWD/runs/ffhq1k}
-CADPS=${CADPS:-cadps}                             # built with: go build -tags xla ./scripts/cadps
-# The XLA backend on the array task's GPU: an absolute PJRT plugin path (JAX's
-# CUDA wheel ships one as jax_plugins/xla_cuda*/xla_cuda_plugin.so, with the
-# CUDA libraries in its nvidia-* wheels on LD_LIBRARY_PATH). Without it the
-# pure-Go CPU backend runs, which is far too slow for this.
-export GOMLX_BACKEND=${GOMLX_BACKEND:-xla:$HOME/pjrt/xla_cuda_plugin.so}
+IMAGES=${IMAGES:-$HOME/data/ffhq-val-1k}           # a folder of PNG/JPEG images
+OUT=${OUT:-$PWD/runs/ffhq1k}                       # on a file system every node shares
+CADPS=${CADPS:-cadps}                              # GPU: go build -tags xla ./scripts/cadps
+MODEL=${MODEL-ffhq256}                             # a preset, or small
+WEIGHTS=${WEIGHTS-$HOME/models/ffhq_10m.pt}        # empty: the model's own (small: shipped)
+MODEL_CONFIG=${MODEL_CONFIG:-}                     # instead of MODEL: -model-config FILE
+TASKS=${TASKS:-super_resolution:factor=4 inpaint_box:size=128 gaussian_blur:kernel_size=61,intensity=3.0 motion_blur:kernel_size=61,intensity=0.5}
+METHODS=${METHODS:-dps,cadps}
+STEPS=${STEPS:-1000}
+NOISE=${NOISE:-gaussian:sigma=0.05}
+SEED=${SEED:-0}
+GRID_ROWS=${GRID_ROWS:-8}
+SHARDS=${SHARDS:-100}                              # the array's size at the first submission
+ARRAY=${ARRAY:-0-$((SHARDS - 1))}                  # the indices to run now
+# Resources of one array task. GPUS=0 for a CPU cluster (no --gres).
+GPUS=${GPUS:-1}
+CPUS=${CPUS:-8}
+MEM=${MEM:-32G}
+TIME=${TIME:-24:00:00}
+PARTITION=${PARTITION:-}
+LOGS=${LOGS:-$PWD/logs}
+# The backend, exported as GOMLX_BACKEND only when BACKEND is not empty. With
+# GPUs the default is the XLA plugin below (JAX's CUDA wheel ships one as
+# jax_plugins/xla_cuda*/xla_cuda_plugin.so, with the CUDA libraries of its
+# nvidia-* wheels on LD_LIBRARY_PATH); with GPUS=0, or BACKEND= given empty,
+# the pure-Go CPU backend runs.
+[ "$GPUS" != 0 ] && BACKEND=${BACKEND-xla:$HOME/pjrt/xla_cuda_plugin.so}
+BACKEND=${BACKEND:-}
 
-# The shard is taken from SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT
-# (or _MIN/_MAX); -shard INDEX/COUNT would override it.
-echo "array task ${SLURM_ARRAY_TASK_ID:-?} of ${SLURM_ARRAY_TASK_COUNT:-?} on $(hostname)"
+reproduce() {
+    local model=() tasks=()
+    [ -n "$MODEL_CONFIG" ] && model+=(-model-config "$MODEL_CONFIG") || model+=(-model "$MODEL")
+    [ -n "$WEIGHTS" ] && model+=(-weights "$WEIGHTS")
+    for t in ${TASKS//;/ }; do tasks+=(-task "$t"); done
+    [ -n "$BACKEND" ] && export GOMLX_BACKEND="$BACKEND"
+    echo "array task $SLURM_ARRAY_TASK_ID (shard of $SHARDS) on $(hostname)"
+    exec "$CADPS" reproduce "$IMAGES" "${tasks[@]}" -methods "$METHODS" "${model[@]}" \
+        -steps "$STEPS" -noise "$NOISE" -seed "$SEED" -grid-rows "$GRID_ROWS" \
+        -shard-count "$SHARDS" "$@" -out "$OUT"
+}
 
-exec "$CADPS" reproduce "$IMAGES" \
-    -task super_resolution:factor=4 \
-    -task inpaint_box:size=128 \
-    -task gaussian_blur:kernel_size=61,intensity=3.0 \
-    -task motion_blur:kernel_size=61,intensity=0.5 \
-    -methods dps,cadps \
-    -model ffhq256 -weights "$WEIGHTS" \
-    -steps 1000 -noise gaussian:sigma=0.05 -seed 0 \
-    -grid-rows 8 \
-    -out "$OUT"
+if [ -n "${SLURM_ARRAY_TASK_ID:-}" ]; then
+    reproduce "$@"
+elif [ "${CADPS_SLURM_MERGE:-}" = 1 ]; then
+    exec "$CADPS" merge -grid-rows "$GRID_ROWS" "$OUT"
+fi
+
+# On the login node: submit the array, then the merge.
+mkdir -p "$LOGS" "$OUT"
+opts=(--cpus-per-task="$CPUS" --mem="$MEM" --time="$TIME" --export=ALL)
+[ "$GPUS" != 0 ] && opts+=(--gres="gpu:$GPUS")
+[ -n "$PARTITION" ] && opts+=(--partition="$PARTITION")
+export IMAGES OUT CADPS MODEL WEIGHTS MODEL_CONFIG TASKS METHODS STEPS NOISE SEED GRID_ROWS SHARDS BACKEND
+array=$(sbatch --parsable --job-name=cadps-reproduce --array="$ARRAY" --requeue \
+    --output="$LOGS/reproduce-%A_%a.out" "${opts[@]}" "$0" "$@")
+merge=$(CADPS_SLURM_MERGE=1 sbatch --parsable --job-name=cadps-merge --dependency=afterany:"${array%%;*}" \
+    --cpus-per-task=1 --mem=2G --time=1:00:00 --export=ALL ${PARTITION:+--partition="$PARTITION"} \
+    --output="$LOGS/merge-%j.out" "$0")
+echo "array job ${array%%;*} (tasks $ARRAY of $SHARDS), merge job ${merge%%;*}; outputs in $OUT, logs in $LOGS"

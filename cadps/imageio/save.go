@@ -1,7 +1,6 @@
 package imageio
 
 import (
-	"bufio"
 	"fmt"
 	"image"
 	"image/color"
@@ -10,10 +9,11 @@ import (
 	"image/png"
 	"io"
 	"math"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/cadps/toolkit/internal/atomicfile"
 )
 
 // Save writes im as an 8-bit PNG (gray or RGB), each value clamped to
@@ -38,39 +38,8 @@ func Save(path string, im *Image) error {
 // writeAtomic writes a file by calling write on a temporary file in the
 // same folder as path, then syncing it and renaming it to path. On any
 // failure the temporary file is removed and path is left as it was.
-func writeAtomic(path string, write func(io.Writer) error) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("imageio: saving %s: %w", path, err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close() // may already be closed; the error that matters is err
-			os.Remove(tmp)
-		}
-	}()
-	bw := bufio.NewWriter(f)
-	if err := write(bw); err != nil {
-		return fmt.Errorf("imageio: saving %s: %w", path, err)
-	}
-	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("imageio: saving %s: %w", path, err)
-	}
-	if err := f.Chmod(0o644); err != nil {
-		return fmt.Errorf("imageio: saving %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("imageio: saving %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("imageio: saving %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
+func writeAtomic(path string, write func(io.Writer) error) error {
+	if err := atomicfile.Write(path, write); err != nil {
 		return fmt.Errorf("imageio: saving %s: %w", path, err)
 	}
 	return nil

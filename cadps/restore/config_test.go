@@ -215,69 +215,6 @@ func TestSpecTaskLabel(t *testing.T) {
 	}
 }
 
-func TestShards(t *testing.T) {
-	env := func(kv ...string) func(string) string {
-		m := map[string]string{}
-		for i := 0; i < len(kv); i += 2 {
-			m[kv[i]] = kv[i+1]
-		}
-		return func(k string) string { return m[k] }
-	}
-	for _, tc := range []struct {
-		name   string
-		getenv func(string) string
-		count  int
-		want   Shard
-		ok     bool
-		err    string
-	}{
-		{"none", env(), 0, Shard{}, false, ""},
-		{"slurm count", env("SLURM_ARRAY_TASK_ID", "3", "SLURM_ARRAY_TASK_COUNT", "10"), 0, Shard{3, 10}, true, ""},
-		{"slurm min max", env("SLURM_ARRAY_TASK_ID", "5", "SLURM_ARRAY_TASK_MIN", "1", "SLURM_ARRAY_TASK_MAX", "8"), 0, Shard{4, 8}, true, ""},
-		{"slurm without count", env("SLURM_ARRAY_TASK_ID", "5"), 0, Shard{}, false, "neither"},
-		{"slurm out of range", env("SLURM_ARRAY_TASK_ID", "10", "SLURM_ARRAY_TASK_COUNT", "10"), 0, Shard{}, false, "not in [0, 10)"},
-		{"k8s with flag", env("JOB_COMPLETION_INDEX", "2"), 4, Shard{2, 4}, true, ""},
-		{"k8s with env", env("JOB_COMPLETION_INDEX", "0", "CADPS_SHARD_COUNT", "3"), 0, Shard{0, 3}, true, ""},
-		{"k8s without count", env("JOB_COMPLETION_INDEX", "0"), 0, Shard{}, false, "number of shards"},
-		{"k8s garbage", env("JOB_COMPLETION_INDEX", "x"), 2, Shard{}, false, "not a whole number"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			s, ok, err := ShardFromEnv(tc.getenv, tc.count)
-			if tc.err != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.err) {
-					t.Errorf("error %v, want %q", err, tc.err)
-				}
-				return
-			}
-			if err != nil || ok != tc.ok || s != tc.want {
-				t.Errorf("got %v %v %v, want %v %v", s, ok, err, tc.want, tc.ok)
-			}
-		})
-	}
-	for _, tc := range []struct {
-		in   string
-		want Shard
-		err  bool
-	}{{"0/3", Shard{0, 3}, false}, {"2/3", Shard{2, 3}, false}, {"3/3", Shard{}, true}, {"1", Shard{}, true}, {"a/b", Shard{}, true}, {"0/0", Shard{}, true}} {
-		s, err := ParseShard(tc.in)
-		if (err != nil) != tc.err || s != tc.want {
-			t.Errorf("ParseShard(%q) = %v, %v", tc.in, s, err)
-		}
-	}
-	// Every item belongs to exactly one of n shards.
-	for k := range 10 {
-		owners := 0
-		for i := range 3 {
-			if (Shard{i, 3}).Owns(k) {
-				owners++
-			}
-		}
-		if owners != 1 || !(Shard{}).Owns(k) {
-			t.Errorf("item %d has %d owners", k, owners)
-		}
-	}
-}
-
 func TestItemsAndShards(t *testing.T) {
 	r := &Reproduction{
 		Tasks:   []TaskSetup{{Task: SpecTask("sr:factor=4")}, {Task: SpecTask("gaussian_blur")}},
@@ -297,7 +234,7 @@ func TestItemsAndShards(t *testing.T) {
 		for i := range n {
 			perShard[i] = map[string]int{}
 			for _, it := range items {
-				if !(Shard{i, n}).Owns(it.Unit) {
+				if !(Shard{Index: i, Count: n}).Owns(it.Unit) {
 					continue
 				}
 				perShard[i][it.Method]++

@@ -24,9 +24,14 @@ type Table struct {
 	Rows []TableRow
 	// Records are every item's record, sorted by task, method and index.
 	Records []*Record
-	// Duplicates counts items found in more than one folder (the first
-	// folder's record is kept).
+	// Duplicates counts items found in more than one folder (one record
+	// is kept; see ReadTable).
 	Duplicates int
+	// Expected is the number of items the reproduction's settings call
+	// for (0 when the folders hold no settings), and Missing names those
+	// without a record (task/method/NNNNN, the method in canonical form).
+	Expected int
+	Missing  []string
 }
 
 // TableRow is one task and method's statistics over its finished items.
@@ -42,73 +47,123 @@ type TableRow struct {
 }
 
 // Merge reads the records of the reproductions in dirs (the shards of one
-// reproduction, in one shared folder or in several) and writes, in out,
-// the metrics CSV, the Markdown table and one comparison grid per task
-// (grid_<task>.png: rows images, the first gridRows of them; columns the
-// measurement, each method's reconstruction and the clean image), each
-// atomically. Nothing is appended in place: the files are rebuilt from the
-// records every time.
+// reproduction, in one shared folder or in several; see ReadTable) and
+// writes, in out, the metrics CSV, the Markdown table and the comparison
+// grids (see Table.Write). It writes whatever is there: a run in progress
+// gives a partial table, whose Missing lists what is still to come.
 func Merge(dirs []string, out string, gridRows int) (*Table, error) {
-	t := &Table{}
-	seen := map[string]bool{}
+	t, err := ReadTable(dirs)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.Write(out, gridRows); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// ReadTable reads the records of the reproductions in dirs and tabulates
+// them. The folders must hold the same settings (reproduce.json; image
+// lists may differ by images added at the end): folders with other
+// settings are refused, naming the first setting that differs. The
+// result does not depend on the order of dirs: an item recorded in
+// several folders counts once, its finished record preferred to a failed
+// one, then the earliest. Items the settings call for but no folder holds
+// are listed in Missing.
+func ReadTable(dirs []string) (*Table, error) {
+	doc, err := commonSettings(dirs)
+	if err != nil {
+		return nil, err
+	}
+	var all []*Record
 	for _, dir := range dirs {
-		st, err := os.Stat(dir)
-		if err != nil {
-			return nil, fmt.Errorf("restore: merge: %w", err)
-		}
-		if !st.IsDir() {
-			return nil, fmt.Errorf("restore: merge: %s is not a folder", dir)
-		}
 		paths, err := filepath.Glob(filepath.Join(dir, "*", "*", RecordDir, "*.json"))
 		if err != nil {
 			return nil, fmt.Errorf("restore: merge: %w", err)
 		}
-		sort.Strings(paths)
 		for _, p := range paths {
 			rec, err := ReadRecord(p)
 			if err != nil {
 				return nil, err
 			}
 			rec.root = dir
-			key := fmt.Sprintf("%s\x00%s\x00%d", rec.Task, rec.Method, rec.Index)
-			if seen[key] {
-				t.Duplicates++
-				continue
-			}
-			seen[key] = true
-			t.Records = append(t.Records, rec)
+			all = append(all, rec)
 		}
 	}
-	if len(t.Records) == 0 {
+	if len(all) == 0 {
 		return nil, fmt.Errorf("restore: merge: no item records under %s", strings.Join(dirs, ", "))
 	}
-	sort.Slice(t.Records, func(a, b int) bool {
-		x, y := t.Records[a], t.Records[b]
-		if x.Task != y.Task {
-			return x.Task < y.Task
+	t := &Table{}
+	sort.SliceStable(all, func(a, b int) bool { return recordBefore(all[a], all[b]) })
+	for k, rec := range all {
+		if k > 0 && sameItem(all[k-1], rec) {
+			t.Duplicates++
+			continue
 		}
-		if x.Method != y.Method {
-			return x.Method < y.Method
-		}
-		return x.Index < y.Index
-	})
+		t.Records = append(t.Records, rec)
+	}
 	t.Rows = summarise(t.Records)
+	if doc != nil {
+		t.Expected, t.Missing = missingItems(doc, t.Records)
+	}
+	return t, nil
+}
+
+// sameItem reports whether two records are of the same item.
+func sameItem(x, y *Record) bool {
+	return x.Task == y.Task && x.Method == y.Method && x.Index == y.Index
+}
+
+// recordBefore orders records by task, method and index, and the records
+// of one item by preference: finished before failed, then the earliest,
+// then by folder name.
+func recordBefore(x, y *Record) bool {
+	switch {
+	case x.Task != y.Task:
+		return x.Task < y.Task
+	case x.Method != y.Method:
+		return x.Method < y.Method
+	case x.Index != y.Index:
+		return x.Index < y.Index
+	case (x.Status == StatusOK) != (y.Status == StatusOK):
+		return x.Status == StatusOK
+	case x.Finished != y.Finished:
+		return x.Finished < y.Finished
+	}
+	return x.root < y.root
+}
+
+// Write writes, in out, the metrics CSV, the Markdown table and one
+// comparison grid per task (grid_<task>.png: rows images, the first
+// gridRows of them; columns the measurement, each method's reconstruction
+// and the clean image), each atomically. Nothing is appended in place: the
+// files are rebuilt from the records every time.
+func (t *Table) Write(out string, gridRows int) error {
 	if err := CheckWritable(out); err != nil {
-		return nil, err
+		return err
 	}
 	removeOldTemps(out, time.Hour)
 	if err := writeAtomic(filepath.Join(out, CSVFile), recordsCSV(t.Records)); err != nil {
-		return nil, err
+		return err
 	}
 	if err := writeAtomic(filepath.Join(out, TableFile), []byte(t.Markdown())); err != nil {
-		return nil, err
+		return err
 	}
 	if gridRows > 0 {
-		if err := writeGrids(t.Records, out, gridRows); err != nil {
-			return nil, err
+		return writeGrids(t.Records, out, gridRows)
+	}
+	return nil
+}
+
+// FailedItems names the items recorded as failed, as task/method/NNNNN.
+func (t *Table) FailedItems() []string {
+	var out []string
+	for _, r := range t.Records {
+		if r.Status != StatusOK {
+			out = append(out, Item{Task: r.Task, Method: r.Method, Index: r.Index}.String())
 		}
 	}
-	return t, nil
+	return out
 }
 
 // removeOldTemps removes the temporary files (".name.tmp…") that a killed

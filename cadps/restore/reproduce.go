@@ -1,25 +1,19 @@
 package restore
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"sort"
-	"strings"
 	"time"
 
-	"github.com/cadps/toolkit/cadps"
 	"github.com/cadps/toolkit/cadps/imageio"
-	"github.com/cadps/toolkit/checkpoints"
-	"github.com/cadps/toolkit/internal/jsondiff"
+	"github.com/cadps/toolkit/cadps/runs"
+	"github.com/cadps/toolkit/internal/atomicfile"
 	"github.com/cadps/toolkit/ops"
 	"github.com/gomlx/gomlx/backends"
 )
@@ -39,6 +33,9 @@ const (
 	// RecordDir holds the per-item records, written last: an item is
 	// finished when its record exists.
 	RecordDir = "record"
+	// ClaimDir holds the claims of items being computed (see
+	// runs.Claimer): NNNNN.G, G the claim's generation.
+	ClaimDir = "claim"
 	// SettingsFile is the reproduction's settings, in DIR.
 	SettingsFile = "reproduce.json"
 	// CSVFile is every item's metrics, rebuilt from the records.
@@ -90,6 +87,13 @@ type Reproduction struct {
 	Fit Fit
 	// Shard selects the items this run does.
 	Shard Shard
+	// Claims claims items for this worker (nil: a runs.Claimer with the
+	// default lease). Keep it to release the claims when the worker is
+	// asked to stop (runs.Claimer.ReleaseAll).
+	Claims *runs.Claimer
+	// Poll is how long Run waits before looking again at items that other
+	// workers hold (0: a quarter of the lease, at most 5 s).
+	Poll time.Duration
 	// RetryFailed reruns items recorded as failed.
 	RetryFailed bool
 	// GridRows bounds the rows of the comparison grids (0: 8; negative: no
@@ -192,8 +196,9 @@ type RunSummary struct {
 	// Owned is the number of items of this shard.
 	Owned int
 	// Done counts the items this run finished, Failed those among them
-	// that failed, Skipped those finished by an earlier run.
-	Done, Failed, Skipped int
+	// that failed, Skipped those finished by an earlier run, ByOthers
+	// those that other workers finished while this one ran.
+	Done, Failed, Skipped, ByOthers int
 	// Table is the table rebuilt from every record in Out.
 	Table *Table
 }
@@ -314,227 +319,6 @@ func (r *Reproduction) restorers() (map[[2]string]*Restorer, error) {
 	return out, nil
 }
 
-// settings is what reproduce.json holds: everything that decides the
-// items' results, so that a rerun with other settings into the same folder
-// is refused.
-type settings struct {
-	Model   string `json:"model"` // the prior's name or config file name
-	Weights string `json:"weights,omitempty"`
-	// Digest is the weights' SHA-256: a new release of the shipped prior,
-	// or a weights file overwritten in place, is another reproduction.
-	Digest string     `json:"weights_sha256"`
-	Seed   uint64     `json:"seed"`
-	Fit    string     `json:"fit"`
-	Images []string   `json:"images"`
-	Runs   []Settings `json:"runs"`
-}
-
-// checkSettings writes reproduce.json, or compares it with the one an
-// earlier run wrote.
-func (r *Reproduction) checkSettings(rs map[[2]string]*Restorer) error {
-	// File names, not paths: shards on other machines may mount the same
-	// files elsewhere.
-	s := settings{Model: filepath.Base(r.Prior.Name), Seed: r.Seed, Fit: r.Fit.String()}
-	if r.Prior.Weights != "" {
-		s.Weights = filepath.Base(r.Prior.Weights)
-	}
-	var err error
-	if s.Digest, err = r.Prior.WeightsDigest(); err != nil {
-		return err
-	}
-	images := slices.Clone(r.Images)
-	sort.Strings(images)
-	for _, p := range images {
-		s.Images = append(s.Images, filepath.Base(p))
-	}
-	keys := make([][2]string, 0, len(rs))
-	for k := range rs {
-		keys = append(keys, k)
-	}
-	slices.SortFunc(keys, func(a, b [2]string) int { return strings.Compare(a[0]+"\x00"+a[1], b[0]+"\x00"+b[1]) })
-	for _, k := range keys {
-		st := rs[k].Settings()
-		st.Backend, st.Weights, st.Model = "", "", ""
-		s.Runs = append(s.Runs, st)
-	}
-	data, err := json.MarshalIndent(s, "", "  ")
-	if err != nil {
-		return fmt.Errorf("restore: %w", err)
-	}
-	path := filepath.Join(r.Out, SettingsFile)
-	old, err := os.ReadFile(path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return writeAtomic(path, data)
-	case err != nil:
-		return fmt.Errorf("restore: %w", err)
-	}
-	// Compare decoded values, so that formatting does not matter. The
-	// image lists may differ by images added at the end (a run with -limit
-	// extended later): the items they share are the same.
-	var a, b map[string]any
-	if json.Unmarshal(old, &a) != nil || json.Unmarshal(data, &b) != nil {
-		return fmt.Errorf("restore: %s is not a reproduction's settings file; use another output folder", path)
-	}
-	oldImages, _ := a["images"].([]any)
-	newImages, _ := b["images"].([]any)
-	delete(a, "images")
-	delete(b, "images")
-	n := min(len(oldImages), len(newImages))
-	k := firstMismatch(oldImages, newImages)
-	switch {
-	case !reflect.DeepEqual(a, b):
-		return fmt.Errorf("restore: %s holds a reproduction with other settings (%s); use another output folder or the same settings",
-			r.Out, jsondiff.First(a, b))
-	case k < n:
-		return fmt.Errorf("restore: %s holds a reproduction of other images (image %d was %v, now %v); use another output folder",
-			r.Out, k, oldImages[k], newImages[k])
-	case len(newImages) > len(oldImages):
-		return writeAtomic(path, data)
-	}
-	return nil
-}
-
-// firstMismatch returns the first index where a and b differ (both are at
-// least that long).
-func firstMismatch(a, b []any) int {
-	for i := range min(len(a), len(b)) {
-		if !reflect.DeepEqual(a[i], b[i]) {
-			return i
-		}
-	}
-	return min(len(a), len(b))
-}
-
-// Run runs this shard's unfinished items and rebuilds the CSV, table and
-// grids from every record in Out. A diverged item is recorded as failed
-// and the run goes on; other errors stop it (finished items stay
-// finished).
-func (r *Reproduction) Run() (*RunSummary, error) {
-	if err := r.check(); err != nil {
-		return nil, err
-	}
-	rs, err := r.restorers()
-	if err != nil {
-		return nil, err
-	}
-	if err := r.checkSettings(rs); err != nil {
-		return nil, err
-	}
-	items := r.Items()
-	sum := &RunSummary{Items: len(items)}
-	for _, it := range items {
-		if r.Shard.Owns(it.Unit) {
-			sum.Owned++
-		}
-	}
-	nth := 0
-	for _, it := range items {
-		if !r.Shard.Owns(it.Unit) {
-			continue
-		}
-		nth++
-		if rec, err := ReadRecord(it.Path(r.Out, RecordDir)); err == nil && (rec.Status == StatusOK || !r.RetryFailed) {
-			sum.Skipped++
-			continue
-		}
-		rec, err := r.runItem(it, rs[[2]string{it.Task, it.Method}])
-		if err != nil {
-			return sum, err
-		}
-		sum.Done++
-		if rec.Status == StatusFailed {
-			sum.Failed++
-		}
-		if r.Log != nil {
-			if rec.Status == StatusOK {
-				fmt.Fprintf(r.Log, "[%d/%d] %s: PSNR %.2f dB, SSIM %.4f (%.1f s)\n", nth, sum.Owned, it, rec.PSNR, rec.SSIM, rec.Seconds)
-			} else {
-				fmt.Fprintf(r.Log, "[%d/%d] %s: failed: %s\n", nth, sum.Owned, it, rec.Error)
-			}
-		}
-	}
-	rows := r.GridRows
-	switch {
-	case rows == 0:
-		rows = 8
-	case rows < 0:
-		rows = 0
-	}
-	if sum.Table, err = Merge([]string{r.Out}, r.Out, rows); err != nil {
-		return sum, err
-	}
-	return sum, nil
-}
-
-// ItemSeed returns the seed of an image and task: the same for every
-// method, and independent of sharding.
-func ItemSeed(base uint64, task string, index int) uint64 {
-	h := fnv.New64a()
-	fmt.Fprintf(h, "%d\x00%s\x00%d", base, task, index)
-	return h.Sum64()
-}
-
-// runItem restores one item and writes its outputs, then its record.
-func (r *Reproduction) runItem(it Item, rs *Restorer) (*Record, error) {
-	start := time.Now()
-	for _, d := range []string{InputDir, ReconDir, ProgressDir, LabelDir, RecordDir} {
-		dir := filepath.Join(r.Out, it.Task, it.Method, d)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, fmt.Errorf("restore: %w", err)
-		}
-		removeStaleTemps(dir, it.Name())
-	}
-	truth, err := LoadImage(it.Image, r.Prior.ImageShape(), r.Fit)
-	if err != nil {
-		return nil, err
-	}
-	if err := imageio.Save(it.Path(r.Out, LabelDir), truth); err != nil {
-		return nil, err
-	}
-	st := rs.Settings()
-	seed := ItemSeed(r.Seed, it.Task, it.Index)
-	rec := &Record{
-		Task: it.Task, Method: it.Method, Index: it.Index, Image: it.Image, ImageBase: filepath.Base(it.Image),
-		Seed: seed, Steps: st.Steps, Scale: st.Scale, SigmaY: st.SigmaY, Backend: st.Backend, Shard: r.Shard.String(),
-	}
-	var cb func(Progress)
-	if r.OnStep != nil {
-		cb = func(p Progress) { r.OnStep(it, p) }
-	}
-	res, err := rs.Restore(truth, seed, cb)
-	switch {
-	case errors.Is(err, cadps.ErrDiverged):
-		rec.Status, rec.Error = StatusFailed, err.Error()
-	case err != nil:
-		return nil, fmt.Errorf("%s: %w", it, err)
-	default:
-		rec.Status = StatusOK
-		rec.PSNR, rec.SSIM = Number(res.Metrics.PSNR), Number(res.Metrics.SSIM)
-		rec.Operator, rec.Timings, rec.Measured = res.Operator, res.Timings, res.MeasurementView
-		if n := len(res.Residuals); n > 0 {
-			rec.Residual = Number(res.Residuals[n-1])
-		}
-		rec.Draw = res.Draw
-		if err := SaveOutputs(res, map[string]string{
-			InputDir: it.Path(r.Out, InputDir), ReconDir: it.Path(r.Out, ReconDir), ProgressDir: it.Path(r.Out, ProgressDir),
-		}); err != nil {
-			return nil, err
-		}
-		rec.HasInput = res.Measurement != nil
-	}
-	rec.Seconds = time.Since(start).Seconds()
-	rec.Finished = time.Now().UTC().Format(time.RFC3339)
-	data, err := json.MarshalIndent(rec, "", "  ")
-	if err != nil {
-		return nil, fmt.Errorf("restore: %w", err)
-	}
-	if err := writeAtomic(it.Path(r.Out, RecordDir), data); err != nil {
-		return nil, err
-	}
-	return rec, nil
-}
-
 // SaveOutputs writes a result's images: the measurement (when it is an
 // image) to paths[InputDir], the reconstruction to paths[ReconDir], the
 // progress strip of x̂0 to paths[ProgressDir] and the clean image to
@@ -593,10 +377,7 @@ func removeStaleTemps(dir, stem string) {
 
 // writeAtomic writes data to path through a temporary file and a rename.
 func writeAtomic(path string, data []byte) error {
-	if err := checkpoints.WriteFileAtomic(path, func(w io.Writer) error {
-		_, err := io.Copy(w, bytes.NewReader(data))
-		return err
-	}); err != nil {
+	if err := atomicfile.WriteBytes(path, data); err != nil {
 		return fmt.Errorf("restore: writing %s: %w", path, cause(err))
 	}
 	return nil

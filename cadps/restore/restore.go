@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"slices"
 	"strconv"
 	"time"
 
@@ -24,7 +23,6 @@ import (
 	"github.com/cadps/toolkit/cadps/metrics"
 	"github.com/cadps/toolkit/ops"
 	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
 
@@ -120,45 +118,6 @@ type Restorer struct {
 	// first restoration and reused by the later ones.
 	fixedOp ops.Operator
 	sampler *cadps.Sampler
-}
-
-// Settings describes a restorer's resolved settings, for records.
-type Settings struct {
-	// Model names the prior and Weights its weights file.
-	Model   string `json:"model"`
-	Weights string `json:"weights,omitempty"`
-	// ImageShape is the NCHW shape of one image.
-	ImageShape []int `json:"image_shape"`
-	// Task is the task's label, TaskSpec its spec or TaskConfig its
-	// reference configuration.
-	Task       string `json:"task"`
-	TaskSpec   string `json:"task_spec,omitempty"`
-	TaskConfig any    `json:"task_config,omitempty"`
-	// Method is the guidance method's spec in canonical form (see
-	// guidance.CanonicalSpec) and MethodRevision its guidance.Revision.
-	Method         string `json:"method"`
-	MethodRevision int    `json:"method_revision,omitempty"`
-	// Steps is the number of sampling steps, Respacing the respacing that
-	// gave them, Sampler "ddpm" or "ddim" and Eta DDIM's η.
-	Steps     int     `json:"steps"`
-	Respacing string  `json:"respacing"`
-	Sampler   string  `json:"sampler"`
-	Eta       float64 `json:"eta,omitempty"`
-	// Scale is the step size ζ and SigmaY the σ_y of the likelihood.
-	Scale  float64 `json:"scale"`
-	SigmaY float64 `json:"sigma_y"`
-	// Ramp is the step-size schedule as guidance.ParseRamp reads it (empty
-	// for the constant ζ).
-	Ramp string `json:"ramp,omitempty"`
-	// Noise describes the measurement noise.
-	Noise string `json:"noise"`
-	// Backend names the backend.
-	Backend string `json:"backend"`
-	// GraphNoise and BFloat16 record the options of the same names.
-	GraphNoise bool `json:"graph_noise,omitempty"`
-	BFloat16   bool `json:"bfloat16,omitempty"`
-	// Draws is Options.Draws when above 1 (best of Draws by residual).
-	Draws int `json:"draws,omitempty"`
 }
 
 // New checks the options against the prior (the method exists, the task
@@ -274,81 +233,6 @@ func describeNoise(n ops.Noise) string {
 		return fmt.Sprintf("poisson:rate=%g", x.Rate())
 	}
 	return n.Name()
-}
-
-// Progress is what a progress callback sees after each step.
-type Progress struct {
-	// Step counts from 1 to Steps, in each draw (Options.Draws) in turn.
-	Step, Steps int
-	// Draw is the draw being sampled, from 0, of Draws.
-	Draw, Draws int
-	// Residual is ‖y − A(x̂0)‖₂ at this step (0 without a measurement).
-	Residual float64
-	// Elapsed is the sampling time so far.
-	Elapsed time.Duration
-	// Extra holds the method's per-step diagnostics by name (e.g. CA-DPS's
-	// "multiplier" 1+d), as the sampler reports them.
-	Extra map[string]*tensors.Tensor
-}
-
-// Snapshot is the estimate x̂0 after a step.
-type Snapshot struct {
-	// Step is the step (1 … Steps) after which x̂0 was taken.
-	Step int
-	// Image is x̂0, clamped to [0,1].
-	Image *imageio.Image
-}
-
-// Timings are the wall times of a restoration.
-type Timings struct {
-	// Measure is the time to build the operator and synthesise y.
-	Measure time.Duration `json:"measure_ns"`
-	// FirstStep is the first step's time, which includes compiling the step.
-	FirstStep time.Duration `json:"first_step_ns"`
-	// Sample is the whole sampling loop (of every draw).
-	Sample time.Duration `json:"sample_ns"`
-	// PerStep is the mean time of the steps after the first.
-	PerStep time.Duration `json:"per_step_ns"`
-}
-
-// Metrics are the reconstruction's quality against the clean image, both
-// as 8-bit images (as saved), with a data range of 1.
-type Metrics struct {
-	PSNR float64 `json:"psnr"`
-	SSIM float64 `json:"ssim"`
-}
-
-// Result is a restoration's output.
-type Result struct {
-	// Truth is the clean image.
-	Truth *imageio.Image
-	// Reconstruction is x_0, clamped to [0,1] and rounded to 8 bits.
-	Reconstruction *imageio.Image
-	// Measurement is y as an image: the low-resolution image, the blurred
-	// or masked image, or for phase retrieval a log-magnitude view; nil
-	// when y is not image-shaped.
-	Measurement *imageio.Image
-	// MeasurementView says what Measurement shows: "image",
-	// "log-magnitude" or "" (none).
-	MeasurementView string
-	// Operator describes the operator.
-	Operator string
-	// Progress holds x̂0 every ProgressEvery steps and at the last step.
-	Progress []Snapshot
-	// Residuals is ‖y − A(x̂0)‖₂ per step.
-	Residuals []float64
-	// Residual is ‖y − A(x0)‖₂ of the reconstruction x0 (before it is
-	// clamped and rounded; 0 without a measurement), and Draw the draw it
-	// came from (0 … Draws−1; Progress and Residuals are that draw's).
-	Residual float64
-	Draw     int
-	// Timings are the wall times.
-	Timings Timings
-	// Metrics compare Reconstruction with Truth.
-	Metrics Metrics
-	// Seed is the seed of the measurement noise, random operator parts and
-	// the sampler's noise.
-	Seed uint64
 }
 
 // measurementStream separates the measurement noise's random stream from
@@ -478,111 +362,4 @@ func (r *Restorer) Restore(truth *imageio.Image, seed uint64, cb func(Progress))
 		return nil, fmt.Errorf("restore: %w", err)
 	}
 	return res, nil
-}
-
-// seedIndependent builds the task's operator for two seeds and returns one
-// of them as op, and also as fixed when both give the same A(x) on a random
-// probe image (no random mask or kernel), so that one compiled sampler
-// serves every image; fixed is nil for an operator with random parts.
-// Errors are the task's.
-func seedIndependent(b backends.Backend, task Task, shape []int) (op, fixed ops.Operator, err error) {
-	a, err := task.Operator(shape, 1)
-	if err != nil {
-		return nil, nil, err
-	}
-	c, err := task.Operator(shape, 2)
-	if err != nil {
-		return nil, nil, err
-	}
-	probe := make([]float32, shape[0]*shape[1]*shape[2]*shape[3])
-	rng := rand.New(rand.NewPCG(1, 2))
-	for k := range probe {
-		probe[k] = float32(2*rng.Float64() - 1)
-	}
-	ya, _, err := applyOperator(b, a, probe, shape)
-	if err != nil {
-		return nil, nil, err
-	}
-	yc, _, err := applyOperator(b, c, probe, shape)
-	if err != nil {
-		return nil, nil, err
-	}
-	if !slices.Equal(ya, yc) {
-		return a, nil, nil
-	}
-	return a, a, nil
-}
-
-// describeOperator returns an operator's spec-like description.
-func describeOperator(op ops.Operator) string {
-	if s, ok := op.(fmt.Stringer); ok {
-		return s.String()
-	}
-	return op.Name()
-}
-
-// applyOperator computes A(x) on the backend.
-func applyOperator(b backends.Backend, op ops.Operator, x []float32, shape []int) ([]float32, []int, error) {
-	yShape, err := op.OutputShape(shape)
-	if err != nil {
-		return nil, nil, fmt.Errorf("restore: operator %s: %w", op.Name(), err)
-	}
-	exec, err := graph.NewExec(b, func(x *graph.Node) *graph.Node { return op.Apply(x) })
-	if err != nil {
-		return nil, nil, fmt.Errorf("restore: operator %s: %w", op.Name(), err)
-	}
-	defer exec.Finalize()
-	out, err := exec.Exec1(tensors.FromFlatDataAndDimensions(x, shape...))
-	if err != nil {
-		return nil, nil, fmt.Errorf("restore: applying %s: %w", op.Name(), err)
-	}
-	if got := out.Shape().Dimensions; !slices.Equal(got, yShape) {
-		return nil, nil, fmt.Errorf("restore: operator %s gave shape %v, its OutputShape says %v", op.Name(), got, yShape)
-	}
-	return tensors.MustCopyFlatData[float32](out), yShape, nil
-}
-
-// measurementImage renders y for viewing: image-shaped measurements as
-// images, phase retrieval's magnitudes (or any measurement with other
-// channels than the image) as log(1+|y|) scaled to [0,1] per channel.
-func measurementImage(op ops.Operator, y []float32, shape []int, channels int) (*imageio.Image, string) {
-	if len(shape) != 4 || shape[0] != 1 || (shape[1] != 1 && shape[1] != 3) {
-		return nil, ""
-	}
-	if op.Name() != "phase_retrieval" && shape[1] == channels {
-		ims, err := imageio.FromNCHW(y, shape...)
-		if err != nil {
-			return nil, ""
-		}
-		return ims[0].Clamp(), "image"
-	}
-	im, err := imageio.New(shape[1], shape[2], shape[3])
-	if err != nil {
-		return nil, ""
-	}
-	n := shape[2] * shape[3]
-	for c := range shape[1] {
-		plane := y[c*n : (c+1)*n]
-		var hi float64
-		for _, v := range plane {
-			hi = max(hi, math.Log1p(math.Abs(float64(v))))
-		}
-		dst := im.Plane(c)
-		for k, v := range plane {
-			if hi > 0 {
-				dst[k] = float32(math.Log1p(math.Abs(float64(v))) / hi)
-			}
-		}
-	}
-	return im, "log-magnitude"
-}
-
-// quantize8 clamps im to [0,1] and rounds it to 8 bits as a saved PNG
-// holds it, so that metrics on a result equal metrics on its files.
-func quantize8(im *imageio.Image) *imageio.Image {
-	out := im.Clamp()
-	for k, v := range out.Pix {
-		out.Pix[k] = float32(math.Floor(float64(v)*255+0.5) / 255)
-	}
-	return out
 }

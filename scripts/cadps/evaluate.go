@@ -1,9 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,9 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"reflect"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -23,7 +18,6 @@ import (
 	"github.com/cadps/toolkit/cadps/imageio"
 	"github.com/cadps/toolkit/cadps/restore"
 	"github.com/cadps/toolkit/cadps/train"
-	"github.com/cadps/toolkit/internal/jsondiff"
 	"github.com/cadps/toolkit/ops"
 )
 
@@ -44,61 +38,6 @@ const (
 	evalTableFile    = "table.md"
 	evalImagesDir    = "images"
 )
-
-// evalSettings is settings.json: what the results were made with. A rerun
-// with other settings into the same folder is refused.
-type evalSettings struct {
-	Data    string   `json:"data"`
-	Offset  int      `json:"offset"`
-	Count   int      `json:"count"`
-	Batch   int      `json:"batch"`
-	Tasks   []string `json:"tasks"`
-	Methods []string `json:"methods"`
-	// Revisions holds guidance.Revision of the methods whose default
-	// output has changed since their first release, so that a folder
-	// started before such a change is not resumed by the new code.
-	Revisions map[string]int `json:"method_revisions,omitempty"`
-	Steps     int            `json:"steps"`
-	// Scale is the step size ζ of every run (0: each method's default for
-	// the task).
-	Scale float64 `json:"scale,omitempty"`
-	// Ramp is the step-size schedule (guidance.ParseRamp; empty: constant).
-	Ramp string `json:"ramp,omitempty"`
-	// Draws is the number of draws per batch when above 1 (each image
-	// keeps its best-fitting draw; restore.Options.Draws).
-	Draws   int    `json:"draws,omitempty"`
-	Noise   string `json:"noise"`
-	Seed    uint64 `json:"seed"`
-	Model   string `json:"model"`
-	Weights string `json:"weights,omitempty"`
-	// Digest is the SHA-256 of the weights (the embedded file for the
-	// shipped prior), so that a new release of a prior, or a weights file
-	// overwritten in place, does not resume an old folder.
-	Digest string `json:"weights_sha256"`
-	Keep   int    `json:"keep_images"`
-}
-
-// evalRow is one image's outcome for one task and method.
-type evalRow struct {
-	task, method         string
-	batch, index         int
-	psnr, ssim           float64
-	basePSNR, baseSSIM   float64
-	secondsPerImage      float64
-	operator, finishedAt string
-	// residual is ‖y − A(x0)‖₂ of the reconstruction (NaN in rows written
-	// before it was recorded) and draw the draw kept.
-	residual float64
-	draw     int
-}
-
-var evalHeader = []string{"task", "method", "batch", "index", "psnr", "ssim", "baseline_psnr", "baseline_ssim", "sample_seconds_per_image", "operator", "finished",
-	"residual", "draw"}
-
-// evalHeaderV1 is the header of folders made before the residual and the
-// draw were recorded; they are read with a NaN residual and draw 0, and
-// rewritten with evalHeader.
-var evalHeaderV1 = evalHeader[:11]
 
 func runEvaluate(args []string, stdout, stderr io.Writer) error {
 	fset := newFlagSet("evaluate", "", stderr)
@@ -371,163 +310,6 @@ func evalWorker(spec restore.ModelSpec, st evalSettings, nz ops.Noise, images []
 		}
 	}
 	return nil
-}
-
-// sortEvalRows orders rows by task and method (in the settings' order),
-// then by image.
-func sortEvalRows(rows []evalRow, st evalSettings) {
-	slices.SortStableFunc(rows, func(a, b evalRow) int {
-		if c := slices.Index(st.Tasks, a.task) - slices.Index(st.Tasks, b.task); c != 0 {
-			return c
-		}
-		if c := slices.Index(st.Methods, a.method) - slices.Index(st.Methods, b.method); c != 0 {
-			return c
-		}
-		return a.index - b.index
-	})
-}
-
-// checkEvalSettings compares st with the settings.json at path, if any. It
-// accepts a first run and a rerun with the same settings or with settings
-// that extend them (see evalExtends), and refuses any other. changed
-// reports whether settings.json must be (re)written with st; the caller
-// writes it once every other input has been checked, so that a run refused
-// later leaves the folder as it was.
-func checkEvalSettings(path string, st evalSettings) (changed bool, err error) {
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return true, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("reading %s: %w", path, err)
-	}
-	var old evalSettings
-	if err := json.Unmarshal(data, &old); err != nil {
-		return false, fmt.Errorf("%s is corrupt: %w", path, err)
-	}
-	if old.Digest != st.Digest {
-		was := old.Digest
-		if was == "" {
-			was = "not recorded"
-		}
-		return false, fmt.Errorf("%s was made with other weights (%s; these are %s); use another -out folder", path, was, st.Digest)
-	}
-	for _, m := range st.Methods {
-		if was, now := old.Revisions[m], st.Revisions[m]; slices.Contains(old.Methods, m) && was != now {
-			return false, fmt.Errorf("%s was made by revision %d of method %s; this build runs revision %d, whose results differ (see its Revision in package guidance); use another -out folder",
-				path, was, m, now)
-		}
-	}
-	if reflect.DeepEqual(old, st) {
-		return false, nil
-	}
-	if err := evalExtends(old, st); err != nil {
-		return false, fmt.Errorf("%s was made with other settings (%s); use another -out folder", path, err)
-	}
-	return true, nil
-}
-
-// evalExtends returns nil when the settings st extend old, so that the
-// results made with old stay valid rows of st: more test images from a
-// whole number of batches (a partial last batch would be drawn anew), and
-// tasks and methods added at the end of their lists. Otherwise it names
-// the first difference.
-func evalExtends(old, st evalSettings) error {
-	switch {
-	case st.Count < old.Count:
-		return fmt.Errorf("-count %d is fewer than the %d images done", st.Count, old.Count)
-	case st.Count > old.Count && old.Count%old.Batch != 0:
-		return fmt.Errorf("-count can grow only from a whole number of batches; %d is not a multiple of -batch %d", old.Count, old.Batch)
-	case len(st.Tasks) < len(old.Tasks) || !slices.Equal(st.Tasks[:len(old.Tasks)], old.Tasks):
-		return fmt.Errorf("-tasks must keep %q and may only add tasks after them", strings.Join(old.Tasks, ";"))
-	case len(st.Methods) < len(old.Methods) || !slices.Equal(st.Methods[:len(old.Methods)], old.Methods):
-		return fmt.Errorf("-methods must keep %q and may only add methods after them", strings.Join(old.Methods, ","))
-	}
-	a, b := old, st
-	a.Count, a.Tasks, a.Methods, a.Revisions = 0, nil, nil, nil
-	b.Count, b.Tasks, b.Methods, b.Revisions = 0, nil, nil, nil
-	if reflect.DeepEqual(a, b) {
-		return nil
-	}
-	var x, y any
-	if err := roundTripJSON(a, &x); err != nil {
-		return err
-	}
-	if err := roundTripJSON(b, &y); err != nil {
-		return err
-	}
-	return errors.New(jsondiff.First(x, y))
-}
-
-// roundTripJSON decodes v's JSON encoding into out.
-func roundTripJSON(v any, out *any) error {
-	data, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return json.Unmarshal(data, out)
-}
-
-func readEvalRows(path string) ([]evalRow, error) {
-	f, err := os.Open(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", path, err)
-	}
-	defer f.Close()
-	recs, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		return nil, fmt.Errorf("%s is corrupt: %w", path, err)
-	}
-	if len(recs) == 0 || !slices.Equal(recs[0], evalHeader) && !slices.Equal(recs[0], evalHeaderV1) {
-		return nil, fmt.Errorf("%s: unexpected header", path)
-	}
-	var rows []evalRow
-	for n, r := range recs[1:] {
-		var row evalRow
-		var errs [9]error
-		row.task, row.method = r[0], r[1]
-		row.batch, errs[0] = strconv.Atoi(r[2])
-		row.index, errs[1] = strconv.Atoi(r[3])
-		row.psnr, errs[2] = strconv.ParseFloat(r[4], 64)
-		row.ssim, errs[3] = strconv.ParseFloat(r[5], 64)
-		row.basePSNR, errs[4] = strconv.ParseFloat(r[6], 64)
-		row.baseSSIM, errs[5] = strconv.ParseFloat(r[7], 64)
-		row.secondsPerImage, errs[6] = strconv.ParseFloat(r[8], 64)
-		row.operator, row.finishedAt = r[9], r[10]
-		row.residual = math.NaN()
-		if len(r) > 11 {
-			row.residual, errs[7] = strconv.ParseFloat(r[11], 64)
-			row.draw, errs[8] = strconv.Atoi(r[12])
-		}
-		if err := errors.Join(errs[:]...); err != nil {
-			return nil, fmt.Errorf("%s line %d: %w", path, n+2, err)
-		}
-		rows = append(rows, row)
-	}
-	return rows, nil
-}
-
-func writeEvalRows(path string, rows []evalRow) error {
-	var buf bytes.Buffer
-	w := csv.NewWriter(&buf)
-	if err := w.Write(evalHeader); err != nil {
-		return err
-	}
-	g := func(v float64) string { return strconv.FormatFloat(v, 'g', 8, 64) }
-	for _, r := range rows {
-		if err := w.Write([]string{r.task, r.method, strconv.Itoa(r.batch), strconv.Itoa(r.index), g(r.psnr), g(r.ssim),
-			g(r.basePSNR), g(r.baseSSIM), g(r.secondsPerImage), r.operator, r.finishedAt, g(r.residual), strconv.Itoa(r.draw)}); err != nil {
-			return err
-		}
-	}
-	w.Flush()
-	if err := w.Error(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return writeFileAtomic(path, buf.Bytes())
 }
 
 // evalLabel turns a task spec into a file-name-safe label.

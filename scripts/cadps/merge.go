@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/cadps/toolkit/cadps/restore"
 )
@@ -17,10 +18,20 @@ func mergeCommand() command {
 	}
 }
 
+// listed names the first few of items, and how many more there are.
+func listed(items []string) string {
+	const show = 5
+	if len(items) <= show {
+		return strings.Join(items, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(items[:show], ", "), len(items)-show)
+}
+
 func runMerge(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("merge", "DIR...", stderr)
 	out := fs.String("out", "", "folder for metrics.csv, summary.md and the grids (default: the first DIR)")
 	gridRows := fs.Int("grid-rows", 8, "rows (images) of each comparison grid (0: no grids)")
+	partial := fs.Bool("partial", false, "write the tables even when items are missing (exit status 0)")
 	quiet := fs.Bool("quiet", false, "do not print the table")
 	dirs, err := parseInterleaved(fs, args)
 	if err != nil {
@@ -35,8 +46,21 @@ func runMerge(args []string, stdout, stderr io.Writer) error {
 	if *out == "" {
 		*out = dirs[0]
 	}
-	t, err := restore.Merge(dirs, *out, *gridRows)
+	t, err := restore.ReadTable(dirs)
 	if err != nil {
+		return err
+	}
+	if failed := t.FailedItems(); len(failed) > 0 {
+		fmt.Fprintf(stderr, "cadps merge: %d item(s) recorded as failed (sampling diverged; counted in the table, rerun with reproduce -retry-failed): %s\n", len(failed), listed(failed))
+	}
+	if len(t.Missing) > 0 {
+		msg := fmt.Sprintf("%d of %d items have no record: %s", len(t.Missing), t.Expected, listed(t.Missing))
+		if !*partial {
+			return fmt.Errorf("%s; rerun the shards that hold them (or pass -partial to tabulate what is there)", msg)
+		}
+		fmt.Fprintf(stderr, "cadps merge: %s (tabulated without them: -partial)\n", msg)
+	}
+	if err := t.Write(*out, *gridRows); err != nil {
 		return err
 	}
 	if !*quiet {

@@ -4,13 +4,16 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/cadps/toolkit/cadps/backend"
 	"github.com/cadps/toolkit/cadps/guidance"
 	"github.com/cadps/toolkit/cadps/restore"
+	"github.com/cadps/toolkit/cadps/runs"
 )
 
 // reproduceCommand is `cadps reproduce [FOLDER]`: a folder of images
@@ -60,8 +63,9 @@ func runReproduce(args []string, stdout, stderr io.Writer) error {
 	fs.Var(&taskConfigs, "task-config", "reference task config YAML, as is (repeatable): configs/super_resolution_config.yaml ...")
 	methods := fs.String("methods", "", "comma-separated guidance methods ("+strings.Join(guidance.Names(), ", ")+"); default: each task config's conditioning method")
 	out := fs.String("out", "", "output folder (required)")
-	shard := fs.String("shard", "", "run shard INDEX/COUNT of the items (default: from SLURM_ARRAY_TASK_* or JOB_COMPLETION_INDEX, else all)")
-	shardCount := fs.Int("shard-count", 0, "number of shards for a Kubernetes Indexed Job (or set CADPS_SHARD_COUNT)")
+	shard := fs.String("shard", "", "run shard INDEX/COUNT of the items (default: the index SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX, else all)")
+	shardCount := fs.Int("shard-count", 0, "number of shards of a job array (or CADPS_SHARD_COUNT; default: the count recorded in -out, else the first Slurm array's size)")
+	lease := fs.Duration("lease", runs.DefaultLease, "a claimed item whose worker has not been heard of for this long is taken over (the same for every worker of a folder)")
 	limit := fs.Int("limit", 0, "use only the first N images of the folder (sorted by name)")
 	retry := fs.Bool("retry-failed", false, "rerun items recorded as failed")
 	gridRows := fs.Int("grid-rows", 8, "rows (images) of each comparison grid (0: no grids)")
@@ -133,12 +137,17 @@ func runReproduce(args []string, stdout, stderr io.Writer) error {
 	if *limit > 0 && len(rep.Images) > *limit {
 		rep.Images = rep.Images[:*limit]
 	}
-	if rep.Shard, err = chooseShard(*shard, *shardCount, os.Getenv); err != nil {
-		return err
+	if *lease <= 0 {
+		return usagef("-lease must be positive, got %v", *lease)
 	}
 	if err := restore.CheckWritable(*out); err != nil {
 		return err
 	}
+	if rep.Shard, err = chooseShard(*out, *shard, *shardCount, os.Getenv); err != nil {
+		return err
+	}
+	rep.Claims = &runs.Claimer{Lease: *lease, Worker: workerName(rep.Shard, os.Getenv)}
+	defer releaseOnSignal(rep.Claims, stderr)()
 	if rep.Backend, err = backend.New(); err != nil {
 		return err
 	}
@@ -161,8 +170,12 @@ func runReproduce(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if !*quiet {
-		fmt.Fprintf(stdout, "shard %s: %d of %d items; %d run now (%d failed), %d finished before\n",
+		fmt.Fprintf(stdout, "shard %s: %d of %d items; %d run now (%d failed), %d finished before",
 			rep.Shard, sum.Owned, sum.Items, sum.Done, sum.Failed, sum.Skipped)
+		if sum.ByOthers > 0 {
+			fmt.Fprintf(stdout, ", %d by other workers", sum.ByOthers)
+		}
+		fmt.Fprintln(stdout)
 		fmt.Fprintf(stdout, "wrote %s and %s in %s\n\n%s", restore.CSVFile, restore.TableFile, *out, sum.Table.Markdown())
 	}
 	return nil
@@ -183,18 +196,49 @@ func (l lineWriter) Write(p []byte) (int, error) {
 }
 
 // chooseShard takes the shard from -shard, else from a Slurm array or a
-// Kubernetes Indexed Job's environment, else the whole run.
-func chooseShard(flagValue string, count int, getenv func(string) string) (restore.Shard, error) {
+// Kubernetes Indexed Job's environment (see runs.ChooseShard), else the
+// whole run.
+func chooseShard(out, flagValue string, count int, getenv func(string) string) (runs.Shard, error) {
 	if flagValue != "" {
-		s, err := restore.ParseShard(flagValue)
-		if err != nil {
-			return restore.Shard{}, usagef("-shard: %v", err)
+		if _, err := runs.ParseShard(flagValue); err != nil {
+			return runs.Shard{}, usagef("-shard: %v", err)
 		}
-		return s, nil
 	}
-	s, _, err := restore.ShardFromEnv(getenv, count)
-	if err != nil {
-		return restore.Shard{}, err
+	return runs.ChooseShard(out, flagValue, count, getenv)
+}
+
+// workerName names this worker in its claims: its shard, and its Slurm
+// job or Kubernetes pod when it runs in one.
+func workerName(s runs.Shard, getenv func(string) string) string {
+	name := "shard " + s.String()
+	switch {
+	case getenv("SLURM_JOB_ID") != "":
+		name += ", Slurm job " + getenv("SLURM_JOB_ID")
+	case getenv("JOB_COMPLETION_INDEX") != "" && getenv("HOSTNAME") != "":
+		name += ", pod " + getenv("HOSTNAME")
 	}
-	return s, nil
+	return name
+}
+
+// releaseOnSignal releases the worker's claims and exits when it is asked
+// to stop (SIGTERM from scancel, Kubernetes or kill; SIGINT from Ctrl-C),
+// so that a worker started after it need not wait for the lease; the item
+// it was computing is redone then. The returned function stops listening.
+func releaseOnSignal(claims *runs.Claimer, stderr io.Writer) (stop func()) {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case sig := <-sigs:
+			claims.ReleaseAll()
+			fmt.Fprintf(stderr, "cadps reproduce: %v: stopped; the items it held are free again\n", sig)
+			os.Exit(128 + int(sig.(syscall.Signal)))
+		case <-done:
+		}
+	}()
+	return func() {
+		signal.Stop(sigs)
+		close(done)
+	}
 }

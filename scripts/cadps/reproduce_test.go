@@ -248,7 +248,7 @@ func TestReproduceHelperProcess(t *testing.T) {
 	if out == "" {
 		t.Skip("helper process for TestReproduceSurvivesKill")
 	}
-	if _, stderr, err := runCmd(runReproduce, reproduceArgs(t, os.Getenv(killEnv+"_IMAGES"), out, "dps", "-steps", "6")...); err != nil {
+	if _, stderr, err := runCmd(runReproduce, reproduceArgs(t, os.Getenv(killEnv+"_IMAGES"), out, "dps", "-steps", "6", "-lease", "2s")...); err != nil {
 		t.Fatalf("%v\n%s", err, stderr)
 	}
 }
@@ -296,7 +296,9 @@ func TestReproduceSurvivesKill(t *testing.T) {
 		return nil
 	})
 
-	stdout, stderr, err := runCmd(runReproduce, reproduceArgs(t, images, out, "dps", "-steps", "6")...)
+	// The killed worker's claim on the item it was computing goes stale
+	// after the lease, and the rerun takes the item over.
+	stdout, stderr, err := runCmd(runReproduce, reproduceArgs(t, images, out, "dps", "-steps", "6", "-lease", "2s")...)
 	if err != nil {
 		t.Fatalf("rerun: %v\n%s", err, stderr)
 	}
@@ -320,6 +322,9 @@ func TestReproduceSurvivesKill(t *testing.T) {
 	}
 	if tmp := tempFiles(t, out); len(tmp) > 0 {
 		t.Errorf("temporary files left after the rerun: %v", tmp)
+	}
+	if claims, _ := filepath.Glob(filepath.Join(out, "*", "*", restore.ClaimDir, "*")); len(claims) > 0 {
+		t.Errorf("claims left after the rerun: %v", claims)
 	}
 }
 

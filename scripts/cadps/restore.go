@@ -14,6 +14,7 @@ import (
 	"github.com/cadps/toolkit/cadps/guidance"
 	"github.com/cadps/toolkit/cadps/imageio"
 	"github.com/cadps/toolkit/cadps/restore"
+	"github.com/cadps/toolkit/internal/atomicfile"
 	"github.com/cadps/toolkit/ops"
 )
 
@@ -355,33 +356,8 @@ func writeJSONAtomic(path string, v any) error {
 
 // writeFileAtomic writes data to a temporary file next to path, syncs it
 // and renames it over path.
-func writeFileAtomic(path string, data []byte) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err = f.Chmod(0o644); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return nil
+func writeFileAtomic(path string, data []byte) error {
+	return atomicfile.WriteBytes(path, data)
 }
 
 // isTerminal reports whether w is a character device (a terminal).

@@ -1,0 +1,121 @@
+package restore
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+
+	"github.com/cadps/toolkit/cadps/imageio"
+	"github.com/cadps/toolkit/ops"
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+)
+
+// seedIndependent builds the task's operator for two seeds and returns one
+// of them as op, and also as fixed when both give the same A(x) on a random
+// probe image (no random mask or kernel), so that one compiled sampler
+// serves every image; fixed is nil for an operator with random parts.
+// Errors are the task's.
+func seedIndependent(b backends.Backend, task Task, shape []int) (op, fixed ops.Operator, err error) {
+	a, err := task.Operator(shape, 1)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := task.Operator(shape, 2)
+	if err != nil {
+		return nil, nil, err
+	}
+	probe := make([]float32, shape[0]*shape[1]*shape[2]*shape[3])
+	rng := rand.New(rand.NewPCG(1, 2))
+	for k := range probe {
+		probe[k] = float32(2*rng.Float64() - 1)
+	}
+	ya, _, err := applyOperator(b, a, probe, shape)
+	if err != nil {
+		return nil, nil, err
+	}
+	yc, _, err := applyOperator(b, c, probe, shape)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !slices.Equal(ya, yc) {
+		return a, nil, nil
+	}
+	return a, a, nil
+}
+
+// describeOperator returns an operator's spec-like description.
+func describeOperator(op ops.Operator) string {
+	if s, ok := op.(fmt.Stringer); ok {
+		return s.String()
+	}
+	return op.Name()
+}
+
+// applyOperator computes A(x) on the backend.
+func applyOperator(b backends.Backend, op ops.Operator, x []float32, shape []int) ([]float32, []int, error) {
+	yShape, err := op.OutputShape(shape)
+	if err != nil {
+		return nil, nil, fmt.Errorf("restore: operator %s: %w", op.Name(), err)
+	}
+	exec, err := graph.NewExec(b, func(x *graph.Node) *graph.Node { return op.Apply(x) })
+	if err != nil {
+		return nil, nil, fmt.Errorf("restore: operator %s: %w", op.Name(), err)
+	}
+	defer exec.Finalize()
+	out, err := exec.Exec1(tensors.FromFlatDataAndDimensions(x, shape...))
+	if err != nil {
+		return nil, nil, fmt.Errorf("restore: applying %s: %w", op.Name(), err)
+	}
+	if got := out.Shape().Dimensions; !slices.Equal(got, yShape) {
+		return nil, nil, fmt.Errorf("restore: operator %s gave shape %v, its OutputShape says %v", op.Name(), got, yShape)
+	}
+	return tensors.MustCopyFlatData[float32](out), yShape, nil
+}
+
+// measurementImage renders y for viewing: image-shaped measurements as
+// images, phase retrieval's magnitudes (or any measurement with other
+// channels than the image) as log(1+|y|) scaled to [0,1] per channel.
+func measurementImage(op ops.Operator, y []float32, shape []int, channels int) (*imageio.Image, string) {
+	if len(shape) != 4 || shape[0] != 1 || (shape[1] != 1 && shape[1] != 3) {
+		return nil, ""
+	}
+	if op.Name() != "phase_retrieval" && shape[1] == channels {
+		ims, err := imageio.FromNCHW(y, shape...)
+		if err != nil {
+			return nil, ""
+		}
+		return ims[0].Clamp(), "image"
+	}
+	im, err := imageio.New(shape[1], shape[2], shape[3])
+	if err != nil {
+		return nil, ""
+	}
+	n := shape[2] * shape[3]
+	for c := range shape[1] {
+		plane := y[c*n : (c+1)*n]
+		var hi float64
+		for _, v := range plane {
+			hi = max(hi, math.Log1p(math.Abs(float64(v))))
+		}
+		dst := im.Plane(c)
+		for k, v := range plane {
+			if hi > 0 {
+				dst[k] = float32(math.Log1p(math.Abs(float64(v))) / hi)
+			}
+		}
+	}
+	return im, "log-magnitude"
+}
+
+// quantize8 clamps im to [0,1] and rounds it to 8 bits as a saved PNG
+// holds it, so that metrics on a result equal metrics on its files.
+func quantize8(im *imageio.Image) *imageio.Image {
+	out := im.Clamp()
+	for k, v := range out.Pix {
+		out.Pix[k] = float32(math.Floor(float64(v)*255+0.5) / 255)
+	}
+	return out
+}

@@ -1,0 +1,293 @@
+package runs
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cadps/toolkit/internal/atomicfile"
+)
+
+// DefaultLease is the lease of a claim when Claimer.Lease is zero: a claim
+// whose file has not been refreshed for that long belongs to a worker that
+// died, and another worker may take the item over.
+const DefaultLease = 2 * time.Minute
+
+// ErrHeld is returned (wrapped, naming the holder) by Claimer.Claim for an
+// item that another live worker holds.
+var ErrHeld = errors.New("held by another worker")
+
+// Holder describes the worker that holds a claim; it is the content of a
+// claim file.
+type Holder struct {
+	// Host and PID identify the process.
+	Host string `json:"host"`
+	PID  int    `json:"pid"`
+	// Worker names the worker in the run's terms (its shard, its job).
+	Worker string `json:"worker,omitempty"`
+	// Claimed is when the claim was made (RFC 3339, UTC).
+	Claimed string `json:"claimed"`
+}
+
+// String names the holder as host:pid (worker).
+func (h Holder) String() string {
+	s := h.Host + ":" + strconv.Itoa(h.PID)
+	if h.Worker != "" {
+		s += " (" + h.Worker + ")"
+	}
+	return s
+}
+
+// Claimer claims items for one worker. An item's claim is a family of
+// files STEM.0, STEM.1, …, one per generation: the claim is held by the
+// newest generation's file, created with an atomic link (which fails if
+// the file exists, also on NFS), so that of all workers trying at once
+// exactly one wins. The holder refreshes the file's modification time
+// every quarter of the lease (a heartbeat); a file older than the lease
+// marks a dead holder, and the next generation may then be claimed —
+// again by exactly one worker. A holder that finds a newer generation than
+// its own has lost the item and must not publish it (Claim.Lost).
+//
+// The staleness test compares the file's time with the local clock:
+// machines that share a folder must agree on the time to well within the
+// lease, and on NFS the lease must exceed a quarter of itself plus the
+// client's attribute cache time (acregmax, 60 s by default), which the
+// default lease of 2 minutes does.
+type Claimer struct {
+	// Lease is how long a claim lives without a heartbeat (0:
+	// DefaultLease).
+	Lease time.Duration
+	// Worker names this worker in the claims it writes.
+	Worker string
+
+	mu     sync.Mutex
+	active map[*Claim]bool
+}
+
+func (c *Claimer) lease() time.Duration {
+	if c.Lease > 0 {
+		return c.Lease
+	}
+	return DefaultLease
+}
+
+// Claim is a claim this worker holds.
+type Claim struct {
+	path   string
+	gen    int
+	stem   string
+	stop   chan struct{}
+	done   chan struct{}
+	mu     sync.Mutex
+	lost   bool
+	closed bool
+	owner  *Claimer
+}
+
+// generations returns the newest generation among stem's claim files, and
+// whether there is any.
+func generations(stem string) (newest int, found bool, err error) {
+	matches, err := filepath.Glob(globEscape(stem) + ".*")
+	if err != nil {
+		return 0, false, err
+	}
+	newest = -1
+	for _, m := range matches {
+		g, err := strconv.Atoi(strings.TrimPrefix(m, stem+"."))
+		if err != nil || g < 0 {
+			continue // a temporary file or another name
+		}
+		if g > newest {
+			newest = g
+		}
+	}
+	return newest, newest >= 0, nil
+}
+
+// globEscape quotes the glob metacharacters of a path.
+func globEscape(p string) string {
+	r := strings.NewReplacer(`\`, `\\`, `*`, `\*`, `?`, `\?`, `[`, `\[`)
+	return r.Replace(p)
+}
+
+// Claim tries to claim the item whose claim files are named STEM.N (the
+// folder must exist). It returns the claim, or an error wrapping ErrHeld
+// when a live worker holds the item; a claim whose holder stopped
+// refreshing it for the lease is taken over.
+func (c *Claimer) Claim(stem string) (*Claim, error) {
+	newest, found, err := generations(stem)
+	if err != nil {
+		return nil, fmt.Errorf("runs: claim %s: %w", stem, err)
+	}
+	gen := 0
+	if found {
+		path := stem + "." + strconv.Itoa(newest)
+		st, err := os.Stat(path)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			// Released meanwhile: the next generation is free.
+		case err != nil:
+			return nil, fmt.Errorf("runs: claim %s: %w", stem, err)
+		case time.Since(st.ModTime()) <= c.lease():
+			return nil, fmt.Errorf("%s: %w: %s", stem, ErrHeld, readHolder(path))
+		}
+		gen = newest + 1
+	}
+	host, _ := os.Hostname()
+	data, err := json.Marshal(Holder{Host: host, PID: os.Getpid(), Worker: c.Worker, Claimed: time.Now().UTC().Format(time.RFC3339)})
+	if err != nil {
+		return nil, fmt.Errorf("runs: %w", err)
+	}
+	path := stem + "." + strconv.Itoa(gen)
+	won, err := CreateExclusive(path, data)
+	if err != nil {
+		return nil, fmt.Errorf("runs: claim %s: %w", stem, err)
+	}
+	if !won {
+		return nil, fmt.Errorf("%s: %w: %s", stem, ErrHeld, readHolder(path))
+	}
+	for g := range gen {
+		os.Remove(stem + "." + strconv.Itoa(g)) // the dead holders' files
+	}
+	cl := &Claim{path: path, gen: gen, stem: stem, stop: make(chan struct{}), done: make(chan struct{}), owner: c}
+	c.mu.Lock()
+	if c.active == nil {
+		c.active = map[*Claim]bool{}
+	}
+	c.active[cl] = true
+	c.mu.Unlock()
+	go cl.heartbeat(c.lease() / 4)
+	return cl, nil
+}
+
+// readHolder names the holder recorded in a claim file.
+func readHolder(path string) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "holder unknown"
+	}
+	var h Holder
+	if json.Unmarshal(data, &h) != nil {
+		return "holder unknown"
+	}
+	return h.String() + " since " + h.Claimed
+}
+
+// heartbeat refreshes the claim file every interval until Release, and
+// marks the claim lost when its file is gone or a newer generation exists.
+func (cl *Claim) heartbeat(interval time.Duration) {
+	defer close(cl.done)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-cl.stop:
+			return
+		case <-t.C:
+			cl.refresh()
+		}
+	}
+}
+
+// refresh touches the claim file and checks that it is still the newest.
+func (cl *Claim) refresh() {
+	now := time.Now()
+	err := os.Chtimes(cl.path, now, now)
+	newest, _, gerr := generations(cl.stem)
+	if errors.Is(err, fs.ErrNotExist) || (gerr == nil && newest > cl.gen) {
+		cl.mu.Lock()
+		cl.lost = true
+		cl.mu.Unlock()
+	}
+}
+
+// Lost reports whether another worker took the item over (after this
+// worker missed its heartbeats for the lease): the holder must then not
+// publish its result. It checks the claim files afresh.
+func (cl *Claim) Lost() bool {
+	cl.refresh()
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	return cl.lost
+}
+
+// Release ends the claim: the heartbeat stops and the claim file is
+// removed (unless another worker has taken the item over). Releasing twice
+// is harmless.
+func (cl *Claim) Release() error {
+	cl.mu.Lock()
+	if cl.closed {
+		cl.mu.Unlock()
+		return nil
+	}
+	cl.closed = true
+	cl.mu.Unlock()
+	close(cl.stop)
+	<-cl.done
+	cl.owner.mu.Lock()
+	delete(cl.owner.active, cl)
+	cl.owner.mu.Unlock()
+	if err := os.Remove(cl.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("runs: releasing %s: %w", cl.path, err)
+	}
+	return nil
+}
+
+// ReleaseAll releases every claim this worker holds, e.g. when it is
+// asked to stop (SIGTERM from scancel or Kubernetes), so that a
+// resubmitted worker need not wait for the lease to run out.
+func (c *Claimer) ReleaseAll() {
+	c.mu.Lock()
+	held := make([]*Claim, 0, len(c.active))
+	for cl := range c.active {
+		held = append(held, cl)
+	}
+	c.mu.Unlock()
+	for _, cl := range held {
+		cl.Release()
+	}
+}
+
+// CreateExclusive creates path with data unless it exists, atomically
+// even on NFS: the data goes to a temporary file, which is then hard-linked
+// to path (a link never replaces a file). It reports whether this call
+// created path.
+func CreateExclusive(path string, data []byte) (bool, error) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	f, err := os.CreateTemp(dir, atomicfile.TempPattern(base))
+	if err != nil {
+		return false, err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(0o644)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return false, err
+	}
+	if err := os.Link(tmp, path); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return false, nil
+		}
+		return false, err
+	}
+	return true, nil
+}

@@ -1,0 +1,155 @@
+package runs
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestClaimsConcurrent lets eight workers race for the same items: each
+// item is won exactly once, and a released item can be claimed again.
+func TestClaimsConcurrent(t *testing.T) {
+	dir := t.TempDir()
+	const items, workers = 40, 8
+	var wins [items]atomic.Int32
+	var wg sync.WaitGroup
+	claims := make([][]*Claim, workers)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := &Claimer{Worker: fmt.Sprintf("w%d", w)}
+			for i := range items {
+				cl, err := c.Claim(filepath.Join(dir, fmt.Sprintf("%05d", i)))
+				switch {
+				case errors.Is(err, ErrHeld):
+				case err != nil:
+					t.Error(err)
+				default:
+					wins[i].Add(1)
+					claims[w] = append(claims[w], cl)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for i := range items {
+		if n := wins[i].Load(); n != 1 {
+			t.Errorf("item %d won %d times", i, n)
+		}
+	}
+	c := &Claimer{}
+	_, err := c.Claim(filepath.Join(dir, "00000"))
+	if !errors.Is(err, ErrHeld) {
+		t.Fatalf("claiming a held item: %v", err)
+	}
+	for _, cs := range claims {
+		for _, cl := range cs {
+			if cl.Lost() {
+				t.Errorf("claim %s lost without a takeover", cl.path)
+			}
+			if err := cl.Release(); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	cl, err := c.Claim(filepath.Join(dir, "00000"))
+	if err != nil {
+		t.Fatalf("claiming a released item: %v", err)
+	}
+	cl.Release()
+	if m, _ := filepath.Glob(filepath.Join(dir, "*")); len(m) != 0 {
+		t.Errorf("files left after every claim was released: %v", m)
+	}
+}
+
+// TestClaimStaleTakeover: a claim whose holder stopped its heartbeat
+// (a killed worker) is taken over after the lease by exactly one worker,
+// and the old holder, should it come back, learns it lost the item.
+func TestClaimStaleTakeover(t *testing.T) {
+	dir := t.TempDir()
+	stem := filepath.Join(dir, "00007")
+	lease := 200 * time.Millisecond
+	dead := &Claimer{Lease: lease, Worker: "dead"}
+	old, err := dead.Claim(stem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Freeze the old holder's heartbeat, as a SIGKILL would.
+	close(old.stop)
+	<-old.done
+	old.closed = true
+
+	live := &Claimer{Lease: lease, Worker: "live"}
+	if _, err := live.Claim(stem); !errors.Is(err, ErrHeld) {
+		t.Fatalf("within the lease: %v, want ErrHeld", err)
+	}
+	past := time.Now().Add(-2 * lease)
+	if err := os.Chtimes(stem+".0", past, past); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var won atomic.Int32
+	var taken *Claim
+	for range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := &Claimer{Lease: lease}
+			if cl, err := c.Claim(stem); err == nil {
+				won.Add(1)
+				taken = cl
+			} else if !errors.Is(err, ErrHeld) {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if won.Load() != 1 {
+		t.Fatalf("a stale claim was taken over %d times, want once", won.Load())
+	}
+	if !old.Lost() {
+		t.Error("the old holder does not see that it lost the item")
+	}
+	// The heartbeat keeps the new claim alive beyond its lease.
+	time.Sleep(2 * lease)
+	if _, err := live.Claim(stem); !errors.Is(err, ErrHeld) {
+		t.Errorf("a claim with a heartbeat, after twice the lease: %v, want ErrHeld", err)
+	}
+	if taken.Lost() {
+		t.Error("the new holder lost its claim")
+	}
+	taken.Release()
+}
+
+func TestReleaseAll(t *testing.T) {
+	dir := t.TempDir()
+	c := &Claimer{}
+	for i := range 3 {
+		if _, err := c.Claim(filepath.Join(dir, fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.ReleaseAll()
+	if m, _ := filepath.Glob(filepath.Join(dir, "*")); len(m) != 0 {
+		t.Errorf("claims left after ReleaseAll: %v", m)
+	}
+}
+
+func TestCreateExclusive(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "f")
+	for k, want := range []bool{true, false} {
+		won, err := CreateExclusive(path, []byte(fmt.Sprint(k)))
+		if err != nil || won != want {
+			t.Fatalf("call %d: %v, %v; want %v", k, won, err, want)
+		}
+	}
+	if data, _ := os.ReadFile(path); string(data) != "0" {
+		t.Errorf("content %q, want the first call's", data)
+	}
+}

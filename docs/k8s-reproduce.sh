@@ -1,0 +1,99 @@
+#!/bin/bash
+# Runs a reproduction on Kubernetes: an Indexed Job of SHARDS pods (each
+# runs `cadps reproduce` on its shard, all writing to the ReadWriteMany
+# volume of docs/k8s-pvc.yaml), then, once it has ended — completed or
+# failed — a merge Job, which fails naming the missing items if any index
+# failed for good.
+#
+#   kubectl apply -f docs/k8s-pvc.yaml          # once
+#   docs/k8s-reproduce.sh [extra cadps reproduce flags]
+#
+# Everything is set through the environment (defaults below: the
+# 1000-image FFHQ reproduction on GPUs); flags after the script's name go
+# to every pod's `cadps reproduce` as they are. The image must hold the
+# cadps binary (built with -tags xla for GPUs, with a CUDA PJRT plugin).
+# A CPU cluster with the small prior shipped in the binary:
+#
+#   GPUS=0 CPUS=2 MEM=4Gi SHARDS=3 MODEL=small WEIGHTS= STEPS=50 \
+#     IMAGES=/data/testimages OUT=/data/runs/small \
+#     TASKS='inpaint_box:size=12 super_resolution:factor=2' docs/k8s-reproduce.sh -limit 4
+#
+# Running it again with the same settings finishes what is missing (the
+# finished Jobs are deleted first; finished items are skipped). DRY_RUN=1
+# prints the manifests instead of applying them.
+set -euo pipefail
+
+NAME=${NAME:-cadps-reproduce}
+IMAGE=${IMAGE:-registry.example.com/cadps:latest}
+PVC=${PVC:-cadps-data}                              # mounted at /data
+IMAGES=${IMAGES:-/data/ffhq-val-1k}
+OUT=${OUT:-/data/runs/ffhq1k}
+MODEL=${MODEL-ffhq256}
+WEIGHTS=${WEIGHTS-/data/models/ffhq_10m.pt}
+TASKS=${TASKS:-super_resolution:factor=4 inpaint_box:size=128 gaussian_blur:kernel_size=61,intensity=3.0 motion_blur:kernel_size=61,intensity=0.5}
+METHODS=${METHODS:-dps,cadps}
+STEPS=${STEPS:-1000}
+NOISE=${NOISE:-gaussian:sigma=0.05}
+SEED=${SEED:-0}
+GRID_ROWS=${GRID_ROWS:-8}
+SHARDS=${SHARDS:-100}
+PARALLELISM=${PARALLELISM:-10}
+RETRIES=${RETRIES:-3}                               # per index
+GPUS=${GPUS:-1}                                     # 0: a CPU cluster
+CPUS=${CPUS:-8}
+MEM=${MEM:-32Gi}
+# GOMLX_BACKEND, set only when BACKEND is not empty: by default the image's
+# CUDA plugin with GPUs, the pure-Go backend without (BACKEND= forces it).
+[ "$GPUS" != 0 ] && BACKEND=${BACKEND-xla:/opt/pjrt/xla_cuda_plugin.so}
+BACKEND=${BACKEND:-}
+TIMEOUT=${TIMEOUT:-172800}                          # seconds to wait for the Job
+
+q() { # a JSON string
+    local s=${1//\\/\\\\}
+    printf '"%s"' "${s//\"/\\\"}"
+}
+args=("$(q "$IMAGES")")
+for t in ${TASKS//;/ }; do args+=("$(q "-task=$t")"); done
+args+=("$(q "-methods=$METHODS")")
+[ -n "$MODEL" ] && args+=("$(q "-model=$MODEL")")
+[ -n "$WEIGHTS" ] && args+=("$(q "-weights=$WEIGHTS")")
+for a in "-steps=$STEPS" "-noise=$NOISE" "-seed=$SEED" "-grid-rows=$GRID_ROWS" "-shard-count=$SHARDS"; do
+    args+=("$(q "$a")")
+done
+for a in "$@"; do args+=("$(q "$a")"); done
+args+=("$(q "-out=$OUT")")
+ARGS="[$(IFS=,; echo "${args[*]}")]"
+ENV='[{"name": "CADPS_SHARD_COUNT", "value": "'$SHARDS'"}'
+[ -n "$BACKEND" ] && ENV+=', {"name": "GOMLX_BACKEND", "value": '$(q "$BACKEND")'}'
+ENV+=']'
+gpu=
+[ "$GPUS" != 0 ] && gpu=', "nvidia.com/gpu": '$GPUS
+RESOURCES='{"requests": {"cpu": "'$CPUS'", "memory": "'$MEM'"}, "limits": {"memory": "'$MEM'"'$gpu'}}'
+export NAME IMAGE PVC OUT SHARDS PARALLELISM RETRIES GRID_ROWS ARGS ENV RESOURCES
+manifests=$(envsubst '$NAME $IMAGE $PVC $OUT $SHARDS $PARALLELISM $RETRIES $GRID_ROWS $ARGS $ENV $RESOURCES' \
+    < "$(dirname "$0")/k8s-reproduce.yaml")
+reproduce=${manifests%%---*}
+merge=${manifests#*---}
+if [ "${DRY_RUN:-}" = 1 ]; then
+    printf '%s\n---\n%s\n' "$reproduce" "$merge"
+    exit 0
+fi
+
+kubectl delete job "$NAME" "$NAME-merge" --ignore-not-found
+echo "$reproduce" | kubectl apply -f -
+# wait_job NAME: until the Job has completed or failed (an index that fails
+# for good ends the Job as Failed once its retries are spent), or TIMEOUT.
+wait_job() {
+    local deadline=$(( $(date +%s) + TIMEOUT )) state
+    while :; do
+        state=$(kubectl get job "$1" -o jsonpath='{range .status.conditions[?(@.status=="True")]}{.type} {end}')
+        case "$state" in *Complete*|*Failed*) echo "$1: $state"; return 0 ;; esac
+        [ "$(date +%s)" -lt "$deadline" ] || { echo "k8s-reproduce: $1 still running after $TIMEOUT s" >&2; return 1; }
+        sleep 20
+    done
+}
+wait_job "$NAME"
+echo "$merge" | kubectl apply -f -
+wait_job "$NAME-merge"
+kubectl logs "job/$NAME-merge"
+[ "$(kubectl get job "$NAME-merge" -o jsonpath='{.status.succeeded}')" = 1 ]

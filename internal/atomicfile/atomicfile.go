@@ -1,0 +1,71 @@
+// Package atomicfile writes files so that a reader, or a run killed at any
+// moment, only ever sees the old file or the whole new one: the content goes
+// to a temporary file in the same folder (".NAME.tmp…"), which is synced,
+// made world-readable and renamed over the target.
+//
+// It is the one writer every package of the toolkit uses for results,
+// images and checkpoints.
+package atomicfile
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+// TempPattern is the os.CreateTemp pattern of the temporary file for a
+// target named base: ".base.tmp" and a random suffix. A run killed while
+// writing leaves such a file; callers that know nobody else writes it may
+// remove it.
+func TempPattern(base string) string { return "." + base + ".tmp*" }
+
+// Write creates or replaces path with what write produces. On any failure
+// the temporary file is removed, path is left as it was, and the error
+// names path.
+func Write(path string, write func(io.Writer) error) (err error) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	f, err := os.CreateTemp(dir, TempPattern(base))
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			f.Close() // may already be closed; the error that matters is err
+			os.Remove(tmp)
+			err = fmt.Errorf("writing %s: %w", path, err)
+		}
+	}()
+	bw := bufio.NewWriter(f)
+	if err = write(bw); err != nil {
+		return err
+	}
+	if err = bw.Flush(); err != nil {
+		return err
+	}
+	// CreateTemp makes the file private (0600); results are not secret.
+	if err = f.Chmod(0o644); err != nil {
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// WriteBytes creates or replaces path with data, as Write does.
+func WriteBytes(path string, data []byte) error {
+	return Write(path, func(w io.Writer) error {
+		_, err := io.Copy(w, bytes.NewReader(data))
+		return err
+	})
+}

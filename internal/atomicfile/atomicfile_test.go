@@ -1,0 +1,50 @@
+package atomicfile
+
+import (
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestWrite(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "a.txt")
+	if err := WriteBytes(path, []byte("one")); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteBytes(path, []byte("two")); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(path)
+	if err != nil || string(got) != "two" {
+		t.Fatalf("read %q, %v; want the second content", got, err)
+	}
+	st, err := os.Stat(path)
+	if err != nil || st.Mode().Perm() != 0o644 {
+		t.Errorf("mode %v, %v; want 0644", st.Mode(), err)
+	}
+
+	// A failing writer leaves the old file and no temporary file.
+	boom := errors.New("boom")
+	err = Write(path, func(w io.Writer) error {
+		io.WriteString(w, "partial")
+		return boom
+	})
+	if !errors.Is(err, boom) || !strings.Contains(err.Error(), path) {
+		t.Errorf("error %v, want boom naming %s", err, path)
+	}
+	if got, _ := os.ReadFile(path); string(got) != "two" {
+		t.Errorf("after a failed write the file holds %q", got)
+	}
+	if m, _ := filepath.Glob(filepath.Join(dir, TempPattern("a.txt"))); len(m) > 0 {
+		t.Errorf("temporary files left: %v", m)
+	}
+
+	// A folder that does not exist is an error naming the path.
+	if err := WriteBytes(filepath.Join(dir, "none", "b.txt"), nil); err == nil || !strings.Contains(err.Error(), "b.txt") {
+		t.Errorf("missing folder: error %v", err)
+	}
+}

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+)
+
+// TestKubernetesManifests renders docs/k8s-reproduce.yaml through
+// docs/k8s-reproduce.sh (DRY_RUN=1) for a GPU and a CPU cluster and checks
+// what a cluster would run: the Job's completions equal the shard count
+// every pod is given, the container's arguments are flags that cadps
+// reproduce defines, GOMLX_BACKEND is set only when asked for, a GPU is
+// requested only with GPUS above 0, and the merge Job merges the output.
+func TestKubernetesManifests(t *testing.T) {
+	if _, err := exec.LookPath("envsubst"); err != nil {
+		t.Skip("needs envsubst (Debian's gettext-base)")
+	}
+	type container struct {
+		Command   []string
+		Args      []string
+		Env       []struct{ Name, Value string }
+		Resources struct{ Limits, Requests map[string]any }
+	}
+	type job struct {
+		Metadata struct{ Name string }
+		Spec     struct {
+			Completions int
+			Template    struct {
+				Spec struct{ Containers []container }
+			}
+		}
+	}
+	bin := buildCadps(t, t.TempDir())
+	for _, tc := range []struct {
+		name    string
+		env     []string
+		gpu     bool
+		backend string
+	}{
+		{"gpu", nil, true, "xla:/opt/pjrt/xla_cuda_plugin.so"},
+		{"cpu", []string{"GPUS=0", "SHARDS=3", "MODEL=small", "WEIGHTS=", "TASKS=inpaint_box:size=12;super_resolution:factor=2"}, false, ""},
+		{"gpu, pure Go", []string{"BACKEND="}, true, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command("bash", "../../docs/k8s-reproduce.sh", "-limit", "4")
+			cmd.Env = append(append(os.Environ(), "DRY_RUN=1"), tc.env...)
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("k8s-reproduce.sh: %v", err)
+			}
+			var jobs []job
+			dec := yaml.NewDecoder(strings.NewReader(string(out)))
+			for {
+				var j job
+				if err := dec.Decode(&j); err != nil {
+					break
+				}
+				jobs = append(jobs, j)
+			}
+			if len(jobs) != 2 {
+				t.Fatalf("%d Jobs rendered, want 2:\n%s", len(jobs), out)
+			}
+			rep, merge := jobs[0].Spec.Template.Spec.Containers[0], jobs[1].Spec.Template.Spec.Containers[0]
+			env := map[string]string{}
+			for _, e := range rep.Env {
+				env[e.Name] = e.Value
+			}
+			shards := env["CADPS_SHARD_COUNT"]
+			if shards == "" || shards != strconv.Itoa(jobs[0].Spec.Completions) || !containsArg(rep.Args, "-shard-count="+shards) {
+				t.Errorf("completions %d, CADPS_SHARD_COUNT %q, args %v: the shard count must equal the completions", jobs[0].Spec.Completions, shards, rep.Args)
+			}
+			if env["GOMLX_BACKEND"] != tc.backend {
+				t.Errorf("GOMLX_BACKEND %q, want %q", env["GOMLX_BACKEND"], tc.backend)
+			}
+			if _, ok := rep.Resources.Limits["nvidia.com/gpu"]; ok != tc.gpu {
+				t.Errorf("GPU limit present: %v, want %v", ok, tc.gpu)
+			}
+			words := append([]string{"cadps"}, append(rep.Command[1:], rep.Args...)...)
+			checkFlags(t, bin, words, map[string][]string{})
+			if !containsArg(rep.Args, "-limit") {
+				t.Errorf("the extra arguments were not passed on: %v", rep.Args)
+			}
+			if merge.Command[1] != "merge" || merge.Args[len(merge.Args)-1] != "/data/runs/ffhq1k" {
+				t.Errorf("merge Job runs %v %v", merge.Command, merge.Args)
+			}
+		})
+	}
+}
+
+func containsArg(args []string, a string) bool {
+	for _, x := range args {
+		if x == a {
+			return true
+		}
+	}
+	return false
+}
