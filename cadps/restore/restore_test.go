@@ -19,15 +19,16 @@ import (
 	"github.com/gomlx/gomlx/backends"
 )
 
-// fixtureSpec returns the spec of a reference fixture model (unet-a: 32×32
-// RGB, learned variances; unet-b: 16×16 RGB, fixed variances).
-func fixtureSpec(t *testing.T, name string) ModelSpec {
+// fixtureSpec returns the spec of a reference fixture network: an
+// unconditional 16×16 one with fixed variances ("fixed", the shared unet-b)
+// or with learned ones ("learned"), whose weights do not fit the fixed one.
+func fixtureSpec(t *testing.T, variances string) ModelSpec {
 	t.Helper()
-	dir, err := fixtures.SharedPath("fixtures", "reference", name)
-	if err != nil {
-		t.Skipf("fixture model %s: %v", name, err)
-	}
-	return ModelSpec{ConfigPath: filepath.Join(dir, "config.json"), Weights: filepath.Join(dir, "model.safetensors")}
+	m := fixtures.UNetModels(t, func(m fixtures.UNetModel) bool {
+		return !m.Kwargs.ClassCond && m.Kwargs.LearnSigma == (variances == "learned") &&
+			(variances == "learned" || m.Kwargs.ImageSize == 16)
+	})[0]
+	return ModelSpec{ConfigPath: m.Config, Weights: m.Weights}
 }
 
 // testImage returns a smooth c-channel size×size image.
@@ -49,7 +50,7 @@ func TestRestoreTasks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	prior, err := LoadPrior(fixtureSpec(t, "unet-b"))
+	prior, err := LoadPrior(fixtureSpec(t, "fixed"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +123,7 @@ func TestRestoreDiverges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	prior, err := LoadPrior(fixtureSpec(t, "unet-b"))
+	prior, err := LoadPrior(fixtureSpec(t, "fixed"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,12 +143,12 @@ func TestRestoreErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec := fixtureSpec(t, "unet-b")
+	spec := fixtureSpec(t, "fixed")
 	prior, err := LoadPrior(spec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	other := fixtureSpec(t, "unet-a")
+	other := fixtureSpec(t, "learned")
 	for _, tc := range []struct {
 		name string
 		run  func() error

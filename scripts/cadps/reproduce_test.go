@@ -58,7 +58,7 @@ func readFile(t *testing.T, path string) string {
 // super-resolution task × methods, 2 steps on the 16×16 fixture model.
 func reproduceArgs(t *testing.T, images, out string, methods string, extra ...string) []string {
 	args := append([]string{images, "-task", "super_resolution:factor=2", "-methods", methods, "-steps", "2", "-seed", "3", "-out", out},
-		fixtureModel(t, "unet-b")...)
+		fixtureModel(t, "fixed")...)
 	return append(args, extra...)
 }
 
@@ -333,7 +333,7 @@ func TestReproduceSurvivesKill(t *testing.T) {
 func TestReproduceReferenceConfigs(t *testing.T) {
 	images := imageFolder(t, 1)
 	dir := t.TempDir()
-	model := fixtureModel(t, "unet-b")
+	model := fixtureModel(t, "fixed")
 	cfg := readFile(t, model[1])
 	var kw struct {
 		Kwargs map[string]any `json:"create_model_kwargs"`

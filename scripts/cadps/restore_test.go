@@ -20,14 +20,16 @@ import (
 )
 
 // fixtureModel returns the -model-config and -weights flags of a reference
-// fixture model (unet-b: 16×16 RGB).
-func fixtureModel(t *testing.T, name string) []string {
+// fixture network: an unconditional 16×16 one with fixed variances ("fixed",
+// the shared unet-b) or with learned ones ("learned"), whose weights do not
+// fit the fixed one.
+func fixtureModel(t *testing.T, variances string) []string {
 	t.Helper()
-	dir, err := fixtures.SharedPath("fixtures", "reference", name)
-	if err != nil {
-		t.Skipf("fixture model %s: %v", name, err)
-	}
-	return []string{"-model-config", filepath.Join(dir, "config.json"), "-weights", filepath.Join(dir, "model.safetensors")}
+	m := fixtures.UNetModels(t, func(m fixtures.UNetModel) bool {
+		return !m.Kwargs.ClassCond && m.Kwargs.LearnSigma == (variances == "learned") &&
+			(variances == "learned" || m.Kwargs.ImageSize == 16)
+	})[0]
+	return []string{"-model-config", m.Config, "-weights", m.Weights}
 }
 
 // writeTestImage writes a smooth RGB size×size PNG.
@@ -75,7 +77,7 @@ func TestRestoreWritesEverything(t *testing.T) {
 	writeTestImage(t, img, 16, 0)
 	out := filepath.Join(dir, "out")
 	args := append([]string{img, "-task", "super_resolution:factor=2", "-method", "dps", "-steps", "4",
-		"-progress-every", "2", "-seed", "5", "-out", out, "-gif"}, fixtureModel(t, "unet-b")...)
+		"-progress-every", "2", "-seed", "5", "-out", out, "-gif"}, fixtureModel(t, "fixed")...)
 	stdout, stderr, err := runCmd(runRestore, args...)
 	if err != nil {
 		t.Fatalf("restore: %v\n%s", err, stderr)
@@ -126,7 +128,7 @@ func TestRestoreWritesEverything(t *testing.T) {
 
 func TestRestoreAndReproduceErrors(t *testing.T) {
 	dir := t.TempDir()
-	model := fixtureModel(t, "unet-b")
+	model := fixtureModel(t, "fixed")
 	good := filepath.Join(dir, "good.png")
 	writeTestImage(t, good, 16, 0)
 	big := filepath.Join(dir, "big.png")
@@ -143,7 +145,7 @@ func TestRestoreAndReproduceErrors(t *testing.T) {
 	os.Mkdir(folder, 0o755)
 	writeTestImage(t, filepath.Join(folder, "a.png"), 16, 0)
 	writeTestImage(t, filepath.Join(folder, "b.png"), 20, 0)
-	otherWeights := fixtureModel(t, "unet-a")[3]
+	otherWeights := fixtureModel(t, "learned")[3]
 	out := filepath.Join(dir, "out")
 	restoreArgs := func(image string, extra ...string) []string {
 		return append(append([]string{image, "-task", "sr:factor=2", "-method", "dps", "-steps", "2", "-out", out}, model...), extra...)
@@ -274,7 +276,7 @@ measurement:
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "out")
-	args := append([]string{img, "-task-config", cfg, "-steps", "2", "-out", out, "-quiet"}, fixtureModel(t, "unet-b")...)
+	args := append([]string{img, "-task-config", cfg, "-steps", "2", "-out", out, "-quiet"}, fixtureModel(t, "fixed")...)
 	stdout, stderr, err := runCmd(runRestore, args...)
 	if err != nil {
 		t.Fatalf("restore: %v\n%s", err, stderr)
