@@ -6,7 +6,7 @@
 #   make slurm-check  the documented Slurm workflow on a real single-node Slurm
 #               (as root; installs slurm-wlm and munge if missing; about 2 minutes)
 GO ?= go
-DEMO_IMAGE ?= checkpoints/small/testimages/9-boot.png
+DEMO_IMAGE ?= cadps/prior/small/testimages/9-boot.png
 DEMO_TASK ?= inpaint_box:size=12
 DEMO_METHOD ?= cadps
 

@@ -13,7 +13,7 @@
 # the small prior shipped in the binary:
 #
 #   GPUS=0 CPUS=2 MEM=4G SHARDS=3 MODEL=small WEIGHTS= STEPS=50 \
-#     IMAGES=checkpoints/small/testimages OUT=$PWD/runs/small \
+#     IMAGES=cadps/prior/small/testimages OUT=$PWD/runs/small \
 #     TASKS='inpaint_box:size=12 super_resolution:factor=2' \
 #     docs/slurm-reproduce.sh -limit 4
 #

@@ -18,7 +18,7 @@ if [ ! -x "$gobin/staticcheck" ]; then
 fi
 
 # Fashion-MNIST (MIT licence), the training data of the shipped small prior
-# (checkpoints/small, docs/small-prior.md): Debian's dataset-fashion-mnist
+# (cadps/prior/small, docs/small-prior.md): Debian's dataset-fashion-mnist
 # puts the IDX files in /usr/share/datasets/fashion-mnist. The package lists
 # are refreshed only when apt does not know the package yet.
 fmnist=/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz

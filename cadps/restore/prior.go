@@ -15,8 +15,8 @@ import (
 	"strings"
 
 	"github.com/cadps/toolkit/cadps/diffusion"
+	"github.com/cadps/toolkit/cadps/prior/small"
 	"github.com/cadps/toolkit/cadps/unet"
-	"github.com/cadps/toolkit/checkpoints/small"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 )
 

@@ -13,8 +13,8 @@ import (
 	"github.com/cadps/toolkit/cadps/diffusion"
 	"github.com/cadps/toolkit/cadps/guidance"
 	"github.com/cadps/toolkit/cadps/imageio"
+	"github.com/cadps/toolkit/cadps/prior/small"
 	"github.com/cadps/toolkit/checkpoints"
-	"github.com/cadps/toolkit/checkpoints/small"
 	"github.com/cadps/toolkit/internal/fixtures"
 	"github.com/gomlx/gomlx/backends"
 )

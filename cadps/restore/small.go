@@ -3,12 +3,12 @@ package restore
 import (
 	"fmt"
 
-	"github.com/cadps/toolkit/checkpoints/small"
+	"github.com/cadps/toolkit/cadps/prior/small"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 )
 
 // loadSmallPrior loads the prior shipped with the toolkit (package
-// checkpoints/small, weights embedded in the binary), with its training
+// cadps/prior/small, weights embedded in the binary), with its training
 // process and x̂0 clipped to [−1, 1] as DPS's diffusion config sets it.
 func loadSmallPrior() (*Prior, error) {
 	ctx := context.New()

@@ -17,7 +17,7 @@ import (
 )
 
 // smallImages is the shipped prior's test image folder.
-const smallImages = "../../checkpoints/small/testimages"
+const smallImages = "../../cadps/prior/small/testimages"
 
 // smallArgs are the arguments of a toy reproduction with the shipped
 // prior: the first n test images × box inpainting × dps and cadps, two
@@ -202,7 +202,7 @@ func TestReproduceResumesOlderFolders(t *testing.T) {
 	if err := os.Remove(rec); err != nil {
 		t.Fatal(err)
 	}
-	args := append(smallArgs(out, 2), "-model", "small", "-weights", "../../checkpoints/small/fmnist32.safetensors")
+	args := append(smallArgs(out, 2), "-model", "small", "-weights", "../../cadps/prior/small/fmnist32.safetensors")
 	stdout, stderr, err := runCmd(runReproduce, args...)
 	if err != nil {
 		t.Fatalf("resume: %v\n%s", err, stderr)

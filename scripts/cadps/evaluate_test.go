@@ -13,8 +13,8 @@ import (
 	"testing"
 
 	"github.com/cadps/toolkit/cadps/imageio"
+	"github.com/cadps/toolkit/cadps/prior/small"
 	"github.com/cadps/toolkit/checkpoints"
-	"github.com/cadps/toolkit/checkpoints/small"
 )
 
 // testImagesDir is the folder of the shipped prior's Fashion-MNIST test

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Trains the small Fashion-MNIST prior (the configuration of checkpoints/small,
+# Trains the small Fashion-MNIST prior (the configuration of cadps/prior/small,
 # docs/small-prior.md) on a CUDA GPU through XLA, for a fixed wall time.
 #
 #   scripts/gpu/train.sh build   on the development machine (Go, cgo): builds cadps with
