@@ -179,7 +179,7 @@ func twoTestImages(t *testing.T, prior *Prior) []*imageio.Image {
 	t.Helper()
 	var truths []*imageio.Image
 	for _, name := range []string{"0-tshirt.png", "9-boot.png"} {
-		im, err := LoadImage(filepath.Join("..", "..", "checkpoints", "small", "testimages", name), prior.ImageShape(), FitNone)
+		im, err := LoadImage(filepath.Join("..", "..", "cadps", "prior", "small", "testimages", name), prior.ImageShape(), FitNone)
 		if err != nil {
 			t.Fatal(err)
 		}

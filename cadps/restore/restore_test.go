@@ -298,7 +298,7 @@ func TestSmallPrior(t *testing.T) {
 // seed 3 24.2 → 31.2; DPS gives 24.6 and 25.7).
 func TestDiagonalMethodsOnSmallPrior(t *testing.T) {
 	b, prior := shippedPrior(t)
-	truth, err := LoadImage(filepath.Join("..", "..", "checkpoints", "small", "testimages", "0-tshirt.png"), prior.ImageShape(), FitNone)
+	truth, err := LoadImage(filepath.Join("..", "..", "cadps", "prior", "small", "testimages", "0-tshirt.png"), prior.ImageShape(), FitNone)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -346,7 +346,7 @@ func shippedPrior(t *testing.T) (backends.Backend, *Prior) {
 // constant weight 1 reproduces the plain run exactly.
 func TestRestoreRamp(t *testing.T) {
 	b, prior := shippedPrior(t)
-	truth, err := LoadImage(filepath.Join("..", "..", "checkpoints", "small", "testimages", "9-boot.png"), prior.ImageShape(), FitNone)
+	truth, err := LoadImage(filepath.Join("..", "..", "cadps", "prior", "small", "testimages", "9-boot.png"), prior.ImageShape(), FitNone)
 	if err != nil {
 		t.Fatal(err)
 	}

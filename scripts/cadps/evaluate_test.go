@@ -25,7 +25,7 @@ func testImagesDir(t *testing.T) string {
 	if !ok {
 		t.Fatal("cannot locate the source folder")
 	}
-	return filepath.Join(filepath.Dir(file), "..", "..", "checkpoints", "small", "testimages")
+	return filepath.Join(filepath.Dir(file), "..", "..", "cadps", "prior", "small", "testimages")
 }
 
 // TestEvaluateResume runs a tiny evaluation, checks its outputs, and reruns
