@@ -156,6 +156,7 @@ func (c *Claimer) Claim(stem string) (*Claim, error) {
 	for g := range gen {
 		os.Remove(stem + "." + strconv.Itoa(g)) // the dead holders' files
 	}
+	removeDeadTemps(stem, gen)
 	cl := &Claim{path: path, gen: gen, stem: stem, stop: make(chan struct{}), done: make(chan struct{}), owner: c}
 	c.mu.Lock()
 	if c.active == nil {
@@ -264,7 +265,7 @@ func CreateExclusive(path string, data []byte) (bool, error) {
 	if dir == "" {
 		dir = "."
 	}
-	f, err := os.CreateTemp(dir, atomicfile.TempPattern(base))
+	f, err := os.CreateTemp(dir, atomicfile.TempPattern(base+"."+processTag()))
 	if err != nil {
 		return false, err
 	}
@@ -290,4 +291,33 @@ func CreateExclusive(path string, data []byte) (bool, error) {
 		return false, err
 	}
 	return true, nil
+}
+
+// processTag names this process in CreateExclusive's temporary files
+// (host and pid), so that a later worker can tell a temporary file that a
+// killed process left behind from one a live process is still writing.
+func processTag() string {
+	host, _ := os.Hostname()
+	return strings.ReplaceAll(host, ".", "_") + "-" + strconv.Itoa(os.Getpid())
+}
+
+// removeDeadTemps removes the temporary files of claims STEM.0 … STEM.gen
+// that processes of this host left when they were killed between writing
+// and linking them (kill -9, a node's out-of-memory killer). Files of
+// live processes, and of other hosts, are left alone.
+func removeDeadTemps(stem string, gen int) {
+	dir, base := filepath.Split(stem)
+	host, _ := os.Hostname()
+	prefix := strings.ReplaceAll(host, ".", "_") + "-"
+	for g := 0; g <= gen; g++ {
+		name := base + "." + strconv.Itoa(g)
+		matches, _ := filepath.Glob(filepath.Join(dir, globEscape("."+name+"."+prefix)+"*"))
+		for _, m := range matches {
+			rest := strings.TrimPrefix(filepath.Base(m), "."+name+"."+prefix)
+			pid, err := strconv.Atoi(rest[:max(strings.Index(rest, "."), 0)])
+			if err == nil && pid != os.Getpid() && !processAlive(pid) {
+				os.Remove(m)
+			}
+		}
+	}
 }

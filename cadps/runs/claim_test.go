@@ -3,8 +3,11 @@ package runs
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -151,5 +154,38 @@ func TestCreateExclusive(t *testing.T) {
 	}
 	if data, _ := os.ReadFile(path); string(data) != "0" {
 		t.Errorf("content %q, want the first call's", data)
+	}
+}
+
+// TestClaimRemovesDeadTemps checks that a claim removes the temporary
+// files a killed process of this host left for the item, and keeps those
+// of live processes.
+func TestClaimRemovesDeadTemps(t *testing.T) {
+	dir := t.TempDir()
+	stem := filepath.Join(dir, "00001")
+	host, _ := os.Hostname()
+	tag := strings.ReplaceAll(host, ".", "_")
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Skip("no process to reap:", err)
+	}
+	deadTemp := filepath.Join(dir, fmt.Sprintf(".00001.0.%s-%d.tmp123", tag, dead.Process.Pid))
+	liveTemp := filepath.Join(dir, fmt.Sprintf(".00001.0.%s-%d.tmp456", tag, os.Getppid()))
+	for _, p := range []string{deadTemp, liveTemp} {
+		if err := os.WriteFile(p, []byte("{}"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := &Claimer{}
+	cl, err := c.Claim(stem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Release()
+	if _, err := os.Stat(deadTemp); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the dead process's temporary file is still there (%v)", err)
+	}
+	if _, err := os.Stat(liveTemp); err != nil {
+		t.Errorf("the live process's temporary file was removed: %v", err)
 	}
 }
