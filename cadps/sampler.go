@@ -101,7 +101,7 @@ func NewSampler(p Problem) (*Sampler, error) {
 		return nil, errors.New("cadps: no diffusion process")
 	case p.Method == nil:
 		return nil, errors.New("cadps: no guidance method")
-	case p.Op == nil && p.Method.Name() != "unconditional":
+	case p.Op == nil && guidance.UsesMeasurement(p.Method):
 		return nil, fmt.Errorf("cadps: method %q needs a measurement operator", p.Method.Name())
 	case math.IsNaN(p.Scale) || math.IsInf(p.Scale, 0) || p.Scale < 0:
 		return nil, fmt.Errorf("cadps: step size ζ = %v must be finite and non-negative", p.Scale)

@@ -42,7 +42,7 @@ func (DDRM) Name() string { return "ddrm" }
 func (DDRM) SpecKeys() []string { return []string{"eta", "eta_b"} }
 
 // DefaultScale implements Scaler: DDRM has no step size.
-func (DDRM) DefaultScale(float64) float64 { return 1 }
+func (DDRM) DefaultScale(string) float64 { return 1 }
 
 // CheckOperator implements OperatorChecker: DDRM needs the operator's SVD.
 func (DDRM) CheckOperator(op ops.Operator) error {

@@ -11,7 +11,8 @@
 // (its name for the command line). The file declares the rest through
 // optional interfaces: [SpecReader] (the spec options it reads),
 // [Scaler] (a default ζ other than the task's DPS value),
-// [OperatorChecker] (what it needs of A beyond A(x)), [Revisioner]
+// [OperatorChecker] (what it needs of A beyond A(x)), [MeasurementUser]
+// (whether it is steered by the measurement at all), [Revisioner]
 // (changes of its default output since its first release), [Drawer] (the
 // random draws of a step, when they are not one image-shaped and one
 // measurement-shaped draw) and [Starter] (its own x_T, built from the
@@ -239,6 +240,24 @@ func CheckOperator(m Method, op ops.Operator) error {
 	return c.CheckOperator(op)
 }
 
+// MeasurementUser is implemented by methods that say whether they are
+// steered by the measurement.
+type MeasurementUser interface {
+	// UsesMeasurement reports whether the method's steps steer x towards
+	// the measurement y through its operator A.
+	UsesMeasurement() bool
+}
+
+// UsesMeasurement reports whether method m is steered by a measurement and
+// so needs one and its operator: true unless m implements
+// [MeasurementUser] and says otherwise (unconditional sampling).
+func UsesMeasurement(m Method) bool {
+	if u, ok := m.(MeasurementUser); ok {
+		return u.UsesMeasurement()
+	}
+	return true
+}
+
 // Options configure a method built by name.
 type Options struct {
 	// Batched runs the two network calls of CA-DPS as one batched forward.
@@ -339,24 +358,4 @@ func Revision(m Method) int {
 		return r.Revision()
 	}
 	return 0
-}
-
-// Scaler is implemented by methods whose default step size ζ is not the
-// task's DPS value.
-type Scaler interface {
-	// DefaultScale returns ζ for a task whose DPS step size is taskScale.
-	DefaultScale(taskScale float64) float64
-}
-
-// DefaultScale returns the default step size ζ of method m for a task whose
-// DPS step size is taskScale (0.3 for SR and blurs, 0.5 inpainting, 1.0
-// phase retrieval, as the reference configs): the task's value unless m
-// implements [Scaler]. The methods that move x̂0 by the exact
-// Gaussian-likelihood gradient (cadps-gauss, pigdm, tmpd, mmps) take ζ = 1,
-// their natural strength (see docs/methods.md).
-func DefaultScale(m Method, taskScale float64) float64 {
-	if s, ok := m.(Scaler); ok {
-		return s.DefaultScale(taskScale)
-	}
-	return taskScale
 }
