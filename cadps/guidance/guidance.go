@@ -111,20 +111,6 @@ func (s *Step) Timestep(i *graph.Node) *graph.Node {
 	return t
 }
 
-// Eps returns the network's noise prediction ε for x at the (original,
-// possibly fractional) timesteps t [N]: the first C channels of its output,
-// whatever else the network returns (learned-variance values).
-func (s *Step) Eps(x, t *graph.Node) *graph.Node {
-	return channels(s.Net(s.Ctx, x, t), x.Shape().Dim(1))
-}
-
-// Denoise runs the network on x at index i and returns the diffusion's mean,
-// variance and x̂0 for it.
-func (s *Step) Denoise(x, i *graph.Node) diffusion.MeanVariance {
-	out := s.Net(s.Ctx, x, s.Timestep(i))
-	return s.Process.PMeanVariance(x, i, out)
-}
-
 // Prior returns the unconditional sample x'_{t-1} from x_t and its
 // prediction: the ancestral (DDPM) draw, or DDIM with η.
 func (s *Step) Prior(mv diffusion.MeanVariance) *graph.Node {
@@ -181,12 +167,6 @@ func whereFirst(i, a, b *graph.Node) *graph.Node {
 		first = diffusion.Expand(first, a)
 	}
 	return graph.Add(graph.Mul(a, first), graph.Mul(b, graph.OneMinus(first)))
-}
-
-// channels returns the first c channels of an NCHW output (ε of a
-// learned-variance model).
-func channels(out *graph.Node, c int) *graph.Node {
-	return graph.Slice(out, graph.AxisRange(), graph.AxisRange(0, c))
 }
 
 // Drawer is implemented by methods whose steps consume other standard
