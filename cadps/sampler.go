@@ -20,6 +20,7 @@ import (
 
 	"github.com/cadps/toolkit/cadps/diffusion"
 	"github.com/cadps/toolkit/cadps/guidance"
+	"github.com/cadps/toolkit/internal/num"
 	"github.com/cadps/toolkit/ops"
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
@@ -221,7 +222,7 @@ func (s *Sampler) Run(xT *tensors.Tensor, shape []int, y *tensors.Tensor, noise 
 	if xT != nil {
 		shape = xT.Shape().Dimensions
 	} else {
-		v, err := noise.Normal(NoiseInit, -1, prod(shape))
+		v, err := noise.Normal(NoiseInit, -1, num.Prod(shape))
 		if err != nil {
 			return nil, fmt.Errorf("cadps: initial noise: %w", err)
 		}
@@ -410,12 +411,4 @@ func (s *Sampler) runGraph(x *tensors.Tensor, ownX bool, y *tensors.Tensor, nois
 	}
 	finalize(state, index)
 	return x, nil
-}
-
-func prod(dims []int) int {
-	n := 1
-	for _, d := range dims {
-		n *= d
-	}
-	return n
 }

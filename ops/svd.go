@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/cadps/toolkit/internal/num"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 )
@@ -406,7 +407,7 @@ func (o *SVDOperator) Apply(x *graph.Node) *graph.Node {
 
 // Adjoint implements [Linear].
 func (o *SVDOperator) Adjoint(y *graph.Node) *graph.Node {
-	return AdjointSVD(o.d, y, prod64(o.in[1:]))
+	return AdjointSVD(o.d, y, num.Prod(o.in[1:]))
 }
 
 // SVD implements [Decomposer].
@@ -419,11 +420,3 @@ func (o *SVDOperator) SVD(in []int) (Decomposition, error) {
 
 // Prox implements [Proximal].
 func (o *SVDOperator) Prox(xIn, y, tau *graph.Node) *graph.Node { return ProxSVD(o.d, xIn, y, tau) }
-
-func prod64(dims []int) int {
-	n := 1
-	for _, d := range dims {
-		n *= d
-	}
-	return n
-}

@@ -4,6 +4,7 @@ import (
 	"math"
 	"testing"
 
+	"github.com/cadps/toolkit/internal/num"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
@@ -57,8 +58,8 @@ func TestSVDReconstructs(t *testing.T) {
 		{"dense 20x288", nil, denseSVD},
 	}
 	b := newBackend(t)
-	x := randomVector(1, prod(in))
-	xin := randomVector(2, prod(in))
+	x := randomVector(1, num.Prod(in))
+	xin := randomVector(2, num.Prod(in))
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			d := c.d
@@ -74,7 +75,7 @@ func TestSVDReconstructs(t *testing.T) {
 			} else {
 				yDims = []int{2, 20}
 			}
-			y := randomVector(3, prod(yDims))
+			y := randomVector(3, num.Prod(yDims))
 			if m, ok := c.op.(*Inpainting); ok { // measurements are masked images
 				for k := range y {
 					y[k] *= m.mask[k%(8*12)]
@@ -90,9 +91,9 @@ func TestSVDReconstructs(t *testing.T) {
 				}
 				tau := graph.Scalar(x.Graph(), x.DType(), 0.01)
 				p := ProxSVD(d, xin, y, tau)
-				normal := graph.Add(AdjointSVD(d, graph.Sub(ApplySVD(d, p), y), prod(in[1:])), graph.Mul(tau, graph.Sub(p, xin)))
+				normal := graph.Add(AdjointSVD(d, graph.Sub(ApplySVD(d, p), y), num.Prod(in[1:])), graph.Mul(tau, graph.Sub(p, xin)))
 				// The residual's float32 rounding grows with its largest term, Aᵀ A p.
-				gram := AdjointSVD(d, ApplySVD(d, p), prod(in[1:]))
+				gram := AdjointSVD(d, ApplySVD(d, p), num.Prod(in[1:]))
 				return []*graph.Node{ax, want, d.V(d.Vt(x)), d.U(d.Ut(y)), normal, gram}
 			})
 			outs, err := exec.Exec(tensors.FromFlatDataAndDimensions(x, in...), tensors.FromFlatDataAndDimensions(xin, in...), tensors.FromFlatDataAndDimensions(y, yDims...))
@@ -218,10 +219,10 @@ func TestDecimatedConv(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	x, xin, y := randomVector(12, prod(in)), randomVector(13, prod(in)), randomVector(14, prod(yDims))
+	x, xin, y := randomVector(12, num.Prod(in)), randomVector(13, num.Prod(in)), randomVector(14, num.Prod(yDims))
 	// Host A: (k ⊛ x)[i,j] = Σ k[a,b] x[(i − a + kh/2) mod H, (j − b + kw/2) mod W], then every s-th pixel.
 	h, w := in[2], in[3]
-	want := make([]float32, prod(yDims))
+	want := make([]float32, num.Prod(yDims))
 	for c := range in[1] {
 		for i := 0; i < h; i += s {
 			for j := 0; j < w; j += s {

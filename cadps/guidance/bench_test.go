@@ -12,6 +12,7 @@ import (
 	"github.com/cadps/toolkit/cadps/guidance"
 	"github.com/cadps/toolkit/cadps/unet"
 	"github.com/cadps/toolkit/internal/fixtures"
+	"github.com/cadps/toolkit/internal/num"
 	"github.com/cadps/toolkit/ops"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
@@ -153,7 +154,7 @@ func BenchmarkMethodStep(b *testing.B) {
 }
 
 func randomTensor(r *rand.Rand, dims []int) *tensors.Tensor {
-	v := make([]float32, prod(dims))
+	v := make([]float32, num.Prod(dims))
 	for k := range v {
 		v[k] = float32(r.NormFloat64())
 	}
