@@ -237,13 +237,9 @@ func (u *unpickler) run() (any, error) {
 			if !ok {
 				return nil, underflow()
 			}
-			l, ok := u.top()
-			if !ok {
-				return nil, underflow()
-			}
-			list, ok := l.(*pyList)
-			if !ok {
-				return nil, fail("appending to %s, not a list", aPyType(l))
+			list, lerr := u.topList()
+			if lerr != nil {
+				return nil, fail("%v", lerr)
 			}
 			list.items = append(list.items, v)
 		case 'e': // APPENDS
@@ -251,13 +247,9 @@ func (u *unpickler) run() (any, error) {
 			if !ok {
 				return nil, fail("no MARK")
 			}
-			l, ok := u.top()
-			if !ok {
-				return nil, underflow()
-			}
-			list, ok := l.(*pyList)
-			if !ok {
-				return nil, fail("appending to %s, not a list", aPyType(l))
+			list, lerr := u.topList()
+			if lerr != nil {
+				return nil, fail("%v", lerr)
 			}
 			if cerr := u.count(len(items), func() { list.items = append(list.items, items...) }); cerr != nil {
 				return nil, fail("%v", cerr)
@@ -268,13 +260,9 @@ func (u *unpickler) run() (any, error) {
 			if !ok1 || !ok2 {
 				return nil, underflow()
 			}
-			d, ok := u.top()
-			if !ok {
-				return nil, underflow()
-			}
-			dict, ok := d.(*pyDict)
-			if !ok {
-				return nil, fail("setting an item of %s, not a dict", aPyType(d))
+			dict, derr := u.topDict("setting an item of")
+			if derr != nil {
+				return nil, fail("%v", derr)
 			}
 			if err := dict.set(k, v); err != nil {
 				return nil, fail("%v", err)
@@ -284,13 +272,9 @@ func (u *unpickler) run() (any, error) {
 			if !ok {
 				return nil, fail("no MARK")
 			}
-			d, ok := u.top()
-			if !ok {
-				return nil, underflow()
-			}
-			dict, ok := d.(*pyDict)
-			if !ok {
-				return nil, fail("setting items of %s, not a dict", aPyType(d))
+			dict, derr := u.topDict("setting items of")
+			if derr != nil {
+				return nil, fail("%v", derr)
 			}
 			if err := setItems(dict, items); err != nil {
 				return nil, fail("%v", err)

@@ -2,6 +2,7 @@ package checkpoints
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 )
 
@@ -54,6 +55,34 @@ func (u *unpickler) pop() (any, bool) {
 	v := u.stack[len(u.stack)-1]
 	u.stack = u.stack[:len(u.stack)-1]
 	return v, true
+}
+
+// topList returns the list on top of the stack, which APPEND and APPENDS
+// append to.
+func (u *unpickler) topList() (*pyList, error) {
+	l, ok := u.top()
+	if !ok {
+		return nil, errors.New("stack underflow")
+	}
+	list, ok := l.(*pyList)
+	if !ok {
+		return nil, fmt.Errorf("appending to %s, not a list", aPyType(l))
+	}
+	return list, nil
+}
+
+// topDict returns the dict on top of the stack, which SETITEM and SETITEMS
+// set; doing names the operation in the error.
+func (u *unpickler) topDict(doing string) (*pyDict, error) {
+	d, ok := u.top()
+	if !ok {
+		return nil, errors.New("stack underflow")
+	}
+	dict, ok := d.(*pyDict)
+	if !ok {
+		return nil, fmt.Errorf("%s %s, not a dict", doing, aPyType(d))
+	}
+	return dict, nil
 }
 
 // popMark pops the values above the topmost mark, and the mark.
