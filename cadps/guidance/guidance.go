@@ -40,7 +40,8 @@ import (
 
 // Network is a diffusion network: the raw output (ε, followed by the
 // variance values for learned-variance models) for x_t [N,...] at the
-// timesteps t [N] (float32) it receives.
+// timesteps t [N] (float32) it receives. Methods read it through
+// [Step.Eps], [Step.Denoise] and [Prediction], never by its layout.
 type Network func(ctx *context.Context, x, t *graph.Node) *graph.Node
 
 // Method is a guidance method.
