@@ -135,3 +135,29 @@ func TestMeasuresImage(t *testing.T) {
 		t.Error("MeasuresImage of a Func = false, want true (the default)")
 	}
 }
+
+// TestHasSVD checks which tasks' operators give an SVD and a closed-form
+// proximal step: all linear ones but blurs with a non-separable kernel.
+func TestHasSVD(t *testing.T) {
+	for _, c := range []struct {
+		spec string
+		want bool
+	}{
+		{"super_resolution:factor=4", true},
+		{"gaussian_blur", true},
+		{"motion_blur", false},
+		{"inpaint_box", true},
+		{"phase_retrieval", false},
+	} {
+		op, err := Parse(c.spec, img256, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := HasSVD(op); got != c.want {
+			t.Errorf("HasSVD(%s) = %v, want %v", c.spec, got, c.want)
+		}
+		if got := HasProx(op); got != c.want {
+			t.Errorf("HasProx(%s) = %v, want %v", c.spec, got, c.want)
+		}
+	}
+}

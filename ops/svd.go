@@ -41,6 +41,35 @@ type Decomposer interface {
 	SVD(in []int) (Decomposition, error)
 }
 
+// SVDReporter is implemented by operators that implement [Decomposer] and
+// [Proximal] but have a decomposition for some of their instances only (a
+// blur's, when its kernel is separable: a Fourier diagonalisation of the
+// others would not hold under reflection padding).
+type SVDReporter interface {
+	// HasSVD reports whether this operator's SVD and Prox exist.
+	HasSVD() bool
+}
+
+// HasSVD reports whether op gives its singular value decomposition: it
+// implements [Decomposer], and says so when it is an [SVDReporter].
+func HasSVD(op Operator) bool {
+	_, ok := op.(Decomposer)
+	return ok && svdReported(op)
+}
+
+// HasProx reports whether op solves its quadratic data problem in closed
+// form: it implements [Proximal], and says so when it is an [SVDReporter].
+func HasProx(op Operator) bool {
+	_, ok := op.(Proximal)
+	return ok && svdReported(op)
+}
+
+// svdReported is false when op is an [SVDReporter] without an SVD.
+func svdReported(op Operator) bool {
+	r, ok := op.(SVDReporter)
+	return !ok || r.HasSVD()
+}
+
 // Proximal is implemented by linear operators that solve their own
 // quadratic data problem in closed form (needed by DiffPIR's data step).
 type Proximal interface {
