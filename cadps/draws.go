@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/cadps/toolkit/cadps/guidance"
+	"github.com/cadps/toolkit/internal/num"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
@@ -36,11 +37,11 @@ func (s *Sampler) DrawShapes(x []int) ([][]int, error) {
 // them as one NoiseDraws vector split in order.
 func (s *Sampler) hostDraws(noise NoiseSource, i int, shape, yShape []int) ([]*tensors.Tensor, error) {
 	if _, ok := s.p.Method.(guidance.Drawer); !ok {
-		z, err := noise.Normal(NoiseSample, i, prod(shape))
+		z, err := noise.Normal(NoiseSample, i, num.Prod(shape))
 		if err != nil {
 			return nil, fmt.Errorf("cadps: noise at index %d: %w", i, err)
 		}
-		zy, err := noise.Normal(NoiseMeasurement, i, prod(yShape))
+		zy, err := noise.Normal(NoiseMeasurement, i, num.Prod(yShape))
 		if err != nil {
 			return nil, fmt.Errorf("cadps: noise at index %d: %w", i, err)
 		}
@@ -49,7 +50,7 @@ func (s *Sampler) hostDraws(noise NoiseSource, i int, shape, yShape []int) ([]*t
 	dims := s.drawShapes(shape, yShape)
 	total := 0
 	for _, d := range dims {
-		total += prod(d)
+		total += num.Prod(d)
 	}
 	v, err := noise.Normal(NoiseDraws, i, total)
 	if err != nil {
@@ -57,7 +58,7 @@ func (s *Sampler) hostDraws(noise NoiseSource, i int, shape, yShape []int) ([]*t
 	}
 	out := make([]*tensors.Tensor, len(dims))
 	for j, d := range dims {
-		n := prod(d)
+		n := num.Prod(d)
 		out[j] = tensors.FromFlatDataAndDimensions(slices.Clone(v[:n]), d...)
 		v = v[n:]
 	}

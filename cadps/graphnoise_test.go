@@ -13,6 +13,7 @@ import (
 	"github.com/cadps/toolkit/cadps/diffusion"
 	"github.com/cadps/toolkit/cadps/guidance"
 	"github.com/cadps/toolkit/cadps/unet"
+	"github.com/cadps/toolkit/internal/num"
 	"github.com/cadps/toolkit/ops"
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
@@ -65,7 +66,7 @@ func newProblemSampler(t testing.TB, b backends.Backend, ctx *context.Context, n
 
 func randomNormal(seed uint64, dims ...int) *tensors.Tensor {
 	r := rand.New(rand.NewPCG(seed, seed+1))
-	v := make([]float32, prod(dims))
+	v := make([]float32, num.Prod(dims))
 	for i := range v {
 		v[i] = float32(r.NormFloat64())
 	}
@@ -290,7 +291,7 @@ func TestGraphNoiseReplay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	init, err := g.Normal(NoiseInit, -1, prod(shape))
+	init, err := g.Normal(NoiseInit, -1, num.Prod(shape))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/cadps/toolkit/cadps/diffusion"
 	"github.com/cadps/toolkit/cadps/guidance"
+	"github.com/cadps/toolkit/internal/num"
 	"github.com/cadps/toolkit/ops"
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
@@ -101,7 +102,7 @@ func NewSampler(p Problem) (*Sampler, error) {
 		return nil, errors.New("cadps: no diffusion process")
 	case p.Method == nil:
 		return nil, errors.New("cadps: no guidance method")
-	case p.Op == nil && p.Method.Name() != "unconditional":
+	case p.Op == nil && guidance.UsesMeasurement(p.Method):
 		return nil, fmt.Errorf("cadps: method %q needs a measurement operator", p.Method.Name())
 	case math.IsNaN(p.Scale) || math.IsInf(p.Scale, 0) || p.Scale < 0:
 		return nil, fmt.Errorf("cadps: step size ζ = %v must be finite and non-negative", p.Scale)
@@ -221,7 +222,7 @@ func (s *Sampler) Run(xT *tensors.Tensor, shape []int, y *tensors.Tensor, noise 
 	if xT != nil {
 		shape = xT.Shape().Dimensions
 	} else {
-		v, err := noise.Normal(NoiseInit, -1, prod(shape))
+		v, err := noise.Normal(NoiseInit, -1, num.Prod(shape))
 		if err != nil {
 			return nil, fmt.Errorf("cadps: initial noise: %w", err)
 		}
@@ -410,12 +411,4 @@ func (s *Sampler) runGraph(x *tensors.Tensor, ownX bool, y *tensors.Tensor, nois
 	}
 	finalize(state, index)
 	return x, nil
-}
-
-func prod(dims []int) int {
-	n := 1
-	for _, d := range dims {
-		n *= d
-	}
-	return n
 }

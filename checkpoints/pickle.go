@@ -1,16 +1,13 @@
 package checkpoints
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
 	"math"
-	"strconv"
-	"strings"
 	"unicode/utf8"
 )
 
-// This file is a minimal pickle interpreter for the pickles torch.save
+// pickle*.go are a minimal pickle interpreter for the pickles torch.save
 // writes for state dicts (protocol 2, plus the few protocol 4 opcodes that
 // newer writers may emit). It never executes anything: GLOBAL may only name
 // an allow-listed callable and REDUCE evaluates those callables here, in Go.
@@ -31,144 +28,6 @@ const (
 	maxPickleItems = 1 << 20  // values pushed or appended, over the whole pickle
 	maxTensorDims  = 64       // dimensions of one tensor
 )
-
-// pyNone is Python's None.
-type pyNone struct{}
-
-// pyTuple is an immutable Python tuple.
-type pyTuple []any
-
-// pyList is a Python list (a pointer, as lists are mutable and shared).
-type pyList struct{ items []any }
-
-// pyDict is a Python dict or OrderedDict: insertion-ordered, with keys of
-// the comparable kinds pickled state dicts use (str, int, float, bool, None).
-type pyDict struct {
-	keys   []any
-	values []any
-	index  map[any]int
-}
-
-func newPyDict() *pyDict { return &pyDict{index: map[any]int{}} }
-
-// set inserts or replaces key, keeping the first insertion's position, as
-// Python dicts do.
-func (d *pyDict) set(key, value any) error {
-	switch key.(type) {
-	case string, int64, float64, bool, pyNone:
-	default:
-		return fmt.Errorf("dict key of type %s is not supported", pyTypeName(key))
-	}
-	if i, ok := d.index[key]; ok {
-		d.values[i] = value
-		return nil
-	}
-	d.index[key] = len(d.keys)
-	d.keys = append(d.keys, key)
-	d.values = append(d.values, value)
-	return nil
-}
-
-// pyGlobal is an allow-listed global pushed by GLOBAL or STACK_GLOBAL.
-type pyGlobal struct{ module, name string }
-
-func (g pyGlobal) String() string { return g.module + "." + g.name }
-
-// pyStorage is a reference to a storage file of the archive, from the
-// persistent id ('storage', storage_type, key, location, numel).
-type pyStorage struct {
-	dtype DType
-	key   string
-	numel int64
-}
-
-// pyTensor is a tensor view rebuilt by torch._utils._rebuild_tensor_v2 (or
-// wrapped by _rebuild_parameter): not yet materialised.
-type pyTensor struct {
-	storage *pyStorage
-	offset  int64
-	size    []int64
-	stride  []int64
-}
-
-// pyTypeName names a value's Python type for error messages. It never
-// formats the value itself, which could be cyclic.
-func pyTypeName(v any) string {
-	switch v := v.(type) {
-	case string:
-		return "str"
-	case int64:
-		return "int"
-	case float64:
-		return "float"
-	case bool:
-		return "bool"
-	case pyNone:
-		return "None"
-	case pyTuple:
-		return "tuple"
-	case *pyList:
-		return "list"
-	case *pyDict:
-		return "dict"
-	case pyGlobal:
-		return "global " + v.String()
-	case *pyStorage:
-		return "storage"
-	case *pyTensor:
-		return "tensor"
-	case nil:
-		return "nothing"
-	}
-	return fmt.Sprintf("%T", v)
-}
-
-// storageDType maps torch's typed storage classes (torch.FloatStorage, ...)
-// to element types.
-func storageDType(name string) (DType, bool) {
-	switch name {
-	case "FloatStorage":
-		return F32, true
-	case "DoubleStorage":
-		return F64, true
-	case "HalfStorage":
-		return F16, true
-	case "BFloat16Storage":
-		return BF16, true
-	case "LongStorage":
-		return I64, true
-	case "IntStorage":
-		return I32, true
-	case "ShortStorage":
-		return I16, true
-	case "CharStorage":
-		return I8, true
-	case "ByteStorage":
-		return U8, true
-	case "BoolStorage":
-		return Bool, true
-	}
-	return "", false
-}
-
-// allowedGlobal reports whether module.name may appear in a state dict
-// pickle. Storage classes are only valid inside persistent ids, callables
-// only as REDUCE targets; both are checked where they are used.
-func allowedGlobal(module, name string) bool {
-	switch module + "." + name {
-	case "collections.OrderedDict",
-		"torch._utils._rebuild_tensor",
-		"torch._utils._rebuild_tensor_v2",
-		"torch._utils._rebuild_parameter",
-		"torch._utils._rebuild_parameter_with_state":
-		return true
-	}
-	if module == "torch" {
-		_, ok := storageDType(name)
-		return ok
-	}
-	return false
-}
 
 // unpickler holds the state of one run of the interpreter.
 type unpickler struct {
@@ -197,113 +56,8 @@ func (u *unpickler) errorf(at int, op string, format string, a ...any) error {
 	return fmt.Errorf("pickle opcode %s at byte %d: %s", op, at, fmt.Sprintf(format, a...))
 }
 
-// read returns the next n bytes, or an error if the pickle ends before.
-func (u *unpickler) read(n int) ([]byte, bool) {
-	if n < 0 || n > len(u.data)-u.pos {
-		return nil, false
-	}
-	b := u.data[u.pos : u.pos+n]
-	u.pos += n
-	return b, true
-}
-
-// readLine returns the bytes up to the next newline, which it consumes.
-func (u *unpickler) readLine() (string, bool) {
-	i := bytes.IndexByte(u.data[u.pos:], '\n')
-	if i < 0 {
-		return "", false
-	}
-	s := string(u.data[u.pos : u.pos+i])
-	u.pos += i + 1
-	return s, true
-}
-
-func (u *unpickler) push(v any) error {
-	if len(u.stack) >= maxPickleStack {
-		return fmt.Errorf("stack deeper than %d values", maxPickleStack)
-	}
-	return u.count(1, func() { u.stack = append(u.stack, v) })
-}
-
-// count charges n created values against maxPickleItems, then runs f.
-func (u *unpickler) count(n int, f func()) error {
-	if n > maxPickleItems-u.items {
-		return fmt.Errorf("more than %d values", maxPickleItems)
-	}
-	u.items += n
-	f()
-	return nil
-}
-
-func (u *unpickler) pop() (any, bool) {
-	floor := 0
-	if len(u.marks) > 0 {
-		floor = u.marks[len(u.marks)-1]
-	}
-	if len(u.stack) <= floor {
-		return nil, false
-	}
-	v := u.stack[len(u.stack)-1]
-	u.stack = u.stack[:len(u.stack)-1]
-	return v, true
-}
-
-// popMark pops the values above the topmost mark, and the mark.
-func (u *unpickler) popMark() ([]any, bool) {
-	if len(u.marks) == 0 {
-		return nil, false
-	}
-	m := u.marks[len(u.marks)-1]
-	u.marks = u.marks[:len(u.marks)-1]
-	items := append([]any(nil), u.stack[m:]...)
-	clear(u.stack[m:])
-	u.stack = u.stack[:m]
-	return items, true
-}
-
-func (u *unpickler) top() (any, bool) {
-	floor := 0
-	if len(u.marks) > 0 {
-		floor = u.marks[len(u.marks)-1]
-	}
-	if len(u.stack) <= floor {
-		return nil, false
-	}
-	return u.stack[len(u.stack)-1], true
-}
-
-func (u *unpickler) memoize(idx uint32, v any) error {
-	if _, ok := u.memo[idx]; !ok && len(u.memo) >= maxPickleMemo {
-		return fmt.Errorf("memo larger than %d entries", maxPickleMemo)
-	}
-	u.memo[idx] = v
-	return nil
-}
-
-// opNames names the opcodes in errors, including the ones not supported.
-func opName(op byte) string {
-	names := map[byte]string{
-		0x80: "PROTO", 0x95: "FRAME", '}': "EMPTY_DICT", 'd': "DICT", '(': "MARK",
-		'X': "BINUNICODE", 0x8c: "SHORT_BINUNICODE", 0x8d: "BINUNICODE8", 'V': "UNICODE",
-		'J': "BININT", 'K': "BININT1", 'M': "BININT2", 0x8a: "LONG1", 0x8b: "LONG4", 'G': "BINFLOAT",
-		't': "TUPLE", 0x85: "TUPLE1", 0x86: "TUPLE2", 0x87: "TUPLE3", ')': "EMPTY_TUPLE",
-		']': "EMPTY_LIST", 'a': "APPEND", 'e': "APPENDS", 's': "SETITEM", 'u': "SETITEMS",
-		'q': "BINPUT", 'r': "LONG_BINPUT", 'h': "BINGET", 'j': "LONG_BINGET", 0x94: "MEMOIZE",
-		'c': "GLOBAL", 0x93: "STACK_GLOBAL", 'R': "REDUCE", 'Q': "BINPERSID", 'P': "PERSID",
-		0x88: "NEWTRUE", 0x89: "NEWFALSE", 'N': "NONE", 'b': "BUILD", '.': "STOP",
-		'0': "POP", '1': "POP_MARK", '2': "DUP", 'F': "FLOAT", 'I': "INT", 'L': "LONG",
-		'S': "STRING", 'T': "BINSTRING", 'U': "SHORT_BINSTRING", 'B': "BINBYTES", 'C': "SHORT_BINBYTES",
-		0x8e: "BINBYTES8", 'g': "GET", 'p': "PUT", 'i': "INST", 'o': "OBJ", 0x81: "NEWOBJ",
-		0x92: "NEWOBJ_EX", 'l': "LIST", 0x82: "EXT1", 0x83: "EXT2", 0x84: "EXT4",
-		0x8f: "EMPTY_SET", 0x90: "ADDITEMS", 0x91: "FROZENSET", 0x96: "BYTEARRAY8",
-		0x97: "NEXT_BUFFER", 0x98: "READONLY_BUFFER",
-	}
-	if n, ok := names[op]; ok {
-		return n
-	}
-	return fmt.Sprintf("0x%02x", op)
-}
-
+// run interprets the opcodes from the start of the data up to STOP and
+// returns the object STOP pops.
 func (u *unpickler) run() (any, error) {
 	for {
 		at := u.pos
@@ -483,13 +237,9 @@ func (u *unpickler) run() (any, error) {
 			if !ok {
 				return nil, underflow()
 			}
-			l, ok := u.top()
-			if !ok {
-				return nil, underflow()
-			}
-			list, ok := l.(*pyList)
-			if !ok {
-				return nil, fail("appending to %s, not a list", aPyType(l))
+			list, lerr := u.topList()
+			if lerr != nil {
+				return nil, fail("%v", lerr)
 			}
 			list.items = append(list.items, v)
 		case 'e': // APPENDS
@@ -497,13 +247,9 @@ func (u *unpickler) run() (any, error) {
 			if !ok {
 				return nil, fail("no MARK")
 			}
-			l, ok := u.top()
-			if !ok {
-				return nil, underflow()
-			}
-			list, ok := l.(*pyList)
-			if !ok {
-				return nil, fail("appending to %s, not a list", aPyType(l))
+			list, lerr := u.topList()
+			if lerr != nil {
+				return nil, fail("%v", lerr)
 			}
 			if cerr := u.count(len(items), func() { list.items = append(list.items, items...) }); cerr != nil {
 				return nil, fail("%v", cerr)
@@ -514,13 +260,9 @@ func (u *unpickler) run() (any, error) {
 			if !ok1 || !ok2 {
 				return nil, underflow()
 			}
-			d, ok := u.top()
-			if !ok {
-				return nil, underflow()
-			}
-			dict, ok := d.(*pyDict)
-			if !ok {
-				return nil, fail("setting an item of %s, not a dict", aPyType(d))
+			dict, derr := u.topDict("setting an item of")
+			if derr != nil {
+				return nil, fail("%v", derr)
 			}
 			if err := dict.set(k, v); err != nil {
 				return nil, fail("%v", err)
@@ -530,13 +272,9 @@ func (u *unpickler) run() (any, error) {
 			if !ok {
 				return nil, fail("no MARK")
 			}
-			d, ok := u.top()
-			if !ok {
-				return nil, underflow()
-			}
-			dict, ok := d.(*pyDict)
-			if !ok {
-				return nil, fail("setting items of %s, not a dict", aPyType(d))
+			dict, derr := u.topDict("setting items of")
+			if derr != nil {
+				return nil, fail("%v", derr)
 			}
 			if err := setItems(dict, items); err != nil {
 				return nil, fail("%v", err)
@@ -653,238 +391,4 @@ func (u *unpickler) run() (any, error) {
 			return nil, err
 		}
 	}
-}
-
-// binString reads the argument of SHORT_BINSTRING (short) or BINSTRING: a
-// length and that many bytes, which must be UTF-8.
-func (u *unpickler) binString(short bool) (string, error) {
-	var n int
-	if short {
-		b, ok := u.read(1)
-		if !ok {
-			return "", fmt.Errorf("truncated: the pickle ends inside the opcode's argument")
-		}
-		n = int(b[0])
-	} else {
-		b, ok := u.read(4)
-		if !ok {
-			return "", fmt.Errorf("truncated: the pickle ends inside the opcode's argument")
-		}
-		n = int(int32(binary.LittleEndian.Uint32(b)))
-	}
-	b, ok := u.read(n)
-	if !ok {
-		return "", fmt.Errorf("string of %d bytes but only %d bytes remain", n, len(u.data)-u.pos)
-	}
-	if !utf8.Valid(b) {
-		return "", fmt.Errorf("string is not valid UTF-8")
-	}
-	return string(b), nil
-}
-
-// setItems adds key/value pairs from a flat list to d.
-func setItems(d *pyDict, items []any) error {
-	if len(items)%2 != 0 {
-		return fmt.Errorf("odd number of values (%d) for key/value pairs", len(items))
-	}
-	for i := 0; i < len(items); i += 2 {
-		if err := d.set(items[i], items[i+1]); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// reduce evaluates an allow-listed callable on its arguments.
-func (u *unpickler) reduce(f, a any) (any, error) {
-	g, ok := f.(pyGlobal)
-	if !ok {
-		return nil, fmt.Errorf("calling %s", aPyType(f))
-	}
-	args, ok := a.(pyTuple)
-	if !ok {
-		return nil, fmt.Errorf("arguments of %s are %s, not a tuple", g, aPyType(a))
-	}
-	switch g.String() {
-	case "collections.OrderedDict":
-		switch len(args) {
-		case 0:
-			return newPyDict(), nil
-		case 1: // legacy torch.save: OrderedDict([[key, value], ...])
-			return orderedDictOf(args[0])
-		}
-		return nil, fmt.Errorf("collections.OrderedDict with %d arguments", len(args))
-	case "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor":
-		// (storage, storage_offset, size, stride[, requires_grad, backward_hooks[, metadata]])
-		if g.name == "_rebuild_tensor" && len(args) != 4 || g.name != "_rebuild_tensor" && (len(args) < 6 || len(args) > 7) {
-			return nil, fmt.Errorf("%s with %d arguments", g, len(args))
-		}
-		return newTensor(g, args)
-	case "torch._utils._rebuild_parameter", "torch._utils._rebuild_parameter_with_state":
-		// (data, requires_grad, backward_hooks[, state])
-		if len(args) < 3 || len(args) > 4 {
-			return nil, fmt.Errorf("%s with %d arguments", g, len(args))
-		}
-		t, ok := args[0].(*pyTensor)
-		if !ok {
-			return nil, fmt.Errorf("%s of %s, not a tensor", g, aPyType(args[0]))
-		}
-		return t, nil
-	}
-	return nil, fmt.Errorf("%s cannot be called", g)
-}
-
-// orderedDictOf builds a dict from a list of [key, value] pairs.
-func orderedDictOf(v any) (*pyDict, error) {
-	l, ok := v.(*pyList)
-	if !ok {
-		return nil, fmt.Errorf("collections.OrderedDict of %s, not a list of pairs", aPyType(v))
-	}
-	d := newPyDict()
-	for i, item := range l.items {
-		var pair []any
-		switch p := item.(type) {
-		case *pyList:
-			pair = p.items
-		case pyTuple:
-			pair = p
-		}
-		if len(pair) != 2 {
-			return nil, fmt.Errorf("collections.OrderedDict: item %d is %s, not a [key, value] pair", i, aPyType(item))
-		}
-		if err := d.set(pair[0], pair[1]); err != nil {
-			return nil, err
-		}
-	}
-	return d, nil
-}
-
-// newTensor checks the arguments of _rebuild_tensor_v2 and returns the view.
-func newTensor(g pyGlobal, args pyTuple) (*pyTensor, error) {
-	s, ok := args[0].(*pyStorage)
-	if !ok {
-		return nil, fmt.Errorf("%s: storage is %s", g, aPyType(args[0]))
-	}
-	off, ok := args[1].(int64)
-	if !ok || off < 0 {
-		return nil, fmt.Errorf("%s: storage offset must be a non-negative int", g)
-	}
-	size, err := intTuple(args[2])
-	if err != nil {
-		return nil, fmt.Errorf("%s: size %v", g, err)
-	}
-	stride, err := intTuple(args[3])
-	if err != nil {
-		return nil, fmt.Errorf("%s: stride %v", g, err)
-	}
-	if len(size) != len(stride) {
-		return nil, fmt.Errorf("%s: size has %d dimensions but stride %d", g, len(size), len(stride))
-	}
-	return &pyTensor{storage: s, offset: off, size: size, stride: stride}, nil
-}
-
-// intTuple converts a tuple of non-negative ints.
-func intTuple(v any) ([]int64, error) {
-	t, ok := v.(pyTuple)
-	if !ok {
-		return nil, fmt.Errorf("is %s, not a tuple", aPyType(v))
-	}
-	if len(t) > maxTensorDims {
-		return nil, fmt.Errorf("has %d dimensions (at most %d)", len(t), maxTensorDims)
-	}
-	out := make([]int64, len(t))
-	for i, x := range t {
-		n, ok := x.(int64)
-		if !ok || n < 0 {
-			return nil, fmt.Errorf("element %d is not a non-negative int", i)
-		}
-		out[i] = n
-	}
-	return out, nil
-}
-
-// persistent resolves a BINPERSID storage reference.
-func (u *unpickler) persistent(pid any) (*pyStorage, error) {
-	// The legacy format appends a sixth element, the view metadata, which
-	// torch.save has written as None since storage views were removed.
-	t, ok := pid.(pyTuple)
-	if ok && len(t) == 6 {
-		if _, none := t[5].(pyNone); !none {
-			return nil, fmt.Errorf("persistent id refers to a storage view (%s), which is not supported", aPyType(t[5]))
-		}
-		t = t[:5]
-	}
-	if !ok || len(t) != 5 {
-		return nil, fmt.Errorf("persistent id is not a 5-tuple ('storage', type, key, location, numel)")
-	}
-	if tag, ok := t[0].(string); !ok || tag != "storage" {
-		return nil, fmt.Errorf("persistent id does not start with 'storage'")
-	}
-	g, ok := t[1].(pyGlobal)
-	var dt DType
-	if ok && g.module == "torch" {
-		dt, ok = storageDType(g.name)
-	}
-	if !ok {
-		return nil, fmt.Errorf("storage type is %s, not a torch storage class", aPyType(t[1]))
-	}
-	key, ok := t[2].(string)
-	if !ok {
-		return nil, fmt.Errorf("storage key is %s, not a str", aPyType(t[2]))
-	}
-	if _, ok := t[3].(string); !ok {
-		return nil, fmt.Errorf("storage location is %s, not a str", aPyType(t[3]))
-	}
-	numel, ok := t[4].(int64)
-	if !ok || numel < 0 {
-		return nil, fmt.Errorf("storage %q: size is not a non-negative int", key)
-	}
-	if s, ok := u.storages[key]; ok {
-		if s.dtype != dt || s.numel != numel {
-			return nil, fmt.Errorf("storage %q is referenced as %d %s and as %d %s", key, s.numel, s.dtype, numel, dt)
-		}
-		return s, nil
-	}
-	s := &pyStorage{dtype: dt, key: key, numel: numel}
-	u.storages[key] = s
-	return s, nil
-}
-
-// decodeRawUnicodeEscape decodes Python's raw-unicode-escape codec: bytes
-// are Latin-1 code points except \uXXXX and \UXXXXXXXX escapes.
-func decodeRawUnicodeEscape(s string) (string, error) {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c == '\\' && i+1 < len(s) && (s[i+1] == 'u' || s[i+1] == 'U') {
-			n := 4
-			if s[i+1] == 'U' {
-				n = 8
-			}
-			if i+2+n > len(s) {
-				return "", fmt.Errorf("truncated \\%c escape", s[i+1])
-			}
-			r, err := strconv.ParseUint(s[i+2:i+2+n], 16, 32)
-			if err != nil || r > utf8.MaxRune {
-				return "", fmt.Errorf("bad \\%c escape %q", s[i+1], s[i+2:i+2+n])
-			}
-			b.WriteRune(rune(r))
-			i += 1 + n
-			continue
-		}
-		b.WriteRune(rune(c))
-	}
-	return b.String(), nil
-}
-
-// aPyType is pyTypeName with an indefinite article: "an int", "a dict".
-func aPyType(v any) string {
-	n := pyTypeName(v)
-	switch {
-	case n == "None" || n == "nothing":
-		return n
-	case strings.IndexByte("aeiou", n[0]) >= 0:
-		return "an " + n
-	}
-	return "a " + n
 }

@@ -81,26 +81,8 @@ func ReadSafetensors(r io.ReaderAt, size int64, source string) (*StateDict, erro
 		if err := json.Unmarshal(msg, &e); err != nil {
 			return nil, bad("entry %q: %v", name, err)
 		}
-		es := e.DType.Size()
-		if es == 0 {
-			return nil, bad("tensor %q has unsupported dtype %q", name, e.DType)
-		}
-		count := int64(1)
-		if slices.Contains(e.Shape, 0) {
-			count = 0 // an empty tensor, whatever its other dimensions
-		}
-		for _, d := range e.Shape {
-			if d < 0 || (count > 0 && count > dataSize/int64(d)) {
-				return nil, bad("tensor %q has impossible shape %v", name, e.Shape)
-			}
-			count *= int64(d)
-		}
-		lo, hi := e.DataOffsets[0], e.DataOffsets[1]
-		if lo < 0 || hi < lo || hi > dataSize {
-			return nil, bad("tensor %q has offsets [%d,%d) outside the %d data bytes", name, lo, hi, dataSize)
-		}
-		if hi-lo != count*int64(es) {
-			return nil, bad("tensor %q: %d bytes for shape %v of %s", name, hi-lo, e.Shape, e.DType)
+		if msg := e.check(name, dataSize); msg != "" {
+			return nil, bad("%s", msg)
 		}
 		items = append(items, item{name, e})
 	}
@@ -136,6 +118,34 @@ func ReadSafetensors(r io.ReaderAt, size int64, source string) (*StateDict, erro
 		}
 	}
 	return sd, nil
+}
+
+// check returns why the entry of tensor name cannot be read from a data
+// section of dataSize bytes (an unsupported dtype, an impossible shape,
+// offsets outside the data or not matching the shape), or "".
+func (e stEntry) check(name string, dataSize int64) string {
+	es := e.DType.Size()
+	if es == 0 {
+		return fmt.Sprintf("tensor %q has unsupported dtype %q", name, e.DType)
+	}
+	count := int64(1)
+	if slices.Contains(e.Shape, 0) {
+		count = 0 // an empty tensor, whatever its other dimensions
+	}
+	for _, d := range e.Shape {
+		if d < 0 || (count > 0 && count > dataSize/int64(d)) {
+			return fmt.Sprintf("tensor %q has impossible shape %v", name, e.Shape)
+		}
+		count *= int64(d)
+	}
+	lo, hi := e.DataOffsets[0], e.DataOffsets[1]
+	if lo < 0 || hi < lo || hi > dataSize {
+		return fmt.Sprintf("tensor %q has offsets [%d,%d) outside the %d data bytes", name, lo, hi, dataSize)
+	}
+	if hi-lo != count*int64(es) {
+		return fmt.Sprintf("tensor %q: %d bytes for shape %v of %s", name, hi-lo, e.Shape, e.DType)
+	}
+	return ""
 }
 
 // WriteSafetensors writes sd to w in safetensors format, tensors in sd.Names order.

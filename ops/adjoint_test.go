@@ -7,6 +7,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/cadps/toolkit/internal/num"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
@@ -80,12 +81,12 @@ func TestAdjoint(t *testing.T) {
 	b := newBackend(t)
 	for i, c := range linearCases(t) {
 		t.Run(c.name, func(t *testing.T) {
-			x := randomVector(uint64(2*i), prod(c.shape))
+			x := randomVector(uint64(2*i), num.Prod(c.shape))
 			yShape, err := c.op.OutputShape(c.shape)
 			if err != nil {
 				t.Fatal(err)
 			}
-			v := randomVector(uint64(2*i+1), prod(yShape))
+			v := randomVector(uint64(2*i+1), num.Prod(yShape))
 			e := evaluate(t, b, c.op, x, c.shape, v)
 			lhs, rhs := dot(e.y, v), dot(x, e.adjoint)
 			var scale float64
@@ -101,7 +102,7 @@ func TestAdjoint(t *testing.T) {
 			if c.shape[0] > 1 {
 				one := slices.Clone(c.shape)
 				one[0] = 1
-				n := prod(one)
+				n := num.Prod(one)
 				last := evaluate(t, b, c.op, x[len(x)-n:], one, nil)
 				if d := maxRelDiff(t, last.y, e.y[len(e.y)-len(last.y):]); d > 1e-6 {
 					t.Errorf("the last image measured alone differs by %.3g", d)
@@ -124,7 +125,7 @@ func TestSuperResolutionPseudoInverse(t *testing.T) {
 				t.Fatal(err)
 			}
 			yShape, _ := op.OutputShape(c.shape)
-			y := randomVector(5, prod(yShape))
+			y := randomVector(5, num.Prod(yShape))
 			exec := graph.MustNewExec(b, func(y *graph.Node) (*graph.Node, *graph.Node) {
 				xp := op.PseudoInverse(y)
 				return xp, op.Apply(xp)
@@ -219,7 +220,7 @@ func TestPhaseRetrievalGradient(t *testing.T) {
 	const h, w = 6, 8
 	dims := []int{1, 1, h, w}
 	yShape, _ := op.OutputShape(dims)
-	x32, v32 := randomVector(8, h*w), randomVector(9, prod(yShape))
+	x32, v32 := randomVector(8, h*w), randomVector(9, num.Prod(yShape))
 	x, v := make([]float64, len(x32)), make([]float64, len(v32))
 	for i := range x {
 		x[i] = float64(x32[i])

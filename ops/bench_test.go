@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cadps/toolkit/internal/num"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
@@ -29,8 +30,8 @@ func BenchmarkOperators(b *testing.B) {
 				b.Fatal(err)
 			}
 			yShape, _ := op.OutputShape(shape)
-			x := tensors.FromFlatDataAndDimensions(randomVector(1, prod(shape)), shape...)
-			v := tensors.FromFlatDataAndDimensions(randomVector(2, prod(yShape)), yShape...)
+			x := tensors.FromFlatDataAndDimensions(randomVector(1, num.Prod(shape)), shape...)
+			v := tensors.FromFlatDataAndDimensions(randomVector(2, num.Prod(yShape)), yShape...)
 			exec := graph.MustNewExec(be, func(x, v *graph.Node) (*graph.Node, *graph.Node) {
 				y := op.Apply(x)
 				return y, graph.Gradient(graph.ReduceAllSum(graph.Mul(y, v)), x)[0]

@@ -3,6 +3,8 @@ package ops
 import (
 	"math"
 	"testing"
+
+	"github.com/cadps/toolkit/internal/num"
 )
 
 // outer returns the row-major size×size kernel col·rowᵀ.
@@ -59,8 +61,8 @@ func TestBlurSeparable(t *testing.T) {
 			}
 			direct := *op
 			direct.col, direct.row = nil, nil
-			x := randomVector(3, prod(c.shape))
-			v := randomVector(4, prod(c.shape))
+			x := randomVector(3, num.Prod(c.shape))
+			v := randomVector(4, num.Prod(c.shape))
 			got := evaluate(t, b, op, x, c.shape, v)
 			want := evaluate(t, b, &direct, x, c.shape, v)
 			for _, p := range []struct {

@@ -87,11 +87,3 @@ func dot(a, b []float32) float64 {
 	}
 	return s
 }
-
-func prod(dims []int) int {
-	n := 1
-	for _, d := range dims {
-		n *= d
-	}
-	return n
-}

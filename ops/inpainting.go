@@ -79,3 +79,7 @@ func (p *Inpainting) Adjoint(y *graph.Node) *graph.Node { return p.Apply(y) }
 
 // PseudoInverse implements [PseudoInverter]: A⁺y = mask ⊙ y.
 func (p *Inpainting) PseudoInverse(y *graph.Node) *graph.Node { return p.Apply(y) }
+
+// GramDiagonal implements [DiagonalGram]: A = diag(m) with m ∈ {0,1}, so
+// A diag(c) Aᵀ = diag(m ⊙ c).
+func (p *Inpainting) GramDiagonal(c *graph.Node) (*graph.Node, bool) { return p.Apply(c), true }

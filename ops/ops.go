@@ -58,3 +58,35 @@ type Noise interface {
 	// Sigma is the standard deviation σ_y the likelihood assumes.
 	Sigma() float64
 }
+
+// DiagonalGram is implemented by linear operators for which A diag(c) Aᵀ is
+// a diagonal matrix for every c: no two rows of A share an input, as
+// inpainting's mask and super-resolution with a box kernel. The Gaussian
+// likelihood methods then solve their measurement-space systems in closed
+// form.
+type DiagonalGram interface {
+	// GramDiagonal builds the diagonal of A diag(c) Aᵀ for c shaped like x,
+	// shaped like A(c). ok is false when for c's shape the matrix is not
+	// diagonal (or c's shape is not one the operator takes).
+	GramDiagonal(c *graph.Node) (d *graph.Node, ok bool)
+}
+
+// ImageMeasurer is implemented by operators that say whether their
+// measurement is an image.
+type ImageMeasurer interface {
+	// MeasuresImage reports whether y = A(x) holds pixel values of x's kind
+	// (a blurred, masked or downsampled image) rather than values of another
+	// kind (Fourier magnitudes).
+	MeasuresImage() bool
+}
+
+// MeasuresImage reports whether op's measurement is an image in x's value
+// range, which can be viewed as one and, when its shape is the image's,
+// serve as an image-space baseline: true unless op implements
+// [ImageMeasurer] and says otherwise.
+func MeasuresImage(op Operator) bool {
+	if m, ok := op.(ImageMeasurer); ok {
+		return m.MeasuresImage()
+	}
+	return true
+}

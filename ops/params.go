@@ -2,11 +2,12 @@ package ops
 
 import (
 	"fmt"
-	"math"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/cadps/toolkit/internal/num"
 )
 
 // params holds an operator's parameters, from a command-line spec (string
@@ -67,7 +68,7 @@ func (p *params) int(def int, keys ...string) (int, error) {
 	if !ok {
 		return def, nil
 	}
-	n, err := toInt(v)
+	n, err := num.Int(v)
 	if err != nil {
 		return 0, fmt.Errorf("%s: parameter %s: %w", p.task, k, err)
 	}
@@ -110,7 +111,7 @@ func (p *params) ints(keys ...string) ([]int, bool, error) {
 	}
 	out := make([]int, len(list))
 	for i, e := range list {
-		if out[i], err = toInt(e); err != nil {
+		if out[i], err = num.Int(e); err != nil {
 			return nil, true, fmt.Errorf("%s: parameter %s[%d]: %w", p.task, k, i, err)
 		}
 	}
@@ -145,7 +146,7 @@ func (p *params) intPair(keys ...string) ([2]int, bool, error) {
 	if !ok {
 		return [2]int{}, false, nil
 	}
-	if n, err := toInt(v); err == nil {
+	if n, err := num.Int(v); err == nil {
 		return [2]int{n, n}, true, nil
 	}
 	list, err := toList(v)
@@ -157,7 +158,7 @@ func (p *params) intPair(keys ...string) ([2]int, bool, error) {
 	}
 	var out [2]int
 	for i, e := range list {
-		if out[i], err = toInt(e); err != nil {
+		if out[i], err = num.Int(e); err != nil {
 			return [2]int{}, true, fmt.Errorf("%s: parameter %s[%d]: %w", p.task, k, i, err)
 		}
 	}
@@ -184,36 +185,6 @@ func (p *params) unknown() error {
 	return fmt.Errorf("%s: unknown parameter(s) %s (known: %s)", p.task, strings.Join(extra, ", "), strings.Join(known, ", "))
 }
 
-func toInt(v any) (int, error) {
-	switch x := v.(type) {
-	case int:
-		return x, nil
-	case int64:
-		return int(x), nil
-	case int32:
-		return int(x), nil
-	case uint64:
-		if x > math.MaxInt {
-			return 0, fmt.Errorf("%d is too large", x)
-		}
-		return int(x), nil
-	case uint:
-		return toInt(uint64(x))
-	case float64:
-		if x != math.Trunc(x) || math.Abs(x) > 1<<53 {
-			return 0, fmt.Errorf("%v is not an integer", x)
-		}
-		return int(x), nil
-	case string:
-		n, err := strconv.Atoi(strings.TrimSpace(x))
-		if err != nil {
-			return 0, fmt.Errorf("%q is not an integer", x)
-		}
-		return n, nil
-	}
-	return 0, fmt.Errorf("%v (%T) is not an integer", v, v)
-}
-
 func toFloat(v any) (float64, error) {
 	switch x := v.(type) {
 	case float64:
@@ -227,7 +198,7 @@ func toFloat(v any) (float64, error) {
 		}
 		return f, nil
 	}
-	n, err := toInt(v)
+	n, err := num.Int(v)
 	if err != nil {
 		return 0, fmt.Errorf("%v (%T) is not a number", v, v)
 	}

@@ -34,6 +34,9 @@ func NewPhaseRetrieval(oversample float64) (*PhaseRetrieval, error) {
 // Name implements [Operator].
 func (p *PhaseRetrieval) Name() string { return "phase_retrieval" }
 
+// MeasuresImage implements [ImageMeasurer]: y holds Fourier magnitudes.
+func (p *PhaseRetrieval) MeasuresImage() bool { return false }
+
 // Oversample returns the oversampling parameter.
 func (p *PhaseRetrieval) Oversample() float64 { return p.oversample }
 

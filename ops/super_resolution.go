@@ -109,6 +109,57 @@ func (s *SuperResolution) PseudoInverse(y *graph.Node) *graph.Node {
 	return separable(y, ph, pw)
 }
 
+// GramDiagonal implements [DiagonalGram] for resize matrices with disjoint
+// rows (the box kernel's): A = Mh ⊗ Mw per channel, and the diagonal of
+// A diag(c) Aᵀ is then (Mh∘Mh) · c · (Mw∘Mw)ᵀ. ok is false for other
+// kernels, whose rows overlap, and for shapes the operator does not take.
+func (s *SuperResolution) GramDiagonal(c *graph.Node) (*graph.Node, bool) {
+	dims := c.Shape().Dimensions
+	if len(dims) != 4 {
+		return nil, false
+	}
+	mh, mw, err := s.Matrices(dims[2], dims[3])
+	if err != nil || !disjointRows(mh) || !disjointRows(mw) {
+		return nil, false
+	}
+	sh := graph.ConvertDType(graph.Const(c.Graph(), squared(mh)), c.DType())
+	sw := graph.ConvertDType(graph.Const(c.Graph(), squared(mw)), c.DType())
+	t := graph.Einsum("nchw,ih->nciw", c, sh)
+	return graph.Einsum("nciw,jw->ncij", t, sw), true
+}
+
+// disjointRows reports whether no column of m has two non-zero entries.
+func disjointRows(m [][]float64) bool {
+	if len(m) == 0 {
+		return false
+	}
+	used := make([]bool, len(m[0]))
+	for _, row := range m {
+		for j, v := range row {
+			if v == 0 {
+				continue
+			}
+			if used[j] {
+				return false
+			}
+			used[j] = true
+		}
+	}
+	return true
+}
+
+// squared returns m∘m as float32 rows.
+func squared(m [][]float64) [][]float32 {
+	out := make([][]float32, len(m))
+	for i, row := range m {
+		out[i] = make([]float32, len(row))
+		for j, v := range row {
+			out[i][j] = float32(v * v)
+		}
+	}
+	return out
+}
+
 // inputShape returns the image shape whose measurement has y's shape.
 func (s *SuperResolution) inputShape(y *graph.Node) []int {
 	d := y.Shape().Dimensions

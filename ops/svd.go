@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/cadps/toolkit/internal/num"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 )
@@ -38,6 +39,35 @@ type Decomposer interface {
 	// SVD returns the decomposition of A for inputs shaped in, or an error
 	// naming why there is none (a shape the operator does not take).
 	SVD(in []int) (Decomposition, error)
+}
+
+// SVDReporter is implemented by operators that implement [Decomposer] and
+// [Proximal] but have a decomposition for some of their instances only (a
+// blur's, when its kernel is separable: a Fourier diagonalisation of the
+// others would not hold under reflection padding).
+type SVDReporter interface {
+	// HasSVD reports whether this operator's SVD and Prox exist.
+	HasSVD() bool
+}
+
+// HasSVD reports whether op gives its singular value decomposition: it
+// implements [Decomposer], and says so when it is an [SVDReporter].
+func HasSVD(op Operator) bool {
+	_, ok := op.(Decomposer)
+	return ok && svdReported(op)
+}
+
+// HasProx reports whether op solves its quadratic data problem in closed
+// form: it implements [Proximal], and says so when it is an [SVDReporter].
+func HasProx(op Operator) bool {
+	_, ok := op.(Proximal)
+	return ok && svdReported(op)
+}
+
+// svdReported is false when op is an [SVDReporter] without an SVD.
+func svdReported(op Operator) bool {
+	r, ok := op.(SVDReporter)
+	return !ok || r.HasSVD()
 }
 
 // Proximal is implemented by linear operators that solve their own
@@ -406,7 +436,7 @@ func (o *SVDOperator) Apply(x *graph.Node) *graph.Node {
 
 // Adjoint implements [Linear].
 func (o *SVDOperator) Adjoint(y *graph.Node) *graph.Node {
-	return AdjointSVD(o.d, y, prod64(o.in[1:]))
+	return AdjointSVD(o.d, y, num.Prod(o.in[1:]))
 }
 
 // SVD implements [Decomposer].
@@ -419,11 +449,3 @@ func (o *SVDOperator) SVD(in []int) (Decomposition, error) {
 
 // Prox implements [Proximal].
 func (o *SVDOperator) Prox(xIn, y, tau *graph.Node) *graph.Node { return ProxSVD(o.d, xIn, y, tau) }
-
-func prod64(dims []int) int {
-	n := 1
-	for _, d := range dims {
-		n *= d
-	}
-	return n
-}

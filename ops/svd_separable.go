@@ -191,6 +191,9 @@ func (b *Blur) SVD(in []int) (Decomposition, error) {
 	return NewSeparableSVD(b.reflectMatrix(b.col, in[2]), b.reflectMatrix(b.row, in[3]), in)
 }
 
+// HasSVD implements [SVDReporter]: separable kernels have an SVD.
+func (b *Blur) HasSVD() bool { return b.Separable() }
+
 // Prox implements [Proximal] for separable kernels through the
 // decomposition (it panics for other kernels: check SVD first).
 func (b *Blur) Prox(xIn, y, tau *graph.Node) *graph.Node {

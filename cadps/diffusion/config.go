@@ -2,10 +2,11 @@ package diffusion
 
 import (
 	"fmt"
-	"math"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/cadps/toolkit/internal/num"
 )
 
 // MeanType says what the network's (first C channels of) output predicts.
@@ -238,7 +239,7 @@ func ParseConfig(m map[string]any) (Config, error) {
 	if cfg.Sampler, err = optString(m, "sampler"); err != nil {
 		return cfg, err
 	}
-	if cfg.Steps, err = toInt(m["steps"]); err != nil {
+	if cfg.Steps, err = num.Int(m["steps"]); err != nil {
 		return cfg, fmt.Errorf("diffusion: diffusion config steps: %w", err)
 	}
 	if cfg.NoiseSchedule, err = optString(m, "noise_schedule"); err != nil {
@@ -305,35 +306,6 @@ func optBool(m map[string]any, key string) (bool, error) {
 	}
 }
 
-// toInt converts a decoded YAML/JSON number to int.
-func toInt(v any) (int, error) {
-	switch n := v.(type) {
-	case int:
-		return n, nil
-	case int32:
-		return int(n), nil
-	case int64:
-		return int(n), nil
-	case uint64:
-		if n > math.MaxInt32 {
-			return 0, fmt.Errorf("%d is too large", n)
-		}
-		return int(n), nil
-	case float64:
-		if n != math.Trunc(n) || math.Abs(n) > math.MaxInt32 {
-			return 0, fmt.Errorf("%v is not an integer", n)
-		}
-		return int(n), nil
-	case string:
-		i, err := strconv.Atoi(strings.TrimSpace(n))
-		if err != nil {
-			return 0, err
-		}
-		return i, nil
-	}
-	return 0, fmt.Errorf("want an integer, got %T (%v)", v, v)
-}
-
 // respacingString converts timestep_respacing (absent, an int, a string or
 // a list of ints) to the string form [SpaceTimesteps] reads.
 func respacingString(v any) (string, error) {
@@ -345,7 +317,7 @@ func respacingString(v any) (string, error) {
 	case []any:
 		parts := make([]string, len(r))
 		for k, e := range r {
-			n, err := toInt(e)
+			n, err := num.Int(e)
 			if err != nil {
 				return "", fmt.Errorf("section %d: %w", k, err)
 			}
@@ -359,7 +331,7 @@ func respacingString(v any) (string, error) {
 		}
 		return strings.Join(parts, ","), nil
 	}
-	n, err := toInt(v)
+	n, err := num.Int(v)
 	if err != nil {
 		return "", err
 	}

@@ -82,7 +82,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{"missing steps", with("steps", nil), `lacks "steps"`},
 		{"missing mean type", with("model_mean_type", nil), `lacks "model_mean_type"`},
 		{"fractional steps", with("steps", 10.5), "not an integer"},
-		{"steps as bool", with("steps", true), "want an integer"},
+		{"steps as bool", with("steps", true), "not an integer"},
 		{"clip as string", with("clip_denoised", "yes"), "want a boolean"},
 		{"schedule as int", with("noise_schedule", 3), "want a string"},
 		{"dynamic threshold", with("dynamic_threshold", true), "not supported"},

@@ -12,6 +12,7 @@ import (
 	"github.com/cadps/toolkit/cadps/guidance"
 	"github.com/cadps/toolkit/cadps/unet"
 	"github.com/cadps/toolkit/internal/fixtures"
+	"github.com/cadps/toolkit/internal/num"
 	"github.com/cadps/toolkit/ops"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
@@ -96,8 +97,8 @@ func BenchmarkMethodStep(b *testing.B) {
 	r := rand.New(rand.NewPCG(1, 1))
 	x, z := randomTensor(r, shape), randomTensor(r, shape)
 	y, zy := randomTensor(r, yShape), randomTensor(r, yShape)
-	scales := map[string]float64{"dps": ops.DefaultScale("super_resolution"), "cadps": ops.DefaultScale("super_resolution"),
-		"mcg": ops.DefaultScale("super_resolution")}
+	scales := map[string]float64{"dps": guidance.DefaultScale(guidance.DPS{}, "super_resolution"), "cadps": guidance.DefaultScale(guidance.CADPS{}, "super_resolution"),
+		"mcg": guidance.DefaultScale(guidance.MCG{}, "super_resolution")}
 	// DPS runs first: every other method also reports its time per step
 	// relative to DPS's in the same run (x-dps).
 	names := append([]string{"dps"}, slices.DeleteFunc(guidance.Names(), func(n string) bool { return n == "dps" })...)
@@ -153,7 +154,7 @@ func BenchmarkMethodStep(b *testing.B) {
 }
 
 func randomTensor(r *rand.Rand, dims []int) *tensors.Tensor {
-	v := make([]float32, prod(dims))
+	v := make([]float32, num.Prod(dims))
 	for k := range v {
 		v[k] = float32(r.NormFloat64())
 	}

@@ -33,25 +33,21 @@ func (CADPS) SpecKeys() []string { return []string{"batched"} }
 // Step implements Method.
 func (c CADPS) Step(s *Step) Result {
 	prev := prevIndex(s.I)
-	var out, outPrev *graph.Node
+	xs := []*graph.Node{s.X, graph.StopGradient(s.X)}
+	ts := []*graph.Node{s.Timestep(s.I), s.Timestep(prev)}
+	var now, before Prediction
 	if c.Batched {
-		n := s.X.Shape().Dim(0)
-		both := graph.Concatenate([]*graph.Node{s.X, graph.StopGradient(s.X)}, 0)
-		ts := graph.Concatenate([]*graph.Node{s.Timestep(s.I), s.Timestep(prev)}, 0)
-		o := s.Net(s.Ctx, both, ts)
-		out = graph.Slice(o, graph.AxisRange(0, n))
-		outPrev = graph.Slice(o, graph.AxisRange(n, 2*n))
+		p := s.PredictBatch(xs, ts)
+		now, before = p[0], p[1]
 	} else {
-		out = s.Net(s.Ctx, s.X, s.Timestep(s.I))
-		outPrev = s.Net(s.Ctx, graph.StopGradient(s.X), s.Timestep(prev))
+		now, before = s.Predict(xs[0], ts[0]), s.Predict(xs[1], ts[1])
 	}
-	mv := s.Process.PMeanVariance(s.X, s.I, out)
+	mv := now.MeanVariance(s.I)
 	prior := s.Prior(mv)
 	grad, norm := s.NormGradient(mv.PredXStart)
 
-	c0 := s.X.Shape().Dim(1)
-	eps := channels(out, c0)
-	epsPrev := graph.StopGradient(channels(outPrev, c0))
+	eps := now.Eps()
+	epsPrev := graph.StopGradient(before.Eps())
 	d := graph.Sub(graph.StopGradient(eps), whereFirst(s.I, graph.ZerosLike(epsPrev), epsPrev))
 	multiplier := graph.OnePlus(d)
 	next := graph.Sub(prior, s.scaled(graph.Mul(grad, multiplier)))

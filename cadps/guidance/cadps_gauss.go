@@ -51,7 +51,7 @@ func (CADPSGauss) SpecKeys() []string {
 
 // DefaultScale implements Scaler: ζ = 1, the Gaussian likelihood's own
 // strength.
-func (CADPSGauss) DefaultScale(float64) float64 { return 1 }
+func (CADPSGauss) DefaultScale(string) float64 { return 1 }
 
 // Revision implements Revisioner:
 //
@@ -92,8 +92,7 @@ func (c CADPSGauss) covariance(s *Step, eps *graph.Node) *graph.Node {
 	eps = graph.StopGradient(eps)
 	jv := func(v *graph.Node) *graph.Node { // ≈ (∂ε/∂x_t) v
 		xh := graph.Add(x, graph.Mul(h, v))
-		out := s.Net(s.Ctx, xh, s.Timestep(s.I))
-		epsH := s.Process.PMeanVariance(xh, s.I, out).ModelEps
+		epsH := s.Denoise(xh, s.I).ModelEps
 		return graph.Div(graph.Sub(epsH, eps), h)
 	}
 	dEps := c.Diagonal.estimate(x, s.I, jv)

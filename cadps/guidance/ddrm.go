@@ -42,22 +42,14 @@ func (DDRM) Name() string { return "ddrm" }
 func (DDRM) SpecKeys() []string { return []string{"eta", "eta_b"} }
 
 // DefaultScale implements Scaler: DDRM has no step size.
-func (DDRM) DefaultScale(float64) float64 { return 1 }
+func (DDRM) DefaultScale(string) float64 { return 1 }
 
 // CheckOperator implements OperatorChecker: DDRM needs the operator's SVD.
 func (DDRM) CheckOperator(op ops.Operator) error {
-	if _, ok := op.(ops.Decomposer); !ok || nonSeparable(op) {
+	if !ops.HasSVD(op) {
 		return fmt.Errorf("ddrm needs the singular value decomposition of %s: %w", op.Name(), ErrOperator)
 	}
 	return nil
-}
-
-// nonSeparable reports a blur whose kernel is not separable: its SVD and
-// closed-form data step would need a Fourier diagonalisation, which the
-// reflection padding of the toolkit's blurs does not allow.
-func nonSeparable(op ops.Operator) bool {
-	b, ok := op.(*ops.Blur)
-	return ok && !b.Separable()
 }
 
 // Draws implements Drawer: z_C, z_A and z_B, each [N, D] with D = C·H·W

@@ -55,12 +55,12 @@ func (DiffPIR) Name() string { return "diffpir" }
 func (DiffPIR) SpecKeys() []string { return []string{"lambda", "zeta", "eta", "guidance"} }
 
 // DefaultScale implements Scaler: DiffPIR has no step size ζ of DPS's kind.
-func (DiffPIR) DefaultScale(float64) float64 { return 1 }
+func (DiffPIR) DefaultScale(string) float64 { return 1 }
 
 // CheckOperator implements OperatorChecker: the data step needs the
 // operator's closed-form proximal step.
 func (DiffPIR) CheckOperator(op ops.Operator) error {
-	if _, ok := op.(ops.Proximal); !ok || nonSeparable(op) {
+	if !ops.HasProx(op) {
 		return fmt.Errorf("diffpir needs a closed-form data step of %s: %w", op.Name(), ErrOperator)
 	}
 	return nil

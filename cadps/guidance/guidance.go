@@ -11,7 +11,8 @@
 // (its name for the command line). The file declares the rest through
 // optional interfaces: [SpecReader] (the spec options it reads),
 // [Scaler] (a default ζ other than the task's DPS value),
-// [OperatorChecker] (what it needs of A beyond A(x)), [Revisioner]
+// [OperatorChecker] (what it needs of A beyond A(x)), [MeasurementUser]
+// (whether it is steered by the measurement at all), [Revisioner]
 // (changes of its default output since its first release), [Drawer] (the
 // random draws of a step, when they are not one image-shaped and one
 // measurement-shaped draw) and [Starter] (its own x_T, built from the
@@ -39,7 +40,8 @@ import (
 
 // Network is a diffusion network: the raw output (ε, followed by the
 // variance values for learned-variance models) for x_t [N,...] at the
-// timesteps t [N] (float32) it receives.
+// timesteps t [N] (float32) it receives. Methods read it through
+// [Step.Eps], [Step.Denoise] and [Prediction], never by its layout.
 type Network func(ctx *context.Context, x, t *graph.Node) *graph.Node
 
 // Method is a guidance method.
@@ -110,20 +112,6 @@ func (s *Step) Timestep(i *graph.Node) *graph.Node {
 	return t
 }
 
-// Eps returns the network's noise prediction ε for x at the (original,
-// possibly fractional) timesteps t [N]: the first C channels of its output,
-// whatever else the network returns (learned-variance values).
-func (s *Step) Eps(x, t *graph.Node) *graph.Node {
-	return channels(s.Net(s.Ctx, x, t), x.Shape().Dim(1))
-}
-
-// Denoise runs the network on x at index i and returns the diffusion's mean,
-// variance and x̂0 for it.
-func (s *Step) Denoise(x, i *graph.Node) diffusion.MeanVariance {
-	out := s.Net(s.Ctx, x, s.Timestep(i))
-	return s.Process.PMeanVariance(x, i, out)
-}
-
 // Prior returns the unconditional sample x'_{t-1} from x_t and its
 // prediction: the ancestral (DDPM) draw, or DDIM with η.
 func (s *Step) Prior(mv diffusion.MeanVariance) *graph.Node {
@@ -182,12 +170,6 @@ func whereFirst(i, a, b *graph.Node) *graph.Node {
 	return graph.Add(graph.Mul(a, first), graph.Mul(b, graph.OneMinus(first)))
 }
 
-// channels returns the first c channels of an NCHW output (ε of a
-// learned-variance model).
-func channels(out *graph.Node, c int) *graph.Node {
-	return graph.Slice(out, graph.AxisRange(), graph.AxisRange(0, c))
-}
-
 // Drawer is implemented by methods whose steps consume other standard
 // normal draws than Z (shaped like x) and ZY (shaped like y).
 type Drawer interface {
@@ -237,6 +219,24 @@ func CheckOperator(m Method, op ops.Operator) error {
 		return nil
 	}
 	return c.CheckOperator(op)
+}
+
+// MeasurementUser is implemented by methods that say whether they are
+// steered by the measurement.
+type MeasurementUser interface {
+	// UsesMeasurement reports whether the method's steps steer x towards
+	// the measurement y through its operator A.
+	UsesMeasurement() bool
+}
+
+// UsesMeasurement reports whether method m is steered by a measurement and
+// so needs one and its operator: true unless m implements
+// [MeasurementUser] and says otherwise (unconditional sampling).
+func UsesMeasurement(m Method) bool {
+	if u, ok := m.(MeasurementUser); ok {
+		return u.UsesMeasurement()
+	}
+	return true
 }
 
 // Options configure a method built by name.
@@ -339,24 +339,4 @@ func Revision(m Method) int {
 		return r.Revision()
 	}
 	return 0
-}
-
-// Scaler is implemented by methods whose default step size ζ is not the
-// task's DPS value.
-type Scaler interface {
-	// DefaultScale returns ζ for a task whose DPS step size is taskScale.
-	DefaultScale(taskScale float64) float64
-}
-
-// DefaultScale returns the default step size ζ of method m for a task whose
-// DPS step size is taskScale (0.3 for SR and blurs, 0.5 inpainting, 1.0
-// phase retrieval, as the reference configs): the task's value unless m
-// implements [Scaler]. The methods that move x̂0 by the exact
-// Gaussian-likelihood gradient (cadps-gauss, pigdm, tmpd, mmps) take ζ = 1,
-// their natural strength (see docs/methods.md).
-func DefaultScale(m Method, taskScale float64) float64 {
-	if s, ok := m.(Scaler); ok {
-		return s.DefaultScale(taskScale)
-	}
-	return taskScale
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/cadps/toolkit/cadps"
 	"github.com/cadps/toolkit/cadps/backend"
 	"github.com/cadps/toolkit/cadps/guidance"
+	"github.com/cadps/toolkit/internal/num"
 	"github.com/cadps/toolkit/ops"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
@@ -221,20 +222,12 @@ func TestOperatorRequirements(t *testing.T) {
 				t.Fatal(err)
 			}
 			x := tensors.FromFlatDataAndDimensions(make([]float32, imgH*imgW), shape...)
-			y := tensors.FromFlatDataAndDimensions(make([]float32, prod(yShape)), yShape...)
+			y := tensors.FromFlatDataAndDimensions(make([]float32, num.Prod(yShape)), yShape...)
 			if _, err := s.Step(x, 3, x, y, y); !errors.Is(err, guidance.ErrOperator) {
 				t.Fatalf("Step = %v, want an error wrapping ErrOperator", err)
 			}
 		})
 	}
-}
-
-func prod(dims []int) int {
-	p := 1
-	for _, d := range dims {
-		p *= d
-	}
-	return p
 }
 
 // pixelSpace marks tmpd's pixel-space variant.

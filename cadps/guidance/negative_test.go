@@ -8,6 +8,7 @@ import (
 	"github.com/cadps/toolkit/cadps"
 	"github.com/cadps/toolkit/cadps/backend"
 	"github.com/cadps/toolkit/cadps/guidance"
+	"github.com/cadps/toolkit/internal/num"
 	"github.com/cadps/toolkit/ops"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
@@ -119,7 +120,7 @@ func TestNegativeRule(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	zeroY := make([]float32, prod(yShape))
+	zeroY := make([]float32, num.Prod(yShape))
 	for _, c := range []struct {
 		name   string
 		method guidance.Method

@@ -146,31 +146,14 @@ func conjugateGradient(apply func(v *graph.Node) *graph.Node, b *graph.Node, ite
 }
 
 // gramDiagonal returns the diagonal of A diag(c) Aᵀ, shaped like A(c),
-// when that matrix is diagonal for every c: when no two rows of A share an
-// input (inpainting's mask; super-resolution whose resize matrices have
-// disjoint rows, as the box kernel's). ok is false otherwise.
+// when the operator says that matrix is diagonal ([ops.DiagonalGram]); ok
+// is false otherwise.
 func gramDiagonal(op ops.Operator, c *graph.Node) (d *graph.Node, ok bool) {
-	switch a := op.(type) {
-	case *ops.Inpainting:
-		// A = diag(m) with m ∈ {0,1}: A diag(c) Aᵀ = diag(m ⊙ c).
-		return a.Apply(c), true
-	case *ops.SuperResolution:
-		dims := c.Shape().Dimensions
-		if len(dims) != 4 {
-			return nil, false
-		}
-		mh, mw, err := a.Matrices(dims[2], dims[3])
-		if err != nil || !disjointRows(mh) || !disjointRows(mw) {
-			return nil, false
-		}
-		// A = Mh ⊗ Mw per channel; with disjoint rows the Gram matrix's
-		// diagonal is (Mh∘Mh) · c · (Mw∘Mw)ᵀ.
-		sh := graph.ConvertDType(graph.Const(c.Graph(), squared(mh)), c.DType())
-		sw := graph.ConvertDType(graph.Const(c.Graph(), squared(mw)), c.DType())
-		t := graph.Einsum("nchw,ih->nciw", c, sh)
-		return graph.Einsum("nciw,jw->ncij", t, sw), true
+	g, ok := op.(ops.DiagonalGram)
+	if !ok {
+		return nil, false
 	}
-	return nil, false
+	return g.GramDiagonal(c)
 }
 
 // krylovIterations caps iters at twice the number of unknowns n per batch
@@ -186,38 +169,6 @@ func krylovIterations(b *graph.Node, iters int) int {
 		return iters
 	}
 	return max(1, min(iters, 2*b.Shape().Size()/b.Shape().Dim(0)))
-}
-
-// disjointRows reports whether no column of m has two non-zero entries.
-func disjointRows(m [][]float64) bool {
-	if len(m) == 0 {
-		return false
-	}
-	used := make([]bool, len(m[0]))
-	for _, row := range m {
-		for j, v := range row {
-			if v == 0 {
-				continue
-			}
-			if used[j] {
-				return false
-			}
-			used[j] = true
-		}
-	}
-	return true
-}
-
-// squared returns m∘m as float32 rows.
-func squared(m [][]float64) [][]float32 {
-	out := make([][]float32, len(m))
-	for i, row := range m {
-		out[i] = make([]float32, len(row))
-		for j, v := range row {
-			out[i][j] = float32(v * v)
-		}
-	}
-	return out
 }
 
 // solveDiagonalCovariance returns u = (σ_y² I + A diag(c) Aᵀ)⁻¹ r for a

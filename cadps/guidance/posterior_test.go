@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/cadps/toolkit/cadps/backend"
-	"github.com/cadps/toolkit/ops"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
@@ -162,98 +161,6 @@ func TestGCRResidualMonotone(t *testing.T) {
 	if prev > 1e-3 {
 		t.Errorf("GCR residual %.3g after %d iterations on a %d×%d system", prev, d, d, d)
 	}
-}
-
-// TestGramDiagonal checks the closed-form diagonal of A diag(c) Aᵀ against
-// A applied to the columns of diag(c) Aᵀ built densely, and that operators
-// whose rows overlap are not given one.
-func TestGramDiagonal(t *testing.T) {
-	const h, w = 8, 8
-	r := rand.New(rand.NewPCG(3, 4))
-	mask := make([]float32, h*w)
-	for k := range mask {
-		mask[k] = float32(r.IntN(2))
-	}
-	inpaint, err := ops.NewInpainting(mask, h, w)
-	if err != nil {
-		t.Fatal(err)
-	}
-	box, err := ops.NewSuperResolution(2, "box")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cubic, err := ops.NewSuperResolution(2, "cubic")
-	if err != nil {
-		t.Fatal(err)
-	}
-	blur, err := ops.NewGaussianBlur(3, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := make([]float32, h*w)
-	for k := range c {
-		c[k] = r.Float32()
-	}
-	cases := []struct {
-		op ops.Linear
-		ok bool
-	}{
-		{inpaint, true},
-		{box, true},
-		{cubic, false},
-		{blur, false},
-	}
-	for _, tc := range cases {
-		t.Run(tc.op.Name()+"/"+opString(tc.op), func(t *testing.T) {
-			var ok bool
-			got := run1(t, func(g *graph.Graph) *graph.Node {
-				cn := graph.Reshape(graph.Const(g, c), 1, 1, h, w)
-				d, diag := gramDiagonal(tc.op, cn)
-				ok = diag
-				if !diag {
-					return graph.Zeros(g, cn.Shape())
-				}
-				return d
-			})
-			if ok != tc.ok {
-				t.Fatalf("gramDiagonal ok = %v, want %v", ok, tc.ok)
-			}
-			if !ok {
-				return
-			}
-			// Dense G = A diag(c) Aᵀ, column by column: G e_j = A(c ⊙ Aᵀ e_j).
-			want := run1(t, func(g *graph.Graph) *graph.Node {
-				cn := graph.Reshape(graph.Const(g, c), 1, 1, h, w)
-				probe := graph.Zeros(g, tc.op.Apply(cn).Shape())
-				m := probe.Shape().Size()
-				cols := make([]*graph.Node, m)
-				for j := range m {
-					e := graph.Reshape(graph.OneHot(graph.Const(g, int32(j)), m, probe.DType()), probe.Shape().Dimensions...)
-					cols[j] = graph.Reshape(tc.op.Apply(graph.Mul(cn, tc.op.Adjoint(e))), 1, m)
-				}
-				return graph.Concatenate(cols, 0) // row j = G e_j
-			})
-			m := len(got)
-			for j := range m {
-				for i := range m {
-					v := float64(want[j*m+i])
-					if i == j {
-						v -= float64(got[i])
-					}
-					if math.Abs(v) > 1e-5 {
-						t.Fatalf("G[%d,%d] off by %.3g", i, j, v)
-					}
-				}
-			}
-		})
-	}
-}
-
-func opString(op ops.Operator) string {
-	if s, ok := op.(interface{ String() string }); ok {
-		return s.String()
-	}
-	return op.Name()
 }
 
 // TestSafeDiv checks that 0/0 and x/0 give 0 while other quotients are

@@ -13,6 +13,9 @@ type Unconditional struct{}
 // Name implements Method.
 func (Unconditional) Name() string { return "unconditional" }
 
+// UsesMeasurement implements MeasurementUser: the prior alone steers.
+func (Unconditional) UsesMeasurement() bool { return false }
+
 // Step implements Method.
 func (Unconditional) Step(s *Step) Result {
 	mv := s.Denoise(s.X, s.I)

@@ -169,7 +169,7 @@ func New(b backends.Backend, prior *Prior, o Options) (*Restorer, error) {
 			return nil, fmt.Errorf("restore: %w", err)
 		}
 	}
-	r.scale = guidance.DefaultScale(method, o.Task.DefaultScale())
+	r.scale = guidance.DefaultScale(method, o.Task.Name())
 	if o.Scale != nil {
 		r.scale = *o.Scale
 	}

@@ -81,48 +81,84 @@ func New(cfg Config) (*Model, error) {
 	ted := m.timeEmbedDim
 	m.timeEmbed = [2]*linear{{key: "time_embed.0", in: mc, out: ted}, {key: "time_embed.2", in: ted, out: ted}}
 
-	var errs []error
-	heads := func(ch, n int) int {
-		if cfg.NumHeadChannels > 0 {
-			if ch%cfg.NumHeadChannels != 0 {
-				errs = append(errs, fmt.Errorf("unet: %d channels are not divisible by num_head_channels %d", ch, cfg.NumHeadChannels))
-				return 1
-			}
-			return ch / cfg.NumHeadChannels
-		}
-		if ch%n != 0 {
-			errs = append(errs, fmt.Errorf("unet: %d channels are not divisible into %d heads", ch, n))
-		}
-		return n
+	bl := &builder{cfg: cfg, m: m, mult: mult, attnDS: attnDS}
+	inputCh := int(mult[0] * float64(mc))
+	ch, chans, ds := bl.inputBlocks(inputCh, numHeads)
+	m.middleBlock = []layer{bl.res("middle_block.0", ch, ch, false, false), bl.attn("middle_block.1", ch, numHeads), bl.res("middle_block.2", ch, ch, false, false)}
+	ch = bl.outputBlocks(ch, chans, ds, numHeadsUp)
+	m.out = []layer{&groupNorm{key: "out.0", ch: ch}, &conv{key: "out.2", in: inputCh, out: cfg.outChannels(), k: 3, stride: 1, pad: 1, silu: true}}
+	if len(bl.errs) > 0 {
+		return nil, fmt.Errorf("%w (config %s)", bl.errs[0], cfg)
 	}
-	res := func(key string, in, out int, up, down bool) *resBlock {
-		return &resBlock{key: key, in: in, out: out, emb: ted, scaleShift: cfg.UseScaleShiftNorm, up: up, down: down}
+	if err := m.checkGroups(); err != nil {
+		return nil, err
 	}
-	attn := func(key string, ch, n int) *attention {
-		return &attention{key: key, ch: ch, heads: heads(ch, n), newOrder: cfg.UseNewAttentionOrder}
-	}
+	m.collectSpecs()
+	return m, nil
+}
 
-	ch := int(mult[0] * float64(mc))
-	inputCh := ch
+// builder lays out the blocks of a Model as guided-diffusion's UNetModel
+// does, collecting every inconsistency of the configuration in errs.
+type builder struct {
+	cfg    Config
+	m      *Model
+	mult   []float64
+	attnDS map[int]bool
+	errs   []error
+}
+
+// heads returns the attention heads of a block of ch channels: ch divided
+// by num_head_channels when that is set, else n.
+func (b *builder) heads(ch, n int) int {
+	if b.cfg.NumHeadChannels > 0 {
+		if ch%b.cfg.NumHeadChannels != 0 {
+			b.errs = append(b.errs, fmt.Errorf("unet: %d channels are not divisible by num_head_channels %d", ch, b.cfg.NumHeadChannels))
+			return 1
+		}
+		return ch / b.cfg.NumHeadChannels
+	}
+	if ch%n != 0 {
+		b.errs = append(b.errs, fmt.Errorf("unet: %d channels are not divisible into %d heads", ch, n))
+	}
+	return n
+}
+
+// res returns a residual block from in to out channels, resampling up or
+// down when asked.
+func (b *builder) res(key string, in, out int, up, down bool) *resBlock {
+	return &resBlock{key: key, in: in, out: out, emb: b.m.timeEmbedDim, scaleShift: b.cfg.UseScaleShiftNorm, up: up, down: down}
+}
+
+// attn returns an attention block over ch channels with n heads (or
+// num_head_channels per head).
+func (b *builder) attn(key string, ch, n int) *attention {
+	return &attention{key: key, ch: ch, heads: b.heads(ch, n), newOrder: b.cfg.UseNewAttentionOrder}
+}
+
+// inputBlocks lays out the input convolution (to ch channels) and the
+// downsampling levels; it returns the channels at the bottom, the channels
+// of every skip connection in order and the final downsampling rate.
+func (b *builder) inputBlocks(ch, numHeads int) (int, []int, int) {
+	m, cfg, mc := b.m, b.cfg, b.cfg.NumChannels
 	m.inputBlocks = append(m.inputBlocks, []layer{&conv{key: "input_blocks.0.0", in: cfg.inChannels(), out: ch, k: 3, stride: 1, pad: 1}})
 	chans := []int{ch}
 	ds := 1
-	for level, mu := range mult {
+	for level, mu := range b.mult {
 		for range cfg.NumResBlocks {
 			key := "input_blocks." + strconv.Itoa(len(m.inputBlocks))
 			out := int(mu * float64(mc))
-			layers := []layer{res(key+".0", ch, out, false, false)}
+			layers := []layer{b.res(key+".0", ch, out, false, false)}
 			ch = out
-			if attnDS[ds] {
-				layers = append(layers, attn(key+".1", ch, numHeads))
+			if b.attnDS[ds] {
+				layers = append(layers, b.attn(key+".1", ch, numHeads))
 			}
 			m.inputBlocks = append(m.inputBlocks, layers)
 			chans = append(chans, ch)
 		}
-		if level != len(mult)-1 {
+		if level != len(b.mult)-1 {
 			key := "input_blocks." + strconv.Itoa(len(m.inputBlocks)) + ".0"
 			if cfg.ResblockUpdown {
-				m.inputBlocks = append(m.inputBlocks, []layer{res(key, ch, ch, false, true)})
+				m.inputBlocks = append(m.inputBlocks, []layer{b.res(key, ch, ch, false, true)})
 			} else {
 				m.inputBlocks = append(m.inputBlocks, []layer{&downsample{key: key, ch: ch, useConv: true}})
 			}
@@ -130,22 +166,29 @@ func New(cfg Config) (*Model, error) {
 			ds *= 2
 		}
 	}
-	m.middleBlock = []layer{res("middle_block.0", ch, ch, false, false), attn("middle_block.1", ch, numHeads), res("middle_block.2", ch, ch, false, false)}
-	for level := len(mult) - 1; level >= 0; level-- {
+	return ch, chans, ds
+}
+
+// outputBlocks lays out the upsampling levels from ch channels at rate ds,
+// taking the skip connections' channels from the end of chans; it returns
+// the channels of the last block.
+func (b *builder) outputBlocks(ch int, chans []int, ds, numHeadsUp int) int {
+	m, cfg, mc := b.m, b.cfg, b.cfg.NumChannels
+	for level := len(b.mult) - 1; level >= 0; level-- {
 		for i := 0; i <= cfg.NumResBlocks; i++ {
 			key := "output_blocks." + strconv.Itoa(len(m.outputBlocks))
 			ich := chans[len(chans)-1]
 			chans = chans[:len(chans)-1]
-			out := int(float64(mc) * mult[level])
-			layers := []layer{res(key+".0", ch+ich, out, false, false)}
+			out := int(float64(mc) * b.mult[level])
+			layers := []layer{b.res(key+".0", ch+ich, out, false, false)}
 			ch = out
-			if attnDS[ds] {
-				layers = append(layers, attn(key+"."+strconv.Itoa(len(layers)), ch, numHeadsUp))
+			if b.attnDS[ds] {
+				layers = append(layers, b.attn(key+"."+strconv.Itoa(len(layers)), ch, numHeadsUp))
 			}
 			if level > 0 && i == cfg.NumResBlocks {
 				k := key + "." + strconv.Itoa(len(layers))
 				if cfg.ResblockUpdown {
-					layers = append(layers, res(k, ch, ch, true, false))
+					layers = append(layers, b.res(k, ch, ch, true, false))
 				} else {
 					layers = append(layers, &upsample{key: k, ch: ch, useConv: true})
 				}
@@ -154,15 +197,7 @@ func New(cfg Config) (*Model, error) {
 			m.outputBlocks = append(m.outputBlocks, layers)
 		}
 	}
-	m.out = []layer{&groupNorm{key: "out.0", ch: ch}, &conv{key: "out.2", in: inputCh, out: cfg.outChannels(), k: 3, stride: 1, pad: 1, silu: true}}
-	if len(errs) > 0 {
-		return nil, fmt.Errorf("%w (config %s)", errs[0], cfg)
-	}
-	if err := m.checkGroups(); err != nil {
-		return nil, err
-	}
-	m.collectSpecs()
-	return m, nil
+	return ch
 }
 
 // checkGroups verifies every GroupNorm's channels divide into 32 groups.

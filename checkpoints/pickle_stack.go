@@ -1,0 +1,142 @@
+package checkpoints
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+)
+
+// read returns the next n bytes, or an error if the pickle ends before.
+func (u *unpickler) read(n int) ([]byte, bool) {
+	if n < 0 || n > len(u.data)-u.pos {
+		return nil, false
+	}
+	b := u.data[u.pos : u.pos+n]
+	u.pos += n
+	return b, true
+}
+
+// readLine returns the bytes up to the next newline, which it consumes.
+func (u *unpickler) readLine() (string, bool) {
+	i := bytes.IndexByte(u.data[u.pos:], '\n')
+	if i < 0 {
+		return "", false
+	}
+	s := string(u.data[u.pos : u.pos+i])
+	u.pos += i + 1
+	return s, true
+}
+
+func (u *unpickler) push(v any) error {
+	if len(u.stack) >= maxPickleStack {
+		return fmt.Errorf("stack deeper than %d values", maxPickleStack)
+	}
+	return u.count(1, func() { u.stack = append(u.stack, v) })
+}
+
+// count charges n created values against maxPickleItems, then runs f.
+func (u *unpickler) count(n int, f func()) error {
+	if n > maxPickleItems-u.items {
+		return fmt.Errorf("more than %d values", maxPickleItems)
+	}
+	u.items += n
+	f()
+	return nil
+}
+
+func (u *unpickler) pop() (any, bool) {
+	floor := 0
+	if len(u.marks) > 0 {
+		floor = u.marks[len(u.marks)-1]
+	}
+	if len(u.stack) <= floor {
+		return nil, false
+	}
+	v := u.stack[len(u.stack)-1]
+	u.stack = u.stack[:len(u.stack)-1]
+	return v, true
+}
+
+// topList returns the list on top of the stack, which APPEND and APPENDS
+// append to.
+func (u *unpickler) topList() (*pyList, error) {
+	l, ok := u.top()
+	if !ok {
+		return nil, errors.New("stack underflow")
+	}
+	list, ok := l.(*pyList)
+	if !ok {
+		return nil, fmt.Errorf("appending to %s, not a list", aPyType(l))
+	}
+	return list, nil
+}
+
+// topDict returns the dict on top of the stack, which SETITEM and SETITEMS
+// set; doing names the operation in the error.
+func (u *unpickler) topDict(doing string) (*pyDict, error) {
+	d, ok := u.top()
+	if !ok {
+		return nil, errors.New("stack underflow")
+	}
+	dict, ok := d.(*pyDict)
+	if !ok {
+		return nil, fmt.Errorf("%s %s, not a dict", doing, aPyType(d))
+	}
+	return dict, nil
+}
+
+// popMark pops the values above the topmost mark, and the mark.
+func (u *unpickler) popMark() ([]any, bool) {
+	if len(u.marks) == 0 {
+		return nil, false
+	}
+	m := u.marks[len(u.marks)-1]
+	u.marks = u.marks[:len(u.marks)-1]
+	items := append([]any(nil), u.stack[m:]...)
+	clear(u.stack[m:])
+	u.stack = u.stack[:m]
+	return items, true
+}
+
+func (u *unpickler) top() (any, bool) {
+	floor := 0
+	if len(u.marks) > 0 {
+		floor = u.marks[len(u.marks)-1]
+	}
+	if len(u.stack) <= floor {
+		return nil, false
+	}
+	return u.stack[len(u.stack)-1], true
+}
+
+func (u *unpickler) memoize(idx uint32, v any) error {
+	if _, ok := u.memo[idx]; !ok && len(u.memo) >= maxPickleMemo {
+		return fmt.Errorf("memo larger than %d entries", maxPickleMemo)
+	}
+	u.memo[idx] = v
+	return nil
+}
+
+// opNames names the opcodes in errors, including the ones not supported.
+func opName(op byte) string {
+	names := map[byte]string{
+		0x80: "PROTO", 0x95: "FRAME", '}': "EMPTY_DICT", 'd': "DICT", '(': "MARK",
+		'X': "BINUNICODE", 0x8c: "SHORT_BINUNICODE", 0x8d: "BINUNICODE8", 'V': "UNICODE",
+		'J': "BININT", 'K': "BININT1", 'M': "BININT2", 0x8a: "LONG1", 0x8b: "LONG4", 'G': "BINFLOAT",
+		't': "TUPLE", 0x85: "TUPLE1", 0x86: "TUPLE2", 0x87: "TUPLE3", ')': "EMPTY_TUPLE",
+		']': "EMPTY_LIST", 'a': "APPEND", 'e': "APPENDS", 's': "SETITEM", 'u': "SETITEMS",
+		'q': "BINPUT", 'r': "LONG_BINPUT", 'h': "BINGET", 'j': "LONG_BINGET", 0x94: "MEMOIZE",
+		'c': "GLOBAL", 0x93: "STACK_GLOBAL", 'R': "REDUCE", 'Q': "BINPERSID", 'P': "PERSID",
+		0x88: "NEWTRUE", 0x89: "NEWFALSE", 'N': "NONE", 'b': "BUILD", '.': "STOP",
+		'0': "POP", '1': "POP_MARK", '2': "DUP", 'F': "FLOAT", 'I': "INT", 'L': "LONG",
+		'S': "STRING", 'T': "BINSTRING", 'U': "SHORT_BINSTRING", 'B': "BINBYTES", 'C': "SHORT_BINBYTES",
+		0x8e: "BINBYTES8", 'g': "GET", 'p': "PUT", 'i': "INST", 'o': "OBJ", 0x81: "NEWOBJ",
+		0x92: "NEWOBJ_EX", 'l': "LIST", 0x82: "EXT1", 0x83: "EXT2", 0x84: "EXT4",
+		0x8f: "EMPTY_SET", 0x90: "ADDITEMS", 0x91: "FROZENSET", 0x96: "BYTEARRAY8",
+		0x97: "NEXT_BUFFER", 0x98: "READONLY_BUFFER",
+	}
+	if n, ok := names[op]; ok {
+		return n
+	}
+	return fmt.Sprintf("0x%02x", op)
+}

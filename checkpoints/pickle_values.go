@@ -1,0 +1,158 @@
+package checkpoints
+
+import (
+	"fmt"
+	"strings"
+)
+
+// The Python values a state dict pickle builds, and the globals it may name.
+
+// pyNone is Python's None.
+type pyNone struct{}
+
+// pyTuple is an immutable Python tuple.
+type pyTuple []any
+
+// pyList is a Python list (a pointer, as lists are mutable and shared).
+type pyList struct{ items []any }
+
+// pyDict is a Python dict or OrderedDict: insertion-ordered, with keys of
+// the comparable kinds pickled state dicts use (str, int, float, bool, None).
+type pyDict struct {
+	keys   []any
+	values []any
+	index  map[any]int
+}
+
+func newPyDict() *pyDict { return &pyDict{index: map[any]int{}} }
+
+// set inserts or replaces key, keeping the first insertion's position, as
+// Python dicts do.
+func (d *pyDict) set(key, value any) error {
+	switch key.(type) {
+	case string, int64, float64, bool, pyNone:
+	default:
+		return fmt.Errorf("dict key of type %s is not supported", pyTypeName(key))
+	}
+	if i, ok := d.index[key]; ok {
+		d.values[i] = value
+		return nil
+	}
+	d.index[key] = len(d.keys)
+	d.keys = append(d.keys, key)
+	d.values = append(d.values, value)
+	return nil
+}
+
+// pyGlobal is an allow-listed global pushed by GLOBAL or STACK_GLOBAL.
+type pyGlobal struct{ module, name string }
+
+func (g pyGlobal) String() string { return g.module + "." + g.name }
+
+// pyStorage is a reference to a storage file of the archive, from the
+// persistent id ('storage', storage_type, key, location, numel).
+type pyStorage struct {
+	dtype DType
+	key   string
+	numel int64
+}
+
+// pyTensor is a tensor view rebuilt by torch._utils._rebuild_tensor_v2 (or
+// wrapped by _rebuild_parameter): not yet materialised.
+type pyTensor struct {
+	storage *pyStorage
+	offset  int64
+	size    []int64
+	stride  []int64
+}
+
+// pyTypeName names a value's Python type for error messages. It never
+// formats the value itself, which could be cyclic.
+func pyTypeName(v any) string {
+	switch v := v.(type) {
+	case string:
+		return "str"
+	case int64:
+		return "int"
+	case float64:
+		return "float"
+	case bool:
+		return "bool"
+	case pyNone:
+		return "None"
+	case pyTuple:
+		return "tuple"
+	case *pyList:
+		return "list"
+	case *pyDict:
+		return "dict"
+	case pyGlobal:
+		return "global " + v.String()
+	case *pyStorage:
+		return "storage"
+	case *pyTensor:
+		return "tensor"
+	case nil:
+		return "nothing"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+// storageDType maps torch's typed storage classes (torch.FloatStorage, ...)
+// to element types.
+func storageDType(name string) (DType, bool) {
+	switch name {
+	case "FloatStorage":
+		return F32, true
+	case "DoubleStorage":
+		return F64, true
+	case "HalfStorage":
+		return F16, true
+	case "BFloat16Storage":
+		return BF16, true
+	case "LongStorage":
+		return I64, true
+	case "IntStorage":
+		return I32, true
+	case "ShortStorage":
+		return I16, true
+	case "CharStorage":
+		return I8, true
+	case "ByteStorage":
+		return U8, true
+	case "BoolStorage":
+		return Bool, true
+	}
+	return "", false
+}
+
+// allowedGlobal reports whether module.name may appear in a state dict
+// pickle. Storage classes are only valid inside persistent ids, callables
+// only as REDUCE targets; both are checked where they are used.
+func allowedGlobal(module, name string) bool {
+	switch module + "." + name {
+	case "collections.OrderedDict",
+		"torch._utils._rebuild_tensor",
+		"torch._utils._rebuild_tensor_v2",
+		"torch._utils._rebuild_parameter",
+		"torch._utils._rebuild_parameter_with_state":
+		return true
+	}
+	if module == "torch" {
+		_, ok := storageDType(name)
+		return ok
+	}
+	return false
+}
+
+// aPyType is pyTypeName with an indefinite article: "an int", "a dict".
+func aPyType(v any) string {
+	n := pyTypeName(v)
+	switch {
+	case n == "None" || n == "nothing":
+		return n
+	case strings.IndexByte("aeiou", n[0]) >= 0:
+		return "an " + n
+	}
+	return "a " + n
+}

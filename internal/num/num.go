@@ -1,0 +1,56 @@
+// Package num holds the two small numeric helpers that ops, diffusion and
+// the sampler share: the conversion of a decoded configuration value (from
+// YAML, JSON or a command-line string) to an int, and the element count of
+// a shape.
+package num
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+)
+
+// Int converts a decoded value to an int: Go integers, a float64 that is a
+// whole number of magnitude at most 2⁵³, or a string holding a decimal
+// integer. Anything else is an error saying the value is not an integer
+// (or is too large).
+func Int(v any) (int, error) {
+	switch x := v.(type) {
+	case int:
+		return x, nil
+	case int64:
+		return int(x), nil
+	case int32:
+		return int(x), nil
+	case uint64:
+		if x > math.MaxInt {
+			return 0, fmt.Errorf("%d is too large", x)
+		}
+		return int(x), nil
+	case uint:
+		return Int(uint64(x))
+	case float64:
+		if x != math.Trunc(x) || math.Abs(x) > 1<<53 {
+			return 0, fmt.Errorf("%v is not an integer", x)
+		}
+		return int(x), nil
+	case string:
+		n, err := strconv.Atoi(strings.TrimSpace(x))
+		if err != nil {
+			return 0, fmt.Errorf("%q is not an integer", x)
+		}
+		return n, nil
+	}
+	return 0, fmt.Errorf("%v (%T) is not an integer", v, v)
+}
+
+// Prod returns the product of dims: the number of elements of a tensor of
+// that shape (1 for a scalar's empty shape).
+func Prod(dims []int) int {
+	n := 1
+	for _, d := range dims {
+		n *= d
+	}
+	return n
+}

@@ -1,0 +1,57 @@
+package num
+
+import (
+	"math"
+	"strings"
+	"testing"
+)
+
+func TestInt(t *testing.T) {
+	cases := []struct {
+		in   any
+		want int
+		err  string // substring of the error; "" for success
+	}{
+		{7, 7, ""},
+		{int32(-3), -3, ""},
+		{int64(1 << 40), 1 << 40, ""},
+		{uint(5), 5, ""},
+		{uint64(9), 9, ""},
+		{uint64(math.MaxUint64), 0, "too large"},
+		{4.0, 4, ""},
+		{4.5, 0, "not an integer"},
+		{1e300, 0, "not an integer"},
+		{" 12 ", 12, ""},
+		{"four", 0, "not an integer"},
+		{true, 0, "not an integer"},
+		{[]any{4}, 0, "not an integer"},
+		{nil, 0, "not an integer"},
+	}
+	for _, c := range cases {
+		got, err := Int(c.in)
+		switch {
+		case c.err == "" && err != nil:
+			t.Errorf("Int(%#v): %v", c.in, err)
+		case c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)):
+			t.Errorf("Int(%#v) = %d, %v; want an error containing %q", c.in, got, err, c.err)
+		case c.err == "" && got != c.want:
+			t.Errorf("Int(%#v) = %d, want %d", c.in, got, c.want)
+		}
+	}
+}
+
+func TestProd(t *testing.T) {
+	for _, c := range []struct {
+		dims []int
+		want int
+	}{
+		{nil, 1},
+		{[]int{5}, 5},
+		{[]int{2, 3, 4}, 24},
+		{[]int{2, 0, 4}, 0},
+	} {
+		if got := Prod(c.dims); got != c.want {
+			t.Errorf("Prod(%v) = %d, want %d", c.dims, got, c.want)
+		}
+	}
+}
