@@ -20,8 +20,8 @@ import (
 //
 // It answers one observation on few-step runs: a ζ large enough for the
 // late steps drives x̂0 to the [−1, 1] clamp during the first ones, where
-// the residual has no gradient (docs/small-prior.md, "ζ and the step
-// count").
+// the residual has no gradient (docs/results.md, "Step size ζ and its
+// ramp").
 type Ramp struct {
 	// From is w at the first step, ≥ 0.
 	From float64
