@@ -70,6 +70,7 @@ func runReproduce(args []string, stdout, stderr io.Writer) error {
 	retry := fs.Bool("retry-failed", false, "rerun items recorded as failed")
 	gridRows := fs.Int("grid-rows", 8, "rows (images) of each comparison grid (0: no grids)")
 	quiet := fs.Bool("quiet", false, "no per-item lines and no progress bar")
+	lpf := addLPIPSFlags(fs)
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
@@ -152,6 +153,9 @@ func runReproduce(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if rep.Prior, err = restore.LoadPrior(mf.spec()); err != nil {
+		return err
+	}
+	if rep.LPIPS, rep.LPIPSWeights, err = lpf.load(); err != nil {
 		return err
 	}
 	bar := newProgressBar(stdout, *quiet)

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/cadps/toolkit/cadps/backend"
+	"github.com/cadps/toolkit/cadps/imageio"
+	"github.com/cadps/toolkit/cadps/metrics/lpips"
+	"github.com/cadps/toolkit/cadps/restore"
+)
+
+// TestReproduceLPIPS runs reproductions of two images on the small prior
+// with random-weight LPIPS backbones, in turn into one folder: the first
+// records LPIPS per item (checked against the distance recomputed from the
+// saved label and reconstruction) and tabulates it; reruns with other
+// LPIPS weights, or without LPIPS, are refused as other settings.
+func TestReproduceLPIPS(t *testing.T) {
+	dir := t.TempDir()
+	alex := writeWeights(t, filepath.Join(dir, "alex.safetensors"), math.Sqrt2, lpips.Alex.BackboneParams())
+	if err := os.Mkdir(filepath.Join(dir, "other"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	other := writeWeights(t, filepath.Join(dir, "other", "alex.safetensors"), 1.2, lpips.Alex.BackboneParams())
+	out := filepath.Join(dir, "out")
+	args := func(extra ...string) []string {
+		return append([]string{smallImages, "-limit", "2", "-task", "inpaint_box:size=12", "-methods", "dps",
+			"-steps", "2", "-seed", "1", "-grid-rows", "0", "-quiet", "-out", out}, extra...)
+	}
+	task := filepath.Join(out, "inpaint_box_size=12", "dps")
+	for _, tc := range []struct {
+		name    string
+		extra   []string
+		wantErr string
+	}{
+		{"with LPIPS", []string{"-lpips-backbone", alex}, ""},
+		{"rerun, same weights", []string{"-lpips-backbone", alex}, ""},
+		{"other weights", []string{"-lpips-backbone", other}, "other settings (lpips:"},
+		{"without LPIPS", nil, "other settings (lpips:"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, stderr, err := runCmd(runReproduce, args(tc.extra...)...)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err %v, want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("reproduce: %v\n%s", err, stderr)
+			}
+		})
+	}
+
+	// Each record's LPIPS is the distance of its saved reconstruction to
+	// its saved label.
+	be, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := lpips.Load(be, lpips.Alex, alex, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recorded []float64
+	for i := range 2 {
+		name := "0000" + strconv.Itoa(i)
+		var rec restore.Record
+		if err := json.Unmarshal([]byte(readFile(t, filepath.Join(task, restore.RecordDir, name+".json"))), &rec); err != nil {
+			t.Fatal(err)
+		}
+		if rec.LPIPS == nil {
+			t.Fatalf("record %s has no LPIPS", name)
+		}
+		label, err := imageio.Load(filepath.Join(task, restore.LabelDir, name+".png"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		recon, err := imageio.Load(filepath.Join(task, restore.ReconDir, name+".png"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := m.ImageDistances([]*imageio.Image{label}, []*imageio.Image{recon}, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := float64(*rec.LPIPS); math.Abs(got-d[0]) > 1e-6 || d[0] <= 0 {
+			t.Errorf("record %s: LPIPS %g, recomputed %g", name, got, d[0])
+		}
+		recorded = append(recorded, float64(*rec.LPIPS))
+	}
+	summary := readFile(t, filepath.Join(out, restore.TableFile))
+	if !strings.Contains(summary, "| LPIPS |") {
+		t.Errorf("table without an LPIPS column:\n%s", summary)
+	}
+	mean := (recorded[0] + recorded[1]) / 2
+	std := math.Abs(recorded[0]-recorded[1]) / math.Sqrt2
+	if want := strconv.FormatFloat(mean, 'f', 4, 64) + " ± " + strconv.FormatFloat(std, 'f', 4, 64); !strings.Contains(summary, want) {
+		t.Errorf("table lacks LPIPS %s:\n%s", want, summary)
+	}
+	rows := readCSV(t, filepath.Join(out, restore.CSVFile))
+	if col := len(rows[0]) - 1; rows[0][col] != "lpips" || rows[1][col] == "" {
+		t.Errorf("metrics.csv: header %v, first row %v", rows[0], rows[1])
+	}
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(readFile(t, filepath.Join(out, restore.SettingsFile))), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := doc["lpips"].(string); !strings.HasPrefix(s, "alex: backbone alex.safetensors sha256 ") {
+		t.Errorf("reproduce.json lpips %q", s)
+	}
+}
