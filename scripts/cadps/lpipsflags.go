@@ -5,11 +5,14 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 
 	"github.com/cadps/toolkit/cadps/backend"
+	"github.com/cadps/toolkit/cadps/imageio"
 	"github.com/cadps/toolkit/cadps/metrics/lpips"
+	"github.com/cadps/toolkit/cadps/restore"
 )
 
 // lpipsFlags are the flags that select LPIPS weights.
@@ -90,4 +93,25 @@ func fileDigest(path string) (string, error) {
 		return "", fmt.Errorf("%s: %w", path, err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// lpipsDistance returns the LPIPS distance of a reconstruction to the
+// clean image, both clamped to [0,1] and rounded to 8 bits as saved (as
+// PSNR and SSIM see them), or nil when m is nil.
+func lpipsDistance(m *lpips.Model, truth, recon *imageio.Image) (*restore.Number, error) {
+	if m == nil {
+		return nil, nil
+	}
+	q8 := func(im *imageio.Image) *imageio.Image {
+		c := im.Clamp()
+		for i, v := range c.Pix {
+			c.Pix[i] = float32(math.Floor(float64(v)*255+0.5) / 255)
+		}
+		return c
+	}
+	d, err := m.ImageDistances([]*imageio.Image{q8(truth)}, []*imageio.Image{q8(recon)}, 1)
+	if err != nil {
+		return nil, err
+	}
+	return new(restore.Number(d[0])), nil
 }

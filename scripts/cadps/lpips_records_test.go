@@ -115,3 +115,64 @@ func TestReproduceLPIPS(t *testing.T) {
 		t.Errorf("reproduce.json lpips %q", s)
 	}
 }
+
+// TestRestoreLPIPS restores one image on the small prior with and without
+// a random-weight LPIPS backbone: with it, record.json holds the distance
+// of the saved reconstruction to the saved label and names the weights;
+// without it, neither.
+func TestRestoreLPIPS(t *testing.T) {
+	dir := t.TempDir()
+	alex := writeWeights(t, filepath.Join(dir, "alex.safetensors"), math.Sqrt2, lpips.Alex.BackboneParams())
+	img := filepath.Join(dir, "shirt.png")
+	writeTestImage(t, img, 32, 0)
+	be, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := lpips.Load(be, lpips.Alex, alex, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		extra []string
+		with  bool
+	}{
+		{"without", nil, false},
+		{"with", []string{"-lpips-backbone", alex}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(dir, tc.name)
+			args := append([]string{img, "-task", "gaussian_blur:kernel_size=5", "-method", "dps", "-steps", "2", "-out", out}, tc.extra...)
+			stdout, stderr, err := runCmd(runRestore, args...)
+			if err != nil {
+				t.Fatalf("restore: %v\n%s", err, stderr)
+			}
+			var rec restoreRecord
+			if err := json.Unmarshal([]byte(readFile(t, filepath.Join(out, recordFile))), &rec); err != nil {
+				t.Fatal(err)
+			}
+			if (rec.LPIPS != nil) != tc.with || (rec.LPIPSWeights != "") != tc.with || strings.Contains(stdout, ", LPIPS ") != tc.with {
+				t.Fatalf("lpips %v, weights %q, stdout %q", rec.LPIPS, rec.LPIPSWeights, stdout)
+			}
+			if !tc.with {
+				return
+			}
+			label, err := imageio.Load(filepath.Join(out, labelFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			recon, err := imageio.Load(filepath.Join(out, reconFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, err := m.ImageDistances([]*imageio.Image{label}, []*imageio.Image{recon}, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := float64(*rec.LPIPS); math.Abs(got-d[0]) > 1e-6 || d[0] <= 0 {
+				t.Errorf("LPIPS %g, recomputed from the files %g", got, d[0])
+			}
+		})
+	}
+}
