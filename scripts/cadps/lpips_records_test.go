@@ -2,9 +2,11 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -172,6 +174,107 @@ func TestRestoreLPIPS(t *testing.T) {
 			}
 			if got := float64(*rec.LPIPS); math.Abs(got-d[0]) > 1e-6 || d[0] <= 0 {
 				t.Errorf("LPIPS %g, recomputed from the files %g", got, d[0])
+			}
+		})
+	}
+}
+
+// TestEvaluateLPIPS evaluates two test images on the small prior with a
+// random-weight LPIPS backbone: results.csv holds each image's distance
+// (that of the saved reconstruction to the saved truth), table.md its mean
+// ± std; a rerun without LPIPS is refused as other settings.
+func TestEvaluateLPIPS(t *testing.T) {
+	dir := t.TempDir()
+	alex := writeWeights(t, filepath.Join(dir, "alex.safetensors"), math.Sqrt2, lpips.Alex.BackboneParams())
+	out := filepath.Join(dir, "out")
+	args := []string{"-model", "small", "-data", testImagesDir(t), "-count", "2", "-batch", "2", "-jobs", "1",
+		"-steps", "2", "-tasks", "inpaint_box:size=12", "-methods", "dps", "-keep", "2", "-quiet", "-out", out}
+	for _, tc := range []struct {
+		name    string
+		extra   []string
+		wantErr string
+	}{
+		{"with LPIPS", []string{"-lpips-backbone", alex}, ""},
+		{"without LPIPS", nil, "other settings (lpips:"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, stderr, err := runCmd(runEvaluate, append(slices.Clone(args), tc.extra...)...)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err %v, want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("evaluate: %v\n%s", err, stderr)
+			}
+		})
+	}
+	be, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := lpips.Load(be, lpips.Alex, alex, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := readEvalRows(filepath.Join(out, evalResultsFile))
+	if err != nil || len(rows) != 2 {
+		t.Fatalf("results: %d rows, %v", len(rows), err)
+	}
+	var got []float64
+	for _, r := range rows {
+		images := filepath.Join(out, evalImagesDir, evalLabel(r.task))
+		truth, err := imageio.Load(filepath.Join(images, fmt.Sprintf("truth-%05d.png", r.index)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		recon, err := imageio.Load(filepath.Join(images, fmt.Sprintf("%s-%05d.png", evalLabel(r.method), r.index)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := m.ImageDistances([]*imageio.Image{truth}, []*imageio.Image{recon}, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if math.Abs(r.lpips-d[0]) > 1e-6 || d[0] <= 0 {
+			t.Errorf("image %d: LPIPS %g, recomputed from the files %g", r.index, r.lpips, d[0])
+		}
+		got = append(got, r.lpips)
+	}
+	table := readFile(t, filepath.Join(out, evalTableFile))
+	if !strings.Contains(table, "dps LPIPS") || !strings.Contains(table, formatMeanStd(got, 4)) {
+		t.Errorf("table lacks LPIPS %s:\n%s", formatMeanStd(got, 4), table)
+	}
+}
+
+// TestEvalRowsWithoutLPIPS reads results.csv files of every header
+// version: rows written before LPIPS was recorded read as NaN.
+func TestEvalRowsWithoutLPIPS(t *testing.T) {
+	row := []string{"sr", "dps", "0", "3", "20.5", "0.5", "18", "0.4", "1.5", "op", "2026-01-01T00:00:00Z", "0.25", "1"}
+	for _, tc := range []struct {
+		name   string
+		header []string
+		row    []string
+		lpips  float64 // NaN: none
+	}{
+		{"v1", evalHeaderV1, row[:11], math.NaN()},
+		{"v2", evalHeaderV2, row, math.NaN()},
+		{"with LPIPS", evalHeader, append(slices.Clone(row), "0.125"), 0.125},
+		{"current, no LPIPS", evalHeader, append(slices.Clone(row), ""), math.NaN()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), evalResultsFile)
+			data := strings.Join(tc.header, ",") + "\n" + strings.Join(tc.row, ",") + "\n"
+			if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			rows, err := readEvalRows(path)
+			if err != nil || len(rows) != 1 {
+				t.Fatalf("%d rows, %v", len(rows), err)
+			}
+			if r := rows[0]; r.index != 3 || r.psnr != 20.5 || !(r.lpips == tc.lpips || math.IsNaN(r.lpips) && math.IsNaN(tc.lpips)) {
+				t.Errorf("row %+v, want LPIPS %g", r, tc.lpips)
 			}
 		})
 	}

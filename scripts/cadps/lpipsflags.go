@@ -102,16 +102,46 @@ func lpipsDistance(m *lpips.Model, truth, recon *imageio.Image) (*restore.Number
 	if m == nil {
 		return nil, nil
 	}
-	q8 := func(im *imageio.Image) *imageio.Image {
-		c := im.Clamp()
-		for i, v := range c.Pix {
-			c.Pix[i] = float32(math.Floor(float64(v)*255+0.5) / 255)
-		}
-		return c
-	}
-	d, err := m.ImageDistances([]*imageio.Image{q8(truth)}, []*imageio.Image{q8(recon)}, 1)
+	d, err := m.ImageDistances([]*imageio.Image{quantize8(truth)}, []*imageio.Image{quantize8(recon)}, 1)
 	if err != nil {
 		return nil, err
 	}
 	return new(restore.Number(d[0])), nil
+}
+
+// batchLPIPS returns the LPIPS distance of each item's reconstruction to
+// its clean image (as lpipsDistance), or NaNs when m is nil.
+func batchLPIPS(m *lpips.Model, items []restore.BatchItem) ([]float64, error) {
+	if m == nil {
+		out := make([]float64, len(items))
+		for i := range out {
+			out[i] = math.NaN()
+		}
+		return out, nil
+	}
+	var truths, recons []*imageio.Image
+	for _, it := range items {
+		truths, recons = append(truths, quantize8(it.Truth)), append(recons, quantize8(it.Reconstruction))
+	}
+	return m.ImageDistances(truths, recons, lpipsBatch)
+}
+
+// lpipsBatch is the number of image pairs LPIPS runs at once.
+const lpipsBatch = 16
+
+// quantize8 clamps im to [0,1] and rounds it to 8 bits, as a PNG holds it.
+func quantize8(im *imageio.Image) *imageio.Image {
+	c := im.Clamp()
+	for i, v := range c.Pix {
+		c.Pix[i] = float32(math.Floor(float64(v)*255+0.5) / 255)
+	}
+	return c
+}
+
+// cond returns s when ok, else "".
+func cond(ok bool, s string) string {
+	if ok {
+		return s
+	}
+	return ""
 }
