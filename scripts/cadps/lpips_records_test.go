@@ -13,6 +13,7 @@ import (
 
 	"github.com/cadps/toolkit/cadps/backend"
 	"github.com/cadps/toolkit/cadps/imageio"
+	"github.com/cadps/toolkit/cadps/metrics/fid"
 	"github.com/cadps/toolkit/cadps/metrics/lpips"
 	"github.com/cadps/toolkit/cadps/restore"
 )
@@ -275,6 +276,69 @@ func TestEvalRowsWithoutLPIPS(t *testing.T) {
 			}
 			if r := rows[0]; r.index != 3 || r.psnr != 20.5 || !(r.lpips == tc.lpips || math.IsNaN(r.lpips) && math.IsNaN(tc.lpips)) {
 				t.Errorf("row %+v, want LPIPS %g", r, tc.lpips)
+			}
+		})
+	}
+}
+
+// TestReproduceFID runs a reproduction of three images on the small prior
+// with -fid and random-weight Inception stem weights: the printed FID of
+// each task and method equals the distance computed from the folder's
+// reconstructions and clean images; a bad -fid-dims is refused.
+func TestReproduceFID(t *testing.T) {
+	dir := t.TempDir()
+	stem := writeWeights(t, filepath.Join(dir, "stem.safetensors"), 1.3, fid.Params(0))
+	out := filepath.Join(dir, "out")
+	args := []string{smallImages, "-limit", "3", "-task", "inpaint_box:size=12", "-methods", "dps",
+		"-steps", "2", "-seed", "1", "-grid-rows", "0", "-quiet", "-out", out, "-fid", stem}
+	for _, tc := range []struct {
+		name    string
+		extra   []string
+		wantErr string
+	}{
+		{"bad dims", []string{"-fid-dims", "100"}, "-fid-dims 100"},
+		{"64-d", []string{"-fid-dims", "64"}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stdout, stderr, err := runCmd(runReproduce, append(slices.Clone(args), tc.extra...)...)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err %v, want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("reproduce: %v\n%s", err, stderr)
+			}
+			be, err := backend.New()
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := fid.Load(be, stem, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			recons, labels, err := finishedImages(out, "inpaint_box_size=12", "dps")
+			if err != nil || len(recons) != 3 {
+				t.Fatalf("%d finished images, %v", len(recons), err)
+			}
+			var stats [2]*fid.Stats
+			for i, imgs := range [][]*imageio.Image{recons, labels} {
+				f, err := m.ImageFeatures(imgs, 2, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if stats[i], err = fid.Statistics(f[0]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			d, err := fid.FrechetDistance(stats[0], stats[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := fmt.Sprintf("| inpaint_box_size=12 | dps | 3 | %.2f |", d.FD)
+			if d.FD <= 0 || !strings.Contains(stdout, "FID (64-d)") || !strings.Contains(stdout, want) {
+				t.Errorf("stdout lacks %q:\n%s", want, stdout)
 			}
 		})
 	}
