@@ -257,7 +257,7 @@ func (t *Table) Markdown() string {
 		if r.LPIPSN > 0 {
 			lp = fmt.Sprintf("%.4f ± %.4f", r.LPIPS, r.LPIPSStd)
 			if r.LPIPSN < r.N {
-				lp += fmt.Sprintf(" (%d images)", r.LPIPSN)
+				lp += fmt.Sprintf(" (%d of %d images)", r.LPIPSN, r.N)
 			}
 		}
 		if withLPIPS {
