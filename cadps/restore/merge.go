@@ -44,6 +44,10 @@ type TableRow struct {
 	// N items (the deviations are 0 for fewer than two).
 	PSNR, PSNRStd float64
 	SSIM, SSIMStd float64
+	// LPIPSN counts the items of the N with an LPIPS distance, and LPIPS
+	// and LPIPSStd are their mean and sample standard deviation.
+	LPIPSN          int
+	LPIPS, LPIPSStd float64
 }
 
 // Merge reads the records of the reproductions in dirs (the shards of one
@@ -181,16 +185,17 @@ func removeOldTemps(dir string, age time.Duration) {
 // summarise groups sorted records by task and method.
 func summarise(recs []*Record) []TableRow {
 	var rows []TableRow
-	var psnr, ssim []float64
+	var psnr, ssim, lp []float64
 	flush := func() {
 		if len(rows) == 0 {
 			return
 		}
 		r := &rows[len(rows)-1]
-		r.N = len(psnr)
+		r.N, r.LPIPSN = len(psnr), len(lp)
 		r.PSNR, r.PSNRStd = meanStd(psnr)
 		r.SSIM, r.SSIMStd = meanStd(ssim)
-		psnr, ssim = nil, nil
+		r.LPIPS, r.LPIPSStd = meanStd(lp)
+		psnr, ssim, lp = nil, nil, nil
 	}
 	for _, rec := range recs {
 		if len(rows) == 0 || rows[len(rows)-1].Task != rec.Task || rows[len(rows)-1].Method != rec.Method {
@@ -200,6 +205,9 @@ func summarise(recs []*Record) []TableRow {
 		if rec.Status == StatusOK {
 			psnr = append(psnr, float64(rec.PSNR))
 			ssim = append(ssim, float64(rec.SSIM))
+			if rec.LPIPS != nil {
+				lp = append(lp, float64(*rec.LPIPS))
+			}
 		} else {
 			rows[len(rows)-1].Failed++
 		}
@@ -228,21 +236,42 @@ func meanStd(v []float64) (float64, float64) {
 	return mean, math.Sqrt(ss / float64(len(v)-1))
 }
 
-// Markdown renders the table.
+// Markdown renders the table. It has an LPIPS column when any item has
+// an LPIPS distance.
 func (t *Table) Markdown() string {
+	withLPIPS := slices.ContainsFunc(t.Rows, func(r TableRow) bool { return r.LPIPSN > 0 })
 	var b strings.Builder
-	b.WriteString("| task | method | images | PSNR (dB) | SSIM | failed |\n")
-	b.WriteString("|---|---|---:|---:|---:|---:|\n")
+	if withLPIPS {
+		b.WriteString("| task | method | images | PSNR (dB) | SSIM | LPIPS | failed |\n")
+		b.WriteString("|---|---|---:|---:|---:|---:|---:|\n")
+	} else {
+		b.WriteString("| task | method | images | PSNR (dB) | SSIM | failed |\n")
+		b.WriteString("|---|---|---:|---:|---:|---:|\n")
+	}
 	for _, r := range t.Rows {
-		psnr, ssim := "–", "–"
+		psnr, ssim, lp := "–", "–", "–"
 		if r.N > 0 {
 			psnr = fmt.Sprintf("%.2f ± %.2f", r.PSNR, r.PSNRStd)
 			ssim = fmt.Sprintf("%.4f ± %.4f", r.SSIM, r.SSIMStd)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %d |\n", r.Task, r.Method, r.N, psnr, ssim, r.Failed)
+		if r.LPIPSN > 0 {
+			lp = fmt.Sprintf("%.4f ± %.4f", r.LPIPS, r.LPIPSStd)
+			if r.LPIPSN < r.N {
+				lp += fmt.Sprintf(" (%d of %d images)", r.LPIPSN, r.N)
+			}
+		}
+		if withLPIPS {
+			fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %s | %d |\n", r.Task, r.Method, r.N, psnr, ssim, lp, r.Failed)
+		} else {
+			fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %d |\n", r.Task, r.Method, r.N, psnr, ssim, r.Failed)
+		}
 	}
 	b.WriteString("\nMean ± sample standard deviation over the images that finished; failed items (sampling diverged) are counted, not averaged. " +
-		"Metrics compare the 8-bit reconstruction with the 8-bit clean image (data range 1; SSIM with a Gaussian window, σ = 1.5).\n")
+		"Metrics compare the 8-bit reconstruction with the 8-bit clean image (data range 1; SSIM with a Gaussian window, σ = 1.5")
+	if withLPIPS {
+		b.WriteString("; LPIPS, lower is closer, with the network and weights reproduce.json names")
+	}
+	b.WriteString(").\n")
 	return b.String()
 }
 
@@ -250,16 +279,19 @@ func (t *Table) Markdown() string {
 func recordsCSV(recs []*Record) []byte {
 	var buf bytes.Buffer
 	w := csv.NewWriter(&buf)
-	w.Write([]string{"task", "method", "index", "image", "status", "psnr", "ssim", "seconds", "steps", "scale", "sigma_y", "seed", "final_residual", "error"})
+	w.Write([]string{"task", "method", "index", "image", "status", "psnr", "ssim", "seconds", "steps", "scale", "sigma_y", "seed", "final_residual", "error", "lpips"})
 	f := func(v float64) string { return strconv.FormatFloat(v, 'g', 10, 64) }
 	for _, r := range recs {
-		psnr, ssim := "", ""
+		psnr, ssim, lp := "", "", ""
 		if r.Status == StatusOK {
 			psnr, ssim = f(float64(r.PSNR)), f(float64(r.SSIM))
 		}
+		if r.LPIPS != nil {
+			lp = f(float64(*r.LPIPS))
+		}
 		w.Write([]string{r.Task, r.Method, strconv.Itoa(r.Index), r.ImageBase, r.Status, psnr, ssim,
 			strconv.FormatFloat(r.Seconds, 'f', 3, 64), strconv.Itoa(r.Steps), f(r.Scale), f(r.SigmaY),
-			strconv.FormatUint(r.Seed, 10), f(float64(r.Residual)), r.Error})
+			strconv.FormatUint(r.Seed, 10), f(float64(r.Residual)), r.Error, lp})
 	}
 	w.Flush()
 	return buf.Bytes()

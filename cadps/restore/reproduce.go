@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cadps/toolkit/cadps/imageio"
+	"github.com/cadps/toolkit/cadps/metrics/lpips"
 	"github.com/cadps/toolkit/cadps/runs"
 	"github.com/cadps/toolkit/internal/atomicfile"
 	"github.com/cadps/toolkit/ops"
@@ -99,6 +100,12 @@ type Reproduction struct {
 	// GridRows bounds the rows of the comparison grids (0: 8; negative: no
 	// grids).
 	GridRows int
+	// LPIPS, when not nil, also scores each reconstruction by its LPIPS
+	// distance to the clean image; LPIPSWeights names its network and
+	// weights in the settings (reproduce.json), so that a rerun with other
+	// LPIPS weights into the same folder is refused.
+	LPIPS        *lpips.Model
+	LPIPSWeights string
 	// Log, when not nil, receives one line per item.
 	Log io.Writer
 	// OnStep, when not nil, is called after every sampling step.
@@ -155,6 +162,9 @@ type Record struct {
 	// PSNR and SSIM compare the reconstruction with the clean image.
 	PSNR Number `json:"psnr"`
 	SSIM Number `json:"ssim"`
+	// LPIPS is the reconstruction's LPIPS distance to the clean image, when
+	// the reproduction computes it (Reproduction.LPIPS); absent otherwise.
+	LPIPS *Number `json:"lpips,omitempty"`
 	// Seconds is the item's wall time (loading, sampling and writing).
 	Seconds float64 `json:"seconds"`
 	// Steps, Scale and SigmaY are the sampling settings.

@@ -152,7 +152,11 @@ func (w *worker) do(it Item, first bool) (held bool, err error) {
 	}
 	if log := w.r.Log; log != nil {
 		if rec.Status == StatusOK {
-			fmt.Fprintf(log, "[%d/%d] %s: PSNR %.2f dB, SSIM %.4f (%.1f s)\n", w.nth, w.sum.Owned, it, rec.PSNR, rec.SSIM, rec.Seconds)
+			lp := ""
+			if rec.LPIPS != nil {
+				lp = fmt.Sprintf(", LPIPS %.4f", *rec.LPIPS)
+			}
+			fmt.Fprintf(log, "[%d/%d] %s: PSNR %.2f dB, SSIM %.4f%s (%.1f s)\n", w.nth, w.sum.Owned, it, rec.PSNR, rec.SSIM, lp, rec.Seconds)
 		} else {
 			fmt.Fprintf(log, "[%d/%d] %s: failed: %s\n", w.nth, w.sum.Owned, it, rec.Error)
 		}
@@ -214,6 +218,13 @@ func (r *Reproduction) runItem(it Item, rs *Restorer, cl *runs.Claim) (*Record, 
 			rec.Residual = Number(res.Residuals[n-1])
 		}
 		rec.Draw = res.Draw
+		if r.LPIPS != nil {
+			d, err := r.LPIPS.ImageDistances([]*imageio.Image{quantize8(truth)}, []*imageio.Image{res.Reconstruction}, 1)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", it, err)
+			}
+			rec.LPIPS = new(Number(d[0]))
+		}
 		if err := SaveOutputs(res, map[string]string{
 			InputDir: it.Path(r.Out, InputDir), ReconDir: it.Path(r.Out, ReconDir), ProgressDir: it.Path(r.Out, ProgressDir),
 		}); err != nil {

@@ -28,6 +28,9 @@ type settings struct {
 	Fit    string     `json:"fit"`
 	Images []string   `json:"images"`
 	Runs   []Settings `json:"runs"`
+	// LPIPS names the LPIPS network and weights (Reproduction.LPIPSWeights);
+	// absent without LPIPS.
+	LPIPS string `json:"lpips,omitempty"`
 }
 
 // settingsModel is the model's name as reproduce.json records it: the
@@ -43,6 +46,12 @@ func settingsModel(p *Prior) string {
 // settings returns the reproduction's settings.
 func (r *Reproduction) settings(rs map[[2]string]*Restorer) (settings, error) {
 	s := settings{Model: settingsModel(r.Prior), Seed: r.Seed, Fit: r.Fit.String()}
+	if r.LPIPS != nil {
+		s.LPIPS = r.LPIPSWeights
+		if s.LPIPS == "" {
+			s.LPIPS = string(r.LPIPS.Net())
+		}
+	}
 	if r.Prior.Weights != "" {
 		s.Weights = filepath.Base(r.Prior.Weights)
 	}

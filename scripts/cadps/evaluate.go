@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -52,6 +51,7 @@ func runEvaluate(args []string, stdout, stderr io.Writer) error {
 	out := fset.String("out", "", "output folder: settings.json, results.csv, table.md, images/ (required)")
 	quiet := fset.Bool("quiet", false, "no progress lines")
 	jobs := fset.Int("jobs", 2, "batches run at once, each with its own copy of the prior (the pure-Go backend runs much of a step on one core)")
+	lpf := addLPIPSFlags(fset)
 	draws := fset.Int("draws", 1, "sample each batch N times and keep, per image, the reconstruction that fits its measurement best (smallest ‖y − A(x0)‖)")
 	pos, err := parseInterleaved(fset, args)
 	if err != nil {
@@ -103,6 +103,11 @@ func runEvaluate(args []string, stdout, stderr io.Writer) error {
 	if st.Digest, err = prior.WeightsDigest(); err != nil {
 		return err
 	}
+	lp, lpWeights, err := lpf.load()
+	if err != nil {
+		return err
+	}
+	st.LPIPS = lpWeights
 	settingsPath := filepath.Join(*out, evalSettingsFile)
 	changed, err := checkEvalSettings(settingsPath, st)
 	if err != nil {
@@ -159,11 +164,15 @@ func runEvaluate(args []string, stdout, stderr io.Writer) error {
 		mu.Lock()
 		defer mu.Unlock()
 		now := time.Now().UTC().Format(time.RFC3339)
+		lpd, err := batchLPIPS(lp, res.Items)
+		if err != nil {
+			return fmt.Errorf("%s %s batch %d: %w", it.task, it.method, it.batch, err)
+		}
 		for j, bi := range res.Items {
 			rows = append(rows, evalRow{task: it.task, method: it.method, batch: it.batch, index: *tf.offset + lo + j,
 				psnr: bi.Metrics.PSNR, ssim: bi.Metrics.SSIM, basePSNR: bi.BaselineMetrics.PSNR, baseSSIM: bi.BaselineMetrics.SSIM,
 				secondsPerImage: res.Sample.Seconds() / float64(hi-lo), operator: res.Operator, finishedAt: now,
-				residual: bi.Residual, draw: bi.Draw})
+				residual: bi.Residual, draw: bi.Draw, lpips: lpd[j]})
 			if lo+j < *keep {
 				if err := saveEvalImages(*out, it.task, it.method, *tf.offset+lo+j, bi); err != nil {
 					return err
@@ -380,53 +389,4 @@ func writeEvalGrids(out string, st evalSettings) error {
 		}
 	}
 	return nil
-}
-
-// evalTable is the Markdown table: per task, the baseline and each method
-// as mean ± standard deviation over the images done so far. A task whose
-// measurement has no baseline (phase retrieval) shows "–" there.
-func evalTable(st evalSettings, rows []evalRow) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "| task | images | baseline PSNR | baseline SSIM |")
-	for _, m := range st.Methods {
-		fmt.Fprintf(&b, " %s PSNR | %s SSIM | %s s/image |", m, m, m)
-	}
-	b.WriteString("\n|---|---|---|---|")
-	for range st.Methods {
-		b.WriteString("---|---|---|")
-	}
-	b.WriteString("\n")
-	for _, task := range st.Tasks {
-		var base [2][]float64
-		seen := map[int]bool{}
-		cells := make([]string, 0, 3*len(st.Methods))
-		n := 0
-		for _, m := range st.Methods {
-			var p, s, sec []float64
-			for _, r := range rows {
-				if r.task != task || r.method != m {
-					continue
-				}
-				p, s, sec = append(p, r.psnr), append(s, r.ssim), append(sec, r.secondsPerImage)
-				if !seen[r.index] && !math.IsNaN(r.basePSNR) { // NaN: no baseline (phase retrieval)
-					seen[r.index] = true
-					base[0], base[1] = append(base[0], r.basePSNR), append(base[1], r.baseSSIM)
-				}
-			}
-			n = max(n, len(p))
-			cells = append(cells, formatMeanStd(p, 2), formatMeanStd(s, 3), formatMeanStd(sec, 1))
-		}
-		fmt.Fprintf(&b, "| `%s` | %d | %s | %s | %s |\n", task, n, formatMeanStd(base[0], 2), formatMeanStd(base[1], 3), strings.Join(cells, " | "))
-	}
-	return b.String()
-}
-
-// formatMeanStd formats mean ± sample standard deviation with the given
-// decimals, or "–" when v is empty.
-func formatMeanStd(v []float64, decimals int) string {
-	if len(v) == 0 {
-		return "–"
-	}
-	mean, sd := meanStd(v)
-	return fmt.Sprintf("%.*f ± %.*f", decimals, mean, decimals, sd)
 }

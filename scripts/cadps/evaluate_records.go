@@ -48,6 +48,9 @@ type evalSettings struct {
 	// overwritten in place, does not resume an old folder.
 	Digest string `json:"weights_sha256"`
 	Keep   int    `json:"keep_images"`
+	// LPIPS names the LPIPS network and weights (-lpips); absent without.
+	// Results with other LPIPS weights, or none, are other settings.
+	LPIPS string `json:"lpips,omitempty"`
 }
 
 // evalRow is one image's outcome for one task and method.
@@ -62,15 +65,22 @@ type evalRow struct {
 	// before it was recorded) and draw the draw kept.
 	residual float64
 	draw     int
+	// lpips is the LPIPS distance of the reconstruction to the clean image
+	// (NaN without -lpips).
+	lpips float64
 }
 
 var evalHeader = []string{"task", "method", "batch", "index", "psnr", "ssim", "baseline_psnr", "baseline_ssim", "sample_seconds_per_image", "operator", "finished",
-	"residual", "draw"}
+	"residual", "draw", "lpips"}
 
 // evalHeaderV1 is the header of folders made before the residual and the
 // draw were recorded; they are read with a NaN residual and draw 0, and
 // rewritten with evalHeader.
 var evalHeaderV1 = evalHeader[:11]
+
+// evalHeaderV2 is the header of folders made before LPIPS was recorded;
+// they are read with a NaN LPIPS.
+var evalHeaderV2 = evalHeader[:13]
 
 // sortEvalRows orders rows by task and method (in the settings' order),
 // then by image.
@@ -175,13 +185,13 @@ func readEvalRows(path string) ([]evalRow, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s is corrupt: %w", path, err)
 	}
-	if len(recs) == 0 || !slices.Equal(recs[0], evalHeader) && !slices.Equal(recs[0], evalHeaderV1) {
+	if len(recs) == 0 || !slices.Equal(recs[0], evalHeader) && !slices.Equal(recs[0], evalHeaderV1) && !slices.Equal(recs[0], evalHeaderV2) {
 		return nil, fmt.Errorf("%s: unexpected header", path)
 	}
 	var rows []evalRow
 	for n, r := range recs[1:] {
 		var row evalRow
-		var errs [9]error
+		var errs [10]error
 		row.task, row.method = r[0], r[1]
 		row.batch, errs[0] = strconv.Atoi(r[2])
 		row.index, errs[1] = strconv.Atoi(r[3])
@@ -191,7 +201,10 @@ func readEvalRows(path string) ([]evalRow, error) {
 		row.baseSSIM, errs[5] = strconv.ParseFloat(r[7], 64)
 		row.secondsPerImage, errs[6] = strconv.ParseFloat(r[8], 64)
 		row.operator, row.finishedAt = r[9], r[10]
-		row.residual = math.NaN()
+		row.residual, row.lpips = math.NaN(), math.NaN()
+		if len(r) > 13 && r[13] != "" {
+			row.lpips, errs[9] = strconv.ParseFloat(r[13], 64)
+		}
 		if len(r) > 11 {
 			row.residual, errs[7] = strconv.ParseFloat(r[11], 64)
 			row.draw, errs[8] = strconv.Atoi(r[12])
@@ -212,8 +225,12 @@ func writeEvalRows(path string, rows []evalRow) error {
 	}
 	g := func(v float64) string { return strconv.FormatFloat(v, 'g', 8, 64) }
 	for _, r := range rows {
+		lp := ""
+		if !math.IsNaN(r.lpips) {
+			lp = g(r.lpips)
+		}
 		if err := w.Write([]string{r.task, r.method, strconv.Itoa(r.batch), strconv.Itoa(r.index), g(r.psnr), g(r.ssim),
-			g(r.basePSNR), g(r.baseSSIM), g(r.secondsPerImage), r.operator, r.finishedAt, g(r.residual), strconv.Itoa(r.draw)}); err != nil {
+			g(r.basePSNR), g(r.baseSSIM), g(r.secondsPerImage), r.operator, r.finishedAt, g(r.residual), strconv.Itoa(r.draw), lp}); err != nil {
 			return err
 		}
 	}

@@ -3,16 +3,10 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"io"
-	"math"
-
-	"os"
-	"path/filepath"
-
-	"github.com/cadps/toolkit/cadps/backend"
 	"github.com/cadps/toolkit/cadps/imageio"
 	"github.com/cadps/toolkit/cadps/metrics"
-	"github.com/cadps/toolkit/cadps/metrics/lpips"
+	"io"
+	"math"
 )
 
 // metricsCommand is `cadps metrics REFERENCE IMAGE`: PSNR and both SSIM
@@ -35,51 +29,6 @@ type metricsReport struct {
 	Registered   *registrationReport `json:"registered,omitempty"`
 	LPIPS        *float64            `json:"lpips,omitempty"`
 	LPIPSNet     string              `json:"lpips_net,omitempty"`
-}
-
-// lpipsFlags are the flags that select LPIPS weights.
-type lpipsFlags struct {
-	dir, backbone, net, lin *string
-}
-
-func addLPIPSFlags(flags interface {
-	String(name, value, usage string) *string
-}) lpipsFlags {
-	return lpipsFlags{
-		dir:      flags.String("lpips", "", "also LPIPS, with the backbone file as torchvision names it (alexnet-owt-7be5be79.pth, vgg16-397923af.pth, squeezenet1_1-b8a52dc0.pth) in this folder"),
-		backbone: flags.String("lpips-backbone", "", "also LPIPS, with this backbone file (instead of -lpips)"),
-		net:      flags.String("lpips-net", "alex", "LPIPS backbone: alex, vgg or squeeze"),
-		lin:      flags.String("lpips-lin", "", "LPIPS linear-layer file (default: the lpips package's v0.1 weights, shipped with the toolkit)"),
-	}
-}
-
-// load returns the LPIPS model the flags select, or nil when they select none.
-func (f lpipsFlags) load() (*lpips.Model, error) {
-	if *f.dir == "" && *f.backbone == "" {
-		if *f.lin != "" {
-			return nil, usagef("-lpips-lin needs a backbone (-lpips DIR or -lpips-backbone FILE)")
-		}
-		return nil, nil
-	}
-	if *f.dir != "" && *f.backbone != "" {
-		return nil, usagef("-lpips and -lpips-backbone name the backbone twice: give one")
-	}
-	net, err := lpips.ParseNet(*f.net)
-	if err != nil {
-		return nil, usagef("-lpips-net: %v", err)
-	}
-	path := *f.backbone
-	if path == "" {
-		path = filepath.Join(*f.dir, net.BackboneFile())
-		if _, err := os.Stat(path); err != nil {
-			return nil, fmt.Errorf("-lpips %s: no %s there (torchvision's %s backbone, https://download.pytorch.org/models/%s)", *f.dir, net.BackboneFile(), net, net.BackboneFile())
-		}
-	}
-	b, err := backend.New()
-	if err != nil {
-		return nil, err
-	}
-	return lpips.Load(b, net, path, *f.lin)
 }
 
 // registrationReport is the "registered" object of `cadps metrics
@@ -128,7 +77,7 @@ Flags:
 	if flags.NArg() != 2 {
 		return usagef("want a reference and an image (cadps metrics REFERENCE IMAGE), got %d arguments", flags.NArg())
 	}
-	model, err := lpf.load()
+	model, _, err := lpf.load()
 	if err != nil {
 		return err
 	}

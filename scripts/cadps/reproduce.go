@@ -6,12 +6,14 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
 
 	"github.com/cadps/toolkit/cadps/backend"
 	"github.com/cadps/toolkit/cadps/guidance"
+	"github.com/cadps/toolkit/cadps/metrics/fid"
 	"github.com/cadps/toolkit/cadps/restore"
 	"github.com/cadps/toolkit/cadps/runs"
 )
@@ -70,6 +72,9 @@ func runReproduce(args []string, stdout, stderr io.Writer) error {
 	retry := fs.Bool("retry-failed", false, "rerun items recorded as failed")
 	gridRows := fs.Int("grid-rows", 8, "rows (images) of each comparison grid (0: no grids)")
 	quiet := fs.Bool("quiet", false, "no per-item lines and no progress bar")
+	lpf := addLPIPSFlags(fs)
+	fidWeights := fs.String("fid", "", "also FID per task and method over the folder (reconstructions against clean images), with pytorch-fid's Inception weights ("+fid.WeightsFile+")")
+	fidDims := fs.Int("fid-dims", 2048, "FID feature dimension: 64, 192, 768 or 2048 (as pytorch-fid's --dims)")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
@@ -83,6 +88,8 @@ func runReproduce(args []string, stdout, stderr io.Writer) error {
 		return usagef("give at least one -task SPEC or -task-config FILE")
 	case *gridRows < 0 || *limit < 0:
 		return usagef("-grid-rows and -limit must not be negative")
+	case !slices.Contains(fid.BlockDims[:], *fidDims):
+		return usagef("-fid-dims %d: want 64, 192, 768 or 2048", *fidDims)
 	}
 	opts, fit, err := sf.options(fs)
 	if err != nil {
@@ -154,6 +161,10 @@ func runReproduce(args []string, stdout, stderr io.Writer) error {
 	if rep.Prior, err = restore.LoadPrior(mf.spec()); err != nil {
 		return err
 	}
+	fidModel, err := loadMetricNets(rep, lpf, *fidWeights, *fidDims)
+	if err != nil {
+		return err
+	}
 	bar := newProgressBar(stdout, *quiet)
 	if !*quiet {
 		rep.Log = lineWriter{bar: bar, w: stdout}
@@ -178,7 +189,25 @@ func runReproduce(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout)
 		fmt.Fprintf(stdout, "wrote %s and %s in %s\n\n%s", restore.CSVFile, restore.TableFile, *out, sum.Table.Markdown())
 	}
+	if fidModel != nil {
+		rows, err := reproduceFID(fidModel, *out, sum.Table.Rows, 50)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "\n%s", fidMarkdown(rows, *fidDims))
+	}
 	return nil
+}
+
+// loadMetricNets loads the LPIPS network the flags select into rep, and
+// returns the FID network of the given weights and feature dimension (nil
+// without weights).
+func loadMetricNets(rep *restore.Reproduction, lpf lpipsFlags, fidWeights string, fidDims int) (*fid.Model, error) {
+	var err error
+	if rep.LPIPS, rep.LPIPSWeights, err = lpf.load(); err != nil || fidWeights == "" {
+		return nil, err
+	}
+	return fid.Load(rep.Backend, fidWeights, slices.Index(fid.BlockDims[:], fidDims))
 }
 
 // lineWriter writes per-item lines below a progress bar.

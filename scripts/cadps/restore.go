@@ -179,9 +179,13 @@ type restoreRecord struct {
 	Operator        string           `json:"operator,omitempty"`
 	MeasurementView string           `json:"measurement_view,omitempty"`
 	Metrics         restore.Metrics  `json:"metrics"`
-	Timings         restore.Timings  `json:"timings"`
-	TotalSeconds    float64          `json:"total_seconds"`
-	Residuals       []restore.Number `json:"residuals"`
+	// LPIPS is the reconstruction's LPIPS distance to the 8-bit clean image
+	// (with -lpips), LPIPSWeights the network and weights that gave it.
+	LPIPS        *restore.Number  `json:"lpips,omitempty"`
+	LPIPSWeights string           `json:"lpips_weights,omitempty"`
+	Timings      restore.Timings  `json:"timings"`
+	TotalSeconds float64          `json:"total_seconds"`
+	Residuals    []restore.Number `json:"residuals"`
 	// Residual is ‖y − A(x0)‖₂ of the reconstruction, and Draw the draw
 	// kept (with -draws).
 	Residual      restore.Number `json:"reconstruction_residual"`
@@ -203,6 +207,7 @@ func runRestore(args []string, stdout, stderr io.Writer) error {
 	out := fs.String("out", "", "output folder (required)")
 	gif := fs.Bool("gif", false, "also write an animated GIF of x̂0 along the sampling")
 	quiet := fs.Bool("quiet", false, "no progress bar and no summary line")
+	lpf := addLPIPSFlags(fs)
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
@@ -248,6 +253,10 @@ func runRestore(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	lp, lpWeights, err := lpf.load()
+	if err != nil {
+		return err
+	}
 	truth, err := restore.LoadImage(image, prior.ImageShape(), fit)
 	if err != nil {
 		return err
@@ -272,6 +281,12 @@ func runRestore(args []string, stdout, stderr io.Writer) error {
 		Residual: restore.Number(res.Residual), Draw: res.Draw, Files: files,
 		Started: started.UTC().Format(time.RFC3339), Finished: time.Now().UTC().Format(time.RFC3339),
 	}
+	if rec.LPIPS, err = lpipsDistance(lp, res.Truth, res.Reconstruction); err != nil {
+		return err
+	}
+	if rec.LPIPS != nil {
+		rec.LPIPSWeights = lpWeights
+	}
 	for _, v := range res.Residuals {
 		rec.Residuals = append(rec.Residuals, restore.Number(v))
 	}
@@ -283,15 +298,23 @@ func runRestore(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if !*quiet {
-		kept := ""
-		if n := r.Settings().Draws; n > 1 {
-			kept = fmt.Sprintf(", draw %d of %d kept", res.Draw+1, n)
-		}
-		fmt.Fprintf(stdout, "%s → %s: %s, %s, %d steps: PSNR %.2f dB, SSIM %.4f (%.1f s sampling on %s%s)\n",
-			image, *out, r.Settings().Task, r.Settings().Method, r.Settings().Steps,
-			res.Metrics.PSNR, res.Metrics.SSIM, res.Timings.Sample.Seconds(), b.Name(), kept)
+		printRestoreSummary(stdout, *out, b.Name(), &rec)
 	}
 	return nil
+}
+
+// printRestoreSummary prints restore's one-line summary of a record.
+func printRestoreSummary(w io.Writer, out, backendName string, rec *restoreRecord) {
+	kept, lp := "", ""
+	if n := rec.Settings.Draws; n > 1 {
+		kept = fmt.Sprintf(", draw %d of %d kept", rec.Draw+1, n)
+	}
+	if rec.LPIPS != nil {
+		lp = fmt.Sprintf(", LPIPS %.4f", float64(*rec.LPIPS))
+	}
+	fmt.Fprintf(w, "%s → %s: %s, %s, %d steps: PSNR %.2f dB, SSIM %.4f%s (%.1f s sampling on %s%s)\n",
+		rec.Image, out, rec.Settings.Task, rec.Settings.Method, rec.Settings.Steps,
+		rec.Metrics.PSNR, rec.Metrics.SSIM, lp, rec.Timings.Sample.Seconds(), backendName, kept)
 }
 
 // applyTaskConfig takes the task of a reference task config, and its

@@ -1,0 +1,345 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/cadps/toolkit/cadps/backend"
+	"github.com/cadps/toolkit/cadps/imageio"
+	"github.com/cadps/toolkit/cadps/metrics/fid"
+	"github.com/cadps/toolkit/cadps/metrics/lpips"
+	"github.com/cadps/toolkit/cadps/restore"
+)
+
+// TestReproduceLPIPS runs reproductions of two images on the small prior
+// with random-weight LPIPS backbones, in turn into one folder: the first
+// records LPIPS per item (checked against the distance recomputed from the
+// saved label and reconstruction) and tabulates it; reruns with other
+// LPIPS weights, or without LPIPS, are refused as other settings.
+func TestReproduceLPIPS(t *testing.T) {
+	dir := t.TempDir()
+	alex := writeWeights(t, filepath.Join(dir, "alex.safetensors"), math.Sqrt2, lpips.Alex.BackboneParams())
+	if err := os.Mkdir(filepath.Join(dir, "other"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	other := writeWeights(t, filepath.Join(dir, "other", "alex.safetensors"), 1.2, lpips.Alex.BackboneParams())
+	out := filepath.Join(dir, "out")
+	args := func(extra ...string) []string {
+		return append([]string{smallImages, "-limit", "2", "-task", "inpaint_box:size=12", "-methods", "dps",
+			"-steps", "2", "-seed", "1", "-grid-rows", "0", "-quiet", "-out", out}, extra...)
+	}
+	task := filepath.Join(out, "inpaint_box_size=12", "dps")
+	for _, tc := range []struct {
+		name    string
+		extra   []string
+		wantErr string
+	}{
+		{"with LPIPS", []string{"-lpips-backbone", alex}, ""},
+		{"rerun, same weights", []string{"-lpips-backbone", alex}, ""},
+		{"other weights", []string{"-lpips-backbone", other}, "other settings (lpips:"},
+		{"without LPIPS", nil, "other settings (lpips:"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, stderr, err := runCmd(runReproduce, args(tc.extra...)...)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err %v, want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("reproduce: %v\n%s", err, stderr)
+			}
+		})
+	}
+
+	// Each record's LPIPS is the distance of its saved reconstruction to
+	// its saved label.
+	be, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := lpips.Load(be, lpips.Alex, alex, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recorded []float64
+	for i := range 2 {
+		name := "0000" + strconv.Itoa(i)
+		var rec restore.Record
+		if err := json.Unmarshal([]byte(readFile(t, filepath.Join(task, restore.RecordDir, name+".json"))), &rec); err != nil {
+			t.Fatal(err)
+		}
+		if rec.LPIPS == nil {
+			t.Fatalf("record %s has no LPIPS", name)
+		}
+		label, err := imageio.Load(filepath.Join(task, restore.LabelDir, name+".png"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		recon, err := imageio.Load(filepath.Join(task, restore.ReconDir, name+".png"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := m.ImageDistances([]*imageio.Image{label}, []*imageio.Image{recon}, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := float64(*rec.LPIPS); math.Abs(got-d[0]) > 1e-6 || d[0] <= 0 {
+			t.Errorf("record %s: LPIPS %g, recomputed %g", name, got, d[0])
+		}
+		recorded = append(recorded, float64(*rec.LPIPS))
+	}
+	summary := readFile(t, filepath.Join(out, restore.TableFile))
+	if !strings.Contains(summary, "| LPIPS |") {
+		t.Errorf("table without an LPIPS column:\n%s", summary)
+	}
+	mean := (recorded[0] + recorded[1]) / 2
+	std := math.Abs(recorded[0]-recorded[1]) / math.Sqrt2
+	if want := strconv.FormatFloat(mean, 'f', 4, 64) + " ± " + strconv.FormatFloat(std, 'f', 4, 64); !strings.Contains(summary, want) {
+		t.Errorf("table lacks LPIPS %s:\n%s", want, summary)
+	}
+	rows := readCSV(t, filepath.Join(out, restore.CSVFile))
+	if col := len(rows[0]) - 1; rows[0][col] != "lpips" || rows[1][col] == "" {
+		t.Errorf("metrics.csv: header %v, first row %v", rows[0], rows[1])
+	}
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(readFile(t, filepath.Join(out, restore.SettingsFile))), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := doc["lpips"].(string); !strings.HasPrefix(s, "alex: backbone alex.safetensors sha256 ") {
+		t.Errorf("reproduce.json lpips %q", s)
+	}
+}
+
+// TestRestoreLPIPS restores one image on the small prior with and without
+// a random-weight LPIPS backbone: with it, record.json holds the distance
+// of the saved reconstruction to the saved label and names the weights;
+// without it, neither.
+func TestRestoreLPIPS(t *testing.T) {
+	dir := t.TempDir()
+	alex := writeWeights(t, filepath.Join(dir, "alex.safetensors"), math.Sqrt2, lpips.Alex.BackboneParams())
+	img := filepath.Join(dir, "shirt.png")
+	writeTestImage(t, img, 32, 0)
+	be, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := lpips.Load(be, lpips.Alex, alex, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		extra []string
+		with  bool
+	}{
+		{"without", nil, false},
+		{"with", []string{"-lpips-backbone", alex}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(dir, tc.name)
+			args := append([]string{img, "-task", "gaussian_blur:kernel_size=5", "-method", "dps", "-steps", "2", "-out", out}, tc.extra...)
+			stdout, stderr, err := runCmd(runRestore, args...)
+			if err != nil {
+				t.Fatalf("restore: %v\n%s", err, stderr)
+			}
+			var rec restoreRecord
+			if err := json.Unmarshal([]byte(readFile(t, filepath.Join(out, recordFile))), &rec); err != nil {
+				t.Fatal(err)
+			}
+			if (rec.LPIPS != nil) != tc.with || (rec.LPIPSWeights != "") != tc.with || strings.Contains(stdout, ", LPIPS ") != tc.with {
+				t.Fatalf("lpips %v, weights %q, stdout %q", rec.LPIPS, rec.LPIPSWeights, stdout)
+			}
+			if !tc.with {
+				return
+			}
+			label, err := imageio.Load(filepath.Join(out, labelFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			recon, err := imageio.Load(filepath.Join(out, reconFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, err := m.ImageDistances([]*imageio.Image{label}, []*imageio.Image{recon}, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := float64(*rec.LPIPS); math.Abs(got-d[0]) > 1e-6 || d[0] <= 0 {
+				t.Errorf("LPIPS %g, recomputed from the files %g", got, d[0])
+			}
+		})
+	}
+}
+
+// TestEvaluateLPIPS evaluates two test images on the small prior with a
+// random-weight LPIPS backbone: results.csv holds each image's distance
+// (that of the saved reconstruction to the saved truth), table.md its mean
+// ± std; a rerun without LPIPS is refused as other settings.
+func TestEvaluateLPIPS(t *testing.T) {
+	dir := t.TempDir()
+	alex := writeWeights(t, filepath.Join(dir, "alex.safetensors"), math.Sqrt2, lpips.Alex.BackboneParams())
+	out := filepath.Join(dir, "out")
+	args := []string{"-model", "small", "-data", testImagesDir(t), "-count", "2", "-batch", "2", "-jobs", "1",
+		"-steps", "2", "-tasks", "inpaint_box:size=12", "-methods", "dps", "-keep", "2", "-quiet", "-out", out}
+	for _, tc := range []struct {
+		name    string
+		extra   []string
+		wantErr string
+	}{
+		{"with LPIPS", []string{"-lpips-backbone", alex}, ""},
+		{"without LPIPS", nil, "other settings (lpips:"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, stderr, err := runCmd(runEvaluate, append(slices.Clone(args), tc.extra...)...)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err %v, want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("evaluate: %v\n%s", err, stderr)
+			}
+		})
+	}
+	be, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := lpips.Load(be, lpips.Alex, alex, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := readEvalRows(filepath.Join(out, evalResultsFile))
+	if err != nil || len(rows) != 2 {
+		t.Fatalf("results: %d rows, %v", len(rows), err)
+	}
+	var got []float64
+	for _, r := range rows {
+		images := filepath.Join(out, evalImagesDir, evalLabel(r.task))
+		truth, err := imageio.Load(filepath.Join(images, fmt.Sprintf("truth-%05d.png", r.index)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		recon, err := imageio.Load(filepath.Join(images, fmt.Sprintf("%s-%05d.png", evalLabel(r.method), r.index)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := m.ImageDistances([]*imageio.Image{truth}, []*imageio.Image{recon}, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if math.Abs(r.lpips-d[0]) > 1e-6 || d[0] <= 0 {
+			t.Errorf("image %d: LPIPS %g, recomputed from the files %g", r.index, r.lpips, d[0])
+		}
+		got = append(got, r.lpips)
+	}
+	table := readFile(t, filepath.Join(out, evalTableFile))
+	if !strings.Contains(table, "dps LPIPS") || !strings.Contains(table, formatMeanStd(got, 4)) {
+		t.Errorf("table lacks LPIPS %s:\n%s", formatMeanStd(got, 4), table)
+	}
+}
+
+// TestEvalRowsWithoutLPIPS reads results.csv files of every header
+// version: rows written before LPIPS was recorded read as NaN.
+func TestEvalRowsWithoutLPIPS(t *testing.T) {
+	row := []string{"sr", "dps", "0", "3", "20.5", "0.5", "18", "0.4", "1.5", "op", "2026-01-01T00:00:00Z", "0.25", "1"}
+	for _, tc := range []struct {
+		name   string
+		header []string
+		row    []string
+		lpips  float64 // NaN: none
+	}{
+		{"v1", evalHeaderV1, row[:11], math.NaN()},
+		{"v2", evalHeaderV2, row, math.NaN()},
+		{"with LPIPS", evalHeader, append(slices.Clone(row), "0.125"), 0.125},
+		{"current, no LPIPS", evalHeader, append(slices.Clone(row), ""), math.NaN()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), evalResultsFile)
+			data := strings.Join(tc.header, ",") + "\n" + strings.Join(tc.row, ",") + "\n"
+			if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			rows, err := readEvalRows(path)
+			if err != nil || len(rows) != 1 {
+				t.Fatalf("%d rows, %v", len(rows), err)
+			}
+			if r := rows[0]; r.index != 3 || r.psnr != 20.5 || !(r.lpips == tc.lpips || math.IsNaN(r.lpips) && math.IsNaN(tc.lpips)) {
+				t.Errorf("row %+v, want LPIPS %g", r, tc.lpips)
+			}
+		})
+	}
+}
+
+// TestReproduceFID runs a reproduction of three images on the small prior
+// with -fid and random-weight Inception stem weights: the printed FID of
+// each task and method equals the distance computed from the folder's
+// reconstructions and clean images; a bad -fid-dims is refused.
+func TestReproduceFID(t *testing.T) {
+	dir := t.TempDir()
+	stem := writeWeights(t, filepath.Join(dir, "stem.safetensors"), 1.3, fid.Params(0))
+	out := filepath.Join(dir, "out")
+	args := []string{smallImages, "-limit", "3", "-task", "inpaint_box:size=12", "-methods", "dps",
+		"-steps", "2", "-seed", "1", "-grid-rows", "0", "-quiet", "-out", out, "-fid", stem}
+	for _, tc := range []struct {
+		name    string
+		extra   []string
+		wantErr string
+	}{
+		{"bad dims", []string{"-fid-dims", "100"}, "-fid-dims 100"},
+		{"64-d", []string{"-fid-dims", "64"}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stdout, stderr, err := runCmd(runReproduce, append(slices.Clone(args), tc.extra...)...)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err %v, want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("reproduce: %v\n%s", err, stderr)
+			}
+			be, err := backend.New()
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := fid.Load(be, stem, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			recons, labels, err := finishedImages(out, "inpaint_box_size=12", "dps")
+			if err != nil || len(recons) != 3 {
+				t.Fatalf("%d finished images, %v", len(recons), err)
+			}
+			var stats [2]*fid.Stats
+			for i, imgs := range [][]*imageio.Image{recons, labels} {
+				f, err := m.ImageFeatures(imgs, 2, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if stats[i], err = fid.Statistics(f[0]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			d, err := fid.FrechetDistance(stats[0], stats[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := fmt.Sprintf("| inpaint_box_size=12 | dps | 3 | %.2f |", d.FD)
+			if d.FD <= 0 || !strings.Contains(stdout, "FID (64-d)") || !strings.Contains(stdout, want) {
+				t.Errorf("stdout lacks %q:\n%s", want, stdout)
+			}
+		})
+	}
+}

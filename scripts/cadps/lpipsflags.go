@@ -1,0 +1,147 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+
+	"github.com/cadps/toolkit/cadps/backend"
+	"github.com/cadps/toolkit/cadps/imageio"
+	"github.com/cadps/toolkit/cadps/metrics/lpips"
+	"github.com/cadps/toolkit/cadps/restore"
+)
+
+// lpipsFlags are the flags that select LPIPS weights.
+type lpipsFlags struct {
+	dir, backbone, net, lin *string
+}
+
+func addLPIPSFlags(flags interface {
+	String(name, value, usage string) *string
+}) lpipsFlags {
+	return lpipsFlags{
+		dir:      flags.String("lpips", "", "also LPIPS, with the backbone file as torchvision names it (alexnet-owt-7be5be79.pth, vgg16-397923af.pth, squeezenet1_1-b8a52dc0.pth) in this folder"),
+		backbone: flags.String("lpips-backbone", "", "also LPIPS, with this backbone file (instead of -lpips)"),
+		net:      flags.String("lpips-net", "alex", "LPIPS backbone: alex, vgg or squeeze"),
+		lin:      flags.String("lpips-lin", "", "LPIPS linear-layer file (default: the lpips package's v0.1 weights, shipped with the toolkit)"),
+	}
+}
+
+// load returns the LPIPS model the flags select and a description of its
+// network and weight files for records (the net, the files' names and the
+// start of their SHA-256), or nil when they select none.
+func (f lpipsFlags) load() (*lpips.Model, string, error) {
+	if *f.dir == "" && *f.backbone == "" {
+		if *f.lin != "" {
+			return nil, "", usagef("-lpips-lin needs a backbone (-lpips DIR or -lpips-backbone FILE)")
+		}
+		return nil, "", nil
+	}
+	if *f.dir != "" && *f.backbone != "" {
+		return nil, "", usagef("-lpips and -lpips-backbone name the backbone twice: give one")
+	}
+	net, err := lpips.ParseNet(*f.net)
+	if err != nil {
+		return nil, "", usagef("-lpips-net: %v", err)
+	}
+	path := *f.backbone
+	if path == "" {
+		path = filepath.Join(*f.dir, net.BackboneFile())
+		if _, err := os.Stat(path); err != nil {
+			return nil, "", fmt.Errorf("-lpips %s: no %s there (torchvision's %s backbone, https://download.pytorch.org/models/%s)", *f.dir, net.BackboneFile(), net, net.BackboneFile())
+		}
+	}
+	b, err := backend.New()
+	if err != nil {
+		return nil, "", err
+	}
+	m, err := lpips.Load(b, net, path, *f.lin)
+	if err != nil {
+		return nil, "", err
+	}
+	desc := fmt.Sprintf("%s: backbone %s", net, filepath.Base(path))
+	for _, file := range []string{path, *f.lin} {
+		if file == "" {
+			desc += ", linear layers v0.1 (shipped)"
+			continue
+		}
+		sum, err := fileDigest(file)
+		if err != nil {
+			return nil, "", err
+		}
+		if file != path {
+			desc += ", linear layers " + filepath.Base(file)
+		}
+		desc += " sha256 " + sum[:16]
+	}
+	return m, desc, nil
+}
+
+// fileDigest returns the hexadecimal SHA-256 of a file's contents.
+func fileDigest(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// lpipsDistance returns the LPIPS distance of a reconstruction to the
+// clean image, both clamped to [0,1] and rounded to 8 bits as saved (as
+// PSNR and SSIM see them), or nil when m is nil.
+func lpipsDistance(m *lpips.Model, truth, recon *imageio.Image) (*restore.Number, error) {
+	if m == nil {
+		return nil, nil
+	}
+	d, err := m.ImageDistances([]*imageio.Image{quantize8(truth)}, []*imageio.Image{quantize8(recon)}, 1)
+	if err != nil {
+		return nil, err
+	}
+	return new(restore.Number(d[0])), nil
+}
+
+// batchLPIPS returns the LPIPS distance of each item's reconstruction to
+// its clean image (as lpipsDistance), or NaNs when m is nil.
+func batchLPIPS(m *lpips.Model, items []restore.BatchItem) ([]float64, error) {
+	if m == nil {
+		out := make([]float64, len(items))
+		for i := range out {
+			out[i] = math.NaN()
+		}
+		return out, nil
+	}
+	var truths, recons []*imageio.Image
+	for _, it := range items {
+		truths, recons = append(truths, quantize8(it.Truth)), append(recons, quantize8(it.Reconstruction))
+	}
+	return m.ImageDistances(truths, recons, lpipsBatch)
+}
+
+// lpipsBatch is the number of image pairs LPIPS runs at once.
+const lpipsBatch = 16
+
+// quantize8 clamps im to [0,1] and rounds it to 8 bits, as a PNG holds it.
+func quantize8(im *imageio.Image) *imageio.Image {
+	c := im.Clamp()
+	for i, v := range c.Pix {
+		c.Pix[i] = float32(math.Floor(float64(v)*255+0.5) / 255)
+	}
+	return c
+}
+
+// cond returns s when ok, else "".
+func cond(ok bool, s string) string {
+	if ok {
+		return s
+	}
+	return ""
+}
