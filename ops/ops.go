@@ -11,8 +11,8 @@
 // reproduces the DPS reference code (github.com/DPS2022/diffusion-posterior-sampling)
 // to float32 precision. [Parse] builds one from a command-line spec such as
 // "super_resolution:factor=4" or "inpaint_box:size=128", [FromConfig] from
-// the reference YAML configs' measurement mapping; [Tasks] lists the names,
-// parameters and default guidance step sizes.
+// the reference YAML configs' measurement mapping; [Tasks] lists the names
+// and parameters.
 package ops
 
 import (

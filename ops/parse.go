@@ -6,16 +6,15 @@ import (
 	"strings"
 )
 
-// Task describes a measurement task: its operator's name, the reference's
-// default guidance step size ζ, and its parameters.
+// Task describes a measurement task: its operator's name, its aliases and
+// its parameters. (A method's step size for a task is the method's
+// knowledge: guidance.DefaultScale.)
 type Task struct {
 	// Name is the operator's name (Operator.Name).
 	Name string
 	// Aliases are other names Parse accepts; an alias may preset
 	// parameters (inpaint_box is inpainting with mask_type=box).
 	Aliases []string
-	// DefaultScale is the DPS configs' step size ζ for the task.
-	DefaultScale float64
 	// Params documents the spec parameters, with their defaults.
 	Params string
 }
@@ -37,17 +36,16 @@ type alias struct {
 
 func taskTable() []taskEntry {
 	return []taskEntry{
-		{Task{Name: "super_resolution", Aliases: []string{"sr"}, DefaultScale: 0.3,
+		{Task{Name: "super_resolution", Aliases: []string{"sr"},
 			Params: "factor|scale_factor (required), kernel=cubic (cubic, lanczos2, lanczos3, box, linear)"}, buildSuperResolution},
-		{Task{Name: "gaussian_blur", DefaultScale: 0.3,
+		{Task{Name: "gaussian_blur",
 			Params: "kernel_size=61, intensity|sigma=3.0"}, buildGaussianBlur},
-		{Task{Name: "motion_blur", DefaultScale: 0.3,
+		{Task{Name: "motion_blur",
 			Params: "kernel_size=61, intensity=0.5 (drawn from the seed); or file=PATH.safetensors, kernel=TENSOR"}, buildMotionBlur},
 		{Task{Name: "inpainting", Aliases: []string{"inpaint_box", "inpaint_random", "inpaint_extreme", "inpaint_half", "inpaint_file"},
-			DefaultScale: 0.5,
 			Params: "mask_type=box|random|extreme|half|file; box/extreme: size=H/2 (or min_size, max_size), margin=H/16; " +
 				"random: fraction, or min_fraction=0.3, max_fraction=0.7; half: side=right; file: path=MASK.png"}, buildInpainting},
-		{Task{Name: "phase_retrieval", DefaultScale: 1.0,
+		{Task{Name: "phase_retrieval",
 			Params: "oversample=2.0 (pad = int(oversample/8·H) on each side)"}, buildPhaseRetrieval},
 	}
 }
@@ -71,17 +69,6 @@ func Tasks() []Task {
 		out = append(out, e.Task)
 	}
 	return out
-}
-
-// DefaultScale returns the reference's default guidance step size ζ for the
-// named task or alias (0.3 for super-resolution and the blurs, 0.5 for
-// inpainting, 1.0 for phase retrieval), or 0 for an unknown name.
-func DefaultScale(name string) float64 {
-	e, _, err := lookupTask(name)
-	if err != nil {
-		return 0
-	}
-	return e.DefaultScale
 }
 
 // lookupTask resolves a name or alias.

@@ -150,18 +150,10 @@ func TestFromConfig(t *testing.T) {
 	}
 }
 
-func TestDefaultScale(t *testing.T) {
-	for name, want := range map[string]float64{
-		"super_resolution": 0.3, "sr": 0.3, "gaussian_blur": 0.3, "motion_blur": 0.3,
-		"inpainting": 0.5, "inpaint_box": 0.5, "phase_retrieval": 1.0, "nonlinear_blur": 0,
-	} {
-		if got := DefaultScale(name); got != want {
-			t.Errorf("DefaultScale(%q) = %v, want %v", name, got, want)
-		}
-	}
+func TestTaskAliases(t *testing.T) {
 	for _, task := range Tasks() {
-		if task.DefaultScale <= 0 || task.Params == "" {
-			t.Errorf("task %+v lacks a scale or parameter doc", task)
+		if task.Params == "" {
+			t.Errorf("task %+v lacks a parameter doc", task)
 		}
 		for _, a := range task.Aliases {
 			if a == "inpaint_file" || a == "sr" {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cadps/toolkit/cadps"
 	"github.com/cadps/toolkit/cadps/diffusion"
+	"github.com/cadps/toolkit/cadps/guidance"
 	"github.com/cadps/toolkit/cadps/imageio"
 	"github.com/cadps/toolkit/cadps/metrics"
 	"github.com/cadps/toolkit/ops"
@@ -60,7 +61,7 @@ func (r *Restorer) RestoreBatch(truths []*imageio.Image, seed uint64, cb cadps.C
 	if len(truths) == 0 {
 		return nil, errors.New("restore: no images to restore")
 	}
-	if r.method.Name() == "unconditional" {
+	if !guidance.UsesMeasurement(r.method) {
 		return nil, errors.New("restore: a batch restoration needs a measurement; unconditional sampling has none")
 	}
 	want := r.prior.ImageShape()
@@ -196,7 +197,7 @@ func Baseline(op ops.Operator, y []float32, yShape, imageShape []int) ([]*imagei
 		}
 		return imageio.FromNCHW(up, imageShape...)
 	}
-	if op.Name() == "phase_retrieval" || yShape[1] != imageShape[1] || yShape[2] != imageShape[2] || yShape[3] != imageShape[3] {
+	if !ops.MeasuresImage(op) || yShape[1] != imageShape[1] || yShape[2] != imageShape[2] || yShape[3] != imageShape[3] {
 		return nil, fmt.Errorf("%w: the %s measurement %v is not an image of shape %v", ErrNoBaseline, op.Name(), yShape, imageShape)
 	}
 	return imageio.FromNCHW(y, yShape...)

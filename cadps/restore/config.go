@@ -123,9 +123,6 @@ func (t Task) Name() string {
 	return ""
 }
 
-// DefaultScale returns the reference's step size ζ for the task.
-func (t Task) DefaultScale() float64 { return ops.DefaultScale(t.Name()) }
-
 // TaskConfig is a reference task configuration file
 // (configs/*_config.yaml of the DPS repository).
 type TaskConfig struct {

@@ -82,7 +82,7 @@ func measurementImage(op ops.Operator, y []float32, shape []int, channels int) (
 	if len(shape) != 4 || shape[0] != 1 || (shape[1] != 1 && shape[1] != 3) {
 		return nil, ""
 	}
-	if op.Name() != "phase_retrieval" && shape[1] == channels {
+	if ops.MeasuresImage(op) && shape[1] == channels {
 		ims, err := imageio.FromNCHW(y, shape...)
 		if err != nil {
 			return nil, ""

@@ -136,7 +136,7 @@ func New(b backends.Backend, prior *Prior, o Options) (*Restorer, error) {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
 	var fixedOp ops.Operator
-	if method.Name() != "unconditional" {
+	if guidance.UsesMeasurement(method) {
 		var op ops.Operator
 		if op, fixedOp, err = seedIndependent(b, o.Task, prior.ImageShape()); err != nil {
 			return nil, err
@@ -182,7 +182,7 @@ func New(b backends.Backend, prior *Prior, o Options) (*Restorer, error) {
 	switch {
 	case o.Draws < 0:
 		return nil, fmt.Errorf("restore: draws %d is negative", o.Draws)
-	case o.Draws > 1 && method.Name() == "unconditional":
+	case o.Draws > 1 && !guidance.UsesMeasurement(method):
 		return nil, fmt.Errorf("restore: draws %d: the best draw is the one that fits the measurement, and unconditional sampling has none", o.Draws)
 	}
 	r.sigmaY = r.noise.Sigma()
@@ -261,7 +261,7 @@ func (r *Restorer) Restore(truth *imageio.Image, seed uint64, cb func(Progress))
 	var op ops.Operator
 	var y *tensors.Tensor
 	var noisy []float32 // y's values
-	if r.method.Name() != "unconditional" {
+	if guidance.UsesMeasurement(r.method) {
 		if op = r.fixedOp; op == nil {
 			if op, err = r.opts.Task.Operator(shape, seed); err != nil {
 				return nil, err
