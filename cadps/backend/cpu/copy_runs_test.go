@@ -118,3 +118,22 @@ func TestBroadcastInDimFloat32(t *testing.T) {
 		})
 	}
 }
+
+// TestFillElements checks Pad's fill of zero and non-zero values of one,
+// four and eight bytes over lengths that are not powers of two.
+func TestFillElements(t *testing.T) {
+	for _, value := range [][]byte{{0}, {7}, {0, 0, 0, 0}, {1, 2, 3, 4}, {0, 0, 0, 0, 0, 0, 0, 9}} {
+		for _, n := range []int{0, 1, 3, 5, 17} {
+			out := make([]byte, n*len(value))
+			for i := range out {
+				out[i] = 0xAA
+			}
+			fillElements(out, value)
+			for i := range out {
+				if out[i] != value[i%len(value)] {
+					t.Fatalf("value %v, %d elements: byte %d = %d, want %d", value, n, i, out[i], value[i%len(value)])
+				}
+			}
+		}
+	}
+}

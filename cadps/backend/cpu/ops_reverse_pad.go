@@ -188,9 +188,7 @@ func (r *remapper) copyAxis(axis, offset int, fillAll bool) {
 		for _, rn := range r.runs {
 			out := r.dst[r.written*r.size : (r.written+rn.n)*r.size]
 			if rn.src < 0 || fillAll {
-				for i := 0; i < len(out); i += r.size {
-					copy(out[i:], r.fill)
-				}
+				fillElements(out, r.fill)
 			} else {
 				copy(out, r.src[(offset+rn.src)*r.size:])
 			}
@@ -204,5 +202,22 @@ func (r *remapper) copyAxis(axis, offset int, fillAll bool) {
 		} else {
 			r.copyAxis(axis+1, offset+s*r.strides[axis], fillAll)
 		}
+	}
+}
+
+// fillElements sets every element of out to value (one element's bytes):
+// a clear for a zero value, else copies of the filled prefix doubling in
+// length.
+func fillElements(out, value []byte) {
+	if len(out) == 0 {
+		return
+	}
+	if !slices.ContainsFunc(value, func(b byte) bool { return b != 0 }) {
+		clear(out)
+		return
+	}
+	filled := copy(out, value)
+	for filled < len(out) {
+		filled += copy(out[filled:], out[:filled])
 	}
 }
