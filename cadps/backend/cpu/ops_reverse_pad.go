@@ -90,10 +90,16 @@ func padSources(n int, p backends.PadAxis) ([]int, error) {
 	if p.Interior < 0 {
 		return nil, errors.Errorf("negative interior padding %d", p.Interior)
 	}
-	var inner []int
+	interiorLen := max(0, n+(n-1)*p.Interior)
+	inner := make([]int, max(0, p.Start), max(0, p.Start)+interiorLen+max(0, p.End))
+	for i := range inner {
+		inner[i] = -1
+	}
 	for i := range n {
 		if i > 0 {
-			inner = append(inner, slices.Repeat([]int{-1}, p.Interior)...)
+			for range p.Interior {
+				inner = append(inner, -1)
+			}
 		}
 		inner = append(inner, i)
 	}
@@ -102,8 +108,6 @@ func padSources(n int, p backends.PadAxis) ([]int, error) {
 			return nil, errors.Errorf("negative start padding %d removes more than the %d elements", p.Start, len(inner))
 		}
 		inner = inner[-p.Start:]
-	} else {
-		inner = append(slices.Repeat([]int{-1}, p.Start), inner...)
 	}
 	if p.End < 0 {
 		if -p.End > len(inner) {
@@ -111,7 +115,9 @@ func padSources(n int, p backends.PadAxis) ([]int, error) {
 		}
 		inner = inner[:len(inner)+p.End]
 	} else {
-		inner = append(inner, slices.Repeat([]int{-1}, p.End)...)
+		for range p.End {
+			inner = append(inner, -1)
+		}
 	}
 	return inner, nil
 }
