@@ -32,7 +32,7 @@ func TestTransposeFloat32(t *testing.T) {
 		t.Run(fmt.Sprintf("%v/%v", c.dims, c.perm), func(t *testing.T) {
 			x := randTensor(r, c.dims...)
 			flat := tensors.MustCopyFlatData[float32](x)
-			got := graph.MustExecOnce(be, func(x *graph.Node) *graph.Node { return graph.TransposeAllDims(x, c.perm...) }, x)
+			got := graph.MustExecOnce(be, func(x *graph.Node) *graph.Node { return graph.TransposeAllAxes(x, c.perm...) }, x)
 			outDims := make([]int, len(c.perm))
 			for i, a := range c.perm {
 				outDims[i] = c.dims[a]
