@@ -35,15 +35,14 @@ func init() {
 		{backends.OpTypeMul, arithMul, execMul},
 		{backends.OpTypeDiv, arithDiv, execDiv},
 	} {
-		if k := float32Arith(r.op); k != nil {
-			setNodeExecutor(r.opType, priorityArch, vectorArith(k, r.upstream))
-		}
+		setNodeExecutor(r.opType, priorityArch, vectorArith(arithKernelsFor(r.op), r.upstream))
 	}
 }
 
 // vectorArith returns an executor that runs float32 operations whose
-// operands have the output's shape or are scalars on the vector kernels k,
-// and everything else (other dtypes, broadcasting) on upstream.
+// operands have the output's shape, are scalars, or are broadcast along
+// runs of at least minBroadcastRun elements (see broadcastPlan) on the
+// kernels k, and everything else (other dtypes, short runs) on upstream.
 func vectorArith(k *arithKernels, upstream nodeExecutor) nodeExecutor {
 	return func(backend *Backend, node *Node, inputs []*Buffer, inputsOwned []bool) (*Buffer, error) {
 		lhs, rhs := inputs[0], inputs[1]
@@ -52,10 +51,16 @@ func vectorArith(k *arithKernels, upstream nodeExecutor) nodeExecutor {
 		}
 		lhsFull, rhsFull := lhs.shape.Equal(node.shape), rhs.shape.Equal(node.shape)
 		lhsScalar, rhsScalar := lhs.shape.Size() == 1, rhs.shape.Size() == 1
-		if !(lhsFull && (rhsFull || rhsScalar)) && !(rhsFull && lhsScalar) {
-			return upstream(backend, node, inputs, inputsOwned)
-		}
 		a, b := lhs.flat.([]float32), rhs.flat.([]float32)
+		if !(lhsFull && (rhsFull || rhsScalar)) && !(rhsFull && lhsScalar) {
+			plan, ok := newBroadcastPlan(lhs.shape, rhs.shape, node.shape)
+			if !ok {
+				return upstream(backend, node, inputs, inputsOwned)
+			}
+			_, _, output, _, _ := binaryOperandsAndOutput(backend, inputs, inputsOwned, node.shape)
+			plan.run(k, output.flat.([]float32), a, b)
+			return output, nil
+		}
 		_, _, output, _, _ := binaryOperandsAndOutput(backend, inputs, inputsOwned, node.shape)
 		dst := output.flat.([]float32)
 		switch {

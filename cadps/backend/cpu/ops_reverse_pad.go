@@ -90,10 +90,16 @@ func padSources(n int, p backends.PadAxis) ([]int, error) {
 	if p.Interior < 0 {
 		return nil, errors.Errorf("negative interior padding %d", p.Interior)
 	}
-	var inner []int
+	interiorLen := max(0, n+(n-1)*p.Interior)
+	inner := make([]int, max(0, p.Start), max(0, p.Start)+interiorLen+max(0, p.End))
+	for i := range inner {
+		inner[i] = -1
+	}
 	for i := range n {
 		if i > 0 {
-			inner = append(inner, slices.Repeat([]int{-1}, p.Interior)...)
+			for range p.Interior {
+				inner = append(inner, -1)
+			}
 		}
 		inner = append(inner, i)
 	}
@@ -102,8 +108,6 @@ func padSources(n int, p backends.PadAxis) ([]int, error) {
 			return nil, errors.Errorf("negative start padding %d removes more than the %d elements", p.Start, len(inner))
 		}
 		inner = inner[-p.Start:]
-	} else {
-		inner = append(slices.Repeat([]int{-1}, p.Start), inner...)
 	}
 	if p.End < 0 {
 		if -p.End > len(inner) {
@@ -111,7 +115,9 @@ func padSources(n int, p backends.PadAxis) ([]int, error) {
 		}
 		inner = inner[:len(inner)+p.End]
 	} else {
-		inner = append(inner, slices.Repeat([]int{-1}, p.End)...)
+		for range p.End {
+			inner = append(inner, -1)
+		}
 	}
 	return inner, nil
 }
@@ -188,9 +194,7 @@ func (r *remapper) copyAxis(axis, offset int, fillAll bool) {
 		for _, rn := range r.runs {
 			out := r.dst[r.written*r.size : (r.written+rn.n)*r.size]
 			if rn.src < 0 || fillAll {
-				for i := 0; i < len(out); i += r.size {
-					copy(out[i:], r.fill)
-				}
+				fillElements(out, r.fill)
 			} else {
 				copy(out, r.src[(offset+rn.src)*r.size:])
 			}
@@ -204,5 +208,22 @@ func (r *remapper) copyAxis(axis, offset int, fillAll bool) {
 		} else {
 			r.copyAxis(axis+1, offset+s*r.strides[axis], fillAll)
 		}
+	}
+}
+
+// fillElements sets every element of out to value (one element's bytes):
+// a clear for a zero value, else copies of the filled prefix doubling in
+// length.
+func fillElements(out, value []byte) {
+	if len(out) == 0 {
+		return
+	}
+	if !slices.ContainsFunc(value, func(b byte) bool { return b != 0 }) {
+		clear(out)
+		return
+	}
+	filled := copy(out, value)
+	for filled < len(out) {
+		filled += copy(out[filled:], out[:filled])
 	}
 }
