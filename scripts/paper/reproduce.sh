@@ -50,7 +50,7 @@ if [[ -n "$SHARD" ]]; then
 		exit 2
 	fi
 	args+=(-shard "$SHARD/$SHARD_COUNT")
-elif [[ -n "$SHARD_COUNT" ]]; then
+elif [[ -n "$SHARD_COUNT" && -n "${SLURM_ARRAY_TASK_ID:-}${JOB_COMPLETION_INDEX:-}" ]]; then
 	args+=(-shard-count "$SHARD_COUNT") # the index from a Slurm or Kubernetes job array
 fi
 
