@@ -190,21 +190,7 @@ func runReproduce(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout)
 		fmt.Fprintf(stdout, "wrote %s and %s in %s\n\n%s", restore.CSVFile, restore.TableFile, *out, sum.Table.Markdown())
 	}
-	var fids []reproduceFIDRow
-	if fidModel != nil {
-		if fids, err = reproduceFID(fidModel, *out, sum.Table.Rows, 50); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "\n%s", fidMarkdown(fids, *fidDims))
-	}
-	if *paper {
-		var taskOrder []string
-		for _, ts := range rep.Tasks {
-			taskOrder = append(taskOrder, ts.Task.Label)
-		}
-		fmt.Fprintf(stdout, "\n%s", paperMarkdown(sum.Table.Rows, fids, taskOrder, rep.Methods))
-	}
-	return nil
+	return printMetricTables(stdout, rep, sum.Table.Rows, fidModel, *fidDims, *paper)
 }
 
 // loadMetricNets loads the LPIPS network the flags select into rep, and

@@ -2,12 +2,35 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"math"
 	"slices"
 	"strings"
 
+	"github.com/cadps/toolkit/cadps/metrics/fid"
 	"github.com/cadps/toolkit/cadps/restore"
 )
+
+// printMetricTables prints, after a reproduction's run, the FID table
+// (with an FID network) and, if paper, the table in the papers' layout.
+func printMetricTables(w io.Writer, rep *restore.Reproduction, rows []restore.TableRow, fidModel *fid.Model, fidDims int, paper bool) error {
+	var fids []reproduceFIDRow
+	if fidModel != nil {
+		var err error
+		if fids, err = reproduceFID(fidModel, rep.Out, rows, 50); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "\n%s", fidMarkdown(fids, fidDims))
+	}
+	if paper {
+		var taskOrder []string
+		for _, ts := range rep.Tasks {
+			taskOrder = append(taskOrder, ts.Task.Label)
+		}
+		fmt.Fprintf(w, "\n%s", paperMarkdown(rows, fids, taskOrder, rep.Methods))
+	}
+	return nil
+}
 
 // paperMarkdown renders a reproduction's results in the papers' layout: one
 // row per task and, for each method, the means of LPIPS, FID, PSNR and SSIM
