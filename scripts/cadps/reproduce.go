@@ -75,6 +75,7 @@ func runReproduce(args []string, stdout, stderr io.Writer) error {
 	lpf := addLPIPSFlags(fs)
 	fidWeights := fs.String("fid", "", "also FID per task and method over the folder (reconstructions against clean images), with pytorch-fid's Inception weights ("+fid.WeightsFile+")")
 	fidDims := fs.Int("fid-dims", 2048, "FID feature dimension: 64, 192, 768 or 2048 (as pytorch-fid's --dims)")
+	paper := fs.Bool("paper-table", false, "end with the table in the papers' layout: a row per task; LPIPS, FID, PSNR and SSIM per method")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
@@ -189,14 +190,7 @@ func runReproduce(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout)
 		fmt.Fprintf(stdout, "wrote %s and %s in %s\n\n%s", restore.CSVFile, restore.TableFile, *out, sum.Table.Markdown())
 	}
-	if fidModel != nil {
-		rows, err := reproduceFID(fidModel, *out, sum.Table.Rows, 50)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "\n%s", fidMarkdown(rows, *fidDims))
-	}
-	return nil
+	return printMetricTables(stdout, rep, sum.Table.Rows, fidModel, *fidDims, *paper)
 }
 
 // loadMetricNets loads the LPIPS network the flags select into rep, and

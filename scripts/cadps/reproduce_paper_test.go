@@ -1,0 +1,160 @@
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/cadps/toolkit/cadps/metrics/fid"
+	"github.com/cadps/toolkit/cadps/metrics/lpips"
+	"github.com/cadps/toolkit/cadps/restore"
+)
+
+// paperHelperEnv makes the test binary act as the cadps command (its
+// arguments after "--"), so that the script can run it.
+const paperHelperEnv = "CADPS_TEST_AS_COMMAND"
+
+func TestPaperHelperProcess(t *testing.T) {
+	if os.Getenv(paperHelperEnv) == "" {
+		t.Skip("helper process for TestPaperScript")
+	}
+	os.Exit(run(flag.Args(), os.Stdout, os.Stderr))
+}
+
+// toyTasks are the paper's five tasks at the small prior's 32×32: the box
+// is half the side, as 128 is of 256.
+const toyTasks = `super_resolution:factor=4
+inpaint_box:size=16
+inpaint_random:fraction=0.92
+gaussian_blur:kernel_size=61,sigma=3.0
+motion_blur:kernel_size=61,intensity=0.5`
+
+// TestPaperScript runs scripts/paper/reproduce.sh end to end at toy size
+// (the small prior, two images, two steps, random-weight LPIPS and FID
+// networks), as two shards into one folder, and checks that the run after
+// them prints the papers' table with every task and method and finite
+// numbers.
+func TestPaperScript(t *testing.T) {
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("needs bash")
+	}
+	dir := t.TempDir()
+	alex := writeWeights(t, filepath.Join(dir, "alex.safetensors"), math.Sqrt2, lpips.Alex.BackboneParams())
+	stem := writeWeights(t, filepath.Join(dir, "inception.safetensors"), 1.3, fid.Params(0))
+	wrapper := filepath.Join(dir, "cadps")
+	script := fmt.Sprintf("#!/bin/sh\n%s=1 exec %q -test.run '^TestPaperHelperProcess$' -- \"$@\"\n", paperHelperEnv, os.Args[0])
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	var last string
+	// Shards 0 and 1 of 2, then a run without a shard, which finds every
+	// item finished and prints the tables again.
+	for _, shard := range []string{"SHARD=0", "SHARD=1", "SHARD="} {
+		cmd := exec.Command("bash", "../paper/reproduce.sh", "-quiet", "-grid-rows", "0")
+		cmd.Env = append(os.Environ(), "CADPS="+wrapper, "MODEL=small", "WEIGHTS=", "IMAGES="+smallImages,
+			"COUNT=2", "STEPS=2", "OUT="+out, "LPIPS_BACKBONE="+alex, "FID_WEIGHTS="+stem, "FID_DIMS=64",
+			"TASKS="+toyTasks, shard, "SHARD_COUNT=2")
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("%s: %v\n%s\n%s", shard, err, stdout.String(), stderr.String())
+		}
+		last = stdout.String()
+	}
+	t.Logf("the last shard printed:\n%s", last)
+	cells := paperTableCells(t, last)
+	methods := []string{"dps", "cadps"}
+	for _, task := range strings.Split(toyTasks, "\n") {
+		label := restore.SpecTask(task).Label
+		row, ok := cells[label]
+		if !ok {
+			t.Errorf("no row for %s in\n%s", label, last)
+			continue
+		}
+		if len(row) != 4*len(methods) {
+			t.Errorf("%s: %d cells, want %d", label, len(row), 4*len(methods))
+		}
+		for i, c := range row {
+			if v, err := strconv.ParseFloat(c, 64); err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+				t.Errorf("%s, column %d: %q is not a finite number", label, i, c)
+			}
+		}
+	}
+	for _, m := range methods {
+		for _, col := range []string{"LPIPS", "FID", "PSNR", "SSIM"} {
+			if !strings.Contains(last, m+" "+col) {
+				t.Errorf("no column %s %s in\n%s", m, col, last)
+			}
+		}
+	}
+}
+
+// paperTableCells returns the cells of the table in the papers' layout
+// (the one whose header starts "| task | <method> LPIPS") by task.
+func paperTableCells(t *testing.T, out string) map[string][]string {
+	t.Helper()
+	lines := strings.Split(out, "\n")
+	for i, l := range lines {
+		if !strings.HasPrefix(l, "| task |") || !strings.Contains(l, "LPIPS ↓") {
+			continue
+		}
+		cells := map[string][]string{}
+		for _, r := range lines[i+2:] {
+			if !strings.HasPrefix(r, "|") {
+				break
+			}
+			f := strings.Split(strings.Trim(r, "|"), "|")
+			for j := range f {
+				f[j] = strings.TrimSpace(f[j])
+			}
+			cells[f[0]] = f[1:]
+		}
+		return cells
+	}
+	t.Fatalf("no table in the papers' layout in\n%s", out)
+	return nil
+}
+
+func TestPaperMarkdown(t *testing.T) {
+	rows := []restore.TableRow{
+		{Task: "sr", Method: "cadps", N: 2, PSNR: 25.5, SSIM: 0.7, LPIPSN: 2, LPIPS: 0.25},
+		{Task: "sr", Method: "dps", N: 2, PSNR: 24.25, SSIM: 0.65, LPIPSN: 2, LPIPS: 0.3},
+		{Task: "blur", Method: "dps", N: 0, Failed: 2},
+		{Task: "blur", Method: "cadps", N: 1, PSNR: 20, SSIM: 0.5},
+	}
+	fids := []reproduceFIDRow{{task: "sr", method: "dps", fid: 40.25}, {task: "sr", method: "cadps", fid: math.NaN()}}
+	for _, tc := range []struct {
+		name                   string
+		fids                   []reproduceFIDRow
+		taskOrder, methodOrder []string
+		want                   []string
+	}{
+		{"reproduction's order", fids, []string{"sr", "blur"}, []string{"dps", "cadps"}, []string{
+			"| task | dps LPIPS ↓ | dps FID ↓ | dps PSNR ↑ | dps SSIM ↑ | cadps LPIPS ↓ | cadps FID ↓ | cadps PSNR ↑ | cadps SSIM ↑ |",
+			"|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+			"| sr | 0.300 | 40.25 | 24.25 | 0.650 | 0.250 | – | 25.50 | 0.700 |",
+			"| blur | – | – | – | – | – | – | 20.00 | 0.500 |",
+		}},
+		{"rows' order, no FID", nil, nil, []string{"cadps"}, []string{
+			"| task | cadps LPIPS ↓ | cadps FID ↓ | cadps PSNR ↑ | cadps SSIM ↑ | dps LPIPS ↓ | dps FID ↓ | dps PSNR ↑ | dps SSIM ↑ |",
+			"|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+			"| sr | 0.250 | – | 25.50 | 0.700 | 0.300 | – | 24.25 | 0.650 |",
+			"| blur | – | – | 20.00 | 0.500 | – | – | – | – |",
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := paperMarkdown(rows, tc.fids, tc.taskOrder, tc.methodOrder)
+			if want := strings.Join(tc.want, "\n") + "\n"; got != want {
+				t.Errorf("got\n%s\nwant\n%s", got, want)
+			}
+		})
+	}
+}

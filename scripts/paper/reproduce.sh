@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Reproduces the FFHQ table of the DPS and CA-DPS papers: five tasks (SR ×4,
+# box inpainting 128×128, random inpainting 92 %, Gaussian deblur σ 3.0,
+# motion deblur intensity 0.5; kernels 61; σ_y 0.05; the DPS configs' step
+# sizes) for DPS and CA-DPS, through `cadps reproduce`, and prints the table
+# in the papers' layout (a row per task; LPIPS, FID, PSNR, SSIM per method).
+# See docs/reproduce-paper.md. Every setting is an environment variable;
+# extra arguments go to `cadps reproduce`.
+set -euo pipefail
+
+: "${CADPS:=cadps}"                 # the cadps command (e.g. "go run ./scripts/cadps")
+: "${MODEL:=ffhq256}"               # -model preset
+: "${WEIGHTS=ffhq_10m.pt}"          # the prior's checkpoint (set but empty: the small prior's own)
+: "${IMAGES:=data/ffhq1k}"          # folder of the FFHQ validation images (sorted by name)
+: "${COUNT:=1000}"                  # the first COUNT images of IMAGES
+: "${STEPS:=1000}"                  # sampling steps
+: "${SEED:=0}"
+: "${METHODS:=dps,cadps}"
+: "${OUT:=runs/paper}"
+: "${LPIPS_DIR:=$HOME/.cache/torch/hub/checkpoints}"      # holds alexnet-owt-7be5be79.pth
+: "${LPIPS_BACKBONE:=}"                                    # or the backbone file itself
+: "${FID_WEIGHTS:=pt_inception-2015-12-05-6726825d.pth}"   # pytorch-fid's Inception
+: "${FID_DIMS:=2048}"
+: "${SIGMA_Y:=0.05}"
+: "${SHARD:=}"                      # this worker's shard index (with SHARD_COUNT)
+: "${SHARD_COUNT:=}"                # number of shards
+# The tasks, one spec per line; the box side and the kernels are in pixels
+# of the 256×256 FFHQ images.
+: "${TASKS:=super_resolution:factor=4
+inpaint_box:size=128
+inpaint_random:fraction=0.92
+gaussian_blur:kernel_size=61,sigma=3.0
+motion_blur:kernel_size=61,intensity=0.5}"
+
+args=("$IMAGES" -limit "$COUNT" -methods "$METHODS" -steps "$STEPS" -seed "$SEED"
+	-noise "gaussian:sigma=$SIGMA_Y" -model "$MODEL" -out "$OUT"
+	-fid "$FID_WEIGHTS" -fid-dims "$FID_DIMS" -paper-table)
+[[ -n "$WEIGHTS" ]] && args+=(-weights "$WEIGHTS")
+if [[ -n "$LPIPS_BACKBONE" ]]; then
+	args+=(-lpips-backbone "$LPIPS_BACKBONE")
+else
+	args+=(-lpips "$LPIPS_DIR")
+fi
+while IFS= read -r task; do
+	[[ -n "$task" ]] && args+=(-task "$task")
+done <<<"$TASKS"
+if [[ -n "$SHARD" ]]; then
+	if [[ -z "$SHARD_COUNT" ]]; then
+		echo "reproduce.sh: SHARD=$SHARD needs SHARD_COUNT" >&2
+		exit 2
+	fi
+	args+=(-shard "$SHARD/$SHARD_COUNT")
+elif [[ -n "$SHARD_COUNT" && -n "${SLURM_ARRAY_TASK_ID:-}${JOB_COMPLETION_INDEX:-}" ]]; then
+	args+=(-shard-count "$SHARD_COUNT") # the index from a Slurm or Kubernetes job array
+fi
+
+# shellcheck disable=SC2086 # CADPS may be a command with arguments
+exec $CADPS reproduce "${args[@]}" "$@"
