@@ -31,15 +31,10 @@ else
 	nbs=("$root"/notebooks/*.ipynb)
 fi
 [ ${#nbs[@]} -gt 0 ] || { echo "notebooks: none found" >&2; exit 1; }
-for nb in "${nbs[@]}"; do
-	name=$(basename "$nb")
-	out="$tmp/$name"
-	start=$(date +%s)
-	if ! (cd "$root/notebooks" && jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=1800 \
-		--ExecutePreprocessor.kernel_name=gonb --output "$out" "$nb" >"$tmp/$name.log" 2>&1); then
-		echo "FAIL $name: nbconvert failed"; tail -n 20 "$tmp/$name.log"; status=1; continue
-	fi
-	if python3 - "$out" <<'PY'
+# check NOTEBOOK: exit 0 if its outputs are clean, 2 if only figures are
+# missing, 1 for any error.
+check() {
+	python3 - "$1" <<'PY'
 import json, re, sys
 nb = json.load(open(sys.argv[1]))
 bad = re.compile(r"panic:|goroutine \d+ \[|\bERROR\b|error:|exit status [1-9]|failed to (run|compile)|undefined:|cannot use|Traceback", re.I)
@@ -64,9 +59,29 @@ want = nb.get("metadata", {}).get("cadps", {}).get("figures", 1)
 if figures < want:
     problems.append(f"{figures} figures, the notebook promises {want}")
 for p in problems: print("   ", p)
-sys.exit(1 if problems else 0)
+sys.exit(0 if not problems else 2 if figures < want and len(problems) == 1 else 1)
 PY
-	then
+}
+
+for nb in "${nbs[@]}"; do
+	name=$(basename "$nb")
+	out="$tmp/$name"
+	start=$(date +%s)
+	result=1
+	# A notebook whose only problem is a missing figure runs once more: the
+	# kernel has been seen to drop one of several figures displayed at once
+	# on a loaded machine, and a notebook that really lacks one fails twice.
+	for try in 1 2; do
+		if ! (cd "$root/notebooks" && jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=1800 \
+			--ExecutePreprocessor.kernel_name=gonb --output "$out" "$nb" >"$tmp/$name.log" 2>&1); then
+			echo "FAIL $name: nbconvert failed"; tail -n 20 "$tmp/$name.log"; result=1; break
+		fi
+		result=0
+		check "$out" || result=$?
+		[ $result = 2 ] && [ $try = 1 ] && echo "     $name: a figure is missing; running it once more"
+		[ $result = 2 ] || break
+	done
+	if [ $result = 0 ]; then
 		echo "ok   $name ($(( $(date +%s) - start )) s)"
 		if [ $inplace = 1 ]; then
 			cp "$out" "$nb"
