@@ -55,8 +55,8 @@ func (CADPSGauss) DefaultScale(string) float64 { return 1 }
 
 // Revision implements Revisioner:
 //
-//  1. 2026-11-28: a negative diagonal entry becomes its magnitude, not 0
-//     (negative=clamp restores the old rule).
+//  1. a negative diagonal entry becomes its magnitude, not 0
+//     (negative=clamp gives revision 0's rule).
 func (CADPSGauss) Revision() int { return 1 }
 
 // CheckOperator implements OperatorChecker: A must be linear with an adjoint.

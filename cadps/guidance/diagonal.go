@@ -55,8 +55,8 @@ type NegativeRule string
 const (
 	// NegativeAbs replaces a negative entry by its magnitude (the default).
 	NegativeAbs NegativeRule = "abs"
-	// NegativeClamp replaces it by 0 (the toolkit's rule before 2026-11-28,
-	// kept to reproduce results made with it).
+	// NegativeClamp replaces it by 0 (the rule of tmpd's and cadps-gauss's
+	// revision 0, kept to reproduce results made with it).
 	NegativeClamp NegativeRule = "clamp"
 )
 

@@ -36,8 +36,8 @@ type TMPD struct {
 	// Diagonal selects the estimate of the covariance's diagonal (zero: row
 	// sums).
 	Diagonal Diagonal
-	// PixelSpace estimates the diagonal of Cov instead of A Cov Aᵀ: this
-	// toolkit's form of TMPD before 2026-11-28. Its row sums run over all
+	// PixelSpace estimates the diagonal of Cov instead of A Cov Aᵀ: the
+	// form of tmpd's revisions 0 and 1. Its row sums run over all
 	// pixels, where the published form's run over the measurements'
 	// couplings only; on the mixture benchmark that made it far worse
 	// (docs/posterior-fidelity.md).
@@ -58,10 +58,10 @@ func (TMPD) DefaultScale(string) float64 { return 1 }
 
 // Revision implements Revisioner:
 //
-//  1. 2026-11-28: a negative diagonal entry becomes its magnitude, not 0
-//     (negative=clamp restores the old rule);
-//  2. 2026-11-28: the row sums of A Cov Aᵀ, as published, not of Cov
-//     (space=pixels restores the old form).
+//  1. a negative diagonal entry becomes its magnitude, not 0
+//     (negative=clamp gives revision 0's rule);
+//  2. the row sums of A Cov Aᵀ, as published, not of Cov
+//     (space=pixels gives revision 1's form).
 func (TMPD) Revision() int { return 2 }
 
 // CheckOperator implements OperatorChecker: A must be linear with an adjoint.

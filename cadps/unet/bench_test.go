@@ -16,7 +16,7 @@ func TestForwardFLOPs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The issue and the PyTorch anchors give 388 GFLOP per FFHQ-256 forward.
+	// The PyTorch reference's count gives 388 GFLOP per FFHQ-256 forward.
 	if g := float64(m.ForwardFLOPs(256)) / 1e9; g < 380 || g > 396 {
 		t.Errorf("FFHQ-256 forward = %.1f GFLOP, want ≈ 388", g)
 	} else {
