@@ -5,6 +5,14 @@
 # "cadps.figures" promises. GoNB exits 0 even after a runtime panic, so the
 # outputs are what is checked.
 #
+# The quickstart and ablation notebooks add an LPIPS column when
+# CADPS_LPIPS_DIR names a folder holding torchvision's
+# alexnet-owt-7be5be79.pth. Without --inplace, and with CADPS_LPIPS_DIR
+# unset, the check sets it to a folder of random-weight backbone files
+# (scripts/notebooks/randlpips), so that the LPIPS path runs; the values are
+# then meaningless. With --inplace the notebooks are kept as a user's run
+# gives them: with LPIPS only when CADPS_LPIPS_DIR is set.
+#
 #   scripts/notebooks/check.sh            execute into a temporary folder
 #   scripts/notebooks/check.sh --inplace  execute and keep the outputs in the committed notebooks,
 #                                         and refresh the README's thumbnails (docs/notebooks/NAME.png|svg:
@@ -31,6 +39,11 @@ else
 	nbs=("$root"/notebooks/*.ipynb)
 fi
 [ ${#nbs[@]} -gt 0 ] || { echo "notebooks: none found" >&2; exit 1; }
+if [ $inplace = 0 ] && [ -z "${CADPS_LPIPS_DIR:-}" ]; then
+	(cd "$root" && go run ./scripts/notebooks/randlpips "$tmp/lpips")
+	export CADPS_LPIPS_DIR="$tmp/lpips"
+	echo "     LPIPS with random-weight backbone files ($CADPS_LPIPS_DIR)"
+fi
 # check NOTEBOOK: exit 0 if its outputs are clean, 2 if only figures are
 # missing, 1 for any error.
 check() {
