@@ -13,6 +13,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cadps/toolkit/cadps/guidance"
+	"github.com/cadps/toolkit/ops"
 )
 
 // firstDocuments are the documents whose examples TestDocumentedCommands
@@ -126,10 +129,10 @@ type docBlock struct {
 //     package's own tests, which `make test` runs anyway).
 //   - Every ```sh block, run or not, is checked without running it: its
 //     shell syntax (bash -n); every flag of a cadps command is one its
-//     subcommand defines; the packages of a go command exist, and the
-//     tests and benchmarks its -run and -bench patterns select exist;
-//     every file of the module it names exists (outputs under out/,
-//     build/ and runs/ aside).
+//     subcommand defines, and its task, method and noise specs parse; the
+//     packages of a go command exist, and the tests and benchmarks its
+//     -run and -bench patterns select exist; every file of the module it
+//     names exists (outputs under out/, build/ and runs/ aside).
 //   - Blocks fenced otherwise (```text for outputs, usage lines and file
 //     layouts, ```go for code, ```json, ```yaml) are not commands. A
 //     fence without a language, one of another shell (```bash, ```shell,
@@ -282,6 +285,7 @@ func (c *docChecker) check(t *testing.T, text string) {
 	script := goRunCadps.ReplaceAllString(text, "cadps")
 	for _, cmd := range cadpsCommands(script) {
 		c.checkFlags(t, cmd)
+		checkSpecs(t, cmd)
 	}
 	for _, words := range commandLines(script) {
 		c.checkGo(t, words)
@@ -411,6 +415,64 @@ func (c *docChecker) checkFlags(t *testing.T, words []string) {
 		name, _, _ := strings.Cut(strings.TrimLeft(w, "-"), "=")
 		if name != "h" && !slices.Contains(c.flags[key], name) && !definesFlag(c.bin, sub, name) {
 			t.Errorf("cadps %s: the documents use flag %s, which it does not define", key, w)
+		}
+	}
+}
+
+// checkSpecs checks the task, method and noise specs a cadps command
+// gives (-task, -tasks, -method, -methods, -noise) as the command would
+// parse them: tasks for the shipped prior's 1×32×32 images, or 3×256×256
+// ones with -model ffhq256, -model imagenet256 or -model-config.
+func checkSpecs(t *testing.T, words []string) {
+	t.Helper()
+	shape := []int{1, 1, 32, 32}
+	if m := flagValue(words, "model"); m == "ffhq256" || m == "imagenet256" || flagValue(words, "model-config") != "" {
+		shape = []int{1, 3, 256, 256}
+	}
+	for i, w := range words {
+		if separator(w) {
+			return
+		}
+		name, value, ok := strings.Cut(strings.TrimLeft(w, "-"), "=")
+		if !strings.HasPrefix(w, "-") {
+			continue
+		}
+		if !ok {
+			if i+1 >= len(words) {
+				continue
+			}
+			value = words[i+1]
+		}
+		if strings.ContainsAny(value, "$") {
+			continue
+		}
+		var specs []string
+		switch name {
+		case "task":
+			specs = []string{value}
+		case "tasks":
+			specs = strings.Split(value, ";")
+		case "method":
+			specs = []string{value}
+		case "methods":
+			if value != "all" {
+				specs = splitMethodList(value)
+			}
+		case "noise":
+			if _, err := ops.ParseNoise(value); err != nil {
+				t.Errorf("cadps %s -noise %s: %v", words[1], value, err)
+			}
+		}
+		for _, spec := range specs {
+			var err error
+			if strings.HasPrefix(name, "task") {
+				_, err = ops.Parse(spec, shape, 0)
+			} else {
+				_, err = guidance.ParseSpec(spec, guidance.Options{})
+			}
+			if err != nil {
+				t.Errorf("cadps %s -%s %s: %v", words[1], name, value, err)
+			}
 		}
 	}
 }
