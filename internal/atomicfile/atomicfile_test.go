@@ -48,3 +48,23 @@ func TestWrite(t *testing.T) {
 		t.Errorf("missing folder: error %v", err)
 	}
 }
+
+// TestCheckWritable creates a missing folder, leaves no probe behind, and
+// refuses a folder below a file with the path and the cause.
+func TestCheckWritable(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "new", "out")
+	if err := CheckWritable(dir); err != nil {
+		t.Fatal(err)
+	}
+	if entries, err := os.ReadDir(dir); err != nil || len(entries) != 0 {
+		t.Errorf("folder holds %v, %v; want it empty", entries, err)
+	}
+	blocker := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(blocker, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := CheckWritable(filepath.Join(blocker, "sub"))
+	if err == nil || !strings.Contains(err.Error(), "output folder "+filepath.Join(blocker, "sub")+" is not writable: not a directory") {
+		t.Errorf("error %v", err)
+	}
+}

@@ -15,7 +15,7 @@ import (
 	"github.com/cadps/toolkit/cadps/imageio"
 	"github.com/cadps/toolkit/cadps/metrics/fid"
 	"github.com/cadps/toolkit/cadps/metrics/lpips"
-	"github.com/cadps/toolkit/cadps/restore"
+	"github.com/cadps/toolkit/cadps/runs"
 )
 
 // TestReproduceLPIPS runs reproductions of two images on the small prior
@@ -73,18 +73,18 @@ func TestReproduceLPIPS(t *testing.T) {
 	var recorded []float64
 	for i := range 2 {
 		name := "0000" + strconv.Itoa(i)
-		var rec restore.Record
-		if err := json.Unmarshal([]byte(readFile(t, filepath.Join(task, restore.RecordDir, name+".json"))), &rec); err != nil {
+		var rec runs.Record
+		if err := json.Unmarshal([]byte(readFile(t, filepath.Join(task, runs.RecordDir, name+".json"))), &rec); err != nil {
 			t.Fatal(err)
 		}
 		if rec.LPIPS == nil {
 			t.Fatalf("record %s has no LPIPS", name)
 		}
-		label, err := imageio.Load(filepath.Join(task, restore.LabelDir, name+".png"))
+		label, err := imageio.Load(filepath.Join(task, runs.LabelDir, name+".png"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		recon, err := imageio.Load(filepath.Join(task, restore.ReconDir, name+".png"))
+		recon, err := imageio.Load(filepath.Join(task, runs.ReconDir, name+".png"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -97,7 +97,7 @@ func TestReproduceLPIPS(t *testing.T) {
 		}
 		recorded = append(recorded, float64(*rec.LPIPS))
 	}
-	summary := readFile(t, filepath.Join(out, restore.TableFile))
+	summary := readFile(t, filepath.Join(out, runs.TableFile))
 	if !strings.Contains(summary, "| LPIPS |") {
 		t.Errorf("table without an LPIPS column:\n%s", summary)
 	}
@@ -106,12 +106,12 @@ func TestReproduceLPIPS(t *testing.T) {
 	if want := strconv.FormatFloat(mean, 'f', 4, 64) + " ± " + strconv.FormatFloat(std, 'f', 4, 64); !strings.Contains(summary, want) {
 		t.Errorf("table lacks LPIPS %s:\n%s", want, summary)
 	}
-	rows := readCSV(t, filepath.Join(out, restore.CSVFile))
+	rows := readCSV(t, filepath.Join(out, runs.CSVFile))
 	if col := len(rows[0]) - 1; rows[0][col] != "lpips" || rows[1][col] == "" {
 		t.Errorf("metrics.csv: header %v, first row %v", rows[0], rows[1])
 	}
 	var doc map[string]any
-	if err := json.Unmarshal([]byte(readFile(t, filepath.Join(out, restore.SettingsFile))), &doc); err != nil {
+	if err := json.Unmarshal([]byte(readFile(t, filepath.Join(out, runs.SettingsFile))), &doc); err != nil {
 		t.Fatal(err)
 	}
 	if s, _ := doc["lpips"].(string); !strings.HasPrefix(s, "alex: backbone alex.safetensors sha256 ") {

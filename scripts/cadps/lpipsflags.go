@@ -11,6 +11,7 @@ import (
 
 	"github.com/cadps/toolkit/cadps/backend"
 	"github.com/cadps/toolkit/cadps/imageio"
+	"github.com/cadps/toolkit/cadps/metrics"
 	"github.com/cadps/toolkit/cadps/metrics/lpips"
 	"github.com/cadps/toolkit/cadps/restore"
 )
@@ -98,15 +99,15 @@ func fileDigest(path string) (string, error) {
 // lpipsDistance returns the LPIPS distance of a reconstruction to the
 // clean image, both clamped to [0,1] and rounded to 8 bits as saved (as
 // PSNR and SSIM see them), or nil when m is nil.
-func lpipsDistance(m *lpips.Model, truth, recon *imageio.Image) (*restore.Number, error) {
+func lpipsDistance(m *lpips.Model, truth, recon *imageio.Image) (*metrics.Number, error) {
 	if m == nil {
 		return nil, nil
 	}
-	d, err := m.ImageDistances([]*imageio.Image{quantize8(truth)}, []*imageio.Image{quantize8(recon)}, 1)
+	d, err := m.ImageDistances([]*imageio.Image{truth.Quantize8()}, []*imageio.Image{recon.Quantize8()}, 1)
 	if err != nil {
 		return nil, err
 	}
-	return new(restore.Number(d[0])), nil
+	return new(metrics.Number(d[0])), nil
 }
 
 // batchLPIPS returns the LPIPS distance of each item's reconstruction to
@@ -121,22 +122,13 @@ func batchLPIPS(m *lpips.Model, items []restore.BatchItem) ([]float64, error) {
 	}
 	var truths, recons []*imageio.Image
 	for _, it := range items {
-		truths, recons = append(truths, quantize8(it.Truth)), append(recons, quantize8(it.Reconstruction))
+		truths, recons = append(truths, it.Truth.Quantize8()), append(recons, it.Reconstruction.Quantize8())
 	}
 	return m.ImageDistances(truths, recons, lpipsBatch)
 }
 
 // lpipsBatch is the number of image pairs LPIPS runs at once.
 const lpipsBatch = 16
-
-// quantize8 clamps im to [0,1] and rounds it to 8 bits, as a PNG holds it.
-func quantize8(im *imageio.Image) *imageio.Image {
-	c := im.Clamp()
-	for i, v := range c.Pix {
-		c.Pix[i] = float32(math.Floor(float64(v)*255+0.5) / 255)
-	}
-	return c
-}
 
 // cond returns s when ok, else "".
 func cond(ok bool, s string) string {

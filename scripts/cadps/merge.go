@@ -5,7 +5,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/cadps/toolkit/cadps/restore"
+	"github.com/cadps/toolkit/cadps/runs"
 )
 
 // mergeCommand is `cadps merge DIR...`: the CSV, table and grids of a
@@ -46,7 +46,7 @@ func runMerge(args []string, stdout, stderr io.Writer) error {
 	if *out == "" {
 		*out = dirs[0]
 	}
-	t, err := restore.ReadTable(dirs)
+	t, err := runs.ReadTable(dirs)
 	if err != nil {
 		return err
 	}
@@ -68,7 +68,7 @@ func runMerge(args []string, stdout, stderr io.Writer) error {
 		if t.Duplicates > 0 {
 			fmt.Fprintf(stdout, " (%d duplicates ignored)", t.Duplicates)
 		}
-		fmt.Fprintf(stdout, "; wrote %s and %s in %s\n\n%s", restore.CSVFile, restore.TableFile, *out, t.Markdown())
+		fmt.Fprintf(stdout, "; wrote %s and %s in %s\n\n%s", runs.CSVFile, runs.TableFile, *out, t.Markdown())
 	}
 	return nil
 }

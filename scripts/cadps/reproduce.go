@@ -16,6 +16,7 @@ import (
 	"github.com/cadps/toolkit/cadps/metrics/fid"
 	"github.com/cadps/toolkit/cadps/restore"
 	"github.com/cadps/toolkit/cadps/runs"
+	"github.com/cadps/toolkit/internal/atomicfile"
 )
 
 // reproduceCommand is `cadps reproduce [FOLDER]`: a folder of images
@@ -96,7 +97,7 @@ func runReproduce(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	rep := &restore.Reproduction{Out: *out, Options: opts, Seed: *sf.seed, Fit: fit, RetryFailed: *retry, GridRows: *gridRows}
+	rep := &runs.Reproduction{Out: *out, Options: opts, Seed: *sf.seed, Fit: fit, RetryFailed: *retry, GridRows: *gridRows}
 	if *gridRows == 0 {
 		rep.GridRows = -1
 	}
@@ -109,7 +110,7 @@ func runReproduce(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	for _, spec := range tasks {
-		rep.Tasks = append(rep.Tasks, restore.TaskSetup{Task: restore.SpecTask(spec)})
+		rep.Tasks = append(rep.Tasks, runs.TaskSetup{Task: restore.SpecTask(spec)})
 	}
 	dataRoot := ""
 	for _, path := range taskConfigs {
@@ -117,7 +118,7 @@ func runReproduce(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		ts := restore.TaskSetup{Task: tc.Task, Noise: tc.Noise, Method: tc.Method}
+		ts := runs.TaskSetup{Task: tc.Task, Noise: tc.Noise, Method: tc.Method}
 		if tc.HasScale {
 			ts.Scale = &tc.Scale
 		}
@@ -148,7 +149,7 @@ func runReproduce(args []string, stdout, stderr io.Writer) error {
 	if *lease <= 0 {
 		return usagef("-lease must be positive, got %v", *lease)
 	}
-	if err := restore.CheckWritable(*out); err != nil {
+	if err := atomicfile.CheckWritable(*out); err != nil {
 		return err
 	}
 	if rep.Shard, err = chooseShard(*out, *shard, *shardCount, os.Getenv); err != nil {
@@ -170,7 +171,7 @@ func runReproduce(args []string, stdout, stderr io.Writer) error {
 	if !*quiet {
 		rep.Log = lineWriter{bar: bar, w: stdout}
 		if bar.on {
-			rep.OnStep = func(it restore.Item, p restore.Progress) {
+			rep.OnStep = func(it runs.Item, p restore.Progress) {
 				bar.label = it.String() + " "
 				bar.update(p)
 			}
@@ -188,7 +189,7 @@ func runReproduce(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stdout, ", %d by other workers", sum.ByOthers)
 		}
 		fmt.Fprintln(stdout)
-		fmt.Fprintf(stdout, "wrote %s and %s in %s\n\n%s", restore.CSVFile, restore.TableFile, *out, sum.Table.Markdown())
+		fmt.Fprintf(stdout, "wrote %s and %s in %s\n\n%s", runs.CSVFile, runs.TableFile, *out, sum.Table.Markdown())
 	}
 	return printMetricTables(stdout, rep, sum.Table.Rows, fidModel, *fidDims, *paper)
 }
@@ -196,7 +197,7 @@ func runReproduce(args []string, stdout, stderr io.Writer) error {
 // loadMetricNets loads the LPIPS network the flags select into rep, and
 // returns the FID network of the given weights and feature dimension (nil
 // without weights).
-func loadMetricNets(rep *restore.Reproduction, lpf lpipsFlags, fidWeights string, fidDims int) (*fid.Model, error) {
+func loadMetricNets(rep *runs.Reproduction, lpf lpipsFlags, fidWeights string, fidDims int) (*fid.Model, error) {
 	var err error
 	if rep.LPIPS, rep.LPIPSWeights, err = lpf.load(); err != nil || fidWeights == "" {
 		return nil, err

@@ -11,7 +11,7 @@ import (
 
 	"github.com/cadps/toolkit/cadps/imageio"
 	"github.com/cadps/toolkit/cadps/metrics/fid"
-	"github.com/cadps/toolkit/cadps/restore"
+	"github.com/cadps/toolkit/cadps/runs"
 )
 
 // reproduceFIDRow is the FID of one task and method of a reproduction:
@@ -27,7 +27,7 @@ type reproduceFIDRow struct {
 // against their clean images (label/), with the FID network m (one block)
 // run on batches of batch images. A row with fewer than two finished
 // items has no FID (NaN).
-func reproduceFID(m *fid.Model, out string, rows []restore.TableRow, batch int) ([]reproduceFIDRow, error) {
+func reproduceFID(m *fid.Model, out string, rows []runs.TableRow, batch int) ([]reproduceFIDRow, error) {
 	var res []reproduceFIDRow
 	for _, r := range rows {
 		recons, labels, err := finishedImages(out, r.Task, r.Method)
@@ -62,7 +62,7 @@ func reproduceFID(m *fid.Model, out string, rows []restore.TableRow, batch int) 
 // in index order.
 func finishedImages(out, task, method string) (recons, labels []*imageio.Image, err error) {
 	dir := filepath.Join(out, task, method)
-	files, err := filepath.Glob(filepath.Join(dir, restore.RecordDir, "*.json"))
+	files, err := filepath.Glob(filepath.Join(dir, runs.RecordDir, "*.json"))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -72,19 +72,19 @@ func finishedImages(out, task, method string) (recons, labels []*imageio.Image, 
 		if err != nil {
 			return nil, nil, err
 		}
-		var rec restore.Record
+		var rec runs.Record
 		if err := json.Unmarshal(data, &rec); err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", f, err)
 		}
-		if rec.Status != restore.StatusOK {
+		if rec.Status != runs.StatusOK {
 			continue
 		}
 		name := strings.TrimSuffix(filepath.Base(f), ".json") + ".png"
-		recon, err := imageio.Load(filepath.Join(dir, restore.ReconDir, name))
+		recon, err := imageio.Load(filepath.Join(dir, runs.ReconDir, name))
 		if err != nil {
 			return nil, nil, err
 		}
-		label, err := imageio.Load(filepath.Join(dir, restore.LabelDir, name))
+		label, err := imageio.Load(filepath.Join(dir, runs.LabelDir, name))
 		if err != nil {
 			return nil, nil, err
 		}

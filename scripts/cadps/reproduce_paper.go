@@ -8,12 +8,12 @@ import (
 	"strings"
 
 	"github.com/cadps/toolkit/cadps/metrics/fid"
-	"github.com/cadps/toolkit/cadps/restore"
+	"github.com/cadps/toolkit/cadps/runs"
 )
 
 // printMetricTables prints, after a reproduction's run, the FID table
 // (with an FID network) and, if paper, the table in the papers' layout.
-func printMetricTables(w io.Writer, rep *restore.Reproduction, rows []restore.TableRow, fidModel *fid.Model, fidDims int, paper bool) error {
+func printMetricTables(w io.Writer, rep *runs.Reproduction, rows []runs.TableRow, fidModel *fid.Model, fidDims int, paper bool) error {
 	var fids []reproduceFIDRow
 	if fidModel != nil {
 		var err error
@@ -37,9 +37,9 @@ func printMetricTables(w io.Writer, rep *restore.Reproduction, rows []restore.Ta
 // over its finished items. Tasks and methods come in the order of
 // taskOrder and methodOrder (the reproduction's), any others after them; fids may be nil (no FID). A value that was not measured
 // reads "–".
-func paperMarkdown(rows []restore.TableRow, fids []reproduceFIDRow, taskOrder, methodOrder []string) string {
+func paperMarkdown(rows []runs.TableRow, fids []reproduceFIDRow, taskOrder, methodOrder []string) string {
 	var tasks, methods []string
-	byKey := map[[2]string]restore.TableRow{}
+	byKey := map[[2]string]runs.TableRow{}
 	for _, r := range rows {
 		if !slices.Contains(tasks, r.Task) {
 			tasks = append(tasks, r.Task)

@@ -15,6 +15,7 @@ import (
 	"github.com/cadps/toolkit/cadps/metrics/fid"
 	"github.com/cadps/toolkit/cadps/metrics/lpips"
 	"github.com/cadps/toolkit/cadps/restore"
+	"github.com/cadps/toolkit/cadps/runs"
 )
 
 // paperHelperEnv makes the test binary act as the cadps command (its
@@ -124,7 +125,7 @@ func paperTableCells(t *testing.T, out string) map[string][]string {
 }
 
 func TestPaperMarkdown(t *testing.T) {
-	rows := []restore.TableRow{
+	rows := []runs.TableRow{
 		{Task: "sr", Method: "cadps", N: 2, PSNR: 25.5, SSIM: 0.7, LPIPSN: 2, LPIPS: 0.25},
 		{Task: "sr", Method: "dps", N: 2, PSNR: 24.25, SSIM: 0.65, LPIPSN: 2, LPIPS: 0.3},
 		{Task: "blur", Method: "dps", N: 0, Failed: 2},

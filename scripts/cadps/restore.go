@@ -13,6 +13,7 @@ import (
 	"github.com/cadps/toolkit/cadps/backend"
 	"github.com/cadps/toolkit/cadps/guidance"
 	"github.com/cadps/toolkit/cadps/imageio"
+	"github.com/cadps/toolkit/cadps/metrics"
 	"github.com/cadps/toolkit/cadps/restore"
 	"github.com/cadps/toolkit/internal/atomicfile"
 	"github.com/cadps/toolkit/ops"
@@ -181,14 +182,14 @@ type restoreRecord struct {
 	Metrics         restore.Metrics  `json:"metrics"`
 	// LPIPS is the reconstruction's LPIPS distance to the 8-bit clean image
 	// (with -lpips), LPIPSWeights the network and weights that gave it.
-	LPIPS        *restore.Number  `json:"lpips,omitempty"`
+	LPIPS        *metrics.Number  `json:"lpips,omitempty"`
 	LPIPSWeights string           `json:"lpips_weights,omitempty"`
 	Timings      restore.Timings  `json:"timings"`
 	TotalSeconds float64          `json:"total_seconds"`
-	Residuals    []restore.Number `json:"residuals"`
+	Residuals    []metrics.Number `json:"residuals"`
 	// Residual is ‖y − A(x0)‖₂ of the reconstruction, and Draw the draw
 	// kept (with -draws).
-	Residual      restore.Number `json:"reconstruction_residual"`
+	Residual      metrics.Number `json:"reconstruction_residual"`
 	Draw          int            `json:"draw,omitempty"`
 	ProgressSteps []int          `json:"progress_steps"`
 	Files         []string       `json:"files"`
@@ -236,7 +237,7 @@ func runRestore(args []string, stdout, stderr io.Writer) error {
 	if _, err := guidance.ParseSpec(*method, opts.Guidance); err != nil {
 		return err
 	}
-	if err := restore.CheckWritable(*out); err != nil {
+	if err := atomicfile.CheckWritable(*out); err != nil {
 		return err
 	}
 	image := pos[0]
@@ -278,7 +279,7 @@ func runRestore(args []string, stdout, stderr io.Writer) error {
 	rec := restoreRecord{
 		Image: image, Fit: fit.String(), Seed: *sf.seed, Settings: r.Settings(), Operator: res.Operator,
 		MeasurementView: res.MeasurementView, Metrics: res.Metrics, Timings: res.Timings,
-		Residual: restore.Number(res.Residual), Draw: res.Draw, Files: files,
+		Residual: metrics.Number(res.Residual), Draw: res.Draw, Files: files,
 		Started: started.UTC().Format(time.RFC3339), Finished: time.Now().UTC().Format(time.RFC3339),
 	}
 	if rec.LPIPS, err = lpipsDistance(lp, res.Truth, res.Reconstruction); err != nil {
@@ -288,7 +289,7 @@ func runRestore(args []string, stdout, stderr io.Writer) error {
 		rec.LPIPSWeights = lpWeights
 	}
 	for _, v := range res.Residuals {
-		rec.Residuals = append(rec.Residuals, restore.Number(v))
+		rec.Residuals = append(rec.Residuals, metrics.Number(v))
 	}
 	for _, s := range res.Progress {
 		rec.ProgressSteps = append(rec.ProgressSteps, s.Step)
@@ -342,13 +343,10 @@ func applyTaskConfig(o *restore.Options, path string, fs *flag.FlagSet) error {
 // saveRestoreOutputs writes the images of a restoration and returns their
 // names.
 func saveRestoreOutputs(dir string, res *restore.Result, gif bool) ([]string, error) {
-	paths := map[string]string{
-		restore.ReconDir:    filepath.Join(dir, reconFile),
-		restore.LabelDir:    filepath.Join(dir, labelFile),
-		restore.ProgressDir: filepath.Join(dir, progressFile),
-		restore.InputDir:    filepath.Join(dir, measurementFile),
-	}
-	if err := restore.SaveOutputs(res, paths); err != nil {
+	if err := res.Save(restore.OutputFiles{
+		Reconstruction: filepath.Join(dir, reconFile), Truth: filepath.Join(dir, labelFile),
+		Progress: filepath.Join(dir, progressFile), Measurement: filepath.Join(dir, measurementFile),
+	}); err != nil {
 		return nil, err
 	}
 	files := []string{reconFile, labelFile, progressFile}

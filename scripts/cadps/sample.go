@@ -16,6 +16,7 @@ import (
 	"github.com/cadps/toolkit/cadps/guidance"
 	"github.com/cadps/toolkit/cadps/imageio"
 	"github.com/cadps/toolkit/cadps/restore"
+	"github.com/cadps/toolkit/internal/atomicfile"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
 
@@ -54,7 +55,7 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 	case *n <= 0 || *steps <= 0 || *jobs <= 0 || *cols <= 0 || *zoom <= 0:
 		return usagef("-n, -steps, -jobs, -cols and -zoom must be positive")
 	}
-	if err := restore.CheckWritable(filepath.Dir(*out)); err != nil {
+	if err := atomicfile.CheckWritable(filepath.Dir(*out)); err != nil {
 		return err
 	}
 	var ref *nearestRef

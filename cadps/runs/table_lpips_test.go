@@ -1,9 +1,11 @@
-package restore
+package runs
 
 import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/cadps/toolkit/cadps/metrics"
 )
 
 // TestTableLPIPS tabulates records with and without LPIPS distances: the
@@ -12,9 +14,9 @@ import (
 // without LPIPS decodes with none.
 func TestTableLPIPS(t *testing.T) {
 	rec := func(method string, index int, psnr float64, lpips ...float64) *Record {
-		r := &Record{Task: "sr", Method: method, Index: index, Status: StatusOK, PSNR: Number(psnr), SSIM: 0.5}
+		r := &Record{Task: "sr", Method: method, Index: index, Status: StatusOK, PSNR: metrics.Number(psnr), SSIM: 0.5}
 		if len(lpips) > 0 {
-			r.LPIPS = new(Number(lpips[0]))
+			r.LPIPS = new(metrics.Number(lpips[0]))
 		}
 		return r
 	}

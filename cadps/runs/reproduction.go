@@ -1,7 +1,6 @@
-package restore
+package runs
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,9 +10,8 @@ import (
 	"sort"
 	"time"
 
-	"github.com/cadps/toolkit/cadps/imageio"
 	"github.com/cadps/toolkit/cadps/metrics/lpips"
-	"github.com/cadps/toolkit/cadps/runs"
+	"github.com/cadps/toolkit/cadps/restore"
 	"github.com/cadps/toolkit/internal/atomicfile"
 	"github.com/cadps/toolkit/ops"
 	"github.com/gomlx/gomlx/backends"
@@ -35,7 +33,7 @@ const (
 	// finished when its record exists.
 	RecordDir = "record"
 	// ClaimDir holds the claims of items being computed (see
-	// runs.Claimer): NNNNN.G, G the claim's generation.
+	// Claimer): NNNNN.G, G the claim's generation.
 	ClaimDir = "claim"
 	// SettingsFile is the reproduction's settings, in DIR.
 	SettingsFile = "reproduce.json"
@@ -48,7 +46,7 @@ const (
 // TaskSetup is one task of a reproduction.
 type TaskSetup struct {
 	// Task is the measurement task; its Label names its folder.
-	Task Task
+	Task restore.Task
 	// Noise is the task's measurement noise (nil: the base options').
 	Noise ops.Noise
 	// Scale is the task's step size ζ (nil: the base options', or the
@@ -69,9 +67,9 @@ type Reproduction struct {
 	// Backend runs the graphs.
 	Backend backends.Backend
 	// Prior is the prior network.
-	Prior *Prior
+	Prior *restore.Prior
 	// Options are the base options; Task and Method are set per item.
-	Options Options
+	Options restore.Options
 	// Tasks are the tasks.
 	Tasks []TaskSetup
 	// Methods are the guidance methods run on every task (empty: each
@@ -85,13 +83,13 @@ type Reproduction struct {
 	// measurement and initial noise.
 	Seed uint64
 	// Fit fits images of another size.
-	Fit Fit
+	Fit restore.Fit
 	// Shard selects the items this run does.
 	Shard Shard
-	// Claims claims items for this worker (nil: a runs.Claimer with the
+	// Claims claims items for this worker (nil: a Claimer with the
 	// default lease). Keep it to release the claims when the worker is
-	// asked to stop (runs.Claimer.ReleaseAll).
-	Claims *runs.Claimer
+	// asked to stop (Claimer.ReleaseAll).
+	Claims *Claimer
 	// Poll is how long Run waits before looking again at items that other
 	// workers hold (0: a quarter of the lease, at most 5 s).
 	Poll time.Duration
@@ -109,7 +107,7 @@ type Reproduction struct {
 	// Log, when not nil, receives one line per item.
 	Log io.Writer
 	// OnStep, when not nil, is called after every sampling step.
-	OnStep func(Item, Progress)
+	OnStep func(Item, restore.Progress)
 }
 
 // Item is one image × task × method.
@@ -141,63 +139,6 @@ func (it Item) Path(out, folder string) string {
 	}
 	return filepath.Join(out, it.Task, it.Method, folder, it.Name()+ext)
 }
-
-// Record is an item's record, written after its outputs: an item is
-// finished when its record exists.
-type Record struct {
-	// Task is the task's label.
-	Task string `json:"task"`
-	// Method is the guidance method.
-	Method string `json:"method"`
-	// Index is the image's index in the sorted image list.
-	Index int `json:"index"`
-	// Image is the image's path as the run saw it, ImageBase its file name.
-	Image     string `json:"image"`
-	ImageBase string `json:"image_name"`
-	// Status is StatusOK or StatusFailed; Error says why an item failed.
-	Status string `json:"status"`
-	Error  string `json:"error,omitempty"`
-	// Seed is the item's seed (see ItemSeed).
-	Seed uint64 `json:"seed"`
-	// PSNR and SSIM compare the reconstruction with the clean image.
-	PSNR Number `json:"psnr"`
-	SSIM Number `json:"ssim"`
-	// LPIPS is the reconstruction's LPIPS distance to the clean image, when
-	// the reproduction computes it (Reproduction.LPIPS); absent otherwise.
-	LPIPS *Number `json:"lpips,omitempty"`
-	// Seconds is the item's wall time (loading, sampling and writing).
-	Seconds float64 `json:"seconds"`
-	// Steps, Scale and SigmaY are the sampling settings.
-	Steps  int     `json:"steps"`
-	Scale  float64 `json:"scale"`
-	SigmaY float64 `json:"sigma_y"`
-	// Operator describes the operator.
-	Operator string `json:"operator,omitempty"`
-	// Residual is ‖y − A(x̂0)‖₂ at the last step (of the draw kept), and
-	// Draw the draw kept (Options.Draws).
-	Residual Number `json:"final_residual"`
-	Draw     int    `json:"draw,omitempty"`
-	// Backend names the backend, Shard the shard that ran the item, and
-	// Finished the time it finished (RFC 3339, UTC).
-	Backend  string `json:"backend"`
-	Shard    string `json:"shard"`
-	Finished string `json:"finished"`
-	// HasInput reports whether the measurement was saved as an image, and
-	// Measured what it shows (see Result.MeasurementView).
-	HasInput bool   `json:"has_input"`
-	Measured string `json:"measurement_view,omitempty"`
-	// Timings are the restoration's wall times.
-	Timings Timings `json:"timings"`
-
-	// root is the output folder the record was found in.
-	root string
-}
-
-// Record statuses.
-const (
-	StatusOK     = "ok"
-	StatusFailed = "failed"
-)
 
 // RunSummary counts what a run did.
 type RunSummary struct {
@@ -262,53 +203,39 @@ func (r *Reproduction) Items() []Item {
 // images and the output folder.
 func (r *Reproduction) check() error {
 	if r.Prior == nil || r.Backend == nil {
-		return errors.New("restore: reproduction without a prior or a backend")
+		return errors.New("runs: reproduction without a prior or a backend")
 	}
 	if len(r.Images) == 0 {
-		return errors.New("restore: no images to reproduce")
+		return errors.New("runs: no images to reproduce")
 	}
 	if len(r.Tasks) == 0 {
-		return errors.New("restore: no tasks to reproduce")
+		return errors.New("runs: no tasks to reproduce")
 	}
 	seen := map[string]bool{}
 	for k, ts := range r.Tasks {
 		if ts.Task.Label == "" {
-			return fmt.Errorf("restore: task %d has no label", k)
+			return fmt.Errorf("runs: task %d has no label", k)
 		}
 		if seen[ts.Task.Label] {
-			return fmt.Errorf("restore: task %s is given twice", ts.Task.Label)
+			return fmt.Errorf("runs: task %s is given twice", ts.Task.Label)
 		}
 		seen[ts.Task.Label] = true
 		if len(r.methodsFor(k)) == 0 {
-			return fmt.Errorf("restore: no method for task %s (give methods, or a task config with conditioning.method)", ts.Task.Label)
+			return fmt.Errorf("runs: no method for task %s (give methods, or a task config with conditioning.method)", ts.Task.Label)
 		}
 	}
 	shape := r.Prior.ImageShape()
 	for _, p := range r.Images {
-		if err := CheckImage(p, shape[2], r.Fit); err != nil {
+		if err := restore.CheckImage(p, shape[2], r.Fit); err != nil {
 			return err
 		}
 	}
-	return CheckWritable(r.Out)
-}
-
-// CheckWritable creates dir if needed and checks that a file can be
-// created in it.
-func CheckWritable(dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("output folder %s is not writable: %w", dir, cause(err))
-	}
-	f, err := os.CreateTemp(dir, ".probe-*")
-	if err != nil {
-		return fmt.Errorf("output folder %s is not writable: %w", dir, cause(err))
-	}
-	f.Close()
-	return os.Remove(f.Name())
+	return atomicfile.CheckWritable(r.Out)
 }
 
 // restorers builds one restorer per task setup and method.
-func (r *Reproduction) restorers() (map[[2]string]*Restorer, error) {
-	out := map[[2]string]*Restorer{}
+func (r *Reproduction) restorers() (map[[2]string]*restore.Restorer, error) {
+	out := map[[2]string]*restore.Restorer{}
 	for k, ts := range r.Tasks {
 		for _, m := range r.methodsFor(k) {
 			o := r.Options
@@ -319,7 +246,7 @@ func (r *Reproduction) restorers() (map[[2]string]*Restorer, error) {
 			if ts.Scale != nil && o.Scale == nil {
 				o.Scale = ts.Scale
 			}
-			rs, err := New(r.Backend, r.Prior, o)
+			rs, err := restore.New(r.Backend, r.Prior, o)
 			if err != nil {
 				return nil, err
 			}
@@ -329,94 +256,11 @@ func (r *Reproduction) restorers() (map[[2]string]*Restorer, error) {
 	return out, nil
 }
 
-// SaveOutputs writes a result's images: the measurement (when it is an
-// image) to paths[InputDir], the reconstruction to paths[ReconDir], the
-// progress strip of x̂0 to paths[ProgressDir] and the clean image to
-// paths[LabelDir]; absent keys are skipped. Each file is written
-// atomically.
-func SaveOutputs(res *Result, paths map[string]string) error {
-	if p, ok := paths[InputDir]; ok && res.Measurement != nil {
-		if err := imageio.Save(p, res.Measurement); err != nil {
-			return err
-		}
-	}
-	if p, ok := paths[ReconDir]; ok {
-		if err := imageio.Save(p, res.Reconstruction); err != nil {
-			return err
-		}
-	}
-	if p, ok := paths[ProgressDir]; ok && len(res.Progress) > 0 {
-		strip, err := ProgressStrip(res)
-		if err != nil {
-			return err
-		}
-		if err := imageio.Save(p, strip); err != nil {
-			return err
-		}
-	}
-	if p, ok := paths[LabelDir]; ok {
-		if err := imageio.Save(p, res.Truth); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// ProgressStrip lays the x̂0 snapshots side by side: the "reconstruction
-// process" figure.
-func ProgressStrip(res *Result) (*imageio.Image, error) {
-	frames := make([]*imageio.Image, len(res.Progress))
-	for k, s := range res.Progress {
-		frames[k] = s.Image
-	}
-	strip, err := imageio.Strip(frames, 2)
-	if err != nil {
-		return nil, fmt.Errorf("restore: progress strip: %w", err)
-	}
-	return strip, nil
-}
-
 // removeStaleTemps removes the temporary files a killed run left for the
 // item named stem in dir (only this item's, which no other shard writes).
 func removeStaleTemps(dir, stem string) {
 	matches, _ := filepath.Glob(filepath.Join(dir, "."+stem+".*.tmp*"))
 	for _, m := range matches {
 		os.Remove(m)
-	}
-}
-
-// writeAtomic writes data to path through a temporary file and a rename.
-func writeAtomic(path string, data []byte) error {
-	if err := atomicfile.WriteBytes(path, data); err != nil {
-		return fmt.Errorf("restore: writing %s: %w", path, cause(err))
-	}
-	return nil
-}
-
-// ReadRecord reads an item's record.
-func ReadRecord(path string) (*Record, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var rec Record
-	if err := json.Unmarshal(data, &rec); err != nil {
-		return nil, fmt.Errorf("restore: record %s: %w", path, err)
-	}
-	if rec.Status != StatusOK && rec.Status != StatusFailed {
-		return nil, fmt.Errorf("restore: record %s has status %q", path, rec.Status)
-	}
-	return &rec, nil
-}
-
-// cause returns the innermost error err wraps (e.g. "permission denied"
-// out of a *fs.PathError), for messages that name the path themselves.
-func cause(err error) error {
-	for {
-		inner := errors.Unwrap(err)
-		if inner == nil {
-			return err
-		}
-		err = inner
 	}
 }

@@ -1,4 +1,4 @@
-package restore
+package runs
 
 import (
 	"encoding/json"
@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/cadps/toolkit/cadps/imageio"
+	"github.com/cadps/toolkit/cadps/metrics"
 )
 
 // writeItem writes an item's outputs and record as a run would.
@@ -46,7 +47,7 @@ func TestMerge(t *testing.T) {
 	root := t.TempDir()
 	a, b := filepath.Join(root, "a"), filepath.Join(root, "b")
 	ok := func(method string, index int, psnr, ssim float64) Record {
-		return Record{Task: "sr", Method: method, Index: index, Status: StatusOK, PSNR: Number(psnr), SSIM: Number(ssim), HasInput: true, ImageBase: "x.png"}
+		return Record{Task: "sr", Method: method, Index: index, Status: StatusOK, PSNR: metrics.Number(psnr), SSIM: metrics.Number(ssim), HasInput: true, ImageBase: "x.png"}
 	}
 	writeItem(t, a, ok("dps", 0, 20, 0.5))
 	writeItem(t, a, ok("dps", 1, 22, 0.7))

@@ -1,4 +1,4 @@
-package restore
+package runs
 
 import (
 	"encoding/json"
@@ -12,7 +12,8 @@ import (
 	"strings"
 
 	"github.com/cadps/toolkit/cadps/guidance"
-	"github.com/cadps/toolkit/cadps/runs"
+	"github.com/cadps/toolkit/cadps/restore"
+	"github.com/cadps/toolkit/internal/atomicfile"
 )
 
 // settings is what reproduce.json holds: everything that decides the
@@ -23,11 +24,11 @@ type settings struct {
 	Weights string `json:"weights,omitempty"`
 	// Digest is the weights' SHA-256: a new release of the shipped prior,
 	// or a weights file overwritten in place, is another reproduction.
-	Digest string     `json:"weights_sha256"`
-	Seed   uint64     `json:"seed"`
-	Fit    string     `json:"fit"`
-	Images []string   `json:"images"`
-	Runs   []Settings `json:"runs"`
+	Digest string             `json:"weights_sha256"`
+	Seed   uint64             `json:"seed"`
+	Fit    string             `json:"fit"`
+	Images []string           `json:"images"`
+	Runs   []restore.Settings `json:"runs"`
 	// LPIPS names the LPIPS network and weights (Reproduction.LPIPSWeights);
 	// absent without LPIPS.
 	LPIPS string `json:"lpips,omitempty"`
@@ -36,15 +37,15 @@ type settings struct {
 // settingsModel is the model's name as reproduce.json records it: the
 // preset, "small", or the config file's name (file names, not paths:
 // shards on other machines may mount the same files elsewhere).
-func settingsModel(p *Prior) string {
-	if strings.HasPrefix(p.Name, SmallPriorName+" (") {
-		return SmallPriorName // the shipped prior's architecture, other weights
+func settingsModel(p *restore.Prior) string {
+	if strings.HasPrefix(p.Name, restore.SmallPriorName+" (") {
+		return restore.SmallPriorName // the shipped prior's architecture, other weights
 	}
 	return filepath.Base(p.Name)
 }
 
 // settings returns the reproduction's settings.
-func (r *Reproduction) settings(rs map[[2]string]*Restorer) (settings, error) {
+func (r *Reproduction) settings(rs map[[2]string]*restore.Restorer) (settings, error) {
 	s := settings{Model: settingsModel(r.Prior), Seed: r.Seed, Fit: r.Fit.String()}
 	if r.LPIPS != nil {
 		s.LPIPS = r.LPIPSWeights
@@ -89,31 +90,31 @@ func readSettings(dir string) (doc map[string]any, ok, repaired bool, err error)
 		return nil, false, false, nil
 	}
 	if err != nil {
-		return nil, false, false, fmt.Errorf("restore: %w", err)
+		return nil, false, false, fmt.Errorf("runs: %w", err)
 	}
 	if json.Unmarshal(data, &doc) != nil || doc == nil {
-		return nil, false, false, fmt.Errorf("restore: %s is not a reproduction's settings file; use another output folder", path)
+		return nil, false, false, fmt.Errorf("runs: %s is not a reproduction's settings file; use another output folder", path)
 	}
 	model, _ := doc["model"].(string)
 	weights, _ := doc["weights"].(string)
-	if weights != "" && (model == weights+")" || model == SmallPriorName+" ("+weights+")") {
-		doc["model"] = SmallPriorName
+	if weights != "" && (model == weights+")" || model == restore.SmallPriorName+" ("+weights+")") {
+		doc["model"] = restore.SmallPriorName
 		repaired = true
 	}
 	return doc, true, repaired, nil
 }
 
 // compareSettings compares the settings old and new (decoded JSON) of two
-// runs into dir, or of two folders merged (runs.CompareSettings). The
+// runs into dir, or of two folders merged (CompareSettings). The
 // image lists may differ by images added at the end (a run with -limit
 // extended later): the items they share are the same. It returns nil when
 // they agree, and whether new's image list is the longer.
 func compareSettings(dir string, old, new map[string]any) (longer bool, err error) {
-	images := runs.PrefixList("images", func(k int, was, now any) error {
+	images := PrefixList("images", func(k int, was, now any) error {
 		return fmt.Errorf("%s holds a reproduction of other images (image %d was %v, now %v)", dir, k, was, now)
 	})
-	longer, err = runs.CompareSettings(old, new, images)
-	var diff *runs.DiffError
+	longer, err = CompareSettings(old, new, images)
+	var diff *DiffError
 	if errors.As(err, &diff) {
 		return false, fmt.Errorf("%s holds a reproduction with other settings (%s)", dir, diff.Diff)
 	}
@@ -122,14 +123,14 @@ func compareSettings(dir string, old, new map[string]any) (longer bool, err erro
 
 // checkSettings writes reproduce.json, or compares it with the one an
 // earlier run wrote.
-func (r *Reproduction) checkSettings(rs map[[2]string]*Restorer) error {
+func (r *Reproduction) checkSettings(rs map[[2]string]*restore.Restorer) error {
 	s, err := r.settings(rs)
 	if err != nil {
 		return err
 	}
 	data, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
-		return fmt.Errorf("restore: %w", err)
+		return fmt.Errorf("runs: %w", err)
 	}
 	path := filepath.Join(r.Out, SettingsFile)
 	old, ok, repaired, err := readSettings(r.Out)
@@ -137,18 +138,18 @@ func (r *Reproduction) checkSettings(rs map[[2]string]*Restorer) error {
 	case err != nil:
 		return err
 	case !ok:
-		return writeAtomic(path, data)
+		return atomicfile.WriteBytes(path, data)
 	}
 	var now map[string]any
 	if err := json.Unmarshal(data, &now); err != nil {
-		return fmt.Errorf("restore: %w", err)
+		return fmt.Errorf("runs: %w", err)
 	}
 	longer, err := compareSettings(r.Out, old, now)
 	if err != nil {
-		return fmt.Errorf("restore: %w; use another output folder or the same settings", err)
+		return fmt.Errorf("runs: %w; use another output folder or the same settings", err)
 	}
 	if longer || repaired {
-		return writeAtomic(path, data)
+		return atomicfile.WriteBytes(path, data)
 	}
 	return nil
 }
@@ -165,10 +166,10 @@ func commonSettings(dirs []string) (map[string]any, error) {
 	for _, dir := range sorted {
 		st, err := os.Stat(dir)
 		if err != nil {
-			return nil, fmt.Errorf("restore: merge: %w", err)
+			return nil, fmt.Errorf("runs: merge: %w", err)
 		}
 		if !st.IsDir() {
-			return nil, fmt.Errorf("restore: merge: %s is not a folder", dir)
+			return nil, fmt.Errorf("runs: merge: %s is not a folder", dir)
 		}
 		doc, ok, _, err := readSettings(dir)
 		switch {
@@ -183,14 +184,14 @@ func commonSettings(dirs []string) (map[string]any, error) {
 		}
 		longer, err := compareSettings(dir, ref, doc)
 		if err != nil {
-			return nil, fmt.Errorf("restore: merge: %w than %s; merge only the folders of one reproduction", err, refDir)
+			return nil, fmt.Errorf("runs: merge: %w than %s; merge only the folders of one reproduction", err, refDir)
 		}
 		if longer {
 			ref, refDir = doc, dir
 		}
 	}
 	if ref != nil && len(without) > 0 {
-		return nil, fmt.Errorf("restore: merge: %s holds no %s, unlike %s: is it a reproduction's folder?", without[0], SettingsFile, refDir)
+		return nil, fmt.Errorf("runs: merge: %s holds no %s, unlike %s: is it a reproduction's folder?", without[0], SettingsFile, refDir)
 	}
 	return ref, nil
 }

@@ -1,4 +1,4 @@
-package restore
+package metrics
 
 import (
 	"encoding/json"
@@ -7,7 +7,7 @@ import (
 	"strconv"
 )
 
-// Number is a float64 whose JSON form is a number, or the string "+Inf",
+// Number is a metric value (a float64) whose JSON form is a number, or the string "+Inf",
 // "-Inf" or "NaN" for the values JSON numbers cannot hold (the PSNR of a
 // reconstruction identical to its reference is +Inf).
 type Number float64
@@ -41,7 +41,7 @@ func (n *Number) UnmarshalJSON(b []byte) error {
 		case "-Inf":
 			*n = Number(math.Inf(-1))
 		default:
-			return fmt.Errorf("restore: %q is not a number", s)
+			return fmt.Errorf("metrics: %q is not a number", s)
 		}
 		return nil
 	}
@@ -50,26 +50,5 @@ func (n *Number) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	*n = Number(f)
-	return nil
-}
-
-// metricsJSON is the JSON form of Metrics.
-type metricsJSON struct {
-	PSNR Number `json:"psnr"`
-	SSIM Number `json:"ssim"`
-}
-
-// MarshalJSON implements json.Marshaler: an infinite PSNR is "+Inf".
-func (m Metrics) MarshalJSON() ([]byte, error) {
-	return json.Marshal(metricsJSON{Number(m.PSNR), Number(m.SSIM)})
-}
-
-// UnmarshalJSON implements json.Unmarshaler.
-func (m *Metrics) UnmarshalJSON(b []byte) error {
-	var v metricsJSON
-	if err := json.Unmarshal(b, &v); err != nil {
-		return err
-	}
-	m.PSNR, m.SSIM = float64(v.PSNR), float64(v.SSIM)
 	return nil
 }

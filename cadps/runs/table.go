@@ -1,4 +1,4 @@
-package restore
+package runs
 
 import (
 	"bytes"
@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/cadps/toolkit/cadps/imageio"
+	"github.com/cadps/toolkit/internal/atomicfile"
 )
 
 // Table is the summary of a reproduction: one row per task and method.
@@ -83,7 +84,7 @@ func ReadTable(dirs []string) (*Table, error) {
 	for _, dir := range dirs {
 		paths, err := filepath.Glob(filepath.Join(dir, "*", "*", RecordDir, "*.json"))
 		if err != nil {
-			return nil, fmt.Errorf("restore: merge: %w", err)
+			return nil, fmt.Errorf("runs: merge: %w", err)
 		}
 		for _, p := range paths {
 			rec, err := ReadRecord(p)
@@ -95,7 +96,7 @@ func ReadTable(dirs []string) (*Table, error) {
 		}
 	}
 	if len(all) == 0 {
-		return nil, fmt.Errorf("restore: merge: no item records under %s", strings.Join(dirs, ", "))
+		return nil, fmt.Errorf("runs: merge: no item records under %s", strings.Join(dirs, ", "))
 	}
 	t := &Table{}
 	sort.SliceStable(all, func(a, b int) bool { return recordBefore(all[a], all[b]) })
@@ -143,14 +144,14 @@ func recordBefore(x, y *Record) bool {
 // and the clean image), each atomically. Nothing is appended in place: the
 // files are rebuilt from the records every time.
 func (t *Table) Write(out string, gridRows int) error {
-	if err := CheckWritable(out); err != nil {
+	if err := atomicfile.CheckWritable(out); err != nil {
 		return err
 	}
 	removeOldTemps(out, time.Hour)
-	if err := writeAtomic(filepath.Join(out, CSVFile), recordsCSV(t.Records)); err != nil {
+	if err := atomicfile.WriteBytes(filepath.Join(out, CSVFile), recordsCSV(t.Records)); err != nil {
 		return err
 	}
-	if err := writeAtomic(filepath.Join(out, TableFile), []byte(t.Markdown())); err != nil {
+	if err := atomicfile.WriteBytes(filepath.Join(out, TableFile), []byte(t.Markdown())); err != nil {
 		return err
 	}
 	if gridRows > 0 {
@@ -370,7 +371,7 @@ func writeGrids(recs []*Record, out string, maxRows int) error {
 		}
 		grid, err := imageio.Grid(rows, 2)
 		if err != nil {
-			return fmt.Errorf("restore: grid for %s: %w", task, err)
+			return fmt.Errorf("runs: grid for %s: %w", task, err)
 		}
 		if err := imageio.Save(filepath.Join(out, GridFile(task)), grid); err != nil {
 			return err
@@ -384,14 +385,14 @@ func loadOutput(path string) (*imageio.Image, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("restore: %s is missing although its record exists", path)
+			return nil, fmt.Errorf("runs: %s is missing although its record exists", path)
 		}
-		return nil, fmt.Errorf("restore: %w", err)
+		return nil, fmt.Errorf("runs: %w", err)
 	}
 	defer f.Close()
 	im, err := imageio.Decode(f)
 	if err != nil {
-		return nil, fmt.Errorf("restore: %s: %w", path, err)
+		return nil, fmt.Errorf("runs: %s: %w", path, err)
 	}
 	return im, nil
 }

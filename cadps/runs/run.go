@@ -1,4 +1,4 @@
-package restore
+package runs
 
 import (
 	"encoding/json"
@@ -11,7 +11,9 @@ import (
 
 	"github.com/cadps/toolkit/cadps"
 	"github.com/cadps/toolkit/cadps/imageio"
-	"github.com/cadps/toolkit/cadps/runs"
+	"github.com/cadps/toolkit/cadps/metrics"
+	"github.com/cadps/toolkit/cadps/restore"
+	"github.com/cadps/toolkit/internal/atomicfile"
 )
 
 // Run runs this shard's unfinished items and rebuilds the CSV, table and
@@ -20,7 +22,7 @@ import (
 // finished).
 //
 // Workers may share Out: each item is claimed before it runs (see
-// runs.Claimer), so that no two workers compute it at once. An item that
+// Claimer), so that no two workers compute it at once. An item that
 // another live worker holds is left for later; once the rest is done, Run
 // waits for such items until their record appears or their holder's claim
 // goes stale (it died), and then runs them itself. So a worker started
@@ -47,7 +49,7 @@ func (r *Reproduction) Run() (*RunSummary, error) {
 	sum.Owned = len(pending)
 	w := &worker{r: r, rs: rs, sum: sum, claims: r.Claims}
 	if w.claims == nil {
-		w.claims = &runs.Claimer{Worker: "shard " + r.Shard.String()}
+		w.claims = &Claimer{Worker: "shard " + r.Shard.String()}
 	}
 	for pass := 0; len(pending) > 0; pass++ {
 		if pass > 0 {
@@ -87,7 +89,7 @@ func (r *Reproduction) poll() time.Duration {
 	if r.Poll > 0 {
 		return r.Poll
 	}
-	lease := runs.DefaultLease
+	lease := DefaultLease
 	if r.Claims != nil && r.Claims.Lease > 0 {
 		lease = r.Claims.Lease
 	}
@@ -97,9 +99,9 @@ func (r *Reproduction) poll() time.Duration {
 // worker runs a reproduction's items one by one.
 type worker struct {
 	r      *Reproduction
-	rs     map[[2]string]*Restorer
+	rs     map[[2]string]*restore.Restorer
 	sum    *RunSummary
-	claims *runs.Claimer
+	claims *Claimer
 	nth    int
 }
 
@@ -124,10 +126,10 @@ func (w *worker) do(it Item, first bool) (held bool, err error) {
 	}
 	dir := filepath.Join(w.r.Out, it.Task, it.Method, ClaimDir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return false, fmt.Errorf("restore: %w", err)
+		return false, fmt.Errorf("runs: %w", err)
 	}
 	cl, err := w.claims.Claim(filepath.Join(dir, it.Name()))
-	if errors.Is(err, runs.ErrHeld) {
+	if errors.Is(err, ErrHeld) {
 		return true, nil
 	}
 	if err != nil {
@@ -167,7 +169,7 @@ func (w *worker) do(it Item, first bool) (held bool, err error) {
 // errClaimLost is runItem's error when another worker took the item over
 // while this one computed it (this one missed its heartbeats for the
 // lease): the record is then left to the other worker.
-var errClaimLost = errors.New("restore: the item's claim was taken over by another worker")
+var errClaimLost = errors.New("runs: the item's claim was taken over by another worker")
 
 // ItemSeed returns the seed of an image and task: the same for every
 // method, and independent of sharding.
@@ -178,16 +180,16 @@ func ItemSeed(base uint64, task string, index int) uint64 {
 }
 
 // runItem restores one item and writes its outputs, then its record.
-func (r *Reproduction) runItem(it Item, rs *Restorer, cl *runs.Claim) (*Record, error) {
+func (r *Reproduction) runItem(it Item, rs *restore.Restorer, cl *Claim) (*Record, error) {
 	start := time.Now()
 	for _, d := range []string{InputDir, ReconDir, ProgressDir, LabelDir, RecordDir} {
 		dir := filepath.Join(r.Out, it.Task, it.Method, d)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, fmt.Errorf("restore: %w", err)
+			return nil, fmt.Errorf("runs: %w", err)
 		}
 		removeStaleTemps(dir, it.Name())
 	}
-	truth, err := LoadImage(it.Image, r.Prior.ImageShape(), r.Fit)
+	truth, err := restore.LoadImage(it.Image, r.Prior.ImageShape(), r.Fit)
 	if err != nil {
 		return nil, err
 	}
@@ -200,9 +202,9 @@ func (r *Reproduction) runItem(it Item, rs *Restorer, cl *runs.Claim) (*Record, 
 		Task: it.Task, Method: it.Method, Index: it.Index, Image: it.Image, ImageBase: filepath.Base(it.Image),
 		Seed: seed, Steps: st.Steps, Scale: st.Scale, SigmaY: st.SigmaY, Backend: st.Backend, Shard: r.Shard.String(),
 	}
-	var cb func(Progress)
+	var cb func(restore.Progress)
 	if r.OnStep != nil {
-		cb = func(p Progress) { r.OnStep(it, p) }
+		cb = func(p restore.Progress) { r.OnStep(it, p) }
 	}
 	res, err := rs.Restore(truth, seed, cb)
 	switch {
@@ -211,38 +213,44 @@ func (r *Reproduction) runItem(it Item, rs *Restorer, cl *runs.Claim) (*Record, 
 	case err != nil:
 		return nil, fmt.Errorf("%s: %w", it, err)
 	default:
-		rec.Status = StatusOK
-		rec.PSNR, rec.SSIM = Number(res.Metrics.PSNR), Number(res.Metrics.SSIM)
-		rec.Operator, rec.Timings, rec.Measured = res.Operator, res.Timings, res.MeasurementView
-		if n := len(res.Residuals); n > 0 {
-			rec.Residual = Number(res.Residuals[n-1])
-		}
-		rec.Draw = res.Draw
-		if r.LPIPS != nil {
-			d, err := r.LPIPS.ImageDistances([]*imageio.Image{quantize8(truth)}, []*imageio.Image{res.Reconstruction}, 1)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", it, err)
-			}
-			rec.LPIPS = new(Number(d[0]))
-		}
-		if err := SaveOutputs(res, map[string]string{
-			InputDir: it.Path(r.Out, InputDir), ReconDir: it.Path(r.Out, ReconDir), ProgressDir: it.Path(r.Out, ProgressDir),
-		}); err != nil {
+		if err := r.keep(it, rec, res); err != nil {
 			return nil, err
 		}
-		rec.HasInput = res.Measurement != nil
 	}
 	rec.Seconds = time.Since(start).Seconds()
 	rec.Finished = time.Now().UTC().Format(time.RFC3339)
 	data, err := json.MarshalIndent(rec, "", "  ")
 	if err != nil {
-		return nil, fmt.Errorf("restore: %w", err)
+		return nil, fmt.Errorf("runs: %w", err)
 	}
 	if cl != nil && cl.Lost() {
 		return nil, errClaimLost
 	}
-	if err := writeAtomic(it.Path(r.Out, RecordDir), data); err != nil {
+	if err := atomicfile.WriteBytes(it.Path(r.Out, RecordDir), data); err != nil {
 		return nil, err
 	}
 	return rec, nil
+}
+
+// keep fills rec from a finished restoration (and its LPIPS distance, when
+// the reproduction scores it) and writes the item's images.
+func (r *Reproduction) keep(it Item, rec *Record, res *restore.Result) error {
+	rec.Status = StatusOK
+	rec.PSNR, rec.SSIM = metrics.Number(res.Metrics.PSNR), metrics.Number(res.Metrics.SSIM)
+	rec.Operator, rec.Timings, rec.Measured = res.Operator, res.Timings, res.MeasurementView
+	if n := len(res.Residuals); n > 0 {
+		rec.Residual = metrics.Number(res.Residuals[n-1])
+	}
+	rec.Draw = res.Draw
+	if r.LPIPS != nil {
+		d, err := r.LPIPS.ImageDistances([]*imageio.Image{res.Truth.Quantize8()}, []*imageio.Image{res.Reconstruction}, 1)
+		if err != nil {
+			return fmt.Errorf("%s: %w", it, err)
+		}
+		rec.LPIPS = new(metrics.Number(d[0]))
+	}
+	rec.HasInput = res.Measurement != nil
+	return res.Save(restore.OutputFiles{
+		Measurement: it.Path(r.Out, InputDir), Reconstruction: it.Path(r.Out, ReconDir), Progress: it.Path(r.Out, ProgressDir),
+	})
 }
