@@ -318,7 +318,11 @@ func TestReproduceFID(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			recons, labels, err := finishedImages(out, "inpaint_box_size=12", "dps")
+			tab, err := runs.ReadTable([]string{out})
+			if err != nil {
+				t.Fatal(err)
+			}
+			recons, labels, err := tab.FinishedImages("inpaint_box_size=12", "dps")
 			if err != nil || len(recons) != 3 {
 				t.Fatalf("%d finished images, %v", len(recons), err)
 			}

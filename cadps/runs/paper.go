@@ -1,45 +1,21 @@
-package main
+package runs
 
 import (
 	"fmt"
-	"io"
 	"math"
 	"slices"
 	"strings"
-
-	"github.com/cadps/toolkit/cadps/metrics/fid"
-	"github.com/cadps/toolkit/cadps/runs"
 )
 
-// printMetricTables prints, after a reproduction's run, the FID table
-// (with an FID network) and, if paper, the table in the papers' layout.
-func printMetricTables(w io.Writer, rep *runs.Reproduction, rows []runs.TableRow, fidModel *fid.Model, fidDims int, paper bool) error {
-	var fids []reproduceFIDRow
-	if fidModel != nil {
-		var err error
-		if fids, err = reproduceFID(fidModel, rep.Out, rows, 50); err != nil {
-			return err
-		}
-		fmt.Fprintf(w, "\n%s", fidMarkdown(fids, fidDims))
-	}
-	if paper {
-		var taskOrder []string
-		for _, ts := range rep.Tasks {
-			taskOrder = append(taskOrder, ts.Task.Label)
-		}
-		fmt.Fprintf(w, "\n%s", paperMarkdown(rows, fids, taskOrder, rep.Methods))
-	}
-	return nil
-}
-
-// paperMarkdown renders a reproduction's results in the papers' layout: one
+// PaperMarkdown renders a reproduction's results in the papers' layout: one
 // row per task and, for each method, the means of LPIPS, FID, PSNR and SSIM
 // over its finished items. Tasks and methods come in the order of
-// taskOrder and methodOrder (the reproduction's), any others after them; fids may be nil (no FID). A value that was not measured
+// taskOrder and methodOrder (the reproduction's), any others after them in
+// the rows' order; fids may be nil (no FID). A value that was not measured
 // reads "–".
-func paperMarkdown(rows []runs.TableRow, fids []reproduceFIDRow, taskOrder, methodOrder []string) string {
+func PaperMarkdown(rows []TableRow, fids []FIDRow, taskOrder, methodOrder []string) string {
 	var tasks, methods []string
-	byKey := map[[2]string]runs.TableRow{}
+	byKey := map[[2]string]TableRow{}
 	for _, r := range rows {
 		if !slices.Contains(tasks, r.Task) {
 			tasks = append(tasks, r.Task)
@@ -53,7 +29,7 @@ func paperMarkdown(rows []runs.TableRow, fids []reproduceFIDRow, taskOrder, meth
 	inOrder(methods, methodOrder)
 	fidOf := map[[2]string]float64{}
 	for _, f := range fids {
-		fidOf[[2]string{f.task, f.method}] = f.fid
+		fidOf[[2]string{f.Task, f.Method}] = f.FID
 	}
 	var b strings.Builder
 	b.WriteString("| task |")
