@@ -38,13 +38,10 @@ func runDenoise(args []string, stdout, stderr io.Writer) error {
 	seed := fs.Uint64("seed", 0, "seed of the noise (timestep t draws from (seed, t))")
 	batch := fs.Int("batch", 32, "images per network call")
 	csvOut := fs.String("csv", "", "also write the table as CSV to this file")
-	pos, err := parseInterleaved(fs, args)
-	if err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
 	}
 	switch {
-	case len(pos) != 0:
-		return usagef("unexpected arguments %q", pos)
 	case *data == "":
 		return usagef("-data is required")
 	case *count <= 0 || *batch <= 0:

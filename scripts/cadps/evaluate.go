@@ -2,12 +2,11 @@ package main
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/cadps/toolkit/cadps/backend"
 	"github.com/cadps/toolkit/cadps/guidance"
 	"github.com/cadps/toolkit/cadps/imageio"
+	"github.com/cadps/toolkit/cadps/metrics/lpips"
 	"github.com/cadps/toolkit/cadps/restore"
 	"github.com/cadps/toolkit/cadps/train"
 	"github.com/cadps/toolkit/ops"
@@ -38,160 +38,199 @@ const (
 	evalImagesDir    = "images"
 )
 
-func runEvaluate(args []string, stdout, stderr io.Writer) error {
-	fset := newFlagSet("evaluate", "", stderr)
-	mf := addModelFlags(fset)
-	tf := addTestRunFlags(fset, "step size ζ of every task and method (0: each method's default for the task)",
-		"seed; batch k uses seed+k for its operator, noise and sampler")
-	count := fset.Int("count", 100, "number of test images")
-	batch := fset.Int("batch", 25, "images per sampler run (one operator draw per batch)")
-	tasks := fset.String("tasks", "inpaint_box:size=12;sr:factor=2;gaussian_blur:kernel_size=9,intensity=1", "measurement task specs, separated by ';'")
-	methods := fset.String("methods", "dps,cadps", "guidance methods, separated by ','")
-	keep := fset.Int("keep", 8, "save the images of the first N test images (for grids)")
-	out := fset.String("out", "", "output folder: settings.json, results.csv, table.md, images/ (required)")
-	quiet := fset.Bool("quiet", false, "no progress lines")
-	jobs := fset.Int("jobs", 2, "batches run at once, each with its own copy of the prior (the pure-Go backend runs much of a step on one core)")
-	lpf := addLPIPSFlags(fset)
-	draws := fset.Int("draws", 1, "sample each batch N times and keep, per image, the reconstruction that fits its measurement best (smallest ‖y − A(x0)‖)")
-	pos, err := parseInterleaved(fset, args)
-	if err != nil {
-		return err
+// evalFlags are `cadps evaluate`'s flags.
+type evalFlags struct {
+	model                    *modelFlags
+	test                     *testRunFlags
+	count, batch, keep, jobs *int
+	draws                    *int
+	tasks, methods, out      *string
+	quiet                    *bool
+	lpips                    lpipsFlags
+}
+
+func addEvalFlags(fs *flag.FlagSet) *evalFlags {
+	return &evalFlags{
+		model: addModelFlags(fs),
+		test: addTestRunFlags(fs, "step size ζ of every task and method (0: each method's default for the task)",
+			"seed; batch k uses seed+k for its operator, noise and sampler"),
+		count:   fs.Int("count", 100, "number of test images"),
+		batch:   fs.Int("batch", 25, "images per sampler run (one operator draw per batch)"),
+		tasks:   fs.String("tasks", "inpaint_box:size=12;sr:factor=2;gaussian_blur:kernel_size=9,intensity=1", "measurement task specs, separated by ';'"),
+		methods: fs.String("methods", "dps,cadps", "guidance methods, separated by ','"),
+		keep:    fs.Int("keep", 8, "save the images of the first N test images (for grids)"),
+		out:     fs.String("out", "", "output folder: settings.json, results.csv, table.md, images/ (required)"),
+		quiet:   fs.Bool("quiet", false, "no progress lines"),
+		jobs:    fs.Int("jobs", 2, "batches run at once, each with its own copy of the prior (the pure-Go backend runs much of a step on one core)"),
+		lpips:   addLPIPSFlags(fs),
+		draws:   fs.Int("draws", 1, "sample each batch N times and keep, per image, the reconstruction that fits its measurement best (smallest ‖y − A(x0)‖)"),
 	}
+}
+
+// settings checks the flags and returns the evaluation's settings (all
+// but the weights' digest and the LPIPS weights) and noise model.
+func (f *evalFlags) settings() (evalSettings, ops.Noise, error) {
+	tf := f.test
 	switch {
-	case len(pos) != 0:
-		return usagef("unexpected arguments %q", pos)
 	case *tf.data == "":
-		return usagef("-data is required")
-	case *out == "":
-		return usagef("-out is required")
-	case *count <= 0 || *batch <= 0 || *jobs <= 0 || *draws <= 0 || *keep < 0:
-		return usagef("-count, -batch, -jobs and -draws must be positive and -keep non-negative")
+		return evalSettings{}, nil, usagef("-data is required")
+	case *f.out == "":
+		return evalSettings{}, nil, usagef("-out is required")
+	case *f.count <= 0 || *f.batch <= 0 || *f.jobs <= 0 || *f.draws <= 0 || *f.keep < 0:
+		return evalSettings{}, nil, usagef("-count, -batch, -jobs and -draws must be positive and -keep non-negative")
 	}
 	nz, ramp, err := tf.parse()
 	if err != nil {
-		return err
+		return evalSettings{}, nil, err
 	}
-	st := evalSettings{Data: *tf.data, Offset: *tf.offset, Count: *count, Batch: *batch, Steps: *tf.steps, Scale: *tf.scale,
-		Ramp: rampSetting(ramp), Draws: drawsSetting(*draws), Noise: *tf.noise, Seed: *tf.seed, Model: mf.spec().Name, Weights: *mf.weights, Keep: *keep}
-	for _, t := range strings.Split(*tasks, ";") {
+	st := evalSettings{Data: *tf.data, Offset: *tf.offset, Count: *f.count, Batch: *f.batch, Steps: *tf.steps, Scale: *tf.scale,
+		Ramp: rampSetting(ramp), Draws: drawsSetting(*f.draws), Noise: *tf.noise, Seed: *tf.seed, Model: f.model.spec().Name,
+		Weights: *f.model.weights, Keep: *f.keep}
+	for _, t := range strings.Split(*f.tasks, ";") {
 		if t = strings.TrimSpace(t); t != "" {
 			st.Tasks = append(st.Tasks, t)
 		}
 	}
-	for _, m := range splitMethodList(*methods) {
-		if m != "" {
-			method, err := guidance.ParseSpec(m, guidance.Options{})
-			if err != nil {
-				return usagef("-methods: %v", err)
+	for _, m := range splitMethodList(*f.methods) {
+		if m == "" {
+			continue
+		}
+		method, err := guidance.ParseSpec(m, guidance.Options{})
+		if err != nil {
+			return evalSettings{}, nil, usagef("-methods: %v", err)
+		}
+		st.Methods = append(st.Methods, m)
+		if r := guidance.Revision(method); r != 0 {
+			if st.Revisions == nil {
+				st.Revisions = map[string]int{}
 			}
-			st.Methods = append(st.Methods, m)
-			if r := guidance.Revision(method); r != 0 {
-				if st.Revisions == nil {
-					st.Revisions = map[string]int{}
-				}
-				st.Revisions[m] = r
-			}
+			st.Revisions[m] = r
 		}
 	}
 	if len(st.Tasks) == 0 || len(st.Methods) == 0 {
-		return usagef("-tasks and -methods must name at least one each")
+		return evalSettings{}, nil, usagef("-tasks and -methods must name at least one each")
 	}
-	prior, err := restore.LoadPrior(mf.spec())
+	return st, nz, nil
+}
+
+func runEvaluate(args []string, stdout, stderr io.Writer) error {
+	fset := newFlagSet("evaluate", "", stderr)
+	f := addEvalFlags(fset)
+	if err := parseFlagsOnly(fset, args); err != nil {
+		return err
+	}
+	st, nz, err := f.settings()
+	if err != nil {
+		return err
+	}
+	prior, err := restore.LoadPrior(f.model.spec())
 	if err != nil {
 		return err
 	}
 	if st.Digest, err = prior.WeightsDigest(); err != nil {
 		return err
 	}
-	lp, lpWeights, err := lpf.load()
-	if err != nil {
+	ev := &evaluation{st: st, nz: nz, out: *f.out, quiet: *f.quiet, stdout: stdout}
+	if ev.lp, st.LPIPS, err = f.lpips.load(); err != nil {
 		return err
 	}
-	st.LPIPS = lpWeights
-	settingsPath := filepath.Join(*out, evalSettingsFile)
+	ev.st = st
+	settingsPath := filepath.Join(ev.out, evalSettingsFile)
 	changed, err := checkEvalSettings(settingsPath, st)
 	if err != nil {
 		return err
 	}
-	rows, err := readEvalRows(filepath.Join(*out, evalResultsFile))
+	if ev.rows, err = readEvalRows(filepath.Join(ev.out, evalResultsFile)); err != nil {
+		return err
+	}
+	images, err := loadTestImages(st.Data, st.Offset, st.Count, prior.ImageShape())
 	if err != nil {
 		return err
 	}
-	images, err := loadTestImages(*tf.data, *tf.offset, *count, prior.ImageShape())
-	if err != nil {
+	if err := ev.checkMethods(prior); err != nil {
 		return err
-	}
-	done := map[string]bool{}
-	for _, r := range rows {
-		done[fmt.Sprintf("%s|%s|%d", r.task, r.method, r.batch)] = true
-	}
-	batches := (*count + *batch - 1) / *batch
-	var todo []evalItem
-	for _, task := range st.Tasks {
-		for _, method := range st.Methods {
-			for k := range batches {
-				if !done[fmt.Sprintf("%s|%s|%d", task, method, k)] {
-					todo = append(todo, evalItem{task: task, method: method, batch: k})
-				}
-			}
-		}
-	}
-	// Check every task and method before the long run starts.
-	for _, task := range st.Tasks {
-		for _, method := range st.Methods {
-			b, err := backend.New()
-			if err != nil {
-				return err
-			}
-			if _, err := restore.New(b, prior, evalOptions(st, task, method, nz)); err != nil {
-				return err
-			}
-		}
 	}
 	// Only now, with every input checked, is the folder created or its
 	// settings extended.
-	if err := os.MkdirAll(*out, 0o755); err != nil {
-		return fmt.Errorf("creating %s: %w", *out, err)
+	if err := os.MkdirAll(ev.out, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", ev.out, err)
 	}
 	if changed {
 		if err := writeJSONAtomic(settingsPath, st); err != nil {
 			return err
 		}
 	}
+	if err := ev.runAll(f.model.spec(), images, *f.jobs); err != nil {
+		return err
+	}
+	table := evalTable(st, ev.rows)
+	if err := writeFileAtomic(filepath.Join(ev.out, evalTableFile), []byte(table)); err != nil {
+		return err
+	}
+	if err := writeEvalGrids(ev.out, st); err != nil {
+		return err
+	}
+	fmt.Fprint(stdout, table)
+	return nil
+}
 
-	var mu sync.Mutex // guards rows, the files and stdout
-	record := func(it evalItem, res *restore.BatchResult, lo, hi int, took time.Duration) error {
-		mu.Lock()
-		defer mu.Unlock()
-		now := time.Now().UTC().Format(time.RFC3339)
-		lpd, err := batchLPIPS(lp, res.Items)
-		if err != nil {
-			return fmt.Errorf("%s %s batch %d: %w", it.task, it.method, it.batch, err)
-		}
-		for j, bi := range res.Items {
-			rows = append(rows, evalRow{task: it.task, method: it.method, batch: it.batch, index: *tf.offset + lo + j,
-				psnr: bi.Metrics.PSNR, ssim: bi.Metrics.SSIM, basePSNR: bi.BaselineMetrics.PSNR, baseSSIM: bi.BaselineMetrics.SSIM,
-				secondsPerImage: res.Sample.Seconds() / float64(hi-lo), operator: res.Operator, finishedAt: now,
-				residual: bi.Residual, draw: bi.Draw, lpips: lpd[j]})
-			if lo+j < *keep {
-				if err := saveEvalImages(*out, it.task, it.method, *tf.offset+lo+j, bi); err != nil {
-					return err
+// evaluation is a run of `cadps evaluate`: its settings and the rows
+// recorded so far, which the workers' results extend.
+type evaluation struct {
+	st     evalSettings
+	nz     ops.Noise
+	lp     *lpips.Model
+	out    string
+	quiet  bool
+	stdout io.Writer
+
+	mu   sync.Mutex // guards rows, the files and stdout
+	rows []evalRow
+}
+
+// batches returns the number of batches of test images.
+func (ev *evaluation) batches() int { return (ev.st.Count + ev.st.Batch - 1) / ev.st.Batch }
+
+// todo lists the batches of every task and method without rows.
+func (ev *evaluation) todo() []evalItem {
+	done := map[evalItem]bool{}
+	for _, r := range ev.rows {
+		done[evalItem{task: r.task, method: r.method, batch: r.batch}] = true
+	}
+	var todo []evalItem
+	for _, task := range ev.st.Tasks {
+		for _, method := range ev.st.Methods {
+			for k := range ev.batches() {
+				if it := (evalItem{task: task, method: method, batch: k}); !done[it] {
+					todo = append(todo, it)
 				}
 			}
 		}
-		sortEvalRows(rows, st)
-		if err := writeEvalRows(filepath.Join(*out, evalResultsFile), rows); err != nil {
-			return err
-		}
-		if err := writeFileAtomic(filepath.Join(*out, evalTableFile), []byte(evalTable(st, rows))); err != nil {
-			return err
-		}
-		if !*quiet {
-			fmt.Fprintf(stdout, "%s  %s  batch %d/%d: %d images in %s (%.1f s/image)\n",
-				it.task, it.method, it.batch+1, batches, hi-lo, took.Round(time.Second), res.Sample.Seconds()/float64(hi-lo))
-		}
-		return nil
 	}
+	return todo
+}
+
+// checkMethods builds a restorer of every task and method, so that a bad
+// one is reported before the long run starts.
+func (ev *evaluation) checkMethods(prior *restore.Prior) error {
+	for _, task := range ev.st.Tasks {
+		for _, method := range ev.st.Methods {
+			b, err := backend.New()
+			if err != nil {
+				return err
+			}
+			if _, err := restore.New(b, prior, evalOptions(ev.st, task, method, ev.nz)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// runAll runs the batches without rows on jobs workers, each with its own
+// backend and copy of the prior; the first error stops the others.
+func (ev *evaluation) runAll(spec restore.ModelSpec, images []*imageio.Image, jobs int) error {
+	todo := ev.todo()
 	work := make(chan evalItem, len(todo))
 	for _, it := range todo {
 		work <- it
@@ -199,26 +238,52 @@ func runEvaluate(args []string, stdout, stderr io.Writer) error {
 	close(work)
 	stop := make(chan struct{})
 	var stopOnce sync.Once
-	errs := make([]error, min(*jobs, max(1, len(todo))))
+	errs := make([]error, min(jobs, max(1, len(todo))))
 	var wg sync.WaitGroup
 	for w := range errs {
 		wg.Go(func() {
-			if errs[w] = evalWorker(mf.spec(), st, nz, images, work, stop, record); errs[w] != nil {
+			if errs[w] = evalWorker(spec, ev.st, ev.nz, images, work, stop, ev.record); errs[w] != nil {
 				stopOnce.Do(func() { close(stop) })
 			}
 		})
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	return errors.Join(errs...)
+}
+
+// record adds a batch's rows, keeps the images of the first test images,
+// and rewrites the results and the table.
+func (ev *evaluation) record(it evalItem, res *restore.BatchResult, lo, hi int, took time.Duration) error {
+	ev.mu.Lock()
+	defer ev.mu.Unlock()
+	st := ev.st
+	now := time.Now().UTC().Format(time.RFC3339)
+	lpd, err := batchLPIPS(ev.lp, res.Items)
+	if err != nil {
+		return fmt.Errorf("%s %s batch %d: %w", it.task, it.method, it.batch, err)
+	}
+	for j, bi := range res.Items {
+		ev.rows = append(ev.rows, evalRow{task: it.task, method: it.method, batch: it.batch, index: st.Offset + lo + j,
+			psnr: bi.Metrics.PSNR, ssim: bi.Metrics.SSIM, basePSNR: bi.BaselineMetrics.PSNR, baseSSIM: bi.BaselineMetrics.SSIM,
+			secondsPerImage: res.Sample.Seconds() / float64(hi-lo), operator: res.Operator, finishedAt: now,
+			residual: bi.Residual, draw: bi.Draw, lpips: lpd[j]})
+		if lo+j < st.Keep {
+			if err := saveEvalImages(ev.out, it.task, it.method, st.Offset+lo+j, bi); err != nil {
+				return err
+			}
+		}
+	}
+	sortEvalRows(ev.rows, st)
+	if err := writeEvalRows(filepath.Join(ev.out, evalResultsFile), ev.rows); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(*out, evalTableFile), []byte(evalTable(st, rows))); err != nil {
+	if err := writeFileAtomic(filepath.Join(ev.out, evalTableFile), []byte(evalTable(st, ev.rows))); err != nil {
 		return err
 	}
-	if err := writeEvalGrids(*out, st); err != nil {
-		return err
+	if !ev.quiet {
+		fmt.Fprintf(ev.stdout, "%s  %s  batch %d/%d: %d images in %s (%.1f s/image)\n",
+			it.task, it.method, it.batch+1, ev.batches(), hi-lo, took.Round(time.Second), res.Sample.Seconds()/float64(hi-lo))
 	}
-	fmt.Fprint(stdout, evalTable(st, rows))
 	return nil
 }
 
@@ -315,76 +380,6 @@ func evalWorker(spec restore.ModelSpec, st evalSettings, nz ops.Noise, images []
 			return fmt.Errorf("%s, %s, batch %d: %w", it.task, it.method, it.batch, err)
 		}
 		if err := record(it, res, lo, hi, time.Since(t0)); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// evalLabel turns a task spec into a file-name-safe label.
-func evalLabel(spec string) string {
-	return strings.NewReplacer(":", "_", ",", "_", "=", "", "/", "_", " ", "").Replace(spec)
-}
-
-// saveEvalImages keeps one test image's truth, measurement, baseline and
-// reconstruction as images/<task>/{truth,measurement,baseline,<method>}-<index>.png
-// (task and method specs with their ':', ',' and '=' replaced).
-func saveEvalImages(out, task, method string, index int, it restore.BatchItem) error {
-	dir := filepath.Join(out, evalImagesDir, evalLabel(task))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("creating %s: %w", dir, err)
-	}
-	files := map[string]*imageio.Image{"truth": it.Truth, "measurement": it.Measurement, "baseline": it.Baseline, method: it.Reconstruction}
-	for name, im := range files {
-		if im == nil {
-			continue
-		}
-		if err := imageio.Save(filepath.Join(dir, fmt.Sprintf("%s-%05d.png", evalLabel(name), index)), im); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// writeEvalGrids writes images/<task>.png for every task: one row per kept
-// test image, with the truth, the measurement, the baseline (when the task
-// has one) and each method's reconstruction.
-func writeEvalGrids(out string, st evalSettings) error {
-	if st.Keep == 0 {
-		return nil
-	}
-	cols := append([]string{"truth", "measurement", "baseline"}, st.Methods...)
-	for _, task := range st.Tasks {
-		dir := filepath.Join(out, evalImagesDir, evalLabel(task))
-		var rows [][]*imageio.Image
-		found := false
-		for k := st.Offset; k < st.Offset+min(st.Keep, st.Count); k++ {
-			row := make([]*imageio.Image, len(cols))
-			for c, name := range cols {
-				im, err := imageio.Load(filepath.Join(dir, fmt.Sprintf("%s-%05d.png", evalLabel(name), k)))
-				if err != nil && !errors.Is(err, fs.ErrNotExist) {
-					return err
-				}
-				row[c], found = im, found || im != nil
-			}
-			rows = append(rows, row)
-		}
-		if !found { // nothing kept yet for this task
-			continue
-		}
-		if b := slices.Index(cols, "baseline"); !slices.ContainsFunc(rows, func(r []*imageio.Image) bool { return r[b] != nil }) {
-			for k := range rows { // no baseline (phase retrieval): no empty column
-				rows[k] = slices.Delete(rows[k], b, b+1)
-			}
-		}
-		grid, err := imageio.Grid(rows, 2)
-		if err != nil {
-			return err
-		}
-		if grid, err = imageio.Upsample(grid, 2); err != nil {
-			return err
-		}
-		if err := imageio.Save(filepath.Join(out, evalImagesDir, evalLabel(task)+".png"), grid); err != nil {
 			return err
 		}
 	}

@@ -1,10 +1,17 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"math"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/cadps/toolkit/cadps/imageio"
+	"github.com/cadps/toolkit/cadps/restore"
 )
 
 // evalTable is the Markdown table: per task, the baseline and each method
@@ -62,4 +69,74 @@ func formatMeanStd(v []float64, decimals int) string {
 	}
 	mean, sd := meanStd(v)
 	return fmt.Sprintf("%.*f ± %.*f", decimals, mean, decimals, sd)
+}
+
+// evalLabel turns a task spec into a file-name-safe label.
+func evalLabel(spec string) string {
+	return strings.NewReplacer(":", "_", ",", "_", "=", "", "/", "_", " ", "").Replace(spec)
+}
+
+// saveEvalImages keeps one test image's truth, measurement, baseline and
+// reconstruction as images/<task>/{truth,measurement,baseline,<method>}-<index>.png
+// (task and method specs with their ':', ',' and '=' replaced).
+func saveEvalImages(out, task, method string, index int, it restore.BatchItem) error {
+	dir := filepath.Join(out, evalImagesDir, evalLabel(task))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", dir, err)
+	}
+	files := map[string]*imageio.Image{"truth": it.Truth, "measurement": it.Measurement, "baseline": it.Baseline, method: it.Reconstruction}
+	for name, im := range files {
+		if im == nil {
+			continue
+		}
+		if err := imageio.Save(filepath.Join(dir, fmt.Sprintf("%s-%05d.png", evalLabel(name), index)), im); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeEvalGrids writes images/<task>.png for every task: one row per kept
+// test image, with the truth, the measurement, the baseline (when the task
+// has one) and each method's reconstruction.
+func writeEvalGrids(out string, st evalSettings) error {
+	if st.Keep == 0 {
+		return nil
+	}
+	cols := append([]string{"truth", "measurement", "baseline"}, st.Methods...)
+	for _, task := range st.Tasks {
+		dir := filepath.Join(out, evalImagesDir, evalLabel(task))
+		var rows [][]*imageio.Image
+		found := false
+		for k := st.Offset; k < st.Offset+min(st.Keep, st.Count); k++ {
+			row := make([]*imageio.Image, len(cols))
+			for c, name := range cols {
+				im, err := imageio.Load(filepath.Join(dir, fmt.Sprintf("%s-%05d.png", evalLabel(name), k)))
+				if err != nil && !errors.Is(err, fs.ErrNotExist) {
+					return err
+				}
+				row[c], found = im, found || im != nil
+			}
+			rows = append(rows, row)
+		}
+		if !found { // nothing kept yet for this task
+			continue
+		}
+		if b := slices.Index(cols, "baseline"); !slices.ContainsFunc(rows, func(r []*imageio.Image) bool { return r[b] != nil }) {
+			for k := range rows { // no baseline (phase retrieval): no empty column
+				rows[k] = slices.Delete(rows[k], b, b+1)
+			}
+		}
+		grid, err := imageio.Grid(rows, 2)
+		if err != nil {
+			return err
+		}
+		if grid, err = imageio.Upsample(grid, 2); err != nil {
+			return err
+		}
+		if err := imageio.Save(filepath.Join(out, evalImagesDir, evalLabel(task)+".png"), grid); err != nil {
+			return err
+		}
+	}
+	return nil
 }

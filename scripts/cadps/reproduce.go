@@ -29,12 +29,6 @@ func reproduceCommand() command {
 	}
 }
 
-// listFlag is a repeatable string flag.
-type listFlag []string
-
-func (l *listFlag) String() string     { return strings.Join(*l, " ") }
-func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
-
 // imageExts are the file extensions taken from an image folder.
 var imageExts = map[string]bool{".png": true, ".jpg": true, ".jpeg": true}
 
