@@ -224,12 +224,11 @@ func (r *Restorer) Settings() Settings {
 	return s
 }
 
+// describeNoise returns a noise model's spec as ops.ParseNoise reads it
+// (its name when it has no String method).
 func describeNoise(n ops.Noise) string {
-	switch x := n.(type) {
-	case *ops.GaussianNoise:
-		return fmt.Sprintf("gaussian:sigma=%g", x.Sigma())
-	case *ops.PoissonNoise:
-		return fmt.Sprintf("poisson:rate=%g", x.Rate())
+	if s, ok := n.(fmt.Stringer); ok {
+		return s.String()
 	}
 	return n.Name()
 }

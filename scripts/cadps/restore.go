@@ -87,8 +87,6 @@ func runRestore(args []string, stdout, stderr io.Writer) error {
 		return usagef("-out DIR is required")
 	case *task != "" && *taskConfig != "":
 		return usagef("give -task or -task-config, not both")
-	case *task == "" && *taskConfig == "" && *method != "unconditional":
-		return usagef("-task SPEC is required (e.g. -task super_resolution:factor=4)")
 	}
 	opts, fit, err := sf.options(fs)
 	if err != nil {
@@ -101,8 +99,12 @@ func runRestore(args []string, stdout, stderr io.Writer) error {
 		}
 		method = &opts.Method
 	}
-	if _, err := guidance.ParseSpec(*method, opts.Guidance); err != nil {
+	m, err := guidance.ParseSpec(*method, opts.Guidance)
+	if err != nil {
 		return err
+	}
+	if *task == "" && *taskConfig == "" && guidance.UsesMeasurement(m) {
+		return usagef("-task SPEC is required (e.g. -task super_resolution:factor=4)")
 	}
 	if err := atomicfile.CheckWritable(*out); err != nil {
 		return err
