@@ -46,9 +46,11 @@ type BatchResult struct {
 // position) is drawn once from seed and shared by the batch, each image's
 // measurement noise is drawn from seed, and the sampler's draws come from
 // seed for the whole batch. Batching is several times faster per image than
-// [Restorer.Restore] on the pure-Go backend; the results are not the ones
-// Restore gives for the same seed. With Options.Draws > 1 the batch is
-// sampled that many times and each image keeps its best-fitting draw.
+// [Restorer.Restore] on the pure-Go backend. It is Restore's pipeline: a
+// batch of one gives Restore's result for the same seed, while in a larger
+// batch the random draws cover the whole batch, so that each image's
+// result is not the one Restore gives it. With Options.Draws > 1 the batch
+// is sampled that many times and each image keeps its best-fitting draw.
 //
 // cb, when not nil, sees every step of the run as the sampler reports it
 // (of each draw in turn): the residual of each image and the method's
@@ -61,7 +63,7 @@ func (r *Restorer) RestoreBatch(truths []*imageio.Image, seed uint64, cb cadps.C
 	if !guidance.UsesMeasurement(r.method) {
 		return nil, errors.New("restore: a batch restoration needs a measurement; unconditional sampling has none")
 	}
-	if err := r.checkImages(truths); err != nil {
+	if err := r.checkImages(truths, true); err != nil {
 		return nil, err
 	}
 	var obs observer

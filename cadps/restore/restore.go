@@ -240,7 +240,7 @@ func describeNoise(n ops.Noise) string {
 // when not nil, is called after every step. A NaN or Inf during sampling
 // returns an error wrapping cadps.ErrDiverged.
 func (r *Restorer) Restore(truth *imageio.Image, seed uint64, cb func(Progress)) (*Result, error) {
-	if err := r.checkImages([]*imageio.Image{truth}); err != nil {
+	if err := r.checkImages([]*imageio.Image{truth}, false); err != nil {
 		return nil, err
 	}
 	tr := &tracker{r: r, cb: cb}
@@ -264,12 +264,12 @@ func (r *Restorer) Restore(truth *imageio.Image, seed uint64, cb func(Progress))
 }
 
 // checkImages reports an invalid image or one of another size than the
-// prior's.
-func (r *Restorer) checkImages(truths []*imageio.Image) error {
+// prior's, naming it by its index when numbered.
+func (r *Restorer) checkImages(truths []*imageio.Image, numbered bool) error {
 	want := r.prior.ImageShape()
 	for k, im := range truths {
 		which := "image"
-		if len(truths) > 1 {
+		if numbered {
 			which = fmt.Sprintf("image %d", k)
 		}
 		if err := im.Validate(); err != nil {
