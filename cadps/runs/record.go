@@ -41,7 +41,7 @@ type Record struct {
 	// Operator describes the operator.
 	Operator string `json:"operator,omitempty"`
 	// Residual is ‖y − A(x̂0)‖₂ at the last step (of the draw kept), and
-	// Draw the draw kept (Options.Draws).
+	// Draw the draw kept (restore.Options.Draws).
 	Residual metrics.Number `json:"final_residual"`
 	Draw     int            `json:"draw,omitempty"`
 	// Backend names the backend, Shard the shard that ran the item, and
@@ -50,7 +50,7 @@ type Record struct {
 	Shard    string `json:"shard"`
 	Finished string `json:"finished"`
 	// HasInput reports whether the measurement was saved as an image, and
-	// Measured what it shows (see Result.MeasurementView).
+	// Measured what it shows (see restore.Result.MeasurementView).
 	HasInput bool   `json:"has_input"`
 	Measured string `json:"measurement_view,omitempty"`
 	// Timings are the restoration's wall times.
@@ -74,10 +74,10 @@ func ReadRecord(path string) (*Record, error) {
 	}
 	var rec Record
 	if err := json.Unmarshal(data, &rec); err != nil {
-		return nil, fmt.Errorf("restore: record %s: %w", path, err)
+		return nil, fmt.Errorf("runs: record %s: %w", path, err)
 	}
 	if rec.Status != StatusOK && rec.Status != StatusFailed {
-		return nil, fmt.Errorf("restore: record %s has status %q", path, rec.Status)
+		return nil, fmt.Errorf("runs: record %s has status %q", path, rec.Status)
 	}
 	return &rec, nil
 }
