@@ -297,6 +297,8 @@ type trace struct {
 	residuals []float64
 }
 
+// step records a step of draw d: its residual, x̂0 every r.every steps
+// (and at the last), and the first step's time.
 func (t *tracker) step(d int, info cadps.StepInfo, elapsed time.Duration) error {
 	if d == 0 && info.Step == 1 {
 		t.firstStep = elapsed
@@ -320,6 +322,8 @@ func (t *tracker) step(d int, info cadps.StepInfo, elapsed time.Duration) error 
 	return nil
 }
 
+// kept ends a draw, keeping its curve and strip when the image keeps the
+// draw.
 func (t *tracker) kept(_ int, kept []bool) {
 	if kept[0] {
 		t.best = t.cur
