@@ -8,7 +8,10 @@
 // naming the first that differs. [Merge] and [ReadTable] rebuild the
 // metrics CSV, the Markdown table and the comparison grids from the
 // records of one folder or of the folders of several shards; [Table.FID]
-// and [PaperMarkdown] add FID and the papers' table layout.
+// and [PaperMarkdown] add FID and the papers' table layout. An
+// [Evaluation] scores methods × tasks on a held-out test set in batches,
+// against the measurement's own baseline, resumably and extendably
+// (settings.json, results.csv, table.md).
 //
 // Many workers may share one output folder: [Shard] says which items a
 // worker owns (and [ChooseShard] how that survives a resubmission), and

@@ -10,6 +10,7 @@ package atomicfile
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -97,4 +98,14 @@ func cause(err error) error {
 		}
 		err = inner
 	}
+}
+
+// WriteJSON creates or replaces path with v as indented JSON and a final
+// newline, as Write does.
+func WriteJSON(path string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return WriteBytes(path, append(data, '\n'))
 }

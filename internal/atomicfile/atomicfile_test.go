@@ -68,3 +68,21 @@ func TestCheckWritable(t *testing.T) {
 		t.Errorf("error %v", err)
 	}
 }
+
+// TestWriteJSON writes indented JSON with a final newline, and reports a
+// value JSON cannot hold without touching the file.
+func TestWriteJSON(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a.json")
+	if err := WriteJSON(path, map[string]int{"n": 1}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(path); err != nil || string(got) != "{\n  \"n\": 1\n}\n" {
+		t.Fatalf("wrote %q, %v", got, err)
+	}
+	if err := WriteJSON(path, func() {}); err == nil || !strings.Contains(err.Error(), path) {
+		t.Errorf("a function: error %v, want one naming %s", err, path)
+	}
+	if got, _ := os.ReadFile(path); string(got) != "{\n  \"n\": 1\n}\n" {
+		t.Errorf("after a failed write the file holds %q", got)
+	}
+}

@@ -1,21 +1,15 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
-	"sync"
-	"time"
 
-	"github.com/cadps/toolkit/cadps/backend"
 	"github.com/cadps/toolkit/cadps/guidance"
 	"github.com/cadps/toolkit/cadps/imageio"
-	"github.com/cadps/toolkit/cadps/metrics/lpips"
 	"github.com/cadps/toolkit/cadps/restore"
+	"github.com/cadps/toolkit/cadps/runs"
 	"github.com/cadps/toolkit/cadps/train"
 	"github.com/cadps/toolkit/ops"
 )
@@ -29,14 +23,6 @@ func evaluateCommand() command {
 		run:     runEvaluate,
 	}
 }
-
-// The files `cadps evaluate` keeps in its output folder.
-const (
-	evalSettingsFile = "settings.json"
-	evalResultsFile  = "results.csv"
-	evalTableFile    = "table.md"
-	evalImagesDir    = "images"
-)
 
 // evalFlags are `cadps evaluate`'s flags.
 type evalFlags struct {
@@ -69,21 +55,21 @@ func addEvalFlags(fs *flag.FlagSet) *evalFlags {
 
 // settings checks the flags and returns the evaluation's settings (all
 // but the weights' digest and the LPIPS weights) and noise model.
-func (f *evalFlags) settings() (evalSettings, ops.Noise, error) {
+func (f *evalFlags) settings() (runs.EvalSettings, ops.Noise, error) {
 	tf := f.test
 	switch {
 	case *tf.data == "":
-		return evalSettings{}, nil, usagef("-data is required")
+		return runs.EvalSettings{}, nil, usagef("-data is required")
 	case *f.out == "":
-		return evalSettings{}, nil, usagef("-out is required")
+		return runs.EvalSettings{}, nil, usagef("-out is required")
 	case *f.count <= 0 || *f.batch <= 0 || *f.jobs <= 0 || *f.draws <= 0 || *f.keep < 0:
-		return evalSettings{}, nil, usagef("-count, -batch, -jobs and -draws must be positive and -keep non-negative")
+		return runs.EvalSettings{}, nil, usagef("-count, -batch, -jobs and -draws must be positive and -keep non-negative")
 	}
 	nz, ramp, err := tf.parse()
 	if err != nil {
-		return evalSettings{}, nil, err
+		return runs.EvalSettings{}, nil, err
 	}
-	st := evalSettings{Data: *tf.data, Offset: *tf.offset, Count: *f.count, Batch: *f.batch, Steps: *tf.steps, Scale: *tf.scale,
+	st := runs.EvalSettings{Data: *tf.data, Offset: *tf.offset, Count: *f.count, Batch: *f.batch, Steps: *tf.steps, Scale: *tf.scale,
 		Ramp: rampSetting(ramp), Draws: drawsSetting(*f.draws), Noise: *tf.noise, Seed: *tf.seed, Model: f.model.spec().Name,
 		Weights: *f.model.weights, Keep: *f.keep}
 	for _, t := range strings.Split(*f.tasks, ";") {
@@ -97,7 +83,7 @@ func (f *evalFlags) settings() (evalSettings, ops.Noise, error) {
 		}
 		method, err := guidance.ParseSpec(m, guidance.Options{})
 		if err != nil {
-			return evalSettings{}, nil, usagef("-methods: %v", err)
+			return runs.EvalSettings{}, nil, usagef("-methods: %v", err)
 		}
 		st.Methods = append(st.Methods, m)
 		if r := guidance.Revision(method); r != 0 {
@@ -108,7 +94,7 @@ func (f *evalFlags) settings() (evalSettings, ops.Noise, error) {
 		}
 	}
 	if len(st.Tasks) == 0 || len(st.Methods) == 0 {
-		return evalSettings{}, nil, usagef("-tasks and -methods must name at least one each")
+		return runs.EvalSettings{}, nil, usagef("-tasks and -methods must name at least one each")
 	}
 	return st, nz, nil
 }
@@ -130,160 +116,22 @@ func runEvaluate(args []string, stdout, stderr io.Writer) error {
 	if st.Digest, err = prior.WeightsDigest(); err != nil {
 		return err
 	}
-	ev := &evaluation{st: st, nz: nz, out: *f.out, quiet: *f.quiet, stdout: stdout}
-	if ev.lp, st.LPIPS, err = f.lpips.load(); err != nil {
+	ev := &runs.Evaluation{Out: *f.out, Noise: nz, Prior: prior, PriorSpec: f.model.spec(), Jobs: *f.jobs}
+	if ev.LPIPS, st.LPIPS, err = f.lpips.load(); err != nil {
 		return err
 	}
-	ev.st = st
-	settingsPath := filepath.Join(ev.out, evalSettingsFile)
-	changed, err := checkEvalSettings(settingsPath, st)
+	ev.Settings = st
+	if ev.Images, err = loadTestImages(st.Data, st.Offset, st.Count, prior.ImageShape()); err != nil {
+		return err
+	}
+	if !*f.quiet {
+		ev.Log = stdout
+	}
+	table, err := ev.Run()
 	if err != nil {
-		return err
-	}
-	if ev.rows, err = readEvalRows(filepath.Join(ev.out, evalResultsFile)); err != nil {
-		return err
-	}
-	images, err := loadTestImages(st.Data, st.Offset, st.Count, prior.ImageShape())
-	if err != nil {
-		return err
-	}
-	if err := ev.checkMethods(prior); err != nil {
-		return err
-	}
-	// Only now, with every input checked, is the folder created or its
-	// settings extended.
-	if err := os.MkdirAll(ev.out, 0o755); err != nil {
-		return fmt.Errorf("creating %s: %w", ev.out, err)
-	}
-	if changed {
-		if err := writeJSONAtomic(settingsPath, st); err != nil {
-			return err
-		}
-	}
-	if err := ev.runAll(f.model.spec(), images, *f.jobs); err != nil {
-		return err
-	}
-	table := evalTable(st, ev.rows)
-	if err := writeFileAtomic(filepath.Join(ev.out, evalTableFile), []byte(table)); err != nil {
-		return err
-	}
-	if err := writeEvalGrids(ev.out, st); err != nil {
 		return err
 	}
 	fmt.Fprint(stdout, table)
-	return nil
-}
-
-// evaluation is a run of `cadps evaluate`: its settings and the rows
-// recorded so far, which the workers' results extend.
-type evaluation struct {
-	st     evalSettings
-	nz     ops.Noise
-	lp     *lpips.Model
-	out    string
-	quiet  bool
-	stdout io.Writer
-
-	mu   sync.Mutex // guards rows, the files and stdout
-	rows []evalRow
-}
-
-// batches returns the number of batches of test images.
-func (ev *evaluation) batches() int { return (ev.st.Count + ev.st.Batch - 1) / ev.st.Batch }
-
-// todo lists the batches of every task and method without rows.
-func (ev *evaluation) todo() []evalItem {
-	done := map[evalItem]bool{}
-	for _, r := range ev.rows {
-		done[evalItem{task: r.task, method: r.method, batch: r.batch}] = true
-	}
-	var todo []evalItem
-	for _, task := range ev.st.Tasks {
-		for _, method := range ev.st.Methods {
-			for k := range ev.batches() {
-				if it := (evalItem{task: task, method: method, batch: k}); !done[it] {
-					todo = append(todo, it)
-				}
-			}
-		}
-	}
-	return todo
-}
-
-// checkMethods builds a restorer of every task and method, so that a bad
-// one is reported before the long run starts.
-func (ev *evaluation) checkMethods(prior *restore.Prior) error {
-	for _, task := range ev.st.Tasks {
-		for _, method := range ev.st.Methods {
-			b, err := backend.New()
-			if err != nil {
-				return err
-			}
-			if _, err := restore.New(b, prior, evalOptions(ev.st, task, method, ev.nz)); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// runAll runs the batches without rows on jobs workers, each with its own
-// backend and copy of the prior; the first error stops the others.
-func (ev *evaluation) runAll(spec restore.ModelSpec, images []*imageio.Image, jobs int) error {
-	todo := ev.todo()
-	work := make(chan evalItem, len(todo))
-	for _, it := range todo {
-		work <- it
-	}
-	close(work)
-	stop := make(chan struct{})
-	var stopOnce sync.Once
-	errs := make([]error, min(jobs, max(1, len(todo))))
-	var wg sync.WaitGroup
-	for w := range errs {
-		wg.Go(func() {
-			if errs[w] = evalWorker(spec, ev.st, ev.nz, images, work, stop, ev.record); errs[w] != nil {
-				stopOnce.Do(func() { close(stop) })
-			}
-		})
-	}
-	wg.Wait()
-	return errors.Join(errs...)
-}
-
-// record adds a batch's rows, keeps the images of the first test images,
-// and rewrites the results and the table.
-func (ev *evaluation) record(it evalItem, res *restore.BatchResult, lo, hi int, took time.Duration) error {
-	ev.mu.Lock()
-	defer ev.mu.Unlock()
-	st := ev.st
-	now := time.Now().UTC().Format(time.RFC3339)
-	lpd, err := batchLPIPS(ev.lp, res.Items)
-	if err != nil {
-		return fmt.Errorf("%s %s batch %d: %w", it.task, it.method, it.batch, err)
-	}
-	for j, bi := range res.Items {
-		ev.rows = append(ev.rows, evalRow{task: it.task, method: it.method, batch: it.batch, index: st.Offset + lo + j,
-			psnr: bi.Metrics.PSNR, ssim: bi.Metrics.SSIM, basePSNR: bi.BaselineMetrics.PSNR, baseSSIM: bi.BaselineMetrics.SSIM,
-			secondsPerImage: res.Sample.Seconds() / float64(hi-lo), operator: res.Operator, finishedAt: now,
-			residual: bi.Residual, draw: bi.Draw, lpips: lpd[j]})
-		if lo+j < st.Keep {
-			if err := saveEvalImages(ev.out, it.task, it.method, st.Offset+lo+j, bi); err != nil {
-				return err
-			}
-		}
-	}
-	sortEvalRows(ev.rows, st)
-	if err := writeEvalRows(filepath.Join(ev.out, evalResultsFile), ev.rows); err != nil {
-		return err
-	}
-	if err := writeFileAtomic(filepath.Join(ev.out, evalTableFile), []byte(evalTable(st, ev.rows))); err != nil {
-		return err
-	}
-	if !ev.quiet {
-		fmt.Fprintf(ev.stdout, "%s  %s  batch %d/%d: %d images in %s (%.1f s/image)\n",
-			it.task, it.method, it.batch+1, ev.batches(), hi-lo, took.Round(time.Second), res.Sample.Seconds()/float64(hi-lo))
-	}
 	return nil
 }
 
@@ -315,17 +163,6 @@ func loadTestImages(data string, offset, count int, shape []int) ([]*imageio.Ima
 	return images, nil
 }
 
-// evalOptions returns the restorer options of one task and method.
-func evalOptions(st evalSettings, task, method string, nz ops.Noise) restore.Options {
-	o := restore.Options{Task: restore.SpecTask(task), Method: method, Steps: st.Steps, Noise: nz}
-	if st.Scale > 0 {
-		o.Scale = &st.Scale
-	}
-	o.Ramp, _ = guidance.ParseRamp(st.Ramp) // checked when the settings were made
-	o.Draws = st.Draws
-	return o
-}
-
 // drawsSetting returns n as settings record it: 0 for one draw, so that
 // folders made before -draws existed keep their settings.
 func drawsSetting(n int) int {
@@ -342,46 +179,4 @@ func rampSetting(r guidance.Ramp) string {
 		return ""
 	}
 	return r.String()
-}
-
-// evalItem is one unit of work: a batch of test images for a task and a
-// method.
-type evalItem struct {
-	task, method string
-	batch        int
-}
-
-// evalWorker runs work items with its own backend and copy of the prior
-// until work is drained or stop is closed, passing each result to record.
-func evalWorker(spec restore.ModelSpec, st evalSettings, nz ops.Noise, images []*imageio.Image,
-	work <-chan evalItem, stop <-chan struct{}, record func(evalItem, *restore.BatchResult, int, int, time.Duration) error) error {
-	b, err := backend.New()
-	if err != nil {
-		return err
-	}
-	prior, err := restore.LoadPrior(spec)
-	if err != nil {
-		return err
-	}
-	for it := range work {
-		select {
-		case <-stop: // another worker failed
-			return nil
-		default:
-		}
-		rs, err := restore.New(b, prior, evalOptions(st, it.task, it.method, nz))
-		if err != nil {
-			return err
-		}
-		lo, hi := it.batch*st.Batch, min((it.batch+1)*st.Batch, st.Count)
-		t0 := time.Now()
-		res, err := rs.RestoreBatch(images[lo:hi], st.Seed+uint64(it.batch), nil)
-		if err != nil {
-			return fmt.Errorf("%s, %s, batch %d: %w", it.task, it.method, it.batch, err)
-		}
-		if err := record(it, res, lo, hi, time.Since(t0)); err != nil {
-			return err
-		}
-	}
-	return nil
 }

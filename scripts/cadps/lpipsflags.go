@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 
@@ -13,7 +12,6 @@ import (
 	"github.com/cadps/toolkit/cadps/imageio"
 	"github.com/cadps/toolkit/cadps/metrics"
 	"github.com/cadps/toolkit/cadps/metrics/lpips"
-	"github.com/cadps/toolkit/cadps/restore"
 )
 
 // lpipsFlags are the flags that select LPIPS weights.
@@ -108,32 +106,4 @@ func lpipsDistance(m *lpips.Model, truth, recon *imageio.Image) (*metrics.Number
 		return nil, err
 	}
 	return new(metrics.Number(d[0])), nil
-}
-
-// batchLPIPS returns the LPIPS distance of each item's reconstruction to
-// its clean image (as lpipsDistance), or NaNs when m is nil.
-func batchLPIPS(m *lpips.Model, items []restore.BatchItem) ([]float64, error) {
-	if m == nil {
-		out := make([]float64, len(items))
-		for i := range out {
-			out[i] = math.NaN()
-		}
-		return out, nil
-	}
-	var truths, recons []*imageio.Image
-	for _, it := range items {
-		truths, recons = append(truths, it.Truth.Quantize8()), append(recons, it.Reconstruction.Quantize8())
-	}
-	return m.ImageDistances(truths, recons, lpipsBatch)
-}
-
-// lpipsBatch is the number of image pairs LPIPS runs at once.
-const lpipsBatch = 16
-
-// cond returns s when ok, else "".
-func cond(ok bool, s string) string {
-	if ok {
-		return s
-	}
-	return ""
 }

@@ -1,4 +1,4 @@
-package main
+package runs
 
 import (
 	"bytes"
@@ -14,12 +14,13 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/cadps/toolkit/cadps/runs"
+	"github.com/cadps/toolkit/internal/atomicfile"
 )
 
-// evalSettings is settings.json: what the results were made with. A rerun
-// with other settings into the same folder is refused.
-type evalSettings struct {
+// EvalSettings are an evaluation's settings (settings.json): what its
+// results were made with. A rerun with other settings into the same folder
+// is refused; one that extends them (see CheckEvalSettings) is not.
+type EvalSettings struct {
 	Data    string   `json:"data"`
 	Offset  int      `json:"offset"`
 	Count   int      `json:"count"`
@@ -53,21 +54,28 @@ type evalSettings struct {
 	LPIPS string `json:"lpips,omitempty"`
 }
 
-// evalRow is one image's outcome for one task and method.
-type evalRow struct {
-	task, method         string
-	batch, index         int
-	psnr, ssim           float64
-	basePSNR, baseSSIM   float64
-	secondsPerImage      float64
-	operator, finishedAt string
-	// residual is ‖y − A(x0)‖₂ of the reconstruction (NaN in rows written
-	// before it was recorded) and draw the draw kept.
-	residual float64
-	draw     int
-	// lpips is the LPIPS distance of the reconstruction to the clean image
-	// (NaN without -lpips).
-	lpips float64
+// EvalRow is one image's outcome for one task and method.
+type EvalRow struct {
+	// Task and Method are the task spec and the method, Batch the batch
+	// and Index the test image's index.
+	Task, Method string
+	Batch, Index int
+	// PSNR and SSIM compare the reconstruction with the clean image,
+	// BasePSNR and BaseSSIM the measurement's baseline (NaN without one).
+	PSNR, SSIM         float64
+	BasePSNR, BaseSSIM float64
+	// SecondsPerImage is the batch's sampling time per image.
+	SecondsPerImage float64
+	// Operator describes the batch's operator and Finished the time the
+	// row was recorded (RFC 3339).
+	Operator, Finished string
+	// Residual is ‖y − A(x0)‖₂ of the reconstruction (NaN in rows written
+	// before it was recorded) and Draw the draw kept.
+	Residual float64
+	Draw     int
+	// LPIPS is the LPIPS distance of the reconstruction to the clean image
+	// (NaN without LPIPS).
+	LPIPS float64
 }
 
 var evalHeader = []string{"task", "method", "batch", "index", "psnr", "ssim", "baseline_psnr", "baseline_ssim", "sample_seconds_per_image", "operator", "finished",
@@ -84,25 +92,25 @@ var evalHeaderV2 = evalHeader[:13]
 
 // sortEvalRows orders rows by task and method (in the settings' order),
 // then by image.
-func sortEvalRows(rows []evalRow, st evalSettings) {
-	slices.SortStableFunc(rows, func(a, b evalRow) int {
-		if c := slices.Index(st.Tasks, a.task) - slices.Index(st.Tasks, b.task); c != 0 {
+func sortEvalRows(rows []EvalRow, st EvalSettings) {
+	slices.SortStableFunc(rows, func(a, b EvalRow) int {
+		if c := slices.Index(st.Tasks, a.Task) - slices.Index(st.Tasks, b.Task); c != 0 {
 			return c
 		}
-		if c := slices.Index(st.Methods, a.method) - slices.Index(st.Methods, b.method); c != 0 {
+		if c := slices.Index(st.Methods, a.Method) - slices.Index(st.Methods, b.Method); c != 0 {
 			return c
 		}
-		return a.index - b.index
+		return a.Index - b.Index
 	})
 }
 
-// checkEvalSettings compares st with the settings.json at path, if any. It
+// CheckEvalSettings compares st with the settings.json at path, if any. It
 // accepts a first run and a rerun with the same settings or with settings
 // that extend them (see evalExtends), and refuses any other. changed
 // reports whether settings.json must be (re)written with st; the caller
 // writes it once every other input has been checked, so that a run refused
 // later leaves the folder as it was.
-func checkEvalSettings(path string, st evalSettings) (changed bool, err error) {
+func CheckEvalSettings(path string, st EvalSettings) (changed bool, err error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return true, nil
@@ -110,7 +118,7 @@ func checkEvalSettings(path string, st evalSettings) (changed bool, err error) {
 	if err != nil {
 		return false, fmt.Errorf("reading %s: %w", path, err)
 	}
-	var old evalSettings
+	var old EvalSettings
 	if err := json.Unmarshal(data, &old); err != nil {
 		return false, fmt.Errorf("%s is corrupt: %w", path, err)
 	}
@@ -139,18 +147,18 @@ func checkEvalSettings(path string, st evalSettings) (changed bool, err error) {
 // evalExtends returns nil when the settings st extend old, so that the
 // results made with old stay valid rows of st: more test images from a
 // whole number of batches (a partial last batch would be drawn anew), and
-// tasks and methods added at the end of their lists (runs.CompareSettings).
+// tasks and methods added at the end of their lists (CompareSettings).
 // Otherwise it names the first difference.
-func evalExtends(old, st evalSettings) error {
-	a, err := runs.Decode(old)
+func evalExtends(old, st EvalSettings) error {
+	a, err := Decode(old)
 	if err != nil {
 		return err
 	}
-	b, err := runs.Decode(st)
+	b, err := Decode(st)
 	if err != nil {
 		return err
 	}
-	count := runs.Growth{Key: "count", Check: func(_, _ any) (bool, error) {
+	count := Growth{Key: "count", Check: func(_, _ any) (bool, error) {
 		switch {
 		case st.Count < old.Count:
 			return false, fmt.Errorf("-count %d is fewer than the %d images done", st.Count, old.Count)
@@ -159,20 +167,20 @@ func evalExtends(old, st evalSettings) error {
 		}
 		return st.Count > old.Count, nil
 	}}
-	tasks := runs.GrowingList("tasks", func(int, any, any) error {
+	tasks := GrowingList("tasks", func(int, any, any) error {
 		return fmt.Errorf("-tasks must keep %q and may only add tasks after them", strings.Join(old.Tasks, ";"))
 	})
-	methods := runs.GrowingList("methods", func(int, any, any) error {
+	methods := GrowingList("methods", func(int, any, any) error {
 		return fmt.Errorf("-methods must keep %q and may only add methods after them", strings.Join(old.Methods, ","))
 	})
 	// The revisions of the methods kept are checked before; added methods
 	// add theirs.
-	revisions := runs.Growth{Key: "method_revisions", Check: func(x, y any) (bool, error) { return !reflect.DeepEqual(x, y), nil }}
-	_, err = runs.CompareSettings(a, b, count, tasks, methods, revisions)
+	revisions := Growth{Key: "method_revisions", Check: func(x, y any) (bool, error) { return !reflect.DeepEqual(x, y), nil }}
+	_, err = CompareSettings(a, b, count, tasks, methods, revisions)
 	return err
 }
 
-func readEvalRows(path string) ([]evalRow, error) {
+func ReadEvalRows(path string) ([]EvalRow, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -188,26 +196,26 @@ func readEvalRows(path string) ([]evalRow, error) {
 	if len(recs) == 0 || !slices.Equal(recs[0], evalHeader) && !slices.Equal(recs[0], evalHeaderV1) && !slices.Equal(recs[0], evalHeaderV2) {
 		return nil, fmt.Errorf("%s: unexpected header", path)
 	}
-	var rows []evalRow
+	var rows []EvalRow
 	for n, r := range recs[1:] {
-		var row evalRow
+		var row EvalRow
 		var errs [10]error
-		row.task, row.method = r[0], r[1]
-		row.batch, errs[0] = strconv.Atoi(r[2])
-		row.index, errs[1] = strconv.Atoi(r[3])
-		row.psnr, errs[2] = strconv.ParseFloat(r[4], 64)
-		row.ssim, errs[3] = strconv.ParseFloat(r[5], 64)
-		row.basePSNR, errs[4] = strconv.ParseFloat(r[6], 64)
-		row.baseSSIM, errs[5] = strconv.ParseFloat(r[7], 64)
-		row.secondsPerImage, errs[6] = strconv.ParseFloat(r[8], 64)
-		row.operator, row.finishedAt = r[9], r[10]
-		row.residual, row.lpips = math.NaN(), math.NaN()
+		row.Task, row.Method = r[0], r[1]
+		row.Batch, errs[0] = strconv.Atoi(r[2])
+		row.Index, errs[1] = strconv.Atoi(r[3])
+		row.PSNR, errs[2] = strconv.ParseFloat(r[4], 64)
+		row.SSIM, errs[3] = strconv.ParseFloat(r[5], 64)
+		row.BasePSNR, errs[4] = strconv.ParseFloat(r[6], 64)
+		row.BaseSSIM, errs[5] = strconv.ParseFloat(r[7], 64)
+		row.SecondsPerImage, errs[6] = strconv.ParseFloat(r[8], 64)
+		row.Operator, row.Finished = r[9], r[10]
+		row.Residual, row.LPIPS = math.NaN(), math.NaN()
 		if len(r) > 13 && r[13] != "" {
-			row.lpips, errs[9] = strconv.ParseFloat(r[13], 64)
+			row.LPIPS, errs[9] = strconv.ParseFloat(r[13], 64)
 		}
 		if len(r) > 11 {
-			row.residual, errs[7] = strconv.ParseFloat(r[11], 64)
-			row.draw, errs[8] = strconv.Atoi(r[12])
+			row.Residual, errs[7] = strconv.ParseFloat(r[11], 64)
+			row.Draw, errs[8] = strconv.Atoi(r[12])
 		}
 		if err := errors.Join(errs[:]...); err != nil {
 			return nil, fmt.Errorf("%s line %d: %w", path, n+2, err)
@@ -217,7 +225,7 @@ func readEvalRows(path string) ([]evalRow, error) {
 	return rows, nil
 }
 
-func writeEvalRows(path string, rows []evalRow) error {
+func WriteEvalRows(path string, rows []EvalRow) error {
 	var buf bytes.Buffer
 	w := csv.NewWriter(&buf)
 	if err := w.Write(evalHeader); err != nil {
@@ -226,11 +234,11 @@ func writeEvalRows(path string, rows []evalRow) error {
 	g := func(v float64) string { return strconv.FormatFloat(v, 'g', 8, 64) }
 	for _, r := range rows {
 		lp := ""
-		if !math.IsNaN(r.lpips) {
-			lp = g(r.lpips)
+		if !math.IsNaN(r.LPIPS) {
+			lp = g(r.LPIPS)
 		}
-		if err := w.Write([]string{r.task, r.method, strconv.Itoa(r.batch), strconv.Itoa(r.index), g(r.psnr), g(r.ssim),
-			g(r.basePSNR), g(r.baseSSIM), g(r.secondsPerImage), r.operator, r.finishedAt, g(r.residual), strconv.Itoa(r.draw), lp}); err != nil {
+		if err := w.Write([]string{r.Task, r.Method, strconv.Itoa(r.Batch), strconv.Itoa(r.Index), g(r.PSNR), g(r.SSIM),
+			g(r.BasePSNR), g(r.BaseSSIM), g(r.SecondsPerImage), r.Operator, r.Finished, g(r.Residual), strconv.Itoa(r.Draw), lp}); err != nil {
 			return err
 		}
 	}
@@ -238,5 +246,5 @@ func writeEvalRows(path string, rows []evalRow) error {
 	if err := w.Error(); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
-	return writeFileAtomic(path, buf.Bytes())
+	return atomicfile.WriteBytes(path, buf.Bytes())
 }

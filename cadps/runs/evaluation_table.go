@@ -1,4 +1,4 @@
-package main
+package runs
 
 import (
 	"errors"
@@ -14,11 +14,11 @@ import (
 	"github.com/cadps/toolkit/cadps/restore"
 )
 
-// evalTable is the Markdown table: per task, the baseline and each method
+// EvalTable is the Markdown table: per task, the baseline and each method
 // as mean ± standard deviation over the images done so far. A task whose
 // measurement has no baseline (phase retrieval) shows "–" there.
-func evalTable(st evalSettings, rows []evalRow) string {
-	withLPIPS := slices.ContainsFunc(rows, func(r evalRow) bool { return !math.IsNaN(r.lpips) })
+func EvalTable(st EvalSettings, rows []EvalRow) string {
+	withLPIPS := slices.ContainsFunc(rows, func(r EvalRow) bool { return !math.IsNaN(r.LPIPS) })
 	var b strings.Builder
 	fmt.Fprintf(&b, "| task | images | baseline PSNR | baseline SSIM |")
 	for _, m := range st.Methods {
@@ -37,16 +37,16 @@ func evalTable(st evalSettings, rows []evalRow) string {
 		for _, m := range st.Methods {
 			var p, s, sec, lp []float64
 			for _, r := range rows {
-				if r.task != task || r.method != m {
+				if r.Task != task || r.Method != m {
 					continue
 				}
-				p, s, sec = append(p, r.psnr), append(s, r.ssim), append(sec, r.secondsPerImage)
-				if !math.IsNaN(r.lpips) {
-					lp = append(lp, r.lpips)
+				p, s, sec = append(p, r.PSNR), append(s, r.SSIM), append(sec, r.SecondsPerImage)
+				if !math.IsNaN(r.LPIPS) {
+					lp = append(lp, r.LPIPS)
 				}
-				if !seen[r.index] && !math.IsNaN(r.basePSNR) { // NaN: no baseline (phase retrieval)
-					seen[r.index] = true
-					base[0], base[1] = append(base[0], r.basePSNR), append(base[1], r.baseSSIM)
+				if !seen[r.Index] && !math.IsNaN(r.BasePSNR) { // NaN: no baseline (phase retrieval)
+					seen[r.Index] = true
+					base[0], base[1] = append(base[0], r.BasePSNR), append(base[1], r.BaseSSIM)
 				}
 			}
 			n = max(n, len(p))
@@ -71,8 +71,8 @@ func formatMeanStd(v []float64, decimals int) string {
 	return fmt.Sprintf("%.*f ± %.*f", decimals, mean, decimals, sd)
 }
 
-// evalLabel turns a task spec into a file-name-safe label.
-func evalLabel(spec string) string {
+// EvalLabel turns a task spec into a file-name-safe label.
+func EvalLabel(spec string) string {
 	return strings.NewReplacer(":", "_", ",", "_", "=", "", "/", "_", " ", "").Replace(spec)
 }
 
@@ -80,7 +80,7 @@ func evalLabel(spec string) string {
 // reconstruction as images/<task>/{truth,measurement,baseline,<method>}-<index>.png
 // (task and method specs with their ':', ',' and '=' replaced).
 func saveEvalImages(out, task, method string, index int, it restore.BatchItem) error {
-	dir := filepath.Join(out, evalImagesDir, evalLabel(task))
+	dir := filepath.Join(out, EvalImagesDir, EvalLabel(task))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("creating %s: %w", dir, err)
 	}
@@ -89,7 +89,7 @@ func saveEvalImages(out, task, method string, index int, it restore.BatchItem) e
 		if im == nil {
 			continue
 		}
-		if err := imageio.Save(filepath.Join(dir, fmt.Sprintf("%s-%05d.png", evalLabel(name), index)), im); err != nil {
+		if err := imageio.Save(filepath.Join(dir, fmt.Sprintf("%s-%05d.png", EvalLabel(name), index)), im); err != nil {
 			return err
 		}
 	}
@@ -99,19 +99,19 @@ func saveEvalImages(out, task, method string, index int, it restore.BatchItem) e
 // writeEvalGrids writes images/<task>.png for every task: one row per kept
 // test image, with the truth, the measurement, the baseline (when the task
 // has one) and each method's reconstruction.
-func writeEvalGrids(out string, st evalSettings) error {
+func writeEvalGrids(out string, st EvalSettings) error {
 	if st.Keep == 0 {
 		return nil
 	}
 	cols := append([]string{"truth", "measurement", "baseline"}, st.Methods...)
 	for _, task := range st.Tasks {
-		dir := filepath.Join(out, evalImagesDir, evalLabel(task))
+		dir := filepath.Join(out, EvalImagesDir, EvalLabel(task))
 		var rows [][]*imageio.Image
 		found := false
 		for k := st.Offset; k < st.Offset+min(st.Keep, st.Count); k++ {
 			row := make([]*imageio.Image, len(cols))
 			for c, name := range cols {
-				im, err := imageio.Load(filepath.Join(dir, fmt.Sprintf("%s-%05d.png", evalLabel(name), k)))
+				im, err := imageio.Load(filepath.Join(dir, fmt.Sprintf("%s-%05d.png", EvalLabel(name), k)))
 				if err != nil && !errors.Is(err, fs.ErrNotExist) {
 					return err
 				}
@@ -134,9 +134,17 @@ func writeEvalGrids(out string, st evalSettings) error {
 		if grid, err = imageio.Upsample(grid, 2); err != nil {
 			return err
 		}
-		if err := imageio.Save(filepath.Join(out, evalImagesDir, evalLabel(task)+".png"), grid); err != nil {
+		if err := imageio.Save(filepath.Join(out, EvalImagesDir, EvalLabel(task)+".png"), grid); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// cond returns s when ok, else "".
+func cond(ok bool, s string) string {
+	if ok {
+		return s
+	}
+	return ""
 }
