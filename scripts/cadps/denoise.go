@@ -13,6 +13,7 @@ import (
 	"github.com/cadps/toolkit/cadps/diffusion"
 	"github.com/cadps/toolkit/cadps/restore"
 	"github.com/cadps/toolkit/cadps/train"
+	"github.com/cadps/toolkit/internal/atomicfile"
 )
 
 // denoiseCommand is `cadps denoise`: a prior's denoising error at each
@@ -113,5 +114,5 @@ func writeDenoiseCSV(path string, rows []train.NoiseLevelError) error {
 	if err := w.Error(); err != nil {
 		return err
 	}
-	return writeFileAtomic(path, buf.Bytes())
+	return atomicfile.WriteBytes(path, buf.Bytes())
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -153,7 +152,7 @@ func runRestore(args []string, stdout, stderr io.Writer) error {
 		rec.LPIPSWeights = lpWeights
 	}
 	rec.TotalSeconds = time.Since(started).Seconds()
-	if err := writeJSONAtomic(filepath.Join(*out, recordFile), rec); err != nil {
+	if err := atomicfile.WriteJSON(filepath.Join(*out, recordFile), rec); err != nil {
 		return err
 	}
 	if !*quiet {
@@ -242,17 +241,9 @@ func saveRestoreOutputs(dir string, res *restore.Result, gif bool) ([]string, er
 	return files, nil
 }
 
-// writeJSONAtomic writes v as indented JSON through a temporary file.
-func writeJSONAtomic(path string, v any) error {
-	data, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return writeFileAtomic(path, append(data, '\n'))
-}
-
 // writeFileAtomic writes data to a temporary file next to path, syncs it
-// and renames it over path.
+// and renames it over path (atomicfile.WriteBytes, as the gmm commands
+// call it).
 func writeFileAtomic(path string, data []byte) error {
 	return atomicfile.WriteBytes(path, data)
 }

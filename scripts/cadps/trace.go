@@ -13,6 +13,7 @@ import (
 	"github.com/cadps/toolkit/cadps/backend"
 	"github.com/cadps/toolkit/cadps/guidance"
 	"github.com/cadps/toolkit/cadps/restore"
+	"github.com/cadps/toolkit/internal/atomicfile"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
 
@@ -82,7 +83,7 @@ func runTrace(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	tw.w.Flush()
-	if err := writeFileAtomic(*out, tw.buf.Bytes()); err != nil {
+	if err := atomicfile.WriteBytes(*out, tw.buf.Bytes()); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "%s, %s, %d steps, %s: PSNR (dB) per image, reconstruction vs baseline\n", *task, *method, *tf.steps, res.Operator)
