@@ -24,6 +24,9 @@ func NewGaussianNoise(sigma float64) (*GaussianNoise, error) {
 // Name implements [Noise].
 func (g *GaussianNoise) Name() string { return "gaussian" }
 
+// String returns the noise as [ParseNoise] reads it: "gaussian:sigma=σ".
+func (g *GaussianNoise) String() string { return fmt.Sprintf("gaussian:sigma=%g", g.sigma) }
+
 // Sigma implements [Noise].
 func (g *GaussianNoise) Sigma() float64 { return g.sigma }
 
@@ -54,6 +57,9 @@ func NewPoissonNoise(rate float64) (*PoissonNoise, error) {
 
 // Name implements [Noise].
 func (p *PoissonNoise) Name() string { return "poisson" }
+
+// String returns the noise as [ParseNoise] reads it: "poisson:rate=r".
+func (p *PoissonNoise) String() string { return fmt.Sprintf("poisson:rate=%g", p.rate) }
 
 // Rate returns the photon-count scale.
 func (p *PoissonNoise) Rate() float64 { return p.rate }

@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -288,5 +289,20 @@ func TestParseNoiseErrors(t *testing.T) {
 	}
 	if _, err := NoiseFromConfig(map[string]any{"sigma": 0.05}); err == nil {
 		t.Error("a noise config without a name was accepted")
+	}
+}
+
+// TestNoiseString: a noise model's String is a spec ParseNoise reads back
+// to the same model.
+func TestNoiseString(t *testing.T) {
+	for _, spec := range []string{"gaussian:sigma=0.05", "gaussian:sigma=1e-05", "poisson:rate=0.5"} {
+		n, err := ParseNoise(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, ok := n.(fmt.Stringer)
+		if !ok || s.String() != spec {
+			t.Fatalf("%s: String gives %v (a Stringer: %v)", spec, s, ok)
+		}
 	}
 }

@@ -163,6 +163,17 @@ func (im *Image) Clamp() *Image {
 	return out
 }
 
+// Quantize8 returns a copy of im clamped to [0,1] and rounded to 8 bits,
+// as a saved PNG holds it, so that metrics on an image equal metrics on its
+// file.
+func (im *Image) Quantize8() *Image {
+	out := im.Clamp()
+	for i, v := range out.Pix {
+		out.Pix[i] = float32(math.Floor(float64(v)*255+0.5) / 255)
+	}
+	return out
+}
+
 func clamp01(v float32) float32 {
 	switch {
 	case v > 1:

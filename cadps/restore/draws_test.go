@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/cadps/toolkit/cadps"
+	"github.com/cadps/toolkit/cadps/imageio"
 )
 
 // TestRestoreBatchDraws samples a phase-retrieval batch three times and
@@ -136,5 +137,32 @@ func TestDrawSeed(t *testing.T) {
 			}
 			seen[s] = d
 		}
+	}
+}
+
+// TestBatchOfOneIsRestore: a batch of one image is Restore's restoration,
+// draws, random mask and all.
+func TestBatchOfOneIsRestore(t *testing.T) {
+	b, prior := shippedPrior(t)
+	truth := twoTestImages(t, prior)[1]
+	r, err := New(b, prior, Options{Task: SpecTask("inpaint_random:fraction=0.5"), Method: "dps", Steps: 2, Draws: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	one, err := r.Restore(truth, 5, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := r.RestoreBatch([]*imageio.Image{truth}, 5, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	it := batch.Items[0]
+	if it.Metrics != one.Metrics || it.Residual != one.Residual || it.Draw != one.Draw || batch.Operator != one.Operator {
+		t.Errorf("batch of one: %+v, residual %v, draw %d, %s; Restore: %+v, %v, %d, %s",
+			it.Metrics, it.Residual, it.Draw, batch.Operator, one.Metrics, one.Residual, one.Draw, one.Operator)
+	}
+	if !slices.Equal(it.Reconstruction.Pix, one.Reconstruction.Pix) || !slices.Equal(it.Measurement.Pix, one.Measurement.Pix) {
+		t.Error("the batch of one reconstructed or measured another image than Restore")
 	}
 }

@@ -39,35 +39,9 @@ func Example() {
 		log.Fatal(err) // errors.Is(err, cadps.ErrDiverged) when sampling produced NaN
 	}
 	fmt.Printf("PSNR %.2f dB, SSIM %.4f, %d x̂0 snapshots\n", res.Metrics.PSNR, res.Metrics.SSIM, len(res.Progress))
-	if err := restore.SaveOutputs(res, map[string]string{
-		restore.ReconDir: "out/recon.png", restore.InputDir: "out/measurement.png", restore.ProgressDir: "out/progress.png",
+	if err := res.Save(restore.OutputFiles{
+		Reconstruction: "out/recon.png", Measurement: "out/measurement.png", Progress: "out/progress.png",
 	}); err != nil {
 		log.Fatal(err)
 	}
-}
-
-// A reproduction of two methods on one task over a folder, resumable and
-// sharded as the cadps reproduce command runs it.
-func ExampleReproduction() {
-	b, err := backend.New()
-	if err != nil {
-		log.Fatal(err)
-	}
-	prior, err := restore.LoadPrior(restore.ModelSpec{Name: "ffhq256", Weights: "models/ffhq_10m.pt"})
-	if err != nil {
-		log.Fatal(err)
-	}
-	rep := &restore.Reproduction{
-		Out: "runs/sr4", Backend: b, Prior: prior,
-		Options: restore.Options{Steps: 1000},
-		Tasks:   []restore.TaskSetup{{Task: restore.SpecTask("super_resolution:factor=4")}},
-		Methods: []string{"dps", "cadps"},
-		Images:  []string{"data/samples/00000.png", "data/samples/00001.png"},
-		Shard:   restore.Shard{Index: 0, Count: 2},
-	}
-	sum, err := rep.Run()
-	if err != nil {
-		log.Fatal(err)
-	}
-	fmt.Print(sum.Table.Markdown())
 }

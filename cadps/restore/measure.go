@@ -109,13 +109,3 @@ func measurementImage(op ops.Operator, y []float32, shape []int, channels int) (
 	}
 	return im, "log-magnitude"
 }
-
-// quantize8 clamps im to [0,1] and rounds it to 8 bits as a saved PNG
-// holds it, so that metrics on a result equal metrics on its files.
-func quantize8(im *imageio.Image) *imageio.Image {
-	out := im.Clamp()
-	for k, v := range out.Pix {
-		out.Pix[k] = float32(math.Floor(float64(v)*255+0.5) / 255)
-	}
-	return out
-}

@@ -1,18 +1,18 @@
 // Package restore is the toolkit's restoration pipeline, shared by the
 // cadps command and notebooks: load a prior and an image, synthesise a
 // measurement y = A(x) + n from the clean image with a seeded noise draw,
-// run a guidance method over the reverse diffusion, and return the
+// run a guidance method over the reverse diffusion (as many draws as asked,
+// keeping for each image the one that fits y best), and return the
 // reconstruction with the measurement as an image, the x̂0 estimates along
 // the way, the residual curve, timings and PSNR/SSIM against the clean
-// image. It also runs whole reproductions (folders of images × tasks ×
-// methods) resumably and in shards; see [Reproduction].
+// image. A single image is a batch of one. Whole reproductions (folders of
+// images × tasks × methods, resumable and sharded) are package runs'.
 package restore
 
 import (
 	"errors"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"strconv"
 	"time"
 
@@ -20,7 +20,6 @@ import (
 	"github.com/cadps/toolkit/cadps/diffusion"
 	"github.com/cadps/toolkit/cadps/guidance"
 	"github.com/cadps/toolkit/cadps/imageio"
-	"github.com/cadps/toolkit/cadps/metrics"
 	"github.com/cadps/toolkit/ops"
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
@@ -225,141 +224,109 @@ func (r *Restorer) Settings() Settings {
 	return s
 }
 
+// describeNoise returns a noise model's spec as ops.ParseNoise reads it
+// (its name when it has no String method).
 func describeNoise(n ops.Noise) string {
-	switch x := n.(type) {
-	case *ops.GaussianNoise:
-		return fmt.Sprintf("gaussian:sigma=%g", x.Sigma())
-	case *ops.PoissonNoise:
-		return fmt.Sprintf("poisson:rate=%g", x.Rate())
+	if s, ok := n.(fmt.Stringer); ok {
+		return s.String()
 	}
 	return n.Name()
 }
 
-// measurementStream separates the measurement noise's random stream from
-// the sampler's for the same seed.
-const measurementStream = 0x6d65_6173_7572_65
-
-// Restore synthesises the measurement of truth and reconstructs it. seed
-// draws the operator's random parts, the measurement noise and every draw
-// of the sampler. cb, when not nil, is called after every step. A NaN or
-// Inf during sampling returns an error wrapping cadps.ErrDiverged.
+// Restore synthesises the measurement of truth and reconstructs it: the
+// pipeline of [Restorer.RestoreBatch] on a batch of one, keeping the x̂0
+// strip and the residual curve of the draw kept. seed draws the operator's
+// random parts, the measurement noise and every draw of the sampler. cb,
+// when not nil, is called after every step. A NaN or Inf during sampling
+// returns an error wrapping cadps.ErrDiverged.
 func (r *Restorer) Restore(truth *imageio.Image, seed uint64, cb func(Progress)) (*Result, error) {
-	want := r.prior.ImageShape()
-	if err := truth.Validate(); err != nil {
-		return nil, fmt.Errorf("restore: %w", err)
+	if err := r.checkImages([]*imageio.Image{truth}, false); err != nil {
+		return nil, err
 	}
-	if truth.C != want[1] || truth.H != want[2] || truth.W != want[3] {
-		return nil, fmt.Errorf("restore: image is %s, the model takes %d-channel %d×%d images", truth.Size(), want[1], want[2], want[3])
-	}
-	res := &Result{Truth: truth, Seed: seed}
-	t0 := time.Now()
-	x, dims, err := imageio.ToNCHW(truth)
+	tr := &tracker{r: r, cb: cb}
+	out, err := r.run([]*imageio.Image{truth}, seed, false, observer{step: tr.step, kept: tr.kept})
 	if err != nil {
-		return nil, fmt.Errorf("restore: %w", err)
+		return nil, err
 	}
-	shape := dims[:]
-	var op ops.Operator
-	var y *tensors.Tensor
-	var noisy []float32 // y's values
-	if guidance.UsesMeasurement(r.method) {
-		if op = r.fixedOp; op == nil {
-			if op, err = r.opts.Task.Operator(shape, seed); err != nil {
-				return nil, err
-			}
-		}
-		res.Operator = describeOperator(op)
-		clean, yShape, err := applyOperator(r.backend, op, x, shape)
-		if err != nil {
-			return nil, err
-		}
-		noisy = r.noise.Apply(clean, rand.New(rand.NewPCG(seed, measurementStream)))
-		y = tensors.FromFlatDataAndDimensions(noisy, yShape...)
-		res.Measurement, res.MeasurementView = measurementImage(op, noisy, yShape, truth.C)
+	res := &Result{
+		Truth: truth, Reconstruction: out.recons[0], Measurement: out.measurements[0], Operator: out.operator,
+		Progress: tr.best.progress, Residuals: tr.best.residuals, Residual: out.fit[0], Draw: out.draw[0],
+		Metrics: out.metrics[0], Seed: seed,
+		Timings: Timings{Measure: out.measure, FirstStep: tr.firstStep, Sample: out.sample},
 	}
-	res.Timings.Measure = time.Since(t0)
-
-	sampler := r.sampler
-	if sampler == nil {
-		sampler, err = cadps.NewSampler(cadps.Problem{
-			Backend: r.backend, Ctx: r.prior.Ctx, Net: r.network(), Process: r.process,
-			Op: op, Method: r.method, Scale: r.scale, Ramp: r.opts.Ramp, SigmaY: r.sigmaY,
-			DDIM: r.process.Config().Sampler == diffusion.SamplerDDIM, Eta: r.opts.Eta,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("restore: %w", err)
-		}
-		if op == r.fixedOp { // the same operator for every seed: keep the compiled step
-			r.sampler = sampler
-		}
+	if res.Measurement != nil {
+		res.MeasurementView = out.view
 	}
-	// One run per draw; each keeps its own residual curve and x̂0 strip,
-	// and the result is the draw that fits y best.
-	type run struct {
-		progress  []Snapshot
-		residuals []float64
-		out       []float32
-	}
-	start := time.Now()
-	last := start
-	steps := r.process.NumSteps()
-	var best *run
-	for d := range r.draws() {
-		cur := &run{}
-		callback := func(info cadps.StepInfo) error {
-			now := time.Now()
-			if d == 0 && info.Step == 1 {
-				res.Timings.FirstStep = now.Sub(last)
-			}
-			last = now
-			var resid float64
-			if len(info.Residual) > 0 {
-				resid = float64(info.Residual[0])
-			}
-			cur.residuals = append(cur.residuals, resid)
-			if info.Step%r.every == 0 || info.Step == info.Steps {
-				ims, err := imageio.FromNCHW(tensors.MustCopyFlatData[float32](info.PredXStart), shape...)
-				if err != nil {
-					return fmt.Errorf("restore: x̂0 at step %d: %w", info.Step, err)
-				}
-				cur.progress = append(cur.progress, Snapshot{Step: info.Step, Image: ims[0].Clamp()})
-			}
-			if cb != nil {
-				cb(Progress{Step: info.Step, Steps: info.Steps, Draw: d, Draws: r.draws(), Residual: resid, Elapsed: now.Sub(start), Extra: info.Extra})
-			}
-			return nil
-		}
-		out, err := sampler.Run(nil, shape, y, r.noiseSource(drawSeed(seed, d)), callback)
-		if err != nil {
-			return nil, fmt.Errorf("restore: %s%w", r.drawLabel(d), err)
-		}
-		cur.out = tensors.MustCopyFlatData[float32](out)
-		var fit float64
-		if op != nil {
-			f, err := fits(r.backend, op, cur.out, shape, noisy)
-			if err != nil {
-				return nil, err
-			}
-			fit = f[0]
-		}
-		if best == nil || fit < res.Residual {
-			best, res.Residual, res.Draw = cur, fit, d
-		}
-	}
-	res.Progress, res.Residuals = best.progress, best.residuals
-	res.Timings.Sample = time.Since(start)
-	if n := r.draws() * steps; n > 1 {
+	if n := r.draws() * r.process.NumSteps(); n > 1 {
 		res.Timings.PerStep = (res.Timings.Sample - res.Timings.FirstStep) / time.Duration(n-1)
 	}
-	ims, err := imageio.FromNCHW(best.out, shape...)
-	if err != nil {
-		return nil, fmt.Errorf("restore: %w", err)
-	}
-	res.Reconstruction = quantize8(ims[0])
-	if res.Metrics.PSNR, err = metrics.PSNR(quantize8(truth), res.Reconstruction, 1); err != nil {
-		return nil, fmt.Errorf("restore: %w", err)
-	}
-	if res.Metrics.SSIM, err = metrics.SSIM(quantize8(truth), res.Reconstruction, 1); err != nil {
-		return nil, fmt.Errorf("restore: %w", err)
-	}
 	return res, nil
+}
+
+// checkImages reports an invalid image or one of another size than the
+// prior's, naming it by its index when numbered.
+func (r *Restorer) checkImages(truths []*imageio.Image, numbered bool) error {
+	want := r.prior.ImageShape()
+	for k, im := range truths {
+		which := "image"
+		if numbered {
+			which = fmt.Sprintf("image %d", k)
+		}
+		if err := im.Validate(); err != nil {
+			return fmt.Errorf("restore: %s: %w", which, err)
+		}
+		if im.C != want[1] || im.H != want[2] || im.W != want[3] {
+			return fmt.Errorf("restore: %s is %s, the model takes %d-channel %d×%d images", which, im.Size(), want[1], want[2], want[3])
+		}
+	}
+	return nil
+}
+
+// tracker keeps, for a single image, each draw's residual curve and x̂0
+// strip, and those of the draw kept; it passes every step on to cb.
+type tracker struct {
+	r         *Restorer
+	cb        func(Progress)
+	cur, best trace
+	firstStep time.Duration
+}
+
+// trace is one draw's residual curve and x̂0 snapshots.
+type trace struct {
+	progress  []Snapshot
+	residuals []float64
+}
+
+// step records a step of draw d: its residual, x̂0 every r.every steps
+// (and at the last), and the first step's time.
+func (t *tracker) step(d int, info cadps.StepInfo, elapsed time.Duration) error {
+	if d == 0 && info.Step == 1 {
+		t.firstStep = elapsed
+	}
+	var resid float64
+	if len(info.Residual) > 0 {
+		resid = float64(info.Residual[0])
+	}
+	t.cur.residuals = append(t.cur.residuals, resid)
+	if info.Step%t.r.every == 0 || info.Step == info.Steps {
+		shape := info.PredXStart.Shape().Dimensions
+		ims, err := imageio.FromNCHW(tensors.MustCopyFlatData[float32](info.PredXStart), shape...)
+		if err != nil {
+			return fmt.Errorf("restore: x̂0 at step %d: %w", info.Step, err)
+		}
+		t.cur.progress = append(t.cur.progress, Snapshot{Step: info.Step, Image: ims[0].Clamp()})
+	}
+	if t.cb != nil {
+		t.cb(Progress{Step: info.Step, Steps: info.Steps, Draw: d, Draws: t.r.draws(), Residual: resid, Elapsed: elapsed, Extra: info.Extra})
+	}
+	return nil
+}
+
+// kept ends a draw, keeping its curve and strip when the image keeps the
+// draw.
+func (t *tracker) kept(_ int, kept []bool) {
+	if kept[0] {
+		t.best = t.cur
+	}
+	t.cur = trace{}
 }

@@ -1,7 +1,10 @@
 package restore
 
 import (
+	"encoding/json"
 	"time"
+
+	"github.com/cadps/toolkit/cadps/metrics"
 
 	"github.com/cadps/toolkit/cadps/imageio"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
@@ -119,4 +122,25 @@ type Result struct {
 	// Seed is the seed of the measurement noise, random operator parts and
 	// the sampler's noise.
 	Seed uint64
+}
+
+// metricsJSON is the JSON form of Metrics.
+type metricsJSON struct {
+	PSNR metrics.Number `json:"psnr"`
+	SSIM metrics.Number `json:"ssim"`
+}
+
+// MarshalJSON implements json.Marshaler: an infinite PSNR is "+Inf".
+func (m Metrics) MarshalJSON() ([]byte, error) {
+	return json.Marshal(metricsJSON{metrics.Number(m.PSNR), metrics.Number(m.SSIM)})
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (m *Metrics) UnmarshalJSON(b []byte) error {
+	var v metricsJSON
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	m.PSNR, m.SSIM = float64(v.PSNR), float64(v.SSIM)
+	return nil
 }

@@ -10,7 +10,7 @@ import (
 	"math"
 	"strconv"
 
-	"github.com/cadps/toolkit/checkpoints"
+	"github.com/cadps/toolkit/internal/atomicfile"
 )
 
 // LossPoint is one recorded step.
@@ -45,7 +45,7 @@ func PlotLoss(w io.Writer, points []LossPoint, width, height int) error {
 	img := image.NewRGBA(image.Rect(0, 0, width, height))
 	fill(img, img.Bounds(), plotBackground)
 	const left, right, top, bottom = 58, 14, 24, 34
-	plot := image.Rect(left, top, width-right, height-bottom)
+	p := &lossPlot{img: img, area: image.Rect(left, top, width-right, height-bottom)}
 
 	smooth := movingAverage(points, func(p LossPoint) float64 { return p.Loss })
 	mse := movingAverage(points, func(p LossPoint) float64 { return p.MSE })
@@ -60,100 +60,124 @@ func PlotLoss(w io.Writer, points []LossPoint, width, height int) error {
 	if math.IsInf(lo, 1) {
 		return errors.New("train: no positive finite loss to plot on a log scale")
 	}
-	logLo, logHi := math.Floor(math.Log10(lo)*4)/4, math.Ceil(math.Log10(hi)*4)/4
-	if logHi-logLo < 0.5 {
-		logLo, logHi = logLo-0.25, logHi+0.25
+	p.logLo, p.logHi = math.Floor(math.Log10(lo)*4)/4, math.Ceil(math.Log10(hi)*4)/4
+	if p.logHi-p.logLo < 0.5 {
+		p.logLo, p.logHi = p.logLo-0.25, p.logHi+0.25
 	}
-	x0, x1 := float64(points[0].Step), float64(points[len(points)-1].Step)
-	if x1 <= x0 {
-		x0, x1 = x0-1, x0+1
+	p.x0, p.x1 = float64(points[0].Step), float64(points[len(points)-1].Step)
+	if p.x1 <= p.x0 {
+		p.x0, p.x1 = p.x0-1, p.x0+1
 	}
-	px := func(step float64) int {
-		return plot.Min.X + int(math.Round((step-x0)/(x1-x0)*float64(plot.Dx()-1)))
-	}
-	py := func(v float64) int {
-		f := (math.Log10(v) - logLo) / (logHi - logLo)
-		return plot.Max.Y - 1 - int(math.Round(f*float64(plot.Dy()-1)))
-	}
-
-	// Grid and y labels.
-	mults := []float64{1}
-	switch {
-	case logHi-logLo < 1:
-		mults = []float64{1, 1.5, 2, 3, 4, 5, 6, 7, 8, 9}
-	case logHi-logLo < 2:
-		mults = []float64{1, 2, 5}
-	}
-	for e := math.Floor(logLo); e <= math.Ceil(logHi); e++ {
-		for _, m := range mults {
-			v := m * math.Pow(10, e)
-			if l := math.Log10(v); l < logLo || l > logHi {
-				continue
-			}
-			y := py(v)
-			hline(img, plot.Min.X, plot.Max.X, y, plotGrid)
-			label := strconv.FormatFloat(v, 'g', 3, 64)
-			drawText(img, plot.Min.X-6-textWidth(label), y-5*fontScale/2, label, plotAxis)
-			hline(img, plot.Min.X-4, plot.Min.X, y, plotAxis)
-		}
-	}
-	// x ticks.
-	for _, s := range niceTicks(x0, x1, 6) {
-		x := px(s)
-		vline(img, x, plot.Min.Y, plot.Max.Y, plotGrid)
-		vline(img, x, plot.Max.Y, plot.Max.Y+4, plotAxis)
-		label := strconv.FormatFloat(s, 'f', -1, 64)
-		drawText(img, x-textWidth(label)/2, plot.Max.Y+8, label, plotAxis)
-	}
-
-	// Curves.
-	drawSeries := func(value func(k int) float64, c color.RGBA) {
-		prevX, prevY := -1, -1
-		for k, p := range points {
-			v := value(k)
-			if !(v > 0) || math.IsInf(v, 0) {
-				prevX = -1
-				continue
-			}
-			x, y := px(float64(p.Step)), clampInt(py(v), plot.Min.Y, plot.Max.Y-1)
-			if prevX >= 0 {
-				line(img, prevX, prevY, x, y, c)
-			} else {
-				img.SetRGBA(x, y, c)
-			}
-			prevX, prevY = x, y
-		}
-	}
-	drawSeries(func(k int) float64 { return points[k].Loss }, plotRaw)
-	drawSeries(func(k int) float64 { return mse[k] }, plotMSE)
-	drawSeries(func(k int) float64 { return smooth[k] }, plotSmooth)
-
-	// Axes, title and legend.
-	vline(img, plot.Min.X, plot.Min.Y, plot.Max.Y, plotAxis)
-	hline(img, plot.Min.X, plot.Max.X, plot.Max.Y, plotAxis)
-	drawText(img, plot.Min.X, 8, "LOSS (LOG SCALE) VS STEP", plotAxis)
-	legend := []struct {
-		name string
-		c    color.RGBA
-	}{{"LOSS", plotRaw}, {"LOSS AVG", plotSmooth}, {"MSE AVG", plotMSE}}
-	lx := plot.Max.X
-	for _, l := range legend {
-		lx -= 14 + textWidth(l.name) + 12
-	}
-	for _, l := range legend {
-		fill(img, image.Rect(lx, 11, lx+10, 15), l.c)
-		drawText(img, lx+14, 8, l.name, plotAxis)
-		lx += 14 + textWidth(l.name) + 12
-	}
+	p.yGrid()
+	p.xTicks()
+	p.series(points, func(k int) float64 { return points[k].Loss }, plotRaw)
+	p.series(points, func(k int) float64 { return mse[k] }, plotMSE)
+	p.series(points, func(k int) float64 { return smooth[k] }, plotSmooth)
+	p.frame()
 	if err := png.Encode(w, img); err != nil {
 		return fmt.Errorf("train: encoding the loss plot: %w", err)
 	}
 	return nil
 }
 
+// lossPlot draws the loss plot: area is the plot's rectangle in img, the x
+// axis runs from step x0 to x1 and the y axis from 10^logLo to 10^logHi.
+type lossPlot struct {
+	img          *image.RGBA
+	area         image.Rectangle
+	x0, x1       float64
+	logLo, logHi float64
+}
+
+// px returns the column of a step.
+func (p *lossPlot) px(step float64) int {
+	return p.area.Min.X + int(math.Round((step-p.x0)/(p.x1-p.x0)*float64(p.area.Dx()-1)))
+}
+
+// py returns the row of a loss value.
+func (p *lossPlot) py(v float64) int {
+	f := (math.Log10(v) - p.logLo) / (p.logHi - p.logLo)
+	return p.area.Max.Y - 1 - int(math.Round(f*float64(p.area.Dy()-1)))
+}
+
+// yGrid draws the grid lines and labels of the log-scale y axis.
+func (p *lossPlot) yGrid() {
+	mults := []float64{1}
+	switch {
+	case p.logHi-p.logLo < 1:
+		mults = []float64{1, 1.5, 2, 3, 4, 5, 6, 7, 8, 9}
+	case p.logHi-p.logLo < 2:
+		mults = []float64{1, 2, 5}
+	}
+	for e := math.Floor(p.logLo); e <= math.Ceil(p.logHi); e++ {
+		for _, m := range mults {
+			v := m * math.Pow(10, e)
+			if l := math.Log10(v); l < p.logLo || l > p.logHi {
+				continue
+			}
+			y := p.py(v)
+			hline(p.img, p.area.Min.X, p.area.Max.X, y, plotGrid)
+			label := strconv.FormatFloat(v, 'g', 3, 64)
+			drawText(p.img, p.area.Min.X-6-textWidth(label), y-5*fontScale/2, label, plotAxis)
+			hline(p.img, p.area.Min.X-4, p.area.Min.X, y, plotAxis)
+		}
+	}
+}
+
+// xTicks draws about six labelled ticks of the step axis.
+func (p *lossPlot) xTicks() {
+	for _, s := range niceTicks(p.x0, p.x1, 6) {
+		x := p.px(s)
+		vline(p.img, x, p.area.Min.Y, p.area.Max.Y, plotGrid)
+		vline(p.img, x, p.area.Max.Y, p.area.Max.Y+4, plotAxis)
+		label := strconv.FormatFloat(s, 'f', -1, 64)
+		drawText(p.img, x-textWidth(label)/2, p.area.Max.Y+8, label, plotAxis)
+	}
+}
+
+// series draws value(k) against points[k]'s step as a line, broken where
+// a value cannot be drawn on the log scale.
+func (p *lossPlot) series(points []LossPoint, value func(k int) float64, c color.RGBA) {
+	prevX, prevY := -1, -1
+	for k, pt := range points {
+		v := value(k)
+		if !(v > 0) || math.IsInf(v, 0) {
+			prevX = -1
+			continue
+		}
+		x, y := p.px(float64(pt.Step)), clampInt(p.py(v), p.area.Min.Y, p.area.Max.Y-1)
+		if prevX >= 0 {
+			line(p.img, prevX, prevY, x, y, c)
+		} else {
+			p.img.SetRGBA(x, y, c)
+		}
+		prevX, prevY = x, y
+	}
+}
+
+// frame draws the axes, the title and the legend.
+func (p *lossPlot) frame() {
+	vline(p.img, p.area.Min.X, p.area.Min.Y, p.area.Max.Y, plotAxis)
+	hline(p.img, p.area.Min.X, p.area.Max.X, p.area.Max.Y, plotAxis)
+	drawText(p.img, p.area.Min.X, 8, "LOSS (LOG SCALE) VS STEP", plotAxis)
+	legend := []struct {
+		name string
+		c    color.RGBA
+	}{{"LOSS", plotRaw}, {"LOSS AVG", plotSmooth}, {"MSE AVG", plotMSE}}
+	lx := p.area.Max.X
+	for _, l := range legend {
+		lx -= 14 + textWidth(l.name) + 12
+	}
+	for _, l := range legend {
+		fill(p.img, image.Rect(lx, 11, lx+10, 15), l.c)
+		drawText(p.img, lx+14, 8, l.name, plotAxis)
+		lx += 14 + textWidth(l.name) + 12
+	}
+}
+
 // SaveLossPlot writes [PlotLoss]'s PNG to path atomically.
 func SaveLossPlot(path string, points []LossPoint, width, height int) error {
-	return checkpoints.WriteFileAtomic(path, func(w io.Writer) error { return PlotLoss(w, points, width, height) })
+	return atomicfile.Write(path, func(w io.Writer) error { return PlotLoss(w, points, width, height) })
 }
 
 // movingAverage returns the mean of value over a trailing window of about

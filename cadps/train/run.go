@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cadps/toolkit/checkpoints"
+	"github.com/cadps/toolkit/internal/atomicfile"
 )
 
 // Files a run writes in its output folder.
@@ -180,7 +181,7 @@ func ReadLossLog(path string, upTo int64) ([]LossPoint, error) {
 
 // writeLossLog rewrites the loss log with the given points.
 func writeLossLog(path string, points []LossPoint) error {
-	return checkpoints.WriteFileAtomic(path, func(w io.Writer) error {
+	return atomicfile.Write(path, func(w io.Writer) error {
 		bw := bufio.NewWriter(w)
 		fmt.Fprintln(bw, lossHeader)
 		for _, p := range points {

@@ -10,6 +10,8 @@ package atomicfile
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -68,4 +70,42 @@ func WriteBytes(path string, data []byte) error {
 		_, err := io.Copy(w, bytes.NewReader(data))
 		return err
 	})
+}
+
+// CheckWritable creates dir if needed and checks that a file can be
+// created in it, so that a long run learns before it starts that it could
+// not write its results. The error names dir and the innermost cause
+// ("permission denied").
+func CheckWritable(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("output folder %s is not writable: %w", dir, cause(err))
+	}
+	f, err := os.CreateTemp(dir, ".probe-*")
+	if err != nil {
+		return fmt.Errorf("output folder %s is not writable: %w", dir, cause(err))
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+// cause returns the innermost error err wraps (e.g. "permission denied"
+// out of a *fs.PathError), for messages that name the path themselves.
+func cause(err error) error {
+	for {
+		inner := errors.Unwrap(err)
+		if inner == nil {
+			return err
+		}
+		err = inner
+	}
+}
+
+// WriteJSON creates or replaces path with v as indented JSON and a final
+// newline, as Write does.
+func WriteJSON(path string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return WriteBytes(path, append(data, '\n'))
 }

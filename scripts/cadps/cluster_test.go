@@ -12,7 +12,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/cadps/toolkit/cadps/restore"
 	"github.com/cadps/toolkit/cadps/runs"
 )
 
@@ -90,7 +89,7 @@ func TestReproduceConcurrentWorkers(t *testing.T) {
 	if total != items {
 		t.Errorf("the workers computed %d items between them, want each of the %d once:\n%s", total, items, strings.Join(outs, "\n"))
 	}
-	claims, _ := filepath.Glob(filepath.Join(shared, "*", "*", restore.ClaimDir, "*"))
+	claims, _ := filepath.Glob(filepath.Join(shared, "*", "*", runs.ClaimDir, "*"))
 	if len(claims) > 0 {
 		t.Errorf("claims left after every worker ended: %v", claims)
 	}
@@ -98,7 +97,7 @@ func TestReproduceConcurrentWorkers(t *testing.T) {
 	if _, stderr, err := runCmd(runReproduce, smallArgs(alone, 3)...); err != nil {
 		t.Fatalf("one worker: %v\n%s", err, stderr)
 	}
-	if got, want := csvWithoutSeconds(t, filepath.Join(shared, restore.CSVFile)), csvWithoutSeconds(t, filepath.Join(alone, restore.CSVFile)); !slices.EqualFunc(got, want, slices.Equal) {
+	if got, want := csvWithoutSeconds(t, filepath.Join(shared, runs.CSVFile)), csvWithoutSeconds(t, filepath.Join(alone, runs.CSVFile)); !slices.EqualFunc(got, want, slices.Equal) {
 		t.Errorf("concurrent workers' CSV:\n%v\none worker's:\n%v", got, want)
 	}
 }
@@ -145,7 +144,7 @@ func TestReproduceResubmittedArrayTask(t *testing.T) {
 	if _, stderr, err := runCmd(runMerge, "-out", merged, out); err != nil {
 		t.Fatalf("merge: %v\n%s", err, stderr)
 	}
-	if got, want := csvWithoutSeconds(t, filepath.Join(merged, restore.CSVFile)), csvWithoutSeconds(t, filepath.Join(whole, restore.CSVFile)); !slices.EqualFunc(got, want, slices.Equal) {
+	if got, want := csvWithoutSeconds(t, filepath.Join(merged, runs.CSVFile)), csvWithoutSeconds(t, filepath.Join(whole, runs.CSVFile)); !slices.EqualFunc(got, want, slices.Equal) {
 		t.Errorf("merged CSV:\n%v\nunsharded run's:\n%v", got, want)
 	}
 	// A fourth index is not a shard of this folder.
@@ -181,7 +180,7 @@ func TestMergeChecksSettings(t *testing.T) {
 		if err != nil || !strings.Contains(stdout, "(2 duplicates ignored)") {
 			t.Fatalf("merge %v: %v\n%s%s", order, err, stdout, stderr)
 		}
-		tables = append(tables, readFile(t, filepath.Join(out, restore.CSVFile)))
+		tables = append(tables, readFile(t, filepath.Join(out, runs.CSVFile)))
 	}
 	if tables[0] != tables[1] {
 		t.Errorf("the merged CSV depends on the folders' order:\n%s\n%s", tables[0], tables[1])
@@ -197,8 +196,8 @@ func TestReproduceResumesOlderFolders(t *testing.T) {
 	if err := os.CopyFS(out, os.DirFS("testdata/reproduce-v1")); err != nil {
 		t.Fatal(err)
 	}
-	rec := filepath.Join(out, "inpaint_box_size=12", "dps", restore.RecordDir, "00001.json")
-	kept := readFile(t, filepath.Join(out, "inpaint_box_size=12", "cadps", restore.RecordDir, "00000.json"))
+	rec := filepath.Join(out, "inpaint_box_size=12", "dps", runs.RecordDir, "00001.json")
+	kept := readFile(t, filepath.Join(out, "inpaint_box_size=12", "cadps", runs.RecordDir, "00000.json"))
 	if err := os.Remove(rec); err != nil {
 		t.Fatal(err)
 	}
@@ -210,11 +209,11 @@ func TestReproduceResumesOlderFolders(t *testing.T) {
 	if done, before, _ := counts(t, stdout); done != 1 || before != 3 {
 		t.Errorf("resume ran %d and kept %d items, want 1 and 3:\n%s", done, before, stdout)
 	}
-	if readFile(t, filepath.Join(out, "inpaint_box_size=12", "cadps", restore.RecordDir, "00000.json")) != kept {
+	if readFile(t, filepath.Join(out, "inpaint_box_size=12", "cadps", runs.RecordDir, "00000.json")) != kept {
 		t.Error("a finished item was redone")
 	}
 	var doc struct{ Model, Weights string }
-	if err := json.Unmarshal([]byte(readFile(t, filepath.Join(out, restore.SettingsFile))), &doc); err != nil {
+	if err := json.Unmarshal([]byte(readFile(t, filepath.Join(out, runs.SettingsFile))), &doc); err != nil {
 		t.Fatal(err)
 	}
 	if doc.Model != "small" || doc.Weights != "fmnist32.safetensors" {

@@ -13,6 +13,7 @@ import (
 	"github.com/cadps/toolkit/cadps/diffusion"
 	"github.com/cadps/toolkit/cadps/restore"
 	"github.com/cadps/toolkit/cadps/train"
+	"github.com/cadps/toolkit/internal/atomicfile"
 )
 
 // denoiseCommand is `cadps denoise`: a prior's denoising error at each
@@ -38,13 +39,10 @@ func runDenoise(args []string, stdout, stderr io.Writer) error {
 	seed := fs.Uint64("seed", 0, "seed of the noise (timestep t draws from (seed, t))")
 	batch := fs.Int("batch", 32, "images per network call")
 	csvOut := fs.String("csv", "", "also write the table as CSV to this file")
-	pos, err := parseInterleaved(fs, args)
-	if err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
 	}
 	switch {
-	case len(pos) != 0:
-		return usagef("unexpected arguments %q", pos)
 	case *data == "":
 		return usagef("-data is required")
 	case *count <= 0 || *batch <= 0:
@@ -116,5 +114,5 @@ func writeDenoiseCSV(path string, rows []train.NoiseLevelError) error {
 	if err := w.Error(); err != nil {
 		return err
 	}
-	return writeFileAtomic(path, buf.Bytes())
+	return atomicfile.WriteBytes(path, buf.Bytes())
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/cadps/toolkit/cadps/imageio"
 	"github.com/cadps/toolkit/cadps/prior/small"
+	"github.com/cadps/toolkit/cadps/runs"
 	"github.com/cadps/toolkit/checkpoints"
 )
 
@@ -44,12 +45,12 @@ func TestEvaluateResume(t *testing.T) {
 	if n := strings.Count(stdout, "batch "); n != 2 {
 		t.Fatalf("%d batches run, want 2:\n%s", n, stdout)
 	}
-	results := filepath.Join(out, evalResultsFile)
+	results := filepath.Join(out, runs.EvalResultsFile)
 	first, err := os.ReadFile(results)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows, err := readEvalRows(results)
+	rows, err := runs.ReadEvalRows(results)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,16 +58,16 @@ func TestEvaluateResume(t *testing.T) {
 		t.Fatalf("%d rows, want 3", len(rows))
 	}
 	for _, r := range rows {
-		if !(r.basePSNR > 5 && r.basePSNR < 60) || !(r.psnr > 0 && r.psnr < 60) || r.baseSSIM <= 0 {
+		if !(r.BasePSNR > 5 && r.BasePSNR < 60) || !(r.PSNR > 0 && r.PSNR < 60) || r.BaseSSIM <= 0 {
 			t.Errorf("implausible row %+v", r)
 		}
 	}
 	for _, name := range []string{"truth", "measurement", "baseline", "dps"} {
-		if _, err := os.Stat(filepath.Join(out, evalImagesDir, "inpaint_box_size12", name+"-00000.png")); err != nil {
+		if _, err := os.Stat(filepath.Join(out, runs.EvalImagesDir, "inpaint_box_size12", name+"-00000.png")); err != nil {
 			t.Error(err)
 		}
 	}
-	grid, err := imageio.Load(filepath.Join(out, evalImagesDir, "inpaint_box_size12.png"))
+	grid, err := imageio.Load(filepath.Join(out, runs.EvalImagesDir, "inpaint_box_size12.png"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,13 +76,13 @@ func TestEvaluateResume(t *testing.T) {
 	if grid.W != 2*(4*32+5*2) || grid.H != 2*(32+2*2) {
 		t.Errorf("grid is %s", grid.Size())
 	}
-	table, err := os.ReadFile(filepath.Join(out, evalTableFile))
+	table, err := os.ReadFile(filepath.Join(out, runs.EvalTableFile))
 	if err != nil || !strings.Contains(string(table), "| `inpaint_box:size=12` | 3 |") {
 		t.Fatalf("table %q, %v", table, err)
 	}
 
-	var st evalSettings
-	if data, err := os.ReadFile(filepath.Join(out, evalSettingsFile)); err != nil {
+	var st runs.EvalSettings
+	if data, err := os.ReadFile(filepath.Join(out, runs.EvalSettingsFile)); err != nil {
 		t.Fatal(err)
 	} else if err := json.Unmarshal(data, &st); err != nil {
 		t.Fatal(err)
@@ -103,7 +104,7 @@ func TestEvaluateResume(t *testing.T) {
 	}
 
 	// Drop the second batch: a rerun computes only it, with the same values.
-	if err := writeEvalRows(results, rows[:2]); err != nil {
+	if err := runs.WriteEvalRows(results, rows[:2]); err != nil {
 		t.Fatal(err)
 	}
 	stdout, _, err = runCmd(runEvaluate, args...)
@@ -113,11 +114,11 @@ func TestEvaluateResume(t *testing.T) {
 	if n := strings.Count(stdout, "batch "); n != 1 {
 		t.Fatalf("%d batches rerun, want 1:\n%s", n, stdout)
 	}
-	redone, err := readEvalRows(results)
+	redone, err := runs.ReadEvalRows(results)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(redone) != 3 || redone[2].psnr != rows[2].psnr || redone[2].basePSNR != rows[2].basePSNR {
+	if len(redone) != 3 || redone[2].PSNR != rows[2].PSNR || redone[2].BasePSNR != rows[2].BasePSNR {
 		t.Errorf("the resumed batch differs: %+v vs %+v", redone, rows)
 	}
 
@@ -140,21 +141,21 @@ func TestEvaluatePhaseRetrieval(t *testing.T) {
 	out := t.TempDir()
 	args, rows := evaluatePhaseRetrieval(t, out, "1")
 	for _, r := range rows {
-		if !math.IsNaN(r.basePSNR) || !math.IsNaN(r.baseSSIM) || !(r.psnr > 0 && r.psnr < 60) {
+		if !math.IsNaN(r.BasePSNR) || !math.IsNaN(r.BaseSSIM) || !(r.PSNR > 0 && r.PSNR < 60) {
 			t.Errorf("row %+v: want NaN baseline metrics and a plausible PSNR", r)
 		}
 	}
-	table, err := os.ReadFile(filepath.Join(out, evalTableFile))
+	table, err := os.ReadFile(filepath.Join(out, runs.EvalTableFile))
 	if err != nil || !strings.Contains(string(table), "| `phase_retrieval:oversample=2` | 2 | – | – | ") {
 		t.Fatalf("table %q, %v", table, err)
 	}
-	dir := filepath.Join(out, evalImagesDir, "phase_retrieval_oversample2")
+	dir := filepath.Join(out, runs.EvalImagesDir, "phase_retrieval_oversample2")
 	for name, want := range map[string]bool{"truth": true, "measurement": true, "dps": true, "baseline": false} {
 		if _, err := os.Stat(filepath.Join(dir, name+"-00000.png")); (err == nil) != want {
 			t.Errorf("%s image: %v, want it present %v", name, err, want)
 		}
 	}
-	grid, err := imageio.Load(filepath.Join(out, evalImagesDir, "phase_retrieval_oversample2.png"))
+	grid, err := imageio.Load(filepath.Join(out, runs.EvalImagesDir, "phase_retrieval_oversample2.png"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,14 +176,14 @@ func TestEvaluatePhaseRetrieval(t *testing.T) {
 // evaluatePhaseRetrieval evaluates DPS on two test images with phase
 // retrieval and 2 steps into out, keeping keep images, with the extra
 // flags; it returns the arguments and the rows.
-func evaluatePhaseRetrieval(t *testing.T, out, keep string, extra ...string) ([]string, []evalRow) {
+func evaluatePhaseRetrieval(t *testing.T, out, keep string, extra ...string) ([]string, []runs.EvalRow) {
 	t.Helper()
 	args := append([]string{"-data", testImagesDir(t), "-count", "2", "-batch", "2", "-steps", "2",
 		"-tasks", "phase_retrieval:oversample=2", "-methods", "dps", "-keep", keep, "-out", out}, extra...)
 	if _, _, err := runCmd(runEvaluate, args...); err != nil {
 		t.Fatal(err)
 	}
-	rows, err := readEvalRows(filepath.Join(out, evalResultsFile))
+	rows, err := runs.ReadEvalRows(filepath.Join(out, runs.EvalResultsFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,12 +201,12 @@ func TestEvaluateDraws(t *testing.T) {
 	args, rows := evaluatePhaseRetrieval(t, out, "0", "-draws", "2")
 	args = args[:len(args)-2] // the same without -draws 2
 	for _, r := range rows {
-		if !(r.residual > 0) || math.IsInf(r.residual, 0) || r.draw < 0 || r.draw > 1 {
+		if !(r.Residual > 0) || math.IsInf(r.Residual, 0) || r.Draw < 0 || r.Draw > 1 {
 			t.Errorf("row %+v: want a positive finite residual and draw 0 or 1", r)
 		}
 	}
-	var st evalSettings
-	if data, err := os.ReadFile(filepath.Join(out, evalSettingsFile)); err != nil {
+	var st runs.EvalSettings
+	if data, err := os.ReadFile(filepath.Join(out, runs.EvalSettingsFile)); err != nil {
 		t.Fatal(err)
 	} else if err := json.Unmarshal(data, &st); err != nil {
 		t.Fatal(err)
@@ -218,39 +219,6 @@ func TestEvaluateDraws(t *testing.T) {
 	}
 	if _, _, err := runCmd(runEvaluate, append(args, "-draws", "0")...); err == nil || !strings.Contains(err.Error(), "-draws must be positive") {
 		t.Errorf("-draws 0: error %v", err)
-	}
-}
-
-// TestReadEvalRowsV1 reads a results.csv written before the residual and
-// the draw were recorded: its rows read with a NaN residual and draw 0,
-// and are written back with the new columns.
-func TestReadEvalRowsV1(t *testing.T) {
-	path := filepath.Join(t.TempDir(), evalResultsFile)
-	old := strings.Join(evalHeaderV1, ",") + "\n" +
-		"inpaint_box:size=12,dps,0,3,23.05,0.77,21.7,0.65,14.2,\"inpainting:32x32 mask\",2026-11-28T07:01:54Z\n"
-	if err := os.WriteFile(path, []byte(old), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	rows, err := readEvalRows(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(rows) != 1 || rows[0].index != 3 || rows[0].psnr != 23.05 || !math.IsNaN(rows[0].residual) || rows[0].draw != 0 {
-		t.Fatalf("rows %+v", rows)
-	}
-	if err := writeEvalRows(path, rows); err != nil {
-		t.Fatal(err)
-	}
-	again, err := readEvalRows(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(again) != 1 || again[0].psnr != 23.05 || !math.IsNaN(again[0].residual) {
-		t.Errorf("rewritten rows %+v", again)
-	}
-	data, _ := os.ReadFile(path)
-	if !strings.HasPrefix(string(data), strings.Join(evalHeader, ",")+"\n") {
-		t.Errorf("rewritten with header %q", strings.SplitN(string(data), "\n", 2)[0])
 	}
 }
 
@@ -267,7 +235,7 @@ func TestEvaluateExtend(t *testing.T) {
 	if _, _, err := runCmd(runEvaluate, args("grown", "2", "dps")...); err != nil {
 		t.Fatal(err)
 	}
-	before, err := readEvalRows(filepath.Join(dir, "grown", evalResultsFile))
+	before, err := runs.ReadEvalRows(filepath.Join(dir, "grown", runs.EvalResultsFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,11 +245,11 @@ func TestEvaluateExtend(t *testing.T) {
 	if _, _, err := runCmd(runEvaluate, args("whole", "3", "dps,cadps")...); err != nil {
 		t.Fatal(err)
 	}
-	grown, err := readEvalRows(filepath.Join(dir, "grown", evalResultsFile))
+	grown, err := runs.ReadEvalRows(filepath.Join(dir, "grown", runs.EvalResultsFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	whole, err := readEvalRows(filepath.Join(dir, "whole", evalResultsFile))
+	whole, err := runs.ReadEvalRows(filepath.Join(dir, "whole", runs.EvalResultsFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,12 +258,12 @@ func TestEvaluateExtend(t *testing.T) {
 	}
 	for i, r := range grown {
 		w := whole[i]
-		if r.task != w.task || r.method != w.method || r.index != w.index || r.psnr != w.psnr || r.basePSNR != w.basePSNR {
+		if r.Task != w.Task || r.Method != w.Method || r.Index != w.Index || r.PSNR != w.PSNR || r.BasePSNR != w.BasePSNR {
 			t.Errorf("row %d: grown %+v, run at once %+v", i, r, w)
 		}
 	}
 	for _, b := range before {
-		i := slices.IndexFunc(grown, func(r evalRow) bool { return r.method == b.method && r.index == b.index })
+		i := slices.IndexFunc(grown, func(r runs.EvalRow) bool { return r.Method == b.Method && r.Index == b.Index })
 		if i < 0 || fmt.Sprintf("%+v", grown[i]) != fmt.Sprintf("%+v", b) { // as printed: NaN (no LPIPS) equals NaN
 			t.Errorf("row %+v was not kept as it was", b)
 		}
@@ -316,7 +284,7 @@ func TestEvaluateExtend(t *testing.T) {
 	}
 	// A valid extension refused for another reason (more images than the
 	// data holds, an unknown task) leaves settings.json as it was.
-	settings := filepath.Join(dir, "grown", evalSettingsFile)
+	settings := filepath.Join(dir, "grown", runs.EvalSettingsFile)
 	was, err := os.ReadFile(settings)
 	if err != nil {
 		t.Fatal(err)
@@ -361,7 +329,7 @@ func TestEvaluateOtherWeights(t *testing.T) {
 	if _, _, err := runCmd(runEvaluate, args...); err != nil {
 		t.Fatal(err)
 	}
-	results := filepath.Join(out, evalResultsFile)
+	results := filepath.Join(out, runs.EvalResultsFile)
 	first, err := os.ReadFile(results)
 	if err != nil {
 		t.Fatal(err)
@@ -387,12 +355,12 @@ func TestEvaluateMethodRevision(t *testing.T) {
 	if _, _, err := runCmd(runEvaluate, args...); err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(out, evalSettingsFile)
+	path := filepath.Join(out, runs.EvalSettingsFile)
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var st evalSettings
+	var st runs.EvalSettings
 	if err := json.Unmarshal(data, &st); err != nil {
 		t.Fatal(err)
 	}
@@ -407,7 +375,7 @@ func TestEvaluateMethodRevision(t *testing.T) {
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	results := filepath.Join(out, evalResultsFile)
+	results := filepath.Join(out, runs.EvalResultsFile)
 	before, err := os.ReadFile(results)
 	if err != nil {
 		t.Fatal(err)
@@ -425,26 +393,26 @@ func TestEvaluateMethodRevision(t *testing.T) {
 // reconstructions but not the measurements.
 func TestEvaluateScale(t *testing.T) {
 	dir := t.TempDir()
-	run := func(out string, extra ...string) evalRow {
+	run := func(out string, extra ...string) runs.EvalRow {
 		t.Helper()
 		args := append([]string{"-data", testImagesDir(t), "-count", "1", "-batch", "1", "-steps", "3",
 			"-tasks", "sr:factor=2", "-methods", "dps", "-keep", "0", "-quiet", "-out", filepath.Join(dir, out)}, extra...)
 		if _, _, err := runCmd(runEvaluate, args...); err != nil {
 			t.Fatal(err)
 		}
-		rows, err := readEvalRows(filepath.Join(dir, out, evalResultsFile))
+		rows, err := runs.ReadEvalRows(filepath.Join(dir, out, runs.EvalResultsFile))
 		if err != nil || len(rows) != 1 {
 			t.Fatalf("rows %v, %v", rows, err)
 		}
 		return rows[0]
 	}
 	def, strong := run("default"), run("strong", "-scale", "3")
-	if def.basePSNR != strong.basePSNR || def.psnr == strong.psnr {
+	if def.BasePSNR != strong.BasePSNR || def.PSNR == strong.PSNR {
 		t.Errorf("ζ = 3 against the default: baseline %v/%v, PSNR %v/%v; want the same baseline and another PSNR",
-			def.basePSNR, strong.basePSNR, def.psnr, strong.psnr)
+			def.BasePSNR, strong.BasePSNR, def.PSNR, strong.PSNR)
 	}
-	var st evalSettings
-	if data, err := os.ReadFile(filepath.Join(dir, "strong", evalSettingsFile)); err != nil {
+	var st runs.EvalSettings
+	if data, err := os.ReadFile(filepath.Join(dir, "strong", runs.EvalSettingsFile)); err != nil {
 		t.Fatal(err)
 	} else if err := json.Unmarshal(data, &st); err != nil || st.Scale != 3 {
 		t.Errorf("settings record scale %v (%v), want 3", st.Scale, err)

@@ -15,7 +15,7 @@ import (
 	"github.com/cadps/toolkit/cadps/imageio"
 	"github.com/cadps/toolkit/cadps/metrics/fid"
 	"github.com/cadps/toolkit/cadps/metrics/lpips"
-	"github.com/cadps/toolkit/cadps/restore"
+	"github.com/cadps/toolkit/cadps/runs"
 )
 
 // TestReproduceLPIPS runs reproductions of two images on the small prior
@@ -73,18 +73,18 @@ func TestReproduceLPIPS(t *testing.T) {
 	var recorded []float64
 	for i := range 2 {
 		name := "0000" + strconv.Itoa(i)
-		var rec restore.Record
-		if err := json.Unmarshal([]byte(readFile(t, filepath.Join(task, restore.RecordDir, name+".json"))), &rec); err != nil {
+		var rec runs.Record
+		if err := json.Unmarshal([]byte(readFile(t, filepath.Join(task, runs.RecordDir, name+".json"))), &rec); err != nil {
 			t.Fatal(err)
 		}
 		if rec.LPIPS == nil {
 			t.Fatalf("record %s has no LPIPS", name)
 		}
-		label, err := imageio.Load(filepath.Join(task, restore.LabelDir, name+".png"))
+		label, err := imageio.Load(filepath.Join(task, runs.LabelDir, name+".png"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		recon, err := imageio.Load(filepath.Join(task, restore.ReconDir, name+".png"))
+		recon, err := imageio.Load(filepath.Join(task, runs.ReconDir, name+".png"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -97,7 +97,7 @@ func TestReproduceLPIPS(t *testing.T) {
 		}
 		recorded = append(recorded, float64(*rec.LPIPS))
 	}
-	summary := readFile(t, filepath.Join(out, restore.TableFile))
+	summary := readFile(t, filepath.Join(out, runs.TableFile))
 	if !strings.Contains(summary, "| LPIPS |") {
 		t.Errorf("table without an LPIPS column:\n%s", summary)
 	}
@@ -106,12 +106,12 @@ func TestReproduceLPIPS(t *testing.T) {
 	if want := strconv.FormatFloat(mean, 'f', 4, 64) + " ± " + strconv.FormatFloat(std, 'f', 4, 64); !strings.Contains(summary, want) {
 		t.Errorf("table lacks LPIPS %s:\n%s", want, summary)
 	}
-	rows := readCSV(t, filepath.Join(out, restore.CSVFile))
+	rows := readCSV(t, filepath.Join(out, runs.CSVFile))
 	if col := len(rows[0]) - 1; rows[0][col] != "lpips" || rows[1][col] == "" {
 		t.Errorf("metrics.csv: header %v, first row %v", rows[0], rows[1])
 	}
 	var doc map[string]any
-	if err := json.Unmarshal([]byte(readFile(t, filepath.Join(out, restore.SettingsFile))), &doc); err != nil {
+	if err := json.Unmarshal([]byte(readFile(t, filepath.Join(out, runs.SettingsFile))), &doc); err != nil {
 		t.Fatal(err)
 	}
 	if s, _ := doc["lpips"].(string); !strings.HasPrefix(s, "alex: backbone alex.safetensors sha256 ") {
@@ -219,18 +219,18 @@ func TestEvaluateLPIPS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows, err := readEvalRows(filepath.Join(out, evalResultsFile))
+	rows, err := runs.ReadEvalRows(filepath.Join(out, runs.EvalResultsFile))
 	if err != nil || len(rows) != 2 {
 		t.Fatalf("results: %d rows, %v", len(rows), err)
 	}
 	var got []float64
 	for _, r := range rows {
-		images := filepath.Join(out, evalImagesDir, evalLabel(r.task))
-		truth, err := imageio.Load(filepath.Join(images, fmt.Sprintf("truth-%05d.png", r.index)))
+		images := filepath.Join(out, runs.EvalImagesDir, runs.EvalLabel(r.Task))
+		truth, err := imageio.Load(filepath.Join(images, fmt.Sprintf("truth-%05d.png", r.Index)))
 		if err != nil {
 			t.Fatal(err)
 		}
-		recon, err := imageio.Load(filepath.Join(images, fmt.Sprintf("%s-%05d.png", evalLabel(r.method), r.index)))
+		recon, err := imageio.Load(filepath.Join(images, fmt.Sprintf("%s-%05d.png", runs.EvalLabel(r.Method), r.Index)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -238,46 +238,22 @@ func TestEvaluateLPIPS(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if math.Abs(r.lpips-d[0]) > 1e-6 || d[0] <= 0 {
-			t.Errorf("image %d: LPIPS %g, recomputed from the files %g", r.index, r.lpips, d[0])
+		if math.Abs(r.LPIPS-d[0]) > 1e-6 || d[0] <= 0 {
+			t.Errorf("image %d: LPIPS %g, recomputed from the files %g", r.Index, r.LPIPS, d[0])
 		}
-		got = append(got, r.lpips)
+		got = append(got, r.LPIPS)
 	}
-	table := readFile(t, filepath.Join(out, evalTableFile))
-	if !strings.Contains(table, "dps LPIPS") || !strings.Contains(table, formatMeanStd(got, 4)) {
-		t.Errorf("table lacks LPIPS %s:\n%s", formatMeanStd(got, 4), table)
+	table := readFile(t, filepath.Join(out, runs.EvalTableFile))
+	var mean, ss float64
+	for _, v := range got {
+		mean += v / float64(len(got))
 	}
-}
-
-// TestEvalRowsWithoutLPIPS reads results.csv files of every header
-// version: rows written before LPIPS was recorded read as NaN.
-func TestEvalRowsWithoutLPIPS(t *testing.T) {
-	row := []string{"sr", "dps", "0", "3", "20.5", "0.5", "18", "0.4", "1.5", "op", "2026-01-01T00:00:00Z", "0.25", "1"}
-	for _, tc := range []struct {
-		name   string
-		header []string
-		row    []string
-		lpips  float64 // NaN: none
-	}{
-		{"v1", evalHeaderV1, row[:11], math.NaN()},
-		{"v2", evalHeaderV2, row, math.NaN()},
-		{"with LPIPS", evalHeader, append(slices.Clone(row), "0.125"), 0.125},
-		{"current, no LPIPS", evalHeader, append(slices.Clone(row), ""), math.NaN()},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), evalResultsFile)
-			data := strings.Join(tc.header, ",") + "\n" + strings.Join(tc.row, ",") + "\n"
-			if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			rows, err := readEvalRows(path)
-			if err != nil || len(rows) != 1 {
-				t.Fatalf("%d rows, %v", len(rows), err)
-			}
-			if r := rows[0]; r.index != 3 || r.psnr != 20.5 || !(r.lpips == tc.lpips || math.IsNaN(r.lpips) && math.IsNaN(tc.lpips)) {
-				t.Errorf("row %+v, want LPIPS %g", r, tc.lpips)
-			}
-		})
+	for _, v := range got {
+		ss += (v - mean) * (v - mean)
+	}
+	cell := fmt.Sprintf("%.4f ± %.4f", mean, math.Sqrt(ss/float64(len(got)-1)))
+	if !strings.Contains(table, "dps LPIPS") || !strings.Contains(table, cell) {
+		t.Errorf("table lacks LPIPS %s:\n%s", cell, table)
 	}
 }
 
@@ -318,7 +294,11 @@ func TestReproduceFID(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			recons, labels, err := finishedImages(out, "inpaint_box_size=12", "dps")
+			tab, err := runs.ReadTable([]string{out})
+			if err != nil {
+				t.Fatal(err)
+			}
+			recons, labels, err := tab.FinishedImages("inpaint_box_size=12", "dps")
 			if err != nil || len(recons) != 3 {
 				t.Fatalf("%d finished images, %v", len(recons), err)
 			}

@@ -5,14 +5,13 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 
 	"github.com/cadps/toolkit/cadps/backend"
 	"github.com/cadps/toolkit/cadps/imageio"
+	"github.com/cadps/toolkit/cadps/metrics"
 	"github.com/cadps/toolkit/cadps/metrics/lpips"
-	"github.com/cadps/toolkit/cadps/restore"
 )
 
 // lpipsFlags are the flags that select LPIPS weights.
@@ -98,50 +97,13 @@ func fileDigest(path string) (string, error) {
 // lpipsDistance returns the LPIPS distance of a reconstruction to the
 // clean image, both clamped to [0,1] and rounded to 8 bits as saved (as
 // PSNR and SSIM see them), or nil when m is nil.
-func lpipsDistance(m *lpips.Model, truth, recon *imageio.Image) (*restore.Number, error) {
+func lpipsDistance(m *lpips.Model, truth, recon *imageio.Image) (*metrics.Number, error) {
 	if m == nil {
 		return nil, nil
 	}
-	d, err := m.ImageDistances([]*imageio.Image{quantize8(truth)}, []*imageio.Image{quantize8(recon)}, 1)
+	d, err := m.ImageDistances([]*imageio.Image{truth.Quantize8()}, []*imageio.Image{recon.Quantize8()}, 1)
 	if err != nil {
 		return nil, err
 	}
-	return new(restore.Number(d[0])), nil
-}
-
-// batchLPIPS returns the LPIPS distance of each item's reconstruction to
-// its clean image (as lpipsDistance), or NaNs when m is nil.
-func batchLPIPS(m *lpips.Model, items []restore.BatchItem) ([]float64, error) {
-	if m == nil {
-		out := make([]float64, len(items))
-		for i := range out {
-			out[i] = math.NaN()
-		}
-		return out, nil
-	}
-	var truths, recons []*imageio.Image
-	for _, it := range items {
-		truths, recons = append(truths, quantize8(it.Truth)), append(recons, quantize8(it.Reconstruction))
-	}
-	return m.ImageDistances(truths, recons, lpipsBatch)
-}
-
-// lpipsBatch is the number of image pairs LPIPS runs at once.
-const lpipsBatch = 16
-
-// quantize8 clamps im to [0,1] and rounds it to 8 bits, as a PNG holds it.
-func quantize8(im *imageio.Image) *imageio.Image {
-	c := im.Clamp()
-	for i, v := range c.Pix {
-		c.Pix[i] = float32(math.Floor(float64(v)*255+0.5) / 255)
-	}
-	return c
-}
-
-// cond returns s when ok, else "".
-func cond(ok bool, s string) string {
-	if ok {
-		return s
-	}
-	return ""
+	return new(metrics.Number(d[0])), nil
 }

@@ -5,11 +5,12 @@ import (
 	"io"
 	"strings"
 
-	"github.com/cadps/toolkit/cadps/restore"
+	"github.com/cadps/toolkit/cadps/runs"
 )
 
 // mergeCommand is `cadps merge DIR...`: the CSV, table and grids of a
-// sharded reproduction, rebuilt from every shard's records.
+// sharded reproduction, rebuilt from every shard's records, and the FID
+// and papers' tables that `cadps reproduce` prints.
 func mergeCommand() command {
 	return command{
 		name:    "merge",
@@ -32,7 +33,8 @@ func runMerge(args []string, stdout, stderr io.Writer) error {
 	out := fs.String("out", "", "folder for metrics.csv, summary.md and the grids (default: the first DIR)")
 	gridRows := fs.Int("grid-rows", 8, "rows (images) of each comparison grid (0: no grids)")
 	partial := fs.Bool("partial", false, "write the tables even when items are missing (exit status 0)")
-	quiet := fs.Bool("quiet", false, "do not print the table")
+	quiet := fs.Bool("quiet", false, "do not print the table (the -fid and -paper-table tables still are)")
+	tables := addTableFlags(fs)
 	dirs, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
@@ -43,10 +45,17 @@ func runMerge(args []string, stdout, stderr io.Writer) error {
 	if *gridRows < 0 {
 		return usagef("-grid-rows %d is negative", *gridRows)
 	}
+	if err := tables.check(); err != nil {
+		return err
+	}
 	if *out == "" {
 		*out = dirs[0]
 	}
-	t, err := restore.ReadTable(dirs)
+	t, err := runs.ReadTable(dirs)
+	if err != nil {
+		return err
+	}
+	fidModel, err := tables.load()
 	if err != nil {
 		return err
 	}
@@ -68,7 +77,7 @@ func runMerge(args []string, stdout, stderr io.Writer) error {
 		if t.Duplicates > 0 {
 			fmt.Fprintf(stdout, " (%d duplicates ignored)", t.Duplicates)
 		}
-		fmt.Fprintf(stdout, "; wrote %s and %s in %s\n\n%s", restore.CSVFile, restore.TableFile, *out, t.Markdown())
+		fmt.Fprintf(stdout, "; wrote %s and %s in %s\n\n%s", runs.CSVFile, runs.TableFile, *out, t.Markdown())
 	}
-	return nil
+	return tables.print(stdout, t, fidModel, nil, nil)
 }

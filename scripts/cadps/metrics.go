@@ -3,10 +3,11 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/cadps/toolkit/cadps/imageio"
-	"github.com/cadps/toolkit/cadps/metrics"
 	"io"
 	"math"
+
+	"github.com/cadps/toolkit/cadps/imageio"
+	"github.com/cadps/toolkit/cadps/metrics"
 )
 
 // metricsCommand is `cadps metrics REFERENCE IMAGE`: PSNR and both SSIM

@@ -1,21 +1,22 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/cadps/toolkit/cadps/backend"
 	"github.com/cadps/toolkit/cadps/guidance"
-	"github.com/cadps/toolkit/cadps/metrics/fid"
 	"github.com/cadps/toolkit/cadps/restore"
 	"github.com/cadps/toolkit/cadps/runs"
+	"github.com/cadps/toolkit/internal/atomicfile"
 )
 
 // reproduceCommand is `cadps reproduce [FOLDER]`: a folder of images
@@ -27,12 +28,6 @@ func reproduceCommand() command {
 		run:     runReproduce,
 	}
 }
-
-// listFlag is a repeatable string flag.
-type listFlag []string
-
-func (l *listFlag) String() string     { return strings.Join(*l, " ") }
-func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 // imageExts are the file extensions taken from an image folder.
 var imageExts = map[string]bool{".png": true, ".jpg": true, ".jpeg": true}
@@ -56,26 +51,41 @@ func listImages(dir string) ([]string, error) {
 	return out, nil
 }
 
+// reproduceFlags are `cadps reproduce`'s flags.
+type reproduceFlags struct {
+	model               *modelFlags
+	sampling            *samplingFlags
+	tasks, taskConfigs  listFlag
+	methods, out, shard *string
+	shardCount, limit   *int
+	gridRows            *int
+	lease               *time.Duration
+	retry, quiet        *bool
+	lpips               lpipsFlags
+	tables              tableFlags
+}
+
+func addReproduceFlags(fs *flag.FlagSet) *reproduceFlags {
+	f := &reproduceFlags{model: addModelFlags(fs), sampling: addSamplingFlags(fs)}
+	fs.Var(&f.tasks, "task", "measurement task spec (repeatable), e.g. -task super_resolution:factor=4 -task gaussian_blur")
+	fs.Var(&f.taskConfigs, "task-config", "reference task config YAML, as is (repeatable): configs/super_resolution_config.yaml ...")
+	f.methods = fs.String("methods", "", "comma-separated guidance methods ("+strings.Join(guidance.Names(), ", ")+"); default: each task config's conditioning method")
+	f.out = fs.String("out", "", "output folder (required)")
+	f.shard = fs.String("shard", "", "run shard INDEX/COUNT of the items (default: the index SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX, else all)")
+	f.shardCount = fs.Int("shard-count", 0, "number of shards of a job array (or CADPS_SHARD_COUNT; default: the count recorded in -out, else the first Slurm array's size)")
+	f.lease = fs.Duration("lease", runs.DefaultLease, "a claimed item whose worker has not been heard of for this long is taken over (the same for every worker of a folder)")
+	f.limit = fs.Int("limit", 0, "use only the first N images of the folder (sorted by name)")
+	f.retry = fs.Bool("retry-failed", false, "rerun items recorded as failed")
+	f.gridRows = fs.Int("grid-rows", 8, "rows (images) of each comparison grid (0: no grids)")
+	f.quiet = fs.Bool("quiet", false, "no per-item lines and no progress bar")
+	f.lpips = addLPIPSFlags(fs)
+	f.tables = addTableFlags(fs)
+	return f
+}
+
 func runReproduce(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("reproduce", "[IMAGE_FOLDER]", stderr)
-	mf := addModelFlags(fs)
-	sf := addSamplingFlags(fs)
-	var tasks, taskConfigs listFlag
-	fs.Var(&tasks, "task", "measurement task spec (repeatable), e.g. -task super_resolution:factor=4 -task gaussian_blur")
-	fs.Var(&taskConfigs, "task-config", "reference task config YAML, as is (repeatable): configs/super_resolution_config.yaml ...")
-	methods := fs.String("methods", "", "comma-separated guidance methods ("+strings.Join(guidance.Names(), ", ")+"); default: each task config's conditioning method")
-	out := fs.String("out", "", "output folder (required)")
-	shard := fs.String("shard", "", "run shard INDEX/COUNT of the items (default: the index SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX, else all)")
-	shardCount := fs.Int("shard-count", 0, "number of shards of a job array (or CADPS_SHARD_COUNT; default: the count recorded in -out, else the first Slurm array's size)")
-	lease := fs.Duration("lease", runs.DefaultLease, "a claimed item whose worker has not been heard of for this long is taken over (the same for every worker of a folder)")
-	limit := fs.Int("limit", 0, "use only the first N images of the folder (sorted by name)")
-	retry := fs.Bool("retry-failed", false, "rerun items recorded as failed")
-	gridRows := fs.Int("grid-rows", 8, "rows (images) of each comparison grid (0: no grids)")
-	quiet := fs.Bool("quiet", false, "no per-item lines and no progress bar")
-	lpf := addLPIPSFlags(fs)
-	fidWeights := fs.String("fid", "", "also FID per task and method over the folder (reconstructions against clean images), with pytorch-fid's Inception weights ("+fid.WeightsFile+")")
-	fidDims := fs.Int("fid-dims", 2048, "FID feature dimension: 64, 192, 768 or 2048 (as pytorch-fid's --dims)")
-	paper := fs.Bool("paper-table", false, "end with the table in the papers' layout: a row per task; LPIPS, FID, PSNR and SSIM per method")
+	f := addReproduceFlags(fs)
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
@@ -83,94 +93,139 @@ func runReproduce(args []string, stdout, stderr io.Writer) error {
 	switch {
 	case len(pos) > 1:
 		return usagef("want at most one image folder, got %d arguments", len(pos))
-	case *out == "":
+	case *f.out == "":
 		return usagef("-out DIR is required")
-	case len(tasks)+len(taskConfigs) == 0:
+	case len(f.tasks)+len(f.taskConfigs) == 0:
 		return usagef("give at least one -task SPEC or -task-config FILE")
-	case *gridRows < 0 || *limit < 0:
+	case *f.gridRows < 0 || *f.limit < 0:
 		return usagef("-grid-rows and -limit must not be negative")
-	case !slices.Contains(fid.BlockDims[:], *fidDims):
-		return usagef("-fid-dims %d: want 64, 192, 768 or 2048", *fidDims)
+	case *f.lease <= 0:
+		return usagef("-lease must be positive, got %v", *f.lease)
 	}
-	opts, fit, err := sf.options(fs)
+	if err := f.tables.check(); err != nil {
+		return err
+	}
+	rep, err := f.reproduction(fs, pos)
 	if err != nil {
 		return err
 	}
-	rep := &restore.Reproduction{Out: *out, Options: opts, Seed: *sf.seed, Fit: fit, RetryFailed: *retry, GridRows: *gridRows}
-	if *gridRows == 0 {
+	if err := atomicfile.CheckWritable(*f.out); err != nil {
+		return err
+	}
+	if rep.Shard, err = chooseShard(*f.out, *f.shard, *f.shardCount, os.Getenv); err != nil {
+		return err
+	}
+	rep.Claims = &runs.Claimer{Lease: *f.lease, Worker: workerName(rep.Shard, os.Getenv)}
+	defer releaseOnSignal(rep.Claims, stderr)()
+	if rep.Backend, err = backend.New(); err != nil {
+		return err
+	}
+	if rep.Prior, err = restore.LoadPrior(f.model.spec()); err != nil {
+		return err
+	}
+	if rep.LPIPS, rep.LPIPSWeights, err = f.lpips.load(); err != nil {
+		return err
+	}
+	fidModel, err := f.tables.load()
+	if err != nil {
+		return err
+	}
+	sum, err := runWithProgress(rep, stdout, *f.quiet)
+	if err != nil {
+		return err
+	}
+	if !*f.quiet {
+		fmt.Fprintf(stdout, "shard %s: %d of %d items; %d run now (%d failed), %d finished before",
+			rep.Shard, sum.Owned, sum.Items, sum.Done, sum.Failed, sum.Skipped)
+		if sum.ByOthers > 0 {
+			fmt.Fprintf(stdout, ", %d by other workers", sum.ByOthers)
+		}
+		fmt.Fprintln(stdout)
+		fmt.Fprintf(stdout, "wrote %s and %s in %s\n\n%s", runs.CSVFile, runs.TableFile, *f.out, sum.Table.Markdown())
+	}
+	var taskOrder []string
+	for _, ts := range rep.Tasks {
+		taskOrder = append(taskOrder, ts.Task.Label)
+	}
+	return f.tables.print(stdout, sum.Table, fidModel, taskOrder, rep.Methods)
+}
+
+// reproduction builds the reproduction the flags and the image folder (pos,
+// else a task config's data.root) describe, without its backend, prior,
+// shard and metric networks.
+func (f *reproduceFlags) reproduction(fs *flag.FlagSet, pos []string) (*runs.Reproduction, error) {
+	opts, fit, err := f.sampling.options(fs)
+	if err != nil {
+		return nil, err
+	}
+	rep := &runs.Reproduction{Out: *f.out, Options: opts, Seed: *f.sampling.seed, Fit: fit, RetryFailed: *f.retry, GridRows: *f.gridRows}
+	if *f.gridRows == 0 {
 		rep.GridRows = -1
 	}
-	if *methods != "" {
-		for _, m := range splitMethodList(*methods) {
+	if *f.methods != "" {
+		for _, m := range splitMethodList(*f.methods) {
 			if _, err := guidance.ParseSpec(m, opts.Guidance); err != nil {
-				return err
+				return nil, err
 			}
 			rep.Methods = append(rep.Methods, m)
 		}
 	}
-	for _, spec := range tasks {
-		rep.Tasks = append(rep.Tasks, restore.TaskSetup{Task: restore.SpecTask(spec)})
+	for _, spec := range f.tasks {
+		rep.Tasks = append(rep.Tasks, runs.TaskSetup{Task: restore.SpecTask(spec)})
 	}
-	dataRoot := ""
-	for _, path := range taskConfigs {
+	folder, err := f.addTaskConfigs(rep)
+	if err != nil {
+		return nil, err
+	}
+	if len(pos) == 1 {
+		folder = pos[0]
+	}
+	if folder == "" {
+		return nil, usagef("give an image folder (or a task config with data.root)")
+	}
+	if rep.Images, err = listImages(folder); err != nil {
+		return nil, err
+	}
+	if *f.limit > 0 && len(rep.Images) > *f.limit {
+		rep.Images = rep.Images[:*f.limit]
+	}
+	return rep, nil
+}
+
+// addTaskConfigs adds the tasks of the -task-config files to rep and
+// returns the first one's data.root ("" when none names one).
+func (f *reproduceFlags) addTaskConfigs(rep *runs.Reproduction) (dataRoot string, err error) {
+	for _, path := range f.taskConfigs {
 		tc, err := restore.ReadTaskConfig(path)
 		if err != nil {
-			return err
+			return "", err
 		}
-		ts := restore.TaskSetup{Task: tc.Task, Noise: tc.Noise, Method: tc.Method}
+		ts := runs.TaskSetup{Task: tc.Task, Noise: tc.Noise, Method: tc.Method}
 		if tc.HasScale {
 			ts.Scale = &tc.Scale
 		}
-		if opts.Noise != nil { // -noise given on the command line wins
+		if rep.Options.Noise != nil { // -noise given on the command line wins
 			ts.Noise = nil
 		}
 		if tc.Method != "" && !guidance.Has(tc.Method) && len(rep.Methods) == 0 {
-			return fmt.Errorf("%s: conditioning method %q has no counterpart here (known: %s); choose with -methods", path, tc.Method, strings.Join(guidance.Names(), ", "))
+			return "", fmt.Errorf("%s: conditioning method %q has no counterpart here (known: %s); choose with -methods", path, tc.Method, strings.Join(guidance.Names(), ", "))
 		}
 		if dataRoot == "" {
 			dataRoot = tc.DataRoot
 		}
 		rep.Tasks = append(rep.Tasks, ts)
 	}
-	folder := dataRoot
-	if len(pos) == 1 {
-		folder = pos[0]
-	}
-	if folder == "" {
-		return usagef("give an image folder (or a task config with data.root)")
-	}
-	if rep.Images, err = listImages(folder); err != nil {
-		return err
-	}
-	if *limit > 0 && len(rep.Images) > *limit {
-		rep.Images = rep.Images[:*limit]
-	}
-	if *lease <= 0 {
-		return usagef("-lease must be positive, got %v", *lease)
-	}
-	if err := restore.CheckWritable(*out); err != nil {
-		return err
-	}
-	if rep.Shard, err = chooseShard(*out, *shard, *shardCount, os.Getenv); err != nil {
-		return err
-	}
-	rep.Claims = &runs.Claimer{Lease: *lease, Worker: workerName(rep.Shard, os.Getenv)}
-	defer releaseOnSignal(rep.Claims, stderr)()
-	if rep.Backend, err = backend.New(); err != nil {
-		return err
-	}
-	if rep.Prior, err = restore.LoadPrior(mf.spec()); err != nil {
-		return err
-	}
-	fidModel, err := loadMetricNets(rep, lpf, *fidWeights, *fidDims)
-	if err != nil {
-		return err
-	}
-	bar := newProgressBar(stdout, *quiet)
-	if !*quiet {
+	return dataRoot, nil
+}
+
+// runWithProgress runs the reproduction with per-item lines and, on a
+// terminal, a progress bar (neither when quiet).
+func runWithProgress(rep *runs.Reproduction, stdout io.Writer, quiet bool) (*runs.RunSummary, error) {
+	bar := newProgressBar(stdout, quiet)
+	if !quiet {
 		rep.Log = lineWriter{bar: bar, w: stdout}
 		if bar.on {
-			rep.OnStep = func(it restore.Item, p restore.Progress) {
+			rep.OnStep = func(it runs.Item, p restore.Progress) {
 				bar.label = it.String() + " "
 				bar.update(p)
 			}
@@ -178,30 +233,7 @@ func runReproduce(args []string, stdout, stderr io.Writer) error {
 	}
 	sum, err := rep.Run()
 	bar.done()
-	if err != nil {
-		return err
-	}
-	if !*quiet {
-		fmt.Fprintf(stdout, "shard %s: %d of %d items; %d run now (%d failed), %d finished before",
-			rep.Shard, sum.Owned, sum.Items, sum.Done, sum.Failed, sum.Skipped)
-		if sum.ByOthers > 0 {
-			fmt.Fprintf(stdout, ", %d by other workers", sum.ByOthers)
-		}
-		fmt.Fprintln(stdout)
-		fmt.Fprintf(stdout, "wrote %s and %s in %s\n\n%s", restore.CSVFile, restore.TableFile, *out, sum.Table.Markdown())
-	}
-	return printMetricTables(stdout, rep, sum.Table.Rows, fidModel, *fidDims, *paper)
-}
-
-// loadMetricNets loads the LPIPS network the flags select into rep, and
-// returns the FID network of the given weights and feature dimension (nil
-// without weights).
-func loadMetricNets(rep *restore.Reproduction, lpf lpipsFlags, fidWeights string, fidDims int) (*fid.Model, error) {
-	var err error
-	if rep.LPIPS, rep.LPIPSWeights, err = lpf.load(); err != nil || fidWeights == "" {
-		return nil, err
-	}
-	return fid.Load(rep.Backend, fidWeights, slices.Index(fid.BlockDims[:], fidDims))
+	return sum, err
 }
 
 // lineWriter writes per-item lines below a progress bar.

@@ -122,39 +122,3 @@ func paperTableCells(t *testing.T, out string) map[string][]string {
 	t.Fatalf("no table in the papers' layout in\n%s", out)
 	return nil
 }
-
-func TestPaperMarkdown(t *testing.T) {
-	rows := []restore.TableRow{
-		{Task: "sr", Method: "cadps", N: 2, PSNR: 25.5, SSIM: 0.7, LPIPSN: 2, LPIPS: 0.25},
-		{Task: "sr", Method: "dps", N: 2, PSNR: 24.25, SSIM: 0.65, LPIPSN: 2, LPIPS: 0.3},
-		{Task: "blur", Method: "dps", N: 0, Failed: 2},
-		{Task: "blur", Method: "cadps", N: 1, PSNR: 20, SSIM: 0.5},
-	}
-	fids := []reproduceFIDRow{{task: "sr", method: "dps", fid: 40.25}, {task: "sr", method: "cadps", fid: math.NaN()}}
-	for _, tc := range []struct {
-		name                   string
-		fids                   []reproduceFIDRow
-		taskOrder, methodOrder []string
-		want                   []string
-	}{
-		{"reproduction's order", fids, []string{"sr", "blur"}, []string{"dps", "cadps"}, []string{
-			"| task | dps LPIPS ↓ | dps FID ↓ | dps PSNR ↑ | dps SSIM ↑ | cadps LPIPS ↓ | cadps FID ↓ | cadps PSNR ↑ | cadps SSIM ↑ |",
-			"|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-			"| sr | 0.300 | 40.25 | 24.25 | 0.650 | 0.250 | – | 25.50 | 0.700 |",
-			"| blur | – | – | – | – | – | – | 20.00 | 0.500 |",
-		}},
-		{"rows' order, no FID", nil, nil, []string{"cadps"}, []string{
-			"| task | cadps LPIPS ↓ | cadps FID ↓ | cadps PSNR ↑ | cadps SSIM ↑ | dps LPIPS ↓ | dps FID ↓ | dps PSNR ↑ | dps SSIM ↑ |",
-			"|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-			"| sr | 0.250 | – | 25.50 | 0.700 | 0.300 | – | 24.25 | 0.650 |",
-			"| blur | – | – | 20.00 | 0.500 | – | – | – | – |",
-		}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got := paperMarkdown(rows, tc.fids, tc.taskOrder, tc.methodOrder)
-			if want := strings.Join(tc.want, "\n") + "\n"; got != want {
-				t.Errorf("got\n%s\nwant\n%s", got, want)
-			}
-		})
-	}
-}

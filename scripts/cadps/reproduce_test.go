@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/cadps/toolkit/cadps/imageio"
-	"github.com/cadps/toolkit/cadps/restore"
+	"github.com/cadps/toolkit/cadps/runs"
 )
 
 // imageFolder writes n test images into a new folder.
@@ -75,7 +75,7 @@ func TestReproduceShardsAndResume(t *testing.T) {
 	}
 	// The reference layout, one file per item and folder.
 	for _, m := range []string{"dps", "cadps"} {
-		for _, folder := range []string{restore.InputDir, restore.ReconDir, restore.ProgressDir, restore.LabelDir, restore.RecordDir} {
+		for _, folder := range []string{runs.InputDir, runs.ReconDir, runs.ProgressDir, runs.LabelDir, runs.RecordDir} {
 			entries, err := os.ReadDir(filepath.Join(whole, "super_resolution_factor=2", m, folder))
 			if err != nil {
 				t.Fatal(err)
@@ -85,7 +85,7 @@ func TestReproduceShardsAndResume(t *testing.T) {
 				names = append(names, e.Name())
 			}
 			ext := ".png"
-			if folder == restore.RecordDir {
+			if folder == runs.RecordDir {
 				ext = ".json"
 			}
 			if want := []string{"00000" + ext, "00001" + ext, "00002" + ext}; !slices.Equal(names, want) {
@@ -93,17 +93,17 @@ func TestReproduceShardsAndResume(t *testing.T) {
 			}
 		}
 	}
-	rows := readCSV(t, filepath.Join(whole, restore.CSVFile))
+	rows := readCSV(t, filepath.Join(whole, runs.CSVFile))
 	if len(rows) != 7 || rows[0][0] != "task" {
 		t.Fatalf("metrics.csv has %d rows, want a header and 6", len(rows))
 	}
-	table := readFile(t, filepath.Join(whole, restore.TableFile))
+	table := readFile(t, filepath.Join(whole, runs.TableFile))
 	for _, m := range []string{"| super_resolution_factor=2 | cadps | 3 |", "| super_resolution_factor=2 | dps | 3 |"} {
 		if !strings.Contains(table, m) {
 			t.Errorf("table lacks %q:\n%s", m, table)
 		}
 	}
-	grid, err := imageio.Load(filepath.Join(whole, restore.GridFile("super_resolution_factor=2")))
+	grid, err := imageio.Load(filepath.Join(whole, runs.GridFile("super_resolution_factor=2")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,14 +113,14 @@ func TestReproduceShardsAndResume(t *testing.T) {
 		t.Errorf("grid is %s, want 74×56", grid.Size())
 	}
 	// The same seed gives every method the same measurement.
-	a := readFile(t, filepath.Join(whole, "super_resolution_factor=2", "dps", restore.InputDir, "00001.png"))
-	b := readFile(t, filepath.Join(whole, "super_resolution_factor=2", "cadps", restore.InputDir, "00001.png"))
+	a := readFile(t, filepath.Join(whole, "super_resolution_factor=2", "dps", runs.InputDir, "00001.png"))
+	b := readFile(t, filepath.Join(whole, "super_resolution_factor=2", "cadps", runs.InputDir, "00001.png"))
 	if a != b {
 		t.Error("dps and cadps saw different measurements of image 1")
 	}
 
 	t.Run("rerun skips finished items", func(t *testing.T) {
-		rec := filepath.Join(whole, "super_resolution_factor=2", "dps", restore.RecordDir, "00000.json")
+		rec := filepath.Join(whole, "super_resolution_factor=2", "dps", runs.RecordDir, "00000.json")
 		before := readFile(t, rec)
 		stdout, _, err := runCmd(runReproduce, reproduceArgs(t, images, whole, "dps,cadps")...)
 		if err != nil {
@@ -198,10 +198,10 @@ func TestReproduceShardsAndResume(t *testing.T) {
 		if _, stderr, err := runCmd(runMerge, append([]string{"-out", merged}, dirs...)...); err != nil {
 			t.Fatalf("merge: %v\n%s", err, stderr)
 		}
-		if got, want := readFile(t, filepath.Join(merged, restore.TableFile)), table; got != want {
+		if got, want := readFile(t, filepath.Join(merged, runs.TableFile)), table; got != want {
 			t.Errorf("merged table:\n%s\nwhole run's:\n%s", got, want)
 		}
-		got, want := readCSV(t, filepath.Join(merged, restore.CSVFile)), readCSV(t, filepath.Join(whole, restore.CSVFile))
+		got, want := readCSV(t, filepath.Join(merged, runs.CSVFile)), readCSV(t, filepath.Join(whole, runs.CSVFile))
 		if len(got) != len(want) {
 			t.Fatalf("merged CSV has %d rows, whole run's %d", len(got), len(want))
 		}
@@ -212,7 +212,7 @@ func TestReproduceShardsAndResume(t *testing.T) {
 				t.Errorf("CSV row %d: merged %v, whole %v", i, g, w)
 			}
 		}
-		if _, err := imageio.Load(filepath.Join(merged, restore.GridFile("super_resolution_factor=2"))); err != nil {
+		if _, err := imageio.Load(filepath.Join(merged, runs.GridFile("super_resolution_factor=2"))); err != nil {
 			t.Error(err)
 		}
 	})
@@ -228,11 +228,11 @@ func TestReproduceDivergedItemsAreRecorded(t *testing.T) {
 	if !strings.Contains(stdout, "2 run now (2 failed)") || !strings.Contains(stdout, "sampling diverged") {
 		t.Errorf("stdout:\n%s", stdout)
 	}
-	rows := readCSV(t, filepath.Join(out, restore.CSVFile))
-	if len(rows) != 3 || rows[1][4] != restore.StatusFailed || !strings.Contains(rows[1][13], "sampling diverged") {
+	rows := readCSV(t, filepath.Join(out, runs.CSVFile))
+	if len(rows) != 3 || rows[1][4] != runs.StatusFailed || !strings.Contains(rows[1][13], "sampling diverged") {
 		t.Errorf("CSV %v", rows)
 	}
-	if table := readFile(t, filepath.Join(out, restore.TableFile)); !strings.Contains(table, "| dps | 0 | – | – | 2 |") {
+	if table := readFile(t, filepath.Join(out, runs.TableFile)); !strings.Contains(table, "| dps | 0 | – | – | 2 |") {
 		t.Errorf("table:\n%s", table)
 	}
 }
@@ -263,7 +263,7 @@ func TestReproduceSurvivesKill(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	records := filepath.Join(out, "super_resolution_factor=2", "dps", restore.RecordDir)
+	records := filepath.Join(out, "super_resolution_factor=2", "dps", runs.RecordDir)
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		if m, _ := filepath.Glob(filepath.Join(records, "*.json")); len(m) > 0 {
@@ -309,11 +309,11 @@ func TestReproduceSurvivesKill(t *testing.T) {
 	if readFile(t, filepath.Join(records, "00000.json")) != first {
 		t.Error("the rerun redid an item finished before the kill")
 	}
-	rows := readCSV(t, filepath.Join(out, restore.CSVFile))
+	rows := readCSV(t, filepath.Join(out, runs.CSVFile))
 	var keys []string
 	for _, r := range rows[1:] {
 		keys = append(keys, r[1]+"/"+r[2])
-		if r[4] != restore.StatusOK {
+		if r[4] != runs.StatusOK {
 			t.Errorf("row %v", r)
 		}
 	}
@@ -323,7 +323,7 @@ func TestReproduceSurvivesKill(t *testing.T) {
 	if tmp := tempFiles(t, out); len(tmp) > 0 {
 		t.Errorf("temporary files left after the rerun: %v", tmp)
 	}
-	if claims, _ := filepath.Glob(filepath.Join(out, "*", "*", restore.ClaimDir, "*")); len(claims) > 0 {
+	if claims, _ := filepath.Glob(filepath.Join(out, "*", "*", runs.ClaimDir, "*")); len(claims) > 0 {
 		t.Errorf("claims left after the rerun: %v", claims)
 	}
 }
@@ -393,11 +393,11 @@ measurement:
 	if err != nil {
 		t.Fatalf("reproduce: %v\n%s%s", err, stdout, stderr)
 	}
-	rec, err := restore.ReadRecord(filepath.Join(out, "super_resolution", "dps", restore.RecordDir, "00000.json"))
+	rec, err := runs.ReadRecord(filepath.Join(out, "super_resolution", "dps", runs.RecordDir, "00000.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rec.Status != restore.StatusOK || rec.Steps != 2 || rec.Scale != 0.25 || rec.SigmaY != 0.02 {
+	if rec.Status != runs.StatusOK || rec.Steps != 2 || rec.Scale != 0.25 || rec.SigmaY != 0.02 {
 		t.Errorf("record %+v, want dps with 2 steps, ζ = 0.25 and σ_y = 0.02 from the configs", rec)
 	}
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -13,9 +12,9 @@ import (
 	"github.com/cadps/toolkit/cadps/backend"
 	"github.com/cadps/toolkit/cadps/guidance"
 	"github.com/cadps/toolkit/cadps/imageio"
+	"github.com/cadps/toolkit/cadps/metrics"
 	"github.com/cadps/toolkit/cadps/restore"
 	"github.com/cadps/toolkit/internal/atomicfile"
-	"github.com/cadps/toolkit/ops"
 )
 
 // restoreCommand is `cadps restore IMAGE`: one image through one task and
@@ -38,138 +37,6 @@ const (
 	recordFile      = "record.json"
 )
 
-// modelFlags are the flags that choose the prior.
-type modelFlags struct {
-	model, modelConfig, weights, diffusionConfig *string
-}
-
-func addModelFlags(fs *flag.FlagSet) *modelFlags {
-	return &modelFlags{
-		model:           fs.String("model", "", "prior: "+strings.Join(restore.ModelNames(), ", ")+" (default small unless -model-config is given)"),
-		modelConfig:     fs.String("model-config", "", "model config: create_model JSON (as is or under create_model_kwargs) or the reference's model_config.yaml"),
-		weights:         fs.String("weights", "", "weights file (.pt or .safetensors) for -model PRESET or -model-config"),
-		diffusionConfig: fs.String("diffusion-config", "", "reference diffusion_config.yaml (default: the model's 1000-step linear schedule)"),
-	}
-}
-
-func (m *modelFlags) spec() restore.ModelSpec {
-	s := restore.ModelSpec{Name: *m.model, ConfigPath: *m.modelConfig, Weights: *m.weights, DiffusionPath: *m.diffusionConfig}
-	if s.Name == "" && s.ConfigPath == "" {
-		s.Name = restore.SmallPriorName
-	}
-	return s
-}
-
-// samplingFlags are the flags shared by restore and reproduce that set the
-// sampling.
-type samplingFlags struct {
-	steps         *int
-	respacing     *string
-	ddim          *bool
-	eta           *float64
-	scale         *float64
-	ramp          *string
-	sigmaY        *float64
-	noise         *string
-	seed          *uint64
-	progressEvery *int
-	batched       *bool
-	resize, crop  *bool
-	graphNoise    *bool
-	bf16          *bool
-	draws         *int
-}
-
-func addSamplingFlags(fs *flag.FlagSet) *samplingFlags {
-	return &samplingFlags{
-		steps:         fs.Int("steps", 0, "sampling steps (timestep respacing; 0 keeps the diffusion config's)"),
-		respacing:     fs.String("respacing", "", "timestep respacing instead of -steps (e.g. 250, ddim50, 10,20,30)"),
-		ddim:          fs.Bool("ddim", false, "DDIM updates instead of ancestral sampling"),
-		eta:           fs.Float64("eta", 0, "DDIM's η"),
-		scale:         fs.Float64("scale", 0, "step size ζ (default: a task config's, else the task's: 0.3 for SR and blurs, 0.5 inpainting, 1.0 phase retrieval; 1 for cadps-gauss, pigdm, tmpd, mmps)"),
-		ramp:          fs.String("ramp", "", "step-size schedule FROM:OVER: ζ grows linearly from FROM·ζ at the first step to ζ after a fraction OVER of the steps (e.g. 0.1:0.5; default constant)"),
-		sigmaY:        fs.Float64("sigma-y", 0, "σ_y the likelihood assumes (default: the noise model's)"),
-		noise:         fs.String("noise", "gaussian:sigma=0.05", "measurement noise: gaussian[:sigma=S], poisson[:rate=R] or clean (a task config's noise unless given)"),
-		seed:          fs.Uint64("seed", 0, "seed of the measurement noise, random masks/kernels and the sampler"),
-		progressEvery: fs.Int("progress-every", 0, "keep x̂0 every N steps for the progress strip (0: about ten frames)"),
-		batched:       fs.Bool("batched", false, "run CA-DPS's two network calls as one batched forward"),
-		resize:        fs.Bool("resize", false, "resize images of another size (shorter side, then centre crop)"),
-		crop:          fs.Bool("crop", false, "centre-crop images larger than the model's size"),
-		graphNoise:    fs.Bool("graph-noise", false, "draw the sampler's noise inside the step graph (no host transfer per step; another run than the host draws for the same seed)"),
-		bf16:          fs.Bool("bf16", false, "run the network's torso in bfloat16 (for GPUs; slower on the pure-Go backend)"),
-		draws:         fs.Int("draws", 1, "sample each measurement N times and keep the reconstruction that fits it best (smallest ‖y − A(x0)‖; e.g. for phase retrieval)"),
-	}
-}
-
-// options turns the flags into restore options; fs tells which were set.
-func (s *samplingFlags) options(fs *flag.FlagSet) (restore.Options, restore.Fit, error) {
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	o := restore.Options{
-		Steps: *s.steps, Respacing: *s.respacing, DDIM: *s.ddim, Eta: *s.eta,
-		ProgressEvery: *s.progressEvery, Guidance: guidance.Options{Batched: *s.batched},
-		GraphNoise: *s.graphNoise, BFloat16: *s.bf16, Draws: *s.draws,
-	}
-	if set["scale"] {
-		o.Scale = s.scale
-	}
-	if set["sigma-y"] {
-		o.SigmaY = s.sigmaY
-	}
-	ramp, err := guidance.ParseRamp(*s.ramp)
-	if err != nil {
-		return o, 0, usagef("-ramp: %v", err)
-	}
-	o.Ramp = ramp
-	if set["noise"] || !set["task-config"] {
-		n, err := ops.ParseNoise(*s.noise)
-		if err != nil {
-			return o, 0, usagef("-noise: %v", err)
-		}
-		o.Noise = n
-	}
-	if *s.steps < 0 {
-		return o, 0, usagef("-steps %d is negative", *s.steps)
-	}
-	if *s.draws < 1 {
-		return o, 0, usagef("-draws %d: need at least 1", *s.draws)
-	}
-	if *s.progressEvery < 0 {
-		return o, 0, usagef("-progress-every %d is negative", *s.progressEvery)
-	}
-	fit := restore.FitNone
-	switch {
-	case *s.resize && *s.crop:
-		return o, 0, usagef("-resize and -crop exclude each other")
-	case *s.resize:
-		fit = restore.FitResize
-	case *s.crop:
-		fit = restore.FitCrop
-	}
-	return o, fit, nil
-}
-
-// parseInterleaved parses flags that may come before and after the
-// positional arguments ("cadps restore IMAGE -task sr:factor=4") and
-// returns the positional arguments.
-func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := parseFlags(fs, args); err != nil {
-			return nil, err
-		}
-		if fs.NArg() == 0 {
-			return pos, nil
-		}
-		rest := fs.Args()
-		if rest[0] == "--" {
-			return append(pos, rest[1:]...), nil
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
-	}
-}
-
 // restoreRecord is record.json of `cadps restore`.
 type restoreRecord struct {
 	Image           string           `json:"image"`
@@ -181,14 +48,14 @@ type restoreRecord struct {
 	Metrics         restore.Metrics  `json:"metrics"`
 	// LPIPS is the reconstruction's LPIPS distance to the 8-bit clean image
 	// (with -lpips), LPIPSWeights the network and weights that gave it.
-	LPIPS        *restore.Number  `json:"lpips,omitempty"`
+	LPIPS        *metrics.Number  `json:"lpips,omitempty"`
 	LPIPSWeights string           `json:"lpips_weights,omitempty"`
 	Timings      restore.Timings  `json:"timings"`
 	TotalSeconds float64          `json:"total_seconds"`
-	Residuals    []restore.Number `json:"residuals"`
+	Residuals    []metrics.Number `json:"residuals"`
 	// Residual is ‖y − A(x0)‖₂ of the reconstruction, and Draw the draw
 	// kept (with -draws).
-	Residual      restore.Number `json:"reconstruction_residual"`
+	Residual      metrics.Number `json:"reconstruction_residual"`
 	Draw          int            `json:"draw,omitempty"`
 	ProgressSteps []int          `json:"progress_steps"`
 	Files         []string       `json:"files"`
@@ -219,8 +86,6 @@ func runRestore(args []string, stdout, stderr io.Writer) error {
 		return usagef("-out DIR is required")
 	case *task != "" && *taskConfig != "":
 		return usagef("give -task or -task-config, not both")
-	case *task == "" && *taskConfig == "" && *method != "unconditional":
-		return usagef("-task SPEC is required (e.g. -task super_resolution:factor=4)")
 	}
 	opts, fit, err := sf.options(fs)
 	if err != nil {
@@ -233,10 +98,14 @@ func runRestore(args []string, stdout, stderr io.Writer) error {
 		}
 		method = &opts.Method
 	}
-	if _, err := guidance.ParseSpec(*method, opts.Guidance); err != nil {
+	m, err := guidance.ParseSpec(*method, opts.Guidance)
+	if err != nil {
 		return err
 	}
-	if err := restore.CheckWritable(*out); err != nil {
+	if *task == "" && *taskConfig == "" && guidance.UsesMeasurement(m) {
+		return usagef("-task SPEC is required (e.g. -task super_resolution:factor=4)")
+	}
+	if err := atomicfile.CheckWritable(*out); err != nil {
 		return err
 	}
 	image := pos[0]
@@ -275,32 +144,39 @@ func runRestore(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	rec := restoreRecord{
-		Image: image, Fit: fit.String(), Seed: *sf.seed, Settings: r.Settings(), Operator: res.Operator,
-		MeasurementView: res.MeasurementView, Metrics: res.Metrics, Timings: res.Timings,
-		Residual: restore.Number(res.Residual), Draw: res.Draw, Files: files,
-		Started: started.UTC().Format(time.RFC3339), Finished: time.Now().UTC().Format(time.RFC3339),
-	}
+	rec := newRestoreRecord(image, fit, *sf.seed, r.Settings(), res, files, started)
 	if rec.LPIPS, err = lpipsDistance(lp, res.Truth, res.Reconstruction); err != nil {
 		return err
 	}
 	if rec.LPIPS != nil {
 		rec.LPIPSWeights = lpWeights
 	}
-	for _, v := range res.Residuals {
-		rec.Residuals = append(rec.Residuals, restore.Number(v))
-	}
-	for _, s := range res.Progress {
-		rec.ProgressSteps = append(rec.ProgressSteps, s.Step)
-	}
 	rec.TotalSeconds = time.Since(started).Seconds()
-	if err := writeJSONAtomic(filepath.Join(*out, recordFile), rec); err != nil {
+	if err := atomicfile.WriteJSON(filepath.Join(*out, recordFile), rec); err != nil {
 		return err
 	}
 	if !*quiet {
 		printRestoreSummary(stdout, *out, b.Name(), &rec)
 	}
 	return nil
+}
+
+// newRestoreRecord returns the record of a restoration (without LPIPS and
+// total time).
+func newRestoreRecord(image string, fit restore.Fit, seed uint64, st restore.Settings, res *restore.Result, files []string, started time.Time) restoreRecord {
+	rec := restoreRecord{
+		Image: image, Fit: fit.String(), Seed: seed, Settings: st, Operator: res.Operator,
+		MeasurementView: res.MeasurementView, Metrics: res.Metrics, Timings: res.Timings,
+		Residual: metrics.Number(res.Residual), Draw: res.Draw, Files: files,
+		Started: started.UTC().Format(time.RFC3339), Finished: time.Now().UTC().Format(time.RFC3339),
+	}
+	for _, v := range res.Residuals {
+		rec.Residuals = append(rec.Residuals, metrics.Number(v))
+	}
+	for _, s := range res.Progress {
+		rec.ProgressSteps = append(rec.ProgressSteps, s.Step)
+	}
+	return rec
 }
 
 // printRestoreSummary prints restore's one-line summary of a record.
@@ -342,13 +218,10 @@ func applyTaskConfig(o *restore.Options, path string, fs *flag.FlagSet) error {
 // saveRestoreOutputs writes the images of a restoration and returns their
 // names.
 func saveRestoreOutputs(dir string, res *restore.Result, gif bool) ([]string, error) {
-	paths := map[string]string{
-		restore.ReconDir:    filepath.Join(dir, reconFile),
-		restore.LabelDir:    filepath.Join(dir, labelFile),
-		restore.ProgressDir: filepath.Join(dir, progressFile),
-		restore.InputDir:    filepath.Join(dir, measurementFile),
-	}
-	if err := restore.SaveOutputs(res, paths); err != nil {
+	if err := res.Save(restore.OutputFiles{
+		Reconstruction: filepath.Join(dir, reconFile), Truth: filepath.Join(dir, labelFile),
+		Progress: filepath.Join(dir, progressFile), Measurement: filepath.Join(dir, measurementFile),
+	}); err != nil {
 		return nil, err
 	}
 	files := []string{reconFile, labelFile, progressFile}
@@ -368,17 +241,9 @@ func saveRestoreOutputs(dir string, res *restore.Result, gif bool) ([]string, er
 	return files, nil
 }
 
-// writeJSONAtomic writes v as indented JSON through a temporary file.
-func writeJSONAtomic(path string, v any) error {
-	data, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return writeFileAtomic(path, append(data, '\n'))
-}
-
 // writeFileAtomic writes data to a temporary file next to path, syncs it
-// and renames it over path.
+// and renames it over path (atomicfile.WriteBytes, as the gmm commands
+// call it).
 func writeFileAtomic(path string, data []byte) error {
 	return atomicfile.WriteBytes(path, data)
 }

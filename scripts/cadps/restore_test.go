@@ -167,6 +167,7 @@ func TestRestoreAndReproduceErrors(t *testing.T) {
 		{"output not writable", runRestore, append(restoreArgs(good), "-out", filepath.Join(blocker, "sub")), "output folder " + filepath.Join(blocker, "sub") + " is not writable"},
 		{"resize and crop", runRestore, restoreArgs(good, "-resize", "-crop"), "exclude each other"},
 		{"no draws", runRestore, restoreArgs(good, "-draws", "0"), "-draws 0: need at least 1"},
+		{"no task", runRestore, append([]string{good, "-method", "dps", "-out", out}, model...), "-task SPEC is required"},
 		{"reproduce wrong size", runReproduce, append([]string{folder, "-task", "sr:factor=2", "-methods", "dps", "-out", out}, model...), "b.png is 20×20"},
 		{"reproduce unknown method", runReproduce, append([]string{folder, "-task", "sr:factor=2", "-methods", "dps,magic", "-out", out}, model...), `unknown method "magic"`},
 		{"reproduce missing folder", runReproduce, append([]string{filepath.Join(dir, "none"), "-task", "sr:factor=2", "-methods", "dps", "-out", out}, model...), "no such file"},

@@ -16,6 +16,7 @@ import (
 	"github.com/cadps/toolkit/cadps/guidance"
 	"github.com/cadps/toolkit/cadps/imageio"
 	"github.com/cadps/toolkit/cadps/restore"
+	"github.com/cadps/toolkit/internal/atomicfile"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
 
@@ -42,19 +43,16 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 	out := fs.String("out", "", "output PNG (required)")
 	nearest := fs.String("nearest", "", "training data (an IDX folder with train-images and train-labels, e.g. /usr/share/datasets/fashion-mnist): print the labels of the samples' nearest training images and their distances")
 	classNames := fs.String("class-names", "fashion-mnist", `names of labels 0, 1, … for -nearest: "fashion-mnist", a comma-separated list, or "" for numbers`)
-	pos, err := parseInterleaved(fs, args)
-	if err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
 	}
 	switch {
-	case len(pos) != 0:
-		return usagef("unexpected arguments %q", pos)
 	case *out == "":
 		return usagef("-out FILE.png is required")
 	case *n <= 0 || *steps <= 0 || *jobs <= 0 || *cols <= 0 || *zoom <= 0:
 		return usagef("-n, -steps, -jobs, -cols and -zoom must be positive")
 	}
-	if err := restore.CheckWritable(filepath.Dir(*out)); err != nil {
+	if err := atomicfile.CheckWritable(filepath.Dir(*out)); err != nil {
 		return err
 	}
 	var ref *nearestRef
@@ -91,6 +89,7 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 	for i := 0; i < len(all); i += *cols {
 		row := all[i:min(i+*cols, len(all))]
 		for j, im := range row {
+			var err error
 			if row[j], err = imageio.Upsample(im.Clamp(), *zoom); err != nil {
 				return err
 			}

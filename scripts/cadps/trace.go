@@ -11,7 +11,9 @@ import (
 
 	"github.com/cadps/toolkit/cadps"
 	"github.com/cadps/toolkit/cadps/backend"
+	"github.com/cadps/toolkit/cadps/guidance"
 	"github.com/cadps/toolkit/cadps/restore"
+	"github.com/cadps/toolkit/internal/atomicfile"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
 
@@ -41,13 +43,10 @@ func runTrace(args []string, stdout, stderr io.Writer) error {
 	task := fset.String("task", "sr:factor=2", "measurement task spec")
 	method := fset.String("method", "dps", "guidance method spec")
 	out := fset.String("out", "", "CSV file of the per-step rows (required)")
-	pos, err := parseInterleaved(fset, args)
-	if err != nil {
+	if err := parseFlagsOnly(fset, args); err != nil {
 		return err
 	}
 	switch {
-	case len(pos) != 0:
-		return usagef("unexpected arguments %q", pos)
 	case *tf.data == "" || *out == "":
 		return usagef("-data and -out are required")
 	case *count <= 0:
@@ -77,54 +76,14 @@ func runTrace(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-
-	zeta := rs.Settings().Scale
-
-	var buf bytes.Buffer
-	w := csv.NewWriter(&buf)
-	var extras []string // the method's diagnostics, named in the header from the first step on
-	f := func(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
-	res, err := rs.RestoreBatch(images, *tf.seed, func(info cadps.StepInfo) error {
-		if info.Step == 1 {
-			for name := range info.Extra {
-				extras = append(extras, name)
-			}
-			slices.Sort(extras)
-			header := []string{"step", "index", "zeta", "image", "residual", "clamped"}
-			for _, name := range extras {
-				header = append(header, name+"_min", name+"_max", name+"_negative")
-			}
-			_ = w.Write(header)
-		}
-		x0 := tensors.MustCopyFlatData[float32](info.PredXStart)
-		per := len(x0) / len(images)
-		values := make([][]float32, len(extras))
-		for e, name := range extras {
-			values[e] = tensors.MustCopyFlatData[float32](info.Extra[name])
-		}
-		for k := range images {
-			clamped := 0
-			for _, v := range x0[k*per : (k+1)*per] {
-				if math.Abs(float64(v)) >= 1 {
-					clamped++
-				}
-			}
-			row := []string{strconv.Itoa(info.Step), strconv.Itoa(info.Index), f(zeta * rmp.Weight(info.Step, info.Steps)), strconv.Itoa(*tf.offset + k),
-				f(float64(info.Residual[k])), f(float64(clamped) / float64(per))}
-			for e := range extras {
-				n := len(values[e]) / len(images)
-				lo, hi, neg := stats(values[e][k*n : (k+1)*n])
-				row = append(row, f(lo), f(hi), f(neg))
-			}
-			_ = w.Write(row)
-		}
-		return nil
-	})
+	tw := &traceWriter{zeta: rs.Settings().Scale, ramp: rmp, offset: *tf.offset, images: len(images)}
+	tw.w = csv.NewWriter(&tw.buf)
+	res, err := rs.RestoreBatch(images, *tf.seed, tw.step)
 	if err != nil {
 		return err
 	}
-	w.Flush()
-	if err := writeFileAtomic(*out, buf.Bytes()); err != nil {
+	tw.w.Flush()
+	if err := atomicfile.WriteBytes(*out, tw.buf.Bytes()); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "%s, %s, %d steps, %s: PSNR (dB) per image, reconstruction vs baseline\n", *task, *method, *tf.steps, res.Operator)
@@ -134,6 +93,56 @@ func runTrace(args []string, stdout, stderr io.Writer) error {
 			base = fmt.Sprintf("%.2f", it.BaselineMetrics.PSNR)
 		}
 		fmt.Fprintf(stdout, "%d\t%.2f\t%s\n", *tf.offset+k, it.Metrics.PSNR, base)
+	}
+	return nil
+}
+
+// traceWriter writes trace's CSV rows, one per step and image.
+type traceWriter struct {
+	buf    bytes.Buffer
+	w      *csv.Writer
+	zeta   float64 // the step size ζ before the ramp
+	ramp   guidance.Ramp
+	offset int // the first image's index
+	images int
+	extras []string // the method's diagnostics, named in the header from the first step on
+}
+
+// step writes a step's rows (and, at the first step, the header).
+func (tw *traceWriter) step(info cadps.StepInfo) error {
+	f := func(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
+	if info.Step == 1 {
+		for name := range info.Extra {
+			tw.extras = append(tw.extras, name)
+		}
+		slices.Sort(tw.extras)
+		header := []string{"step", "index", "zeta", "image", "residual", "clamped"}
+		for _, name := range tw.extras {
+			header = append(header, name+"_min", name+"_max", name+"_negative")
+		}
+		_ = tw.w.Write(header)
+	}
+	x0 := tensors.MustCopyFlatData[float32](info.PredXStart)
+	per := len(x0) / tw.images
+	values := make([][]float32, len(tw.extras))
+	for e, name := range tw.extras {
+		values[e] = tensors.MustCopyFlatData[float32](info.Extra[name])
+	}
+	for k := range tw.images {
+		clamped := 0
+		for _, v := range x0[k*per : (k+1)*per] {
+			if math.Abs(float64(v)) >= 1 {
+				clamped++
+			}
+		}
+		row := []string{strconv.Itoa(info.Step), strconv.Itoa(info.Index), f(tw.zeta * tw.ramp.Weight(info.Step, info.Steps)), strconv.Itoa(tw.offset + k),
+			f(float64(info.Residual[k])), f(float64(clamped) / float64(per))}
+		for e := range tw.extras {
+			n := len(values[e]) / tw.images
+			lo, hi, neg := stats(values[e][k*n : (k+1)*n])
+			row = append(row, f(lo), f(hi), f(neg))
+		}
+		_ = tw.w.Write(row)
 	}
 	return nil
 }

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/cadps/toolkit/cadps/runs"
 )
 
 // TestTrace traces a two-image CA-DPS batch with a ramped step size and
@@ -46,14 +48,14 @@ func TestTrace(t *testing.T) {
 		"-methods", "cadps", "-scale", "3", "-ramp", "0.5:0.5", "-keep", "0", "-quiet", "-out", filepath.Join(dir, "eval"))...); err != nil {
 		t.Fatal(err)
 	}
-	rows, err := readEvalRows(filepath.Join(dir, "eval", evalResultsFile))
+	rows, err := runs.ReadEvalRows(filepath.Join(dir, "eval", runs.EvalResultsFile))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range rows {
-		line := strconv.Itoa(r.index) + "\t" + strconv.FormatFloat(r.psnr, 'f', 2, 64) + "\t"
+		line := strconv.Itoa(r.Index) + "\t" + strconv.FormatFloat(r.PSNR, 'f', 2, 64) + "\t"
 		if !strings.Contains(stdout, line) {
-			t.Errorf("trace output lacks evaluate's image %d at %.2f dB:\n%s", r.index, r.psnr, stdout)
+			t.Errorf("trace output lacks evaluate's image %d at %.2f dB:\n%s", r.Index, r.PSNR, stdout)
 		}
 	}
 }

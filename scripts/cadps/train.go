@@ -14,6 +14,7 @@ import (
 	"github.com/cadps/toolkit/cadps/backend"
 	"github.com/cadps/toolkit/cadps/train"
 	"github.com/cadps/toolkit/cadps/unet"
+	"github.com/gomlx/gomlx/backends"
 )
 
 // trainCommand is `cadps train`: trains a small guided-diffusion UNet as a
@@ -33,29 +34,46 @@ func trainCommand() command {
 var modelFlagNames = []string{"config", "image-size", "num-channels", "channel-mult", "num-res-blocks",
 	"attention-resolutions", "num-head-channels", "batch-size", "warmup", "weight-decay", "ema", "clip-norm", "seed"}
 
+// trainFlags are `cadps train`'s flags.
+type trainFlags struct {
+	data, out, configPath, channelMult, attnRes, lossWeight *string
+	imageSize, numChannels, numResBlocks, headChannels      *int
+	batch, warmup                                           *int
+	steps, every, logEvery                                  *int64
+	lr, wd, ema, clip                                       *float64
+	seed                                                    *uint64
+	resume                                                  *bool
+}
+
+func addTrainFlags(fs *flag.FlagSet) *trainFlags {
+	return &trainFlags{
+		data:         fs.String("data", "", "training images: an IDX file (.gz or not), a folder with train-images-idx3-ubyte[.gz], or a folder of PNG/JPEG images (read as gray)"),
+		out:          fs.String("out", "", "output folder: checkpoint.safetensors (resumable state), ema.safetensors (the prior), losses.csv, loss.png"),
+		configPath:   fs.String("config", "", "JSON file of guided-diffusion create_model arguments (replaces the model flags below)"),
+		imageSize:    fs.Int("image-size", 32, "image side; smaller images are padded with black (−1), centred"),
+		numChannels:  fs.Int("num-channels", 32, "base channels (num_channels)"),
+		channelMult:  fs.String("channel-mult", "1,2,2", "channel multipliers per resolution (channel_mult)"),
+		numResBlocks: fs.Int("num-res-blocks", 1, "residual blocks per resolution (num_res_blocks)"),
+		attnRes:      fs.String("attention-resolutions", "8", `resolutions with self-attention, e.g. "8" or "16,8" ("" for none)`),
+		headChannels: fs.Int("num-head-channels", 32, "channels per attention head (num_head_channels)"),
+		steps:        fs.Int64("steps", 1000, "total training steps to reach (a resumed run continues up to this count)"),
+		batch:        fs.Int("batch-size", 32, "images per step"),
+		lr:           fs.Float64("lr", 2e-4, "AdamW learning rate; with --resume it changes the run's rate from the current step on"),
+		warmup:       fs.Int("warmup", 200, "linear learning-rate warm-up steps"),
+		wd:           fs.Float64("weight-decay", 0, "AdamW decoupled weight decay"),
+		ema:          fs.Float64("ema", 0.999, "EMA rate of the weights"),
+		clip:         fs.Float64("clip-norm", 1, "clip the gradient to this global L2 norm (0: off)"),
+		seed:         fs.Uint64("seed", 1, "seed of the initial weights, the data order and the noise"),
+		lossWeight:   fs.String("loss-weight", "", `weight of L_simple per timestep: "uniform" (improved DDPM's L_simple), "trunc-snr:Γ" (clip(1/SNR, 1, Γ)) or "min-snr:γ"; with --resume it switches the run's weighting from the current step on`),
+		resume:       fs.Bool("resume", false, "continue the run saved in --out (its configuration is kept)"),
+		every:        fs.Int64("checkpoint-every", 500, "save the checkpoint, the EMA weights and the loss plot every N steps (0: at the end only)"),
+		logEvery:     fs.Int64("log-every", 100, "without a terminal, print a progress line every N steps"),
+	}
+}
+
 func runTrain(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("train", "", stderr)
-	data := fs.String("data", "", "training images: an IDX file (.gz or not), a folder with train-images-idx3-ubyte[.gz], or a folder of PNG/JPEG images (read as gray)")
-	out := fs.String("out", "", "output folder: checkpoint.safetensors (resumable state), ema.safetensors (the prior), losses.csv, loss.png")
-	configPath := fs.String("config", "", "JSON file of guided-diffusion create_model arguments (replaces the model flags below)")
-	imageSize := fs.Int("image-size", 32, "image side; smaller images are padded with black (−1), centred")
-	numChannels := fs.Int("num-channels", 32, "base channels (num_channels)")
-	channelMult := fs.String("channel-mult", "1,2,2", "channel multipliers per resolution (channel_mult)")
-	numResBlocks := fs.Int("num-res-blocks", 1, "residual blocks per resolution (num_res_blocks)")
-	attnRes := fs.String("attention-resolutions", "8", `resolutions with self-attention, e.g. "8" or "16,8" ("" for none)`)
-	headChannels := fs.Int("num-head-channels", 32, "channels per attention head (num_head_channels)")
-	steps := fs.Int64("steps", 1000, "total training steps to reach (a resumed run continues up to this count)")
-	batch := fs.Int("batch-size", 32, "images per step")
-	lr := fs.Float64("lr", 2e-4, "AdamW learning rate; with --resume it changes the run's rate from the current step on")
-	warmup := fs.Int("warmup", 200, "linear learning-rate warm-up steps")
-	wd := fs.Float64("weight-decay", 0, "AdamW decoupled weight decay")
-	ema := fs.Float64("ema", 0.999, "EMA rate of the weights")
-	clip := fs.Float64("clip-norm", 1, "clip the gradient to this global L2 norm (0: off)")
-	seed := fs.Uint64("seed", 1, "seed of the initial weights, the data order and the noise")
-	lossWeight := fs.String("loss-weight", "", `weight of L_simple per timestep: "uniform" (improved DDPM's L_simple), "trunc-snr:Γ" (clip(1/SNR, 1, Γ)) or "min-snr:γ"; with --resume it switches the run's weighting from the current step on`)
-	resume := fs.Bool("resume", false, "continue the run saved in --out (its configuration is kept)")
-	every := fs.Int64("checkpoint-every", 500, "save the checkpoint, the EMA weights and the loss plot every N steps (0: at the end only)")
-	logEvery := fs.Int64("log-every", 100, "without a terminal, print a progress line every N steps")
+	f := addTrainFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -63,19 +81,19 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		return usagef("unexpected arguments %q (all inputs are flags)", fs.Args())
 	}
 	switch {
-	case *data == "":
+	case *f.data == "":
 		return usagef("--data is required")
-	case *out == "":
+	case *f.out == "":
 		return usagef("--out is required")
-	case *steps <= 0:
-		return usagef("--steps must be positive, got %d", *steps)
-	case *every < 0:
-		return usagef("--checkpoint-every must be non-negative, got %d", *every)
+	case *f.steps <= 0:
+		return usagef("--steps must be positive, got %d", *f.steps)
+	case *f.every < 0:
+		return usagef("--checkpoint-every must be non-negative, got %d", *f.every)
 	}
-	if w, err := train.ParseLossWeight(*lossWeight); err == nil { // a bad one is reported below
-		*lossWeight = w.String() // canonical: "trunc-snr:100.0" is "trunc-snr:100"
+	if w, err := train.ParseLossWeight(*f.lossWeight); err == nil { // a bad one is reported below
+		*f.lossWeight = w.String() // canonical: "trunc-snr:100.0" is "trunc-snr:100"
 		if w.Uniform() {
-			*lossWeight = "" // the configuration's spelling of the default
+			*f.lossWeight = "" // the configuration's spelling of the default
 		}
 	}
 	set := map[string]bool{}
@@ -85,86 +103,18 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ckpt := filepath.Join(*out, train.CheckpointFile)
+	ckpt := filepath.Join(*f.out, train.CheckpointFile)
 	_, statErr := os.Stat(ckpt)
 	exists := statErr == nil
 
 	var tr *train.Trainer
-	if *resume {
-		for _, n := range modelFlagNames {
-			if set[n] {
-				return usagef("--%s cannot be changed when resuming: the run keeps the configuration in its checkpoint", n)
-			}
-		}
-		if !exists {
-			return fmt.Errorf("--resume: no checkpoint at %s", ckpt)
-		}
-		peek, err := train.PeekCheckpoint(ckpt)
-		if err != nil {
-			return err
-		}
-		ds, err := train.LoadDataset(*data, peek.UNet.ImageSize)
-		if err != nil {
-			return err
-		}
-		if tr, err = train.Resume(b, ckpt, ds); err != nil {
-			return err
-		}
-		fmt.Fprintf(stderr, "resuming %s at step %d\n", ckpt, tr.Steps())
-		recorded := len(tr.Config().History)
-		if set["lr"] {
-			if err := tr.SetLearningRate(*lr); err != nil {
-				return usagef("--lr: %v", err)
-			}
-		}
-		if set["loss-weight"] {
-			if err := tr.SetLossWeight(*lossWeight); err != nil {
-				return usagef("--loss-weight: %v", err)
-			}
-		}
-		names := map[string]string{"lr": "learning rate", "loss_weight": "loss weight"}
-		for _, c := range tr.Config().History[recorded:] {
-			fmt.Fprintf(stderr, "%s %s from step %d on (was %s)\n", names[c.Setting], c.To, c.Step, c.From)
-		}
+	if *f.resume {
+		tr, err = f.resumeTrainer(b, ckpt, exists, set, stderr)
 	} else {
-		if exists {
-			return fmt.Errorf("%s already holds a run: pass --resume to continue it, or choose another --out", *out)
-		}
-		ucfg := unet.Config{
-			ImageSize: *imageSize, InChannels: 1, NumChannels: *numChannels, ChannelMult: *channelMult,
-			NumResBlocks: *numResBlocks, AttentionResolutions: *attnRes, NumHeads: 1, NumHeadChannels: *headChannels,
-			NumHeadsUpsample: -1, LearnSigma: true, UseScaleShiftNorm: true, ResblockUpdown: true,
-		}
-		if *configPath != "" {
-			for _, n := range []string{"image-size", "num-channels", "channel-mult", "num-res-blocks", "attention-resolutions", "num-head-channels"} {
-				if set[n] {
-					return usagef("--%s and --config both describe the model: give one", n)
-				}
-			}
-			raw, err := os.ReadFile(*configPath)
-			if err != nil {
-				return err
-			}
-			if ucfg, err = unet.ParseConfig(raw); err != nil {
-				return fmt.Errorf("%s: %w", *configPath, err)
-			}
-		}
-		cfg := train.Config{
-			UNet: ucfg, Diffusion: train.DefaultDiffusion(), BatchSize: *batch, LearningRate: *lr,
-			WarmupSteps: *warmup, WeightDecay: *wd, EMARate: *ema, ClipNorm: *clip, Seed: *seed,
-			LossWeight: *lossWeight,
-		}
-		if err := cfg.Validate(); err != nil {
-			return usagef("%v", err)
-		}
-		ds, err := train.LoadDataset(*data, ucfg.ImageSize)
-		if err != nil {
-			return err
-		}
-		if tr, err = train.New(b, cfg, ds); err != nil {
-			return err
-		}
-		fmt.Fprintf(stderr, "training a %d-parameter UNet on %d images from %s\n", tr.Model().NumParams(), ds.N, ds.Source)
+		tr, err = f.newTrainer(b, ckpt, exists, set, stderr)
+	}
+	if err != nil {
+		return err
 	}
 
 	// SIGINT/SIGTERM stop the run after the current step, with a checkpoint.
@@ -179,8 +129,8 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	}()
 
 	err = tr.Run(train.RunOptions{
-		Steps: *steps, OutDir: *out, CheckpointEvery: *every,
-		Progress: stderr, Terminal: isTerminal(stderr), LogEvery: *logEvery,
+		Steps: *f.steps, OutDir: *f.out, CheckpointEvery: *f.every,
+		Progress: stderr, Terminal: isTerminal(stderr), LogEvery: *f.logEvery,
 		Stop: stop.Load,
 	})
 	if errors.Is(err, train.ErrStopped) {
@@ -190,8 +140,96 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%s\n", filepath.Join(*out, train.EMAFile))
+	fmt.Fprintf(stdout, "%s\n", filepath.Join(*f.out, train.EMAFile))
 	return nil
+}
+
+// resumeTrainer continues the run whose checkpoint is ckpt, with the
+// learning rate and loss weight changed when set says their flags were
+// given.
+func (f *trainFlags) resumeTrainer(b backends.Backend, ckpt string, exists bool, set map[string]bool, stderr io.Writer) (*train.Trainer, error) {
+	for _, n := range modelFlagNames {
+		if set[n] {
+			return nil, usagef("--%s cannot be changed when resuming: the run keeps the configuration in its checkpoint", n)
+		}
+	}
+	if !exists {
+		return nil, fmt.Errorf("--resume: no checkpoint at %s", ckpt)
+	}
+	peek, err := train.PeekCheckpoint(ckpt)
+	if err != nil {
+		return nil, err
+	}
+	ds, err := train.LoadDataset(*f.data, peek.UNet.ImageSize)
+	if err != nil {
+		return nil, err
+	}
+	tr, err := train.Resume(b, ckpt, ds)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(stderr, "resuming %s at step %d\n", ckpt, tr.Steps())
+	recorded := len(tr.Config().History)
+	if set["lr"] {
+		if err := tr.SetLearningRate(*f.lr); err != nil {
+			return nil, usagef("--lr: %v", err)
+		}
+	}
+	if set["loss-weight"] {
+		if err := tr.SetLossWeight(*f.lossWeight); err != nil {
+			return nil, usagef("--loss-weight: %v", err)
+		}
+	}
+	names := map[string]string{"lr": "learning rate", "loss_weight": "loss weight"}
+	for _, c := range tr.Config().History[recorded:] {
+		fmt.Fprintf(stderr, "%s %s from step %d on (was %s)\n", names[c.Setting], c.To, c.Step, c.From)
+	}
+	return tr, nil
+}
+
+// newTrainer starts a run in a folder without a checkpoint, with the
+// network of --config or of the model flags.
+func (f *trainFlags) newTrainer(b backends.Backend, ckpt string, exists bool, set map[string]bool, stderr io.Writer) (*train.Trainer, error) {
+	if exists {
+		return nil, fmt.Errorf("%s already holds a run: pass --resume to continue it, or choose another --out", *f.out)
+	}
+	ucfg := unet.Config{
+		ImageSize: *f.imageSize, InChannels: 1, NumChannels: *f.numChannels, ChannelMult: *f.channelMult,
+		NumResBlocks: *f.numResBlocks, AttentionResolutions: *f.attnRes, NumHeads: 1, NumHeadChannels: *f.headChannels,
+		NumHeadsUpsample: -1, LearnSigma: true, UseScaleShiftNorm: true, ResblockUpdown: true,
+	}
+	if *f.configPath != "" {
+		for _, n := range []string{"image-size", "num-channels", "channel-mult", "num-res-blocks", "attention-resolutions", "num-head-channels"} {
+			if set[n] {
+				return nil, usagef("--%s and --config both describe the model: give one", n)
+			}
+		}
+		raw, err := os.ReadFile(*f.configPath)
+		if err != nil {
+			return nil, err
+		}
+		if ucfg, err = unet.ParseConfig(raw); err != nil {
+			return nil, fmt.Errorf("%s: %w", *f.configPath, err)
+		}
+	}
+	cfg := train.Config{
+		UNet: ucfg, Diffusion: train.DefaultDiffusion(), BatchSize: *f.batch, LearningRate: *f.lr,
+		WarmupSteps: *f.warmup, WeightDecay: *f.wd, EMARate: *f.ema, ClipNorm: *f.clip, Seed: *f.seed,
+		LossWeight: *f.lossWeight,
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, usagef("%v", err)
+	}
+	ds, err := train.LoadDataset(*f.data, ucfg.ImageSize)
+	if err != nil {
+		return nil, err
+	}
+	tr, err := train.New(b, cfg, ds)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(stderr, "training a %d-parameter UNet on %d images from %s\n", tr.Model().NumParams(), ds.N, ds.Source)
+	return tr, nil
 }
 
 // trainTerminal reports whether w is a character device (a terminal), for

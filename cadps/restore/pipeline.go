@@ -1,0 +1,202 @@
+package restore
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/cadps/toolkit/cadps"
+	"github.com/cadps/toolkit/cadps/diffusion"
+	"github.com/cadps/toolkit/cadps/guidance"
+	"github.com/cadps/toolkit/cadps/imageio"
+	"github.com/cadps/toolkit/ops"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+)
+
+// measurementStream separates the measurement noise's random stream from
+// the sampler's for the same seed.
+const measurementStream = 0x6d65_6173_7572_65
+
+// observer watches the sampling of a batch: step sees every step of every
+// draw with the time since sampling began, and kept, after each draw, which
+// images keep that draw as their best so far. Either may be nil.
+type observer struct {
+	step func(draw int, info cadps.StepInfo, elapsed time.Duration) error
+	kept func(draw int, kept []bool)
+}
+
+// outcome is what the pipeline gives for a batch of images.
+type outcome struct {
+	operator string
+	// view says what the measurement images show (see
+	// Result.MeasurementView).
+	view string
+	// recons are the reconstructions and measurements the measurements as
+	// images (nil entries when y is no image), one per input image;
+	// baselines are the measurement's own estimates (nil when not asked
+	// for or when the measurement has none).
+	recons, measurements, baselines []*imageio.Image
+	// metrics compare each reconstruction with its truth.
+	metrics []Metrics
+	// fit is ‖y − A(x0)‖₂ of each image's reconstruction and draw the draw
+	// it came from.
+	fit  []float64
+	draw []int
+	// measure is the time to build the operator and synthesise y, sample
+	// that of every draw.
+	measure, sample time.Duration
+}
+
+// run is the one restoration pipeline, for a single image as for a batch:
+// measure the images (one operator, with its random parts drawn from
+// seed, shared by the batch), sample every draw, keep for each image the
+// draw that fits its measurement best, and score the reconstructions.
+// withBaselines also returns the measurement's image-space estimates,
+// computed before sampling so that a measurement they cannot read fails
+// early.
+func (r *Restorer) run(truths []*imageio.Image, seed uint64, withBaselines bool, obs observer) (*outcome, error) {
+	t0 := time.Now()
+	x, dims, err := imageio.ToNCHW(truths...)
+	if err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	shape := dims[:]
+	m, err := r.measure(x, shape, seed)
+	if err != nil {
+		return nil, err
+	}
+	res := &outcome{measurements: make([]*imageio.Image, len(truths))}
+	if m.op != nil {
+		res.operator = describeOperator(m.op)
+		per := len(m.noisy) / len(truths)
+		one := append([]int{1}, m.yShape[1:]...)
+		for k, truth := range truths {
+			res.measurements[k], res.view = measurementImage(m.op, m.noisy[k*per:(k+1)*per], one, truth.C)
+		}
+		if withBaselines {
+			if res.baselines, err = baselines(m.op, m.noisy, m.yShape, shape); err != nil {
+				return nil, err
+			}
+		}
+	}
+	res.measure = time.Since(t0)
+	sampler, err := r.samplerFor(m.op)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	best, err := r.sample(sampler, m, shape, seed, res, obs)
+	if err != nil {
+		return nil, err
+	}
+	res.sample = time.Since(start)
+	recons, err := imageio.FromNCHW(best, shape...)
+	if err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	for k, truth := range truths {
+		recon := recons[k].Quantize8()
+		mt, err := imageMetrics(truth.Quantize8(), recon)
+		if err != nil {
+			return nil, err
+		}
+		res.recons, res.metrics = append(res.recons, recon), append(res.metrics, mt)
+	}
+	return res, nil
+}
+
+// measurement is a batch's synthesised measurement; op is nil for
+// unconditional sampling, which has none.
+type measurement struct {
+	op     ops.Operator
+	y      *tensors.Tensor
+	noisy  []float32 // y's values
+	yShape []int
+}
+
+// measure builds the task's operator for the batch's NCHW shape (the
+// seed-independent one New found, for a single image) and synthesises
+// y = A(x) + n with noise drawn from seed.
+func (r *Restorer) measure(x []float32, shape []int, seed uint64) (*measurement, error) {
+	if !guidance.UsesMeasurement(r.method) {
+		return &measurement{}, nil
+	}
+	op := r.fixedOp
+	if op == nil || shape[0] != 1 {
+		var err error
+		if op, err = r.opts.Task.Operator(shape, seed); err != nil {
+			return nil, err
+		}
+	}
+	clean, yShape, err := applyOperator(r.backend, op, x, shape)
+	if err != nil {
+		return nil, err
+	}
+	noisy := r.noise.Apply(clean, rand.New(rand.NewPCG(seed, measurementStream)))
+	return &measurement{op: op, y: tensors.FromFlatDataAndDimensions(noisy, yShape...), noisy: noisy, yShape: yShape}, nil
+}
+
+// samplerFor returns the sampler of operator op: the one compiled for the
+// seed-independent operator (or for no operator) is kept for later
+// restorations.
+func (r *Restorer) samplerFor(op ops.Operator) (*cadps.Sampler, error) {
+	if r.sampler != nil && op == r.fixedOp {
+		return r.sampler, nil
+	}
+	s, err := cadps.NewSampler(cadps.Problem{
+		Backend: r.backend, Ctx: r.prior.Ctx, Net: r.network(), Process: r.process,
+		Op: op, Method: r.method, Scale: r.scale, Ramp: r.opts.Ramp, SigmaY: r.sigmaY,
+		DDIM: r.process.Config().Sampler == diffusion.SamplerDDIM, Eta: r.opts.Eta,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	if op == r.fixedOp {
+		r.sampler = s
+	}
+	return s, nil
+}
+
+// sample runs every draw over the batch and returns, for each image, the
+// reconstruction of the draw that fits its measurement best (the first
+// draw on ties), recording the fits and draws in res.
+func (r *Restorer) sample(s *cadps.Sampler, m *measurement, shape []int, seed uint64, res *outcome, obs observer) ([]float32, error) {
+	n := shape[0]
+	res.fit, res.draw = make([]float64, n), make([]int, n)
+	start := time.Now()
+	var best []float32
+	for d := range r.draws() {
+		var cb cadps.Callback
+		if obs.step != nil {
+			cb = func(info cadps.StepInfo) error { return obs.step(d, info, time.Since(start)) }
+		}
+		out, err := s.Run(nil, shape, m.y, r.noiseSource(drawSeed(seed, d)), cb)
+		if err != nil {
+			return nil, fmt.Errorf("restore: %s%w", r.drawLabel(d), err)
+		}
+		flat := tensors.MustCopyFlatData[float32](out)
+		fit := make([]float64, n) // 0 without a measurement
+		if m.op != nil {
+			if fit, err = fits(r.backend, m.op, flat, shape, m.noisy); err != nil {
+				return nil, err
+			}
+		}
+		kept := make([]bool, n)
+		size := len(flat) / n // values per image
+		for k := range n {
+			if d == 0 || fit[k] < res.fit[k] {
+				kept[k], res.fit[k], res.draw[k] = true, fit[k], d
+				if d > 0 {
+					copy(best[k*size:(k+1)*size], flat[k*size:(k+1)*size])
+				}
+			}
+		}
+		if d == 0 {
+			best = flat
+		}
+		if obs.kept != nil {
+			obs.kept(d, kept)
+		}
+	}
+	return best, nil
+}

@@ -1,0 +1,278 @@
+package runs
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/cadps/toolkit/cadps/backend"
+	"github.com/cadps/toolkit/cadps/guidance"
+	"github.com/cadps/toolkit/cadps/imageio"
+	"github.com/cadps/toolkit/cadps/metrics/lpips"
+	"github.com/cadps/toolkit/cadps/restore"
+	"github.com/cadps/toolkit/internal/atomicfile"
+	"github.com/cadps/toolkit/ops"
+)
+
+// The files an evaluation keeps in its output folder.
+const (
+	// EvalSettingsFile holds the settings (EvalSettings).
+	EvalSettingsFile = "settings.json"
+	// EvalResultsFile holds one row per image, task and method (EvalRow).
+	EvalResultsFile = "results.csv"
+	// EvalTableFile is the Markdown table (EvalTable).
+	EvalTableFile = "table.md"
+	// EvalImagesDir holds the images of the first test images and the
+	// grids made from them.
+	EvalImagesDir = "images"
+)
+
+// Evaluation is a quality table of methods × tasks on a held-out test set:
+// every task and method restores the test images in batches (one sampler
+// run and one operator draw per batch; see restore.Restorer.RestoreBatch),
+// against the measurement's own baseline. It is resumable (a rerun does the
+// batches without rows) and extendable (see CheckEvalSettings); every file
+// is rewritten atomically after each batch.
+type Evaluation struct {
+	// Out is the output folder.
+	Out string
+	// Settings are the evaluation's settings, the weights' digest included.
+	Settings EvalSettings
+	// Noise is the measurement noise Settings.Noise names.
+	Noise ops.Noise
+	// Prior is the prior, for checking every task and method before the
+	// run; PriorSpec loads the copy each worker runs.
+	Prior     *restore.Prior
+	PriorSpec restore.ModelSpec
+	// Images are the test images Settings.Offset … Offset+Count−1.
+	Images []*imageio.Image
+	// LPIPS, when not nil, also scores each reconstruction by its LPIPS
+	// distance to the clean image (Settings.LPIPS names it).
+	LPIPS *lpips.Model
+	// Jobs is the number of batches run at once, each worker with its own
+	// backend and copy of the prior (0: one).
+	Jobs int
+	// Log, when not nil, receives a line per batch.
+	Log io.Writer
+
+	mu   sync.Mutex // guards rows, the files and Log
+	rows []EvalRow
+}
+
+// Run checks the settings against those in Out and every task and method,
+// and only then creates Out or records extended settings; it runs the
+// batches without rows, writes the table and the grids, and returns the
+// table.
+func (e *Evaluation) Run() (string, error) {
+	if len(e.Images) != e.Settings.Count {
+		return "", fmt.Errorf("runs: evaluation of %d images given %d", e.Settings.Count, len(e.Images))
+	}
+	settingsPath := filepath.Join(e.Out, EvalSettingsFile)
+	changed, err := CheckEvalSettings(settingsPath, e.Settings)
+	if err != nil {
+		return "", err
+	}
+	if e.rows, err = ReadEvalRows(filepath.Join(e.Out, EvalResultsFile)); err != nil {
+		return "", err
+	}
+	if err := e.checkMethods(); err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(e.Out, 0o755); err != nil {
+		return "", fmt.Errorf("runs: creating %s: %w", e.Out, err)
+	}
+	if changed {
+		if err := atomicfile.WriteJSON(settingsPath, e.Settings); err != nil {
+			return "", err
+		}
+	}
+	if err := e.runAll(); err != nil {
+		return "", err
+	}
+	table := EvalTable(e.Settings, e.rows)
+	if err := atomicfile.WriteBytes(filepath.Join(e.Out, EvalTableFile), []byte(table)); err != nil {
+		return "", err
+	}
+	if err := writeEvalGrids(e.Out, e.Settings); err != nil {
+		return "", err
+	}
+	return table, nil
+}
+
+// evalItem is one unit of work: a batch of test images for a task and a
+// method.
+type evalItem struct {
+	task, method string
+	batch        int
+}
+
+// batches returns the number of batches of test images.
+func (e *Evaluation) batches() int {
+	return (e.Settings.Count + e.Settings.Batch - 1) / e.Settings.Batch
+}
+
+// todo lists the batches of every task and method without rows.
+func (e *Evaluation) todo() []evalItem {
+	done := map[evalItem]bool{}
+	for _, r := range e.rows {
+		done[evalItem{task: r.Task, method: r.Method, batch: r.Batch}] = true
+	}
+	var todo []evalItem
+	for _, task := range e.Settings.Tasks {
+		for _, method := range e.Settings.Methods {
+			for k := range e.batches() {
+				if it := (evalItem{task: task, method: method, batch: k}); !done[it] {
+					todo = append(todo, it)
+				}
+			}
+		}
+	}
+	return todo
+}
+
+// options returns the restorer options of one task and method.
+func (e *Evaluation) options(task, method string) restore.Options {
+	st := e.Settings
+	o := restore.Options{Task: restore.SpecTask(task), Method: method, Steps: st.Steps, Noise: e.Noise, Draws: st.Draws}
+	if st.Scale > 0 {
+		o.Scale = &st.Scale
+	}
+	o.Ramp, _ = guidance.ParseRamp(st.Ramp) // checked when the settings were made
+	return o
+}
+
+// checkMethods builds a restorer of every task and method, so that a bad
+// one is reported before the long run starts.
+func (e *Evaluation) checkMethods() error {
+	for _, task := range e.Settings.Tasks {
+		for _, method := range e.Settings.Methods {
+			b, err := backend.New()
+			if err != nil {
+				return err
+			}
+			if _, err := restore.New(b, e.Prior, e.options(task, method)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// runAll runs the batches without rows on Jobs workers; the first error
+// stops the others.
+func (e *Evaluation) runAll() error {
+	todo := e.todo()
+	work := make(chan evalItem, len(todo))
+	for _, it := range todo {
+		work <- it
+	}
+	close(work)
+	stop := make(chan struct{})
+	var stopOnce sync.Once
+	errs := make([]error, min(max(1, e.Jobs), max(1, len(todo))))
+	var wg sync.WaitGroup
+	for w := range errs {
+		wg.Go(func() {
+			if errs[w] = e.worker(work, stop); errs[w] != nil {
+				stopOnce.Do(func() { close(stop) })
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// worker runs work items with its own backend and copy of the prior until
+// work is drained or stop is closed, recording each result.
+func (e *Evaluation) worker(work <-chan evalItem, stop <-chan struct{}) error {
+	b, err := backend.New()
+	if err != nil {
+		return err
+	}
+	prior, err := restore.LoadPrior(e.PriorSpec)
+	if err != nil {
+		return err
+	}
+	for it := range work {
+		select {
+		case <-stop: // another worker failed
+			return nil
+		default:
+		}
+		rs, err := restore.New(b, prior, e.options(it.task, it.method))
+		if err != nil {
+			return err
+		}
+		lo, hi := it.batch*e.Settings.Batch, min((it.batch+1)*e.Settings.Batch, e.Settings.Count)
+		t0 := time.Now()
+		res, err := rs.RestoreBatch(e.Images[lo:hi], e.Settings.Seed+uint64(it.batch), nil)
+		if err != nil {
+			return fmt.Errorf("%s, %s, batch %d: %w", it.task, it.method, it.batch, err)
+		}
+		if err := e.record(it, res, lo, hi, time.Since(t0)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// record adds a batch's rows, keeps the images of the first test images,
+// and rewrites the results and the table.
+func (e *Evaluation) record(it evalItem, res *restore.BatchResult, lo, hi int, took time.Duration) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	st := e.Settings
+	now := time.Now().UTC().Format(time.RFC3339)
+	lpd, err := batchLPIPS(e.LPIPS, res.Items)
+	if err != nil {
+		return fmt.Errorf("%s %s batch %d: %w", it.task, it.method, it.batch, err)
+	}
+	for j, bi := range res.Items {
+		e.rows = append(e.rows, EvalRow{Task: it.task, Method: it.method, Batch: it.batch, Index: st.Offset + lo + j,
+			PSNR: bi.Metrics.PSNR, SSIM: bi.Metrics.SSIM, BasePSNR: bi.BaselineMetrics.PSNR, BaseSSIM: bi.BaselineMetrics.SSIM,
+			SecondsPerImage: res.Sample.Seconds() / float64(hi-lo), Operator: res.Operator, Finished: now,
+			Residual: bi.Residual, Draw: bi.Draw, LPIPS: lpd[j]})
+		if lo+j < st.Keep {
+			if err := saveEvalImages(e.Out, it.task, it.method, st.Offset+lo+j, bi); err != nil {
+				return err
+			}
+		}
+	}
+	sortEvalRows(e.rows, st)
+	if err := WriteEvalRows(filepath.Join(e.Out, EvalResultsFile), e.rows); err != nil {
+		return err
+	}
+	if err := atomicfile.WriteBytes(filepath.Join(e.Out, EvalTableFile), []byte(EvalTable(st, e.rows))); err != nil {
+		return err
+	}
+	if e.Log != nil {
+		fmt.Fprintf(e.Log, "%s  %s  batch %d/%d: %d images in %s (%.1f s/image)\n",
+			it.task, it.method, it.batch+1, e.batches(), hi-lo, took.Round(time.Second), res.Sample.Seconds()/float64(hi-lo))
+	}
+	return nil
+}
+
+// lpipsBatch is the number of image pairs LPIPS runs at once.
+const lpipsBatch = 16
+
+// batchLPIPS returns the LPIPS distance of each item's reconstruction to
+// its clean image, both as 8-bit images, or NaNs when m is nil.
+func batchLPIPS(m *lpips.Model, items []restore.BatchItem) ([]float64, error) {
+	if m == nil {
+		out := make([]float64, len(items))
+		for i := range out {
+			out[i] = math.NaN()
+		}
+		return out, nil
+	}
+	var truths, recons []*imageio.Image
+	for _, it := range items {
+		truths, recons = append(truths, it.Truth.Quantize8()), append(recons, it.Reconstruction.Quantize8())
+	}
+	return m.ImageDistances(truths, recons, lpipsBatch)
+}

@@ -1,0 +1,75 @@
+package runs
+
+import (
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestReadEvalRowsV1 reads a results.csv written before the residual and
+// the draw were recorded: its rows read with a NaN residual and draw 0,
+// and are written back with the new columns.
+func TestReadEvalRowsV1(t *testing.T) {
+	path := filepath.Join(t.TempDir(), EvalResultsFile)
+	old := strings.Join(evalHeaderV1, ",") + "\n" +
+		"inpaint_box:size=12,dps,0,3,23.05,0.77,21.7,0.65,14.2,\"inpainting:32x32 mask\",2026-11-28T07:01:54Z\n"
+	if err := os.WriteFile(path, []byte(old), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := ReadEvalRows(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 1 || rows[0].Index != 3 || rows[0].PSNR != 23.05 || !math.IsNaN(rows[0].Residual) || rows[0].Draw != 0 {
+		t.Fatalf("rows %+v", rows)
+	}
+	if err := WriteEvalRows(path, rows); err != nil {
+		t.Fatal(err)
+	}
+	again, err := ReadEvalRows(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(again) != 1 || again[0].PSNR != 23.05 || !math.IsNaN(again[0].Residual) {
+		t.Errorf("rewritten rows %+v", again)
+	}
+	data, _ := os.ReadFile(path)
+	if !strings.HasPrefix(string(data), strings.Join(evalHeader, ",")+"\n") {
+		t.Errorf("rewritten with header %q", strings.SplitN(string(data), "\n", 2)[0])
+	}
+}
+
+// TestEvalRowsWithoutLPIPS reads results.csv files of every header
+// version: rows written before LPIPS was recorded read as NaN.
+func TestEvalRowsWithoutLPIPS(t *testing.T) {
+	row := []string{"sr", "dps", "0", "3", "20.5", "0.5", "18", "0.4", "1.5", "op", "2026-01-01T00:00:00Z", "0.25", "1"}
+	for _, tc := range []struct {
+		name   string
+		header []string
+		row    []string
+		lpips  float64 // NaN: none
+	}{
+		{"v1", evalHeaderV1, row[:11], math.NaN()},
+		{"v2", evalHeaderV2, row, math.NaN()},
+		{"with LPIPS", evalHeader, append(slices.Clone(row), "0.125"), 0.125},
+		{"current, no LPIPS", evalHeader, append(slices.Clone(row), ""), math.NaN()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), EvalResultsFile)
+			data := strings.Join(tc.header, ",") + "\n" + strings.Join(tc.row, ",") + "\n"
+			if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			rows, err := ReadEvalRows(path)
+			if err != nil || len(rows) != 1 {
+				t.Fatalf("%d rows, %v", len(rows), err)
+			}
+			if r := rows[0]; r.Index != 3 || r.PSNR != 20.5 || !(r.LPIPS == tc.lpips || math.IsNaN(r.LPIPS) && math.IsNaN(tc.lpips)) {
+				t.Errorf("row %+v, want LPIPS %g", r, tc.lpips)
+			}
+		})
+	}
+}

@@ -1,0 +1,150 @@
+package runs
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/cadps/toolkit/cadps/imageio"
+	"github.com/cadps/toolkit/cadps/restore"
+)
+
+// EvalTable is the Markdown table: per task, the baseline and each method
+// as mean ± standard deviation over the images done so far. A task whose
+// measurement has no baseline (phase retrieval) shows "–" there.
+func EvalTable(st EvalSettings, rows []EvalRow) string {
+	withLPIPS := slices.ContainsFunc(rows, func(r EvalRow) bool { return !math.IsNaN(r.LPIPS) })
+	var b strings.Builder
+	fmt.Fprintf(&b, "| task | images | baseline PSNR | baseline SSIM |")
+	for _, m := range st.Methods {
+		fmt.Fprintf(&b, " %s PSNR | %s SSIM |%s %s s/image |", m, m, cond(withLPIPS, " "+m+" LPIPS |"), m)
+	}
+	b.WriteString("\n|---|---|---|---|")
+	for range st.Methods {
+		b.WriteString("---|---|" + cond(withLPIPS, "---|") + "---|")
+	}
+	b.WriteString("\n")
+	for _, task := range st.Tasks {
+		var base [2][]float64
+		seen := map[int]bool{}
+		cells := make([]string, 0, 3*len(st.Methods))
+		n := 0
+		for _, m := range st.Methods {
+			var p, s, sec, lp []float64
+			for _, r := range rows {
+				if r.Task != task || r.Method != m {
+					continue
+				}
+				p, s, sec = append(p, r.PSNR), append(s, r.SSIM), append(sec, r.SecondsPerImage)
+				if !math.IsNaN(r.LPIPS) {
+					lp = append(lp, r.LPIPS)
+				}
+				if !seen[r.Index] && !math.IsNaN(r.BasePSNR) { // NaN: no baseline (phase retrieval)
+					seen[r.Index] = true
+					base[0], base[1] = append(base[0], r.BasePSNR), append(base[1], r.BaseSSIM)
+				}
+			}
+			n = max(n, len(p))
+			cells = append(cells, formatMeanStd(p, 2), formatMeanStd(s, 3))
+			if withLPIPS {
+				cells = append(cells, formatMeanStd(lp, 4))
+			}
+			cells = append(cells, formatMeanStd(sec, 1))
+		}
+		fmt.Fprintf(&b, "| `%s` | %d | %s | %s | %s |\n", task, n, formatMeanStd(base[0], 2), formatMeanStd(base[1], 3), strings.Join(cells, " | "))
+	}
+	return b.String()
+}
+
+// formatMeanStd formats mean ± sample standard deviation with the given
+// decimals, or "–" when v is empty.
+func formatMeanStd(v []float64, decimals int) string {
+	if len(v) == 0 {
+		return "–"
+	}
+	mean, sd := meanStd(v)
+	return fmt.Sprintf("%.*f ± %.*f", decimals, mean, decimals, sd)
+}
+
+// EvalLabel turns a task spec into a file-name-safe label.
+func EvalLabel(spec string) string {
+	return strings.NewReplacer(":", "_", ",", "_", "=", "", "/", "_", " ", "").Replace(spec)
+}
+
+// saveEvalImages keeps one test image's truth, measurement, baseline and
+// reconstruction as images/<task>/{truth,measurement,baseline,<method>}-<index>.png
+// (task and method specs with their ':', ',' and '=' replaced).
+func saveEvalImages(out, task, method string, index int, it restore.BatchItem) error {
+	dir := filepath.Join(out, EvalImagesDir, EvalLabel(task))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", dir, err)
+	}
+	files := map[string]*imageio.Image{"truth": it.Truth, "measurement": it.Measurement, "baseline": it.Baseline, method: it.Reconstruction}
+	for name, im := range files {
+		if im == nil {
+			continue
+		}
+		if err := imageio.Save(filepath.Join(dir, fmt.Sprintf("%s-%05d.png", EvalLabel(name), index)), im); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeEvalGrids writes images/<task>.png for every task: one row per kept
+// test image, with the truth, the measurement, the baseline (when the task
+// has one) and each method's reconstruction.
+func writeEvalGrids(out string, st EvalSettings) error {
+	if st.Keep == 0 {
+		return nil
+	}
+	cols := append([]string{"truth", "measurement", "baseline"}, st.Methods...)
+	for _, task := range st.Tasks {
+		dir := filepath.Join(out, EvalImagesDir, EvalLabel(task))
+		var rows [][]*imageio.Image
+		found := false
+		for k := st.Offset; k < st.Offset+min(st.Keep, st.Count); k++ {
+			row := make([]*imageio.Image, len(cols))
+			for c, name := range cols {
+				im, err := imageio.Load(filepath.Join(dir, fmt.Sprintf("%s-%05d.png", EvalLabel(name), k)))
+				if err != nil && !errors.Is(err, fs.ErrNotExist) {
+					return err
+				}
+				row[c], found = im, found || im != nil
+			}
+			rows = append(rows, row)
+		}
+		if !found { // nothing kept yet for this task
+			continue
+		}
+		if b := slices.Index(cols, "baseline"); !slices.ContainsFunc(rows, func(r []*imageio.Image) bool { return r[b] != nil }) {
+			for k := range rows { // no baseline (phase retrieval): no empty column
+				rows[k] = slices.Delete(rows[k], b, b+1)
+			}
+		}
+		grid, err := imageio.Grid(rows, 2)
+		if err != nil {
+			return err
+		}
+		if grid, err = imageio.Upsample(grid, 2); err != nil {
+			return err
+		}
+		if err := imageio.Save(filepath.Join(out, EvalImagesDir, EvalLabel(task)+".png"), grid); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// cond returns s when ok, else "".
+func cond(ok bool, s string) string {
+	if ok {
+		return s
+	}
+	return ""
+}

@@ -1,0 +1,113 @@
+package runs
+
+import (
+	"bytes"
+	"encoding/csv"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/cadps/toolkit/cadps/imageio"
+	"github.com/cadps/toolkit/cadps/restore"
+	"github.com/cadps/toolkit/cadps/train"
+	"github.com/cadps/toolkit/ops"
+)
+
+// TestEvaluationResumesEarlierLayout resumes testdata/evaluate-v1, written
+// by cadps evaluate before evaluations moved into this package (see its
+// README), with one batch's row removed: only that batch runs, its row
+// comes back with the same numbers, and settings.json is kept as it was.
+func TestEvaluationResumesEarlierLayout(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "v1")
+	if err := os.CopyFS(out, os.DirFS("testdata/evaluate-v1")); err != nil {
+		t.Fatal(err)
+	}
+	results := filepath.Join(out, EvalResultsFile)
+	want := strings.Split(strings.TrimSpace(readText(t, results)), "\n")
+	settings := readText(t, filepath.Join(out, EvalSettingsFile))
+	var kept []string
+	for _, line := range want {
+		if !strings.HasPrefix(line, "inpaint_box:size=12,cadps,1,") {
+			kept = append(kept, line)
+		}
+	}
+	if len(kept) != len(want)-1 {
+		t.Fatalf("the fixture has no row of cadps's batch 1:\n%s", strings.Join(want, "\n"))
+	}
+	if err := os.WriteFile(results, []byte(strings.Join(kept, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	_, prior := shippedPrior(t)
+	digest, err := prior.WeightsDigest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	noise, err := ops.ParseNoise("gaussian:sigma=0.05")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	ev := &Evaluation{
+		Out: out, Noise: noise, Prior: prior, PriorSpec: restore.ModelSpec{Name: restore.SmallPriorName}, Jobs: 1, Log: &log,
+		Images: testSetImages(t, "../prior/small/testimages", 2, prior.ImageShape()),
+		Settings: EvalSettings{Data: "cadps/prior/small/testimages", Count: 2, Batch: 1, Tasks: []string{"inpaint_box:size=12"},
+			Methods: []string{"dps", "cadps"}, Steps: 2, Noise: "gaussian:sigma=0.05", Model: "small", Digest: digest, Keep: 1},
+	}
+	if _, err := ev.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(log.String(), "\n"); n != 1 || !strings.Contains(log.String(), "cadps  batch 2/2") {
+		t.Errorf("the resumed run did\n%s\nwant cadps's batch 2 alone", log.String())
+	}
+	if got := readText(t, filepath.Join(out, EvalSettingsFile)); got != settings {
+		t.Errorf("settings.json changed:\n%s\nwas\n%s", got, settings)
+	}
+	got, err := csv.NewReader(strings.NewReader(readText(t, results))).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("results.csv has %d lines, the folder had %d:\n%v", len(got), len(want), got)
+	}
+	for k, line := range want {
+		w, err := csv.NewReader(strings.NewReader(line)).Read()
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := got[k]
+		// The redone row's time per image (column 9) and finishing time
+		// (11) are its own; every other value is the same.
+		if strings.HasPrefix(line, "inpaint_box:size=12,cadps,1,") && len(g) == len(w) && len(g) > 10 {
+			g[8], w[8], g[10], w[10] = "", "", "", ""
+		}
+		if !slices.Equal(g, w) {
+			t.Errorf("results.csv line %d is\n%q\nwant\n%q", k+1, g, w)
+		}
+	}
+}
+
+// testSetImages loads the first n images of a test set as cadps evaluate
+// does: padded to the prior's size, with pixels in [0, 1].
+func testSetImages(t *testing.T, data string, n int, shape []int) []*imageio.Image {
+	t.Helper()
+	set, err := train.LoadDataset(data, shape[2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	per := set.C * set.H * set.W
+	images := make([]*imageio.Image, n)
+	for k := range images {
+		im, err := imageio.New(set.C, set.H, set.W)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j, v := range set.Pix[k*per : (k+1)*per] {
+			im.Pix[j] = (v + 1) / 2
+		}
+		images[k] = im
+	}
+	return images
+}

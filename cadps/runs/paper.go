@@ -1,0 +1,79 @@
+package runs
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+)
+
+// PaperMarkdown renders a reproduction's results in the papers' layout: one
+// row per task and, for each method, the means of LPIPS, FID, PSNR and SSIM
+// over its finished items. Tasks and methods come in the order of
+// taskOrder and methodOrder (the reproduction's), any others after them in
+// the rows' order; fids may be nil (no FID). A value that was not measured
+// reads "–".
+func PaperMarkdown(rows []TableRow, fids []FIDRow, taskOrder, methodOrder []string) string {
+	var tasks, methods []string
+	byKey := map[[2]string]TableRow{}
+	for _, r := range rows {
+		if !slices.Contains(tasks, r.Task) {
+			tasks = append(tasks, r.Task)
+		}
+		if !slices.Contains(methods, r.Method) {
+			methods = append(methods, r.Method)
+		}
+		byKey[[2]string{r.Task, r.Method}] = r
+	}
+	inOrder(tasks, taskOrder)
+	inOrder(methods, methodOrder)
+	fidOf := map[[2]string]float64{}
+	for _, f := range fids {
+		fidOf[[2]string{f.Task, f.Method}] = f.FID
+	}
+	var b strings.Builder
+	b.WriteString("| task |")
+	for _, m := range methods {
+		fmt.Fprintf(&b, " %[1]s LPIPS ↓ | %[1]s FID ↓ | %[1]s PSNR ↑ | %[1]s SSIM ↑ |", m)
+	}
+	b.WriteString("\n|---|" + strings.Repeat("---:|", 4*len(methods)) + "\n")
+	for _, t := range tasks {
+		fmt.Fprintf(&b, "| %s |", t)
+		for _, m := range methods {
+			r, ok := byKey[[2]string{t, m}]
+			lp, fd, ps, ss := math.NaN(), math.NaN(), math.NaN(), math.NaN()
+			if ok && r.N > 0 {
+				ps, ss = r.PSNR, r.SSIM
+				if r.LPIPSN > 0 {
+					lp = r.LPIPS
+				}
+			}
+			if v, ok := fidOf[[2]string{t, m}]; ok {
+				fd = v
+			}
+			fmt.Fprintf(&b, " %s | %s | %s | %s |", cell(lp, 3), cell(fd, 2), cell(ps, 2), cell(ss, 3))
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+// inOrder sorts names stably by their position in order; names not in
+// order keep their order after those that are.
+func inOrder(names, order []string) {
+	pos := func(n string) int {
+		if i := slices.Index(order, n); i >= 0 {
+			return i
+		}
+		return len(order)
+	}
+	slices.SortStableFunc(names, func(a, b string) int { return pos(a) - pos(b) })
+}
+
+// cell formats v with the given decimals, or "–" for NaN.
+func cell(v float64, decimals int) string {
+	if math.IsNaN(v) {
+		return "–"
+	}
+	return fmt.Sprintf("%.*f", decimals, v)
+}

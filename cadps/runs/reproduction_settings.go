@@ -1,0 +1,225 @@
+package runs
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/cadps/toolkit/cadps/guidance"
+	"github.com/cadps/toolkit/cadps/restore"
+	"github.com/cadps/toolkit/internal/atomicfile"
+)
+
+// settings is what reproduce.json holds: everything that decides the
+// items' results, so that a rerun with other settings into the same folder
+// is refused.
+type settings struct {
+	Model   string `json:"model"` // the prior's name or config file name
+	Weights string `json:"weights,omitempty"`
+	// Digest is the weights' SHA-256: a new release of the shipped prior,
+	// or a weights file overwritten in place, is another reproduction.
+	Digest string             `json:"weights_sha256"`
+	Seed   uint64             `json:"seed"`
+	Fit    string             `json:"fit"`
+	Images []string           `json:"images"`
+	Runs   []restore.Settings `json:"runs"`
+	// LPIPS names the LPIPS network and weights (Reproduction.LPIPSWeights);
+	// absent without LPIPS.
+	LPIPS string `json:"lpips,omitempty"`
+}
+
+// settingsModel is the model's name as reproduce.json records it: the
+// preset, "small", or the config file's name (file names, not paths:
+// shards on other machines may mount the same files elsewhere).
+func settingsModel(p *restore.Prior) string {
+	if strings.HasPrefix(p.Name, restore.SmallPriorName+" (") {
+		return restore.SmallPriorName // the shipped prior's architecture, other weights
+	}
+	return filepath.Base(p.Name)
+}
+
+// settings returns the reproduction's settings.
+func (r *Reproduction) settings(rs map[[2]string]*restore.Restorer) (settings, error) {
+	s := settings{Model: settingsModel(r.Prior), Seed: r.Seed, Fit: r.Fit.String()}
+	if r.LPIPS != nil {
+		s.LPIPS = r.LPIPSWeights
+		if s.LPIPS == "" {
+			s.LPIPS = string(r.LPIPS.Net())
+		}
+	}
+	if r.Prior.Weights != "" {
+		s.Weights = filepath.Base(r.Prior.Weights)
+	}
+	var err error
+	if s.Digest, err = r.Prior.WeightsDigest(); err != nil {
+		return s, err
+	}
+	images := slices.Clone(r.Images)
+	sort.Strings(images)
+	for _, p := range images {
+		s.Images = append(s.Images, filepath.Base(p))
+	}
+	keys := make([][2]string, 0, len(rs))
+	for k := range rs {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b [2]string) int { return strings.Compare(a[0]+"\x00"+a[1], b[0]+"\x00"+b[1]) })
+	for _, k := range keys {
+		st := rs[k].Settings()
+		st.Backend, st.Weights, st.Model = "", "", ""
+		s.Runs = append(s.Runs, st)
+	}
+	return s, nil
+}
+
+// readSettings reads a reproduction's reproduce.json as decoded JSON,
+// repairing what earlier versions wrote wrongly: the small prior with
+// other weights was recorded as the weights' name with a stray ")"
+// ("fmnist32.safetensors)"); repaired reports such a repair. ok is false
+// when dir has no settings file.
+func readSettings(dir string) (doc map[string]any, ok, repaired bool, err error) {
+	path := filepath.Join(dir, SettingsFile)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, false, false, nil
+	}
+	if err != nil {
+		return nil, false, false, fmt.Errorf("runs: %w", err)
+	}
+	if json.Unmarshal(data, &doc) != nil || doc == nil {
+		return nil, false, false, fmt.Errorf("runs: %s is not a reproduction's settings file; use another output folder", path)
+	}
+	model, _ := doc["model"].(string)
+	weights, _ := doc["weights"].(string)
+	if weights != "" && (model == weights+")" || model == restore.SmallPriorName+" ("+weights+")") {
+		doc["model"] = restore.SmallPriorName
+		repaired = true
+	}
+	return doc, true, repaired, nil
+}
+
+// compareSettings compares the settings old and new (decoded JSON) of two
+// runs into dir, or of two folders merged (CompareSettings). The
+// image lists may differ by images added at the end (a run with -limit
+// extended later): the items they share are the same. It returns nil when
+// they agree, and whether new's image list is the longer.
+func compareSettings(dir string, old, new map[string]any) (longer bool, err error) {
+	images := PrefixList("images", func(k int, was, now any) error {
+		return fmt.Errorf("%s holds a reproduction of other images (image %d was %v, now %v)", dir, k, was, now)
+	})
+	longer, err = CompareSettings(old, new, images)
+	var diff *DiffError
+	if errors.As(err, &diff) {
+		return false, fmt.Errorf("%s holds a reproduction with other settings (%s)", dir, diff.Diff)
+	}
+	return longer, err
+}
+
+// checkSettings writes reproduce.json, or compares it with the one an
+// earlier run wrote.
+func (r *Reproduction) checkSettings(rs map[[2]string]*restore.Restorer) error {
+	s, err := r.settings(rs)
+	if err != nil {
+		return err
+	}
+	data, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return fmt.Errorf("runs: %w", err)
+	}
+	path := filepath.Join(r.Out, SettingsFile)
+	old, ok, repaired, err := readSettings(r.Out)
+	switch {
+	case err != nil:
+		return err
+	case !ok:
+		return atomicfile.WriteBytes(path, data)
+	}
+	var now map[string]any
+	if err := json.Unmarshal(data, &now); err != nil {
+		return fmt.Errorf("runs: %w", err)
+	}
+	longer, err := compareSettings(r.Out, old, now)
+	if err != nil {
+		return fmt.Errorf("runs: %w; use another output folder or the same settings", err)
+	}
+	if longer || repaired {
+		return atomicfile.WriteBytes(path, data)
+	}
+	return nil
+}
+
+// commonSettings reads the settings of every folder in dirs and checks
+// that they agree; it returns the settings with the longest image list, or
+// nil when no folder holds settings.
+func commonSettings(dirs []string) (map[string]any, error) {
+	sorted := slices.Clone(dirs)
+	sort.Strings(sorted)
+	var ref map[string]any
+	refDir := ""
+	var without []string
+	for _, dir := range sorted {
+		st, err := os.Stat(dir)
+		if err != nil {
+			return nil, fmt.Errorf("runs: merge: %w", err)
+		}
+		if !st.IsDir() {
+			return nil, fmt.Errorf("runs: merge: %s is not a folder", dir)
+		}
+		doc, ok, _, err := readSettings(dir)
+		switch {
+		case err != nil:
+			return nil, err
+		case !ok:
+			without = append(without, dir)
+			continue
+		case ref == nil:
+			ref, refDir = doc, dir
+			continue
+		}
+		longer, err := compareSettings(dir, ref, doc)
+		if err != nil {
+			return nil, fmt.Errorf("runs: merge: %w than %s; merge only the folders of one reproduction", err, refDir)
+		}
+		if longer {
+			ref, refDir = doc, dir
+		}
+	}
+	if ref != nil && len(without) > 0 {
+		return nil, fmt.Errorf("runs: merge: %s holds no %s, unlike %s: is it a reproduction's folder?", without[0], SettingsFile, refDir)
+	}
+	return ref, nil
+}
+
+// missingItems returns the number of items the settings doc calls for
+// (every run's task and method on every image) and names those that recs
+// lack.
+func missingItems(doc map[string]any, recs []*Record) (int, []string) {
+	have := map[string]bool{}
+	for _, r := range recs {
+		m, err := guidance.CanonicalSpec(r.Method)
+		if err != nil {
+			m = r.Method
+		}
+		have[Item{Task: r.Task, Method: m, Index: r.Index}.String()] = true
+	}
+	images, _ := doc["images"].([]any)
+	runs, _ := doc["runs"].([]any)
+	var missing []string
+	for _, run := range runs {
+		st, _ := run.(map[string]any)
+		task, _ := st["task"].(string)
+		method, _ := st["method"].(string)
+		for i := range images {
+			if name := (Item{Task: task, Method: method, Index: i}).String(); !have[name] {
+				missing = append(missing, name)
+			}
+		}
+	}
+	return len(images) * len(runs), missing
+}

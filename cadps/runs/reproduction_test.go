@@ -1,0 +1,151 @@
+package runs
+
+import (
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cadps/toolkit/cadps/backend"
+	"github.com/cadps/toolkit/cadps/imageio"
+	"github.com/cadps/toolkit/cadps/restore"
+	"github.com/gomlx/gomlx/backends"
+)
+
+// TestReproductionSettings checks reproduce.json: it records each run's
+// method in canonical form with its revision, a rerun with the same
+// settings (in another spelling) is accepted, and a folder made by an
+// earlier revision of a method, or with other options, is refused with a
+// message naming the setting and both values.
+func TestReproductionSettings(t *testing.T) {
+	b, prior := shippedPrior(t)
+	out := t.TempDir()
+	repro := func(method string) *Reproduction {
+		return &Reproduction{Out: out, Backend: b, Prior: prior, Options: restore.Options{Steps: 4},
+			Tasks: []TaskSetup{{Task: restore.SpecTask("inpaint_box:size=12")}}, Methods: []string{method},
+			Images: []string{"a.png"}, Seed: 1}
+	}
+	check := func(method string) error {
+		r := repro(method)
+		rs, err := r.restorers()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.checkSettings(rs)
+	}
+	if err := check("tmpd:probes=4, diagonal=hutchinson"); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(out, SettingsFile)
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(readText(t, path)), &doc); err != nil {
+		t.Fatal(err)
+	}
+	run := doc["runs"].([]any)[0].(map[string]any)
+	if run["method"] != "tmpd:diagonal=hutchinson,probes=4" || run["method_revision"] != 2.0 {
+		t.Fatalf("recorded method %v, revision %v; want the canonical spec and revision 2", run["method"], run["method_revision"])
+	}
+	if err := check("tmpd:diagonal=hutchinson,probes=4"); err != nil {
+		t.Errorf("the same method in canonical spelling: %v", err)
+	}
+	err := check("tmpd:diagonal=hutchinson,probes=8")
+	if err == nil || !strings.Contains(err.Error(), `runs[0].method: was "tmpd:diagonal=hutchinson,probes=4", now "tmpd:diagonal=hutchinson,probes=8"`) {
+		t.Errorf("other options: error %v", err)
+	}
+
+	// A folder started before tmpd's revision 2 recorded no revision.
+	delete(run, "method_revision")
+	data, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err = check("tmpd:diagonal=hutchinson,probes=4")
+	if err == nil || !strings.Contains(err.Error(), "runs[0].method_revision: was absent, now 2") {
+		t.Errorf("an earlier revision: error %v", err)
+	}
+}
+
+func readText(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+func TestItemsAndShards(t *testing.T) {
+	r := &Reproduction{
+		Tasks:   []TaskSetup{{Task: restore.SpecTask("sr:factor=4")}, {Task: restore.SpecTask("gaussian_blur")}},
+		Methods: []string{"dps", "cadps"},
+		Images:  []string{"d.png", "a.png", "c.png", "b.png"},
+	}
+	items := r.Items()
+	if len(items) != 16 {
+		t.Fatalf("%d items, want 16", len(items))
+	}
+	if first := items[0]; first.Image != "a.png" || first.Task != "gaussian_blur" || first.Method != "cadps" || first.Unit != 0 {
+		t.Errorf("first item %+v", first)
+	}
+	for _, n := range []int{2, 3, 4} {
+		perShard := make([]map[string]int, n)
+		unitShard := map[int]int{}
+		for i := range n {
+			perShard[i] = map[string]int{}
+			for _, it := range items {
+				if !(Shard{Index: i, Count: n}).Owns(it.Unit) {
+					continue
+				}
+				perShard[i][it.Method]++
+				if s, ok := unitShard[it.Unit]; ok && s != i {
+					t.Errorf("%d shards: unit %d is in shards %d and %d", n, it.Unit, s, i)
+				}
+				unitShard[it.Unit] = i
+			}
+		}
+		total := 0
+		for i, m := range perShard {
+			// Every shard runs both methods of its units.
+			if m["dps"] != m["cadps"] {
+				t.Errorf("%d shards: shard %d runs %v", n, i, m)
+			}
+			total += m["dps"] + m["cadps"]
+		}
+		if total != 16 || len(unitShard) != 8 {
+			t.Errorf("%d shards own %d items of %d units, want 16 of 8", n, total, len(unitShard))
+		}
+	}
+}
+
+// shippedPrior returns the pure-Go backend and the shipped small prior.
+func shippedPrior(t *testing.T) (backends.Backend, *restore.Prior) {
+	t.Helper()
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	prior, err := restore.LoadPrior(restore.ModelSpec{Name: restore.SmallPriorName})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, prior
+}
+
+// testImage returns a smooth c-channel size×size image.
+func testImage(c, size int, phase float64) *imageio.Image {
+	im, _ := imageio.New(c, size, size)
+	for ch := range c {
+		for y := range size {
+			for x := range size {
+				v := 0.5 + 0.4*math.Sin(float64(x)/3+phase+float64(ch))*math.Cos(float64(y)/4-phase)
+				im.Set(ch, y, x, float32(v))
+			}
+		}
+	}
+	return im
+}

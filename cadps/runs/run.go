@@ -1,0 +1,256 @@
+package runs
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/cadps/toolkit/cadps"
+	"github.com/cadps/toolkit/cadps/imageio"
+	"github.com/cadps/toolkit/cadps/metrics"
+	"github.com/cadps/toolkit/cadps/restore"
+	"github.com/cadps/toolkit/internal/atomicfile"
+)
+
+// Run runs this shard's unfinished items and rebuilds the CSV, table and
+// grids from every record in Out. A diverged item is recorded as failed
+// and the run goes on; other errors stop it (finished items stay
+// finished).
+//
+// Workers may share Out: each item is claimed before it runs (see
+// Claimer), so that no two workers compute it at once. An item that
+// another live worker holds is left for later; once the rest is done, Run
+// waits for such items until their record appears or their holder's claim
+// goes stale (it died), and then runs them itself. So a worker started
+// twice, or beside a resubmitted one, finishes exactly what is missing.
+func (r *Reproduction) Run() (*RunSummary, error) {
+	if err := r.check(); err != nil {
+		return nil, err
+	}
+	rs, err := r.restorers()
+	if err != nil {
+		return nil, err
+	}
+	if err := r.checkSettings(rs); err != nil {
+		return nil, err
+	}
+	items := r.Items()
+	sum := &RunSummary{Items: len(items)}
+	var pending []Item
+	for _, it := range items {
+		if r.Shard.Owns(it.Unit) {
+			pending = append(pending, it)
+		}
+	}
+	sum.Owned = len(pending)
+	w := &worker{r: r, rs: rs, sum: sum, claims: r.Claims}
+	if w.claims == nil {
+		w.claims = &Claimer{Worker: "shard " + r.Shard.String()}
+	}
+	for pass := 0; len(pending) > 0; pass++ {
+		if pass > 0 {
+			if r.Log != nil {
+				fmt.Fprintf(r.Log, "waiting for %d item(s) that other workers hold (first: %s)\n", len(pending), pending[0])
+			}
+			time.Sleep(r.poll())
+		}
+		var held []Item
+		for _, it := range pending {
+			isHeld, err := w.do(it, pass == 0)
+			if err != nil {
+				return sum, err
+			}
+			if isHeld {
+				held = append(held, it)
+			}
+		}
+		pending = held
+	}
+	rows := r.GridRows
+	switch {
+	case rows == 0:
+		rows = 8
+	case rows < 0:
+		rows = 0
+	}
+	if sum.Table, err = Merge([]string{r.Out}, r.Out, rows); err != nil {
+		return sum, err
+	}
+	return sum, nil
+}
+
+// poll returns how long Run waits before it looks again at items that
+// other workers hold.
+func (r *Reproduction) poll() time.Duration {
+	if r.Poll > 0 {
+		return r.Poll
+	}
+	lease := DefaultLease
+	if r.Claims != nil && r.Claims.Lease > 0 {
+		lease = r.Claims.Lease
+	}
+	return min(lease/4, 5*time.Second)
+}
+
+// worker runs a reproduction's items one by one.
+type worker struct {
+	r      *Reproduction
+	rs     map[[2]string]*restore.Restorer
+	sum    *RunSummary
+	claims *Claimer
+	nth    int
+}
+
+// finished reports whether the item has a record that needs no rerun.
+func (w *worker) finished(it Item) bool {
+	rec, err := ReadRecord(it.Path(w.r.Out, RecordDir))
+	return err == nil && (rec.Status == StatusOK || !w.r.RetryFailed)
+}
+
+// do runs one item unless it is finished or another worker holds it
+// (held). first is whether this is the first look at the item: a record
+// found then was there before the run (skipped), later it was written by
+// another worker.
+func (w *worker) do(it Item, first bool) (held bool, err error) {
+	if w.finished(it) {
+		if first {
+			w.sum.Skipped++
+		} else {
+			w.sum.ByOthers++
+		}
+		return false, nil
+	}
+	dir := filepath.Join(w.r.Out, it.Task, it.Method, ClaimDir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return false, fmt.Errorf("runs: %w", err)
+	}
+	cl, err := w.claims.Claim(filepath.Join(dir, it.Name()))
+	if errors.Is(err, ErrHeld) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer cl.Release()
+	if w.finished(it) { // finished between the look and the claim
+		w.sum.ByOthers++
+		return false, nil
+	}
+	w.nth++
+	rec, err := w.r.runItem(it, w.rs[[2]string{it.Task, it.Method}], cl)
+	if errors.Is(err, errClaimLost) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	w.sum.Done++
+	if rec.Status == StatusFailed {
+		w.sum.Failed++
+	}
+	if log := w.r.Log; log != nil {
+		if rec.Status == StatusOK {
+			lp := ""
+			if rec.LPIPS != nil {
+				lp = fmt.Sprintf(", LPIPS %.4f", *rec.LPIPS)
+			}
+			fmt.Fprintf(log, "[%d/%d] %s: PSNR %.2f dB, SSIM %.4f%s (%.1f s)\n", w.nth, w.sum.Owned, it, rec.PSNR, rec.SSIM, lp, rec.Seconds)
+		} else {
+			fmt.Fprintf(log, "[%d/%d] %s: failed: %s\n", w.nth, w.sum.Owned, it, rec.Error)
+		}
+	}
+	return false, nil
+}
+
+// errClaimLost is runItem's error when another worker took the item over
+// while this one computed it (this one missed its heartbeats for the
+// lease): the record is then left to the other worker.
+var errClaimLost = errors.New("runs: the item's claim was taken over by another worker")
+
+// ItemSeed returns the seed of an image and task: the same for every
+// method, and independent of sharding.
+func ItemSeed(base uint64, task string, index int) uint64 {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%d\x00%s\x00%d", base, task, index)
+	return h.Sum64()
+}
+
+// runItem restores one item and writes its outputs, then its record.
+func (r *Reproduction) runItem(it Item, rs *restore.Restorer, cl *Claim) (*Record, error) {
+	start := time.Now()
+	for _, d := range []string{InputDir, ReconDir, ProgressDir, LabelDir, RecordDir} {
+		dir := filepath.Join(r.Out, it.Task, it.Method, d)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("runs: %w", err)
+		}
+		removeStaleTemps(dir, it.Name())
+	}
+	truth, err := restore.LoadImage(it.Image, r.Prior.ImageShape(), r.Fit)
+	if err != nil {
+		return nil, err
+	}
+	if err := imageio.Save(it.Path(r.Out, LabelDir), truth); err != nil {
+		return nil, err
+	}
+	st := rs.Settings()
+	seed := ItemSeed(r.Seed, it.Task, it.Index)
+	rec := &Record{
+		Task: it.Task, Method: it.Method, Index: it.Index, Image: it.Image, ImageBase: filepath.Base(it.Image),
+		Seed: seed, Steps: st.Steps, Scale: st.Scale, SigmaY: st.SigmaY, Backend: st.Backend, Shard: r.Shard.String(),
+	}
+	var cb func(restore.Progress)
+	if r.OnStep != nil {
+		cb = func(p restore.Progress) { r.OnStep(it, p) }
+	}
+	res, err := rs.Restore(truth, seed, cb)
+	switch {
+	case errors.Is(err, cadps.ErrDiverged):
+		rec.Status, rec.Error = StatusFailed, err.Error()
+	case err != nil:
+		return nil, fmt.Errorf("%s: %w", it, err)
+	default:
+		if err := r.keep(it, rec, res); err != nil {
+			return nil, err
+		}
+	}
+	rec.Seconds = time.Since(start).Seconds()
+	rec.Finished = time.Now().UTC().Format(time.RFC3339)
+	data, err := json.MarshalIndent(rec, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("runs: %w", err)
+	}
+	if cl != nil && cl.Lost() {
+		return nil, errClaimLost
+	}
+	if err := atomicfile.WriteBytes(it.Path(r.Out, RecordDir), data); err != nil {
+		return nil, err
+	}
+	return rec, nil
+}
+
+// keep fills rec from a finished restoration (and its LPIPS distance, when
+// the reproduction scores it) and writes the item's images.
+func (r *Reproduction) keep(it Item, rec *Record, res *restore.Result) error {
+	rec.Status = StatusOK
+	rec.PSNR, rec.SSIM = metrics.Number(res.Metrics.PSNR), metrics.Number(res.Metrics.SSIM)
+	rec.Operator, rec.Timings, rec.Measured = res.Operator, res.Timings, res.MeasurementView
+	if n := len(res.Residuals); n > 0 {
+		rec.Residual = metrics.Number(res.Residuals[n-1])
+	}
+	rec.Draw = res.Draw
+	if r.LPIPS != nil {
+		d, err := r.LPIPS.ImageDistances([]*imageio.Image{res.Truth.Quantize8()}, []*imageio.Image{res.Reconstruction}, 1)
+		if err != nil {
+			return fmt.Errorf("%s: %w", it, err)
+		}
+		rec.LPIPS = new(metrics.Number(d[0]))
+	}
+	rec.HasInput = res.Measurement != nil
+	return res.Save(restore.OutputFiles{
+		Measurement: it.Path(r.Out, InputDir), Reconstruction: it.Path(r.Out, ReconDir), Progress: it.Path(r.Out, ProgressDir),
+	})
+}

@@ -1,0 +1,161 @@
+package main
+
+import (
+	"flag"
+	"strings"
+
+	"github.com/cadps/toolkit/cadps/guidance"
+	"github.com/cadps/toolkit/cadps/restore"
+	"github.com/cadps/toolkit/ops"
+)
+
+// listFlag is a repeatable string flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, " ") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+// modelFlags are the flags that choose the prior.
+type modelFlags struct {
+	model, modelConfig, weights, diffusionConfig *string
+}
+
+func addModelFlags(fs *flag.FlagSet) *modelFlags {
+	return &modelFlags{
+		model:           fs.String("model", "", "prior: "+strings.Join(restore.ModelNames(), ", ")+" (default small unless -model-config is given)"),
+		modelConfig:     fs.String("model-config", "", "model config: create_model JSON (as is or under create_model_kwargs) or the reference's model_config.yaml"),
+		weights:         fs.String("weights", "", "weights file (.pt or .safetensors) for -model PRESET or -model-config"),
+		diffusionConfig: fs.String("diffusion-config", "", "reference diffusion_config.yaml (default: the model's 1000-step linear schedule)"),
+	}
+}
+
+func (m *modelFlags) spec() restore.ModelSpec {
+	s := restore.ModelSpec{Name: *m.model, ConfigPath: *m.modelConfig, Weights: *m.weights, DiffusionPath: *m.diffusionConfig}
+	if s.Name == "" && s.ConfigPath == "" {
+		s.Name = restore.SmallPriorName
+	}
+	return s
+}
+
+// samplingFlags are the flags shared by restore and reproduce that set the
+// sampling.
+type samplingFlags struct {
+	steps         *int
+	respacing     *string
+	ddim          *bool
+	eta           *float64
+	scale         *float64
+	ramp          *string
+	sigmaY        *float64
+	noise         *string
+	seed          *uint64
+	progressEvery *int
+	batched       *bool
+	resize, crop  *bool
+	graphNoise    *bool
+	bf16          *bool
+	draws         *int
+}
+
+func addSamplingFlags(fs *flag.FlagSet) *samplingFlags {
+	return &samplingFlags{
+		steps:         fs.Int("steps", 0, "sampling steps (timestep respacing; 0 keeps the diffusion config's)"),
+		respacing:     fs.String("respacing", "", "timestep respacing instead of -steps (e.g. 250, ddim50, 10,20,30)"),
+		ddim:          fs.Bool("ddim", false, "DDIM updates instead of ancestral sampling"),
+		eta:           fs.Float64("eta", 0, "DDIM's η"),
+		scale:         fs.Float64("scale", 0, "step size ζ (default: a task config's, else the task's: 0.3 for SR and blurs, 0.5 inpainting, 1.0 phase retrieval; 1 for cadps-gauss, pigdm, tmpd, mmps)"),
+		ramp:          fs.String("ramp", "", "step-size schedule FROM:OVER: ζ grows linearly from FROM·ζ at the first step to ζ after a fraction OVER of the steps (e.g. 0.1:0.5; default constant)"),
+		sigmaY:        fs.Float64("sigma-y", 0, "σ_y the likelihood assumes (default: the noise model's)"),
+		noise:         fs.String("noise", "gaussian:sigma=0.05", "measurement noise: gaussian[:sigma=S], poisson[:rate=R] or clean (a task config's noise unless given)"),
+		seed:          fs.Uint64("seed", 0, "seed of the measurement noise, random masks/kernels and the sampler"),
+		progressEvery: fs.Int("progress-every", 0, "keep x̂0 every N steps for the progress strip (0: about ten frames)"),
+		batched:       fs.Bool("batched", false, "run CA-DPS's two network calls as one batched forward"),
+		resize:        fs.Bool("resize", false, "resize images of another size (shorter side, then centre crop)"),
+		crop:          fs.Bool("crop", false, "centre-crop images larger than the model's size"),
+		graphNoise:    fs.Bool("graph-noise", false, "draw the sampler's noise inside the step graph (no host transfer per step; another run than the host draws for the same seed)"),
+		bf16:          fs.Bool("bf16", false, "run the network's torso in bfloat16 (for GPUs; slower on the pure-Go backend)"),
+		draws:         fs.Int("draws", 1, "sample each measurement N times and keep the reconstruction that fits it best (smallest ‖y − A(x0)‖; e.g. for phase retrieval)"),
+	}
+}
+
+// options turns the flags into restore options; fs tells which were set.
+func (s *samplingFlags) options(fs *flag.FlagSet) (restore.Options, restore.Fit, error) {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	o := restore.Options{
+		Steps: *s.steps, Respacing: *s.respacing, DDIM: *s.ddim, Eta: *s.eta,
+		ProgressEvery: *s.progressEvery, Guidance: guidance.Options{Batched: *s.batched},
+		GraphNoise: *s.graphNoise, BFloat16: *s.bf16, Draws: *s.draws,
+	}
+	if set["scale"] {
+		o.Scale = s.scale
+	}
+	if set["sigma-y"] {
+		o.SigmaY = s.sigmaY
+	}
+	ramp, err := guidance.ParseRamp(*s.ramp)
+	if err != nil {
+		return o, 0, usagef("-ramp: %v", err)
+	}
+	o.Ramp = ramp
+	if set["noise"] || !set["task-config"] {
+		n, err := ops.ParseNoise(*s.noise)
+		if err != nil {
+			return o, 0, usagef("-noise: %v", err)
+		}
+		o.Noise = n
+	}
+	if *s.steps < 0 {
+		return o, 0, usagef("-steps %d is negative", *s.steps)
+	}
+	if *s.draws < 1 {
+		return o, 0, usagef("-draws %d: need at least 1", *s.draws)
+	}
+	if *s.progressEvery < 0 {
+		return o, 0, usagef("-progress-every %d is negative", *s.progressEvery)
+	}
+	fit := restore.FitNone
+	switch {
+	case *s.resize && *s.crop:
+		return o, 0, usagef("-resize and -crop exclude each other")
+	case *s.resize:
+		fit = restore.FitResize
+	case *s.crop:
+		fit = restore.FitCrop
+	}
+	return o, fit, nil
+}
+
+// parseInterleaved parses flags that may come before and after the
+// positional arguments ("cadps restore IMAGE -task sr:factor=4") and
+// returns the positional arguments.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := parseFlags(fs, args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		rest := fs.Args()
+		if rest[0] == "--" {
+			return append(pos, rest[1:]...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+// parseFlagsOnly parses the flags of a command that takes no positional
+// arguments: any is a usage error.
+func parseFlagsOnly(fs *flag.FlagSet, args []string) error {
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return usagef("unexpected arguments %q", pos)
+	}
+	return nil
+}

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"slices"
+
+	"github.com/cadps/toolkit/cadps/backend"
+	"github.com/cadps/toolkit/cadps/metrics/fid"
+	"github.com/cadps/toolkit/cadps/runs"
+)
+
+// tableFlags are the flags `cadps reproduce` and `cadps merge` share that
+// add tables after a reproduction's own: FID per task and method, and the
+// papers' layout.
+type tableFlags struct {
+	fid   *string
+	dims  *int
+	paper *bool
+}
+
+func addTableFlags(fs interface {
+	String(name, value, usage string) *string
+	Int(name string, value int, usage string) *int
+	Bool(name string, value bool, usage string) *bool
+}) tableFlags {
+	return tableFlags{
+		fid:   fs.String("fid", "", "also FID per task and method (reconstructions against clean images), with pytorch-fid's Inception weights ("+fid.WeightsFile+")"),
+		dims:  fs.Int("fid-dims", 2048, "FID feature dimension: 64, 192, 768 or 2048 (as pytorch-fid's --dims)"),
+		paper: fs.Bool("paper-table", false, "end with the table in the papers' layout: a row per task; LPIPS, FID, PSNR and SSIM per method"),
+	}
+}
+
+// check reports a feature dimension pytorch-fid does not offer.
+func (f tableFlags) check() error {
+	if !slices.Contains(fid.BlockDims[:], *f.dims) {
+		return usagef("-fid-dims %d: want 64, 192, 768 or 2048", *f.dims)
+	}
+	return nil
+}
+
+// load returns the FID network the flags select (nil without -fid), so
+// that bad weights are reported before a long run.
+func (f tableFlags) load() (*fid.Model, error) {
+	if *f.fid == "" {
+		return nil, nil
+	}
+	b, err := backend.New()
+	if err != nil {
+		return nil, err
+	}
+	return fid.Load(b, *f.fid, slices.Index(fid.BlockDims[:], *f.dims))
+}
+
+// fidBatch is the number of images the FID network runs at once.
+const fidBatch = 50
+
+// print writes the FID table (with an FID network m) and, with
+// -paper-table, the table in the papers' layout, tasks and methods in the
+// order given (any others after them).
+func (f tableFlags) print(w io.Writer, t *runs.Table, m *fid.Model, taskOrder, methodOrder []string) error {
+	var fids []runs.FIDRow
+	if m != nil {
+		var err error
+		if fids, err = t.FID(m, fidBatch); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "\n%s", runs.FIDMarkdown(fids, *f.dims))
+	}
+	if *f.paper {
+		fmt.Fprintf(w, "\n%s", runs.PaperMarkdown(t.Rows, fids, taskOrder, methodOrder))
+	}
+	return nil
+}
