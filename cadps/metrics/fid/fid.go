@@ -87,6 +87,9 @@ func New(b backends.Backend, sd *checkpoints.StateDict, blocks ...int) (*Model, 
 	if err != nil {
 		return nil, err
 	}
+	if w, err = foldBatchNorm(w, last); err != nil {
+		return nil, err
+	}
 	m := &Model{blocks: blocks, weights: w}
 	if m.exec, err = graph.NewExec(b, m.graph); err != nil {
 		return nil, fmt.Errorf("fid: %w", err)
