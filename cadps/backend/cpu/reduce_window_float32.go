@@ -1,0 +1,189 @@
+// Part of the toolkit's fork of GoMLX v0.26.0's pure-Go backend (Apache-2.0); see NOTICE.
+
+package cpu
+
+import (
+	"slices"
+	"sync"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+)
+
+func init() {
+	setNodeExecutor(backends.OpTypeReduceWindow, priorityArch, execReduceWindowFloat32)
+}
+
+// minParallelPool is the smallest pooling (input plus output elements)
+// split across goroutines.
+const minParallelPool = 1 << 16
+
+// pool2D is a float32 window reduction over the last two axes of planes
+// independent [H, W] maps: out[oy, ox] reduces in[oy·sh − ph + ky,
+// ox·sw − pw + kx] over the window positions inside the map, separably
+// (along the width into a scratch map, then along the height).
+type pool2D struct {
+	op             backends.ReduceOpType
+	planes         int
+	h, w, oh, ow   int
+	kh, kw, sh, sw int
+	ph, pw         int
+	identity       float32
+}
+
+// execReduceWindowFloat32 runs float32 max, min and sum reductions whose
+// windows span only the last two axes (no dilations, no negative padding)
+// as pool2D, split by planes across the cores; everything else goes to
+// upstream's executor.
+func execReduceWindowFloat32(backend *Backend, node *Node, inputs []*Buffer, owned []bool) (*Buffer, error) {
+	p, ok := newPool2D(inputs[0], node)
+	if !ok {
+		return execReduceWindow(backend, node, inputs, owned)
+	}
+	output := backend.getBufferForShape(node.shape)
+	p.run(inputs[0].flat.([]float32), output.flat.([]float32), sgemmWorkers(backend.workers.MaxParallelism()))
+	return output, nil
+}
+
+// newPool2D returns the pool2D of a ReduceWindow node, if it is one.
+func newPool2D(operand *Buffer, node *Node) (pool2D, bool) {
+	d := node.data.(*reduceWindowNode)
+	in, out := operand.shape, node.shape
+	rank := in.Rank()
+	if in.DType != dtypes.Float32 || rank < 2 || len(d.windowDimensions) != rank {
+		return pool2D{}, false
+	}
+	p := pool2D{op: d.reductionType, planes: 1}
+	switch d.reductionType {
+	case backends.ReduceOpMax:
+		p.identity = dtypes.Float32.LowestValue().(float32)
+	case backends.ReduceOpMin:
+		p.identity = dtypes.Float32.HighestValue().(float32)
+	case backends.ReduceOpSum:
+	default:
+		return pool2D{}, false
+	}
+	one := func(v []int) bool { return v == nil || !slices.ContainsFunc(v, func(x int) bool { return x != 1 }) }
+	if !one(d.baseDilations) || !one(d.windowDilations) {
+		return pool2D{}, false
+	}
+	strides := d.strides
+	if strides == nil {
+		strides = d.windowDimensions
+	}
+	pads := d.paddings
+	if pads == nil {
+		pads = make([][2]int, rank)
+	}
+	for a := range rank {
+		if pads[a][0] < 0 || pads[a][1] < 0 || strides[a] < 1 {
+			return pool2D{}, false
+		}
+		if a < rank-2 {
+			if d.windowDimensions[a] != 1 || strides[a] != 1 || pads[a] != [2]int{} {
+				return pool2D{}, false
+			}
+			p.planes *= in.Dimensions[a]
+		}
+	}
+	p.h, p.w, p.oh, p.ow = in.Dimensions[rank-2], in.Dimensions[rank-1], out.Dimensions[rank-2], out.Dimensions[rank-1]
+	p.kh, p.kw, p.sh, p.sw = d.windowDimensions[rank-2], d.windowDimensions[rank-1], strides[rank-2], strides[rank-1]
+	p.ph, p.pw = pads[rank-2][0], pads[rank-1][0]
+	return p, true
+}
+
+// run pools in [planes, H, W] into out [planes, OH, OW] with at most
+// workers goroutines.
+func (p pool2D) run(in, out []float32, workers int) {
+	if p.planes == 0 || p.oh == 0 || p.ow == 0 {
+		return
+	}
+	parts := min(workers, p.planes, max(1, p.planes*(p.h*p.w+p.oh*p.ow)/minParallelPool))
+	if parts <= 1 {
+		p.planesRange(in, out, 0, p.planes)
+		return
+	}
+	var wg sync.WaitGroup
+	step := (p.planes + parts - 1) / parts
+	for first := 0; first < p.planes; first += step {
+		last := min(first+step, p.planes)
+		wg.Go(func() { p.planesRange(in, out, first, last) })
+	}
+	wg.Wait()
+}
+
+// planesRange pools planes [first, last).
+func (p pool2D) planesRange(in, out []float32, first, last int) {
+	rows := make([]float32, p.h*p.ow) // the map reduced along the width
+	for c := first; c < last; c++ {
+		src := in[c*p.h*p.w : (c+1)*p.h*p.w]
+		for y := range p.h {
+			p.reduceRow(rows[y*p.ow:(y+1)*p.ow], src[y*p.w:(y+1)*p.w], p.kw, p.sw, p.pw)
+		}
+		dst := out[c*p.oh*p.ow : (c+1)*p.oh*p.ow]
+		for oy := range p.oh {
+			row := dst[oy*p.ow : (oy+1)*p.ow]
+			for i := range row {
+				row[i] = p.identity
+			}
+			for ky := range p.kh {
+				if y := oy*p.sh - p.ph + ky; y >= 0 && y < p.h {
+					p.combine(row, rows[y*p.ow:(y+1)*p.ow], 1)
+				}
+			}
+		}
+	}
+}
+
+// reduceRow sets dst[o] to the reduction of src[o·stride − pad + k] over
+// the k < window inside src (the identity where there are none).
+func (p pool2D) reduceRow(dst, src []float32, window, stride, pad int) {
+	for i := range dst {
+		dst[i] = p.identity
+	}
+	n := len(src)
+	for k := range window {
+		// o·stride − pad + k ∈ [0, n) for o ∈ [lo, hi).
+		lo := max(0, (pad-k+stride-1)/stride) // ≤ 0 when pad ≤ k
+		hi := min(len(dst), (n-1+pad-k)/stride+1)
+		if n-1+pad-k < 0 || lo >= hi {
+			continue
+		}
+		start := lo*stride - pad + k
+		p.combine(dst[lo:hi], src[start:], stride)
+	}
+}
+
+// combine reduces src[i·stride] into dst[i] for every i < len(dst).
+func (p pool2D) combine(dst, src []float32, stride int) {
+	if stride == 1 {
+		src = src[:len(dst)]
+		switch p.op {
+		case backends.ReduceOpMax:
+			for i, v := range src {
+				dst[i] = max(dst[i], v)
+			}
+		case backends.ReduceOpMin:
+			for i, v := range src {
+				dst[i] = min(dst[i], v)
+			}
+		default:
+			for i, v := range src {
+				dst[i] += v
+			}
+		}
+		return
+	}
+	_ = src[(len(dst)-1)*stride]
+	for i := range dst {
+		v := src[i*stride]
+		switch p.op {
+		case backends.ReduceOpMax:
+			dst[i] = max(dst[i], v)
+		case backends.ReduceOpMin:
+			dst[i] = min(dst[i], v)
+		default:
+			dst[i] += v
+		}
+	}
+}
