@@ -94,7 +94,7 @@ func newPool2D(operand *Buffer, node *Node) (pool2D, bool) {
 
 // run pools in [planes, H, W] into out [planes, OH, OW] with at most
 // workers goroutines.
-func (p pool2D) run(in, out []float32, workers int) {
+func (p *pool2D) run(in, out []float32, workers int) {
 	if p.planes == 0 || p.oh == 0 || p.ow == 0 {
 		return
 	}
@@ -113,7 +113,7 @@ func (p pool2D) run(in, out []float32, workers int) {
 }
 
 // planesRange pools planes [first, last).
-func (p pool2D) planesRange(in, out []float32, first, last int) {
+func (p *pool2D) planesRange(in, out []float32, first, last int) {
 	rows := make([]float32, p.h*p.ow) // the map reduced along the width
 	for c := first; c < last; c++ {
 		src := in[c*p.h*p.w : (c+1)*p.h*p.w]
@@ -137,7 +137,7 @@ func (p pool2D) planesRange(in, out []float32, first, last int) {
 
 // reduceRow sets dst[o] to the reduction of src[o·stride − pad + k] over
 // the k < window inside src (the identity where there are none).
-func (p pool2D) reduceRow(dst, src []float32, window, stride, pad int) {
+func (p *pool2D) reduceRow(dst, src []float32, window, stride, pad int) {
 	for i := range dst {
 		dst[i] = p.identity
 	}
@@ -155,35 +155,41 @@ func (p pool2D) reduceRow(dst, src []float32, window, stride, pad int) {
 }
 
 // combine reduces src[i·stride] into dst[i] for every i < len(dst).
-func (p pool2D) combine(dst, src []float32, stride int) {
-	if stride == 1 {
-		src = src[:len(dst)]
-		switch p.op {
-		case backends.ReduceOpMax:
-			for i, v := range src {
-				dst[i] = max(dst[i], v)
-			}
-		case backends.ReduceOpMin:
-			for i, v := range src {
-				dst[i] = min(dst[i], v)
-			}
-		default:
-			for i, v := range src {
-				dst[i] += v
-			}
-		}
+func (p *pool2D) combine(dst, src []float32, stride int) {
+	if len(dst) == 0 {
 		return
 	}
-	_ = src[(len(dst)-1)*stride]
-	for i := range dst {
-		v := src[i*stride]
-		switch p.op {
-		case backends.ReduceOpMax:
-			dst[i] = max(dst[i], v)
-		case backends.ReduceOpMin:
-			dst[i] = min(dst[i], v)
-		default:
-			dst[i] += v
+	src = src[:(len(dst)-1)*stride+1]
+	switch {
+	case p.op == backends.ReduceOpMax && stride == 1:
+		maxInto(dst, src)
+	case p.op == backends.ReduceOpMax:
+		for i := range dst {
+			dst[i] = max(dst[i], src[i*stride])
 		}
+	case p.op == backends.ReduceOpSum && stride == 1:
+		sumInto(dst, src)
+	case p.op == backends.ReduceOpSum:
+		for i := range dst {
+			dst[i] += src[i*stride]
+		}
+	default:
+		for i := range dst {
+			dst[i] = min(dst[i], src[i*stride])
+		}
+	}
+}
+
+// maxIntoGeneric is maxInto in Go; len(src) = len(dst).
+func maxIntoGeneric(dst, src []float32) {
+	for i, v := range src {
+		dst[i] = max(dst[i], v)
+	}
+}
+
+// sumIntoGeneric is sumInto in Go; len(src) = len(dst).
+func sumIntoGeneric(dst, src []float32) {
+	for i, v := range src {
+		dst[i] += v
 	}
 }

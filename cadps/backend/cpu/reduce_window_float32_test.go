@@ -85,3 +85,31 @@ func TestReduceWindowFloat32(t *testing.T) {
 		}
 	}
 }
+
+// TestMaxInto checks the vector maximum against Go's max on every length
+// up to a few vectors, with NaNs and infinities on either side.
+func TestMaxInto(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	special := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), 0}
+	for n := range 41 {
+		a, b := randFloat32s(r, n), randFloat32s(r, n+3)
+		for i := range a {
+			if r.IntN(4) == 0 {
+				a[i] = special[r.IntN(len(special))]
+			}
+			if r.IntN(4) == 0 {
+				b[i] = special[r.IntN(len(special))]
+			}
+		}
+		want := make([]float32, n)
+		for i := range want {
+			want[i] = max(a[i], b[i])
+		}
+		maxInto(a, b)
+		for i := range want {
+			if a[i] != want[i] && !(want[i] != want[i] && a[i] != a[i]) {
+				t.Fatalf("length %d: element %d = %g, want %g", n, i, a[i], want[i])
+			}
+		}
+	}
+}
