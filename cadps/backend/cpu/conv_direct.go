@@ -26,6 +26,9 @@ type directConv struct {
 	oh, ow         int
 	sh, sw, dh, dw int // strides and kernel dilations
 	ph, pw         int // padding before the input (negative: cropped)
+	// bias: a third input [1, O, 1, …] is added per output channel; relu:
+	// max(·, 0) follows (see conv_direct_fuse.go).
+	bias, relu bool
 }
 
 // directConvFor returns the direct form of the correlation g (canonical
@@ -80,10 +83,16 @@ func execConvGeneralDirect(backend *Backend, node *Node, inputs []*Buffer, owned
 	if !okX || !okW {
 		return nil, errors.Errorf("ConvGeneral: direct convolution of %s and %s, want float32", inputs[0].shape, inputs[1].shape)
 	}
+	var bias []float32
+	if dc.bias {
+		if bias, okX = inputs[2].flat.([]float32); !okX || len(bias) != dc.o {
+			return nil, errors.Errorf("ConvGeneral: bias %s for %d output channels", inputs[2].shape, dc.o)
+		}
+	}
 	output := backend.getBufferForShape(node.shape)
 	if output == nil {
 		return nil, errors.Errorf("failed allocating (out-of-memory?) output buffer shaped %s", node.shape)
 	}
-	convDirectRun(sgemmKernel(), dc, x, w, output.flat.([]float32), sgemmWorkers(backend.workers.MaxParallelism()))
+	convDirectRun(sgemmKernel(), dc, x, w, bias, output.flat.([]float32), sgemmWorkers(backend.workers.MaxParallelism()))
 	return output, nil
 }

@@ -38,7 +38,7 @@ func BenchmarkConvDirect(b *testing.B) {
 		b.Run(tc.name, func(b *testing.B) {
 			start := time.Now()
 			for b.Loop() {
-				convDirectRun(kern, &dc, x, w, out, workers)
+				convDirectRun(kern, &dc, x, w, nil, out, workers)
 			}
 			b.ReportMetric(flops*float64(b.N)/time.Since(start).Seconds()/1e9, "GFLOP/s")
 		})

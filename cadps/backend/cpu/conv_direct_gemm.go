@@ -8,13 +8,14 @@ import (
 )
 
 // convDirectRun computes out [N, O, OH·OW] = dc applied to x [N, C, H·W]
-// and w [O, C·KH·KW] with at most workers goroutines: C = A·B for A = w
-// (O × C·KH·KW) and B the im2col matrix (C·KH·KW × N·OH·OW), whose column
-// n·OH·OW + q is output position q of image n. A is packed once; B's panels
-// are packed from x by each goroutine for the columns it computes; tiles of
-// C go straight into the output, except those that straddle two images or
-// the edges, which go through a scratch tile.
-func convDirectRun(kern *microKernel, dc *directConv, x, w, out []float32, workers int) {
+// and w [O, C·KH·KW] (plus bias [O] and the ReLU where dc says so) with at
+// most workers goroutines: C = A·B for A = w (O × C·KH·KW) and B the im2col
+// matrix (C·KH·KW × N·OH·OW), whose column n·OH·OW + q is output position q
+// of image n. A is packed once; B's panels are packed from x by each
+// goroutine for the columns it computes; tiles of C go straight into the
+// output, except those that straddle two images or the edges, which go
+// through a scratch tile.
+func convDirectRun(kern *microKernel, dc *directConv, x, w, bias, out []float32, workers int) {
 	m, k, p := dc.o, dc.c*dc.kh*dc.kw, dc.oh*dc.ow
 	n := dc.n * p
 	if m == 0 || n == 0 {
@@ -22,11 +23,16 @@ func convDirectRun(kern *microKernel, dc *directConv, x, w, out []float32, worke
 	}
 	if k == 0 {
 		clear(out[:dc.n*m*p])
+		for img := range dc.n {
+			for o := range m {
+				dc.epilogue(out[(img*m+o)*p:(img*m+o+1)*p], bias, o)
+			}
+		}
 		return
 	}
 	aBuf := convAPool.Get().(*[]float32)
 	defer convAPool.Put(aBuf)
-	a := packWhole(kern, w, m, k, aBuf)
+	r := convRun{dc: dc, kern: kern, a: packWhole(kern, w, m, k, aBuf), x: x, bias: bias, out: out}
 	items := convWorkItems(kern, m, n, k, workers)
 	work := func(next *atomic.Int64) {
 		bufs := packPool.Get().(*packBuffers)
@@ -37,7 +43,7 @@ func convDirectRun(kern *microKernel, dc *directConv, x, w, out []float32, worke
 			if i >= len(items) {
 				return
 			}
-			dc.gemmItem(kern, items[i], a, x, out, bufs, &scratch)
+			r.gemmItem(items[i], bufs, &scratch)
 		}
 	}
 	var next atomic.Int64
@@ -50,6 +56,14 @@ func convDirectRun(kern *microKernel, dc *directConv, x, w, out []float32, worke
 		wg.Go(func() { work(&next) })
 	}
 	wg.Wait()
+}
+
+// convRun is one execution of a direct convolution: its packed kernel a,
+// input x, bias (nil without) and output.
+type convRun struct {
+	dc              *directConv
+	kern            *microKernel
+	a, x, bias, out []float32
 }
 
 // convAPool holds the packed kernels of convDirectRun.
@@ -101,7 +115,8 @@ func convWorkItems(kern *microKernel, m, n, k, workers int) []convItem {
 }
 
 // gemmItem computes one block of C, in sgemmSerial's loop order.
-func (dc *directConv) gemmItem(kern *microKernel, it convItem, a, x, out []float32, bufs *packBuffers, scratch *packScratch) {
+func (r *convRun) gemmItem(it convItem, bufs *packBuffers, scratch *packScratch) {
+	dc, kern := r.dc, r.kern
 	mr, nr := kern.mr, kern.nr
 	k := dc.c * dc.kh * dc.kw
 	mp := roundUp(dc.o, mr)
@@ -110,9 +125,8 @@ func (dc *directConv) gemmItem(kern *microKernel, it convItem, a, x, out []float
 		for pc := 0; pc < k; pc += kcBlock {
 			kc := min(kcBlock, k-pc)
 			bufs.grow(kern, kc, mcBlock, nc)
-			dc.packB(bufs.b, x, pc, kc, jc, nc, nr, scratch)
-			acc := pc > 0
-			ak := a[mp*pc : mp*(pc+kc)]
+			dc.packB(bufs.b, r.x, pc, kc, jc, nc, nr, scratch)
+			ak := r.a[mp*pc : mp*(pc+kc)]
 			for ic := it.i0; ic < it.i1; ic += mcBlock {
 				mc := min(mcBlock, it.i1-ic)
 				for jr := 0; jr < nc; jr += nr {
@@ -120,7 +134,7 @@ func (dc *directConv) gemmItem(kern *microKernel, it convItem, a, x, out []float
 					nn := min(nr, nc-jr)
 					for ir := 0; ir < mc; ir += mr {
 						ap := ak[(ic+ir)*kc : (ic+ir+mr)*kc]
-						dc.tile(kern, kc, ap, bp, out, bufs.tile, ic+ir, min(mr, mc-ir), jc+jr, nn, acc)
+						r.tile(kc, ap, bp, bufs.tile, ic+ir, min(mr, mc-ir), jc+jr, nn, pc > 0, pc+kc == k)
 					}
 				}
 			}
@@ -128,13 +142,22 @@ func (dc *directConv) gemmItem(kern *microKernel, it convItem, a, x, out []float
 	}
 }
 
-// tile computes the mm×nn tile of C at (row, col) from packed panels.
-func (dc *directConv) tile(kern *microKernel, kc int, ap, bp, out, scratch []float32, row, mm, col, nn int, acc bool) {
+// tile computes the mm×nn tile of C at (row, col) from packed panels,
+// adding to it when acc; last says it is the final sum, which the bias and
+// ReLU then apply to.
+func (r *convRun) tile(kc int, ap, bp, scratch []float32, row, mm, col, nn int, acc, last bool) {
+	dc, kern, out := r.dc, r.kern, r.out
 	mr, nr := kern.mr, kern.nr
 	p := dc.oh * dc.ow
 	img, q := col/p, col%p
 	if mm == mr && nn == nr && q+nr <= p {
-		kern.fn(kc, ap, bp, out[(img*dc.o+row)*p+q:], p, acc)
+		base := (img*dc.o+row)*p + q
+		kern.fn(kc, ap, bp, out[base:], p, acc)
+		if last && (dc.bias || dc.relu) {
+			for i := range mr {
+				dc.epilogue(out[base+i*p:base+i*p+nr], r.bias, row+i)
+			}
+		}
 		return
 	}
 	t := scratch[:mr*nr]
@@ -142,14 +165,49 @@ func (dc *directConv) tile(kern *microKernel, kc int, ap, bp, out, scratch []flo
 	for j := range nn {
 		base := (img*dc.o+row)*p + q
 		for i := range mm {
+			v := t[i*nr+j]
 			if acc {
-				out[base+i*p] += t[i*nr+j]
-			} else {
-				out[base+i*p] = t[i*nr+j]
+				v += out[base+i*p]
 			}
+			if last && (dc.bias || dc.relu) {
+				v = dc.apply(v, r.bias, row+i)
+			}
+			out[base+i*p] = v
 		}
 		if q++; q == p {
 			img, q = img+1, 0
 		}
 	}
+}
+
+// epilogue applies the bias of output channel o and the ReLU (as dc says)
+// to the final values seg.
+func (dc *directConv) epilogue(seg, bias []float32, o int) {
+	switch {
+	case dc.bias && dc.relu:
+		b := bias[o]
+		for i, v := range seg {
+			seg[i] = max(v+b, 0)
+		}
+	case dc.bias:
+		b := bias[o]
+		for i := range seg {
+			seg[i] += b
+		}
+	case dc.relu:
+		for i, v := range seg {
+			seg[i] = max(v, 0)
+		}
+	}
+}
+
+// apply is epilogue for one value.
+func (dc *directConv) apply(v float32, bias []float32, o int) float32 {
+	if dc.bias {
+		v += bias[o]
+	}
+	if dc.relu {
+		v = max(v, 0)
+	}
+	return v
 }

@@ -113,28 +113,53 @@ func checkFloat32(t *testing.T, got []float32, want, mag []float64, rel float64)
 }
 
 // TestConvDirectRun checks the direct convolution on every kernel this CPU
-// runs, serially and split, against the definition: every output must be
-// written (the output starts as NaN).
+// runs, serially and split, with and without bias and ReLU, against the
+// definition: every output must be written (the output starts as NaN).
 func TestConvDirectRun(t *testing.T) {
 	for _, tc := range directCases() {
 		dc := tc.conv()
 		r := rand.New(rand.NewPCG(11, uint64(len(tc.name))))
 		x := randFloat32s(r, dc.n*dc.c*dc.h*dc.w)
 		w := randFloat32s(r, dc.o*dc.c*dc.kh*dc.kw)
-		want, mag := naiveDirect(dc, x, w)
+		bias := randFloat32s(r, dc.o)
+		conv, mag := naiveDirect(dc, x, w)
 		for _, kern := range testKernels() {
 			for _, workers := range []int{1, 3} {
-				t.Run(fmt.Sprintf("%s/%s/workers=%d", tc.name, kern.name, workers), func(t *testing.T) {
-					out := make([]float32, len(want))
-					for i := range out {
-						out[i] = float32(math.NaN())
-					}
-					convDirectRun(kern, &dc, x, w, out, workers)
-					checkFloat32(t, out, want, mag, 1e-5)
-				})
+				for _, epi := range [][2]bool{{false, false}, {true, false}, {false, true}, {true, true}} {
+					fused := dc
+					fused.bias, fused.relu = epi[0], epi[1]
+					want, wmag := withEpilogue(fused, conv, mag, bias)
+					name := fmt.Sprintf("%s/%s/workers=%d/bias=%v/relu=%v", tc.name, kern.name, workers, epi[0], epi[1])
+					t.Run(name, func(t *testing.T) {
+						out := make([]float32, len(want))
+						for i := range out {
+							out[i] = float32(math.NaN())
+						}
+						convDirectRun(kern, &fused, x, w, bias, out, workers)
+						checkFloat32(t, out, want, wmag, 1e-5)
+					})
+				}
 			}
 		}
 	}
+}
+
+// withEpilogue applies dc's bias and ReLU to the exact convolution conv
+// (with term magnitudes mag).
+func withEpilogue(dc directConv, conv, mag []float64, bias []float32) (want, wmag []float64) {
+	want, wmag = slices.Clone(conv), slices.Clone(mag)
+	p := dc.oh * dc.ow
+	for i := range want {
+		o := i / p % max(dc.o, 1)
+		if dc.bias {
+			want[i] += float64(bias[o])
+			wmag[i] += math.Abs(float64(bias[o]))
+		}
+		if dc.relu {
+			want[i] = math.Max(want[i], 0)
+		}
+	}
+	return want, wmag
 }
 
 // TestConvWorkItems checks that the blocks handed to the goroutines tile C
@@ -251,4 +276,73 @@ func runBackendConv32(t *testing.T, cc convCase, x, k []float64) ([]float64, boo
 	}
 	canon, _ := permuteFlat(got, ys.Dimensions, invPerm(yp))
 	return canon, usedDirect
+}
+
+// TestConvDirectFusion builds conv → Add(bias [1,O,1,1]) → Max(0) through
+// the builder, checks that they fuse into one direct convolution, and that
+// the unfused convolution, still an output, keeps its own values.
+func TestConvDirectFusion(t *testing.T) {
+	be, err := New("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n, c, h, w, o = 2, 3, 9, 10, 5
+	b := be.Builder(t.Name()).(*Builder)
+	param := func(name string, dims ...int) backends.Op {
+		p, err := b.Parameter(name, shapes.Make(dtypes.Float32, dims...), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	x, k, bias := param("x", n, c, h, w), param("k", o, c, 3, 3), param("bias", o)
+	axes := backends.ConvolveAxesConfig{InputBatch: 0, InputChannels: 1, InputSpatial: []int{2, 3},
+		KernelOutputChannels: 0, KernelInputChannels: 1, KernelSpatial: []int{2, 3},
+		OutputBatch: 0, OutputChannels: 1, OutputSpatial: []int{2, 3}}
+	must := func(op backends.Op, err error) backends.Op {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return op
+	}
+	conv := must(b.ConvGeneral(x, k, axes, nil, [][2]int{{1, 1}, {1, 1}}, nil, nil, 1, 1))
+	zero := must(b.Constant([]float32{0}))
+	y := must(b.Max(must(b.Add(must(b.Reshape(bias, 1, o, 1, 1)), conv)), zero))
+	if dc, ok := y.(*Node).data.(*directConv); !ok || !dc.bias || !dc.relu {
+		t.Fatalf("conv, bias and ReLU did not fuse: %T %+v", y.(*Node).data, y.(*Node).data)
+	}
+	exec, err := b.Compile([]backends.Op{conv, y}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(17, 18))
+	xv, kv, bv := randFloat32s(r, n*c*h*w), randFloat32s(r, o*c*9), randFloat32s(r, o)
+	var bufs []backends.Buffer
+	for _, in := range []struct {
+		v    []float32
+		dims []int
+	}{{xv, []int{n, c, h, w}}, {kv, []int{o, c, 3, 3}}, {bv, []int{o}}} {
+		buf, err := be.BufferFromFlatData(0, in.v, shapes.Make(dtypes.Float32, in.dims...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		bufs = append(bufs, buf)
+	}
+	outs, err := exec.Execute(bufs, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dc := directConv{n: n, c: c, h: h, w: w, o: o, kh: 3, kw: 3, oh: h, ow: w, sh: 1, sw: 1, dh: 1, dw: 1, ph: 1, pw: 1}
+	plain, mag := naiveDirect(dc, xv, kv)
+	fused := dc
+	fused.bias, fused.relu = true, true
+	want, wmag := withEpilogue(fused, plain, mag, bv)
+	for i, expect := range [][2][]float64{{plain, mag}, {want, wmag}} {
+		got := make([]float32, len(expect[0]))
+		if err := be.BufferToFlatData(outs[i], got); err != nil {
+			t.Fatal(err)
+		}
+		checkFloat32(t, got, expect[0], expect[1], 1e-5)
+	}
 }
