@@ -29,7 +29,12 @@ type pool2D struct {
 	kh, kw, sh, sw int
 	ph, pw         int
 	identity       float32
+	// spans are, per window column kx, the outputs [lo, hi) whose input
+	// column o·sw − pw + kx is inside the row, the first being start.
+	spans []poolSpan
 }
+
+type poolSpan struct{ lo, hi, start int }
 
 // execReduceWindowFloat32 runs float32 max, min and sum reductions whose
 // windows span only the last two axes (no dilations, no negative padding)
@@ -89,6 +94,14 @@ func newPool2D(operand *Buffer, node *Node) (pool2D, bool) {
 	p.h, p.w, p.oh, p.ow = in.Dimensions[rank-2], in.Dimensions[rank-1], out.Dimensions[rank-2], out.Dimensions[rank-1]
 	p.kh, p.kw, p.sh, p.sw = d.windowDimensions[rank-2], d.windowDimensions[rank-1], strides[rank-2], strides[rank-1]
 	p.ph, p.pw = pads[rank-2][0], pads[rank-1][0]
+	for k := range p.kw {
+		// o·sw − pw + k ∈ [0, w) for o ∈ [lo, hi).
+		lo := max(0, (p.pw-k+p.sw-1)/p.sw) // ≤ 0 when pw ≤ k
+		hi := min(p.ow, (p.w-1+p.pw-k)/p.sw+1)
+		if p.w-1+p.pw-k >= 0 && lo < hi {
+			p.spans = append(p.spans, poolSpan{lo, hi, lo*p.sw - p.pw + k})
+		}
+	}
 	return p, true
 }
 
@@ -118,7 +131,14 @@ func (p *pool2D) planesRange(in, out []float32, first, last int) {
 	for c := first; c < last; c++ {
 		src := in[c*p.h*p.w : (c+1)*p.h*p.w]
 		for y := range p.h {
-			p.reduceRow(rows[y*p.ow:(y+1)*p.ow], src[y*p.w:(y+1)*p.w], p.kw, p.sw, p.pw)
+			dst := rows[y*p.ow : (y+1)*p.ow]
+			for i := range dst {
+				dst[i] = p.identity
+			}
+			row := src[y*p.w : (y+1)*p.w]
+			for _, sp := range p.spans {
+				p.combine(dst[sp.lo:sp.hi], row[sp.start:], p.sw)
+			}
 		}
 		dst := out[c*p.oh*p.ow : (c+1)*p.oh*p.ow]
 		for oy := range p.oh {
@@ -132,25 +152,6 @@ func (p *pool2D) planesRange(in, out []float32, first, last int) {
 				}
 			}
 		}
-	}
-}
-
-// reduceRow sets dst[o] to the reduction of src[o·stride − pad + k] over
-// the k < window inside src (the identity where there are none).
-func (p *pool2D) reduceRow(dst, src []float32, window, stride, pad int) {
-	for i := range dst {
-		dst[i] = p.identity
-	}
-	n := len(src)
-	for k := range window {
-		// o·stride − pad + k ∈ [0, n) for o ∈ [lo, hi).
-		lo := max(0, (pad-k+stride-1)/stride) // ≤ 0 when pad ≤ k
-		hi := min(len(dst), (n-1+pad-k)/stride+1)
-		if n-1+pad-k < 0 || lo >= hi {
-			continue
-		}
-		start := lo*stride - pad + k
-		p.combine(dst[lo:hi], src[start:], stride)
 	}
 }
 
