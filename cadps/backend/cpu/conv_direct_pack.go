@@ -8,18 +8,18 @@ package cpu
 // x[n, c, oy·sh + ky·dh − ph, ox·sw + kx·dw − pw], zero in the padding.
 
 // packScratch is what packB reuses between panels: the source offset of
-// every (tap, column) of the current panel, −1 in the padding, and the
-// offset of each tap from its window's corner.
+// every (tap, column) of the current panel, −1 in the padding, and each
+// tap's row and column offsets from its window's corner.
 type packScratch struct {
-	offsets, taps []int
+	offsets, dy, dx []int
 }
 
 // packB copies the kc×nc block of B starting at row pc, column jc into
 // panels of nr columns, like packB does for a stored matrix: panel q holds
 // B(pc+r, jc+q·nr+j) at q·nr·kc + r·nr + j, zero past nc. A panel whose
-// columns are nr consecutive input pixels of one row for every tap (stride
-// 1, away from the padding) is copied a row at a time; the others are
-// gathered through a table of source offsets per tap.
+// columns are 16 consecutive pixels of one output row (stride 1) is copied
+// a row at a time, 64 bytes where the row lies inside the input; the
+// others are gathered through a table of source offsets per tap.
 func (dc *directConv) packB(dst, x []float32, pc, kc, jc, nc, nr int, s *packScratch) {
 	taps := dc.kh * dc.kw
 	plane := dc.h * dc.w
@@ -27,11 +27,10 @@ func (dc *directConv) packB(dst, x []float32, pc, kc, jc, nc, nr int, s *packScr
 		s.offsets = make([]int, taps*nr)
 	}
 	offsets := s.offsets[:taps*nr]
-	tapOffsets := s.taps[:0]
+	s.dy, s.dx = s.dy[:0], s.dx[:0]
 	for t := range taps {
-		tapOffsets = append(tapOffsets, t/dc.kw*dc.dh*dc.w+t%dc.kw*dc.dw)
+		s.dy, s.dx = append(s.dy, t/dc.kw*dc.dh), append(s.dx, t%dc.kw*dc.dw)
 	}
-	s.taps = tapOffsets
 	for j0 := 0; j0 < nc; j0 += nr {
 		panel := dst[j0*kc : (j0+nr)*kc]
 		cols := min(nr, nc-j0)
@@ -40,16 +39,8 @@ func (dc *directConv) packB(dst, x []float32, pc, kc, jc, nc, nr int, s *packScr
 		}
 		c, t := pc/taps, pc%taps
 		if nr == 16 && cols == nr {
-			if base, ok := dc.contiguousPanel(jc+j0, nr); ok {
-				for r := range kc {
-					// Through a local copy, so that the compiler knows the
-					// two do not overlap and moves 64 bytes inline.
-					v := *(*[16]float32)(x[base+c*plane+tapOffsets[t]:])
-					*(*[16]float32)(panel[r*16:]) = v
-					if t++; t == taps {
-						t, c = 0, c+1
-					}
-				}
+			if img, iy, ix, ok := dc.rowPanel(jc+j0, nr); ok {
+				dc.packRowPanel(panel, x, img, iy, ix, c, t, kc, s)
 				continue
 			}
 		}
@@ -71,21 +62,49 @@ func (dc *directConv) packB(dst, x []float32, pc, kc, jc, nc, nr int, s *packScr
 	}
 }
 
-// contiguousPanel reports whether the cols columns from j read, for every
-// tap, cols consecutive pixels inside one input row, and returns the
-// offset in x of the first one's window corner (tap 0, channel 0).
-func (dc *directConv) contiguousPanel(j, cols int) (int, bool) {
+// rowPanel reports whether the cols columns from j are consecutive pixels
+// of one output row read with stride 1, and returns their image's offset
+// in x and the first one's window corner (input row and column, possibly
+// in the padding).
+func (dc *directConv) rowPanel(j, cols int) (img, iy, ix int, ok bool) {
 	p := dc.oh * dc.ow
-	img, q := j/p, j%p
+	n, q := j/p, j%p
 	oy, ox := q/dc.ow, q%dc.ow
 	if dc.sw != 1 || ox+cols > dc.ow {
-		return 0, false
+		return 0, 0, 0, false
 	}
-	iy, ix := oy*dc.sh-dc.ph, ox-dc.pw
-	if iy < 0 || iy+(dc.kh-1)*dc.dh >= dc.h || ix < 0 || ix+(dc.kw-1)*dc.dw+cols > dc.w {
-		return 0, false
+	return n * dc.c * dc.h * dc.w, oy*dc.sh - dc.ph, ox - dc.pw, true
+}
+
+// packRowPanel fills the kc rows of a 16-column panel from row pc = c·taps
+// + t on, for columns reading input row iy + dy, columns ix + dx … ix +
+// dx + 15 of image img for each tap (dy, dx).
+func (dc *directConv) packRowPanel(panel, x []float32, img, iy, ix, c, t, kc int, s *packScratch) {
+	taps := len(s.dy)
+	plane := dc.h * dc.w
+	for r := range kc {
+		row := (*[16]float32)(panel[r*16:])
+		y, x0 := iy+s.dy[t], ix+s.dx[t]
+		switch {
+		case y < 0 || y >= dc.h:
+			*row = [16]float32{}
+		case x0 >= 0 && x0+16 <= dc.w:
+			// Through a local copy, so that the compiler knows the two do
+			// not overlap and moves 64 bytes inline.
+			v := *(*[16]float32)(x[img+c*plane+y*dc.w+x0:])
+			*row = v
+		default:
+			lo, hi := max(0, -x0), min(16, dc.w-x0)
+			*row = [16]float32{}
+			if lo < hi {
+				base := img + c*plane + y*dc.w + x0
+				copy(row[lo:hi], x[base+lo:base+hi])
+			}
+		}
+		if t++; t == taps {
+			t, c = 0, c+1
+		}
 	}
-	return img*dc.c*dc.h*dc.w + iy*dc.w + ix, true
 }
 
 // panelOffsets fills offsets[t·nr + i], for tap t and the cols columns

@@ -52,6 +52,7 @@ func directCases() []directCase {
 		{name: "narrow-rows", dc: with(d(4, 3, 5, 3, 13, 3, 3), pad(1, 1)), phEnd: 1, pwEnd: 1},
 		{name: "deep-wide-tall", dc: with(d(3, 40, 30, 30, 150, 3, 3), pad(1, 1)), phEnd: 1, pwEnd: 1},
 		{name: "wide-dilated", dc: with(d(2, 3, 5, 40, 7, 3, 3), func(dc *directConv) { dc.dh, dc.dw, dc.ph, dc.pw = 1, 2, 1, 2 }), phEnd: 1, pwEnd: 2},
+		{name: "rows-of-two-panels", dc: with(d(2, 3, 6, 32, 4, 3, 3), pad(1, 1)), phEnd: 1, pwEnd: 1},
 		{name: "wide-1x1-as-row", dc: d(3, 4, 1, 70, 8, 1, 1)},
 		{name: "1d", dc: directConv{n: 2, c: 3, h: 1, w: 11, o: 4, kh: 1, kw: 5, sh: 1, sw: 2, dh: 1, dw: 1, pw: 2}, pwEnd: 1, oneDim: true},
 		{name: "no-images", dc: d(0, 3, 5, 5, 4, 3, 3)},
