@@ -5,9 +5,15 @@
 # pure-Go one by default) against PyTorch on the same machine
 # (scripts/bench/metrics_torch.py), and the ratio Go / PyTorch.
 #
-# Usage, from the module root: scripts/bench/metrics.sh [ITERATIONS]
+# Usage, from the module root: scripts/bench/metrics.sh [-threads N] [ITERATIONS]
 # (default 1; Debian's python3-torch and python3-torchvision are needed).
+# -threads N runs both sides on N threads (GOMAXPROCS, OMP_NUM_THREADS);
+# by default each uses every core.
 set -eu
+if [ "${1:-}" = "-threads" ]; then
+	export GOMAXPROCS=$2 OMP_NUM_THREADS=$2
+	shift 2
+fi
 iters=${1:-1}
 python=${PYTHON:-/usr/bin/python3}
 go_out=$(go test -timeout 60m -run '^$' -bench '^(BenchmarkLPIPS|BenchmarkFIDFeatures)$' -benchtime "${iters}x" \

@@ -1,7 +1,7 @@
 """PyTorch timings for scripts/bench/metrics.sh: LPIPS (alex) on 16 pairs of
 256x256 images and FID Inception pool3 features of 16 images of 256x256,
 with the networks of scripts/fixtures (torchvision's modules) and random
-weights, on the CPU with every core. Prints "lpips SECONDS" and
+weights, on the CPU with every core (or $OMP_NUM_THREADS threads). Prints "lpips SECONDS" and
 "fid SECONDS", the mean over the iterations after one warm-up run."""
 import os
 import sys
@@ -25,7 +25,7 @@ def timed(f, iters):
 
 def main():
     iters = int(sys.argv[1]) if len(sys.argv) > 1 else 1
-    torch.set_num_threads(os.cpu_count())
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count()))
     torch.manual_seed(0)
     lin = {f"lin{k}.model.1.weight": torch.rand(1, c, 1, 1) for k, c in enumerate([64, 192, 384, 256, 256])}
     lp = LPIPS("alex", backbone("alex"), lin)

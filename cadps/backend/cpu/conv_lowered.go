@@ -185,6 +185,9 @@ func (b *Builder) convCanonical(x, w backends.Op, spec convSpec) (backends.Op, e
 		geom.kern = append(geom.kern, k)
 		geom.out = append(geom.out, (lp-e)/spec.strides[i]+1)
 	}
+	if dc, ok := directConvFor(geom, spec.pads, xs.Dimensions[2:]); ok {
+		return b.convDirect(x, w, dc, append([]int{geom.n, geom.o}, geom.out...))
+	}
 	if x, err = b.padZero(x, cfg); err != nil {
 		return nil, err
 	}

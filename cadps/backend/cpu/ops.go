@@ -772,6 +772,9 @@ func (b *Builder) IsFinite(operandOp backends.Op) (backends.Op, error) {
 
 // Add implements the backends.Builder interface.
 func (b *Builder) Add(lhsOp, rhsOp backends.Op) (backends.Op, error) {
+	if fused, ok := b.fuseConvBias(lhsOp, rhsOp); ok {
+		return fused, nil
+	}
 	return b.addBinaryOp(backends.OpTypeAdd, lhsOp, rhsOp)
 }
 
@@ -832,6 +835,9 @@ func (b *Builder) LogicalXor(lhsOp, rhsOp backends.Op) (backends.Op, error) {
 
 // Max implements the backends.Builder interface.
 func (b *Builder) Max(lhsOp, rhsOp backends.Op) (backends.Op, error) {
+	if fused, ok := b.fuseConvReLU(lhsOp, rhsOp); ok {
+		return fused, nil
+	}
 	return b.addBinaryOp(backends.OpTypeMax, lhsOp, rhsOp)
 }
 

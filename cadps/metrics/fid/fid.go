@@ -87,6 +87,9 @@ func New(b backends.Backend, sd *checkpoints.StateDict, blocks ...int) (*Model, 
 	if err != nil {
 		return nil, err
 	}
+	if w, err = foldBatchNorm(w, last); err != nil {
+		return nil, err
+	}
 	m := &Model{blocks: blocks, weights: w}
 	if m.exec, err = graph.NewExec(b, m.graph); err != nil {
 		return nil, fmt.Errorf("fid: %w", err)
@@ -158,14 +161,17 @@ func (m *Model) Features(x []float32, n, h, w int) ([][][]float32, error) {
 }
 
 // resize is F.interpolate(x, (oh, ow), mode='bilinear', align_corners=False)
-// without antialiasing, on x [N,C,H,W], as two interpolation matrices.
+// without antialiasing, on x [N,C,H,W], as two interpolation matrices. The
+// height matrix is broadcast over the images and channels so that both
+// products read their operands in place (no transposes).
 func resize(x *cnn.Node, oh, ow int) *cnn.Node {
-	h, w := x.Shape().Dim(2), x.Shape().Dim(3)
+	n, c, h, w := x.Shape().Dim(0), x.Shape().Dim(1), x.Shape().Dim(2), x.Shape().Dim(3)
 	g := x.Graph()
 	ry := graph.Const(g, bilinearMatrix(h, oh)) // [oh, h]
 	rx := graph.Const(g, bilinearMatrix(w, ow)) // [ow, w]
 	x = graph.Einsum("nchw,pw->nchp", x, rx)
-	return graph.Einsum("nchp,oh->ncop", x, ry)
+	ry = graph.BroadcastPrefix(ry, n, c) // [n, c, oh, h]
+	return graph.DotGeneral(ry, []int{3}, []int{0, 1}, x, []int{2}, []int{0, 1})
 }
 
 // bilinearMatrix returns the [out][in] weights of PyTorch's bilinear

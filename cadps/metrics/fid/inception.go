@@ -116,13 +116,11 @@ type net struct {
 	specs map[string]convSpec
 }
 
-// bc applies the BasicConv2d named key: conv, eval-mode BatchNorm, ReLU.
+// bc applies the BasicConv2d named key: conv, eval-mode BatchNorm (folded
+// into the convolution's weights and bias, see foldBatchNorm), ReLU.
 func (n *net) bc(key string, x *cnn.Node) *cnn.Node {
 	c := n.specs[key]
-	y := cnn.Conv2D(x, n.w[key+".conv.weight"], nil, c.stride, c.padH, c.padW)
-	ch := func(name string) *cnn.Node { return graph.Reshape(n.w[key+".bn."+name], 1, c.out, 1, 1) }
-	y = graph.Div(graph.Sub(y, ch("running_mean")), graph.Sqrt(graph.AddScalar(ch("running_var"), bnEps)))
-	y = graph.Add(graph.Mul(y, ch("weight")), ch("bias"))
+	y := cnn.Conv2D(x, n.w[key+".conv.weight"], n.w[key+".conv.bias"], c.stride, c.padH, c.padW)
 	return graph.Max(y, graph.ScalarZero(y.Graph(), y.DType()))
 }
 

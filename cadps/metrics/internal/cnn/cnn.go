@@ -5,13 +5,13 @@ package cnn
 
 import (
 	"fmt"
-	"math"
 	"slices"
 	"sort"
 	"strings"
 
 	"github.com/cadps/toolkit/checkpoints"
 	"github.com/cadps/toolkit/internal/randweights"
+	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	timage "github.com/gomlx/gomlx/pkg/core/tensors/images"
@@ -112,13 +112,7 @@ func Conv2D(x, k, bias *Node, stride, padH, padW int) *Node {
 func MaxPool(x *Node, k, stride, pad int, ceil bool) *Node {
 	h, w := x.Shape().Dim(2), x.Shape().Dim(3)
 	oh, ow := PoolSize(h, k, stride, pad, ceil), PoolSize(w, k, stride, pad, ceil)
-	// Pad the end so that every window of the output lies inside.
-	endH, endW := max(pad, (oh-1)*stride+k-h-pad), max(pad, (ow-1)*stride+k-w-pad)
-	if pad > 0 || endH > 0 || endW > 0 {
-		lowest := graph.Scalar(x.Graph(), x.DType(), math.Inf(-1))
-		x = graph.Pad(x, lowest, graph.PadAxis{}, graph.PadAxis{}, graph.PadAxis{Start: pad, End: endH}, graph.PadAxis{Start: pad, End: endW})
-	}
-	return windows(x, k, stride, oh, ow, graph.Max)
+	return windows(x, backends.ReduceOpMax, k, stride, pad, oh, ow)
 }
 
 // AvgPoolExcludePad is F.avg_pool2d(x, k, stride, pad, count_include_pad
@@ -126,10 +120,7 @@ func MaxPool(x *Node, k, stride, pad int, ceil bool) *Node {
 func AvgPoolExcludePad(x *Node, k, stride, pad int) *Node {
 	h, w := x.Shape().Dim(2), x.Shape().Dim(3)
 	oh, ow := PoolSize(h, k, stride, pad, false), PoolSize(w, k, stride, pad, false)
-	if pad > 0 {
-		x = graph.Pad(x, graph.ScalarZero(x.Graph(), x.DType()), graph.PadAxis{}, graph.PadAxis{}, graph.PadAxis{Start: pad, End: pad}, graph.PadAxis{Start: pad, End: pad})
-	}
-	sum := windows(x, k, stride, oh, ow, graph.Add)
+	sum := windows(x, backends.ReduceOpSum, k, stride, pad, oh, ow)
 	count := func(i, n int) float32 { // real pixels of window i along an axis of n
 		lo, hi := i*stride-pad, i*stride-pad+k
 		return float32(min(hi, n) - max(lo, 0))
@@ -143,31 +134,15 @@ func AvgPoolExcludePad(x *Node, k, stride, pad int) *Node {
 	return graph.Div(sum, graph.Reshape(graph.Const(x.Graph(), counts), 1, 1, oh, ow))
 }
 
-// windows combines the k×k windows of x [N,C,H,W] (padded already) at the
-// given stride into an [N,C,oh,ow] map, separably: along the width, then
-// along the height, each as k strided slices. On the pure-Go backend this
-// is an order of magnitude faster than its generic window reduction.
-func windows(x *Node, k, stride, oh, ow int, combine func(a, b *Node) *Node) *Node {
-	all := graph.AxisRange()
-	var row *Node
-	for j := range k {
-		s := graph.Slice(x, all, all, all, graph.AxisRange(j, j+(ow-1)*stride+1).Stride(stride))
-		if row == nil {
-			row = s
-		} else {
-			row = combine(row, s)
-		}
-	}
-	var out *Node
-	for i := range k {
-		s := graph.Slice(row, all, all, graph.AxisRange(i, i+(oh-1)*stride+1).Stride(stride), all)
-		if out == nil {
-			out = s
-		} else {
-			out = combine(out, s)
-		}
-	}
-	return out
+// windows reduces the k×k windows of x [N,C,H,W] at the given stride into
+// an [N,C,oh,ow] map with one window reduction, whose padded positions
+// (pad before each axis, and after it as far as the last window reaches)
+// take no part. The pure-Go backend runs it as a separable pass per map.
+func windows(x *Node, op backends.ReduceOpType, k, stride, pad, oh, ow int) *Node {
+	h, w := x.Shape().Dim(2), x.Shape().Dim(3)
+	end := func(o, n int) int { return max(0, (o-1)*stride+k-n-pad) }
+	return graph.BackendReduceWindow(x, op, []int{1, 1, k, k}, []int{1, 1, stride, stride}, nil, nil,
+		[][2]int{{}, {}, {pad, end(oh, h)}, {pad, end(ow, w)}})
 }
 
 // ConvSize is the output length of a convolution over n pixels.

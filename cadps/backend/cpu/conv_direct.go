@@ -1,0 +1,98 @@
+// Part of the toolkit's fork of GoMLX v0.26.0's pure-Go backend (Apache-2.0); see NOTICE.
+
+package cpu
+
+import (
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/pkg/errors"
+)
+
+func init() {
+	setNodeExecutor(backends.OpTypeConvGeneral, priorityArch, execConvGeneralDirect)
+}
+
+// directConv is a float32 convolution with one channel group and one or two
+// spatial axes, computed as the product of the kernel [O, C·KH·KW] and the
+// implicit im2col matrix [C·KH·KW, N·OH·OW] of the unpadded input, whose
+// panels the SGEMM packs straight from the input (convDirectRun): no padded
+// copy, no im2col operand, no transposes. It is the data of a ConvGeneral
+// node with input [N, C, (H,) W], kernel [O, C, (KH,) KW] and output
+// [N, O, (OH,) OW]; a 1-D convolution has h = kh = oh = sh = dh = 1, ph = 0.
+type directConv struct {
+	n, c, h, w     int
+	o, kh, kw      int
+	oh, ow         int
+	sh, sw, dh, dw int // strides and kernel dilations
+	ph, pw         int // padding before the input (negative: cropped)
+	// bias: a third input [1, O, 1, …] is added per output channel; relu:
+	// max(·, 0) follows (see conv_direct_fuse.go).
+	bias, relu bool
+}
+
+// directConvFor returns the direct form of the correlation g (canonical
+// layout, input dilation already removed, padding pads still to apply) and
+// whether it applies: float32, one channel group, one or two spatial axes,
+// no axis computed as a banded matrix, and no kernel larger than its output
+// (the kernel gradient's shape, where im2col's slicing is cheaper).
+func directConvFor(g convGeom, pads [][2]int, unpadded []int) (directConv, bool) {
+	s := len(g.out)
+	if g.dtype != dtypes.Float32 || g.groups != 1 || s < 1 || s > 2 || g.banded() {
+		return directConv{}, false
+	}
+	for i := range s {
+		if g.kern[i] > g.out[i] {
+			return directConv{}, false
+		}
+	}
+	dc := directConv{n: g.n, c: g.c, o: g.o, h: 1, kh: 1, oh: 1, sh: 1, dh: 1}
+	last := s - 1
+	dc.w, dc.kw, dc.ow, dc.sw, dc.dw, dc.pw = unpadded[last], g.kern[last], g.out[last], g.strides[last], g.dil[last], pads[last][0]
+	if s == 2 {
+		dc.h, dc.kh, dc.oh, dc.sh, dc.dh, dc.ph = unpadded[0], g.kern[0], g.out[0], g.strides[0], g.dil[0], pads[0][0]
+	}
+	if dc.kh == 1 && dc.kw == 1 && dc.sh == 1 && dc.sw == 1 && dc.oh == dc.h && dc.ow == dc.w && dc.ph == 0 && dc.pw == 0 {
+		// A pointwise convolution reads each image as one row.
+		dc.w, dc.ow, dc.h, dc.oh = dc.h*dc.w, dc.oh*dc.ow, 1, 1
+	}
+	return dc, true
+}
+
+// convDirect adds the ConvGeneral node computing dc on x and kernel w
+// (canonical layouts); outDims are the canonical output dimensions.
+func (b *Builder) convDirect(x, w backends.Op, dc directConv, outDims []int) (backends.Op, error) {
+	inputs, err := b.checkOps("ConvGeneral", x, w)
+	if err != nil {
+		return nil, err
+	}
+	node := b.newNode(backends.OpTypeConvGeneral, shapes.Make(dtypes.Float32, outDims...), inputs...)
+	node.data = &dc
+	return node, nil
+}
+
+// execConvGeneralDirect runs ConvGeneral nodes built by convDirect and
+// hands the others to upstream's executor.
+func execConvGeneralDirect(backend *Backend, node *Node, inputs []*Buffer, owned []bool) (*Buffer, error) {
+	dc, ok := node.data.(*directConv)
+	if !ok {
+		return execConvGeneral(backend, node, inputs, owned)
+	}
+	x, okX := inputs[0].flat.([]float32)
+	w, okW := inputs[1].flat.([]float32)
+	if !okX || !okW {
+		return nil, errors.Errorf("ConvGeneral: direct convolution of %s and %s, want float32", inputs[0].shape, inputs[1].shape)
+	}
+	var bias []float32
+	if dc.bias {
+		if bias, okX = inputs[2].flat.([]float32); !okX || len(bias) != dc.o {
+			return nil, errors.Errorf("ConvGeneral: bias %s for %d output channels", inputs[2].shape, dc.o)
+		}
+	}
+	output := backend.getBufferForShape(node.shape)
+	if output == nil {
+		return nil, errors.Errorf("failed allocating (out-of-memory?) output buffer shaped %s", node.shape)
+	}
+	convDirectRun(sgemmKernel(), dc, x, w, bias, output.flat.([]float32), sgemmWorkers(backend.workers.MaxParallelism()))
+	return output, nil
+}

@@ -1,0 +1,213 @@
+// Part of the toolkit's fork of GoMLX v0.26.0's pure-Go backend (Apache-2.0); see NOTICE.
+
+package cpu
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// convDirectRun computes out [N, O, OH·OW] = dc applied to x [N, C, H·W]
+// and w [O, C·KH·KW] (plus bias [O] and the ReLU where dc says so) with at
+// most workers goroutines: C = A·B for A = w (O × C·KH·KW) and B the im2col
+// matrix (C·KH·KW × N·OH·OW), whose column n·OH·OW + q is output position q
+// of image n. A is packed once; B's panels are packed from x by each
+// goroutine for the columns it computes; tiles of C go straight into the
+// output, except those that straddle two images or the edges, which go
+// through a scratch tile.
+func convDirectRun(kern *microKernel, dc *directConv, x, w, bias, out []float32, workers int) {
+	m, k, p := dc.o, dc.c*dc.kh*dc.kw, dc.oh*dc.ow
+	n := dc.n * p
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 {
+		clear(out[:dc.n*m*p])
+		for img := range dc.n {
+			for o := range m {
+				dc.epilogue(out[(img*m+o)*p:(img*m+o+1)*p], bias, o)
+			}
+		}
+		return
+	}
+	aBuf := convAPool.Get().(*[]float32)
+	defer convAPool.Put(aBuf)
+	r := convRun{dc: dc, kern: kern, a: packWhole(kern, w, m, k, aBuf), x: x, bias: bias, out: out}
+	items := convWorkItems(kern, m, n, k, workers)
+	work := func(next *atomic.Int64) {
+		bufs := packPool.Get().(*packBuffers)
+		defer packPool.Put(bufs)
+		var scratch packScratch
+		for {
+			i := int(next.Add(1)) - 1
+			if i >= len(items) {
+				return
+			}
+			r.gemmItem(items[i], bufs, &scratch)
+		}
+	}
+	var next atomic.Int64
+	if len(items) == 1 || workers <= 1 {
+		work(&next)
+		return
+	}
+	var wg sync.WaitGroup
+	for range min(workers, len(items)) {
+		wg.Go(func() { work(&next) })
+	}
+	wg.Wait()
+}
+
+// convRun is one execution of a direct convolution: its packed kernel a,
+// input x, bias (nil without) and output.
+type convRun struct {
+	dc              *directConv
+	kern            *microKernel
+	a, x, bias, out []float32
+}
+
+// convAPool holds the packed kernels of convDirectRun.
+var convAPool = sync.Pool{New: func() any { return new([]float32) }}
+
+// packWhole packs all of A (m×k, row-major w) once: the panels of its
+// kcBlock-wide column block starting at pc lie at roundUp(m, mr)·pc, in
+// packA's layout, so that rows from ic on start ic·kc further.
+func packWhole(kern *microKernel, w []float32, m, k int, buf *[]float32) []float32 {
+	mp := roundUp(m, kern.mr)
+	if cap(*buf) < mp*k {
+		*buf = make([]float32, mp*k)
+	}
+	a := (*buf)[:mp*k]
+	src := matView{data: w, rs: k, cs: 1}
+	for pc := 0; pc < k; pc += kcBlock {
+		kc := min(kcBlock, k-pc)
+		packA(a[mp*pc:mp*(pc+kc)], src.shift(0, pc), m, kc, kern.mr)
+	}
+	return a
+}
+
+// convItem is a block of C: rows [i0, i1), columns [j0, j1).
+type convItem struct{ i0, i1, j0, j1 int }
+
+// convWorkItems splits C (m×n, k deep) into blocks handed to the goroutines
+// as they become free, so that a core slowed by other work takes fewer: a
+// few column blocks per goroutine (at most ncBlock wide), and also row
+// blocks when there are too few columns.
+func convWorkItems(kern *microKernel, m, n, k, workers int) []convItem {
+	parts := min(workers, max(1, m*n*k/minParallelFlops))
+	if parts <= 1 {
+		return []convItem{{0, m, 0, n}}
+	}
+	cs := min(ncBlock, max(kern.nr, roundUp((n+4*parts-1)/(4*parts), kern.nr)))
+	colBlocks := (n + cs - 1) / cs
+	rs := m
+	if colBlocks < 2*parts {
+		rowBlocks := min((2*parts+colBlocks-1)/colBlocks, (m+kern.mr-1)/kern.mr)
+		rs = roundUp((m+rowBlocks-1)/rowBlocks, kern.mr)
+	}
+	var items []convItem
+	for j0 := 0; j0 < n; j0 += cs {
+		for i0 := 0; i0 < m; i0 += rs {
+			items = append(items, convItem{i0, min(i0+rs, m), j0, min(j0+cs, n)})
+		}
+	}
+	return items
+}
+
+// gemmItem computes one block of C, in sgemmSerial's loop order.
+func (r *convRun) gemmItem(it convItem, bufs *packBuffers, scratch *packScratch) {
+	dc, kern := r.dc, r.kern
+	mr, nr := kern.mr, kern.nr
+	k := dc.c * dc.kh * dc.kw
+	mp := roundUp(dc.o, mr)
+	for jc := it.j0; jc < it.j1; jc += ncBlock {
+		nc := min(ncBlock, it.j1-jc)
+		for pc := 0; pc < k; pc += kcBlock {
+			kc := min(kcBlock, k-pc)
+			bufs.grow(kern, kc, mcBlock, nc)
+			dc.packB(bufs.b, r.x, pc, kc, jc, nc, nr, scratch)
+			ak := r.a[mp*pc : mp*(pc+kc)]
+			for ic := it.i0; ic < it.i1; ic += mcBlock {
+				mc := min(mcBlock, it.i1-ic)
+				for jr := 0; jr < nc; jr += nr {
+					bp := bufs.b[jr*kc : (jr+nr)*kc]
+					nn := min(nr, nc-jr)
+					for ir := 0; ir < mc; ir += mr {
+						ap := ak[(ic+ir)*kc : (ic+ir+mr)*kc]
+						r.tile(kc, ap, bp, bufs.tile, ic+ir, min(mr, mc-ir), jc+jr, nn, pc > 0, pc+kc == k)
+					}
+				}
+			}
+		}
+	}
+}
+
+// tile computes the mm×nn tile of C at (row, col) from packed panels,
+// adding to it when acc; last says it is the final sum, which the bias and
+// ReLU then apply to.
+func (r *convRun) tile(kc int, ap, bp, scratch []float32, row, mm, col, nn int, acc, last bool) {
+	dc, kern, out := r.dc, r.kern, r.out
+	mr, nr := kern.mr, kern.nr
+	p := dc.oh * dc.ow
+	img, q := col/p, col%p
+	if mm == mr && nn == nr && q+nr <= p {
+		base := (img*dc.o+row)*p + q
+		kern.fn(kc, ap, bp, out[base:], p, acc)
+		if last && (dc.bias || dc.relu) {
+			for i := range mr {
+				dc.epilogue(out[base+i*p:base+i*p+nr], r.bias, row+i)
+			}
+		}
+		return
+	}
+	t := scratch[:mr*nr]
+	kern.fn(kc, ap, bp, t, nr, false)
+	for j := range nn {
+		base := (img*dc.o+row)*p + q
+		for i := range mm {
+			v := t[i*nr+j]
+			if acc {
+				v += out[base+i*p]
+			}
+			if last && (dc.bias || dc.relu) {
+				v = dc.apply(v, r.bias, row+i)
+			}
+			out[base+i*p] = v
+		}
+		if q++; q == p {
+			img, q = img+1, 0
+		}
+	}
+}
+
+// epilogue applies the bias of output channel o and the ReLU (as dc says)
+// to the final values seg.
+func (dc *directConv) epilogue(seg, bias []float32, o int) {
+	switch {
+	case dc.bias && dc.relu:
+		b := bias[o]
+		for i, v := range seg {
+			seg[i] = max(v+b, 0)
+		}
+	case dc.bias:
+		b := bias[o]
+		for i := range seg {
+			seg[i] += b
+		}
+	case dc.relu:
+		for i, v := range seg {
+			seg[i] = max(v, 0)
+		}
+	}
+}
+
+// apply is epilogue for one value.
+func (dc *directConv) apply(v float32, bias []float32, o int) float32 {
+	if dc.bias {
+		v += bias[o]
+	}
+	if dc.relu {
+		v = max(v, 0)
+	}
+	return v
+}

@@ -1,0 +1,349 @@
+// Part of the toolkit's fork of GoMLX v0.26.0's pure-Go backend (Apache-2.0); see NOTICE.
+
+package cpu
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+)
+
+// directCase is a directConv plus the padding after the input, from which
+// the output size follows.
+type directCase struct {
+	name   string
+	dc     directConv
+	phEnd  int
+	pwEnd  int
+	oneDim bool
+}
+
+func (tc directCase) conv() directConv {
+	dc := tc.dc
+	size := func(l, k, s, d, lo, hi int) int { return (l+lo+hi-((k-1)*d+1))/s + 1 }
+	dc.oh = size(dc.h, dc.kh, dc.sh, dc.dh, dc.ph, tc.phEnd)
+	dc.ow = size(dc.w, dc.kw, dc.sw, dc.dw, dc.pw, tc.pwEnd)
+	return dc
+}
+
+func directCases() []directCase {
+	d := func(n, c, h, w, o, kh, kw int) directConv {
+		return directConv{n: n, c: c, h: h, w: w, o: o, kh: kh, kw: kw, sh: 1, sw: 1, dh: 1, dw: 1}
+	}
+	with := func(dc directConv, f func(*directConv)) directConv { f(&dc); return dc }
+	pad := func(ph, pw int) func(*directConv) { return func(dc *directConv) { dc.ph, dc.pw = ph, pw } }
+	return []directCase{
+		{name: "1x1-single", dc: d(1, 1, 1, 1, 1, 1, 1)},
+		{name: "1x1-batched", dc: d(3, 5, 7, 9, 7, 1, 1)},
+		{name: "3x3-pad", dc: with(d(2, 3, 7, 9, 5, 3, 3), pad(1, 1)), phEnd: 1, pwEnd: 1},
+		{name: "stride2-asym", dc: with(d(3, 2, 9, 8, 7, 3, 3), func(dc *directConv) { dc.sh, dc.sw, dc.ph = 2, 2, 1 }), pwEnd: 1},
+		{name: "stride-3x1", dc: with(d(2, 2, 10, 11, 3, 2, 3), func(dc *directConv) { dc.sh, dc.sw, dc.pw = 1, 3, 2 }), pwEnd: 2},
+		{name: "dilated", dc: with(d(1, 2, 9, 9, 4, 3, 3), func(dc *directConv) { dc.dh, dc.dw, dc.ph, dc.pw = 2, 2, 2, 2 }), phEnd: 2, pwEnd: 2},
+		{name: "negative-padding", dc: with(d(2, 2, 8, 9, 3, 3, 2), pad(-1, 2)), phEnd: 2, pwEnd: -2},
+		{name: "padding-past-kernel", dc: with(d(1, 2, 6, 7, 3, 3, 3), pad(3, 2)), phEnd: 3, pwEnd: 4},
+		{name: "1x7", dc: with(d(2, 5, 17, 17, 6, 1, 7), pad(0, 3)), pwEnd: 3},
+		{name: "7x1", dc: with(d(2, 5, 17, 17, 6, 7, 1), pad(3, 0)), phEnd: 3},
+		{name: "narrow-rows", dc: with(d(4, 3, 5, 3, 13, 3, 3), pad(1, 1)), phEnd: 1, pwEnd: 1},
+		{name: "deep-wide-tall", dc: with(d(3, 40, 30, 30, 150, 3, 3), pad(1, 1)), phEnd: 1, pwEnd: 1},
+		{name: "wide-dilated", dc: with(d(2, 3, 5, 40, 7, 3, 3), func(dc *directConv) { dc.dh, dc.dw, dc.ph, dc.pw = 1, 2, 1, 2 }), phEnd: 1, pwEnd: 2},
+		{name: "rows-of-two-panels", dc: with(d(2, 3, 6, 32, 4, 3, 3), pad(1, 1)), phEnd: 1, pwEnd: 1},
+		{name: "wide-1x1-as-row", dc: d(3, 4, 1, 70, 8, 1, 1)},
+		{name: "1d", dc: directConv{n: 2, c: 3, h: 1, w: 11, o: 4, kh: 1, kw: 5, sh: 1, sw: 2, dh: 1, dw: 1, pw: 2}, pwEnd: 1, oneDim: true},
+		{name: "no-images", dc: d(0, 3, 5, 5, 4, 3, 3)},
+		{name: "no-outputs", dc: d(2, 3, 5, 5, 0, 3, 3)},
+		{name: "no-channels", dc: d(2, 0, 5, 5, 4, 3, 3)},
+	}
+}
+
+// naiveDirect returns the convolution by its definition in float64 and,
+// per output, the sum of the magnitudes of its terms (the scale of float32
+// rounding errors).
+func naiveDirect(dc directConv, x, w []float32) (y, mag []float64) {
+	p := dc.oh * dc.ow
+	y, mag = make([]float64, dc.n*dc.o*p), make([]float64, dc.n*dc.o*p)
+	for n := range dc.n {
+		for o := range dc.o {
+			for q := range p {
+				oy, ox := q/dc.ow, q%dc.ow
+				var s, a float64
+				for c := range dc.c {
+					for ky := range dc.kh {
+						for kx := range dc.kw {
+							iy, ix := oy*dc.sh+ky*dc.dh-dc.ph, ox*dc.sw+kx*dc.dw-dc.pw
+							if iy < 0 || iy >= dc.h || ix < 0 || ix >= dc.w {
+								continue
+							}
+							v := float64(x[((n*dc.c+c)*dc.h+iy)*dc.w+ix]) * float64(w[((o*dc.c+c)*dc.kh+ky)*dc.kw+kx])
+							s, a = s+v, a+math.Abs(v)
+						}
+					}
+				}
+				y[(n*dc.o+o)*p+q], mag[(n*dc.o+o)*p+q] = s, a
+			}
+		}
+	}
+	return y, mag
+}
+
+func randFloat32s(r *rand.Rand, n int) []float32 {
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = float32(r.NormFloat64())
+	}
+	return v
+}
+
+// checkFloat32 compares got with want within rel times the magnitude of
+// the terms of each output (plus a tiny absolute slack).
+func checkFloat32(t *testing.T, got []float32, want, mag []float64, rel float64) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%d outputs, want %d", len(got), len(want))
+	}
+	for i, g := range got {
+		if d := math.Abs(float64(g) - want[i]); !(d <= rel*mag[i]+1e-30) {
+			t.Fatalf("output %d = %g, want %g (terms of magnitude %g)", i, g, want[i], mag[i])
+		}
+	}
+}
+
+// TestConvDirectRun checks the direct convolution on every kernel this CPU
+// runs, serially and split, with and without bias and ReLU, against the
+// definition: every output must be written (the output starts as NaN).
+func TestConvDirectRun(t *testing.T) {
+	for _, tc := range directCases() {
+		dc := tc.conv()
+		r := rand.New(rand.NewPCG(11, uint64(len(tc.name))))
+		x := randFloat32s(r, dc.n*dc.c*dc.h*dc.w)
+		w := randFloat32s(r, dc.o*dc.c*dc.kh*dc.kw)
+		bias := randFloat32s(r, dc.o)
+		conv, mag := naiveDirect(dc, x, w)
+		for _, kern := range testKernels() {
+			for _, workers := range []int{1, 3} {
+				for _, epi := range [][2]bool{{false, false}, {true, false}, {false, true}, {true, true}} {
+					fused := dc
+					fused.bias, fused.relu = epi[0], epi[1]
+					want, wmag := withEpilogue(fused, conv, mag, bias)
+					name := fmt.Sprintf("%s/%s/workers=%d/bias=%v/relu=%v", tc.name, kern.name, workers, epi[0], epi[1])
+					t.Run(name, func(t *testing.T) {
+						out := make([]float32, len(want))
+						for i := range out {
+							out[i] = float32(math.NaN())
+						}
+						convDirectRun(kern, &fused, x, w, bias, out, workers)
+						checkFloat32(t, out, want, wmag, 1e-5)
+					})
+				}
+			}
+		}
+	}
+}
+
+// withEpilogue applies dc's bias and ReLU to the exact convolution conv
+// (with term magnitudes mag).
+func withEpilogue(dc directConv, conv, mag []float64, bias []float32) (want, wmag []float64) {
+	want, wmag = slices.Clone(conv), slices.Clone(mag)
+	p := dc.oh * dc.ow
+	for i := range want {
+		o := i / p % max(dc.o, 1)
+		if dc.bias {
+			want[i] += float64(bias[o])
+			wmag[i] += math.Abs(float64(bias[o]))
+		}
+		if dc.relu {
+			want[i] = math.Max(want[i], 0)
+		}
+	}
+	return want, wmag
+}
+
+// TestConvWorkItems checks that the blocks handed to the goroutines tile C
+// exactly, with row blocks starting on whole micro-tiles.
+func TestConvWorkItems(t *testing.T) {
+	kern := &genericKernel
+	for _, s := range [][4]int{{1, 1, 1, 1}, {7, 3, 5, 2}, {64, 1024, 288, 2}, {448, 64, 4032, 2}, {32, 355216, 27, 3}, {150, 17, 900, 4}} {
+		m, n, k, workers := s[0], s[1], s[2], s[3]
+		covered := make([]int, m*n)
+		for _, it := range convWorkItems(kern, m, n, k, workers) {
+			if it.i0%kern.mr != 0 || it.i0 >= it.i1 || it.j0 >= it.j1 {
+				t.Fatalf("%v: block %+v", s, it)
+			}
+			for i := it.i0; i < it.i1; i++ {
+				for j := it.j0; j < it.j1; j++ {
+					covered[i*n+j]++
+				}
+			}
+		}
+		if i := slices.IndexFunc(covered, func(c int) bool { return c != 1 }); i >= 0 {
+			t.Fatalf("%v: element (%d, %d) is in %d blocks", s, i/n, i%n, covered[i])
+		}
+	}
+}
+
+// TestConvGeneralFloat32Direct runs the rewrite's cases in float32 through
+// ConvGeneral and checks which ones take the direct path.
+func TestConvGeneralFloat32Direct(t *testing.T) {
+	direct := map[string]bool{
+		"3x3": true, "3x3-stride2-asym": true, "1x1": true, "1x1-stride2": true, "kernel-dilation": true,
+		"negative-padding": true, "large-padding": true, "even-kernel": true, "input-dilation": true,
+		"input-dilation-with-stride": true, "input-dilation-3-kernel-dilation-2": true,
+		"input-dilation-2-kernel-dilation-2": true, "input-dilation-negative-padding": true, "NHWC-HWIO": true, "odd-layouts": true, "mixed-layouts": true, "1d": true,
+	}
+	for _, cc := range convCases() {
+		t.Run(cc.name, func(t *testing.T) {
+			r := rand.New(rand.NewPCG(13, uint64(len(cc.name))))
+			x, k := randSlice(r, prod(cc.xDims())), randSlice(r, prod(cc.kDims()))
+			for i := range x {
+				x[i] = float64(float32(x[i]))
+			}
+			for i := range k {
+				k[i] = float64(float32(k[i]))
+			}
+			want, _, _ := cc.naive(x, k, nil)
+			got, usedDirect := runBackendConv32(t, cc, x, k)
+			assertClose(t, "forward", got, want, 1e-4)
+			if usedDirect != direct[cc.name] {
+				t.Errorf("direct path used: %v, want %v", usedDirect, direct[cc.name])
+			}
+		})
+	}
+}
+
+// runBackendConv32 is runBackendConv in float32; it also reports whether a
+// direct convolution was built.
+func runBackendConv32(t *testing.T, cc convCase, x, k []float64) ([]float64, bool) {
+	t.Helper()
+	be, err := New("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	xp, kp, yp := cc.perms()
+	xa, xd := permuteFlat(x, cc.xDims(), xp)
+	ka, kd := permuteFlat(k, cc.kDims(), kp)
+	to32 := func(v []float64) []float32 {
+		out := make([]float32, len(v))
+		for i, f := range v {
+			out[i] = float32(f)
+		}
+		return out
+	}
+	b := be.Builder(t.Name()).(*Builder)
+	xo, err := b.Parameter("x", shapes.Make(dtypes.Float32, xd...), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ko, err := b.Parameter("k", shapes.Make(dtypes.Float32, kd...), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := b.ConvGeneral(xo, ko, cc.axes(), cc.strides, cc.pads, cc.idil, cc.kdil, cc.groups, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	usedDirect := slices.ContainsFunc(b.nodes, func(n *Node) bool { _, ok := n.data.(*directConv); return ok })
+	ys, err := b.OpShape(y)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec, err := b.Compile([]backends.Op{y}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	xb, err := be.BufferFromFlatData(0, to32(xa), shapes.Make(dtypes.Float32, xd...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := be.BufferFromFlatData(0, to32(ka), shapes.Make(dtypes.Float32, kd...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	outs, err := exec.Execute([]backends.Buffer{xb, kb}, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got32 := make([]float32, ys.Size())
+	if err := be.BufferToFlatData(outs[0], got32); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]float64, len(got32))
+	for i, v := range got32 {
+		got[i] = float64(v)
+	}
+	canon, _ := permuteFlat(got, ys.Dimensions, invPerm(yp))
+	return canon, usedDirect
+}
+
+// TestConvDirectFusion builds conv → Add(bias [1,O,1,1]) → Max(0) through
+// the builder, checks that they fuse into one direct convolution, and that
+// the unfused convolution, still an output, keeps its own values.
+func TestConvDirectFusion(t *testing.T) {
+	be, err := New("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n, c, h, w, o = 2, 3, 9, 10, 5
+	b := be.Builder(t.Name()).(*Builder)
+	param := func(name string, dims ...int) backends.Op {
+		p, err := b.Parameter(name, shapes.Make(dtypes.Float32, dims...), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	x, k, bias := param("x", n, c, h, w), param("k", o, c, 3, 3), param("bias", o)
+	axes := backends.ConvolveAxesConfig{InputBatch: 0, InputChannels: 1, InputSpatial: []int{2, 3},
+		KernelOutputChannels: 0, KernelInputChannels: 1, KernelSpatial: []int{2, 3},
+		OutputBatch: 0, OutputChannels: 1, OutputSpatial: []int{2, 3}}
+	must := func(op backends.Op, err error) backends.Op {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return op
+	}
+	conv := must(b.ConvGeneral(x, k, axes, nil, [][2]int{{1, 1}, {1, 1}}, nil, nil, 1, 1))
+	zero := must(b.Constant([]float32{0}))
+	y := must(b.Max(must(b.Add(must(b.Reshape(bias, 1, o, 1, 1)), conv)), zero))
+	if dc, ok := y.(*Node).data.(*directConv); !ok || !dc.bias || !dc.relu {
+		t.Fatalf("conv, bias and ReLU did not fuse: %T %+v", y.(*Node).data, y.(*Node).data)
+	}
+	exec, err := b.Compile([]backends.Op{conv, y}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(17, 18))
+	xv, kv, bv := randFloat32s(r, n*c*h*w), randFloat32s(r, o*c*9), randFloat32s(r, o)
+	var bufs []backends.Buffer
+	for _, in := range []struct {
+		v    []float32
+		dims []int
+	}{{xv, []int{n, c, h, w}}, {kv, []int{o, c, 3, 3}}, {bv, []int{o}}} {
+		buf, err := be.BufferFromFlatData(0, in.v, shapes.Make(dtypes.Float32, in.dims...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		bufs = append(bufs, buf)
+	}
+	outs, err := exec.Execute(bufs, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dc := directConv{n: n, c: c, h: h, w: w, o: o, kh: 3, kw: 3, oh: h, ow: w, sh: 1, sw: 1, dh: 1, dw: 1, ph: 1, pw: 1}
+	plain, mag := naiveDirect(dc, xv, kv)
+	fused := dc
+	fused.bias, fused.relu = true, true
+	want, wmag := withEpilogue(fused, plain, mag, bv)
+	for i, expect := range [][2][]float64{{plain, mag}, {want, wmag}} {
+		got := make([]float32, len(expect[0]))
+		if err := be.BufferToFlatData(outs[i], got); err != nil {
+			t.Fatal(err)
+		}
+		checkFloat32(t, got, expect[0], expect[1], 1e-5)
+	}
+}
