@@ -108,3 +108,51 @@ func torchPool(x []float32, h, w, k, stride, pad, oy, ox int, mean bool) float64
 	}
 	return best
 }
+
+// TestPoolGradients differentiates the pools, so that the metric networks
+// can serve as losses: the gradient of the sum of a pool's outputs gives
+// each window a total weight of one (max: its largest element; average:
+// its real pixels equally), so the gradient sums to the number of windows.
+func TestPoolGradients(t *testing.T) {
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n, c, h, w = 2, 3, 9, 8
+	r := rand.New(rand.NewPCG(5, 6))
+	x := make([]float32, n*c*h*w)
+	for i := range x {
+		x[i] = float32(r.NormFloat64())
+	}
+	for _, tc := range []struct {
+		name           string
+		k, stride, pad int
+		ceil           bool
+		pool           func(x *graph.Node) *graph.Node
+	}{
+		{"max 3x3 s2 ceil", 3, 2, 0, true, func(x *graph.Node) *graph.Node { return MaxPool(x, 3, 2, 0, true) }},
+		{"max 3x3 s2 pad1", 3, 2, 1, false, func(x *graph.Node) *graph.Node { return MaxPool(x, 3, 2, 1, false) }},
+		{"avg 3x3 s1 pad1", 3, 1, 1, false, func(x *graph.Node) *graph.Node { return AvgPoolExcludePad(x, 3, 1, 1) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			exec, err := graph.NewExec(b, func(x *graph.Node) *graph.Node {
+				return graph.Gradient(graph.ReduceAllSum(tc.pool(x)), x)[0]
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := exec.Exec(tensors.FromFlatDataAndDimensions(x, n, c, h, w))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var sum float64
+			for _, g := range tensors.MustCopyFlatData[float32](out[0]) {
+				sum += float64(g)
+			}
+			windows := n * c * PoolSize(h, tc.k, tc.stride, tc.pad, tc.ceil) * PoolSize(w, tc.k, tc.stride, tc.pad, tc.ceil)
+			if math.Abs(sum-float64(windows)) > 1e-4 {
+				t.Errorf("gradient sums to %g, want %d (one per window)", sum, windows)
+			}
+		})
+	}
+}
