@@ -17,6 +17,9 @@ type Task struct {
 	Aliases []string
 	// Params documents the spec parameters, with their defaults.
 	Params string
+	// Kind is the family of degradation the task's operators model (the
+	// Kind they report).
+	Kind Kind
 }
 
 // taskBuilder builds a task's operator from its parameters for an image
@@ -37,16 +40,16 @@ type alias struct {
 func taskTable() []taskEntry {
 	return []taskEntry{
 		{Task{Name: "super_resolution", Aliases: []string{"sr"},
-			Params: "factor|scale_factor (required), kernel=cubic (cubic, lanczos2, lanczos3, box, linear)"}, buildSuperResolution},
+			Params: "factor|scale_factor (required), kernel=cubic (cubic, lanczos2, lanczos3, box, linear)", Kind: KindSuperResolution}, buildSuperResolution},
 		{Task{Name: "gaussian_blur",
-			Params: "kernel_size=61, intensity|sigma=3.0"}, buildGaussianBlur},
+			Params: "kernel_size=61, intensity|sigma=3.0", Kind: KindBlur}, buildGaussianBlur},
 		{Task{Name: "motion_blur",
-			Params: "kernel_size=61, intensity=0.5 (drawn from the seed); or file=PATH.safetensors, kernel=TENSOR"}, buildMotionBlur},
+			Params: "kernel_size=61, intensity=0.5 (drawn from the seed); or file=PATH.safetensors, kernel=TENSOR", Kind: KindBlur}, buildMotionBlur},
 		{Task{Name: "inpainting", Aliases: []string{"inpaint_box", "inpaint_random", "inpaint_extreme", "inpaint_half", "inpaint_file"},
 			Params: "mask_type=box|random|extreme|half|file; box/extreme: size=H/2 (or min_size, max_size), margin=H/16; " +
-				"random: fraction, or min_fraction=0.3, max_fraction=0.7; half: side=right; file: path=MASK.png"}, buildInpainting},
+				"random: fraction, or min_fraction=0.3, max_fraction=0.7; half: side=right; file: path=MASK.png", Kind: KindInpainting}, buildInpainting},
 		{Task{Name: "phase_retrieval",
-			Params: "oversample=2.0 (pad = int(oversample/8·H) on each side)"}, buildPhaseRetrieval},
+			Params: "oversample=2.0 (pad = int(oversample/8·H) on each side)", Kind: KindPhaseRetrieval}, buildPhaseRetrieval},
 	}
 }
 

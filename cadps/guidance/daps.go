@@ -91,7 +91,7 @@ func (m DAPS) lr(op ops.Operator) float64 {
 	if m.LR > 0 {
 		return m.LR
 	}
-	if _, ok := op.(*ops.Inpainting); ok {
+	if ops.KindOf(op) == ops.KindInpainting {
 		return 5e-5
 	}
 	return 1e-4

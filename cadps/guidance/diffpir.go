@@ -69,15 +69,15 @@ func (DiffPIR) CheckOperator(op ops.Operator) error {
 // Draws implements Drawer: n₁ and n₂, both shaped like x.
 func (DiffPIR) Draws(x, _ []int) [][]int { return [][]int{x, x} }
 
-// diffpirDefaults returns λ and ζ of the released configs for the task of
-// op: inpainting λ 1, ζ 1; blurs λ 7, ζ 0.3 (the driver's 7λ and 3ζ over
-// deblur.yaml); super-resolution and the rest λ 2 (the first value of the
-// driver's sweep), ζ 0.25.
-func diffpirDefaults(op ops.Operator) (lambda, zeta float64) {
-	switch op.(type) {
-	case *ops.Inpainting:
+// diffpirDefaults returns λ and ζ of the released configs for an operator
+// of kind k: inpainting λ 1, ζ 1; blurs λ 7, ζ 0.3 (the driver's 7λ and 3ζ
+// over deblur.yaml); super-resolution and the rest λ 2 (the first value of
+// the driver's sweep), ζ 0.25.
+func diffpirDefaults(k ops.Kind) (lambda, zeta float64) {
+	switch k {
+	case ops.KindInpainting:
 		return 1, 1
-	case *ops.Blur:
+	case ops.KindBlur:
 		return 7, 0.3
 	}
 	return 2, 0.25
@@ -85,7 +85,7 @@ func diffpirDefaults(op ops.Operator) (lambda, zeta float64) {
 
 // params returns the method's hyper-parameters for op, defaults filled in.
 func (m DiffPIR) params(op ops.Operator) DiffPIR {
-	lambda, zeta := diffpirDefaults(op)
+	lambda, zeta := diffpirDefaults(ops.KindOf(op))
 	if m.Lambda == 0 {
 		m.Lambda = lambda
 	}

@@ -35,8 +35,10 @@ type Options struct {
 	Method string
 	// Guidance holds the method's options.
 	Guidance guidance.Options
-	// Steps is the number of respaced sampling steps (0 keeps the prior's
-	// diffusion respacing). Respacing, when set, is used instead.
+	// Steps is the number of respaced sampling steps; 0 takes the method's
+	// own count for the task (guidance.DefaultSteps: DDRM 20, DiffPIR 100 or
+	// 20 for inpainting, DAPS 200) and, for the other methods, keeps the
+	// prior's diffusion respacing. Respacing, when set, is used instead.
 	Steps int
 	// Respacing is a timestep respacing such as "100" or "ddim50".
 	Respacing string
@@ -144,15 +146,19 @@ func New(b backends.Backend, prior *Prior, o Options) (*Restorer, error) {
 			return nil, fmt.Errorf("restore: %w", err)
 		}
 	}
+	steps := o.Steps
+	if steps == 0 {
+		steps = guidance.DefaultSteps(method, o.Task.Name())
+	}
 	cfg := prior.Diffusion
 	switch {
 	case o.Respacing != "":
 		cfg.Respacing = o.Respacing
-	case o.Steps > 0 && o.DDIM:
-		cfg.Respacing = "ddim" + strconv.Itoa(o.Steps)
-	case o.Steps > 0:
-		cfg.Respacing = strconv.Itoa(o.Steps)
-	case o.Steps < 0:
+	case steps > 0 && o.DDIM:
+		cfg.Respacing = "ddim" + strconv.Itoa(steps)
+	case steps > 0:
+		cfg.Respacing = strconv.Itoa(steps)
+	case steps < 0:
 		return nil, fmt.Errorf("restore: steps %d is negative", o.Steps)
 	}
 	if o.DDIM {

@@ -59,7 +59,7 @@ type samplingFlags struct {
 
 func addSamplingFlags(fs *flag.FlagSet) *samplingFlags {
 	return &samplingFlags{
-		steps:         fs.Int("steps", 0, "sampling steps (timestep respacing; 0 keeps the diffusion config's)"),
+		steps:         fs.Int("steps", 0, "sampling steps (timestep respacing); 0 or unset: the method's released default (ddrm 20, diffpir 100 or 20 for inpainting, daps 200), the prior's own schedule for the others (1000 for the shipped priors)"),
 		respacing:     fs.String("respacing", "", "timestep respacing instead of -steps (e.g. 250, ddim50, 10,20,30)"),
 		ddim:          fs.Bool("ddim", false, "DDIM updates instead of ancestral sampling"),
 		eta:           fs.Float64("eta", 0, "DDIM's η"),

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -9,8 +8,6 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
-	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -109,11 +106,8 @@ Flags:
 `)
 		fs.PrintDefaults()
 	}
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() != 0 {
-		return usagef("unexpected arguments %q", fs.Args())
 	}
 	if *method == "" {
 		return usagef("--method is required (exact, %s)", strings.Join(guidance.Names(), ", "))
@@ -275,284 +269,14 @@ func saveSamples(path string, samples [][]float64) error {
 	return nil
 }
 
-// benchRow is one run of the bench, as the CSV holds it.
-type benchRow struct {
-	gmmReport
-	Problem int    `json:"problem"`
-	Error   string `json:"error,omitempty"`
-}
-
-// benchCell is the summary of one (d, m, method) cell over its problems.
-type benchCell struct {
-	Dim      int     `json:"dim"`
-	DimY     int     `json:"dim_y"`
-	Method   string  `json:"method"`
-	Runs     int     `json:"runs"`
-	Failures int     `json:"failures"`
-	SWMean   float64 `json:"sw_mean"`
-	SWStd    float64 `json:"sw_std"`
-	EMean    float64 `json:"energy_mean"`
-	EStd     float64 `json:"energy_std"`
-	TVMean   float64 `json:"weight_tv_mean"`
-	TVStd    float64 `json:"weight_tv_std"`
-	Seconds  float64 `json:"seconds_mean"`
-}
-
-func runGMMBench(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("gmm bench", "", stderr)
-	dims := fs.String("dims", "8,80,800", "comma-separated dimensions d")
-	dimYs := fs.String("dims-y", "1,2,4", "comma-separated measurement counts m")
-	problems := fs.Int("problems", 20, "random problems per (d, m)")
-	first := fs.Int("first-problem", 0, "index of the first problem (to run the rest of a bench later: --first-problem 10 --problems 10 runs problems 10–19)")
-	methods := fs.String("methods", "all", "comma-separated method specs, or all (exact and every guidance method); a spec's own key=value options continue it: dps,tmpd:diagonal=hutchinson,probes=4,mmps")
-	csvPath := fs.String("csv", "", "write every run as a CSV row to this file (to FILE.partial as the bench goes, renamed when it ends)")
-	jsonPath := fs.String("json", "", "write the summary table as JSON to this file")
-	run := gmmRun{}
-	addRunFlags(fs, &run)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, `Usage: cadps gmm bench [flags]
-
-Runs every method on --problems random problems of the standard setting
-(gmm.Standard: MCGdiff's 25-component grid mixture) for each d in --dims and
-m in --dims-y, and prints a Markdown table of mean ± std (over problems) of
-the sliced Wasserstein distance, the energy distance and the weight error.
-Problem p of (d, m) is generated from seed = --seed·1000003 + 10007·d + 101·m + p;
-every run of it uses that seed for its noise too, so a bench may be split
-into parts (by --dims, --dims-y or --first-problem) whose CSV files
-`+"`cadps gmm table`"+` joins. A run that fails (for example one that
-diverges) is counted, not averaged.
-
-Flags:
-`)
-		fs.PrintDefaults()
-	}
+// parseNoArgs parses flags that take every input: a positional argument is
+// a usage error.
+func parseNoArgs(fs *flag.FlagSet, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 0 {
 		return usagef("unexpected arguments %q", fs.Args())
 	}
-	ds, err := parseInts("--dims", *dims)
-	if err != nil {
-		return err
-	}
-	ms, err := parseInts("--dims-y", *dimYs)
-	if err != nil {
-		return err
-	}
-	if *problems < 1 {
-		return usagef("--problems %d: want at least 1", *problems)
-	}
-	if *first < 0 {
-		return usagef("--first-problem %d is negative", *first)
-	}
-	names := append([]string{exactMethod}, guidance.Names()...)
-	if *methods != "all" {
-		names = splitMethodList(*methods)
-	}
-	for _, n := range names {
-		r := run
-		r.Method = n
-		if err := r.check(); err != nil {
-			return err
-		}
-	}
-	b, err := backend.New()
-	if err != nil {
-		return err
-	}
-	// The rows go to PATH.partial as the bench runs, so that an interrupted
-	// bench keeps what it measured, and replace PATH only when it ends.
-	var cw *csv.Writer
-	var partial *os.File
-	if *csvPath != "" {
-		name := *csvPath + ".partial"
-		partial, err = os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-		if errors.Is(err, os.ErrExist) {
-			return fmt.Errorf("%s exists: a bench into %s stopped before it ended; move it away or remove it", name, *csvPath)
-		}
-		if err != nil {
-			return fmt.Errorf("--csv: %w", err)
-		}
-		defer partial.Close()
-		cw = csv.NewWriter(partial)
-		_ = cw.Write(benchColumns)
-	}
-	start := time.Now()
-	var rows []benchRow
-	for _, d := range ds {
-		for _, m := range ms {
-			for p := *first; p < *first+*problems; p++ {
-				seed := run.Seed*1000003 + 10007*uint64(d) + 101*uint64(m) + uint64(p)
-				prob, err := gmm.Standard(d, m, seed)
-				if err != nil {
-					return usagef("%v", err)
-				}
-				post, err := prob.Posterior()
-				if err != nil {
-					return fmt.Errorf("problem d=%d m=%d #%d: %w", d, m, p, err)
-				}
-				r := run
-				r.Seed = seed
-				ref := post.Sample(r.Samples, rand.New(rand.NewPCG(seed, referenceStream)))
-				for _, name := range names {
-					r.Method = name
-					rep, _, err := evaluate(b, prob, post, ref, r)
-					row := benchRow{gmmReport: rep, Problem: p}
-					if err != nil {
-						row.Error = err.Error()
-					}
-					rows = append(rows, row)
-					fmt.Fprintf(stderr, "d=%d m=%d problem %d %-13s SW %.4g energy %.4g TV %.3f %.1fs %s\n",
-						d, m, p, name, rep.SlicedWasserstein, rep.Energy, rep.WeightTV, rep.Seconds, row.Error)
-					if cw != nil {
-						_ = cw.Write([]string{strconv.Itoa(d), strconv.Itoa(m), strconv.Itoa(p), strconv.FormatUint(seed, 10),
-							fmtF(rep.SigmaY), name, strconv.Itoa(r.Samples), strconv.Itoa(r.Steps), fmtF(r.Scale),
-							fmtF(rep.SlicedWasserstein), fmtF(rep.Energy), fmtF(rep.WeightTV), fmtF(rep.Seconds), row.Error,
-							strconv.Itoa(rep.Revision)})
-						cw.Flush()
-						if err := cw.Error(); err != nil {
-							return fmt.Errorf("writing %s: %w", partial.Name(), err)
-						}
-					}
-				}
-			}
-		}
-	}
-	if partial != nil {
-		if err := partial.Sync(); err != nil {
-			return fmt.Errorf("writing %s: %w", partial.Name(), err)
-		}
-		if err := partial.Close(); err != nil {
-			return fmt.Errorf("writing %s: %w", partial.Name(), err)
-		}
-		if err := os.Rename(partial.Name(), *csvPath); err != nil {
-			return fmt.Errorf("--csv: %w", err)
-		}
-	}
-	cells := summarise(rows, ds, ms, names)
-	wall := time.Since(start)
-	if *jsonPath != "" {
-		doc := map[string]any{
-			"command":      "cadps gmm bench " + strings.Join(args, " "),
-			"wall_seconds": wall.Seconds(),
-			"samples":      run.Samples, "steps": run.Steps, "scale": run.Scale,
-			"projections": run.Projections, "schedule": run.Schedule, "var": run.VarType,
-			"problems": *problems, "first_problem": *first, "cells": cells,
-		}
-		raw, err := json.MarshalIndent(doc, "", "  ")
-		if err != nil {
-			return err
-		}
-		if err := writeFileAtomic(*jsonPath, append(raw, '\n')); err != nil {
-			return err
-		}
-	}
-	writeBenchTable(stdout, cells)
-	fmt.Fprintf(stdout, "\nwall time %s\n", wall.Round(time.Second))
 	return nil
-}
-
-// splitMethodList splits a comma-separated list of method specs. A part
-// holding '=' is an option of the spec before it, so specs with several
-// options need no quoting: "dps,tmpd:diagonal=hutchinson,probes=4,mmps" is
-// dps, tmpd:diagonal=hutchinson,probes=4 and mmps.
-func splitMethodList(s string) []string {
-	var out []string
-	for _, part := range strings.Split(s, ",") {
-		part = strings.TrimSpace(part)
-		if strings.Contains(part, "=") && !strings.Contains(part, ":") && len(out) > 0 {
-			out[len(out)-1] += "," + part
-			continue
-		}
-		out = append(out, part)
-	}
-	return out
-}
-
-// summarise groups the rows by (d, m, method) in the order given.
-func summarise(rows []benchRow, ds, ms []int, names []string) []benchCell {
-	var cells []benchCell
-	for _, d := range ds {
-		for _, m := range ms {
-			for _, name := range names {
-				c := benchCell{Dim: d, DimY: m, Method: name}
-				var sw, e, tv, secs []float64
-				for _, r := range rows {
-					if r.Dim != d || r.DimY != m || r.Method != name {
-						continue
-					}
-					c.Runs++
-					if r.Error != "" {
-						c.Failures++
-						continue
-					}
-					sw, e, tv, secs = append(sw, r.SlicedWasserstein), append(e, r.Energy), append(tv, r.WeightTV), append(secs, r.Seconds)
-				}
-				c.SWMean, c.SWStd = meanStd(sw)
-				c.EMean, c.EStd = meanStd(e)
-				c.TVMean, c.TVStd = meanStd(tv)
-				c.Seconds, _ = meanStd(secs)
-				cells = append(cells, c)
-			}
-		}
-	}
-	return cells
-}
-
-// meanStd returns the mean and the sample standard deviation (NaN when
-// empty; 0 std for one value).
-func meanStd(v []float64) (float64, float64) {
-	if len(v) == 0 {
-		return math.NaN(), math.NaN()
-	}
-	s := 0.0
-	for _, x := range v {
-		s += x
-	}
-	mean := s / float64(len(v))
-	if len(v) == 1 {
-		return mean, 0
-	}
-	q := 0.0
-	for _, x := range v {
-		q += (x - mean) * (x - mean)
-	}
-	return mean, math.Sqrt(q / float64(len(v)-1))
-}
-
-// writeBenchTable prints the cells as a Markdown table.
-func writeBenchTable(w io.Writer, cells []benchCell) {
-	fmt.Fprintln(w, "| d | m | method | SW₂ | energy | weight TV | s/run | failed |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
-	for _, c := range cells {
-		fmt.Fprintf(w, "| %d | %d | %s | %s | %s | %s | %.2f | %d/%d |\n", c.Dim, c.DimY, c.Method,
-			pm(c.SWMean, c.SWStd, 3), pm(c.EMean, c.EStd, 3), pm(c.TVMean, c.TVStd, 3), c.Seconds, c.Failures, c.Runs)
-	}
-}
-
-// pm formats mean ± std with the given significant digits.
-func pm(mean, std float64, digits int) string {
-	if math.IsNaN(mean) {
-		return "—"
-	}
-	return fmt.Sprintf("%.*g ± %.*g", digits, mean, 2, std)
-}
-
-// fmtF formats a float for the CSV.
-func fmtF(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
-
-// parseInts parses a comma-separated list of positive integers.
-func parseInts(flagName, s string) ([]int, error) {
-	var out []int
-	for _, f := range strings.Split(s, ",") {
-		v, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || v < 1 {
-			return nil, usagef("%s: %q is not a positive integer", flagName, f)
-		}
-		if !slices.Contains(out, v) {
-			out = append(out, v)
-		}
-	}
-	return out, nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -95,11 +96,7 @@ Flags:
 			"samples": rows[0].Samples, "steps": rows[0].Steps, "scale": rows[0].Scale,
 			"cells": cells,
 		}
-		raw, err := json.MarshalIndent(doc, "", "  ")
-		if err != nil {
-			return err
-		}
-		if err := writeFileAtomic(*jsonPath, append(raw, '\n')); err != nil {
+		if err := writeJSONFile(*jsonPath, doc); err != nil {
 			return err
 		}
 	}
@@ -117,6 +114,15 @@ Flags:
 		}
 	}
 	return nil
+}
+
+// writeJSONFile writes doc as indented JSON to path, atomically.
+func writeJSONFile(path string, doc any) error {
+	raw, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(path, append(raw, '\n'))
 }
 
 // pairedCell is one (d, m) row of a paired comparison, formatted.
@@ -183,12 +189,16 @@ func boolInt(b bool) int {
 
 // readBenchCSV reads the runs of a bench CSV file.
 func readBenchCSV(path string) ([]benchRow, error) {
-	f, err := os.Open(path)
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	recs, err := csv.NewReader(f).ReadAll()
+	return parseBenchCSV(path, data)
+}
+
+// parseBenchCSV parses the runs of the bench CSV file path holding data.
+func parseBenchCSV(path string, data []byte) ([]benchRow, error) {
+	recs, err := csv.NewReader(bytes.NewReader(data)).ReadAll()
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", path, err)
 	}
@@ -286,4 +296,91 @@ func checkBenchRows(rows []benchRow) error {
 		return fmt.Errorf("no runs in the CSV files")
 	}
 	return nil
+}
+
+// summarise groups the rows by (d, m, method) in the order given.
+func summarise(rows []benchRow, ds, ms []int, names []string) []benchCell {
+	var cells []benchCell
+	for _, d := range ds {
+		for _, m := range ms {
+			for _, name := range names {
+				c := benchCell{Dim: d, DimY: m, Method: name}
+				var sw, e, tv, secs []float64
+				for _, r := range rows {
+					if r.Dim != d || r.DimY != m || r.Method != name {
+						continue
+					}
+					c.Runs++
+					if r.Error != "" {
+						c.Failures++
+						continue
+					}
+					sw, e, tv, secs = append(sw, r.SlicedWasserstein), append(e, r.Energy), append(tv, r.WeightTV), append(secs, r.Seconds)
+				}
+				c.SWMean, c.SWStd = meanStd(sw)
+				c.EMean, c.EStd = meanStd(e)
+				c.TVMean, c.TVStd = meanStd(tv)
+				c.Seconds, _ = meanStd(secs)
+				cells = append(cells, c)
+			}
+		}
+	}
+	return cells
+}
+
+// meanStd returns the mean and the sample standard deviation (NaN when
+// empty; 0 std for one value).
+func meanStd(v []float64) (float64, float64) {
+	if len(v) == 0 {
+		return math.NaN(), math.NaN()
+	}
+	s := 0.0
+	for _, x := range v {
+		s += x
+	}
+	mean := s / float64(len(v))
+	if len(v) == 1 {
+		return mean, 0
+	}
+	q := 0.0
+	for _, x := range v {
+		q += (x - mean) * (x - mean)
+	}
+	return mean, math.Sqrt(q / float64(len(v)-1))
+}
+
+// writeBenchTable prints the cells as a Markdown table.
+func writeBenchTable(w io.Writer, cells []benchCell) {
+	fmt.Fprintln(w, "| d | m | method | SW₂ | energy | weight TV | s/run | failed |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
+	for _, c := range cells {
+		fmt.Fprintf(w, "| %d | %d | %s | %s | %s | %s | %.2f | %d/%d |\n", c.Dim, c.DimY, c.Method,
+			pm(c.SWMean, c.SWStd, 3), pm(c.EMean, c.EStd, 3), pm(c.TVMean, c.TVStd, 3), c.Seconds, c.Failures, c.Runs)
+	}
+}
+
+// pm formats mean ± std with the given significant digits.
+func pm(mean, std float64, digits int) string {
+	if math.IsNaN(mean) {
+		return "—"
+	}
+	return fmt.Sprintf("%.*g ± %.*g", digits, mean, 2, std)
+}
+
+// fmtF formats a float for the CSV.
+func fmtF(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
+
+// parseInts parses a comma-separated list of positive integers.
+func parseInts(flagName, s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		v, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || v < 1 {
+			return nil, usagef("%s: %q is not a positive integer", flagName, f)
+		}
+		if !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return out, nil
 }

@@ -355,7 +355,15 @@ func TestGMMTable(t *testing.T) {
 			t.Errorf("paired row for m = %s is %q:\n%s", m, line, out.String())
 		}
 	}
+	checkTableRevisions(t, dir, csvs)
+}
 
+// checkTableRevisions checks that a run records its method's revision,
+// that a file from before revisions were recorded reads as "not
+// recorded", and that the table refuses to join the bench CSV files csvs
+// with such a file, with themselves or with foreign files.
+func checkTableRevisions(t *testing.T, dir string, csvs []string) {
+	t.Helper()
 	// Revisions: a tmpd run records its method's revision; a file from
 	// before revisions were recorded reads as "not recorded" and is not
 	// tabled with recorded runs of the same method.
