@@ -12,6 +12,13 @@ DEMO_METHOD ?= cadps
 
 .PHONY: demo test setup gotest notebooks bench slurm-check
 
+# Every go command below and those the tests, the notebooks and the Slurm
+# check start build with -trimpath: compiled packages then do not depend on
+# the folder the module is checked out in, so the scratch copy of the module
+# that TestDocumentedCommands builds the documented commands in reuses the
+# packages compiled here instead of compiling every package again.
+export GOFLAGS := $(strip $(shell $(GO) env GOFLAGS) -trimpath)
+
 demo:
 	$(GO) mod download
 	$(GO) run ./scripts/cadps restore -task $(DEMO_TASK) -method $(DEMO_METHOD) -steps 100 -seed 1 \
