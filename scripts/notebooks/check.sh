@@ -5,19 +5,19 @@
 # "cadps.figures" promises. GoNB exits 0 even after a runtime panic, so the
 # outputs are what is checked.
 #
-# A check runs each notebook at the smaller size its metadata "cadps.check"
-# names (e.g. {"steps": "10"}: the first `steps = ...` assignment of its code
-# reads `steps = 10`), as the documented-commands test runs the documents'
-# commands at toy size: every cell and figure is still made, from fewer
-# sampling steps. --inplace runs the notebooks as written, since it keeps
-# their outputs.
-#
 #   scripts/notebooks/check.sh            execute into a temporary folder
 #   scripts/notebooks/check.sh --inplace  execute and keep the outputs in the committed notebooks,
 #                                         and refresh the README's thumbnails (docs/notebooks/NAME.png|svg:
 #                                         the figure numbered by metadata "cadps.thumbnail", default 0)
 #   scripts/notebooks/check.sh [--inplace] NAME.ipynb ...
 #                                         the same for the named notebooks of notebooks/ only
+#
+# A check runs each notebook at the smaller size its metadata "cadps.check"
+# names (e.g. {"steps": "10"}: the first `steps = ...` assignment of its code
+# reads `steps = 10`), as the documented-commands test runs the documents'
+# commands at toy size: every cell and figure is still made, from fewer
+# sampling steps. --inplace runs the notebooks as written, since it keeps
+# their outputs.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 export PATH="$(go env GOPATH)/bin:$PATH"
