@@ -58,6 +58,7 @@ func csvWithoutSeconds(t *testing.T, path string) [][]string {
 // every item is computed by exactly one of them, and the result equals
 // one worker's run.
 func TestReproduceConcurrentWorkers(t *testing.T) {
+	t.Parallel() // with the package's other long, self-contained tests, on the second core
 	root := t.TempDir()
 	shared := filepath.Join(root, "shared")
 	const workers, items = 3, 6

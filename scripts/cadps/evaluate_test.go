@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -20,14 +19,15 @@ import (
 )
 
 // testImagesDir is the folder of the shipped prior's Fashion-MNIST test
-// images.
+// images, as an absolute path (tests run in the package's folder; the
+// source file's path is not used, since -trimpath builds do not record it).
 func testImagesDir(t *testing.T) string {
 	t.Helper()
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		t.Fatal("cannot locate the source folder")
+	dir, err := filepath.Abs(smallImages)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return filepath.Join(filepath.Dir(file), "..", "..", "cadps", "prior", "small", "testimages")
+	return dir
 }
 
 // TestEvaluateResume runs a tiny evaluation, checks its outputs, and reruns

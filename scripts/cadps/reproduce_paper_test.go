@@ -42,6 +42,7 @@ motion_blur:kernel_size=61,intensity=0.5`
 // them prints the papers' table with every task and method and finite
 // numbers.
 func TestPaperScript(t *testing.T) {
+	t.Parallel() // with the package's other long, self-contained tests, on the second core
 	if _, err := exec.LookPath("bash"); err != nil {
 		t.Skip("needs bash")
 	}

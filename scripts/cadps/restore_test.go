@@ -325,6 +325,7 @@ func TestRestoreShippedPrior(t *testing.T) {
 // bfloat16 network: the record says so, the run is deterministic, and it
 // differs from the default run of the same seed.
 func TestRestoreGraphNoiseBF16(t *testing.T) {
+	t.Parallel() // with the package's other long, self-contained tests, on the second core
 	image := filepath.Join(testImagesDir(t), "9-boot.png")
 	base := []string{image, "-task", "inpaint_box:size=12", "-method", "dps", "-steps", "3", "-quiet"}
 	run := func(extra ...string) (restoreRecord, []byte) {

@@ -19,6 +19,13 @@
 #                                         the figure numbered by metadata "cadps.thumbnail", default 0)
 #   scripts/notebooks/check.sh [--inplace] NAME.ipynb ...
 #                                         the same for the named notebooks of notebooks/ only
+#
+# A check runs each notebook at the smaller size its metadata "cadps.check"
+# names (e.g. {"steps": "10"}: the first `steps = ...` assignment of its code
+# reads `steps = 10`), as the documented-commands test runs the documents'
+# commands at toy size: every cell and figure is still made, from fewer
+# sampling steps. --inplace runs the notebooks as written, since it keeps
+# their outputs.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 export PATH="$(go env GOPATH)/bin:$PATH"
@@ -76,17 +83,43 @@ sys.exit(0 if not problems else 2 if figures < want and len(problems) == 1 else 
 PY
 }
 
+# checksize NOTEBOOK OUT: writes NOTEBOOK to OUT with the assignments of its
+# metadata "cadps.check" applied; fails naming an assignment it lacks.
+checksize() {
+	python3 - "$1" "$2" <<'PY'
+import json, re, sys
+nb = json.load(open(sys.argv[1]))
+sizes = nb.get("metadata", {}).get("cadps", {}).get("check", {})
+for var, value in sizes.items():
+    pat = re.compile(r"(?m)^(\s*" + re.escape(var) + r"\s*=\s*)[^\s/]+")
+    for cell in nb.get("cells", []):
+        src = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+        if cell.get("cell_type") == "code" and pat.search(src):
+            cell["source"] = pat.sub(lambda m: m.group(1) + str(value), src, count=1)
+            break
+    else:
+        sys.exit(f"{sys.argv[1]}: metadata cadps.check sets {var}, which no code cell assigns")
+json.dump(nb, open(sys.argv[2], "w"), indent=1)
+PY
+}
+
 for nb in "${nbs[@]}"; do
 	name=$(basename "$nb")
 	out="$tmp/$name"
+	src="$nb"
+	if [ $inplace = 0 ]; then
+		src="$tmp/check-$name"
+		checksize "$nb" "$src" || { echo "FAIL $name"; status=1; continue; }
+	fi
 	start=$(date +%s)
 	result=1
 	# A notebook whose only problem is a missing figure runs once more: the
 	# kernel has been seen to drop one of several figures displayed at once
 	# on a loaded machine, and a notebook that really lacks one fails twice.
 	for try in 1 2; do
+		# From stdin, so that the kernel runs in notebooks/ whichever file is executed.
 		if ! (cd "$root/notebooks" && jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=1800 \
-			--ExecutePreprocessor.kernel_name=gonb --output "$out" "$nb" >"$tmp/$name.log" 2>&1); then
+			--ExecutePreprocessor.kernel_name=gonb --stdin --output "$out" <"$src" >"$tmp/$name.log" 2>&1); then
 			echo "FAIL $name: nbconvert failed"; tail -n 20 "$tmp/$name.log"; result=1; break
 		fi
 		result=0

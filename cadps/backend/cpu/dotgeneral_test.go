@@ -479,8 +479,7 @@ func TestDotGeneral_Exec(t *testing.T) {
 					wg.Add(1)
 					go func(_ int) {
 						defer wg.Done()
-						const numRepeats = 1000
-						for range numRepeats {
+						for range concurrentRepeats {
 							got := exec.MustExec(lhs, rhs)[0]
 							numCalls.Add(1)
 							requireSameTensorsFloat32(t, want, got, 1e-3)
