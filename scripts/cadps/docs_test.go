@@ -143,6 +143,7 @@ func TestDocumentedCommands(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the documented commands")
 	}
+	t.Parallel() // its commands run in a scratch copy of the module
 	root, err := filepath.Abs("../..")
 	if err != nil {
 		t.Fatal(err)
