@@ -1,6 +1,7 @@
 package cadps
 
 import (
+	"math"
 	"slices"
 	"testing"
 
@@ -75,6 +76,55 @@ func TestOwnDraws(t *testing.T) {
 			av, cv := tensors.MustCopyFlatData[float32](a), tensors.MustCopyFlatData[float32](c)
 			if !slices.Equal(av, cv) {
 				t.Error("graph noise: two runs of one seed differ")
+			}
+		})
+	}
+}
+
+// TestDAPSNaNZeroes checks DAPS's guard as its reference runs it: a stage
+// whose Langevin iterates hold a NaN (here from a NaN in the measurement)
+// sets x0y to zero, so the last stage (σ_{n+1} = 0) returns zeros, while a
+// finite measurement gives a finite, non-zero result.
+func TestDAPSNaNZeroes(t *testing.T) {
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	net := func(_ *context.Context, x, _ *graph.Node) *graph.Node {
+		e := graph.MulScalar(x, 0.5)
+		return graph.Concatenate([]*graph.Node{e, e}, 1)
+	}
+	shape := []int{2, 3, 8, 8}
+	s := newProblemSampler(t, b, context.New(), net, "daps:langevin_steps=4,ode_steps=2", 3)
+	shapes, err := s.DrawShapes(shape)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var draws []*tensors.Tensor
+	for j, d := range shapes {
+		draws = append(draws, randomNormal(uint64(10+j), d...))
+	}
+	x := randomNormal(1, shape...)
+	for _, c := range []struct {
+		name string
+		nan  bool
+	}{{"finite y", false}, {"NaN in y", true}} {
+		t.Run(c.name, func(t *testing.T) {
+			y := randomNormal(9, 2, 3, 4, 4)
+			if c.nan {
+				v := tensors.MustCopyFlatData[float32](y)
+				v[len(v)-1] = float32(math.NaN())
+				y = tensors.FromFlatDataAndDimensions(v, 2, 3, 4, 4)
+			}
+			info, err := s.StepDraws(x, 0, draws, y)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := tensors.MustCopyFlatData[float32](info.X)
+			zeros := !slices.ContainsFunc(got, func(v float32) bool { return v != 0 })
+			finite := !slices.ContainsFunc(got, func(v float32) bool { return math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) })
+			if zeros != c.nan || !finite {
+				t.Errorf("last stage: all zeros %v, finite %v; want zeros %v, finite", zeros, finite, c.nan)
 			}
 		})
 	}

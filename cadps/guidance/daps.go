@@ -236,12 +236,14 @@ func (m DAPS) Step(s *Step) Result {
 	}
 	lr := lookup32(xt, s.I, lrs)
 	var loss *graph.Node
-	nan := graph.ScalarZero(xt.Graph(), xt.DType())
 	for k := range m.LangevinSteps {
 		x, loss = m.langevinStep(s, x, xt, prior, sigma2, lr, s.Draws[k])
-		nan = graph.Add(nan, graph.ReduceAllSum(graph.ConvertDType(graph.IsNaN(x), xt.DType())))
 	}
-	x0y := graph.Where(graph.GreaterThan(nan, graph.ScalarZero(xt.Graph(), xt.DType())), graph.ZerosLike(x), x)
+	// The reference zeroes x0y if any iterate holds a NaN. A NaN element
+	// stays NaN in every later iterate (each adds to x), so checking the
+	// last iterate is the same test.
+	nan := graph.ReduceLogicalOr(graph.IsNaN(x))
+	x0y := graph.Where(nan, graph.ZerosLike(x), x)
 	next := graph.Add(x0y, graph.Mul(lookup32(xt, s.I, g.sigmaNext), s.Draws[m.LangevinSteps]))
 	return Result{Next: next, PredXStart: x0hat, Residual: s.ResidualNorm(x0y),
 		Extra: map[string]*graph.Node{"x0y": x0y, "loss": loss}}
