@@ -36,16 +36,36 @@ type dapsFixture struct {
 		Prior      string  `json:"prior_solver"`
 	} `json:"mcmc_sampler_config"`
 	Operator struct {
-		Name  string  `json:"name"`
-		Scale int     `json:"scale_factor"`
-		Sigma float64 `json:"sigma"`
+		Name       string  `json:"name"`
+		Scale      int     `json:"scale_factor"`
+		Sigma      float64 `json:"sigma"`
+		KernelSize int     `json:"kernel_size"`
+		Intensity  float64 `json:"intensity"`
 	} `json:"operator"`
 }
 
 // dapsOperator returns the fixture's operator: DPS's bicubic resizer for
-// down_sampling, the recorded mask for inpainting.
+// down_sampling, the recorded mask for inpainting, DPS's Gaussian blur for
+// gaussian_blur (DAPS builds the same reflect-padded scipy kernel), and the
+// recorded kernel ("kernel", random in DAPS) for motion_blur.
 func dapsOperator(r *replay, fx dapsFixture, in []int) ops.Operator {
 	switch fx.Operator.Name {
+	case "gaussian_blur":
+		op, err := ops.NewGaussianBlur(fx.Operator.KernelSize, fx.Operator.Intensity)
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		return op
+	case "motion_blur":
+		if _, ok := r.data.Tensors["kernel"]; !ok {
+			r.t.Fatal("daps motion_blur: the fixture records no \"kernel\" tensor (DAPS draws the kernel at random)")
+		}
+		k, shape := r.slab("kernel", -1)
+		op, err := ops.NewBlur("motion_blur", k, shape[len(shape)-1])
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		return op
 	case "down_sampling":
 		op, err := ops.NewSuperResolution(fx.Operator.Scale, "")
 		if err != nil {
