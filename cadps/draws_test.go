@@ -11,6 +11,13 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context"
 )
 
+// halfEps is a cheap stand-in network: ε = 0.5·x (and as many variance
+// channels).
+func halfEps(_ *context.Context, x, _ *graph.Node) *graph.Node {
+	e := graph.MulScalar(x, 0.5)
+	return graph.Concatenate([]*graph.Node{e, e}, 1)
+}
+
 // TestOwnDraws runs the methods that draw their own noise and build their
 // own start (DDRM, DiffPIR, DAPS) through the sampler: a run from recorded
 // draws equals Start followed by StepDraws at every index with the same
@@ -21,16 +28,11 @@ func TestOwnDraws(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A cheap stand-in network: ε = 0.5·x (and as many variance channels).
-	net := func(_ *context.Context, x, _ *graph.Node) *graph.Node {
-		e := graph.MulScalar(x, 0.5)
-		return graph.Concatenate([]*graph.Node{e, e}, 1)
-	}
 	const steps = 4
 	shape := []int{1, 3, 8, 8}
 	for _, method := range []string{"ddrm", "diffpir", "daps:langevin_steps=3,ode_steps=2"} {
 		t.Run(method, func(t *testing.T) {
-			s := newProblemSampler(t, b, context.New(), net, method, steps)
+			s := newProblemSampler(t, b, context.New(), halfEps, method, steps)
 			draws, err := s.DrawShapes(shape)
 			if err != nil {
 				t.Fatal(err)
@@ -90,12 +92,8 @@ func TestDAPSNaNZeroes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	net := func(_ *context.Context, x, _ *graph.Node) *graph.Node {
-		e := graph.MulScalar(x, 0.5)
-		return graph.Concatenate([]*graph.Node{e, e}, 1)
-	}
 	shape := []int{2, 3, 8, 8}
-	s := newProblemSampler(t, b, context.New(), net, "daps:langevin_steps=4,ode_steps=2", 3)
+	s := newProblemSampler(t, b, context.New(), halfEps, "daps:langevin_steps=4,ode_steps=2", 3)
 	shapes, err := s.DrawShapes(shape)
 	if err != nil {
 		t.Fatal(err)
