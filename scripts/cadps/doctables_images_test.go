@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/csv"
 	"fmt"
 	"maps"
 	"math"
@@ -22,14 +21,9 @@ type imageScore struct {
 // "batch/index".
 func readScores(t *testing.T, path string) map[string]map[string]map[string]imageScore {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	rows, err := csv.NewReader(f).ReadAll()
-	if err != nil || len(rows) < 2 {
-		t.Fatalf("%s: %v (%d rows)", path, err, len(rows))
+	rows := readCSV(t, path)
+	if len(rows) < 2 {
+		t.Fatalf("%s: no records", path)
 	}
 	col := map[string]int{}
 	for i, h := range rows[0] {
