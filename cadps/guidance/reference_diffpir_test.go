@@ -37,7 +37,8 @@ type diffpirFixture struct {
 }
 
 // diffpirOperator returns the data-step operator the fixture records: the
-// mask for inpainting, else the kernel k with decimation by sf.
+// mask for inpainting, else the kernel k with decimation by sf (none when
+// the fixture gives no sf, as for deblurring).
 func diffpirOperator(r *replay, fx diffpirFixture, in []int) ops.Operator {
 	if _, ok := r.data.Tensors["mask"]; ok {
 		m, _ := r.slab("mask", -1)
@@ -51,7 +52,11 @@ func diffpirOperator(r *replay, fx diffpirFixture, in []int) ops.Operator {
 	for i, v := range k {
 		k[i] = float64(float32(v)) // the reference's FFT takes the kernel in float32
 	}
-	op, err := ops.NewDecimatedConv(k, shape[0], shape[1], fx.Operator.SF)
+	sf := fx.Operator.SF
+	if sf == 0 { // deblurring: the kernel alone
+		sf = 1
+	}
+	op, err := ops.NewDecimatedConv(k, shape[0], shape[1], sf)
 	if err != nil {
 		r.t.Fatal(err)
 	}
