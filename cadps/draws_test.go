@@ -3,6 +3,7 @@ package cadps
 import (
 	"math"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/cadps/toolkit/cadps/backend"
@@ -125,5 +126,27 @@ func TestDAPSNaNZeroes(t *testing.T) {
 				t.Errorf("last stage: all zeros %v, finite %v; want zeros %v, finite", zeros, finite, c.nan)
 			}
 		})
+	}
+}
+
+// TestRunRejectsNonFiniteMeasurement checks that a run refuses a measurement
+// holding NaN or Inf, naming the value, for a method with its own draws and
+// one without.
+func TestRunRejectsNonFiniteMeasurement(t *testing.T) {
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, method := range []string{"dps", "daps:langevin_steps=2,ode_steps=1"} {
+		for _, bad := range []float32{float32(math.NaN()), float32(math.Inf(-1))} {
+			s := newProblemSampler(t, b, context.New(), halfEps, method, 2)
+			v := tensors.MustCopyFlatData[float32](randomNormal(9, 1, 3, 4, 4))
+			v[5] = bad
+			y := tensors.FromFlatDataAndDimensions(v, 1, 3, 4, 4)
+			_, err := s.Run(nil, []int{1, 3, 8, 8}, y, NewSeededNoise(1), nil)
+			if err == nil || !strings.Contains(err.Error(), "measurement value 5 of 48") {
+				t.Errorf("%s, y holding %v: error %v, want one naming measurement value 5", method, bad, err)
+			}
+		}
 	}
 }

@@ -231,6 +231,9 @@ func (s *Sampler) Run(xT *tensors.Tensor, shape []int, y *tensors.Tensor, noise 
 	if len(shape) < 2 {
 		return nil, fmt.Errorf("cadps: image shape %v, want [N,C,...]", shape)
 	}
+	if err := checkFiniteMeasurement(y); err != nil {
+		return nil, err
+	}
 	if ownX && s.startExec != nil {
 		if y == nil {
 			return nil, fmt.Errorf("cadps: method %q needs a measurement", s.p.Method.Name())
@@ -323,6 +326,24 @@ func (s *Sampler) StepDraws(x *tensors.Tensor, i int, draws []*tensors.Tensor, y
 		return StepInfo{}, err
 	}
 	return s.stepInfo(outs, i, 4, s.p.Op != nil)
+}
+
+// checkFiniteMeasurement returns an error naming the first NaN or infinite
+// value of a float32 measurement y (nil passes).
+func checkFiniteMeasurement(y *tensors.Tensor) error {
+	if y == nil || y.DType() != dtypes.Float32 {
+		return nil
+	}
+	var err error
+	tensors.MustConstFlatData(y, func(v []float32) {
+		for i, x := range v {
+			if f := float64(x); math.IsNaN(f) || math.IsInf(f, 0) {
+				err = fmt.Errorf("cadps: measurement value %d of %d is %v: y must be finite", i, len(v), x)
+				return
+			}
+		}
+	})
+	return err
 }
 
 // checkFinite reads a step's NaN/Inf detector Σ|x_{t-1}| and returns an
