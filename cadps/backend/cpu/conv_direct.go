@@ -29,6 +29,16 @@ type directConv struct {
 	// bias: a third input [1, O, 1, …] is added per output channel; relu:
 	// max(·, 0) follows (see conv_direct_fuse.go).
 	bias, relu bool
+	// kernel says how the kernel input is read when it is not [O, C, KH, KW]
+	// row-major: a strided view folded into the convolution (see convDirect).
+	kernel *kernelRead
+}
+
+// kernelRead is a direct convolution's kernel read through strides:
+// element (o, c, kh, kw) of the canonical kernel is element
+// offset + o·so + c·sc + kh·skh + kw·skw of the kernel input.
+type kernelRead struct {
+	offset, so, sc, skh, skw int
 }
 
 // directConvFor returns the direct form of the correlation g (canonical
@@ -60,11 +70,23 @@ func directConvFor(g convGeom, pads [][2]int, unpadded []int) (directConv, bool)
 }
 
 // convDirect adds the ConvGeneral node computing dc on x and kernel w
-// (canonical layouts); outDims are the canonical output dimensions.
+// (canonical layouts); outDims are the canonical output dimensions. A
+// kernel that is a strided view (a reversed kernel, see kernelView) is read
+// through the view's strides as the kernel is packed, so the view itself is
+// never written out.
 func (b *Builder) convDirect(x, w backends.Op, dc directConv, outDims []int) (backends.Op, error) {
 	inputs, err := b.checkOps("ConvGeneral", x, w)
 	if err != nil {
 		return nil, err
+	}
+	if view, ok := inputs[1].data.(*stridedViewNode); ok && inputs[1].opType == backends.OpTypeSlice {
+		s := view.axisStrides
+		kr := &kernelRead{offset: view.offset, so: s[0], sc: s[1], skw: s[len(s)-1]}
+		if len(s) == 4 {
+			kr.skh = s[2]
+		}
+		dc.kernel = kr
+		inputs[1] = inputs[1].inputs[0]
 	}
 	node := b.newNode(backends.OpTypeConvGeneral, shapes.Make(dtypes.Float32, outDims...), inputs...)
 	node.data = &dc

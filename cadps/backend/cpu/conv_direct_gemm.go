@@ -32,7 +32,13 @@ func convDirectRun(kern *microKernel, dc *directConv, x, w, bias, out []float32,
 	}
 	aBuf := convAPool.Get().(*[]float32)
 	defer convAPool.Put(aBuf)
-	r := convRun{dc: dc, kern: kern, a: packWhole(kern, w, m, k, aBuf), x: x, bias: bias, out: out}
+	var a []float32
+	if dc.kernel != nil {
+		a = packKernelRead(kern, dc, w, aBuf)
+	} else {
+		a = packWhole(kern, w, m, k, aBuf)
+	}
+	r := convRun{dc: dc, kern: kern, a: a, x: x, bias: bias, out: out}
 	items := convWorkItems(kern, m, n, k, workers)
 	work := func(next *atomic.Int64) {
 		bufs := packPool.Get().(*packBuffers)
@@ -82,6 +88,47 @@ func packWhole(kern *microKernel, w []float32, m, k int, buf *[]float32) []float
 	for pc := 0; pc < k; pc += kcBlock {
 		kc := min(kcBlock, k-pc)
 		packA(a[mp*pc:mp*(pc+kc)], src.shift(0, pc), m, kc, kern.mr)
+	}
+	return a
+}
+
+// packKernelRead packs A as packWhole does, reading the kernel w through
+// dc.kernel's strides: A's row o, column (c·KH + kh)·KW + kw is kernel
+// element (o, c, kh, kw).
+func packKernelRead(kern *microKernel, dc *directConv, w []float32, buf *[]float32) []float32 {
+	kr, mr := dc.kernel, kern.mr
+	m, k := dc.o, dc.c*dc.kh*dc.kw
+	mp := roundUp(m, mr)
+	if cap(*buf) < mp*k {
+		*buf = make([]float32, mp*k)
+	}
+	a := (*buf)[:mp*k]
+	// cols[p]: where column p of row 0 lies in w.
+	cols := make([]int, 0, k)
+	for c := range dc.c {
+		for kh := range dc.kh {
+			for kw := range dc.kw {
+				cols = append(cols, kr.offset+c*kr.sc+kh*kr.skh+kw*kr.skw)
+			}
+		}
+	}
+	for pc := 0; pc < k; pc += kcBlock {
+		kc := min(kcBlock, k-pc)
+		block := a[mp*pc : mp*(pc+kc)]
+		for i0 := 0; i0 < m; i0 += mr {
+			panel := block[i0*kc : (i0+mr)*kc]
+			rows := min(mr, m-i0)
+			if rows < mr {
+				clear(panel)
+			}
+			for p, col := range cols[pc : pc+kc] {
+				src, dst := col+i0*kr.so, panel[p*mr:p*mr+rows]
+				for i := range dst {
+					dst[i] = w[src]
+					src += kr.so
+				}
+			}
+		}
 	}
 	return a
 }

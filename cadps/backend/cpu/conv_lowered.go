@@ -83,7 +83,7 @@ func (b *Builder) convGeneral(input, kernel backends.Op, axes backends.ConvolveA
 	if err != nil {
 		return nil, fmt.Errorf("ConvGeneral: %w", err)
 	}
-	w, err := b.permute(kernel, append([]int{axes.KernelOutputChannels, axes.KernelInputChannels}, axes.KernelSpatial...))
+	w, err := b.kernelView(kernel, append([]int{axes.KernelOutputChannels, axes.KernelInputChannels}, axes.KernelSpatial...))
 	if err != nil {
 		return nil, fmt.Errorf("ConvGeneral: %w", err)
 	}

@@ -14,14 +14,22 @@ import (
 // element at index (i_0, …, i_r) is the input's flat element
 // offset + Σ i_j·strides[j]. It gathers a convolution's im2col operand in
 // one pass, where a slice per kernel tap and their concatenation copied it
-// twice.
+// twice, and reads a reversed kernel in the order its convolution wants
+// (negative strides), where a Reverse and a transpose copied it twice.
 type stridedViewNode struct {
 	offset  int
 	strides []int
+	// dims are the output's dimensions with neighbouring axes merged where
+	// the input steps through them evenly too (as the copy walks them), and
+	// strides their strides; axisStrides are the strides of every output
+	// axis, for a direct convolution that reads its kernel through the view
+	// (convDirect).
+	dims, axisStrides []int
 }
 
 // stridedView builds the view of x with the given output dims and flat
-// input strides (elements) per output axis.
+// input strides (elements, negative to read an axis backwards) per output
+// axis.
 func (b *Builder) stridedView(x backends.Op, offset int, dims, strides []int) (backends.Op, error) {
 	inputs, err := b.checkOps("stridedView", x)
 	if err != nil {
@@ -31,19 +39,35 @@ func (b *Builder) stridedView(x backends.Op, offset int, dims, strides []int) (b
 	if len(dims) != len(strides) {
 		return nil, errors.Errorf("stridedView: %d dims and %d strides", len(dims), len(strides))
 	}
-	last := offset
+	first, last := offset, offset
 	for j, d := range dims {
-		if d <= 0 || strides[j] < 0 {
+		if d <= 0 {
 			return nil, errors.Errorf("stridedView: dims %v, strides %v", dims, strides)
 		}
-		last += (d - 1) * strides[j]
+		if strides[j] < 0 {
+			first += (d - 1) * strides[j]
+		} else {
+			last += (d - 1) * strides[j]
+		}
 	}
-	if offset < 0 || last >= in.shape.Size() {
+	if first < 0 || last >= in.shape.Size() {
 		return nil, errors.Errorf("stridedView: offset %d, dims %v and strides %v reach past the %d elements of %s",
 			offset, dims, strides, in.shape.Size(), in.shape)
 	}
 	node := b.newNode(backends.OpTypeSlice, shapes.Make(in.shape.DType, dims...), in)
-	node.data = &stridedViewNode{offset: offset, strides: slices.Clone(strides)}
+	view := &stridedViewNode{offset: offset, axisStrides: slices.Clone(strides)}
+	for j, d := range dims {
+		if d == 1 {
+			continue
+		}
+		if k := len(view.dims) - 1; k >= 0 && view.strides[k] == d*strides[j] {
+			view.dims[k] *= d
+			view.strides[k] = strides[j]
+			continue
+		}
+		view.dims, view.strides = append(view.dims, d), append(view.strides, strides[j])
+	}
+	node.data = view
 	return node, nil
 }
 
@@ -51,7 +75,7 @@ func (b *Builder) stridedView(x backends.Op, offset int, dims, strides []int) (b
 // last axis (a plain copy when that axis is contiguous).
 func execStridedView(backend *Backend, node *Node, operand *Buffer, view *stridedViewNode) *Buffer {
 	output := backend.getBufferForShape(node.shape)
-	dims := node.shape.Dimensions
+	dims := view.dims
 	switch dst := output.flat.(type) {
 	case []float32:
 		stridedCopy(dst, operand.flat.([]float32), dims, view)
@@ -69,6 +93,8 @@ func execStridedView(backend *Backend, node *Node, operand *Buffer, view *stride
 	return output
 }
 
+// stridedCopy copies the view into dst, which holds dims (the view's merged
+// dims) row-major, a row of the last axis at a time.
 func stridedCopy[T any](dst, src []T, dims []int, view *stridedViewNode) {
 	if len(dst) == 0 {
 		return
@@ -102,4 +128,35 @@ func stridedCopy[T any](dst, src []T, dims []int, view *stridedViewNode) {
 			idx[ax] = 0
 		}
 	}
+}
+
+// kernelView returns the convolution kernel w with its axes in the order
+// perm, as permute does. When w is a Reverse (the gradient of a convolution
+// with respect to its input convolves with the reversed kernel), it is read
+// straight from the Reverse's input through one strided view instead: the
+// reversed kernel is then neither written out nor transposed, a copy of
+// every weight of the network fewer per gradient, and the Reverse, left
+// without users, is not executed.
+func (b *Builder) kernelView(w backends.Op, perm []int) (backends.Op, error) {
+	rev, ok := w.(*Node)
+	if !ok || rev.opType != backends.OpTypeReverse {
+		return b.permute(w, perm)
+	}
+	remap, ok := rev.data.(*remapNode)
+	if !ok {
+		return nil, errors.Errorf("internal error: Reverse node data is %T", rev.data)
+	}
+	src := rev.inputs[0]
+	inDims := src.shape.Dimensions
+	inStrides := calculateStrides(inDims)
+	offset := 0
+	dims, strides := make([]int, len(perm)), make([]int, len(perm))
+	for j, a := range perm {
+		dims[j], strides[j] = inDims[a], inStrides[a]
+		if inDims[a] > 1 && remap.sources[a][0] != 0 {
+			offset += (inDims[a] - 1) * inStrides[a]
+			strides[j] = -inStrides[a]
+		}
+	}
+	return b.stridedView(src, offset, dims, strides)
 }

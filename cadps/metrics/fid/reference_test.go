@@ -93,27 +93,27 @@ func replayFeatures(t *testing.T, f *fixtures.Fixture) {
 	for _, g := range fx.Groups {
 		name, _ := g["name"].(string)
 		n, h, w := intOf(g["images"]), intOf(g["height"]), intOf(g["width"])
-		x := values(t, io, str(g["x"]))
+		x, _ := fixtures.Float32Values(t, io, str(g["x"]))
 		feats, err := m.Features(x, n, h, w)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for i, blk := range blocks {
 			key := str(g[fmt.Sprintf("pool%d", blk)])
-			want := tensor(t, io, key)
+			want, shape := fixtures.Values(t, io, key)
 			var got []float64
 			for _, v := range feats[i] {
 				got = append(got, fixtures.Float64s(v)...)
 			}
-			f.Compare(t, key, poolTol, got, values64(t, want), []int{n, fx.OutputDims[i]}, want.Shape)
+			f.Compare(t, key, poolTol, got, want, []int{n, fx.OutputDims[i]}, shape)
 		}
 		if key, ok := g["resized_img0"].(string); ok {
 			r, err := fid.Resize(b, x[:3*h*w], 1, h, w)
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := tensor(t, io, key)
-			f.Compare(t, key, resizedTol, fixtures.Float64s(r), values64(t, want), []int{1, 3, fid.Size, fid.Size}, want.Shape)
+			want, shape := fixtures.Values(t, io, key)
+			f.Compare(t, key, resizedTol, fixtures.Float64s(r), want, []int{1, 3, fid.Size, fid.Size}, shape)
 		}
 		t.Logf("%s: %d images of %dx%d", name, n, h, w)
 	}
@@ -153,14 +153,18 @@ func replayFrechet(t *testing.T, f *fixtures.Fixture) {
 	for _, c := range fx.Cases {
 		var stats [2]*fid.Stats
 		for i, keys := range [][3]string{{c.Act1, c.Mu1, c.Sigma1}, {c.Act2, c.Mu2, c.Sigma2}} {
-			act := tensor(t, data, keys[0])
-			s, err := fid.Statistics64(values64(t, act), act.Shape[0], act.Shape[1])
+			act, actShape := fixtures.Values(t, data, keys[0])
+			if len(actShape) != 2 {
+				t.Fatalf("%s: shape %v, want [images, features]", keys[0], actShape)
+			}
+			s, err := fid.Statistics64(act, actShape[0], actShape[1])
 			if err != nil {
 				t.Fatal(err)
 			}
-			mu, sigma := tensor(t, data, keys[1]), tensor(t, data, keys[2])
-			f.Compare(t, keys[1], msTol, s.Mu, values64(t, mu), []int{s.Dims()}, mu.Shape)
-			f.Compare(t, keys[2], msTol, s.Sigma, values64(t, sigma), []int{s.Dims(), s.Dims()}, sigma.Shape)
+			mu, muShape := fixtures.Values(t, data, keys[1])
+			sigma, sigmaShape := fixtures.Values(t, data, keys[2])
+			f.Compare(t, keys[1], msTol, s.Mu, mu, []int{s.Dims()}, muShape)
+			f.Compare(t, keys[2], msTol, s.Sigma, sigma, []int{s.Dims(), s.Dims()}, sigmaShape)
 			stats[i] = s
 		}
 		d, err := fid.FrechetDistance(stats[0], stats[1])
@@ -176,8 +180,8 @@ func replayFrechet(t *testing.T, f *fixtures.Fixture) {
 			t.Fatal(err)
 		}
 		one := func(key string, got float64) {
-			want := tensor(t, data, key)
-			f.Compare(t, key, fdTol, []float64{got}, values64(t, want), []int{1}, want.Shape)
+			want, shape := fixtures.Values(t, data, key)
+			f.Compare(t, key, fdTol, []float64{got}, want, []int{1}, shape)
 		}
 		one(c.FDPlain, plain)
 		one(c.FDOffset, offset)
@@ -192,30 +196,3 @@ func replayFrechet(t *testing.T, f *fixtures.Fixture) {
 func str(v any) string { s, _ := v.(string); return s }
 
 func intOf(v any) int { f, _ := v.(float64); return int(f) }
-
-func tensor(t *testing.T, sd *checkpoints.StateDict, name string) *checkpoints.Tensor {
-	t.Helper()
-	v, err := sd.Get(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
-
-func values(t *testing.T, sd *checkpoints.StateDict, name string) []float32 {
-	t.Helper()
-	v, err := tensor(t, sd, name).Float32()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
-
-func values64(t *testing.T, v *checkpoints.Tensor) []float64 {
-	t.Helper()
-	out, err := v.Float64()
-	if err != nil {
-		t.Fatal(fmt.Errorf("%s: %w", v.Name, err))
-	}
-	return out
-}

@@ -1,7 +1,6 @@
 package lpips_test
 
 import (
-	"fmt"
 	"testing"
 
 	"github.com/cadps/toolkit/cadps/backend"
@@ -86,20 +85,21 @@ func replayLPIPS(t *testing.T, f *fixtures.Fixture) {
 		}
 	}
 	for _, g := range fx.Groups {
-		x0, x1 := values(t, io, g.In0), values(t, io, g.In1)
+		x0, _ := fixtures.Float32Values(t, io, g.In0)
+		x1, _ := fixtures.Float32Values(t, io, g.In1)
 		n := g.Pairs
 		d, err := m.Distance(x0, x1, n, g.Height, g.Width)
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := tensor(t, io, g.Dist)
-		f.Compare(t, g.Dist, tols["dist"], fixtures.Float64s(d.Dist), values64(t, want), []int{n}, want.Shape)
-		wantRes := tensor(t, io, g.Res)
+		want, shape := fixtures.Values(t, io, g.Dist)
+		f.Compare(t, g.Dist, tols["dist"], fixtures.Float64s(d.Dist), want, []int{n}, shape)
+		wantRes, resShape := fixtures.Values(t, io, g.Res)
 		var res []float64
 		for _, r := range d.Layers {
 			res = append(res, fixtures.Float64s(r)...)
 		}
-		f.Compare(t, g.Res, tols["res"], res, values64(t, wantRes), []int{n, len(d.Layers[0])}, wantRes.Shape)
+		f.Compare(t, g.Res, tols["res"], res, wantRes, []int{n, len(d.Layers[0])}, resShape)
 		if g.Features == nil {
 			continue
 		}
@@ -118,8 +118,8 @@ func replayLPIPS(t *testing.T, f *fixtures.Fixture) {
 			t.Fatalf("%d feature maps, the fixture lists %d", len(got), len(g.Features.Tensors))
 		}
 		for i, name := range g.Features.Tensors {
-			w := tensor(t, io, name)
-			f.Compare(t, name, tols["features"], fixtures.Float64s(got[i]), values64(t, w), shapes[i], w.Shape)
+			w, shape := fixtures.Values(t, io, name)
+			f.Compare(t, name, tols["features"], fixtures.Float64s(got[i]), w, shapes[i], shape)
 		}
 	}
 }
@@ -161,31 +161,4 @@ func fixtureLinear(t *testing.T, f *fixtures.Fixture, net lpips.Net) *checkpoint
 		t.Fatal(err)
 	}
 	return sd
-}
-
-func tensor(t *testing.T, sd *checkpoints.StateDict, name string) *checkpoints.Tensor {
-	t.Helper()
-	v, err := sd.Get(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
-
-func values(t *testing.T, sd *checkpoints.StateDict, name string) []float32 {
-	t.Helper()
-	v, err := tensor(t, sd, name).Float32()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
-
-func values64(t *testing.T, v *checkpoints.Tensor) []float64 {
-	t.Helper()
-	out, err := v.Float64()
-	if err != nil {
-		t.Fatal(fmt.Errorf("%s: %w", v.Name, err))
-	}
-	return out
 }
