@@ -28,20 +28,26 @@ func expFloat32(dst, src []float32) {
 }
 
 // logisticFloat32 writes 1/(1+e^−src[i]) to dst[i] (dst may be src), from
-// e = e^−|x| so that nothing overflows: 1/(1+e) for x ≥ 0, e/(1+e) below.
+// e = e^−|x| so that nothing overflows: 1/(1+e) for x ≥ 0, e/(1+e) below
+// (the numerator chosen from x's sign bit, without a branch). It works in
+// chunks whose signs it keeps aside, so that dst may overwrite src.
 func logisticFloat32(dst, src []float32) {
 	dst = dst[:len(src)]
-	neg := make([]bool, len(src))
-	for i, x := range src {
-		neg[i] = x < 0
-		dst[i] = -float32(math.Abs(float64(x)))
-	}
-	expFloat32(dst, dst)
-	for i, e := range dst {
-		if neg[i] {
-			dst[i] = e / (1 + e)
-		} else {
-			dst[i] = 1 / (1 + e)
+	const chunk = 256 // a multiple of expFloat32's blocks of 8
+	one := math.Float32bits(1)
+	var negative [chunk]uint32 // all ones where x's sign bit is set
+	for lo := 0; lo < len(src); lo += chunk {
+		hi := min(lo+chunk, len(src))
+		s, d := src[lo:hi], dst[lo:hi]
+		for i, x := range s {
+			b := math.Float32bits(x)
+			negative[i] = uint32(int32(b) >> 31)
+			d[i] = math.Float32frombits(b | 1<<31) // −|x|
+		}
+		expFloat32(d, d)
+		for i, e := range d {
+			num := math.Float32bits(e)&negative[i] | one&^negative[i]
+			d[i] = math.Float32frombits(num) / (1 + e)
 		}
 	}
 }

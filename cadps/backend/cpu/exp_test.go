@@ -4,6 +4,8 @@ package cpu
 
 import (
 	"math"
+	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -69,6 +71,43 @@ func TestLogisticFloat32(t *testing.T) {
 		want := 1 / (1 + math.Exp(-float64(x)))
 		if e := ulpError(dst[i], want); e > 3 && math.Abs(float64(dst[i])-want) > 1e-44 {
 			t.Errorf("logistic(%g) = %g, want %g (%.2f ulp)", x, dst[i], want, e)
+		}
+	}
+}
+
+// TestLogisticFloat32Branchless checks logisticFloat32 bit for bit against
+// the formula it evaluates, 1/(1+e) for x ≥ 0 and e/(1+e) below with
+// e = e^−|x| from expFloat32, over more than one chunk, in place and not,
+// with signed zeros, infinities and NaNs.
+func TestLogisticFloat32Branchless(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	xs := make([]float32, 1000)
+	for i := range xs {
+		xs[i] = float32(r.NormFloat64() * 8)
+	}
+	copy(xs[100:], []float32{float32(math.Copysign(0, -1)), 0, float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()), -100, 100})
+	e := make([]float32, len(xs))
+	for i, x := range xs {
+		e[i] = -float32(math.Abs(float64(x)))
+	}
+	expFloat32(e, e)
+	want := make([]float32, len(xs))
+	for i, x := range xs {
+		if x < 0 {
+			want[i] = e[i] / (1 + e[i])
+		} else {
+			want[i] = 1 / (1 + e[i])
+		}
+	}
+	got := make([]float32, len(xs))
+	logisticFloat32(got, xs)
+	inPlace := slices.Clone(xs)
+	logisticFloat32(inPlace, inPlace)
+	for i := range xs {
+		for _, g := range []float32{got[i], inPlace[i]} {
+			if math.Float32bits(g) != math.Float32bits(want[i]) && !(math.IsNaN(float64(g)) && math.IsNaN(float64(want[i]))) {
+				t.Fatalf("logistic(%g) = %g, want %g", xs[i], g, want[i])
+			}
 		}
 	}
 }
