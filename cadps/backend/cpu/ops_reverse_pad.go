@@ -20,6 +20,16 @@ func init() {
 // fill value is written (Pad only).
 type remapNode struct {
 	sources [][]int
+	runs    []run // of the last axis (innerRuns), found once
+}
+
+// newRemapNode returns the data of a Reverse or Pad node with sources.
+func newRemapNode(sources [][]int) *remapNode {
+	r := &remapNode{sources: sources}
+	if len(sources) > 0 {
+		r.runs = innerRuns(sources[len(sources)-1])
+	}
+	return r
 }
 
 // Reverse implements backends.Builder: the output equals x with the order
@@ -38,7 +48,7 @@ func (b *Builder) Reverse(x backends.Op, axes ...int) (backends.Op, error) {
 		slices.Reverse(sources[axis])
 	}
 	node := b.newNode(backends.OpTypeReverse, s, inputs[0])
-	node.data = &remapNode{sources: sources}
+	node.data = newRemapNode(sources)
 	return node, nil
 }
 
@@ -68,7 +78,7 @@ func (b *Builder) Pad(x, fill backends.Op, config ...backends.PadAxis) (backends
 		sources[axis], dims[axis] = src, len(src)
 	}
 	node := b.newNode(backends.OpTypePad, shapes.Make(s.DType, dims...), inputs[0], inputs[1])
-	node.data = &remapNode{sources: sources}
+	node.data = newRemapNode(sources)
 	return node, nil
 }
 
@@ -152,7 +162,7 @@ func execRemap(backend *Backend, node *Node, inputs []*Buffer, _ []bool) (*Buffe
 		copy(r.dst, r.src)
 		return output, nil
 	}
-	r.runs = innerRuns(r.sources[len(r.sources)-1])
+	r.runs = params.runs
 	r.copyAxis(0, 0, false)
 	return output, nil
 }
