@@ -80,15 +80,13 @@ build() {
 }
 
 run() {
-	[ -f "$out/gpucheck.gz" ] || { echo "check.sh: $out/gpucheck.gz missing: run 'scripts/gpu/check.sh build' on the development machine first" >&2; exit 2; }
-	local bin=/tmp/cadps-gpu-bin
-	mkdir -p "$bin"
-	for f in unet.test cadps.test gpucheck; do gunzip -c "$out/$f.gz" >"$bin/$f" && chmod +x "$bin/$f"; done
+	local bin
+	unpack_bins "$out" gpucheck unet.test cadps.test || { echo "check.sh: build it on the development machine first: scripts/gpu/check.sh build" >&2; exit 2; }
 	setup_xla_env || exit 2
 	export CADPS_REFERENCE_DIR="$out/fixtures"
 
 	local total="${CHECK_SECONDS:-470}" t0=$SECONDS
-	local mem=/tmp/cadps-gpu-mem.csv mempid=""
+	local mem="$bin/memory.csv" mempid=""
 	# mem_start polls the GPU's used memory; mem_stop prints the peak since.
 	mem_start() {
 		mempid=""

@@ -60,28 +60,18 @@ gpu="$root/build/gpu"
 # shellcheck source=env.sh
 . "$root/scripts/gpu/env.sh"
 
-# slug turns a GPU name into lower-case letters, digits and dashes.
-slug() { tr '[:upper:]' '[:lower:]' <<<"$1" | tr -cs 'a-z0-9' '-' | sed 's/^-*//; s/-*$//'; }
-
 run() {
-	[ -f "$gpu/gpucheck.gz" ] && [ -f "$gpu/gpucompare.gz" ] || {
-		echo "compare.sh: $gpu/gpucheck.gz or gpucompare.gz missing: run 'scripts/gpu/compare.sh build' on the development machine first" >&2
-		exit 2
-	}
+	local bin
+	unpack_bins "$gpu" gpucheck gpucompare || { echo "compare.sh: build it on the development machine first: scripts/gpu/compare.sh build" >&2; exit 2; }
 	local bench="$gpu/bench/torch_reference.py"
 	[ -f "$bench" ] || bench="$root/../shared/bench/torch_reference.py"
 	[ -f "$bench" ] || { echo "compare.sh: torch_reference.py missing from $gpu/bench: rerun the build" >&2; exit 2; }
 	local py="${PYTHON:-python3}"
 	"$py" -c 'import torch' 2>/dev/null || { echo "compare.sh: $py cannot import torch (set PYTHON)" >&2; exit 2; }
-	local bin=/tmp/cadps-compare-bin
-	mkdir -p "$bin"
-	for f in gpucheck gpucompare; do gunzip -c "$gpu/$f.gz" >"$bin/$f" && chmod +x "$bin/$f"; done
 	setup_xla_env || exit 2
 
-	local device=cpu
-	if [ -z "${CHECK_BACKEND:-}" ] && command -v nvidia-smi >/dev/null; then
-		device=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -n 1)
-	fi
+	local device
+	device=$(gpu_name)
 	local dest="${COMPARE_OUT:-${OUT:-$root/build/gpu-compare}}"
 	local name="${COMPARE_NAME:-$(date -u +%Y-%m-%d)-$(slug "$device")}"
 	mkdir -p "$dest"

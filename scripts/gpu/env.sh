@@ -1,4 +1,4 @@
-# Sourced by scripts/gpu/check.sh and scripts/gpu/train.sh on the GPU machine:
+# Sourced by the scripts of scripts/gpu on the GPU machine:
 # finds JAX's CUDA PJRT plugin and the CUDA libraries of its nvidia-* wheels,
 # and exports what go-xla needs (LD_LIBRARY_PATH, XLA_FLAGS,
 # GOMLX_NO_AUTO_INSTALL, GOMLX_BACKEND, GOPJRT_CUDA_CHECKS). CHECK_PLUGIN names
@@ -10,7 +10,8 @@
 # which the variable does not reach); by default XLA uses TF32, as PyTorch
 # does for convolutions. CHECK_BACKEND replaces all of this with a
 # GOMLX_BACKEND of its own (e.g. "cadps", the pure-Go backend, to try the
-# scripts' logic on the CPU).
+# scripts' logic on the CPU). It also holds what the scripts share:
+# unpack_bins, gpu_name and slug.
 
 # find_plugin prints the plugin's path, or nothing.
 find_plugin() {
@@ -57,3 +58,34 @@ setup_xla_env() {
 	export GOMLX_BACKEND="xla:${plugin}${CHECK_XLA_OPTIONS-,preallocate=false}"
 	echo "GOMLX_BACKEND=$GOMLX_BACKEND XLA_FLAGS=$XLA_FLAGS NVIDIA_TF32_OVERRIDE=${NVIDIA_TF32_OVERRIDE:-unset}"
 }
+
+# unpack_bins FOLDER NAME...: unpacks each FOLDER/NAME.gz, executable, into
+# a fresh temporary folder that $bin then names and that is removed when the
+# script exits (fresh, so that scripts running at once never overwrite each
+# other's binaries), or fails naming the missing file.
+unpack_bins() {
+	local from=$1 f
+	shift
+	for f in "$@"; do
+		[ -f "$from/$f.gz" ] || { echo "${0##*/}: $from/$f.gz missing" >&2; return 2; }
+	done
+	bin=$(mktemp -d "${TMPDIR:-/tmp}/cadps-gpu.XXXXXX")
+	# shellcheck disable=SC2064 # the folder's name, fixed now
+	trap "rm -rf '$bin'" EXIT
+	for f in "$@"; do
+		gunzip -c "$from/$f.gz" >"$bin/$f" && chmod +x "$bin/$f"
+	done
+}
+
+# gpu_name prints the first GPU's name, or "cpu" with CHECK_BACKEND or
+# without nvidia-smi.
+gpu_name() {
+	if [ -z "${CHECK_BACKEND:-}" ] && command -v nvidia-smi >/dev/null; then
+		nvidia-smi --query-gpu=name --format=csv,noheader | head -n 1
+	else
+		echo cpu
+	fi
+}
+
+# slug turns a name into lower-case letters, digits and dashes.
+slug() { tr '[:upper:]' '[:lower:]' <<<"$1" | tr -cs 'a-z0-9' '-' | sed 's/^-*//; s/-*$//'; }

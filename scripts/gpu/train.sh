@@ -42,10 +42,8 @@ build() {
 }
 
 run() {
-	[ -f "$dir/cadps.gz" ] || { echo "train.sh: $dir/cadps.gz missing: run 'scripts/gpu/train.sh build' on the development machine first" >&2; exit 2; }
-	local bin=/tmp/cadps-gpu-bin
-	mkdir -p "$bin"
-	gunzip -c "$dir/cadps.gz" >"$bin/cadps" && chmod +x "$bin/cadps"
+	local bin
+	unpack_bins "$dir" cadps || { echo "train.sh: build it on the development machine first: scripts/gpu/train.sh build" >&2; exit 2; }
 	if [ -n "${TRAIN_BACKEND:-}" ]; then
 		export GOMLX_BACKEND="$TRAIN_BACKEND"
 	else

@@ -28,7 +28,7 @@ func TestGPUScriptsRefuseClearly(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(bare, "scripts", "gpu"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{"check.sh", "train.sh", "compare.sh", "env.sh"} {
+	for _, f := range []string{"check.sh", "train.sh", "compare.sh", "tune.sh", "env.sh"} {
 		b, err := os.ReadFile(filepath.Join(root, "scripts", "gpu", f))
 		if err != nil {
 			t.Fatal(err)
@@ -63,9 +63,12 @@ func TestGPUScriptsRefuseClearly(t *testing.T) {
 		{"train without plugin", built, "train.sh", "run", "no xla_cuda_plugin.so found"},
 		{"check without verb", bare, "check.sh", "", "usage: scripts/gpu/check.sh build|run"},
 		{"train with unknown verb", bare, "train.sh", "go", "usage: scripts/gpu/train.sh build|run"},
-		{"compare without build", bare, "compare.sh", "run", "gpucompare.gz missing"},
+		{"compare without build", bare, "compare.sh", "run", "gpucheck.gz missing"},
 		{"compare without torch", built, "compare.sh", "run", "cannot import torch"},
 		{"compare without verb", bare, "compare.sh", "", "usage: scripts/gpu/compare.sh build|run"},
+		{"tune without build", bare, "tune.sh", "run", "gpucheck.gz missing"},
+		{"tune without plugin", built, "tune.sh", "run", "no xla_cuda_plugin.so found"},
+		{"tune without verb", bare, "tune.sh", "", "usage: scripts/gpu/tune.sh run"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cmd := exec.Command("bash", filepath.Join(c.tree, "scripts", "gpu", c.script), c.verb)

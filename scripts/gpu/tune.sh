@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# Where the toolkit's DPS step spends its time on a GPU, and which XLA
+# settings move it, in one call of about 200 seconds: what a warm machine
+# has left after compare.sh.
+#
+#   scripts/gpu/tune.sh run   on the GPU machine, given build/gpu/gpucheck.gz
+#                             (scripts/gpu/compare.sh build), within
+#                             TUNE_SECONDS (default 200 s):
+#     1. with nsys (skipped without it): the forward pass and the DPS step at
+#        batch TUNE_BATCH, each called TUNE_PROFILE_REPEAT (30) times,
+#        profiled; the GPU kernels launched at least that often (the timed
+#        calls, not the compile's autotuning) by total time, and their
+#        share by kind: matrix products and convolutions (cuBLAS, cuDNN,
+#        CUTLASS and XLA's Triton GEMMs) against everything else (XLA's
+#        fusions: GroupNorm, SiLU, softmax, the update);
+#     2. the same timings under each XLA setting of TUNE_VARIANTS, each in a
+#        process of its own (an XLA that does not know a flag stops only
+#        that one), TF32 as XLA's default.
+#
+# Output, in TUNE_OUT (default $OUT, else build/gpu-tune), named TUNE_NAME
+# (default: the date, the GPU's name and "tune", e.g.
+# 2026-12-06-nvidia-h100-80gb-hbm3-tune):
+#   NAME-kernels.txt   part 1: the kernel table and the shares by kind
+#   NAME.log           part 2: gpucheck's output, each variant under
+#                      "== variant NAME: XLA_FLAGS …"
+#   NAME-summary.txt   part 2: one line per variant and measurement, ms
+#                      per call (also printed)
+#
+# Environment (defaults in brackets):
+#   TUNE_BATCH [16]      the batch
+#   TUNE_SIZE [256]      the image size (gpucheck -size; FFHQ-256 preset)
+#   TUNE_REPEAT [5]      timed repetitions (the median is reported)
+#   TUNE_NSYS_SECONDS [60] part 1's share of TUNE_SECONDS
+#   TUNE_PROFILE_REPEAT [30] part 1's calls of each
+#   TUNE_VARIANTS        "NAME=FLAGS" entries separated by ";", FLAGS added
+#                        to XLA_FLAGS; by default:
+#                        "default= ; nhwc=--xla_gpu_force_conv_nhwc=true ;
+#                        no-command-buffers=--xla_gpu_enable_command_buffer="
+#                        (XLA's default, convolutions forced to NHWC, no CUDA
+#                        graphs); e.g. add "; cublas-gemms=
+#                        --xla_gpu_enable_triton_gemm=false" with more time
+#   CHECK_BACKEND, CHECK_PLUGIN, CHECK_XLA_OPTIONS: as for check.sh (env.sh);
+#   CHECK_BACKEND=cadps with a small TUNE_SIZE tries the script on the CPU
+#   (the XLA settings then change nothing).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=env.sh
+. "$root/scripts/gpu/env.sh"
+
+default_variants="default= ; nhwc=--xla_gpu_force_conv_nhwc=true ; no-command-buffers=--xla_gpu_enable_command_buffer="
+
+run() {
+	local bin
+	unpack_bins "$root/build/gpu" gpucheck || { echo "tune.sh: build it on the development machine first: scripts/gpu/compare.sh build" >&2; exit 2; }
+	setup_xla_env || exit 2
+	local device dest name
+	device=$(gpu_name)
+	dest="${TUNE_OUT:-${OUT:-$root/build/gpu-tune}}"
+	name="${TUNE_NAME:-$(date -u +%Y-%m-%d)-$(slug "$device")-tune}"
+	mkdir -p "$dest"
+	local log="$dest/$name.log" summary="$dest/$name-summary.txt" kernels="$dest/$name-kernels.txt"
+	: >"$log"
+	: >"$summary"
+	local total="${TUNE_SECONDS:-200}" t0=$SECONDS status=0
+	local -a args=(-preset ffhq256 -size "${TUNE_SIZE:-256}" -batches "${TUNE_BATCH:-16}" -methods dps
+		-bf16-batches "" -noise-steps 0 -run-steps 0)
+	left() { local l=$((total - (SECONDS - t0))); echo $((l > 0 ? l : 0)); }
+	echo "tune: $device, batch ${TUNE_BATCH:-16}, size ${TUNE_SIZE:-256}; $total s in all"
+
+	# Part 1: the kernels of a profiled run.
+	local share="${TUNE_NSYS_SECONDS:-60}"
+	if ! command -v nsys >/dev/null; then
+		echo "nsys not found: no kernel profile" | tee "$kernels"
+	elif [ "$(left)" -lt 20 ]; then
+		echo "no time left for the profile" | tee "$kernels"
+	else
+		local rep="$dest/$name-profile" reps="${TUNE_PROFILE_REPEAT:-30}"
+		echo "== profile ($share s): nsys profile gpucheck ${args[*]} -repeat $reps"
+		timeout --signal=INT --kill-after=10 "$share" nsys profile --force-overwrite=true --trace=cuda \
+			--output "$rep" "$bin/gpucheck" -budget "$((share - 15))s" "${args[@]}" -repeat "$reps" >>"$log" 2>&1 || status=1
+		if [ -f "$rep.nsys-rep" ]; then
+			nsys stats --force-export=true --report cuda_gpu_kern_sum --format csv --output "$rep" "$rep.nsys-rep" >/dev/null 2>&1 || status=1
+			kernel_shares "${rep}_cuda_gpu_kern_sum.csv" "$reps" >"$kernels" 2>&1 || status=1
+			rm -f "$rep.nsys-rep" "$rep.sqlite"
+		else
+			echo "nsys wrote no report (see $log)" >"$kernels"
+			status=1
+		fi
+		head -n 12 "$kernels"
+	fi
+
+	# Part 2: the variants, each with an equal share of what is left.
+	local -a variants
+	IFS=';' read -r -a variants <<<"${TUNE_VARIANTS:-$default_variants}"
+	local i v vname vflags s
+	for i in "${!variants[@]}"; do
+		v=$(sed 's/^ *//; s/ *$//' <<<"${variants[$i]}")
+		[ -n "$v" ] || continue
+		vname=${v%%=*}
+		vflags=${v#*=}
+		s=$(($(left) / (${#variants[@]} - i)))
+		if [ "$s" -lt 15 ]; then
+			echo "== variant $vname: skipped, no time left" | tee -a "$log"
+			continue
+		fi
+		echo "== variant $vname: XLA_FLAGS ${XLA_FLAGS:-} $vflags ($s s)" | tee -a "$log"
+		XLA_FLAGS="${XLA_FLAGS:+$XLA_FLAGS }$vflags" timeout --signal=INT --kill-after=10 "$s" \
+			"$bin/gpucheck" -budget "$((s - 5))s" "${args[@]}" -repeat "${TUNE_REPEAT:-5}" >>"$log" 2>&1 || echo "== variant $vname: exit status $?" | tee -a "$log"
+		# gpucheck's lines: "WHAT batch B: first call … ms, step MS ms, …".
+		sed -n "s/^\([a-z0-9:=,-]*\) *batch *\([0-9]*\): first call[^,]*, step *\([0-9.]*\) ms.*/$vname \1 \2 \3/p" \
+			<(sed -n "/^== variant $vname:/,/^== variant /p" "$log") | tee -a "$summary"
+	done
+	echo "wrote $log, $summary and $kernels"
+	echo "total: $((SECONDS - t0)) s"
+	exit $status
+}
+
+# kernel_shares CSV REPEAT prints nsys's kernel summary as a table of the
+# kernels launched at least REPEAT times, the twenty longest first, and the
+# shares of matrix products and convolutions against the rest.
+kernel_shares() {
+	python3 - "$1" "$2" <<'PY'
+import csv, re, sys
+every = list(csv.DictReader(open(sys.argv[1], newline="")))
+rows = [r for r in every if int(r["Instances"]) >= int(sys.argv[2])]
+if not rows:
+    sys.exit(f"no kernel launched {sys.argv[2]} times in {sys.argv[1]}")
+left_out = sum(float(r["Total Time (ns)"]) for r in every if r not in rows)
+total = sum(float(r["Total Time (ns)"]) for r in rows)
+dense = re.compile(r"gemm|conv|xmma|cutlass|cublas|cudnn|fprop|dgrad|wgrad|implicit|triton_gemm|__dot|dot_", re.I)
+print(f"{'ms':>10} {'%':>6} {'calls':>7}  kernel")
+for r in sorted(rows, key=lambda r: -float(r["Total Time (ns)"]))[:20]:
+    print(f"{float(r['Total Time (ns)']) / 1e6:10.2f} {100 * float(r['Total Time (ns)']) / total:6.2f} {r['Instances']:>7}  {r['Name'][:110]}")
+matmul = sum(float(r["Total Time (ns)"]) for r in rows if dense.search(r["Name"]))
+print(f"\nkernels launched at least {sys.argv[2]} times: {total / 1e6:.1f} ms in {len(rows)} kinds; matrix products "
+      f"and convolutions {100 * matmul / total:.1f} %, the rest {100 * (total - matmul) / total:.1f} %")
+print(f"left out: {len(every) - len(rows)} kinds launched fewer times (the compile's autotuning, one-off copies), "
+      f"{left_out / 1e6:.1f} ms")
+PY
+}
+
+case "${1:-}" in
+run) run ;;
+*) echo "usage: scripts/gpu/tune.sh run (build with scripts/gpu/compare.sh build)" >&2; exit 2 ;;
+esac
