@@ -260,15 +260,25 @@ func (gp gatherPlan) bounds(g convGeom, i, t int) (start, limit, stride int) {
 // of extra; its starts must be evenly spaced.
 func (b *Builder) gather(x backends.Op, g convGeom, gp gatherPlan, extra int,
 	lastFn func(j int) (start, limit, stride int)) (backends.Op, error) {
-	xs, err := b.OpShape(x)
+	dims, strides, err := b.gatherAxes(x, g, gp, extra, lastFn)
 	if err != nil {
 		return nil, err
+	}
+	return b.stridedView(x, 0, dims, strides)
+}
+
+// gatherAxes returns the dims and input strides of gather's operand.
+func (b *Builder) gatherAxes(x backends.Op, g convGeom, gp gatherPlan, extra int,
+	lastFn func(j int) (start, limit, stride int)) (dims, strides []int, err error) {
+	xs, err := b.OpShape(x)
+	if err != nil {
+		return nil, nil, err
 	}
 	rank := xs.Rank()
 	st := calculateStrides(xs.Dimensions)
 	m := len(gp.iterDims)
-	dims := []int{g.n, g.c}
-	strides := []int{st[0], st[1]}
+	dims = []int{g.n, g.c}
+	strides = []int{st[0], st[1]}
 	var sliceStrides []int
 	for i := range m {
 		a0, _, sliceStride := gp.bounds(g, i, 0)
@@ -280,7 +290,7 @@ func (b *Builder) gather(x backends.Op, g convGeom, gp gatherPlan, extra int,
 	var lastDims, lastStrides []int
 	if lastFn != nil {
 		if m != rank-3 {
-			return nil, fmt.Errorf("internal error: gather with a window on axis %d of rank %d", m+2, rank)
+			return nil, nil, fmt.Errorf("internal error: gather with a window on axis %d of rank %d", m+2, rank)
 		}
 		s0, l0, step := lastFn(0)
 		s1, _, _ := lastFn(1)
@@ -289,11 +299,9 @@ func (b *Builder) gather(x backends.Op, g convGeom, gp gatherPlan, extra int,
 		lastDims = []int{(l0 - s0 + step - 1) / step}
 		lastStrides = []int{step * st[rank-1]}
 	} else if m != rank-2 || extra != 1 {
-		return nil, fmt.Errorf("internal error: gather over %d of %d spatial axes", m, rank-2)
+		return nil, nil, fmt.Errorf("internal error: gather over %d of %d spatial axes", m, rank-2)
 	}
-	dims = slices.Concat(dims, gp.sliceDims, lastDims)
-	strides = slices.Concat(strides, sliceStrides, lastStrides)
-	return b.stridedView(x, 0, dims, strides)
+	return slices.Concat(dims, gp.sliceDims, lastDims), slices.Concat(strides, sliceStrides, lastStrides), nil
 }
 
 // labelIndices returns the positions of want in labels.
@@ -329,34 +337,48 @@ func (b *Builder) dotLabeled(lhs backends.Op, lhsLabels []string, rhs backends.O
 	return b.permute(y, labelIndices(out, want))
 }
 
-// convIm2col gathers one strided slice of the input per iteration index
-// (kernel tap, or output position when the kernel is larger than the output)
-// into [N, G, C/G, T, S] and contracts it with the kernel in one DotGeneral.
+// convIm2col gathers the input at every pair of output position and kernel
+// tap with one strided view, into [G, C/G, K..., N, P...] or, when the last
+// axis has more taps than output positions, [G, N, P..., C/G, K...]: layouts
+// the matrix product reads as they are ([batch, contract, cross] or [batch,
+// cross, contract]: no transpose of the gathered operand), whose last axis,
+// the longer one, is copied a row at a time. It contracts that with the
+// kernel in one DotGeneral.
 func (b *Builder) convIm2col(x, w backends.Op, g convGeom) (backends.Op, error) {
 	n := len(g.out)
 	gp := newGatherPlan(g, n)
-	xg, err := b.gather(x, g, gp, 1, nil)
+	gDims, gStrides, err := b.gatherAxes(x, g, gp, 1, nil)
 	if err != nil {
 		return nil, err
 	}
 	cg := g.c / g.groups
-	xDims := append(append([]int{g.n, g.groups, cg}, gp.iterDims...), gp.sliceDims...)
-	if xg, err = b.Reshape(xg, xDims...); err != nil {
+	// gather's axes are [N, C, iter..., sliced...]; C splits into [G, C/G].
+	axes := map[string][2]int{"n": {gDims[0], gStrides[0]}, "g": {g.groups, cg * gStrides[1]}, "cg": {cg, gStrides[1]}}
+	for i, l := range slices.Concat(gp.iterLabels, gp.sliceLabels) {
+		axes[l] = [2]int{gDims[2+i], gStrides[2+i]}
+	}
+	cross, contract := []string{"n"}, []string{"cg"}
+	for i := range n {
+		cross, contract = append(cross, axisLabel("p", i)), append(contract, axisLabel("k", i))
+	}
+	xLabels := slices.Concat([]string{"g"}, contract, cross)
+	if g.kern[n-1] > g.out[n-1] {
+		xLabels = slices.Concat([]string{"g"}, cross, contract)
+	}
+	var xDims, xStrides []int
+	for _, l := range xLabels {
+		xDims, xStrides = append(xDims, axes[l][0]), append(xStrides, axes[l][1])
+	}
+	xg, err := b.stridedView(x, 0, xDims, xStrides)
+	if err != nil {
 		return nil, err
 	}
-	xLabels := append(append([]string{"n", "g", "cg"}, gp.iterLabels...), gp.sliceLabels...)
 	wg, err := b.Reshape(w, append([]int{g.groups, g.o / g.groups, cg}, g.kern...)...)
 	if err != nil {
 		return nil, err
 	}
-	wLabels := []string{"g", "og", "cg"}
-	contract := []string{"cg"}
-	want := []string{"n", "g", "og"}
-	for i := range n {
-		wLabels = append(wLabels, axisLabel("k", i))
-		contract = append(contract, axisLabel("k", i))
-		want = append(want, axisLabel("p", i))
-	}
+	wLabels := slices.Concat([]string{"g", "og"}, contract)
+	want := slices.Concat([]string{"n", "g", "og"}, cross[1:]) // [N, G, O/G, P...]
 	y, err := b.dotLabeled(wg, wLabels, xg, xLabels, contract, want)
 	if err != nil {
 		return nil, err
