@@ -15,7 +15,10 @@
 #        fusions: GroupNorm, SiLU, softmax, the update);
 #     2. the same timings under each XLA setting of TUNE_VARIANTS, each in a
 #        process of its own (an XLA that does not know a flag stops only
-#        that one), TF32 as XLA's default.
+#        that one), TF32 as XLA's default; with TUNE_MEMORY=1 each also
+#        dumps XLA's compiled modules and reports the memory each needs, from
+#        their buffer assignments ("Total bytes used"), not the allocator's
+#        high mark.
 #
 # Output, in TUNE_OUT (default $OUT, else build/gpu-tune), named TUNE_NAME
 # (default: the date, the GPU's name and "tune", e.g.
@@ -25,10 +28,15 @@
 #                      "== variant NAME: XLA_FLAGS …"
 #   NAME-summary.txt   part 2: one line per variant and measurement, ms
 #                      per call (also printed)
+#   NAME-memory.txt    with TUNE_MEMORY=1: per variant, each compiled
+#                      module's "Total bytes used" (the dumps are removed)
 #
 # Environment (defaults in brackets):
 #   TUNE_BATCH [16]      the batch
-#   TUNE_SIZE [256]      the image size (gpucheck -size; FFHQ-256 preset)
+#   TUNE_PRESET [ffhq256] the UNet (gpucheck -preset: ffhq256, imagenet256)
+#   TUNE_SIZE [256]      the image size (gpucheck -size)
+#   TUNE_MEMORY [0]      1: the compiled memory of part 2 (e.g. with
+#                        TUNE_VARIANTS="default=" and each batch in turn)
 #   TUNE_REPEAT [5]      timed repetitions (the median is reported)
 #   TUNE_NSYS_SECONDS [60] part 1's share of TUNE_SECONDS
 #   TUNE_PROFILE_REPEAT [30] part 1's calls of each
@@ -59,21 +67,24 @@ run() {
 	name="${TUNE_NAME:-$(date -u +%Y-%m-%d)-$(slug "$device")-tune}"
 	mkdir -p "$dest"
 	local log="$dest/$name.log" summary="$dest/$name-summary.txt" kernels="$dest/$name-kernels.txt"
+	local memory="$dest/$name-memory.txt"
 	: >"$log"
 	: >"$summary"
+	[ "${TUNE_MEMORY:-0}" != 1 ] || : >"$memory"
 	local total="${TUNE_SECONDS:-200}" t0=$SECONDS status=0
-	local -a args=(-preset ffhq256 -size "${TUNE_SIZE:-256}" -batches "${TUNE_BATCH:-16}" -methods dps
+	local -a args=(-preset "${TUNE_PRESET:-ffhq256}" -size "${TUNE_SIZE:-256}" -batches "${TUNE_BATCH:-16}" -methods dps
 		-bf16-batches "" -noise-steps 0 -run-steps 0)
 	left() { local l=$((total - (SECONDS - t0))); echo $((l > 0 ? l : 0)); }
-	echo "tune: $device, batch ${TUNE_BATCH:-16}, size ${TUNE_SIZE:-256}; $total s in all"
+	echo "tune: $device, ${TUNE_PRESET:-ffhq256} at batch ${TUNE_BATCH:-16}, size ${TUNE_SIZE:-256}; $total s in all"
 
 	# Part 1: the kernels of a profiled run.
 	local share="${TUNE_NSYS_SECONDS:-60}"
 	if ! command -v nsys >/dev/null; then
 		echo "nsys not found: no kernel profile" | tee "$kernels"
-	elif [ "$(left)" -lt 20 ]; then
-		echo "no time left for the profile" | tee "$kernels"
+	elif [ "$share" -lt 20 ] || [ "$(left)" -lt 20 ]; then
+		echo "no profile: TUNE_NSYS_SECONDS=$share, $(left) s left (it needs 20)" | tee "$kernels"
 	else
+		[ "$share" -le "$(left)" ] || share=$(left)
 		local rep="$dest/$name-profile" reps="${TUNE_PROFILE_REPEAT:-30}"
 		echo "== profile ($share s): nsys profile gpucheck ${args[*]} -repeat $reps"
 		timeout --signal=INT --kill-after=10 "$share" nsys profile --force-overwrite=true --trace=cuda \
@@ -103,16 +114,37 @@ run() {
 			echo "== variant $vname: skipped, no time left" | tee -a "$log"
 			continue
 		fi
+		local dump="$dest/$name-xla-dump-$vname"
+		[ "${TUNE_MEMORY:-0}" = 1 ] && vflags="$vflags --xla_dump_to=$dump"
 		echo "== variant $vname: XLA_FLAGS ${XLA_FLAGS:-} $vflags ($s s)" | tee -a "$log"
 		XLA_FLAGS="${XLA_FLAGS:+$XLA_FLAGS }$vflags" timeout --signal=INT --kill-after=10 "$s" \
 			"$bin/gpucheck" -budget "$((s - 5))s" "${args[@]}" -repeat "${TUNE_REPEAT:-5}" >>"$log" 2>&1 || echo "== variant $vname: exit status $?" | tee -a "$log"
+		if [ "${TUNE_MEMORY:-0}" = 1 ]; then
+			compiled_memory "$vname" "$dump" | tee -a "$memory"
+			rm -rf "$dump"
+		fi
 		# gpucheck's lines: "WHAT batch B: first call … ms, step MS ms, …".
 		sed -n "s/^\([a-z0-9:=,-]*\) *batch *\([0-9]*\): first call[^,]*, step *\([0-9.]*\) ms.*/$vname \1 \2 \3/p" \
 			<(sed -n "/^== variant $vname:/,/^== variant /p" "$log") | tee -a "$summary"
 	done
-	echo "wrote $log, $summary and $kernels"
+	echo "wrote $log, $summary and $kernels${TUNE_MEMORY:+ (and $memory)}"
 	echo "total: $((SECONDS - t0)) s"
 	exit $status
+}
+
+# compiled_memory VARIANT DUMP prints, for each module XLA compiled into the
+# folder DUMP, the memory its buffer assignment needs, or what the folder
+# holds when it has no buffer assignment.
+compiled_memory() {
+	local f found=0
+	for f in "$2"/*buffer-assignment.txt; do
+		[ -f "$f" ] || continue
+		found=1
+		echo "$1 ${f##*/}: $(grep -m 1 'Total bytes used' "$f" || echo 'no "Total bytes used" line')"
+	done
+	if [ "$found" = 0 ]; then
+		echo "$1: no buffer assignment in $2; it holds: $(ls "$2" 2>/dev/null | head -n 5 | tr '\n' ' ')"
+	fi
 }
 
 # kernel_shares CSV REPEAT prints nsys's kernel summary as a table of the
