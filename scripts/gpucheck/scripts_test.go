@@ -28,7 +28,7 @@ func TestGPUScriptsRefuseClearly(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(bare, "scripts", "gpu"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{"check.sh", "train.sh", "compare.sh", "tune.sh", "env.sh"} {
+	for _, f := range []string{"check.sh", "train.sh", "compare.sh", "tune.sh", "precision.sh", "env.sh"} {
 		b, err := os.ReadFile(filepath.Join(root, "scripts", "gpu", f))
 		if err != nil {
 			t.Fatal(err)
@@ -69,6 +69,9 @@ func TestGPUScriptsRefuseClearly(t *testing.T) {
 		{"tune without build", bare, "tune.sh", "run", "gpucheck.gz missing"},
 		{"tune without plugin", built, "tune.sh", "run", "no xla_cuda_plugin.so found"},
 		{"tune without verb", bare, "tune.sh", "", "usage: scripts/gpu/tune.sh run"},
+		{"precision without build", bare, "precision.sh", "run", "cadps.gz missing"},
+		{"precision without plugin", built, "precision.sh", "run", "no xla_cuda_plugin.so found"},
+		{"precision without verb", bare, "precision.sh", "", "usage: scripts/gpu/precision.sh run"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cmd := exec.Command("bash", filepath.Join(c.tree, "scripts", "gpu", c.script), c.verb)

@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# Whether a reduced precision changes a restoration, on a GPU: the shipped
+# small prior restores the ten test images of cadps/prior/small/testimages
+# (super-resolution ×2, box inpainting and Gaussian blur; DPS and CA-DPS;
+# PRECISION_STEPS steps, graph noise, seed 1) once in each precision, with
+# XLA's deterministic ops so that only the precision differs between runs:
+#
+#   exact  exact float32 (NVIDIA_TF32_OVERRIDE=0, XLA's Triton GEMMs off)
+#   tf32   XLA's default (TF32 tensor cores)
+#   bf16   TF32 and the network's torso in bfloat16 (cadps reproduce -bf16)
+#
+# then compares each reconstruction with the exact one (PSNR and SSIM between
+# the two 8-bit images, `cadps metrics`) and each item's PSNR and SSIM
+# against the clean image with the exact run's.
+#
+#   scripts/gpu/precision.sh run   on the GPU machine, given
+#                                  build/gputrain/cadps.gz (scripts/gpu/train.sh
+#                                  build), within PRECISION_SECONDS (default 240)
+#
+# Each precision gets an equal share of what is left of the time (a run
+# stopped early restores fewer items; the comparison takes the items both
+# have). Output, in PRECISION_OUT (default $OUT, else build/gpu-precision), named
+# PRECISION_NAME (default: the date, the GPU's name and "precision"):
+#   NAME.txt           per precision against exact: the agreement of the
+#                      images and the change of each metric (also printed)
+#   NAME-items.csv     per item: precision, task, method, image, PSNR and
+#                      SSIM against exact, ΔPSNR and ΔSSIM against the clean
+#                      image
+#   NAME-PREC/         each run as cadps reproduce writes it (metrics.csv,
+#                      the tables; the images are removed after the
+#                      comparison unless PRECISION_KEEP=1)
+#
+# Environment (defaults in brackets): PRECISION_STEPS [100],
+# PRECISION_LIMIT [10] images, PRECISION_PRECISIONS ["exact tf32 bf16"; exact
+# first], PRECISION_TASKS (cadps reproduce -task specs separated by spaces;
+# default "super_resolution:factor=2 inpaint_box:size=12
+# gaussian_blur:kernel_size=9,intensity=1"), PRECISION_METHODS [dps,cadps];
+# PRECISION_CADPS (a cadps binary to run instead of build/gputrain/cadps.gz);
+# CHECK_BACKEND, CHECK_PLUGIN, CHECK_XLA_OPTIONS as for check.sh (env.sh);
+# CHECK_BACKEND=cadps tries the script on the CPU (exact and tf32 are then
+# the same float32 arithmetic; bf16 is bfloat16 on the CPU).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=env.sh
+. "$root/scripts/gpu/env.sh"
+
+run() {
+	local bin cadps="${PRECISION_CADPS:-}"
+	if [ -z "$cadps" ]; then
+		unpack_bins "$root/build/gputrain" cadps || { echo "precision.sh: build it on the development machine first: scripts/gpu/train.sh build" >&2; exit 2; }
+		cadps="$bin/cadps"
+	fi
+	setup_xla_env || exit 2
+	local device dest name
+	device=$(gpu_name)
+	dest="${PRECISION_OUT:-${OUT:-$root/build/gpu-precision}}"
+	name="${PRECISION_NAME:-$(date -u +%Y-%m-%d)-$(slug "$device")-precision}"
+	mkdir -p "$dest"
+	local total="${PRECISION_SECONDS:-240}" t0=$SECONDS status=0
+	local -a precisions tasks=()
+	read -r -a precisions <<<"${PRECISION_PRECISIONS:-exact tf32 bf16}"
+	[ "${precisions[0]}" = exact ] || { echo "precision.sh: PRECISION_PRECISIONS must start with exact, got '${precisions[*]}'" >&2; exit 2; }
+	local t
+	for t in ${PRECISION_TASKS:-super_resolution:factor=2 inpaint_box:size=12 gaussian_blur:kernel_size=9,intensity=1}; do
+		tasks+=(-task "$t")
+	done
+	local deterministic="${XLA_FLAGS:+$XLA_FLAGS }--xla_gpu_deterministic_ops=true"
+	echo "precision: $device; ${precisions[*]}; $total s in all"
+
+	local p s i=0
+	for p in "${precisions[@]}"; do
+		local -a envs=(XLA_FLAGS="$deterministic") extra=()
+		case "$p" in
+		exact) envs=(NVIDIA_TF32_OVERRIDE=0 XLA_FLAGS="$deterministic --xla_gpu_enable_triton_gemm=false") ;;
+		tf32) ;;
+		bf16) extra=(-bf16) ;;
+		*) echo "precision.sh: unknown precision '$p' (exact, tf32, bf16)" >&2; exit 2 ;;
+		esac
+		# An equal share of what is left, so that every precision runs.
+		s=$(((total - (SECONDS - t0) - 20) / (${#precisions[@]} - i)))
+		i=$((i + 1))
+		if [ "$s" -lt 20 ]; then echo "== $p: skipped, no time left"; status=1; continue; fi
+		echo "== $p ($((SECONDS - t0)) s used so far; stopped at $s s): ${envs[*]}"
+		rm -rf "${dest:?}/$name-$p"
+		env "${envs[@]}" timeout --signal=INT --kill-after=10 "$s" "$cadps" reproduce "$root/cadps/prior/small/testimages" \
+			"${tasks[@]}" -methods "${PRECISION_METHODS:-dps,cadps}" -steps "${PRECISION_STEPS:-100}" \
+			-limit "${PRECISION_LIMIT:-10}" -graph-noise -seed 1 -quiet -out "$dest/$name-$p" "${extra[@]}" || status=1
+	done
+
+	# Each reconstruction against the exact one, then the summary.
+	local img rel m
+	echo "precision,task,method,image,psnr_vs_exact,ssim_vs_exact" >"$dest/$name-pairs.csv"
+	for p in "${precisions[@]:1}"; do
+		[ -d "$dest/$name-$p" ] || continue
+		while IFS= read -r img; do
+			rel=${img#"$dest/$name-exact/"}
+			[ -f "$dest/$name-$p/$rel" ] || continue
+			m=$("$cadps" metrics "$img" "$dest/$name-$p/$rel") || { status=1; continue; }
+			IFS=/ read -r -a parts <<<"$rel" # TASK/METHOD/recon/NNNNN.png
+			echo "$p,${parts[0]},${parts[1]},${parts[3]%.png},$(sed 's/.*"psnr":\([^,]*\),"ssim":\([^,}]*\).*/\1,\2/' <<<"$m")" >>"$dest/$name-pairs.csv"
+		done < <(find "$dest/$name-exact" -path '*/recon/*.png' | sort)
+	done
+	python3 - "$dest" "$name" "${precisions[@]}" >"$dest/$name.txt" <<'PY' || status=1
+import csv, math, os, statistics, sys
+dest, name, precs = sys.argv[1], sys.argv[2], sys.argv[3:]
+
+def metrics(p):
+    path = os.path.join(dest, f"{name}-{p}", "metrics.csv")
+    if not os.path.exists(path):
+        return {}
+    rows = {}
+    for r in csv.DictReader(open(path, newline="")):
+        rows[(r["task"], r["method"], int(r["index"]))] = r
+    return rows
+
+exact = metrics("exact")
+pairs = list(csv.DictReader(open(os.path.join(dest, f"{name}-pairs.csv"), newline="")))
+out = csv.writer(open(os.path.join(dest, f"{name}-items.csv"), "w", newline=""))
+out.writerow(["precision", "task", "method", "image", "psnr_vs_exact", "ssim_vs_exact", "delta_psnr", "delta_ssim"])
+print(f"{len(exact)} items restored in exact float32")
+for p in precs[1:]:
+    other = metrics(p)
+    mine = [r for r in pairs if r["precision"] == p]
+    if not other or not mine:
+        print(f"{p}: no results")
+        continue
+    dps, dss, between, sims, identical = [], [], [], [], 0
+    for r in mine:
+        key = (r["task"], r["method"], int(r["image"]))  # recon/NNNNN.png is item NNNNN
+        e, o = exact.get(key), other.get(key)
+        dp = ds = ""
+        if e and o and e["status"] == o["status"] == "ok":
+            dp, ds = float(o["psnr"]) - float(e["psnr"]), float(o["ssim"]) - float(e["ssim"])
+            dps.append(dp)
+            dss.append(ds)
+        if r["psnr_vs_exact"] in ("null", ""):
+            identical += 1
+        else:
+            between.append(float(r["psnr_vs_exact"]))
+        sims.append(float(r["ssim_vs_exact"]))
+        out.writerow([p, r["task"], r["method"], e["image"] if e else r["image"], r["psnr_vs_exact"], r["ssim_vs_exact"], dp, ds])
+    print(f"\n{p} against exact float32, {len(mine)} reconstructions:")
+    print(f"  identical 8-bit images: {identical}")
+    if between:
+        print(f"  PSNR between the images, where they differ: median {statistics.median(between):.2f} dB, "
+              f"lowest {min(between):.2f} dB")
+    print(f"  SSIM between the images: mean {statistics.mean(sims):.4f}, lowest {min(sims):.4f}")
+    if dps:
+        print(f"  change of PSNR against the clean image: mean {statistics.mean(dps):+.3f} dB, "
+              f"largest |change| {max(abs(d) for d in dps):.3f} dB")
+        print(f"  change of SSIM against the clean image: mean {statistics.mean(dss):+.4f}, "
+              f"largest |change| {max(abs(d) for d in dss):.4f}")
+PY
+	rm -f "$dest/$name-pairs.csv"
+	cat "$dest/$name.txt"
+	if [ "${PRECISION_KEEP:-0}" != 1 ]; then
+		find "$dest" -path "$dest/$name-*/*" -name '*.png' -not -name 'grid*' -delete
+	fi
+	echo "total: $((SECONDS - t0)) s"
+	exit $status
+}
+
+case "${1:-}" in
+run) run ;;
+*) echo "usage: scripts/gpu/precision.sh run (build with scripts/gpu/train.sh build)" >&2; exit 2 ;;
+esac
