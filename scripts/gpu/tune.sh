@@ -127,7 +127,8 @@ run() {
 		sed -n "s/^\([a-z0-9:=,-]*\) *batch *\([0-9]*\): first call[^,]*, step *\([0-9.]*\) ms.*/$vname \1 \2 \3/p" \
 			<(sed -n "/^== variant $vname:/,/^== variant /p" "$log") | tee -a "$summary"
 	done
-	echo "wrote $log, $summary and $kernels${TUNE_MEMORY:+ (and $memory)}"
+	echo "wrote $log, $summary and $kernels"
+	[ "${TUNE_MEMORY:-0}" != 1 ] || echo "wrote $memory"
 	echo "total: $((SECONDS - t0)) s"
 	exit $status
 }
