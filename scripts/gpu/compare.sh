@@ -70,11 +70,8 @@ run() {
 	"$py" -c 'import torch' 2>/dev/null || { echo "compare.sh: $py cannot import torch (set PYTHON)" >&2; exit 2; }
 	setup_xla_env || exit 2
 
-	local device
-	device=$(gpu_name)
-	local dest="${COMPARE_OUT:-${OUT:-$root/build/gpu-compare}}"
-	local name="${COMPARE_NAME:-$(date -u +%Y-%m-%d)-$(slug "$device")}"
-	mkdir -p "$dest"
+	local device dest name
+	output_place compare "" "${COMPARE_OUT:-}" "${COMPARE_NAME:-}"
 	local tlog="$dest/$name-torch.log" tjson="$dest/$name-torch.jsonl"
 	local ctf32="$dest/$name-cadps-tf32.log" cf32="$dest/$name-cadps-fp32.log"
 	: >"$tlog"; : >"$tjson"; : >"$ctf32"; rm -f "$cf32"

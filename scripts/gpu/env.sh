@@ -11,7 +11,7 @@
 # does for convolutions. CHECK_BACKEND replaces all of this with a
 # GOMLX_BACKEND of its own (e.g. "cadps", the pure-Go backend, to try the
 # scripts' logic on the CPU). It also holds what the scripts share:
-# unpack_bins, gpu_name and slug.
+# unpack_bins, gpu_name, output_place and slug.
 
 # find_plugin prints the plugin's path, or nothing.
 find_plugin() {
@@ -85,6 +85,17 @@ gpu_name() {
 	else
 		echo cpu
 	fi
+}
+
+# output_place FOLDER SUFFIX DIR NAME sets device (gpu_name), dest (DIR, else
+# $OUT, else build/gpu-FOLDER; created) and name (NAME, else the date and the
+# device, e.g. 2026-12-06-nvidia-h100-80gb-hbm3, then SUFFIX) for a script's
+# outputs.
+output_place() {
+	device=$(gpu_name)
+	dest="${3:-${OUT:-$root/build/gpu-$1}}"
+	name="${4:-$(date -u +%Y-%m-%d)-$(slug "$device")$2}"
+	mkdir -p "$dest"
 }
 
 # slug turns a name into lower-case letters, digits and dashes.

@@ -52,14 +52,15 @@ run() {
 	fi
 	setup_xla_env || exit 2
 	local device dest name
-	device=$(gpu_name)
-	dest="${PRECISION_OUT:-${OUT:-$root/build/gpu-precision}}"
-	name="${PRECISION_NAME:-$(date -u +%Y-%m-%d)-$(slug "$device")-precision}"
-	mkdir -p "$dest"
+	output_place precision -precision "${PRECISION_OUT:-}" "${PRECISION_NAME:-}"
 	local total="${PRECISION_SECONDS:-240}" t0=$SECONDS status=0
 	local -a precisions tasks=()
 	read -r -a precisions <<<"${PRECISION_PRECISIONS:-exact tf32 bf16}"
-	[ "${precisions[0]}" = exact ] || { echo "precision.sh: PRECISION_PRECISIONS must start with exact, got '${precisions[*]}'" >&2; exit 2; }
+	[ "${precisions[0]:-}" = exact ] || { echo "precision.sh: PRECISION_PRECISIONS must start with exact, got '${precisions[*]}'" >&2; exit 2; }
+	local p
+	for p in "${precisions[@]}"; do
+		case "$p" in exact | tf32 | bf16) ;; *) echo "precision.sh: unknown precision '$p' in PRECISION_PRECISIONS (exact, tf32, bf16)" >&2; exit 2 ;; esac
+	done
 	local t
 	for t in ${PRECISION_TASKS:-super_resolution:factor=2 inpaint_box:size=12 gaussian_blur:kernel_size=9,intensity=1}; do
 		tasks+=(-task "$t")
@@ -67,14 +68,13 @@ run() {
 	local deterministic="${XLA_FLAGS:+$XLA_FLAGS }--xla_gpu_deterministic_ops=true"
 	echo "precision: $device; ${precisions[*]}; $total s in all"
 
-	local p s i=0
+	local s i=0
 	for p in "${precisions[@]}"; do
 		local -a envs=(XLA_FLAGS="$deterministic") extra=()
 		case "$p" in
 		exact) envs=(NVIDIA_TF32_OVERRIDE=0 XLA_FLAGS="$deterministic --xla_gpu_enable_triton_gemm=false") ;;
 		tf32) ;;
 		bf16) extra=(-bf16) ;;
-		*) echo "precision.sh: unknown precision '$p' (exact, tf32, bf16)" >&2; exit 2 ;;
 		esac
 		# An equal share of what is left, so that every precision runs.
 		s=$(((total - (SECONDS - t0) - 20) / (${#precisions[@]} - i)))

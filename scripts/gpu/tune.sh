@@ -62,10 +62,7 @@ run() {
 	unpack_bins "$root/build/gpu" gpucheck || { echo "tune.sh: build it on the development machine first: scripts/gpu/compare.sh build" >&2; exit 2; }
 	setup_xla_env || exit 2
 	local device dest name
-	device=$(gpu_name)
-	dest="${TUNE_OUT:-${OUT:-$root/build/gpu-tune}}"
-	name="${TUNE_NAME:-$(date -u +%Y-%m-%d)-$(slug "$device")-tune}"
-	mkdir -p "$dest"
+	output_place tune -tune "${TUNE_OUT:-}" "${TUNE_NAME:-}"
 	local log="$dest/$name.log" summary="$dest/$name-summary.txt" kernels="$dest/$name-kernels.txt"
 	local memory="$dest/$name-memory.txt"
 	: >"$log"
@@ -75,6 +72,13 @@ run() {
 	local -a args=(-preset "${TUNE_PRESET:-ffhq256}" -size "${TUNE_SIZE:-256}" -batches "${TUNE_BATCH:-16}" -methods dps
 		-bf16-batches "" -noise-steps 0 -run-steps 0)
 	left() { local l=$((total - (SECONDS - t0))); echo $((l > 0 ? l : 0)); }
+	local -a variants
+	IFS=';' read -r -a variants <<<"${TUNE_VARIANTS:-$default_variants}"
+	local v
+	for v in "${variants[@]}"; do
+		v=$(sed 's/^ *//; s/ *$//' <<<"$v")
+		[[ -z "$v" || "$v" == *=* ]] || { echo "tune.sh: TUNE_VARIANTS entry '$v' is not NAME=FLAGS" >&2; exit 2; }
+	done
 	echo "tune: $device, ${TUNE_PRESET:-ffhq256} at batch ${TUNE_BATCH:-16}, size ${TUNE_SIZE:-256}; $total s in all"
 
 	# Part 1: the kernels of a profiled run.
@@ -101,9 +105,7 @@ run() {
 	fi
 
 	# Part 2: the variants, each with an equal share of what is left.
-	local -a variants
-	IFS=';' read -r -a variants <<<"${TUNE_VARIANTS:-$default_variants}"
-	local i v vname vflags s
+	local i vname vflags s
 	for i in "${!variants[@]}"; do
 		v=$(sed 's/^ *//; s/ *$//' <<<"${variants[$i]}")
 		[ -n "$v" ] || continue

@@ -56,26 +56,32 @@ func TestGPUScriptsRefuseClearly(t *testing.T) {
 	noPlugin := filepath.Join(t.TempDir(), "xla_cuda_plugin.so")
 	for _, c := range []struct {
 		name, tree, script, verb, want string
+		env                            []string
 	}{
-		{"check without build", bare, "check.sh", "run", "gpucheck.gz missing"},
-		{"train without build", bare, "train.sh", "run", "cadps.gz missing"},
-		{"check without plugin", built, "check.sh", "run", "no xla_cuda_plugin.so found"},
-		{"train without plugin", built, "train.sh", "run", "no xla_cuda_plugin.so found"},
-		{"check without verb", bare, "check.sh", "", "usage: scripts/gpu/check.sh build|run"},
-		{"train with unknown verb", bare, "train.sh", "go", "usage: scripts/gpu/train.sh build|run"},
-		{"compare without build", bare, "compare.sh", "run", "gpucheck.gz missing"},
-		{"compare without torch", built, "compare.sh", "run", "cannot import torch"},
-		{"compare without verb", bare, "compare.sh", "", "usage: scripts/gpu/compare.sh build|run"},
-		{"tune without build", bare, "tune.sh", "run", "gpucheck.gz missing"},
-		{"tune without plugin", built, "tune.sh", "run", "no xla_cuda_plugin.so found"},
-		{"tune without verb", bare, "tune.sh", "", "usage: scripts/gpu/tune.sh run"},
-		{"precision without build", bare, "precision.sh", "run", "cadps.gz missing"},
-		{"precision without plugin", built, "precision.sh", "run", "no xla_cuda_plugin.so found"},
-		{"precision without verb", bare, "precision.sh", "", "usage: scripts/gpu/precision.sh run"},
+		{"check without build", bare, "check.sh", "run", "gpucheck.gz missing", nil},
+		{"train without build", bare, "train.sh", "run", "cadps.gz missing", nil},
+		{"check without plugin", built, "check.sh", "run", "no xla_cuda_plugin.so found", nil},
+		{"train without plugin", built, "train.sh", "run", "no xla_cuda_plugin.so found", nil},
+		{"check without verb", bare, "check.sh", "", "usage: scripts/gpu/check.sh build|run", nil},
+		{"train with unknown verb", bare, "train.sh", "go", "usage: scripts/gpu/train.sh build|run", nil},
+		{"compare without build", bare, "compare.sh", "run", "gpucheck.gz missing", nil},
+		{"compare without torch", built, "compare.sh", "run", "cannot import torch", nil},
+		{"compare without verb", bare, "compare.sh", "", "usage: scripts/gpu/compare.sh build|run", nil},
+		{"tune without build", bare, "tune.sh", "run", "gpucheck.gz missing", nil},
+		{"tune without plugin", built, "tune.sh", "run", "no xla_cuda_plugin.so found", nil},
+		{"tune without verb", bare, "tune.sh", "", "usage: scripts/gpu/tune.sh run", nil},
+		{"precision without build", bare, "precision.sh", "run", "cadps.gz missing", nil},
+		{"precision without plugin", built, "precision.sh", "run", "no xla_cuda_plugin.so found", nil},
+		{"precision without verb", bare, "precision.sh", "", "usage: scripts/gpu/precision.sh run", nil},
+		{"tune with a variant without flags", built, "tune.sh", "run", "TUNE_VARIANTS entry 'nhwc' is not NAME=FLAGS",
+			[]string{"CHECK_BACKEND=cadps", "TUNE_VARIANTS=default= ; nhwc"}},
+		{"precision with an unknown precision", built, "precision.sh", "run", "unknown precision 'fp8'",
+			[]string{"CHECK_BACKEND=cadps", "PRECISION_PRECISIONS=exact fp8"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cmd := exec.Command("bash", filepath.Join(c.tree, "scripts", "gpu", c.script), c.verb)
 			cmd.Env = append(os.Environ(), "CHECK_PLUGIN="+noPlugin, "TRAIN_BACKEND=", "OUT="+t.TempDir(), "PYTHON=false")
+			cmd.Env = append(cmd.Env, c.env...)
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
 			err := cmd.Run()
