@@ -5,9 +5,12 @@ package cpu
 import (
 	"testing"
 
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/dtypes/bfloat16"
 	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/core/tensors/images"
 )
 
 // TestReduceSumBFloat16Accumulates sums bfloat16 values whose exact sums are
@@ -33,5 +36,54 @@ func TestReduceSumBFloat16Accumulates(t *testing.T) {
 				t.Fatalf("ReduceSum over axis %d: element %d = %v, want %v", axis, i, v.Float32(), want)
 			}
 		}
+	}
+}
+
+// TestWindowAndScatterSumsBFloat16Accumulate checks the other bfloat16 sums
+// the same way: window sums (sum and average pools, on the 2-D pooling path
+// and upstream's general one) and scatter-adds (the gradient of a gather).
+func TestWindowAndScatterSumsBFloat16Accumulate(t *testing.T) {
+	b := newTestBackend(t)
+	const side, n = 64, 4096
+	ones := make([]bfloat16.BFloat16, n)
+	for i := range ones {
+		ones[i] = bfloat16.FromFloat32(1)
+	}
+	indices := make([]int32, n)
+	for i := range indices {
+		indices[i] = int32(i % 4)
+	}
+	for _, tc := range []struct {
+		name string
+		dims []int
+		f    func(x *graph.Node) *graph.Node
+		want []float32
+	}{
+		{"sum pool over the last two axes", []int{1, 1, side, side}, func(x *graph.Node) *graph.Node {
+			return graph.SumPool(x).ChannelsAxis(images.ChannelsFirst).Window(side).Done()
+		}, []float32{n}},
+		{"sum pool over middle axes", []int{1, side, side, 1}, func(x *graph.Node) *graph.Node {
+			return graph.SumPool(x).ChannelsAxis(images.ChannelsLast).Window(side).Done()
+		}, []float32{n}},
+		{"mean pool", []int{1, 1, side, side}, func(x *graph.Node) *graph.Node {
+			return graph.MeanPool(x).ChannelsAxis(images.ChannelsFirst).Window(side).Done()
+		}, []float32{1}},
+		{"scatter-add", []int{n}, func(x *graph.Node) *graph.Node {
+			idx := graph.Const(x.Graph(), tensors.FromFlatDataAndDimensions(indices, n, 1))
+			return graph.ScatterSum(graph.Zeros(x.Graph(), shapes.Make(dtypes.BFloat16, 4)), idx, x, false, false)
+		}, []float32{n / 4, n / 4, n / 4, n / 4}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := tensors.MustCopyFlatData[bfloat16.BFloat16](graph.MustExecOnce(b, tc.f,
+				tensors.FromFlatDataAndDimensions(ones, tc.dims...)))
+			if len(got) != len(tc.want) {
+				t.Fatalf("%d values, want %d", len(got), len(tc.want))
+			}
+			for i, v := range got {
+				if v.Float32() != tc.want[i] {
+					t.Errorf("value %d = %v, want %v", i, v.Float32(), tc.want[i])
+				}
+			}
+		})
 	}
 }

@@ -38,9 +38,12 @@ type poolSpan struct{ lo, hi, start int }
 
 // execReduceWindowFloat32 runs float32 max, min and sum reductions whose
 // windows span only the last two axes (no dilations, no negative padding)
-// as pool2D, split by planes across the cores; everything else goes to
-// upstream's executor.
+// as pool2D, split by planes across the cores, and bfloat16 sums in float32
+// (each rounded once); everything else goes to upstream's executor.
 func execReduceWindowFloat32(backend *Backend, node *Node, inputs []*Buffer, owned []bool) (*Buffer, error) {
+	if node.shape.DType == dtypes.BFloat16 && node.data.(*reduceWindowNode).reductionType == backends.ReduceOpSum {
+		return inFloat32(backend, node, inputs, []int{0}, execReduceWindowFloat32)
+	}
 	p, ok := newPool2D(inputs[0], node)
 	if !ok {
 		return execReduceWindow(backend, node, inputs, owned)

@@ -55,7 +55,10 @@ type Model struct {
 
 // Load reads the backbone from backbonePath (a torchvision state dict,
 // .pth in either torch.save format, or .safetensors) and the linear layers
-// from linPath, or the shipped v0.1 layers when linPath is empty.
+// from linPath, or the shipped v0.1 layers when linPath is empty. Every
+// linear-layer file is taken as v0.1 (applied after the scaling layer); the
+// lpips package's v0.0 layers hold the same tensors but give other
+// distances here than under its version "0.0".
 func Load(b backends.Backend, net Net, backbonePath, linPath string) (*Model, error) {
 	if backbonePath == "" {
 		return nil, fmt.Errorf("lpips: no backbone file for %s (torchvision's %s)", net, net.BackboneFile())
