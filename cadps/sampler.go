@@ -89,6 +89,28 @@ type Sampler struct {
 // or Inf.
 var ErrDiverged = errors.New("sampling diverged")
 
+// CheckParams returns an error naming the first of p's numbers out of its
+// range: the step size ζ and σ_y must be finite and non-negative, and DDIM's
+// η lie in [0, 1] (beyond 1 its update takes the square root of a negative
+// number) and be 0 without DDIM, where nothing reads it.
+func (p Problem) CheckParams() error {
+	for _, v := range []struct {
+		name  string
+		value float64
+	}{{"step size ζ", p.Scale}, {"σ_y", p.SigmaY}} {
+		if !(v.value >= 0) || math.IsInf(v.value, 0) {
+			return fmt.Errorf("%s = %v must be finite and non-negative", v.name, v.value)
+		}
+	}
+	switch {
+	case p.DDIM && !(p.Eta >= 0 && p.Eta <= 1):
+		return fmt.Errorf("DDIM η = %v must lie in [0, 1]", p.Eta)
+	case !p.DDIM && p.Eta != 0:
+		return fmt.Errorf("η = %v is DDIM's, but the updates are not DDIM's", p.Eta)
+	}
+	return nil
+}
+
 // NewSampler checks p and prepares its step graph.
 func NewSampler(p Problem) (*Sampler, error) {
 	switch {
@@ -104,8 +126,9 @@ func NewSampler(p Problem) (*Sampler, error) {
 		return nil, errors.New("cadps: no guidance method")
 	case p.Op == nil && guidance.UsesMeasurement(p.Method):
 		return nil, fmt.Errorf("cadps: method %q needs a measurement operator", p.Method.Name())
-	case math.IsNaN(p.Scale) || math.IsInf(p.Scale, 0) || p.Scale < 0:
-		return nil, fmt.Errorf("cadps: step size ζ = %v must be finite and non-negative", p.Scale)
+	}
+	if err := p.CheckParams(); err != nil {
+		return nil, fmt.Errorf("cadps: %w", err)
 	}
 	if err := p.Ramp.Validate(); err != nil {
 		return nil, fmt.Errorf("cadps: %w", err)

@@ -53,7 +53,11 @@ func ParseSpec(spec string, base Options) (Method, error) {
 		if !slices.Contains(specKeys(m0), k) {
 			readers := optionReaders(k)
 			if len(readers) == 0 {
-				return nil, fmt.Errorf("guidance: method spec %q: unknown option %q (known: %s)", spec, k, strings.Join(optionKeys(), ", "))
+				takes := name + " takes no options"
+				if keys := specKeys(m0); len(keys) > 0 {
+					takes = name + " takes " + strings.Join(keys, ", ")
+				}
+				return nil, fmt.Errorf("guidance: method spec %q: unknown option %q (%s)", spec, k, takes)
 			}
 			return nil, fmt.Errorf("guidance: method spec %q: %s does not take option %q (it is read by %s)", spec, name, k, strings.Join(readers, ","))
 		}

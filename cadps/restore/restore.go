@@ -12,7 +12,6 @@ package restore
 import (
 	"errors"
 	"fmt"
-	"math"
 	"strconv"
 	"time"
 
@@ -178,9 +177,6 @@ func New(b backends.Backend, prior *Prior, o Options) (*Restorer, error) {
 	if o.Scale != nil {
 		r.scale = *o.Scale
 	}
-	if math.IsNaN(r.scale) || math.IsInf(r.scale, 0) || r.scale < 0 {
-		return nil, fmt.Errorf("restore: step size ζ = %v must be finite and non-negative", r.scale)
-	}
 	if err := o.Ramp.Validate(); err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
@@ -193,6 +189,9 @@ func New(b backends.Backend, prior *Prior, o Options) (*Restorer, error) {
 	r.sigmaY = r.noise.Sigma()
 	if o.SigmaY != nil {
 		r.sigmaY = *o.SigmaY
+	}
+	if err := (cadps.Problem{Scale: r.scale, SigmaY: r.sigmaY, DDIM: cfg.Sampler == diffusion.SamplerDDIM, Eta: o.Eta}).CheckParams(); err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
 	}
 	r.every = o.ProgressEvery
 	if r.every <= 0 {

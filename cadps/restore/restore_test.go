@@ -180,6 +180,29 @@ func TestRestoreErrors(t *testing.T) {
 			_, err := New(b, prior, Options{Task: SpecTask("sr:factor=3"), Method: "dps"})
 			return err
 		}, "does not divide"},
+		{"NaN step size", func() error {
+			nan := math.NaN()
+			_, err := New(b, prior, Options{Task: SpecTask("sr:factor=2"), Method: "dps", Scale: &nan})
+			return err
+		}, "step size ζ = NaN must be finite and non-negative"},
+		{"negative σ_y", func() error {
+			neg := -0.05
+			_, err := New(b, prior, Options{Task: SpecTask("sr:factor=2"), Method: "dps", SigmaY: &neg})
+			return err
+		}, "σ_y = -0.05 must be finite and non-negative"},
+		{"infinite σ_y", func() error {
+			inf := math.Inf(1)
+			_, err := New(b, prior, Options{Task: SpecTask("sr:factor=2"), Method: "dps", SigmaY: &inf})
+			return err
+		}, "σ_y = +Inf must be finite and non-negative"},
+		{"η without DDIM", func() error {
+			_, err := New(b, prior, Options{Task: SpecTask("sr:factor=2"), Method: "dps", Eta: 0.5})
+			return err
+		}, "η = 0.5 is DDIM's"},
+		{"DDIM η above 1", func() error {
+			_, err := New(b, prior, Options{Task: SpecTask("sr:factor=2"), Method: "dps", DDIM: true, Eta: 2})
+			return err
+		}, "DDIM η = 2 must lie in [0, 1]"},
 		{"bad ramp", func() error {
 			_, err := New(b, prior, Options{Task: SpecTask("sr:factor=2"), Method: "dps", Ramp: guidance.Ramp{From: -1, Over: 0.5}})
 			return err

@@ -62,7 +62,7 @@ func addSamplingFlags(fs *flag.FlagSet) *samplingFlags {
 		steps:         fs.Int("steps", 0, "sampling steps (timestep respacing); 0 or unset: the method's released default (ddrm 20, diffpir 100 or 20 for inpainting, daps 200), the prior's own schedule for the others (1000 for the shipped priors)"),
 		respacing:     fs.String("respacing", "", "timestep respacing instead of -steps (e.g. 250, ddim50, 10,20,30)"),
 		ddim:          fs.Bool("ddim", false, "DDIM updates instead of ancestral sampling"),
-		eta:           fs.Float64("eta", 0, "DDIM's η"),
+		eta:           fs.Float64("eta", 0, "DDIM's η in [0, 1] (with -ddim)"),
 		scale:         fs.Float64("scale", 0, "step size ζ (default: a task config's, else the task's: 0.3 for SR and blurs, 0.5 inpainting, 1.0 phase retrieval; 1 for cadps-gauss, pigdm, tmpd, mmps)"),
 		ramp:          fs.String("ramp", "", "step-size schedule FROM:OVER: ζ grows linearly from FROM·ζ at the first step to ζ after a fraction OVER of the steps (e.g. 0.1:0.5; default constant)"),
 		sigmaY:        fs.Float64("sigma-y", 0, "σ_y the likelihood assumes (default: the noise model's)"),

@@ -1,0 +1,61 @@
+package cadps
+
+import (
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/cadps/toolkit/cadps/backend"
+	"github.com/cadps/toolkit/cadps/diffusion"
+	"github.com/cadps/toolkit/cadps/guidance"
+	"github.com/cadps/toolkit/ops"
+)
+
+// TestNewSamplerRefusesBadParams checks that a step size ζ or a σ_y that is
+// negative, NaN or infinite, and a DDIM η outside [0, 1] or given without
+// DDIM, are refused by name before any graph is built.
+func TestNewSamplerRefusesBadParams(t *testing.T) {
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, ctx := tinyUNet(t)
+	proc, err := diffusion.New(diffusion.Config{Steps: 1000, NoiseSchedule: "linear", Respacing: "3",
+		MeanType: diffusion.MeanEpsilon, VarType: diffusion.VarLearnedRange, ClipDenoised: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	op, err := ops.NewSuperResolution(2, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name               string
+		scale, sigmaY, eta float64
+		ddim               bool
+		want               string
+	}{
+		{"negative step size", -1, 0.05, 0, false, "step size ζ = -1 must be finite and non-negative"},
+		{"NaN step size", math.NaN(), 0.05, 0, false, "step size ζ = NaN"},
+		{"infinite step size", math.Inf(1), 0.05, 0, false, "step size ζ = +Inf"},
+		{"negative σ_y", 1, -0.05, 0, false, "σ_y = -0.05 must be finite and non-negative"},
+		{"NaN σ_y", 1, math.NaN(), 0, false, "σ_y = NaN"},
+		{"infinite σ_y", 1, math.Inf(1), 0, false, "σ_y = +Inf"},
+		{"η above 1", 1, 0.05, 2, true, "DDIM η = 2 must lie in [0, 1]"},
+		{"negative η", 1, 0.05, -0.5, true, "DDIM η = -0.5"},
+		{"NaN η", 1, 0.05, math.NaN(), true, "DDIM η = NaN"},
+		{"η without DDIM", 1, 0.05, 0.5, false, "η = 0.5 is DDIM's"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := NewSampler(Problem{Backend: b, Ctx: ctx, Net: UNetNetwork(m), Process: proc, Op: op,
+				Method: guidance.DPS{}, Scale: tc.scale, SigmaY: tc.sigmaY, DDIM: tc.ddim, Eta: tc.eta})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+	if _, err := NewSampler(Problem{Backend: b, Ctx: ctx, Net: UNetNetwork(m), Process: proc, Op: op,
+		Method: guidance.DPS{}, Scale: 0, SigmaY: 0, DDIM: true, Eta: 1}); err != nil {
+		t.Errorf("ζ = 0, σ_y = 0, DDIM with η = 1: %v", err)
+	}
+}
