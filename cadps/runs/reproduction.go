@@ -211,6 +211,9 @@ func (r *Reproduction) check() error {
 	if len(r.Tasks) == 0 {
 		return errors.New("runs: no tasks to reproduce")
 	}
+	if err := checkDistinct("method", r.Methods, true); err != nil {
+		return err
+	}
 	seen := map[string]bool{}
 	for k, ts := range r.Tasks {
 		if ts.Task.Label == "" {

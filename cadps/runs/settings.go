@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 
+	"github.com/cadps/toolkit/cadps/guidance"
 	"github.com/cadps/toolkit/internal/jsondiff"
 )
 
@@ -102,4 +103,29 @@ func clone(m map[string]any) map[string]any {
 		c[k] = v
 	}
 	return c
+}
+
+// checkDistinct returns an error naming the first entry of list that
+// repeats an earlier one: tasks compared as given, methods by their
+// canonical spec (guidance.CanonicalSpec), so that
+// "tmpd:probes=2,diagonal=hutchinson" repeats
+// "tmpd:diagonal=hutchinson,probes=2". what names the list.
+func checkDistinct(what string, list []string, methods bool) error {
+	seen := map[string]string{}
+	for _, v := range list {
+		key := v
+		if methods {
+			if c, err := guidance.CanonicalSpec(v); err == nil {
+				key = c
+			}
+		}
+		if was, ok := seen[key]; ok {
+			if was == v {
+				return fmt.Errorf("runs: %s %s is given twice", what, v)
+			}
+			return fmt.Errorf("runs: %s %s is %s again", what, v, was)
+		}
+		seen[key] = v
+	}
+	return nil
 }

@@ -2,8 +2,12 @@ package runs
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/cadps/toolkit/cadps/restore"
 )
 
 func TestCompareSettings(t *testing.T) {
@@ -46,5 +50,51 @@ func TestCompareSettings(t *testing.T) {
 				t.Fatalf("changed %v, %v; want %v", changed, err, tc.changed)
 			}
 		})
+	}
+}
+
+// TestRepeatsRefused checks that a reproduction or an evaluation given the
+// same method twice (in any spelling) or the same task twice is refused
+// before any work, naming the repeat, and that nothing is written.
+func TestRepeatsRefused(t *testing.T) {
+	b, prior := shippedPrior(t)
+	for _, tc := range []struct {
+		name           string
+		tasks, methods []string
+		want           string
+	}{
+		{"method twice", []string{"inpaint_box:size=12"}, []string{"dps", "cadps", "dps"}, "method dps is given twice"},
+		{"method in another spelling", []string{"inpaint_box:size=12"}, []string{"tmpd:diagonal=hutchinson,probes=2", "tmpd: probes=2,diagonal=hutchinson"},
+			"method tmpd: probes=2,diagonal=hutchinson is tmpd:diagonal=hutchinson,probes=2 again"},
+		{"task twice", []string{"sr:factor=2", "sr:factor=2"}, []string{"dps"}, "is given twice"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			var setups []TaskSetup
+			for _, task := range tc.tasks {
+				setups = append(setups, TaskSetup{Task: restore.SpecTask(task)})
+			}
+			repro := &Reproduction{Out: filepath.Join(dir, "repro"), Backend: b, Prior: prior, Options: restore.Options{Steps: 2},
+				Tasks: setups, Methods: tc.methods, Images: []string{"../prior/small/testimages/9-boot.png"}, Seed: 1}
+			_, err := repro.Run()
+			check(t, "reproduction", err, tc.want, repro.Out)
+			ev := &Evaluation{Out: filepath.Join(dir, "eval"), Prior: prior, Jobs: 1,
+				Images:   testSetImages(t, "../prior/small/testimages", 1, prior.ImageShape()),
+				Settings: EvalSettings{Count: 1, Batch: 1, Tasks: tc.tasks, Methods: tc.methods, Steps: 2}}
+			_, err = ev.Run()
+			check(t, "evaluation", err, tc.want, ev.Out)
+		})
+	}
+}
+
+// check reports an error of run that does not contain want, or an output
+// folder out that was created.
+func check(t *testing.T, run string, err error, want, out string) {
+	t.Helper()
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("%s: error %v, want one containing %q", run, err, want)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("%s: %s was created (%v)", run, out, err)
 	}
 }

@@ -181,13 +181,15 @@ func addRunFlags(fs *flag.FlagSet, r *gmmRun) {
 
 // check validates a run's settings.
 func (r gmmRun) check() error {
-	switch {
-	case r.Method != exactMethod && !guidance.Has(r.Method) && !strings.Contains(r.Method, ":"):
-		return usagef("unknown method %q (known: exact, %s)", r.Method, strings.Join(guidance.Names(), ", "))
-	case r.Method != exactMethod:
+	if r.Method != exactMethod {
+		if !guidance.Has(r.Method) && !strings.Contains(r.Method, ":") {
+			return usagef("unknown method %q (known: exact, %s)", r.Method, strings.Join(guidance.Names(), ", "))
+		}
 		if _, err := guidance.ParseSpec(r.Method, guidance.Options{}); err != nil {
 			return usagef("--method: %v", err)
 		}
+	}
+	switch {
 	case r.Samples < 2:
 		return usagef("--samples %d: need at least 2", r.Samples)
 	case r.Steps < 2 || r.Steps > 1000:
