@@ -114,6 +114,28 @@ func CanonicalSpec(spec string) (string, error) {
 	return b.String(), nil
 }
 
+// CheckDistinct returns an error naming the first of specs that builds the
+// same method as an earlier one: equal canonical specs, so that
+// "tmpd:probes=2,diagonal=hutchinson" repeats
+// "tmpd:diagonal=hutchinson,probes=2". Invalid specs are left to ParseSpec.
+func CheckDistinct(specs []string) error {
+	seen := map[string]string{}
+	for _, v := range specs {
+		key, err := CanonicalSpec(v)
+		if err != nil {
+			key = v
+		}
+		if was, ok := seen[key]; ok {
+			if was == v {
+				return fmt.Errorf("method %s is given twice", v)
+			}
+			return fmt.Errorf("method %s is %s again", v, was)
+		}
+		seen[key] = v
+	}
+	return nil
+}
+
 // SpecReader is implemented by methods that take options in a spec.
 type SpecReader interface {
 	// SpecKeys lists the ParseSpec option keys the method reads.

@@ -1,6 +1,7 @@
 package guidance
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -146,6 +147,23 @@ func TestSpecKeys(t *testing.T) {
 			if reflect.DeepEqual(m, base) {
 				t.Errorf("%s builds the default %s: the option does not reach it", spec, name)
 			}
+		}
+	}
+}
+
+func TestCheckDistinct(t *testing.T) {
+	for _, tc := range []struct {
+		specs []string
+		want  string
+	}{
+		{[]string{"dps", "cadps", "tmpd:probes=2"}, ""},
+		{[]string{"tmpd:probes=2", "tmpd:probes=4"}, ""},
+		{[]string{"dps", "cadps", "dps"}, "method dps is given twice"},
+		{[]string{"mmps:cg=3,solver=gcr", "mmps: solver=gcr, cg=3"}, "method mmps: solver=gcr, cg=3 is mmps:cg=3,solver=gcr again"},
+	} {
+		err := CheckDistinct(tc.specs)
+		if got := fmt.Sprint(err); (tc.want == "" && err != nil) || (tc.want != "" && got != tc.want) {
+			t.Errorf("CheckDistinct(%q) = %v, want %q", tc.specs, err, tc.want)
 		}
 	}
 }

@@ -72,10 +72,7 @@ func (e *Evaluation) Run() (string, error) {
 	if len(e.Images) != e.Settings.Count {
 		return "", fmt.Errorf("runs: evaluation of %d images given %d", e.Settings.Count, len(e.Images))
 	}
-	if err := checkDistinct("task", e.Settings.Tasks, false); err != nil {
-		return "", err
-	}
-	if err := checkDistinct("method", e.Settings.Methods, true); err != nil {
+	if err := checkDistinct(e.Settings.Tasks, e.Settings.Methods); err != nil {
 		return "", err
 	}
 	settingsPath := filepath.Join(e.Out, EvalSettingsFile)

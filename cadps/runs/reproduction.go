@@ -211,7 +211,7 @@ func (r *Reproduction) check() error {
 	if len(r.Tasks) == 0 {
 		return errors.New("runs: no tasks to reproduce")
 	}
-	if err := checkDistinct("method", r.Methods, true); err != nil {
+	if err := checkDistinct(nil, r.Methods); err != nil {
 		return err
 	}
 	seen := map[string]bool{}

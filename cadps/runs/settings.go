@@ -105,27 +105,19 @@ func clone(m map[string]any) map[string]any {
 	return c
 }
 
-// checkDistinct returns an error naming the first entry of list that
-// repeats an earlier one: tasks compared as given, methods by their
-// canonical spec (guidance.CanonicalSpec), so that
-// "tmpd:probes=2,diagonal=hutchinson" repeats
-// "tmpd:diagonal=hutchinson,probes=2". what names the list.
-func checkDistinct(what string, list []string, methods bool) error {
-	seen := map[string]string{}
-	for _, v := range list {
-		key := v
-		if methods {
-			if c, err := guidance.CanonicalSpec(v); err == nil {
-				key = c
-			}
+// checkDistinct returns an error naming the first task of tasks that
+// repeats an earlier one, or the first method of methods that builds the
+// same method as an earlier one (guidance.CheckDistinct).
+func checkDistinct(tasks, methods []string) error {
+	seen := map[string]bool{}
+	for _, v := range tasks {
+		if seen[v] {
+			return fmt.Errorf("runs: task %s is given twice", v)
 		}
-		if was, ok := seen[key]; ok {
-			if was == v {
-				return fmt.Errorf("runs: %s %s is given twice", what, v)
-			}
-			return fmt.Errorf("runs: %s %s is %s again", what, v, was)
-		}
-		seen[key] = v
+		seen[v] = true
+	}
+	if err := guidance.CheckDistinct(methods); err != nil {
+		return fmt.Errorf("runs: %w", err)
 	}
 	return nil
 }

@@ -110,6 +110,9 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchConfig, error) {
 	if *methods != "all" {
 		cfg.names = splitMethodList(*methods)
 	}
+	if err := guidance.CheckDistinct(cfg.names); err != nil {
+		return cfg, usagef("--methods: %v", err)
+	}
 	for _, n := range cfg.names {
 		r := cfg.run
 		r.Method = n

@@ -190,6 +190,7 @@ func TestGMMErrors(t *testing.T) {
 		{"bench dims", []string{"bench", "--dims", "8,x"}, true, "--dims"},
 		{"method option", []string{"--method", "tmpd:diagonal=diag"}, true, `unknown diagonal estimator "diag"`},
 		{"bench method option", []string{"bench", "--methods", "dps,tmpd:probes=4,cg=0"}, true, "want at least 1"},
+		{"bench repeated method", []string{"bench", "--methods", "dps,tmpd:probes=4,dps"}, true, "--methods: method dps is given twice"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := runGMMArgs(t, tc.args...)

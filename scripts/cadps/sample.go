@@ -55,12 +55,12 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 	if err := atomicfile.CheckWritable(filepath.Dir(*out)); err != nil {
 		return err
 	}
+	prior, err := restore.LoadPrior(mf.spec()) // part 0's copy; a bad model fails once, here
+	if err != nil {
+		return err
+	}
 	var ref *nearestRef
 	if *nearest != "" { // read the data first: a bad path fails before the sampling
-		prior, err := restore.LoadPrior(mf.spec())
-		if err != nil {
-			return err
-		}
 		if ref, err = loadNearestRef(*nearest, *classNames, prior.ImageShape()); err != nil {
 			return err
 		}
@@ -73,7 +73,13 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 	for k := range parts {
 		lo, hi := k**n/parts, (k+1)**n/parts
 		wg.Go(func() {
-			images[k], errs[k] = samplePart(mf.spec(), hi-lo, *steps, *ddim, *seed+uint64(k))
+			own := prior
+			if k > 0 {
+				if own, errs[k] = restore.LoadPrior(mf.spec()); errs[k] != nil {
+					return
+				}
+			}
+			images[k], errs[k] = samplePart(own, hi-lo, *steps, *ddim, *seed+uint64(k))
 		})
 	}
 	wg.Wait()
@@ -110,13 +116,10 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// samplePart draws n samples with its own backend and copy of the prior.
-func samplePart(spec restore.ModelSpec, n, steps int, ddim bool, seed uint64) ([]*imageio.Image, error) {
+// samplePart draws n samples from prior, a copy no other part uses, on a
+// backend of its own.
+func samplePart(prior *restore.Prior, n, steps int, ddim bool, seed uint64) ([]*imageio.Image, error) {
 	b, err := backend.New()
-	if err != nil {
-		return nil, err
-	}
-	prior, err := restore.LoadPrior(spec)
 	if err != nil {
 		return nil, err
 	}
