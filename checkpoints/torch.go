@@ -419,6 +419,9 @@ func Load(path string) (*StateDict, error) {
 		return ReadTorchLegacy(f, size, path)
 	case head[0] == 0x80: // a pickle: PROTO
 		return nil, fmt.Errorf("checkpoints: %s is a pickle but not a PyTorch checkpoint (no torch.save magic number)", path)
+	case len(head) >= 9 && head[8] == '{':
+		n := binary.LittleEndian.Uint64(head)
+		return nil, fmt.Errorf("checkpoints: %s looks like a truncated safetensors file: its header is %d bytes long, but the file holds %d bytes in all", path, n, size)
 	}
 	return nil, fmt.Errorf("checkpoints: %s is not a PyTorch zip checkpoint or safetensors file (it starts with %q)", path, head[:min(len(head), 8)])
 }

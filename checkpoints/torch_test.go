@@ -324,7 +324,7 @@ func TestLoadErrors(t *testing.T) {
 		{name: "storage with two types", data: sd(view{name: "w", key: "0", numel: 4, size: []int64{4}}, view{name: "v", storage: "HalfStorage", key: "0", numel: 4, size: []int64{4}}), want: []string{`storage "0" is referenced as 4 F32 and as 4 F16`}},
 		{name: "duplicate key", data: sd(view{name: "w", key: "0", numel: 4, size: []int64{4}}, view{name: "w", key: "0", numel: 4, size: []int64{4}}), want: nil}, // a dict keeps the last value: not an error
 		{name: "bad byteorder", data: torchZip(t, good, f32, map[string][]byte{"archive/byteorder": []byte("middle")}), want: []string{"byteorder"}},
-		{name: "safetensors header past the end", data: append(binary.LittleEndian.AppendUint64(nil, 1<<20), "{}"...), want: []string{"not a PyTorch zip checkpoint or safetensors file"}},
+		{name: "safetensors header past the end", data: append(binary.LittleEndian.AppendUint64(nil, 1<<20), "{}"...), want: []string{"looks like a truncated safetensors file", "header is 1048576 bytes long", "holds 10 bytes"}},
 		{name: "bad safetensors JSON", data: append(binary.LittleEndian.AppendUint64(nil, 4), "{ab}"...), want: []string{"not a valid safetensors file", "JSON"}},
 	}
 	for _, tc := range tests {
