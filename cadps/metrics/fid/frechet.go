@@ -131,14 +131,41 @@ func FrechetDistanceOffset(a, b *Stats, eps float64) (float64, error) {
 	return mean + tr - 2*trSqrt, nil
 }
 
-// compatible checks that a and b are statistics of the same dimension.
+// compatible checks that a and b are valid statistics of the same
+// dimension.
 func compatible(a, b *Stats) error {
 	if a.Dims() != b.Dims() {
 		return fmt.Errorf("fid: the statistics have different dimensions (%d and %d): they come from different Inception blocks", a.Dims(), b.Dims())
 	}
-	for _, s := range []*Stats{a, b} {
-		if len(s.Sigma) != s.Dims()*s.Dims() {
-			return fmt.Errorf("fid: a covariance of %d values for %d dimensions", len(s.Sigma), s.Dims())
+	for k, s := range []*Stats{a, b} {
+		if err := s.check(); err != nil {
+			return fmt.Errorf("fid: the %s statistics: %w", [2]string{"first", "second"}[k], err)
+		}
+	}
+	return nil
+}
+
+// check returns an error naming the first value of s that cannot belong to
+// the statistics of real feature vectors: a covariance of the wrong size, a
+// value that is not finite, a negative variance.
+func (s *Stats) check() error {
+	d := s.Dims()
+	if len(s.Sigma) != d*d {
+		return fmt.Errorf("a covariance of %d values for %d dimensions", len(s.Sigma), d)
+	}
+	for i, v := range s.Mu {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return fmt.Errorf("mu[%d] is %v", i, v)
+		}
+	}
+	for k, v := range s.Sigma {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return fmt.Errorf("sigma[%d,%d] is %v", k/d, k%d, v)
+		}
+	}
+	for i := range d {
+		if v := s.Sigma[i*d+i]; v < 0 {
+			return fmt.Errorf("sigma[%d,%d] = %v is a negative variance", i, i, v)
 		}
 	}
 	return nil

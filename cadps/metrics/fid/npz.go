@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -23,8 +24,11 @@ const maxNpyBytes = 1 << 30
 // or float32, either byte order, C or Fortran order.
 func ReadStats(path string) (*Stats, error) {
 	zr, err := zip.OpenReader(path)
-	if err != nil {
+	if errors.Is(err, zip.ErrFormat) {
 		return nil, fmt.Errorf("fid: %s is not an .npz file: %w", path, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("fid: reading %s: %w", path, err)
 	}
 	defer zr.Close()
 	arrays := map[string]*zip.File{}
@@ -67,7 +71,11 @@ func ReadStats(path string) (*Stats, error) {
 	if len(muShape) != 1 || len(sigmaShape) != 2 || sigmaShape[0] != muShape[0] || sigmaShape[1] != muShape[0] {
 		return nil, fmt.Errorf("fid: %s: mu has shape %v and sigma %v; want [D] and [D D]", path, muShape, sigmaShape)
 	}
-	return &Stats{Mu: mu, Sigma: sigma}, nil
+	st := &Stats{Mu: mu, Sigma: sigma}
+	if err := st.check(); err != nil {
+		return nil, fmt.Errorf("fid: %s: %w", path, err)
+	}
+	return st, nil
 }
 
 var (

@@ -2,6 +2,7 @@ package fid_test
 
 import (
 	"archive/zip"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -86,5 +87,35 @@ func TestReadStatsErrors(t *testing.T) {
 		if _, err := fid.ReadStats(path); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: error %v, want %q", filepath.Base(path), err, want)
 		}
+	}
+}
+
+// TestBadStatsRefused checks that statistics no set of feature vectors can
+// have are refused by name, both when read from a file and when passed to
+// FrechetDistance.
+func TestBadStatsRefused(t *testing.T) {
+	good := &fid.Stats{Mu: []float64{0, 1}, Sigma: []float64{1, 0.5, 0.5, 2}}
+	nan := math.NaN()
+	for _, tc := range []struct {
+		name  string
+		stats *fid.Stats
+		want  string
+	}{
+		{"NaN mean", &fid.Stats{Mu: []float64{0, nan}, Sigma: good.Sigma}, "mu[1] is NaN"},
+		{"infinite covariance", &fid.Stats{Mu: good.Mu, Sigma: []float64{1, math.Inf(1), 0.5, 2}}, "sigma[0,1] is +Inf"},
+		{"negative variance", &fid.Stats{Mu: good.Mu, Sigma: []float64{1, 0, 0, -1}}, "sigma[1,1] = -1 is a negative variance"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "bad.npz")
+			if err := fid.WriteStats(path, tc.stats); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := fid.ReadStats(path); err == nil || !strings.Contains(err.Error(), "bad.npz: "+tc.want) {
+				t.Errorf("ReadStats: error %v, want one containing %q", err, tc.want)
+			}
+			if _, err := fid.FrechetDistance(good, tc.stats); err == nil || !strings.Contains(err.Error(), "the second statistics: "+tc.want) {
+				t.Errorf("FrechetDistance: error %v, want one containing %q", err, tc.want)
+			}
+		})
 	}
 }
