@@ -90,9 +90,10 @@ type Sampler struct {
 var ErrDiverged = errors.New("sampling diverged")
 
 // CheckParams returns an error naming the first of p's numbers out of its
-// range: the step size ζ and σ_y must be finite and non-negative, and DDIM's
-// η lie in [0, 1] (beyond 1 its update takes the square root of a negative
-// number) and be 0 without DDIM, where nothing reads it.
+// range: the step size ζ and σ_y must be finite and non-negative, the ramp
+// valid (guidance.Ramp.Validate), and DDIM's η lie in [0, 1] (beyond 1 its
+// update can take the square root of a negative number) and be 0 without
+// DDIM, where nothing reads it.
 func (p Problem) CheckParams() error {
 	for _, v := range []struct {
 		name  string
@@ -101,6 +102,9 @@ func (p Problem) CheckParams() error {
 		if !(v.value >= 0) || math.IsInf(v.value, 0) {
 			return fmt.Errorf("%s = %v must be finite and non-negative", v.name, v.value)
 		}
+	}
+	if err := p.Ramp.Validate(); err != nil {
+		return err
 	}
 	switch {
 	case p.DDIM && !(p.Eta >= 0 && p.Eta <= 1):
@@ -128,9 +132,6 @@ func NewSampler(p Problem) (*Sampler, error) {
 		return nil, fmt.Errorf("cadps: method %q needs a measurement operator", p.Method.Name())
 	}
 	if err := p.CheckParams(); err != nil {
-		return nil, fmt.Errorf("cadps: %w", err)
-	}
-	if err := p.Ramp.Validate(); err != nil {
 		return nil, fmt.Errorf("cadps: %w", err)
 	}
 	if p.Op != nil {

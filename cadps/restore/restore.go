@@ -177,9 +177,6 @@ func New(b backends.Backend, prior *Prior, o Options) (*Restorer, error) {
 	if o.Scale != nil {
 		r.scale = *o.Scale
 	}
-	if err := o.Ramp.Validate(); err != nil {
-		return nil, fmt.Errorf("restore: %w", err)
-	}
 	switch {
 	case o.Draws < 0:
 		return nil, fmt.Errorf("restore: draws %d is negative", o.Draws)
@@ -190,7 +187,7 @@ func New(b backends.Backend, prior *Prior, o Options) (*Restorer, error) {
 	if o.SigmaY != nil {
 		r.sigmaY = *o.SigmaY
 	}
-	if err := (cadps.Problem{Scale: r.scale, SigmaY: r.sigmaY, DDIM: cfg.Sampler == diffusion.SamplerDDIM, Eta: o.Eta}).CheckParams(); err != nil {
+	if err := (cadps.Problem{Scale: r.scale, SigmaY: r.sigmaY, Ramp: o.Ramp, DDIM: cfg.Sampler == diffusion.SamplerDDIM, Eta: o.Eta}).CheckParams(); err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
 	r.every = o.ProgressEvery
