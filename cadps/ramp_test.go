@@ -4,10 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cadps/toolkit/cadps/backend"
-	"github.com/cadps/toolkit/cadps/diffusion"
 	"github.com/cadps/toolkit/cadps/guidance"
-	"github.com/cadps/toolkit/ops"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
 
@@ -17,24 +14,12 @@ import (
 // at all, and the whole run equals the constant one when From = 1. An
 // invalid ramp is refused by name.
 func TestRamp(t *testing.T) {
-	b, err := backend.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, ctx := tinyUNet(t)
-	proc, err := diffusion.New(diffusion.Config{Steps: 1000, NoiseSchedule: "linear", Respacing: "3",
-		MeanType: diffusion.MeanEpsilon, VarType: diffusion.VarLearnedRange, ClipDenoised: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	op, err := ops.NewSuperResolution(2, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	base := tinySRProblem(t)
 	shape := []int{2, 3, 8, 8}
 	y := randomNormal(9, 2, 3, 4, 4)
-	_, err = NewSampler(Problem{Backend: b, Ctx: ctx, Net: UNetNetwork(m), Process: proc, Op: op,
-		Method: guidance.DPS{}, Scale: 1, Ramp: guidance.Ramp{From: 0.5, Over: 2}})
+	p := base
+	p.Ramp = guidance.Ramp{From: 0.5, Over: 2}
+	_, err := NewSampler(p)
 	if err == nil || !strings.Contains(err.Error(), "OVER") {
 		t.Errorf("ramp with OVER = 2: error %v, want one naming OVER", err)
 	}
@@ -51,8 +36,9 @@ func TestRamp(t *testing.T) {
 			// run returns x after the first step and x_0.
 			run := func(scale float64, r guidance.Ramp) (first, last []float32) {
 				t.Helper()
-				s, err := NewSampler(Problem{Backend: b, Ctx: ctx, Net: UNetNetwork(m), Process: proc, Op: op,
-					Method: meth, Scale: scale, Ramp: r, SigmaY: 0.05})
+				p := base
+				p.Method, p.Scale, p.Ramp = meth, scale, r
+				s, err := NewSampler(p)
 				if err != nil {
 					t.Fatal(err)
 				}

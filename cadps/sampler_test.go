@@ -15,20 +15,7 @@ import (
 // negative, NaN or infinite, and a DDIM η outside [0, 1] or given without
 // DDIM, are refused by name before any graph is built.
 func TestNewSamplerRefusesBadParams(t *testing.T) {
-	b, err := backend.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, ctx := tinyUNet(t)
-	proc, err := diffusion.New(diffusion.Config{Steps: 1000, NoiseSchedule: "linear", Respacing: "3",
-		MeanType: diffusion.MeanEpsilon, VarType: diffusion.VarLearnedRange, ClipDenoised: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	op, err := ops.NewSuperResolution(2, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	base := tinySRProblem(t)
 	for _, tc := range []struct {
 		name               string
 		scale, sigmaY, eta float64
@@ -47,15 +34,39 @@ func TestNewSamplerRefusesBadParams(t *testing.T) {
 		{"η without DDIM", 1, 0.05, 0.5, false, "η = 0.5 is DDIM's"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := NewSampler(Problem{Backend: b, Ctx: ctx, Net: UNetNetwork(m), Process: proc, Op: op,
-				Method: guidance.DPS{}, Scale: tc.scale, SigmaY: tc.sigmaY, DDIM: tc.ddim, Eta: tc.eta})
+			p := base
+			p.Scale, p.SigmaY, p.DDIM, p.Eta = tc.scale, tc.sigmaY, tc.ddim, tc.eta
+			_, err := NewSampler(p)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %v, want one containing %q", err, tc.want)
 			}
 		})
 	}
-	if _, err := NewSampler(Problem{Backend: b, Ctx: ctx, Net: UNetNetwork(m), Process: proc, Op: op,
-		Method: guidance.DPS{}, Scale: 0, SigmaY: 0, DDIM: true, Eta: 1}); err != nil {
+	p := base
+	p.Scale, p.SigmaY, p.DDIM, p.Eta = 0, 0, true, 1
+	if _, err := NewSampler(p); err != nil {
 		t.Errorf("ζ = 0, σ_y = 0, DDIM with η = 1: %v", err)
 	}
+}
+
+// tinySRProblem returns a Problem for tests to vary: the tiny UNet, a
+// 3-step respacing of the 1000-step linear process with learned-range
+// variances, ×2 super-resolution, and DPS with ζ = 1 and σ_y = 0.05.
+func tinySRProblem(t *testing.T) Problem {
+	t.Helper()
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, ctx := tinyUNet(t)
+	proc, err := diffusion.New(diffusion.Config{Steps: 1000, NoiseSchedule: "linear", Respacing: "3",
+		MeanType: diffusion.MeanEpsilon, VarType: diffusion.VarLearnedRange, ClipDenoised: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	op, err := ops.NewSuperResolution(2, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Problem{Backend: b, Ctx: ctx, Net: UNetNetwork(m), Process: proc, Op: op, Method: guidance.DPS{}, Scale: 1, SigmaY: 0.05}
 }
