@@ -77,19 +77,19 @@ func TestRepeatsRefused(t *testing.T) {
 			repro := &Reproduction{Out: filepath.Join(dir, "repro"), Backend: b, Prior: prior, Options: restore.Options{Steps: 2},
 				Tasks: setups, Methods: tc.methods, Images: []string{"../prior/small/testimages/9-boot.png"}, Seed: 1}
 			_, err := repro.Run()
-			check(t, "reproduction", err, tc.want, repro.Out)
+			checkRefused(t, "reproduction", err, tc.want, repro.Out)
 			ev := &Evaluation{Out: filepath.Join(dir, "eval"), Prior: prior, Jobs: 1,
 				Images:   testSetImages(t, "../prior/small/testimages", 1, prior.ImageShape()),
 				Settings: EvalSettings{Count: 1, Batch: 1, Tasks: tc.tasks, Methods: tc.methods, Steps: 2}}
 			_, err = ev.Run()
-			check(t, "evaluation", err, tc.want, ev.Out)
+			checkRefused(t, "evaluation", err, tc.want, ev.Out)
 		})
 	}
 }
 
-// check reports an error of run that does not contain want, or an output
+// checkRefused reports an error of run that does not contain want, or an output
 // folder out that was created.
-func check(t *testing.T, run string, err error, want, out string) {
+func checkRefused(t *testing.T, run string, err error, want, out string) {
 	t.Helper()
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("%s: error %v, want one containing %q", run, err, want)
