@@ -105,9 +105,6 @@ func runRestore(args []string, stdout, stderr io.Writer) error {
 	if *task == "" && *taskConfig == "" && guidance.UsesMeasurement(m) {
 		return usagef("-task SPEC is required (e.g. -task super_resolution:factor=4)")
 	}
-	if err := atomicfile.CheckWritable(*out); err != nil {
-		return err
-	}
 	image := pos[0]
 	f, err := os.Open(image)
 	if err != nil {
@@ -132,6 +129,10 @@ func runRestore(args []string, stdout, stderr io.Writer) error {
 	}
 	r, err := restore.New(b, prior, opts)
 	if err != nil {
+		return err
+	}
+	// Only now that every input checked out: a refused run leaves no folder.
+	if err := atomicfile.CheckWritable(*out); err != nil {
 		return err
 	}
 	bar := newProgressBar(stdout, *quiet)

@@ -146,9 +146,9 @@ func TestRestoreAndReproduceErrors(t *testing.T) {
 	writeTestImage(t, filepath.Join(folder, "a.png"), 16, 0)
 	writeTestImage(t, filepath.Join(folder, "b.png"), 20, 0)
 	otherWeights := fixtureModel(t, "learned")[3]
-	out := filepath.Join(dir, "out")
+	out, restoreOut := filepath.Join(dir, "out"), filepath.Join(dir, "restore-out")
 	restoreArgs := func(image string, extra ...string) []string {
-		return append(append([]string{image, "-task", "sr:factor=2", "-method", "dps", "-steps", "2", "-out", out}, model...), extra...)
+		return append(append([]string{image, "-task", "sr:factor=2", "-method", "dps", "-steps", "2", "-out", restoreOut}, model...), extra...)
 	}
 	for _, tc := range []struct {
 		name string
@@ -161,13 +161,13 @@ func TestRestoreAndReproduceErrors(t *testing.T) {
 		{"wrong size", runRestore, restoreArgs(big), "is 20×20, but the model takes 16×16 images (use -resize or -crop"},
 		{"unknown task", runRestore, restoreArgs(good, "-task", "deblur"), `unknown operator "deblur"`},
 		{"unknown method", runRestore, restoreArgs(good, "-method", "magic"), `unknown method "magic"`},
-		{"unknown preset", runRestore, []string{good, "-task", "sr:factor=2", "-model", "ffhq1024", "-weights", otherWeights, "-out", out}, `unknown model "ffhq1024"`},
+		{"unknown preset", runRestore, []string{good, "-task", "sr:factor=2", "-model", "ffhq1024", "-weights", otherWeights, "-out", restoreOut}, `unknown model "ffhq1024"`},
 		{"weights that do not fit", runRestore, restoreArgs(good, "-weights", otherWeights), "do not fit model"},
-		{"weights that do not fit a preset", runRestore, []string{good, "-task", "sr:factor=2", "-model", "ffhq256", "-weights", otherWeights, "-out", out}, "do not fit model ffhq256"},
+		{"weights that do not fit a preset", runRestore, []string{good, "-task", "sr:factor=2", "-model", "ffhq256", "-weights", otherWeights, "-out", restoreOut}, "do not fit model ffhq256"},
 		{"output not writable", runRestore, append(restoreArgs(good), "-out", filepath.Join(blocker, "sub")), "output folder " + filepath.Join(blocker, "sub") + " is not writable"},
 		{"resize and crop", runRestore, restoreArgs(good, "-resize", "-crop"), "exclude each other"},
 		{"no draws", runRestore, restoreArgs(good, "-draws", "0"), "-draws 0: need at least 1"},
-		{"no task", runRestore, append([]string{good, "-method", "dps", "-out", out}, model...), "-task SPEC is required"},
+		{"no task", runRestore, append([]string{good, "-method", "dps", "-out", restoreOut}, model...), "-task SPEC is required"},
 		{"reproduce wrong size", runReproduce, append([]string{folder, "-task", "sr:factor=2", "-methods", "dps", "-out", out}, model...), "b.png is 20×20"},
 		{"reproduce unknown method", runReproduce, append([]string{folder, "-task", "sr:factor=2", "-methods", "dps,magic", "-out", out}, model...), `unknown method "magic"`},
 		{"reproduce missing folder", runReproduce, append([]string{filepath.Join(dir, "none"), "-task", "sr:factor=2", "-methods", "dps", "-out", out}, model...), "no such file"},
@@ -187,7 +187,11 @@ func TestRestoreAndReproduceErrors(t *testing.T) {
 			}
 		})
 	}
-	// Nothing was written by the failed runs but the (empty) output folder.
+	// A refused restore makes no output folder; a refused reproduction
+	// writes nothing into the one it checked.
+	if _, err := os.Stat(restoreOut); !os.IsNotExist(err) {
+		t.Errorf("refused restores left %s (%v)", restoreOut, err)
+	}
 	entries, _ := os.ReadDir(out)
 	if len(entries) != 0 {
 		t.Errorf("failed runs left %d entries in the output folder", len(entries))

@@ -52,9 +52,6 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 	case *n <= 0 || *steps <= 0 || *jobs <= 0 || *cols <= 0 || *zoom <= 0:
 		return usagef("-n, -steps, -jobs, -cols and -zoom must be positive")
 	}
-	if err := atomicfile.CheckWritable(filepath.Dir(*out)); err != nil {
-		return err
-	}
 	prior, err := restore.LoadPrior(mf.spec()) // part 0's copy; a bad model fails once, here
 	if err != nil {
 		return err
@@ -64,6 +61,9 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 		if ref, err = loadNearestRef(*nearest, *classNames, prior.ImageShape()); err != nil {
 			return err
 		}
+	}
+	if err := atomicfile.CheckWritable(filepath.Dir(*out)); err != nil {
+		return err
 	}
 	start := time.Now()
 	parts := min(*jobs, *n)
