@@ -105,6 +105,11 @@ func runReproduce(args []string, stdout, stderr io.Writer) error {
 	if err := f.tables.check(); err != nil {
 		return err
 	}
+	if *f.shard != "" { // before the output folder is made
+		if _, err := runs.ParseShard(*f.shard); err != nil {
+			return usagef("-shard: %v", err)
+		}
+	}
 	rep, err := f.reproduction(fs, pos)
 	if err != nil {
 		return err
@@ -112,7 +117,7 @@ func runReproduce(args []string, stdout, stderr io.Writer) error {
 	if err := atomicfile.CheckWritable(*f.out); err != nil {
 		return err
 	}
-	if rep.Shard, err = chooseShard(*f.out, *f.shard, *f.shardCount, os.Getenv); err != nil {
+	if rep.Shard, err = runs.ChooseShard(*f.out, *f.shard, *f.shardCount, os.Getenv); err != nil {
 		return err
 	}
 	rep.Claims = &runs.Claimer{Lease: *f.lease, Worker: workerName(rep.Shard, os.Getenv)}
@@ -248,18 +253,6 @@ func (l lineWriter) Write(p []byte) (int, error) {
 		l.bar.drawn = false
 	}
 	return l.w.Write(p)
-}
-
-// chooseShard takes the shard from -shard, else from a Slurm array or a
-// Kubernetes Indexed Job's environment (see runs.ChooseShard), else the
-// whole run.
-func chooseShard(out, flagValue string, count int, getenv func(string) string) (runs.Shard, error) {
-	if flagValue != "" {
-		if _, err := runs.ParseShard(flagValue); err != nil {
-			return runs.Shard{}, usagef("-shard: %v", err)
-		}
-	}
-	return runs.ChooseShard(out, flagValue, count, getenv)
 }
 
 // workerName names this worker in its claims: its shard, and its Slurm
