@@ -11,6 +11,7 @@ import (
 	"github.com/cadps/toolkit/cadps/backend"
 	"github.com/cadps/toolkit/cadps/diffusion"
 	"github.com/cadps/toolkit/cadps/unet"
+	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
@@ -78,15 +79,7 @@ func TestDigest(t *testing.T) {
 // noisy batch: the output has 2 channels per image channel, is finite, and
 // the ε channel is correlated with the noise at a high noise level.
 func TestForward(t *testing.T) {
-	b, err := backend.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.New()
-	m, err := Load(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, ctx, m := loadShipped(t)
 	p, err := diffusion.New(Diffusion())
 	if err != nil {
 		t.Fatal(err)
@@ -154,15 +147,7 @@ func TestSample(t *testing.T) {
 // times too small on this network (with a cosine of 0.99), which the
 // random-weight fixture networks did not show.
 func TestBFloat16InputGradient(t *testing.T) {
-	b, err := backend.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.New()
-	m, err := Load(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, ctx, m := loadShipped(t)
 	const n = 2
 	x := make([]float32, n*32*32)
 	for k := range x {
@@ -199,4 +184,20 @@ func TestBFloat16InputGradient(t *testing.T) {
 	if ratio < 0.97 || ratio > 1.03 || cos < 0.999 {
 		t.Errorf("bfloat16 input gradient: |∇| ratio %.4f (want 1 ± 0.03), cosine %.5f (want ≥ 0.999)", ratio, cos)
 	}
+}
+
+// loadShipped returns a backend and the shipped prior loaded into a UNet
+// and its context.
+func loadShipped(t *testing.T) (backends.Backend, *context.Context, *unet.Model) {
+	t.Helper()
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.New()
+	m, err := Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, ctx, m
 }
