@@ -12,7 +12,9 @@
 #        calls, not the compile's autotuning) by total time, and their
 #        share by kind: matrix products and convolutions (cuBLAS, cuDNN,
 #        CUTLASS and XLA's Triton GEMMs) against everything else (XLA's
-#        fusions: GroupNorm, SiLU, softmax, the update);
+#        fusions: GroupNorm, SiLU, softmax, the update); and, from the
+#        trace of every kernel, the share of time the GPU is busy between
+#        the first and the last timed call and the waits between calls;
 #     2. the same timings under each XLA setting of TUNE_VARIANTS, each in a
 #        process of its own (an XLA that does not know a flag stops only
 #        that one), TF32 as XLA's default; with TUNE_MEMORY=1 each also
@@ -23,7 +25,9 @@
 # Output, in TUNE_OUT (default $OUT, else build/gpu-tune), named TUNE_NAME
 # (default: the date, the GPU's name and "tune", e.g.
 # 2026-12-06-nvidia-h100-80gb-hbm3-tune):
-#   NAME-kernels.txt   part 1: the kernel table and the shares by kind
+#   NAME-kernels.txt   part 1: the kernel table and the shares by kind,
+#                      and how long the GPU waits between the timed calls
+#                      (scripts/gpu/nsys_report.py)
 #   NAME.log           part 2: gpucheck's output, each variant under
 #                      "== variant NAME: XLA_FLAGS …"
 #   NAME-summary.txt   part 2: one line per variant and measurement, ms
@@ -94,9 +98,10 @@ run() {
 		timeout --signal=INT --kill-after=10 "$share" nsys profile --force-overwrite=true --trace=cuda \
 			--output "$rep" "$bin/gpucheck" -budget "$((share - 15))s" "${args[@]}" -repeat "$reps" >>"$log" 2>&1 || status=1
 		if [ -f "$rep.nsys-rep" ]; then
-			nsys stats --force-export=true --report cuda_gpu_kern_sum --format csv --output "$rep" "$rep.nsys-rep" >/dev/null 2>&1 || status=1
-			kernel_shares "${rep}_cuda_gpu_kern_sum.csv" "$reps" >"$kernels" 2>&1 || status=1
-			rm -f "$rep.nsys-rep" "$rep.sqlite"
+			nsys stats --force-export=true --report cuda_gpu_kern_sum,cuda_gpu_trace --format csv --output "$rep" "$rep.nsys-rep" >/dev/null 2>&1 || status=1
+			python3 "$root/scripts/gpu/nsys_report.py" kernels "${rep}_cuda_gpu_kern_sum.csv" "$reps" >"$kernels" 2>&1 || status=1
+			{ echo; echo "== the GPU between the timed calls"; python3 "$root/scripts/gpu/nsys_report.py" gaps "${rep}_cuda_gpu_trace.csv" "$reps"; } >>"$kernels" 2>&1 || status=1
+			rm -f "$rep.nsys-rep" "$rep.sqlite" "${rep}_cuda_gpu_kern_sum.csv" "${rep}_cuda_gpu_trace.csv"
 		else
 			echo "nsys wrote no report (see $log)" >"$kernels"
 			status=1
@@ -148,30 +153,6 @@ compiled_memory() {
 	if [ "$found" = 0 ]; then
 		echo "$1: no buffer assignment in $2; it holds: $(ls "$2" 2>/dev/null | head -n 5 | tr '\n' ' ')"
 	fi
-}
-
-# kernel_shares CSV REPEAT prints nsys's kernel summary as a table of the
-# kernels launched at least REPEAT times, the twenty longest first, and the
-# shares of matrix products and convolutions against the rest.
-kernel_shares() {
-	python3 - "$1" "$2" <<'PY'
-import csv, re, sys
-every = list(csv.DictReader(open(sys.argv[1], newline="")))
-rows = [r for r in every if int(r["Instances"]) >= int(sys.argv[2])]
-if not rows:
-    sys.exit(f"no kernel launched {sys.argv[2]} times in {sys.argv[1]}")
-left_out = sum(float(r["Total Time (ns)"]) for r in every if r not in rows)
-total = sum(float(r["Total Time (ns)"]) for r in rows)
-dense = re.compile(r"gemm|conv|xmma|cutlass|cublas|cudnn|fprop|dgrad|wgrad|implicit|triton_gemm|__dot|dot_", re.I)
-print(f"{'ms':>10} {'%':>6} {'calls':>7}  kernel")
-for r in sorted(rows, key=lambda r: -float(r["Total Time (ns)"]))[:20]:
-    print(f"{float(r['Total Time (ns)']) / 1e6:10.2f} {100 * float(r['Total Time (ns)']) / total:6.2f} {r['Instances']:>7}  {r['Name'][:110]}")
-matmul = sum(float(r["Total Time (ns)"]) for r in rows if dense.search(r["Name"]))
-print(f"\nkernels launched at least {sys.argv[2]} times: {total / 1e6:.1f} ms in {len(rows)} kinds; matrix products "
-      f"and convolutions {100 * matmul / total:.1f} %, the rest {100 * (total - matmul) / total:.1f} %")
-print(f"left out: {len(every) - len(rows)} kinds launched fewer times (the compile's autotuning, one-off copies), "
-      f"{left_out / 1e6:.1f} ms")
-PY
 }
 
 case "${1:-}" in

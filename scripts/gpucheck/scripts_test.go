@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -149,5 +150,66 @@ func TestRunFlagErrors(t *testing.T) {
 				t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
 			}
 		})
+	}
+}
+
+// TestNsysReport runs scripts/gpu/nsys_report.py, which tune.sh runs on a
+// GPU profile, on made-up nsys reports whose answers are known: ten timed
+// calls of a GEMM (100 µs) and a fusion (50 µs), 200 µs apart, a one-off
+// autotuning kernel, and a compile pause of 1.5 s after the fifth call.
+func TestNsysReport(t *testing.T) {
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("no python3")
+	}
+	dir := t.TempDir()
+	sum := "Time (%),Total Time (ns),Instances,Avg (ns),Med (ns),Min (ns),Max (ns),StdDev (ns),Name\n" +
+		"40.0,1000000,10,100000,100000,100000,100000,0,ampere_sgemm_128x64_nn\n" +
+		"20.0,500000,10,50000,50000,50000,50000,0,loop_fusion_3\n" +
+		"40.0,1000000,1,1000000,1000000,1000000,1000000,0,autotune_probe\n"
+	trace := "Start (ns),Duration (ns),CorrId,GrdX,Strm,Name\n0,1000000,1,1,7,autotune_probe\n"
+	start := int64(2e9)
+	for k := range 10 {
+		if k == 5 {
+			start += 1.5e9
+		}
+		trace += fmt.Sprintf("%d,100000,%d,1,7,ampere_sgemm_128x64_nn\n%d,50000,%d,1,7,loop_fusion_3\n", start, 2*k+2, start+100000, 2*k+3)
+		start += 350000
+	}
+	for name, text := range map[string]string{"sum.csv": sum, "trace.csv": trace} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		verb, file string
+		want       []string
+	}{
+		{"kernels", "sum.csv", []string{
+			"kernels launched at least 10 times: 1.5 ms in 2 kinds; matrix products and convolutions 66.7 %, the rest 33.3 %",
+			"left out: 1 kinds launched fewer times (the compile's autotuning, one-off copies), 1.0 ms"}},
+		{"gaps", "trace.csv", []string{
+			"window: 3.1 ms from the first to the last timed kernel, 1 compile pauses of a second or more left out (1.5 s)",
+			"GPU busy: 48.4 % of the window",
+			"waits of 20 µs or more: 8, median 200 µs, largest 200 µs, 1.6 ms in all (51.6 % of the window)"}},
+	} {
+		out, err := exec.Command(python, "../gpu/nsys_report.py", tc.verb, filepath.Join(dir, tc.file), "10").CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", tc.verb, err, out)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(string(out), w) {
+				t.Errorf("%s: output\n%s\nlacks %q", tc.verb, out, w)
+			}
+		}
+	}
+	// A report without the columns it needs is refused by name.
+	bad := filepath.Join(dir, "bad.csv")
+	if err := os.WriteFile(bad, []byte("Begin,Name\n1,x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(python, "../gpu/nsys_report.py", "gaps", bad, "10").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "no column Start (ns), Duration (ns)") {
+		t.Errorf("a trace without Start and Duration: %v\n%s", err, out)
 	}
 }
