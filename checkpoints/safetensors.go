@@ -32,6 +32,65 @@ func LoadSafetensors(path string) (*StateDict, error) {
 	return ReadSafetensors(f, size, path)
 }
 
+// ReadMetadata returns the __metadata__ of the safetensors file at path,
+// reading only its header (empty when it has none), or nil for a file in
+// another format, such as a PyTorch checkpoint.
+func ReadMetadata(path string) (map[string]string, error) {
+	f, size, err := openRegular(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	head := make([]byte, min(size, 16))
+	if _, err := f.ReadAt(head, 0); err != nil && err != io.EOF {
+		return nil, fmt.Errorf("checkpoints: reading %s: %w", path, err)
+	}
+	if !plausibleSafetensors(head, size) {
+		return nil, nil
+	}
+	raw, _, err := readHeader(f, size, path)
+	if err != nil {
+		return nil, err
+	}
+	md := map[string]string{}
+	if msg, ok := raw["__metadata__"]; ok {
+		if err := json.Unmarshal(msg, &md); err != nil {
+			return nil, fmt.Errorf("checkpoints: %s is not a valid safetensors file: __metadata__: %v", path, err)
+		}
+	}
+	return md, nil
+}
+
+// readHeader reads the JSON header of a safetensors file of the given size
+// and returns its entries by name and the offset where the data starts;
+// source names the file in errors.
+func readHeader(r io.ReaderAt, size int64, source string) (map[string]json.RawMessage, int64, error) {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("checkpoints: %s is not a valid safetensors file: %s", source, fmt.Sprintf(format, a...))
+	}
+	var lenBuf [8]byte
+	if size < 8 {
+		return nil, 0, bad("only %d bytes", size)
+	}
+	if _, err := r.ReadAt(lenBuf[:], 0); err != nil {
+		return nil, 0, bad("reading header length: %v", err)
+	}
+	n := binary.LittleEndian.Uint64(lenBuf[:])
+	if n > maxHeader || int64(n) > size-8 {
+		return nil, 0, bad("header length %d exceeds the file (%d bytes)", n, size)
+	}
+	hdr := make([]byte, n)
+	if _, err := r.ReadAt(hdr, 8); err != nil {
+		return nil, 0, bad("reading header: %v", err)
+	}
+	var raw map[string]json.RawMessage
+	dec := json.NewDecoder(bytes.NewReader(hdr))
+	if err := dec.Decode(&raw); err != nil {
+		return nil, 0, bad("header JSON: %v", err)
+	}
+	return raw, 8 + int64(n), nil
+}
+
 // ReadSafetensors parses a safetensors file of the given size; source names
 // it in errors. Every offset is checked against the size before anything is
 // allocated, so a corrupt or hostile file is an error, never a panic or a
@@ -40,27 +99,10 @@ func ReadSafetensors(r io.ReaderAt, size int64, source string) (*StateDict, erro
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("checkpoints: %s is not a valid safetensors file: %s", source, fmt.Sprintf(format, a...))
 	}
-	var lenBuf [8]byte
-	if size < 8 {
-		return nil, bad("only %d bytes", size)
+	raw, dataStart, err := readHeader(r, size, source)
+	if err != nil {
+		return nil, err
 	}
-	if _, err := r.ReadAt(lenBuf[:], 0); err != nil {
-		return nil, bad("reading header length: %v", err)
-	}
-	n := binary.LittleEndian.Uint64(lenBuf[:])
-	if n > maxHeader || int64(n) > size-8 {
-		return nil, bad("header length %d exceeds the file (%d bytes)", n, size)
-	}
-	hdr := make([]byte, n)
-	if _, err := r.ReadAt(hdr, 8); err != nil {
-		return nil, bad("reading header: %v", err)
-	}
-	var raw map[string]json.RawMessage
-	dec := json.NewDecoder(bytes.NewReader(hdr))
-	if err := dec.Decode(&raw); err != nil {
-		return nil, bad("header JSON: %v", err)
-	}
-	dataStart := 8 + int64(n)
 	dataSize := size - dataStart
 	sd := NewStateDict(source)
 	type item struct {

@@ -10,13 +10,16 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/cadps/toolkit/cadps/diffusion"
 	"github.com/cadps/toolkit/cadps/prior/small"
+	"github.com/cadps/toolkit/cadps/train"
 	"github.com/cadps/toolkit/cadps/unet"
+	"github.com/cadps/toolkit/checkpoints"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 )
 
@@ -35,9 +38,11 @@ type ModelSpec struct {
 	// when ConfigPath is given.
 	Name string
 	// ConfigPath is a model configuration file: JSON (create_model's
-	// arguments, directly or under "create_model_kwargs") or the
+	// arguments, directly or under "create_model_kwargs"), the
 	// reference's YAML model_config.yaml (whose model_path gives the
-	// weights when Weights is empty).
+	// weights when Weights is empty), or a file cadps train wrote
+	// (ema.safetensors, checkpoint.safetensors), which records its network
+	// and diffusion process and is the weights when Weights is empty.
 	ConfigPath string
 	// Weights is the checkpoint (.pt or .safetensors).
 	Weights string
@@ -74,6 +79,7 @@ func (p *Prior) ImageShape() []int {
 func LoadPrior(spec ModelSpec) (*Prior, error) {
 	var (
 		cfg     unet.Config
+		trained *diffusion.Config // the process a training file records
 		name    = spec.Name
 		weights = spec.Weights
 		err     error
@@ -98,7 +104,7 @@ func LoadPrior(spec ModelSpec) (*Prior, error) {
 		}
 	case spec.ConfigPath != "":
 		var path string
-		cfg, path, err = ReadModelConfig(spec.ConfigPath)
+		cfg, trained, path, err = readModelConfig(spec.ConfigPath)
 		if err != nil {
 			return nil, err
 		}
@@ -121,9 +127,17 @@ func LoadPrior(spec ModelSpec) (*Prior, error) {
 	}
 	ctx := context.New()
 	if err := m.LoadFile(ctx, weights); err != nil {
-		return nil, fmt.Errorf("restore: weights %s do not fit model %s: %w", weights, name, firstLine(err))
+		hint := ""
+		if c, _, ok, _ := recordedNetwork(weights); ok && !reflect.DeepEqual(c, cfg) {
+			hint = "; the file records another network, its own: give it as the model config instead"
+		}
+		return nil, fmt.Errorf("restore: weights %s do not fit model %s: %w%s", weights, name, firstLine(err), hint)
 	}
 	p := &Prior{Name: name, Model: m, Ctx: ctx, Diffusion: DefaultDiffusion(cfg), Weights: weights}
+	if trained != nil {
+		p.Diffusion = *trained
+		p.Diffusion.ClipDenoised = true // as DPS's diffusion config sets it, and the shipped prior
+	}
 	return p.withDiffusionFile(spec.DiffusionPath)
 }
 
@@ -187,6 +201,43 @@ func DefaultDiffusion(cfg unet.Config) diffusion.Config {
 		Sampler: diffusion.SamplerDDPM, Steps: 1000, NoiseSchedule: "linear",
 		MeanType: diffusion.MeanEpsilon, VarType: v, ClipDenoised: true,
 	}
+}
+
+// readModelConfig is ReadModelConfig that also takes a file cadps train
+// wrote (checkpoint.safetensors or ema.safetensors), which records its
+// network and diffusion process: it returns those, and the file itself as
+// the weights.
+func readModelConfig(path string) (unet.Config, *diffusion.Config, string, error) {
+	cfg, d, ok, err := recordedNetwork(path)
+	if err != nil {
+		return cfg, nil, "", err
+	}
+	switch {
+	case ok:
+		return cfg, &d, path, nil
+	case strings.EqualFold(filepath.Ext(path), ".safetensors"):
+		return cfg, nil, "", fmt.Errorf("restore: model config %s: a safetensors file that records no network (only the files cadps train writes do); give a JSON or YAML config", path)
+	}
+	cfg, weights, err := ReadModelConfig(path)
+	return cfg, nil, weights, err
+}
+
+// recordedNetwork returns the network and process a training file at path
+// records, and false for any other file (a JSON or YAML config, a PyTorch
+// checkpoint, a safetensors file of other origin).
+func recordedNetwork(path string) (unet.Config, diffusion.Config, bool, error) {
+	if !strings.EqualFold(filepath.Ext(path), ".safetensors") {
+		return unet.Config{}, diffusion.Config{}, false, nil
+	}
+	md, err := checkpoints.ReadMetadata(path)
+	if err != nil {
+		return unet.Config{}, diffusion.Config{}, false, fmt.Errorf("restore: model config: %w", err)
+	}
+	cfg, d, ok, err := train.RecordedNetwork(md)
+	if err != nil {
+		return cfg, d, false, fmt.Errorf("restore: model config %s: %w", path, err)
+	}
+	return cfg, d, ok, nil
 }
 
 // ReadModelConfig reads a model configuration file and returns the

@@ -2,10 +2,13 @@ package train
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 
+	"github.com/cadps/toolkit/cadps/diffusion"
+	"github.com/cadps/toolkit/cadps/unet"
 	"github.com/cadps/toolkit/checkpoints"
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
@@ -42,6 +45,31 @@ func (t *Trainer) EMAWeights() (*checkpoints.StateDict, error) {
 	meta["ema_rate"] = strconv.FormatFloat(t.cfg.EMARate, 'g', -1, 64)
 	sd.Metadata = meta
 	return sd, nil
+}
+
+// RecordedNetwork returns the network and the diffusion process that the
+// metadata of a prior a training run wrote (its ema.safetensors) records,
+// and false for the metadata of any other file. The run's
+// checkpoint.safetensors, which holds its whole state rather than a
+// network's weights, is an error that points to the prior.
+func RecordedNetwork(md map[string]string) (unet.Config, diffusion.Config, bool, error) {
+	if md["format"] != "cadps-train" || md["unet"] == "" {
+		return unet.Config{}, diffusion.Config{}, false, nil
+	}
+	if md["config"] != "" {
+		return unet.Config{}, diffusion.Config{}, false, errors.New("train: a training checkpoint, the run's whole state; its prior is the ema.safetensors beside it")
+	}
+	var u unet.Config
+	var d diffusion.Config
+	if err := json.Unmarshal([]byte(md["unet"]), &u); err != nil {
+		return u, d, false, fmt.Errorf("train: the network record: %w", err)
+	}
+	if md["diffusion"] != "" {
+		if err := json.Unmarshal([]byte(md["diffusion"]), &d); err != nil {
+			return u, d, false, fmt.Errorf("train: the diffusion record: %w", err)
+		}
+	}
+	return u, d, true, nil
 }
 
 // metadata returns the records every file of the run carries.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/cadps/toolkit/checkpoints"
 )
@@ -35,6 +36,9 @@ func runConvert(args []string, stdout, stderr io.Writer) error {
 	if err := checkOutput(in, out, *force); err != nil {
 		return err
 	}
+	if !strings.HasSuffix(out, ".safetensors") {
+		return usagef("output %s: convert writes safetensors; name it NAME.safetensors", out)
+	}
 	sd, err := checkpoints.Load(in)
 	if err != nil {
 		return err
@@ -43,7 +47,9 @@ func runConvert(args []string, stdout, stderr io.Writer) error {
 	for k, v := range sd.Metadata { // a safetensors input keeps its metadata
 		md[k] = v
 	}
-	md["format"] = "pt"
+	if md["format"] == "" { // safetensors' convention for PyTorch weights; a training checkpoint keeps its own
+		md["format"] = "pt"
+	}
 	md["source"] = filepath.Base(in)
 	sd.Metadata = md
 	if err := checkpoints.SaveSafetensors(out, sd); err != nil {

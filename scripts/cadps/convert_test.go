@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/cadps/toolkit/cadps/train"
 	"github.com/cadps/toolkit/checkpoints"
 	"github.com/cadps/toolkit/internal/fixtures"
 )
@@ -121,6 +123,7 @@ func TestConvertErrors(t *testing.T) {
 		{name: "unknown flag", args: []string{"-bogus", pt, "x"}, usage: true, want: "bogus"},
 		{name: "existing output", args: []string{pt, existing}, want: "exists (use -force"},
 		{name: "output is the input", args: []string{"-force", pt, pt}, want: "is the input file"},
+		{name: "output not named .safetensors", args: []string{pt, filepath.Join(dir, "o3.pt")}, usage: true, want: "convert writes safetensors; name it NAME.safetensors", file: filepath.Join(dir, "o3.pt")},
 		{name: "missing input", args: []string{filepath.Join(dir, "none.pt"), filepath.Join(dir, "o1.safetensors")}, want: "none.pt", file: filepath.Join(dir, "o1.safetensors")},
 		{name: "bad input", args: []string{garbage, filepath.Join(dir, "o2.safetensors")}, want: "garbage.pt is not a PyTorch zip checkpoint or safetensors file", file: filepath.Join(dir, "o2.safetensors")},
 	}
@@ -187,4 +190,35 @@ func equalShape(a, b []int) bool {
 		}
 	}
 	return true
+}
+
+// TestConvertKeepsTrainingCheckpoint converts the shipped prior's training
+// checkpoint (safetensors to safetensors): it keeps its "cadps-train"
+// format and configuration, so the copy still resumes, and gains the source
+// name.
+func TestConvertKeepsTrainingCheckpoint(t *testing.T) {
+	in := "../../cadps/prior/small/train-state/checkpoint.safetensors"
+	want, err := train.PeekCheckpoint(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "copy.safetensors")
+	var stdout, stderr bytes.Buffer
+	if err := convertCommand().run([]string{in, out}, &stdout, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	got, err := train.PeekCheckpoint(out)
+	if err != nil {
+		t.Fatalf("the converted checkpoint: %v", err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("configuration %+v, want %+v", got, want)
+	}
+	sd, err := checkpoints.LoadSafetensors(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sd.Metadata["source"] != "checkpoint.safetensors" {
+		t.Errorf("source %q, want checkpoint.safetensors", sd.Metadata["source"])
+	}
 }

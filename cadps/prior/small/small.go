@@ -15,7 +15,6 @@ import (
 	"crypto/sha256"
 	_ "embed" // the weights
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 
 	"github.com/cadps/toolkit/cadps/diffusion"
@@ -77,17 +76,4 @@ func TrainedSteps() (int, error) {
 		return 0, fmt.Errorf("small: the embedded weights lack a step record: %w", err)
 	}
 	return n, nil
-}
-
-// recordedConfigs decodes the configurations recorded in the metadata.
-func recordedConfigs(sd *checkpoints.StateDict) (unet.Config, diffusion.Config, error) {
-	var u unet.Config
-	var d diffusion.Config
-	if err := json.Unmarshal([]byte(sd.Metadata["unet"]), &u); err != nil {
-		return u, d, fmt.Errorf("small: unet metadata: %w", err)
-	}
-	if err := json.Unmarshal([]byte(sd.Metadata["diffusion"]), &d); err != nil {
-		return u, d, fmt.Errorf("small: diffusion metadata: %w", err)
-	}
-	return u, d, nil
 }

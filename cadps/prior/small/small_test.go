@@ -10,6 +10,7 @@ import (
 
 	"github.com/cadps/toolkit/cadps/backend"
 	"github.com/cadps/toolkit/cadps/diffusion"
+	"github.com/cadps/toolkit/cadps/train"
 	"github.com/cadps/toolkit/cadps/unet"
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/graph"
@@ -35,9 +36,9 @@ func TestEmbeddedWeightsMatchConfig(t *testing.T) {
 	if got := m.NumParams(); got != 983746 {
 		t.Errorf("%d parameters, the documentation says 983,746", got)
 	}
-	u, d, err := recordedConfigs(sd)
-	if err != nil {
-		t.Fatal(err)
+	u, d, ok, err := train.RecordedNetwork(sd.Metadata)
+	if err != nil || !ok {
+		t.Fatalf("the embedded file's network record: %v (a training file: %v)", err, ok)
 	}
 	if !reflect.DeepEqual(u, Config()) {
 		t.Errorf("recorded UNet config %s, Config() is %s", u, Config())
