@@ -94,3 +94,17 @@ func TestPackageTable(t *testing.T) {
 		}
 	}
 }
+
+// TestEveryCommandDocumented checks that docs/cli.md, which README.md
+// calls the reference of every command, has a section for each one.
+func TestEveryCommandDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/cli.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range commands() {
+		if !regexp.MustCompile("(?m)^## `cadps " + regexp.QuoteMeta(c.name) + "[` ]").Match(doc) {
+			t.Errorf("docs/cli.md has no section \"## `cadps %s …`\"", c.name)
+		}
+	}
+}
