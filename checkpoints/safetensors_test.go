@@ -174,3 +174,63 @@ func TestSafetensorsErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestReadMetadata reads the metadata of safetensors files with and without
+// it from their headers alone (the data may be cut off), and nil for a file
+// of another format.
+func TestReadMetadata(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, md map[string]string) string {
+		t.Helper()
+		sd := checkpoints.NewStateDict(name)
+		if err := sd.Add(checkpoints.FromFloat32("w", []int{1024}, make([]float32, 1024))); err != nil {
+			t.Fatal(err)
+		}
+		sd.Metadata = md
+		path := filepath.Join(dir, name)
+		if err := checkpoints.SaveSafetensors(path, sd); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	with := write("with.safetensors", map[string]string{"format": "cadps-train", "step": "7"})
+	without := write("without.safetensors", nil)
+	// The header of with.safetensors and a few bytes of its data.
+	data, err := os.ReadFile(with)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := filepath.Join(dir, "cut.safetensors")
+	if err := os.WriteFile(cut, data[:8+binary.LittleEndian.Uint64(data)+16], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(dir, "model.pt")
+	if err := os.WriteFile(other, []byte("PK\x03\x04 a zip archive, as torch.save writes"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		path string
+		want map[string]string
+	}{
+		{with, map[string]string{"format": "cadps-train", "step": "7"}},
+		{cut, map[string]string{"format": "cadps-train", "step": "7"}},
+		{without, map[string]string{}},
+		{other, nil},
+	} {
+		got, err := checkpoints.ReadMetadata(tc.path)
+		if err != nil {
+			t.Fatalf("%s: %v", filepath.Base(tc.path), err)
+		}
+		if (got == nil) != (tc.want == nil) || len(got) != len(tc.want) {
+			t.Fatalf("%s: metadata %v, want %v", filepath.Base(tc.path), got, tc.want)
+		}
+		for k, v := range tc.want {
+			if got[k] != v {
+				t.Errorf("%s: %s = %q, want %q", filepath.Base(tc.path), k, got[k], v)
+			}
+		}
+	}
+	if _, err := checkpoints.ReadMetadata(filepath.Join(dir, "none.safetensors")); err == nil || !strings.Contains(err.Error(), "no such file") {
+		t.Errorf("a missing file: error %v", err)
+	}
+}

@@ -40,9 +40,9 @@ type ModelSpec struct {
 	// ConfigPath is a model configuration file: JSON (create_model's
 	// arguments, directly or under "create_model_kwargs"), the
 	// reference's YAML model_config.yaml (whose model_path gives the
-	// weights when Weights is empty), or a file cadps train wrote
-	// (ema.safetensors, checkpoint.safetensors), which records its network
-	// and diffusion process and is the weights when Weights is empty.
+	// weights when Weights is empty), or a prior cadps train wrote (its
+	// ema.safetensors), which records its network and diffusion process
+	// and is the weights when Weights is empty.
 	ConfigPath string
 	// Weights is the checkpoint (.pt or .safetensors).
 	Weights string
@@ -203,10 +203,9 @@ func DefaultDiffusion(cfg unet.Config) diffusion.Config {
 	}
 }
 
-// readModelConfig is ReadModelConfig that also takes a file cadps train
-// wrote (checkpoint.safetensors or ema.safetensors), which records its
-// network and diffusion process: it returns those, and the file itself as
-// the weights.
+// readModelConfig is ReadModelConfig that also takes a prior cadps train
+// wrote (its ema.safetensors), which records its network and diffusion
+// process: it returns those, and the file itself as the weights.
 func readModelConfig(path string) (unet.Config, *diffusion.Config, string, error) {
 	cfg, d, ok, err := recordedNetwork(path)
 	if err != nil {
