@@ -180,6 +180,8 @@ func evalExtends(old, st EvalSettings) error {
 	return err
 }
 
+// ReadEvalRows reads an evaluation's results.csv (written by this version
+// or the two earlier layouts); a missing file has no rows.
 func ReadEvalRows(path string) ([]EvalRow, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -225,6 +227,8 @@ func ReadEvalRows(path string) ([]EvalRow, error) {
 	return rows, nil
 }
 
+// WriteEvalRows replaces path, atomically, with rows as results.csv in the
+// current layout.
 func WriteEvalRows(path string, rows []EvalRow) error {
 	var buf bytes.Buffer
 	w := csv.NewWriter(&buf)

@@ -56,6 +56,7 @@ func prefixList(key string, shrink bool, mismatch func(k int, old, now any) erro
 // the growths: Diff names the first difference.
 type DiffError struct{ Diff string }
 
+// Error returns the first difference.
 func (e *DiffError) Error() string { return e.Diff }
 
 // Decode returns the settings v (a struct or a map) as decoded JSON, the
