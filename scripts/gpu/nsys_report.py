@@ -9,12 +9,14 @@
 
   nsys_report.py gaps GPU_TRACE.csv REPEAT
       nsys's cuda_gpu_trace report (every kernel and copy with its start and
-      duration): how long the GPU waits between the timed calls. The window
-      runs from the first to the last launch of a kernel launched at least
-      REPEAT times; inside it, idle stretches of a second or more (compiles)
-      are left out, and those of 20 µs or more are counted as the waits
-      between one execution and the next, when the host reads the step's
-      result and starts the next one.
+      duration): how long the GPU waits between the last timed calls. The
+      window starts where every kernel launched at least REPEAT times has
+      at most REPEAT launches left (so inside the last measurement's timed
+      calls, after any autotuning that ran the same kernels) and ends with
+      the last of them; inside it, idle stretches of a second or more
+      (compiles) are left out, and those of 20 µs or more are counted as
+      the waits between one execution and the next, when the host reads
+      the step's result and starts the next one.
 
 Both read only the columns they need, so that nsys versions that add
 columns still work.
@@ -63,13 +65,14 @@ def gaps(path, repeat):
     rows = read(path, ["Start (ns)", "Duration (ns)", "Name"])
     spans = sorted((int(float(r["Start (ns)"])), int(float(r["Start (ns)"])) + int(float(r["Duration (ns)"])), r["Name"])
                    for r in rows)
-    counts = {}
-    for _, _, name in spans:
-        counts[name] = counts.get(name, 0) + 1
-    timed = [(s, e) for s, e, name in spans if counts[name] >= repeat]
+    starts = {}
+    for s, _, name in spans:
+        starts.setdefault(name, []).append(s)  # in order: spans are sorted
+    timed = {name for name, l in starts.items() if len(l) >= repeat}
     if not timed:
         sys.exit(f"no kernel launched {repeat} times in {path}")
-    lo, hi = timed[0][0], max(e for _, e in timed)
+    lo = max(starts[name][-repeat] for name in timed)
+    hi = max(e for _, e, name in spans if name in timed)
     busy, waits, compiles = 0, [], []
     end = None  # end of the current stretch of work
     for s, e, _ in spans:
@@ -91,7 +94,7 @@ def gaps(path, repeat):
             busy += e - end
             end = e
     window = hi - lo - sum(compiles)
-    print(f"window: {window / 1e6:.1f} ms from the first to the last timed kernel, "
+    print(f"window: {window / 1e6:.1f} ms of the last timed calls, "
           f"{len(compiles)} compile pauses of a second or more left out ({sum(compiles) / 1e9:.1f} s)")
     print(f"GPU busy: {100 * busy / window:.1f} % of the window")
     if waits:

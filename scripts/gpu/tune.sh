@@ -13,8 +13,8 @@
 #        share by kind: matrix products and convolutions (cuBLAS, cuDNN,
 #        CUTLASS and XLA's Triton GEMMs) against everything else (XLA's
 #        fusions: GroupNorm, SiLU, softmax, the update); and, from the
-#        trace of every kernel, the share of time the GPU is busy between
-#        the first and the last timed call and the waits between calls;
+#        trace of every kernel, the share of time the GPU is busy during
+#        the last timed calls and the waits between them;
 #     2. the same timings under each XLA setting of TUNE_VARIANTS, each in a
 #        process of its own (an XLA that does not know a flag stops only
 #        that one), TF32 as XLA's default; with TUNE_MEMORY=1 each also

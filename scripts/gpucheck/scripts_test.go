@@ -156,7 +156,10 @@ func TestRunFlagErrors(t *testing.T) {
 // TestNsysReport runs scripts/gpu/nsys_report.py, which tune.sh runs on a
 // GPU profile, on made-up nsys reports whose answers are known: ten timed
 // calls of a GEMM (100 µs) and a fusion (50 µs), 200 µs apart, a one-off
-// autotuning kernel, and a compile pause of 1.5 s after the fifth call.
+// autotuning kernel and two autotuning runs of the GEMM before them, and a
+// compile pause of 1.5 s after the fifth call. The window starts at the
+// first call's fusion, the first point from which every timed kernel has
+// at most ten launches left.
 func TestNsysReport(t *testing.T) {
 	python, err := exec.LookPath("python3")
 	if err != nil {
@@ -167,7 +170,9 @@ func TestNsysReport(t *testing.T) {
 		"40.0,1000000,10,100000,100000,100000,100000,0,ampere_sgemm_128x64_nn\n" +
 		"20.0,500000,10,50000,50000,50000,50000,0,loop_fusion_3\n" +
 		"40.0,1000000,1,1000000,1000000,1000000,1000000,0,autotune_probe\n"
-	trace := "Start (ns),Duration (ns),CorrId,GrdX,Strm,Name\n0,1000000,1,1,7,autotune_probe\n"
+	// The autotuning also tries the GEMM, 0.2 s apart, before the calls.
+	trace := "Start (ns),Duration (ns),CorrId,GrdX,Strm,Name\n0,1000000,1,1,7,autotune_probe\n" +
+		"200000000,100000,90,1,7,ampere_sgemm_128x64_nn\n400000000,100000,91,1,7,ampere_sgemm_128x64_nn\n"
 	start := int64(2e9)
 	for k := range 10 {
 		if k == 5 {
@@ -189,9 +194,9 @@ func TestNsysReport(t *testing.T) {
 			"kernels launched at least 10 times: 1.5 ms in 2 kinds; matrix products and convolutions 66.7 %, the rest 33.3 %",
 			"left out: 1 kinds launched fewer times (the compile's autotuning, one-off copies), 1.0 ms"}},
 		{"gaps", "trace.csv", []string{
-			"window: 3.1 ms from the first to the last timed kernel, 1 compile pauses of a second or more left out (1.5 s)",
-			"GPU busy: 48.4 % of the window",
-			"waits of 20 µs or more: 8, median 200 µs, largest 200 µs, 1.6 ms in all (51.6 % of the window)"}},
+			"window: 3.0 ms of the last timed calls, 1 compile pauses of a second or more left out (1.5 s)",
+			"GPU busy: 46.7 % of the window",
+			"waits of 20 µs or more: 8, median 200 µs, largest 200 µs, 1.6 ms in all (53.3 % of the window)"}},
 	} {
 		out, err := exec.Command(python, "../gpu/nsys_report.py", tc.verb, filepath.Join(dir, tc.file), "10").CombinedOutput()
 		if err != nil {
