@@ -23,7 +23,7 @@ type modelFlags struct {
 func addModelFlags(fs *flag.FlagSet) *modelFlags {
 	return &modelFlags{
 		model:           fs.String("model", "", "prior: "+strings.Join(restore.ModelNames(), ", ")+" (default small unless -model-config is given)"),
-		modelConfig:     fs.String("model-config", "", "model config: create_model JSON (as is or under create_model_kwargs) or the reference's model_config.yaml"),
+		modelConfig:     fs.String("model-config", "", "model config: create_model JSON (as is or under create_model_kwargs), the reference's model_config.yaml, or a prior cadps train wrote (its ema.safetensors, which is also the weights)"),
 		weights:         fs.String("weights", "", "weights file (.pt or .safetensors) for -model PRESET or -model-config"),
 		diffusionConfig: fs.String("diffusion-config", "", "reference diffusion_config.yaml (default: the model's 1000-step linear schedule)"),
 	}
