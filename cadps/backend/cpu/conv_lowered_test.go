@@ -11,7 +11,6 @@ import (
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
 
@@ -261,50 +260,13 @@ func convCases() []convCase {
 // and returns the output in canonical layout.
 func runBackendConv(t *testing.T, cc convCase, x, k []float64, budget int) []float64 {
 	t.Helper()
-	inner, err := New("")
-	if err != nil {
-		t.Fatal(err)
-	}
 	xp, kp, yp := cc.perms()
 	xa, xd := permuteFlat(x, cc.xDims(), xp)
 	ka, kd := permuteFlat(k, cc.kDims(), kp)
-	b := inner.Builder(t.Name()).(*Builder)
-	xo, err := b.Parameter("x", shapes.Make(dtypes.Float64, xd...), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ko, err := b.Parameter("k", shapes.Make(dtypes.Float64, kd...), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	y, err := b.convGeneral(xo, ko, cc.axes(), cc.strides, cc.pads, cc.idil, cc.kdil, cc.groups, 1, budget)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ys, err := b.OpShape(y)
-	if err != nil {
-		t.Fatal(err)
-	}
-	exec, err := b.Compile([]backends.Op{y}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	xb, err := inner.BufferFromFlatData(0, xa, shapes.Make(dtypes.Float64, xd...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, err := inner.BufferFromFlatData(0, ka, shapes.Make(dtypes.Float64, kd...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	outs, err := exec.Execute([]backends.Buffer{xb, kb}, nil, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := make([]float64, ys.Size())
-	if err := inner.BufferToFlatData(outs[0], got); err != nil {
-		t.Fatal(err)
-	}
+	g := compileTwoInputs(t, dtypes.Float64, xd, kd, func(b *Builder, x, k backends.Op) (backends.Op, error) {
+		return b.convGeneral(x, k, cc.axes(), cc.strides, cc.pads, cc.idil, cc.kdil, cc.groups, 1, budget)
+	})
+	got, ys := g.run(t, xa, ka), g.outShape
 	canon, _ := permuteFlat(got, ys.Dimensions, invPerm(yp))
 	wantDims := cc.yDims()
 	for j, a := range yp {

@@ -61,83 +61,28 @@ func TestConvReversedKernelView(t *testing.T) {
 				revCanon, _ := permuteFlat(rev, kd, invPerm(kp))
 				want := runBackendConv(t, cc, x, revCanon, convWorkspace)
 
-				be, err := New("")
-				if err != nil {
-					t.Fatal(err)
-				}
-				b := be.Builder(t.Name()).(*Builder)
-				xo, err := b.Parameter("x", shapes.Make(dtype, xd...), nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				ko, err := b.Parameter("k", shapes.Make(dtype, kd...), nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				ro, err := b.Reverse(ko, tc.axes...)
-				if err != nil {
-					t.Fatal(err)
-				}
-				y, err := b.ConvGeneral(xo, ro, cc.axes(), cc.strides, cc.pads, cc.idil, cc.kdil, cc.groups, 1)
-				if err != nil {
-					t.Fatal(err)
-				}
-				ys, err := b.OpShape(y)
-				if err != nil {
-					t.Fatal(err)
-				}
-				exec, err := b.Compile([]backends.Op{y}, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				e := exec.(*Executable)
+				var ro backends.Op
+				g := compileTwoInputs(t, dtype, xd, kd, func(b *Builder, x, k backends.Op) (backends.Op, error) {
+					var err error
+					if ro, err = b.Reverse(k, tc.axes...); err != nil {
+						return nil, err
+					}
+					return b.ConvGeneral(x, ro, cc.axes(), cc.strides, cc.pads, cc.idil, cc.kdil, cc.groups, 1)
+				})
+				e := g.exec
 				if n := e.numUses[ro.(*Node).builderIdx]; n != 0 {
 					t.Errorf("the Reverse is used %d times, want 0 (read through a view)", n)
 				}
+				tol := 0.0
 				if dtype == dtypes.Float32 {
-					for _, node := range b.nodes[:e.numNodesToProcess] {
+					tol = 1e-5
+					for _, node := range g.b.nodes[:e.numNodesToProcess] {
 						if _, isView := node.data.(*stridedViewNode); isView && e.numUses[node.builderIdx] > 0 {
 							t.Errorf("a strided view of %s is executed; the direct convolution should read the kernel itself", node.inputs[0].shape)
 						}
 					}
 				}
-				buffer := func(v []float64, dims []int) backends.Buffer {
-					var buf backends.Buffer
-					var err error
-					if dtype == dtypes.Float32 {
-						v32 := make([]float32, len(v))
-						for i, f := range v {
-							v32[i] = float32(f)
-						}
-						buf, err = be.BufferFromFlatData(0, v32, shapes.Make(dtype, dims...))
-					} else {
-						buf, err = be.BufferFromFlatData(0, v, shapes.Make(dtype, dims...))
-					}
-					if err != nil {
-						t.Fatal(err)
-					}
-					return buf
-				}
-				outs, err := exec.Execute([]backends.Buffer{buffer(xa, xd), buffer(ka, kd)}, nil, 0)
-				if err != nil {
-					t.Fatal(err)
-				}
-				got := make([]float64, ys.Size())
-				if dtype == dtypes.Float32 {
-					got32 := make([]float32, ys.Size())
-					if err := be.BufferToFlatData(outs[0], got32); err != nil {
-						t.Fatal(err)
-					}
-					for i, v := range got32 {
-						got[i] = float64(v)
-					}
-					assertClose(t, "conv with reversed kernel", got, want, 1e-5)
-					return
-				}
-				if err := be.BufferToFlatData(outs[0], got); err != nil {
-					t.Fatal(err)
-				}
-				assertClose(t, "conv with reversed kernel", got, want, 0)
+				assertClose(t, "conv with reversed kernel", g.run(t, xa, ka), want, tol)
 			})
 		}
 	}

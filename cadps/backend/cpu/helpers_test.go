@@ -10,6 +10,8 @@ import (
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/backends/simplego"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
 )
 
 // newTestBackend returns this package's backend in its default configuration.
@@ -50,4 +52,88 @@ func assertClose(t *testing.T, what string, got, want []float64, tol float64) {
 			t.Fatalf("%s: element %d = %g, want %g", what, i, got[i], want[i])
 		}
 	}
+}
+
+// twoInputGraph is a compiled graph of two parameters, x and k, of one
+// dtype (float32 or float64).
+type twoInputGraph struct {
+	be       *Backend
+	b        *Builder
+	exec     *Executable
+	dtype    dtypes.DType
+	xd, kd   []int
+	outShape shapes.Shape
+}
+
+// compileTwoInputs builds the graph whose output build returns from the
+// parameters x [xd] and k [kd] of dtype, and compiles it.
+func compileTwoInputs(t *testing.T, dtype dtypes.DType, xd, kd []int, build func(b *Builder, x, k backends.Op) (backends.Op, error)) *twoInputGraph {
+	t.Helper()
+	be, err := New("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &twoInputGraph{be: be.(*Backend), dtype: dtype, xd: xd, kd: kd}
+	g.b = be.Builder(t.Name()).(*Builder)
+	xo, err := g.b.Parameter("x", shapes.Make(dtype, xd...), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ko, err := g.b.Parameter("k", shapes.Make(dtype, kd...), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := build(g.b, xo, ko)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.outShape, err = g.b.OpShape(y); err != nil {
+		t.Fatal(err)
+	}
+	exec, err := g.b.Compile([]backends.Op{y}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.exec = exec.(*Executable)
+	return g
+}
+
+// run executes the graph on x and k (flat, in the parameters' layouts,
+// converted to the graph's dtype) and returns its output as float64.
+func (g *twoInputGraph) run(t *testing.T, x, k []float64) []float64 {
+	t.Helper()
+	buffer := func(v []float64, dims []int) backends.Buffer {
+		var flat any = v
+		if g.dtype == dtypes.Float32 {
+			v32 := make([]float32, len(v))
+			for i, f := range v {
+				v32[i] = float32(f)
+			}
+			flat = v32
+		}
+		buf, err := g.be.BufferFromFlatData(0, flat, shapes.Make(g.dtype, dims...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return buf
+	}
+	outs, err := g.exec.Execute([]backends.Buffer{buffer(x, g.xd), buffer(k, g.kd)}, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make([]float64, g.outShape.Size())
+	if g.dtype != dtypes.Float32 {
+		if err := g.be.BufferToFlatData(outs[0], got); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	got32 := make([]float32, len(got))
+	if err := g.be.BufferToFlatData(outs[0], got32); err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range got32 {
+		got[i] = float64(v)
+	}
+	return got
 }
