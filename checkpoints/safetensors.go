@@ -235,13 +235,7 @@ func WriteSafetensors(w io.Writer, sd *StateDict) error {
 // SaveSafetensors writes sd to path atomically: to a temporary file in the
 // same folder, then renamed, so that a crash never leaves a partial file.
 func SaveSafetensors(path string, sd *StateDict) error {
-	return WriteFileAtomic(path, func(w io.Writer) error { return WriteSafetensors(w, sd) })
-}
-
-// WriteFileAtomic creates path by writing to a temporary file in the same
-// folder, syncing it and renaming it over path (see package atomicfile).
-func WriteFileAtomic(path string, write func(io.Writer) error) error {
-	if err := atomicfile.Write(path, write); err != nil {
+	if err := atomicfile.Write(path, func(w io.Writer) error { return WriteSafetensors(w, sd) }); err != nil {
 		return fmt.Errorf("checkpoints: %w", err)
 	}
 	return nil

@@ -3,8 +3,6 @@ package checkpoints_test
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -82,54 +80,6 @@ func TestWriteSafetensorsRefusesBadTensor(t *testing.T) {
 	err := checkpoints.WriteSafetensors(&buf, sd)
 	if err == nil || !strings.Contains(err.Error(), `"w"`) {
 		t.Fatalf("error %v, want one naming tensor w", err)
-	}
-}
-
-// TestWriteFileAtomic checks that a failing writer leaves neither the
-// output nor a temporary file behind, and does not touch an existing file.
-func TestWriteFileAtomic(t *testing.T) {
-	boom := errors.New("boom")
-	tests := []struct {
-		name     string
-		existing []byte // nil: no file before
-		write    func(w io.Writer) error
-		want     []byte // nil: no file after
-		wantErr  error
-	}{
-		{"failure, no previous file", nil, func(w io.Writer) error { w.Write([]byte("partial")); return boom }, nil, boom},
-		{"failure keeps previous file", []byte("old"), func(w io.Writer) error { w.Write([]byte("partial")); return boom }, []byte("old"), boom},
-		{"success replaces previous file", []byte("old"), func(w io.Writer) error { _, err := w.Write([]byte("new")); return err }, []byte("new"), nil},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			path := filepath.Join(dir, "out.safetensors")
-			if tc.existing != nil {
-				if err := os.WriteFile(path, tc.existing, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			err := checkpoints.WriteFileAtomic(path, tc.write)
-			if !errors.Is(err, tc.wantErr) {
-				t.Fatalf("error %v, want %v", err, tc.wantErr)
-			}
-			if err != nil && !strings.Contains(err.Error(), path) {
-				t.Errorf("error %q does not name %s", err, path)
-			}
-			got, rerr := os.ReadFile(path)
-			switch {
-			case tc.want == nil && !errors.Is(rerr, os.ErrNotExist):
-				t.Errorf("output exists after a failure: %q, %v", got, rerr)
-			case tc.want != nil && !bytes.Equal(got, tc.want):
-				t.Errorf("output %q (%v), want %q", got, rerr, tc.want)
-			}
-			entries, _ := os.ReadDir(dir)
-			for _, e := range entries {
-				if e.Name() != filepath.Base(path) {
-					t.Errorf("left in the folder: %s", e.Name())
-				}
-			}
-		})
 	}
 }
 

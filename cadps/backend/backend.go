@@ -22,7 +22,7 @@ import (
 
 	"github.com/cadps/toolkit/cadps/backend/cpu"
 	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/backends/simplego"
+	_ "github.com/gomlx/gomlx/backends/simplego" // registers GoMLX's pure-Go backend as "go"
 )
 
 // Name is the name under which the toolkit's CPU backend is registered.
@@ -116,14 +116,4 @@ func newCPU(config string) (backends.Backend, error) {
 		return nil, fmt.Errorf("backend: creating the CPU backend: %w", err)
 	}
 	return b, nil
-}
-
-// IsPureGo reports whether b runs on the CPU in Go (the toolkit's backend or
-// GoMLX's), as opposed to an accelerator through XLA.
-func IsPureGo(b backends.Backend) bool {
-	switch b.(type) {
-	case *cpu.Backend, *simplego.Backend:
-		return true
-	}
-	return false
 }

@@ -42,7 +42,9 @@ type DiffPIR struct {
 	// Zeta is ζ, the share of fresh noise in the re-noising (negative: the
 	// task's default).
 	Zeta float64
-	// Eta is η, the DDIM-like stochasticity of the re-noising (0 default).
+	// Eta is η ∈ [0, 1], the DDIM-like stochasticity of the re-noising (0
+	// default): its fresh noise has σ_η = η √(1−ᾱ_{t'}) √β_t / √(1−ᾱ_t),
+	// which η ≤ 1 keeps within √(1−ᾱ_{t'}) since β_t ≤ 1−ᾱ_t.
 	Eta float64
 	// Guidance is g, the weight of the data step (1 default).
 	Guidance float64

@@ -28,7 +28,7 @@ import (
 // diagonal (rowsum, hutchinson, exact), probes, probe_seed, negative (abs,
 // clamp: see NegativeRule), space (measurements, pixels: tmpd's
 // PixelSpace), batched, solver (cg, gcr); DDRM's eta and eta_b (in [0,1]);
-// DiffPIR's lambda (> 0), zeta (in [0,1]), eta (≥ 0) and guidance (≥ 0);
+// DiffPIR's lambda (> 0), zeta and eta (in [0,1]) and guidance (≥ 0);
 // DAPS's sigma_max, sigma_min, ode_sigma_min, tau, lr (> 0), lr_min_ratio
 // (≥ 0), ode_steps and langevin_steps (positive integers). An unknown key,
 // a malformed value or a key the method does not read is an error naming
@@ -160,18 +160,6 @@ func optionReaders(k string) []string {
 		}
 	}
 	return names
-}
-
-// optionKeys returns every option key some method reads, sorted.
-func optionKeys() []string {
-	var keys []string
-	for _, name := range Names() {
-		if m, err := New(name, Options{}); err == nil {
-			keys = append(keys, specKeys(m)...)
-		}
-	}
-	slices.Sort(keys)
-	return slices.Compact(keys)
 }
 
 // splitParams splits "k=v,k=v" into its parts ("" gives none).

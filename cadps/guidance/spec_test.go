@@ -3,6 +3,7 @@ package guidance
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -166,4 +167,16 @@ func TestCheckDistinct(t *testing.T) {
 			t.Errorf("CheckDistinct(%q) = %v, want %q", tc.specs, err, tc.want)
 		}
 	}
+}
+
+// optionKeys returns every option key some method reads, sorted.
+func optionKeys() []string {
+	var keys []string
+	for _, name := range Names() {
+		if m, err := New(name, Options{}); err == nil {
+			keys = append(keys, specKeys(m)...)
+		}
+	}
+	slices.Sort(keys)
+	return slices.Compact(keys)
 }

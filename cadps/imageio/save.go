@@ -29,18 +29,17 @@ func Save(path string, im *Image) error {
 	if err != nil {
 		return fmt.Errorf("imageio: saving %s: %w", path, err)
 	}
-	return writeAtomic(path, func(w io.Writer) error {
+	return write(path, func(w io.Writer) error {
 		enc := png.Encoder{CompressionLevel: png.DefaultCompression}
 		return enc.Encode(w, m)
 	})
 }
 
-// writeAtomic writes a file by calling write on a temporary file in the
-// same folder as path, then syncing it and renaming it to path. On any
-// failure the temporary file is removed and path is left as it was.
-func writeAtomic(path string, write func(io.Writer) error) error {
-	if err := atomicfile.Write(path, write); err != nil {
-		return fmt.Errorf("imageio: saving %s: %w", path, err)
+// write writes path atomically (package atomicfile), wrapping a failure as
+// the package's other errors are.
+func write(path string, encode func(io.Writer) error) error {
+	if err := atomicfile.Write(path, encode); err != nil {
+		return fmt.Errorf("imageio: %w", err)
 	}
 	return nil
 }
@@ -96,7 +95,7 @@ func SaveGIF(path string, frames []*Image, delay time.Duration) error {
 		anim.Image = append(anim.Image, p)
 		anim.Delay = append(anim.Delay, cs)
 	}
-	return writeAtomic(path, func(w io.Writer) error { return gif.EncodeAll(w, anim) })
+	return write(path, func(w io.Writer) error { return gif.EncodeAll(w, anim) })
 }
 
 // grayPalette returns the 256 gray levels, index i being gray i.

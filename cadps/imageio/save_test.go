@@ -174,9 +174,9 @@ func TestWriteAtomic(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			err := writeAtomic(p, failing)
+			err := write(p, failing)
 			if err == nil || !strings.Contains(err.Error(), "encoder failed") || !strings.Contains(err.Error(), p) {
-				t.Fatalf("writeAtomic error %v, want the writer's error naming %s", err, p)
+				t.Fatalf("write error %v, want the writer's error naming %s", err, p)
 			}
 			got, err := os.ReadFile(p)
 			switch {

@@ -146,7 +146,7 @@ func (c *Claimer) Claim(stem string) (*Claim, error) {
 		return nil, fmt.Errorf("runs: %w", err)
 	}
 	path := stem + "." + strconv.Itoa(gen)
-	won, err := CreateExclusive(path, data)
+	won, err := atomicfile.CreateExclusive(path, processTag(), data)
 	if err != nil {
 		return nil, fmt.Errorf("runs: claim %s: %w", stem, err)
 	}
@@ -256,44 +256,7 @@ func (c *Claimer) ReleaseAll() {
 	}
 }
 
-// CreateExclusive creates path with data unless it exists, atomically
-// even on NFS: the data goes to a temporary file, which is then hard-linked
-// to path (a link never replaces a file). It reports whether this call
-// created path.
-func CreateExclusive(path string, data []byte) (bool, error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, atomicfile.TempPattern(base+"."+processTag()))
-	if err != nil {
-		return false, err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(0o644)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return false, err
-	}
-	if err := os.Link(tmp, path); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return false, nil
-		}
-		return false, err
-	}
-	return true, nil
-}
-
-// processTag names this process in CreateExclusive's temporary files
+// processTag names this process in the temporary files of its claims
 // (host and pid), so that a later worker can tell a temporary file that a
 // killed process left behind from one a live process is still writing.
 func processTag() string {

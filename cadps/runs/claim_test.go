@@ -146,19 +146,6 @@ func TestReleaseAll(t *testing.T) {
 	}
 }
 
-func TestCreateExclusive(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "f")
-	for k, want := range []bool{true, false} {
-		won, err := CreateExclusive(path, []byte(fmt.Sprint(k)))
-		if err != nil || won != want {
-			t.Fatalf("call %d: %v, %v; want %v", k, won, err, want)
-		}
-	}
-	if data, _ := os.ReadFile(path); string(data) != "0" {
-		t.Errorf("content %q, want the first call's", data)
-	}
-}
-
 // TestClaimRemovesDeadTemps checks that a claim removes the temporary
 // files a killed process of this host left for the item, and keeps those
 // of live processes.

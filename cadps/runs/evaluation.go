@@ -152,12 +152,13 @@ func (e *Evaluation) options(task, method string) restore.Options {
 // checkMethods builds a restorer of every task and method, so that a bad
 // one is reported before the long run starts.
 func (e *Evaluation) checkMethods() error {
+	b, err := backend.New()
+	if err != nil {
+		return err
+	}
+	defer b.Finalize()
 	for _, task := range e.Settings.Tasks {
 		for _, method := range e.Settings.Methods {
-			b, err := backend.New()
-			if err != nil {
-				return err
-			}
 			if _, err := restore.New(b, e.Prior, e.options(task, method)); err != nil {
 				return err
 			}
@@ -197,6 +198,7 @@ func (e *Evaluation) worker(work <-chan evalItem, stop <-chan struct{}) error {
 	if err != nil {
 		return err
 	}
+	defer b.Finalize()
 	prior, err := restore.LoadPrior(e.PriorSpec)
 	if err != nil {
 		return err

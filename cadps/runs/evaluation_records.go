@@ -84,11 +84,11 @@ var evalHeader = []string{"task", "method", "batch", "index", "psnr", "ssim", "b
 // evalHeaderV1 is the header of folders made before the residual and the
 // draw were recorded; they are read with a NaN residual and draw 0, and
 // rewritten with evalHeader.
-var evalHeaderV1 = evalHeader[:11]
+var evalHeaderV1 = slices.Clip(evalHeader[:11])
 
 // evalHeaderV2 is the header of folders made before LPIPS was recorded;
 // they are read with a NaN LPIPS.
-var evalHeaderV2 = evalHeader[:13]
+var evalHeaderV2 = slices.Clip(evalHeader[:13])
 
 // sortEvalRows orders rows by task and method (in the settings' order),
 // then by image.

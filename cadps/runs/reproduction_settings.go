@@ -138,7 +138,7 @@ func (r *Reproduction) checkSettings(rs map[[2]string]*restore.Restorer) error {
 	case err != nil:
 		return err
 	case !ok:
-		return atomicfile.WriteBytes(path, data)
+		return atomicfile.WriteJSON(path, s)
 	}
 	var now map[string]any
 	if err := json.Unmarshal(data, &now); err != nil {
@@ -149,7 +149,7 @@ func (r *Reproduction) checkSettings(rs map[[2]string]*restore.Restorer) error {
 		return fmt.Errorf("runs: %w; use another output folder or the same settings", err)
 	}
 	if longer || repaired {
-		return atomicfile.WriteBytes(path, data)
+		return atomicfile.WriteJSON(path, s)
 	}
 	return nil
 }

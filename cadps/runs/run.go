@@ -1,7 +1,6 @@
 package runs
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -219,14 +218,10 @@ func (r *Reproduction) runItem(it Item, rs *restore.Restorer, cl *Claim) (*Recor
 	}
 	rec.Seconds = time.Since(start).Seconds()
 	rec.Finished = time.Now().UTC().Format(time.RFC3339)
-	data, err := json.MarshalIndent(rec, "", "  ")
-	if err != nil {
-		return nil, fmt.Errorf("runs: %w", err)
-	}
 	if cl != nil && cl.Lost() {
 		return nil, errClaimLost
 	}
-	if err := atomicfile.WriteBytes(it.Path(r.Out, RecordDir), data); err != nil {
+	if err := atomicfile.WriteJSON(it.Path(r.Out, RecordDir), rec); err != nil {
 		return nil, err
 	}
 	return rec, nil

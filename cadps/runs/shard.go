@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/cadps/toolkit/internal/atomicfile"
 )
 
 // Shard is one of Count parts of a run: unit k belongs to shard k mod
@@ -193,7 +195,7 @@ func ChooseShard(dir, spec string, count int, getenv func(string) string) (Shard
 	}
 	if recorded == 0 {
 		data, _ := json.Marshal(shardRecord{Count: s.Count})
-		won, err := CreateExclusive(filepath.Join(dir, ShardFile), append(data, '\n'))
+		won, err := atomicfile.CreateExclusive(filepath.Join(dir, ShardFile), "", append(data, '\n'))
 		if err != nil {
 			return Shard{}, fmt.Errorf("runs: recording the shard count: %w", err)
 		}

@@ -11,9 +11,11 @@ import (
 	"sync"
 )
 
-// FashionMNISTClasses are the names of Fashion-MNIST's labels 0–9.
-var FashionMNISTClasses = [...]string{"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-	"Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"}
+// FashionMNISTClasses returns the names of Fashion-MNIST's labels 0–9.
+func FashionMNISTClasses() []string {
+	return []string{"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+		"Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"}
+}
 
 // LoadLabels reads class labels from an IDX label file (idx1-ubyte,
 // gzip-compressed or not), or from the train-labels-idx1-ubyte[.gz] of a

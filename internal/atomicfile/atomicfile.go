@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 )
@@ -27,41 +28,83 @@ func TempPattern(base string) string { return "." + base + ".tmp*" }
 // Write creates or replaces path with what write produces. On any failure
 // the temporary file is removed, path is left as it was, and the error
 // names path.
-func Write(path string, write func(io.Writer) error) (err error) {
+func Write(path string, write func(io.Writer) error) error {
+	tmp, err := writeTemp(path, "", write)
+	if err == nil {
+		if err = os.Rename(tmp, path); err != nil {
+			os.Remove(tmp)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}
+
+// CreateExclusive creates path with data unless it exists, atomically even
+// on NFS: the data goes to a temporary file, which is then hard-linked to
+// path (a link never replaces a file). It reports whether this call created
+// path. tag, when not empty, goes into the temporary file's name
+// (".base.tag.tmp…"), e.g. so that a later process can tell the file of a
+// killed writer from that of a live one.
+func CreateExclusive(path, tag string, data []byte) (bool, error) {
+	tmp, err := writeTemp(path, tag, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("creating %s: %w", path, err)
+	}
+	defer os.Remove(tmp)
+	if err := os.Link(tmp, path); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return false, nil
+		}
+		return false, fmt.Errorf("creating %s: %w", path, err)
+	}
+	return true, nil
+}
+
+// writeTemp writes what write produces to a new temporary file in path's
+// folder, named by TempPattern (base, then "."+tag when tag is set), made
+// world-readable, synced and closed, and returns its name. On failure it
+// removes the file.
+func writeTemp(path, tag string, write func(io.Writer) error) (tmp string, err error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
 	}
+	if tag != "" {
+		base += "." + tag
+	}
 	f, err := os.CreateTemp(dir, TempPattern(base))
 	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
+		return "", err
 	}
-	tmp := f.Name()
 	defer func() {
 		if err != nil {
 			f.Close() // may already be closed; the error that matters is err
-			os.Remove(tmp)
-			err = fmt.Errorf("writing %s: %w", path, err)
+			os.Remove(f.Name())
 		}
 	}()
 	bw := bufio.NewWriter(f)
 	if err = write(bw); err != nil {
-		return err
+		return "", err
 	}
 	if err = bw.Flush(); err != nil {
-		return err
+		return "", err
 	}
 	// CreateTemp makes the file private (0600); results are not secret.
 	if err = f.Chmod(0o644); err != nil {
-		return err
+		return "", err
 	}
 	if err = f.Sync(); err != nil {
-		return err
+		return "", err
 	}
 	if err = f.Close(); err != nil {
-		return err
+		return "", err
 	}
-	return os.Rename(tmp, path)
+	return f.Name(), nil
 }
 
 // WriteBytes creates or replaces path with data, as Write does.

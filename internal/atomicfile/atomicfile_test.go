@@ -27,22 +27,6 @@ func TestWrite(t *testing.T) {
 		t.Errorf("mode %v, %v; want 0644", st.Mode(), err)
 	}
 
-	// A failing writer leaves the old file and no temporary file.
-	boom := errors.New("boom")
-	err = Write(path, func(w io.Writer) error {
-		io.WriteString(w, "partial")
-		return boom
-	})
-	if !errors.Is(err, boom) || !strings.Contains(err.Error(), path) {
-		t.Errorf("error %v, want boom naming %s", err, path)
-	}
-	if got, _ := os.ReadFile(path); string(got) != "two" {
-		t.Errorf("after a failed write the file holds %q", got)
-	}
-	if m, _ := filepath.Glob(filepath.Join(dir, TempPattern("a.txt"))); len(m) > 0 {
-		t.Errorf("temporary files left: %v", m)
-	}
-
 	// A folder that does not exist is an error naming the path.
 	if err := WriteBytes(filepath.Join(dir, "none", "b.txt"), nil); err == nil || !strings.Contains(err.Error(), "b.txt") {
 		t.Errorf("missing folder: error %v", err)
@@ -84,5 +68,75 @@ func TestWriteJSON(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(path); string(got) != "{\n  \"n\": 1\n}\n" {
 		t.Errorf("after a failed write the file holds %q", got)
+	}
+}
+
+// TestCreateExclusive creates the file once: a second call reports that it
+// lost and leaves the first content, and neither leaves a temporary file.
+func TestCreateExclusive(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "f")
+	for k, want := range []bool{true, false} {
+		won, err := CreateExclusive(path, "tag", []byte{'0' + byte(k)})
+		if err != nil || won != want {
+			t.Fatalf("call %d: %v, %v; want %v", k, won, err, want)
+		}
+	}
+	if data, _ := os.ReadFile(path); string(data) != "0" {
+		t.Errorf("content %q, want the first call's", data)
+	}
+	if m, _ := filepath.Glob(filepath.Join(dir, ".*")); len(m) > 0 {
+		t.Errorf("temporary files left: %v", m)
+	}
+	if _, err := CreateExclusive(filepath.Join(dir, "none", "f"), "", nil); err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "none", "f")) {
+		t.Errorf("missing folder: error %v, want one naming the path", err)
+	}
+}
+
+// TestWriteFailure checks that a failing writer leaves neither the
+// output nor a temporary file behind, and does not touch an existing file.
+func TestWriteFailure(t *testing.T) {
+	boom := errors.New("boom")
+	tests := []struct {
+		name     string
+		existing []byte // nil: no file before
+		write    func(w io.Writer) error
+		want     []byte // nil: no file after
+		wantErr  error
+	}{
+		{"failure, no previous file", nil, func(w io.Writer) error { w.Write([]byte("partial")); return boom }, nil, boom},
+		{"failure keeps previous file", []byte("old"), func(w io.Writer) error { w.Write([]byte("partial")); return boom }, []byte("old"), boom},
+		{"success replaces previous file", []byte("old"), func(w io.Writer) error { _, err := w.Write([]byte("new")); return err }, []byte("new"), nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "out.bin")
+			if tc.existing != nil {
+				if err := os.WriteFile(path, tc.existing, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			err := Write(path, tc.write)
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("error %v, want %v", err, tc.wantErr)
+			}
+			if err != nil && !strings.Contains(err.Error(), path) {
+				t.Errorf("error %q does not name %s", err, path)
+			}
+			got, rerr := os.ReadFile(path)
+			switch {
+			case tc.want == nil && !errors.Is(rerr, os.ErrNotExist):
+				t.Errorf("output exists after a failure: %q, %v", got, rerr)
+			case tc.want != nil && string(got) != string(tc.want):
+				t.Errorf("output %q (%v), want %q", got, rerr, tc.want)
+			}
+			entries, _ := os.ReadDir(dir)
+			for _, e := range entries {
+				if e.Name() != filepath.Base(path) {
+					t.Errorf("left in the folder: %s", e.Name())
+				}
+			}
+		})
 	}
 }

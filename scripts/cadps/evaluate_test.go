@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -319,7 +318,7 @@ func TestEvaluateOtherWeights(t *testing.T) {
 	}
 	save := func() {
 		t.Helper()
-		if err := checkpoints.WriteFileAtomic(weights, func(w io.Writer) error { return checkpoints.WriteSafetensors(w, sd) }); err != nil {
+		if err := checkpoints.SaveSafetensors(weights, sd); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -432,8 +431,8 @@ func TestEvaluateErrors(t *testing.T) {
 		{"too many", []string{"-data", dir, "-count", "11"}, "holds 10 images"},
 		{"task", []string{"-data", dir, "-count", "1", "-tasks", "nosuch_task"}, "nosuch_task"},
 		{"missing data", []string{"-data", filepath.Join(dir, "nothing-here")}, "nothing-here"},
-		{"negative scale", []string{"-data", dir, "-scale", "-1"}, "-scale must be finite and non-negative"},
-		{"NaN scale", []string{"-data", dir, "-scale", "NaN"}, "-scale must be finite and non-negative"},
+		{"negative scale", []string{"-data", dir, "-scale", "-1"}, "-scale: step size ζ = -1 must be finite and non-negative"},
+		{"NaN scale", []string{"-data", dir, "-scale", "NaN"}, "-scale: step size ζ = NaN must be finite and non-negative"},
 		{"ramp", []string{"-data", dir, "-ramp", "0.1:2"}, "-ramp: guidance: ramp OVER = 2"},
 		{"offset", []string{"-data", dir, "-offset", "-1"}, "-offset must be non-negative"},
 	}

@@ -70,7 +70,7 @@ Flags:
 	if err := parseFlags(flags, args); err != nil {
 		return err
 	}
-	block := slices.Index(fid.BlockDims[:], *dims)
+	block := slices.Index(fid.BlockDims(), *dims)
 	if block < 0 {
 		return usagef("-dims %d: want 64, 192, 768 or 2048", *dims)
 	}
@@ -179,8 +179,8 @@ func (c *fidRun) stats(arg string) (*fid.Stats, [][]float32, error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		if s.Dims() != fid.BlockDims[c.block] {
-			return nil, nil, fmt.Errorf("fid: %s holds %d-dimensional statistics, but -dims is %d", arg, s.Dims(), fid.BlockDims[c.block])
+		if s.Dims() != fid.BlockDims()[c.block] {
+			return nil, nil, fmt.Errorf("fid: %s holds %d-dimensional statistics, but -dims is %d", arg, s.Dims(), fid.BlockDims()[c.block])
 		}
 		return s, nil, nil
 	}

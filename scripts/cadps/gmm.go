@@ -6,12 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"math/rand/v2"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/cadps/toolkit/cadps"
 	"github.com/cadps/toolkit/cadps/backend"
 	"github.com/cadps/toolkit/cadps/diffusion"
 	"github.com/cadps/toolkit/cadps/gmm"
@@ -196,10 +196,11 @@ func (r gmmRun) check() error {
 		return usagef("--steps %d: want 2 … 1000", r.Steps)
 	case r.Projections < 1:
 		return usagef("--projections %d: want at least 1", r.Projections)
-	case math.IsNaN(r.Scale) || r.Scale < 0:
-		return usagef("--scale %v: want a non-negative number", r.Scale)
 	case r.VarType != string(diffusion.VarFixedSmall) && r.VarType != string(diffusion.VarFixedLarge):
 		return usagef("--var %q: want fixed_small or fixed_large", r.VarType)
+	}
+	if err := (cadps.Problem{Scale: r.Scale}).CheckParams(); err != nil {
+		return usagef("--scale: %v", err)
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/cadps/toolkit/cadps/backend"
 	"github.com/cadps/toolkit/cadps/gmm"
 	"github.com/cadps/toolkit/cadps/guidance"
+	"github.com/cadps/toolkit/internal/atomicfile"
 	"github.com/gomlx/gomlx/backends"
 )
 
@@ -158,7 +159,7 @@ func runGMMBench(args []string, stdout, stderr io.Writer) error {
 			"projections": r.Projections, "schedule": r.Schedule, "var": r.VarType,
 			"problems": cfg.problems, "first_problem": cfg.first, "cells": cells,
 		}
-		if err := writeJSONFile(cfg.jsonPath, doc); err != nil {
+		if err := atomicfile.WriteJSON(cfg.jsonPath, doc); err != nil {
 			return err
 		}
 	}

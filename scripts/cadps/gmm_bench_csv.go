@@ -11,6 +11,7 @@ import (
 	"strconv"
 
 	"github.com/cadps/toolkit/cadps/runs"
+	"github.com/cadps/toolkit/internal/atomicfile"
 )
 
 // benchCSV is the CSV file of a running bench. Rows go to PATH.partial as
@@ -90,7 +91,7 @@ func (c *benchCSV) open(cfg benchConfig) error {
 		}
 	}
 	cw.Flush()
-	if err := writeFileAtomic(partial, b.Bytes()); err != nil {
+	if err := atomicfile.WriteBytes(partial, b.Bytes()); err != nil {
 		return fmt.Errorf("--csv: %w", err)
 	}
 	if c.f, err = os.OpenFile(partial, os.O_WRONLY|os.O_APPEND, 0); err != nil {

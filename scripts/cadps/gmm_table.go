@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/csv"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -11,6 +10,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/cadps/toolkit/internal/atomicfile"
 )
 
 // benchColumns is the header of the CSV that `cadps gmm bench --csv` writes.
@@ -19,7 +20,7 @@ var benchColumns = []string{"dim", "dim_y", "problem", "seed", "sigma_y", "metho
 
 // legacyBenchColumns is the header of bench CSV files written before the
 // method's revision was recorded.
-var legacyBenchColumns = benchColumns[:len(benchColumns)-1]
+var legacyBenchColumns = slices.Clip(benchColumns[:len(benchColumns)-1])
 
 // runGMMTable is `cadps gmm table CSV...`: the summary table of one or more
 // bench CSV files, for a bench split into parts run at once (by --dims or
@@ -96,7 +97,7 @@ Flags:
 			"samples": rows[0].Samples, "steps": rows[0].Steps, "scale": rows[0].Scale,
 			"cells": cells,
 		}
-		if err := writeJSONFile(*jsonPath, doc); err != nil {
+		if err := atomicfile.WriteJSON(*jsonPath, doc); err != nil {
 			return err
 		}
 	}
@@ -114,15 +115,6 @@ Flags:
 		}
 	}
 	return nil
-}
-
-// writeJSONFile writes doc as indented JSON to path, atomically.
-func writeJSONFile(path string, doc any) error {
-	raw, err := json.MarshalIndent(doc, "", "  ")
-	if err != nil {
-		return err
-	}
-	return writeFileAtomic(path, append(raw, '\n'))
 }
 
 // pairedCell is one (d, m) row of a paired comparison, formatted.

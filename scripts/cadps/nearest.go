@@ -42,7 +42,7 @@ func loadNearestRef(dir, names string, shape []int) (*nearestRef, error) {
 	switch names {
 	case "":
 	case "fashion-mnist":
-		r.names = train.FashionMNISTClasses[:]
+		r.names = train.FashionMNISTClasses()
 	default:
 		r.names = strings.Split(names, ",")
 	}

@@ -242,13 +242,6 @@ func saveRestoreOutputs(dir string, res *restore.Result, gif bool) ([]string, er
 	return files, nil
 }
 
-// writeFileAtomic writes data to a temporary file next to path, syncs it
-// and renames it over path (atomicfile.WriteBytes, as the gmm commands
-// call it).
-func writeFileAtomic(path string, data []byte) error {
-	return atomicfile.WriteBytes(path, data)
-}
-
 // isTerminal reports whether w is a character device (a terminal).
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)

@@ -33,7 +33,7 @@ func addTableFlags(fs interface {
 
 // check reports a feature dimension pytorch-fid does not offer.
 func (f tableFlags) check() error {
-	if !slices.Contains(fid.BlockDims[:], *f.dims) {
+	if !slices.Contains(fid.BlockDims(), *f.dims) {
 		return usagef("-fid-dims %d: want 64, 192, 768 or 2048", *f.dims)
 	}
 	return nil
@@ -49,7 +49,7 @@ func (f tableFlags) load() (*fid.Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	return fid.Load(b, *f.fid, slices.Index(fid.BlockDims[:], *f.dims))
+	return fid.Load(b, *f.fid, slices.Index(fid.BlockDims(), *f.dims))
 }
 
 // fidBatch is the number of images the FID network runs at once.

@@ -2,8 +2,8 @@ package main
 
 import (
 	"flag"
-	"math"
 
+	"github.com/cadps/toolkit/cadps"
 	"github.com/cadps/toolkit/cadps/guidance"
 	"github.com/cadps/toolkit/ops"
 )
@@ -44,8 +44,9 @@ func (f *testRunFlags) parse() (ops.Noise, guidance.Ramp, error) {
 		return nil, guidance.Ramp{}, usagef("-offset must be non-negative, got %d", *f.offset)
 	case *f.steps <= 0:
 		return nil, guidance.Ramp{}, usagef("-steps must be positive, got %d", *f.steps)
-	case !(*f.scale >= 0) || math.IsInf(*f.scale, 0):
-		return nil, guidance.Ramp{}, usagef("-scale must be finite and non-negative, got %v", *f.scale)
+	}
+	if err := (cadps.Problem{Scale: *f.scale}).CheckParams(); err != nil {
+		return nil, guidance.Ramp{}, usagef("-scale: %v", err)
 	}
 	ramp, err := guidance.ParseRamp(*f.ramp)
 	if err != nil {

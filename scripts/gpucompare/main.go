@@ -26,7 +26,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/cadps/toolkit/checkpoints"
+	"github.com/cadps/toolkit/internal/atomicfile"
 )
 
 func main() {
@@ -83,7 +83,7 @@ func run(args []string) error {
 	if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
 		return err
 	}
-	return checkpoints.WriteFileAtomic(*out, func(w io.Writer) error { return WriteJSONL(w, all) })
+	return atomicfile.Write(*out, func(w io.Writer) error { return WriteJSONL(w, all) })
 }
 
 func parseFile(path string, parse func(io.Reader) ([]Result, error)) ([]Result, error) {

@@ -120,7 +120,7 @@ func (m *Model) Blocks() []int { return slices.Clone(m.blocks) }
 func (m *Model) Ignored() []string { return m.weights.Ignored }
 
 // graph: inputs x [N,3,H,W] in [0,1], then the weights; outputs the pooled
-// features [N, BlockDims[b]] of each requested block.
+// features [N, BlockDims()[b]] of each requested block.
 func (m *Model) graph(in []*cnn.Node) []*cnn.Node {
 	x := in[0]
 	x = graph.AddScalar(graph.MulScalar(resize(x, Size, Size), 2), -1)

@@ -63,7 +63,7 @@ func TestNewErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(feats) != 1 || len(feats[0]) != 2 || len(feats[0][1]) != fid.BlockDims[0] {
+	if len(feats) != 1 || len(feats[0]) != 2 || len(feats[0][1]) != fid.BlockDims()[0] {
 		t.Errorf("features of shape %d×%d×%d", len(feats), len(feats[0]), len(feats[0][0]))
 	}
 }

@@ -8,10 +8,10 @@ import (
 // bnEps is the BatchNorm eps of every BasicConv2d of the Inception network.
 const bnEps = 1e-3
 
-// BlockDims are the channels of the four feature blocks pytorch-fid can
+// BlockDims returns the channels of the four feature blocks pytorch-fid can
 // return: 64 (first max pool), 192 (second max pool), 768 (pre-aux
 // classifier), 2048 (final average pool, the "pool3" features FID uses).
-var BlockDims = [4]int{64, 192, 768, 2048}
+func BlockDims() []int { return []int{64, 192, 768, 2048} }
 
 // convSpec is one BasicConv2d: Conv2d(bias=False) → BatchNorm2d(eps 1e-3)
 // → ReLU, with torchvision's module name.

@@ -12,7 +12,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/cadps/toolkit/checkpoints"
+	"github.com/cadps/toolkit/internal/atomicfile"
 )
 
 // maxNpyBytes bounds one array of an .npz file (a 2048×2048 float64
@@ -186,7 +186,7 @@ func WriteStats(path string, s *Stats) error {
 	if d == 0 || len(s.Sigma) != d*d {
 		return fmt.Errorf("fid: statistics with mu of %d values and sigma of %d", d, len(s.Sigma))
 	}
-	return checkpoints.WriteFileAtomic(path, func(w io.Writer) error {
+	return atomicfile.Write(path, func(w io.Writer) error {
 		zw := zip.NewWriter(w)
 		for _, a := range []struct {
 			name string

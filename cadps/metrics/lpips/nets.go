@@ -19,11 +19,11 @@ const (
 )
 
 // Nets lists the supported backbones.
-var Nets = []Net{Alex, VGG, Squeeze}
+func Nets() []Net { return []Net{Alex, VGG, Squeeze} }
 
 // ParseNet reads a backbone name.
 func ParseNet(s string) (Net, error) {
-	for _, n := range Nets {
+	for _, n := range Nets() {
 		if string(n) == s {
 			return n, nil
 		}
