@@ -16,6 +16,7 @@ import (
 	"github.com/cadps/toolkit/cadps/prior/small"
 	"github.com/cadps/toolkit/checkpoints"
 	"github.com/cadps/toolkit/internal/fixtures"
+	"github.com/cadps/toolkit/ops"
 	"github.com/gomlx/gomlx/backends"
 )
 
@@ -416,4 +417,29 @@ func TestRestoreRamp(t *testing.T) {
 			t.Errorf("ramp %v, RestoreBatch: %+v against the plain run's %+v; same = %v, want %v", c.ramp, batch.Items[0].Metrics, plainBatch.Items[0].Metrics, same, c.samePlain)
 		}
 	}
+}
+
+// TestDDRMCleanBlur restores a blurred shipped test image with DDRM from a
+// noiseless measurement (σ_y = 0). The blur's smallest singular values are
+// about 10⁻¹²; divided into y's rounding error they gave x̂0 values of 10³
+// and a PSNR of 4 dB before DDRM treated them as zero (guidance.DDRMZero).
+func TestDDRMCleanBlur(t *testing.T) {
+	b, prior := shippedPrior(t)
+	im, err := imageio.Load(filepath.Join("..", "prior", "small", "testimages", "6-shirt.png"), imageio.WithMode(imageio.Gray))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := New(b, prior, Options{Task: SpecTask("gaussian_blur:kernel_size=61,intensity=3"), Method: "ddrm", Steps: 10,
+		Noise: ops.CleanNoise{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.Restore(im, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Metrics.PSNR < 18 {
+		t.Errorf("PSNR %.2f dB, want at least 18", res.Metrics.PSNR)
+	}
+	t.Logf("PSNR %.2f dB", res.Metrics.PSNR)
 }
