@@ -139,6 +139,9 @@ func NewSampler(p Problem) (*Sampler, error) {
 			return nil, fmt.Errorf("cadps: %w", err)
 		}
 	}
+	if err := guidance.CheckProcess(p.Method, p.Process); err != nil {
+		return nil, fmt.Errorf("cadps: %w", err)
+	}
 	s := &Sampler{p: p}
 	if _, ok := p.Method.(guidance.Starter); ok {
 		start, err := context.NewExec(p.Backend, p.Ctx, s.start)

@@ -144,11 +144,7 @@ func New(cfg Config) (*Process, error) {
 	p.f32[coef2OverCoef1Name] = toFloat32(ratio)
 	p.modelT = make([]float32, len(kept))
 	for i, t := range kept {
-		v := float64(t)
-		if cfg.RescaleTimesteps {
-			v *= 1000.0 / float64(cfg.Steps)
-		}
-		p.modelT[i] = float32(v)
+		p.modelT[i] = float32(p.NetworkTimestep(float64(t)))
 	}
 	return p, nil
 }
@@ -166,6 +162,18 @@ func toFloat32(a []float64) []float32 {
 // Config returns the configuration the process was built from (with the
 // default sampler filled in).
 func (p *Process) Config() Config { return p.cfg }
+
+// NetworkTimestep returns the timestep the network receives for the
+// original (possibly fractional) timestep t: t·1000/Steps when
+// RescaleTimesteps is set, t otherwise. Methods that run their own time
+// grids over the original process (DDRM, DiffPIR, DAPS) call the network
+// through it.
+func (p *Process) NetworkTimestep(t float64) float64 {
+	if p.cfg.RescaleTimesteps {
+		return t * (1000 / float64(p.cfg.Steps))
+	}
+	return t
+}
 
 // NumSteps returns the number of respaced steps (the length of every
 // coefficient array); sampling runs i = NumSteps()−1 down to 0.

@@ -3,7 +3,9 @@ package guidance
 import (
 	"fmt"
 	"math"
+	"slices"
 
+	"github.com/cadps/toolkit/cadps/diffusion"
 	"github.com/cadps/toolkit/ops"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
@@ -12,7 +14,8 @@ import (
 // DAPS is decoupled annealing posterior sampling (Zhang et al., CVPR 2025)
 // as its released code (sampler.py DAPS.sample, cores/) runs it, with the
 // DDPM network inside EDM's VP preconditioning: D(x; σ) = x − σ
-// ε(x/√(σ²+1), 999·σ⁻¹_VP(σ)), a continuous timestep.
+// ε(x/√(σ²+1), t(σ)), t(σ) a continuous timestep, 999·σ⁻¹_VP(σ) for the
+// linear 1000-step schedule (see dapsTimesteps for others).
 //
 // The run anneals over σ_n = (σ_max^{1/7} + n/N (σ_min^{1/7} − σ_max^{1/7}))⁷,
 // n = 0…N−1 (N the process's NumSteps; the grid's last point is replaced
@@ -39,8 +42,8 @@ type DAPS struct {
 	ODESigmaMin float64
 	// LangevinSteps is K (100).
 	LangevinSteps int
-	// LR is the Langevin step size (0: the task's, 1e-4, or 5e-5 for
-	// inpainting); LRMinRatio its decay (0.01).
+	// LR is the Langevin step size (0: the task's released value, see
+	// DAPS.lr); LRMinRatio its decay (0.01).
 	LR, LRMinRatio float64
 	// Tau is the likelihood's standard deviation τ (0.01).
 	Tau float64
@@ -54,6 +57,17 @@ func DefaultDAPS() DAPS {
 
 // Name implements Method.
 func (DAPS) Name() string { return "daps" }
+
+// Revision implements Revisioner:
+//
+//  1. the network timestep of a noise level follows the process's own
+//     schedule when it is not the linear 1000-step one (it was VPPrecond's
+//     map for every schedule), and the default step size of motion blur and
+//     phase retrieval is their released configs' 5e-5 (it was 1e-4).
+func (DAPS) Revision() int { return 1 }
+
+// CheckProcess implements ProcessChecker: the network must predict ε.
+func (DAPS) CheckProcess(p *diffusion.Process) error { return epsilonNetwork("daps", p) }
 
 // SpecKeys implements SpecReader.
 func (DAPS) SpecKeys() []string {
@@ -86,12 +100,19 @@ func (m DAPS) Validate() error {
 	return nil
 }
 
-// lr returns the step size for op's task when LR is unset.
+// lr returns the step size for op's task when LR is unset: that of the
+// released pixel-space task configs, 5e-5 for box inpainting, motion blur
+// and phase retrieval, 1e-4 for super-resolution and Gaussian blur. Random
+// inpainting's config has 1e-4, but an inpainting operator does not say how
+// its mask was drawn: every mask gets box inpainting's 5e-5 (pass lr=1e-4
+// for random masks).
 func (m DAPS) lr(op ops.Operator) float64 {
 	if m.LR > 0 {
 		return m.LR
 	}
-	if ops.KindOf(op) == ops.KindInpainting {
+	switch {
+	case ops.KindOf(op) == ops.KindInpainting, ops.KindOf(op) == ops.KindPhaseRetrieval,
+		op.Name() == "motion_blur":
 		return 5e-5
 	}
 	return 1e-4
@@ -177,6 +198,43 @@ func vpNoise(sigma float32) float32 {
 	return 999 * inv
 }
 
+// dapsTimesteps returns the map from a noise level σ (in x/√ᾱ units) to
+// the timestep the network of process p receives. For guided-diffusion's
+// linear schedule over 1000 steps it is the reference's VPPrecond map
+// (vpNoise), the continuous form of that schedule. For any other schedule
+// it inverts the schedule's own σ_k = √((1−ᾱ_k)/ᾱ_k), k = 0 … T−1, by
+// linear interpolation between neighbouring k (σ beyond the ends gives the
+// end's k). Either passes through p.NetworkTimestep.
+func dapsTimesteps(p *diffusion.Process) (func(sigma float32) float32, error) {
+	cfg := p.Config()
+	if cfg.NoiseSchedule == diffusion.ScheduleLinear && cfg.Steps == 1000 {
+		return func(sigma float32) float32 { return float32(p.NetworkTimestep(float64(vpNoise(sigma)))) }, nil
+	}
+	betas, err := diffusion.BetaSchedule(cfg.NoiseSchedule, cfg.Steps)
+	if err != nil {
+		return nil, fmt.Errorf("daps: %w", err)
+	}
+	sigmas := make([]float64, len(betas))
+	abar := 1.0
+	for k, b := range betas {
+		abar *= 1 - b
+		sigmas[k] = math.Sqrt((1 - abar) / abar)
+	}
+	return func(sigma float32) float32 {
+		s := float64(sigma)
+		k, _ := slices.BinarySearch(sigmas, s) // sigmas[k-1] < s ≤ sigmas[k]
+		var t float64
+		switch {
+		case k == 0:
+		case k == len(sigmas):
+			t = float64(len(sigmas) - 1)
+		default:
+			t = float64(k-1) + (s-sigmas[k-1])/(sigmas[k]-sigmas[k-1])
+		}
+		return float32(p.NetworkTimestep(t))
+	}, nil
+}
+
 // denoise returns D(x; σ) for the scalar node σ and its network timestep.
 func (s *Step) denoise(x, sigma, cNoise *graph.Node) *graph.Node {
 	cIn := graph.Reciprocal(graph.Sqrt(graph.AddScalar(graph.Square(sigma), 1)))
@@ -215,6 +273,10 @@ func (m DAPS) Step(s *Step) Result {
 		panic(err)
 	}
 	g := m.newGrid(s.Process.NumSteps(), s.Op)
+	timestep, err := dapsTimesteps(s.Process)
+	if err != nil {
+		panic(err)
+	}
 	xt := s.X
 	sigma := lookup32(xt, s.I, g.sigma)
 	x := xt
@@ -223,7 +285,7 @@ func (m DAPS) Step(s *Step) Result {
 		tNext := lookup32(xt, s.I, column(g.odeT, j+1))
 		cNoise := make([]float32, len(g.sigma))
 		for i := range cNoise {
-			cNoise[i] = vpNoise(g.odeT[i][j])
+			cNoise[i] = timestep(g.odeT[i][j])
 		}
 		x = odeStep(x, s.denoise(x, t, lookup32(xt, s.I, cNoise)), t, tNext)
 	}

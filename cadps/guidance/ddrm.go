@@ -21,8 +21,9 @@ import (
 //	x_{t'} = √ᾱ_{t'} V v
 //
 // on the grid t = 0, T/K, 2T/K, … of the original process (K = the
-// process's NumSteps), the network seeing the original timestep; x̂0 =
-// (x − √(1−ᾱ)ε)/√ᾱ is not clipped, and ᾱ is the float32 cumulative product
+// process's NumSteps), the network seeing the original timestep (rescaled
+// when the process rescales timesteps); x̂0 = (x − √(1−ᾱ)ε)/√ᾱ is not
+// clipped, and ᾱ is the float32 cumulative product
 // of the reference (double accumulation). The run starts from the spectral
 // initialisation x_T = V(init/L), L = √(1−ᾱ_T)/√ᾱ_T at the last grid point:
 // init_i = ŷ_i/s_i + √(L² − σ_y²/s_i²) z_i where s_i L > σ_y, L z_i
@@ -46,6 +47,9 @@ const DDRMZero = 1e-3
 
 // Name implements Method.
 func (DDRM) Name() string { return "ddrm" }
+
+// CheckProcess implements ProcessChecker: the network must predict ε.
+func (DDRM) CheckProcess(p *diffusion.Process) error { return epsilonNetwork("ddrm", p) }
 
 // SpecKeys implements SpecReader.
 func (DDRM) SpecKeys() []string { return []string{"eta", "eta_b"} }
@@ -76,8 +80,9 @@ func (DDRM) Draws(x, _ []int) [][]int {
 }
 
 // ddrmGrid is DDRM's time grid over a process: for respaced index i the
-// original timestep t[i] = i·T/K and the float32 ᾱ at t[i] and at the
-// previous grid point (1 before the first).
+// timestep t[i] the network receives for the original timestep i·T/K
+// (Process.NetworkTimestep) and the float32 ᾱ at i·T/K and at the previous
+// grid point (1 before the first).
 type ddrmGrid struct {
 	t, a, aNext []float32
 }
@@ -104,7 +109,7 @@ func newDDRMGrid(p *diffusion.Process) (ddrmGrid, error) {
 	}
 	g := ddrmGrid{t: make([]float32, steps), a: make([]float32, steps), aNext: make([]float32, steps)}
 	for i := range steps {
-		g.t[i] = float32(i * skip)
+		g.t[i] = float32(p.NetworkTimestep(float64(i * skip)))
 		g.a[i] = abar[i*skip]
 		g.aNext[i] = 1
 		if i > 0 {

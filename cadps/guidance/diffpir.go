@@ -53,6 +53,9 @@ type DiffPIR struct {
 // Name implements Method.
 func (DiffPIR) Name() string { return "diffpir" }
 
+// CheckProcess implements ProcessChecker: the network must predict ε.
+func (DiffPIR) CheckProcess(p *diffusion.Process) error { return epsilonNetwork("diffpir", p) }
+
 // SpecKeys implements SpecReader.
 func (DiffPIR) SpecKeys() []string { return []string{"lambda", "zeta", "eta", "guidance"} }
 
@@ -200,7 +203,7 @@ func (m DiffPIR) Step(s *Step) Result {
 		sigma /= 2 // the released code's [0,1] units
 	}
 	for i, t := range g.t {
-		ts[i] = float32(t)
+		ts[i] = float32(s.Process.NetworkTimestep(float64(t)))
 		taus[i] = g.rho(m.Lambda, sigma, t)
 	}
 	eps := s.Eps(x, graph.BroadcastToDims(lookup32(x, s.I, ts), n))

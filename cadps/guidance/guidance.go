@@ -11,7 +11,8 @@
 // (its name for the command line). The file declares the rest through
 // optional interfaces: [SpecReader] (the spec options it reads),
 // [Scaler] (a default ζ other than the task's DPS value),
-// [OperatorChecker] (what it needs of A beyond A(x)), [MeasurementUser]
+// [OperatorChecker] (what it needs of A beyond A(x)), [ProcessChecker]
+// (what it needs of the diffusion process), [MeasurementUser]
 // (whether it is steered by the measurement at all), [Revisioner]
 // (changes of its default output since its first release), [Drawer] (the
 // random draws of a step, when they are not one image-shaped and one
@@ -219,6 +220,35 @@ func CheckOperator(m Method, op ops.Operator) error {
 		return nil
 	}
 	return c.CheckOperator(op)
+}
+
+// ProcessChecker is implemented by methods that need more of the diffusion
+// process than the reverse step every process gives (DDRM, DiffPIR and DAPS
+// read the network's output as the noise ε).
+type ProcessChecker interface {
+	// CheckProcess returns an error naming what p lacks for the method, or
+	// nil.
+	CheckProcess(p *diffusion.Process) error
+}
+
+// CheckProcess returns an error when method m cannot run on process p: nil
+// for methods that need only the reverse step. A sampler calls it before
+// building a step.
+func CheckProcess(m Method, p *diffusion.Process) error {
+	c, ok := m.(ProcessChecker)
+	if !ok || p == nil {
+		return nil
+	}
+	return c.CheckProcess(p)
+}
+
+// epsilonNetwork returns an error naming method when p's network predicts
+// something other than ε (model_mean_type start_x or previous_x).
+func epsilonNetwork(method string, p *diffusion.Process) error {
+	if mt := p.Config().MeanType; mt != diffusion.MeanEpsilon {
+		return fmt.Errorf("%s reads the network's output as the noise ε, but this process's network predicts %s (model_mean_type)", method, mt)
+	}
+	return nil
 }
 
 // MeasurementUser is implemented by methods that say whether they are

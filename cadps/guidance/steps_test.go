@@ -69,9 +69,9 @@ func TestTaskDefaults(t *testing.T) {
 	}{
 		{"inpainting", parse("inpaint_box:size=8"), 1, 1, 5e-5},
 		{"gaussian blur", parse("gaussian_blur:kernel_size=9"), 7, 0.3, 1e-4},
-		{"motion blur", parse("motion_blur:kernel_size=9"), 7, 0.3, 1e-4},
+		{"motion blur", parse("motion_blur:kernel_size=9"), 7, 0.3, 5e-5},
 		{"super-resolution", parse("super_resolution:factor=2"), 2, 0.25, 1e-4},
-		{"phase retrieval", parse("phase_retrieval"), 2, 0.25, 1e-4},
+		{"phase retrieval", parse("phase_retrieval"), 2, 0.25, 5e-5},
 		{"decimated s=2", decimated(2), 2, 0.25, 1e-4},
 		{"decimated s=1", decimated(1), 7, 0.3, 1e-4},
 		{"other", other, 2, 0.25, 1e-4},

@@ -167,6 +167,9 @@ func New(b backends.Backend, prior *Prior, o Options) (*Restorer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
+	if err := guidance.CheckProcess(method, process); err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
 	r := &Restorer{backend: b, prior: prior, process: process, method: method, spec: spec, opts: o, noise: o.Noise, fixedOp: fixedOp}
 	if r.noise == nil {
 		if r.noise, err = ops.NewGaussianNoise(0.05); err != nil {
