@@ -26,70 +26,61 @@ type Task struct {
 // shape, drawing random parts from seed.
 type taskBuilder func(p *params, imageShape []int, seed uint64) (Operator, error)
 
+// taskEntry is a task with its builder and its aliases, each with the
+// parameters it presets (nil for none).
 type taskEntry struct {
 	Task
-	build taskBuilder
-}
-
-// alias is a name that stands for a task with preset parameters.
-type alias struct {
-	task   string
-	preset map[string]any
+	build   taskBuilder
+	aliases map[string]map[string]any
+	// recorded builds the operator of a reference run from its recorded
+	// parts (FromRecorded); nil for tasks without random parts.
+	recorded recordedBuilder
 }
 
 func taskTable() []taskEntry {
+	mask := func(t string) map[string]any { return map[string]any{"mask_type": t} }
 	return []taskEntry{
-		{Task{Name: "super_resolution", Aliases: []string{"sr"},
-			Params: "factor|scale_factor (required), kernel=cubic (cubic, lanczos2, lanczos3, box, linear)", Kind: KindSuperResolution}, buildSuperResolution},
+		{Task{Name: "super_resolution",
+			Params: "factor|scale_factor (required), kernel=cubic (cubic, lanczos2, lanczos3, box, linear)", Kind: KindSuperResolution}, buildSuperResolution,
+			map[string]map[string]any{"sr": nil}, nil},
 		{Task{Name: "gaussian_blur",
-			Params: "kernel_size=61, intensity|sigma=3.0", Kind: KindBlur}, buildGaussianBlur},
+			Params: "kernel_size=61, intensity|sigma=3.0", Kind: KindBlur}, buildGaussianBlur, nil, recordedGaussianBlur},
 		{Task{Name: "motion_blur",
-			Params: "kernel_size=61, intensity=0.5 (drawn from the seed); or file=PATH.safetensors, kernel=TENSOR", Kind: KindBlur}, buildMotionBlur},
-		{Task{Name: "inpainting", Aliases: []string{"inpaint_box", "inpaint_random", "inpaint_extreme", "inpaint_half", "inpaint_file"},
+			Params: "kernel_size=61, intensity=0.5 (drawn from the seed); or file=PATH.safetensors, kernel=TENSOR", Kind: KindBlur}, buildMotionBlur, nil, recordedMotionBlur},
+		{Task{Name: "inpainting",
 			Params: "mask_type=box|random|extreme|half|file; box/extreme: size=H/2 (or min_size, max_size), margin=H/16; " +
-				"random: fraction, or min_fraction=0.3, max_fraction=0.7; half: side=right; file: path=MASK.png", Kind: KindInpainting}, buildInpainting},
+				"random: fraction, or min_fraction=0.3, max_fraction=0.7; half: side=right; file: path=MASK.png", Kind: KindInpainting}, buildInpainting,
+			map[string]map[string]any{"inpaint_box": mask(MaskBox), "inpaint_random": mask(MaskRandom), "inpaint_extreme": mask(MaskExtreme),
+				"inpaint_half": mask(MaskHalf), "inpaint_file": mask(MaskFile)}, recordedInpainting},
 		{Task{Name: "phase_retrieval",
-			Params: "oversample=2.0 (pad = int(oversample/8·H) on each side)", Kind: KindPhaseRetrieval}, buildPhaseRetrieval},
+			Params: "oversample=2.0 (pad = int(oversample/8·H) on each side)", Kind: KindPhaseRetrieval}, buildPhaseRetrieval, nil, nil},
 	}
 }
 
-func aliases() map[string]alias {
-	return map[string]alias{
-		"sr":              {task: "super_resolution"},
-		"inpaint_box":     {task: "inpainting", preset: map[string]any{"mask_type": MaskBox}},
-		"inpaint_random":  {task: "inpainting", preset: map[string]any{"mask_type": MaskRandom}},
-		"inpaint_extreme": {task: "inpainting", preset: map[string]any{"mask_type": MaskExtreme}},
-		"inpaint_half":    {task: "inpainting", preset: map[string]any{"mask_type": MaskHalf}},
-		"inpaint_file":    {task: "inpainting", preset: map[string]any{"mask_type": MaskFile}},
-	}
-}
-
-// Tasks lists the measurement tasks the package builds.
+// Tasks lists the measurement tasks the package builds, each with its
+// aliases sorted.
 func Tasks() []Task {
 	var out []Task
 	for _, e := range taskTable() {
-		e.Aliases = slices.Clone(e.Aliases)
+		e.Aliases = sortedKeys(e.aliases)
 		out = append(out, e.Task)
 	}
 	return out
 }
 
-// lookupTask resolves a name or alias.
+// lookupTask resolves a name or alias, returning the parameters an alias
+// presets.
 func lookupTask(name string) (taskEntry, map[string]any, error) {
-	var preset map[string]any
-	if a, ok := aliases()[name]; ok {
-		name, preset = a.task, a.preset
-	}
-	for _, e := range taskTable() {
-		if e.Name == name {
-			return e, preset, nil
-		}
-	}
 	var names []string
 	for _, e := range taskTable() {
+		if preset, ok := e.aliases[name]; ok || e.Name == name {
+			return e, preset, nil
+		}
 		names = append(names, e.Name)
 	}
-	names = append(names, sortedKeys(aliases())...)
+	for _, e := range taskTable() {
+		names = append(names, sortedKeys(e.aliases)...)
+	}
 	return taskEntry{}, nil, fmt.Errorf("unknown operator %q (known: %s)", name, strings.Join(names, ", "))
 }
 
@@ -167,7 +158,7 @@ func configValues(cfg map[string]any) (string, map[string]any, error) {
 		if !ok {
 			return "", nil, fmt.Errorf("operator config: mask_opt is %T, want a mapping", maskOpt)
 		}
-		if name != "inpainting" {
+		if e, _, err := lookupTask(name); err == nil && e.Kind != KindInpainting {
 			return "", nil, fmt.Errorf("operator config: mask_opt given for %s, only inpainting takes it", name)
 		}
 		for k, v := range m {

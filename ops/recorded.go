@@ -2,6 +2,7 @@ package ops
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 )
@@ -43,46 +44,88 @@ func FromRecorded(cfg map[string]any, imageShape []int, rec Recorded) (Operator,
 	if err != nil {
 		return nil, err
 	}
-	if rec.Mask != nil && e.Name != "inpainting" {
-		return nil, fmt.Errorf("operator config: a mask is recorded, but %s takes none", e.Name)
+	if e.recorded == nil {
+		if rec.Mask != nil || rec.Kernel != nil {
+			return nil, fmt.Errorf("operator config: a %s is recorded, but %s takes none", rec.what(), e.Name)
+		}
+		return op, nil
 	}
-	if rec.Kernel != nil && e.Name != "gaussian_blur" && e.Name != "motion_blur" {
-		return nil, fmt.Errorf("operator config: a kernel is recorded, but %s takes none", e.Name)
-	}
-	switch e.Name {
-	case "inpainting":
-		maskType := fmt.Sprint(values["mask_type"])
-		if v, ok := preset["mask_type"]; ok {
-			maskType = fmt.Sprint(v)
-		} else if _, ok := values["mask_type"]; !ok {
-			maskType = MaskBox
-		}
-		if rec.Mask == nil {
-			if maskType == MaskBox || maskType == MaskRandom || maskType == MaskExtreme {
-				return nil, fmt.Errorf("inpainting: a %s mask is drawn at random, and none is recorded", maskType)
-			}
-			return op, nil
-		}
-		mask, err := planeOf("mask", rec.Mask, rec.MaskShape, imageShape[2], imageShape[3])
-		if err != nil {
-			return nil, fmt.Errorf("inpainting: %w", err)
-		}
-		return NewInpainting(mask, imageShape[2], imageShape[3])
-	case "gaussian_blur", "motion_blur":
-		if rec.Kernel == nil {
-			if _, file := values["file"]; e.Name == "motion_blur" && !file {
-				return nil, fmt.Errorf("motion_blur: the kernel is drawn at random, and none is recorded")
-			}
-			return op, nil
-		}
-		return recordedBlur(e.Name, op.(*Blur), rec)
-	}
-	return op, nil
+	return e.recorded(op, withPreset(values, preset), rec, imageShape)
 }
 
-// recordedBlur checks a recorded kernel against the configured blur and
-// returns the blur with the recorded kernel.
-func recordedBlur(name string, configured *Blur, rec Recorded) (Operator, error) {
+// recordedBuilder returns a task's operator op (built from its
+// configuration values, an alias's presets included) with the recorded
+// parts in place of its random ones, or an error naming what is missing or
+// does not fit.
+type recordedBuilder func(op Operator, values map[string]any, rec Recorded, imageShape []int) (Operator, error)
+
+// what names what rec holds, for errors.
+func (rec Recorded) what() string {
+	if rec.Mask != nil {
+		return "mask"
+	}
+	return "kernel"
+}
+
+// withPreset returns values with an alias's presets added.
+func withPreset(values, preset map[string]any) map[string]any {
+	out := maps.Clone(values)
+	if out == nil {
+		out = map[string]any{}
+	}
+	maps.Copy(out, preset)
+	return out
+}
+
+// recordedInpainting is inpainting's recordedBuilder: a box, random or
+// extreme mask is drawn at random and must be recorded.
+func recordedInpainting(op Operator, values map[string]any, rec Recorded, imageShape []int) (Operator, error) {
+	if rec.Kernel != nil {
+		return nil, fmt.Errorf("operator config: a kernel is recorded, but inpainting takes none")
+	}
+	maskType := MaskBox
+	if v, ok := values["mask_type"]; ok {
+		maskType = fmt.Sprint(v)
+	}
+	if rec.Mask == nil {
+		if maskType == MaskBox || maskType == MaskRandom || maskType == MaskExtreme {
+			return nil, fmt.Errorf("inpainting: a %s mask is drawn at random, and none is recorded", maskType)
+		}
+		return op, nil
+	}
+	mask, err := planeOf("mask", rec.Mask, rec.MaskShape, imageShape[2], imageShape[3])
+	if err != nil {
+		return nil, fmt.Errorf("inpainting: %w", err)
+	}
+	return NewInpainting(mask, imageShape[2], imageShape[3])
+}
+
+// recordedGaussianBlur is gaussian_blur's recordedBuilder: a recorded
+// kernel must agree with the configured one.
+func recordedGaussianBlur(op Operator, _ map[string]any, rec Recorded, _ []int) (Operator, error) {
+	return recordedBlur(op.(*Blur), rec, true)
+}
+
+// recordedMotionBlur is motion_blur's recordedBuilder: a kernel not read
+// from a file is drawn at random and must be recorded.
+func recordedMotionBlur(op Operator, values map[string]any, rec Recorded, _ []int) (Operator, error) {
+	if _, file := values["file"]; rec.Kernel == nil && rec.Mask == nil && !file {
+		return nil, fmt.Errorf("motion_blur: the kernel is drawn at random, and none is recorded")
+	}
+	return recordedBlur(op.(*Blur), rec, false)
+}
+
+// recordedBlur returns the configured blur, or the blur with the recorded
+// kernel when there is one; with check, the recorded kernel must agree
+// with the configured one to float32 rounding.
+func recordedBlur(configured *Blur, rec Recorded, check bool) (Operator, error) {
+	name := configured.Name()
+	if rec.Mask != nil {
+		return nil, fmt.Errorf("operator config: a mask is recorded, but %s takes none", name)
+	}
+	if rec.Kernel == nil {
+		return configured, nil
+	}
 	if len(rec.KernelShape) != 2 || rec.KernelShape[0] != rec.KernelShape[1] || len(rec.Kernel) != rec.KernelShape[0]*rec.KernelShape[1] {
 		return nil, fmt.Errorf("%s: recorded kernel of shape %v (%d values), want [K,K]", name, rec.KernelShape, len(rec.Kernel))
 	}
@@ -90,7 +133,7 @@ func recordedBlur(name string, configured *Blur, rec Recorded) (Operator, error)
 	if size != configured.Size() {
 		return nil, fmt.Errorf("%s: recorded kernel is %dx%d, the configuration's %dx%d", name, size, size, configured.Size(), configured.Size())
 	}
-	if name == "gaussian_blur" {
+	if check {
 		mine := configured.Kernel()
 		var worst, peak float64
 		for i, v := range rec.Kernel {

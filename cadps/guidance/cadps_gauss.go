@@ -51,7 +51,7 @@ func (CADPSGauss) SpecKeys() []string {
 
 // DefaultScale implements Scaler: ζ = 1, the Gaussian likelihood's own
 // strength.
-func (CADPSGauss) DefaultScale(string) float64 { return 1 }
+func (CADPSGauss) DefaultScale(ops.Kind) float64 { return 1 }
 
 // Revision implements Revisioner:
 //

@@ -75,7 +75,7 @@ func (DAPS) SpecKeys() []string {
 }
 
 // DefaultScale implements Scaler: DAPS has no step size ζ.
-func (DAPS) DefaultScale(string) float64 { return 1 }
+func (DAPS) DefaultScale(ops.Kind) float64 { return 1 }
 
 // Draws implements Drawer: the K Langevin draws, then the forward
 // diffusion's, all shaped like x.

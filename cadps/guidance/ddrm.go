@@ -62,7 +62,7 @@ func (DDRM) SpecKeys() []string { return []string{"eta", "eta_b"} }
 func (DDRM) Revision() int { return 1 }
 
 // DefaultScale implements Scaler: DDRM has no step size.
-func (DDRM) DefaultScale(string) float64 { return 1 }
+func (DDRM) DefaultScale(ops.Kind) float64 { return 1 }
 
 // CheckOperator implements OperatorChecker: DDRM needs the operator's SVD.
 func (DDRM) CheckOperator(op ops.Operator) error {

@@ -60,7 +60,7 @@ func (DiffPIR) CheckProcess(p *diffusion.Process) error { return epsilonNetwork(
 func (DiffPIR) SpecKeys() []string { return []string{"lambda", "zeta", "eta", "guidance"} }
 
 // DefaultScale implements Scaler: DiffPIR has no step size ζ of DPS's kind.
-func (DiffPIR) DefaultScale(string) float64 { return 1 }
+func (DiffPIR) DefaultScale(ops.Kind) float64 { return 1 }
 
 // CheckOperator implements OperatorChecker: the data step needs the
 // operator's closed-form proximal step.

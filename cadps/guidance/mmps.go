@@ -59,7 +59,7 @@ func (MMPS) SpecKeys() []string { return []string{"cg", "solver"} }
 
 // DefaultScale implements Scaler: ζ = 1, the Gaussian likelihood's own
 // strength.
-func (MMPS) DefaultScale(string) float64 { return 1 }
+func (MMPS) DefaultScale(ops.Kind) float64 { return 1 }
 
 // CheckOperator implements OperatorChecker: A must be linear with an adjoint.
 func (m MMPS) CheckOperator(op ops.Operator) error {

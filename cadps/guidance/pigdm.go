@@ -35,7 +35,7 @@ func (PiGDM) SpecKeys() []string { return []string{"cg"} }
 
 // DefaultScale implements Scaler: ζ = 1, the Gaussian likelihood's own
 // strength.
-func (PiGDM) DefaultScale(string) float64 { return 1 }
+func (PiGDM) DefaultScale(ops.Kind) float64 { return 1 }
 
 // CheckOperator implements OperatorChecker: A must be linear with an adjoint.
 func (m PiGDM) CheckOperator(op ops.Operator) error {

@@ -2,12 +2,11 @@ package guidance
 
 import "github.com/cadps/toolkit/ops"
 
-// Scaler is implemented by methods whose default step size ζ for a task is
-// not DPS's.
+// Scaler is implemented by methods whose default step size ζ for a kind of
+// task is not DPS's.
 type Scaler interface {
-	// DefaultScale returns the method's ζ for the task (the operator's name,
-	// as [ops.Operator.Name] spells it).
-	DefaultScale(task string) float64
+	// DefaultScale returns the method's ζ for tasks of kind k.
+	DefaultScale(k ops.Kind) float64
 }
 
 // DefaultScale returns the step size ζ that method m uses for the task
@@ -20,39 +19,23 @@ type Scaler interface {
 // DiffPIR and DAPS have no step size of DPS's kind and take 1 (see
 // docs/methods.md).
 func DefaultScale(m Method, task string) float64 {
-	task = taskName(task)
+	k := ops.TaskKind(task)
 	if s, ok := m.(Scaler); ok {
-		return s.DefaultScale(task)
+		return s.DefaultScale(k)
 	}
-	return dpsScale(task)
+	return dpsScale(k)
 }
 
 // dpsScale returns the step size ζ of the DPS reference configurations for
-// the task (an operator name), or 0 for a task they do not cover.
-func dpsScale(task string) float64 {
-	switch task {
-	case "super_resolution", "gaussian_blur", "motion_blur":
+// tasks of kind k, or 0 for a kind they do not cover.
+func dpsScale(k ops.Kind) float64 {
+	switch k {
+	case ops.KindSuperResolution, ops.KindBlur:
 		return 0.3
-	case "inpainting":
+	case ops.KindInpainting:
 		return 0.5
-	case "phase_retrieval":
+	case ops.KindPhaseRetrieval:
 		return 1.0
 	}
 	return 0
-}
-
-// taskName returns the operator name of a task name or alias, or name
-// itself when ops knows neither.
-func taskName(name string) string {
-	for _, t := range ops.Tasks() {
-		if t.Name == name {
-			return name
-		}
-		for _, a := range t.Aliases {
-			if a == name {
-				return t.Name
-			}
-		}
-	}
-	return name
 }

@@ -54,7 +54,7 @@ func (TMPD) SpecKeys() []string {
 
 // DefaultScale implements Scaler: ζ = 1, the Gaussian likelihood's own
 // strength.
-func (TMPD) DefaultScale(string) float64 { return 1 }
+func (TMPD) DefaultScale(ops.Kind) float64 { return 1 }
 
 // Revision implements Revisioner:
 //
