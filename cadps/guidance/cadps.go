@@ -1,6 +1,10 @@
 package guidance
 
-import "github.com/gomlx/gomlx/pkg/core/graph"
+import (
+	"strconv"
+
+	"github.com/gomlx/gomlx/pkg/core/graph"
+)
 
 // CADPS is covariance-aware DPS (Hamidi & Yang, AAAI 2025) exactly as its
 // authors released it. A second network call on the same x_t at the previous
@@ -29,6 +33,13 @@ func (CADPS) Name() string { return "cadps" }
 
 // SpecKeys implements SpecReader.
 func (CADPS) SpecKeys() []string { return []string{"batched"} }
+
+// WithOption implements SpecReader.
+func (m CADPS) WithOption(_, v string) (Method, error) {
+	var err error
+	m.Batched, err = strconv.ParseBool(v)
+	return m, err
+}
 
 // Step implements Method.
 func (c CADPS) Step(s *Step) Result {

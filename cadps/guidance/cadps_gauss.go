@@ -1,6 +1,9 @@
 package guidance
 
 import (
+	"fmt"
+	"strconv"
+
 	"github.com/cadps/toolkit/ops"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 )
@@ -47,6 +50,23 @@ func (CADPSGauss) Name() string { return "cadps-gauss" }
 // SpecKeys implements SpecReader.
 func (CADPSGauss) SpecKeys() []string {
 	return []string{"cg", "fd_step", "diagonal", "probes", "probe_seed", "negative"}
+}
+
+// WithOption implements SpecReader.
+func (m CADPSGauss) WithOption(k, v string) (Method, error) {
+	var err error
+	switch k {
+	case "cg":
+		m.CGIterations, err = positiveInt(v)
+	case "fd_step":
+		m.FDStep, err = strconv.ParseFloat(v, 64)
+		if err == nil && !(m.FDStep > 0) {
+			err = fmt.Errorf("%s: want a positive number", v)
+		}
+	default:
+		m.Diagonal, err = m.Diagonal.withOption(k, v)
+	}
+	return m, err
 }
 
 // DefaultScale implements Scaler: ζ = 1, the Gaussian likelihood's own

@@ -74,6 +74,35 @@ func (DAPS) SpecKeys() []string {
 	return []string{"sigma_max", "sigma_min", "ode_steps", "ode_sigma_min", "langevin_steps", "lr", "lr_min_ratio", "tau"}
 }
 
+// WithOption implements SpecReader: sigma_max, sigma_min, ode_sigma_min,
+// tau and lr positive, lr_min_ratio non-negative, ode_steps (≤ 1000) and
+// langevin_steps (≤ 10000) positive integers.
+func (m DAPS) WithOption(k, v string) (Method, error) {
+	var x float64
+	var err error
+	switch k {
+	case "sigma_max":
+		m.SigmaMax, err = positiveRule().parse(v)
+	case "sigma_min":
+		m.SigmaMin, err = positiveRule().parse(v)
+	case "ode_sigma_min":
+		m.ODESigmaMin, err = positiveRule().parse(v)
+	case "tau":
+		m.Tau, err = positiveRule().parse(v)
+	case "lr":
+		m.LR, err = positiveRule().parse(v)
+	case "lr_min_ratio":
+		m.LRMinRatio, err = nonNegativeRule().parse(v)
+	case "ode_steps":
+		x, err = countRule(1000).parse(v)
+		m.ODESteps = int(x)
+	case "langevin_steps":
+		x, err = countRule(10000).parse(v)
+		m.LangevinSteps = int(x)
+	}
+	return m, err
+}
+
 // DefaultScale implements Scaler: DAPS has no step size ζ.
 func (DAPS) DefaultScale(ops.Kind) float64 { return 1 }
 

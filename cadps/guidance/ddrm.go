@@ -54,6 +54,17 @@ func (DDRM) CheckProcess(p *diffusion.Process) error { return epsilonNetwork("dd
 // SpecKeys implements SpecReader.
 func (DDRM) SpecKeys() []string { return []string{"eta", "eta_b"} }
 
+// WithOption implements SpecReader: eta and eta_b in [0, 1].
+func (m DDRM) WithOption(k, v string) (Method, error) {
+	x, err := unitRule().parse(v)
+	if k == "eta" {
+		m.Eta = x
+	} else {
+		m.EtaB = x
+	}
+	return m, err
+}
+
 // Revision implements Revisioner:
 //
 //  1. singular values below DDRMZero times the largest count as zero (a

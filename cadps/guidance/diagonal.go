@@ -2,6 +2,7 @@ package guidance
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
@@ -107,6 +108,25 @@ type Diagonal struct {
 	// Negative is the rule for negative entries of the estimate ("" =
 	// NegativeAbs).
 	Negative NegativeRule
+}
+
+// withOption returns d with the diagonal option k (diagonal, probes,
+// probe_seed or negative) set from its text v.
+func (d Diagonal) withOption(k, v string) (Diagonal, error) {
+	var err error
+	switch k {
+	case "diagonal":
+		d.Estimator, err = ParseDiagonal(v)
+	case "probes":
+		d.Probes, err = positiveInt(v)
+	case "probe_seed":
+		d.Seed, err = strconv.ParseInt(v, 10, 64)
+	case "negative":
+		d.Negative, err = ParseNegativeRule(v)
+	default:
+		err = fmt.Errorf("no such option")
+	}
+	return d, err
 }
 
 // nonNegative applies the rule for negative entries to the estimate c.

@@ -59,6 +59,23 @@ func (DiffPIR) CheckProcess(p *diffusion.Process) error { return epsilonNetwork(
 // SpecKeys implements SpecReader.
 func (DiffPIR) SpecKeys() []string { return []string{"lambda", "zeta", "eta", "guidance"} }
 
+// WithOption implements SpecReader: lambda > 0, zeta and eta in [0, 1],
+// guidance ≥ 0.
+func (m DiffPIR) WithOption(k, v string) (Method, error) {
+	var err error
+	switch k {
+	case "lambda":
+		m.Lambda, err = positiveRule().parse(v)
+	case "zeta":
+		m.Zeta, err = unitRule().parse(v)
+	case "eta":
+		m.Eta, err = unitRule().parse(v)
+	case "guidance":
+		m.Guidance, err = nonNegativeRule().parse(v)
+	}
+	return m, err
+}
+
 // DefaultScale implements Scaler: DiffPIR has no step size ζ of DPS's kind.
 func (DiffPIR) DefaultScale(ops.Kind) float64 { return 1 }
 

@@ -269,65 +269,29 @@ func UsesMeasurement(m Method) bool {
 	return true
 }
 
-// Options configure a method built by name.
+// Options configure every method built by name that reads them; a
+// method's own options come in its spec (ParseSpec).
 type Options struct {
-	// Batched runs the two network calls of CA-DPS as one batched forward.
+	// Batched runs the two network calls of CA-DPS as one batched forward
+	// (the spec option batched=true).
 	Batched bool
-	// CGIterations caps the conjugate-gradient iterations of the methods that
-	// solve a linear system (0 = the method's default).
-	CGIterations int
-	// FDStep is the finite-difference step of the paper's CA-DPS, relative
-	// to the noise level √(1−ᾱ_t) (0 = [DefaultFDStep]).
-	FDStep float64
-	// Solver is MMPS's linear solver ("" = SolverGCR).
-	Solver Solver
-	// Diagonal is the diagonal estimator of tmpd and cadps-gauss (zero:
-	// their published row sums).
-	Diagonal Diagonal
-	// PixelSpace is tmpd's option of that name: the diagonal of the pixel
-	// covariance instead of the measurement covariance's.
-	PixelSpace bool
-	// Params holds the numeric hyper-parameters of DDRM, DiffPIR and DAPS
-	// by spec key (see ParseSpec); a missing key keeps the method's
-	// released default.
-	Params map[string]float64
 }
 
-// param returns Params[key], or def when it is not set.
-func (o Options) param(key string, def float64) float64 {
-	if v, ok := o.Params[key]; ok {
-		return v
-	}
-	return def
-}
-
-// constructors lists the methods by name.
-func constructors() map[string]func(Options) Method {
-	return map[string]func(Options) Method{
-		"dps":           func(Options) Method { return DPS{} },
-		"cadps":         func(o Options) Method { return CADPS{Batched: o.Batched} },
-		"unconditional": func(Options) Method { return Unconditional{} },
-		"cadps-gauss": func(o Options) Method {
-			return CADPSGauss{FDStep: o.FDStep, CGIterations: o.CGIterations, Diagonal: o.Diagonal}
-		},
-		"pigdm": func(o Options) Method { return PiGDM{CGIterations: o.CGIterations} },
-		"tmpd": func(o Options) Method {
-			return TMPD{CGIterations: o.CGIterations, Diagonal: o.Diagonal, PixelSpace: o.PixelSpace}
-		},
-		"mmps":       func(o Options) Method { return MMPS{CGIterations: o.CGIterations, Solver: o.Solver} },
-		"mcg":        func(Options) Method { return MCG{} },
-		"projection": func(Options) Method { return Projection{} },
-		"ddrm":       func(o Options) Method { return DDRM{Eta: o.param("eta", 0.85), EtaB: o.param("eta_b", 1)} },
-		"diffpir": func(o Options) Method {
-			return DiffPIR{Lambda: o.param("lambda", 0), Zeta: o.param("zeta", -1), Eta: o.param("eta", 0), Guidance: o.param("guidance", 1)}
-		},
-		"daps": func(o Options) Method {
-			d := DefaultDAPS()
-			return DAPS{SigmaMax: o.param("sigma_max", d.SigmaMax), SigmaMin: o.param("sigma_min", d.SigmaMin),
-				ODESteps: int(o.param("ode_steps", float64(d.ODESteps))), ODESigmaMin: o.param("ode_sigma_min", d.ODESigmaMin),
-				LangevinSteps: int(o.param("langevin_steps", float64(d.LangevinSteps))), LR: o.param("lr", d.LR),
-				LRMinRatio: o.param("lr_min_ratio", d.LRMinRatio), Tau: o.param("tau", d.Tau)}
-		},
+// constructors lists the methods by name, each with its defaults.
+func constructors() map[string]func() Method {
+	return map[string]func() Method{
+		"dps":           func() Method { return DPS{} },
+		"cadps":         func() Method { return CADPS{} },
+		"unconditional": func() Method { return Unconditional{} },
+		"cadps-gauss":   func() Method { return CADPSGauss{} },
+		"pigdm":         func() Method { return PiGDM{} },
+		"tmpd":          func() Method { return TMPD{} },
+		"mmps":          func() Method { return MMPS{} },
+		"mcg":           func() Method { return MCG{} },
+		"projection":    func() Method { return Projection{} },
+		"ddrm":          func() Method { return DDRM{Eta: 0.85, EtaB: 1} },
+		"diffpir":       func() Method { return DiffPIR{Zeta: -1, Guidance: 1} },
+		"daps":          func() Method { return DefaultDAPS() },
 	}
 }
 
@@ -341,13 +305,17 @@ func Names() []string {
 	return names
 }
 
-// New returns the method with the given name.
+// New returns the method with the given name, its defaults and o.
 func New(name string, o Options) (Method, error) {
 	c, ok := constructors()[name]
 	if !ok {
 		return nil, fmt.Errorf("guidance: unknown method %q (known: %s)", name, strings.Join(Names(), ", "))
 	}
-	return c(o), nil
+	m := c()
+	if r, ok := m.(SpecReader); ok && o.Batched && slices.Contains(r.SpecKeys(), "batched") {
+		return r.WithOption("batched", "true")
+	}
+	return m, nil
 }
 
 // Has reports whether a method of that name exists.

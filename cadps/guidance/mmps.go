@@ -1,6 +1,8 @@
 package guidance
 
 import (
+	"fmt"
+
 	"github.com/cadps/toolkit/ops"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 )
@@ -56,6 +58,23 @@ func (MMPS) Name() string { return "mmps" }
 
 // SpecKeys implements SpecReader.
 func (MMPS) SpecKeys() []string { return []string{"cg", "solver"} }
+
+// WithOption implements SpecReader.
+func (m MMPS) WithOption(k, v string) (Method, error) {
+	var err error
+	switch k {
+	case "cg":
+		m.CGIterations, err = positiveInt(v)
+	case "solver":
+		switch s := Solver(v); s {
+		case SolverCG, SolverGCR:
+			m.Solver = s
+		default:
+			err = fmt.Errorf("unknown solver %q (known: cg, gcr)", v)
+		}
+	}
+	return m, err
+}
 
 // DefaultScale implements Scaler: ζ = 1, the Gaussian likelihood's own
 // strength.

@@ -33,6 +33,13 @@ func (PiGDM) Name() string { return "pigdm" }
 // SpecKeys implements SpecReader.
 func (PiGDM) SpecKeys() []string { return []string{"cg"} }
 
+// WithOption implements SpecReader.
+func (m PiGDM) WithOption(_, v string) (Method, error) {
+	var err error
+	m.CGIterations, err = positiveInt(v)
+	return m, err
+}
+
 // DefaultScale implements Scaler: ζ = 1, the Gaussian likelihood's own
 // strength.
 func (PiGDM) DefaultScale(ops.Kind) float64 { return 1 }

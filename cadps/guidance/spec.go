@@ -2,7 +2,6 @@ package guidance
 
 import (
 	"fmt"
-	"maps"
 	"math"
 	"slices"
 	"sort"
@@ -24,7 +23,8 @@ import (
 //	diffpir:lambda=7,zeta=0.3
 //	daps:langevin_steps=50,lr=1e-4,tau=0.01
 //
-// Keys: cg (CG iterations), fd_step (cadps-gauss's finite-difference step),
+// Each method reads its own keys (SpecReader): cg (CG iterations), fd_step
+// (cadps-gauss's finite-difference step),
 // diagonal (rowsum, hutchinson, exact), probes, probe_seed, negative (abs,
 // clamp: see NegativeRule), space (measurements, pixels: tmpd's
 // PixelSpace), batched, solver (cg, gcr); DDRM's eta and eta_b (in [0,1]);
@@ -39,35 +39,31 @@ func ParseSpec(spec string, base Options) (Method, error) {
 	if !Has(name) {
 		return nil, fmt.Errorf("guidance: method spec %q: unknown method %q (known: %s)", spec, name, strings.Join(Names(), ", "))
 	}
-	m0, err := New(name, Options{})
+	m, err := New(name, base)
 	if err != nil {
 		return nil, err
 	}
-	o := base
 	for _, kv := range splitParams(rest) {
 		k, v, ok := strings.Cut(kv, "=")
 		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
 		if !ok || k == "" || v == "" {
 			return nil, fmt.Errorf("guidance: method spec %q: option %q is not key=value", spec, kv)
 		}
-		if !slices.Contains(specKeys(m0), k) {
+		r, reads := m.(SpecReader)
+		if !reads || !slices.Contains(r.SpecKeys(), k) {
 			readers := optionReaders(k)
 			if len(readers) == 0 {
 				takes := name + " takes no options"
-				if keys := specKeys(m0); len(keys) > 0 {
+				if keys := specKeys(m); len(keys) > 0 {
 					takes = name + " takes " + strings.Join(keys, ", ")
 				}
 				return nil, fmt.Errorf("guidance: method spec %q: unknown option %q (%s)", spec, k, takes)
 			}
 			return nil, fmt.Errorf("guidance: method spec %q: %s does not take option %q (it is read by %s)", spec, name, k, strings.Join(readers, ","))
 		}
-		if err := setOption(&o, k, v); err != nil {
+		if m, err = r.WithOption(k, v); err != nil {
 			return nil, fmt.Errorf("guidance: method spec %q: option %s: %w", spec, k, err)
 		}
-	}
-	m, err := New(name, o)
-	if err != nil {
-		return nil, err
 	}
 	if v, ok := m.(Validator); ok {
 		if err := v.Validate(); err != nil {
@@ -136,10 +132,14 @@ func CheckDistinct(specs []string) error {
 	return nil
 }
 
-// SpecReader is implemented by methods that take options in a spec.
+// SpecReader is implemented by methods that take options in a spec: each
+// method parses and checks its own.
 type SpecReader interface {
 	// SpecKeys lists the ParseSpec option keys the method reads.
 	SpecKeys() []string
+	// WithOption returns the method with option key (one of SpecKeys) set
+	// from its text value, or an error naming what is wrong with the value.
+	WithOption(key, value string) (Method, error)
 }
 
 // specKeys returns the option keys method m reads (none unless it
@@ -170,85 +170,18 @@ func splitParams(s string) []string {
 	return strings.Split(s, ",")
 }
 
-// setOption sets option k of o from its text v.
-func setOption(o *Options, k, v string) error {
-	var err error
-	switch k {
-	case "cg":
-		o.CGIterations, err = positiveInt(v)
-	case "probes":
-		o.Diagonal.Probes, err = positiveInt(v)
-	case "probe_seed":
-		o.Diagonal.Seed, err = strconv.ParseInt(v, 10, 64)
-	case "fd_step":
-		o.FDStep, err = strconv.ParseFloat(v, 64)
-		if err == nil && !(o.FDStep > 0) {
-			err = fmt.Errorf("%s: want a positive number", v)
-		}
-	case "diagonal":
-		o.Diagonal.Estimator, err = ParseDiagonal(v)
-	case "negative":
-		o.Diagonal.Negative, err = ParseNegativeRule(v)
-	case "space":
-		switch v {
-		case "pixels":
-			o.PixelSpace = true
-		case "measurements":
-			o.PixelSpace = false
-		default:
-			err = fmt.Errorf("unknown space %q (known: pixels, measurements)", v)
-		}
-	case "batched":
-		o.Batched, err = strconv.ParseBool(v)
-	case "solver":
-		switch s := Solver(v); s {
-		case SolverCG, SolverGCR:
-			o.Solver = s
-		default:
-			err = fmt.Errorf("unknown solver %q (known: cg, gcr)", v)
-		}
-	default:
-		rule, ok := paramRules()[k]
-		if !ok {
-			return fmt.Errorf("no such option")
-		}
-		var x float64
-		if x, err = rule.parse(v); err == nil {
-			if o.Params == nil {
-				o.Params = map[string]float64{}
-			} else {
-				o.Params = maps.Clone(o.Params)
-			}
-			o.Params[k] = x
-		}
-	}
-	return err
-}
-
 // paramRule says which values a numeric hyper-parameter takes.
 type paramRule struct {
 	min, max     float64 // closed bounds
 	openMin, int bool    // min excluded; integers only
 }
 
-// paramRules returns the rules of the numeric hyper-parameters of DDRM,
-// DiffPIR and DAPS by key.
-func paramRules() map[string]paramRule {
-	return map[string]paramRule{
-		"eta":            {min: 0, max: 1},
-		"eta_b":          {min: 0, max: 1},
-		"lambda":         {min: 0, openMin: true, max: math.Inf(1)},
-		"zeta":           {min: 0, max: 1},
-		"guidance":       {min: 0, max: math.Inf(1)},
-		"sigma_max":      {min: 0, openMin: true, max: math.Inf(1)},
-		"sigma_min":      {min: 0, openMin: true, max: math.Inf(1)},
-		"ode_sigma_min":  {min: 0, openMin: true, max: math.Inf(1)},
-		"ode_steps":      {min: 1, max: 1000, int: true},
-		"langevin_steps": {min: 1, max: 10000, int: true},
-		"lr":             {min: 0, openMin: true, max: math.Inf(1)},
-		"lr_min_ratio":   {min: 0, max: math.Inf(1)},
-		"tau":            {min: 0, openMin: true, max: math.Inf(1)},
-	}
+// The rules of the methods' numeric options.
+func unitRule() paramRule        { return paramRule{min: 0, max: 1} }
+func positiveRule() paramRule    { return paramRule{min: 0, openMin: true, max: math.Inf(1)} }
+func nonNegativeRule() paramRule { return paramRule{min: 0, max: math.Inf(1)} }
+func countRule(most float64) paramRule {
+	return paramRule{min: 1, max: most, int: true}
 }
 
 // parse reads v under the rule.

@@ -121,7 +121,7 @@ func TestRevision(t *testing.T) {
 
 // TestSpecKeys checks every option a method declares (SpecReader): it
 // parses, and it reaches the method (the method differs from the default).
-// A key missing from setOption, or declared by a method that ignores it,
+// A key its WithOption ignores, or declared by a method that ignores it,
 // fails here.
 func TestSpecKeys(t *testing.T) {
 	example := map[string]string{"cg": "3", "fd_step": "0.1", "diagonal": "exact", "probes": "2", "probe_seed": "1",

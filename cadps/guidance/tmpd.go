@@ -1,6 +1,8 @@
 package guidance
 
 import (
+	"fmt"
+
 	"github.com/cadps/toolkit/ops"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 )
@@ -50,6 +52,25 @@ func (TMPD) Name() string { return "tmpd" }
 // SpecKeys implements SpecReader.
 func (TMPD) SpecKeys() []string {
 	return []string{"cg", "diagonal", "probes", "probe_seed", "negative", "space"}
+}
+
+// WithOption implements SpecReader.
+func (m TMPD) WithOption(k, v string) (Method, error) {
+	var err error
+	switch k {
+	case "cg":
+		m.CGIterations, err = positiveInt(v)
+	case "space":
+		switch v {
+		case "pixels", "measurements":
+			m.PixelSpace = v == "pixels"
+		default:
+			err = fmt.Errorf("unknown space %q (known: pixels, measurements)", v)
+		}
+	default:
+		m.Diagonal, err = m.Diagonal.withOption(k, v)
+	}
+	return m, err
 }
 
 // DefaultScale implements Scaler: ζ = 1, the Gaussian likelihood's own
