@@ -48,7 +48,7 @@ func (m *Model) Match(sd *checkpoints.StateDict) error {
 	for i, p := range m.specs {
 		specs[i] = checkpoints.Spec{Name: p.Name, Shape: p.Shape}
 	}
-	return checkpoints.Match(sd, specs, m.cfg.String())
+	return checkpoints.Match(sd, specs, m.cfg.String(), MatchHints)
 }
 
 // StateDict returns the weights held in ctx as a state_dict with the
