@@ -25,7 +25,7 @@ func (t *Trainer) Weights() (*checkpoints.StateDict, error) { return t.model.Sta
 func (t *Trainer) EMAWeights() (*checkpoints.StateDict, error) {
 	sd := checkpoints.NewStateDict("ema")
 	for _, p := range t.model.Params() {
-		scope, name := keyScope(p.Name)
+		scope, name := unet.KeyScope(p.Name)
 		v := t.ctx.GetVariableByScopeAndName(emaScope+scope, name)
 		if v == nil {
 			return nil, fmt.Errorf("train: no EMA weight for %q", p.Name)
@@ -195,7 +195,7 @@ func Resume(b backends.Backend, path string, data *Dataset) (*Trainer, error) {
 	}
 	trainable := map[string]bool{}
 	for _, p := range t.model.Params() {
-		scope, name := keyScope(p.Name)
+		scope, name := unet.KeyScope(p.Name)
 		trainable[scope+"/"+name] = true
 	}
 	for _, name := range sd.Names {
@@ -223,7 +223,7 @@ func Resume(b backends.Backend, path string, data *Dataset) (*Trainer, error) {
 			}
 			value = tensors.FromFlatDataAndDimensions(v, ct.Shape...)
 		}
-		if err := setVariable(t.ctx, scope, vname, value, trainable[name]); err != nil {
+		if err := unet.SetVariable(t.ctx, scope, vname, value, trainable[name]); err != nil {
 			return nil, err
 		}
 	}

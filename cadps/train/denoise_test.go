@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/cadps/toolkit/cadps/backend"
+	"github.com/cadps/toolkit/cadps/unet"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
 
@@ -84,7 +85,7 @@ func TestNoiseLevelErrors(t *testing.T) {
 
 	// A NaN weight is reported, not averaged into the table.
 	p0 := m.Params()[0]
-	scope, name := keyScope(p0.Name)
+	scope, name := unet.KeyScope(p0.Name)
 	n := 1
 	for _, d := range p0.Shape {
 		n *= d
@@ -93,7 +94,7 @@ func TestNoiseLevelErrors(t *testing.T) {
 	for k := range nan {
 		nan[k] = float32(math.NaN())
 	}
-	if err := setVariable(ctx, scope, name, tensors.FromFlatDataAndDimensions(nan, p0.Shape...), true); err != nil {
+	if err := unet.SetVariable(ctx, scope, name, tensors.FromFlatDataAndDimensions(nan, p0.Shape...), true); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := NoiseLevelErrors(b, ctx, m, p, data, []int{500}, 0, 2); err == nil || !strings.Contains(err.Error(), "timestep 500: the network's output is not finite") {

@@ -8,7 +8,6 @@ import (
 
 	"github.com/cadps/toolkit/cadps/unet"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
 )
 
 // isZeroModule reports whether a parameter belongs to one of the layers that
@@ -72,28 +71,4 @@ func InitialWeights(m *unet.Model, seed uint64) map[string]*tensors.Tensor {
 		out[p.Name] = tensors.FromFlatDataAndDimensions(v, p.Shape...)
 	}
 	return out
-}
-
-// keyScope splits a checkpoint key into the context scope of its prefix and
-// the variable name, as package unet stores weights: "a.b.weight" →
-// ("/a/b", "weight").
-func keyScope(key string) (scope, name string) {
-	i := strings.LastIndex(key, ".")
-	return "/" + strings.ReplaceAll(key[:i], ".", "/"), key[i+1:]
-}
-
-// setVariable creates or overwrites the variable at scope/name with value.
-func setVariable(ctx *context.Context, scope, name string, value *tensors.Tensor, trainable bool) error {
-	if v := ctx.GetVariableByScopeAndName(scope, name); v != nil {
-		if !v.Shape().Equal(value.Shape()) {
-			return fmt.Errorf("train: variable %s/%s has shape %s, %s given", scope, name, v.Shape(), value.Shape())
-		}
-		if err := v.SetValue(value); err != nil {
-			return fmt.Errorf("train: setting %s/%s: %w", scope, name, err)
-		}
-		v.SetTrainable(trainable)
-		return nil
-	}
-	ctx.InAbsPath(scope).Checked(false).VariableWithValue(name, value).SetTrainable(trainable)
-	return nil
 }

@@ -168,11 +168,11 @@ func New(b backends.Backend, cfg Config, data *Dataset) (*Trainer, error) {
 	init := InitialWeights(t.model, cfg.Seed)
 	for _, p := range t.model.Params() {
 		value := init[p.Name]
-		scope, name := keyScope(p.Name)
-		if err := setVariable(t.ctx, scope, name, value, true); err != nil {
+		scope, name := unet.KeyScope(p.Name)
+		if err := unet.SetVariable(t.ctx, scope, name, value, true); err != nil {
 			return nil, err
 		}
-		if err := setVariable(t.ctx, emaScope+scope, name, tensors.FromFlatDataAndDimensions(tensors.MustCopyFlatData[float32](value), value.Shape().Dimensions...), false); err != nil {
+		if err := unet.SetVariable(t.ctx, emaScope+scope, name, tensors.FromFlatDataAndDimensions(tensors.MustCopyFlatData[float32](value), value.Shape().Dimensions...), false); err != nil {
 			return nil, err
 		}
 	}
@@ -314,7 +314,7 @@ func (t *Trainer) stepGraph(ctx *context.Context, x0, ti, noise *node) []*node {
 	rate := graph.Min(graph.Scalar(g, dtypes.Float32, t.cfg.EMARate), graph.Div(graph.OnePlus(n), graph.AddScalar(n, 10)))
 	keep := graph.OneMinus(rate)
 	for _, p := range t.model.Params() {
-		scope, name := keyScope(p.Name)
+		scope, name := unet.KeyScope(p.Name)
 		v := ctx.GetVariableByScopeAndName(scope, name)
 		e := ctx.GetVariableByScopeAndName(emaScope+scope, name)
 		e.SetValueGraph(graph.Add(graph.Mul(e.ValueGraph(g), rate), graph.Mul(v.ValueGraph(g), keep)))

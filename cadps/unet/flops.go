@@ -8,50 +8,61 @@ package unet
 func (m *Model) ForwardFLOPs(imageSize int) int64 {
 	var total int64
 	size := int64(imageSize)
-	convFLOPs := func(in, out, k int, s int64) int64 { return 2 * int64(in) * int64(out) * int64(k*k) * s * s }
-	// Walk the blocks, tracking the spatial size as the graph does.
-	walk := func(block []layer) {
-		for _, l := range block {
-			switch l := l.(type) {
-			case *conv:
-				total += convFLOPs(l.in, l.out, l.k, size/int64(l.stride))
-			case *resBlock:
-				out := size
-				if l.up {
-					out *= 2
-				} else if l.down {
-					out /= 2
-				}
-				total += convFLOPs(l.in, l.out, 3, out) + convFLOPs(l.out, l.out, 3, out)
-				if l.in != l.out {
-					total += convFLOPs(l.in, l.out, 1, out)
-				}
-				size = out
-			case *attention:
-				length := size * size
-				c := int64(l.ch)
-				total += 2*3*c*c*length + 2*c*c*length // qkv and proj_out
-				total += 2 * 2 * c * length * length   // q·kᵀ and weights·v over all heads
-			case *downsample:
-				size /= 2
-				if l.useConv {
-					total += convFLOPs(l.ch, l.ch, 3, size)
-				}
-			case *upsample:
-				size *= 2
-				if l.useConv {
-					total += convFLOPs(l.ch, l.ch, 3, size)
-				}
-			}
-		}
-	}
-	for _, b := range m.inputBlocks {
-		walk(b)
-	}
-	walk(m.middleBlock)
-	for _, b := range m.outputBlocks {
-		walk(b)
-	}
-	walk(m.out)
+	m.visit(func(l layer) {
+		var n int64
+		n, size = l.flops(size)
+		total += n
+	})
 	return total
 }
+
+// convFLOPs counts a k×k convolution from in to out channels at an s×s
+// output.
+func convFLOPs(in, out, k int, s int64) int64 {
+	return 2 * int64(in) * int64(out) * int64(k*k) * s * s
+}
+
+func (l *conv) flops(size int64) (int64, int64) {
+	out := size / int64(l.stride)
+	return convFLOPs(l.in, l.out, l.k, out), out
+}
+
+func (l *resBlock) flops(size int64) (int64, int64) {
+	out := size
+	if l.up {
+		out *= 2
+	} else if l.down {
+		out /= 2
+	}
+	n := convFLOPs(l.in, l.out, 3, out) + convFLOPs(l.out, l.out, 3, out)
+	if l.in != l.out {
+		n += convFLOPs(l.in, l.out, 1, out)
+	}
+	return n, out
+}
+
+func (l *attention) flops(size int64) (int64, int64) {
+	length := size * size
+	c := int64(l.ch)
+	n := 2*3*c*c*length + 2*c*c*length // qkv and proj_out
+	n += 2 * 2 * c * length * length   // q·kᵀ and weights·v over all heads
+	return n, size
+}
+
+func (l *downsample) flops(size int64) (int64, int64) {
+	if l.useConv {
+		return convFLOPs(l.ch, l.ch, 3, size/2), size / 2
+	}
+	return 0, size / 2
+}
+
+func (l *upsample) flops(size int64) (int64, int64) {
+	if l.useConv {
+		return convFLOPs(l.ch, l.ch, 3, size*2), size * 2
+	}
+	return 0, size * 2
+}
+
+func (l *groupNorm) flops(size int64) (int64, int64) { return 0, size }
+
+func (l *linear) flops(size int64) (int64, int64) { return 2 * int64(l.in) * int64(l.out), size }

@@ -292,3 +292,19 @@ func (l *attention) apply(w *weights, x, _ *node) *node {
 	h := conv1x1(w, l.key+".proj_out", graph.Reshape(a, n, c, length))
 	return graph.Reshape(graph.Add(xf, h), d...)
 }
+
+func (l *groupNorm) normChannels() []int  { return []int{l.ch} }
+func (l *resBlock) normChannels() []int   { return []int{l.in, l.out} }
+func (l *attention) normChannels() []int  { return []int{l.ch} }
+func (l *conv) normChannels() []int       { return nil }
+func (l *linear) normChannels() []int     { return nil }
+func (l *downsample) normChannels() []int { return nil }
+func (l *upsample) normChannels() []int   { return nil }
+
+func (l *groupNorm) prefix() string  { return l.key }
+func (l *resBlock) prefix() string   { return l.key }
+func (l *attention) prefix() string  { return l.key }
+func (l *conv) prefix() string       { return l.key }
+func (l *linear) prefix() string     { return l.key }
+func (l *downsample) prefix() string { return l.key }
+func (l *upsample) prefix() string   { return l.key }

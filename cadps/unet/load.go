@@ -56,7 +56,7 @@ func (m *Model) Match(sd *checkpoints.StateDict) error {
 func (m *Model) StateDict(ctx *context.Context) (*checkpoints.StateDict, error) {
 	sd := checkpoints.NewStateDict("unet")
 	for _, p := range m.specs {
-		scope, name := keyScope(p.Name)
+		scope, name := KeyScope(p.Name)
 		v := ctx.GetVariableByScopeAndName(scope, name)
 		if v == nil {
 			return nil, fmt.Errorf("unet: no weight %q in the context", p.Name)
@@ -118,13 +118,24 @@ func IsNormParam(key string) bool {
 
 // setVariable stores value in ctx as the parameter named by a checkpoint key.
 func setVariable(ctx *context.Context, key string, value *tensors.Tensor) error {
-	scope, name := keyScope(key)
+	scope, name := KeyScope(key)
+	return SetVariable(ctx, scope, name, value, true)
+}
+
+// SetVariable creates or overwrites the variable scope/name of ctx with
+// value, trainable or not; an existing variable of another shape is an
+// error naming it.
+func SetVariable(ctx *context.Context, scope, name string, value *tensors.Tensor, trainable bool) error {
 	if v := ctx.GetVariableByScopeAndName(scope, name); v != nil {
 		if !v.Shape().Equal(value.Shape()) {
-			return fmt.Errorf("unet: weight %q has shape %s in the context, %s given", key, v.Shape(), value.Shape())
+			return fmt.Errorf("unet: variable %s/%s has shape %s, %s given", scope, name, v.Shape(), value.Shape())
 		}
-		return v.SetValue(value)
+		if err := v.SetValue(value); err != nil {
+			return fmt.Errorf("unet: setting %s/%s: %w", scope, name, err)
+		}
+		v.SetTrainable(trainable)
+		return nil
 	}
-	ctx.InAbsPath(scope).Checked(false).VariableWithValue(name, value)
+	ctx.InAbsPath(scope).Checked(false).VariableWithValue(name, value).SetTrainable(trainable)
 	return nil
 }

@@ -47,6 +47,15 @@ type Model struct {
 type layer interface {
 	params(add func(name string, dims ...int))
 	apply(w *weights, h, emb *node) *node
+	// flops returns the layer's floating-point operations for one image of
+	// size×size at its input, counting 2 per multiply-add of its
+	// convolutions, attention products and projections, and the size of
+	// its output.
+	flops(size int64) (n, out int64)
+	// normChannels lists the channel counts of the layer's GroupNorms.
+	normChannels() []int
+	// prefix is the checkpoint key prefix of the layer's parameters.
+	prefix() string
 }
 
 // New builds the architecture of cfg, or returns an error naming what is
@@ -204,14 +213,10 @@ func (b *builder) outputBlocks(ch int, chans []int, ds, numHeadsUp int) int {
 func (m *Model) checkGroups() error {
 	var bad []string
 	m.visit(func(l layer) {
-		switch l := l.(type) {
-		case *resBlock:
-			if l.in%normGroups != 0 || l.out%normGroups != 0 {
-				bad = append(bad, l.key)
-			}
-		case *attention:
-			if l.ch%normGroups != 0 {
-				bad = append(bad, l.key)
+		for _, ch := range l.normChannels() {
+			if ch%normGroups != 0 {
+				bad = append(bad, l.prefix())
+				break
 			}
 		}
 	})
@@ -371,14 +376,15 @@ func (w *weights) get(key string) *node {
 	if !ok {
 		panic(fmt.Errorf("unet: internal error: parameter %q is not declared", key))
 	}
-	scope, name := keyScope(key)
+	scope, name := KeyScope(key)
 	v := w.ctx.InAbsPath(scope).VariableWithShape(name, shapes.Make(dtypes.Float32, dims...))
 	return w.cast(key, v.ValueGraph(w.g))
 }
 
-// keyScope splits a checkpoint key into the context scope of its prefix and
-// the variable name: "a.b.weight" → ("/a/b", "weight").
-func keyScope(key string) (scope, name string) {
+// KeyScope splits a checkpoint key into the context scope of its prefix and
+// the variable name, where a Model keeps that weight: "a.b.weight" →
+// ("/a/b", "weight").
+func KeyScope(key string) (scope, name string) {
 	i := strings.LastIndex(key, ".")
 	return "/" + strings.ReplaceAll(key[:i], ".", "/"), key[i+1:]
 }
