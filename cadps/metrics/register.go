@@ -26,13 +26,18 @@ type Registration struct {
 // rotated by 180°, has the same Fourier magnitudes, so a reconstruction
 // that fits its measurement may be any of them. Ties keep the smallest
 // change (no rotation, then the shift met first from the centre outwards),
-// so an already aligned image reports a zero shift.
+// so an already aligned image reports a zero shift. maxShift must be less
+// than the image's longer side: a larger shift only adds black images.
 func RegisteredPSNR(ref, img *imageio.Image, dataRange float64, maxShift int) (Registration, error) {
 	if err := checkPair(ref, img, dataRange, 1); err != nil {
 		return Registration{}, err
 	}
 	if maxShift < 0 {
 		return Registration{}, fmt.Errorf("metrics: maximum shift %d is negative", maxShift)
+	}
+	if side := max(img.H, img.W); maxShift >= side {
+		return Registration{}, fmt.Errorf("metrics: maximum shift %d is not less than the image size %d×%d (a shift of %d moves every pixel out; at most %d)",
+			maxShift, img.W, img.H, side, side-1)
 	}
 	best := Registration{PSNR: math.Inf(-1)}
 	moved := &imageio.Image{C: img.C, H: img.H, W: img.W, Pix: make([]float32, len(img.Pix))}

@@ -41,6 +41,7 @@ func TestRegisteredPSNR(t *testing.T) {
 		{"rotated", moved(0, 0, true), 4, Registration{PSNR: math.Inf(1), Rot180: true}, true},
 		{"rotated and shifted", moved(-4, 1, true), 4, Registration{PSNR: math.Inf(1), DY: -4, DX: 1, Rot180: true}, true},
 		{"shift beyond the search", moved(3, 0, false), 2, Registration{}, false},
+		{"largest search", moved(2, -3, false), 23, Registration{PSNR: math.Inf(1), DY: -2, DX: 3}, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -78,6 +79,8 @@ func TestRegisteredPSNRErrors(t *testing.T) {
 	}{
 		{"negative shift", ref, -1, "maximum shift -1 is negative"},
 		{"size mismatch", object(8, 9, 2), 1, "reference is"},
+		{"shift of the image size", ref, 8, "maximum shift 8 is not less than the image size 8×8"},
+		{"huge shift", ref, 1000, "at most 7"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

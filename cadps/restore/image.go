@@ -43,10 +43,23 @@ type SizeError struct {
 	Width, Height int
 	// Size is the model's image size (square).
 	Size int
+	// Fit is how the image was to be fitted (FitNone, or FitCrop for an
+	// image with a side too short to crop); Error's hint depends on it.
+	Fit Fit
 }
 
-// Error implements error.
+// Error implements error; its hint names the fits that would help: only
+// resizing for an image with a side shorter than Size.
 func (e *SizeError) Error() string {
+	small := e.Width < e.Size || e.Height < e.Size
+	switch {
+	case e.Fit == FitCrop && small:
+		return fmt.Sprintf("image %s is %d×%d, too small to crop to the %d×%d images the model takes (use -resize instead of -crop)",
+			e.Path, e.Width, e.Height, e.Size, e.Size)
+	case small:
+		return fmt.Sprintf("image %s is %d×%d, but the model takes %d×%d images (use -resize to fit it)",
+			e.Path, e.Width, e.Height, e.Size, e.Size)
+	}
 	return fmt.Sprintf("image %s is %d×%d, but the model takes %d×%d images (use -resize or -crop to fit it)",
 		e.Path, e.Width, e.Height, e.Size, e.Size)
 }
@@ -77,7 +90,7 @@ func LoadImage(path string, shape []int, fit Fit) (*imageio.Image, error) {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
 	if im.H != shape[2] || im.W != shape[3] {
-		return nil, fmt.Errorf("restore: %w", &SizeError{Path: path, Width: im.W, Height: im.H, Size: size})
+		return nil, fmt.Errorf("restore: %w", &SizeError{Path: path, Width: im.W, Height: im.H, Size: size, Fit: fit})
 	}
 	return im, nil
 }
@@ -98,7 +111,7 @@ func CheckImage(path string, size int, fit Fit) error {
 	switch {
 	case fit == FitNone && (cfg.Width != size || cfg.Height != size),
 		fit == FitCrop && (cfg.Width < size || cfg.Height < size):
-		return fmt.Errorf("restore: %w", &SizeError{Path: path, Width: cfg.Width, Height: cfg.Height, Size: size})
+		return fmt.Errorf("restore: %w", &SizeError{Path: path, Width: cfg.Width, Height: cfg.Height, Size: size, Fit: fit})
 	}
 	return nil
 }

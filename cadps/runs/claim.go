@@ -17,7 +17,8 @@ import (
 
 // DefaultLease is the lease of a claim when Claimer.Lease is zero: a claim
 // whose file has not been refreshed for that long belongs to a worker that
-// died, and another worker may take the item over.
+// died, and another worker may take the item over. A claim of a process
+// of this host that no longer runs is taken over at once.
 const DefaultLease = 2 * time.Minute
 
 // ErrHeld is returned (wrapped, naming the holder) by Claimer.Claim for an
@@ -52,7 +53,10 @@ func (h Holder) String() string {
 // exactly one wins. The holder refreshes the file's modification time
 // every quarter of the lease (a heartbeat); a file older than the lease
 // marks a dead holder, and the next generation may then be claimed —
-// again by exactly one worker. A holder that finds a newer generation than
+// again by exactly one worker. So does a file whose holder is a process of
+// the claiming worker's host that is no longer alive (processAlive), at
+// once: a worker stopped by Ctrl-C or kill -9 does not block a restart on
+// its host for the lease. A holder that finds a newer generation than
 // its own has lost the item and must not publish it (Claim.Lost).
 //
 // The staleness test compares the file's time with the local clock:
@@ -120,7 +124,9 @@ func globEscape(p string) string {
 // Claim tries to claim the item whose claim files are named STEM.N (the
 // folder must exist). It returns the claim, or an error wrapping ErrHeld
 // when a live worker holds the item; a claim whose holder stopped
-// refreshing it for the lease is taken over.
+// refreshing it for the lease is taken over, and so at once is one whose
+// holder is a process of this host that no longer runs (killed, or
+// stopped by Ctrl-C).
 func (c *Claimer) Claim(stem string) (*Claim, error) {
 	newest, found, err := generations(stem)
 	if err != nil {
@@ -135,7 +141,7 @@ func (c *Claimer) Claim(stem string) (*Claim, error) {
 			// Released meanwhile: the next generation is free.
 		case err != nil:
 			return nil, fmt.Errorf("runs: claim %s: %w", stem, err)
-		case time.Since(st.ModTime()) <= c.lease():
+		case time.Since(st.ModTime()) <= c.lease() && !deadHolder(path):
 			return nil, fmt.Errorf("%s: %w: %s", stem, ErrHeld, readHolder(path))
 		}
 		gen = newest + 1
@@ -179,6 +185,22 @@ func readHolder(path string) string {
 		return "holder unknown"
 	}
 	return h.String() + " since " + h.Claimed
+}
+
+// deadHolder reports whether the claim file at path names a process of
+// this host that is not alive. A holder on another host, or one that
+// cannot be read, is not known to be dead: its claim keeps the lease rule.
+func deadHolder(path string) bool {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return false
+	}
+	var h Holder
+	if json.Unmarshal(data, &h) != nil || h.PID <= 0 {
+		return false
+	}
+	host, _ := os.Hostname()
+	return h.Host == host && h.PID != os.Getpid() && !processAlive(h.PID)
 }
 
 // heartbeat refreshes the claim file every interval until Release, and

@@ -1,6 +1,7 @@
 package runs
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -176,5 +177,54 @@ func TestClaimRemovesDeadTemps(t *testing.T) {
 	}
 	if _, err := os.Stat(liveTemp); err != nil {
 		t.Errorf("the live process's temporary file was removed: %v", err)
+	}
+}
+
+// TestClaimDeadLocalHolder: a fresh claim whose holder is a process of
+// this host that no longer runs is taken over at once; one of a live
+// process, or of another host, keeps its lease.
+func TestClaimDeadLocalHolder(t *testing.T) {
+	host, _ := os.Hostname()
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Skip("no process to reap:", err)
+	}
+	for _, tc := range []struct {
+		name  string
+		h     Holder
+		taken bool
+	}{
+		{"dead process of this host", Holder{Host: host, PID: dead.Process.Pid}, true},
+		{"live process of this host", Holder{Host: host, PID: os.Getppid()}, false},
+		{"process of another host", Holder{Host: host + "-other", PID: dead.Process.Pid}, false},
+		{"no pid", Holder{Host: host}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stem := filepath.Join(t.TempDir(), "bench.csv.claim")
+			data, err := json.Marshal(tc.h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(stem+".0", data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			cl, err := (&Claimer{}).Claim(stem)
+			switch {
+			case tc.taken && err != nil:
+				t.Fatalf("not taken over: %v", err)
+			case tc.taken:
+				defer cl.Release()
+				if _, err := os.Stat(stem + ".0"); !errors.Is(err, fs.ErrNotExist) {
+					t.Errorf("the dead holder's claim file is still there (%v)", err)
+				}
+			case !errors.Is(err, ErrHeld):
+				if cl != nil {
+					cl.Release()
+				}
+				t.Fatalf("claimed: %v, want ErrHeld", err)
+			case !strings.Contains(err.Error(), tc.h.String()):
+				t.Errorf("error %q does not name the holder %s", err, tc.h)
+			}
+		})
 	}
 }

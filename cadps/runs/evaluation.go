@@ -30,6 +30,9 @@ const (
 	// EvalImagesDir holds the images of the first test images and the
 	// grids made from them.
 	EvalImagesDir = "images"
+	// EvalClaimFile is the stem of the claim (see Claimer) that a running
+	// evaluation holds on its folder: files results.csv.claim.N.
+	EvalClaimFile = EvalResultsFile + ".claim"
 )
 
 // Evaluation is a quality table of methods × tasks on a held-out test set:
@@ -37,7 +40,10 @@ const (
 // run and one operator draw per batch; see restore.Restorer.RestoreBatch),
 // against the measurement's own baseline. It is resumable (a rerun does the
 // batches without rows) and extendable (see CheckEvalSettings); every file
-// is rewritten atomically after each batch.
+// is rewritten atomically after each batch. A running evaluation holds a
+// claim on its folder (EvalClaimFile), so that a second one into the same
+// folder is refused instead of computing the same batches and dropping
+// the other's rows.
 type Evaluation struct {
 	// Out is the output folder.
 	Out string
@@ -59,15 +65,21 @@ type Evaluation struct {
 	Jobs int
 	// Log, when not nil, receives a line per batch.
 	Log io.Writer
+	// Claims claims the folder for the run (nil: a Claimer of its own);
+	// the caller may release it when the process is asked to stop
+	// (Claimer.ReleaseAll).
+	Claims *Claimer
 
-	mu   sync.Mutex // guards rows, the files and Log
-	rows []EvalRow
+	mu    sync.Mutex // guards rows, the files and Log
+	rows  []EvalRow
+	claim *Claim
 }
 
 // Run checks the settings against those in Out and every task and method,
-// and only then creates Out or records extended settings; it runs the
-// batches without rows, writes the table and the grids, and returns the
-// table.
+// and only then creates Out, claims it (refusing, before it writes
+// anything, a folder another evaluation holds) and records extended
+// settings; it runs the batches without rows, writes the table and the
+// grids, releases the claim and returns the table.
 func (e *Evaluation) Run() (string, error) {
 	if len(e.Images) != e.Settings.Count {
 		return "", fmt.Errorf("runs: evaluation of %d images given %d", e.Settings.Count, len(e.Images))
@@ -75,12 +87,7 @@ func (e *Evaluation) Run() (string, error) {
 	if err := checkDistinct(e.Settings.Tasks, e.Settings.Methods); err != nil {
 		return "", err
 	}
-	settingsPath := filepath.Join(e.Out, EvalSettingsFile)
-	changed, err := CheckEvalSettings(settingsPath, e.Settings)
-	if err != nil {
-		return "", err
-	}
-	if e.rows, err = ReadEvalRows(filepath.Join(e.Out, EvalResultsFile)); err != nil {
+	if _, err := e.load(); err != nil {
 		return "", err
 	}
 	if err := e.checkMethods(); err != nil {
@@ -89,8 +96,27 @@ func (e *Evaluation) Run() (string, error) {
 	if err := os.MkdirAll(e.Out, 0o755); err != nil {
 		return "", fmt.Errorf("runs: creating %s: %w", e.Out, err)
 	}
+	claims := e.Claims
+	if claims == nil {
+		claims = &Claimer{}
+	}
+	var err error
+	e.claim, err = claims.Claim(filepath.Join(e.Out, EvalClaimFile))
+	if errors.Is(err, ErrHeld) {
+		return "", fmt.Errorf("runs: another evaluation is writing %s: %w", e.Out, err)
+	}
+	if err != nil {
+		return "", err
+	}
+	defer e.claim.Release()
+	// Again under the claim: an evaluation that ended meanwhile may have
+	// extended the settings or added rows.
+	changed, err := e.load()
+	if err != nil {
+		return "", err
+	}
 	if changed {
-		if err := atomicfile.WriteJSON(settingsPath, e.Settings); err != nil {
+		if err := atomicfile.WriteJSON(filepath.Join(e.Out, EvalSettingsFile), e.Settings); err != nil {
 			return "", err
 		}
 	}
@@ -105,6 +131,16 @@ func (e *Evaluation) Run() (string, error) {
 		return "", err
 	}
 	return table, nil
+}
+
+// load checks the settings against those in Out (changed: settings.json
+// is to be written) and reads the rows Out holds.
+func (e *Evaluation) load() (changed bool, err error) {
+	if changed, err = CheckEvalSettings(filepath.Join(e.Out, EvalSettingsFile), e.Settings); err != nil {
+		return false, err
+	}
+	e.rows, err = ReadEvalRows(filepath.Join(e.Out, EvalResultsFile))
+	return changed, err
 }
 
 // evalItem is one unit of work: a batch of test images for a task and a
@@ -231,6 +267,9 @@ func (e *Evaluation) worker(work <-chan evalItem, stop <-chan struct{}) error {
 func (e *Evaluation) record(it evalItem, res *restore.BatchResult, lo, hi int, took time.Duration) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.claim != nil && e.claim.Lost() {
+		return fmt.Errorf("runs: another evaluation took over %s (this one missed its claim's heartbeats for the lease); batch %d of %s, %s is left to it", e.Out, it.batch, it.task, it.method)
+	}
 	st := e.Settings
 	now := time.Now().UTC().Format(time.RFC3339)
 	lpd, err := batchLPIPS(e.LPIPS, res.Items)

@@ -3,7 +3,11 @@ package runs
 import (
 	"bytes"
 	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -86,6 +90,82 @@ func TestEvaluationResumesEarlierLayout(t *testing.T) {
 		if !slices.Equal(g, w) {
 			t.Errorf("results.csv line %d is\n%q\nwant\n%q", k+1, g, w)
 		}
+	}
+}
+
+// TestEvaluationClaim runs an evaluation into a folder that another
+// evaluation holds (refused before anything is written, naming the
+// holder), that a killed one held (taken over), and that none holds; a
+// finished evaluation leaves no claim behind.
+func TestEvaluationClaim(t *testing.T) {
+	_, prior := shippedPrior(t)
+	digest, err := prior.WeightsDigest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	noise, err := ops.ParseNoise("gaussian:sigma=0.05")
+	if err != nil {
+		t.Fatal(err)
+	}
+	images := testSetImages(t, "../prior/small/testimages", 1, prior.ImageShape())
+	host, _ := os.Hostname()
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Skip("no process to reap:", err)
+	}
+	for _, tc := range []struct {
+		name string
+		hold func(t *testing.T, stem string) // claims the folder before the run
+		want string                          // the error, "" for none
+	}{
+		{"held", func(t *testing.T, stem string) {
+			cl, err := (&Claimer{Worker: "the other evaluation"}).Claim(stem)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { cl.Release() })
+		}, "another evaluation is writing"},
+		{"held by a killed process", func(t *testing.T, stem string) {
+			data, err := json.Marshal(Holder{Host: host, PID: dead.Process.Pid})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(stem+".0", data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, ""},
+		{"free", func(*testing.T, string) {}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := t.TempDir()
+			tc.hold(t, filepath.Join(out, EvalClaimFile))
+			ev := &Evaluation{
+				Out: out, Noise: noise, Prior: prior, PriorSpec: restore.ModelSpec{Name: restore.SmallPriorName}, Jobs: 1, Images: images,
+				Settings: EvalSettings{Data: "cadps/prior/small/testimages", Count: 1, Batch: 1, Tasks: []string{"sr:factor=2"},
+					Methods: []string{"dps"}, Steps: 2, Noise: "gaussian:sigma=0.05", Model: "small", Digest: digest},
+			}
+			_, err := ev.Run()
+			if tc.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if m, _ := filepath.Glob(filepath.Join(out, "*.claim*")); len(m) != 0 {
+					t.Errorf("claims left after the run: %v", m)
+				}
+				if rows, err := ReadEvalRows(filepath.Join(out, EvalResultsFile)); err != nil || len(rows) != 1 {
+					t.Errorf("%d rows (%v), want 1", len(rows), err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want+" "+out) || !strings.Contains(err.Error(), "the other evaluation") {
+				t.Fatalf("error %v, want %q naming the folder and the holder", err, tc.want)
+			}
+			for _, name := range []string{EvalSettingsFile, EvalResultsFile, EvalTableFile, EvalImagesDir} {
+				if _, err := os.Stat(filepath.Join(out, name)); !errors.Is(err, fs.ErrNotExist) {
+					t.Errorf("the refused evaluation wrote %s (%v)", name, err)
+				}
+			}
+		})
 	}
 }
 

@@ -122,7 +122,9 @@ func compareSettings(dir string, old, new map[string]any) (longer bool, err erro
 }
 
 // checkSettings writes reproduce.json, or compares it with the one an
-// earlier run wrote.
+// earlier run wrote. Of workers that start a folder at once, exactly one
+// creates the file (atomicfile.CreateExclusive); the others compare their
+// settings with the winner's.
 func (r *Reproduction) checkSettings(rs map[[2]string]*restore.Restorer) error {
 	s, err := r.settings(rs)
 	if err != nil {
@@ -134,11 +136,18 @@ func (r *Reproduction) checkSettings(rs map[[2]string]*restore.Restorer) error {
 	}
 	path := filepath.Join(r.Out, SettingsFile)
 	old, ok, repaired, err := readSettings(r.Out)
-	switch {
-	case err != nil:
+	if err == nil && !ok {
+		var created bool
+		if created, err = atomicfile.CreateExclusive(path, "", append(data, '\n')); err != nil || created {
+			return err
+		}
+		// Another worker created it meanwhile: compare with its settings.
+		if old, ok, repaired, err = readSettings(r.Out); err == nil && !ok {
+			err = fmt.Errorf("runs: %s vanished while this run started; is another run removing %s?", path, r.Out)
+		}
+	}
+	if err != nil {
 		return err
-	case !ok:
-		return atomicfile.WriteJSON(path, s)
 	}
 	var now map[string]any
 	if err := json.Unmarshal(data, &now); err != nil {

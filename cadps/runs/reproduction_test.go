@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/cadps/toolkit/cadps/backend"
@@ -67,6 +68,54 @@ func TestReproductionSettings(t *testing.T) {
 	err = check("tmpd:diagonal=hutchinson,probes=4")
 	if err == nil || !strings.Contains(err.Error(), "runs[0].method_revision: was absent, now 2") {
 		t.Errorf("an earlier revision: error %v", err)
+	}
+}
+
+// TestReproductionSettingsRace starts workers with two different settings
+// into one fresh folder at once, many times: the workers of exactly one
+// setting go on, the others are refused, and reproduce.json holds the
+// winners' settings.
+func TestReproductionSettingsRace(t *testing.T) {
+	b, prior := shippedPrior(t)
+	const workers, rounds = 8, 20
+	for round := range rounds {
+		out := t.TempDir()
+		checks := make([]func() error, workers)
+		for w := range workers {
+			r := &Reproduction{Out: out, Backend: b, Prior: prior, Options: restore.Options{Steps: 4 + w%2},
+				Tasks: []TaskSetup{{Task: restore.SpecTask("sr:factor=2")}}, Methods: []string{"dps"}, Images: []string{"a.png"}, Seed: 1}
+			rs, err := r.restorers()
+			if err != nil {
+				t.Fatal(err)
+			}
+			checks[w] = func() error { return r.checkSettings(rs) }
+		}
+		start := make(chan struct{})
+		errs := make([]error, workers)
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Go(func() {
+				<-start
+				errs[w] = checks[w]()
+			})
+		}
+		close(start)
+		wg.Wait()
+		var doc map[string]any
+		if err := json.Unmarshal([]byte(readText(t, filepath.Join(out, SettingsFile))), &doc); err != nil {
+			t.Fatal(err)
+		}
+		steps := int(doc["runs"].([]any)[0].(map[string]any)["steps"].(float64))
+		for w, err := range errs {
+			switch won := 4+w%2 == steps; {
+			case won && err != nil:
+				t.Fatalf("round %d: worker %d with the recorded settings was refused: %v", round, w, err)
+			case !won && err == nil:
+				t.Fatalf("round %d: worker %d with %d steps went on, reproduce.json says %d", round, w, 4+w%2, steps)
+			case !won && !strings.Contains(err.Error(), "other settings"):
+				t.Fatalf("round %d: worker %d: error %v", round, w, err)
+			}
+		}
 	}
 }
 

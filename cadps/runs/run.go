@@ -16,7 +16,8 @@ import (
 )
 
 // Run runs this shard's unfinished items and rebuilds the CSV, table and
-// grids from every record in Out. A diverged item is recorded as failed
+// grids from every record in Out (none while Out holds no record, e.g.
+// after a shard that owns no item). A diverged item is recorded as failed
 // and the run goes on; other errors stop it (finished items stay
 // finished).
 //
@@ -76,10 +77,15 @@ func (r *Reproduction) Run() (*RunSummary, error) {
 	case rows < 0:
 		rows = 0
 	}
-	if sum.Table, err = Merge([]string{r.Out}, r.Out, rows); err != nil {
+	if sum.Table, err = readTable([]string{r.Out}); err != nil {
 		return sum, err
 	}
-	return sum, nil
+	if len(sum.Table.Records) == 0 {
+		// No worker has finished an item yet (this shard may own none):
+		// nothing to tabulate, and no other shard's table to replace.
+		return sum, nil
+	}
+	return sum, sum.Table.Write(r.Out, rows)
 }
 
 // poll returns how long Run waits before it looks again at items that

@@ -74,8 +74,18 @@ func Merge(dirs []string, out string, gridRows int) (*Table, error) {
 // result does not depend on the order of dirs: an item recorded in
 // several folders counts once, its finished record preferred to a failed
 // one, then the earliest. Items the settings call for but no folder holds
-// are listed in Missing.
+// are listed in Missing. Folders without any record are refused.
 func ReadTable(dirs []string) (*Table, error) {
+	t, err := readTable(dirs)
+	if err == nil && len(t.Records) == 0 {
+		return nil, fmt.Errorf("runs: merge: no item records under %s", strings.Join(dirs, ", "))
+	}
+	return t, err
+}
+
+// readTable is ReadTable, which also tabulates folders without records
+// (an empty table whose Missing lists every item the settings call for).
+func readTable(dirs []string) (*Table, error) {
 	doc, err := commonSettings(dirs)
 	if err != nil {
 		return nil, err
@@ -94,9 +104,6 @@ func ReadTable(dirs []string) (*Table, error) {
 			rec.root = dir
 			all = append(all, rec)
 		}
-	}
-	if len(all) == 0 {
-		return nil, fmt.Errorf("runs: merge: no item records under %s", strings.Join(dirs, ", "))
 	}
 	t := &Table{}
 	sort.SliceStable(all, func(a, b int) bool { return recordBefore(all[a], all[b]) })

@@ -10,8 +10,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
-	"strings"
 
 	"github.com/cadps/toolkit/cadps/imageio"
 )
@@ -148,24 +146,11 @@ func ReadIDX(r io.Reader) (n, h, w int, pix []byte, err error) {
 	return n, h, w, buf.Bytes(), nil
 }
 
-// loadImageFolder reads every PNG/JPEG file in dir as gray.
+// loadImageFolder reads every PNG/JPEG file in dir (imageio.List) as gray.
 func loadImageFolder(dir string, size int) (*Dataset, error) {
-	entries, err := os.ReadDir(dir)
+	paths, err := imageio.List(dir)
 	if err != nil {
-		return nil, fmt.Errorf("train: data: %w", err)
-	}
-	var paths []string
-	for _, e := range entries {
-		switch strings.ToLower(filepath.Ext(e.Name())) {
-		case ".png", ".jpg", ".jpeg":
-			if !e.IsDir() {
-				paths = append(paths, filepath.Join(dir, e.Name()))
-			}
-		}
-	}
-	sort.Strings(paths)
-	if len(paths) == 0 {
-		return nil, fmt.Errorf("train: %s has no PNG/JPEG images and no train-images-idx3-ubyte[.gz]", dir)
+		return nil, fmt.Errorf("train: data: %w (nor train-images-idx3-ubyte[.gz])", err)
 	}
 	imgs := make([]*imageio.Image, len(paths))
 	h, w := 0, 0

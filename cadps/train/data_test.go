@@ -138,7 +138,7 @@ func TestLoadDatasetErrors(t *testing.T) {
 		{"float elements", floats, 4, "element type"},
 		{"not IDX", notIDX, 4, "bad magic"},
 		{"too large", big, 4, "larger than"},
-		{"empty folder", empty, 4, "no PNG/JPEG"},
+		{"empty folder", empty, 4, "has no PNG or JPEG files (nor train-images-idx3-ubyte"},
 		{"missing", filepath.Join(dir, "nope"), 4, "no such file"},
 		{"bad size", labels, 0, "must be positive"},
 	}

@@ -30,7 +30,7 @@ func denoiseCommand() command {
 // dense where the linear schedule's noise dominates.
 const defaultDenoiseSteps = "0,10,50,100,200,300,400,500,600,700,800,900,950,999"
 
-func runDenoise(args []string, stdout, stderr io.Writer) error {
+func runDenoise(args []string, stdout, stderr io.Writer) (err error) {
 	fs := newFlagSet("denoise", "", stderr)
 	mf := addModelFlags(fs)
 	data := fs.String("data", "", "held-out images: an IDX file (.gz or not), a folder with one, or a folder of PNG/JPEG images (read as gray), e.g. /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz (required)")
@@ -67,10 +67,11 @@ func runDenoise(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if *count < ds.N {
-		per := ds.C * ds.H * ds.W
-		ds.N, ds.Pix = *count, ds.Pix[:*count*per]
+	if *count > ds.N {
+		return fmt.Errorf("%s holds %d images; -count %d asks for more", *data, ds.N, *count)
 	}
+	per := ds.C * ds.H * ds.W
+	ds.N, ds.Pix = *count, ds.Pix[:*count*per]
 	dcfg := prior.Diffusion
 	dcfg.Respacing = ""
 	p, err := diffusion.New(dcfg)
@@ -81,6 +82,13 @@ func runDenoise(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var dir *outputDir // the folder of -csv, made before the work
+	if *csvOut != "" {
+		if dir, err = makeOutputFileDir(*csvOut); err != nil {
+			return err
+		}
+	}
+	defer dir.undo(&err)
 	rows, err := train.NoiseLevelErrors(b, prior.Ctx, prior.Model, p, ds, ts, *seed, *batch)
 	if err != nil {
 		return err

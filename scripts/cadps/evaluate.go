@@ -127,6 +127,8 @@ func runEvaluate(args []string, stdout, stderr io.Writer) error {
 	if !*f.quiet {
 		ev.Log = stdout
 	}
+	ev.Claims = &runs.Claimer{Worker: "cadps evaluate"}
+	defer stopOnSignal(ev.Claims, "evaluate", *f.out+" is free again; a rerun redoes the batches it was running", stderr)()
 	table, err := ev.Run()
 	if err != nil {
 		return err

@@ -108,6 +108,9 @@ func (s *samplingFlags) options(fs *flag.FlagSet) (restore.Options, restore.Fit,
 	if *s.steps < 0 {
 		return o, 0, usagef("-steps %d is negative", *s.steps)
 	}
+	if set["steps"] && set["respacing"] {
+		return o, 0, usagef("give -steps or -respacing, not both: -respacing %q sets the steps itself", *s.respacing)
+	}
 	if *s.draws < 1 {
 		return o, 0, usagef("-draws %d: need at least 1", *s.draws)
 	}

@@ -81,7 +81,7 @@ func runGMM(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("gmm", "", stderr)
 	problemPath := fs.String("problem", "", "problem file (safetensors: weights [K], means [K,d], covs [K,d,d], A [m,d], y [m], sigma_y [1]); absent: generate the standard setting from --dim, --dim-y and --seed")
 	savePath := fs.String("save-problem", "", "write the problem used to this safetensors file")
-	dim := fs.Int("dim", 8, "dimension d of a generated problem")
+	dim := fs.Int("dim", 8, fmt.Sprintf("dimension d of a generated problem (at most %d)", maxGMMDim))
 	dimY := fs.Int("dim-y", 2, "number of measurements m of a generated problem")
 	method := fs.String("method", "", "exact, or a guidance method spec NAME[:key=value,...] (e.g. tmpd:diagonal=hutchinson,probes=4); NAME one of "+strings.Join(guidance.Names(), ", "))
 	out := fs.String("out", "", "write the samples [N,d] to this safetensors file")
@@ -118,12 +118,17 @@ Flags:
 	}
 	var problem *gmm.Problem
 	var err error
-	if *problemPath != "" {
+	switch {
+	case *problemPath != "":
 		if problem, err = gmm.LoadProblem(*problemPath); err != nil {
 			return err
 		}
-	} else if problem, err = gmm.Standard(*dim, *dimY, run.Seed); err != nil {
-		return usagef("%v", err)
+	case *dim > maxGMMDim:
+		return usagef("--dim %d: at most %d (the samplers hold dense d×d matrices)", *dim, maxGMMDim)
+	default:
+		if problem, err = gmm.Standard(*dim, *dimY, run.Seed); err != nil {
+			return usagef("%v", err)
+		}
 	}
 	if *savePath != "" {
 		if err := problem.Save(*savePath); err != nil {
@@ -157,6 +162,11 @@ Flags:
 	_, err = fmt.Fprintln(stdout, string(enc))
 	return err
 }
+
+// maxGMMDim bounds --dim of a generated problem: the samplers hold dense
+// d×d matrices (8 d² bytes each), which at d = 100000 would not fit in
+// memory.
+const maxGMMDim = 4096
 
 // Streams of the exact draws: the method "exact" and the reference set.
 const (

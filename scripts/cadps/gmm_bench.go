@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/cadps/toolkit/cadps/backend"
 	"github.com/cadps/toolkit/cadps/gmm"
 	"github.com/cadps/toolkit/cadps/guidance"
+	"github.com/cadps/toolkit/cadps/runs"
 	"github.com/cadps/toolkit/internal/atomicfile"
 	"github.com/gomlx/gomlx/backends"
 )
@@ -79,7 +81,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchConfig, error) {
 	problems := fs.Int("problems", 20, "random problems per (d, m)")
 	first := fs.Int("first-problem", 0, "index of the first problem (to run the rest of a bench later: --first-problem 10 --problems 10 runs problems 10–19)")
 	methods := fs.String("methods", "all", "comma-separated method specs, or all (exact and every guidance method); a spec's own key=value options continue it: dps,tmpd:diagonal=hutchinson,probes=4,mmps")
-	csvPath := fs.String("csv", "", "write every run as a CSV row to this file (to FILE.partial as the bench goes, renamed when it ends)")
+	csvPath := fs.String("csv", "", "write every run as a CSV row to this file (to FILE.partial as the bench goes, renamed when it ends); an existing FILE is refused without --resume")
 	resume := fs.Bool("resume", false, "continue --csv: keep the runs FILE.partial (an interrupted bench) or else FILE already holds and run only the others; the file's settings and seed must be this bench's")
 	jsonPath := fs.String("json", "", "write the summary table as JSON to this file")
 	cfg := benchConfig{}
@@ -97,6 +99,9 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchConfig, error) {
 	}
 	if cfg.dimYs, err = parseInts("--dims-y", *dimYs); err != nil {
 		return cfg, err
+	}
+	if d := slices.Max(cfg.dims); d > maxGMMDim {
+		return cfg, usagef("--dims: %d is more than %d (the samplers hold dense d×d matrices)", d, maxGMMDim)
 	}
 	switch {
 	case *problems < 1:
@@ -135,7 +140,9 @@ func runGMMBench(args []string, stdout, stderr io.Writer) error {
 	}
 	var out *benchCSV
 	if cfg.csvPath != "" {
-		if out, err = openBenchCSV(cfg); err != nil {
+		claimer := &runs.Claimer{Worker: "cadps gmm bench"}
+		defer stopOnSignal(claimer, "gmm bench", cfg.csvPath+" is free again; --resume continues it", stderr)()
+		if out, err = openBenchCSV(cfg, claimer); err != nil {
 			return err
 		}
 		defer out.close()

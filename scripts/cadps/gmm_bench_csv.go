@@ -33,12 +33,11 @@ type benchKey struct {
 	method             string
 }
 
-// openBenchCSV claims cfg.csvPath and opens its partial file: a new one,
-// or with --resume one that holds the runs PATH.partial or else PATH
-// already has (a row cut short by an interruption is dropped and run
-// again).
-func openBenchCSV(cfg benchConfig) (*benchCSV, error) {
-	claimer := &runs.Claimer{Worker: "cadps gmm bench"}
+// openBenchCSV claims cfg.csvPath for claimer and opens its partial file:
+// a new one (an existing PATH or PATH.partial is refused), or with
+// --resume one that holds the runs PATH.partial or else PATH already has
+// (a row cut short by an interruption is dropped and run again).
+func openBenchCSV(cfg benchConfig, claimer *runs.Claimer) (*benchCSV, error) {
 	cl, err := claimer.Claim(cfg.csvPath + ".claim")
 	if errors.Is(err, runs.ErrHeld) {
 		return nil, fmt.Errorf("--csv %s: another bench is writing it: %w", cfg.csvPath, err)
@@ -67,7 +66,12 @@ func (c *benchCSV) open(cfg benchConfig) error {
 			kept, err = nil, nil
 		}
 	case errors.Is(err, fs.ErrNotExist):
-		kept, err = nil, nil
+		if _, err = os.Stat(c.path); err == nil {
+			return fmt.Errorf("--csv %s exists: pass --resume to extend it (with its settings), or remove it or choose another file", c.path)
+		}
+		if errors.Is(err, fs.ErrNotExist) {
+			kept, err = nil, nil
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("--csv: %w", err)

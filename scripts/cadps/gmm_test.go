@@ -189,6 +189,7 @@ func TestGMMErrors(t *testing.T) {
 		{"weights", []string{"--method", "exact", "--problem", bad}, false, "weights sum to 1.1"},
 		{"missing file", []string{"--method", "exact", "--problem", filepath.Join(dir, "none.safetensors")}, false, "none.safetensors"},
 		{"bench dims", []string{"bench", "--dims", "8,x"}, true, "--dims"},
+		{"bench dims too large", []string{"bench", "--dims", "8,100000"}, true, "--dims: 100000 is more than 4096"},
 		{"method option", []string{"--method", "tmpd:diagonal=diag"}, true, `unknown diagonal estimator "diag"`},
 		{"bench method option", []string{"bench", "--methods", "dps,tmpd:probes=4,cg=0"}, true, "want at least 1"},
 		{"bench repeated method", []string{"bench", "--methods", "dps,tmpd:probes=4,dps"}, true, "--methods: method dps is given twice"},

@@ -111,7 +111,7 @@ Flags:
 	if *register >= 0 {
 		reg, err := metrics.RegisteredPSNR(ref, img, 1, *register)
 		if err != nil {
-			return err
+			return fmt.Errorf("-register %d: %w", *register, err)
 		}
 		rep.Registered = &registrationReport{DY: reg.DY, DX: reg.DX, Rot180: reg.Rot180}
 		if !math.IsInf(reg.PSNR, 1) {

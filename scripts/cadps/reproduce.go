@@ -5,18 +5,15 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"sort"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/cadps/toolkit/cadps/backend"
 	"github.com/cadps/toolkit/cadps/guidance"
+	"github.com/cadps/toolkit/cadps/imageio"
 	"github.com/cadps/toolkit/cadps/restore"
 	"github.com/cadps/toolkit/cadps/runs"
-	"github.com/cadps/toolkit/internal/atomicfile"
 )
 
 // reproduceCommand is `cadps reproduce [FOLDER]`: a folder of images
@@ -27,28 +24,6 @@ func reproduceCommand() command {
 		summary: "run a folder of images through tasks × methods (resumable, shardable) and tabulate PSNR/SSIM",
 		run:     runReproduce,
 	}
-}
-
-// imageExts are the file extensions taken from an image folder.
-var imageExts = map[string]bool{".png": true, ".jpg": true, ".jpeg": true}
-
-// listImages returns the PNG and JPEG files of a folder, sorted.
-func listImages(dir string) ([]string, error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, fmt.Errorf("image folder: %w", err)
-	}
-	var out []string
-	for _, e := range entries {
-		if e.Type().IsRegular() && imageExts[strings.ToLower(filepath.Ext(e.Name()))] {
-			out = append(out, filepath.Join(dir, e.Name()))
-		}
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("image folder %s has no PNG or JPEG files", dir)
-	}
-	sort.Strings(out)
-	return out, nil
 }
 
 // reproduceFlags are `cadps reproduce`'s flags.
@@ -83,7 +58,7 @@ func addReproduceFlags(fs *flag.FlagSet) *reproduceFlags {
 	return f
 }
 
-func runReproduce(args []string, stdout, stderr io.Writer) error {
+func runReproduce(args []string, stdout, stderr io.Writer) (err error) {
 	fs := newFlagSet("reproduce", "[IMAGE_FOLDER]", stderr)
 	f := addReproduceFlags(fs)
 	pos, err := parseInterleaved(fs, args)
@@ -99,6 +74,8 @@ func runReproduce(args []string, stdout, stderr io.Writer) error {
 		return usagef("give at least one -task SPEC or -task-config FILE")
 	case *f.gridRows < 0 || *f.limit < 0:
 		return usagef("-grid-rows and -limit must not be negative")
+	case *f.shardCount < 0:
+		return usagef("-shard-count %d is negative", *f.shardCount)
 	case *f.lease <= 0:
 		return usagef("-lease must be positive, got %v", *f.lease)
 	}
@@ -114,14 +91,6 @@ func runReproduce(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := atomicfile.CheckWritable(*f.out); err != nil {
-		return err
-	}
-	if rep.Shard, err = runs.ChooseShard(*f.out, *f.shard, *f.shardCount, os.Getenv); err != nil {
-		return err
-	}
-	rep.Claims = &runs.Claimer{Lease: *f.lease, Worker: workerName(rep.Shard, os.Getenv)}
-	defer releaseOnSignal(rep.Claims, stderr)()
 	if rep.Backend, err = backend.New(); err != nil {
 		return err
 	}
@@ -135,6 +104,20 @@ func runReproduce(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// The folder is made only now; the shard (recorded in the folder) and
+	// rep.Run's own checks of the images, tasks and methods come after it,
+	// so a run they refuse removes the folder again (with the shard count
+	// it recorded) when it made it.
+	dir, err := makeOutputDir(*f.out)
+	if err != nil {
+		return err
+	}
+	defer dir.undo(&err, runs.ShardFile)
+	if rep.Shard, err = runs.ChooseShard(*f.out, *f.shard, *f.shardCount, os.Getenv); err != nil {
+		return err
+	}
+	rep.Claims = &runs.Claimer{Lease: *f.lease, Worker: workerName(rep.Shard, os.Getenv)}
+	defer stopOnSignal(rep.Claims, "reproduce", "the items it held are free again", stderr)()
 	sum, err := runWithProgress(rep, stdout, *f.quiet)
 	if err != nil {
 		return err
@@ -146,7 +129,14 @@ func runReproduce(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stdout, ", %d by other workers", sum.ByOthers)
 		}
 		fmt.Fprintln(stdout)
-		fmt.Fprintf(stdout, "wrote %s and %s in %s\n\n%s", runs.CSVFile, runs.TableFile, *f.out, sum.Table.Markdown())
+		if len(sum.Table.Records) == 0 {
+			fmt.Fprintf(stdout, "no item of %s is finished yet: nothing to tabulate\n", *f.out)
+		} else {
+			fmt.Fprintf(stdout, "wrote %s and %s in %s\n\n%s", runs.CSVFile, runs.TableFile, *f.out, sum.Table.Markdown())
+		}
+	}
+	if len(sum.Table.Records) == 0 {
+		return nil
 	}
 	var taskOrder []string
 	for _, ts := range rep.Tasks {
@@ -188,7 +178,12 @@ func (f *reproduceFlags) reproduction(fs *flag.FlagSet, pos []string) (*runs.Rep
 	if folder == "" {
 		return nil, usagef("give an image folder (or a task config with data.root)")
 	}
-	if rep.Images, err = listImages(folder); err != nil {
+	if same, err := samePath(folder, *f.out); err != nil {
+		return nil, err
+	} else if same {
+		return nil, usagef("-out %s is the image folder: its grids would be read as images by a rerun; give another output folder", *f.out)
+	}
+	if rep.Images, err = imageio.List(folder); err != nil {
 		return nil, err
 	}
 	if *f.limit > 0 && len(rep.Images) > *f.limit {
@@ -221,6 +216,26 @@ func (f *reproduceFlags) addTaskConfigs(rep *runs.Reproduction) (dataRoot string
 		rep.Tasks = append(rep.Tasks, ts)
 	}
 	return dataRoot, nil
+}
+
+// samePath reports whether the paths a and b name the same file or folder:
+// the same cleaned absolute path, or, when both exist, the same file
+// (os.SameFile, which sees through links).
+func samePath(a, b string) (bool, error) {
+	absA, err := filepath.Abs(a)
+	if err != nil {
+		return false, err
+	}
+	absB, err := filepath.Abs(b)
+	if err != nil {
+		return false, err
+	}
+	if absA == absB {
+		return true, nil
+	}
+	stA, errA := os.Stat(a)
+	stB, errB := os.Stat(b)
+	return errA == nil && errB == nil && os.SameFile(stA, stB), nil
 }
 
 // runWithProgress runs the reproduction with per-item lines and, on a
@@ -266,27 +281,4 @@ func workerName(s runs.Shard, getenv func(string) string) string {
 		name += ", pod " + getenv("HOSTNAME")
 	}
 	return name
-}
-
-// releaseOnSignal releases the worker's claims and exits when it is asked
-// to stop (SIGTERM from scancel, Kubernetes or kill; SIGINT from Ctrl-C),
-// so that a worker started after it need not wait for the lease; the item
-// it was computing is redone then. The returned function stops listening.
-func releaseOnSignal(claims *runs.Claimer, stderr io.Writer) (stop func()) {
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
-	done := make(chan struct{})
-	go func() {
-		select {
-		case sig := <-sigs:
-			claims.ReleaseAll()
-			fmt.Fprintf(stderr, "cadps reproduce: %v: stopped; the items it held are free again\n", sig)
-			os.Exit(128 + int(sig.(syscall.Signal)))
-		case <-done:
-		}
-	}()
-	return func() {
-		signal.Stop(sigs)
-		close(done)
-	}
 }

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -63,12 +65,13 @@ type restoreRecord struct {
 	Finished      string         `json:"finished"`
 }
 
-func runRestore(args []string, stdout, stderr io.Writer) error {
+func runRestore(args []string, stdout, stderr io.Writer) (err error) {
 	started := time.Now()
 	fs := newFlagSet("restore", "IMAGE", stderr)
 	mf := addModelFlags(fs)
 	sf := addSamplingFlags(fs)
-	task := fs.String("task", "", "measurement task spec, e.g. super_resolution:factor=4, gaussian_blur, inpaint_box, phase_retrieval")
+	var tasks listFlag
+	fs.Var(&tasks, "task", "measurement task spec, e.g. super_resolution:factor=4, gaussian_blur, inpaint_box, phase_retrieval (once: restore runs one task)")
 	taskConfig := fs.String("task-config", "", "reference task config YAML instead of -task (its noise, scale and method apply unless given as flags)")
 	method := fs.String("method", "cadps", "guidance method spec NAME[:key=value,...] (e.g. mmps:cg=10); NAME one of "+strings.Join(guidance.Names(), ", "))
 	out := fs.String("out", "", "output folder (required)")
@@ -84,14 +87,20 @@ func runRestore(args []string, stdout, stderr io.Writer) error {
 		return usagef("want one image (cadps restore IMAGE -task SPEC -out DIR), got %d arguments", len(pos))
 	case *out == "":
 		return usagef("-out DIR is required")
-	case *task != "" && *taskConfig != "":
+	case len(tasks) > 1:
+		return usagef("-task is given %d times (%s): restore runs one task (cadps reproduce runs several)", len(tasks), strings.Join(tasks, ", "))
+	case len(tasks) == 1 && *taskConfig != "":
 		return usagef("give -task or -task-config, not both")
+	}
+	task := ""
+	if len(tasks) == 1 {
+		task = tasks[0]
 	}
 	opts, fit, err := sf.options(fs)
 	if err != nil {
 		return err
 	}
-	opts.Task, opts.Method = restore.SpecTask(*task), *method
+	opts.Task, opts.Method = restore.SpecTask(task), *method
 	if *taskConfig != "" {
 		if err := applyTaskConfig(&opts, *taskConfig, fs); err != nil {
 			return err
@@ -102,7 +111,7 @@ func runRestore(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if *task == "" && *taskConfig == "" && guidance.UsesMeasurement(m) {
+	if task == "" && *taskConfig == "" && guidance.UsesMeasurement(m) {
 		return usagef("-task SPEC is required (e.g. -task super_resolution:factor=4)")
 	}
 	image := pos[0]
@@ -131,10 +140,13 @@ func runRestore(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	// Only now that every input checked out: a refused run leaves no folder.
-	if err := atomicfile.CheckWritable(*out); err != nil {
+	// Only now that every input checked out: a refused run leaves no
+	// folder, and one that fails leaves none it made.
+	dir, err := makeOutputDir(*out)
+	if err != nil {
 		return err
 	}
+	defer dir.undo(&err)
 	bar := newProgressBar(stdout, *quiet)
 	res, err := r.Restore(truth, *sf.seed, bar.update)
 	bar.done()
@@ -154,6 +166,9 @@ func runRestore(args []string, stdout, stderr io.Writer) error {
 	}
 	rec.TotalSeconds = time.Since(started).Seconds()
 	if err := atomicfile.WriteJSON(filepath.Join(*out, recordFile), rec); err != nil {
+		return err
+	}
+	if err := removeStaleOutputs(*out, files); err != nil {
 		return err
 	}
 	if !*quiet {
@@ -240,6 +255,28 @@ func saveRestoreOutputs(dir string, res *restore.Result, gif bool) ([]string, er
 		files = append(files, gifFile)
 	}
 	return files, nil
+}
+
+// restoreOutputs are the names of every file `cadps restore` may write
+// into its output folder.
+func restoreOutputs() []string {
+	return []string{reconFile, measurementFile, labelFile, progressFile, gifFile, recordFile}
+}
+
+// removeStaleOutputs removes from dir the files of an earlier restoration
+// that this one, which wrote files and its record, did not rewrite (say
+// progress.gif when this run has no -gif), so that the folder holds one
+// run. Other files in dir are left alone.
+func removeStaleOutputs(dir string, files []string) error {
+	for _, name := range restoreOutputs() {
+		if name == recordFile || slices.Contains(files, name) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("removing the earlier run's %s: %w", name, err)
+		}
+	}
+	return nil
 }
 
 // isTerminal reports whether w is a character device (a terminal).

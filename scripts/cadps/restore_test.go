@@ -159,7 +159,7 @@ func TestRestoreAndReproduceErrors(t *testing.T) {
 		{"missing image", runRestore, restoreArgs(filepath.Join(dir, "nope.png")), "no such file"},
 		{"unreadable image", runRestore, restoreArgs(garbage), "cannot read image"},
 		{"wrong size", runRestore, restoreArgs(big), "is 20×20, but the model takes 16×16 images (use -resize or -crop"},
-		{"unknown task", runRestore, restoreArgs(good, "-task", "deblur"), `unknown operator "deblur"`},
+		{"unknown task", runRestore, append([]string{good, "-task", "deblur", "-method", "dps", "-out", restoreOut}, model...), `unknown operator "deblur"`},
 		{"unknown method", runRestore, restoreArgs(good, "-method", "magic"), `unknown method "magic"`},
 		{"unknown preset", runRestore, []string{good, "-task", "sr:factor=2", "-model", "ffhq1024", "-weights", otherWeights, "-out", restoreOut}, `unknown model "ffhq1024"`},
 		{"weights that do not fit", runRestore, restoreArgs(good, "-weights", otherWeights), "do not fit model"},

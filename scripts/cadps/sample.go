@@ -1,12 +1,12 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -16,7 +16,6 @@ import (
 	"github.com/cadps/toolkit/cadps/guidance"
 	"github.com/cadps/toolkit/cadps/imageio"
 	"github.com/cadps/toolkit/cadps/restore"
-	"github.com/cadps/toolkit/internal/atomicfile"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
 
@@ -30,7 +29,7 @@ func sampleCommand() command {
 	}
 }
 
-func runSample(args []string, stdout, stderr io.Writer) error {
+func runSample(args []string, stdout, stderr io.Writer) (err error) {
 	fs := newFlagSet("sample", "", stderr)
 	mf := addModelFlags(fs)
 	n := fs.Int("n", 100, "number of samples")
@@ -51,10 +50,15 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 		return usagef("-out FILE.png is required")
 	case *n <= 0 || *steps <= 0 || *jobs <= 0 || *cols <= 0 || *zoom <= 0:
 		return usagef("-n, -steps, -jobs, -cols and -zoom must be positive")
+	case strings.ToLower(filepath.Ext(*out)) != ".png":
+		return usagef("-out %s: the grid is written as PNG; give a .png name", *out)
 	}
 	prior, err := restore.LoadPrior(mf.spec()) // part 0's copy; a bad model fails once, here
 	if err != nil {
 		return err
+	}
+	if _, err := sampleProcess(prior, *steps, *ddim); err != nil { // a bad step count fails once, here
+		return usagef("-steps %d: %v", *steps, err)
 	}
 	var ref *nearestRef
 	if *nearest != "" { // read the data first: a bad path fails before the sampling
@@ -62,9 +66,11 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	if err := atomicfile.CheckWritable(filepath.Dir(*out)); err != nil {
+	dir, err := makeOutputFileDir(*out)
+	if err != nil {
 		return err
 	}
+	defer dir.undo(&err)
 	start := time.Now()
 	parts := min(*jobs, *n)
 	images := make([][]*imageio.Image, parts)
@@ -83,7 +89,7 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 		})
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	if err := firstError(errs); err != nil {
 		return err
 	}
 	var all []*imageio.Image
@@ -123,12 +129,7 @@ func samplePart(prior *restore.Prior, n, steps int, ddim bool, seed uint64) ([]*
 	if err != nil {
 		return nil, err
 	}
-	cfg := prior.Diffusion
-	cfg.Respacing = strconv.Itoa(steps)
-	if ddim {
-		cfg.Respacing, cfg.Sampler = "ddim"+cfg.Respacing, diffusion.SamplerDDIM
-	}
-	p, err := diffusion.New(cfg)
+	p, err := sampleProcess(prior, steps, ddim)
 	if err != nil {
 		return nil, err
 	}
@@ -144,4 +145,35 @@ func samplePart(prior *restore.Prior, n, steps int, ddim bool, seed uint64) ([]*
 		return nil, fmt.Errorf("sampling: %w", err)
 	}
 	return imageio.FromNCHW(tensors.MustCopyFlatData[float32](x), shape...)
+}
+
+// sampleProcess returns the prior's diffusion process respaced to steps
+// steps, DDIM's when ddim.
+func sampleProcess(prior *restore.Prior, steps int, ddim bool) (*diffusion.Process, error) {
+	cfg := prior.Diffusion
+	cfg.Respacing = strconv.Itoa(steps)
+	if ddim {
+		cfg.Respacing, cfg.Sampler = "ddim"+cfg.Respacing, diffusion.SamplerDDIM
+	}
+	return diffusion.New(cfg)
+}
+
+// firstError returns the first error of the parts (nil when none failed),
+// saying how many parts failed when it was not the only one: one line,
+// where parts that fail alike would repeat it.
+func firstError(errs []error) error {
+	var first error
+	failed := 0
+	for _, err := range errs {
+		if err != nil {
+			if first == nil {
+				first = err
+			}
+			failed++
+		}
+	}
+	if failed > 1 {
+		return fmt.Errorf("%w (%d of %d parts failed)", first, failed, len(errs))
+	}
+	return first
 }

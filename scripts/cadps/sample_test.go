@@ -117,7 +117,7 @@ func TestSampleNearest(t *testing.T) {
 		{"label names", []string{"-nearest", unnamed, "-class-names", "a,b"}, "label 4 has no name"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			args := append([]string{"-n", "1", "-steps", "1", "-out", filepath.Join(t.TempDir(), "x.png")}, c.args...)
+			args := append([]string{"-n", "1", "-steps", "2", "-out", filepath.Join(t.TempDir(), "x.png")}, c.args...)
 			_, _, err := runCmd(runSample, args...)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("err %v, want one containing %q", err, c.want)

@@ -34,7 +34,7 @@ func traceCommand() command {
 // the residual has no gradient), and the minimum, maximum and fraction of
 // negative entries of each of the method's diagnostics (CA-DPS's
 // multiplier 1 + d).
-func runTrace(args []string, stdout, stderr io.Writer) error {
+func runTrace(args []string, stdout, stderr io.Writer) (err error) {
 	fset := newFlagSet("trace", "", stderr)
 	mf := addModelFlags(fset)
 	tf := addTestRunFlags(fset, "step size ζ (0: the method's default for the task)",
@@ -76,6 +76,11 @@ func runTrace(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	dir, err := makeOutputFileDir(*out)
+	if err != nil {
+		return err
+	}
+	defer dir.undo(&err)
 	tw := &traceWriter{zeta: rs.Settings().Scale, ramp: rmp, offset: *tf.offset, images: len(images)}
 	tw.w = csv.NewWriter(&tw.buf)
 	res, err := rs.RestoreBatch(images, *tf.seed, tw.step)

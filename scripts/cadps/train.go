@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/cadps/toolkit/cadps/backend"
+	"github.com/cadps/toolkit/cadps/runs"
 	"github.com/cadps/toolkit/cadps/train"
 	"github.com/cadps/toolkit/cadps/unet"
 	"github.com/gomlx/gomlx/backends"
@@ -71,7 +72,7 @@ func addTrainFlags(fs *flag.FlagSet) *trainFlags {
 	}
 }
 
-func runTrain(args []string, stdout, stderr io.Writer) error {
+func runTrain(args []string, stdout, stderr io.Writer) (err error) {
 	fs := newFlagSet("train", "", stderr)
 	f := addTrainFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -99,6 +100,18 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 
+	// The folder is made and claimed before the checkpoint is looked at,
+	// so that of two runs into it the second is refused at once.
+	dir, err := makeOutputDir(*f.out)
+	if err != nil {
+		return err
+	}
+	defer dir.undo(&err)
+	claim, err := claimTrainOut(*f.out)
+	if err != nil {
+		return err
+	}
+	defer claim.Release() // before undo: a refused run's folder is empty again
 	b, err := backend.NewOr(backend.TrainingConfig)
 	if err != nil {
 		return err
@@ -142,6 +155,23 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "%s\n", filepath.Join(*f.out, train.EMAFile))
 	return nil
+}
+
+// trainClaim is the stem of the claim a training run holds on its output
+// folder (files checkpoint.safetensors.claim.N; see runs.Claimer).
+const trainClaim = train.CheckpointFile + ".claim"
+
+// claimTrainOut claims the output folder out for the whole run, so that a
+// second run into it (fresh or --resume) is refused before it reads or
+// writes anything. A run stopped by SIGINT or SIGTERM returns normally and
+// releases the claim; one killed leaves a claim that the next run on this
+// host takes over at once (runs.Claimer).
+func claimTrainOut(out string) (*runs.Claim, error) {
+	cl, err := (&runs.Claimer{Worker: "cadps train"}).Claim(filepath.Join(out, trainClaim))
+	if errors.Is(err, runs.ErrHeld) {
+		return nil, fmt.Errorf("another training run is writing %s: %w", out, err)
+	}
+	return cl, err
 }
 
 // resumeTrainer continues the run whose checkpoint is ckpt, with the

@@ -1,0 +1,37 @@
+//go:build linux
+
+package runs
+
+import (
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+)
+
+// TestProcessAlive checks that this process counts as alive, and that a
+// child that has exited counts as dead both before its parent reaps it (a
+// zombie) and after.
+func TestProcessAlive(t *testing.T) {
+	if !processAlive(os.Getpid()) {
+		t.Fatal("this process counts as dead")
+	}
+	child := exec.Command("true")
+	if err := child.Start(); err != nil {
+		t.Skip("no child process:", err)
+	}
+	pid := child.Process.Pid
+	deadline := time.Now().Add(5 * time.Second)
+	for processAlive(pid) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if processAlive(pid) {
+		t.Errorf("an exited, unreaped child (pid %d) counts as alive", pid)
+	}
+	if err := child.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if processAlive(pid) {
+		t.Errorf("a reaped child (pid %d) counts as alive", pid)
+	}
+}

@@ -1,0 +1,51 @@
+package runs
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/cadps/toolkit/cadps/restore"
+)
+
+// TestRunShardWithoutItems runs the shards of a one-image reproduction
+// into one folder, the one that owns no item first: it succeeds with
+// nothing done and no table written, and the other shard then does the
+// item and writes the table.
+func TestRunShardWithoutItems(t *testing.T) {
+	b, prior := shippedPrior(t)
+	images, err := filepath.Glob("../prior/small/testimages/*.png")
+	if err != nil || len(images) == 0 {
+		t.Fatalf("test images: %v, %v", images, err)
+	}
+	out := t.TempDir()
+	for _, tc := range []struct {
+		shard              Shard
+		owned, done, found int
+	}{
+		{Shard{Index: 1, Count: 2}, 0, 0, 0},
+		{Shard{Index: 0, Count: 2}, 1, 1, 1},
+		{Shard{Index: 1, Count: 2}, 0, 0, 1},
+	} {
+		rep := &Reproduction{
+			Out: out, Backend: b, Prior: prior, Options: restore.Options{Steps: 2}, Shard: tc.shard,
+			Tasks: []TaskSetup{{Task: restore.SpecTask("sr:factor=2")}}, Methods: []string{"dps"}, Images: images[:1], GridRows: -1,
+		}
+		sum, err := rep.Run()
+		if err != nil {
+			t.Fatalf("shard %s: %v", tc.shard, err)
+		}
+		if sum.Items != 1 || sum.Owned != tc.owned || sum.Done != tc.done || len(sum.Table.Records) != tc.found {
+			t.Errorf("shard %s: %d of %d items owned, %d done, %d records; want %d of 1, %d and %d",
+				tc.shard, sum.Owned, sum.Items, sum.Done, len(sum.Table.Records), tc.owned, tc.done, tc.found)
+		}
+		if want := 1 - tc.found; len(sum.Table.Missing) != want || sum.Table.Expected != 1 {
+			t.Errorf("shard %s: %d of %d items missing, want %d of 1", tc.shard, len(sum.Table.Missing), sum.Table.Expected, want)
+		}
+		if _, err := os.Stat(filepath.Join(out, CSVFile)); (tc.found > 0) != (err == nil) || err != nil && !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("shard %s with %d records: %s: %v", tc.shard, tc.found, CSVFile, err)
+		}
+	}
+}

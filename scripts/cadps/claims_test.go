@@ -1,0 +1,183 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cadps/toolkit/cadps/runs"
+	"github.com/cadps/toolkit/cadps/train"
+)
+
+// signalEnv names the environment variable that makes
+// TestSignalHelperProcess run the command whose arguments it holds
+// (separated by newlines).
+const signalEnv = "CADPS_TEST_SIGNAL_ARGS"
+
+// TestSignalHelperProcess is the command TestStopOnSignal runs as a
+// subprocess and interrupts.
+func TestSignalHelperProcess(t *testing.T) {
+	args := strings.Split(os.Getenv(signalEnv), "\n")
+	if args[0] == "" {
+		t.Skip("helper process for TestStopOnSignal")
+	}
+	cmds := map[string]func([]string, io.Writer, io.Writer) error{"gmm": gmmCommand().run, "evaluate": runEvaluate}
+	if err := cmds[args[0]](args[1:], io.Discard, os.Stderr); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestStopOnSignal interrupts a bench and an evaluation (SIGINT, as
+// Ctrl-C does) once they have written something: each exits saying it
+// stopped and leaves no claim, so that a rerun need not wait for the
+// lease.
+func TestStopOnSignal(t *testing.T) {
+	dir := t.TempDir()
+	bench := filepath.Join(dir, "bench.csv")
+	eval := filepath.Join(dir, "eval")
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		started string // a file with two lines once the run is under way
+		claims  string // the claim files' pattern
+	}{
+		{"gmm bench", []string{"gmm", "bench", "--dims", "8,80,800", "--dims-y", "1,2,4", "--problems", "20", "--methods", "dps,exact",
+			"--samples", "200", "--steps", "50", "--projections", "20", "--csv", bench}, bench + ".partial", bench + ".claim*"},
+		{"evaluate", []string{"evaluate", "-data", testImagesDir(t), "-count", "10", "-batch", "1", "-steps", "20", "-jobs", "1",
+			"-tasks", "sr:factor=2", "-methods", "dps", "-quiet", "-out", eval}, filepath.Join(eval, runs.EvalResultsFile), filepath.Join(eval, "*.claim*")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], "-test.run", "^TestSignalHelperProcess$")
+			cmd.Env = append(os.Environ(), signalEnv+"="+strings.Join(tc.args, "\n"))
+			var log bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &log, &log
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			exited := make(chan error, 1)
+			go func() { exited <- cmd.Wait() }()
+			deadline := time.After(2 * time.Minute)
+			for {
+				if data, err := os.ReadFile(tc.started); err == nil && bytes.Count(data, []byte("\n")) >= 2 {
+					break
+				}
+				select {
+				case err := <-exited:
+					t.Fatalf("the subprocess ended before it was interrupted (%v):\n%s", err, log.String())
+				case <-deadline:
+					cmd.Process.Kill()
+					<-exited
+					t.Fatalf("not under way after 2 minutes; subprocess output:\n%s", log.String())
+				case <-time.After(20 * time.Millisecond):
+				}
+			}
+			if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+				t.Fatal(err)
+			}
+			err := <-exited
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != 128+int(syscall.SIGINT) || !strings.Contains(log.String(), "stopped;") {
+				t.Fatalf("after SIGINT: %v, want exit status 130 and a line saying it stopped; output:\n%s", err, log.String())
+			}
+			if m, _ := filepath.Glob(tc.claims); len(m) > 0 {
+				t.Errorf("claims left after SIGINT: %v", m)
+			}
+		})
+	}
+}
+
+// TestGMMBenchExistingCSV: a bench without --resume refuses a CSV file
+// that exists, saying how to go on, and leaves it as it was; with --resume
+// it extends it.
+func TestGMMBenchExistingCSV(t *testing.T) {
+	csvPath := filepath.Join(t.TempDir(), "runs.csv")
+	bench := func(extra ...string) error {
+		args := append([]string{"bench", "--dims", "8", "--dims-y", "1", "--methods", "exact", "--samples", "40", "--steps", "5",
+			"--projections", "20", "--csv", csvPath}, extra...)
+		return gmmCommand().run(args, io.Discard, io.Discard)
+	}
+	if err := bench("--problems", "1"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string // the error, "" for none
+		rows int    // the CSV's rows afterwards
+	}{
+		{"same settings", []string{"--problems", "1"}, csvPath + " exists: pass --resume to extend it", 1},
+		{"other settings", []string{"--problems", "2", "--samples", "50"}, csvPath + " exists: pass --resume to extend it", 1},
+		{"resume", []string{"--problems", "2", "--resume"}, "", 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := readFile(t, csvPath)
+			err := bench(tc.args...)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatal(err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("error %v, want %q", err, tc.want)
+			case tc.want != "" && readFile(t, csvPath) != before:
+				t.Error("a refused bench changed the CSV")
+			}
+			if n := len(readCSV(t, csvPath)) - 1; n != tc.rows {
+				t.Errorf("%d rows, want %d", n, tc.rows)
+			}
+			if m, _ := filepath.Glob(csvPath + ".*"); len(m) > 0 {
+				t.Errorf("files left beside the CSV: %v", m)
+			}
+		})
+	}
+}
+
+// TestTrainClaim: a training run into a folder another one holds is
+// refused at once, naming the holder, and writes nothing; one into a free
+// folder leaves no claim behind.
+func TestTrainClaim(t *testing.T) {
+	data := writeTinyIDX(t, 3)
+	for _, tc := range []struct {
+		name string
+		held bool
+		want string // the error, "" for none
+	}{
+		{"held", true, "another training run is writing"},
+		{"free", false, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := t.TempDir()
+			if tc.held {
+				cl, err := (&runs.Claimer{Worker: "the other run"}).Claim(filepath.Join(out, trainClaim))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer cl.Release()
+			}
+			log, err := runTrainArgs(t, append(tinyTrainArgs(data, out), "--steps", "1")...)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("%v\n%s", err, log)
+				}
+				if m, _ := filepath.Glob(filepath.Join(out, "*.claim*")); len(m) > 0 {
+					t.Errorf("claims left after the run: %v", m)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want+" "+out) || !strings.Contains(err.Error(), "the other run") {
+				t.Fatalf("error %v, want %q naming the folder and the holder", err, tc.want)
+			}
+			for _, name := range []string{train.CheckpointFile, train.LossFile} {
+				if _, err := os.Stat(filepath.Join(out, name)); !errors.Is(err, fs.ErrNotExist) {
+					t.Errorf("the refused run wrote %s (%v)", name, err)
+				}
+			}
+		})
+	}
+}

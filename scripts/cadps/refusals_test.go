@@ -1,0 +1,330 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/cadps/toolkit/cadps/runs"
+)
+
+// TestOutputDirUndo checks the shared output-folder helper: a failed run
+// removes the folders it made while they are empty (with the files it
+// names as its own), and keeps everything else.
+func TestOutputDirUndo(t *testing.T) {
+	failed, ok := errors.New("failed"), error(nil)
+	for _, c := range []struct {
+		name     string
+		existing bool     // the folder exists before the run
+		write    []string // files in the folder when the run ends
+		own      []string
+		err      error
+		kept     bool // the folder is there afterwards
+	}{
+		{"failed run, new folder", false, nil, nil, failed, false},
+		{"finished run, new folder", false, nil, nil, ok, true},
+		{"failed run, existing folder", true, nil, nil, failed, true},
+		{"failed run that wrote a file", false, []string{"a.png"}, nil, failed, true},
+		{"failed run that wrote only its own file", false, []string{runs.ShardFile}, []string{runs.ShardFile}, failed, false},
+		{"failed run with its own and another file", false, []string{runs.ShardFile, "x"}, []string{runs.ShardFile}, failed, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			root := t.TempDir()
+			dir := filepath.Join(root, "a", "b", "out")
+			if c.existing {
+				if err := os.MkdirAll(dir, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			o, err := makeOutputDir(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, name := range c.write {
+				if err := os.WriteFile(filepath.Join(dir, name), nil, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			runErr := c.err
+			o.undo(&runErr, c.own...)
+			_, statErr := os.Stat(dir)
+			if kept := statErr == nil; kept != c.kept {
+				t.Fatalf("folder kept: %v, want %v", kept, c.kept)
+			}
+			// The parents it made go with the folder; the test's own stay.
+			_, statErr = os.Stat(filepath.Join(root, "a"))
+			if kept := statErr == nil; kept != (c.kept || c.existing) {
+				t.Errorf("parent kept: %v, want %v", kept, c.kept || c.existing)
+			}
+			if _, err := os.Stat(root); err != nil {
+				t.Errorf("the folder that existed before: %v", err)
+			}
+			for _, name := range c.write {
+				if _, err := os.Stat(filepath.Join(dir, name)); c.kept && err != nil {
+					t.Errorf("%s: %v", name, err)
+				}
+			}
+		})
+	}
+	var none *outputDir // nothing made
+	err := failed
+	none.undo(&err)
+
+	folder := t.TempDir()
+	if _, err := makeOutputFileDir(folder); err == nil || !strings.Contains(err.Error(), "output file "+folder+" is a folder") {
+		t.Errorf("a folder as output file: %v", err)
+	}
+}
+
+// TestRefusedRunsLeaveNoFolder runs commands that refuse their input, or
+// fail before writing anything, into an output path that does not exist:
+// each reports one line naming the problem and leaves no folder behind.
+func TestRefusedRunsLeaveNoFolder(t *testing.T) {
+	dir := t.TempDir()
+	model := fixtureModel(t, "fixed") // 16×16
+	images := imageFolder(t, 2)
+	bigImages := imageFolder(t, 1)
+	writeTestImage(t, filepath.Join(bigImages, "z-big.png"), 20, 0)
+	truncated := filepath.Join(dir, "truncated.safetensors")
+	data, err := os.ReadFile(model[3])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(truncated, data[:len(data)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	image := filepath.Join(images, "img00.png")
+	small := filepath.Join(dir, "small.png")
+	writeTestImage(t, small, 8, 0)
+	shirt := filepath.Join(testImagesDir(t), "6-shirt.png")
+	outDir := filepath.Join(dir, "new", "out")       // an output folder
+	outFile := filepath.Join(dir, "new", "sub", "x") // an output file, without extension
+	rep := func(extra ...string) []string {
+		return append(append([]string{images, "-task", "sr:factor=2", "-methods", "dps", "-steps", "2", "-out", outDir}, model...), extra...)
+	}
+	res := func(extra ...string) []string {
+		return append(append([]string{image, "-task", "sr:factor=2", "-method", "dps", "-steps", "2", "-out", outDir, "-quiet"}, model...), extra...)
+	}
+	for _, c := range []struct {
+		name string
+		run  func([]string, io.Writer, io.Writer) error
+		args []string
+		want string
+	}{
+		{"reproduce factor that does not divide", runReproduce, rep("-task", "sr:factor=3"), "factor 3 does not divide"},
+		{"reproduce too many steps", runReproduce, rep("-steps", "5000"), `respacing "5000"`},
+		{"reproduce method twice", runReproduce, rep("-methods", "dps,dps"), "method dps is given twice"},
+		{"reproduce empty task", runReproduce, append([]string{images, "-task", "", "-methods", "dps", "-out", outDir}, model...), "no label"},
+		{"reproduce truncated weights", runReproduce, rep("-weights", truncated), "truncated"},
+		{"reproduce missing LPIPS weights", runReproduce, rep("-lpips", filepath.Join(dir, "nonexistent")), "-lpips"},
+		{"reproduce missing FID weights", runReproduce, rep("-fid", filepath.Join(dir, "nonexistent.pth")), "nonexistent.pth"},
+		{"reproduce wrong image size", runReproduce, append([]string{bigImages, "-task", "sr:factor=2", "-methods", "dps", "-out", outDir}, model...), "z-big.png is 20×20"},
+		{"reproduce contradicting shards", runReproduce, rep("-shard", "0/2", "-shard-count", "3"), "contradicts the shard count 3"},
+		{"reproduce refused shard", runReproduce, rep("-shard", "0/2", "-task", "sr:factor=3"), "factor 3 does not divide"},
+		{"reproduce negative shard count", runReproduce, rep("-shard-count", "-1"), "-shard-count -1 is negative"},
+		{"reproduce steps and respacing", runReproduce, rep("-respacing", "3"), "give -steps or -respacing, not both"},
+		{"restore diverges", runRestore, res("-scale", "1e38"), "sampling diverged"},
+		{"restore task twice", runRestore, res("-task", "gaussian_blur"), "-task is given 2 times (sr:factor=2, gaussian_blur): restore runs one task"},
+		{"restore steps and respacing", runRestore, res("-respacing", "3"), `-respacing "3" sets the steps`},
+		{"restore image too small to crop", runRestore, append([]string{small, "-crop", "-task", "sr:factor=2", "-out", outDir}, model...), "too small to crop to the 16×16 images the model takes (use -resize instead of -crop)"},
+		{"restore image too small", runRestore, append([]string{small, "-task", "sr:factor=2", "-out", outDir}, model...), "but the model takes 16×16 images (use -resize to fit it)"},
+		{"sample too many steps", runSample, []string{"-n", "2", "-steps", "5000", "-out", outFile + ".png"}, `-steps 5000: diffusion: respacing "5000"`},
+		{"sample JPEG name", runSample, []string{"-n", "2", "-steps", "2", "-out", outFile + ".jpg"}, "give a .png name"},
+		{"trace diverges", runTrace, []string{"-data", testImagesDir(t), "-count", "1", "-steps", "2", "-scale", "1e38", "-method", "dps", "-out", outFile + ".csv"}, "sampling diverged"},
+		{"denoise bad timestep", runDenoise, []string{"-data", testImagesDir(t), "-count", "1", "-t", "1000", "-csv", outFile + ".csv"}, "outside [0, 1000)"},
+		{"denoise too many images", runDenoise, []string{"-data", testImagesDir(t), "-count", "11", "-csv", outFile + ".csv"}, "holds 10 images; -count 11 asks for more"},
+		{"metrics shift of the image size", runMetrics, []string{"-register", "32", shirt, shirt}, "-register 32: metrics: maximum shift 32 is not less than the image size 32×32"},
+		{"gmm dimension", runGMM, []string{"--method", "exact", "--dim", "4097", "--dim-y", "2", "--samples", "2", "--projections", "1"}, "--dim 4097: at most 4096"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, _, err := runCmd(c.run, c.args...)
+			if err == nil {
+				t.Fatalf("no error, want %q", c.want)
+			}
+			if msg := err.Error(); !strings.Contains(msg, c.want) || strings.Contains(msg, "\n") {
+				t.Errorf("error %q, want one line containing %q", msg, c.want)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "new")); !os.IsNotExist(err) {
+				t.Errorf("the refused run left %s (%v)", filepath.Join(dir, "new"), err)
+				os.RemoveAll(filepath.Join(dir, "new"))
+			}
+		})
+	}
+}
+
+// TestFlagErrorsAreOneLine checks every command: a bad flag prints one
+// line (the error and where to look) with exit status 2; -h and -help
+// print the usage with status 0.
+func TestFlagErrorsAreOneLine(t *testing.T) {
+	names := [][]string{{"gmm", "bench"}, {"gmm", "table"}}
+	for _, c := range commands() {
+		names = append(names, []string{c.name})
+	}
+	for _, name := range names {
+		cmd := strings.Join(name, " ")
+		t.Run(cmd, func(t *testing.T) {
+			for _, bad := range [][]string{{"-bogus"}, {"-bogus=1"}} {
+				var stdout, stderr bytes.Buffer
+				code := run(append(slices.Clone(name), bad...), &stdout, &stderr)
+				lines := strings.Split(strings.TrimSuffix(stderr.String(), "\n"), "\n")
+				if code != 2 || len(lines) != 1 || !strings.Contains(lines[0], "-bogus") || !strings.Contains(lines[0], "cadps "+cmd+" -h") {
+					t.Errorf("%q: exit %d, stderr %q; want 2 and one line naming -bogus and -h", bad, code, stderr.String())
+				}
+			}
+			for _, help := range []string{"-h", "-help", "--help"} {
+				var stdout, stderr bytes.Buffer
+				code := run(append(slices.Clone(name), help), &stdout, &stderr)
+				if code != 0 || !strings.HasPrefix(stderr.String(), "Usage: cadps "+cmd) || !strings.Contains(stderr.String(), "\n  -") {
+					t.Errorf("%s: exit %d, stderr %q; want 0 and the usage with the flags", help, code, stderr.String())
+				}
+			}
+		})
+	}
+}
+
+// TestReproduceImageFolder checks reproduce's image list: linked images are
+// images, and the image folder is no output folder.
+func TestReproduceImageFolder(t *testing.T) {
+	images := imageFolder(t, 1)
+	linked := filepath.Join(t.TempDir(), "linked.png")
+	writeTestImage(t, linked, 16, 2)
+	if err := os.Symlink(linked, filepath.Join(images, "img01.png")); err != nil {
+		t.Skipf("no symbolic links here: %v", err)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	stdout, stderr, err := runCmd(runReproduce, reproduceArgs(t, images, out, "dps")...)
+	if err != nil {
+		t.Fatalf("reproduce: %v\n%s", err, stderr)
+	}
+	if !strings.Contains(stdout, "2 of 2 items") {
+		t.Errorf("stdout %q: want both images, the linked one too", stdout)
+	}
+
+	link := filepath.Join(t.TempDir(), "images-link")
+	if err := os.Symlink(images, link); err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range []string{images, images + string(filepath.Separator) + ".", link} {
+		_, _, err := runCmd(runReproduce, reproduceArgs(t, images, o, "dps")...)
+		if err == nil || !strings.Contains(err.Error(), "is the image folder") {
+			t.Errorf("-out %s: %v, want a refusal", o, err)
+		}
+	}
+	if entries, _ := os.ReadDir(images); len(entries) != 2 {
+		t.Errorf("the image folder holds %d entries after the refusals, want its 2 images", len(entries))
+	}
+}
+
+// TestRestoreRerun reruns restore into one folder: the earlier run's files
+// that the new run does not write go, other files stay, and a failed rerun
+// changes nothing.
+func TestRestoreRerun(t *testing.T) {
+	dir := t.TempDir()
+	img := filepath.Join(dir, "face.png")
+	writeTestImage(t, img, 16, 0)
+	out := filepath.Join(dir, "out")
+	model := fixtureModel(t, "fixed")
+	restoreIn := func(extra ...string) error {
+		args := append(append([]string{img, "-steps", "2", "-out", out, "-quiet"}, model...), extra...)
+		_, _, err := runCmd(runRestore, args...)
+		return err
+	}
+	if err := restoreIn("-task", "sr:factor=2", "-method", "dps", "-gif"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(out, "notes.txt"), []byte("mine"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	names := func() []string {
+		entries, err := os.ReadDir(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n []string
+		for _, e := range entries {
+			n = append(n, e.Name())
+		}
+		return n
+	}
+	first := []string{labelFile, measurementFile, "notes.txt", gifFile, progressFile, reconFile, recordFile}
+	if got := names(); !slices.Equal(got, first) {
+		t.Fatalf("first run: %v, want %v", got, first)
+	}
+	record := readFile(t, filepath.Join(out, recordFile))
+	if err := restoreIn("-task", "sr:factor=2", "-method", "dps", "-scale", "1e38"); err == nil {
+		t.Fatal("a diverging rerun succeeded")
+	}
+	if got := names(); !slices.Equal(got, first) || readFile(t, filepath.Join(out, recordFile)) != record {
+		t.Errorf("a failed rerun changed the folder: %v", got)
+	}
+	if err := restoreIn("-method", "unconditional"); err != nil { // no measurement, no GIF
+		t.Fatal(err)
+	}
+	if got, want := names(), []string{labelFile, "notes.txt", progressFile, reconFile, recordFile}; !slices.Equal(got, want) {
+		t.Errorf("after a rerun without measurement and -gif: %v, want %v", got, want)
+	}
+}
+
+// TestFirstError checks that the sample parts' errors make one line.
+func TestFirstError(t *testing.T) {
+	a, b := errors.New("a"), errors.New("b")
+	for _, c := range []struct {
+		errs []error
+		want string
+	}{
+		{[]error{nil, nil}, ""},
+		{[]error{nil, a}, "a"},
+		{[]error{a, b, nil}, "a (2 of 3 parts failed)"},
+	} {
+		got := ""
+		if err := firstError(c.errs); err != nil {
+			got = err.Error()
+		}
+		if got != c.want {
+			t.Errorf("%v: %q, want %q", c.errs, got, c.want)
+		}
+	}
+}
+
+// TestOutputFiles checks the output files of trace, denoise -csv and
+// sample: a file in a folder that does not exist yet is written (the
+// folders are made), and a folder given as the file is refused before the
+// work, by name.
+func TestOutputFiles(t *testing.T) {
+	data := testImagesDir(t)
+	for _, c := range []struct {
+		name string
+		run  func([]string, io.Writer, io.Writer) error
+		args []string
+	}{
+		{"trace", runTrace, []string{"-data", data, "-count", "1", "-steps", "2", "-method", "dps", "-out"}},
+		{"denoise", runDenoise, []string{"-data", data, "-count", "1", "-t", "10", "-csv"}},
+		{"sample", runSample, []string{"-n", "1", "-steps", "2", "-jobs", "1", "-out"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "new", "sub", "x.png") // sample writes PNG, the others any name
+			if _, stderr, err := runCmd(c.run, append(slices.Clone(c.args), file)...); err != nil {
+				t.Fatalf("into a new folder: %v\n%s", err, stderr)
+			}
+			if st, err := os.Stat(file); err != nil || st.Size() == 0 {
+				t.Errorf("%s: %v", file, err)
+			}
+			folder := filepath.Join(t.TempDir(), "x.png")
+			if err := os.Mkdir(folder, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			stdout, _, err := runCmd(c.run, append(slices.Clone(c.args), folder)...)
+			if err == nil || err.Error() != "output file "+folder+" is a folder: give a file name" {
+				t.Errorf("a folder as the output file: %v", err)
+			}
+			if stdout != "" {
+				t.Errorf("the refused run printed results: %q", stdout)
+			}
+		})
+	}
+}
