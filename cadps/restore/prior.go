@@ -56,6 +56,11 @@ type ModelSpec struct {
 type Prior struct {
 	// Name describes the prior (the preset, "small", or the config file).
 	Name string
+	// Record names the prior in result records, independently of where
+	// its files lie: the preset, small.Name for the shipped prior,
+	// SmallPriorName for its architecture with other weights, or the
+	// config file's base name.
+	Record string
 	// Model is the network.
 	Model *unet.Model
 	// Ctx holds its weights.
@@ -81,6 +86,7 @@ func LoadPrior(spec ModelSpec) (*Prior, error) {
 		cfg     unet.Config
 		trained *diffusion.Config // the process a training file records
 		name    = spec.Name
+		record  = spec.Name
 		weights = spec.Weights
 		err     error
 	)
@@ -90,7 +96,7 @@ func LoadPrior(spec ModelSpec) (*Prior, error) {
 	case (spec.Name == SmallPriorName || spec.Name == small.Name) && spec.Weights != "":
 		// The shipped prior's architecture with other weights, such as
 		// the EMA of a training run that continues it.
-		cfg, name = small.Config(), SmallPriorName+" ("+spec.Weights+")"
+		cfg, name, record = small.Config(), SmallPriorName+" ("+spec.Weights+")", SmallPriorName
 	case spec.Name == SmallPriorName || spec.Name == small.Name:
 		p, err := loadSmallPrior()
 		if err != nil {
@@ -111,7 +117,7 @@ func LoadPrior(spec ModelSpec) (*Prior, error) {
 		if weights == "" {
 			weights = path
 		}
-		name = spec.ConfigPath
+		name, record = spec.ConfigPath, filepath.Base(spec.ConfigPath)
 	default:
 		return nil, errors.New("restore: no model given (use a model name or a model config with weights)")
 	}
@@ -133,7 +139,7 @@ func LoadPrior(spec ModelSpec) (*Prior, error) {
 		}
 		return nil, fmt.Errorf("restore: weights %s do not fit model %s: %w%s", weights, name, firstLine(err), hint)
 	}
-	p := &Prior{Name: name, Model: m, Ctx: ctx, Diffusion: DefaultDiffusion(cfg), Weights: weights}
+	p := &Prior{Name: name, Record: record, Model: m, Ctx: ctx, Diffusion: DefaultDiffusion(cfg), Weights: weights}
 	if trained != nil {
 		p.Diffusion = *trained
 		p.Diffusion.ClipDenoised = true // as DPS's diffusion config sets it, and the shipped prior

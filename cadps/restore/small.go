@@ -18,5 +18,5 @@ func loadSmallPrior() (*Prior, error) {
 	}
 	d := small.Diffusion()
 	d.ClipDenoised = true
-	return &Prior{Name: small.Name, Model: m, Ctx: ctx, Diffusion: d}, nil
+	return &Prior{Name: small.Name, Record: small.Name, Model: m, Ctx: ctx, Diffusion: d}, nil
 }

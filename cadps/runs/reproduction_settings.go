@@ -34,19 +34,9 @@ type settings struct {
 	LPIPS string `json:"lpips,omitempty"`
 }
 
-// settingsModel is the model's name as reproduce.json records it: the
-// preset, "small", or the config file's name (file names, not paths:
-// shards on other machines may mount the same files elsewhere).
-func settingsModel(p *restore.Prior) string {
-	if strings.HasPrefix(p.Name, restore.SmallPriorName+" (") {
-		return restore.SmallPriorName // the shipped prior's architecture, other weights
-	}
-	return filepath.Base(p.Name)
-}
-
 // settings returns the reproduction's settings.
 func (r *Reproduction) settings(rs map[[2]string]*restore.Restorer) (settings, error) {
-	s := settings{Model: settingsModel(r.Prior), Seed: r.Seed, Fit: r.Fit.String()}
+	s := settings{Model: r.Prior.Record, Seed: r.Seed, Fit: r.Fit.String()}
 	if r.LPIPS != nil {
 		s.LPIPS = r.LPIPSWeights
 		if s.LPIPS == "" {
