@@ -116,6 +116,19 @@ func SpaceTimesteps(steps int, respacing string) ([]int, error) {
 	return out, nil
 }
 
+// StepRespacing returns the respacing of a run of n steps over a process of
+// total steps: with ddim, guided-diffusion's DDIM striding "ddimN" when a
+// whole-number stride gives exactly n steps, and otherwise (and without
+// ddim) the even spacing "N" of the DPS configurations.
+func StepRespacing(total, n int, ddim bool) string {
+	if ddim {
+		if _, err := spaceDDIM(total, n); err == nil {
+			return "ddim" + strconv.Itoa(n)
+		}
+	}
+	return strconv.Itoa(n)
+}
+
 // spaceDDIM is space_timesteps' "ddimN" form.
 func spaceDDIM(steps, want int) ([]int, error) {
 	if want < 1 {

@@ -227,3 +227,28 @@ func TestNewScheduleIdentities(t *testing.T) {
 		t.Error(`Array("nope") found something`)
 	}
 }
+
+// TestStepRespacing checks the respacing of a run of n steps: DDIM's
+// striding when a whole-number stride gives n steps, the even spacing
+// otherwise and without DDIM.
+func TestStepRespacing(t *testing.T) {
+	for _, tc := range []struct {
+		total, n int
+		ddim     bool
+		want     string
+	}{
+		{1000, 100, true, "ddim100"},
+		{1000, 100, false, "100"},
+		{1000, 60, true, "60"},
+		{1000, 1000, true, "ddim1000"},
+		{1000, 7, false, "7"},
+	} {
+		got := StepRespacing(tc.total, tc.n, tc.ddim)
+		if got != tc.want {
+			t.Errorf("StepRespacing(%d, %d, %v) = %q, want %q", tc.total, tc.n, tc.ddim, got, tc.want)
+		}
+		if _, err := SpaceTimesteps(tc.total, got); err != nil {
+			t.Errorf("StepRespacing(%d, %d, %v) = %q: %v", tc.total, tc.n, tc.ddim, got, err)
+		}
+	}
+}

@@ -12,7 +12,6 @@ package restore
 import (
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/cadps/toolkit/cadps"
@@ -153,10 +152,8 @@ func New(b backends.Backend, prior *Prior, o Options) (*Restorer, error) {
 	switch {
 	case o.Respacing != "":
 		cfg.Respacing = o.Respacing
-	case steps > 0 && o.DDIM:
-		cfg.Respacing = "ddim" + strconv.Itoa(steps)
 	case steps > 0:
-		cfg.Respacing = strconv.Itoa(steps)
+		cfg.Respacing = diffusion.StepRespacing(cfg.Steps, steps, o.DDIM)
 	case steps < 0:
 		return nil, fmt.Errorf("restore: steps %d is negative", o.Steps)
 	}

@@ -1,6 +1,7 @@
 package train
 
 import (
+	"fmt"
 	"math"
 
 	"github.com/cadps/toolkit/cadps/diffusion"
@@ -24,8 +25,18 @@ type Losses struct {
 
 // HybridLoss builds the training losses of improved DDPM / guided-diffusion
 // for a network with learned variance: modelOut [N,2C,H,W] is the output at
-// x_t = QSample(x0, i, noise), with i [N] the (int32) timestep indices.
+// x_t = QSample(x0, i, noise), with i [N] the (int32) timestep indices. The
+// bound uses the unclipped x̂0, as improved DDPM's training_losses does,
+// whether or not p clips it for sampling.
 func HybridLoss(p *diffusion.Process, x0, i, noise, modelOut *node) Losses {
+	if cfg := p.Config(); cfg.ClipDenoised {
+		cfg.ClipDenoised = false
+		unclipped, err := diffusion.New(cfg)
+		if err != nil {
+			panic(fmt.Errorf("train: %w", err))
+		}
+		p = unclipped
+	}
 	c := x0.Shape().Dim(1)
 	halves := graph.Split(modelOut, 1, 2)
 	eps, v := halves[0], halves[1]

@@ -1,6 +1,7 @@
 package train
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -31,16 +32,21 @@ func hostDecoderLogLik(x, mean, logScale float64) float64 {
 
 // TestHybridLossAgainstHost compares every term of HybridLoss with a
 // float64 host computation from the schedule arrays, at t = 0 (decoder NLL)
-// and t > 0 (KL), for both learned variance types.
+// and t > 0 (KL), for both learned variance types, and with a process that
+// clips x̂0 for sampling (the bound uses the unclipped x̂0 regardless).
 func TestHybridLossAgainstHost(t *testing.T) {
 	b, err := backend.New()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, vt := range []diffusion.VarType{diffusion.VarLearnedRange, diffusion.VarLearned} {
-		t.Run(string(vt), func(t *testing.T) {
+	for _, tc := range []struct {
+		vt   diffusion.VarType
+		clip bool // a sampling process that clips x̂0: the bound must not
+	}{{diffusion.VarLearnedRange, false}, {diffusion.VarLearned, false}, {diffusion.VarLearnedRange, true}} {
+		vt := tc.vt
+		t.Run(fmt.Sprintf("%s/clip=%v", vt, tc.clip), func(t *testing.T) {
 			cfg := DefaultDiffusion()
-			cfg.VarType = vt
+			cfg.VarType, cfg.ClipDenoised = vt, tc.clip
 			p, err := diffusion.New(cfg)
 			if err != nil {
 				t.Fatal(err)

@@ -5,7 +5,6 @@ import (
 	"io"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -151,9 +150,9 @@ func samplePart(prior *restore.Prior, n, steps int, ddim bool, seed uint64) ([]*
 // steps, DDIM's when ddim.
 func sampleProcess(prior *restore.Prior, steps int, ddim bool) (*diffusion.Process, error) {
 	cfg := prior.Diffusion
-	cfg.Respacing = strconv.Itoa(steps)
+	cfg.Respacing = diffusion.StepRespacing(cfg.Steps, steps, ddim)
 	if ddim {
-		cfg.Respacing, cfg.Sampler = "ddim"+cfg.Respacing, diffusion.SamplerDDIM
+		cfg.Sampler = diffusion.SamplerDDIM
 	}
 	return diffusion.New(cfg)
 }

@@ -84,6 +84,9 @@ func denseOf(v [][]float32, d int) (*mat.Dense, error) {
 			return nil, fmt.Errorf("fid: feature vector %d has %d values, vector 0 has %d", i, len(row), d)
 		}
 		for j, f := range row {
+			if v := float64(f); math.IsNaN(v) || math.IsInf(v, 0) {
+				return nil, fmt.Errorf("fid: feature vector %d has %v at %d", i, v, j)
+			}
 			x.Set(i, j, float64(f))
 		}
 	}

@@ -70,4 +70,9 @@ func TestKID(t *testing.T) {
 	if _, _, err := fid.KID(a[:1], b, fid.KIDOptions{}); err == nil || !strings.Contains(err.Error(), "at least 2") {
 		t.Errorf("one vector: error %v", err)
 	}
+	bad := randomSet(r, 30, 8, 0)
+	bad[4][2] = float32(math.NaN())
+	if _, _, err := fid.KID(a, bad, fid.KIDOptions{}); err == nil || !strings.Contains(err.Error(), "feature vector 34 has NaN at 2") {
+		t.Errorf("a NaN feature: error %v, want one naming it", err)
+	}
 }

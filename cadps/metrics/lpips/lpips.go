@@ -21,6 +21,7 @@ package lpips
 import (
 	"embed"
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/cadps/toolkit/cadps/metrics/internal/cnn"
@@ -187,9 +188,16 @@ type Distances struct {
 }
 
 // Distance returns the LPIPS distances between x0 and x1, each [N,3,H,W]
-// float32 row-major with values in [-1,1].
+// float32 row-major with values in [-1,1]; a NaN or infinite value is an
+// error naming it.
 func (m *Model) Distance(x0, x1 []float32, n, h, w int) (*Distances, error) {
 	if err := m.check(n, h, w, len(x0), len(x1)); err != nil {
+		return nil, err
+	}
+	if err := checkFinite("x0", x0, h, w); err != nil {
+		return nil, err
+	}
+	if err := checkFinite("x1", x1, h, w); err != nil {
 		return nil, err
 	}
 	a := tensors.FromFlatDataAndDimensions(x0, n, 3, h, w)
@@ -243,6 +251,18 @@ func (m *Model) check(n, h, w, len0, len1 int) error {
 	}
 	_, err := m.net.FeatureSizes(h, w)
 	return err
+}
+
+// checkFinite returns an error naming the first NaN or infinite value of
+// the batch x [N,3,H,W] (which of the two compared batches it is), or nil.
+func checkFinite(which string, x []float32, h, w int) error {
+	for k, v := range x {
+		if f := float64(v); math.IsNaN(f) || math.IsInf(f, 0) {
+			return fmt.Errorf("lpips: %s: image %d has %v at channel %d, row %d, column %d",
+				which, k/(3*h*w), f, k/(h*w)%3, k%(h*w)/w, k%w)
+		}
+	}
+	return nil
 }
 
 func finalize(ts []*tensors.Tensor) {

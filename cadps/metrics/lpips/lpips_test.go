@@ -2,6 +2,7 @@ package lpips_test
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -103,7 +104,8 @@ func TestImageSizes(t *testing.T) {
 }
 
 // TestIdenticalAndSymmetric checks what holds for any weights: d(x, x) = 0,
-// d(x, y) = d(y, x), and a batch gives the distances of its pairs.
+// d(x, y) = d(y, x), and a batch gives the distances of its pairs; an
+// infinite value is refused by name.
 func TestIdenticalAndSymmetric(t *testing.T) {
 	b, err := backend.New()
 	if err != nil {
@@ -123,6 +125,11 @@ func TestIdenticalAndSymmetric(t *testing.T) {
 	same, err := m.Distance(x, x, n, h, w)
 	if err != nil {
 		t.Fatal(err)
+	}
+	nan := slices.Clone(y)
+	nan[3*h*w+2*h*w+5*w+7] = float32(math.Inf(-1))
+	if _, err := m.Distance(x, nan, n, h, w); err == nil || !strings.Contains(err.Error(), "x1: image 1 has -Inf at channel 2, row 5, column 7") {
+		t.Errorf("an infinite value: error %v, want one naming it", err)
 	}
 	xy, err := m.Distance(x, y, n, h, w)
 	if err != nil {
