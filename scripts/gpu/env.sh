@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the scripts of scripts/gpu on the GPU machine:
 # finds JAX's CUDA PJRT plugin and the CUDA libraries of its nvidia-* wheels,
 # and exports what go-xla needs (LD_LIBRARY_PATH, XLA_FLAGS,
@@ -62,7 +63,7 @@ setup_xla_env() {
 # unpack_bins FOLDER NAME...: unpacks each FOLDER/NAME.gz, executable, into
 # a fresh temporary folder that $bin then names and that is removed when the
 # script exits (fresh, so that scripts running at once never overwrite each
-# other's binaries), or fails naming the missing file.
+# other's binaries), or fails naming the missing or damaged file.
 unpack_bins() {
 	local from=$1 f
 	shift
@@ -73,7 +74,12 @@ unpack_bins() {
 	# shellcheck disable=SC2064 # the folder's name, fixed now
 	trap "rm -rf '$bin'" EXIT
 	for f in "$@"; do
-		gunzip -c "$from/$f.gz" >"$bin/$f" && chmod +x "$bin/$f"
+		# Callers test the status (`unpack_bins … || exit`), which turns set -e
+		# off in here: each failure must return by itself.
+		if ! gunzip -c "$from/$f.gz" >"$bin/$f" 2>/dev/null || ! chmod +x "$bin/$f"; then
+			echo "${0##*/}: $from/$f.gz is damaged (not a whole gzip file): rebuild it" >&2
+			return 2
+		fi
 	done
 }
 

@@ -125,7 +125,10 @@ run() {
 		[ "${TUNE_MEMORY:-0}" = 1 ] && vflags="$vflags --xla_dump_to=$dump"
 		echo "== variant $vname: XLA_FLAGS ${XLA_FLAGS:-} $vflags ($s s)" | tee -a "$log"
 		XLA_FLAGS="${XLA_FLAGS:+$XLA_FLAGS }$vflags" timeout --signal=INT --kill-after=10 "$s" \
-			"$bin/gpucheck" -budget "$((s - 5))s" "${args[@]}" -repeat "${TUNE_REPEAT:-5}" >>"$log" 2>&1 || echo "== variant $vname: exit status $?" | tee -a "$log"
+			"$bin/gpucheck" -budget "$((s - 5))s" "${args[@]}" -repeat "${TUNE_REPEAT:-5}" >>"$log" 2>&1 || {
+			echo "== variant $vname: exit status $?" | tee -a "$log"
+			status=1
+		}
 		if [ "${TUNE_MEMORY:-0}" = 1 ]; then
 			compiled_memory "$vname" "$dump" | tee -a "$memory"
 			rm -rf "$dump"
