@@ -13,9 +13,9 @@
 
 gobin() {
 	local dir gopath
-	dir=$(go env GOBIN)
+	dir=$(go env GOBIN) || return
 	if [ -z "$dir" ]; then
-		gopath=$(go env GOPATH)
+		gopath=$(go env GOPATH) || return
 		dir=${gopath%%:*}/bin
 	fi
 	echo "$dir"

@@ -14,8 +14,10 @@
 # gives them: with LPIPS only when CADPS_LPIPS_DIR is set.
 #
 #   scripts/notebooks/check.sh            execute into a temporary folder
-#   scripts/notebooks/check.sh --inplace  execute and keep the outputs in the committed notebooks,
-#                                         and refresh the README's thumbnails (docs/notebooks/NAME.png|svg:
+#   scripts/notebooks/check.sh --inplace  execute and keep the outputs in the committed notebooks
+#                                         (less the setup cell's, which name this checkout's folder; a
+#                                         notebook with another output holding a path of this machine is
+#                                         not saved), and refresh the README's thumbnails (docs/notebooks/NAME.png|svg:
 #                                         the figure numbered by metadata "cadps.thumbnail", default 0)
 #   scripts/notebooks/check.sh [--inplace] NAME.ipynb ...
 #                                         the same for the named notebooks of notebooks/ only
@@ -28,7 +30,12 @@
 # their outputs.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
-export PATH="$(go env GOPATH)/bin:$PATH"
+# shellcheck source=../gotools.sh
+. "$root/scripts/gotools.sh"
+# Where setup.sh installed gonb and goimports. Assigned before the export so
+# that a failing `go env` stops the script (set -e) instead of being hidden.
+gobin=$(gobin)
+export PATH="$gobin:$PATH"
 inplace=0
 if [ "${1:-}" = "--inplace" ]; then inplace=1; shift; fi
 tmp=$(mktemp -d)
@@ -83,6 +90,37 @@ sys.exit(0 if not problems else 2 if figures < want and len(problems) == 1 else 
 PY
 }
 
+# strip NOTEBOOK: for --inplace, drops the stream outputs (go get's lines and
+# the replace rule naming this checkout's folder) of the setup cell, the one
+# that runs %goworkfix, and fails naming the cell when another text output
+# still holds a path of this machine (the checkout, $HOME, the temporary
+# folder, $CADPS_LPIPS_DIR), so that no such path is committed.
+strip() {
+	python3 - "$1" "$root" "$tmp" <<'PY'
+import json, os, sys
+path, paths = sys.argv[1], [p for p in sys.argv[2:] + [os.environ.get("HOME", ""), os.environ.get("CADPS_LPIPS_DIR", "")] if len(p) > 1]
+nb = json.load(open(path))
+problems = []
+for i, cell in enumerate(nb.get("cells", [])):
+    if cell.get("cell_type") != "code":
+        continue
+    src = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+    if "%goworkfix" in src:
+        cell["outputs"] = [o for o in cell.get("outputs", []) if o.get("output_type") != "stream"]
+    for o in cell.get("outputs", []):
+        texts = [o.get("text", "")] + [o.get("data", {}).get(k, "") for k in ("text/plain", "text/markdown")]
+        text = "".join("".join(t) if isinstance(t, list) else t for t in texts)
+        for p in paths:
+            if p in text:
+                problems.append(f"cell {i}: an output holds the path {p}")
+for p in problems: print("   ", p)
+with open(path, "w") as f:  # as nbconvert writes notebooks
+    json.dump(nb, f, indent=1, sort_keys=True, ensure_ascii=False)
+    f.write("\n")
+sys.exit(1 if problems else 0)
+PY
+}
+
 # checksize NOTEBOOK OUT: writes NOTEBOOK to OUT with the assignments of its
 # metadata "cadps.check" applied; fails naming an assignment it lacks.
 checksize() {
@@ -127,6 +165,9 @@ for nb in "${nbs[@]}"; do
 		[ $result = 2 ] && [ $try = 1 ] && echo "     $name: a figure is missing; running it once more"
 		[ $result = 2 ] || break
 	done
+	if [ $result = 0 ] && [ $inplace = 1 ] && ! strip "$out"; then
+		echo "FAIL $name: an output holds a path of this machine; the notebook is not saved"; status=1; continue
+	fi
 	if [ $result = 0 ]; then
 		echo "ok   $name ($(( $(date +%s) - start )) s)"
 		if [ $inplace = 1 ]; then
