@@ -19,6 +19,20 @@ type Registration struct {
 	Rot180 bool
 }
 
+// CheckMaxShift returns RegisteredPSNR's error for a maximum shift that
+// img does not allow (negative, or not less than its longer side), so
+// that a caller can refuse it before any work.
+func CheckMaxShift(img *imageio.Image, maxShift int) error {
+	if maxShift < 0 {
+		return fmt.Errorf("metrics: maximum shift %d is negative", maxShift)
+	}
+	if side := max(img.H, img.W); maxShift >= side {
+		return fmt.Errorf("metrics: maximum shift %d is not less than the image size %d×%d (a shift of %d moves every pixel out; at most %d)",
+			maxShift, img.W, img.H, side, side-1)
+	}
+	return nil
+}
+
 // RegisteredPSNR returns the largest PSNR of img against ref over every
 // integer shift of at most maxShift pixels in each direction, with and
 // without a 180° rotation. These are the ambiguities of Fourier phase
@@ -32,12 +46,8 @@ func RegisteredPSNR(ref, img *imageio.Image, dataRange float64, maxShift int) (R
 	if err := checkPair(ref, img, dataRange, 1); err != nil {
 		return Registration{}, err
 	}
-	if maxShift < 0 {
-		return Registration{}, fmt.Errorf("metrics: maximum shift %d is negative", maxShift)
-	}
-	if side := max(img.H, img.W); maxShift >= side {
-		return Registration{}, fmt.Errorf("metrics: maximum shift %d is not less than the image size %d×%d (a shift of %d moves every pixel out; at most %d)",
-			maxShift, img.W, img.H, side, side-1)
+	if err := CheckMaxShift(img, maxShift); err != nil {
+		return Registration{}, err
 	}
 	best := Registration{PSNR: math.Inf(-1)}
 	moved := &imageio.Image{C: img.C, H: img.H, W: img.W, Pix: make([]float32, len(img.Pix))}

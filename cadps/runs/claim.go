@@ -21,6 +21,12 @@ import (
 // of this host that no longer runs is taken over at once.
 const DefaultLease = 2 * time.Minute
 
+// MinLease is the shortest lease a Claimer uses: a positive
+// Claimer.Lease below it counts as MinLease, so that the heartbeat, every
+// quarter of the lease, keeps a sensible interval (a lease of nanoseconds
+// would make it fire without pause, or not at all).
+const MinLease = time.Second
+
 // ErrHeld is returned (wrapped, naming the holder) by Claimer.Claim for an
 // item that another live worker holds.
 var ErrHeld = errors.New("held by another worker")
@@ -65,8 +71,8 @@ func (h Holder) String() string {
 // client's attribute cache time (acregmax, 60 s by default), which the
 // default lease of 2 minutes does.
 type Claimer struct {
-	// Lease is how long a claim lives without a heartbeat (0:
-	// DefaultLease).
+	// Lease is how long a claim lives without a heartbeat (0 or less:
+	// DefaultLease; less than MinLease: MinLease).
 	Lease time.Duration
 	// Worker names this worker in the claims it writes.
 	Worker string
@@ -76,10 +82,13 @@ type Claimer struct {
 }
 
 func (c *Claimer) lease() time.Duration {
-	if c.Lease > 0 {
-		return c.Lease
+	switch {
+	case c.Lease <= 0:
+		return DefaultLease
+	case c.Lease < MinLease:
+		return MinLease
 	}
-	return DefaultLease
+	return c.Lease
 }
 
 // Claim is a claim this worker holds.

@@ -228,3 +228,44 @@ func TestClaimDeadLocalHolder(t *testing.T) {
 		})
 	}
 }
+
+// TestClaimShortLease claims with leases too short for a heartbeat: the
+// claim works (no panic) with MinLease, so it is held against another
+// worker and outlives its nominal lease; no lease or a negative one is
+// DefaultLease.
+func TestClaimShortLease(t *testing.T) {
+	for _, tc := range []struct {
+		lease, want time.Duration
+	}{
+		{0, DefaultLease},
+		{-time.Second, DefaultLease},
+		{1, MinLease},
+		{3 * time.Nanosecond, MinLease},
+		{MinLease / 4, MinLease},
+		{3 * time.Second, 3 * time.Second},
+	} {
+		t.Run(tc.lease.String(), func(t *testing.T) {
+			c := &Claimer{Lease: tc.lease}
+			if got := c.lease(); got != tc.want {
+				t.Errorf("lease %v, want %v", got, tc.want)
+			}
+			// A reproduction looks again at held items every quarter lease.
+			if got, want := (&Reproduction{Claims: c}).poll(), min(tc.want/4, 5*time.Second); got != want {
+				t.Errorf("poll %v, want %v", got, want)
+			}
+			stem := filepath.Join(t.TempDir(), "00001")
+			cl, err := c.Claim(stem)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Release()
+			time.Sleep(10 * time.Millisecond) // many nominal leases
+			if _, err := (&Claimer{Lease: tc.lease}).Claim(stem); !errors.Is(err, ErrHeld) {
+				t.Errorf("another worker's claim: %v, want ErrHeld", err)
+			}
+			if cl.Lost() {
+				t.Error("the claim is lost")
+			}
+		})
+	}
+}

@@ -95,8 +95,8 @@ func (r *Reproduction) poll() time.Duration {
 		return r.Poll
 	}
 	lease := DefaultLease
-	if r.Claims != nil && r.Claims.Lease > 0 {
-		lease = r.Claims.Lease
+	if r.Claims != nil {
+		lease = r.Claims.lease()
 	}
 	return min(lease/4, 5*time.Second)
 }

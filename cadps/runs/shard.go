@@ -153,28 +153,30 @@ func RecordedShards(dir string) (int, error) {
 //   - otherwise the worker runs every item (the zero Shard).
 //
 // A count that differs from the one recorded in dir is refused: the same
-// index would name other items.
-func ChooseShard(dir, spec string, count int, getenv func(string) string) (Shard, error) {
+// index would name other items. created reports whether this call
+// created dir's ShardFile (of workers recording the count at once,
+// exactly one does): only then is the file this worker's to remove, should
+// it give the run up.
+func ChooseShard(dir, spec string, count int, getenv func(string) string) (s Shard, created bool, err error) {
 	recorded, err := RecordedShards(dir)
 	if err != nil {
-		return Shard{}, err
+		return Shard{}, false, err
 	}
-	var s Shard
 	switch task, ok, err := ArrayTaskFromEnv(getenv); {
 	case spec != "":
 		if s, err = ParseShard(spec); err != nil {
-			return Shard{}, err
+			return Shard{}, false, err
 		}
 		if count > 0 && count != s.Count {
-			return Shard{}, fmt.Errorf("shard %s contradicts the shard count %d", spec, count)
+			return Shard{}, false, fmt.Errorf("shard %s contradicts the shard count %d", spec, count)
 		}
 	case err != nil:
-		return Shard{}, err
+		return Shard{}, false, err
 	case !ok:
 		if count > 0 {
-			return Shard{}, fmt.Errorf("a shard count (%d) but no shard index: give -shard INDEX/COUNT, or run in a Slurm array or a Kubernetes Indexed Job", count)
+			return Shard{}, false, fmt.Errorf("a shard count (%d) but no shard index: give -shard INDEX/COUNT, or run in a Slurm array or a Kubernetes Indexed Job", count)
 		}
-		return Shard{}, nil
+		return Shard{}, false, nil
 	default:
 		n := count
 		for _, c := range []int{task.Count, recorded, task.ArraySize} {
@@ -183,33 +185,33 @@ func ChooseShard(dir, spec string, count int, getenv func(string) string) (Shard
 			}
 		}
 		if n == 0 {
-			return Shard{}, fmt.Errorf("%s %d: the number of shards is unknown: give -shard-count N or CADPS_SHARD_COUNT=N", task.Name, task.Index)
+			return Shard{}, false, fmt.Errorf("%s %d: the number of shards is unknown: give -shard-count N or CADPS_SHARD_COUNT=N", task.Name, task.Index)
 		}
 		if task.Index >= n {
-			return Shard{}, fmt.Errorf("%s %d is not a shard of %d: the array's indices are the shard indices 0…%d", task.Name, task.Index, n, n-1)
+			return Shard{}, false, fmt.Errorf("%s %d is not a shard of %d: the array's indices are the shard indices 0…%d", task.Name, task.Index, n, n-1)
 		}
 		s = Shard{Index: task.Index, Count: n}
 	}
 	if s.Count <= 1 {
-		return s, nil
+		return s, false, nil
 	}
 	if recorded == 0 {
 		data, _ := json.Marshal(shardRecord{Count: s.Count})
-		won, err := atomicfile.CreateExclusive(filepath.Join(dir, ShardFile), "", append(data, '\n'))
+		created, err = atomicfile.CreateExclusive(filepath.Join(dir, ShardFile), "", append(data, '\n'))
 		if err != nil {
-			return Shard{}, fmt.Errorf("runs: recording the shard count: %w", err)
+			return Shard{}, false, fmt.Errorf("runs: recording the shard count: %w", err)
 		}
-		if !won { // another shard recorded it first
+		if !created { // another shard recorded it first
 			if recorded, err = RecordedShards(dir); err != nil {
-				return Shard{}, err
+				return Shard{}, false, err
 			}
 		} else {
 			recorded = s.Count
 		}
 	}
 	if recorded != s.Count {
-		return Shard{}, fmt.Errorf("%s was started with %d shards (%s), this worker is shard %s: give the same count, or remove %s to deal the items anew",
+		return Shard{}, false, fmt.Errorf("%s was started with %d shards (%s), this worker is shard %s: give the same count, or remove %s to deal the items anew",
 			dir, recorded, ShardFile, s, ShardFile)
 	}
-	return s, nil
+	return s, created, nil
 }

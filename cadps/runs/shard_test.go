@@ -1,9 +1,11 @@
 package runs
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -82,15 +84,26 @@ func TestChooseShard(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			s, err := ChooseShard(dir, tc.spec, tc.count, tc.getenv)
+			s, created, err := ChooseShard(dir, tc.spec, tc.count, tc.getenv)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
+				}
+				if created {
+					t.Error("a refused worker reports that it recorded the count")
 				}
 				return
 			}
 			if err != nil || s != tc.want {
 				t.Fatalf("got %v, %v; want %v", s, err, tc.want)
+			}
+			// Only the call that wrote shards.json created it; a second
+			// worker of the same run finds it.
+			if want := tc.recorded == "" && tc.want.Count > 1; created != want {
+				t.Errorf("created %v, want %v", created, want)
+			}
+			if _, again, err := ChooseShard(dir, tc.spec, tc.count, tc.getenv); err != nil || again {
+				t.Errorf("a second worker: created %v, %v; want false", again, err)
 			}
 			n, err := RecordedShards(dir)
 			if err != nil {
@@ -98,6 +111,59 @@ func TestChooseShard(t *testing.T) {
 			}
 			if want := tc.want.Count; want <= 1 && n != 0 || want > 1 && n != want {
 				t.Errorf("recorded count %d after choosing %v", n, s)
+			}
+		})
+	}
+}
+
+// TestChooseShardConcurrent starts workers of one folder at once, with
+// counts that agree or not: exactly one reports that it created
+// shards.json, and every worker refused for its count reports that it
+// did not, so that only the creator may remove the file.
+func TestChooseShardConcurrent(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		specs []string
+	}{
+		{"same count", []string{"0/4", "1/4", "2/4", "3/4", "0/4", "1/4"}},
+		{"other counts", []string{"0/3", "0/4", "0/4", "1/3", "0/4", "2/3"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for range 20 {
+				dir := t.TempDir()
+				var wg sync.WaitGroup
+				start := make(chan struct{})
+				created := make([]bool, len(tc.specs))
+				errs := make([]error, len(tc.specs))
+				for k, spec := range tc.specs {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						<-start
+						_, created[k], errs[k] = ChooseShard(dir, spec, 0, env())
+					}()
+				}
+				close(start)
+				wg.Wait()
+				n, err := RecordedShards(dir)
+				if err != nil {
+					t.Fatal(err)
+				}
+				creators := 0
+				for k, spec := range tc.specs {
+					if created[k] {
+						creators++
+						if !strings.HasSuffix(spec, fmt.Sprintf("/%d", n)) {
+							t.Errorf("worker %s created shards.json, which records %d shards", spec, n)
+						}
+					}
+					if (errs[k] == nil) != strings.HasSuffix(spec, fmt.Sprintf("/%d", n)) {
+						t.Errorf("worker %s: %v with %d shards recorded", spec, errs[k], n)
+					}
+				}
+				if creators != 1 {
+					t.Fatalf("%d workers report that they created shards.json, want 1", creators)
+				}
 			}
 		})
 	}

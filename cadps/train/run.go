@@ -51,6 +51,11 @@ type RunOptions struct {
 	// Stop, when not nil, is polled after every step; once it returns true
 	// the run saves a checkpoint and returns [ErrStopped].
 	Stop func() bool
+	// Check, when not nil, is called before every write into OutDir (the
+	// loss log, the checkpoint, the EMA weights, the loss plot); when it
+	// returns an error, Run returns that error without writing, e.g. once
+	// the run has lost its claim on OutDir to another one.
+	Check func() error
 }
 
 // ErrStopped is returned by Run when RunOptions.Stop asked it to stop.
@@ -72,8 +77,17 @@ func (t *Trainer) Run(opts RunOptions) error {
 	if err := os.MkdirAll(opts.OutDir, 0o755); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
+	check := func() error {
+		if opts.Check == nil {
+			return nil
+		}
+		return opts.Check()
+	}
 	history, err := ReadLossLog(filepath.Join(opts.OutDir, LossFile), t.step)
 	if err != nil {
+		return err
+	}
+	if err := check(); err != nil {
 		return err
 	}
 	if err := writeLossLog(filepath.Join(opts.OutDir, LossFile), history); err != nil {
@@ -84,11 +98,22 @@ func (t *Trainer) Run(opts RunOptions) error {
 		return fmt.Errorf("train: %w", err)
 	}
 	defer logFile.Close()
-	logw := bufio.NewWriter(logFile)
+	// Every write of the buffered log, a full buffer's too, is checked.
+	logc := &checkedWriter{w: logFile, check: check}
+	logw := bufio.NewWriter(logc)
+	logErr := func(err error) error {
+		if logc.err != nil {
+			return logc.err
+		}
+		return fmt.Errorf("train: writing the loss log: %w", err)
+	}
 
 	save := func() error {
 		if err := logw.Flush(); err != nil {
-			return fmt.Errorf("train: writing the loss log: %w", err)
+			return logErr(err)
+		}
+		if err := check(); err != nil {
+			return err
 		}
 		if err := t.SaveCheckpoint(filepath.Join(opts.OutDir, CheckpointFile)); err != nil {
 			return err
@@ -97,10 +122,16 @@ func (t *Trainer) Run(opts RunOptions) error {
 		if err != nil {
 			return err
 		}
+		if err := check(); err != nil {
+			return err
+		}
 		if err := checkpoints.SaveSafetensors(filepath.Join(opts.OutDir, EMAFile), ema); err != nil {
 			return fmt.Errorf("train: saving EMA weights: %w", err)
 		}
 		if len(history) > 0 {
+			if err := check(); err != nil {
+				return err
+			}
 			if err := SaveLossPlot(filepath.Join(opts.OutDir, LossPlotFile), history, 800, 450); err != nil {
 				return err
 			}
@@ -116,7 +147,7 @@ func (t *Trainer) Run(opts RunOptions) error {
 		}
 		history = append(history, LossPoint{Step: t.step, StepLosses: l})
 		if _, err := fmt.Fprintf(logw, "%d,%.6g,%.6g,%.6g,%.6g\n", t.step, l.Loss, l.MSE, l.VB, l.GradNorm); err != nil {
-			return fmt.Errorf("train: writing the loss log: %w", err)
+			return logErr(err)
 		}
 		bar.update(t.step, history)
 		if opts.CheckpointEvery > 0 && t.step%opts.CheckpointEvery == 0 && t.step < opts.Steps {
@@ -134,6 +165,21 @@ func (t *Trainer) Run(opts RunOptions) error {
 	}
 	bar.finish()
 	return save()
+}
+
+// checkedWriter writes to w after check allows it; err is check's
+// refusal.
+type checkedWriter struct {
+	w     io.Writer
+	check func() error
+	err   error
+}
+
+func (c *checkedWriter) Write(p []byte) (int, error) {
+	if c.err = c.check(); c.err != nil {
+		return 0, c.err
+	}
+	return c.w.Write(p)
 }
 
 // ReadLossLog reads a run's loss log, keeping the steps up to upTo; a

@@ -1,8 +1,10 @@
 package train
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -190,5 +192,62 @@ func TestLossLogTruncation(t *testing.T) {
 	}
 	if _, err := ReadLossLog(path, 10); err == nil {
 		t.Error("a log with a bad header was accepted")
+	}
+}
+
+// TestRunCheck refuses writes through RunOptions.Check, as a run that lost
+// its claim on its folder does: Run returns Check's error and writes
+// nothing from then on, the files of earlier checkpoints staying as they
+// were.
+func TestRunCheck(t *testing.T) {
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lost := errors.New("lost the folder")
+	for _, tc := range []struct {
+		name      string
+		refuseAt  int64    // Check refuses once the trainer is at this step
+		wantSteps int      // rows of the loss log afterwards
+		want      []string // the files in the folder afterwards
+	}{
+		{"refused at once", 0, -1, nil},
+		{"refused at the third checkpoint", 3, 2, []string{CheckpointFile, EMAFile, LossPlotFile, LossFile}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr, err := New(b, tinyConfig(), tinyData(5))
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := t.TempDir()
+			err = tr.Run(RunOptions{Steps: 5, OutDir: out, CheckpointEvery: 1, Check: func() error {
+				if tr.Steps() >= tc.refuseAt {
+					return lost
+				}
+				return nil
+			}})
+			if !errors.Is(err, lost) || err.Error() != lost.Error() {
+				t.Fatalf("Run: %v, want Check's error as it is", err)
+			}
+			entries, err := os.ReadDir(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, e := range entries {
+				got = append(got, e.Name())
+			}
+			slices.Sort(got)
+			want := slices.Sorted(slices.Values(tc.want))
+			if !slices.Equal(got, want) {
+				t.Errorf("files %v, want %v", got, want)
+			}
+			if tc.wantSteps >= 0 {
+				log, err := ReadLossLog(filepath.Join(out, LossFile), 100)
+				if err != nil || len(log) != tc.wantSteps {
+					t.Errorf("loss log of %d steps (%v), want %d", len(log), err, tc.wantSteps)
+				}
+			}
+		})
 	}
 }

@@ -29,7 +29,7 @@ func TestSignalHelperProcess(t *testing.T) {
 	if args[0] == "" {
 		t.Skip("helper process for TestStopOnSignal")
 	}
-	cmds := map[string]func([]string, io.Writer, io.Writer) error{"gmm": gmmCommand().run, "evaluate": runEvaluate}
+	cmds := map[string]func([]string, io.Writer, io.Writer) error{"gmm": gmmCommand().run, "evaluate": runEvaluate, "train": runTrain}
 	if err := cmds[args[0]](args[1:], io.Discard, os.Stderr); err != nil {
 		t.Fatal(err)
 	}
@@ -176,6 +176,153 @@ func TestTrainClaim(t *testing.T) {
 			for _, name := range []string{train.CheckpointFile, train.LossFile} {
 				if _, err := os.Stat(filepath.Join(out, name)); !errors.Is(err, fs.ErrNotExist) {
 					t.Errorf("the refused run wrote %s (%v)", name, err)
+				}
+			}
+		})
+	}
+}
+
+// takeOver does to the claim STEM.0 what a worker does that takes over a
+// claim whose holder stopped refreshing it for the lease (a run suspended
+// by Slurm, say): it creates generation 1 and removes generation 0.
+func takeOver(t *testing.T, stem string) {
+	t.Helper()
+	if err := os.WriteFile(stem+".1", []byte(`{"host":"elsewhere","pid":1,"worker":"the successor","claimed":"2026-01-01T00:00:00Z"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(stem + ".0"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestTrainLostClaim takes a running training run's folder over, as a
+// run started while this one was suspended past its lease does: the run
+// stops with an error naming the folder instead of writing beside its
+// successor, and leaves the successor's claim alone.
+func TestTrainLostClaim(t *testing.T) {
+	data := writeTinyIDX(t, 3)
+	for _, tc := range []struct {
+		name  string
+		every string // --checkpoint-every
+		wait  string // the file whose appearance means the run is training
+	}{
+		{"checkpoint every step", "1", train.CheckpointFile},
+		{"checkpoint at the end only", "0", train.LossFile},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "run")
+			done := make(chan error, 1)
+			go func() {
+				_, err := runTrainArgs(t, append(tinyTrainArgs(data, out), "--steps", "100000", "--checkpoint-every", tc.every)...)
+				done <- err
+			}()
+			deadline := time.After(2 * time.Minute)
+			for {
+				if _, err := os.Stat(filepath.Join(out, tc.wait)); err == nil {
+					break
+				}
+				select {
+				case err := <-done:
+					t.Fatalf("the run ended before it was taken over: %v", err)
+				case <-deadline:
+					t.Fatal("not training after 2 minutes")
+				case <-time.After(10 * time.Millisecond):
+				}
+			}
+			stem := filepath.Join(out, trainClaim)
+			takeOver(t, stem)
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(time.Minute):
+				syscall.Kill(os.Getpid(), syscall.SIGINT) // the run stops at its next step
+				<-done
+				t.Fatal("the run went on writing for a minute after another took its folder over")
+			}
+			if err == nil || !strings.Contains(err.Error(), "another training run took "+out+" over") {
+				t.Fatalf("error %v, want one saying another run took %s over", err, out)
+			}
+			if _, err := os.Stat(stem + ".1"); err != nil {
+				t.Errorf("the successor's claim: %v", err)
+			}
+		})
+	}
+}
+
+// TestTrainStopDuringStartup interrupts a training run while it starts
+// (reading its data, here a FIFO nobody writes): it exits at once saying
+// it stopped, releases its claim, and removes the folder it made; a
+// folder that existed keeps what it held.
+func TestTrainStopDuringStartup(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		existing bool // -out exists (holding notes.txt) before the run
+		sig      syscall.Signal
+	}{
+		{"new folder, Ctrl-C", false, syscall.SIGINT},
+		{"existing folder, SIGTERM", true, syscall.SIGTERM},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			fifo := filepath.Join(dir, "data-fifo")
+			if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+				t.Skipf("no FIFO here: %v", err)
+			}
+			out := filepath.Join(dir, "new", "run")
+			if tc.existing {
+				if err := os.MkdirAll(out, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(out, "notes.txt"), []byte("mine"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cmd := exec.Command(os.Args[0], "-test.run", "^TestSignalHelperProcess$")
+			cmd.Env = append(os.Environ(), signalEnv+"="+strings.Join(append([]string{"train"}, tinyTrainArgs(fifo, out)...), "\n"))
+			var log bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &log, &log
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			exited := make(chan error, 1)
+			go func() { exited <- cmd.Wait() }()
+			deadline := time.After(2 * time.Minute)
+			for {
+				if m, _ := filepath.Glob(filepath.Join(out, trainClaim+".*")); len(m) > 0 {
+					break
+				}
+				select {
+				case err := <-exited:
+					t.Fatalf("the subprocess ended before it was interrupted (%v):\n%s", err, log.String())
+				case <-deadline:
+					cmd.Process.Kill()
+					<-exited
+					t.Fatalf("no claim after 2 minutes; subprocess output:\n%s", log.String())
+				case <-time.After(5 * time.Millisecond):
+				}
+			}
+			if err := cmd.Process.Signal(tc.sig); err != nil {
+				t.Fatal(err)
+			}
+			var err error
+			select {
+			case err = <-exited:
+			case <-time.After(time.Minute):
+				cmd.Process.Kill()
+				<-exited
+				t.Fatalf("still running a minute after %v; output:\n%s", tc.sig, log.String())
+			}
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != 128+int(tc.sig) || !strings.Contains(log.String(), "cadps train: "+tc.sig.String()+": stopped; "+out+" is free again") {
+				t.Fatalf("after %v: %v, want exit status %d and a line saying it stopped; output:\n%s", tc.sig, err, 128+int(tc.sig), log.String())
+			}
+			entries, err := os.ReadDir(out)
+			switch {
+			case tc.existing && (err != nil || len(entries) != 1 || entries[0].Name() != "notes.txt"):
+				t.Errorf("the existing folder holds %v (%v), want notes.txt alone", entries, err)
+			case !tc.existing:
+				if _, err := os.Stat(filepath.Join(dir, "new")); !errors.Is(err, fs.ErrNotExist) {
+					t.Errorf("the interrupted run left %s (%v): %v", filepath.Join(dir, "new"), err, entries)
 				}
 			}
 		})

@@ -71,7 +71,7 @@ type gmmReport struct {
 	Seconds float64 `json:"seconds"`
 }
 
-func runGMM(args []string, stdout, stderr io.Writer) error {
+func runGMM(args []string, stdout, stderr io.Writer) (err error) {
 	if len(args) > 0 && args[0] == "bench" {
 		return runGMMBench(args[1:], stdout, stderr)
 	}
@@ -117,7 +117,6 @@ Flags:
 		return err
 	}
 	var problem *gmm.Problem
-	var err error
 	switch {
 	case *problemPath != "":
 		if problem, err = gmm.LoadProblem(*problemPath); err != nil {
@@ -129,6 +128,18 @@ Flags:
 		if problem, err = gmm.Standard(*dim, *dimY, run.Seed); err != nil {
 			return usagef("%v", err)
 		}
+	}
+	// The output files' folders are made (and checked) before anything is
+	// written or sampled.
+	for _, path := range []string{*savePath, *out} {
+		if path == "" {
+			continue
+		}
+		dir, derr := makeOutputFileDir(path)
+		if derr != nil {
+			return derr
+		}
+		defer dir.undo(&err) // the command's error
 	}
 	if *savePath != "" {
 		if err := problem.Save(*savePath); err != nil {
@@ -168,6 +179,11 @@ Flags:
 // memory.
 const maxGMMDim = 4096
 
+// maxGMMSamples bounds --samples: the samples, the reference set and the
+// sampler's batch are held in memory, which two billion samples would
+// exhaust.
+const maxGMMSamples = 1_000_000
+
 // Streams of the exact draws: the method "exact" and the reference set.
 const (
 	exactStream     = 0xe4ac7
@@ -202,6 +218,8 @@ func (r gmmRun) check() error {
 	switch {
 	case r.Samples < 2:
 		return usagef("--samples %d: need at least 2", r.Samples)
+	case r.Samples > maxGMMSamples:
+		return usagef("--samples %d: at most %d (the samples and as many reference samples are held in memory)", r.Samples, maxGMMSamples)
 	case r.Steps < 2 || r.Steps > 1000:
 		return usagef("--steps %d: want 2 … 1000", r.Steps)
 	case r.Projections < 1:

@@ -103,6 +103,9 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchConfig, error) {
 	if d := slices.Max(cfg.dims); d > maxGMMDim {
 		return cfg, usagef("--dims: %d is more than %d (the samplers hold dense d×d matrices)", d, maxGMMDim)
 	}
+	if d, m := slices.Min(cfg.dims), slices.Max(cfg.dimYs); m > d {
+		return cfg, usagef("--dims-y %d is more than --dims %d: every pair (d, m) of the bench needs m ≤ d", m, d)
+	}
 	switch {
 	case *problems < 1:
 		return cfg, usagef("--problems %d: want at least 1", *problems)
@@ -129,7 +132,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchConfig, error) {
 	return cfg, nil
 }
 
-func runGMMBench(args []string, stdout, stderr io.Writer) error {
+func runGMMBench(args []string, stdout, stderr io.Writer) (err error) {
 	cfg, err := parseBenchFlags(args, stderr)
 	if err != nil {
 		return err
@@ -137,6 +140,17 @@ func runGMMBench(args []string, stdout, stderr io.Writer) error {
 	b, err := backend.New()
 	if err != nil {
 		return err
+	}
+	// The output files' folders are made (and checked) before the work.
+	for _, path := range []string{cfg.csvPath, cfg.jsonPath} {
+		if path == "" {
+			continue
+		}
+		dir, derr := makeOutputFileDir(path)
+		if derr != nil {
+			return derr
+		}
+		defer dir.undo(&err) // the command's error
 	}
 	var out *benchCSV
 	if cfg.csvPath != "" {

@@ -136,10 +136,14 @@ func (c *benchCSV) done(d, m, p int, name string) (benchRow, bool) {
 	return r, ok
 }
 
-// write appends one run and flushes it to the file.
+// write appends one run and flushes it to the file, unless the bench has
+// lost its claim.
 func (c *benchCSV) write(r benchRow) error {
 	if c == nil {
 		return nil
+	}
+	if err := c.checkClaim(); err != nil {
+		return err
 	}
 	_ = c.w.Write(benchRecord(r))
 	c.w.Flush()
@@ -149,10 +153,14 @@ func (c *benchCSV) write(r benchRow) error {
 	return nil
 }
 
-// finish syncs the partial file and renames it to the CSV's path.
+// finish syncs the partial file and renames it to the CSV's path, unless
+// the bench has lost its claim.
 func (c *benchCSV) finish() error {
 	if c == nil {
 		return nil
+	}
+	if err := c.checkClaim(); err != nil {
+		return err
 	}
 	name := c.f.Name()
 	err := c.f.Sync()
@@ -165,6 +173,16 @@ func (c *benchCSV) finish() error {
 	}
 	if err := os.Rename(name, c.path); err != nil {
 		return fmt.Errorf("--csv: %w", err)
+	}
+	return nil
+}
+
+// checkClaim returns an error when another bench has taken the CSV file
+// over (this one was stopped, say by Slurm's suspend, for longer than the
+// lease): this bench must then write nothing more.
+func (c *benchCSV) checkClaim() error {
+	if c.claim.Lost() {
+		return fmt.Errorf("--csv %s: another bench took it over while this one was stopped (its claim lapsed); stopping without writing", c.path)
 	}
 	return nil
 }

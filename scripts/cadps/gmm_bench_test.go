@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/cadps/toolkit/cadps/runs"
 )
 
 // TestGMMBenchResume checks --resume: an interrupted bench continues its
@@ -102,5 +104,46 @@ func TestGMMBenchResume(t *testing.T) {
 	}
 	if err := bench(grown, "--problems", "3", "--resume"); err == nil || !strings.Contains(err.Error(), "another bench is writing it") {
 		t.Errorf("bench into a claimed file: error %v", err)
+	}
+}
+
+// TestGMMBenchLostClaim takes a bench's CSV over, as a bench started while
+// this one was suspended past its lease does: this bench's next row and
+// its final rename are refused with an error naming the file, and neither
+// the partial file nor the CSV changes.
+func TestGMMBenchLostClaim(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		do   func(*benchCSV) error
+	}{
+		{"write a row", func(c *benchCSV) error {
+			return c.write(benchRow{Problem: 0, gmmReport: gmmReport{Method: exactMethod, Dim: 8, DimY: 1}})
+		}},
+		{"finish", func(c *benchCSV) error { return c.finish() }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			csvPath := filepath.Join(t.TempDir(), "runs.csv")
+			cfg, err := parseBenchFlags([]string{"--dims", "8", "--dims-y", "1", "--methods", "exact", "--csv", csvPath}, io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := openBenchCSV(cfg, &runs.Claimer{Worker: "the suspended bench"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.close()
+			before := readFile(t, csvPath+".partial")
+			takeOver(t, csvPath+".claim")
+			err = tc.do(c)
+			if err == nil || !strings.Contains(err.Error(), "--csv "+csvPath+": another bench took it over") {
+				t.Fatalf("error %v, want one saying another bench took %s over", err, csvPath)
+			}
+			if readFile(t, csvPath+".partial") != before {
+				t.Error("the bench wrote to the partial file after losing its claim")
+			}
+			if _, err := os.Stat(csvPath); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("the bench wrote %s after losing its claim (%v)", csvPath, err)
+			}
+		})
 	}
 }

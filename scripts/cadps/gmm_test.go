@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"io/fs"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -193,6 +194,11 @@ func TestGMMErrors(t *testing.T) {
 		{"method option", []string{"--method", "tmpd:diagonal=diag"}, true, `unknown diagonal estimator "diag"`},
 		{"bench method option", []string{"bench", "--methods", "dps,tmpd:probes=4,cg=0"}, true, "want at least 1"},
 		{"bench repeated method", []string{"bench", "--methods", "dps,tmpd:probes=4,dps"}, true, "--methods: method dps is given twice"},
+		// Refused before anything is written (nothing appears in dir/new).
+		{"too many samples", []string{"--method", "exact", "--samples", "1000001", "--steps", "1", "--out", filepath.Join(dir, "new", "x.safetensors")}, true, "--samples 1000001: at most 1000000"},
+		{"bench too many samples", []string{"bench", "--samples", "2000000000", "--steps", "1", "--csv", filepath.Join(dir, "new", "x.csv")}, true, "--samples 2000000000: at most 1000000"},
+		{"bench m > d", []string{"bench", "--dims", "4", "--dims-y", "10", "--methods", "exact", "--csv", filepath.Join(dir, "new", "x.csv")}, true, "--dims-y 10 is more than --dims 4"},
+		{"bench m > d in one pair", []string{"bench", "--dims", "16,4", "--dims-y", "2,8", "--methods", "exact", "--json", filepath.Join(dir, "new", "x.json")}, true, "--dims-y 8 is more than --dims 4"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := runGMMArgs(t, tc.args...)
@@ -204,6 +210,10 @@ func TestGMMErrors(t *testing.T) {
 			}
 			if got := errors.As(err, new(usageError)); got != tc.usage {
 				t.Errorf("usage error = %v, want %v (%v)", got, tc.usage, err)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "new")); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("the refused run left %s (%v)", filepath.Join(dir, "new"), err)
+				os.RemoveAll(filepath.Join(dir, "new"))
 			}
 		})
 	}

@@ -16,12 +16,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"runtime/pprof"
-	"slices"
 	"sort"
-
-	"github.com/cadps/toolkit/internal/atomicfile"
 )
 
 // command is one subcommand: its name, a one-line summary, and its entry
@@ -163,63 +159,4 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		return err
 	}
 	return usagef("%v (run `%s -h` for the flags)", err, fs.Name())
-}
-
-// outputDir is an output folder made for a run by makeOutputDir.
-type outputDir struct {
-	// made are the folders makeOutputDir created, innermost first.
-	made []string
-}
-
-// makeOutputDir makes dir and its missing parents and checks that a file
-// can be created in it (atomicfile.CheckWritable). Call it after every
-// check of the input, right before the work, and defer undo with the run's
-// error, so that a refused or failed run leaves no folder behind.
-func makeOutputDir(dir string) (*outputDir, error) {
-	var missing []string
-	for p := filepath.Clean(dir); ; p = filepath.Dir(p) {
-		if _, err := os.Lstat(p); !errors.Is(err, os.ErrNotExist) {
-			break
-		}
-		missing = append(missing, p)
-		if filepath.Dir(p) == p {
-			break
-		}
-	}
-	if err := atomicfile.CheckWritable(dir); err != nil {
-		return nil, err
-	}
-	return &outputDir{made: missing}, nil
-}
-
-// makeOutputFileDir is makeOutputDir for the folder of the output file
-// path, which must not be a folder itself.
-func makeOutputFileDir(path string) (*outputDir, error) {
-	if st, err := os.Stat(path); err == nil && st.IsDir() {
-		return nil, fmt.Errorf("output file %s is a folder: give a file name", path)
-	}
-	return makeOutputDir(filepath.Dir(path))
-}
-
-// undo, when the run failed (*err is not nil), removes the folders that
-// makeOutputDir created and that are still empty, innermost first. own
-// names files that the run itself writes into the folder before its work
-// (reproduce's shards.json): when they are all the folder holds, they are
-// removed too. A folder that holds anything else is kept, and so are its
-// parents; so is every folder that existed before the run.
-func (o *outputDir) undo(err *error, own ...string) {
-	if o == nil || *err == nil || len(o.made) == 0 {
-		return
-	}
-	entries, rerr := os.ReadDir(o.made[0])
-	if rerr == nil && !slices.ContainsFunc(entries, func(e os.DirEntry) bool { return !slices.Contains(own, e.Name()) }) {
-		for _, e := range entries {
-			os.Remove(filepath.Join(o.made[0], e.Name()))
-		}
-	}
-	for _, d := range o.made {
-		if os.Remove(d) != nil { // not empty: keep it and its parents
-			return
-		}
-	}
 }

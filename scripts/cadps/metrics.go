@@ -94,6 +94,11 @@ Flags:
 	if ref.H != img.H || ref.W != img.W {
 		return fmt.Errorf("reference %s is %d×%d but image %s is %d×%d (height×width)", refPath, ref.H, ref.W, imgPath, img.H, img.W)
 	}
+	if *register >= 0 { // a shift the images do not allow is refused before the work
+		if err := metrics.CheckMaxShift(img, *register); err != nil {
+			return usagef("-register %d: %v", *register, err)
+		}
+	}
 	psnr, err := metrics.PSNR(ref, img, 1)
 	if err != nil {
 		return err

@@ -132,6 +132,8 @@ func TestMetricsErrors(t *testing.T) {
 		{"one arg", []string{ref}, true, "got 1 arguments"},
 		{"bad flag", []string{"-nope", ref, ref}, true, "-nope"},
 		{"negative register", []string{"-register", "-2", ref, ref}, true, "-register -2"},
+		{"register of the image size", []string{"-register", "256", ref, ref}, true, "-register 256: metrics: maximum shift 256 is not less than the image size 256×256"},
+		{"register beyond the image size", []string{"-register", "1000", ref, small}, false, "is 256×256 but image"},
 		{"missing", []string{ref, missing}, false, missing + ": no such file"},
 		{"size mismatch", []string{ref, small}, false, "reference " + ref + " is 256×256 but image " + small + " is 128×96"},
 	}

@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/cadps/toolkit/cadps/runs"
@@ -15,23 +17,28 @@ import (
 
 // TestOutputDirUndo checks the shared output-folder helper: a failed run
 // removes the folders it made while they are empty (with the files it
-// names as its own), and keeps everything else.
+// created), and keeps everything else.
 func TestOutputDirUndo(t *testing.T) {
 	failed, ok := errors.New("failed"), error(nil)
 	for _, c := range []struct {
 		name     string
+		out      string   // the output folder, under the test's folder
 		existing bool     // the folder exists before the run
 		write    []string // files in the folder when the run ends
-		own      []string
+		own      []string // those the run created
 		err      error
 		kept     bool // the folder is there afterwards
 	}{
-		{"failed run, new folder", false, nil, nil, failed, false},
-		{"finished run, new folder", false, nil, nil, ok, true},
-		{"failed run, existing folder", true, nil, nil, failed, true},
-		{"failed run that wrote a file", false, []string{"a.png"}, nil, failed, true},
-		{"failed run that wrote only its own file", false, []string{runs.ShardFile}, []string{runs.ShardFile}, failed, false},
-		{"failed run with its own and another file", false, []string{runs.ShardFile, "x"}, []string{runs.ShardFile}, failed, true},
+		{"failed run, new folder", "a/b/out", false, nil, nil, failed, false},
+		{"finished run, new folder", "a/b/out", false, nil, nil, ok, true},
+		{"failed run, existing folder", "a/b/out", true, nil, nil, failed, true},
+		{"failed run that wrote a file", "a/b/out", false, []string{"a.png"}, nil, failed, true},
+		{"failed run that wrote only its own file", "a/b/out", false, []string{runs.ShardFile}, []string{runs.ShardFile}, failed, false},
+		{"failed run with its own and another file", "a/b/out", false, []string{runs.ShardFile, "x"}, []string{runs.ShardFile}, failed, true},
+		{"failed run beside another worker's file", "a/b/out", false, []string{runs.ShardFile}, nil, failed, true},
+		{"failed run through a/..", "a/../a/b/out", false, nil, nil, failed, false},
+		{"failed run through a missing folder and ..", "n1/../a/b/out", false, nil, nil, failed, false},
+		{"failed run, trailing separator", "a/b/out/", false, nil, nil, failed, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			root := t.TempDir()
@@ -41,7 +48,7 @@ func TestOutputDirUndo(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			o, err := makeOutputDir(dir)
+			o, err := makeOutputDir(root + string(filepath.Separator) + c.out)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -50,8 +57,11 @@ func TestOutputDirUndo(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			for _, name := range c.own {
+				o.created(name)
+			}
 			runErr := c.err
-			o.undo(&runErr, c.own...)
+			o.undo(&runErr)
 			_, statErr := os.Stat(dir)
 			if kept := statErr == nil; kept != c.kept {
 				t.Fatalf("folder kept: %v, want %v", kept, c.kept)
@@ -64,6 +74,9 @@ func TestOutputDirUndo(t *testing.T) {
 			if _, err := os.Stat(root); err != nil {
 				t.Errorf("the folder that existed before: %v", err)
 			}
+			if _, err := os.Lstat(filepath.Join(root, "n1")); c.err != nil && err == nil {
+				t.Errorf("the failed run left n1, which it made")
+			}
 			for _, name := range c.write {
 				if _, err := os.Stat(filepath.Join(dir, name)); c.kept && err != nil {
 					t.Errorf("%s: %v", name, err)
@@ -74,10 +87,99 @@ func TestOutputDirUndo(t *testing.T) {
 	var none *outputDir // nothing made
 	err := failed
 	none.undo(&err)
+}
 
-	folder := t.TempDir()
-	if _, err := makeOutputFileDir(folder); err == nil || !strings.Contains(err.Error(), "output file "+folder+" is a folder") {
-		t.Errorf("a folder as output file: %v", err)
+// TestOutputDirConcurrent makes one new folder from many goroutines at
+// once, as workers of one run started together do: exactly one of them
+// made it (and its parents), so that a worker refused afterwards never
+// removes a folder another one made.
+func TestOutputDirConcurrent(t *testing.T) {
+	for _, depth := range []int{1, 3} {
+		t.Run(fmt.Sprintf("depth %d", depth), func(t *testing.T) {
+			for range 30 {
+				root := t.TempDir()
+				parts := []string{root}
+				for k := range depth {
+					parts = append(parts, fmt.Sprintf("d%d", k))
+				}
+				dir := filepath.Join(parts...)
+				const workers = 8
+				made := make([][]string, workers)
+				var wg sync.WaitGroup
+				start := make(chan struct{})
+				for w := range workers {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						<-start
+						o, err := makeOutputDir(dir)
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						made[w] = o.made
+					}()
+				}
+				close(start)
+				wg.Wait()
+				owners := map[string]int{}
+				for _, m := range made {
+					for _, d := range m {
+						owners[filepath.Clean(d)]++
+					}
+				}
+				for d, n := range owners {
+					if n != 1 {
+						t.Fatalf("%d workers made %s, want 1", n, d)
+					}
+				}
+				if owners[dir] != 1 {
+					t.Fatalf("no worker made %s", dir)
+				}
+			}
+		})
+	}
+}
+
+// TestOutputPathRefusals checks the output paths the helpers refuse
+// before any work, each with one line naming the problem, leaving
+// nothing behind.
+func TestOutputPathRefusals(t *testing.T) {
+	root := t.TempDir()
+	folder := filepath.Join(root, "folder.csv")
+	if err := os.Mkdir(folder, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dangling := filepath.Join(root, "dl")
+	if err := os.Symlink(filepath.Join(root, "gone"), dangling); err != nil {
+		t.Skipf("no symbolic links here: %v", err)
+	}
+	sep := string(filepath.Separator)
+	for _, c := range []struct {
+		name string
+		make func(string) (*outputDir, error)
+		path string
+		want string
+	}{
+		{"file: an existing folder", makeOutputFileDir, folder, "output file " + folder + " is a folder: give a file name"},
+		{"file: a trailing separator", makeOutputFileDir, filepath.Join(root, "new") + sep, "output file " + filepath.Join(root, "new") + sep + " names a folder: give a file name"},
+		{"file: a trailing .", makeOutputFileDir, filepath.Join(root, "new") + sep + ".", "names a folder: give a file name"},
+		{"file: in a dangling link", makeOutputFileDir, filepath.Join(dangling, "x.csv"), dangling + " is a symbolic link to " + filepath.Join(root, "gone") + ", which does not exist"},
+		{"folder: a dangling link", makeOutputDir, dangling, "output folder " + dangling + ": " + dangling + " is a symbolic link to " + filepath.Join(root, "gone") + ", which does not exist"},
+		{"folder: below a dangling link", makeOutputDir, filepath.Join(dangling, "sub"), dangling + " is a symbolic link to"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := c.make(c.path)
+			if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
+				t.Errorf("error %v, want one line containing %q", err, c.want)
+			}
+			for _, p := range []string{filepath.Join(root, "new"), filepath.Join(root, "gone")} {
+				if _, err := os.Lstat(p); err == nil {
+					t.Errorf("the refusal made %s", p)
+					os.RemoveAll(p)
+				}
+			}
+		})
 	}
 }
 
@@ -110,6 +212,7 @@ func TestRefusedRunsLeaveNoFolder(t *testing.T) {
 	res := func(extra ...string) []string {
 		return append(append([]string{image, "-task", "sr:factor=2", "-method", "dps", "-steps", "2", "-out", outDir, "-quiet"}, model...), extra...)
 	}
+	usage := map[string]bool{"reproduce lease too short": true, "reproduce lease just too short": true, "metrics shift of the image size": true}
 	for _, c := range []struct {
 		name string
 		run  func([]string, io.Writer, io.Writer) error
@@ -128,6 +231,8 @@ func TestRefusedRunsLeaveNoFolder(t *testing.T) {
 		{"reproduce refused shard", runReproduce, rep("-shard", "0/2", "-task", "sr:factor=3"), "factor 3 does not divide"},
 		{"reproduce negative shard count", runReproduce, rep("-shard-count", "-1"), "-shard-count -1 is negative"},
 		{"reproduce steps and respacing", runReproduce, rep("-respacing", "3"), "give -steps or -respacing, not both"},
+		{"reproduce lease too short", runReproduce, rep("-lease", "3ns"), "-lease 3ns is too short: want at least 1s"},
+		{"reproduce lease just too short", runReproduce, rep("-lease", "999ms"), "-lease 999ms is too short"},
 		{"restore diverges", runRestore, res("-scale", "1e38"), "sampling diverged"},
 		{"restore task twice", runRestore, res("-task", "gaussian_blur"), "-task is given 2 times (sr:factor=2, gaussian_blur): restore runs one task"},
 		{"restore steps and respacing", runRestore, res("-respacing", "3"), `-respacing "3" sets the steps`},
@@ -148,6 +253,10 @@ func TestRefusedRunsLeaveNoFolder(t *testing.T) {
 			}
 			if msg := err.Error(); !strings.Contains(msg, c.want) || strings.Contains(msg, "\n") {
 				t.Errorf("error %q, want one line containing %q", msg, c.want)
+			}
+			// Refusals of the command line itself exit with status 2.
+			if usage[c.name] && !errors.As(err, new(usageError)) {
+				t.Errorf("error %q is not a usage error", err)
 			}
 			if _, err := os.Stat(filepath.Join(dir, "new")); !os.IsNotExist(err) {
 				t.Errorf("the refused run left %s (%v)", filepath.Join(dir, "new"), err)
@@ -270,6 +379,74 @@ func TestRestoreRerun(t *testing.T) {
 	}
 }
 
+// TestRestoreOthersFiles runs restore into folders that hold files of
+// the names it writes that are not an earlier restoration's outputs: they
+// stay unless the folder's record.json lists them (or, a record without
+// the list, names restore writes); and an image that is one of the run's
+// output files is refused before anything is written.
+func TestRestoreOthersFiles(t *testing.T) {
+	model := fixtureModel(t, "fixed")
+	img := filepath.Join(t.TempDir(), "face.png")
+	writeTestImage(t, img, 16, 0)
+	mine := []string{"notes.txt", measurementFile, gifFile}
+	for _, c := range []struct {
+		name   string
+		record string   // record.json before the run, "" for none
+		kept   []string // of mine, those still there after an unconditional run
+	}{
+		{"no record", "", mine},
+		{"a record that lists its files", `{"settings": {"method": "dps"}, "files": ["recon.png", "label.png", "progress.png"]}`, mine},
+		{"a record without the list", `{"settings": {"method": "dps"}}`, []string{"notes.txt"}},
+		{"a record.json that is no restoration's", `{"something": "else"}`, mine},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			out := t.TempDir()
+			for _, name := range mine {
+				if err := os.WriteFile(filepath.Join(out, name), []byte("mine"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if c.record != "" {
+				if err := os.WriteFile(filepath.Join(out, recordFile), []byte(c.record), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			args := append([]string{img, "-method", "unconditional", "-steps", "2", "-out", out, "-quiet"}, model...)
+			if _, stderr, err := runCmd(runRestore, args...); err != nil {
+				t.Fatalf("%v\n%s", err, stderr)
+			}
+			for _, name := range mine {
+				data, err := os.ReadFile(filepath.Join(out, name))
+				if want := slices.Contains(c.kept, name); want != (err == nil) || want && string(data) != "mine" {
+					t.Errorf("%s: %q, %v; kept: want %v", name, data, err, want)
+				}
+			}
+		})
+	}
+
+	for _, name := range []string{reconFile, measurementFile, gifFile, recordFile} {
+		t.Run("image "+name, func(t *testing.T) {
+			out := t.TempDir()
+			image := filepath.Join(out, name)
+			writeTestImage(t, filepath.Join(out, "x.png"), 16, 1) // an image, whatever its name
+			if err := os.Rename(filepath.Join(out, "x.png"), image); err != nil {
+				t.Fatal(err)
+			}
+			before := readFile(t, image)
+			for _, o := range []string{out, out + string(filepath.Separator) + "."} {
+				args := append([]string{image, "-task", "sr:factor=2", "-method", "dps", "-steps", "2", "-out", o, "-quiet"}, model...)
+				_, _, err := runCmd(runRestore, args...)
+				if err == nil || !errors.As(err, new(usageError)) || !strings.Contains(err.Error(), "is the file "+name+" this run writes") {
+					t.Errorf("-out %s: %v, want a usage error naming %s", o, err, name)
+				}
+			}
+			if entries, _ := os.ReadDir(out); len(entries) != 1 || readFile(t, image) != before {
+				t.Errorf("the refused run changed the folder: %v", entries)
+			}
+		})
+	}
+}
+
 // TestFirstError checks that the sample parts' errors make one line.
 func TestFirstError(t *testing.T) {
 	a, b := errors.New("a"), errors.New("b")
@@ -291,12 +468,14 @@ func TestFirstError(t *testing.T) {
 	}
 }
 
-// TestOutputFiles checks the output files of trace, denoise -csv and
-// sample: a file in a folder that does not exist yet is written (the
-// folders are made), and a folder given as the file is refused before the
-// work, by name.
+// TestOutputFiles checks the output files of trace, denoise -csv, sample,
+// gmm --out and gmm bench --csv and --json: a file in a folder that does
+// not exist yet is written (the folders are made), and a folder given as
+// the file, an existing one or a name that ends in a separator, is refused
+// before the work, by name, leaving nothing behind.
 func TestOutputFiles(t *testing.T) {
 	data := testImagesDir(t)
+	bench := []string{"bench", "--dims", "8", "--dims-y", "1", "--problems", "1", "--methods", "exact", "--samples", "10", "--steps", "2", "--projections", "2"}
 	for _, c := range []struct {
 		name string
 		run  func([]string, io.Writer, io.Writer) error
@@ -305,6 +484,10 @@ func TestOutputFiles(t *testing.T) {
 		{"trace", runTrace, []string{"-data", data, "-count", "1", "-steps", "2", "-method", "dps", "-out"}},
 		{"denoise", runDenoise, []string{"-data", data, "-count", "1", "-t", "10", "-csv"}},
 		{"sample", runSample, []string{"-n", "1", "-steps", "2", "-jobs", "1", "-out"}},
+		{"gmm --out", runGMM, []string{"--method", "exact", "--samples", "10", "--projections", "2", "--out"}},
+		{"gmm --save-problem", runGMM, []string{"--method", "exact", "--samples", "10", "--projections", "2", "--save-problem"}},
+		{"gmm bench --csv", runGMM, append(slices.Clone(bench), "--csv")},
+		{"gmm bench --json", runGMM, append(slices.Clone(bench), "--json")},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			file := filepath.Join(t.TempDir(), "new", "sub", "x.png") // sample writes PNG, the others any name
@@ -314,16 +497,29 @@ func TestOutputFiles(t *testing.T) {
 			if st, err := os.Stat(file); err != nil || st.Size() == 0 {
 				t.Errorf("%s: %v", file, err)
 			}
-			folder := filepath.Join(t.TempDir(), "x.png")
+			root := t.TempDir()
+			folder := filepath.Join(root, "x.png")
 			if err := os.Mkdir(folder, 0o755); err != nil {
 				t.Fatal(err)
 			}
-			stdout, _, err := runCmd(c.run, append(slices.Clone(c.args), folder)...)
-			if err == nil || err.Error() != "output file "+folder+" is a folder: give a file name" {
-				t.Errorf("a folder as the output file: %v", err)
-			}
-			if stdout != "" {
-				t.Errorf("the refused run printed results: %q", stdout)
+			for _, r := range []struct{ path, want string }{
+				{folder, "output file " + folder + " is a folder: give a file name"},
+				{folder + string(filepath.Separator), "output file " + folder + string(filepath.Separator) + " is a folder: give a file name"},
+				{filepath.Join(root, "new") + string(filepath.Separator), "output file " + filepath.Join(root, "new") + string(filepath.Separator) + " names a folder: give a file name"},
+			} {
+				if c.name == "sample" && strings.HasSuffix(r.path, string(filepath.Separator)) {
+					r.want = "-out " + r.path + ": the grid is written as PNG; give a .png name"
+				}
+				stdout, stderr, err := runCmd(c.run, append(slices.Clone(c.args), r.path)...)
+				if err == nil || err.Error() != r.want {
+					t.Errorf("%s as the output file: %v, want %q", r.path, err, r.want)
+				}
+				if stdout != "" || strings.Contains(stderr, "m=1 problem 0") {
+					t.Errorf("the refused run did the work: %q, %q", stdout, stderr)
+				}
+				if entries, _ := os.ReadDir(root); len(entries) != 1 {
+					t.Errorf("the refused run left %v", entries)
+				}
 			}
 		})
 	}

@@ -48,7 +48,7 @@ func addReproduceFlags(fs *flag.FlagSet) *reproduceFlags {
 	f.out = fs.String("out", "", "output folder (required)")
 	f.shard = fs.String("shard", "", "run shard INDEX/COUNT of the items (default: the index SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX, else all)")
 	f.shardCount = fs.Int("shard-count", 0, "number of shards of a job array (or CADPS_SHARD_COUNT; default: the count recorded in -out, else the first Slurm array's size)")
-	f.lease = fs.Duration("lease", runs.DefaultLease, "a claimed item whose worker has not been heard of for this long is taken over (the same for every worker of a folder)")
+	f.lease = fs.Duration("lease", runs.DefaultLease, "a claimed item whose worker has not been heard of for this long is taken over (the same for every worker of a folder; at least 1s)")
 	f.limit = fs.Int("limit", 0, "use only the first N images of the folder (sorted by name)")
 	f.retry = fs.Bool("retry-failed", false, "rerun items recorded as failed")
 	f.gridRows = fs.Int("grid-rows", 8, "rows (images) of each comparison grid (0: no grids)")
@@ -76,8 +76,8 @@ func runReproduce(args []string, stdout, stderr io.Writer) (err error) {
 		return usagef("-grid-rows and -limit must not be negative")
 	case *f.shardCount < 0:
 		return usagef("-shard-count %d is negative", *f.shardCount)
-	case *f.lease <= 0:
-		return usagef("-lease must be positive, got %v", *f.lease)
+	case *f.lease < runs.MinLease:
+		return usagef("-lease %v is too short: want at least %v (workers refresh their claims every quarter of it)", *f.lease, runs.MinLease)
 	}
 	if err := f.tables.check(); err != nil {
 		return err
@@ -106,14 +106,19 @@ func runReproduce(args []string, stdout, stderr io.Writer) (err error) {
 	}
 	// The folder is made only now; the shard (recorded in the folder) and
 	// rep.Run's own checks of the images, tasks and methods come after it,
-	// so a run they refuse removes the folder again (with the shard count
-	// it recorded) when it made it.
+	// so a run they refuse removes the folder again (with the shard count,
+	// when this worker recorded it) when it made it.
 	dir, err := makeOutputDir(*f.out)
 	if err != nil {
 		return err
 	}
-	defer dir.undo(&err, runs.ShardFile)
-	if rep.Shard, err = runs.ChooseShard(*f.out, *f.shard, *f.shardCount, os.Getenv); err != nil {
+	defer dir.undo(&err)
+	var recorded bool
+	rep.Shard, recorded, err = runs.ChooseShard(*f.out, *f.shard, *f.shardCount, os.Getenv)
+	if recorded {
+		dir.created(runs.ShardFile)
+	}
+	if err != nil {
 		return err
 	}
 	rep.Claims = &runs.Claimer{Lease: *f.lease, Worker: workerName(rep.Shard, os.Getenv)}

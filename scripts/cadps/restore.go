@@ -1,10 +1,12 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -115,6 +117,13 @@ func runRestore(args []string, stdout, stderr io.Writer) (err error) {
 		return usagef("-task SPEC is required (e.g. -task super_resolution:factor=4)")
 	}
 	image := pos[0]
+	for _, name := range restoreOutputs() {
+		if same, err := samePath(image, filepath.Join(*out, name)); err != nil {
+			return err
+		} else if same {
+			return usagef("image %s is the file %s this run writes (or removes) in -out %s: copy it elsewhere, or give another -out", image, name, *out)
+		}
+	}
 	f, err := os.Open(image)
 	if err != nil {
 		return fmt.Errorf("cannot read image: %w", err)
@@ -147,6 +156,10 @@ func runRestore(args []string, stdout, stderr io.Writer) (err error) {
 		return err
 	}
 	defer dir.undo(&err)
+	earlier, err := earlierRestoreOutputs(*out)
+	if err != nil {
+		return err
+	}
 	bar := newProgressBar(stdout, *quiet)
 	res, err := r.Restore(truth, *sf.seed, bar.update)
 	bar.done()
@@ -168,7 +181,7 @@ func runRestore(args []string, stdout, stderr io.Writer) (err error) {
 	if err := atomicfile.WriteJSON(filepath.Join(*out, recordFile), rec); err != nil {
 		return err
 	}
-	if err := removeStaleOutputs(*out, files); err != nil {
+	if err := removeStaleOutputs(*out, earlier, files); err != nil {
 		return err
 	}
 	if !*quiet {
@@ -263,13 +276,38 @@ func restoreOutputs() []string {
 	return []string{reconFile, measurementFile, labelFile, progressFile, gifFile, recordFile}
 }
 
+// earlierRestoreOutputs returns the output files of the restoration whose
+// record.json dir holds: the names its record lists, else (a record
+// without the list) every name restore writes. A folder without a record
+// of a restoration held none: it gives nil, so that files of the names
+// restore writes that are not its own (say a measurement.png of the
+// user's) are never taken for an earlier run's.
+func earlierRestoreOutputs(dir string) ([]string, error) {
+	data, err := os.ReadFile(filepath.Join(dir, recordFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var rec restoreRecord
+	if json.Unmarshal(data, &rec) != nil || rec.Settings.Method == "" {
+		return nil, nil // not a restoration's record
+	}
+	if len(rec.Files) > 0 {
+		return rec.Files, nil
+	}
+	return restoreOutputs(), nil
+}
+
 // removeStaleOutputs removes from dir the files of an earlier restoration
-// that this one, which wrote files and its record, did not rewrite (say
-// progress.gif when this run has no -gif), so that the folder holds one
-// run. Other files in dir are left alone.
-func removeStaleOutputs(dir string, files []string) error {
+// (earlier, from earlierRestoreOutputs) that this one, which wrote files
+// and its record, did not rewrite (say progress.gif when this run has no
+// -gif), so that the folder holds one run. Only names restore writes are
+// removed; other files in dir are left alone.
+func removeStaleOutputs(dir string, earlier, files []string) error {
 	for _, name := range restoreOutputs() {
-		if name == recordFile || slices.Contains(files, name) {
+		if name == recordFile || slices.Contains(files, name) || !slices.Contains(earlier, name) {
 			continue
 		}
 		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {

@@ -99,6 +99,11 @@ func runTrain(args []string, stdout, stderr io.Writer) (err error) {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if same, err := samePath(*f.data, *f.out); err != nil {
+		return err
+	} else if same {
+		return usagef("--out %s is the --data folder: its loss.png would be read as a training image by -resume; give another output folder", *f.out)
+	}
 
 	// The folder is made and claimed before the checkpoint is looked at,
 	// so that of two runs into it the second is refused at once.
@@ -107,7 +112,12 @@ func runTrain(args []string, stdout, stderr io.Writer) (err error) {
 		return err
 	}
 	defer dir.undo(&err)
-	claim, err := claimTrainOut(*f.out)
+	// Until training starts, SIGINT and SIGTERM stop the run at once: the
+	// claim is released and the folder, when this run made it, removed.
+	claimer := &runs.Claimer{Worker: "cadps train"}
+	stopStartup := stopOnSignal(claimer, "train", *f.out+" is free again", stderr, dir)
+	defer stopStartup()
+	claim, err := claimTrainOut(claimer, *f.out)
 	if err != nil {
 		return err
 	}
@@ -130,11 +140,13 @@ func runTrain(args []string, stdout, stderr io.Writer) (err error) {
 		return err
 	}
 
-	// SIGINT/SIGTERM stop the run after the current step, with a checkpoint.
+	// From now on SIGINT/SIGTERM stop the run after the current step, with
+	// a checkpoint.
 	var stop atomic.Bool
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
+	stopStartup()
 	go func() {
 		if _, ok := <-sigs; ok {
 			stop.Store(true)
@@ -144,7 +156,7 @@ func runTrain(args []string, stdout, stderr io.Writer) (err error) {
 	err = tr.Run(train.RunOptions{
 		Steps: *f.steps, OutDir: *f.out, CheckpointEvery: *f.every,
 		Progress: stderr, Terminal: isTerminal(stderr), LogEvery: *f.logEvery,
-		Stop: stop.Load,
+		Stop: stop.Load, Check: trainClaimCheck(claim, *f.out),
 	})
 	if errors.Is(err, train.ErrStopped) {
 		fmt.Fprintf(stderr, "stopped at step %d; continue with --resume\n", tr.Steps())
@@ -166,12 +178,24 @@ const trainClaim = train.CheckpointFile + ".claim"
 // writes anything. A run stopped by SIGINT or SIGTERM returns normally and
 // releases the claim; one killed leaves a claim that the next run on this
 // host takes over at once (runs.Claimer).
-func claimTrainOut(out string) (*runs.Claim, error) {
-	cl, err := (&runs.Claimer{Worker: "cadps train"}).Claim(filepath.Join(out, trainClaim))
+func claimTrainOut(claimer *runs.Claimer, out string) (*runs.Claim, error) {
+	cl, err := claimer.Claim(filepath.Join(out, trainClaim))
 	if errors.Is(err, runs.ErrHeld) {
 		return nil, fmt.Errorf("another training run is writing %s: %w", out, err)
 	}
 	return cl, err
+}
+
+// trainClaimCheck is the run's train.RunOptions.Check: once another run
+// has taken the folder out over (this one was stopped, e.g. suspended by
+// Slurm, for longer than the lease), it refuses every further write.
+func trainClaimCheck(claim *runs.Claim, out string) func() error {
+	return func() error {
+		if claim.Lost() {
+			return fmt.Errorf("another training run took %s over while this one was stopped (its claim lapsed): stopping without writing", out)
+		}
+		return nil
+	}
 }
 
 // resumeTrainer continues the run whose checkpoint is ckpt, with the

@@ -132,6 +132,9 @@ func TestTrainUsageErrors(t *testing.T) {
 		{"bad loss weight", []string{"--data", data, "--out", t.TempDir(), "--loss-weight", "snr:5"}, true, "unknown loss weight"},
 		{"resume bad lr", []string{"--data", data, "--out", existing, "--resume", "--lr", "0"}, true, "--lr"},
 		{"resume bad loss weight", []string{"--data", data, "--out", existing, "--resume", "--loss-weight", "trunc-snr:0"}, true, "--loss-weight"},
+		{"out is the data folder", []string{"--data", filepath.Dir(data), "--out", filepath.Dir(data)}, true, "--out " + filepath.Dir(data) + " is the --data folder"},
+		{"out is the data folder, spelt otherwise", []string{"--data", filepath.Dir(data), "--out", filepath.Dir(data) + string(filepath.Separator) + "."}, true, "is the --data folder"},
+		{"resume into the data folder", []string{"--data", filepath.Dir(data), "--out", filepath.Dir(data), "--resume"}, true, "is the --data folder"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -153,6 +156,10 @@ func TestTrainUsageErrors(t *testing.T) {
 				t.Errorf("error %q does not mention %q", err, c.want)
 			}
 		})
+	}
+	// The refusals into the data folder left it as it was.
+	if entries, err := os.ReadDir(filepath.Dir(data)); err != nil || len(entries) != 1 {
+		t.Errorf("the data folder holds %v (%v), want its IDX file alone", entries, err)
 	}
 }
 

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/cadps/toolkit/internal/atomicfile"
+)
+
+// outputDir is an output folder made for a run by makeOutputDir.
+type outputDir struct {
+	// dir is the folder as the run names it.
+	dir string
+	// made are the folders this process itself created (its os.Mkdir of
+	// them succeeded), innermost first.
+	made []string
+	// own are the files the run itself created in dir before its work
+	// (see created).
+	own []string
+}
+
+// makeOutputDir makes dir and its missing parents and checks that a file
+// can be created in it (atomicfile.CheckWritable). Call it after every
+// check of the input, right before the work, and defer undo with the run's
+// error, so that a refused or failed run leaves no folder behind.
+//
+// The folders are made one by one, outermost first, along dir as it is
+// written (so a/../b makes a, as the system resolves it): a folder counts
+// as made by this run only when its own os.Mkdir succeeded, never when
+// another process made it meanwhile, so that undo never removes a folder
+// a concurrent run made. A dangling symbolic link on the way is named.
+func makeOutputDir(dir string) (_ *outputDir, err error) {
+	o := &outputDir{dir: dir}
+	defer func() {
+		if err != nil { // a refused folder: remove what was made of it
+			o.removeMade()
+		}
+	}()
+	for _, p := range pathPrefixes(dir) {
+		st, lerr := os.Lstat(p)
+		switch {
+		case lerr == nil && st.Mode()&fs.ModeSymlink != 0:
+			if _, serr := os.Stat(p); errors.Is(serr, fs.ErrNotExist) {
+				target, _ := os.Readlink(p)
+				return nil, fmt.Errorf("output folder %s: %s is a symbolic link to %s, which does not exist", dir, p, target)
+			}
+		case lerr == nil:
+		case errors.Is(lerr, fs.ErrNotExist):
+			merr := os.Mkdir(p, 0o755)
+			if merr == nil {
+				o.made = append([]string{p}, o.made...)
+			} else if !errors.Is(merr, fs.ErrExist) { // ErrExist: another process made it
+				return nil, fmt.Errorf("output folder %s is not writable: %w", dir, pathCause(merr))
+			}
+		default:
+			return nil, fmt.Errorf("output folder %s is not writable: %w", dir, pathCause(lerr))
+		}
+	}
+	if err := atomicfile.CheckWritable(dir); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// pathPrefixes returns the paths of the folders along p, outermost first,
+// ending with p itself: "a/../b" gives a, a/.., a/../b. The root and a
+// volume name are not among them.
+func pathPrefixes(p string) []string {
+	var out []string
+	start := len(filepath.VolumeName(p))
+	for i := start + 1; i < len(p); i++ {
+		if os.IsPathSeparator(p[i]) && !os.IsPathSeparator(p[i-1]) {
+			out = append(out, p[:i])
+		}
+	}
+	if p != "" && !(len(p) == start+1 && os.IsPathSeparator(p[start])) {
+		out = append(out, p)
+	}
+	return out
+}
+
+// pathCause returns the error a *fs.PathError wraps ("permission
+// denied"), for messages that name the path themselves.
+func pathCause(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// makeOutputFileDir is makeOutputDir for the folder of the output file
+// path, which must name a file: a path that ends in a separator (or in .
+// or ..) or that is an existing folder is refused.
+func makeOutputFileDir(path string) (*outputDir, error) {
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return nil, fmt.Errorf("output file %s is a folder: give a file name", path)
+	}
+	dir, base := filepath.Split(path)
+	if base == "" || base == "." || base == ".." {
+		return nil, fmt.Errorf("output file %s names a folder: give a file name", path)
+	}
+	if dir == "" {
+		dir = "."
+	}
+	return makeOutputDir(dir)
+}
+
+// created records that the run itself created the file name in the
+// output folder before its work (reproduce's shards.json, when its
+// worker recorded the shard count): undo may remove it.
+func (o *outputDir) created(name string) {
+	o.own = append(o.own, name)
+}
+
+// undo, when the run failed (*err is not nil), removes the folders that
+// makeOutputDir created and that are still empty, innermost first. The
+// files the run recorded as created are removed too when they are all the
+// output folder holds and the run made that folder. A folder that holds
+// anything else is kept, and so are its parents; so is every folder that
+// existed before the run or that another process made.
+func (o *outputDir) undo(err *error) {
+	if o == nil || *err == nil {
+		return
+	}
+	o.removeMade()
+}
+
+// removeMade removes the files the run created and the folders it made,
+// as undo describes.
+func (o *outputDir) removeMade() {
+	if len(o.made) == 0 {
+		return
+	}
+	if len(o.own) > 0 && filepath.Clean(o.made[0]) == filepath.Clean(o.dir) {
+		entries, rerr := os.ReadDir(o.dir)
+		if rerr == nil && !slices.ContainsFunc(entries, func(e os.DirEntry) bool { return !slices.Contains(o.own, e.Name()) }) {
+			for _, e := range entries {
+				os.Remove(filepath.Join(o.dir, e.Name()))
+			}
+		}
+	}
+	for _, d := range o.made {
+		if os.Remove(d) != nil { // not empty: keep it and its parents
+			return
+		}
+	}
+}
