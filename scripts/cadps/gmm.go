@@ -131,16 +131,11 @@ Flags:
 	}
 	// The output files' folders are made (and checked) before anything is
 	// written or sampled.
-	for _, path := range []string{*savePath, *out} {
-		if path == "" {
-			continue
-		}
-		dir, derr := makeOutputFileDir(path)
-		if derr != nil {
-			return derr
-		}
-		defer dir.undo(&err) // the command's error
+	dirs, err := makeOutputFileDirs(*savePath, *out)
+	if err != nil {
+		return err
 	}
+	defer dirs.undo(&err) // the command's error
 	if *savePath != "" {
 		if err := problem.Save(*savePath); err != nil {
 			return err

@@ -142,16 +142,11 @@ func runGMMBench(args []string, stdout, stderr io.Writer) (err error) {
 		return err
 	}
 	// The output files' folders are made (and checked) before the work.
-	for _, path := range []string{cfg.csvPath, cfg.jsonPath} {
-		if path == "" {
-			continue
-		}
-		dir, derr := makeOutputFileDir(path)
-		if derr != nil {
-			return derr
-		}
-		defer dir.undo(&err) // the command's error
+	dirs, err := makeOutputFileDirs(cfg.csvPath, cfg.jsonPath)
+	if err != nil {
+		return err
 	}
+	defer dirs.undo(&err) // the command's error
 	var out *benchCSV
 	if cfg.csvPath != "" {
 		claimer := &runs.Claimer{Worker: "cadps gmm bench"}

@@ -150,3 +150,30 @@ func (o *outputDir) removeMade() {
 		}
 	}
 }
+
+// outputDirs are the folders of several output files (makeOutputFileDirs).
+type outputDirs []*outputDir
+
+// makeOutputFileDirs is makeOutputFileDir for each path that is not empty;
+// when one is refused, the folders made for the others are removed again.
+func makeOutputFileDirs(paths ...string) (dirs outputDirs, err error) {
+	defer dirs.undo(&err)
+	for _, p := range paths {
+		if p == "" {
+			continue
+		}
+		d, err := makeOutputFileDir(p)
+		if err != nil {
+			return dirs, err
+		}
+		dirs = append(dirs, d)
+	}
+	return dirs, nil
+}
+
+// undo is outputDir.undo for each folder.
+func (ds outputDirs) undo(err *error) {
+	for _, d := range ds {
+		d.undo(err)
+	}
+}
