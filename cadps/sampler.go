@@ -49,7 +49,8 @@ type Problem struct {
 	Ramp guidance.Ramp
 	// SigmaY is the measurement noise level the likelihood assumes.
 	SigmaY float64
-	// DDIM selects DDIM updates with Eta instead of ancestral sampling.
+	// DDIM selects DDIM updates with Eta instead of ancestral sampling; a
+	// process whose configured sampler is DDIM's selects them too.
 	DDIM bool
 	// Eta is DDIM's η.
 	Eta float64
@@ -131,6 +132,9 @@ func NewSampler(p Problem) (*Sampler, error) {
 	case p.Op == nil && guidance.UsesMeasurement(p.Method):
 		return nil, fmt.Errorf("cadps: method %q needs a measurement operator", p.Method.Name())
 	}
+	if p.Process.Config().Sampler == diffusion.SamplerDDIM {
+		p.DDIM = true // a process configured for DDIM samples with DDIM
+	}
 	if err := p.CheckParams(); err != nil {
 		return nil, fmt.Errorf("cadps: %w", err)
 	}
@@ -142,6 +146,12 @@ func NewSampler(p Problem) (*Sampler, error) {
 	if err := guidance.CheckProcess(p.Method, p.Process); err != nil {
 		return nil, fmt.Errorf("cadps: %w", err)
 	}
+	if v, ok := p.Method.(guidance.Validator); ok {
+		if err := v.Validate(); err != nil {
+			return nil, fmt.Errorf("cadps: %w", err)
+		}
+	}
+
 	s := &Sampler{p: p}
 	if _, ok := p.Method.(guidance.Starter); ok {
 		start, err := context.NewExec(p.Backend, p.Ctx, s.start)
@@ -176,6 +186,12 @@ func (s *Sampler) step(ctx *context.Context, in []*graph.Node) []*graph.Node {
 		}
 	}
 	r := s.p.Method.Step(st)
+	switch {
+	case r.Next == nil || r.PredXStart == nil:
+		panic(fmt.Errorf("cadps: method %s returned no Next or no PredXStart", s.p.Method.Name()))
+	case !r.Next.Shape().Equal(x.Shape()) || !r.PredXStart.Shape().Equal(x.Shape()):
+		panic(fmt.Errorf("cadps: method %s returned Next %s and PredXStart %s for x_t %s", s.p.Method.Name(), r.Next.Shape(), r.PredXStart.Shape(), x.Shape()))
+	}
 	residual := r.Residual
 	if residual == nil {
 		residual = graph.Zeros(x.Graph(), shapeOf(dtypes.Float32, x.Shape().Dim(0)))

@@ -9,6 +9,9 @@ import (
 	"github.com/cadps/toolkit/cadps/diffusion"
 	"github.com/cadps/toolkit/cadps/guidance"
 	"github.com/cadps/toolkit/ops"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
 
 // TestNewSamplerRefusesBadParams checks that a step size ζ or a σ_y that is
@@ -69,4 +72,46 @@ func tinySRProblem(t *testing.T) Problem {
 		t.Fatal(err)
 	}
 	return Problem{Backend: b, Ctx: ctx, Net: UNetNetwork(m), Process: proc, Op: op, Method: guidance.DPS{}, Scale: 1, SigmaY: 0.05}
+}
+
+// brokenMethod returns no x̂0.
+type brokenMethod struct{}
+
+func (brokenMethod) Name() string { return "broken" }
+
+func (brokenMethod) Step(s *guidance.Step) guidance.Result { return guidance.Result{Next: s.X} }
+
+// TestNewSamplerChecksMethodAndProcess checks what NewSampler and Run take
+// from the method and the process: a method's own validation (the zero
+// DAPS is invalid), DDIM selected by the process's configured sampler, and
+// a method's result without x̂0 named at the first step.
+func TestNewSamplerChecksMethodAndProcess(t *testing.T) {
+	p := tinySRProblem(t)
+	p.Method = guidance.DAPS{}
+	if _, err := NewSampler(p); err == nil || !strings.Contains(err.Error(), "want sigma_max > sigma_min > 0") {
+		t.Errorf("the zero DAPS: error %v, want its validation's", err)
+	}
+
+	p = tinySRProblem(t)
+	cfg := p.Process.Config()
+	cfg.Sampler, cfg.Respacing = diffusion.SamplerDDIM, "ddim10"
+	proc, err := diffusion.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Process, p.Eta = proc, 0.5 // η is DDIM's, and the process says DDIM
+	if _, err := NewSampler(p); err != nil {
+		t.Errorf("a DDIM process with η = 0.5: %v", err)
+	}
+
+	p = tinySRProblem(t)
+	p.Method = brokenMethod{}
+	s, err := NewSampler(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y := tensors.FromShape(shapes.Make(dtypes.Float32, 1, 3, 4, 4))
+	if _, err := s.Run(nil, []int{1, 3, 8, 8}, y, NewSeededNoise(1), nil); err == nil || !strings.Contains(err.Error(), "method broken returned no Next or no PredXStart") {
+		t.Errorf("a method without x̂0: error %v, want one naming it", err)
+	}
 }

@@ -19,8 +19,11 @@ type ImageBaseliner interface {
 // when the measurement has none (phase retrieval's magnitudes, an operator
 // with vector outputs).
 func ImageBaseline(op Operator, y []float32, yShape, imageShape []int) (x []float32, ok bool, err error) {
-	if len(yShape) != 4 || len(imageShape) != 4 {
-		return nil, false, fmt.Errorf("ops: baseline: shapes %v and %v, want NCHW", yShape, imageShape)
+	if len(imageShape) != 4 {
+		return nil, false, fmt.Errorf("ops: baseline: image shape %v, want NCHW", imageShape)
+	}
+	if len(yShape) != 4 {
+		return nil, false, nil // a vector measurement: no image of its own
 	}
 	if b, is := op.(ImageBaseliner); is {
 		x, err := b.ImageBaseline(y, yShape, imageShape)

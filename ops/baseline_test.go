@@ -42,7 +42,8 @@ func TestImageBaseline(t *testing.T) {
 		{name: "blur", op: blur, y: constant(16, -0.5), yShape: []int{1, 1, 4, 4}, shape: []int{1, 1, 4, 4}, ok: true, want: -0.5},
 		{name: "phase retrieval", op: pr, y: make([]float32, 144), yShape: []int{1, 1, 12, 12}, shape: []int{1, 1, 8, 8}},
 		{name: "sr short y", op: sr, y: make([]float32, 3), yShape: []int{1, 1, 4, 4}, shape: []int{1, 1, 8, 8}, err: "(3 values)"},
-		{name: "rank", op: blur, y: []float32{0}, yShape: []int{1}, shape: []int{1, 1, 1, 1}, err: "NCHW"},
+		{name: "vector measurement", op: blur, y: make([]float32, 6), yShape: []int{2, 3}, shape: []int{2, 1, 4, 4}},
+		{name: "image rank", op: blur, y: []float32{0}, yShape: []int{1, 1, 1, 1}, shape: []int{1, 1}, err: "NCHW"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			x, ok, err := ImageBaseline(c.op, c.y, c.yShape, c.shape)

@@ -43,7 +43,7 @@ func (m CADPS) WithOption(_, v string) (Method, error) {
 
 // Step implements Method.
 func (c CADPS) Step(s *Step) Result {
-	prev := prevIndex(s.I)
+	prev := PrevIndex(s.I)
 	xs := []*graph.Node{s.X, graph.StopGradient(s.X)}
 	ts := []*graph.Node{s.Timestep(s.I), s.Timestep(prev)}
 	var now, before Prediction
@@ -61,7 +61,7 @@ func (c CADPS) Step(s *Step) Result {
 	epsPrev := graph.StopGradient(before.Eps())
 	d := graph.Sub(graph.StopGradient(eps), whereFirst(s.I, graph.ZerosLike(epsPrev), epsPrev))
 	multiplier := graph.OnePlus(d)
-	next := graph.Sub(prior, s.scaled(graph.Mul(grad, multiplier)))
+	next := graph.Sub(prior, s.Scaled(graph.Mul(grad, multiplier)))
 	return Result{Next: next, PredXStart: mv.PredXStart, Residual: norm,
 		Extra: map[string]*graph.Node{"multiplier": multiplier}}
 }

@@ -93,7 +93,7 @@ func (c CADPSGauss) Step(s *Step) Result {
 	r := s.residual(mv.PredXStart)
 	u := s.solveDiagonalCovariance(op, cov, r, iterations(c.CGIterations, DefaultCGIterations))
 	g := s.vjp(mv.PredXStart, op.Adjoint(u))
-	delta := graph.Mul(s.scaled(s.tweedieScale(g)), g)
+	delta := graph.Mul(s.Scaled(s.tweedieScale(g)), g)
 	return Result{Next: s.guidedPrior(mv, delta), PredXStart: mv.PredXStart, Residual: perImageNorm(r),
 		Extra: map[string]*graph.Node{"covariance": cov}}
 }

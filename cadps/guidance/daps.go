@@ -336,7 +336,7 @@ func (m DAPS) Step(s *Step) Result {
 	nan := graph.ReduceLogicalOr(graph.IsNaN(x))
 	x0y := graph.Where(nan, graph.ZerosLike(x), x)
 	next := graph.Add(x0y, graph.Mul(lookup32(xt, s.I, g.sigmaNext), s.Draws[m.LangevinSteps]))
-	return Result{Next: next, PredXStart: x0hat, Residual: s.ResidualNorm(x0y),
+	return Result{Next: next, PredXStart: x0hat, Residual: s.ResidualNorm(x0hat),
 		Extra: map[string]*graph.Node{"x0y": x0y, "loss": loss}}
 }
 

@@ -22,6 +22,6 @@ func (DPS) Step(s *Step) Result {
 	mv := s.Denoise(s.X, s.I)
 	prior := s.Prior(mv)
 	grad, norm := s.NormGradient(mv.PredXStart)
-	next := graph.Sub(prior, s.scaled(grad))
+	next := graph.Sub(prior, s.Scaled(grad))
 	return Result{Next: next, PredXStart: mv.PredXStart, Residual: norm}
 }

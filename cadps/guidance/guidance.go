@@ -24,6 +24,24 @@
 // grid, is the method's: DPS and its relatives take one reverse step of the
 // respaced process, DDRM and DiffPIR one step of their own grids over the
 // original process, DAPS one annealing stage.
+//
+// A method of your own implements Method (and the optional interfaces it
+// needs) and runs through cadps.Sampler; it applies ζ and its ramp through
+// [Step.Scaled]. A type that embeds a built-in method to wrap its Step does
+// not inherit what the sampler finds by type assertion unless it embeds the
+// method's own type (guidance.DiffPIR, not guidance.Method): embedding the
+// interface hides DiffPIR's Starter, DDRM's Drawer and the checks.
+//
+// Build the released configurations with [New] or [ParseSpec]: the zero
+// values of DDRM, DiffPIR and DAPS are not their defaults (η = η_B = 0; no
+// data step; an invalid DAPS that NewSampler refuses).
+//
+// The graphs are differentiable once: ζ and σ_y are host constants, and a
+// step that already differentiates the network (DPS, CA-DPS and the other
+// likelihood-gradient methods) cannot be differentiated again, so a
+// gradient of a loss through such a step with respect to y fails in GoMLX
+// (no gradient of Pad); the methods without a network gradient (DDRM,
+// DiffPIR, DAPS, projection) can be.
 package guidance
 
 import (
@@ -81,7 +99,7 @@ type Step struct {
 	// Scale is the step size ζ.
 	Scale float64
 	// Ramp schedules ζ over the steps (the zero Ramp keeps it constant).
-	// Methods apply both through scaled.
+	// Methods apply both through Scaled.
 	Ramp Ramp
 	// SigmaY is the measurement noise level σ_y the likelihood assumes.
 	SigmaY float64
@@ -99,7 +117,12 @@ type Result struct {
 	PredXStart *graph.Node
 	// Residual is ‖y − A(x̂0)‖₂ per image, [N] (nil for unconditional sampling).
 	Residual *graph.Node
-	// Extra holds method-specific diagnostics by name (e.g. CA-DPS's multiplier 1+d).
+	// Extra holds method-specific diagnostics by name, each listed in its
+	// method's doc comment: cadps "multiplier" (1+d, like x), cadps-gauss
+	// and tmpd "covariance" (the diagonal estimate, like x), ddrm
+	// "spectral_x0" and "spectral_next" ([N, C·H·W]), diffpir "x0_data"
+	// (x̂0 after the data step, like x) and "eps" (like x), daps "x0y" (the
+	// Langevin sample, like x) and "loss" (its ‖A(x0y) − y‖², [N]).
 	Extra map[string]*graph.Node
 }
 
@@ -156,8 +179,9 @@ func isFirst(i *graph.Node) *graph.Node {
 	return graph.Equal(i, graph.ScalarZero(i.Graph(), i.DType()))
 }
 
-// prevIndex returns max(i−1, 0).
-func prevIndex(i *graph.Node) *graph.Node {
+// PrevIndex returns max(i−1, 0), the respaced index of the next step
+// (CA-DPS evaluates the network there too).
+func PrevIndex(i *graph.Node) *graph.Node {
 	one := graph.Scalar(i.Graph(), i.DType(), 1)
 	return graph.Max(graph.Sub(i, one), graph.ScalarZero(i.Graph(), i.DType()))
 }

@@ -37,7 +37,7 @@ func (m MCG) Step(s *Step) Result {
 	pinv := mustPseudoInverter(m.Name(), s.Op)
 	mv := s.Denoise(s.X, s.I)
 	grad, norm := s.NormGradient(mv.PredXStart)
-	x := graph.Sub(s.Prior(mv), s.scaled(grad))
+	x := graph.Sub(s.Prior(mv), s.Scaled(grad))
 	return Result{Next: s.project(pinv, x), PredXStart: mv.PredXStart, Residual: norm}
 }
 

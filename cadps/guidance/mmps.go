@@ -105,6 +105,6 @@ func (m MMPS) Step(s *Step) Result {
 		solve = conjugateGradient
 	}
 	u := solve(apply, r, iterations(m.CGIterations, DefaultMMPSIterations))
-	delta := s.scaled(covAdjoint(u))
+	delta := s.Scaled(covAdjoint(u))
 	return Result{Next: s.guidedPrior(mv, delta), PredXStart: x0, Residual: perImageNorm(r)}
 }

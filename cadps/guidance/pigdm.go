@@ -70,6 +70,6 @@ func (m PiGDM) Step(s *Step) Result {
 		adjU = op.Adjoint(conjugateGradient(apply, r, iterations(m.CGIterations, DefaultCGIterations)))
 	}
 	g := s.vjp(x0, adjU)
-	delta := s.scaled(graph.Mul(s.tweedieScale(g), g))
+	delta := s.Scaled(graph.Mul(s.tweedieScale(g), g))
 	return Result{Next: s.guidedPrior(mv, delta), PredXStart: x0, Residual: perImageNorm(r)}
 }

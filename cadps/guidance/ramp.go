@@ -99,9 +99,10 @@ func (r Ramp) Weights(n int) []float64 {
 	return w
 }
 
-// scaled returns ζ_i·v: v times the step size at the step's index,
+// Scaled returns ζ_i·v: v times the step size at the step's index (the
+// ramp applied; a method of your own applies ζ through it),
 // MulScalar by ζ itself (the reference's graph) when the ramp is off.
-func (s *Step) scaled(v *graph.Node) *graph.Node {
+func (s *Step) Scaled(v *graph.Node) *graph.Node {
 	if s.Ramp.Off() {
 		return graph.MulScalar(v, s.Scale)
 	}

@@ -109,7 +109,7 @@ func (m TMPD) Step(s *Step) Result {
 		u = safeDiv(r, graph.Add(cov, s.sigmaY2(r)))
 	}
 	g := s.vjp(x0, op.Adjoint(u))
-	delta := s.scaled(graph.Mul(k, g))
+	delta := s.Scaled(graph.Mul(k, g))
 	return Result{Next: s.guidedPrior(mv, delta), PredXStart: x0, Residual: perImageNorm(r),
 		Extra: map[string]*graph.Node{"covariance": cov}}
 }

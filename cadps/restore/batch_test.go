@@ -67,7 +67,8 @@ func TestBaseline(t *testing.T) {
 				}
 			}},
 		{name: "phase retrieval", op: pr, y: make([]float32, 144), yShape: []int{1, 1, 12, 12}, shape: []int{1, 1, 8, 8}, err: "not an image", none: true},
-		{name: "rank", op: blur, y: []float32{0}, yShape: []int{1}, shape: []int{1, 1, 1, 1}, err: "NCHW"},
+		{name: "vector measurement", op: blur, y: []float32{0, 1}, yShape: []int{1, 2}, shape: []int{1, 1, 1, 1}, err: "not an image", none: true},
+		{name: "image rank", op: blur, y: []float32{0}, yShape: []int{1, 1, 1, 1}, shape: []int{1, 1}, err: "NCHW"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
