@@ -73,7 +73,10 @@ func (b *Builder) convGeneral(input, kernel backends.Op, axes backends.ConvolveA
 	if err != nil {
 		return nil, fmt.Errorf("ConvGeneral: %w", err)
 	}
-	if batchGroupCount > 1 || !xs.DType.IsFloat() || n == 0 || len(paddings) != n {
+	// Empty tensors (a batch, or input or output channels, of 0) take the
+	// general path, whose loops simply do nothing: the lowered one's views
+	// need positive sizes.
+	if batchGroupCount > 1 || !xs.DType.IsFloat() || n == 0 || len(paddings) != n || xs.Size() == 0 || ks.Size() == 0 {
 		return forward()
 	}
 	if err := checkConvAxes(xs, ks, axes, channelGroupCount); err != nil {

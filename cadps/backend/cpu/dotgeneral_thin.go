@@ -22,8 +22,8 @@ import (
 // pure-Go element-wise ops are slow. Hence 1.
 const thinDotMax = 1
 
-// DotGeneral implements backends.Builder. Floating-point products with at
-// most thinDotMax rows or columns per batch element become one broadcast
+// DotGeneral implements backends.Builder. float64 products with at least
+// one and at most thinDotMax rows or columns per batch element become one broadcast
 // multiply and a sum over the contracted axes (materialising at most
 // thinDotMax times the larger operand); all others go to the inner backend.
 func (b *Builder) DotGeneral(lhs backends.Op, lhsC, lhsB []int, rhs backends.Op, rhsC, rhsB []int) (backends.Op, error) {
@@ -37,7 +37,10 @@ func (b *Builder) DotGeneral(lhs backends.Op, lhsC, lhsB []int, rhs backends.Op,
 	}
 	// float32 products all go to the packed SGEMM, which pads thin products
 	// to its tile (at most 16 or 32 columns) rather than to 32×32 blocks.
-	if !ls.DType.IsFloat() || ls.DType == dtypes.Float32 || ls.DType != rs.DType || len(lhsC) != len(rhsC) || len(lhsB) != len(rhsB) {
+	// Half-precision products stay with the blocked kernel, which sums the
+	// exact products in float32: the broadcast path would round each
+	// product to half precision before the sum.
+	if ls.DType != dtypes.Float64 || ls.DType != rs.DType || len(lhsC) != len(rhsC) || len(lhsB) != len(rhsB) {
 		return b.dotGeneralBlocked(lhs, lhsC, lhsB, rhs, rhsC, rhsB)
 	}
 	ln, err := normaliseOperand(ls, lhsC, lhsB)
@@ -49,7 +52,7 @@ func (b *Builder) DotGeneral(lhs backends.Op, lhsC, lhsB []int, rhs backends.Op,
 		// Mismatched axes: the inner backend reports the error.
 		return b.dotGeneralBlocked(lhs, lhsC, lhsB, rhs, rhsC, rhsB)
 	}
-	if min(ln.cross, rn.cross) > thinDotMax || ln.contract == 1 {
+	if c := min(ln.cross, rn.cross); c > thinDotMax || c < 1 || ln.contract == 1 {
 		return b.dotGeneralBlocked(lhs, lhsC, lhsB, rhs, rhsC, rhsB)
 	}
 	out, err := b.thinDot(lhs, ln, rhs, rn)
