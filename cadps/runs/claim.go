@@ -144,13 +144,11 @@ func (c *Claimer) Claim(stem string) (*Claim, error) {
 	gen := 0
 	if found {
 		path := stem + "." + strconv.Itoa(newest)
-		st, err := os.Stat(path)
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			// Released meanwhile: the next generation is free.
-		case err != nil:
+		live, err := c.liveHolder(path)
+		if err != nil {
 			return nil, fmt.Errorf("runs: claim %s: %w", stem, err)
-		case time.Since(st.ModTime()) <= c.lease() && !deadHolder(path):
+		}
+		if live {
 			return nil, fmt.Errorf("%s: %w: %s", stem, ErrHeld, readHolder(path))
 		}
 		gen = newest + 1
@@ -181,6 +179,49 @@ func (c *Claimer) Claim(stem string) (*Claim, error) {
 	c.mu.Unlock()
 	go cl.heartbeat(c.lease() / 4)
 	return cl, nil
+}
+
+// liveHolder reports whether the claim file at path belongs to a live
+// worker: it was refreshed within the lease and its holder is not a
+// process of this host that no longer runs. A file that is gone (released
+// meanwhile) has no holder.
+func (c *Claimer) liveHolder(path string) (bool, error) {
+	st, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return time.Since(st.ModTime()) <= c.lease() && !deadHolder(path), nil
+}
+
+// Sweep removes the claim files of an item that no live worker holds, with
+// the temporary files dead processes of this host left for them. A worker
+// calls it for an item it finds finished: a holder killed between
+// publishing the item and releasing its claim leaves a claim that no
+// later claim would remove. A claim a live worker holds is left alone, as
+// is any generation newer than the one found stale.
+func (c *Claimer) Sweep(stem string) error {
+	newest, found, err := generations(stem)
+	if err != nil {
+		return err
+	}
+	if !found {
+		removeDeadTemps(stem, 0) // a holder killed before its link
+		return nil
+	}
+	live, err := c.liveHolder(stem + "." + strconv.Itoa(newest))
+	if err != nil || live {
+		return err
+	}
+	for g := 0; g <= newest; g++ {
+		if err := os.Remove(stem + "." + strconv.Itoa(g)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("runs: sweeping %s: %w", stem, err)
+		}
+	}
+	removeDeadTemps(stem, newest)
+	return nil
 }
 
 // readHolder names the holder recorded in a claim file.

@@ -269,3 +269,66 @@ func TestClaimShortLease(t *testing.T) {
 		})
 	}
 }
+
+// TestClaimSweep: Sweep removes an item's claim files when the newest has
+// no live holder (its lease ran out, or its holder is a dead process of
+// this host), with the dead processes' temporary files, and leaves a live
+// holder's claim alone.
+func TestClaimSweep(t *testing.T) {
+	host, _ := os.Hostname()
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Skip("no process to reap:", err)
+	}
+	live := Holder{Host: host, PID: os.Getppid()}
+	for _, tc := range []struct {
+		name    string
+		holders []Holder // generation 0, 1, …
+		age     time.Duration
+		swept   bool
+	}{
+		{"no claim", nil, 0, true},
+		{"dead process of this host", []Holder{{Host: host, PID: dead.Process.Pid}}, 0, true},
+		{"older generations under a dead holder", []Holder{live, {Host: host, PID: dead.Process.Pid}}, 0, true},
+		{"lease run out", []Holder{live}, 2 * time.Minute, true},
+		{"live process of this host", []Holder{live}, 0, false},
+		{"process of another host", []Holder{{Host: host + "-other", PID: dead.Process.Pid}}, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			stem := filepath.Join(dir, "00003")
+			for g, h := range tc.holders {
+				data, err := json.Marshal(h)
+				if err != nil {
+					t.Fatal(err)
+				}
+				path := fmt.Sprintf("%s.%d", stem, g)
+				if err := os.WriteFile(path, data, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				old := time.Now().Add(-tc.age)
+				if err := os.Chtimes(path, old, old); err != nil {
+					t.Fatal(err)
+				}
+			}
+			deadTemp := filepath.Join(dir, fmt.Sprintf(".00003.0.%s-%d.tmp1", strings.ReplaceAll(host, ".", "_"), dead.Process.Pid))
+			if err := os.WriteFile(deadTemp, nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			c := &Claimer{Lease: time.Minute}
+			if err := c.Sweep(stem); err != nil {
+				t.Fatal(err)
+			}
+			left, _ := filepath.Glob(stem + ".*")
+			if tc.swept && len(left) > 0 {
+				t.Errorf("claims left: %v", left)
+			}
+			if !tc.swept && len(left) != len(tc.holders) {
+				t.Errorf("claims left: %v, want all %d", left, len(tc.holders))
+			}
+			if _, err := os.Stat(deadTemp); tc.swept != errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("swept %v, but the dead process's temporary file: %v", tc.swept, err)
+			}
+		})
+	}
+}

@@ -121,15 +121,19 @@ func (w *worker) finished(it Item) bool {
 // found then was there before the run (skipped), later it was written by
 // another worker.
 func (w *worker) do(it Item, first bool) (held bool, err error) {
+	dir := filepath.Join(w.r.Out, it.Task, it.Method, ClaimDir)
 	if w.finished(it) {
 		if first {
 			w.sum.Skipped++
 		} else {
 			w.sum.ByOthers++
 		}
+		// Its worker may have died between the record and the release.
+		if err := w.claims.Sweep(filepath.Join(dir, it.Name())); err != nil {
+			return false, err
+		}
 		return false, nil
 	}
-	dir := filepath.Join(w.r.Out, it.Task, it.Method, ClaimDir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return false, fmt.Errorf("runs: %w", err)
 	}

@@ -1,9 +1,11 @@
 package runs
 
 import (
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -46,6 +48,58 @@ func TestRunShardWithoutItems(t *testing.T) {
 		}
 		if _, err := os.Stat(filepath.Join(out, CSVFile)); (tc.found > 0) != (err == nil) || err != nil && !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("shard %s with %d records: %s: %v", tc.shard, tc.found, CSVFile, err)
+		}
+	}
+}
+
+// TestRunSweepsDeadClaims: a worker killed between writing an item's
+// record and releasing its claim leaves the claim behind; a rerun finds
+// the item finished and removes the claim, but leaves a live worker's.
+func TestRunSweepsDeadClaims(t *testing.T) {
+	b, prior := shippedPrior(t)
+	images, err := filepath.Glob("../prior/small/testimages/*.png")
+	if err != nil || len(images) == 0 {
+		t.Fatalf("test images: %v, %v", images, err)
+	}
+	out := t.TempDir()
+	rep := &Reproduction{
+		Out: out, Backend: b, Prior: prior, Options: restore.Options{Steps: 2},
+		Tasks: []TaskSetup{{Task: restore.SpecTask("sr:factor=2")}}, Methods: []string{"dps"}, Images: images[:1], GridRows: -1,
+	}
+	if _, err := rep.Run(); err != nil {
+		t.Fatal(err)
+	}
+	items := rep.Items()
+	stem := filepath.Join(out, items[0].Task, items[0].Method, ClaimDir, items[0].Name())
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Skip("no process to reap:", err)
+	}
+	host, _ := os.Hostname()
+	for _, tc := range []struct {
+		name  string
+		pid   int
+		swept bool
+	}{
+		{"dead holder", dead.Process.Pid, true},
+		{"live holder", os.Getppid(), false},
+	} {
+		data, err := json.Marshal(Holder{Host: host, PID: tc.pid})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(stem+".0", data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		sum, err := rep.Run()
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if sum.Skipped != 1 || sum.Done != 0 {
+			t.Errorf("%s: %d skipped, %d done; want the finished item skipped", tc.name, sum.Skipped, sum.Done)
+		}
+		if _, err := os.Stat(stem + ".0"); tc.swept != errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s: want swept %v, the claim file: %v", tc.name, tc.swept, err)
 		}
 	}
 }
