@@ -97,8 +97,9 @@ func BenchmarkMethodStep(b *testing.B) {
 	r := rand.New(rand.NewPCG(1, 1))
 	x, z := randomTensor(r, shape), randomTensor(r, shape)
 	y, zy := randomTensor(r, yShape), randomTensor(r, yShape)
-	scales := map[string]float64{"dps": guidance.DefaultScale(guidance.DPS{}, "super_resolution"), "cadps": guidance.DefaultScale(guidance.CADPS{}, "super_resolution"),
-		"mcg": guidance.DefaultScale(guidance.MCG{}, "super_resolution")}
+	sr := ops.KindSuperResolution
+	scales := map[string]float64{"dps": guidance.DefaultScale(guidance.DPS{}, sr), "cadps": guidance.DefaultScale(guidance.CADPS{}, sr),
+		"mcg": guidance.DefaultScale(guidance.MCG{}, sr)}
 	// DPS runs first: every other method also reports its time per step
 	// relative to DPS's in the same run (x-dps).
 	names := append([]string{"dps"}, slices.DeleteFunc(guidance.Names(), func(n string) bool { return n == "dps" })...)

@@ -32,12 +32,12 @@ func TestDefaultScale(t *testing.T) {
 		{DAPS{}, "nonlinear_blur", 1},
 	}
 	for _, c := range cases {
-		if got := DefaultScale(c.method, c.task); got != c.want {
+		if got := DefaultScale(c.method, ops.TaskKind(c.task)); got != c.want {
 			t.Errorf("DefaultScale(%s, %q) = %v, want %v", c.method.Name(), c.task, got, c.want)
 		}
 	}
 	for _, task := range ops.Tasks() {
-		if DefaultScale(DPS{}, task.Name) <= 0 {
+		if DefaultScale(DPS{}, task.Kind) <= 0 {
 			t.Errorf("task %s has no DPS step size", task.Name)
 		}
 	}

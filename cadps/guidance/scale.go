@@ -9,17 +9,17 @@ type Scaler interface {
 	DefaultScale(k ops.Kind) float64
 }
 
-// DefaultScale returns the step size ζ that method m uses for the task
-// named task (an operator name or an alias that [ops.Parse] accepts): m's
-// own value when it implements [Scaler], else DPS's: the step sizes of the
-// DPS reference configurations, 0.3 for super-resolution and the blurs, 0.5
-// for inpainting, 1.0 for phase retrieval (0 for other tasks). The
+// DefaultScale returns the step size ζ that method m uses for an operator
+// of kind k ([ops.KindOf] of the operator, or [ops.TaskKind] of a task
+// name): m's own value when it implements [Scaler], else DPS's: the step
+// sizes of the DPS reference configurations, 0.3 for super-resolution and
+// the blurs, 0.5 for inpainting, 1.0 for phase retrieval (0 for any other
+// kind, for which a caller must choose ζ). The
 // methods that move x̂0 by the exact Gaussian-likelihood gradient
 // (cadps-gauss, pigdm, tmpd, mmps) take ζ = 1, their natural strength; DDRM,
 // DiffPIR and DAPS have no step size of DPS's kind and take 1 (see
 // docs/methods.md).
-func DefaultScale(m Method, task string) float64 {
-	k := ops.TaskKind(task)
+func DefaultScale(m Method, k ops.Kind) float64 {
 	if s, ok := m.(Scaler); ok {
 		return s.DefaultScale(k)
 	}

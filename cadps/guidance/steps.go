@@ -11,15 +11,15 @@ type StepDefaulter interface {
 	DefaultSteps(k ops.Kind) int
 }
 
-// DefaultSteps returns the number of sampling steps method m runs on the
-// task named task (an operator name or an alias that [ops.Parse] accepts)
-// when the user sets none: m's own count when it implements
+// DefaultSteps returns the number of sampling steps method m runs on an
+// operator of kind k ([ops.KindOf] of the operator, or [ops.TaskKind] of a
+// task name) when the user sets none: m's own count when it implements
 // [StepDefaulter] (DDRM 20, DiffPIR 100 or 20 for inpainting, DAPS 200
 // annealing stages), else 0, which keeps the prior's own schedule (all 1000
 // steps for the shipped priors, as the DPS configurations run).
-func DefaultSteps(m Method, task string) int {
+func DefaultSteps(m Method, k ops.Kind) int {
 	if s, ok := m.(StepDefaulter); ok {
-		return s.DefaultSteps(ops.TaskKind(task))
+		return s.DefaultSteps(k)
 	}
 	return 0
 }

@@ -33,7 +33,7 @@ func TestDefaultSteps(t *testing.T) {
 		{Unconditional{}, "", 0},
 	}
 	for _, c := range cases {
-		if got := DefaultSteps(c.method, c.task); got != c.want {
+		if got := DefaultSteps(c.method, ops.TaskKind(c.task)); got != c.want {
 			t.Errorf("DefaultSteps(%s, %q) = %d, want %d", c.method.Name(), c.task, got, c.want)
 		}
 	}

@@ -53,17 +53,24 @@ func untagPython(n *yaml.Node) {
 	}
 }
 
-// Task is a measurement task: a command-line spec for [ops.Parse] or a
-// reference configuration's measurement mapping for [ops.FromConfig].
+// Task is a measurement task: a command-line spec for [ops.Parse], a
+// reference configuration's measurement mapping for [ops.FromConfig], or
+// an operator of one's own. Exactly one of Spec, Config and Build is set.
 type Task struct {
 	// Label names the task in output folders and tables.
 	Label string
 	// Spec is an ops.Parse spec such as "super_resolution:factor=4".
 	Spec string
 	// Config is the measurement mapping of a reference task config
-	// ({operator: {...}, mask_opt: {...}, noise: {...}}); used when Spec is
-	// empty.
+	// ({operator: {...}, mask_opt: {...}, noise: {...}}).
 	Config map[string]any
+	// Build builds an operator of one's own (any ops.Operator) for an
+	// image shape [N,C,H,W], drawing its random parts, if any, from seed.
+	// The step size and step count default by the operator's ops.Kind
+	// (ops.Kinder); one that reports none needs Options.Scale for the
+	// DPS-type methods. Recorded settings name such a task by its Label
+	// alone.
+	Build func(imageShape []int, seed uint64) (ops.Operator, error)
 }
 
 // SpecTask returns the task for an ops.Parse spec, labelled by the spec
@@ -82,15 +89,33 @@ func labelOf(s string) string {
 // Operator builds the task's operator for an image shape; random parts
 // (masks, motion kernels) are drawn from seed.
 func (t Task) Operator(imageShape []int, seed uint64) (ops.Operator, error) {
+	set := 0
+	for _, ok := range []bool{t.Spec != "", t.Config != nil, t.Build != nil} {
+		if ok {
+			set++
+		}
+	}
+	switch {
+	case set == 0:
+		return nil, fmt.Errorf("restore: task %q has no spec, config or operator builder", t.Label)
+	case set > 1:
+		return nil, fmt.Errorf("restore: task %q sets more than one of a spec, a config and an operator builder", t.Label)
+	case t.Build != nil:
+		op, err := t.Build(imageShape, seed)
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("restore: task %s: %w", t.Label, err)
+		case op == nil:
+			return nil, fmt.Errorf("restore: task %s: the operator builder returned no operator", t.Label)
+		}
+		return op, nil
+	}
 	if t.Spec != "" {
 		op, err := ops.Parse(t.Spec, imageShape, seed)
 		if err != nil {
 			return nil, fmt.Errorf("restore: task: %w", err)
 		}
 		return op, nil
-	}
-	if t.Config == nil {
-		return nil, fmt.Errorf("restore: task %q has neither a spec nor a config", t.Label)
 	}
 	cfg := map[string]any{}
 	for k, v := range t.Config {
@@ -106,7 +131,7 @@ func (t Task) Operator(imageShape []int, seed uint64) (ops.Operator, error) {
 }
 
 // Name returns the operator's task name as ops knows it (the spec's name
-// part, or the config's operator name).
+// part, or the config's operator name; empty for a Build task).
 func (t Task) Name() string {
 	if t.Spec != "" {
 		name, _, _ := strings.Cut(t.Spec, ":")

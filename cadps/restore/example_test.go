@@ -5,7 +5,10 @@ import (
 	"log"
 
 	"github.com/cadps/toolkit/cadps/backend"
+	"github.com/cadps/toolkit/cadps/guidance"
 	"github.com/cadps/toolkit/cadps/restore"
+	"github.com/cadps/toolkit/ops"
+	"github.com/gomlx/gomlx/pkg/core/graph"
 )
 
 // A notebook restores one image and keeps everything the run produced.
@@ -44,4 +47,51 @@ func Example() {
 	}); err != nil {
 		log.Fatal(err)
 	}
+}
+
+// sqDPS is an ablation of DPS written as a method of one's own: the
+// gradient of the squared residual norm ‖y − A(x̂0)‖² in place of the norm
+// the released code differentiates.
+type sqDPS struct{}
+
+func (sqDPS) Name() string { return "dps-squared" }
+
+func (sqDPS) Step(s *guidance.Step) guidance.Result {
+	mv := s.Denoise(s.X, s.I) // x̂0, ε and the posterior mean at x_t
+	norm := s.ResidualNorm(mv.PredXStart)
+	grad := graph.Gradient(graph.ReduceAllSum(graph.Square(norm)), s.X)[0]
+	return guidance.Result{Next: graph.Sub(s.Prior(mv), s.Scaled(grad)), PredXStart: mv.PredXStart, Residual: norm}
+}
+
+// A method and an operator of one's own run through the restorer like the
+// toolkit's: here the squared-norm ablation of DPS on a saturating sensor,
+// y = tanh(2x). The operator reports no kind, so ζ is set.
+func ExampleOptions_custom() {
+	b, err := backend.New()
+	if err != nil {
+		log.Fatal(err)
+	}
+	prior, err := restore.LoadPrior(restore.ModelSpec{Name: restore.SmallPriorName})
+	if err != nil {
+		log.Fatal(err)
+	}
+	img, err := restore.LoadImage("../prior/small/testimages/0-tshirt.png", prior.ImageShape(), restore.FitNone)
+	if err != nil {
+		log.Fatal(err)
+	}
+	sensor := restore.Task{Label: "saturated", Build: func([]int, uint64) (ops.Operator, error) {
+		return ops.NewFunc("saturated", nil, func(x *graph.Node) *graph.Node { return graph.Tanh(graph.MulScalar(x, 2)) })
+	}}
+	zeta := 0.1
+	r, err := restore.New(b, prior, restore.Options{Task: sensor, Custom: sqDPS{}, Scale: &zeta, Steps: 20})
+	if err != nil {
+		log.Fatal(err)
+	}
+	res, err := r.Restore(img, 1, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	s := r.Settings()
+	fmt.Printf("%s on %s: %d steps, ζ %g, %d×%d reconstruction\n", s.Method, s.Task, s.Steps, s.Scale, res.Reconstruction.W, res.Reconstruction.H)
+	// Output: dps-squared on saturated: 20 steps, ζ 0.1, 32×32 reconstruction
 }

@@ -33,6 +33,13 @@ type Options struct {
 	Method string
 	// Guidance holds the method's options.
 	Guidance guidance.Options
+	// Custom, when not nil, is the method itself: one of one's own (any
+	// guidance.Method) or a toolkit method configured in Go. It is used
+	// instead of Method, which must then be empty, and Guidance does not
+	// apply; settings and records name it by its Name. Its defaults come
+	// from the interfaces it implements (guidance.Scaler,
+	// guidance.StepDefaulter, …), as a toolkit method's do.
+	Custom guidance.Method
 	// Steps is the number of respaced sampling steps; 0 takes the method's
 	// own count for the task (guidance.DefaultSteps: DDRM 20, DiffPIR 100 or
 	// 20 for inpainting, DAPS 200) and, for the other methods, keeps the
@@ -126,14 +133,13 @@ func New(b backends.Backend, prior *Prior, o Options) (*Restorer, error) {
 	if b == nil || prior == nil {
 		return nil, errors.New("restore: no backend or no prior")
 	}
-	method, err := guidance.ParseSpec(o.Method, o.Guidance)
+	method, spec, err := resolveMethod(o)
 	if err != nil {
-		return nil, fmt.Errorf("restore: %w", err)
+		return nil, err
 	}
-	spec, err := guidance.CanonicalSpec(o.Method)
-	if err != nil {
-		return nil, fmt.Errorf("restore: %w", err)
-	}
+	// The operator's kind chooses the defaults; without a measurement, the
+	// task's name does.
+	kind := ops.TaskKind(o.Task.Name())
 	var fixedOp ops.Operator
 	if guidance.UsesMeasurement(method) {
 		var op ops.Operator
@@ -143,10 +149,11 @@ func New(b backends.Backend, prior *Prior, o Options) (*Restorer, error) {
 		if err := guidance.CheckOperator(method, op); err != nil {
 			return nil, fmt.Errorf("restore: %w", err)
 		}
+		kind = ops.KindOf(op)
 	}
 	steps := o.Steps
 	if steps == 0 {
-		steps = guidance.DefaultSteps(method, o.Task.Name())
+		steps = guidance.DefaultSteps(method, kind)
 	}
 	cfg := prior.Diffusion
 	switch {
@@ -173,9 +180,12 @@ func New(b backends.Backend, prior *Prior, o Options) (*Restorer, error) {
 			return nil, fmt.Errorf("restore: %w", err)
 		}
 	}
-	r.scale = guidance.DefaultScale(method, o.Task.Name())
-	if o.Scale != nil {
+	r.scale = guidance.DefaultScale(method, kind)
+	switch {
+	case o.Scale != nil:
 		r.scale = *o.Scale
+	case r.scale == 0 && guidance.UsesMeasurement(method):
+		return nil, fmt.Errorf("restore: method %s has no default step size ζ for an operator of kind %q: set Options.Scale", method.Name(), kind)
 	}
 	switch {
 	case o.Draws < 0:
@@ -195,6 +205,26 @@ func New(b backends.Backend, prior *Prior, o Options) (*Restorer, error) {
 		r.every = max(1, process.NumSteps()/10)
 	}
 	return r, nil
+}
+
+// resolveMethod returns the method the options name, and its spec as
+// settings record it.
+func resolveMethod(o Options) (guidance.Method, string, error) {
+	if o.Custom != nil {
+		if o.Method != "" {
+			return nil, "", fmt.Errorf("restore: both a method spec (%q) and a method value (%s): set one", o.Method, o.Custom.Name())
+		}
+		return o.Custom, o.Custom.Name(), nil
+	}
+	method, err := guidance.ParseSpec(o.Method, o.Guidance)
+	if err != nil {
+		return nil, "", fmt.Errorf("restore: %w", err)
+	}
+	spec, err := guidance.CanonicalSpec(o.Method)
+	if err != nil {
+		return nil, "", fmt.Errorf("restore: %w", err)
+	}
+	return method, spec, nil
 }
 
 // Prior returns the restorer's prior.
