@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/cadps/toolkit/cadps/guidance"
 	"github.com/cadps/toolkit/cadps/restore"
@@ -112,9 +113,12 @@ func compareSettings(dir string, old, new map[string]any) (longer bool, err erro
 }
 
 // checkSettings writes reproduce.json, or compares it with the one an
-// earlier run wrote. Of workers that start a folder at once, exactly one
-// creates the file (atomicfile.CreateExclusive); the others compare their
-// settings with the winner's.
+// earlier run wrote, and extends it when this run's image list is longer.
+// Workers read, compare and write it one at a time, under a claim on it
+// (lockSettings): of workers that start or extend a folder at once, each
+// compares its settings with those of the workers before it, and the file
+// ends with the longest list. Exactly one creates the file
+// (atomicfile.CreateExclusive), also beside a worker that takes no claim.
 func (r *Reproduction) checkSettings(rs map[[2]string]*restore.Restorer) error {
 	s, err := r.settings(rs)
 	if err != nil {
@@ -124,6 +128,11 @@ func (r *Reproduction) checkSettings(rs map[[2]string]*restore.Restorer) error {
 	if err != nil {
 		return fmt.Errorf("runs: %w", err)
 	}
+	lock, err := r.lockSettings()
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
 	path := filepath.Join(r.Out, SettingsFile)
 	old, ok, repaired, err := readSettings(r.Out)
 	if err == nil && !ok {
@@ -151,6 +160,26 @@ func (r *Reproduction) checkSettings(rs map[[2]string]*restore.Restorer) error {
 		return atomicfile.WriteJSON(path, s)
 	}
 	return nil
+}
+
+// lockSettings claims reproduce.json (files reproduce.json.claim.N) for
+// the moment this worker reads, compares and writes it, waiting while
+// another worker holds it: a live holder releases it within milliseconds,
+// and a dead one's claim is taken over by the claim rules (at once on this
+// host, after the lease on another).
+func (r *Reproduction) lockSettings() (*Claim, error) {
+	c := &Claimer{Worker: "settings of shard " + r.Shard.String()}
+	if r.Claims != nil {
+		c.Lease = r.Claims.Lease
+	}
+	stem := filepath.Join(r.Out, SettingsFile+".claim")
+	for {
+		cl, err := c.Claim(stem)
+		if !errors.Is(err, ErrHeld) {
+			return cl, err
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // commonSettings reads the settings of every folder in dirs and checks

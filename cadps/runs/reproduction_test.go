@@ -198,3 +198,53 @@ func testImage(c, size int, phase float64) *imageio.Image {
 	}
 	return im
 }
+
+// TestReproductionSettingsExtendRace extends a folder of one image with
+// workers at once, half to two images and half to three (as -limit 2 and
+// -limit 3 do): every worker goes on, and reproduce.json ends with the
+// longest list, whichever worker wrote last.
+func TestReproductionSettingsExtendRace(t *testing.T) {
+	b, prior := shippedPrior(t)
+	const workers, rounds = 8, 20
+	repro := func(out string, images ...string) *Reproduction {
+		return &Reproduction{Out: out, Backend: b, Prior: prior, Options: restore.Options{Steps: 4},
+			Tasks: []TaskSetup{{Task: restore.SpecTask("sr:factor=2")}}, Methods: []string{"dps"}, Images: images, Seed: 1}
+	}
+	check := func(r *Reproduction) error {
+		rs, err := r.restorers()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.checkSettings(rs)
+	}
+	for round := range rounds {
+		out := t.TempDir()
+		if err := check(repro(out, "a.png")); err != nil {
+			t.Fatal(err)
+		}
+		start := make(chan struct{})
+		errs := make([]error, workers)
+		var wg sync.WaitGroup
+		for w := range workers {
+			r := repro(out, []string{"a.png", "b.png", "c.png"}[:2+w%2]...)
+			wg.Go(func() {
+				<-start
+				errs[w] = check(r)
+			})
+		}
+		close(start)
+		wg.Wait()
+		for w, err := range errs {
+			if err != nil {
+				t.Fatalf("round %d: worker %d: %v", round, w, err)
+			}
+		}
+		var doc struct{ Images []string }
+		if err := json.Unmarshal([]byte(readText(t, filepath.Join(out, SettingsFile))), &doc); err != nil {
+			t.Fatal(err)
+		}
+		if len(doc.Images) != 3 {
+			t.Fatalf("round %d: reproduce.json lists %v, want the three images", round, doc.Images)
+		}
+	}
+}
