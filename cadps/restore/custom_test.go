@@ -23,13 +23,36 @@ func (handDPS) Step(s *guidance.Step) guidance.Result {
 	return guidance.Result{Next: graph.Sub(s.Prior(mv), s.Scaled(grad)), PredXStart: mv.PredXStart, Residual: norm}
 }
 
+// handCADPS is CA-DPS as released, written from the exported helpers as
+// the ablation notebook writes its clamped variant (clamp false here).
+type handCADPS struct{ clamp bool }
+
+func (handCADPS) Name() string { return "hand-cadps" }
+
+func (m handCADPS) Step(s *guidance.Step) guidance.Result {
+	now := s.Predict(s.X, s.Timestep(s.I))
+	before := s.Predict(graph.StopGradient(s.X), s.Timestep(guidance.PrevIndex(s.I)))
+	mv := now.MeanVariance(s.I)
+	grad, norm := s.NormGradient(mv.PredXStart)
+	epsPrev := graph.StopGradient(before.Eps())
+	last := graph.ConvertDType(graph.Equal(s.I, graph.ScalarZero(s.I.Graph(), s.I.DType())), epsPrev.DType())
+	d := graph.Sub(graph.StopGradient(now.Eps()), graph.Mul(epsPrev, graph.OneMinus(last)))
+	multiplier := graph.OnePlus(d)
+	if m.clamp {
+		multiplier = graph.Max(multiplier, graph.ZerosLike(d))
+	}
+	next := graph.Sub(s.Prior(mv), s.Scaled(graph.Mul(grad, multiplier)))
+	return guidance.Result{Next: next, PredXStart: mv.PredXStart, Residual: norm}
+}
+
 // plainOperator hides every interface of the operator it wraps but
 // ops.Operator, as an operator of one's own that reports no kind.
 type plainOperator struct{ ops.Operator }
 
 // TestCustomMethodAndOperator runs a method and an operator of one's own
-// through the restorer: DPS written by hand gives DPS's reconstruction bit
-// for bit and is named by its Name; super-resolution behind a bare
+// through the restorer: DPS and CA-DPS written by hand give the toolkit's
+// reconstructions bit for bit (and CA-DPS clamped another), and a method
+// is named by its Name; super-resolution behind a bare
 // ops.Operator gives the spec task's reconstruction once ζ is set, and
 // without ζ is refused by name.
 func TestCustomMethodAndOperator(t *testing.T) {
@@ -53,6 +76,13 @@ func TestCustomMethodAndOperator(t *testing.T) {
 
 	if got := restored(Options{Task: sr, Custom: handDPS{}}); !slices.Equal(got, want) {
 		t.Error("DPS written by hand differs from dps")
+	}
+	wantCA := restored(Options{Task: sr, Method: "cadps"})
+	if got := restored(Options{Task: sr, Custom: handCADPS{}}); !slices.Equal(got, wantCA) {
+		t.Error("CA-DPS written by hand differs from cadps")
+	}
+	if got := restored(Options{Task: sr, Custom: handCADPS{clamp: true}}); slices.Equal(got, wantCA) {
+		t.Error("CA-DPS with its multiplier clamped at 0 gives cadps's reconstruction: no multiplier was negative, so the clamp is untested")
 	}
 	r, err := New(b, prior, Options{Task: sr, Custom: handDPS{}, Steps: 3})
 	if err != nil {
