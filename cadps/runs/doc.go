@@ -11,7 +11,10 @@
 // and [PaperMarkdown] add FID and the papers' table layout. An
 // [Evaluation] scores methods × tasks on a held-out test set in batches,
 // against the measurement's own baseline, resumably and extendably
-// (settings.json, results.csv, table.md).
+// (settings.json, results.csv, table.md). A [MixtureBench] runs methods ×
+// Gaussian-mixture problems with exact posteriors (package gmm) into a
+// resumable CSV file, which [ReadMixtureTable] summarises into cells and
+// paired differences.
 //
 // Many workers may share one output folder: [Shard] says which items a
 // worker owns (and [ChooseShard] how that survives a resubmission), and

@@ -6,22 +6,21 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/cadps/toolkit/cadps"
 	"github.com/cadps/toolkit/cadps/backend"
 	"github.com/cadps/toolkit/cadps/diffusion"
 	"github.com/cadps/toolkit/cadps/gmm"
 	"github.com/cadps/toolkit/cadps/guidance"
+	"github.com/cadps/toolkit/cadps/runs"
 	"github.com/cadps/toolkit/checkpoints"
 	"github.com/gomlx/gomlx/backends"
 )
 
 // exactMethod is the method name that draws from the exact posterior.
-const exactMethod = "exact"
+const exactMethod = runs.ExactMethod
 
 // gmmCommand is `cadps gmm`: posterior fidelity of a sampler on a
 // Gaussian-mixture problem whose posterior is known exactly, and
@@ -32,43 +31,6 @@ func gmmCommand() command {
 		summary: "posterior fidelity on Gaussian-mixture problems with an exact posterior (and `gmm bench`, `gmm table`)",
 		run:     runGMM,
 	}
-}
-
-// gmmRun is one sampling run's settings.
-type gmmRun struct {
-	Method      string
-	Samples     int
-	Steps       int
-	Seed        uint64
-	Scale       float64
-	Projections int
-	Schedule    string
-	VarType     string
-}
-
-// gmmReport is the JSON object `cadps gmm` prints, and one row of the bench.
-type gmmReport struct {
-	Method string `json:"method"`
-	// Revision is the method's guidance.Revision (0 for exact); -1 in rows
-	// read from a bench CSV written before revisions were recorded.
-	Revision   int     `json:"method_revision"`
-	Dim        int     `json:"dim"`
-	DimY       int     `json:"dim_y"`
-	Components int     `json:"components"`
-	SigmaY     float64 `json:"sigma_y"`
-	Samples    int     `json:"samples"`
-	Steps      int     `json:"steps"`
-	Seed       uint64  `json:"seed"`
-	Scale      float64 `json:"scale"`
-	// SlicedWasserstein is SW₂ to an independent set of as many exact
-	// posterior samples.
-	SlicedWasserstein float64 `json:"sliced_wasserstein"`
-	// Energy is the (unbiased) energy distance to the same set.
-	Energy float64 `json:"energy_distance"`
-	// WeightTV is ½ Σ_k |fraction assigned to k − w'_k|.
-	WeightTV float64 `json:"weight_tv"`
-	// Seconds is the sampling wall time (without the distances).
-	Seconds float64 `json:"seconds"`
 }
 
 func runGMM(args []string, stdout, stderr io.Writer) (err error) {
@@ -85,7 +47,7 @@ func runGMM(args []string, stdout, stderr io.Writer) (err error) {
 	dimY := fs.Int("dim-y", 2, "number of measurements m of a generated problem")
 	method := fs.String("method", "", "exact, or a guidance method spec NAME[:key=value,...] (e.g. tmpd:diagonal=hutchinson,probes=4); NAME one of "+strings.Join(guidance.Names(), ", "))
 	out := fs.String("out", "", "write the samples [N,d] to this safetensors file")
-	run := gmmRun{}
+	run := runs.MixtureRun{}
 	addRunFlags(fs, &run)
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `Usage: cadps gmm --method NAME [flags]
@@ -113,7 +75,7 @@ Flags:
 		return usagef("--method is required (exact, %s)", strings.Join(guidance.Names(), ", "))
 	}
 	run.Method = *method
-	if err := run.check(); err != nil {
+	if err := checkGMMRun(run); err != nil {
 		return err
 	}
 	var problem *gmm.Problem
@@ -151,8 +113,8 @@ Flags:
 			return err
 		}
 	}
-	ref := post.Sample(run.Samples, rand.New(rand.NewPCG(run.Seed, referenceStream)))
-	rep, samples, err := evaluate(b, problem, post, ref, run)
+	ref := runs.MixtureReference(post, run.Samples, run.Seed)
+	rep, samples, err := run.Evaluate(b, problem, post, ref)
 	if err != nil {
 		return err
 	}
@@ -179,14 +141,8 @@ const maxGMMDim = 4096
 // exhaust.
 const maxGMMSamples = 1_000_000
 
-// Streams of the exact draws: the method "exact" and the reference set.
-const (
-	exactStream     = 0xe4ac7
-	referenceStream = 0x4ef
-)
-
 // addRunFlags registers the flags shared by `gmm` and `gmm bench`.
-func addRunFlags(fs *flag.FlagSet, r *gmmRun) {
+func addRunFlags(fs *flag.FlagSet, r *runs.MixtureRun) {
 	fs.IntVar(&r.Samples, "samples", 1000, "number of samples N (and of reference exact samples)")
 	fs.IntVar(&r.Steps, "steps", 100, "reverse diffusion steps (respacing of the 1000-step schedule)")
 	fs.Func("seed", "seed of the problem (when generated), the sampler's noise and the exact draws (default 0)", func(s string) error {
@@ -200,8 +156,8 @@ func addRunFlags(fs *flag.FlagSet, r *gmmRun) {
 	fs.StringVar(&r.VarType, "var", string(diffusion.VarFixedSmall), "reverse variance: fixed_small or fixed_large")
 }
 
-// check validates a run's settings.
-func (r gmmRun) check() error {
+// checkGMMRun validates a run's settings given by flags.
+func checkGMMRun(r runs.MixtureRun) error {
 	if r.Method != exactMethod {
 		if !guidance.Has(r.Method) && !strings.Contains(r.Method, ":") {
 			return usagef("unknown method %q (known: exact, %s)", r.Method, strings.Join(guidance.Names(), ", "))
@@ -226,51 +182,6 @@ func (r gmmRun) check() error {
 		return usagef("--scale: %v", err)
 	}
 	return nil
-}
-
-// evaluate draws r.Samples samples with r.Method and measures them against
-// the exact posterior and the reference set ref.
-func evaluate(b backends.Backend, p *gmm.Problem, post *gmm.Posterior, ref [][]float64, r gmmRun) (gmmReport, [][]float64, error) {
-	rep := gmmReport{
-		Method: r.Method, Revision: methodRevision(r.Method), Dim: p.Prior.Dim(), DimY: len(p.A), Components: p.Prior.K(), SigmaY: p.SigmaY,
-		Samples: r.Samples, Steps: r.Steps, Seed: r.Seed, Scale: r.Scale,
-	}
-	start := time.Now()
-	samples, err := sampleGMM(b, p, post, r)
-	if err != nil {
-		return rep, nil, err
-	}
-	rep.Seconds = time.Since(start).Seconds()
-	if rep.SlicedWasserstein, err = gmm.SlicedWasserstein(samples, ref, r.Projections, r.Seed); err != nil {
-		return rep, nil, err
-	}
-	if rep.Energy, err = gmm.EnergyDistance(samples, ref); err != nil {
-		return rep, nil, err
-	}
-	if rep.WeightTV, _, err = gmm.WeightError(post, samples); err != nil {
-		return rep, nil, err
-	}
-	return rep, samples, nil
-}
-
-// methodRevision returns the guidance.Revision of a method spec (0 for
-// exact or an invalid spec, which the run reports).
-func methodRevision(spec string) int {
-	m, err := guidance.ParseSpec(spec, guidance.Options{})
-	if err != nil {
-		return 0
-	}
-	return guidance.Revision(m)
-}
-
-// sampleGMM draws the samples of one run: exact draws, or the guidance
-// method on the mixture's exact ε network.
-func sampleGMM(b backends.Backend, p *gmm.Problem, post *gmm.Posterior, r gmmRun) ([][]float64, error) {
-	if r.Method == exactMethod {
-		return post.Sample(r.Samples, rand.New(rand.NewPCG(r.Seed, exactStream))), nil
-	}
-	return p.SampleMethod(b, gmm.RunOptions{Method: r.Method, Samples: r.Samples, Steps: r.Steps, Seed: r.Seed,
-		Scale: r.Scale, Schedule: r.Schedule, VarType: r.VarType})
 }
 
 // saveSamples writes samples [N,d] as a float32 safetensors file.

@@ -3,58 +3,20 @@ package main
 import (
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/cadps/toolkit/cadps/backend"
-	"github.com/cadps/toolkit/cadps/gmm"
 	"github.com/cadps/toolkit/cadps/guidance"
 	"github.com/cadps/toolkit/cadps/runs"
 	"github.com/cadps/toolkit/internal/atomicfile"
-	"github.com/gomlx/gomlx/backends"
 )
 
-// benchRow is one run of the bench, as the CSV holds it.
-type benchRow struct {
-	gmmReport
-	Problem int    `json:"problem"`
-	Error   string `json:"error,omitempty"`
-}
-
-// benchCell is the summary of one (d, m, method) cell over its problems.
-type benchCell struct {
-	Dim      int     `json:"dim"`
-	DimY     int     `json:"dim_y"`
-	Method   string  `json:"method"`
-	Runs     int     `json:"runs"`
-	Failures int     `json:"failures"`
-	SWMean   float64 `json:"sw_mean"`
-	SWStd    float64 `json:"sw_std"`
-	EMean    float64 `json:"energy_mean"`
-	EStd     float64 `json:"energy_std"`
-	TVMean   float64 `json:"weight_tv_mean"`
-	TVStd    float64 `json:"weight_tv_std"`
-	Seconds  float64 `json:"seconds_mean"`
-}
-
-// benchConfig is what `cadps gmm bench` runs: every method on problems
-// first … first+problems−1 of each (d, m) cell.
+// benchConfig is what `cadps gmm bench` runs, and where its summary goes.
 type benchConfig struct {
-	dims, dimYs     []int
-	first, problems int
-	names           []string
-	csvPath         string
-	jsonPath        string
-	resume          bool
-	run             gmmRun
-}
-
-// benchSeed is the seed of problem p of cell (d, m) under the bench seed
-// base; every run of the problem uses it for its noise too.
-func benchSeed(base uint64, d, m, p int) uint64 {
-	return base*1000003 + 10007*uint64(d) + 101*uint64(m) + uint64(p)
+	bench    runs.MixtureBench
+	jsonPath string
 }
 
 const benchUsage = `Usage: cadps gmm bench [flags]
@@ -85,7 +47,8 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchConfig, error) {
 	resume := fs.Bool("resume", false, "continue --csv: keep the runs FILE.partial (an interrupted bench) or else FILE already holds and run only the others; the file's settings and seed must be this bench's")
 	jsonPath := fs.String("json", "", "write the summary table as JSON to this file")
 	cfg := benchConfig{}
-	addRunFlags(fs, &cfg.run)
+	mb := &cfg.bench
+	addRunFlags(fs, &mb.Settings)
 	fs.Usage = func() {
 		fmt.Fprint(stderr, benchUsage)
 		fs.PrintDefaults()
@@ -94,16 +57,16 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchConfig, error) {
 		return cfg, err
 	}
 	var err error
-	if cfg.dims, err = parseInts("--dims", *dims); err != nil {
+	if mb.Dims, err = parseInts("--dims", *dims); err != nil {
 		return cfg, err
 	}
-	if cfg.dimYs, err = parseInts("--dims-y", *dimYs); err != nil {
+	if mb.DimYs, err = parseInts("--dims-y", *dimYs); err != nil {
 		return cfg, err
 	}
-	if d := slices.Max(cfg.dims); d > maxGMMDim {
+	if d := slices.Max(mb.Dims); d > maxGMMDim {
 		return cfg, usagef("--dims: %d is more than %d (the samplers hold dense d×d matrices)", d, maxGMMDim)
 	}
-	if d, m := slices.Min(cfg.dims), slices.Max(cfg.dimYs); m > d {
+	if d, m := slices.Min(mb.Dims), slices.Max(mb.DimYs); m > d {
 		return cfg, usagef("--dims-y %d is more than --dims %d: every pair (d, m) of the bench needs m ≤ d", m, d)
 	}
 	switch {
@@ -114,18 +77,18 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchConfig, error) {
 	case *resume && *csvPath == "":
 		return cfg, usagef("--resume continues the --csv file: give --csv")
 	}
-	cfg.first, cfg.problems, cfg.csvPath, cfg.jsonPath, cfg.resume = *first, *problems, *csvPath, *jsonPath, *resume
-	cfg.names = append([]string{exactMethod}, guidance.Names()...)
+	mb.First, mb.Problems, mb.CSV, mb.Resume, cfg.jsonPath = *first, *problems, *csvPath, *resume, *jsonPath
+	mb.Methods = append([]string{exactMethod}, guidance.Names()...)
 	if *methods != "all" {
-		cfg.names = splitMethodList(*methods)
+		mb.Methods = splitMethodList(*methods)
 	}
-	if err := guidance.CheckDistinct(cfg.names); err != nil {
+	if err := guidance.CheckDistinct(mb.Methods); err != nil {
 		return cfg, usagef("--methods: %v", err)
 	}
-	for _, n := range cfg.names {
-		r := cfg.run
+	for _, n := range mb.Methods {
+		r := mb.Settings
 		r.Method = n
-		if err := r.check(); err != nil {
+		if err := checkGMMRun(r); err != nil {
 			return cfg, err
 		}
 	}
@@ -142,109 +105,40 @@ func runGMMBench(args []string, stdout, stderr io.Writer) (err error) {
 		return err
 	}
 	// The output files' folders are made (and checked) before the work.
-	dirs, err := makeOutputFileDirs(cfg.csvPath, cfg.jsonPath)
+	dirs, err := makeOutputFileDirs(cfg.bench.CSV, cfg.jsonPath)
 	if err != nil {
 		return err
 	}
 	defer dirs.undo(&err) // the command's error
-	var out *benchCSV
-	if cfg.csvPath != "" {
-		claimer := &runs.Claimer{Worker: "cadps gmm bench"}
-		defer stopOnSignal(claimer, "gmm bench", cfg.csvPath+" is free again; --resume continues it", stderr)()
-		if out, err = openBenchCSV(cfg, claimer); err != nil {
-			return err
-		}
-		defer out.close()
+	mb := cfg.bench
+	mb.Log = stderr
+	if mb.CSV != "" {
+		mb.Claims = &runs.Claimer{Worker: "cadps gmm bench"}
+		defer stopOnSignal(mb.Claims, "gmm bench", mb.CSV+" is free again; --resume continues it", stderr)()
 	}
 	start := time.Now()
-	rows, err := cfg.runAll(b, out, stderr)
+	rows, err := mb.Run(b)
 	if err != nil {
 		return err
 	}
-	if err := out.finish(); err != nil {
-		return err
-	}
-	cells := summarise(rows, cfg.dims, cfg.dimYs, cfg.names)
+	cells := runs.SummariseMixture(rows, mb.Dims, mb.DimYs, mb.Methods)
 	wall := time.Since(start)
 	if cfg.jsonPath != "" {
-		r := cfg.run
+		r := mb.Settings
 		doc := map[string]any{
 			"command":      "cadps gmm bench " + strings.Join(args, " "),
 			"wall_seconds": wall.Seconds(),
 			"samples":      r.Samples, "steps": r.Steps, "scale": r.Scale,
 			"projections": r.Projections, "schedule": r.Schedule, "var": r.VarType,
-			"problems": cfg.problems, "first_problem": cfg.first, "cells": cells,
+			"problems": mb.Problems, "first_problem": mb.First, "cells": cells,
 		}
 		if err := atomicfile.WriteJSON(cfg.jsonPath, doc); err != nil {
 			return err
 		}
 	}
-	writeBenchTable(stdout, cells)
+	fmt.Fprint(stdout, runs.MixtureMarkdown(cells))
 	fmt.Fprintf(stdout, "\nwall time %s\n", wall.Round(time.Second))
 	return nil
-}
-
-// runAll runs every problem of every cell, writing each new run to out
-// (nil: no CSV) and taking the runs out already holds from it. It returns
-// the rows of the whole bench.
-func (cfg benchConfig) runAll(b backends.Backend, out *benchCSV, stderr io.Writer) ([]benchRow, error) {
-	var rows []benchRow
-	for _, d := range cfg.dims {
-		for _, m := range cfg.dimYs {
-			for p := cfg.first; p < cfg.first+cfg.problems; p++ {
-				r, err := cfg.runProblem(b, d, m, p, out, stderr)
-				if err != nil {
-					return nil, err
-				}
-				rows = append(rows, r...)
-			}
-		}
-	}
-	return rows, nil
-}
-
-// runProblem runs every method on problem p of cell (d, m), except those
-// whose run out already holds.
-func (cfg benchConfig) runProblem(b backends.Backend, d, m, p int, out *benchCSV, stderr io.Writer) ([]benchRow, error) {
-	var rows []benchRow
-	var todo []string
-	for _, name := range cfg.names {
-		if row, ok := out.done(d, m, p, name); ok {
-			rows = append(rows, row)
-		} else {
-			todo = append(todo, name)
-		}
-	}
-	if len(todo) == 0 {
-		return rows, nil
-	}
-	seed := benchSeed(cfg.run.Seed, d, m, p)
-	prob, err := gmm.Standard(d, m, seed)
-	if err != nil {
-		return nil, usagef("%v", err)
-	}
-	post, err := prob.Posterior()
-	if err != nil {
-		return nil, fmt.Errorf("problem d=%d m=%d #%d: %w", d, m, p, err)
-	}
-	r := cfg.run
-	r.Seed = seed
-	ref := post.Sample(r.Samples, rand.New(rand.NewPCG(seed, referenceStream)))
-	for _, name := range todo {
-		r.Method = name
-		rep, _, err := evaluate(b, prob, post, ref, r)
-		row := benchRow{gmmReport: rep, Problem: p}
-		if err != nil {
-			row.Error = err.Error()
-		}
-		rows = append(rows, row)
-		fmt.Fprintf(stderr, "d=%d m=%d problem %d %-13s SW %.4g energy %.4g TV %.3f %.1fs %s\n",
-			d, m, p, name, rep.SlicedWasserstein, rep.Energy, rep.WeightTV, rep.Seconds, row.Error)
-		if err := out.write(row); err != nil {
-			return nil, err
-		}
-	}
-	return rows, nil
 }
 
 // splitMethodList splits a comma-separated list of method specs. A part

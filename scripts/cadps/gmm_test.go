@@ -7,27 +7,25 @@ import (
 	"io"
 	"io/fs"
 	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/cadps/toolkit/cadps/backend"
-	"github.com/cadps/toolkit/cadps/gmm"
+	"github.com/cadps/toolkit/cadps/runs"
 	"github.com/cadps/toolkit/checkpoints"
 )
 
 // runGMMArgs runs `cadps gmm` with args and decodes its JSON report.
-func runGMMArgs(t *testing.T, args ...string) (gmmReport, error) {
+func runGMMArgs(t *testing.T, args ...string) (runs.MixtureReport, error) {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	err := gmmCommand().run(args, &out, &errOut)
 	if err != nil {
-		return gmmReport{}, err
+		return runs.MixtureReport{}, err
 	}
-	var rep gmmReport
+	var rep runs.MixtureReport
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
 		t.Fatalf("output %q is not one JSON object: %v", out.String(), err)
 	}
@@ -88,72 +86,6 @@ func TestGMMEndToEnd(t *testing.T) {
 	}
 }
 
-// TestGMMUnconditionalMatchesPrior checks the network and the process
-// together: unconditional sampling with the exact ε reproduces the prior
-// within the sampling error of exact prior draws.
-func TestGMMUnconditionalMatchesPrior(t *testing.T) {
-	p, err := gmm.Standard(8, 1, 11)
-	if err != nil {
-		t.Fatal(err)
-	}
-	post, err := p.Posterior()
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := backend.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	const n = 500
-	got, err := sampleGMM(b, p, post, gmmRun{Method: "unconditional", Samples: n, Steps: 100, Seed: 1, Schedule: "linear", VarType: "fixed_small"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := rand.New(rand.NewPCG(1, 2))
-	ref, other := p.Prior.Sample(n, r), p.Prior.Sample(n, r)
-	sw, err := gmm.SlicedWasserstein(got, ref, 500, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	floor, err := gmm.SlicedWasserstein(other, ref, 500, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// A wrong ε (sign, scale or timestep) puts samples off the grid of means
-	// and gives SW₂ of several units.
-	if sw > 2*floor+0.2 {
-		t.Errorf("unconditional samples: SW₂ to the prior %g, two prior sets %g", sw, floor)
-	}
-	// Component weights of the prior recovered by assignment.
-	w := p.Prior.Weights()
-	counts := make([]float64, len(w))
-	for _, x := range got {
-		best, arg := 1e300, 0
-		for k := range w {
-			mu := p.Prior.Mean(k)
-			dist := 0.0
-			for j := range x {
-				dist += (x[j] - mu[j]) * (x[j] - mu[j])
-			}
-			if dist < best {
-				best, arg = dist, k
-			}
-		}
-		counts[arg]++
-	}
-	tv := 0.0
-	for k := range w {
-		d := counts[k]/n - w[k]
-		if d < 0 {
-			d = -d
-		}
-		tv += d / 2
-	}
-	if tv > 0.12 {
-		t.Errorf("unconditional samples: prior weight TV %g", tv)
-	}
-}
-
 func TestGMMErrors(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.safetensors")
@@ -190,6 +122,7 @@ func TestGMMErrors(t *testing.T) {
 		{"weights", []string{"--method", "exact", "--problem", bad}, false, "weights sum to 1.1"},
 		{"missing file", []string{"--method", "exact", "--problem", filepath.Join(dir, "none.safetensors")}, false, "none.safetensors"},
 		{"bench dims", []string{"bench", "--dims", "8,x"}, true, "--dims"},
+		{"bench resume without csv", []string{"bench", "--resume"}, true, "--resume continues the --csv file: give --csv"},
 		{"bench dims too large", []string{"bench", "--dims", "8,100000"}, true, "--dims: 100000 is more than 4096"},
 		{"method option", []string{"--method", "tmpd:diagonal=diag"}, true, `unknown diagonal estimator "diag"`},
 		{"bench method option", []string{"bench", "--methods", "dps,tmpd:probes=4,cg=0"}, true, "want at least 1"},
@@ -239,7 +172,7 @@ func TestGMMBench(t *testing.T) {
 	if len(recs) != 1+2*2*2 {
 		t.Errorf("CSV has %d records, want header + 8 runs", len(recs))
 	}
-	doc := struct{ Cells []benchCell }{readCells(t, jsonPath)}
+	doc := struct{ Cells []runs.MixtureCell }{readCells(t, jsonPath)}
 	if len(doc.Cells) != 4 {
 		t.Fatalf("%d cells, want 4", len(doc.Cells))
 	}
@@ -299,7 +232,7 @@ func TestSplitMethodList(t *testing.T) {
 // repeated runs and foreign files are refused.
 func TestGMMTable(t *testing.T) {
 	dir := t.TempDir()
-	var parts [][]benchCell
+	var parts [][]runs.MixtureCell
 	var csvs []string
 	for _, m := range []string{"1", "2"} {
 		csvPath, jsonPath := filepath.Join(dir, "m"+m+".csv"), filepath.Join(dir, "m"+m+".json")
@@ -339,16 +272,16 @@ func TestGMMTable(t *testing.T) {
 		"--methods", "exact,dps", "--samples", "50", "--steps", "10", "--projections", "50", "--csv", onlyP1}, io.Discard, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	p1Rows, err := readBenchCSV(onlyP1)
+	p1Rows, err := runs.ReadMixtureCSV(onlyP1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	allRows, err := readBenchCSV(csvs[0])
+	allRows, err := runs.ReadMixtureCSV(csvs[0])
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range p1Rows {
-		i := slices.IndexFunc(allRows, func(a benchRow) bool { return a.Problem == 1 && a.Method == r.Method })
+		i := slices.IndexFunc(allRows, func(a runs.MixtureRow) bool { return a.Problem == 1 && a.Method == r.Method })
 		if r.Problem != 1 || i < 0 || allRows[i].SlicedWasserstein != r.SlicedWasserstein || allRows[i].Seed != r.Seed {
 			t.Errorf("--first-problem 1 run %+v does not repeat problem 1 of the full bench", r)
 		}
@@ -388,7 +321,7 @@ func checkTableRevisions(t *testing.T, dir string, csvs []string) {
 		"--samples", "20", "--steps", "5", "--projections", "20", "--csv", tmpdCSV}, io.Discard, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	if rows, err := readBenchCSV(tmpdCSV); err != nil || len(rows) != 1 || rows[0].Revision != 2 {
+	if rows, err := runs.ReadMixtureCSV(tmpdCSV); err != nil || len(rows) != 1 || rows[0].Revision != 2 {
 		t.Errorf("tmpd bench rows %+v (%v), want one with revision 2", rows, err)
 	}
 	legacy := filepath.Join(dir, "legacy.csv")
@@ -399,7 +332,7 @@ func checkTableRevisions(t *testing.T, dir string, csvs []string) {
 	if err := os.WriteFile(legacy, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if rows, err := readBenchCSV(legacy); err != nil || len(rows) != 4 || rows[0].Revision != -1 {
+	if rows, err := runs.ReadMixtureCSV(legacy); err != nil || len(rows) != 4 || rows[0].Revision != -1 {
 		t.Errorf("legacy rows %+v (%v), want 4 with revision -1", rows, err)
 	}
 
@@ -427,14 +360,14 @@ func checkTableRevisions(t *testing.T, dir string, csvs []string) {
 }
 
 // readCells reads the cells of a bench or table JSON file.
-func readCells(t *testing.T, path string) []benchCell {
+func readCells(t *testing.T, path string) []runs.MixtureCell {
 	t.Helper()
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var doc struct {
-		Cells []benchCell `json:"cells"`
+		Cells []runs.MixtureCell `json:"cells"`
 	}
 	if err := json.Unmarshal(raw, &doc); err != nil {
 		t.Fatal(err)

@@ -1,0 +1,350 @@
+package runs
+
+import (
+	"bytes"
+	"encoding/csv"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cadps/toolkit/cadps/backend"
+	"github.com/cadps/toolkit/cadps/gmm"
+	"github.com/gomlx/gomlx/backends"
+)
+
+// testBench is a small bench of exact and unconditional runs on problems
+// 0 … problems−1 of d = 8, m = 1, into csvPath, with the command's default
+// settings but few samples, steps and projections.
+func testBench(csvPath string, problems int) MixtureBench {
+	return MixtureBench{Dims: []int{8}, DimYs: []int{1}, Problems: problems, Methods: []string{ExactMethod, "unconditional"},
+		Settings: MixtureRun{Samples: 40, Steps: 5, Scale: 1, Projections: 20, Schedule: "linear", VarType: "fixed_small"},
+		CSV:      csvPath}
+}
+
+// newBackend returns the default backend.
+func newBackend(t *testing.T) backends.Backend {
+	t.Helper()
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// readCSVRecords returns the records of the CSV file at path, header first.
+func readCSVRecords(t *testing.T, path string) [][]string {
+	t.Helper()
+	recs, err := csv.NewReader(strings.NewReader(readText(t, path))).ReadAll()
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return recs
+}
+
+// TestMixtureBenchResume checks Resume: an interrupted bench continues its
+// partial file (a row cut short is run again, whole rows are kept as they
+// are), a finished one grows by the problems it lacks, and a file of other
+// settings, another seed, another method revision, a repeated run or one
+// another bench holds is refused without being changed.
+func TestMixtureBenchResume(t *testing.T) {
+	dir := t.TempDir()
+	b := newBackend(t)
+	// withoutSeconds drops the timing column, the one thing a rerun changes.
+	withoutSeconds := func(recs [][]string) [][]string {
+		out := make([][]string, len(recs))
+		for i, r := range recs {
+			out[i] = slices.Delete(slices.Clone(r), 12, 13)
+		}
+		return out
+	}
+	full := filepath.Join(dir, "full.csv")
+	mb := testBench(full, 3)
+	rows, err := mb.Run(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := readCSVRecords(t, full)
+	if len(want) != 1+3*2 || len(rows) != 3*2 {
+		t.Fatalf("full bench: %d records and %d rows, want 7 and 6", len(want), len(rows))
+	}
+
+	// An interrupted bench: two whole rows and half of the third.
+	lines := strings.SplitAfter(readText(t, full), "\n")
+	cut := filepath.Join(dir, "cut.csv")
+	interrupted := strings.Join(lines[:3], "") + lines[3][:len(lines[3])/2]
+	if err := os.WriteFile(cut+".partial", []byte(interrupted), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mb = testBench(cut, 3)
+	if _, err := mb.Run(b); err == nil || !strings.Contains(err.Error(), "--resume") {
+		t.Errorf("bench beside a partial file without Resume: error %v, want one suggesting --resume", err)
+	}
+	var log bytes.Buffer
+	mb.Resume, mb.Log = true, &log
+	if rows, err = mb.Run(b); err != nil {
+		t.Fatal(err)
+	}
+	got := readCSVRecords(t, cut)
+	if !slices.EqualFunc(withoutSeconds(got), withoutSeconds(want), slices.Equal) {
+		t.Errorf("resumed bench:\n%v\nwant (timings aside)\n%v", got, want)
+	}
+	if !slices.Equal(got[1], want[1]) || !slices.Equal(got[2], want[2]) {
+		t.Error("the resumed bench did not keep the interrupted bench's whole rows as they were")
+	}
+	if n := strings.Count(log.String(), "\n"); n != 4 || len(rows) != 6 {
+		t.Errorf("the resumed bench logged %d runs and returned %d rows, want the 4 it ran and all 6:\n%s", n, len(rows), log.String())
+	}
+	if _, err := os.Stat(cut + ".partial"); !os.IsNotExist(err) {
+		t.Errorf("%s.partial is still there (%v)", cut, err)
+	}
+
+	// A finished bench grows: problems 0–1, then Resume over 0–2.
+	grown := filepath.Join(dir, "grown.csv")
+	mb = testBench(grown, 2)
+	if _, err := mb.Run(b); err != nil {
+		t.Fatal(err)
+	}
+	first := readCSVRecords(t, grown)
+	mb = testBench(grown, 3)
+	mb.Resume = true
+	if _, err := mb.Run(b); err != nil {
+		t.Fatal(err)
+	}
+	got = readCSVRecords(t, grown)
+	if !slices.EqualFunc(got[:len(first)], first, slices.Equal) || !slices.EqualFunc(withoutSeconds(got), withoutSeconds(want), slices.Equal) {
+		t.Errorf("grown bench:\n%v\nwant its first rows kept and the full bench's rows (timings aside)", got)
+	}
+
+	// Refusals, of the grown file or of a copy edited by file.
+	grownText := readText(t, grown)
+	header, exactRow := lines[0], lines[1]
+	refused := []struct {
+		name string
+		file string // the CSV's content ("": the grown bench's)
+		edit func(*MixtureBench)
+		want string
+	}{
+		{"other samples", "", func(mb *MixtureBench) { mb.Settings.Samples = 50 }, "its runs have 40 samples, 5 steps and scale 1, this bench 50, 5 and 1"},
+		{"other seed", "", func(mb *MixtureBench) { mb.Settings.Seed = 1 }, "not this bench's --seed"},
+		{"other revision", header + strings.Replace(exactRow, ",0\n", ",7\n", 1), func(*MixtureBench) {},
+			"its exact runs come from revision 7 of the method, this build's is revision 0"},
+		{"repeated run", header + exactRow + exactRow, func(*MixtureBench) {}, "appears twice"},
+		{"foreign file", "a,b\n1,2\n", func(*MixtureBench) {}, "not a `cadps gmm bench --csv` file"},
+	}
+	for _, c := range refused {
+		path := grown
+		if c.file != "" {
+			path = filepath.Join(dir, strings.ReplaceAll(c.name, " ", "-")+".csv")
+			if err := os.WriteFile(path, []byte(c.file), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		before := readText(t, path)
+		mb := testBench(path, 3)
+		mb.Resume = true
+		c.edit(&mb)
+		if _, err := mb.Run(b); err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), path) {
+			t.Errorf("%s: error %v, want one naming %s and %q", c.name, err, path, c.want)
+		}
+		if readText(t, path) != before {
+			t.Errorf("%s: a refused bench changed the CSV", c.name)
+		}
+		if m, _ := filepath.Glob(path + ".*"); len(m) > 0 {
+			t.Errorf("%s: files left beside the CSV: %v", c.name, m)
+		}
+	}
+	if readText(t, grown) != grownText {
+		t.Fatal("the refusals changed the grown bench")
+	}
+
+	// A live claim: another bench writes the file.
+	if err := os.WriteFile(grown+".claim.0", []byte(`{"host":"elsewhere","pid":1}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mb = testBench(grown, 3)
+	mb.Resume = true
+	if _, err := mb.Run(b); !errors.Is(err, ErrHeld) || !strings.Contains(err.Error(), "--csv "+grown+": another bench is writing it") {
+		t.Errorf("bench into a claimed file: error %v", err)
+	}
+}
+
+// TestMixtureBenchExistingCSV: a bench without Resume refuses a CSV file
+// that exists, saying how to go on, and leaves it as it was.
+func TestMixtureBenchExistingCSV(t *testing.T) {
+	b := newBackend(t)
+	csvPath := filepath.Join(t.TempDir(), "runs.csv")
+	mb := testBench(csvPath, 1)
+	mb.Methods = []string{ExactMethod}
+	if _, err := mb.Run(b); err != nil {
+		t.Fatal(err)
+	}
+	before := readText(t, csvPath)
+	if _, err := mb.Run(b); err == nil || !strings.Contains(err.Error(), "--csv "+csvPath+" exists: pass --resume to extend it") {
+		t.Errorf("error %v, want one saying %s exists", err, csvPath)
+	}
+	if readText(t, csvPath) != before {
+		t.Error("a refused bench changed the CSV")
+	}
+	if m, _ := filepath.Glob(csvPath + ".*"); len(m) > 0 {
+		t.Errorf("files left beside the CSV: %v", m)
+	}
+}
+
+// TestMixtureBenchCheck: a bench without cells, problems or methods, with
+// a cell m > d, or resuming without a file is refused before it writes.
+func TestMixtureBenchCheck(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(*MixtureBench)
+		want string
+	}{
+		{"no dims", func(mb *MixtureBench) { mb.Dims = nil }, "needs dimensions"},
+		{"no methods", func(mb *MixtureBench) { mb.Methods = nil }, "needs dimensions, measurement counts and methods"},
+		{"m > d", func(mb *MixtureBench) { mb.Dims, mb.DimYs = []int{16, 4}, []int{2, 8} }, "every cell needs 1 ≤ m ≤ d"},
+		{"m = 0", func(mb *MixtureBench) { mb.DimYs = []int{0} }, "every cell needs 1 ≤ m ≤ d"},
+		{"no problems", func(mb *MixtureBench) { mb.Problems = 0 }, "want at least 1"},
+		{"negative first", func(mb *MixtureBench) { mb.First = -1 }, "from problem -1"},
+		{"resume without a file", func(mb *MixtureBench) { mb.CSV, mb.Resume = "", true }, "resumes its CSV file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			mb := testBench(filepath.Join(dir, "x.csv"), 1)
+			tc.edit(&mb)
+			if _, err := mb.Run(nil); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want %q", err, tc.want)
+			}
+			if m, _ := filepath.Glob(filepath.Join(dir, "*")); len(m) > 0 {
+				t.Errorf("the refused bench wrote %v", m)
+			}
+		})
+	}
+}
+
+// takeOverClaim does to the claim cl on stem what happens to a bench
+// stopped (say by Slurm's suspend) for longer than the lease: its
+// heartbeat stops, its claim file ages past the lease, and another worker
+// claims stem. It returns the successor's claim.
+func takeOverClaim(t *testing.T, cl *Claim, stem string) *Claim {
+	t.Helper()
+	close(cl.stop)
+	<-cl.done
+	cl.closed = true // Release has nothing left to stop
+	past := time.Now().Add(-2 * DefaultLease)
+	if err := os.Chtimes(cl.path, past, past); err != nil {
+		t.Fatal(err)
+	}
+	successor, err := (&Claimer{Worker: "the successor"}).Claim(stem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { successor.Release() })
+	return successor
+}
+
+// TestMixtureBenchLostClaim takes a bench's CSV over, as a bench started
+// while this one was suspended past its lease does: this bench's next row
+// and its final rename are refused with an error naming the file, neither
+// the partial file nor the CSV changes, and the successor keeps its claim.
+func TestMixtureBenchLostClaim(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		do   func(*mixtureCSV) error
+	}{
+		{"write a row", func(c *mixtureCSV) error {
+			return c.write(MixtureRow{Problem: 0, MixtureReport: MixtureReport{Method: ExactMethod, Dim: 8, DimY: 1}})
+		}},
+		{"finish", func(c *mixtureCSV) error { return c.finish() }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			csvPath := filepath.Join(t.TempDir(), "runs.csv")
+			mb := testBench(csvPath, 1)
+			c, err := openMixtureCSV(&mb, &Claimer{Worker: "the suspended bench"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := readText(t, csvPath+".partial")
+			successor := takeOverClaim(t, c.claim, csvPath+".claim")
+			defer c.close()
+			err = tc.do(c)
+			if err == nil || !strings.Contains(err.Error(), "--csv "+csvPath+": another bench took it over") {
+				t.Fatalf("error %v, want one saying another bench took %s over", err, csvPath)
+			}
+			if readText(t, csvPath+".partial") != before {
+				t.Error("the bench wrote to the partial file after losing its claim")
+			}
+			if _, err := os.Stat(csvPath); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("the bench wrote %s after losing its claim (%v)", csvPath, err)
+			}
+			if successor.Lost() {
+				t.Error("the successor lost its claim")
+			}
+		})
+	}
+}
+
+// TestMixtureSampleUnconditional checks the network and the process
+// together: unconditional sampling with the exact ε reproduces the prior
+// within the sampling error of exact prior draws.
+func TestMixtureSampleUnconditional(t *testing.T) {
+	p, err := gmm.Standard(8, 1, 11)
+	if err != nil {
+		t.Fatal(err)
+	}
+	post, err := p.Posterior()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 500
+	got, err := MixtureRun{Method: "unconditional", Samples: n, Steps: 100, Seed: 1, Schedule: "linear", VarType: "fixed_small"}.Sample(newBackend(t), p, post)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	ref, other := p.Prior.Sample(n, r), p.Prior.Sample(n, r)
+	sw, err := gmm.SlicedWasserstein(got, ref, 500, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	floor, err := gmm.SlicedWasserstein(other, ref, 500, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A wrong ε (sign, scale or timestep) puts samples off the grid of means
+	// and gives SW₂ of several units.
+	if sw > 2*floor+0.2 {
+		t.Errorf("unconditional samples: SW₂ to the prior %g, two prior sets %g", sw, floor)
+	}
+	// Component weights of the prior recovered by assignment.
+	w := p.Prior.Weights()
+	counts := make([]float64, len(w))
+	for _, x := range got {
+		best, arg := 1e300, 0
+		for k := range w {
+			mu := p.Prior.Mean(k)
+			dist := 0.0
+			for j := range x {
+				dist += (x[j] - mu[j]) * (x[j] - mu[j])
+			}
+			if dist < best {
+				best, arg = dist, k
+			}
+		}
+		counts[arg]++
+	}
+	tv := 0.0
+	for k := range w {
+		d := counts[k]/n - w[k]
+		if d < 0 {
+			d = -d
+		}
+		tv += d / 2
+	}
+	if tv > 0.12 {
+		t.Errorf("unconditional samples: prior weight TV %g", tv)
+	}
+}
