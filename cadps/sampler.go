@@ -146,10 +146,8 @@ func NewSampler(p Problem) (*Sampler, error) {
 	if err := guidance.CheckProcess(p.Method, p.Process); err != nil {
 		return nil, fmt.Errorf("cadps: %w", err)
 	}
-	if v, ok := p.Method.(guidance.Validator); ok {
-		if err := v.Validate(); err != nil {
-			return nil, fmt.Errorf("cadps: %w", err)
-		}
+	if err := guidance.Validate(p.Method); err != nil {
+		return nil, fmt.Errorf("cadps: %w", err)
 	}
 
 	s := &Sampler{p: p}
@@ -193,9 +191,16 @@ func (s *Sampler) step(ctx *context.Context, in []*graph.Node) []*graph.Node {
 		panic(fmt.Errorf("cadps: method %s returned Next %s and PredXStart %s for x_t %s", s.p.Method.Name(), r.Next.Shape(), r.PredXStart.Shape(), x.Shape()))
 	}
 	residual := r.Residual
-	if residual == nil {
-		residual = graph.Zeros(x.Graph(), shapeOf(dtypes.Float32, x.Shape().Dim(0)))
+	n := x.Shape().Dim(0)
+	switch {
+	case residual == nil && st.Y != nil: // the method reports none: measure its x̂0
+		residual = st.ResidualNorm(r.PredXStart)
+	case residual == nil:
+		residual = graph.Zeros(x.Graph(), shapeOf(dtypes.Float32, n))
+	case residual.Rank() != 1 || residual.Shape().Dim(0) != n:
+		panic(fmt.Errorf("cadps: method %s returned Residual %s: want one norm per image, [%d]", s.p.Method.Name(), residual.Shape(), n))
 	}
+	residual = graph.ConvertDType(residual, dtypes.Float32)
 	check := graph.ReduceAllSum(graph.Abs(r.Next))
 	outs := []*graph.Node{r.Next, r.PredXStart, residual, check}
 	names := make([]string, 0, len(r.Extra))
@@ -340,8 +345,13 @@ func (s *Sampler) Step(x *tensors.Tensor, i int, z, zy, y *tensors.Tensor) (Step
 	if _, ok := s.p.Method.(guidance.Drawer); ok {
 		return StepInfo{}, fmt.Errorf("cadps: method %q draws its own noise: use StepDraws", s.p.Method.Name())
 	}
-	if s.p.Op == nil {
+	switch {
+	case z == nil:
+		return StepInfo{}, errors.New("cadps: Step without z: give a standard normal draw shaped like x")
+	case s.p.Op == nil:
 		zy = tensors.FromFlatDataAndDimensions([]float32{0}, 1)
+	case zy == nil:
+		return StepInfo{}, fmt.Errorf("cadps: Step without zy: give a standard normal draw shaped like y (the step takes one even when %s does not use it)", s.p.Method.Name())
 	}
 	return s.StepDraws(x, i, []*tensors.Tensor{z, zy}, y)
 }
@@ -358,7 +368,10 @@ func (s *Sampler) StepDraws(x *tensors.Tensor, i int, draws []*tensors.Tensor, y
 		y = tensors.FromFlatDataAndDimensions([]float32{0}, 1)
 	}
 	args := []any{x, tensors.FromScalar(int32(i)), y}
-	for _, d := range draws {
+	for k, d := range draws {
+		if d == nil {
+			return StepInfo{}, fmt.Errorf("cadps: %s step at index %d: draw %d of %d is nil (DrawShapes lists a step's draws)", s.p.Method.Name(), i, k+1, len(draws))
+		}
 		args = append(args, d)
 	}
 	outs, err := s.exec.Exec(args...)

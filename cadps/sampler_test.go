@@ -2,6 +2,7 @@ package cadps
 
 import (
 	"math"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/cadps/toolkit/cadps/guidance"
 	"github.com/cadps/toolkit/ops"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
@@ -113,5 +115,92 @@ func TestNewSamplerChecksMethodAndProcess(t *testing.T) {
 	y := tensors.FromShape(shapes.Make(dtypes.Float32, 1, 3, 4, 4))
 	if _, err := s.Run(nil, []int{1, 3, 8, 8}, y, NewSeededNoise(1), nil); err == nil || !strings.Contains(err.Error(), "method broken returned no Next or no PredXStart") {
 		t.Errorf("a method without x̂0: error %v, want one naming it", err)
+	}
+}
+
+// residualMethod is DPS reporting as its Residual what residual makes of
+// the step and DPS's residual norm: a stand-in for a user's mistakes.
+type residualMethod struct {
+	residual func(s *guidance.Step, norm *graph.Node) *graph.Node
+}
+
+func (residualMethod) Name() string { return "residual" }
+
+func (m residualMethod) Step(s *guidance.Step) guidance.Result {
+	r := guidance.DPS{}.Step(s)
+	r.Residual = m.residual(s, r.Residual)
+	return r
+}
+
+// TestSamplerResidual checks what the sampler does with a method's
+// Residual: nil is measured from x̂0 (the DPS residual itself), a float64
+// one is read as float32, and one not shaped [N] is refused naming the
+// method.
+func TestSamplerResidual(t *testing.T) {
+	run := func(m guidance.Method) ([][]float32, error) {
+		y := tensors.FromShape(shapes.Make(dtypes.Float32, 1, 3, 4, 4))
+		p := tinySRProblem(t)
+		p.Method = m
+		s, err := NewSampler(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got [][]float32
+		_, err = s.Run(nil, []int{1, 3, 8, 8}, y, NewSeededNoise(1), func(info StepInfo) error {
+			got = append(got, info.Residual)
+			return nil
+		})
+		return got, err
+	}
+	want, err := run(guidance.DPS{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name     string
+		residual func(s *guidance.Step, norm *graph.Node) *graph.Node
+		err      string
+	}{
+		{"none", func(*guidance.Step, *graph.Node) *graph.Node { return nil }, ""},
+		{"float64", func(_ *guidance.Step, norm *graph.Node) *graph.Node { return graph.ConvertDType(norm, dtypes.Float64) }, ""},
+		{"image-shaped", func(s *guidance.Step, _ *graph.Node) *graph.Node { return s.X }, "method residual returned Residual (Float32)[1 3 8 8]: want one norm per image, [1]"},
+		{"scalar", func(_ *guidance.Step, norm *graph.Node) *graph.Node { return graph.ReduceAllSum(norm) }, "want one norm per image, [1]"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := run(residualMethod{tc.residual})
+			switch {
+			case tc.err == "" && err != nil:
+				t.Fatal(err)
+			case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+				t.Fatalf("error %v, want one containing %q", err, tc.err)
+			case tc.err == "" && !reflect.DeepEqual(got, want):
+				t.Errorf("residuals %v, want DPS's %v", got, want)
+			}
+		})
+	}
+}
+
+// TestSamplerStepMissingDraws: Step and StepDraws refuse a nil draw by
+// name instead of failing in the backend.
+func TestSamplerStepMissingDraws(t *testing.T) {
+	p := tinySRProblem(t)
+	s, err := NewSampler(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := tensors.FromShape(shapes.Make(dtypes.Float32, 1, 3, 8, 8))
+	y := tensors.FromShape(shapes.Make(dtypes.Float32, 1, 3, 4, 4))
+	for _, tc := range []struct {
+		name string
+		step func() error
+		want string
+	}{
+		{"no z", func() error { _, err := s.Step(x, 0, nil, y, y); return err }, "Step without z"},
+		{"no zy", func() error { _, err := s.Step(x, 0, x, nil, y); return err }, "Step without zy: give a standard normal draw shaped like y"},
+		{"a nil draw", func() error { _, err := s.StepDraws(x, 0, []*tensors.Tensor{x, nil}, y); return err }, "draw 2 of 2 is nil"},
+	} {
+		if err := tc.step(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want one containing %q", tc.name, err, tc.want)
+		}
 	}
 }

@@ -4,7 +4,15 @@
 //
 // An operator is A, its adjoint where it is linear, and a noise model, as in
 // deepinv's physics. A user's own operator is any Go function of graph nodes
-// wrapped by [Func]; every guidance method works with it.
+// wrapped by [Func] ([NewFunc]): GoMLX differentiates it, so the guidance
+// methods that need only A(x) and its gradient run with it (the DPS-type
+// methods dps and cadps, and daps). The others need more of A, which an
+// operator gives by implementing more of this package's interfaces: an
+// adjoint ([Linear]; [NewLinearFunc] builds one) for pigdm, tmpd, mmps and
+// cadps-gauss, a pseudo-inverse ([PseudoInverter]) for projection and mcg,
+// an SVD ([HasSVD]) for ddrm and a closed-form data step ([HasProx]) for
+// diffpir ([NewSVDOperator] builds an operator with both).
+// guidance.CheckOperator refuses an operator that a method cannot use.
 //
 // Each operator lives in the file named after it (super_resolution.go,
 // gaussian_blur.go, motion_blur.go, inpainting.go, phase_retrieval.go) and

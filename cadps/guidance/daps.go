@@ -285,11 +285,7 @@ func (m DAPS) langevinStep(s *Step, x, xt, prior, sigma2, lr, eps *graph.Node) (
 	grad := graph.Gradient(graph.ReduceAllSum(r2), x)[0]
 	// The reported loss is summed in float64: a float32 running sum of
 	// large squares drifts by up to n·2⁻²⁴ relative.
-	axes := make([]int, r2.Rank()-1)
-	for k := range axes {
-		axes[k] = k + 1
-	}
-	loss = graph.ConvertDType(graph.ReduceSum(graph.ConvertDType(r2, dtypes.Float64), axes...), x.DType())
+	loss = graph.ConvertDType(sumPerImage(graph.ConvertDType(r2, dtypes.Float64)), x.DType())
 	data := graph.MulScalar(grad, -float64(float32(1/(m.Tau*m.Tau))))
 	score := graph.Add(graph.Add(data, graph.Div(graph.Sub(xt, x), sigma2)), prior)
 	noise := graph.Mul(graph.Sqrt(graph.MulScalar(lr, 2)), eps)

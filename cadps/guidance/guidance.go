@@ -80,18 +80,23 @@ type Step struct {
 	Net Network
 	// Process is the diffusion process (schedule, respacing, variances).
 	Process *diffusion.Process
-	// Op is the measurement operator A.
+	// Op is the measurement operator A; nil when the problem has no
+	// measurement (a method whose UsesMeasurement is false).
 	Op ops.Operator
-	// Y is the measurement, batched as X.
+	// Y is the measurement A(x)+n, [N,...] batched as X; nil with Op.
 	Y *graph.Node
 	// X is x_t.
 	X *graph.Node
 	// I is the respaced index of x_t (int32 scalar).
 	I *graph.Node
-	// Z is standard normal noise shaped like X, for the ancestral sample.
+	// Z is standard normal noise shaped like X, for the ancestral sample
+	// (Prior). It is nil for a method that implements [Drawer]: such a
+	// method receives its own draws in Draws, and sets Z from them (shaped
+	// like X) before it calls Prior.
 	Z *graph.Node
 	// ZY is standard normal noise shaped like Y, the draw q_sample makes on
-	// the measurement (used by projection-type methods).
+	// the measurement (used by projection-type methods). It is nil for a
+	// method that implements [Drawer], and without a measurement.
 	ZY *graph.Node
 	// Draws are the step's standard normal draws, shaped as the method's
 	// [Drawer] declares them; for other methods Draws is {Z, ZY}.
@@ -115,7 +120,9 @@ type Result struct {
 	Next *graph.Node
 	// PredXStart is the estimate x̂0(x_t) the method used (for progress figures).
 	PredXStart *graph.Node
-	// Residual is ‖y − A(x̂0)‖₂ per image, [N] (nil for unconditional sampling).
+	// Residual is ‖y − A(x̂0)‖₂ per image, [N]. When nil, the sampler
+	// measures it from PredXStart (zeros without a measurement); any
+	// other shape is refused, naming the method.
 	Residual *graph.Node
 	// Extra holds method-specific diagnostics by name, each listed in its
 	// method's doc comment: cadps "multiplier" (1+d, like x), cadps-gauss
@@ -137,33 +144,66 @@ func (s *Step) Timestep(i *graph.Node) *graph.Node {
 }
 
 // Prior returns the unconditional sample x'_{t-1} from x_t and its
-// prediction: the ancestral (DDPM) draw, or DDIM with η.
+// prediction: the ancestral (DDPM) draw, or DDIM with η, both drawing s.Z.
+// It panics when s.Z is nil, as it is for a method that declares its own
+// draws ([Drawer]) and has not set it.
 func (s *Step) Prior(mv diffusion.MeanVariance) *graph.Node {
+	if s.Z == nil {
+		panic(errors.New("guidance: Step.Prior needs the draw s.Z shaped like x, and it is nil: a method that declares its own draws (guidance.Drawer) receives them in s.Draws and must set s.Z from one of them"))
+	}
 	if s.DDIM {
 		return s.Process.DDIMStep(mv.PredXStart, mv.Eps, s.I, s.Z, s.Eta)
 	}
 	return s.Process.PSample(mv, s.I, s.Z)
 }
 
-// ResidualNorm returns ‖y − A(x0)‖₂ for each image, [N].
+// ResidualNorm returns ‖y − A(x0)‖₂ for each image, [N], for x0 shaped
+// like x. It panics when the problem has no measurement (s.Op or s.Y nil).
 func (s *Step) ResidualNorm(x0 *graph.Node) *graph.Node {
+	s.mustMeasure("ResidualNorm")
 	d := graph.Sub(s.Y, s.Op.Apply(x0))
 	return perImageNorm(d)
 }
 
-// perImageNorm returns the Euclidean norm of each batch element of d, [N].
+// mustMeasure panics, naming the Step helper that needs it, when the
+// problem has no measurement; graph execution returns the panic as the
+// step's error.
+func (s *Step) mustMeasure(helper string) {
+	if s.Op == nil || s.Y == nil {
+		panic(fmt.Errorf("guidance: Step.%s needs a measurement (Step.Op and Step.Y), and this problem has none", helper))
+	}
+}
+
+// perImageNorm returns the Euclidean norm of each batch element of d
+// [N,...], [N]: |d_n| when d is [N], one value per image.
 func perImageNorm(d *graph.Node) *graph.Node {
-	axes := make([]int, d.Rank()-1)
+	if d.Rank() == 1 {
+		return graph.Abs(d)
+	}
+	return graph.Sqrt(sumPerImage(graph.Square(d)))
+}
+
+// sumPerImage sums x [N,...] over every axis but the batch axis, giving
+// [N]; x itself when it has no other axis (a ReduceSum without axes would
+// sum the whole batch).
+func sumPerImage(x *graph.Node) *graph.Node {
+	if x.Rank() == 1 {
+		return x
+	}
+	axes := make([]int, x.Rank()-1)
 	for k := range axes {
 		axes[k] = k + 1
 	}
-	return graph.Sqrt(graph.ReduceSum(graph.Square(d), axes...))
+	return graph.ReduceSum(x, axes...)
 }
 
 // NormGradient returns ∇_{x_t} Σ_n ‖y_n − A(x̂0(x_t))_n‖₂ and the norms: the
 // DPS likelihood gradient, one independent norm per image (for a batch of
 // one this is exactly the reference's torch.linalg.norm of the difference).
+// predX0 is x̂0(x_t), shaped like x and built from s.X; grad is shaped like
+// x and norm is [N]. It panics when the problem has no measurement.
 func (s *Step) NormGradient(predX0 *graph.Node) (grad, norm *graph.Node) {
+	s.mustMeasure("NormGradient")
 	norm = s.ResidualNorm(predX0)
 	grad = graph.Gradient(graph.ReduceAllSum(norm), s.X)[0]
 	return grad, norm

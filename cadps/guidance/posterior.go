@@ -104,11 +104,15 @@ func mustLinear(method string, op ops.Operator) ops.Linear {
 
 // imageDot returns Σ a⊙b over all but the batch axis, shaped [N,1,...,1].
 func imageDot(a, b *graph.Node) *graph.Node {
-	axes := make([]int, a.Rank()-1)
+	p := graph.Mul(a, b)
+	if p.Rank() == 1 { // one value per image: each is its own product
+		return p
+	}
+	axes := make([]int, p.Rank()-1)
 	for k := range axes {
 		axes[k] = k + 1
 	}
-	return graph.ReduceAndKeep(graph.Mul(a, b), graph.ReduceSum, axes...)
+	return graph.ReduceAndKeep(p, graph.ReduceSum, axes...)
 }
 
 // safeDiv returns num/den where den > 0 and 0 elsewhere (no NaN for 0/0);

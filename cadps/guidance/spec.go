@@ -80,6 +80,15 @@ type Validator interface {
 	Validate() error
 }
 
+// Validate runs m's own validation when it implements [Validator], and
+// returns nil otherwise.
+func Validate(m Method) error {
+	if v, ok := m.(Validator); ok {
+		return v.Validate()
+	}
+	return nil
+}
+
 // CanonicalSpec returns spec in one standard spelling, for records and
 // comparisons: spaces removed and the options sorted by key, a repeated key
 // keeping its last value (the one ParseSpec uses). Two specs with the same

@@ -1,6 +1,7 @@
 package restore
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -65,11 +66,13 @@ type Task struct {
 	// ({operator: {...}, mask_opt: {...}, noise: {...}}).
 	Config map[string]any
 	// Build builds an operator of one's own (any ops.Operator) for an
-	// image shape [N,C,H,W], drawing its random parts, if any, from seed.
-	// The step size and step count default by the operator's ops.Kind
-	// (ops.Kinder); one that reports none needs Options.Scale for the
-	// DPS-type methods. Recorded settings name such a task by its Label
-	// alone.
+	// image shape [N,C,H,W], drawing its random parts, if any, from seed
+	// (and from nothing else, so that a seed repeats its measurement). It
+	// is called for every restoration; a compiled sampler is reused while
+	// the operator gives the same A(x) on a probe batch. The step size and
+	// step count default by the operator's ops.Kind (ops.Kinder); one that
+	// reports none needs Options.Scale for the DPS-type methods. Recorded
+	// settings name such a task by its Label alone.
 	Build func(imageShape []int, seed uint64) (ops.Operator, error)
 }
 
@@ -96,6 +99,8 @@ func (t Task) Operator(imageShape []int, seed uint64) (ops.Operator, error) {
 		}
 	}
 	switch {
+	case t.Label == "":
+		return nil, errors.New("restore: a task without a label (Task.Label names it in settings, records and folders)")
 	case set == 0:
 		return nil, fmt.Errorf("restore: task %q has no spec, config or operator builder", t.Label)
 	case set > 1:

@@ -2,12 +2,15 @@ package restore
 
 import (
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/cadps/toolkit/cadps/guidance"
 	"github.com/cadps/toolkit/ops"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 )
 
@@ -137,3 +140,129 @@ func TestCustomMethodAndOperator(t *testing.T) {
 		})
 	}
 }
+
+// gainOp is y = gain·x, a value type with a slice field (so that two of
+// them cannot be compared with ==), named by its gain.
+type gainOp struct{ gain []float64 }
+
+func (gainOp) Name() string                        { return "gain" }
+func (g gainOp) String() string                    { return fmt.Sprintf("gain(%g)", g.gain[0]) }
+func (gainOp) OutputShape(in []int) ([]int, error) { return in, nil }
+func (g gainOp) Apply(x *graph.Node) *graph.Node   { return graph.MulScalar(x, g.gain[0]) }
+func (g gainOp) Kind() ops.Kind                    { return ops.KindBlur }
+func gainOf(seed uint64) float64                   { return []float64{1, 0.5}[rand.New(rand.NewPCG(seed, 0)).IntN(2)] }
+func buildGain(_ []int, seed uint64) (ops.Operator, error) {
+	return gainOp{[]float64{gainOf(seed)}}, nil
+}
+
+// TestCustomOperatorSeeds restores with operators of one's own whose
+// random part takes two values: every restoration measures with the
+// operator of its own seed (seeds 1 and 2 giving the same one does not
+// make it fixed), a sampler is compiled again only for an operator it has
+// not seen last, and an operator that cannot be compared with == works.
+func TestCustomOperatorSeeds(t *testing.T) {
+	b, prior := shippedPrior(t)
+	truths := twoTestImages(t, prior)
+	if gainOf(1) != gainOf(2) {
+		t.Fatal("the test wants seeds 1 and 2 to draw the same gain")
+	}
+	r, err := New(b, prior, Options{Task: Task{Label: "gain", Build: buildGain}, Method: "dps", Steps: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lastGain float64
+	var lastSampler *compiled
+	for _, seed := range []uint64{1, 2, 3, 4, 5, 6} {
+		res, err := r.Restore(truths[0], seed, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf("gain(%g)", gainOf(seed)); res.Operator != want {
+			t.Errorf("seed %d: measured with %s, want %s", seed, res.Operator, want)
+		}
+		if same := r.last == lastSampler; same != (gainOf(seed) == lastGain) {
+			t.Errorf("seed %d: sampler reused %v, with gain %g after %g", seed, same, gainOf(seed), lastGain)
+		}
+		lastGain, lastSampler = gainOf(seed), r.last
+	}
+	batch, err := r.RestoreBatch(truths, 3, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("gain(%g)", gainOf(3)); batch.Operator != want {
+		t.Errorf("batch: measured with %s, want %s", batch.Operator, want)
+	}
+}
+
+// validating is a method of one's own whose options conflict.
+type validating struct{ handDPS }
+
+func (validating) Name() string    { return "validating" }
+func (validating) Validate() error { return errors.New("option a conflicts with option b") }
+
+// negativeSteps defaults to a negative step count.
+type negativeSteps struct{ handDPS }
+
+func (negativeSteps) Name() string              { return "negative-steps" }
+func (negativeSteps) DefaultSteps(ops.Kind) int { return -5 }
+
+// TestCustomRefusals checks what restore.New refuses of methods and
+// operators of one's own, each with a message naming the problem.
+func TestCustomRefusals(t *testing.T) {
+	b, prior := shippedPrior(t)
+	sr := SpecTask("sr:factor=2")
+	def, err := guidance.New("ddrm", guidance.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := New(b, prior, Options{Task: sr, Custom: def}); err != nil || r.Settings().Method != "ddrm" {
+		t.Errorf("the toolkit's ddrm with its defaults as a value: %v", err)
+	}
+	fn := func(name string, apply func(*graph.Node) *graph.Node, shape func([]int) ([]int, error)) Task {
+		return Task{Label: name, Build: func([]int, uint64) (ops.Operator, error) { return rawOp{name, shape, apply}, nil }}
+	}
+	same := func(in []int) ([]int, error) { return in, nil }
+	zeta := 0.3
+	for _, tc := range []struct {
+		name string
+		o    Options
+		want string
+	}{
+		{"a configured toolkit method as a value", Options{Task: sr, Custom: guidance.DiffPIR{Lambda: 7}},
+			`the method value guidance.DiffPIR is named "diffpir" like the toolkit's method, but is not its default`},
+		{"a method of one's own named like a toolkit one", Options{Task: sr, Custom: namedHand{"dps"}}, `is named "dps" like the toolkit's method`},
+		{"a method without a name", Options{Task: sr, Custom: namedHand{""}}, "has an empty Name"},
+		{"an invalid method", Options{Task: sr, Custom: validating{}}, "restore: option a conflicts with option b"},
+		{"a negative default step count", Options{Task: sr, Custom: negativeSteps{}}, `method negative-steps gives a negative default step count (-5) for an operator of kind "super_resolution"`},
+		{"a task without a label", Options{Task: Task{Build: buildGain}, Method: "dps"}, "a task without a label"},
+		{"a measurement without the batch axis", Options{Task: fn("total", func(x *graph.Node) *graph.Node { return graph.ReduceAllSum(x) },
+			func([]int) ([]int, error) { return []int{}, nil }), Method: "dps", Scale: &zeta}, "operator total gives shape [] for a batch of 1 images: a measurement keeps the batch axis first"},
+		{"a float64 measurement", Options{Task: fn("f64", func(x *graph.Node) *graph.Node { return graph.ConvertDType(x, dtypes.Float64) }, same),
+			Method: "dps", Scale: &zeta}, "operator f64 gives Float64 values"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := New(b, prior, tc.o)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// namedHand is DPS by hand under any name.
+type namedHand struct{ name string }
+
+func (n namedHand) Name() string                        { return n.name }
+func (namedHand) Step(s *guidance.Step) guidance.Result { return handDPS{}.Step(s) }
+
+// rawOp is an operator of one's own that checks nothing (ops.Func checks
+// its results itself), so that restore's own checks are what is tested.
+type rawOp struct {
+	name  string
+	shape func([]int) ([]int, error)
+	apply func(*graph.Node) *graph.Node
+}
+
+func (o rawOp) Name() string                        { return o.name }
+func (o rawOp) OutputShape(in []int) ([]int, error) { return o.shape(in) }
+func (o rawOp) Apply(x *graph.Node) *graph.Node     { return o.apply(x) }

@@ -9,34 +9,33 @@ import (
 	"github.com/cadps/toolkit/cadps/imageio"
 	"github.com/cadps/toolkit/ops"
 	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
 
-// seedIndependent builds the task's operator for two seeds and returns one
-// of them as op, and also as fixed when both give the same A(x) on a random
-// probe image (no random mask or kernel), so that one compiled sampler
-// serves every image; fixed is nil for an operator with random parts.
-// Errors are the task's.
+// seedIndependent builds the task's operator for seed 1 and returns it as
+// op, and also as fixed when the operator cannot depend on the seed, so
+// that one compiled sampler serves every image: a spec's or config's
+// operator (whose random parts, masks and kernels, are continuous draws)
+// that gives the same A(x) on a probe image for seeds 1 and 2. An operator
+// of one's own (Task.Build) is never taken as fixed, since its random part
+// may take few values; fixed is nil then, and for an operator with random
+// parts. Errors are the task's.
 func seedIndependent(b backends.Backend, task Task, shape []int) (op, fixed ops.Operator, err error) {
 	a, err := task.Operator(shape, 1)
 	if err != nil {
 		return nil, nil, err
 	}
+	ya, err := signature(b, a, shape)
+	if err != nil || task.Build != nil {
+		return a, nil, err
+	}
 	c, err := task.Operator(shape, 2)
 	if err != nil {
 		return nil, nil, err
 	}
-	probe := make([]float32, shape[0]*shape[1]*shape[2]*shape[3])
-	rng := rand.New(rand.NewPCG(1, 2))
-	for k := range probe {
-		probe[k] = float32(2*rng.Float64() - 1)
-	}
-	ya, _, err := applyOperator(b, a, probe, shape)
-	if err != nil {
-		return nil, nil, err
-	}
-	yc, _, err := applyOperator(b, c, probe, shape)
+	yc, err := signature(b, c, shape)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -44,6 +43,20 @@ func seedIndependent(b backends.Backend, task Task, shape []int) (op, fixed ops.
 		return a, nil, nil
 	}
 	return a, a, nil
+}
+
+// signature returns A(probe) for a fixed random probe batch of the NCHW
+// shape: two operators with the same signature are taken to be the same
+// operator (see Restorer.samplerFor). Building it also checks that the
+// operator applies to the shape.
+func signature(b backends.Backend, op ops.Operator, shape []int) ([]float32, error) {
+	probe := make([]float32, shape[0]*shape[1]*shape[2]*shape[3])
+	rng := rand.New(rand.NewPCG(1, 2))
+	for k := range probe {
+		probe[k] = float32(2*rng.Float64() - 1)
+	}
+	y, _, err := applyOperator(b, op, probe, shape)
+	return y, err
 }
 
 // describeOperator returns an operator's spec-like description.
@@ -69,8 +82,13 @@ func applyOperator(b backends.Backend, op ops.Operator, x []float32, shape []int
 	if err != nil {
 		return nil, nil, fmt.Errorf("restore: applying %s: %w", op.Name(), err)
 	}
-	if got := out.Shape().Dimensions; !slices.Equal(got, yShape) {
-		return nil, nil, fmt.Errorf("restore: operator %s gave shape %v, its OutputShape says %v", op.Name(), got, yShape)
+	switch got := out.Shape(); {
+	case !slices.Equal(got.Dimensions, yShape):
+		return nil, nil, fmt.Errorf("restore: operator %s gave shape %v, its OutputShape says %v", op.Name(), got.Dimensions, yShape)
+	case len(yShape) == 0 || yShape[0] != shape[0]:
+		return nil, nil, fmt.Errorf("restore: operator %s gives shape %v for a batch of %d images: a measurement keeps the batch axis first", op.Name(), yShape, shape[0])
+	case got.DType != dtypes.Float32:
+		return nil, nil, fmt.Errorf("restore: operator %s gives %s values for float32 images: a measurement is float32", op.Name(), got.DType)
 	}
 	return tensors.MustCopyFlatData[float32](out), yShape, nil
 }

@@ -3,6 +3,7 @@ package restore
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/cadps/toolkit/cadps"
@@ -80,7 +81,7 @@ func (r *Restorer) run(truths []*imageio.Image, seed uint64, withBaselines bool,
 		}
 	}
 	res.measure = time.Since(t0)
-	sampler, err := r.samplerFor(m.op)
+	sampler, err := r.samplerFor(m, shape)
 	if err != nil {
 		return nil, err
 	}
@@ -108,7 +109,11 @@ func (r *Restorer) run(truths []*imageio.Image, seed uint64, withBaselines bool,
 // measurement is a batch's synthesised measurement; op is nil for
 // unconditional sampling, which has none.
 type measurement struct {
-	op     ops.Operator
+	op ops.Operator
+	// fixed is set when the sampler does not depend on the seed: op is
+	// the seed-independent operator New found (for a single image), or
+	// there is none.
+	fixed  bool
 	y      *tensors.Tensor
 	noisy  []float32 // y's values
 	yShape []int
@@ -119,40 +124,63 @@ type measurement struct {
 // y = A(x) + n with noise drawn from seed.
 func (r *Restorer) measure(x []float32, shape []int, seed uint64) (*measurement, error) {
 	if !guidance.UsesMeasurement(r.method) {
-		return &measurement{}, nil
+		return &measurement{fixed: true}, nil
 	}
-	op := r.fixedOp
-	if op == nil || shape[0] != 1 {
+	m := &measurement{op: r.fixedOp, fixed: r.fixedOp != nil && shape[0] == 1}
+	if !m.fixed {
 		var err error
-		if op, err = r.opts.Task.Operator(shape, seed); err != nil {
+		if m.op, err = r.opts.Task.Operator(shape, seed); err != nil {
 			return nil, err
 		}
 	}
-	clean, yShape, err := applyOperator(r.backend, op, x, shape)
+	clean, yShape, err := applyOperator(r.backend, m.op, x, shape)
 	if err != nil {
 		return nil, err
 	}
-	noisy := r.noise.Apply(clean, rand.New(rand.NewPCG(seed, measurementStream)))
-	return &measurement{op: op, y: tensors.FromFlatDataAndDimensions(noisy, yShape...), noisy: noisy, yShape: yShape}, nil
+	m.noisy = r.noise.Apply(clean, rand.New(rand.NewPCG(seed, measurementStream)))
+	m.y, m.yShape = tensors.FromFlatDataAndDimensions(m.noisy, yShape...), yShape
+	return m, nil
 }
 
-// samplerFor returns the sampler of operator op: the one compiled for the
-// seed-independent operator (or for no operator) is kept for later
-// restorations.
-func (r *Restorer) samplerFor(op ops.Operator) (*cadps.Sampler, error) {
-	if r.sampler != nil && op == r.fixedOp {
-		return r.sampler, nil
+// compiled is a sampler kept for later restorations, with the batch shape
+// and the operator signature it was compiled for.
+type compiled struct {
+	sampler *cadps.Sampler
+	shape   []int
+	sig     []float32
+}
+
+// samplerFor returns a sampler for the measurement's operator on batches
+// of the NCHW shape: the one kept for the seed-independent operator (or
+// for none), else the last one compiled when its operator has the same
+// signature on the same shape (a fixed operator of one's own, a batch of
+// a fixed task), else a new one, which is kept in its place.
+func (r *Restorer) samplerFor(m *measurement, shape []int) (*cadps.Sampler, error) {
+	if m.fixed && r.fixedSampler != nil {
+		return r.fixedSampler, nil
+	}
+	var sig []float32
+	if !m.fixed {
+		var err error
+		if sig, err = signature(r.backend, m.op, shape); err != nil {
+			return nil, err
+		}
+		if l := r.last; l != nil && slices.Equal(l.shape, shape) && slices.Equal(l.sig, sig) {
+			return l.sampler, nil
+		}
 	}
 	s, err := cadps.NewSampler(cadps.Problem{
 		Backend: r.backend, Ctx: r.prior.Ctx, Net: r.network(), Process: r.process,
-		Op: op, Method: r.method, Scale: r.scale, Ramp: r.opts.Ramp, SigmaY: r.sigmaY,
+		Op: m.op, Method: r.method, Scale: r.scale, Ramp: r.opts.Ramp, SigmaY: r.sigmaY,
 		DDIM: r.process.Config().Sampler == diffusion.SamplerDDIM, Eta: r.opts.Eta,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
-	if op == r.fixedOp {
-		r.sampler = s
+	if m.fixed {
+		r.fixedSampler = s
+	} else {
+		r.last = &compiled{sampler: s, shape: slices.Clone(shape), sig: sig}
 	}
 	return s, nil
 }

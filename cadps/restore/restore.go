@@ -12,6 +12,7 @@ package restore
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"time"
 
 	"github.com/cadps/toolkit/cadps"
@@ -33,12 +34,16 @@ type Options struct {
 	Method string
 	// Guidance holds the method's options.
 	Guidance guidance.Options
-	// Custom, when not nil, is the method itself: one of one's own (any
-	// guidance.Method) or a toolkit method configured in Go. It is used
-	// instead of Method, which must then be empty, and Guidance does not
-	// apply; settings and records name it by its Name. Its defaults come
-	// from the interfaces it implements (guidance.Scaler,
-	// guidance.StepDefaulter, …), as a toolkit method's do.
+	// Custom, when not nil, is the method itself, one of one's own (any
+	// guidance.Method with a Name of its own): it is used instead of
+	// Method, which must then be empty, and Guidance does not apply;
+	// settings and records name it by its Name. Its defaults come from the
+	// interfaces it implements (guidance.Scaler, guidance.StepDefaulter,
+	// …), as a toolkit method's do, and New runs its guidance.Validator. A
+	// toolkit method goes in Method, as a spec with its options (the
+	// toolkit's zero values are not its defaults), so that settings record
+	// them; a Custom value named like one is refused unless it is that
+	// method with its defaults.
 	Custom guidance.Method
 	// Steps is the number of respaced sampling steps; 0 takes the method's
 	// own count for the task (guidance.DefaultSteps: DDRM 20, DiffPIR 100 or
@@ -120,10 +125,13 @@ type Restorer struct {
 	every   int
 
 	// fixedOp is the operator when it does not depend on the seed (no
-	// random mask or kernel), and sampler its sampler, compiled on the
-	// first restoration and reused by the later ones.
-	fixedOp ops.Operator
-	sampler *cadps.Sampler
+	// random mask or kernel), and fixedSampler its sampler (or, without a
+	// measurement, the sampler), compiled on the first restoration and
+	// reused by the later ones; last is the last other sampler compiled
+	// (see samplerFor).
+	fixedOp      ops.Operator
+	fixedSampler *cadps.Sampler
+	last         *compiled
 }
 
 // New checks the options against the prior (the method exists, the task
@@ -136,6 +144,9 @@ func New(b backends.Backend, prior *Prior, o Options) (*Restorer, error) {
 	method, spec, err := resolveMethod(o)
 	if err != nil {
 		return nil, err
+	}
+	if err := guidance.Validate(method); err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
 	}
 	// The operator's kind chooses the defaults; without a measurement, the
 	// task's name does.
@@ -161,8 +172,10 @@ func New(b backends.Backend, prior *Prior, o Options) (*Restorer, error) {
 		cfg.Respacing = o.Respacing
 	case steps > 0:
 		cfg.Respacing = diffusion.StepRespacing(cfg.Steps, steps, o.DDIM)
-	case steps < 0:
+	case o.Steps < 0:
 		return nil, fmt.Errorf("restore: steps %d is negative", o.Steps)
+	case steps < 0:
+		return nil, fmt.Errorf("restore: method %s gives a negative default step count (%d) for an operator of kind %q", method.Name(), steps, kind)
 	}
 	if o.DDIM {
 		cfg.Sampler = diffusion.SamplerDDIM
@@ -210,11 +223,21 @@ func New(b backends.Backend, prior *Prior, o Options) (*Restorer, error) {
 // resolveMethod returns the method the options name, and its spec as
 // settings record it.
 func resolveMethod(o Options) (guidance.Method, string, error) {
-	if o.Custom != nil {
-		if o.Method != "" {
-			return nil, "", fmt.Errorf("restore: both a method spec (%q) and a method value (%s): set one", o.Method, o.Custom.Name())
+	if m := o.Custom; m != nil {
+		name := m.Name()
+		switch {
+		case o.Method != "":
+			return nil, "", fmt.Errorf("restore: both a method spec (%q) and a method value (%s): set one", o.Method, name)
+		case name == "":
+			return nil, "", fmt.Errorf("restore: the method value %T has an empty Name: settings and records name a method by it", m)
+		case guidance.Has(name):
+			// The toolkit's method with its defaults is recorded by its
+			// name; anything else under that name would be misnamed.
+			if def, err := guidance.New(name, guidance.Options{}); err != nil || !reflect.DeepEqual(m, def) {
+				return nil, "", fmt.Errorf("restore: the method value %T is named %q like the toolkit's method, but is not its default: give a toolkit method with options as a Method spec (e.g. %q), whose options settings record, or name a method of one's own otherwise", m, name, name+":key=value")
+			}
 		}
-		return o.Custom, o.Custom.Name(), nil
+		return m, name, nil
 	}
 	method, err := guidance.ParseSpec(o.Method, o.Guidance)
 	if err != nil {

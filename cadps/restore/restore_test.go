@@ -112,7 +112,7 @@ func TestRestoreTasks(t *testing.T) {
 			if again.Metrics != res.Metrics {
 				t.Errorf("rerun with the same seed gave %+v, first run %+v", again.Metrics, res.Metrics)
 			}
-			if reused := r.sampler != nil; reused != tc.reused {
+			if reused := r.fixedSampler != nil; reused != tc.reused {
 				t.Errorf("sampler kept for later seeds: %v, want %v", reused, tc.reused)
 			}
 		})

@@ -1,0 +1,98 @@
+package guidance_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/cadps/toolkit/cadps"
+	"github.com/cadps/toolkit/cadps/backend"
+	"github.com/cadps/toolkit/cadps/guidance"
+	"github.com/cadps/toolkit/ops"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+)
+
+// priorOnly is a user's method without a measurement (UsesMeasurement
+// false) that still asks a Step helper for the residual or its gradient.
+type priorOnly struct{ gradient bool }
+
+func (priorOnly) Name() string          { return "prior-only" }
+func (priorOnly) UsesMeasurement() bool { return false }
+func (m priorOnly) Step(s *guidance.Step) guidance.Result {
+	mv := s.Denoise(s.X, s.I)
+	r := guidance.Result{Next: s.Prior(mv), PredXStart: mv.PredXStart}
+	if m.gradient {
+		_, r.Residual = s.NormGradient(mv.PredXStart)
+	} else {
+		r.Residual = s.ResidualNorm(mv.PredXStart)
+	}
+	return r
+}
+
+// ownDraws is a user's method that declares its own draws (one shaped like
+// x) and calls Step.Prior, with or without setting Z from them.
+type ownDraws struct{ setZ bool }
+
+func (ownDraws) Name() string             { return "own-draws" }
+func (ownDraws) Draws(x, _ []int) [][]int { return [][]int{x} }
+func (m ownDraws) Step(s *guidance.Step) guidance.Result {
+	if m.setZ {
+		s.Z = s.Draws[0]
+	}
+	mv := s.Denoise(s.X, s.I)
+	return guidance.Result{Next: s.Prior(mv), PredXStart: mv.PredXStart, Residual: s.ResidualNorm(mv.PredXStart)}
+}
+
+// TestStepHelperPanics checks that the Step helpers a user's method may
+// call out of turn fail with an error naming the method, the helper and
+// what is missing: ResidualNorm and NormGradient without a measurement,
+// Prior for a Drawer that has not set Z; and that the same methods run
+// when they are used as documented.
+func TestStepHelperPanics(t *testing.T) {
+	w := newWorld(t, "diag", "inpaint", measureNoise, 1)
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name   string
+		method guidance.Method
+		op     ops.Operator
+		want   []string // substrings of Run's error; none: no error
+	}{
+		{"residual without measurement", priorOnly{}, nil,
+			[]string{"prior-only step", "Step.ResidualNorm needs a measurement", "this problem has none"}},
+		{"gradient without measurement", priorOnly{gradient: true}, nil,
+			[]string{"prior-only step", "Step.NormGradient needs a measurement", "this problem has none"}},
+		{"residual with measurement", priorOnly{}, w.op, nil},
+		{"drawer without Z", ownDraws{}, w.op,
+			[]string{"own-draws step", "Step.Prior", "guidance.Drawer", "s.Draws", "s.Z"}},
+		{"drawer setting Z", ownDraws{setZ: true}, w.op, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s, err := cadps.NewSampler(cadps.Problem{Backend: b, Ctx: context.New(), Net: w.net, Process: w.process,
+				Op: c.op, Method: c.method, Scale: 1, SigmaY: w.sigma})
+			if err != nil {
+				t.Fatal(err)
+			}
+			shape := []int{1, 1, imgH, imgW}
+			var y *tensors.Tensor
+			if c.op != nil {
+				y = tensors.FromFlatDataAndDimensions(w.y, shape...)
+			}
+			_, err = s.Run(nil, shape, y, cadps.NewSeededNoise(1), nil)
+			switch {
+			case len(c.want) == 0 && err != nil:
+				t.Fatal(err)
+			case len(c.want) > 0 && err == nil:
+				t.Fatalf("ran, want an error naming %q", c.want)
+			}
+			for _, s := range c.want {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("error %q does not name %q", err, s)
+				}
+			}
+		})
+	}
+}
