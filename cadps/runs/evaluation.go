@@ -51,6 +51,11 @@ type Evaluation struct {
 	Settings EvalSettings
 	// Noise is the measurement noise Settings.Noise names.
 	Noise ops.Noise
+	// Custom are methods of one's own (restore.Options.Custom), each run
+	// where Settings.Methods names it; Run records their guidance.Revision
+	// in Settings.Revisions, as it does the toolkit methods'. They are
+	// shared by the Jobs workers, which only call their methods.
+	Custom []guidance.Method
 	// Prior is the prior, for checking every task and method before the
 	// run; PriorSpec loads the copy each worker runs.
 	Prior     *restore.Prior
@@ -87,6 +92,10 @@ func (e *Evaluation) Run() (string, error) {
 	if err := checkDistinct(e.Settings.Tasks, e.Settings.Methods); err != nil {
 		return "", err
 	}
+	if err := checkCustom(e.Custom, e.Settings.Methods); err != nil {
+		return "", err
+	}
+	e.Settings.Revisions = revisions(e.Settings.Methods, e.Custom)
 	if _, err := e.load(); err != nil {
 		return "", err
 	}
@@ -177,7 +186,7 @@ func (e *Evaluation) todo() []evalItem {
 // options returns the restorer options of one task and method.
 func (e *Evaluation) options(task, method string) restore.Options {
 	st := e.Settings
-	o := restore.Options{Task: restore.SpecTask(task), Method: method, Steps: st.Steps, Noise: e.Noise, Draws: st.Draws}
+	o := withMethod(restore.Options{Task: restore.SpecTask(task), Steps: st.Steps, Noise: e.Noise, Draws: st.Draws}, method, e.Custom)
 	if st.Scale > 0 {
 		o.Scale = &st.Scale
 	}

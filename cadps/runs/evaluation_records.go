@@ -30,6 +30,7 @@ type EvalSettings struct {
 	// Revisions holds guidance.Revision of the methods whose default
 	// output has changed since their first release, so that a folder
 	// started before such a change is not resumed by the new code.
+	// Evaluation.Run fills it from Methods (and Evaluation.Custom).
 	Revisions map[string]int `json:"method_revisions,omitempty"`
 	Steps     int            `json:"steps"`
 	// Scale is the step size ζ of every run (0: each method's default for

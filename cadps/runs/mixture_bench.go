@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/cadps/toolkit/cadps/gmm"
-	"github.com/cadps/toolkit/cadps/guidance"
 	"github.com/gomlx/gomlx/backends"
 )
 
@@ -104,7 +103,7 @@ func (r MixtureRun) Sample(b backends.Backend, p *gmm.Problem, post *gmm.Posteri
 // records their text in its CSV. The report holds the settings even then.
 func (r MixtureRun) Evaluate(b backends.Backend, p *gmm.Problem, post *gmm.Posterior, ref [][]float64) (MixtureReport, [][]float64, error) {
 	rep := MixtureReport{
-		Method: r.Method, Revision: methodRevision(r.Method), Dim: p.Prior.Dim(), DimY: len(p.A), Components: p.Prior.K(), SigmaY: p.SigmaY,
+		Method: r.Method, Revision: methodRevision(r.Method, nil), Dim: p.Prior.Dim(), DimY: len(p.A), Components: p.Prior.K(), SigmaY: p.SigmaY,
 		Samples: r.Samples, Steps: r.Steps, Seed: r.Seed, Scale: r.Scale,
 	}
 	start := time.Now()
@@ -123,16 +122,6 @@ func (r MixtureRun) Evaluate(b backends.Backend, p *gmm.Problem, post *gmm.Poste
 		return rep, nil, err
 	}
 	return rep, samples, nil
-}
-
-// methodRevision returns the guidance.Revision of a method spec (0 for
-// exact or an invalid spec, which the run reports).
-func methodRevision(spec string) int {
-	m, err := guidance.ParseSpec(spec, guidance.Options{})
-	if err != nil {
-		return 0
-	}
-	return guidance.Revision(m)
 }
 
 // MixtureRow is one run of a mixture bench, as its CSV holds it.

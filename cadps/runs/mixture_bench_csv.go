@@ -130,9 +130,9 @@ func (mb *MixtureBench) checkKept(rows []MixtureRow) error {
 				row.Samples, row.Steps, row.Scale, r.Samples, r.Steps, r.Scale)
 		case row.Seed != MixtureSeed(r.Seed, row.Dim, row.DimY, row.Problem):
 			return fmt.Errorf("run d=%d m=%d problem %d has seed %d, which is not this bench's --seed", row.Dim, row.DimY, row.Problem, row.Seed)
-		case slices.Contains(mb.Methods, row.Method) && row.Revision != methodRevision(row.Method):
+		case slices.Contains(mb.Methods, row.Method) && row.Revision != methodRevision(row.Method, nil):
 			return fmt.Errorf("its %s runs come from %s of the method, this build's is %s", row.Method,
-				showRevision(row.Revision), showRevision(methodRevision(row.Method)))
+				showRevision(row.Revision), showRevision(methodRevision(row.Method, nil)))
 		}
 	}
 	return nil

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/cadps/toolkit/cadps/guidance"
 	"github.com/cadps/toolkit/cadps/metrics/lpips"
 	"github.com/cadps/toolkit/cadps/restore"
 	"github.com/cadps/toolkit/internal/atomicfile"
@@ -73,8 +74,14 @@ type Reproduction struct {
 	// Tasks are the tasks.
 	Tasks []TaskSetup
 	// Methods are the guidance methods run on every task (empty: each
-	// task's own Method).
+	// task's own Method): toolkit method specs, and the Names of methods
+	// of one's own in Custom.
 	Methods []string
+	// Custom are methods of one's own (restore.Options.Custom), each run
+	// where Methods names it. Settings record a method's Name and
+	// guidance.Revision: give a changed method a new Revision (or Name) so
+	// that its folder is not resumed with the old results.
+	Custom []guidance.Method
 	// Images are the image files; an image's index is its position in
 	// the sorted list.
 	Images []string
@@ -214,6 +221,9 @@ func (r *Reproduction) check() error {
 	if err := checkDistinct(nil, r.Methods); err != nil {
 		return err
 	}
+	if err := checkCustom(r.Custom, r.Methods); err != nil {
+		return err
+	}
 	seen := map[string]bool{}
 	for k, ts := range r.Tasks {
 		if ts.Task.Label == "" {
@@ -241,8 +251,8 @@ func (r *Reproduction) restorers() (map[[2]string]*restore.Restorer, error) {
 	out := map[[2]string]*restore.Restorer{}
 	for k, ts := range r.Tasks {
 		for _, m := range r.methodsFor(k) {
-			o := r.Options
-			o.Task, o.Method = ts.Task, m
+			o := withMethod(r.Options, m, r.Custom)
+			o.Task = ts.Task
 			if ts.Noise != nil {
 				o.Noise = ts.Noise
 			}

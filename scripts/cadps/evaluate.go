@@ -81,17 +81,10 @@ func (f *evalFlags) settings() (runs.EvalSettings, ops.Noise, error) {
 		if m == "" {
 			continue
 		}
-		method, err := guidance.ParseSpec(m, guidance.Options{})
-		if err != nil {
+		if _, err := guidance.ParseSpec(m, guidance.Options{}); err != nil {
 			return runs.EvalSettings{}, nil, usagef("-methods: %v", err)
 		}
 		st.Methods = append(st.Methods, m)
-		if r := guidance.Revision(method); r != 0 {
-			if st.Revisions == nil {
-				st.Revisions = map[string]int{}
-			}
-			st.Revisions[m] = r
-		}
 	}
 	if len(st.Tasks) == 0 || len(st.Methods) == 0 {
 		return runs.EvalSettings{}, nil, usagef("-tasks and -methods must name at least one each")
