@@ -9,7 +9,6 @@ import (
 
 	"github.com/cadps/toolkit/cadps/guidance"
 	"github.com/cadps/toolkit/cadps/restore"
-	"github.com/cadps/toolkit/ops"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 )
 
@@ -102,14 +101,7 @@ func TestCustomMethodRefusals(t *testing.T) {
 // revision is refused on resume.
 func TestEvaluationCustomMethod(t *testing.T) {
 	_, prior := shippedPrior(t)
-	digest, err := prior.WeightsDigest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	noise, err := ops.ParseNoise("gaussian:sigma=0.05")
-	if err != nil {
-		t.Fatal(err)
-	}
+	digest, noise := evalSetup(t, prior)
 	out := t.TempDir()
 	eval := func(revision int) (*Evaluation, error) {
 		ev := &Evaluation{

@@ -45,14 +45,7 @@ func TestEvaluationResumesEarlierLayout(t *testing.T) {
 	}
 
 	_, prior := shippedPrior(t)
-	digest, err := prior.WeightsDigest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	noise, err := ops.ParseNoise("gaussian:sigma=0.05")
-	if err != nil {
-		t.Fatal(err)
-	}
+	digest, noise := evalSetup(t, prior)
 	var log bytes.Buffer
 	ev := &Evaluation{
 		Out: out, Noise: noise, Prior: prior, PriorSpec: restore.ModelSpec{Name: restore.SmallPriorName}, Jobs: 1, Log: &log,
@@ -99,14 +92,7 @@ func TestEvaluationResumesEarlierLayout(t *testing.T) {
 // finished evaluation leaves no claim behind.
 func TestEvaluationClaim(t *testing.T) {
 	_, prior := shippedPrior(t)
-	digest, err := prior.WeightsDigest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	noise, err := ops.ParseNoise("gaussian:sigma=0.05")
-	if err != nil {
-		t.Fatal(err)
-	}
+	digest, noise := evalSetup(t, prior)
 	images := testSetImages(t, "../prior/small/testimages", 1, prior.ImageShape())
 	host, _ := os.Hostname()
 	dead := exec.Command("true")
@@ -190,4 +176,19 @@ func testSetImages(t *testing.T, data string, n int, shape []int) []*imageio.Ima
 		images[k] = im
 	}
 	return images
+}
+
+// evalSetup returns the digest of prior's weights and the measurement
+// noise of the evaluations of these tests (σ = 0.05).
+func evalSetup(t *testing.T, prior *restore.Prior) (string, ops.Noise) {
+	t.Helper()
+	digest, err := prior.WeightsDigest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	noise, err := ops.ParseNoise("gaussian:sigma=0.05")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return digest, noise
 }
