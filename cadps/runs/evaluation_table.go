@@ -12,6 +12,7 @@ import (
 
 	"github.com/cadps/toolkit/cadps/imageio"
 	"github.com/cadps/toolkit/cadps/restore"
+	"github.com/cadps/toolkit/internal/num"
 )
 
 // EvalTable is the Markdown table: per task, the baseline and each method
@@ -67,7 +68,7 @@ func formatMeanStd(v []float64, decimals int) string {
 	if len(v) == 0 {
 		return "–"
 	}
-	mean, sd := meanStd(v)
+	mean, sd := num.MeanStd(v)
 	return fmt.Sprintf("%.*f ± %.*f", decimals, mean, decimals, sd)
 }
 

@@ -6,6 +6,8 @@ import (
 	"math"
 	"slices"
 	"strings"
+
+	"github.com/cadps/toolkit/internal/num"
 )
 
 // MixtureCell is the summary of one (d, m, method) cell of a mixture bench
@@ -50,10 +52,10 @@ func SummariseMixture(rows []MixtureRow, dims, dimYs []int, methods []string) []
 					}
 					sw, e, tv, secs = append(sw, r.SlicedWasserstein), append(e, r.Energy), append(tv, r.WeightTV), append(secs, r.Seconds)
 				}
-				c.SWMean, c.SWStd = meanStd(sw)
-				c.EMean, c.EStd = meanStd(e)
-				c.TVMean, c.TVStd = meanStd(tv)
-				c.Seconds, _ = meanStd(secs)
+				c.SWMean, c.SWStd = num.MeanStd(sw)
+				c.EMean, c.EStd = num.MeanStd(e)
+				c.TVMean, c.TVStd = num.MeanStd(tv)
+				c.Seconds, _ = num.MeanStd(secs)
 				cells = append(cells, c)
 			}
 		}
@@ -229,7 +231,7 @@ func (d *differences) add(other, base float64) {
 
 // summary returns the differences' mean and standard error.
 func (d *differences) summary() PairedDifference {
-	mean, std := meanStd(d.diffs)
+	mean, std := num.MeanStd(d.diffs)
 	return PairedDifference{Mean: mean, StdErr: std / math.Sqrt(float64(len(d.diffs))), Closer: d.closer, Problems: len(d.diffs)}
 }
 

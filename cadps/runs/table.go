@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/cadps/toolkit/cadps/imageio"
 	"github.com/cadps/toolkit/internal/atomicfile"
+	"github.com/cadps/toolkit/internal/num"
 )
 
 // Table is the summary of a reproduction: one row per task and method.
@@ -200,9 +200,9 @@ func summarise(recs []*Record) []TableRow {
 		}
 		r := &rows[len(rows)-1]
 		r.N, r.LPIPSN = len(psnr), len(lp)
-		r.PSNR, r.PSNRStd = meanStd(psnr)
-		r.SSIM, r.SSIMStd = meanStd(ssim)
-		r.LPIPS, r.LPIPSStd = meanStd(lp)
+		r.PSNR, r.PSNRStd = num.MeanStd(psnr)
+		r.SSIM, r.SSIMStd = num.MeanStd(ssim)
+		r.LPIPS, r.LPIPSStd = num.MeanStd(lp)
 		psnr, ssim, lp = nil, nil, nil
 	}
 	for _, rec := range recs {
@@ -222,26 +222,6 @@ func summarise(recs []*Record) []TableRow {
 	}
 	flush()
 	return rows
-}
-
-// meanStd returns the mean and the sample standard deviation (n − 1).
-func meanStd(v []float64) (float64, float64) {
-	if len(v) == 0 {
-		return math.NaN(), math.NaN()
-	}
-	var s float64
-	for _, x := range v {
-		s += x
-	}
-	mean := s / float64(len(v))
-	if len(v) < 2 {
-		return mean, 0
-	}
-	var ss float64
-	for _, x := range v {
-		ss += (x - mean) * (x - mean)
-	}
-	return mean, math.Sqrt(ss / float64(len(v)-1))
 }
 
 // Markdown renders the table. It has an LPIPS column when any item has

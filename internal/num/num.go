@@ -1,7 +1,7 @@
-// Package num holds the two small numeric helpers that ops, diffusion and
-// the sampler share: the conversion of a decoded configuration value (from
-// YAML, JSON or a command-line string) to an int, and the element count of
-// a shape.
+// Package num holds the small numeric helpers that several packages
+// share: the conversion of a decoded configuration value (from YAML, JSON
+// or a command-line string) to an int, the element count of a shape, and
+// the mean and sample standard deviation of the result tables.
 package num
 
 import (
@@ -53,4 +53,25 @@ func Prod(dims []int) int {
 		n *= d
 	}
 	return n
+}
+
+// MeanStd returns the mean of v and its sample standard deviation (with
+// n − 1): NaN and NaN for no value, the value and 0 for one.
+func MeanStd(v []float64) (mean, std float64) {
+	if len(v) == 0 {
+		return math.NaN(), math.NaN()
+	}
+	var s float64
+	for _, x := range v {
+		s += x
+	}
+	mean = s / float64(len(v))
+	if len(v) < 2 {
+		return mean, 0
+	}
+	var ss float64
+	for _, x := range v {
+		ss += (x - mean) * (x - mean)
+	}
+	return mean, math.Sqrt(ss / float64(len(v)-1))
 }

@@ -55,3 +55,20 @@ func TestProd(t *testing.T) {
 		}
 	}
 }
+
+func TestMeanStd(t *testing.T) {
+	for _, tc := range []struct {
+		v         []float64
+		mean, std float64
+	}{
+		{[]float64{2, 4, 4, 4, 5, 5, 7, 9}, 5, math.Sqrt(32.0 / 7)},
+		{[]float64{3}, 3, 0},
+		{nil, math.NaN(), math.NaN()},
+	} {
+		mean, std := MeanStd(tc.v)
+		same := func(a, b float64) bool { return a == b || math.IsNaN(a) && math.IsNaN(b) || math.Abs(a-b) < 1e-12 }
+		if !same(mean, tc.mean) || !same(std, tc.std) {
+			t.Errorf("MeanStd(%v) = %v, %v; want %v, %v", tc.v, mean, std, tc.mean, tc.std)
+		}
+	}
+}

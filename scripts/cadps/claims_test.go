@@ -55,37 +55,15 @@ func TestStopOnSignal(t *testing.T) {
 			"-tasks", "sr:factor=2", "-methods", "dps", "-quiet", "-out", eval}, filepath.Join(eval, runs.EvalResultsFile), filepath.Join(eval, "*.claim*")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cmd := exec.Command(os.Args[0], "-test.run", "^TestSignalHelperProcess$")
-			cmd.Env = append(os.Environ(), signalEnv+"="+strings.Join(tc.args, "\n"))
-			var log bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &log, &log
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			exited := make(chan error, 1)
-			go func() { exited <- cmd.Wait() }()
-			deadline := time.After(2 * time.Minute)
-			for {
-				if data, err := os.ReadFile(tc.started); err == nil && bytes.Count(data, []byte("\n")) >= 2 {
-					break
-				}
-				select {
-				case err := <-exited:
-					t.Fatalf("the subprocess ended before it was interrupted (%v):\n%s", err, log.String())
-				case <-deadline:
-					cmd.Process.Kill()
-					<-exited
-					t.Fatalf("not under way after 2 minutes; subprocess output:\n%s", log.String())
-				case <-time.After(20 * time.Millisecond):
-				}
-			}
-			if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
-				t.Fatal(err)
-			}
-			err := <-exited
+			p := startHelper(t, "^TestSignalHelperProcess$", signalEnv+"="+strings.Join(tc.args, "\n"))
+			p.waitUntil(t, "under way", func() bool {
+				data, err := os.ReadFile(tc.started)
+				return err == nil && bytes.Count(data, []byte("\n")) >= 2
+			})
+			err := p.stop(t, syscall.SIGINT)
 			var exit *exec.ExitError
-			if !errors.As(err, &exit) || exit.ExitCode() != 128+int(syscall.SIGINT) || !strings.Contains(log.String(), "stopped;") {
-				t.Fatalf("after SIGINT: %v, want exit status 130 and a line saying it stopped; output:\n%s", err, log.String())
+			if !errors.As(err, &exit) || exit.ExitCode() != 128+int(syscall.SIGINT) || !strings.Contains(p.log.String(), "stopped;") {
+				t.Fatalf("after SIGINT: %v, want exit status 130 and a line saying it stopped; output:\n%s", err, p.log.String())
 			}
 			if m, _ := filepath.Glob(tc.claims); len(m) > 0 {
 				t.Errorf("claims left after SIGINT: %v", m)
@@ -277,44 +255,15 @@ func TestTrainStopDuringStartup(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			cmd := exec.Command(os.Args[0], "-test.run", "^TestSignalHelperProcess$")
-			cmd.Env = append(os.Environ(), signalEnv+"="+strings.Join(append([]string{"train"}, tinyTrainArgs(fifo, out)...), "\n"))
-			var log bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &log, &log
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			exited := make(chan error, 1)
-			go func() { exited <- cmd.Wait() }()
-			deadline := time.After(2 * time.Minute)
-			for {
-				if m, _ := filepath.Glob(filepath.Join(out, trainClaim+".*")); len(m) > 0 {
-					break
-				}
-				select {
-				case err := <-exited:
-					t.Fatalf("the subprocess ended before it was interrupted (%v):\n%s", err, log.String())
-				case <-deadline:
-					cmd.Process.Kill()
-					<-exited
-					t.Fatalf("no claim after 2 minutes; subprocess output:\n%s", log.String())
-				case <-time.After(5 * time.Millisecond):
-				}
-			}
-			if err := cmd.Process.Signal(tc.sig); err != nil {
-				t.Fatal(err)
-			}
-			var err error
-			select {
-			case err = <-exited:
-			case <-time.After(time.Minute):
-				cmd.Process.Kill()
-				<-exited
-				t.Fatalf("still running a minute after %v; output:\n%s", tc.sig, log.String())
-			}
+			p := startHelper(t, "^TestSignalHelperProcess$", signalEnv+"="+strings.Join(append([]string{"train"}, tinyTrainArgs(fifo, out)...), "\n"))
+			p.waitUntil(t, "claimed", func() bool {
+				m, _ := filepath.Glob(filepath.Join(out, trainClaim+".*"))
+				return len(m) > 0
+			})
+			err := p.stop(t, tc.sig)
 			var exit *exec.ExitError
-			if !errors.As(err, &exit) || exit.ExitCode() != 128+int(tc.sig) || !strings.Contains(log.String(), "cadps train: "+tc.sig.String()+": stopped; "+out+" is free again") {
-				t.Fatalf("after %v: %v, want exit status %d and a line saying it stopped; output:\n%s", tc.sig, err, 128+int(tc.sig), log.String())
+			if !errors.As(err, &exit) || exit.ExitCode() != 128+int(tc.sig) || !strings.Contains(p.log.String(), "cadps train: "+tc.sig.String()+": stopped; "+out+" is free again") {
+				t.Fatalf("after %v: %v, want exit status %d and a line saying it stopped; output:\n%s", tc.sig, err, 128+int(tc.sig), p.log.String())
 			}
 			entries, err := os.ReadDir(out)
 			switch {
@@ -326,5 +275,68 @@ func TestTrainStopDuringStartup(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// helperProcess is this test binary running one of its helper tests as a
+// subprocess.
+type helperProcess struct {
+	cmd    *exec.Cmd
+	log    bytes.Buffer // its stdout and stderr
+	exited chan error
+}
+
+// startHelper starts the helper test that the -test.run pattern run
+// selects, with env added to the environment.
+func startHelper(t *testing.T, run string, env ...string) *helperProcess {
+	t.Helper()
+	p := &helperProcess{cmd: exec.Command(os.Args[0], "-test.run", run), exited: make(chan error, 1)}
+	p.cmd.Env = append(os.Environ(), env...)
+	p.cmd.Stdout, p.cmd.Stderr = &p.log, &p.log
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.exited <- p.cmd.Wait() }()
+	return p
+}
+
+// waitUntil polls ready until it reports true; the test fails (and the
+// subprocess is killed) when the subprocess ends without ready reporting
+// true, or after two minutes, naming what it waited for.
+func (p *helperProcess) waitUntil(t *testing.T, what string, ready func() bool) {
+	t.Helper()
+	deadline := time.After(2 * time.Minute)
+	for !ready() {
+		select {
+		case err := <-p.exited:
+			if ready() { // it got there and ended: leave its exit to the caller
+				p.exited <- err
+				return
+			}
+			t.Fatalf("the subprocess ended before it was %s (%v):\n%s", what, err, p.log.String())
+		case <-deadline:
+			p.cmd.Process.Kill()
+			<-p.exited
+			t.Fatalf("not %s after 2 minutes; subprocess output:\n%s", what, p.log.String())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// stop sends sig and returns how the subprocess exited; the test fails
+// (and the subprocess is killed) when it still runs a minute later.
+func (p *helperProcess) stop(t *testing.T, sig os.Signal) error {
+	t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-p.exited:
+		return err
+	case <-time.After(time.Minute):
+		p.cmd.Process.Kill()
+		<-p.exited
+		t.Fatalf("still running a minute after %v; output:\n%s", sig, p.log.String())
+		return nil
 	}
 }

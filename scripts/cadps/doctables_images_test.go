@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/cadps/toolkit/internal/num"
 )
 
 // imageScore is one restored image's row of a results.csv.
@@ -116,8 +118,8 @@ func TestDocumentedImageTables(t *testing.T) {
 							}
 						}
 					}
-					mp, _ := meanStd(p)
-					ms, _ := meanStd(s)
+					mp, _ := num.MeanStd(p)
+					ms, _ := num.MeanStd(s)
 					got = fmt.Sprintf("%.2f (%.3f)", mp, ms)
 				case isPair:
 					a, b := byMethod[method(first)], byMethod[method(second)]
@@ -132,7 +134,7 @@ func TestDocumentedImageTables(t *testing.T) {
 							}
 						}
 					}
-					mean, std := meanStd(d)
+					mean, std := num.MeanStd(d)
 					got = fmt.Sprintf("%s ± %.2f (%d)", signed("%+.2f", mean), std/math.Sqrt(float64(len(d))), wins)
 				default:
 					var p, s []float64
@@ -144,8 +146,8 @@ func TestDocumentedImageTables(t *testing.T) {
 						t.Errorf("%s: %s has %d records", task, header[k], len(p))
 						continue
 					}
-					mp, sp := meanStd(p)
-					ms, _ := meanStd(s)
+					mp, sp := num.MeanStd(p)
+					ms, _ := num.MeanStd(s)
 					got = fmt.Sprintf("%.2f ± %.2f (%.3f)", mp, sp, ms)
 				}
 				checked++

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -72,27 +71,6 @@ Flags:
 		fmt.Fprint(stdout, "\n"+runs.PairedMixtureMarkdown(pair[0], pair[1], pairs))
 	}
 	return nil
-}
-
-// meanStd returns the mean and the sample standard deviation (NaN when
-// empty; 0 std for one value).
-func meanStd(v []float64) (float64, float64) {
-	if len(v) == 0 {
-		return math.NaN(), math.NaN()
-	}
-	s := 0.0
-	for _, x := range v {
-		s += x
-	}
-	mean := s / float64(len(v))
-	if len(v) == 1 {
-		return mean, 0
-	}
-	q := 0.0
-	for _, x := range v {
-		q += (x - mean) * (x - mean)
-	}
-	return mean, math.Sqrt(q / float64(len(v)-1))
 }
 
 // parseInts parses a comma-separated list of positive integers.

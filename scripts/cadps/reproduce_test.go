@@ -1,17 +1,14 @@
 package main
 
 import (
-	"bytes"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/cadps/toolkit/cadps/imageio"
 	"github.com/cadps/toolkit/cadps/runs"
@@ -256,30 +253,14 @@ func TestReproduceHelperProcess(t *testing.T) {
 func TestReproduceSurvivesKill(t *testing.T) {
 	images := imageFolder(t, 3)
 	out := filepath.Join(t.TempDir(), "out")
-	cmd := exec.Command(os.Args[0], "-test.run", "^TestReproduceHelperProcess$")
-	cmd.Env = append(os.Environ(), killEnv+"="+out, killEnv+"_IMAGES="+images)
-	var log bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	p := startHelper(t, "^TestReproduceHelperProcess$", killEnv+"="+out, killEnv+"_IMAGES="+images)
 	records := filepath.Join(out, "super_resolution_factor=2", "dps", runs.RecordDir)
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		if m, _ := filepath.Glob(filepath.Join(records, "*.json")); len(m) > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			cmd.Wait()
-			t.Fatalf("no record after 2 minutes; subprocess output:\n%s", log.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err := cmd.Process.Kill(); err != nil { // SIGKILL
-		t.Fatal(err)
-	}
-	cmd.Wait()
+	p.waitUntil(t, "recording", func() bool {
+		m, _ := filepath.Glob(filepath.Join(records, "*.json"))
+		return len(m) > 0
+	})
+	p.cmd.Process.Kill() // SIGKILL; an error means it has ended already
+	<-p.exited
 	first := readFile(t, filepath.Join(records, "00000.json"))
 	done, _ := filepath.Glob(filepath.Join(records, "*.json"))
 	if len(done) == 3 {
