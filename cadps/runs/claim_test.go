@@ -155,11 +155,8 @@ func TestClaimRemovesDeadTemps(t *testing.T) {
 	stem := filepath.Join(dir, "00001")
 	host, _ := os.Hostname()
 	tag := strings.ReplaceAll(host, ".", "_")
-	dead := exec.Command("true")
-	if err := dead.Run(); err != nil {
-		t.Skip("no process to reap:", err)
-	}
-	deadTemp := filepath.Join(dir, fmt.Sprintf(".00001.0.%s-%d.tmp123", tag, dead.Process.Pid))
+	dead := deadPID(t)
+	deadTemp := filepath.Join(dir, fmt.Sprintf(".00001.0.%s-%d.tmp123", tag, dead))
 	liveTemp := filepath.Join(dir, fmt.Sprintf(".00001.0.%s-%d.tmp456", tag, os.Getppid()))
 	for _, p := range []string{deadTemp, liveTemp} {
 		if err := os.WriteFile(p, []byte("{}"), 0o644); err != nil {
@@ -185,18 +182,15 @@ func TestClaimRemovesDeadTemps(t *testing.T) {
 // process, or of another host, keeps its lease.
 func TestClaimDeadLocalHolder(t *testing.T) {
 	host, _ := os.Hostname()
-	dead := exec.Command("true")
-	if err := dead.Run(); err != nil {
-		t.Skip("no process to reap:", err)
-	}
+	dead := deadPID(t)
 	for _, tc := range []struct {
 		name  string
 		h     Holder
 		taken bool
 	}{
-		{"dead process of this host", Holder{Host: host, PID: dead.Process.Pid}, true},
+		{"dead process of this host", Holder{Host: host, PID: dead}, true},
 		{"live process of this host", Holder{Host: host, PID: os.Getppid()}, false},
-		{"process of another host", Holder{Host: host + "-other", PID: dead.Process.Pid}, false},
+		{"process of another host", Holder{Host: host + "-other", PID: dead}, false},
 		{"no pid", Holder{Host: host}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -276,10 +270,7 @@ func TestClaimShortLease(t *testing.T) {
 // holder's claim alone.
 func TestClaimSweep(t *testing.T) {
 	host, _ := os.Hostname()
-	dead := exec.Command("true")
-	if err := dead.Run(); err != nil {
-		t.Skip("no process to reap:", err)
-	}
+	dead := deadPID(t)
 	live := Holder{Host: host, PID: os.Getppid()}
 	for _, tc := range []struct {
 		name    string
@@ -288,11 +279,11 @@ func TestClaimSweep(t *testing.T) {
 		swept   bool
 	}{
 		{"no claim", nil, 0, true},
-		{"dead process of this host", []Holder{{Host: host, PID: dead.Process.Pid}}, 0, true},
-		{"older generations under a dead holder", []Holder{live, {Host: host, PID: dead.Process.Pid}}, 0, true},
+		{"dead process of this host", []Holder{{Host: host, PID: dead}}, 0, true},
+		{"older generations under a dead holder", []Holder{live, {Host: host, PID: dead}}, 0, true},
 		{"lease run out", []Holder{live}, 2 * time.Minute, true},
 		{"live process of this host", []Holder{live}, 0, false},
-		{"process of another host", []Holder{{Host: host + "-other", PID: dead.Process.Pid}}, 0, false},
+		{"process of another host", []Holder{{Host: host + "-other", PID: dead}}, 0, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -311,7 +302,7 @@ func TestClaimSweep(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			deadTemp := filepath.Join(dir, fmt.Sprintf(".00003.0.%s-%d.tmp1", strings.ReplaceAll(host, ".", "_"), dead.Process.Pid))
+			deadTemp := filepath.Join(dir, fmt.Sprintf(".00003.0.%s-%d.tmp1", strings.ReplaceAll(host, ".", "_"), dead))
 			if err := os.WriteFile(deadTemp, nil, 0o644); err != nil {
 				t.Fatal(err)
 			}
@@ -331,4 +322,15 @@ func TestClaimSweep(t *testing.T) {
 			}
 		})
 	}
+}
+
+// deadPID returns the process ID of a process of this host that has
+// ended (and been reaped), skipping the test where no process can be run.
+func deadPID(t *testing.T) int {
+	t.Helper()
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Skip("no process to reap:", err)
+	}
+	return dead.Process.Pid
 }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -95,10 +94,7 @@ func TestEvaluationClaim(t *testing.T) {
 	digest, noise := evalSetup(t, prior)
 	images := testSetImages(t, "../prior/small/testimages", 1, prior.ImageShape())
 	host, _ := os.Hostname()
-	dead := exec.Command("true")
-	if err := dead.Run(); err != nil {
-		t.Skip("no process to reap:", err)
-	}
+	dead := deadPID(t)
 	for _, tc := range []struct {
 		name string
 		hold func(t *testing.T, stem string) // claims the folder before the run
@@ -112,7 +108,7 @@ func TestEvaluationClaim(t *testing.T) {
 			t.Cleanup(func() { cl.Release() })
 		}, "another evaluation is writing"},
 		{"held by a killed process", func(t *testing.T, stem string) {
-			data, err := json.Marshal(Holder{Host: host, PID: dead.Process.Pid})
+			data, err := json.Marshal(Holder{Host: host, PID: dead})
 			if err != nil {
 				t.Fatal(err)
 			}

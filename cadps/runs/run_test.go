@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -71,17 +70,14 @@ func TestRunSweepsDeadClaims(t *testing.T) {
 	}
 	items := rep.Items()
 	stem := filepath.Join(out, items[0].Task, items[0].Method, ClaimDir, items[0].Name())
-	dead := exec.Command("true")
-	if err := dead.Run(); err != nil {
-		t.Skip("no process to reap:", err)
-	}
+	dead := deadPID(t)
 	host, _ := os.Hostname()
 	for _, tc := range []struct {
 		name  string
 		pid   int
 		swept bool
 	}{
-		{"dead holder", dead.Process.Pid, true},
+		{"dead holder", dead, true},
 		{"live holder", os.Getppid(), false},
 	} {
 		data, err := json.Marshal(Holder{Host: host, PID: tc.pid})
