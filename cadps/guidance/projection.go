@@ -17,6 +17,17 @@ type Projection struct{}
 // Name implements Method.
 func (Projection) Name() string { return "projection" }
 
+// DefaultScale implements Scaler. Projection takes no step of size ζ;
+// settings record DPS's value for the kind, as they always have, and 1
+// where DPS has none (an operator of one's own without a kind), so that
+// such an operator needs no ζ.
+func (Projection) DefaultScale(k ops.Kind) float64 {
+	if s := dpsScale(k); s > 0 {
+		return s
+	}
+	return 1
+}
+
 // CheckOperator implements OperatorChecker: A must have a pseudo-inverse.
 func (m Projection) CheckOperator(op ops.Operator) error {
 	_, err := pseudoInverter(m.Name(), op)

@@ -266,3 +266,64 @@ type rawOp struct {
 func (o rawOp) Name() string                        { return o.name }
 func (o rawOp) OutputShape(in []int) ([]int, error) { return o.shape(in) }
 func (o rawOp) Apply(x *graph.Node) *graph.Node     { return o.apply(x) }
+
+// pinvOp is super-resolution without a kind, keeping its pseudo-inverse.
+type pinvOp struct {
+	ops.Operator
+	ops.PseudoInverter
+}
+
+// TestProjectionOwnOperator: projection, which takes no step of size ζ,
+// needs none on an operator of one's own without a kind, and keeps
+// recording DPS's ζ for a task with one.
+func TestProjectionOwnOperator(t *testing.T) {
+	b, prior := shippedPrior(t)
+	own := Task{Label: "my-sr", Build: func(shape []int, seed uint64) (ops.Operator, error) {
+		op, err := ops.Parse("sr:factor=2", shape, seed)
+		if err != nil {
+			return nil, err
+		}
+		return pinvOp{op, op.(ops.PseudoInverter)}, nil
+	}}
+	for _, tc := range []struct {
+		task Task
+		want float64
+	}{{own, 1}, {SpecTask("sr:factor=2"), 0.3}} {
+		r, err := New(b, prior, Options{Task: tc.task, Method: "projection", Steps: 2})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.task.Label, err)
+		}
+		if got := r.Settings().Scale; got != tc.want {
+			t.Errorf("%s: ζ %v recorded, want %v", tc.task.Label, got, tc.want)
+		}
+	}
+}
+
+// TestSamplerReuse checks which compiled samplers a restorer keeps: one
+// per batch shape for a task without random parts, none for a task with
+// random parts (whose operators never repeat).
+func TestSamplerReuse(t *testing.T) {
+	b, prior := shippedPrior(t)
+	truths := twoTestImages(t, prior)
+	for _, tc := range []struct {
+		task string
+		kept bool
+	}{{"sr:factor=2", true}, {"inpaint_random:fraction=0.5", false}} {
+		r, err := New(b, prior, Options{Task: SpecTask(tc.task), Method: "dps", Steps: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var first *compiled
+		for seed := range uint64(2) {
+			if _, err := r.RestoreBatch(truths, seed, nil); err != nil {
+				t.Fatal(err)
+			}
+			if seed == 0 {
+				first = r.last
+			}
+		}
+		if kept := r.last != nil; kept != tc.kept || (kept && r.last != first) {
+			t.Errorf("%s: a sampler kept for batches: %v (the same for both: %v), want %v", tc.task, kept, r.last == first, tc.kept)
+		}
+	}
+}

@@ -46,9 +46,9 @@ func seedIndependent(b backends.Backend, task Task, shape []int) (op, fixed ops.
 }
 
 // signature returns A(probe) for a fixed random probe batch of the NCHW
-// shape: two operators with the same signature are taken to be the same
-// operator (see Restorer.samplerFor). Building it also checks that the
-// operator applies to the shape.
+// shape: two operators of one's own with the same signature are taken to
+// be the same operator (see Restorer.samplerFor). Building it also checks
+// that the operator applies to the shape.
 func signature(b backends.Backend, op ops.Operator, shape []int) ([]float32, error) {
 	probe := make([]float32, shape[0]*shape[1]*shape[2]*shape[3])
 	rng := rand.New(rand.NewPCG(1, 2))

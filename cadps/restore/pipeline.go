@@ -152,22 +152,30 @@ type compiled struct {
 
 // samplerFor returns a sampler for the measurement's operator on batches
 // of the NCHW shape: the one kept for the seed-independent operator (or
-// for none), else the last one compiled when its operator has the same
-// signature on the same shape (a fixed operator of one's own, a batch of
-// a fixed task), else a new one, which is kept in its place.
+// for none); for a batch of a seed-independent task, whose operator
+// depends on the shape alone, the last one compiled for that shape; for an
+// operator of one's own, the last one compiled when its operator has the
+// same signature on the same shape; else (a task with random parts) a new
+// one. What it compiles for reuse is kept in place of the last.
 func (r *Restorer) samplerFor(m *measurement, shape []int) (*cadps.Sampler, error) {
 	if m.fixed && r.fixedSampler != nil {
 		return r.fixedSampler, nil
 	}
 	var sig []float32
-	if !m.fixed {
+	reusable := false
+	switch {
+	case m.fixed:
+	case r.fixedOp != nil:
+		reusable = true
+	case r.opts.Task.Build != nil:
 		var err error
 		if sig, err = signature(r.backend, m.op, shape); err != nil {
 			return nil, err
 		}
-		if l := r.last; l != nil && slices.Equal(l.shape, shape) && slices.Equal(l.sig, sig) {
-			return l.sampler, nil
-		}
+		reusable = true
+	}
+	if l := r.last; reusable && l != nil && slices.Equal(l.shape, shape) && slices.Equal(l.sig, sig) {
+		return l.sampler, nil
 	}
 	s, err := cadps.NewSampler(cadps.Problem{
 		Backend: r.backend, Ctx: r.prior.Ctx, Net: r.network(), Process: r.process,
@@ -177,9 +185,10 @@ func (r *Restorer) samplerFor(m *measurement, shape []int) (*cadps.Sampler, erro
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
-	if m.fixed {
+	switch {
+	case m.fixed:
 		r.fixedSampler = s
-	} else {
+	case reusable:
 		r.last = &compiled{sampler: s, shape: slices.Clone(shape), sig: sig}
 	}
 	return s, nil

@@ -128,7 +128,7 @@ type Restorer struct {
 	// random mask or kernel), and fixedSampler its sampler (or, without a
 	// measurement, the sampler), compiled on the first restoration and
 	// reused by the later ones; last is the last other sampler compiled
-	// (see samplerFor).
+	// for reuse (see samplerFor).
 	fixedOp      ops.Operator
 	fixedSampler *cadps.Sampler
 	last         *compiled

@@ -200,10 +200,12 @@ func (c *Claimer) liveHolder(path string) (bool, error) {
 // the temporary files dead processes of this host left for them. A worker
 // calls it for an item it finds finished: a holder killed between
 // publishing the item and releasing its claim leaves a claim that no
-// later claim would remove. A claim a live worker holds is left alone, as
-// is any generation newer than the one found stale.
+// later claim would remove. It sweeps by claiming the item and releasing
+// it at once, so that it removes only files that a claim of its own has
+// superseded (never a claim another worker has just made), and leaves a
+// claim a live worker holds alone.
 func (c *Claimer) Sweep(stem string) error {
-	newest, found, err := generations(stem)
+	_, found, err := generations(stem)
 	if err != nil {
 		return err
 	}
@@ -211,17 +213,14 @@ func (c *Claimer) Sweep(stem string) error {
 		removeDeadTemps(stem, 0) // a holder killed before its link
 		return nil
 	}
-	live, err := c.liveHolder(stem + "." + strconv.Itoa(newest))
-	if err != nil || live {
+	cl, err := c.Claim(stem)
+	if errors.Is(err, ErrHeld) {
+		return nil
+	}
+	if err != nil {
 		return err
 	}
-	for g := 0; g <= newest; g++ {
-		if err := os.Remove(stem + "." + strconv.Itoa(g)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("runs: sweeping %s: %w", stem, err)
-		}
-	}
-	removeDeadTemps(stem, newest)
-	return nil
+	return cl.Release()
 }
 
 // readHolder names the holder recorded in a claim file.

@@ -334,3 +334,67 @@ func deadPID(t *testing.T) int {
 	}
 	return dead.Process.Pid
 }
+
+// TestSweepRacingClaims races Sweep against workers that claim an item
+// whose dead holder's claim is stale: no two workers may publish it at
+// once. It is a stress test: a sweep that removed files it had not
+// superseded (letting a fresh claim vanish under its holder and another
+// take its place) failed it in about one run in three.
+func TestSweepRacingClaims(t *testing.T) {
+	data, err := json.Marshal(Holder{Host: "another-host", PID: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	stale := time.Now().Add(-time.Hour)
+	deadline := time.Now().Add(4 * time.Second)
+	for round := 0; round < 400 && time.Now().Before(deadline); round++ {
+		stem := filepath.Join(dir, fmt.Sprint(round))
+		if err := os.WriteFile(stem+".0", data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(stem+".0", stale, stale); err != nil {
+			t.Fatal(err)
+		}
+		// A worker claims, computes, and publishes only when it has not
+		// lost the item (as Run does); publishing is counted until it
+		// releases the claim.
+		var publishing atomic.Int32
+		var double atomic.Bool
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for range 3 {
+			wg.Go(func() {
+				<-start
+				for range 3 {
+					cl, err := (&Claimer{}).Claim(stem)
+					if err != nil {
+						continue
+					}
+					time.Sleep(200 * time.Microsecond) // computing
+					if !cl.Lost() {
+						if publishing.Add(1) > 1 {
+							double.Store(true)
+						}
+						time.Sleep(200 * time.Microsecond)
+						publishing.Add(-1)
+					}
+					cl.Release()
+				}
+			})
+		}
+		wg.Go(func() {
+			<-start
+			for range 100 {
+				if err := (&Claimer{}).Sweep(stem); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+		close(start)
+		wg.Wait()
+		if double.Load() {
+			t.Fatalf("round %d: two workers published the item at once", round)
+		}
+	}
+}

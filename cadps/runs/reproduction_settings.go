@@ -163,22 +163,35 @@ func (r *Reproduction) checkSettings(rs map[[2]string]*restore.Restorer) error {
 }
 
 // lockSettings claims reproduce.json (files reproduce.json.claim.N) for
-// the moment this worker reads, compares and writes it, waiting while
-// another worker holds it: a live holder releases it within milliseconds,
-// and a dead one's claim is taken over by the claim rules (at once on this
-// host, after the lease on another).
+// the moment this worker reads, compares and writes it, through r.Claims
+// (so that a worker asked to stop releases it with its other claims),
+// waiting while another worker holds it. A live holder releases it within
+// milliseconds, and a dead one's claim is taken over by the claim rules
+// (at once on this host, after the lease on another); the wait backs off
+// to a poll every second at most, says in Log whom it waits for after a
+// second, and gives up after two leases, naming the holder.
 func (r *Reproduction) lockSettings() (*Claim, error) {
-	c := &Claimer{Worker: "settings of shard " + r.Shard.String()}
-	if r.Claims != nil {
-		c.Lease = r.Claims.Lease
+	c := r.Claims
+	if c == nil {
+		c = &Claimer{Worker: "shard " + r.Shard.String()}
 	}
 	stem := filepath.Join(r.Out, SettingsFile+".claim")
+	start, pause, logged := time.Now(), 5*time.Millisecond, false
 	for {
 		cl, err := c.Claim(stem)
 		if !errors.Is(err, ErrHeld) {
 			return cl, err
 		}
-		time.Sleep(5 * time.Millisecond)
+		waited := time.Since(start)
+		switch {
+		case waited > 2*c.lease():
+			return nil, fmt.Errorf("runs: %s: waited %v (two leases) for another worker to check the settings: %w; is it stuck?", r.Out, waited.Round(time.Second), err)
+		case waited > time.Second && !logged && r.Log != nil:
+			fmt.Fprintf(r.Log, "waiting for %s: %v\n", filepath.Join(r.Out, SettingsFile), err)
+			logged = true
+		}
+		time.Sleep(pause)
+		pause = min(2*pause, c.lease()/8, time.Second)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/cadps/toolkit/cadps/backend"
 	"github.com/cadps/toolkit/cadps/imageio"
@@ -246,5 +247,36 @@ func TestReproductionSettingsExtendRace(t *testing.T) {
 		if len(doc.Images) != 3 {
 			t.Fatalf("round %d: reproduce.json lists %v, want the three images", round, doc.Images)
 		}
+	}
+}
+
+// TestReproductionSettingsStuckHolder: a worker that holds reproduce.json
+// and never lets go (alive, refreshing its claim) makes another worker say
+// whom it waits for and give up after two leases, naming the holder.
+func TestReproductionSettingsStuckHolder(t *testing.T) {
+	b, prior := shippedPrior(t)
+	out := t.TempDir()
+	stuck, err := (&Claimer{Lease: time.Second, Worker: "the stuck worker"}).Claim(filepath.Join(out, SettingsFile+".claim"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stuck.Release()
+	var log strings.Builder
+	r := &Reproduction{Out: out, Backend: b, Prior: prior, Options: restore.Options{Steps: 4}, Log: &log,
+		Tasks: []TaskSetup{{Task: restore.SpecTask("sr:factor=2")}}, Methods: []string{"dps"}, Images: []string{"a.png"}, Seed: 1,
+		Claims: &Claimer{Lease: 2 * time.Second}} // eight of the holder's heartbeats: it stays live under load
+	rs, err := r.restorers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = r.checkSettings(rs)
+	if err == nil || !strings.Contains(err.Error(), "(two leases)") || !strings.Contains(err.Error(), "the stuck worker") {
+		t.Errorf("error %v, want one giving up after two leases and naming the stuck worker", err)
+	}
+	if !strings.Contains(log.String(), "waiting for "+filepath.Join(out, SettingsFile)) || !strings.Contains(log.String(), "the stuck worker") {
+		t.Errorf("log %q, want a line naming what it waits for and the holder", log.String())
+	}
+	if _, err := os.Stat(filepath.Join(out, SettingsFile)); err == nil {
+		t.Error("reproduce.json was written without the claim")
 	}
 }
