@@ -137,21 +137,9 @@ func globEscape(p string) string {
 // holder is a process of this host that no longer runs (killed, or
 // stopped by Ctrl-C).
 func (c *Claimer) Claim(stem string) (*Claim, error) {
-	newest, found, err := generations(stem)
+	gen, err := c.nextGeneration(stem)
 	if err != nil {
-		return nil, fmt.Errorf("runs: claim %s: %w", stem, err)
-	}
-	gen := 0
-	if found {
-		path := stem + "." + strconv.Itoa(newest)
-		live, err := c.liveHolder(path)
-		if err != nil {
-			return nil, fmt.Errorf("runs: claim %s: %w", stem, err)
-		}
-		if live {
-			return nil, fmt.Errorf("%s: %w: %s", stem, ErrHeld, readHolder(path))
-		}
-		gen = newest + 1
+		return nil, err
 	}
 	host, _ := os.Hostname()
 	data, err := json.Marshal(Holder{Host: host, PID: os.Getpid(), Worker: c.Worker, Claimed: time.Now().UTC().Format(time.RFC3339)})
@@ -181,19 +169,35 @@ func (c *Claimer) Claim(stem string) (*Claim, error) {
 	return cl, nil
 }
 
-// liveHolder reports whether the claim file at path belongs to a live
-// worker: it was refreshed within the lease and its holder is not a
-// process of this host that no longer runs. A file that is gone (released
-// meanwhile) has no holder.
-func (c *Claimer) liveHolder(path string) (bool, error) {
-	st, err := os.Stat(path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return false, nil
-	case err != nil:
-		return false, err
+// nextGeneration returns the generation a claim of stem may try to
+// create: 0 when there is no claim file, the newest plus one when the
+// newest belongs to no live worker (its lease ran out, or its holder is a
+// process of this host that no longer runs), or an error wrapping ErrHeld
+// when it belongs to a live one. When the newest file vanishes between the
+// listing and the look at it (its holder released it), it lists again:
+// taking the newest plus one then could let this claim and one that found
+// no file (generation 0) both succeed.
+func (c *Claimer) nextGeneration(stem string) (int, error) {
+	for {
+		newest, found, err := generations(stem)
+		if err != nil {
+			return 0, fmt.Errorf("runs: claim %s: %w", stem, err)
+		}
+		if !found {
+			return 0, nil
+		}
+		path := stem + "." + strconv.Itoa(newest)
+		st, err := os.Stat(path)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			continue // released meanwhile
+		case err != nil:
+			return 0, fmt.Errorf("runs: claim %s: %w", stem, err)
+		case time.Since(st.ModTime()) <= c.lease() && !deadHolder(path):
+			return 0, fmt.Errorf("%s: %w: %s", stem, ErrHeld, readHolder(path))
+		}
+		return newest + 1, nil
 	}
-	return time.Since(st.ModTime()) <= c.lease() && !deadHolder(path), nil
 }
 
 // Sweep removes the claim files of an item that no live worker holds, with
