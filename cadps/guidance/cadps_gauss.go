@@ -92,9 +92,9 @@ func (c CADPSGauss) Step(s *Step) Result {
 	cov := graph.StopGradient(c.covariance(s, mv.ModelEps))
 	r := s.residual(mv.PredXStart)
 	u := s.solveDiagonalCovariance(op, cov, r, iterations(c.CGIterations, DefaultCGIterations))
-	g := s.vjp(mv.PredXStart, op.Adjoint(u))
-	delta := graph.Mul(s.Scaled(s.tweedieScale(g)), g)
-	return Result{Next: s.guidedPrior(mv, delta), PredXStart: mv.PredXStart, Residual: perImageNorm(r),
+	g := s.VJP(mv.PredXStart, op.Adjoint(u))
+	delta := graph.Mul(s.Scaled(s.TweedieScale(g)), g)
+	return Result{Next: s.GuidedPrior(mv, delta), PredXStart: mv.PredXStart, Residual: perImageNorm(r),
 		Extra: map[string]*graph.Node{"covariance": cov}}
 }
 

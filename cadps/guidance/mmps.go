@@ -91,9 +91,9 @@ func (m MMPS) Step(s *Step) Result {
 	op := mustLinear(m.Name(), s.Op)
 	mv := s.Denoise(s.X, s.I)
 	x0 := mv.PredXStart
-	k := s.tweedieScale(x0)
+	k := s.TweedieScale(x0)
 	covAdjoint := func(v *graph.Node) *graph.Node { // Cov Aᵀ v
-		return graph.Mul(k, s.vjp(x0, op.Adjoint(v)))
+		return graph.Mul(k, s.VJP(x0, op.Adjoint(v)))
 	}
 	s2 := s.sigmaY2(x0)
 	apply := func(v *graph.Node) *graph.Node {
@@ -102,9 +102,9 @@ func (m MMPS) Step(s *Step) Result {
 	r := s.residual(x0)
 	solve := generalizedConjugateResidual
 	if m.Solver == SolverCG {
-		solve = conjugateGradient
+		solve = ConjugateGradient
 	}
 	u := solve(apply, r, iterations(m.CGIterations, DefaultMMPSIterations))
 	delta := s.Scaled(covAdjoint(u))
-	return Result{Next: s.guidedPrior(mv, delta), PredXStart: x0, Residual: perImageNorm(r)}
+	return Result{Next: s.GuidedPrior(mv, delta), PredXStart: x0, Residual: perImageNorm(r)}
 }

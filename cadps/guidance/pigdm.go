@@ -67,9 +67,9 @@ func (m PiGDM) Step(s *Step) Result {
 		apply := func(v *graph.Node) *graph.Node {
 			return graph.Add(graph.Mul(s2, v), graph.Mul(rt2, op.Apply(op.Adjoint(v))))
 		}
-		adjU = op.Adjoint(conjugateGradient(apply, r, iterations(m.CGIterations, DefaultCGIterations)))
+		adjU = op.Adjoint(ConjugateGradient(apply, r, iterations(m.CGIterations, DefaultCGIterations)))
 	}
-	g := s.vjp(x0, adjU)
-	delta := s.Scaled(graph.Mul(s.tweedieScale(g), g))
-	return Result{Next: s.guidedPrior(mv, delta), PredXStart: x0, Residual: perImageNorm(r)}
+	g := s.VJP(x0, adjU)
+	delta := s.Scaled(graph.Mul(s.TweedieScale(g), g))
+	return Result{Next: s.GuidedPrior(mv, delta), PredXStart: x0, Residual: perImageNorm(r)}
 }

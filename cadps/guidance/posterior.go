@@ -43,24 +43,30 @@ func (s *Step) alphaBar(x *graph.Node) *graph.Node {
 	return diffusion.Expand(s.Process.AlphaBar(s.I), x)
 }
 
-// tweedieScale returns (1−ᾱ_i)/√ᾱ_i expanded against x: the factor of
-// Cov[x0|x_t] = (1−ᾱ)/√ᾱ · ∂x̂0/∂x_t, and of a likelihood score's shift of x̂0.
-func (s *Step) tweedieScale(x *graph.Node) *graph.Node {
+// TweedieScale returns (1−ᾱ_i)/√ᾱ_i at the step's index i, expanded
+// against x (shaped like x, or [N,1,…,1] for a per-image index): the
+// factor of Cov[x0|x_t] = (1−ᾱ)/√ᾱ · ∂x̂0/∂x_t, and the shift of x̂0 that a
+// likelihood score g gives through Tweedie's formula, x̂0 + (1−ᾱ)/√ᾱ · g.
+func (s *Step) TweedieScale(x *graph.Node) *graph.Node {
 	ab := s.alphaBar(x)
 	return graph.Div(graph.OneMinus(ab), graph.Sqrt(ab))
 }
 
-// vjp returns (∂x0/∂x_t)ᵀ w, the vector-Jacobian product of the estimate x0
-// (a function of s.X) with w, which is not differentiated.
-func (s *Step) vjp(x0, w *graph.Node) *graph.Node {
+// VJP returns (∂x0/∂x_t)ᵀ w, shaped like s.X: the vector-Jacobian product
+// of an estimate x0 built from s.X (such as x̂0) with w, shaped like x0,
+// which is not differentiated. With w = Aᵀ u it is the gradient of the
+// Gaussian likelihoods above.
+func (s *Step) VJP(x0, w *graph.Node) *graph.Node {
 	inner := graph.ReduceAllSum(graph.Mul(x0, graph.StopGradient(w)))
 	return graph.Gradient(inner, s.X)[0]
 }
 
-// guidedPrior returns the prior step from mv with x̂0 replaced by x̂0 + delta:
-// the DDPM posterior mean at x̂0 + delta with mv's variance, or DDIM from
-// x̂0 + delta and the ε it implies.
-func (s *Step) guidedPrior(mv diffusion.MeanVariance, delta *graph.Node) *graph.Node {
+// GuidedPrior returns the prior step (as Prior does) from mv with x̂0
+// replaced by x̂0 + delta, shaped like s.X: the DDPM draw around the
+// posterior mean at x̂0 + delta with mv's variance, or DDIM from x̂0 +
+// delta and the ε it implies. It is how the Gaussian-likelihood methods
+// turn their shift of x̂0 into x_{t-1}.
+func (s *Step) GuidedPrior(mv diffusion.MeanVariance, delta *graph.Node) *graph.Node {
 	x0 := graph.Add(mv.PredXStart, delta)
 	mv.PredXStart = x0
 	mv.Mean = s.Process.PosteriorMean(x0, s.X, s.I)
@@ -126,13 +132,16 @@ func safeDiv(num, den *graph.Node) *graph.Node {
 	return graph.Where(pos, q, graph.ZerosLike(q))
 }
 
-// conjugateGradient returns the solution u of M u = b for each batch element
-// after iters iterations of conjugate gradients from u = 0, with M (symmetric
-// positive semi-definite, acting on each batch element separately) given by
-// apply. The loop is unrolled in the graph. A direction of zero curvature
-// (a converged or singular system) contributes nothing instead of NaN.
-// The iterations are capped at the system's size (see krylovIterations).
-func conjugateGradient(apply func(v *graph.Node) *graph.Node, b *graph.Node, iters int) *graph.Node {
+// ConjugateGradient returns the solution u of M u = b for each batch
+// element of b ([N,...], one system per image) after iters iterations of
+// conjugate gradients from u = 0, with M (symmetric positive
+// semi-definite, acting on each batch element separately) given by apply.
+// The loop is unrolled in the graph, so its result can be differentiated
+// (the Gaussian-likelihood methods hold it fixed instead). A direction of
+// zero curvature (a converged or singular system) contributes nothing
+// instead of NaN. The iterations are capped at the system's size (see
+// krylovIterations).
+func ConjugateGradient(apply func(v *graph.Node) *graph.Node, b *graph.Node, iters int) *graph.Node {
 	iters = krylovIterations(b, iters)
 	u := graph.ZerosLike(b)
 	r, p := b, b
@@ -186,7 +195,7 @@ func (s *Step) solveDiagonalCovariance(op ops.Linear, c, r *graph.Node, iters in
 	apply := func(v *graph.Node) *graph.Node {
 		return graph.Add(graph.Mul(s2, v), op.Apply(graph.Mul(c, op.Adjoint(v))))
 	}
-	return conjugateGradient(apply, r, iters)
+	return ConjugateGradient(apply, r, iters)
 }
 
 // iterations returns n, or def when n ≤ 0.

@@ -44,9 +44,9 @@ func TestIterativeSolvers(t *testing.T) {
 		iters int
 		tol   float64
 	}{
-		{"cg/regular", conjugateGradient, d, 0.5, 0, d, 1e-4},
-		{"cg/singular", conjugateGradient, 3, 0, 0, 3, 1e-3},
-		{"cg/extra iterations", conjugateGradient, d, 0.5, 0, 3 * d, 1e-4},
+		{"cg/regular", ConjugateGradient, d, 0.5, 0, d, 1e-4},
+		{"cg/singular", ConjugateGradient, 3, 0, 0, 3, 1e-3},
+		{"cg/extra iterations", ConjugateGradient, d, 0.5, 0, 3 * d, 1e-4},
 		{"gcr/regular", generalizedConjugateResidual, d, 0.5, 0, d, 1e-4},
 		{"gcr/singular", generalizedConjugateResidual, 3, 0, 0, 3, 1e-3},
 		{"gcr/extra iterations", generalizedConjugateResidual, d, 0.5, 0, 3 * d, 1e-4},

@@ -96,8 +96,8 @@ func (m TMPD) Step(s *Step) Result {
 	op := mustLinear(m.Name(), s.Op)
 	mv := s.Denoise(s.X, s.I)
 	x0 := mv.PredXStart
-	k := s.tweedieScale(x0)
-	jv := func(v *graph.Node) *graph.Node { return s.vjp(x0, v) }
+	k := s.TweedieScale(x0)
+	jv := func(v *graph.Node) *graph.Node { return s.VJP(x0, v) }
 	r := s.residual(x0)
 	var cov, u *graph.Node
 	if m.PixelSpace {
@@ -108,8 +108,8 @@ func (m TMPD) Step(s *Step) Result {
 		cov = graph.StopGradient(m.Diagonal.nonNegative(m.Diagonal.estimate(r, s.I, jvY)))
 		u = safeDiv(r, graph.Add(cov, s.sigmaY2(r)))
 	}
-	g := s.vjp(x0, op.Adjoint(u))
+	g := s.VJP(x0, op.Adjoint(u))
 	delta := s.Scaled(graph.Mul(k, g))
-	return Result{Next: s.guidedPrior(mv, delta), PredXStart: x0, Residual: perImageNorm(r),
+	return Result{Next: s.GuidedPrior(mv, delta), PredXStart: x0, Residual: perImageNorm(r),
 		Extra: map[string]*graph.Node{"covariance": cov}}
 }
