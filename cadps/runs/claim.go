@@ -178,7 +178,7 @@ func (c *Claimer) Claim(stem string) (*Claim, error) {
 // taking the newest plus one then could let this claim and one that found
 // no file (generation 0) both succeed.
 func (c *Claimer) nextGeneration(stem string) (int, error) {
-	for {
+	for range 1000 {
 		newest, found, err := generations(stem)
 		if err != nil {
 			return 0, fmt.Errorf("runs: claim %s: %w", stem, err)
@@ -187,7 +187,7 @@ func (c *Claimer) nextGeneration(stem string) (int, error) {
 			return 0, nil
 		}
 		path := stem + "." + strconv.Itoa(newest)
-		st, err := os.Stat(path)
+		st, err := os.Lstat(path)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			continue // released meanwhile
@@ -198,6 +198,7 @@ func (c *Claimer) nextGeneration(stem string) (int, error) {
 		}
 		return newest + 1, nil
 	}
+	return 0, fmt.Errorf("runs: claim %s: its newest claim file vanished 1000 times in a row", stem)
 }
 
 // Sweep removes the claim files of an item that no live worker holds, with

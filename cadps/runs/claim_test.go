@@ -334,3 +334,26 @@ func deadPID(t *testing.T) int {
 	}
 	return dead.Process.Pid
 }
+
+// TestClaimDanglingLink: a claim file that is a dangling symbolic link
+// (no claim this package makes) counts as held until its lease runs out,
+// instead of making Claim look for it again forever.
+func TestClaimDanglingLink(t *testing.T) {
+	stem := filepath.Join(t.TempDir(), "00002")
+	if err := os.Symlink(filepath.Join(t.TempDir(), "gone"), stem+".0"); err != nil {
+		t.Skip("no symbolic links here:", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := (&Claimer{}).Claim(stem)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrHeld) {
+			t.Errorf("error %v, want ErrHeld", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("Claim still looks for a dangling claim file after a minute")
+	}
+}
