@@ -1,6 +1,8 @@
 package runs
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -41,6 +43,9 @@ type Holder struct {
 	Worker string `json:"worker,omitempty"`
 	// Claimed is when the claim was made (RFC 3339, UTC).
 	Claimed string `json:"claimed"`
+	// Token is drawn at random for each claim: a worker tells its own
+	// claim file from one another worker made later under the same name.
+	Token string `json:"token,omitempty"`
 }
 
 // String names the holder as host:pid (worker).
@@ -62,8 +67,12 @@ func (h Holder) String() string {
 // again by exactly one worker. So does a file whose holder is a process of
 // the claiming worker's host that is no longer alive (processAlive), at
 // once: a worker stopped by Ctrl-C or kill -9 does not block a restart on
-// its host for the lease. A holder that finds a newer generation than
-// its own has lost the item and must not publish it (Claim.Lost).
+// its host for the lease. A worker that has linked its file checks that
+// no live worker made another meanwhile, and gives way if one did; each
+// claim file holds a random token, by which a holder tells its own file
+// from one made later under the same name. A holder that finds a newer
+// generation than its own, or its file gone or not its own, has lost the
+// item and must not publish it (Claim.Lost).
 //
 // The staleness test compares the file's time with the local clock:
 // machines that share a folder must agree on the time to well within the
@@ -94,6 +103,7 @@ func (c *Claimer) lease() time.Duration {
 // Claim is a claim this worker holds.
 type Claim struct {
 	path   string
+	token  string
 	gen    int
 	stem   string
 	stop   chan struct{}
@@ -112,16 +122,24 @@ func generations(stem string) (newest int, found bool, err error) {
 		return 0, false, err
 	}
 	newest = -1
-	for _, m := range matches {
-		g, err := strconv.Atoi(strings.TrimPrefix(m, stem+"."))
-		if err != nil || g < 0 {
-			continue // a temporary file or another name
-		}
-		if g > newest {
-			newest = g
-		}
+	for _, g := range claimGenerations(stem, matches) {
+		newest = max(newest, g)
 	}
 	return newest, newest >= 0, nil
+}
+
+// claimGenerations returns the generations of the claim files among
+// matches (paths STEM.N, N in its canonical decimal form; temporary files
+// and other names are left out).
+func claimGenerations(stem string, matches []string) []int {
+	var gens []int
+	for _, m := range matches {
+		suffix := strings.TrimPrefix(m, stem+".")
+		if g, err := strconv.Atoi(suffix); err == nil && g >= 0 && strconv.Itoa(g) == suffix {
+			gens = append(gens, g)
+		}
+	}
+	return gens
 }
 
 // globEscape quotes the glob metacharacters of a path.
@@ -137,12 +155,17 @@ func globEscape(p string) string {
 // holder is a process of this host that no longer runs (killed, or
 // stopped by Ctrl-C).
 func (c *Claimer) Claim(stem string) (*Claim, error) {
-	gen, err := c.nextGeneration(stem)
+	gen, seen, err := c.nextGeneration(stem)
 	if err != nil {
 		return nil, err
 	}
 	host, _ := os.Hostname()
-	data, err := json.Marshal(Holder{Host: host, PID: os.Getpid(), Worker: c.Worker, Claimed: time.Now().UTC().Format(time.RFC3339)})
+	var token [8]byte
+	if _, err := rand.Read(token[:]); err != nil {
+		return nil, fmt.Errorf("runs: claim %s: %w", stem, err)
+	}
+	h := Holder{Host: host, PID: os.Getpid(), Worker: c.Worker, Claimed: time.Now().UTC().Format(time.RFC3339), Token: hex.EncodeToString(token[:])}
+	data, err := json.Marshal(h)
 	if err != nil {
 		return nil, fmt.Errorf("runs: %w", err)
 	}
@@ -154,11 +177,14 @@ func (c *Claimer) Claim(stem string) (*Claim, error) {
 	if !won {
 		return nil, fmt.Errorf("%s: %w: %s", stem, ErrHeld, readHolder(path))
 	}
-	for g := range gen {
-		os.Remove(stem + "." + strconv.Itoa(g)) // the dead holders' files
+	cl := &Claim{path: path, token: h.Token, gen: gen, stem: stem, stop: make(chan struct{}), done: make(chan struct{}), owner: c}
+	if err := c.settle(cl, seen); err != nil {
+		if cl.own() {
+			os.Remove(path)
+		}
+		return nil, err
 	}
 	removeDeadTemps(stem, gen)
-	cl := &Claim{path: path, gen: gen, stem: stem, stop: make(chan struct{}), done: make(chan struct{}), owner: c}
 	c.mu.Lock()
 	if c.active == nil {
 		c.active = map[*Claim]bool{}
@@ -169,36 +195,100 @@ func (c *Claimer) Claim(stem string) (*Claim, error) {
 	return cl, nil
 }
 
-// nextGeneration returns the generation a claim of stem may try to
-// create: 0 when there is no claim file, the newest plus one when the
-// newest belongs to no live worker (its lease ran out, or its holder is a
-// process of this host that no longer runs), or an error wrapping ErrHeld
-// when it belongs to a live one. When the newest file vanishes between the
-// listing and the look at it (its holder released it), it lists again:
-// taking the newest plus one then could let this claim and one that found
-// no file (generation 0) both succeed.
-func (c *Claimer) nextGeneration(stem string) (int, error) {
-	for range 1000 {
-		newest, found, err := generations(stem)
-		if err != nil {
-			return 0, fmt.Errorf("runs: claim %s: %w", stem, err)
+// settle checks, once cl's file is linked, that no live worker claimed the
+// item meanwhile, and removes the files cl supersedes. Between this
+// worker's look (seen) and its link, another worker may have made a newer
+// generation, or, after the files it saw were released or taken over,
+// made a fresh one of a lower generation (generation numbers start again
+// at 0 once an item has no claim file); either is a live holder, and this
+// claim gives way (ErrHeld). A file it saw (by its token) older than the
+// newest it saw was superseded already and is removed; the newest it saw,
+// and any other, is removed unless its holder is live now.
+func (c *Claimer) settle(cl *Claim, seen look) error {
+	matches, err := filepath.Glob(globEscape(cl.stem) + ".*")
+	if err != nil {
+		return fmt.Errorf("runs: claim %s: %w", cl.stem, err)
+	}
+	var older []string
+	for _, g := range claimGenerations(cl.stem, matches) {
+		if g == cl.gen {
+			continue
 		}
-		if !found {
-			return 0, nil
-		}
-		path := stem + "." + strconv.Itoa(newest)
-		st, err := os.Lstat(path)
+		path := cl.stem + "." + strconv.Itoa(g)
+		token, wasSeen := seen.tokens[g]
+		superseded := wasSeen && g < seen.newest && readHolderOf(path).Token == token
+		live, err := c.live(path)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
+		case err != nil:
+			return fmt.Errorf("runs: claim %s: %w", cl.stem, err)
+		case g > cl.gen || live && !superseded:
+			return fmt.Errorf("%s: %w: %s", cl.stem, ErrHeld, readHolder(path))
+		default:
+			older = append(older, path)
+		}
+	}
+	for _, path := range older {
+		os.Remove(path) // the dead or stale holders' files
+	}
+	return nil
+}
+
+// live reports whether the claim file at path belongs to a live worker:
+// refreshed within the lease, by a holder that is not a process of this
+// host that no longer runs. It looks at the file itself (Lstat), so that a
+// dangling link counts as a file.
+func (c *Claimer) live(path string) (bool, error) {
+	st, err := os.Lstat(path)
+	if err != nil {
+		return false, err
+	}
+	return time.Since(st.ModTime()) <= c.lease() && !deadHolder(path), nil
+}
+
+// look is what a claim saw of an item's claim files before it linked its
+// own: the newest generation (-1 for none), which no live worker held, and
+// the token of every file then there, by generation.
+type look struct {
+	newest int
+	tokens map[int]string
+}
+
+// nextGeneration looks at stem's claim files and returns what it saw, with
+// the generation a claim may try to create: 0 when there is no claim file,
+// the newest plus one when the newest belongs to no live worker (its lease
+// ran out, or its holder is a process of this host that no longer runs).
+// It returns an error wrapping ErrHeld when the newest belongs to a live
+// one. When the newest file vanishes between the listing and the look at
+// it (its holder released it), it lists again.
+func (c *Claimer) nextGeneration(stem string) (int, look, error) {
+	for range 1000 {
+		matches, err := filepath.Glob(globEscape(stem) + ".*")
+		if err != nil {
+			return 0, look{}, fmt.Errorf("runs: claim %s: %w", stem, err)
+		}
+		l := look{newest: -1, tokens: map[int]string{}}
+		for _, g := range claimGenerations(stem, matches) {
+			l.newest = max(l.newest, g)
+			l.tokens[g] = readHolderOf(stem + "." + strconv.Itoa(g)).Token
+		}
+		if l.newest < 0 {
+			return 0, l, nil
+		}
+		path := stem + "." + strconv.Itoa(l.newest)
+		live, err := c.live(path)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			time.Sleep(time.Millisecond)
 			continue // released meanwhile
 		case err != nil:
-			return 0, fmt.Errorf("runs: claim %s: %w", stem, err)
-		case time.Since(st.ModTime()) <= c.lease() && !deadHolder(path):
-			return 0, fmt.Errorf("%s: %w: %s", stem, ErrHeld, readHolder(path))
+			return 0, look{}, fmt.Errorf("runs: claim %s: %w", stem, err)
+		case live:
+			return 0, look{}, fmt.Errorf("%s: %w: %s", stem, ErrHeld, readHolder(path))
 		}
-		return newest + 1, nil
+		return l.newest + 1, l, nil
 	}
-	return 0, fmt.Errorf("runs: claim %s: its newest claim file vanished 1000 times in a row", stem)
+	return 0, look{}, fmt.Errorf("%s: %w: its newest claim file vanished 1000 times in a row", stem, ErrHeld)
 }
 
 // Sweep removes the claim files of an item that no live worker holds, with
@@ -230,15 +320,21 @@ func (c *Claimer) Sweep(stem string) error {
 
 // readHolder names the holder recorded in a claim file.
 func readHolder(path string) string {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return "holder unknown"
-	}
-	var h Holder
-	if json.Unmarshal(data, &h) != nil {
+	h := readHolderOf(path)
+	if h.Host == "" && h.PID == 0 {
 		return "holder unknown"
 	}
 	return h.String() + " since " + h.Claimed
+}
+
+// readHolderOf returns the holder recorded in a claim file (the zero
+// Holder when it cannot be read).
+func readHolderOf(path string) Holder {
+	var h Holder
+	if data, err := os.ReadFile(path); err == nil {
+		json.Unmarshal(data, &h)
+	}
+	return h
 }
 
 // deadHolder reports whether the claim file at path names a process of
@@ -275,14 +371,31 @@ func (cl *Claim) heartbeat(interval time.Duration) {
 
 // refresh touches the claim file and checks that it is still the newest.
 func (cl *Claim) refresh() {
-	now := time.Now()
-	err := os.Chtimes(cl.path, now, now)
-	newest, _, gerr := generations(cl.stem)
-	if errors.Is(err, fs.ErrNotExist) || (gerr == nil && newest > cl.gen) {
+	lost := !cl.own()
+	if !lost {
+		now := time.Now()
+		lost = errors.Is(os.Chtimes(cl.path, now, now), fs.ErrNotExist)
+	}
+	if newest, _, err := generations(cl.stem); err == nil && newest > cl.gen {
+		lost = true
+	}
+	if lost {
 		cl.mu.Lock()
 		cl.lost = true
 		cl.mu.Unlock()
 	}
+}
+
+// own reports whether the claim's file is still this claim's: it exists
+// and holds its token (another worker may have made a file of the same
+// name after this one's was taken over and released).
+func (cl *Claim) own() bool {
+	data, err := os.ReadFile(cl.path)
+	if err != nil {
+		return false
+	}
+	var h Holder
+	return json.Unmarshal(data, &h) == nil && h.Token == cl.token
 }
 
 // Lost reports whether another worker took the item over (after this
@@ -311,6 +424,9 @@ func (cl *Claim) Release() error {
 	cl.owner.mu.Lock()
 	delete(cl.owner.active, cl)
 	cl.owner.mu.Unlock()
+	if !cl.own() {
+		return nil // taken over: the file, if any, is another worker's
+	}
 	if err := os.Remove(cl.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("runs: releasing %s: %w", cl.path, err)
 	}

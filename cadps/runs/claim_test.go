@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -355,5 +356,132 @@ func TestClaimDanglingLink(t *testing.T) {
 		}
 	case <-time.After(time.Minute):
 		t.Fatal("Claim still looks for a dangling claim file after a minute")
+	}
+}
+
+// TestClaimNameReused: a holder suspended past its lease whose item was
+// taken over and released, and then claimed afresh under its old file
+// name, sees that it lost the item (the file holds another claim's token)
+// and, releasing, leaves the new holder's file alone.
+func TestClaimNameReused(t *testing.T) {
+	stem := filepath.Join(t.TempDir(), "00004")
+	suspended, err := (&Claimer{Worker: "suspended"}).Claim(stem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(stem+".0", long, long); err != nil { // it missed its heartbeats
+		t.Fatal(err)
+	}
+	taker, err := (&Claimer{Worker: "taker"}).Claim(stem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := taker.Release(); err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := (&Claimer{Worker: "fresh"}).Claim(stem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Release()
+	if fresh.path != suspended.path {
+		t.Fatalf("the fresh claim is %s, the test wants the suspended one's name %s", fresh.path, suspended.path)
+	}
+	if !suspended.Lost() {
+		t.Error("the suspended holder does not see that it lost the item")
+	}
+	if err := suspended.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if fresh.Lost() {
+		t.Error("the fresh holder lost its claim when the suspended one released")
+	}
+	if _, err := (&Claimer{Worker: "another"}).Claim(stem); !errors.Is(err, ErrHeld) {
+		t.Errorf("a third claim while the fresh holder holds the item: %v, want ErrHeld", err)
+	}
+}
+
+// TestClaimSettle: a claim that finds, once linked, a claim file a live
+// worker made after its look (a fresh generation 0 after the files it saw
+// were released, or a newer generation) gives way and removes its own
+// file; files it saw superseded are removed.
+func TestClaimSettle(t *testing.T) {
+	data := func(h Holder) []byte {
+		b, err := json.Marshal(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	host, _ := os.Hostname()
+	me := Holder{Host: host, PID: os.Getpid(), Token: "mine"}
+	for _, tc := range []struct {
+		name  string
+		seen  look           // the look before the link
+		files map[int]Holder // the files at the link, by generation (the claim's own is 2)
+		stale map[int]bool   // files whose time is an hour old
+		held  bool           // the claim gives way
+		left  []int          // the generations left afterwards
+	}{
+		{"superseded files are removed", look{newest: 1, tokens: map[int]string{0: "a", 1: "b"}},
+			map[int]Holder{0: {Host: host, PID: os.Getppid(), Token: "a"}, 1: {Host: "gone", Token: "b"}}, map[int]bool{1: true}, false, []int{2}},
+		{"a fresh generation 0 made after the look", look{newest: 1, tokens: map[int]string{1: "b"}},
+			map[int]Holder{0: {Host: host, PID: os.Getppid(), Token: "new"}}, nil, true, []int{0}},
+		{"the file seen stale was refreshed", look{newest: 1, tokens: map[int]string{1: "b"}},
+			map[int]Holder{1: {Host: "elsewhere", Token: "b"}}, nil, true, []int{1}},
+		{"a newer generation", look{newest: 1, tokens: map[int]string{1: "b"}},
+			map[int]Holder{1: {Host: "gone", Token: "b"}, 3: {Host: "elsewhere", Token: "c"}}, map[int]bool{1: true}, true, []int{1, 3}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stem := filepath.Join(t.TempDir(), "00005")
+			old := time.Now().Add(-time.Hour)
+			for g, h := range tc.files {
+				path := fmt.Sprintf("%s.%d", stem, g)
+				if err := os.WriteFile(path, data(h), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				if tc.stale[g] {
+					if err := os.Chtimes(path, old, old); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			if err := os.WriteFile(stem+".2", data(me), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			c := &Claimer{}
+			cl := &Claim{path: stem + ".2", token: "mine", gen: 2, stem: stem, owner: c}
+			err := c.settle(cl, tc.seen)
+			if held := errors.Is(err, ErrHeld); held != tc.held || (err != nil && !held) {
+				t.Fatalf("settle: %v, want held %v", err, tc.held)
+			}
+			if tc.held { // Claim removes its own file when it gives way
+				os.Remove(cl.path)
+			}
+			matches, _ := filepath.Glob(stem + ".*")
+			if got := claimGenerations(stem, matches); !slices.Equal(got, tc.left) {
+				t.Errorf("generations left %v, want %v", got, tc.left)
+			}
+		})
+	}
+}
+
+// TestClaimOddNames: only canonical generation suffixes count as claim
+// files (STEM.+0 or STEM.00 are other files).
+func TestClaimOddNames(t *testing.T) {
+	stem := filepath.Join(t.TempDir(), "00006")
+	for _, name := range []string{".+0", ".00", ".-1", ".x"} {
+		if err := os.WriteFile(stem+name, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cl, err := (&Claimer{}).Claim(stem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Release()
+	if cl.gen != 0 {
+		t.Errorf("claimed generation %d, want 0 (no claim file before)", cl.gen)
 	}
 }

@@ -179,6 +179,10 @@ func (r *Reproduction) lockSettings() (*Claim, error) {
 	start, pause, logged := time.Now(), 5*time.Millisecond, false
 	for {
 		cl, err := c.Claim(stem)
+		if err == nil && cl.Lost() { // another worker's claim crossed this one's
+			cl.Release()
+			err = fmt.Errorf("%s: %w", stem, ErrHeld)
+		}
 		if !errors.Is(err, ErrHeld) {
 			return cl, err
 		}
