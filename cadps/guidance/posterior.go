@@ -44,7 +44,8 @@ func (s *Step) alphaBar(x *graph.Node) *graph.Node {
 }
 
 // TweedieScale returns (1−ᾱ_i)/√ᾱ_i at the step's index i, expanded
-// against x (shaped like x, or [N,1,…,1] for a per-image index): the
+// against x (a scalar for a scalar index, [N,1,…,1] for a per-image one;
+// it broadcasts against x): the
 // factor of Cov[x0|x_t] = (1−ᾱ)/√ᾱ · ∂x̂0/∂x_t, and the shift of x̂0 that a
 // likelihood score g gives through Tweedie's formula, x̂0 + (1−ᾱ)/√ᾱ · g.
 func (s *Step) TweedieScale(x *graph.Node) *graph.Node {
@@ -54,8 +55,9 @@ func (s *Step) TweedieScale(x *graph.Node) *graph.Node {
 
 // VJP returns (∂x0/∂x_t)ᵀ w, shaped like s.X: the vector-Jacobian product
 // of an estimate x0 built from s.X (such as x̂0) with w, shaped like x0,
-// which is not differentiated. With w = Aᵀ u it is the gradient of the
-// Gaussian likelihoods above.
+// which is not differentiated. With w = Aᵀ u, u solving
+// (σ_y² I + A Σ Aᵀ) u = y − A x̂0, it is ∇_{x_t} log N(y; A x̂0, σ_y² I +
+// A Σ Aᵀ) with Σ held fixed, the Gaussian-likelihood methods' gradient.
 func (s *Step) VJP(x0, w *graph.Node) *graph.Node {
 	inner := graph.ReduceAllSum(graph.Mul(x0, graph.StopGradient(w)))
 	return graph.Gradient(inner, s.X)[0]
@@ -139,8 +141,8 @@ func safeDiv(num, den *graph.Node) *graph.Node {
 // The loop is unrolled in the graph, so its result can be differentiated
 // (the Gaussian-likelihood methods hold it fixed instead). A direction of
 // zero curvature (a converged or singular system) contributes nothing
-// instead of NaN. The iterations are capped at the system's size (see
-// krylovIterations).
+// instead of NaN. The iterations are capped at twice the number of
+// unknowns per image (see krylovIterations).
 func ConjugateGradient(apply func(v *graph.Node) *graph.Node, b *graph.Node, iters int) *graph.Node {
 	iters = krylovIterations(b, iters)
 	u := graph.ZerosLike(b)

@@ -68,12 +68,17 @@ type Task struct {
 	// Build builds an operator of one's own (any ops.Operator) for an
 	// image shape [N,C,H,W], drawing its random parts, if any, from seed
 	// (and from nothing else, so that a seed repeats its measurement). It
-	// is called for every restoration; a compiled sampler is reused while
-	// the operator gives the same A(x) on a probe batch. The step size and
-	// step count default by the operator's ops.Kind (ops.Kinder); one that
-	// reports none needs Options.Scale for the DPS-type methods. Recorded
-	// settings name such a task by its Label alone.
+	// is called for every restoration, each compiling its sampler, unless
+	// Fixed is set. The step size and step count default by the
+	// operator's ops.Kind (ops.Kinder); one that reports none needs
+	// Options.Scale for the DPS-type methods. Recorded settings name such
+	// a task by its Label alone.
 	Build func(imageShape []int, seed uint64) (ops.Operator, error)
+	// Fixed says that Build's operator does not depend on the seed: it is
+	// built once, and one compiled sampler serves every image (a batch
+	// shape). Set it only when that is so; a restoration would otherwise
+	// measure with another seed's operator.
+	Fixed bool
 }
 
 // SpecTask returns the task for an ops.Parse spec, labelled by the spec
@@ -105,6 +110,8 @@ func (t Task) Operator(imageShape []int, seed uint64) (ops.Operator, error) {
 		return nil, fmt.Errorf("restore: task %q has no spec, config or operator builder", t.Label)
 	case set > 1:
 		return nil, fmt.Errorf("restore: task %q sets more than one of a spec, a config and an operator builder", t.Label)
+	case t.Fixed && t.Build == nil:
+		return nil, fmt.Errorf("restore: task %q is marked Fixed, which says so of an operator builder, and has none", t.Label)
 	case t.Build != nil:
 		op, err := t.Build(imageShape, seed)
 		switch {

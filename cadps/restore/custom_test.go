@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cadps/toolkit/cadps"
 	"github.com/cadps/toolkit/cadps/diffusion"
 	"github.com/cadps/toolkit/cadps/guidance"
 	"github.com/cadps/toolkit/ops"
@@ -127,6 +128,7 @@ func TestCustomMethodAndOperator(t *testing.T) {
 		{"method spec and value", Options{Task: sr, Method: "dps", Custom: handDPS{}}, `both a method spec ("dps") and a method value (hand-dps)`},
 		{"no operator", Options{Task: Task{Label: "none"}, Method: "dps"}, `task "none" has no spec, config or operator builder`},
 		{"spec and builder", Options{Task: Task{Label: "two", Spec: "sr:factor=2", Build: build}, Method: "dps"}, `task "two" sets more than one`},
+		{"fixed without a builder", Options{Task: Task{Label: "sr", Spec: "sr:factor=2", Fixed: true}, Method: "dps"}, `task "sr" is marked Fixed`},
 		{"builder error", Options{Task: Task{Label: "bad", Build: func([]int, uint64) (ops.Operator, error) {
 			return nil, errors.New("no kernel file")
 		}}, Method: "dps"}, "task bad: no kernel file"},
@@ -159,8 +161,8 @@ func buildGain(_ []int, seed uint64) (ops.Operator, error) {
 // TestCustomOperatorSeeds restores with operators of one's own whose
 // random part takes two values: every restoration measures with the
 // operator of its own seed (seeds 1 and 2 giving the same one does not
-// make it fixed), a sampler is compiled again only for an operator it has
-// not seen last, and an operator that cannot be compared with == works.
+// make it fixed), and an operator that cannot be compared with == works.
+// A task marked Fixed is built once and keeps one sampler.
 func TestCustomOperatorSeeds(t *testing.T) {
 	b, prior := shippedPrior(t)
 	truths := twoTestImages(t, prior)
@@ -171,8 +173,6 @@ func TestCustomOperatorSeeds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var lastGain float64
-	var lastSampler *compiled
 	for _, seed := range []uint64{1, 2, 3, 4, 5, 6} {
 		res, err := r.Restore(truths[0], seed, nil)
 		if err != nil {
@@ -181,10 +181,6 @@ func TestCustomOperatorSeeds(t *testing.T) {
 		if want := fmt.Sprintf("gain(%g)", gainOf(seed)); res.Operator != want {
 			t.Errorf("seed %d: measured with %s, want %s", seed, res.Operator, want)
 		}
-		if same := r.last == lastSampler; same != (gainOf(seed) == lastGain) {
-			t.Errorf("seed %d: sampler reused %v, with gain %g after %g", seed, same, gainOf(seed), lastGain)
-		}
-		lastGain, lastSampler = gainOf(seed), r.last
 	}
 	batch, err := r.RestoreBatch(truths, 3, nil)
 	if err != nil {
@@ -192,6 +188,27 @@ func TestCustomOperatorSeeds(t *testing.T) {
 	}
 	if want := fmt.Sprintf("gain(%g)", gainOf(3)); batch.Operator != want {
 		t.Errorf("batch: measured with %s, want %s", batch.Operator, want)
+	}
+
+	builds := 0
+	fixed := Task{Label: "half", Fixed: true, Build: func([]int, uint64) (ops.Operator, error) {
+		builds++
+		return gainOp{[]float64{0.5}}, nil
+	}}
+	if r, err = New(b, prior, Options{Task: fixed, Method: "dps", Steps: 2}); err != nil {
+		t.Fatal(err)
+	}
+	var kept *cadps.Sampler
+	for seed := range uint64(3) {
+		if _, err := r.Restore(truths[0], seed, nil); err != nil {
+			t.Fatal(err)
+		}
+		if seed == 0 {
+			kept = r.fixedSampler
+		}
+	}
+	if builds != 1 || kept == nil || r.fixedSampler != kept {
+		t.Errorf("a Fixed task: built %d times, sampler kept %v; want one build and one sampler", builds, r.fixedSampler == kept && kept != nil)
 	}
 }
 

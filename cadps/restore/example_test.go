@@ -65,7 +65,8 @@ func (sqDPS) Step(s *guidance.Step) guidance.Result {
 
 // A method and an operator of one's own run through the restorer like the
 // toolkit's: here the squared-norm ablation of DPS on a saturating sensor,
-// y = tanh(2x). The operator reports no kind, so ζ is set.
+// y = tanh(2x). The operator reports no kind, so ζ is set, and does not
+// depend on the seed (Fixed), so one compiled sampler serves every image.
 func ExampleOptions_custom() {
 	b, err := backend.New()
 	if err != nil {
@@ -79,7 +80,7 @@ func ExampleOptions_custom() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	sensor := restore.Task{Label: "saturated", Build: func([]int, uint64) (ops.Operator, error) {
+	sensor := restore.Task{Label: "saturated", Fixed: true, Build: func([]int, uint64) (ops.Operator, error) {
 		return ops.NewFunc("saturated", nil, func(x *graph.Node) *graph.Node { return graph.Tanh(graph.MulScalar(x, 2)) })
 	}}
 	zeta := 0.1

@@ -15,40 +15,46 @@ import (
 )
 
 // seedIndependent builds the task's operator for seed 1 and returns it as
-// op, and also as fixed when the operator cannot depend on the seed, so
-// that one compiled sampler serves every image: a spec's or config's
-// operator (whose random parts, masks and kernels, are continuous draws)
-// that gives the same A(x) on a probe image for seeds 1 and 2. An operator
-// of one's own (Task.Build) is never taken as fixed, since its random part
-// may take few values; fixed is nil then, and for an operator with random
-// parts. Errors are the task's.
+// op, and also as fixed when the operator does not depend on the seed, so
+// that one compiled sampler serves every image. An operator of one's own
+// (Task.Build) is fixed when its task says so (Task.Fixed); a spec's or
+// config's when it gives the same A(x) on a probe image for the seeds 1, 2
+// and 3 (its random parts, masks and kernels, are drawn from wide ranges:
+// three seeds that agree mean none is drawn). fixed is nil for an operator
+// with random parts. Errors are the task's.
 func seedIndependent(b backends.Backend, task Task, shape []int) (op, fixed ops.Operator, err error) {
 	a, err := task.Operator(shape, 1)
 	if err != nil {
 		return nil, nil, err
 	}
 	ya, err := signature(b, a, shape)
-	if err != nil || task.Build != nil {
-		return a, nil, err
-	}
-	c, err := task.Operator(shape, 2)
-	if err != nil {
+	switch {
+	case err != nil:
 		return nil, nil, err
-	}
-	yc, err := signature(b, c, shape)
-	if err != nil {
-		return nil, nil, err
-	}
-	if !slices.Equal(ya, yc) {
+	case task.Build != nil && task.Fixed:
+		return a, a, nil
+	case task.Build != nil:
 		return a, nil, nil
+	}
+	for _, seed := range []uint64{2, 3} {
+		c, err := task.Operator(shape, seed)
+		if err != nil {
+			return nil, nil, err
+		}
+		yc, err := signature(b, c, shape)
+		if err != nil {
+			return nil, nil, err
+		}
+		if !slices.Equal(ya, yc) {
+			return a, nil, nil
+		}
 	}
 	return a, a, nil
 }
 
 // signature returns A(probe) for a fixed random probe batch of the NCHW
-// shape: two operators of one's own with the same signature are taken to
-// be the same operator (see Restorer.samplerFor). Building it also checks
-// that the operator applies to the shape.
+// shape (see seedIndependent). Building it also checks that the operator
+// applies to the shape.
 func signature(b backends.Backend, op ops.Operator, shape []int) ([]float32, error) {
 	probe := make([]float32, shape[0]*shape[1]*shape[2]*shape[3])
 	rng := rand.New(rand.NewPCG(1, 2))

@@ -143,38 +143,24 @@ func (r *Restorer) measure(x []float32, shape []int, seed uint64) (*measurement,
 }
 
 // compiled is a sampler kept for later restorations, with the batch shape
-// and the operator signature it was compiled for.
+// it was compiled for.
 type compiled struct {
 	sampler *cadps.Sampler
 	shape   []int
-	sig     []float32
 }
 
 // samplerFor returns a sampler for the measurement's operator on batches
 // of the NCHW shape: the one kept for the seed-independent operator (or
 // for none); for a batch of a seed-independent task, whose operator
-// depends on the shape alone, the last one compiled for that shape; for an
-// operator of one's own, the last one compiled when its operator has the
-// same signature on the same shape; else (a task with random parts) a new
-// one. What it compiles for reuse is kept in place of the last.
+// depends on the shape alone, the last one compiled for that shape; else
+// (a task with random parts) a new one. What it compiles for a batch of a
+// seed-independent task is kept in place of the last.
 func (r *Restorer) samplerFor(m *measurement, shape []int) (*cadps.Sampler, error) {
 	if m.fixed && r.fixedSampler != nil {
 		return r.fixedSampler, nil
 	}
-	var sig []float32
-	reusable := false
-	switch {
-	case m.fixed:
-	case r.fixedOp != nil:
-		reusable = true
-	case r.opts.Task.Build != nil:
-		var err error
-		if sig, err = signature(r.backend, m.op, shape); err != nil {
-			return nil, err
-		}
-		reusable = true
-	}
-	if l := r.last; reusable && l != nil && slices.Equal(l.shape, shape) && slices.Equal(l.sig, sig) {
+	reusable := !m.fixed && r.fixedOp != nil
+	if l := r.last; reusable && l != nil && slices.Equal(l.shape, shape) {
 		return l.sampler, nil
 	}
 	s, err := cadps.NewSampler(cadps.Problem{
@@ -189,7 +175,7 @@ func (r *Restorer) samplerFor(m *measurement, shape []int) (*cadps.Sampler, erro
 	case m.fixed:
 		r.fixedSampler = s
 	case reusable:
-		r.last = &compiled{sampler: s, shape: slices.Clone(shape), sig: sig}
+		r.last = &compiled{sampler: s, shape: slices.Clone(shape)}
 	}
 	return s, nil
 }
