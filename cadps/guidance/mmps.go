@@ -23,9 +23,9 @@ import (
 // The system is solved by GCR (minimal residual, as GMRES) by default, not
 // by the conjugate gradients the paper names: a learned network's Jacobian
 // is neither symmetric nor positive semi-definite, and CG on
-// σ_y² I + A Cov Aᵀ then diverges. On the small Fashion-MNIST prior, box
-// inpainting of a T-shirt (50 steps) gives 15.1 dB with 5 CG iterations and
-// 5.2 dB with 2, against 32.7 and 32.8 dB with GCR. Where the Jacobian is
+// σ_y² I + A Cov Aᵀ then can take huge steps along directions of small or
+// negative curvature (docs/methods.md, section mmps, measures both solvers
+// on the shipped prior, with the commands). Where the Jacobian is
 // symmetric (an exact denoiser, the Gaussian-mixture benchmark) both reach
 // the same solution.
 //

@@ -16,8 +16,8 @@ import (
 	"strings"
 
 	"github.com/cadps/toolkit/cadps/diffusion"
+	"github.com/cadps/toolkit/cadps/prior"
 	"github.com/cadps/toolkit/cadps/prior/small"
-	"github.com/cadps/toolkit/cadps/train"
 	"github.com/cadps/toolkit/cadps/unet"
 	"github.com/cadps/toolkit/checkpoints"
 	"github.com/gomlx/gomlx/pkg/ml/context"
@@ -238,7 +238,7 @@ func recordedNetwork(path string) (unet.Config, diffusion.Config, bool, error) {
 	if err != nil {
 		return unet.Config{}, diffusion.Config{}, false, fmt.Errorf("restore: model config: %w", err)
 	}
-	cfg, d, ok, err := train.RecordedNetwork(md)
+	cfg, d, ok, err := prior.Recorded(md)
 	if err != nil {
 		return cfg, d, false, fmt.Errorf("restore: model config %s: %w", path, err)
 	}

@@ -136,7 +136,10 @@ type MixtureRow struct {
 
 // MixtureSeed is the seed of problem p of cell (d, m) under the bench seed
 // base: gmm.Standard(d, m, seed) generates the problem, and every run of
-// it uses the seed for its noise too.
+// it uses the seed for its noise too. The formula is recorded with the
+// results, so it stays as it is; it gives distinct seeds to problems
+// 0 … 100 of any cells with m < 99, and a bench in which two problems
+// would share a seed is refused (MixtureBench.Run).
 func MixtureSeed(base uint64, d, m, p int) uint64 {
 	return base*1000003 + 10007*uint64(d) + 101*uint64(m) + uint64(p)
 }
@@ -235,6 +238,27 @@ func (mb *MixtureBench) check() error {
 		return fmt.Errorf("runs: mixture bench of %d problems from problem %d: want at least 1 from 0 or later", mb.Problems, mb.First)
 	case mb.Resume && mb.CSV == "":
 		return errors.New("runs: a mixture bench resumes its CSV file: give one")
+	}
+	return mb.checkSeeds()
+}
+
+// checkSeeds rejects a bench in which two problems would get the same
+// MixtureSeed, and so be the same problem: the formula is one to one only
+// while the problem index and the cell's terms stay apart.
+func (mb *MixtureBench) checkSeeds() error {
+	type problem struct{ d, m, p int }
+	seen := map[uint64]problem{}
+	for _, d := range mb.Dims {
+		for _, m := range mb.DimYs {
+			for p := mb.First; p < mb.First+mb.Problems; p++ {
+				seed := MixtureSeed(mb.Settings.Seed, d, m, p)
+				if q, ok := seen[seed]; ok && q != (problem{d, m, p}) {
+					return fmt.Errorf("runs: mixture bench: problem %d of (d %d, m %d) and problem %d of (d %d, m %d) would be the same problem (seed %d): run fewer problems per part (at most 101) or the cells in separate benches",
+						q.p, q.d, q.m, p, d, m, seed)
+				}
+				seen[seed] = problem{d, m, p}
+			}
+		}
 	}
 	return nil
 }

@@ -210,6 +210,8 @@ func TestMixtureBenchCheck(t *testing.T) {
 		{"no problems", func(mb *MixtureBench) { mb.Problems = 0 }, "want at least 1"},
 		{"negative first", func(mb *MixtureBench) { mb.First = -1 }, "from problem -1"},
 		{"resume without a file", func(mb *MixtureBench) { mb.CSV, mb.Resume = "", true }, "resumes its CSV file"},
+		{"problems sharing a seed", func(mb *MixtureBench) { mb.Dims, mb.DimYs, mb.First, mb.Problems = []int{8}, []int{1, 2}, 0, 102 },
+			"problem 101 of (d 8, m 1) and problem 0 of (d 8, m 2) would be the same problem"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()

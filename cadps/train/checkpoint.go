@@ -2,12 +2,11 @@ package train
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 
-	"github.com/cadps/toolkit/cadps/diffusion"
+	"github.com/cadps/toolkit/cadps/prior"
 	"github.com/cadps/toolkit/cadps/unet"
 	"github.com/cadps/toolkit/checkpoints"
 	"github.com/gomlx/gomlx/backends"
@@ -47,46 +46,12 @@ func (t *Trainer) EMAWeights() (*checkpoints.StateDict, error) {
 	return sd, nil
 }
 
-// RecordedNetwork returns the network and the diffusion process that the
-// metadata of a prior a training run wrote (its ema.safetensors) records,
-// and false for the metadata of any other file. The run's
-// checkpoint.safetensors, which holds its whole state rather than a
-// network's weights, is an error that points to the prior.
-func RecordedNetwork(md map[string]string) (unet.Config, diffusion.Config, bool, error) {
-	if md["format"] != "cadps-train" || md["unet"] == "" {
-		return unet.Config{}, diffusion.Config{}, false, nil
-	}
-	if md["config"] != "" {
-		return unet.Config{}, diffusion.Config{}, false, errors.New("train: a training checkpoint, the run's whole state; its prior is the ema.safetensors beside it")
-	}
-	var u unet.Config
-	var d diffusion.Config
-	if err := json.Unmarshal([]byte(md["unet"]), &u); err != nil {
-		return u, d, false, fmt.Errorf("train: the network record: %w", err)
-	}
-	if md["diffusion"] != "" {
-		if err := json.Unmarshal([]byte(md["diffusion"]), &d); err != nil {
-			return u, d, false, fmt.Errorf("train: the diffusion record: %w", err)
-		}
-	}
-	return u, d, true, nil
-}
-
-// metadata returns the records every file of the run carries.
+// metadata returns the records every file of the run carries: the
+// prior's record (package prior) and the run's loss weighting and history.
 func (t *Trainer) metadata() (map[string]string, error) {
-	unetJSON, err := json.Marshal(t.cfg.UNet)
+	meta, err := prior.Metadata(t.cfg.UNet, t.cfg.Diffusion, t.step)
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
-	}
-	diffJSON, err := json.Marshal(t.cfg.Diffusion)
-	if err != nil {
-		return nil, fmt.Errorf("train: %w", err)
-	}
-	meta := map[string]string{
-		"format":    "cadps-train",
-		"unet":      string(unetJSON),
-		"diffusion": string(diffJSON),
-		"step":      strconv.FormatInt(t.step, 10),
 	}
 	if t.cfg.LossWeight != "" {
 		meta["loss_weight"] = t.cfg.LossWeight
@@ -137,7 +102,7 @@ func (t *Trainer) SaveCheckpoint(path string) error {
 	if err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
-	meta["config"] = string(cfgJSON)
+	meta[prior.KeyTrainingConfig] = string(cfgJSON)
 	meta["data_size"] = strconv.Itoa(t.data.N)
 	sd.Metadata = meta
 	if err := checkpoints.SaveSafetensors(path, sd); err != nil {
@@ -185,7 +150,7 @@ func Resume(b backends.Backend, path string, data *Dataset) (*Trainer, error) {
 		return nil, fmt.Errorf("train: %s was trained on %s images, the data set has %d: resume on the same data",
 			path, sd.Metadata["data_size"], got)
 	}
-	step, err := strconv.ParseInt(sd.Metadata["step"], 10, 64)
+	step, err := prior.Steps(sd.Metadata)
 	if err != nil || step < 0 {
 		return nil, fmt.Errorf("train: %s: bad step record %q", path, sd.Metadata["step"])
 	}
@@ -247,11 +212,11 @@ func PeekCheckpoint(path string) (Config, error) {
 
 // checkpointConfig decodes the configuration record of a training checkpoint.
 func checkpointConfig(path string, sd *checkpoints.StateDict) (Config, error) {
-	if sd.Metadata["format"] != "cadps-train" || sd.Metadata["config"] == "" {
+	if sd.Metadata[prior.KeyFormat] != prior.Format || sd.Metadata[prior.KeyTrainingConfig] == "" {
 		return Config{}, fmt.Errorf("train: %s is not a training checkpoint of this toolkit", path)
 	}
 	var cfg Config
-	dec := json.NewDecoder(strings.NewReader(sd.Metadata["config"]))
+	dec := json.NewDecoder(strings.NewReader(sd.Metadata[prior.KeyTrainingConfig]))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&cfg); err != nil {
 		return Config{}, fmt.Errorf("train: %s: bad config record: %w", path, err)

@@ -9,13 +9,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cadps/toolkit/cadps"
 	"github.com/cadps/toolkit/cadps/backend"
-	"github.com/cadps/toolkit/cadps/diffusion"
-	"github.com/cadps/toolkit/cadps/guidance"
 	"github.com/cadps/toolkit/cadps/imageio"
 	"github.com/cadps/toolkit/cadps/restore"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
 
 // sampleCommand is `cadps sample`: unconditional samples of a prior as one
@@ -56,7 +52,7 @@ func runSample(args []string, stdout, stderr io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	if _, err := sampleProcess(prior, *steps, *ddim); err != nil { // a bad step count fails once, here
+	if _, err := prior.Process(*steps, *ddim); err != nil { // a bad step count fails once, here
 		return usagef("-steps %d: %v", *steps, err)
 	}
 	var ref *nearestRef
@@ -128,33 +124,7 @@ func samplePart(prior *restore.Prior, n, steps int, ddim bool, seed uint64) ([]*
 	if err != nil {
 		return nil, err
 	}
-	p, err := sampleProcess(prior, steps, ddim)
-	if err != nil {
-		return nil, err
-	}
-	s, err := cadps.NewSampler(cadps.Problem{Backend: b, Ctx: prior.Ctx, Net: cadps.UNetNetwork(prior.Model),
-		Process: p, Method: guidance.Unconditional{}, DDIM: ddim})
-	if err != nil {
-		return nil, err
-	}
-	shape := prior.ImageShape()
-	shape[0] = n
-	x, err := s.Run(nil, shape, nil, cadps.NewSeededNoise(seed), nil)
-	if err != nil {
-		return nil, fmt.Errorf("sampling: %w", err)
-	}
-	return imageio.FromNCHW(tensors.MustCopyFlatData[float32](x), shape...)
-}
-
-// sampleProcess returns the prior's diffusion process respaced to steps
-// steps, DDIM's when ddim.
-func sampleProcess(prior *restore.Prior, steps int, ddim bool) (*diffusion.Process, error) {
-	cfg := prior.Diffusion
-	cfg.Respacing = diffusion.StepRespacing(cfg.Steps, steps, ddim)
-	if ddim {
-		cfg.Sampler = diffusion.SamplerDDIM
-	}
-	return diffusion.New(cfg)
+	return prior.Sample(b, n, steps, ddim, seed)
 }
 
 // firstError returns the first error of the parts (nil when none failed),

@@ -18,6 +18,7 @@ import (
 	"fmt"
 
 	"github.com/cadps/toolkit/cadps/diffusion"
+	"github.com/cadps/toolkit/cadps/prior"
 	"github.com/cadps/toolkit/cadps/unet"
 	"github.com/cadps/toolkit/checkpoints"
 )
@@ -71,9 +72,9 @@ func TrainedSteps() (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	var n int
-	if _, err := fmt.Sscan(sd.Metadata["step"], &n); err != nil {
-		return 0, fmt.Errorf("small: the embedded weights lack a step record: %w", err)
+	n, err := prior.Steps(sd.Metadata)
+	if err != nil {
+		return 0, fmt.Errorf("small: the embedded weights: %w", err)
 	}
-	return n, nil
+	return int(n), nil
 }

@@ -113,23 +113,6 @@ func TestForward(t *testing.T) {
 	}
 }
 
-func TestSample(t *testing.T) {
-	b, err := backend.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	imgs, err := Sample(b, 2, "3", 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(imgs) != 2 || imgs[0].C != 1 || imgs[0].H != 32 || imgs[0].W != 32 {
-		t.Fatalf("got %d images of %s", len(imgs), imgs[0].Size())
-	}
-	if _, err := Sample(b, 0, "3", 1); err == nil {
-		t.Error("Sample accepted n = 0")
-	}
-}
-
 // TestBFloat16InputGradient checks the shipped prior's bfloat16 network
 // against its float32 one where guidance uses it: the gradient of
 // Σ ε(x, t)² with respect to x must point the same way and have the same
