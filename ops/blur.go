@@ -24,6 +24,9 @@ type Blur struct {
 	// col and row factor the kernel as col·rowᵀ when it is separable (rank
 	// one, as Gaussian kernels are); nil otherwise.
 	col, row []float32
+	// spec holds the spec parameters that made the kernel besides its size
+	// ("intensity=3"), for String; empty for a kernel given as it is.
+	spec string
 }
 
 // NewBlur returns the blur operator named name (its task name, e.g.
@@ -112,8 +115,16 @@ func (b *Blur) Size() int { return b.size }
 // Kernel returns a copy of the size×size kernel, row-major.
 func (b *Blur) Kernel() []float32 { return slices.Clone(b.kernel) }
 
-// String describes the operator.
-func (b *Blur) String() string { return fmt.Sprintf("%s:kernel_size=%d", b.name, b.size) }
+// String describes the operator as a spec: its name, kernel size and the
+// parameters that made its kernel (the Gaussian's or the drawn motion
+// kernel's intensity, a stored kernel's file and tensor).
+func (b *Blur) String() string {
+	s := fmt.Sprintf("%s:kernel_size=%d", b.name, b.size)
+	if b.spec != "" {
+		s += "," + b.spec
+	}
+	return s
+}
 
 // OutputShape implements [Operator]: A(x) has x's shape. Reflection padding
 // needs the kernel's half size below the image's height and width.

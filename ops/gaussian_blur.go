@@ -16,7 +16,12 @@ func NewGaussianBlur(size int, sigma float64) (*Blur, error) {
 	if err != nil {
 		return nil, err
 	}
-	return NewBlur("gaussian_blur", k, size)
+	b, err := NewBlur("gaussian_blur", k, size)
+	if err != nil {
+		return nil, err
+	}
+	b.spec = fmt.Sprintf("intensity=%g", sigma)
+	return b, nil
 }
 
 // GaussianKernel returns the size×size kernel that DPS builds for Gaussian

@@ -89,7 +89,8 @@ type Box struct {
 // DrawBox draws a box as the reference's mask generator does: each side
 // uniformly from lenRange[0]..lenRange[1]-1, then the top row uniformly from
 // margin[0]..h-margin[0]-height-1 and the left column from
-// margin[1]..w-margin[1]-width-1 (numpy randint bounds, upper excluded).
+// margin[1]..w-margin[1]-width-1 (numpy randint bounds, upper excluded), so
+// that the largest side plus twice the margin must be below h and w.
 func DrawBox(h, w int, lenRange, margin [2]int, r *rand.Rand) (Box, error) {
 	lo, hi := lenRange[0], lenRange[1]
 	switch {
@@ -97,13 +98,23 @@ func DrawBox(h, w int, lenRange, margin [2]int, r *rand.Rand) (Box, error) {
 		return Box{}, fmt.Errorf("box side range [%d,%d) must be non-empty and positive", lo, hi)
 	case margin[0] < 0 || margin[1] < 0:
 		return Box{}, fmt.Errorf("box margin %v must not be negative", margin)
-	case h-margin[0]-(hi-1) <= margin[0] || w-margin[1]-(hi-1) <= margin[1]:
-		return Box{}, fmt.Errorf("a box of side up to %d with margin %v does not fit in the image %dx%d", hi-1, margin, h, w)
+	case hi-1+2*margin[0] >= h:
+		return Box{}, boxFitError(hi-1, margin[0], h, "height", "rows")
+	case hi-1+2*margin[1] >= w:
+		return Box{}, boxFitError(hi-1, margin[1], w, "width", "columns")
 	}
 	b := Box{Height: lo + r.IntN(hi-lo), Width: lo + r.IntN(hi-lo)}
 	b.Top = margin[0] + r.IntN(h-margin[0]-b.Height-margin[0])
 	b.Left = margin[1] + r.IntN(w-margin[1]-b.Width-margin[1])
 	return b, nil
+}
+
+// boxFitError explains why a box of the given largest side and margin
+// along an axis of length n has no position to be drawn at.
+func boxFitError(side, margin, n int, axis, cells string) error {
+	return fmt.Errorf("a box of side up to %d with a margin of %d %s has no position to be drawn at: "+
+		"side + 2·margin must be below the %s, here %d + 2·%d = %d for a %s of %d; give a smaller size or margin",
+		side, margin, cells, axis, side, margin, side+2*margin, axis, n)
 }
 
 // BoxMask returns the h×w mask with the box missing.

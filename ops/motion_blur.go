@@ -19,7 +19,12 @@ func NewMotionBlur(size int, intensity float64, seed uint64) (*Blur, error) {
 	if err != nil {
 		return nil, err
 	}
-	return NewBlur("motion_blur", k, size)
+	b, err := NewBlur("motion_blur", k, size)
+	if err != nil {
+		return nil, err
+	}
+	b.spec = fmt.Sprintf("intensity=%g", intensity)
+	return b, nil
 }
 
 // NewKernelBlur returns the blur operator named name (e.g. "motion_blur")
@@ -32,7 +37,15 @@ func NewKernelBlur(name, path, tensor string) (*Blur, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	return NewBlur(name, k, size)
+	b, err := NewBlur(name, k, size)
+	if err != nil {
+		return nil, err
+	}
+	b.spec = "file=" + path
+	if tensor != "" {
+		b.spec += ",kernel=" + tensor
+	}
+	return b, nil
 }
 
 // LoadKernel reads a square 2-D kernel from a safetensors file and returns

@@ -17,6 +17,9 @@ type params struct {
 	task   string
 	values map[string]any
 	used   map[string]bool
+	// config marks the values of a reference configuration, which may
+	// carry keys a spec may not (see buildInpainting).
+	config bool
 }
 
 func newParams(task string, values map[string]any) *params {
@@ -43,30 +46,55 @@ func parseSpecParams(s string) (map[string]any, error) {
 	return out, nil
 }
 
-// lookup returns the value of the first of keys present, marking every
-// alias as read.
-func (p *params) lookup(keys ...string) (any, string, bool) {
+// lookup returns the value of the one of keys present (aliases of one
+// parameter), marking every alias as read. More than one alias given is an
+// error naming them.
+func (p *params) lookup(keys ...string) (any, string, bool, error) {
+	p.declare(keys...)
+	var given []string
+	for _, k := range keys {
+		if _, ok := p.values[k]; ok {
+			given = append(given, k)
+		}
+	}
+	switch len(given) {
+	case 0:
+		return nil, "", false, nil
+	case 1:
+		return p.values[given[0]], given[0], true, nil
+	}
+	return nil, "", true, fmt.Errorf("%s: parameters %s name the same setting; give only one", p.task, strings.Join(given, " and "))
+}
+
+// has reports whether any of keys is given, marking them as read.
+func (p *params) has(keys ...string) bool {
+	p.declare(keys...)
+	return p.present(keys...)
+}
+
+// declare marks keys as parameters the task reads, whether or not given,
+// for the unknown-parameter report.
+func (p *params) declare(keys ...string) {
 	for _, k := range keys {
 		p.used[k] = true
 	}
-	for _, k := range keys {
-		if v, ok := p.values[k]; ok {
-			return v, k, true
-		}
-	}
-	return nil, "", false
 }
 
-// has reports whether any of keys is given.
-func (p *params) has(keys ...string) bool {
-	_, _, ok := p.lookup(keys...)
-	return ok
+// present reports whether any of keys is given, without marking them as
+// read.
+func (p *params) present(keys ...string) bool {
+	for _, k := range keys {
+		if _, ok := p.values[k]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 func (p *params) int(def int, keys ...string) (int, error) {
-	v, k, ok := p.lookup(keys...)
-	if !ok {
-		return def, nil
+	v, k, ok, err := p.lookup(keys...)
+	if err != nil || !ok {
+		return def, err
 	}
 	n, err := num.Int(v)
 	if err != nil {
@@ -76,9 +104,9 @@ func (p *params) int(def int, keys ...string) (int, error) {
 }
 
 func (p *params) float(def float64, keys ...string) (float64, error) {
-	v, k, ok := p.lookup(keys...)
-	if !ok {
-		return def, nil
+	v, k, ok, err := p.lookup(keys...)
+	if err != nil || !ok {
+		return def, err
 	}
 	f, err := toFloat(v)
 	if err != nil {
@@ -88,9 +116,9 @@ func (p *params) float(def float64, keys ...string) (float64, error) {
 }
 
 func (p *params) string(def string, keys ...string) (string, error) {
-	v, k, ok := p.lookup(keys...)
-	if !ok {
-		return def, nil
+	v, k, ok, err := p.lookup(keys...)
+	if err != nil || !ok {
+		return def, err
 	}
 	s, ok := v.(string)
 	if !ok {
@@ -101,9 +129,9 @@ func (p *params) string(def string, keys ...string) (string, error) {
 
 // ints returns a list of integers (a YAML sequence or tuple).
 func (p *params) ints(keys ...string) ([]int, bool, error) {
-	v, k, ok := p.lookup(keys...)
-	if !ok {
-		return nil, false, nil
+	v, k, ok, err := p.lookup(keys...)
+	if err != nil || !ok {
+		return nil, ok, err
 	}
 	list, err := toList(v)
 	if err != nil {
@@ -120,9 +148,9 @@ func (p *params) ints(keys ...string) ([]int, bool, error) {
 
 // floatPair returns a two-number list.
 func (p *params) floatPair(keys ...string) ([2]float64, bool, error) {
-	v, k, ok := p.lookup(keys...)
-	if !ok {
-		return [2]float64{}, false, nil
+	v, k, ok, err := p.lookup(keys...)
+	if err != nil || !ok {
+		return [2]float64{}, ok, err
 	}
 	list, err := toList(v)
 	if err == nil && len(list) != 2 {
@@ -142,9 +170,9 @@ func (p *params) floatPair(keys ...string) ([2]float64, bool, error) {
 
 // intPair returns a two-integer list, or one integer repeated.
 func (p *params) intPair(keys ...string) ([2]int, bool, error) {
-	v, k, ok := p.lookup(keys...)
-	if !ok {
-		return [2]int{}, false, nil
+	v, k, ok, err := p.lookup(keys...)
+	if err != nil || !ok {
+		return [2]int{}, ok, err
 	}
 	if n, err := num.Int(v); err == nil {
 		return [2]int{n, n}, true, nil

@@ -41,19 +41,20 @@ func taskTable() []taskEntry {
 	mask := func(t string) map[string]any { return map[string]any{"mask_type": t} }
 	return []taskEntry{
 		{Task{Name: "super_resolution",
-			Params: "factor|scale_factor (required), kernel=cubic (cubic, lanczos2, lanczos3, box, linear)", Kind: KindSuperResolution}, buildSuperResolution,
+			Params: "factor|scale_factor (required), kernel=cubic (cubic, lanczos2, lanczos3, box, linear; bicubic is cubic, bilinear linear)", Kind: KindSuperResolution}, buildSuperResolution,
 			map[string]map[string]any{"sr": nil}, nil},
 		{Task{Name: "gaussian_blur",
 			Params: "kernel_size=61, intensity|sigma=3.0", Kind: KindBlur}, buildGaussianBlur, nil, recordedGaussianBlur},
 		{Task{Name: "motion_blur",
-			Params: "kernel_size=61, intensity=0.5 (drawn from the seed); or file=PATH.safetensors, kernel=TENSOR", Kind: KindBlur}, buildMotionBlur, nil, recordedMotionBlur},
+			Params: "kernel_size=61, intensity=0.5 (drawn from the seed); or file=PATH.safetensors, kernel=TENSOR (no intensity)", Kind: KindBlur}, buildMotionBlur, nil, recordedMotionBlur},
 		{Task{Name: "inpainting",
-			Params: "mask_type=box|random|extreme|half|file; box/extreme: size=H/2 (or min_size, max_size), margin=H/16; " +
+			Params: "mask_type=box|random|extreme|half|file, each taking only its own parameters; " +
+				"box/extreme: size=min(H,W)/2 (or min_size, max_size), margin=min(H,W)/16; " +
 				"random: fraction, or min_fraction=0.3, max_fraction=0.7; half: side=right; file: path=MASK.png", Kind: KindInpainting}, buildInpainting,
 			map[string]map[string]any{"inpaint_box": mask(MaskBox), "inpaint_random": mask(MaskRandom), "inpaint_extreme": mask(MaskExtreme),
 				"inpaint_half": mask(MaskHalf), "inpaint_file": mask(MaskFile)}, recordedInpainting},
 		{Task{Name: "phase_retrieval",
-			Params: "oversample=2.0 (pad = int(oversample/8·H) on each side)", Kind: KindPhaseRetrieval}, buildPhaseRetrieval, nil, nil},
+			Params: "oversample=2.0, at most 8 (pad = int(oversample/8·H) on each side)", Kind: KindPhaseRetrieval}, buildPhaseRetrieval, nil, nil},
 	}
 }
 
@@ -94,12 +95,13 @@ func lookupTask(name string) (taskEntry, map[string]any, error) {
 // random mask, motion kernel) are drawn from seed. See [Tasks] for every
 // name and parameter.
 func Parse(spec string, imageShape []int, seed uint64) (Operator, error) {
-	name, rest, _ := strings.Cut(strings.TrimSpace(spec), ":")
+	name, rest, _ := strings.Cut(spec, ":")
+	name = strings.TrimSpace(name)
 	values, err := parseSpecParams(rest)
 	if err != nil {
 		return nil, fmt.Errorf("operator spec %q: %w", spec, err)
 	}
-	op, err := build(name, values, imageShape, seed)
+	op, err := build(name, values, false, imageShape, seed)
 	if err != nil {
 		return nil, fmt.Errorf("operator spec %q: %w", spec, err)
 	}
@@ -117,7 +119,7 @@ func FromConfig(cfg map[string]any, imageShape []int, seed uint64) (Operator, er
 	if err != nil {
 		return nil, err
 	}
-	op, err := build(name, values, imageShape, seed)
+	op, err := build(name, values, true, imageShape, seed)
 	if err != nil {
 		return nil, fmt.Errorf("operator config: %w", err)
 	}
@@ -171,9 +173,10 @@ func configValues(cfg map[string]any) (string, map[string]any, error) {
 	return name, values, nil
 }
 
-// build makes the named operator from its parameter values and checks it
-// against the image shape.
-func build(name string, values map[string]any, imageShape []int, seed uint64) (Operator, error) {
+// build makes the named operator from its parameter values, those of a
+// spec or (config) of a reference configuration, and checks it against the
+// image shape.
+func build(name string, values map[string]any, config bool, imageShape []int, seed uint64) (Operator, error) {
 	if err := checkImageShape(imageShape); err != nil {
 		return nil, err
 	}
@@ -188,6 +191,7 @@ func build(name string, values map[string]any, imageShape []int, seed uint64) (O
 		values[k] = v
 	}
 	p := newParams(e.Name, values)
+	p.config = config
 	op, err := e.build(p, imageShape, seed)
 	if err != nil {
 		return nil, err
@@ -248,10 +252,6 @@ func buildMotionBlur(p *params, _ []int, seed uint64) (Operator, error) {
 	if err != nil {
 		return nil, err
 	}
-	intensity, err := p.float(0.5, "intensity")
-	if err != nil {
-		return nil, err
-	}
 	file, err := p.string("", "file")
 	if err != nil {
 		return nil, err
@@ -264,7 +264,14 @@ func buildMotionBlur(p *params, _ []int, seed uint64) (Operator, error) {
 		if tensor != "" {
 			return nil, fmt.Errorf("motion_blur: kernel=%s needs file=PATH", tensor)
 		}
+		intensity, err := p.float(0.5, "intensity")
+		if err != nil {
+			return nil, err
+		}
 		return NewMotionBlur(size, intensity, seed)
+	}
+	if p.has("intensity") {
+		return nil, fmt.Errorf("motion_blur: intensity sets the drawn kernel, and file=%s gives a stored one; drop intensity, or drop file and kernel to draw a kernel", file)
 	}
 	op, err := NewKernelBlur("motion_blur", file, tensor)
 	if err != nil {
@@ -276,13 +283,32 @@ func buildMotionBlur(p *params, _ []int, seed uint64) (Operator, error) {
 	return op, nil
 }
 
+// maskParams are the spec parameters of each mask type, besides mask_type
+// and image_size: those of another type are errors.
+var maskParams = map[string][]string{
+	MaskBox:     {"size", "min_size", "max_size", "mask_len_range", "margin"},
+	MaskExtreme: {"size", "min_size", "max_size", "mask_len_range", "margin"},
+	MaskRandom:  {"fraction", "min_fraction", "max_fraction", "mask_prob_range"},
+	MaskHalf:    {"side"},
+	MaskFile:    {"path"},
+}
+
+// referenceMaskParams are the keys of the reference's mask_opt, which its
+// configurations carry whatever the mask type (a box config holds
+// mask_prob_range too): a configuration may give them for any type; they
+// are checked, and used where the type draws from them.
+var referenceMaskParams = []string{"mask_len_range", "mask_prob_range", "margin"}
+
 func buildInpainting(p *params, imageShape []int, seed uint64) (Operator, error) {
 	h, w := imageShape[2], imageShape[3]
 	maskType, err := p.string(MaskBox, "mask_type")
 	if err != nil {
 		return nil, err
 	}
-	o := DefaultMaskOptions(maskType, h, w)
+	own, ok := maskParams[maskType]
+	if !ok {
+		return nil, fmt.Errorf("inpainting: unknown mask type %q (known: box, random, extreme, half, file)", maskType)
+	}
 	if p.has("image_size") {
 		// The reference's masks are square image_size×image_size.
 		n, err := p.int(0, "image_size")
@@ -293,72 +319,155 @@ func buildInpainting(p *params, imageShape []int, seed uint64) (Operator, error)
 			return nil, fmt.Errorf("inpainting: image_size %d does not match the image %dx%d", n, h, w)
 		}
 	}
-	// Box sides: size, or min_size..max_size inclusive, or the reference's
-	// mask_len_range [lo, hi).
-	if r, ok, err := p.intPair("mask_len_range"); err != nil {
-		return nil, err
-	} else if ok {
-		o.LenRange = r
-	}
-	if p.has("size") {
-		s, err := p.int(0, "size")
-		if err != nil {
-			return nil, err
-		}
-		o.LenRange = [2]int{s, s + 1}
-	}
-	if p.has("min_size", "max_size") {
-		lo, err := p.int(o.LenRange[0], "min_size")
-		if err != nil {
-			return nil, err
-		}
-		hi, err := p.int(o.LenRange[1]-1, "max_size")
-		if err != nil {
-			return nil, err
-		}
-		o.LenRange = [2]int{lo, hi + 1}
-	}
-	if m, ok, err := p.intPair("margin"); err != nil {
-		return nil, err
-	} else if ok {
-		o.Margin = m
-	}
-	// Missing fraction: fraction, or min_fraction..max_fraction, or the
-	// reference's mask_prob_range.
-	if r, ok, err := p.floatPair("mask_prob_range"); err != nil {
-		return nil, err
-	} else if ok {
-		o.ProbRange = r
-	}
-	if p.has("fraction") {
-		f, err := p.float(0, "fraction")
-		if err != nil {
-			return nil, err
-		}
-		o.ProbRange = [2]float64{f, f}
-	}
-	if p.has("min_fraction", "max_fraction") {
-		lo, err := p.float(o.ProbRange[0], "min_fraction")
-		if err != nil {
-			return nil, err
-		}
-		hi, err := p.float(o.ProbRange[1], "max_fraction")
-		if err != nil {
-			return nil, err
-		}
-		o.ProbRange = [2]float64{lo, hi}
-	}
-	if o.Side, err = p.string(o.Side, "side"); err != nil {
+	if err := checkMaskParams(p, maskType, own); err != nil {
 		return nil, err
 	}
-	if o.Path, err = p.string("", "path"); err != nil {
-		return nil, err
+	p.declare(own...)
+	switch maskType {
+	case MaskBox, MaskExtreme:
+		if err := onlyOne(p, "box side", "size", "min_size/max_size", "mask_len_range"); err != nil {
+			return nil, err
+		}
+	case MaskRandom:
+		if err := onlyOne(p, "missing fraction", "fraction", "min_fraction/max_fraction", "mask_prob_range"); err != nil {
+			return nil, err
+		}
+	}
+	o := DefaultMaskOptions(maskType, h, w)
+	// A configuration's reference keys are checked whatever the mask type,
+	// and count only where the type draws from them.
+	box := maskType == MaskBox || maskType == MaskExtreme
+	var lenRange, margin [2]int
+	var probRange [2]float64
+	var hasLenRange, hasMargin, hasProbRange bool
+	if box || p.config {
+		if lenRange, hasLenRange, err = p.intPair("mask_len_range"); err != nil {
+			return nil, err
+		}
+		if margin, hasMargin, err = p.intPair("margin"); err != nil {
+			return nil, err
+		}
+	}
+	if maskType == MaskRandom || p.config {
+		if probRange, hasProbRange, err = p.floatPair("mask_prob_range"); err != nil {
+			return nil, err
+		}
+	}
+	switch maskType {
+	case MaskBox, MaskExtreme:
+		// Box sides: size, or min_size..max_size inclusive, or the
+		// reference's mask_len_range [lo, hi).
+		switch {
+		case hasLenRange:
+			o.LenRange = lenRange
+		case p.has("size"):
+			s, err := p.int(0, "size")
+			if err != nil {
+				return nil, err
+			}
+			o.LenRange = [2]int{s, s + 1}
+		case p.has("min_size", "max_size"):
+			lo, err := p.int(o.LenRange[0], "min_size")
+			if err != nil {
+				return nil, err
+			}
+			hi, err := p.int(o.LenRange[1]-1, "max_size")
+			if err != nil {
+				return nil, err
+			}
+			o.LenRange = [2]int{lo, hi + 1}
+		}
+		if hasMargin {
+			o.Margin = margin
+		}
+	case MaskRandom:
+		// Missing fraction: fraction, or min_fraction..max_fraction, or
+		// the reference's mask_prob_range.
+		switch {
+		case hasProbRange:
+			o.ProbRange = probRange
+		case p.has("fraction"):
+			f, err := p.float(0, "fraction")
+			if err != nil {
+				return nil, err
+			}
+			o.ProbRange = [2]float64{f, f}
+		case p.has("min_fraction", "max_fraction"):
+			lo, err := p.float(o.ProbRange[0], "min_fraction")
+			if err != nil {
+				return nil, err
+			}
+			hi, err := p.float(o.ProbRange[1], "max_fraction")
+			if err != nil {
+				return nil, err
+			}
+			o.ProbRange = [2]float64{lo, hi}
+		}
+	case MaskHalf:
+		if o.Side, err = p.string(o.Side, "side"); err != nil {
+			return nil, err
+		}
+	case MaskFile:
+		if o.Path, err = p.string("", "path"); err != nil {
+			return nil, err
+		}
 	}
 	mask, err := o.Mask(h, w, seed)
 	if err != nil {
 		return nil, fmt.Errorf("inpainting: %w", err)
 	}
 	return NewInpainting(mask, h, w)
+}
+
+// checkMaskParams refuses the parameters of a mask type other than
+// maskType (own are its parameters), naming the type they belong to; a
+// configuration may give the reference's mask_opt keys for any type.
+func checkMaskParams(p *params, maskType string, own []string) error {
+	var foreign []string
+	for _, k := range sortedKeys(p.values) {
+		if slices.Contains(own, k) || (p.config && slices.Contains(referenceMaskParams, k)) {
+			continue
+		}
+		var types []string
+		for _, t := range []string{MaskBox, MaskExtreme, MaskRandom, MaskHalf, MaskFile} {
+			if slices.Contains(maskParams[t], k) {
+				types = append(types, t)
+			}
+		}
+		if len(types) > 0 {
+			foreign = append(foreign, fmt.Sprintf("%s (mask_type %s)", k, strings.Join(types, " or ")))
+		}
+	}
+	if len(foreign) > 0 {
+		return fmt.Errorf("inpainting: mask_type %s takes none of %s; its parameters are %s", maskType, strings.Join(foreign, ", "), strings.Join(own, ", "))
+	}
+	return nil
+}
+
+// onlyOne refuses more than one of several ways to give the setting what,
+// each way a key or keys joined by "/" that together form one way.
+func onlyOne(p *params, what string, ways ...string) error {
+	var given []string
+	for _, way := range ways {
+		var present []string
+		for _, k := range strings.Split(way, "/") {
+			if p.present(k) {
+				present = append(present, k)
+			}
+		}
+		if len(present) > 0 {
+			given = append(given, strings.Join(present, "/"))
+		}
+	}
+	if len(given) < 2 {
+		return nil
+	}
+	all := "both"
+	if len(given) > 2 {
+		all = "all"
+	}
+	last := len(given) - 1
+	return fmt.Errorf("%s: %s and %s %s set the %s; give only one of %s", p.task, strings.Join(given[:last], ", "), given[last], all, what, strings.Join(ways, ", "))
 }
 
 func buildPhaseRetrieval(p *params, imageShape []int, _ uint64) (Operator, error) {

@@ -9,7 +9,10 @@ import (
 	"github.com/cadps/toolkit/internal/fixtures"
 )
 
-var img256 = []int{1, 3, 256, 256}
+var (
+	img256 = []int{1, 3, 256, 256}
+	img32  = []int{1, 3, 32, 32}
+)
 
 func TestParse(t *testing.T) {
 	kernels, err := kernelsPath()
@@ -96,6 +99,26 @@ func TestParse(t *testing.T) {
 				t.Errorf("pad %d", pr.Pad(256))
 			}
 		}},
+		{" sr : factor=2", img256, func(t *testing.T, op Operator) {
+			if sr := op.(*SuperResolution); sr.Factor() != 2 {
+				t.Errorf("got %v", sr)
+			}
+		}},
+		{"inpaint_box:margin=0,size=31", img32, func(t *testing.T, op Operator) {
+			if f := op.(*Inpainting).MissingFraction(); f != 31.0*31/(32*32) {
+				t.Errorf("hides %v, want a 31x31 box", f)
+			}
+		}},
+		{"inpaint_box:margin=1,size=29", img32, func(t *testing.T, op Operator) {
+			if f := op.(*Inpainting).MissingFraction(); f != 29.0*29/(32*32) {
+				t.Errorf("hides %v, want a 29x29 box", f)
+			}
+		}},
+		{"phase_retrieval:oversample=8", img32, func(t *testing.T, op Operator) {
+			if out, _ := op.OutputShape(img32); out[2] != 32+2*32 {
+				t.Errorf("output %v", out)
+			}
+		}},
 		{" phase_retrieval:oversample=5 ", img256, func(t *testing.T, op Operator) {
 			out, _ := op.OutputShape(img256)
 			if out[2] != 256+2*160 {
@@ -109,6 +132,40 @@ func TestParse(t *testing.T) {
 				t.Fatal(err)
 			}
 			c.check(t, op)
+		})
+	}
+}
+
+// TestBlurString: a blur's String names the parameters that made its
+// kernel, and is a spec that Parse reads back to the same kernel.
+func TestBlurString(t *testing.T) {
+	kernels, err := kernelsPath()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ spec, want string }{
+		{"gaussian_blur", "gaussian_blur:kernel_size=61,intensity=3"},
+		{"gaussian_blur:kernel_size=3,intensity=2", "gaussian_blur:kernel_size=3,intensity=2"},
+		{"gaussian_blur:kernel_size=9,sigma=1.5", "gaussian_blur:kernel_size=9,intensity=1.5"},
+		{"motion_blur:kernel_size=9,intensity=0.3", "motion_blur:kernel_size=9,intensity=0.3"},
+		{"motion_blur:file=" + kernels + ",kernel=levin09/3", "motion_blur:kernel_size=27,file=" + kernels + ",kernel=levin09/3"},
+	} {
+		t.Run(c.spec, func(t *testing.T) {
+			op, err := Parse(c.spec, img256, 7)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := op.(*Blur).String()
+			if got != c.want {
+				t.Fatalf("String() = %s, want %s", got, c.want)
+			}
+			again, err := Parse(got, img256, 7)
+			if err != nil {
+				t.Fatalf("Parse(String()): %v", err)
+			}
+			if !slices.Equal(again.(*Blur).Kernel(), op.(*Blur).Kernel()) {
+				t.Errorf("Parse(%s) gives another kernel", got)
+			}
 		})
 	}
 }
@@ -127,8 +184,8 @@ func TestFromConfig(t *testing.T) {
 	}{
 		{"sr", map[string]any{"name": "super_resolution", "in_shape": []any{1, 3, 256, 256}, "scale_factor": 4},
 			"super_resolution:factor=4,kernel=cubic"},
-		{"gaussian", map[string]any{"name": "gaussian_blur", "kernel_size": 61, "intensity": 3.0}, "gaussian_blur:kernel_size=61"},
-		{"motion", map[string]any{"name": "motion_blur", "kernel_size": 61, "intensity": 0.5}, "motion_blur:kernel_size=61"},
+		{"gaussian", map[string]any{"name": "gaussian_blur", "kernel_size": 61, "intensity": 3.0}, "gaussian_blur:kernel_size=61,intensity=3"},
+		{"motion", map[string]any{"name": "motion_blur", "kernel_size": 61, "intensity": 0.5}, "motion_blur:kernel_size=61,intensity=0.5"},
 		{"phase", map[string]any{"name": "phase_retrieval", "oversample": 2.0}, "phase_retrieval:oversample=2"},
 		{"measurement", map[string]any{
 			"operator": map[string]any{"name": "inpainting"},
@@ -138,6 +195,13 @@ func TestFromConfig(t *testing.T) {
 		{"box", map[string]any{"name": "inpainting", "mask_opt": map[string]any{
 			"mask_type": "box", "mask_len_range": []any{128, 129}, "image_size": 256, "margin": []any{16, 16}}},
 			"inpainting:256x256 mask, 25.0% missing"},
+		// The DPS configs carry both ranges whatever the mask type.
+		{"box with both ranges", map[string]any{"name": "inpainting", "mask_opt": map[string]any{
+			"mask_type": "box", "mask_len_range": []any{128, 129}, "mask_prob_range": []any{0.3, 0.7}, "image_size": 256}},
+			"inpainting:256x256 mask, 25.0% missing"},
+		{"random with both ranges", map[string]any{"name": "inpainting", "mask_opt": map[string]any{
+			"mask_type": "random", "mask_len_range": []any{128, 129}, "mask_prob_range": []any{0.5, 0.5}, "image_size": 256, "margin": []any{16, 16}}},
+			"inpainting:256x256 mask, 50.0% missing"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			op, err := FromConfig(c.cfg, img256, 3)
@@ -212,7 +276,31 @@ func TestParseErrors(t *testing.T) {
 		{"inpainting:mask_type=circle", img256, "unknown mask type"},
 		{"inpaint_box:size=0", img256, "positive"},
 		{"inpaint_box:size=-5", img256, "positive"},
-		{"inpaint_box:size=250", img256, "does not fit"},
+		{"inpaint_box:size=250", img256, "side + 2·margin must be below the height, here 250 + 2·16 = 282 for a height of 256"},
+		{"inpaint_box:margin=0,size=32", img32, "side + 2·margin must be below the height, here 32 + 2·0 = 32"},
+		{"inpaint_box:margin=1,size=30", img32, "side + 2·margin must be below the height, here 30 + 2·1 = 32"},
+		{"inpaint_box:margin=1,size=30", []int{1, 3, 64, 32}, "side + 2·margin must be below the width, here 30 + 2·1 = 32 for a width of 32"},
+		{"sr:factor=2,scale_factor=4", img256, "parameters factor and scale_factor name the same setting; give only one"},
+		{"gaussian_blur:kernel_size=3,sigma=0.5,intensity=2", img256, "parameters intensity and sigma name the same setting"},
+		{"inpaint_box:fraction=0.9", img256, "mask_type box takes none of fraction (mask_type random); its parameters are size,"},
+		{"inpaint_box:side=left", img256, "takes none of side (mask_type half)"},
+		{"inpaint_box:path=/x.png", img256, "takes none of path (mask_type file)"},
+		{"inpaint_extreme:min_fraction=0.2", img256, "mask_type extreme takes none of min_fraction (mask_type random)"},
+		{"inpaint_random:size=4", img256, "mask_type random takes none of size (mask_type box or extreme)"},
+		{"inpaint_random:margin=4", img256, "mask_type random takes none of margin (mask_type box or extreme)"},
+		{"inpaint_random:mask_len_range=4", img256, "takes none of mask_len_range"},
+		{"inpaint_half:size=3", img256, "mask_type half takes none of size"},
+		{"inpaint_file:path=/x.png,side=left", img256, "mask_type file takes none of side"},
+		{"inpainting:mask_type=random,size=4", img256, "mask_type random takes none of size"},
+		{"motion_blur:file=" + kernels + ",kernel=levin09/0,intensity=0.9", img256, "drop intensity"},
+		{"inpaint_random:fraction=0.5,min_fraction=0.1", img256, "fraction and min_fraction both set the missing fraction; give only one of fraction, min_fraction/max_fraction, mask_prob_range"},
+		{"inpaint_random:fraction=0.5,mask_prob_range=0.5", img256, "fraction and mask_prob_range both set the missing fraction"},
+		{"inpaint_box:size=10,min_size=4", img32, "size and min_size both set the box side; give only one of size, min_size/max_size, mask_len_range"},
+		{"inpaint_box:size=10,mask_len_range=4", img32, "size and mask_len_range both set the box side"},
+		{"inpaint_extreme:max_size=10,mask_len_range=4", img32, "max_size and mask_len_range both set the box side"},
+		{"inpaint_box:size=10,min_size=4,max_size=12,mask_len_range=4", img32, "size, min_size/max_size and mask_len_range all set the box side"},
+		{"phase_retrieval:oversample=1000", img32, "oversample 1000 is above 8"},
+		{"phase_retrieval:oversample=8.5", img32, "oversample 8.5 is above 8"},
 		{"inpaint_box:margin=-1", img256, "negative"},
 		{"inpaint_box:min_size=100,max_size=50", img256, "non-empty"},
 		{"inpaint_random:fraction=1.5", img256, "0 <= lo <= hi <= 1"},
@@ -255,6 +343,14 @@ func TestFromConfigErrors(t *testing.T) {
 		{"image_size", map[string]any{"name": "inpainting", "mask_opt": map[string]any{"mask_type": "box", "image_size": 512}}, "does not match"},
 		{"len range", map[string]any{"name": "inpainting", "mask_opt": map[string]any{"mask_type": "box", "mask_len_range": []any{128}}}, "want 2"},
 		{"prob range", map[string]any{"name": "inpainting", "mask_opt": map[string]any{"mask_type": "random", "mask_prob_range": []any{0.3, 1.7}}}, "<= 1"},
+		{"len range for random", map[string]any{"name": "inpainting", "mask_opt": map[string]any{"mask_type": "random", "mask_len_range": []any{128}}}, "want 2"},
+		{"size for random", map[string]any{"name": "inpainting", "mask_opt": map[string]any{"mask_type": "random", "size": 4}}, "mask_type random takes none of size"},
+		{"size and len range", map[string]any{"name": "inpainting", "mask_opt": map[string]any{"mask_type": "box", "mask_len_range": []any{4, 5}, "size": 4}},
+			"size and mask_len_range both set the box side"},
+		{"fraction and prob range", map[string]any{"name": "inpainting", "mask_opt": map[string]any{"mask_type": "random", "mask_prob_range": []any{0.3, 0.7}, "fraction": 0.5}},
+			"fraction and mask_prob_range both set the missing fraction"},
+		{"scale_factor and factor", map[string]any{"name": "super_resolution", "scale_factor": 4, "factor": 2}, "factor and scale_factor name the same setting"},
+		{"oversample", map[string]any{"name": "phase_retrieval", "oversample": 16.0}, "above 8"},
 		{"pad", map[string]any{"name": "phase_retrieval", "oversample": 2.0, "pad": 32}, "pad=32"},
 		{"operator type", map[string]any{"operator": "sr"}, "want a mapping"},
 	} {

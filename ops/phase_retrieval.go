@@ -22,11 +22,24 @@ type PhaseRetrieval struct {
 	oversample float64
 }
 
+// MaxOversample is the largest oversampling [NewPhaseRetrieval] takes. The
+// padded image's side is (1 + oversample/4)·H, so the measurement, and the
+// DFT's work, grow with (1 + oversample/4)²: 2.25× the image's pixels at
+// DPS's 2.0, 5.1× at CA-DPS's 5.0, 9× at 8. Beyond that a measurement is
+// mostly zero padding, and a mistyped value (oversample=1000 pads a
+// 256×256 image by 32000 pixels a side) would not finish.
+const MaxOversample = 8.0
+
 // NewPhaseRetrieval returns the phase retrieval operator with the given
-// oversampling (2.0 in DPS's config, 5.0 in CA-DPS's).
+// oversampling, in [0, MaxOversample] (2.0 in DPS's config, 5.0 in
+// CA-DPS's).
 func NewPhaseRetrieval(oversample float64) (*PhaseRetrieval, error) {
 	if !(oversample >= 0) || math.IsInf(oversample, 0) {
 		return nil, fmt.Errorf("phase_retrieval: oversample must be finite and not negative, got %g", oversample)
+	}
+	if oversample > MaxOversample {
+		return nil, fmt.Errorf("phase_retrieval: oversample %g is above %g, the largest taken: the padded image has (1 + oversample/4)² times "+
+			"the image's pixels (%.3g× here, 9× at 8); DPS uses 2 and CA-DPS 5", oversample, MaxOversample, (1+oversample/4)*(1+oversample/4))
 	}
 	return &PhaseRetrieval{oversample: oversample}, nil
 }

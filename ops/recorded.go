@@ -146,7 +146,15 @@ func recordedBlur(configured *Blur, rec Recorded, check bool) (Operator, error) 
 			return nil, fmt.Errorf("gaussian_blur: recorded kernel differs from the configuration's by %.3g (peak %.3g)", worst, peak)
 		}
 	}
-	return NewBlur(name, rec.Kernel, size)
+	b, err := NewBlur(name, rec.Kernel, size)
+	if err != nil {
+		return nil, err
+	}
+	if check {
+		// The recorded kernel is the configured one: so is its description.
+		b.spec = configured.spec
+	}
+	return b, nil
 }
 
 // planeOf returns the h×w plane of a tensor of shape [...,h,w] whose
