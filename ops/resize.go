@@ -35,7 +35,8 @@ func resizeKernels() []ResizeKernel {
 }
 
 // LookupResizeKernel returns the resize kernel named name: cubic (the
-// default, also for ""), lanczos2, lanczos3, box, or linear (alias bilinear).
+// default, also for "", alias bicubic), lanczos2, lanczos3, box, or linear
+// (alias bilinear).
 func LookupResizeKernel(name string) (ResizeKernel, error) {
 	switch name {
 	case "":
@@ -55,7 +56,7 @@ func LookupResizeKernel(name string) (ResizeKernel, error) {
 	for i, k := range kernels {
 		names[i] = k.Name
 	}
-	return ResizeKernel{}, fmt.Errorf("unknown resize kernel %q (known: %s, bilinear)", name, strings.Join(names, ", "))
+	return ResizeKernel{}, fmt.Errorf("unknown resize kernel %q (known: %s, and the aliases bicubic and bilinear)", name, strings.Join(names, ", "))
 }
 
 // cubicKernel is Keys' cubic convolution kernel with a = -0.5, as MATLAB's

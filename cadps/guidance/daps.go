@@ -28,7 +28,10 @@ import (
 //     lr_n = lr (1 + n/(N+1) (lr_min_ratio − 1)):
 //     x ← x + lr (−∇‖A(x) − y‖²/τ² + (x̂0 − x)/σ²) + √(2 lr) ε_k
 //     (the data force is the gradient of the squared norm, twice the
-//     Gaussian likelihood's; a NaN iterate zeroes x0y);
+//     Gaussian likelihood's). An image with a NaN iterate has x0y = 0; the
+//     reference tests the whole batch at once and zeroes every image's
+//     x0y, here each image is tested alone, so the images of a batch do
+//     not depend on each other;
 //  3. x ← x0y + σ_{n+1} z.
 //
 // Cost per stage: M network forwards and K vector-Jacobian products
@@ -134,7 +137,11 @@ func (m DAPS) Validate() error {
 // and phase retrieval, 1e-4 for super-resolution and Gaussian blur. Random
 // inpainting's config has 1e-4, but an inpainting operator does not say how
 // its mask was drawn: every mask gets box inpainting's 5e-5 (pass lr=1e-4
-// for random masks).
+// for random masks). Motion blur is told from Gaussian blur by its name,
+// as both are of kind ops.KindBlur. The released phase-retrieval config
+// measures |F pad(x/2 + ½)|, the image in [0,1] units, where the toolkit's
+// phase retrieval (DPS's) measures |F pad(x)| of the [−1,1] image: its 5e-5
+// (and τ = 0.01) were tuned for that other measurement.
 func (m DAPS) lr(op ops.Operator) float64 {
 	if m.LR > 0 {
 		return m.LR
@@ -326,14 +333,28 @@ func (m DAPS) Step(s *Step) Result {
 	for k := range m.LangevinSteps {
 		x, loss = m.langevinStep(s, x, xt, prior, sigma2, lr, s.Draws[k])
 	}
-	// The reference zeroes x0y if any iterate holds a NaN. A NaN element
-	// stays NaN in every later iterate (each adds to x), so checking the
-	// last iterate is the same test.
-	nan := graph.ReduceLogicalOr(graph.IsNaN(x))
-	x0y := graph.Where(nan, graph.ZerosLike(x), x)
+	// An image's x0y is zeroed if any of its iterates holds a NaN. A NaN
+	// element stays NaN in every later iterate (each adds to x), so
+	// checking the last iterate is the same test.
+	x0y := where(nanPerImage(x), graph.ZerosLike(x), x)
 	next := graph.Add(x0y, graph.Mul(lookup32(xt, s.I, g.sigmaNext), s.Draws[m.LangevinSteps]))
 	return Result{Next: next, PredXStart: x0hat, Residual: s.ResidualNorm(x0hat),
 		Extra: map[string]*graph.Node{"x0y": x0y, "loss": loss}}
+}
+
+// nanPerImage returns, for the [N,…] node x, an [N,1,…,1] boolean node
+// that holds for the images with a NaN element.
+func nanPerImage(x *graph.Node) *graph.Node {
+	axes := make([]int, x.Rank()-1)
+	dims := make([]int, x.Rank())
+	for k := range axes {
+		axes[k] = k + 1
+	}
+	for k := range dims {
+		dims[k] = 1
+	}
+	dims[0] = x.Shape().Dim(0)
+	return graph.Reshape(graph.ReduceLogicalOr(graph.IsNaN(x), axes...), dims...)
 }
 
 // Start implements Starter: x_T = σ_max z.

@@ -3,10 +3,12 @@ package guidance
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/cadps/toolkit/cadps/diffusion"
 	"github.com/cadps/toolkit/ops"
 	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
 )
 
 // DiffPIR is denoising diffusion models for plug-and-play image
@@ -15,24 +17,38 @@ import (
 // and σ the measurement noise in [0,1] units (σ_y/2, at least 0.001):
 //
 //	x̂0 = clamp((x − √(1−ᾱ_t) ε)/√ᾱ_t, −1, 1)
-//	x̂0 ← x̂0 + g (prox_{A,ρ_t}(x̂0) − x̂0)        (the data step, in [0,1] units)
+//	x̂0 ← x̂0 + g (prox_{A,ρ_t}(x̂0) − x̂0)        (the data step)
 //	ε̂ = (x − √ᾱ_t x̂0)/√(1−ᾱ_t)
 //	x' = √ᾱ_{t'} x̂0 + √(1−ζ)(√(1−ᾱ_{t'} − σ_η²) ε̂ + σ_η n₁) + √ζ √(1−ᾱ_{t'}) n₂
 //
 // with σ_η = η √(1−ᾱ_{t'})/√(1−ᾱ_t) √β_t (x̂0 clamped when the process
 // clips its denoised estimate, as guided-diffusion's clip_denoised), on the
-// quadratic grid t_k = T−1−
-// ⌊√(k/(K−1))·T⌋ (the last point T−1 → 0). The last step evaluates the
-// network and keeps x. The data step is the operator's closed form
-// (ops.Proximal): masking for inpainting, the Fourier solution for
-// super-resolution and blur. The run starts from x_T = √ᾱ_{T−1}(2x_up − 1)
-// + √(1−ᾱ_{T−1}) z, x_up the measurement in [0,1] units (bicubically
-// upsampled when it is smaller than the image). ᾱ is the reference's
-// float32-accumulated product, x̂0 uses guided-diffusion's float64 one.
+// quadratic grid t_k = T−1−⌊√(k/(K−1))·T⌋ (the last point T−1 → 0). The
+// last step evaluates the network and keeps x. The data step is the
+// operator's closed form (ops.Proximal) prox_{A,ρ}(z) = argmin_x ‖y − A x‖²
+// + ρ‖x − z‖²: masking for inpainting, the Fourier solution for
+// super-resolution and blur. The released code solves it in [0,1] units,
+// with x/2 + ½ for x and A(x/2 + ½) = (y + A(1))/2 for y; both terms are
+// then a quarter of their [−1,1] values, so it is the same problem, solved
+// here in the images' own units, for any linear A.
 //
-// On data other than images (the exact-posterior benchmark's vectors) there
-// are no [0,1] units: σ = σ_y, the data step works on the data as they are,
-// and x_up is y itself when it has x's shape, else A⁺y.
+// The run starts from x_T = √ᾱ_{T−1}(2x_up − 1) + √(1−ᾱ_{T−1}) z, x_up the
+// measurement in [0,1] units, (y + A(1))/2, bicubically upsampled when it
+// is an image smaller than x (for inpainting the missing pixels are 0, as
+// the released code masks its [0,1] image). When y is not an image with
+// x's batch and channels (a vector [N,m], or the measurement of an
+// operator that says it measures no image, ops.MeasuresImage), 2x_up − 1
+// is A⁺y instead (vectorStart). ᾱ is the reference's float32-accumulated
+// product, x̂0 uses guided-diffusion's float64 one.
+//
+// On data other than images (the exact-posterior benchmark's vectors)
+// there are no [0,1] units: σ = σ_y, and the start's x_up is y itself when
+// it has x's shape, else A⁺y.
+//
+// The zero value is not the released method: ζ = 0 (the task's default
+// needs a negative Zeta) and g = 0, which leaves x̂0 as the network
+// predicts it and so ignores y but for the start. New("diffpir", …) and
+// ParseSpec("diffpir", …) give DiffPIR{Zeta: −1, Guidance: 1}.
 //
 // Cost per step: one network forward, no vector-Jacobian product, one
 // proximal step of A.
@@ -40,13 +56,15 @@ type DiffPIR struct {
 	// Lambda is λ (0: the task's default, see diffpirDefaults).
 	Lambda float64
 	// Zeta is ζ, the share of fresh noise in the re-noising (negative: the
-	// task's default).
+	// task's default; 0, the zero value, re-noises with ε̂ alone).
 	Zeta float64
 	// Eta is η ∈ [0, 1], the DDIM-like stochasticity of the re-noising (0
-	// default): its fresh noise has σ_η = η √(1−ᾱ_{t'}) √β_t / √(1−ᾱ_t),
-	// which η ≤ 1 keeps within √(1−ᾱ_{t'}) since β_t ≤ 1−ᾱ_t.
+	// in the released configs): its fresh noise has σ_η = η √(1−ᾱ_{t'})
+	// √β_t / √(1−ᾱ_t), which η ≤ 1 keeps within √(1−ᾱ_{t'}) since
+	// β_t ≤ 1−ᾱ_t.
 	Eta float64
-	// Guidance is g, the weight of the data step (1 default).
+	// Guidance is g ≥ 0, the weight of the data step: 1 in the released
+	// method; 0, the zero value, skips the data step.
 	Guidance float64
 }
 
@@ -55,6 +73,15 @@ func (DiffPIR) Name() string { return "diffpir" }
 
 // CheckProcess implements ProcessChecker: the network must predict ε.
 func (DiffPIR) CheckProcess(p *diffusion.Process) error { return epsilonNetwork("diffpir", p) }
+
+// Revision implements Revisioner:
+//
+//  1. the data step and the start read y as A(x/2 + ½) = (y + A(1))/2 in
+//     [0,1] units, which was (y + 1)/2: for inpainting the start's missing
+//     pixels are 0 in [0,1] units (−1 in the image's), as in the released
+//     code, where they were ½; results move for operators with A(1) ≠ 1,
+//     and a measurement that is not an image ([N,m]) starts from A⁺y.
+func (DiffPIR) Revision() int { return 1 }
 
 // SpecKeys implements SpecReader.
 func (DiffPIR) SpecKeys() []string { return []string{"lambda", "zeta", "eta", "guidance"} }
@@ -245,17 +272,11 @@ func (g diffpirGrid) predX0(x, eps, i *graph.Node, clip bool) *graph.Node {
 // images reports whether x holds NCHW images (as opposed to vectors).
 func images(x *graph.Node) bool { return x.Rank() == 4 }
 
-// dataStep returns x̂0 moved towards the data by the proximal step at τ,
-// solved in [0,1] units for images as the reference does.
+// dataStep returns x̂0 moved towards the data by g times the proximal step
+// at τ, in x's own units (the released code's [0,1] problem is the same
+// one, see DiffPIR).
 func (m DiffPIR) dataStep(s *Step, x0, tau *graph.Node) *graph.Node {
-	prox := s.Op.(ops.Proximal)
-	var p *graph.Node
-	if images(x0) {
-		half := func(v *graph.Node) *graph.Node { return graph.AddScalar(graph.MulScalar(v, 0.5), 0.5) }
-		p = graph.AddScalar(graph.MulScalar(prox.Prox(half(x0), half(s.Y), tau), 2), -1)
-	} else {
-		p = prox.Prox(x0, s.Y, tau)
-	}
+	p := s.Op.(ops.Proximal).Prox(x0, s.Y, tau)
 	return graph.Add(x0, graph.MulScalar(graph.Sub(p, x0), m.Guidance))
 }
 
@@ -280,17 +301,26 @@ func (m DiffPIR) Start(s *Step) *graph.Node {
 	z := s.X
 	t := len(g.sqrtAC) - 1
 	var x *graph.Node
-	if images(z) {
-		up := graph.AddScalar(graph.MulScalar(s.Y, 0.5), 0.5)
+	if images(z) && imageMeasurement(s.Op, s.Y, z) {
+		// x_up = (y + A(1))/2 in [0,1] units, so 2x_up − 1 = y + A(1) − 1.
+		x = graph.AddScalar(graph.Add(s.Y, s.Op.Apply(graph.OnesLike(z))), -1)
 		if dy, dx := s.Y.Shape().Dimensions, z.Shape().Dimensions; dy[2] != dx[2] || dy[3] != dx[3] {
-			up = bicubicUpsample(up, dx[2], dx[3])
+			up := graph.AddScalar(graph.MulScalar(x, 0.5), 0.5)
+			x = graph.AddScalar(graph.MulScalar(bicubicUpsample(up, dx[2], dx[3]), 2), -1)
 		}
-		x = graph.AddScalar(graph.MulScalar(up, 2), -1)
 	} else {
 		x = vectorStart(s.Op, s.Y, z)
 	}
 	x = graph.MulScalar(x, float64(g.sqrtAC[t]))
 	return graph.Add(x, graph.MulScalar(z, float64(g.sqrt1m[t])))
+}
+
+// imageMeasurement reports whether y, op's measurement of the NCHW images
+// x, is itself an image of theirs: NCHW with x's batch and channels, from
+// an operator that measures pixel values (ops.MeasuresImage).
+func imageMeasurement(op ops.Operator, y, x *graph.Node) bool {
+	dy, dx := y.Shape().Dimensions, x.Shape().Dimensions
+	return len(dy) == 4 && dy[0] == dx[0] && dy[1] == dx[1] && ops.MeasuresImage(op)
 }
 
 // bicubicUpsample resizes the [N,C,h,w] x to [N,C,H,W] as torch's
@@ -327,8 +357,10 @@ func bicubicMatrix(in, out int) []float32 {
 	return m
 }
 
-// vectorStart returns DiffPIR's x_up for vector data: y when it has x's
-// shape, A⁺y for operators with a pseudo-inverse, else zeros.
+// vectorStart returns DiffPIR's 2x_up − 1 for a measurement that is not
+// an image of x's: y when it has x's shape, else A⁺y, from the operator's
+// pseudo-inverse (ops.PseudoInverter) or its SVD (V Σ⁺ Uᵀ y, ops.Decomposer),
+// else zeros.
 func vectorStart(op ops.Operator, y, like *graph.Node) *graph.Node {
 	if y.Shape().Equal(like.Shape()) {
 		return y
@@ -336,5 +368,34 @@ func vectorStart(op ops.Operator, y, like *graph.Node) *graph.Node {
 	if p, ok := op.(ops.PseudoInverter); ok {
 		return p.PseudoInverse(y)
 	}
+	if dec, ok := op.(ops.Decomposer); ok && ops.HasSVD(op) {
+		if d, err := dec.SVD(like.Shape().Dimensions); err == nil {
+			return pseudoInverseSVD(d, y, like)
+		}
+	}
 	return graph.ZerosLike(like)
+}
+
+// pseudoInverseSVD returns A⁺y = V [Σ⁺ Uᵀy; 0] through the decomposition
+// d of A for inputs shaped like like. Σ⁺ inverts the singular values of at
+// least DDRMZero times the largest and sets the others' components to
+// zero, so that a blur's tiny ones do not magnify y's noise.
+func pseudoInverseSVD(d ops.Decomposition, y, like *graph.Node) *graph.Node {
+	sv := d.Singulars()
+	if len(sv) == 0 {
+		return graph.ZerosLike(like)
+	}
+	inv := make([]float64, len(sv))
+	cut := DDRMZero * slices.Max(sv)
+	for i, s := range sv {
+		if s > 0 && s >= cut {
+			inv[i] = 1 / s
+		}
+	}
+	v := graph.Mul(d.Ut(y), constVector(like, inv))
+	n, dim := like.Shape().Dim(0), numel(like.Shape().Dimensions[1:])
+	if len(sv) < dim {
+		v = graph.Concatenate([]*graph.Node{v, graph.Zeros(like.Graph(), shapes.Make(like.DType(), n, dim-len(sv)))}, 1)
+	}
+	return graph.Reshape(d.V(v), like.Shape().Dimensions...)
 }

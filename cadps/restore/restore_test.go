@@ -421,8 +421,9 @@ func TestRestoreRamp(t *testing.T) {
 
 // TestDDRMCleanBlur restores a blurred shipped test image with DDRM from a
 // noiseless measurement (σ_y = 0). The blur's smallest singular values are
-// about 10⁻¹²; divided into y's rounding error they gave x̂0 values of 10³
-// and a PSNR of 4 dB before DDRM treated them as zero (guidance.DDRMZero).
+// about 10⁻¹²; divided into y's rounding error they would give x̂0 values
+// of 10³ and a PSNR of 4 dB, had DDRM not treated them as zero
+// (guidance.DDRMAxisZero, this blur being separable).
 func TestDDRMCleanBlur(t *testing.T) {
 	b, prior := shippedPrior(t)
 	im, err := imageio.Load(filepath.Join("..", "prior", "small", "testimages", "6-shirt.png"), imageio.WithMode(imageio.Gray))

@@ -21,7 +21,7 @@ func (p *Prior) Process(steps int, ddim bool) (*diffusion.Process, error) {
 	}
 	proc, err := diffusion.New(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("restore: %d steps: %w", steps, err)
+		return nil, fmt.Errorf("restore: %w", err)
 	}
 	return proc, nil
 }

@@ -238,7 +238,7 @@ func TestRefusedRunsLeaveNoFolder(t *testing.T) {
 		{"restore steps and respacing", runRestore, res("-respacing", "3"), `-respacing "3" sets the steps`},
 		{"restore image too small to crop", runRestore, append([]string{small, "-crop", "-task", "sr:factor=2", "-out", outDir}, model...), "too small to crop to the 16×16 images the model takes (use -resize instead of -crop)"},
 		{"restore image too small", runRestore, append([]string{small, "-task", "sr:factor=2", "-out", outDir}, model...), "but the model takes 16×16 images (use -resize to fit it)"},
-		{"sample too many steps", runSample, []string{"-n", "2", "-steps", "5000", "-out", outFile + ".png"}, `-steps 5000: diffusion: respacing "5000"`},
+		{"sample too many steps", runSample, []string{"-n", "2", "-steps", "5000", "-out", outFile + ".png"}, `-steps 5000: restore: diffusion: respacing "5000"`},
 		{"sample JPEG name", runSample, []string{"-n", "2", "-steps", "2", "-out", outFile + ".jpg"}, "give a .png name"},
 		{"trace diverges", runTrace, []string{"-data", testImagesDir(t), "-count", "1", "-steps", "2", "-scale", "1e38", "-method", "dps", "-out", outFile + ".csv"}, "sampling diverged"},
 		{"denoise bad timestep", runDenoise, []string{"-data", testImagesDir(t), "-count", "1", "-t", "1000", "-csv", outFile + ".csv"}, "outside [0, 1000)"},

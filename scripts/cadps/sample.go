@@ -53,7 +53,7 @@ func runSample(args []string, stdout, stderr io.Writer) (err error) {
 		return err
 	}
 	if _, err := prior.Process(*steps, *ddim); err != nil { // a bad step count fails once, here
-		return usagef("-steps %d: %v", *steps, err)
+		return fmt.Errorf("-steps %d: %w", *steps, err)
 	}
 	var ref *nearestRef
 	if *nearest != "" { // read the data first: a bad path fails before the sampling

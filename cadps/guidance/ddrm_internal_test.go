@@ -1,0 +1,88 @@
+package guidance
+
+import (
+	"math"
+	"slices"
+	"testing"
+
+	"github.com/cadps/toolkit/ops"
+)
+
+// diagonal returns the n×n diagonal matrix with d on its diagonal.
+func diagonal(d ...float64) [][]float64 {
+	m := make([][]float64, len(d))
+	for i, v := range d {
+		m[i] = make([]float64, len(d))
+		m[i][i] = v
+	}
+	return m
+}
+
+// TestDDRMSingulars checks which singular values DDRM zeroes. A separable
+// decomposition with axis values sh = (1, 0.5, 0.031, 0.02) and sw = (2,
+// 0.062, 0.002) keeps the products of the axis values of at least
+// DDRMAxisZero times their axis's largest, (1, 0.5, 0.031) × (2, 0.062) in
+// each channel, whatever their size: 0.031·0.062 is below DDRMZero times
+// the largest product, 0.02·2 above it. A dense decomposition keeps the
+// values of at least DDRMZero times the largest.
+func TestDDRMSingulars(t *testing.T) {
+	in := []int{1, 2, 4, 3}
+	sep, err := ops.NewSeparableSVD(diagonal(1, 0.5, 0.031, 0.02), diagonal(2, 0.062, 0.002), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	op, err := ops.NewSVDOperator("diagonal", sep, in, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []float64
+	for range in[1] {
+		for _, h := range []float64{1, 0.5, 0.031} {
+			for _, w := range []float64{2, 0.062} {
+				want = append(want, h*w)
+			}
+		}
+	}
+	checkKept(t, op, sep, in, want)
+
+	dense, err := ops.NewDenseSVD(diagonal(1, 0.5, 0.0011, 0.0009), []int{1, 1, 2, 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	op, err = ops.NewSVDOperator("dense", dense, []int{1, 1, 2, 2}, []int{1, 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkKept(t, op, dense, []int{1, 1, 2, 2}, []float64{1, 0.5, 0.0011})
+}
+
+// checkKept checks that ddrmSingulars keeps the values want of d (in any
+// order) and sets the others to zero.
+func checkKept(t *testing.T, op ops.Operator, d ops.Decomposition, in []int, want []float64) {
+	t.Helper()
+	sv, err := ddrmSingulars(op, d, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := d.Singulars()
+	var kept []float64
+	for k, s := range sv {
+		switch {
+		case s == 0:
+		case s != raw[k]:
+			t.Errorf("%s: singular value %d changed from %g to %g", op.Name(), k, raw[k], s)
+		default:
+			kept = append(kept, s)
+		}
+	}
+	slices.Sort(kept)
+	want = slices.Sorted(slices.Values(want))
+	if len(kept) != len(want) {
+		t.Fatalf("%s: kept %v of %v, want %v", op.Name(), kept, raw, want)
+	}
+	for k := range want {
+		if math.Abs(kept[k]-want[k]) > 1e-12 {
+			t.Fatalf("%s: kept %v of %v, want %v", op.Name(), kept, raw, want)
+		}
+	}
+}

@@ -1,0 +1,79 @@
+package guidance_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/cadps/toolkit/cadps"
+	"github.com/cadps/toolkit/cadps/guidance"
+	"github.com/cadps/toolkit/ops"
+)
+
+// zeroSingulars is a decomposition whose singular values are all zero.
+type zeroSingulars struct{ ops.Decomposition }
+
+// Singulars implements ops.Decomposition.
+func (z zeroSingulars) Singulars() []float64 {
+	return make([]float64, len(z.Decomposition.Singulars()))
+}
+
+// TestDDRMNoSingularValue checks that DDRM refuses an operator that keeps
+// nothing of the image, with an error naming it: an inpainting mask that
+// hides every pixel before sampling (CheckOperator), and operators of
+// one's own whose decomposition has no singular value or only zeros when
+// the run builds its steps (the block average, with positive ones, runs).
+func TestDDRMNoSingularValue(t *testing.T) {
+	m := guidance.DDRM{Eta: 0.85, EtaB: 1}
+	in := []int{1, 2, 4, 4}
+
+	hidden, err := ops.NewInpainting(make([]float32, 16), 4, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = guidance.CheckOperator(m, hidden)
+	if !errors.Is(err, guidance.ErrOperator) || !strings.Contains(err.Error(), "inpainting") {
+		t.Errorf("CheckOperator(ddrm, a mask hiding every pixel) = %v, want an ErrOperator naming inpainting", err)
+	}
+
+	none, err := ops.NewMaskSVD(make([]float32, 16), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := ops.BlockAverageSVD(2, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zero := zeroSingulars{block}
+	for _, c := range []struct {
+		name string
+		d    ops.Decomposition
+		out  []int
+		ok   bool
+	}{
+		{"no_singular_value", none, in, false},
+		{"zero_singular_values", zero, []int{1, 2, 2, 2}, false},
+		{"block_average", block, []int{1, 2, 2, 2}, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			op, err := ops.NewSVDOperator(c.name, c.d, in, c.out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, _ := toySampler(t, m, op, 4, 0.05)
+			defer func() {
+				if p := recover(); p != nil {
+					t.Fatalf("the run panicked: %v", p)
+				}
+			}()
+			_, err = s.Run(nil, in, uniformTensor(1, c.out, -1, 1), cadps.NewSeededNoise(1), nil)
+			t.Logf("run: %v", err)
+			switch {
+			case c.ok && err != nil:
+				t.Fatalf("run: %v", err)
+			case !c.ok && (!errors.Is(err, guidance.ErrOperator) || !strings.Contains(err.Error(), c.name)):
+				t.Fatalf("run = %v, want an ErrOperator naming %s", err, c.name)
+			}
+		})
+	}
+}
