@@ -13,7 +13,10 @@ import (
 var listExts = []string{".png", ".jpg", ".jpeg"}
 
 // List returns the paths of the PNG and JPEG files in dir (by extension:
-// .png, .jpg, .jpeg, in any case), sorted by name. Symbolic links are
+// .png, .jpg, .jpeg, in any case), sorted by name. Hidden files, whose
+// names start with ".", are skipped, as a shell's * skips them: macOS
+// writes "._NAME" AppleDouble files beside images on other file systems,
+// which are not images. Symbolic links are
 // followed: a link to a file counts as that file, a link to a folder is
 // skipped like a folder, and a dangling link is an error naming it.
 // Subfolders are not searched. A folder with no such file is an error
@@ -26,7 +29,7 @@ func List(dir string) ([]string, error) {
 	var out []string
 	for _, e := range entries {
 		ext := strings.ToLower(filepath.Ext(e.Name()))
-		if !slices.Contains(listExts, ext) || e.IsDir() {
+		if !slices.Contains(listExts, ext) || e.IsDir() || strings.HasPrefix(e.Name(), ".") {
 			continue
 		}
 		path := filepath.Join(dir, e.Name())

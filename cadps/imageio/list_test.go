@@ -9,8 +9,9 @@ import (
 )
 
 // TestList lists PNG and JPEG files by extension in any case, follows
-// links to files, skips folders (also linked ones) and other files, and
-// names the folder when it has none.
+// links to files, skips folders (also linked ones), hidden files (macOS's
+// "._NAME" AppleDouble files among them) and other files, and names the
+// folder when it has none.
 func TestList(t *testing.T) {
 	mk := func(t *testing.T, dir string, files ...string) {
 		t.Helper()
@@ -28,7 +29,7 @@ func TestList(t *testing.T) {
 	}
 
 	images := t.TempDir()
-	mk(t, images, "b.png", "a.JPG", "c.jpeg", "notes.txt", "README.md")
+	mk(t, images, "b.png", "a.JPG", "c.jpeg", "notes.txt", "README.md", "._b.png", ".hidden.jpg")
 	if err := os.Mkdir(filepath.Join(images, "sub.png"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -39,6 +40,8 @@ func TestList(t *testing.T) {
 
 	empty := t.TempDir()
 	mk(t, empty, "notes.txt")
+	hidden := t.TempDir()
+	mk(t, hidden, "._a.png")
 	dangling := t.TempDir()
 	mk(t, dangling, "a.png")
 	link(t, filepath.Join(dangling, "gone.png"), filepath.Join(dangling, "b.png"))
@@ -51,6 +54,7 @@ func TestList(t *testing.T) {
 	}{
 		{"images and a link", images, []string{"a.JPG", "b.png", "c.jpeg", "d-link.png"}, ""},
 		{"no images", empty, nil, "image folder " + empty + " has no PNG or JPEG files"},
+		{"only a hidden image", hidden, nil, "image folder " + hidden + " has no PNG or JPEG files"},
 		{"missing folder", filepath.Join(empty, "none"), nil, "no such file"},
 		{"dangling link", dangling, nil, "b.png"},
 	} {

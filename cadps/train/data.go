@@ -14,18 +14,26 @@ import (
 	"github.com/cadps/toolkit/cadps/imageio"
 )
 
-// Dataset is a set of gray training images in the network's range: N images
-// of C×H×W float32 values in [−1, 1], stored NCHW in Pix.
+// Dataset is a set of images in the network's range: N images of C×H×W
+// float32 values in [−1, 1], stored NCHW in Pix.
 type Dataset struct {
 	N, C, H, W int
 	Pix        []float32
-	// Source names where the images came from.
+	// Source names where the images came from: the IDX file read (also
+	// when a folder holding it was given), or the image folder.
 	Source string
 }
 
 // Background is the value padding takes: −1, black, the background of
 // MNIST-like images after scaling to [−1, 1].
 const Background = -1
+
+// The IDX image files of a dataset folder as MNIST and Fashion-MNIST ship
+// them, each gzip-compressed or not: the training and the test images.
+const (
+	TrainImagesFile = "train-images-idx3-ubyte"
+	TestImagesFile  = "t10k-images-idx3-ubyte"
+)
 
 // LoadDataset reads gray training images from path and pads them to
 // size×size (centred, with [Background]); images larger than size are an
@@ -46,6 +54,27 @@ const Background = -1
 // model learns an empty margin that samplers reproduce and a consumer can
 // crop ((32−28)/2 = 2 pixels on each side).
 func LoadDataset(path string, size int) (*Dataset, error) {
+	return loadDataset(path, size, 1, TrainImagesFile)
+}
+
+// LoadTestSet reads held-out images from path, as [LoadDataset] reads
+// training images, with channels channels (1 gray, 3 RGB): path is an IDX
+// image file, a folder holding the test images t10k-images-idx3-ubyte[.gz]
+// (that file is read; a folder with only the training images
+// train-images-idx3-ubyte[.gz] is refused, so that an evaluation never
+// runs on the images a prior was trained on), or a folder of PNG/JPEG
+// images, read as gray or RGB. IDX images are gray: with channels other
+// than 1 an IDX file is refused.
+func LoadTestSet(path string, size, channels int) (*Dataset, error) {
+	if channels != 1 && channels != 3 {
+		return nil, fmt.Errorf("train: %d channels: images are read as gray (1) or RGB (3)", channels)
+	}
+	return loadDataset(path, size, channels, TestImagesFile)
+}
+
+// loadDataset reads images as LoadDataset and LoadTestSet describe; in a
+// folder it reads the IDX file idx (gzip-compressed or not).
+func loadDataset(path string, size, channels int, idx string) (*Dataset, error) {
 	if size <= 0 {
 		return nil, fmt.Errorf("train: image size must be positive, got %d", size)
 	}
@@ -54,19 +83,38 @@ func LoadDataset(path string, size int) (*Dataset, error) {
 		return nil, fmt.Errorf("train: data: %w", err)
 	}
 	if !st.IsDir() {
-		return loadIDXFile(path, size)
+		return loadIDXFile(path, size, channels)
 	}
-	for _, name := range []string{"train-images-idx3-ubyte.gz", "train-images-idx3-ubyte"} {
-		p := filepath.Join(path, name)
-		if _, err := os.Stat(p); err == nil {
-			return loadIDXFile(p, size)
+	if p, ok := findIDX(path, idx); ok {
+		return loadIDXFile(p, size, channels)
+	}
+	if idx == TestImagesFile {
+		if p, ok := findIDX(path, TrainImagesFile); ok {
+			return nil, fmt.Errorf("train: data folder %s holds the training images %s but no test images %s[.gz]: give the test images' IDX file, or a folder of PNG/JPEG images",
+				path, filepath.Base(p), TestImagesFile)
 		}
 	}
-	return loadImageFolder(path, size)
+	return loadImageFolder(path, size, channels, idx)
 }
 
-// loadIDXFile reads and pads an IDX file.
-func loadIDXFile(path string, size int) (*Dataset, error) {
+// findIDX returns the path of the IDX file name (name.gz first, then
+// name) in dir, and whether there is one.
+func findIDX(dir, name string) (string, bool) {
+	for _, n := range []string{name + ".gz", name} {
+		p := filepath.Join(dir, n)
+		if _, err := os.Stat(p); err == nil {
+			return p, true
+		}
+	}
+	return "", false
+}
+
+// loadIDXFile reads and pads an IDX file, whose images are gray: other
+// channel counts are refused.
+func loadIDXFile(path string, size, channels int) (*Dataset, error) {
+	if channels != 1 {
+		return nil, fmt.Errorf("train: %s: IDX images are gray, and the model takes %d channels: give a folder of PNG/JPEG images", path, channels)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("train: data: %w", err)
@@ -76,7 +124,7 @@ func loadIDXFile(path string, size int) (*Dataset, error) {
 	if err != nil {
 		return nil, fmt.Errorf("train: %s: %w", path, err)
 	}
-	d, err := padImages(n, h, w, size, func(k, y, x int) float32 { return float32(pix[(k*h+y)*w+x]) / 255 })
+	d, err := padImages(n, 1, h, w, size, func(k, _, y, x int) float32 { return float32(pix[(k*h+y)*w+x]) / 255 })
 	if err != nil {
 		return nil, fmt.Errorf("train: %s: %w", path, err)
 	}
@@ -146,16 +194,22 @@ func ReadIDX(r io.Reader) (n, h, w int, pix []byte, err error) {
 	return n, h, w, buf.Bytes(), nil
 }
 
-// loadImageFolder reads every PNG/JPEG file in dir (imageio.List) as gray.
-func loadImageFolder(dir string, size int) (*Dataset, error) {
+// loadImageFolder reads every PNG/JPEG file in dir (imageio.List) as gray
+// (channels 1) or RGB (3); idx is the IDX file a folder would hold
+// instead, for the error of a folder with neither.
+func loadImageFolder(dir string, size, channels int, idx string) (*Dataset, error) {
 	paths, err := imageio.List(dir)
 	if err != nil {
-		return nil, fmt.Errorf("train: data: %w (nor train-images-idx3-ubyte[.gz])", err)
+		return nil, fmt.Errorf("train: data: %w (nor %s[.gz])", err, idx)
+	}
+	mode := imageio.Gray
+	if channels == 3 {
+		mode = imageio.RGB
 	}
 	imgs := make([]*imageio.Image, len(paths))
 	h, w := 0, 0
 	for k, p := range paths {
-		im, err := imageio.Load(p, imageio.WithMode(imageio.Gray))
+		im, err := imageio.Load(p, imageio.WithMode(mode))
 		if err != nil {
 			return nil, fmt.Errorf("train: %w", err)
 		}
@@ -167,7 +221,7 @@ func loadImageFolder(dir string, size int) (*Dataset, error) {
 		}
 		imgs[k] = im
 	}
-	d, err := padImages(len(imgs), h, w, size, func(k, y, x int) float32 { return imgs[k].At(0, y, x) })
+	d, err := padImages(len(imgs), channels, h, w, size, func(k, c, y, x int) float32 { return imgs[k].At(c, y, x) })
 	if err != nil {
 		return nil, fmt.Errorf("train: %s: %w", dir, err)
 	}
@@ -175,26 +229,28 @@ func loadImageFolder(dir string, size int) (*Dataset, error) {
 	return d, nil
 }
 
-// padImages builds a Dataset of n images of size×size from h×w images whose
-// pixel (k, y, x) in [0, 1] is at(k, y, x), centred, with the border set to
-// [Background].
-func padImages(n, h, w, size int, at func(k, y, x int) float32) (*Dataset, error) {
+// padImages builds a Dataset of n images of c×size×size from c×h×w images
+// whose pixel (k, ch, y, x) in [0, 1] is at(k, ch, y, x), centred, with
+// the border set to [Background].
+func padImages(n, c, h, w, size int, at func(k, ch, y, x int) float32) (*Dataset, error) {
 	if h > size || w > size {
 		return nil, fmt.Errorf("images are %d×%d, larger than the %d×%d the model takes", w, h, size, size)
 	}
 	top, left := (size-h)/2, (size-w)/2
 	per := size * size
-	pix := make([]float32, n*per)
+	pix := make([]float32, n*c*per)
+	for i := range pix {
+		pix[i] = Background
+	}
 	for k := range n {
-		img := pix[k*per : (k+1)*per]
-		for i := range img {
-			img[i] = Background
-		}
-		for y := range h {
-			for x := range w {
-				img[(top+y)*size+left+x] = 2*at(k, y, x) - 1
+		for ch := range c {
+			img := pix[(k*c+ch)*per : (k*c+ch+1)*per]
+			for y := range h {
+				for x := range w {
+					img[(top+y)*size+left+x] = 2*at(k, ch, y, x) - 1
+				}
 			}
 		}
 	}
-	return &Dataset{N: n, C: 1, H: size, W: size, Pix: pix}, nil
+	return &Dataset{N: n, C: c, H: size, W: size, Pix: pix}, nil
 }

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/cadps/toolkit/cadps/imageio"
 )
 
 // idxBytes encodes images as an IDX file of unsigned bytes.
@@ -147,6 +149,98 @@ func TestLoadDatasetErrors(t *testing.T) {
 			_, err := LoadDataset(c.path, c.size)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("error %v, want one containing %q", err, c.want)
+			}
+		})
+	}
+}
+
+// TestLoadTestSet: a dataset folder gives its test images (gzip-compressed
+// or not) and never its training images, which alone are refused, naming
+// the file to give; image folders are read with the channels asked for;
+// IDX images, gray, are refused for colour.
+func TestLoadTestSet(t *testing.T) {
+	train := []byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}
+	test := []byte{0, 255, 128, 1, 2, 3, 10, 20, 30, 40, 50, 60}
+	dir := t.TempDir()
+	folder := func(name string, files map[string][]byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.Mkdir(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for n, data := range files {
+			writeFile(t, filepath.Join(p, n), data)
+		}
+		return p
+	}
+	trainIDX, testIDX := idxBytes([]uint32{2, 2, 3}, train), idxBytes([]uint32{2, 2, 3}, test)
+	both := folder("both", map[string][]byte{"train-images-idx3-ubyte.gz": gzipBytes(t, trainIDX), "t10k-images-idx3-ubyte.gz": gzipBytes(t, testIDX)})
+	plain := folder("plain", map[string][]byte{"train-images-idx3-ubyte": trainIDX, "t10k-images-idx3-ubyte": testIDX})
+	trainOnly := folder("train-only", map[string][]byte{"train-images-idx3-ubyte.gz": gzipBytes(t, trainIDX)})
+	empty := folder("empty", nil)
+	var colour bytes.Buffer
+	im := image.NewRGBA(image.Rect(0, 0, 3, 2))
+	for k := range 6 {
+		im.Set(k%3, k/3, color.RGBA{R: test[k], G: 255 - test[k], B: 7, A: 255})
+	}
+	if err := png.Encode(&colour, im); err != nil {
+		t.Fatal(err)
+	}
+	rgb := folder("rgb", map[string][]byte{"a.png": colour.Bytes()})
+
+	for _, c := range []struct {
+		name     string
+		path     string
+		channels int
+		source   string // the Source of the set read
+		want     string // the error, when refused
+	}{
+		{"folder with both sets", both, 1, filepath.Join(both, "t10k-images-idx3-ubyte.gz"), ""},
+		{"folder with uncompressed files", plain, 1, filepath.Join(plain, "t10k-images-idx3-ubyte"), ""},
+		{"the test set's file", filepath.Join(both, "t10k-images-idx3-ubyte.gz"), 1, filepath.Join(both, "t10k-images-idx3-ubyte.gz"), ""},
+		{"training images only", trainOnly, 1, "", "holds the training images train-images-idx3-ubyte.gz but no test images t10k-images-idx3-ubyte[.gz]"},
+		{"empty folder", empty, 1, "", "has no PNG or JPEG files (nor t10k-images-idx3-ubyte[.gz])"},
+		{"IDX for colour", both, 3, "", "IDX images are gray, and the model takes 3 channels"},
+		{"RGB images", rgb, 3, rgb, ""},
+		{"RGB images read as gray", rgb, 1, rgb, ""},
+		{"two channels", rgb, 2, "", "2 channels"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			d, err := LoadTestSet(c.path, 4, c.channels)
+			if c.want != "" {
+				if err == nil || !strings.Contains(err.Error(), c.want) {
+					t.Fatalf("error %v, want one containing %q", err, c.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Source != c.source {
+				t.Errorf("source %s, want %s", d.Source, c.source)
+			}
+			if c.path != rgb {
+				checkPadded(t, d, test)
+				return
+			}
+			if d.N != 1 || d.C != c.channels || d.H != 4 || d.W != 4 {
+				t.Fatalf("dataset %d×%d×%d×%d, want 1×%d×4×4", d.N, d.C, d.H, d.W, c.channels)
+			}
+			// Pixel (row 1, column 0) of the 2×3 image, at (2, 0) in 4×4.
+			at := func(ch int) float32 { return d.Pix[ch*16+2*4+0] }
+			if c.channels == 3 {
+				for ch, v := range []byte{test[3], 255 - test[3], 7} {
+					if want := float32(v)/255*2 - 1; at(ch) != want {
+						t.Errorf("channel %d = %v, want %v", ch, at(ch), want)
+					}
+				}
+			} else {
+				g, err := imageio.Load(filepath.Join(rgb, "a.png"), imageio.WithMode(imageio.Gray))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := 2*g.At(0, 1, 0) - 1; at(0) != want {
+					t.Errorf("gray value %v, want %v", at(0), want)
+				}
 			}
 		})
 	}

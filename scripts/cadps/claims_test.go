@@ -29,7 +29,7 @@ func TestSignalHelperProcess(t *testing.T) {
 	if args[0] == "" {
 		t.Skip("helper process for TestStopOnSignal")
 	}
-	cmds := map[string]func([]string, io.Writer, io.Writer) error{"gmm": gmmCommand().run, "evaluate": runEvaluate, "train": runTrain}
+	cmds := map[string]func([]string, io.Writer, io.Writer) error{"gmm": gmmCommand().run, "evaluate": runEvaluate, "train": runTrain, "restore": runRestore}
 	if err := cmds[args[0]](args[1:], io.Discard, os.Stderr); err != nil {
 		t.Fatal(err)
 	}
@@ -273,6 +273,54 @@ func TestTrainStopDuringStartup(t *testing.T) {
 				if _, err := os.Stat(filepath.Join(dir, "new")); !errors.Is(err, fs.ErrNotExist) {
 					t.Errorf("the interrupted run left %s (%v): %v", filepath.Join(dir, "new"), err, entries)
 				}
+			}
+		})
+	}
+}
+
+// TestRestoreStopOnSignal interrupts a restoration while it samples: it
+// exits at once saying it stopped, and removes the folders it made, which
+// are still empty; a folder that existed keeps what it held.
+func TestRestoreStopOnSignal(t *testing.T) {
+	img := filepath.Join(t.TempDir(), "a.png")
+	writeTestImage(t, img, 16, 0)
+	for _, tc := range []struct {
+		name     string
+		existing bool // the folder above -out exists (holding notes.txt)
+		sig      syscall.Signal
+	}{
+		{"new folders, Ctrl-C", false, syscall.SIGINT},
+		{"inside an existing folder, SIGTERM", true, syscall.SIGTERM},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			top := filepath.Join(dir, "top")
+			if tc.existing {
+				if err := os.Mkdir(top, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(top, "notes.txt"), []byte("mine"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			out := filepath.Join(top, "a", "out")
+			args := append([]string{"restore", img, "-task", "sr:factor=2", "-method", "dps", "-steps", "500", "-draws", "20", "-out", out}, fixtureModel(t, "fixed")...)
+			p := startHelper(t, "^TestSignalHelperProcess$", signalEnv+"="+strings.Join(args, "\n"))
+			p.waitUntil(t, "sampling", func() bool {
+				_, err := os.Stat(out)
+				return err == nil
+			})
+			err := p.stop(t, tc.sig)
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != 128+int(tc.sig) || !strings.Contains(p.log.String(), "cadps restore: "+tc.sig.String()+": stopped; "+out+" is as it was") {
+				t.Fatalf("after %v: %v, want exit status %d and a line saying it stopped; output:\n%s", tc.sig, err, 128+int(tc.sig), p.log.String())
+			}
+			entries, err := os.ReadDir(top)
+			switch {
+			case tc.existing && (err != nil || len(entries) != 1 || entries[0].Name() != "notes.txt"):
+				t.Errorf("the existing folder holds %v (%v), want notes.txt alone", entries, err)
+			case !tc.existing && !errors.Is(err, fs.ErrNotExist):
+				t.Errorf("the interrupted run left %s (%v): %v", top, err, entries)
 			}
 		})
 	}

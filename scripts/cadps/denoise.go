@@ -33,7 +33,7 @@ const defaultDenoiseSteps = "0,10,50,100,200,300,400,500,600,700,800,900,950,999
 func runDenoise(args []string, stdout, stderr io.Writer) (err error) {
 	fs := newFlagSet("denoise", "", stderr)
 	mf := addModelFlags(fs)
-	data := fs.String("data", "", "held-out images: an IDX file (.gz or not), a folder with one, or a folder of PNG/JPEG images (read as gray), e.g. /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz (required)")
+	data := fs.String("data", "", "held-out images: an IDX file (.gz or not), a folder holding t10k-images-idx3-ubyte[.gz] (the test set; a folder with only the training set is refused), or a folder of PNG/JPEG images (read as gray), e.g. /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz (required)")
 	count := fs.Int("count", 64, "use the first N images")
 	steps := fs.String("t", defaultDenoiseSteps, "comma-separated timestep indices of the 1000-step process")
 	seed := fs.Uint64("seed", 0, "seed of the noise (timestep t draws from (seed, t))")
@@ -63,7 +63,7 @@ func runDenoise(args []string, stdout, stderr io.Writer) (err error) {
 	if prior.Model.InChannels() != 1 {
 		return fmt.Errorf("cadps denoise reads gray images; the prior %s has %d input channels", prior.Name, prior.Model.InChannels())
 	}
-	ds, err := train.LoadDataset(*data, prior.Model.ImageSize())
+	ds, err := train.LoadTestSet(*data, prior.Model.ImageSize(), 1)
 	if err != nil {
 		return err
 	}

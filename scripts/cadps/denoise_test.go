@@ -32,6 +32,8 @@ func TestDenoise(t *testing.T) {
 
 func TestDenoiseErrors(t *testing.T) {
 	imgs := testImagesDir(t)
+	trainOnly := t.TempDir()
+	writeIDXImages(t, filepath.Join(trainOnly, "train-images-idx3-ubyte.gz"), 2, 28, 28, 0)
 	cases := []struct {
 		name string
 		args []string
@@ -43,6 +45,7 @@ func TestDenoiseErrors(t *testing.T) {
 		{"t out of range", []string{"-data", imgs, "-count", "1", "-t", "1000"}, "outside [0, 1000)"},
 		{"missing data", []string{"-data", filepath.Join(t.TempDir(), "none")}, "none"},
 		{"extra argument", []string{"-data", imgs, "extra"}, "unexpected arguments"},
+		{"training images only", []string{"-data", trainOnly, "-count", "1", "-t", "0"}, "no test images t10k-images-idx3-ubyte[.gz]"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -72,10 +72,8 @@ func (f *evalFlags) settings() (runs.EvalSettings, ops.Noise, error) {
 	st := runs.EvalSettings{Data: *tf.data, Offset: *tf.offset, Count: *f.count, Batch: *f.batch, Steps: *tf.steps, Scale: *tf.scale,
 		Ramp: rampSetting(ramp), Draws: drawsSetting(*f.draws), Noise: *tf.noise, Seed: *tf.seed, Model: f.model.spec().Name,
 		Weights: *f.model.weights, Keep: *f.keep}
-	for _, t := range strings.Split(*f.tasks, ";") {
-		if t = strings.TrimSpace(t); t != "" {
-			st.Tasks = append(st.Tasks, t)
-		}
+	if st.Tasks, err = splitTaskList(*f.tasks); err != nil {
+		return runs.EvalSettings{}, nil, err
 	}
 	for _, m := range splitMethodList(*f.methods) {
 		if m == "" {
@@ -90,6 +88,35 @@ func (f *evalFlags) settings() (runs.EvalSettings, ops.Noise, error) {
 		return runs.EvalSettings{}, nil, usagef("-tasks and -methods must name at least one each")
 	}
 	return st, nz, nil
+}
+
+// splitTaskList returns the task specs of a -tasks list, separated by
+// ';' (empty items, as after a final ';', are dropped). A spec that
+// canonicalTask refuses, one task given twice (however spelt), and two
+// tasks whose image folders (images/<task>, runs.EvalLabel) would be one
+// are usage errors naming both specs.
+func splitTaskList(list string) ([]string, error) {
+	var specs, canon []string
+	for _, t := range strings.Split(list, ";") {
+		if t = strings.TrimSpace(t); t == "" {
+			continue
+		}
+		c, err := canonicalTask(t)
+		if err != nil {
+			return nil, usagef("-tasks: %v", err)
+		}
+		for k, prev := range specs {
+			switch {
+			case canon[k] == c:
+				return nil, usagef("-tasks: %q and %q are the same task: give it once", prev, t)
+			case runs.EvalLabel(prev) == runs.EvalLabel(t):
+				return nil, usagef("-tasks: %q and %q are different tasks that would share the image folder %s/%s: run one of them with another -out",
+					prev, t, runs.EvalImagesDir, runs.EvalLabel(t))
+			}
+		}
+		specs, canon = append(specs, t), append(canon, c)
+	}
+	return specs, nil
 }
 
 func runEvaluate(args []string, stdout, stderr io.Writer) error {
@@ -113,15 +140,17 @@ func runEvaluate(args []string, stdout, stderr io.Writer) error {
 	if ev.LPIPS, st.LPIPS, err = f.lpips.load(); err != nil {
 		return err
 	}
-	ev.Settings = st
-	if ev.Images, err = loadTestImages(st.Data, st.Offset, st.Count, prior.ImageShape()); err != nil {
+	// A folder holding the test set records the file read, so that the
+	// folder and the file resume each other's runs.
+	if ev.Images, st.Data, err = loadTestImages(st.Data, st.Offset, st.Count, prior.ImageShape()); err != nil {
 		return err
 	}
+	ev.Settings = st
 	if !*f.quiet {
 		ev.Log = stdout
 	}
 	ev.Claims = &runs.Claimer{Worker: "cadps evaluate"}
-	defer stopOnSignal(ev.Claims, "evaluate", *f.out+" is free again; a rerun redoes the batches it was running", stderr)()
+	defer stopOnSignal(ev.Claims, "evaluate", *f.out+" is free again; a rerun redoes the batches it was running", stderr).stop()
 	table, err := ev.Run()
 	if err != nil {
 		return err
@@ -130,32 +159,34 @@ func runEvaluate(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// loadTestImages returns count images of data from index offset on, padded
-// to the model's NCHW shape, with pixels in [0, 1].
-func loadTestImages(data string, offset, count int, shape []int) ([]*imageio.Image, error) {
-	set, err := train.LoadDataset(data, shape[2])
+// loadTestImages returns count images of data (train.LoadTestSet: an IDX
+// file, a folder holding the test set's, or a folder of images, read with
+// the model's channels) from index offset on, padded to the model's NCHW
+// shape, with pixels in [0, 1], and the file or folder read.
+func loadTestImages(data string, offset, count int, shape []int) ([]*imageio.Image, string, error) {
+	set, err := train.LoadTestSet(data, shape[2], shape[1])
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if set.C != shape[1] || set.W != shape[3] {
-		return nil, fmt.Errorf("%s: images are %d×%d×%d, the model takes %d×%d×%d", data, set.C, set.H, set.W, shape[1], shape[2], shape[3])
+		return nil, "", fmt.Errorf("%s: images are %d×%d×%d, the model takes %d×%d×%d", set.Source, set.C, set.H, set.W, shape[1], shape[2], shape[3])
 	}
 	if offset+count > set.N {
-		return nil, fmt.Errorf("%s holds %d images; -offset %d -count %d needs %d", data, set.N, offset, count, offset+count)
+		return nil, "", fmt.Errorf("%s holds %d images; -offset %d -count %d needs %d", set.Source, set.N, offset, count, offset+count)
 	}
 	images := make([]*imageio.Image, count)
 	per := set.C * set.H * set.W
 	for k := range images {
 		im, err := imageio.New(set.C, set.H, set.W)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		for j, v := range set.Pix[(offset+k)*per : (offset+k+1)*per] {
 			im.Pix[j] = (v + 1) / 2
 		}
 		images[k] = im
 	}
-	return images, nil
+	return images, set.Source, nil
 }
 
 // drawsSetting returns n as settings record it: 0 for one draw, so that

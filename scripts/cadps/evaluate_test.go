@@ -1,6 +1,9 @@
 package main
 
 import (
+	"bytes"
+	"compress/gzip"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -450,5 +453,108 @@ func TestEvaluateErrors(t *testing.T) {
 	}
 	if _, _, err := runCmd(runEvaluate, "-data", dir); err == nil || !strings.Contains(err.Error(), "-out is required") {
 		t.Errorf("no -out: error %v", err)
+	}
+}
+
+// writeIDXImages writes n h×w gray images, every pixel value, as a
+// gzip-compressed IDX file.
+func writeIDXImages(t *testing.T, path string, n, h, w int, value byte) {
+	t.Helper()
+	var raw bytes.Buffer
+	raw.Write([]byte{0, 0, 0x08, 3})
+	for _, d := range []int{n, h, w} {
+		binary.Write(&raw, binary.BigEndian, uint32(d))
+	}
+	raw.Write(bytes.Repeat([]byte{value}, n*h*w))
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(raw.Bytes())
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, gz.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestEvaluateData: a dataset folder given as -data is read for its test
+// images (t10k-images-idx3-ubyte.gz), never its training images, and the
+// settings record that file, so that a rerun naming the file resumes the
+// folder's run; a folder with training images only is refused, naming
+// the file to give. A colour prior reads RGB images in colour.
+func TestEvaluateData(t *testing.T) {
+	dir := t.TempDir()
+	both, trainOnly, rgb := filepath.Join(dir, "fashion"), filepath.Join(dir, "train-only"), filepath.Join(dir, "rgb")
+	for _, d := range []string{both, trainOnly, rgb} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeIDXImages(t, filepath.Join(both, "train-images-idx3-ubyte.gz"), 1, 28, 28, 0)
+	writeIDXImages(t, filepath.Join(both, "t10k-images-idx3-ubyte.gz"), 1, 28, 28, 200)
+	writeIDXImages(t, filepath.Join(trainOnly, "train-images-idx3-ubyte.gz"), 1, 28, 28, 0)
+	writeTestImage(t, filepath.Join(rgb, "a.png"), 16, 0)
+	testSet := filepath.Join(both, "t10k-images-idx3-ubyte.gz")
+	for _, c := range []struct {
+		name  string
+		args  []string
+		data  string // the data settings.json records
+		truth string // the image the kept truth must equal ("": the test set's gray 200)
+		want  string // the error, when refused
+	}{
+		{"dataset folder", []string{"-data", both}, testSet, "", ""},
+		{"the test set's file", []string{"-data", testSet}, testSet, "", ""},
+		{"training images only", []string{"-data", trainOnly}, "", "", "holds the training images train-images-idx3-ubyte.gz but no test images t10k-images-idx3-ubyte[.gz]"},
+		{"colour prior, RGB images", append([]string{"-data", rgb}, fixtureModel(t, "fixed")...), rgb, filepath.Join(rgb, "a.png"), ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "eval")
+			args := append([]string{"-count", "1", "-batch", "1", "-steps", "2", "-tasks", "sr:factor=2", "-methods", "dps", "-keep", "1", "-out", out}, c.args...)
+			stdout, _, err := runCmd(runEvaluate, args...)
+			if c.want != "" {
+				if err == nil || !strings.Contains(err.Error(), c.want) {
+					t.Fatalf("error %v, want one containing %q", err, c.want)
+				}
+				if _, err := os.Stat(out); !os.IsNotExist(err) {
+					t.Errorf("a refused run made %s", out)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(stdout, "batch ") {
+				t.Fatalf("output %q: want a line per batch", stdout)
+			}
+			var st runs.EvalSettings
+			if data, err := os.ReadFile(filepath.Join(out, runs.EvalSettingsFile)); err != nil {
+				t.Fatal(err)
+			} else if err := json.Unmarshal(data, &st); err != nil || st.Data != c.data {
+				t.Errorf("settings record data %q (%v), want %q", st.Data, err, c.data)
+			}
+			truth, err := imageio.Load(filepath.Join(out, runs.EvalImagesDir, runs.EvalLabel("sr:factor=2"), "truth-00000.png"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.truth != "" {
+				want, err := imageio.Load(c.truth)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !slices.Equal(truth.Pix, want.Pix) {
+					t.Errorf("the kept truth is not %s", c.truth)
+				}
+				return
+			}
+			// The test set's 28×28 images of value 200, padded to 32×32.
+			if v := truth.At(0, 16, 16); math.Abs(float64(v)-200.0/255) > 1e-6 {
+				t.Errorf("truth centre %v, want the test set's %v", v, 200.0/255)
+			}
+			// The file resumes the run of the folder that holds it.
+			stdout, _, err = runCmd(runEvaluate, append(args[:len(args)-len(c.args)], "-data", testSet)...)
+			if err != nil || strings.Contains(stdout, "batch ") {
+				t.Errorf("a rerun naming %s: %v, output %q; want nothing recomputed", testSet, err, stdout)
+			}
+		})
 	}
 }

@@ -2,12 +2,80 @@ package main
 
 import (
 	"flag"
+	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 
+	"github.com/cadps/toolkit/cadps"
 	"github.com/cadps/toolkit/cadps/guidance"
 	"github.com/cadps/toolkit/cadps/restore"
 	"github.com/cadps/toolkit/ops"
 )
+
+// canonicalTask returns a task spec NAME[:key=value,...] in one form: its
+// parameters sorted by key, the spaces around the name, keys and values
+// dropped ("sr: factor=2" and "sr:factor=2" give "sr:factor=2"), so that
+// a task given twice is found however it is spelt (an alias, a parameter's
+// other name or a default spelt out still reads as another task). Its
+// error, for a spec that names no task ops.Parse knows or whose parameters
+// are not key=value (each key once), is the command line's (callers make
+// it a usage error); whether the parameters suit the task and the model is
+// for ops.Parse to say.
+func canonicalTask(spec string) (string, error) {
+	name, rest, _ := strings.Cut(spec, ":")
+	name = strings.TrimSpace(name)
+	if name == "" {
+		return "", fmt.Errorf("operator spec %q names no task", spec)
+	}
+	var names, aliases []string
+	for _, t := range ops.Tasks() {
+		names = append(names, t.Name)
+		aliases = append(aliases, t.Aliases...)
+	}
+	if !slices.Contains(names, name) && !slices.Contains(aliases, name) {
+		return "", fmt.Errorf("operator spec %q: unknown operator %q (known: %s)", spec, name, strings.Join(append(names, aliases...), ", "))
+	}
+	if strings.TrimSpace(rest) == "" {
+		return name, nil
+	}
+	var params []string
+	seen := map[string]bool{}
+	for _, kv := range strings.Split(rest, ",") {
+		k, v, ok := strings.Cut(kv, "=")
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		switch {
+		case !ok || k == "":
+			return "", fmt.Errorf("operator spec %q: parameter %q is not key=value", spec, kv)
+		case seen[k]:
+			return "", fmt.Errorf("operator spec %q: parameter %q given twice", spec, k)
+		}
+		seen[k] = true
+		params = append(params, k+"="+v)
+	}
+	slices.Sort(params)
+	return name + ":" + strings.Join(params, ","), nil
+}
+
+// checkRespacing checks the form of a -respacing value: N, N1,N2,... or
+// ddimN, each count a positive integer (diffusion.SpaceTimesteps); whether
+// the prior's process has the steps it asks for is for the run to say.
+func checkRespacing(r string) error {
+	if strings.TrimSpace(r) == "" {
+		return nil // the whole process, as without -respacing
+	}
+	counts, ddim := strings.CutPrefix(strings.TrimSpace(r), "ddim")
+	parts := strings.Split(counts, ",")
+	if ddim && len(parts) > 1 {
+		return usagef("-respacing %q: ddimN takes one step count", r)
+	}
+	for _, p := range parts {
+		if n, err := strconv.Atoi(strings.TrimSpace(p)); err != nil || n < 1 {
+			return usagef("-respacing %q: %q is not a positive step count (want N, N1,N2,… or ddimN)", r, strings.TrimSpace(p))
+		}
+	}
+	return nil
+}
 
 // listFlag is a repeatable string flag.
 type listFlag []string
@@ -88,10 +156,29 @@ func (s *samplingFlags) options(fs *flag.FlagSet) (restore.Options, restore.Fit,
 		GraphNoise: *s.graphNoise, BFloat16: *s.bf16, Draws: *s.draws,
 	}
 	if set["scale"] {
+		if err := (cadps.Problem{Scale: *s.scale}).CheckParams(); err != nil {
+			return o, 0, usagef("-scale: %v", err)
+		}
 		o.Scale = s.scale
 	}
 	if set["sigma-y"] {
+		if err := (cadps.Problem{SigmaY: *s.sigmaY}).CheckParams(); err != nil {
+			return o, 0, usagef("-sigma-y: %v", err)
+		}
 		o.SigmaY = s.sigmaY
+	}
+	switch {
+	case *s.eta != 0 && !*s.ddim:
+		return o, 0, usagef("-eta %v without -ddim: η is DDIM's (give -ddim too)", *s.eta)
+	case *s.ddim:
+		if err := (cadps.Problem{DDIM: true, Eta: *s.eta}).CheckParams(); err != nil {
+			return o, 0, usagef("-eta: %v", err)
+		}
+	}
+	if set["respacing"] {
+		if err := checkRespacing(*s.respacing); err != nil {
+			return o, 0, err
+		}
 	}
 	ramp, err := guidance.ParseRamp(*s.ramp)
 	if err != nil {

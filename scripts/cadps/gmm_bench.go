@@ -114,7 +114,7 @@ func runGMMBench(args []string, stdout, stderr io.Writer) (err error) {
 	mb.Log = stderr
 	if mb.CSV != "" {
 		mb.Claims = &runs.Claimer{Worker: "cadps gmm bench"}
-		defer stopOnSignal(mb.Claims, "gmm bench", mb.CSV+" is free again; --resume continues it", stderr)()
+		defer stopOnSignal(mb.Claims, "gmm bench", mb.CSV+" is free again; --resume continues it", stderr).stop()
 	}
 	start := time.Now()
 	rows, err := mb.Run(b)

@@ -1,9 +1,14 @@
 package main
 
 import (
+	"bytes"
+	"errors"
+	"flag"
+	"io"
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -108,6 +113,106 @@ func TestEveryCommandDocumented(t *testing.T) {
 	for _, c := range commands() {
 		if !regexp.MustCompile("(?m)^## `cadps " + regexp.QuoteMeta(c.name) + "[` ]").Match(doc) {
 			t.Errorf("docs/cli.md has no section \"## `cadps %s …`\"", c.name)
+		}
+	}
+}
+
+// commandFlags returns the flags `cadps NAME -h` lists, each with its
+// default as -h prints it ("" when it prints none).
+func commandFlags(t *testing.T, c command) map[string]string {
+	t.Helper()
+	var help bytes.Buffer
+	if err := c.run([]string{"-h"}, io.Discard, &help); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("cadps %s -h: %v", c.name, err)
+	}
+	flags := map[string]string{}
+	for _, m := range regexp.MustCompile(`(?m)^  -(\S+)[^\n]*\n\s+([^\n]*)$`).FindAllStringSubmatch(help.String(), -1) {
+		def := ""
+		if d := regexp.MustCompile(`\(default "?(.*?)"?\)$`).FindStringSubmatch(m[2]); d != nil {
+			def = d[1]
+		}
+		flags[m[1]] = def
+	}
+	if len(flags) == 0 {
+		t.Fatalf("cadps %s -h lists no flags:\n%s", c.name, help.String())
+	}
+	return flags
+}
+
+// cliSections returns docs/cli.md's "## " sections by title.
+func cliSections(t *testing.T) map[string]string {
+	t.Helper()
+	doc, err := os.ReadFile("../../docs/cli.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sections := map[string]string{}
+	for _, s := range strings.Split(string(doc), "\n## ")[1:] {
+		title, _, _ := strings.Cut(s, "\n")
+		sections[title] = s
+	}
+	return sections
+}
+
+// commandSection returns the section of docs/cli.md on cadps NAME.
+func commandSection(t *testing.T, sections map[string]string, name string) string {
+	t.Helper()
+	for title, s := range sections {
+		if strings.HasPrefix(title, "`cadps "+name+"`") || strings.HasPrefix(title, "`cadps "+name+" ") {
+			return s
+		}
+	}
+	t.Fatalf("docs/cli.md has no section on cadps %s", name)
+	return ""
+}
+
+// namesFlag reports whether text names the flag -name (or --name).
+func namesFlag(text, name string) bool {
+	return regexp.MustCompile(`(^|[^\w-])--?` + regexp.QuoteMeta(name) + `($|[^\w-])`).MatchString(text)
+}
+
+// TestFlagsDocumented checks every command's flags against docs/cli.md:
+// each flag `cadps NAME -h` lists is named in the command's section, or
+// in "Choosing the prior", which describes the model and step flags the
+// sampling commands share. A command whose section describes flags as
+// restore's ("as `restore`", "those of `restore`") states, beside each
+// flag that restore has too with another default, its own default: trace
+// runs -method dps where restore runs cadps.
+func TestFlagsDocumented(t *testing.T) {
+	sections := cliSections(t)
+	shared := sections["Choosing the prior"]
+	if shared == "" {
+		t.Fatal(`docs/cli.md has no section "Choosing the prior"`)
+	}
+	restoreFlags := commandFlags(t, restoreCommand())
+	for _, c := range commands() {
+		section := commandSection(t, sections, c.name)
+		flags := commandFlags(t, c)
+		for name := range flags {
+			if !namesFlag(section, name) && !namesFlag(shared, name) {
+				t.Errorf("docs/cli.md: the section on cadps %s does not name its flag -%s", c.name, name)
+			}
+		}
+		if c.name == "restore" || !strings.Contains(section, "`restore`") {
+			continue
+		}
+		// Table rows and paragraphs, not examples: where a flag and its
+		// default are stated together.
+		prose := regexp.MustCompile("(?s)```.*?```").ReplaceAllString(section, "")
+		var parts []string
+		for _, p := range strings.Split(prose, "\n\n") {
+			parts = append(parts, strings.Split(p, "\n|")...)
+		}
+		zero := func(v string) bool { return v == "" || v == "0" || v == "false" } // -h leaves these out, mostly
+		for name, def := range flags {
+			rdef, ok := restoreFlags[name]
+			if !ok || rdef == def || zero(def) {
+				continue
+			}
+			value := regexp.MustCompile(`(^|[^\w:=.-])` + regexp.QuoteMeta(def) + `($|[^\w:=.-])`)
+			if !slices.ContainsFunc(parts, func(p string) bool { return namesFlag(p, name) && value.MatchString(p) }) {
+				t.Errorf("docs/cli.md: the section on cadps %s does not give -%s's default %q (restore's is %q) beside it", c.name, name, def, rdef)
+			}
 		}
 	}
 }

@@ -212,7 +212,7 @@ func TestRefusedRunsLeaveNoFolder(t *testing.T) {
 	res := func(extra ...string) []string {
 		return append(append([]string{image, "-task", "sr:factor=2", "-method", "dps", "-steps", "2", "-out", outDir, "-quiet"}, model...), extra...)
 	}
-	usage := map[string]bool{"reproduce lease too short": true, "reproduce lease just too short": true, "metrics shift of the image size": true}
+	usage := map[string]bool{"reproduce lease too short": true, "reproduce lease just too short": true, "metrics shift of the image size": true, "reproduce empty task": true}
 	for _, c := range []struct {
 		name string
 		run  func([]string, io.Writer, io.Writer) error
@@ -222,7 +222,7 @@ func TestRefusedRunsLeaveNoFolder(t *testing.T) {
 		{"reproduce factor that does not divide", runReproduce, rep("-task", "sr:factor=3"), "factor 3 does not divide"},
 		{"reproduce too many steps", runReproduce, rep("-steps", "5000"), `respacing "5000"`},
 		{"reproduce method twice", runReproduce, rep("-methods", "dps,dps"), "method dps is given twice"},
-		{"reproduce empty task", runReproduce, append([]string{images, "-task", "", "-methods", "dps", "-out", outDir}, model...), "no label"},
+		{"reproduce empty task", runReproduce, append([]string{images, "-task", "", "-methods", "dps", "-out", outDir}, model...), `-task: operator spec "" names no task`},
 		{"reproduce truncated weights", runReproduce, rep("-weights", truncated), "truncated"},
 		{"reproduce missing LPIPS weights", runReproduce, rep("-lpips", filepath.Join(dir, "nonexistent")), "-lpips"},
 		{"reproduce missing FID weights", runReproduce, rep("-fid", filepath.Join(dir, "nonexistent.pth")), "nonexistent.pth"},
@@ -293,6 +293,125 @@ func TestFlagErrorsAreOneLine(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestExitStatus holds the commands to one rule: a command line that is
+// wrong on its face, a flag value refused before any file is read among
+// it, exits with status 2; a failure found in the files or the run, a
+// value that does not fit the model among them, with 1. Either way the
+// error is one line, and nothing is written.
+func TestExitStatus(t *testing.T) {
+	model := fixtureModel(t, "fixed") // 16×16
+	images := imageFolder(t, 1)
+	image := filepath.Join(images, "img00.png")
+	out := filepath.Join(t.TempDir(), "new", "out")
+	data := testImagesDir(t)
+	// restore IMAGE -task SPEC (with the fixture model), then extra.
+	restore := func(task string, extra ...string) []string {
+		return append(append([]string{"restore", image, "-task", task, "-method", "dps", "-out", out, "-quiet"}, model...), extra...)
+	}
+	reproduce := func(extra ...string) []string {
+		return append(append([]string{"reproduce", images, "-methods", "dps", "-steps", "2", "-out", out, "-quiet"}, model...), extra...)
+	}
+	evaluate := func(extra ...string) []string {
+		return append([]string{"evaluate", "-data", data, "-count", "1", "-batch", "1", "-steps", "2", "-methods", "dps", "-out", out}, extra...)
+	}
+	trace := func(extra ...string) []string {
+		return append([]string{"trace", "-data", data, "-count", "1", "-steps", "2", "-out", out + ".csv"}, extra...)
+	}
+	for _, c := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"restore: unknown flag", restore("sr:factor=2", "-bogus"), 2, "flag provided but not defined: -bogus"},
+		{"restore: malformed number", restore("sr:factor=2", "-steps", "x"), 2, `invalid value "x" for flag -steps`},
+		{"restore: negative -scale", restore("sr:factor=2", "-scale", "-1"), 2, "-scale: step size ζ = -1 must be finite and non-negative"},
+		{"restore: negative -sigma-y", restore("sr:factor=2", "-sigma-y", "-0.1"), 2, "-sigma-y: σ_y = -0.1 must be finite and non-negative"},
+		{"restore: -eta without -ddim", restore("sr:factor=2", "-eta", "0.5"), 2, "-eta 0.5 without -ddim"},
+		{"restore: -eta out of range", restore("sr:factor=2", "-ddim", "-eta", "2"), 2, "-eta: DDIM η = 2 must lie in [0, 1]"},
+		{"restore: malformed -respacing", restore("sr:factor=2", "-respacing", "abc"), 2, `-respacing "abc": "abc" is not a positive step count`},
+		{"restore: -respacing ddim with sections", restore("sr:factor=2", "-respacing", "ddim5,5"), 2, `-respacing "ddim5,5": ddimN takes one step count`},
+		{"restore: unknown -method", restore("sr:factor=2", "-method", "magic"), 2, `-method: guidance: method spec "magic": unknown method "magic"`},
+		{"restore: unknown task", restore("deblur"), 2, `-task: operator spec "deblur": unknown operator "deblur"`},
+		{"restore: task not key=value", restore("sr:factor"), 2, `-task: operator spec "sr:factor": parameter "factor" is not key=value`},
+		{"restore: bad -noise", restore("sr:factor=2", "-noise", "laplace"), 2, "-noise"},
+		{"restore: bad -ramp", restore("sr:factor=2", "-ramp", "0.1:2"), 2, "-ramp"},
+		{"restore: no draws", restore("sr:factor=2", "-draws", "0"), 2, "-draws 0: need at least 1"},
+		{"restore: missing image", append([]string{"restore", filepath.Join(images, "gone.png"), "-task", "sr:factor=2", "-out", out}, model...), 1, "cannot read image"},
+		{"restore: a factor that does not fit the model", restore("sr:factor=3"), 1, "factor 3 does not divide"},
+		{"restore: more steps than the process", restore("sr:factor=2", "-steps", "5000"), 1, `respacing "5000"`},
+		{"reproduce: unknown -methods", reproduce("-task", "sr:factor=2", "-methods", "dps,magic"), 2, `-methods: guidance: method spec "magic"`},
+		{"reproduce: unknown task", reproduce("-task", "deblur"), 2, `-task: operator spec "deblur": unknown operator "deblur"`},
+		{"reproduce: negative -scale", reproduce("-task", "sr:factor=2", "-scale", "-1"), 2, "-scale"},
+		{"evaluate: unknown task", evaluate("-tasks", "deblur"), 2, `-tasks: operator spec "deblur"`},
+		{"evaluate: missing data", evaluate("-data", data+"-gone"), 1, "no such file"},
+		{"trace: unknown -method", trace("-method", "magic"), 2, `-method: guidance: method spec "magic"`},
+		{"trace: unknown task", trace("-task", "deblur"), 2, `-task: operator spec "deblur"`},
+		{"trace: negative -scale", trace("-scale", "-1"), 2, "-scale"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(c.args, &stdout, &stderr)
+			lines := strings.Split(strings.TrimSuffix(stderr.String(), "\n"), "\n")
+			if code != c.code || len(lines) != 1 || !strings.Contains(lines[0], c.want) {
+				t.Errorf("exit %d, stderr %q; want %d and one line containing %q", code, stderr.String(), c.code, c.want)
+			}
+			if _, err := os.Stat(filepath.Dir(out)); !os.IsNotExist(err) {
+				t.Errorf("the refused run left %s (%v)", filepath.Dir(out), err)
+				os.RemoveAll(filepath.Dir(out))
+			}
+		})
+	}
+}
+
+// TestTaskListRefusals: a task given twice, however spelt, is refused
+// naming both spellings, and so are two different tasks whose folders
+// would be one, naming both tasks and the folder; a final ';' ends a
+// -tasks list.
+func TestTaskListRefusals(t *testing.T) {
+	model := fixtureModel(t, "fixed")
+	images := imageFolder(t, 1)
+	out := filepath.Join(t.TempDir(), "out")
+	reproduce := func(tasks ...string) []string {
+		args := append([]string{"reproduce", images, "-methods", "dps", "-steps", "2", "-out", out}, model...)
+		for _, task := range tasks {
+			args = append(args, "-task", task)
+		}
+		return args
+	}
+	evaluate := func(tasks string) []string {
+		return []string{"evaluate", "-data", testImagesDir(t), "-count", "1", "-batch", "1", "-steps", "2", "-methods", "dps", "-tasks", tasks, "-out", out}
+	}
+	for _, c := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"reproduce: a task twice", reproduce("sr:factor=2", "sr: factor=2"), "the same task is given twice (-task sr:factor=2, -task sr: factor=2): give it once"},
+		{"reproduce: folders that collide", reproduce("inpaint_file:path=m/a.png", "inpaint_file:path=m_a.png"),
+			"-task inpaint_file:path=m/a.png and -task inpaint_file:path=m_a.png are different tasks that would share the task folder inpaint_file_path=m_a.png"},
+		{"evaluate: a task twice", evaluate("sr:factor=2; sr: factor=2"), `-tasks: "sr:factor=2" and "sr: factor=2" are the same task: give it once`},
+		{"evaluate: parameters in another order", evaluate("sr:factor=2,kernel=box;inpaint_box;sr:kernel=box,factor=2;"), `"sr:factor=2,kernel=box" and "sr:kernel=box,factor=2" are the same task`},
+		{"evaluate: folders that collide", evaluate("inpaint_file:path=m/a.png;inpaint_file:path=m_a.png"),
+			`-tasks: "inpaint_file:path=m/a.png" and "inpaint_file:path=m_a.png" are different tasks that would share the image folder images/inpaint_file_pathm_a.png`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			if code := run(c.args, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), c.want) {
+				t.Errorf("exit %d, stderr %q; want 2 and %q", code, stderr.String(), c.want)
+			}
+			if _, err := os.Stat(out); !os.IsNotExist(err) {
+				t.Errorf("the refused run made %s", out)
+				os.RemoveAll(out)
+			}
+		})
+	}
+	tasks, err := splitTaskList(" sr:factor=2 ;inpaint_box;")
+	if err != nil || !slices.Equal(tasks, []string{"sr:factor=2", "inpaint_box"}) {
+		t.Errorf("a list with a final ';': %q, %v", tasks, err)
 	}
 }
 

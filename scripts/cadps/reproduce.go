@@ -122,7 +122,7 @@ func runReproduce(args []string, stdout, stderr io.Writer) (err error) {
 		return err
 	}
 	rep.Claims = &runs.Claimer{Lease: *f.lease, Worker: workerName(rep.Shard, os.Getenv)}
-	defer stopOnSignal(rep.Claims, "reproduce", "the items it held are free again", stderr)()
+	defer stopOnSignal(rep.Claims, "reproduce", "the items it held are free again", stderr).stop()
 	sum, err := runWithProgress(rep, stdout, *f.quiet)
 	if err != nil {
 		return err
@@ -165,16 +165,22 @@ func (f *reproduceFlags) reproduction(fs *flag.FlagSet, pos []string) (*runs.Rep
 	if *f.methods != "" {
 		for _, m := range splitMethodList(*f.methods) {
 			if _, err := guidance.ParseSpec(m, opts.Guidance); err != nil {
-				return nil, err
+				return nil, usagef("-methods: %v", err)
 			}
 			rep.Methods = append(rep.Methods, m)
 		}
 	}
 	for _, spec := range f.tasks {
+		if _, err := canonicalTask(spec); err != nil {
+			return nil, usagef("-task: %v", err)
+		}
 		rep.Tasks = append(rep.Tasks, runs.TaskSetup{Task: restore.SpecTask(spec)})
 	}
 	folder, err := f.addTaskConfigs(rep)
 	if err != nil {
+		return nil, err
+	}
+	if err := f.checkTaskLabels(rep.Tasks); err != nil {
 		return nil, err
 	}
 	if len(pos) == 1 {
@@ -221,6 +227,38 @@ func (f *reproduceFlags) addTaskConfigs(rep *runs.Reproduction) (dataRoot string
 		rep.Tasks = append(rep.Tasks, ts)
 	}
 	return dataRoot, nil
+}
+
+// checkTaskLabels refuses two tasks with one label, which names their
+// folders: the -task specs (first in tasks) and the -task-config files
+// (after them) in f's order. Two specs of the same task (canonicalTask)
+// are the task given twice; other tasks, whose labels collide because a
+// label keeps only some characters of a spec (path=m/a.png and
+// path=m_a.png both give path=m_a.png) or only a config's file name, are
+// named with the folder they would share.
+func (f *reproduceFlags) checkTaskLabels(tasks []runs.TaskSetup) error {
+	given := func(k int) string {
+		if k < len(f.tasks) {
+			return "-task " + f.tasks[k]
+		}
+		return "-task-config " + f.taskConfigs[k-len(f.tasks)]
+	}
+	for j := range tasks {
+		for k := range j {
+			if tasks[k].Task.Label != tasks[j].Task.Label {
+				continue
+			}
+			if j < len(f.tasks) {
+				a, _ := canonicalTask(f.tasks[k])
+				b, _ := canonicalTask(f.tasks[j])
+				if a == b {
+					return usagef("the same task is given twice (%s, %s): give it once", given(k), given(j))
+				}
+			}
+			return usagef("%s and %s are different tasks that would share the task folder %s (a spec's characters other than letters, digits, '.', '=' and '-' become '_'; a config's folder is its file name): run one of them with another -out", given(k), given(j), tasks[j].Task.Label)
+		}
+	}
+	return nil
 }
 
 // samePath reports whether the paths a and b name the same file or folder:

@@ -97,6 +97,9 @@ func runRestore(args []string, stdout, stderr io.Writer) (err error) {
 	task := ""
 	if len(tasks) == 1 {
 		task = tasks[0]
+		if _, err := canonicalTask(task); err != nil {
+			return usagef("-task: %v", err)
+		}
 	}
 	opts, fit, err := sf.options(fs)
 	if err != nil {
@@ -107,21 +110,25 @@ func runRestore(args []string, stdout, stderr io.Writer) (err error) {
 		if err := applyTaskConfig(&opts, *taskConfig, fs); err != nil {
 			return err
 		}
-		method = &opts.Method
 	}
-	m, err := guidance.ParseSpec(*method, opts.Guidance)
-	if err != nil {
-		return err
+	m, err := guidance.ParseSpec(opts.Method, opts.Guidance)
+	switch {
+	case err != nil && opts.Method != *method: // the task config's method
+		return fmt.Errorf("%s: %w", *taskConfig, err)
+	case err != nil:
+		return usagef("-method: %v", err)
 	}
 	if task == "" && *taskConfig == "" && guidance.UsesMeasurement(m) {
 		return usagef("-task SPEC is required (e.g. -task super_resolution:factor=4)")
 	}
 	image := pos[0]
 	for _, name := range restoreOutputs() {
-		if same, err := samePath(image, filepath.Join(*out, name)); err != nil {
-			return err
-		} else if same {
-			return usagef("image %s is the file %s this run writes (or removes) in -out %s: copy it elsewhere, or give another -out", image, name, *out)
+		for _, p := range []string{name, stagedName(name)} {
+			if same, err := samePath(image, filepath.Join(*out, p)); err != nil {
+				return err
+			} else if same {
+				return usagef("image %s is the file %s this run writes (or removes) in -out %s: copy it elsewhere, or give another -out", image, p, *out)
+			}
 		}
 	}
 	f, err := os.Open(image)
@@ -149,9 +156,14 @@ func runRestore(args []string, stdout, stderr io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
+	if err := checkRestoreOutputs(*out); err != nil {
+		return err
+	}
 	// Only now that every input checked out: a refused run leaves no
-	// folder, and one that fails leaves none it made.
-	dir, err := makeOutputDir(*out)
+	// folder, and one that fails or is stopped leaves none it made.
+	sig := stopOnSignal(nil, "restore", *out+" is as it was", stderr)
+	defer sig.stop()
+	dir, err := sig.makeOutputDir(*out)
 	if err != nil {
 		return err
 	}
@@ -166,22 +178,17 @@ func runRestore(args []string, stdout, stderr io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	files, err := saveRestoreOutputs(*out, res, *gif)
-	if err != nil {
-		return err
-	}
-	rec := newRestoreRecord(image, fit, *sf.seed, r.Settings(), res, files, started)
+	rec := newRestoreRecord(image, fit, *sf.seed, r.Settings(), res, restoreFiles(res, *gif), started)
 	if rec.LPIPS, err = lpipsDistance(lp, res.Truth, res.Reconstruction); err != nil {
 		return err
 	}
 	if rec.LPIPS != nil {
 		rec.LPIPSWeights = lpWeights
 	}
-	rec.TotalSeconds = time.Since(started).Seconds()
-	if err := atomicfile.WriteJSON(filepath.Join(*out, recordFile), rec); err != nil {
-		return err
-	}
-	if err := removeStaleOutputs(*out, earlier, files); err != nil {
+	if err := sig.finish(func() error {
+		rec.TotalSeconds = time.Since(started).Seconds()
+		return writeRestoreOutputs(*out, res, &rec, earlier)
+	}); err != nil {
 		return err
 	}
 	if !*quiet {
@@ -244,30 +251,112 @@ func applyTaskConfig(o *restore.Options, path string, fs *flag.FlagSet) error {
 	return nil
 }
 
-// saveRestoreOutputs writes the images of a restoration and returns their
-// names.
-func saveRestoreOutputs(dir string, res *restore.Result, gif bool) ([]string, error) {
-	if err := res.Save(restore.OutputFiles{
-		Reconstruction: filepath.Join(dir, reconFile), Truth: filepath.Join(dir, labelFile),
-		Progress: filepath.Join(dir, progressFile), Measurement: filepath.Join(dir, measurementFile),
-	}); err != nil {
-		return nil, err
+// restoreFiles returns the names of the images a restoration writes:
+// those of res.Save (measurement.png when res has a measurement,
+// progress.png when it has snapshots) and, with gif, progress.gif.
+func restoreFiles(res *restore.Result, gif bool) []string {
+	files := []string{reconFile, labelFile}
+	if len(res.Progress) > 0 {
+		files = append(files, progressFile)
 	}
-	files := []string{reconFile, labelFile, progressFile}
 	if res.Measurement != nil {
 		files = append(files, measurementFile)
 	}
 	if gif {
+		files = append(files, gifFile)
+	}
+	return files
+}
+
+// stagedName is the hidden name under which restore writes the output
+// file name before it moves it into place: ".recon.new.png" for
+// recon.png (the extension stays, since it chooses the format).
+func stagedName(name string) string {
+	ext := filepath.Ext(name)
+	return "." + strings.TrimSuffix(name, ext) + ".new" + ext
+}
+
+// checkRestoreOutputs refuses an output folder in which a path restore
+// writes (an output file, or its staged name) is a folder, which no file
+// can replace: checked before the sampling, it keeps a run from failing
+// once it has begun to replace an earlier run's files.
+func checkRestoreOutputs(dir string) error {
+	for _, name := range restoreOutputs() {
+		for _, p := range []string{name, stagedName(name)} {
+			if st, err := os.Lstat(filepath.Join(dir, p)); err == nil && st.IsDir() {
+				return fmt.Errorf("output folder %s: %s is a folder, where restore writes a file: move it away, or give another -out", dir, p)
+			}
+		}
+	}
+	return nil
+}
+
+// writeRestoreOutputs puts a restoration's images (rec.Files) and record
+// into dir, replacing the earlier restoration's (earlier, from
+// earlierRestoreOutputs), so that dir holds either that run or this one:
+//
+//  1. each file is written, atomically, under its staged name
+//     (stagedName), record.json last; a failure here removes the staged
+//     files and leaves dir as it was;
+//  2. only then the earlier record.json is removed, the earlier run's
+//     files that this one does not write go, the images are renamed into
+//     place, and record.json last.
+//
+// Step 2 only renames and removes, in a folder checkRestoreOutputs
+// checked; should it fail or the process die midway all the same, dir
+// holds no record.json, which marks it as holding no whole restoration.
+func writeRestoreOutputs(dir string, res *restore.Result, rec *restoreRecord, earlier []string) (err error) {
+	staged := func(name string) string { return filepath.Join(dir, stagedName(name)) }
+	names := append(slices.Clone(rec.Files), recordFile)
+	// Staged files of a run killed before it moved them are restore's
+	// own: clear them, and this run's when it fails.
+	removeStaged := func() {
+		for _, name := range restoreOutputs() {
+			os.Remove(staged(name))
+		}
+	}
+	removeStaged()
+	defer removeStaged()
+	if err := res.Save(restore.OutputFiles{
+		Reconstruction: staged(reconFile), Truth: staged(labelFile),
+		Progress: staged(progressFile), Measurement: staged(measurementFile),
+	}); err != nil {
+		return err
+	}
+	if slices.Contains(rec.Files, gifFile) {
 		frames := make([]*imageio.Image, len(res.Progress))
 		for k, s := range res.Progress {
 			frames[k] = s.Image
 		}
-		if err := imageio.SaveGIF(filepath.Join(dir, gifFile), frames, 200*time.Millisecond); err != nil {
-			return nil, err
+		if err := imageio.SaveGIF(staged(gifFile), frames, 200*time.Millisecond); err != nil {
+			return err
 		}
-		files = append(files, gifFile)
 	}
-	return files, nil
+	if err := atomicfile.WriteJSON(staged(recordFile), rec); err != nil {
+		return err
+	}
+	for _, name := range names {
+		if _, err := os.Stat(staged(name)); err != nil {
+			return fmt.Errorf("restore: %s was not written: %w", name, err)
+		}
+	}
+	if err := os.Remove(filepath.Join(dir, recordFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("removing the earlier run's %s: %w", recordFile, err)
+	}
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("%w; %s holds no %s now, and its images may be of the earlier run or of this one: rerun the restoration", err, dir, recordFile)
+		}
+	}()
+	if err := removeStaleOutputs(dir, earlier, rec.Files); err != nil {
+		return err
+	}
+	for _, name := range names {
+		if err := os.Rename(staged(name), filepath.Join(dir, name)); err != nil {
+			return fmt.Errorf("moving %s into place: %w", name, err)
+		}
+	}
+	return nil
 }
 
 // restoreOutputs are the names of every file `cadps restore` may write
@@ -301,10 +390,10 @@ func earlierRestoreOutputs(dir string) ([]string, error) {
 }
 
 // removeStaleOutputs removes from dir the files of an earlier restoration
-// (earlier, from earlierRestoreOutputs) that this one, which wrote files
-// and its record, did not rewrite (say progress.gif when this run has no
-// -gif), so that the folder holds one run. Only names restore writes are
-// removed; other files in dir are left alone.
+// (earlier, from earlierRestoreOutputs) that this one, which writes files,
+// does not rewrite (say progress.gif when this run has no -gif), so that
+// the folder holds one run. Only names restore writes are removed; other
+// files in dir are left alone.
 func removeStaleOutputs(dir string, earlier, files []string) error {
 	for _, name := range restoreOutputs() {
 		if name == recordFile || slices.Contains(files, name) || !slices.Contains(earlier, name) {

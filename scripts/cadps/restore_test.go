@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -366,5 +367,157 @@ func TestRestoreGraphNoiseBF16(t *testing.T) {
 	}
 	if math.IsNaN(fast.Metrics.PSNR) || fast.Metrics.PSNR <= 0 {
 		t.Errorf("PSNR %v", fast.Metrics.PSNR)
+	}
+}
+
+// folderFiles returns the regular files under dir by path, with their
+// content.
+func folderFiles(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	files := map[string]string{}
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		files[strings.TrimPrefix(p, dir)] = string(data)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
+}
+
+// TestRestoreRefusedKeepsEarlierRun reruns a restoration into a folder
+// holding an earlier one, where a folder stands at a path the rerun
+// writes: the rerun is refused, naming it, before it samples, and the
+// earlier run's files are as they were (never new images beside the old
+// record).
+func TestRestoreRefusedKeepsEarlierRun(t *testing.T) {
+	model := fixtureModel(t, "fixed")
+	dir := t.TempDir()
+	first, second := filepath.Join(dir, "first.png"), filepath.Join(dir, "second.png")
+	writeTestImage(t, first, 16, 0)
+	writeTestImage(t, second, 16, 1)
+	for _, tc := range []struct {
+		name    string
+		blocker string // a folder made in -out after the first run
+		extra   []string
+	}{
+		{"progress.gif is a folder", gifFile, []string{"-gif"}},
+		{"a staged name is a folder", stagedName(reconFile), nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "out")
+			args := append([]string{first, "-task", "sr:factor=2", "-method", "dps", "-steps", "2", "-out", out, "-quiet"}, model...)
+			if _, _, err := runCmd(runRestore, args...); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.MkdirAll(filepath.Join(out, tc.blocker, "x"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			before := folderFiles(t, out)
+			args = append(append([]string{second, "-task", "inpaint_box", "-method", "dps", "-steps", "2", "-out", out, "-quiet"}, model...), tc.extra...)
+			_, _, err := runCmd(runRestore, args...)
+			if want := tc.blocker + " is a folder, where restore writes a file"; err == nil || !strings.Contains(err.Error(), want) {
+				t.Fatalf("error %v, want one containing %q", err, want)
+			}
+			if after := folderFiles(t, out); !reflect.DeepEqual(after, before) {
+				var changed []string
+				for name := range after {
+					if after[name] != before[name] {
+						changed = append(changed, name)
+					}
+				}
+				t.Errorf("the refused run changed the earlier run's folder: %v", changed)
+			}
+		})
+	}
+}
+
+// TestWriteRestoreOutputs writes a restoration over an earlier one: in
+// full it leaves exactly the new run (the earlier run's files it does not
+// write removed, other files kept); a failure while the files are written
+// under their staged names leaves the folder as it was; one while they are
+// moved into place leaves no record.json and says so. No staged file is
+// left either way.
+func TestWriteRestoreOutputs(t *testing.T) {
+	img := func(v float32) *imageio.Image {
+		im, err := imageio.New(1, 4, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range im.Pix {
+			im.Pix[i] = v
+		}
+		return im
+	}
+	res := &restore.Result{Truth: img(0.5), Reconstruction: img(0.25), Progress: []restore.Snapshot{{Step: 1, Image: img(0.75)}}}
+	earlier := []string{reconFile, labelFile, progressFile, measurementFile, gifFile}
+	for _, tc := range []struct {
+		name    string
+		blocker string // a folder that stands in the way
+		want    string // the error ("": none)
+	}{
+		{"in full", "", ""},
+		{"failure while staging", stagedName(recordFile), "writing"},
+		{"failure while moving", reconFile, "holds no record.json now"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for _, name := range append(slices.Clone(earlier), recordFile, "notes.txt") {
+				if err := os.WriteFile(filepath.Join(dir, name), []byte("earlier "+name), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.blocker != "" {
+				os.Remove(filepath.Join(dir, tc.blocker))
+				if err := os.MkdirAll(filepath.Join(dir, tc.blocker, "x"), 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before := folderFiles(t, dir)
+			rec := &restoreRecord{Image: "new.png", Files: restoreFiles(res, false)}
+			err := writeRestoreOutputs(dir, res, rec, earlier)
+			after := folderFiles(t, dir)
+			for name := range after {
+				if strings.Contains(name, ".new.") {
+					t.Errorf("staged file %s left", name)
+				}
+			}
+			if after["/notes.txt"] != "earlier notes.txt" {
+				t.Errorf("notes.txt, not restore's, is %q", after["/notes.txt"])
+			}
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatal(err)
+			case tc.want == "":
+				var got restoreRecord
+				if err := json.Unmarshal([]byte(after["/"+recordFile]), &got); err != nil || got.Image != "new.png" {
+					t.Errorf("record.json %q (%v), want the new run's", after["/"+recordFile], err)
+				}
+				for _, name := range []string{measurementFile, gifFile} {
+					if _, ok := after["/"+name]; ok {
+						t.Errorf("the earlier run's %s, which this run does not write, is left", name)
+					}
+				}
+				for _, name := range rec.Files {
+					if after["/"+name] == before["/"+name] {
+						t.Errorf("%s is the earlier run's", name)
+					}
+				}
+			case err == nil || !strings.Contains(err.Error(), tc.want):
+				t.Fatalf("error %v, want one containing %q", err, tc.want)
+			case tc.blocker == stagedName(recordFile):
+				if !reflect.DeepEqual(after, before) {
+					t.Errorf("a failure while staging changed the folder: %v, was %v", after, before)
+				}
+			default:
+				if _, ok := after["/"+recordFile]; ok {
+					t.Errorf("a failure while moving left record.json: %q", after["/"+recordFile])
+				}
+			}
+		})
 	}
 }

@@ -11,35 +11,85 @@ import (
 	"github.com/cadps/toolkit/cadps/runs"
 )
 
-// stopOnSignal releases the claims and exits when the process is asked to
-// stop (SIGTERM from scancel, Kubernetes or kill; SIGINT from Ctrl-C), so
-// that a worker started after it need not wait for the lease (the work it
-// was doing is redone then); it prints "cadps NAME: SIGNAL: stopped;
-// FREED". It then undoes dirs as for a failed run (outputDir.undo), so
-// that a run stopped before it wrote anything leaves no folder it made.
-// The returned function stops listening (calling it again is harmless).
-func stopOnSignal(claims *runs.Claimer, name, freed string, stderr io.Writer, dirs ...*outputDir) (stop func()) {
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
-	done := make(chan struct{})
+// signalStop is a run's handling of SIGINT and SIGTERM (stopOnSignal).
+type signalStop struct {
+	sigs chan os.Signal
+	done chan struct{}
+	once sync.Once
+	// mu is held while the run writes its outputs (finish); the handler
+	// takes it before stopping the run, so a stop never cuts that short.
+	mu sync.Mutex
+	// finished is set once finish has run: a signal then no longer stops
+	// the run, which ends on its own a moment later.
+	finished bool
+	// dirs are the output folders a stop undoes.
+	dirs []*outputDir
+}
+
+// stopOnSignal releases the claims (none when claims is nil) and exits
+// when the process is asked to stop (SIGTERM from scancel, Kubernetes or
+// kill; SIGINT from Ctrl-C), so that a worker started after it need not
+// wait for the lease (the work it was doing is redone then); it prints
+// "cadps NAME: SIGNAL: stopped; FREED". It then undoes dirs as for a
+// failed run (outputDir.undo), so that a run stopped before it wrote
+// anything leaves no folder it made (dirs, and those made with the
+// makeOutputDir method). Call stop to stop listening (calling it again is
+// harmless); a run that writes its outputs in one go wraps that in
+// finish.
+func stopOnSignal(claims *runs.Claimer, name, freed string, stderr io.Writer, dirs ...*outputDir) *signalStop {
+	s := &signalStop{sigs: make(chan os.Signal, 1), done: make(chan struct{}), dirs: dirs}
+	signal.Notify(s.sigs, syscall.SIGTERM, syscall.SIGINT)
 	go func() {
 		select {
-		case sig := <-sigs:
-			claims.ReleaseAll()
+		case sig := <-s.sigs:
+			s.mu.Lock()
+			if s.finished {
+				s.mu.Unlock()
+				return
+			}
+			if claims != nil {
+				claims.ReleaseAll()
+			}
 			stopped := fmt.Errorf("%v", sig)
-			for _, d := range dirs {
+			for _, d := range s.dirs {
 				d.undo(&stopped)
 			}
 			fmt.Fprintf(stderr, "cadps %s: %v: stopped; %s\n", name, sig, freed)
 			os.Exit(128 + int(sig.(syscall.Signal)))
-		case <-done:
+		case <-s.done:
 		}
 	}()
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			signal.Stop(sigs)
-			close(done)
-		})
+	return s
+}
+
+// stop stops listening for the signals.
+func (s *signalStop) stop() {
+	s.once.Do(func() {
+		signal.Stop(s.sigs)
+		close(s.done)
+	})
+}
+
+// makeOutputDir is makeOutputDir for a run that listens already: a
+// signal that comes while the folder is made waits for it, and a stop
+// then undoes it too.
+func (s *signalStop) makeOutputDir(dir string) (*outputDir, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, err := makeOutputDir(dir)
+	if err == nil {
+		s.dirs = append(s.dirs, d)
 	}
+	return d, err
+}
+
+// finish runs write, the step that puts a run's outputs in place, and
+// returns its error. A signal that comes while it runs waits for it, and
+// is then ignored: once write has begun, the run ends as write leaves it
+// (its outputs all in place, or, when write fails, its error).
+func (s *signalStop) finish(write func() error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.finished = true
+	return write()
 }

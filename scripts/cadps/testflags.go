@@ -26,7 +26,7 @@ type testRunFlags struct {
 // say what -scale 0 and the seed mean for the command.
 func addTestRunFlags(fs *flag.FlagSet, scaleHelp, seedHelp string) *testRunFlags {
 	return &testRunFlags{
-		data:   fs.String("data", "", "test images: an IDX file (.gz or not) or a folder of PNG/JPEG images, padded to the model's size (required)"),
+		data:   fs.String("data", "", "test images: an IDX file (.gz or not), a folder holding t10k-images-idx3-ubyte[.gz] (the test set; a folder with only the training set is refused), or a folder of PNG/JPEG images, read as gray or RGB as the model takes them and padded to its size (required)"),
 		offset: fs.Int("offset", 0, "index of the first test image"),
 		steps:  fs.Int("steps", 100, "sampling steps (timestep respacing)"),
 		scale:  fs.Float64("scale", 0, scaleHelp),

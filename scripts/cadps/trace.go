@@ -56,6 +56,12 @@ func runTrace(args []string, stdout, stderr io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
+	if _, err := canonicalTask(*task); err != nil {
+		return usagef("-task: %v", err)
+	}
+	if _, err := guidance.ParseSpec(*method, guidance.Options{}); err != nil {
+		return usagef("-method: %v", err)
+	}
 	prior, err := restore.LoadPrior(mf.spec())
 	if err != nil {
 		return err
@@ -72,7 +78,7 @@ func runTrace(args []string, stdout, stderr io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	images, err := loadTestImages(*tf.data, *tf.offset, *count, prior.ImageShape())
+	images, _, err := loadTestImages(*tf.data, *tf.offset, *count, prior.ImageShape())
 	if err != nil {
 		return err
 	}

@@ -64,6 +64,8 @@ func TestTrace(t *testing.T) {
 // nothing.
 func TestTraceErrors(t *testing.T) {
 	dir := testImagesDir(t)
+	trainOnly := t.TempDir()
+	writeIDXImages(t, filepath.Join(trainOnly, "train-images-idx3-ubyte.gz"), 2, 28, 28, 0)
 	for _, c := range []struct {
 		name string
 		args []string
@@ -76,6 +78,7 @@ func TestTraceErrors(t *testing.T) {
 		{"ramp", []string{"-data", dir, "-ramp", "0.5"}, "-ramp"},
 		{"offset", []string{"-data", dir, "-offset", "-1"}, "-offset must be non-negative"},
 		{"noise", []string{"-data", dir, "-noise", "laplace"}, "-noise"},
+		{"training images only", []string{"-data", trainOnly, "-count", "1"}, "no test images t10k-images-idx3-ubyte[.gz]"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "trace.csv")

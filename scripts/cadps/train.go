@@ -115,7 +115,7 @@ func runTrain(args []string, stdout, stderr io.Writer) (err error) {
 	// Until training starts, SIGINT and SIGTERM stop the run at once: the
 	// claim is released and the folder, when this run made it, removed.
 	claimer := &runs.Claimer{Worker: "cadps train"}
-	stopStartup := stopOnSignal(claimer, "train", *f.out+" is free again", stderr, dir)
+	stopStartup := stopOnSignal(claimer, "train", *f.out+" is free again", stderr, dir).stop
 	defer stopStartup()
 	claim, err := claimTrainOut(claimer, *f.out)
 	if err != nil {
