@@ -23,17 +23,24 @@ type FIDRow struct {
 // FID computes the FID of every row of the table: the reconstructions of
 // the items that finished against their clean images (label/), read from
 // the folder each record was found in, with the FID network m (one block)
-// run on batches of batch images.
+// run on batches of batch images. The images are read batch items at a
+// time and only their features are kept (2·D float32 per item, 16 KiB for
+// 2048-d features): memory holds one batch of images whatever the number
+// of items.
 func (t *Table) FID(m *fid.Model, batch int) ([]FIDRow, error) {
+	return t.fid(m, batch, loadOutput)
+}
+
+// fid is FID reading the images with load.
+func (t *Table) fid(m *fid.Model, batch int, load func(path string) (*imageio.Image, error)) ([]FIDRow, error) {
+	batch = max(batch, 1)
 	var res []FIDRow
 	for _, r := range t.Rows {
-		recons, labels, err := t.FinishedImages(r.Task, r.Method)
-		if err != nil {
-			return nil, err
-		}
-		row := FIDRow{Task: r.Task, Method: r.Method, Images: len(recons), FID: math.NaN()}
-		if len(recons) >= 2 {
-			if row.FID, err = frechet(m, batch, recons, labels); err != nil {
+		recs := t.finished(r.Task, r.Method)
+		row := FIDRow{Task: r.Task, Method: r.Method, Images: len(recs), FID: math.NaN()}
+		if len(recs) >= 2 {
+			var err error
+			if row.FID, err = frechet(m, batch, recs, load); err != nil {
 				return nil, fmt.Errorf("runs: FID of %s/%s: %w", r.Task, r.Method, err)
 			}
 		}
@@ -42,15 +49,31 @@ func (t *Table) FID(m *fid.Model, batch int) ([]FIDRow, error) {
 	return res, nil
 }
 
-// frechet returns the FID of two image sets.
-func frechet(m *fid.Model, batch int, a, b []*imageio.Image) (float64, error) {
-	var stats [2]*fid.Stats
-	for i, imgs := range [][]*imageio.Image{a, b} {
-		f, err := m.ImageFeatures(imgs, batch, nil)
-		if err != nil {
-			return 0, err
+// frechet returns the FID between the reconstructions and the clean images
+// of recs, loading batch items at a time.
+func frechet(m *fid.Model, batch int, recs []*Record, load func(string) (*imageio.Image, error)) (float64, error) {
+	var feats [2][][]float32 // reconstructions, clean images
+	for lo := 0; lo < len(recs); lo += batch {
+		var imgs [2][]*imageio.Image
+		for _, rec := range recs[lo:min(lo+batch, len(recs))] {
+			recon, label, err := rec.images(load)
+			if err != nil {
+				return 0, err
+			}
+			imgs[0], imgs[1] = append(imgs[0], recon), append(imgs[1], label)
 		}
-		if stats[i], err = fid.Statistics(f[0]); err != nil {
+		for i := range imgs {
+			f, err := m.ImageFeatures(imgs[i], batch, nil)
+			if err != nil {
+				return 0, err
+			}
+			feats[i] = append(feats[i], f[0]...)
+		}
+	}
+	var stats [2]*fid.Stats
+	for i := range feats {
+		var err error
+		if stats[i], err = fid.Statistics(feats[i]); err != nil {
 			return 0, err
 		}
 	}
@@ -61,19 +84,36 @@ func frechet(m *fid.Model, batch int, a, b []*imageio.Image) (float64, error) {
 	return d.FD, nil
 }
 
-// FinishedImages loads the reconstruction and the clean image of every
-// item of a task and method that finished without error, in index order.
-func (t *Table) FinishedImages(task, method string) (recons, labels []*imageio.Image, err error) {
+// finished returns the records of a task and method that finished without
+// error, in index order.
+func (t *Table) finished(task, method string) []*Record {
+	var recs []*Record
 	for _, rec := range t.Records {
-		if rec.Task != task || rec.Method != method || rec.Status != StatusOK {
-			continue
+		if rec.Task == task && rec.Method == method && rec.Status == StatusOK {
+			recs = append(recs, rec)
 		}
-		it := Item{Task: rec.Task, Method: rec.Method, Index: rec.Index}
-		recon, err := loadOutput(it.Path(rec.root, ReconDir))
-		if err != nil {
-			return nil, nil, err
-		}
-		label, err := loadOutput(it.Path(rec.root, LabelDir))
+	}
+	return recs
+}
+
+// images loads a record's reconstruction and clean image with load.
+func (rec *Record) images(load func(string) (*imageio.Image, error)) (recon, label *imageio.Image, err error) {
+	it := Item{Task: rec.Task, Method: rec.Method, Index: rec.Index}
+	if recon, err = load(it.Path(rec.root, ReconDir)); err != nil {
+		return nil, nil, err
+	}
+	if label, err = load(it.Path(rec.root, LabelDir)); err != nil {
+		return nil, nil, err
+	}
+	return recon, label, nil
+}
+
+// FinishedImages loads the reconstruction and the clean image of every
+// item of a task and method that finished without error, in index order,
+// all at once (Table.FID reads them a batch at a time instead).
+func (t *Table) FinishedImages(task, method string) (recons, labels []*imageio.Image, err error) {
+	for _, rec := range t.finished(task, method) {
+		recon, label, err := rec.images(loadOutput)
 		if err != nil {
 			return nil, nil, err
 		}

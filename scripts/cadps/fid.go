@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -25,8 +26,16 @@ func fidCommand() command {
 	}
 }
 
-// fidImageExtensions are the file extensions pytorch-fid reads from a folder.
-var fidImageExtensions = []string{"bmp", "jpg", "jpeg", "pgm", "png", "ppm", "tif", "tiff", "webp"}
+// fidImageExtensions are the file extensions of a folder's images: those
+// of pytorch-fid's extensions that the toolkit decodes.
+var fidImageExtensions = []string{"jpg", "jpeg", "png"}
+
+// fidOtherFormats are pytorch-fid's other extensions, with their formats'
+// names: a folder holding such files is refused, since pytorch-fid would
+// count them and the toolkit cannot decode them.
+var fidOtherFormats = map[string]string{
+	"bmp": "BMP", "pgm": "PGM", "ppm": "PPM", "tif": "TIFF", "tiff": "TIFF", "webp": "WebP",
+}
 
 // fidReport is the JSON object `cadps fid` prints.
 type fidReport struct {
@@ -35,9 +44,12 @@ type fidReport struct {
 	Offset bool  `json:"eps_offset"`
 	Dims   int   `json:"dims"`
 	Images []int `json:"images"`
-	// KID and its standard deviation over subsets, with -kid.
-	KID    *float64 `json:"kid,omitempty"`
-	KIDStd *float64 `json:"kid_std,omitempty"`
+	// KID and its standard deviation over subsets, with -kid, and the
+	// number of vectors drawn from each set per subset (-kid-subset-size,
+	// or the smaller set's size when that is smaller).
+	KID           *float64 `json:"kid,omitempty"`
+	KIDStd        *float64 `json:"kid_std,omitempty"`
+	KIDSubsetSize int      `json:"kid_subset_size,omitempty"`
 }
 
 func runFID(args []string, stdout, stderr io.Writer) error {
@@ -49,7 +61,7 @@ func runFID(args []string, stdout, stderr io.Writer) error {
 	quiet := flags.Bool("quiet", false, "no progress lines on stderr")
 	kid := flags.Bool("kid", false, "also the kernel Inception distance (two folders only)")
 	kidSubsets := flags.Int("kid-subsets", 100, "KID: number of random subsets")
-	kidSize := flags.Int("kid-subset-size", 1000, "KID: vectors per subset (at most the smaller set)")
+	kidSize := flags.Int("kid-subset-size", 1000, "KID: vectors per subset (the smaller set's size when that is smaller; \"kid_subset_size\" reports the size used)")
 	flags.Usage = func() {
 		fmt.Fprintf(stderr, `Usage: cadps fid [flags] A B
        cadps fid [flags] -save-stats OUT.npz FOLDER
@@ -59,9 +71,16 @@ Inception Distance between A and B, each a folder of images (%s;
 sorted by name, at least 2) or pytorch-fid statistics (.npz with mu and
 sigma), computed as pytorch-fid 0.3.0 computes it. With -kid it adds
 "kid" and "kid_std", the kernel Inception distance as torch-fidelity
-computes it (mean and standard deviation over random subsets). Images are read as 8-bit
-RGB in [0,1], resized to 299x299 inside the network; "images" is 0 for an
-.npz argument. Progress goes to stderr.
+computes it (mean and standard deviation over random subsets), and
+"kid_subset_size", the vectors drawn per set and subset. Images are read
+as RGB in [0,1]: 8-bit values k as k/255, as pytorch-fid reads them;
+16-bit PNGs at full precision, v/65535 (pytorch-fid keeps the high byte of
+16-bit colour and clips 16-bit grey at 255: convert such sets to 8-bit PNG
+to compare with its numbers). JPEGs are decoded by Go's decoder, which
+differs from PIL's libjpeg by up to tens of levels per pixel (see
+docs/metrics.md). A folder holding pytorch-fid's other formats (BMP, PGM,
+PPM, TIFF, WebP) is refused: convert them to PNG. Each image is resized
+to 299x299; "images" is 0 for an .npz argument. Progress goes to stderr.
 
 Flags:
 `, strings.Join(fidImageExtensions, ", "))
@@ -150,11 +169,11 @@ func (c *fidRun) distance(a, b string, kid *fid.KIDOptions) (*fidReport, error) 
 	}
 	rep := &fidReport{FID: d.FD, Offset: d.Offset, Dims: stats[0].Dims(), Images: []int{stats[0].N, stats[1].N}}
 	if kid != nil {
-		mean, std, err := fid.KID(acts[0], acts[1], *kid)
+		k, err := fid.KID(acts[0], acts[1], *kid)
 		if err != nil {
 			return nil, err
 		}
-		rep.KID, rep.KIDStd = &mean, &std
+		rep.KID, rep.KIDStd, rep.KIDSubsetSize = &k.KID, &k.Std, k.SubsetSize
 	}
 	return rep, nil
 }
@@ -235,8 +254,10 @@ func (c *fidRun) features(arg string) ([][]float32, error) {
 	return acts, nil
 }
 
-// fidImageFiles lists the images of a folder as pytorch-fid does (its
-// extensions, lower case, sorted by path); fewer than two is an error.
+// fidImageFiles lists the images of a folder as pytorch-fid does (files
+// with the lower-case extensions of fidImageExtensions, sorted by path);
+// fewer than two is an error, and so are files of pytorch-fid's extensions
+// the toolkit does not decode (fidOtherFormats).
 func fidImageFiles(dir string) ([]string, error) {
 	st, err := os.Stat(dir)
 	if err != nil {
@@ -249,12 +270,25 @@ func fidImageFiles(dir string) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fid: %w", err)
 	}
-	var files []string
+	var files, others []string
+	formats := map[string]bool{}
 	for _, e := range entries {
-		ext := strings.TrimPrefix(filepath.Ext(e.Name()), ".")
-		if !e.IsDir() && slices.Contains(fidImageExtensions, ext) {
-			files = append(files, filepath.Join(dir, e.Name()))
+		if e.IsDir() {
+			continue
 		}
+		ext := strings.TrimPrefix(filepath.Ext(e.Name()), ".")
+		if slices.Contains(fidImageExtensions, ext) {
+			files = append(files, filepath.Join(dir, e.Name()))
+		} else if f, ok := fidOtherFormats[ext]; ok {
+			others = append(others, e.Name())
+			formats[f] = true
+		}
+	}
+	if len(others) > 0 {
+		slices.Sort(others)
+		names := slices.Sorted(maps.Keys(formats))
+		return nil, fmt.Errorf("fid: %s holds %d %s file(s) (%s), which pytorch-fid would count: cadps decodes PNG and JPEG only; convert them to 8-bit RGB PNG",
+			dir, len(others), strings.Join(names, "/"), listed(others))
 	}
 	slices.Sort(files)
 	if len(files) < 2 {

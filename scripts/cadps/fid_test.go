@@ -71,6 +71,15 @@ func TestFIDCommand(t *testing.T) {
 	b := writeRandomImages(t, filepath.Join(dir, "b"), 2, 2, [2]int{48, 48})
 	one := writeRandomImages(t, filepath.Join(dir, "one"), 1, 3, [2]int{32, 32})
 	statsA := filepath.Join(dir, "a64.npz")
+	// Folders with pytorch-fid's other formats beside PNGs (the files'
+	// contents do not matter: they are refused by name).
+	ppm := writeRandomImages(t, filepath.Join(dir, "ppm"), 2, 4, [2]int{32, 32})
+	mixed := writeRandomImages(t, filepath.Join(dir, "mixed"), 2, 5, [2]int{32, 32})
+	for _, f := range []string{filepath.Join(ppm, "g.ppm"), filepath.Join(mixed, "c.webp"), filepath.Join(mixed, "d.tif"), filepath.Join(mixed, "e.tiff")} {
+		if err := os.WriteFile(f, []byte("P6\n1 1\n255\n\x00\x00\x00"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	// Every distance below is between the same two sets, so the same value.
 	var first *fidReport
@@ -94,6 +103,8 @@ func TestFIDCommand(t *testing.T) {
 		{name: "bad dims", args: []string{"-dims", "100", a, b}, wantErr: "-dims 100", usage: true},
 		{name: "one argument", args: []string{"-weights", stem, a}, wantErr: "got 1 arguments", usage: true},
 		{name: "not a folder", args: []string{"-weights", stem, "-dims", "64", stem, b}, wantErr: "neither a folder of images nor an .npz file"},
+		{name: "a PPM file", args: []string{"-weights", stem, "-dims", "64", a, ppm}, wantErr: "holds 1 PPM file(s) (g.ppm), which pytorch-fid would count: cadps decodes PNG and JPEG only; convert them to 8-bit RGB PNG"},
+		{name: "TIFF and WebP files", args: []string{"-weights", stem, "-dims", "64", "-save-stats", statsA, mixed}, wantErr: "holds 3 TIFF/WebP file(s) (c.webp, d.tif, e.tiff)"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -129,6 +140,13 @@ func TestFIDCommand(t *testing.T) {
 			}
 			if (rep.KID != nil) != (tc.name == "kid") || rep.KID != nil && (*rep.KIDStd < 0 || math.IsNaN(*rep.KID) || math.IsNaN(*rep.KIDStd)) {
 				t.Errorf("kid %v ± %v", rep.KID, rep.KIDStd)
+			}
+			want := 0 // absent without -kid
+			if rep.KID != nil {
+				want = 2 // the smaller set's size
+			}
+			if rep.KIDSubsetSize != want {
+				t.Errorf("kid_subset_size %d, want %d", rep.KIDSubsetSize, want)
 			}
 			if !strings.Contains(stderr, "2/2 images") {
 				t.Errorf("no progress on stderr: %q", stderr)

@@ -5,12 +5,13 @@
 // Features come from pytorch-fid's FID variant of Inception-v3 (the
 // TensorFlow FID network ported to PyTorch), loaded from the user's
 // pt_inception-2015-12-05-6726825d.pth: images [N,3,H,W] in [0,1] are
-// resized to 299×299 (bilinear, align_corners=False, no antialiasing),
-// mapped to [-1,1] by 2x−1 and run through the network; the output of
-// block 3 (2048 channels, the pool3 features FID uses) or of an earlier
-// block (64, 192, 768 channels, averaged over the pixels) is the feature
-// vector of each image. The network is a GoMLX graph, batched, on any
-// backend.
+// resized to 299×299 (bilinear, align_corners=False, no antialiasing; in
+// Go, each image on its own, see Resize), mapped to [-1,1] by 2x−1 and run
+// through the network; the output of block 3 (2048 channels, the pool3
+// features FID uses) or of an earlier block (64, 192, 768 channels,
+// averaged over the pixels) is the feature vector of each image. The
+// network is a GoMLX graph on [N,3,299,299], batched, on any backend, so
+// that images of any sizes can share a batch.
 //
 // Statistics (mean and covariance, float64) and the Fréchet distance are
 // computed as calculate_activation_statistics and calculate_frechet_distance
@@ -19,6 +20,7 @@ package fid
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 
@@ -42,7 +44,8 @@ const Size = 299
 type Model struct {
 	blocks  []int
 	weights *cnn.Weights
-	exec    *graph.Exec
+	// exec runs the network on [N,3,299,299], compiled once per N.
+	exec *cnn.Execs
 }
 
 // Load reads the weights from path (pytorch-fid's .pth, either torch.save
@@ -91,9 +94,7 @@ func New(b backends.Backend, sd *checkpoints.StateDict, blocks ...int) (*Model, 
 		return nil, err
 	}
 	m := &Model{blocks: blocks, weights: w}
-	if m.exec, err = graph.NewExec(b, m.graph); err != nil {
-		return nil, fmt.Errorf("fid: %w", err)
-	}
+	m.exec = cnn.NewExecs(b, m.graph, cnn.MaxGraphs)
 	return m, nil
 }
 
@@ -119,11 +120,10 @@ func (m *Model) Blocks() []int { return slices.Clone(m.blocks) }
 // Ignored lists the tensors of the weight file the model does not use.
 func (m *Model) Ignored() []string { return m.weights.Ignored }
 
-// graph: inputs x [N,3,H,W] in [0,1], then the weights; outputs the pooled
-// features [N, BlockDims()[b]] of each requested block.
+// graph: inputs x [N,3,299,299] in [0,1], then the weights; outputs the
+// pooled features [N, BlockDims()[b]] of each requested block.
 func (m *Model) graph(in []*cnn.Node) []*cnn.Node {
-	x := in[0]
-	x = graph.AddScalar(graph.MulScalar(resize(x, Size, Size), 2), -1)
+	x := graph.AddScalar(graph.MulScalar(in[0], 2), -1)
 	specs := map[string]convSpec{}
 	for _, c := range inceptionConvs() {
 		specs[c.key] = c
@@ -139,11 +139,22 @@ func (m *Model) graph(in []*cnn.Node) []*cnn.Node {
 
 // Features returns, for each of the model's blocks, the pooled features of
 // x [N,3,H,W] (float32 row-major, values in [0,1]) as [N][dims] float32.
+// The images are resized to 299×299 (see Resize) before the network, which
+// is compiled once per batch size N whatever H and W are.
 func (m *Model) Features(x []float32, n, h, w int) ([][][]float32, error) {
 	if n < 1 || h < 1 || w < 1 || len(x) != n*3*h*w {
 		return nil, fmt.Errorf("fid: %d values for a batch of shape [%d,3,%d,%d]", len(x), n, h, w)
 	}
-	out, err := m.exec.Exec(m.weights.Args(tensors.FromFlatDataAndDimensions(x, n, 3, h, w))...)
+	r, err := Resize(x, n, h, w)
+	if err != nil {
+		return nil, err
+	}
+	return m.features(r, n)
+}
+
+// features runs the network on x [n,3,299,299].
+func (m *Model) features(x []float32, n int) ([][][]float32, error) {
+	out, err := m.exec.Exec(m.weights.Args(tensors.FromFlatDataAndDimensions(x, n, 3, Size, Size))...)
 	if err != nil {
 		return nil, fmt.Errorf("fid: %w", err)
 	}
@@ -160,52 +171,88 @@ func (m *Model) Features(x []float32, n, h, w int) ([][][]float32, error) {
 	return res, nil
 }
 
-// resize is F.interpolate(x, (oh, ow), mode='bilinear', align_corners=False)
-// without antialiasing, on x [N,C,H,W], as two interpolation matrices. The
-// height matrix is broadcast over the images and channels so that both
-// products read their operands in place (no transposes).
-func resize(x *cnn.Node, oh, ow int) *cnn.Node {
-	n, c, h, w := x.Shape().Dim(0), x.Shape().Dim(1), x.Shape().Dim(2), x.Shape().Dim(3)
-	g := x.Graph()
-	ry := graph.Const(g, bilinearMatrix(h, oh)) // [oh, h]
-	rx := graph.Const(g, bilinearMatrix(w, ow)) // [ow, w]
-	x = graph.Einsum("nchw,pw->nchp", x, rx)
-	ry = graph.BroadcastPrefix(ry, n, c) // [n, c, oh, h]
-	return graph.DotGeneral(ry, []int{3}, []int{0, 1}, x, []int{2}, []int{0, 1})
-}
-
-// bilinearMatrix returns the [out][in] weights of PyTorch's bilinear
-// interpolation along one axis (align_corners=False): output i samples
-// src = (i+0.5)·in/out − 0.5, clamped at 0, from pixels floor(src) and the
-// next one (clamped at the last), computed in float32 as PyTorch does.
-func bilinearMatrix(in, out int) [][]float32 {
-	m := make([][]float32, out)
-	scale := float32(in) / float32(out)
-	for i := range m {
-		m[i] = make([]float32, in)
-		src := scale*(float32(i)+0.5) - 0.5
-		if src < 0 {
-			src = 0
-		}
-		i0 := int(src)
-		i1 := min(i0+1, in-1)
-		l1 := src - float32(i0)
-		m[i][i0] += 1 - l1
-		m[i][i1] += l1
-	}
-	return m
-}
-
-// Resize returns x [N,3,H,W] resized to 299×299 as the model resizes it,
-// before the 2x−1 scaling.
-func Resize(b backends.Backend, x []float32, n, h, w int) ([]float32, error) {
-	if len(x) != n*3*h*w {
+// Resize returns x [N,3,H,W] resized to [N,3,299,299] as pytorch-fid
+// resizes it, before the 2x−1 scaling: F.interpolate(x, (299, 299),
+// mode='bilinear', align_corners=False) without antialiasing, with the
+// arithmetic of PyTorch's CPU kernel built for x86 with FMA: the weights of
+// linearWeights, and each output, in float32,
+//
+//	t0 = fma(x[y0,x0], w0, x[y0,x1]·w1),  t1 = fma(x[y1,x0], w0, x[y1,x1]·w1)
+//	out = fma(t0, h0, t1·h1)
+//
+// (fma(a, b, c) = a·b + c rounded once). Against Debian's PyTorch 1.13 on
+// an AVX2 CPU the results are bit-identical; a PyTorch kernel built
+// without FMA differs by at most a rounding (about 6e−8 for values in
+// [0,1]). x is returned as it is when H and W are 299. The values of one
+// image depend on that image only.
+func Resize(x []float32, n, h, w int) ([]float32, error) {
+	if n < 1 || h < 1 || w < 1 || len(x) != n*3*h*w {
 		return nil, fmt.Errorf("fid: %d values for a batch of shape [%d,3,%d,%d]", len(x), n, h, w)
 	}
-	t, err := graph.ExecOnce(b, func(x *cnn.Node) *cnn.Node { return resize(x, Size, Size) }, tensors.FromFlatDataAndDimensions(x, n, 3, h, w))
-	if err != nil {
-		return nil, fmt.Errorf("fid: %w", err)
+	if h == Size && w == Size {
+		return x, nil
 	}
-	defer t.FinalizeAll()
-	return tensors.MustCopyFlatData[float32](t), nil
+	planes := n * 3
+	ry, rx := linearWeights(h, Size), linearWeights(w, Size)
+	out := make([]float32, planes*Size*Size)
+	rows := make([]float32, h*Size) // one plane resized along the width
+	for p := range planes {
+		src := x[p*h*w : (p+1)*h*w]
+		for y := range h {
+			row, dst := src[y*w:(y+1)*w], rows[y*Size:(y+1)*Size]
+			for j := range Size {
+				dst[j] = fma32(row[rx.i0[j]], rx.l0[j], row[rx.i1[j]]*rx.l1[j])
+			}
+		}
+		dst := out[p*Size*Size : (p+1)*Size*Size]
+		for i := range Size {
+			r0, r1 := rows[ry.i0[i]*Size:(ry.i0[i]+1)*Size], rows[ry.i1[i]*Size:(ry.i1[i]+1)*Size]
+			h0, h1 := ry.l0[i], ry.l1[i]
+			for j := range Size {
+				dst[i*Size+j] = fma32(r0[j], h0, r1[j]*h1)
+			}
+		}
+	}
+	return out, nil
+}
+
+// fma32 returns a·b + c rounded once to float32 (a·b is exact in float64;
+// the float64 sum is rounded to float32 after).
+func fma32(a, b, c float32) float32 {
+	return float32(math.FMA(float64(a), float64(b), float64(c)))
+}
+
+// axisWeights are the bilinear weights along one axis: output i is
+// l0[i]·in[i0[i]] + l1[i]·in[i1[i]].
+type axisWeights struct {
+	i0, i1 []int
+	l0, l1 []float32
+}
+
+// linearWeights returns the weights of PyTorch's CPU bilinear interpolation
+// (upsample_bilinear2d, align_corners=False, no scale factor given) from in
+// to out samples, computed as PyTorch computes them: the scale in/out in
+// float32; the source coordinate src = scale·(i+0.5) − 0.5, clamped at 0,
+// and its fraction l1 = src − ⌊src⌋ in float64, l1 then rounded to float32
+// and l0 = 1 − l1 in float32; i0 = ⌊src⌋ and i1 = i0+1, both clamped at the
+// last sample. Equal sizes copy. For out = 299 these are bit-identical to
+// the weights of PyTorch 1.13 (F.interpolate of identity matrices) for
+// every input size from 1 to 2100; TestResizeTorch checks resized values.
+func linearWeights(in, out int) axisWeights {
+	a := axisWeights{i0: make([]int, out), i1: make([]int, out), l0: make([]float32, out), l1: make([]float32, out)}
+	scale := float64(float32(in) / float32(out))
+	for i := range out {
+		if in == out {
+			a.i0[i], a.i1[i], a.l0[i] = i, i, 1
+			continue
+		}
+		// The conversion rounds the product, so that it is not fused
+		// with the subtraction.
+		src := max(float64(scale*(float64(i)+0.5))-0.5, 0)
+		i0 := min(int(math.Floor(src)), in-1)
+		a.i0[i], a.i1[i] = i0, min(i0+1, in-1)
+		a.l1[i] = float32(min(max(src-float64(i0), 0), 1))
+		a.l0[i] = 1 - a.l1[i]
+	}
+	return a
 }

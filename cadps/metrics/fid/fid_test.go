@@ -2,10 +2,13 @@ package fid_test
 
 import (
 	"math"
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/cadps/toolkit/cadps/backend"
+	"github.com/cadps/toolkit/cadps/imageio"
 	"github.com/cadps/toolkit/cadps/metrics/fid"
 	"github.com/cadps/toolkit/checkpoints"
 	"github.com/cadps/toolkit/internal/randweights"
@@ -97,5 +100,132 @@ func TestFrechetProperties(t *testing.T) {
 	e, _ := fid.Statistics([][]float32{{1, 0, 5}, {0, 1, 5}, {2, 2, 5}})
 	if d, _ := fid.FrechetDistance(a, e); !d.Offset {
 		t.Errorf("constant feature: no offset")
+	}
+}
+
+// TestImageFeaturesManySizes runs images of more sizes than graph.Exec's
+// default cache of 32 graphs holds, in batches that mix sizes: each image
+// must get the features it gets alone, in order.
+func TestImageFeaturesManySizes(t *testing.T) {
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := fid.New(b, stem(t), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const sizes = 34
+	var imgs []*imageio.Image
+	for k := range sizes {
+		c := 3
+		if k%5 == 0 {
+			c = 1 // grey, repeated over the channels
+		}
+		im, err := imageio.New(c, 4+k, 3+2*k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range im.Pix {
+			im.Pix[i] = float32(math.Sin(float64(i*(k+1))*0.37)+1) / 2
+		}
+		imgs = append(imgs, im)
+	}
+	var done []int
+	feats, err := m.ImageFeatures(imgs, 8, func(n int) { done = append(done, n) })
+	if err != nil {
+		t.Fatalf("%d sizes: %v", sizes, err)
+	}
+	if !slices.Equal(done, []int{8, 16, 24, 32, 34}) {
+		t.Errorf("progress %v, want 8, 16, 24, 32, 34", done)
+	}
+	if len(feats) != 1 || len(feats[0]) != sizes {
+		t.Fatalf("features of shape %d×%d, want 1×%d", len(feats), len(feats[0]), sizes)
+	}
+	for _, k := range []int{0, 9, 17, sizes - 1} {
+		rgb, err := imgs[k].ToRGB()
+		if err != nil {
+			t.Fatal(err)
+		}
+		alone, err := m.Features(rgb.Pix, 1, rgb.H, rgb.W)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j, want := range alone[0][0] {
+			if got := feats[0][k][j]; math.Abs(float64(got-want)) > 1e-6*(1+math.Abs(float64(want))) {
+				t.Fatalf("image %d (%s), feature %d: %g in a batch, %g alone", k, imgs[k].Size(), j, got, want)
+			}
+		}
+	}
+}
+
+// TestFrechetPaths compares the Fréchet distance computed from the feature
+// vectors (n ≤ D) with the one computed from the covariances alone, on
+// random sets: full-rank and low-rank features, sets of different sizes,
+// n = D, and far-apart scales.
+func TestFrechetPaths(t *testing.T) {
+	tests := []struct {
+		name       string
+		n1, n2, d  int
+		rank       int     // the features are rank-dimensional (0: d)
+		scale2     float64 // the second set's scale
+		wantsFeats bool    // the feature path applies
+	}{
+		{"n < d", 20, 30, 64, 0, 1, true},
+		{"n = d", 48, 48, 48, 0, 1.5, true},
+		{"low rank", 40, 40, 96, 7, 1, true},
+		{"scales apart", 16, 25, 40, 0, 1e3, true},
+		{"n > d", 70, 30, 32, 0, 1, false},
+	}
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rank := tc.rank
+			if rank == 0 {
+				rank = tc.d
+			}
+			mix := make([]float64, rank*tc.d)
+			for i := range mix {
+				mix[i] = r.NormFloat64()
+			}
+			set := func(n int, scale, shift float64) *fid.Stats {
+				x := make([]float64, n*tc.d)
+				z := make([]float64, rank)
+				for i := range n {
+					for k := range z {
+						z[k] = r.NormFloat64()
+					}
+					for j := range tc.d {
+						v := shift
+						for k, zk := range z {
+							v += zk * mix[k*tc.d+j]
+						}
+						x[i*tc.d+j] = scale * max(v, 0) // non-negative like pooled features
+					}
+				}
+				s, err := fid.Statistics64(x, n, tc.d)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return s
+			}
+			a, b := set(tc.n1, 1, 0.3), set(tc.n2, tc.scale2, 0.5)
+			d, err := fid.FrechetDistance(a, b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Features != tc.wantsFeats || d.Offset {
+				t.Errorf("computed from the features: %v, want %v (offset %v)", d.Features, tc.wantsFeats, d.Offset)
+			}
+			cov, err := fid.FrechetDistanceOffset(covarianceOnly(a), covarianceOnly(b), 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rel := math.Abs(d.FD-cov) / cov
+			if rel > 1e-6 {
+				t.Errorf("FD %.12g, from the covariances %.12g: relative difference %.2g", d.FD, cov, rel)
+			}
+			t.Logf("FD %.10g, relative difference %.2g", cov, rel)
+		})
 	}
 }

@@ -19,6 +19,9 @@ type Stats struct {
 	// N is the number of vectors they were computed from (0 when read
 	// from a file, which does not record it).
 	N int
+	// centred holds the vectors minus Mu [N×D] when Statistics computed
+	// them and N ≤ D, for traceSqrtFeatures; nil otherwise.
+	centred *mat.Dense
 }
 
 // Dims returns the feature dimension.
@@ -46,6 +49,9 @@ func Statistics(acts [][]float32) (*Stats, error) {
 }
 
 // Statistics64 is Statistics on float64 feature vectors x [n,d], row-major.
+// When n ≤ d, the statistics keep the centred vectors too (n·d float64, no
+// more than the covariance), so that FrechetDistance between two such
+// statistics can take its faster path; they must then not be modified.
 func Statistics64(x []float64, n, d int) (*Stats, error) {
 	if n < 2 {
 		return nil, fmt.Errorf("fid: statistics need at least 2 feature vectors, got %d", n)
@@ -71,7 +77,11 @@ func Statistics64(x []float64, n, d int) (*Stats, error) {
 	var cov mat.Dense
 	cov.Mul(c.T(), c)
 	cov.Scale(1/float64(n-1), &cov)
-	return &Stats{Mu: mu, Sigma: cov.RawMatrix().Data, N: n}, nil
+	st := &Stats{Mu: mu, Sigma: cov.RawMatrix().Data, N: n}
+	if n <= d {
+		st.centred = c
+	}
+	return st, nil
 }
 
 // Distance is a Fréchet distance and how it was computed.
@@ -81,12 +91,24 @@ type Distance struct {
 	// Offset reports whether Eps was added to both diagonals inside the
 	// square root.
 	Offset bool
+	// Features reports whether tr (Σ1Σ2)^½ was computed from the feature
+	// vectors (see FrechetDistance) rather than from the covariances.
+	Features bool
 }
 
 // FrechetDistance returns the Fréchet distance between two Gaussians, as
 // calculate_frechet_distance computes it. tr (Σ1Σ2)^½ is the sum of the
-// square roots of the eigenvalues of Σ1^½ Σ2 Σ1^½ (symmetric, so computed
-// with a symmetric eigensolver; negative rounding residues count as 0).
+// square roots of the eigenvalues of Σ1Σ2, computed one of two ways:
+//
+//   - when both statistics come from Statistics with at most D vectors
+//     each (n1, n2 ≤ D), as the sum of the singular values of the n1×n2
+//     matrix A1A2ᵀ/√((n1−1)(n2−1)), A1 [n1×D] and A2 [n2×D] being the
+//     centred vectors (see traceSqrtFeatures): for 1000 vectors per set and
+//     D = 2048, over 50 times faster than the other way
+//     (BenchmarkFrechetDistance);
+//   - otherwise from the eigenvalues of Σ1^½ Σ2 Σ1^½ (D×D, symmetric, so
+//     computed with a symmetric eigensolver; negative rounding residues
+//     count as 0).
 //
 // pytorch-fid adds Eps to both diagonals inside the square root when
 // scipy's sqrtm of Σ1Σ2 returns non-finite values, which happens only when
@@ -107,8 +129,12 @@ func FrechetDistance(a, b *Stats) (*Distance, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Distance{FD: fd, Offset: offset}, nil
+	return &Distance{FD: fd, Offset: offset, Features: !offset && fromFeatures(a, b)}, nil
 }
+
+// fromFeatures reports whether FrechetDistanceOffset without an offset
+// computes tr (Σ1Σ2)^½ from the feature vectors of a and b.
+func fromFeatures(a, b *Stats) bool { return a.centred != nil && b.centred != nil }
 
 // FrechetDistanceOffset returns the Fréchet distance with eps added to
 // both diagonals inside the square root only (0: none; Eps: pytorch-fid's
@@ -124,7 +150,13 @@ func FrechetDistanceOffset(a, b *Stats, eps float64) (float64, error) {
 		mean += diff * diff
 		tr += a.Sigma[i*d+i] + b.Sigma[i*d+i]
 	}
-	trSqrt, err := traceSqrtProduct(a.Sigma, b.Sigma, d, eps)
+	var trSqrt float64
+	var err error
+	if eps == 0 && fromFeatures(a, b) {
+		trSqrt, err = traceSqrtFeatures(a.centred, b.centred)
+	} else {
+		trSqrt, err = traceSqrtProduct(a.Sigma, b.Sigma, d, eps)
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -233,4 +265,30 @@ func traceSqrtProduct(s1, s2 []float64, d int, eps float64) (float64, error) {
 		sum += math.Sqrt(max(l, 0))
 	}
 	return sum, nil
+}
+
+// traceSqrtFeatures returns tr (Σ1Σ2)^½ for the covariances of the centred
+// vectors a1 [n1×d] and a2 [n2×d] (Σk = AkᵀAk/(nk−1)), without forming a
+// d×d matrix. With C = A1A2ᵀ [n1×n2] and s = (n1−1)(n2−1),
+//
+//	Σ1Σ2 = A1ᵀ (A1A2ᵀA2) / s,
+//
+// and XY and YX have the same nonzero eigenvalues, so those of Σ1Σ2 are
+// those of A1A2ᵀA2A1ᵀ/s = CCᵀ/s, the squared singular values of C/√s. The
+// trace of the square root is therefore Σ σi(C) / √s. Cost: the product
+// (2·n1·n2·d) and the singular values of an n1×n2 matrix.
+func traceSqrtFeatures(a1, a2 *mat.Dense) (float64, error) {
+	n1, _ := a1.Dims()
+	n2, _ := a2.Dims()
+	var c mat.Dense
+	c.Mul(a1, a2.T())
+	var svd mat.SVD
+	if !svd.Factorize(&c, mat.SVDNone) {
+		return 0, fmt.Errorf("fid: the singular value decomposition of the %d×%d cross-product of the centred features did not converge", n1, n2)
+	}
+	var sum float64
+	for _, v := range svd.Values(nil) {
+		sum += v
+	}
+	return sum / math.Sqrt(float64(n1-1)*float64(n2-1)), nil
 }

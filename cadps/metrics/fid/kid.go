@@ -20,6 +20,20 @@ type KIDOptions struct {
 // compute the kernels of each subset instead.
 const maxGramBytes = 1 << 30
 
+// KIDValue is a kernel Inception distance and the subsets it averages.
+type KIDValue struct {
+	// KID is the mean of the subsets' MMD², Std their standard deviation
+	// (population).
+	KID, Std float64
+	// SubsetSize is the number of vectors drawn from each set for each
+	// subset: min(n1, n2, KIDOptions.SubsetSize), so smaller than asked
+	// when a set is.
+	SubsetSize int
+	// Subsets is the number of subsets averaged: 1 when SubsetSize equals
+	// both set sizes (every subset would be the whole of both sets).
+	Subsets int
+}
+
 // KID returns the kernel Inception distance (Bińkowski et al. 2018) of
 // feature sets a [n1][d] and b [n2][d], as torch-fidelity and clean-fid
 // compute it: for each of the subsets, m = min(n1, n2, SubsetSize) vectors
@@ -28,11 +42,13 @@ const maxGramBytes = 1 << 30
 //
 //	(Σ_{i≠j} k(xi,xj) + Σ_{i≠j} k(yi,yj)) / (m(m−1)) − 2 Σ_{i,j} k(xi,yj) / m²;
 //
-// KID is their mean, and std their standard deviation (population). The
-// draws come from a PCG generator seeded with opts.Seed, so they are not
-// those of the Python packages; when m equals both set sizes every subset
-// is the whole set and the value is exact.
-func KID(a, b [][]float32, opts KIDOptions) (mean, std float64, err error) {
+// KID is their mean, and Std their standard deviation (population). A set
+// smaller than SubsetSize makes the subsets smaller (torch-fidelity refuses
+// it instead); the result reports the size used. The draws come from a PCG
+// generator seeded with opts.Seed, so they are not those of the Python
+// packages; when m equals both set sizes every subset is the whole set and
+// the value is exact.
+func KID(a, b [][]float32, opts KIDOptions) (*KIDValue, error) {
 	if opts.Subsets <= 0 {
 		opts.Subsets = 100
 	}
@@ -41,12 +57,12 @@ func KID(a, b [][]float32, opts KIDOptions) (mean, std float64, err error) {
 	}
 	n1, n2 := len(a), len(b)
 	if n1 < 2 || n2 < 2 {
-		return 0, 0, fmt.Errorf("fid: KID needs at least 2 feature vectors per set, got %d and %d", n1, n2)
+		return nil, fmt.Errorf("fid: KID needs at least 2 feature vectors per set, got %d and %d", n1, n2)
 	}
 	d := len(a[0])
 	x, err := denseOf(append(append([][]float32{}, a...), b...), d)
 	if err != nil {
-		return 0, 0, err
+		return nil, err
 	}
 	m := min(n1, n2, opts.SubsetSize)
 	if m == n1 && m == n2 {
@@ -66,14 +82,16 @@ func KID(a, b [][]float32, opts KIDOptions) (mean, std float64, err error) {
 		}
 		vals[s] = mmd(x, gram, ia, ib, d)
 	}
+	res := &KIDValue{SubsetSize: m, Subsets: len(vals)}
 	for _, v := range vals {
-		mean += v
+		res.KID += v
 	}
-	mean /= float64(len(vals))
+	res.KID /= float64(len(vals))
 	for _, v := range vals {
-		std += (v - mean) * (v - mean)
+		res.Std += (v - res.KID) * (v - res.KID)
 	}
-	return mean, math.Sqrt(std / float64(len(vals))), nil
+	res.Std = math.Sqrt(res.Std / float64(len(vals)))
+	return res, nil
 }
 
 // denseOf stacks vectors of d values into a matrix.

@@ -48,31 +48,60 @@ func randomSet(r *rand.Rand, n, d int, shift float32) [][]float32 {
 func TestKID(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 7))
 	a, b := randomSet(r, 30, 8, 0), randomSet(r, 30, 8, 0.5)
-	got, std, err := fid.KID(a, b, fid.KIDOptions{})
+	got, err := fid.KID(a, b, fid.KIDOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := naiveKID(a, b); math.Abs(got-want) > 1e-12*math.Abs(want) || std != 0 {
-		t.Errorf("KID of whole sets = %.15g ± %g, want %.15g ± 0", got, std, want)
+	if want := naiveKID(a, b); math.Abs(got.KID-want) > 1e-12*math.Abs(want) || got.Std != 0 {
+		t.Errorf("KID of whole sets = %.15g ± %g, want %.15g ± 0", got.KID, got.Std, want)
 	}
 	// Subsets: the mean of subset estimates; the shifted set stays far.
-	same, _, err := fid.KID(randomSet(r, 60, 8, 0), randomSet(r, 50, 8, 0), fid.KIDOptions{Subsets: 20, SubsetSize: 20, Seed: 1})
+	same, err := fid.KID(randomSet(r, 60, 8, 0), randomSet(r, 50, 8, 0), fid.KIDOptions{Subsets: 20, SubsetSize: 20, Seed: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	far, farStd, err := fid.KID(randomSet(r, 60, 8, 0), randomSet(r, 50, 8, 1), fid.KIDOptions{Subsets: 20, SubsetSize: 20, Seed: 1})
+	far, err := fid.KID(randomSet(r, 60, 8, 0), randomSet(r, 50, 8, 1), fid.KIDOptions{Subsets: 20, SubsetSize: 20, Seed: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !(far > 10*math.Abs(same)) || farStd <= 0 {
-		t.Errorf("KID of equal distributions %g, of shifted ones %g ± %g", same, far, farStd)
+	if !(far.KID > 10*math.Abs(same.KID)) || far.Std <= 0 {
+		t.Errorf("KID of equal distributions %g, of shifted ones %g ± %g", same.KID, far.KID, far.Std)
 	}
-	if _, _, err := fid.KID(a[:1], b, fid.KIDOptions{}); err == nil || !strings.Contains(err.Error(), "at least 2") {
+	if _, err := fid.KID(a[:1], b, fid.KIDOptions{}); err == nil || !strings.Contains(err.Error(), "at least 2") {
 		t.Errorf("one vector: error %v", err)
 	}
 	bad := randomSet(r, 30, 8, 0)
 	bad[4][2] = float32(math.NaN())
-	if _, _, err := fid.KID(a, bad, fid.KIDOptions{}); err == nil || !strings.Contains(err.Error(), "feature vector 34 has NaN at 2") {
+	if _, err := fid.KID(a, bad, fid.KIDOptions{}); err == nil || !strings.Contains(err.Error(), "feature vector 34 has NaN at 2") {
 		t.Errorf("a NaN feature: error %v, want one naming it", err)
+	}
+}
+
+// TestKIDSubsetSize checks the subset size and count KID reports: the
+// requested size, or the smaller set's size when a set is smaller, and one
+// subset when that size is both sets' size.
+func TestKIDSubsetSize(t *testing.T) {
+	r := rand.New(rand.NewPCG(8, 8))
+	tests := []struct {
+		name          string
+		n1, n2        int
+		opts          fid.KIDOptions
+		size, subsets int
+	}{
+		{"both sets larger", 40, 50, fid.KIDOptions{Subsets: 5, SubsetSize: 20}, 20, 5},
+		{"second set smaller", 40, 12, fid.KIDOptions{Subsets: 5, SubsetSize: 20}, 12, 5},
+		{"default size, small sets", 30, 25, fid.KIDOptions{}, 25, 100},
+		{"sets of the subset size", 20, 20, fid.KIDOptions{Subsets: 5, SubsetSize: 20}, 20, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			k, err := fid.KID(randomSet(r, tc.n1, 4, 0), randomSet(r, tc.n2, 4, 0), tc.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if k.SubsetSize != tc.size || k.Subsets != tc.subsets {
+				t.Errorf("%d subsets of %d vectors, want %d of %d", k.Subsets, k.SubsetSize, tc.subsets, tc.size)
+			}
+		})
 	}
 }

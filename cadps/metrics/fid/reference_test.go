@@ -2,6 +2,7 @@ package fid_test
 
 import (
 	"fmt"
+	"math"
 	"testing"
 
 	"github.com/cadps/toolkit/cadps/backend"
@@ -108,7 +109,7 @@ func replayFeatures(t *testing.T, f *fixtures.Fixture) {
 			f.Compare(t, key, poolTol, got, want, []int{n, fx.OutputDims[i]}, shape)
 		}
 		if key, ok := g["resized_img0"].(string); ok {
-			r, err := fid.Resize(b, x[:3*h*w], 1, h, w)
+			r, err := fid.Resize(x[:3*h*w], 1, h, w)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -184,6 +185,16 @@ func replayFrechet(t *testing.T, f *fixtures.Fixture) {
 			f.Compare(t, key, fdTol, []float64{got}, want, []int{1}, shape)
 		}
 		one(c.FDPlain, plain)
+		// Without the vectors, FrechetDistance takes the covariance path.
+		cov, err := fid.FrechetDistanceOffset(covarianceOnly(stats[0]), covarianceOnly(stats[1]), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rel := math.Abs(plain-cov) / math.Abs(cov); rel > 1e-6 {
+			t.Errorf("%s: %s: %.12g from the features, %.12g from the covariances (relative %.2g)", f.Name, c.Name, plain, cov, rel)
+		} else {
+			t.Logf("%s: %s: features and covariance paths differ by %.2g relative", f.Name, c.Name, rel)
+		}
 		one(c.FDOffset, offset)
 		if d.Offset == c.EpsOffset {
 			one(c.FD, d.FD)
@@ -196,3 +207,9 @@ func replayFrechet(t *testing.T, f *fixtures.Fixture) {
 func str(v any) string { s, _ := v.(string); return s }
 
 func intOf(v any) int { f, _ := v.(float64); return int(f) }
+
+// covarianceOnly returns s without its feature vectors, as ReadStats
+// returns statistics.
+func covarianceOnly(s *fid.Stats) *fid.Stats {
+	return &fid.Stats{Mu: s.Mu, Sigma: s.Sigma, N: s.N}
+}

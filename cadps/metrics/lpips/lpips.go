@@ -50,8 +50,10 @@ type Model struct {
 	backbone *cnn.Weights
 	lin      *cnn.Weights
 	backend  backends.Backend
-	dist     *graph.Exec
-	feats    *graph.Exec
+	// dist and feats compile their graph once per input shape, keeping
+	// the cnn.MaxGraphs most recently used.
+	dist  *cnn.Execs
+	feats *cnn.Execs
 }
 
 // Load reads the backbone from backbonePath (a torchvision state dict,
@@ -120,12 +122,8 @@ func New(b backends.Backend, net Net, backbone, lin *checkpoints.StateDict) (*Mo
 		return nil, err
 	}
 	m := &Model{net: net, backbone: bw, lin: lw, backend: b}
-	if m.dist, err = graph.NewExec(b, m.distanceGraph); err != nil {
-		return nil, fmt.Errorf("lpips: %w", err)
-	}
-	if m.feats, err = graph.NewExec(b, m.featureGraph); err != nil {
-		return nil, fmt.Errorf("lpips: %w", err)
-	}
+	m.dist = cnn.NewExecs(b, m.distanceGraph, cnn.MaxGraphs)
+	m.feats = cnn.NewExecs(b, m.featureGraph, cnn.MaxGraphs)
 	return m, nil
 }
 

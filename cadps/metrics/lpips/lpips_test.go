@@ -1,12 +1,14 @@
 package lpips_test
 
 import (
+	"fmt"
 	"math"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/cadps/toolkit/cadps/backend"
+	"github.com/cadps/toolkit/cadps/imageio"
 	"github.com/cadps/toolkit/cadps/metrics/lpips"
 	"github.com/cadps/toolkit/checkpoints"
 	"github.com/cadps/toolkit/internal/randweights"
@@ -156,5 +158,67 @@ func TestIdenticalAndSymmetric(t *testing.T) {
 	}
 	if _, err := m.Distance(x, y, n, 15, 16); err == nil || !strings.Contains(err.Error(), "values for shape") {
 		t.Errorf("wrong length: error %v", err)
+	}
+}
+
+// TestManySizes scores and takes the features of images of more sizes
+// than graph.Exec's default cache of 32 graphs holds, then the first size
+// again (its graph dropped meanwhile): each must work, and the first pair
+// must score the same both times.
+func TestManySizes(t *testing.T) {
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := lpips.New(b, lpips.Squeeze, randomBackbone(t, lpips.Squeeze), shipped(t, lpips.Squeeze))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const sizes = 34
+	var refs, imgs []*imageio.Image
+	for k := range sizes + 1 {
+		w := 17 + k%sizes // the last is the first size again
+		ref, err := imageio.New(3, 17, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := imageio.New(3, 17, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range ref.Pix {
+			ref.Pix[i] = float32(math.Sin(float64(i)*0.37)+1) / 2
+			img.Pix[i] = float32(math.Cos(float64(i)*0.11)+1) / 2
+		}
+		refs, imgs = append(refs, ref), append(imgs, img)
+	}
+	tests := []struct {
+		name string
+		run  func() error
+	}{
+		{"ImageDistances", func() error {
+			d, err := m.ImageDistances(refs, imgs, 4)
+			if err == nil && (d[0] <= 0 || d[0] != d[sizes]) {
+				t.Errorf("first size: %g, again after %d others: %g", d[0], sizes-1, d[sizes])
+			}
+			return err
+		}},
+		{"Features", func() error {
+			for _, im := range refs {
+				x, err := lpips.PlusMinusOne(im)
+				if err != nil {
+					return err
+				}
+				if _, _, err := m.Features(x, 1, im.H, im.W); err != nil {
+					return fmt.Errorf("%s: %w", im.Size(), err)
+				}
+			}
+			return nil
+		}},
+	}
+	for _, tc := range tests {
+		if err := tc.run(); err != nil {
+			t.Errorf("%s on %d sizes: %v", tc.name, sizes, err)
+		}
 	}
 }

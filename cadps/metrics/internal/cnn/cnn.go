@@ -1,6 +1,7 @@
 // Package cnn holds what the metric networks (LPIPS's backbones, FID's
-// Inception) share: their weights as checked graph inputs and the few
-// layers they are made of, with PyTorch's semantics, on NCHW float32 tensors.
+// Inception) share: their weights as checked graph inputs, the few layers
+// they are made of, with PyTorch's semantics, on NCHW float32 tensors, and
+// Execs, which runs their graphs on inputs of any number of shapes.
 package cnn
 
 import (
