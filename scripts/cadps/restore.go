@@ -224,7 +224,7 @@ func printRestoreSummary(w io.Writer, out, backendName string, rec *restoreRecor
 	if rec.LPIPS != nil {
 		lp = fmt.Sprintf(", LPIPS %.4f", float64(*rec.LPIPS))
 	}
-	fmt.Fprintf(w, "%s → %s: %s, %s, %d steps: PSNR %.2f dB, SSIM %.4f%s (%.1f s sampling on %s%s)\n",
+	fmt.Fprintf(w, "%s → %s: %s, %s, %d steps: PSNR %.2f dB, SSIM %.4f%s (%.1f s sampling, backend %s%s)\n",
 		rec.Image, out, rec.Settings.Task, rec.Settings.Method, rec.Settings.Steps,
 		rec.Metrics.PSNR, rec.Metrics.SSIM, lp, rec.Timings.Sample.Seconds(), backendName, kept)
 }
