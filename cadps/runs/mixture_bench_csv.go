@@ -131,7 +131,7 @@ func (mb *MixtureBench) checkKept(rows []MixtureRow) error {
 		case row.Seed != MixtureSeed(r.Seed, row.Dim, row.DimY, row.Problem):
 			return fmt.Errorf("run d=%d m=%d problem %d has seed %d, which is not this bench's --seed", row.Dim, row.DimY, row.Problem, row.Seed)
 		case slices.Contains(mb.Methods, row.Method) && row.Revision != methodRevision(row.Method, nil):
-			return fmt.Errorf("its %s runs come from %s of the method, this build's is %s", row.Method,
+			return fmt.Errorf("its %s runs were made by %s of the method, this build runs %s", row.Method,
 				showRevision(row.Revision), showRevision(methodRevision(row.Method, nil)))
 		}
 	}
@@ -295,7 +295,7 @@ func parseMixtureRecord(rec []string) (MixtureRow, error) {
 // showRevision formats a method revision of a bench row.
 func showRevision(r int) string {
 	if r < 0 {
-		return "one not recorded"
+		return "an unrecorded revision"
 	}
 	return "revision " + strconv.Itoa(r)
 }

@@ -98,7 +98,7 @@ func TestCheckMixtureRows(t *testing.T) {
 		{"repeated", append(ok, ok[1]), "run d=8 m=1 problem 1 dps appears twice"},
 		{"other steps", edit(2, func(r *MixtureRow) { r.Steps = 20 }), "runs with different settings: 100 samples, 10 steps, scale 1 and 100, 20, 1"},
 		{"other scale", edit(1, func(r *MixtureRow) { r.Scale = 0.5 }), "runs with different settings"},
-		{"two revisions", edit(1, func(r *MixtureRow) { r.Revision = -1 }), "the dps runs come from two revisions of the method (revision 0 and one not recorded)"},
+		{"two revisions", edit(1, func(r *MixtureRow) { r.Revision = -1 }), "the dps runs come from two revisions of the method (revision 0 and an unrecorded revision)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := CheckMixtureRows(tc.rows)
