@@ -123,3 +123,39 @@ func paperTableCells(t *testing.T, out string) map[string][]string {
 	t.Fatalf("no table in the papers' layout in\n%s", out)
 	return nil
 }
+
+// TestPaperScriptWithoutMetrics runs scripts/paper/reproduce.sh with
+// LPIPS_DIR and FID_WEIGHTS set and empty, as a dry run without the metric
+// weights does: the table then has PSNR and SSIM, and "–" for LPIPS and
+// FID.
+func TestPaperScriptWithoutMetrics(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("needs bash")
+	}
+	dir := t.TempDir()
+	wrapper := filepath.Join(dir, "cadps")
+	script := fmt.Sprintf("#!/bin/sh\n%s=1 exec %q -test.run '^TestPaperHelperProcess$' -- \"$@\"\n", paperHelperEnv, os.Args[0])
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("bash", "../paper/reproduce.sh", "-quiet", "-grid-rows", "0")
+	cmd.Env = append(os.Environ(), "CADPS="+wrapper, "MODEL=small", "WEIGHTS=", "IMAGES="+smallImages,
+		"COUNT=1", "STEPS=2", "OUT="+filepath.Join(dir, "out"), "LPIPS_DIR=", "LPIPS_BACKBONE=", "FID_WEIGHTS=",
+		"TASKS=sr:factor=2", "SHARD=", "SHARD_COUNT=")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%v\n%s\n%s", err, stdout.String(), stderr.String())
+	}
+	row := paperTableCells(t, stdout.String())["sr_factor=2"]
+	if len(row) != 8 {
+		t.Fatalf("row %q, want 8 cells in\n%s", row, stdout.String())
+	}
+	for i, c := range row {
+		metric := i % 4 // LPIPS, FID, PSNR, SSIM
+		if _, err := strconv.ParseFloat(c, 64); (metric < 2) != (err != nil) {
+			t.Errorf("column %d: %q; want – for LPIPS and FID, a number for PSNR and SSIM", i, c)
+		}
+	}
+}

@@ -17,9 +17,9 @@ set -euo pipefail
 : "${SEED:=0}"
 : "${METHODS:=dps,cadps}"
 : "${OUT:=runs/paper}"
-: "${LPIPS_DIR:=$HOME/.cache/torch/hub/checkpoints}"      # holds alexnet-owt-7be5be79.pth
-: "${LPIPS_BACKBONE:=}"                                    # or the backbone file itself
-: "${FID_WEIGHTS:=pt_inception-2015-12-05-6726825d.pth}"   # pytorch-fid's Inception
+: "${LPIPS_DIR=$HOME/.cache/torch/hub/checkpoints}"      # holds alexnet-owt-7be5be79.pth (set but empty, with no LPIPS_BACKBONE: no LPIPS)
+: "${LPIPS_BACKBONE:=}"                                   # or the backbone file itself
+: "${FID_WEIGHTS=pt_inception-2015-12-05-6726825d.pth}"   # pytorch-fid's Inception (set but empty: no FID)
 : "${FID_DIMS:=2048}"
 : "${SIGMA_Y:=0.05}"
 : "${SHARD:=}"                      # this worker's shard index (with SHARD_COUNT)
@@ -33,12 +33,12 @@ gaussian_blur:kernel_size=61,sigma=3.0
 motion_blur:kernel_size=61,intensity=0.5}"
 
 args=("$IMAGES" -limit "$COUNT" -methods "$METHODS" -steps "$STEPS" -seed "$SEED"
-	-noise "gaussian:sigma=$SIGMA_Y" -model "$MODEL" -out "$OUT"
-	-fid "$FID_WEIGHTS" -fid-dims "$FID_DIMS" -paper-table)
+	-noise "gaussian:sigma=$SIGMA_Y" -model "$MODEL" -out "$OUT" -paper-table)
 [[ -n "$WEIGHTS" ]] && args+=(-weights "$WEIGHTS")
+[[ -n "$FID_WEIGHTS" ]] && args+=(-fid "$FID_WEIGHTS" -fid-dims "$FID_DIMS")
 if [[ -n "$LPIPS_BACKBONE" ]]; then
 	args+=(-lpips-backbone "$LPIPS_BACKBONE")
-else
+elif [[ -n "$LPIPS_DIR" ]]; then
 	args+=(-lpips "$LPIPS_DIR")
 fi
 while IFS= read -r task; do
