@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -78,8 +79,25 @@ func FuzzTorch(f *testing.F) {
 	).stop().b
 	wrapped := new(pk).proto().op('}').mark().str("epoch").int(3).str("model").
 		stateDict(view{name: "w", key: "0", numel: 12, size: []int64{12}}).op('u', '.').b
+	// Objects beside the state dict that only Python could build: placeholders.
+	objects := new(pk).proto().op('}').mark().str("args").global("argparse", "Namespace").op(')', 0x81, '}', 'b').
+		str("tags").op(0x8f, '(').str("a").op(0x90).str("b").op('C', 1, 'x').str("big").op(0x8a, 9, 1, 0, 0, 0, 0, 0, 0, 0, 1).
+		str("model").stateDict(view{name: "w", key: "0", numel: 12, size: []int64{12}}).op('u', '.').b
 	f.Add(small)
 	f.Add(wrapped)
+	f.Add(objects)
+	// The files torch.save wrote (testdata/gen.py).
+	saved, err := filepath.Glob(filepath.Join("testdata", "*.pt"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, p := range saved {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
 	f.Add(torchZipNoCRC(f, small, storages))
 	f.Add(torchZip(f, small, storages, nil))
 	f.Add(torchZipNoCRC(f, small[:len(small)/2], storages))

@@ -32,13 +32,13 @@ type Hint func(sd *StateDict, m Mismatch) []string
 // Match checks that sd holds exactly the tensors of want, with the same
 // shapes and a floating-point dtype (F32, or F16/BF16/F64, which convert).
 // config names what want describes (a preset name, a config summary) in the
-// error, which names the file (sd.Source) and lists every problem at once:
-// counts of missing, unexpected, mis-shaped and non-float tensors, then
-// hints when the cause is recognisable (a DataParallel "module." prefix,
-// and whatever the model's hints recognise), then up to 20 names per
-// category. Want's duplicate names are ignored.
+// error, a *MatchError, which names the file (sd.Source) and lists every
+// problem at once: counts of missing, unexpected, mis-shaped and non-float
+// tensors, then hints when the cause is recognisable (a DataParallel
+// "module." prefix, and whatever the model's hints recognise), then up to
+// 20 names per category. Want's duplicate names are ignored.
 func Match(sd *StateDict, want []Spec, config string, hints ...Hint) error {
-	var missing, unexpected, misShaped, notFloat []string
+	e := &MatchError{Source: sd.Source, Config: config, InFile: len(sd.Names), Expected: len(want)}
 	wantShape := make(map[string][]int, len(want))
 	for _, s := range want {
 		if _, dup := wantShape[s.Name]; dup {
@@ -47,62 +47,135 @@ func Match(sd *StateDict, want []Spec, config string, hints ...Hint) error {
 		wantShape[s.Name] = s.Shape
 		t, ok := sd.Tensors[s.Name]
 		if !ok {
-			missing = append(missing, s.Name)
+			e.Missing = append(e.Missing, s.Name)
 			continue
 		}
 		if !slices.Equal(t.Shape, s.Shape) {
-			misShaped = append(misShaped, fmt.Sprintf("%s: file %v, %s wants %v", s.Name, t.Shape, configName(config), s.Shape))
+			e.WrongShape = append(e.WrongShape, ShapeMismatch{Name: s.Name, File: t.Shape, Want: s.Shape})
 		}
 		if !isFloat(t.DType) {
-			notFloat = append(notFloat, fmt.Sprintf("%s (%s)", s.Name, t.DType))
+			e.NotFloat = append(e.NotFloat, fmt.Sprintf("%s (%s)", s.Name, t.DType))
 		}
 	}
 	for _, name := range sd.Names {
 		if _, ok := wantShape[name]; !ok {
-			unexpected = append(unexpected, name)
+			e.Unexpected = append(e.Unexpected, name)
 		}
 	}
-	if len(missing)+len(unexpected)+len(misShaped)+len(notFloat) == 0 {
+	if len(e.Missing)+len(e.Unexpected)+len(e.WrongShape)+len(e.NotFloat) == 0 {
 		return nil
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "checkpoints: %s does not match %s (%d tensors in the file, %d expected):",
-		sd.Source, configName(config), len(sd.Names), len(want))
+	m := Mismatch{Want: want, Missing: e.Missing, Unexpected: e.Unexpected}
+	e.Hints = prefixHints(sd, m)
+	for _, h := range hints {
+		e.Hints = append(e.Hints, h(sd, m)...)
+	}
+	return e
+}
+
+// MatchError is what Match found wrong in a file.
+type MatchError struct {
+	// Source is the file, Config what the model is (see Match).
+	Source, Config string
+	// InFile and Expected count the tensors of the file and of the model.
+	InFile, Expected int
+	// Missing and Unexpected name the tensors the model has and the file
+	// lacks, and those the file has and the model lacks.
+	Missing, Unexpected []string
+	// WrongShape lists the tensors whose shapes differ.
+	WrongShape []ShapeMismatch
+	// NotFloat lists the tensors of an integer or bool dtype, with it:
+	// "name (I64)".
+	NotFloat []string
+	// Hints explain the mismatch where its cause is recognised.
+	Hints []string
+}
+
+// ShapeMismatch is a tensor whose shape in the file is not the model's.
+type ShapeMismatch struct {
+	Name       string
+	File, Want []int
+}
+
+// String renders it as "name: file [a b], wanted [c d]".
+func (s ShapeMismatch) String() string {
+	return fmt.Sprintf("%s: file %v, wanted %v", s.Name, s.File, s.Want)
+}
+
+// head returns the first line of the error: the file, the model, and how
+// many tensors of each category there are.
+func (e *MatchError) head() string {
 	var counts []string
 	for _, c := range []struct {
 		n    int
 		what string
-	}{{len(missing), "missing"}, {len(unexpected), "unexpected"}, {len(misShaped), "with the wrong shape"}, {len(notFloat), "not floating-point"}} {
+	}{{len(e.Missing), "missing"}, {len(e.Unexpected), "unexpected"}, {len(e.WrongShape), "with the wrong shape"}, {len(e.NotFloat), "not floating-point"}} {
 		if c.n > 0 {
 			counts = append(counts, fmt.Sprintf("%d %s", c.n, c.what))
 		}
 	}
-	b.WriteString(" " + strings.Join(counts, ", "))
-	m := Mismatch{Want: want, Missing: missing, Unexpected: unexpected}
-	found := prefixHints(sd, m)
-	for _, h := range hints {
-		found = append(found, h(sd, m)...)
+	return fmt.Sprintf("checkpoints: %s does not match %s (%d tensors in the file, %d expected): %s",
+		e.Source, configName(e.Config), e.InFile, e.Expected, strings.Join(counts, ", "))
+}
+
+// categories returns the lists of the error, titled, with wrong shapes
+// rendered by shape.
+func (e *MatchError) categories(shape func(ShapeMismatch) string) []struct {
+	title string
+	items []string
+} {
+	wrong := make([]string, len(e.WrongShape))
+	for i, s := range e.WrongShape {
+		wrong[i] = shape(s)
 	}
-	for _, h := range found {
+	return []struct {
+		title string
+		items []string
+	}{{"missing", e.Missing}, {"unexpected", e.Unexpected}, {"wrong shape", wrong}, {"not floating-point", e.NotFloat}}
+}
+
+// Error lists, after the first line, the hints and up to 20 tensors of
+// each category, one a line.
+func (e *MatchError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.head())
+	for _, h := range e.Hints {
 		b.WriteString("\n  hint: " + h)
 	}
-	list := func(title string, items []string) {
-		if len(items) == 0 {
-			return
+	for _, c := range e.categories(ShapeMismatch.String) {
+		if len(c.items) == 0 {
+			continue
 		}
-		fmt.Fprintf(&b, "\n  %s (%d):", title, len(items))
-		for _, s := range items[:min(len(items), maxListed)] {
+		fmt.Fprintf(&b, "\n  %s (%d):", c.title, len(c.items))
+		for _, s := range c.items[:min(len(c.items), maxListed)] {
 			b.WriteString("\n    " + s)
 		}
-		if len(items) > maxListed {
-			fmt.Fprintf(&b, "\n    ... and %d more", len(items)-maxListed)
+		if len(c.items) > maxListed {
+			fmt.Fprintf(&b, "\n    ... and %d more", len(c.items)-maxListed)
 		}
 	}
-	list("missing", missing)
-	list("unexpected", unexpected)
-	list("wrong shape", misShaped)
-	list("not floating-point", notFloat)
-	return fmt.Errorf("%s", b.String())
+	return b.String()
+}
+
+// Summary renders the error on one line: the first line, the hints, and
+// the first n tensors of each category (wrong shapes with both shapes).
+func (e *MatchError) Summary(n int) string {
+	var b strings.Builder
+	b.WriteString(e.head())
+	for _, h := range e.Hints {
+		b.WriteString("; hint: " + h)
+	}
+	shape := func(s ShapeMismatch) string { return fmt.Sprintf("%s (file %v, wanted %v)", s.Name, s.File, s.Want) }
+	for _, c := range e.categories(shape) {
+		if len(c.items) == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "; %s: %s", c.title, strings.Join(c.items[:min(len(c.items), n)], ", "))
+		if len(c.items) > n {
+			fmt.Fprintf(&b, " and %d more", len(c.items)-n)
+		}
+	}
+	return b.String()
 }
 
 func configName(config string) string {

@@ -1,6 +1,7 @@
 package checkpoints_test
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -53,7 +54,7 @@ func TestMatch(t *testing.T) {
 		}(), want: small, substr: []string{
 			"x.pt does not match config tiny", "1 missing, 1 unexpected, 1 with the wrong shape, 1 not floating-point",
 			"missing (1):\n    a.weight", "unexpected (1):\n    c.extra",
-			"wrong shape (1):\n    b.weight: file [4 2], config tiny wants [2 4]", "not floating-point (1):\n    a.bias (I64)",
+			"wrong shape (1):\n    b.weight: file [4 2], wanted [2 4]", "not floating-point (1):\n    a.bias (I64)",
 		}},
 		{name: "DataParallel prefix", sd: fakeStateDict("dp.pt", many, func(s string) string { return "module." + s }), want: many, substr: []string{
 			"25 missing, 25 unexpected", "... and 5 more", "keys start with 'module.'", "without it, 25 of 25 keys match",
@@ -100,4 +101,49 @@ func ExampleMatch() {
 	//     out.weight
 	//   unexpected (1):
 	//     module.out.weight
+}
+
+// TestMatchSummary checks the one-line form of a mismatch: the first line,
+// the hints, and the first tensors of each category, wrong shapes with the
+// file's and the wanted shape, without repeating the configuration.
+func TestMatchSummary(t *testing.T) {
+	var want []checkpoints.Spec
+	for k := range 6 {
+		want = append(want, checkpoints.Spec{Name: fmt.Sprintf("l%d.weight", k), Shape: []int{2, 3}})
+	}
+	wrongShapes := fakeStateDict("w.pt", want, nil)
+	for _, n := range wrongShapes.Names[:5] {
+		wrongShapes.Tensors[n].Shape = []int{4, 3}
+	}
+	tests := []struct {
+		name string
+		sd   *checkpoints.StateDict
+		n    int
+		want string
+	}{
+		{"wrong shapes", wrongShapes, 2, `checkpoints: w.pt does not match config {"a":1} (6 tensors in the file, 6 expected): 5 with the wrong shape; ` +
+			`wrong shape: l0.weight (file [4 3], wanted [2 3]), l1.weight (file [4 3], wanted [2 3]) and 3 more`},
+		{"missing and unexpected", fakeStateDict("m.pt", want[:4], func(s string) string {
+			if s == "l3.weight" {
+				return "extra.weight"
+			}
+			return s
+		}), 3, `checkpoints: m.pt does not match config {"a":1} (4 tensors in the file, 6 expected): 3 missing, 1 unexpected; ` +
+			`missing: l3.weight, l4.weight, l5.weight; unexpected: extra.weight`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := checkpoints.Match(tc.sd, want, `{"a":1}`)
+			var me *checkpoints.MatchError
+			if !errors.As(err, &me) {
+				t.Fatalf("error %v is not a *MatchError", err)
+			}
+			if got := me.Summary(tc.n); got != tc.want {
+				t.Errorf("summary\n%s\nwant\n%s", got, tc.want)
+			}
+			if strings.Count(err.Error(), `{"a":1}`) != 1 {
+				t.Errorf("the configuration is repeated:\n%s", err)
+			}
+		})
+	}
 }

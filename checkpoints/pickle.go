@@ -8,12 +8,13 @@ import (
 )
 
 // pickle*.go are a minimal pickle interpreter for the pickles torch.save
-// writes for state dicts (protocol 2, plus the few protocol 4 opcodes that
-// newer writers may emit). It never executes anything: GLOBAL may only name
-// an allow-listed callable and REDUCE evaluates those callables here, in Go.
-// Every length is checked against the remaining bytes and every structure
-// against fixed limits, so a hostile pickle is an error, never a panic or an
-// unbounded allocation.
+// writes for state dicts and the checkpoints that wrap them (protocols 2 to
+// 5). It never executes anything: REDUCE evaluates the few allow-listed
+// callables here, in Go, and any other global becomes an inert placeholder
+// (pyOpaque) that is never imported or called, whatever opcodes apply to
+// it. Every length is checked against the remaining bytes and every
+// structure against fixed limits, so a hostile pickle is an error, never a
+// panic or an unbounded allocation.
 
 // Limits of the interpreter. State dict pickles are small (about 200 bytes
 // and 20 opcodes per tensor): the ImageNet-256 model's is about 100 KB, and
@@ -27,6 +28,7 @@ const (
 	maxPickleMemo  = 1 << 20  // memo entries
 	maxPickleItems = 1 << 20  // values pushed or appended, over the whole pickle
 	maxTensorDims  = 64       // dimensions of one tensor
+	maxGlobals     = 1 << 12  // distinct globals outside the allow-list
 )
 
 // unpickler holds the state of one run of the interpreter.
@@ -40,6 +42,12 @@ type unpickler struct {
 	// storages keeps one pyStorage per archive key, so that tensors sharing
 	// a storage share it here too.
 	storages map[string]*pyStorage
+	// opaqueStorages holds the storages of types that cannot be read, by
+	// key.
+	opaqueStorages map[string]opaqueStorage
+	// globals interns the names of placeholders' globals, so that a
+	// global named many times (through the memo) is kept once.
+	globals map[[2]string]string
 }
 
 // unpickle runs the pickle in data and returns the object STOP returns.
@@ -176,27 +184,56 @@ func (u *unpickler) run() (any, error) {
 				return nil, short()
 			}
 			err = pushOr(int64(binary.LittleEndian.Uint16(b)))
-		case 0x8a: // LONG1: little-endian two's complement of n bytes
-			b, ok := u.read(1)
-			if !ok {
-				return nil, short()
-			}
-			n := int(b[0])
-			if n > 8 {
-				return nil, fail("integer of %d bytes does not fit in 64 bits", n)
+		case 0x8a, 0x8b: // LONG1, LONG4: little-endian two's complement of n bytes
+			var n int
+			if op == 0x8a {
+				b, ok := u.read(1)
+				if !ok {
+					return nil, short()
+				}
+				n = int(b[0])
+			} else {
+				b, ok := u.read(4)
+				if !ok {
+					return nil, short()
+				}
+				n = int(int32(binary.LittleEndian.Uint32(b)))
+				if n < 0 {
+					return nil, fail("negative length %d", n)
+				}
 			}
 			v, ok := u.read(n)
 			if !ok {
 				return nil, short()
 			}
-			var x uint64
-			for i := n - 1; i >= 0; i-- {
-				x = x<<8 | uint64(v[i])
+			err = pushOr(longValue(v))
+		case 'B', 'C', 0x8e, 0x96: // BINBYTES, SHORT_BINBYTES, BINBYTES8, BYTEARRAY8
+			var n uint64
+			switch op {
+			case 'C':
+				b, ok := u.read(1)
+				if !ok {
+					return nil, short()
+				}
+				n = uint64(b[0])
+			case 'B':
+				b, ok := u.read(4)
+				if !ok {
+					return nil, short()
+				}
+				n = uint64(binary.LittleEndian.Uint32(b))
+			default:
+				b, ok := u.read(8)
+				if !ok {
+					return nil, short()
+				}
+				n = binary.LittleEndian.Uint64(b)
 			}
-			if n > 0 && n < 8 && v[n-1]&0x80 != 0 { // sign-extend
-				x |= ^uint64(0) << (8 * uint(n))
+			if n > uint64(len(u.data)-u.pos) {
+				return nil, fail("%d bytes but only %d bytes remain", n, len(u.data)-u.pos)
 			}
-			err = pushOr(int64(x))
+			b, _ := u.read(int(n))
+			err = pushOr(pyBytes(b))
 		case 'G': // BINFLOAT: big-endian float64
 			b, ok := u.read(8)
 			if !ok {
@@ -241,7 +278,9 @@ func (u *unpickler) run() (any, error) {
 			if lerr != nil {
 				return nil, fail("%v", lerr)
 			}
-			list.items = append(list.items, v)
+			if list != nil {
+				list.items = append(list.items, v)
+			}
 		case 'e': // APPENDS
 			items, ok := u.popMark()
 			if !ok {
@@ -251,8 +290,10 @@ func (u *unpickler) run() (any, error) {
 			if lerr != nil {
 				return nil, fail("%v", lerr)
 			}
-			if cerr := u.count(len(items), func() { list.items = append(list.items, items...) }); cerr != nil {
-				return nil, fail("%v", cerr)
+			if list != nil {
+				if cerr := u.count(len(items), func() { list.items = append(list.items, items...) }); cerr != nil {
+					return nil, fail("%v", cerr)
+				}
 			}
 		case 's': // SETITEM
 			v, ok1 := u.pop()
@@ -264,8 +305,8 @@ func (u *unpickler) run() (any, error) {
 			if derr != nil {
 				return nil, fail("%v", derr)
 			}
-			if err := dict.set(k, v); err != nil {
-				return nil, fail("%v", err)
+			if dict != nil {
+				dict.set(k, v)
 			}
 		case 'u': // SETITEMS
 			items, ok := u.popMark()
@@ -276,9 +317,51 @@ func (u *unpickler) run() (any, error) {
 			if derr != nil {
 				return nil, fail("%v", derr)
 			}
-			if err := setItems(dict, items); err != nil {
-				return nil, fail("%v", err)
+			if dict != nil {
+				if err := setItems(dict, items); err != nil {
+					return nil, fail("%v", err)
+				}
 			}
+		case 0x8f: // EMPTY_SET
+			err = pushOr(&pySet{})
+		case 0x90: // ADDITEMS
+			items, ok := u.popMark()
+			if !ok {
+				return nil, fail("no MARK")
+			}
+			top, ok := u.top()
+			if !ok {
+				return nil, underflow()
+			}
+			switch set := top.(type) {
+			case *pySet:
+				set.items = append(set.items, items...)
+			case *pyOpaque:
+			default:
+				return nil, fail("adding items to %s, not a set", aPyType(top))
+			}
+		case 0x91: // FROZENSET
+			items, ok := u.popMark()
+			if !ok {
+				return nil, fail("no MARK")
+			}
+			err = pushOr(&pySet{items: items})
+		case '0': // POP: the top value, or the topmost mark when none is above it
+			if _, ok := u.pop(); !ok {
+				if _, ok := u.popMark(); !ok {
+					return nil, underflow()
+				}
+			}
+		case '1': // POP_MARK
+			if _, ok := u.popMark(); !ok {
+				return nil, fail("no MARK")
+			}
+		case '2': // DUP
+			v, ok := u.top()
+			if !ok {
+				return nil, underflow()
+			}
+			err = pushOr(v)
 		case 'q', 'r', 0x94: // BINPUT, LONG_BINPUT, MEMOIZE
 			var idx uint32
 			switch op {
@@ -330,10 +413,11 @@ func (u *unpickler) run() (any, error) {
 			if !ok1 || !ok2 {
 				return nil, short()
 			}
-			if !allowedGlobal(module, gname) {
-				return nil, fail("global %s.%s is not allowed in a state dict (only tensors, storages and OrderedDict are)", module, gname)
+			g, gerr := u.global(module, gname)
+			if gerr != nil {
+				return nil, fail("%v", gerr)
 			}
-			err = pushOr(pyGlobal{module, gname})
+			err = pushOr(g)
 		case 0x93: // STACK_GLOBAL
 			n, ok1 := u.pop()
 			m, ok2 := u.pop()
@@ -345,10 +429,11 @@ func (u *unpickler) run() (any, error) {
 			if !ok1 || !ok2 {
 				return nil, fail("module and name must be strings, not %s and %s", pyTypeName(m), pyTypeName(n))
 			}
-			if !allowedGlobal(module, gname) {
-				return nil, fail("global %s.%s is not allowed in a state dict (only tensors, storages and OrderedDict are)", module, gname)
+			g, gerr := u.global(module, gname)
+			if gerr != nil {
+				return nil, fail("%v", gerr)
 			}
-			err = pushOr(pyGlobal{module, gname})
+			err = pushOr(g)
 		case 'R': // REDUCE
 			a, ok1 := u.pop()
 			f, ok2 := u.pop()
@@ -360,6 +445,22 @@ func (u *unpickler) run() (any, error) {
 				return nil, fail("%v", rerr)
 			}
 			err = pushOr(v)
+		case 0x81, 0x92: // NEWOBJ: cls.__new__(cls, *args); NEWOBJ_EX: with kwargs
+			if op == 0x92 {
+				if _, ok := u.pop(); !ok {
+					return nil, underflow()
+				}
+			}
+			_, ok1 := u.pop()
+			cls, ok2 := u.pop()
+			if !ok1 || !ok2 {
+				return nil, underflow()
+			}
+			o, ok := cls.(*pyOpaque)
+			if !ok {
+				return nil, fail("creating an instance of %s", aPyType(cls))
+			}
+			err = pushOr(o.made())
 		case 'Q': // BINPERSID
 			pid, ok := u.pop()
 			if !ok {
@@ -370,7 +471,7 @@ func (u *unpickler) run() (any, error) {
 				return nil, fail("%v", perr)
 			}
 			err = pushOr(s)
-		case 'b': // BUILD: the state of an OrderedDict (its _metadata) or of a parameter is ignored
+		case 'b': // BUILD: the state of an OrderedDict (its _metadata), of a parameter or of a placeholder is ignored
 			state, ok := u.pop()
 			if !ok {
 				return nil, underflow()
@@ -380,7 +481,7 @@ func (u *unpickler) run() (any, error) {
 				return nil, underflow()
 			}
 			switch obj.(type) {
-			case *pyDict, *pyTensor:
+			case *pyDict, *pyTensor, *pyOpaque:
 			default:
 				return nil, fail("setting the state (%s) of %s", pyTypeName(state), aPyType(obj))
 			}
@@ -391,4 +492,59 @@ func (u *unpickler) run() (any, error) {
 			return nil, err
 		}
 	}
+}
+
+// global returns the value GLOBAL or STACK_GLOBAL pushes for module.name:
+// the allow-listed global, or else a placeholder. The global is never
+// imported: the placeholder only names it.
+func (u *unpickler) global(module, name string) (any, error) {
+	if allowedGlobal(module, name) {
+		return pyGlobal{module, name}, nil
+	}
+	// Cut before the lookup, so that long names (which the memo may repeat
+	// at no cost) are neither hashed nor copied whole.
+	key := [2]string{module[:min(len(module), maxGlobalName+1)], name[:min(len(name), maxGlobalName+1)]}
+	g, ok := u.globals[key]
+	if !ok {
+		if len(u.globals) >= maxGlobals {
+			return nil, fmt.Errorf("more than %d distinct globals", maxGlobals)
+		}
+		if u.globals == nil {
+			u.globals = map[[2]string]string{}
+		}
+		g = globalName(key[0], key[1])
+		u.globals[key] = g
+	}
+	return &pyOpaque{global: g}, nil
+}
+
+// longValue returns the int that LONG1 or LONG4 encodes in v (little-endian
+// two's complement): an int64, or a pyBigInt when it needs more than 64
+// bits.
+func longValue(v []byte) any {
+	n := len(v)
+	if n > 8 {
+		// Sign extension to more than 8 bytes may still fit in 64 bits.
+		fill := byte(0)
+		if v[n-1]&0x80 != 0 {
+			fill = 0xff
+		}
+		for _, b := range v[8:] {
+			if b != fill {
+				return pyBigInt{}
+			}
+		}
+		if (v[7]&0x80 != 0) != (fill == 0xff) {
+			return pyBigInt{}
+		}
+		v, n = v[:8], 8
+	}
+	var x uint64
+	for i := n - 1; i >= 0; i-- {
+		x = x<<8 | uint64(v[i])
+	}
+	if n > 0 && n < 8 && v[n-1]&0x80 != 0 { // sign-extend
+		x |= ^uint64(0) << (8 * uint(n))
+	}
+	return int64(x)
 }

@@ -41,15 +41,19 @@ func setItems(d *pyDict, items []any) error {
 		return fmt.Errorf("odd number of values (%d) for key/value pairs", len(items))
 	}
 	for i := 0; i < len(items); i += 2 {
-		if err := d.set(items[i], items[i+1]); err != nil {
-			return err
-		}
+		d.set(items[i], items[i+1])
 	}
 	return nil
 }
 
-// reduce evaluates an allow-listed callable on its arguments.
+// reduce evaluates an allow-listed callable on its arguments. Calling a
+// placeholder makes another placeholder, without looking at the arguments,
+// and so does rebuilding a tensor or parameter from a placeholder storage
+// or tensor.
 func (u *unpickler) reduce(f, a any) (any, error) {
+	if o, ok := f.(*pyOpaque); ok {
+		return o.made(), nil
+	}
 	g, ok := f.(pyGlobal)
 	if !ok {
 		return nil, fmt.Errorf("calling %s", aPyType(f))
@@ -57,6 +61,11 @@ func (u *unpickler) reduce(f, a any) (any, error) {
 	args, ok := a.(pyTuple)
 	if !ok {
 		return nil, fmt.Errorf("arguments of %s are %s, not a tuple", g, aPyType(a))
+	}
+	if strings.HasPrefix(g.name, "_rebuild_") && len(args) > 0 {
+		if o, ok := args[0].(*pyOpaque); ok && o.tensor {
+			return o.made(), nil
+		}
 	}
 	switch g.String() {
 	case "collections.OrderedDict":
@@ -105,9 +114,7 @@ func orderedDictOf(v any) (*pyDict, error) {
 		if len(pair) != 2 {
 			return nil, fmt.Errorf("collections.OrderedDict: item %d is %s, not a [key, value] pair", i, aPyType(item))
 		}
-		if err := d.set(pair[0], pair[1]); err != nil {
-			return nil, err
-		}
+		d.set(pair[0], pair[1])
 	}
 	return d, nil
 }
@@ -156,8 +163,9 @@ func intTuple(v any) ([]int64, error) {
 	return out, nil
 }
 
-// persistent resolves a BINPERSID storage reference.
-func (u *unpickler) persistent(pid any) (*pyStorage, error) {
+// persistent resolves a BINPERSID storage reference: a *pyStorage, or a
+// placeholder for a storage of a type that cannot be read.
+func (u *unpickler) persistent(pid any) (any, error) {
 	// The legacy format appends a sixth element, the view metadata, which
 	// torch.save has written as None since storage views were removed.
 	t, ok := pid.(pyTuple)
@@ -173,14 +181,6 @@ func (u *unpickler) persistent(pid any) (*pyStorage, error) {
 	if tag, ok := t[0].(string); !ok || tag != "storage" {
 		return nil, fmt.Errorf("persistent id does not start with 'storage'")
 	}
-	g, ok := t[1].(pyGlobal)
-	var dt DType
-	if ok && g.module == "torch" {
-		dt, ok = storageDType(g.name)
-	}
-	if !ok {
-		return nil, fmt.Errorf("storage type is %s, not a torch storage class", aPyType(t[1]))
-	}
 	key, ok := t[2].(string)
 	if !ok {
 		return nil, fmt.Errorf("storage key is %s, not a str", aPyType(t[2]))
@@ -191,6 +191,23 @@ func (u *unpickler) persistent(pid any) (*pyStorage, error) {
 	numel, ok := t[4].(int64)
 	if !ok || numel < 0 {
 		return nil, fmt.Errorf("storage %q: size is not a non-negative int", key)
+	}
+	if o, ok := t[1].(*pyOpaque); ok {
+		// A storage type this reader cannot read (complex numbers,
+		// quantized integers): its tensors are placeholders.
+		if u.opaqueStorages == nil {
+			u.opaqueStorages = map[string]opaqueStorage{}
+		}
+		u.opaqueStorages[key] = opaqueStorage{typ: o.global, elemSize: unreadableStorageSize(o.global), numel: numel}
+		return &pyOpaque{global: o.global, tensor: true}, nil
+	}
+	g, ok := t[1].(pyGlobal)
+	var dt DType
+	if ok && g.module == "torch" {
+		dt, ok = storageDType(g.name)
+	}
+	if !ok {
+		return nil, fmt.Errorf("storage type is %s, not a torch storage class", aPyType(t[1]))
 	}
 	if s, ok := u.storages[key]; ok {
 		if s.dtype != dt || s.numel != numel {
@@ -228,4 +245,28 @@ func decodeRawUnicodeEscape(s string) (string, error) {
 		b.WriteRune(rune(c))
 	}
 	return b.String(), nil
+}
+
+// opaqueStorage is a storage of a type that cannot be read.
+type opaqueStorage struct {
+	typ      string // "torch.ComplexFloatStorage"
+	elemSize int64  // bytes per element, 0 when unknown
+	numel    int64  // elements, as the persistent id says
+}
+
+// unreadableStorageSize returns the element size of torch's storage types
+// that are not read (complex and quantized), so that the legacy format's
+// storage records of such tensors can be skipped, or 0 for any other type.
+func unreadableStorageSize(global string) int64 {
+	switch global {
+	case "torch.ComplexDoubleStorage":
+		return 16
+	case "torch.ComplexFloatStorage":
+		return 8
+	case "torch.ComplexHalfStorage", "torch.QInt32Storage":
+		return 4
+	case "torch.QInt8Storage", "torch.QUInt8Storage", "torch.QUInt4x2Storage", "torch.QUInt2x4Storage":
+		return 1
+	}
+	return 0
 }

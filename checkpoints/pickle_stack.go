@@ -58,11 +58,15 @@ func (u *unpickler) pop() (any, bool) {
 }
 
 // topList returns the list on top of the stack, which APPEND and APPENDS
-// append to.
+// append to, or nil for a placeholder (an object of a list subclass that is
+// not built), which takes the items and drops them.
 func (u *unpickler) topList() (*pyList, error) {
 	l, ok := u.top()
 	if !ok {
 		return nil, errors.New("stack underflow")
+	}
+	if _, ok := l.(*pyOpaque); ok {
+		return nil, nil
 	}
 	list, ok := l.(*pyList)
 	if !ok {
@@ -72,11 +76,16 @@ func (u *unpickler) topList() (*pyList, error) {
 }
 
 // topDict returns the dict on top of the stack, which SETITEM and SETITEMS
-// set; doing names the operation in the error.
+// set, or nil for a placeholder (an object of a dict subclass that is not
+// built, such as a defaultdict), which takes the items and drops them;
+// doing names the operation in the error.
 func (u *unpickler) topDict(doing string) (*pyDict, error) {
 	d, ok := u.top()
 	if !ok {
 		return nil, errors.New("stack underflow")
+	}
+	if _, ok := d.(*pyOpaque); ok {
+		return nil, nil
 	}
 	dict, ok := d.(*pyDict)
 	if !ok {

@@ -28,24 +28,69 @@ func newPyDict() *pyDict { return &pyDict{index: map[any]int{}} }
 
 // set inserts or replaces key, keeping the first insertion's position, as
 // Python dicts do.
-func (d *pyDict) set(key, value any) error {
+func (d *pyDict) set(key, value any) {
 	switch key.(type) {
-	case string, int64, float64, bool, pyNone:
+	case string, pyBytes, int64, float64, bool, pyNone, pyGlobal, *pyOpaque:
 	default:
-		return fmt.Errorf("dict key of type %s is not supported", pyTypeName(key))
+		// Keys such as tuples are not hashable in Go: they are kept, in
+		// order, without replacing an equal key. Only dicts that are not
+		// state dicts have them, and those are never looked up.
+		d.keys = append(d.keys, key)
+		d.values = append(d.values, value)
+		return
 	}
 	if i, ok := d.index[key]; ok {
 		d.values[i] = value
-		return nil
+		return
 	}
 	d.index[key] = len(d.keys)
 	d.keys = append(d.keys, key)
 	d.values = append(d.values, value)
-	return nil
 }
+
+// pyBytes is a Python bytes or bytearray value.
+type pyBytes string
+
+// pyBigInt is a Python int that does not fit in 64 bits; its value is not
+// kept.
+type pyBigInt struct{}
+
+// pySet is a Python set or frozenset.
+type pySet struct{ items []any }
 
 // pyGlobal is an allow-listed global pushed by GLOBAL or STACK_GLOBAL.
 type pyGlobal struct{ module, name string }
+
+// pyOpaque stands for an object the interpreter does not build: a global
+// outside the allow-list (argparse.Namespace, numpy's scalar), whatever
+// calling, instantiating or setting the state of such a placeholder makes,
+// and a tensor whose storage type cannot be read. The global is only
+// named: it is never imported, called or looked up. Placeholders let a
+// checkpoint keep such objects beside its state dict; one inside the state
+// dict that is read is an error naming its key and its global.
+type pyOpaque struct {
+	global string // "argparse.Namespace", or the storage type of a tensor
+	tensor bool   // a tensor (or its storage) of an unreadable storage type
+}
+
+// maxGlobalName bounds the length of the module and of the name of a
+// global kept in a placeholder (and so in error messages).
+const maxGlobalName = 64
+
+// globalName returns "module.name" for a placeholder, each part cut to
+// maxGlobalName bytes and made valid UTF-8.
+func globalName(module, name string) string {
+	cut := func(s string) string {
+		if len(s) > maxGlobalName {
+			return strings.ToValidUTF8(s[:maxGlobalName], "") + "..."
+		}
+		return strings.ToValidUTF8(s, "?")
+	}
+	return cut(module) + "." + cut(name)
+}
+
+// made returns the placeholder for what calling or instantiating o makes.
+func (o *pyOpaque) made() *pyOpaque { return &pyOpaque{global: o.global, tensor: o.tensor} }
 
 func (g pyGlobal) String() string { return g.module + "." + g.name }
 
@@ -72,7 +117,9 @@ func pyTypeName(v any) string {
 	switch v := v.(type) {
 	case string:
 		return "str"
-	case int64:
+	case pyBytes:
+		return "bytes"
+	case int64, pyBigInt:
 		return "int"
 	case float64:
 		return "float"
@@ -86,6 +133,13 @@ func pyTypeName(v any) string {
 		return "list"
 	case *pyDict:
 		return "dict"
+	case *pySet:
+		return "set"
+	case *pyOpaque:
+		if v.tensor {
+			return "tensor of " + v.global
+		}
+		return "object of " + v.global
 	case pyGlobal:
 		return "global " + v.String()
 	case *pyStorage:
@@ -130,6 +184,9 @@ func storageDType(name string) (DType, bool) {
 // pickle. Storage classes are only valid inside persistent ids, callables
 // only as REDUCE targets; both are checked where they are used.
 func allowedGlobal(module, name string) bool {
+	if len(module)+len(name) > 64 { // longer than any allowed global
+		return false
+	}
 	switch module + "." + name {
 	case "collections.OrderedDict",
 		"torch._utils._rebuild_tensor",

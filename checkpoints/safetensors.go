@@ -83,12 +83,51 @@ func readHeader(r io.ReaderAt, size int64, source string) (map[string]json.RawMe
 	if _, err := r.ReadAt(hdr, 8); err != nil {
 		return nil, 0, bad("reading header: %v", err)
 	}
-	var raw map[string]json.RawMessage
-	dec := json.NewDecoder(bytes.NewReader(hdr))
-	if err := dec.Decode(&raw); err != nil {
-		return nil, 0, bad("header JSON: %v", err)
+	raw, err := parseHeader(hdr)
+	if err != nil {
+		return nil, 0, bad("%v", err)
 	}
 	return raw, 8 + int64(n), nil
+}
+
+// parseHeader decodes the JSON object of a safetensors header into its
+// entries by name. A name given twice and anything but the spaces writers
+// pad it with after the object are errors, as in the reference reader.
+func parseHeader(hdr []byte) (map[string]json.RawMessage, error) {
+	dec := json.NewDecoder(bytes.NewReader(hdr))
+	if tok, err := dec.Token(); err != nil {
+		return nil, fmt.Errorf("header JSON: %v", err)
+	} else if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return nil, fmt.Errorf("header JSON: %v, not an object", tok)
+	}
+	raw := map[string]json.RawMessage{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, fmt.Errorf("header JSON: %v", err)
+		}
+		name, ok := tok.(string)
+		if !ok { // Token reports a key that is not a string as an error
+			return nil, fmt.Errorf("header JSON: key %v is not a string", tok)
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, fmt.Errorf("header JSON: the value of %q: %v", name, err)
+		}
+		if _, dup := raw[name]; dup {
+			return nil, fmt.Errorf("the header names %q twice (which entry holds the tensor is ambiguous): rewrite the file with one entry per name", name)
+		}
+		raw[name] = v
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return nil, fmt.Errorf("header JSON: %v", err)
+	}
+	rest := hdr[dec.InputOffset():]
+	if junk := bytes.TrimLeft(rest, " \t\r\n"); len(junk) > 0 {
+		return nil, fmt.Errorf("the header's JSON object ends %d bytes before the header does, and the rest is not padding (%q): the header length or the header is corrupt",
+			len(rest), junk[:min(len(junk), 16)])
+	}
+	return raw, nil
 }
 
 // ReadSafetensors parses a safetensors file of the given size; source names
@@ -136,14 +175,26 @@ func ReadSafetensors(r io.ReaderAt, size int64, source string) (*StateDict, erro
 		}
 		return items[i].name < items[j].name
 	})
-	// Tensors may not overlap: each byte of the data section belongs to at
-	// most one tensor, so the tensors' bytes together never exceed the file.
+	// The tensors cover the data section exactly, in offset order, as the
+	// reference reader requires: no overlap (so the tensors' bytes together
+	// never exceed the file), no gap and nothing after the last tensor.
 	var prevHi int64
 	for i, it := range items {
-		if it.e.DataOffsets[0] < prevHi {
-			return nil, bad("tensor %q at [%d,%d) overlaps tensor %q", it.name, it.e.DataOffsets[0], it.e.DataOffsets[1], items[i-1].name)
+		lo, hi := it.e.DataOffsets[0], it.e.DataOffsets[1]
+		switch {
+		case lo < prevHi:
+			return nil, bad("tensor %q at [%d,%d) overlaps tensor %q", it.name, lo, hi, items[i-1].name)
+		case lo > prevHi && i == 0:
+			return nil, bad("the data section starts with %d bytes that no tensor holds (the first, %q, starts at %d): the file is corrupt or was not written by a safetensors writer", lo, it.name, lo)
+		case lo > prevHi:
+			return nil, bad("%d bytes between tensor %q (ending at %d) and tensor %q (starting at %d) belong to no tensor: the file is corrupt or was not written by a safetensors writer",
+				lo-prevHi, items[i-1].name, prevHi, it.name, lo)
 		}
-		prevHi = it.e.DataOffsets[1]
+		prevHi = hi
+	}
+	if prevHi != dataSize {
+		return nil, bad("%d bytes after the last tensor belong to no tensor (the data section is %d bytes, the tensors cover %d): the file is corrupt or was not written by a safetensors writer",
+			dataSize-prevHi, dataSize, prevHi)
 	}
 	for _, it := range items {
 		lo, hi := it.e.DataOffsets[0], it.e.DataOffsets[1]

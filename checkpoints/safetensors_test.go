@@ -90,7 +90,9 @@ func safetensorsFile(header string, data []byte) []byte {
 }
 
 // TestSafetensorsErrors checks hostile and corrupt headers are errors that
-// name the problem.
+// name the problem, including what the reference reader refuses: a name
+// given twice, anything but padding after the header's JSON, and data
+// that no tensor holds.
 func TestSafetensorsErrors(t *testing.T) {
 	data16 := make([]byte, 16)
 	tests := []struct {
@@ -109,6 +111,13 @@ func TestSafetensorsErrors(t *testing.T) {
 		{"size mismatch", safetensorsFile(`{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,16]}}`, data16), "16 bytes for shape [3]"},
 		{"overlap", safetensorsFile(`{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},"b":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}}`, data16), "overlaps"},
 		{"bad metadata", safetensorsFile(`{"__metadata__":{"a":1}}`, nil), "__metadata__"},
+		{"a name twice", safetensorsFile(`{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"a":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}}`, data16), `names "a" twice`},
+		{"junk after the header", safetensorsFile(`{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}} junk`, data16), `the rest is not padding ("junk")`},
+		{"a second object after the header", safetensorsFile(`{}{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}`, data16), "not padding"},
+		{"header not an object", safetensorsFile(`[1, 2]`, nil), "not an object"},
+		{"gap before the first tensor", safetensorsFile(`{"a":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}}`, data16), "starts with 8 bytes that no tensor holds"},
+		{"gap between tensors", safetensorsFile(`{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}}`, data16), `4 bytes between tensor "a" (ending at 4) and tensor "b" (starting at 8)`},
+		{"bytes after the last tensor", safetensorsFile(`{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}`, data16), "8 bytes after the last tensor"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

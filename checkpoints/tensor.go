@@ -65,25 +65,58 @@ func (t *Tensor) NumElements() int {
 // Float32 returns the values converted to float32 (from any float or
 // integer type).
 func (t *Tensor) Float32() ([]float32, error) {
-	if t.DType == F32 { // direct, without the float64 detour
-		if n := t.NumElements(); len(t.Data) != 4*n {
-			return nil, fmt.Errorf("tensor %q: %d bytes for shape %v of %s (want %d)", t.Name, len(t.Data), t.Shape, t.DType, 4*n)
-		}
-		out := make([]float32, len(t.Data)/4)
-		for i := range out {
-			out[i] = math.Float32frombits(binary.LittleEndian.Uint32(t.Data[4*i:]))
-		}
-		return out, nil
+	if t.DType.Size() == 0 {
+		return nil, fmt.Errorf("tensor %q: unsupported dtype %q", t.Name, t.DType)
 	}
-	v, err := t.Float64()
-	if err != nil {
+	out := make([]float32, t.NumElements())
+	if err := t.DecodeFloat32(out); err != nil {
 		return nil, err
 	}
-	out := make([]float32, len(v))
-	for i, x := range v {
-		out[i] = float32(x)
-	}
 	return out, nil
+}
+
+// DecodeFloat32 converts the values to float32 (from any float or integer
+// type) into dst, which must hold exactly NumElements values: a caller
+// that owns the destination, such as a framework tensor's buffer, saves a
+// copy.
+func (t *Tensor) DecodeFloat32(dst []float32) error {
+	n, es := t.NumElements(), t.DType.Size()
+	switch {
+	case es == 0:
+		return fmt.Errorf("tensor %q: unsupported dtype %q", t.Name, t.DType)
+	case len(t.Data) != n*es:
+		return fmt.Errorf("tensor %q: %d bytes for shape %v of %s (want %d)", t.Name, len(t.Data), t.Shape, t.DType, n*es)
+	case len(dst) != n:
+		return fmt.Errorf("tensor %q: %d values for shape %v (want %d)", t.Name, len(dst), t.Shape, n)
+	}
+	d, le := t.Data, binary.LittleEndian
+	switch t.DType {
+	case F32: // direct, without the float64 detour
+		for i := range dst {
+			dst[i] = math.Float32frombits(le.Uint32(d[4*i:]))
+		}
+	case F16:
+		for i := range dst {
+			dst[i] = halfToFloat32(le.Uint16(d[2*i:]))
+		}
+	case BF16:
+		for i := range dst {
+			dst[i] = math.Float32frombits(uint32(le.Uint16(d[2*i:])) << 16)
+		}
+	case F64:
+		for i := range dst {
+			dst[i] = float32(math.Float64frombits(le.Uint64(d[8*i:])))
+		}
+	default:
+		v, err := t.Float64()
+		if err != nil {
+			return err
+		}
+		for i, x := range v {
+			dst[i] = float32(x)
+		}
+	}
+	return nil
 }
 
 // Float64 returns the values converted to float64.

@@ -9,6 +9,9 @@ import (
 	"github.com/cadps/toolkit/checkpoints"
 )
 
+// TestTensorConversions converts tensors of every float type, and an
+// integer one, to float32, both to a new slice (Float32) and into one the
+// caller gives (DecodeFloat32), which must have the tensor's size.
 func TestTensorConversions(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -19,6 +22,7 @@ func TestTensorConversions(t *testing.T) {
 		{"F32", *checkpoints.FromFloat32("a", []int{3}, []float32{1.5, -2, float32(math.Inf(1))}), []float32{1.5, -2, float32(math.Inf(1))}, ""},
 		{"F16 normal, negative, subnormal", checkpoints.Tensor{Name: "h", DType: checkpoints.F16, Shape: []int{3}, Data: []byte{0, 0x3c, 0, 0xc0, 1, 0}}, []float32{1, -2, 5.9604645e-08}, ""},
 		{"BF16", checkpoints.Tensor{Name: "b", DType: checkpoints.BF16, Shape: []int{2}, Data: []byte{0x80, 0x3f, 0xc0, 0xbf}}, []float32{1, -1.5}, ""},
+		{"F64", checkpoints.Tensor{Name: "d", DType: checkpoints.F64, Shape: []int{1}, Data: []byte{0, 0, 0, 0, 0, 0, 0xf8, 0xbf}}, []float32{-1.5}, ""},
 		{"I64", checkpoints.Tensor{Name: "i", DType: checkpoints.I64, Shape: []int{}, Data: []byte{0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}, []float32{-2}, ""},
 		{"F32 with missing bytes", checkpoints.Tensor{Name: "s", DType: checkpoints.F32, Shape: []int{2}, Data: make([]byte, 4)}, nil, `tensor "s": 4 bytes for shape [2]`},
 		{"F16 with missing bytes", checkpoints.Tensor{Name: "s", DType: checkpoints.F16, Shape: []int{2}, Data: make([]byte, 3)}, nil, `tensor "s": 3 bytes`},
@@ -27,14 +31,24 @@ func TestTensorConversions(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := tc.tensor.Float32()
+			into := make([]float32, tc.tensor.NumElements())
+			intoErr := tc.tensor.DecodeFloat32(into)
 			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("error %v, want %q", err, tc.wantErr)
+				for _, e := range []error{err, intoErr} {
+					if e == nil || !strings.Contains(e.Error(), tc.wantErr) {
+						t.Fatalf("error %v, want %q", e, tc.wantErr)
+					}
 				}
 				return
 			}
 			if err != nil || !slices.Equal(got, tc.want) {
 				t.Fatalf("Float32() = %v, %v; want %v", got, err, tc.want)
+			}
+			if intoErr != nil || !slices.Equal(into, tc.want) {
+				t.Fatalf("DecodeFloat32 gave %v, %v; want %v", into, intoErr, tc.want)
+			}
+			if err := tc.tensor.DecodeFloat32(make([]float32, len(into)+1)); err == nil || !strings.Contains(err.Error(), "values for shape") {
+				t.Errorf("DecodeFloat32 into a slice too long: error %v", err)
 			}
 		})
 	}

@@ -33,12 +33,16 @@ func LoadTorch(path string) (*StateDict, error) {
 // <name>/data/<key> file per storage. The pickle is interpreted by a minimal
 // interpreter that knows only what state dicts use (dicts, OrderedDict,
 // tensors, parameters, storages and plain values) and never runs code: any
-// other global, such as torch.storage._load_from_bytes, is an error.
+// other global (argparse.Namespace, a numpy scalar, os.system) is never
+// imported or called but stands for an inert placeholder, as does all that
+// is built from it.
 //
 // The top-level object must be a dict whose values are all tensors. A
 // checkpoint that wraps its state dict in a dict of other things ({"model":
-// {...}, "epoch": 3}) is unwrapped when exactly one of its values is a dict
-// of tensors; with several candidates the error lists their keys.
+// {...}, "epoch": 3, "args": Namespace(...)}) is unwrapped when exactly one
+// of its values is a dict of tensors; with several candidates the error
+// lists their keys. A placeholder inside the state dict is an error that
+// names its key and its global.
 //
 // Tensors come back row-major whatever their strides and storage offset;
 // tensors sharing a storage get their own bytes. A tensor that covers all of
@@ -51,6 +55,11 @@ func ReadTorch(r io.ReaderAt, size int64, source string) (*StateDict, error) {
 	}
 	zr, err := zip.NewReader(r, size)
 	if err != nil && !errors.Is(err, zip.ErrInsecurePath) { // names are only looked up, never used as paths
+		var head [4]byte
+		if _, herr := r.ReadAt(head[:], 0); herr == nil && string(head[:]) == "PK\x03\x04" {
+			// The directory at the end of the archive is missing or damaged.
+			return nil, bad("reading the zip archive: %v (the file starts as a zip archive but its end is missing or damaged: a truncated download? compare its size with the original's)", err)
+		}
 		return nil, bad("reading the zip archive: %v", err)
 	}
 	a := &archive{source: source, files: map[string]*zip.File{}, readBudget: size, copyBudget: size}
@@ -122,6 +131,10 @@ func ReadTorch(r io.ReaderAt, size int64, source string) (*StateDict, error) {
 // unwrapping one level of wrapper dict if needed.
 func stateDictOf(obj any) (*pyDict, error) {
 	d, ok := obj.(*pyDict)
+	if o, opaque := obj.(*pyOpaque); opaque && !o.tensor {
+		return nil, fmt.Errorf("the pickle holds %s, not a state dict; its global is never imported or run, so such a file cannot be read: "+
+			"if it is a whole pickled model, save its state_dict() instead (torch.save(model.state_dict(), path))", aPyType(obj))
+	}
 	if !ok {
 		return nil, fmt.Errorf("the pickle holds %s, not a state dict", aPyType(obj))
 	}
@@ -142,6 +155,18 @@ func stateDictOf(obj any) (*pyDict, error) {
 	case 1:
 		return found, nil
 	case 0:
+		// A wrapper (a dict without tensors of its own): say why each dict
+		// of tensors it holds is not a state dict.
+		var why []string
+		for i, v := range d.values {
+			k, isStr := d.keys[i].(string)
+			if sub, ok := v.(*pyDict); ok && isStr && holdsTensor(sub) {
+				why = append(why, fmt.Sprintf("in %q, %v", k, tensorDict(sub)))
+			}
+		}
+		if len(why) > 0 && !holdsTensor(d) {
+			return nil, fmt.Errorf("the top-level dict holds no state dict: %s", strings.Join(why, "; "))
+		}
 		return nil, fmt.Errorf("the top-level dict is not a state dict: %v", tensorDict(d))
 	}
 	return nil, fmt.Errorf("the top-level dict wraps %d state dicts (%s): re-save the one you want with torch.save(ckpt[key], path)",
@@ -156,11 +181,28 @@ func tensorDict(d *pyDict) error {
 		if !ok {
 			return fmt.Errorf("key %d is %s, not a str", i, aPyType(k))
 		}
-		if _, ok := d.values[i].(*pyTensor); !ok {
-			return fmt.Errorf("the value of %q is %s, not a tensor", ks, aPyType(d.values[i]))
+		switch v := d.values[i].(type) {
+		case *pyTensor:
+		case *pyOpaque:
+			if v.tensor {
+				return fmt.Errorf("the value of %q is a tensor of %s, a storage type that cannot be read (only float, integer and bool tensors can)", ks, v.global)
+			}
+			return fmt.Errorf("the value of %q is %s, not a tensor (the global %s is never imported or run; a state dict holds only tensors)", ks, aPyType(v), v.global)
+		default:
+			return fmt.Errorf("the value of %q is %s, not a tensor", ks, aPyType(v))
 		}
 	}
 	return nil
+}
+
+// holdsTensor reports whether any value of d is a tensor.
+func holdsTensor(d *pyDict) bool {
+	for _, v := range d.values {
+		if _, ok := v.(*pyTensor); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // archive reads the entries of one checkpoint, within a memory budget.
@@ -388,9 +430,28 @@ func openRegular(path string) (*os.File, int64, error) {
 	return f, st.Size(), nil
 }
 
-// legacyTorchMagic starts the pickles of torch.save's legacy (non-zip)
-// format: PROTO 2, then LONG1 of the magic number 0x1950a86a20f9469cfc6c.
-const legacyTorchMagic = "\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
+// legacyMagicLong is LONG1 of the magic number 0x1950a86a20f9469cfc6c that
+// starts torch.save's legacy (non-zip) format.
+const legacyMagicLong = "\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
+
+// legacyMagicEnd returns where the magic number of a legacy torch.save file
+// ends in head, its first bytes, or 0 when head does not start with it. The
+// first pickle of such a file is PROTO 2 to 5 (torch.save's
+// pickle_protocol), a FRAME from protocol 4 on, LONG1 of the magic number
+// and STOP, which the caller checks.
+func legacyMagicEnd(head []byte) int {
+	if len(head) < 2 || head[0] != 0x80 || head[1] < 2 || head[1] > 5 {
+		return 0
+	}
+	i := 2
+	if len(head) > i && head[i] == 0x95 { // FRAME and its 8-byte length
+		i += 9
+	}
+	if len(head) < i+len(legacyMagicLong) || string(head[i:i+len(legacyMagicLong)]) != legacyMagicLong {
+		return 0
+	}
+	return i + len(legacyMagicLong)
+}
 
 // Load reads a checkpoint of either format, chosen by content, not by file
 // name: a zip archive ("PK\x03\x04") is read as a PyTorch checkpoint (see
@@ -404,7 +465,7 @@ func Load(path string) (*StateDict, error) {
 		return nil, err
 	}
 	defer f.Close()
-	head := make([]byte, min(size, 16))
+	head := make([]byte, min(size, 32))
 	if _, err := io.ReadFull(io.NewSectionReader(f, 0, size), head); err != nil {
 		return nil, fmt.Errorf("checkpoints: reading %s: %w", path, err)
 	}
@@ -415,7 +476,7 @@ func Load(path string) (*StateDict, error) {
 		return nil, fmt.Errorf("checkpoints: %s is an empty zip archive, not a PyTorch checkpoint", path)
 	case plausibleSafetensors(head, size):
 		return ReadSafetensors(f, size, path)
-	case strings.HasPrefix(string(head), legacyTorchMagic):
+	case legacyMagicEnd(head) > 0:
 		return ReadTorchLegacy(f, size, path)
 	case head[0] == 0x80: // a pickle: PROTO
 		return nil, fmt.Errorf("checkpoints: %s is a pickle but not a PyTorch checkpoint (no torch.save magic number)", path)

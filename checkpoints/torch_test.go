@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -171,7 +172,8 @@ func TestTorchViews(t *testing.T) {
 
 // TestTorchPickleForms checks the other ways a state dict may be pickled:
 // parameters instead of tensors, a wrapper dict, a plain dict, protocol 4
-// opcodes and the text UNICODE opcode.
+// opcodes and the text UNICODE opcode, and objects beside the state dict
+// that only Python could build, which are placeholders, never imported.
 func TestTorchPickleForms(t *testing.T) {
 	w := view{name: "w", key: "0", numel: 3, size: []int64{3}}
 	storages := map[string][]byte{"0": f32bytes(1, 2, 3)}
@@ -203,6 +205,32 @@ func TestTorchPickleForms(t *testing.T) {
 			p.str("model").stateDict(w)
 			p.str("optimizer").op('}').str("state").op('}').op('s')
 			p.op('u')
+		}, []string{"w"}},
+		{"objects beside the state dict", func(p *pk) {
+			p.op('}').mark()
+			// argparse.Namespace(lr=0.1): NEWOBJ, then BUILD with its __dict__.
+			p.str("args").global("argparse", "Namespace").op(')', 0x81).op('}').str("lr").op('G', 0x3f, 0xb9, 0x99, 0x99, 0x99, 0x99, 0x99, 0x9a, 's', 'b')
+			// numpy.float64(0.5), protocol 2: scalar(dtype('f8'), _codecs.encode(...)).
+			p.str("best").global("numpy.core.multiarray", "scalar").global("numpy", "dtype").str("f8").op(0x89, 0x88, 0x87, 'R')
+			p.mark().int(3).str("<").op('N', 'N', 'N').int(-1).int(-1).int(0).op('t', 'b')
+			p.global("_codecs", "encode").str("\x00\x00\x00\x00\x00\x00\u00e0?").str("latin1").op(0x86, 'R', 0x86, 'R')
+			// The same, protocol 4: bytes as SHORT_BINBYTES, BINBYTES and BINBYTES8.
+			p.str("bytes").mark().op('C', 2, 'a', 'b', 'B', 1, 0, 0, 0, 'c', 0x8e, 0, 0, 0, 0, 0, 0, 0, 0, 0x96, 1, 0, 0, 0, 0, 0, 0, 0, 'd', 't')
+			// A defaultdict (SETITEMS on a placeholder) and a list subclass (APPENDS).
+			p.str("counts").global("collections", "defaultdict").global("builtins", "int").op(0x85, 'R').mark().str("a").int(2).op('u')
+			p.str("history").global("mylib", "History").op(')', 'R').mark().int(1).int(2).op('e').int(3).op('a')
+			// NEWOBJ_EX with keyword arguments.
+			p.str("kw").global("mylib", "Config").op(')', '}', 0x92)
+			// Sets, a tuple key, ints past 64 bits, POP, POP_MARK and DUP.
+			p.str("tags").op(0x8f).mark().str("ema").str("ffhq").op(0x90)
+			p.str("frozen").mark().int(1).op(0x91)
+			p.str("by_pair").op('}').int(0).int(1).op(0x86).str("x").op('s')
+			p.str("seed").op(0x8a, 11, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1)
+			p.str("big").op(0x8b, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x80)
+			p.str("minus").op(0x8b, 9, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff).op('N', '0', '(', 'N', '1', '2', '0')
+			// A tensor of a storage type that is not read, beside the state dict.
+			p.str("phase").tensor(view{name: "phase", storage: "ComplexFloatStorage", key: "9", numel: 1, size: []int64{1}})
+			p.str("model").stateDict(w).op('u')
 		}, []string{"w"}},
 		{"protocol 4 opcodes", func(p *pk) {
 			p.op(0x95, 0, 0, 0, 0, 0, 0, 0, 0)
@@ -285,13 +313,37 @@ func TestLoadErrors(t *testing.T) {
 		{name: "empty file", data: []byte{}, want: []string{"is empty"}},
 		{name: "wrong magic", data: []byte("GIF89a, certainly not a checkpoint"), want: []string{"not a PyTorch zip checkpoint or safetensors file"}},
 		{name: "legacy torch pickle", data: []byte("\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19.rest"), want: []string{"not a valid legacy PyTorch checkpoint", "protocol version"}},
-		{name: "truncated zip", data: goodZip[:len(goodZip)/2], want: []string{"not a valid PyTorch checkpoint", "zip"}},
+		{name: "truncated zip", data: goodZip[:len(goodZip)/2], want: []string{"not a valid PyTorch checkpoint", "zip", "truncated download?"}},
 		{name: "empty zip", data: []byte("PK\x05\x06" + strings.Repeat("\x00", 18)), want: []string{"empty zip archive"}},
 		{name: "zip without data.pkl", data: noPkl, want: []string{"no <name>/data.pkl"}},
 		{name: "corrupt storage bytes", data: crcBroken, want: []string{"data/0", "checksum"}},
 		{name: "compressed entry", data: deflated.Bytes(), want: []string{"compressed"}},
-		{name: "disallowed global", data: raw(func(p *pk) { p.global("os", "system") }), want: []string{"global os.system is not allowed", "data.pkl"}},
-		{name: "legacy storage global", data: raw(func(p *pk) { p.global("torch.storage", "_load_from_bytes") }), want: []string{"torch.storage._load_from_bytes is not allowed"}},
+		{name: "disallowed global in the state dict", data: raw(func(p *pk) {
+			p.op('}').str("w").global("os", "system").str("touch pwned").op(0x85, 'R', 's')
+		}), want: []string{`the value of "w" is an object of os.system, not a tensor`, "never imported or run"}},
+		{name: "legacy storage global", data: raw(func(p *pk) {
+			p.op('}').str("w").global("torch.storage", "_load_from_bytes").op('C', 2, 'x', 'y', 0x85, 'R', 's')
+		}), want: []string{`the value of "w" is an object of torch.storage._load_from_bytes`}},
+		{name: "a pickled model", data: raw(func(p *pk) {
+			p.global("__main__", "Net").op(')', 0x81).op('}').str("training").op(0x88, 's', 'b')
+		}), want: []string{"holds an object of __main__.Net, not a state dict", "state_dict()"}},
+		{name: "a state dict with a placeholder, wrapped", data: raw(func(p *pk) {
+			p.op('}').mark().str("epoch").int(3).str("model").op('}').mark()
+			p.str("w").tensor(view{name: "w", key: "0", numel: 4, size: []int64{4}})
+			p.str("cfg").global("argparse", "Namespace").op(')', 0x81).op('}', 'b', 'u', 'u')
+		}), want: []string{`in "model", the value of "cfg" is an object of argparse.Namespace`}},
+		{name: "a tensor of an unreadable storage type", data: sd(view{name: "w", storage: "ComplexFloatStorage", key: "0", numel: 2, size: []int64{2}}),
+			want: []string{`the value of "w" is a tensor of torch.ComplexFloatStorage`, "cannot be read"}},
+		{name: "many distinct globals", data: raw(func(p *pk) {
+			for i := range 4097 {
+				p.global("m"+strconv.Itoa(i), "f").op('0')
+			}
+		}), want: []string{"more than 4096 distinct globals"}},
+		{name: "a long global name", data: raw(func(p *pk) {
+			p.op('}').str("w").global(strings.Repeat("m", 100000), "f").op('s')
+		}), want: []string{`the value of "w" is an object of ` + strings.Repeat("m", 64) + "....f, not a tensor"}},
+		{name: "instance of a non-placeholder", data: raw(func(p *pk) { p.global("collections", "OrderedDict").op(')', 0x81) }), want: []string{"NEWOBJ", "creating an instance of a global collections.OrderedDict"}},
+		{name: "adding to a non-set", data: raw(func(p *pk) { p.op(']', '(', 'N', 0x90) }), want: []string{"ADDITEMS", "not a set"}},
 		{name: "unsupported opcode", data: raw(func(p *pk) { p.op('i') }), want: []string{"opcode INST", "not supported"}},
 		{name: "pickle without STOP", data: torchZip(t, good[:len(good)-1], f32, nil), want: []string{"without STOP"}},
 		{name: "string longer than the pickle", data: hugeString, want: []string{"BINUNICODE", "remain"}},

@@ -8,7 +8,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
+	"strings"
 
 	"github.com/cadps/toolkit/cadps/diffusion"
 	"github.com/cadps/toolkit/cadps/unet"
@@ -56,7 +58,9 @@ func Metadata(u unet.Config, d diffusion.Config, step int64) (map[string]string,
 // metadata md of a prior file records, and false for the metadata of any
 // other file. A training checkpoint, which holds a run's whole state
 // rather than a network's weights, is an error that points to the prior
-// beside it.
+// beside it. Both records must be there and hold exactly the fields a
+// training run writes: a missing process or an unknown field is an error,
+// which the caller completes with the file's name.
 func Recorded(md map[string]string) (unet.Config, diffusion.Config, bool, error) {
 	if md[KeyFormat] != Format || md[KeyUNet] == "" {
 		return unet.Config{}, diffusion.Config{}, false, nil
@@ -66,15 +70,30 @@ func Recorded(md map[string]string) (unet.Config, diffusion.Config, bool, error)
 	}
 	var u unet.Config
 	var d diffusion.Config
-	if err := json.Unmarshal([]byte(md[KeyUNet]), &u); err != nil {
-		return u, d, false, fmt.Errorf("prior: the network record: %w", err)
+	if err := decodeStrict(md[KeyUNet], &u); err != nil {
+		return u, d, false, fmt.Errorf("prior: the network record (metadata %q): %w", KeyUNet, err)
 	}
-	if md[KeyDiffusion] != "" {
-		if err := json.Unmarshal([]byte(md[KeyDiffusion]), &d); err != nil {
-			return u, d, false, fmt.Errorf("prior: the diffusion record: %w", err)
-		}
+	if md[KeyDiffusion] == "" {
+		return u, d, false, fmt.Errorf("prior: the file records its network but not its diffusion process (no metadata %q, which cadps train writes): give the network as a JSON model config, with the file as its weights", KeyDiffusion)
+	}
+	if err := decodeStrict(md[KeyDiffusion], &d); err != nil {
+		return u, d, false, fmt.Errorf("prior: the diffusion record (metadata %q): %w", KeyDiffusion, err)
 	}
 	return u, d, true, nil
+}
+
+// decodeStrict decodes the JSON object s into v: a field v lacks, or
+// anything after the object, is an error.
+func decodeStrict(s string, v any) error {
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("more than one JSON value")
+	}
+	return nil
 }
 
 // Steps returns the number of training steps md records.

@@ -41,6 +41,10 @@ func TestRecord(t *testing.T) {
 		{"training checkpoint", map[string]string{"format": Format, "unet": md["unet"], "config": "{}"}, false, "ema.safetensors"},
 		{"bad network", map[string]string{"format": Format, "unet": "{"}, false, "network record"},
 		{"bad process", map[string]string{"format": Format, "unet": md["unet"], "diffusion": "["}, false, "diffusion record"},
+		{"no process", map[string]string{"format": Format, "unet": md["unet"]}, false, `not its diffusion process (no metadata "diffusion"`},
+		{"unknown network field", map[string]string{"format": Format, "unet": `{"image_size":32,"num_chanels":16}`, "diffusion": md["diffusion"]}, false, `network record (metadata "unet"): json: unknown field "num_chanels"`},
+		{"unknown process field", map[string]string{"format": Format, "unet": md["unet"], "diffusion": `{"Steps":1000,"Schedule":"linear"}`}, false, `diffusion record (metadata "diffusion"): json: unknown field "Schedule"`},
+		{"two values", map[string]string{"format": Format, "unet": md["unet"], "diffusion": md["diffusion"] + "{}"}, false, "more than one JSON value"},
 	} {
 		_, _, ok, err := Recorded(c.md)
 		if ok != c.ok || (err == nil) != (c.wantErr == "") || (err != nil && !strings.Contains(err.Error(), c.wantErr)) {

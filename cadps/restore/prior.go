@@ -1,7 +1,6 @@
 package restore
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -83,12 +82,13 @@ func (p *Prior) ImageShape() []int {
 // weights that do not fit the configuration.
 func LoadPrior(spec ModelSpec) (*Prior, error) {
 	var (
-		cfg     unet.Config
-		trained *diffusion.Config // the process a training file records
-		name    = spec.Name
-		record  = spec.Name
-		weights = spec.Weights
-		err     error
+		cfg       unet.Config
+		trained   *diffusion.Config // the process a training file records
+		name      = spec.Name
+		record    = spec.Name
+		weights   = spec.Weights
+		modelPath bool // weights is the config's model_path
+		err       error
 	)
 	switch {
 	case spec.Name != "" && spec.ConfigPath != "":
@@ -116,6 +116,7 @@ func LoadPrior(spec ModelSpec) (*Prior, error) {
 		}
 		if weights == "" {
 			weights = path
+			modelPath = trained == nil && path != ""
 		}
 		name, record = spec.ConfigPath, filepath.Base(spec.ConfigPath)
 	default:
@@ -125,6 +126,9 @@ func LoadPrior(spec ModelSpec) (*Prior, error) {
 		return nil, fmt.Errorf("restore: model %s needs a weights file", name)
 	}
 	if _, err := os.Stat(weights); err != nil {
+		if modelPath {
+			return nil, modelPathError(spec.ConfigPath, weights, err)
+		}
 		return nil, fmt.Errorf("restore: weights: %w", err)
 	}
 	m, err := unet.New(cfg)
@@ -137,7 +141,7 @@ func LoadPrior(spec ModelSpec) (*Prior, error) {
 		if c, _, ok, _ := recordedNetwork(weights); ok && !reflect.DeepEqual(c, cfg) {
 			hint = "; the file records another network, its own: give it as the model config instead"
 		}
-		return nil, fmt.Errorf("restore: weights %s do not fit model %s: %w%s", weights, name, firstLine(err), hint)
+		return nil, fmt.Errorf("restore: weights %s do not fit model %s: %w%s", weights, name, oneLine(err), hint)
 	}
 	p := &Prior{Name: name, Record: record, Model: m, Ctx: ctx, Diffusion: DefaultDiffusion(cfg), Weights: weights}
 	if trained != nil {
@@ -304,18 +308,41 @@ func ReadModelConfig(path string) (unet.Config, string, error) {
 	return cfg, weights, nil
 }
 
-// firstLine keeps an error's first line (multi-line errors, such as a
-// checkpoint mismatch listing every tensor, become one line) and its hints,
-// still wrapping the original error.
-func firstLine(err error) error {
+// modelPathError says that the weights a model config names in its
+// model_path cannot be read, and how relative paths are resolved.
+func modelPathError(config, weights string, err error) error {
+	where := ""
+	if !filepath.IsAbs(weights) {
+		where = ", resolved from the current directory"
+		if wd, werr := os.Getwd(); werr == nil {
+			where += " (" + wd + ")"
+		}
+		where += ", not from the config's folder"
+	}
+	return fmt.Errorf("restore: model config %s names the weights %s in its model_path%s, and they cannot be read: %w; run from the folder model_path is relative to, or give the weights with -weights",
+		config, weights, where, err)
+}
+
+// listedPerCategory is how many tensors of each category a one-line
+// mismatch error names.
+const listedPerCategory = 3
+
+// oneLine renders an error on one line, still wrapping it: a checkpoint
+// mismatch keeps its first line, its hints and the first tensors of each
+// category with their shapes; another multi-line error keeps its first
+// line and its hints.
+func oneLine(err error) error {
+	if me, ok := err.(*checkpoints.MatchError); ok {
+		return &shortError{msg: me.Summary(listedPerCategory), err: err}
+	}
 	msg := err.Error()
 	if !strings.Contains(msg, "\n") {
 		return err
 	}
-	lines := bytes.Split([]byte(msg), []byte("\n"))
-	short := string(lines[0])
+	lines := strings.Split(msg, "\n")
+	short := lines[0]
 	for _, l := range lines[1:] {
-		if t := strings.TrimSpace(string(l)); strings.HasPrefix(t, "hint:") {
+		if t := strings.TrimSpace(l); strings.HasPrefix(t, "hint:") {
 			short += "; " + t
 		}
 	}

@@ -2,6 +2,7 @@ package restore
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -81,6 +82,96 @@ func TestTrainedPriorAsConfig(t *testing.T) {
 			_, err := LoadPrior(tc.spec)
 			if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
 				t.Errorf("error %v, want one line containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestLoadPriorErrors checks that the errors of files that do not make a
+// prior are one line that names the file and says what to do: weights of
+// another architecture list their first mismatched tensors with both
+// shapes and the option that differs, a config's model_path that cannot
+// be read says how it was resolved, and a training record without its
+// diffusion process names the file.
+func TestLoadPriorErrors(t *testing.T) {
+	spec := fixtureSpec(t, "learned")
+	good, err := LoadPrior(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	writeJSON := func(name string, v any) string {
+		t.Helper()
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	cfg := good.Model.Config()
+	cfg.UseScaleShiftNorm = !cfg.UseScaleShiftNorm
+	noScaleShift := writeJSON("noss.json", cfg)
+	// A YAML config as the reference writes it (JSON is YAML), naming
+	// weights relative to the folder it lies in.
+	var kwargs map[string]any
+	raw, _ := json.Marshal(good.Model.Config())
+	if err := json.Unmarshal(raw, &kwargs); err != nil {
+		t.Fatal(err)
+	}
+	kwargs["model_path"] = "models/model.pt"
+	yamlConfig := writeJSON("model_config.yaml", kwargs)
+
+	sd, err := checkpoints.Load(spec.Weights)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unetJSON, _ := json.Marshal(good.Model.Config())
+	sd.Metadata = map[string]string{"format": "cadps-train", "unet": string(unetJSON), "step": "7"}
+	noProcess := filepath.Join(dir, "ema.safetensors")
+	if err := checkpoints.SaveSafetensors(noProcess, sd); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		spec ModelSpec
+		want []string
+	}{
+		{"weights of another architecture", ModelSpec{ConfigPath: noScaleShift, Weights: spec.Weights}, []string{
+			"restore: weights " + spec.Weights + " do not fit model " + noScaleShift,
+			"with the wrong shape; hint: the file's residual blocks project the timestep embedding to a scale and a shift, twice their channels",
+			"use_scale_shift_norm=True",
+			"; wrong shape: input_blocks.1.0.emb_layers.1.weight (file [64 128], wanted [32 128]), ",
+			"input_blocks.1.0.emb_layers.1.bias (file [64], wanted [32]), input_blocks.2.0.emb_layers.1.weight (file [64 128], wanted [32 128]) and 27 more",
+		}},
+		{"model_path that cannot be read", ModelSpec{ConfigPath: yamlConfig}, []string{
+			"model config " + yamlConfig + " names the weights models/model.pt in its model_path, resolved from the current directory (",
+			"not from the config's folder", "no such file", "give the weights with -weights",
+		}},
+		{"record without a process", ModelSpec{ConfigPath: noProcess}, []string{
+			"model config " + noProcess + ": prior: the file records its network but not its diffusion process",
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := LoadPrior(tc.spec)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			msg := err.Error()
+			if strings.Contains(msg, "\n") {
+				t.Errorf("error of several lines:\n%s", msg)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("error %q does not contain %q", msg, w)
+				}
+			}
+			if n := strings.Count(msg, `"image_size"`); n > 1 {
+				t.Errorf("the configuration is repeated %d times: %s", n, msg)
 			}
 		})
 	}

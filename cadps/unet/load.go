@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/cadps/toolkit/checkpoints"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 )
@@ -14,31 +16,49 @@ import (
 // Load checks that sd is exactly this model's state_dict (every key present,
 // none unexpected, every shape right: all problems listed in one error that
 // names the file and the config) and stores its tensors, as float32, in ctx
-// under the scopes Apply reads them from.
+// under the scopes Apply reads them from. sd is left as it was.
 func (m *Model) Load(ctx *context.Context, sd *checkpoints.StateDict) error {
-	if err := m.Match(sd); err != nil {
-		return err
-	}
-	for _, p := range m.specs {
-		t := sd.Tensors[p.Name]
-		v, err := t.Float32()
-		if err != nil {
-			return fmt.Errorf("unet: %s: %w", sd.Source, err)
-		}
-		if err := setVariable(ctx, p.Name, tensors.FromFlatDataAndDimensions(v, p.Shape...)); err != nil {
-			return err
-		}
-	}
-	return nil
+	return m.load(ctx, sd, false)
 }
 
 // LoadFile reads a checkpoint (.pt or .safetensors) and loads it into ctx.
+// Each tensor's bytes are dropped as soon as its weight is set, so that
+// memory stays close to the size of the weights, not twice it.
 func (m *Model) LoadFile(ctx *context.Context, path string) error {
 	sd, err := checkpoints.Load(path)
 	if err != nil {
 		return err
 	}
-	return m.Load(ctx, sd)
+	return m.load(ctx, sd, true)
+}
+
+// load is Load; with free, it drops each tensor's bytes from sd once its
+// weight is set (they may be shared between tensors of a .pt file, and are
+// freed when the last one is dropped).
+func (m *Model) load(ctx *context.Context, sd *checkpoints.StateDict, free bool) error {
+	if err := m.Match(sd); err != nil {
+		return err
+	}
+	for _, p := range m.specs {
+		t := sd.Tensors[p.Name]
+		// Decoded straight into the weight's own buffer: no intermediate
+		// []float32.
+		v := tensors.FromShape(shapes.Make(dtypes.Float32, p.Shape...))
+		var derr error
+		if err := tensors.MutableFlatData(v, func(flat []float32) { derr = t.DecodeFloat32(flat) }); err != nil {
+			return fmt.Errorf("unet: %s: tensor %q: %w", sd.Source, p.Name, err)
+		}
+		if derr != nil {
+			return fmt.Errorf("unet: %s: %w", sd.Source, derr)
+		}
+		if err := setVariable(ctx, p.Name, v); err != nil {
+			return err
+		}
+		if free {
+			t.Data = nil
+		}
+	}
+	return nil
 }
 
 // Match compares sd with the model's expected state_dict and returns one
@@ -48,7 +68,9 @@ func (m *Model) Match(sd *checkpoints.StateDict) error {
 	for i, p := range m.specs {
 		specs[i] = checkpoints.Spec{Name: p.Name, Shape: p.Shape}
 	}
-	return checkpoints.Match(sd, specs, m.cfg.String(), MatchHints)
+	cfg := m.cfg
+	hints := func(sd *checkpoints.StateDict, mm checkpoints.Mismatch) []string { return matchHints(sd, mm, &cfg) }
+	return checkpoints.Match(sd, specs, m.cfg.String(), hints)
 }
 
 // StateDict returns the weights held in ctx as a state_dict with the

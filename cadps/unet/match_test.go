@@ -91,11 +91,11 @@ func TestMatchHints(t *testing.T) {
 	}{
 		{name: "ImageNet file for the FFHQ preset", sd: layoutStateDict("256x256_diffusion_uncond.pt", imagenet), want: ffhq, substr: []string{
 			fmt.Sprintf("256x256_diffusion_uncond.pt does not match config tiny (%d tensors in the file, %d expected)", ni, nf),
-			fmt.Sprintf("%s: file %v, config tiny wants %v", first, shapeOf(t, imagenet, first), shapeOf(t, ffhq, first)),
-			"these keys look like the ImageNet-256 unconditional layout",
+			fmt.Sprintf("%s: file %v, wanted %v", first, shapeOf(t, imagenet, first), shapeOf(t, ffhq, first)),
+			"these keys look like the ImageNet-256 unconditional layout", "use its preset, -model imagenet256",
 		}, not: []string{"FFHQ-256 (ffhq_10m) layout", "learn_sigma"}},
 		{name: "FFHQ file for the ImageNet preset", sd: layoutStateDict("ffhq_10m.pt", ffhq), want: imagenet, substr: []string{
-			"these keys look like the FFHQ-256 (ffhq_10m) layout",
+			"these keys look like the FFHQ-256 (ffhq_10m) layout", "use its preset, -model ffhq256",
 		}},
 		{name: "learn_sigma", sd: layoutStateDict("s.pt", ffhq), want: func() []checkpoints.Spec {
 			w := append([]checkpoints.Spec(nil), ffhq...)
@@ -125,6 +125,93 @@ func TestMatchHints(t *testing.T) {
 			for _, s := range tc.not {
 				if strings.Contains(msg, s) {
 					t.Errorf("error contains %q:\n%s", s, msg)
+				}
+			}
+		})
+	}
+}
+
+// TestMatchHintsOptions checks the hints for architecture options that a
+// file's keys and shapes reveal: use_scale_shift_norm (the timestep
+// projection's rows), resblock_updown (convolutions or residual blocks
+// that resample) and attention_resolutions (attention blocks one side
+// lacks, with their resolution), each set otherwise in the model than in
+// the file.
+func TestMatchHintsOptions(t *testing.T) {
+	base := Config{ImageSize: 32, NumChannels: 32, NumResBlocks: 1, ChannelMult: "1,2,2", AttentionResolutions: "16",
+		NumHeads: 1, NumHeadChannels: -1, NumHeadsUpsample: -1, UseScaleShiftNorm: true, ResblockUpdown: true}
+	tests := []struct {
+		name        string
+		file, model func(c *Config) // change base for the file, for the model
+		substr      []string
+		not         []string
+		prefix      string // of the file's keys
+	}{
+		{name: "use_scale_shift_norm off in the file", file: func(c *Config) { c.UseScaleShiftNorm = false }, substr: []string{
+			"a shift alone, as many rows as their channels (input_blocks.1.0.emb_layers.1.weight: file [32 128], wanted [64 128])", "use_scale_shift_norm=False",
+		}, not: []string{"resblock_updown", "attention_resolutions"}},
+		{name: "use_scale_shift_norm on in the file", model: func(c *Config) { c.UseScaleShiftNorm = false }, substr: []string{
+			"a scale and a shift, twice their channels", "use_scale_shift_norm=True",
+		}},
+		{name: "wider in the file", file: func(c *Config) { c.NumChannels = 64 }, not: []string{"use_scale_shift_norm", "resblock_updown", "attention_resolutions"}},
+		{name: "saved from DataParallel", file: func(c *Config) { c.AttentionResolutions = "16,8" }, prefix: "module.", substr: []string{
+			"keys start with 'module.'",
+		}, not: []string{"use_scale_shift_norm", "resblock_updown", "attention_resolutions"}},
+		{name: "resblock_updown off in the file", file: func(c *Config) { c.ResblockUpdown = false }, substr: []string{
+			"plain convolutions (input_blocks.2.0, input_blocks.4.0, output_blocks.1.1 and 1 more) where the model has residual blocks", "resblock_updown=False",
+		}, not: []string{"use_scale_shift_norm", "attention_resolutions"}},
+		{name: "resblock_updown on in the file", model: func(c *Config) { c.ResblockUpdown = false }, substr: []string{
+			"are residual blocks (input_blocks.2.0", "resblock_updown=True",
+		}},
+		{name: "more attention in the file", file: func(c *Config) { c.AttentionResolutions = "16,8" }, substr: []string{
+			"the file has attention blocks where the model has none (input_blocks.5.1, output_blocks.0.1, output_blocks.1.1), at resolution 8", "attention_resolutions",
+		}, not: []string{"the model has attention blocks"}},
+		{name: "less attention in the file", file: func(c *Config) { c.AttentionResolutions = "" }, substr: []string{
+			"the model has attention blocks where the file has none (input_blocks.3.1, output_blocks.2.1, output_blocks.3.1), at resolution 16", "attention_resolutions",
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			fileCfg, modelCfg := base, base
+			for _, c := range []struct {
+				cfg    *Config
+				change func(*Config)
+			}{{&fileCfg, tc.file}, {&modelCfg, tc.model}} {
+				if c.change != nil {
+					c.change(c.cfg)
+				}
+			}
+			file, err := New(fileCfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			model, err := New(modelCfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			specs := make([]checkpoints.Spec, 0, len(file.Params()))
+			for _, p := range file.Params() {
+				specs = append(specs, checkpoints.Spec{Name: tc.prefix + p.Name, Shape: p.Shape})
+			}
+			err = model.Match(layoutStateDict("f.pt", specs))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			var hints []string
+			for _, l := range strings.Split(err.Error(), "\n") {
+				if h, ok := strings.CutPrefix(strings.TrimSpace(l), "hint: "); ok {
+					hints = append(hints, h)
+				}
+			}
+			msg := strings.Join(hints, "\n")
+			for _, s := range tc.substr {
+				if !strings.Contains(msg, s) {
+					t.Errorf("hints do not contain %q:\n%s", s, msg)
+				}
+			}
+			for _, s := range tc.not {
+				if strings.Contains(msg, s) {
+					t.Errorf("hints contain %q:\n%s", s, msg)
 				}
 			}
 		})

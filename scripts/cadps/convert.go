@@ -50,7 +50,9 @@ func runConvert(args []string, stdout, stderr io.Writer) error {
 	if md["format"] == "" { // safetensors' convention for PyTorch weights; a training checkpoint keeps its own
 		md["format"] = "pt"
 	}
-	md["source"] = filepath.Base(in)
+	if md["source"] == "" { // a safetensors input keeps the origin it records
+		md["source"] = filepath.Base(in)
+	}
 	sd.Metadata = md
 	if err := checkpoints.SaveSafetensors(out, sd); err != nil {
 		return err

@@ -222,3 +222,46 @@ func TestConvertKeepsTrainingCheckpoint(t *testing.T) {
 		t.Errorf("source %q, want checkpoint.safetensors", sd.Metadata["source"])
 	}
 }
+
+// TestConvertKeepsSource checks the "source" metadata of the output: the
+// input's name, unless the input is a safetensors file that records its
+// own origin already, which is kept.
+func TestConvertKeepsSource(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, md map[string]string) string {
+		t.Helper()
+		sd := checkpoints.NewStateDict(name)
+		if err := sd.Add(checkpoints.FromFloat32("w", []int{2}, []float32{1, 2})); err != nil {
+			t.Fatal(err)
+		}
+		sd.Metadata = md
+		path := filepath.Join(dir, name)
+		if err := checkpoints.SaveSafetensors(path, sd); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	tests := []struct {
+		name, in, want string
+	}{
+		{"a converted file", write("converted.safetensors", map[string]string{"format": "pt", "source": "ffhq_10m.pt"}), "ffhq_10m.pt"},
+		{"no source", write("plain.safetensors", map[string]string{"format": "pt"}), "plain.safetensors"},
+		{"no metadata", write("bare.safetensors", nil), "bare.safetensors"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "out.safetensors")
+			var stdout, stderr bytes.Buffer
+			if err := convertCommand().run([]string{tc.in, out}, &stdout, &stderr); err != nil {
+				t.Fatal(err)
+			}
+			md, err := checkpoints.ReadMetadata(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if md["source"] != tc.want || md["format"] != "pt" {
+				t.Errorf("metadata %v, want source %q and format pt", md, tc.want)
+			}
+		})
+	}
+}

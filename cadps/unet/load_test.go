@@ -1,0 +1,105 @@
+package unet
+
+import (
+	"bytes"
+	"encoding/binary"
+	"path/filepath"
+	"testing"
+
+	"github.com/cadps/toolkit/checkpoints"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+)
+
+// TestLoadFreesBytes loads a model's weights from a state dict held in
+// memory (Load leaves it whole, for the caller) and from a file (LoadFile
+// drops each tensor's bytes once its weight is set, so that memory stays
+// near the weights' size): both give the same weights, in float32, from
+// half-precision files too.
+func TestLoadFreesBytes(t *testing.T) {
+	m, err := New(Config{ImageSize: 32, NumChannels: 32, NumResBlocks: 1, ChannelMult: "1,2", AttentionResolutions: "16",
+		NumHeads: 1, NumHeadChannels: -1, NumHeadsUpsample: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := context.New()
+	if err := m.InitRandom(src, 3); err != nil {
+		t.Fatal(err)
+	}
+	want, err := m.StateDict(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// half returns a state dict of sd's names and shapes with F16 values
+	// 1 + (i mod 64)/1024, and the same values in F32.
+	half := func(sd *checkpoints.StateDict) (*checkpoints.StateDict, *checkpoints.StateDict) {
+		h, r := checkpoints.NewStateDict("half"), checkpoints.NewStateDict("float")
+		for _, n := range sd.Names {
+			x := sd.Tensors[n]
+			v := make([]float32, x.NumElements())
+			hb := make([]byte, 2*len(v))
+			for i := range v {
+				v[i] = 1 + float32(i%64)/1024
+				binary.LittleEndian.PutUint16(hb[2*i:], 0x3c00+uint16(i%64))
+			}
+			h.Add(&checkpoints.Tensor{Name: n, DType: checkpoints.F16, Shape: x.Shape, Data: hb})
+			r.Add(checkpoints.FromFloat32(n, x.Shape, v))
+		}
+		return h, r
+	}
+	halfSD, halfWant := half(want)
+	dir := t.TempDir()
+	tests := []struct {
+		name string
+		sd   *checkpoints.StateDict
+		want *checkpoints.StateDict
+		file bool
+	}{
+		{name: "Load, F32", sd: want, want: want},
+		{name: "Load, F16", sd: halfSD, want: halfWant},
+		{name: "LoadFile, F32", sd: want, want: want, file: true},
+		{name: "LoadFile, F16", sd: halfSD, want: halfWant, file: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			before := make(map[string][]byte, len(tc.sd.Names))
+			for _, n := range tc.sd.Names {
+				before[n] = bytes.Clone(tc.sd.Tensors[n].Data)
+			}
+			ctx := context.New()
+			if tc.file {
+				path := filepath.Join(dir, "w.safetensors")
+				if err := checkpoints.SaveSafetensors(path, tc.sd); err != nil {
+					t.Fatal(err)
+				}
+				sd, err := checkpoints.Load(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := m.load(ctx, sd, true); err != nil {
+					t.Fatal(err)
+				}
+				for _, n := range sd.Names {
+					if sd.Tensors[n].Data != nil {
+						t.Fatalf("%s: bytes kept after loading", n)
+					}
+				}
+			} else if err := m.Load(ctx, tc.sd); err != nil {
+				t.Fatal(err)
+			}
+			for _, n := range tc.sd.Names {
+				if !bytes.Equal(tc.sd.Tensors[n].Data, before[n]) {
+					t.Fatalf("%s: the caller's state dict changed", n)
+				}
+			}
+			got, err := m.StateDict(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, n := range tc.want.Names {
+				if !bytes.Equal(got.Tensors[n].Data, tc.want.Tensors[n].Data) {
+					t.Fatalf("%s: weights differ from the file's", n)
+				}
+			}
+		})
+	}
+}
