@@ -345,7 +345,7 @@ func checkTableRevisions(t *testing.T, dir string, csvs []string) {
 		want string
 	}{
 		{[]string{"table", csvs[0], csvs[0]}, "appears twice"},
-		{[]string{"table", csvs[0], legacy}, "the exact runs come from two revisions of the method (revision 0 and one not recorded)"},
+		{[]string{"table", csvs[0], legacy}, "the exact runs come from two revisions of the method (revision 0 and an unrecorded revision)"},
 		{[]string{"table", foreign}, "not a `cadps gmm bench --csv` file"},
 		{[]string{"table", filepath.Join(dir, "missing.csv")}, "missing.csv"},
 		{[]string{"table"}, "want at least one CSV file"},
