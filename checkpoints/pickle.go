@@ -185,49 +185,22 @@ func (u *unpickler) run() (any, error) {
 			}
 			err = pushOr(int64(binary.LittleEndian.Uint16(b)))
 		case 0x8a, 0x8b: // LONG1, LONG4: little-endian two's complement of n bytes
-			var n int
-			if op == 0x8a {
-				b, ok := u.read(1)
-				if !ok {
-					return nil, short()
-				}
-				n = int(b[0])
-			} else {
-				b, ok := u.read(4)
-				if !ok {
-					return nil, short()
-				}
-				n = int(int32(binary.LittleEndian.Uint32(b)))
-				if n < 0 {
-					return nil, fail("negative length %d", n)
-				}
+			n, ok := u.readUint(operandSize(op))
+			if !ok {
+				return nil, short()
 			}
-			v, ok := u.read(n)
+			if op == 0x8b && int32(n) < 0 {
+				return nil, fail("negative length %d", int32(n))
+			}
+			v, ok := u.read(int(n))
 			if !ok {
 				return nil, short()
 			}
 			err = pushOr(longValue(v))
 		case 'B', 'C', 0x8e, 0x96: // BINBYTES, SHORT_BINBYTES, BINBYTES8, BYTEARRAY8
-			var n uint64
-			switch op {
-			case 'C':
-				b, ok := u.read(1)
-				if !ok {
-					return nil, short()
-				}
-				n = uint64(b[0])
-			case 'B':
-				b, ok := u.read(4)
-				if !ok {
-					return nil, short()
-				}
-				n = uint64(binary.LittleEndian.Uint32(b))
-			default:
-				b, ok := u.read(8)
-				if !ok {
-					return nil, short()
-				}
-				n = binary.LittleEndian.Uint64(b)
+			n, ok := u.readUint(operandSize(op))
+			if !ok {
+				return nil, short()
 			}
 			if n > uint64(len(u.data)-u.pos) {
 				return nil, fail("%d bytes but only %d bytes remain", n, len(u.data)-u.pos)
@@ -363,46 +336,26 @@ func (u *unpickler) run() (any, error) {
 			}
 			err = pushOr(v)
 		case 'q', 'r', 0x94: // BINPUT, LONG_BINPUT, MEMOIZE
-			var idx uint32
-			switch op {
-			case 'q':
-				b, ok := u.read(1)
-				if !ok {
+			idx := uint64(len(u.memo))
+			if op != 0x94 {
+				var ok bool
+				if idx, ok = u.readUint(operandSize(op)); !ok {
 					return nil, short()
 				}
-				idx = uint32(b[0])
-			case 'r':
-				b, ok := u.read(4)
-				if !ok {
-					return nil, short()
-				}
-				idx = binary.LittleEndian.Uint32(b)
-			default:
-				idx = uint32(len(u.memo))
 			}
 			v, ok := u.top()
 			if !ok {
 				return nil, underflow()
 			}
-			if err := u.memoize(idx, v); err != nil {
+			if err := u.memoize(uint32(idx), v); err != nil {
 				return nil, fail("%v", err)
 			}
 		case 'h', 'j': // BINGET, LONG_BINGET
-			var idx uint32
-			if op == 'h' {
-				b, ok := u.read(1)
-				if !ok {
-					return nil, short()
-				}
-				idx = uint32(b[0])
-			} else {
-				b, ok := u.read(4)
-				if !ok {
-					return nil, short()
-				}
-				idx = binary.LittleEndian.Uint32(b)
+			idx, ok := u.readUint(operandSize(op))
+			if !ok {
+				return nil, short()
 			}
-			v, ok := u.memo[idx]
+			v, ok := u.memo[uint32(idx)]
 			if !ok {
 				return nil, fail("memo index %d was never stored", idx)
 			}

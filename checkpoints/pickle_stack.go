@@ -16,6 +16,34 @@ func (u *unpickler) read(n int) ([]byte, bool) {
 	return b, true
 }
 
+// readUint reads an opcode's operand: a little-endian unsigned integer of
+// size bytes (at most 8).
+func (u *unpickler) readUint(size int) (uint64, bool) {
+	b, ok := u.read(size)
+	if !ok {
+		return 0, false
+	}
+	var x uint64
+	for i := len(b) - 1; i >= 0; i-- {
+		x = x<<8 | uint64(b[i])
+	}
+	return x, true
+}
+
+// operandSize is the size in bytes of the length or memo-index operand of
+// the opcodes that come in several sizes: 1 for SHORT_BINBYTES, BINPUT,
+// BINGET and LONG1, 4 for BINBYTES, LONG_BINPUT, LONG_BINGET and LONG4, 8
+// for BINBYTES8 and BYTEARRAY8.
+func operandSize(op byte) int {
+	switch op {
+	case 'C', 'q', 'h', 0x8a:
+		return 1
+	case 'B', 'r', 'j', 0x8b:
+		return 4
+	}
+	return 8
+}
+
 // readLine returns the bytes up to the next newline, which it consumes.
 func (u *unpickler) readLine() (string, bool) {
 	i := bytes.IndexByte(u.data[u.pos:], '\n')
