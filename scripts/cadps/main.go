@@ -38,6 +38,7 @@ func commands() []command {
 		gmmCommand(),
 		mergeCommand(),
 		metricsCommand(),
+		pairedCommand(),
 		reproduceCommand(),
 		restoreCommand(),
 		sampleCommand(),

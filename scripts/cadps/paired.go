@@ -1,0 +1,130 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+
+	"github.com/cadps/toolkit/cadps/runs"
+)
+
+// pairedCommand is `cadps paired -base FOLDER:METHOD FOLDER:METHOD...`:
+// methods of evaluation folders against a base, test image by test image.
+func pairedCommand() command {
+	return command{
+		name:    "paired",
+		summary: "paired differences between methods of evaluation folders, image by image",
+		run:     runPaired,
+	}
+}
+
+// pairedSide is one method of one evaluation folder.
+type pairedSide struct {
+	folder, method string
+	rows           []runs.EvalRow
+}
+
+func runPaired(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("paired", "-base FOLDER:METHOD FOLDER:METHOD...", stderr)
+	base := fs.String("base", "", "the base: an evaluation folder and one of its methods, FOLDER:METHOD (required)")
+	metric := fs.String("metric", "psnr", "psnr or ssim")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, `Usage: cadps paired -base FOLDER:METHOD FOLDER:METHOD...
+
+Compares methods of cadps evaluate folders with a base method, test image
+by test image: for every task of the base, a column per other method of
+the mean difference other − base over the images both restored, its
+standard error and the images where the other scores higher. The folders
+must have restored the same measurements (the same data, tasks, batch and
+seed): an image whose baselines differ is refused. FOLDER:METHOD splits at
+the first ':' (METHOD is the method as results.csv names it, e.g. dps or
+mmps:solver=gcr).
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	decimals := map[string]int{"psnr": 2, "ssim": 3}[*metric]
+	switch {
+	case *base == "":
+		return usagef("-base FOLDER:METHOD is required")
+	case fs.NArg() == 0:
+		return usagef("want at least one FOLDER:METHOD to compare with the base")
+	case decimals == 0:
+		return usagef("-metric %q: want psnr or ssim", *metric)
+	}
+	var sides []pairedSide
+	for _, arg := range append([]string{*base}, fs.Args()...) {
+		folder, method, ok := strings.Cut(arg, ":")
+		if !ok || folder == "" || method == "" {
+			return usagef("%q: want FOLDER:METHOD, e.g. out/quality:dps", arg)
+		}
+		rows, err := runs.ReadEvalRows(filepath.Join(folder, runs.EvalResultsFile))
+		if err != nil {
+			return err
+		}
+		if len(rows) == 0 {
+			return fmt.Errorf("%s holds no %s: is it a cadps evaluate folder?", folder, runs.EvalResultsFile)
+		}
+		sides = append(sides, pairedSide{folder, method, rows})
+	}
+	labels := pairedLabels(sides)
+	var tasks []string
+	cells := map[string][]string{}
+	for k, s := range sides[1:] {
+		pairs, err := runs.PairEvaluations(s.rows, s.method, sides[0].rows, sides[0].method)
+		if err != nil {
+			return fmt.Errorf("%s against %s: %w", labels[k+1], labels[0], err)
+		}
+		for _, p := range pairs {
+			if _, ok := cells[p.Task]; !ok {
+				tasks = append(tasks, p.Task)
+				cells[p.Task] = make([]string, len(sides)-1)
+			}
+			d := p.PSNR
+			if *metric == "ssim" {
+				d = p.SSIM
+			}
+			cells[p.Task][k] = d.Format(decimals)
+		}
+	}
+	fmt.Fprintf(stdout, "%s, other − %s per test image (mean ± standard error; images where the other scores higher / images compared):\n\n",
+		strings.ToUpper(*metric), labels[0])
+	fmt.Fprint(stdout, "| task |")
+	for _, l := range labels[1:] {
+		fmt.Fprintf(stdout, " %s − %s |", l, labels[0])
+	}
+	fmt.Fprint(stdout, "\n|---|"+strings.Repeat("---|", len(sides)-1)+"\n")
+	for _, task := range tasks {
+		fmt.Fprintf(stdout, "| `%s` |", task)
+		for _, c := range cells[task] {
+			if c == "" {
+				c = "–"
+			}
+			fmt.Fprintf(stdout, " %s |", c)
+		}
+		fmt.Fprintln(stdout)
+	}
+	return nil
+}
+
+// pairedLabels names each side by its method, or by its folder's name and
+// method where two sides share a method.
+func pairedLabels(sides []pairedSide) []string {
+	count := map[string]int{}
+	for _, s := range sides {
+		count[s.method]++
+	}
+	labels := make([]string, len(sides))
+	for i, s := range sides {
+		labels[i] = s.method
+		if count[s.method] > 1 {
+			labels[i] = filepath.Base(filepath.Clean(s.folder)) + ":" + s.method
+		}
+	}
+	return labels
+}
