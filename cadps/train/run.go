@@ -183,7 +183,10 @@ func (c *checkedWriter) Write(p []byte) (int, error) {
 }
 
 // ReadLossLog reads a run's loss log, keeping the steps up to upTo; a
-// missing file is an empty log.
+// missing file is an empty log. A last line without its newline is the
+// line a run killed while writing cut short; it is dropped, since the log
+// is flushed before each checkpoint, so that it holds a step after any
+// checkpoint the run can resume from.
 func ReadLossLog(path string, upTo int64) ([]LossPoint, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -192,8 +195,12 @@ func ReadLossLog(path string, upTo int64) ([]LossPoint, error) {
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
+	text := string(data)
+	if i := strings.LastIndexByte(text, '\n'); i >= 0 && i < len(text)-1 {
+		text = text[:i+1]
+	}
 	var out []LossPoint
-	for n, ln := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+	for n, ln := range strings.Split(strings.TrimSpace(text), "\n") {
 		if n == 0 {
 			if ln != lossHeader {
 				return nil, fmt.Errorf("train: %s: unexpected header %q", path, ln)

@@ -64,7 +64,8 @@ type Config struct {
 
 // Change records a setting that a resumed run changed.
 type Change struct {
-	// Step is the first step that used the new value.
+	// Step is the number of steps taken before the change: step Step+1,
+	// as losses.csv numbers steps from 1, is the first with the new value.
 	Step int64 `json:"step"`
 	// Setting is the configuration's JSON name of the setting ("lr",
 	// "loss_weight").
@@ -100,6 +101,8 @@ func (c Config) Validate() error {
 		return errors.New("train: the hybrid loss needs a UNet with learn_sigma")
 	case c.UNet.ClassCond:
 		return errors.New("train: class-conditional training is not supported")
+	case c.UNet.Dropout != 0:
+		return fmt.Errorf("train: the network's dropout is %v: training applies no dropout, so set it to 0", c.UNet.Dropout)
 	case c.Diffusion.Respacing != "":
 		return fmt.Errorf("train: the training process must not be respaced (got %q)", c.Diffusion.Respacing)
 	case c.Diffusion.MeanType != diffusion.MeanEpsilon:

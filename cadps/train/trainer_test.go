@@ -40,6 +40,7 @@ func TestConfigValidate(t *testing.T) {
 		{"clip", func(c *Config) { c.ClipNorm = -1 }, "clip norm"},
 		{"learn sigma", func(c *Config) { c.UNet.LearnSigma = false }, "learn_sigma"},
 		{"class cond", func(c *Config) { c.UNet.ClassCond = true }, "class-conditional"},
+		{"dropout", func(c *Config) { c.UNet.Dropout = 0.3 }, "training applies no dropout"},
 		{"respaced", func(c *Config) { c.Diffusion.Respacing = "100" }, "respaced"},
 		{"mean type", func(c *Config) { c.Diffusion.MeanType = diffusion.MeanStartX }, "epsilon"},
 		{"var type", func(c *Config) { c.Diffusion.VarType = diffusion.VarFixedSmall }, "learned_range"},
@@ -187,11 +188,33 @@ func TestLossLogTruncation(t *testing.T) {
 			}
 		}
 	}
+	// A run killed while writing leaves its last line cut short, at any
+	// byte: the line is dropped, the steps before it kept.
+	whole, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lastStart := strings.LastIndexByte(strings.TrimSuffix(string(whole), "\n"), '\n') + 1
+	for cut := lastStart + 1; cut < len(whole); cut++ {
+		if err := os.WriteFile(path, whole[:cut], 0o644); err != nil {
+			t.Fatal(err)
+		}
+		got, err := ReadLossLog(path, 3)
+		if err != nil || len(got) != 3 {
+			t.Errorf("log cut at byte %d (%q): %d points, %v; want the 3 up to the checkpoint", cut, whole[lastStart:cut], len(got), err)
+		}
+	}
 	if err := os.WriteFile(path, []byte("bad header\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := ReadLossLog(path, 10); err == nil {
 		t.Error("a log with a bad header was accepted")
+	}
+	if err := os.WriteFile(path, append(whole[:lastStart], "5,1,1\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadLossLog(path, 10); err == nil {
+		t.Error("a whole line of 3 fields was accepted")
 	}
 }
 

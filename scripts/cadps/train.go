@@ -236,7 +236,7 @@ func (f *trainFlags) resumeTrainer(b backends.Backend, ckpt string, exists bool,
 	}
 	names := map[string]string{"lr": "learning rate", "loss_weight": "loss weight"}
 	for _, c := range tr.Config().History[recorded:] {
-		fmt.Fprintf(stderr, "%s %s from step %d on (was %s)\n", names[c.Setting], c.To, c.Step, c.From)
+		fmt.Fprintf(stderr, "%s %s from step %d on (was %s)\n", names[c.Setting], c.To, c.Step+1, c.From)
 	}
 	return tr, nil
 }

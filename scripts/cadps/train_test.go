@@ -175,7 +175,7 @@ func TestTrainLossWeightSwitch(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	for _, want := range []string{"loss weight trunc-snr:100 from step 2 on (was uniform)", "learning rate 0.0001 from step 2 on (was 0.0002)"} {
+	for _, want := range []string{"loss weight trunc-snr:100 from step 3 on (was uniform)", "learning rate 0.0001 from step 3 on (was 0.0002)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output %q does not announce %q", out, want)
 		}
