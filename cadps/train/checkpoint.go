@@ -104,6 +104,7 @@ func (t *Trainer) SaveCheckpoint(path string) error {
 	}
 	meta[prior.KeyTrainingConfig] = string(cfgJSON)
 	meta["data_size"] = strconv.Itoa(t.data.N)
+	meta["data_sha256"] = t.dataDigest()
 	sd.Metadata = meta
 	if err := checkpoints.SaveSafetensors(path, sd); err != nil {
 		return fmt.Errorf("train: saving checkpoint: %w", err)
@@ -150,6 +151,15 @@ func Resume(b backends.Backend, path string, data *Dataset) (*Trainer, error) {
 		return nil, fmt.Errorf("train: %s was trained on %s images, the data set has %d: resume on the same data",
 			path, sd.Metadata["data_size"], got)
 	}
+	// Checkpoints written before the digest was recorded are checked by
+	// their size alone.
+	digest := ""
+	if want := sd.Metadata["data_sha256"]; want != "" {
+		if digest = data.Digest(); digest != want {
+			return nil, fmt.Errorf("train: %s was trained on other images (%s) than those of %s (%s), though as many: resume on the same data",
+				path, want, data.Source, digest)
+		}
+	}
 	step, err := prior.Steps(sd.Metadata)
 	if err != nil || step < 0 {
 		return nil, fmt.Errorf("train: %s: bad step record %q", path, sd.Metadata["step"])
@@ -158,6 +168,7 @@ func Resume(b backends.Backend, path string, data *Dataset) (*Trainer, error) {
 	if err != nil {
 		return nil, err
 	}
+	t.digest = digest
 	trainable := map[string]bool{}
 	for _, p := range t.model.Params() {
 		scope, name := unet.KeyScope(p.Name)

@@ -4,10 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 
@@ -22,6 +25,30 @@ type Dataset struct {
 	// Source names where the images came from: the IDX file read (also
 	// when a folder holding it was given), or the image folder.
 	Source string
+}
+
+// Digest returns "sha256:" and the hex SHA-256 of the data set's shape
+// (N, C, H, W as little-endian uint64) and pixels (little-endian float32):
+// two data sets with the same digest hold the same images in the same
+// order.
+func (d *Dataset) Digest() string {
+	h := sha256.New()
+	var buf [4096]byte
+	n := 0
+	for _, v := range []int{d.N, d.C, d.H, d.W} {
+		binary.LittleEndian.PutUint64(buf[n:], uint64(v))
+		n += 8
+	}
+	for _, v := range d.Pix {
+		if n == len(buf) {
+			h.Write(buf[:])
+			n = 0
+		}
+		binary.LittleEndian.PutUint32(buf[n:], math.Float32bits(v))
+		n += 4
+	}
+	h.Write(buf[:n])
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }
 
 // Background is the value padding takes: −1, black, the background of

@@ -157,6 +157,16 @@ type Trainer struct {
 	// perm caches the data order of epoch permEpoch.
 	perm      []int
 	permEpoch int64
+	// digest caches data.Digest(), which every checkpoint records.
+	digest string
+}
+
+// dataDigest returns the data set's digest, computed once.
+func (t *Trainer) dataDigest() string {
+	if t.digest == "" {
+		t.digest = t.data.Digest()
+	}
+	return t.digest
 }
 
 // New starts a run from freshly initialised weights (see [InitialWeights]).

@@ -103,6 +103,12 @@ func TestTrainerResume(t *testing.T) {
 	if _, err := Resume(b, path, tinyData(6)); err == nil || !strings.Contains(err.Error(), "same data") {
 		t.Errorf("resume on other data: error %v", err)
 	}
+	// As many images, one pixel changed: other data all the same.
+	other := &Dataset{N: data.N, C: data.C, H: data.H, W: data.W, Pix: slices.Clone(data.Pix), Source: "other.idx"}
+	other.Pix[len(other.Pix)-1] = -other.Pix[len(other.Pix)-1]
+	if _, err := Resume(b, path, other); err == nil || !strings.Contains(err.Error(), "other images") || !strings.Contains(err.Error(), "other.idx") {
+		t.Errorf("resume on other images of the same size: error %v", err)
+	}
 	resumed, err := Resume(b, path, data)
 	if err != nil {
 		t.Fatal(err)
