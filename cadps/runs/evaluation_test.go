@@ -155,7 +155,7 @@ func TestEvaluationClaim(t *testing.T) {
 // does: padded to the prior's size, with pixels in [0, 1].
 func testSetImages(t *testing.T, data string, n int, shape []int) []*imageio.Image {
 	t.Helper()
-	set, err := train.LoadDataset(data, shape[2])
+	set, err := train.LoadDataset(data, shape[2], shape[1])
 	if err != nil {
 		t.Fatal(err)
 	}

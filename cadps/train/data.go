@@ -62,15 +62,17 @@ const (
 	TestImagesFile  = "t10k-images-idx3-ubyte"
 )
 
-// LoadDataset reads gray training images from path and pads them to
+// LoadDataset reads training images of channels channels from path and pads them to
 // size×size (centred, with [Background]); images larger than size are an
 // error. path is one of:
 //
 //   - an IDX image file (idx3-ubyte, gzip-compressed or not), as
 //     MNIST and Fashion-MNIST ship;
 //   - a folder holding train-images-idx3-ubyte[.gz] (that file is read);
-//   - a folder of PNG/JPEG images (read as gray, sorted by name).
+//   - a folder of PNG/JPEG images (read as gray or RGB, as channels says:
+//     1 or 3; sorted by name).
 //
+// IDX images are gray: with channels other than 1 an IDX file is refused.
 // Pixel values p ∈ [0, 255] map to 2p/255 − 1.
 //
 // Padding rather than resizing is deliberate: 28×28 Fashion-MNIST images
@@ -80,8 +82,11 @@ const (
 // border takes −1, the black background the images already have, so the
 // model learns an empty margin that samplers reproduce and a consumer can
 // crop ((32−28)/2 = 2 pixels on each side).
-func LoadDataset(path string, size int) (*Dataset, error) {
-	return loadDataset(path, size, 1, TrainImagesFile)
+func LoadDataset(path string, size, channels int) (*Dataset, error) {
+	if channels != 1 && channels != 3 {
+		return nil, fmt.Errorf("train: %d channels: images are read as gray (1) or RGB (3)", channels)
+	}
+	return loadDataset(path, size, channels, TrainImagesFile)
 }
 
 // LoadTestSet reads held-out images from path, as [LoadDataset] reads

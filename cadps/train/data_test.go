@@ -9,6 +9,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -86,7 +87,7 @@ func TestLoadDatasetIDX(t *testing.T) {
 		"folder": folder,
 	} {
 		t.Run(name, func(t *testing.T) {
-			d, err := LoadDataset(path, 4)
+			d, err := LoadDataset(path, 4, 1)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -112,11 +113,58 @@ func TestLoadDatasetImageFolder(t *testing.T) {
 		writeFile(t, filepath.Join(dir, []string{"a.png", "b.png"}[k]), b.Bytes())
 	}
 	writeFile(t, filepath.Join(dir, "notes.txt"), []byte("not an image"))
-	d, err := LoadDataset(dir, 4)
+	d, err := LoadDataset(dir, 4, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	checkPadded(t, d, pix)
+	// The same gray files for a colour network: three equal channels.
+	rgb, err := LoadDataset(dir, 4, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rgb.C != 3 || rgb.N != 2 {
+		t.Fatalf("read %d images of %d channels, want 2 of 3", rgb.N, rgb.C)
+	}
+	for k := range 2 {
+		for c := range 3 {
+			plane := rgb.Pix[(k*3+c)*16 : (k*3+c+1)*16]
+			if want := d.Pix[k*16 : (k+1)*16]; !slices.Equal(plane, want) {
+				t.Errorf("image %d, channel %d: %v, want the gray image %v", k, c, plane, want)
+			}
+		}
+	}
+}
+
+// TestLoadDatasetColour reads a folder of colour PNGs for a colour
+// network, channel by channel, and refuses an IDX file for one.
+func TestLoadDatasetColour(t *testing.T) {
+	dir := t.TempDir()
+	im := image.NewRGBA(image.Rect(0, 0, 4, 4))
+	for y := range 4 {
+		for x := range 4 {
+			im.Set(x, y, color.RGBA{R: 255, G: uint8(10 * x), B: uint8(20 * y), A: 255})
+		}
+	}
+	var b bytes.Buffer
+	if err := png.Encode(&b, im); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "a.png"), b.Bytes())
+	d, err := LoadDataset(dir, 4, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.C != 3 || d.Pix[0] != 1 || d.Pix[16+1] != float32(2*10)/255-1 || d.Pix[32+4] != float32(2*20)/255-1 {
+		t.Errorf("channels %d, R %v, G(1,0) %v, B(0,1) %v: want 3, 1, %v, %v", d.C, d.Pix[0], d.Pix[17], d.Pix[36], float32(2*10)/255-1, float32(2*20)/255-1)
+	}
+	idx := writeFile(t, filepath.Join(t.TempDir(), "images"), idxBytes([]uint32{1, 2, 2}, []byte{1, 2, 3, 4}))
+	if _, err := LoadDataset(idx, 4, 3); err == nil {
+		t.Error("an IDX file was read for a colour network")
+	}
+	if _, err := LoadDataset(dir, 4, 2); err == nil {
+		t.Error("2 channels were accepted")
+	}
 }
 
 func TestLoadDatasetErrors(t *testing.T) {
@@ -146,7 +194,7 @@ func TestLoadDatasetErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := LoadDataset(c.path, c.size)
+			_, err := LoadDataset(c.path, c.size, 1)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("error %v, want one containing %q", err, c.want)
 			}

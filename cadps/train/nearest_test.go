@@ -102,7 +102,7 @@ func TestNearestFashionMNIST(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "t10k-labels-idx1-ubyte.gz")); err != nil {
 		t.Skipf("Fashion-MNIST not installed: %v", err)
 	}
-	train, err := LoadDataset(dir, 32)
+	train, err := LoadDataset(dir, 32, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +113,7 @@ func TestNearestFashionMNIST(t *testing.T) {
 	if len(labels) != train.N {
 		t.Fatalf("%d labels for %d images", len(labels), train.N)
 	}
-	test, err := LoadDataset(filepath.Join(dir, "t10k-images-idx3-ubyte.gz"), 32)
+	test, err := LoadDataset(filepath.Join(dir, "t10k-images-idx3-ubyte.gz"), 32, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

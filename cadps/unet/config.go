@@ -97,8 +97,9 @@ func (c Config) String() string {
 	return string(b)
 }
 
-// inChannels returns the number of image channels.
-func (c Config) inChannels() int {
+// ImageChannels returns the number of channels of the images the network
+// takes: InChannels, or 3 when it is 0, as create_model.
+func (c Config) ImageChannels() int {
 	if c.InChannels > 0 {
 		return c.InChannels
 	}
@@ -111,9 +112,9 @@ func (c Config) outChannels() int {
 		return c.OutChannels
 	}
 	if c.LearnSigma {
-		return 2 * c.inChannels()
+		return 2 * c.ImageChannels()
 	}
-	return c.inChannels()
+	return c.ImageChannels()
 }
 
 // numClasses returns the number of class labels (0 without ClassCond).

@@ -149,7 +149,7 @@ func (b *builder) attn(key string, ch, n int) *attention {
 // of every skip connection in order and the final downsampling rate.
 func (b *builder) inputBlocks(ch, numHeads int) (int, []int, int) {
 	m, cfg, mc := b.m, b.cfg, b.cfg.NumChannels
-	m.inputBlocks = append(m.inputBlocks, []layer{&conv{key: "input_blocks.0.0", in: cfg.inChannels(), out: ch, k: 3, stride: 1, pad: 1}})
+	m.inputBlocks = append(m.inputBlocks, []layer{&conv{key: "input_blocks.0.0", in: cfg.ImageChannels(), out: ch, k: 3, stride: 1, pad: 1}})
 	chans := []int{ch}
 	ds := 1
 	for level, mu := range b.mult {
@@ -283,7 +283,7 @@ func (m *Model) NumParams() int {
 func (m *Model) ImageSize() int { return m.cfg.ImageSize }
 
 // InChannels returns the number of image channels.
-func (m *Model) InChannels() int { return m.cfg.inChannels() }
+func (m *Model) InChannels() int { return m.cfg.ImageChannels() }
 
 // OutChannels returns the number of output channels (2× InChannels with
 // learned variance: ε first, then the variance values).

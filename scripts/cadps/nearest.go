@@ -31,7 +31,7 @@ func loadNearestRef(dir, names string, shape []int) (*nearestRef, error) {
 	if err != nil {
 		return nil, fmt.Errorf("-nearest: %w", err)
 	}
-	data, err := train.LoadDataset(dir, shape[2])
+	data, err := train.LoadDataset(dir, shape[2], 1)
 	if err != nil {
 		return nil, fmt.Errorf("-nearest: %w", err)
 	}

@@ -214,7 +214,7 @@ func (f *trainFlags) resumeTrainer(b backends.Backend, ckpt string, exists bool,
 	if err != nil {
 		return nil, err
 	}
-	ds, err := train.LoadDataset(*f.data, peek.UNet.ImageSize)
+	ds, err := train.LoadDataset(*f.data, peek.UNet.ImageSize, peek.UNet.ImageChannels())
 	if err != nil {
 		return nil, err
 	}
@@ -274,7 +274,7 @@ func (f *trainFlags) newTrainer(b backends.Backend, ckpt string, exists bool, se
 	if err := cfg.Validate(); err != nil {
 		return nil, usagef("%v", err)
 	}
-	ds, err := train.LoadDataset(*f.data, ucfg.ImageSize)
+	ds, err := train.LoadDataset(*f.data, ucfg.ImageSize, ucfg.ImageChannels())
 	if err != nil {
 		return nil, err
 	}
