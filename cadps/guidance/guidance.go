@@ -36,12 +36,16 @@
 // values of DDRM, DiffPIR and DAPS are not their defaults (η = η_B = 0; no
 // data step; an invalid DAPS that NewSampler refuses).
 //
-// The graphs are differentiable once: ζ and σ_y are host constants, and a
-// step that already differentiates the network (DPS, CA-DPS and the other
-// likelihood-gradient methods) cannot be differentiated again, so a
-// gradient of a loss through such a step with respect to y fails in GoMLX
-// (no gradient of Pad); the methods without a network gradient (DDRM,
-// DiffPIR, DAPS, projection) can be.
+// The graphs are differentiable once. ζ is a host constant in the
+// sampler's graph; a graph of one's own that builds a Step and calls a
+// method's Step on it can give ζ as a scalar node (Step.ScaleNode) and
+// differentiate x_{t-1} with respect to it, since ζ only multiplies the
+// likelihood term. σ_y is a host constant, and a step that already
+// differentiates the network (DPS, CA-DPS and the other likelihood-gradient
+// methods) cannot be differentiated again, so a gradient of a loss through
+// such a step with respect to y fails in GoMLX (no gradient of Pad);
+// the methods without a network gradient (DDRM, DiffPIR, DAPS, projection)
+// can be.
 package guidance
 
 import (
@@ -103,6 +107,12 @@ type Step struct {
 	Draws []*graph.Node
 	// Scale is the step size ζ.
 	Scale float64
+	// ScaleNode, when not nil, is the step size ζ as a scalar node of the
+	// step's graph, used by Scaled in place of Scale: a graph built around
+	// a method's Step sets it to differentiate the step with respect to ζ
+	// (graph.Gradient of a loss of Result.Next with respect to it). The
+	// sampler leaves it nil.
+	ScaleNode *graph.Node
 	// Ramp schedules ζ over the steps (the zero Ramp keeps it constant).
 	// Methods apply both through Scaled.
 	Ramp Ramp

@@ -102,27 +102,46 @@ func (r Ramp) Weights(n int) []float64 {
 // Scaled returns ζ_i·v: v times the step size at the step's index (the
 // ramp applied; a method of your own applies ζ through it),
 // MulScalar by ζ itself (the reference's graph) when the ramp is off.
+// With ScaleNode set, ζ is that node instead of Scale; it panics when the
+// node is not a scalar.
 func (s *Step) Scaled(v *graph.Node) *graph.Node {
+	zeta := s.ScaleNode
+	if zeta != nil {
+		if zeta.Rank() != 0 {
+			panic(fmt.Errorf("guidance: Step.ScaleNode is %s, want a scalar ζ", zeta.Shape()))
+		}
+		zeta = graph.ConvertDType(zeta, v.DType())
+	}
 	if s.Ramp.Off() {
+		if zeta != nil {
+			return graph.Mul(v, zeta)
+		}
 		return graph.MulScalar(v, s.Scale)
+	}
+	scale := s.Scale
+	if zeta != nil {
+		scale = 1 // the ramp's weights alone, times the node below
 	}
 	w := s.Ramp.Weights(s.Process.NumSteps())
 	table := make([]float32, len(w))
 	for i, wi := range w {
-		table[i] = float32(s.Scale * wi)
+		table[i] = float32(scale * wi)
 	}
 	i := s.I
 	if i.Rank() == 1 {
 		i = graph.Reshape(i, i.Shape().Dimensions[0], 1)
 	}
-	zeta := graph.ConvertDType(graph.Gather(graph.Const(v.Graph(), table), i), v.DType())
-	if zeta.Rank() == 1 { // one ζ per image: expand against v [N,...]
+	zi := graph.ConvertDType(graph.Gather(graph.Const(v.Graph(), table), i), v.DType())
+	if zeta != nil {
+		zi = graph.Mul(zi, zeta)
+	}
+	if zi.Rank() == 1 { // one ζ per image: expand against v [N,...]
 		dims := make([]int, v.Rank())
 		for k := range dims {
 			dims[k] = 1
 		}
-		dims[0] = zeta.Shape().Dimensions[0]
-		zeta = graph.Reshape(zeta, dims...)
+		dims[0] = zi.Shape().Dimensions[0]
+		zi = graph.Reshape(zi, dims...)
 	}
-	return graph.Mul(v, zeta)
+	return graph.Mul(v, zi)
 }
