@@ -118,7 +118,7 @@ func (DDRM) DefaultScale(ops.Kind) float64 { return 1 }
 // checked when the steps are built).
 func (DDRM) CheckOperator(op ops.Operator) error {
 	if !ops.HasSVD(op) {
-		return fmt.Errorf("ddrm needs the singular value decomposition of %s: %w", op.Name(), ErrOperator)
+		return fmt.Errorf("ddrm needs the singular value decomposition of %s (ops.Decomposer; ops.NewSVDOperator builds an operator with one): %w", op.Name(), ErrOperator)
 	}
 	if p, ok := op.(*ops.Inpainting); ok && p.MissingFraction() == 1 {
 		return fmt.Errorf("ddrm: the mask of %s hides every pixel, so it has no positive singular value: %w", op.Name(), ErrOperator)

@@ -3,6 +3,7 @@ package guidance_test
 import (
 	"errors"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/cadps/toolkit/cadps"
@@ -144,8 +145,9 @@ func TestGaussianPosteriorStatistics(t *testing.T) {
 }
 
 // TestOperatorRequirements checks that a method given an operator lacking
-// what it needs reports it: CheckOperator returns ErrOperator, and a step
-// built anyway fails with an error, not a panic.
+// what it needs reports it: CheckOperator returns ErrOperator naming the
+// interface the operator lacks, and a step built anyway fails with an
+// error, not a panic.
 func TestOperatorRequirements(t *testing.T) {
 	phase, err := ops.NewPhaseRetrieval(2)
 	if err != nil {
@@ -167,27 +169,28 @@ func TestOperatorRequirements(t *testing.T) {
 		method string
 		op     ops.Operator
 		ok     bool
+		want   string // what the refusal names: the interface the operator lacks
 	}{
-		{"dps", phase, true},
-		{"cadps", phase, true},
-		{"mmps", sr, true},
-		{"mmps", phase, false},
-		{"tmpd", phase, false},
-		{"pigdm", phase, false},
-		{"cadps-gauss", phase, false},
-		{"cadps-gauss", blur, true},
-		{"projection", sr, true},
-		{"projection", blur, false},
-		{"projection", phase, false},
-		{"mcg", blur, false},
-		{"ddrm", sr, true},
-		{"ddrm", blur, true},
-		{"ddrm", motion, false},
-		{"ddrm", phase, false},
-		{"diffpir", sr, true},
-		{"diffpir", motion, false},
-		{"diffpir", phase, false},
-		{"daps", phase, true},
+		{"dps", phase, true, ""},
+		{"cadps", phase, true, ""},
+		{"mmps", sr, true, ""},
+		{"mmps", phase, false, "ops.Linear"},
+		{"tmpd", phase, false, "ops.Linear"},
+		{"pigdm", phase, false, "ops.Linear"},
+		{"cadps-gauss", phase, false, "ops.Linear"},
+		{"cadps-gauss", blur, true, ""},
+		{"projection", sr, true, ""},
+		{"projection", blur, false, "ops.PseudoInverter"},
+		{"projection", phase, false, "ops.PseudoInverter"},
+		{"mcg", blur, false, "ops.PseudoInverter"},
+		{"ddrm", sr, true, ""},
+		{"ddrm", blur, true, ""},
+		{"ddrm", motion, false, "ops.Decomposer"},
+		{"ddrm", phase, false, "ops.Decomposer"},
+		{"diffpir", sr, true, ""},
+		{"diffpir", motion, false, "ops.Proximal"},
+		{"diffpir", phase, false, "ops.Proximal"},
+		{"daps", phase, true, ""},
 	}
 	b, err := backend.New()
 	if err != nil {
@@ -207,8 +210,8 @@ func TestOperatorRequirements(t *testing.T) {
 				}
 				return
 			}
-			if !errors.Is(err, guidance.ErrOperator) {
-				t.Fatalf("CheckOperator = %v, want an error wrapping ErrOperator", err)
+			if !errors.Is(err, guidance.ErrOperator) || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("CheckOperator = %v, want an error wrapping ErrOperator naming %s", err, c.want)
 			}
 			t.Logf("CheckOperator: %v", err)
 			s, err := cadps.NewSampler(cadps.Problem{Backend: b, Ctx: context.New(), Net: w.net, Process: w.process,
