@@ -96,3 +96,58 @@ func ExampleOptions_custom() {
 	fmt.Printf("%s on %s: %d steps, ζ %g, %d×%d reconstruction\n", s.Method, s.Task, s.Steps, s.Scale, res.Reconstruction.W, res.Reconstruction.H)
 	// Output: dps-squared on saturated: 20 steps, ζ 0.1, 32×32 reconstruction
 }
+
+// rowSensor is an operator of one's own written as a type: a sensor that
+// reads every other row of the image, [N,C,H,W] → [N,C,H/2,W]. Any type
+// with Name, OutputShape and Apply is an ops.Operator; Kind (ops.Kinder)
+// says which family of tasks it belongs to, and with it the methods'
+// default step size.
+type rowSensor struct{}
+
+func (rowSensor) Name() string { return "even_rows" }
+
+func (rowSensor) OutputShape(in []int) ([]int, error) {
+	if len(in) != 4 || in[2]%2 != 0 {
+		return nil, fmt.Errorf("even_rows: want an NCHW shape of even height, got %v", in)
+	}
+	return []int{in[0], in[1], in[2] / 2, in[3]}, nil
+}
+
+func (rowSensor) Apply(x *graph.Node) *graph.Node {
+	d := x.Shape().Dimensions
+	pairs := graph.Reshape(x, d[0], d[1], d[2]/2, 2, d[3]) // rows 2k and 2k+1 side by side
+	return graph.Squeeze(graph.Slice(pairs, graph.AxisRange(), graph.AxisRange(), graph.AxisRange(), graph.AxisElem(0)), 3)
+}
+
+func (rowSensor) Kind() ops.Kind { return ops.KindInpainting }
+
+// A task whose operator is a type of one's own: Build returns it for the
+// batch's image shape, and Fixed says it does not depend on the seed. As an
+// inpainting operator it takes DPS's ζ for inpainting, without Options.Scale.
+func ExampleTask_operator() {
+	b, err := backend.New()
+	if err != nil {
+		log.Fatal(err)
+	}
+	prior, err := restore.LoadPrior(restore.ModelSpec{Name: restore.SmallPriorName})
+	if err != nil {
+		log.Fatal(err)
+	}
+	img, err := restore.LoadImage("../prior/small/testimages/0-tshirt.png", prior.ImageShape(), restore.FitNone)
+	if err != nil {
+		log.Fatal(err)
+	}
+	rows := restore.Task{Label: "even-rows", Fixed: true, Build: func([]int, uint64) (ops.Operator, error) { return rowSensor{}, nil }}
+	r, err := restore.New(b, prior, restore.Options{Task: rows, Method: "dps", Steps: 20})
+	if err != nil {
+		log.Fatal(err)
+	}
+	res, err := r.Restore(img, 1, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	s := r.Settings()
+	fmt.Printf("%s on %s: ζ %g, measurement %d×%d, reconstruction %d×%d\n", s.Method, s.Task, s.Scale,
+		res.Measurement.W, res.Measurement.H, res.Reconstruction.W, res.Reconstruction.H)
+	// Output: dps on even-rows: ζ 0.5, measurement 32×16, reconstruction 32×32
+}
