@@ -255,13 +255,16 @@ func (s *Sampler) graphStep(ctx *context.Context, x, i, state, y *graph.Node) []
 	return slices.Concat(outs[:4], []*graph.Node{state, next}, outs[4:])
 }
 
-// Run samples from x_T (the initial state; drawn from noise when nil, with
-// the shape of the measurement's image given by shape) towards the
-// posterior given the measurement y, and returns x_0. noise supplies every
-// random draw (see NoiseSource; a GraphNoiseSource such as GraphNoise makes
-// the per-step draws inside the step graph and keeps the run on the
-// device); cb, when not nil, is called after every step. A NaN or Inf stops
-// the run with an error naming the step and method.
+// Run samples from x_T (the initial state, [N,C,H,W] for images; drawn from
+// noise when nil, with the shape given by shape) towards the posterior
+// given the measurement y (shaped as the operator's OutputShape gives for
+// x_T's shape; nil without an operator), and returns x_0, shaped like x_T,
+// on the images' [−1, 1] scale and not clamped to it (imageio.FromNCHW
+// turns it into images). noise supplies every random draw (see
+// NoiseSource; a GraphNoiseSource such as GraphNoise makes the per-step
+// draws inside the step graph and keeps the run on the device); cb, when
+// not nil, is called after every step. A NaN or Inf stops the run with an
+// error naming the step and method.
 func (s *Sampler) Run(xT *tensors.Tensor, shape []int, y *tensors.Tensor, noise NoiseSource, cb Callback) (*tensors.Tensor, error) {
 	if noise == nil {
 		return nil, errors.New("cadps: no noise source")

@@ -89,7 +89,8 @@ type Step struct {
 	Op ops.Operator
 	// Y is the measurement A(x)+n, [N,...] batched as X; nil with Op.
 	Y *graph.Node
-	// X is x_t.
+	// X is x_t, [N,...] ([N,C,H,W] for images): the images' [−1, 1]
+	// scale plus the process's noise at index I.
 	X *graph.Node
 	// I is the respaced index of x_t (int32 scalar).
 	I *graph.Node
