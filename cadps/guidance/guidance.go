@@ -43,7 +43,7 @@
 // likelihood term. σ_y is a host constant, and a step that already
 // differentiates the network (DPS, CA-DPS and the other likelihood-gradient
 // methods) cannot be differentiated again, so a gradient of a loss through
-// such a step with respect to y fails in GoMLX (no gradient of Pad);
+// such a step with respect to y or x_t fails in GoMLX (no gradient of Pad);
 // the methods without a network gradient (DDRM, DiffPIR, DAPS, projection)
 // can be.
 package guidance
