@@ -14,6 +14,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
 )
 
 // TestNewSamplerRefusesBadParams checks that a step size ζ or a σ_y that is
@@ -202,5 +203,64 @@ func TestSamplerStepMissingDraws(t *testing.T) {
 		if err := tc.step(); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: error %v, want one containing %q", tc.name, err, tc.want)
 		}
+	}
+}
+
+// TestSamplerZeroResidual runs the DPS-type methods on a measurement that
+// x̂0 fits exactly: a network whose ε puts x̂0 below −1 everywhere, so that
+// the clamped x̂0 is the black image, and the noiseless inpainting of that
+// image. The residual is then exactly 0 at every step; its gradient is 0,
+// as in the reference, and the run ends at the black image instead of
+// stopping as diverged (mcg's observed pixels end at q_sample(y)).
+func TestSamplerZeroResidual(t *testing.T) {
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	proc, err := diffusion.New(diffusion.Config{Steps: 1000, NoiseSchedule: "linear", Respacing: "4",
+		MeanType: diffusion.MeanEpsilon, VarType: diffusion.VarFixedLarge, ClipDenoised: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mask := []float32{1, 1, 0, 0, 1, 0, 0, 1, 1, 1, 0, 1, 0, 1, 1, 1}
+	op, err := ops.NewInpainting(mask, 4, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y := make([]float32, len(mask)) // A(−1) without noise
+	for k, m := range mask {
+		y[k] = -m
+	}
+	blackEps := func(_ *context.Context, x, _ *graph.Node) *graph.Node {
+		return graph.AddScalar(graph.ZerosLike(x), 1e3)
+	}
+	for _, method := range []guidance.Method{guidance.DPS{}, guidance.CADPS{}, guidance.MCG{}} {
+		t.Run(method.Name(), func(t *testing.T) {
+			s, err := NewSampler(Problem{Backend: b, Ctx: context.New(), Net: blackEps, Process: proc, Op: op,
+				Method: method, Scale: 1, SigmaY: 0})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var residuals []float32
+			out, err := s.Run(nil, []int{1, 1, 4, 4}, tensors.FromFlatDataAndDimensions(y, 1, 1, 4, 4), NewSeededNoise(1),
+				func(info StepInfo) error {
+					residuals = append(residuals, info.Residual...)
+					return nil
+				})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k, v := range tensors.MustCopyFlatData[float32](out) {
+				// mcg ends its observed pixels at q_sample(y) of index 0.
+				if (mask[k] == 0 || method.Name() != "mcg") && v != -1 {
+					t.Fatalf("x_0[%d] = %v, want the black image's −1", k, v)
+				}
+			}
+			for k, r := range residuals {
+				if r != 0 {
+					t.Errorf("residual at step %d = %v, want 0", k+1, r)
+				}
+			}
+		})
 	}
 }

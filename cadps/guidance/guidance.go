@@ -186,12 +186,17 @@ func (s *Step) mustMeasure(helper string) {
 }
 
 // perImageNorm returns the Euclidean norm of each batch element of d
-// [N,...], [N]: |d_n| when d is [N], one value per image.
+// [N,...], [N]: |d_n| when d is [N], one value per image. Its gradient at
+// d_n = 0 is 0, as torch.linalg.norm's backward gives it, instead of the
+// 0/0 = NaN of the square root's (or, for [N], the +1 GoMLX gives Abs at
+// 0).
 func perImageNorm(d *graph.Node) *graph.Node {
 	if d.Rank() == 1 {
-		return graph.Abs(d)
+		return graph.Where(graph.NotEqual(d, graph.ZerosLike(d)), graph.Abs(d), graph.ZerosLike(d))
 	}
-	return graph.Sqrt(sumPerImage(graph.Square(d)))
+	sq := sumPerImage(graph.Square(d))
+	pos := graph.GreaterThan(sq, graph.ZerosLike(sq))
+	return graph.Where(pos, graph.Sqrt(graph.Where(pos, sq, graph.OnesLike(sq))), graph.ZerosLike(sq))
 }
 
 // sumPerImage sums x [N,...] over every axis but the batch axis, giving
