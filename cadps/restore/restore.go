@@ -267,7 +267,7 @@ func (r *Restorer) Settings() Settings {
 	if r.opts.Task.Config != nil {
 		s.TaskConfig = r.opts.Task.Config
 	}
-	if r.opts.DDIM {
+	if cfg.Sampler == diffusion.SamplerDDIM { // asked for, or the prior's configured sampler
 		s.Eta = r.opts.Eta
 	}
 	if !r.opts.Ramp.Off() {

@@ -444,3 +444,40 @@ func TestDDRMCleanBlur(t *testing.T) {
 	}
 	t.Logf("PSNR %.2f dB", res.Metrics.PSNR)
 }
+
+// TestSettingsEta checks that the settings record DDIM's η whenever the
+// updates are DDIM's: asked for with Options.DDIM, or by a prior whose
+// diffusion configuration names the ddim sampler.
+func TestSettingsEta(t *testing.T) {
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name         string
+		configured   string // the prior's diffusion sampler
+		ddim         bool
+		eta, wantEta float64
+		wantSampler  string
+	}{
+		{"ddpm", diffusion.SamplerDDPM, false, 0, 0, "ddpm"},
+		{"Options.DDIM", diffusion.SamplerDDPM, true, 0.5, 0.5, "ddim"},
+		{"ddim configured", diffusion.SamplerDDIM, false, 0.5, 0.5, "ddim"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			prior, err := LoadPrior(fixtureSpec(t, "fixed"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			prior.Diffusion.Sampler = tc.configured
+			r, err := New(b, prior, Options{Task: SpecTask("sr:factor=2"), Method: "dps", Steps: 2, DDIM: tc.ddim, Eta: tc.eta})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := r.Settings()
+			if s.Eta != tc.wantEta || s.Sampler != tc.wantSampler {
+				t.Errorf("settings record sampler %q and η = %v, want %q and %v", s.Sampler, s.Eta, tc.wantSampler, tc.wantEta)
+			}
+		})
+	}
+}
