@@ -3,7 +3,10 @@
 package runs
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
+	"hash/fnv"
 	"os"
 	"strconv"
 	"strings"
@@ -25,4 +28,23 @@ func processAlive(pid int) bool {
 	// "pid (comm) S ...": the state follows the last ')' (comm may hold one).
 	rest := string(stat[strings.LastIndexByte(string(stat), ')')+1:])
 	return !strings.HasPrefix(strings.TrimSpace(rest), "Z")
+}
+
+// pidSpace names the space in which this process's id is meaningful: a
+// digest of the running kernel's boot id and of the process-id namespace
+// (Linux's /proc/sys/kernel/random/boot_id and /proc/self/ns/pid), as 16
+// hex digits, so that two containers with one host name, or two machines
+// with one name, tell each other apart. It is "" where neither can be
+// read (systems without /proc).
+func pidSpace() string {
+	boot, errBoot := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	ns, errNS := os.Readlink("/proc/self/ns/pid")
+	if errBoot != nil && errNS != nil {
+		return ""
+	}
+	h := fnv.New64a()
+	h.Write(bytes.TrimSpace(boot))
+	h.Write([]byte{0})
+	h.Write([]byte(ns))
+	return fmt.Sprintf("%016x", h.Sum64())
 }

@@ -36,9 +36,15 @@ var ErrHeld = errors.New("held by another worker")
 // Holder describes the worker that holds a claim; it is the content of a
 // claim file.
 type Holder struct {
-	// Host and PID identify the process.
+	// Host and PID identify the process, within PIDSpace.
 	Host string `json:"host"`
 	PID  int    `json:"pid"`
+	// PIDSpace tells the system and process-id namespace in which PID
+	// names the process (see pidSpace; empty where it cannot be told):
+	// containers that share the host's name (host networking) have
+	// process ids of their own, and one must not judge another's holder
+	// dead because its PID does not run in its own namespace.
+	PIDSpace string `json:"pid_space,omitempty"`
 	// Worker names the worker in the run's terms (its shard, its job).
 	Worker string `json:"worker,omitempty"`
 	// Claimed is when the claim was made (RFC 3339, UTC).
@@ -65,9 +71,9 @@ func (h Holder) String() string {
 // every quarter of the lease (a heartbeat); a file older than the lease
 // marks a dead holder, and the next generation may then be claimed —
 // again by exactly one worker. So does a file whose holder is a process of
-// the claiming worker's host that is no longer alive (processAlive), at
-// once: a worker stopped by Ctrl-C or kill -9 does not block a restart on
-// its host for the lease. A worker that has linked its file checks that
+// the claiming worker's host and process-id namespace (pidSpace) that is
+// no longer alive (processAlive), at once: a worker stopped by Ctrl-C or
+// kill -9 does not block a restart on its host for the lease. A worker that has linked its file checks that
 // no live worker made another meanwhile, and gives way if one did; each
 // claim file holds a random token, by which a holder tells its own file
 // from one made later under the same name. A holder that finds a newer
@@ -164,7 +170,7 @@ func (c *Claimer) Claim(stem string) (*Claim, error) {
 	if _, err := rand.Read(token[:]); err != nil {
 		return nil, fmt.Errorf("runs: claim %s: %w", stem, err)
 	}
-	h := Holder{Host: host, PID: os.Getpid(), Worker: c.Worker, Claimed: time.Now().UTC().Format(time.RFC3339), Token: hex.EncodeToString(token[:])}
+	h := Holder{Host: host, PID: os.Getpid(), PIDSpace: pidSpace(), Worker: c.Worker, Claimed: time.Now().UTC().Format(time.RFC3339), Token: hex.EncodeToString(token[:])}
 	data, err := json.Marshal(h)
 	if err != nil {
 		return nil, fmt.Errorf("runs: %w", err)
@@ -338,8 +344,9 @@ func readHolderOf(path string) Holder {
 }
 
 // deadHolder reports whether the claim file at path names a process of
-// this host that is not alive. A holder on another host, or one that
-// cannot be read, is not known to be dead: its claim keeps the lease rule.
+// this host and process-id namespace (sameSpace) that is not alive. A
+// holder on another host or in another namespace, or one that cannot be
+// read, is not known to be dead: its claim keeps the lease rule.
 func deadHolder(path string) bool {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -350,7 +357,15 @@ func deadHolder(path string) bool {
 		return false
 	}
 	host, _ := os.Hostname()
-	return h.Host == host && h.PID != os.Getpid() && !processAlive(h.PID)
+	return h.Host == host && sameSpace(h.PIDSpace) && h.PID != os.Getpid() && !processAlive(h.PID)
+}
+
+// sameSpace reports whether a holder's PIDSpace is this process's. A
+// holder that recorded none (written by an earlier version of this
+// package, or where the namespace cannot be told) is taken as of this
+// host's namespace, as it always was.
+func sameSpace(space string) bool {
+	return space == "" || space == pidSpace()
 }
 
 // heartbeat refreshes the claim file every interval until Release, and
@@ -449,17 +464,23 @@ func (c *Claimer) ReleaseAll() {
 }
 
 // processTag names this process in the temporary files of its claims
-// (host and pid), so that a later worker can tell a temporary file that a
-// killed process left behind from one a live process is still writing.
+// (host, pid and, where it can be told, its pidSpace: HOST-PID-SPACE), so
+// that a later worker can tell a temporary file that a killed process
+// left behind from one a live process is still writing.
 func processTag() string {
 	host, _ := os.Hostname()
-	return strings.ReplaceAll(host, ".", "_") + "-" + strconv.Itoa(os.Getpid())
+	tag := strings.ReplaceAll(host, ".", "_") + "-" + strconv.Itoa(os.Getpid())
+	if space := pidSpace(); space != "" {
+		tag += "-" + space
+	}
+	return tag
 }
 
 // removeDeadTemps removes the temporary files of claims STEM.0 … STEM.gen
-// that processes of this host left when they were killed between writing
-// and linking them (kill -9, a node's out-of-memory killer). Files of
-// live processes, and of other hosts, are left alone.
+// that processes of this host and process-id namespace left when they
+// were killed between writing and linking them (kill -9, a node's
+// out-of-memory killer). Files of live processes, and of other hosts or
+// namespaces, are left alone.
 func removeDeadTemps(stem string, gen int) {
 	dir, base := filepath.Split(stem)
 	host, _ := os.Hostname()
@@ -469,8 +490,9 @@ func removeDeadTemps(stem string, gen int) {
 		matches, _ := filepath.Glob(filepath.Join(dir, globEscape("."+name+"."+prefix)+"*"))
 		for _, m := range matches {
 			rest := strings.TrimPrefix(filepath.Base(m), "."+name+"."+prefix)
-			pid, err := strconv.Atoi(rest[:max(strings.Index(rest, "."), 0)])
-			if err == nil && pid != os.Getpid() && !processAlive(pid) {
+			num, space, _ := strings.Cut(rest[:max(strings.Index(rest, "."), 0)], "-")
+			pid, err := strconv.Atoi(num)
+			if err == nil && sameSpace(space) && pid != os.Getpid() && !processAlive(pid) {
 				os.Remove(m)
 			}
 		}

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -219,6 +220,85 @@ func TestClaimDeadLocalHolder(t *testing.T) {
 				t.Fatalf("claimed: %v, want ErrHeld", err)
 			case !strings.Contains(err.Error(), tc.h.String()):
 				t.Errorf("error %q does not name the holder %s", err, tc.h)
+			}
+		})
+	}
+}
+
+// TestClaimPIDSpace: a fresh claim of this host's name whose process id
+// does not run here is taken over at once only when it was made in this
+// process-id namespace. A container that shares the host's name (host
+// networking) but has process ids of its own holds its claims for the
+// lease, and the temporary files it writes are not removed as a dead
+// process's.
+func TestClaimPIDSpace(t *testing.T) {
+	host, _ := os.Hostname()
+	dead := deadPID(t)
+	// A claim this process makes, its pid replaced by a dead one: the
+	// claim of a worker of this namespace that was killed.
+	mine := func(t *testing.T) map[string]any {
+		stem := filepath.Join(t.TempDir(), "00001")
+		cl, err := (&Claimer{}).Claim(stem)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := os.ReadFile(stem + ".0")
+		cl.Release()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var h map[string]any
+		if err := json.Unmarshal(data, &h); err != nil {
+			t.Fatal(err)
+		}
+		h["pid"] = dead
+		return h
+	}
+	for _, tc := range []struct {
+		name  string
+		h     func(t *testing.T) map[string]any
+		taken bool
+	}{
+		{"killed worker of this namespace", mine, true},
+		{"worker of another namespace", func(t *testing.T) map[string]any {
+			h := mine(t)
+			h["pid_space"] = "0123456789abcdef"
+			return h
+		}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			stem := filepath.Join(dir, "00002")
+			h := tc.h(t)
+			data, err := json.Marshal(h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(stem+".0", data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			// The temporary file its worker would write for the next
+			// generation, as atomicfile.CreateExclusive names it.
+			tag := strings.ReplaceAll(host, ".", "_") + "-" + strconv.Itoa(dead)
+			if space, _ := h["pid_space"].(string); space != "" {
+				tag += "-" + space
+			}
+			temp := filepath.Join(dir, ".00002.0."+tag+".tmp123")
+			if err := os.WriteFile(temp, nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			cl, err := (&Claimer{}).Claim(stem)
+			if err == nil {
+				defer cl.Release()
+			}
+			switch {
+			case tc.taken && err != nil:
+				t.Fatalf("not taken over: %v", err)
+			case !tc.taken && !errors.Is(err, ErrHeld):
+				t.Fatalf("claimed (%v), want ErrHeld: %s", err, data)
+			}
+			if _, err := os.Stat(temp); errors.Is(err, fs.ErrNotExist) != tc.taken {
+				t.Errorf("temporary file of the holder: %v; want it removed: %v", err, tc.taken)
 			}
 		})
 	}
