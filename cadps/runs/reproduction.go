@@ -91,7 +91,9 @@ type Reproduction struct {
 	Seed uint64
 	// Fit fits images of another size.
 	Fit restore.Fit
-	// Shard selects the items this run does.
+	// Shard selects the items this run does. A sharded run records its
+	// count in Out (ShardFile, as ChooseShard does) when none is recorded
+	// there, and is refused when another count is.
 	Shard Shard
 	// Claims claims items for this worker (nil: a Claimer with the
 	// default lease). Keep it to release the claims when the worker is

@@ -113,7 +113,9 @@ func compareSettings(dir string, old, new map[string]any) (longer bool, err erro
 }
 
 // checkSettings writes reproduce.json, or compares it with the one an
-// earlier run wrote, and extends it when this run's image list is longer.
+// earlier run wrote, and extends it when this run's image list is longer;
+// a sharded run also checks (and, when it is gone, writes again) the
+// shard count recorded in the folder (ShardFile).
 // Workers read, compare and write it one at a time, under a claim on it
 // (lockSettings): of workers that start or extend a folder at once, each
 // compares its settings with those of the workers before it, and the file
@@ -133,6 +135,17 @@ func (r *Reproduction) checkSettings(rs map[[2]string]*restore.Restorer) error {
 		return err
 	}
 	defer lock.Release()
+	// The shard count this worker chose by (ChooseShard) may have been
+	// removed since by the worker that recorded it, when it gave the run
+	// up: record it again, so that the folder keeps saying how its items
+	// are dealt, and refuse a count that another worker recorded meanwhile.
+	recorded, err := RecordedShards(r.Out)
+	if err != nil {
+		return err
+	}
+	if _, err := recordShards(r.Out, r.Shard, recorded); err != nil {
+		return err
+	}
 	path := filepath.Join(r.Out, SettingsFile)
 	old, ok, repaired, err := readSettings(r.Out)
 	if err == nil && !ok {

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/cadps/toolkit/cadps/restore"
@@ -97,5 +98,67 @@ func TestRunSweepsDeadClaims(t *testing.T) {
 		if _, err := os.Stat(stem + ".0"); tc.swept != errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("%s: want swept %v, the claim file: %v", tc.name, tc.swept, err)
 		}
+	}
+}
+
+// TestRunRecordsShards: a worker chose its shard by the count another
+// worker recorded, and that worker then gave the run up and removed the
+// record (ChooseShard's created): the run records the count again, so
+// that a later worker with another count is refused. A count that differs
+// from the one recorded when the run starts is refused.
+func TestRunRecordsShards(t *testing.T) {
+	b, prior := shippedPrior(t)
+	images, err := filepath.Glob("../prior/small/testimages/*.png")
+	if err != nil || len(images) == 0 {
+		t.Fatalf("test images: %v, %v", images, err)
+	}
+	for _, tc := range []struct {
+		name string
+		// before prepares the folder after this worker chose shard 1/4.
+		before  func(t *testing.T, out string)
+		wantErr string
+	}{
+		{"record removed by the worker that made it", func(t *testing.T, out string) {
+			if err := os.Remove(filepath.Join(out, ShardFile)); err != nil {
+				t.Fatal(err)
+			}
+		}, ""},
+		{"another count recorded meanwhile", func(t *testing.T, out string) {
+			if err := os.WriteFile(filepath.Join(out, ShardFile), []byte(`{"count":2}`), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, "was started with 2 shards (shards.json), this worker is shard 1/4"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := t.TempDir()
+			if _, created, err := ChooseShard(out, "0/4", 0, env()); err != nil || !created {
+				t.Fatalf("the first worker: created %v, %v", created, err)
+			}
+			s, _, err := ChooseShard(out, "1/4", 0, env())
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.before(t, out)
+			rep := &Reproduction{
+				Out: out, Backend: b, Prior: prior, Options: restore.Options{Steps: 2}, Shard: s,
+				Tasks: []TaskSetup{{Task: restore.SpecTask("sr:factor=2")}}, Methods: []string{"dps"}, Images: images[:1], GridRows: -1,
+			}
+			_, err = rep.Run()
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want one saying %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n, err := RecordedShards(out); err != nil || n != 4 {
+				t.Errorf("recorded shard count %d, %v after the run of shard 1/4; want 4", n, err)
+			}
+			if _, _, err := ChooseShard(out, "0/2", 0, env()); err == nil {
+				t.Error("a worker of 2 shards was let into the folder of a run of 4")
+			}
+		})
 	}
 }

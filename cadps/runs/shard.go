@@ -192,26 +192,37 @@ func ChooseShard(dir, spec string, count int, getenv func(string) string) (s Sha
 		}
 		s = Shard{Index: task.Index, Count: n}
 	}
+	if created, err = recordShards(dir, s, recorded); err != nil {
+		return Shard{}, false, err
+	}
+	return s, created, nil
+}
+
+// recordShards records s's count in dir's ShardFile when recorded (the
+// count read from it) is 0, and refuses a count other than the recorded
+// one. created reports whether this call created the file. The whole run
+// (a count of 0 or 1) records nothing.
+func recordShards(dir string, s Shard, recorded int) (created bool, err error) {
 	if s.Count <= 1 {
-		return s, false, nil
+		return false, nil
 	}
 	if recorded == 0 {
 		data, _ := json.Marshal(shardRecord{Count: s.Count})
 		created, err = atomicfile.CreateExclusive(filepath.Join(dir, ShardFile), "", append(data, '\n'))
 		if err != nil {
-			return Shard{}, false, fmt.Errorf("runs: recording the shard count: %w", err)
+			return false, fmt.Errorf("runs: recording the shard count: %w", err)
 		}
 		if !created { // another shard recorded it first
 			if recorded, err = RecordedShards(dir); err != nil {
-				return Shard{}, false, err
+				return false, err
 			}
 		} else {
 			recorded = s.Count
 		}
 	}
 	if recorded != s.Count {
-		return Shard{}, false, fmt.Errorf("%s was started with %d shards (%s), this worker is shard %s: give the same count, or remove %s to deal the items anew",
+		return false, fmt.Errorf("%s was started with %d shards (%s), this worker is shard %s: give the same count, or remove %s to deal the items anew",
 			dir, recorded, ShardFile, s, ShardFile)
 	}
-	return s, created, nil
+	return created, nil
 }
