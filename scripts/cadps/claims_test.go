@@ -388,3 +388,40 @@ func (p *helperProcess) stop(t *testing.T, sig os.Signal) error {
 		return nil
 	}
 }
+
+// TestRestoreHeldFolder: a restoration into a folder that another one
+// holds is refused before it samples, naming the holder, and leaves the
+// folder as it was (two at once would write the same staged files, and
+// one's record could end beside the other's images); once the holder has
+// released it, a restoration writes its files and leaves no claim.
+func TestRestoreHeldFolder(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out")
+	if err := os.Mkdir(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	other := &runs.Claimer{Worker: "the other restoration"}
+	held, err := other.Claim(filepath.Join(out, ".restore.claim"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := []string{smallImages + "/0-tshirt.png", "-task", "inpaint_box:size=12", "-method", "dps", "-steps", "2", "-quiet", "-out", out}
+	_, _, err = runCmd(runRestore, args...)
+	if err == nil || !strings.Contains(err.Error(), "another restoration is writing "+out) || !strings.Contains(err.Error(), "the other restoration") {
+		t.Fatalf("restore into a held folder: error %v, want a refusal naming the holder", err)
+	}
+	if entries, _ := os.ReadDir(out); len(entries) != 1 {
+		t.Errorf("the refused run left %v, want the holder's claim alone", entries)
+	}
+	if err := held.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, err := runCmd(runRestore, args...); err != nil {
+		t.Fatalf("restore into the released folder: %v\n%s", err, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(out, recordFile)); err != nil {
+		t.Errorf("no record after the run: %v", err)
+	}
+	if claims, _ := filepath.Glob(filepath.Join(out, ".restore.claim*")); len(claims) > 0 {
+		t.Errorf("claims left after the run: %v", claims)
+	}
+}

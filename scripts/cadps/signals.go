@@ -83,6 +83,16 @@ func (s *signalStop) makeOutputDir(dir string) (*outputDir, error) {
 	return d, err
 }
 
+// claim is claims.Claim(stem) for a run that listens already: a signal
+// that comes while the claim is made waits for it, so that the stop
+// releases it (claims must be the Claimer the stop releases) before it
+// undoes the folders.
+func (s *signalStop) claim(claims *runs.Claimer, stem string) (*runs.Claim, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return claims.Claim(stem)
+}
+
 // finish runs write, the step that puts a run's outputs in place, and
 // returns its error. A signal that comes while it runs waits for it, and
 // is then ignored: once write has begun, the run ends as write leaves it
