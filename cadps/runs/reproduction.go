@@ -117,6 +117,10 @@ type Reproduction struct {
 	Log io.Writer
 	// OnStep, when not nil, is called after every sampling step.
 	OnStep func(Item, restore.Progress)
+
+	// afterTables, when not nil, is called once the tables are written,
+	// before the records are counted again (a test's hook).
+	afterTables func()
 }
 
 // Item is one image × task × method.
@@ -161,6 +165,10 @@ type RunSummary struct {
 	Done, Failed, Skipped, ByOthers int
 	// Table is the table rebuilt from every record in Out.
 	Table *Table
+	// Wrote reports whether this run wrote the tables in Out: not when Out
+	// holds no record, nor when another worker was writing them (which
+	// then writes them again with this run's records).
+	Wrote bool
 }
 
 // methodsFor returns the methods run on task setup k.

@@ -17,9 +17,9 @@ import (
 
 // Run runs this shard's unfinished items and rebuilds the CSV, table and
 // grids from every record in Out (none while Out holds no record, e.g.
-// after a shard that owns no item). A diverged item is recorded as failed
-// and the run goes on; other errors stop it (finished items stay
-// finished).
+// after a shard that owns no item; see writeTables for workers that end
+// at once). A diverged item is recorded as failed and the run goes on;
+// other errors stop it (finished items stay finished).
 //
 // Workers may share Out: each item is claimed before it runs (see
 // Claimer), so that no two workers compute it at once. An item that
@@ -77,15 +77,55 @@ func (r *Reproduction) Run() (*RunSummary, error) {
 	case rows < 0:
 		rows = 0
 	}
-	if sum.Table, err = readTable([]string{r.Out}); err != nil {
-		return sum, err
+	return sum, r.writeTables(sum, rows)
+}
+
+// writeTables reads every record in Out into sum.Table and rebuilds the
+// CSV, table and grids from them (none while Out holds no record), under a
+// claim on them (files summary.md.claim.N), unless another worker holds
+// that claim: the holder, once it has written them, counts the records
+// again and, when some were added since it read them (this worker's among
+// them), writes them anew. So workers ending at once neither write a mix
+// of two readings nor wait for each other, and the last tables written
+// hold every record.
+func (r *Reproduction) writeTables(sum *RunSummary, rows int) error {
+	c := r.Claims
+	if c == nil {
+		c = &Claimer{Worker: "shard " + r.Shard.String()}
 	}
-	if len(sum.Table.Records) == 0 {
-		// No worker has finished an item yet (this shard may own none):
-		// nothing to tabulate, and no other shard's table to replace.
-		return sum, nil
+	lock, err := c.Claim(filepath.Join(r.Out, TableFile+".claim"))
+	if err == nil && lock.Lost() { // another worker's claim crossed this one's
+		lock.Release()
+		err = ErrHeld
 	}
-	return sum, sum.Table.Write(r.Out, rows)
+	held := errors.Is(err, ErrHeld)
+	if err != nil && !held {
+		return err
+	}
+	if lock != nil {
+		defer lock.Release()
+	}
+	for {
+		if sum.Table, err = readTable([]string{r.Out}); err != nil {
+			return err
+		}
+		if held || len(sum.Table.Records) == 0 {
+			// Another worker writes the tables, or no worker has finished
+			// an item yet (this shard may own none): nothing to replace.
+			return nil
+		}
+		if err := sum.Table.Write(r.Out, rows); err != nil {
+			return err
+		}
+		sum.Wrote = true
+		if r.afterTables != nil {
+			r.afterTables()
+		}
+		recs, err := filepath.Glob(filepath.Join(r.Out, "*", "*", RecordDir, "*.json"))
+		if err != nil || len(recs) == len(sum.Table.Records)+sum.Table.Duplicates {
+			return err
+		}
+	}
 }
 
 // poll returns how long Run waits before it looks again at items that

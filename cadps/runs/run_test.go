@@ -162,3 +162,82 @@ func TestRunRecordsShards(t *testing.T) {
 		})
 	}
 }
+
+// TestRunTablesOfWorkersEndingAtOnce: a worker that ends while another
+// one writes the tables leaves them to it; the one writing them, when a
+// record is added while it writes (the other worker's last item), writes
+// them again, so that the tables end with every record.
+func TestRunTablesOfWorkersEndingAtOnce(t *testing.T) {
+	b, prior := shippedPrior(t)
+	images, err := filepath.Glob("../prior/small/testimages/*.png")
+	if err != nil || len(images) < 2 {
+		t.Fatalf("test images: %v, %v", images, err)
+	}
+	for _, tc := range []struct {
+		name string
+		// held: another worker holds the tables' claim; added: the other
+		// shard's item is recorded while this worker writes the tables.
+		held, added bool
+		// wantRows are metrics.csv's rows at the end (-1: no file).
+		wantRows int
+	}{
+		{"another worker writes the tables", true, false, -1},
+		{"a record added while this worker writes them", false, true, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := t.TempDir()
+			if tc.held {
+				held, err := (&Claimer{Worker: "shard 1/2"}).Claim(filepath.Join(out, TableFile+".claim"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer held.Release()
+			}
+			rep := &Reproduction{
+				Out: out, Backend: b, Prior: prior, Options: restore.Options{Steps: 2}, Shard: Shard{Index: 0, Count: 2},
+				Tasks: []TaskSetup{{Task: restore.SpecTask("sr:factor=2")}}, Methods: []string{"dps"}, Images: images[:2], GridRows: -1,
+			}
+			items := rep.Items()
+			calls := 0
+			rep.afterTables = func() {
+				calls++
+				if !tc.added || calls > 1 {
+					return
+				}
+				// The other shard's record, as its worker writes it.
+				data, err := os.ReadFile(items[0].Path(out, RecordDir))
+				if err != nil {
+					t.Fatal(err)
+				}
+				var rec map[string]any
+				if err := json.Unmarshal(data, &rec); err != nil {
+					t.Fatal(err)
+				}
+				rec["index"], rec["shard"] = items[1].Index, "1/2"
+				if data, err = json.Marshal(rec); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(items[1].Path(out, RecordDir), data, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			sum, err := rep.Run()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sum.Done != 1 || sum.Table == nil || len(sum.Table.Records) == 0 {
+				t.Fatalf("summary %+v, want this worker's item done and tabulated", sum)
+			}
+			rows := -1
+			if csv, err := os.ReadFile(filepath.Join(out, CSVFile)); err == nil {
+				rows = strings.Count(string(csv), "\n") - 1
+			}
+			if rows != tc.wantRows || sum.Wrote != (tc.wantRows >= 0) {
+				t.Errorf("%s holds %d rows (-1: none), the run says it wrote it: %v; want %d", CSVFile, rows, sum.Wrote, tc.wantRows)
+			}
+			if claims, _ := filepath.Glob(filepath.Join(out, TableFile+".claim*")); len(claims) != map[bool]int{false: 0, true: 1}[tc.held] {
+				t.Errorf("claims on the tables after the run: %v", claims)
+			}
+		})
+	}
+}

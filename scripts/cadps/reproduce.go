@@ -134,9 +134,12 @@ func runReproduce(args []string, stdout, stderr io.Writer) (err error) {
 			fmt.Fprintf(stdout, ", %d by other workers", sum.ByOthers)
 		}
 		fmt.Fprintln(stdout)
-		if len(sum.Table.Records) == 0 {
+		switch {
+		case len(sum.Table.Records) == 0:
 			fmt.Fprintf(stdout, "no item of %s is finished yet: nothing to tabulate\n", *f.out)
-		} else {
+		case !sum.Wrote:
+			fmt.Fprintf(stdout, "another worker is writing %s and %s in %s (with this one's items)\n\n%s", runs.CSVFile, runs.TableFile, *f.out, sum.Table.Markdown())
+		default:
 			fmt.Fprintf(stdout, "wrote %s and %s in %s\n\n%s", runs.CSVFile, runs.TableFile, *f.out, sum.Table.Markdown())
 		}
 	}
