@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -47,6 +48,12 @@ type Holder struct {
 	PIDSpace string `json:"pid_space,omitempty"`
 	// Worker names the worker in the run's terms (its shard, its job).
 	Worker string `json:"worker,omitempty"`
+	// Lease is the holder's lease in seconds (Claimer.Lease): its claim
+	// goes stale only once it has not been refreshed for the longer of
+	// that and the looking worker's lease, so that a worker given a
+	// shorter lease does not take over the claims of live workers, which
+	// refresh them less often.
+	Lease float64 `json:"lease_seconds,omitempty"`
 	// Claimed is when the claim was made (RFC 3339, UTC).
 	Claimed string `json:"claimed"`
 	// Token is drawn at random for each claim: a worker tells its own
@@ -170,7 +177,8 @@ func (c *Claimer) Claim(stem string) (*Claim, error) {
 	if _, err := rand.Read(token[:]); err != nil {
 		return nil, fmt.Errorf("runs: claim %s: %w", stem, err)
 	}
-	h := Holder{Host: host, PID: os.Getpid(), PIDSpace: pidSpace(), Worker: c.Worker, Claimed: time.Now().UTC().Format(time.RFC3339), Token: hex.EncodeToString(token[:])}
+	h := Holder{Host: host, PID: os.Getpid(), PIDSpace: pidSpace(), Worker: c.Worker, Lease: c.lease().Seconds(),
+		Claimed: time.Now().UTC().Format(time.RFC3339), Token: hex.EncodeToString(token[:])}
 	data, err := json.Marshal(h)
 	if err != nil {
 		return nil, fmt.Errorf("runs: %w", err)
@@ -241,15 +249,20 @@ func (c *Claimer) settle(cl *Claim, seen look) error {
 }
 
 // live reports whether the claim file at path belongs to a live worker:
-// refreshed within the lease, by a holder that is not a process of this
-// host that no longer runs. It looks at the file itself (Lstat), so that a
-// dangling link counts as a file.
+// refreshed within the lease (the longer of this worker's and the one the
+// holder recorded), by a holder that is not a process of this host that
+// no longer runs. It looks at the file itself (Lstat), so that a dangling
+// link counts as a file.
 func (c *Claimer) live(path string) (bool, error) {
 	st, err := os.Lstat(path)
 	if err != nil {
 		return false, err
 	}
-	return time.Since(st.ModTime()) <= c.lease() && !deadHolder(path), nil
+	lease := c.lease()
+	if held := readHolderOf(path).Lease; held > lease.Seconds() {
+		lease = time.Duration(min(held, time.Duration(math.MaxInt64).Seconds()/2) * float64(time.Second))
+	}
+	return time.Since(st.ModTime()) <= lease && !deadHolder(path), nil
 }
 
 // look is what a claim saw of an item's claim files before it linked its

@@ -304,6 +304,46 @@ func TestClaimPIDSpace(t *testing.T) {
 	}
 }
 
+// TestClaimHolderLease: a claim goes stale once it has not been refreshed
+// for the longer of the looking worker's lease and the one its holder
+// recorded, so that a worker started with a shorter -lease does not take
+// over the claims of live workers that refresh theirs less often.
+func TestClaimHolderLease(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		claim string // the claim file, refreshed 10 s ago
+		lease time.Duration
+		taken bool
+	}{
+		{"holder's lease longer", `{"host":"elsewhere","pid":1,"lease_seconds":3600}`, time.Second, false},
+		{"holder's lease run out", `{"host":"elsewhere","pid":1,"lease_seconds":5}`, time.Second, true},
+		{"holder's lease shorter", `{"host":"elsewhere","pid":1,"lease_seconds":1}`, time.Minute, false},
+		{"no lease recorded", `{"host":"elsewhere","pid":1}`, time.Second, true},
+		{"a lease past any duration", `{"host":"elsewhere","pid":1,"lease_seconds":1e300}`, time.Second, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stem := filepath.Join(t.TempDir(), "00001")
+			if err := os.WriteFile(stem+".0", []byte(tc.claim), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			then := time.Now().Add(-10 * time.Second)
+			if err := os.Chtimes(stem+".0", then, then); err != nil {
+				t.Fatal(err)
+			}
+			cl, err := (&Claimer{Lease: tc.lease}).Claim(stem)
+			if err == nil {
+				cl.Release()
+			}
+			switch {
+			case tc.taken && err != nil:
+				t.Errorf("not taken over: %v", err)
+			case !tc.taken && !errors.Is(err, ErrHeld):
+				t.Errorf("claimed (%v), want ErrHeld", err)
+			}
+		})
+	}
+}
+
 // TestClaimShortLease claims with leases too short for a heartbeat: the
 // claim works (no panic) with MinLease, so it is held against another
 // worker and outlives its nominal lease; no lease or a negative one is

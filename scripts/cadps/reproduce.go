@@ -48,7 +48,7 @@ func addReproduceFlags(fs *flag.FlagSet) *reproduceFlags {
 	f.out = fs.String("out", "", "output folder (required)")
 	f.shard = fs.String("shard", "", "run shard INDEX/COUNT of the items (default: the index SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX, else all)")
 	f.shardCount = fs.Int("shard-count", 0, "number of shards of a job array (or CADPS_SHARD_COUNT; default: the count recorded in -out, else the first Slurm array's size)")
-	f.lease = fs.Duration("lease", runs.DefaultLease, "a claimed item whose worker has not been heard of for this long is taken over (the same for every worker of a folder; at least 1s)")
+	f.lease = fs.Duration("lease", runs.DefaultLease, "a claimed item whose worker has not been heard of for this long (or for its own lease, if longer) is taken over; at least 1s")
 	f.limit = fs.Int("limit", 0, "use only the first N images of the folder (sorted by name)")
 	f.retry = fs.Bool("retry-failed", false, "rerun items recorded as failed")
 	f.gridRows = fs.Int("grid-rows", 8, "rows (images) of each comparison grid (0: no grids)")
