@@ -117,10 +117,11 @@ func (o *outputDir) created(name string) {
 	o.own = append(o.own, name)
 }
 
-// undo, when the run failed (*err is not nil), removes the folders that
-// makeOutputDir created and that are still empty, innermost first. The
-// files the run recorded as created are removed too when they are all the
-// output folder holds and the run made that folder. A folder that holds
+// undo, when the run failed (*err is not nil), removes the files the run
+// recorded as created when they are all the output folder holds (whether
+// the run made the folder or found it, empty, as a job script's mkdir or
+// a volume's mount leaves it), and then the folders that makeOutputDir
+// created and that are empty, innermost first. A folder that holds
 // anything else is kept, and so are its parents; so is every folder that
 // existed before the run or that another process made.
 func (o *outputDir) undo(err *error) {
@@ -133,10 +134,7 @@ func (o *outputDir) undo(err *error) {
 // removeMade removes the files the run created and the folders it made,
 // as undo describes.
 func (o *outputDir) removeMade() {
-	if len(o.made) == 0 {
-		return
-	}
-	if len(o.own) > 0 && filepath.Clean(o.made[0]) == filepath.Clean(o.dir) {
+	if len(o.own) > 0 {
 		entries, rerr := os.ReadDir(o.dir)
 		if rerr == nil && !slices.ContainsFunc(entries, func(e os.DirEntry) bool { return !slices.Contains(o.own, e.Name()) }) {
 			for _, e := range entries {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -36,6 +37,8 @@ func TestOutputDirUndo(t *testing.T) {
 		{"failed run that wrote only its own file", "a/b/out", false, []string{runs.ShardFile}, []string{runs.ShardFile}, failed, false},
 		{"failed run with its own and another file", "a/b/out", false, []string{runs.ShardFile, "x"}, []string{runs.ShardFile}, failed, true},
 		{"failed run beside another worker's file", "a/b/out", false, []string{runs.ShardFile}, nil, failed, true},
+		{"failed run that wrote only its own file in an existing folder", "a/b/out", true, []string{runs.ShardFile}, []string{runs.ShardFile}, failed, true},
+		{"failed run with its own and another file in an existing folder", "a/b/out", true, []string{runs.ShardFile, "x"}, []string{runs.ShardFile}, failed, true},
 		{"failed run through a/..", "a/../a/b/out", false, nil, nil, failed, false},
 		{"failed run through a missing folder and ..", "n1/../a/b/out", false, nil, nil, failed, false},
 		{"failed run, trailing separator", "a/b/out/", false, nil, nil, failed, false},
@@ -77,8 +80,14 @@ func TestOutputDirUndo(t *testing.T) {
 			if _, err := os.Lstat(filepath.Join(root, "n1")); c.err != nil && err == nil {
 				t.Errorf("the failed run left n1, which it made")
 			}
+			// The run's own files go when they are all the folder holds.
+			onlyOwn := c.err != nil && len(c.own) > 0 && len(c.write) == len(c.own)
 			for _, name := range c.write {
-				if _, err := os.Stat(filepath.Join(dir, name)); c.kept && err != nil {
+				_, err := os.Stat(filepath.Join(dir, name))
+				switch gone := errors.Is(err, fs.ErrNotExist); {
+				case c.kept && onlyOwn && !gone:
+					t.Errorf("%s, the failed run's own file and all the folder held, is still there (%v)", name, err)
+				case c.kept && !onlyOwn && err != nil:
 					t.Errorf("%s: %v", name, err)
 				}
 			}

@@ -106,8 +106,9 @@ func runReproduce(args []string, stdout, stderr io.Writer) (err error) {
 	}
 	// The folder is made only now; the shard (recorded in the folder) and
 	// rep.Run's own checks of the images, tasks and methods come after it,
-	// so a run they refuse removes the folder again (with the shard count,
-	// when this worker recorded it) when it made it.
+	// so a run they refuse removes the shard count when this worker
+	// recorded it and the folder holds nothing else, and the folder again
+	// when it made it.
 	dir, err := makeOutputDir(*f.out)
 	if err != nil {
 		return err
