@@ -83,46 +83,53 @@ func (r *Reproduction) Run() (*RunSummary, error) {
 // writeTables reads every record in Out into sum.Table and rebuilds the
 // CSV, table and grids from them (none while Out holds no record), under a
 // claim on them (files summary.md.claim.N), unless another worker holds
-// that claim: the holder, once it has written them, counts the records
-// again and, when some were added since it read them (this worker's among
-// them), writes them anew. So workers ending at once neither write a mix
-// of two readings nor wait for each other, and the last tables written
-// hold every record.
+// that claim. A holder counts the record files before it reads them and
+// again once it has released the claim, and writes the tables anew when
+// the count changed: a worker that found the claim held had written its
+// record before that, so the holder's second count sees it. So workers
+// ending at once neither write a mix of two readings nor wait for each
+// other, and the last tables written hold every record.
 func (r *Reproduction) writeTables(sum *RunSummary, rows int) error {
 	c := r.Claims
 	if c == nil {
 		c = &Claimer{Worker: "shard " + r.Shard.String()}
 	}
-	lock, err := c.Claim(filepath.Join(r.Out, TableFile+".claim"))
-	if err == nil && lock.Lost() { // another worker's claim crossed this one's
-		lock.Release()
-		err = ErrHeld
-	}
-	held := errors.Is(err, ErrHeld)
-	if err != nil && !held {
-		return err
-	}
-	if lock != nil {
-		defer lock.Release()
+	countRecords := func() (int, error) {
+		recs, err := filepath.Glob(filepath.Join(r.Out, "*", "*", RecordDir, "*.json"))
+		return len(recs), err
 	}
 	for {
-		if sum.Table, err = readTable([]string{r.Out}); err != nil {
+		lock, err := c.Claim(filepath.Join(r.Out, TableFile+".claim"))
+		if err == nil && lock.Lost() { // another worker's claim crossed this one's
+			lock.Release()
+			err = ErrHeld
+		}
+		held := errors.Is(err, ErrHeld)
+		if err != nil && !held {
 			return err
 		}
-		if held || len(sum.Table.Records) == 0 {
-			// Another worker writes the tables, or no worker has finished
-			// an item yet (this shard may own none): nothing to replace.
-			return nil
+		before, err := countRecords()
+		if err == nil {
+			sum.Table, err = readTable([]string{r.Out})
 		}
-		if err := sum.Table.Write(r.Out, rows); err != nil {
+		if err == nil && !held && len(sum.Table.Records) > 0 {
+			// With no record, no worker has finished an item yet (this
+			// shard may own none): nothing to tabulate or replace.
+			if err = sum.Table.Write(r.Out, rows); err == nil {
+				sum.Wrote = true
+			}
+		}
+		if lock != nil {
+			lock.Release()
+		}
+		if err != nil || held || !sum.Wrote {
 			return err
 		}
-		sum.Wrote = true
 		if r.afterTables != nil {
 			r.afterTables()
 		}
-		recs, err := filepath.Glob(filepath.Join(r.Out, "*", "*", RecordDir, "*.json"))
-		if err != nil || len(recs) == len(sum.Table.Records)+sum.Table.Duplicates {
+		after, err := countRecords()
+		if err != nil || after == before {
 			return err
 		}
 	}
