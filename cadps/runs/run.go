@@ -263,6 +263,12 @@ func (r *Reproduction) runItem(it Item, rs *restore.Restorer, cl *Claim) (*Recor
 		cb = func(p restore.Progress) { r.OnStep(it, p) }
 	}
 	res, err := rs.Restore(truth, seed, cb)
+	if cl != nil && cl.Lost() {
+		// Another worker took the item over while this one sampled (it
+		// stalled past the lease): its images are the other worker's to
+		// write. The check before the record below covers the writing.
+		return nil, errClaimLost
+	}
 	switch {
 	case errors.Is(err, cadps.ErrDiverged):
 		rec.Status, rec.Error = StatusFailed, err.Error()

@@ -247,3 +247,56 @@ func TestRunTablesOfWorkersEndingAtOnce(t *testing.T) {
 		})
 	}
 }
+
+// TestRunItemTakenOverWritesNothing checks that a worker whose item was
+// taken over while it sampled (it stalled past the lease) writes none of
+// the item's images or its record: the new holder's would be replaced by
+// a result its record does not describe.
+func TestRunItemTakenOverWritesNothing(t *testing.T) {
+	b, prior := shippedPrior(t)
+	images, err := filepath.Glob("../prior/small/testimages/*.png")
+	if err != nil || len(images) == 0 {
+		t.Fatalf("test images: %v, %v", images, err)
+	}
+	out := t.TempDir()
+	rep := &Reproduction{
+		Out: out, Backend: b, Prior: prior, Options: restore.Options{Steps: 2},
+		Tasks: []TaskSetup{{Task: restore.SpecTask("sr:factor=2")}}, Methods: []string{"dps"}, Images: images[:1], GridRows: -1,
+	}
+	it := rep.Items()[0]
+	rs, err := rep.restorers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stem := filepath.Join(out, it.Task, it.Method, ClaimDir, it.Name())
+	if err := os.MkdirAll(filepath.Dir(stem), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cl, err := (&Claimer{}).Claim(stem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Release()
+	rep.OnStep = func(_ Item, p restore.Progress) {
+		if p.Step != 1 {
+			return
+		}
+		// Another worker takes the item over, as it links the next
+		// generation of its claim.
+		h, err := json.Marshal(Holder{Host: "elsewhere", PID: 1, Worker: "shard 0/1", Claimed: "2026-01-01T00:00:00Z", Token: "other"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(stem+".1", h, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := rep.runItem(it, rs[[2]string{it.Task, it.Method}], cl); !errors.Is(err, errClaimLost) {
+		t.Fatalf("runItem of an item taken over: %v, want errClaimLost", err)
+	}
+	for _, d := range []string{ReconDir, ProgressDir, InputDir, RecordDir} {
+		if _, err := os.Stat(it.Path(out, d)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s: %v, want no file: the item was taken over", it.Path(out, d), err)
+		}
+	}
+}
