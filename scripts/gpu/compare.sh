@@ -18,8 +18,12 @@
 #        each batch of COMPARE_RUN_BATCHES, each in a process of its own;
 #     4. torch with TF32 on everywhere (--tf32 on);
 #     5. torch with a bfloat16 torso (--dtype bfloat16, the reference's fp16 scheme);
-#     6. torch.compile (--compile with TF32, channels-last and cuDNN autotuning;
-#        if it fails, once more with --attn-recompute off);
+#     6. torch.compile (--compile at the reference's default precision, with
+#        channels-last and cuDNN autotuning; if it fails, once more with
+#        --attn-recompute off). Not with --tf32 on: from PyTorch 2.9 that
+#        goes through torch.backends.*.fp32_precision, after which
+#        torch.compile stops with "mix of the legacy and new APIs" (PyTorch
+#        issue 166387);
 #     7. with COMPARE_EXACT=1, both in exact float32 (torch --tf32 off; cadps with
 #        TF32 and XLA's Triton GEMMs off).
 #   Each part stops at its share of the time (COMPARE_SHARES); a part that
@@ -97,7 +101,7 @@ run() {
 		local part=$1 s
 		s=$(left "$2")
 		shift 2
-		if [ "$s" -lt 10 ]; then echo "== torch $part: skipped, no time left" | tee -a "$tlog"; return 0; fi
+		if [ "$s" -lt 10 ]; then echo "== torch $part: skipped, $s s left of its share or of the whole (it needs 10)" | tee -a "$tlog"; return 0; fi
 		echo "== torch $part ($((SECONDS - t0)) s used so far; stopped at $s s): $*" | tee -a "$tlog"
 		# shellcheck disable=SC2086
 		PYTHONUNBUFFERED=1 timeout --signal=INT --kill-after=10 "$s" "$py" "$bench" time --preset "$tpreset" \
@@ -114,7 +118,10 @@ run() {
 		local -a envs=()
 		while [ "$1" != -- ]; do envs+=("$1"); shift; done
 		shift
-		if [ "$s" -le $((margin + 5)) ]; then echo "== cadps: skipped, no time left" | tee -a "$log"; return 0; fi
+		if [ "$s" -le $((margin + 5)) ]; then
+			echo "== cadps: skipped, $s s left of its share or of the whole (it needs more than $((margin + 5)))" | tee -a "$log"
+			return 0
+		fi
 		echo "== cadps ($((SECONDS - t0)) s used so far; stopped at $s s): ${envs[*]} gpucheck $*" | tee -a "$log"
 		env "${envs[@]}" timeout --signal=INT --kill-after=10 "$s" "$bin/gpucheck" -budget "$((s - margin))s" \
 			-preset "$preset" -size "${COMPARE_SIZE:-256}" -repeat "${COMPARE_REPEAT:-5}" "$@" 2>&1 |
@@ -141,22 +148,30 @@ run() {
 	torch_part "bfloat16" "${share[4]}" --dtype bfloat16 || status=1
 	# torch.compile where it works: a failure is reported in the log, and a
 	# failed measurement is tried once more without the attention checkpointing.
-	torch_part "compile" "${share[5]}" --tf32 on --channels-last --cudnn-benchmark --compile || true
+	# Default precision: torch.compile fails once TF32 is set through the
+	# fp32_precision API, which torch_reference.py's --tf32 on uses where it exists.
+	torch_part "compile" "${share[5]}" --channels-last --cudnn-benchmark --compile || true
 	if sed -n '/^== torch compile/,$p' "$tlog" | grep -Eq '^(forward|dps|cadps) .*failed:'; then
-		torch_part "compile, attention recompute off" "${share[5]}" --tf32 on --channels-last --cudnn-benchmark \
+		torch_part "compile, attention recompute off" "${share[5]}" --channels-last --cudnn-benchmark \
 			--compile --attn-recompute off || true
 	fi
 	if [ "${share[6]}" -gt 0 ]; then
+		# torch gets at most half of the share, cadps what torch left of it.
+		local t7=$SECONDS
 		torch_part "exact float32" $((share[6] / 2)) --tf32 off || status=1
-		cadps_part "$cf32" $((share[6] / 2)) 30 NVIDIA_TF32_OVERRIDE=0 \
+		cadps_part "$cf32" $((share[6] - (SECONDS - t7))) 30 NVIDIA_TF32_OVERRIDE=0 \
 			XLA_FLAGS="${XLA_FLAGS:+$XLA_FLAGS }--xla_gpu_enable_triton_gemm=false" -- \
 			-batches "$batches" -bf16-batches "" -noise-steps 0 -run-steps 0 || status=1
 	fi
 
 	local args=(-device "$device" -out "$dest/$name.jsonl" -torch "$tjson" -cadps "tf32=$ctf32")
 	[ -s "$cf32" ] && args+=(-cadps "fp32=$cf32")
-	"$bin/gpucompare" "${args[@]}" || status=1
-	echo "wrote $dest/$name.jsonl ($(wc -l <"$dest/$name.jsonl") measurements) from $name-torch.jsonl and $name-cadps-*.log"
+	if "$bin/gpucompare" "${args[@]}"; then
+		echo "wrote $dest/$name.jsonl ($(wc -l <"$dest/$name.jsonl") measurements) from $name-torch.jsonl and $name-cadps-*.log"
+	else
+		echo "compare.sh: no $name.jsonl (gpucompare failed); the raw logs are in $dest" >&2
+		status=1
+	fi
 	echo "total: $((SECONDS - t0)) s"
 	exit $status
 }

@@ -218,3 +218,83 @@ func TestNsysReport(t *testing.T) {
 		t.Errorf("a trace without Start and Duration: %v\n%s", err, out)
 	}
 }
+
+// TestCompareScriptCalls runs scripts/gpu/compare.sh with stand-ins for
+// Python and gpucheck that only record how they are called, and checks the
+// calls that would go wrong only on the GPU machine: torch.compile must not
+// run with --tf32 on (PyTorch 2.9 and later then refuse to compile, the flag
+// being set through fp32_precision), and the exact float32 part of cadps
+// must get what the torch part left of its share, not a fixed half.
+func TestCompareScriptCalls(t *testing.T) {
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("no bash")
+	}
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree := t.TempDir()
+	for _, f := range []string{"compare.sh", "env.sh"} {
+		b, err := os.ReadFile(filepath.Join(root, "scripts", "gpu", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(tree, "scripts", "gpu", f)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	calls := filepath.Join(t.TempDir(), "calls")
+	record := "#!/bin/sh\necho \"%s tf32override=${NVIDIA_TF32_OVERRIDE:-} $*\" >>\"$CALLS\"\n"
+	python := filepath.Join(t.TempDir(), "python")
+	if err := os.WriteFile(python, []byte(fmt.Sprintf(record, "python")), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	gpu := filepath.Join(tree, "build", "gpu")
+	if err := os.MkdirAll(filepath.Join(gpu, "bench"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(gpu, "bench", "torch_reference.py"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for name, script := range map[string]string{"gpucheck": fmt.Sprintf(record, "gpucheck"), "gpucompare": "#!/bin/sh\nexit 0\n"} {
+		cmd := exec.Command("bash", "-c", `printf '%s' "$1" | gzip -c >"$0"`, filepath.Join(gpu, name+".gz"), script)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+	}
+	cmd := exec.Command("bash", filepath.Join(tree, "scripts", "gpu", "compare.sh"), "run")
+	cmd.Env = append(os.Environ(), "CALLS="+calls, "PYTHON="+python, "CHECK_BACKEND=cadps", "COMPARE_OUT="+t.TempDir(),
+		"COMPARE_NAME=test", "COMPARE_EXACT=1", "COMPARE_SHARES=20 60 20 20 20 20 60", "COMPARE_SECONDS=1000")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Logf("compare.sh: %v (the stand-ins write no results)", err)
+	}
+	b, err := os.ReadFile(calls)
+	if err != nil {
+		t.Fatalf("no call recorded: %v\n%s", err, out)
+	}
+	var compiled, exact []string
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if strings.HasPrefix(line, "python") && strings.Contains(line, "--compile") {
+			compiled = append(compiled, line)
+		}
+		if strings.HasPrefix(line, "gpucheck tf32override=0 ") {
+			exact = append(exact, line)
+		}
+	}
+	if len(compiled) == 0 {
+		t.Errorf("no torch.compile call; calls:\n%s", b)
+	}
+	for _, c := range compiled {
+		if strings.Contains(c, "--tf32 on") {
+			t.Errorf("torch.compile called with --tf32 on: %s", c)
+		}
+	}
+	if len(exact) != 1 {
+		t.Errorf("%d gpucheck calls in exact float32, want 1 (the 60 s share, less torch's part); output:\n%s", len(exact), out)
+	}
+}
