@@ -26,9 +26,11 @@
 #   NAME-items.csv     per item: precision, task, method, image, PSNR and
 #                      SSIM against exact, ΔPSNR and ΔSSIM against the clean
 #                      image
-#   NAME-PREC/         each run as cadps reproduce writes it (metrics.csv,
-#                      the tables; the images are removed after the
-#                      comparison unless PRECISION_KEEP=1)
+#   NAME-runs.tar.gz   each run as cadps reproduce writes it, in a folder
+#                      NAME-PREC/ (metrics.csv, the tables, the grids, each
+#                      item's record; the restored images only with
+#                      PRECISION_KEEP=1), packed into one file so that the
+#                      output folder holds three files, not dozens
 #
 # Environment (defaults in brackets): PRECISION_STEPS [100],
 # PRECISION_LIMIT [10] images, PRECISION_PRECISIONS ["exact tf32 bf16"; exact
@@ -155,6 +157,18 @@ PY
 	cat "$dest/$name.txt"
 	if [ "${PRECISION_KEEP:-0}" != 1 ]; then
 		find "$dest" -path "$dest/$name-*/*" -name '*.png' -not -name 'grid*' -delete
+	fi
+	local -a runs=()
+	for p in "${precisions[@]}"; do
+		[ ! -d "$dest/$name-$p" ] || runs+=("$name-$p")
+	done
+	if [ "${#runs[@]}" -gt 0 ]; then
+		if tar -czf "$dest/$name-runs.tar.gz" -C "$dest" "${runs[@]}"; then
+			rm -rf "${runs[@]/#/$dest/}"
+			echo "the runs are in $dest/$name-runs.tar.gz"
+		else
+			status=1
+		fi
 	fi
 	echo "total: $((SECONDS - t0)) s"
 	exit $status
