@@ -13,7 +13,8 @@
 // default) or fp32 (TF32 and Triton GEMMs off); its bfloat16 lines are
 // labelled bf16 whatever the process. The output (and its folder) is
 // written atomically; a missing or malformed input is an error and writes
-// nothing.
+// nothing, and an input without a single measurement (a part that never ran,
+// or torch's lines given as gpucheck's) is named on stderr.
 package main
 
 import (
@@ -30,7 +31,7 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
+	if err := run(os.Args[1:], os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "gpucompare:", err)
 		os.Exit(1)
 	}
@@ -42,7 +43,10 @@ type listFlag []string
 func (l *listFlag) String() string     { return strings.Join(*l, " ") }
 func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
-func run(args []string) error {
+// run converts the inputs that args name; an input without a single
+// measurement (a part that never ran, or another tool's output) is named on
+// stderr, and the others are still written.
+func run(args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("gpucompare", flag.ContinueOnError)
 	var torch, cadps listFlag
 	device := fs.String("device", "", "the GPU's name for the cadps lines (torch records its own)")
@@ -67,6 +71,9 @@ func run(args []string) error {
 		if err != nil {
 			return err
 		}
+		if len(rs) == 0 {
+			fmt.Fprintf(stderr, "gpucompare: %s: no measurement (torch_reference.py time --json lines expected)\n", path)
+		}
 		all = append(all, rs...)
 	}
 	for _, spec := range cadps {
@@ -77,6 +84,9 @@ func run(args []string) error {
 		rs, err := parseFile(path, func(r io.Reader) ([]Result, error) { return ParseCadps(r, prec, *device) })
 		if err != nil {
 			return err
+		}
+		if len(rs) == 0 {
+			fmt.Fprintf(stderr, "gpucompare: %s: no measurement (gpucheck's output expected)\n", path)
 		}
 		all = append(all, rs...)
 	}

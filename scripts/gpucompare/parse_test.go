@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -163,7 +164,7 @@ func TestParseTorchLines(t *testing.T) {
 func TestRunWritesJSONL(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "cpu.jsonl")
 	err := run([]string{"-device", "cpu", "-out", out, "-torch", filepath.Join("testdata", "torch-cpu.jsonl"),
-		"-cadps", "fp32=" + filepath.Join("testdata", "gpucheck-cpu.log")})
+		"-cadps", "fp32=" + filepath.Join("testdata", "gpucheck-cpu.log")}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,12 +209,64 @@ func TestRunRefuses(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
-			err := run(tc.args)
+			err := run(tc.args, io.Discard)
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
 			}
 			if _, err := os.Stat(out); !os.IsNotExist(err) {
 				t.Errorf("%s written despite the error", out)
+			}
+		})
+	}
+}
+
+// TestRunNamesEmptyInputs gives inputs from which no measurement comes (a
+// part that never ran or wrote nothing; torch's JSON lines given as
+// gpucheck's output): each is named on stderr, and what the others hold is
+// still written.
+func TestRunNamesEmptyInputs(t *testing.T) {
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty.log")
+	if err := os.WriteFile(empty, []byte("== cadps: skipped\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	none := filepath.Join(dir, "none.jsonl")
+	if err := os.WriteFile(none, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	torch := filepath.Join("testdata", "torch-cpu.jsonl")
+	tests := []struct {
+		name      string
+		args      []string
+		wantNamed []string // files named on stderr
+		wantLines bool     // measurements written
+	}{
+		{"a skipped cadps part", []string{"-torch", torch, "-cadps", "tf32=" + empty}, []string{empty}, true},
+		{"torch's output as gpucheck's", []string{"-cadps", "tf32=" + torch}, []string{torch}, false},
+		{"a torch part that wrote nothing", []string{"-torch", none, "-cadps", "fp32=" + filepath.Join("testdata", "gpucheck-cpu.log")}, []string{none}, true},
+		{"both with measurements", []string{"-torch", torch, "-cadps", "fp32=" + filepath.Join("testdata", "gpucheck-cpu.log")}, nil, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "x.jsonl")
+			var stderr bytes.Buffer
+			if err := run(append([]string{"-device", "cpu", "-out", out}, tc.args...), &stderr); err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range tc.wantNamed {
+				if !strings.Contains(stderr.String(), f+": no measurement") {
+					t.Errorf("stderr %q does not name %s", stderr.String(), f)
+				}
+			}
+			if tc.wantNamed == nil && stderr.Len() > 0 {
+				t.Errorf("stderr %q, want nothing", stderr.String())
+			}
+			b, err := os.ReadFile(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := len(b) > 0; got != tc.wantLines {
+				t.Errorf("%d bytes written, want measurements: %v", len(b), tc.wantLines)
 			}
 		})
 	}
