@@ -186,8 +186,17 @@ func run(args []string) error {
 			c.do(fmt.Sprintf("%s step batch %d", method, n), func() error { return c.timeStep(n, method, m) })
 		}
 	}
+	bf := m.BFloat16()
 	for _, n := range o.bf16Batches {
-		c.do(fmt.Sprintf("bfloat16 batch %d", n), func() error { return c.bf16(n) })
+		c.do(fmt.Sprintf("forward-bf16 batch %d", n), func() error { return c.timeForward(n, bf) })
+		for _, ma := range o.methods {
+			if ma.batches != nil && !slices.Contains(ma.batches, n) {
+				continue
+			}
+			method := ma.spec
+			c.do(fmt.Sprintf("%s-bf16 step batch %d", method, n), func() error { return c.timeStep(n, method, bf) })
+		}
+		c.do(fmt.Sprintf("bfloat16 parity batch %d", n), func() error { return c.bf16Parity(n, bf) })
 	}
 	if o.noiseSteps > 0 {
 		for _, method := range []string{"dps", "cadps"} {
@@ -199,7 +208,7 @@ func run(args []string) error {
 		}
 	}
 	if o.runSteps > 0 {
-		c.do("whole "+o.runMethod+" run", c.wholeRun)
+		c.do(fmt.Sprintf("whole %s run, batch %d", o.runMethod, o.runBatch), c.wholeRun)
 	}
 	if c.failed > 0 {
 		return fmt.Errorf("%d measurement(s) failed", c.failed)

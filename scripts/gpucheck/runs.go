@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"slices"
 	"time"
 
 	"github.com/cadps/toolkit/cadps"
@@ -15,23 +14,9 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
 
-// bf16 times the bfloat16 forward pass and the step of each method of
-// -methods (those restricted to other batches apart) at batch n, and prints
-// the forward pass's and the DPS step's deviation from the float32 ones on
-// the same inputs.
-func (c *checker) bf16(n int) error {
-	bf := c.m.BFloat16()
-	if err := c.timeForward(n, bf); err != nil {
-		return err
-	}
-	for _, ma := range c.o.methods {
-		if ma.batches != nil && !slices.Contains(ma.batches, n) {
-			continue
-		}
-		if err := c.timeStep(n, ma.spec, bf); err != nil {
-			return err
-		}
-	}
+// bf16Parity prints the forward pass's and the DPS step's deviation of the
+// bfloat16 network bf from the float32 one at batch n, on the same inputs.
+func (c *checker) bf16Parity(n int, bf *unet.Model) error {
 	x := c.input(n)
 	var outs [2][]float32
 	for k, m := range []*unet.Model{c.m, bf} {

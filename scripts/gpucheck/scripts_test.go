@@ -298,3 +298,29 @@ func TestCompareScriptCalls(t *testing.T) {
 		t.Errorf("%d gpucheck calls in exact float32, want 1 (the 60 s share, less torch's part); output:\n%s", len(exact), out)
 	}
 }
+
+// TestFailureLines runs gpucheck where every measurement fails (48×48
+// cannot be pooled five times) and checks that each failure is printed with
+// its measurement and batch, as gpucompare reads them: the bfloat16 forward
+// pass and steps one by one, and the whole run with its batch.
+func TestFailureLines(t *testing.T) {
+	if args := os.Getenv("GPUCHECK_TEST_ARGS"); args != "" {
+		if err := run(strings.Fields(args)); err != nil {
+			fmt.Println("gpucheck:", err)
+		}
+		os.Exit(0)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestFailureLines$")
+	cmd.Env = append(os.Environ(), "GOMLX_BACKEND=",
+		"GPUCHECK_TEST_ARGS=-size=48 -batches= -bf16-batches=1 -noise-steps=0 -run-steps=2 -run-batch=1 -repeat=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, want := range []string{"FAILED forward-bf16 batch 1: ", "FAILED dps-bf16 step batch 1: ", "FAILED cadps-bf16 step batch 1: ",
+		"FAILED whole cadps run, batch 1: ", "gpucheck: 5 measurement(s) failed"} {
+		if !strings.Contains(string(out), "\n"+want) {
+			t.Errorf("output lacks a line starting %q:\n%s", want, out)
+		}
+	}
+}

@@ -163,6 +163,8 @@ var (
 	perStepLine = regexp.MustCompile(`^whole (\S+) run, batch (\d+): ([0-9.]+) ms per step after the first;`)
 	// FAILED cadps step batch 16: out of memory
 	failedLine = regexp.MustCompile(`^FAILED (\S+?)(?: step)? batch (\d+): (.*)$`)
+	// FAILED whole cadps run, batch 16: out of memory
+	failedRunLine = regexp.MustCompile(`^FAILED whole (\S+) run, batch (\d+): (.*)$`)
 )
 
 // cadpsWhat maps gpucheck's label (forward, dps, cadps:batched=true,
@@ -229,6 +231,15 @@ func ParseCadps(r io.Reader, precision, device string) ([]Result, error) {
 			ms := *num(m[3])
 			s := ms * float64(out[i].Steps) / 1e3 / float64(out[i].Batch)
 			out[i].MS, out[i].SPerImage = &ms, &s
+			continue
+		}
+		if m := failedRunLine.FindStringSubmatch(line); m != nil {
+			what, opts, _, err := cadpsWhat(m[1])
+			if err != nil || what != "cadps-step" {
+				continue // a whole run of another method, not compared
+			}
+			out = append(out, Result{Impl: "cadps", What: "cadps-run", Batch: atoi(m[2]), Precision: precision, Device: device,
+				Options: opts, Error: m[3]})
 			continue
 		}
 		if m := failedLine.FindStringSubmatch(line); m != nil {

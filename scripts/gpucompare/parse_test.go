@@ -75,8 +75,18 @@ func TestParseCadpsLines(t *testing.T) {
 		{name: "stopped run", in: "whole cadps run, graph noise, batch 16: 507 steps in 83.9 s (stopped at the budget after 507 of 1000 steps), first step (compile+run) 11.4 s\n" +
 			"whole cadps run, batch 16: 142.00 ms per step after the first; 1000 steps ≈ 142.0 s per batch, 8.88 s per image\n",
 			want: []Result{{What: "cadps-run", Batch: 16, Precision: "tf32", MS: f(142), Steps: 507, StepsPlanned: 1000, SPerImage: f(142 * 507 / 1e3 / 16), CompileS: f(11.4)}}},
-		{name: "failed step", in: "FAILED cadps step batch 16: out of memory\nFAILED forward batch 4: boom\nFAILED bfloat16 batch 16: ignored\n",
+		{name: "failed step", in: "FAILED cadps step batch 16: out of memory\nFAILED forward batch 4: boom\nFAILED bfloat16 parity batch 16: ignored\n",
 			want: []Result{{What: "cadps-step", Batch: 16, Precision: "tf32", Error: "out of memory"}, {What: "forward", Batch: 4, Precision: "tf32", Error: "boom"}}},
+		// The first four lines: gpucheck -size 48 -batches "" -bf16-batches 1 -noise-steps 0
+		// -run-steps 2 -run-batch 1 -repeat 1 -methods "cadps:batched=true" (48 cannot be pooled five times).
+		{name: "failed bfloat16 and whole run", in: "FAILED forward-bf16 batch 1: unet: average pooling needs even sizes, got [1 512 3 3]\n" +
+			"FAILED cadps:batched=true-bf16 step batch 1: cadps: cadps step at index 1: unet: average pooling needs even sizes, got [2 512 3 3]\n" +
+			"FAILED bfloat16 parity batch 1: unet: average pooling needs even sizes, got [1 512 3 3]\n" +
+			"FAILED whole cadps run, batch 1: cadps: cadps step at index 1 (graph noise): unet: average pooling needs even sizes, got [1 512 3 3]\n" +
+			"FAILED whole dps run, batch 1: not compared\n",
+			want: []Result{{What: "forward", Batch: 1, Precision: "bf16", Error: "unet: average pooling needs even sizes, got [1 512 3 3]"},
+				{What: "cadps-step", Batch: 1, Precision: "bf16", Options: "batched=true", Error: "cadps: cadps step at index 1: unet: average pooling needs even sizes, got [2 512 3 3]"},
+				{What: "cadps-run", Batch: 1, Precision: "tf32", Error: "cadps: cadps step at index 1 (graph noise): unet: average pooling needs even sizes, got [1 512 3 3]"}}},
 		{name: "other lines", in: "dps          batch 16: graph noise, 10 steps: first step (compile+run)   8555.7 ms, then     95.26 ms per step,   167.97 images/s\nskipped forward batch 16: the 2m0s budget is spent\n"},
 		{name: "per step without run", in: "whole cadps run, batch 1: 17.32 ms per step after the first; 1000 steps ≈ 17.3 s per batch, 17.32 s per image\n", wantErr: "first line is missing"},
 		{name: "unknown label", in: "mcg          batch  1: first call (compile+run)   1.0 ms, step      2.00 ms,     1.00 images/s,    1.00 TFLOP/s\n", wantErr: `unknown measurement "mcg"`},
