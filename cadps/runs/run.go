@@ -51,10 +51,12 @@ func (r *Reproduction) Run() (*RunSummary, error) {
 	if w.claims == nil {
 		w.claims = &Claimer{Worker: "shard " + r.Shard.String()}
 	}
+	logged := 0 // the number of held items last reported
 	for pass := 0; len(pending) > 0; pass++ {
 		if pass > 0 {
-			if r.Log != nil {
+			if r.Log != nil && len(pending) != logged {
 				fmt.Fprintf(r.Log, "waiting for %d item(s) that other workers hold (first: %s)\n", len(pending), pending[0])
+				logged = len(pending)
 			}
 			time.Sleep(r.poll())
 		}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cadps/toolkit/cadps/restore"
 )
@@ -298,5 +299,45 @@ func TestRunItemTakenOverWritesNothing(t *testing.T) {
 		if _, err := os.Stat(it.Path(out, d)); !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("%s: %v, want no file: the item was taken over", it.Path(out, d), err)
 		}
+	}
+}
+
+// TestRunReportsWaitingOnce checks that a worker waiting for an item
+// another worker holds says so once, not at every look: a shard of a long
+// run would otherwise fill its log with one line per poll.
+func TestRunReportsWaitingOnce(t *testing.T) {
+	b, prior := shippedPrior(t)
+	images, err := filepath.Glob("../prior/small/testimages/*.png")
+	if err != nil || len(images) == 0 {
+		t.Fatalf("test images: %v, %v", images, err)
+	}
+	out := t.TempDir()
+	var log strings.Builder
+	rep := &Reproduction{
+		Out: out, Backend: b, Prior: prior, Options: restore.Options{Steps: 2}, Poll: time.Millisecond, Log: &log,
+		Tasks: []TaskSetup{{Task: restore.SpecTask("sr:factor=2")}}, Methods: []string{"dps"}, Images: images[:1], GridRows: -1,
+	}
+	it := rep.Items()[0]
+	stem := filepath.Join(out, it.Task, it.Method, ClaimDir, it.Name())
+	if err := os.MkdirAll(filepath.Dir(stem), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	held, err := (&Claimer{Worker: "another worker"}).Claim(stem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		time.Sleep(100 * time.Millisecond) // the worker looks about 100 times meanwhile
+		held.Release()
+	}()
+	sum, err := rep.Run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Done != 1 {
+		t.Fatalf("summary %+v, want the item done once released", sum)
+	}
+	if n := strings.Count(log.String(), "waiting for"); n != 1 {
+		t.Errorf("the log says it waits %d times, want once:\n%s", n, log.String())
 	}
 }
