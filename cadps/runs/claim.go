@@ -496,11 +496,14 @@ func processTag() string {
 // namespaces, are left alone.
 func removeDeadTemps(stem string, gen int) {
 	dir, base := filepath.Split(stem)
+	if dir == "" {
+		dir = "."
+	}
 	host, _ := os.Hostname()
 	prefix := strings.ReplaceAll(host, ".", "_") + "-"
 	for g := 0; g <= gen; g++ {
 		name := base + "." + strconv.Itoa(g)
-		matches, _ := filepath.Glob(filepath.Join(dir, globEscape("."+name+"."+prefix)+"*"))
+		matches, _ := atomicfile.Temps(dir, globEscape(name+"."+prefix)+"*")
 		for _, m := range matches {
 			rest := strings.TrimPrefix(filepath.Base(m), "."+name+"."+prefix)
 			num, space, _ := strings.Cut(rest[:max(strings.Index(rest, "."), 0)], "-")

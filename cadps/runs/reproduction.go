@@ -282,7 +282,7 @@ func (r *Reproduction) restorers() (map[[2]string]*restore.Restorer, error) {
 // removeStaleTemps removes the temporary files a killed run left for the
 // item named stem in dir (only this item's, which no other shard writes).
 func removeStaleTemps(dir, stem string) {
-	matches, _ := filepath.Glob(filepath.Join(dir, "."+stem+".*.tmp*"))
+	matches, _ := atomicfile.Temps(dir, globEscape(stem)+".*")
 	for _, m := range matches {
 		os.Remove(m)
 	}

@@ -341,3 +341,28 @@ func TestRunReportsWaitingOnce(t *testing.T) {
 		t.Errorf("the log says it waits %d times, want once:\n%s", n, log.String())
 	}
 }
+
+// TestRemoveTempsInPatternFolder checks that the temporary files a killed
+// run left are found in a folder whose name holds glob characters (a
+// folder "out[1]" was read as a pattern, and nothing was removed).
+func TestRemoveTempsInPatternFolder(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "out[1]")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-2 * time.Hour)
+	for _, name := range []string{".00003.png.tmp1", ".metrics.csv.tmp2"} {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(p, old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	removeStaleTemps(dir, "00003")
+	removeOldTemps(dir, time.Hour)
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Errorf("left in %s: %v", dir, left)
+	}
+}

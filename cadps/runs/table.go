@@ -182,7 +182,7 @@ func (t *Table) FailedItems() []string {
 // merge left in dir, if older than age: a younger one may be another
 // shard's merge at work.
 func removeOldTemps(dir string, age time.Duration) {
-	matches, _ := filepath.Glob(filepath.Join(dir, ".*.tmp*"))
+	matches, _ := atomicfile.Temps(dir, "*")
 	for _, m := range matches {
 		if st, err := os.Stat(m); err == nil && st.Mode().IsRegular() && time.Since(st.ModTime()) > age {
 			os.Remove(m)

@@ -19,11 +19,33 @@ import (
 	"path/filepath"
 )
 
-// TempPattern is the os.CreateTemp pattern of the temporary file for a
+// tempPattern is the os.CreateTemp pattern of the temporary file for a
 // target named base: ".base.tmp" and a random suffix. A run killed while
-// writing leaves such a file; callers that know nobody else writes it may
-// remove it.
-func TempPattern(base string) string { return "." + base + ".tmp*" }
+// writing leaves such a file (see Temps).
+func tempPattern(base string) string { return "." + base + ".tmp*" }
+
+// Temps returns the temporary files in dir that a write of this package
+// leaves behind when its process is killed, for the targets whose base
+// name matches base, a filepath.Match pattern (for CreateExclusive's, the
+// name is "target.tag"). dir is a folder's name as it is, not a pattern.
+// Callers that know nobody else is writing such a file may remove it.
+func Temps(dir, base string) ([]string, error) {
+	pattern := tempPattern(base)
+	if _, err := filepath.Match(pattern, ""); err != nil {
+		return nil, fmt.Errorf("atomicfile: temporary files of %q: %w", base, err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("atomicfile: temporary files: %w", err)
+	}
+	var out []string
+	for _, e := range entries {
+		if ok, _ := filepath.Match(pattern, e.Name()); ok {
+			out = append(out, filepath.Join(dir, e.Name()))
+		}
+	}
+	return out, nil
+}
 
 // Write creates or replaces path with what write produces. On any failure
 // the temporary file is removed, path is left as it was, and the error
@@ -66,7 +88,7 @@ func CreateExclusive(path, tag string, data []byte) (bool, error) {
 }
 
 // writeTemp writes what write produces to a new temporary file in path's
-// folder, named by TempPattern (base, then "."+tag when tag is set), made
+// folder, named by tempPattern (base, then "."+tag when tag is set), made
 // world-readable, synced and closed, and returns its name. On failure it
 // removes the file.
 func writeTemp(path, tag string, write func(io.Writer) error) (tmp string, err error) {
@@ -77,7 +99,7 @@ func writeTemp(path, tag string, write func(io.Writer) error) (tmp string, err e
 	if tag != "" {
 		base += "." + tag
 	}
-	f, err := os.CreateTemp(dir, TempPattern(base))
+	f, err := os.CreateTemp(dir, tempPattern(base))
 	if err != nil {
 		return "", err
 	}

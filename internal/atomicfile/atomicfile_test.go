@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -138,5 +139,45 @@ func TestWriteFailure(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestTemps checks that Temps finds the temporary files of the targets
+// its pattern names, and only those, also in a folder whose name would be
+// a pattern.
+func TestTemps(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "run[1]*")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{".00001.png.tmp123", ".00001.json.tmp9", ".00002.png.tmp4", ".summary.md.tmp77", ".c.0.host-12.tmp5", "00001.png", ".00001.png"} {
+		if err := os.WriteFile(filepath.Join(dir, name), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		base string
+		want []string
+	}{
+		{"00001.*", []string{".00001.json.tmp9", ".00001.png.tmp123"}},
+		{"summary.md", []string{".summary.md.tmp77"}},
+		{"c.0.host-*", []string{".c.0.host-12.tmp5"}},
+		{"*", []string{".00001.json.tmp9", ".00001.png.tmp123", ".00002.png.tmp4", ".c.0.host-12.tmp5", ".summary.md.tmp77"}},
+		{"none", nil},
+	} {
+		got, err := Temps(dir, c.base)
+		if err != nil {
+			t.Fatalf("Temps(%q): %v", c.base, err)
+		}
+		var names []string
+		for _, g := range got {
+			names = append(names, filepath.Base(g))
+		}
+		if !slices.Equal(names, c.want) {
+			t.Errorf("Temps(%q) = %v, want %v", c.base, names, c.want)
+		}
+	}
+	if _, err := Temps(dir, "["); err == nil {
+		t.Error("Temps with a malformed pattern: no error")
 	}
 }
