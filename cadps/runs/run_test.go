@@ -366,3 +366,33 @@ func TestRemoveTempsInPatternFolder(t *testing.T) {
 		t.Errorf("left in %s: %v", dir, left)
 	}
 }
+
+// TestRunInPatternFolder checks that a reproduction in a folder whose
+// name holds glob characters tabulates its records (they were looked for
+// with the folder's name read as a pattern, and none was found).
+func TestRunInPatternFolder(t *testing.T) {
+	b, prior := shippedPrior(t)
+	images, err := filepath.Glob("../prior/small/testimages/*.png")
+	if err != nil || len(images) == 0 {
+		t.Fatalf("test images: %v, %v", images, err)
+	}
+	out := filepath.Join(t.TempDir(), "run[1]")
+	rep := &Reproduction{
+		Out: out, Backend: b, Prior: prior, Options: restore.Options{Steps: 2},
+		Tasks: []TaskSetup{{Task: restore.SpecTask("sr:factor=2")}}, Methods: []string{"dps"}, Images: images[:1], GridRows: -1,
+	}
+	sum, err := rep.Run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sum.Wrote || sum.Table == nil || len(sum.Table.Records) != 1 {
+		t.Fatalf("summary %+v, want the item's record tabulated", sum)
+	}
+	tab, err := ReadTable([]string{out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tab.Records) != 1 || len(tab.Missing) != 0 {
+		t.Fatalf("ReadTable: %d records, missing %v; want 1 record", len(tab.Records), tab.Missing)
+	}
+}

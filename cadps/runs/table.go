@@ -92,7 +92,7 @@ func readTable(dirs []string) (*Table, error) {
 	}
 	var all []*Record
 	for _, dir := range dirs {
-		paths, err := filepath.Glob(filepath.Join(dir, "*", "*", RecordDir, "*.json"))
+		paths, err := filepath.Glob(filepath.Join(globEscape(dir), "*", "*", RecordDir, "*.json"))
 		if err != nil {
 			return nil, fmt.Errorf("runs: merge: %w", err)
 		}
