@@ -84,8 +84,76 @@ func matchHints(sd *checkpoints.StateDict, m checkpoints.Mismatch, cfg *Config) 
 	}
 	hints = append(hints, scaleShiftHint(sd, m)...)
 	hints = append(hints, updownHints(m)...)
+	// Attention blocks are told apart by their block's index, which means
+	// the same place in the network only where the blocks are laid out
+	// alike.
+	if h := layoutHints(sd, m); len(h) > 0 {
+		return append(hints, h...)
+	}
 	hints = append(hints, attentionHints(sd, m, cfg)...)
 	return hints
+}
+
+// blockLayout describes how a state dict's blocks are laid out: the
+// number of input blocks (as many as output blocks), and the blocks whose
+// first layer is a residual block that changes the channel count (it has
+// a skip_connection), which mark where channel_mult changes.
+func blockLayout(names []string) (inputs int, skips []string) {
+	for _, n := range names {
+		if rest, ok := strings.CutPrefix(n, "input_blocks."); ok {
+			if i, err := strconv.Atoi(rest[:max(0, strings.IndexByte(rest, '.'))]); err == nil {
+				inputs = max(inputs, i+1)
+			}
+		}
+		if p, ok := strings.CutSuffix(n, ".0.skip_connection.weight"); ok && strings.HasSuffix(p[:max(0, strings.LastIndexByte(p, '.'))], "_blocks") {
+			skips = append(skips, p+".0")
+		}
+	}
+	return inputs, skips
+}
+
+// layoutHints recognises a file whose blocks are laid out otherwise than
+// the model's: another number of blocks (num_res_blocks, or the number of
+// levels of channel_mult), or channel counts that change at other blocks.
+func layoutHints(sd *checkpoints.StateDict, m checkpoints.Mismatch) []string {
+	wantNames := make([]string, len(m.Want))
+	for i, s := range m.Want {
+		wantNames[i] = s.Name
+	}
+	fileIn, fileSkips := blockLayout(sd.Names)
+	modelIn, modelSkips := blockLayout(wantNames)
+	if fileIn == 0 || modelIn == 0 {
+		return nil // not a UNet's keys, or under a prefix
+	}
+	if fileIn != modelIn {
+		return []string{fmt.Sprintf("the file has %d input blocks (input_blocks.0 to input_blocks.%d), the model %d: it was trained with other num_res_blocks, "+
+			"or another number of levels in channel_mult (whose default depends on image_size)", fileIn, fileIn-1, modelIn)}
+	}
+	onlyFile, onlyModel := without(fileSkips, modelSkips), without(modelSkips, fileSkips)
+	if len(onlyFile)+len(onlyModel) == 0 {
+		return nil
+	}
+	return []string{fmt.Sprintf("the file's residual blocks change the channel count at other blocks than the model's (file: %s; model: %s): it was trained with other num_res_blocks or channel_mult",
+		orNone(onlyFile), orNone(onlyModel))}
+}
+
+// without returns the elements of a that b lacks, in a's order.
+func without(a, b []string) []string {
+	var out []string
+	for _, s := range a {
+		if !slices.Contains(b, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// orNone lists blocks, or says there are none.
+func orNone(b []string) string {
+	if len(b) == 0 {
+		return "none"
+	}
+	return listBlocks(b)
 }
 
 // scaleShiftHint recognises use_scale_shift_norm set otherwise than in the

@@ -169,6 +169,15 @@ func TestMatchHintsOptions(t *testing.T) {
 		{name: "less attention in the file", file: func(c *Config) { c.AttentionResolutions = "" }, substr: []string{
 			"the model has attention blocks where the file has none (input_blocks.3.1, output_blocks.2.1, output_blocks.3.1), at resolution 16", "attention_resolutions",
 		}},
+		{name: "more residual blocks per level in the file", file: func(c *Config) { c.NumResBlocks = 2 }, substr: []string{
+			"the file has 9 input blocks (input_blocks.0 to input_blocks.8), the model 6", "num_res_blocks",
+		}, not: []string{"attention_resolutions"}},
+		{name: "fewer levels in the file", file: func(c *Config) { c.ChannelMult = "1,2"; c.AttentionResolutions = "32" }, substr: []string{
+			"the file has 4 input blocks (input_blocks.0 to input_blocks.3), the model 6", "channel_mult",
+		}, not: []string{"attention_resolutions"}},
+		{name: "channels change at other blocks in the file", file: func(c *Config) { c.NumResBlocks = 2; c.ChannelMult = "1,2" }, model: func(c *Config) { c.NumResBlocks = 1; c.ChannelMult = "1,1,2" }, substr: []string{
+			"the file's residual blocks change the channel count at other blocks than the model's (file: input_blocks.4.0; model: input_blocks.5.0)", "num_res_blocks or channel_mult",
+		}, not: []string{"attention_resolutions"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
