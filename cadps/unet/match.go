@@ -10,28 +10,56 @@ import (
 	"github.com/cadps/toolkit/checkpoints"
 )
 
-// knownLayout describes a public checkpoint by its counts and a few
-// telling shapes, to recognise it in errors.
+// knownLayout is a released guided-diffusion checkpoint: the create_model
+// arguments it was trained with, and the preset that loads it, if any.
 type knownLayout struct {
 	name, file, preset string
-	tensors            int
-	params             int
-	shapes             map[string][]int
+	cfg                Config
 }
 
-// knownLayouts lists the guided-diffusion checkpoints that DPS and CA-DPS
-// use (from their create_model arguments), with the presets that load them.
+// knownLayouts lists the released guided-diffusion checkpoints, with the
+// create_model arguments their authors publish (DPS's model config for
+// ffhq_10m.pt, guided-diffusion's README for the others). The LSUN models
+// share 256x256_diffusion_uncond.pt's layout.
 func knownLayouts() []knownLayout {
-	return []knownLayout{
-		{
-			name: "FFHQ-256 (ffhq_10m)", file: "ffhq_10m.pt", preset: "ffhq256", tensors: 362, params: 93563910,
-			shapes: map[string][]int{"input_blocks.0.0.weight": {128, 3, 3, 3}, "out.2.weight": {6, 128, 3, 3}},
-		},
-		{
-			name: "ImageNet-256 unconditional", file: "256x256_diffusion_uncond.pt", preset: "imagenet256", tensors: 566, params: 552814086,
-			shapes: map[string][]int{"input_blocks.0.0.weight": {256, 3, 3, 3}, "out.2.weight": {6, 256, 3, 3}},
-		},
+	imagenet := func(size int, classCond bool) Config {
+		c := ImageNet256()
+		c.ImageSize, c.ClassCond = size, classCond
+		return c
 	}
+	in64 := imagenet(64, true)
+	in64.NumChannels, in64.NumResBlocks, in64.UseNewAttentionOrder = 192, 3, true
+	in128 := imagenet(128, true)
+	in128.NumHeadChannels = -1 // 4 heads of any width
+	in512 := imagenet(512, true)
+	in512.UseFP16 = false
+	return []knownLayout{
+		{name: "FFHQ-256 (ffhq_10m)", file: "ffhq_10m.pt", preset: "ffhq256", cfg: FFHQ256()},
+		{name: "ImageNet-256 unconditional", file: "256x256_diffusion_uncond.pt, or an LSUN model such as lsun_bedroom.pt", preset: "imagenet256", cfg: ImageNet256()},
+		{name: "ImageNet-256 class-conditional", file: "256x256_diffusion.pt", cfg: imagenet(256, true)},
+		{name: "ImageNet-64 class-conditional", file: "64x64_diffusion.pt", cfg: in64},
+		{name: "ImageNet-128 class-conditional", file: "128x128_diffusion.pt", cfg: in128},
+		{name: "ImageNet-512 class-conditional", file: "512x512_diffusion.pt", cfg: in512},
+	}
+}
+
+// recognise returns the hint naming the known layout sd has, if any: the
+// same tensors, with the same shapes.
+func (l knownLayout) recognise(sd *checkpoints.StateDict) (string, bool) {
+	m, err := New(l.cfg)
+	if err != nil || len(sd.Names) != len(m.specs) {
+		return "", false
+	}
+	for _, p := range m.specs {
+		if t, ok := sd.Tensors[p.Name]; !ok || !slices.Equal(t.Shape, p.Shape) {
+			return "", false
+		}
+	}
+	h := fmt.Sprintf("these keys look like the %s layout (%s: %d tensors, %d parameters): ", l.name, l.file, len(m.specs), m.NumParams())
+	if l.preset != "" {
+		return h + "use its preset, -model " + l.preset, true
+	}
+	return h + "give -model-config a JSON file of its create_model arguments, " + l.cfg.String(), true
 }
 
 // MatchHints is the checkpoints.Hint of guided-diffusion UNets: it
@@ -48,18 +76,8 @@ func MatchHints(sd *checkpoints.StateDict, m checkpoints.Mismatch) []string {
 func matchHints(sd *checkpoints.StateDict, m checkpoints.Mismatch, cfg *Config) []string {
 	var hints []string
 	for _, l := range knownLayouts() {
-		if len(sd.Names) != l.tensors || sd.NumParameters() != l.params {
-			continue
-		}
-		same := true
-		for k, s := range l.shapes {
-			if t, ok := sd.Tensors[k]; !ok || !slices.Equal(t.Shape, s) {
-				same = false
-			}
-		}
-		if same {
-			hints = append(hints, fmt.Sprintf("these keys look like the %s layout (%s: %d tensors, %d parameters): use its preset, -model %s",
-				l.name, l.file, l.tensors, l.params, l.preset))
+		if h, ok := l.recognise(sd); ok {
+			hints = append(hints, h)
 		}
 	}
 	// learn_sigma: the output convolution has twice the image channels.

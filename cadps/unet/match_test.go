@@ -97,6 +97,14 @@ func TestMatchHints(t *testing.T) {
 		{name: "FFHQ file for the ImageNet preset", sd: layoutStateDict("ffhq_10m.pt", ffhq), want: imagenet, substr: []string{
 			"these keys look like the FFHQ-256 (ffhq_10m) layout", "use its preset, -model ffhq256",
 		}},
+		{name: "ImageNet-64 file for the ImageNet preset", sd: layoutStateDict("64x64_diffusion.pt", knownSpecs(t, "64x64_diffusion.pt")), want: imagenet, substr: []string{
+			"these keys look like the ImageNet-64 class-conditional layout (64x64_diffusion.pt: 541 tensors, 295904454 parameters)",
+			`give -model-config a JSON file of its create_model arguments, {"image_size":64,"num_channels":192,"num_res_blocks":3,`,
+			`"use_new_attention_order":true`, "class_cond=True",
+		}, not: []string{"trained with other attention_resolutions"}},
+		{name: "ImageNet-512 file for the ImageNet preset", sd: layoutStateDict("512x512_diffusion.pt", knownSpecs(t, "512x512_diffusion.pt")), want: imagenet, substr: []string{
+			"ImageNet-512 class-conditional layout (512x512_diffusion.pt: 645 tensors, 558997638 parameters)", `"image_size":512,`,
+		}},
 		{name: "learn_sigma", sd: layoutStateDict("s.pt", ffhq), want: func() []checkpoints.Spec {
 			w := append([]checkpoints.Spec(nil), ffhq...)
 			w[len(w)-2] = checkpoints.Spec{Name: "out.2.weight", Shape: outW}
@@ -128,6 +136,74 @@ func TestMatchHints(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// knownSpecs returns the layout of the known checkpoint file, as the
+// model of its published create_model arguments holds it.
+func knownSpecs(t *testing.T, file string) []checkpoints.Spec {
+	t.Helper()
+	for _, l := range knownLayouts() {
+		if l.file != file {
+			continue
+		}
+		m, err := New(l.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var specs []checkpoints.Spec
+		for _, p := range m.Params() {
+			specs = append(specs, checkpoints.Spec{Name: p.Name, Shape: p.Shape})
+		}
+		return specs
+	}
+	t.Fatalf("no known layout of %s", file)
+	return nil
+}
+
+// TestKnownLayouts checks the network each released checkpoint's published
+// create_model arguments build: its tensors and parameters (counted from
+// guided-diffusion's UNetModel, block by block, for those arguments), the
+// attention blocks and the heads of the middle one (num_head_channels
+// heads of 64 channels, or the 128×128 model's 4 heads of any width).
+func TestKnownLayouts(t *testing.T) {
+	tests := []struct {
+		file                             string
+		tensors, params, attention, head int
+	}{
+		{"ffhq_10m.pt", 362, 93563910, 4, 8},
+		{"256x256_diffusion_uncond.pt, or an LSUN model such as lsun_bedroom.pt", 566, 552814086, 16, 16},
+		{"256x256_diffusion.pt", 567, 553838086, 16, 16},
+		{"64x64_diffusion.pt", 541, 295904454, 22, 12},
+		{"128x128_diffusion.pt", 493, 421529606, 16, 4},
+		{"512x512_diffusion.pt", 645, 558997638, 16, 16},
+	}
+	layouts := knownLayouts()
+	if len(layouts) != len(tests) {
+		t.Errorf("%d known layouts, %d tested", len(layouts), len(tests))
+	}
+	for i, tc := range tests {
+		if i >= len(layouts) || layouts[i].file != tc.file {
+			t.Errorf("known layout %d is not %s", i, tc.file)
+			continue
+		}
+		m, err := New(layouts[i].cfg)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.file, err)
+		}
+		blocks, head := 0, 0
+		m.visit(func(l layer) {
+			if a, ok := l.(*attention); ok {
+				blocks++
+				if a.key == "middle_block.1" {
+					head = a.heads
+				}
+			}
+		})
+		if got := len(m.Params()); got != tc.tensors || m.NumParams() != tc.params || blocks != tc.attention || head != tc.head {
+			t.Errorf("%s: %d tensors, %d parameters, %d attention blocks, %d heads in the middle; want %d, %d, %d, %d",
+				tc.file, got, m.NumParams(), blocks, head, tc.tensors, tc.params, tc.attention, tc.head)
+		}
 	}
 }
 
