@@ -151,6 +151,17 @@ func LoadPrior(spec ModelSpec) (*Prior, error) {
 	return p.withDiffusionFile(spec.DiffusionPath)
 }
 
+// checkUnconditional refuses a class-conditional prior: the restorer and
+// the sampler run the network without a class label, which such a network
+// needs at every call.
+func (p *Prior) checkUnconditional() error {
+	if !p.Model.Config().ClassCond {
+		return nil
+	}
+	return fmt.Errorf("restore: model %s is class-conditional (class_cond=True), and restoration and sampling give the network no class label: "+
+		"use an unconditional checkpoint (for ImageNet 256×256, 256x256_diffusion_uncond.pt), or condition on a class from Go with cadps.ClassConditionalNetwork", p.Name)
+}
+
 // WeightsDigest returns the SHA-256 of the prior's weights file (of the
 // embedded one for the shipped prior) as "sha256:" and 64 hex digits, so
 // that results can record exactly which weights made them.

@@ -141,6 +141,9 @@ func New(b backends.Backend, prior *Prior, o Options) (*Restorer, error) {
 	if b == nil || prior == nil {
 		return nil, errors.New("restore: no backend or no prior")
 	}
+	if err := prior.checkUnconditional(); err != nil {
+		return nil, err
+	}
 	method, spec, err := resolveMethod(o)
 	if err != nil {
 		return nil, err

@@ -36,6 +36,9 @@ func (p *Prior) Sample(b backends.Backend, n, steps int, ddim bool, seed uint64)
 	if n <= 0 {
 		return nil, fmt.Errorf("restore: the number of samples must be positive, got %d", n)
 	}
+	if err := p.checkUnconditional(); err != nil {
+		return nil, err
+	}
 	proc, err := p.Process(steps, ddim)
 	if err != nil {
 		return nil, err
