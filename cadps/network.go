@@ -1,6 +1,8 @@
 package cadps
 
 import (
+	"fmt"
+
 	"github.com/cadps/toolkit/cadps/guidance"
 	"github.com/cadps/toolkit/cadps/unet"
 	"github.com/gomlx/gomlx/pkg/core/graph"
@@ -13,9 +15,18 @@ func UNetNetwork(m *unet.Model) guidance.Network {
 }
 
 // ClassConditionalNetwork adapts a class-conditional UNet to a
-// guidance.Network that conditions every image on label.
+// guidance.Network that conditions every image on label. A label outside
+// the model's classes [0, m.NumClasses()), which the embedding lookup would
+// clamp to the nearest class without a word, or a model without classes,
+// fails the graph's construction with an error naming it.
 func ClassConditionalNetwork(m *unet.Model, label int) guidance.Network {
 	return func(ctx *context.Context, x, t *graph.Node) *graph.Node {
+		switch n := m.NumClasses(); {
+		case n == 0:
+			panic(fmt.Errorf("cadps: class label %d given to a model without classes (class_cond=False)", label))
+		case label < 0 || label >= n:
+			panic(fmt.Errorf("cadps: class label %d is outside the model's %d classes (0 to %d)", label, n, n-1))
+		}
 		n := x.Shape().Dim(0)
 		labels := make([]int32, n)
 		for k := range labels {

@@ -1,6 +1,7 @@
 package cadps
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/cadps/toolkit/cadps/backend"
@@ -63,5 +64,71 @@ func TestClassConditionalNetwork(t *testing.T) {
 	}
 	if !differs {
 		t.Error("label 1 gives the same output as label 3: the label is not used")
+	}
+}
+
+// TestClassConditionalNetworkLabels checks that a label outside the
+// model's classes, which the embedding lookup would clamp to the nearest
+// class, and a label for a model without classes fail with an error that
+// names them, as do labels given to Apply of a model without classes.
+func TestClassConditionalNetworkLabels(t *testing.T) {
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	models := map[bool]*unet.Model{}
+	for _, classCond := range []bool{false, true} {
+		m, err := unet.New(unet.Config{ImageSize: 8, NumChannels: 32, NumResBlocks: 1, ChannelMult: "1,2",
+			ClassCond: classCond, NumClasses: 4, NumHeads: 1, NumHeadChannels: -1, NumHeadsUpsample: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		models[classCond] = m
+	}
+	tests := []struct {
+		name      string
+		classCond bool
+		net       func(m *unet.Model) func(ctx *context.Context, x, ts *graph.Node) *graph.Node
+		want      string // "" for no error
+	}{
+		{"last class", true, func(m *unet.Model) func(ctx *context.Context, x, ts *graph.Node) *graph.Node {
+			return ClassConditionalNetwork(m, 3)
+		}, ""},
+		{"one past the classes", true, func(m *unet.Model) func(ctx *context.Context, x, ts *graph.Node) *graph.Node {
+			return ClassConditionalNetwork(m, 4)
+		}, "class label 4 is outside the model's 4 classes (0 to 3)"},
+		{"negative", true, func(m *unet.Model) func(ctx *context.Context, x, ts *graph.Node) *graph.Node {
+			return ClassConditionalNetwork(m, -1)
+		}, "class label -1 is outside the model's 4 classes"},
+		{"model without classes", false, func(m *unet.Model) func(ctx *context.Context, x, ts *graph.Node) *graph.Node {
+			return ClassConditionalNetwork(m, 0)
+		}, "class label 0 given to a model without classes (class_cond=False)"},
+		{"Apply with labels, model without classes", false, func(m *unet.Model) func(ctx *context.Context, x, ts *graph.Node) *graph.Node {
+			return func(ctx *context.Context, x, ts *graph.Node) *graph.Node {
+				return m.Apply(ctx, x, ts, graph.Const(x.Graph(), []int32{0}))
+			}
+		}, "labels given to a model without classes (class_cond=False)"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := models[tc.classCond]
+			ctx := context.New()
+			if err := m.InitRandom(ctx, 3); err != nil {
+				t.Fatal(err)
+			}
+			net := tc.net(m)
+			exec, err := context.NewExec(b, ctx, func(ctx *context.Context, x *graph.Node) *graph.Node {
+				return net(ctx, x, graph.Const(x.Graph(), []float32{500}))
+			})
+			if err == nil {
+				_, err = exec.Exec(tensors.FromFlatDataAndDimensions(make([]float32, 3*8*8), 1, 3, 8, 8))
+			}
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("error %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("error %v, want one containing %q", err, tc.want)
+			}
+		})
 	}
 }

@@ -279,6 +279,10 @@ func (m *Model) NumParams() int {
 	return n
 }
 
+// NumClasses returns the number of class labels a class-conditional model
+// takes (labels 0 to NumClasses−1), and 0 for an unconditional one.
+func (m *Model) NumClasses() int { return m.numClasses }
+
 // ImageSize returns the side of the square images the model was built for.
 func (m *Model) ImageSize() int { return m.cfg.ImageSize }
 
@@ -291,7 +295,8 @@ func (m *Model) OutChannels() int { return m.cfg.outChannels() }
 
 // Apply builds the network output for images x [N,C,H,W] at timesteps t [N]
 // (float32 values as the network receives them), with class labels
-// [N] (int) for class-conditional models (nil otherwise). The weights come
+// [N] (int, each in [0, NumClasses()): the embedding lookup clamps others)
+// for class-conditional models, nil for the others. The weights come
 // from ctx (see Load); a missing weight is created there with ctx's
 // initializer, which is how training starts from scratch.
 func (m *Model) Apply(ctx *context.Context, x, t, labels *node) *node {
@@ -307,6 +312,9 @@ func (m *Model) Apply(ctx *context.Context, x, t, labels *node) *node {
 	emb = m.timeEmbed[0].apply(w, emb, nil)
 	emb = silu(emb)
 	emb = m.timeEmbed[1].apply(w, emb, nil)
+	if m.numClasses == 0 && labels != nil {
+		panic(fmt.Errorf("unet: labels given to a model without classes (class_cond=False)"))
+	}
 	if m.numClasses > 0 {
 		if labels == nil {
 			panic(fmt.Errorf("unet: class-conditional model (class_cond) needs labels"))
