@@ -11,7 +11,11 @@ import (
 // context inside the graph (so one set of float32 weights serves both
 // models, and checkpoints load unchanged). It is this toolkit's counterpart
 // of guided-diffusion's use_fp16, with bfloat16's range instead of float16's
-// (no loss scaling needed), and keeps float32 where that code does:
+// (no loss scaling needed). It keeps float32 where that code does, with one
+// exception: guided-diffusion converts only convolutions and attention to
+// float16, so each residual block's projection of the timestep embedding
+// (emb_layers) stays float32 there, while here it runs in bfloat16 with the
+// rest of the block. In detail:
 //
 //   - the input x, the timestep embedding and its two linear layers, and the
 //     output layers (out.0 GroupNorm, SiLU, out.2 convolution) are float32,
