@@ -64,13 +64,18 @@ func SummariseMixture(rows []MixtureRow, dims, dimYs []int, methods []string) []
 }
 
 // CheckMixtureRows rejects runs of different settings (samples, steps,
-// scale), of two revisions of one method, and repeated runs: a table of
-// them would average things that are not comparable, or count a problem
-// twice. It rejects no runs at all too.
+// scale), of benches of different seeds, of two revisions of one method,
+// and repeated runs: a table of them would average things that are not
+// comparable, pair runs on different problems under one problem index, or
+// count a problem twice. It rejects no runs at all too.
 func CheckMixtureRows(rows []MixtureRow) error {
 	seen := map[mixtureKey]bool{}
 	revision := map[string]int{}
 	for _, r := range rows {
+		if r.benchSeedTerm() != rows[0].benchSeedTerm() {
+			return fmt.Errorf("runs of benches with different seeds: d=%d m=%d problem %d %s has seed %d, d=%d m=%d problem %d %s seed %d, so one problem index names different problems; table them apart",
+				rows[0].Dim, rows[0].DimY, rows[0].Problem, rows[0].Method, rows[0].Seed, r.Dim, r.DimY, r.Problem, r.Method, r.Seed)
+		}
 		if was, ok := revision[r.Method]; !ok {
 			revision[r.Method] = r.Revision
 		} else if was != r.Revision {
@@ -90,6 +95,13 @@ func CheckMixtureRows(rows []MixtureRow) error {
 		return errors.New("no runs in the CSV files")
 	}
 	return nil
+}
+
+// benchSeedTerm returns what the bench's seed adds to the seed of r's
+// problem (MixtureSeed(base, d, m, p) − MixtureSeed(0, d, m, p), modulo
+// 2⁶⁴): the same for every run of benches with one --seed.
+func (r MixtureRow) benchSeedTerm() uint64 {
+	return r.Seed - MixtureSeed(0, r.Dim, r.DimY, r.Problem)
 }
 
 // MixtureTable is the summary table of the runs of one or more bench CSV

@@ -80,6 +80,12 @@ func TestMixtureRecordRoundTrip(t *testing.T) {
 	}
 }
 
+// withSeed returns r as a run of the bench of seed base.
+func withSeed(r MixtureRow, base uint64) MixtureRow {
+	r.Seed = MixtureSeed(base, r.Dim, r.DimY, r.Problem)
+	return r
+}
+
 // TestCheckMixtureRows refuses what a table must not join.
 func TestCheckMixtureRows(t *testing.T) {
 	ok := []MixtureRow{mixtureRow(8, 1, 0, "dps", 1, 1, 0.1), mixtureRow(8, 1, 1, "dps", 1, 1, 0.1), mixtureRow(8, 1, 0, ExactMethod, 1, 1, 0.1)}
@@ -99,6 +105,9 @@ func TestCheckMixtureRows(t *testing.T) {
 		{"other steps", edit(2, func(r *MixtureRow) { r.Steps = 20 }), "runs with different settings: 100 samples, 10 steps, scale 1 and 100, 20, 1"},
 		{"other scale", edit(1, func(r *MixtureRow) { r.Scale = 0.5 }), "runs with different settings"},
 		{"two revisions", edit(1, func(r *MixtureRow) { r.Revision = -1 }), "the dps runs come from two revisions of the method (revision 0 and an unrecorded revision)"},
+		{"other bench seed", edit(2, func(r *MixtureRow) { r.Seed = MixtureSeed(1, 8, 1, 0) }), "runs of benches with different seeds: d=8 m=1 problem 0 dps has seed 80157, d=8 m=1 problem 0 exact seed 1080160"},
+		{"other bench seed, first row", edit(0, func(r *MixtureRow) { r.Seed = MixtureSeed(7, 8, 1, 0) }), "runs of benches with different seeds"},
+		{"one bench seed but 0", []MixtureRow{withSeed(mixtureRow(8, 1, 0, "dps", 1, 1, 0.1), 5), withSeed(mixtureRow(80, 4, 3, "dps", 1, 1, 0.1), 5)}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := CheckMixtureRows(tc.rows)
