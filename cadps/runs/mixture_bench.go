@@ -129,6 +129,12 @@ type MixtureRow struct {
 	MixtureReport
 	// Problem is the problem's index p in its (d, m) cell.
 	Problem int `json:"problem"`
+	// Projections, Schedule and VarType are the run's settings of those
+	// names (MixtureRun); 0, "" and "" in rows read from a bench CSV
+	// written before they were recorded.
+	Projections int    `json:"projections,omitempty"`
+	Schedule    string `json:"schedule,omitempty"`
+	VarType     string `json:"var,omitempty"`
 	// Error is the run's error ("" for a run that succeeded); a failed
 	// run is counted, not averaged.
 	Error string `json:"error,omitempty"`
@@ -293,7 +299,7 @@ func (mb *MixtureBench) runProblem(b backends.Backend, d, m, p int, out *mixture
 	for _, name := range todo {
 		r.Method = name
 		rep, _, err := r.Evaluate(b, prob, post, ref)
-		row := MixtureRow{MixtureReport: rep, Problem: p}
+		row := MixtureRow{MixtureReport: rep, Problem: p, Projections: r.Projections, Schedule: r.Schedule, VarType: r.VarType}
 		if err != nil {
 			row.Error = err.Error()
 		}

@@ -16,11 +16,16 @@ import (
 
 // mixtureColumns is the header of a mixture bench's CSV file.
 var mixtureColumns = []string{"dim", "dim_y", "problem", "seed", "sigma_y", "method", "samples", "steps", "scale",
-	"sliced_wasserstein", "energy_distance", "weight_tv", "seconds", "error", "method_revision"}
+	"sliced_wasserstein", "energy_distance", "weight_tv", "seconds", "error", "method_revision",
+	"projections", "schedule", "var"}
+
+// revisionMixtureColumns is the header of bench CSV files written before
+// the projections, schedule and variance were recorded.
+var revisionMixtureColumns = slices.Clip(mixtureColumns[:15])
 
 // legacyMixtureColumns is the header of bench CSV files written before the
 // method's revision was recorded.
-var legacyMixtureColumns = slices.Clip(mixtureColumns[:len(mixtureColumns)-1])
+var legacyMixtureColumns = slices.Clip(mixtureColumns[:14])
 
 // mixtureCSV is the CSV file of a running bench. Rows go to PATH.partial
 // as they are measured, so that an interrupted bench keeps them, and
@@ -128,6 +133,9 @@ func (mb *MixtureBench) checkKept(rows []MixtureRow) error {
 		case row.Samples != r.Samples || row.Steps != r.Steps || row.Scale != r.Scale:
 			return fmt.Errorf("its runs have %d samples, %d steps and scale %g, this bench %d, %d and %g",
 				row.Samples, row.Steps, row.Scale, r.Samples, r.Steps, r.Scale)
+		case row.Schedule != "" && (row.Projections != r.Projections || row.Schedule != r.Schedule || row.VarType != r.VarType):
+			return fmt.Errorf("its runs have %d projections, the %s schedule and the %s variance, this bench %d, %s and %s",
+				row.Projections, row.Schedule, row.VarType, r.Projections, r.Schedule, r.VarType)
 		case row.Seed != MixtureSeed(r.Seed, row.Dim, row.DimY, row.Problem):
 			return fmt.Errorf("run d=%d m=%d problem %d has seed %d, which is not this bench's --seed", row.Dim, row.DimY, row.Problem, row.Seed)
 		case slices.Contains(mb.Methods, row.Method) && row.Revision != methodRevision(row.Method, nil):
@@ -212,7 +220,7 @@ func mixtureRecord(r MixtureRow) []string {
 	return []string{strconv.Itoa(r.Dim), strconv.Itoa(r.DimY), strconv.Itoa(r.Problem), strconv.FormatUint(r.Seed, 10),
 		formatFloat(r.SigmaY), r.Method, strconv.Itoa(r.Samples), strconv.Itoa(r.Steps), formatFloat(r.Scale),
 		formatFloat(r.SlicedWasserstein), formatFloat(r.Energy), formatFloat(r.WeightTV), formatFloat(r.Seconds), r.Error,
-		strconv.Itoa(r.Revision)}
+		strconv.Itoa(r.Revision), strconv.Itoa(r.Projections), r.Schedule, r.VarType}
 }
 
 // formatFloat formats a float for the CSV (six significant digits).
@@ -221,8 +229,10 @@ func formatFloat(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
 // ReadMixtureCSV reads the runs of a mixture bench's CSV file (one row per
 // run: dim, dim_y, problem, seed, sigma_y, method, samples, steps, scale,
 // sliced_wasserstein, energy_distance, weight_tv, seconds, error,
-// method_revision; a file written before the revision was recorded lacks
-// the last column, and its rows have Revision −1).
+// method_revision, projections, schedule, var; a file written before the
+// last three were recorded lacks them, and its rows have Projections 0 and
+// Schedule and VarType ""; one written before the revision was recorded
+// lacks method_revision too, and its rows have Revision −1).
 func ReadMixtureCSV(path string) ([]MixtureRow, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -237,7 +247,8 @@ func parseMixtureCSV(path string, data []byte) ([]MixtureRow, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", path, err)
 	}
-	if len(recs) == 0 || !slices.Equal(recs[0], mixtureColumns) && !slices.Equal(recs[0], legacyMixtureColumns) {
+	if len(recs) == 0 || !slices.Equal(recs[0], mixtureColumns) && !slices.Equal(recs[0], revisionMixtureColumns) &&
+		!slices.Equal(recs[0], legacyMixtureColumns) {
 		return nil, fmt.Errorf("%s: not a `cadps gmm bench --csv` file (want the header %s)", path, strings.Join(mixtureColumns, ","))
 	}
 	rows := make([]MixtureRow, 0, len(recs)-1)
@@ -288,6 +299,12 @@ func parseMixtureRecord(rec []string) (MixtureRow, error) {
 		if r.Revision, err = strconv.Atoi(rec[14]); err != nil {
 			return r, fmt.Errorf("column method_revision: %w", err)
 		}
+	}
+	if len(rec) > 15 {
+		if r.Projections, err = strconv.Atoi(rec[15]); err != nil {
+			return r, fmt.Errorf("column projections: %w", err)
+		}
+		r.Schedule, r.VarType = rec[16], rec[17]
 	}
 	return r, nil
 }

@@ -131,7 +131,10 @@ func TestMixtureBenchResume(t *testing.T) {
 	}{
 		{"other samples", "", func(mb *MixtureBench) { mb.Settings.Samples = 50 }, "its runs have 40 samples, 5 steps and scale 1, this bench 50, 5 and 1"},
 		{"other seed", "", func(mb *MixtureBench) { mb.Settings.Seed = 1 }, "not this bench's --seed"},
-		{"other revision", header + strings.Replace(exactRow, ",0\n", ",7\n", 1), func(*MixtureBench) {},
+		{"other variance", "", func(mb *MixtureBench) { mb.Settings.VarType = "fixed_large" },
+			"its runs have 20 projections, the linear schedule and the fixed_small variance, this bench 20, linear and fixed_large"},
+		{"other projections", "", func(mb *MixtureBench) { mb.Settings.Projections = 1000 }, "this bench 1000, linear and fixed_small"},
+		{"other revision", header + strings.Replace(exactRow, ",0,20,linear,fixed_small\n", ",7,20,linear,fixed_small\n", 1), func(*MixtureBench) {},
 			"its exact runs were made by revision 7 of the method, this build runs revision 0"},
 		{"repeated run", header + exactRow + exactRow, func(*MixtureBench) {}, "appears twice"},
 		{"foreign file", "a,b\n1,2\n", func(*MixtureBench) {}, "not a `cadps gmm bench --csv` file"},

@@ -64,14 +64,24 @@ func SummariseMixture(rows []MixtureRow, dims, dimYs []int, methods []string) []
 }
 
 // CheckMixtureRows rejects runs of different settings (samples, steps,
-// scale), of benches of different seeds, of two revisions of one method,
+// scale, and where recorded the projections, schedule and variance), of
+// benches of different seeds, of two revisions of one method,
 // and repeated runs: a table of them would average things that are not
 // comparable, pair runs on different problems under one problem index, or
 // count a problem twice. It rejects no runs at all too.
 func CheckMixtureRows(rows []MixtureRow) error {
 	seen := map[mixtureKey]bool{}
 	revision := map[string]int{}
+	var recorded *MixtureRow // the first run whose projections, schedule and variance are recorded
 	for _, r := range rows {
+		if r.Schedule != "" {
+			if recorded == nil {
+				recorded = &r
+			} else if r.Projections != recorded.Projections || r.Schedule != recorded.Schedule || r.VarType != recorded.VarType {
+				return fmt.Errorf("runs with different settings: %d projections, the %s schedule and the %s variance and %d, %s and %s",
+					recorded.Projections, recorded.Schedule, recorded.VarType, r.Projections, r.Schedule, r.VarType)
+			}
+		}
 		if r.benchSeedTerm() != rows[0].benchSeedTerm() {
 			return fmt.Errorf("runs of benches with different seeds: d=%d m=%d problem %d %s has seed %d, d=%d m=%d problem %d %s seed %d, so one problem index names different problems; table them apart",
 				rows[0].Dim, rows[0].DimY, rows[0].Problem, rows[0].Method, rows[0].Seed, r.Dim, r.DimY, r.Problem, r.Method, r.Seed)

@@ -4,12 +4,13 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
 
 // mixtureHeader is the header line of a bench CSV file.
-const mixtureHeader = "dim,dim_y,problem,seed,sigma_y,method,samples,steps,scale,sliced_wasserstein,energy_distance,weight_tv,seconds,error,method_revision\n"
+const mixtureHeader = "dim,dim_y,problem,seed,sigma_y,method,samples,steps,scale,sliced_wasserstein,energy_distance,weight_tv,seconds,error,method_revision,projections,schedule,var\n"
 
 // mixtureRow returns a successful run of method on problem p of (d, m) with
 // 100 samples, 10 steps and scale 1, and the distances sw, energy and tv.
@@ -21,22 +22,26 @@ func mixtureRow(d, m, p int, method string, sw, energy, tv float64) MixtureRow {
 // TestReadMixtureCSV reads bench files of both layouts and refuses broken
 // ones, naming the file (and the line).
 func TestReadMixtureCSV(t *testing.T) {
-	legacyHeader := strings.TrimSuffix(mixtureHeader, ",method_revision\n") + "\n"
+	revisionHeader := strings.TrimSuffix(mixtureHeader, ",projections,schedule,var\n") + "\n"
+	legacyHeader := strings.TrimSuffix(revisionHeader, ",method_revision\n") + "\n"
 	for _, tc := range []struct {
 		name     string
 		data     string
-		revision int // of the one row read
+		revision int  // of the one row read
+		settings bool // whether its projections, schedule and variance are recorded
 		want     string
 	}{
-		{"current", mixtureHeader + "8,1,3,80160,0.05,tmpd,100,10,1,1.5,2.25,0.125,0.5,,2\n", 2, ""},
-		{"legacy", legacyHeader + "8,1,3,80160,0.05,tmpd,100,10,1,1.5,2.25,0.125,0.5,\n", -1, ""},
-		{"foreign", "a,b\n1,2\n", 0, "not a `cadps gmm bench --csv` file"},
-		{"empty", "", 0, "not a `cadps gmm bench --csv` file"},
-		{"bad dim", mixtureHeader + "x,1,3,80160,0.05,tmpd,100,10,1,1.5,2.25,0.125,0.5,,2\n", 0, "line 2: column dim"},
-		{"bad seed", mixtureHeader + "8,1,3,-1,0.05,tmpd,100,10,1,1.5,2.25,0.125,0.5,,2\n", 0, "line 2: column seed"},
-		{"bad distance", mixtureHeader + "8,1,3,80160,0.05,tmpd,100,10,1,1.5,e,0.125,0.5,,2\n", 0, "line 2: column energy_distance"},
-		{"bad revision", mixtureHeader + "8,1,3,80160,0.05,tmpd,100,10,1,1.5,2.25,0.125,0.5,,r\n", 0, "line 2: column method_revision"},
-		{"short row", mixtureHeader + "8,1,3\n", 0, "wrong number of fields"},
+		{"current", mixtureHeader + "8,1,3,80160,0.05,tmpd,100,10,1,1.5,2.25,0.125,0.5,,2,1000,linear,fixed_small\n", 2, true, ""},
+		{"revision", revisionHeader + "8,1,3,80160,0.05,tmpd,100,10,1,1.5,2.25,0.125,0.5,,2\n", 2, false, ""},
+		{"legacy", legacyHeader + "8,1,3,80160,0.05,tmpd,100,10,1,1.5,2.25,0.125,0.5,\n", -1, false, ""},
+		{"bad projections", mixtureHeader + "8,1,3,80160,0.05,tmpd,100,10,1,1.5,2.25,0.125,0.5,,2,p,linear,fixed_small\n", 0, false, "line 2: column projections"},
+		{"foreign", "a,b\n1,2\n", 0, false, "not a `cadps gmm bench --csv` file"},
+		{"empty", "", 0, false, "not a `cadps gmm bench --csv` file"},
+		{"bad dim", revisionHeader + "x,1,3,80160,0.05,tmpd,100,10,1,1.5,2.25,0.125,0.5,,2\n", 0, false, "line 2: column dim"},
+		{"bad seed", revisionHeader + "8,1,3,-1,0.05,tmpd,100,10,1,1.5,2.25,0.125,0.5,,2\n", 0, false, "line 2: column seed"},
+		{"bad distance", revisionHeader + "8,1,3,80160,0.05,tmpd,100,10,1,1.5,e,0.125,0.5,,2\n", 0, false, "line 2: column energy_distance"},
+		{"bad revision", revisionHeader + "8,1,3,80160,0.05,tmpd,100,10,1,1.5,2.25,0.125,0.5,,r\n", 0, false, "line 2: column method_revision"},
+		{"short row", mixtureHeader + "8,1,3\n", 0, false, "wrong number of fields"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "bench.csv")
@@ -52,6 +57,9 @@ func TestReadMixtureCSV(t *testing.T) {
 			}
 			want := mixtureRow(8, 1, 3, "tmpd", 1.5, 2.25, 0.125)
 			want.SigmaY, want.Revision = 0.05, tc.revision
+			if tc.settings {
+				want.Projections, want.Schedule, want.VarType = 1000, "linear", "fixed_small"
+			}
 			if err != nil || len(rows) != 1 || rows[0] != want {
 				t.Errorf("rows %+v (%v), want %+v", rows, err, want)
 			}
@@ -67,6 +75,7 @@ func TestReadMixtureCSV(t *testing.T) {
 func TestMixtureRecordRoundTrip(t *testing.T) {
 	r := mixtureRow(80, 4, 17, "tmpd:diagonal=hutchinson,probes=4", 0.123456, 7, 0.5)
 	r.Error, r.Revision, r.SigmaY = `gmm: diverged, "NaN" at step 3`, 2, 0.05
+	r.Projections, r.Schedule, r.VarType = 1000, "cosine", "fixed_large"
 	rec := mixtureRecord(r)
 	if len(rec) != len(mixtureColumns) {
 		t.Fatalf("%d fields, want %d", len(rec), len(mixtureColumns))
@@ -78,6 +87,24 @@ func TestMixtureRecordRoundTrip(t *testing.T) {
 	if s := formatFloat(1.0 / 3); s != "0.333333" {
 		t.Errorf("formatFloat(1/3) = %q, want 0.333333", s)
 	}
+}
+
+// withSettings returns copies of rows whose projections, schedule and
+// variance are recorded as 1000, linear and fixed_small unless set.
+func withSettings(rows []MixtureRow) []MixtureRow {
+	out := slices.Clone(rows)
+	for i := range out {
+		if out[i].Projections == 0 {
+			out[i].Projections = 1000
+		}
+		if out[i].Schedule == "" {
+			out[i].Schedule = "linear"
+		}
+		if out[i].VarType == "" {
+			out[i].VarType = "fixed_small"
+		}
+	}
+	return out
 }
 
 // withSeed returns r as a run of the bench of seed base.
@@ -105,6 +132,11 @@ func TestCheckMixtureRows(t *testing.T) {
 		{"other steps", edit(2, func(r *MixtureRow) { r.Steps = 20 }), "runs with different settings: 100 samples, 10 steps, scale 1 and 100, 20, 1"},
 		{"other scale", edit(1, func(r *MixtureRow) { r.Scale = 0.5 }), "runs with different settings"},
 		{"two revisions", edit(1, func(r *MixtureRow) { r.Revision = -1 }), "the dps runs come from two revisions of the method (revision 0 and an unrecorded revision)"},
+		{"other projections", withSettings(edit(1, func(r *MixtureRow) { r.Projections = 10 })),
+			"runs with different settings: 1000 projections, the linear schedule and the fixed_small variance and 10, linear and fixed_small"},
+		{"other variance", withSettings(edit(2, func(r *MixtureRow) { r.VarType = "fixed_large" })), "the fixed_small variance and 1000, linear and fixed_large"},
+		{"other schedule", withSettings(edit(0, func(r *MixtureRow) { r.Schedule = "cosine" })), "the cosine schedule"},
+		{"unrecorded settings beside recorded ones", append(withSettings(ok[:2]), ok[2]), ""},
 		{"other bench seed", edit(2, func(r *MixtureRow) { r.Seed = MixtureSeed(1, 8, 1, 0) }), "runs of benches with different seeds: d=8 m=1 problem 0 dps has seed 80157, d=8 m=1 problem 0 exact seed 1080160"},
 		{"other bench seed, first row", edit(0, func(r *MixtureRow) { r.Seed = MixtureSeed(7, 8, 1, 0) }), "runs of benches with different seeds"},
 		{"one bench seed but 0", []MixtureRow{withSeed(mixtureRow(8, 1, 0, "dps", 1, 1, 0.1), 5), withSeed(mixtureRow(80, 4, 3, "dps", 1, 1, 0.1), 5)}, ""},

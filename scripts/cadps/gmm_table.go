@@ -25,8 +25,9 @@ Reads the runs of one or more `+"`cadps gmm bench --csv`"+` files and prints the
 same Markdown summary table as the bench (mean ± std over problems per
 dimension, measurement count and method, cells in increasing d and m,
 methods in their first order of appearance). The files must agree on the
-run settings (samples, steps, scale) and the bench's --seed, and must not
-repeat a run. With -paired it also compares two methods problem by problem
+run settings (samples, steps, scale, and the projections, schedule and
+variance where recorded) and the bench's --seed, and must not repeat a
+run. With -paired it also compares two methods problem by problem
 (same problem, same noise seed): the differences are far less spread than
 the per-method means, whose spread is mostly between problems.
 
