@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"encoding/json"
 	"fmt"
 	"image"
 	"image/color"
@@ -409,5 +410,61 @@ func TestPoissonSampler(t *testing.T) {
 		if math.Abs(mean-lambda) > 5*math.Sqrt(lambda/n) || math.Abs(variance-lambda) > 0.03*lambda+0.01 {
 			t.Errorf("λ=%g: mean %.4f variance %.4f", lambda, mean, variance)
 		}
+	}
+}
+
+// TestMotionKernelRender renders the recorded camera paths and compares the
+// 8-bit kernels with those Pillow renders from them as the reference's
+// motionblur package does (ops/testdata/motion-render.json, made by
+// scripts/fixtures/make_motion_render.py): line, Gaussian blur, Lanczos
+// resize and grey levels must agree exactly, and the kernel is the levels
+// divided by their sum in float32.
+func TestMotionKernelRender(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("testdata", "motion-render.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Cases []struct {
+			Seed, Size int
+			Intensity  float64
+			Path       [][2]float64
+			Levels     []int
+		}
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Cases) == 0 {
+		t.Fatal("no cases")
+	}
+	for _, c := range doc.Cases {
+		t.Run(fmt.Sprintf("seed%d-%dx%d-intensity%g", c.Seed, c.Size, c.Size, c.Intensity), func(t *testing.T) {
+			path := make([]complex128, len(c.Path))
+			for i, p := range c.Path {
+				path[i] = complex(p[0], p[1])
+			}
+			got := motionKernelLevels(path, c.Size)
+			if len(got) != len(c.Levels) {
+				t.Fatalf("%d levels, Pillow's %d", len(got), len(c.Levels))
+			}
+			var differ, dist, sum int
+			for i, v := range got {
+				if d := int(v) - c.Levels[i]; d != 0 {
+					differ++
+					dist += abs(d)
+				}
+				sum += c.Levels[i]
+			}
+			if differ > 0 {
+				t.Fatalf("%d of %d levels differ from Pillow's, by %.1f %% of the kernel's sum", differ, len(got), 100*float64(dist)/float64(sum))
+			}
+			k := renderMotionKernel(path, c.Size)
+			for i, v := range k {
+				if want := float32(c.Levels[i]) / float32(sum); v != want {
+					t.Fatalf("kernel value %d is %v, want %v", i, v, want)
+				}
+			}
+		})
 	}
 }

@@ -81,10 +81,10 @@ func LoadKernel(path, tensor string) ([]float32, int, error) {
 // in [0,1] with the random-trajectory generator that DPS uses (the
 // "motionblur" package's Kernel): a camera path of random steps and turns,
 // longer and more curved as the intensity grows, is centred on its centre
-// of mass, randomly rotated, drawn on a canvas twice the kernel's size,
-// blurred, downsampled with an antialiased Lanczos-3 filter, quantised to
-// 8 bits as the original's images are, and normalised to sum 1. The same
-// seed gives the same kernel; the draws cannot reproduce numpy's.
+// of mass, randomly rotated, and rendered as that package renders it with
+// Pillow (see [renderMotionKernel]). The same seed gives the same kernel;
+// the random draws are not numpy's, so no seed gives the reference's
+// kernels, only kernels of the same distribution.
 func MotionKernel(size int, intensity float64, seed uint64) ([]float32, error) {
 	switch {
 	case size <= 0:
@@ -110,34 +110,7 @@ const motionEps = 0.1
 // drawMotionKernel draws one kernel, or returns nil when nothing was drawn.
 func drawMotionKernel(r *rand.Rand, size int, intensity float64) []float32 {
 	big := 2 * size
-	diagonal := math.Hypot(float64(big), float64(big))
-	path := motionPath(r, float64(big), diagonal, intensity)
-
-	canvas := make([]float64, big*big)
-	drawPolyline(canvas, big, path, max(1, int(diagonal/150)))
-	boxBlurGaussian(canvas, big, float64(int(diagonal*0.01)))
-	quantise8(canvas)
-
-	lanczos, _ := LookupResizeKernel("lanczos3")
-	m, err := ResizeMatrix(big, size, float64(size)/float64(big), lanczos, true)
-	if err != nil {
-		return nil
-	}
-	small := applySeparable(canvas, big, big, m, m)
-	quantise8(small)
-
-	var sum float64
-	for _, v := range small {
-		sum += v
-	}
-	if sum == 0 {
-		return nil
-	}
-	out := make([]float32, len(small))
-	for i, v := range small {
-		out[i] = float32(v / sum)
-	}
-	return out
+	return renderMotionKernel(motionPath(r, float64(big), motionDiagonal(big), intensity), size)
 }
 
 // motionPath returns the trajectory's points (x = column, y = row) on a
@@ -196,142 +169,6 @@ func sign(x float64) float64 {
 		return -1
 	}
 	return 0
-}
-
-// drawPolyline sets to 255 the pixels of the side×side canvas covered by the
-// polyline through pts with the given line width: for width 1 a pixel is
-// set wherever the segments pass (sampled every half pixel), for wider lines
-// every pixel whose centre lies within width/2 of a segment.
-func drawPolyline(canvas []float64, side int, pts []complex128, width int) {
-	set := func(x, y int) {
-		if x >= 0 && y >= 0 && x < side && y < side {
-			canvas[y*side+x] = 255
-		}
-	}
-	if len(pts) == 1 {
-		set(int(math.Round(real(pts[0]))), int(math.Round(imag(pts[0]))))
-		return
-	}
-	for i := 1; i < len(pts); i++ {
-		a, b := pts[i-1], pts[i]
-		if width <= 1 {
-			n := int(math.Ceil(2*cmplx.Abs(b-a))) + 1
-			for k := 0; k <= n; k++ {
-				p := a + (b-a)*complex(float64(k)/float64(n), 0)
-				set(int(math.Round(real(p))), int(math.Round(imag(p))))
-			}
-			continue
-		}
-		half := float64(width) / 2
-		x0 := int(math.Floor(min(real(a), real(b)) - half))
-		x1 := int(math.Ceil(max(real(a), real(b)) + half))
-		y0 := int(math.Floor(min(imag(a), imag(b)) - half))
-		y1 := int(math.Ceil(max(imag(a), imag(b)) + half))
-		for y := y0; y <= y1; y++ {
-			for x := x0; x <= x1; x++ {
-				if segmentDistance(complex(float64(x), float64(y)), a, b) <= half {
-					set(x, y)
-				}
-			}
-		}
-	}
-}
-
-// segmentDistance returns the distance from p to the segment ab.
-func segmentDistance(p, a, b complex128) float64 {
-	d := b - a
-	l2 := real(d)*real(d) + imag(d)*imag(d)
-	if l2 == 0 {
-		return cmplx.Abs(p - a)
-	}
-	t := (real(p-a)*real(d) + imag(p-a)*imag(d)) / l2
-	t = max(0, min(1, t))
-	return cmplx.Abs(p - (a + d*complex(t, 0)))
-}
-
-// boxBlurGaussian approximates a Gaussian blur of standard deviation radius
-// on the side×side canvas by three passes of an extended box filter per
-// axis (fractional box radius chosen to match the variance), with edge
-// pixels extended, as Pillow's GaussianBlur does.
-func boxBlurGaussian(canvas []float64, side int, radius float64) {
-	if radius <= 0 {
-		return
-	}
-	const passes = 3
-	v := radius * radius / passes
-	l := math.Floor((math.Sqrt(12*v+1) - 1) / 2)
-	a := (2*l + 1) * (l*(l+1) - 3*v) / (6 * (v - (l+1)*(l+1)))
-	box := l + a
-	line := make([]float64, side)
-	for range passes {
-		for y := range side { // rows
-			copy(line, canvas[y*side:(y+1)*side])
-			boxLine(line, canvas[y*side:(y+1)*side], box)
-		}
-		col := make([]float64, side)
-		for x := range side { // columns
-			for y := range side {
-				line[y] = canvas[y*side+x]
-			}
-			boxLine(line, col, box)
-			for y := range side {
-				canvas[y*side+x] = col[y]
-			}
-		}
-	}
-}
-
-// boxLine writes to out the extended box filter of in with fractional
-// radius r (edge values repeated beyond the ends).
-func boxLine(in, out []float64, r float64) {
-	n := len(in)
-	whole := int(r)
-	frac := r - float64(whole)
-	at := func(i int) float64 { return in[max(0, min(n-1, i))] }
-	norm := 2*r + 1
-	for i := range out {
-		var s float64
-		for k := -whole; k <= whole; k++ {
-			s += at(i + k)
-		}
-		s += frac * (at(i-whole-1) + at(i+whole+1))
-		out[i] = s / norm
-	}
-}
-
-// quantise8 rounds to 8-bit levels in [0,255], as the reference's images are
-// stored.
-func quantise8(v []float64) {
-	for i, x := range v {
-		v[i] = math.Round(max(0, min(255, x)))
-	}
-}
-
-// applySeparable returns Mh·X·Mwᵀ for the h×w row-major image X.
-func applySeparable(img []float64, h, w int, mh, mw [][]float64) []float64 {
-	oh, ow := len(mh), len(mw)
-	tmp := make([]float64, oh*w)
-	for o := range oh {
-		for i, c := range mh[o] {
-			if c == 0 {
-				continue
-			}
-			for j := range w {
-				tmp[o*w+j] += c * img[i*w+j]
-			}
-		}
-	}
-	out := make([]float64, oh*ow)
-	for o := range oh {
-		for p := range ow {
-			var s float64
-			for j, c := range mw[p] {
-				s += c * tmp[o*w+j]
-			}
-			out[o*ow+p] = s
-		}
-	}
-	return out
 }
 
 // betaSample draws from Beta(a, b) as X/(X+Y) with X ~ Gamma(a), Y ~ Gamma(b).
