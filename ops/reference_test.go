@@ -63,6 +63,21 @@ func TestReference(t *testing.T) {
 		if got.adjoint != nil {
 			f.Compare(t, "vjp (adjoint)", tolVJP, fixtures.Float64s(got.adjoint), fixtures.Float64s(wantVJP), xDims, wantVJPDims)
 		}
+		if _, ok := data.Tensors["kernel"]; ok && fx.Operator["name"] == "motion_blur" {
+			// The reference's kernel read by a spec, as a user gives a
+			// stored kernel (motion_blur:file=...,kernel=...).
+			path, err := f.Path("data")
+			if err != nil {
+				t.Fatal(err)
+			}
+			spec := "motion_blur:file=" + path + ",kernel=kernel"
+			op, err := Parse(spec, xDims, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fromFile := evaluate(t, b, op, x, xDims, nil)
+			f.Compare(t, "y ("+spec+")", tolY, fixtures.Float64s(fromFile.y), fixtures.Float64s(wantY), fromFile.yDims, wantYDims)
+		}
 	}})
 }
 
