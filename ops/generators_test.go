@@ -155,6 +155,34 @@ func TestGaussianKernel(t *testing.T) {
 	}
 }
 
+// TestGaussianKernelScipy compares kernels whose truncation radius int(4σ+0.5)
+// exceeds their half size, so that scipy's "reflect" mode folds the tails
+// back in, with scipy.ndimage.gaussian_filter's (scipy 1.10; float32 of
+// its float64 result, as DPS's Blurkernel builds the kernel).
+func TestGaussianKernelScipy(t *testing.T) {
+	const a, b, c = 0.11108007282018661, 0.1111266240477562, 0.11117319762706757
+	const p, q, r, u, v, w = 0.0034132455475628376, 0.014144513756036758, 0.023307470604777336,
+		0.05861496552824974, 0.09658631682395935, 0.15915589034557343
+	for _, tc := range []struct {
+		size  int
+		sigma float64
+		want  []float32
+	}{
+		{3, 2, []float32{a, b, a, b, c, b, a, b, a}},
+		{5, 1, []float32{p, q, r, q, p, q, u, v, u, q, r, v, w, v, r, q, u, v, u, q, p, q, r, q, p}},
+	} {
+		t.Run(fmt.Sprintf("%d-%g", tc.size, tc.sigma), func(t *testing.T) {
+			got, err := GaussianKernel(tc.size, tc.sigma)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("kernel %v, scipy's %v", got, tc.want)
+			}
+		})
+	}
+}
+
 func abs(x int) int {
 	if x < 0 {
 		return -x
