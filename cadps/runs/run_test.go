@@ -18,11 +18,6 @@ import (
 // nothing done and no table written, and the other shard then does the
 // item and writes the table.
 func TestRunShardWithoutItems(t *testing.T) {
-	b, prior := shippedPrior(t)
-	images, err := filepath.Glob("../prior/small/testimages/*.png")
-	if err != nil || len(images) == 0 {
-		t.Fatalf("test images: %v, %v", images, err)
-	}
 	out := t.TempDir()
 	for _, tc := range []struct {
 		shard              Shard
@@ -32,10 +27,8 @@ func TestRunShardWithoutItems(t *testing.T) {
 		{Shard{Index: 0, Count: 2}, 1, 1, 1},
 		{Shard{Index: 1, Count: 2}, 0, 0, 1},
 	} {
-		rep := &Reproduction{
-			Out: out, Backend: b, Prior: prior, Options: restore.Options{Steps: 2}, Shard: tc.shard,
-			Tasks: []TaskSetup{{Task: restore.SpecTask("sr:factor=2")}}, Methods: []string{"dps"}, Images: images[:1], GridRows: -1,
-		}
+		rep := srReproduction(t, out, 1)
+		rep.Shard = tc.shard
 		sum, err := rep.Run()
 		if err != nil {
 			t.Fatalf("shard %s: %v", tc.shard, err)
@@ -57,16 +50,8 @@ func TestRunShardWithoutItems(t *testing.T) {
 // record and releasing its claim leaves the claim behind; a rerun finds
 // the item finished and removes the claim, but leaves a live worker's.
 func TestRunSweepsDeadClaims(t *testing.T) {
-	b, prior := shippedPrior(t)
-	images, err := filepath.Glob("../prior/small/testimages/*.png")
-	if err != nil || len(images) == 0 {
-		t.Fatalf("test images: %v, %v", images, err)
-	}
 	out := t.TempDir()
-	rep := &Reproduction{
-		Out: out, Backend: b, Prior: prior, Options: restore.Options{Steps: 2},
-		Tasks: []TaskSetup{{Task: restore.SpecTask("sr:factor=2")}}, Methods: []string{"dps"}, Images: images[:1], GridRows: -1,
-	}
+	rep := srReproduction(t, out, 1)
 	if _, err := rep.Run(); err != nil {
 		t.Fatal(err)
 	}
@@ -108,11 +93,6 @@ func TestRunSweepsDeadClaims(t *testing.T) {
 // that a later worker with another count is refused. A count that differs
 // from the one recorded when the run starts is refused.
 func TestRunRecordsShards(t *testing.T) {
-	b, prior := shippedPrior(t)
-	images, err := filepath.Glob("../prior/small/testimages/*.png")
-	if err != nil || len(images) == 0 {
-		t.Fatalf("test images: %v, %v", images, err)
-	}
 	for _, tc := range []struct {
 		name string
 		// before prepares the folder after this worker chose shard 1/4.
@@ -140,10 +120,8 @@ func TestRunRecordsShards(t *testing.T) {
 				t.Fatal(err)
 			}
 			tc.before(t, out)
-			rep := &Reproduction{
-				Out: out, Backend: b, Prior: prior, Options: restore.Options{Steps: 2}, Shard: s,
-				Tasks: []TaskSetup{{Task: restore.SpecTask("sr:factor=2")}}, Methods: []string{"dps"}, Images: images[:1], GridRows: -1,
-			}
+			rep := srReproduction(t, out, 1)
+			rep.Shard = s
 			_, err = rep.Run()
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
@@ -169,11 +147,6 @@ func TestRunRecordsShards(t *testing.T) {
 // record is added while it writes (the other worker's last item), writes
 // them again, so that the tables end with every record.
 func TestRunTablesOfWorkersEndingAtOnce(t *testing.T) {
-	b, prior := shippedPrior(t)
-	images, err := filepath.Glob("../prior/small/testimages/*.png")
-	if err != nil || len(images) < 2 {
-		t.Fatalf("test images: %v, %v", images, err)
-	}
 	for _, tc := range []struct {
 		name string
 		// held: another worker holds the tables' claim; added: the other
@@ -194,10 +167,8 @@ func TestRunTablesOfWorkersEndingAtOnce(t *testing.T) {
 				}
 				defer held.Release()
 			}
-			rep := &Reproduction{
-				Out: out, Backend: b, Prior: prior, Options: restore.Options{Steps: 2}, Shard: Shard{Index: 0, Count: 2},
-				Tasks: []TaskSetup{{Task: restore.SpecTask("sr:factor=2")}}, Methods: []string{"dps"}, Images: images[:2], GridRows: -1,
-			}
+			rep := srReproduction(t, out, 2)
+			rep.Shard = Shard{Index: 0, Count: 2}
 			items := rep.Items()
 			calls := 0
 			rep.afterTables = func() {
@@ -254,16 +225,8 @@ func TestRunTablesOfWorkersEndingAtOnce(t *testing.T) {
 // the item's images or its record: the new holder's would be replaced by
 // a result its record does not describe.
 func TestRunItemTakenOverWritesNothing(t *testing.T) {
-	b, prior := shippedPrior(t)
-	images, err := filepath.Glob("../prior/small/testimages/*.png")
-	if err != nil || len(images) == 0 {
-		t.Fatalf("test images: %v, %v", images, err)
-	}
 	out := t.TempDir()
-	rep := &Reproduction{
-		Out: out, Backend: b, Prior: prior, Options: restore.Options{Steps: 2},
-		Tasks: []TaskSetup{{Task: restore.SpecTask("sr:factor=2")}}, Methods: []string{"dps"}, Images: images[:1], GridRows: -1,
-	}
+	rep := srReproduction(t, out, 1)
 	it := rep.Items()[0]
 	rs, err := rep.restorers()
 	if err != nil {
@@ -306,17 +269,10 @@ func TestRunItemTakenOverWritesNothing(t *testing.T) {
 // another worker holds says so once, not at every look: a shard of a long
 // run would otherwise fill its log with one line per poll.
 func TestRunReportsWaitingOnce(t *testing.T) {
-	b, prior := shippedPrior(t)
-	images, err := filepath.Glob("../prior/small/testimages/*.png")
-	if err != nil || len(images) == 0 {
-		t.Fatalf("test images: %v, %v", images, err)
-	}
 	out := t.TempDir()
 	var log strings.Builder
-	rep := &Reproduction{
-		Out: out, Backend: b, Prior: prior, Options: restore.Options{Steps: 2}, Poll: time.Millisecond, Log: &log,
-		Tasks: []TaskSetup{{Task: restore.SpecTask("sr:factor=2")}}, Methods: []string{"dps"}, Images: images[:1], GridRows: -1,
-	}
+	rep := srReproduction(t, out, 1)
+	rep.Poll, rep.Log = time.Millisecond, &log
 	it := rep.Items()[0]
 	stem := filepath.Join(out, it.Task, it.Method, ClaimDir, it.Name())
 	if err := os.MkdirAll(filepath.Dir(stem), 0o755); err != nil {
@@ -371,16 +327,8 @@ func TestRemoveTempsInPatternFolder(t *testing.T) {
 // name holds glob characters tabulates its records (they were looked for
 // with the folder's name read as a pattern, and none was found).
 func TestRunInPatternFolder(t *testing.T) {
-	b, prior := shippedPrior(t)
-	images, err := filepath.Glob("../prior/small/testimages/*.png")
-	if err != nil || len(images) == 0 {
-		t.Fatalf("test images: %v, %v", images, err)
-	}
 	out := filepath.Join(t.TempDir(), "run[1]")
-	rep := &Reproduction{
-		Out: out, Backend: b, Prior: prior, Options: restore.Options{Steps: 2},
-		Tasks: []TaskSetup{{Task: restore.SpecTask("sr:factor=2")}}, Methods: []string{"dps"}, Images: images[:1], GridRows: -1,
-	}
+	rep := srReproduction(t, out, 1)
 	sum, err := rep.Run()
 	if err != nil {
 		t.Fatal(err)
@@ -394,5 +342,21 @@ func TestRunInPatternFolder(t *testing.T) {
 	}
 	if len(tab.Records) != 1 || len(tab.Missing) != 0 {
 		t.Fatalf("ReadTable: %d records, missing %v; want 1 record", len(tab.Records), tab.Missing)
+	}
+}
+
+// srReproduction returns a reproduction into out of the first n shipped
+// test images by ×2 super-resolution with dps in 2 steps on the shipped
+// prior: the smallest run that exercises a run's bookkeeping.
+func srReproduction(t *testing.T, out string, n int) *Reproduction {
+	t.Helper()
+	b, prior := shippedPrior(t)
+	images, err := filepath.Glob("../prior/small/testimages/*.png")
+	if err != nil || len(images) < n {
+		t.Fatalf("test images: %v, %v", images, err)
+	}
+	return &Reproduction{
+		Out: out, Backend: b, Prior: prior, Options: restore.Options{Steps: 2},
+		Tasks: []TaskSetup{{Task: restore.SpecTask("sr:factor=2")}}, Methods: []string{"dps"}, Images: images[:n], GridRows: -1,
 	}
 }
