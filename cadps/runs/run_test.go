@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -358,5 +359,43 @@ func srReproduction(t *testing.T, out string, n int) *Reproduction {
 	return &Reproduction{
 		Out: out, Backend: b, Prior: prior, Options: restore.Options{Steps: 2},
 		Tasks: []TaskSetup{{Task: restore.SpecTask("sr:factor=2")}}, Methods: []string{"dps"}, Images: images[:n], GridRows: -1,
+	}
+}
+
+// TestReadTableHeld checks that ReadTable tells the missing items a live
+// worker is computing from those nobody is.
+func TestReadTableHeld(t *testing.T) {
+	out := t.TempDir()
+	rep := srReproduction(t, out, 2)
+	rep.Shard = Shard{Index: 0, Count: 2}
+	if _, err := rep.Run(); err != nil {
+		t.Fatal(err)
+	}
+	other := rep.Items()[1]
+	stem := filepath.Join(out, other.Task, other.Method, ClaimDir, other.Name())
+	if err := os.MkdirAll(filepath.Dir(stem), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cl, err := (&Claimer{Worker: "shard 1/2"}).Claim(stem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		held []string
+	}{
+		{"claimed", []string{other.String()}},
+		{"released", nil},
+	} {
+		if c.held == nil {
+			cl.Release()
+		}
+		tab, err := ReadTable([]string{out})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(tab.Missing, []string{other.String()}) || !slices.Equal(tab.Held, c.held) {
+			t.Errorf("%s: missing %v, held %v; want missing [%s], held %v", c.name, tab.Missing, tab.Held, other, c.held)
+		}
 	}
 }

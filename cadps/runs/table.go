@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cadps/toolkit/cadps/guidance"
 	"github.com/cadps/toolkit/cadps/imageio"
 	"github.com/cadps/toolkit/internal/atomicfile"
 	"github.com/cadps/toolkit/internal/num"
@@ -33,6 +34,9 @@ type Table struct {
 	// without a record (task/method/NNNNN, the method in canonical form).
 	Expected int
 	Missing  []string
+	// Held are the Missing items that a live worker holds a claim on
+	// (see Claimer): they are being computed now.
+	Held []string
 }
 
 // TableRow is one task and method's statistics over its finished items.
@@ -118,7 +122,42 @@ func readTable(dirs []string) (*Table, error) {
 	if doc != nil {
 		t.Expected, t.Missing = missingItems(doc, t.Records)
 	}
+	if len(t.Missing) > 0 {
+		held := heldItems(dirs)
+		for _, m := range t.Missing {
+			if held[m] {
+				t.Held = append(t.Held, m)
+			}
+		}
+	}
 	return t, nil
+}
+
+// heldItems returns the items (task/method/NNNNN, the method in canonical
+// form) that a live worker holds a claim on in any of dirs.
+func heldItems(dirs []string) map[string]bool {
+	held := map[string]bool{}
+	c := &Claimer{}
+	for _, dir := range dirs {
+		claims, _ := filepath.Glob(filepath.Join(globEscape(dir), "*", "*", ClaimDir, "[0-9]*"))
+		for _, p := range claims {
+			if live, err := c.live(p); err != nil || !live {
+				continue
+			}
+			rel, err := filepath.Rel(dir, p)
+			if err != nil {
+				continue
+			}
+			parts := strings.Split(filepath.ToSlash(rel), "/") // task, method, ClaimDir, NNNNN.G
+			name, _, _ := strings.Cut(parts[3], ".")
+			method, err := guidance.CanonicalSpec(parts[1])
+			if err != nil {
+				method = parts[1]
+			}
+			held[parts[0]+"/"+method+"/"+name] = true
+		}
+	}
+	return held
 }
 
 // sameItem reports whether two records are of the same item.

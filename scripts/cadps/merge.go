@@ -64,8 +64,18 @@ func runMerge(args []string, stdout, stderr io.Writer) error {
 	}
 	if len(t.Missing) > 0 {
 		msg := fmt.Sprintf("%d of %d items have no record: %s", len(t.Missing), t.Expected, listed(t.Missing))
+		if len(t.Held) > 0 {
+			msg += fmt.Sprintf(" (%d of them being computed now by running workers: %s)", len(t.Held), listed(t.Held))
+		}
 		if !*partial {
-			return fmt.Errorf("%s; rerun the shards that hold them (or pass -partial to tabulate what is there)", msg)
+			todo := "rerun the shards that hold them"
+			switch {
+			case len(t.Held) == len(t.Missing):
+				todo = "wait for the workers to finish them"
+			case len(t.Held) > 0:
+				todo = "wait for those, and rerun the shards that hold the others"
+			}
+			return fmt.Errorf("%s; %s (or pass -partial to tabulate what is there)", msg, todo)
 		}
 		fmt.Fprintf(stderr, "cadps merge: %s (tabulated without them: -partial)\n", msg)
 	}
