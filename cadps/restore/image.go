@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"image"
 	"os"
+	"strings"
 
 	"github.com/cadps/toolkit/cadps/imageio"
 )
@@ -96,17 +97,22 @@ func LoadImage(path string, shape []int, fit Fit) (*imageio.Image, error) {
 }
 
 // CheckImage reads only an image's header and reports a missing or
-// unreadable file, or a size that does not fit the model's size×size
-// (smaller than size when cropping; any size is resized).
+// unreadable file, a format other than PNG and JPEG (a GIF, whose header
+// the image package reads, is refused here as LoadImage would refuse it),
+// or a size that does not fit the model's size×size (smaller than size
+// when cropping; any size is resized).
 func CheckImage(path string, size int, fit Fit) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("restore: cannot read image: %w", err)
 	}
 	defer f.Close()
-	cfg, _, err := image.DecodeConfig(f)
+	cfg, format, err := image.DecodeConfig(f)
 	if err != nil {
 		return fmt.Errorf("restore: cannot read image %s: %w (want a PNG or JPEG file)", path, err)
+	}
+	if format != "png" && format != "jpeg" {
+		return fmt.Errorf("restore: cannot read image %s: unsupported format %s (want a PNG or JPEG file)", path, strings.ToUpper(format))
 	}
 	switch {
 	case fit == FitNone && (cfg.Width != size || cfg.Height != size),
