@@ -2,14 +2,19 @@ package restore
 
 import (
 	"bytes"
+	"fmt"
 	"image"
 	"image/gif"
 	"image/jpeg"
 	"image/png"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/cadps/toolkit/cadps/imageio"
+	"github.com/cadps/toolkit/internal/fixtures"
 )
 
 // TestSizeErrorHint checks that the hint names only fits that would work:
@@ -72,6 +77,76 @@ func TestCheckImageFormat(t *testing.T) {
 			}
 			if _, lerr := LoadImage(p, []int{1, 1, 32, 32}, FitNone); (lerr == nil) != (tc.wantErr == "") {
 				t.Errorf("LoadImage error %v, but CheckImage's %v", lerr, err)
+			}
+		})
+	}
+}
+
+// TestFitResizeReference compares LoadImage with FitResize (-resize) on
+// crops of the first FFHQ image against the fixtures of testdata/fit.py:
+// torchvision's Resize(size, BICUBIC) and CenterCrop(size) on a PIL image,
+// which it follows (within 2 of 255 levels: PIL rounds to 8 bits after
+// each of its two passes, LoadImage keeps floats), and guided-diffusion's
+// center_crop_arr, which it does not follow (box halvings first, the
+// longer side rounded rather than truncated, the crop offset rounded
+// down); those differences are logged, as docs/cli.md quotes them.
+func TestFitResizeReference(t *testing.T) {
+	src, err := fixtures.SharedPath("data", "ffhq", "00000.png")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, err := png.Decode(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, ok := full.(interface {
+		SubImage(image.Rectangle) image.Image
+	})
+	if !ok {
+		t.Fatalf("decoded %T has no SubImage", full)
+	}
+	const maxLevels = 2 // against torchvision
+	for _, tc := range []struct{ height, size int }{{256, 64}, {201, 64}, {117, 100}} {
+		name := fmt.Sprintf("256x%d-%d", tc.height, tc.size)
+		t.Run(name, func(t *testing.T) {
+			in := filepath.Join(t.TempDir(), "in.png")
+			out, err := os.Create(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := png.Encode(out, sub.SubImage(image.Rect(0, 0, 256, tc.height))); err != nil {
+				t.Fatal(err)
+			}
+			if err := out.Close(); err != nil {
+				t.Fatal(err)
+			}
+			got, err := LoadImage(in, []int{1, 3, tc.size, tc.size}, FitResize)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, ref := range []string{"torchvision", "guided"} {
+				want, err := imageio.Load(filepath.Join("testdata", "fit-"+name+"-"+ref+".png"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want.H != got.H || want.W != got.W {
+					t.Fatalf("got %s, %s fixture is %s", got.Size(), ref, want.Size())
+				}
+				var maxd, sum, sq float64
+				for i, v := range got.Pix {
+					d := math.Abs(float64(v) - float64(want.Pix[i]))
+					maxd, sum, sq = max(maxd, d), sum+d, sq+d*d
+				}
+				n := float64(len(got.Pix))
+				t.Logf("against %s: max %.2f, mean %.2f levels of 255, PSNR %.1f dB", ref, 255*maxd, 255*sum/n, -10*math.Log10(sq/n))
+				if ref == "torchvision" && 255*maxd > maxLevels {
+					t.Errorf("differs from torchvision's Resize and CenterCrop by up to %.2f levels, want at most %d", 255*maxd, maxLevels)
+				}
 			}
 		})
 	}
