@@ -101,7 +101,7 @@ func (r *nearestRef) report(w io.Writer, samples []*imageio.Image) error {
 	sorted := slices.Clone(rms)
 	slices.Sort(sorted)
 	fmt.Fprintf(w, "\nRMS distance to the nearest training image ([−1,1] scale): min %.3f, median %.3f, max %.3f\n\n",
-		sorted[0], sorted[len(sorted)/2], sorted[len(sorted)-1])
+		sorted[0], median(sorted), sorted[len(sorted)-1])
 	sm, sw := brightness(queries...)
 	dm, dw := brightness(d.Pix)
 	fmt.Fprintf(w, "pixels ([−1,1] scale): samples mean %.3f, %.1f %% near white (> 0.9); training set mean %.3f, %.1f %% near white\n\n",
@@ -123,4 +123,14 @@ func brightness(xs ...[]float32) (mean, white float64) {
 		n += len(x)
 	}
 	return mean / float64(n), white / float64(n)
+}
+
+// median returns the median of the sorted values v: the middle one, or the
+// mean of the two middle ones when there is an even number of them.
+func median(v []float64) float64 {
+	n := len(v)
+	if n%2 == 1 {
+		return v[n/2]
+	}
+	return (v[n/2-1] + v[n/2]) / 2
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/cadps/toolkit/cadps/imageio"
+	"github.com/cadps/toolkit/cadps/train"
 )
 
 func TestSample(t *testing.T) {
@@ -121,6 +122,43 @@ func TestSampleNearest(t *testing.T) {
 			_, _, err := runCmd(runSample, args...)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("err %v, want one containing %q", err, c.want)
+			}
+		})
+	}
+}
+
+// TestNearestReportMedian checks the distances -nearest prints against
+// samples at known distances from the one training image (black, −1): a
+// sample of gray level p lies at RMS distance 2p.
+func TestNearestReportMedian(t *testing.T) {
+	ref := &nearestRef{data: &train.Dataset{N: 1, C: 1, H: 2, W: 2, Pix: []float32{-1, -1, -1, -1}, Source: "black"}, labels: []byte{0}}
+	cases := []struct {
+		name   string
+		levels []float32
+		want   string
+	}{
+		{"odd", []float32{0.3, 0.1, 0.5}, "min 0.200, median 0.600, max 1.000"},
+		{"even", []float32{0.3, 0.1, 0.5, 0.2}, "min 0.200, median 0.500, max 1.000"}, // (0.4 + 0.6)/2
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var samples []*imageio.Image
+			for _, p := range c.levels {
+				im, err := imageio.New(1, 2, 2)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i := range im.Pix {
+					im.Pix[i] = p
+				}
+				samples = append(samples, im)
+			}
+			var out strings.Builder
+			if err := ref.report(&out, samples); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(out.String(), c.want) {
+				t.Errorf("report lacks %q:\n%s", c.want, out.String())
 			}
 		})
 	}
