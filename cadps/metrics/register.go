@@ -27,8 +27,8 @@ func CheckMaxShift(img *imageio.Image, maxShift int) error {
 		return fmt.Errorf("metrics: maximum shift %d is negative", maxShift)
 	}
 	if side := max(img.H, img.W); maxShift >= side {
-		return fmt.Errorf("metrics: maximum shift %d is not less than the image size %d×%d (a shift of %d moves every pixel out; at most %d)",
-			maxShift, img.W, img.H, side, side-1)
+		return fmt.Errorf("metrics: maximum shift %d is not less than the image size %d×%d (height×width; a shift of %d moves every pixel out; at most %d)",
+			maxShift, img.H, img.W, side, side-1)
 	}
 	return nil
 }

@@ -90,4 +90,11 @@ func TestRegisteredPSNRErrors(t *testing.T) {
 			}
 		})
 	}
+	// A wide image's size is given as height×width, as the metrics command
+	// gives sizes.
+	wide := object(6, 9, 2)
+	_, err := RegisteredPSNR(wide, wide, 1, 9)
+	if want := "not less than the image size 6×9 (height×width; a shift of 9"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("error %v, want one containing %q", err, want)
+	}
 }
