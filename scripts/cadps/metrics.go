@@ -49,8 +49,9 @@ func runMetrics(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprint(stderr, `Usage: cadps metrics [flags] REFERENCE IMAGE
 
 Prints one JSON object {"psnr":..,"ssim":..,"ssim_uniform7":..} comparing
-IMAGE with REFERENCE (PNG or JPEG, read as 8-bit RGB scaled to [0,1], data
-range 1), with scikit-image 0.19's definitions:
+IMAGE with REFERENCE (PNG or JPEG, read as RGB scaled to [0,1]: 8-bit
+values k/255, 16-bit PNG values k/65535; data range 1), with scikit-image
+0.19's definitions:
   psnr           peak_signal_noise_ratio in dB (null for identical images)
   ssim           structural_similarity with an 11×11 Gaussian window,
                  σ = 1.5, population covariance (Wang et al. 2004)
