@@ -22,8 +22,8 @@
 #        channels-last and cuDNN autotuning; if it fails, once more with
 #        --attn-recompute off). Not with --tf32 on: from PyTorch 2.9 that
 #        goes through torch.backends.*.fp32_precision, after which
-#        torch.compile stops with "mix of the legacy and new APIs" (PyTorch
-#        issue 166387);
+#        torch.compile stops with "mix of the legacy and new APIs"
+#        (pytorch/pytorch#166387);
 #     7. with COMPARE_EXACT=1, both in exact float32 (torch --tf32 off; cadps with
 #        TF32 and XLA's Triton GEMMs off).
 #   Each part stops at its share of the time (COMPARE_SHARES); a part that

@@ -4,12 +4,13 @@
 # and exports what go-xla needs (LD_LIBRARY_PATH, XLA_FLAGS,
 # GOMLX_NO_AUTO_INSTALL, GOMLX_BACKEND, GOPJRT_CUDA_CHECKS). CHECK_PLUGIN names
 # a plugin and skips the search. CHECK_XLA_OPTIONS (default
-# ",preallocate=false,memory_fraction=0.9": the pool grows as needed, so
-# that nvidia-smi shows what the programs take, up to 90 % of the card
-# instead of XLA's 75 %, which on an 80 GB card is 60 GB, less than the
-# 77 GB a batch-16 whole run held on an H200, docs/gpu-runs) is appended
-# to the backend config. CHECK_TF32=0 asks for exact float32 in
-# everything: NVIDIA_TF32_OVERRIDE=0 (cuDNN and cuBLAS stop using TF32) and
+# ",preallocate=false,memory_fraction=0.9") is appended to the backend
+# config: the pool grows as needed, so that nvidia-smi shows what the
+# programs take, up to 90 % of the card instead of XLA's 75 % (on an H200
+# the pool of a batch-16 whole run grew to 76,955 MiB, docs/results.md:
+# more than 75 % of an 80 GB card, though a high mark rather than what the
+# run needs). CHECK_TF32=0 asks for exact float32 in everything:
+# NVIDIA_TF32_OVERRIDE=0 (cuDNN and cuBLAS stop using TF32) and
 # --xla_gpu_enable_triton_gemm=false (XLA stops writing GEMMs with Triton,
 # which the variable does not reach); by default XLA uses TF32, as PyTorch
 # does for convolutions. CHECK_BACKEND replaces all of this with a
