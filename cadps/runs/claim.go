@@ -374,9 +374,9 @@ func deadHolder(path string) bool {
 }
 
 // sameSpace reports whether a holder's PIDSpace is this process's. A
-// holder that recorded none (written by an earlier version of this
-// package, or where the namespace cannot be told) is taken as of this
-// host's namespace, as it always was.
+// holder that recorded none (a claim file without the field, or one
+// written where the namespace cannot be told) is taken as of this host's
+// namespace.
 func sameSpace(space string) bool {
 	return space == "" || space == pidSpace()
 }

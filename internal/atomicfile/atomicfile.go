@@ -24,10 +24,11 @@ import (
 // writing leaves such a file (see Temps).
 func tempPattern(base string) string { return "." + base + ".tmp*" }
 
-// Temps returns the temporary files in dir that a write of this package
-// leaves behind when its process is killed, for the targets whose base
-// name matches base, a filepath.Match pattern (for CreateExclusive's, the
-// name is "target.tag"). dir is a folder's name as it is, not a pattern.
+// Temps returns the paths (dir joined with each name) of the temporary
+// files in dir that a write of this package leaves behind when its
+// process is killed, for the targets whose base name matches base, a
+// filepath.Match pattern (for CreateExclusive's, the name is
+// "target.tag"). dir is a folder's name as it is, not a pattern.
 // Callers that know nobody else is writing such a file may remove it.
 func Temps(dir, base string) ([]string, error) {
 	pattern := tempPattern(base)
