@@ -53,9 +53,10 @@ func execConvNoDilationBFloat16(plan convGeneralExecPlan) error { //alt:bf16
 	//alt:full|full_bf16 inputDilations := params.inputDilations
 	//alt:full|full_bf16 kernelDilations := params.kernelDilations
 	//alt:full|full_bf16 batchGroupCount := params.batchGroupCount
-	//alt:full|full_bf16 outputBatchSize := outputShape.Dimensions[inputBatchAxis]
+	//alt:full|full_bf16 outputBatchSize := outputShape.Dimensions[axes.OutputBatch]
 	//alt:full|full_bf16 channelGroupCount := params.channelGroupCount
 	//alt:full|full_bf16 numOutputChannelsPerGroup := outputShape.Dimensions[axes.OutputChannels] / channelGroupCount
+	//alt:full|full_bf16 numOutputChannelsPerBatchGroup := outputShape.Dimensions[axes.OutputChannels] / batchGroupCount
 
 	outputBatchAxis := axes.OutputBatch
 	outputChannelsAxis := axes.OutputChannels
@@ -80,7 +81,7 @@ func execConvNoDilationBFloat16(plan convGeneralExecPlan) error { //alt:bf16
 		batchIdx := outputIndices[outputBatchAxis]
 		outputChannel := outputIndices[outputChannelsAxis]
 		//alt:full|full_bf16 if batchGroupCount > 1 {
-		//alt:full|full_bf16 subBatchIdx := outputChannel / batchGroupCount
+		//alt:full|full_bf16 subBatchIdx := outputChannel / numOutputChannelsPerBatchGroup
 		//alt:full|full_bf16 batchIdx = subBatchIdx*outputBatchSize + batchIdx
 		//alt:full|full_bf16 }
 		baseInputFlatIdx := batchIdx * inputStrides[inputBatchAxis]

@@ -50,12 +50,13 @@ func execConvBFloat16(plan convGeneralExecPlan) error { //alt:full_bf16
 	inputChannelsAxis := axes.InputChannels
 	inputSpatialDims := params.dilatedInputSpatialDims
 	inputSpatialStrides := params.inputSpatialStrides
-	inputDilations := params.inputDilations                                                      //alt:full|full_bf16
-	kernelDilations := params.kernelDilations                                                    //alt:full|full_bf16
-	batchGroupCount := params.batchGroupCount                                                    //alt:full|full_bf16
-	outputBatchSize := outputShape.Dimensions[inputBatchAxis]                                    //alt:full|full_bf16
-	channelGroupCount := params.channelGroupCount                                                //alt:full|full_bf16
-	numOutputChannelsPerGroup := outputShape.Dimensions[axes.OutputChannels] / channelGroupCount //alt:full|full_bf16
+	inputDilations := params.inputDilations                                                         //alt:full|full_bf16
+	kernelDilations := params.kernelDilations                                                       //alt:full|full_bf16
+	batchGroupCount := params.batchGroupCount                                                       //alt:full|full_bf16
+	outputBatchSize := outputShape.Dimensions[axes.OutputBatch]                                     //alt:full|full_bf16
+	channelGroupCount := params.channelGroupCount                                                   //alt:full|full_bf16
+	numOutputChannelsPerGroup := outputShape.Dimensions[axes.OutputChannels] / channelGroupCount    //alt:full|full_bf16
+	numOutputChannelsPerBatchGroup := outputShape.Dimensions[axes.OutputChannels] / batchGroupCount //alt:full|full_bf16
 
 	outputBatchAxis := axes.OutputBatch
 	outputChannelsAxis := axes.OutputChannels
@@ -80,8 +81,8 @@ func execConvBFloat16(plan convGeneralExecPlan) error { //alt:full_bf16
 		batchIdx := outputIndices[outputBatchAxis]
 		outputChannel := outputIndices[outputChannelsAxis]
 		if batchGroupCount > 1 { //alt:full|full_bf16
-			subBatchIdx := outputChannel / batchGroupCount    //alt:full|full_bf16
-			batchIdx = subBatchIdx*outputBatchSize + batchIdx //alt:full|full_bf16
+			subBatchIdx := outputChannel / numOutputChannelsPerBatchGroup //alt:full|full_bf16
+			batchIdx = subBatchIdx*outputBatchSize + batchIdx             //alt:full|full_bf16
 		} //alt:full|full_bf16
 		baseInputFlatIdx := batchIdx * inputStrides[inputBatchAxis]
 

@@ -11,7 +11,9 @@ import (
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/backends/simplego"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/dtypes/bfloat16"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
 
 // newTestBackend returns this package's backend in its default configuration.
@@ -136,4 +138,62 @@ func (g *twoInputGraph) run(t *testing.T, x, k []float64) []float64 {
 		got[i] = float64(v)
 	}
 	return got
+}
+
+// flat64 returns x's values as float64.
+func flat64(t *testing.T, x *tensors.Tensor) []float64 {
+	t.Helper()
+	var out []float64
+	err := x.ConstFlatData(func(flat any) {
+		switch v := flat.(type) {
+		case []float32:
+			for _, e := range v {
+				out = append(out, float64(e))
+			}
+		case []float64:
+			out = append(out, v...)
+		case []bfloat16.BFloat16:
+			for _, e := range v {
+				out = append(out, float64(e.Float32()))
+			}
+		case []int32:
+			for _, e := range v {
+				out = append(out, float64(e))
+			}
+		default:
+			t.Fatalf("unexpected dtype %T", flat)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// tensorOf converts v to dtype.
+func tensorOf(dtype dtypes.DType, v []float32, dims ...int) *tensors.Tensor {
+	switch dtype {
+	case dtypes.Float64:
+		w := make([]float64, len(v))
+		for i, e := range v {
+			w[i] = float64(e)
+		}
+		return tensors.FromFlatDataAndDimensions(w, dims...)
+	case dtypes.BFloat16:
+		w := make([]bfloat16.BFloat16, len(v))
+		for i, e := range v {
+			w[i] = bfloat16.FromFloat32(e)
+		}
+		return tensors.FromFlatDataAndDimensions(w, dims...)
+	}
+	return tensors.FromFlatDataAndDimensions(v, dims...)
+}
+
+// randValues returns n uniform values in [−1, 1).
+func randValues(r *rand.Rand, n int) []float32 {
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = 2*r.Float32() - 1
+	}
+	return v
 }
