@@ -4,10 +4,11 @@ package cpu
 
 import (
 	"fmt"
-	"github.com/cadps/toolkit/internal/benchutil"
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/cadps/toolkit/internal/benchutil"
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/graph"
