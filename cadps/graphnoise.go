@@ -67,7 +67,10 @@ func NewGraphNoise(seed uint64) *GraphNoise { return &GraphNoise{seed: seed} }
 func (g *GraphNoise) Seed() uint64 { return g.seed }
 
 // RNGState implements GraphNoiseSource: the generator state derived from the
-// seed.
+// seed by GoMLX's graph.RNGStateFromSeed, which seeds math/rand's source and
+// so keeps only the seed modulo 2³¹−1 (0 and 89482311 give the same state):
+// seeds equal in that sense share every per-step draw, while x_T (Normal)
+// still differs.
 func (g *GraphNoise) RNGState() (*tensors.Tensor, error) {
 	s, err := graph.RNGStateFromSeed(int64(g.seed))
 	if err != nil {

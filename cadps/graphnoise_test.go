@@ -187,6 +187,46 @@ func TestGraphNoiseHostDraws(t *testing.T) {
 	}
 }
 
+// TestGraphNoiseSeedModulus pins what RNGState's comment and docs/cli.md
+// (-graph-noise) say: the in-graph generator sees the seed only modulo
+// 2³¹−1, with 0 taken as 89482311, so such seeds share their per-step draws
+// while their x_T differs; seeds apart by less share nothing.
+func TestGraphNoiseSeedModulus(t *testing.T) {
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const mod = 1<<31 - 1
+	for _, c := range []struct {
+		a, b uint64
+		same bool
+	}{
+		{0, 89482311, true},
+		{5, 5 + mod, true},
+		{7, 7 + 5*mod, true},
+		{5, 6, false},
+		{5, 5 + 1<<31, false},
+	} {
+		da, err := NewGraphNoise(c.a).Normals(b, 2, 3, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		db, err := NewGraphNoise(c.b).Normals(b, 2, 3, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		same := slices.Equal(da[0], db[0]) && slices.Equal(da[1], db[1])
+		if same != c.same {
+			t.Errorf("seeds %d and %d: per-step draws equal %v, want %v", c.a, c.b, same, c.same)
+		}
+		xa, _ := NewGraphNoise(c.a).Normal(NoiseInit, -1, 12)
+		xb, _ := NewGraphNoise(c.b).Normal(NoiseInit, -1, 12)
+		if slices.Equal(xa, xb) {
+			t.Errorf("seeds %d and %d: x_T equal", c.a, c.b)
+		}
+	}
+}
+
 // TestGraphNoiseRun runs DPS and CA-DPS with graph noise on a tiny random
 // UNet: the runs finish with finite values, the same seed gives the same
 // run (with and without a callback, which changes what the run reads back
