@@ -18,6 +18,11 @@ type xlaConfig struct {
 // clientAllocators returns the allocator names the CUDA PJRT plugin accepts.
 func clientAllocators() []string { return []string{"default", "platform", "bfc", "cuda_async"} }
 
+// gomlxXLAOptions returns the options without "=" that GoMLX's XLA backend
+// reads (it only logs the others, so a typo such as "tf23" would be dropped
+// without a word).
+func gomlxXLAOptions() []string { return []string{"tf32", "shared_buffers", "noshared_buffers"} }
+
 // parseXLAConfig splits config. The client create options understood are
 // those of the CUDA PJRT plugin:
 //
@@ -27,15 +32,34 @@ func clientAllocators() []string { return []string{"default", "platform", "bfc",
 //	memory_fraction=F        the share of GPU memory the allocator may use, 0 < F ≤ 1
 //	allocator=NAME           default, platform, bfc or cuda_async
 //
-// Any other key=value item is an error naming it; items without "=" are left
-// to GoMLX.
+// Items without "=" are left to GoMLX and must be one of its options (see
+// gomlxXLAOptions); empty items are dropped. Any other item, and an option
+// given twice (shared_buffers and noshared_buffers count as one), is an
+// error naming it.
 func parseXLAConfig(config string) (xlaConfig, error) {
 	parts := strings.Split(config, ",")
 	c := xlaConfig{client: map[string]any{}}
 	keep := parts[:1]
+	seen := map[string]bool{}
 	for _, p := range parts[1:] {
-		k, v, ok := strings.Cut(strings.TrimSpace(p), "=")
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(p, "=")
+		key := k
+		if key == "noshared_buffers" {
+			key = "shared_buffers"
+		}
+		if seen[key] {
+			return xlaConfig{}, fmt.Errorf("backend: XLA option %q given twice in %q", k, config)
+		}
+		seen[key] = true
 		if !ok {
+			if !slices.Contains(gomlxXLAOptions(), p) {
+				return xlaConfig{}, fmt.Errorf("backend: unknown XLA option %q (options: %s; key=value options: preallocate, memory_fraction, allocator)",
+					p, strings.Join(gomlxXLAOptions(), ", "))
+			}
 			keep = append(keep, p)
 			continue
 		}
@@ -58,7 +82,8 @@ func parseXLAConfig(config string) (xlaConfig, error) {
 			}
 			c.client[k] = v
 		default:
-			return xlaConfig{}, fmt.Errorf("backend: unknown XLA option %q (key=value options: preallocate, memory_fraction, allocator)", p)
+			return xlaConfig{}, fmt.Errorf("backend: unknown XLA option %q (key=value options: preallocate, memory_fraction, allocator; options: %s)",
+				p, strings.Join(gomlxXLAOptions(), ", "))
 		}
 	}
 	c.gomlx = strings.Join(keep, ",")
