@@ -32,6 +32,7 @@ type Model struct {
 	modelChannels int
 	timeEmbedDim  int
 	numClasses    int
+	levels        int // len(channel_mult): the input is downsampled levels−1 times
 	inputBlocks   [][]layer
 	middleBlock   []layer
 	outputBlocks  [][]layer
@@ -86,7 +87,7 @@ func New(cfg Config) (*Model, error) {
 		numHeadsUp = numHeads
 	}
 	mc := cfg.NumChannels
-	m := &Model{cfg: cfg, modelChannels: mc, timeEmbedDim: 4 * mc, numClasses: cfg.numClasses()}
+	m := &Model{cfg: cfg, modelChannels: mc, timeEmbedDim: 4 * mc, numClasses: cfg.numClasses(), levels: len(mult)}
 	ted := m.timeEmbedDim
 	m.timeEmbed = [2]*linear{{key: "time_embed.0", in: mc, out: ted}, {key: "time_embed.2", in: ted, out: ted}}
 
@@ -293,7 +294,9 @@ func (m *Model) InChannels() int { return m.cfg.ImageChannels() }
 // learned variance: ε first, then the variance values).
 func (m *Model) OutChannels() int { return m.cfg.outChannels() }
 
-// Apply builds the network output for images x [N,C,H,W] at timesteps t [N]
+// Apply builds the network output for images x [N,C,H,W] (H and W
+// divisible by 2^(levels−1), levels the entries of channel_mult; any such
+// size works, not only image_size) at timesteps t [N]
 // (float32 values as the network receives them), with class labels
 // [N] (int, each in [0, NumClasses()): the embedding lookup clamps others)
 // for class-conditional models, nil for the others. The weights come
@@ -304,6 +307,12 @@ func (m *Model) Apply(ctx *context.Context, x, t, labels *node) *node {
 	w := &weights{ctx: ctx.Checked(false), g: g, m: m, dtype: dtypes.Float32}
 	if x.Rank() != 4 || x.Shape().Dim(1) != m.InChannels() {
 		panic(fmt.Errorf("unet: input shape %s, want [N,%d,H,W]", x.Shape(), m.InChannels()))
+	}
+	if f := 1 << (m.levels - 1); x.Shape().Dim(2)%f != 0 || x.Shape().Dim(3)%f != 0 {
+		// A size not divisible would be rounded at a downsampling, and the
+		// upsampled blocks would not match their skip connections.
+		panic(fmt.Errorf("unet: input shape %s: height and width must be divisible by %d (channel_mult has %d levels)",
+			x.Shape(), f, m.levels))
 	}
 	if t.Rank() == 0 {
 		t = graph.BroadcastToDims(t, x.Shape().Dim(0))

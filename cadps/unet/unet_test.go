@@ -2,7 +2,9 @@ package unet
 
 import (
 	"encoding/json"
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/cadps/toolkit/cadps/backend"
@@ -211,6 +213,51 @@ func testLayouts(t *testing.T, f *fixtures.Fixture) {
 				if got[i].Name != name || !slices.Equal(got[i].Shape, shape) {
 					t.Fatalf("key %d: declared %s %v, checkpoint has %s %v", i, got[i].Name, got[i].Shape, name, shape)
 				}
+			}
+		})
+	}
+}
+
+// TestApplyImageSizes runs a three-level model (downsampling by 4) on
+// images of other sizes than its image_size: sizes divisible by 4 work,
+// others are refused with an error naming the divisor instead of a
+// mismatch deep inside the graph.
+func TestApplyImageSizes(t *testing.T) {
+	m, err := New(Config{ImageSize: 16, NumChannels: 32, NumResBlocks: 1, ChannelMult: "1,2,2",
+		AttentionResolutions: "8", NumHeads: 2, NumHeadChannels: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		h, w    int
+		wantErr string
+	}{
+		{h: 16, w: 16},
+		{h: 12, w: 20},
+		{h: 10, w: 16, wantErr: "divisible by 4 (channel_mult has 3 levels)"},
+		{h: 16, w: 9, wantErr: "divisible by 4 (channel_mult has 3 levels)"},
+	}
+	for _, tc := range tests {
+		t.Run(fmt.Sprintf("%dx%d", tc.h, tc.w), func(t *testing.T) {
+			x := tensors.FromFlatDataAndDimensions(make([]float32, 2*3*tc.h*tc.w), 2, 3, tc.h, tc.w)
+			out, err := context.ExecOnce(b, context.New(), func(ctx *context.Context, x *graph.Node) *graph.Node {
+				return m.Apply(ctx, x, graph.Const(x.Graph(), []float32{3, 500}), nil)
+			}, x)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want one saying %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := []int{2, 3, tc.h, tc.w}; !slices.Equal(out.Shape().Dimensions, want) {
+				t.Errorf("output shape %s, want %v", out.Shape(), want)
 			}
 		})
 	}
