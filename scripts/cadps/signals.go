@@ -19,8 +19,8 @@ type signalStop struct {
 	// mu is held while the run writes its outputs (finish); the handler
 	// takes it before stopping the run, so a stop never cuts that short.
 	mu sync.Mutex
-	// finished is set once finish has run: a signal then no longer stops
-	// the run, which ends on its own a moment later.
+	// finished is set once finish or stop has run: a signal then no
+	// longer stops the run, which ends on its own a moment later.
 	finished bool
 	// dirs are the output folders a stop undoes.
 	dirs []*outputDir
@@ -62,8 +62,15 @@ func stopOnSignal(claims *runs.Claimer, name, freed string, stderr io.Writer, di
 	return s
 }
 
-// stop stops listening for the signals.
+// stop stops listening for the signals. While a signal's stop is under
+// way it waits for it, and so never returns (the stop exits the process):
+// a run that meets the effects of that stop (its claims released) and
+// returns an error must not exit first with that error instead of the
+// signal's status and message.
 func (s *signalStop) stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.finished = true // a signal from now on leaves the run to end
 	s.once.Do(func() {
 		signal.Stop(s.sigs)
 		close(s.done)
