@@ -79,13 +79,28 @@ func CreateExclusive(path, tag string, data []byte) (bool, error) {
 		return false, fmt.Errorf("creating %s: %w", path, err)
 	}
 	defer os.Remove(tmp)
-	if err := os.Link(tmp, path); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return false, nil
-		}
+	created, err := linkExclusive(tmp, path)
+	if err != nil {
 		return false, fmt.Errorf("creating %s: %w", path, err)
 	}
-	return true, nil
+	return created, nil
+}
+
+// linkExclusive links path to the file tmp unless path exists, and
+// reports whether it did. A link refused because path exists is still
+// this call's when path is tmp's file: over NFS, a link whose reply was
+// lost is sent again, and the repeat finds the link the first one made.
+func linkExclusive(tmp, path string) (bool, error) {
+	err := os.Link(tmp, path)
+	if err == nil {
+		return true, nil
+	}
+	if !errors.Is(err, fs.ErrExist) {
+		return false, err
+	}
+	ti, terr := os.Stat(tmp)
+	pi, perr := os.Lstat(path)
+	return terr == nil && perr == nil && os.SameFile(ti, pi), nil
 }
 
 // writeTemp writes what write produces to a new temporary file in path's

@@ -181,3 +181,35 @@ func TestTemps(t *testing.T) {
 		t.Error("Temps with a malformed pattern: no error")
 	}
 }
+
+// TestLinkExclusive checks that a link refused because its path exists
+// counts as made when the path is already the file's own link (an NFS
+// link whose reply was lost and which was sent again), and as not made
+// when the path is another file.
+func TestLinkExclusive(t *testing.T) {
+	dir := t.TempDir()
+	tmp, other := filepath.Join(dir, ".f.tmp1"), filepath.Join(dir, "other")
+	for _, p := range []string{tmp, other} {
+		if err := os.WriteFile(p, []byte(p), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		name    string
+		prepare func(path string) error
+		want    bool
+	}{
+		{"new path", func(string) error { return nil }, true},
+		{"its own link, made before", func(path string) error { return os.Link(tmp, path) }, true},
+		{"another file", func(path string) error { return os.Link(other, path) }, false},
+	} {
+		path := filepath.Join(dir, strings.ReplaceAll(c.name, " ", "-"))
+		if err := c.prepare(path); err != nil {
+			t.Fatal(err)
+		}
+		got, err := linkExclusive(tmp, path)
+		if err != nil || got != c.want {
+			t.Errorf("%s: linkExclusive = %v, %v; want %v", c.name, got, err, c.want)
+		}
+	}
+}
