@@ -30,16 +30,34 @@ func init() {
 	backends.Register(BackendName, New)
 }
 
-// New constructs a new SimpleGo Backend.
-// There are no configurations, the string is simply ignored.
+// New constructs the backend from its configuration: options separated by
+// commas, "parallelism=N", one of "dotgeneral_small", "dotgeneral_large"
+// and "dotgeneral_check", and one of "ops_sequential" and "ops_parallel"
+// (see the package documentation). An unknown option, an option given
+// twice, two of one kind and a value for an option without one are
+// errors naming them.
 func New(config string) (backends.Backend, error) {
 	b := newDefaultBackend()
-	parts := strings.Split(config, ",")
-	for _, part := range parts {
-		key := part
-		var value string
-		if eqPos := strings.Index(part, "="); eqPos != -1 {
-			key, value = part[0:eqPos], part[eqPos+1:]
+	given := map[string]string{} // the option given of each kind
+	for _, part := range strings.Split(config, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		key, value, hasValue := strings.Cut(part, "=")
+		kind := key
+		switch key {
+		case "dotgeneral_small", "dotgeneral_large", "dotgeneral_check":
+			kind = "dotgeneral"
+		case "ops_sequential", "ops_parallel":
+			kind = "ops"
+		}
+		if prev, ok := given[kind]; ok {
+			return nil, errors.Errorf("%s backend configuration %q: %q and %q set the same thing: give one", BackendName, config, prev, part)
+		}
+		given[kind] = part
+		if hasValue && kind != key {
+			return nil, errors.Errorf("%s backend configuration %q: option %q takes no value", BackendName, config, key)
 		}
 		switch key {
 		case "parallelism":
@@ -66,8 +84,6 @@ func New(config string) (backends.Backend, error) {
 			// This will force the ops to be executed in parallel where possible.
 			// The default is running parallel if it's the only thing executing, otherwise sequentially.
 			b.opsExecutionType = opsExecutionParallel
-		case "":
-			// No-op, just skip.
 		default:
 			return nil, errors.Errorf("unknown configuration option %q for the %s backend -- valid configuration options are: "+
 				"parallelism=#workers, dotgeneral_small, dotgeneral_large, dotgeneral_check, ops_sequential, ops_parallel; see the package documentation", key, BackendName)
