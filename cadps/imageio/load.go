@@ -1,6 +1,7 @@
 package imageio
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -82,29 +83,15 @@ func decodeBytes(data []byte, opts []LoadOption) (*Image, error) {
 		return nil, fmt.Errorf("invalid centre-crop size %d", cfg.cropSquare)
 	}
 
-	format := sniff(data)
-	var decodeConfig func(io.Reader) (image.Config, error)
-	var decode func(io.Reader) (image.Image, error)
-	switch format {
-	case "PNG":
-		decodeConfig, decode = png.DecodeConfig, png.Decode
-	case "JPEG":
-		decodeConfig, decode = jpeg.DecodeConfig, jpeg.Decode
-	case "":
-		if len(data) == 0 {
-			return nil, errors.New("empty file, not an image")
-		}
-		return nil, errors.New("not a PNG or JPEG file (unrecognised content)")
-	default:
-		return nil, fmt.Errorf("unsupported format %s (want PNG or JPEG)", format)
-	}
-	conf, err := decodeConfig(bytes.NewReader(data))
+	h, err := decodeHeader(data, bytes.NewReader(data))
 	if err != nil {
-		return nil, fmt.Errorf("decoding %s header: %w", format, err)
+		return nil, err
 	}
-	if err := checkDims(1, conf.Height, conf.Width); err != nil {
-		return nil, fmt.Errorf("decoding %s: %w", format, err)
+	decode := png.Decode
+	if h.Format == "JPEG" {
+		decode = jpeg.Decode
 	}
+	format := h.Format
 	m, err := decode(bytes.NewReader(data))
 	if err != nil {
 		return nil, fmt.Errorf("decoding %s: %w", format, err)
@@ -125,6 +112,62 @@ func decodeBytes(data []byte, opts []LoadOption) (*Image, error) {
 		}
 	}
 	return im, nil
+}
+
+// Header is what an image file's header says.
+type Header struct {
+	// Format is "PNG" or "JPEG".
+	Format string
+	// Width and Height are the image's size in pixels.
+	Width, Height int
+}
+
+// ReadHeader reads the header of the image file at path, not its pixels.
+// A file that [Load] refuses for what its header says (empty, not an
+// image, a format other than PNG and JPEG, a size out of range) is
+// refused with the same error, naming the path.
+func ReadHeader(path string) (Header, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Header{}, fmt.Errorf("imageio: %w", err)
+	}
+	defer f.Close()
+	r := bufio.NewReader(f)
+	magic, _ := r.Peek(12) // sniff's longest signature; fewer at the end of a short file
+	h, err := decodeHeader(magic, r)
+	if err != nil {
+		return Header{}, fmt.Errorf("imageio: %s: %w", path, err)
+	}
+	return h, nil
+}
+
+// decodeHeader reads the header of an image whose first bytes are magic
+// (at least sniff's signatures, or the whole data) from r, which starts
+// at the same place. Its errors carry no "imageio:" prefix.
+func decodeHeader(magic []byte, r io.Reader) (Header, error) {
+	format := sniff(magic)
+	var decodeConfig func(io.Reader) (image.Config, error)
+	switch format {
+	case "PNG":
+		decodeConfig = png.DecodeConfig
+	case "JPEG":
+		decodeConfig = jpeg.DecodeConfig
+	case "":
+		if len(magic) == 0 {
+			return Header{}, errors.New("empty file, not an image")
+		}
+		return Header{}, errors.New("not a PNG or JPEG file (unrecognised content)")
+	default:
+		return Header{}, fmt.Errorf("unsupported format %s (want PNG or JPEG)", format)
+	}
+	conf, err := decodeConfig(r)
+	if err != nil {
+		return Header{}, fmt.Errorf("decoding %s header: %w", format, err)
+	}
+	if err := checkDims(1, conf.Height, conf.Width); err != nil {
+		return Header{}, fmt.Errorf("decoding %s: %w", format, err)
+	}
+	return Header{Format: format, Width: conf.Width, Height: conf.Height}, nil
 }
 
 // sniff names the image format of data from its magic bytes: "PNG",

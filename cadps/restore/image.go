@@ -2,9 +2,6 @@ package restore
 
 import (
 	"fmt"
-	"image"
-	"os"
-	"strings"
 
 	"github.com/cadps/toolkit/cadps/imageio"
 )
@@ -97,22 +94,13 @@ func LoadImage(path string, shape []int, fit Fit) (*imageio.Image, error) {
 }
 
 // CheckImage reads only an image's header and reports a missing or
-// unreadable file, a format other than PNG and JPEG (a GIF, whose header
-// the image package reads, is refused here as LoadImage would refuse it),
-// or a size that does not fit the model's size×size (smaller than size
+// unreadable file, a format other than PNG and JPEG (as LoadImage does,
+// by imageio.ReadHeader), or a size that does not fit the model's size×size (smaller than size
 // when cropping; any size is resized).
 func CheckImage(path string, size int, fit Fit) error {
-	f, err := os.Open(path)
+	cfg, err := imageio.ReadHeader(path)
 	if err != nil {
 		return fmt.Errorf("restore: cannot read image: %w", err)
-	}
-	defer f.Close()
-	cfg, format, err := image.DecodeConfig(f)
-	if err != nil {
-		return fmt.Errorf("restore: cannot read image %s: %w (want a PNG or JPEG file)", path, err)
-	}
-	if format != "png" && format != "jpeg" {
-		return fmt.Errorf("restore: cannot read image %s: unsupported format %s (want a PNG or JPEG file)", path, strings.ToUpper(format))
 	}
 	switch {
 	case fit == FitNone && (cfg.Width != size || cfg.Height != size),

@@ -60,8 +60,9 @@ func TestCheckImageFormat(t *testing.T) {
 	}{
 		{"png", encode(func(b *bytes.Buffer) error { return png.Encode(b, m) }), ""},
 		{"jpeg named png", encode(func(b *bytes.Buffer) error { return jpeg.Encode(b, m, nil) }), ""},
-		{"gif named png", encode(func(b *bytes.Buffer) error { return gif.Encode(b, m, nil) }), "unsupported format GIF (want a PNG or JPEG file)"},
-		{"empty", nil, "unknown format (want a PNG or JPEG file)"},
+		{"gif named png", encode(func(b *bytes.Buffer) error { return gif.Encode(b, m, nil) }), "unsupported format GIF (want PNG or JPEG)"},
+		{"empty", nil, "empty file, not an image"},
+		{"text", []byte("not an image at all"), "not a PNG or JPEG file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := filepath.Join(t.TempDir(), "a.png")
