@@ -167,3 +167,64 @@ func TestDecoderIsADistribution(t *testing.T) {
 		}
 	}
 }
+
+// TestHybridLossGradients checks which half of the network's output each
+// term trains: L_simple only the ε channels, the VB term only the variance
+// channels (the mean is frozen in it, as guided-diffusion's frozen_out is),
+// at t = 0 (decoder NLL) and t > 0 (KL).
+func TestHybridLossGradients(t *testing.T) {
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := diffusion.New(DefaultDiffusion())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n, c, hw = 3, 2, 2
+	per := c * hw * hw
+	r := rand.New(rand.NewPCG(7, 8))
+	x0, noise, out := make([]float32, n*per), make([]float32, n*per), make([]float32, n*2*per)
+	for k := range x0 {
+		x0[k] = float32(r.IntN(256))/255*2 - 1
+		noise[k] = float32(r.NormFloat64())
+	}
+	for k := range out {
+		out[k] = float32(r.NormFloat64() * 0.5)
+	}
+	idx := []int32{0, 3, 700}
+	terms := []struct {
+		name     string
+		term     func(Losses) *graph.Node
+		epsMoves bool // the term's gradient reaches the ε channels
+		varMoves bool // and the variance channels
+	}{
+		{"MSE", func(l Losses) *graph.Node { return l.MSE }, true, false},
+		{"VB", func(l Losses) *graph.Node { return l.VB }, false, true},
+	}
+	for _, tc := range terms {
+		exec, err := graph.NewExec(b, func(x0, i, noise, out *graph.Node) *graph.Node {
+			return graph.Gradient(graph.ReduceAllSum(tc.term(HybridLoss(p, x0, i, noise, out))), out)[0]
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := exec.Exec(tensors.FromFlatDataAndDimensions(x0, n, c, hw, hw), tensors.FromValue(idx),
+			tensors.FromFlatDataAndDimensions(noise, n, c, hw, hw), tensors.FromFlatDataAndDimensions(out, n, 2*c, hw, hw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := tensors.MustCopyFlatData[float32](res[0])
+		for j, i := range idx {
+			var eps, v float64
+			for k := range per {
+				eps = math.Max(eps, math.Abs(float64(g[j*2*per+k])))
+				v = math.Max(v, math.Abs(float64(g[j*2*per+per+k])))
+			}
+			if (eps > 0) != tc.epsMoves || (v > 0) != tc.varMoves {
+				t.Errorf("t=%d: d%s/d(ε channels) max %.3g, d%s/d(variance channels) max %.3g; want nonzero: ε %v, variance %v",
+					i, tc.name, eps, tc.name, v, tc.epsMoves, tc.varMoves)
+			}
+		}
+	}
+}
