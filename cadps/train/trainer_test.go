@@ -2,6 +2,8 @@ package train
 
 import (
 	"errors"
+	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/cadps/toolkit/cadps/backend"
 	"github.com/cadps/toolkit/cadps/diffusion"
+	"github.com/cadps/toolkit/checkpoints"
 )
 
 func tinyConfig() Config {
@@ -276,6 +279,68 @@ func TestRunCheck(t *testing.T) {
 				if err != nil || len(log) != tc.wantSteps {
 					t.Errorf("loss log of %d steps (%v), want %d", len(log), err, tc.wantSteps)
 				}
+			}
+		})
+	}
+}
+
+// TestEMAUpdate checks the EMA after each step against its definition:
+// e ← d·e + (1−d)·w with w the weights after the step and the decay
+// d = min(EMARate, (1+n)/(10+n)) after step n (n counted from 1), starting
+// from the initial weights.
+func TestEMAUpdate(t *testing.T) {
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rate := range []float64{0, 0.3, 0.9} {
+		t.Run(fmt.Sprint(rate), func(t *testing.T) {
+			cfg := tinyConfig()
+			cfg.EMARate = rate
+			tr, err := New(b, cfg, tinyData(6))
+			if err != nil {
+				t.Fatal(err)
+			}
+			floats := func(sd *checkpoints.StateDict) map[string][]float32 {
+				m := map[string][]float32{}
+				for _, name := range sd.Names {
+					if m[name], err = sd.Tensors[name].Float32(); err != nil {
+						t.Fatal(err)
+					}
+				}
+				return m
+			}
+			w0, err := tr.Weights()
+			if err != nil {
+				t.Fatal(err)
+			}
+			ema := floats(w0)
+			for n := 1; n <= 4; n++ {
+				if _, err := tr.Step(); err != nil {
+					t.Fatal(err)
+				}
+				ws, err := tr.Weights()
+				if err != nil {
+					t.Fatal(err)
+				}
+				es, err := tr.EMAWeights()
+				if err != nil {
+					t.Fatal(err)
+				}
+				w, got := floats(ws), floats(es)
+				d := min(rate, float64(1+n)/float64(10+n))
+				worst, scale := 0.0, 0.0
+				for name, wv := range w {
+					for k := range wv {
+						want := d*float64(ema[name][k]) + (1-d)*float64(wv[k])
+						worst = max(worst, math.Abs(want-float64(got[name][k])))
+						scale = max(scale, math.Abs(float64(wv[k])-float64(ema[name][k])))
+					}
+				}
+				if worst > 1e-6 || scale == 0 {
+					t.Fatalf("step %d: EMA is off its definition (decay %.4g) by up to %.3g; weights moved by up to %.3g", n, d, worst, scale)
+				}
+				ema = got
 			}
 		})
 	}
