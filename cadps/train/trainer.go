@@ -1,7 +1,11 @@
 // Package train trains guided-diffusion UNets as DDPMs with learned
-// variance, the way improved DDPM and guided-diffusion do: the hybrid loss
-// L_simple + λ·L_vlb (λ = 0.001), uniform timesteps, AdamW, an exponential
-// moving average (EMA) of the weights and optional gradient-norm clipping.
+// variance, with improved DDPM's and guided-diffusion's objective: the
+// hybrid loss L_simple + λ·L_vlb (λ = 0.001) at uniform timesteps, AdamW
+// and an exponential moving average (EMA) of the weights. Unlike their
+// training loop, it ramps the learning rate up linearly ([Config]'s
+// WarmupSteps), warms the EMA's decay up (min(EMARate, (1+n)/(10+n)) after
+// step n, where guided-diffusion uses its rate from the first step) and can
+// clip the gradient's norm (ClipNorm; guided-diffusion does not clip).
 // L_simple's terms may be weighted per timestep ([LossWeight]), and
 // [NoiseLevelErrors] measures a trained network at each noise level.
 //
