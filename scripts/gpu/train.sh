@@ -4,9 +4,9 @@
 #
 #   scripts/gpu/train.sh build   on the development machine (Go, cgo): builds cadps with
 #                                the XLA backend and copies the Fashion-MNIST training
-#                                images into build/gputrain/ (about 33 MB; carry it).
-#                                A run to continue goes in build/gputrain/state/
-#                                (its checkpoint.safetensors and losses.csv).
+#                                images into build/gputrain/ (the binary, cadps.gz,
+#                                about 12 MB, and data/, 26 MB; copy both to the GPU
+#                                machine, in one go or one after the other).
 #   scripts/gpu/train.sh run     on the GPU machine, given build/gputrain/: trains for
 #                                TRAIN_SECONDS (default 240), then stops with SIGTERM,
 #                                which makes cadps train save its checkpoint. The run
@@ -20,7 +20,9 @@
 # TRAIN_BATCH (default 128), TRAIN_LR (2e-4), TRAIN_WARMUP (500), TRAIN_EMA
 # (0.9995), seed 1. With build/gputrain/state/checkpoint.safetensors present it
 # resumes that run instead (its configuration is kept, except that TRAIN_LR, when
-# set, changes its learning rate). TRAIN_LOSS_WEIGHT (e.g. trunc-snr:100; default
+# set, changes its learning rate); TRAIN_STATE names another folder to resume,
+# such as the shipped prior's own run, TRAIN_STATE=cadps/prior/small/train-state
+# (relative to the repository root). TRAIN_LOSS_WEIGHT (e.g. trunc-snr:100; default
 # uniform) sets or changes the weighting of L_simple. TRAIN_BACKEND replaces the
 # XLA backend (e.g. TRAIN_BACKEND=cadps tries the script on the CPU).
 set -euo pipefail
@@ -38,12 +40,20 @@ build() {
 	gzip -9f "$dir/cadps"
 	cp "$data" "$dir/data/"
 	du -sh "$dir"
-	echo "built; carry build/gputrain to the GPU machine and run: scripts/gpu/train.sh run"
+	echo "built; copy build/gputrain (cadps.gz and data/) to the GPU machine and run: scripts/gpu/train.sh run"
 }
 
 run() {
 	local bin
 	unpack_bins "$dir" cadps || { echo "train.sh: build it on the development machine first: scripts/gpu/train.sh build" >&2; exit 2; }
+	[ -f "$dir/data/train-images-idx3-ubyte.gz" ] ||
+		{ echo "train.sh: $dir/data/train-images-idx3-ubyte.gz missing: copy build/gputrain/data from the development machine (scripts/gpu/train.sh build)" >&2; exit 2; }
+	local state="${TRAIN_STATE:-$dir/state}"
+	case "$state" in /*) ;; *) state="$root/$state" ;; esac
+	if [ -n "${TRAIN_STATE:-}" ] && [ ! -f "$state/checkpoint.safetensors" ]; then
+		echo "train.sh: TRAIN_STATE=$TRAIN_STATE holds no checkpoint.safetensors" >&2
+		exit 2
+	fi
 	if [ -n "${TRAIN_BACKEND:-}" ]; then
 		export GOMLX_BACKEND="$TRAIN_BACKEND"
 	else
@@ -55,12 +65,12 @@ run() {
 	fi
 	mkdir -p "$dest"
 	local args=(train --data "$dir/data" --out "$dest" --steps 10000000 --checkpoint-every 2000 --log-every 200)
-	if [ -f "$dir/state/checkpoint.safetensors" ]; then
-		cp "$dir/state/checkpoint.safetensors" "$dest/"
-		[ -f "$dir/state/losses.csv" ] && cp "$dir/state/losses.csv" "$dest/"
+	if [ -f "$state/checkpoint.safetensors" ]; then
+		cp "$state/checkpoint.safetensors" "$dest/"
+		[ -f "$state/losses.csv" ] && cp "$state/losses.csv" "$dest/"
 		args+=(--resume)
 		[ -n "${TRAIN_LR:-}" ] && args+=(--lr "$TRAIN_LR")
-		echo "resuming the run in $dir/state"
+		echo "resuming the run in $state"
 	else
 		args+=(--batch-size "${TRAIN_BATCH:-128}" --channel-mult 1,1,2 --attention-resolutions 8 --num-head-channels 32
 			--lr "${TRAIN_LR:-2e-4}" --warmup "${TRAIN_WARMUP:-500}" --ema "${TRAIN_EMA:-0.9995}" --clip-norm 1 --seed 1)

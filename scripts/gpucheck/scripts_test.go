@@ -38,22 +38,28 @@ func TestGPUScriptsRefuseClearly(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// A tree whose build folders hold placeholders, so the scripts go on to
-	// look for the plugin.
-	built := t.TempDir()
-	if err := os.CopyFS(built, os.DirFS(bare)); err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range []string{"build/gpu/gpucheck.gz", "build/gpu/unet.test.gz", "build/gpu/cadps.test.gz", "build/gpu/gpucompare.gz",
-		"build/gpu/bench/torch_reference.py", "build/gputrain/cadps.gz"} {
-		p := filepath.Join(built, f)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+	// Trees whose build folders hold placeholders, so the scripts go on to
+	// look for the plugin: built has every build output, binOnly has
+	// train.sh's binary without its training images.
+	withBuild := func(files ...string) string {
+		tree := t.TempDir()
+		if err := os.CopyFS(tree, os.DirFS(bare)); err != nil {
 			t.Fatal(err)
 		}
-		if err := exec.Command("bash", "-c", `printf '#!/bin/sh\nexit 0\n' | gzip -c > "$0"`, p).Run(); err != nil {
-			t.Fatal(err)
+		for _, f := range files {
+			p := filepath.Join(tree, f)
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := exec.Command("bash", "-c", `printf '#!/bin/sh\nexit 0\n' | gzip -c > "$0"`, p).Run(); err != nil {
+				t.Fatal(err)
+			}
 		}
+		return tree
 	}
+	built := withBuild("build/gpu/gpucheck.gz", "build/gpu/unet.test.gz", "build/gpu/cadps.test.gz", "build/gpu/gpucompare.gz",
+		"build/gpu/bench/torch_reference.py", "build/gputrain/cadps.gz", "build/gputrain/data/train-images-idx3-ubyte.gz")
+	binOnly := withBuild("build/gputrain/cadps.gz")
 	noPlugin := filepath.Join(t.TempDir(), "xla_cuda_plugin.so")
 	for _, c := range []struct {
 		name, tree, script, verb, want string
@@ -63,6 +69,9 @@ func TestGPUScriptsRefuseClearly(t *testing.T) {
 		{"train without build", bare, "train.sh", "run", "cadps.gz missing", nil},
 		{"check without plugin", built, "check.sh", "run", "no xla_cuda_plugin.so found", nil},
 		{"train without plugin", built, "train.sh", "run", "no xla_cuda_plugin.so found", nil},
+		{"train without images", binOnly, "train.sh", "run", "train-images-idx3-ubyte.gz missing: copy build/gputrain/data", nil},
+		{"train with a state folder holding no checkpoint", built, "train.sh", "run", "TRAIN_STATE=scripts holds no checkpoint.safetensors",
+			[]string{"TRAIN_STATE=scripts"}},
 		{"check without verb", bare, "check.sh", "", "usage: scripts/gpu/check.sh build|run", nil},
 		{"train with unknown verb", bare, "train.sh", "go", "usage: scripts/gpu/train.sh build|run", nil},
 		{"compare without build", bare, "compare.sh", "run", "gpucheck.gz missing", nil},
