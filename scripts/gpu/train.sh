@@ -72,7 +72,7 @@ run() {
 		[ -n "${TRAIN_LR:-}" ] && args+=(--lr "$TRAIN_LR")
 		echo "resuming the run in $state"
 	else
-		args+=(--batch-size "${TRAIN_BATCH:-128}" --channel-mult 1,1,2 --attention-resolutions 8 --num-head-channels 32
+		args+=(--batch-size "${TRAIN_BATCH:-128}" --channel-mult "1,1,2" --attention-resolutions 8 --num-head-channels 32
 			--lr "${TRAIN_LR:-2e-4}" --warmup "${TRAIN_WARMUP:-500}" --ema "${TRAIN_EMA:-0.9995}" --clip-norm 1 --seed 1)
 	fi
 	[ -n "${TRAIN_LOSS_WEIGHT:-}" ] && args+=(--loss-weight "$TRAIN_LOSS_WEIGHT")
