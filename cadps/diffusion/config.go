@@ -86,7 +86,9 @@ type Process struct {
 
 // New builds the process described by cfg: the base β schedule over
 // cfg.Steps steps, the retained timesteps, and the respaced process's
-// coefficient arrays.
+// coefficient arrays. It refuses a base schedule with a β of 1 or more
+// (the linear one over 20 steps or fewer), whose ᾱ reaches 0 and whose x̂0
+// is then infinite.
 func New(cfg Config) (*Process, error) {
 	switch cfg.Sampler {
 	case "":
@@ -113,6 +115,15 @@ func New(cfg Config) (*Process, error) {
 	base, err := BetaSchedule(cfg.NoiseSchedule, cfg.Steps)
 	if err != nil {
 		return nil, err
+	}
+	for t, b := range base {
+		if !(b < 1) {
+			// β_t = 1 makes ᾱ_t = 0, where x̂0 = x_t/√ᾱ_t − … is infinite;
+			// β_t > 1 is not a variance. Only the linear schedule gets
+			// there: it scales its end 0.02 by 1000/steps.
+			return nil, fmt.Errorf("diffusion: the %s schedule over %d steps has β_%d = %v: every β must be below 1 so that ᾱ stays positive (the linear schedule needs more than 20 steps)",
+				cfg.NoiseSchedule, cfg.Steps, t, b)
+		}
 	}
 	baseSched, err := NewSchedule(base)
 	if err != nil {

@@ -119,6 +119,9 @@ func TestNewErrors(t *testing.T) {
 		{"respacing not dividing", func(c *Config) { c.Respacing = "ddim999" }, "no integer stride"},
 		{"respacing to one step", func(c *Config) { c.Respacing = "1" }, "at least 2"},
 		{"respacing garbage", func(c *Config) { c.Respacing = "fifty" }, "respacing"},
+		// linspace(50·1e-4, 50·0.02, 20) ends at β = 1: ᾱ_19 = 0.
+		{"linear over 20 steps reaches β = 1", func(c *Config) { c.Steps, c.Respacing = 20, "" }, "has β_19 = 1:"},
+		{"linear over 10 steps exceeds 1", func(c *Config) { c.Steps, c.Respacing = 10, "" }, "has β_5 = 1.1155"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
