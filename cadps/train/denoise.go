@@ -15,13 +15,14 @@ import (
 )
 
 // NoiseLevelError is how well a network denoises images at one timestep:
-// the errors of its ε and of the x̂0 that ε implies, against the truth.
+// the errors of its ε and of its x̂0, against the truth.
 type NoiseLevelError struct {
 	// T is the timestep index, AlphaBar its ᾱ.
 	T        int
 	AlphaBar float64
 	// EpsMSE is the mean over images and pixels of (ε̂ − ε)², the term of
-	// L_simple at T.
+	// L_simple at T; ε̂ is the network's output, or for a process whose
+	// network predicts x_0 or x_{t−1}, the ε that prediction implies.
 	EpsMSE float64
 	// X0MSE is the mean of (x̂0 − x0)² with x̂0 clipped to [−1, 1] as the
 	// samplers clip it; X0Mean is the mean of that x̂0.
@@ -35,7 +36,8 @@ type NoiseLevelError struct {
 // NoiseLevelErrors measures m (with its weights in ctx) as a denoiser of
 // the images in data at each timestep in ts of p: each image is noised to
 // x_t = √ᾱ·x0 + √(1−ᾱ)·ε with ε drawn from (seed, t), batch images per
-// network call.
+// network call. The network's output is read as p's mean type says (ε,
+// x_0 or x_{t−1}), as the samplers read it.
 func NoiseLevelErrors(b backends.Backend, ctx *context.Context, m *unet.Model, p *diffusion.Process, data *Dataset, ts []int, seed uint64, batch int) ([]NoiseLevelError, error) {
 	switch {
 	case data == nil || data.N == 0:
@@ -57,12 +59,10 @@ func NoiseLevelErrors(b backends.Backend, ctx *context.Context, m *unet.Model, p
 	dataMean, baseline := pixelMoments(data)
 	exec, err := context.NewExec(b, ctx, func(ctx *context.Context, x0, i, noise *node) []*node {
 		xt := p.QSample(x0, i, noise)
-		out := m.Apply(ctx, xt, p.ModelTimestep(i), nil)
-		eps := out
-		if m.OutChannels() != m.InChannels() {
-			eps = graph.Split(out, 1, 2)[0]
-		}
-		x0h := graph.ClipScalar(p.PredXStartFromEps(xt, i, eps), -1, 1)
+		// The process's mean type says what the output predicts.
+		mv := p.PMeanVariance(xt, i, m.Apply(ctx, xt, p.ModelTimestep(i), nil))
+		eps := mv.ModelEps
+		x0h := graph.ClipScalar(mv.PredXStartUnclipped, -1, 1)
 		return []*node{
 			graph.ReduceAllSum(graph.Square(graph.Sub(eps, noise))),
 			graph.ReduceAllSum(graph.Square(graph.Sub(x0h, x0))),

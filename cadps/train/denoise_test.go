@@ -2,10 +2,12 @@ package train
 
 import (
 	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
 	"github.com/cadps/toolkit/cadps/backend"
+	"github.com/cadps/toolkit/cadps/diffusion"
 	"github.com/cadps/toolkit/cadps/unet"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
@@ -99,5 +101,78 @@ func TestNoiseLevelErrors(t *testing.T) {
 	}
 	if _, err := NoiseLevelErrors(b, ctx, m, p, data, []int{500}, 0, 2); err == nil || !strings.Contains(err.Error(), "timestep 500: the network's output is not finite") {
 		t.Errorf("NaN weights: error %v", err)
+	}
+}
+
+// TestNoiseLevelErrorsMeanTypes reads the output of a freshly initialised
+// network, exactly 0, as the process's mean type says, against float64
+// sums derived here from the same draws: ε̂ = 0 for epsilon; x̂0 = 0 for
+// start_x; x̂0 = −(c2/c1)·x_t for previous_x (the posterior mean inverted
+// at a zero mean), each with ε̂ = (√(1/ᾱ)·x_t − x̂0)/√(1/ᾱ−1).
+func TestNoiseLevelErrorsMeanTypes(t *testing.T) {
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := tinyData(3)
+	tr, err := New(b, tinyConfig(), data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const seed = 11
+	ts := []int{0, 400, 999}
+	for _, mt := range []diffusion.MeanType{diffusion.MeanEpsilon, diffusion.MeanStartX, diffusion.MeanPreviousX} {
+		t.Run(string(mt), func(t *testing.T) {
+			cfg := DefaultDiffusion()
+			cfg.MeanType = mt
+			p, err := diffusion.New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rows, err := NoiseLevelErrors(b, tr.ctx, tr.model, p, data, ts, seed, data.N)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := p.Schedule()
+			for k, ti := range ts {
+				r := rand.New(rand.NewPCG(seed, uint64(ti)))
+				ab := s.AlphasCumprod[ti]
+				var epsSum, x0Sum, x0Mean float64
+				for _, v := range data.Pix { // one batch: the draws in pixel order
+					x0, eps := float64(v), float64(float32(r.NormFloat64()))
+					xt := math.Sqrt(ab)*x0 + math.Sqrt(1-ab)*eps
+					var x0h, epsh float64
+					switch mt {
+					case diffusion.MeanEpsilon:
+						x0h = math.Sqrt(1/ab) * xt
+					case diffusion.MeanStartX:
+						x0h = 0
+					case diffusion.MeanPreviousX:
+						x0h = -s.PosteriorMeanCoef2[ti] / s.PosteriorMeanCoef1[ti] * xt
+					}
+					if mt != diffusion.MeanEpsilon {
+						epsh = (math.Sqrt(1/ab)*xt - x0h) / math.Sqrt(1/ab-1)
+					}
+					x0h = max(-1, min(1, x0h))
+					epsSum += (epsh - eps) * (epsh - eps)
+					x0Sum += (x0h - x0) * (x0h - x0)
+					x0Mean += x0h
+				}
+				n := float64(len(data.Pix))
+				got := rows[k]
+				for _, c := range []struct {
+					name      string
+					got, want float64
+				}{
+					{"ε-MSE", got.EpsMSE, epsSum / n},
+					{"x̂0-MSE", got.X0MSE, x0Sum / n},
+					{"x̂0 mean", got.X0Mean, x0Mean / n},
+				} {
+					if math.Abs(c.got-c.want) > 1e-4*max(1, math.Abs(c.want)) {
+						t.Errorf("t=%d: %s = %.7g, want %.7g", ti, c.name, c.got, c.want)
+					}
+				}
+			}
+		})
 	}
 }
