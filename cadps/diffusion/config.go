@@ -153,9 +153,16 @@ func New(cfg Config) (*Process, error) {
 	}
 	p.f32[recipCoef1Name] = toFloat32(recip)
 	p.f32[coef2OverCoef1Name] = toFloat32(ratio)
+	// The reference rescales in float32: the float32 timestep times
+	// 1000/Steps rounded to float32, a product rounded once more. Rounding
+	// the float64 product instead differs by an ulp for Steps such as 3000.
 	p.modelT = make([]float32, len(kept))
+	scale := float32(1000 / float64(cfg.Steps))
 	for i, t := range kept {
-		p.modelT[i] = float32(p.NetworkTimestep(float64(t)))
+		p.modelT[i] = float32(t)
+		if cfg.RescaleTimesteps {
+			p.modelT[i] *= scale
+		}
 	}
 	return p, nil
 }
@@ -203,7 +210,7 @@ func (p *Process) Schedule() *Schedule { return p.sched.clone() }
 
 // ModelTimesteps returns a copy of the float32 timestep the network receives
 // at each respaced index: timestep_map[i], times 1000/Steps when
-// RescaleTimesteps is set.
+// RescaleTimesteps is set, multiplied in float32 as the reference does.
 func (p *Process) ModelTimesteps() []float32 { return append([]float32(nil), p.modelT...) }
 
 // configKeys returns the keys of the reference's YAML diffusion

@@ -1,6 +1,7 @@
 package diffusion
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -189,6 +190,44 @@ func TestProcessAccessors(t *testing.T) {
 			for k, tk := range c.wantMap {
 				if d := s.AlphasCumprod[k] - bs.AlphasCumprod[tk]; d > 1e-12 || d < -1e-12 {
 					t.Errorf("respaced ᾱ[%d] = %v, base ᾱ[%d] = %v", k, s.AlphasCumprod[k], tk, bs.AlphasCumprod[tk])
+				}
+			}
+		})
+	}
+}
+
+// TestModelTimestepsRescaled checks the rescaled timesteps against the
+// reference's float32 arithmetic, t.float() · (1000/T): float32(t) times
+// float32(1000/T), whose exact product (48 significant bits fit a float64)
+// is rounded once to float32. For these T the float64 product t·1000/T,
+// rounded, differs from it by an ulp at hundreds of timesteps.
+func TestModelTimestepsRescaled(t *testing.T) {
+	for _, tc := range []struct {
+		steps     int
+		rescale   bool
+		respacing string
+	}{
+		{3000, true, ""},
+		{1500, true, "ddim500"},
+		{750, true, "100"},
+		{4000, true, ""},
+		{3000, false, ""},
+	} {
+		t.Run(fmt.Sprintf("T=%d,rescale=%v,%q", tc.steps, tc.rescale, tc.respacing), func(t *testing.T) {
+			p, err := New(Config{Steps: tc.steps, NoiseSchedule: ScheduleLinear, Respacing: tc.respacing,
+				RescaleTimesteps: tc.rescale, MeanType: MeanEpsilon, VarType: VarFixedLarge})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, tm := p.ModelTimesteps(), p.TimestepMap()
+			scale := float64(float32(1000 / float64(tc.steps)))
+			for k, ti := range tm {
+				want := float32(ti)
+				if tc.rescale {
+					want = float32(float64(float32(ti)) * scale)
+				}
+				if got[k] != want {
+					t.Fatalf("index %d (timestep %d): %v, want %v", k, ti, got[k], want)
 				}
 			}
 		})
