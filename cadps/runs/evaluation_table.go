@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/cadps/toolkit/cadps/imageio"
@@ -16,7 +17,10 @@ import (
 )
 
 // EvalTable is the Markdown table: per task, the baseline and each method
-// as mean ± standard deviation over the images done so far. A task whose
+// as mean ± standard deviation over the images done so far. The images
+// column holds their number, or each method's ("dps 100; cadps 25") when
+// the methods of the task have not done as many, as in a run stopped
+// part-way: their means are then over different images. A task whose
 // measurement has no baseline (phase retrieval) shows "–" there.
 func EvalTable(st EvalSettings, rows []EvalRow) string {
 	withLPIPS := slices.ContainsFunc(rows, func(r EvalRow) bool { return !math.IsNaN(r.LPIPS) })
@@ -34,8 +38,8 @@ func EvalTable(st EvalSettings, rows []EvalRow) string {
 		var base [2][]float64
 		seen := map[int]bool{}
 		cells := make([]string, 0, 3*len(st.Methods))
-		n := 0
-		for _, m := range st.Methods {
+		counts := make([]int, len(st.Methods))
+		for k, m := range st.Methods {
 			var p, s, sec, lp []float64
 			for _, r := range rows {
 				if r.Task != task || r.Method != m {
@@ -50,16 +54,32 @@ func EvalTable(st EvalSettings, rows []EvalRow) string {
 					base[0], base[1] = append(base[0], r.BasePSNR), append(base[1], r.BaseSSIM)
 				}
 			}
-			n = max(n, len(p))
+			counts[k] = len(p)
 			cells = append(cells, formatMeanStd(p, 2), formatMeanStd(s, 3))
 			if withLPIPS {
 				cells = append(cells, formatMeanStd(lp, 4))
 			}
 			cells = append(cells, formatMeanStd(sec, 1))
 		}
-		fmt.Fprintf(&b, "| `%s` | %d | %s | %s | %s |\n", task, n, formatMeanStd(base[0], 2), formatMeanStd(base[1], 3), strings.Join(cells, " | "))
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", task, imageCounts(st.Methods, counts), formatMeanStd(base[0], 2), formatMeanStd(base[1], 3), strings.Join(cells, " | "))
 	}
 	return b.String()
+}
+
+// imageCounts formats the images column of a task: the number of images
+// its methods have done when they all have as many, else each method's.
+func imageCounts(methods []string, counts []int) string {
+	if len(counts) == 0 {
+		return "0"
+	}
+	if !slices.ContainsFunc(counts, func(n int) bool { return n != counts[0] }) {
+		return strconv.Itoa(counts[0])
+	}
+	each := make([]string, len(methods))
+	for k, m := range methods {
+		each[k] = fmt.Sprintf("%s %d", m, counts[k])
+	}
+	return strings.Join(each, "; ")
 }
 
 // formatMeanStd formats mean ± sample standard deviation with the given
