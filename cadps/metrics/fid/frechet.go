@@ -56,6 +56,9 @@ func Statistics64(x []float64, n, d int) (*Stats, error) {
 	if n < 2 {
 		return nil, fmt.Errorf("fid: statistics need at least 2 feature vectors, got %d", n)
 	}
+	if d < 1 {
+		return nil, fmt.Errorf("fid: the feature vectors have no values")
+	}
 	if len(x) != n*d {
 		return nil, fmt.Errorf("fid: %d values for %d vectors of %d", len(x), n, d)
 	}

@@ -9,7 +9,8 @@ import (
 )
 
 // KIDOptions select the subsets KID averages over; the zero value means
-// torch-fidelity's defaults (100 subsets of 1000 vectors, seed 0).
+// torch-fidelity's defaults (100 subsets of 1000 vectors, seed 0). A
+// field of 0 or less takes its default; a SubsetSize of 1 is an error.
 type KIDOptions struct {
 	Subsets    int
 	SubsetSize int
@@ -55,11 +56,17 @@ func KID(a, b [][]float32, opts KIDOptions) (*KIDValue, error) {
 	if opts.SubsetSize <= 0 {
 		opts.SubsetSize = 1000
 	}
+	if opts.SubsetSize < 2 {
+		return nil, fmt.Errorf("fid: KID needs subsets of at least 2 vectors, got a subset size of %d", opts.SubsetSize)
+	}
 	n1, n2 := len(a), len(b)
 	if n1 < 2 || n2 < 2 {
 		return nil, fmt.Errorf("fid: KID needs at least 2 feature vectors per set, got %d and %d", n1, n2)
 	}
 	d := len(a[0])
+	if d < 1 {
+		return nil, fmt.Errorf("fid: KID: the feature vectors have no values")
+	}
 	x, err := denseOf(append(append([][]float32{}, a...), b...), d)
 	if err != nil {
 		return nil, err

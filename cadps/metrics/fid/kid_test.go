@@ -1,6 +1,7 @@
 package fid_test
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -103,5 +104,57 @@ func TestKIDSubsetSize(t *testing.T) {
 				t.Errorf("%d subsets of %d vectors, want %d of %d", k.Subsets, k.SubsetSize, tc.subsets, tc.size)
 			}
 		})
+	}
+}
+
+// TestBadFeatureSets checks that KID and Statistics refuse what they
+// cannot compute with an error naming it, rather than panicking or
+// returning NaN: vectors without values, and KID subsets of one vector
+// (the unbiased estimator divides by m(m−1)).
+func TestBadFeatureSets(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 9))
+	empty := [][]float32{{}, {}, {}}
+	tests := []struct {
+		name string
+		a, b [][]float32
+		opts fid.KIDOptions
+		want string
+	}{
+		{"empty vectors", empty, empty, fid.KIDOptions{}, "feature vectors have no values"},
+		{"subsets of one vector", randomSet(r, 5, 4, 0), randomSet(r, 5, 4, 0), fid.KIDOptions{SubsetSize: 1}, "subsets of at least 2 vectors"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var k *fid.KIDValue
+			var err error
+			func() {
+				defer func() {
+					if p := recover(); p != nil {
+						err = fmt.Errorf("panic: %v", p)
+					}
+				}()
+				k, err = fid.KID(tc.a, tc.b, tc.opts)
+			}()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("KID = %+v, error %v; want an error containing %q", k, err, tc.want)
+			}
+		})
+	}
+	for _, f := range []func() error{
+		func() error { _, err := fid.Statistics(empty); return err },
+		func() error { _, err := fid.Statistics64(nil, 3, 0); return err },
+	} {
+		var err error
+		func() {
+			defer func() {
+				if p := recover(); p != nil {
+					err = fmt.Errorf("panic: %v", p)
+				}
+			}()
+			err = f()
+		}()
+		if err == nil || !strings.Contains(err.Error(), "feature vectors have no values") {
+			t.Errorf("statistics of empty vectors: error %v", err)
+		}
 	}
 }
