@@ -30,7 +30,7 @@ IMAGES=${IMAGES:-/data/ffhq-val-1k}
 OUT=${OUT:-/data/runs/ffhq1k}
 MODEL=${MODEL-ffhq256}
 WEIGHTS=${WEIGHTS-/data/models/ffhq_10m.pt}
-TASKS=${TASKS:-super_resolution:factor=4 inpaint_box:size=128 gaussian_blur:kernel_size=61,intensity=3.0 motion_blur:kernel_size=61,intensity=0.5}
+TASKS=${TASKS:-super_resolution:factor=4 inpaint_box:size=128 inpaint_random:fraction=0.92 gaussian_blur:kernel_size=61,sigma=3.0 motion_blur:kernel_size=61,intensity=0.5}
 METHODS=${METHODS:-dps,cadps}
 STEPS=${STEPS:-1000}
 NOISE=${NOISE:-gaussian:sigma=0.05}

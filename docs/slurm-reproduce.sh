@@ -35,7 +35,7 @@ CADPS=${CADPS:-cadps}                              # GPU: go build -tags xla ./s
 MODEL=${MODEL-ffhq256}                             # a preset, or small
 WEIGHTS=${WEIGHTS-$HOME/models/ffhq_10m.pt}        # empty: the model's own (small: shipped)
 MODEL_CONFIG=${MODEL_CONFIG:-}                     # instead of MODEL: -model-config FILE
-TASKS=${TASKS:-super_resolution:factor=4 inpaint_box:size=128 gaussian_blur:kernel_size=61,intensity=3.0 motion_blur:kernel_size=61,intensity=0.5}
+TASKS=${TASKS:-super_resolution:factor=4 inpaint_box:size=128 inpaint_random:fraction=0.92 gaussian_blur:kernel_size=61,sigma=3.0 motion_blur:kernel_size=61,intensity=0.5}
 METHODS=${METHODS:-dps,cadps}
 STEPS=${STEPS:-1000}
 NOISE=${NOISE:-gaussian:sigma=0.05}

@@ -3,6 +3,8 @@ package main
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -99,4 +101,67 @@ func containsArg(args []string, a string) bool {
 		}
 	}
 	return false
+}
+
+// TestClusterScriptsRunThePapersTasks checks that the cluster scripts
+// (docs/slurm-reproduce.sh, docs/k8s-reproduce.sh) run, by default, the
+// tasks of scripts/paper/reproduce.sh, spelt alike: the papers' five table
+// rows, in task folders that a run of either can resume. Each script runs
+// with a stand-in cadps that prints its arguments.
+func TestClusterScriptsRunThePapersTasks(t *testing.T) {
+	for _, tool := range []string{"bash", "envsubst"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("needs %s", tool)
+		}
+	}
+	dir := t.TempDir()
+	echo := filepath.Join(dir, "cadps")
+	if err := os.WriteFile(echo, []byte("#!/bin/sh\nprintf '%s\\n' \"$@\"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// tasks returns the values of the -task flags among args, given as
+	// "-task SPEC" or "-task=SPEC".
+	tasks := func(args []string) []string {
+		var specs []string
+		for i, a := range args {
+			switch {
+			case a == "-task" && i+1 < len(args):
+				specs = append(specs, args[i+1])
+			case strings.HasPrefix(a, "-task="):
+				specs = append(specs, strings.TrimPrefix(a, "-task="))
+			}
+		}
+		return specs
+	}
+	run := func(script string, env ...string) []string {
+		t.Helper()
+		cmd := exec.Command("bash", script)
+		cmd.Env = append(append(os.Environ(), "CADPS="+echo, "OUT="+filepath.Join(dir, "out"), "LOGS="+filepath.Join(dir, "logs")), env...)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("%s: %v", script, err)
+		}
+		return strings.Split(strings.TrimSpace(string(out)), "\n")
+	}
+	want := tasks(run("../paper/reproduce.sh", "SHARD=", "SHARD_COUNT="))
+	if len(want) != 5 {
+		t.Fatalf("scripts/paper/reproduce.sh runs %d tasks %q, want the papers' 5", len(want), want)
+	}
+	if got := tasks(run("../../docs/slurm-reproduce.sh", "SLURM_ARRAY_TASK_ID=0")); !slices.Equal(got, want) {
+		t.Errorf("docs/slurm-reproduce.sh runs the tasks\n%q\nscripts/paper/reproduce.sh\n%q", got, want)
+	}
+	var job struct {
+		Spec struct {
+			Template struct {
+				Spec struct{ Containers []struct{ Args []string } }
+			}
+		}
+	}
+	manifest := strings.Join(run("../../docs/k8s-reproduce.sh", "DRY_RUN=1"), "\n")
+	if err := yaml.NewDecoder(strings.NewReader(manifest)).Decode(&job); err != nil || len(job.Spec.Template.Spec.Containers) == 0 {
+		t.Fatalf("docs/k8s-reproduce.sh: %v\n%s", err, manifest)
+	}
+	if got := tasks(job.Spec.Template.Spec.Containers[0].Args); !slices.Equal(got, want) {
+		t.Errorf("docs/k8s-reproduce.sh runs the tasks\n%q\nscripts/paper/reproduce.sh\n%q", got, want)
+	}
 }
