@@ -96,6 +96,9 @@ func (e *Evaluation) Run() (string, error) {
 		return "", err
 	}
 	e.Settings.Revisions = revisions(e.Settings.Methods, e.Custom)
+	if err := refuseOtherRun(e.Out, SettingsFile, "a reproduction's", "an evaluation"); err != nil {
+		return "", err
+	}
 	if _, err := e.load(); err != nil {
 		return "", err
 	}

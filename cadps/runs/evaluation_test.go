@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -187,4 +188,78 @@ func evalSetup(t *testing.T, prior *restore.Prior) (string, ops.Noise) {
 		t.Fatal(err)
 	}
 	return digest, noise
+}
+
+// TestRunsRefuseEachOthersFolders runs an evaluation into a reproduction's
+// folder (testdata/reproduce-v2) and a reproduction into an evaluation's
+// (testdata/evaluate-v1): each is refused, naming the other's settings
+// file, and writes nothing there.
+func TestRunsRefuseEachOthersFolders(t *testing.T) {
+	b, prior := shippedPrior(t)
+	digest, noise := evalSetup(t, prior)
+	images, err := filepath.Glob("../prior/small/testimages/*.png")
+	if err != nil || len(images) < 1 {
+		t.Fatalf("test images: %v, %v", images, err)
+	}
+	for _, tc := range []struct {
+		name, fixture, theirs string
+		run                   func(out string) error
+	}{
+		{"evaluation into a reproduction's folder", "testdata/reproduce-v2", SettingsFile, func(out string) error {
+			ev := &Evaluation{
+				Out: out, Noise: noise, Prior: prior, PriorSpec: restore.ModelSpec{Name: restore.SmallPriorName}, Jobs: 1,
+				Images: testSetImages(t, "../prior/small/testimages", 1, prior.ImageShape()),
+				Settings: EvalSettings{Data: "cadps/prior/small/testimages", Count: 1, Batch: 1, Tasks: []string{"inpaint_box:size=12"},
+					Methods: []string{"dps"}, Steps: 2, Noise: "gaussian:sigma=0.05", Model: "small", Digest: digest, Keep: 1},
+			}
+			_, err := ev.Run()
+			return err
+		}},
+		{"reproduction into an evaluation's folder", "testdata/evaluate-v1", EvalSettingsFile, func(out string) error {
+			rep := &Reproduction{
+				Out: out, Backend: b, Prior: prior, Options: restore.Options{Steps: 2},
+				Tasks:   []TaskSetup{{Task: restore.SpecTask("inpaint_box:size=12")}},
+				Methods: []string{"dps"}, Images: images[:1], GridRows: -1,
+			}
+			_, err := rep.Run()
+			return err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "out")
+			if err := os.CopyFS(out, os.DirFS(tc.fixture)); err != nil {
+				t.Fatal(err)
+			}
+			before := folderFiles(t, out)
+			err := tc.run(out)
+			if err == nil || !strings.Contains(err.Error(), tc.theirs) || !strings.Contains(err.Error(), "use another output folder") {
+				t.Fatalf("error %v, want a refusal naming %s", err, tc.theirs)
+			}
+			if after := folderFiles(t, out); !slices.Equal(after, before) {
+				t.Errorf("the refused run changed the folder's files:\n%q\nwas\n%q", after, before)
+			}
+		})
+	}
+}
+
+// folderFiles lists the files under dir with their sizes.
+func folderFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	var files []string
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, path)
+		files = append(files, fmt.Sprintf("%s %d", rel, info.Size()))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
 }
