@@ -61,7 +61,7 @@ func TestPaperScript(t *testing.T) {
 	for _, shard := range []string{"SHARD=0", "SHARD=1", "SHARD="} {
 		cmd := exec.Command("bash", "../paper/reproduce.sh", "-quiet", "-grid-rows", "0")
 		cmd.Env = append(os.Environ(), "CADPS="+wrapper, "MODEL=small", "WEIGHTS=", "IMAGES="+smallImages,
-			"COUNT=2", "STEPS=2", "OUT="+out, "LPIPS_BACKBONE="+alex, "FID_WEIGHTS="+stem, "FID_DIMS=64",
+			"COUNT=2", "STEPS=2", "OUT="+out, "LPIPS_NET=alex", "LPIPS_BACKBONE="+alex, "FID_WEIGHTS="+stem, "FID_DIMS=64",
 			"TASKS="+toyTasks, shard, "SHARD_COUNT=2")
 		var stdout, stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr

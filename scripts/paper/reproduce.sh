@@ -17,7 +17,8 @@ set -euo pipefail
 : "${SEED:=0}"
 : "${METHODS:=dps,cadps}"
 : "${OUT:=runs/paper}"
-: "${LPIPS_DIR=$HOME/.cache/torch/hub/checkpoints}"      # holds alexnet-owt-7be5be79.pth (set but empty, with no LPIPS_BACKBONE: no LPIPS)
+: "${LPIPS_NET:=vgg}"                                     # LPIPS network: vgg, as the released util/compute_metric.py; or alex, squeeze
+: "${LPIPS_DIR=$HOME/.cache/torch/hub/checkpoints}"      # holds vgg16-397923af.pth (alexnet-owt-7be5be79.pth for alex; set but empty, with no LPIPS_BACKBONE: no LPIPS)
 : "${LPIPS_BACKBONE:=}"                                   # or the backbone file itself
 : "${FID_WEIGHTS=pt_inception-2015-12-05-6726825d.pth}"   # pytorch-fid's Inception (set but empty: no FID)
 : "${FID_DIMS:=2048}"
@@ -37,9 +38,9 @@ args=("$IMAGES" -limit "$COUNT" -methods "$METHODS" -steps "$STEPS" -seed "$SEED
 [[ -n "$WEIGHTS" ]] && args+=(-weights "$WEIGHTS")
 [[ -n "$FID_WEIGHTS" ]] && args+=(-fid "$FID_WEIGHTS" -fid-dims "$FID_DIMS")
 if [[ -n "$LPIPS_BACKBONE" ]]; then
-	args+=(-lpips-backbone "$LPIPS_BACKBONE")
+	args+=(-lpips-net "$LPIPS_NET" -lpips-backbone "$LPIPS_BACKBONE")
 elif [[ -n "$LPIPS_DIR" ]]; then
-	args+=(-lpips "$LPIPS_DIR")
+	args+=(-lpips-net "$LPIPS_NET" -lpips "$LPIPS_DIR")
 fi
 while IFS= read -r task; do
 	[[ -n "$task" ]] && args+=(-task "$task")
