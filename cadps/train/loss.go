@@ -13,14 +13,14 @@ type node = graph.Node
 // Losses are the per-image terms of the hybrid objective, each [N].
 type Losses struct {
 	// MSE is L_simple: the mean over pixels of (ε − ε̂)².
-	MSE *node
+	MSE *graph.Node
 	// VB is the variational bound term L_t in bits/dim: the KL between
 	// q(x_{t−1}|x_t,x_0) and p_θ(x_{t−1}|x_t) for t > 0, the discretised
 	// Gaussian decoder NLL for t = 0, with the network's mean stop-gradient'ed.
-	VB *node
+	VB *graph.Node
 	// Total is MSE + VB·T/1000, improved DDPM's L_hybrid = L_simple + λ·L_vlb
 	// with λ = 0.001 and L_vlb estimated by T·L_t under uniform t.
-	Total *node
+	Total *graph.Node
 }
 
 // HybridLoss builds the training losses of improved DDPM / guided-diffusion
@@ -28,7 +28,7 @@ type Losses struct {
 // x_t = QSample(x0, i, noise), with i [N] the (int32) timestep indices. The
 // bound uses the unclipped x̂0, as improved DDPM's training_losses does,
 // whether or not p clips it for sampling.
-func HybridLoss(p *diffusion.Process, x0, i, noise, modelOut *node) Losses {
+func HybridLoss(p *diffusion.Process, x0, i, noise, modelOut *graph.Node) Losses {
 	if cfg := p.Config(); cfg.ClipDenoised {
 		cfg.ClipDenoised = false
 		unclipped, err := diffusion.New(cfg)
@@ -65,7 +65,7 @@ func HybridLoss(p *diffusion.Process, x0, i, noise, modelOut *node) Losses {
 // Weighted is the per-image objective with L_simple's term scaled by the
 // per-image weights w [N] (see [LossWeight]): w·MSE + VB·T/1000. A nil w
 // gives Total.
-func (l Losses) Weighted(p *diffusion.Process, w *node) *node {
+func (l Losses) Weighted(p *diffusion.Process, w *graph.Node) *graph.Node {
 	if w == nil {
 		return l.Total
 	}

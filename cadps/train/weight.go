@@ -91,7 +91,7 @@ func (w LossWeight) At(alphaBar float64) float64 {
 
 // Graph returns w at the timestep indices i [N] of p as an [N] float32
 // node; nil for the uniform weight.
-func (w LossWeight) Graph(p *diffusion.Process, i *node) *node {
+func (w LossWeight) Graph(p *diffusion.Process, i *graph.Node) *graph.Node {
 	if w.Uniform() {
 		return nil
 	}

@@ -301,8 +301,12 @@ func (m *Model) OutChannels() int { return m.cfg.outChannels() }
 // [N] (int, each in [0, NumClasses()): the embedding lookup clamps others)
 // for class-conditional models, nil for the others. The weights come
 // from ctx (see Load); a missing weight is created there with ctx's
-// initializer, which is how training starts from scratch.
-func (m *Model) Apply(ctx *context.Context, x, t, labels *node) *node {
+// initializer, which is how training starts from scratch. Like GoMLX's
+// graph functions it panics on misuse (x of another rank or channel count,
+// a size the downsampling does not divide, labels missing or given to an
+// unconditional model); the Exec building the graph returns that panic as
+// an error naming the problem.
+func (m *Model) Apply(ctx *context.Context, x, t, labels *graph.Node) *graph.Node {
 	g := x.Graph()
 	w := &weights{ctx: ctx.Checked(false), g: g, m: m, dtype: dtypes.Float32}
 	if x.Rank() != 4 || x.Shape().Dim(1) != m.InChannels() {
