@@ -21,10 +21,14 @@ type Registration struct {
 
 // CheckMaxShift returns RegisteredPSNR's error for a maximum shift that
 // img does not allow (negative, or not less than its longer side), so
-// that a caller can refuse it before any work.
+// that a caller can refuse it before any work; a nil or malformed img is an
+// error too (see imageio.Image.Validate).
 func CheckMaxShift(img *imageio.Image, maxShift int) error {
 	if maxShift < 0 {
 		return fmt.Errorf("metrics: maximum shift %d is negative", maxShift)
+	}
+	if err := img.Validate(); err != nil {
+		return fmt.Errorf("metrics: image: %w", err)
 	}
 	if side := max(img.H, img.W); maxShift >= side {
 		return fmt.Errorf("metrics: maximum shift %d is not less than the image size %d×%d (height×width; a shift of %d moves every pixel out; at most %d)",

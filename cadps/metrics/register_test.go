@@ -90,6 +90,22 @@ func TestRegisteredPSNRErrors(t *testing.T) {
 			}
 		})
 	}
+	// CheckMaxShift, which callers run before the work, refuses a missing
+	// or malformed image instead of reading its size.
+	for _, tc := range []struct {
+		name string
+		img  *imageio.Image
+		want string
+	}{
+		{"nil image", nil, "metrics: image: imageio: nil image"},
+		{"no pixels", &imageio.Image{C: 1, H: 8, W: 8}, "metrics: image: imageio: 8×8 gray image has 0 values"},
+	} {
+		t.Run("CheckMaxShift/"+tc.name, func(t *testing.T) {
+			if err := CheckMaxShift(tc.img, 1); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
 	// A wide image's size is given as height×width, as the metrics command
 	// gives sizes.
 	wide := object(6, 9, 2)
