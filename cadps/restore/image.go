@@ -63,8 +63,13 @@ func (e *SizeError) Error() string {
 }
 
 // LoadImage reads a PNG or JPEG image for a prior of the given NCHW image
-// shape: gray or RGB as the prior's channels, fitted as fit says.
+// shape (Prior.ImageShape: [1, C, S, S], C 1 or 3, S > 0): gray or RGB as
+// the prior's channels, fitted as fit says. Another shape is an error
+// naming it.
 func LoadImage(path string, shape []int, fit Fit) (*imageio.Image, error) {
+	if len(shape) != 4 || (shape[1] != 1 && shape[1] != 3) || shape[2] <= 0 || shape[2] != shape[3] {
+		return nil, fmt.Errorf("restore: image shape %v, want the NCHW shape [N, C, S, S] of a prior's square images with C 1 or 3 and S > 0", shape)
+	}
 	mode := imageio.RGB
 	if shape[1] == 1 {
 		mode = imageio.Gray
@@ -96,8 +101,11 @@ func LoadImage(path string, shape []int, fit Fit) (*imageio.Image, error) {
 // CheckImage reads only an image's header and reports a missing or
 // unreadable file, a format other than PNG and JPEG (as LoadImage does,
 // by imageio.ReadHeader), or a size that does not fit the model's size×size (smaller than size
-// when cropping; any size is resized).
+// when cropping; any size is resized). size must be positive.
 func CheckImage(path string, size int, fit Fit) error {
+	if size <= 0 {
+		return fmt.Errorf("restore: the model's image size %d is not positive", size)
+	}
 	cfg, err := imageio.ReadHeader(path)
 	if err != nil {
 		return fmt.Errorf("restore: cannot read image: %w", err)

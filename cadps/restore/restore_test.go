@@ -2,6 +2,7 @@ package restore
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -265,6 +266,47 @@ func TestLoadImageFit(t *testing.T) {
 			t.Errorf("%s %v: loaded %s, want gray 16×16", filepath.Base(tc.path), tc.fit, im.Size())
 		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
 			t.Errorf("%s %v: error %v, want %q", filepath.Base(tc.path), tc.fit, err, tc.want)
+		}
+	}
+}
+
+// TestLoadImageShape checks that LoadImage and CheckImage refuse a shape
+// or size no prior has with an error naming it, where LoadImage indexed
+// the shape and panicked, and CheckImage compared the file with a 0×0 model.
+func TestLoadImageShape(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a.png")
+	if err := imageio.Save(path, testImage(1, 16, 0)); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		shape []int
+		want  string // "" for success
+	}{
+		{"gray", []int{1, 1, 16, 16}, ""},
+		{"rgb", []int{1, 3, 16, 16}, ""},
+		{"nil", nil, "image shape [], want the NCHW shape"},
+		{"CHW", []int{1, 16, 16}, "image shape [1 16 16], want the NCHW shape"},
+		{"two channels", []int{1, 2, 16, 16}, "image shape [1 2 16 16]"},
+		{"zero size", []int{1, 1, 0, 0}, "image shape [1 1 0 0]"},
+		{"not square", []int{1, 1, 16, 8}, "image shape [1 1 16 8]"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			im, err := LoadImage(path, tc.shape, FitNone)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatal(err)
+			case tc.want == "" && (im.C != tc.shape[1] || im.H != 16 || im.W != 16):
+				t.Errorf("loaded %s for shape %v", im.Size(), tc.shape)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Errorf("error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+	for _, size := range []int{0, -16} {
+		want := fmt.Sprintf("image size %d is not positive", size)
+		if err := CheckImage(path, size, FitResize); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("CheckImage size %d: error %v, want one containing %q", size, err, want)
 		}
 	}
 }
