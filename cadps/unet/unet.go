@@ -8,6 +8,13 @@
 // so a reader can go from a key to the code: each key's parameter lives in
 // the GoMLX context at the scope of its dotted prefix ("/input_blocks/1/0/in_layers/2",
 // variable "weight"), and checkpoints load as they are.
+//
+// To start: [New] builds a [Model] from a [Config] ([Preset] or [FFHQ256]
+// for the published ones), [Model.LoadFile] loads a .pt or .safetensors
+// checkpoint into a GoMLX context, and [Model.Apply] builds the network's
+// output in a graph. Package cadps adapts a Model to a sampler's network
+// (cadps.UNetNetwork); package restore's LoadPrior does all three from a
+// model name or configuration file.
 package unet
 
 import (
