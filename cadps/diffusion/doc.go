@@ -5,6 +5,10 @@
 // q_sample) that the DPS and CA-DPS samplers run inside one compiled GoMLX
 // graph per step.
 //
+// To start: a [Config] (from [ParseConfig] of a reference YAML file, or
+// written out) goes to [New], which returns the [Process] a sampler steps
+// through; Config.Respacing chooses the sampling steps.
+//
 // # Indices
 //
 // A [Process] counts in respaced indices i = 0..NumSteps()−1. Index i stands
