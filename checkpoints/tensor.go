@@ -3,6 +3,10 @@
 // torch 1.6) and safetensors files, without
 // executing any code from the file and with memory bounded by the file size.
 // It also holds the small weights the toolkit ships.
+//
+// To start: [Load] reads a file of either format (by its content) into a
+// [StateDict] of named [Tensor] values, [Match] compares it with what a
+// model expects, and [SaveSafetensors] writes one.
 package checkpoints
 
 import (
