@@ -7,6 +7,12 @@
 // the way, the residual curve, timings and PSNR/SSIM against the clean
 // image. A single image is a batch of one. Whole reproductions (folders of
 // images × tasks × methods, resumable and sharded) are package runs'.
+//
+// To start: [LoadPrior] loads a prior (SmallPriorName for the shipped one),
+// [LoadImage] an image for it, [New] makes a [Restorer] for a task, method
+// and options, and [Restorer.Restore] returns a [Result]; [Result.Save]
+// writes its images. Package cadps's Sampler is the layer below, for runs
+// this pipeline does not make.
 package restore
 
 import (

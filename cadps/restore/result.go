@@ -87,7 +87,10 @@ type Timings struct {
 // Metrics are the reconstruction's quality against the clean image, both
 // as 8-bit images (as saved), with a data range of 1.
 type Metrics struct {
+	// PSNR is the peak signal-to-noise ratio in dB (metrics.PSNR; +Inf
+	// for an exact reconstruction).
 	PSNR float64 `json:"psnr"`
+	// SSIM is the structural similarity (metrics.SSIM), at most 1.
 	SSIM float64 `json:"ssim"`
 }
 
