@@ -1,6 +1,7 @@
 package cadps
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 
@@ -78,6 +79,9 @@ func (s *Sampler) start(ctx *context.Context, noise, y *graph.Node) *graph.Node 
 // (guidance.Starter: DDRM's spectral initialisation, DiffPIR's noised
 // upsampled measurement, DAPS's σ_max·z). Run calls it when it draws x_T.
 func (s *Sampler) Start(noise, y *tensors.Tensor) (*tensors.Tensor, error) {
+	if noise == nil {
+		return nil, errors.New("cadps: Start without the initial draw: give a standard normal draw shaped like the image")
+	}
 	if s.startExec == nil {
 		return noise, nil
 	}

@@ -367,8 +367,17 @@ func (s *Sampler) StepDraws(x *tensors.Tensor, i int, draws []*tensors.Tensor, y
 	if i < 0 || i >= steps {
 		return StepInfo{}, fmt.Errorf("cadps: index %d outside [0,%d)", i, steps)
 	}
-	if s.p.Op == nil {
+	switch {
+	case x == nil:
+		return StepInfo{}, fmt.Errorf("cadps: %s step at index %d: no state x", s.p.Method.Name(), i)
+	case s.p.Op == nil:
 		y = tensors.FromFlatDataAndDimensions([]float32{0}, 1)
+	case y == nil:
+		return StepInfo{}, fmt.Errorf("cadps: %s step at index %d: no measurement y", s.p.Method.Name(), i)
+	}
+	if want := len(s.drawShapes(x.Shape().Dimensions, y.Shape().Dimensions)); len(draws) != want {
+		return StepInfo{}, fmt.Errorf("cadps: %s step at index %d: %d draws, want %d (DrawShapes lists a step's draws)",
+			s.p.Method.Name(), i, len(draws), want)
 	}
 	args := []any{x, tensors.FromScalar(int32(i)), y}
 	for k, d := range draws {

@@ -182,7 +182,11 @@ func TestSamplerResidual(t *testing.T) {
 }
 
 // TestSamplerStepMissingDraws: Step and StepDraws refuse a nil draw by
-// name instead of failing in the backend.
+// name, and StepDraws a missing state or measurement or another number of
+// draws than DrawShapes lists, instead of failing in the backend (a draw
+// too few was "runtime panic: index out of range", one too many was
+// ignored); Start refuses a missing initial draw instead of returning it as
+// x_T.
 func TestSamplerStepMissingDraws(t *testing.T) {
 	p := tinySRProblem(t)
 	s, err := NewSampler(p)
@@ -199,6 +203,11 @@ func TestSamplerStepMissingDraws(t *testing.T) {
 		{"no z", func() error { _, err := s.Step(x, 0, nil, y, y); return err }, "Step without z"},
 		{"no zy", func() error { _, err := s.Step(x, 0, x, nil, y); return err }, "Step without zy: give a standard normal draw shaped like y"},
 		{"a nil draw", func() error { _, err := s.StepDraws(x, 0, []*tensors.Tensor{x, nil}, y); return err }, "draw 2 of 2 is nil"},
+		{"no draws", func() error { _, err := s.StepDraws(x, 0, nil, y); return err }, "dps step at index 0: 0 draws, want 2 (DrawShapes"},
+		{"a draw too many", func() error { _, err := s.StepDraws(x, 0, []*tensors.Tensor{x, y, y}, y); return err }, "3 draws, want 2"},
+		{"no x", func() error { _, err := s.StepDraws(nil, 0, []*tensors.Tensor{x, y}, y); return err }, "dps step at index 0: no state x"},
+		{"no y", func() error { _, err := s.StepDraws(x, 0, []*tensors.Tensor{x, y}, nil); return err }, "dps step at index 0: no measurement y"},
+		{"Start without a draw", func() error { _, err := s.Start(nil, y); return err }, "Start without the initial draw"},
 	} {
 		if err := tc.step(); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: error %v, want one containing %q", tc.name, err, tc.want)
