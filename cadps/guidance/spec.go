@@ -193,21 +193,29 @@ func countRule(most float64) paramRule {
 	return paramRule{min: 1, max: most, int: true}
 }
 
-// parse reads v under the rule.
+// parse reads v under the rule; infinite values are refused whatever the
+// bounds (no option of the methods takes one: an infinite λ, σ_max or lr
+// makes every sample NaN or zero).
 func (r paramRule) parse(v string) (float64, error) {
 	x, err := strconv.ParseFloat(v, 64)
 	if err != nil || math.IsNaN(x) {
 		return 0, fmt.Errorf("%s: want a number", v)
 	}
+	if math.IsInf(x, 0) {
+		return 0, fmt.Errorf("%s: want a finite number", v)
+	}
 	if r.int && x != math.Trunc(x) {
 		return 0, fmt.Errorf("%s: want an integer", v)
 	}
 	if x < r.min || (r.openMin && x == r.min) || x > r.max {
-		lo := "["
+		lo, hi := "[", "]"
 		if r.openMin {
 			lo = "("
 		}
-		return 0, fmt.Errorf("%s: want a value in %s%g, %g]", v, lo, r.min, r.max)
+		if math.IsInf(r.max, 1) {
+			hi = ")"
+		}
+		return 0, fmt.Errorf("%s: want a value in %s%g, %g%s", v, lo, r.min, r.max, hi)
 	}
 	return x, nil
 }
