@@ -119,15 +119,29 @@ func (m DAPS) Draws(x, _ []int) [][]int {
 	return d
 }
 
-// Validate reports a configuration DAPS cannot run.
+// Validate reports a configuration DAPS cannot run: every number must be
+// finite (an infinite σ_max or lr makes every sample NaN or zero), σ_max >
+// σ_min > 0, ode_sigma_min and τ positive, lr and lr_min_ratio not
+// negative (lr 0: the task's), and there must be at least one ODE and one
+// Langevin step.
 func (m DAPS) Validate() error {
+	for _, p := range []struct {
+		key   string
+		value float64
+	}{{"sigma_max", m.SigmaMax}, {"sigma_min", m.SigmaMin}, {"ode_sigma_min", m.ODESigmaMin},
+		{"tau", m.Tau}, {"lr", m.LR}, {"lr_min_ratio", m.LRMinRatio}} {
+		if math.IsNaN(p.value) || math.IsInf(p.value, 0) {
+			return fmt.Errorf("daps: %s = %v, want a finite number", p.key, p.value)
+		}
+	}
 	switch {
 	case !(m.SigmaMax > m.SigmaMin) || !(m.SigmaMin > 0):
 		return fmt.Errorf("daps: want sigma_max > sigma_min > 0, got %v and %v", m.SigmaMax, m.SigmaMin)
 	case m.ODESteps < 1 || m.LangevinSteps < 1:
 		return fmt.Errorf("daps: want at least one ODE and one Langevin step, got %d and %d", m.ODESteps, m.LangevinSteps)
 	case !(m.ODESigmaMin > 0) || !(m.Tau > 0) || m.LR < 0 || m.LRMinRatio < 0:
-		return fmt.Errorf("daps: ode_sigma_min, tau must be positive and lr, lr_min_ratio non-negative")
+		return fmt.Errorf("daps: want ode_sigma_min and tau positive and lr and lr_min_ratio non-negative, got %v, %v, %v and %v",
+			m.ODESigmaMin, m.Tau, m.LR, m.LRMinRatio)
 	}
 	return nil
 }

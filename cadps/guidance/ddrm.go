@@ -94,6 +94,21 @@ func (m DDRM) WithOption(k, v string) (Method, error) {
 	return m, err
 }
 
+// Validate implements Validator: η and η_B must lie in [0, 1] (above 1
+// the fresh noise's share √(1−η²) is the root of a negative number; below
+// 0 the update is that of |η|, or for η_B a reflection of ŷ/s about v₀).
+func (m DDRM) Validate() error {
+	for _, p := range []struct {
+		key   string
+		value float64
+	}{{"eta", m.Eta}, {"eta_b", m.EtaB}} {
+		if !(p.value >= 0 && p.value <= 1) {
+			return fmt.Errorf("ddrm: %s = %v, want a value in [0, 1]", p.key, p.value)
+		}
+	}
+	return nil
+}
+
 // Revision implements Revisioner:
 //
 //  1. singular values below DDRMZero times the largest count as zero (a

@@ -103,6 +103,25 @@ func (m DiffPIR) WithOption(k, v string) (Method, error) {
 	return m, err
 }
 
+// Validate implements Validator: λ finite and not negative (0: the
+// task's), ζ at most 1 (negative: the task's), η in [0, 1] and g finite
+// and not negative. Outside these the re-noising takes the root of a
+// negative number or the data step divides infinities, and every sample
+// is NaN.
+func (m DiffPIR) Validate() error {
+	switch {
+	case !(m.Lambda >= 0) || math.IsInf(m.Lambda, 1):
+		return fmt.Errorf("diffpir: lambda = %v, want a finite positive value (0: the task's default)", m.Lambda)
+	case !(m.Zeta <= 1):
+		return fmt.Errorf("diffpir: zeta = %v, want a value in [0, 1] (negative: the task's default)", m.Zeta)
+	case !(m.Eta >= 0 && m.Eta <= 1):
+		return fmt.Errorf("diffpir: eta = %v, want a value in [0, 1]", m.Eta)
+	case !(m.Guidance >= 0) || math.IsInf(m.Guidance, 1):
+		return fmt.Errorf("diffpir: guidance = %v, want a finite value of at least 0", m.Guidance)
+	}
+	return nil
+}
+
 // DefaultScale implements Scaler: DiffPIR has no step size ζ of DPS's kind.
 func (DiffPIR) DefaultScale(ops.Kind) float64 { return 1 }
 

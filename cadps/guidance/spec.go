@@ -73,8 +73,10 @@ func ParseSpec(spec string, base Options) (Method, error) {
 	return m, nil
 }
 
-// Validator is implemented by methods whose options constrain each other
-// (DAPS's σ_max > σ_min); ParseSpec rejects a spec they reject.
+// Validator is implemented by methods whose fields have ranges (DDRM's
+// η in [0, 1]) or constrain each other (DAPS's σ_max > σ_min): ParseSpec
+// rejects a spec they reject, and cadps.NewSampler and restore.New a value
+// set in Go.
 type Validator interface {
 	// Validate returns an error naming what is inconsistent, or nil.
 	Validate() error
