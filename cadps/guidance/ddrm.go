@@ -285,9 +285,11 @@ func (m DDRM) Start(s *Step) *graph.Node {
 // ddrmSingulars returns the singular values of d, op's decomposition for
 // images shaped in, with the small ones set to zero: per axis for an
 // ops.SeparableSVD (zeroPerAxis), below DDRMZero times the largest for any
-// other decomposition. It returns an error when no value is positive.
+// other decomposition. It returns an error when no value is positive. It
+// zeroes a copy: a decomposition may return its own slice, and an
+// ops.SVDOperator applies A through it.
 func ddrmSingulars(op ops.Operator, d ops.Decomposition, in []int) ([]float64, error) {
-	sv := d.Singulars()
+	sv := slices.Clone(d.Singulars())
 	if !slices.ContainsFunc(sv, func(s float64) bool { return s > 0 }) {
 		return nil, fmt.Errorf("ddrm: %s keeps nothing of the image (its decomposition has %d singular values, none positive): %w",
 			op.Name(), len(sv), ErrOperator)

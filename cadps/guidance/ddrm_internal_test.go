@@ -86,3 +86,42 @@ func checkKept(t *testing.T, op ops.Operator, d ops.Decomposition, in []int, wan
 		}
 	}
 }
+
+// sharedSingulars is a decomposition of one's own whose Singulars returns
+// its own slice, not a copy.
+type sharedSingulars struct {
+	ops.Decomposition
+	sv []float64
+}
+
+// Singulars implements ops.Decomposition.
+func (s sharedSingulars) Singulars() []float64 { return s.sv }
+
+// TestDDRMSingularsLeaveDecomposition checks that zeroing the small
+// singular values leaves those of the decomposition alone when its
+// Singulars returns its own slice: an ops.SVDOperator applies A through
+// the same decomposition, so DDRM's zeroing would otherwise change the
+// operator that measures and scores the images.
+func TestDDRMSingularsLeaveDecomposition(t *testing.T) {
+	in := []int{1, 1, 2, 2}
+	dense, err := ops.NewDenseSVD(diagonal(1, 0.5, 0.0011, 0.0009), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := sharedSingulars{dense, dense.Singulars()}
+	op, err := ops.NewSVDOperator("shared", d, in, []int{1, 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := slices.Clone(d.sv)
+	sv, err := ddrmSingulars(op, d, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(sv, 0) {
+		t.Fatalf("ddrmSingulars(%v) = %v, want 0.0009 zeroed", before, sv)
+	}
+	if !slices.Equal(d.sv, before) {
+		t.Errorf("ddrmSingulars changed the decomposition's singular values from %v to %v", before, d.sv)
+	}
+}
