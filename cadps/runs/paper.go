@@ -9,7 +9,10 @@ import (
 
 // PaperMarkdown renders a reproduction's results in the papers' layout: one
 // row per task and, for each method, the means of LPIPS, FID, PSNR and SSIM
-// over its finished items. Tasks and methods come in the order of
+// over its finished items. The images column holds their number, or each
+// method's ("dps 100; cadps 25") when the task's methods have not finished
+// as many, as EvalTable gives it: their values are then over different
+// images. Tasks and methods come in the order of
 // taskOrder and methodOrder (the reproduction's), any others after them in
 // the rows' order; fids may be nil (no FID). A value that was not measured
 // reads "–".
@@ -32,13 +35,17 @@ func PaperMarkdown(rows []TableRow, fids []FIDRow, taskOrder, methodOrder []stri
 		fidOf[[2]string{f.Task, f.Method}] = f.FID
 	}
 	var b strings.Builder
-	b.WriteString("| task |")
+	b.WriteString("| task | images |")
 	for _, m := range methods {
 		fmt.Fprintf(&b, " %[1]s LPIPS ↓ | %[1]s FID ↓ | %[1]s PSNR ↑ | %[1]s SSIM ↑ |", m)
 	}
-	b.WriteString("\n|---|" + strings.Repeat("---:|", 4*len(methods)) + "\n")
+	b.WriteString("\n|---|---:|" + strings.Repeat("---:|", 4*len(methods)) + "\n")
 	for _, t := range tasks {
-		fmt.Fprintf(&b, "| %s |", t)
+		counts := make([]int, len(methods))
+		for k, m := range methods {
+			counts[k] = byKey[[2]string{t, m}].N
+		}
+		fmt.Fprintf(&b, "| %s | %s |", t, imageCounts(methods, counts))
 		for _, m := range methods {
 			r, ok := byKey[[2]string{t, m}]
 			lp, fd, ps, ss := math.NaN(), math.NaN(), math.NaN(), math.NaN()

@@ -7,7 +7,8 @@ import (
 )
 
 // TestPaperMarkdown renders the papers' layout in the reproduction's order
-// and in the rows' order, with and without FID.
+// and in the rows' order, with and without FID; a task whose methods have
+// not finished as many items gives each method's count.
 func TestPaperMarkdown(t *testing.T) {
 	rows := []TableRow{
 		{Task: "sr", Method: "cadps", N: 2, PSNR: 25.5, SSIM: 0.7, LPIPSN: 2, LPIPS: 0.25},
@@ -23,16 +24,16 @@ func TestPaperMarkdown(t *testing.T) {
 		want                   []string
 	}{
 		{"reproduction's order", fids, []string{"sr", "blur"}, []string{"dps", "cadps"}, []string{
-			"| task | dps LPIPS ↓ | dps FID ↓ | dps PSNR ↑ | dps SSIM ↑ | cadps LPIPS ↓ | cadps FID ↓ | cadps PSNR ↑ | cadps SSIM ↑ |",
-			"|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-			"| sr | 0.300 | 40.25 | 24.25 | 0.650 | 0.250 | – | 25.50 | 0.700 |",
-			"| blur | – | – | – | – | – | – | 20.00 | 0.500 |",
+			"| task | images | dps LPIPS ↓ | dps FID ↓ | dps PSNR ↑ | dps SSIM ↑ | cadps LPIPS ↓ | cadps FID ↓ | cadps PSNR ↑ | cadps SSIM ↑ |",
+			"|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+			"| sr | 2 | 0.300 | 40.25 | 24.25 | 0.650 | 0.250 | – | 25.50 | 0.700 |",
+			"| blur | dps 0; cadps 1 | – | – | – | – | – | – | 20.00 | 0.500 |",
 		}},
 		{"rows' order, no FID", nil, nil, []string{"cadps"}, []string{
-			"| task | cadps LPIPS ↓ | cadps FID ↓ | cadps PSNR ↑ | cadps SSIM ↑ | dps LPIPS ↓ | dps FID ↓ | dps PSNR ↑ | dps SSIM ↑ |",
-			"|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-			"| sr | 0.250 | – | 25.50 | 0.700 | 0.300 | – | 24.25 | 0.650 |",
-			"| blur | – | – | 20.00 | 0.500 | – | – | – | – |",
+			"| task | images | cadps LPIPS ↓ | cadps FID ↓ | cadps PSNR ↑ | cadps SSIM ↑ | dps LPIPS ↓ | dps FID ↓ | dps PSNR ↑ | dps SSIM ↑ |",
+			"|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+			"| sr | 2 | 0.250 | – | 25.50 | 0.700 | 0.300 | – | 24.25 | 0.650 |",
+			"| blur | cadps 1; dps 0 | – | – | 20.00 | 0.500 | – | – | – | – |",
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -31,7 +31,7 @@ func TestMergeTables(t *testing.T) {
 	if err != nil {
 		t.Fatalf("merge: %v\n%s", err, stderr)
 	}
-	for _, want := range []string{"FID (64-d)", "| inpaint_box_size=12 | dps | 3 |", "cadps LPIPS ↓", "| inpaint_box_size=12 | – |"} {
+	for _, want := range []string{"FID (64-d)", "| inpaint_box_size=12 | dps | 3 |", "cadps LPIPS ↓", "| inpaint_box_size=12 | 3 | – |"} {
 		if !strings.Contains(merged, want) {
 			t.Errorf("merge printed no %q:\n%s", want, merged)
 		}

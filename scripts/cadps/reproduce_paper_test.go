@@ -71,7 +71,7 @@ func TestPaperScript(t *testing.T) {
 		last = stdout.String()
 	}
 	t.Logf("the last shard printed:\n%s", last)
-	cells := paperTableCells(t, last)
+	cells := paperTableCells(t, last, 2)
 	methods := []string{"dps", "cadps"}
 	for _, task := range strings.Split(toyTasks, "\n") {
 		label := restore.SpecTask(task).Label
@@ -98,13 +98,14 @@ func TestPaperScript(t *testing.T) {
 	}
 }
 
-// paperTableCells returns the cells of the table in the papers' layout
-// (the one whose header starts "| task | <method> LPIPS") by task.
-func paperTableCells(t *testing.T, out string) map[string][]string {
+// paperTableCells returns the metric cells of the table in the papers'
+// layout (the one whose header starts "| task | images | <method> LPIPS")
+// by task, after checking that each row's images column holds want.
+func paperTableCells(t *testing.T, out string, want int) map[string][]string {
 	t.Helper()
 	lines := strings.Split(out, "\n")
 	for i, l := range lines {
-		if !strings.HasPrefix(l, "| task |") || !strings.Contains(l, "LPIPS ↓") {
+		if !strings.HasPrefix(l, "| task | images |") || !strings.Contains(l, "LPIPS ↓") {
 			continue
 		}
 		cells := map[string][]string{}
@@ -116,7 +117,10 @@ func paperTableCells(t *testing.T, out string) map[string][]string {
 			for j := range f {
 				f[j] = strings.TrimSpace(f[j])
 			}
-			cells[f[0]] = f[1:]
+			if f[1] != strconv.Itoa(want) {
+				t.Errorf("%s: images %q, want %d", f[0], f[1], want)
+			}
+			cells[f[0]] = f[2:]
 		}
 		return cells
 	}
@@ -148,7 +152,7 @@ func TestPaperScriptWithoutMetrics(t *testing.T) {
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("%v\n%s\n%s", err, stdout.String(), stderr.String())
 	}
-	row := paperTableCells(t, stdout.String())["sr_factor=2"]
+	row := paperTableCells(t, stdout.String(), 1)["sr_factor=2"]
 	if len(row) != 8 {
 		t.Fatalf("row %q, want 8 cells in\n%s", row, stdout.String())
 	}
