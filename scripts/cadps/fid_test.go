@@ -168,6 +168,28 @@ func TestMetricsLPIPS(t *testing.T) {
 	data, _ := os.ReadFile(alex)
 	os.WriteFile(filepath.Join(tvDir, lpips.Alex.BackboneFile()), data, 0o644)
 
+	// Weights with a NaN (the backbone's and the linear layers'), and
+	// weights large enough to overflow float32.
+	nanBackbone := filepath.Join(dir, "nan.safetensors")
+	bb, err := randweights.StateDict(nanBackbone, 5, math.Sqrt2, lpips.Alex.BackboneParams())
+	if err != nil {
+		t.Fatal(err)
+	}
+	setValue(t, bb, "features.3.weight", 7, float32(math.NaN()))
+	if err := checkpoints.SaveSafetensors(nanBackbone, bb); err != nil {
+		t.Fatal(err)
+	}
+	nanLin := filepath.Join(dir, "nan_lin.safetensors")
+	lin, err := lpips.ShippedLinear(lpips.Alex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	setValue(t, lin, "lin2.model.1.weight", 3, float32(math.NaN()))
+	if err := checkpoints.SaveSafetensors(nanLin, lin); err != nil {
+		t.Fatal(err)
+	}
+	huge := writeWeights(t, filepath.Join(dir, "huge.safetensors"), 1e25, lpips.Alex.BackboneParams())
+
 	be, err := backend.New()
 	if err != nil {
 		t.Fatal(err)
@@ -197,6 +219,10 @@ func TestMetricsLPIPS(t *testing.T) {
 		{"too small", []string{"-lpips-backbone", alex, filepath.Join(small, "000.png"), filepath.Join(small, "001.png")}, 0, "too small for the alex backbone"},
 		{"lin without backbone", []string{"-lpips-lin", alex, ref, img}, 0, "-lpips-lin needs a backbone"},
 		{"unknown net", []string{"-lpips", tvDir, "-lpips-net", "resnet", ref, img}, 0, "unknown network"},
+		{"NaN in the backbone", []string{"-lpips-backbone", nanBackbone, ref, img}, 0, `nan.safetensors: tensor "features.3.weight" holds NaN at index 7`},
+		{"NaN in the linear layers", []string{"-lpips-backbone", alex, "-lpips-lin", nanLin, ref, img}, 0, `nan_lin.safetensors: tensor "lin2.model.1.weight" holds NaN at index 3`},
+		{"overflowing weights", []string{"-lpips-backbone", huge, ref, img}, 0,
+			"LPIPS of " + img + " against " + ref + ": lpips: pair 0: the distance is NaN: the alex weights overflow float32"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -219,4 +245,19 @@ func TestMetricsLPIPS(t *testing.T) {
 			}
 		})
 	}
+}
+
+// setValue sets element i of the float32 tensor name of sd to v.
+func setValue(t *testing.T, sd *checkpoints.StateDict, name string, i int, v float32) {
+	t.Helper()
+	tensor, err := sd.Get(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals, err := tensor.Float32()
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals[i] = v
+	sd.Tensors[name] = checkpoints.FromFloat32(name, tensor.Shape, vals)
 }

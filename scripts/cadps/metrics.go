@@ -127,7 +127,7 @@ Flags:
 	if model != nil {
 		d, err := model.ImageDistances([]*imageio.Image{ref}, []*imageio.Image{img}, 1)
 		if err != nil {
-			return err
+			return fmt.Errorf("LPIPS of %s against %s: %w", imgPath, refPath, err)
 		}
 		rep.LPIPS, rep.LPIPSNet = &d[0], string(model.Net())
 	}

@@ -11,7 +11,8 @@ import (
 // (images in [0,1], 1 or 3 channels, each pair of one size), running
 // consecutive pairs of the same size as batches of at most batch pairs.
 // Values are mapped to [-1,1] as lpips.im2tensor maps 8-bit images:
-// k/127.5 − 1 for a value that is exactly k/255.
+// k/127.5 − 1 for a value that is exactly k/255. A NaN or infinite
+// distance is an error naming the pair's index.
 func (m *Model) ImageDistances(refs, imgs []*imageio.Image, batch int) ([]float64, error) {
 	if len(refs) != len(imgs) {
 		return nil, fmt.Errorf("lpips: %d references for %d images", len(refs), len(imgs))
@@ -37,8 +38,11 @@ func (m *Model) ImageDistances(refs, imgs []*imageio.Image, batch int) ([]float6
 			x0, x1 = append(x0, a...), append(x1, b...)
 			end++
 		}
-		d, err := m.Distance(x0, x1, end-start, h, w)
+		d, err := m.distance(x0, x1, end-start, h, w)
 		if err != nil {
+			return nil, err
+		}
+		if err := m.checkDistances(d.Dist, start); err != nil {
 			return nil, err
 		}
 		for _, v := range d.Dist {

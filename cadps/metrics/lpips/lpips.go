@@ -187,8 +187,32 @@ type Distances struct {
 
 // Distance returns the LPIPS distances between x0 and x1, each [N,3,H,W]
 // float32 row-major with values in [-1,1]; a NaN or infinite value is an
-// error naming it.
+// error naming it, and so is a NaN or infinite distance (weights that
+// overflow float32), naming the pair.
 func (m *Model) Distance(x0, x1 []float32, n, h, w int) (*Distances, error) {
+	d, err := m.distance(x0, x1, n, h, w)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.checkDistances(d.Dist, 0); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// checkDistances returns an error naming the first NaN or infinite
+// distance of d, pairs numbered from first, or nil.
+func (m *Model) checkDistances(d []float32, first int) error {
+	for i, v := range d {
+		if f := float64(v); math.IsNaN(f) || math.IsInf(f, 0) {
+			return fmt.Errorf("lpips: pair %d: the distance is %v: the %s weights overflow float32 on these images", first+i, f, m.net)
+		}
+	}
+	return nil
+}
+
+// distance is Distance without the check of the distances.
+func (m *Model) distance(x0, x1 []float32, n, h, w int) (*Distances, error) {
 	if err := m.check(n, h, w, len(x0), len(x1)); err != nil {
 		return nil, err
 	}

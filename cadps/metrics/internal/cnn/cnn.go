@@ -6,6 +6,7 @@ package cnn
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -34,9 +35,10 @@ type Weights struct {
 }
 
 // Select takes params from sd, strictly: each must be present with its
-// shape. Keys that ignore accepts are listed in Ignored; any other key is an
-// error, as is a missing key or a wrong shape. what names the network in
-// errors ("the alex backbone").
+// shape and finite values. Keys that ignore accepts are listed in Ignored;
+// any other key is an error, as is a missing key, a wrong shape or a NaN
+// or infinite value. what names the network in errors ("the alex
+// backbone").
 func Select(sd *checkpoints.StateDict, params []Param, ignore func(string) bool, what string) (*Weights, error) {
 	w := &Weights{}
 	want := map[string]bool{}
@@ -52,6 +54,11 @@ func Select(sd *checkpoints.StateDict, params []Param, ignore func(string) bool,
 		v, err := t.Float32()
 		if err != nil {
 			return nil, fmt.Errorf("%s: %s: %w", what, sd.Source, err)
+		}
+		for i, x := range v {
+			if f := float64(x); math.IsNaN(f) || math.IsInf(f, 0) {
+				return nil, fmt.Errorf("%s: %s: tensor %q holds %v at index %d (a damaged weight file?)", what, sd.Source, p.Name, f, i)
+			}
 		}
 		w.Names = append(w.Names, p.Name)
 		w.Tensors = append(w.Tensors, tensors.FromFlatDataAndDimensions(v, p.Shape...))
