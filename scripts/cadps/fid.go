@@ -80,7 +80,9 @@ to compare with its numbers). JPEGs are decoded by Go's decoder, which
 differs from PIL's libjpeg by up to tens of levels per pixel (see
 docs/metrics.md). A folder holding pytorch-fid's other formats (BMP, PGM,
 PPM, TIFF, WebP) is refused: convert them to PNG. Each image is resized
-to 299x299; "images" is 0 for an .npz argument. Progress goes to stderr.
+to 299x299; "images" is 0 for an .npz argument. A -weights file named
+as torch.hub names downloads (NAME-HASH.pth) must have the SHA-256 that
+HASH starts. Progress goes to stderr.
 
 Flags:
 `, strings.Join(fidImageExtensions, ", "))

@@ -71,6 +71,12 @@ func TestFIDCommand(t *testing.T) {
 	b := writeRandomImages(t, filepath.Join(dir, "b"), 2, 2, [2]int{48, 48})
 	one := writeRandomImages(t, filepath.Join(dir, "one"), 1, 3, [2]int{32, 32})
 	statsA := filepath.Join(dir, "a64.npz")
+	// A download cut short under pytorch-fid's file name.
+	truncated := filepath.Join(dir, "hub", fid.WeightsFile)
+	os.MkdirAll(filepath.Dir(truncated), 0o755)
+	if err := os.WriteFile(truncated, []byte("PK\x03\x04 the rest is missing"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	// Folders with pytorch-fid's other formats beside PNGs (the files'
 	// contents do not matter: they are refused by name).
 	ppm := writeRandomImages(t, filepath.Join(dir, "ppm"), 2, 4, [2]int{32, 32})
@@ -93,6 +99,8 @@ func TestFIDCommand(t *testing.T) {
 		{name: "folders", args: []string{"-weights", stem, "-dims", "64", "-batch", "2", a, b}, images: []int{3, 2}},
 		{name: "save stats", args: []string{"-weights", stem, "-dims", "64", "-save-stats", statsA, a}},
 		{name: "npz and folder", args: []string{"-weights", stem, "-dims", "64", statsA, b}, images: []int{0, 2}},
+		{name: "truncated download", args: []string{"-weights", truncated, "-dims", "64", a, b},
+			wantErr: truncated + ": its name says its SHA-256 starts with 6726825d, but it is "},
 		{name: "kid", args: []string{"-weights", stem, "-dims", "64", "-kid", a, b}, images: []int{3, 2}},
 		{name: "kid of statistics", args: []string{"-weights", stem, "-dims", "64", "-kid", statsA, b}, wantErr: "-kid needs the features of two image folders", usage: true},
 		{name: "npz with other dims", args: []string{"-weights", stem, "-dims", "192", statsA, b}, wantErr: "holds 64-dimensional statistics, but -dims is 192"},
@@ -168,8 +176,9 @@ func TestMetricsLPIPS(t *testing.T) {
 	data, _ := os.ReadFile(alex)
 	os.WriteFile(filepath.Join(tvDir, lpips.Alex.BackboneFile()), data, 0o644)
 
-	// Weights with a NaN (the backbone's and the linear layers'), and
-	// weights large enough to overflow float32.
+	// Weights with a NaN (the backbone's and the linear layers'), weights
+	// large enough to overflow float32, and downloads cut short under
+	// torch.hub's names.
 	nanBackbone := filepath.Join(dir, "nan.safetensors")
 	bb, err := randweights.StateDict(nanBackbone, 5, math.Sqrt2, lpips.Alex.BackboneParams())
 	if err != nil {
@@ -189,6 +198,13 @@ func TestMetricsLPIPS(t *testing.T) {
 		t.Fatal(err)
 	}
 	huge := writeWeights(t, filepath.Join(dir, "huge.safetensors"), 1e25, lpips.Alex.BackboneParams())
+	hubDir := filepath.Join(dir, "hub")
+	os.MkdirAll(hubDir, 0o755)
+	for _, name := range []string{lpips.Alex.BackboneFile(), "lin-0123abcd.pth"} {
+		if err := os.WriteFile(filepath.Join(hubDir, name), []byte("PK\x03\x04 the rest is missing"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	be, err := backend.New()
 	if err != nil {
@@ -223,6 +239,10 @@ func TestMetricsLPIPS(t *testing.T) {
 		{"NaN in the linear layers", []string{"-lpips-backbone", alex, "-lpips-lin", nanLin, ref, img}, 0, `nan_lin.safetensors: tensor "lin2.model.1.weight" holds NaN at index 3`},
 		{"overflowing weights", []string{"-lpips-backbone", huge, ref, img}, 0,
 			"LPIPS of " + img + " against " + ref + ": lpips: pair 0: the distance is NaN: the alex weights overflow float32"},
+		{"truncated backbone download", []string{"-lpips", hubDir, ref, img}, 0,
+			filepath.Join(hubDir, lpips.Alex.BackboneFile()) + ": its name says its SHA-256 starts with 7be5be79, but it is "},
+		{"truncated linear layers", []string{"-lpips-backbone", alex, "-lpips-lin", filepath.Join(hubDir, "lin-0123abcd.pth"), ref, img}, 0,
+			"lin-0123abcd.pth: its name says its SHA-256 starts with 0123abcd"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

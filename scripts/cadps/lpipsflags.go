@@ -1,12 +1,10 @@
 package main
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/cadps/toolkit/cadps/backend"
 	"github.com/cadps/toolkit/cadps/imageio"
@@ -62,36 +60,20 @@ func (f lpipsFlags) load() (*lpips.Model, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	desc := fmt.Sprintf("%s: backbone %s", net, filepath.Base(path))
-	for _, file := range []string{path, *f.lin} {
-		if file == "" {
-			desc += ", linear layers v0.1 (shipped)"
-			continue
-		}
-		sum, err := fileDigest(file)
-		if err != nil {
-			return nil, "", err
-		}
-		if file != path {
-			desc += ", linear layers " + filepath.Base(file)
-		}
-		desc += " sha256 " + sum[:16]
+	bbSum, linSum := m.Digests()
+	desc := fmt.Sprintf("%s: backbone %s sha256 %s", net, filepath.Base(path), shortDigest(bbSum))
+	if *f.lin == "" {
+		desc += ", linear layers v0.1 (shipped)"
+	} else {
+		desc += fmt.Sprintf(", linear layers %s sha256 %s", filepath.Base(*f.lin), shortDigest(linSum))
 	}
 	return m, desc, nil
 }
 
-// fileDigest returns the hexadecimal SHA-256 of a file's contents.
-func fileDigest(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("%s: %w", path, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+// shortDigest returns the first 16 hex digits of a "sha256:" digest.
+func shortDigest(d string) string {
+	d = strings.TrimPrefix(d, "sha256:")
+	return d[:min(len(d), 16)]
 }
 
 // lpipsDistance returns the LPIPS distance of a reconstruction to the

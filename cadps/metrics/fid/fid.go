@@ -44,20 +44,38 @@ const Size = 299
 type Model struct {
 	blocks  []int
 	weights *cnn.Weights
+	// digest is the SHA-256 of the weight file Load read ("" for New).
+	digest string
 	// exec runs the network on [N,3,299,299], compiled once per N.
 	exec *cnn.Execs
 }
 
 // Load reads the weights from path (pytorch-fid's .pth, either torch.save
 // format, or .safetensors) and builds the model for the given blocks (3,
-// the 2048-d pool3 features, when none are given).
+// the 2048-d pool3 features, when none are given). A file named as
+// torch.hub names downloads (pytorch-fid's is) must have the SHA-256 its
+// name starts (see checkpoints.Digest); WeightsDigest returns it.
 func Load(b backends.Backend, path string, blocks ...int) (*Model, error) {
+	digest, err := checkpoints.Digest(path)
+	if err != nil {
+		return nil, fmt.Errorf("fid: Inception weights: %w", err)
+	}
 	sd, err := checkpoints.Load(path)
 	if err != nil {
 		return nil, fmt.Errorf("fid: Inception weights: %w", err)
 	}
-	return New(b, sd, blocks...)
+	m, err := New(b, sd, blocks...)
+	if err != nil {
+		return nil, err
+	}
+	m.digest = digest
+	return m, nil
 }
+
+// WeightsDigest returns the SHA-256 of the weight file the model was
+// loaded from, as "sha256:" and 64 hex digits, or "" for a model built by
+// New.
+func (m *Model) WeightsDigest() string { return m.digest }
 
 // New builds the model from a loaded state dict, strictly: every tensor
 // the requested blocks need must be present with its shape. fc.*,

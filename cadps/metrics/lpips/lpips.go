@@ -50,6 +50,9 @@ type Model struct {
 	backbone *cnn.Weights
 	lin      *cnn.Weights
 	backend  backends.Backend
+	// digests are the SHA-256 of the backbone and linear-layer files
+	// Load read ("" for the shipped layers, and for New).
+	digests [2]string
 	// dist and feats compile their graph once per input shape, keeping
 	// the cnn.MaxGraphs most recently used.
 	dist  *cnn.Execs
@@ -61,10 +64,17 @@ type Model struct {
 // from linPath, or the shipped v0.1 layers when linPath is empty. Every
 // linear-layer file is taken as v0.1 (applied after the scaling layer); the
 // lpips package's v0.0 layers hold the same tensors but give other
-// distances here than under its version "0.0".
+// distances here than under its version "0.0". A file named as torch.hub
+// names downloads (torchvision's are) must have the SHA-256 its name
+// starts (see checkpoints.Digest); Digests returns them.
 func Load(b backends.Backend, net Net, backbonePath, linPath string) (*Model, error) {
 	if backbonePath == "" {
 		return nil, fmt.Errorf("lpips: no backbone file for %s (torchvision's %s)", net, net.BackboneFile())
+	}
+	var digests [2]string
+	var err error
+	if digests[0], err = checkpoints.Digest(backbonePath); err != nil {
+		return nil, fmt.Errorf("lpips: %s backbone: %w", net, err)
 	}
 	bb, err := checkpoints.Load(backbonePath)
 	if err != nil {
@@ -73,14 +83,24 @@ func Load(b backends.Backend, net Net, backbonePath, linPath string) (*Model, er
 	var lin *checkpoints.StateDict
 	if linPath == "" {
 		lin, err = ShippedLinear(net)
-	} else {
+	} else if digests[1], err = checkpoints.Digest(linPath); err == nil {
 		lin, err = checkpoints.Load(linPath)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("lpips: %s linear layers: %w", net, err)
 	}
-	return New(b, net, bb, lin)
+	m, err := New(b, net, bb, lin)
+	if err != nil {
+		return nil, err
+	}
+	m.digests = digests
+	return m, nil
 }
+
+// Digests returns the SHA-256 of the backbone and linear-layer files the
+// model was loaded from, each as "sha256:" and 64 hex digits; lin is ""
+// for the shipped layers, and both are "" for a model built by New.
+func (m *Model) Digests() (backbone, lin string) { return m.digests[0], m.digests[1] }
 
 // ShippedLinear returns the lpips package's v0.1 linear layers of net.
 func ShippedLinear(net Net) (*checkpoints.StateDict, error) {
