@@ -44,6 +44,10 @@ type fidReport struct {
 	Offset bool  `json:"eps_offset"`
 	Dims   int   `json:"dims"`
 	Images []int `json:"images"`
+	// Weights holds, per argument, the SHA-256 of the Inception weights
+	// its features came from ("sha256:" and hex), or "" for an .npz that
+	// does not record it (pytorch-fid's).
+	Weights []string `json:"weights_sha256"`
 	// KID and its standard deviation over subsets, with -kid, and the
 	// number of vectors drawn from each set per subset (-kid-subset-size,
 	// or the smaller set's size when that is smaller).
@@ -66,7 +70,8 @@ func runFID(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, `Usage: cadps fid [flags] A B
        cadps fid [flags] -save-stats OUT.npz FOLDER
 
-Prints {"fid":..,"eps_offset":..,"dims":..,"images":[nA,nB]}: the Fréchet
+Prints {"fid":..,"eps_offset":..,"dims":..,"images":[nA,nB],
+"weights_sha256":[wA,wB]}: the Fréchet
 Inception Distance between A and B, each a folder of images (%s;
 sorted by name, at least 2) or pytorch-fid statistics (.npz with mu and
 sigma), computed as pytorch-fid 0.3.0 computes it. With -kid it adds
@@ -80,9 +85,12 @@ to compare with its numbers). JPEGs are decoded by Go's decoder, which
 differs from PIL's libjpeg by up to tens of levels per pixel (see
 docs/metrics.md). A folder holding pytorch-fid's other formats (BMP, PGM,
 PPM, TIFF, WebP) is refused: convert them to PNG. Each image is resized
-to 299x299; "images" is 0 for an .npz argument. A -weights file named
-as torch.hub names downloads (NAME-HASH.pth) must have the SHA-256 that
-HASH starts. Progress goes to stderr.
+to 299x299; "images" is 0 for an .npz argument. "weights_sha256" gives
+the SHA-256 of the -weights file for a folder, the one -save-stats
+recorded for an .npz ("" for pytorch-fid's files): statistics recorded
+with other weights than the other argument's are refused. A -weights
+file named as torch.hub names downloads (NAME-HASH.pth) must have the
+SHA-256 that HASH starts. Progress goes to stderr.
 
 Flags:
 `, strings.Join(fidImageExtensions, ", "))
@@ -165,11 +173,16 @@ func (c *fidRun) distance(a, b string, kid *fid.KIDOptions) (*fidReport, error) 
 		return nil, fmt.Errorf("fid: %s has %d-dimensional statistics but %s has %d: both must come from the same Inception block (-dims)",
 			a, stats[0].Dims(), b, stats[1].Dims())
 	}
+	if w0, w1 := stats[0].Weights, stats[1].Weights; w0 != "" && w1 != "" && w0 != w1 {
+		return nil, fmt.Errorf("fid: %s comes from the Inception weights %s but %s from %s: features of other weights are not comparable",
+			a, w0, b, w1)
+	}
 	d, err := fid.FrechetDistance(stats[0], stats[1])
 	if err != nil {
 		return nil, err
 	}
-	rep := &fidReport{FID: d.FD, Offset: d.Offset, Dims: stats[0].Dims(), Images: []int{stats[0].N, stats[1].N}}
+	rep := &fidReport{FID: d.FD, Offset: d.Offset, Dims: stats[0].Dims(), Images: []int{stats[0].N, stats[1].N},
+		Weights: []string{stats[0].Weights, stats[1].Weights}}
 	if kid != nil {
 		k, err := fid.KID(acts[0], acts[1], *kid)
 		if err != nil {
@@ -210,7 +223,11 @@ func (c *fidRun) stats(arg string) (*fid.Stats, [][]float32, error) {
 		return nil, nil, err
 	}
 	s, err := fid.Statistics(acts)
-	return s, acts, err
+	if err != nil {
+		return nil, nil, err
+	}
+	s.Weights = c.model.WeightsDigest()
+	return s, acts, nil
 }
 
 // features computes the features of a folder's images, in batches.

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -71,6 +72,27 @@ func TestFIDCommand(t *testing.T) {
 	b := writeRandomImages(t, filepath.Join(dir, "b"), 2, 2, [2]int{48, 48})
 	one := writeRandomImages(t, filepath.Join(dir, "one"), 1, 3, [2]int{32, 32})
 	statsA := filepath.Join(dir, "a64.npz")
+	digest, err := checkpoints.Digest(stem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// pytorch-fid's statistics of a (without the weights' digest), and
+	// statistics recorded with other weights.
+	plainA, otherWeights := filepath.Join(dir, "plain.npz"), filepath.Join(dir, "other.npz")
+	writePlain := func(t *testing.T) {
+		s, err := fid.ReadStats(statsA)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Weights = ""
+		if err := fid.WriteStats(plainA, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	other := &fid.Stats{Mu: make([]float64, 64), Sigma: make([]float64, 64*64), Weights: "sha256:" + strings.Repeat("0", 64)}
+	if err := fid.WriteStats(otherWeights, other); err != nil {
+		t.Fatal(err)
+	}
 	// A download cut short under pytorch-fid's file name.
 	truncated := filepath.Join(dir, "hub", fid.WeightsFile)
 	os.MkdirAll(filepath.Dir(truncated), 0o755)
@@ -91,17 +113,23 @@ func TestFIDCommand(t *testing.T) {
 	var first *fidReport
 	tests := []struct {
 		name    string
+		before  func(t *testing.T)
 		args    []string
 		images  []int
+		weights []string // the digests reported
 		wantErr string
 		usage   bool
 	}{
-		{name: "folders", args: []string{"-weights", stem, "-dims", "64", "-batch", "2", a, b}, images: []int{3, 2}},
+		{name: "folders", args: []string{"-weights", stem, "-dims", "64", "-batch", "2", a, b}, images: []int{3, 2}, weights: []string{digest, digest}},
 		{name: "save stats", args: []string{"-weights", stem, "-dims", "64", "-save-stats", statsA, a}},
-		{name: "npz and folder", args: []string{"-weights", stem, "-dims", "64", statsA, b}, images: []int{0, 2}},
+		{name: "npz and folder", args: []string{"-weights", stem, "-dims", "64", statsA, b}, images: []int{0, 2}, weights: []string{digest, digest}},
+		{name: "pytorch-fid's npz", before: writePlain, args: []string{"-weights", stem, "-dims", "64", b, plainA}, images: []int{2, 0}, weights: []string{digest, ""}},
+		{name: "npz of other weights", args: []string{"-weights", stem, "-dims", "64", otherWeights, b},
+			wantErr: "other.npz comes from the Inception weights sha256:" + strings.Repeat("0", 64) + " but " + b + " from " + digest + ": features of other weights are not comparable"},
+		{name: "two npz of other weights", args: []string{"-dims", "64", statsA, otherWeights}, wantErr: "features of other weights are not comparable"},
 		{name: "truncated download", args: []string{"-weights", truncated, "-dims", "64", a, b},
 			wantErr: truncated + ": its name says its SHA-256 starts with 6726825d, but it is "},
-		{name: "kid", args: []string{"-weights", stem, "-dims", "64", "-kid", a, b}, images: []int{3, 2}},
+		{name: "kid", args: []string{"-weights", stem, "-dims", "64", "-kid", a, b}, images: []int{3, 2}, weights: []string{digest, digest}},
 		{name: "kid of statistics", args: []string{"-weights", stem, "-dims", "64", "-kid", statsA, b}, wantErr: "-kid needs the features of two image folders", usage: true},
 		{name: "npz with other dims", args: []string{"-weights", stem, "-dims", "192", statsA, b}, wantErr: "holds 64-dimensional statistics, but -dims is 192"},
 		{name: "one image", args: []string{"-weights", stem, "-dims", "64", one, a}, wantErr: "holds 1 images"},
@@ -116,6 +144,9 @@ func TestFIDCommand(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.before != nil {
+				tc.before(t)
+			}
 			stdout, stderr, err := runFIDArgs(tc.args...)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
@@ -131,8 +162,12 @@ func TestFIDCommand(t *testing.T) {
 				t.Fatalf("%v (stderr %q)", err, stderr)
 			}
 			if tc.images == nil {
-				if _, err := fid.ReadStats(statsA); err != nil || !strings.Contains(stderr, "wrote the statistics of 3 images") {
+				s, err := fid.ReadStats(statsA)
+				if err != nil || !strings.Contains(stderr, "wrote the statistics of 3 images") {
 					t.Fatalf("stats: %v, stderr %q", err, stderr)
+				}
+				if s.Weights != digest {
+					t.Errorf("the statistics record the weights %q, want %q", s.Weights, digest)
 				}
 				return
 			}
@@ -142,6 +177,9 @@ func TestFIDCommand(t *testing.T) {
 			}
 			if first == nil {
 				first = &rep
+			}
+			if !slices.Equal(rep.Weights, tc.weights) {
+				t.Errorf("weights_sha256 %q, want %q", rep.Weights, tc.weights)
 			}
 			if rep.Dims != 64 || fmt.Sprint(rep.Images) != fmt.Sprint(tc.images) || math.Abs(rep.FID-first.FID) > 1e-9*max(1, first.FID) || rep.FID <= 0 {
 				t.Errorf("report %+v, want FID %.12g > 0, images %v", rep, first.FID, tc.images)

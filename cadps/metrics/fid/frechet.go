@@ -19,6 +19,11 @@ type Stats struct {
 	// N is the number of vectors they were computed from (0 when read
 	// from a file, which does not record it).
 	N int
+	// Weights is the SHA-256 of the Inception weight file whose features
+	// they describe, as "sha256:" and 64 hex digits, or "" when unknown
+	// (Statistics leaves it to the caller; pytorch-fid's files do not
+	// record it).
+	Weights string
 	// centred holds the vectors minus Mu [N×D] when Statistics computed
 	// them and N ≤ D, for traceSqrtFeatures; nil otherwise.
 	centred *mat.Dense

@@ -19,9 +19,14 @@ import (
 // covariance is 32 MiB).
 const maxNpyBytes = 1 << 30
 
+// weightsArray is the name of the optional .npz array holding Stats.Weights
+// (a byte string), which WriteStats adds and pytorch-fid ignores.
+const weightsArray = "weights_sha256"
+
 // ReadStats reads pytorch-fid statistics from an .npz file (np.savez or
 // np.savez_compressed) holding the arrays mu [D] and sigma [D,D], float64
-// or float32, either byte order, C or Fortran order.
+// or float32, either byte order, C or Fortran order, and the optional
+// weights_sha256 that WriteStats adds (Stats.Weights; "" without it).
 func ReadStats(path string) (*Stats, error) {
 	zr, err := zip.OpenReader(path)
 	if errors.Is(err, zip.ErrFormat) {
@@ -40,19 +45,26 @@ func ReadStats(path string) (*Stats, error) {
 			return nil, fmt.Errorf("fid: %s has no array %q (pytorch-fid statistics hold mu and sigma)", path, name)
 		}
 	}
-	read := func(name string) ([]float64, []int, error) {
+	raw := func(name string) ([]byte, error) {
 		f := arrays[name+".npy"]
 		if f.UncompressedSize64 > maxNpyBytes {
-			return nil, nil, fmt.Errorf("fid: %s: array %s is %d bytes", path, name, f.UncompressedSize64)
+			return nil, fmt.Errorf("fid: %s: array %s is %d bytes", path, name, f.UncompressedSize64)
 		}
 		rc, err := f.Open()
 		if err != nil {
-			return nil, nil, fmt.Errorf("fid: %s: %w", path, err)
+			return nil, fmt.Errorf("fid: %s: %w", path, err)
 		}
 		defer rc.Close()
 		data, err := io.ReadAll(io.LimitReader(rc, maxNpyBytes+1))
 		if err != nil {
-			return nil, nil, fmt.Errorf("fid: %s: reading %s: %w", path, name, err)
+			return nil, fmt.Errorf("fid: %s: reading %s: %w", path, name, err)
+		}
+		return data, nil
+	}
+	read := func(name string) ([]float64, []int, error) {
+		data, err := raw(name)
+		if err != nil {
+			return nil, nil, err
 		}
 		v, shape, err := parseNpy(data)
 		if err != nil {
@@ -75,7 +87,43 @@ func ReadStats(path string) (*Stats, error) {
 	if err := st.check(); err != nil {
 		return nil, fmt.Errorf("fid: %s: %w", path, err)
 	}
+	if _, ok := arrays[weightsArray+".npy"]; ok {
+		data, err := raw(weightsArray)
+		if err != nil {
+			return nil, err
+		}
+		if st.Weights, err = parseNpyDigest(data); err != nil {
+			return nil, fmt.Errorf("fid: %s: array %s: %w", path, weightsArray, err)
+		}
+	}
 	return st, nil
+}
+
+// npyBytesScalar matches the header of a 0-d byte-string array.
+var npyBytesScalar = regexp.MustCompile(`^\{'descr':\s*'\|S([0-9]+)',\s*'fortran_order':\s*False,\s*'shape':\s*\(\),\s*\}\s*$`)
+
+// parseNpyDigest reads a digest written by WriteStats: a 0-d byte-string
+// .npy array holding "sha256:" and 64 hex digits.
+func parseNpyDigest(b []byte) (string, error) {
+	if len(b) < 10 || string(b[:6]) != "\x93NUMPY" || b[6] != 1 {
+		return "", fmt.Errorf("not an .npy array of format version 1")
+	}
+	hlen := int(binary.LittleEndian.Uint16(b[8:]))
+	if hlen > len(b)-10 {
+		return "", fmt.Errorf("truncated header")
+	}
+	m := npyBytesScalar.FindStringSubmatch(string(b[10 : 10+hlen]))
+	if m == nil {
+		return "", fmt.Errorf("header %q: want a byte string", strings.TrimSpace(string(b[10:10+hlen])))
+	}
+	if n, _ := strconv.Atoi(m[1]); n != len(b)-10-hlen {
+		return "", fmt.Errorf("%d data bytes for a string of %s", len(b)-10-hlen, m[1])
+	}
+	d := strings.TrimRight(string(b[10+hlen:]), "\x00")
+	if hexPart, ok := strings.CutPrefix(d, "sha256:"); !ok || len(hexPart) != 64 || strings.Trim(hexPart, "0123456789abcdef") != "" {
+		return "", fmt.Errorf("%q is not \"sha256:\" and 64 hex digits", d)
+	}
+	return d, nil
 }
 
 var (
@@ -167,7 +215,15 @@ func npy(v []float64, shape ...int) []byte {
 	if len(shape) == 1 {
 		tuple += ","
 	}
-	header := fmt.Sprintf("{'descr': '<f8', 'fortran_order': False, 'shape': (%s), }", tuple)
+	var data bytes.Buffer
+	binary.Write(&data, binary.LittleEndian, v)
+	return npyArray("<f8", tuple, data.Bytes())
+}
+
+// npyArray encodes an array of the given numpy type and shape tuple,
+// with its data, in .npy format version 1.
+func npyArray(descr, shape string, data []byte) []byte {
+	header := fmt.Sprintf("{'descr': '%s', 'fortran_order': False, 'shape': (%s), }", descr, shape)
 	// Pad with spaces so that the data starts at a multiple of 64 bytes,
 	// the header ending with a newline.
 	header += strings.Repeat(" ", (64-(10+len(header)+1)%64)%64) + "\n"
@@ -175,23 +231,34 @@ func npy(v []float64, shape ...int) []byte {
 	buf.WriteString("\x93NUMPY\x01\x00")
 	binary.Write(&buf, binary.LittleEndian, uint16(len(header)))
 	buf.WriteString(header)
-	binary.Write(&buf, binary.LittleEndian, v)
+	buf.Write(data)
 	return buf.Bytes()
 }
 
 // WriteStats writes s as pytorch-fid does (np.savez_compressed with mu and
-// sigma, float64), atomically: a failed write leaves no partial file.
+// sigma, float64), atomically: a failed write leaves no partial file. When
+// s.Weights is set it is added as the byte string weights_sha256, which
+// pytorch-fid and numpy read past.
 func WriteStats(path string, s *Stats) error {
 	d := s.Dims()
 	if d == 0 || len(s.Sigma) != d*d {
 		return fmt.Errorf("fid: statistics with mu of %d values and sigma of %d", d, len(s.Sigma))
 	}
+	type array struct {
+		name string
+		data []byte
+	}
+	arrays := []array{{"mu.npy", npy(s.Mu, d)}, {"sigma.npy", npy(s.Sigma, d, d)}}
+	if s.Weights != "" {
+		a := npyArray(fmt.Sprintf("|S%d", len(s.Weights)), "", []byte(s.Weights))
+		if _, err := parseNpyDigest(a); err != nil {
+			return fmt.Errorf("fid: the statistics' weights digest: %w", err)
+		}
+		arrays = append(arrays, array{weightsArray + ".npy", a})
+	}
 	return atomicfile.Write(path, func(w io.Writer) error {
 		zw := zip.NewWriter(w)
-		for _, a := range []struct {
-			name string
-			data []byte
-		}{{"mu.npy", npy(s.Mu, d)}, {"sigma.npy", npy(s.Sigma, d, d)}} {
+		for _, a := range arrays {
 			f, err := zw.CreateHeader(&zip.FileHeader{Name: a.name, Method: zip.Deflate})
 			if err != nil {
 				return err

@@ -13,21 +13,46 @@ import (
 	"github.com/cadps/toolkit/cadps/metrics/fid"
 )
 
+// TestStatsRoundTrip writes statistics and reads them back, with the
+// weights' digest and without it (as pytorch-fid's files are); a digest
+// of another form is refused.
 func TestStatsRoundTrip(t *testing.T) {
 	s, err := fid.Statistics([][]float32{{1, 2, 3}, {2, 0, 1}, {0.5, 7, -1}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(t.TempDir(), "stats.npz")
-	if err := fid.WriteStats(path, s); err != nil {
-		t.Fatal(err)
-	}
-	back, err := fid.ReadStats(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Equal(back.Mu, s.Mu) || !slices.Equal(back.Sigma, s.Sigma) {
-		t.Fatalf("read back %v %v, wrote %v %v", back.Mu, back.Sigma, s.Mu, s.Sigma)
+	digest := "sha256:" + strings.Repeat("0123456789abcdef", 4)
+	for _, tc := range []struct {
+		name, weights, wantErr string
+	}{
+		{"without weights", "", ""},
+		{"with weights", digest, ""},
+		{"bad digest", "sha256:" + digest[7:70], `is not "sha256:" and 64 hex digits`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "stats.npz")
+			s.Weights = tc.weights
+			err := fid.WriteStats(path, s)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("WriteStats: %v, want an error containing %q", err, tc.wantErr)
+				}
+				if _, err := os.Stat(path); !os.IsNotExist(err) {
+					t.Errorf("a refused write left %s (%v)", path, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			back, err := fid.ReadStats(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(back.Mu, s.Mu) || !slices.Equal(back.Sigma, s.Sigma) || back.Weights != tc.weights {
+				t.Fatalf("read back %v %v %q, wrote %v %v %q", back.Mu, back.Sigma, back.Weights, s.Mu, s.Sigma, tc.weights)
+			}
+		})
 	}
 }
 
@@ -40,7 +65,8 @@ func TestStatsNumpy(t *testing.T) {
 		t.Skip("python3 with numpy is not installed")
 	}
 	dir := t.TempDir()
-	s := &fid.Stats{Mu: []float64{0.25, -1.5}, Sigma: []float64{2, 0.5, 0.5, 3}}
+	digest := "sha256:" + strings.Repeat("0123456789abcdef", 4)
+	s := &fid.Stats{Mu: []float64{0.25, -1.5}, Sigma: []float64{2, 0.5, 0.5, 3}, Weights: digest}
 	ours := filepath.Join(dir, "ours.npz")
 	if err := fid.WriteStats(ours, s); err != nil {
 		t.Fatal(err)
@@ -50,18 +76,22 @@ import sys, numpy as np
 f = np.load(sys.argv[1])
 assert f["mu"].dtype == np.float64 and f["mu"].shape == (2,), f["mu"]
 assert (f["mu"] == [0.25, -1.5]).all() and (f["sigma"] == [[2, 0.5], [0.5, 3]]).all()
+assert f["weights_sha256"][()] == sys.argv[3].encode(), f["weights_sha256"]
 mu, sigma = np.array([1.0, 2.0, 3.0]), np.arange(9.0).reshape(3, 3) / 7
 np.savez_compressed(sys.argv[2] + "/c.npz", mu=mu, sigma=sigma)
 np.savez(sys.argv[2] + "/f32.npz", mu=mu.astype(np.float32), sigma=np.asfortranarray(sigma.astype(np.float32)))
 np.savez(sys.argv[2] + "/bad.npz", mu=mu, sigma=np.eye(4))
 `
-	if out, err := exec.Command(py, "-c", script, ours, dir).CombinedOutput(); err != nil {
+	if out, err := exec.Command(py, "-c", script, ours, dir, digest).CombinedOutput(); err != nil {
 		t.Fatalf("numpy: %v\n%s", err, out)
 	}
 	for _, name := range []string{"c.npz", "f32.npz"} {
 		got, err := fid.ReadStats(filepath.Join(dir, name))
 		if err != nil {
 			t.Fatal(err)
+		}
+		if got.Weights != "" {
+			t.Errorf("%s: weights %q from a file without them", name, got.Weights)
 		}
 		if !slices.Equal(got.Mu, []float64{1, 2, 3}) || got.Sigma[1] != float64(float32(1.0/7)) && got.Sigma[1] != 1.0/7 || got.Sigma[3] != float64(float32(3.0/7)) && got.Sigma[3] != 3.0/7 {
 			t.Errorf("%s: mu %v sigma %v", name, got.Mu, got.Sigma)
