@@ -63,7 +63,7 @@ func runFID(args []string, stdout, stderr io.Writer) error {
 	batch := flags.Int("batch", 50, "images per batch")
 	saveStats := flags.String("save-stats", "", "write the statistics of the single folder argument to this .npz file instead of computing a distance")
 	quiet := flags.Bool("quiet", false, "no progress lines on stderr")
-	kid := flags.Bool("kid", false, "also the kernel Inception distance (two folders only)")
+	kid := flags.Bool("kid", false, "also the kernel Inception distance (two folders only; not with -save-stats)")
 	kidSubsets := flags.Int("kid-subsets", 100, "KID: number of random subsets")
 	kidSize := flags.Int("kid-subset-size", 1000, "KID: vectors per subset (the smaller set's size when that is smaller; \"kid_subset_size\" reports the size used)")
 	flags.Usage = func() {
@@ -88,9 +88,10 @@ PPM, TIFF, WebP) is refused: convert them to PNG. Each image is resized
 to 299x299; "images" is 0 for an .npz argument. "weights_sha256" gives
 the SHA-256 of the -weights file for a folder, the one -save-stats
 recorded for an .npz ("" for pytorch-fid's files): statistics recorded
-with other weights than the other argument's are refused. A -weights
-file named as torch.hub names downloads (NAME-HASH.pth) must have the
-SHA-256 that HASH starts. Progress goes to stderr.
+with other weights than the other argument's are refused. -kid needs two
+folders: it is refused with .npz arguments and with -save-stats. A
+-weights file named as torch.hub names downloads (NAME-HASH.pth) must
+have the SHA-256 that HASH starts. Progress goes to stderr.
 
 Flags:
 `, strings.Join(fidImageExtensions, ", "))
@@ -105,6 +106,9 @@ Flags:
 	}
 	if *batch < 1 {
 		return usagef("-batch %d: want at least 1", *batch)
+	}
+	if *kid && *saveStats != "" {
+		return usagef("-kid with -save-stats: statistics hold no features, from which KID is computed; give -kid two folders instead")
 	}
 	if *kid && (*kidSubsets < 1 || *kidSize < 2) {
 		return usagef("-kid-subsets %d, -kid-subset-size %d: want at least 1 and 2", *kidSubsets, *kidSize)

@@ -99,6 +99,7 @@ func TestFIDCommand(t *testing.T) {
 	if err := os.WriteFile(truncated, []byte("PK\x03\x04 the rest is missing"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	kidStats := filepath.Join(dir, "kid.npz")
 	// Folders with pytorch-fid's other formats beside PNGs (the files'
 	// contents do not matter: they are refused by name).
 	ppm := writeRandomImages(t, filepath.Join(dir, "ppm"), 2, 4, [2]int{32, 32})
@@ -119,6 +120,8 @@ func TestFIDCommand(t *testing.T) {
 		weights []string // the digests reported
 		wantErr string
 		usage   bool
+		// notWritten is a file a refused command must not write.
+		notWritten string
 	}{
 		{name: "folders", args: []string{"-weights", stem, "-dims", "64", "-batch", "2", a, b}, images: []int{3, 2}, weights: []string{digest, digest}},
 		{name: "save stats", args: []string{"-weights", stem, "-dims", "64", "-save-stats", statsA, a}},
@@ -131,6 +134,7 @@ func TestFIDCommand(t *testing.T) {
 			wantErr: truncated + ": its name says its SHA-256 starts with 6726825d, but it is "},
 		{name: "kid", args: []string{"-weights", stem, "-dims", "64", "-kid", a, b}, images: []int{3, 2}, weights: []string{digest, digest}},
 		{name: "kid of statistics", args: []string{"-weights", stem, "-dims", "64", "-kid", statsA, b}, wantErr: "-kid needs the features of two image folders", usage: true},
+		{name: "kid with save-stats", args: []string{"-weights", stem, "-dims", "64", "-kid", "-save-stats", kidStats, a}, wantErr: "-kid with -save-stats", usage: true, notWritten: kidStats},
 		{name: "npz with other dims", args: []string{"-weights", stem, "-dims", "192", statsA, b}, wantErr: "holds 64-dimensional statistics, but -dims is 192"},
 		{name: "one image", args: []string{"-weights", stem, "-dims", "64", one, a}, wantErr: "holds 1 images"},
 		{name: "missing weights", args: []string{"-dims", "64", a, b}, wantErr: "-weights is needed", usage: true},
@@ -155,6 +159,9 @@ func TestFIDCommand(t *testing.T) {
 				var ue usageError
 				if errors.As(err, &ue) != tc.usage {
 					t.Errorf("usage error %v, want %v", errors.As(err, &ue), tc.usage)
+				}
+				if _, err := os.Stat(tc.notWritten); tc.notWritten != "" && !os.IsNotExist(err) {
+					t.Errorf("a refused command wrote %s (%v)", tc.notWritten, err)
 				}
 				return
 			}
