@@ -40,7 +40,7 @@ func Digest(path string) (string, error) {
 	if plausibleSafetensors(head, size) {
 		return "sha256:" + sum, nil
 	}
-	return "", fmt.Errorf("checkpoints: %s: its name says its SHA-256 starts with %s, but it is %s (%d bytes): a truncated or damaged download? download it again",
+	return "", fmt.Errorf("checkpoints: %s: its name says its SHA-256 starts with %s, but it is %s (%d bytes): a truncated or damaged download? download it again (or, if that part of the name is no hash, rename the file)",
 		path, prefix, sum, size)
 }
 
