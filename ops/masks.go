@@ -5,6 +5,7 @@ import (
 	"image"
 	"image/color"
 	_ "image/png" // LoadMask decodes PNG files
+	"io"
 	"math/rand/v2"
 	"os"
 )
@@ -215,14 +216,23 @@ func LoadMask(path string, h, w int) ([]float32, error) {
 		return nil, fmt.Errorf("mask file: %w", err)
 	}
 	defer f.Close()
+	// The header's size is checked before decoding, so that a header
+	// claiming a huge image is refused before its pixels are allocated.
+	conf, _, err := image.DecodeConfig(f)
+	if err != nil {
+		return nil, fmt.Errorf("mask file %s: %w", path, err)
+	}
+	if conf.Height != h || conf.Width != w {
+		return nil, fmt.Errorf("mask file %s is %dx%d, the image is %dx%d", path, conf.Height, conf.Width, h, w)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("mask file %s: %w", path, err)
+	}
 	img, _, err := image.Decode(f)
 	if err != nil {
 		return nil, fmt.Errorf("mask file %s: %w", path, err)
 	}
 	bounds := img.Bounds()
-	if bounds.Dy() != h || bounds.Dx() != w {
-		return nil, fmt.Errorf("mask file %s is %dx%d, the image is %dx%d", path, bounds.Dy(), bounds.Dx(), h, w)
-	}
 	m := make([]float32, h*w)
 	for y := range h {
 		for x := range w {
