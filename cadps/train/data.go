@@ -214,16 +214,35 @@ func ReadIDX(r io.Reader) (n, h, w int, pix []byte, err error) {
 	if n == 0 || h == 0 || w == 0 || int64(n)*int64(h)*int64(w) > maxBytes {
 		return 0, 0, 0, nil, fmt.Errorf("IDX dimensions %d×%d×%d out of range", n, h, w)
 	}
+	pix, err = readIDXData(src, int64(n)*int64(h)*int64(w))
+	if err != nil {
+		return 0, 0, 0, nil, err
+	}
+	return n, h, w, pix, nil
+}
+
+// readIDXData reads the want bytes of data that follow an IDX header from
+// src, growing its buffer as data arrives (a header claiming more than the
+// file holds allocates no more than the file), and checks that src ends
+// there: bytes left over mean that the header's dimensions do not describe
+// the file.
+func readIDXData(src io.Reader, want int64) ([]byte, error) {
 	var buf bytes.Buffer
-	want := int64(n) * int64(h) * int64(w)
 	got, err := io.Copy(&buf, io.LimitReader(src, want))
 	if err != nil {
-		return 0, 0, 0, nil, fmt.Errorf("reading IDX data: %w", err)
+		return nil, fmt.Errorf("reading IDX data: %w", err)
 	}
 	if got != want {
-		return 0, 0, 0, nil, fmt.Errorf("IDX data truncated: %d of %d bytes", got, want)
+		return nil, fmt.Errorf("IDX data truncated: %d of %d bytes", got, want)
 	}
-	return n, h, w, buf.Bytes(), nil
+	extra, err := io.Copy(io.Discard, src)
+	if err != nil {
+		return nil, fmt.Errorf("reading IDX data: %w", err)
+	}
+	if extra > 0 {
+		return nil, fmt.Errorf("IDX file has %d bytes after the %d bytes of data its header gives", extra, want)
+	}
+	return buf.Bytes(), nil
 }
 
 // loadImageFolder reads every PNG/JPEG file in dir (imageio.List) as gray

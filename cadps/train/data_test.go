@@ -174,6 +174,9 @@ func TestLoadDatasetErrors(t *testing.T) {
 	floats := writeFile(t, filepath.Join(dir, "floats"), []byte{0, 0, 0x0d, 3, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0})
 	notIDX := writeFile(t, filepath.Join(dir, "text"), []byte("hello, world, not idx"))
 	big := writeFile(t, filepath.Join(dir, "big"), idxBytes([]uint32{1, 5, 5}, make([]byte, 25)))
+	// Two 2×3 images in a file whose header says one: the header does not
+	// describe the file.
+	trailing := writeFile(t, filepath.Join(dir, "trailing"), idxBytes([]uint32{1, 2, 3}, make([]byte, 12)))
 	empty := filepath.Join(dir, "empty")
 	if err := os.Mkdir(empty, 0o755); err != nil {
 		t.Fatal(err)
@@ -188,6 +191,7 @@ func TestLoadDatasetErrors(t *testing.T) {
 		{"float elements", floats, 4, "element type"},
 		{"not IDX", notIDX, 4, "bad magic"},
 		{"too large", big, 4, "larger than"},
+		{"trailing data", trailing, 4, "6 bytes after the 6 bytes of data its header gives"},
 		{"empty folder", empty, 4, "has no PNG or JPEG files (nor train-images-idx3-ubyte"},
 		{"missing", filepath.Join(dir, "nope"), 4, "no such file"},
 		{"bad size", labels, 0, "must be positive"},

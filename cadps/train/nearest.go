@@ -74,9 +74,9 @@ func ReadIDXLabels(r io.Reader) ([]byte, error) {
 	if n == 0 || n > 1<<28 {
 		return nil, fmt.Errorf("IDX label count %d out of range", n)
 	}
-	labels := make([]byte, n)
-	if _, err := io.ReadFull(src, labels); err != nil {
-		return nil, fmt.Errorf("IDX labels truncated: %w", err)
+	labels, err := readIDXData(src, int64(n))
+	if err != nil {
+		return nil, fmt.Errorf("IDX labels: %w", err)
 	}
 	return labels, nil
 }

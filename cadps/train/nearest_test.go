@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -23,6 +24,8 @@ func TestReadIDXLabels(t *testing.T) {
 		{"not bytes", append([]byte{0, 0, 0x0d}, plain[3:]...), "element type"},
 		{"an image file", idxBytes([]uint32{1, 2, 2}, []byte{1, 2, 3, 4}), "want 1 (labels)"},
 		{"truncated", plain[:len(plain)-2], "truncated"},
+		{"trailing data", append(plain[:len(plain):len(plain)], 4), "1 bytes after"},
+		{"huge count", []byte{0, 0, 8, 1, 0x0f, 0xff, 0xff, 0xff, 1}, "truncated: 1 of 268435455 bytes"},
 		{"empty", idxBytes([]uint32{0}, nil), "out of range"},
 		{"no header", []byte{0}, "header"},
 	} {
@@ -143,5 +146,31 @@ func TestNearestFashionMNIST(t *testing.T) {
 	t.Logf("1-NN: %d of %d test images labelled right", right, n)
 	if right < 14 {
 		t.Errorf("1-NN labelled %d of %d test images right, want ≥ 14", right, n)
+	}
+}
+
+// TestReadIDXHugeHeader checks that an IDX header claiming far more data
+// than the file holds is refused without allocating what it claims.
+func TestReadIDXHugeHeader(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		read func([]byte) error
+		data []byte
+	}{
+		{"labels", func(b []byte) error { _, err := ReadIDXLabels(bytes.NewReader(b)); return err },
+			[]byte{0, 0, 8, 1, 0x0f, 0xff, 0xff, 0xff, 1}},
+		{"images", func(b []byte) error { _, _, _, _, err := ReadIDX(bytes.NewReader(b)); return err },
+			[]byte{0, 0, 8, 3, 0, 0, 0x10, 0, 0, 0, 0x04, 0, 0, 0, 0x04, 0, 1}},
+	} {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		err := c.read(c.data)
+		runtime.ReadMemStats(&after)
+		if err == nil || !strings.Contains(err.Error(), "truncated") {
+			t.Errorf("%s: error %v, want one saying the data is truncated", c.name, err)
+		}
+		if grew := after.TotalAlloc - before.TotalAlloc; grew > 1<<20 {
+			t.Errorf("%s: %d bytes allocated for a %d-byte file", c.name, grew, len(c.data))
+		}
 	}
 }
