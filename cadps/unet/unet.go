@@ -20,6 +20,7 @@ package unet
 import (
 	"fmt"
 	"math"
+	"math/bits"
 	"strconv"
 	"strings"
 
@@ -81,7 +82,9 @@ func New(cfg Config) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.ImageSize%(1<<(len(mult)-1)) != 0 {
+	// Divisible by 2^levels: at least levels trailing zero bits (1<<levels
+	// would overflow for 64 levels or more).
+	if bits.TrailingZeros(uint(cfg.ImageSize)) < len(mult)-1 {
 		return nil, fmt.Errorf("unet: image_size %d is not divisible by 2^%d (channel_mult has %d levels)",
 			cfg.ImageSize, len(mult)-1, len(mult))
 	}
