@@ -51,3 +51,28 @@ func TestNewImageSizeLevels(t *testing.T) {
 		}
 	}
 }
+
+// TestNewHeadCounts checks that New refuses a negative count of attention
+// heads in the decoder's blocks (num_heads_upsample other than -1), which
+// would give the decoder's attention layers a negative head count;
+// num_head_channels, when set, decides the heads instead.
+func TestNewHeadCounts(t *testing.T) {
+	for _, c := range []struct {
+		heads, headChannels, headsUp int
+		want                         string // error substring; "" for success
+	}{
+		{1, -1, -1, ""},
+		{2, -1, 0, ""},
+		{1, -1, 2, ""},
+		{1, -1, -4, "num_heads_upsample -4"},
+		{1, 32, -4, ""},
+		{0, -1, -1, "num_heads or num_head_channels must be positive"},
+	} {
+		cfg := Config{ImageSize: 32, NumChannels: 64, NumResBlocks: 1, ChannelMult: "1,2", AttentionResolutions: "16,32",
+			NumHeads: c.heads, NumHeadChannels: c.headChannels, NumHeadsUpsample: c.headsUp}
+		_, err := New(cfg)
+		if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
+			t.Errorf("num_heads %d, num_head_channels %d, num_heads_upsample %d: error %v, want %q", c.heads, c.headChannels, c.headsUp, err, c.want)
+		}
+	}
+}

@@ -96,6 +96,9 @@ func New(cfg Config) (*Model, error) {
 	if numHeadsUp == -1 || numHeadsUp == 0 {
 		numHeadsUp = numHeads
 	}
+	if numHeadsUp < 0 && cfg.NumHeadChannels <= 0 {
+		return nil, fmt.Errorf("unet: num_heads_upsample %d: want a positive count, or -1 for num_heads, in %s", cfg.NumHeadsUpsample, cfg)
+	}
 	mc := cfg.NumChannels
 	m := &Model{cfg: cfg, modelChannels: mc, timeEmbedDim: 4 * mc, numClasses: cfg.numClasses(), levels: len(mult)}
 	ted := m.timeEmbedDim
