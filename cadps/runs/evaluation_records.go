@@ -123,6 +123,9 @@ func CheckEvalSettings(path string, st EvalSettings) (changed bool, err error) {
 	if err := json.Unmarshal(data, &old); err != nil {
 		return false, fmt.Errorf("%s is corrupt: %w", path, err)
 	}
+	if old.Batch < 1 {
+		return false, fmt.Errorf("%s is corrupt: batch %d, want at least 1", path, old.Batch)
+	}
 	if old.Digest != st.Digest {
 		was := old.Digest
 		if was == "" {

@@ -73,3 +73,36 @@ func TestEvalRowsWithoutLPIPS(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckEvalSettingsCorrupt checks that a settings.json that does not
+// parse, or records no usable batch size, is refused naming the file, and
+// that one the settings extend is accepted.
+func TestCheckEvalSettingsCorrupt(t *testing.T) {
+	st := EvalSettings{Data: "d", Count: 8, Batch: 2, Tasks: []string{"sr:factor=4"}, Methods: []string{"dps"},
+		Steps: 10, Noise: "gaussian", Seed: 1, Model: "m", Digest: "sha256:x"}
+	fields := `"data":"d","tasks":["sr:factor=4"],"methods":["dps"],"steps":10,"noise":"gaussian","seed":1,"model":"m","weights_sha256":"sha256:x","keep_images":0`
+	for _, c := range []struct {
+		name, file string
+		want       string // error substring; "" for success
+	}{
+		{"extended", `{"count":4,"batch":2,` + fields + `}`, ""},
+		{"batch 0", `{"count":4,"batch":0,` + fields + `}`, "is corrupt: batch 0"},
+		{"negative batch", `{"count":4,"batch":-2,` + fields + `}`, "is corrupt: batch -2"},
+		{"no batch", `{"count":4,` + fields + `}`, "is corrupt: batch 0"},
+		{"not JSON", `{"count":`, "is corrupt"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), EvalSettingsFile)
+			if err := os.WriteFile(path, []byte(c.file), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			changed, err := CheckEvalSettings(path, st)
+			switch {
+			case c.want == "" && (err != nil || !changed):
+				t.Fatalf("changed %v, error %v; want the extension accepted", changed, err)
+			case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), path)):
+				t.Fatalf("error %v, want one naming %s and saying %q", err, path, c.want)
+			}
+		})
+	}
+}
