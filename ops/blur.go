@@ -132,11 +132,21 @@ func (b *Blur) OutputShape(in []int) ([]int, error) {
 	if err := checkImageShape(in); err != nil {
 		return nil, err
 	}
-	if p := b.size / 2; p >= in[2] || p >= in[3] {
-		return nil, fmt.Errorf("kernel %dx%d is too large for the image %dx%d (reflection padding %d must be smaller than both sides)",
-			b.size, b.size, in[2], in[3], p)
+	if err := kernelFits(b.size, in); err != nil {
+		return nil, err
 	}
 	return slices.Clone(in), nil
+}
+
+// kernelFits checks that a size×size kernel fits an NCHW image of shape
+// in: reflection padding needs its half size below the image's height and
+// width. The builders check it before they allocate a kernel.
+func kernelFits(size int, in []int) error {
+	if p := size / 2; p >= in[2] || p >= in[3] {
+		return fmt.Errorf("kernel %dx%d is too large for the image %dx%d (reflection padding %d must be smaller than both sides)",
+			size, size, in[2], in[3], p)
+	}
+	return nil
 }
 
 // Apply implements [Operator].

@@ -24,17 +24,25 @@ func NewGaussianBlur(size int, sigma float64) (*Blur, error) {
 	return b, nil
 }
 
+// maxGaussianSigma bounds the Gaussian blur's σ: the taps span ±4σ, so σ
+// sets the work and memory of building the kernel (a σ of 1e18 asked for
+// 8e18 taps). Blurs of use are far below it (DPS's σ is 3).
+const maxGaussianSigma = 1000
+
 // GaussianKernel returns the size×size kernel that DPS builds for Gaussian
 // blur: scipy.ndimage.gaussian_filter(delta, sigma) of a unit impulse at the
 // centre (size/2, size/2), with scipy's defaults (truncate 4.0, so taps
 // beyond int(4σ+0.5) are zero; mode "reflect", which folds the tails back
 // when that radius exceeds the kernel), in float64 then rounded to float32.
+// σ must lie in (0, 1000].
 func GaussianKernel(size int, sigma float64) ([]float32, error) {
 	switch {
 	case size <= 0 || size%2 == 0:
 		return nil, fmt.Errorf("gaussian_blur: kernel size must be a positive odd integer, got %d", size)
 	case !(sigma > 0) || math.IsInf(sigma, 0):
 		return nil, fmt.Errorf("gaussian_blur: intensity (σ) must be positive and finite, got %g", sigma)
+	case sigma > maxGaussianSigma:
+		return nil, fmt.Errorf("gaussian_blur: intensity (σ) must be at most %d, got %g", maxGaussianSigma, sigma)
 	}
 	w := scipyGaussian1D(sigma, int(gaussianTruncate*sigma+0.5))
 	delta := make([]float64, size)

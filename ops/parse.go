@@ -235,10 +235,13 @@ func checkInShape(p *params, imageShape []int) error {
 	return nil
 }
 
-func buildGaussianBlur(p *params, _ []int, _ uint64) (Operator, error) {
+func buildGaussianBlur(p *params, imageShape []int, _ uint64) (Operator, error) {
 	size, err := p.int(61, "kernel_size")
 	if err != nil {
 		return nil, err
+	}
+	if err := kernelFits(size, imageShape); err != nil {
+		return nil, fmt.Errorf("gaussian_blur: %w", err)
 	}
 	sigma, err := p.float(3.0, "intensity", "sigma")
 	if err != nil {
@@ -247,7 +250,7 @@ func buildGaussianBlur(p *params, _ []int, _ uint64) (Operator, error) {
 	return NewGaussianBlur(size, sigma)
 }
 
-func buildMotionBlur(p *params, _ []int, seed uint64) (Operator, error) {
+func buildMotionBlur(p *params, imageShape []int, seed uint64) (Operator, error) {
 	size, err := p.int(61, "kernel_size")
 	if err != nil {
 		return nil, err
@@ -267,6 +270,9 @@ func buildMotionBlur(p *params, _ []int, seed uint64) (Operator, error) {
 		intensity, err := p.float(0.5, "intensity")
 		if err != nil {
 			return nil, err
+		}
+		if err := kernelFits(size, imageShape); err != nil {
+			return nil, fmt.Errorf("motion_blur: %w", err)
 		}
 		return NewMotionBlur(size, intensity, seed)
 	}
