@@ -53,7 +53,7 @@ type Config struct {
 	// itself does not depend on it; samplers read it to choose their step.
 	Sampler string
 	// Steps is the number of diffusion steps T of the original process
-	// (1000 for the DPS models).
+	// (1000 for the DPS models), from 2 to 2²⁰.
 	Steps int
 	// NoiseSchedule is "linear" or "cosine".
 	NoiseSchedule string
@@ -84,6 +84,11 @@ type Process struct {
 	modelT []float32
 }
 
+// maxSteps bounds a process's step count, which sizes every schedule array
+// New allocates (a config asking for 1e15 steps panicked in makeslice);
+// guided-diffusion's processes have 1000 to 4000.
+const maxSteps = 1 << 20
+
 // New builds the process described by cfg: the base β schedule over
 // cfg.Steps steps, the retained timesteps, and the respaced process's
 // coefficient arrays. It refuses a base schedule with a β of 1 or more
@@ -109,8 +114,8 @@ func New(cfg Config) (*Process, error) {
 		return nil, fmt.Errorf("diffusion: unknown model variance type %q (want %q, %q, %q or %q)",
 			cfg.VarType, VarLearned, VarLearnedRange, VarFixedSmall, VarFixedLarge)
 	}
-	if cfg.Steps < 2 {
-		return nil, fmt.Errorf("diffusion: steps must be at least 2, got %d", cfg.Steps)
+	if cfg.Steps < 2 || cfg.Steps > maxSteps {
+		return nil, fmt.Errorf("diffusion: steps must be at least 2 and at most %d, got %d", maxSteps, cfg.Steps)
 	}
 	base, err := BetaSchedule(cfg.NoiseSchedule, cfg.Steps)
 	if err != nil {

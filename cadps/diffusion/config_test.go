@@ -116,6 +116,8 @@ func TestNewErrors(t *testing.T) {
 		{"unknown var type", func(c *Config) { c.VarType = "learnt" }, "unknown model variance type"},
 		{"unknown sampler", func(c *Config) { c.Sampler = "euler" }, "unknown sampler"},
 		{"no steps", func(c *Config) { c.Steps = 0 }, "at least 2"},
+		{"steps past the bound", func(c *Config) { c.Steps = 1e15 }, "at most 1048576, got 1000000000000000"},
+		{"one step past the bound", func(c *Config) { c.Steps, c.Respacing = 1<<20+1, "" }, "at most 1048576, got 1048577"},
 		{"respacing exceeds steps", func(c *Config) { c.Respacing = "1001" }, "cannot divide"},
 		{"respacing not dividing", func(c *Config) { c.Respacing = "ddim999" }, "no integer stride"},
 		{"respacing to one step", func(c *Config) { c.Respacing = "1" }, "at least 2"},
