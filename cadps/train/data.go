@@ -260,6 +260,15 @@ func loadImageFolder(dir string, size, channels int, idx string) (*Dataset, erro
 	imgs := make([]*imageio.Image, len(paths))
 	h, w := 0, 0
 	for k, p := range paths {
+		// The header's size is checked first, so that a folder of large
+		// images is refused before they are decoded and held.
+		hd, err := imageio.ReadHeader(p)
+		if err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
+		if hd.Width > size || hd.Height > size {
+			return nil, fmt.Errorf("train: %s is %d×%d, larger than the %d×%d the model takes", p, hd.Width, hd.Height, size, size)
+		}
 		im, err := imageio.Load(p, imageio.WithMode(mode))
 		if err != nil {
 			return nil, fmt.Errorf("train: %w", err)

@@ -9,6 +9,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -295,5 +296,30 @@ func TestLoadTestSet(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestLoadDatasetLargeImages checks that a folder of images larger than
+// the model takes is refused, naming the first such file, by the size its
+// header gives: before the images are decoded and held.
+func TestLoadDatasetLargeImages(t *testing.T) {
+	dir := t.TempDir()
+	var b bytes.Buffer
+	if err := png.Encode(&b, image.NewGray(image.Rect(0, 0, 1000, 800))); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"a.png", "b.png", "c.png"} {
+		writeFile(t, filepath.Join(dir, name), b.Bytes())
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := LoadDataset(dir, 32, 1)
+	runtime.ReadMemStats(&after)
+	want := filepath.Join(dir, "a.png") + " is 1000×800, larger than the 32×32"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("error %v, want one saying %q", err, want)
+	}
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 1<<20 {
+		t.Errorf("%d bytes allocated to refuse the folder", grew)
 	}
 }
