@@ -26,13 +26,14 @@ func convertCommand() command {
 func runConvert(args []string, stdout, stderr io.Writer) error {
 	flags := newFlagSet("convert", "in.pt out.safetensors", stderr)
 	force := flags.Bool("force", false, "overwrite the output file if it exists")
-	if err := parseFlags(flags, args); err != nil {
+	pos, err := parseInterleaved(flags, args)
+	if err != nil {
 		return err
 	}
-	if flags.NArg() != 2 {
-		return usagef("want an input and an output file (cadps convert [-force] in.pt out.safetensors), got %d arguments", flags.NArg())
+	if len(pos) != 2 {
+		return usagef("want an input and an output file (cadps convert [-force] in.pt out.safetensors), got %d arguments", len(pos))
 	}
-	in, out := flags.Arg(0), flags.Arg(1)
+	in, out := pos[0], pos[1]
 	if err := checkOutput(in, out, *force); err != nil {
 		return err
 	}

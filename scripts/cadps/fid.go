@@ -97,7 +97,8 @@ Flags:
 `, strings.Join(fidImageExtensions, ", "))
 		flags.PrintDefaults()
 	}
-	if err := parseFlags(flags, args); err != nil {
+	pos, err := parseInterleaved(flags, args)
+	if err != nil {
 		return err
 	}
 	block := slices.Index(fid.BlockDims(), *dims)
@@ -117,24 +118,24 @@ Flags:
 	if *saveStats != "" {
 		want = 1
 	}
-	if flags.NArg() != want {
+	if len(pos) != want {
 		if want == 1 {
-			return usagef("-save-stats takes one folder, got %d arguments", flags.NArg())
+			return usagef("-save-stats takes one folder, got %d arguments", len(pos))
 		}
-		return usagef("want two folders or .npz files (cadps fid A B), got %d arguments", flags.NArg())
+		return usagef("want two folders or .npz files (cadps fid A B), got %d arguments", len(pos))
 	}
 	c := &fidRun{weights: *weights, block: block, batch: *batch, stderr: stderr, quiet: *quiet}
 	if *saveStats != "" {
-		return c.saveStats(flags.Arg(0), *saveStats)
+		return c.saveStats(pos[0], *saveStats)
 	}
-	if *kid && (isNPZ(flags.Arg(0)) || isNPZ(flags.Arg(1))) {
+	if *kid && (isNPZ(pos[0]) || isNPZ(pos[1])) {
 		return usagef("-kid needs the features of two image folders, not statistics (.npz)")
 	}
 	var kidOpts *fid.KIDOptions
 	if *kid {
 		kidOpts = &fid.KIDOptions{Subsets: *kidSubsets, SubsetSize: *kidSize}
 	}
-	rep, err := c.distance(flags.Arg(0), flags.Arg(1), kidOpts)
+	rep, err := c.distance(pos[0], pos[1], kidOpts)
 	if err != nil {
 		return err
 	}

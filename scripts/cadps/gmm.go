@@ -68,7 +68,7 @@ Flags:
 `)
 		fs.PrintDefaults()
 	}
-	if err := parseNoArgs(fs, args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
 	}
 	if *method == "" {
@@ -202,18 +202,6 @@ func saveSamples(path string, samples [][]float64) error {
 	}
 	if err := checkpoints.SaveSafetensors(path, sd); err != nil {
 		return fmt.Errorf("saving samples: %w", err)
-	}
-	return nil
-}
-
-// parseNoArgs parses flags that take every input: a positional argument is
-// a usage error.
-func parseNoArgs(fs *flag.FlagSet, args []string) error {
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() != 0 {
-		return usagef("unexpected arguments %q", fs.Args())
 	}
 	return nil
 }

@@ -53,7 +53,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchConfig, error) {
 		fmt.Fprint(stderr, benchUsage)
 		fs.PrintDefaults()
 	}
-	if err := parseNoArgs(fs, args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return cfg, err
 	}
 	var err error

@@ -70,20 +70,21 @@ Flags:
 `)
 		flags.PrintDefaults()
 	}
-	if err := parseFlags(flags, args); err != nil {
+	pos, err := parseInterleaved(flags, args)
+	if err != nil {
 		return err
 	}
 	if *register < -1 {
 		return usagef("-register %d: want a maximum shift in pixels (0 or more), or -1 for none", *register)
 	}
-	if flags.NArg() != 2 {
-		return usagef("want a reference and an image (cadps metrics REFERENCE IMAGE), got %d arguments", flags.NArg())
+	if len(pos) != 2 {
+		return usagef("want a reference and an image (cadps metrics REFERENCE IMAGE), got %d arguments", len(pos))
 	}
 	model, _, err := lpf.load()
 	if err != nil {
 		return err
 	}
-	refPath, imgPath := flags.Arg(0), flags.Arg(1)
+	refPath, imgPath := pos[0], pos[1]
 	ref, err := imageio.Load(refPath)
 	if err != nil {
 		return err

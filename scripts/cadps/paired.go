@@ -45,20 +45,21 @@ Flags:
 `)
 		fs.PrintDefaults()
 	}
-	if err := parseFlags(fs, args); err != nil {
+	others, err := parseInterleaved(fs, args)
+	if err != nil {
 		return err
 	}
 	decimals := map[string]int{"psnr": 2, "ssim": 3}[*metric]
 	switch {
 	case *base == "":
 		return usagef("-base FOLDER:METHOD is required")
-	case fs.NArg() == 0:
+	case len(others) == 0:
 		return usagef("want at least one FOLDER:METHOD to compare with the base")
 	case decimals == 0:
 		return usagef("-metric %q: want psnr or ssim", *metric)
 	}
 	var sides []pairedSide
-	for _, arg := range append([]string{*base}, fs.Args()...) {
+	for _, arg := range append([]string{*base}, others...) {
 		folder, method, ok := strings.Cut(arg, ":")
 		if !ok || folder == "" || method == "" {
 			return usagef("%q: want FOLDER:METHOD, e.g. out/quality:dps", arg)

@@ -75,11 +75,8 @@ func addTrainFlags(fs *flag.FlagSet) *trainFlags {
 func runTrain(args []string, stdout, stderr io.Writer) (err error) {
 	fs := newFlagSet("train", "", stderr)
 	f := addTrainFlags(fs)
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() != 0 {
-		return usagef("unexpected arguments %q (all inputs are flags)", fs.Args())
 	}
 	switch {
 	case *f.data == "":

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cadps/toolkit/checkpoints"
+)
+
+// TestFlagsAfterArguments holds every command to docs/cli.md's rule that
+// flags may come before or after the positional arguments: a flag after
+// them is read as a flag, never as one more argument, and a stray
+// argument of a command that takes none is named alone.
+func TestFlagsAfterArguments(t *testing.T) {
+	images := imageFolder(t, 1)
+	image := filepath.Join(images, "img00.png")
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "in.safetensors"), filepath.Join(dir, "out.safetensors")
+	sd := checkpoints.NewStateDict(in)
+	if err := sd.Add(checkpoints.FromFloat32("w", []int{2}, []float32{1, 2})); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkpoints.SaveSafetensors(in, sd); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(out, []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const quality = "../../docs/small-prior-quality"
+	for _, c := range []struct {
+		name       string
+		args       []string
+		code       int
+		wantStdout string // a prefix of stdout, with code 0
+		wantStderr string // the end of stderr's one line, otherwise
+	}{
+		{"metrics -register", []string{"metrics", image, image, "-register", "1"}, 0, `{"psnr":null,"ssim":1,"ssim_uniform7":1,"registered":{"psnr":null,"dy":0,"dx":0,"rot180":false}}`, ""},
+		{"fid -batch", []string{"fid", "a.npz", "b.npz", "-batch", "0"}, 2, "", "-batch 0: want at least 1"},
+		{"fid -save-stats", []string{"fid", images, "-save-stats", filepath.Join(dir, "s.npz"), "-batch", "0"}, 2, "", "-batch 0: want at least 1"},
+		{"convert -force", []string{"convert", in, out, "-force"}, 0, "", ""},
+		{"paired -metric", []string{"paired", "-base", quality + ":dps", quality + "-100steps:dps", "-metric", "ssim"}, 0, "SSIM, other − ", ""},
+		{"gmm", []string{"gmm", "extra", "-method", "dps"}, 2, "", `unexpected arguments ["extra"]`},
+		{"gmm bench", []string{"gmm", "bench", "extra", "-problems", "1"}, 2, "", `unexpected arguments ["extra"]`},
+		{"train", []string{"train", "extra", "-steps", "1"}, 2, "", `unexpected arguments ["extra"]`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(c.args, &stdout, &stderr)
+			if code != c.code {
+				t.Fatalf("exit %d, want %d; stderr %q", code, c.code, stderr.String())
+			}
+			if c.code == 0 {
+				if !strings.HasPrefix(stdout.String(), c.wantStdout) {
+					t.Errorf("stdout %q, want it to start with %q", stdout.String(), c.wantStdout)
+				}
+				return
+			}
+			if line := strings.TrimSuffix(stderr.String(), "\n"); strings.Contains(line, "\n") || !strings.HasSuffix(line, c.wantStderr) {
+				t.Errorf("stderr %q, want one line ending in %q", stderr.String(), c.wantStderr)
+			}
+		})
+	}
+	if got, err := checkpoints.LoadSafetensors(out); err != nil || len(got.Names) != 1 {
+		t.Errorf("convert IN OUT -force did not overwrite OUT: %v", err)
+	}
+}
