@@ -35,10 +35,10 @@ func gmmCommand() command {
 
 func runGMM(args []string, stdout, stderr io.Writer) (err error) {
 	if len(args) > 0 && args[0] == "bench" {
-		return runGMMBench(args[1:], stdout, stderr)
+		return inSubcommand("gmm bench", runGMMBench(args[1:], stdout, stderr))
 	}
 	if len(args) > 0 && args[0] == "table" {
-		return runGMMTable(args[1:], stdout, stderr)
+		return inSubcommand("gmm table", runGMMTable(args[1:], stdout, stderr))
 	}
 	fs := newFlagSet("gmm", "", stderr)
 	problemPath := fs.String("problem", "", "problem file (safetensors: weights [K], means [K,d], covs [K,d,d], A [m,d], y [m], sigma_y [1]); absent: generate the standard setting from --dim, --dim-y and --seed")

@@ -92,16 +92,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 	for _, c := range cmds {
 		if c.name == args[0] {
 			err := c.run(args[1:], stdout, stderr)
+			name := c.name
+			if sub := (subcommandError{}); errors.As(err, &sub) {
+				name = sub.name
+			}
 			switch {
 			case err == nil:
 				return 0
 			case errors.Is(err, flag.ErrHelp):
 				return 0
 			case errors.As(err, new(usageError)):
-				fmt.Fprintf(stderr, "cadps %s: %v\n", c.name, err)
+				fmt.Fprintf(stderr, "cadps %s: %v\n", name, err)
 				return 2
 			default:
-				fmt.Fprintf(stderr, "cadps %s: %v\n", c.name, err)
+				fmt.Fprintf(stderr, "cadps %s: %v\n", name, err)
 				return 1
 			}
 		}
@@ -126,6 +130,24 @@ func (e usageError) Error() string { return e.msg }
 
 // usagef returns a usageError.
 func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
+
+// subcommandError is the error of a command's own subcommand, such as
+// `cadps gmm bench`, whose full name (name) starts the message run prints.
+type subcommandError struct {
+	name string
+	err  error
+}
+
+func (e subcommandError) Error() string { return e.err.Error() }
+func (e subcommandError) Unwrap() error { return e.err }
+
+// inSubcommand marks err (if any) as the error of subcommand name.
+func inSubcommand(name string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return subcommandError{name, err}
+}
 
 // newFlagSet returns a flag set for a subcommand that reports errors
 // instead of exiting, with its usage line. Parse it with parseFlags, which

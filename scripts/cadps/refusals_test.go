@@ -276,8 +276,9 @@ func TestRefusedRunsLeaveNoFolder(t *testing.T) {
 }
 
 // TestFlagErrorsAreOneLine checks every command: a bad flag prints one
-// line (the error and where to look) with exit status 2; -h and -help
-// print the usage with status 0.
+// line (the error and where to look), which starts with the command's
+// name (`cadps gmm bench: ...`), with exit status 2; -h and -help print
+// the usage with status 0.
 func TestFlagErrorsAreOneLine(t *testing.T) {
 	names := [][]string{{"gmm", "bench"}, {"gmm", "table"}}
 	for _, c := range commands() {
@@ -290,8 +291,8 @@ func TestFlagErrorsAreOneLine(t *testing.T) {
 				var stdout, stderr bytes.Buffer
 				code := run(append(slices.Clone(name), bad...), &stdout, &stderr)
 				lines := strings.Split(strings.TrimSuffix(stderr.String(), "\n"), "\n")
-				if code != 2 || len(lines) != 1 || !strings.Contains(lines[0], "-bogus") || !strings.Contains(lines[0], "cadps "+cmd+" -h") {
-					t.Errorf("%q: exit %d, stderr %q; want 2 and one line naming -bogus and -h", bad, code, stderr.String())
+				if code != 2 || len(lines) != 1 || !strings.HasPrefix(lines[0], "cadps "+cmd+": ") || !strings.Contains(lines[0], "-bogus") || !strings.Contains(lines[0], "cadps "+cmd+" -h") {
+					t.Errorf("%q: exit %d, stderr %q; want 2 and one line starting with %q, naming -bogus and -h", bad, code, stderr.String(), "cadps "+cmd+": ")
 				}
 			}
 			for _, help := range []string{"-h", "-help", "--help"} {
