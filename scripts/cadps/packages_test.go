@@ -172,7 +172,8 @@ func namesFlag(text, name string) bool {
 }
 
 // TestFlagsDocumented checks every command's flags against docs/cli.md:
-// each flag `cadps NAME -h` lists is named in the command's section, or
+// each flag `cadps NAME -h` lists (and `cadps gmm bench -h` and `cadps gmm
+// table -h`, in the section on gmm) is named in the command's section, or
 // in "Choosing the prior", which describes the model and step flags the
 // sampling commands share. A command whose section describes flags as
 // restore's ("as `restore`", "those of `restore`") states, beside each
@@ -185,8 +186,16 @@ func TestFlagsDocumented(t *testing.T) {
 		t.Fatal(`docs/cli.md has no section "Choosing the prior"`)
 	}
 	restoreFlags := commandFlags(t, restoreCommand())
-	for _, c := range commands() {
-		section := commandSection(t, sections, c.name)
+	cmds := append(commands(),
+		command{name: "gmm bench", run: func(args []string, stdout, stderr io.Writer) error {
+			return runGMM(append([]string{"bench"}, args...), stdout, stderr)
+		}},
+		command{name: "gmm table", run: func(args []string, stdout, stderr io.Writer) error {
+			return runGMM(append([]string{"table"}, args...), stdout, stderr)
+		}})
+	for _, c := range cmds {
+		name, _, _ := strings.Cut(c.name, " ") // a sub-subcommand is in its command's section
+		section := commandSection(t, sections, name)
 		flags := commandFlags(t, c)
 		for name := range flags {
 			if !namesFlag(section, name) && !namesFlag(shared, name) {
