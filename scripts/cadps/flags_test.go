@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -65,5 +66,22 @@ func TestFlagsAfterArguments(t *testing.T) {
 	}
 	if got, err := checkpoints.LoadSafetensors(out); err != nil || len(got.Names) != 1 {
 		t.Errorf("convert IN OUT -force did not overwrite OUT: %v", err)
+	}
+}
+
+// TestSeedFlagType: -seed is an unsigned integer in every command and
+// says so in -h (`-seed uint`), so that a seed written for one command
+// reads the same in another.
+func TestSeedFlagType(t *testing.T) {
+	for _, name := range [][]string{{"denoise"}, {"evaluate"}, {"gmm"}, {"gmm", "bench"}, {"reproduce"}, {"restore"}, {"sample"}, {"trace"}, {"train"}} {
+		t.Run(strings.Join(name, " "), func(t *testing.T) {
+			var stderr bytes.Buffer
+			if code := run(append(name, "-h"), io.Discard, &stderr); code != 0 {
+				t.Fatalf("-h: exit %d", code)
+			}
+			if !strings.Contains(stderr.String(), "\n  -seed uint\n") {
+				t.Errorf("-h does not list -seed as uint:\n%s", stderr.String())
+			}
+		})
 	}
 }

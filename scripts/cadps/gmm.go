@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 
 	"github.com/cadps/toolkit/cadps"
@@ -145,11 +144,7 @@ const maxGMMSamples = 1_000_000
 func addRunFlags(fs *flag.FlagSet, r *runs.MixtureRun) {
 	fs.IntVar(&r.Samples, "samples", 1000, "number of samples N (and of reference exact samples)")
 	fs.IntVar(&r.Steps, "steps", 100, "reverse diffusion steps (respacing of the 1000-step schedule)")
-	fs.Func("seed", "seed of the problem (when generated), the sampler's noise and the exact draws (default 0)", func(s string) error {
-		v, err := strconv.ParseUint(s, 10, 64)
-		r.Seed = v
-		return err
-	})
+	fs.Uint64Var(&r.Seed, "seed", 0, "seed of the problem (when generated), the sampler's noise and the exact draws")
 	fs.Float64Var(&r.Scale, "scale", 1, "guidance step size ζ (every method)")
 	fs.IntVar(&r.Projections, "projections", 1000, "sliced Wasserstein projections (seeded by --seed)")
 	fs.StringVar(&r.Schedule, "schedule", "linear", "noise schedule of the 1000-step process: linear or cosine")
