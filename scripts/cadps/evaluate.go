@@ -43,7 +43,7 @@ func addEvalFlags(fs *flag.FlagSet) *evalFlags {
 		count:   fs.Int("count", 100, "number of test images"),
 		batch:   fs.Int("batch", 25, "images per sampler run (one operator draw per batch)"),
 		tasks:   fs.String("tasks", "inpaint_box:size=12;sr:factor=2;gaussian_blur:kernel_size=9,intensity=1", "measurement task specs, separated by ';'"),
-		methods: fs.String("methods", "dps,cadps", "guidance methods, separated by ','"),
+		methods: fs.String("methods", "dps,cadps", "guidance method specs NAME[:key=value,...], separated by ',' (a key=value part continues the spec before it: dps,mmps:solver=gcr,cg=2); NAME one of "+strings.Join(guidance.Names(), ", ")),
 		keep:    fs.Int("keep", 8, "save the images of the first N test images (for grids)"),
 		out:     fs.String("out", "", "output folder: settings.json, results.csv, table.md, images/ (required)"),
 		quiet:   fs.Bool("quiet", false, "no progress lines"),

@@ -5,9 +5,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/cadps/toolkit/cadps/guidance"
 	"github.com/cadps/toolkit/checkpoints"
 )
 
@@ -81,6 +83,40 @@ func TestSeedFlagType(t *testing.T) {
 			}
 			if !strings.Contains(stderr.String(), "\n  -seed uint\n") {
 				t.Errorf("-h does not list -seed as uint:\n%s", stderr.String())
+			}
+		})
+	}
+}
+
+// TestSpecFlagsHelp: -h of every command that takes a noise model or
+// method specs says what it accepts: the noise models' forms, and the
+// guidance methods' names.
+func TestSpecFlagsHelp(t *testing.T) {
+	names := strings.Join(guidance.Names(), ", ")
+	for _, c := range []struct {
+		cmd  []string
+		flag string
+		want string
+	}{
+		{[]string{"restore"}, "noise", "gaussian[:sigma=S], poisson[:rate=R] or clean"},
+		{[]string{"reproduce"}, "noise", "gaussian[:sigma=S], poisson[:rate=R] or clean"},
+		{[]string{"evaluate"}, "noise", "gaussian[:sigma=S], poisson[:rate=R] or clean"},
+		{[]string{"trace"}, "noise", "gaussian[:sigma=S], poisson[:rate=R] or clean"},
+		{[]string{"restore"}, "method", names},
+		{[]string{"trace"}, "method", names},
+		{[]string{"gmm"}, "method", names},
+		{[]string{"reproduce"}, "methods", names},
+		{[]string{"evaluate"}, "methods", names},
+		{[]string{"gmm", "bench"}, "methods", names},
+	} {
+		t.Run(strings.Join(c.cmd, " ")+" -"+c.flag, func(t *testing.T) {
+			var stderr bytes.Buffer
+			if code := run(append(c.cmd, "-h"), io.Discard, &stderr); code != 0 {
+				t.Fatalf("-h: exit %d", code)
+			}
+			m := regexp.MustCompile(`(?m)^  -` + c.flag + ` \S+\n\s+(.*)$`).FindStringSubmatch(stderr.String())
+			if m == nil || !strings.Contains(m[1], c.want) {
+				t.Errorf("-h describes -%s as %q; want it to contain %q", c.flag, m, c.want)
 			}
 		})
 	}

@@ -42,7 +42,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchConfig, error) {
 	dimYs := fs.String("dims-y", "1,2,4", "comma-separated measurement counts m")
 	problems := fs.Int("problems", 20, "random problems per (d, m)")
 	first := fs.Int("first-problem", 0, "index of the first problem (to run the rest of a bench later: --first-problem 10 --problems 10 runs problems 10–19)")
-	methods := fs.String("methods", "all", "comma-separated method specs, or all (exact and every guidance method); a spec's own key=value options continue it: dps,tmpd:diagonal=hutchinson,probes=4,mmps")
+	methods := fs.String("methods", "all", "comma-separated method specs NAME[:key=value,...], or all (exact and every guidance method); a spec's own key=value options continue it: dps,tmpd:diagonal=hutchinson,probes=4,mmps; NAME exact or one of "+strings.Join(guidance.Names(), ", "))
 	csvPath := fs.String("csv", "", "write every run as a CSV row to this file (to FILE.partial as the bench goes, renamed when it ends); an existing FILE is refused without --resume")
 	resume := fs.Bool("resume", false, "continue --csv: keep the runs FILE.partial (an interrupted bench) or else FILE already holds and run only the others; the file's settings and seed must be this bench's")
 	jsonPath := fs.String("json", "", "write the summary table as JSON to this file")

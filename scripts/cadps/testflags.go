@@ -31,7 +31,7 @@ func addTestRunFlags(fs *flag.FlagSet, scaleHelp, seedHelp string) *testRunFlags
 		steps:  fs.Int("steps", 100, "sampling steps (timestep respacing)"),
 		scale:  fs.Float64("scale", 0, scaleHelp),
 		ramp:   fs.String("ramp", "", "step-size schedule FROM:OVER (see cadps restore -ramp; default constant)"),
-		noise:  fs.String("noise", "gaussian:sigma=0.05", "measurement noise"),
+		noise:  fs.String("noise", "gaussian:sigma=0.05", "measurement noise: gaussian[:sigma=S], poisson[:rate=R] or clean"),
 		seed:   fs.Uint64("seed", 0, seedHelp),
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/cadps/toolkit/cadps"
 	"github.com/cadps/toolkit/cadps/backend"
@@ -41,7 +42,7 @@ func runTrace(args []string, stdout, stderr io.Writer) (err error) {
 		"seed of the operator, the noise and the sampler (evaluate's batch k uses its -seed + k)")
 	count := fset.Int("count", 20, "images in the batch")
 	task := fset.String("task", "sr:factor=2", "measurement task spec")
-	method := fset.String("method", "dps", "guidance method spec")
+	method := fset.String("method", "dps", "guidance method spec NAME[:key=value,...], as for cadps restore; NAME one of "+strings.Join(guidance.Names(), ", "))
 	out := fset.String("out", "", "CSV file of the per-step rows (required)")
 	if err := parseFlagsOnly(fset, args); err != nil {
 		return err
