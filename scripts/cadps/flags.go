@@ -218,23 +218,47 @@ func (s *samplingFlags) options(fs *flag.FlagSet) (restore.Options, restore.Fit,
 
 // parseInterleaved parses flags that may come before and after the
 // positional arguments ("cadps restore IMAGE -task sr:factor=4") and
-// returns the positional arguments.
+// returns the positional arguments. Everything after a "--" is
+// positional, even if it starts with '-'.
 func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	args, after := splitTerminator(fs, args)
 	var pos []string
 	for {
 		if err := parseFlags(fs, args); err != nil {
 			return nil, err
 		}
 		if fs.NArg() == 0 {
-			return pos, nil
+			return append(pos, after...), nil
 		}
-		rest := fs.Args()
-		if rest[0] == "--" {
-			return append(pos, rest[1:]...), nil
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
 	}
+}
+
+// splitTerminator splits args at the "--" that ends the flags, the first
+// one that is not the value of a flag before it ("-out -- x" sets -out to
+// "--"), and returns the arguments before and after it (all and none
+// without one).
+func splitTerminator(fs *flag.FlagSet, args []string) (before, after []string) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return args[:i], args[i+1:]
+		}
+		if len(a) < 2 || a[0] != '-' {
+			continue // a positional argument
+		}
+		name, _, inline := strings.Cut(strings.TrimPrefix(a[1:], "-"), "=")
+		f := fs.Lookup(name)
+		if f == nil || inline {
+			continue
+		}
+		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+			continue
+		}
+		i++ // the flag's value, whatever it looks like
+	}
+	return args, nil
 }
 
 // parseFlagsOnly parses the flags of a command that takes no positional

@@ -121,3 +121,36 @@ func TestSpecFlagsHelp(t *testing.T) {
 		})
 	}
 }
+
+// TestFlagTerminator: after "--" every argument is positional, one
+// starting with '-' included, as with Go's flag package; a "--" that is
+// a flag's value is only that.
+func TestFlagTerminator(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	writeTestImage(t, "-a.png", 16, 0)
+	writeTestImage(t, "-b.png", 16, 1)
+	for _, c := range []struct {
+		name string
+		args []string
+		code int
+		want string // stdout's start, with code 0; stderr's end otherwise
+	}{
+		{"both arguments after --", []string{"metrics", "--", "-a.png", "-b.png"}, 0, `{"psnr":`},
+		{"one argument before --", []string{"metrics", "-register", "1", "-a.png", "--", "-b.png"}, 2, "flag provided but not defined: -a.png (run `cadps metrics -h` for the flags)"},
+		{"a flag after -- is an argument", []string{"metrics", "--", "-a.png", "-b.png", "-register", "1"}, 2, "got 4 arguments"},
+		{"-- as a flag's value", []string{"gmm", "table", "-json", "--", "-a.png"}, 2, "flag provided but not defined: -a.png (run `cadps gmm table -h` for the flags)"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(c.args, &stdout, &stderr)
+			got := stdout.String()
+			if c.code != 0 {
+				got = strings.TrimSuffix(stderr.String(), "\n")
+			}
+			if code != c.code || (c.code == 0 && !strings.HasPrefix(got, c.want)) || (c.code != 0 && !strings.HasSuffix(got, c.want)) {
+				t.Errorf("exit %d, output %q; want %d and %q", code, got, c.code, c.want)
+			}
+		})
+	}
+}
