@@ -18,6 +18,7 @@ import (
 	"os"
 	"runtime/pprof"
 	"sort"
+	"strings"
 )
 
 // command is one subcommand: its name, a one-line summary, and its entry
@@ -156,7 +157,7 @@ func newFlagSet(name, argsUsage string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("cadps "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: cadps %s [flags] %s\n\nFlags:\n", name, argsUsage)
+		fmt.Fprintf(stderr, "%s\n\nFlags:\n", strings.TrimSpace("Usage: cadps "+name+" [flags] "+argsUsage))
 		fs.PrintDefaults()
 	}
 	return fs

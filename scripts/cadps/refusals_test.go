@@ -298,8 +298,9 @@ func TestFlagErrorsAreOneLine(t *testing.T) {
 			for _, help := range []string{"-h", "-help", "--help"} {
 				var stdout, stderr bytes.Buffer
 				code := run(append(slices.Clone(name), help), &stdout, &stderr)
-				if code != 0 || !strings.HasPrefix(stderr.String(), "Usage: cadps "+cmd) || !strings.Contains(stderr.String(), "\n  -") {
-					t.Errorf("%s: exit %d, stderr %q; want 0 and the usage with the flags", help, code, stderr.String())
+				first, _, _ := strings.Cut(stderr.String(), "\n")
+				if code != 0 || !strings.HasPrefix(first, "Usage: cadps "+cmd) || first != strings.TrimSpace(first) || !strings.Contains(stderr.String(), "\n  -") {
+					t.Errorf("%s: exit %d, stderr %q; want 0 and the usage with the flags, its first line without trailing spaces", help, code, stderr.String())
 				}
 			}
 		})
