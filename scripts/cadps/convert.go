@@ -31,7 +31,7 @@ func runConvert(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if len(pos) != 2 {
-		return usagef("want an input and an output file (cadps convert [-force] in.pt out.safetensors), got %d arguments", len(pos))
+		return usagef("want an input and an output file (cadps convert [-force] in.pt out.safetensors), got %s", arguments(len(pos)))
 	}
 	in, out := pos[0], pos[1]
 	if err := checkOutput(in, out, *force); err != nil {

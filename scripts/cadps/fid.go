@@ -120,9 +120,9 @@ Flags:
 	}
 	if len(pos) != want {
 		if want == 1 {
-			return usagef("-save-stats takes one folder, got %d arguments", len(pos))
+			return usagef("-save-stats takes one folder, got %s", arguments(len(pos)))
 		}
-		return usagef("want two folders or .npz files (cadps fid A B), got %d arguments", len(pos))
+		return usagef("want two folders or .npz files (cadps fid A B), got %s", arguments(len(pos)))
 	}
 	c := &fidRun{weights: *weights, block: block, batch: *batch, stderr: stderr, quiet: *quiet}
 	if *saveStats != "" {

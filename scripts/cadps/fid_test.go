@@ -141,7 +141,7 @@ func TestFIDCommand(t *testing.T) {
 		{name: "blocks the file lacks", args: []string{"-weights", stem, a, b}, wantErr: `no tensor "Mixed_5b.branch1x1.conv.weight"`},
 		{name: "another network", args: []string{"-weights", alex, "-dims", "64", a, b}, wantErr: `no tensor "Conv2d_1a_3x3.conv.weight"`},
 		{name: "bad dims", args: []string{"-dims", "100", a, b}, wantErr: "-dims 100", usage: true},
-		{name: "one argument", args: []string{"-weights", stem, a}, wantErr: "got 1 arguments", usage: true},
+		{name: "one argument", args: []string{"-weights", stem, a}, wantErr: "got 1 argument", usage: true},
 		{name: "not a folder", args: []string{"-weights", stem, "-dims", "64", stem, b}, wantErr: "neither a folder of images nor an .npz file"},
 		{name: "a PPM file", args: []string{"-weights", stem, "-dims", "64", a, ppm}, wantErr: "holds 1 PPM file(s) (g.ppm), which pytorch-fid would count: cadps decodes PNG and JPEG only; convert them to 8-bit RGB PNG"},
 		{name: "TIFF and WebP files", args: []string{"-weights", stem, "-dims", "64", "-save-stats", statsA, mixed}, wantErr: "holds 3 TIFF/WebP file(s) (c.webp, d.tif, e.tiff)"},

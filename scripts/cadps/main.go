@@ -132,6 +132,14 @@ func (e usageError) Error() string { return e.msg }
 // usagef returns a usageError.
 func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
 
+// arguments spells a count of command-line arguments: "1 argument", "3 arguments".
+func arguments(n int) string {
+	if n == 1 {
+		return "1 argument"
+	}
+	return fmt.Sprintf("%d arguments", n)
+}
+
 // subcommandError is the error of a command's own subcommand, such as
 // `cadps gmm bench`, whose full name (name) starts the message run prints.
 type subcommandError struct {

@@ -129,7 +129,7 @@ func TestMetricsErrors(t *testing.T) {
 		want  string
 	}{
 		{"no args", nil, true, "got 0 arguments"},
-		{"one arg", []string{ref}, true, "got 1 arguments"},
+		{"one arg", []string{ref}, true, "got 1 argument"},
 		{"bad flag", []string{"-nope", ref, ref}, true, "-nope"},
 		{"negative register", []string{"-register", "-2", ref, ref}, true, "-register -2"},
 		{"register of the image size", []string{"-register", "256", ref, ref}, true, "-register 256: metrics: maximum shift 256 is not less than the image size 256×256"},

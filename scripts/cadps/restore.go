@@ -91,7 +91,7 @@ func runRestore(args []string, stdout, stderr io.Writer) (err error) {
 	}
 	switch {
 	case len(pos) != 1:
-		return usagef("want one image (cadps restore IMAGE -task SPEC -out DIR), got %d arguments", len(pos))
+		return usagef("want one image (cadps restore IMAGE -task SPEC -out DIR), got %s", arguments(len(pos)))
 	case *out == "":
 		return usagef("-out DIR is required")
 	case len(tasks) > 1:
