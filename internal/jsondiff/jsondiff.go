@@ -7,7 +7,12 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
+	"unicode/utf8"
 )
+
+// maxShown is the most characters a value is shown with; context is how
+// many characters before their first difference two long strings keep.
+const maxShown, context = 80, 16
 
 // First names the first place, in key order, where the decoded JSON values
 // a and b differ: its path (runs[2].method_revision) and both values, e.g.
@@ -18,7 +23,8 @@ func First(a, b any) string {
 		if path == "" {
 			path = "the document"
 		}
-		return fmt.Sprintf("%s: was %s, now %s", path, show(x), show(y))
+		was, now := showPair(x, y)
+		return fmt.Sprintf("%s: was %s, now %s", path, was, now)
 	}
 	return "they differ"
 }
@@ -93,8 +99,48 @@ func show(v any) string {
 	if err != nil {
 		return fmt.Sprint(v)
 	}
-	if r := []rune(string(data)); len(r) > 80 {
-		return string(r[:77]) + "..."
+	return shorten(string(data))
+}
+
+// shorten cuts a rendered value to maxShown characters, marking the cut.
+func shorten(s string) string {
+	if r := []rune(s); len(r) > maxShown {
+		return string(r[:maxShown-3]) + "..."
 	}
-	return string(data)
+	return s
+}
+
+// showPair renders the two values of a difference. Two strings of which
+// one is too long to show whole lose their common start, but for context
+// characters before the first difference, marked "…": otherwise strings
+// that differ only after maxShown characters (a digest after a long file
+// name) would read the same.
+func showPair(x, y any) (string, string) {
+	xs, okX := x.(string)
+	ys, okY := y.(string)
+	if !okX || !okY {
+		return show(x), show(y)
+	}
+	jx, errX := json.Marshal(xs)
+	jy, errY := json.Marshal(ys)
+	if errX != nil || errY != nil || utf8.RuneCount(jx) <= maxShown && utf8.RuneCount(jy) <= maxShown {
+		return show(xs), show(ys)
+	}
+	rx, ry := []rune(xs), []rune(ys)
+	p := 0
+	for p < len(rx) && p < len(ry) && rx[p] == ry[p] {
+		p++
+	}
+	cut := p - context
+	if cut <= 0 {
+		return show(xs), show(ys)
+	}
+	elide := func(r []rune) string {
+		data, err := json.Marshal(string(r))
+		if err != nil {
+			return show(string(r))
+		}
+		return shorten(`"…` + string(data[1:]))
+	}
+	return elide(rx[cut:]), elide(ry[cut:])
 }

@@ -16,13 +16,15 @@ import (
 	"github.com/cadps/toolkit/cadps/metrics/fid"
 	"github.com/cadps/toolkit/cadps/metrics/lpips"
 	"github.com/cadps/toolkit/cadps/runs"
+	"github.com/cadps/toolkit/checkpoints"
 )
 
 // TestReproduceLPIPS runs reproductions of two images on the small prior
 // with random-weight LPIPS backbones, in turn into one folder: the first
 // records LPIPS per item (checked against the distance recomputed from the
 // saved label and reconstruction) and tabulates it; reruns with other
-// LPIPS weights, or without LPIPS, are refused as other settings.
+// LPIPS weights, or without LPIPS, are refused as other settings, naming
+// the digests that differ.
 func TestReproduceLPIPS(t *testing.T) {
 	dir := t.TempDir()
 	alex := writeWeights(t, filepath.Join(dir, "alex.safetensors"), math.Sqrt2, lpips.Alex.BackboneParams())
@@ -30,6 +32,22 @@ func TestReproduceLPIPS(t *testing.T) {
 		t.Fatal(err)
 	}
 	other := writeWeights(t, filepath.Join(dir, "other", "alex.safetensors"), 1.2, lpips.Alex.BackboneParams())
+	// Linear layers other than the shipped ones: their digest comes after
+	// the first 80 characters of the recorded setting, and the refusal must
+	// still show it.
+	lin, err := lpips.ShippedLinear(lpips.Alex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	setValue(t, lin, "lin0.model.1.weight", 0, 0.5)
+	otherLin := filepath.Join(dir, "lin.safetensors")
+	if err := checkpoints.SaveSafetensors(otherLin, lin); err != nil {
+		t.Fatal(err)
+	}
+	linSum, err := checkpoints.Digest(otherLin)
+	if err != nil {
+		t.Fatal(err)
+	}
 	out := filepath.Join(dir, "out")
 	args := func(extra ...string) []string {
 		return append([]string{smallImages, "-limit", "2", "-task", "inpaint_box:size=12", "-methods", "dps",
@@ -44,6 +62,8 @@ func TestReproduceLPIPS(t *testing.T) {
 		{"with LPIPS", []string{"-lpips-backbone", alex}, ""},
 		{"rerun, same weights", []string{"-lpips-backbone", alex}, ""},
 		{"other weights", []string{"-lpips-backbone", other}, "other settings (lpips:"},
+		{"other linear layers", []string{"-lpips-backbone", alex, "-lpips-lin", otherLin},
+			`(lpips: was "…, linear layers v0.1 (shipped)", now "…, linear layers lin.safetensors sha256 ` + shortDigest(linSum) + `")`},
 		{"without LPIPS", nil, "other settings (lpips:"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
