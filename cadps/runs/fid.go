@@ -122,11 +122,41 @@ func (t *Table) FinishedImages(task, method string) (recons, labels []*imageio.I
 	return recons, labels, nil
 }
 
-// FIDMarkdown renders FID rows, computed with features of dims dimensions,
-// as a Markdown table.
-func FIDMarkdown(rows []FIDRow, dims int) string {
+// MetricSources names what a table's LPIPS and FID were computed with, so
+// that a table says which networks and weights its numbers come from.
+type MetricSources struct {
+	// LPIPS names the LPIPS network and weight files, as reproduce.json
+	// records them (Table.LPIPS; "" without LPIPS).
+	LPIPS string
+	// FIDDims is the FID feature dimension (64, 192, 768 or 2048) and
+	// FIDWeights the SHA-256 of the Inception weights, as "sha256:" and
+	// hex (fid.Model.WeightsDigest; "" without FID).
+	FIDDims    int
+	FIDWeights string
+}
+
+// fidNote says which features and weights an FID comes from.
+func (s MetricSources) fidNote() string {
+	w := s.FIDWeights
+	if w == "" {
+		w = "not recorded"
+	}
+	return fmt.Sprintf("%d-d features of pytorch-fid's Inception, weights %s", s.FIDDims, w)
+}
+
+// lpipsNote says which network and weights an LPIPS distance comes from.
+func (s MetricSources) lpipsNote() string {
+	if s.LPIPS == "" {
+		return "a network and weights not recorded"
+	}
+	return s.LPIPS
+}
+
+// FIDMarkdown renders FID rows as a Markdown table, with a note naming the
+// feature dimension and Inception weights of src.
+func FIDMarkdown(rows []FIDRow, src MetricSources) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "| task | method | images | FID (%d-d) |\n|---|---|---:|---:|\n", dims)
+	fmt.Fprintf(&b, "| task | method | images | FID (%d-d) |\n|---|---|---:|---:|\n", src.FIDDims)
 	for _, r := range rows {
 		v := "–"
 		if !math.IsNaN(r.FID) {
@@ -134,6 +164,6 @@ func FIDMarkdown(rows []FIDRow, dims int) string {
 		}
 		fmt.Fprintf(&b, "| %s | %s | %d | %s |\n", r.Task, r.Method, r.Images, v)
 	}
-	b.WriteString("\nFID of each task and method's reconstructions against their clean images (pytorch-fid's Inception; below about 2000 images FID is biased upwards, and comparable only between sets of one size).\n")
+	fmt.Fprintf(&b, "\nFID of each task and method's reconstructions against their clean images (%s; below about 2000 images FID is biased upwards, and comparable only between sets of one size).\n", src.fidNote())
 	return b.String()
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -110,5 +111,34 @@ func TestFIDStreams(t *testing.T) {
 	}
 	if math.Abs(rows[0].FID-want.FD) > 1e-9*want.FD {
 		t.Errorf("FID %.12g read in batches of %d items, %.12g from all images at once", rows[0].FID, batch, want.FD)
+	}
+}
+
+// TestFIDMarkdown renders FID rows: the header gives the feature
+// dimension and the note below the table the Inception weights' SHA-256,
+// or says that it is not recorded (a network built without a file).
+func TestFIDMarkdown(t *testing.T) {
+	rows := []FIDRow{{Task: "sr", Method: "dps", Images: 3, FID: 12.345}, {Task: "sr", Method: "cadps", Images: 1, FID: math.NaN()}}
+	for _, tc := range []struct {
+		name string
+		src  MetricSources
+		want []string
+	}{
+		{"weights", MetricSources{FIDDims: 64, FIDWeights: "sha256:00ff"}, []string{
+			"| task | method | images | FID (64-d) |", "| sr | dps | 3 | 12.35 |", "| sr | cadps | 1 | – |",
+			"(64-d features of pytorch-fid's Inception, weights sha256:00ff; below about 2000 images",
+		}},
+		{"no digest", MetricSources{FIDDims: 2048}, []string{
+			"| task | method | images | FID (2048-d) |", "(2048-d features of pytorch-fid's Inception, weights not recorded; ",
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			md := FIDMarkdown(rows, tc.src)
+			for _, w := range tc.want {
+				if !strings.Contains(md, w) {
+					t.Errorf("table lacks %q:\n%s", w, md)
+				}
+			}
+		})
 	}
 }

@@ -15,8 +15,9 @@ import (
 // images. Tasks and methods come in the order of
 // taskOrder and methodOrder (the reproduction's), any others after them in
 // the rows' order; fids may be nil (no FID). A value that was not measured
-// reads "–".
-func PaperMarkdown(rows []TableRow, fids []FIDRow, taskOrder, methodOrder []string) string {
+// reads "–". A line after the table names the LPIPS network and weights
+// and the FID features and Inception weights (src).
+func PaperMarkdown(rows []TableRow, fids []FIDRow, src MetricSources, taskOrder, methodOrder []string) string {
 	var tasks, methods []string
 	byKey := map[[2]string]TableRow{}
 	for _, r := range rows {
@@ -62,6 +63,14 @@ func PaperMarkdown(rows []TableRow, fids []FIDRow, taskOrder, methodOrder []stri
 		}
 		b.WriteString("\n")
 	}
+	lp, fd := "not measured", "not computed"
+	if slices.ContainsFunc(rows, func(r TableRow) bool { return r.LPIPSN > 0 }) {
+		lp = src.lpipsNote()
+	}
+	if fids != nil {
+		fd = src.fidNote()
+	}
+	fmt.Fprintf(&b, "\nLPIPS: %s. FID: %s.\n", lp, fd)
 	return b.String()
 }
 

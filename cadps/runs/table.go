@@ -37,6 +37,11 @@ type Table struct {
 	// Held are the Missing items that a live worker holds a claim on
 	// (see Claimer): they are being computed now.
 	Held []string
+	// LPIPS names the LPIPS network and weight files the records'
+	// distances come from, as the folders' reproduce.json records them
+	// ("" when it names none: a reproduction without LPIPS, or folders
+	// without settings).
+	LPIPS string
 }
 
 // TableRow is one task and method's statistics over its finished items.
@@ -121,6 +126,7 @@ func readTable(dirs []string) (*Table, error) {
 	t.Rows = summarise(t.Records)
 	if doc != nil {
 		t.Expected, t.Missing = missingItems(doc, t.Records)
+		t.LPIPS, _ = doc["lpips"].(string)
 	}
 	if len(t.Missing) > 0 {
 		held := heldItems(dirs)
@@ -264,7 +270,8 @@ func summarise(recs []*Record) []TableRow {
 }
 
 // Markdown renders the table. It has an LPIPS column when any item has
-// an LPIPS distance.
+// an LPIPS distance, and then names the LPIPS network and weights
+// (Table.LPIPS) below it.
 func (t *Table) Markdown() string {
 	withLPIPS := slices.ContainsFunc(t.Rows, func(r TableRow) bool { return r.LPIPSN > 0 })
 	var b strings.Builder
@@ -296,7 +303,7 @@ func (t *Table) Markdown() string {
 	b.WriteString("\nMean ± sample standard deviation over the images that finished; failed items (sampling diverged) are counted, not averaged. " +
 		"Metrics compare the 8-bit reconstruction with the 8-bit clean image (data range 1; SSIM with a Gaussian window, σ = 1.5")
 	if withLPIPS {
-		b.WriteString("; LPIPS, lower is closer, with the network and weights reproduce.json names")
+		fmt.Fprintf(&b, "; LPIPS, lower is closer, with %s", MetricSources{LPIPS: t.LPIPS}.lpipsNote())
 	}
 	b.WriteString(").\n")
 	return b.String()

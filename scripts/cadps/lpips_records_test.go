@@ -134,8 +134,24 @@ func TestReproduceLPIPS(t *testing.T) {
 	if err := json.Unmarshal([]byte(readFile(t, filepath.Join(out, runs.SettingsFile))), &doc); err != nil {
 		t.Fatal(err)
 	}
-	if s, _ := doc["lpips"].(string); !strings.HasPrefix(s, "alex: backbone alex.safetensors sha256 ") {
-		t.Errorf("reproduce.json lpips %q", s)
+	desc, _ := doc["lpips"].(string)
+	if !strings.HasPrefix(desc, "alex: backbone alex.safetensors sha256 ") {
+		t.Fatalf("reproduce.json lpips %q", desc)
+	}
+	// The tables name the LPIPS weights themselves: summary.md, also where
+	// merge -out writes it away from reproduce.json, and the papers' table.
+	merged := filepath.Join(dir, "merged")
+	stdout, stderr, err := runCmd(runMerge, "-quiet", "-grid-rows", "0", "-paper-table", "-out", merged, out)
+	if err != nil {
+		t.Fatalf("merge: %v\n%s", err, stderr)
+	}
+	for _, path := range []string{filepath.Join(out, runs.TableFile), filepath.Join(merged, runs.TableFile)} {
+		if s := readFile(t, path); !strings.Contains(s, "LPIPS, lower is closer, with "+desc+")") {
+			t.Errorf("%s does not name the LPIPS weights %q:\n%s", path, desc, s)
+		}
+	}
+	if !strings.Contains(stdout, "LPIPS: "+desc+". FID: not computed.") {
+		t.Errorf("the papers' table does not name the LPIPS weights %q:\n%s", desc, stdout)
 	}
 }
 
@@ -280,7 +296,9 @@ func TestEvaluateLPIPS(t *testing.T) {
 // TestReproduceFID runs a reproduction of three images on the small prior
 // with -fid and random-weight Inception stem weights: the printed FID of
 // each task and method equals the distance computed from the folder's
-// reconstructions and clean images; a bad -fid-dims is refused.
+// reconstructions and clean images, and the one `cadps fid` computes over
+// its recon/ and label/ folders with the same weights; the table names the
+// weights' SHA-256; a bad -fid-dims is refused.
 func TestReproduceFID(t *testing.T) {
 	dir := t.TempDir()
 	stem := writeWeights(t, filepath.Join(dir, "stem.safetensors"), 1.3, fid.Params(0))
@@ -339,6 +357,32 @@ func TestReproduceFID(t *testing.T) {
 			want := fmt.Sprintf("| inpaint_box_size=12 | dps | 3 | %.2f |", d.FD)
 			if d.FD <= 0 || !strings.Contains(stdout, "FID (64-d)") || !strings.Contains(stdout, want) {
 				t.Errorf("stdout lacks %q:\n%s", want, stdout)
+			}
+			// The table names the weights, and cadps fid over the task's
+			// recon/ and label/ folders gives the same FID from the same
+			// weights.
+			digest, err := checkpoints.Digest(stem)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if note := "64-d features of pytorch-fid's Inception, weights " + digest; !strings.Contains(stdout, note) {
+				t.Errorf("stdout lacks %q:\n%s", note, stdout)
+			}
+			rows, err := tab.FID(m, fidBatch)
+			if err != nil || len(rows) != 1 {
+				t.Fatalf("FID rows %+v, %v", rows, err)
+			}
+			task := filepath.Join(out, "inpaint_box_size=12", "dps")
+			js, stderr, err := runFIDArgs("-weights", stem, "-dims", "64", "-quiet", filepath.Join(task, runs.ReconDir), filepath.Join(task, runs.LabelDir))
+			if err != nil {
+				t.Fatalf("cadps fid: %v\n%s", err, stderr)
+			}
+			var rep fidReport
+			if err := json.Unmarshal([]byte(js), &rep); err != nil {
+				t.Fatal(err)
+			}
+			if rep.FID != rows[0].FID || rep.Dims != 64 || !slices.Equal(rep.Weights, []string{digest, digest}) || !slices.Equal(rep.Images, []int{3, 3}) {
+				t.Errorf("cadps fid printed %s; the reproduction's FID is %.17g (64-d, weights %s, 3 images each)", js, rows[0].FID, digest)
 			}
 		})
 	}

@@ -57,18 +57,21 @@ const fidBatch = 50
 
 // print writes the FID table (with an FID network m) and, with
 // -paper-table, the table in the papers' layout, tasks and methods in the
-// order given (any others after them).
+// order given (any others after them). Both name the LPIPS network and
+// weights (t.LPIPS) and the FID features and Inception weights they show.
 func (f tableFlags) print(w io.Writer, t *runs.Table, m *fid.Model, taskOrder, methodOrder []string) error {
 	var fids []runs.FIDRow
+	src := runs.MetricSources{LPIPS: t.LPIPS, FIDDims: *f.dims}
 	if m != nil {
 		var err error
 		if fids, err = t.FID(m, fidBatch); err != nil {
 			return err
 		}
-		fmt.Fprintf(w, "\n%s", runs.FIDMarkdown(fids, *f.dims))
+		src.FIDWeights = m.WeightsDigest()
+		fmt.Fprintf(w, "\n%s", runs.FIDMarkdown(fids, src))
 	}
 	if *f.paper {
-		fmt.Fprintf(w, "\n%s", runs.PaperMarkdown(t.Rows, fids, taskOrder, methodOrder))
+		fmt.Fprintf(w, "\n%s", runs.PaperMarkdown(t.Rows, fids, src, taskOrder, methodOrder))
 	}
 	return nil
 }
