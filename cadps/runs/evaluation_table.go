@@ -21,7 +21,9 @@ import (
 // column holds their number, or each method's ("dps 100; cadps 25") when
 // the methods of the task have not done as many, as in a run stopped
 // part-way: their means are then over different images. A task whose
-// measurement has no baseline (phase retrieval) shows "–" there.
+// measurement has no baseline (phase retrieval) shows "–" there. With an
+// LPIPS column, a line below the table names the LPIPS network and
+// weights (st.LPIPS).
 func EvalTable(st EvalSettings, rows []EvalRow) string {
 	withLPIPS := slices.ContainsFunc(rows, func(r EvalRow) bool { return !math.IsNaN(r.LPIPS) })
 	var b strings.Builder
@@ -62,6 +64,9 @@ func EvalTable(st EvalSettings, rows []EvalRow) string {
 			cells = append(cells, formatMeanStd(sec, 1))
 		}
 		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", task, imageCounts(st.Methods, counts), formatMeanStd(base[0], 2), formatMeanStd(base[1], 3), strings.Join(cells, " | "))
+	}
+	if withLPIPS {
+		fmt.Fprintf(&b, "\nLPIPS (lower is closer) with %s.\n", MetricSources{LPIPS: st.LPIPS}.lpipsNote())
 	}
 	return b.String()
 }

@@ -219,7 +219,8 @@ func TestRestoreLPIPS(t *testing.T) {
 // TestEvaluateLPIPS evaluates two test images on the small prior with a
 // random-weight LPIPS backbone: results.csv holds each image's distance
 // (that of the saved reconstruction to the saved truth), table.md its mean
-// ± std; a rerun without LPIPS is refused as other settings.
+// ± std and names the LPIPS weights settings.json records; a rerun without
+// LPIPS is refused as other settings.
 func TestEvaluateLPIPS(t *testing.T) {
 	dir := t.TempDir()
 	alex := writeWeights(t, filepath.Join(dir, "alex.safetensors"), math.Sqrt2, lpips.Alex.BackboneParams())
@@ -290,6 +291,13 @@ func TestEvaluateLPIPS(t *testing.T) {
 	cell := fmt.Sprintf("%.4f ± %.4f", mean, math.Sqrt(ss/float64(len(got)-1)))
 	if !strings.Contains(table, "dps LPIPS") || !strings.Contains(table, cell) {
 		t.Errorf("table lacks LPIPS %s:\n%s", cell, table)
+	}
+	var st runs.EvalSettings
+	if err := json.Unmarshal([]byte(readFile(t, filepath.Join(out, runs.EvalSettingsFile))), &st); err != nil {
+		t.Fatal(err)
+	}
+	if note := "LPIPS (lower is closer) with " + st.LPIPS + "."; !strings.HasPrefix(st.LPIPS, "alex: backbone alex.safetensors sha256 ") || !strings.Contains(table, note) {
+		t.Errorf("table.md does not name the LPIPS weights of settings.json (%q):\n%s", st.LPIPS, table)
 	}
 }
 
