@@ -1,16 +1,22 @@
 package main
 
 import (
+	"encoding/json"
+	"flag"
 	"fmt"
+	"io"
 	"maps"
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/cadps/toolkit/cadps/runs"
 	"github.com/cadps/toolkit/internal/num"
 )
 
@@ -154,5 +160,212 @@ func TestDocumentedImageTables(t *testing.T) {
 	}
 	if checked < 2*3*6 {
 		t.Errorf("checked %d cells, want the two tables' 3 rows of at least 6 cells", checked)
+	}
+}
+
+// storedEvaluations returns the evaluation folders stored under docs/ (those
+// holding a settings.json and a results.csv), relative to root.
+func storedEvaluations(t *testing.T, root string) []string {
+	t.Helper()
+	var dirs []string
+	err := filepath.WalkDir(filepath.Join(root, "docs"), func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || d.Name() != "settings.json" {
+			return err
+		}
+		if _, err := os.Stat(filepath.Join(filepath.Dir(p), "results.csv")); err == nil {
+			rel, err := filepath.Rel(root, filepath.Dir(p))
+			if err != nil {
+				return err
+			}
+			dirs = append(dirs, filepath.ToSlash(rel))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dirs
+}
+
+// readEvalSettings returns a stored evaluation's settings.json.
+func readEvalSettings(t *testing.T, dir string) runs.EvalSettings {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, "settings.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st runs.EvalSettings
+	if err := json.Unmarshal(data, &st); err != nil {
+		t.Fatalf("%s: %v", dir, err)
+	}
+	return st
+}
+
+// TestDocumentedEvaluations checks that every documented `cadps evaluate`
+// command whose -out out/NAME is the name of an evaluation folder stored
+// under docs/ (docs/…/NAME) would make that folder: the settings its flags
+// give are the folder's settings.json (the weights' digest, the methods'
+// revisions and the LPIPS weights aside), so that a documented number read
+// from the folder comes with the command that reproduces it.
+func TestDocumentedEvaluations(t *testing.T) {
+	root := filepath.Join("..", "..")
+	stored := storedEvaluations(t, root)
+	docs, err := documents(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, doc := range docs {
+		blocks, _, err := readBlocks(root, doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range blocks {
+			for _, words := range cadpsCommands(goRunCadps.ReplaceAllString(b.text, "cadps")) {
+				if words[1] != "evaluate" {
+					continue
+				}
+				args := words[2:]
+				if i := slices.IndexFunc(args, separator); i >= 0 {
+					args = args[:i]
+				}
+				fs := flag.NewFlagSet("evaluate", flag.ContinueOnError)
+				fs.SetOutput(io.Discard)
+				f := addEvalFlags(fs)
+				if err := fs.Parse(args); err != nil {
+					t.Errorf("%s:%d: cadps evaluate %s: %v", doc, b.line, strings.Join(args, " "), err)
+					continue
+				}
+				name, ok := strings.CutPrefix(*f.out, "out/")
+				if !ok {
+					continue
+				}
+				i := slices.IndexFunc(stored, func(d string) bool { return strings.HasSuffix(d, "/"+name) })
+				if i < 0 {
+					continue
+				}
+				got, _, err := f.settings()
+				if err != nil {
+					t.Errorf("%s:%d: cadps evaluate %s: %v", doc, b.line, strings.Join(args, " "), err)
+					continue
+				}
+				want := readEvalSettings(t, filepath.Join(root, stored[i]))
+				want.Digest, want.Revisions, want.LPIPS = "", nil, ""
+				checked++
+				if !reflect.DeepEqual(got, want) {
+					t.Errorf("%s:%d: cadps evaluate -out %s gives the settings\n%+v\nbut %s was made with\n%+v", doc, b.line, *f.out, got, stored[i], want)
+				}
+			}
+		}
+	}
+	if checked < 40 {
+		t.Errorf("checked %d documented evaluate commands against stored folders, want at least 40", checked)
+	}
+}
+
+// folderLink matches a table cell's link to a stored evaluation folder.
+var folderLink = regexp.MustCompile(`^\[[^]]*\]\(([^)]+)/\)$`)
+
+// TestDocumentedFolderRows checks the rows of docs/results.md's tables
+// that end with a link to their evaluation folder (the step-size, seed and
+// phase-retrieval tables) against that folder: the steps, ζ, ramp, seed and
+// draws columns against its settings.json, and the image count, the
+// baseline's mean PSNR (– where there is none) and each method's mean PSNR
+// (mean SSIM) against its results.csv (an empty cell: the folder has no
+// such method).
+func TestDocumentedFolderRows(t *testing.T) {
+	root := filepath.Join("..", "..")
+	text, err := os.ReadFile(filepath.Join(root, "docs", "results.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	columns := map[string]string{"DPS": "dps", "CA-DPS": "cadps"}
+	var header []string
+	checked := 0
+	for n, line := range strings.Split(string(text), "\n") {
+		cells := tableCells(line)
+		switch {
+		case cells == nil:
+			header = nil
+			continue
+		case cells[0] == "task":
+			header = cells
+			continue
+		case header == nil || len(cells) != len(header):
+			continue
+		}
+		link := folderLink.FindStringSubmatch(cells[len(cells)-1])
+		if link == nil {
+			continue
+		}
+		dir := filepath.Join(root, "docs", filepath.FromSlash(link[1]))
+		st := readEvalSettings(t, dir)
+		task := strings.Trim(cells[0], "`")
+		byMethod := readScores(t, filepath.Join(dir, "results.csv"))[task]
+		if byMethod == nil || !slices.Contains(st.Tasks, task) {
+			t.Errorf("docs/results.md:%d: %s holds no records of task %s", n+1, link[1], task)
+			continue
+		}
+		ramp := "–"
+		if st.Ramp != "" {
+			ramp = "`" + st.Ramp + "`"
+		}
+		var images []int
+		baseline := "–"
+		for _, m := range st.Methods {
+			images = append(images, len(byMethod[m]))
+		}
+		if first := byMethod[st.Methods[0]]; len(first) > 0 {
+			var b []float64
+			for _, r := range first {
+				b = append(b, r.baselinePSNR)
+			}
+			if mean, _ := num.MeanStd(b); !math.IsNaN(mean) {
+				baseline = fmt.Sprintf("%.2f", mean)
+			}
+		}
+		for k, h := range header[1 : len(header)-1] {
+			want, got := cells[k+1], ""
+			switch h {
+			case "steps":
+				got = strconv.Itoa(st.Steps)
+			case "ζ":
+				got = strconv.FormatFloat(st.Scale, 'g', -1, 64)
+			case "ramp":
+				got = ramp
+			case "seed":
+				got = strconv.FormatUint(st.Seed, 10)
+			case "draws":
+				got = strconv.Itoa(max(st.Draws, 1))
+			case "images":
+				got = fmt.Sprint(images[0])
+				if slices.Min(images) != slices.Max(images) {
+					got = fmt.Sprint(images)
+				}
+			case "baseline":
+				got = baseline
+			default:
+				m, ok := columns[h]
+				if !ok {
+					t.Fatalf("docs/results.md:%d: unknown column %q", n+1, h)
+				}
+				if rs := byMethod[m]; len(rs) > 0 {
+					var p, s []float64
+					for _, key := range slices.Sorted(maps.Keys(rs)) {
+						p, s = append(p, rs[key].psnr), append(s, rs[key].ssim)
+					}
+					mp, _ := num.MeanStd(p)
+					ms, _ := num.MeanStd(s)
+					got = fmt.Sprintf("%.2f (%.3f)", mp, ms)
+				}
+			}
+			checked++
+			if got != want {
+				t.Errorf("docs/results.md:%d: %s, %s: the page says %q, %s gives %q", n+1, task, h, want, link[1], got)
+			}
+		}
+	}
+	if checked < 35*7 {
+		t.Errorf("checked %d cells, want the 35 rows that link a folder, at least 7 cells each", checked)
 	}
 }
