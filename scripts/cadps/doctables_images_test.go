@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -367,5 +368,85 @@ func TestDocumentedFolderRows(t *testing.T) {
 	}
 	if checked < 35*7 {
 		t.Errorf("checked %d cells, want the 35 rows that link a folder, at least 7 cells each", checked)
+	}
+}
+
+// TestDocumentedOutputs runs each documented ```sh block that the line
+// "prints" and a ```text block follow, and checks that its cadps commands
+// print that text (to stdout; each command in the module root, in this
+// process). A block that reads ../shared is skipped where it is missing.
+func TestDocumentedOutputs(t *testing.T) {
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs, err := documents(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := map[string]func([]string, io.Writer, io.Writer) error{}
+	for _, c := range commands() {
+		run[c.name] = c.run
+	}
+	t.Chdir(root)
+	checked := 0
+	for _, doc := range docs {
+		data, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(string(data), "\n")
+		for n := 0; n < len(lines); n++ {
+			if strings.TrimSpace(lines[n]) != "```sh" {
+				continue
+			}
+			start := n
+			var script, want []string
+			for n++; n < len(lines) && strings.TrimSpace(lines[n]) != "```"; n++ {
+				script = append(script, lines[n])
+			}
+			next := func() string {
+				for n++; n < len(lines) && strings.TrimSpace(lines[n]) == ""; n++ {
+				}
+				if n < len(lines) {
+					return strings.TrimSpace(lines[n])
+				}
+				return ""
+			}
+			if next() != "prints" || next() != "```text" {
+				continue
+			}
+			for n++; n < len(lines) && strings.TrimSpace(lines[n]) != "```"; n++ {
+				want = append(want, lines[n])
+			}
+			text := strings.Join(script, "\n")
+			if strings.Contains(text, "../shared") {
+				if _, err := os.Stat(filepath.Join(root, "..", "shared")); err != nil {
+					t.Logf("%s:%d: skipped: ../shared is missing", doc, start+1)
+					continue
+				}
+			}
+			var out bytes.Buffer
+			for _, words := range cadpsCommands(goRunCadps.ReplaceAllString(text, "cadps")) {
+				f := run[words[1]]
+				if f == nil {
+					t.Fatalf("%s:%d: no cadps command %q", doc, start+1, words[1])
+				}
+				args := words[2:]
+				if i := slices.IndexFunc(args, separator); i >= 0 {
+					args = args[:i]
+				}
+				if err := f(args, &out, io.Discard); err != nil {
+					t.Fatalf("%s:%d: %s: %v", doc, start+1, strings.Join(words, " "), err)
+				}
+			}
+			checked++
+			if got := strings.TrimSpace(out.String()); got != strings.TrimSpace(strings.Join(want, "\n")) {
+				t.Errorf("%s:%d: the page says the commands print\n%s\nthey print\n%s", doc, start+1, strings.Join(want, "\n"), got)
+			}
+		}
+	}
+	if checked == 0 {
+		t.Error("no documented command is followed by what it prints")
 	}
 }
