@@ -450,3 +450,96 @@ func TestDocumentedOutputs(t *testing.T) {
 		t.Error("no documented command is followed by what it prints")
 	}
 }
+
+// TestDocumentedQualityTables checks the tables of docs/results.md's "DPS's
+// step sizes, 50 and 100 steps" against the folder the line before each
+// links to: per task the image count and, for the baseline and each
+// method, PSNR and SSIM as mean ± standard deviation over the images.
+func TestDocumentedQualityTables(t *testing.T) {
+	root := filepath.Join("..", "..")
+	text, err := os.ReadFile(filepath.Join(root, "docs", "results.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(text), "### DPS's step sizes, 50 and 100 steps\n")
+	if !ok {
+		t.Fatal(`docs/results.md has no "DPS's step sizes, 50 and 100 steps" section`)
+	}
+	section, _, _ = strings.Cut(section, "\n### ")
+	link := regexp.MustCompile(`\]\(([^)]+)/\)\):$`)
+	var header []string
+	var scores map[string]map[string]map[string]imageScore
+	var folder string
+	checked, fenced := 0, false
+	for _, line := range strings.Split(section, "\n") {
+		if strings.HasPrefix(line, "```") {
+			fenced = !fenced
+			continue
+		}
+		if fenced {
+			continue
+		}
+		if m := link.FindStringSubmatch(line); m != nil {
+			folder = m[1]
+			scores = readScores(t, filepath.Join(root, "docs", filepath.FromSlash(folder), "results.csv"))
+			continue
+		}
+		cells := tableCells(line)
+		switch {
+		case cells == nil:
+			header = nil
+			continue
+		case cells[0] == "task":
+			header = cells
+			continue
+		case header == nil || strings.HasPrefix(cells[0], "---"):
+			continue
+		case scores == nil:
+			t.Fatalf("docs/results.md: a table row before any folder link: %q", line)
+		}
+		task := strings.Trim(cells[0], "`")
+		byMethod := scores[task]
+		if byMethod == nil {
+			t.Errorf("%s holds no records of task %s", folder, task)
+			continue
+		}
+		for k := 1; k < len(header) && k < len(cells); k++ {
+			who, metric, _ := strings.Cut(header[k], " ")
+			var got string
+			if who == "images" {
+				got = strconv.Itoa(len(byMethod["dps"]))
+			} else {
+				m := strings.ToLower(strings.ReplaceAll(who, "-", ""))
+				if who == "baseline" {
+					m = "dps"
+				}
+				var v []float64
+				for _, key := range slices.Sorted(maps.Keys(byMethod[m])) {
+					r := byMethod[m][key]
+					switch {
+					case who == "baseline" && metric == "PSNR":
+						v = append(v, r.baselinePSNR)
+					case who == "baseline":
+						v = append(v, r.baselineSSIM)
+					case metric == "PSNR":
+						v = append(v, r.psnr)
+					default:
+						v = append(v, r.ssim)
+					}
+				}
+				mean, std := num.MeanStd(v)
+				got = fmt.Sprintf("%.2f ± %.2f", mean, std)
+				if metric == "SSIM" {
+					got = fmt.Sprintf("%.3f ± %.3f", mean, std)
+				}
+			}
+			checked++
+			if got != cells[k] {
+				t.Errorf("docs/results.md, %s, %s: the page says %q, %s gives %q", task, header[k], cells[k], folder, got)
+			}
+		}
+	}
+	if checked < 2*3*7 {
+		t.Errorf("checked %d cells, want the two tables' 3 rows of 7 cells", checked)
+	}
+}
