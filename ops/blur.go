@@ -187,7 +187,9 @@ func (b *Blur) correlate(x *graph.Node, flip bool, pad int, in []int) *graph.Nod
 		slices.Reverse(k) // reversing row-major data flips both axes
 	}
 	kernel := constOf(x, k, 1, 1, b.size, b.size)
-	conv := graph.Convolve(graph.Reshape(x, d[0]*d[1], 1, d[2], d[3]), kernel).ChannelsAxis(timage.ChannelsFirst)
+	// Strides are always given: GoMLX's own pure-Go backend refuses a
+	// convolution whose strides are left unset.
+	conv := graph.Convolve(graph.Reshape(x, d[0]*d[1], 1, d[2], d[3]), kernel).ChannelsAxis(timage.ChannelsFirst).StridePerAxis(1, 1)
 	if pad > 0 {
 		conv = conv.PaddingPerDim([][2]int{{pad, pad}, {pad, pad}})
 	}

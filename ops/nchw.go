@@ -76,9 +76,11 @@ func separable(x *graph.Node, mh, mw [][]float64) *graph.Node {
 	// Along H: [N·C, H (channels), W (spatial)] with an [H', H, 1] kernel.
 	kh := constFloats(x, flatten(mh), oh, h, 1)
 	t := graph.Reshape(x, n*c, h, w)
-	t = graph.Convolve(t, kh).ChannelsAxis(timage.ChannelsFirst).Done()
+	// Strides are always given: GoMLX's own pure-Go backend refuses a
+	// convolution whose strides are left unset.
+	t = graph.Convolve(t, kh).ChannelsAxis(timage.ChannelsFirst).StridePerAxis(1).Done()
 	// Along W: [N·C, H' (spatial), W (channels)] with a [1, W, W'] kernel.
 	kw := constFloats(x, flatten(transpose(mw)), 1, w, ow)
-	t = graph.Convolve(t, kw).ChannelsAxis(timage.ChannelsLast).Done()
+	t = graph.Convolve(t, kw).ChannelsAxis(timage.ChannelsLast).StridePerAxis(1).Done()
 	return graph.Reshape(t, n, c, oh, ow)
 }

@@ -8,9 +8,15 @@
 //
 // GOMLX_BACKEND is honoured as GoMLX defines it ("<name>:<config>"):
 //
-//	GOMLX_BACKEND=cadps            the toolkit's CPU backend (the default)
-//	GOMLX_BACKEND=go               GoMLX's own pure-Go backend, for comparison
-//	GOMLX_BACKEND=xla:/abs/pjrt.so XLA through a PJRT plugin (binaries built with -tags xla)
+//	GOMLX_BACKEND=cadps                 the toolkit's CPU backend (the default)
+//	GOMLX_BACKEND=go:ops_sequential     GoMLX's own pure-Go backend, for comparison
+//	GOMLX_BACKEND=xla:/abs/pjrt.so      XLA through a PJRT plugin (binaries built with -tags xla)
+//
+// GoMLX's own backend is for comparing kernels on forward passes (the UNet,
+// the operators): in GoMLX v0.26.0 it lacks ops that gradients need
+// (Reverse, for a convolution's gradient), so guided sampling steps fail on
+// it, and without ops_sequential its executor can deadlock when one graph
+// runs several matrix products at once.
 //
 // Asking for XLA never downloads anything: a missing plugin is an error at once.
 package backend

@@ -86,11 +86,10 @@ func (l *conv) apply(w *weights, h, _ *node) *node {
 
 // conv2d convolves NCHW x with OIHW kernel k, as PyTorch's Conv2d.
 func conv2d(x, k, bias *node, stride, pad int) *node {
+	// The stride is always given: GoMLX's own pure-Go backend (GOMLX_BACKEND=go)
+	// refuses a convolution whose strides are left unset.
 	c := graph.Convolve(x, k).ChannelsAxis(timage.ChannelsFirst).
-		PaddingPerDim([][2]int{{pad, pad}, {pad, pad}})
-	if stride != 1 {
-		c.StridePerAxis(stride, stride)
-	}
+		PaddingPerDim([][2]int{{pad, pad}, {pad, pad}}).StridePerAxis(stride, stride)
 	return graph.Add(c.Done(), channelVector(bias, x))
 }
 

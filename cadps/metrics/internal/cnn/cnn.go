@@ -104,10 +104,10 @@ func (w *Weights) Args(leading ...any) []any {
 
 // Conv2D is PyTorch's Conv2d on NCHW x with OIHW kernel k (bias may be nil).
 func Conv2D(x, k, bias *Node, stride, padH, padW int) *Node {
-	c := graph.Convolve(x, k).ChannelsAxis(timage.ChannelsFirst).PaddingPerDim([][2]int{{padH, padH}, {padW, padW}})
-	if stride != 1 {
-		c.StridePerAxis(stride, stride)
-	}
+	// The stride is always given: GoMLX's own pure-Go backend refuses a
+	// convolution whose strides are left unset.
+	c := graph.Convolve(x, k).ChannelsAxis(timage.ChannelsFirst).PaddingPerDim([][2]int{{padH, padH}, {padW, padW}}).
+		StridePerAxis(stride, stride)
 	y := c.Done()
 	if bias != nil {
 		y = graph.Add(y, graph.Reshape(bias, 1, bias.Shape().Dim(0), 1, 1))
