@@ -144,9 +144,13 @@ func runTrain(args []string, stdout, stderr io.Writer) (err error) {
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 	stopStartup()
+	ended := make(chan struct{}) // the run returned: no signal will come
+	defer close(ended)
 	go func() {
-		if _, ok := <-sigs; ok {
+		select {
+		case <-sigs:
 			stop.Store(true)
+		case <-ended:
 		}
 	}()
 

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cadps/toolkit/cadps/train"
 	"github.com/cadps/toolkit/checkpoints"
@@ -203,4 +205,24 @@ func TestTrainLossWeightSwitch(t *testing.T) {
 	if !strings.Contains(ckpt.Metadata["config"], `"loss_weight":"trunc-snr:100","history":[{"step":2,"setting":"lr"`) {
 		t.Errorf("checkpoint config %s", ckpt.Metadata["config"])
 	}
+}
+
+// TestTrainLeavesNoGoroutine checks that a training run, once it returns,
+// leaves no goroutine of its own behind: the one that turns SIGINT and
+// SIGTERM into a stop after the current step ends with the run.
+func TestTrainLeavesNoGoroutine(t *testing.T) {
+	data := writeTinyIDX(t, 3)
+	if out, err := runTrainArgs(t, append(tinyTrainArgs(data, filepath.Join(t.TempDir(), "run")), "--steps", "1")...); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	var stacks string
+	for range 100 {
+		buf := make([]byte, 1<<20)
+		stacks = string(buf[:runtime.Stack(buf, true)])
+		if !strings.Contains(stacks, ".runTrain.") {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Errorf("a goroutine of the run is still there after it returned:\n%s", stacks)
 }
