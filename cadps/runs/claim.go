@@ -101,6 +101,8 @@ type Claimer struct {
 
 	mu     sync.Mutex
 	active map[*Claim]bool
+	// released is set by ReleaseAll: later claims are refused.
+	released bool
 }
 
 func (c *Claimer) lease() time.Duration {
@@ -193,13 +195,16 @@ func (c *Claimer) Claim(stem string) (*Claim, error) {
 	}
 	cl := &Claim{path: path, token: h.Token, gen: gen, stem: stem, stop: make(chan struct{}), done: make(chan struct{}), owner: c}
 	if err := c.settle(cl, seen); err != nil {
-		if cl.own() {
-			os.Remove(path)
-		}
+		cl.removeOwn()
 		return nil, err
 	}
 	removeDeadTemps(stem, gen)
 	c.mu.Lock()
+	if c.released { // ReleaseAll ran while this claim was made
+		c.mu.Unlock()
+		cl.removeOwn()
+		return nil, fmt.Errorf("runs: claim %s: the worker is stopping, its claims released", stem)
+	}
 	if c.active == nil {
 		c.active = map[*Claim]bool{}
 	}
@@ -426,6 +431,14 @@ func (cl *Claim) own() bool {
 	return json.Unmarshal(data, &h) == nil && h.Token == cl.token
 }
 
+// removeOwn removes the claim's file unless it is another claim's, for a
+// claim that is given up before it is handed out.
+func (cl *Claim) removeOwn() {
+	if cl.own() {
+		os.Remove(cl.path)
+	}
+}
+
 // Lost reports whether another worker took the item over (after this
 // worker missed its heartbeats for the lease): the holder must then not
 // publish its result. It checks the claim files afresh.
@@ -463,9 +476,11 @@ func (cl *Claim) Release() error {
 
 // ReleaseAll releases every claim this worker holds, e.g. when it is
 // asked to stop (SIGTERM from scancel or Kubernetes), so that a
-// resubmitted worker need not wait for the lease to run out.
+// resubmitted worker need not wait for the lease to run out. Claims made
+// after it, or while it runs, are refused and leave no file.
 func (c *Claimer) ReleaseAll() {
 	c.mu.Lock()
+	c.released = true
 	held := make([]*Claim, 0, len(c.active))
 	for cl := range c.active {
 		held = append(held, cl)

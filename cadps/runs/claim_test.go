@@ -147,6 +147,15 @@ func TestReleaseAll(t *testing.T) {
 	if m, _ := filepath.Glob(filepath.Join(dir, "*")); len(m) != 0 {
 		t.Errorf("claims left after ReleaseAll: %v", m)
 	}
+	// A claim the run makes after ReleaseAll (a stop that came while the
+	// claim was being made) is refused, and leaves no file behind the
+	// stop, which ends the process.
+	if cl, err := c.Claim(filepath.Join(dir, "late")); err == nil {
+		t.Errorf("a claim after ReleaseAll was granted (%s)", cl.path)
+	}
+	if m, _ := filepath.Glob(filepath.Join(dir, "*")); len(m) != 0 {
+		t.Errorf("claims left after a claim that followed ReleaseAll: %v", m)
+	}
 }
 
 // TestClaimRemovesDeadTemps checks that a claim removes the temporary
