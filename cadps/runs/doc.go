@@ -18,10 +18,11 @@
 //
 // Many workers may share one output folder: [Shard] says which items a
 // worker owns (and [ChooseShard] how that survives a resubmission), and
-// claims ([Claimer]) hand each item to exactly one worker at a time, with
-// recovery from workers that crashed. A run's folder may sit on a shared
-// file system (NFS, Lustre, a ReadWriteMany volume). Everything this
-// package writes is created with an atomic link or rename, so that
-// concurrent workers on different machines never see half a file and never
-// both win the same claim.
+// claims (package [github.com/cadps/toolkit/cadps/runs/claim], which
+// describes their files, leases and guarantees) hand each item to exactly
+// one worker at a time, with recovery from workers that crashed. A run's
+// folder may sit on a shared file system (NFS, Lustre, a ReadWriteMany
+// volume). Everything this package writes is created with an atomic link
+// or rename, so that concurrent workers on different machines never see
+// half a file and never both win the same claim.
 package runs

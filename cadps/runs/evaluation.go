@@ -15,6 +15,7 @@ import (
 	"github.com/cadps/toolkit/cadps/imageio"
 	"github.com/cadps/toolkit/cadps/metrics/lpips"
 	"github.com/cadps/toolkit/cadps/restore"
+	"github.com/cadps/toolkit/cadps/runs/claim"
 	"github.com/cadps/toolkit/internal/atomicfile"
 	"github.com/cadps/toolkit/ops"
 )
@@ -30,7 +31,7 @@ const (
 	// EvalImagesDir holds the images of the first test images and the
 	// grids made from them.
 	EvalImagesDir = "images"
-	// EvalClaimFile is the stem of the claim (see Claimer) that a running
+	// EvalClaimFile is the stem of the claim (see [claim.Claimer]) that a running
 	// evaluation holds on its folder: files results.csv.claim.N.
 	EvalClaimFile = EvalResultsFile + ".claim"
 )
@@ -70,14 +71,14 @@ type Evaluation struct {
 	Jobs int
 	// Log, when not nil, receives a line per batch.
 	Log io.Writer
-	// Claims claims the folder for the run (nil: a Claimer of its own);
+	// Claims claims the folder for the run (nil: a [claim.Claimer] of its own);
 	// the caller may release it when the process is asked to stop
-	// (Claimer.ReleaseAll).
-	Claims *Claimer
+	// ([claim.Claimer.ReleaseAll]).
+	Claims *claim.Claimer
 
 	mu    sync.Mutex // guards rows, the files and Log
 	rows  []EvalRow
-	claim *Claim
+	claim *claim.Claim
 }
 
 // Run checks the settings against those in Out and every task and method,
@@ -110,11 +111,11 @@ func (e *Evaluation) Run() (string, error) {
 	}
 	claims := e.Claims
 	if claims == nil {
-		claims = &Claimer{}
+		claims = &claim.Claimer{}
 	}
 	var err error
 	e.claim, err = claims.Claim(filepath.Join(e.Out, EvalClaimFile))
-	if errors.Is(err, ErrHeld) {
+	if errors.Is(err, claim.ErrHeld) {
 		return "", fmt.Errorf("runs: another evaluation is writing %s: %w", e.Out, err)
 	}
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/cadps/toolkit/cadps/imageio"
 	"github.com/cadps/toolkit/cadps/restore"
+	"github.com/cadps/toolkit/cadps/runs/claim"
 	"github.com/cadps/toolkit/cadps/train"
 	"github.com/cadps/toolkit/ops"
 )
@@ -102,14 +103,14 @@ func TestEvaluationClaim(t *testing.T) {
 		want string                          // the error, "" for none
 	}{
 		{"held", func(t *testing.T, stem string) {
-			cl, err := (&Claimer{Worker: "the other evaluation"}).Claim(stem)
+			cl, err := (&claim.Claimer{Worker: "the other evaluation"}).Claim(stem)
 			if err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { cl.Release() })
 		}, "another evaluation is writing"},
 		{"held by a killed process", func(t *testing.T, stem string) {
-			data, err := json.Marshal(Holder{Host: host, PID: dead})
+			data, err := json.Marshal(claim.Holder{Host: host, PID: dead})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cadps/toolkit/cadps/gmm"
+	"github.com/cadps/toolkit/cadps/runs/claim"
 	"github.com/gomlx/gomlx/backends"
 )
 
@@ -159,7 +160,7 @@ func MixtureSeed(base uint64, d, m, p int) uint64 {
 //
 // With a CSV file, a running bench writes every run to CSV.partial as it
 // is measured (so that an interrupted bench keeps its runs) and renames it
-// to CSV when it ends, and holds a claim (Claimer, files CSV.claim.N) so
+// to CSV when it ends, and holds a claim ([claim.Claimer], files CSV.claim.N) so
 // that two benches never write one file at once. Resume continues the
 // file. The errors about the file name it by the command's flags (--csv,
 // --resume).
@@ -186,10 +187,10 @@ type MixtureBench struct {
 	Resume bool
 	// Log, when not nil, receives a line per run.
 	Log io.Writer
-	// Claims claims CSV for the run (nil: a Claimer of its own); the
+	// Claims claims CSV for the run (nil: a [claim.Claimer] of its own); the
 	// caller may release it when the process is asked to stop
-	// (Claimer.ReleaseAll).
-	Claims *Claimer
+	// ([claim.Claimer.ReleaseAll]).
+	Claims *claim.Claimer
 }
 
 // Run runs the bench with backend b, skipping the runs a resumed CSV
@@ -206,7 +207,7 @@ func (mb *MixtureBench) Run(b backends.Backend) ([]MixtureRow, error) {
 	if mb.CSV != "" {
 		claims := mb.Claims
 		if claims == nil {
-			claims = &Claimer{}
+			claims = &claim.Claimer{}
 		}
 		var err error
 		if out, err = openMixtureCSV(mb, claims); err != nil {

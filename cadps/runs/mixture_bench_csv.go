@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/cadps/toolkit/cadps/runs/claim"
 	"github.com/cadps/toolkit/internal/atomicfile"
 )
 
@@ -29,14 +30,14 @@ var legacyMixtureColumns = slices.Clip(mixtureColumns[:14])
 
 // mixtureCSV is the CSV file of a running bench. Rows go to PATH.partial
 // as they are measured, so that an interrupted bench keeps them, and
-// PATH.partial replaces PATH when the bench ends. A claim (Claimer, files
+// PATH.partial replaces PATH when the bench ends. A claim ([claim.Claimer], files
 // PATH.claim.N) keeps two benches from writing one file at once. A nil
 // *mixtureCSV is a bench without a CSV file.
 type mixtureCSV struct {
 	path  string
 	f     *os.File
 	w     *csv.Writer
-	claim *Claim
+	claim *claim.Claim
 	kept  map[mixtureKey]MixtureRow // the runs a resumed bench keeps
 }
 
@@ -53,9 +54,9 @@ func (r MixtureRow) key() mixtureKey { return mixtureKey{r.Dim, r.DimY, r.Proble
 // new one (an existing PATH or PATH.partial is refused), or with
 // mb.Resume one that holds the runs PATH.partial or else PATH already has
 // (a row cut short by an interruption is dropped and run again).
-func openMixtureCSV(mb *MixtureBench, claimer *Claimer) (*mixtureCSV, error) {
+func openMixtureCSV(mb *MixtureBench, claimer *claim.Claimer) (*mixtureCSV, error) {
 	cl, err := claimer.Claim(mb.CSV + ".claim")
-	if errors.Is(err, ErrHeld) {
+	if errors.Is(err, claim.ErrHeld) {
 		return nil, fmt.Errorf("--csv %s: another bench is writing it: %w", mb.CSV, err)
 	}
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/cadps/toolkit/cadps/backend"
 	"github.com/cadps/toolkit/cadps/gmm"
+	"github.com/cadps/toolkit/cadps/runs/claim"
 	"github.com/gomlx/gomlx/backends"
 )
 
@@ -171,7 +172,7 @@ func TestMixtureBenchResume(t *testing.T) {
 	}
 	mb = testBench(grown, 3)
 	mb.Resume = true
-	if _, err := mb.Run(b); !errors.Is(err, ErrHeld) || !strings.Contains(err.Error(), "--csv "+grown+": another bench is writing it") {
+	if _, err := mb.Run(b); !errors.Is(err, claim.ErrHeld) || !strings.Contains(err.Error(), "--csv "+grown+": another bench is writing it") {
 		t.Errorf("bench into a claimed file: error %v", err)
 	}
 }
@@ -230,20 +231,18 @@ func TestMixtureBenchCheck(t *testing.T) {
 	}
 }
 
-// takeOverClaim does to the claim cl on stem what happens to a bench
-// stopped (say by Slurm's suspend) for longer than the lease: its
-// heartbeat stops, its claim file ages past the lease, and another worker
-// claims stem. It returns the successor's claim.
-func takeOverClaim(t *testing.T, cl *Claim, stem string) *Claim {
+// takeOverClaim does to a claim on stem, fresh and of the default lease,
+// what happens to a bench stopped (say by Slurm's suspend) for longer than
+// the lease: its claim file (STEM.0) ages past the lease, and another
+// worker claims stem. Its holder's heartbeat, every quarter of the lease,
+// does not fire within the test. It returns the successor's claim.
+func takeOverClaim(t *testing.T, stem string) *claim.Claim {
 	t.Helper()
-	close(cl.stop)
-	<-cl.done
-	cl.closed = true // Release has nothing left to stop
-	past := time.Now().Add(-2 * DefaultLease)
-	if err := os.Chtimes(cl.path, past, past); err != nil {
+	past := time.Now().Add(-2 * claim.DefaultLease)
+	if err := os.Chtimes(stem+".0", past, past); err != nil {
 		t.Fatal(err)
 	}
-	successor, err := (&Claimer{Worker: "the successor"}).Claim(stem)
+	successor, err := (&claim.Claimer{Worker: "the successor"}).Claim(stem)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,12 +267,12 @@ func TestMixtureBenchLostClaim(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			csvPath := filepath.Join(t.TempDir(), "runs.csv")
 			mb := testBench(csvPath, 1)
-			c, err := openMixtureCSV(&mb, &Claimer{Worker: "the suspended bench"})
+			c, err := openMixtureCSV(&mb, &claim.Claimer{Worker: "the suspended bench"})
 			if err != nil {
 				t.Fatal(err)
 			}
 			before := readText(t, csvPath+".partial")
-			successor := takeOverClaim(t, c.claim, csvPath+".claim")
+			successor := takeOverClaim(t, csvPath+".claim")
 			defer c.close()
 			err = tc.do(c)
 			if err == nil || !strings.Contains(err.Error(), "--csv "+csvPath+": another bench took it over") {

@@ -13,6 +13,7 @@ import (
 	"github.com/cadps/toolkit/cadps/guidance"
 	"github.com/cadps/toolkit/cadps/metrics/lpips"
 	"github.com/cadps/toolkit/cadps/restore"
+	"github.com/cadps/toolkit/cadps/runs/claim"
 	"github.com/cadps/toolkit/internal/atomicfile"
 	"github.com/cadps/toolkit/ops"
 	"github.com/gomlx/gomlx/backends"
@@ -34,7 +35,7 @@ const (
 	// finished when its record exists.
 	RecordDir = "record"
 	// ClaimDir holds the claims of items being computed (see
-	// Claimer): NNNNN.G, G the claim's generation.
+	// [claim.Claimer]): NNNNN.G, G the claim's generation.
 	ClaimDir = "claim"
 	// SettingsFile is the reproduction's settings, in DIR.
 	SettingsFile = "reproduce.json"
@@ -95,10 +96,10 @@ type Reproduction struct {
 	// count in Out (ShardFile, as ChooseShard does) when none is recorded
 	// there, and is refused when another count is.
 	Shard Shard
-	// Claims claims items for this worker (nil: a Claimer with the
+	// Claims claims items for this worker (nil: a [claim.Claimer] with the
 	// default lease). Keep it to release the claims when the worker is
-	// asked to stop (Claimer.ReleaseAll).
-	Claims *Claimer
+	// asked to stop ([claim.Claimer.ReleaseAll]).
+	Claims *claim.Claimer
 	// Poll is how long Run waits before looking again at items that other
 	// workers hold (0: a quarter of the lease, at most 5 s).
 	Poll time.Duration

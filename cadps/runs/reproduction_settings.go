@@ -14,6 +14,7 @@ import (
 
 	"github.com/cadps/toolkit/cadps/guidance"
 	"github.com/cadps/toolkit/cadps/restore"
+	"github.com/cadps/toolkit/cadps/runs/claim"
 	"github.com/cadps/toolkit/internal/atomicfile"
 )
 
@@ -183,10 +184,10 @@ func (r *Reproduction) checkSettings(rs map[[2]string]*restore.Restorer) error {
 // (at once on this host, after the lease on another); the wait backs off
 // to a poll every second at most, says in Log whom it waits for after a
 // second, and gives up after two leases, naming the holder.
-func (r *Reproduction) lockSettings() (*Claim, error) {
+func (r *Reproduction) lockSettings() (*claim.Claim, error) {
 	c := r.Claims
 	if c == nil {
-		c = &Claimer{Worker: "shard " + r.Shard.String()}
+		c = &claim.Claimer{Worker: "shard " + r.Shard.String()}
 	}
 	stem := filepath.Join(r.Out, SettingsFile+".claim")
 	start, pause, logged := time.Now(), 5*time.Millisecond, false
@@ -194,21 +195,21 @@ func (r *Reproduction) lockSettings() (*Claim, error) {
 		cl, err := c.Claim(stem)
 		if err == nil && cl.Lost() { // another worker's claim crossed this one's
 			cl.Release()
-			err = fmt.Errorf("%s: %w", stem, ErrHeld)
+			err = fmt.Errorf("%s: %w", stem, claim.ErrHeld)
 		}
-		if !errors.Is(err, ErrHeld) {
+		if !errors.Is(err, claim.ErrHeld) {
 			return cl, err
 		}
 		waited := time.Since(start)
 		switch {
-		case waited > 2*c.lease():
+		case waited > 2*c.EffectiveLease():
 			return nil, fmt.Errorf("runs: %s: waited %v (two leases) for another worker to check the settings: %w; is it stuck?", r.Out, waited.Round(time.Second), err)
 		case waited > time.Second && !logged && r.Log != nil:
 			fmt.Fprintf(r.Log, "waiting for %s: %v\n", filepath.Join(r.Out, SettingsFile), err)
 			logged = true
 		}
 		time.Sleep(pause)
-		pause = min(2*pause, c.lease()/8, time.Second)
+		pause = min(2*pause, c.EffectiveLease()/8, time.Second)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/cadps/toolkit/cadps/backend"
 	"github.com/cadps/toolkit/cadps/imageio"
 	"github.com/cadps/toolkit/cadps/restore"
+	"github.com/cadps/toolkit/cadps/runs/claim"
 	"github.com/gomlx/gomlx/backends"
 )
 
@@ -256,7 +257,7 @@ func TestReproductionSettingsExtendRace(t *testing.T) {
 func TestReproductionSettingsStuckHolder(t *testing.T) {
 	b, prior := shippedPrior(t)
 	out := t.TempDir()
-	stuck, err := (&Claimer{Lease: time.Second, Worker: "the stuck worker"}).Claim(filepath.Join(out, SettingsFile+".claim"))
+	stuck, err := (&claim.Claimer{Lease: time.Second, Worker: "the stuck worker"}).Claim(filepath.Join(out, SettingsFile+".claim"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,7 +265,7 @@ func TestReproductionSettingsStuckHolder(t *testing.T) {
 	var log strings.Builder
 	r := &Reproduction{Out: out, Backend: b, Prior: prior, Options: restore.Options{Steps: 4}, Log: &log,
 		Tasks: []TaskSetup{{Task: restore.SpecTask("sr:factor=2")}}, Methods: []string{"dps"}, Images: []string{"a.png"}, Seed: 1,
-		Claims: &Claimer{Lease: 2 * time.Second}} // eight of the holder's heartbeats: it stays live under load
+		Claims: &claim.Claimer{Lease: 2 * time.Second}} // eight of the holder's heartbeats: it stays live under load
 	rs, err := r.restorers()
 	if err != nil {
 		t.Fatal(err)

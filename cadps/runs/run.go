@@ -12,6 +12,7 @@ import (
 	"github.com/cadps/toolkit/cadps/imageio"
 	"github.com/cadps/toolkit/cadps/metrics"
 	"github.com/cadps/toolkit/cadps/restore"
+	"github.com/cadps/toolkit/cadps/runs/claim"
 	"github.com/cadps/toolkit/internal/atomicfile"
 )
 
@@ -22,7 +23,7 @@ import (
 // other errors stop it (finished items stay finished).
 //
 // Workers may share Out: each item is claimed before it runs (see
-// Claimer), so that no two workers compute it at once. An item that
+// [claim.Claimer]), so that no two workers compute it at once. An item that
 // another live worker holds is left for later; once the rest is done, Run
 // waits for such items until their record appears or their holder's claim
 // goes stale (it died), and then runs them itself. So a worker started
@@ -49,7 +50,7 @@ func (r *Reproduction) Run() (*RunSummary, error) {
 	sum.Owned = len(pending)
 	w := &worker{r: r, rs: rs, sum: sum, claims: r.Claims}
 	if w.claims == nil {
-		w.claims = &Claimer{Worker: "shard " + r.Shard.String()}
+		w.claims = &claim.Claimer{Worker: "shard " + r.Shard.String()}
 	}
 	logged := 0 // the number of held items last reported
 	for pass := 0; len(pending) > 0; pass++ {
@@ -94,7 +95,7 @@ func (r *Reproduction) Run() (*RunSummary, error) {
 func (r *Reproduction) writeTables(sum *RunSummary, rows int) error {
 	c := r.Claims
 	if c == nil {
-		c = &Claimer{Worker: "shard " + r.Shard.String()}
+		c = &claim.Claimer{Worker: "shard " + r.Shard.String()}
 	}
 	countRecords := func() (int, error) {
 		recs, err := filepath.Glob(filepath.Join(globEscape(r.Out), "*", "*", RecordDir, "*.json"))
@@ -104,9 +105,9 @@ func (r *Reproduction) writeTables(sum *RunSummary, rows int) error {
 		lock, err := c.Claim(filepath.Join(r.Out, TableFile+".claim"))
 		if err == nil && lock.Lost() { // another worker's claim crossed this one's
 			lock.Release()
-			err = ErrHeld
+			err = claim.ErrHeld
 		}
-		held := errors.Is(err, ErrHeld)
+		held := errors.Is(err, claim.ErrHeld)
 		if err != nil && !held {
 			return err
 		}
@@ -143,9 +144,9 @@ func (r *Reproduction) poll() time.Duration {
 	if r.Poll > 0 {
 		return r.Poll
 	}
-	lease := DefaultLease
+	lease := claim.DefaultLease
 	if r.Claims != nil {
-		lease = r.Claims.lease()
+		lease = r.Claims.EffectiveLease()
 	}
 	return min(lease/4, 5*time.Second)
 }
@@ -155,7 +156,7 @@ type worker struct {
 	r      *Reproduction
 	rs     map[[2]string]*restore.Restorer
 	sum    *RunSummary
-	claims *Claimer
+	claims *claim.Claimer
 	nth    int
 }
 
@@ -187,7 +188,7 @@ func (w *worker) do(it Item, first bool) (held bool, err error) {
 		return false, fmt.Errorf("runs: %w", err)
 	}
 	cl, err := w.claims.Claim(filepath.Join(dir, it.Name()))
-	if errors.Is(err, ErrHeld) {
+	if errors.Is(err, claim.ErrHeld) {
 		return true, nil
 	}
 	if err != nil {
@@ -238,7 +239,7 @@ func ItemSeed(base uint64, task string, index int) uint64 {
 }
 
 // runItem restores one item and writes its outputs, then its record.
-func (r *Reproduction) runItem(it Item, rs *restore.Restorer, cl *Claim) (*Record, error) {
+func (r *Reproduction) runItem(it Item, rs *restore.Restorer, cl *claim.Claim) (*Record, error) {
 	start := time.Now()
 	for _, d := range []string{InputDir, ReconDir, ProgressDir, LabelDir, RecordDir} {
 		dir := filepath.Join(r.Out, it.Task, it.Method, d)

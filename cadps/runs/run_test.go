@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cadps/toolkit/cadps/restore"
+	"github.com/cadps/toolkit/cadps/runs/claim"
 )
 
 // TestRunShardWithoutItems runs the shards of a one-image reproduction
@@ -47,6 +49,41 @@ func TestRunShardWithoutItems(t *testing.T) {
 	}
 }
 
+// TestPollLease: a reproduction looks again at the items other workers
+// hold every quarter of its claims' lease, at most every 5 s; a lease
+// too short for a heartbeat counts as claim.MinLease, and none as
+// claim.DefaultLease.
+func TestPollLease(t *testing.T) {
+	for _, tc := range []struct {
+		lease, want time.Duration
+	}{
+		{0, claim.DefaultLease},
+		{-time.Second, claim.DefaultLease},
+		{1, claim.MinLease},
+		{3 * time.Nanosecond, claim.MinLease},
+		{claim.MinLease / 4, claim.MinLease},
+		{3 * time.Second, 3 * time.Second},
+	} {
+		t.Run(tc.lease.String(), func(t *testing.T) {
+			r := &Reproduction{Claims: &claim.Claimer{Lease: tc.lease}}
+			if got, want := r.poll(), min(tc.want/4, 5*time.Second); got != want {
+				t.Errorf("poll %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+// deadPID returns the process ID of a process of this host that has
+// ended (and been reaped), skipping the test where no process can be run.
+func deadPID(t *testing.T) int {
+	t.Helper()
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Skip("no process to reap:", err)
+	}
+	return dead.Process.Pid
+}
+
 // TestRunSweepsDeadClaims: a worker killed between writing an item's
 // record and releasing its claim leaves the claim behind; a rerun finds
 // the item finished and removes the claim, but leaves a live worker's.
@@ -68,7 +105,7 @@ func TestRunSweepsDeadClaims(t *testing.T) {
 		{"dead holder", dead, true},
 		{"live holder", os.Getppid(), false},
 	} {
-		data, err := json.Marshal(Holder{Host: host, PID: tc.pid})
+		data, err := json.Marshal(claim.Holder{Host: host, PID: tc.pid})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -162,7 +199,7 @@ func TestRunTablesOfWorkersEndingAtOnce(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			out := t.TempDir()
 			if tc.held {
-				held, err := (&Claimer{Worker: "shard 1/2"}).Claim(filepath.Join(out, TableFile+".claim"))
+				held, err := (&claim.Claimer{Worker: "shard 1/2"}).Claim(filepath.Join(out, TableFile+".claim"))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -237,7 +274,7 @@ func TestRunItemTakenOverWritesNothing(t *testing.T) {
 	if err := os.MkdirAll(filepath.Dir(stem), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cl, err := (&Claimer{}).Claim(stem)
+	cl, err := (&claim.Claimer{}).Claim(stem)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,7 +285,7 @@ func TestRunItemTakenOverWritesNothing(t *testing.T) {
 		}
 		// Another worker takes the item over, as it links the next
 		// generation of its claim.
-		h, err := json.Marshal(Holder{Host: "elsewhere", PID: 1, Worker: "shard 0/1", Claimed: "2026-01-01T00:00:00Z", Token: "other"})
+		h, err := json.Marshal(claim.Holder{Host: "elsewhere", PID: 1, Worker: "shard 0/1", Claimed: "2026-01-01T00:00:00Z", Token: "other"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -279,7 +316,7 @@ func TestRunReportsWaitingOnce(t *testing.T) {
 	if err := os.MkdirAll(filepath.Dir(stem), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	held, err := (&Claimer{Worker: "another worker"}).Claim(stem)
+	held, err := (&claim.Claimer{Worker: "another worker"}).Claim(stem)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -376,7 +413,7 @@ func TestReadTableHeld(t *testing.T) {
 	if err := os.MkdirAll(filepath.Dir(stem), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cl, err := (&Claimer{Worker: "shard 1/2"}).Claim(stem)
+	cl, err := (&claim.Claimer{Worker: "shard 1/2"}).Claim(stem)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/cadps/toolkit/cadps/guidance"
 	"github.com/cadps/toolkit/cadps/imageio"
+	"github.com/cadps/toolkit/cadps/runs/claim"
 	"github.com/cadps/toolkit/internal/atomicfile"
 	"github.com/cadps/toolkit/internal/num"
 )
@@ -35,7 +36,7 @@ type Table struct {
 	Expected int
 	Missing  []string
 	// Held are the Missing items that a live worker holds a claim on
-	// (see Claimer): they are being computed now.
+	// (see [claim.Claimer]): they are being computed now.
 	Held []string
 	// LPIPS names the LPIPS network and weight files the records'
 	// distances come from, as the folders' reproduce.json records them
@@ -143,11 +144,11 @@ func readTable(dirs []string) (*Table, error) {
 // form) that a live worker holds a claim on in any of dirs.
 func heldItems(dirs []string) map[string]bool {
 	held := map[string]bool{}
-	c := &Claimer{}
+	c := &claim.Claimer{}
 	for _, dir := range dirs {
 		claims, _ := filepath.Glob(filepath.Join(globEscape(dir), "*", "*", ClaimDir, "[0-9]*"))
 		for _, p := range claims {
-			if live, err := c.live(p); err != nil || !live {
+			if live, err := c.Live(p); err != nil || !live {
 				continue
 			}
 			rel, err := filepath.Rel(dir, p)
@@ -164,6 +165,12 @@ func heldItems(dirs []string) map[string]bool {
 		}
 	}
 	return held
+}
+
+// globEscape quotes the glob metacharacters of a path.
+func globEscape(p string) string {
+	r := strings.NewReplacer(`\`, `\\`, `*`, `\*`, `?`, `\?`, `[`, `\[`)
+	return r.Replace(p)
 }
 
 // sameItem reports whether two records are of the same item.

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/cadps/toolkit/cadps/runs"
+	"github.com/cadps/toolkit/cadps/runs/claim"
 	"github.com/cadps/toolkit/cadps/train"
 )
 
@@ -134,7 +135,7 @@ func TestTrainClaim(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			out := t.TempDir()
 			if tc.held {
-				cl, err := (&runs.Claimer{Worker: "the other run"}).Claim(filepath.Join(out, trainClaim))
+				cl, err := (&claim.Claimer{Worker: "the other run"}).Claim(filepath.Join(out, trainClaim))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -338,7 +339,7 @@ func TestRestoreHeldFolder(t *testing.T) {
 	if err := os.Mkdir(out, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	other := &runs.Claimer{Worker: "the other restoration"}
+	other := &claim.Claimer{Worker: "the other restoration"}
 	held, err := other.Claim(filepath.Join(out, ".restore.claim"))
 	if err != nil {
 		t.Fatal(err)

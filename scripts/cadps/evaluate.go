@@ -10,6 +10,7 @@ import (
 	"github.com/cadps/toolkit/cadps/imageio"
 	"github.com/cadps/toolkit/cadps/restore"
 	"github.com/cadps/toolkit/cadps/runs"
+	"github.com/cadps/toolkit/cadps/runs/claim"
 	"github.com/cadps/toolkit/cadps/train"
 	"github.com/cadps/toolkit/ops"
 )
@@ -149,7 +150,7 @@ func runEvaluate(args []string, stdout, stderr io.Writer) error {
 	if !*f.quiet {
 		ev.Log = stdout
 	}
-	ev.Claims = &runs.Claimer{Worker: "cadps evaluate"}
+	ev.Claims = &claim.Claimer{Worker: "cadps evaluate"}
 	defer stopOnSignal(ev.Claims, "evaluate", *f.out+" is free again; a rerun redoes the batches it was running", stderr).stop()
 	table, err := ev.Run()
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/cadps/toolkit/cadps/backend"
 	"github.com/cadps/toolkit/cadps/guidance"
 	"github.com/cadps/toolkit/cadps/runs"
+	"github.com/cadps/toolkit/cadps/runs/claim"
 	"github.com/cadps/toolkit/internal/atomicfile"
 )
 
@@ -113,7 +114,7 @@ func runGMMBench(args []string, stdout, stderr io.Writer) (err error) {
 	mb := cfg.bench
 	mb.Log = stderr
 	if mb.CSV != "" {
-		mb.Claims = &runs.Claimer{Worker: "cadps gmm bench"}
+		mb.Claims = &claim.Claimer{Worker: "cadps gmm bench"}
 		defer stopOnSignal(mb.Claims, "gmm bench", mb.CSV+" is free again; --resume continues it", stderr).stop()
 	}
 	start := time.Now()

@@ -14,6 +14,7 @@ import (
 	"github.com/cadps/toolkit/cadps/imageio"
 	"github.com/cadps/toolkit/cadps/restore"
 	"github.com/cadps/toolkit/cadps/runs"
+	"github.com/cadps/toolkit/cadps/runs/claim"
 )
 
 // reproduceCommand is `cadps reproduce [FOLDER]`: a folder of images
@@ -48,7 +49,7 @@ func addReproduceFlags(fs *flag.FlagSet) *reproduceFlags {
 	f.out = fs.String("out", "", "output folder (required)")
 	f.shard = fs.String("shard", "", "run shard INDEX/COUNT of the items (default: the index SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX, else all)")
 	f.shardCount = fs.Int("shard-count", 0, "number of shards of a job array (or CADPS_SHARD_COUNT; default: the count recorded in -out, else the first Slurm array's size)")
-	f.lease = fs.Duration("lease", runs.DefaultLease, "a claimed item whose worker has not been heard of for this long (or for its own lease, if longer) is taken over; at least 1s")
+	f.lease = fs.Duration("lease", claim.DefaultLease, "a claimed item whose worker has not been heard of for this long (or for its own lease, if longer) is taken over; at least 1s")
 	f.limit = fs.Int("limit", 0, "use only the first N images of the folder (sorted by name)")
 	f.retry = fs.Bool("retry-failed", false, "rerun items recorded as failed")
 	f.gridRows = fs.Int("grid-rows", 8, "rows (images) of each comparison grid (0: no grids)")
@@ -76,8 +77,8 @@ func runReproduce(args []string, stdout, stderr io.Writer) (err error) {
 		return usagef("-grid-rows and -limit must not be negative")
 	case *f.shardCount < 0:
 		return usagef("-shard-count %d is negative", *f.shardCount)
-	case *f.lease < runs.MinLease:
-		return usagef("-lease %v is too short: want at least %v (workers refresh their claims every quarter of it)", *f.lease, runs.MinLease)
+	case *f.lease < claim.MinLease:
+		return usagef("-lease %v is too short: want at least %v (workers refresh their claims every quarter of it)", *f.lease, claim.MinLease)
 	}
 	if err := f.tables.check(); err != nil {
 		return err
@@ -122,7 +123,7 @@ func runReproduce(args []string, stdout, stderr io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	rep.Claims = &runs.Claimer{Lease: *f.lease, Worker: workerName(rep.Shard, os.Getenv)}
+	rep.Claims = &claim.Claimer{Lease: *f.lease, Worker: workerName(rep.Shard, os.Getenv)}
 	defer stopOnSignal(rep.Claims, "reproduce", "the items it held are free again", stderr).stop()
 	sum, err := runWithProgress(rep, stdout, *f.quiet)
 	if err != nil {

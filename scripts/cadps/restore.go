@@ -18,7 +18,7 @@ import (
 	"github.com/cadps/toolkit/cadps/imageio"
 	"github.com/cadps/toolkit/cadps/metrics"
 	"github.com/cadps/toolkit/cadps/restore"
-	"github.com/cadps/toolkit/cadps/runs"
+	"github.com/cadps/toolkit/cadps/runs/claim"
 	"github.com/cadps/toolkit/internal/atomicfile"
 )
 
@@ -40,7 +40,7 @@ const (
 	progressFile    = "progress.png"
 	gifFile         = "progress.gif"
 	recordFile      = "record.json"
-	// restoreClaim is the stem of the claim (runs.Claimer) a restoration
+	// restoreClaim is the stem of the claim (claim.Claimer) a restoration
 	// holds on its output folder while it runs: hidden files
 	// .restore.claim.N, removed when it ends.
 	restoreClaim = ".restore.claim"
@@ -166,7 +166,7 @@ func runRestore(args []string, stdout, stderr io.Writer) (err error) {
 	}
 	// Only now that every input checked out: a refused run leaves no
 	// folder, and one that fails or is stopped leaves none it made.
-	claims := &runs.Claimer{Worker: "restore"}
+	claims := &claim.Claimer{Worker: "restore"}
 	sig := stopOnSignal(claims, "restore", *out+" is as it was", stderr)
 	defer sig.stop()
 	dir, err := sig.makeOutputDir(*out)
@@ -177,14 +177,14 @@ func runRestore(args []string, stdout, stderr io.Writer) (err error) {
 	// Two restorations into one folder would write the same staged files
 	// and could leave one's record beside the other's images: the second
 	// is refused before it samples.
-	claim, err := sig.claim(claims, filepath.Join(*out, restoreClaim))
-	if errors.Is(err, runs.ErrHeld) {
+	held, err := sig.claim(claims, filepath.Join(*out, restoreClaim))
+	if errors.Is(err, claim.ErrHeld) {
 		return fmt.Errorf("another restoration is writing %s (%w): wait for it to end, or give another -out", *out, err)
 	}
 	if err != nil {
 		return err
 	}
-	defer claim.Release()
+	defer held.Release()
 	earlier, err := earlierRestoreOutputs(*out)
 	if err != nil {
 		return err
@@ -203,8 +203,8 @@ func runRestore(args []string, stdout, stderr io.Writer) (err error) {
 		rec.LPIPSWeights = lpWeights
 	}
 	if err := sig.finish(func() error {
-		if claim.Lost() { // stalled past the lease, and another run took the folder
-			return fmt.Errorf("another restoration took %s over while this one ran (it was not heard of for %v): this one's results are not written", *out, runs.DefaultLease)
+		if held.Lost() { // stalled past the lease, and another run took the folder
+			return fmt.Errorf("another restoration took %s over while this one ran (it was not heard of for %v): this one's results are not written", *out, claim.DefaultLease)
 		}
 		rec.TotalSeconds = time.Since(started).Seconds()
 		return writeRestoreOutputs(*out, res, &rec, earlier)

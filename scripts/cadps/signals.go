@@ -8,7 +8,7 @@ import (
 	"sync"
 	"syscall"
 
-	"github.com/cadps/toolkit/cadps/runs"
+	"github.com/cadps/toolkit/cadps/runs/claim"
 )
 
 // signalStop is a run's handling of SIGINT and SIGTERM (stopOnSignal).
@@ -36,7 +36,7 @@ type signalStop struct {
 // makeOutputDir method). Call stop to stop listening (calling it again is
 // harmless); a run that writes its outputs in one go wraps that in
 // finish.
-func stopOnSignal(claims *runs.Claimer, name, freed string, stderr io.Writer, dirs ...*outputDir) *signalStop {
+func stopOnSignal(claims *claim.Claimer, name, freed string, stderr io.Writer, dirs ...*outputDir) *signalStop {
 	s := &signalStop{sigs: make(chan os.Signal, 1), done: make(chan struct{}), dirs: dirs}
 	signal.Notify(s.sigs, syscall.SIGTERM, syscall.SIGINT)
 	go func() {
@@ -94,7 +94,7 @@ func (s *signalStop) makeOutputDir(dir string) (*outputDir, error) {
 // that comes while the claim is made waits for it, so that the stop
 // releases it (claims must be the Claimer the stop releases) before it
 // undoes the folders.
-func (s *signalStop) claim(claims *runs.Claimer, stem string) (*runs.Claim, error) {
+func (s *signalStop) claim(claims *claim.Claimer, stem string) (*claim.Claim, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return claims.Claim(stem)

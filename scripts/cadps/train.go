@@ -12,7 +12,7 @@ import (
 	"syscall"
 
 	"github.com/cadps/toolkit/cadps/backend"
-	"github.com/cadps/toolkit/cadps/runs"
+	"github.com/cadps/toolkit/cadps/runs/claim"
 	"github.com/cadps/toolkit/cadps/train"
 	"github.com/cadps/toolkit/cadps/unet"
 	"github.com/gomlx/gomlx/backends"
@@ -111,7 +111,7 @@ func runTrain(args []string, stdout, stderr io.Writer) (err error) {
 	defer dir.undo(&err)
 	// Until training starts, SIGINT and SIGTERM stop the run at once: the
 	// claim is released and the folder, when this run made it, removed.
-	claimer := &runs.Claimer{Worker: "cadps train"}
+	claimer := &claim.Claimer{Worker: "cadps train"}
 	stopStartup := stopOnSignal(claimer, "train", *f.out+" is free again", stderr, dir).stop
 	defer stopStartup()
 	claim, err := claimTrainOut(claimer, *f.out)
@@ -171,17 +171,17 @@ func runTrain(args []string, stdout, stderr io.Writer) (err error) {
 }
 
 // trainClaim is the stem of the claim a training run holds on its output
-// folder (files checkpoint.safetensors.claim.N; see runs.Claimer).
+// folder (files checkpoint.safetensors.claim.N; see claim.Claimer).
 const trainClaim = train.CheckpointFile + ".claim"
 
 // claimTrainOut claims the output folder out for the whole run, so that a
 // second run into it (fresh or --resume) is refused before it reads or
 // writes anything. A run stopped by SIGINT or SIGTERM returns normally and
 // releases the claim; one killed leaves a claim that the next run on this
-// host takes over at once (runs.Claimer).
-func claimTrainOut(claimer *runs.Claimer, out string) (*runs.Claim, error) {
+// host takes over at once (claim.Claimer).
+func claimTrainOut(claimer *claim.Claimer, out string) (*claim.Claim, error) {
 	cl, err := claimer.Claim(filepath.Join(out, trainClaim))
-	if errors.Is(err, runs.ErrHeld) {
+	if errors.Is(err, claim.ErrHeld) {
 		return nil, fmt.Errorf("another training run is writing %s: %w", out, err)
 	}
 	return cl, err
@@ -190,9 +190,9 @@ func claimTrainOut(claimer *runs.Claimer, out string) (*runs.Claim, error) {
 // trainClaimCheck is the run's train.RunOptions.Check: once another run
 // has taken the folder out over (this one was stopped, e.g. suspended by
 // Slurm, for longer than the lease), it refuses every further write.
-func trainClaimCheck(claim *runs.Claim, out string) func() error {
+func trainClaimCheck(cl *claim.Claim, out string) func() error {
 	return func() error {
-		if claim.Lost() {
+		if cl.Lost() {
 			return fmt.Errorf("another training run took %s over while this one was stopped (its claim lapsed): stopping without writing", out)
 		}
 		return nil

@@ -1,4 +1,4 @@
-package runs
+package claim
 
 import (
 	"encoding/json"
@@ -370,12 +370,8 @@ func TestClaimShortLease(t *testing.T) {
 	} {
 		t.Run(tc.lease.String(), func(t *testing.T) {
 			c := &Claimer{Lease: tc.lease}
-			if got := c.lease(); got != tc.want {
+			if got := c.EffectiveLease(); got != tc.want {
 				t.Errorf("lease %v, want %v", got, tc.want)
-			}
-			// A reproduction looks again at held items every quarter lease.
-			if got, want := (&Reproduction{Claims: c}).poll(), min(tc.want/4, 5*time.Second); got != want {
-				t.Errorf("poll %v, want %v", got, want)
 			}
 			stem := filepath.Join(t.TempDir(), "00001")
 			cl, err := c.Claim(stem)

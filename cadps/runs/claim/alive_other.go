@@ -1,6 +1,6 @@
 //go:build !unix
 
-package runs
+package claim
 
 // processAlive cannot tell on this system, so every process counts as
 // alive and no temporary file is removed as a dead one's.

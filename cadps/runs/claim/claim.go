@@ -1,4 +1,4 @@
-package runs
+package claim
 
 import (
 	"crypto/rand"
@@ -105,7 +105,10 @@ type Claimer struct {
 	released bool
 }
 
-func (c *Claimer) lease() time.Duration {
+// EffectiveLease returns the lease c's claims live by: Lease, or
+// DefaultLease when Lease is zero or less, or MinLease when it is shorter.
+// Its holder refreshes a claim every quarter of it.
+func (c *Claimer) EffectiveLease() time.Duration {
 	switch {
 	case c.Lease <= 0:
 		return DefaultLease
@@ -177,18 +180,18 @@ func (c *Claimer) Claim(stem string) (*Claim, error) {
 	host, _ := os.Hostname()
 	var token [8]byte
 	if _, err := rand.Read(token[:]); err != nil {
-		return nil, fmt.Errorf("runs: claim %s: %w", stem, err)
+		return nil, fmt.Errorf("claim: %s: %w", stem, err)
 	}
-	h := Holder{Host: host, PID: os.Getpid(), PIDSpace: pidSpace(), Worker: c.Worker, Lease: c.lease().Seconds(),
+	h := Holder{Host: host, PID: os.Getpid(), PIDSpace: pidSpace(), Worker: c.Worker, Lease: c.EffectiveLease().Seconds(),
 		Claimed: time.Now().UTC().Format(time.RFC3339), Token: hex.EncodeToString(token[:])}
 	data, err := json.Marshal(h)
 	if err != nil {
-		return nil, fmt.Errorf("runs: %w", err)
+		return nil, fmt.Errorf("claim: %w", err)
 	}
 	path := stem + "." + strconv.Itoa(gen)
 	won, err := atomicfile.CreateExclusive(path, processTag(), data)
 	if err != nil {
-		return nil, fmt.Errorf("runs: claim %s: %w", stem, err)
+		return nil, fmt.Errorf("claim: %s: %w", stem, err)
 	}
 	if !won {
 		return nil, fmt.Errorf("%s: %w: %s", stem, ErrHeld, readHolder(path))
@@ -203,14 +206,14 @@ func (c *Claimer) Claim(stem string) (*Claim, error) {
 	if c.released { // ReleaseAll ran while this claim was made
 		c.mu.Unlock()
 		cl.removeOwn()
-		return nil, fmt.Errorf("runs: claim %s: the worker is stopping, its claims released", stem)
+		return nil, fmt.Errorf("claim: %s: the worker is stopping, its claims released", stem)
 	}
 	if c.active == nil {
 		c.active = map[*Claim]bool{}
 	}
 	c.active[cl] = true
 	c.mu.Unlock()
-	go cl.heartbeat(c.lease() / 4)
+	go cl.heartbeat(c.EffectiveLease() / 4)
 	return cl, nil
 }
 
@@ -226,7 +229,7 @@ func (c *Claimer) Claim(stem string) (*Claim, error) {
 func (c *Claimer) settle(cl *Claim, seen look) error {
 	matches, err := filepath.Glob(globEscape(cl.stem) + ".*")
 	if err != nil {
-		return fmt.Errorf("runs: claim %s: %w", cl.stem, err)
+		return fmt.Errorf("claim: %s: %w", cl.stem, err)
 	}
 	var older []string
 	for _, g := range claimGenerations(cl.stem, matches) {
@@ -236,11 +239,11 @@ func (c *Claimer) settle(cl *Claim, seen look) error {
 		path := cl.stem + "." + strconv.Itoa(g)
 		token, wasSeen := seen.tokens[g]
 		superseded := wasSeen && g < seen.newest && readHolderOf(path).Token == token
-		live, err := c.live(path)
+		live, err := c.Live(path)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 		case err != nil:
-			return fmt.Errorf("runs: claim %s: %w", cl.stem, err)
+			return fmt.Errorf("claim: %s: %w", cl.stem, err)
 		case g > cl.gen || live && !superseded:
 			return fmt.Errorf("%s: %w: %s", cl.stem, ErrHeld, readHolder(path))
 		default:
@@ -253,17 +256,18 @@ func (c *Claimer) settle(cl *Claim, seen look) error {
 	return nil
 }
 
-// live reports whether the claim file at path belongs to a live worker:
-// refreshed within the lease (the longer of this worker's and the one the
-// holder recorded), by a holder that is not a process of this host that
-// no longer runs. It looks at the file itself (Lstat), so that a dangling
-// link counts as a file.
-func (c *Claimer) live(path string) (bool, error) {
+// Live reports whether the claim file at path (STEM.N) belongs to a live
+// worker: refreshed within the lease (the longer of this worker's and the
+// one the holder recorded), by a holder that is not a process of this host
+// that no longer runs. It looks at the file itself (Lstat), so that a
+// dangling link counts as a file; a missing file is an error wrapping
+// fs.ErrNotExist.
+func (c *Claimer) Live(path string) (bool, error) {
 	st, err := os.Lstat(path)
 	if err != nil {
 		return false, err
 	}
-	lease := c.lease()
+	lease := c.EffectiveLease()
 	if held := readHolderOf(path).Lease; held > lease.Seconds() {
 		lease = time.Duration(min(held, time.Duration(math.MaxInt64).Seconds()/2) * float64(time.Second))
 	}
@@ -289,7 +293,7 @@ func (c *Claimer) nextGeneration(stem string) (int, look, error) {
 	for range 1000 {
 		matches, err := filepath.Glob(globEscape(stem) + ".*")
 		if err != nil {
-			return 0, look{}, fmt.Errorf("runs: claim %s: %w", stem, err)
+			return 0, look{}, fmt.Errorf("claim: %s: %w", stem, err)
 		}
 		l := look{newest: -1, tokens: map[int]string{}}
 		for _, g := range claimGenerations(stem, matches) {
@@ -300,13 +304,13 @@ func (c *Claimer) nextGeneration(stem string) (int, look, error) {
 			return 0, l, nil
 		}
 		path := stem + "." + strconv.Itoa(l.newest)
-		live, err := c.live(path)
+		live, err := c.Live(path)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			time.Sleep(time.Millisecond)
 			continue // released meanwhile
 		case err != nil:
-			return 0, look{}, fmt.Errorf("runs: claim %s: %w", stem, err)
+			return 0, look{}, fmt.Errorf("claim: %s: %w", stem, err)
 		case live:
 			return 0, look{}, fmt.Errorf("%s: %w: %s", stem, ErrHeld, readHolder(path))
 		}
@@ -469,7 +473,7 @@ func (cl *Claim) Release() error {
 		return nil // taken over: the file, if any, is another worker's
 	}
 	if err := os.Remove(cl.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("runs: releasing %s: %w", cl.path, err)
+		return fmt.Errorf("claim: releasing %s: %w", cl.path, err)
 	}
 	return nil
 }
