@@ -298,7 +298,7 @@ func (r *Reproduction) restorers() (map[[2]string]*restore.Restorer, error) {
 // removeStaleTemps removes the temporary files a killed run left for the
 // item named stem in dir (only this item's, which no other shard writes).
 func removeStaleTemps(dir, stem string) {
-	matches, _ := atomicfile.Temps(dir, globEscape(stem)+".*")
+	matches, _ := atomicfile.Temps(dir, atomicfile.GlobEscape(stem)+".*")
 	for _, m := range matches {
 		os.Remove(m)
 	}

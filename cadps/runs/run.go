@@ -98,7 +98,7 @@ func (r *Reproduction) writeTables(sum *RunSummary, rows int) error {
 		c = &claim.Claimer{Worker: "shard " + r.Shard.String()}
 	}
 	countRecords := func() (int, error) {
-		recs, err := filepath.Glob(filepath.Join(globEscape(r.Out), "*", "*", RecordDir, "*.json"))
+		recs, err := filepath.Glob(filepath.Join(atomicfile.GlobEscape(r.Out), "*", "*", RecordDir, "*.json"))
 		return len(recs), err
 	}
 	for {

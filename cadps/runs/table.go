@@ -102,7 +102,7 @@ func readTable(dirs []string) (*Table, error) {
 	}
 	var all []*Record
 	for _, dir := range dirs {
-		paths, err := filepath.Glob(filepath.Join(globEscape(dir), "*", "*", RecordDir, "*.json"))
+		paths, err := filepath.Glob(filepath.Join(atomicfile.GlobEscape(dir), "*", "*", RecordDir, "*.json"))
 		if err != nil {
 			return nil, fmt.Errorf("runs: merge: %w", err)
 		}
@@ -146,7 +146,7 @@ func heldItems(dirs []string) map[string]bool {
 	held := map[string]bool{}
 	c := &claim.Claimer{}
 	for _, dir := range dirs {
-		claims, _ := filepath.Glob(filepath.Join(globEscape(dir), "*", "*", ClaimDir, "[0-9]*"))
+		claims, _ := filepath.Glob(filepath.Join(atomicfile.GlobEscape(dir), "*", "*", ClaimDir, "[0-9]*"))
 		for _, p := range claims {
 			if live, err := c.Live(p); err != nil || !live {
 				continue
@@ -165,12 +165,6 @@ func heldItems(dirs []string) map[string]bool {
 		}
 	}
 	return held
-}
-
-// globEscape quotes the glob metacharacters of a path.
-func globEscape(p string) string {
-	r := strings.NewReplacer(`\`, `\\`, `*`, `\*`, `?`, `\?`, `[`, `\[`)
-	return r.Replace(p)
 }
 
 // sameItem reports whether two records are of the same item.

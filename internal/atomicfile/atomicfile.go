@@ -17,12 +17,19 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // tempPattern is the os.CreateTemp pattern of the temporary file for a
 // target named base: ".base.tmp" and a random suffix. A run killed while
 // writing leaves such a file (see Temps).
 func tempPattern(base string) string { return "." + base + ".tmp*" }
+
+// GlobEscape quotes the filepath.Match metacharacters of a name, so that a
+// folder or file named "out[1]" matches only itself in a pattern.
+func GlobEscape(name string) string {
+	return strings.NewReplacer(`\`, `\\`, `*`, `\*`, `?`, `\?`, `[`, `\[`).Replace(name)
+}
 
 // Temps returns the paths (dir joined with each name) of the temporary
 // files in dir that a write of this package leaves behind when its

@@ -213,3 +213,18 @@ func TestLinkExclusive(t *testing.T) {
 		}
 	}
 }
+
+func TestGlobEscape(t *testing.T) {
+	for _, name := range []string{"out", "out[1]", "a*b", "what?", `back\slash`, "[x]*?"} {
+		ok, err := filepath.Match(GlobEscape(name), name)
+		if err != nil || !ok {
+			t.Errorf("GlobEscape(%q) = %q does not match the name itself (%v)", name, GlobEscape(name), err)
+		}
+		if ok, _ := filepath.Match(GlobEscape(name), name+"x"); ok {
+			t.Errorf("GlobEscape(%q) = %q matches %q too", name, GlobEscape(name), name+"x")
+		}
+	}
+	if ok, _ := filepath.Match(GlobEscape("out[1]"), "out1"); ok {
+		t.Error(`GlobEscape("out[1]") matches "out1"`)
+	}
+}

@@ -135,7 +135,7 @@ type Claim struct {
 // generations returns the newest generation among stem's claim files, and
 // whether there is any.
 func generations(stem string) (newest int, found bool, err error) {
-	matches, err := filepath.Glob(globEscape(stem) + ".*")
+	matches, err := filepath.Glob(atomicfile.GlobEscape(stem) + ".*")
 	if err != nil {
 		return 0, false, err
 	}
@@ -158,12 +158,6 @@ func claimGenerations(stem string, matches []string) []int {
 		}
 	}
 	return gens
-}
-
-// globEscape quotes the glob metacharacters of a path.
-func globEscape(p string) string {
-	r := strings.NewReplacer(`\`, `\\`, `*`, `\*`, `?`, `\?`, `[`, `\[`)
-	return r.Replace(p)
 }
 
 // Claim tries to claim the item whose claim files are named STEM.N (the
@@ -227,7 +221,7 @@ func (c *Claimer) Claim(stem string) (*Claim, error) {
 // newest it saw was superseded already and is removed; the newest it saw,
 // and any other, is removed unless its holder is live now.
 func (c *Claimer) settle(cl *Claim, seen look) error {
-	matches, err := filepath.Glob(globEscape(cl.stem) + ".*")
+	matches, err := filepath.Glob(atomicfile.GlobEscape(cl.stem) + ".*")
 	if err != nil {
 		return fmt.Errorf("claim: %s: %w", cl.stem, err)
 	}
@@ -291,7 +285,7 @@ type look struct {
 // it (its holder released it), it lists again.
 func (c *Claimer) nextGeneration(stem string) (int, look, error) {
 	for range 1000 {
-		matches, err := filepath.Glob(globEscape(stem) + ".*")
+		matches, err := filepath.Glob(atomicfile.GlobEscape(stem) + ".*")
 		if err != nil {
 			return 0, look{}, fmt.Errorf("claim: %s: %w", stem, err)
 		}
@@ -522,7 +516,7 @@ func removeDeadTemps(stem string, gen int) {
 	prefix := strings.ReplaceAll(host, ".", "_") + "-"
 	for g := 0; g <= gen; g++ {
 		name := base + "." + strconv.Itoa(g)
-		matches, _ := atomicfile.Temps(dir, globEscape(name+"."+prefix)+"*")
+		matches, _ := atomicfile.Temps(dir, atomicfile.GlobEscape(name+"."+prefix)+"*")
 		for _, m := range matches {
 			rest := strings.TrimPrefix(filepath.Base(m), "."+name+"."+prefix)
 			num, space, _ := strings.Cut(rest[:max(strings.Index(rest, "."), 0)], "-")
