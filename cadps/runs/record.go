@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/cadps/toolkit/cadps/metrics"
 	"github.com/cadps/toolkit/cadps/restore"
@@ -80,4 +81,19 @@ func ReadRecord(path string) (*Record, error) {
 		return nil, fmt.Errorf("runs: record %s has status %q", path, rec.Status)
 	}
 	return &rec, nil
+}
+
+// checkPlace refuses a record whose task, method or index disagree with
+// the place it was read from, <task>/<method>/record/NNNNN.json: a merge
+// builds the paths of the item's images and of its grid from them, and
+// counts the record as that item.
+func (rec *Record) checkPlace(path string) error {
+	methodDir := filepath.Dir(filepath.Dir(path))
+	task, method := filepath.Base(filepath.Dir(methodDir)), filepath.Base(methodDir)
+	name := Item{Index: rec.Index}.Name() + ".json"
+	if rec.Task != task || rec.Method != method || rec.Index < 0 || filepath.Base(path) != name {
+		return fmt.Errorf("runs: record %s names task %q, method %q and index %d, not the item of its folder and file name (%s/%s/%s)",
+			path, rec.Task, rec.Method, rec.Index, task, method, filepath.Base(path))
+	}
+	return nil
 }

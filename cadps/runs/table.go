@@ -111,6 +111,9 @@ func readTable(dirs []string) (*Table, error) {
 			if err != nil {
 				return nil, err
 			}
+			if err := rec.checkPlace(p); err != nil {
+				return nil, err
+			}
 			rec.root = dir
 			all = append(all, rec)
 		}

@@ -100,3 +100,50 @@ func TestMerge(t *testing.T) {
 		t.Error("merge of a missing folder: no error")
 	}
 }
+
+// TestMergeRefusesMisplacedRecord checks that a record whose task, method
+// or index disagree with its folder and file name is refused, naming the
+// file, before anything is written: the grids' and images' paths are
+// built from them.
+func TestMergeRefusesMisplacedRecord(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(*Record)
+	}{
+		{"task escaping the folder", func(r *Record) { r.Task = "/../../x" }},
+		{"task with a separator", func(r *Record) { r.Task = "sr/x" }},
+		{"empty task", func(r *Record) { r.Task = "" }},
+		{"task of another folder", func(r *Record) { r.Task = "blur" }},
+		{"method escaping the folder", func(r *Record) { r.Method = ".." }},
+		{"method of another folder", func(r *Record) { r.Method = "cadps" }},
+		{"index of another file", func(r *Record) { r.Index = 1 }},
+		{"negative index", func(r *Record) { r.Index = -1 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			dir, out := filepath.Join(root, "run"), filepath.Join(root, "run", "out")
+			rec := Record{Task: "sr", Method: "dps", Index: 0, Status: StatusOK, PSNR: 20, SSIM: 0.5, ImageBase: "x.png"}
+			writeItem(t, dir, rec)
+			writeItem(t, dir, Record{Task: "sr", Method: "dps", Index: 1, Status: StatusOK, PSNR: 21, SSIM: 0.6, ImageBase: "y.png"})
+			tc.edit(&rec)
+			data, err := json.Marshal(rec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := Item{Task: "sr", Method: "dps", Index: 0}.Path(dir, RecordDir)
+			if err := os.WriteFile(path, data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err = Merge([]string{dir}, out, 8)
+			if err == nil || !strings.Contains(err.Error(), path) {
+				t.Fatalf("merge: error %v, want one naming %s", err, path)
+			}
+			if _, err := os.Stat(out); err == nil {
+				t.Errorf("a refused merge created %s", out)
+			}
+			if left, _ := filepath.Glob(filepath.Join(root, "*.png")); len(left) > 0 {
+				t.Errorf("a refused merge wrote %v", left)
+			}
+		})
+	}
+}
