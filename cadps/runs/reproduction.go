@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/cadps/toolkit/cadps/guidance"
@@ -247,6 +248,14 @@ func (r *Reproduction) check() error {
 		if len(r.methodsFor(k)) == 0 {
 			return fmt.Errorf("runs: no method for task %s (give methods, or a task config with conditioning.method)", ts.Task.Label)
 		}
+		if err := checkFolderName("task label", ts.Task.Label); err != nil {
+			return err
+		}
+		for _, m := range r.methodsFor(k) {
+			if err := checkFolderName("method", m); err != nil {
+				return err
+			}
+		}
 	}
 	shape := r.Prior.ImageShape()
 	for _, p := range r.Images {
@@ -258,6 +267,16 @@ func (r *Reproduction) check() error {
 		return err
 	}
 	return atomicfile.CheckWritable(r.Out)
+}
+
+// checkFolderName refuses a task label or a method (what) that is not a
+// single folder name: an item's files are <Out>/<task>/<method>/…, and a
+// merge looks for records only there.
+func checkFolderName(what, name string) error {
+	if name == "" || name == "." || name == ".." || strings.ContainsRune(name, '/') || strings.ContainsRune(name, filepath.Separator) {
+		return fmt.Errorf("runs: %s %q cannot name a folder of the output: give a name without path separators (and not . or .. alone)", what, name)
+	}
+	return nil
 }
 
 // refuseOtherRun refuses the output folder dir when it holds file, the

@@ -436,3 +436,32 @@ func TestReadTableHeld(t *testing.T) {
 		}
 	}
 }
+
+// TestRunRefusesLabelsOutsideItsFolder checks that a task label or a
+// method that is not a single folder name is refused before anything is
+// written: the item's files would land outside its <task>/<method>
+// folder, or outside the output folder.
+func TestRunRefusesLabelsOutsideItsFolder(t *testing.T) {
+	for _, tc := range []struct {
+		label, method, want string
+	}{
+		{"../x", "dps", `task label "../x"`},
+		{"..", "dps", `task label ".."`},
+		{".", "dps", `task label "."`},
+		{"sr/x", "dps", `task label "sr/x"`},
+		{"sr", "../dps", `method "../dps"`},
+	} {
+		t.Run(tc.label+" "+tc.method, func(t *testing.T) {
+			root := t.TempDir()
+			rep := srReproduction(t, filepath.Join(root, "a", "out"), 1)
+			rep.Tasks[0].Task.Label = tc.label
+			rep.Methods = []string{tc.method}
+			if _, err := rep.Run(); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("run: error %v, want one naming %s", err, tc.want)
+			}
+			if left, _ := os.ReadDir(root); len(left) > 0 {
+				t.Errorf("a refused run wrote %s", left[0].Name())
+			}
+		})
+	}
+}
