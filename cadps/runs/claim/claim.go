@@ -362,18 +362,27 @@ func readHolderOf(path string) Holder {
 // deadHolder reports whether the claim file at path names a process of
 // this host and process-id namespace (sameSpace) that is not alive. A
 // holder on another host or in another namespace, or one that cannot be
-// read, is not known to be dead: its claim keeps the lease rule.
+// read or records no valid process id (validPID), is not known to be
+// dead: its claim keeps the lease rule.
 func deadHolder(path string) bool {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return false
 	}
 	var h Holder
-	if json.Unmarshal(data, &h) != nil || h.PID <= 0 {
+	if json.Unmarshal(data, &h) != nil || !validPID(h.PID) {
 		return false
 	}
 	host, _ := os.Hostname()
 	return h.Host == host && sameSpace(h.PIDSpace) && h.PID != os.Getpid() && !processAlive(h.PID)
+}
+
+// validPID reports whether pid can be a process id: positive and within
+// the 32 bits a process id has (the kernel reads only those, so that a
+// larger recorded id would name another process). A claim file or a
+// temporary file's name recording another id is corrupt.
+func validPID(pid int) bool {
+	return pid > 0 && int64(pid) <= math.MaxInt32
 }
 
 // sameSpace reports whether a holder's PIDSpace is this process's. A
@@ -505,8 +514,9 @@ func processTag() string {
 // removeDeadTemps removes the temporary files of claims STEM.0 … STEM.gen
 // that processes of this host and process-id namespace left when they
 // were killed between writing and linking them (kill -9, a node's
-// out-of-memory killer). Files of live processes, and of other hosts or
-// namespaces, are left alone.
+// out-of-memory killer). Files of live processes, of other hosts or
+// namespaces, and those whose name records no valid process id
+// (validPID), are left alone.
 func removeDeadTemps(stem string, gen int) {
 	dir, base := filepath.Split(stem)
 	if dir == "" {
@@ -521,7 +531,7 @@ func removeDeadTemps(stem string, gen int) {
 			rest := strings.TrimPrefix(filepath.Base(m), "."+name+"."+prefix)
 			num, space, _ := strings.Cut(rest[:max(strings.Index(rest, "."), 0)], "-")
 			pid, err := strconv.Atoi(num)
-			if err == nil && sameSpace(space) && pid != os.Getpid() && !processAlive(pid) {
+			if err == nil && validPID(pid) && sameSpace(space) && pid != os.Getpid() && !processAlive(pid) {
 				os.Remove(m)
 			}
 		}

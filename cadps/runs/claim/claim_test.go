@@ -610,3 +610,56 @@ func TestClaimOddNames(t *testing.T) {
 		t.Errorf("claimed generation %d, want 0 (no claim file before)", cl.gen)
 	}
 }
+
+// TestClaimCorruptPID: a claim file, or a claim's temporary file, that
+// records a process id no process can have (negative, or above 32 bits,
+// which the kernel would read truncated as another process's) is corrupt:
+// it is not taken for a dead process's, so the claim keeps its lease and
+// the temporary file stays.
+func TestClaimCorruptPID(t *testing.T) {
+	host, _ := os.Hostname()
+	dead := int64(deadPID(t))
+	for _, tc := range []struct {
+		name  string
+		pid   int64
+		taken bool
+	}{
+		{"dead process", dead, true},
+		{"dead process's id plus 2³²", dead + 1<<32, false},
+		{"this process's parent's id plus 2³²", int64(os.Getppid()) + 1<<32, false},
+		{"2³²", 1 << 32, false},
+		{"negative", -dead, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			stem := filepath.Join(dir, "00001")
+			data, err := json.Marshal(map[string]any{"host": host, "pid": tc.pid, "claimed": "2026-01-01T00:00:00Z"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(stem+".0", data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			temp := filepath.Join(dir, fmt.Sprintf(".00001.0.%s-%d.tmp123", strings.ReplaceAll(host, ".", "_"), tc.pid))
+			if err := os.WriteFile(temp, nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if live, err := (&Claimer{}).Live(stem + ".0"); err != nil || live == tc.taken {
+				t.Errorf("Live: %v, %v; want %v", live, err, !tc.taken)
+			}
+			cl, err := (&Claimer{}).Claim(stem)
+			if err == nil {
+				defer cl.Release()
+			}
+			switch {
+			case tc.taken && err != nil:
+				t.Fatalf("not taken over: %v", err)
+			case !tc.taken && !errors.Is(err, ErrHeld):
+				t.Fatalf("claimed (%v), want ErrHeld: %s", err, data)
+			}
+			if _, err := os.Stat(temp); errors.Is(err, fs.ErrNotExist) != tc.taken {
+				t.Errorf("temporary file: %v; want it removed: %v", err, tc.taken)
+			}
+		})
+	}
+}
