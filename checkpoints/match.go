@@ -36,8 +36,12 @@ type Hint func(sd *StateDict, m Mismatch) []string
 // problem at once: counts of missing, unexpected, mis-shaped and non-float
 // tensors, then hints when the cause is recognisable (a DataParallel
 // "module." prefix, and whatever the model's hints recognise), then up to
-// 20 names per category. Want's duplicate names are ignored.
+// 20 names per category. Want's duplicate names are ignored. A nil sd is
+// an error.
 func Match(sd *StateDict, want []Spec, config string, hints ...Hint) error {
+	if sd == nil {
+		return fmt.Errorf("checkpoints: no state dict to match against %s (nil)", configName(config))
+	}
 	e := &MatchError{Source: sd.Source, Config: config, InFile: len(sd.Names), Expected: len(want)}
 	wantShape := make(map[string][]int, len(want))
 	for _, s := range want {

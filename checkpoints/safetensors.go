@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -242,7 +243,12 @@ func (e stEntry) check(name string, dataSize int64) string {
 }
 
 // WriteSafetensors writes sd to w in safetensors format, tensors in sd.Names order.
+// A nil sd, or a name of sd.Names without a tensor, is an error, returned
+// before anything is written.
 func WriteSafetensors(w io.Writer, sd *StateDict) error {
+	if sd == nil {
+		return errors.New("checkpoints: no state dict to write (nil)")
+	}
 	header := map[string]any{}
 	if len(sd.Metadata) > 0 {
 		header["__metadata__"] = sd.Metadata
@@ -250,6 +256,9 @@ func WriteSafetensors(w io.Writer, sd *StateDict) error {
 	var off int64
 	for _, name := range sd.Names {
 		t := sd.Tensors[name]
+		if t == nil {
+			return fmt.Errorf("checkpoints: %s: tensor %q is listed in Names but has no tensor", sd.Source, name)
+		}
 		if t.DType.Size() == 0 || int64(len(t.Data)) != int64(t.NumElements()*t.DType.Size()) {
 			return fmt.Errorf("checkpoints: tensor %q: %d bytes for shape %v of %s", name, len(t.Data), t.Shape, t.DType)
 		}
@@ -286,6 +295,9 @@ func WriteSafetensors(w io.Writer, sd *StateDict) error {
 // SaveSafetensors writes sd to path atomically: to a temporary file in the
 // same folder, then renamed, so that a crash never leaves a partial file.
 func SaveSafetensors(path string, sd *StateDict) error {
+	if sd == nil {
+		return fmt.Errorf("checkpoints: writing %s: no state dict (nil)", path)
+	}
 	if err := atomicfile.Write(path, func(w io.Writer) error { return WriteSafetensors(w, sd) }); err != nil {
 		return fmt.Errorf("checkpoints: %w", err)
 	}

@@ -3,6 +3,7 @@ package checkpoints_test
 import (
 	"bytes"
 	"encoding/binary"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -80,6 +81,37 @@ func TestWriteSafetensorsRefusesBadTensor(t *testing.T) {
 	err := checkpoints.WriteSafetensors(&buf, sd)
 	if err == nil || !strings.Contains(err.Error(), `"w"`) {
 		t.Fatalf("error %v, want one naming tensor w", err)
+	}
+}
+
+// TestNilStateDict checks that a nil state dict, and a name of Names
+// without a tensor, are errors naming the problem where they panicked,
+// and that SaveSafetensors then leaves no file, not even its temporary
+// one, in the folder.
+func TestNilStateDict(t *testing.T) {
+	listed := checkpoints.NewStateDict("mem")
+	listed.Names = []string{"w"}
+	for _, tc := range []struct {
+		name string
+		call func(path string) error
+		want string
+	}{
+		{"Match", func(string) error { return checkpoints.Match(nil, []checkpoints.Spec{{Name: "w"}}, "tiny") }, "no state dict to match against config tiny (nil)"},
+		{"WriteSafetensors", func(string) error { return checkpoints.WriteSafetensors(io.Discard, nil) }, "no state dict to write (nil)"},
+		{"SaveSafetensors", func(path string) error { return checkpoints.SaveSafetensors(path, nil) }, "no state dict (nil)"},
+		{"SaveSafetensors, a name without a tensor", func(path string) error { return checkpoints.SaveSafetensors(path, listed) },
+			`mem: tensor "w" is listed in Names but has no tensor`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			err := tc.call(filepath.Join(dir, "w.safetensors"))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want one containing %q", err, tc.want)
+			}
+			if left, _ := os.ReadDir(dir); len(left) > 0 {
+				t.Errorf("left %d files in the folder, first %s", len(left), left[0].Name())
+			}
+		})
 	}
 }
 
