@@ -1,6 +1,7 @@
 package unet
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -16,8 +17,12 @@ import (
 // Load checks that sd is exactly this model's state_dict (every key present,
 // none unexpected, every shape right: all problems listed in one error that
 // names the file and the config) and stores its tensors, as float32, in ctx
-// under the scopes Apply reads them from. sd is left as it was.
+// under the scopes Apply reads them from. sd is left as it was. A nil ctx
+// or sd is an error.
 func (m *Model) Load(ctx *context.Context, sd *checkpoints.StateDict) error {
+	if sd == nil {
+		return errors.New("unet: no state dict to load (nil)")
+	}
 	return m.load(ctx, sd, false)
 }
 
@@ -25,6 +30,9 @@ func (m *Model) Load(ctx *context.Context, sd *checkpoints.StateDict) error {
 // Each tensor's bytes are dropped as soon as its weight is set, so that
 // memory stays close to the size of the weights, not twice it.
 func (m *Model) LoadFile(ctx *context.Context, path string) error {
+	if ctx == nil {
+		return fmt.Errorf("unet: loading %s: %s", path, noContext)
+	}
 	sd, err := checkpoints.Load(path)
 	if err != nil {
 		return err
@@ -36,6 +44,9 @@ func (m *Model) LoadFile(ctx *context.Context, path string) error {
 // weight is set (they may be shared between tensors of a .pt file, and are
 // freed when the last one is dropped).
 func (m *Model) load(ctx *context.Context, sd *checkpoints.StateDict, free bool) error {
+	if ctx == nil {
+		return fmt.Errorf("unet: loading %s: %s", sd.Source, noContext)
+	}
 	if err := m.Match(sd); err != nil {
 		return err
 	}
@@ -62,7 +73,8 @@ func (m *Model) load(ctx *context.Context, sd *checkpoints.StateDict, free bool)
 }
 
 // Match compares sd with the model's expected state_dict and returns one
-// error listing every missing, unexpected and mis-shaped tensor.
+// error listing every missing, unexpected and mis-shaped tensor. A nil sd
+// is an error.
 func (m *Model) Match(sd *checkpoints.StateDict) error {
 	specs := make([]checkpoints.Spec, len(m.specs))
 	for i, p := range m.specs {
@@ -74,8 +86,12 @@ func (m *Model) Match(sd *checkpoints.StateDict) error {
 }
 
 // StateDict returns the weights held in ctx as a state_dict with the
-// checkpoint keys, in PyTorch's order (for saving as safetensors).
+// checkpoint keys, in PyTorch's order (for saving as safetensors). A nil
+// ctx is an error.
 func (m *Model) StateDict(ctx *context.Context) (*checkpoints.StateDict, error) {
+	if ctx == nil {
+		return nil, errors.New("unet: no context to read the weights from (nil)")
+	}
 	sd := checkpoints.NewStateDict("unet")
 	for _, p := range m.specs {
 		scope, name := KeyScope(p.Name)
@@ -97,8 +113,12 @@ func (m *Model) StateDict(ctx *context.Context) (*checkpoints.StateDict, error) 
 // InitRandom fills ctx with seeded random weights in the model's layout, as
 // the reference fixtures do (conv/linear weights ~ N(0, 1/fan_in), biases ~
 // N(0, 0.05²), norm weights ~ N(1, 0.1²), norm biases ~ N(0, 0.1²)): for
-// benchmarks and tests at the real sizes without the real files.
+// benchmarks and tests at the real sizes without the real files. A nil
+// ctx is an error.
 func (m *Model) InitRandom(ctx *context.Context, seed uint64) error {
+	if ctx == nil {
+		return fmt.Errorf("unet: random weights: %s", noContext)
+	}
 	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	for _, p := range m.specs {
 		n := 1
@@ -138,6 +158,9 @@ func IsNormParam(key string) bool {
 	return prefix == "out.0"
 }
 
+// noContext is the error message of a nil context given for the weights.
+const noContext = "no context to hold the weights (nil)"
+
 // setVariable stores value in ctx as the parameter named by a checkpoint key.
 func setVariable(ctx *context.Context, key string, value *tensors.Tensor) error {
 	scope, name := KeyScope(key)
@@ -146,8 +169,14 @@ func setVariable(ctx *context.Context, key string, value *tensors.Tensor) error 
 
 // SetVariable creates or overwrites the variable scope/name of ctx with
 // value, trainable or not; an existing variable of another shape is an
-// error naming it.
+// error naming it, as are a nil ctx or value.
 func SetVariable(ctx *context.Context, scope, name string, value *tensors.Tensor, trainable bool) error {
+	switch {
+	case ctx == nil:
+		return fmt.Errorf("unet: setting %s/%s: %s", scope, name, noContext)
+	case value == nil:
+		return fmt.Errorf("unet: setting %s/%s: no value (nil)", scope, name)
+	}
 	if v := ctx.GetVariableByScopeAndName(scope, name); v != nil {
 		if !v.Shape().Equal(value.Shape()) {
 			return fmt.Errorf("unet: variable %s/%s has shape %s, %s given", scope, name, v.Shape(), value.Shape())

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/binary"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/cadps/toolkit/checkpoints"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 )
 
@@ -99,6 +101,49 @@ func TestLoadFreesBytes(t *testing.T) {
 				if !bytes.Equal(got.Tensors[n].Data, tc.want.Tensors[n].Data) {
 					t.Fatalf("%s: weights differ from the file's", n)
 				}
+			}
+		})
+	}
+}
+
+// TestLoadNilArguments checks that a nil state dict or context given to
+// the methods that load, save and initialise weights is an error naming
+// it, where each panicked.
+func TestLoadNilArguments(t *testing.T) {
+	m, err := New(Config{ImageSize: 8, NumChannels: 32, NumResBlocks: 1, ChannelMult: "1,2",
+		NumHeads: 1, NumHeadChannels: -1, NumHeadsUpsample: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.New()
+	if err := m.InitRandom(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	sd, err := m.StateDict(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "w.safetensors")
+	if err := checkpoints.SaveSafetensors(path, sd); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		call func() error
+		want string
+	}{
+		{"Load, no state dict", func() error { return m.Load(context.New(), nil) }, "unet: no state dict to load (nil)"},
+		{"Load, no context", func() error { return m.Load(nil, sd) }, "unet: loading unet: no context to hold the weights (nil)"},
+		{"LoadFile, no context", func() error { return m.LoadFile(nil, path) }, "unet: loading " + path + ": no context"},
+		{"Match, no state dict", func() error { return m.Match(nil) }, "no state dict to match against config"},
+		{"StateDict, no context", func() error { _, err := m.StateDict(nil); return err }, "unet: no context to read the weights from (nil)"},
+		{"InitRandom, no context", func() error { return m.InitRandom(nil, 1) }, "unet: random weights: no context"},
+		{"SetVariable, no context", func() error { return SetVariable(nil, "/a", "b", tensors.FromScalar(float32(1)), true) }, "unet: setting /a/b: no context"},
+		{"SetVariable, no value", func() error { return SetVariable(context.New(), "/a", "b", nil, true) }, "unet: setting /a/b: no value (nil)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.call(); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want one containing %q", err, tc.want)
 			}
 		})
 	}
