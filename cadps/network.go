@@ -1,6 +1,7 @@
 package cadps
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/cadps/toolkit/cadps/guidance"
@@ -9,18 +10,27 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context"
 )
 
-// UNetNetwork adapts an unconditional UNet to a guidance.Network.
+// UNetNetwork adapts an unconditional UNet to a guidance.Network. A nil m
+// fails the graph's construction with an error naming it.
 func UNetNetwork(m *unet.Model) guidance.Network {
-	return func(ctx *context.Context, x, t *graph.Node) *graph.Node { return m.Apply(ctx, x, t, nil) }
+	return func(ctx *context.Context, x, t *graph.Node) *graph.Node {
+		if m == nil {
+			panic(errors.New("cadps: UNetNetwork was given no model (a nil *unet.Model)"))
+		}
+		return m.Apply(ctx, x, t, nil)
+	}
 }
 
 // ClassConditionalNetwork adapts a class-conditional UNet to a
 // guidance.Network that conditions every image on label. A label outside
 // the model's classes [0, m.NumClasses()), which the embedding lookup would
-// clamp to the nearest class without a word, or a model without classes,
-// fails the graph's construction with an error naming it.
+// clamp to the nearest class without a word, a model without classes, or
+// a nil m, fails the graph's construction with an error naming it.
 func ClassConditionalNetwork(m *unet.Model, label int) guidance.Network {
 	return func(ctx *context.Context, x, t *graph.Node) *graph.Node {
+		if m == nil {
+			panic(errors.New("cadps: ClassConditionalNetwork was given no model (a nil *unet.Model)"))
+		}
 		switch n := m.NumClasses(); {
 		case n == 0:
 			panic(fmt.Errorf("cadps: class label %d given to a model without classes (class_cond=False)", label))

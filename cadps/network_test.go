@@ -70,7 +70,9 @@ func TestClassConditionalNetwork(t *testing.T) {
 // TestClassConditionalNetworkLabels checks that a label outside the
 // model's classes, which the embedding lookup would clamp to the nearest
 // class, and a label for a model without classes fail with an error that
-// names them, as do labels given to Apply of a model without classes.
+// names them, as do labels given to Apply of a model without classes and
+// a nil model given to either adapter (a nil pointer dereference inside
+// the graph before).
 func TestClassConditionalNetworkLabels(t *testing.T) {
 	b, err := backend.New()
 	if err != nil {
@@ -108,6 +110,12 @@ func TestClassConditionalNetworkLabels(t *testing.T) {
 				return m.Apply(ctx, x, ts, graph.Const(x.Graph(), []int32{0}))
 			}
 		}, "labels given to a model without classes (class_cond=False)"},
+		{"UNetNetwork, nil model", false, func(*unet.Model) func(ctx *context.Context, x, ts *graph.Node) *graph.Node {
+			return UNetNetwork(nil)
+		}, "cadps: UNetNetwork was given no model (a nil *unet.Model)"},
+		{"ClassConditionalNetwork, nil model", true, func(*unet.Model) func(ctx *context.Context, x, ts *graph.Node) *graph.Node {
+			return ClassConditionalNetwork(nil, 0)
+		}, "cadps: ClassConditionalNetwork was given no model (a nil *unet.Model)"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
