@@ -78,15 +78,22 @@ func (s *Sampler) start(ctx *context.Context, noise, y *graph.Node) *graph.Node 
 // the draw itself, unless the method builds its own start
 // (guidance.Starter: DDRM's spectral initialisation, DiffPIR's noised
 // upsampled measurement, DAPS's σ_max·z). Run calls it when it draws x_T.
+// Both are float32; another dtype is an error naming it.
 func (s *Sampler) Start(noise, y *tensors.Tensor) (*tensors.Tensor, error) {
 	if noise == nil {
 		return nil, errors.New("cadps: Start without the initial draw: give a standard normal draw shaped like the image")
+	}
+	if err := checkFloat32("the initial draw", noise); err != nil {
+		return nil, fmt.Errorf("cadps: %w", err)
 	}
 	if s.startExec == nil {
 		return noise, nil
 	}
 	if s.p.Op == nil || y == nil {
 		return nil, fmt.Errorf("cadps: method %q starts from the measurement, which is missing", s.p.Method.Name())
+	}
+	if err := checkFloat32("the measurement y", y); err != nil {
+		return nil, fmt.Errorf("cadps: %s start: %w", s.p.Method.Name(), err)
 	}
 	out, err := s.startExec.Exec(noise, y)
 	if err != nil {

@@ -264,10 +264,19 @@ func (s *Sampler) graphStep(ctx *context.Context, x, i, state, y *graph.Node) []
 // NoiseSource; a GraphNoiseSource such as GraphNoise makes the per-step
 // draws inside the step graph and keeps the run on the device); cb, when
 // not nil, is called after every step. A NaN or Inf stops the run with an
-// error naming the step and method.
+// error naming the step and method. x_T and y are float32; another dtype
+// is an error naming it.
 func (s *Sampler) Run(xT *tensors.Tensor, shape []int, y *tensors.Tensor, noise NoiseSource, cb Callback) (*tensors.Tensor, error) {
 	if noise == nil {
 		return nil, errors.New("cadps: no noise source")
+	}
+	if err := checkFloat32("x_T", xT); err != nil {
+		return nil, fmt.Errorf("cadps: %w", err)
+	}
+	if s.p.Op != nil {
+		if err := checkFloat32("the measurement y", y); err != nil {
+			return nil, fmt.Errorf("cadps: %w", err)
+		}
 	}
 	ownX := xT == nil // x_T drawn here may be freed once the first step has used it
 	if xT != nil {
@@ -362,6 +371,7 @@ func (s *Sampler) Step(x *tensors.Tensor, i int, z, zy, y *tensors.Tensor) (Step
 // StepDraws runs one step from x_t = x at respaced index i with the step's
 // draws (shaped as DrawShapes lists them) and measurement y, and returns the
 // state after the step with its diagnostics. Run calls it for every index.
+// x, y and the draws are float32; another dtype is an error naming it.
 func (s *Sampler) StepDraws(x *tensors.Tensor, i int, draws []*tensors.Tensor, y *tensors.Tensor) (StepInfo, error) {
 	steps := s.p.Process.NumSteps()
 	if i < 0 || i >= steps {
@@ -375,6 +385,14 @@ func (s *Sampler) StepDraws(x *tensors.Tensor, i int, draws []*tensors.Tensor, y
 	case y == nil:
 		return StepInfo{}, fmt.Errorf("cadps: %s step at index %d: no measurement y", s.p.Method.Name(), i)
 	}
+	for _, v := range []struct {
+		what string
+		t    *tensors.Tensor
+	}{{"the state x", x}, {"the measurement y", y}} {
+		if err := checkFloat32(v.what, v.t); err != nil {
+			return StepInfo{}, fmt.Errorf("cadps: %s step at index %d: %w", s.p.Method.Name(), i, err)
+		}
+	}
 	if want := len(s.drawShapes(x.Shape().Dimensions, y.Shape().Dimensions)); len(draws) != want {
 		return StepInfo{}, fmt.Errorf("cadps: %s step at index %d: %d draws, want %d (DrawShapes lists a step's draws)",
 			s.p.Method.Name(), i, len(draws), want)
@@ -383,6 +401,9 @@ func (s *Sampler) StepDraws(x *tensors.Tensor, i int, draws []*tensors.Tensor, y
 	for k, d := range draws {
 		if d == nil {
 			return StepInfo{}, fmt.Errorf("cadps: %s step at index %d: draw %d of %d is nil (DrawShapes lists a step's draws)", s.p.Method.Name(), i, k+1, len(draws))
+		}
+		if err := checkFloat32(fmt.Sprintf("draw %d of %d", k+1, len(draws)), d); err != nil {
+			return StepInfo{}, fmt.Errorf("cadps: %s step at index %d: %w", s.p.Method.Name(), i, err)
 		}
 		args = append(args, d)
 	}
@@ -394,6 +415,16 @@ func (s *Sampler) StepDraws(x *tensors.Tensor, i int, draws []*tensors.Tensor, y
 		return StepInfo{}, err
 	}
 	return s.stepInfo(outs, i, 4, s.p.Op != nil)
+}
+
+// checkFloat32 returns an error naming what and its dtype unless t is
+// float32, the dtype of the sampler's states, measurements and draws (nil
+// passes: the callers check for it).
+func checkFloat32(what string, t *tensors.Tensor) error {
+	if t == nil || t.DType() == dtypes.Float32 {
+		return nil
+	}
+	return fmt.Errorf("%s has dtype %s, want %s", what, t.DType(), dtypes.Float32)
 }
 
 // checkFiniteMeasurement returns an error naming the first NaN or infinite

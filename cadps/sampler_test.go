@@ -215,6 +215,71 @@ func TestSamplerStepMissingDraws(t *testing.T) {
 	}
 }
 
+// TestSamplerDTypes checks that a state, measurement or draw of another
+// dtype than float32 is refused by Run, Step, StepDraws and Start with an
+// error naming the argument, its dtype and float32; GoMLX's own error
+// named an operation of the step graph ("data types (DType) for BinaryOp
+// Mul must match").
+func TestSamplerDTypes(t *testing.T) {
+	p := tinySRProblem(t)
+	s, err := NewSampler(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Method, err = guidance.New("ddrm", guidance.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	starter, err := NewSampler(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	of := func(dt dtypes.DType, dims ...int) *tensors.Tensor { return tensors.FromShape(shapes.Make(dt, dims...)) }
+	x, y := of(dtypes.Float32, 1, 3, 8, 8), of(dtypes.Float32, 1, 3, 4, 4)
+	for _, tc := range []struct {
+		name, want string
+		call       func() error
+	}{
+		{"Run, int32 x_T", "cadps: x_T has dtype Int32, want Float32", func() error {
+			_, err := s.Run(of(dtypes.Int32, 1, 3, 8, 8), nil, y, NewSeededNoise(1), nil)
+			return err
+		}},
+		{"Run, float64 y", "cadps: the measurement y has dtype Float64, want Float32", func() error {
+			_, err := s.Run(nil, []int{1, 3, 8, 8}, of(dtypes.Float64, 1, 3, 4, 4), NewSeededNoise(1), nil)
+			return err
+		}},
+		{"Run with graph noise, float64 y", "cadps: the measurement y has dtype Float64, want Float32", func() error {
+			_, err := s.Run(nil, []int{1, 3, 8, 8}, of(dtypes.Float64, 1, 3, 4, 4), NewGraphNoise(1), nil)
+			return err
+		}},
+		{"Step, float64 z", "dps step at index 0: draw 1 of 2 has dtype Float64, want Float32", func() error {
+			_, err := s.Step(x, 0, of(dtypes.Float64, 1, 3, 8, 8), y, y)
+			return err
+		}},
+		{"StepDraws, int32 x", "dps step at index 0: the state x has dtype Int32, want Float32", func() error {
+			_, err := s.StepDraws(of(dtypes.Int32, 1, 3, 8, 8), 0, []*tensors.Tensor{x, y}, y)
+			return err
+		}},
+		{"StepDraws, float64 y", "dps step at index 0: the measurement y has dtype Float64, want Float32", func() error {
+			_, err := s.StepDraws(x, 0, []*tensors.Tensor{x, y}, of(dtypes.Float64, 1, 3, 4, 4))
+			return err
+		}},
+		{"Start, float64 draw", "cadps: the initial draw has dtype Float64, want Float32", func() error {
+			_, err := s.Start(of(dtypes.Float64, 1, 3, 8, 8), y)
+			return err
+		}},
+		{"Start of ddrm, float64 y", "cadps: ddrm start: the measurement y has dtype Float64, want Float32", func() error {
+			_, err := starter.Start(x, of(dtypes.Float64, 1, 3, 4, 4))
+			return err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.call(); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
 // TestSamplerZeroResidual runs the DPS-type methods on a measurement that
 // x̂0 fits exactly: a network whose ε puts x̂0 below −1 everywhere, so that
 // the clamped x̂0 is the black image, and the noiseless inpainting of that
