@@ -151,11 +151,17 @@ func LoadPrior(spec ModelSpec) (*Prior, error) {
 	return p.withDiffusionFile(spec.DiffusionPath)
 }
 
-// checkUnconditional refuses a class-conditional prior: the restorer and
-// the sampler run the network without a class label, which such a network
-// needs at every call.
-func (p *Prior) checkUnconditional() error {
-	if !p.Model.Config().ClassCond {
+// check refuses a prior without a model or weights (a Prior built
+// otherwise than by LoadPrior, with fields left out) and a class-conditional
+// prior: the restorer and the sampler run the network without a class
+// label, which such a network needs at every call.
+func (p *Prior) check() error {
+	switch {
+	case p.Model == nil:
+		return fmt.Errorf("restore: prior %q has no model (Prior.Model is nil; LoadPrior builds a prior)", p.Name)
+	case p.Ctx == nil:
+		return fmt.Errorf("restore: prior %q has no weights (Prior.Ctx is nil; LoadPrior builds a prior)", p.Name)
+	case !p.Model.Config().ClassCond:
 		return nil
 	}
 	return fmt.Errorf("restore: model %s is class-conditional (class_cond=True), and restoration and sampling give the network no class label: "+

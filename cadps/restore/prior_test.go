@@ -10,8 +10,10 @@ import (
 
 	"github.com/cadps/toolkit/cadps/backend"
 	"github.com/cadps/toolkit/cadps/diffusion"
+	"github.com/cadps/toolkit/cadps/unet"
 	"github.com/cadps/toolkit/checkpoints"
 	"github.com/cadps/toolkit/internal/fixtures"
+	"github.com/gomlx/gomlx/pkg/ml/context"
 )
 
 // TestTrainedPriorAsConfig gives a file in the format cadps train writes as
@@ -216,6 +218,48 @@ func TestClassConditionalPrior(t *testing.T) {
 			if !strings.Contains(err.Error(), s) {
 				t.Errorf("%s: error %q does not contain %q", tc.name, err, s)
 			}
+		}
+	}
+}
+
+// TestIncompletePrior checks that a Prior built by hand without its model
+// or its weights is refused by New and Sample with an error naming the
+// missing field. Without a model both panicked with a nil pointer
+// dereference; without weights New accepted the prior, and only its first
+// restoration failed.
+func TestIncompletePrior(t *testing.T) {
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := unet.New(unet.Config{ImageSize: 8, NumChannels: 32, NumResBlocks: 1, ChannelMult: "1,2",
+		NumHeads: 1, NumHeadChannels: -1, NumHeadsUpsample: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		prior *Prior
+		want  string
+	}{
+		{"no model", &Prior{Name: "mine", Ctx: context.New()}, `restore: prior "mine" has no model (Prior.Model is nil`},
+		{"no weights", &Prior{Name: "mine", Model: m}, `restore: prior "mine" has no weights (Prior.Ctx is nil`},
+	} {
+		for _, call := range []struct {
+			name string
+			run  func() error
+		}{
+			{"New", func() error {
+				_, err := New(b, tc.prior, Options{Task: SpecTask("super_resolution:factor=2"), Method: "dps", Steps: 2})
+				return err
+			}},
+			{"Sample", func() error { _, err := tc.prior.Sample(b, 1, 2, false, 0); return err }},
+		} {
+			t.Run(tc.name+", "+call.name, func(t *testing.T) {
+				if err := call.run(); err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Errorf("error %v, want one containing %q", err, tc.want)
+				}
+			})
 		}
 	}
 }

@@ -147,7 +147,7 @@ func New(b backends.Backend, prior *Prior, o Options) (*Restorer, error) {
 	if b == nil || prior == nil {
 		return nil, errors.New("restore: no backend or no prior")
 	}
-	if err := prior.checkUnconditional(); err != nil {
+	if err := prior.check(); err != nil {
 		return nil, err
 	}
 	method, spec, err := resolveMethod(o)
