@@ -147,13 +147,22 @@ func (e *Evaluation) Run() (string, error) {
 }
 
 // load checks the settings against those in Out (changed: settings.json
-// is to be written) and reads the rows Out holds.
+// is to be written) and reads the rows Out holds, refusing a results.csv
+// whose rows these settings cannot have written (checkEvalRows).
 func (e *Evaluation) load() (changed bool, err error) {
 	if changed, err = CheckEvalSettings(filepath.Join(e.Out, EvalSettingsFile), e.Settings); err != nil {
 		return false, err
 	}
-	e.rows, err = ReadEvalRows(filepath.Join(e.Out, EvalResultsFile))
-	return changed, err
+	path := filepath.Join(e.Out, EvalResultsFile)
+	rows, lines, err := readEvalRows(path)
+	if err != nil {
+		return false, err
+	}
+	if err := checkEvalRows(path, e.Settings, rows, lines); err != nil {
+		return false, err
+	}
+	e.rows = rows
+	return changed, nil
 }
 
 // evalItem is one unit of work: a batch of test images for a task and a

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math"
 	"os"
@@ -185,25 +186,46 @@ func evalExtends(old, st EvalSettings) error {
 }
 
 // ReadEvalRows reads an evaluation's results.csv (written by this version
-// or the two earlier layouts); a missing file has no rows.
+// or the two earlier layouts); a missing file has no rows. A file with two
+// rows of one task, method and test image is refused as corrupt, naming
+// both lines: results.csv holds one row per image, task and method.
 func ReadEvalRows(path string) ([]EvalRow, error) {
+	rows, _, err := readEvalRows(path)
+	return rows, err
+}
+
+// readEvalRows is ReadEvalRows, also returning the line of each row.
+func readEvalRows(path string) (rows []EvalRow, lines []int, err error) {
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", path, err)
+		return nil, nil, fmt.Errorf("reading %s: %w", path, err)
 	}
 	defer f.Close()
-	recs, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		return nil, fmt.Errorf("%s is corrupt: %w", path, err)
+	cr := csv.NewReader(f)
+	header, err := cr.Read()
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, nil, fmt.Errorf("%s is corrupt: %w", path, err)
 	}
-	if len(recs) == 0 || !slices.Equal(recs[0], evalHeader) && !slices.Equal(recs[0], evalHeaderV1) && !slices.Equal(recs[0], evalHeaderV2) {
-		return nil, fmt.Errorf("%s: unexpected header", path)
+	if !slices.Equal(header, evalHeader) && !slices.Equal(header, evalHeaderV1) && !slices.Equal(header, evalHeaderV2) {
+		return nil, nil, fmt.Errorf("%s: unexpected header", path)
 	}
-	var rows []EvalRow
-	for n, r := range recs[1:] {
+	type image struct {
+		task, method string
+		index        int
+	}
+	seen := map[image]int{} // the line of each image's row
+	for {
+		r, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s is corrupt: %w", path, err)
+		}
+		line, _ := cr.FieldPos(0)
 		var row EvalRow
 		var errs [10]error
 		row.Task, row.Method = r[0], r[1]
@@ -224,11 +246,60 @@ func ReadEvalRows(path string) ([]EvalRow, error) {
 			row.Draw, errs[8] = strconv.Atoi(r[12])
 		}
 		if err := errors.Join(errs[:]...); err != nil {
-			return nil, fmt.Errorf("%s line %d: %w", path, n+2, err)
+			return nil, nil, fmt.Errorf("%s line %d: %w", path, line, err)
 		}
-		rows = append(rows, row)
+		im := image{row.Task, row.Method, row.Index}
+		if first, ok := seen[im]; ok {
+			return nil, nil, fmt.Errorf("%s line %d is corrupt: a second row of task %q, method %q, image %d (the first is line %d)",
+				path, line, row.Task, row.Method, row.Index, first)
+		}
+		seen[im] = line
+		rows, lines = append(rows, row), append(lines, line)
 	}
-	return rows, nil
+	return rows, lines, nil
+}
+
+// checkEvalRows refuses rows of results.csv (path; lines their lines) that
+// the evaluation with settings st cannot have written, as corrupt: a
+// task or method it does not run, a test image outside its range, a
+// batch other than the image's, or a batch with rows for only some of
+// its images. A rerun does the batches without rows: it would count such
+// rows in the table, or never do the images a batch lacks.
+func checkEvalRows(path string, st EvalSettings, rows []EvalRow, lines []int) error {
+	type batch struct {
+		task, method string
+		batch        int
+	}
+	size := map[batch]int{}
+	var order []batch
+	for k, r := range rows {
+		var problem string
+		switch {
+		case !slices.Contains(st.Tasks, r.Task):
+			problem = fmt.Sprintf("task %q is not one of %s's tasks", r.Task, EvalSettingsFile)
+		case !slices.Contains(st.Methods, r.Method):
+			problem = fmt.Sprintf("method %q is not one of %s's methods", r.Method, EvalSettingsFile)
+		case r.Index < st.Offset || r.Index >= st.Offset+st.Count:
+			problem = fmt.Sprintf("image %d is outside the test images %d…%d", r.Index, st.Offset, st.Offset+st.Count-1)
+		case r.Batch != (r.Index-st.Offset)/st.Batch:
+			problem = fmt.Sprintf("image %d is in batch %d (batches of %d from image %d), not %d", r.Index, (r.Index-st.Offset)/st.Batch, st.Batch, st.Offset, r.Batch)
+		}
+		if problem != "" {
+			return fmt.Errorf("%s line %d is corrupt: %s", path, lines[k], problem)
+		}
+		b := batch{r.Task, r.Method, r.Batch}
+		if size[b] == 0 {
+			order = append(order, b)
+		}
+		size[b]++
+	}
+	for _, b := range order {
+		if want := min((b.batch+1)*st.Batch, st.Count) - b.batch*st.Batch; size[b] != want {
+			return fmt.Errorf("%s is corrupt: batch %d of task %q, method %q has rows for %d of its %d images; a batch's rows are written together",
+				path, b.batch, b.task, b.method, size[b], want)
+		}
+	}
+	return nil
 }
 
 // WriteEvalRows replaces path, atomically, with rows as results.csv in the

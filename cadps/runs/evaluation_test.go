@@ -264,3 +264,84 @@ func folderFiles(t *testing.T, dir string) []string {
 	}
 	return files
 }
+
+// TestEvaluationRefusesCorruptResults resumes testdata/evaluate-v1 with a
+// results.csv that the evaluation cannot have written: a row of a task or
+// method that settings.json does not name, a second row of one image, a
+// row whose batch is not its image's, an image outside the test images,
+// or a batch with rows for only some of its images. Each is refused,
+// naming the file (and the line of a row), before anything is written;
+// kept, such rows were counted in the table's means (twice for a second
+// row), or a batch's missing images were never done. The folder as it is
+// resumes with nothing to do.
+func TestEvaluationRefusesCorruptResults(t *testing.T) {
+	_, prior := shippedPrior(t)
+	digest, noise := evalSetup(t, prior)
+	images := testSetImages(t, "../prior/small/testimages", 2, prior.ImageShape())
+	const row = `,0.5,17.1,0.6,1.3,op,2026-12-06T11:25:53Z,25.3,0,`
+	for _, tc := range []struct {
+		name  string
+		edit  func(lines []string) []string // edits results.csv's lines
+		batch int                           // the batch size, 0 for the folder's
+		want  string                        // the error, "" for none
+	}{
+		{"as it is", func(l []string) []string { return l }, 0, ""},
+		{"other task", func(l []string) []string { return append(l, "sr:factor=2,dps,0,0,7.2"+row) }, 0,
+			`line 6 is corrupt: task "sr:factor=2" is not one of settings.json's tasks`},
+		{"other method", func(l []string) []string { return append(l, "inpaint_box:size=12,mmps,0,0,7.2"+row) }, 0,
+			`line 6 is corrupt: method "mmps" is not one of settings.json's methods`},
+		{"second row of an image", func(l []string) []string { return append(l, "inpaint_box:size=12,dps,0,0,9.9"+row) }, 0,
+			`line 6 is corrupt: a second row of task "inpaint_box:size=12", method "dps", image 0 (the first is line 2)`},
+		{"other batch", func(l []string) []string {
+			l[2] = strings.Replace(l[2], "inpaint_box:size=12,dps,1,1,", "inpaint_box:size=12,dps,0,1,", 1)
+			return l
+		}, 0, "line 3 is corrupt: image 1 is in batch 1 (batches of 1 from image 0), not 0"},
+		{"image outside", func(l []string) []string {
+			l[2] = strings.Replace(l[2], "inpaint_box:size=12,dps,1,1,", "inpaint_box:size=12,dps,2,2,", 1)
+			return l
+		}, 0, "line 3 is corrupt: image 2 is outside the test images 0…1"},
+		{"part of a batch", func(l []string) []string {
+			l[4] = strings.Replace(l[4], "inpaint_box:size=12,cadps,1,1,", "inpaint_box:size=12,cadps,0,1,", 1)
+			return slices.Delete(l, 2, 3) // dps's image 1
+		}, 2, `is corrupt: batch 0 of task "inpaint_box:size=12", method "dps" has rows for 1 of its 2 images`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "v1")
+			if err := os.CopyFS(out, os.DirFS("testdata/evaluate-v1")); err != nil {
+				t.Fatal(err)
+			}
+			results, settings := filepath.Join(out, EvalResultsFile), filepath.Join(out, EvalSettingsFile)
+			lines := tc.edit(strings.Split(strings.TrimSpace(readText(t, results)), "\n"))
+			if err := os.WriteFile(results, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			st := EvalSettings{Data: "cadps/prior/small/testimages", Count: 2, Batch: 1, Tasks: []string{"inpaint_box:size=12"},
+				Methods: []string{"dps", "cadps"}, Steps: 2, Noise: "gaussian:sigma=0.05", Model: "small", Digest: digest, Keep: 1}
+			if tc.batch > 0 {
+				st.Batch = tc.batch
+				text := strings.Replace(readText(t, settings), `"batch": 1,`, fmt.Sprintf(`"batch": %d,`, tc.batch), 1)
+				if err := os.WriteFile(settings, []byte(text), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before := folderFiles(t, out)
+			resultsBefore := readText(t, results)
+			var log bytes.Buffer
+			ev := &Evaluation{Out: out, Noise: noise, Prior: prior, PriorSpec: restore.ModelSpec{Name: restore.SmallPriorName},
+				Jobs: 1, Log: &log, Images: images, Settings: st}
+			_, err := ev.Run()
+			if tc.want == "" {
+				if err != nil || log.Len() > 0 {
+					t.Fatalf("error %v, ran\n%s\nwant nothing to do", err, log.String())
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), results+" ") || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one naming %s and saying %q", err, results, tc.want)
+			}
+			if got := folderFiles(t, out); !slices.Equal(got, before) || readText(t, results) != resultsBefore {
+				t.Errorf("the refused evaluation changed the folder: %v, was %v", got, before)
+			}
+		})
+	}
+}
