@@ -160,10 +160,20 @@ type worker struct {
 	nth    int
 }
 
-// finished reports whether the item has a record that needs no rerun.
-func (w *worker) finished(it Item) bool {
-	rec, err := ReadRecord(it.Path(w.r.Out, RecordDir))
-	return err == nil && (rec.Status == StatusOK || !w.r.RetryFailed)
+// finished reports whether the item has a record that needs no rerun. A
+// record in the item's place that names another item is refused, naming
+// the file, as a merge refuses it: counted as this item's, it would skip
+// an item nobody has done.
+func (w *worker) finished(it Item) (bool, error) {
+	path := it.Path(w.r.Out, RecordDir)
+	rec, err := ReadRecord(path)
+	if err != nil {
+		return false, nil
+	}
+	if err := rec.checkPlace(path); err != nil {
+		return false, err
+	}
+	return rec.Status == StatusOK || !w.r.RetryFailed, nil
 }
 
 // do runs one item unless it is finished or another worker holds it
@@ -172,7 +182,11 @@ func (w *worker) finished(it Item) bool {
 // another worker.
 func (w *worker) do(it Item, first bool) (held bool, err error) {
 	dir := filepath.Join(w.r.Out, it.Task, it.Method, ClaimDir)
-	if w.finished(it) {
+	done, err := w.finished(it)
+	if err != nil {
+		return false, err
+	}
+	if done {
 		if first {
 			w.sum.Skipped++
 		} else {
@@ -195,9 +209,11 @@ func (w *worker) do(it Item, first bool) (held bool, err error) {
 		return false, err
 	}
 	defer cl.Release()
-	if w.finished(it) { // finished between the look and the claim
-		w.sum.ByOthers++
-		return false, nil
+	if done, err := w.finished(it); err != nil || done { // finished between the look and the claim
+		if done {
+			w.sum.ByOthers++
+		}
+		return false, err
 	}
 	w.nth++
 	rec, err := w.r.runItem(it, w.rs[[2]string{it.Task, it.Method}], cl)

@@ -465,3 +465,44 @@ func TestRunRefusesLabelsOutsideItsFolder(t *testing.T) {
 		})
 	}
 }
+
+// TestRunRefusesMisplacedRecord puts a record naming another item in the
+// place of a reproduction's first item: the run refuses it, naming the
+// file, before it does or skips any item. Counted as the first item's
+// record, it made the run skip that item, which the merge then refused.
+func TestRunRefusesMisplacedRecord(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(*Record)
+	}{
+		{"other index", func(r *Record) { r.Index = 1 }},
+		{"other method", func(r *Record) { r.Method = "cadps" }},
+		{"other task", func(r *Record) { r.Task = "sr_factor=4" }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := t.TempDir()
+			rep := srReproduction(t, out, 2)
+			first := rep.Items()[0]
+			rec := Record{Task: first.Task, Method: first.Method, Index: first.Index, Status: StatusOK}
+			tc.edit(&rec)
+			path := first.Path(out, RecordDir)
+			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			data, err := json.Marshal(rec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			sum, err := rep.Run()
+			if err == nil || !strings.Contains(err.Error(), path) {
+				t.Fatalf("run: error %v, want one naming %s", err, path)
+			}
+			if sum.Skipped != 0 || sum.Done != 0 {
+				t.Errorf("run skipped %d and did %d items before the refusal, want none", sum.Skipped, sum.Done)
+			}
+		})
+	}
+}
