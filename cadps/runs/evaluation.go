@@ -90,6 +90,9 @@ func (e *Evaluation) Run() (string, error) {
 	if len(e.Images) != e.Settings.Count {
 		return "", fmt.Errorf("runs: evaluation of %d images given %d", e.Settings.Count, len(e.Images))
 	}
+	if e.Settings.Batch < 1 {
+		return "", fmt.Errorf("runs: evaluation in batches of %d images; want at least 1", e.Settings.Batch)
+	}
 	if err := checkDistinct(e.Settings.Tasks, e.Settings.Methods); err != nil {
 		return "", err
 	}

@@ -345,3 +345,20 @@ func TestEvaluationRefusesCorruptResults(t *testing.T) {
 		})
 	}
 }
+
+// TestEvaluationBatchSize: a library caller's batch size below 1 is
+// refused, naming it, before the folder is touched.
+func TestEvaluationBatchSize(t *testing.T) {
+	for _, batch := range []int{0, -2} {
+		out := filepath.Join(t.TempDir(), "eval")
+		ev := &Evaluation{Out: out, Jobs: 1, Images: nil,
+			Settings: EvalSettings{Count: 0, Batch: batch, Tasks: []string{"sr:factor=2"}, Methods: []string{"dps"}, Steps: 2}}
+		_, err := ev.Run()
+		if want := fmt.Sprintf("batches of %d images", batch); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("batch %d: error %v, want one containing %q", batch, err, want)
+		}
+		if _, err := os.Stat(out); !os.IsNotExist(err) {
+			t.Errorf("batch %d: the refused run made %s (%v)", batch, out, err)
+		}
+	}
+}
