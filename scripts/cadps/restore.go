@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cadps/toolkit/cadps/backend"
+	"github.com/cadps/toolkit/cadps/diffusion"
 	"github.com/cadps/toolkit/cadps/guidance"
 	"github.com/cadps/toolkit/cadps/imageio"
 	"github.com/cadps/toolkit/cadps/metrics"
@@ -70,6 +71,29 @@ type restoreRecord struct {
 	Files         []string       `json:"files"`
 	Started       string         `json:"started"`
 	Finished      string         `json:"finished"`
+
+	// What else decides the numbers, beyond Settings. Records written
+	// before these fields existed lack them; their runs used the weights
+	// file named by settings.weights (the shipped prior's embedded weights
+	// without one) as it then was, the model's own diffusion process
+	// unless -diffusion-config was given (which they did not record),
+	// the backend GOMLX_BACKEND selected (the CPU backend when unset), and
+	// a build they do not name.
+	//
+	// WeightsDigest is the SHA-256 of the weights (restore.Prior.WeightsDigest).
+	WeightsDigest string `json:"weights_sha256,omitempty"`
+	// DiffusionConfig is -diffusion-config's file (absent: the model's own
+	// process), and Diffusion the process before the respacing of
+	// settings.respacing.
+	DiffusionConfig string            `json:"diffusion_config,omitempty"`
+	Diffusion       *diffusion.Config `json:"diffusion,omitempty"`
+	// BackendConfig is GOMLX_BACKEND as the run saw it (its XLA options,
+	// such as tf32, change the numbers); absent when it was unset: the CPU
+	// backend with its defaults.
+	BackendConfig string `json:"backend_config,omitempty"`
+	// Toolkit names the build that ran (toolkitBuild); absent when the
+	// binary records none.
+	Toolkit string `json:"toolkit,omitempty"`
 }
 
 func runRestore(args []string, stdout, stderr io.Writer) (err error) {
@@ -196,6 +220,11 @@ func runRestore(args []string, stdout, stderr io.Writer) (err error) {
 		return err
 	}
 	rec := newRestoreRecord(image, fit, *sf.seed, r.Settings(), res, restoreFiles(res, *gif), started)
+	if rec.WeightsDigest, err = prior.WeightsDigest(); err != nil {
+		return err
+	}
+	rec.DiffusionConfig, rec.Diffusion = *mf.diffusionConfig, &prior.Diffusion
+	rec.BackendConfig, rec.Toolkit = os.Getenv(backend.EnvVar), toolkitBuild()
 	if rec.LPIPS, err = lpipsDistance(lp, res.Truth, res.Reconstruction); err != nil {
 		return err
 	}

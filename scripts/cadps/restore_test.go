@@ -14,8 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cadps/toolkit/cadps/backend"
 	"github.com/cadps/toolkit/cadps/imageio"
 	"github.com/cadps/toolkit/cadps/metrics"
+	"github.com/cadps/toolkit/cadps/prior/small"
 	"github.com/cadps/toolkit/cadps/restore"
 	"github.com/cadps/toolkit/internal/fixtures"
 )
@@ -304,8 +306,10 @@ measurement:
 }
 
 // TestRestoreShippedPrior runs the default prior, the shipped fmnist32
-// (32×32 gray): an RGB image is read as gray.
+// (32×32 gray): an RGB image is read as gray. The record names the weights
+// by their digest, the diffusion process and the backend configuration.
 func TestRestoreShippedPrior(t *testing.T) {
+	t.Setenv(backend.EnvVar, backend.Name+":parallelism=2")
 	dir := t.TempDir()
 	img := filepath.Join(dir, "shirt.png")
 	writeTestImage(t, img, 32, 0)
@@ -319,6 +323,17 @@ func TestRestoreShippedPrior(t *testing.T) {
 	}
 	if rec.Settings.Model != "fmnist32" || !slices.Equal(rec.Settings.ImageShape, []int{1, 1, 32, 32}) {
 		t.Errorf("settings %+v", rec.Settings)
+	}
+	if rec.WeightsDigest != small.Digest() {
+		t.Errorf("weights_sha256 %q, want the shipped prior's %q", rec.WeightsDigest, small.Digest())
+	}
+	want := small.Diffusion()
+	want.ClipDenoised = true // as restore loads it
+	if rec.Diffusion == nil || *rec.Diffusion != want || rec.DiffusionConfig != "" {
+		t.Errorf("diffusion %+v (file %q), want the shipped prior's %+v", rec.Diffusion, rec.DiffusionConfig, want)
+	}
+	if rec.BackendConfig != backend.Name+":parallelism=2" {
+		t.Errorf("backend_config %q, want GOMLX_BACKEND's", rec.BackendConfig)
 	}
 	im, err := imageio.Load(filepath.Join(out, reconFile), imageio.WithMode(imageio.Gray))
 	if err != nil || im.H != 32 {
