@@ -69,6 +69,10 @@ type Prior struct {
 	Diffusion diffusion.Config
 	// Weights is the weights file ("" for the shipped prior).
 	Weights string
+	// DiffusionFile is the diffusion config file (ModelSpec.DiffusionPath)
+	// when its process differs from the one the model comes with in
+	// anything but the respacing, which Options set apart; "" otherwise.
+	DiffusionFile string
 }
 
 // ImageShape returns the NCHW shape of one image the prior works on.
@@ -211,8 +215,23 @@ func (p *Prior) withDiffusionFile(path string) (*Prior, error) {
 	if err != nil {
 		return nil, fmt.Errorf("restore: %s: %w", path, err)
 	}
+	if !sameProcess(p.Diffusion, cfg) {
+		p.DiffusionFile = path
+	}
 	p.Diffusion = cfg
 	return p, nil
+}
+
+// sameProcess reports whether a and b are one process but for their
+// respacing (an empty sampler is DDPM's).
+func sameProcess(a, b diffusion.Config) bool {
+	for _, c := range []*diffusion.Config{&a, &b} {
+		c.Respacing = ""
+		if c.Sampler == "" {
+			c.Sampler = diffusion.SamplerDDPM
+		}
+	}
+	return a == b
 }
 
 // DefaultDiffusion returns the diffusion process of guided-diffusion's

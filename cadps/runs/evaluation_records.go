@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/cadps/toolkit/cadps/diffusion"
 	"github.com/cadps/toolkit/internal/atomicfile"
 )
 
@@ -54,6 +55,11 @@ type EvalSettings struct {
 	// LPIPS names the LPIPS network and weights (-lpips); absent without.
 	// Results with other LPIPS weights, or none, are other settings.
 	LPIPS string `json:"lpips,omitempty"`
+	// Diffusion is the process of a diffusion config file that is not the
+	// model's own (restore.Prior.DiffusionFile), without its respacing,
+	// which Steps sets; absent, as in folders from before it was recorded,
+	// for the model's own process.
+	Diffusion *diffusion.Config `json:"diffusion,omitempty"`
 }
 
 // EvalRow is one image's outcome for one task and method.

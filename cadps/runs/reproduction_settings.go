@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cadps/toolkit/cadps/diffusion"
 	"github.com/cadps/toolkit/cadps/guidance"
 	"github.com/cadps/toolkit/cadps/restore"
 	"github.com/cadps/toolkit/cadps/runs/claim"
@@ -34,6 +35,11 @@ type settings struct {
 	// LPIPS names the LPIPS network and weights (Reproduction.LPIPSWeights);
 	// absent without LPIPS.
 	LPIPS string `json:"lpips,omitempty"`
+	// Diffusion is the process of a diffusion config file that is not the
+	// model's own (restore.Prior.DiffusionFile), without the respacing each
+	// run records; absent, as in folders from before it was recorded, for
+	// the model's own process.
+	Diffusion *diffusion.Config `json:"diffusion,omitempty"`
 }
 
 // settings returns the reproduction's settings.
@@ -47,6 +53,11 @@ func (r *Reproduction) settings(rs map[[2]string]*restore.Restorer) (settings, e
 	}
 	if r.Prior.Weights != "" {
 		s.Weights = filepath.Base(r.Prior.Weights)
+	}
+	if r.Prior.DiffusionFile != "" {
+		d := r.Prior.Diffusion
+		d.Respacing = ""
+		s.Diffusion = &d
 	}
 	var err error
 	if s.Digest, err = r.Prior.WeightsDigest(); err != nil {

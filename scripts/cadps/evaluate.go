@@ -137,6 +137,11 @@ func runEvaluate(args []string, stdout, stderr io.Writer) error {
 	if st.Digest, err = prior.WeightsDigest(); err != nil {
 		return err
 	}
+	if prior.DiffusionFile != "" {
+		d := prior.Diffusion
+		d.Respacing = "" // -steps sets it
+		st.Diffusion = &d
+	}
 	ev := &runs.Evaluation{Out: *f.out, Noise: nz, Prior: prior, PriorSpec: f.model.spec(), Jobs: *f.jobs}
 	if ev.LPIPS, st.LPIPS, err = f.lpips.load(); err != nil {
 		return err

@@ -558,3 +558,31 @@ func TestEvaluateData(t *testing.T) {
 		})
 	}
 }
+
+// TestEvaluateRecordsDiffusionConfig reruns an evaluation into its folder
+// with a -diffusion-config: one giving the shipped prior's own process
+// resumes it, one with another noise schedule is refused, naming it,
+// instead of adding its rows to those of the prior's own process.
+func TestEvaluateRecordsDiffusionConfig(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out")
+	args := []string{"-data", testImagesDir(t), "-count", "1", "-batch", "1", "-steps", "2", "-jobs", "1",
+		"-tasks", "inpaint_box:size=12", "-methods", "dps", "-keep", "0", "-quiet", "-out", out}
+	if _, _, err := runCmd(runEvaluate, args...); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		schedule, wantErr string
+	}{
+		{"linear", ""},
+		{"cosine", "diffusion"},
+	} {
+		_, _, err := runCmd(runEvaluate, append(args, "-diffusion-config", diffusionConfigFile(t, dir, c.schedule, "learned_range"))...)
+		switch {
+		case c.wantErr == "" && err != nil:
+			t.Errorf("%s schedule: %v, want the folder resumed", c.schedule, err)
+		case c.wantErr != "" && (err == nil || !strings.Contains(err.Error(), c.wantErr)):
+			t.Errorf("%s schedule: error %v, want one naming %q", c.schedule, err, c.wantErr)
+		}
+	}
+}

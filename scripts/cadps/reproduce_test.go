@@ -382,3 +382,46 @@ measurement:
 		t.Errorf("record %+v, want dps with 2 steps, ζ = 0.25 and σ_y = 0.02 from the configs", rec)
 	}
 }
+
+// TestReproduceRecordsDiffusionConfig reruns a reproduction into its
+// folder with a -diffusion-config: one whose process is the model's own
+// but for the respacing and sampler resumes the folder, one with another
+// noise schedule is refused, naming it, instead of adding its items to
+// those of the model's own process.
+func TestReproduceRecordsDiffusionConfig(t *testing.T) {
+	images := imageFolder(t, 1)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out")
+	if _, stderr, err := runCmd(runReproduce, reproduceArgs(t, images, out, "dps")...); err != nil {
+		t.Fatalf("reproduce: %v\n%s", err, stderr)
+	}
+	config := func(schedule string) string { return diffusionConfigFile(t, dir, schedule, "fixed_large") }
+	for _, c := range []struct {
+		schedule, wantErr string
+	}{
+		{"linear", ""},
+		{"cosine", "diffusion"},
+	} {
+		_, _, err := runCmd(runReproduce, reproduceArgs(t, images, out, "dps", "-diffusion-config", config(c.schedule))...)
+		switch {
+		case c.wantErr == "" && err != nil:
+			t.Errorf("%s schedule: %v, want the folder resumed", c.schedule, err)
+		case c.wantErr != "" && (err == nil || !strings.Contains(err.Error(), c.wantErr)):
+			t.Errorf("%s schedule: error %v, want one naming %q", c.schedule, err, c.wantErr)
+		}
+	}
+}
+
+// diffusionConfigFile writes a reference diffusion_config.yaml into dir:
+// 1000 DDPM steps of the noise schedule, ε prediction, the variance type,
+// clipped x̂0 and a respacing of 250, which -steps overrides.
+func diffusionConfigFile(t *testing.T, dir, schedule, varType string) string {
+	t.Helper()
+	path := filepath.Join(dir, schedule+"-"+varType+".yaml")
+	text := "sampler: ddpm\nsteps: 1000\nnoise_schedule: " + schedule + "\nmodel_mean_type: epsilon\n" +
+		"model_var_type: " + varType + "\nclip_denoised: True\nrescale_timesteps: False\ntimestep_respacing: 250\n"
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
