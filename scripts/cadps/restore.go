@@ -21,6 +21,7 @@ import (
 	"github.com/cadps/toolkit/cadps/restore"
 	"github.com/cadps/toolkit/cadps/runs/claim"
 	"github.com/cadps/toolkit/internal/atomicfile"
+	"github.com/cadps/toolkit/internal/buildinfo"
 )
 
 // restoreCommand is `cadps restore IMAGE`: one image through one task and
@@ -91,7 +92,7 @@ type restoreRecord struct {
 	// such as tf32, change the numbers); absent when it was unset: the CPU
 	// backend with its defaults.
 	BackendConfig string `json:"backend_config,omitempty"`
-	// Toolkit names the build that ran (toolkitBuild); absent when the
+	// Toolkit names the build that ran (buildinfo.Toolkit); absent when the
 	// binary records none.
 	Toolkit string `json:"toolkit,omitempty"`
 }
@@ -224,7 +225,7 @@ func runRestore(args []string, stdout, stderr io.Writer) (err error) {
 		return err
 	}
 	rec.DiffusionConfig, rec.Diffusion = *mf.diffusionConfig, &prior.Diffusion
-	rec.BackendConfig, rec.Toolkit = os.Getenv(backend.EnvVar), toolkitBuild()
+	rec.BackendConfig, rec.Toolkit = os.Getenv(backend.EnvVar), buildinfo.Toolkit()
 	if rec.LPIPS, err = lpipsDistance(lp, res.Truth, res.Reconstruction); err != nil {
 		return err
 	}

@@ -1,11 +1,11 @@
-package main
+package buildinfo
 
 import (
 	"runtime/debug"
 	"testing"
 )
 
-func TestBuildName(t *testing.T) {
+func TestName(t *testing.T) {
 	vcs := func(kv ...string) []debug.BuildSetting {
 		var s []debug.BuildSetting
 		for i := 0; i < len(kv); i += 2 {
@@ -27,8 +27,8 @@ func TestBuildName(t *testing.T) {
 		{"test binary", "", nil, ""},
 	} {
 		bi := &debug.BuildInfo{Main: debug.Module{Path: "github.com/cadps/toolkit", Version: c.version}, Settings: c.settings}
-		if got := buildName(bi); got != c.want {
-			t.Errorf("%s: buildName %q, want %q", c.name, got, c.want)
+		if got := Name(bi); got != c.want {
+			t.Errorf("%s: Name %q, want %q", c.name, got, c.want)
 		}
 	}
 }
