@@ -6,10 +6,16 @@ package buildinfo
 
 import "runtime/debug"
 
-// Toolkit names the build of this binary: the commit it was built from
-// (with "+dirty" when the working tree had changes), else the module
-// version it was installed at; "" when the binary records neither (go
-// test, or a build with -buildvcs=false).
+// Module is the toolkit's module path.
+const Module = "github.com/cadps/toolkit"
+
+// Toolkit names the toolkit's build in this binary: the commit it was
+// built from (with "+dirty" when the working tree had changes), else the
+// module version it was installed at; "" when the binary records neither
+// (go test, or a build with -buildvcs=false). In a program of another
+// module that uses the toolkit as a library, it is the version of the
+// toolkit that program requires ("" when a replace directive points it at
+// a folder): the program's own commit is not the toolkit's.
 func Toolkit() string {
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
@@ -20,6 +26,18 @@ func Toolkit() string {
 
 // Name is Toolkit for the build information bi.
 func Name(bi *debug.BuildInfo) string {
+	if bi.Main.Path != "" && bi.Main.Path != Module {
+		for _, m := range bi.Deps {
+			if m.Path != Module {
+				continue
+			}
+			if m.Replace != nil {
+				m = m.Replace
+			}
+			return version(m.Version)
+		}
+		return ""
+	}
 	var rev string
 	dirty := false
 	for _, s := range bi.Settings {
@@ -35,8 +53,15 @@ func Name(bi *debug.BuildInfo) string {
 		return rev + "+dirty"
 	case rev != "":
 		return rev
-	case bi.Main.Version != "" && bi.Main.Version != "(devel)":
-		return bi.Main.Version
 	}
-	return ""
+	return version(bi.Main.Version)
+}
+
+// version is a module's version, or "" when it names none (a module
+// built in its own folder, or replaced by a folder, is "(devel)").
+func version(v string) string {
+	if v == "(devel)" {
+		return ""
+	}
+	return v
 }
