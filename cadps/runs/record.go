@@ -50,6 +50,14 @@ type Record struct {
 	Backend  string `json:"backend"`
 	Shard    string `json:"shard"`
 	Finished string `json:"finished"`
+	// BackendConfig is the backend's configuration
+	// (Reproduction.BackendConfig: GOMLX_BACKEND for the cadps command;
+	// XLA's options, such as tf32, change the numbers), and Toolkit the
+	// build that ran (Reproduction.Toolkit). Either is absent when it was
+	// not recorded: the backend's defaults, or a build that records none;
+	// records written before they existed lack both.
+	BackendConfig string `json:"backend_config,omitempty"`
+	Toolkit       string `json:"toolkit,omitempty"`
 	// HasInput reports whether the measurement was saved as an image, and
 	// Measured what it shows (see restore.Result.MeasurementView).
 	HasInput bool   `json:"has_input"`

@@ -69,6 +69,16 @@ type Reproduction struct {
 	Out string
 	// Backend runs the graphs.
 	Backend backends.Backend
+	// BackendConfig is the configuration Backend was made with, in
+	// GOMLX_BACKEND's format (backend.NewWithConfig; the cadps command
+	// gives $GOMLX_BACKEND), recorded in each item's record; empty: not
+	// recorded. It is not a setting: a rerun with another configuration
+	// resumes the folder, and each record names its own.
+	BackendConfig string
+	// Toolkit names the build recorded in each item's record (empty: the
+	// build of this binary, as cadps restore records it; nothing when the
+	// binary records none). Like BackendConfig, it is not a setting.
+	Toolkit string
 	// Prior is the prior network.
 	Prior *restore.Prior
 	// Options are the base options; Task and Method are set per item.

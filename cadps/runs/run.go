@@ -14,6 +14,7 @@ import (
 	"github.com/cadps/toolkit/cadps/restore"
 	"github.com/cadps/toolkit/cadps/runs/claim"
 	"github.com/cadps/toolkit/internal/atomicfile"
+	"github.com/cadps/toolkit/internal/buildinfo"
 )
 
 // Run runs this shard's unfinished items and rebuilds the CSV, table and
@@ -276,6 +277,10 @@ func (r *Reproduction) runItem(it Item, rs *restore.Restorer, cl *claim.Claim) (
 	rec := &Record{
 		Task: it.Task, Method: it.Method, Index: it.Index, Image: it.Image, ImageBase: filepath.Base(it.Image),
 		Seed: seed, Steps: st.Steps, Scale: st.Scale, SigmaY: st.SigmaY, Backend: st.Backend, Shard: r.Shard.String(),
+		BackendConfig: r.BackendConfig, Toolkit: r.Toolkit,
+	}
+	if rec.Toolkit == "" {
+		rec.Toolkit = buildinfo.Toolkit()
 	}
 	var cb func(restore.Progress)
 	if r.OnStep != nil {

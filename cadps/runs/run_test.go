@@ -506,3 +506,49 @@ func TestRunRefusesMisplacedRecord(t *testing.T) {
 		})
 	}
 }
+
+// TestRunRecordsBuild checks that each item's record names the backend's
+// configuration and the build that computed it, and that neither is a
+// setting: a rerun with another configuration resumes the folder, its new
+// item records its own, and reproduce.json names neither.
+func TestRunRecordsBuild(t *testing.T) {
+	out := t.TempDir()
+	rep := srReproduction(t, out, 2)
+	rep.Images = rep.Images[:1]
+	rep.BackendConfig, rep.Toolkit = "cadps:ops_sequential", "0123abcd"
+	if _, err := rep.Run(); err != nil {
+		t.Fatal(err)
+	}
+	rerun := srReproduction(t, out, 2)
+	rerun.BackendConfig, rerun.Toolkit = "cadps", "4567ef01+dirty"
+	sum, err := rerun.Run()
+	if err != nil {
+		t.Fatalf("a rerun with another backend configuration and build: %v", err)
+	}
+	if sum.Skipped != 1 || sum.Done != 1 {
+		t.Errorf("rerun kept %d items and did %d, want 1 and 1", sum.Skipped, sum.Done)
+	}
+	items := rerun.Items()
+	for _, c := range []struct {
+		item                 Item
+		backendConfig, build string
+	}{
+		{items[0], "cadps:ops_sequential", "0123abcd"},
+		{items[1], "cadps", "4567ef01+dirty"},
+	} {
+		rec, err := ReadRecord(c.item.Path(out, RecordDir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.BackendConfig != c.backendConfig || rec.Toolkit != c.build {
+			t.Errorf("%s: record names backend configuration %q and build %q, want %q and %q",
+				c.item, rec.BackendConfig, rec.Toolkit, c.backendConfig, c.build)
+		}
+	}
+	settings := readText(t, filepath.Join(out, SettingsFile))
+	for _, key := range []string{"backend_config", "toolkit"} {
+		if strings.Contains(settings, key) {
+			t.Errorf("%s records %s:\n%s", SettingsFile, key, settings)
+		}
+	}
+}

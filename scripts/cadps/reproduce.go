@@ -95,6 +95,7 @@ func runReproduce(args []string, stdout, stderr io.Writer) (err error) {
 	if rep.Backend, err = backend.New(); err != nil {
 		return err
 	}
+	rep.BackendConfig = os.Getenv(backend.EnvVar)
 	if rep.Prior, err = restore.LoadPrior(f.model.spec()); err != nil {
 		return err
 	}

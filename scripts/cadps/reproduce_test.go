@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cadps/toolkit/cadps/backend"
 	"github.com/cadps/toolkit/cadps/imageio"
 	"github.com/cadps/toolkit/cadps/runs"
 )
@@ -424,4 +425,33 @@ func diffusionConfigFile(t *testing.T, dir, schedule, varType string) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// TestReproduceRecordsBackendConfig checks that each item's record names
+// GOMLX_BACKEND as its run saw it, and that a rerun with another backend
+// configuration resumes the folder, its new item naming its own.
+func TestReproduceRecordsBackendConfig(t *testing.T) {
+	images := imageFolder(t, 2)
+	out := filepath.Join(t.TempDir(), "out")
+	for _, c := range []struct {
+		config string
+		extra  []string
+	}{
+		{backend.Name + ":parallelism=2", []string{"-limit", "1"}},
+		{backend.Name + ":parallelism=1", nil},
+	} {
+		t.Setenv(backend.EnvVar, c.config)
+		if _, stderr, err := runCmd(runReproduce, reproduceArgs(t, images, out, "dps", c.extra...)...); err != nil {
+			t.Fatalf("reproduce with %s=%s: %v\n%s", backend.EnvVar, c.config, err, stderr)
+		}
+	}
+	for i, want := range []string{backend.Name + ":parallelism=2", backend.Name + ":parallelism=1"} {
+		rec, err := runs.ReadRecord(filepath.Join(out, "super_resolution_factor=2", "dps", runs.RecordDir, fmt.Sprintf("%05d.json", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.BackendConfig != want {
+			t.Errorf("item %d: backend_config %q, want %q", i, rec.BackendConfig, want)
+		}
+	}
 }
