@@ -163,24 +163,47 @@ func (c *fidRun) saveStats(dir, path string) error {
 	return nil
 }
 
-// distance returns the FID (and the KID with kid) between a and b.
+// distance returns the FID (and the KID with kid) between a and b. The
+// .npz arguments are read, and the weights each argument comes from
+// compared, before any folder's features are computed.
 func (c *fidRun) distance(a, b string, kid *fid.KIDOptions) (*fidReport, error) {
+	args := [2]string{a, b}
 	var stats [2]*fid.Stats
 	var acts [2][][]float32
-	for i, arg := range []string{a, b} {
-		s, f, err := c.stats(arg)
-		if err != nil {
-			return nil, err
+	var weights [2]string
+	for i, arg := range args {
+		if isNPZ(arg) {
+			s, _, err := c.stats(arg)
+			if err != nil {
+				return nil, err
+			}
+			stats[i], weights[i] = s, s.Weights
 		}
-		stats[i], acts[i] = s, f
+	}
+	for i, arg := range args {
+		if stats[i] == nil {
+			if err := c.load(arg); err != nil {
+				return nil, err
+			}
+			weights[i] = c.model.WeightsDigest()
+		}
+	}
+	if w0, w1 := weights[0], weights[1]; w0 != "" && w1 != "" && w0 != w1 {
+		return nil, fmt.Errorf("fid: %s comes from the Inception weights %s but %s from %s: features of other weights are not comparable",
+			a, w0, b, w1)
+	}
+	for i, arg := range args {
+		if stats[i] == nil {
+			s, f, err := c.stats(arg)
+			if err != nil {
+				return nil, err
+			}
+			stats[i], acts[i] = s, f
+		}
 	}
 	if stats[0].Dims() != stats[1].Dims() {
 		return nil, fmt.Errorf("fid: %s has %d-dimensional statistics but %s has %d: both must come from the same Inception block (-dims)",
 			a, stats[0].Dims(), b, stats[1].Dims())
-	}
-	if w0, w1 := stats[0].Weights, stats[1].Weights; w0 != "" && w1 != "" && w0 != w1 {
-		return nil, fmt.Errorf("fid: %s comes from the Inception weights %s but %s from %s: features of other weights are not comparable",
-			a, w0, b, w1)
 	}
 	d, err := fid.FrechetDistance(stats[0], stats[1])
 	if err != nil {
@@ -235,23 +258,31 @@ func (c *fidRun) stats(arg string) (*fid.Stats, [][]float32, error) {
 	return s, acts, nil
 }
 
+// load loads the network from -weights unless it is loaded; arg names
+// the folder whose features need it.
+func (c *fidRun) load(arg string) error {
+	if c.model != nil {
+		return nil
+	}
+	if c.weights == "" {
+		return usagef("-weights is needed to compute features of %s (pytorch-fid's %s)", arg, fid.WeightsFile)
+	}
+	b, err := backend.New()
+	if err != nil {
+		return err
+	}
+	c.model, err = fid.Load(b, c.weights, c.block)
+	return err
+}
+
 // features computes the features of a folder's images, in batches.
 func (c *fidRun) features(arg string) ([][]float32, error) {
 	files, err := fidImageFiles(arg)
 	if err != nil {
 		return nil, err
 	}
-	if c.model == nil {
-		if c.weights == "" {
-			return nil, usagef("-weights is needed to compute features of %s (pytorch-fid's %s)", arg, fid.WeightsFile)
-		}
-		b, err := backend.New()
-		if err != nil {
-			return nil, err
-		}
-		if c.model, err = fid.Load(b, c.weights, c.block); err != nil {
-			return nil, err
-		}
+	if err := c.load(arg); err != nil {
+		return nil, err
 	}
 	var acts [][]float32
 	start, last := time.Now(), time.Now()

@@ -100,6 +100,12 @@ func TestFIDCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	kidStats := filepath.Join(dir, "kid.npz")
+	// A folder whose second image does not decode: a command that computes
+	// its features fails on it.
+	broken := writeRandomImages(t, filepath.Join(dir, "broken"), 1, 6, [2]int{32, 32})
+	if err := os.WriteFile(filepath.Join(broken, "z.png"), []byte("not a PNG"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	// Folders with pytorch-fid's other formats beside PNGs (the files'
 	// contents do not matter: they are refused by name).
 	ppm := writeRandomImages(t, filepath.Join(dir, "ppm"), 2, 4, [2]int{32, 32})
@@ -129,6 +135,13 @@ func TestFIDCommand(t *testing.T) {
 		{name: "pytorch-fid's npz", before: writePlain, args: []string{"-weights", stem, "-dims", "64", b, plainA}, images: []int{2, 0}, weights: []string{digest, ""}},
 		{name: "npz of other weights", args: []string{"-weights", stem, "-dims", "64", otherWeights, b},
 			wantErr: "other.npz comes from the Inception weights sha256:" + strings.Repeat("0", 64) + " but " + b + " from " + digest + ": features of other weights are not comparable"},
+		// Refused before the folder's features are computed (its broken
+		// image is never decoded), whichever argument comes first.
+		{name: "folder and npz of other weights", args: []string{"-weights", stem, "-dims", "64", broken, otherWeights},
+			wantErr: broken + " comes from the Inception weights " + digest + " but " + otherWeights + " from sha256:" + strings.Repeat("0", 64)},
+		{name: "npz of other weights and folder", args: []string{"-weights", stem, "-dims", "64", otherWeights, broken},
+			wantErr: "features of other weights are not comparable"},
+		{name: "folder and npz of other dims", args: []string{"-weights", stem, "-dims", "192", broken, statsA}, wantErr: "holds 64-dimensional statistics, but -dims is 192"},
 		{name: "two npz of other weights", args: []string{"-dims", "64", statsA, otherWeights}, wantErr: "features of other weights are not comparable"},
 		{name: "truncated download", args: []string{"-weights", truncated, "-dims", "64", a, b},
 			wantErr: truncated + ": its name says its SHA-256 starts with 6726825d, but it is "},
