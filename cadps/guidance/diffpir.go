@@ -118,7 +118,7 @@ func (m DiffPIR) WithOption(k, v string) (Method, error) {
 func (m DiffPIR) Validate() error {
 	switch {
 	case !(m.Lambda >= 0) || math.IsInf(m.Lambda, 1):
-		return fmt.Errorf("diffpir: lambda = %v, want a finite positive value (0: the task's default)", m.Lambda)
+		return fmt.Errorf("diffpir: lambda = %v, want a finite value of at least 0 (0: the task's default)", m.Lambda)
 	case !(m.Zeta <= 1):
 		return fmt.Errorf("diffpir: zeta = %v, want a value in [0, 1] (negative: the task's default)", m.Zeta)
 	case !(m.Eta >= 0 && m.Eta <= 1):

@@ -1,12 +1,9 @@
 package restore
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -174,21 +171,18 @@ func (p *Prior) check() error {
 
 // WeightsDigest returns the SHA-256 of the prior's weights file (of the
 // embedded one for the shipped prior) as "sha256:" and 64 hex digits, so
-// that results can record exactly which weights made them.
+// that results can record exactly which weights made them. A file named
+// as torch.hub names downloads (NAME-HASH.pt) must match its HASH
+// ([checkpoints.Digest]).
 func (p *Prior) WeightsDigest() (string, error) {
 	if p.Weights == "" {
 		return small.Digest(), nil
 	}
-	f, err := os.Open(p.Weights)
+	d, err := checkpoints.Digest(p.Weights)
 	if err != nil {
 		return "", fmt.Errorf("restore: hashing the weights: %w", err)
 	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("restore: hashing %s: %w", p.Weights, err)
-	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
+	return d, nil
 }
 
 // ModelNames lists the names [ModelSpec.Name] accepts.

@@ -1,6 +1,8 @@
 package restore
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -260,6 +262,37 @@ func TestIncompletePrior(t *testing.T) {
 					t.Errorf("error %v, want one containing %q", err, tc.want)
 				}
 			})
+		}
+	}
+}
+
+// TestWeightsDigest: a weights file's digest is its SHA-256, and a file
+// named as torch.hub names downloads must match the hash its name gives.
+func TestWeightsDigest(t *testing.T) {
+	dir := t.TempDir()
+	data := []byte("not really a checkpoint, but bytes to hash")
+	sum := sha256.Sum256(data)
+	hexSum := hex.EncodeToString(sum[:])
+	for _, c := range []struct {
+		name, want, wantErr string
+	}{
+		{"model.pt", "sha256:" + hexSum, ""},
+		{"model-" + hexSum[:8] + ".pt", "sha256:" + hexSum, ""},
+		{"model-deadbeef.pt", "", "its name says its SHA-256 starts with deadbeef"},
+	} {
+		path := filepath.Join(dir, c.name)
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		got, err := (&Prior{Weights: path}).WeightsDigest()
+		if c.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+				t.Errorf("%s: error %v, want one containing %q", c.name, err, c.wantErr)
+			}
+			continue
+		}
+		if err != nil || got != c.want {
+			t.Errorf("%s: %q, %v; want %q", c.name, got, err, c.want)
 		}
 	}
 }

@@ -114,11 +114,11 @@ func runTrain(args []string, stdout, stderr io.Writer) (err error) {
 	claimer := &claim.Claimer{Worker: "cadps train"}
 	stopStartup := stopOnSignal(claimer, "train", *f.out+" is free again", stderr, dir).stop
 	defer stopStartup()
-	claim, err := claimTrainOut(claimer, *f.out)
+	held, err := claimTrainOut(claimer, *f.out)
 	if err != nil {
 		return err
 	}
-	defer claim.Release() // before undo: a refused run's folder is empty again
+	defer held.Release() // before undo: a refused run's folder is empty again
 	b, err := backend.NewOr(backend.TrainingConfig)
 	if err != nil {
 		return err
@@ -157,7 +157,7 @@ func runTrain(args []string, stdout, stderr io.Writer) (err error) {
 	err = tr.Run(train.RunOptions{
 		Steps: *f.steps, OutDir: *f.out, CheckpointEvery: *f.every,
 		Progress: stderr, Terminal: isTerminal(stderr), LogEvery: *f.logEvery,
-		Stop: stop.Load, Check: trainClaimCheck(claim, *f.out),
+		Stop: stop.Load, Check: trainClaimCheck(held, *f.out),
 	})
 	if errors.Is(err, train.ErrStopped) {
 		fmt.Fprintf(stderr, "stopped at step %d; continue with --resume\n", tr.Steps())
