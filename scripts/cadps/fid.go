@@ -192,6 +192,15 @@ func (c *fidRun) distance(a, b string, kid *fid.KIDOptions) (*fidReport, error) 
 		return nil, fmt.Errorf("fid: %s comes from the Inception weights %s but %s from %s: features of other weights are not comparable",
 			a, w0, b, w1)
 	}
+	// Both folders are listed before either's features are computed, so
+	// that a folder the command refuses is named at once.
+	for i, arg := range args {
+		if stats[i] == nil {
+			if _, err := fidImageFiles(arg); err != nil {
+				return nil, err
+			}
+		}
+	}
 	for i, arg := range args {
 		if stats[i] == nil {
 			s, f, err := c.stats(arg)

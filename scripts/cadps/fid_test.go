@@ -141,6 +141,8 @@ func TestFIDCommand(t *testing.T) {
 			wantErr: broken + " comes from the Inception weights " + digest + " but " + otherWeights + " from sha256:" + strings.Repeat("0", 64)},
 		{name: "npz of other weights and folder", args: []string{"-weights", stem, "-dims", "64", otherWeights, broken},
 			wantErr: "features of other weights are not comparable"},
+		{name: "folder and a folder of other formats", args: []string{"-weights", stem, "-dims", "64", broken, ppm},
+			wantErr: ppm + " holds 1 PPM file(s) (g.ppm)"},
 		{name: "folder and npz of other dims", args: []string{"-weights", stem, "-dims", "192", broken, statsA}, wantErr: "holds 64-dimensional statistics, but -dims is 192"},
 		{name: "two npz of other weights", args: []string{"-dims", "64", statsA, otherWeights}, wantErr: "features of other weights are not comparable"},
 		{name: "truncated download", args: []string{"-weights", truncated, "-dims", "64", a, b},
