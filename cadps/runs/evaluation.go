@@ -151,17 +151,23 @@ func (e *Evaluation) Run() (string, error) {
 
 // load checks the settings against those in Out (changed: settings.json
 // is to be written) and reads the rows Out holds, refusing a results.csv
-// whose rows these settings cannot have written (checkEvalRows).
+// whose rows the stored settings cannot have written (checkEvalRows): a
+// rerun that extends them must not take a row of a task, method or image
+// it adds as done.
 func (e *Evaluation) load() (changed bool, err error) {
-	if changed, err = CheckEvalSettings(filepath.Join(e.Out, EvalSettingsFile), e.Settings); err != nil {
+	stored, changed, err := checkEvalSettings(filepath.Join(e.Out, EvalSettingsFile), e.Settings)
+	if err != nil {
 		return false, err
+	}
+	if stored == nil { // a first run
+		stored = &e.Settings
 	}
 	path := filepath.Join(e.Out, EvalResultsFile)
 	rows, lines, err := readEvalRows(path)
 	if err != nil {
 		return false, err
 	}
-	if err := checkEvalRows(path, e.Settings, rows, lines); err != nil {
+	if err := checkEvalRows(path, *stored, rows, lines); err != nil {
 		return false, err
 	}
 	e.rows = rows

@@ -119,40 +119,48 @@ func sortEvalRows(rows []EvalRow, st EvalSettings) {
 // writes it once every other input has been checked, so that a run refused
 // later leaves the folder as it was.
 func CheckEvalSettings(path string, st EvalSettings) (changed bool, err error) {
+	_, changed, err = checkEvalSettings(path, st)
+	return changed, err
+}
+
+// checkEvalSettings is CheckEvalSettings, also returning the settings read
+// from path (nil when there are none): the settings that the folder's
+// rows were written with.
+func checkEvalSettings(path string, st EvalSettings) (stored *EvalSettings, changed bool, err error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return true, nil
+		return nil, true, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("reading %s: %w", path, err)
+		return nil, false, fmt.Errorf("reading %s: %w", path, err)
 	}
 	var old EvalSettings
 	if err := json.Unmarshal(data, &old); err != nil {
-		return false, fmt.Errorf("%s is corrupt: %w", path, err)
+		return nil, false, fmt.Errorf("%s is corrupt: %w", path, err)
 	}
 	if old.Batch < 1 {
-		return false, fmt.Errorf("%s is corrupt: batch %d, want at least 1", path, old.Batch)
+		return nil, false, fmt.Errorf("%s is corrupt: batch %d, want at least 1", path, old.Batch)
 	}
 	if old.Digest != st.Digest {
 		was := old.Digest
 		if was == "" {
 			was = "not recorded"
 		}
-		return false, fmt.Errorf("%s was made with other weights (%s; these are %s); use another -out folder", path, was, st.Digest)
+		return nil, false, fmt.Errorf("%s was made with other weights (%s; these are %s); use another -out folder", path, was, st.Digest)
 	}
 	for _, m := range st.Methods {
 		if was, now := old.Revisions[m], st.Revisions[m]; slices.Contains(old.Methods, m) && was != now {
-			return false, fmt.Errorf("%s was made by revision %d of method %s; this build runs revision %d, whose results differ (see its Revision in package guidance); use another -out folder",
+			return nil, false, fmt.Errorf("%s was made by revision %d of method %s; this build runs revision %d, whose results differ (see its Revision in package guidance); use another -out folder",
 				path, was, m, now)
 		}
 	}
 	if reflect.DeepEqual(old, st) {
-		return false, nil
+		return &old, false, nil
 	}
 	if err := evalExtends(old, st); err != nil {
-		return false, fmt.Errorf("%s was made with other settings (%s); use another -out folder", path, err)
+		return nil, false, fmt.Errorf("%s was made with other settings (%s); use another -out folder", path, err)
 	}
-	return true, nil
+	return &old, true, nil
 }
 
 // evalExtends returns nil when the settings st extend old, so that the

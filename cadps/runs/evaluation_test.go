@@ -269,7 +269,9 @@ func folderFiles(t *testing.T, dir string) []string {
 // results.csv that the evaluation cannot have written: a row of a task or
 // method that settings.json does not name, a second row of one image, a
 // row whose batch is not its image's, an image outside the test images,
-// or a batch with rows for only some of its images. Each is refused,
+// or a batch with rows for only some of its images; rows of a task,
+// method or image that the rerun adds to the folder's settings are
+// checked against the folder's settings, not taken as done. Each is refused,
 // naming the file (and the line of a row), before anything is written;
 // kept, such rows were counted in the table's means (twice for a second
 // row), or a batch's missing images were never done. The folder as it is
@@ -284,26 +286,39 @@ func TestEvaluationRefusesCorruptResults(t *testing.T) {
 		edit  func(lines []string) []string // edits results.csv's lines
 		batch int                           // the batch size, 0 for the folder's
 		want  string                        // the error, "" for none
+		// extend, when not nil, extends the rerun's settings beyond the
+		// folder's, which its rows are still checked against.
+		extend func(*EvalSettings)
 	}{
-		{"as it is", func(l []string) []string { return l }, 0, ""},
+		{"as it is", func(l []string) []string { return l }, 0, "", nil},
 		{"other task", func(l []string) []string { return append(l, "sr:factor=2,dps,0,0,7.2"+row) }, 0,
-			`line 6 is corrupt: task "sr:factor=2" is not one of settings.json's tasks`},
+			`line 6 is corrupt: task "sr:factor=2" is not one of settings.json's tasks`, nil},
 		{"other method", func(l []string) []string { return append(l, "inpaint_box:size=12,mmps,0,0,7.2"+row) }, 0,
-			`line 6 is corrupt: method "mmps" is not one of settings.json's methods`},
+			`line 6 is corrupt: method "mmps" is not one of settings.json's methods`, nil},
 		{"second row of an image", func(l []string) []string { return append(l, "inpaint_box:size=12,dps,0,0,9.9"+row) }, 0,
-			`line 6 is corrupt: a second row of task "inpaint_box:size=12", method "dps", image 0 (the first is line 2)`},
+			`line 6 is corrupt: a second row of task "inpaint_box:size=12", method "dps", image 0 (the first is line 2)`, nil},
 		{"other batch", func(l []string) []string {
 			l[2] = strings.Replace(l[2], "inpaint_box:size=12,dps,1,1,", "inpaint_box:size=12,dps,0,1,", 1)
 			return l
-		}, 0, "line 3 is corrupt: image 1 is in batch 1 (batches of 1 from image 0), not 0"},
+		}, 0, "line 3 is corrupt: image 1 is in batch 1 (batches of 1 from image 0), not 0", nil},
 		{"image outside", func(l []string) []string {
 			l[2] = strings.Replace(l[2], "inpaint_box:size=12,dps,1,1,", "inpaint_box:size=12,dps,2,2,", 1)
 			return l
-		}, 0, "line 3 is corrupt: image 2 is outside the test images 0…1"},
+		}, 0, "line 3 is corrupt: image 2 is outside the test images 0…1", nil},
 		{"part of a batch", func(l []string) []string {
 			l[4] = strings.Replace(l[4], "inpaint_box:size=12,cadps,1,1,", "inpaint_box:size=12,cadps,0,1,", 1)
 			return slices.Delete(l, 2, 3) // dps's image 1
-		}, 2, `is corrupt: batch 0 of task "inpaint_box:size=12", method "dps" has rows for 1 of its 2 images`},
+		}, 2, `is corrupt: batch 0 of task "inpaint_box:size=12", method "dps" has rows for 1 of its 2 images`, nil},
+		{"method the rerun adds", func(l []string) []string {
+			return append(l, "inpaint_box:size=12,mmps,0,0,7.2"+row, "inpaint_box:size=12,mmps,1,1,7.2"+row)
+		}, 0, `line 6 is corrupt: method "mmps" is not one of settings.json's methods`,
+			func(st *EvalSettings) { st.Methods = append(st.Methods, "mmps") }},
+		{"task the rerun adds", func(l []string) []string {
+			return append(l, "sr:factor=2,dps,0,0,7.2"+row, "sr:factor=2,dps,1,1,7.2"+row)
+		}, 0, `line 6 is corrupt: task "sr:factor=2" is not one of settings.json's tasks`,
+			func(st *EvalSettings) { st.Tasks = append(st.Tasks, "sr:factor=2") }},
+		{"image the rerun adds", func(l []string) []string { return append(l, "inpaint_box:size=12,dps,2,2,7.2"+row) }, 0,
+			"line 6 is corrupt: image 2 is outside the test images 0…1", func(st *EvalSettings) { st.Count = 3 }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "v1")
@@ -326,6 +341,11 @@ func TestEvaluationRefusesCorruptResults(t *testing.T) {
 			}
 			before := folderFiles(t, out)
 			resultsBefore := readText(t, results)
+			images := images
+			if tc.extend != nil {
+				tc.extend(&st)
+				images = testSetImages(t, "../prior/small/testimages", st.Count, prior.ImageShape())
+			}
 			var log bytes.Buffer
 			ev := &Evaluation{Out: out, Noise: noise, Prior: prior, PriorSpec: restore.ModelSpec{Name: restore.SmallPriorName},
 				Jobs: 1, Log: &log, Images: images, Settings: st}
