@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -164,12 +165,17 @@ type worker struct {
 // finished reports whether the item has a record that needs no rerun. A
 // record in the item's place that names another item is refused, naming
 // the file, as a merge refuses it: counted as this item's, it would skip
-// an item nobody has done.
+// an item nobody has done. So is one that cannot be read, does not parse
+// or has an unknown status: records are written atomically, so it is
+// corrupt or was edited, and redoing the item would overwrite it unseen.
 func (w *worker) finished(it Item) (bool, error) {
 	path := it.Path(w.r.Out, RecordDir)
 	rec, err := ReadRecord(path)
-	if err != nil {
+	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
+	}
+	if err != nil {
+		return false, err
 	}
 	if err := rec.checkPlace(path); err != nil {
 		return false, err

@@ -507,6 +507,44 @@ func TestRunRefusesMisplacedRecord(t *testing.T) {
 	}
 }
 
+// TestRunRefusesCorruptRecord puts a record that does not parse, or has
+// an unknown status, in the place of a reproduction's first item: the run
+// refuses it, naming the file, before it does or skips any item, and
+// leaves it as it was. Records are written atomically, so such a file is
+// corrupt or was edited; the run redid the item and overwrote it unseen.
+func TestRunRefusesCorruptRecord(t *testing.T) {
+	for _, tc := range []struct {
+		name, data string
+	}{
+		{"empty", ""},
+		{"truncated", `{"task": "sr_factor=2", "method": "dps", "ind`},
+		{"unknown status", `{"task": "sr_factor=2", "method": "dps", "index": 0, "status": "done"}`},
+		{"no status", `{"task": "sr_factor=2", "method": "dps", "index": 0}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := t.TempDir()
+			rep := srReproduction(t, out, 2)
+			path := rep.Items()[0].Path(out, RecordDir)
+			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, []byte(tc.data), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			sum, err := rep.Run()
+			if err == nil || !strings.Contains(err.Error(), path) {
+				t.Fatalf("run: error %v, want one naming %s", err, path)
+			}
+			if sum.Skipped != 0 || sum.Done != 0 {
+				t.Errorf("run skipped %d and did %d items before the refusal, want none", sum.Skipped, sum.Done)
+			}
+			if got := readText(t, path); got != tc.data {
+				t.Errorf("the refused run rewrote %s:\n%s", path, got)
+			}
+		})
+	}
+}
+
 // TestRunRecordsBuild checks that each item's record names the backend's
 // configuration and the build that computed it, and that neither is a
 // setting: a rerun with another configuration resumes the folder, its new
