@@ -190,10 +190,12 @@ func (p *Process) Config() Config { return p.cfg }
 // original (possibly fractional) timestep t: t·1000/Steps when
 // RescaleTimesteps is set, t otherwise. Methods that run their own time
 // grids over the original process (DDRM, DiffPIR, DAPS) call the network
-// through it.
+// through it. The product is taken in float32, as for [Process.ModelTimesteps],
+// so that the network sees the same timestep whichever method asks:
+// NetworkTimestep(TimestepMap()[i]) is ModelTimesteps()[i].
 func (p *Process) NetworkTimestep(t float64) float64 {
 	if p.cfg.RescaleTimesteps {
-		return t * (1000 / float64(p.cfg.Steps))
+		return float64(float32(t) * float32(1000/float64(p.cfg.Steps)))
 	}
 	return t
 }

@@ -231,6 +231,9 @@ func TestModelTimestepsRescaled(t *testing.T) {
 				if got[k] != want {
 					t.Fatalf("index %d (timestep %d): %v, want %v", k, ti, got[k], want)
 				}
+				if n := p.NetworkTimestep(float64(ti)); n != float64(want) {
+					t.Fatalf("NetworkTimestep(%d) = %v, want ModelTimesteps' %v", ti, n, want)
+				}
 			}
 		})
 	}
