@@ -381,7 +381,7 @@ func (t *tracker) step(d int, info cadps.StepInfo, elapsed time.Duration) error 
 		t.cur.progress = append(t.cur.progress, Snapshot{Step: info.Step, Image: ims[0].Clamp()})
 	}
 	if t.cb != nil {
-		t.cb(Progress{Step: info.Step, Steps: info.Steps, Draw: d, Draws: t.r.draws(), Residual: resid, Elapsed: elapsed, Extra: info.Extra})
+		t.cb(Progress{Step: info.Step, Steps: info.Steps, Draw: d, Draws: t.r.draws(), Residual: resid, PredXStart: info.PredXStart, Elapsed: elapsed, Extra: info.Extra})
 	}
 	return nil
 }

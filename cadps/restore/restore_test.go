@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/cadps/toolkit/internal/fixtures"
 	"github.com/cadps/toolkit/ops"
 	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
 
 // fixtureSpec returns the spec of a reference fixture network: an
@@ -519,6 +521,65 @@ func TestSettingsEta(t *testing.T) {
 			s := r.Settings()
 			if s.Eta != tc.wantEta || s.Sampler != tc.wantSampler {
 				t.Errorf("settings record sampler %q and η = %v, want %q and %v", s.Sampler, s.Eta, tc.wantSampler, tc.wantEta)
+			}
+		})
+	}
+}
+
+// TestProgressPredXStart checks that the progress callback sees each
+// step's x̂0: one image shaped like the truth at every step of every draw,
+// and at the steps Result.Progress keeps, the draw kept's snapshots.
+func TestProgressPredXStart(t *testing.T) {
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	prior, err := LoadPrior(fixtureSpec(t, "fixed"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	truth := testImage(3, 16, 0)
+	for _, tc := range []struct {
+		name   string
+		method string
+		draws  int
+	}{
+		{"dps", "dps", 1},
+		{"cadps two draws", "cadps", 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			const steps = 3
+			r, err := New(b, prior, Options{Task: SpecTask("super_resolution:factor=2"), Method: tc.method, Steps: steps, ProgressEvery: 2, Draws: tc.draws})
+			if err != nil {
+				t.Fatal(err)
+			}
+			seen := map[[2]int]*imageio.Image{} // by draw and step
+			res, err := r.Restore(truth, 7, func(p Progress) {
+				if p.PredXStart == nil {
+					t.Errorf("draw %d step %d: no x̂0", p.Draw, p.Step)
+					return
+				}
+				ims, err := imageio.FromNCHW(tensors.MustCopyFlatData[float32](p.PredXStart), p.PredXStart.Shape().Dimensions...)
+				if err != nil || len(ims) != 1 || ims[0].C != truth.C || ims[0].H != truth.H || ims[0].W != truth.W {
+					t.Errorf("draw %d step %d: x̂0 shaped %s (%v), want one image like the truth", p.Draw, p.Step, p.PredXStart.Shape(), err)
+					return
+				}
+				seen[[2]int{p.Draw, p.Step}] = ims[0].Clamp()
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(seen) != tc.draws*steps {
+				t.Errorf("x̂0 at %d steps, want %d", len(seen), tc.draws*steps)
+			}
+			if len(res.Progress) == 0 {
+				t.Fatal("no snapshots")
+			}
+			for _, s := range res.Progress {
+				got := seen[[2]int{res.Draw, s.Step}]
+				if got == nil || !slices.Equal(got.Pix, s.Image.Pix) {
+					t.Errorf("x̂0 of draw %d step %d in the callback differs from its snapshot", res.Draw, s.Step)
+				}
 			}
 		})
 	}

@@ -57,6 +57,11 @@ type Progress struct {
 	Draw, Draws int
 	// Residual is ‖y − A(x̂0)‖₂ at this step (0 without a measurement).
 	Residual float64
+	// PredXStart is the estimate x̂0 this step used, [1,C,H,W] on the
+	// images' [−1, 1] scale and not clamped to it (imageio.FromNCHW turns
+	// it into an image). Result.Progress keeps x̂0 of the draw kept, as
+	// clamped images, every Options.ProgressEvery steps.
+	PredXStart *tensors.Tensor
 	// Elapsed is the sampling time so far.
 	Elapsed time.Duration
 	// Extra holds the method's per-step diagnostics by name (e.g. CA-DPS's
