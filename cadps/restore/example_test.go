@@ -3,12 +3,14 @@ package restore_test
 import (
 	"fmt"
 	"log"
+	"slices"
 
 	"github.com/cadps/toolkit/cadps/backend"
 	"github.com/cadps/toolkit/cadps/guidance"
 	"github.com/cadps/toolkit/cadps/restore"
 	"github.com/cadps/toolkit/ops"
 	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
 
 // A notebook restores one image and keeps everything the run produced.
@@ -194,4 +196,87 @@ func ExampleRestorer_Restore() {
 	// Output:
 	// dps: ζ 0.3, x̂0 after steps 5 10 15 20 (a 138×36 strip), 20 residuals, PSNR 17.5 dB
 	// cadps: ζ 0.3, x̂0 after steps 5 10 15 20 (a 138×36 strip), 20 residuals, PSNR 17.5 dB
+}
+
+// cadpsAlpha is an ablation of CA-DPS written as a method of one's own:
+// the released multiplier 1 + d of the DPS gradient becomes 1 + α·d, so
+// that α = 0 is DPS and α = 1 the released CA-DPS. Its Name carries α, so
+// that settings and result folders tell the variants apart.
+type cadpsAlpha struct{ alpha float64 }
+
+func (m cadpsAlpha) Name() string { return fmt.Sprintf("cadps-alpha%g", m.alpha) }
+
+func (m cadpsAlpha) Step(s *guidance.Step) guidance.Result {
+	// ε at x_t's timestep (differentiated, for x̂0 and the DPS gradient) and
+	// at the previous retained timestep (not differentiated).
+	now := s.Predict(s.X, s.Timestep(s.I))
+	before := s.Predict(graph.StopGradient(s.X), s.Timestep(guidance.PrevIndex(s.I)))
+	mv := now.MeanVariance(s.I)
+	grad, norm := s.NormGradient(mv.PredXStart)
+	// d = ε(x_t, t_i) − ε(x_t, t_{i−1}); at the last step (i = 0) the
+	// released code drops the second term, so d = ε(x_t, t_0) there.
+	epsPrev := graph.StopGradient(before.Eps())
+	last := graph.ConvertDType(graph.Equal(s.I, graph.ScalarZero(s.I.Graph(), s.I.DType())), epsPrev.DType())
+	d := graph.Sub(graph.StopGradient(now.Eps()), graph.Mul(epsPrev, graph.OneMinus(last)))
+	multiplier := graph.OnePlus(graph.MulScalar(d, m.alpha))
+	next := graph.Sub(s.Prior(mv), s.Scaled(graph.Mul(grad, multiplier)))
+	return guidance.Result{Next: next, PredXStart: mv.PredXStart, Residual: norm,
+		Extra: map[string]*graph.Node{"multiplier": multiplier}}
+}
+
+// An ablation of CA-DPS's multiplier: 1 + α·d for a chosen α, run through
+// the restorer beside the toolkit's dps and cadps on the same measurement
+// and seed. α = 0 gives dps's reconstruction and α = 1 cadps's, bit for
+// bit; the callback sees each step's residual ‖y − A(x̂0)‖, x̂0 and the
+// method's Extra diagnostics.
+func ExampleOptions_ablation() {
+	b, err := backend.New()
+	if err != nil {
+		log.Fatal(err)
+	}
+	prior, err := restore.LoadPrior(restore.ModelSpec{Name: restore.SmallPriorName})
+	if err != nil {
+		log.Fatal(err)
+	}
+	img, err := restore.LoadImage("../prior/small/testimages/9-boot.png", prior.ImageShape(), restore.FitNone)
+	if err != nil {
+		log.Fatal(err)
+	}
+	restored := func(o restore.Options) []float32 {
+		o.Task, o.Steps = restore.SpecTask("super_resolution:factor=2"), 20
+		r, err := restore.New(b, prior, o)
+		if err != nil {
+			log.Fatal(err)
+		}
+		var residuals []float64
+		var negative int // multiplier entries below 0, over the run
+		res, err := r.Restore(img, 1, func(p restore.Progress) {
+			residuals = append(residuals, p.Residual) // p.PredXStart is this step's x̂0
+			if m, ok := p.Extra["multiplier"]; ok {
+				for _, v := range tensors.MustCopyFlatData[float32](m) {
+					if v < 0 {
+						negative++
+					}
+				}
+			}
+		})
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Printf("%s: %d residuals, multiplier below 0: %v\n", r.Settings().Method, len(residuals), negative > 0)
+		return res.Reconstruction.Pix
+	}
+	dps := restored(restore.Options{Method: "dps"})
+	cadps := restored(restore.Options{Method: "cadps"})
+	fmt.Println("α = 0 is dps:", slices.Equal(restored(restore.Options{Custom: cadpsAlpha{0}}), dps))
+	fmt.Println("α = 1 is cadps:", slices.Equal(restored(restore.Options{Custom: cadpsAlpha{1}}), cadps))
+	restored(restore.Options{Custom: cadpsAlpha{2}})
+	// Output:
+	// dps: 20 residuals, multiplier below 0: false
+	// cadps: 20 residuals, multiplier below 0: true
+	// cadps-alpha0: 20 residuals, multiplier below 0: false
+	// α = 0 is dps: true
+	// cadps-alpha1: 20 residuals, multiplier below 0: true
+	// α = 1 is cadps: true
+	// cadps-alpha2: 20 residuals, multiplier below 0: true
 }
