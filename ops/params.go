@@ -210,6 +210,9 @@ func (p *params) unknown() error {
 		known = append(known, k)
 	}
 	sort.Strings(known)
+	if len(known) == 0 {
+		return fmt.Errorf("%s: unknown parameter(s) %s; %s takes no parameters", p.task, strings.Join(extra, ", "), p.task)
+	}
 	return fmt.Errorf("%s: unknown parameter(s) %s (known: %s)", p.task, strings.Join(extra, ", "), strings.Join(known, ", "))
 }
 

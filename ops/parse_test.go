@@ -373,7 +373,7 @@ func TestParseNoiseErrors(t *testing.T) {
 		{"gaussian:std=0.1", "unknown parameter"},
 		{"poisson:rate=0", "positive"},
 		{"poisson:rate=abc", "not a number"},
-		{"clean:sigma=1", "unknown parameter"},
+		{"clean:sigma=1", "unknown parameter(s) sigma; clean noise takes no parameters"},
 	} {
 		if n, err := ParseNoise(c.spec); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("ParseNoise(%q) = %v, %v; want an error mentioning %q", c.spec, n, err, c.want)
