@@ -174,8 +174,13 @@ func (p *params) intPair(keys ...string) ([2]int, bool, error) {
 	if err != nil || !ok {
 		return [2]int{}, ok, err
 	}
-	if n, err := num.Int(v); err == nil {
+	n, err := num.Int(v)
+	switch _, isString := v.(string); {
+	case err == nil:
 		return [2]int{n, n}, true, nil
+	case isString:
+		// A spec's value is one string, never a list.
+		return [2]int{}, true, fmt.Errorf("%s: parameter %s: %w", p.task, k, err)
 	}
 	list, err := toList(v)
 	if err == nil && len(list) != 2 {

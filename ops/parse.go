@@ -381,6 +381,10 @@ func buildInpainting(p *params, imageShape []int, seed uint64) (Operator, error)
 			if err != nil {
 				return nil, err
 			}
+			if lo > hi {
+				def := fmt.Sprintf("min(H,W)/2 = %d", min(h, w)/2)
+				return nil, fmt.Errorf("inpainting: min_size %d is above max_size %d%s", lo, hi, defaultNote(p, "min_size", "max_size", def, def))
+			}
 			o.LenRange = [2]int{lo, hi + 1}
 		}
 		if hasMargin {
@@ -393,19 +397,23 @@ func buildInpainting(p *params, imageShape []int, seed uint64) (Operator, error)
 		case hasProbRange:
 			o.ProbRange = probRange
 		case p.has("fraction"):
-			f, err := p.float(0, "fraction")
+			f, err := fraction(p, 0, "fraction")
 			if err != nil {
 				return nil, err
 			}
 			o.ProbRange = [2]float64{f, f}
 		case p.has("min_fraction", "max_fraction"):
-			lo, err := p.float(o.ProbRange[0], "min_fraction")
+			lo, err := fraction(p, o.ProbRange[0], "min_fraction")
 			if err != nil {
 				return nil, err
 			}
-			hi, err := p.float(o.ProbRange[1], "max_fraction")
+			hi, err := fraction(p, o.ProbRange[1], "max_fraction")
 			if err != nil {
 				return nil, err
+			}
+			if lo > hi {
+				return nil, fmt.Errorf("inpainting: min_fraction %g is above max_fraction %g%s", lo, hi,
+					defaultNote(p, "min_fraction", "max_fraction", fmt.Sprint(lo), fmt.Sprint(hi)))
 			}
 			o.ProbRange = [2]float64{lo, hi}
 		}
@@ -423,6 +431,32 @@ func buildInpainting(p *params, imageShape []int, seed uint64) (Operator, error)
 		return nil, fmt.Errorf("inpainting: %w", err)
 	}
 	return NewInpainting(mask, h, w)
+}
+
+// fraction returns the missing fraction given under key (def when not
+// given), refusing a value outside [0, 1] (NaN included) by its key.
+func fraction(p *params, def float64, key string) (float64, error) {
+	f, err := p.float(def, key)
+	if err != nil {
+		return 0, err
+	}
+	if !(f >= 0 && f <= 1) {
+		return 0, fmt.Errorf("inpainting: parameter %s must lie in [0, 1], got %g", key, f)
+	}
+	return f, nil
+}
+
+// defaultNote says which end of a range given by minKey and maxKey took
+// its default (minDef or maxDef), for an error about the range:
+// " (minKey not given: minDef)", or "" when both were given.
+func defaultNote(p *params, minKey, maxKey, minDef, maxDef string) string {
+	switch {
+	case !p.present(minKey):
+		return fmt.Sprintf(" (%s not given: %s)", minKey, minDef)
+	case !p.present(maxKey):
+		return fmt.Sprintf(" (%s not given: %s)", maxKey, maxDef)
+	}
+	return ""
 }
 
 // checkMaskParams refuses the parameters of a mask type other than
