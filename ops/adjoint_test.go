@@ -39,6 +39,10 @@ func linearCases(t *testing.T) []struct {
 	if err != nil {
 		t.Fatal(err)
 	}
+	extremeMask, err := DefaultMaskOptions(MaskExtreme, 21, 19).Mask(21, 19, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
 	double, err := NewLinearFunc("double", nil,
 		func(x *graph.Node) *graph.Node { return graph.MulScalar(x, 2) },
 		func(y *graph.Node) *graph.Node { return graph.MulScalar(y, 2) })
@@ -68,6 +72,15 @@ func linearCases(t *testing.T) []struct {
 	add("levin", must(NewKernelBlur("motion_blur", kernels, "levin09/4")), 2, 2, 20, 24)
 	add("asymmetric-1x1", must(NewBlur("blur", []float32{0.5}, 1)), 1, 3, 5, 4)
 	add("asymmetric-3x3", must(NewBlur("blur", []float32{1, 2, 0, -1, 0.5, 3, 0, 0, 4}, 3)), 2, 1, 6, 7)
+	// Odd and non-square sides, one channel, the largest reflection
+	// padding (the kernel's half one below a side), the correlation path of
+	// a separable kernel, and the USRNet-model operator.
+	add("sr3-lanczos3-odd", must(NewSuperResolution(3, "lanczos3")), 2, 1, 21, 15)
+	add("gaussian-3x3-correlation", must(NewGaussianBlur(3, 0.8)), 3, 1, 7, 5)
+	add("gaussian-9x9-largest-pad", must(NewGaussianBlur(9, 3)), 2, 3, 5, 6)
+	add("asymmetric-3x3-largest-pad", must(NewBlur("blur", []float32{1, 2, 0, -1, 0.5, 3, 0, 0, 4}, 3)), 2, 3, 2, 2)
+	add("inpaint-extreme-odd", must(NewInpainting(extremeMask, 21, 19)), 2, 1, 21, 19)
+	add("decimated-x3", must(NewDecimatedConv([]float64{1, -2, 0.5, 3, 0, 1, 2, -1, 0.25, 1, 1, 0, -0.5, 2, 0, 1}, 4, 4, 3)), 2, 3, 9, 15)
 	add("inpaint-box", must(NewInpainting(boxMask, 24, 20)), 2, 3, 24, 20)
 	add("inpaint-random", must(NewInpainting(randomMask, 24, 20)), 1, 3, 24, 20)
 	add("func", double, 1, 2, 4, 4)

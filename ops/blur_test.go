@@ -43,6 +43,7 @@ func TestBlurSeparable(t *testing.T) {
 	}{
 		{"gaussian 61", gauss, 61, true, []int{1, 2, 70, 64}},
 		{"asymmetric rank one", asym, 5, true, []int{2, 1, 9, 7}},
+		{"asymmetric rank one, largest padding", asym, 5, true, []int{2, 3, 3, 5}},
 		{"1x1", []float32{0.5}, 1, true, []int{1, 1, 4, 5}},
 		{"motion", motion.Kernel(), 31, false, nil},
 		{"rank one plus 1e-3", perturbed, 3, false, nil},

@@ -2,6 +2,7 @@ package ops
 
 import (
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/cadps/toolkit/internal/num"
@@ -45,29 +46,63 @@ func TestSVDReconstructs(t *testing.T) {
 		t.Fatal(err)
 	}
 	blockAvg, _ := NewSuperResolution(2, "box")
+	// Odd, non-square, one channel; a separable kernel whose axis
+	// matrices are singular on odd sides (taps ½, 0, ½ under reflection:
+	// zero singular values, U completed to an orthogonal basis).
+	sr3, _ := NewSuperResolution(3, "lanczos3")
+	gauss9, err := NewGaussianBlur(9, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	singular, err := NewBlur("blur", outer([]float32{0.5, 0, 0.5}, []float32{0.5, 0, 0.5}), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oddMask := make([]float32, 9*7)
+	for p := range oddMask {
+		if p%4 != 2 {
+			oddMask[p] = 1
+		}
+	}
+	inpOdd, _ := NewInpainting(oddMask, 9, 7)
 	cases := []struct {
 		name string
 		op   Operator // nil: compare with the dense product or the block average
 		d    Decomposition
+		in   []int // nil: in
+		// zero: some singular values are 0 (to rounding)
+		zero bool
 	}{
-		{"super_resolution bicubic x2", sr, nil},
-		{"super_resolution box x4", box, nil},
-		{"gaussian_blur", gauss, nil},
-		{"inpainting", inp, nil},
-		{"block average x2", blockAvg, block},
-		{"dense 20x288", nil, denseSVD},
+		{"super_resolution bicubic x2", sr, nil, nil, false},
+		{"super_resolution box x4", box, nil, nil, false},
+		{"gaussian_blur", gauss, nil, nil, false},
+		{"inpainting", inp, nil, nil, false},
+		{"block average x2", blockAvg, block, nil, false},
+		{"dense 20x288", nil, denseSVD, nil, false},
+		{"super_resolution lanczos3 x3 odd", sr3, nil, []int{2, 1, 9, 15}, false},
+		{"gaussian_blur odd, largest padding", gauss9, nil, []int{3, 1, 5, 7}, false},
+		{"blur with zero singular values", singular, nil, []int{2, 3, 7, 9}, true},
+		{"inpainting odd", inpOdd, nil, []int{2, 1, 9, 7}, false},
 	}
 	b := newBackend(t)
-	x := randomVector(1, num.Prod(in))
-	xin := randomVector(2, num.Prod(in))
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			in := in
+			if c.in != nil {
+				in = c.in
+			}
+			x := randomVector(1, num.Prod(in))
+			xin := randomVector(2, num.Prod(in))
 			d := c.d
 			if d == nil {
 				var err error
 				if d, err = c.op.(Decomposer).SVD(in); err != nil {
 					t.Fatal(err)
 				}
+			}
+			sv := d.Singulars()
+			if hasZero := slices.Min(sv) < 1e-9*slices.Max(sv); hasZero != c.zero {
+				t.Fatalf("smallest singular value %.3g of largest %.3g: zero %v, want %v", slices.Min(sv), slices.Max(sv), hasZero, c.zero)
 			}
 			var yDims []int
 			if c.op != nil {
@@ -78,7 +113,7 @@ func TestSVDReconstructs(t *testing.T) {
 			y := randomVector(3, num.Prod(yDims))
 			if m, ok := c.op.(*Inpainting); ok { // measurements are masked images
 				for k := range y {
-					y[k] *= m.mask[k%(8*12)]
+					y[k] *= m.mask[k%(in[2]*in[3])]
 				}
 			}
 			exec := graph.MustNewExec(b, func(x, xin, y *graph.Node) []*graph.Node {
