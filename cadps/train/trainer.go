@@ -370,7 +370,9 @@ func (t *Trainer) batch(s int64) (x0, ti, noise *tensors.Tensor) {
 	return tensors.FromFlatDataAndDimensions(xs, dims...), tensors.FromValue(ts), tensors.FromFlatDataAndDimensions(ns, dims...)
 }
 
-// Step runs one training step and returns its losses.
+// Step runs one training step and returns its losses. A loss or a
+// gradient norm that is not finite is an error naming the step; the step
+// has then been applied, so the trainer's state must not be saved.
 func (t *Trainer) Step() (StepLosses, error) {
 	if t.exec == nil {
 		exec, err := context.NewExec(t.backend, t.ctx, t.stepGraph)
@@ -393,6 +395,11 @@ func (t *Trainer) Step() (StepLosses, error) {
 	}
 	if math.IsNaN(l.Loss) || math.IsInf(l.Loss, 0) {
 		return l, fmt.Errorf("train: step %d: the loss is %v", t.step, l.Loss)
+	}
+	// A finite loss can have a gradient that is not, and the step has
+	// applied it: the weights, the moments and the EMA may now hold NaNs.
+	if math.IsNaN(l.GradNorm) || math.IsInf(l.GradNorm, 0) {
+		return l, fmt.Errorf("train: step %d: the gradient's norm is %v (the loss is %v)", t.step, l.GradNorm, l.Loss)
 	}
 	return l, nil
 }

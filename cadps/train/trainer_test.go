@@ -13,6 +13,7 @@ import (
 	"github.com/cadps/toolkit/cadps/backend"
 	"github.com/cadps/toolkit/cadps/diffusion"
 	"github.com/cadps/toolkit/checkpoints"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
 
 func tinyConfig() Config {
@@ -341,6 +342,78 @@ func TestEMAUpdate(t *testing.T) {
 					t.Fatalf("step %d: EMA is off its definition (decay %.4g) by up to %.3g; weights moved by up to %.3g", n, d, worst, scale)
 				}
 				ema = got
+			}
+		})
+	}
+}
+
+// TestRunStopsAtNonFiniteStep gives one image a value that makes a step's
+// loss NaN, or keeps the loss finite but makes the gradient NaN: the run
+// must stop at the first step that sees the image with an error naming
+// that step, and the checkpoint and the EMA weights saved at the step
+// before must stay as they were, finite.
+func TestRunStopsAtNonFiniteStep(t *testing.T) {
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name  string
+		value float32
+		want  string
+	}{
+		{"NaN loss", float32(math.NaN()), "the loss is NaN"},
+		{"finite loss, NaN gradient", 1e20, "the gradient's norm is"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			const bad = 3 // the image that breaks the step
+			data := tinyData(4)
+			tr, err := New(b, tinyConfig(), data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			per := data.C * data.H * data.W
+			marker := float32(7) // found in a batch only where image bad is
+			data.Pix[bad*per] = marker
+			first := int64(-1)
+			for s := int64(0); first < 0 && s < 10; s++ {
+				x0, _, _ := tr.batch(s)
+				if slices.Contains(tensors.MustCopyFlatData[float32](x0), marker) {
+					first = s + 1
+				}
+			}
+			if first < 2 {
+				t.Fatalf("image %d is first drawn at step %d; the test needs a step before it", bad, first)
+			}
+			for k := range per {
+				data.Pix[bad*per+k] = c.value
+			}
+			out := t.TempDir()
+			err = tr.Run(RunOptions{Steps: first + 2, OutDir: out, CheckpointEvery: 1})
+			if want := fmt.Sprintf("step %d: %s", first, c.want); err == nil || !strings.Contains(err.Error(), want) {
+				t.Fatalf("run error %v, want one containing %q", err, want)
+			}
+			for _, name := range []string{CheckpointFile, EMAFile} {
+				sd, err := checkpoints.LoadSafetensors(filepath.Join(out, name))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := sd.Metadata["step"]; got != fmt.Sprint(first-1) {
+					t.Errorf("%s is at step %s, want %d", name, got, first-1)
+				}
+				for _, n := range sd.Names {
+					if sd.Tensors[n].DType != checkpoints.F32 {
+						continue
+					}
+					v, err := sd.Tensors[n].Float32()
+					if err != nil {
+						t.Fatal(err)
+					}
+					if k := slices.IndexFunc(v, func(x float32) bool { return math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) }); k >= 0 {
+						t.Fatalf("%s: %s[%d] is %v", name, n, k, v[k])
+					}
+				}
 			}
 		})
 	}
