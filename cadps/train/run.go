@@ -66,7 +66,8 @@ var ErrStopped = errors.New("train: stopped")
 // plot every opts.CheckpointEvery steps and at the end. A loss log longer
 // than the trainer's step count (left by a run that stopped after its last
 // checkpoint) is cut back first, so that a resumed run's log has each step
-// once.
+// once, and the temporary files a run killed while writing left are
+// removed.
 func (t *Trainer) Run(opts RunOptions) error {
 	if opts.Steps < t.step {
 		return fmt.Errorf("train: the run is already at step %d, past the %d steps asked for", t.step, opts.Steps)
@@ -90,6 +91,7 @@ func (t *Trainer) Run(opts RunOptions) error {
 	if err := check(); err != nil {
 		return err
 	}
+	removeTemps(opts.OutDir)
 	if err := writeLossLog(filepath.Join(opts.OutDir, LossFile), history); err != nil {
 		return err
 	}
@@ -165,6 +167,18 @@ func (t *Trainer) Run(opts RunOptions) error {
 	}
 	bar.finish()
 	return save()
+}
+
+// removeTemps removes the temporary files (see package atomicfile) that a
+// run killed while writing one of its files left in dir; the files
+// themselves are whole, the old or the new version.
+func removeTemps(dir string) {
+	for _, name := range []string{CheckpointFile, EMAFile, LossFile, LossPlotFile} {
+		matches, _ := atomicfile.Temps(dir, atomicfile.GlobEscape(name))
+		for _, m := range matches {
+			os.Remove(m)
+		}
+	}
 }
 
 // checkedWriter writes to w after check allows it; err is check's

@@ -418,3 +418,41 @@ func TestRunStopsAtNonFiniteStep(t *testing.T) {
 		})
 	}
 }
+
+// TestRunRemovesStaleTemps starts a run in a folder where a killed run
+// left temporary files of each of its outputs: they are removed, and a
+// temporary file of another name is kept.
+func TestRunRemovesStaleTemps(t *testing.T) {
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	for _, tc := range []struct {
+		name string
+		keep bool
+	}{
+		{"." + CheckpointFile + ".tmp1234", false},
+		{"." + EMAFile + ".tmp1", false},
+		{"." + LossFile + ".tmp22", false},
+		{"." + LossPlotFile + ".tmp333", false},
+		{".notes.txt.tmp4", true},
+	} {
+		if err := os.WriteFile(filepath.Join(out, tc.name), []byte("half"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			_, err := os.Stat(filepath.Join(out, tc.name))
+			if kept := err == nil; kept != tc.keep {
+				t.Errorf("%s kept: %v, want %v", tc.name, kept, tc.keep)
+			}
+		}()
+	}
+	tr, err := New(b, tinyConfig(), tinyData(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Run(RunOptions{Steps: 1, OutDir: out}); err != nil {
+		t.Fatal(err)
+	}
+}
