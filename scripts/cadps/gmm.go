@@ -172,6 +172,8 @@ func checkGMMRun(r runs.MixtureRun) error {
 		return usagef("--projections %d: want at least 1", r.Projections)
 	case r.VarType != string(diffusion.VarFixedSmall) && r.VarType != string(diffusion.VarFixedLarge):
 		return usagef("--var %q: want fixed_small or fixed_large", r.VarType)
+	case r.Schedule != diffusion.ScheduleLinear && r.Schedule != diffusion.ScheduleCosine:
+		return usagef("--schedule %q: want linear or cosine", r.Schedule)
 	}
 	if err := (cadps.Problem{Scale: r.Scale}).CheckParams(); err != nil {
 		return usagef("--scale: %v", err)
