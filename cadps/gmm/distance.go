@@ -8,21 +8,35 @@ import (
 	"slices"
 )
 
-// checkSets checks that a and b are non-empty sets of points of one
+// checkSets checks that a and b are non-empty sets of finite points of one
 // dimension and returns it.
 func checkSets(a, b [][]float64) (int, error) {
 	if len(a) == 0 || len(b) == 0 {
 		return 0, fmt.Errorf("gmm: empty sample set (%d and %d points)", len(a), len(b))
 	}
 	d := len(a[0])
-	for _, set := range [][][]float64{a, b} {
+	for s, set := range [][][]float64{a, b} {
 		for i, x := range set {
 			if len(x) != d {
 				return 0, fmt.Errorf("gmm: point %d has dimension %d, want %d", i, len(x), d)
 			}
+			if err := checkFinite(x); err != nil {
+				return 0, fmt.Errorf("gmm: point %d of set %d: %w", i, s+1, err)
+			}
 		}
 	}
 	return d, nil
+}
+
+// checkFinite returns an error naming the first NaN or infinite coordinate
+// of x.
+func checkFinite(x []float64) error {
+	for j, v := range x {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return fmt.Errorf("coordinate %d is %g; the distances need finite samples", j, v)
+		}
+	}
+	return nil
 }
 
 // SlicedWasserstein returns the sliced 2-Wasserstein distance between the
@@ -33,7 +47,7 @@ func checkSets(a, b [][]float64) (int, error) {
 // over P = projections directions θ_p drawn uniformly on the sphere from
 // seed (the same seed gives the same directions). Each one-dimensional W₂²
 // is exact for any sizes of a and b (their quantile functions compared on
-// the merged breakpoints).
+// the merged breakpoints). A NaN or infinite coordinate is an error.
 func SlicedWasserstein(a, b [][]float64, projections int, seed uint64) (float64, error) {
 	d, err := checkSets(a, b)
 	if err != nil {
@@ -99,7 +113,7 @@ func wasserstein1D(a, b []float64) float64 {
 // with the within-set terms as U-statistics (pairs of distinct points), so
 // that it is unbiased: its expectation is 0 for two samples of one
 // distribution, and a small negative value is possible. It costs
-// O((|a|+|b|)² d).
+// O((|a|+|b|)² d). A NaN or infinite coordinate is an error.
 func EnergyDistance(a, b [][]float64) (float64, error) {
 	if _, err := checkSets(a, b); err != nil {
 		return 0, err
@@ -141,7 +155,7 @@ func dist(x, y []float64) float64 {
 // the fractions so assigned and the posterior weights,
 // TV = ½ Σ_k |n_k/N − w'_k|, with the fractions themselves. It measures
 // whether a sampler finds the modes in the right proportions (0 is perfect,
-// 1 the worst).
+// 1 the worst). A NaN or infinite coordinate is an error.
 func WeightError(p *Posterior, samples [][]float64) (tv float64, fractions []float64, err error) {
 	if len(samples) == 0 {
 		return 0, nil, errors.New("gmm: no samples")
@@ -150,6 +164,9 @@ func WeightError(p *Posterior, samples [][]float64) (tv float64, fractions []flo
 	for i, x := range samples {
 		if len(x) != p.Dim() {
 			return 0, nil, fmt.Errorf("gmm: sample %d has dimension %d, the posterior %d", i, len(x), p.Dim())
+		}
+		if err := checkFinite(x); err != nil {
+			return 0, nil, fmt.Errorf("gmm: sample %d: %w", i, err)
 		}
 		fractions[p.Assign(x)]++
 	}

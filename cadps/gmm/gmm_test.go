@@ -582,6 +582,40 @@ func TestDistances(t *testing.T) {
 	}
 }
 
+// TestDistancesRefuseNonFinite: a NaN or infinite sample (a diverged
+// sampler's) is an error naming it, not a NaN distance or a sample counted
+// in component 0.
+func TestDistancesRefuseNonFinite(t *testing.T) {
+	p, err := Standard(4, 2, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	post, err := p.Posterior()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := post.Sample(10, rand.New(rand.NewPCG(1, 1)))
+	for _, bad := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
+		s := post.Sample(10, rand.New(rand.NewPCG(2, 1)))
+		s[3][1] = bad
+		for _, tc := range []struct {
+			name string
+			run  func() error
+			want string
+		}{
+			{"sliced Wasserstein", func() error { _, err := SlicedWasserstein(s, ref, 10, 1); return err }, "point 3 of set 1: coordinate 1"},
+			{"sliced Wasserstein, reference", func() error { _, err := SlicedWasserstein(ref, s, 10, 1); return err }, "point 3 of set 2: coordinate 1"},
+			{"energy distance", func() error { _, err := EnergyDistance(s, ref); return err }, "point 3 of set 1: coordinate 1"},
+			{"weight error", func() error { _, _, err := WeightError(post, s); return err }, "sample 3: coordinate 1"},
+		} {
+			err := tc.run()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("%s with a %g sample: error %v, want one containing %q", tc.name, bad, err, tc.want)
+			}
+		}
+	}
+}
+
 // TestWeightErrorOneMode: samples all in one component give TV = 1 − w'_k.
 func TestWeightErrorOneMode(t *testing.T) {
 	p, err := Standard(8, 2, 3)
