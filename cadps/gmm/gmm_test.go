@@ -582,6 +582,38 @@ func TestDistances(t *testing.T) {
 	}
 }
 
+// TestSmallUnits: a problem in units 10⁷ times smaller (prior, y and σ_y
+// scaled, so that A Σ Aᵀ + σ_y² I is of order 1e-14) has the same posterior
+// weights, and an A scaled by 1e-7 (A Aᵀ of order 1e-14) gives an operator
+// with A A⁺ = I; both were refused as singular.
+func TestSmallUnits(t *testing.T) {
+	var want []float64
+	for _, c := range []float64{1, 1e-4, 1e-7} {
+		m, err := New([]float64{0.4, 0.6}, [][]float64{{-c, 0}, {c, 2 * c}},
+			[][]float64{{c * c, 0.3 * c * c, 0.3 * c * c, 2 * c * c}, {c * c, 0, 0, c * c}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if post, err := NewPosterior(m, [][]float64{{1, 0.5}}, []float64{0.5 * c}, 0.5*c); err != nil {
+			t.Errorf("scale %g: %v", c, err)
+		} else {
+			w := post.Weights()
+			if want == nil {
+				want = w
+			}
+			if d := maxAbsDiff(w, want); d > 1e-12 {
+				t.Errorf("scale %g: weights %v, at scale 1 %v", c, w, want)
+			}
+		}
+		a := [][]float64{{c, 0.5 * c}}
+		if op, err := NewMatrix(a); err != nil {
+			t.Errorf("scale %g: operator: %v", c, err)
+		} else if got := float64(op.pinv[0])*a[0][0] + float64(op.pinv[1])*a[0][1]; math.Abs(got-1) > 1e-6 {
+			t.Errorf("scale %g: A A⁺ = %g, want 1", c, got)
+		}
+	}
+}
+
 // TestDistancesRefuseNonFinite: a NaN or infinite sample (a diverged
 // sampler's) is an error naming it, not a NaN distance or a sample counted
 // in component 0.
