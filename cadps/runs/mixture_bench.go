@@ -8,6 +8,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/cadps/toolkit/cadps"
+	"github.com/cadps/toolkit/cadps/diffusion"
 	"github.com/cadps/toolkit/cadps/gmm"
 	"github.com/cadps/toolkit/cadps/runs/claim"
 	"github.com/gomlx/gomlx/backends"
@@ -233,8 +235,9 @@ func (mb *MixtureBench) Run(b backends.Backend) ([]MixtureRow, error) {
 	return rows, nil
 }
 
-// check rejects a bench without cells, problems or methods, and cells
-// that are not 1 ≤ m ≤ d, before anything is written.
+// check rejects a bench without cells, problems or methods, cells that are
+// not 1 ≤ m ≤ d, and settings with which every run would fail, before
+// anything is written.
 func (mb *MixtureBench) check() error {
 	switch {
 	case len(mb.Dims) == 0 || len(mb.DimYs) == 0 || len(mb.Methods) == 0:
@@ -246,7 +249,30 @@ func (mb *MixtureBench) check() error {
 	case mb.Resume && mb.CSV == "":
 		return errors.New("runs: a mixture bench resumes its CSV file: give one")
 	}
+	if err := mb.Settings.checkSettings(); err != nil {
+		return fmt.Errorf("runs: mixture bench: %w", err)
+	}
 	return mb.checkSeeds()
+}
+
+// checkSettings rejects settings with which every run would fail (and be
+// written to a bench's CSV as a failed run): fewer than 2 samples, steps
+// outside 1 … 1000, no projections, an unknown schedule or variance, a step
+// size ζ that is not finite and non-negative.
+func (r MixtureRun) checkSettings() error {
+	switch {
+	case r.Samples < 2:
+		return fmt.Errorf("%d samples: want at least 2", r.Samples)
+	case r.Steps < 1 || r.Steps > 1000:
+		return fmt.Errorf("%d steps: want 1 … 1000", r.Steps)
+	case r.Projections < 1:
+		return fmt.Errorf("%d projections: want at least 1", r.Projections)
+	case r.Schedule != diffusion.ScheduleLinear && r.Schedule != diffusion.ScheduleCosine:
+		return fmt.Errorf("schedule %q: want %q or %q", r.Schedule, diffusion.ScheduleLinear, diffusion.ScheduleCosine)
+	case r.VarType != string(diffusion.VarFixedSmall) && r.VarType != string(diffusion.VarFixedLarge):
+		return fmt.Errorf("variance %q: want %q or %q", r.VarType, diffusion.VarFixedSmall, diffusion.VarFixedLarge)
+	}
+	return cadps.Problem{Scale: r.Scale}.CheckParams()
 }
 
 // checkSeeds rejects a bench in which two problems would get the same

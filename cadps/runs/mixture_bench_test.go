@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"errors"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -214,6 +215,12 @@ func TestMixtureBenchCheck(t *testing.T) {
 		{"no problems", func(mb *MixtureBench) { mb.Problems = 0 }, "want at least 1"},
 		{"negative first", func(mb *MixtureBench) { mb.First = -1 }, "from problem -1"},
 		{"resume without a file", func(mb *MixtureBench) { mb.CSV, mb.Resume = "", true }, "resumes its CSV file"},
+		{"no schedule", func(mb *MixtureBench) { mb.Settings.Schedule = "" }, `schedule "": want "linear" or "cosine"`},
+		{"unknown variance", func(mb *MixtureBench) { mb.Settings.VarType = "learned" }, `variance "learned": want "fixed_small" or "fixed_large"`},
+		{"no projections", func(mb *MixtureBench) { mb.Settings.Projections = 0 }, "0 projections: want at least 1"},
+		{"one sample", func(mb *MixtureBench) { mb.Settings.Samples = 1 }, "1 samples: want at least 2"},
+		{"no steps", func(mb *MixtureBench) { mb.Settings.Steps = 0 }, "0 steps: want 1 … 1000"},
+		{"NaN scale", func(mb *MixtureBench) { mb.Settings.Scale = math.NaN() }, "step size ζ = NaN"},
 		{"problems sharing a seed", func(mb *MixtureBench) { mb.Dims, mb.DimYs, mb.First, mb.Problems = []int{8}, []int{1, 2}, 0, 102 },
 			"problem 101 of (d 8, m 1) and problem 0 of (d 8, m 2) would be the same problem"},
 	} {
