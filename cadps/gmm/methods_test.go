@@ -1,6 +1,7 @@
 package gmm
 
 import (
+	"fmt"
 	"math"
 	"testing"
 
@@ -50,4 +51,23 @@ func TestSpectralMethods(t *testing.T) {
 		}
 	}
 	residual("daps:langevin_steps=5")
+}
+
+// TestSampleMethodNoSamples: a run of no samples is refused, naming the
+// count; it failed in the step graph (DotGeneral sizes must be positive).
+func TestSampleMethodNoSamples(t *testing.T) {
+	p, err := Standard(4, 1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{0, -3} {
+		_, err := p.SampleMethod(b, RunOptions{Method: "dps", Samples: n, Steps: 5, Scale: 1, Schedule: "linear", VarType: "fixed_small"})
+		if want := fmt.Sprintf("gmm: %d samples; want at least 1", n); err == nil || err.Error() != want {
+			t.Errorf("%d samples: error %v, want %q", n, err, want)
+		}
+	}
 }

@@ -17,7 +17,7 @@ type RunOptions struct {
 	// Method is a guidance method spec: a name (guidance.Names) with
 	// optional options (guidance.ParseSpec).
 	Method string
-	// Samples is the number of samples, drawn as one batch.
+	// Samples is the number of samples (at least 1), drawn as one batch.
 	Samples int
 	// Steps is the number of respaced diffusion steps (of 1000).
 	Steps int
@@ -34,6 +34,9 @@ type RunOptions struct {
 // SampleMethod draws samples [Samples][d] with a guidance method running on
 // the prior's exact ε network, the problem's matrix operator and measurement.
 func (p *Problem) SampleMethod(b backends.Backend, r RunOptions) ([][]float64, error) {
+	if r.Samples < 1 {
+		return nil, fmt.Errorf("gmm: %d samples; want at least 1", r.Samples)
+	}
 	m, err := guidance.ParseSpec(r.Method, guidance.Options{})
 	if err != nil {
 		return nil, err
