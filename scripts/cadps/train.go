@@ -19,11 +19,11 @@ import (
 )
 
 // trainCommand is `cadps train`: trains a small guided-diffusion UNet as a
-// DDPM prior on a folder of gray images or an IDX file, resumably.
+// DDPM prior on a folder of gray or RGB images or an IDX file, resumably.
 func trainCommand() command {
 	return command{
 		name:    "train",
-		summary: "train a small diffusion prior (DDPM, hybrid loss, EMA) on gray images",
+		summary: "train a small diffusion prior (DDPM, hybrid loss, EMA) on a folder of images",
 		run:     runTrain,
 	}
 }
@@ -48,7 +48,7 @@ type trainFlags struct {
 
 func addTrainFlags(fs *flag.FlagSet) *trainFlags {
 	return &trainFlags{
-		data:         fs.String("data", "", "training images: an IDX file (.gz or not), a folder with train-images-idx3-ubyte[.gz], or a folder of PNG/JPEG images (read as gray)"),
+		data:         fs.String("data", "", "training images: an IDX file (.gz or not), a folder with train-images-idx3-ubyte[.gz], or a folder of PNG/JPEG images (read as gray, or as RGB when -config gives in_channels 3)"),
 		out:          fs.String("out", "", "output folder: checkpoint.safetensors (resumable state), ema.safetensors (the prior), losses.csv, loss.png"),
 		configPath:   fs.String("config", "", "JSON file of guided-diffusion create_model arguments (replaces the model flags below)"),
 		imageSize:    fs.Int("image-size", 32, "image side; smaller images are padded with black (−1), centred"),
