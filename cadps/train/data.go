@@ -73,7 +73,10 @@ const (
 //     1 or 3; sorted by name).
 //
 // IDX images are gray: with channels other than 1 an IDX file is refused.
-// Pixel values p ∈ [0, 255] map to 2p/255 − 1.
+// Pixel values p ∈ [0, 255] map to 2p/255 − 1. A 16-bit image is reduced
+// to those 256 levels first, each value v/65535 to the nearest p/255, as
+// the decoder term of the loss assumes 8-bit data (guided-diffusion's
+// loader, through Pillow, reads such files as 8-bit images too).
 //
 // Padding rather than resizing is deliberate: 28×28 Fashion-MNIST images
 // become 32×32 without interpolation, so every training pixel is one of the
@@ -281,13 +284,17 @@ func loadImageFolder(dir string, size, channels int, idx string) (*Dataset, erro
 		}
 		imgs[k] = im
 	}
-	d, err := padImages(len(imgs), channels, h, w, size, func(k, c, y, x int) float32 { return imgs[k].At(c, y, x) })
+	d, err := padImages(len(imgs), channels, h, w, size, func(k, c, y, x int) float32 { return to8Bit(imgs[k].At(c, y, x)) })
 	if err != nil {
 		return nil, fmt.Errorf("train: %s: %w", dir, err)
 	}
 	d.Source = dir
 	return d, nil
 }
+
+// to8Bit returns the 8-bit level p/255 nearest to v ∈ [0, 1]; an 8-bit
+// image's value is its own level.
+func to8Bit(v float32) float32 { return float32(math.Round(float64(v)*255)) / 255 }
 
 // padImages builds a Dataset of n images of c×size×size from c×h×w images
 // whose pixel (k, ch, y, x) in [0, 1] is at(k, ch, y, x), centred, with

@@ -323,3 +323,54 @@ func TestLoadDatasetLargeImages(t *testing.T) {
 		t.Errorf("%d bytes allocated to refuse the folder", grew)
 	}
 }
+
+// TestLoadDatasetLevels: training images are read on the 256 levels the
+// loss's decoder term assumes. Each of an 8-bit image's levels is kept as
+// it is; a 16-bit image's values go to the nearest level.
+func TestLoadDatasetLevels(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		im   image.Image
+		want []float32 // the levels p of the first row, as p/255
+	}{
+		{"8-bit", func() image.Image {
+			im := image.NewGray(image.Rect(0, 0, 16, 16))
+			for i := range im.Pix {
+				im.Pix[i] = uint8(i)
+			}
+			return im
+		}(), nil},
+		{"16-bit", func() image.Image {
+			im := image.NewGray16(image.Rect(0, 0, 16, 16))
+			for x, v := range []uint16{0, 0x0080, 0x0081, 0x0101, 0x7fff, 0x8080, 0xfffe, 0xffff} {
+				im.SetGray16(x, 0, color.Gray16{Y: v})
+			}
+			return im
+		}(), []float32{0, 0, 1, 1, 127, 128, 255, 255}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			var b bytes.Buffer
+			if err := png.Encode(&b, tc.im); err != nil {
+				t.Fatal(err)
+			}
+			writeFile(t, filepath.Join(dir, "a.png"), b.Bytes())
+			d, err := LoadDataset(dir, 16, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, v := range d.Pix {
+				want := 2*float32(i)/255 - 1 // the 8-bit image's level i
+				if tc.want != nil {
+					if i >= len(tc.want) {
+						break
+					}
+					want = 2*(tc.want[i]/255) - 1
+				}
+				if v != want {
+					t.Errorf("pixel %d: %v, want %v", i, v, want)
+				}
+			}
+		})
+	}
+}
