@@ -1,6 +1,7 @@
 package runs
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ import (
 	"github.com/cadps/toolkit/cadps/restore"
 	"github.com/cadps/toolkit/cadps/runs/claim"
 	"github.com/cadps/toolkit/internal/atomicfile"
+	"github.com/cadps/toolkit/internal/buildinfo"
 	"github.com/cadps/toolkit/ops"
 )
 
@@ -69,6 +71,16 @@ type Evaluation struct {
 	// Jobs is the number of batches run at once, each worker with its own
 	// backend and copy of the prior (0: one).
 	Jobs int
+	// BackendConfig is the configuration of the workers' backends, in
+	// GOMLX_BACKEND's format (backend.NewWithConfig); empty: $GOMLX_BACKEND,
+	// as backend.New. Each row records it (empty when both are), with the
+	// backend's name. It is not a setting: a rerun with another
+	// configuration resumes the folder, and each row names its own.
+	BackendConfig string
+	// Toolkit names the build recorded in each row (empty: the build of
+	// this binary, as cadps restore records it; nothing when the binary
+	// records none). Like BackendConfig, it is not a setting.
+	Toolkit string
 	// Log, when not nil, receives a line per batch.
 	Log io.Writer
 	// Claims claims the folder for the run (nil: a [claim.Claimer] of its own);
@@ -79,6 +91,10 @@ type Evaluation struct {
 	mu    sync.Mutex // guards rows, the files and Log
 	rows  []EvalRow
 	claim *claim.Claim
+	// config and toolkit are the backends' configuration and the build
+	// that the run records, resolved once by Run from BackendConfig
+	// (else $GOMLX_BACKEND) and Toolkit (else the binary's build).
+	config, toolkit string
 }
 
 // Run checks the settings against those in Out and every task and method,
@@ -100,6 +116,7 @@ func (e *Evaluation) Run() (string, error) {
 		return "", err
 	}
 	e.Settings.Revisions = revisions(e.Settings.Methods, e.Custom)
+	e.config, e.toolkit = cmp.Or(e.BackendConfig, os.Getenv(backend.EnvVar)), cmp.Or(e.Toolkit, buildinfo.Toolkit())
 	if err := refuseOtherRun(e.Out, SettingsFile, "a reproduction's", "an evaluation"); err != nil {
 		return "", err
 	}
@@ -219,7 +236,7 @@ func (e *Evaluation) options(task, method string) restore.Options {
 // checkMethods builds a restorer of every task and method, so that a bad
 // one is reported before the long run starts.
 func (e *Evaluation) checkMethods() error {
-	b, err := backend.New()
+	b, err := backend.NewWithConfig(e.config)
 	if err != nil {
 		return err
 	}
@@ -261,7 +278,7 @@ func (e *Evaluation) runAll() error {
 // worker runs work items with its own backend and copy of the prior until
 // work is drained or stop is closed, recording each result.
 func (e *Evaluation) worker(work <-chan evalItem, stop <-chan struct{}) error {
-	b, err := backend.New()
+	b, err := backend.NewWithConfig(e.config)
 	if err != nil {
 		return err
 	}
@@ -286,16 +303,17 @@ func (e *Evaluation) worker(work <-chan evalItem, stop <-chan struct{}) error {
 		if err != nil {
 			return fmt.Errorf("%s, %s, batch %d: %w", it.task, it.method, it.batch, err)
 		}
-		if err := e.record(it, res, lo, hi, time.Since(t0)); err != nil {
+		if err := e.record(it, res, rs.Settings().Backend, lo, hi, time.Since(t0)); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// record adds a batch's rows, keeps the images of the first test images,
+// record adds a batch's rows, which name the backend (by its name, and its
+// configuration) and the build, keeps the images of the first test images,
 // and rewrites the results and the table.
-func (e *Evaluation) record(it evalItem, res *restore.BatchResult, lo, hi int, took time.Duration) error {
+func (e *Evaluation) record(it evalItem, res *restore.BatchResult, backendName string, lo, hi int, took time.Duration) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.claim != nil && e.claim.Lost() {
@@ -311,7 +329,8 @@ func (e *Evaluation) record(it evalItem, res *restore.BatchResult, lo, hi int, t
 		e.rows = append(e.rows, EvalRow{Task: it.task, Method: it.method, Batch: it.batch, Index: st.Offset + lo + j,
 			PSNR: bi.Metrics.PSNR, SSIM: bi.Metrics.SSIM, BasePSNR: bi.BaselineMetrics.PSNR, BaseSSIM: bi.BaselineMetrics.SSIM,
 			SecondsPerImage: res.Sample.Seconds() / float64(hi-lo), Operator: res.Operator, Finished: now,
-			Residual: bi.Residual, Draw: bi.Draw, LPIPS: lpd[j]})
+			Residual: bi.Residual, Draw: bi.Draw, LPIPS: lpd[j],
+			Backend: backendName, BackendConfig: e.config, Toolkit: e.toolkit})
 		if lo+j < st.Keep {
 			if err := saveEvalImages(e.Out, it.task, it.method, st.Offset+lo+j, bi); err != nil {
 				return err

@@ -84,10 +84,18 @@ type EvalRow struct {
 	// LPIPS is the LPIPS distance of the reconstruction to the clean image
 	// (NaN without LPIPS).
 	LPIPS float64
+	// Backend names the backend that ran the batch, BackendConfig its
+	// configuration (Evaluation.BackendConfig: GOMLX_BACKEND, empty when
+	// unset) and Toolkit the build (Evaluation.Toolkit), as a
+	// reproduction's item records name them. They are not settings: rows
+	// of one folder may come from several backends or builds. All three
+	// are empty in rows written before they were recorded, and Toolkit in
+	// rows of a build that records none.
+	Backend, BackendConfig, Toolkit string
 }
 
 var evalHeader = []string{"task", "method", "batch", "index", "psnr", "ssim", "baseline_psnr", "baseline_ssim", "sample_seconds_per_image", "operator", "finished",
-	"residual", "draw", "lpips"}
+	"residual", "draw", "lpips", "backend", "backend_config", "toolkit"}
 
 // evalHeaderV1 is the header of folders made before the residual and the
 // draw were recorded; they are read with a NaN residual and draw 0, and
@@ -97,6 +105,10 @@ var evalHeaderV1 = slices.Clip(evalHeader[:11])
 // evalHeaderV2 is the header of folders made before LPIPS was recorded;
 // they are read with a NaN LPIPS.
 var evalHeaderV2 = slices.Clip(evalHeader[:13])
+
+// evalHeaderV3 is the header of folders made before the backend and the
+// build were recorded; their rows are read with these empty.
+var evalHeaderV3 = slices.Clip(evalHeader[:14])
 
 // sortEvalRows orders rows by task and method (in the settings' order),
 // then by image.
@@ -200,7 +212,7 @@ func evalExtends(old, st EvalSettings) error {
 }
 
 // ReadEvalRows reads an evaluation's results.csv (written by this version
-// or the two earlier layouts); a missing file has no rows. A file with two
+// or the three earlier layouts); a missing file has no rows. A file with two
 // rows of one task, method and test image is refused as corrupt, naming
 // both lines: results.csv holds one row per image, task and method.
 func ReadEvalRows(path string) ([]EvalRow, error) {
@@ -223,7 +235,7 @@ func readEvalRows(path string) (rows []EvalRow, lines []int, err error) {
 	if err != nil && !errors.Is(err, io.EOF) {
 		return nil, nil, fmt.Errorf("%s is corrupt: %w", path, err)
 	}
-	if !slices.Equal(header, evalHeader) && !slices.Equal(header, evalHeaderV1) && !slices.Equal(header, evalHeaderV2) {
+	if !slices.Equal(header, evalHeader) && !slices.Equal(header, evalHeaderV1) && !slices.Equal(header, evalHeaderV2) && !slices.Equal(header, evalHeaderV3) {
 		return nil, nil, fmt.Errorf("%s: unexpected header", path)
 	}
 	type image struct {
@@ -258,6 +270,9 @@ func readEvalRows(path string) (rows []EvalRow, lines []int, err error) {
 		if len(r) > 11 {
 			row.Residual, errs[7] = strconv.ParseFloat(r[11], 64)
 			row.Draw, errs[8] = strconv.Atoi(r[12])
+		}
+		if len(r) > 14 {
+			row.Backend, row.BackendConfig, row.Toolkit = r[14], r[15], r[16]
 		}
 		if err := errors.Join(errs[:]...); err != nil {
 			return nil, nil, fmt.Errorf("%s line %d: %w", path, line, err)
@@ -331,7 +346,8 @@ func WriteEvalRows(path string, rows []EvalRow) error {
 			lp = g(r.LPIPS)
 		}
 		if err := w.Write([]string{r.Task, r.Method, strconv.Itoa(r.Batch), strconv.Itoa(r.Index), g(r.PSNR), g(r.SSIM),
-			g(r.BasePSNR), g(r.BaseSSIM), g(r.SecondsPerImage), r.Operator, r.Finished, g(r.Residual), strconv.Itoa(r.Draw), lp}); err != nil {
+			g(r.BasePSNR), g(r.BaseSSIM), g(r.SecondsPerImage), r.Operator, r.Finished, g(r.Residual), strconv.Itoa(r.Draw), lp,
+			r.Backend, r.BackendConfig, r.Toolkit}); err != nil {
 			return err
 		}
 	}

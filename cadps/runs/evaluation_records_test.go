@@ -1,6 +1,8 @@
 package runs
 
 import (
+	"bytes"
+	"encoding/csv"
 	"math"
 	"os"
 	"path/filepath"
@@ -42,33 +44,57 @@ func TestReadEvalRowsV1(t *testing.T) {
 	}
 }
 
-// TestEvalRowsWithoutLPIPS reads results.csv files of every header
-// version: rows written before LPIPS was recorded read as NaN.
-func TestEvalRowsWithoutLPIPS(t *testing.T) {
+// TestReadEvalRowsHeaders reads results.csv files of every header
+// version: rows written before LPIPS was recorded read as NaN, and rows
+// written before the backend and the build were read with these empty.
+// Each file is written back with the current header and read again with
+// the same values.
+func TestReadEvalRowsHeaders(t *testing.T) {
 	row := []string{"sr", "dps", "0", "3", "20.5", "0.5", "18", "0.4", "1.5", "op", "2026-01-01T00:00:00Z", "0.25", "1"}
 	for _, tc := range []struct {
 		name   string
 		header []string
 		row    []string
-		lpips  float64 // NaN: none
+		lpips  float64   // NaN: none
+		source [3]string // backend, backend_config, toolkit
 	}{
-		{"v1", evalHeaderV1, row[:11], math.NaN()},
-		{"v2", evalHeaderV2, row, math.NaN()},
-		{"with LPIPS", evalHeader, append(slices.Clone(row), "0.125"), 0.125},
-		{"current, no LPIPS", evalHeader, append(slices.Clone(row), ""), math.NaN()},
+		{"v1", evalHeaderV1, row[:11], math.NaN(), [3]string{}},
+		{"v2", evalHeaderV2, row, math.NaN(), [3]string{}},
+		{"v3 with LPIPS", evalHeaderV3, append(slices.Clone(row), "0.125"), 0.125, [3]string{}},
+		{"v3, no LPIPS", evalHeaderV3, append(slices.Clone(row), ""), math.NaN(), [3]string{}},
+		{"current", evalHeader, append(slices.Clone(row), "0.125", "xla", "xla:cuda,tf32", "0123abc"), 0.125,
+			[3]string{"xla", "xla:cuda,tf32", "0123abc"}},
+		{"current, backend only", evalHeader, append(slices.Clone(row), "", "cadps", "", ""), math.NaN(), [3]string{"cadps", "", ""}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), EvalResultsFile)
-			data := strings.Join(tc.header, ",") + "\n" + strings.Join(tc.row, ",") + "\n"
-			if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+			var data bytes.Buffer
+			w := csv.NewWriter(&data)
+			if err := w.WriteAll([][]string{tc.header, tc.row}); err != nil { // quotes a config with commas
 				t.Fatal(err)
 			}
-			rows, err := ReadEvalRows(path)
-			if err != nil || len(rows) != 1 {
-				t.Fatalf("%d rows, %v", len(rows), err)
+			if err := os.WriteFile(path, data.Bytes(), 0o644); err != nil {
+				t.Fatal(err)
 			}
-			if r := rows[0]; r.Index != 3 || r.PSNR != 20.5 || !(r.LPIPS == tc.lpips || math.IsNaN(r.LPIPS) && math.IsNaN(tc.lpips)) {
-				t.Errorf("row %+v, want LPIPS %g", r, tc.lpips)
+			var rows []EvalRow
+			for _, when := range []string{"read", "rewritten"} {
+				var err error
+				if rows, err = ReadEvalRows(path); err != nil || len(rows) != 1 {
+					t.Fatalf("%s: %d rows, %v", when, len(rows), err)
+				}
+				r := rows[0]
+				if r.Index != 3 || r.PSNR != 20.5 || !(r.LPIPS == tc.lpips || math.IsNaN(r.LPIPS) && math.IsNaN(tc.lpips)) {
+					t.Errorf("%s: row %+v, want LPIPS %g", when, r, tc.lpips)
+				}
+				if got := [3]string{r.Backend, r.BackendConfig, r.Toolkit}; got != tc.source {
+					t.Errorf("%s: backend, backend_config and toolkit %q, want %q", when, got, tc.source)
+				}
+				if err := WriteEvalRows(path, rows); err != nil {
+					t.Fatal(err)
+				}
+				if got, _, _ := strings.Cut(readText(t, path), "\n"); got != strings.Join(evalHeader, ",") {
+					t.Errorf("%s: written with header %q", when, got)
+				}
 			}
 		})
 	}

@@ -21,9 +21,12 @@ import (
 )
 
 // TestEvaluationResumesEarlierLayout resumes testdata/evaluate-v1, written
-// by cadps evaluate before evaluations moved into this package (see its
-// README), with one batch's row removed: only that batch runs, its row
-// comes back with the same numbers, and settings.json is kept as it was.
+// by cadps evaluate before evaluations moved into this package and before
+// rows recorded the backend and the build (see its README), with one
+// batch's row removed: only that batch runs, its row comes back with the
+// same numbers and names the backend, its configuration and the build,
+// the other rows are rewritten with these empty, and settings.json is kept
+// as it was.
 func TestEvaluationResumesEarlierLayout(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "v1")
 	if err := os.CopyFS(out, os.DirFS("testdata/evaluate-v1")); err != nil {
@@ -50,6 +53,9 @@ func TestEvaluationResumesEarlierLayout(t *testing.T) {
 	var log bytes.Buffer
 	ev := &Evaluation{
 		Out: out, Noise: noise, Prior: prior, PriorSpec: restore.ModelSpec{Name: restore.SmallPriorName}, Jobs: 1, Log: &log,
+		// The CPU backend's default, named: the redone row's numbers are
+		// those of the fixture's.
+		BackendConfig: "cadps:ops_sequential", Toolkit: "0123abc",
 		Images: testSetImages(t, "../prior/small/testimages", 2, prior.ImageShape()),
 		Settings: EvalSettings{Data: "cadps/prior/small/testimages", Count: 2, Batch: 1, Tasks: []string{"inpaint_box:size=12"},
 			Methods: []string{"dps", "cadps"}, Steps: 2, Noise: "gaussian:sigma=0.05", Model: "small", Digest: digest, Keep: 1},
@@ -70,19 +76,25 @@ func TestEvaluationResumesEarlierLayout(t *testing.T) {
 	if len(got) != len(want) {
 		t.Fatalf("results.csv has %d lines, the folder had %d:\n%v", len(got), len(want), got)
 	}
-	for k, line := range want {
+	if !slices.Equal(got[0], evalHeader) {
+		t.Errorf("results.csv's header is %q, want %q", got[0], evalHeader)
+	}
+	for k, line := range want[1:] {
 		w, err := csv.NewReader(strings.NewReader(line)).Read()
 		if err != nil {
 			t.Fatal(err)
 		}
-		g := got[k]
 		// The redone row's time per image (column 9) and finishing time
-		// (11) are its own; every other value is the same.
-		if strings.HasPrefix(line, "inpaint_box:size=12,cadps,1,") && len(g) == len(w) && len(g) > 10 {
+		// (11) are its own; every other value is the same. It names the
+		// backend and the build; the rows kept name none.
+		g := got[k+1]
+		w = append(w, "", "", "")
+		if strings.HasPrefix(line, "inpaint_box:size=12,cadps,1,") && len(g) == len(w) {
 			g[8], w[8], g[10], w[10] = "", "", "", ""
+			w[14], w[15], w[16] = "cadps", "cadps:ops_sequential", "0123abc"
 		}
 		if !slices.Equal(g, w) {
-			t.Errorf("results.csv line %d is\n%q\nwant\n%q", k+1, g, w)
+			t.Errorf("results.csv line %d is\n%q\nwant\n%q", k+2, g, w)
 		}
 	}
 }
@@ -380,5 +392,20 @@ func TestEvaluationBatchSize(t *testing.T) {
 		if _, err := os.Stat(out); !os.IsNotExist(err) {
 			t.Errorf("batch %d: the refused run made %s (%v)", batch, out, err)
 		}
+	}
+}
+
+// TestEvaluationBackendConfig: BackendConfig makes the backends the
+// evaluation runs on (not only what its rows record): an unknown backend
+// is refused, naming it, before the folder is made.
+func TestEvaluationBackendConfig(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "eval")
+	ev := &Evaluation{Out: out, Jobs: 1, BackendConfig: "nosuchbackend:x",
+		Settings: EvalSettings{Count: 0, Batch: 1, Tasks: []string{"sr:factor=2"}, Methods: []string{"dps"}, Steps: 2}}
+	if _, err := ev.Run(); err == nil || !strings.Contains(err.Error(), `"nosuchbackend:x"`) {
+		t.Errorf("error %v, want one naming the backend configuration", err)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("the refused run made %s (%v)", out, err)
 	}
 }

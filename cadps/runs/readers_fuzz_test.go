@@ -44,7 +44,8 @@ func FuzzCheckEvalSettings(f *testing.F) {
 func FuzzReadEvalRows(f *testing.F) {
 	head := strings.Join(evalHeader, ",")
 	for _, s := range []string{
-		head + "\nsr,dps,0,0,20.5,0.5,18,0.4,1.5,op,2026-01-01T00:00:00Z,0.1,0,0.2\n",
+		head + "\nsr,dps,0,0,20.5,0.5,18,0.4,1.5,op,2026-01-01T00:00:00Z,0.1,0,0.2,cadps,\"cadps:ops_parallel,parallelism=-1\",0123abc\n",
+		strings.Join(evalHeaderV3, ",") + "\nsr,dps,0,0,20.5,0.5,18,0.4,1.5,op,2026-01-01T00:00:00Z,0.1,0,0.2\n",
 		strings.Join(evalHeaderV1, ",") + "\nsr,dps,0,0,20.5,0.5,18,0.4,1.5,op,t\n",
 		strings.Join(evalHeaderV2, ",") + "\nsr,dps,0,1,NaN,0.5,18,0.4,1.5,op,t,0.1,0\n",
 		head + "\nsr,dps,x\n", "", "\"",

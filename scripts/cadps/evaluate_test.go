@@ -11,13 +11,16 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/cadps/toolkit/cadps/backend"
 	"github.com/cadps/toolkit/cadps/imageio"
 	"github.com/cadps/toolkit/cadps/prior/small"
 	"github.com/cadps/toolkit/cadps/runs"
 	"github.com/cadps/toolkit/checkpoints"
+	"github.com/cadps/toolkit/internal/buildinfo"
 )
 
 // testImagesDir is the folder of the shipped prior's Fashion-MNIST test
@@ -583,6 +586,35 @@ func TestEvaluateRecordsDiffusionConfig(t *testing.T) {
 			t.Errorf("%s schedule: %v, want the folder resumed", c.schedule, err)
 		case c.wantErr != "" && (err == nil || !strings.Contains(err.Error(), c.wantErr)):
 			t.Errorf("%s schedule: error %v, want one naming %q", c.schedule, err, c.wantErr)
+		}
+	}
+}
+
+// TestEvaluateRecordsBackendConfig runs an evaluation with one
+// GOMLX_BACKEND and extends it with another: the folder resumes, each row
+// names the backend, the GOMLX_BACKEND that computed it and the build.
+func TestEvaluateRecordsBackendConfig(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out")
+	configs := []string{backend.Name + ":parallelism=2", backend.Name + ":parallelism=1"}
+	for k, config := range configs {
+		t.Setenv(backend.EnvVar, config)
+		_, stderr, err := runCmd(runEvaluate, "-data", testImagesDir(t), "-count", strconv.Itoa(k+1), "-batch", "1", "-steps", "2",
+			"-jobs", "1", "-tasks", "inpaint_box:size=12", "-methods", "dps", "-keep", "0", "-quiet", "-out", out)
+		if err != nil {
+			t.Fatalf("evaluate with %s=%s: %v\n%s", backend.EnvVar, config, err, stderr)
+		}
+	}
+	rows, err := runs.ReadEvalRows(filepath.Join(out, runs.EvalResultsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != len(configs) {
+		t.Fatalf("%d rows, want %d", len(rows), len(configs))
+	}
+	for k, r := range rows {
+		if r.Backend != backend.Name || r.BackendConfig != configs[k] || r.Toolkit != buildinfo.Toolkit() {
+			t.Errorf("image %d: backend %q, backend_config %q, toolkit %q; want %q, %q, %q",
+				r.Index, r.Backend, r.BackendConfig, r.Toolkit, backend.Name, configs[k], buildinfo.Toolkit())
 		}
 	}
 }
