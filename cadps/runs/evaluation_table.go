@@ -23,7 +23,9 @@ import (
 // part-way: their means are then over different images. A task whose
 // measurement has no baseline (phase retrieval) shows "–" there. With an
 // LPIPS column, a line below the table names the LPIPS network and
-// weights (st.LPIPS).
+// weights (st.LPIPS). When the rows disagree on the backend, its
+// configuration or the build (a folder resumed elsewhere), a line below
+// the table counts the rows of each (provenanceNote).
 func EvalTable(st EvalSettings, rows []EvalRow) string {
 	withLPIPS := slices.ContainsFunc(rows, func(r EvalRow) bool { return !math.IsNaN(r.LPIPS) })
 	var b strings.Builder
@@ -68,7 +70,45 @@ func EvalTable(st EvalSettings, rows []EvalRow) string {
 	if withLPIPS {
 		fmt.Fprintf(&b, "\nLPIPS (lower is closer) with %s.\n", MetricSources{LPIPS: st.LPIPS}.lpipsNote())
 	}
+	b.WriteString(provenanceNote(rows))
 	return b.String()
+}
+
+// provenanceNote is the line below the table when rows come from more
+// than one backend, backend configuration or build: each, in the order
+// of its first row, with its number of rows; "" when they all agree.
+func provenanceNote(rows []EvalRow) string {
+	type source struct{ backend, config, toolkit string }
+	count := map[source]int{}
+	var order []source
+	for _, r := range rows {
+		s := source{r.Backend, r.BackendConfig, r.Toolkit}
+		if count[s] == 0 {
+			order = append(order, s)
+		}
+		count[s]++
+	}
+	if len(order) < 2 {
+		return ""
+	}
+	each := make([]string, len(order))
+	for k, s := range order {
+		var d []string
+		if s.backend != "" {
+			d = append(d, "`"+s.backend+"`")
+		}
+		if s.config != "" {
+			d = append(d, "GOMLX_BACKEND=`"+s.config+"`")
+		}
+		if s.toolkit != "" {
+			d = append(d, "build `"+s.toolkit+"`")
+		}
+		if len(d) == 0 {
+			d = append(d, "not recorded")
+		}
+		each[k] = fmt.Sprintf("%s: %d row%s", strings.Join(d, ", "), count[s], cond(count[s] != 1, "s"))
+	}
+	return fmt.Sprintf("\nRows from %d backends or builds (results.csv's backend, backend_config and toolkit): %s.\n", len(order), strings.Join(each, "; "))
 }
 
 // imageCounts formats the images column of a task: the number of images

@@ -25,8 +25,8 @@ import (
 // rows recorded the backend and the build (see its README), with one
 // batch's row removed: only that batch runs, its row comes back with the
 // same numbers and names the backend, its configuration and the build,
-// the other rows are rewritten with these empty, and settings.json is kept
-// as it was.
+// the other rows are rewritten with these empty, table.md counts the rows
+// of each, and settings.json is kept as it was.
 func TestEvaluationResumesEarlierLayout(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "v1")
 	if err := os.CopyFS(out, os.DirFS("testdata/evaluate-v1")); err != nil {
@@ -96,6 +96,11 @@ func TestEvaluationResumesEarlierLayout(t *testing.T) {
 		if !slices.Equal(g, w) {
 			t.Errorf("results.csv line %d is\n%q\nwant\n%q", k+2, g, w)
 		}
+	}
+	const sources = "\nRows from 2 backends or builds (results.csv's backend, backend_config and toolkit): " +
+		"not recorded: 3 rows; `cadps`, GOMLX_BACKEND=`cadps:ops_sequential`, build `0123abc`: 1 row.\n"
+	if table := readText(t, filepath.Join(out, EvalTableFile)); !strings.Contains(table, sources) {
+		t.Errorf("table.md\n%s\nlacks the line%s", table, sources)
 	}
 }
 

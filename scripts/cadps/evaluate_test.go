@@ -592,17 +592,20 @@ func TestEvaluateRecordsDiffusionConfig(t *testing.T) {
 
 // TestEvaluateRecordsBackendConfig runs an evaluation with one
 // GOMLX_BACKEND and extends it with another: the folder resumes, each row
-// names the backend, the GOMLX_BACKEND that computed it and the build.
+// names the backend, the GOMLX_BACKEND that computed it and the build, and
+// the table counts the rows of each configuration.
 func TestEvaluateRecordsBackendConfig(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "out")
 	configs := []string{backend.Name + ":parallelism=2", backend.Name + ":parallelism=1"}
+	var table string
 	for k, config := range configs {
 		t.Setenv(backend.EnvVar, config)
-		_, stderr, err := runCmd(runEvaluate, "-data", testImagesDir(t), "-count", strconv.Itoa(k+1), "-batch", "1", "-steps", "2",
+		stdout, stderr, err := runCmd(runEvaluate, "-data", testImagesDir(t), "-count", strconv.Itoa(k+1), "-batch", "1", "-steps", "2",
 			"-jobs", "1", "-tasks", "inpaint_box:size=12", "-methods", "dps", "-keep", "0", "-quiet", "-out", out)
 		if err != nil {
 			t.Fatalf("evaluate with %s=%s: %v\n%s", backend.EnvVar, config, err, stderr)
 		}
+		table = stdout
 	}
 	rows, err := runs.ReadEvalRows(filepath.Join(out, runs.EvalResultsFile))
 	if err != nil {
@@ -616,5 +619,8 @@ func TestEvaluateRecordsBackendConfig(t *testing.T) {
 			t.Errorf("image %d: backend %q, backend_config %q, toolkit %q; want %q, %q, %q",
 				r.Index, r.Backend, r.BackendConfig, r.Toolkit, backend.Name, configs[k], buildinfo.Toolkit())
 		}
+	}
+	if want := "Rows from 2 backends or builds"; !strings.Contains(table, want) || !strings.Contains(table, "GOMLX_BACKEND=`"+configs[1]+"`") {
+		t.Errorf("the table\n%s\ndoes not count the rows of each GOMLX_BACKEND", table)
 	}
 }
