@@ -57,9 +57,9 @@ func (l knownLayout) recognise(sd *checkpoints.StateDict) (string, bool) {
 	}
 	h := fmt.Sprintf("these keys look like the %s layout (%s: %d tensors, %d parameters): ", l.name, l.file, len(m.specs), m.NumParams())
 	if l.preset != "" {
-		return h + "use its preset, -model " + l.preset, true
+		return h + "use its preset, " + l.preset, true
 	}
-	return h + "give -model-config a JSON file of its create_model arguments, " + l.cfg.String(), true
+	return h + "give a model config, a JSON file of its create_model arguments, " + l.cfg.String(), true
 }
 
 // MatchHints is the checkpoints.Hint of guided-diffusion UNets: it

@@ -92,16 +92,16 @@ func TestMatchHints(t *testing.T) {
 		{name: "ImageNet file for the FFHQ preset", sd: layoutStateDict("256x256_diffusion_uncond.pt", imagenet), want: ffhq, substr: []string{
 			fmt.Sprintf("256x256_diffusion_uncond.pt does not match config tiny (%d tensors in the file, %d expected)", ni, nf),
 			fmt.Sprintf("%s: file %v, wanted %v", first, shapeOf(t, imagenet, first), shapeOf(t, ffhq, first)),
-			"these keys look like the ImageNet-256 unconditional layout", "use its preset, -model imagenet256",
-		}, not: []string{"FFHQ-256 (ffhq_10m) layout", "learn_sigma"}},
+			"these keys look like the ImageNet-256 unconditional layout", "use its preset, imagenet256",
+		}, not: []string{"FFHQ-256 (ffhq_10m) layout", "learn_sigma", " -model"}},
 		{name: "FFHQ file for the ImageNet preset", sd: layoutStateDict("ffhq_10m.pt", ffhq), want: imagenet, substr: []string{
-			"these keys look like the FFHQ-256 (ffhq_10m) layout", "use its preset, -model ffhq256",
-		}},
+			"these keys look like the FFHQ-256 (ffhq_10m) layout", "use its preset, ffhq256",
+		}, not: []string{" -model"}},
 		{name: "ImageNet-64 file for the ImageNet preset", sd: layoutStateDict("64x64_diffusion.pt", knownSpecs(t, "64x64_diffusion.pt")), want: imagenet, substr: []string{
 			"these keys look like the ImageNet-64 class-conditional layout (64x64_diffusion.pt: 541 tensors, 295904454 parameters)",
-			`give -model-config a JSON file of its create_model arguments, {"image_size":64,"num_channels":192,"num_res_blocks":3,`,
+			`give a model config, a JSON file of its create_model arguments, {"image_size":64,"num_channels":192,"num_res_blocks":3,`,
 			`"use_new_attention_order":true`, "class_cond=True",
-		}, not: []string{"trained with other attention_resolutions"}},
+		}, not: []string{"trained with other attention_resolutions", " -model"}},
 		{name: "ImageNet-512 file for the ImageNet preset", sd: layoutStateDict("512x512_diffusion.pt", knownSpecs(t, "512x512_diffusion.pt")), want: imagenet, substr: []string{
 			"ImageNet-512 class-conditional layout (512x512_diffusion.pt: 645 tensors, 558997638 parameters)", `"image_size":512,`,
 		}},
