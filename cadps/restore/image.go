@@ -33,7 +33,8 @@ func (f Fit) String() string {
 	return fmt.Sprintf("Fit(%d)", int(f))
 }
 
-// SizeError reports an image whose size is not the model's.
+// SizeError reports an image whose size is not the model's. Its message
+// states the sizes only; Fits says which fits would take the image.
 type SizeError struct {
 	// Path is the image file.
 	Path string
@@ -42,24 +43,27 @@ type SizeError struct {
 	// Size is the model's image size (square).
 	Size int
 	// Fit is how the image was to be fitted (FitNone, or FitCrop for an
-	// image with a side too short to crop); Error's hint depends on it.
+	// image with a side too short to crop).
 	Fit Fit
 }
 
-// Error implements error; its hint names the fits that would help: only
-// resizing for an image with a side shorter than Size.
+// Error implements error.
 func (e *SizeError) Error() string {
-	small := e.Width < e.Size || e.Height < e.Size
-	switch {
-	case e.Fit == FitCrop && small:
-		return fmt.Sprintf("image %s is %d×%d, too small to crop to the %d×%d images the model takes (use -resize instead of -crop)",
-			e.Path, e.Width, e.Height, e.Size, e.Size)
-	case small:
-		return fmt.Sprintf("image %s is %d×%d, but the model takes %d×%d images (use -resize to fit it)",
+	if e.Fit == FitCrop && (e.Width < e.Size || e.Height < e.Size) {
+		return fmt.Sprintf("image %s is %d×%d, too small to crop to the %d×%d images the model takes",
 			e.Path, e.Width, e.Height, e.Size, e.Size)
 	}
-	return fmt.Sprintf("image %s is %d×%d, but the model takes %d×%d images (use -resize or -crop to fit it)",
+	return fmt.Sprintf("image %s is %d×%d, but the model takes %d×%d images",
 		e.Path, e.Width, e.Height, e.Size, e.Size)
+}
+
+// Fits returns the fits that take the image: FitResize, and FitCrop
+// unless a side is shorter than Size.
+func (e *SizeError) Fits() []Fit {
+	if e.Width < e.Size || e.Height < e.Size {
+		return []Fit{FitResize}
+	}
+	return []Fit{FitResize, FitCrop}
 }
 
 // LoadImage reads a PNG or JPEG image for a prior of the given NCHW image

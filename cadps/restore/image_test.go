@@ -10,6 +10,8 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -17,24 +19,36 @@ import (
 	"github.com/cadps/toolkit/internal/fixtures"
 )
 
-// TestSizeErrorHint checks that the hint names only fits that would work:
-// cropping needs an image at least the model's size.
-func TestSizeErrorHint(t *testing.T) {
+// cliFlag matches a command-line flag (-name or --name) in a message: the
+// package's messages name the fields and options of its Go API instead.
+var cliFlag = regexp.MustCompile(`(^|[\s(,;])--?[a-z]`)
+
+// TestSizeError checks that the message states the sizes in the
+// package's terms, naming no command-line flag, and that Fits names only
+// fits that would work: cropping needs an image at least the model's size.
+func TestSizeError(t *testing.T) {
 	for _, c := range []struct {
 		name          string
 		width, height int
 		fit           Fit
 		want          string
+		fits          []Fit
 	}{
-		{"larger", 40, 48, FitNone, "is 40×48, but the model takes 32×32 images (use -resize or -crop to fit it)"},
-		{"smaller", 16, 16, FitNone, "is 16×16, but the model takes 32×32 images (use -resize to fit it)"},
-		{"one side shorter", 40, 20, FitNone, "(use -resize to fit it)"},
-		{"too small to crop", 16, 40, FitCrop, "is 16×40, too small to crop to the 32×32 images the model takes (use -resize instead of -crop)"},
+		{"larger", 40, 48, FitNone, "image a.png is 40×48, but the model takes 32×32 images", []Fit{FitResize, FitCrop}},
+		{"smaller", 16, 16, FitNone, "image a.png is 16×16, but the model takes 32×32 images", []Fit{FitResize}},
+		{"one side shorter", 40, 20, FitNone, "image a.png is 40×20, but the model takes 32×32 images", []Fit{FitResize}},
+		{"too small to crop", 16, 40, FitCrop, "image a.png is 16×40, too small to crop to the 32×32 images the model takes", []Fit{FitResize}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			err := &SizeError{Path: "a.png", Width: c.width, Height: c.height, Size: 32, Fit: c.fit}
-			if got := err.Error(); !strings.HasPrefix(got, "image a.png ") || !strings.HasSuffix(got, c.want) {
-				t.Errorf("%q, want it to end in %q", got, c.want)
+			if got := err.Error(); got != c.want {
+				t.Errorf("%q, want %q", got, c.want)
+			}
+			if f := cliFlag.FindString(err.Error()); f != "" {
+				t.Errorf("%q names a command-line flag (%q)", err, f)
+			}
+			if got := err.Fits(); !slices.Equal(got, c.fits) {
+				t.Errorf("Fits() = %v, want %v", got, c.fits)
 			}
 		})
 	}

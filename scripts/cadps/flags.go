@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"slices"
@@ -214,6 +215,24 @@ func (s *samplingFlags) options(fs *flag.FlagSet) (restore.Options, restore.Fit,
 		fit = restore.FitCrop
 	}
 	return o, fit, nil
+}
+
+// fitHint adds to restore's refusal of an image of another size than the
+// model's (restore.SizeError) the flags that fit it: -resize, and -crop
+// for an image with both sides at least the model's size. Other errors are
+// returned as they are.
+func fitHint(err error) error {
+	var se *restore.SizeError
+	if !errors.As(err, &se) {
+		return err
+	}
+	switch small := !slices.Contains(se.Fits(), restore.FitCrop); {
+	case small && se.Fit == restore.FitCrop:
+		return reworded{err.Error() + " (use -resize instead of -crop)", err}
+	case small:
+		return reworded{err.Error() + " (use -resize to fit it)", err}
+	}
+	return reworded{err.Error() + " (use -resize or -crop to fit it)", err}
 }
 
 // parseInterleaved parses flags that may come before and after the

@@ -235,7 +235,7 @@ func TestRefusedRunsLeaveNoFolder(t *testing.T) {
 		{"reproduce truncated weights", runReproduce, rep("-weights", truncated), "truncated"},
 		{"reproduce missing LPIPS weights", runReproduce, rep("-lpips", filepath.Join(dir, "nonexistent")), "-lpips"},
 		{"reproduce missing FID weights", runReproduce, rep("-fid", filepath.Join(dir, "nonexistent.pth")), "nonexistent.pth"},
-		{"reproduce wrong image size", runReproduce, append([]string{bigImages, "-task", "sr:factor=2", "-methods", "dps", "-out", outDir}, model...), "z-big.png is 20×20"},
+		{"reproduce wrong image size", runReproduce, append([]string{bigImages, "-task", "sr:factor=2", "-methods", "dps", "-out", outDir}, model...), "z-big.png is 20×20, but the model takes 16×16 images (use -resize or -crop to fit it)"},
 		{"reproduce contradicting shards", runReproduce, rep("-shard", "0/2", "-shard-count", "3"), "contradicts the shard count 3"},
 		{"reproduce refused shard", runReproduce, rep("-shard", "0/2", "-task", "sr:factor=3"), "factor 3 does not divide"},
 		{"reproduce negative shard count", runReproduce, rep("-shard-count", "-1"), "-shard-count -1 is negative"},

@@ -288,7 +288,8 @@ func samePath(a, b string) (bool, error) {
 }
 
 // runWithProgress runs the reproduction with per-item lines and, on a
-// terminal, a progress bar (neither when quiet).
+// terminal, a progress bar (neither when quiet). An image of another size
+// than the model's is refused with the flags that fit it.
 func runWithProgress(rep *runs.Reproduction, stdout io.Writer, quiet bool) (*runs.RunSummary, error) {
 	bar := newProgressBar(stdout, quiet)
 	if !quiet {
@@ -302,7 +303,7 @@ func runWithProgress(rep *runs.Reproduction, stdout io.Writer, quiet bool) (*run
 	}
 	sum, err := rep.Run()
 	bar.done()
-	return sum, err
+	return sum, fitHint(err)
 }
 
 // lineWriter writes per-item lines below a progress bar.

@@ -180,7 +180,7 @@ func runRestore(args []string, stdout, stderr io.Writer) (err error) {
 	}
 	truth, err := restore.LoadImage(image, prior.ImageShape(), fit)
 	if err != nil {
-		return err
+		return fitHint(err)
 	}
 	r, err := restore.New(b, prior, opts)
 	if err != nil {
