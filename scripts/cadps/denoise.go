@@ -11,7 +11,6 @@ import (
 
 	"github.com/cadps/toolkit/cadps/backend"
 	"github.com/cadps/toolkit/cadps/diffusion"
-	"github.com/cadps/toolkit/cadps/restore"
 	"github.com/cadps/toolkit/cadps/train"
 	"github.com/cadps/toolkit/internal/atomicfile"
 )
@@ -56,7 +55,7 @@ func runDenoise(args []string, stdout, stderr io.Writer) (err error) {
 		}
 		ts = append(ts, t)
 	}
-	prior, err := restore.LoadPrior(mf.spec())
+	prior, err := mf.load()
 	if err != nil {
 		return err
 	}

@@ -8,7 +8,6 @@ import (
 
 	"github.com/cadps/toolkit/cadps/guidance"
 	"github.com/cadps/toolkit/cadps/imageio"
-	"github.com/cadps/toolkit/cadps/restore"
 	"github.com/cadps/toolkit/cadps/runs"
 	"github.com/cadps/toolkit/cadps/runs/claim"
 	"github.com/cadps/toolkit/cadps/train"
@@ -130,7 +129,7 @@ func runEvaluate(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	prior, err := restore.LoadPrior(f.model.spec())
+	prior, err := f.model.load()
 	if err != nil {
 		return err
 	}
