@@ -158,11 +158,11 @@ func checkEvalSettings(path string, st EvalSettings) (stored *EvalSettings, chan
 		if was == "" {
 			was = "not recorded"
 		}
-		return nil, false, fmt.Errorf("%s was made with other weights (%s; these are %s); use another -out folder", path, was, st.Digest)
+		return nil, false, fmt.Errorf("%s was made with other weights (%s; these are %s); use another output folder", path, was, st.Digest)
 	}
 	for _, m := range st.Methods {
 		if was, now := old.Revisions[m], st.Revisions[m]; slices.Contains(old.Methods, m) && was != now {
-			return nil, false, fmt.Errorf("%s was made by revision %d of method %s; this build runs revision %d, whose results differ (see its Revision in package guidance); use another -out folder",
+			return nil, false, fmt.Errorf("%s was made by revision %d of method %s; this build runs revision %d, whose results differ (see its Revision in package guidance); use another output folder",
 				path, was, m, now)
 		}
 	}
@@ -170,9 +170,22 @@ func checkEvalSettings(path string, st EvalSettings) (stored *EvalSettings, chan
 		return &old, false, nil
 	}
 	if err := evalExtends(old, st); err != nil {
-		return nil, false, fmt.Errorf("%s was made with other settings (%s); use another -out folder", path, err)
+		return nil, false, otherSettings(path, err)
 	}
 	return &old, true, nil
+}
+
+// otherSettings is checkEvalSettings' refusal of the folder whose
+// settings file path holds settings that the evaluation's cannot extend,
+// as err (evalExtends') says: an InputError when err is one.
+func otherSettings(path string, err error) error {
+	inner, ok := err.(*InputError)
+	if !ok {
+		return fmt.Errorf("%s was made with other settings (%s); use another output folder", path, err)
+	}
+	return &InputError{Inputs: inner.Inputs, Err: err, Message: func(names ...string) string {
+		return fmt.Sprintf("%s was made with other settings (%s); use another output folder", path, inner.Message(names...))
+	}}
 }
 
 // evalExtends returns nil when the settings st extend old, so that the
@@ -192,17 +205,18 @@ func evalExtends(old, st EvalSettings) error {
 	count := Growth{Key: "count", Check: func(_, _ any) (bool, error) {
 		switch {
 		case st.Count < old.Count:
-			return false, fmt.Errorf("-count %d is fewer than the %d images done", st.Count, old.Count)
+			return false, inputError(nil, []string{"EvalSettings.Count"}, "%s %d is fewer than the %d images done", st.Count, old.Count)
 		case st.Count > old.Count && old.Count%old.Batch != 0:
-			return false, fmt.Errorf("-count can grow only from a whole number of batches; %d is not a multiple of -batch %d", old.Count, old.Batch)
+			return false, inputError(nil, []string{"EvalSettings.Count", "EvalSettings.Batch"},
+				"%[1]s can grow only from a whole number of batches; %[3]d is not a multiple of %[2]s %[4]d", old.Count, old.Batch)
 		}
 		return st.Count > old.Count, nil
 	}}
 	tasks := GrowingList("tasks", func(int, any, any) error {
-		return fmt.Errorf("-tasks must keep %q and may only add tasks after them", strings.Join(old.Tasks, ";"))
+		return inputError(nil, []string{"EvalSettings.Tasks"}, "%s must keep %q and may only add tasks after them", strings.Join(old.Tasks, ";"))
 	})
 	methods := GrowingList("methods", func(int, any, any) error {
-		return fmt.Errorf("-methods must keep %q and may only add methods after them", strings.Join(old.Methods, ","))
+		return inputError(nil, []string{"EvalSettings.Methods"}, "%s must keep %q and may only add methods after them", strings.Join(old.Methods, ","))
 	})
 	// The revisions of the methods kept are checked before; added methods
 	// add theirs.

@@ -274,7 +274,7 @@ func TestEvaluateExtend(t *testing.T) {
 		}
 	}
 	for _, c := range []struct{ count, methods, want string }{
-		{"2", "dps,cadps", "-count 2 is fewer than the 3 images done"},
+		{"2", "dps,cadps", "(-count 2 is fewer than the 3 images done); use another output folder"},
 		{"3", "cadps,dps", `-methods must keep "dps,cadps"`},
 		{"3", "dps", `-methods must keep "dps,cadps"`},
 	} {
