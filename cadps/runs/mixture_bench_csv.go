@@ -57,10 +57,10 @@ func (r MixtureRow) key() mixtureKey { return mixtureKey{r.Dim, r.DimY, r.Proble
 func openMixtureCSV(mb *MixtureBench, claimer *claim.Claimer) (*mixtureCSV, error) {
 	cl, err := claimer.Claim(mb.CSV + ".claim")
 	if errors.Is(err, claim.ErrHeld) {
-		return nil, fmt.Errorf("--csv %s: another bench is writing it: %w", mb.CSV, err)
+		return nil, fmt.Errorf("%s: another bench is writing it: %w", mb.CSV, err)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("--csv: %w", err)
+		return nil, fmt.Errorf("bench CSV: %w", err)
 	}
 	c := &mixtureCSV{path: mb.CSV, claim: cl}
 	if err := c.open(mb); err != nil {
@@ -77,21 +77,23 @@ func (c *mixtureCSV) open(mb *MixtureBench) error {
 	kept, err := os.ReadFile(partial)
 	switch {
 	case err == nil && !mb.Resume:
-		return fmt.Errorf("%s exists: a bench into %s stopped before it ended; continue it with --resume, or move it away or remove it", partial, c.path)
+		return inputError(nil, []string{"MixtureBench.Resume"},
+			"%[2]s exists: a bench into %[3]s stopped before it ended; continue it with %[1]s, or move it away or remove it", partial, c.path)
 	case errors.Is(err, fs.ErrNotExist) && mb.Resume:
 		if kept, err = os.ReadFile(c.path); errors.Is(err, fs.ErrNotExist) {
 			kept, err = nil, nil
 		}
 	case errors.Is(err, fs.ErrNotExist):
 		if _, err = os.Stat(c.path); err == nil {
-			return fmt.Errorf("--csv %s exists: pass --resume to extend it (with its settings), or remove it or choose another file", c.path)
+			return inputError(nil, []string{"MixtureBench.Resume"},
+				"%[2]s exists: pass %[1]s to extend it (with its settings), or remove it or choose another file", c.path)
 		}
 		if errors.Is(err, fs.ErrNotExist) {
 			kept, err = nil, nil
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("--csv: %w", err)
+		return fmt.Errorf("bench CSV: %w", err)
 	}
 	kept = kept[:bytes.LastIndexByte(kept, '\n')+1] // only whole rows
 	var b bytes.Buffer
@@ -104,7 +106,7 @@ func (c *mixtureCSV) open(mb *MixtureBench) error {
 			return err
 		}
 		if err := mb.checkKept(rows); err != nil {
-			return fmt.Errorf("--resume %s: %w", c.path, err)
+			return fmt.Errorf("resuming %s: %w", c.path, err)
 		}
 		for _, r := range rows {
 			c.kept[r.key()] = r
@@ -113,10 +115,10 @@ func (c *mixtureCSV) open(mb *MixtureBench) error {
 	}
 	cw.Flush()
 	if err := atomicfile.WriteBytes(partial, b.Bytes()); err != nil {
-		return fmt.Errorf("--csv: %w", err)
+		return fmt.Errorf("bench CSV: %w", err)
 	}
 	if c.f, err = os.OpenFile(partial, os.O_WRONLY|os.O_APPEND, 0); err != nil {
-		return fmt.Errorf("--csv: %w", err)
+		return fmt.Errorf("bench CSV: %w", err)
 	}
 	c.w = csv.NewWriter(c.f)
 	return nil
@@ -138,7 +140,7 @@ func (mb *MixtureBench) checkKept(rows []MixtureRow) error {
 			return fmt.Errorf("its runs have %d projections, the %s schedule and the %s variance, this bench %d, %s and %s",
 				row.Projections, row.Schedule, row.VarType, r.Projections, r.Schedule, r.VarType)
 		case row.Seed != MixtureSeed(r.Seed, row.Dim, row.DimY, row.Problem):
-			return fmt.Errorf("run d=%d m=%d problem %d has seed %d, which is not this bench's --seed", row.Dim, row.DimY, row.Problem, row.Seed)
+			return fmt.Errorf("run d=%d m=%d problem %d has seed %d, which is not this bench's seed", row.Dim, row.DimY, row.Problem, row.Seed)
 		case slices.Contains(mb.Methods, row.Method) && row.Revision != methodRevision(row.Method, nil):
 			return fmt.Errorf("its %s runs were made by %s of the method, this build runs %s", row.Method,
 				showRevision(row.Revision), showRevision(methodRevision(row.Method, nil)))
@@ -192,7 +194,7 @@ func (c *mixtureCSV) finish() error {
 		return fmt.Errorf("writing %s: %w", name, err)
 	}
 	if err := os.Rename(name, c.path); err != nil {
-		return fmt.Errorf("--csv: %w", err)
+		return fmt.Errorf("bench CSV: %w", err)
 	}
 	return nil
 }
@@ -202,7 +204,7 @@ func (c *mixtureCSV) finish() error {
 // lease): this bench must then write nothing more.
 func (c *mixtureCSV) checkClaim() error {
 	if c.claim.Lost() {
-		return fmt.Errorf("--csv %s: another bench took it over while this one was stopped (its claim lapsed); stopping without writing", c.path)
+		return fmt.Errorf("%s: another bench took it over while this one was stopped (its claim lapsed); stopping without writing", c.path)
 	}
 	return nil
 }

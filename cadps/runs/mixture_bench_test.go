@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -83,8 +84,8 @@ func TestMixtureBenchResume(t *testing.T) {
 		t.Fatal(err)
 	}
 	mb = testBench(cut, 3)
-	if _, err := mb.Run(b); err == nil || !strings.Contains(err.Error(), "--resume") {
-		t.Errorf("bench beside a partial file without Resume: error %v, want one suggesting --resume", err)
+	if _, err := mb.Run(b); err == nil || !strings.Contains(err.Error(), "continue it with MixtureBench.Resume") {
+		t.Errorf("bench beside a partial file without Resume: error %v, want one suggesting MixtureBench.Resume", err)
 	}
 	var log bytes.Buffer
 	mb.Resume, mb.Log = true, &log
@@ -132,7 +133,7 @@ func TestMixtureBenchResume(t *testing.T) {
 		want string
 	}{
 		{"other samples", "", func(mb *MixtureBench) { mb.Settings.Samples = 50 }, "its runs have 40 samples, 5 steps and scale 1, this bench 50, 5 and 1"},
-		{"other seed", "", func(mb *MixtureBench) { mb.Settings.Seed = 1 }, "not this bench's --seed"},
+		{"other seed", "", func(mb *MixtureBench) { mb.Settings.Seed = 1 }, "which is not this bench's seed"},
 		{"other variance", "", func(mb *MixtureBench) { mb.Settings.VarType = "fixed_large" },
 			"its runs have 20 projections, the linear schedule and the fixed_small variance, this bench 20, linear and fixed_large"},
 		{"other projections", "", func(mb *MixtureBench) { mb.Settings.Projections = 1000 }, "this bench 1000, linear and fixed_small"},
@@ -156,6 +157,9 @@ func TestMixtureBenchResume(t *testing.T) {
 		if _, err := mb.Run(b); err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), path) {
 			t.Errorf("%s: error %v, want one naming %s and %q", c.name, err, path, c.want)
 		}
+		if f := cliFlag.FindString(fmt.Sprint(err)); f != "" && c.name != "foreign file" {
+			t.Errorf("%s: error %v names a command-line flag (%q)", c.name, err, f)
+		}
 		if readText(t, path) != before {
 			t.Errorf("%s: a refused bench changed the CSV", c.name)
 		}
@@ -173,7 +177,7 @@ func TestMixtureBenchResume(t *testing.T) {
 	}
 	mb = testBench(grown, 3)
 	mb.Resume = true
-	if _, err := mb.Run(b); !errors.Is(err, claim.ErrHeld) || !strings.Contains(err.Error(), "--csv "+grown+": another bench is writing it") {
+	if _, err := mb.Run(b); !errors.Is(err, claim.ErrHeld) || !strings.Contains(err.Error(), grown+": another bench is writing it") {
 		t.Errorf("bench into a claimed file: error %v", err)
 	}
 }
@@ -189,7 +193,7 @@ func TestMixtureBenchExistingCSV(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := readText(t, csvPath)
-	if _, err := mb.Run(b); err == nil || !strings.Contains(err.Error(), "--csv "+csvPath+" exists: pass --resume to extend it") {
+	if _, err := mb.Run(b); err == nil || !strings.Contains(err.Error(), csvPath+" exists: pass MixtureBench.Resume to extend it") {
 		t.Errorf("error %v, want one saying %s exists", err, csvPath)
 	}
 	if readText(t, csvPath) != before {
@@ -282,7 +286,7 @@ func TestMixtureBenchLostClaim(t *testing.T) {
 			successor := takeOverClaim(t, csvPath+".claim")
 			defer c.close()
 			err = tc.do(c)
-			if err == nil || !strings.Contains(err.Error(), "--csv "+csvPath+": another bench took it over") {
+			if err == nil || !strings.Contains(err.Error(), csvPath+": another bench took it over") {
 				t.Fatalf("error %v, want one saying another bench took %s over", err, csvPath)
 			}
 			if readText(t, csvPath+".partial") != before {
