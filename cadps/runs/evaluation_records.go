@@ -170,22 +170,9 @@ func checkEvalSettings(path string, st EvalSettings) (stored *EvalSettings, chan
 		return &old, false, nil
 	}
 	if err := evalExtends(old, st); err != nil {
-		return nil, false, otherSettings(path, err)
+		return nil, false, fmt.Errorf("%s was made with other settings (%s); use another output folder", path, err)
 	}
 	return &old, true, nil
-}
-
-// otherSettings is checkEvalSettings' refusal of the folder whose
-// settings file path holds settings that the evaluation's cannot extend,
-// as err (evalExtends') says: an InputError when err is one.
-func otherSettings(path string, err error) error {
-	inner, ok := err.(*InputError)
-	if !ok {
-		return fmt.Errorf("%s was made with other settings (%s); use another output folder", path, err)
-	}
-	return &InputError{Inputs: inner.Inputs, Err: err, Message: func(names ...string) string {
-		return fmt.Sprintf("%s was made with other settings (%s); use another output folder", path, inner.Message(names...))
-	}}
 }
 
 // evalExtends returns nil when the settings st extend old, so that the
@@ -205,18 +192,17 @@ func evalExtends(old, st EvalSettings) error {
 	count := Growth{Key: "count", Check: func(_, _ any) (bool, error) {
 		switch {
 		case st.Count < old.Count:
-			return false, inputError(nil, []string{"EvalSettings.Count"}, "%s %d is fewer than the %d images done", st.Count, old.Count)
+			return false, fmt.Errorf("the image count %d is fewer than the %d images done", st.Count, old.Count)
 		case st.Count > old.Count && old.Count%old.Batch != 0:
-			return false, inputError(nil, []string{"EvalSettings.Count", "EvalSettings.Batch"},
-				"%[1]s can grow only from a whole number of batches; %[3]d is not a multiple of %[2]s %[4]d", old.Count, old.Batch)
+			return false, fmt.Errorf("the image count can grow only from a whole number of batches; %d is not a multiple of the batch size %d", old.Count, old.Batch)
 		}
 		return st.Count > old.Count, nil
 	}}
 	tasks := GrowingList("tasks", func(int, any, any) error {
-		return inputError(nil, []string{"EvalSettings.Tasks"}, "%s must keep %q and may only add tasks after them", strings.Join(old.Tasks, ";"))
+		return fmt.Errorf("the tasks must keep %q and may only add tasks after them", strings.Join(old.Tasks, ";"))
 	})
 	methods := GrowingList("methods", func(int, any, any) error {
-		return inputError(nil, []string{"EvalSettings.Methods"}, "%s must keep %q and may only add methods after them", strings.Join(old.Methods, ","))
+		return fmt.Errorf("the methods must keep %q and may only add methods after them", strings.Join(old.Methods, ","))
 	})
 	// The revisions of the methods kept are checked before; added methods
 	// add theirs.

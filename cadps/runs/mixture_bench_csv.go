@@ -77,16 +77,14 @@ func (c *mixtureCSV) open(mb *MixtureBench) error {
 	kept, err := os.ReadFile(partial)
 	switch {
 	case err == nil && !mb.Resume:
-		return inputError(nil, []string{"MixtureBench.Resume"},
-			"%[2]s exists: a bench into %[3]s stopped before it ended; continue it with %[1]s, or move it away or remove it", partial, c.path)
+		return fmt.Errorf("%s exists: a bench into %s stopped before it ended; resume it, or move it away or remove it", partial, c.path)
 	case errors.Is(err, fs.ErrNotExist) && mb.Resume:
 		if kept, err = os.ReadFile(c.path); errors.Is(err, fs.ErrNotExist) {
 			kept, err = nil, nil
 		}
 	case errors.Is(err, fs.ErrNotExist):
 		if _, err = os.Stat(c.path); err == nil {
-			return inputError(nil, []string{"MixtureBench.Resume"},
-				"%[2]s exists: pass %[1]s to extend it (with its settings), or remove it or choose another file", c.path)
+			return fmt.Errorf("%s exists: resume the bench to extend it (with its settings), or remove it or choose another file", c.path)
 		}
 		if errors.Is(err, fs.ErrNotExist) {
 			kept, err = nil, nil

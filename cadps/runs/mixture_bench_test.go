@@ -84,8 +84,8 @@ func TestMixtureBenchResume(t *testing.T) {
 		t.Fatal(err)
 	}
 	mb = testBench(cut, 3)
-	if _, err := mb.Run(b); err == nil || !strings.Contains(err.Error(), "continue it with MixtureBench.Resume") {
-		t.Errorf("bench beside a partial file without Resume: error %v, want one suggesting MixtureBench.Resume", err)
+	if _, err := mb.Run(b); err == nil || !strings.Contains(err.Error(), "stopped before it ended; resume it") {
+		t.Errorf("bench beside a partial file without Resume: error %v, want one suggesting to resume it", err)
 	}
 	var log bytes.Buffer
 	mb.Resume, mb.Log = true, &log
@@ -193,7 +193,7 @@ func TestMixtureBenchExistingCSV(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := readText(t, csvPath)
-	if _, err := mb.Run(b); err == nil || !strings.Contains(err.Error(), csvPath+" exists: pass MixtureBench.Resume to extend it") {
+	if _, err := mb.Run(b); err == nil || !strings.Contains(err.Error(), csvPath+" exists: resume the bench to extend it") {
 		t.Errorf("error %v, want one saying %s exists", err, csvPath)
 	}
 	if readText(t, csvPath) != before {

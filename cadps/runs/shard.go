@@ -156,9 +156,7 @@ func RecordedShards(dir string) (int, error) {
 // index would name other items. created reports whether this call
 // created dir's ShardFile (of workers recording the count at once,
 // exactly one does): only then is the file this worker's to remove, should
-// it give the run up. An error that another spec or count would mend is
-// an InputError naming them as "ChooseShard's spec" and "ChooseShard's
-// count".
+// it give the run up.
 func ChooseShard(dir, spec string, count int, getenv func(string) string) (s Shard, created bool, err error) {
 	recorded, err := RecordedShards(dir)
 	if err != nil {
@@ -176,8 +174,7 @@ func ChooseShard(dir, spec string, count int, getenv func(string) string) (s Sha
 		return Shard{}, false, err
 	case !ok:
 		if count > 0 {
-			return Shard{}, false, inputError(nil, []string{"ChooseShard's spec"},
-				"a shard count (%[2]d) but no shard index: give %[1]s INDEX/COUNT, or run in a Slurm array or a Kubernetes Indexed Job", count)
+			return Shard{}, false, fmt.Errorf("a shard count (%d) but no shard index: give the shard as INDEX/COUNT, or run in a Slurm array or a Kubernetes Indexed Job", count)
 		}
 		return Shard{}, false, nil
 	default:
@@ -188,8 +185,7 @@ func ChooseShard(dir, spec string, count int, getenv func(string) string) (s Sha
 			}
 		}
 		if n == 0 {
-			return Shard{}, false, inputError(nil, []string{"ChooseShard's count"},
-				"%[2]s %[3]d: the number of shards is unknown: give %[1]s N or CADPS_SHARD_COUNT=N", task.Name, task.Index)
+			return Shard{}, false, fmt.Errorf("%s %d: the number of shards is unknown: give the shard count, or CADPS_SHARD_COUNT=N", task.Name, task.Index)
 		}
 		if task.Index >= n {
 			return Shard{}, false, fmt.Errorf("%s %d is not a shard of %d: the array's indices are the shard indices 0…%d", task.Name, task.Index, n, n-1)

@@ -58,7 +58,7 @@ func TestChooseShard(t *testing.T) {
 		{name: "flag", spec: "1/4", getenv: env(), want: Shard{1, 4}},
 		{name: "flag wins over the environment", spec: "1/4", getenv: env("SLURM_ARRAY_TASK_ID", "0", "SLURM_ARRAY_TASK_MAX", "2"), want: Shard{1, 4}},
 		{name: "flag and count disagree", spec: "1/4", count: 3, getenv: env(), wantErr: "contradicts"},
-		{name: "count without index", count: 3, getenv: env(), wantErr: "no shard index: give ChooseShard's spec INDEX/COUNT, or run in a Slurm array"},
+		{name: "count without index", count: 3, getenv: env(), wantErr: "no shard index: give the shard as INDEX/COUNT, or run in a Slurm array"},
 		{name: "slurm first submission", getenv: env("SLURM_ARRAY_TASK_ID", "2", "SLURM_ARRAY_TASK_MIN", "0", "SLURM_ARRAY_TASK_MAX", "2", "SLURM_ARRAY_TASK_COUNT", "3"), want: Shard{2, 3}},
 		{name: "slurm count only", getenv: env("SLURM_ARRAY_TASK_ID", "1", "SLURM_ARRAY_TASK_COUNT", "3"), want: Shard{1, 3}},
 		// --array=0,2 resubmitted: an array of 2, but the folder says 3.
@@ -69,7 +69,7 @@ func TestChooseShard(t *testing.T) {
 		{name: "explicit count wins over the array", getenv: env("SLURM_ARRAY_TASK_ID", "1", "SLURM_ARRAY_TASK_MAX", "1", "CADPS_SHARD_COUNT", "3"), want: Shard{1, 3}},
 		{name: "explicit count contradicts the folder", recorded: `{"count": 3}`, count: 4, getenv: env("SLURM_ARRAY_TASK_ID", "1"), wantErr: "was started with 3 shards"},
 		{name: "slurm index beyond the count", recorded: `{"count": 3}`, getenv: env("SLURM_ARRAY_TASK_ID", "3", "SLURM_ARRAY_TASK_MAX", "3"), wantErr: "is not a shard of 3"},
-		{name: "slurm without any count", getenv: env("SLURM_ARRAY_TASK_ID", "1"), wantErr: "Slurm array task 1: the number of shards is unknown: give ChooseShard's count N or CADPS_SHARD_COUNT=N"},
+		{name: "slurm without any count", getenv: env("SLURM_ARRAY_TASK_ID", "1"), wantErr: "Slurm array task 1: the number of shards is unknown: give the shard count, or CADPS_SHARD_COUNT=N"},
 		{name: "k8s with flag", count: 4, getenv: env("JOB_COMPLETION_INDEX", "2"), want: Shard{2, 4}},
 		{name: "k8s with env", getenv: env("JOB_COMPLETION_INDEX", "0", "CADPS_SHARD_COUNT", "3"), want: Shard{0, 3}},
 		{name: "k8s without count", getenv: env("JOB_COMPLETION_INDEX", "0"), wantErr: "number of shards is unknown"},

@@ -94,8 +94,8 @@ func TestGMMBenchExistingCSV(t *testing.T) {
 		want string // the error, "" for none
 		rows int    // the CSV's rows afterwards
 	}{
-		{"same settings", []string{"--problems", "1"}, csvPath + " exists: pass --resume to extend it", 1},
-		{"other settings", []string{"--problems", "2", "--samples", "50"}, csvPath + " exists: pass --resume to extend it", 1},
+		{"same settings", []string{"--problems", "1"}, csvPath + " exists: resume the bench to extend it", 1},
+		{"other settings", []string{"--problems", "2", "--samples", "50"}, csvPath + " exists: resume the bench to extend it", 1},
 		{"resume", []string{"--problems", "2", "--resume"}, "", 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

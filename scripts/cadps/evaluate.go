@@ -158,8 +158,7 @@ func runEvaluate(args []string, stdout, stderr io.Writer) error {
 	defer stopOnSignal(ev.Claims, "evaluate", *f.out+" is free again; a rerun redoes the batches it was running", stderr).stop()
 	table, err := ev.Run()
 	if err != nil {
-		return flagNames(err, map[string]string{"EvalSettings.Count": "-count", "EvalSettings.Batch": "-batch",
-			"EvalSettings.Tasks": "-tasks", "EvalSettings.Methods": "-methods"})
+		return err
 	}
 	fmt.Fprint(stdout, table)
 	return nil

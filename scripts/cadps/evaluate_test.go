@@ -274,9 +274,9 @@ func TestEvaluateExtend(t *testing.T) {
 		}
 	}
 	for _, c := range []struct{ count, methods, want string }{
-		{"2", "dps,cadps", "(-count 2 is fewer than the 3 images done); use another output folder"},
-		{"3", "cadps,dps", `-methods must keep "dps,cadps"`},
-		{"3", "dps", `-methods must keep "dps,cadps"`},
+		{"2", "dps,cadps", "(the image count 2 is fewer than the 3 images done); use another output folder"},
+		{"3", "cadps,dps", `the methods must keep "dps,cadps"`},
+		{"3", "dps", `the methods must keep "dps,cadps"`},
 	} {
 		if _, _, err := runCmd(runEvaluate, args("grown", c.count, c.methods)...); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("-count %s -methods %s: error %v, want %q", c.count, c.methods, err, c.want)

@@ -120,7 +120,7 @@ func runGMMBench(args []string, stdout, stderr io.Writer) (err error) {
 	start := time.Now()
 	rows, err := mb.Run(b)
 	if err != nil {
-		return flagNames(err, map[string]string{"MixtureBench.Resume": "--resume"})
+		return err
 	}
 	cells := runs.SummariseMixture(rows, mb.Dims, mb.DimYs, mb.Methods)
 	wall := time.Since(start)

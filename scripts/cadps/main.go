@@ -19,8 +19,6 @@ import (
 	"runtime/pprof"
 	"sort"
 	"strings"
-
-	"github.com/cadps/toolkit/cadps/runs"
 )
 
 // command is one subcommand: its name, a one-line summary, and its entry
@@ -139,25 +137,6 @@ type reworded struct {
 
 func (r reworded) Error() string { return r.msg }
 func (r reworded) Unwrap() error { return r.err }
-
-// flagNames writes an error of package runs that names inputs of its API
-// (runs.InputError, which runs returns unwrapped) with the names of the
-// flags that set them: flags maps an input to its flag. An input without
-// a flag keeps its name; other errors are returned as they are.
-func flagNames(err error, flags map[string]string) error {
-	var ie *runs.InputError
-	if !errors.As(err, &ie) {
-		return err
-	}
-	names := make([]string, len(ie.Inputs))
-	for k, in := range ie.Inputs {
-		names[k] = in
-		if f, ok := flags[in]; ok {
-			names[k] = f
-		}
-	}
-	return reworded{ie.Message(names...), err}
-}
 
 // usagef returns a usageError.
 func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }

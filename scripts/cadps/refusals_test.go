@@ -239,7 +239,7 @@ func TestRefusedRunsLeaveNoFolder(t *testing.T) {
 		{"reproduce contradicting shards", runReproduce, rep("-shard", "0/2", "-shard-count", "3"), "contradicts the shard count 3"},
 		{"reproduce refused shard", runReproduce, rep("-shard", "0/2", "-task", "sr:factor=3"), "factor 3 does not divide"},
 		{"reproduce negative shard count", runReproduce, rep("-shard-count", "-1"), "-shard-count -1 is negative"},
-		{"reproduce shard count without index", runReproduce, rep("-shard-count", "3"), "a shard count (3) but no shard index: give -shard INDEX/COUNT, or run in a Slurm array"},
+		{"reproduce shard count without index", runReproduce, rep("-shard-count", "3"), "a shard count (3) but no shard index: give the shard as INDEX/COUNT, or run in a Slurm array"},
 		{"reproduce steps and respacing", runReproduce, rep("-respacing", "3"), "give -steps or -respacing, not both"},
 		{"reproduce lease too short", runReproduce, rep("-lease", "3ns"), "-lease 3ns is too short: want at least 1s"},
 		{"reproduce lease just too short", runReproduce, rep("-lease", "999ms"), "-lease 999ms is too short"},

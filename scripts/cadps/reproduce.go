@@ -122,7 +122,7 @@ func runReproduce(args []string, stdout, stderr io.Writer) (err error) {
 		dir.created(runs.ShardFile)
 	}
 	if err != nil {
-		return flagNames(err, map[string]string{"ChooseShard's spec": "-shard", "ChooseShard's count": "-shard-count"})
+		return err
 	}
 	rep.Claims = &claim.Claimer{Lease: *f.lease, Worker: workerName(rep.Shard, os.Getenv)}
 	defer stopOnSignal(rep.Claims, "reproduce", "the items it held are free again", stderr).stop()
