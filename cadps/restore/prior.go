@@ -107,8 +107,7 @@ func LoadPrior(spec ModelSpec) (*Prior, error) {
 	case spec.Name != "":
 		cfg, err = unet.Preset(spec.Name)
 		if err != nil {
-			return nil, &SpecError{Err: fmt.Errorf("restore: unknown model %q (known: %s)", spec.Name, strings.Join(ModelNames(), ", ")),
-				Give: "a model config", Field: "ConfigPath"}
+			return nil, fmt.Errorf("restore: unknown model %q (known: %s), or give a model config", spec.Name, strings.Join(ModelNames(), ", "))
 		}
 	case spec.ConfigPath != "":
 		var path string
@@ -350,31 +349,9 @@ func modelPathError(config, weights string, err error) error {
 		}
 		where += ", not from the config's folder"
 	}
-	return &SpecError{Err: fmt.Errorf("restore: model config %s names the weights %s in its model_path%s, and they cannot be read: %w; run from the folder model_path is relative to",
-		config, weights, where, err), Give: "the weights", Field: "Weights"}
+	return fmt.Errorf("restore: model config %s names the weights %s in its model_path%s, and they cannot be read: %w; run from the folder model_path is relative to, or give the weights file",
+		config, weights, where, err)
 }
-
-// SpecError is LoadPrior's refusal of a ModelSpec that another of its
-// fields would mend: an unknown model name (give a model config as
-// ConfigPath), or a model config whose model_path cannot be read (give the
-// weights as Weights). Its message ends by naming the field; a command
-// that sets the field from a flag can name the flag instead (errors.As).
-type SpecError struct {
-	// Err is the problem.
-	Err error
-	// Give is what to give instead: "a model config", "the weights".
-	Give string
-	// Field is the ModelSpec field that takes it: "ConfigPath", "Weights".
-	Field string
-}
-
-// Error implements error.
-func (e *SpecError) Error() string {
-	return fmt.Sprintf("%v, or give %s as ModelSpec.%s", e.Err, e.Give, e.Field)
-}
-
-// Unwrap returns Err.
-func (e *SpecError) Unwrap() error { return e.Err }
 
 // listedPerCategory is how many tensors of each category a one-line
 // mismatch error names.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cadps/toolkit/cadps/backend"
 	"github.com/cadps/toolkit/cadps/diffusion"
+	"github.com/cadps/toolkit/cadps/restore"
 	"github.com/cadps/toolkit/cadps/train"
 	"github.com/cadps/toolkit/internal/atomicfile"
 )
@@ -55,7 +56,7 @@ func runDenoise(args []string, stdout, stderr io.Writer) (err error) {
 		}
 		ts = append(ts, t)
 	}
-	prior, err := mf.load()
+	prior, err := restore.LoadPrior(mf.spec())
 	if err != nil {
 		return err
 	}

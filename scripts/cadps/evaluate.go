@@ -8,6 +8,7 @@ import (
 
 	"github.com/cadps/toolkit/cadps/guidance"
 	"github.com/cadps/toolkit/cadps/imageio"
+	"github.com/cadps/toolkit/cadps/restore"
 	"github.com/cadps/toolkit/cadps/runs"
 	"github.com/cadps/toolkit/cadps/runs/claim"
 	"github.com/cadps/toolkit/cadps/train"
@@ -129,7 +130,7 @@ func runEvaluate(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	prior, err := f.model.load()
+	prior, err := restore.LoadPrior(f.model.spec())
 	if err != nil {
 		return err
 	}

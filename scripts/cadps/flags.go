@@ -106,22 +106,6 @@ func (m *modelFlags) spec() restore.ModelSpec {
 	return s
 }
 
-// load loads the prior the flags choose (restore.LoadPrior); a choice
-// that another of the flags would mend (restore.SpecError) is refused
-// naming that flag.
-func (m *modelFlags) load() (*restore.Prior, error) {
-	p, err := restore.LoadPrior(m.spec())
-	var se *restore.SpecError
-	if !errors.As(err, &se) {
-		return p, err
-	}
-	flag := "-weights"
-	if se.Field == "ConfigPath" {
-		flag = "-model-config"
-	}
-	return nil, reworded{fmt.Sprintf("%v, or give %s with %s", se.Err, se.Give, flag), err}
-}
-
 // samplingFlags are the flags shared by restore and reproduce that set the
 // sampling.
 type samplingFlags struct {

@@ -96,7 +96,7 @@ func runReproduce(args []string, stdout, stderr io.Writer) (err error) {
 		return err
 	}
 	rep.BackendConfig = os.Getenv(backend.EnvVar)
-	if rep.Prior, err = f.model.load(); err != nil {
+	if rep.Prior, err = restore.LoadPrior(f.model.spec()); err != nil {
 		return err
 	}
 	if rep.LPIPS, rep.LPIPSWeights, err = f.lpips.load(); err != nil {

@@ -170,7 +170,7 @@ func runRestore(args []string, stdout, stderr io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	prior, err := mf.load()
+	prior, err := restore.LoadPrior(mf.spec())
 	if err != nil {
 		return err
 	}

@@ -149,21 +149,6 @@ func TestRestoreAndReproduceErrors(t *testing.T) {
 	writeTestImage(t, filepath.Join(folder, "a.png"), 16, 0)
 	writeTestImage(t, filepath.Join(folder, "b.png"), 20, 0)
 	otherWeights := fixtureModel(t, "learned")[3]
-	// The model's config naming in its model_path weights that are not
-	// there.
-	var cfg map[string]any
-	if data, err := os.ReadFile(model[1]); err != nil || json.Unmarshal(data, &cfg) != nil {
-		t.Fatalf("%s: %v", model[1], err)
-	}
-	kwargs, ok := cfg["create_model_kwargs"].(map[string]any)
-	if !ok {
-		t.Fatalf("%s holds no create_model_kwargs", model[1])
-	}
-	kwargs["model_path"] = filepath.Join(dir, "nonexistent.pt")
-	modelPath := filepath.Join(dir, "model_path.json")
-	if data, err := json.Marshal(cfg); err != nil || os.WriteFile(modelPath, data, 0o644) != nil {
-		t.Fatalf("writing %s: %v", modelPath, err)
-	}
 	out, restoreOut := filepath.Join(dir, "out"), filepath.Join(dir, "restore-out")
 	restoreArgs := func(image string, extra ...string) []string {
 		return append(append([]string{image, "-task", "sr:factor=2", "-method", "dps", "-steps", "2", "-out", restoreOut}, model...), extra...)
@@ -179,8 +164,7 @@ func TestRestoreAndReproduceErrors(t *testing.T) {
 		{"wrong size", runRestore, restoreArgs(big), "is 20×20, but the model takes 16×16 images (use -resize or -crop"},
 		{"unknown task", runRestore, append([]string{good, "-task", "deblur", "-method", "dps", "-out", restoreOut}, model...), `unknown operator "deblur"`},
 		{"unknown method", runRestore, restoreArgs(good, "-method", "magic"), `unknown method "magic"`},
-		{"unknown preset", runRestore, []string{good, "-task", "sr:factor=2", "-model", "ffhq1024", "-weights", otherWeights, "-out", restoreOut}, `unknown model "ffhq1024" (known: ffhq256, imagenet256, small), or give a model config with -model-config`},
-		{"model_path that cannot be read", runRestore, []string{good, "-task", "sr:factor=2", "-model-config", modelPath, "-out", restoreOut}, "cannot be read: stat " + filepath.Join(dir, "nonexistent.pt") + ": no such file or directory; run from the folder model_path is relative to, or give the weights with -weights"},
+		{"unknown preset", runRestore, []string{good, "-task", "sr:factor=2", "-model", "ffhq1024", "-weights", otherWeights, "-out", restoreOut}, `unknown model "ffhq1024"`},
 		{"weights that do not fit", runRestore, restoreArgs(good, "-weights", otherWeights), "do not fit model"},
 		{"weights that do not fit a preset", runRestore, []string{good, "-task", "sr:factor=2", "-model", "ffhq256", "-weights", otherWeights, "-out", restoreOut}, "do not fit model ffhq256"},
 		{"output not writable", runRestore, append(restoreArgs(good), "-out", filepath.Join(blocker, "sub")), "output folder " + filepath.Join(blocker, "sub") + " is not writable"},

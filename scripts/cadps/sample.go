@@ -48,7 +48,7 @@ func runSample(args []string, stdout, stderr io.Writer) (err error) {
 	case strings.ToLower(filepath.Ext(*out)) != ".png":
 		return usagef("-out %s: the grid is written as PNG; give a .png name", *out)
 	}
-	prior, err := mf.load() // part 0's copy; a bad model fails once, here
+	prior, err := restore.LoadPrior(mf.spec()) // part 0's copy; a bad model fails once, here
 	if err != nil {
 		return err
 	}
@@ -76,7 +76,7 @@ func runSample(args []string, stdout, stderr io.Writer) (err error) {
 		wg.Go(func() {
 			own := prior
 			if k > 0 {
-				if own, errs[k] = mf.load(); errs[k] != nil {
+				if own, errs[k] = restore.LoadPrior(mf.spec()); errs[k] != nil {
 					return
 				}
 			}

@@ -63,7 +63,7 @@ func runTrace(args []string, stdout, stderr io.Writer) (err error) {
 	if _, err := guidance.ParseSpec(*method, guidance.Options{}); err != nil {
 		return usagef("-method: %v", err)
 	}
-	prior, err := mf.load()
+	prior, err := restore.LoadPrior(mf.spec())
 	if err != nil {
 		return err
 	}
