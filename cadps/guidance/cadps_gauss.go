@@ -2,7 +2,7 @@ package guidance
 
 import (
 	"fmt"
-	"strconv"
+	"math"
 
 	"github.com/cadps/toolkit/ops"
 	"github.com/gomlx/gomlx/pkg/core/graph"
@@ -59,14 +59,20 @@ func (m CADPSGauss) WithOption(k, v string) (Method, error) {
 	case "cg":
 		m.CGIterations, err = positiveInt(v)
 	case "fd_step":
-		m.FDStep, err = strconv.ParseFloat(v, 64)
-		if err == nil && !(m.FDStep > 0) {
-			err = fmt.Errorf("%s: want a positive number", v)
-		}
+		m.FDStep, err = positiveRule().parse(v)
 	default:
 		m.Diagonal, err = m.Diagonal.withOption(k, v)
 	}
 	return m, err
+}
+
+// Validate implements Validator: FDStep must be finite (an infinite or
+// NaN step makes every sample NaN; 0 or below takes DefaultFDStep).
+func (c CADPSGauss) Validate() error {
+	if math.IsNaN(c.FDStep) || math.IsInf(c.FDStep, 0) {
+		return fmt.Errorf("cadps-gauss: fd_step = %v, want a finite number", c.FDStep)
+	}
+	return nil
 }
 
 // DefaultScale implements Scaler: ζ = 1, the Gaussian likelihood's own

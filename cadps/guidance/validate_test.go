@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// TestValidate checks that DDRM, DiffPIR and DAPS refuse field values set
+// TestValidate checks that DDRM, DiffPIR, DAPS and CA-DPS's Gaussian form refuse field values set
 // in Go outside the ranges their spec options take (NewSampler and
 // restore.New run Validate), naming the field and its value, and accept
 // their zero values and their defaults.
@@ -37,6 +37,9 @@ func TestValidate(t *testing.T) {
 		{"diffpir_zeta_nan", DiffPIR{Zeta: nan, Guidance: 1}, "zeta = NaN"},
 		{"diffpir_eta_above_1", DiffPIR{Zeta: -1, Eta: 2, Guidance: 1}, "diffpir: eta = 2"},
 		{"diffpir_guidance_negative", DiffPIR{Zeta: -1, Guidance: -1}, "diffpir: guidance = -1"},
+		{"cadps_gauss_zero", CADPSGauss{}, ""},
+		{"cadps_gauss_fd_step_inf", CADPSGauss{FDStep: inf}, "cadps-gauss: fd_step = +Inf, want a finite number"},
+		{"cadps_gauss_fd_step_nan", CADPSGauss{FDStep: nan}, "fd_step = NaN"},
 		{"daps_default", DefaultDAPS(), ""},
 		{"daps_sigma_max_inf", daps(func(m *DAPS) { m.SigmaMax = inf }), "daps: sigma_max = +Inf, want a finite number"},
 		{"daps_lr_inf", daps(func(m *DAPS) { m.LR = inf }), "daps: lr = +Inf"},
