@@ -133,7 +133,7 @@ func TestEvaluateResume(t *testing.T) {
 	}
 	// 3 images in batches of 2: a fourth would change the last batch.
 	more := append(append([]string{}, args...), "-count", "4")
-	if _, _, err := runCmd(runEvaluate, more...); err == nil || !strings.Contains(err.Error(), "3 is not a multiple of -batch 2") {
+	if _, _, err := runCmd(runEvaluate, more...); err == nil || !strings.Contains(err.Error(), "3 is not a multiple of the batch size 2") {
 		t.Errorf("growing a partial last batch: error %v", err)
 	}
 }
