@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Executes every notebook in notebooks/ headless with the GoNB kernel and fails
-# when an output shows an error, a panic or a non-zero exit, or when a notebook
-# has fewer figures (image/png or image/svg+xml outputs) than its metadata
+# when an output shows an error, a panic or a non-zero exit, when an SVG figure
+# is not well-formed XML (as a viewer showing it as an image needs), or when a
+# notebook has fewer figures (image/png or image/svg+xml outputs) than its metadata
 # "cadps.figures" promises. GoNB exits 0 even after a runtime panic, so the
 # outputs are what is checked.
 #
@@ -63,6 +64,7 @@ fi
 check() {
 	python3 - "$1" <<'PY'
 import json, re, sys
+import xml.etree.ElementTree as ET
 nb = json.load(open(sys.argv[1]))
 bad = re.compile(r"panic:|goroutine \d+ \[|\bERROR\b|error:|exit status [1-9]|failed to (run|compile)|undefined:|cannot use|Traceback", re.I)
 problems, figures = [], 0
@@ -82,6 +84,12 @@ for i, cell in enumerate(nb.get("cells", [])):
                 problems.append(f"cell {i}: {text.strip()[:300]}")
         if "image/png" in data or "image/svg+xml" in data:
             figures += 1
+        svg = data.get("image/svg+xml")
+        if svg is not None:
+            try:  # a viewer showing it as an image parses it as XML
+                ET.fromstring("".join(svg) if isinstance(svg, list) else svg)
+            except ET.ParseError as e:
+                problems.append(f"cell {i}: an SVG figure is not well-formed XML: {e}")
 want = nb.get("metadata", {}).get("cadps", {}).get("figures", 1)
 if figures < want:
     problems.append(f"{figures} figures, the notebook promises {want}")
