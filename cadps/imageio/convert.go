@@ -19,7 +19,7 @@ import (
 func FromImage(m image.Image, mode Mode) (*Image, error) {
 	c, err := mode.channels()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("imageio: %w", err)
 	}
 	if m == nil {
 		return nil, fmt.Errorf("imageio: FromImage of a nil image")
@@ -27,7 +27,7 @@ func FromImage(m image.Image, mode Mode) (*Image, error) {
 	b := m.Bounds()
 	h, w := b.Dy(), b.Dx()
 	if err := checkDims(c, h, w); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("imageio: %w", err)
 	}
 	out := newUnchecked(c, h, w)
 
@@ -219,11 +219,21 @@ func unpremul16(r, g, b, a uint32) (uint16, uint16, uint16) {
 // clamped to [0,1], scaled by 255 and rounded half up (as PIL and
 // torchvision save images). A NaN value is an error naming its position.
 func (im *Image) ToImage() (image.Image, error) {
-	if err := im.Validate(); err != nil {
+	m, err := im.toImage()
+	if err != nil {
+		return nil, fmt.Errorf("imageio: %w", err)
+	}
+	return m, nil
+}
+
+// toImage is [Image.ToImage] with errors that carry no "imageio:" prefix,
+// which the callers add with their context.
+func (im *Image) toImage() (image.Image, error) {
+	if err := im.check(); err != nil {
 		return nil, err
 	}
 	if c, y, x, ok := im.firstNaN(); ok {
-		return nil, fmt.Errorf("imageio: %s image has NaN at channel %d, row %d, column %d", im.Size(), c, y, x)
+		return nil, fmt.Errorf("%s image has NaN at channel %d, row %d, column %d", im.Size(), c, y, x)
 	}
 	r := image.Rect(0, 0, im.W, im.H)
 	if im.C == 1 {

@@ -51,7 +51,7 @@ func Grid(rows [][]*Image, pad int, opts ...GridOption) (*Image, error) {
 			if im == nil {
 				continue
 			}
-			if err := im.Validate(); err != nil {
+			if err := im.check(); err != nil {
 				return nil, fmt.Errorf("imageio: grid row %d column %d: %w", r, c, err)
 			}
 			count++

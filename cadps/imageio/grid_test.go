@@ -110,11 +110,16 @@ func TestGridErrors(t *testing.T) {
 		{"bad cell", func() error { _, err := Strip([]*Image{a}, 0, WithCellSize(0, 3)); return err }, "cell size"},
 		{"upsample 0", func() error { _, err := Upsample(a, 0); return err }, "factor 0"},
 		{"upsample huge", func() error { _, err := Upsample(a, 1<<30); return err }, "too large"},
+		{"grid huge", func() error { _, err := Strip([]*Image{a}, 0, WithCellSize(1<<14, 1<<14)); return err }, "grid: size"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if err := tc.call(); err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("error %v, want %q", err, tc.want)
+			err := tc.call()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want %q", err, tc.want)
+			}
+			if n := strings.Count(err.Error(), "imageio:"); n != 1 {
+				t.Errorf("error %q says imageio: %d times, want once", err, n)
 			}
 		})
 	}

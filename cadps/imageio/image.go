@@ -39,7 +39,8 @@ func (m Mode) String() string {
 	return fmt.Sprintf("Mode(%d)", int(m))
 }
 
-// channels returns the channel count of m, or an error for an unknown mode.
+// channels returns the channel count of m, or an error for an unknown mode
+// (without the "imageio:" prefix, which the callers add).
 func (m Mode) channels() (int, error) {
 	switch m {
 	case RGB:
@@ -47,7 +48,7 @@ func (m Mode) channels() (int, error) {
 	case Gray:
 		return 1, nil
 	}
-	return 0, fmt.Errorf("imageio: unknown mode %d (want imageio.RGB or imageio.Gray)", int(m))
+	return 0, fmt.Errorf("unknown mode %d (want imageio.RGB or imageio.Gray)", int(m))
 }
 
 // ITU-R BT.601 luma weights, as PIL's convert("L") and the float
@@ -75,7 +76,7 @@ type Image struct {
 // New returns a black image with c channels (1 or 3) of h×w pixels.
 func New(c, h, w int) (*Image, error) {
 	if err := checkDims(c, h, w); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("imageio: %w", err)
 	}
 	return &Image{C: c, H: h, W: w, Pix: make([]float32, c*h*w)}, nil
 }
@@ -90,15 +91,18 @@ func newUnchecked(c, h, w int) *Image {
 // error instead of an out-of-memory crash.
 const maxPixels = 1 << 27
 
+// checkDims refuses a channel count other than 1 and 3 and a size that is
+// not positive or over maxPixels. Its errors carry no "imageio:" prefix,
+// which the callers add with their context.
 func checkDims(c, h, w int) error {
 	if c != 1 && c != 3 {
-		return fmt.Errorf("imageio: %d channels, want 1 (gray) or 3 (RGB)", c)
+		return fmt.Errorf("%d channels, want 1 (gray) or 3 (RGB)", c)
 	}
 	if h <= 0 || w <= 0 {
-		return fmt.Errorf("imageio: invalid size %d×%d (height×width must be positive)", h, w)
+		return fmt.Errorf("invalid size %d×%d (height×width must be positive)", h, w)
 	}
 	if h > maxPixels/w {
-		return fmt.Errorf("imageio: size %d×%d is larger than the %d-pixel limit", h, w, maxPixels)
+		return fmt.Errorf("size %d×%d is larger than the %d-pixel limit", h, w, maxPixels)
 	}
 	return nil
 }
@@ -106,14 +110,23 @@ func checkDims(c, h, w int) error {
 // Validate reports whether im is a well-formed image: non-nil, 1 or 3
 // channels, positive size and len(Pix) == C*H*W.
 func (im *Image) Validate() error {
+	if err := im.check(); err != nil {
+		return fmt.Errorf("imageio: %w", err)
+	}
+	return nil
+}
+
+// check is [Image.Validate] without the "imageio:" prefix, for callers that
+// add it with their context.
+func (im *Image) check() error {
 	if im == nil {
-		return errors.New("imageio: nil image")
+		return errors.New("nil image")
 	}
 	if err := checkDims(im.C, im.H, im.W); err != nil {
 		return err
 	}
 	if n := im.C * im.H * im.W; len(im.Pix) != n {
-		return fmt.Errorf("imageio: %s image has %d values, want C*H*W = %d", im.Size(), len(im.Pix), n)
+		return fmt.Errorf("%s image has %d values, want C*H*W = %d", im.Size(), len(im.Pix), n)
 	}
 	return nil
 }
@@ -220,7 +233,7 @@ func (im *Image) ToRGB() (*Image, error) {
 // ToMode converts im to the given mode (see [Image.ToGray], [Image.ToRGB]).
 func (im *Image) ToMode(m Mode) (*Image, error) {
 	if _, err := m.channels(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("imageio: %w", err)
 	}
 	if m == Gray {
 		return im.ToGray()
@@ -237,7 +250,7 @@ func ToNCHW(imgs ...*Image) ([]float32, [4]int, error) {
 	}
 	first := imgs[0]
 	for i, im := range imgs {
-		if err := im.Validate(); err != nil {
+		if err := im.check(); err != nil {
 			return nil, [4]int{}, fmt.Errorf("imageio: ToNCHW image %d: %w", i, err)
 		}
 		if im.C != first.C || im.H != first.H || im.W != first.W {

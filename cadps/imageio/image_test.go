@@ -56,11 +56,19 @@ func TestNCHWErrors(t *testing.T) {
 		{"channels", func() error { _, err := FromNCHW(make([]float32, 8), 1, 2, 2, 2); return err }, "2 channels"},
 		{"batch", func() error { _, err := FromNCHW(nil, 0, 1, 2, 2); return err }, "batch size"},
 		{"new", func() error { _, err := New(3, 0, 4); return err }, "invalid size 0×4"},
+		{"huge", func() error { _, err := FromNCHW(nil, 1, 1, 1<<20, 1<<20); return err }, "is larger than the"},
+		{"resize", func() error { _, err := Resize(a, 0, 2, Area); return err }, "resize to 0×2: invalid size"},
+		{"mode", func() error { _, err := a.ToMode(Mode(4)); return err }, "unknown mode 4"},
+		{"invalid", func() error { return (&Image{C: 3, H: 1, W: 1}).Validate() }, "has 0 values"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if err := tc.call(); err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("error %v, want %q", err, tc.want)
+			err := tc.call()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want %q", err, tc.want)
+			}
+			if n := strings.Count(err.Error(), "imageio:"); n != 1 {
+				t.Errorf("error %q says imageio: %d times, want once", err, n)
 			}
 		})
 	}

@@ -102,12 +102,12 @@ func decodeBytes(data []byte, opts []LoadOption) (*Image, error) {
 	}
 	if cfg.resize > 0 {
 		h, w := shorterSideTo(im.H, im.W, cfg.resize)
-		if im, err = Resize(im, h, w, cfg.resample); err != nil {
+		if im, err = resize(im, h, w, cfg.resample); err != nil {
 			return nil, err
 		}
 	}
 	if cfg.cropSquare > 0 {
-		if im, err = CenterCrop(im, cfg.cropSquare, cfg.cropSquare); err != nil {
+		if im, err = centerCrop(im, cfg.cropSquare, cfg.cropSquare); err != nil {
 			return nil, err
 		}
 	}
@@ -208,11 +208,21 @@ func CenterCrop(im *Image, h, w int) (*Image, error) {
 	if err := im.Validate(); err != nil {
 		return nil, err
 	}
+	out, err := centerCrop(im, h, w)
+	if err != nil {
+		return nil, fmt.Errorf("imageio: %w", err)
+	}
+	return out, nil
+}
+
+// centerCrop is [CenterCrop] of a valid image; its errors carry no
+// "imageio:" prefix, which the callers add.
+func centerCrop(im *Image, h, w int) (*Image, error) {
 	if h <= 0 || w <= 0 {
-		return nil, fmt.Errorf("imageio: invalid crop size %d×%d", h, w)
+		return nil, fmt.Errorf("invalid crop size %d×%d", h, w)
 	}
 	if h > im.H || w > im.W {
-		return nil, fmt.Errorf("imageio: cannot crop %d×%d from a %s image", h, w, im.Size())
+		return nil, fmt.Errorf("cannot crop %d×%d from a %s image", h, w, im.Size())
 	}
 	top := roundHalfEven(im.H-h, 2)
 	left := roundHalfEven(im.W-w, 2)

@@ -2,6 +2,8 @@ package imageio
 
 import (
 	"bytes"
+	"encoding/binary"
+	"hash/crc32"
 	"image"
 	"image/color"
 	"image/gif"
@@ -295,6 +297,16 @@ func TestLoadErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	good := write("good.png", pngBuf.Bytes())
+	// A PNG whose header gives 100000×100000 pixels, over the limit.
+	huge := append([]byte(nil), pngBuf.Bytes()...)
+	binary.BigEndian.PutUint32(huge[16:], 100000) // IHDR width
+	binary.BigEndian.PutUint32(huge[20:], 100000) // IHDR height
+	binary.BigEndian.PutUint32(huge[29:], crc32.ChecksumIEEE(huge[12:29]))
+	pngBuf.Reset()
+	if err := png.Encode(&pngBuf, image.NewGray(image.Rect(0, 0, 100000, 1))); err != nil {
+		t.Fatal(err)
+	}
+	line := write("line.png", pngBuf.Bytes())
 
 	tests := []struct {
 		name string
@@ -313,6 +325,8 @@ func TestLoadErrors(t *testing.T) {
 		{"bad resample", good, []LoadOption{WithResize(32, Resample(0))}, "invalid resize"},
 		{"crop too large", good, []LoadOption{WithCenterCrop(65)}, "cannot crop 65×65 from a 64×64 RGB image"},
 		{"negative crop", good, []LoadOption{WithCenterCrop(-1)}, "invalid centre-crop"},
+		{"huge header", write("huge.png", huge), nil, "decoding PNG: size 100000×100000 is larger than the"},
+		{"resized too large", line, []LoadOption{WithResize(2000, Bicubic)}, "resize to 2000×200000000: size"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -326,6 +340,9 @@ func TestLoadErrors(t *testing.T) {
 			}
 			if strings.Contains(msg, "\n") {
 				t.Errorf("error %q spans several lines", msg)
+			}
+			if n := strings.Count(msg, "imageio:"); n != 1 {
+				t.Errorf("error %q says imageio: %d times, want once", msg, n)
 			}
 		})
 	}

@@ -39,11 +39,21 @@ func Resize(im *Image, h, w int, method Resample) (*Image, error) {
 	if err := im.Validate(); err != nil {
 		return nil, err
 	}
+	out, err := resize(im, h, w, method)
+	if err != nil {
+		return nil, fmt.Errorf("imageio: %w", err)
+	}
+	return out, nil
+}
+
+// resize is [Resize] of a valid image; its errors carry no "imageio:"
+// prefix, which the callers add.
+func resize(im *Image, h, w int, method Resample) (*Image, error) {
 	if !method.valid() {
-		return nil, fmt.Errorf("imageio: unknown resample method %d (want imageio.Bicubic or imageio.Area)", int(method))
+		return nil, fmt.Errorf("unknown resample method %d (want imageio.Bicubic or imageio.Area)", int(method))
 	}
 	if err := checkDims(im.C, h, w); err != nil {
-		return nil, fmt.Errorf("imageio: resize to %d×%d: %w", h, w, err)
+		return nil, fmt.Errorf("resize to %d×%d: %w", h, w, err)
 	}
 	if h == im.H && w == im.W {
 		return im.Clone(), nil

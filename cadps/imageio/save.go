@@ -25,7 +25,7 @@ func Save(path string, im *Image) error {
 	if ext := strings.ToLower(filepath.Ext(path)); ext != ".png" {
 		return fmt.Errorf("imageio: saving %s: only PNG is written (want a .png name)", path)
 	}
-	m, err := im.ToImage()
+	m, err := im.toImage()
 	if err != nil {
 		return fmt.Errorf("imageio: saving %s: %w", path, err)
 	}
@@ -65,7 +65,7 @@ func SaveGIF(path string, frames []*Image, delay time.Duration) error {
 	}
 	allGray := true
 	for i, f := range frames {
-		if err := f.Validate(); err != nil {
+		if err := f.check(); err != nil {
 			return fmt.Errorf("imageio: saving %s: frame %d: %w", path, i, err)
 		}
 		if f.H != frames[0].H || f.W != frames[0].W {
@@ -82,7 +82,7 @@ func SaveGIF(path string, frames []*Image, delay time.Duration) error {
 		if !allGray && f.C == 1 {
 			f, _ = f.ToRGB() // f was validated above
 		}
-		m, err := f.ToImage()
+		m, err := f.toImage()
 		if err != nil {
 			return fmt.Errorf("imageio: saving %s: frame %d: %w", path, i, err)
 		}

@@ -140,7 +140,10 @@ func TestSaveErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			err := Save(tc.path, tc.im)
 			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), tc.path) {
-				t.Errorf("Save error %v, want one naming %s and saying %q", err, tc.path, tc.want)
+				t.Fatalf("Save error %v, want one naming %s and saying %q", err, tc.path, tc.want)
+			}
+			if n := strings.Count(err.Error(), "imageio:"); n != 1 {
+				t.Errorf("error %q says imageio: %d times, want once", err, n)
 			}
 		})
 	}
@@ -260,13 +263,18 @@ func TestSaveGIF(t *testing.T) {
 		{"size mismatch", "a.gif", []*Image{gray(0), mustNew(t, 1, 4, 4, ramp)}, 0, "frame 1 is 4×4 gray, frame 0 is 8×32 gray"},
 		{"negative delay", "a.gif", []*Image{gray(0)}, -time.Second, "out of range"},
 		{"png name", "a.png", []*Image{gray(0)}, 0, "want a .gif name"},
+		{"bad frame", "a.gif", []*Image{gray(0), {C: 1, H: 8, W: 32}}, 0, "frame 1: 8×32 gray image has 0 values"},
+		{"nan frame", "a.gif", []*Image{gray(0), mustNew(t, 1, 8, 32, func(int, int, int) float32 { return float32(math.NaN()) })}, 0, "frame 1: 8×32 gray image has NaN"},
 	}
 	for _, tc := range errTests {
 		t.Run(tc.name, func(t *testing.T) {
 			p := filepath.Join(t.TempDir(), tc.path)
 			err := SaveGIF(p, tc.frames, tc.delay)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("SaveGIF error %v, want %q", err, tc.want)
+				t.Fatalf("SaveGIF error %v, want %q", err, tc.want)
+			}
+			if n := strings.Count(err.Error(), "imageio:"); n != 1 {
+				t.Errorf("error %q says imageio: %d times, want once", err, n)
 			}
 			if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
 				t.Errorf("a failed SaveGIF left %s", p)
