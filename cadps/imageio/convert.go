@@ -15,7 +15,8 @@ import (
 // is PIL's integer ITU-R 601 luma, (19595·R + 38470·G + 7471·B + 2¹⁵) >> 16,
 // so that it matches convert("L") exactly; from a 16-bit source it is the
 // float luma 0.299·R + 0.587·G + 0.114·B. A gray source loaded as RGB has its
-// channel repeated. CMYK follows color.CMYKToRGB, the same formula as PIL.
+// channel repeated. CMYK gives PIL's values, (255 − v)(255 − k)/255 rounded
+// to the nearest integer.
 func FromImage(m image.Image, mode Mode) (*Image, error) {
 	c, err := mode.channels()
 	if err != nil {
@@ -129,7 +130,7 @@ func rgbSource(m image.Image) (at func(x, y int) (r, g, b uint16), deep bool) {
 		return func(x, y int) (uint16, uint16, uint16) {
 			i := s.PixOffset(x, y)
 			p := s.Pix[i : i+4 : i+4]
-			r, g, b := color.CMYKToRGB(p[0], p[1], p[2], p[3])
+			r, g, b := cmykToRGB(p[0], p[1], p[2], p[3])
 			return uint16(r) * 0x101, uint16(g) * 0x101, uint16(b) * 0x101
 		}, false
 	case *image.Paletted:
@@ -183,6 +184,20 @@ func straightRGB(c color.Color) (r, g, b uint16, deep bool) {
 	r32, g32, b32, a32 := c.RGBA()
 	r, g, b = unpremul16(r32, g32, b32, a32)
 	return r, g, b, true
+}
+
+// cmykToRGB converts 8-bit CMYK to RGB as PIL's convert("RGB") does:
+// each channel is (255 − k) − round(v·(255 − k)/255), that is
+// (255 − v)(255 − k)/255 rounded to the nearest integer.
+// color.CMYKToRGB computes the same product but rounds it down, one level
+// lower for about 30% of the (v, k) pairs.
+func cmykToRGB(c, m, y, k uint8) (uint8, uint8, uint8) {
+	nk := 255 - uint32(k)
+	f := func(v uint8) uint8 {
+		// v·nk/255 is never a half, as 255 is odd: round half up is exact.
+		return uint8(nk - (2*uint32(v)*nk+255)/510)
+	}
+	return f(c), f(m), f(y)
 }
 
 // unpremul8 undoes alpha premultiplication of 8-bit samples (rounding to

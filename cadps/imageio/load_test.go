@@ -253,17 +253,46 @@ func TestLoadJPEG(t *testing.T) {
 	}
 }
 
-// TestFromImageCMYK checks the CMYK conversion, (255−c)(255−k)/255 as PIL
-// computes it.
+// TestFromImageCMYK checks the CMYK conversion against PIL's
+// convert("RGB"), (255−k) − round(c·(255−k)/255), for every (c, k) pair,
+// and the channels' order on one image.
 func TestFromImageCMYK(t *testing.T) {
-	m := image.NewCMYK(image.Rect(0, 0, 3, 1))
-	m.Pix = []uint8{0, 0, 0, 0, 255, 0, 0, 0, 0, 128, 255, 128}
+	m := image.NewCMYK(image.Rect(0, 0, 256, 256))
+	for k := range 256 {
+		for c := range 256 {
+			// c in C, M and Y alike: 255−c in Y too.
+			copy(m.Pix[m.PixOffset(c, k):], []uint8{uint8(c), uint8(c), uint8(255 - c), uint8(k)})
+		}
+	}
 	im, err := FromImage(m, RGB)
 	if err != nil {
 		t.Fatal(err)
 	}
+	pil := func(v, k int) float32 {
+		nk := 255 - k
+		return float32(nk-int(math.Round(float64(v*nk)/255))) / 255
+	}
+	bad := 0
+	for k := range 256 {
+		for c := range 256 {
+			for ch, v := range []int{c, c, 255 - c} {
+				if got, want := im.At(ch, k, c), pil(v, k); got != want && bad < 5 {
+					bad++
+					t.Errorf("CMYK channel %d = %d, K = %d: got %v·255, want %v·255 (PIL)", ch, v, k, got*255, want*255)
+				}
+			}
+		}
+	}
+
+	m = image.NewCMYK(image.Rect(0, 0, 4, 1))
+	m.Pix = []uint8{0, 0, 0, 0, 255, 0, 0, 0, 0, 128, 255, 128, 1, 0, 0, 128}
+	if im, err = FromImage(m, RGB); err != nil {
+		t.Fatal(err)
+	}
 	const u8 = 1.0 / 255
-	checkRGB(t, im, []rgbPix{{1, 1, 1}, {0, 1, 1}, {127 * u8, 63 * u8, 0}}, 0)
+	// The last pixel's red is 127 − round(127/255) = 127, where
+	// color.CMYKToRGB gives 126.
+	checkRGB(t, im, []rgbPix{{1, 1, 1}, {0, 1, 1}, {127 * u8, 63 * u8, 0}, {127 * u8, 127 * u8, 127 * u8}}, 0)
 }
 
 func meanAbsDiff(t *testing.T, a, b *Image) float64 {
