@@ -1,6 +1,7 @@
 package imageio
 
 import (
+	"math"
 	"strings"
 	"testing"
 )
@@ -163,5 +164,55 @@ func TestCenterCropOffsets(t *testing.T) {
 	// top = round(1.5) = 2, left = round(1.0) = 1.
 	if c.At(0, 0, 0) != 11 || c.At(0, 1, 2) != 18 {
 		t.Errorf("crop = %v, want rows 2–3, columns 1–3", c.Pix)
+	}
+}
+
+// TestResizeBicubicByHand checks Bicubic on one row against PIL's
+// resampling worked out by hand: output i of n from m inputs is centred on
+// input (i + 0.5)·m/n, input x sits at x + 0.5, the cubic (a = −0.5) is
+// stretched by max(m/n, 1), and the weights are normalised to sum to 1.
+func TestResizeBicubicByHand(t *testing.T) {
+	// Keys' cubic at the offsets that occur: 0.25, 0.75 and 1.25.
+	const c025, c075, c125 = 0.8671875, 0.2265625, -0.0703125
+	tests := []struct {
+		name string
+		in   []float32
+		want []float64
+	}{
+		// 4 → 2: centres 1 and 3, kernel stretched by 2; offsets
+		// (x − c + 0.5)/2 are −0.25, 0.25, 0.75, 1.25 for output 0.
+		{"shrink", []float32{0, 0.2, 0.6, 1}, []float64{
+			(c025*0.2 + c075*0.6 + c125*1) / (2*c025 + c075 + c125),
+			(c125*0 + c075*0.2 + c025*0.6 + c025*1) / (2*c025 + c075 + c125),
+		}},
+		// 2 → 4: centres 0.25, 0.75, 1.25, 1.75; the outer outputs fall
+		// below 0 and above 1 and are clamped.
+		{"enlarge", []float32{0, 1}, []float64{
+			0,
+			c075 / (c025 + c075),
+			c025 / (c025 + c075),
+			1,
+		}},
+		// 3 → 2: centres 0.75 and 2.25, kernel stretched by 1.5; the
+		// offsets are ±0.25/1.5, ±0.75/1.5 and ±1.75/1.5 (the cubic is
+		// checked at 0.25, 0.75 and 1.25 above).
+		{"shrink 1.5", []float32{1, 0.5, 0}, []float64{
+			(cubic(0.25/1.5) + cubic(0.75/1.5)*0.5) / (cubic(0.25/1.5) + cubic(0.75/1.5) + cubic(1.75/1.5)),
+			(cubic(1.75/1.5) + cubic(0.75/1.5)*0.5) / (cubic(0.25/1.5) + cubic(0.75/1.5) + cubic(1.75/1.5)),
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			im := &Image{C: 1, H: 1, W: len(tc.in), Pix: tc.in}
+			out, err := Resize(im, 1, len(tc.want), Bicubic)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for x, want := range tc.want {
+				if got := float64(out.Pix[x]); math.Abs(got-want) > 1e-6 {
+					t.Errorf("output %d = %.7f, want %.7f", x, got, want)
+				}
+			}
+		})
 	}
 }
