@@ -176,6 +176,9 @@ func straightRGB(c color.Color) (r, g, b uint16, deep bool) {
 	case color.RGBA:
 		r, g, b := unpremul8(c.R, c.G, c.B, c.A)
 		return r, g, b, false
+	case color.NYCbCrA:
+		r, g, b := color.YCbCrToRGB(c.Y, c.Cb, c.Cr)
+		return uint16(r) * 0x101, uint16(g) * 0x101, uint16(b) * 0x101, false
 	case color.Gray:
 		return uint16(c.Y) * 0x101, uint16(c.Y) * 0x101, uint16(c.Y) * 0x101, false
 	case color.Gray16:

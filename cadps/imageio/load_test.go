@@ -427,6 +427,18 @@ func TestFromImageTypes(t *testing.T) {
 	nycc := image.NewNYCbCrA(image.Rect(0, 0, 1, 1), image.YCbCrSubsampleRatio444)
 	nycc.Y[0], nycc.Cb[0], nycc.Cr[0], nycc.A[0] = 120, 90, 200, 255
 	r, g, b := color.YCbCrToRGB(120, 90, 200)
+	// Straight YCbCr with alpha (as WebP decoders give it): the colour is
+	// kept under any alpha, 0 included.
+	nyccA := image.NewNYCbCrA(image.Rect(0, 0, 3, 1), image.YCbCrSubsampleRatio444)
+	copy(nyccA.Y, []uint8{86, 15, 120})
+	copy(nyccA.Cb, []uint8{90, 90, 90})
+	copy(nyccA.Cr, []uint8{200, 200, 200})
+	copy(nyccA.A, []uint8{128, 200, 0})
+	var straight []rgbPix
+	for _, y := range nyccA.Y {
+		r, g, b := color.YCbCrToRGB(y, 90, 200)
+		straight = append(straight, rgbPix{float64(r) / 255, float64(g) / 255, float64(b) / 255})
+	}
 	gray := image.NewGray(image.Rect(0, 0, 4, 2))
 	gray.Pix = []uint8{1, 2, 3, 4, 5, 6, 7, 8}
 	tests := []struct {
@@ -438,6 +450,7 @@ func TestFromImageTypes(t *testing.T) {
 		{"premultiplied", rgba, []rgbPix{{199 * u8, 100 * u8, 0}, {0, 0, 0}}, 0},
 		{"premultiplied 16-bit", rgba64, []rgbPix{{0x7fff / 65535.0, 0x4000 / 65535.0, 0}}, 2e-5},
 		{"generic", nycc, []rgbPix{{float64(r) * u8, float64(g) * u8, float64(b) * u8}}, 0},
+		{"straight alpha", nyccA, straight, 0},
 		{"sub-image", gray.SubImage(image.Rect(1, 1, 3, 2)), []rgbPix{{6 * u8, 6 * u8, 6 * u8}, {7 * u8, 7 * u8, 7 * u8}}, 0},
 	}
 	for _, tc := range tests {
