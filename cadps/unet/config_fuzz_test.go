@@ -52,27 +52,48 @@ func TestNewImageSizeLevels(t *testing.T) {
 	}
 }
 
-// TestNewHeadCounts checks that New refuses a negative count of attention
-// heads in the decoder's blocks (num_heads_upsample other than -1), which
-// would give the decoder's attention layers a negative head count;
-// num_head_channels, when set, decides the heads instead.
+// TestNewHeadCounts checks the attention heads New gives the middle block
+// (num_heads) and the decoder's blocks (num_heads_upsample, or num_heads
+// for -1), both replaced by channels / num_head_channels when that is set,
+// as guided-diffusion's UNetModel does; and that it refuses a negative
+// count of heads in the decoder's blocks (num_heads_upsample below -1) and
+// a negative num_head_channels other than -1, which would otherwise be
+// taken for -1.
 func TestNewHeadCounts(t *testing.T) {
 	for _, c := range []struct {
 		heads, headChannels, headsUp int
+		mid, up                      int    // heads of middle_block.1 and output_blocks.0.1 (128 channels)
 		want                         string // error substring; "" for success
 	}{
-		{1, -1, -1, ""},
-		{2, -1, 0, ""},
-		{1, -1, 2, ""},
-		{1, -1, -4, "num_heads_upsample -4"},
-		{1, 32, -4, ""},
-		{0, -1, -1, "num_heads or num_head_channels must be positive"},
+		{1, -1, -1, 1, 1, ""},
+		{2, -1, 0, 2, 2, ""},
+		{1, -1, 2, 1, 2, ""},
+		{4, -1, -1, 4, 4, ""},
+		{1, -1, -4, 0, 0, "num_heads_upsample -4"},
+		{1, 32, -4, 4, 4, ""},
+		{4, 16, 2, 8, 8, ""},
+		{4, -64, -1, 0, 0, "num_head_channels -64: want a positive width per head, or -1"},
+		{4, -2, -1, 0, 0, "num_head_channels -2"},
+		{0, -1, -1, 0, 0, "num_heads or num_head_channels must be positive"},
 	} {
 		cfg := Config{ImageSize: 32, NumChannels: 64, NumResBlocks: 1, ChannelMult: "1,2", AttentionResolutions: "16,32",
 			NumHeads: c.heads, NumHeadChannels: c.headChannels, NumHeadsUpsample: c.headsUp}
-		_, err := New(cfg)
+		m, err := New(cfg)
 		if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
 			t.Errorf("num_heads %d, num_head_channels %d, num_heads_upsample %d: error %v, want %q", c.heads, c.headChannels, c.headsUp, err, c.want)
+		}
+		if err != nil || c.want != "" {
+			continue
+		}
+		heads := map[string]int{}
+		m.visit(func(l layer) {
+			if a, ok := l.(*attention); ok {
+				heads[a.key] = a.heads
+			}
+		})
+		if heads["middle_block.1"] != c.mid || heads["output_blocks.0.1"] != c.up {
+			t.Errorf("num_heads %d, num_head_channels %d, num_heads_upsample %d: %d heads in the middle block, %d in the decoder; want %d and %d",
+				c.heads, c.headChannels, c.headsUp, heads["middle_block.1"], heads["output_blocks.0.1"], c.mid, c.up)
 		}
 	}
 }

@@ -89,6 +89,9 @@ func New(cfg Config) (*Model, error) {
 			cfg.ImageSize, len(mult)-1, len(mult))
 	}
 	numHeads := cfg.NumHeads
+	if cfg.NumHeadChannels < -1 {
+		return nil, fmt.Errorf("unet: num_head_channels %d: want a positive width per head, or -1 for num_heads heads, in %s", cfg.NumHeadChannels, cfg)
+	}
 	if numHeads <= 0 && cfg.NumHeadChannels <= 0 {
 		return nil, fmt.Errorf("unet: num_heads or num_head_channels must be positive in %s", cfg)
 	}
