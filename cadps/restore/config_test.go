@@ -193,6 +193,12 @@ func TestReadModelConfig(t *testing.T) {
 	if _, _, err := ReadModelConfig(writeFile(t, dir, "typo.json", `{"image_sise": 32}`)); err == nil || !strings.Contains(err.Error(), "image_sise") {
 		t.Errorf("unknown key: error %v", err)
 	}
+	// A key left blank reads as null: refused, not taken for the key's
+	// default.
+	blank := strings.Replace(modelConfig, "num_heads: 4", "num_heads:", 1)
+	if _, _, err := ReadModelConfig(writeFile(t, dir, "blank.yaml", blank)); err == nil || !strings.Contains(err.Error(), "blank.yaml: unet: config: num_heads has no value (null)") {
+		t.Errorf("key without a value: error %v", err)
+	}
 	p := &Prior{}
 	if _, err := p.withDiffusionFile(writeFile(t, dir, "diffusion_config.yaml", diffusionConfig)); err != nil {
 		t.Fatal(err)

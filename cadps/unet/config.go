@@ -3,6 +3,7 @@ package unet
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -79,14 +80,25 @@ func Preset(name string) (Config, error) {
 	return c, nil
 }
 
-// ParseConfig decodes a JSON object of create_model arguments (unknown keys
-// are errors, so that a typo is not silently ignored).
+// ParseConfig decodes a JSON object of create_model arguments. Keys left
+// out take create_model's defaults; unknown keys and null values (a YAML
+// key without a value) are errors, so that neither a typo nor a value
+// left blank silently builds a network with a default.
 func ParseConfig(data []byte) (Config, error) {
 	c := Config{NumHeads: 1, NumHeadChannels: -1, NumHeadsUpsample: -1, AttentionResolutions: "16"}
 	dec := json.NewDecoder(strings.NewReader(string(data)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&c); err != nil {
 		return Config{}, fmt.Errorf("unet: config: %w", err)
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(data, &fields); err != nil {
+		return Config{}, fmt.Errorf("unet: config: %w", err)
+	}
+	for _, k := range slices.Sorted(maps.Keys(fields)) {
+		if string(fields[k]) == "null" {
+			return Config{}, fmt.Errorf("unet: config: %s has no value (null): give one, or leave the key out for create_model's default", k)
+		}
 	}
 	return c, nil
 }
