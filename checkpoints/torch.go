@@ -155,6 +155,10 @@ func stateDictOf(obj any) (*pyDict, error) {
 	case 1:
 		return found, nil
 	case 0:
+		if isOptimizerState(d) {
+			return nil, errors.New("the pickle holds an optimizer's state_dict (keys \"state\" and \"param_groups\"), not a model's weights: " +
+				"give the model's checkpoint (guided-diffusion's training writes it beside opt*.pt as model*.pt, and its EMA as ema_*.pt)")
+		}
 		// A wrapper (a dict without tensors of its own): say why each dict
 		// of tensors it holds is not a state dict.
 		var why []string
@@ -171,6 +175,21 @@ func stateDictOf(obj any) (*pyDict, error) {
 	}
 	return nil, fmt.Errorf("the top-level dict wraps %d state dicts (%s): re-save the one you want with torch.save(ckpt[key], path)",
 		len(candidates), strings.Join(candidates, ", "))
+}
+
+// isOptimizerState reports whether d is a torch.optim optimizer's
+// state_dict: a dict of "state" and "param_groups".
+func isOptimizerState(d *pyDict) bool {
+	var state, groups bool
+	for _, k := range d.keys {
+		switch k {
+		case "state":
+			state = true
+		case "param_groups":
+			groups = true
+		}
+	}
+	return state && groups && len(d.keys) == 2
 }
 
 // tensorDict returns nil if d maps strings to tensors, else an error saying

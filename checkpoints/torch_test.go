@@ -366,6 +366,11 @@ func TestLoadErrors(t *testing.T) {
 			p.op('}').mark().str("model").stateDict(view{name: "w", key: "0", numel: 4, size: []int64{4}})
 			p.str("ema").stateDict(view{name: "w", key: "0", numel: 4, size: []int64{4}}).op('u')
 		}), want: []string{`wraps 2 state dicts ("model", "ema")`}},
+		{name: "an optimizer's state", data: raw(func(p *pk) {
+			p.op('}').mark().str("state").op('}').mark().int(0).op('}').mark()
+			p.str("exp_avg").tensor(view{name: "m", key: "0", numel: 4, size: []int64{4}}).op('u', 'u')
+			p.str("param_groups").op(']').op('}').mark().str("params").ints(0).op('u', 'a', 'u')
+		}), want: []string{"not a valid PyTorch checkpoint", `an optimizer's state_dict (keys "state" and "param_groups"), not a model's weights`, "model*.pt", "ema_*.pt"}},
 		{name: "numel larger than the storage file", data: sd(view{name: "w", key: "0", numel: 5, size: []int64{5}}), want: []string{`storage "0" of 5 F32 elements needs 20 bytes but archive/data/0 has 16`}},
 		{name: "huge numel", data: sd(view{name: "w", key: "0", numel: 1 << 62, size: []int64{1 << 40}}), want: []string{"needs more than 2^63 bytes"}},
 		{name: "view past its storage", data: sd(view{name: "w", key: "0", numel: 4, offset: 2, size: []int64{3}}), want: []string{`tensor "w"`, "reaches past its storage"}},
