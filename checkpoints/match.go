@@ -220,7 +220,7 @@ func prefixHints(sd *StateDict, m Mismatch) []string {
 	h := fmt.Sprintf("every key of the file starts with %q; without it, %d of %d keys match", p, hit, len(sd.Names))
 	if p == "module." {
 		h = "keys start with 'module.': the checkpoint was saved from a DataParallel/DistributedDataParallel model " +
-			"(save model.module.state_dict(), or strip the prefix); " + h
+			"(save model.module.state_dict(), or strip the prefix: StateDict.TrimPrefix, or cadps convert -strip-prefix module.); " + h
 	}
 	return []string{h}
 }

@@ -96,7 +96,7 @@ func ExampleMatch() {
 	fmt.Println(err)
 	// Output:
 	// checkpoints: model.pt does not match config demo (1 tensors in the file, 1 expected): 1 missing, 1 unexpected
-	//   hint: keys start with 'module.': the checkpoint was saved from a DataParallel/DistributedDataParallel model (save model.module.state_dict(), or strip the prefix); every key of the file starts with "module."; without it, 1 of 1 keys match
+	//   hint: keys start with 'module.': the checkpoint was saved from a DataParallel/DistributedDataParallel model (save model.module.state_dict(), or strip the prefix: StateDict.TrimPrefix, or cadps convert -strip-prefix module.); every key of the file starts with "module."; without it, 1 of 1 keys match
 	//   missing (1):
 	//     out.weight
 	//   unexpected (1):

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 )
 
 // DType names an element type as safetensors spells it ("F32", "I64", ...).
@@ -238,6 +239,30 @@ func (s *StateDict) Add(t *Tensor) error {
 	}
 	s.Names = append(s.Names, t.Name)
 	s.Tensors[t.Name] = t
+	return nil
+}
+
+// TrimPrefix removes prefix from the name of every tensor, as a state dict
+// saved from a DataParallel model needs ("module."). Every name must start
+// with prefix and go on after it; otherwise nothing is renamed and the
+// error names the first that does not.
+func (s *StateDict) TrimPrefix(prefix string) error {
+	if prefix == "" {
+		return fmt.Errorf("%s: no prefix to remove", s.Source)
+	}
+	for _, n := range s.Names {
+		if !strings.HasPrefix(n, prefix) || n == prefix {
+			return fmt.Errorf("%s: tensor %q does not start with %q followed by a name", s.Source, n, prefix)
+		}
+	}
+	tensors := make(map[string]*Tensor, len(s.Tensors))
+	for k, n := range s.Names {
+		t := s.Tensors[n]
+		t.Name = strings.TrimPrefix(n, prefix)
+		s.Names[k] = t.Name
+		tensors[t.Name] = t
+	}
+	s.Tensors = tensors
 	return nil
 }
 

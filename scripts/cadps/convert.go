@@ -26,6 +26,7 @@ func convertCommand() command {
 func runConvert(args []string, stdout, stderr io.Writer) error {
 	flags := newFlagSet("convert", "in.pt out.safetensors", stderr)
 	force := flags.Bool("force", false, "overwrite the output file if it exists")
+	strip := flags.String("strip-prefix", "", `remove this prefix from every tensor name, e.g. "module." for a checkpoint saved from a DataParallel model (every name must start with it)`)
 	pos, err := parseInterleaved(flags, args)
 	if err != nil {
 		return err
@@ -43,6 +44,11 @@ func runConvert(args []string, stdout, stderr io.Writer) error {
 	sd, err := checkpoints.Load(in)
 	if err != nil {
 		return err
+	}
+	if *strip != "" {
+		if err := sd.TrimPrefix(*strip); err != nil {
+			return fmt.Errorf("convert -strip-prefix: %w", err)
+		}
 	}
 	md := map[string]string{}
 	for k, v := range sd.Metadata { // a safetensors input keeps its metadata

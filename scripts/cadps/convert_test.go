@@ -265,3 +265,59 @@ func TestConvertKeepsSource(t *testing.T) {
 		})
 	}
 }
+
+// TestConvertStripPrefix converts a state dict saved from a DataParallel
+// model: -strip-prefix module. removes the prefix from every name, and a
+// prefix that some name lacks is refused with nothing written.
+func TestConvertStripPrefix(t *testing.T) {
+	dir := t.TempDir()
+	sd := checkpoints.NewStateDict("dp.safetensors")
+	for _, n := range []string{"module.input_blocks.0.0.weight", "module.out.2.bias"} {
+		if err := sd.Add(checkpoints.FromFloat32(n, []int{2}, []float32{1, 2})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in := filepath.Join(dir, "dp.safetensors")
+	if err := checkpoints.SaveSafetensors(in, sd); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, prefix string
+		want         []string // the names written; nil: refused
+		errText      string
+	}{
+		{"module.", "module.", []string{"input_blocks.0.0.weight", "out.2.bias"}, ""},
+		{"a prefix some name lacks", "module.input_blocks.", nil, `tensor "module.out.2.bias" does not start with "module.input_blocks."`},
+		{"a whole name", "module.out.2.bias", nil, "does not start with"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "out.safetensors")
+			var stdout, stderr bytes.Buffer
+			err := convertCommand().run([]string{"-strip-prefix", tc.prefix, in, out}, &stdout, &stderr)
+			if tc.want == nil {
+				if err == nil || !strings.Contains(err.Error(), tc.errText) {
+					t.Fatalf("error %v, want one saying %q", err, tc.errText)
+				}
+				if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("%s was written (%v)", out, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := checkpoints.LoadSafetensors(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got.Names, tc.want) {
+				t.Errorf("names %q, want %q", got.Names, tc.want)
+			}
+			for _, n := range tc.want {
+				if _, err := got.Get(n); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+}
