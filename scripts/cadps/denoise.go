@@ -42,11 +42,11 @@ func runDenoise(args []string, stdout, stderr io.Writer) (err error) {
 	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
 	}
-	switch {
-	case *data == "":
+	if *data == "" {
 		return usagef("-data is required")
-	case *count <= 0 || *batch <= 0:
-		return usagef("-count and -batch must be positive")
+	}
+	if err := positive(intFlag{"count", *count}, intFlag{"batch", *batch}); err != nil {
+		return err
 	}
 	var ts []int
 	for _, f := range strings.Split(*steps, ",") {

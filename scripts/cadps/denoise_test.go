@@ -40,7 +40,8 @@ func TestDenoiseErrors(t *testing.T) {
 		want string
 	}{
 		{"no data", []string{}, "-data is required"},
-		{"count", []string{"-data", imgs, "-count", "0"}, "must be positive"},
+		{"count", []string{"-data", imgs, "-count", "0"}, "-count must be positive, got 0"},
+		{"batch", []string{"-data", imgs, "-batch", "-1"}, "-batch must be positive, got -1"},
 		{"bad t", []string{"-data", imgs, "-t", "1,x"}, `"x" is not a timestep`},
 		{"t out of range", []string{"-data", imgs, "-count", "1", "-t", "1000"}, "outside [0, 1000)"},
 		{"missing data", []string{"-data", filepath.Join(t.TempDir(), "none")}, "none"},

@@ -63,8 +63,11 @@ func (f *evalFlags) settings() (runs.EvalSettings, ops.Noise, error) {
 		return runs.EvalSettings{}, nil, usagef("-data is required")
 	case *f.out == "":
 		return runs.EvalSettings{}, nil, usagef("-out is required")
-	case *f.count <= 0 || *f.batch <= 0 || *f.jobs <= 0 || *f.draws <= 0 || *f.keep < 0:
-		return runs.EvalSettings{}, nil, usagef("-count, -batch, -jobs and -draws must be positive and -keep non-negative")
+	case *f.keep < 0:
+		return runs.EvalSettings{}, nil, usagef("-keep must be non-negative, got %d", *f.keep)
+	}
+	if err := positive(intFlag{"count", *f.count}, intFlag{"batch", *f.batch}, intFlag{"jobs", *f.jobs}, intFlag{"draws", *f.draws}); err != nil {
+		return runs.EvalSettings{}, nil, err
 	}
 	nz, ramp, err := tf.parse()
 	if err != nil {

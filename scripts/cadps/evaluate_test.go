@@ -433,7 +433,11 @@ func TestEvaluateErrors(t *testing.T) {
 	}{
 		{"no data", nil, "-data is required"},
 		{"method", []string{"-data", dir, "-methods", "nosuch"}, "nosuch"},
-		{"count", []string{"-data", dir, "-count", "0"}, "positive"},
+		{"count", []string{"-data", dir, "-count", "0"}, "-count must be positive, got 0"},
+		{"batch", []string{"-data", dir, "-batch", "0"}, "-batch must be positive, got 0"},
+		{"jobs", []string{"-data", dir, "-jobs", "-2"}, "-jobs must be positive, got -2"},
+		{"draws", []string{"-data", dir, "-draws", "0"}, "-draws must be positive, got 0"},
+		{"keep", []string{"-data", dir, "-keep", "-1"}, "-keep must be non-negative, got -1"},
 		{"too many", []string{"-data", dir, "-count", "11"}, "holds 10 images"},
 		{"task", []string{"-data", dir, "-count", "1", "-tasks", "nosuch_task"}, "nosuch_task"},
 		{"missing data", []string{"-data", filepath.Join(dir, "nothing-here")}, "nothing-here"},

@@ -141,6 +141,23 @@ func (r reworded) Unwrap() error { return r.err }
 // usagef returns a usageError.
 func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
 
+// intFlag is an integer flag's name (without its dash) and value.
+type intFlag struct {
+	name  string
+	value int
+}
+
+// positive refuses the first of flags whose value is not positive, naming
+// it and its value.
+func positive(flags ...intFlag) error {
+	for _, f := range flags {
+		if f.value <= 0 {
+			return usagef("-%s must be positive, got %d", f.name, f.value)
+		}
+	}
+	return nil
+}
+
 // arguments spells a count of command-line arguments: "1 argument", "3 arguments".
 func arguments(n int) string {
 	if n == 1 {

@@ -40,12 +40,13 @@ func runSample(args []string, stdout, stderr io.Writer) (err error) {
 	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
 	}
-	switch {
-	case *out == "":
+	if *out == "" {
 		return usagef("-out FILE.png is required")
-	case *n <= 0 || *steps <= 0 || *jobs <= 0 || *cols <= 0 || *zoom <= 0:
-		return usagef("-n, -steps, -jobs, -cols and -zoom must be positive")
-	case strings.ToLower(filepath.Ext(*out)) != ".png":
+	}
+	if err := positive(intFlag{"n", *n}, intFlag{"steps", *steps}, intFlag{"jobs", *jobs}, intFlag{"cols", *cols}, intFlag{"zoom", *zoom}); err != nil {
+		return err
+	}
+	if strings.ToLower(filepath.Ext(*out)) != ".png" {
 		return usagef("-out %s: the grid is written as PNG; give a .png name", *out)
 	}
 	prior, err := restore.LoadPrior(mf.spec()) // part 0's copy; a bad model fails once, here

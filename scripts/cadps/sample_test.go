@@ -39,7 +39,11 @@ func TestSampleErrors(t *testing.T) {
 		want string
 	}{
 		{"no out", []string{}, "-out"},
-		{"n", []string{"-out", "x.png", "-n", "0"}, "positive"},
+		{"n", []string{"-out", "x.png", "-n", "0"}, "-n must be positive, got 0"},
+		{"steps", []string{"-out", "x.png", "-steps", "-3"}, "-steps must be positive, got -3"},
+		{"jobs", []string{"-out", "x.png", "-jobs", "0"}, "-jobs must be positive, got 0"},
+		{"cols", []string{"-out", "x.png", "-cols", "0"}, "-cols must be positive, got 0"},
+		{"zoom", []string{"-out", "x.png", "-zoom", "0"}, "-zoom must be positive, got 0"},
 		{"model", []string{"-out", filepath.Join(t.TempDir(), "x.png"), "-model", "nosuch", "-n", "1", "-steps", "1"}, "nosuch"},
 	}
 	for _, c := range cases {
