@@ -13,6 +13,12 @@
 // and options, and [Restorer.Restore] returns a [Result]; [Result.Save]
 // writes its images. Package cadps's Sampler is the layer below, for runs
 // this pipeline does not make.
+//
+// The pipeline always starts from a clean image. A measurement one already
+// has, with no clean image behind it (a blurred photograph, a real
+// low-resolution scan), is sampled through cadps.Sampler, whose Run takes y
+// as a tensor: package cadps's Example synthesises y and hands it to the
+// sampler, and one's own y takes its place.
 package restore
 
 import (
