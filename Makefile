@@ -23,7 +23,7 @@ demo:
 	$(GO) mod download
 	$(GO) run ./scripts/cadps restore -task $(DEMO_TASK) -method $(DEMO_METHOD) -steps 100 -seed 1 \
 		-progress-every 10 -out out/demo $(DEMO_IMAGE)
-	@echo "see out/demo: measurement.png, recon.png, progress.png, record.json"
+	@echo "see out/demo: label.png, measurement.png, recon.png, progress.png, record.json"
 
 setup:
 	./scripts/setup.sh

@@ -45,6 +45,7 @@ func commands() []command {
 		sampleCommand(),
 		trainCommand(),
 		traceCommand(),
+		versionCommand(),
 	}
 }
 
