@@ -70,7 +70,7 @@ func (r *Restorer) RestoreBatch(truths []*imageio.Image, seed uint64, cb cadps.C
 	if cb != nil {
 		obs.step = func(_ int, info cadps.StepInfo, _ time.Duration) error { return cb(info) }
 	}
-	out, err := r.run(truths, seed, true, obs)
+	out, err := r.run(truths, nil, seed, true, obs)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package restore
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"time"
@@ -52,29 +53,35 @@ type outcome struct {
 // measure the images (one operator, with its random parts drawn from
 // seed, shared by the batch), sample every draw, keep for each image the
 // draw that fits its measurement best, and score the reconstructions.
-// withBaselines also returns the measurement's image-space estimates,
-// computed before sampling so that a measurement they cannot read fails
-// early.
-func (r *Restorer) run(truths []*imageio.Image, seed uint64, withBaselines bool, obs observer) (*outcome, error) {
+// given, when not nil, is the measurement of a single image (see
+// [Restorer.RestoreMeasurement]), taken as it is: truths is then nil and
+// the metrics are NaN. withBaselines also returns the measurement's
+// image-space estimates, computed before sampling so that a measurement
+// they cannot read fails early.
+func (r *Restorer) run(truths []*imageio.Image, given *measurement, seed uint64, withBaselines bool, obs observer) (*outcome, error) {
 	t0 := time.Now()
-	x, dims, err := imageio.ToNCHW(truths...)
-	if err != nil {
-		return nil, fmt.Errorf("restore: %w", err)
+	shape, m := r.prior.ImageShape(), given
+	if m == nil {
+		x, dims, err := imageio.ToNCHW(truths...)
+		if err != nil {
+			return nil, fmt.Errorf("restore: %w", err)
+		}
+		shape = dims[:]
+		if m, err = r.measure(x, shape, seed); err != nil {
+			return nil, err
+		}
 	}
-	shape := dims[:]
-	m, err := r.measure(x, shape, seed)
-	if err != nil {
-		return nil, err
-	}
-	res := &outcome{measurements: make([]*imageio.Image, len(truths))}
+	n := shape[0]
+	res := &outcome{measurements: make([]*imageio.Image, n)}
 	if m.op != nil {
 		res.operator = describeOperator(m.op)
-		per := len(m.noisy) / len(truths)
+		per := len(m.noisy) / n
 		one := append([]int{1}, m.yShape[1:]...)
-		for k, truth := range truths {
-			res.measurements[k], res.view = measurementImage(m.op, m.noisy[k*per:(k+1)*per], one, truth.C)
+		for k := range n {
+			res.measurements[k], res.view = measurementImage(m.op, m.noisy[k*per:(k+1)*per], one, shape[1])
 		}
 		if withBaselines {
+			var err error
 			if res.baselines, err = baselines(m.op, m.noisy, m.yShape, shape); err != nil {
 				return nil, err
 			}
@@ -95,11 +102,13 @@ func (r *Restorer) run(truths []*imageio.Image, seed uint64, withBaselines bool,
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
-	for k, truth := range truths {
+	for k := range n {
 		recon := recons[k].Quantize8()
-		mt, err := imageMetrics(truth.Quantize8(), recon)
-		if err != nil {
-			return nil, err
+		mt := Metrics{PSNR: math.NaN(), SSIM: math.NaN()}
+		if truths != nil {
+			if mt, err = imageMetrics(truths[k].Quantize8(), recon); err != nil {
+				return nil, err
+			}
 		}
 		res.recons, res.metrics = append(res.recons, recon), append(res.metrics, mt)
 	}

@@ -14,11 +14,12 @@
 // writes its images. Package cadps's Sampler is the layer below, for runs
 // this pipeline does not make.
 //
-// The pipeline always starts from a clean image. A measurement one already
-// has, with no clean image behind it (a blurred photograph, a real
-// low-resolution scan), is sampled through cadps.Sampler, whose Run takes y
-// as a tensor: package cadps's Example synthesises y and hands it to the
-// sampler, and one's own y takes its place.
+// A measurement one already has, with no clean image behind it (a
+// low-resolution scan, a photograph blurred by a known kernel, an image
+// with a known mask of missing pixels), goes through the same pipeline by
+// [Restorer.RestoreMeasurement], which takes y as an image of the
+// operator's output size; the operator must not draw random parts from the
+// seed (give a mask or kernel as a file), and the result has no metrics.
 package restore
 
 import (
@@ -74,9 +75,12 @@ type Options struct {
 	// it constant, as the reference does.
 	Ramp guidance.Ramp
 	// SigmaY is the σ_y the likelihood assumes; nil takes the noise model's.
+	// For a measurement one gives (Restorer.RestoreMeasurement) it is how
+	// much the method trusts y, whose own noise is whatever it is.
 	SigmaY *float64
 	// Noise is the measurement noise model; nil is Gaussian with σ = 0.05,
-	// as in the DPS configs.
+	// as in the DPS configs. A given measurement draws no noise: the model
+	// then only sets σ_y, unless SigmaY does.
 	Noise ops.Noise
 	// ProgressEvery keeps x̂0 every that many steps (and at the last step);
 	// 0 keeps about ten.
@@ -313,8 +317,18 @@ func (r *Restorer) Restore(truth *imageio.Image, seed uint64, cb func(Progress))
 	if err := r.checkImages([]*imageio.Image{truth}, false); err != nil {
 		return nil, err
 	}
+	return r.restoreOne(truth, nil, seed, cb)
+}
+
+// restoreOne runs the pipeline on one image, from its clean image truth or
+// from the given measurement (truth nil), and returns its result.
+func (r *Restorer) restoreOne(truth *imageio.Image, given *measurement, seed uint64, cb func(Progress)) (*Result, error) {
+	var truths []*imageio.Image
+	if truth != nil {
+		truths = []*imageio.Image{truth}
+	}
 	tr := &tracker{r: r, cb: cb}
-	out, err := r.run([]*imageio.Image{truth}, seed, false, observer{step: tr.step, kept: tr.kept})
+	out, err := r.run(truths, given, seed, false, observer{step: tr.step, kept: tr.kept})
 	if err != nil {
 		return nil, err
 	}

@@ -101,12 +101,14 @@ type Metrics struct {
 
 // Result is a restoration's output.
 type Result struct {
-	// Truth is the clean image.
+	// Truth is the clean image; nil for [Restorer.RestoreMeasurement],
+	// which has none.
 	Truth *imageio.Image
 	// Reconstruction is x_0, clamped to [0,1] and rounded to 8 bits.
 	Reconstruction *imageio.Image
 	// Measurement is y as an image: the low-resolution image, the blurred
-	// or masked image, or for phase retrieval a log-magnitude view; nil
+	// or masked image (for [Restorer.RestoreMeasurement], the image given,
+	// clamped to [0,1]), or for phase retrieval a log-magnitude view; nil
 	// when y is not image-shaped.
 	Measurement *imageio.Image
 	// MeasurementView says what Measurement shows: "image",
@@ -125,10 +127,11 @@ type Result struct {
 	Draw     int
 	// Timings are the wall times.
 	Timings Timings
-	// Metrics compare Reconstruction with Truth.
+	// Metrics compare Reconstruction with Truth; both are NaN without a
+	// clean image ([Restorer.RestoreMeasurement]).
 	Metrics Metrics
 	// Seed is the seed of the measurement noise, random operator parts and
-	// the sampler's noise.
+	// the sampler's noise (only the sampler's for a given measurement).
 	Seed uint64
 }
 

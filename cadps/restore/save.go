@@ -17,7 +17,8 @@ type OutputFiles struct {
 	// Progress receives the strip of x̂0 along the sampling (see
 	// [Result.ProgressStrip]; not written without snapshots).
 	Progress string
-	// Truth receives the clean image as the model saw it.
+	// Truth receives the clean image as the model saw it (not written
+	// when the result has none: a restored measurement).
 	Truth string
 }
 
@@ -42,7 +43,7 @@ func (res *Result) Save(files OutputFiles) error {
 			return err
 		}
 	}
-	if files.Truth != "" {
+	if files.Truth != "" && res.Truth != nil {
 		if err := imageio.Save(files.Truth, res.Truth); err != nil {
 			return err
 		}

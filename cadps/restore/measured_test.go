@@ -1,0 +1,145 @@
+package restore
+
+import (
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/cadps/toolkit/cadps/backend"
+	"github.com/cadps/toolkit/cadps/imageio"
+	"github.com/cadps/toolkit/ops"
+)
+
+// TestRestoreMeasurementRoundTrip restores the measurement Restore
+// synthesised, with Restore's seed: the sampler's draws depend on the seed
+// alone, so the reconstruction, the residuals and the draw kept are
+// Restore's, bit for bit. The measurement is exact as an image: a half
+// mask of an 8-bit image without noise. Another seed gives another
+// reconstruction.
+func TestRestoreMeasurementRoundTrip(t *testing.T) {
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	prior, err := LoadPrior(fixtureSpec(t, "fixed"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clean, err := ops.ParseNoise("clean")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := New(b, prior, Options{Task: SpecTask("inpaint_half"), Method: "dps", Steps: 3, Noise: clean, Draws: 2, ProgressEvery: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const seed = 7
+	want, err := r.Restore(testImage(3, 16, 0).Quantize8(), seed, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var steps int
+	got, err := r.RestoreMeasurement(want.Measurement, seed, func(Progress) { steps++ })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got.Reconstruction.Pix, want.Reconstruction.Pix) {
+		t.Error("the reconstruction from the given measurement is not Restore's")
+	}
+	if !slices.Equal(got.Residuals, want.Residuals) || got.Residual != want.Residual || got.Draw != want.Draw {
+		t.Errorf("residuals %v (%v, draw %d), Restore's %v (%v, draw %d)", got.Residuals, got.Residual, got.Draw, want.Residuals, want.Residual, want.Draw)
+	}
+	if !slices.Equal(got.Measurement.Pix, want.Measurement.Pix) || got.MeasurementView != "image" || got.Operator != want.Operator {
+		t.Errorf("measurement %q view %q, want Restore's %q view image", got.Operator, got.MeasurementView, want.Operator)
+	}
+	if len(got.Progress) != len(want.Progress) || steps != 2*3 {
+		t.Errorf("%d snapshots and %d callbacks, want %d and 6", len(got.Progress), steps, len(want.Progress))
+	}
+	if got.Truth != nil || !math.IsNaN(got.Metrics.PSNR) || !math.IsNaN(got.Metrics.SSIM) {
+		t.Errorf("truth %v, metrics %+v: want none and NaN", got.Truth, got.Metrics)
+	}
+	// Without a clean image, Save writes no label.
+	dir := t.TempDir()
+	if err := got.Save(OutputFiles{Reconstruction: filepath.Join(dir, "recon.png"), Truth: filepath.Join(dir, "label.png")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "label.png")); !os.IsNotExist(err) {
+		t.Errorf("label.png written for a result without a clean image (%v)", err)
+	}
+	other, err := r.RestoreMeasurement(want.Measurement, seed+1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Equal(other.Reconstruction.Pix, want.Reconstruction.Pix) {
+		t.Error("seeds 7 and 8 gave the same reconstruction")
+	}
+}
+
+// TestRestoreMeasurementRefused: a measurement of the wrong shape, a task
+// with a random mask or kernel, one of one's own not marked fixed, phase
+// retrieval and unconditional sampling are refused, naming the problem and
+// the fix.
+func TestRestoreMeasurementRefused(t *testing.T) {
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	prior, err := LoadPrior(fixtureSpec(t, "fixed"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	halfBuild := func(shape []int, _ uint64) (ops.Operator, error) {
+		return ops.Parse("inpaint_half", shape, 0)
+	}
+	for _, tc := range []struct {
+		name   string
+		task   Task
+		method string
+		y      *imageio.Image
+		want   []string
+	}{
+		{"larger", SpecTask("sr:factor=2"), "dps", testImage(3, 16, 0),
+			[]string{"the measurement is 16×16 RGB, but task sr_factor=2 measures the model's 16×16 images as 8×8 RGB"}},
+		{"gray", SpecTask("sr:factor=2"), "dps", testImage(1, 8, 0), []string{"the measurement is 8×8 gray", "as 8×8 RGB"}},
+		{"random box", SpecTask("inpaint_box:size=6"), "dps", testImage(3, 16, 0),
+			[]string{"task inpaint_box_size=6 draws its operator's random parts", "inpaint_file:path=MASK.png"}},
+		{"random kernel", SpecTask("motion_blur:kernel_size=5"), "dps", testImage(3, 16, 0),
+			[]string{"task motion_blur_kernel_size=5 draws", "motion_blur:file="}},
+		{"own operator not fixed", Task{Label: "mine", Build: halfBuild}, "dps", testImage(3, 16, 0), []string{"task mine draws", "mark the task Fixed"}},
+		{"phase retrieval", SpecTask("phase_retrieval"), "dps", testImage(3, 24, 0),
+			[]string{"task phase_retrieval", "not an image", "cannot be given as an image"}},
+		{"unconditional", SpecTask("sr:factor=2"), "unconditional", testImage(3, 8, 0), []string{"method unconditional samples unconditionally: it takes no measurement"}},
+		{"no image", SpecTask("sr:factor=2"), "dps", nil, []string{"no measurement image"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			scale := 1.0
+			r, err := New(b, prior, Options{Task: tc.task, Method: tc.method, Steps: 2, Scale: &scale})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := r.CheckMeasurement(tc.y); err == nil {
+				t.Fatal("CheckMeasurement: no error")
+			}
+			_, err = r.RestoreMeasurement(tc.y, 1, nil)
+			if err == nil {
+				t.Fatalf("no error, want %q", tc.want)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q, want it to contain %q", err, w)
+				}
+			}
+		})
+	}
+	// A fixed operator of one's own is taken.
+	r, err := New(b, prior, Options{Task: Task{Label: "mine", Build: halfBuild, Fixed: true}, Method: "dps", Steps: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.CheckMeasurement(testImage(3, 16, 0)); err != nil {
+		t.Errorf("a fixed operator of one's own: %v", err)
+	}
+}
