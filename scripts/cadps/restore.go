@@ -50,13 +50,16 @@ const (
 
 // restoreRecord is record.json of `cadps restore`.
 type restoreRecord struct {
-	Image           string           `json:"image"`
+	Image string `json:"image"`
+	// Measured says that Image is the measurement y (-measured), not a
+	// clean image: the record then has no metrics.
+	Measured        bool             `json:"measured,omitempty"`
 	Fit             string           `json:"fit"`
 	Seed            uint64           `json:"seed"`
 	Settings        restore.Settings `json:"settings"`
 	Operator        string           `json:"operator,omitempty"`
 	MeasurementView string           `json:"measurement_view,omitempty"`
-	Metrics         restore.Metrics  `json:"metrics"`
+	Metrics         *restore.Metrics `json:"metrics,omitempty"`
 	// LPIPS is the reconstruction's LPIPS distance to the 8-bit clean image
 	// (with -lpips), LPIPSWeights the network and weights that gave it.
 	LPIPS        *metrics.Number  `json:"lpips,omitempty"`
@@ -109,6 +112,7 @@ func runRestore(args []string, stdout, stderr io.Writer) (err error) {
 	out := fs.String("out", "", "output folder (required)")
 	gif := fs.Bool("gif", false, "also write an animated GIF of x̂0 along the sampling")
 	quiet := fs.Bool("quiet", false, "no progress bar and no summary line")
+	measured := fs.Bool("measured", false, "IMAGE is a measurement y one has (a low-resolution, blurred or masked image at the operator's output size), not a clean image: restore it as it is; no label.png, no metrics")
 	lpf := addLPIPSFlags(fs)
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
@@ -134,6 +138,12 @@ func runRestore(args []string, stdout, stderr io.Writer) (err error) {
 	opts, fit, err := sf.options(fs)
 	if err != nil {
 		return err
+	}
+	switch {
+	case *measured && fit != restore.FitNone:
+		return usagef("-measured takes the measurement as it is: -resize and -crop fit clean images, and would change what the operator measured (give y at the operator's output size)")
+	case *measured && (*lpf.dir != "" || *lpf.backbone != ""):
+		return usagef("-lpips compares the reconstruction with the clean image, and -measured has none")
 	}
 	opts.Task, opts.Method = restore.SpecTask(task), *method
 	if *taskConfig != "" {
@@ -178,13 +188,26 @@ func runRestore(args []string, stdout, stderr io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	truth, err := restore.LoadImage(image, prior.ImageShape(), fit)
-	if err != nil {
+	var truth, y *imageio.Image
+	if *measured {
+		mode := imageio.RGB
+		if prior.ImageShape()[1] == 1 {
+			mode = imageio.Gray
+		}
+		if y, err = imageio.Load(image, imageio.WithMode(mode)); err != nil {
+			return fmt.Errorf("cannot read measurement: %w", err)
+		}
+	} else if truth, err = restore.LoadImage(image, prior.ImageShape(), fit); err != nil {
 		return fitHint(err)
 	}
 	r, err := restore.New(b, prior, opts)
 	if err != nil {
 		return err
+	}
+	if *measured {
+		if err := r.CheckMeasurement(y); err != nil {
+			return err
+		}
 	}
 	if err := checkRestoreOutputs(*out); err != nil {
 		return err
@@ -215,7 +238,12 @@ func runRestore(args []string, stdout, stderr io.Writer) (err error) {
 		return err
 	}
 	bar := newProgressBar(stdout, *quiet)
-	res, err := r.Restore(truth, *sf.seed, bar.update)
+	var res *restore.Result
+	if *measured {
+		res, err = r.RestoreMeasurement(y, *sf.seed, bar.update)
+	} else {
+		res, err = r.Restore(truth, *sf.seed, bar.update)
+	}
 	bar.done()
 	if err != nil {
 		return err
@@ -248,13 +276,17 @@ func runRestore(args []string, stdout, stderr io.Writer) (err error) {
 }
 
 // newRestoreRecord returns the record of a restoration (without LPIPS and
-// total time).
+// total time): of a given measurement, without metrics, when res has no
+// clean image.
 func newRestoreRecord(image string, fit restore.Fit, seed uint64, st restore.Settings, res *restore.Result, files []string, started time.Time) restoreRecord {
 	rec := restoreRecord{
-		Image: image, Fit: fit.String(), Seed: seed, Settings: st, Operator: res.Operator,
-		MeasurementView: res.MeasurementView, Metrics: res.Metrics, Timings: res.Timings,
+		Image: image, Measured: res.Truth == nil, Fit: fit.String(), Seed: seed, Settings: st, Operator: res.Operator,
+		MeasurementView: res.MeasurementView, Timings: res.Timings,
 		Residual: metrics.Number(res.Residual), Draw: res.Draw, Files: files,
 		Started: started.UTC().Format(time.RFC3339), Finished: time.Now().UTC().Format(time.RFC3339),
+	}
+	if res.Truth != nil {
+		rec.Metrics = &res.Metrics
 	}
 	for _, v := range res.Residuals {
 		rec.Residuals = append(rec.Residuals, metrics.Number(v))
@@ -274,9 +306,13 @@ func printRestoreSummary(w io.Writer, out, backendName string, rec *restoreRecor
 	if rec.LPIPS != nil {
 		lp = fmt.Sprintf(", LPIPS %.4f", float64(*rec.LPIPS))
 	}
-	fmt.Fprintf(w, "%s → %s: %s, %s, %d steps: PSNR %.2f dB, SSIM %.4f%s (%.1f s sampling, backend %s%s)\n",
+	scores := fmt.Sprintf("residual ‖y − A(x0)‖ %.4g", float64(rec.Residual))
+	if m := rec.Metrics; m != nil {
+		scores = fmt.Sprintf("PSNR %.2f dB, SSIM %.4f%s", m.PSNR, m.SSIM, lp)
+	}
+	fmt.Fprintf(w, "%s → %s: %s, %s, %d steps: %s (%.1f s sampling, backend %s%s)\n",
 		rec.Image, out, rec.Settings.Task, rec.Settings.Method, rec.Settings.Steps,
-		rec.Metrics.PSNR, rec.Metrics.SSIM, lp, rec.Timings.Sample.Seconds(), backendName, kept)
+		scores, rec.Timings.Sample.Seconds(), backendName, kept)
 }
 
 // applyTaskConfig takes the task of a reference task config, and its
@@ -302,10 +338,14 @@ func applyTaskConfig(o *restore.Options, path string, fs *flag.FlagSet) error {
 }
 
 // restoreFiles returns the names of the images a restoration writes:
-// those of res.Save (measurement.png when res has a measurement,
-// progress.png when it has snapshots) and, with gif, progress.gif.
+// those of res.Save (label.png when res has a clean image, measurement.png
+// when it has a measurement, progress.png when it has snapshots) and, with
+// gif, progress.gif.
 func restoreFiles(res *restore.Result, gif bool) []string {
-	files := []string{reconFile, labelFile}
+	files := []string{reconFile}
+	if res.Truth != nil {
+		files = append(files, labelFile)
+	}
 	if len(res.Progress) > 0 {
 		files = append(files, progressFile)
 	}

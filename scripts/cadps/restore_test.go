@@ -171,6 +171,13 @@ func TestRestoreAndReproduceErrors(t *testing.T) {
 		{"resize and crop", runRestore, restoreArgs(good, "-resize", "-crop"), "exclude each other"},
 		{"no draws", runRestore, restoreArgs(good, "-draws", "0"), "-draws 0: need at least 1"},
 		{"no task", runRestore, append([]string{good, "-method", "dps", "-out", restoreOut}, model...), "-task SPEC is required"},
+		{"measurement of the wrong size", runRestore, restoreArgs(good, "-measured"), "the measurement is 16×16 RGB, but task sr_factor=2 measures the model's 16×16 images as 8×8 RGB"},
+		{"measurement of a random mask", runRestore, append([]string{good, "-measured", "-task", "inpaint_box:size=6", "-method", "dps", "-out", restoreOut}, model...),
+			"task inpaint_box_size=6 draws its operator's random parts (a mask, a kernel) from the seed, so its operator is not the one that made a given measurement: give the mask as a file (inpaint_file:path=MASK.png"},
+		{"measurement of phase retrieval", runRestore, append([]string{good, "-measured", "-task", "phase_retrieval", "-method", "dps", "-out", restoreOut}, model...),
+			"measures values that are not an image (for phase retrieval, Fourier magnitudes): its measurement cannot be given as an image"},
+		{"measurement resized", runRestore, restoreArgs(good, "-measured", "-resize"), "-measured takes the measurement as it is: -resize and -crop"},
+		{"measurement with LPIPS", runRestore, restoreArgs(good, "-measured", "-lpips", dir), "-lpips compares the reconstruction with the clean image, and -measured has none"},
 		{"reproduce wrong size", runReproduce, append([]string{folder, "-task", "sr:factor=2", "-methods", "dps", "-out", out}, model...), "b.png is 20×20"},
 		{"reproduce unknown method", runReproduce, append([]string{folder, "-task", "sr:factor=2", "-methods", "dps,magic", "-out", out}, model...), `unknown method "magic"`},
 		{"reproduce missing folder", runReproduce, append([]string{filepath.Join(dir, "none"), "-task", "sr:factor=2", "-methods", "dps", "-out", out}, model...), "no such file"},
@@ -302,6 +309,54 @@ measurement:
 	}
 	if _, _, err := runCmd(runRestore, append(args, "-task", "sr:factor=2")...); err == nil || !strings.Contains(err.Error(), "not both") {
 		t.Errorf("-task with -task-config: %v", err)
+	}
+}
+
+// TestRestoreMeasured restores a measurement one has (-measured) with the
+// shipped prior: a 16×16 low-resolution image for super-resolution by 2
+// gives a 32×32 reconstruction, the record says that the image was a
+// measurement and has no metrics, the folder's earlier label.png goes, and
+// a rerun with the record's values gives the same reconstruction.
+func TestRestoreMeasured(t *testing.T) {
+	dir := t.TempDir()
+	clean, lowres := filepath.Join(dir, "shirt.png"), filepath.Join(dir, "lowres.png")
+	writeTestImage(t, clean, 32, 0)
+	writeTestImage(t, lowres, 16, 1)
+	out, again := filepath.Join(dir, "out"), filepath.Join(dir, "again")
+	run := func(args ...string) string {
+		t.Helper()
+		stdout, stderr, err := runCmd(runRestore, append(args, "-task", "sr:factor=2", "-method", "dps", "-steps", "2", "-seed", "3")...)
+		if err != nil {
+			t.Fatalf("restore %v: %v\n%s", args, err, stderr)
+		}
+		return stdout
+	}
+	run(clean, "-out", out, "-quiet") // an earlier restoration, with a label.png
+	stdout := run("-measured", lowres, "-out", out)
+	if !strings.Contains(stdout, "residual ‖y − A(x0)‖") || strings.Contains(stdout, "PSNR") {
+		t.Errorf("summary %q: want the residual, no PSNR", stdout)
+	}
+	for name, size := range map[string]int{reconFile: 32, measurementFile: 16} {
+		im, err := imageio.Load(filepath.Join(out, name))
+		if err != nil || im.H != size || im.W != size {
+			t.Errorf("%s: %v, want %d×%d", name, err, size, size)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(out, labelFile)); !os.IsNotExist(err) {
+		t.Errorf("%s: %v, want none (no clean image)", labelFile, err)
+	}
+	raw := readFile(t, filepath.Join(out, recordFile))
+	var rec restoreRecord
+	if err := json.Unmarshal([]byte(raw), &rec); err != nil {
+		t.Fatal(err)
+	}
+	if !rec.Measured || rec.Image != lowres || rec.Metrics != nil || strings.Contains(raw, `"metrics"`) || slices.Contains(rec.Files, labelFile) ||
+		rec.Settings.TaskSpec != "sr:factor=2" || rec.Seed != 3 || len(rec.Residuals) != 2 {
+		t.Errorf("record %s", raw)
+	}
+	run("-measured", rec.Image, "-out", again, "-quiet", "-scale", "0.3", "-sigma-y", "0.05", "-noise", "gaussian:sigma=0.05")
+	if readFile(t, filepath.Join(out, reconFile)) != readFile(t, filepath.Join(again, reconFile)) {
+		t.Error("the rerun from the record gave another recon.png")
 	}
 }
 
