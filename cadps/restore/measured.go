@@ -23,7 +23,10 @@ import (
 //
 // The noise model (Options.Noise) draws nothing here: y's noise is what it
 // is, and σ_y (Options.SigmaY, or the noise model's σ) tells the method how
-// much to trust y. The result has no clean image: Truth is nil and both
+// much to trust y. Where an inpainting mask observes nothing, y is 0, as
+// A(x) is, whatever the image holds there (Restore's synthesised y holds
+// noise there, as DPS's does: restoring it gives Restore's reconstruction
+// when it was made without noise). The result has no clean image: Truth is nil and both
 // Metrics are NaN; Timings.Measure is the time to take y in.
 func (r *Restorer) RestoreMeasurement(y *imageio.Image, seed uint64, cb func(Progress)) (*Result, error) {
 	m, err := r.given(y)
@@ -78,6 +81,19 @@ func (r *Restorer) given(y *imageio.Image) (*measurement, error) {
 	noisy, _, err := imageio.ToNCHW(y)
 	if err != nil {
 		return nil, fmt.Errorf("restore: measurement: %w", err)
+	}
+	// An operator that observes only the pixels of a mask measures nothing
+	// at the others: whatever the given image holds there (a hole painted
+	// black, say) is not part of y, and would only add a constant to the
+	// residual ‖y − A(x̂0)‖ that scales the methods' steps.
+	if mk, ok := op.(interface{ Mask() []float32 }); ok {
+		mask := mk.Mask()
+		if len(mask) != yShape[2]*yShape[3] {
+			return nil, fmt.Errorf("restore: operator %s: a mask of %d pixels for a %s measurement", op.Name(), len(mask), y.Size())
+		}
+		for i := range noisy {
+			noisy[i] *= mask[i%len(mask)]
+		}
 	}
 	return &measurement{op: op, fixed: true, y: tensors.FromFlatDataAndDimensions(noisy, yShape...), noisy: noisy, yShape: yShape}, nil
 }

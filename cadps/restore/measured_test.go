@@ -143,3 +143,47 @@ func TestRestoreMeasurementRefused(t *testing.T) {
 		t.Errorf("a fixed operator of one's own: %v", err)
 	}
 }
+
+// TestRestoreMeasurementIgnoresMaskedPixels: what a given measurement
+// holds where an inpainting mask observes nothing (a hole painted white)
+// does not change the reconstruction, as it is not part of y.
+func TestRestoreMeasurementIgnoresMaskedPixels(t *testing.T) {
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	prior, err := LoadPrior(fixtureSpec(t, "fixed"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clean, err := ops.ParseNoise("clean")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := New(b, prior, Options{Task: SpecTask("inpaint_half"), Method: "dps", Steps: 3, Noise: clean})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := r.Restore(testImage(3, 16, 0).Quantize8(), 7, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mask := r.fixedOp.(*ops.Inpainting).Mask()
+	painted := want.Measurement.Clone()
+	hw, holes := len(mask), 0
+	for i := range painted.Pix {
+		if mask[i%hw] == 0 {
+			painted.Pix[i], holes = 1, holes+1
+		}
+	}
+	if holes == 0 {
+		t.Fatal("the mask observes every pixel")
+	}
+	got, err := r.RestoreMeasurement(painted, 7, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got.Reconstruction.Pix, want.Reconstruction.Pix) || !slices.Equal(got.Residuals, want.Residuals) {
+		t.Errorf("with %d unobserved values painted white: residuals %v, want %v (and the same reconstruction)", holes, got.Residuals, want.Residuals)
+	}
+}
