@@ -21,8 +21,25 @@ import (
 
 // SmallPriorName is the name that selects the prior shipped with the
 // toolkit (see [ModelSpec.Name]); its own name, small.Name ("fmnist32"),
-// selects it too.
+// selects it too, and is the one records give it ([RecordName]).
 const SmallPriorName = "small"
+
+// RecordName returns the name that result records give the prior a model
+// name (ModelSpec.Name) selects with the weights file weights ("" for the
+// model's own): small.Name for the shipped prior, whether name is
+// SmallPriorName or small.Name; SmallPriorName for its architecture with
+// other weights; any other name as it is. Settings recorded under either
+// name of the shipped prior read alike through it.
+func RecordName(name, weights string) string {
+	switch {
+	case name != SmallPriorName && name != small.Name:
+		return name
+	case weights != "":
+		return SmallPriorName
+	default:
+		return small.Name
+	}
+}
 
 // ModelSpec selects a prior network: the shipped small prior by name, a
 // preset with a weights file, or a create_model configuration with a
@@ -54,8 +71,8 @@ type Prior struct {
 	Name string
 	// Record names the prior in result records, independently of where
 	// its files lie: the preset, small.Name for the shipped prior,
-	// SmallPriorName for its architecture with other weights, or the
-	// config file's base name.
+	// SmallPriorName for its architecture with other weights (both as
+	// RecordName gives them), or the config file's base name.
 	Record string
 	// Model is the network.
 	Model *unet.Model
@@ -97,7 +114,7 @@ func LoadPrior(spec ModelSpec) (*Prior, error) {
 	case (spec.Name == SmallPriorName || spec.Name == small.Name) && spec.Weights != "":
 		// The shipped prior's architecture with other weights, such as
 		// the EMA of a training run that continues it.
-		cfg, name, record = small.Config(), SmallPriorName+" ("+spec.Weights+")", SmallPriorName
+		cfg, name, record = small.Config(), SmallPriorName+" ("+spec.Weights+")", RecordName(spec.Name, spec.Weights)
 	case spec.Name == SmallPriorName || spec.Name == small.Name:
 		p, err := loadSmallPrior()
 		if err != nil {

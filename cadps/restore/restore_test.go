@@ -313,11 +313,32 @@ func TestLoadImageShape(t *testing.T) {
 	}
 }
 
+// TestRecordName checks the name records give the shipped prior under
+// either of its names, its architecture with other weights, and other
+// models.
+func TestRecordName(t *testing.T) {
+	for _, tc := range []struct{ name, weights, want string }{
+		{SmallPriorName, "", small.Name},
+		{small.Name, "", small.Name},
+		{SmallPriorName, "ema.safetensors", SmallPriorName},
+		{small.Name, "ema.safetensors", SmallPriorName},
+		{"ffhq256", "ffhq_10m.pt", "ffhq256"},
+		{"", "model.safetensors", ""},
+	} {
+		if got := RecordName(tc.name, tc.weights); got != tc.want {
+			t.Errorf("RecordName(%q, %q) = %q, want %q", tc.name, tc.weights, got, tc.want)
+		}
+	}
+}
+
 func TestSmallPrior(t *testing.T) {
 	for _, name := range []string{SmallPriorName, "fmnist32"} {
 		prior, err := LoadPrior(ModelSpec{Name: name})
 		if err != nil {
 			t.Fatal(err)
+		}
+		if prior.Record != small.Name {
+			t.Errorf("%s: recorded as %q, want %q", name, prior.Record, small.Name)
 		}
 		if got := prior.ImageShape(); got[1] != 1 || got[2] != 32 || got[3] != 32 || !prior.Diffusion.ClipDenoised {
 			t.Errorf("%s: image shape %v, diffusion %+v; want gray 32×32 with clipped x̂0", name, got, prior.Diffusion)
@@ -339,7 +360,7 @@ func TestSmallPrior(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fromFile.Weights != path || !fromFile.Diffusion.ClipDenoised || fromFile.Diffusion.VarType != diffusion.VarLearnedRange {
+	if fromFile.Weights != path || fromFile.Record != SmallPriorName || !fromFile.Diffusion.ClipDenoised || fromFile.Diffusion.VarType != diffusion.VarLearnedRange {
 		t.Errorf("small with a weights file: %+v", fromFile)
 	}
 	b, prior := shippedPrior(t)

@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/cadps/toolkit/cadps/diffusion"
+	"github.com/cadps/toolkit/cadps/restore"
 	"github.com/cadps/toolkit/internal/atomicfile"
 )
 
@@ -42,9 +43,13 @@ type EvalSettings struct {
 	Ramp string `json:"ramp,omitempty"`
 	// Draws is the number of draws per batch when above 1 (each image
 	// keeps its best-fitting draw; restore.Options.Draws).
-	Draws   int    `json:"draws,omitempty"`
-	Noise   string `json:"noise"`
-	Seed    uint64 `json:"seed"`
+	Draws int    `json:"draws,omitempty"`
+	Noise string `json:"noise"`
+	Seed  uint64 `json:"seed"`
+	// Model is the prior's name as restore.RecordName gives it (fmnist32
+	// for the shipped prior; Evaluation.Run writes it so, and reads the
+	// settings of folders that name it small alike), "" for a model
+	// config, and Weights the weights file given, if any.
 	Model   string `json:"model"`
 	Weights string `json:"weights,omitempty"`
 	// Digest is the SHA-256 of the weights (the embedded file for the
@@ -153,6 +158,9 @@ func checkEvalSettings(path string, st EvalSettings) (stored *EvalSettings, chan
 	if old.Batch < 1 {
 		return nil, false, fmt.Errorf("%s is corrupt: batch %d, want at least 1", path, old.Batch)
 	}
+	// Folders made before the shipped prior was recorded by one name
+	// call it small.
+	old.Model = restore.RecordName(old.Model, old.Weights)
 	if old.Digest != st.Digest {
 		was := old.Digest
 		if was == "" {

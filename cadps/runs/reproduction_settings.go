@@ -84,8 +84,9 @@ func (r *Reproduction) settings(rs map[[2]string]*restore.Restorer) (settings, e
 // readSettings reads a reproduction's reproduce.json as decoded JSON,
 // repairing what earlier versions wrote wrongly: the small prior with
 // other weights was recorded as the weights' name with a stray ")"
-// ("fmnist32.safetensors)"); repaired reports such a repair. ok is false
-// when dir has no settings file.
+// ("fmnist32.safetensors)"); repaired reports such a repair. The shipped
+// prior's name is read as restore.RecordName gives it, whichever of its
+// names the file holds. ok is false when dir has no settings file.
 func readSettings(dir string) (doc map[string]any, ok, repaired bool, err error) {
 	path := filepath.Join(dir, SettingsFile)
 	data, err := os.ReadFile(path)
@@ -103,6 +104,8 @@ func readSettings(dir string) (doc map[string]any, ok, repaired bool, err error)
 	if weights != "" && (model == weights+")" || model == restore.SmallPriorName+" ("+weights+")") {
 		doc["model"] = restore.SmallPriorName
 		repaired = true
+	} else if name := restore.RecordName(model, weights); name != model {
+		doc["model"] = name // the shipped prior's other name: the same settings
 	}
 	return doc, true, repaired, nil
 }

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cadps/toolkit/cadps/restore"
 	"github.com/cadps/toolkit/cadps/runs"
 	"github.com/cadps/toolkit/internal/num"
 )
@@ -188,7 +189,9 @@ func storedEvaluations(t *testing.T, root string) []string {
 	return dirs
 }
 
-// readEvalSettings returns a stored evaluation's settings.json.
+// readEvalSettings returns a stored evaluation's settings.json, the
+// shipped prior named as a resumed evaluation reads it (folders made
+// before it was recorded as fmnist32 call it small).
 func readEvalSettings(t *testing.T, dir string) runs.EvalSettings {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(dir, "settings.json"))
@@ -199,6 +202,7 @@ func readEvalSettings(t *testing.T, dir string) runs.EvalSettings {
 	if err := json.Unmarshal(data, &st); err != nil {
 		t.Fatalf("%s: %v", dir, err)
 	}
+	st.Model = restore.RecordName(st.Model, st.Weights)
 	return st
 }
 

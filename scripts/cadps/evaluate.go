@@ -74,7 +74,7 @@ func (f *evalFlags) settings() (runs.EvalSettings, ops.Noise, error) {
 		return runs.EvalSettings{}, nil, err
 	}
 	st := runs.EvalSettings{Data: *tf.data, Offset: *tf.offset, Count: *f.count, Batch: *f.batch, Steps: *tf.steps, Scale: *tf.scale,
-		Ramp: rampSetting(ramp), Draws: drawsSetting(*f.draws), Noise: *tf.noise, Seed: *tf.seed, Model: f.model.spec().Name,
+		Ramp: rampSetting(ramp), Draws: drawsSetting(*f.draws), Noise: *tf.noise, Seed: *tf.seed, Model: restore.RecordName(f.model.spec().Name, *f.model.weights),
 		Weights: *f.model.weights, Keep: *f.keep}
 	if st.Tasks, err = splitTaskList(*f.tasks); err != nil {
 		return runs.EvalSettings{}, nil, err

@@ -628,3 +628,38 @@ func TestEvaluateRecordsBackendConfig(t *testing.T) {
 		t.Errorf("the table\n%s\ndoes not count the rows of each GOMLX_BACKEND", table)
 	}
 }
+
+// TestEvaluateModelSetting checks the model that settings.json records
+// for each way of choosing the prior: the shipped prior is fmnist32
+// whether chosen by default, as small or as fmnist32, so that folders
+// made either way resume each other; its architecture with other
+// weights is small, as reproduce.json records it.
+func TestEvaluateModelSetting(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, small.Name},
+		{[]string{"-model", "small"}, small.Name},
+		{[]string{"-model", "fmnist32"}, small.Name},
+		{[]string{"-model", "small", "-weights", "ema.safetensors"}, "small"},
+		{[]string{"-model", "fmnist32", "-weights", "ema.safetensors"}, "small"},
+		{[]string{"-model", "ffhq256", "-weights", "ffhq_10m.pt"}, "ffhq256"},
+		{[]string{"-model-config", "config.json", "-weights", "model.safetensors"}, ""},
+	} {
+		t.Run(strings.Join(append([]string{"evaluate"}, tc.args...), " "), func(t *testing.T) {
+			fs := newFlagSet("evaluate", "", &bytes.Buffer{})
+			f := addEvalFlags(fs)
+			if err := fs.Parse(append([]string{"-data", "test", "-out", "out"}, tc.args...)); err != nil {
+				t.Fatal(err)
+			}
+			st, _, err := f.settings()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Model != tc.want {
+				t.Errorf("settings name the model %q, want %q", st.Model, tc.want)
+			}
+		})
+	}
+}
