@@ -27,19 +27,26 @@ func ReadYAML(path string) (map[string]any, error) {
 	return m, nil
 }
 
-// parseYAML decodes a YAML document whose top level is a mapping.
+// parseYAML decodes a YAML document whose top level is a mapping. Its
+// errors are one line each, prefixed "yaml:" once: the yaml package's
+// own errors carry that prefix already, and its list of values that do
+// not decode is joined into one line.
 func parseYAML(data []byte) (map[string]any, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, fmt.Errorf("yaml: %w", err)
+		return nil, err
 	}
 	if len(root.Content) == 0 {
-		return nil, fmt.Errorf("yaml: empty document")
+		return nil, errors.New("yaml: empty document")
 	}
 	untagPython(&root)
 	m := map[string]any{}
 	if err := root.Content[0].Decode(&m); err != nil {
-		return nil, fmt.Errorf("yaml: %w", err)
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			return nil, fmt.Errorf("yaml: %s", strings.Join(te.Errors, "; "))
+		}
+		return nil, err
 	}
 	return m, nil
 }

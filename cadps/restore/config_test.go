@@ -136,6 +136,30 @@ func writeFile(t *testing.T, dir, name, text string) string {
 	return p
 }
 
+// TestReadYAMLErrors checks that a YAML file that does not parse, or
+// whose top level is not a mapping, is refused in one line naming the
+// file, with the yaml package's prefix once.
+func TestReadYAMLErrors(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct{ name, text, want string }{
+		{"unparsed", "a: [1,\n", ": yaml: line 1: did not find expected node content"},
+		{"list", "- a\n- b\n", ": yaml: line 1: cannot unmarshal !!seq into map[string]interface {}"},
+		{"scalar", "hello\n", ": yaml: line 1: cannot unmarshal !!str `hello` into map[string]interface {}"},
+		{"empty", "", ": yaml: empty document"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := writeFile(t, dir, tc.name+".yaml", tc.text)
+			_, err := ReadYAML(path)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if msg := err.Error(); msg != "restore: "+path+tc.want {
+				t.Errorf("error %q, want %q", msg, "restore: "+path+tc.want)
+			}
+		})
+	}
+}
+
 func TestReadTaskConfig(t *testing.T) {
 	dir := t.TempDir()
 	for _, tc := range []struct {
