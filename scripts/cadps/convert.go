@@ -47,7 +47,7 @@ func runConvert(args []string, stdout, stderr io.Writer) error {
 	}
 	if *strip != "" {
 		if err := sd.TrimPrefix(*strip); err != nil {
-			return fmt.Errorf("convert -strip-prefix: %w", err)
+			return fmt.Errorf("-strip-prefix: %w", err)
 		}
 	}
 	md := map[string]string{}
@@ -66,7 +66,7 @@ func runConvert(args []string, stdout, stderr io.Writer) error {
 	}
 	st, err := os.Stat(out)
 	if err != nil {
-		return fmt.Errorf("convert: %w", err)
+		return err
 	}
 	fmt.Fprintf(stdout, "wrote %s: %s tensors, %s parameters, %s bytes (from %s)\n",
 		out, thousands(int64(len(sd.Names))), thousands(int64(sd.NumParameters())), thousands(st.Size()), in)
@@ -81,15 +81,15 @@ func checkOutput(in, out string, force bool) error {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil
 	case err != nil:
-		return fmt.Errorf("convert: %w", err)
+		return err
 	case ost.IsDir():
-		return fmt.Errorf("convert: output %s is a directory", out)
+		return fmt.Errorf("output %s is a directory", out)
 	}
 	if ist, err := os.Stat(in); err == nil && os.SameFile(ist, ost) {
-		return fmt.Errorf("convert: output %s is the input file", out)
+		return fmt.Errorf("output %s is the input file", out)
 	}
 	if !force {
-		return fmt.Errorf("convert: output %s exists (use -force to overwrite it)", out)
+		return fmt.Errorf("output %s exists (use -force to overwrite it)", out)
 	}
 	return nil
 }

@@ -61,7 +61,7 @@ func runDenoise(args []string, stdout, stderr io.Writer) (err error) {
 		return err
 	}
 	if prior.Model.InChannels() != 1 {
-		return fmt.Errorf("cadps denoise reads gray images; the prior %s has %d input channels", prior.Name, prior.Model.InChannels())
+		return fmt.Errorf("the prior %s has %d input channels; denoise measures gray priors only", prior.Name, prior.Model.InChannels())
 	}
 	ds, err := train.LoadTestSet(*data, prior.Model.ImageSize(), 1)
 	if err != nil {

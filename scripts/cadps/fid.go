@@ -189,7 +189,7 @@ func (c *fidRun) distance(a, b string, kid *fid.KIDOptions) (*fidReport, error) 
 		}
 	}
 	if w0, w1 := weights[0], weights[1]; w0 != "" && w1 != "" && w0 != w1 {
-		return nil, fmt.Errorf("fid: %s comes from the Inception weights %s but %s from %s: features of other weights are not comparable",
+		return nil, fmt.Errorf("%s comes from the Inception weights %s but %s from %s: features of other weights are not comparable",
 			a, w0, b, w1)
 	}
 	// Both folders are listed before either's features are computed, so
@@ -211,7 +211,7 @@ func (c *fidRun) distance(a, b string, kid *fid.KIDOptions) (*fidReport, error) 
 		}
 	}
 	if stats[0].Dims() != stats[1].Dims() {
-		return nil, fmt.Errorf("fid: %s has %d-dimensional statistics but %s has %d: both must come from the same Inception block (-dims)",
+		return nil, fmt.Errorf("%s has %d-dimensional statistics but %s has %d: both must come from the same Inception block (-dims)",
 			a, stats[0].Dims(), b, stats[1].Dims())
 	}
 	d, err := fid.FrechetDistance(stats[0], stats[1])
@@ -251,7 +251,7 @@ func (c *fidRun) stats(arg string) (*fid.Stats, [][]float32, error) {
 			return nil, nil, err
 		}
 		if s.Dims() != fid.BlockDims()[c.block] {
-			return nil, nil, fmt.Errorf("fid: %s holds %d-dimensional statistics, but -dims is %d", arg, s.Dims(), fid.BlockDims()[c.block])
+			return nil, nil, fmt.Errorf("%s holds %d-dimensional statistics, but -dims is %d", arg, s.Dims(), fid.BlockDims()[c.block])
 		}
 		return s, nil, nil
 	}
@@ -325,14 +325,14 @@ func (c *fidRun) features(arg string) ([][]float32, error) {
 func fidImageFiles(dir string) ([]string, error) {
 	st, err := os.Stat(dir)
 	if err != nil {
-		return nil, fmt.Errorf("fid: %w", err)
+		return nil, err
 	}
 	if !st.IsDir() {
-		return nil, fmt.Errorf("fid: %s is neither a folder of images nor an .npz file", dir)
+		return nil, fmt.Errorf("%s is neither a folder of images nor an .npz file", dir)
 	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("fid: %w", err)
+		return nil, err
 	}
 	var files, others []string
 	formats := map[string]bool{}
@@ -351,12 +351,12 @@ func fidImageFiles(dir string) ([]string, error) {
 	if len(others) > 0 {
 		slices.Sort(others)
 		names := slices.Sorted(maps.Keys(formats))
-		return nil, fmt.Errorf("fid: %s holds %d %s file(s) (%s), which pytorch-fid would count: cadps decodes PNG and JPEG only; convert them to 8-bit RGB PNG",
+		return nil, fmt.Errorf("%s holds %d %s file(s) (%s), which pytorch-fid would count: cadps decodes PNG and JPEG only; convert them to 8-bit RGB PNG",
 			dir, len(others), strings.Join(names, "/"), listed(others))
 	}
 	slices.Sort(files)
 	if len(files) < 2 {
-		return nil, fmt.Errorf("fid: %s holds %d images; FID needs at least 2 per set (a covariance), and thousands for a meaningful value", dir, len(files))
+		return nil, fmt.Errorf("%s holds %d images; FID needs at least 2 per set (a covariance), and thousands for a meaningful value", dir, len(files))
 	}
 	return files, nil
 }

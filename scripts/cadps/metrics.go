@@ -134,7 +134,7 @@ Flags:
 	}
 	out, err := json.Marshal(rep)
 	if err != nil {
-		return fmt.Errorf("metrics: %w", err)
+		return fmt.Errorf("encoding the report: %w", err)
 	}
 	_, err = fmt.Fprintf(stdout, "%s\n", out)
 	return err

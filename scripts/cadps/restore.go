@@ -427,7 +427,7 @@ func writeRestoreOutputs(dir string, res *restore.Result, rec *restoreRecord, ea
 	}
 	for _, name := range names {
 		if _, err := os.Stat(staged(name)); err != nil {
-			return fmt.Errorf("restore: %s was not written: %w", name, err)
+			return fmt.Errorf("%s was not written: %w", name, err)
 		}
 	}
 	if err := os.Remove(filepath.Join(dir, recordFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
