@@ -95,7 +95,8 @@ func (CleanNoise) Apply(y []float32, _ *rand.Rand) []float32 { return append([]f
 // ParseNoise builds a noise model from a spec: "gaussian[:sigma=0.05]",
 // "poisson[:rate=1.0]" or "clean".
 func ParseNoise(spec string) (Noise, error) {
-	name, rest, _ := strings.Cut(strings.TrimSpace(spec), ":")
+	name, rest, _ := strings.Cut(spec, ":")
+	name = strings.TrimSpace(name)
 	values, err := parseSpecParams(rest)
 	if err != nil {
 		return nil, fmt.Errorf("noise spec %q: %w", spec, err)

@@ -2,6 +2,7 @@ package ops
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -408,6 +409,30 @@ func TestNoiseString(t *testing.T) {
 		s, ok := n.(fmt.Stringer)
 		if !ok || s.String() != spec {
 			t.Fatalf("%s: String gives %v (a Stringer: %v)", spec, s, ok)
+		}
+	}
+}
+
+// TestParseNoiseSpaces: as in an operator spec, the noise's name, keys and
+// values may be padded with spaces.
+func TestParseNoiseSpaces(t *testing.T) {
+	for _, c := range []struct {
+		spec, name string
+		sigma      float64
+	}{
+		{" gaussian : sigma = 0.1 ", "gaussian", 0.1},
+		{"gaussian :sigma=0.2", "gaussian", 0.2},
+		{"poisson : rate=0.5", "poisson", 2 * math.Sqrt(0.5/(255*0.5))},
+		{" clean ", "clean", 0},
+		{"clean :", "clean", 0},
+	} {
+		n, err := ParseNoise(c.spec)
+		if err != nil {
+			t.Errorf("ParseNoise(%q): %v", c.spec, err)
+			continue
+		}
+		if n.Name() != c.name || math.Abs(n.Sigma()-c.sigma) > 1e-12 {
+			t.Errorf("ParseNoise(%q) = %s with σ_y %g, want %s with %g", c.spec, n.Name(), n.Sigma(), c.name, c.sigma)
 		}
 	}
 }
