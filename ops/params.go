@@ -215,6 +215,7 @@ func (p *params) unknown() error {
 		known = append(known, k)
 	}
 	sort.Strings(known)
+	known = specParams(p, known)
 	if len(known) == 0 {
 		return fmt.Errorf("%s: unknown parameter(s) %s; %s takes no parameters", p.task, strings.Join(extra, ", "), p.task)
 	}

@@ -225,6 +225,9 @@ func buildSuperResolution(p *params, imageShape []int, _ uint64) (Operator, erro
 
 // checkInShape checks the reference's in_shape parameter against the image.
 func checkInShape(p *params, imageShape []int) error {
+	if err := refuseConfigList(p, "in_shape"); err != nil {
+		return err
+	}
 	in, ok, err := p.ints("in_shape")
 	if err != nil || !ok {
 		return err
@@ -336,6 +339,11 @@ func buildInpainting(p *params, imageShape []int, seed uint64) (Operator, error)
 		}
 	case MaskRandom:
 		if err := onlyOne(p, "missing fraction", "fraction", "min_fraction/max_fraction", "mask_prob_range"); err != nil {
+			return nil, err
+		}
+	}
+	for _, k := range []string{"mask_len_range", "mask_prob_range"} {
+		if err := refuseConfigList(p, k); err != nil {
 			return nil, err
 		}
 	}
@@ -459,6 +467,44 @@ func defaultNote(p *params, minKey, maxKey, minDef, maxDef string) string {
 	return ""
 }
 
+// configListParam reports whether key is a reference configuration's key
+// whose value is a list (an NCHW shape, a [lo, hi) range), which a spec,
+// whose values are single strings, cannot give; instead says what a spec
+// gives in its place.
+func configListParam(key string) (instead string, ok bool) {
+	switch key {
+	case "in_shape":
+		return "the operator is checked against the image's shape", true
+	case "mask_len_range":
+		return "give size, or min_size and max_size", true
+	case "mask_prob_range":
+		return "give fraction, or min_fraction and max_fraction", true
+	}
+	return "", false
+}
+
+// refuseConfigList refuses key when a spec (not a configuration) gives
+// it and it is a configuration's list ([configListParam]).
+func refuseConfigList(p *params, key string) error {
+	instead, list := configListParam(key)
+	if p.config || !list || !p.present(key) {
+		return nil
+	}
+	return fmt.Errorf("%s: %s is a task config's list, which a spec cannot give; %s", p.task, key, instead)
+}
+
+// specParams returns keys without the configuration's lists when p holds
+// a spec, for the parameter lists of error messages.
+func specParams(p *params, keys []string) []string {
+	if p.config {
+		return keys
+	}
+	return slices.DeleteFunc(slices.Clone(keys), func(k string) bool {
+		_, list := configListParam(k)
+		return list
+	})
+}
+
 // checkMaskParams refuses the parameters of a mask type other than
 // maskType (own are its parameters), naming the type they belong to; a
 // configuration may give the reference's mask_opt keys for any type.
@@ -479,7 +525,7 @@ func checkMaskParams(p *params, maskType string, own []string) error {
 		}
 	}
 	if len(foreign) > 0 {
-		return fmt.Errorf("inpainting: mask_type %s takes none of %s; its parameters are %s", maskType, strings.Join(foreign, ", "), strings.Join(own, ", "))
+		return fmt.Errorf("inpainting: mask_type %s takes none of %s; its parameters are %s", maskType, strings.Join(foreign, ", "), strings.Join(specParams(p, own), ", "))
 	}
 	return nil
 }

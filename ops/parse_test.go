@@ -323,6 +323,12 @@ func TestParseErrors(t *testing.T) {
 		{"phase_retrieval:oversample=-1", img256, "not negative"},
 		{"phase_retrieval:oversample=x", img256, "not a number"},
 		{"phase_retrieval:oversample=inf", img256, "finite"},
+		// A task config's lists: a spec's value is one string, never a list.
+		{"sr:factor=2,in_shape=1", img256, "super_resolution: in_shape is a task config's list, which a spec cannot give; the operator is checked against the image's shape"},
+		{"inpaint_box:mask_len_range=8", img32, "inpainting: mask_len_range is a task config's list, which a spec cannot give; give size, or min_size and max_size"},
+		{"inpaint_random:mask_prob_range=0.5", img32, "inpainting: mask_prob_range is a task config's list, which a spec cannot give; give fraction, or min_fraction and max_fraction"},
+		{"inpaint_box:fraction=0.5", img32, "its parameters are size, min_size, max_size, margin"},
+		{"sr:factor=2,foo=1", img256, "unknown parameter(s) foo (known: factor, kernel, scale_factor)"},
 	} {
 		t.Run(c.spec, func(t *testing.T) {
 			op, err := Parse(c.spec, c.shape, 1)
