@@ -219,9 +219,12 @@ func (s *samplingFlags) options(fs *flag.FlagSet) (restore.Options, restore.Fit,
 
 // fitHint adds to restore's refusal of an image of another size than the
 // model's (restore.SizeError) the flags that fit it: -resize, and -crop
-// for an image with both sides at least the model's size. Other errors are
-// returned as they are.
-func fitHint(err error) error {
+// for an image with both sides at least the model's size; with lowRes
+// (restore, which takes -measured, of a super-resolution task), -measured
+// too for a smaller image, which may be the low-resolution measurement
+// itself, which -resize would not restore. Other errors are returned as
+// they are.
+func fitHint(err error, lowRes bool) error {
 	var se *restore.SizeError
 	if !errors.As(err, &se) {
 		return err
@@ -229,6 +232,8 @@ func fitHint(err error) error {
 	switch small := !slices.Contains(se.Fits(), restore.FitCrop); {
 	case small && se.Fit == restore.FitCrop:
 		return reworded{err.Error() + " (use -resize instead of -crop)", err}
+	case small && lowRes:
+		return reworded{err.Error() + " (use -resize to fit it, or -measured if it is the measurement y, a low-resolution image to restore as it is)", err}
 	case small:
 		return reworded{err.Error() + " (use -resize to fit it)", err}
 	}

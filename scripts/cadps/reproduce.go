@@ -303,7 +303,7 @@ func runWithProgress(rep *runs.Reproduction, stdout io.Writer, quiet bool) (*run
 	}
 	sum, err := rep.Run()
 	bar.done()
-	return sum, fitHint(err)
+	return sum, fitHint(err, false)
 }
 
 // lineWriter writes per-item lines below a progress bar.

@@ -22,6 +22,7 @@ import (
 	"github.com/cadps/toolkit/cadps/runs/claim"
 	"github.com/cadps/toolkit/internal/atomicfile"
 	"github.com/cadps/toolkit/internal/buildinfo"
+	"github.com/cadps/toolkit/ops"
 )
 
 // restoreCommand is `cadps restore IMAGE`: one image through one task and
@@ -198,7 +199,7 @@ func runRestore(args []string, stdout, stderr io.Writer) (err error) {
 			return fmt.Errorf("cannot read measurement: %w", err)
 		}
 	} else if truth, err = restore.LoadImage(image, prior.ImageShape(), fit); err != nil {
-		return fitHint(err)
+		return fitHint(err, ops.TaskKind(opts.Task.Name()) == ops.KindSuperResolution)
 	}
 	r, err := restore.New(b, prior, opts)
 	if err != nil {
