@@ -79,7 +79,8 @@ type Snapshot struct {
 
 // Timings are the wall times of a restoration.
 type Timings struct {
-	// Measure is the time to build the operator and synthesise y.
+	// Measure is the time to build the operator and synthesise y (for
+	// [Restorer.RestoreMeasurement], to take the given y in).
 	Measure time.Duration `json:"measure_ns"`
 	// FirstStep is the first step's time, which includes compiling the step.
 	FirstStep time.Duration `json:"first_step_ns"`
@@ -108,8 +109,9 @@ type Result struct {
 	Reconstruction *imageio.Image
 	// Measurement is y as an image: the low-resolution image, the blurred
 	// or masked image (for [Restorer.RestoreMeasurement], the image given,
-	// clamped to [0,1]), or for phase retrieval a log-magnitude view; nil
-	// when y is not image-shaped.
+	// clamped to [0,1] and 0.5, y = 0, where an inpainting mask observes
+	// nothing), or for phase retrieval a log-magnitude view; nil when y is
+	// not image-shaped.
 	Measurement *imageio.Image
 	// MeasurementView says what Measurement shows: "image",
 	// "log-magnitude" or "" (none).
