@@ -23,14 +23,70 @@ func (s *Sampler) drawShapes(x, y []int) [][]int {
 // image-shaped z and a measurement-shaped zy, unless the method declares
 // its own (guidance.Drawer).
 func (s *Sampler) DrawShapes(x []int) ([][]int, error) {
-	y := []int{1}
-	if s.p.Op != nil {
-		var err error
-		if y, err = s.p.Op.OutputShape(x); err != nil {
-			return nil, fmt.Errorf("cadps: operator %s: %w", s.p.Op.Name(), err)
-		}
+	y, err := s.measurementShape(x)
+	if err != nil {
+		return nil, fmt.Errorf("cadps: %w", err)
 	}
 	return s.drawShapes(x, y), nil
+}
+
+// measurementShape returns the shape of the measurement y for images
+// shaped x: the operator's output shape or, without an operator, [1] (the
+// placeholder the step graph takes instead).
+func (s *Sampler) measurementShape(x []int) ([]int, error) {
+	if s.p.Op == nil {
+		return []int{1}, nil
+	}
+	y, err := s.p.Op.OutputShape(x)
+	if err != nil {
+		return nil, fmt.Errorf("operator %s: %w", s.p.Op.Name(), err)
+	}
+	return y, nil
+}
+
+// checkMeasurementShape returns an error naming both shapes unless y is
+// shaped as the operator maps images shaped x (nil without an operator).
+func (s *Sampler) checkMeasurementShape(x []int, y *tensors.Tensor) error {
+	if s.p.Op == nil {
+		return nil
+	}
+	want, err := s.measurementShape(x)
+	if err != nil {
+		return err
+	}
+	if got := y.Shape().Dimensions; !slices.Equal(got, want) {
+		return fmt.Errorf("measurement shape %v, but %s maps images %v to %v", got, s.p.Op.Name(), x, want)
+	}
+	return nil
+}
+
+// checkImageShape returns an error unless dims is the shape of a batch of
+// images, [N,C,...] with every dimension positive.
+func checkImageShape(dims []int) error {
+	if len(dims) < 2 {
+		return fmt.Errorf("image shape %v, want [N,C,...]", dims)
+	}
+	for k, d := range dims {
+		if d <= 0 {
+			return fmt.Errorf("image shape %v has dimension %d = %d, want it positive", dims, k, d)
+		}
+	}
+	return nil
+}
+
+// normal asks noise for a standard normal draw of the given kind at index
+// i shaped dims; a source that returns another number of values than asked
+// for is an error naming both.
+func normal(noise NoiseSource, kind NoiseKind, i int, dims []int) ([]float32, error) {
+	n := num.Prod(dims)
+	v, err := noise.Normal(kind, i, n)
+	if err != nil {
+		return nil, err
+	}
+	if len(v) != n {
+		return nil, fmt.Errorf("noise source %T gave %d values of kind %d at index %d, want %d for shape %v", noise, len(v), kind, i, n, dims)
+	}
+	return v, nil
 }
 
 // hostDraws asks noise for one step's draws at index i: z (NoiseSample)
@@ -38,11 +94,11 @@ func (s *Sampler) DrawShapes(x []int) ([][]int, error) {
 // them as one NoiseDraws vector split in order.
 func (s *Sampler) hostDraws(noise NoiseSource, i int, shape, yShape []int) ([]*tensors.Tensor, error) {
 	if _, ok := s.p.Method.(guidance.Drawer); !ok {
-		z, err := noise.Normal(NoiseSample, i, num.Prod(shape))
+		z, err := normal(noise, NoiseSample, i, shape)
 		if err != nil {
 			return nil, fmt.Errorf("cadps: noise at index %d: %w", i, err)
 		}
-		zy, err := noise.Normal(NoiseMeasurement, i, num.Prod(yShape))
+		zy, err := normal(noise, NoiseMeasurement, i, yShape)
 		if err != nil {
 			return nil, fmt.Errorf("cadps: noise at index %d: %w", i, err)
 		}
@@ -53,7 +109,7 @@ func (s *Sampler) hostDraws(noise NoiseSource, i int, shape, yShape []int) ([]*t
 	for _, d := range dims {
 		total += num.Prod(d)
 	}
-	v, err := noise.Normal(NoiseDraws, i, total)
+	v, err := normal(noise, NoiseDraws, i, []int{total})
 	if err != nil {
 		return nil, fmt.Errorf("cadps: noise at index %d: %w", i, err)
 	}
@@ -93,6 +149,12 @@ func (s *Sampler) Start(noise, y *tensors.Tensor) (*tensors.Tensor, error) {
 		return nil, fmt.Errorf("cadps: method %q starts from the measurement, which is missing", s.p.Method.Name())
 	}
 	if err := checkFloat32("the measurement y", y); err != nil {
+		return nil, fmt.Errorf("cadps: %s start: %w", s.p.Method.Name(), err)
+	}
+	if err := checkImageShape(noise.Shape().Dimensions); err != nil {
+		return nil, fmt.Errorf("cadps: %s start: %w", s.p.Method.Name(), err)
+	}
+	if err := s.checkMeasurementShape(noise.Shape().Dimensions, y); err != nil {
 		return nil, fmt.Errorf("cadps: %s start: %w", s.p.Method.Name(), err)
 	}
 	out, err := s.startExec.Exec(noise, y)

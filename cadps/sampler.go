@@ -20,7 +20,6 @@ import (
 
 	"github.com/cadps/toolkit/cadps/diffusion"
 	"github.com/cadps/toolkit/cadps/guidance"
-	"github.com/cadps/toolkit/internal/num"
 	"github.com/cadps/toolkit/ops"
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
@@ -265,7 +264,9 @@ func (s *Sampler) graphStep(ctx *context.Context, x, i, state, y *graph.Node) []
 // draws inside the step graph and keeps the run on the device); cb, when
 // not nil, is called after every step. A NaN or Inf stops the run with an
 // error naming the step and method. x_T and y are float32; another dtype
-// is an error naming it.
+// is an error naming it, and so is an image shape with a dimension that is
+// not positive, a y of another shape than the operator's output, and a
+// noise source that gives another number of values than Run asks for.
 func (s *Sampler) Run(xT *tensors.Tensor, shape []int, y *tensors.Tensor, noise NoiseSource, cb Callback) (*tensors.Tensor, error) {
 	if noise == nil {
 		return nil, errors.New("cadps: no noise source")
@@ -281,46 +282,40 @@ func (s *Sampler) Run(xT *tensors.Tensor, shape []int, y *tensors.Tensor, noise 
 	ownX := xT == nil // x_T drawn here may be freed once the first step has used it
 	if xT != nil {
 		shape = xT.Shape().Dimensions
-	} else {
-		v, err := noise.Normal(NoiseInit, -1, num.Prod(shape))
-		if err != nil {
-			return nil, fmt.Errorf("cadps: initial noise: %w", err)
-		}
-		xT = tensors.FromFlatDataAndDimensions(v, shape...)
 	}
-	if len(shape) < 2 {
-		return nil, fmt.Errorf("cadps: image shape %v, want [N,C,...]", shape)
+	if err := checkImageShape(shape); err != nil {
+		return nil, fmt.Errorf("cadps: %w", err)
+	}
+	if s.p.Op != nil && y == nil {
+		return nil, fmt.Errorf("cadps: method %q needs a measurement", s.p.Method.Name())
 	}
 	if err := checkFiniteMeasurement(y); err != nil {
 		return nil, err
 	}
-	if ownX && s.startExec != nil {
-		if y == nil {
-			return nil, fmt.Errorf("cadps: method %q needs a measurement", s.p.Method.Name())
-		}
-		start, err := s.Start(xT, y)
-		if err != nil {
-			return nil, err
-		}
-		finalize(xT)
-		xT = start
+	yShape, err := s.measurementShape(shape)
+	if err != nil {
+		return nil, fmt.Errorf("cadps: %w", err)
 	}
-	var yShape []int
-	if s.p.Op != nil {
-		if y == nil {
-			return nil, fmt.Errorf("cadps: method %q needs a measurement", s.p.Method.Name())
-		}
-		want, err := s.p.Op.OutputShape(shape)
+	if err := s.checkMeasurementShape(shape, y); err != nil {
+		return nil, fmt.Errorf("cadps: %w", err)
+	}
+	if s.p.Op == nil {
+		y = tensors.FromFlatDataAndDimensions([]float32{0}, yShape...)
+	}
+	if ownX {
+		v, err := normal(noise, NoiseInit, -1, shape)
 		if err != nil {
-			return nil, fmt.Errorf("cadps: operator %s: %w", s.p.Op.Name(), err)
+			return nil, fmt.Errorf("cadps: initial noise: %w", err)
 		}
-		yShape = y.Shape().Dimensions
-		if !slices.Equal(want, yShape) {
-			return nil, fmt.Errorf("cadps: measurement shape %v, but %s maps images %v to %v", yShape, s.p.Op.Name(), shape, want)
+		xT = tensors.FromFlatDataAndDimensions(v, shape...)
+		if s.startExec != nil {
+			start, err := s.Start(xT, y)
+			if err != nil {
+				return nil, err
+			}
+			finalize(xT)
+			xT = start
 		}
-	} else {
-		yShape = []int{1}
-		y = tensors.FromFlatDataAndDimensions([]float32{0}, 1)
 	}
 	if g, ok := noise.(GraphNoiseSource); ok {
 		return s.runGraph(xT, ownX, y, g, cb)

@@ -338,3 +338,69 @@ func TestSamplerZeroResidual(t *testing.T) {
 		})
 	}
 }
+
+// shortNoise is a NoiseSource that gives one value fewer than asked for.
+type shortNoise struct{}
+
+func (shortNoise) Normal(_ NoiseKind, _, n int) ([]float32, error) { return make([]float32, n-1), nil }
+
+// TestRunRefusesBadShapes checks that Run refuses, naming the problem, an
+// image shape with a dimension that is not positive (a negative one
+// panicked drawing x_T, a zero batch reached the backend), a noise source
+// that gives another number of values than asked for (it panicked making
+// the tensor), and, before a method builds x_T from it, a measurement of
+// another shape than the operator's (DDRM's start failed inside its
+// graph with "FromFlatDataAndDimensions…: data size is 16, but dimensions
+// size is 32").
+func TestRunRefusesBadShapes(t *testing.T) {
+	p := tinySRProblem(t)
+	s, err := NewSampler(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unconditional := p
+	unconditional.Op, unconditional.Method = nil, guidance.Unconditional{}
+	u, err := NewSampler(unconditional)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ddrm := p
+	if ddrm.Method, err = guidance.New("ddrm", guidance.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := NewSampler(ddrm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	of := func(dims ...int) *tensors.Tensor { return tensors.FromShape(shapes.Make(dtypes.Float32, dims...)) }
+	y := of(1, 3, 4, 4)
+	for _, tc := range []struct {
+		name, want string
+		run        func() (*tensors.Tensor, error)
+	}{
+		{"negative channels", "cadps: image shape [1 -3 8 8] has dimension 1 = -3, want it positive", func() (*tensors.Tensor, error) {
+			return s.Run(nil, []int{1, -3, 8, 8}, y, NewSeededNoise(1), nil)
+		}},
+		{"no images, unconditional", "cadps: image shape [0 3 8 8] has dimension 0 = 0, want it positive", func() (*tensors.Tensor, error) {
+			return u.Run(nil, []int{0, 3, 8, 8}, nil, NewSeededNoise(1), nil)
+		}},
+		{"short x_T", "noise source cadps.shortNoise gave 191 values of kind 0 at index -1, want 192 for shape [1 3 8 8]", func() (*tensors.Tensor, error) {
+			return s.Run(nil, []int{1, 3, 8, 8}, y, shortNoise{}, nil)
+		}},
+		{"short z", "cadps: noise at index 2: noise source cadps.shortNoise gave 191 values of kind 1", func() (*tensors.Tensor, error) {
+			return s.Run(of(1, 3, 8, 8), nil, y, shortNoise{}, nil)
+		}},
+		{"ddrm, y of the image's shape", "cadps: measurement shape [1 3 8 8], but super_resolution maps images [1 3 8 8] to [1 3 4 4]", func() (*tensors.Tensor, error) {
+			return d.Run(nil, []int{1, 3, 8, 8}, of(1, 3, 8, 8), NewSeededNoise(1), nil)
+		}},
+		{"ddrm, one y for two images", "cadps: measurement shape [1 3 4 4], but super_resolution maps images [2 3 8 8] to [2 3 4 4]", func() (*tensors.Tensor, error) {
+			return d.Run(nil, []int{2, 3, 8, 8}, y, NewSeededNoise(1), nil)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := tc.run(); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
