@@ -364,9 +364,10 @@ func (s *Sampler) Step(x *tensors.Tensor, i int, z, zy, y *tensors.Tensor) (Step
 }
 
 // StepDraws runs one step from x_t = x at respaced index i with the step's
-// draws (shaped as DrawShapes lists them) and measurement y, and returns the
-// state after the step with its diagnostics. Run calls it for every index.
-// x, y and the draws are float32; another dtype is an error naming it.
+// draws (shaped as DrawShapes lists them) and measurement y (shaped as the
+// operator maps x; ignored without an operator), and returns the state
+// after the step with its diagnostics. Run calls it for every index. x, y
+// and the draws are float32; another dtype or shape is an error naming it.
 func (s *Sampler) StepDraws(x *tensors.Tensor, i int, draws []*tensors.Tensor, y *tensors.Tensor) (StepInfo, error) {
 	steps := s.p.Process.NumSteps()
 	if i < 0 || i >= steps {
@@ -388,9 +389,16 @@ func (s *Sampler) StepDraws(x *tensors.Tensor, i int, draws []*tensors.Tensor, y
 			return StepInfo{}, fmt.Errorf("cadps: %s step at index %d: %w", s.p.Method.Name(), i, err)
 		}
 	}
-	if want := len(s.drawShapes(x.Shape().Dimensions, y.Shape().Dimensions)); len(draws) != want {
+	if err := checkImageShape(x.Shape().Dimensions); err != nil {
+		return StepInfo{}, fmt.Errorf("cadps: %s step at index %d: the state x: %w", s.p.Method.Name(), i, err)
+	}
+	if err := s.checkMeasurementShape(x.Shape().Dimensions, y); err != nil {
+		return StepInfo{}, fmt.Errorf("cadps: %s step at index %d: %w", s.p.Method.Name(), i, err)
+	}
+	want := s.drawShapes(x.Shape().Dimensions, y.Shape().Dimensions)
+	if len(draws) != len(want) {
 		return StepInfo{}, fmt.Errorf("cadps: %s step at index %d: %d draws, want %d (DrawShapes lists a step's draws)",
-			s.p.Method.Name(), i, len(draws), want)
+			s.p.Method.Name(), i, len(draws), len(want))
 	}
 	args := []any{x, tensors.FromScalar(int32(i)), y}
 	for k, d := range draws {
@@ -399,6 +407,10 @@ func (s *Sampler) StepDraws(x *tensors.Tensor, i int, draws []*tensors.Tensor, y
 		}
 		if err := checkFloat32(fmt.Sprintf("draw %d of %d", k+1, len(draws)), d); err != nil {
 			return StepInfo{}, fmt.Errorf("cadps: %s step at index %d: %w", s.p.Method.Name(), i, err)
+		}
+		if got := d.Shape().Dimensions; !slices.Equal(got, want[k]) {
+			return StepInfo{}, fmt.Errorf("cadps: %s step at index %d: draw %d of %d shaped %v, want %v (DrawShapes lists a step's draws)",
+				s.p.Method.Name(), i, k+1, len(draws), got, want[k])
 		}
 		args = append(args, d)
 	}

@@ -404,3 +404,66 @@ func TestRunRefusesBadShapes(t *testing.T) {
 		})
 	}
 }
+
+// TestStepDrawsShapes checks that StepDraws (and so Step) and Start refuse
+// a state, measurement or draw of another shape than the sampler's
+// operator and method give, naming both shapes: a scalar z was broadcast
+// to every pixel and the step ran, one y for two images was broadcast to
+// both, and other shapes failed inside the graph naming one of its
+// operations.
+func TestStepDrawsShapes(t *testing.T) {
+	p := tinySRProblem(t)
+	s, err := NewSampler(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Method, err = guidance.New("ddrm", guidance.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	ddrm, err := NewSampler(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	of := func(dims ...int) *tensors.Tensor { return tensors.FromShape(shapes.Make(dtypes.Float32, dims...)) }
+	x, y := of(1, 3, 8, 8), of(1, 3, 4, 4)
+	x2, y2 := of(2, 3, 8, 8), of(2, 3, 4, 4)
+	for _, tc := range []struct {
+		name, want string
+		call       func() error
+	}{
+		{"scalar z", "dps step at index 1: draw 1 of 2 shaped [], want [1 3 8 8]", func() error {
+			_, err := s.Step(x, 1, tensors.FromScalar(float32(0.5)), y, y)
+			return err
+		}},
+		{"z shaped like y", "dps step at index 1: draw 1 of 2 shaped [1 3 4 4], want [1 3 8 8]", func() error {
+			_, err := s.StepDraws(x, 1, []*tensors.Tensor{y, y}, y)
+			return err
+		}},
+		{"one y for two images", "dps step at index 1: measurement shape [1 3 4 4], but super_resolution maps images [2 3 8 8] to [2 3 4 4]", func() error {
+			_, err := s.StepDraws(x2, 1, []*tensors.Tensor{x2, y}, y)
+			return err
+		}},
+		{"y of the image's shape", "dps step at index 1: measurement shape [1 3 8 8], but super_resolution maps images [1 3 8 8] to [1 3 4 4]", func() error {
+			_, err := s.StepDraws(x, 1, []*tensors.Tensor{x, x}, x)
+			return err
+		}},
+		{"two y for one image", "measurement shape [2 3 4 4], but super_resolution maps images [1 3 8 8] to [1 3 4 4]", func() error {
+			_, err := s.StepDraws(x, 1, []*tensors.Tensor{x, y2}, y2)
+			return err
+		}},
+		{"x without channels", "dps step at index 1: the state x: image shape [8], want [N,C,...]", func() error {
+			_, err := s.StepDraws(of(8), 1, []*tensors.Tensor{of(8), y}, y)
+			return err
+		}},
+		{"ddrm start, one y for two images", "ddrm start: measurement shape [1 3 4 4], but super_resolution maps images [2 3 8 8] to [2 3 4 4]", func() error {
+			_, err := ddrm.Start(x2, y)
+			return err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.call(); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
