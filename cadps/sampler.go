@@ -61,9 +61,12 @@ type StepInfo struct {
 	Step, Steps int
 	// Index is the respaced index i of x_t the step started from (Steps−1 … 0).
 	Index int
-	// X is x_{t-1}, the state after the step, [N,...].
+	// X is x_{t-1}, the state after the step, shaped like x_t ([N,C,H,W]
+	// for images). The run neither frees nor overwrites it: it stays valid
+	// after the callback returns.
 	X *tensors.Tensor
-	// PredXStart is the estimate x̂0(x_t) the step used.
+	// PredXStart is the estimate x̂0(x_t) the step used, shaped like x_t
+	// and, like X, valid after the callback returns.
 	PredXStart *tensors.Tensor
 	// Residual is ‖y − A(x̂0)‖₂ per image (nil without a measurement).
 	Residual []float32

@@ -1,8 +1,10 @@
 package cadps
 
 import (
+	"maps"
 	"math"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -463,6 +465,57 @@ func TestStepDrawsShapes(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if err := tc.call(); err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestStepInfoKept checks that the tensors a callback is given stay valid
+// and unchanged after it returns, for both noise paths: a callback may keep
+// StepInfo.X, PredXStart and Extra (the trajectory a notebook plots)
+// without copying them.
+func TestStepInfoKept(t *testing.T) {
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, ctx := tinyUNet(t)
+	s := newProblemSampler(t, b, ctx, UNetNetwork(m), "cadps", 3)
+	y := randomNormal(9, 1, 3, 4, 4)
+	for _, tc := range []struct {
+		name  string
+		noise NoiseSource
+	}{{"host noise", NewSeededNoise(3)}, {"graph noise", NewGraphNoise(3)}} {
+		t.Run(tc.name, func(t *testing.T) {
+			var kept []*tensors.Tensor
+			var values [][]float32
+			keep := func(x *tensors.Tensor) error {
+				v, err := tensors.CopyFlatData[float32](x)
+				kept, values = append(kept, x), append(values, v)
+				return err
+			}
+			_, err := s.Run(nil, []int{1, 3, 8, 8}, y, tc.noise, func(info StepInfo) error {
+				for _, x := range append([]*tensors.Tensor{info.X, info.PredXStart}, slices.Collect(maps.Values(info.Extra))...) {
+					if err := keep(x); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(kept) < 6 {
+				t.Fatalf("%d tensors kept from 3 steps, want at least 6", len(kept))
+			}
+			for k, x := range kept {
+				v, err := tensors.CopyFlatData[float32](x)
+				if err != nil {
+					t.Fatalf("tensor %d of %d after the run: %v", k+1, len(kept), err)
+				}
+				if !slices.Equal(v, values[k]) {
+					t.Errorf("tensor %d of %d changed after its callback returned", k+1, len(kept))
+				}
 			}
 		})
 	}
