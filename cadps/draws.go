@@ -84,7 +84,7 @@ func normal(noise NoiseSource, kind NoiseKind, i int, dims []int) ([]float32, er
 		return nil, err
 	}
 	if len(v) != n {
-		return nil, fmt.Errorf("noise source %T gave %d values of kind %d at index %d, want %d for shape %v", noise, len(v), kind, i, n, dims)
+		return nil, fmt.Errorf("noise source %T gave %d values of kind %v at index %d, want %d for shape %v", noise, len(v), kind, i, n, dims)
 	}
 	return v, nil
 }

@@ -86,7 +86,7 @@ func (g *GraphNoise) RNGState() (*tensors.Tensor, error) {
 // graph (see Normals to inspect them).
 func (g *GraphNoise) Normal(kind NoiseKind, i, n int) ([]float32, error) {
 	if kind != NoiseInit {
-		return nil, fmt.Errorf("cadps: graph noise of kind %d at index %d: %w", kind, i, ErrGraphNoise)
+		return nil, fmt.Errorf("cadps: graph noise of kind %v at index %d: %w", kind, i, ErrGraphNoise)
 	}
 	r := rand.New(rand.NewPCG(g.seed, 0x9a4f_cad5))
 	v := make([]float32, n)

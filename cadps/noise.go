@@ -24,6 +24,21 @@ const (
 	NoiseDraws
 )
 
+// String returns the kind's name, as errors name it.
+func (k NoiseKind) String() string {
+	switch k {
+	case NoiseInit:
+		return "NoiseInit"
+	case NoiseSample:
+		return "NoiseSample"
+	case NoiseMeasurement:
+		return "NoiseMeasurement"
+	case NoiseDraws:
+		return "NoiseDraws"
+	}
+	return fmt.Sprintf("NoiseKind(%d)", int(k))
+}
+
 // NoiseSource supplies every standard normal draw of a run, so that a run
 // can be seeded or replayed from recorded noise.
 type NoiseSource interface {
@@ -54,7 +69,10 @@ func (s *SeededNoise) Normal(_ NoiseKind, _, n int) ([]float32, error) {
 
 // RecordedNoise replays draws recorded by a reference run: Init is x_T and
 // Sample[i], Measurement[i] the draws at respaced index i; Draws[i] holds
-// the concatenated draws of a method with its own (guidance.Drawer).
+// the concatenated draws of a method with its own (guidance.Drawer). A
+// missing Measurement[i] gives zeros (a method that ignores q_sample's draw
+// need not record it); any other missing draw, or one of another length
+// than asked for, is an error naming its kind and index.
 type RecordedNoise struct {
 	Init        []float32
 	Sample      map[int][]float32
@@ -80,10 +98,10 @@ func (r *RecordedNoise) Normal(kind NoiseKind, i, n int) ([]float32, error) {
 		}
 	}
 	if !ok {
-		return nil, fmt.Errorf("no recorded noise of kind %d at index %d", kind, i)
+		return nil, fmt.Errorf("no recorded noise of kind %v at index %d", kind, i)
 	}
 	if len(v) != n {
-		return nil, fmt.Errorf("recorded noise of kind %d at index %d has %d values, want %d", kind, i, len(v), n)
+		return nil, fmt.Errorf("recorded noise of kind %v at index %d has %d values, want %d", kind, i, len(v), n)
 	}
 	return v, nil
 }

@@ -386,10 +386,10 @@ func TestRunRefusesBadShapes(t *testing.T) {
 		{"no images, unconditional", "cadps: image shape [0 3 8 8] has dimension 0 = 0, want it positive", func() (*tensors.Tensor, error) {
 			return u.Run(nil, []int{0, 3, 8, 8}, nil, NewSeededNoise(1), nil)
 		}},
-		{"short x_T", "noise source cadps.shortNoise gave 191 values of kind 0 at index -1, want 192 for shape [1 3 8 8]", func() (*tensors.Tensor, error) {
+		{"short x_T", "noise source cadps.shortNoise gave 191 values of kind NoiseInit at index -1, want 192 for shape [1 3 8 8]", func() (*tensors.Tensor, error) {
 			return s.Run(nil, []int{1, 3, 8, 8}, y, shortNoise{}, nil)
 		}},
-		{"short z", "cadps: noise at index 2: noise source cadps.shortNoise gave 191 values of kind 1", func() (*tensors.Tensor, error) {
+		{"short z", "cadps: noise at index 2: noise source cadps.shortNoise gave 191 values of kind NoiseSample", func() (*tensors.Tensor, error) {
 			return s.Run(of(1, 3, 8, 8), nil, y, shortNoise{}, nil)
 		}},
 		{"ddrm, y of the image's shape", "cadps: measurement shape [1 3 8 8], but super_resolution maps images [1 3 8 8] to [1 3 4 4]", func() (*tensors.Tensor, error) {
