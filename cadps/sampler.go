@@ -295,15 +295,11 @@ func (s *Sampler) Run(xT *tensors.Tensor, shape []int, y *tensors.Tensor, noise 
 	if err := checkFiniteMeasurement(y); err != nil {
 		return nil, err
 	}
-	yShape, err := s.measurementShape(shape)
-	if err != nil {
-		return nil, fmt.Errorf("cadps: %w", err)
-	}
 	if err := s.checkMeasurementShape(shape, y); err != nil {
 		return nil, fmt.Errorf("cadps: %w", err)
 	}
 	if s.p.Op == nil {
-		y = tensors.FromFlatDataAndDimensions([]float32{0}, yShape...)
+		y = tensors.FromFlatDataAndDimensions([]float32{0}, 1) // the step graph's placeholder
 	}
 	if ownX {
 		v, err := normal(noise, NoiseInit, -1, shape)
@@ -323,8 +319,14 @@ func (s *Sampler) Run(xT *tensors.Tensor, shape []int, y *tensors.Tensor, noise 
 	if g, ok := noise.(GraphNoiseSource); ok {
 		return s.runGraph(xT, ownX, y, g, cb)
 	}
+	return s.runHost(xT, y, noise, cb)
+}
+
+// runHost is Run with the draws of every step asked of noise on the host
+// (hostDraws) and uploaded with x_t.
+func (s *Sampler) runHost(x, y *tensors.Tensor, noise NoiseSource, cb Callback) (*tensors.Tensor, error) {
+	shape, yShape := x.Shape().Dimensions, y.Shape().Dimensions
 	steps := s.p.Process.NumSteps()
-	x := xT
 	for k := range steps {
 		i := steps - 1 - k
 		draws, err := s.hostDraws(noise, i, shape, yShape)
