@@ -202,9 +202,10 @@ func (p *Prior) WeightsDigest() (string, error) {
 	return d, nil
 }
 
-// ModelNames lists the names [ModelSpec.Name] accepts.
+// ModelNames lists the names [ModelSpec.Name] accepts: the presets and
+// both names of the shipped prior.
 func ModelNames() []string {
-	names := []string{SmallPriorName}
+	names := []string{SmallPriorName, small.Name}
 	for n := range unet.Presets() {
 		names = append(names, n)
 	}

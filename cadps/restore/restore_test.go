@@ -331,6 +331,15 @@ func TestRecordName(t *testing.T) {
 	}
 }
 
+// TestModelNames checks that ModelNames lists every name LoadPrior takes,
+// the shipped prior's recorded name among them, and only those.
+func TestModelNames(t *testing.T) {
+	want := []string{"ffhq256", small.Name, "imagenet256", SmallPriorName}
+	if got := ModelNames(); !slices.Equal(got, want) {
+		t.Errorf("ModelNames() = %q, want %q", got, want)
+	}
+}
+
 func TestSmallPrior(t *testing.T) {
 	for _, name := range []string{SmallPriorName, "fmnist32"} {
 		prior, err := LoadPrior(ModelSpec{Name: name})
