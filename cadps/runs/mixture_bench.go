@@ -257,14 +257,15 @@ func (mb *MixtureBench) check() error {
 
 // checkSettings rejects settings with which every run would fail (and be
 // written to a bench's CSV as a failed run): fewer than 2 samples, steps
-// outside 1 … 1000, no projections, an unknown schedule or variance, a step
-// size ζ that is not finite and non-negative.
+// outside 2 … 1000 (a respacing keeps at least 2 timesteps), no
+// projections, an unknown schedule or variance, a step size ζ that is not
+// finite and non-negative.
 func (r MixtureRun) checkSettings() error {
 	switch {
 	case r.Samples < 2:
 		return fmt.Errorf("%d samples: want at least 2", r.Samples)
-	case r.Steps < 1 || r.Steps > 1000:
-		return fmt.Errorf("%d steps: want 1 … 1000", r.Steps)
+	case r.Steps < 2 || r.Steps > 1000:
+		return fmt.Errorf("%d steps: want 2 … 1000", r.Steps)
 	case r.Projections < 1:
 		return fmt.Errorf("%d projections: want at least 1", r.Projections)
 	case r.Schedule != diffusion.ScheduleLinear && r.Schedule != diffusion.ScheduleCosine:
