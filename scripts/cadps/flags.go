@@ -231,13 +231,13 @@ func fitHint(err error, lowRes bool) error {
 	}
 	switch small := !slices.Contains(se.Fits(), restore.FitCrop); {
 	case small && se.Fit == restore.FitCrop:
-		return reworded{err.Error() + " (use -resize instead of -crop)", err}
+		return fmt.Errorf("%w (use -resize instead of -crop)", err)
 	case small && lowRes:
-		return reworded{err.Error() + " (use -resize to fit it, or -measured if it is the measurement y, a low-resolution image to restore as it is)", err}
+		return fmt.Errorf("%w (use -resize to fit it, or -measured if it is the measurement y, a low-resolution image to restore as it is)", err)
 	case small:
-		return reworded{err.Error() + " (use -resize to fit it)", err}
+		return fmt.Errorf("%w (use -resize to fit it)", err)
 	}
-	return reworded{err.Error() + " (use -resize or -crop to fit it)", err}
+	return fmt.Errorf("%w (use -resize or -crop to fit it)", err)
 }
 
 // parseInterleaved parses flags that may come before and after the

@@ -130,15 +130,6 @@ type usageError struct{ msg string }
 
 func (e usageError) Error() string { return e.msg }
 
-// reworded is an error whose message a command has put in its own terms.
-type reworded struct {
-	msg string
-	err error
-}
-
-func (r reworded) Error() string { return r.msg }
-func (r reworded) Unwrap() error { return r.err }
-
 // usagef returns a usageError.
 func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -60,17 +61,11 @@ func runVersion(args []string, stdout, stderr io.Writer) error {
 		_, err = fmt.Fprintf(stdout, "%s\n", data)
 		return err
 	}
-	or := func(s, none string) string {
-		if s == "" {
-			return none
-		}
-		return s
-	}
 	backendLine := "GOMLX_BACKEND unset: the toolkit's CPU backend"
 	if v.BackendConfig != "" {
 		backendLine = "GOMLX_BACKEND=" + v.BackendConfig
 	}
-	_, err = fmt.Fprintf(stdout, "cadps %s\n%s, GoMLX %s\n%s\n", or(v.Toolkit, "(the build records no commit)"),
-		v.Go, or(v.GoMLX, "(unknown)"), backendLine)
+	_, err = fmt.Fprintf(stdout, "cadps %s\n%s, GoMLX %s\n%s\n", cmp.Or(v.Toolkit, "(the build records no commit)"),
+		v.Go, cmp.Or(v.GoMLX, "(unknown)"), backendLine)
 	return err
 }
