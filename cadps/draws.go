@@ -134,7 +134,9 @@ func (s *Sampler) start(ctx *context.Context, noise, y *graph.Node) *graph.Node 
 // the draw itself, unless the method builds its own start
 // (guidance.Starter: DDRM's spectral initialisation, DiffPIR's noised
 // upsampled measurement, DAPS's σ_max·z). Run calls it when it draws x_T.
-// Both are float32; another dtype is an error naming it.
+// Both are float32; another dtype is an error naming it, and for a method
+// that builds its own start so is a y of another shape than the operator
+// gives for noise's.
 func (s *Sampler) Start(noise, y *tensors.Tensor) (*tensors.Tensor, error) {
 	if noise == nil {
 		return nil, errors.New("cadps: Start without the initial draw: give a standard normal draw shaped like the image")
