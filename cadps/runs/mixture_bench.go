@@ -249,25 +249,26 @@ func (mb *MixtureBench) check() error {
 	case mb.Resume && mb.CSV == "":
 		return errors.New("runs: a mixture bench resumes its CSV file: give one")
 	}
-	if err := mb.Settings.checkSettings(); err != nil {
+	if err := mb.Settings.Check(); err != nil {
 		return fmt.Errorf("runs: mixture bench: %w", err)
 	}
 	return mb.checkSeeds()
 }
 
-// checkSettings rejects settings with which every run would fail (and be
-// written to a bench's CSV as a failed run): fewer than 2 samples, steps
-// outside 2 … 1000 (a respacing keeps at least 2 timesteps), no
+// Check refuses settings with which every run would fail (and a bench
+// would write each to its CSV as a failed run): fewer than 2 samples,
+// steps outside 2 … 1000 (a respacing keeps at least 2 timesteps), no
 // projections, an unknown schedule or variance, a step size ζ that is not
-// finite and non-negative.
-func (r MixtureRun) checkSettings() error {
+// finite and non-negative. It is the one check of these settings: cadps
+// gmm and its bench call it too.
+func (r MixtureRun) Check() error {
 	switch {
 	case r.Samples < 2:
-		return fmt.Errorf("%d samples: want at least 2", r.Samples)
+		return fmt.Errorf("samples %d: want at least 2", r.Samples)
 	case r.Steps < 2 || r.Steps > 1000:
-		return fmt.Errorf("%d steps: want 2 … 1000", r.Steps)
+		return fmt.Errorf("steps %d: want 2 … 1000", r.Steps)
 	case r.Projections < 1:
-		return fmt.Errorf("%d projections: want at least 1", r.Projections)
+		return fmt.Errorf("projections %d: want at least 1", r.Projections)
 	case r.Schedule != diffusion.ScheduleLinear && r.Schedule != diffusion.ScheduleCosine:
 		return fmt.Errorf("schedule %q: want %q or %q", r.Schedule, diffusion.ScheduleLinear, diffusion.ScheduleCosine)
 	case r.VarType != string(diffusion.VarFixedSmall) && r.VarType != string(diffusion.VarFixedLarge):

@@ -8,7 +8,6 @@ import (
 	"io"
 	"strings"
 
-	"github.com/cadps/toolkit/cadps"
 	"github.com/cadps/toolkit/cadps/backend"
 	"github.com/cadps/toolkit/cadps/diffusion"
 	"github.com/cadps/toolkit/cadps/gmm"
@@ -161,22 +160,11 @@ func checkGMMRun(r runs.MixtureRun) error {
 			return usagef("--method: %v", err)
 		}
 	}
-	switch {
-	case r.Samples < 2:
-		return usagef("--samples %d: need at least 2", r.Samples)
-	case r.Samples > maxGMMSamples:
+	if r.Samples > maxGMMSamples {
 		return usagef("--samples %d: at most %d (the samples and as many reference samples are held in memory)", r.Samples, maxGMMSamples)
-	case r.Steps < 2 || r.Steps > 1000:
-		return usagef("--steps %d: want 2 … 1000", r.Steps)
-	case r.Projections < 1:
-		return usagef("--projections %d: want at least 1", r.Projections)
-	case r.VarType != string(diffusion.VarFixedSmall) && r.VarType != string(diffusion.VarFixedLarge):
-		return usagef("--var %q: want fixed_small or fixed_large", r.VarType)
-	case r.Schedule != diffusion.ScheduleLinear && r.Schedule != diffusion.ScheduleCosine:
-		return usagef("--schedule %q: want linear or cosine", r.Schedule)
 	}
-	if err := (cadps.Problem{Scale: r.Scale}).CheckParams(); err != nil {
-		return usagef("--scale: %v", err)
+	if err := r.Check(); err != nil {
+		return usagef("%v", err)
 	}
 	return nil
 }

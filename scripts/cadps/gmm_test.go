@@ -113,13 +113,13 @@ func TestGMMErrors(t *testing.T) {
 	}{
 		{"no method", []string{}, true, "--method is required"},
 		{"unknown method", []string{"--method", "nope"}, true, "unknown method"},
-		{"too few steps", []string{"--method", "exact", "--steps", "1"}, true, "--steps"},
-		{"too few steps for a method", []string{"--method", "dps", "--steps", "1"}, true, "--steps 1: want 2 … 1000"},
-		{"no samples for a method", []string{"--method", "dps", "--samples", "0"}, true, "--samples 0: need at least 2"},
-		{"negative scale", []string{"--method", "tmpd:probes=2", "--scale", "-1"}, true, "--scale: step size ζ = -1 must be finite"},
-		{"infinite scale", []string{"--method", "dps", "--scale", "+Inf"}, true, "--scale: step size ζ = +Inf must be finite"},
+		{"too few steps", []string{"--method", "exact", "--steps", "1"}, true, "steps 1: want 2 … 1000"},
+		{"too few steps for a method", []string{"--method", "dps", "--steps", "1"}, true, "steps 1: want 2 … 1000"},
+		{"no samples for a method", []string{"--method", "dps", "--samples", "0"}, true, "samples 0: want at least 2"},
+		{"negative scale", []string{"--method", "tmpd:probes=2", "--scale", "-1"}, true, "step size ζ = -1 must be finite"},
+		{"infinite scale", []string{"--method", "dps", "--scale", "+Inf"}, true, "step size ζ = +Inf must be finite"},
 		{"m > d", []string{"--method", "exact", "--dim", "2", "--dim-y", "3"}, true, "1 ≤ m ≤ d"},
-		{"unknown schedule", []string{"--method", "exact", "--schedule", "Linear"}, true, `--schedule "Linear": want linear or cosine`},
+		{"unknown schedule", []string{"--method", "exact", "--schedule", "Linear"}, true, `schedule "Linear": want "linear" or "cosine"`},
 		{"weights", []string{"--method", "exact", "--problem", bad}, false, "weights sum to 1.1"},
 		{"missing file", []string{"--method", "exact", "--problem", filepath.Join(dir, "none.safetensors")}, false, "none.safetensors"},
 		{"bench dims", []string{"bench", "--dims", "8,x"}, true, "--dims"},
@@ -131,7 +131,7 @@ func TestGMMErrors(t *testing.T) {
 		// Refused before anything is written (nothing appears in dir/new).
 		{"too many samples", []string{"--method", "exact", "--samples", "1000001", "--steps", "1", "--out", filepath.Join(dir, "new", "x.safetensors")}, true, "--samples 1000001: at most 1000000"},
 		{"bench too many samples", []string{"bench", "--samples", "2000000000", "--steps", "1", "--csv", filepath.Join(dir, "new", "x.csv")}, true, "--samples 2000000000: at most 1000000"},
-		{"bench unknown schedule", []string{"bench", "--dims", "4", "--dims-y", "1", "--problems", "1", "--methods", "exact,dps", "--samples", "4", "--steps", "2", "--schedule", "cos", "--csv", filepath.Join(dir, "new", "x.csv")}, true, `--schedule "cos": want linear or cosine`},
+		{"bench unknown schedule", []string{"bench", "--dims", "4", "--dims-y", "1", "--problems", "1", "--methods", "exact,dps", "--samples", "4", "--steps", "2", "--schedule", "cos", "--csv", filepath.Join(dir, "new", "x.csv")}, true, `schedule "cos": want "linear" or "cosine"`},
 		{"bench m > d", []string{"bench", "--dims", "4", "--dims-y", "10", "--methods", "exact", "--csv", filepath.Join(dir, "new", "x.csv")}, true, "--dims-y 10 is more than --dims 4"},
 		{"bench m > d in one pair", []string{"bench", "--dims", "16,4", "--dims-y", "2,8", "--methods", "exact", "--json", filepath.Join(dir, "new", "x.json")}, true, "--dims-y 8 is more than --dims 4"},
 	} {
