@@ -66,17 +66,42 @@ func (e *SizeError) Fits() []Fit {
 	return []Fit{FitResize, FitCrop}
 }
 
+// imageMode returns the mode in which images for a prior of NCHW image
+// shape are read: gray for one channel, RGB for three.
+func imageMode(shape []int) (imageio.Mode, error) {
+	if len(shape) != 4 || (shape[1] != 1 && shape[1] != 3) || shape[2] <= 0 || shape[2] != shape[3] {
+		return 0, fmt.Errorf("restore: image shape %v, want the NCHW shape [N, C, S, S] of a prior's square images with C 1 or 3 and S > 0", shape)
+	}
+	if shape[1] == 1 {
+		return imageio.Gray, nil
+	}
+	return imageio.RGB, nil
+}
+
+// LoadMeasurement reads a measurement one has (for
+// [Restorer.RestoreMeasurement]) from an image file, as gray or RGB as a
+// prior of NCHW image shape takes its images and at the file's own size,
+// which RestoreMeasurement checks against the operator's output.
+func LoadMeasurement(path string, shape []int) (*imageio.Image, error) {
+	mode, err := imageMode(shape)
+	if err != nil {
+		return nil, err
+	}
+	y, err := imageio.Load(path, imageio.WithMode(mode))
+	if err != nil {
+		return nil, fmt.Errorf("restore: measurement: %w", err)
+	}
+	return y, nil
+}
+
 // LoadImage reads a PNG or JPEG image for a prior of the given NCHW image
 // shape (Prior.ImageShape: [1, C, S, S], C 1 or 3, S > 0): gray or RGB as
 // the prior's channels, fitted as fit says. Another shape is an error
 // naming it.
 func LoadImage(path string, shape []int, fit Fit) (*imageio.Image, error) {
-	if len(shape) != 4 || (shape[1] != 1 && shape[1] != 3) || shape[2] <= 0 || shape[2] != shape[3] {
-		return nil, fmt.Errorf("restore: image shape %v, want the NCHW shape [N, C, S, S] of a prior's square images with C 1 or 3 and S > 0", shape)
-	}
-	mode := imageio.RGB
-	if shape[1] == 1 {
-		mode = imageio.Gray
+	mode, err := imageMode(shape)
+	if err != nil {
+		return nil, err
 	}
 	size := shape[2]
 	opts := []imageio.LoadOption{imageio.WithMode(mode)}

@@ -16,7 +16,7 @@ import (
 // synthesises. y is an image of the operator's output shape for the
 // prior's images (for super-resolution by 4 with a 256×256 prior, a
 // 64×64 image), read as the other images are (pixel values p in [0,1],
-// x = 2p − 1 for the model); [Restorer.CheckMeasurement] says what it
+// x = 2p − 1 for the model; [LoadMeasurement] reads it from a file); [Restorer.CheckMeasurement] says what it
 // refuses. seed draws every draw of the sampler, as in Restore: restoring
 // the measurement that Restore synthesised, with its seed, gives Restore's
 // reconstruction. cb is as for Restore.

@@ -187,3 +187,37 @@ func TestRestoreMeasurementIgnoresMaskedPixels(t *testing.T) {
 		t.Errorf("with %d unobserved values painted white: residuals %v, want %v (and the same reconstruction)", holes, got.Residuals, want.Residuals)
 	}
 }
+
+// TestLoadMeasurement reads a measurement at its own size, in the mode of
+// the prior's images: an RGB file for a gray prior is read as gray.
+func TestLoadMeasurement(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "lowres.png")
+	if err := imageio.Save(path, testImage(3, 8, 0).Quantize8()); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		shape []int
+		want  int // channels
+	}{
+		{"RGB prior", []int{1, 3, 32, 32}, 3},
+		{"gray prior", []int{1, 1, 32, 32}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			y, err := LoadMeasurement(path, tc.shape)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if y.C != tc.want || y.H != 8 || y.W != 8 {
+				t.Errorf("read %s, want 8×8 with %d channels", y.Size(), tc.want)
+			}
+		})
+	}
+	if _, err := LoadMeasurement(path, []int{1, 2, 32, 32}); err == nil || !strings.Contains(err.Error(), "C 1 or 3") {
+		t.Errorf("a 2-channel prior shape: error %v", err)
+	}
+	if _, err := LoadMeasurement(filepath.Join(dir, "none.png"), []int{1, 3, 32, 32}); err == nil || !strings.Contains(err.Error(), "restore: measurement:") {
+		t.Errorf("a missing file: error %v", err)
+	}
+}

@@ -191,12 +191,8 @@ func runRestore(args []string, stdout, stderr io.Writer) (err error) {
 	}
 	var truth, y *imageio.Image
 	if *measured {
-		mode := imageio.RGB
-		if prior.ImageShape()[1] == 1 {
-			mode = imageio.Gray
-		}
-		if y, err = imageio.Load(image, imageio.WithMode(mode)); err != nil {
-			return fmt.Errorf("cannot read measurement: %w", err)
+		if y, err = restore.LoadMeasurement(image, prior.ImageShape()); err != nil {
+			return err
 		}
 	} else if truth, err = restore.LoadImage(image, prior.ImageShape(), fit); err != nil {
 		return fitHint(err, ops.TaskKind(opts.Task.Name()) == ops.KindSuperResolution)
