@@ -5,7 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cadps/toolkit/cadps/backend"
 	"github.com/cadps/toolkit/cadps/guidance"
 )
 
@@ -14,16 +13,9 @@ import (
 // with an error naming the mask, and the methods that need no SVD restore
 // (from the prior alone).
 func TestDDRMMaskHidingEveryPixel(t *testing.T) {
-	b, err := backend.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	prior, err := LoadPrior(fixtureSpec(t, "fixed"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, prior := fixedPrior(t)
 	const spec = "inpaint_random:fraction=1"
-	_, err = New(b, prior, Options{Task: SpecTask(spec), Method: "ddrm", Steps: 3})
+	_, err := New(b, prior, Options{Task: SpecTask(spec), Method: "ddrm", Steps: 3})
 	if !errors.Is(err, guidance.ErrOperator) || !strings.Contains(err.Error(), "hides every pixel") {
 		t.Errorf("New(ddrm, %s) = %v, want an error saying the mask hides every pixel", spec, err)
 	}

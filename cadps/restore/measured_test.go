@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cadps/toolkit/cadps/backend"
 	"github.com/cadps/toolkit/cadps/imageio"
 	"github.com/cadps/toolkit/ops"
 )
@@ -20,14 +19,7 @@ import (
 // mask of an 8-bit image without noise. Another seed gives another
 // reconstruction.
 func TestRestoreMeasurementRoundTrip(t *testing.T) {
-	b, err := backend.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	prior, err := LoadPrior(fixtureSpec(t, "fixed"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, prior := fixedPrior(t)
 	clean, err := ops.ParseNoise("clean")
 	if err != nil {
 		t.Fatal(err)
@@ -83,14 +75,7 @@ func TestRestoreMeasurementRoundTrip(t *testing.T) {
 // retrieval and unconditional sampling are refused, naming the problem and
 // the fix.
 func TestRestoreMeasurementRefused(t *testing.T) {
-	b, err := backend.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	prior, err := LoadPrior(fixtureSpec(t, "fixed"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, prior := fixedPrior(t)
 	halfBuild := func(shape []int, _ uint64) (ops.Operator, error) {
 		return ops.Parse("inpaint_half", shape, 0)
 	}
@@ -148,14 +133,7 @@ func TestRestoreMeasurementRefused(t *testing.T) {
 // holds where an inpainting mask observes nothing (a hole painted white)
 // does not change the reconstruction, as it is not part of y.
 func TestRestoreMeasurementIgnoresMaskedPixels(t *testing.T) {
-	b, err := backend.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	prior, err := LoadPrior(fixtureSpec(t, "fixed"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, prior := fixedPrior(t)
 	clean, err := ops.ParseNoise("clean")
 	if err != nil {
 		t.Fatal(err)

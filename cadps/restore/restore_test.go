@@ -35,6 +35,21 @@ func fixtureSpec(t *testing.T, variances string) ModelSpec {
 	return ModelSpec{ConfigPath: m.Config, Weights: m.Weights}
 }
 
+// fixedPrior returns the default backend and the prior of the "fixed"
+// fixture network (see fixtureSpec).
+func fixedPrior(t *testing.T) (backends.Backend, *Prior) {
+	t.Helper()
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	prior, err := LoadPrior(fixtureSpec(t, "fixed"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, prior
+}
+
 // testImage returns a smooth c-channel size×size image.
 func testImage(c, size int, phase float64) *imageio.Image {
 	im, _ := imageio.New(c, size, size)
@@ -50,14 +65,7 @@ func testImage(c, size int, phase float64) *imageio.Image {
 }
 
 func TestRestoreTasks(t *testing.T) {
-	b, err := backend.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	prior, err := LoadPrior(fixtureSpec(t, "fixed"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, prior := fixedPrior(t)
 	truth := testImage(3, 16, 0)
 	for _, tc := range []struct {
 		spec     string
@@ -123,14 +131,7 @@ func TestRestoreTasks(t *testing.T) {
 }
 
 func TestRestoreDiverges(t *testing.T) {
-	b, err := backend.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	prior, err := LoadPrior(fixtureSpec(t, "fixed"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, prior := fixedPrior(t)
 	huge := 1e38
 	r, err := New(b, prior, Options{Task: SpecTask("super_resolution:factor=2"), Method: "dps", Steps: 3, Scale: &huge})
 	if err != nil {
@@ -560,14 +561,7 @@ func TestSettingsEta(t *testing.T) {
 // step's x̂0: one image shaped like the truth at every step of every draw,
 // and at the steps Result.Progress keeps, the draw kept's snapshots.
 func TestProgressPredXStart(t *testing.T) {
-	b, err := backend.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	prior, err := LoadPrior(fixtureSpec(t, "fixed"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, prior := fixedPrior(t)
 	truth := testImage(3, 16, 0)
 	for _, tc := range []struct {
 		name   string
