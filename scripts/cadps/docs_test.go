@@ -481,8 +481,10 @@ func checkSpecs(t *testing.T, words []string) {
 }
 
 // checkGo checks a go command of a script's line: the packages it names
-// exist, and the patterns of go test's -run and -bench select at least
-// one test or benchmark of them.
+// exist, the patterns of go test's -run and -bench select at least one
+// test or benchmark of them, and its -o does not name a folder of the
+// module (go would write the binary into it, so that the file the later
+// commands run is not there).
 func (c *docChecker) checkGo(t *testing.T, words []string) {
 	t.Helper()
 	for i := 0; i+1 < len(words); i++ {
@@ -504,6 +506,11 @@ func (c *docChecker) checkGo(t *testing.T, words []string) {
 				if strings.HasSuffix(w, "/...") {
 					dirs = nil // a pattern of packages: only its root is checked
 					patterns = nil
+				}
+			case w == "-o" && j+1 < len(words) && !strings.ContainsAny(words[j+1], "$") && !strings.HasSuffix(words[j+1], "/"):
+				if st, err := os.Stat(filepath.Join(c.root, words[j+1])); err == nil && st.IsDir() {
+					t.Errorf("go %s -o %s: %s is a folder of the module, so go writes the binary into it, not at %s",
+						words[i+1], words[j+1], words[j+1], words[j+1])
 				}
 			case (w == "-run" || w == "-bench") && j+1 < len(words) && patterns != nil:
 				kind := map[string]string{"-run": "Test", "-bench": "Benchmark"}[w]
