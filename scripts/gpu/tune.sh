@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # Where the toolkit's DPS step spends its time on a GPU, and which XLA
-# settings move it, in one call of about 200 seconds: what a warm machine
-# has left after compare.sh.
+# settings move it, in one call of about 200 seconds (TUNE_SECONDS).
 #
 #   scripts/gpu/tune.sh run   on the GPU machine, given build/gpu/gpucheck.gz
 #                             (scripts/gpu/compare.sh build), within
