@@ -1,4 +1,5 @@
-// Command gpucheck times the FFHQ-256 UNet and the DPS and CA-DPS steps on
+// Command gpucheck times a guided-diffusion UNet (FFHQ-256's by default,
+// -preset) and the DPS and CA-DPS steps on
 // whatever backend GOMLX_BACKEND selects (XLA on a CUDA GPU through
 // scripts/gpu/check.sh; the pure-Go backend works too, at small sizes) and
 // prints one line per measurement: milliseconds, images/s and TFLOP/s, with
@@ -27,7 +28,7 @@
 //
 // Usage:
 //
-//	gpucheck [-size 256] [-batches 1,4,16] [-methods "dps cadps"] [-repeat 5] [-bf16-batches 16]
+//	gpucheck [-preset ffhq256] [-size 256] [-batches 1,4,16] [-methods "dps cadps"] [-repeat 5] [-bf16-batches 16]
 //	         [-noise-batch 16] [-noise-steps 10] [-run-steps 1000] [-run-batch 16] [-run-method cadps] [-budget 0]
 package main
 
