@@ -1,9 +1,9 @@
 // Command gpucheck times a guided-diffusion UNet (FFHQ-256's by default,
-// -preset) and the DPS and CA-DPS steps on
-// whatever backend GOMLX_BACKEND selects (XLA on a CUDA GPU through
-// scripts/gpu/check.sh; the pure-Go backend works too, at small sizes) and
-// prints one line per measurement: milliseconds, images/s and TFLOP/s, with
-// the first call (XLA compile and run) separately.
+// -preset) and the DPS and CA-DPS steps on whatever backend GOMLX_BACKEND
+// selects (XLA on a CUDA GPU through scripts/gpu/check.sh; the pure-Go
+// backend works too, at small sizes) and prints one line per measurement:
+// milliseconds, images/s and TFLOP/s, with the first call (XLA compile and
+// run) separately.
 //
 // In order, each measured only while the -budget lasts (later ones are
 // reported as skipped):
