@@ -53,6 +53,11 @@ out="$root/build/gpu"
 . "$root/scripts/gpu/env.sh"
 
 build() {
+	local fx="${CADPS_REFERENCE_DIR:-$root/../shared/fixtures/reference}" d
+	for d in unet-a unet-b step-dps-sr2 step-cadps-sr2 trajectory-dps-sr2 trajectory-cadps-sr2; do
+		# Refused before anything compiles: the GPU machine checks parity on them.
+		[ -d "$fx/$d" ] || { echo "check.sh: no reference fixture $fx/$d (set CADPS_REFERENCE_DIR to the fixtures' folder)" >&2; exit 2; }
+	done
 	mkdir -p "$out"
 	cd "$root"
 	export CGO_ENABLED=1
@@ -67,7 +72,6 @@ build() {
 	local bench="${CADPS_BENCH:-$root/../shared/bench/torch_reference.py}"
 	mkdir -p "$out/bench"
 	if [ -f "$bench" ]; then cp "$bench" "$out/bench/"; else echo "check.sh: $bench missing: compare.sh will not run" >&2; fi
-	local fx="${CADPS_REFERENCE_DIR:-$root/../shared/fixtures/reference}"
 	rm -rf "$out/fixtures"
 	mkdir -p "$out/fixtures"
 	for d in unet-a unet-b step-dps-sr2 step-cadps-sr2 trajectory-dps-sr2 trajectory-cadps-sr2; do

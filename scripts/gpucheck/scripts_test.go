@@ -61,6 +61,7 @@ func TestGPUScriptsRefuseClearly(t *testing.T) {
 		"build/gpu/bench/torch_reference.py", "build/gputrain/cadps.gz", "build/gputrain/data/train-images-idx3-ubyte.gz")
 	binOnly := withBuild("build/gputrain/cadps.gz")
 	noPlugin := filepath.Join(t.TempDir(), "xla_cuda_plugin.so")
+	noFixtures := t.TempDir()
 	for _, c := range []struct {
 		name, tree, script, verb, want string
 		env                            []string
@@ -87,6 +88,11 @@ func TestGPUScriptsRefuseClearly(t *testing.T) {
 			[]string{"CHECK_BACKEND=cadps", "TUNE_VARIANTS=default= ; nhwc"}},
 		{"precision with an unknown precision", built, "precision.sh", "run", "unknown precision 'fp8'",
 			[]string{"CHECK_BACKEND=cadps", "PRECISION_PRECISIONS=exact fp8"}},
+		// Refused before anything compiles.
+		{"check build without fixtures", bare, "check.sh", "build", "no reference fixture " + noFixtures + "/unet-a",
+			[]string{"CADPS_REFERENCE_DIR=" + noFixtures}},
+		{"compare build without fixtures", bare, "compare.sh", "build", "no reference fixture " + noFixtures + "/unet-a",
+			[]string{"CADPS_REFERENCE_DIR=" + noFixtures}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cmd := exec.Command("bash", filepath.Join(c.tree, "scripts", "gpu", c.script), c.verb)
