@@ -103,6 +103,9 @@ type Claimer struct {
 	active map[*Claim]bool
 	// released is set by ReleaseAll: later claims are refused.
 	released bool
+	// making counts the Claim calls under way, which ReleaseAll waits
+	// for (they then remove their files themselves).
+	making sync.WaitGroup
 }
 
 // EffectiveLease returns the lease c's claims live by: Lease, or
@@ -167,6 +170,14 @@ func claimGenerations(stem string, matches []string) []int {
 // holder is a process of this host that no longer runs (killed, or
 // stopped by Ctrl-C).
 func (c *Claimer) Claim(stem string) (*Claim, error) {
+	c.mu.Lock()
+	if c.released {
+		c.mu.Unlock()
+		return nil, fmt.Errorf("claim: %s: the worker is stopping, its claims released", stem)
+	}
+	c.making.Add(1)
+	c.mu.Unlock()
+	defer c.making.Done()
 	gen, seen, err := c.nextGeneration(stem)
 	if err != nil {
 		return nil, err
@@ -484,10 +495,14 @@ func (cl *Claim) Release() error {
 // ReleaseAll releases every claim this worker holds, e.g. when it is
 // asked to stop (SIGTERM from scancel or Kubernetes), so that a
 // resubmitted worker need not wait for the lease to run out. Claims made
-// after it, or while it runs, are refused and leave no file.
+// after it, or while it runs, are refused and leave no file: it waits for
+// those under way, so that a process may exit as soon as it returns.
 func (c *Claimer) ReleaseAll() {
 	c.mu.Lock()
 	c.released = true
+	c.mu.Unlock()
+	c.making.Wait()
+	c.mu.Lock()
 	held := make([]*Claim, 0, len(c.active))
 	for cl := range c.active {
 		held = append(held, cl)

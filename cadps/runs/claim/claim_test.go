@@ -158,6 +158,39 @@ func TestReleaseAll(t *testing.T) {
 	}
 }
 
+// TestReleaseAllWaitsForClaims stops a worker while it is making claims
+// (a signal's ReleaseAll, after which the process exits): once ReleaseAll
+// returns, no claim file is left, not even of a claim that was linked but
+// not yet handed out when the stop came.
+func TestReleaseAllWaitsForClaims(t *testing.T) {
+	for round := range 50 {
+		dir := t.TempDir()
+		c := &Claimer{}
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				for j := 0; ; j++ {
+					if _, err := c.Claim(filepath.Join(dir, fmt.Sprintf("%d-%d", i, j))); err != nil {
+						return // refused: the worker is stopping
+					}
+				}
+			}()
+		}
+		close(start)
+		time.Sleep(time.Duration(round%5) * time.Millisecond)
+		c.ReleaseAll()
+		m, _ := filepath.Glob(filepath.Join(dir, "*"))
+		wg.Wait()
+		if len(m) != 0 {
+			t.Fatalf("round %d: claim files left when ReleaseAll returned: %v", round, m)
+		}
+	}
+}
+
 // TestClaimRemovesDeadTemps checks that a claim removes the temporary
 // files a killed process of this host left for the item, and keeps those
 // of live processes.
