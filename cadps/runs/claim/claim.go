@@ -123,16 +123,19 @@ func (c *Claimer) EffectiveLease() time.Duration {
 
 // Claim is a claim this worker holds.
 type Claim struct {
-	path   string
-	token  string
-	gen    int
-	stem   string
-	stop   chan struct{}
-	done   chan struct{}
-	mu     sync.Mutex
-	lost   bool
-	closed bool
-	owner  *Claimer
+	path  string
+	token string
+	gen   int
+	stem  string
+	stop  chan struct{}
+	done  chan struct{}
+	// released is closed once Release has removed the file: a Release
+	// that finds another under way (ReleaseAll's, on a stop) waits for it.
+	released chan struct{}
+	mu       sync.Mutex
+	lost     bool
+	closed   bool
+	owner    *Claimer
 }
 
 // generations returns the newest generation among stem's claim files, and
@@ -201,7 +204,8 @@ func (c *Claimer) Claim(stem string) (*Claim, error) {
 	if !won {
 		return nil, fmt.Errorf("%s: %w: %s", stem, ErrHeld, readHolder(path))
 	}
-	cl := &Claim{path: path, token: h.Token, gen: gen, stem: stem, stop: make(chan struct{}), done: make(chan struct{}), owner: c}
+	cl := &Claim{path: path, token: h.Token, gen: gen, stem: stem, stop: make(chan struct{}), done: make(chan struct{}),
+		released: make(chan struct{}), owner: c}
 	if err := c.settle(cl, seen); err != nil {
 		cl.removeOwn()
 		return nil, err
@@ -469,34 +473,41 @@ func (cl *Claim) Lost() bool {
 
 // Release ends the claim: the heartbeat stops and the claim file is
 // removed (unless another worker has taken the item over). Releasing twice
-// is harmless.
+// is harmless; a Release that finds another under way returns once that
+// one has removed the file, so that a process may exit as soon as either
+// returns.
 func (cl *Claim) Release() error {
 	cl.mu.Lock()
 	if cl.closed {
 		cl.mu.Unlock()
+		<-cl.released
 		return nil
 	}
 	cl.closed = true
 	cl.mu.Unlock()
 	close(cl.stop)
 	<-cl.done
+	var err error
+	if cl.own() { // else taken over: the file, if any, is another worker's
+		if rerr := os.Remove(cl.path); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+			err = fmt.Errorf("claim: releasing %s: %w", cl.path, rerr)
+		}
+	}
+	// Only once the file is gone: ReleaseAll, which finds the claims
+	// among the active ones, waits for this Release until then.
 	cl.owner.mu.Lock()
 	delete(cl.owner.active, cl)
 	cl.owner.mu.Unlock()
-	if !cl.own() {
-		return nil // taken over: the file, if any, is another worker's
-	}
-	if err := os.Remove(cl.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("claim: releasing %s: %w", cl.path, err)
-	}
-	return nil
+	close(cl.released)
+	return err
 }
 
 // ReleaseAll releases every claim this worker holds, e.g. when it is
 // asked to stop (SIGTERM from scancel or Kubernetes), so that a
 // resubmitted worker need not wait for the lease to run out. Claims made
 // after it, or while it runs, are refused and leave no file: it waits for
-// those under way, so that a process may exit as soon as it returns.
+// those under way, and for the releases under way (a claim the worker is
+// releasing itself), so that a process may exit as soon as it returns.
 func (c *Claimer) ReleaseAll() {
 	c.mu.Lock()
 	c.released = true

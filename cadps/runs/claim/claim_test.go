@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -185,6 +186,32 @@ func TestReleaseAllWaitsForClaims(t *testing.T) {
 		c.ReleaseAll()
 		m, _ := filepath.Glob(filepath.Join(dir, "*"))
 		wg.Wait()
+		if len(m) != 0 {
+			t.Fatalf("round %d: claim files left when ReleaseAll returned: %v", round, m)
+		}
+	}
+}
+
+// TestReleaseAllWaitsForReleases stops a worker while it releases a claim
+// of its own (an item just finished): once ReleaseAll returns, after which
+// the process exits, the claim file is gone, even though the worker's own
+// Release, which ReleaseAll found under way, has not returned yet.
+func TestReleaseAllWaitsForReleases(t *testing.T) {
+	for round := range 200 {
+		dir := t.TempDir()
+		c := &Claimer{}
+		cl, err := c.Claim(filepath.Join(dir, "item"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		released := make(chan error, 1)
+		go func() { released <- cl.Release() }()
+		runtime.Gosched()
+		c.ReleaseAll()
+		m, _ := filepath.Glob(filepath.Join(dir, "*"))
+		if err := <-released; err != nil {
+			t.Fatal(err)
+		}
 		if len(m) != 0 {
 			t.Fatalf("round %d: claim files left when ReleaseAll returned: %v", round, m)
 		}
