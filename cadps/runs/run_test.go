@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -308,9 +309,9 @@ func TestRunItemTakenOverWritesNothing(t *testing.T) {
 // run would otherwise fill its log with one line per poll.
 func TestRunReportsWaitingOnce(t *testing.T) {
 	out := t.TempDir()
-	var log strings.Builder
+	log := &waitLog{waiting: make(chan struct{})}
 	rep := srReproduction(t, out, 1)
-	rep.Poll, rep.Log = time.Millisecond, &log
+	rep.Poll, rep.Log = time.Millisecond, log
 	it := rep.Items()[0]
 	stem := filepath.Join(out, it.Task, it.Method, ClaimDir, it.Name())
 	if err := os.MkdirAll(filepath.Dir(stem), 0o755); err != nil {
@@ -321,7 +322,13 @@ func TestRunReportsWaitingOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	go func() {
-		time.Sleep(100 * time.Millisecond) // the worker looks about 100 times meanwhile
+		// Released once the worker says it waits (however long it takes to
+		// get there), and then looks about 100 times more.
+		select {
+		case <-log.waiting:
+			time.Sleep(100 * time.Millisecond)
+		case <-time.After(time.Minute): // it never says so: the test fails
+		}
 		held.Release()
 	}()
 	sum, err := rep.Run()
@@ -334,6 +341,22 @@ func TestRunReportsWaitingOnce(t *testing.T) {
 	if n := strings.Count(log.String(), "waiting for"); n != 1 {
 		t.Errorf("the log says it waits %d times, want once:\n%s", n, log.String())
 	}
+}
+
+// waitLog is a Reproduction's Log that tells when the worker first says
+// it waits for an item (closes waiting).
+type waitLog struct {
+	strings.Builder
+	waiting chan struct{}
+	once    sync.Once
+}
+
+// Write keeps p and closes waiting at the first line saying it waits.
+func (w *waitLog) Write(p []byte) (int, error) {
+	if strings.Contains(string(p), "waiting for") {
+		w.once.Do(func() { close(w.waiting) })
+	}
+	return w.Builder.Write(p)
 }
 
 // TestRemoveTempsInPatternFolder checks that the temporary files a killed
