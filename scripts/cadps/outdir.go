@@ -143,8 +143,10 @@ func (o *outputDir) removeMade() {
 		}
 	}
 	for _, d := range o.made {
-		if os.Remove(d) != nil { // not empty: keep it and its parents
-			return
+		// Gone already: another undo of this run (a signal's stop, while
+		// the run returns its error) is under way; both go on outwards.
+		if err := os.Remove(d); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return // not empty: keep it and its parents
 		}
 	}
 }

@@ -98,6 +98,27 @@ func TestOutputDirUndo(t *testing.T) {
 	none.undo(&err)
 }
 
+// TestOutputDirUndoTwice undoes a run's folders after another undo of
+// them (a signal's stop, while the run returns its error) has removed the
+// innermost: the parents the run made go too, since the stop exits the
+// process as soon as its own undo returns.
+func TestOutputDirUndoTwice(t *testing.T) {
+	root := t.TempDir()
+	top := filepath.Join(root, "a")
+	o, err := makeOutputDir(filepath.Join(top, "b", "c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(o.made[0]); err != nil { // the other undo's first step
+		t.Fatal(err)
+	}
+	failed := errors.New("failed")
+	o.undo(&failed)
+	if _, err := os.Stat(top); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("%s is still there after the undo (%v)", top, err)
+	}
+}
+
 // TestOutputDirConcurrent makes one new folder from many goroutines at
 // once, as workers of one run started together do: exactly one of them
 // made it (and its parents), so that a worker refused afterwards never
