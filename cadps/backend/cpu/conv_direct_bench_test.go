@@ -52,3 +52,45 @@ func BenchmarkConvDirect(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkConvDirectDeep times direct convolutions of the deepest levels
+// of the FFHQ-256 UNet at 32×32 and 64×64 inputs (one image, 3×3, maps of
+// 1×1 to 4×4), with the kernel stored row-major (the forward) and read
+// through the reversing view of an input gradient ("/view"): products
+// this thin are bound by packing the kernel.
+func BenchmarkConvDirectDeep(b *testing.B) {
+	d := func(c, hw, o int) directConv {
+		return directConv{n: 1, c: c, h: hw, w: hw, o: o, kh: 3, kw: 3, oh: hw, ow: hw, sh: 1, sw: 1, dh: 1, dw: 1, ph: 1, pw: 1}
+	}
+	cases := []struct {
+		name string
+		dc   directConv
+	}{
+		{"c512-1x1", d(512, 1, 512)},
+		{"c1024-2x2", d(1024, 2, 512)},
+		{"c512-4x4", d(512, 4, 512)},
+	}
+	kern := sgemmKernel()
+	workers := runtime.GOMAXPROCS(0)
+	for _, tc := range cases {
+		dc := tc.dc
+		r := rand.New(rand.NewPCG(1, 2))
+		x, w := randFloat32s(r, dc.c*dc.h*dc.w), randFloat32s(r, dc.o*dc.c*9)
+		out := make([]float32, dc.o*dc.oh*dc.ow)
+		reversed, view := reversedKernel(dc, w)
+		viewed := dc
+		viewed.kernel = view
+		for _, v := range []struct {
+			name string
+			dc   *directConv
+			w    []float32
+		}{{tc.name, &dc, w}, {tc.name + "/view", &viewed, reversed}} {
+			b.Run(v.name, func(b *testing.B) {
+				for b.Loop() {
+					convDirectRun(kern, v.dc, x, v.w, nil, out, workers)
+				}
+				b.ReportMetric(float64(len(w))*4*float64(b.N)/b.Elapsed().Seconds()/1e9, "kernel-GB/s")
+			})
+		}
+	}
+}

@@ -3,6 +3,7 @@
 package cpu
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -11,10 +12,11 @@ import (
 // and w [O, C·KH·KW] (plus bias [O] and the ReLU where dc says so) with at
 // most workers goroutines: C = A·B for A = w (O × C·KH·KW) and B the im2col
 // matrix (C·KH·KW × N·OH·OW), whose column n·OH·OW + q is output position q
-// of image n. A is packed once; B's panels are packed from x by each
-// goroutine for the columns it computes; tiles of C go straight into the
-// output, except those that straddle two images or the edges, which go
-// through a scratch tile.
+// of image n. B's panels are packed from x by each goroutine for the
+// columns it computes. A is packed by each goroutine for the rows it
+// computes where no two blocks share rows, else once, by all goroutines,
+// before the product. Tiles of C go straight into the output, except those
+// that straddle two images or the edges, which go through a scratch tile.
 func convDirectRun(kern *microKernel, dc *directConv, x, w, bias, out []float32, workers int) {
 	m, k, p := dc.o, dc.c*dc.kh*dc.kw, dc.oh*dc.ow
 	n := dc.n * p
@@ -30,16 +32,16 @@ func convDirectRun(kern *microKernel, dc *directConv, x, w, bias, out []float32,
 		}
 		return
 	}
-	aBuf := convAPool.Get().(*[]float32)
-	defer convAPool.Put(aBuf)
-	var a []float32
+	r := convRun{dc: dc, kern: kern, w: w, x: x, bias: bias, out: out}
 	if dc.kernel != nil {
-		a = packKernelRead(kern, dc, w, aBuf)
-	} else {
-		a = packWhole(kern, w, m, k, aBuf)
+		r.cols = kernelColumns(dc)
 	}
-	r := convRun{dc: dc, kern: kern, a: a, x: x, bias: bias, out: out}
 	items := convWorkItems(kern, m, n, k, workers)
+	if slices.ContainsFunc(items, func(it convItem) bool { return it.j0 > 0 || it.j1 < n }) {
+		aBuf := convAPool.Get().(*[]float32)
+		defer convAPool.Put(aBuf)
+		r.a = r.packWhole(aBuf, workers)
+	}
 	work := func(next *atomic.Int64) {
 		bufs := packPool.Get().(*packBuffers)
 		defer packPool.Put(bufs)
@@ -64,47 +66,62 @@ func convDirectRun(kern *microKernel, dc *directConv, x, w, bias, out []float32,
 	wg.Wait()
 }
 
-// convRun is one execution of a direct convolution: its packed kernel a,
+// convRun is one execution of a direct convolution: its kernel w, the
+// kernel's column offsets cols where it is read through a view (see
+// kernelColumns), A packed whole (nil where each block packs its own rows),
 // input x, bias (nil without) and output.
 type convRun struct {
-	dc              *directConv
-	kern            *microKernel
-	a, x, bias, out []float32
+	dc                 *directConv
+	kern               *microKernel
+	w, a, x, bias, out []float32
+	cols               []int
 }
 
 // convAPool holds the packed kernels of convDirectRun.
 var convAPool = sync.Pool{New: func() any { return new([]float32) }}
 
-// packWhole packs all of A (m×k, row-major w) once: the panels of its
-// kcBlock-wide column block starting at pc lie at roundUp(m, mr)·pc, in
-// packA's layout, so that rows from ic on start ic·kc further.
-func packWhole(kern *microKernel, w []float32, m, k int, buf *[]float32) []float32 {
-	mp := roundUp(m, kern.mr)
-	if cap(*buf) < mp*k {
-		*buf = make([]float32, mp*k)
-	}
-	a := (*buf)[:mp*k]
-	src := matView{data: w, rs: k, cs: 1}
-	for pc := 0; pc < k; pc += kcBlock {
-		kc := min(kcBlock, k-pc)
-		packA(a[mp*pc:mp*(pc+kc)], src.shift(0, pc), m, kc, kern.mr)
-	}
-	return a
-}
+// minParallelPack is the fewest kernel elements packed by more than one
+// goroutine.
+const minParallelPack = 1 << 16
 
-// packKernelRead packs A as packWhole does, reading the kernel w through
-// dc.kernel's strides: A's row o, column (c·KH + kh)·KW + kw is kernel
-// element (o, c, kh, kw).
-func packKernelRead(kern *microKernel, dc *directConv, w []float32, buf *[]float32) []float32 {
-	kr, mr := dc.kernel, kern.mr
-	m, k := dc.o, dc.c*dc.kh*dc.kw
+// packWhole packs all of A (m×k) once, its row panels split across at most
+// workers goroutines: the panels of its kcBlock-wide column block starting
+// at pc lie at roundUp(m, mr)·pc, in packA's layout, so that rows from ic
+// on start ic·kc further. Packing is memory-bound and, for the deep layers
+// of a large network, costs as much as their products.
+func (r *convRun) packWhole(buf *[]float32, workers int) []float32 {
+	m, k, mr := r.dc.o, r.dc.c*r.dc.kh*r.dc.kw, r.kern.mr
 	mp := roundUp(m, mr)
 	if cap(*buf) < mp*k {
 		*buf = make([]float32, mp*k)
 	}
 	a := (*buf)[:mp*k]
-	// cols[p]: where column p of row 0 lies in w.
-	cols := make([]int, 0, k)
+	pack := func(i0, i1 int) {
+		for pc := 0; pc < k; pc += kcBlock {
+			kc := min(kcBlock, k-pc)
+			r.packKernelBlock(a[mp*pc+i0*kc:], i0, i1-i0, pc, kc)
+		}
+	}
+	parts := min(workers, max(1, m*k/minParallelPack), (m+mr-1)/mr)
+	if parts <= 1 {
+		pack(0, m)
+		return a
+	}
+	step := roundUp((m+parts-1)/parts, mr)
+	var wg sync.WaitGroup
+	for i0 := 0; i0 < m; i0 += step {
+		wg.Go(func() { pack(i0, min(i0+step, m)) })
+	}
+	wg.Wait()
+	return a
+}
+
+// kernelColumns returns, for a kernel read through dc.kernel's strides,
+// where column p of A's row 0 lies in the kernel input: A's row o, column
+// (c·KH + kh)·KW + kw is kernel element (o, c, kh, kw).
+func kernelColumns(dc *directConv) []int {
+	kr := dc.kernel
+	cols := make([]int, 0, dc.c*dc.kh*dc.kw)
 	for c := range dc.c {
 		for kh := range dc.kh {
 			for kw := range dc.kw {
@@ -112,38 +129,74 @@ func packKernelRead(kern *microKernel, dc *directConv, w []float32, buf *[]float
 			}
 		}
 	}
-	for pc := 0; pc < k; pc += kcBlock {
-		kc := min(kcBlock, k-pc)
-		block := a[mp*pc : mp*(pc+kc)]
-		for i0 := 0; i0 < m; i0 += mr {
-			panel := block[i0*kc : (i0+mr)*kc]
-			rows := min(mr, m-i0)
-			if rows < mr {
-				clear(panel)
-			}
-			for p, col := range cols[pc : pc+kc] {
-				src, dst := col+i0*kr.so, panel[p*mr:p*mr+rows]
-				for i := range dst {
-					dst[i] = w[src]
-					src += kr.so
-				}
+	return cols
+}
+
+// packKernelBlock packs rows [i0, i0+mc) and columns [pc, pc+kc) of A into
+// dst in packA's layout (panels of mr rows, the last one padded with
+// zeros), reading the kernel row-major or through its view.
+func (r *convRun) packKernelBlock(dst []float32, i0, mc, pc, kc int) {
+	mr := r.kern.mr
+	if r.dc.kernel == nil {
+		k := r.dc.c * r.dc.kh * r.dc.kw
+		packA(dst, matView{data: r.w, rs: k, cs: 1}.shift(i0, pc), mc, kc, mr)
+		return
+	}
+	so := r.dc.kernel.so
+	for ir := 0; ir < mc; ir += mr {
+		panel := dst[ir*kc : (ir+mr)*kc]
+		rows := min(mr, mc-ir)
+		cols := r.cols[pc : pc+kc]
+		if rows == 6 && mr == 6 && so > 0 {
+			packViewPanel6(panel, r.w, cols, (i0+ir)*so, so)
+			continue
+		}
+		if rows < mr {
+			clear(panel)
+		}
+		for p, col := range cols {
+			src, d := col+(i0+ir)*so, panel[p*mr:p*mr+rows]
+			for i := range d {
+				d[i] = r.w[src]
+				src += so
 			}
 		}
 	}
-	return a
+}
+
+// packViewPanel6 is packKernelBlock's loop for a full panel of six rows
+// (the AVX2 and AVX-512 kernels' mr), one column per step: row i of
+// column p is w[cols[p] + off + i·so], so > 0.
+func packViewPanel6(panel, w []float32, cols []int, off, so int) {
+	for p, col := range cols {
+		s := w[col+off : col+off+5*so+1]
+		d := (*[6]float32)(panel[p*6:])
+		d[0], d[1], d[2], d[3], d[4], d[5] = s[0], s[so], s[2*so], s[3*so], s[4*so], s[5*so]
+	}
 }
 
 // convItem is a block of C: rows [i0, i1), columns [j0, j1).
 type convItem struct{ i0, i1, j0, j1 int }
 
 // convWorkItems splits C (m×n, k deep) into blocks handed to the goroutines
-// as they become free, so that a core slowed by other work takes fewer: a
-// few column blocks per goroutine (at most ncBlock wide), and also row
-// blocks when there are too few columns.
+// as they become free, so that a core slowed by other work takes fewer.
+// Where A (m×k) is larger than B (k×n), as in the deep layers of a large
+// network, the blocks are rows only, each packing its own rows of A.
+// Otherwise there are a few column blocks per goroutine (at most ncBlock
+// wide), and also row blocks when there are too few columns.
 func convWorkItems(kern *microKernel, m, n, k, workers int) []convItem {
 	parts := min(workers, max(1, m*n*k/minParallelFlops))
 	if parts <= 1 {
 		return []convItem{{0, m, 0, n}}
+	}
+	var items []convItem
+	if m > n {
+		rowBlocks := min(2*parts, (m+kern.mr-1)/kern.mr)
+		rs := roundUp((m+rowBlocks-1)/rowBlocks, kern.mr)
+		for i0 := 0; i0 < m; i0 += rs {
+			items = append(items, convItem{i0, min(i0+rs, m), 0, n})
+		}
+		return items
 	}
 	cs := min(ncBlock, max(kern.nr, roundUp((n+4*parts-1)/(4*parts), kern.nr)))
 	colBlocks := (n + cs - 1) / cs
@@ -152,7 +205,6 @@ func convWorkItems(kern *microKernel, m, n, k, workers int) []convItem {
 		rowBlocks := min((2*parts+colBlocks-1)/colBlocks, (m+kern.mr-1)/kern.mr)
 		rs = roundUp((m+rowBlocks-1)/rowBlocks, kern.mr)
 	}
-	var items []convItem
 	for j0 := 0; j0 < n; j0 += cs {
 		for i0 := 0; i0 < m; i0 += rs {
 			items = append(items, convItem{i0, min(i0+rs, m), j0, min(j0+cs, n)})
@@ -173,14 +225,20 @@ func (r *convRun) gemmItem(it convItem, bufs *packBuffers, scratch *packScratch)
 			kc := min(kcBlock, k-pc)
 			bufs.grow(kern, kc, mcBlock, nc)
 			dc.packB(bufs.b, r.x, pc, kc, jc, nc, nr, scratch)
-			ak := r.a[mp*pc : mp*(pc+kc)]
 			for ic := it.i0; ic < it.i1; ic += mcBlock {
 				mc := min(mcBlock, it.i1-ic)
+				var ak []float32 // the packed rows from ic
+				if r.a != nil {
+					ak = r.a[mp*pc+ic*kc:]
+				} else {
+					r.packKernelBlock(bufs.a, ic, mc, pc, kc)
+					ak = bufs.a
+				}
 				for jr := 0; jr < nc; jr += nr {
 					bp := bufs.b[jr*kc : (jr+nr)*kc]
 					nn := min(nr, nc-jr)
 					for ir := 0; ir < mc; ir += mr {
-						ap := ak[(ic+ir)*kc : (ic+ir+mr)*kc]
+						ap := ak[ir*kc : (ir+mr)*kc]
 						r.tile(kc, ap, bp, bufs.tile, ic+ir, min(mr, mc-ir), jc+jr, nn, pc > 0, pc+kc == k)
 					}
 				}

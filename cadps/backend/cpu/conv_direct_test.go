@@ -54,6 +54,13 @@ func directCases() []directCase {
 		{name: "wide-dilated", dc: with(d(2, 3, 5, 40, 7, 3, 3), func(dc *directConv) { dc.dh, dc.dw, dc.ph, dc.pw = 1, 2, 1, 2 }), phEnd: 1, pwEnd: 2},
 		{name: "rows-of-two-panels", dc: with(d(2, 3, 6, 32, 4, 3, 3), pad(1, 1)), phEnd: 1, pwEnd: 1},
 		{name: "wide-1x1-as-row", dc: d(3, 4, 1, 70, 8, 1, 1)},
+		// Maps smaller than the kernel (deep layers of a large UNet): more
+		// kernel rows than im2col columns, serially in several row blocks,
+		// split in row blocks that pack their own rows of the kernel.
+		{name: "map-under-kernel", dc: with(d(1, 80, 2, 2, 200, 3, 3), pad(1, 1)), phEnd: 1, pwEnd: 1},
+		{name: "1x1-map-3x3-kernel", dc: with(d(2, 100, 1, 1, 200, 3, 3), pad(1, 1)), phEnd: 1, pwEnd: 1},
+		// A kernel large enough to be packed by several goroutines.
+		{name: "kernel-packed-split", dc: with(d(1, 200, 13, 13, 150, 3, 3), pad(1, 1)), phEnd: 1, pwEnd: 1},
 		{name: "1d", dc: directConv{n: 2, c: 3, h: 1, w: 11, o: 4, kh: 1, kw: 5, sh: 1, sw: 2, dh: 1, dw: 1, pw: 2}, pwEnd: 1, oneDim: true},
 		{name: "no-images", dc: d(0, 3, 5, 5, 4, 3, 3)},
 		{name: "no-outputs", dc: d(2, 3, 5, 5, 0, 3, 3)},
@@ -114,7 +121,8 @@ func checkFloat32(t *testing.T, got []float32, want, mag []float64, rel float64)
 }
 
 // TestConvDirectRun checks the direct convolution on every kernel this CPU
-// runs, serially and split, with and without bias and ReLU, against the
+// runs, serially and split, with and without bias and ReLU, with the
+// kernel stored row-major and read through a reversing view, against the
 // definition: every output must be written (the output starts as NaN).
 func TestConvDirectRun(t *testing.T) {
 	for _, tc := range directCases() {
@@ -124,25 +132,48 @@ func TestConvDirectRun(t *testing.T) {
 		w := randFloat32s(r, dc.o*dc.c*dc.kh*dc.kw)
 		bias := randFloat32s(r, dc.o)
 		conv, mag := naiveDirect(dc, x, w)
+		reversed, view := reversedKernel(dc, w)
 		for _, kern := range testKernels() {
 			for _, workers := range []int{1, 3} {
 				for _, epi := range [][2]bool{{false, false}, {true, false}, {false, true}, {true, true}} {
-					fused := dc
-					fused.bias, fused.relu = epi[0], epi[1]
-					want, wmag := withEpilogue(fused, conv, mag, bias)
-					name := fmt.Sprintf("%s/%s/workers=%d/bias=%v/relu=%v", tc.name, kern.name, workers, epi[0], epi[1])
-					t.Run(name, func(t *testing.T) {
-						out := make([]float32, len(want))
-						for i := range out {
-							out[i] = float32(math.NaN())
+					for _, viewed := range []bool{false, true} {
+						fused := dc
+						fused.bias, fused.relu = epi[0], epi[1]
+						stored := w
+						if viewed {
+							fused.kernel, stored = view, reversed
 						}
-						convDirectRun(kern, &fused, x, w, bias, out, workers)
-						checkFloat32(t, out, want, wmag, 1e-5)
-					})
+						want, wmag := withEpilogue(fused, conv, mag, bias)
+						name := fmt.Sprintf("%s/%s/workers=%d/bias=%v/relu=%v/view=%v", tc.name, kern.name, workers, epi[0], epi[1], viewed)
+						t.Run(name, func(t *testing.T) {
+							out := make([]float32, len(want))
+							for i := range out {
+								out[i] = float32(math.NaN())
+							}
+							convDirectRun(kern, &fused, x, stored, bias, out, workers)
+							checkFloat32(t, out, want, wmag, 1e-5)
+						})
+					}
 				}
 			}
 		}
 	}
+}
+
+// reversedKernel stores the kernel w [O, C, KH, KW] as GoMLX's input
+// gradients read theirs: [C, O, KH, KW] with both spatial axes reversed,
+// and returns the view that reads w back from it.
+func reversedKernel(dc directConv, w []float32) ([]float32, *kernelRead) {
+	taps := dc.kh * dc.kw
+	s := make([]float32, len(w))
+	for o := range dc.o {
+		for c := range dc.c {
+			for t := range taps {
+				s[(c*dc.o+o)*taps+taps-1-t] = w[(o*dc.c+c)*taps+t]
+			}
+		}
+	}
+	return s, &kernelRead{offset: taps - 1, so: taps, sc: dc.o * taps, skh: -dc.kw, skw: -1}
 }
 
 // withEpilogue applies dc's bias and ReLU to the exact convolution conv
@@ -167,12 +198,16 @@ func withEpilogue(dc directConv, conv, mag []float64, bias []float32) (want, wma
 // exactly, with row blocks starting on whole micro-tiles.
 func TestConvWorkItems(t *testing.T) {
 	kern := &genericKernel
-	for _, s := range [][4]int{{1, 1, 1, 1}, {7, 3, 5, 2}, {64, 1024, 288, 2}, {448, 64, 4032, 2}, {32, 355216, 27, 3}, {150, 17, 900, 4}} {
+	for _, s := range [][4]int{{1, 1, 1, 1}, {7, 3, 5, 2}, {64, 1024, 288, 2}, {448, 64, 4032, 2}, {32, 355216, 27, 3}, {150, 17, 900, 4},
+		{512, 4, 4608, 2}, {1024, 1, 9216, 3}} {
 		m, n, k, workers := s[0], s[1], s[2], s[3]
 		covered := make([]int, m*n)
 		for _, it := range convWorkItems(kern, m, n, k, workers) {
 			if it.i0%kern.mr != 0 || it.i0 >= it.i1 || it.j0 >= it.j1 {
 				t.Fatalf("%v: block %+v", s, it)
+			}
+			if m > n && (it.j0 != 0 || it.j1 != n) {
+				t.Fatalf("%v: block %+v splits columns of a kernel larger than the im2col matrix", s, it)
 			}
 			for i := it.i0; i < it.i1; i++ {
 				for j := it.j0; j < it.j1; j++ {

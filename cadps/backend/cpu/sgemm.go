@@ -176,6 +176,10 @@ func packA(dst []float32, a matView, mc, kc, mr int) {
 			}
 			continue
 		}
+		if a.cs == 1 && mr == 6 && rows == 6 {
+			packRowsPanel6(panel, a.data[a.off+i0*a.rs:], a.rs, kc)
+			continue
+		}
 		for i := range rows {
 			base := a.off + (i0+i)*a.rs
 			if a.cs == 1 {
@@ -189,6 +193,18 @@ func packA(dst []float32, a matView, mc, kc, mr int) {
 				}
 			}
 		}
+	}
+}
+
+// packRowsPanel6 is packA's loop for a full panel of six rows (the AVX2
+// and AVX-512 kernels' mr) of a row-major matrix with row stride rs: one
+// column of the six rows per step, so that the panel is written in order.
+func packRowsPanel6(panel, a []float32, rs, kc int) {
+	r0, r1, r2 := a[:kc], a[rs:rs+kc], a[2*rs:2*rs+kc]
+	r3, r4, r5 := a[3*rs:3*rs+kc], a[4*rs:4*rs+kc], a[5*rs:5*rs+kc]
+	for p := range kc {
+		d := (*[6]float32)(panel[p*6:])
+		d[0], d[1], d[2], d[3], d[4], d[5] = r0[p], r1[p], r2[p], r3[p], r4[p], r5[p]
 	}
 }
 
