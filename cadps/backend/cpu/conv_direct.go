@@ -45,14 +45,19 @@ type kernelRead struct {
 // layout, input dilation already removed, padding pads still to apply) and
 // whether it applies: float32, one channel group, one or two spatial axes,
 // no axis computed as a banded matrix, and no kernel larger than its output
-// (the kernel gradient's shape, where im2col's slicing is cheaper).
+// unless the unpadded input is smaller still. A kernel larger than its
+// output but not than its input has a kernel gradient's shape (the kernel
+// is the output's gradient, spanning the image), where im2col's slicing is
+// cheaper; a map smaller than the kernel, as in the deepest levels of a
+// UNet at small inputs, is not one, and the direct path spares it the
+// reversed kernel's copy in an input gradient.
 func directConvFor(g convGeom, pads [][2]int, unpadded []int) (directConv, bool) {
 	s := len(g.out)
 	if g.dtype != dtypes.Float32 || g.groups != 1 || s < 1 || s > 2 || g.banded() {
 		return directConv{}, false
 	}
 	for i := range s {
-		if g.kern[i] > g.out[i] {
+		if g.kern[i] > g.out[i] && g.kern[i] <= unpadded[i] {
 			return directConv{}, false
 		}
 	}

@@ -229,6 +229,7 @@ func TestConvGeneralFloat32Direct(t *testing.T) {
 		"negative-padding": true, "large-padding": true, "even-kernel": true, "input-dilation": true,
 		"input-dilation-with-stride": true, "input-dilation-3-kernel-dilation-2": true,
 		"input-dilation-2-kernel-dilation-2": true, "input-dilation-negative-padding": true, "NHWC-HWIO": true, "odd-layouts": true, "mixed-layouts": true, "1d": true,
+		"map-smaller-than-kernel": true,
 	}
 	for _, cc := range convCases() {
 		t.Run(cc.name, func(t *testing.T) {

@@ -234,6 +234,9 @@ func convCases() []convCase {
 		{name: "input-dilation-negative-padding", n: 1, c: 2, o: 3, in: []int{6, 6}, kern: []int{3, 3}, idil: []int{2, 2}, pads: [][2]int{{-1, 1}, {2, -3}}},
 		{name: "input-dilation-with-stride", n: 1, c: 2, o: 2, in: []int{5, 5}, kern: []int{3, 3}, idil: []int{2, 2}, strides: []int{2, 3}, pads: [][2]int{{1, 1}, {1, 1}}},
 		{name: "kernel-larger-than-output", n: 3, c: 2, o: 2, in: []int{12, 11}, kern: []int{9, 9}, pads: [][2]int{{1, 1}, {1, 1}}},
+		// The deepest level of a large UNet at a small input: a 2×1 map
+		// under a 3×3 kernel.
+		{name: "map-smaller-than-kernel", n: 1, c: 3, o: 4, in: []int{2, 1}, kern: []int{3, 3}, pads: [][2]int{{1, 1}, {1, 1}}},
 		{name: "kernel-grad-shape-dilated", n: 2, c: 2, o: 3, in: []int{13, 12}, kern: []int{7, 5}, kdil: []int{2, 2}, pads: [][2]int{{1, 1}, {1, 1}}},
 		{name: "big-depthwise-small-image", n: 1, c: 3, o: 3, groups: 3, in: []int{24, 22}, kern: []int{21, 19}, pads: [][2]int{{10, 10}, {9, 9}}},
 		{name: "banded-kernel-larger", n: 1, c: 2, o: 2, in: []int{30, 40}, kern: []int{5, 23}, pads: [][2]int{{2, 2}, {1, 1}}},

@@ -31,6 +31,9 @@ func TestConvReversedKernelView(t *testing.T) {
 		{convCase{name: "pointwise", n: 2, c: 7, o: 9, in: []int{3, 4}, kern: []int{1, 1}}, []int{0, 1}},
 		{convCase{name: "1d", n: 2, c: 3, o: 8, in: []int{11}, kern: []int{5}, strides: []int{2}, pads: [][2]int{{2, 1}}}, []int{0, 2}},
 		{convCase{name: "many-rows", n: 1, c: 40, o: 13, in: []int{5, 5}, kern: []int{3, 3}, pads: [][2]int{{1, 1}, {1, 1}}}, []int{0, 2, 3}},
+		// A map smaller than the kernel: the input gradient at the deepest
+		// level of a large UNet at a small input.
+		{convCase{name: "map-smaller-than-kernel", n: 1, c: 9, o: 7, in: []int{2, 1}, kern: []int{3, 3}, pads: [][2]int{{1, 1}, {1, 1}}}, []int{0, 1, 2, 3}},
 	}
 	for _, tc := range cases {
 		cc := fill(&tc.cc)
