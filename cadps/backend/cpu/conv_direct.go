@@ -93,9 +93,55 @@ func (b *Builder) convDirect(x, w backends.Op, dc directConv, outDims []int) (ba
 		dc.kernel = kr
 		inputs[1] = inputs[1].inputs[0]
 	}
+	dc.cropDeadTaps()
 	node := b.newNode(backends.OpTypeConvGeneral, shapes.Make(dtypes.Float32, outDims...), inputs...)
 	node.data = &dc
 	return node, nil
+}
+
+// cropDeadTaps drops the kernel rows and columns that read only padding
+// for every output position, as on a 1×1 map under a 3×3 kernel (the
+// deepest level of a large UNet at a small input), where they would be 8
+// of 9 taps: the kernel becomes a view of its live taps, and the padding
+// shifts with them, so that neither the kernel's dead taps nor the zero
+// rows of the im2col matrix are packed or multiplied.
+func (dc *directConv) cropDeadTaps() {
+	y0, y1 := liveTaps(dc.kh, dc.oh, dc.h, dc.sh, dc.dh, dc.ph)
+	x0, x1 := liveTaps(dc.kw, dc.ow, dc.w, dc.sw, dc.dw, dc.pw)
+	if y1-y0 == dc.kh && x1-x0 == dc.kw || y0 >= y1 || x0 >= x1 {
+		return
+	}
+	if dc.kernel == nil {
+		dc.kernel = &kernelRead{so: dc.c * dc.kh * dc.kw, sc: dc.kh * dc.kw, skh: dc.kw, skw: 1}
+	}
+	kr := *dc.kernel
+	kr.offset += y0*kr.skh + x0*kr.skw
+	dc.kernel = &kr
+	dc.kh, dc.ph = y1-y0, dc.ph-y0*dc.dh
+	dc.kw, dc.pw = x1-x0, dc.pw-x0*dc.dw
+}
+
+// liveTaps returns the range [lo, hi) of the taps of a kernel axis of k
+// taps (stride s, dilation d, padding p before an input of n) that read
+// inside the input for at least one of the out output positions; lo ≥ hi
+// where none does.
+func liveTaps(k, out, n, s, d, p int) (lo, hi int) {
+	live := func(t int) bool {
+		for o := range out {
+			if i := o*s + t*d - p; i >= 0 && i < n {
+				return true
+			}
+		}
+		return false
+	}
+	lo, hi = 0, k
+	for lo < k && !live(lo) {
+		lo++
+	}
+	for hi > lo && !live(hi-1) {
+		hi--
+	}
+	return lo, hi
 }
 
 // execConvGeneralDirect runs ConvGeneral nodes built by convDirect and

@@ -383,3 +383,50 @@ func TestConvDirectFusion(t *testing.T) {
 		checkFloat32(t, got, expect[0], expect[1], 1e-5)
 	}
 }
+
+// TestConvDirectCropsDeadTaps checks that cropping the taps that read only
+// padding keeps the convolution (against the definition on the whole
+// kernel, stored row-major and through a reversing view) and crops what it
+// should.
+func TestConvDirectCropsDeadTaps(t *testing.T) {
+	d := func(c, h, w, o, kh, kw, ph, pw int) directConv {
+		return directConv{n: 2, c: c, h: h, w: w, o: o, kh: kh, kw: kw, sh: 1, sw: 1, dh: 1, dw: 1, ph: ph, pw: pw}
+	}
+	cases := []struct {
+		tc             directCase
+		wantKH, wantKW int
+	}{
+		{directCase{name: "1x1-map-3x3", dc: d(7, 1, 1, 9, 3, 3, 1, 1), phEnd: 1, pwEnd: 1}, 1, 1},
+		{directCase{name: "2x1-map-5x5", dc: d(3, 2, 1, 4, 5, 5, 2, 2), phEnd: 2, pwEnd: 2}, 3, 1},
+		{directCase{name: "padding-past-kernel", dc: d(2, 3, 2, 3, 3, 3, 3, 2), phEnd: 3, pwEnd: 2}, 3, 3},
+		{directCase{name: "one-side", dc: d(2, 1, 4, 3, 3, 3, 2, 1), phEnd: 0, pwEnd: 1}, 1, 3},
+		{directCase{name: "dilated", dc: withConv(d(2, 2, 2, 3, 3, 3, 2, 2), func(dc *directConv) { dc.dh, dc.dw = 2, 2 }), phEnd: 2, pwEnd: 2}, 1, 1},
+		{directCase{name: "strided", dc: withConv(d(2, 1, 5, 3, 3, 3, 1, 1), func(dc *directConv) { dc.sh, dc.sw = 2, 2 }), phEnd: 1, pwEnd: 1}, 1, 3},
+		{directCase{name: "all-live", dc: d(2, 4, 4, 3, 3, 3, 1, 1), phEnd: 1, pwEnd: 1}, 3, 3},
+	}
+	for _, c := range cases {
+		dc := c.tc.conv()
+		r := rand.New(rand.NewPCG(19, uint64(len(c.tc.name))))
+		x := randFloat32s(r, dc.n*dc.c*dc.h*dc.w)
+		w := randFloat32s(r, dc.o*dc.c*dc.kh*dc.kw)
+		want, mag := naiveDirect(dc, x, w)
+		reversed, view := reversedKernel(dc, w)
+		for _, viewed := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/view=%v", c.tc.name, viewed), func(t *testing.T) {
+				cropped, stored := dc, w
+				if viewed {
+					cropped.kernel, stored = view, reversed
+				}
+				cropped.cropDeadTaps()
+				if cropped.kh != c.wantKH || cropped.kw != c.wantKW {
+					t.Errorf("cropped to %d×%d taps, want %d×%d", cropped.kh, cropped.kw, c.wantKH, c.wantKW)
+				}
+				out := make([]float32, len(want))
+				convDirectRun(sgemmKernel(), &cropped, x, stored, nil, out, 2)
+				checkFloat32(t, out, want, mag, 1e-5)
+			})
+		}
+	}
+}
+
+func withConv(dc directConv, f func(*directConv)) directConv { f(&dc); return dc }
