@@ -26,7 +26,7 @@ func TestForwardFLOPs(t *testing.T) {
 
 // benchModels are the benchmark models and input sizes: the fixture
 // configs and the FFHQ preset (random weights in the real layout) run on
-// 64×64 and 256×256 inputs.
+// 32×32, 64×64 and 256×256 inputs.
 func benchModels() []struct {
 	name string
 	cfg  Config
@@ -41,6 +41,7 @@ func benchModels() []struct {
 			AttentionResolutions: "16,8", NumHeads: 4, NumHeadChannels: 16, NumHeadsUpsample: -1, UseScaleShiftNorm: true, ResblockUpdown: true}, 32},
 		{"unet-b-16", Config{ImageSize: 16, NumChannels: 32, NumResBlocks: 2, ChannelMult: "1,2",
 			AttentionResolutions: "8", NumHeads: 2, NumHeadChannels: -1, NumHeadsUpsample: -1}, 16},
+		{"ffhq-32", FFHQ256(), 32},
 		{"ffhq-64", FFHQ256(), 64},
 		{"ffhq-256", FFHQ256(), 256},
 	}
