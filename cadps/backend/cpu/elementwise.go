@@ -62,15 +62,7 @@ func vectorArith(k *arithKernels, upstream nodeExecutor) nodeExecutor {
 			return output, nil
 		}
 		_, _, output, _, _ := binaryOperandsAndOutput(backend, inputs, inputsOwned, node.shape)
-		dst := output.flat.([]float32)
-		switch {
-		case lhsFull && rhsFull:
-			k.vv(dst, a, b)
-		case lhsFull:
-			k.vs(dst, a, b[0])
-		default:
-			k.sv(dst, b, a[0])
-		}
+		k.runSplit(output.flat.([]float32), a, b, lhsFull, rhsFull, elementWorkers(backend))
 		return output, nil
 	}
 }

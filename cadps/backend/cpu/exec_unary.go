@@ -365,7 +365,7 @@ func execExp(backend *Backend, node *Node, inputs []*Buffer, inputsOwned []bool)
 	input, output := unaryOperandAndOutput(backend, inputs, inputsOwned)
 	switch input.shape.DType {
 	case dtypes.Float32:
-		expFloat32(output.flat.([]float32), input.flat.([]float32)) // cadps: vectorised (exp.go)
+		expFloat32Split(output.flat.([]float32), input.flat.([]float32), elementWorkers(backend)) // cadps: vectorised (exp.go), split across cores
 	case dtypes.Float64:
 		execExpGeneric[float64](input.flat.([]float64), output.flat.([]float64))
 	case dtypes.BFloat16:
@@ -673,7 +673,7 @@ func execLogistic(backend *Backend, node *Node, inputs []*Buffer, inputsOwned []
 	input, output := unaryOperandAndOutput(backend, inputs, inputsOwned)
 	switch input.shape.DType {
 	case dtypes.Float32:
-		logisticFloat32(output.flat.([]float32), input.flat.([]float32)) // cadps: vectorised (exp.go)
+		logisticFloat32Split(output.flat.([]float32), input.flat.([]float32), elementWorkers(backend)) // cadps: vectorised (exp.go), split across cores
 	case dtypes.Float64:
 		execLogisticGeneric[float64](input.flat.([]float64), output.flat.([]float64))
 	case dtypes.BFloat16:

@@ -1,0 +1,102 @@
+// Part of the toolkit's fork of GoMLX v0.26.0's pure-Go backend (Apache-2.0); see NOTICE.
+
+package cpu
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sync"
+	"testing"
+)
+
+// TestParallelChunks checks that the ranges cover [0, n) once each, that
+// every range but the last is a multiple of 64 long, and that there are
+// no more of them than workers.
+func TestParallelChunks(t *testing.T) {
+	m := minParallelElements
+	for _, n := range []int{0, 1, m - 1, m, 2*m - 1, 2 * m, 3*m + 13, 1<<20 + 7} {
+		for _, workers := range []int{1, 2, 3, 8} {
+			var mu sync.Mutex
+			var ranges [][2]int
+			seen := make([]int, n)
+			parallelChunks(n, workers, func(lo, hi int) {
+				mu.Lock()
+				defer mu.Unlock()
+				ranges = append(ranges, [2]int{lo, hi})
+				for i := lo; i < hi; i++ {
+					seen[i]++
+				}
+			})
+			for i, c := range seen {
+				if c != 1 {
+					t.Fatalf("n=%d workers=%d: element %d in %d ranges", n, workers, i, c)
+				}
+			}
+			if len(ranges) > max(workers, 1) {
+				t.Errorf("n=%d workers=%d: %d ranges", n, workers, len(ranges))
+			}
+			for _, r := range ranges {
+				if r[1] != n && (r[1]-r[0])%64 != 0 {
+					t.Errorf("n=%d workers=%d: range %v is not a multiple of 64 long", n, workers, r)
+				}
+			}
+		}
+	}
+}
+
+// TestSplitElementwiseExact checks that exp, logistic and the four
+// arithmetic ops split across goroutines give, bit for bit, what one pass
+// gives, on an odd size with values that leave the vector exp's range
+// (and NaN, ±Inf) near the chunk boundaries.
+func TestSplitElementwiseExact(t *testing.T) {
+	const n = 3*minParallelElements + 13
+	r := rand.New(rand.NewPCG(23, 24))
+	a, b := randFloat32s(r, n), randFloat32s(r, n)
+	for i, v := range []float32{100, -100, float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), 89, -88} {
+		for _, at := range []int{minParallelElements - 3, 2*minParallelElements + 40, n - 1} {
+			a[at-i] = v
+		}
+	}
+	same := func(t *testing.T, got, want []float32) {
+		t.Helper()
+		for i := range want {
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("element %d: %g, want %g", i, got[i], want[i])
+			}
+		}
+	}
+	for _, workers := range []int{2, 3} {
+		t.Run(fmt.Sprintf("exp/workers=%d", workers), func(t *testing.T) {
+			want, got := make([]float32, n), make([]float32, n)
+			expFloat32(want, a)
+			expFloat32Split(got, a, workers)
+			same(t, got, want)
+		})
+		t.Run(fmt.Sprintf("logistic/workers=%d", workers), func(t *testing.T) {
+			want, got := make([]float32, n), make([]float32, n)
+			logisticFloat32(want, a)
+			logisticFloat32Split(got, a, workers)
+			same(t, got, want)
+		})
+		for _, op := range []arithOp{arithAdd, arithSub, arithMul, arithDiv} {
+			k := arithKernelsFor(op)
+			for _, c := range []struct {
+				name         string
+				aFull, bFull bool
+				want         func(dst []float32)
+			}{
+				{"vv", true, true, func(dst []float32) { k.vv(dst, a, b) }},
+				{"vs", true, false, func(dst []float32) { k.vs(dst, a, b[0]) }},
+				{"sv", false, true, func(dst []float32) { k.sv(dst, b, a[0]) }},
+			} {
+				t.Run(fmt.Sprintf("op%d/%s/workers=%d", op, c.name, workers), func(t *testing.T) {
+					want, got := make([]float32, n), make([]float32, n)
+					c.want(want)
+					k.runSplit(got, a, b, c.aFull, c.bFull, workers)
+					same(t, got, want)
+				})
+			}
+		}
+	}
+}
