@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"testing"
 
@@ -226,6 +227,12 @@ func (d *differ) checkAgainst(t *testing.T, name string, tol float64, fn, refFn 
 		t.Fatalf("%s: %v", name, errFork)
 	}
 	d.ran++
+	compareOutputs(t, name, tol, got, want)
+}
+
+// compareOutputs compares got with want as check does.
+func compareOutputs(t *testing.T, name string, tol float64, got, want []*tensors.Tensor) {
+	t.Helper()
 	for i := range want {
 		if !got[i].Shape().Equal(want[i].Shape()) {
 			t.Fatalf("%s: output %d is %s, want %s", name, i, got[i].Shape(), want[i].Shape())
@@ -897,4 +904,202 @@ func TestDifferentialDataMovement(t *testing.T) {
 			return []*graph.Node{graph.BroadcastToDims(graph.InsertAxes(in[0], 0), to...)}
 		}, x)
 	}
+}
+
+// checkProcs is check with the fork run once per GOMAXPROCS in procs (the
+// reference once): the fork's kernels split their work by it. fork should
+// be a backend without a worker limit ("parallelism=-1"), so that
+// GOMAXPROCS alone sets the number of goroutines, even past the cores.
+func (d *differ) checkProcs(t *testing.T, fork backends.Backend, procs []int, name string, tol float64, fn func([]*graph.Node) []*graph.Node, inputs ...*tensors.Tensor) {
+	t.Helper()
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	want, errRef := runGraph(d.ref, fn, inputs)
+	for _, p := range procs {
+		runtime.GOMAXPROCS(p)
+		got, errFork := runGraph(fork, fn, inputs)
+		switch {
+		case errRef != nil && errFork != nil:
+			d.skipped++
+			continue
+		case errRef != nil:
+			t.Fatalf("%s: upstream fails (%v), this backend does not", name, errRef)
+		case errFork != nil:
+			t.Fatalf("%s GOMAXPROCS=%d: %v", name, p, errFork)
+		}
+		d.ran++
+		compareOutputs(t, fmt.Sprintf("%s GOMAXPROCS=%d", name, p), tol, got, want)
+	}
+}
+
+// canonicalConv returns the convolution of n images of c channels and
+// spatial sizes in by an o×c kernel of spatial sizes kern, channels first
+// everywhere; nil strides and dilations are 1s.
+func canonicalConv(n, c, o int, in, kern, strides, kdil, idil []int, pads [][2]int) convFuzzCase {
+	s := len(in)
+	cc := convFuzzCase{n: n, c: c, o: o, chGroups: 1, batchGroups: 1, in: in, kern: kern, pads: pads,
+		strides: strides, kdil: kdil, idil: idil, outSize: 1}
+	for _, p := range []*[]int{&cc.strides, &cc.kdil, &cc.idil} {
+		if *p == nil {
+			*p = unitStrides(s)
+		}
+	}
+	spatial := make([]int, s)
+	for i := range s {
+		spatial[i] = 2 + i
+		lp := (in[i]-1)*cc.idil[i] + 1 + pads[i][0] + pads[i][1]
+		cc.outSize *= max(0, (lp-((kern[i]-1)*cc.kdil[i]+1))/cc.strides[i]+1)
+	}
+	cc.axes = backends.ConvolveAxesConfig{InputBatch: 0, InputChannels: 1, InputSpatial: spatial,
+		KernelOutputChannels: 0, KernelInputChannels: 1, KernelSpatial: spatial,
+		OutputBatch: 0, OutputChannels: 1, OutputSpatial: spatial}
+	cc.xDims = append([]int{n, c}, in...)
+	cc.kDims = append([]int{o, c}, kern...)
+	return cc
+}
+
+// convAndGrads returns fn's graph: the convolution cc, then, with grads,
+// the gradients of a weighted sum of it with respect to input and kernel
+// (GoMLX's input gradient is a convolution with the reversed kernel, read
+// in place by the direct path), and with fused, its bias add and ReLU.
+func convAndGrads(cc convFuzzCase, grads, fused bool) func(in []*graph.Node) []*graph.Node {
+	return func(in []*graph.Node) []*graph.Node {
+		y := cc.conv(in[0], in[1])
+		outs := []*graph.Node{y}
+		if grads {
+			v := graph.Sin(graph.IotaFull(y.Graph(), y.Shape()))
+			outs = append(outs, graph.Gradient(graph.ReduceAllSum(graph.Mul(y, v)), in[0], in[1])...)
+		}
+		if fused {
+			bdims := make([]int, y.Rank())
+			for j := range bdims {
+				bdims[j] = 1
+			}
+			bdims[1] = cc.o
+			yb := graph.Add(y, graph.Reshape(in[2], bdims...))
+			outs = append(outs, graph.Max(yb, graph.ScalarZero(y.Graph(), dtypes.Float32)))
+		}
+		return outs
+	}
+}
+
+// TestDifferentialConvSmallMaps compares the regimes of the direct path
+// that random shapes seldom reach: maps smaller than the kernel (1×1, 2×2,
+// 1×3, 3×1 and 1-D maps under 3×3, 5×5, 7×1 kernels), with symmetric,
+// asymmetric, negative and past-the-kernel padding, strides, kernel and
+// input dilations, where only interior taps read the map and where no tap
+// does (the output is then 0, or the bias); and products with more output
+// channels than im2col columns, large enough to split by rows and pack
+// the kernel in parallel, with bias and ReLU and through the reversed
+// kernel of an input gradient. Each runs with GOMAXPROCS 1, 2 and 3.
+func TestDifferentialConvSmallMaps(t *testing.T) {
+	d := newDiffer(t)
+	fork, err := New("parallelism=-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	procs := []int{1, 2, 3}
+	r := rand.New(rand.NewPCG(13, 14))
+	refused := 0 // gradients GoMLX does not build
+	cases := []struct {
+		in, kern, strides, kdil, idil []int
+		pads                          [][2]int
+	}{
+		// 2-D maps under larger kernels.
+		{in: []int{1, 1}, kern: []int{3, 3}, pads: [][2]int{{1, 1}, {1, 1}}},
+		{in: []int{1, 1}, kern: []int{3, 3}, pads: [][2]int{{0, 2}, {2, 0}}},
+		{in: []int{2, 2}, kern: []int{3, 3}, pads: [][2]int{{1, 1}, {1, 1}}},
+		{in: []int{2, 2}, kern: []int{5, 5}, pads: [][2]int{{2, 2}, {2, 2}}}, // interior taps only
+		{in: []int{2, 2}, kern: []int{5, 5}, pads: [][2]int{{1, 3}, {3, 1}}},
+		{in: []int{1, 3}, kern: []int{3, 3}, pads: [][2]int{{1, 1}, {1, 1}}},
+		{in: []int{3, 1}, kern: []int{3, 3}, pads: [][2]int{{1, 1}, {1, 1}}},
+		{in: []int{1, 3}, kern: []int{5, 5}, pads: [][2]int{{2, 2}, {2, 2}}},
+		{in: []int{2, 2}, kern: []int{7, 1}, pads: [][2]int{{3, 3}, {0, 0}}},
+		{in: []int{3, 1}, kern: []int{7, 1}, pads: [][2]int{{3, 3}, {0, 0}}},
+		{in: []int{1, 1}, kern: []int{5, 5}, pads: [][2]int{{2, 2}, {2, 2}}}, // only the centre tap
+		{in: []int{1, 2}, kern: []int{5, 5}, pads: [][2]int{{2, 2}, {2, 2}}}, // interior taps only
+		// Padding past the kernel's reach: outputs reading only padding.
+		{in: []int{1, 1}, kern: []int{3, 3}, pads: [][2]int{{4, 4}, {3, 5}}},
+		{in: []int{2, 1}, kern: []int{3, 3}, pads: [][2]int{{5, 0}, {0, 4}}},
+		// Strides, with a tap or none reading the map.
+		{in: []int{2, 2}, kern: []int{3, 3}, strides: []int{2, 2}, pads: [][2]int{{1, 1}, {1, 1}}},
+		{in: []int{1, 1}, kern: []int{3, 3}, strides: []int{3, 3}, pads: [][2]int{{3, 3}, {3, 3}}},
+		{in: []int{1, 1}, kern: []int{3, 3}, strides: []int{5, 5}, pads: [][2]int{{4, 4}, {4, 4}}}, // no tap reads the map
+		{in: []int{1, 2}, kern: []int{3, 3}, strides: []int{5, 1}, pads: [][2]int{{4, 4}, {1, 1}}}, // none on one axis
+		// Kernel and input dilations.
+		{in: []int{2, 2}, kern: []int{3, 3}, kdil: []int{2, 2}, pads: [][2]int{{2, 2}, {2, 2}}},
+		{in: []int{1, 3}, kern: []int{3, 3}, kdil: []int{3, 2}, pads: [][2]int{{3, 3}, {2, 2}}},
+		{in: []int{2, 2}, kern: []int{3, 3}, idil: []int{2, 2}, pads: [][2]int{{1, 1}, {1, 1}}},
+		{in: []int{2, 1}, kern: []int{5, 5}, idil: []int{2, 1}, strides: []int{2, 1}, pads: [][2]int{{2, 2}, {2, 2}}},
+		// Negative padding.
+		{in: []int{2, 2}, kern: []int{3, 3}, pads: [][2]int{{-1, 2}, {2, -1}}},
+		{in: []int{3, 1}, kern: []int{5, 3}, pads: [][2]int{{-1, 3}, {1, 1}}},
+		// 1-D.
+		{in: []int{1}, kern: []int{3}, pads: [][2]int{{1, 1}}},
+		{in: []int{2}, kern: []int{5}, pads: [][2]int{{2, 2}}},
+		{in: []int{1}, kern: []int{7}, pads: [][2]int{{0, 6}}},
+		{in: []int{2}, kern: []int{3}, strides: []int{2}, pads: [][2]int{{3, 3}}},
+		{in: []int{1}, kern: []int{3}, strides: []int{4}, pads: [][2]int{{3, 3}}}, // no tap reads the map
+		{in: []int{2}, kern: []int{3}, kdil: []int{2}, pads: [][2]int{{2, 2}}},
+		{in: []int{3}, kern: []int{5}, pads: [][2]int{{-1, 4}}},
+	}
+	for i, c := range cases {
+		n, ch, o := 1+i%2, channelCounts[r.IntN(len(channelCounts))], channelCounts[r.IntN(len(channelCounts))]
+		cc := canonicalConv(n, ch, o, c.in, c.kern, c.strides, c.kdil, c.idil, c.pads)
+		x, k := randUniform(r, dtypes.Float32, cc.xDims...), randUniform(r, dtypes.Float32, cc.kDims...)
+		bias := randUniform(r, dtypes.Float32, cc.o)
+		before := d.skipped
+		d.checkProcs(t, fork, procs, cc.String(), cc.tol(), convAndGrads(cc, false, true), x, k, bias)
+		// The kernel read through a view, as input gradients read theirs,
+		// in every padding regime (GoMLX differentiates few of them):
+		// stored [C, O, …] and reversed along its spatial axes, or along
+		// all of them (negative channel strides).
+		rc := cc
+		rc.kDims = append([]int{cc.c, cc.o}, cc.kern...)
+		rc.axes.KernelInputChannels, rc.axes.KernelOutputChannels = 0, 1
+		reversed := cc.axes.KernelSpatial
+		if i%2 == 1 {
+			reversed = append([]int{0, 1}, reversed...)
+		}
+		d.checkProcs(t, fork, procs, fmt.Sprintf("reversed %v %s", reversed, rc), cc.tol(), func(in []*graph.Node) []*graph.Node {
+			return []*graph.Node{rc.conv(in[0], graph.Reverse(in[1], reversed...))}
+		}, x, randUniform(r, dtypes.Float32, rc.kDims...))
+		if d.skipped > before {
+			t.Fatalf("%s: refused by both backends", cc)
+		}
+		// GoMLX differentiates neither input dilation nor padding past
+		// the dilated kernel's half, nor strides with kernel dilation.
+		d.checkProcs(t, fork, procs, "gradient "+cc.String(), cc.tol(), convAndGrads(cc, true, false), x, k)
+		if d.skipped > before {
+			refused++
+		}
+	}
+	// More output channels than im2col columns (the deep levels of a large
+	// UNet): split by rows only when large enough, each block packing its
+	// own rows; O is a multiple of neither the tile's 6 rows nor the row
+	// blocks. The input gradient reads the reversed kernel through a view,
+	// six rows at a time. The last case, with fewer output channels than
+	// columns, packs its kernel whole (and its input gradient's reversed
+	// one), split across goroutines, for blocks that split its columns.
+	type p3 = [3]int // images, input and output channels
+	for _, c := range []struct {
+		nco      p3
+		in, kern []int
+		pads     [][2]int
+	}{
+		{nco: p3{1, 64, 250}, in: []int{2, 2}, kern: []int{3, 3}, pads: [][2]int{{1, 1}, {1, 1}}},
+		{nco: p3{2, 600, 251}, in: []int{1, 1}, kern: []int{3, 3}, pads: [][2]int{{1, 1}, {1, 1}}},
+		{nco: p3{1, 150, 307}, in: []int{1, 2}, kern: []int{3, 3}, pads: [][2]int{{1, 1}, {1, 1}}},
+		{nco: p3{1, 100, 703}, in: []int{2}, kern: []int{3}, pads: [][2]int{{1, 1}}},
+		{nco: p3{1, 128, 130}, in: []int{12, 12}, kern: []int{3, 3}, pads: [][2]int{{1, 1}, {1, 1}}},
+	} {
+		cc := canonicalConv(c.nco[0], c.nco[1], c.nco[2], c.in, c.kern, nil, nil, nil, c.pads)
+		x, k := randUniform(r, dtypes.Float32, cc.xDims...), randUniform(r, dtypes.Float32, cc.kDims...)
+		bias := randUniform(r, dtypes.Float32, cc.o)
+		before := d.skipped
+		d.checkProcs(t, fork, procs, "rows "+cc.String(), cc.tol(), convAndGrads(cc, true, true), x, k, bias)
+		if d.skipped > before {
+			t.Fatalf("rows %s: refused by both backends", cc)
+		}
+	}
+	t.Logf("%d runs compared; the gradients of %d of %d shapes refused by both backends", d.ran, refused, len(cases))
 }
