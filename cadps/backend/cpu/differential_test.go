@@ -1103,3 +1103,52 @@ func TestDifferentialConvSmallMaps(t *testing.T) {
 	}
 	t.Logf("%d runs compared; the gradients of %d of %d shapes refused by both backends", d.ran, refused, len(cases))
 }
+
+// TestDifferentialElementwiseSplit compares, with GOMAXPROCS 1, 2 and 3,
+// float32 Add, Sub, Mul and Div of same-shape and scalar operands (either
+// side), Exp and Logistic at sizes around 2¹⁶ elements, where they start
+// to split across goroutines, and around the chunks' 64-element bounds:
+// division by 0 and NaN, values past the vector exp's range, and ops
+// writing over an intermediate operand they own, on either side.
+func TestDifferentialElementwiseSplit(t *testing.T) {
+	d := newDiffer(t)
+	fork, err := New("parallelism=-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	procs := []int{1, 2, 3}
+	r := rand.New(rand.NewPCG(15, 16))
+	const m = minParallelElements
+	for _, n := range []int{m - 1, m, m + 1, m + 63, m + 64, 2*m + 1, 3*m + 5} {
+		x, y := randValues(r, n), randValues(r, n)
+		for _, at := range []int{0, m/2 - 1, m/2 + 64, n/3 + 1, 2*n/3 - 1, n - 1} {
+			x[at], y[at] = 0, 0 // 0/0, and x/0 next to it
+			y[min(at+1, n-1)] = 0
+		}
+		specials(r, x, 5)
+		specials(r, y, 5)
+		for i := range x {
+			if i%97 == 0 {
+				x[i] *= 200 // past the vector exp's range
+			}
+		}
+		name := fmt.Sprintf("n=%d", n)
+		d.checkProcs(t, fork, procs, "arithmetic "+name, 0, func(in []*graph.Node) []*graph.Node {
+			a, b := in[0], in[1]
+			s := graph.Const(a.Graph(), float32(-0.625))
+			zero := graph.ScalarZero(a.Graph(), dtypes.Float32)
+			// Each intermediate has one use, so the op after it may write
+			// over it: Add over the product, Div over the sum, Sub (a
+			// scalar on the left) over the quotient, and so on.
+			diff := graph.Sub(s, graph.Div(graph.Add(graph.Mul(a, b), a), b))
+			return []*graph.Node{graph.Mul(graph.Sub(diff, s), s), graph.Div(graph.Add(a, s), zero), graph.Div(s, graph.Mul(b, zero))}
+		}, tensorOf(dtypes.Float32, x, n), tensorOf(dtypes.Float32, y, n))
+		d.checkProcs(t, fork, procs, "exp/logistic "+name, 1e-6, func(in []*graph.Node) []*graph.Node {
+			a := in[0]
+			return []*graph.Node{graph.Exp(a), graph.Logistic(a), graph.Exp(graph.Neg(a)), graph.Logistic(graph.Neg(a))}
+		}, tensorOf(dtypes.Float32, x, n))
+	}
+	if d.skipped > 0 {
+		t.Errorf("%d cases refused by both backends", d.skipped)
+	}
+}
