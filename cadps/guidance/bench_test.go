@@ -10,6 +10,7 @@ import (
 	"github.com/cadps/toolkit/cadps/backend"
 	"github.com/cadps/toolkit/cadps/diffusion"
 	"github.com/cadps/toolkit/cadps/guidance"
+	"github.com/cadps/toolkit/cadps/prior/small"
 	"github.com/cadps/toolkit/cadps/unet"
 	"github.com/cadps/toolkit/internal/fixtures"
 	"github.com/cadps/toolkit/internal/num"
@@ -76,10 +77,6 @@ func loadStepUNet(b *testing.B) (*context.Context, guidance.Network, int) {
 //	go test ./cadps/guidance/ -run '^$' -bench MethodStep -benchtime 3x
 func BenchmarkMethodStep(b *testing.B) {
 	ctx, net, size := loadStepUNet(b)
-	be, err := backend.New()
-	if err != nil {
-		b.Fatal(err)
-	}
 	proc, err := diffusion.New(diffusion.Config{Steps: 1000, NoiseSchedule: "linear", Respacing: "50",
 		MeanType: diffusion.MeanEpsilon, VarType: diffusion.VarLearnedRange, ClipDenoised: true})
 	if err != nil {
@@ -89,22 +86,69 @@ func BenchmarkMethodStep(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	shape := []int{1, 3, size, size}
-	yShape, err := op.OutputShape(shape)
+	// DPS runs first: every other method also reports its time per step
+	// relative to DPS's in the same run (x-dps).
+	names := append([]string{"dps"}, slices.DeleteFunc(guidance.Names(), func(n string) bool { return n == "dps" })...)
+	benchmarkSteps(b, stepBench{ctx: ctx, net: net, proc: proc, op: op, shape: []int{1, 3, size, size}}, names)
+}
+
+// BenchmarkSmallPriorStep times a DPS and a CA-DPS step of the shipped
+// small prior (fmnist32, one 1×32×32 image) on the task of make demo (a
+// 12×12 box inpainted), its diffusion respaced to 100 steps, as make demo
+// samples. Run it with
+//
+//	go test ./cadps/guidance/ -run '^$' -bench SmallPriorStep -benchtime 20x
+func BenchmarkSmallPriorStep(b *testing.B) {
+	ctx := context.New()
+	m, err := small.Load(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg := small.Diffusion()
+	cfg.Respacing = "100"
+	proc, err := diffusion.New(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	shape := []int{1, small.Config().InChannels, small.Config().ImageSize, small.Config().ImageSize}
+	op, err := ops.Parse("inpaint_box:size=12", shape, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchmarkSteps(b, stepBench{ctx: ctx, net: cadps.UNetNetwork(m), proc: proc, op: op, shape: shape}, []string{"dps", "cadps"})
+}
+
+// stepBench is a network, a diffusion process, an operator and the image
+// shape whose sampling steps benchmarkSteps times.
+type stepBench struct {
+	ctx   *context.Context
+	net   guidance.Network
+	proc  *diffusion.Process
+	op    ops.Operator
+	shape []int
+}
+
+// benchmarkSteps runs one sub-benchmark per method of names, timing a step
+// at t = 25 on random x, y and draws after compiling it; a method other
+// than the first also reports its time per step relative to the first's
+// (x-dps when the first is DPS).
+func benchmarkSteps(b *testing.B, sb stepBench, names []string) {
+	be, err := backend.New()
+	if err != nil {
+		b.Fatal(err)
+	}
+	yShape, err := sb.op.OutputShape(sb.shape)
 	if err != nil {
 		b.Fatal(err)
 	}
 	r := rand.New(rand.NewPCG(1, 1))
-	x, z := randomTensor(r, shape), randomTensor(r, shape)
+	x, z := randomTensor(r, sb.shape), randomTensor(r, sb.shape)
 	y, zy := randomTensor(r, yShape), randomTensor(r, yShape)
-	sr := ops.KindSuperResolution
-	scales := map[string]float64{"dps": guidance.DefaultScale(guidance.DPS{}, sr), "cadps": guidance.DefaultScale(guidance.CADPS{}, sr),
-		"mcg": guidance.DefaultScale(guidance.MCG{}, sr)}
-	// DPS runs first: every other method also reports its time per step
-	// relative to DPS's in the same run (x-dps).
-	names := append([]string{"dps"}, slices.DeleteFunc(guidance.Names(), func(n string) bool { return n == "dps" })...)
-	var dpsTime float64
-	for _, name := range names {
+	kind := ops.KindOf(sb.op)
+	scales := map[string]float64{"dps": guidance.DefaultScale(guidance.DPS{}, kind), "cadps": guidance.DefaultScale(guidance.CADPS{}, kind),
+		"mcg": guidance.DefaultScale(guidance.MCG{}, kind)}
+	var firstTime float64
+	for i, name := range names {
 		b.Run(name, func(b *testing.B) {
 			m, err := guidance.New(name, guidance.Options{})
 			if err != nil {
@@ -117,14 +161,14 @@ func BenchmarkMethodStep(b *testing.B) {
 			calls := 0
 			counting := func(ctx *context.Context, x, t *graph.Node) *graph.Node {
 				calls++
-				return net(ctx, x, t)
+				return sb.net(ctx, x, t)
 			}
-			s, err := cadps.NewSampler(cadps.Problem{Backend: be, Ctx: ctx, Net: counting, Process: proc, Op: op,
+			s, err := cadps.NewSampler(cadps.Problem{Backend: be, Ctx: sb.ctx, Net: counting, Process: sb.proc, Op: sb.op,
 				Method: m, Scale: scale, SigmaY: 0.05})
 			if err != nil {
 				b.Fatal(err)
 			}
-			shapes, err := s.DrawShapes(shape)
+			shapes, err := s.DrawShapes(sb.shape)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -145,10 +189,10 @@ func BenchmarkMethodStep(b *testing.B) {
 			}
 			b.ReportMetric(float64(calls), "net-calls/step")
 			perStep := float64(b.Elapsed()) / float64(b.N)
-			if name == "dps" {
-				dpsTime = perStep
-			} else if dpsTime > 0 {
-				b.ReportMetric(perStep/dpsTime, "x-dps")
+			if i == 0 {
+				firstTime = perStep
+			} else if firstTime > 0 {
+				b.ReportMetric(perStep/firstTime, "x-"+names[0])
 			}
 		})
 	}
