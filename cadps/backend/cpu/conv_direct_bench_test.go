@@ -10,9 +10,10 @@ import (
 )
 
 // BenchmarkConvDirect times direct convolutions of the FID Inception's
-// shapes (16 images) and, as "/sgemm", the SGEMM of the same size on a
+// shapes (16 images) and of the small prior's ("small-", one image: 3×3,
+// 32×32 to 8×8 maps) and, as "/sgemm", the SGEMM of the same size on a
 // stored B (im2col already materialised): the difference is the cost of
-// packing B from the input.
+// packing B from the input, or of reading it in place.
 func BenchmarkConvDirect(b *testing.B) {
 	pad := func(dc directConv, ph, pw int) directConv { dc.ph, dc.pw = ph, pw; return dc }
 	d := func(n, c, h, w, o, kh, kw int) directConv {
@@ -25,6 +26,10 @@ func BenchmarkConvDirect(b *testing.B) {
 		{name: "1x7-c160-17", dc: pad(d(16, 160, 17, 17, 160, 1, 7), 0, 3), pwEnd: 3},
 		{name: "7x1-c160-17", dc: pad(d(16, 160, 17, 17, 160, 7, 1), 3, 0), phEnd: 3},
 		{name: "3x3-c448-8", dc: pad(d(16, 448, 8, 8, 384, 3, 3), 1, 1), phEnd: 1, pwEnd: 1},
+		{name: "small-3x3-c32-32", dc: pad(d(1, 32, 32, 32, 32, 3, 3), 1, 1), phEnd: 1, pwEnd: 1},
+		{name: "small-3x3-c64-32", dc: pad(d(1, 64, 32, 32, 32, 3, 3), 1, 1), phEnd: 1, pwEnd: 1},
+		{name: "small-3x3-c32-16", dc: pad(d(1, 32, 16, 16, 32, 3, 3), 1, 1), phEnd: 1, pwEnd: 1},
+		{name: "small-3x3-c64-8", dc: pad(d(1, 64, 8, 8, 64, 3, 3), 1, 1), phEnd: 1, pwEnd: 1},
 	}
 	kern := sgemmKernel()
 	workers := runtime.GOMAXPROCS(0)

@@ -13,9 +13,10 @@ import (
 // most workers goroutines: C = A·B for A = w (O × C·KH·KW) and B the im2col
 // matrix (C·KH·KW × N·OH·OW), whose column n·OH·OW + q is output position q
 // of image n. B's panels are packed from x by each goroutine for the
-// columns it computes. A is packed by each goroutine for the rows it
-// computes where no two blocks share rows, else once, by all goroutines,
-// before the product. Tiles of C go straight into the output, except those
+// columns it computes, except the row panels that kern reads in place from
+// a padded copy of x (see paddedInput). A is packed by each goroutine for
+// the rows it computes where no two blocks share rows, else once, by all
+// goroutines, before the product. Tiles of C go straight into the output, except those
 // that straddle two images or the edges, which go through a scratch tile.
 func convDirectRun(kern *microKernel, dc *directConv, x, w, bias, out []float32, workers int) {
 	m, k, p := dc.o, dc.c*dc.kh*dc.kw, dc.oh*dc.ow
@@ -35,6 +36,11 @@ func convDirectRun(kern *microKernel, dc *directConv, x, w, bias, out []float32,
 	r := convRun{dc: dc, kern: kern, w: w, x: x, bias: bias, out: out}
 	if dc.kernel != nil {
 		r.cols = kernelColumns(dc)
+	}
+	if readsRowsInPlace(kern, dc) {
+		buf := paddedPool.Get().(*[]float32)
+		defer paddedPool.Put(buf)
+		r.pad = padInput(dc, x, buf, workers)
 	}
 	items := convWorkItems(kern, m, n, k, workers)
 	if slices.ContainsFunc(items, func(it convItem) bool { return it.j0 > 0 || it.j1 < n }) {
@@ -69,12 +75,14 @@ func convDirectRun(kern *microKernel, dc *directConv, x, w, bias, out []float32,
 // convRun is one execution of a direct convolution: its kernel w, the
 // kernel's column offsets cols where it is read through a view (see
 // kernelColumns), A packed whole (nil where each block packs its own rows),
-// input x, bias (nil without) and output.
+// input x, its padded copy pad (nil where B's panels are all packed), bias
+// (nil without) and output.
 type convRun struct {
 	dc                 *directConv
 	kern               *microKernel
 	w, a, x, bias, out []float32
 	cols               []int
+	pad                *paddedInput
 }
 
 // convAPool holds the packed kernels of convDirectRun.
@@ -224,7 +232,7 @@ func (r *convRun) gemmItem(it convItem, bufs *packBuffers, scratch *packScratch)
 		for pc := 0; pc < k; pc += kcBlock {
 			kc := min(kcBlock, k-pc)
 			bufs.grow(kern, kc, mcBlock, nc)
-			dc.packB(bufs.b, r.x, pc, kc, jc, nc, nr, scratch)
+			dc.packB(bufs.b, r.x, pc, kc, jc, nc, nr, scratch, r.pad != nil)
 			for ic := it.i0; ic < it.i1; ic += mcBlock {
 				mc := min(mcBlock, it.i1-ic)
 				var ak []float32 // the packed rows from ic
@@ -235,11 +243,14 @@ func (r *convRun) gemmItem(it convItem, bufs *packBuffers, scratch *packScratch)
 					ak = bufs.a
 				}
 				for jr := 0; jr < nc; jr += nr {
-					bp := bufs.b[jr*kc : (jr+nr)*kc]
+					b := panelB{packed: bufs.b[jr*kc : (jr+nr)*kc], at: -1}
 					nn := min(nr, nc-jr)
+					if b.at = r.rowPanelAt(jc+jr, nn); b.at >= 0 {
+						b.offs = r.pad.offs[pc : pc+kc]
+					}
 					for ir := 0; ir < mc; ir += mr {
 						ap := ak[ir*kc : (ir+mr)*kc]
-						r.tile(kc, ap, bp, bufs.tile, ic+ir, min(mr, mc-ir), jc+jr, nn, pc > 0, pc+kc == k)
+						r.tile(kc, ap, b, bufs.tile, ic+ir, min(mr, mc-ir), jc+jr, nn, pc > 0, pc+kc == k)
 					}
 				}
 			}
@@ -247,17 +258,34 @@ func (r *convRun) gemmItem(it convItem, bufs *packBuffers, scratch *packScratch)
 	}
 }
 
-// tile computes the mm×nn tile of C at (row, col) from packed panels,
-// adding to it when acc; last says it is the final sum, which the bias and
-// ReLU then apply to.
-func (r *convRun) tile(kc int, ap, bp, scratch []float32, row, mm, col, nn int, acc, last bool) {
+// panelB is a panel of B: packed, or, where at ≥ 0, a row panel read in
+// place from r.pad.x at at + offs[p] for its row p.
+type panelB struct {
+	packed []float32
+	at     int
+	offs   []int
+}
+
+// micro runs the micro-kernel on the A panel ap and the B panel b into c.
+func (r *convRun) micro(kc int, ap []float32, b panelB, c []float32, ldc int, acc bool) {
+	if b.at >= 0 {
+		r.kern.rows(kc, ap, r.pad.x[b.at:], b.offs, r.pad.maxOff, c, ldc, acc)
+		return
+	}
+	r.kern.fn(kc, ap, b.packed, c, ldc, acc)
+}
+
+// tile computes the mm×nn tile of C at (row, col) from the panels ap and
+// b, adding to it when acc; last says it is the final sum, which the bias
+// and ReLU then apply to.
+func (r *convRun) tile(kc int, ap []float32, b panelB, scratch []float32, row, mm, col, nn int, acc, last bool) {
 	dc, kern, out := r.dc, r.kern, r.out
 	mr, nr := kern.mr, kern.nr
 	p := dc.oh * dc.ow
 	img, q := col/p, col%p
 	if mm == mr && nn == nr && q+nr <= p {
 		base := (img*dc.o+row)*p + q
-		kern.fn(kc, ap, bp, out[base:], p, acc)
+		r.micro(kc, ap, b, out[base:], p, acc)
 		if last && (dc.bias || dc.relu) {
 			for i := range mr {
 				dc.epilogue(out[base+i*p:base+i*p+nr], r.bias, row+i)
@@ -266,7 +294,7 @@ func (r *convRun) tile(kc int, ap, bp, scratch []float32, row, mm, col, nn int, 
 		return
 	}
 	t := scratch[:mr*nr]
-	kern.fn(kc, ap, bp, t, nr, false)
+	r.micro(kc, ap, b, t, nr, false)
 	for j := range nn {
 		base := (img*dc.o+row)*p + q
 		for i := range mm {

@@ -19,8 +19,10 @@ type packScratch struct {
 // B(pc+r, jc+q·nr+j) at q·nr·kc + r·nr + j, zero past nc. A panel whose
 // columns are 16 consecutive pixels of one output row (stride 1) is copied
 // a row at a time, 64 bytes where the row lies inside the input; the
-// others are gathered through a table of source offsets per tap.
-func (dc *directConv) packB(dst, x []float32, pc, kc, jc, nc, nr int, s *packScratch) {
+// others are gathered through a table of source offsets per tap. With
+// skipRows, row panels are left unpacked: the micro-kernel reads them in
+// place (see paddedInput).
+func (dc *directConv) packB(dst, x []float32, pc, kc, jc, nc, nr int, s *packScratch, skipRows bool) {
 	taps := dc.kh * dc.kw
 	plane := dc.h * dc.w
 	if cap(s.offsets) < taps*nr {
@@ -39,8 +41,10 @@ func (dc *directConv) packB(dst, x []float32, pc, kc, jc, nc, nr int, s *packScr
 		}
 		c, t := pc/taps, pc%taps
 		if nr == 16 && cols == nr {
-			if img, iy, ix, ok := dc.rowPanel(jc+j0, nr); ok {
-				dc.packRowPanel(panel, x, img, iy, ix, c, t, kc, s)
+			if img, oy, ox, ok := dc.rowPanel(jc+j0, nr); ok {
+				if !skipRows {
+					dc.packRowPanel(panel, x, img*dc.c*plane, oy*dc.sh-dc.ph, ox-dc.pw, c, t, kc, s)
+				}
 				continue
 			}
 		}
@@ -63,17 +67,16 @@ func (dc *directConv) packB(dst, x []float32, pc, kc, jc, nc, nr int, s *packScr
 }
 
 // rowPanel reports whether the cols columns from j are consecutive pixels
-// of one output row read with stride 1, and returns their image's offset
-// in x and the first one's window corner (input row and column, possibly
-// in the padding).
-func (dc *directConv) rowPanel(j, cols int) (img, iy, ix int, ok bool) {
+// of one output row read with stride 1, and returns the image and the
+// output row and column of the first.
+func (dc *directConv) rowPanel(j, cols int) (img, oy, ox int, ok bool) {
 	p := dc.oh * dc.ow
-	n, q := j/p, j%p
-	oy, ox := q/dc.ow, q%dc.ow
+	img, q := j/p, j%p
+	oy, ox = q/dc.ow, q%dc.ow
 	if dc.sw != 1 || ox+cols > dc.ow {
 		return 0, 0, 0, false
 	}
-	return n * dc.c * dc.h * dc.w, oy*dc.sh - dc.ph, ox - dc.pw, true
+	return img, oy, ox, true
 }
 
 // packRowPanel fills the kc rows of a 16-column panel from row pc = c·taps

@@ -14,10 +14,17 @@ import (
 // where C[i, j] is c[i·ldc + j]; with acc false the tile is overwritten,
 // otherwise added to. kc ≥ 1; a holds kc·mr values, b kc·nr, and c reaches
 // (mr−1)·ldc + nr.
+//
+// rows, where not nil, is fn with row p of B read in place, at
+// x[offs[p] : offs[p]+nr], instead of from a packed panel: a direct
+// convolution's row panels are rows of its zero-padded input (see
+// paddedInput). offs holds kc offsets, none past maxOff, and x reaches
+// maxOff + nr.
 type microKernel struct {
 	name   string
 	mr, nr int
 	fn     func(kc int, a, b, c []float32, ldc int, acc bool)
+	rows   func(kc int, a, x []float32, offs []int, maxOff int, c []float32, ldc int, acc bool)
 }
 
 // Cache blocking of the product (in elements): a kcBlock×nr panel of B stays

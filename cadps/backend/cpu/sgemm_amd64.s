@@ -1,5 +1,5 @@
 // Part of the toolkit's fork of GoMLX v0.26.0's pure-Go backend (Apache-2.0); see NOTICE.
-// Two micro-kernels of the same shape: 6 rows of the packed A panel broadcast
+// Micro-kernels of the same shape: 6 rows of the packed A panel broadcast
 // against 2 vectors of the packed B panel per step of k, accumulating in
 // 12 vector registers, then added to (acc) or stored over the C tile.
 
@@ -74,6 +74,98 @@ kernel6x16AVX2_loop:
 	VADDPS 0(R9), Y10, Y10
 	VADDPS 32(R9), Y11, Y11
 kernel6x16AVX2_store:
+	VMOVUPS Y0, 0(DX)
+	VMOVUPS Y1, 32(DX)
+	ADDQ R8, DX
+	VMOVUPS Y2, 0(DX)
+	VMOVUPS Y3, 32(DX)
+	ADDQ R8, DX
+	VMOVUPS Y4, 0(DX)
+	VMOVUPS Y5, 32(DX)
+	ADDQ R8, DX
+	VMOVUPS Y6, 0(DX)
+	VMOVUPS Y7, 32(DX)
+	ADDQ R8, DX
+	VMOVUPS Y8, 0(DX)
+	VMOVUPS Y9, 32(DX)
+	ADDQ R8, DX
+	VMOVUPS Y10, 0(DX)
+	VMOVUPS Y11, 32(DX)
+	VZEROUPPER
+	RET
+
+// func kernel6x16RowsAVX2(kc int, a, x *float32, offs *int, c *float32, ldc int, acc bool)
+//
+// kernel6x16AVX2 with row p of B read at x + offs[p] (16 floats) instead
+// of from a packed panel.
+TEXT ·kernel6x16RowsAVX2(SB), NOSPLIT, $0-49
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ x+16(FP), DI
+	MOVQ offs+24(FP), BX
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	SHLQ $2, R8
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+kernel6x16RowsAVX2_loop:
+	MOVQ 0(BX), R10
+	VMOVUPS 0(DI)(R10*4), Y12
+	VMOVUPS 32(DI)(R10*4), Y13
+	VBROADCASTSS 0(SI), Y14
+	VFMADD231PS Y12, Y14, Y0
+	VFMADD231PS Y13, Y14, Y1
+	VBROADCASTSS 4(SI), Y15
+	VFMADD231PS Y12, Y15, Y2
+	VFMADD231PS Y13, Y15, Y3
+	VBROADCASTSS 8(SI), Y14
+	VFMADD231PS Y12, Y14, Y4
+	VFMADD231PS Y13, Y14, Y5
+	VBROADCASTSS 12(SI), Y15
+	VFMADD231PS Y12, Y15, Y6
+	VFMADD231PS Y13, Y15, Y7
+	VBROADCASTSS 16(SI), Y14
+	VFMADD231PS Y12, Y14, Y8
+	VFMADD231PS Y13, Y14, Y9
+	VBROADCASTSS 20(SI), Y15
+	VFMADD231PS Y12, Y15, Y10
+	VFMADD231PS Y13, Y15, Y11
+	ADDQ $24, SI
+	ADDQ $8, BX
+	DECQ CX
+	JNZ kernel6x16RowsAVX2_loop
+	MOVBLZX acc+48(FP), AX
+	TESTL AX, AX
+	JZ kernel6x16RowsAVX2_store
+	MOVQ DX, R9
+	VADDPS 0(R9), Y0, Y0
+	VADDPS 32(R9), Y1, Y1
+	ADDQ R8, R9
+	VADDPS 0(R9), Y2, Y2
+	VADDPS 32(R9), Y3, Y3
+	ADDQ R8, R9
+	VADDPS 0(R9), Y4, Y4
+	VADDPS 32(R9), Y5, Y5
+	ADDQ R8, R9
+	VADDPS 0(R9), Y6, Y6
+	VADDPS 32(R9), Y7, Y7
+	ADDQ R8, R9
+	VADDPS 0(R9), Y8, Y8
+	VADDPS 32(R9), Y9, Y9
+	ADDQ R8, R9
+	VADDPS 0(R9), Y10, Y10
+	VADDPS 32(R9), Y11, Y11
+kernel6x16RowsAVX2_store:
 	VMOVUPS Y0, 0(DX)
 	VMOVUPS Y1, 32(DX)
 	ADDQ R8, DX
