@@ -9,3 +9,7 @@ func float32Arith(arithOp) *arithKernels { return nil }
 
 // vectorExp returns nil: without vector kernels exp runs in float64.
 func vectorExp() func(dst, src []float32) int { return nil }
+
+// vectorLogistic returns nil: without vector kernels logisticFloat32's
+// passes are Go loops.
+func vectorLogistic() *logisticPasses { return nil }

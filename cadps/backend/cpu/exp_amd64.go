@@ -22,3 +22,26 @@ func vectorExp() func(dst, src []float32) int {
 	}
 	return nil
 }
+
+// negAbsAVX2 writes −|src[i]| (src[i] with its sign bit set) to dst[i] for
+// the whole blocks of 8 of src and returns how many it wrote; len(dst) ≥
+// len(src) is not checked.
+//
+//go:noescape
+func negAbsAVX2(dst, src []float32) int
+
+// logisticDivAVX2 replaces d[i] = e with e/(1+e) where x[i]'s sign bit is
+// set and 1/(1+e) elsewhere, for the whole blocks of 8 of x, and returns
+// how many it replaced; len(d) ≥ len(x) is not checked.
+//
+//go:noescape
+func logisticDivAVX2(d, x []float32) int
+
+// vectorLogistic returns logisticFloat32's vector passes, or nil where the
+// CPU lacks AVX2.
+func vectorLogistic() *logisticPasses {
+	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
+		return &logisticPasses{negAbs: negAbsAVX2, div: logisticDivAVX2}
+	}
+	return nil
+}
