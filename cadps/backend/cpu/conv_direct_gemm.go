@@ -13,8 +13,8 @@ import (
 // most workers goroutines: C = A·B for A = w (O × C·KH·KW) and B the im2col
 // matrix (C·KH·KW × N·OH·OW), whose column n·OH·OW + q is output position q
 // of image n. B's panels are packed from x by each goroutine for the
-// columns it computes, except the row panels that kern reads in place from
-// a padded copy of x (see paddedInput). A is packed by each goroutine for
+// columns it computes, except those that kern reads in place from a padded
+// copy of x (see paddedInput). A is packed by each goroutine for
 // the rows it computes where no two blocks share rows, else once, by all
 // goroutines, before the product. Tiles of C go straight into the output, except those
 // that straddle two images or the edges, which go through a scratch tile.
@@ -40,7 +40,7 @@ func convDirectRun(kern *microKernel, dc *directConv, x, w, bias, out []float32,
 	if readsRowsInPlace(kern, dc) {
 		buf := paddedPool.Get().(*[]float32)
 		defer paddedPool.Put(buf)
-		r.pad = padInput(dc, x, buf, workers)
+		r.pad = padInput(dc, kern.nr, x, buf, workers)
 	}
 	items := convWorkItems(kern, m, n, k, workers)
 	if slices.ContainsFunc(items, func(it convItem) bool { return it.j0 > 0 || it.j1 < n }) {
@@ -232,7 +232,7 @@ func (r *convRun) gemmItem(it convItem, bufs *packBuffers, scratch *packScratch)
 		for pc := 0; pc < k; pc += kcBlock {
 			kc := min(kcBlock, k-pc)
 			bufs.grow(kern, kc, mcBlock, nc)
-			dc.packB(bufs.b, r.x, pc, kc, jc, nc, nr, scratch, r.pad != nil)
+			dc.packB(bufs.b, r.x, pc, kc, jc, nc, nr, scratch, r.pad)
 			for ic := it.i0; ic < it.i1; ic += mcBlock {
 				mc := min(mcBlock, it.i1-ic)
 				var ak []float32 // the packed rows from ic
@@ -245,7 +245,7 @@ func (r *convRun) gemmItem(it convItem, bufs *packBuffers, scratch *packScratch)
 				for jr := 0; jr < nc; jr += nr {
 					b := panelB{packed: bufs.b[jr*kc : (jr+nr)*kc], at: -1}
 					nn := min(nr, nc-jr)
-					if b.at = r.rowPanelAt(jc+jr, nn); b.at >= 0 {
+					if b.at = r.pad.panelAt(dc, jc+jr, nn); b.at >= 0 {
 						b.offs = r.pad.offs[pc : pc+kc]
 					}
 					for ir := 0; ir < mc; ir += mr {

@@ -19,10 +19,10 @@ type packScratch struct {
 // B(pc+r, jc+q·nr+j) at q·nr·kc + r·nr + j, zero past nc. A panel whose
 // columns are 16 consecutive pixels of one output row (stride 1) is copied
 // a row at a time, 64 bytes where the row lies inside the input; the
-// others are gathered through a table of source offsets per tap. With
-// skipRows, row panels are left unpacked: the micro-kernel reads them in
-// place (see paddedInput).
-func (dc *directConv) packB(dst, x []float32, pc, kc, jc, nc, nr int, s *packScratch, skipRows bool) {
+// others are gathered through a table of source offsets per tap. The
+// panels that the micro-kernel reads in place from pad (nil for none) are
+// left unpacked.
+func (dc *directConv) packB(dst, x []float32, pc, kc, jc, nc, nr int, s *packScratch, pad *paddedInput) {
 	taps := dc.kh * dc.kw
 	plane := dc.h * dc.w
 	if cap(s.offsets) < taps*nr {
@@ -36,15 +36,16 @@ func (dc *directConv) packB(dst, x []float32, pc, kc, jc, nc, nr int, s *packScr
 	for j0 := 0; j0 < nc; j0 += nr {
 		panel := dst[j0*kc : (j0+nr)*kc]
 		cols := min(nr, nc-j0)
+		if pad.panelAt(dc, jc+j0, cols) >= 0 {
+			continue
+		}
 		if cols < nr {
 			clear(panel)
 		}
 		c, t := pc/taps, pc%taps
 		if nr == 16 && cols == nr {
 			if img, oy, ox, ok := dc.rowPanel(jc+j0, nr); ok {
-				if !skipRows {
-					dc.packRowPanel(panel, x, img*dc.c*plane, oy*dc.sh-dc.ph, ox-dc.pw, c, t, kc, s)
-				}
+				dc.packRowPanel(panel, x, img*dc.c*plane, oy*dc.sh-dc.ph, ox-dc.pw, c, t, kc, s)
 				continue
 			}
 		}

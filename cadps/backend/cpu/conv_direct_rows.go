@@ -5,43 +5,55 @@ package cpu
 import "sync"
 
 // paddedInput is a direct convolution's input with its padding written
-// out as zeros, over the rows and columns the convolution reads. There,
-// every row of a row panel of the im2col matrix B (16 consecutive outputs
-// of one output row, stride 1 along it) is 16 consecutive values at a
-// fixed offset from the panel's first pixel, so a micro-kernel with a rows
-// form reads B in place instead of packing it: on small maps with few
-// output channels, packing B cost half as much as the products.
+// out as zeros, over the rows and columns the convolution reads, laid out
+// so that every row of some panels of the im2col matrix B is nr
+// consecutive values at a fixed offset from the panel's first pixel: a
+// micro-kernel with a rows form reads those panels in place instead of
+// packing them (packing B took 24 % of the small prior's sampling step).
+//
+// Where output rows are a panel wide or wider, each map is copied once,
+// padded on every side, and the panels read in place are those of nr
+// outputs of one output row. Narrower maps (stride 1 on both axes) are
+// copied once per kernel column kx, shifted by kx·dw and as wide as the
+// output, so that consecutive outputs of one image are consecutive there
+// across output rows too: the panels read in place are those of nr outputs
+// of one image.
 type paddedInput struct {
-	x      []float32
-	hp, wp int   // padded height and width
-	offs   []int // offset of B's row c·KH·KW + ky·KW + kx from a panel's first pixel
-	maxOff int   // the largest offset a panel of B reads from its first pixel
+	x       []float32
+	nr      int  // panel width
+	shifted bool // one copy per kernel column
+	hp, wp  int  // height and width of a stored map
+	// offs[c·KH·KW + ky·KW + kx] is the offset of B's row for channel c,
+	// tap (ky, kx) from a panel's first pixel; maxOff is the largest.
+	offs   []int
+	maxOff int
 }
 
 // paddedPool holds the padded inputs of convDirectRun.
 var paddedPool = sync.Pool{New: func() any { return new([]float32) }}
 
-// readsRowsInPlace reports whether convDirectRun reads dc's row panels
-// from a padded copy of the input: kern has a rows form, the convolution
-// has stride 1 along its rows and its output rows are a panel wide or
-// wider.
+// readsRowsInPlace reports whether convDirectRun reads panels of dc's B in
+// place from a padded copy of the input: kern has a rows form, the
+// convolution has stride 1 along its rows, and its output rows (or, with
+// stride 1 on both axes, its images) are a panel wide or wider.
 func readsRowsInPlace(kern *microKernel, dc *directConv) bool {
-	return kern.rows != nil && dc.sw == 1 && dc.ow >= kern.nr
+	return kern.rows != nil && dc.sw == 1 && (dc.ow >= kern.nr || dc.sh == 1 && dc.oh*dc.ow >= kern.nr)
 }
 
-// padInput copies x into buf, grown as needed, as dc's padded input: row
-// oy·sh + ky·dh, column ox + kx·dw of a padded map is what output (oy, ox)
-// reads through tap (ky, kx), zero in the padding. Large inputs are copied
-// by up to workers goroutines, a range of maps each.
-func padInput(dc *directConv, x []float32, buf *[]float32, workers int) *paddedInput {
-	hp := (dc.oh-1)*dc.sh + (dc.kh-1)*dc.dh + 1
-	wp := dc.ow + (dc.kw-1)*dc.dw
-	size := dc.n * dc.c * hp * wp
+// padInput copies x into buf, grown as needed, as dc's padded input for
+// panels nr wide (see paddedInput), by up to workers goroutines for large
+// inputs, a range of maps each.
+func padInput(dc *directConv, nr int, x []float32, buf *[]float32, workers int) *paddedInput {
+	p := &paddedInput{nr: nr, shifted: dc.ow < nr, hp: (dc.oh-1)*dc.sh + (dc.kh-1)*dc.dh + 1, wp: dc.ow + (dc.kw-1)*dc.dw}
+	if p.shifted {
+		p.wp = dc.ow
+	}
+	maps := dc.n * p.copies(dc) * dc.c
+	size := maps * p.hp * p.wp
 	if cap(*buf) < size {
 		*buf = make([]float32, size)
 	}
-	p := &paddedInput{x: (*buf)[:size], hp: hp, wp: wp}
-	maps := dc.n * dc.c
+	p.x = (*buf)[:size]
 	parts := min(workers, maps, max(1, size/minParallelElements))
 	step := (maps + parts - 1) / parts
 	var wg sync.WaitGroup
@@ -54,7 +66,11 @@ func padInput(dc *directConv, x []float32, buf *[]float32, workers int) *paddedI
 	p.offs = make([]int, dc.c*taps)
 	for c := range dc.c {
 		for t := range taps {
-			off := c*hp*wp + t/dc.kw*dc.dh*wp + t%dc.kw*dc.dw
+			ky, kx := t/dc.kw, t%dc.kw
+			off := c*p.hp*p.wp + ky*dc.dh*p.wp + kx*dc.dw
+			if p.shifted {
+				off = ((kx*dc.c+c)*p.hp + ky*dc.dh) * p.wp
+			}
 			p.offs[c*taps+t] = off
 			p.maxOff = max(p.maxOff, off)
 		}
@@ -62,13 +78,25 @@ func padInput(dc *directConv, x []float32, buf *[]float32, workers int) *paddedI
 	return p
 }
 
-// padMaps writes the padded maps [lo, hi) (image·C + channel) of x.
+// copies is the number of copies of each input map: one per kernel column
+// where shifted.
+func (p *paddedInput) copies(dc *directConv) int {
+	if p.shifted {
+		return dc.kw
+	}
+	return 1
+}
+
+// padMaps writes the stored maps [lo, hi): map (image·copies + kx)·C + c
+// holds row yp, column xp at input row yp − ph, column xp + kx·dw − pw
+// (kx = 0 unless shifted), zero outside the input.
 func (p *paddedInput) padMaps(dc *directConv, x []float32, lo, hi int) {
-	hp, wp := p.hp, p.wp
-	// Padded column xp reads input column xp − pw.
-	c0, c1 := max(0, dc.pw), min(wp, dc.w+dc.pw)
+	hp, wp, copies := p.hp, p.wp, p.copies(dc)
 	for m := lo; m < hi; m++ {
-		src, dst := x[m*dc.h*dc.w:(m+1)*dc.h*dc.w], p.x[m*hp*wp:(m+1)*hp*wp]
+		img, kx, c := m/(copies*dc.c), m/dc.c%copies, m%dc.c
+		src, dst := x[(img*dc.c+c)*dc.h*dc.w:(img*dc.c+c+1)*dc.h*dc.w], p.x[m*hp*wp:(m+1)*hp*wp]
+		shift := kx*dc.dw - dc.pw // input column of stored column 0
+		c0, c1 := max(0, -shift), min(wp, dc.w-shift)
 		for yp := range hp {
 			row := dst[yp*wp : (yp+1)*wp]
 			y := yp - dc.ph
@@ -77,22 +105,31 @@ func (p *paddedInput) padMaps(dc *directConv, x []float32, lo, hi int) {
 				continue
 			}
 			clear(row[:c0])
-			copy(row[c0:c1], src[y*dc.w+c0-dc.pw:])
+			copy(row[c0:c1], src[y*dc.w+c0+shift:])
 			clear(row[c1:])
 		}
 	}
 }
 
-// rowPanelAt returns where in r.pad.x the panel of B starting at column j
-// (cols wide) has its first pixel, or −1 where it is not a row panel (see
-// directConv.rowPanel) or the input is not padded.
-func (r *convRun) rowPanelAt(j, cols int) int {
-	if r.pad == nil || cols != r.kern.nr {
+// panelAt returns where in p.x the panel of B starting at column j (cols
+// wide) has its first pixel, or −1 where the panel is not read in place:
+// p is nil, the panel is narrower than nr, or its outputs are not on one
+// output row (on one image where shifted).
+func (p *paddedInput) panelAt(dc *directConv, j, cols int) int {
+	if p == nil || cols != p.nr {
 		return -1
 	}
-	img, oy, ox, ok := r.dc.rowPanel(j, cols)
+	if p.shifted {
+		per := dc.oh * dc.ow
+		img, q := j/per, j%per
+		if q+cols > per {
+			return -1
+		}
+		return img*dc.kw*dc.c*p.hp*p.wp + q
+	}
+	img, oy, ox, ok := dc.rowPanel(j, cols)
 	if !ok {
 		return -1
 	}
-	return (img*r.dc.c*r.pad.hp+oy*r.dc.sh)*r.pad.wp + ox
+	return (img*dc.c*p.hp+oy*dc.sh)*p.wp + ox
 }

@@ -10,10 +10,11 @@ import (
 )
 
 // TestConvDirectRowsInPlace checks, on every kernel of this CPU with a
-// rows form, that reading row panels in place from the padded input gives
-// the packed path's result bit for bit (the same products summed in the
-// same order) and the definition's, on maps as wide as a panel or one
-// column wider, several panels per row, with padding on
+// rows form, that reading panels in place from the padded input gives the
+// packed path's result bit for bit (the same products summed in the same
+// order) and the definition's, on maps as wide as a panel or one column
+// wider, several panels per row, narrower maps whose panels span rows
+// (and images, which are packed), with padding on
 // either side, none, cropping, past the kernel, dilations, vertical
 // strides, several images, more kernel rows than one cache block, output
 // channels that are not a multiple of the tile, the kernel read through a
@@ -36,6 +37,14 @@ func TestConvDirectRowsInPlace(t *testing.T) {
 		{name: "row-stride", dc: withConv(d(2, 3, 11, 34, 6, 3, 3, 1, 1), func(dc *directConv) { dc.sh = 2 }), phEnd: 1, pwEnd: 1},
 		{name: "1x7", dc: d(2, 5, 3, 19, 6, 1, 7, 0, 3), pwEnd: 3},
 		{name: "padded-by-several", dc: d(2, 64, 34, 34, 7, 3, 3, 1, 1), phEnd: 1, pwEnd: 1},
+		// Output rows narrower than a panel, read in place from shifted
+		// copies: panels within one image span output rows.
+		{name: "small-prior-8", dc: d(1, 64, 8, 8, 64, 3, 3, 1, 1), phEnd: 1, pwEnd: 1},
+		{name: "narrow-images", dc: d(3, 5, 5, 5, 7, 3, 3, 1, 1), phEnd: 1, pwEnd: 1},
+		{name: "narrow-4x4", dc: d(2, 3, 4, 4, 5, 3, 3, 1, 1), phEnd: 1, pwEnd: 1},
+		{name: "narrow-wide-kernel", dc: d(2, 3, 9, 6, 4, 3, 5, 1, 3), phEnd: 2, pwEnd: 1},
+		{name: "narrow-dilated", dc: withConv(d(1, 3, 9, 9, 4, 3, 3, 2, 2), func(dc *directConv) { dc.dh, dc.dw = 2, 2 }), phEnd: 2, pwEnd: 2},
+		{name: "narrow-cropped", dc: d(2, 3, 8, 10, 4, 3, 3, -1, -1), phEnd: 1, pwEnd: 0},
 		{name: "1d", dc: directConv{n: 2, c: 3, h: 1, w: 48, o: 4, kh: 1, kw: 5, sh: 1, sw: 1, dh: 1, dw: 1, pw: 2}, pwEnd: 2},
 	}
 	for _, tc := range cases {
@@ -68,7 +77,7 @@ func TestConvDirectRowsInPlace(t *testing.T) {
 						got, ref := nanFloat32s(len(want)), nanFloat32s(len(want))
 						// A padded input left from an earlier run would
 						// hide maps the copy skips.
-						poisoned := nanFloat32s(2 * len(x) * 9)
+						poisoned := nanFloat32s(4 * len(x) * 9)
 						paddedPool.Put(&poisoned)
 						convDirectRun(kern, &fused, x, stored, bias, got, workers)
 						convDirectRun(&packed, &fused, x, stored, bias, ref, workers)
