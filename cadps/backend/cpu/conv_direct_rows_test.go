@@ -101,3 +101,31 @@ func nanFloat32s(n int) []float32 {
 	}
 	return v
 }
+
+// TestReadsRowsInPlaceBound checks that only inputs whose padded copy
+// holds at most maxPaddedElements values are read in place: the first
+// level of the small prior is, that of the FFHQ-256 UNet at 256×256 (128
+// channels) is not.
+func TestReadsRowsInPlaceBound(t *testing.T) {
+	conv := func(c, size int) directConv {
+		return directConv{n: 1, c: c, h: size, w: size, o: c, kh: 3, kw: 3, sh: 1, sw: 1, dh: 1, dw: 1, ph: 1, pw: 1, oh: size, ow: size}
+	}
+	for _, kern := range testKernels() {
+		if kern.rows == nil {
+			continue
+		}
+		for _, tc := range []struct {
+			dc   directConv
+			want bool
+		}{
+			{conv(32, 32), true},
+			{conv(128, 64), true},   // 128·66² values
+			{conv(256, 64), false},  // 256·66²
+			{conv(128, 256), false}, // 128·258²
+		} {
+			if got := readsRowsInPlace(kern, &tc.dc); got != tc.want {
+				t.Errorf("%s: %d channels of %d²: in place %v, want %v", kern.name, tc.dc.c, tc.dc.h, got, tc.want)
+			}
+		}
+	}
+}
