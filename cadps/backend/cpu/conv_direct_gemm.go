@@ -88,8 +88,9 @@ type convRun struct {
 // convAPool holds the packed kernels of convDirectRun.
 var convAPool = sync.Pool{New: func() any { return new([]float32) }}
 
-// minParallelPack is the fewest kernel elements packed by more than one
-// goroutine.
+// minParallelPack is the fewest kernel elements each goroutine packs where
+// packing is split, so that a kernel is packed by more than one goroutine
+// from twice as many on.
 const minParallelPack = 1 << 16
 
 // packWhole packs all of A (m×k) once, its row panels split across at most

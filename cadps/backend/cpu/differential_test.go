@@ -1106,10 +1106,11 @@ func TestDifferentialConvSmallMaps(t *testing.T) {
 
 // TestDifferentialElementwiseSplit compares, with GOMAXPROCS 1, 2 and 3,
 // float32 Add, Sub, Mul and Div of same-shape and scalar operands (either
-// side), Exp and Logistic at sizes around 2¹⁶ elements, where they start
-// to split across goroutines, and around the chunks' 64-element bounds:
-// division by 0 and NaN, values past the vector exp's range, and ops
-// writing over an intermediate operand they own, on either side.
+// side), Exp and Logistic at sizes around 2¹⁷ elements, where they start
+// to split across goroutines (2¹⁶ a goroutine), and around the chunks'
+// 64-element bounds: division by 0 and NaN, values past the vector exp's
+// range, and ops writing over an intermediate operand they own, on either
+// side.
 func TestDifferentialElementwiseSplit(t *testing.T) {
 	d := newDiffer(t)
 	fork, err := New("parallelism=-1")
@@ -1119,9 +1120,9 @@ func TestDifferentialElementwiseSplit(t *testing.T) {
 	procs := []int{1, 2, 3}
 	r := rand.New(rand.NewPCG(15, 16))
 	const m = minParallelElements
-	for _, n := range []int{m - 1, m, m + 1, m + 63, m + 64, 2*m + 1, 3*m + 5} {
+	for _, n := range []int{m, 2*m - 1, 2 * m, 2*m + 1, 2*m + 63, 2*m + 64, 3*m + 5} {
 		x, y := randValues(r, n), randValues(r, n)
-		for _, at := range []int{0, m/2 - 1, m/2 + 64, n/3 + 1, 2*n/3 - 1, n - 1} {
+		for _, at := range []int{0, n/2 - 1, n/2 + 64, n/3 + 1, 2*n/3 - 1, n - 1} {
 			x[at], y[at] = 0, 0 // 0/0, and x/0 next to it
 			y[min(at+1, n-1)] = 0
 		}

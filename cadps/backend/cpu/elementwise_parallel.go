@@ -4,16 +4,17 @@ package cpu
 
 import "sync"
 
-// minParallelElements is the fewest elements an element-wise op splits
-// across goroutines: below it, starting them costs more than a second core
-// gains.
+// minParallelElements is the fewest elements each goroutine of a split
+// element-wise op takes, so that an op splits from twice as many on:
+// below that, starting goroutines costs more than a second core gains.
 const minParallelElements = 1 << 16
 
 // parallelChunks calls fn on consecutive ranges [lo, hi) that cover [0, n)
-// once each, on up to workers goroutines (the caller's among them) when n
-// is large enough. Every range but the last is a multiple of 64 elements
-// long, so the vector kernels' blocks of 8 fall where they would in one
-// pass and each element's result is the same as in one pass.
+// once each, on up to workers goroutines (the caller's among them):
+// min(workers, n/minParallelElements) ranges, so one below
+// 2·minParallelElements. Every range but the last is a multiple of 64
+// elements long, so the vector kernels' blocks of 8 fall where they would
+// in one pass and each element's result is the same as in one pass.
 func parallelChunks(n, workers int, fn func(lo, hi int)) {
 	parts := min(workers, n/minParallelElements)
 	if parts <= 1 {

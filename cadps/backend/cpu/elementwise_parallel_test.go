@@ -12,7 +12,8 @@ import (
 
 // TestParallelChunks checks that the ranges cover [0, n) once each, that
 // every range but the last is a multiple of 64 long, and that there are
-// no more of them than workers.
+// min(workers, n/minParallelElements) of them (one below twice
+// minParallelElements).
 func TestParallelChunks(t *testing.T) {
 	m := minParallelElements
 	for _, n := range []int{0, 1, m - 1, m, 2*m - 1, 2 * m, 3*m + 13, 1<<20 + 7} {
@@ -33,8 +34,8 @@ func TestParallelChunks(t *testing.T) {
 					t.Fatalf("n=%d workers=%d: element %d in %d ranges", n, workers, i, c)
 				}
 			}
-			if len(ranges) > max(workers, 1) {
-				t.Errorf("n=%d workers=%d: %d ranges", n, workers, len(ranges))
+			if want := max(1, min(workers, n/m)); len(ranges) != want {
+				t.Errorf("n=%d workers=%d: %d ranges, want %d", n, workers, len(ranges), want)
 			}
 			for _, r := range ranges {
 				if r[1] != n && (r[1]-r[0])%64 != 0 {
