@@ -111,17 +111,7 @@ func (r *convRun) packWhole(buf *[]float32, workers int) []float32 {
 			r.packKernelBlock(a[mp*pc+i0*kc:], i0, i1-i0, pc, kc)
 		}
 	}
-	parts := min(workers, max(1, m*k/minParallelPack), (m+mr-1)/mr)
-	if parts <= 1 {
-		pack(0, m)
-		return a
-	}
-	step := roundUp((m+parts-1)/parts, mr)
-	var wg sync.WaitGroup
-	for i0 := 0; i0 < m; i0 += step {
-		wg.Go(func() { pack(i0, min(i0+step, m)) })
-	}
-	wg.Wait()
+	splitRange(m, min(workers, max(1, m*k/minParallelPack), (m+mr-1)/mr), mr, pack)
 	return a
 }
 

@@ -73,14 +73,7 @@ func padInput(dc *directConv, nr int, x []float32, buf *[]float32, workers int) 
 		*buf = make([]float32, size)
 	}
 	p.x = (*buf)[:size]
-	parts := min(workers, maps, max(1, size/minParallelElements))
-	step := (maps + parts - 1) / parts
-	var wg sync.WaitGroup
-	for lo := step; lo < maps; lo += step {
-		wg.Go(func() { p.padMaps(dc, x, lo, min(lo+step, maps)) })
-	}
-	p.padMaps(dc, x, 0, min(step, maps))
-	wg.Wait()
+	splitRange(maps, min(workers, maps, max(1, size/minParallelElements)), 1, func(lo, hi int) { p.padMaps(dc, x, lo, hi) })
 	taps := dc.kh * dc.kw
 	p.offs = make([]int, dc.c*taps)
 	for c := range dc.c {

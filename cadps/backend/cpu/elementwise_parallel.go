@@ -13,20 +13,28 @@ const minParallelElements = 1 << 16
 // once each, on up to workers goroutines (the caller's among them):
 // min(workers, n/minParallelElements) ranges, so one below
 // 2·minParallelElements. Every range but the last is a multiple of 64
-// elements long, so the vector kernels' blocks of 8 fall where they would
-// in one pass and each element's result is the same as in one pass.
+// elements long: the vector kernels' blocks of 8 then fall where they
+// would in one pass, so each element's result is the same as in one pass,
+// and ranges start on cache lines.
 func parallelChunks(n, workers int, fn func(lo, hi int)) {
-	parts := min(workers, n/minParallelElements)
+	splitRange(n, min(workers, n/minParallelElements), 64, fn)
+}
+
+// splitRange calls fn on consecutive ranges [lo, hi) that cover [0, n)
+// once each, at most parts of them, every range but the last a multiple
+// of align long, each on its own goroutine but the first, which runs on
+// the caller's; it returns when all have returned.
+func splitRange(n, parts, align int, fn func(lo, hi int)) {
 	if parts <= 1 {
 		fn(0, n)
 		return
 	}
-	step := roundUp((n+parts-1)/parts, 64)
+	step := roundUp((n+parts-1)/parts, align)
 	var wg sync.WaitGroup
 	for lo := step; lo < n; lo += step {
 		wg.Go(func() { fn(lo, min(lo+step, n)) })
 	}
-	fn(0, step)
+	fn(0, min(step, n))
 	wg.Wait()
 }
 

@@ -46,6 +46,47 @@ func TestParallelChunks(t *testing.T) {
 	}
 }
 
+// TestSplitRange checks the split that element-wise ops, kernel packing,
+// padded copies and pools share: the ranges cover [0, n) once, there are
+// at most parts of them (exactly as many as the aligned step gives), and
+// each but the last is a multiple of align long.
+func TestSplitRange(t *testing.T) {
+	for _, tc := range []struct{ n, parts, align int }{
+		{0, 1, 1}, {5, 1, 6}, {5, 3, 1}, {5, 3, 6}, {7, 2, 6}, {13, 2, 6}, {13, 3, 6},
+		{100, 7, 1}, {1000, 3, 64}, {64, 2, 64}, {65, 2, 64},
+	} {
+		var mu sync.Mutex
+		var ranges [][2]int
+		seen := make([]int, tc.n)
+		splitRange(tc.n, tc.parts, tc.align, func(lo, hi int) {
+			mu.Lock()
+			defer mu.Unlock()
+			ranges = append(ranges, [2]int{lo, hi})
+			for i := lo; i < hi; i++ {
+				seen[i]++
+			}
+		})
+		for i, c := range seen {
+			if c != 1 {
+				t.Fatalf("%+v: element %d in %d ranges", tc, i, c)
+			}
+		}
+		want := 1
+		if tc.parts > 1 && tc.n > 0 {
+			step := roundUp((tc.n+tc.parts-1)/tc.parts, tc.align)
+			want = (tc.n + step - 1) / step
+		}
+		if len(ranges) != want || len(ranges) > max(1, tc.parts) {
+			t.Errorf("%+v: %d ranges %v, want %d", tc, len(ranges), ranges, want)
+		}
+		for _, r := range ranges {
+			if r[1] != tc.n && (r[1]-r[0])%tc.align != 0 {
+				t.Errorf("%+v: range %v is not a multiple of %d long", tc, r, tc.align)
+			}
+		}
+	}
+}
+
 // TestSplitElementwiseExact checks that exp, logistic and the four
 // arithmetic ops split across goroutines give, bit for bit, what one pass
 // gives, on an odd size with values that leave the vector exp's range

@@ -4,7 +4,6 @@ package cpu
 
 import (
 	"slices"
-	"sync"
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
@@ -115,17 +114,7 @@ func (p *pool2D) run(in, out []float32, workers int) {
 		return
 	}
 	parts := min(workers, p.planes, max(1, p.planes*(p.h*p.w+p.oh*p.ow)/minParallelPool))
-	if parts <= 1 {
-		p.planesRange(in, out, 0, p.planes)
-		return
-	}
-	var wg sync.WaitGroup
-	step := (p.planes + parts - 1) / parts
-	for first := 0; first < p.planes; first += step {
-		last := min(first+step, p.planes)
-		wg.Go(func() { p.planesRange(in, out, first, last) })
-	}
-	wg.Wait()
+	splitRange(p.planes, parts, 1, func(first, last int) { p.planesRange(in, out, first, last) })
 }
 
 // planesRange pools planes [first, last).
