@@ -129,9 +129,9 @@ type Claim struct {
 	stem  string
 	stop  chan struct{}
 	done  chan struct{}
-	// released is closed once Release has removed the file: a Release
+	// fileGone is closed once Release has removed the file: a Release
 	// that finds another under way (ReleaseAll's, on a stop) waits for it.
-	released chan struct{}
+	fileGone chan struct{}
 	mu       sync.Mutex
 	lost     bool
 	closed   bool
@@ -205,7 +205,7 @@ func (c *Claimer) Claim(stem string) (*Claim, error) {
 		return nil, fmt.Errorf("%s: %w: %s", stem, ErrHeld, readHolder(path))
 	}
 	cl := &Claim{path: path, token: h.Token, gen: gen, stem: stem, stop: make(chan struct{}), done: make(chan struct{}),
-		released: make(chan struct{}), owner: c}
+		fileGone: make(chan struct{}), owner: c}
 	if err := c.settle(cl, seen); err != nil {
 		cl.removeOwn()
 		return nil, err
@@ -480,7 +480,7 @@ func (cl *Claim) Release() error {
 	cl.mu.Lock()
 	if cl.closed {
 		cl.mu.Unlock()
-		<-cl.released
+		<-cl.fileGone
 		return nil
 	}
 	cl.closed = true
@@ -498,7 +498,7 @@ func (cl *Claim) Release() error {
 	cl.owner.mu.Lock()
 	delete(cl.owner.active, cl)
 	cl.owner.mu.Unlock()
-	close(cl.released)
+	close(cl.fileGone)
 	return err
 }
 
