@@ -13,8 +13,9 @@ func init() {
 	setNodeExecutor(backends.OpTypeReduceWindow, priorityArch, execReduceWindowFloat32)
 }
 
-// minParallelPool is the smallest pooling (input plus output elements)
-// split across goroutines.
+// minParallelPool is the fewest input plus output elements each
+// goroutine of a split pooling takes, so that a pooling splits in two from
+// twice as many on.
 const minParallelPool = 1 << 16
 
 // pool2D is a float32 window reduction over the last two axes of planes

@@ -36,8 +36,9 @@ const (
 	ncBlock = 2048
 )
 
-// minParallelFlops is the smallest product (multiply-adds) split across
-// goroutines: below it the start-up costs more than the split gains.
+// minParallelFlops is the fewest multiply-adds each goroutine of a split
+// product takes, so that a product splits in two from twice as many on:
+// below that the start-up costs more than the split gains.
 const minParallelFlops = 1 << 17
 
 // matView is a strided matrix: element (i, j) is data[off + i·rs + j·cs].
