@@ -18,22 +18,7 @@ func TestParallelChunks(t *testing.T) {
 	m := minParallelElements
 	for _, n := range []int{0, 1, m - 1, m, 2*m - 1, 2 * m, 3*m + 13, 1<<20 + 7} {
 		for _, workers := range []int{1, 2, 3, 8} {
-			var mu sync.Mutex
-			var ranges [][2]int
-			seen := make([]int, n)
-			parallelChunks(n, workers, func(lo, hi int) {
-				mu.Lock()
-				defer mu.Unlock()
-				ranges = append(ranges, [2]int{lo, hi})
-				for i := lo; i < hi; i++ {
-					seen[i]++
-				}
-			})
-			for i, c := range seen {
-				if c != 1 {
-					t.Fatalf("n=%d workers=%d: element %d in %d ranges", n, workers, i, c)
-				}
-			}
+			ranges := coveringRanges(t, n, func(fn func(lo, hi int)) { parallelChunks(n, workers, fn) })
 			if want := max(1, min(workers, n/m)); len(ranges) != want {
 				t.Errorf("n=%d workers=%d: %d ranges, want %d", n, workers, len(ranges), want)
 			}
@@ -55,22 +40,7 @@ func TestSplitRange(t *testing.T) {
 		{0, 1, 1}, {5, 1, 6}, {5, 3, 1}, {5, 3, 6}, {7, 2, 6}, {13, 2, 6}, {13, 3, 6},
 		{100, 7, 1}, {1000, 3, 64}, {64, 2, 64}, {65, 2, 64},
 	} {
-		var mu sync.Mutex
-		var ranges [][2]int
-		seen := make([]int, tc.n)
-		splitRange(tc.n, tc.parts, tc.align, func(lo, hi int) {
-			mu.Lock()
-			defer mu.Unlock()
-			ranges = append(ranges, [2]int{lo, hi})
-			for i := lo; i < hi; i++ {
-				seen[i]++
-			}
-		})
-		for i, c := range seen {
-			if c != 1 {
-				t.Fatalf("%+v: element %d in %d ranges", tc, i, c)
-			}
-		}
+		ranges := coveringRanges(t, tc.n, func(fn func(lo, hi int)) { splitRange(tc.n, tc.parts, tc.align, fn) })
 		want := 1
 		if tc.parts > 1 && tc.n > 0 {
 			step := roundUp((tc.n+tc.parts-1)/tc.parts, tc.align)
@@ -85,6 +55,30 @@ func TestSplitRange(t *testing.T) {
 			}
 		}
 	}
+}
+
+// coveringRanges runs split, which calls its function on ranges of
+// [0, n), possibly at once, and returns those ranges; it fails the test
+// unless they cover [0, n) once each.
+func coveringRanges(t *testing.T, n int, split func(fn func(lo, hi int))) [][2]int {
+	t.Helper()
+	var mu sync.Mutex
+	var ranges [][2]int
+	seen := make([]int, n)
+	split(func(lo, hi int) {
+		mu.Lock()
+		defer mu.Unlock()
+		ranges = append(ranges, [2]int{lo, hi})
+		for i := lo; i < hi; i++ {
+			seen[i]++
+		}
+	})
+	for i, c := range seen {
+		if c != 1 {
+			t.Fatalf("n=%d: element %d in %d ranges %v", n, i, c, ranges)
+		}
+	}
+	return ranges
 }
 
 // TestSplitElementwiseExact checks that exp, logistic and the four
