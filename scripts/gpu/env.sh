@@ -49,10 +49,16 @@ setup_xla_env() {
 	site=$(cd "$(dirname "$plugin")/../.." && pwd)
 	libs=$(find "$site/nvidia" -maxdepth 3 -type d -name lib 2>/dev/null | tr '\n' ':' || true)
 	export LD_LIBRARY_PATH="${libs}${LD_LIBRARY_PATH:-}"
-	# go-xla points XLA at a hard-coded CUDA folder unless XLA_FLAGS is set.
+	# go-xla points XLA at a hard-coded CUDA folder unless XLA_FLAGS is set,
+	# so the wheels' folder (where ptxas is) joins the caller's own flags
+	# unless they name one already.
 	ptxas=$(find "$site/nvidia" -name ptxas -type f 2>/dev/null | head -n 1 || true)
 	[ -n "$ptxas" ] && flags="--xla_gpu_cuda_data_dir=$(dirname "$(dirname "$ptxas")")"
-	export XLA_FLAGS="${XLA_FLAGS:-$flags}"
+	case " ${XLA_FLAGS:-} " in
+	*" --xla_gpu_cuda_data_dir="*) ;;
+	*) XLA_FLAGS="${XLA_FLAGS:+$XLA_FLAGS${flags:+ }}$flags" ;;
+	esac
+	export XLA_FLAGS
 	export GOMLX_NO_AUTO_INSTALL=1
 	# The libraries are found through LD_LIBRARY_PATH, not beside the plugin.
 	export GOPJRT_CUDA_CHECKS=0

@@ -339,3 +339,55 @@ func TestFailureLines(t *testing.T) {
 		}
 	}
 }
+
+// TestSetupXLAFlags runs env.sh's setup_xla_env on a stand-in of JAX's
+// site-packages (a plugin file and a ptxas) and checks the XLA_FLAGS it
+// exports: the CUDA folder that holds ptxas joins the caller's own flags,
+// unless they name one already, and exact float32 adds its flag to both.
+func TestSetupXLAFlags(t *testing.T) {
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("no bash")
+	}
+	envSh, err := filepath.Abs("../../scripts/gpu/env.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	site := t.TempDir()
+	plugin := filepath.Join(site, "jax_plugins", "xla_cuda13", "xla_cuda_plugin.so")
+	ptxas := filepath.Join(site, "nvidia", "cuda_nvcc", "bin", "ptxas")
+	for _, f := range []string{plugin, ptxas} {
+		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(f, nil, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dataDir := "--xla_gpu_cuda_data_dir=" + filepath.Join(site, "nvidia", "cuda_nvcc")
+	for _, c := range []struct {
+		name string
+		env  []string
+		want string
+	}{
+		{"no flags of the caller's", nil, dataDir},
+		{"the caller's flags kept", []string{"XLA_FLAGS=--xla_dump_to=/tmp/d"}, "--xla_dump_to=/tmp/d " + dataDir},
+		{"the caller's CUDA folder kept", []string{"XLA_FLAGS=--xla_gpu_cuda_data_dir=/opt/cuda --xla_dump_to=/tmp/d"},
+			"--xla_gpu_cuda_data_dir=/opt/cuda --xla_dump_to=/tmp/d"},
+		{"exact float32", []string{"CHECK_TF32=0"}, dataDir + " --xla_gpu_enable_triton_gemm=false"},
+		{"exact float32 with the caller's flags", []string{"CHECK_TF32=0", "XLA_FLAGS=--xla_dump_to=/tmp/d"},
+			"--xla_dump_to=/tmp/d " + dataDir + " --xla_gpu_enable_triton_gemm=false"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cmd := exec.Command("bash", "-c", `. "$0" >/dev/null && setup_xla_env >/dev/null && printf '%s' "$XLA_FLAGS"`, envSh)
+			cmd.Env = append(os.Environ(), "XLA_FLAGS=", "CHECK_BACKEND=", "CHECK_TF32=", "CHECK_PLUGIN="+plugin)
+			cmd.Env = append(cmd.Env, c.env...)
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("setup_xla_env: %v", err)
+			}
+			if got := string(out); got != c.want {
+				t.Errorf("XLA_FLAGS = %q, want %q", got, c.want)
+			}
+		})
+	}
+}
