@@ -6,8 +6,9 @@ package cpu
 
 import "golang.org/x/sys/cpu"
 
-// kernel6x16AVX2, kernel6x16RowsAVX2 and kernel6x32AVX512 are in
-// sgemm_amd64.s; see microKernel for what they compute.
+// kernel6x16AVX2, kernel6x16RowsAVX2, kernel6x32AVX512 and
+// kernel6x32RowsAVX512 are in sgemm_amd64.s; see microKernel for what they
+// compute.
 //
 //go:noescape
 func kernel6x16AVX2(kc int, a, b, c *float32, ldc int, acc bool)
@@ -17,6 +18,9 @@ func kernel6x16RowsAVX2(kc int, a, x *float32, offs *int, c *float32, ldc int, a
 
 //go:noescape
 func kernel6x32AVX512(kc int, a, b, c *float32, ldc int, acc bool)
+
+//go:noescape
+func kernel6x32RowsAVX512(kc int, a, x *float32, offs *int, c *float32, ldc int, acc bool)
 
 var (
 	avx2Kernel = microKernel{name: "avx2", mr: 6, nr: 16, fn: func(kc int, a, b, c []float32, ldc int, acc bool) {
@@ -29,6 +33,9 @@ var (
 	avx512Kernel = microKernel{name: "avx512", mr: 6, nr: 32, fn: func(kc int, a, b, c []float32, ldc int, acc bool) {
 		_, _, _ = a[kc*6-1], b[kc*32-1], c[5*ldc+31]
 		kernel6x32AVX512(kc, &a[0], &b[0], &c[0], ldc, acc)
+	}, rows: func(kc int, a, x []float32, offs []int, maxOff int, c []float32, ldc int, acc bool) {
+		_, _, _, _ = a[kc*6-1], x[maxOff+31], offs[kc-1], c[5*ldc+31]
+		kernel6x32RowsAVX512(kc, &a[0], &x[0], &offs[0], &c[0], ldc, acc)
 	}}
 )
 
