@@ -31,11 +31,8 @@ func ClassConditionalNetwork(m *unet.Model, label int) guidance.Network {
 		if m == nil {
 			panic(errors.New("cadps: ClassConditionalNetwork was given no model (a nil *unet.Model)"))
 		}
-		switch n := m.NumClasses(); {
-		case n == 0:
-			panic(fmt.Errorf("cadps: class label %d given to a model without classes (class_cond=False)", label))
-		case label < 0 || label >= n:
-			panic(fmt.Errorf("cadps: class label %d is outside the model's %d classes (0 to %d)", label, n, n-1))
+		if err := CheckClassLabel(m, label); err != nil {
+			panic(err)
 		}
 		n := x.Shape().Dim(0)
 		labels := make([]int32, n)
@@ -44,4 +41,22 @@ func ClassConditionalNetwork(m *unet.Model, label int) guidance.Network {
 		}
 		return m.Apply(ctx, x, t, graph.Const(x.Graph(), labels))
 	}
+}
+
+// CheckClassLabel reports whether m takes label as a class, as
+// ClassConditionalNetwork requires: an error names a model without classes
+// (class_cond=False), or a label outside its classes [0, m.NumClasses()),
+// which the embedding lookup would clamp to the nearest class without a
+// word; a nil m is an error too.
+func CheckClassLabel(m *unet.Model, label int) error {
+	if m == nil {
+		return fmt.Errorf("cadps: class label %d given to no model (a nil *unet.Model)", label)
+	}
+	switch n := m.NumClasses(); {
+	case n == 0:
+		return fmt.Errorf("cadps: class label %d given to a model without classes (class_cond=False)", label)
+	case label < 0 || label >= n:
+		return fmt.Errorf("cadps: class label %d is outside the model's %d classes (0 to %d)", label, n, n-1)
+	}
+	return nil
 }

@@ -11,7 +11,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/cadps/toolkit/cadps"
 	"github.com/cadps/toolkit/cadps/diffusion"
+	"github.com/cadps/toolkit/cadps/guidance"
 	"github.com/cadps/toolkit/cadps/prior"
 	"github.com/cadps/toolkit/cadps/prior/small"
 	"github.com/cadps/toolkit/cadps/unet"
@@ -87,6 +89,14 @@ type Prior struct {
 	// when its process differs from the one the model comes with in
 	// anything but the respacing, which Options set apart; "" otherwise.
 	DiffusionFile string
+	// Class is the class label a class-conditional network
+	// (class_cond=True) is given at every call, for every image
+	// (cadps.ClassConditionalNetwork), in restoration and sampling alike:
+	// one label, since a restorer compiles its network once for all the
+	// images it restores. Restoring or sampling with a class-conditional
+	// network needs it, and with an unconditional one refuses it. A
+	// Restorer keeps the label New saw.
+	Class *int
 }
 
 // ImageShape returns the NCHW shape of one image the prior works on.
@@ -170,20 +180,35 @@ func LoadPrior(spec ModelSpec) (*Prior, error) {
 }
 
 // check refuses a prior without a model or weights (a Prior built
-// otherwise than by LoadPrior, with fields left out) and a class-conditional
-// prior: the restorer and the sampler run the network without a class
-// label, which such a network needs at every call.
+// otherwise than by LoadPrior, with fields left out), a class-conditional
+// prior without a class label (its network needs one at every call), and
+// a label the network does not take (cadps.CheckClassLabel).
 func (p *Prior) check() error {
 	switch {
 	case p.Model == nil:
 		return fmt.Errorf("restore: prior %q has no model (Prior.Model is nil; LoadPrior builds a prior)", p.Name)
 	case p.Ctx == nil:
 		return fmt.Errorf("restore: prior %q has no weights (Prior.Ctx is nil; LoadPrior builds a prior)", p.Name)
+	case p.Class != nil:
+		if err := cadps.CheckClassLabel(p.Model, *p.Class); err != nil {
+			return fmt.Errorf("restore: model %s: %w", p.Name, err)
+		}
+		return nil
 	case !p.Model.Config().ClassCond:
 		return nil
 	}
-	return fmt.Errorf("restore: model %s is class-conditional (class_cond=True), and restoration and sampling give the network no class label: "+
-		"use an unconditional checkpoint (for ImageNet 256×256, 256x256_diffusion_uncond.pt), or condition on a class from Go with cadps.ClassConditionalNetwork", p.Name)
+	n := p.Model.NumClasses()
+	return fmt.Errorf("restore: model %s is class-conditional (class_cond=True, %d classes), and its network needs a class label at every call: "+
+		"give one from 0 to %d (Prior.Class; -class N on the command line), or use an unconditional checkpoint (for ImageNet 256×256, 256x256_diffusion_uncond.pt)", p.Name, n, n-1)
+}
+
+// network returns the network m (the prior's model, or its bfloat16 form)
+// as guidance calls it: conditioned on class when it is not nil.
+func network(m *unet.Model, class *int) guidance.Network {
+	if class != nil {
+		return cadps.ClassConditionalNetwork(m, *class)
+	}
+	return cadps.UNetNetwork(m)
 }
 
 // WeightsDigest returns the SHA-256 of the prior's weights file (of the

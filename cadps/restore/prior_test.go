@@ -14,7 +14,6 @@ import (
 	"github.com/cadps/toolkit/cadps/diffusion"
 	"github.com/cadps/toolkit/cadps/unet"
 	"github.com/cadps/toolkit/checkpoints"
-	"github.com/cadps/toolkit/internal/fixtures"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 )
 
@@ -180,47 +179,6 @@ func TestLoadPriorErrors(t *testing.T) {
 				t.Errorf("the configuration is repeated %d times: %s", n, msg)
 			}
 		})
-	}
-}
-
-// TestClassConditionalPrior checks that a class-conditional network loads,
-// and that restoring and sampling with it, which give the network no class
-// label, are refused before any step, with a message that says what to use
-// instead.
-func TestClassConditionalPrior(t *testing.T) {
-	m := fixtures.UNetModels(t, func(m fixtures.UNetModel) bool { return m.Kwargs.ClassCond })[0]
-	prior, err := LoadPrior(ModelSpec{ConfigPath: m.Config, Weights: m.Weights})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := backend.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []string{"model " + m.Config + " is class-conditional (class_cond=True)", "256x256_diffusion_uncond.pt", "cadps.ClassConditionalNetwork"}
-	for _, tc := range []struct {
-		name string
-		run  func() error
-	}{
-		{"restore", func() error {
-			_, err := New(b, prior, Options{Task: SpecTask("super_resolution:factor=2"), Method: "dps", Steps: 2})
-			return err
-		}},
-		{"sample", func() error {
-			_, err := prior.Sample(b, 1, 2, false, 0)
-			return err
-		}},
-	} {
-		err := tc.run()
-		if err == nil {
-			t.Errorf("%s: no error", tc.name)
-			continue
-		}
-		for _, s := range want {
-			if !strings.Contains(err.Error(), s) {
-				t.Errorf("%s: error %q does not contain %q", tc.name, err, s)
-			}
-		}
 	}
 }
 

@@ -110,12 +110,14 @@ func (r *Restorer) drawLabel(d int) string {
 	return fmt.Sprintf("draw %d of %d: ", d+1, r.draws())
 }
 
-// network returns the prior network the options ask for.
+// network returns the prior network the options ask for, conditioned on
+// the class label New saw.
 func (r *Restorer) network() guidance.Network {
+	m := r.prior.Model
 	if r.opts.BFloat16 {
-		return cadps.UNetNetwork(r.prior.Model.BFloat16())
+		m = m.BFloat16()
 	}
-	return cadps.UNetNetwork(r.prior.Model)
+	return network(m, r.class)
 }
 
 // noiseSource returns the sampler's noise source for seed.
@@ -139,6 +141,7 @@ type Restorer struct {
 	sigmaY  float64
 	noise   ops.Noise
 	every   int
+	class   *int // the prior's Class as New saw it
 
 	// fixedOp is the operator when it does not depend on the seed (no
 	// random mask or kernel), and fixedSampler its sampler (or, without a
@@ -207,6 +210,7 @@ func New(b backends.Backend, prior *Prior, o Options) (*Restorer, error) {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
 	r := &Restorer{backend: b, prior: prior, process: process, method: method, spec: spec, opts: o, noise: o.Noise, fixedOp: fixedOp}
+	r.class = cloneInt(prior.Class)
 	if r.noise == nil {
 		if r.noise, err = ops.NewGaussianNoise(0.05); err != nil {
 			return nil, fmt.Errorf("restore: %w", err)
@@ -281,7 +285,7 @@ func (r *Restorer) Settings() Settings {
 		Method: r.spec, MethodRevision: guidance.Revision(r.method),
 		Steps: r.process.NumSteps(), Respacing: cfg.Respacing, Sampler: cfg.Sampler,
 		Scale: r.scale, SigmaY: r.sigmaY, Noise: describeNoise(r.noise), Backend: r.backend.Name(),
-		GraphNoise: r.opts.GraphNoise, BFloat16: r.opts.BFloat16,
+		GraphNoise: r.opts.GraphNoise, BFloat16: r.opts.BFloat16, Class: cloneInt(r.class),
 	}
 	if r.opts.Task.Config != nil {
 		s.TaskConfig = r.opts.Task.Config
@@ -296,6 +300,16 @@ func (r *Restorer) Settings() Settings {
 		s.Draws = r.draws()
 	}
 	return s
+}
+
+// cloneInt returns a pointer to a copy of *p (nil for nil), so that a
+// value handed in or out is not shared.
+func cloneInt(p *int) *int {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
 }
 
 // describeNoise returns a noise model's spec as ops.ParseNoise reads it

@@ -47,6 +47,9 @@ type Settings struct {
 	BFloat16   bool `json:"bfloat16,omitempty"`
 	// Draws is Options.Draws when above 1 (best of Draws by residual).
 	Draws int `json:"draws,omitempty"`
+	// Class is the class label of a class-conditional prior (Prior.Class);
+	// absent for an unconditional one.
+	Class *int `json:"class,omitempty"`
 }
 
 // Progress is what a progress callback sees after each step.

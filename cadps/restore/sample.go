@@ -26,7 +26,8 @@ func (p *Prior) Process(steps int, ddim bool) (*diffusion.Process, error) {
 	return proc, nil
 }
 
-// Sample draws n unconditional samples from the prior on b: ancestral
+// Sample draws n samples from the prior on b, unconditional but for the
+// class label of a class-conditional prior (Prior.Class): ancestral
 // sampling over the process respaced to steps steps (DDIM with η = 0 when
 // ddim), x̂0 clipped as the prior's process says, the noise drawn from
 // seed. The images hold (x + 1)/2 unclamped, as [imageio.FromNCHW]
@@ -43,7 +44,7 @@ func (p *Prior) Sample(b backends.Backend, n, steps int, ddim bool, seed uint64)
 	if err != nil {
 		return nil, err
 	}
-	s, err := cadps.NewSampler(cadps.Problem{Backend: b, Ctx: p.Ctx, Net: cadps.UNetNetwork(p.Model),
+	s, err := cadps.NewSampler(cadps.Problem{Backend: b, Ctx: p.Ctx, Net: network(p.Model, p.Class),
 		Process: proc, Method: guidance.Unconditional{}, DDIM: ddim})
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
