@@ -14,6 +14,7 @@ import (
 	"github.com/cadps/toolkit/cadps/imageio"
 	"github.com/cadps/toolkit/cadps/restore"
 	"github.com/cadps/toolkit/cadps/runs/claim"
+	"github.com/cadps/toolkit/internal/randunet"
 	"github.com/gomlx/gomlx/backends"
 )
 
@@ -70,6 +71,56 @@ func TestReproductionSettings(t *testing.T) {
 	err = check("tmpd:diagonal=hutchinson,probes=4")
 	if err == nil || !strings.Contains(err.Error(), "runs[0].method_revision: was absent, now 2") {
 		t.Errorf("an earlier revision: error %v", err)
+	}
+}
+
+// TestReproductionSettingsClass checks that reproduce.json records the
+// class label of a class-conditional prior, and that resuming its folder
+// with another label is refused, naming both, rather than mixing the
+// labels' reconstructions in one folder.
+func TestReproductionSettingsClass(t *testing.T) {
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	config, weights, err := randunet.Write(t.TempDir(), "tiny", randunet.Tiny(4), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	check := func(label int) error {
+		t.Helper()
+		prior, err := restore.LoadPrior(restore.ModelSpec{ConfigPath: config, Weights: weights})
+		if err != nil {
+			t.Fatal(err)
+		}
+		prior.Class = &label
+		r := &Reproduction{Out: out, Backend: b, Prior: prior, Options: restore.Options{Steps: 2},
+			Tasks: []TaskSetup{{Task: restore.SpecTask("super_resolution:factor=2")}}, Methods: []string{"dps"},
+			Images: []string{"a.png"}, Seed: 1}
+		rs, err := r.restorers()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.checkSettings(rs)
+	}
+	if err := check(1); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Runs []restore.Settings `json:"runs"`
+	}
+	if err := json.Unmarshal([]byte(readText(t, filepath.Join(out, SettingsFile))), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if c := doc.Runs[0].Class; c == nil || *c != 1 {
+		t.Errorf("%s records class %v, want 1", SettingsFile, c)
+	}
+	if err := check(1); err != nil {
+		t.Errorf("the same label: %v", err)
+	}
+	if err := check(2); err == nil || !strings.Contains(err.Error(), "runs[0].class: was 1, now 2") {
+		t.Errorf("another label: error %v, want one naming runs[0].class, 1 and 2", err)
 	}
 }
 
