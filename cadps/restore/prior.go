@@ -179,11 +179,12 @@ func LoadPrior(spec ModelSpec) (*Prior, error) {
 	return p.withDiffusionFile(spec.DiffusionPath)
 }
 
-// check refuses a prior without a model or weights (a Prior built
+// Check reports whether restoring and sampling (New, Sample) take the
+// prior: it refuses a prior without a model or weights (a Prior built
 // otherwise than by LoadPrior, with fields left out), a class-conditional
 // prior without a class label (its network needs one at every call), and
 // a label the network does not take (cadps.CheckClassLabel).
-func (p *Prior) check() error {
+func (p *Prior) Check() error {
 	switch {
 	case p.Model == nil:
 		return fmt.Errorf("restore: prior %q has no model (Prior.Model is nil; LoadPrior builds a prior)", p.Name)

@@ -160,7 +160,7 @@ func New(b backends.Backend, prior *Prior, o Options) (*Restorer, error) {
 	if b == nil || prior == nil {
 		return nil, errors.New("restore: no backend or no prior")
 	}
-	if err := prior.check(); err != nil {
+	if err := prior.Check(); err != nil {
 		return nil, err
 	}
 	method, spec, err := resolveMethod(o)

@@ -37,7 +37,7 @@ func (p *Prior) Sample(b backends.Backend, n, steps int, ddim bool, seed uint64)
 	if n <= 0 {
 		return nil, fmt.Errorf("restore: the number of samples must be positive, got %d", n)
 	}
-	if err := p.check(); err != nil {
+	if err := p.Check(); err != nil {
 		return nil, err
 	}
 	proc, err := p.Process(steps, ddim)

@@ -137,6 +137,9 @@ func runEvaluate(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := refuseClassConditional("evaluate", prior); err != nil {
+		return err
+	}
 	if st.Digest, err = prior.WeightsDigest(); err != nil {
 		return err
 	}

@@ -106,6 +106,36 @@ func (m *modelFlags) spec() restore.ModelSpec {
 	return s
 }
 
+// classFlag is -class, the class label of a class-conditional prior, which
+// restore and sample take.
+type classFlag struct{ label *int }
+
+func addClassFlag(fs *flag.FlagSet) classFlag {
+	return classFlag{fs.Int("class", 0, "class label `N` of a class-conditional prior (class_cond=True, e.g. ImageNet's 256x256_diffusion.pt), from 0 to its classes − 1: every image is conditioned on it; required for such a prior, refused for an unconditional one")}
+}
+
+// value returns the label, nil when -class is not given (fs tells which
+// flags were set).
+func (c classFlag) value(fs *flag.FlagSet) *int {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == "class" })
+	if !set {
+		return nil
+	}
+	return c.label
+}
+
+// refuseClassConditional refuses a class-conditional prior in command cmd,
+// which runs one network over a set of images that may be of many classes
+// (a folder, a test set) and so takes no -class.
+func refuseClassConditional(cmd string, p *restore.Prior) error {
+	if !p.Model.Config().ClassCond {
+		return nil
+	}
+	return fmt.Errorf("model %s is class-conditional (class_cond=True): %s runs one network over a set of images, which may be of many classes, and takes no class label (-class), since one label for all of them would misdescribe the others: "+
+		"use an unconditional checkpoint (for ImageNet 256×256, 256x256_diffusion_uncond.pt), or restore image by image with cadps restore -class N", p.Name, cmd)
+}
+
 // samplingFlags are the flags shared by restore and reproduce that set the
 // sampling.
 type samplingFlags struct {

@@ -99,6 +99,9 @@ func runReproduce(args []string, stdout, stderr io.Writer) (err error) {
 	if rep.Prior, err = restore.LoadPrior(f.model.spec()); err != nil {
 		return err
 	}
+	if err := refuseClassConditional("reproduce", rep.Prior); err != nil {
+		return err
+	}
 	if rep.LPIPS, rep.LPIPSWeights, err = f.lpips.load(); err != nil {
 		return err
 	}

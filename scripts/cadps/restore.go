@@ -106,6 +106,7 @@ func runRestore(args []string, stdout, stderr io.Writer) (err error) {
 	fs := newFlagSet("restore", "IMAGE", stderr)
 	mf := addModelFlags(fs)
 	sf := addSamplingFlags(fs)
+	cf := addClassFlag(fs)
 	var tasks listFlag
 	fs.Var(&tasks, "task", "measurement task spec, e.g. super_resolution:factor=4, gaussian_blur, inpaint_box, phase_retrieval (once: restore runs one task)")
 	taskConfig := fs.String("task-config", "", "reference task config YAML instead of -task (its noise, scale and method apply unless given as flags)")
@@ -185,6 +186,7 @@ func runRestore(args []string, stdout, stderr io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
+	prior.Class = cf.value(fs)
 	lp, lpWeights, err := lpf.load()
 	if err != nil {
 		return err

@@ -14,12 +14,12 @@ import (
 	"github.com/cadps/toolkit/cadps/restore"
 )
 
-// sampleCommand is `cadps sample`: unconditional samples of a prior as one
-// grid image.
+// sampleCommand is `cadps sample`: samples of a prior, unconditional but
+// for a class-conditional prior's -class, as one grid image.
 func sampleCommand() command {
 	return command{
 		name:    "sample",
-		summary: "draw unconditional samples from a prior and write them as a grid PNG",
+		summary: "draw samples from a prior (of one class with -class) and write them as a grid PNG",
 		run:     runSample,
 	}
 }
@@ -27,6 +27,7 @@ func sampleCommand() command {
 func runSample(args []string, stdout, stderr io.Writer) (err error) {
 	fs := newFlagSet("sample", "", stderr)
 	mf := addModelFlags(fs)
+	cf := addClassFlag(fs)
 	n := fs.Int("n", 100, "number of samples")
 	steps := fs.Int("steps", 100, "sampling steps (timestep respacing)")
 	ddim := fs.Bool("ddim", false, "DDIM (η = 0) instead of ancestral sampling")
@@ -49,8 +50,12 @@ func runSample(args []string, stdout, stderr io.Writer) (err error) {
 	if strings.ToLower(filepath.Ext(*out)) != ".png" {
 		return usagef("-out %s: the grid is written as PNG; give a .png name", *out)
 	}
-	prior, err := restore.LoadPrior(mf.spec()) // part 0's copy; a bad model fails once, here
+	prior, err := restore.LoadPrior(mf.spec()) // part 0's copy; a bad model or class label fails once, here
 	if err != nil {
+		return err
+	}
+	prior.Class = cf.value(fs)
+	if err := prior.Check(); err != nil {
 		return err
 	}
 	if _, err := prior.Process(*steps, *ddim); err != nil { // a bad step count fails once, here
@@ -80,6 +85,7 @@ func runSample(args []string, stdout, stderr io.Writer) (err error) {
 				if own, errs[k] = restore.LoadPrior(mf.spec()); errs[k] != nil {
 					return
 				}
+				own.Class = prior.Class
 			}
 			images[k], errs[k] = samplePart(own, hi-lo, *steps, *ddim, *seed+uint64(k))
 		})

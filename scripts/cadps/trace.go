@@ -67,6 +67,9 @@ func runTrace(args []string, stdout, stderr io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
+	if err := refuseClassConditional("trace", prior); err != nil {
+		return err
+	}
 	b, err := backend.New()
 	if err != nil {
 		return err
