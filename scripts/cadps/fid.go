@@ -40,7 +40,7 @@ var fidOtherFormats = map[string]string{
 // fidReport is the JSON object `cadps fid` prints.
 type fidReport struct {
 	FID float64 `json:"fid"`
-	// Offset reports pytorch-fid's eps path (a constant feature).
+	// Offset reports pytorch-fid's eps path (see fid.FrechetDistance).
 	Offset bool  `json:"eps_offset"`
 	Dims   int   `json:"dims"`
 	Images []int `json:"images"`

@@ -96,11 +96,75 @@ func TestFrechetProperties(t *testing.T) {
 	if _, err := fid.Statistics([][]float32{{1, 2}}); err == nil || !strings.Contains(err.Error(), "at least 2") {
 		t.Errorf("one vector: error %v", err)
 	}
-	// A constant feature takes pytorch-fid's offset path.
-	e, _ := fid.Statistics([][]float32{{1, 0, 5}, {0, 1, 5}, {2, 2, 5}})
-	if d, _ := fid.FrechetDistance(a, e); !d.Offset {
-		t.Errorf("constant feature: no offset")
+}
+
+// TestOffsetPath checks that FrechetDistance adds pytorch-fid's offset
+// exactly where scipy 1.10's sqrtm of Σ1Σ2 fails, which each case's
+// wantOffset gives (as numpy and scipy 1.10.1 gave on sets drawn alike):
+// a feature constant over one set only, or over both, keeps the plain
+// path, so that identical sets give 0, not −2·d·Eps.
+func TestOffsetPath(t *testing.T) {
+	tests := []struct {
+		name          string
+		d, n          int
+		first, second []int // the features constant over each set
+		identical     bool  // the second set is the first
+		wantOffset    bool
+	}{
+		{"identical sets with a constant feature", 64, 100, []int{5}, []int{5}, true, false},
+		{"constant over the first set only", 64, 100, []int{5}, nil, false, false},
+		{"constant over the second set only", 64, 100, nil, []int{5}, false, false},
+		{"constant over both sets", 64, 100, []int{5}, []int{5}, false, false},
+		{"one over each set, 16 dims", 16, 40, []int{2}, []int{7}, false, true},
+		{"one over each set, 64 dims, n < d", 64, 20, []int{5}, []int{9}, false, true},
+		{"one over each set, 192 dims: other blocks", 192, 300, []int{5}, []int{9}, false, false},
+		{"130 over the first set, 192 dims: one block", 192, 300, seq(10, 140), []int{3}, false, true},
 	}
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			set := func(constant []int, value float64) *fid.Stats {
+				x := make([]float64, tc.n*tc.d)
+				for i := range x {
+					x[i] = r.Float64()
+				}
+				for _, j := range constant {
+					for i := range tc.n {
+						x[i*tc.d+j] = value
+					}
+				}
+				s, err := fid.Statistics64(x, tc.n, tc.d)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return s
+			}
+			a := set(tc.first, 0.5)
+			b := a
+			if !tc.identical {
+				b = set(tc.second, 0.25)
+			}
+			d, err := fid.FrechetDistance(a, b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Offset != tc.wantOffset {
+				t.Errorf("offset %v, want %v (FD %.10g)", d.Offset, tc.wantOffset, d.FD)
+			}
+			if tc.identical && math.Abs(d.FD) > 1e-9 {
+				t.Errorf("FD of a set with itself %.3g, want 0", d.FD)
+			}
+		})
+	}
+}
+
+// seq returns lo, lo+1, …, hi−1.
+func seq(lo, hi int) []int {
+	s := make([]int, 0, hi-lo)
+	for i := lo; i < hi; i++ {
+		s = append(s, i)
+	}
+	return s
 }
 
 // TestImageFeaturesManySizes runs images of more sizes than graph.Exec's

@@ -119,16 +119,14 @@ type Distance struct {
 //     count as 0).
 //
 // pytorch-fid adds Eps to both diagonals inside the square root when
-// scipy's sqrtm of Σ1Σ2 returns non-finite values, which happens only when
-// the product is singular because a feature is constant over one of the
-// sets (a zero row and column of its covariance), though not every time:
-// this function takes that path exactly when a feature is constant, and
-// reports it. The traces and the mean term never include the offset.
+// scipy's sqrtm of Σ1Σ2 returns non-finite values: this function takes
+// that path when sqrtmFails says scipy's would fail, and reports it. The
+// traces and the mean term never include the offset.
 func FrechetDistance(a, b *Stats) (*Distance, error) {
 	if err := compatible(a, b); err != nil {
 		return nil, err
 	}
-	offset := constantFeature(a) || constantFeature(b)
+	offset := sqrtmFails(a, b)
 	eps := 0.0
 	if offset {
 		eps = Eps
@@ -211,15 +209,55 @@ func (s *Stats) check() error {
 	return nil
 }
 
-// constantFeature reports whether some feature has zero variance.
-func constantFeature(s *Stats) bool {
-	d := s.Dims()
+// sqrtmBlock is the block size of scipy's sqrtm, which computes the
+// square root of the triangular Schur factor block by block.
+const sqrtmBlock = 64
+
+// sqrtmFails reports whether scipy's sqrtm (as of scipy 1.10) of Σ1Σ2
+// returns non-finite values for the statistics a and b, so that
+// pytorch-fid takes its offset path. Only a constant feature (zero
+// variance) makes it fail. The Schur decomposition first balances Σ1Σ2 by
+// permutation, which moves the zero row of each feature constant over the
+// first set to the bottom and the zero column of each other feature
+// constant over the second set to the top, where they stay exact zeros of
+// the Schur factor's diagonal. sqrtm divides by the sum of two diagonal
+// square roots, and within one of its blocks of about 64 rows fails on a
+// zero sum with a nonzero numerator: a top zero (constant over the second
+// set only) and a bottom zero of a feature constant over the first set
+// only, in the same block. A feature constant over both sets is a zero row
+// and column, which never fails: identical sets never take the offset.
+func sqrtmFails(a, b *Stats) bool {
+	d := a.Dims()
+	var first, onlyFirst, onlySecond int
 	for i := range d {
-		if s.Sigma[i*d+i] == 0 {
-			return true
+		ca, cb := a.Sigma[i*d+i] == 0, b.Sigma[i*d+i] == 0
+		if ca {
+			first++
+		}
+		if ca && !cb {
+			onlyFirst++
+		}
+		if cb && !ca {
+			onlySecond++
 		}
 	}
-	return false
+	if onlyFirst == 0 || onlySecond == 0 {
+		return false
+	}
+	return sqrtmBlockOf(onlySecond-1, d) == sqrtmBlockOf(d-first, d)
+}
+
+// sqrtmBlockOf returns the block of row p in scipy sqrtm's partition of n
+// rows: n/64 blocks (at least one), the last n mod blocks of them one row
+// longer than the others.
+func sqrtmBlockOf(p, n int) int {
+	blocks := max(n/sqrtmBlock, 1)
+	size, long := n/blocks, n%blocks
+	short := blocks - long
+	if p < short*size {
+		return p / size
+	}
+	return short + (p-short*size)/(size+1)
 }
 
 // traceSqrtProduct returns tr ((Σ1+εI)(Σ2+εI))^½ for symmetric positive
