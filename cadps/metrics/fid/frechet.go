@@ -213,7 +213,8 @@ func (s *Stats) check() error {
 // square root of the triangular Schur factor block by block.
 const sqrtmBlock = 64
 
-// sqrtmFails reports whether scipy's sqrtm (as of scipy 1.10) of Σ1Σ2
+// sqrtmFails reports whether scipy's blocked sqrtm (scipy up to 1.15;
+// 1.16 rewrote it in C) of Σ1Σ2
 // returns non-finite values for the statistics a and b, so that
 // pytorch-fid takes its offset path. Only a constant feature (zero
 // variance) makes it fail. The Schur decomposition first balances Σ1Σ2 by
