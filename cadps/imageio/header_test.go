@@ -35,6 +35,7 @@ func TestReadHeader(t *testing.T) {
 		{"empty", nil, Header{}},
 		{"short text", []byte("hi"), Header{}},
 		{"cut png header", pngData[:20], Header{}},
+		{"png claiming more than it holds", craftPNG(16384, 8192, 16, 6, 0, zlibZeros(t, 1)), Header{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := filepath.Join(t.TempDir(), "x.png")

@@ -83,7 +83,7 @@ func decodeBytes(data []byte, opts []LoadOption) (*Image, error) {
 		return nil, fmt.Errorf("invalid centre-crop size %d", cfg.cropSquare)
 	}
 
-	h, err := decodeHeader(data, bytes.NewReader(data))
+	h, err := decodeHeader(data, bytes.NewReader(data), int64(len(data)))
 	if err != nil {
 		return nil, err
 	}
@@ -124,28 +124,38 @@ type Header struct {
 
 // ReadHeader reads the header of the image file at path, not its pixels.
 // A file that [Load] refuses for what its header says (empty, not an
-// image, a format other than PNG and JPEG, a size out of range) is
-// refused with the same error, naming the path.
+// image, a format other than PNG and JPEG, a size out of range, a PNG
+// too short to hold the pixels its header claims) is refused with the
+// same error, naming the path.
 func ReadHeader(path string) (Header, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return Header{}, fmt.Errorf("imageio: %w", err)
 	}
 	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return Header{}, fmt.Errorf("imageio: %w", err)
+	}
+	size := info.Size()
+	if !info.Mode().IsRegular() {
+		size = -1 // a pipe or device: its length is not known before it is read
+	}
 	r := bufio.NewReader(f)
-	magic, _ := r.Peek(12) // sniff's longest signature; fewer at the end of a short file
-	h, err := decodeHeader(magic, r)
+	head, _ := r.Peek(pngIHDREnd) // sniff's signatures and a PNG's IHDR; fewer at the end of a short file
+	h, err := decodeHeader(head, r, size)
 	if err != nil {
 		return Header{}, fmt.Errorf("imageio: %s: %w", path, err)
 	}
 	return h, nil
 }
 
-// decodeHeader reads the header of an image whose first bytes are magic
-// (at least sniff's signatures, or the whole data) from r, which starts
-// at the same place. Its errors carry no "imageio:" prefix.
-func decodeHeader(magic []byte, r io.Reader) (Header, error) {
-	format := sniff(magic)
+// decodeHeader reads the header of an image of size bytes (negative when
+// unknown) whose first bytes are head (at least sniff's signatures and a
+// PNG's IHDR chunk, or the whole data) from r, which starts at the same
+// place. Its errors carry no "imageio:" prefix.
+func decodeHeader(head []byte, r io.Reader, size int64) (Header, error) {
+	format := sniff(head)
 	var decodeConfig func(io.Reader) (image.Config, error)
 	switch format {
 	case "PNG":
@@ -153,7 +163,7 @@ func decodeHeader(magic []byte, r io.Reader) (Header, error) {
 	case "JPEG":
 		decodeConfig = jpeg.DecodeConfig
 	case "":
-		if len(magic) == 0 {
+		if len(head) == 0 {
 			return Header{}, errors.New("empty file, not an image")
 		}
 		return Header{}, errors.New("not a PNG or JPEG file (unrecognised content)")
@@ -166,6 +176,14 @@ func decodeHeader(magic []byte, r io.Reader) (Header, error) {
 	}
 	if err := checkDims(1, conf.Height, conf.Width); err != nil {
 		return Header{}, fmt.Errorf("decoding %s: %w", format, err)
+	}
+	// A JPEG's size gets no such check against its bytes: the end-of-band
+	// runs of a progressive scan code up to 32767 blocks in 15 bits, so a
+	// JPEG of a few hundred bytes can decode to maxPixels pixels.
+	if format == "PNG" && size >= 0 {
+		if err := checkPNGData(head, size); err != nil {
+			return Header{}, fmt.Errorf("decoding PNG: %w", err)
+		}
 	}
 	return Header{Format: format, Width: conf.Width, Height: conf.Height}, nil
 }
