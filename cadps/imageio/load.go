@@ -94,6 +94,9 @@ func decodeBytes(data []byte, opts []LoadOption) (*Image, error) {
 	format := h.Format
 	m, err := decode(bytes.NewReader(data))
 	if err != nil {
+		if marker, ok := lacksEndMarker(format, data); ok {
+			return nil, fmt.Errorf("decoding %s: %w (the file does not end with the %s, so it may be cut short)", format, err, marker)
+		}
 		return nil, fmt.Errorf("decoding %s: %w", format, err)
 	}
 	im, err := FromImage(m, cfg.mode)
@@ -186,6 +189,21 @@ func decodeHeader(head []byte, r io.Reader, size int64) (Header, error) {
 		}
 	}
 	return Header{Format: format, Width: conf.Width, Height: conf.Height}, nil
+}
+
+// lacksEndMarker reports whether data, a PNG or JPEG file, does not end
+// with the marker that closes every complete file of its format, and
+// names that marker. A file cut short, by an interrupted download or copy,
+// lacks it; the decoder's own message ("unexpected EOF", "short Huffman
+// data", "not enough pixel data") does not say so.
+func lacksEndMarker(format string, data []byte) (string, bool) {
+	switch format {
+	case "PNG":
+		return "IEND chunk", !bytes.HasSuffix(data, []byte("\x00\x00\x00\x00IEND\xae\x42\x60\x82"))
+	case "JPEG":
+		return "end-of-image marker", !bytes.HasSuffix(data, []byte("\xff\xd9"))
+	}
+	return "", false
 }
 
 // sniff names the image format of data from its magic bytes: "PNG",

@@ -502,3 +502,63 @@ func TestDecode(t *testing.T) {
 		t.Errorf("Decode of a GIF header: %v", err)
 	}
 }
+
+// TestLoadTruncated checks that a PNG or JPEG cut short in its pixel data
+// is refused with an error saying so and naming the file, and that a
+// complete but corrupt file is not said to be cut short.
+func TestLoadTruncated(t *testing.T) {
+	src, err := Load(sharedData(t, "ffhq", "00000.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := src.ToImage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]byte{}
+	for name, enc := range map[string]func(*bytes.Buffer, image.Image) error{"png": encPNG, "jpeg": encJPEG} {
+		var b bytes.Buffer
+		if err := enc(&b, m); err != nil {
+			t.Fatal(err)
+		}
+		files[name] = b.Bytes()
+	}
+	const cutShort = "may be cut short"
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name     string
+		data     []byte
+		cutShort bool
+	}{
+		{"png half", files["png"][:len(files["png"])/2], true},
+		{"png without IEND", files["png"][:len(files["png"])-12], true},
+		{"jpeg half", files["jpeg"][:len(files["jpeg"])/2], true},
+		{"jpeg without EOI", files["jpeg"][:len(files["jpeg"])-2], true},
+		{"png corrupt", corruptMiddle(files["png"]), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-"))
+			if err := os.WriteFile(p, tc.data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Load(p)
+			switch {
+			case err == nil:
+				t.Fatal("Load gave no error")
+			case !strings.Contains(err.Error(), p):
+				t.Errorf("error %q does not name the file", err)
+			case strings.Contains(err.Error(), cutShort) != tc.cutShort:
+				t.Errorf("error %q: saying %q is %v, want %v", err, cutShort, !tc.cutShort, tc.cutShort)
+			}
+		})
+	}
+}
+
+// corruptMiddle returns a copy of data with its middle bytes inverted.
+func corruptMiddle(data []byte) []byte {
+	c := append([]byte(nil), data...)
+	for i := len(c) / 2; i < len(c)/2+16; i++ {
+		c[i] ^= 0xff
+	}
+	return c
+}
