@@ -308,6 +308,18 @@ func to8(v float32) uint8 {
 	return uint8(math.Floor(float64(clamp01(v))*255 + 0.5))
 }
 
+// NonFinite returns the first value of im that is NaN or infinite, with
+// its channel, row and column; ok is false when every value is finite.
+func (im *Image) NonFinite() (v float32, c, y, x int, ok bool) {
+	for i, v := range im.Pix {
+		if f := float64(v); math.IsNaN(f) || math.IsInf(f, 0) {
+			c, rest := i/(im.H*im.W), i%(im.H*im.W)
+			return v, c, rest / im.W, rest % im.W, true
+		}
+	}
+	return 0, 0, 0, 0, false
+}
+
 // firstNaN returns the position of the first NaN value.
 func (im *Image) firstNaN() (c, y, x int, ok bool) {
 	for i, v := range im.Pix {

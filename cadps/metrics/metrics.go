@@ -241,11 +241,8 @@ func checkPair(ref, img *imageio.Image, dataRange float64, minSide int) error {
 		name string
 		im   *imageio.Image
 	}{{"reference", ref}, {"image", img}} {
-		for i, v := range im.im.Pix {
-			if f := float64(v); math.IsNaN(f) || math.IsInf(f, 0) {
-				n := im.im.H * im.im.W
-				return fmt.Errorf("metrics: %s has %v at channel %d, row %d, column %d", im.name, f, i/n, i%n/im.im.W, i%im.im.W)
-			}
+		if v, c, y, x, ok := im.im.NonFinite(); ok {
+			return fmt.Errorf("metrics: %s has %v at channel %d, row %d, column %d", im.name, v, c, y, x)
 		}
 	}
 	return nil

@@ -293,3 +293,41 @@ func TestFrechetPaths(t *testing.T) {
 		})
 	}
 }
+
+// TestImageFeaturesNonFinite checks that an image holding a NaN or an
+// infinite value is refused with its index and the value's place, instead
+// of spreading into every feature and failing later as a NaN mean.
+func TestImageFeaturesNonFinite(t *testing.T) {
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := fid.New(b, stem(t), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		v    float32
+		want string
+	}{
+		{"NaN", float32(math.NaN()), "fid: image 2 has NaN at channel 1, row 3, column 4"},
+		{"+Inf", float32(math.Inf(1)), "fid: image 2 has +Inf at channel 1, row 3, column 4"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var imgs []*imageio.Image
+			for range 3 {
+				im, err := imageio.New(3, 8, 8)
+				if err != nil {
+					t.Fatal(err)
+				}
+				imgs = append(imgs, im)
+			}
+			imgs[2].Set(1, 3, 4, tc.v)
+			_, err := m.ImageFeatures(imgs, 2, nil)
+			if err == nil || err.Error() != tc.want {
+				t.Errorf("error %v, want %q", err, tc.want)
+			}
+		})
+	}
+}

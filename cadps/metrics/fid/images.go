@@ -12,7 +12,8 @@ import (
 // Resize), and the network runs on batches of at most batch consecutive
 // images, whatever their sizes; an image's features do not depend on the
 // others of its batch. progress, when not nil, is called after each batch
-// with the number of images done.
+// with the number of images done. An image holding a NaN or an infinite
+// value is refused, naming it.
 func (m *Model) ImageFeatures(imgs []*imageio.Image, batch int, progress func(done int)) ([][][]float32, error) {
 	batch = max(batch, 1)
 	out := make([][][]float32, len(m.blocks))
@@ -23,6 +24,9 @@ func (m *Model) ImageFeatures(imgs []*imageio.Image, batch int, progress func(do
 			rgb, err := im.ToRGB()
 			if err != nil {
 				return nil, fmt.Errorf("fid: image %d: %w", start+i, err)
+			}
+			if v, c, y, x, ok := rgb.NonFinite(); ok {
+				return nil, fmt.Errorf("fid: image %d has %v at channel %d, row %d, column %d", start+i, v, c, y, x)
 			}
 			r, err := Resize(rgb.Pix, 1, rgb.H, rgb.W)
 			if err != nil {
