@@ -184,7 +184,7 @@ type convItem struct{ i0, i1, j0, j1 int }
 // Otherwise there are a few column blocks per goroutine (at most ncBlock
 // wide), and also row blocks when there are too few columns.
 func convWorkItems(kern *microKernel, m, n, k, workers int) []convItem {
-	parts := min(workers, max(1, m*n*k/minParallelFlops))
+	parts := productParts(m, n, k, workers)
 	if parts <= 1 {
 		return []convItem{{0, m, 0, n}}
 	}

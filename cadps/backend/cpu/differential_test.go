@@ -1086,10 +1086,10 @@ func TestDifferentialConvSmallMaps(t *testing.T) {
 		in, kern []int
 		pads     [][2]int
 	}{
-		{nco: p3{1, 64, 250}, in: []int{2, 2}, kern: []int{3, 3}, pads: [][2]int{{1, 1}, {1, 1}}},
-		{nco: p3{2, 600, 251}, in: []int{1, 1}, kern: []int{3, 3}, pads: [][2]int{{1, 1}, {1, 1}}},
-		{nco: p3{1, 150, 307}, in: []int{1, 2}, kern: []int{3, 3}, pads: [][2]int{{1, 1}, {1, 1}}},
-		{nco: p3{1, 100, 703}, in: []int{2}, kern: []int{3}, pads: [][2]int{{1, 1}}},
+		{nco: p3{1, 128, 500}, in: []int{2, 2}, kern: []int{3, 3}, pads: [][2]int{{1, 1}, {1, 1}}},
+		{nco: p3{2, 1200, 501}, in: []int{1, 1}, kern: []int{3, 3}, pads: [][2]int{{1, 1}, {1, 1}}},
+		{nco: p3{1, 300, 607}, in: []int{1, 2}, kern: []int{3, 3}, pads: [][2]int{{1, 1}, {1, 1}}},
+		{nco: p3{1, 200, 1403}, in: []int{2}, kern: []int{3}, pads: [][2]int{{1, 1}}},
 		{nco: p3{1, 128, 130}, in: []int{12, 12}, kern: []int{3, 3}, pads: [][2]int{{1, 1}, {1, 1}}},
 	} {
 		cc := canonicalConv(c.nco[0], c.nco[1], c.nco[2], c.in, c.kern, nil, nil, nil, c.pads)

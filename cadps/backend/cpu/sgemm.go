@@ -36,10 +36,25 @@ const (
 	ncBlock = 2048
 )
 
-// minParallelFlops is the fewest multiply-adds each goroutine of a split
-// product takes, so that a product splits in two from twice as many on:
-// below that the start-up costs more than the split gains.
-const minParallelFlops = 1 << 17
+// minParallelFlops is the least work each goroutine of a split product
+// takes, in multiply-adds (see productParts), so that a product splits in
+// two from twice as much on: below that the start-up costs more than the
+// split gains.
+const minParallelFlops = 1 << 21
+
+// operandWork is the work, in multiply-adds, of reading and packing one
+// value of a product's operands: a thin product (a linear layer at batch 1,
+// the deepest maps of a UNet) is bound by reading its weights, not by its
+// arithmetic, and gains from a second core at few multiply-adds.
+const operandWork = 16
+
+// productParts returns how many goroutines, at most workers, share the
+// product of an m×k and a k×n matrix: one per minParallelFlops of its
+// work, its multiply-adds and the reads of its operands' values.
+func productParts(m, n, k, workers int) int {
+	work := m*n*k + operandWork*(m*k+k*n)
+	return min(workers, max(1, work/minParallelFlops))
+}
 
 // matView is a strided matrix: element (i, j) is data[off + i·rs + j·cs].
 type matView struct {
@@ -65,7 +80,7 @@ func sgemm(kern *microKernel, m, n, k int, a, b matView, c []float32, workers in
 		clear(c[:m*n])
 		return
 	}
-	parts := min(workers, max(1, m*n*k/minParallelFlops))
+	parts := productParts(m, n, k, workers)
 	if parts <= 1 {
 		sgemmSerial(kern, m, n, k, a, b, c, n)
 		return

@@ -54,7 +54,7 @@ func TestSGEMM(t *testing.T) {
 	shapes := [][3]int{
 		{0, 5, 3}, {5, 0, 3}, {4, 4, 0}, {1, 1, 1}, {1, 7, 1}, {7, 1, 9},
 		{6, 16, 8}, {6, 32, 8}, {5, 15, 7}, {7, 17, 33}, {13, 31, 300},
-		{37, 70, 257}, {150, 45, 20}, {3, 2100, 5}, {64, 1024, 288},
+		{37, 70, 257}, {150, 45, 20}, {3, 2100, 5}, {64, 1024, 288}, {600, 40, 200},
 	}
 	layouts := []struct{ a, b layout }{
 		{layout{}, layout{}},
@@ -194,5 +194,31 @@ func BenchmarkSGEMM(b *testing.B) {
 			}
 			b.ReportMetric(2*m*n*k*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 		})
+	}
+}
+
+// TestProductParts checks how many goroutines share products of the sizes
+// that set minParallelFlops and operandWork: the small prior's
+// convolutions, compute-bound and too short for a second core to pay
+// below 32×32 maps, and the thin products bound by reading their weights
+// (the FFHQ-256 UNet's 1×1 maps, a linear layer at batch 1), which split
+// at few multiply-adds.
+func TestProductParts(t *testing.T) {
+	for _, tc := range []struct {
+		name             string
+		m, n, k, workers int
+		want             int
+	}{
+		{"small prior, 32×32 maps, 32 channels", 32, 1024, 288, 2, 2},
+		{"small prior, 16×16 maps, 32 channels", 32, 256, 288, 2, 1},
+		{"small prior, 8×8 maps, 64 channels", 64, 64, 576, 2, 1},
+		{"1×1 map, 512 channels, centre tap", 512, 1, 512, 2, 2},
+		{"linear layer at batch 1", 1, 2048, 512, 2, 2},
+		{"linear layer at batch 1, one core", 1, 2048, 512, 1, 1},
+		{"a 64×64 map, 128 channels", 128, 4096, 1152, 16, 16},
+	} {
+		if got := productParts(tc.m, tc.n, tc.k, tc.workers); got != tc.want {
+			t.Errorf("%s: %d×%d×%d on %d workers: %d parts, want %d", tc.name, tc.m, tc.n, tc.k, tc.workers, got, tc.want)
+		}
 	}
 }
