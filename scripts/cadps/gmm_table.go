@@ -52,6 +52,14 @@ Flags:
 	if err != nil {
 		return err
 	}
+	// The comparison is made first, so that a method the files lack is
+	// refused before anything is printed or written.
+	var pairs []runs.MixturePair
+	if pair != nil {
+		if pairs, err = t.Paired(pair[0], pair[1]); err != nil {
+			return fmt.Errorf("-paired: %w", err)
+		}
+	}
 	if *jsonPath != "" {
 		doc := map[string]any{
 			"command": "cadps gmm table " + strings.Join(args, " "),
@@ -65,10 +73,6 @@ Flags:
 	}
 	fmt.Fprint(stdout, runs.MixtureMarkdown(t.Cells))
 	if pair != nil {
-		pairs, err := t.Paired(pair[0], pair[1])
-		if err != nil {
-			return fmt.Errorf("-paired: %w", err)
-		}
 		fmt.Fprint(stdout, "\n"+runs.PairedMixtureMarkdown(pair[0], pair[1], pairs))
 	}
 	return nil

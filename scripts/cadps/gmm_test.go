@@ -377,3 +377,26 @@ func readCells(t *testing.T, path string) []runs.MixtureCell {
 	}
 	return doc.Cells
 }
+
+// TestGMMTableRefusesBeforeOutput checks that a table refused for its
+// -paired methods prints no table and writes no -json file.
+func TestGMMTableRefusesBeforeOutput(t *testing.T) {
+	dir := t.TempDir()
+	csvPath := filepath.Join(dir, "runs.csv")
+	if err := gmmCommand().run([]string{"bench", "--dims", "4", "--dims-y", "1", "--problems", "1", "--methods", "exact,dps",
+		"--samples", "10", "--steps", "2", "--projections", "10", "--csv", csvPath}, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	jsonPath := filepath.Join(dir, "table.json")
+	var out bytes.Buffer
+	err := gmmCommand().run([]string{"table", "-json", jsonPath, "-paired", "dps,magic", csvPath}, &out, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), `no successful runs of "magic"`) {
+		t.Fatalf("error %v, want one naming the method magic", err)
+	}
+	if out.Len() > 0 {
+		t.Errorf("the refused table printed:\n%s", out.String())
+	}
+	if _, err := os.Stat(jsonPath); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the refused table wrote %s (%v)", jsonPath, err)
+	}
+}
