@@ -124,6 +124,9 @@ Flags:
 		}
 		return usagef("want two folders or .npz files (cadps fid A B), got %s", arguments(len(pos)))
 	}
+	if *saveStats != "" && !isNPZ(*saveStats) {
+		return usagef("-save-stats %s: statistics are written as pytorch-fid's .npz; give a .npz name", *saveStats)
+	}
 	c := &fidRun{weights: *weights, block: block, batch: *batch, stderr: stderr, quiet: *quiet}
 	if *saveStats != "" {
 		return c.saveStats(pos[0], *saveStats)
@@ -147,11 +150,20 @@ Flags:
 	return err
 }
 
-// saveStats writes the statistics of the images of dir to path.
-func (c *fidRun) saveStats(dir, path string) error {
+// saveStats writes the statistics of the images of dir to path. The
+// folder of path is made, and checked, before the features are computed.
+func (c *fidRun) saveStats(dir, path string) (err error) {
 	if isNPZ(dir) {
 		return usagef("-save-stats needs an image folder, not %s", dir)
 	}
+	if _, err := fidImageFiles(dir); err != nil {
+		return err
+	}
+	out, err := makeOutputFileDir(path)
+	if err != nil {
+		return err
+	}
+	defer out.undo(&err)
 	s, _, err := c.stats(dir)
 	if err != nil {
 		return err

@@ -161,6 +161,12 @@ func TestFIDCommand(t *testing.T) {
 		{name: "one argument", args: []string{"-weights", stem, a}, wantErr: "got 1 argument", usage: true},
 		{name: "not a folder", args: []string{"-weights", stem, "-dims", "64", stem, b}, wantErr: "neither a folder of images nor an .npz file"},
 		{name: "a PPM file", args: []string{"-weights", stem, "-dims", "64", a, ppm}, wantErr: "holds 1 PPM file(s) (g.ppm), which pytorch-fid would count: cadps decodes PNG and JPEG only; convert them to 8-bit RGB PNG"},
+		{name: "save stats not as npz", args: []string{"-weights", stem, "-dims", "64", "-save-stats", filepath.Join(dir, "a.txt"), a},
+			wantErr: "a.txt: statistics are written as pytorch-fid's .npz; give a .npz name", usage: true, notWritten: filepath.Join(dir, "a.txt")},
+		// Refused before the folder's features are computed (its broken
+		// image is never decoded).
+		{name: "save stats inside a file", args: []string{"-weights", stem, "-dims", "64", "-save-stats", filepath.Join(stem, "s.npz"), broken},
+			wantErr: "output folder " + stem + string(filepath.Separator) + " is not writable: not a directory"},
 		{name: "TIFF and WebP files", args: []string{"-weights", stem, "-dims", "64", "-save-stats", statsA, mixed}, wantErr: "holds 3 TIFF/WebP file(s) (c.webp, d.tif, e.tiff)"},
 	}
 	for _, tc := range tests {
