@@ -117,12 +117,17 @@ func addClassFlag(fs *flag.FlagSet) classFlag {
 // value returns the label, nil when -class is not given (fs tells which
 // flags were set).
 func (c classFlag) value(fs *flag.FlagSet) *int {
-	set := false
-	fs.Visit(func(f *flag.Flag) { set = set || f.Name == "class" })
-	if !set {
+	if !isSet(fs, "class") {
 		return nil
 	}
 	return c.label
+}
+
+// isSet reports whether the flag name was given on the command line.
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // refuseClassConditional refuses a class-conditional prior in command cmd,

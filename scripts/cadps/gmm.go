@@ -39,7 +39,7 @@ func runGMM(args []string, stdout, stderr io.Writer) (err error) {
 		return inSubcommand("gmm table", runGMMTable(args[1:], stdout, stderr))
 	}
 	fs := newFlagSet("gmm", "", stderr)
-	problemPath := fs.String("problem", "", "problem file (safetensors: weights [K], means [K,d], covs [K,d,d], A [m,d], y [m], sigma_y [1]); absent: generate the standard setting from --dim, --dim-y and --seed")
+	problemPath := fs.String("problem", "", "problem file (safetensors: weights [K], means [K,d], covs [K,d,d], A [m,d], y [m], sigma_y [1]); absent: generate the standard setting from --dim, --dim-y and --seed (not given with --problem)")
 	savePath := fs.String("save-problem", "", "write the problem used to this safetensors file")
 	dim := fs.Int("dim", 8, fmt.Sprintf("dimension d of a generated problem (at most %d)", maxGMMDim))
 	dimY := fs.Int("dim-y", 2, "number of measurements m of a generated problem")
@@ -78,6 +78,8 @@ Flags:
 	}
 	var problem *gmm.Problem
 	switch {
+	case *problemPath != "" && (isSet(fs, "dim") || isSet(fs, "dim-y")):
+		return usagef("--dim and --dim-y describe a generated problem; --problem %s gives its own", *problemPath)
 	case *problemPath != "":
 		if problem, err = gmm.LoadProblem(*problemPath); err != nil {
 			return err

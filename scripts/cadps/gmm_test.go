@@ -121,6 +121,8 @@ func TestGMMErrors(t *testing.T) {
 		{"m > d", []string{"--method", "exact", "--dim", "2", "--dim-y", "3"}, true, "1 ≤ m ≤ d"},
 		{"unknown schedule", []string{"--method", "exact", "--schedule", "Linear"}, true, `schedule "Linear": want "linear" or "cosine"`},
 		{"weights", []string{"--method", "exact", "--problem", bad}, false, "weights sum to 1.1"},
+		{"dim with a problem file", []string{"--method", "exact", "--problem", bad, "--dim", "80"}, true, "--dim and --dim-y describe a generated problem; --problem " + bad + " gives its own"},
+		{"dim-y with a problem file", []string{"--method", "exact", "--problem", bad, "--dim-y", "2"}, true, "--dim and --dim-y describe a generated problem"},
 		{"missing file", []string{"--method", "exact", "--problem", filepath.Join(dir, "none.safetensors")}, false, "none.safetensors"},
 		{"bench dims", []string{"bench", "--dims", "8,x"}, true, "--dims"},
 		{"bench resume without csv", []string{"bench", "--resume"}, true, "--resume continues the --csv file: give --csv"},
