@@ -44,6 +44,9 @@ func runSample(args []string, stdout, stderr io.Writer) (err error) {
 	if *out == "" {
 		return usagef("-out FILE.png is required")
 	}
+	if *nearest == "" && isSet(fs, "class-names") {
+		return usagef("-class-names names the labels of -nearest's training set: give -nearest DATA too")
+	}
 	if err := positive(intFlag{"n", *n}, intFlag{"steps", *steps}, intFlag{"jobs", *jobs}, intFlag{"cols", *cols}, intFlag{"zoom", *zoom}); err != nil {
 		return err
 	}

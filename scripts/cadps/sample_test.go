@@ -45,6 +45,7 @@ func TestSampleErrors(t *testing.T) {
 		{"cols", []string{"-out", "x.png", "-cols", "0"}, "-cols must be positive, got 0"},
 		{"zoom", []string{"-out", "x.png", "-zoom", "0"}, "-zoom must be positive, got 0"},
 		{"model", []string{"-out", filepath.Join(t.TempDir(), "x.png"), "-model", "nosuch", "-n", "1", "-steps", "1"}, "nosuch"},
+		{"class names without nearest", []string{"-out", filepath.Join(t.TempDir(), "x.png"), "-class-names", "a,b", "-n", "1", "-steps", "2"}, "-class-names names the labels of -nearest's training set: give -nearest DATA too"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
