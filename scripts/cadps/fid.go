@@ -111,6 +111,9 @@ Flags:
 	if *kid && *saveStats != "" {
 		return usagef("-kid with -save-stats: statistics hold no features, from which KID is computed; give -kid two folders instead")
 	}
+	if !*kid && (isSet(flags, "kid-subsets") || isSet(flags, "kid-subset-size")) {
+		return usagef("-kid-subsets and -kid-subset-size set up -kid: give -kid too")
+	}
 	if *kid && (*kidSubsets < 1 || *kidSize < 2) {
 		return usagef("-kid-subsets %d, -kid-subset-size %d: want at least 1 and 2", *kidSubsets, *kidSize)
 	}

@@ -150,6 +150,8 @@ func TestFIDCommand(t *testing.T) {
 		{name: "truncated download", args: []string{"-weights", truncated, "-dims", "64", a, b},
 			wantErr: truncated + ": its name says its SHA-256 starts with 6726825d, but it is "},
 		{name: "kid", args: []string{"-weights", stem, "-dims", "64", "-kid", a, b}, images: []int{3, 2}, weights: []string{digest, digest}},
+		{name: "kid subsets without kid", args: []string{"-weights", stem, "-dims", "64", "-kid-subsets", "5", a, b}, wantErr: "-kid-subsets and -kid-subset-size set up -kid: give -kid too", usage: true},
+		{name: "kid subset size without kid", args: []string{"-weights", stem, "-dims", "64", "-kid-subset-size", "2", a, b}, wantErr: "give -kid too", usage: true},
 		{name: "kid of statistics", args: []string{"-weights", stem, "-dims", "64", "-kid", statsA, b}, wantErr: "-kid needs the features of two image folders", usage: true},
 		{name: "kid with save-stats", args: []string{"-weights", stem, "-dims", "64", "-kid", "-save-stats", kidStats, a}, wantErr: "-kid with -save-stats", usage: true, notWritten: kidStats},
 		{name: "npz with other dims", args: []string{"-weights", stem, "-dims", "192", statsA, b}, wantErr: "holds 64-dimensional statistics, but -dims is 192"},
