@@ -103,9 +103,13 @@ func runDenoise(args []string, stdout, stderr io.Writer) (err error) {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	if *csvOut != "" {
-		return writeDenoiseCSV(*csvOut, rows)
+	if *csvOut == "" {
+		return nil
 	}
+	if err := writeDenoiseCSV(*csvOut, rows); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "denoise: wrote the table to %s\n", *csvOut)
 	return nil
 }
 

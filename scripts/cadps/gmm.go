@@ -102,6 +102,7 @@ Flags:
 		if err := problem.Save(*savePath); err != nil {
 			return err
 		}
+		fmt.Fprintf(stderr, "gmm: wrote the problem to %s\n", *savePath)
 	}
 	post, err := problem.Posterior()
 	if err != nil {
@@ -122,6 +123,7 @@ Flags:
 		if err := saveSamples(*out, samples); err != nil {
 			return err
 		}
+		fmt.Fprintf(stderr, "gmm: wrote %d samples to %s\n", len(samples), *out)
 	}
 	enc, err := json.Marshal(rep)
 	if err != nil {

@@ -136,6 +136,10 @@ func runGMMBench(args []string, stdout, stderr io.Writer) (err error) {
 		if err := atomicfile.WriteJSON(cfg.jsonPath, doc); err != nil {
 			return err
 		}
+		fmt.Fprintf(stderr, "gmm bench: wrote the table to %s\n", cfg.jsonPath)
+	}
+	if mb.CSV != "" {
+		fmt.Fprintf(stderr, "gmm bench: wrote %d runs to %s\n", len(rows), mb.CSV)
 	}
 	fmt.Fprint(stdout, runs.MixtureMarkdown(cells))
 	fmt.Fprintf(stdout, "\nwall time %s\n", wall.Round(time.Second))

@@ -70,6 +70,7 @@ Flags:
 		if err := atomicfile.WriteJSON(*jsonPath, doc); err != nil {
 			return err
 		}
+		fmt.Fprintf(stderr, "gmm table: wrote the table to %s\n", *jsonPath)
 	}
 	fmt.Fprint(stdout, runs.MixtureMarkdown(t.Cells))
 	if pair != nil {

@@ -253,6 +253,9 @@ func TestGMMTable(t *testing.T) {
 	if err := gmmCommand().run(append([]string{"table", "-json", jsonPath}, csvs...), &out, &errOut); err != nil {
 		t.Fatalf("%v\n%s", err, errOut.String())
 	}
+	if !strings.Contains(errOut.String(), "gmm table: wrote the table to "+jsonPath+"\n") {
+		t.Errorf("stderr does not name the -json file:\n%s", errOut.String())
+	}
 	cells := readCells(t, jsonPath)
 	want := append(parts[0], parts[1]...)
 	if len(cells) != len(want) {

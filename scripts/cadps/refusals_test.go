@@ -623,7 +623,8 @@ func TestFirstError(t *testing.T) {
 
 // TestOutputFiles checks the output files of trace, denoise -csv, sample,
 // gmm --out and gmm bench --csv and --json: a file in a folder that does
-// not exist yet is written (the folders are made), and a folder given as
+// not exist yet is written (the folders are made) and named on stderr
+// (sample names it on stdout), and a folder given as
 // the file, an existing one or a name that ends in a separator, is refused
 // before the work, by name, leaving nothing behind.
 func TestOutputFiles(t *testing.T) {
@@ -644,8 +645,12 @@ func TestOutputFiles(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			file := filepath.Join(t.TempDir(), "new", "sub", "x.png") // sample writes PNG, the others any name
-			if _, stderr, err := runCmd(c.run, append(slices.Clone(c.args), file)...); err != nil {
+			_, stderr, err := runCmd(c.run, append(slices.Clone(c.args), file)...)
+			if err != nil {
 				t.Fatalf("into a new folder: %v\n%s", err, stderr)
+			}
+			if c.name != "sample" && !strings.Contains(stderr, " to "+file+"\n") { // sample names its grid on stdout
+				t.Errorf("stderr does not name the file it wrote, %s:\n%s", file, stderr)
 			}
 			if st, err := os.Stat(file); err != nil || st.Size() == 0 {
 				t.Errorf("%s: %v", file, err)

@@ -101,6 +101,7 @@ func runTrace(args []string, stdout, stderr io.Writer) (err error) {
 	if err := atomicfile.WriteBytes(*out, tw.buf.Bytes()); err != nil {
 		return err
 	}
+	fmt.Fprintf(stderr, "trace: wrote %d steps × %d images to %s\n", *tf.steps, len(images), *out)
 	fmt.Fprintf(stdout, "%s, %s, %d steps, %s: PSNR (dB) per image, reconstruction vs baseline\n", *task, *method, *tf.steps, res.Operator)
 	for k, it := range res.Items {
 		base := "–" // no baseline (phase retrieval)
