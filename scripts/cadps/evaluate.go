@@ -36,13 +36,17 @@ type evalFlags struct {
 	lpips                    lpipsFlags
 }
 
+// defaultEvalBatch is evaluate's -batch and trace's -count by default, so
+// that trace's default batch is the first batch evaluate restores.
+const defaultEvalBatch = 25
+
 func addEvalFlags(fs *flag.FlagSet) *evalFlags {
 	return &evalFlags{
 		model: addModelFlags(fs),
 		test: addTestRunFlags(fs, "step size ζ of every task and method (0: each method's default for the task)",
 			"seed; batch k uses seed+k for its operator, noise and sampler"),
 		count:   fs.Int("count", 100, "number of test images"),
-		batch:   fs.Int("batch", 25, "images per sampler run (one operator draw per batch)"),
+		batch:   fs.Int("batch", defaultEvalBatch, "images per sampler run (one operator draw per batch)"),
 		tasks:   fs.String("tasks", "inpaint_box:size=12;sr:factor=2;gaussian_blur:kernel_size=9,intensity=1", "measurement task specs, separated by ';'"),
 		methods: fs.String("methods", "dps,cadps", "guidance method specs NAME[:key=value,...], separated by ',' (a key=value part continues the spec before it: dps,mmps:solver=gcr,cg=2); NAME one of "+strings.Join(guidance.Names(), ", ")),
 		keep:    fs.Int("keep", 8, "save the images of the first N test images (for grids)"),

@@ -40,7 +40,7 @@ func runTrace(args []string, stdout, stderr io.Writer) (err error) {
 	mf := addModelFlags(fset)
 	tf := addTestRunFlags(fset, "step size ζ (0: the method's default for the task)",
 		"seed of the operator, the noise and the sampler (evaluate's batch k uses its -seed + k)")
-	count := fset.Int("count", 20, "images in the batch")
+	count := fset.Int("count", defaultEvalBatch, "images in the batch (by default evaluate's -batch)")
 	task := fset.String("task", "sr:factor=2", "measurement task spec")
 	method := fset.String("method", "dps", "guidance method spec NAME[:key=value,...], as for cadps restore; NAME one of "+strings.Join(guidance.Names(), ", "))
 	out := fset.String("out", "", "CSV file of the per-step rows (required)")

@@ -95,3 +95,33 @@ func TestTraceErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestTraceDefaultBatch checks that trace's default batch is the first
+// batch of an evaluation with evaluate's default -batch: the same PSNRs.
+func TestTraceDefaultBatch(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "t10k-images-idx3-ubyte.gz")
+	writeIDXImages(t, data, 30, 28, 28, 90)
+	common := []string{"-data", data, "-steps", "2", "-method", "dps"}
+	stdout, _, err := runCmd(runTrace, append(common, "-out", filepath.Join(dir, "trace.csv"))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := runCmd(runEvaluate, "-data", data, "-steps", "2", "-methods", "dps", "-tasks", "sr:factor=2",
+		"-count", "25", "-keep", "0", "-quiet", "-out", filepath.Join(dir, "eval")); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := runs.ReadEvalRows(filepath.Join(dir, "eval", runs.EvalResultsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Count(stdout, "\n") - 1; got != len(rows) {
+		t.Errorf("trace restored %d images by default, evaluate's first batch %d:\n%s", got, len(rows), stdout)
+	}
+	for _, r := range rows {
+		line := strconv.Itoa(r.Index) + "\t" + strconv.FormatFloat(r.PSNR, 'f', 2, 64) + "\t"
+		if !strings.Contains(stdout, line) {
+			t.Errorf("trace output lacks evaluate's image %d at %.2f dB:\n%s", r.Index, r.PSNR, stdout)
+		}
+	}
+}
