@@ -63,6 +63,17 @@ func runDenoise(args []string, stdout, stderr io.Writer) (err error) {
 	if prior.Model.InChannels() != 1 {
 		return fmt.Errorf("the prior %s has %d input channels; denoise measures gray priors only", prior.Name, prior.Model.InChannels())
 	}
+	dcfg := prior.Diffusion
+	dcfg.Respacing = ""
+	p, err := diffusion.New(dcfg)
+	if err != nil {
+		return err
+	}
+	for _, t := range ts { // refused before the data are read
+		if t < 0 || t >= p.NumSteps() {
+			return usagef("-t: timestep %d is outside [0, %d), the prior's process", t, p.NumSteps())
+		}
+	}
 	ds, err := train.LoadTestSet(*data, prior.Model.ImageSize(), 1)
 	if err != nil {
 		return err
@@ -72,12 +83,6 @@ func runDenoise(args []string, stdout, stderr io.Writer) (err error) {
 	}
 	per := ds.C * ds.H * ds.W
 	ds.N, ds.Pix = *count, ds.Pix[:*count*per]
-	dcfg := prior.Diffusion
-	dcfg.Respacing = ""
-	p, err := diffusion.New(dcfg)
-	if err != nil {
-		return err
-	}
 	b, err := backend.New()
 	if err != nil {
 		return err

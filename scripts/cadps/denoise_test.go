@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -35,24 +36,30 @@ func TestDenoiseErrors(t *testing.T) {
 	trainOnly := t.TempDir()
 	writeIDXImages(t, filepath.Join(trainOnly, "train-images-idx3-ubyte.gz"), 2, 28, 28, 0)
 	cases := []struct {
-		name string
-		args []string
-		want string
+		name  string
+		args  []string
+		want  string
+		usage bool
 	}{
-		{"no data", []string{}, "-data is required"},
-		{"count", []string{"-data", imgs, "-count", "0"}, "-count must be positive, got 0"},
-		{"batch", []string{"-data", imgs, "-batch", "-1"}, "-batch must be positive, got -1"},
-		{"bad t", []string{"-data", imgs, "-t", "1,x"}, `"x" is not a timestep`},
-		{"t out of range", []string{"-data", imgs, "-count", "1", "-t", "1000"}, "outside [0, 1000)"},
-		{"missing data", []string{"-data", filepath.Join(t.TempDir(), "none")}, "none"},
-		{"extra argument", []string{"-data", imgs, "extra"}, "unexpected arguments"},
-		{"training images only", []string{"-data", trainOnly, "-count", "1", "-t", "0"}, "no test images t10k-images-idx3-ubyte[.gz]"},
+		{"no data", []string{}, "-data is required", true},
+		{"count", []string{"-data", imgs, "-count", "0"}, "-count must be positive, got 0", true},
+		{"batch", []string{"-data", imgs, "-batch", "-1"}, "-batch must be positive, got -1", true},
+		{"bad t", []string{"-data", imgs, "-t", "1,x"}, `"x" is not a timestep`, true},
+		{"t out of range", []string{"-data", imgs, "-count", "1", "-t", "1000"}, "outside [0, 1000)", true},
+		// Refused before the data are read.
+		{"negative t", []string{"-data", filepath.Join(t.TempDir(), "none"), "-t", "0,-1"}, "-t: timestep -1 is outside [0, 1000), the prior's process", true},
+		{"missing data", []string{"-data", filepath.Join(t.TempDir(), "none")}, "none", false},
+		{"extra argument", []string{"-data", imgs, "extra"}, "unexpected arguments", true},
+		{"training images only", []string{"-data", trainOnly, "-count", "1", "-t", "0"}, "no test images t10k-images-idx3-ubyte[.gz]", false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			_, _, err := runCmd(runDenoise, c.args...)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("error %v, want one containing %q", err, c.want)
+			}
+			if got := errors.As(err, new(usageError)); got != c.usage {
+				t.Errorf("usage error = %v, want %v (%v)", got, c.usage, err)
 			}
 		})
 	}
