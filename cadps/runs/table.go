@@ -43,6 +43,9 @@ type Table struct {
 	// ("" when it names none: a reproduction without LPIPS, or folders
 	// without settings).
 	LPIPS string
+	// settings are the folders' reproduce.json, decoded (nil for folders
+	// without settings).
+	settings map[string]any
 }
 
 // TableRow is one task and method's statistics over its finished items.
@@ -118,7 +121,7 @@ func readTable(dirs []string) (*Table, error) {
 			all = append(all, rec)
 		}
 	}
-	t := &Table{}
+	t := &Table{settings: doc}
 	sort.SliceStable(all, func(a, b int) bool { return recordBefore(all[a], all[b]) })
 	for k, rec := range all {
 		if k > 0 && sameItem(all[k-1], rec) {
@@ -198,9 +201,14 @@ func recordBefore(x, y *Record) bool {
 // comparison grid per task (grid_<task>.png: rows images, the first
 // gridRows of them; columns the measurement, each method's reconstruction
 // and the clean image), each atomically. Nothing is appended in place: the
-// files are rebuilt from the records every time.
+// files are rebuilt from the records every time. An out that holds
+// another reproduction's settings is refused before anything is written:
+// its tables would be replaced by this one's.
 func (t *Table) Write(out string, gridRows int) error {
 	if err := atomicfile.CheckWritable(out); err != nil {
+		return err
+	}
+	if err := t.checkOutput(out); err != nil {
 		return err
 	}
 	removeOldTemps(out, time.Hour)
@@ -212,6 +220,19 @@ func (t *Table) Write(out string, gridRows int) error {
 	}
 	if gridRows > 0 {
 		return writeGrids(t.Records, out, gridRows)
+	}
+	return nil
+}
+
+// checkOutput refuses an output folder whose reproduce.json disagrees
+// with the table's settings.
+func (t *Table) checkOutput(out string) error {
+	doc, ok, _, err := readSettings(out)
+	if err != nil || !ok || t.settings == nil {
+		return err
+	}
+	if _, err := compareSettings(out, doc, t.settings); err != nil {
+		return fmt.Errorf("runs: merge: %w, whose %s and %s would be replaced by another reproduction's; use another output folder", err, CSVFile, TableFile)
 	}
 	return nil
 }

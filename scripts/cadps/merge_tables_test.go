@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -42,5 +43,34 @@ func TestMergeTables(t *testing.T) {
 	_, _, err = runCmd(runMerge, "-fid", stem, "-fid-dims", "100", filepath.Join(dir, "a"))
 	if err == nil || !strings.Contains(err.Error(), "-fid-dims 100") {
 		t.Errorf("-fid-dims 100: error %v", err)
+	}
+}
+
+// TestMergeKeepsAnotherReproduction checks that merge refuses an -out
+// folder holding another reproduction's settings, leaving its tables as
+// they were, and writes into one holding the same settings.
+func TestMergeKeepsAnotherReproduction(t *testing.T) {
+	dir := t.TempDir()
+	src, other, same := filepath.Join(dir, "src"), filepath.Join(dir, "other"), filepath.Join(dir, "same")
+	for _, d := range []string{src, other, same} {
+		if err := os.CopyFS(d, os.DirFS("testdata/reproduce-v1")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	settings := filepath.Join(other, "reproduce.json")
+	raw := readFile(t, settings)
+	if err := os.WriteFile(settings, []byte(strings.Replace(raw, `"seed": 1,`, `"seed": 2,`, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	table := readFile(t, filepath.Join(other, "metrics.csv"))
+	_, _, err := runCmd(runMerge, "-quiet", "-out", other, src)
+	if err == nil || !strings.Contains(err.Error(), other+" holds a reproduction with other settings (seed: was 2, now 1)") {
+		t.Fatalf("merge into another reproduction's folder: error %v", err)
+	}
+	if got := readFile(t, filepath.Join(other, "metrics.csv")); got != table {
+		t.Errorf("the refused merge replaced %s", filepath.Join(other, "metrics.csv"))
+	}
+	if _, _, err := runCmd(runMerge, "-quiet", "-out", same, src); err != nil {
+		t.Errorf("merge into a folder of the same reproduction: %v", err)
 	}
 }
