@@ -23,7 +23,7 @@ func convertCommand() command {
 	}
 }
 
-func runConvert(args []string, stdout, stderr io.Writer) error {
+func runConvert(args []string, stdout, stderr io.Writer) (err error) {
 	flags := newFlagSet("convert", "in.pt out.safetensors", stderr)
 	force := flags.Bool("force", false, "overwrite the output file if it exists")
 	strip := flags.String("strip-prefix", "", `remove this prefix from every tensor name, e.g. "module." for a checkpoint saved from a DataParallel model (every name must start with it)`)
@@ -41,6 +41,12 @@ func runConvert(args []string, stdout, stderr io.Writer) error {
 	if !strings.HasSuffix(out, ".safetensors") {
 		return usagef("output %s: convert writes safetensors; name it NAME.safetensors", out)
 	}
+	// The output's folder is made and checked before the input is read.
+	dir, err := makeOutputFileDir(out)
+	if err != nil {
+		return err
+	}
+	defer dir.undo(&err)
 	sd, err := checkpoints.Load(in)
 	if err != nil {
 		return err

@@ -125,6 +125,7 @@ func TestConvertErrors(t *testing.T) {
 		{name: "output is the input", args: []string{"-force", pt, pt}, want: "is the input file"},
 		{name: "output not named .safetensors", args: []string{pt, filepath.Join(dir, "o3.pt")}, usage: true, want: "convert writes safetensors; name it NAME.safetensors", file: filepath.Join(dir, "o3.pt")},
 		{name: "missing input", args: []string{filepath.Join(dir, "none.pt"), filepath.Join(dir, "o1.safetensors")}, want: "none.pt", file: filepath.Join(dir, "o1.safetensors")},
+		{name: "bad input into a new folder", args: []string{garbage, filepath.Join(dir, "new", "o.safetensors")}, want: "garbage.pt is not a PyTorch", file: filepath.Join(dir, "new")},
 		{name: "bad input", args: []string{garbage, filepath.Join(dir, "o2.safetensors")}, want: "garbage.pt is not a PyTorch zip checkpoint or safetensors file", file: filepath.Join(dir, "o2.safetensors")},
 	}
 	for _, tc := range tests {
@@ -160,6 +161,11 @@ func TestConvertErrors(t *testing.T) {
 	}
 	if sd, err := checkpoints.LoadSafetensors(existing); err != nil || len(sd.Names) != len(want.Names) {
 		t.Fatalf("after -force: %v", err)
+	}
+	// The output's folder is made.
+	made := filepath.Join(dir, "made", "sub", "o.safetensors")
+	if err := convertCommand().run([]string{pt, made}, &stdout, &stderr); err != nil {
+		t.Fatalf("into a new folder: %v", err)
 	}
 	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {
