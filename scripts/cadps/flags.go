@@ -125,8 +125,13 @@ func (c classFlag) value(fs *flag.FlagSet) *int {
 
 // isSet reports whether the flag name was given on the command line.
 func isSet(fs *flag.FlagSet, name string) bool {
-	set := false
-	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return setFlags(fs)[name]
+}
+
+// setFlags returns the names of the flags given on the command line.
+func setFlags(fs *flag.FlagSet) map[string]bool {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	return set
 }
 
@@ -184,8 +189,7 @@ func addSamplingFlags(fs *flag.FlagSet) *samplingFlags {
 
 // options turns the flags into restore options; fs tells which were set.
 func (s *samplingFlags) options(fs *flag.FlagSet) (restore.Options, restore.Fit, error) {
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	set := setFlags(fs)
 	o := restore.Options{
 		Steps: *s.steps, Respacing: *s.respacing, DDIM: *s.ddim, Eta: *s.eta,
 		ProgressEvery: *s.progressEvery, Guidance: guidance.Options{Batched: *s.batched},

@@ -321,8 +321,7 @@ func applyTaskConfig(o *restore.Options, path string, fs *flag.FlagSet) error {
 	if err != nil {
 		return err
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	set := setFlags(fs)
 	o.Task = tc.Task
 	if !set["noise"] && tc.Noise != nil {
 		o.Noise = tc.Noise

@@ -94,8 +94,7 @@ func runTrain(args []string, stdout, stderr io.Writer) (err error) {
 			*f.lossWeight = "" // the configuration's spelling of the default
 		}
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	set := setFlags(fs)
 	if same, err := samePath(*f.data, *f.out); err != nil {
 		return err
 	} else if same {
