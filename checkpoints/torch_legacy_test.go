@@ -111,19 +111,11 @@ func TestLegacyRejectsBadFiles(t *testing.T) {
 }
 
 // TestLegacyLinearLayerFiles reads the LPIPS linear-layer files of every
-// lpips fixture (legacy format, storages tagged cuda:0) through Load and
+// lpips fixture under every fixture root (legacy format, storages tagged cuda:0) through Load and
 // checks them against their safetensors copies.
 func TestLegacyLinearLayerFiles(t *testing.T) {
-	root, err := fixtures.Root()
-	if err != nil {
-		t.Fatal(err)
-	}
-	all, err := fixtures.Discover(root)
-	if err != nil {
-		t.Fatal(err)
-	}
 	pairs := 0
-	for _, f := range all {
+	for _, f := range fixtures.All(t) {
 		if f.Kind != "lpips" {
 			continue
 		}
@@ -152,7 +144,8 @@ func TestLegacyLinearLayerFiles(t *testing.T) {
 		}
 	}
 	if pairs == 0 {
-		t.Skipf("no lpips fixture with legacy linear-layer files under %s", root)
+		roots, _ := fixtures.Roots()
+		t.Skipf("no lpips fixture with legacy linear-layer files under %s", strings.Join(roots, ", "))
 	}
 }
 
