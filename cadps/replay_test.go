@@ -1,10 +1,7 @@
 package cadps
 
 import (
-	"encoding/json"
 	"maps"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 
@@ -86,21 +83,11 @@ func setup(t *testing.T, f *fixtures.Fixture, image string) *replay {
 // beside it.
 func loadNetwork(t *testing.T, f *fixtures.Fixture) (*context.Context, guidance.Network) {
 	t.Helper()
-	modelPath, err := f.Path("model")
+	modelPath, kwargs, err := f.Model("model")
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, err := os.ReadFile(filepath.Join(filepath.Dir(modelPath), "config.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mc struct {
-		Kwargs json.RawMessage `json:"create_model_kwargs"`
-	}
-	if err := json.Unmarshal(raw, &mc); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := unet.ParseConfig(mc.Kwargs)
+	cfg, err := unet.ParseConfig(kwargs)
 	if err != nil {
 		t.Fatal(err)
 	}

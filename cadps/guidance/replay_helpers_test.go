@@ -1,9 +1,6 @@
 package guidance_test
 
 import (
-	"encoding/json"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 
@@ -35,21 +32,11 @@ type replay struct {
 // create_model config).
 func newReplay(t *testing.T, f *fixtures.Fixture) *replay {
 	t.Helper()
-	modelPath, err := f.Path("model")
+	modelPath, kwargs, err := f.Model("model")
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, err := os.ReadFile(filepath.Join(filepath.Dir(modelPath), "config.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mc struct {
-		Kwargs json.RawMessage `json:"create_model_kwargs"`
-	}
-	if err := json.Unmarshal(raw, &mc); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := unet.ParseConfig(mc.Kwargs)
+	cfg, err := unet.ParseConfig(kwargs)
 	if err != nil {
 		t.Fatal(err)
 	}
