@@ -1,8 +1,15 @@
 package diffusion
 
 import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -63,7 +70,8 @@ func TestReference(t *testing.T) {
 	})
 }
 
-// testScheduleFixture checks every array of every respacing: the float64
+// testScheduleFixture checks every array of every respacing of the
+// diffusion configuration the schedule's sidecar records: the float64
 // schedule against the F64 file and the in-graph float32 lookups at every
 // index against the F32 file, each within the fixture's bound for that file
 // ("relative 1e-6 (F32 file) / 1e-12 (F64 file)"), both in the harness's
@@ -86,6 +94,15 @@ func testScheduleFixture(t *testing.T, b backends.Backend, f *fixtures.Fixture) 
 	if len(meta.Respacings) == 0 {
 		t.Fatal("fixture lists no respacings")
 	}
+	var side struct {
+		DiffusionConfig map[string]any `json:"diffusion_config"`
+	}
+	if err := f.Sidecar("schedule", &side); err != nil {
+		t.Fatal(err)
+	}
+	if side.DiffusionConfig == nil {
+		t.Fatalf("%s: the schedule's sidecar records no diffusion_config", f.Name)
+	}
 	f32, err := f.Safetensors("schedule")
 	if err != nil {
 		t.Fatal(err)
@@ -96,8 +113,9 @@ func testScheduleFixture(t *testing.T, b backends.Backend, f *fixtures.Fixture) 
 	}
 	for _, r := range meta.Respacings {
 		t.Run("r"+r, func(t *testing.T) {
-			p, err := New(Config{Steps: 1000, NoiseSchedule: ScheduleLinear, Respacing: r,
-				MeanType: MeanEpsilon, VarType: VarLearnedRange, ClipDenoised: true})
+			cfg := maps.Clone(side.DiffusionConfig)
+			cfg["timestep_respacing"] = r
+			p, err := FromConfig(cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -299,4 +317,93 @@ func widen(v []float32) []float64 {
 		out[k] = float64(x)
 	}
 	return out
+}
+
+// TestScheduleFixtureConfig replays a schedule fixture of another
+// diffusion configuration than the shared set's (a 200-step cosine
+// schedule, written here from this package's own arrays): the replay must
+// build the process its sidecar records, not the 1000-step linear one.
+func TestScheduleFixtureConfig(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "schedule-cosine")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	config := map[string]any{"steps": 200, "noise_schedule": "cosine", "model_mean_type": "epsilon",
+		"model_var_type": "learned_range", "clip_denoised": true}
+	respacings := []string{"200", "25"}
+	f32, f64 := checkpoints.NewStateDict("schedule.safetensors"), checkpoints.NewStateDict("schedule_f64.safetensors")
+	for _, r := range respacings {
+		cfg := maps.Clone(config)
+		cfg["timestep_respacing"] = r
+		p, err := FromConfig(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tm := make([]int64, len(p.TimestepMap()))
+		for k, v := range p.TimestepMap() {
+			tm[k] = int64(v)
+		}
+		for _, sd := range []*checkpoints.StateDict{f32, f64} {
+			addTensor(t, sd, &checkpoints.Tensor{Name: "r" + r + ".timestep_map", DType: checkpoints.I64, Shape: []int{len(tm)}, Data: littleEndian(tm)})
+		}
+		named := p.Schedule().named()
+		for _, name := range slices.Sorted(maps.Keys(named)) {
+			a := named[name]
+			addTensor(t, f64, &checkpoints.Tensor{Name: "r" + r + "." + name, DType: checkpoints.F64, Shape: []int{len(a)}, Data: littleEndian(a)})
+			a32 := make([]float32, len(a))
+			for k, v := range a {
+				a32[k] = float32(v)
+			}
+			addTensor(t, f32, checkpoints.FromFloat32("r"+r+"."+name, []int{len(a)}, a32))
+		}
+	}
+	writeJSON(t, filepath.Join(dir, "fixture.json"), map[string]any{"kind": "schedule", "respacings": respacings,
+		"tolerance": map[string]string{"all": "relative 1e-6 (F32 file) / 1e-12 (F64 file)"},
+		"files":     map[string]string{"schedule": "schedule.safetensors", "schedule_f64": "schedule_f64.safetensors"}})
+	for name, sd := range map[string]*checkpoints.StateDict{"schedule": f32, "schedule_f64": f64} {
+		writeJSON(t, filepath.Join(dir, name+".json"), map[string]any{"diffusion_config": config})
+		var buf bytes.Buffer
+		if err := checkpoints.WriteSafetensors(&buf, sd); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name+".safetensors"), buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all, err := fixtures.Discover(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newTestBackend(t)
+	testScheduleFixture(t, b, all[0])
+}
+
+// addTensor adds x to sd, failing the test on a duplicate name.
+func addTensor(t *testing.T, sd *checkpoints.StateDict, x *checkpoints.Tensor) {
+	t.Helper()
+	if err := sd.Add(x); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// littleEndian returns the little-endian bytes of v.
+func littleEndian[T int64 | float64](v []T) []byte {
+	var buf bytes.Buffer
+	if err := binary.Write(&buf, binary.LittleEndian, v); err != nil {
+		panic(err) // writing fixed-size values to a buffer cannot fail
+	}
+	return buf.Bytes()
+}
+
+// writeJSON writes v as JSON to path.
+func writeJSON(t *testing.T, path string, v any) {
+	t.Helper()
+	raw, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
