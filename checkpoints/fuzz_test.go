@@ -83,9 +83,16 @@ func FuzzTorch(f *testing.F) {
 	objects := new(pk).proto().op('}').mark().str("args").global("argparse", "Namespace").op(')', 0x81, '}', 'b').
 		str("tags").op(0x8f, '(').str("a").op(0x90).str("b").op('C', 1, 'x').str("big").op(0x8a, 9, 1, 0, 0, 0, 0, 0, 0, 0, 1).
 		str("model").stateDict(view{name: "w", key: "0", numel: 12, size: []int64{12}}).op('u', '.').b
-	f.Add(small)
-	f.Add(wrapped)
-	f.Add(objects)
+	// An OrderedDict made twice from one memoized list of pairs, and one
+	// state dict under two keys.
+	sharedList := new(pk).proto().op(']', 'q', 0).mark().str("w").op('N', 0x86, 'e').
+		global("collections", "OrderedDict").op('h', 0, 0x85, 'R', '0').
+		global("collections", "OrderedDict").op('h', 0, 0x85, 'R').stop().b
+	twice := new(pk).proto().op('}').mark().str("model").stateDict(view{name: "w", key: "0", numel: 12, size: []int64{12}}).
+		op('q', 1).str("ema").op('h', 1, 'u', '.').b
+	for _, seed := range [][]byte{small, wrapped, objects, sharedList, twice} {
+		f.Add(seed)
+	}
 	// The files torch.save wrote (testdata/gen.py).
 	saved, err := filepath.Glob(filepath.Join("testdata", "*.pt"))
 	if err != nil {

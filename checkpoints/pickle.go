@@ -264,9 +264,10 @@ func (u *unpickler) run() (any, error) {
 				return nil, fail("%v", lerr)
 			}
 			if list != nil {
-				if cerr := u.count(len(items), func() { list.items = append(list.items, items...) }); cerr != nil {
+				if cerr := u.charge(len(items)); cerr != nil {
 					return nil, fail("%v", cerr)
 				}
+				list.items = append(list.items, items...)
 			}
 		case 's': // SETITEM
 			v, ok1 := u.pop()

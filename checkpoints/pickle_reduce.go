@@ -73,7 +73,7 @@ func (u *unpickler) reduce(f, a any) (any, error) {
 		case 0:
 			return newPyDict(), nil
 		case 1: // legacy torch.save: OrderedDict([[key, value], ...])
-			return orderedDictOf(args[0])
+			return u.orderedDictOf(args[0])
 		}
 		return nil, fmt.Errorf("collections.OrderedDict with %d arguments", len(args))
 	case "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor":
@@ -96,11 +96,16 @@ func (u *unpickler) reduce(f, a any) (any, error) {
 	return nil, fmt.Errorf("%s cannot be called", g)
 }
 
-// orderedDictOf builds a dict from a list of [key, value] pairs.
-func orderedDictOf(v any) (*pyDict, error) {
+// orderedDictOf builds a dict from a list of [key, value] pairs. The
+// entries count against maxPickleItems, as the list may be a memoized one
+// that the pickle passes many times.
+func (u *unpickler) orderedDictOf(v any) (*pyDict, error) {
 	l, ok := v.(*pyList)
 	if !ok {
 		return nil, fmt.Errorf("collections.OrderedDict of %s, not a list of pairs", aPyType(v))
+	}
+	if err := u.charge(len(l.items)); err != nil {
+		return nil, fmt.Errorf("collections.OrderedDict of %d pairs: %w", len(l.items), err)
 	}
 	d := newPyDict()
 	for i, item := range l.items {

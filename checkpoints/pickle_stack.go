@@ -59,16 +59,20 @@ func (u *unpickler) push(v any) error {
 	if len(u.stack) >= maxPickleStack {
 		return fmt.Errorf("stack deeper than %d values", maxPickleStack)
 	}
-	return u.count(1, func() { u.stack = append(u.stack, v) })
+	if err := u.charge(1); err != nil {
+		return err
+	}
+	u.stack = append(u.stack, v)
+	return nil
 }
 
-// count charges n created values against maxPickleItems, then runs f.
-func (u *unpickler) count(n int, f func()) error {
+// charge counts n values about to be created (or copied into a new
+// container) against maxPickleItems.
+func (u *unpickler) charge(n int) error {
 	if n > maxPickleItems-u.items {
 		return fmt.Errorf("more than %d values", maxPickleItems)
 	}
 	u.items += n
-	f()
 	return nil
 }
 

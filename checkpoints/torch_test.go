@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -412,6 +413,81 @@ func TestLoadErrors(t *testing.T) {
 				if !strings.Contains(msg, w) {
 					t.Errorf("error %q does not contain %q", msg, w)
 				}
+			}
+		})
+	}
+}
+
+// TestLoadBombs checks that files whose headers claim far more than their
+// bytes hold, or whose pickle makes much from little through its memo, are
+// refused by name without allocating what they claim.
+func TestLoadBombs(t *testing.T) {
+	f32 := map[string][]byte{"0": f32bytes(seq(4)...)}
+	w := view{name: "w", key: "0", numel: 4, size: []int64{4}}
+	sd := func(views ...view) []byte { return torchZip(t, new(pk).proto().stateDict(views...).stop().b, f32, nil) }
+	// An OrderedDict built again and again from one memoized list of
+	// 10000 pairs: 10 million entries from 100 KB, before a state dict.
+	sharedList := new(pk).proto().op(']', 'q', 0).mark()
+	for i := range 10000 {
+		sharedList.int(int64(i)).op('N', 0x86)
+	}
+	sharedList.op('e', '0')
+	for range 1000 {
+		sharedList.global("collections", "OrderedDict").op('h', 0, 0x85, 'R', '0')
+	}
+	sharedList.stateDict(w).stop()
+	// A list appended to itself through the memo, and lists nested deeply.
+	memoLoop := new(pk).proto().op(']', 'q', 0)
+	for range 1000 {
+		memoLoop.op('h', 0, 'a')
+	}
+	nested := new(pk).proto()
+	nested.b = append(nested.b, bytes.Repeat([]byte{']'}, 100000)...)
+	nested.b = append(nested.b, bytes.Repeat([]byte{'a'}, 99999)...)
+	// A storage entry whose zip header claims 2^40 bytes.
+	var claims bytes.Buffer
+	{
+		zw := zip.NewWriter(&claims)
+		add := func(name string, data []byte, size uint64) {
+			fw, err := zw.CreateRaw(&zip.FileHeader{Name: name, Method: zip.Store, CompressedSize64: size, UncompressedSize64: size})
+			if err != nil {
+				t.Fatal(err)
+			}
+			fw.Write(data)
+		}
+		pkl := new(pk).proto().stateDict(view{name: "w", key: "0", numel: 1 << 38, size: []int64{1 << 38}}).stop().b
+		add("archive/data.pkl", pkl, uint64(len(pkl)))
+		add("archive/data/0", f32bytes(seq(4)...), 1<<40)
+		if err := zw.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"an OrderedDict of a shared list, again and again", torchZip(t, sharedList.b, f32, nil), "collections.OrderedDict of 10000 pairs: more than 1048576 values"},
+		{"a list appended to itself", torchZip(t, memoLoop.stop().b, f32, nil), "holds a list, not a state dict"},
+		{"lists nested 100000 deep", torchZip(t, nested.stop().b, f32, nil), "holds a list, not a state dict"},
+		{"a FloatStorage of 2^40 elements", sd(view{name: "w", key: "0", numel: 1 << 40, size: []int64{1 << 40}}),
+			`storage "0" of 1099511627776 F32 elements needs 4398046511104 bytes but archive/data/0 has 16`},
+		{"a storage entry claiming 2^40 bytes", claims.Bytes(), "entry archive/data/0 claims 1099511627776 bytes, more than the file holds"},
+		{"a view of 2^60 elements", sd(view{name: "w", key: "0", numel: 4, size: []int64{1 << 30, 1 << 30}, stride: []int64{0, 1}}), "more elements than the file can hold"},
+		{"a safetensors header of 2^63 bytes", append(binary.LittleEndian.AppendUint64(nil, 1<<63), `{"w":{}}`...), "header is 9223372036854775808 bytes long"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := writeTemp(t, "bomb.pt", tc.data)
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			_, err := checkpoints.Load(path)
+			runtime.ReadMemStats(&after)
+			if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Load: %v, want an error naming the file and containing %q", err, tc.want)
+			}
+			// A pickle may build at most 2^20 values, a few hundred MB.
+			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 512<<20 {
+				t.Errorf("Load allocated %d MiB from a %d byte file", alloc>>20, len(tc.data))
 			}
 		})
 	}
