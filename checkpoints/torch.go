@@ -40,8 +40,9 @@ func LoadTorch(path string) (*StateDict, error) {
 // The top-level object must be a dict whose values are all tensors. A
 // checkpoint that wraps its state dict in a dict of other things ({"model":
 // {...}, "epoch": 3, "args": Namespace(...)}) is unwrapped when exactly one
-// of its values is a dict of tensors; with several candidates the error
-// lists their keys. A placeholder inside the state dict is an error that
+// of its values is a dict of tensors (one dict under several keys, as in
+// {"model": sd, "ema": sd}, counts once); with several candidates the error
+// lists the first keys. A placeholder inside the state dict is an error that
 // names its key and its global.
 //
 // Tensors come back row-major whatever their strides and storage offset;
@@ -141,14 +142,13 @@ func stateDictOf(obj any) (*pyDict, error) {
 	if tensorDict(d) == nil {
 		return d, nil
 	}
+	subs, subKeys := subDicts(d)
 	var candidates []string
 	var found *pyDict
-	for i, v := range d.values {
-		if sub, ok := v.(*pyDict); ok && len(sub.keys) > 0 && tensorDict(sub) == nil {
-			if k, ok := d.keys[i].(string); ok {
-				candidates = append(candidates, fmt.Sprintf("%q", k))
-				found = sub
-			}
+	for i, sub := range subs {
+		if len(sub.keys) > 0 && tensorDict(sub) == nil {
+			candidates = append(candidates, fmt.Sprintf("%q", subKeys[i]))
+			found = sub
 		}
 	}
 	switch len(candidates) {
@@ -162,19 +162,51 @@ func stateDictOf(obj any) (*pyDict, error) {
 		// A wrapper (a dict without tensors of its own): say why each dict
 		// of tensors it holds is not a state dict.
 		var why []string
-		for i, v := range d.values {
-			k, isStr := d.keys[i].(string)
-			if sub, ok := v.(*pyDict); ok && isStr && holdsTensor(sub) {
-				why = append(why, fmt.Sprintf("in %q, %v", k, tensorDict(sub)))
+		for i, sub := range subs {
+			if holdsTensor(sub) {
+				why = append(why, fmt.Sprintf("in %q, %v", subKeys[i], tensorDict(sub)))
 			}
 		}
 		if len(why) > 0 && !holdsTensor(d) {
-			return nil, fmt.Errorf("the top-level dict holds no state dict: %s", strings.Join(why, "; "))
+			return nil, fmt.Errorf("the top-level dict holds no state dict: %s", listSome(why, "; "))
 		}
 		return nil, fmt.Errorf("the top-level dict is not a state dict: %v", tensorDict(d))
 	}
 	return nil, fmt.Errorf("the top-level dict wraps %d state dicts (%s): re-save the one you want with torch.save(ckpt[key], path)",
-		len(candidates), strings.Join(candidates, ", "))
+		len(candidates), listSome(candidates, ", "))
+}
+
+// subDicts returns the distinct dicts that d holds under str keys, each
+// with its first key. A dict held under several keys (a pickle's memo
+// lets it repeat one at no cost) is returned once, so that each is
+// inspected once.
+func subDicts(d *pyDict) ([]*pyDict, []string) {
+	var subs []*pyDict
+	var keys []string
+	seen := map[*pyDict]bool{}
+	for i, v := range d.values {
+		sub, ok := v.(*pyDict)
+		k, isStr := d.keys[i].(string)
+		if !ok || !isStr || seen[sub] {
+			continue
+		}
+		seen[sub] = true
+		subs = append(subs, sub)
+		keys = append(keys, k)
+	}
+	return subs, keys
+}
+
+// maxListedKeys bounds the entries an error about a wrapper dict lists.
+const maxListedKeys = 5
+
+// listSome joins up to maxListedKeys of items with sep, and says how many
+// more there are.
+func listSome(items []string, sep string) string {
+	if len(items) <= maxListedKeys {
+		return strings.Join(items, sep)
+	}
+	return fmt.Sprintf("%s%sand %d more", strings.Join(items[:maxListedKeys], sep), sep, len(items)-maxListedKeys)
 }
 
 // isOptimizerState reports whether d is a torch.optim optimizer's

@@ -233,6 +233,10 @@ func TestTorchPickleForms(t *testing.T) {
 			p.str("phase").tensor(view{name: "phase", storage: "ComplexFloatStorage", key: "9", numel: 1, size: []int64{1}})
 			p.str("model").stateDict(w).op('u')
 		}, []string{"w"}},
+		{"one state dict under two keys", func(p *pk) {
+			// {"model": sd, "ema": sd}, the same dict twice through the memo.
+			p.op('}').mark().str("model").stateDict(w).op('q', 1).str("ema").op('h', 1, 'u')
+		}, []string{"w"}},
 		{"protocol 4 opcodes", func(p *pk) {
 			p.op(0x95, 0, 0, 0, 0, 0, 0, 0, 0)
 			p.op(0x8c, 11)
@@ -367,6 +371,13 @@ func TestLoadErrors(t *testing.T) {
 			p.op('}').mark().str("model").stateDict(view{name: "w", key: "0", numel: 4, size: []int64{4}})
 			p.str("ema").stateDict(view{name: "w", key: "0", numel: 4, size: []int64{4}}).op('u')
 		}), want: []string{`wraps 2 state dicts ("model", "ema")`}},
+		{name: "seven wrapped state dicts", data: raw(func(p *pk) {
+			p.op('}').mark()
+			for _, k := range []string{"a", "b", "c", "d", "e", "f", "g"} {
+				p.str(k).stateDict(view{name: "w", key: "0", numel: 4, size: []int64{4}})
+			}
+			p.op('u')
+		}), want: []string{`wraps 7 state dicts ("a", "b", "c", "d", "e", and 2 more)`}},
 		{name: "an optimizer's state", data: raw(func(p *pk) {
 			p.op('}').mark().str("state").op('}').mark().int(0).op('}').mark()
 			p.str("exp_avg").tensor(view{name: "m", key: "0", numel: 4, size: []int64{4}}).op('u', 'u')
