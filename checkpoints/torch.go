@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/cadps/toolkit/internal/zipfile"
 )
 
 // LoadTorch reads a PyTorch state dict saved by torch.save in the zip
@@ -54,13 +56,8 @@ func ReadTorch(r io.ReaderAt, size int64, source string) (*StateDict, error) {
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("checkpoints: %s is not a valid PyTorch checkpoint: %s", source, fmt.Sprintf(format, a...))
 	}
-	zr, err := zip.NewReader(r, size)
+	zr, err := zipfile.NewReader(r, size)
 	if err != nil && !errors.Is(err, zip.ErrInsecurePath) { // names are only looked up, never used as paths
-		var head [4]byte
-		if _, herr := r.ReadAt(head[:], 0); herr == nil && string(head[:]) == "PK\x03\x04" {
-			// The directory at the end of the archive is missing or damaged.
-			return nil, bad("reading the zip archive: %v (the file starts as a zip archive but its end is missing or damaged: a truncated download? compare its size with the original's)", err)
-		}
 		return nil, bad("reading the zip archive: %v", err)
 	}
 	a := &archive{source: source, files: map[string]*zip.File{}, readBudget: size, copyBudget: size}

@@ -8,11 +8,13 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
 
 	"github.com/cadps/toolkit/internal/atomicfile"
+	"github.com/cadps/toolkit/internal/zipfile"
 )
 
 // maxNpyBytes bounds one array of an .npz file (a 2048×2048 float64
@@ -28,14 +30,22 @@ const weightsArray = "weights_sha256"
 // or float32, either byte order, C or Fortran order, and the optional
 // weights_sha256 that WriteStats adds (Stats.Weights; "" without it).
 func ReadStats(path string) (*Stats, error) {
-	zr, err := zip.OpenReader(path)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("fid: reading %s: %w", path, err)
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("fid: reading %s: %w", path, err)
+	}
+	zr, err := zipfile.NewReader(f, info.Size())
 	if errors.Is(err, zip.ErrFormat) {
 		return nil, fmt.Errorf("fid: %s is not an .npz file: %w", path, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("fid: reading %s: %w", path, err)
 	}
-	defer zr.Close()
 	arrays := map[string]*zip.File{}
 	for _, f := range zr.File {
 		arrays[f.Name] = f
@@ -57,7 +67,7 @@ func ReadStats(path string) (*Stats, error) {
 		defer rc.Close()
 		data, err := io.ReadAll(io.LimitReader(rc, maxNpyBytes+1))
 		if err != nil {
-			return nil, fmt.Errorf("fid: %s: reading %s: %w", path, name, err)
+			return nil, fmt.Errorf("fid: %s: reading %s (a truncated or damaged file?): %w", path, name, err)
 		}
 		return data, nil
 	}

@@ -2,6 +2,8 @@ package fid_test
 
 import (
 	"archive/zip"
+	"bytes"
+	"fmt"
 	"math"
 	"os"
 	"os/exec"
@@ -145,6 +147,77 @@ func TestBadStatsRefused(t *testing.T) {
 			}
 			if _, err := fid.FrechetDistance(good, tc.stats); err == nil || !strings.Contains(err.Error(), "the second statistics: "+tc.want) {
 				t.Errorf("FrechetDistance: error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// npyF8 encodes a little-endian float64 .npy array of the given shape
+// tuple ("2," or "2, 2") whose data is data, as numpy writes it.
+func npyF8(shape string, data []byte) []byte {
+	header := fmt.Sprintf("{'descr': '<f8', 'fortran_order': False, 'shape': (%s), }", shape)
+	header += strings.Repeat(" ", (64-(10+len(header)+1)%64)%64) + "\n"
+	b := append([]byte("\x93NUMPY\x01\x00"), byte(len(header)), byte(len(header)>>8))
+	return append(append(b, header...), data...)
+}
+
+// writeNpz writes the named arrays, in order, to the .npz file dir/name,
+// compressed or stored, and returns its path.
+func writeNpz(t *testing.T, dir, name string, method uint16, arrays ...[2]any) string {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for _, a := range arrays {
+		w, err := zw.CreateHeader(&zip.FileHeader{Name: a[0].(string), Method: method})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write(a[1].([]byte)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestReadStatsDamaged checks that a statistics file cut short or with a
+// flipped byte is said to be damaged, by name.
+func TestReadStatsDamaged(t *testing.T) {
+	dir := t.TempDir()
+	sigmaData := make([]byte, 32)
+	sigmaData[0] = 0x40 // 2.0, so that the flipped byte is found
+	good := writeNpz(t, dir, "good.npz", zip.Store, [2]any{"mu.npy", npyF8("2,", make([]byte, 16))}, [2]any{"sigma.npy", npyF8("2, 2", sigmaData)})
+	b, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fid.ReadStats(good); err != nil {
+		t.Fatal(err)
+	}
+	flipped := bytes.Clone(b)
+	flipped[bytes.LastIndex(flipped, sigmaData)] ^= 0x01
+	for _, tc := range []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"cut in half", b[:len(b)/2], "truncated download?"},
+		{"cut before its end record", b[:len(b)-10], "truncated download?"},
+		{"a flipped byte", flipped, "reading sigma (a truncated or damaged file?): zip: checksum error"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+".npz")
+			if err := os.WriteFile(path, tc.data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := fid.ReadStats(path); err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("ReadStats: %v, want an error naming the file and containing %q", err, tc.want)
 			}
 		})
 	}
