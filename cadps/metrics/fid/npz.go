@@ -21,6 +21,11 @@ import (
 // covariance is 32 MiB).
 const maxNpyBytes = 1 << 30
 
+// maxNpyHeader bounds the header of an .npy array of floats: its magic,
+// version, length and text, which numpy pads to a multiple of 64 bytes and
+// writes in format version 1, whose length field has 16 bits.
+const maxNpyHeader = 10 + 1<<16
+
 // weightsArray is the name of the optional .npz array holding Stats.Weights
 // (a byte string), which WriteStats adds and pytorch-fid ignores.
 const weightsArray = "weights_sha256"
@@ -55,24 +60,24 @@ func ReadStats(path string) (*Stats, error) {
 			return nil, fmt.Errorf("fid: %s has no array %q (pytorch-fid statistics hold mu and sigma)", path, name)
 		}
 	}
-	raw := func(name string) ([]byte, error) {
+	raw := func(name string, limit uint64, why string) ([]byte, error) {
 		f := arrays[name+".npy"]
-		if f.UncompressedSize64 > maxNpyBytes {
-			return nil, fmt.Errorf("fid: %s: array %s is %d bytes", path, name, f.UncompressedSize64)
+		if f.UncompressedSize64 > limit {
+			return nil, fmt.Errorf("fid: %s: array %s claims %d bytes, more than %s (%d bytes)", path, name, f.UncompressedSize64, why, limit)
 		}
 		rc, err := f.Open()
 		if err != nil {
 			return nil, fmt.Errorf("fid: %s: %w", path, err)
 		}
 		defer rc.Close()
-		data, err := io.ReadAll(io.LimitReader(rc, maxNpyBytes+1))
+		data, err := io.ReadAll(io.LimitReader(rc, int64(limit)+1))
 		if err != nil {
 			return nil, fmt.Errorf("fid: %s: reading %s (a truncated or damaged file?): %w", path, name, err)
 		}
 		return data, nil
 	}
-	read := func(name string) ([]float64, []int, error) {
-		data, err := raw(name)
+	read := func(name string, limit uint64, why string) ([]float64, []int, error) {
+		data, err := raw(name, limit, why)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -82,11 +87,14 @@ func ReadStats(path string) (*Stats, error) {
 		}
 		return v, shape, nil
 	}
-	mu, muShape, err := read("mu")
+	mu, muShape, err := read("mu", maxNpyBytes, "the limit of one array")
 	if err != nil {
 		return nil, err
 	}
-	sigma, sigmaShape, err := read("sigma")
+	// sigma is read only as far as mu's length allows, so that a file
+	// whose sigma does not fit its mu is refused before sigma is read.
+	d := uint64(len(mu))
+	sigma, sigmaShape, err := read("sigma", min(maxNpyBytes, maxNpyHeader+d*d*8), fmt.Sprintf("a %d×%d float array takes with its header", d, d))
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +106,7 @@ func ReadStats(path string) (*Stats, error) {
 		return nil, fmt.Errorf("fid: %s: %w", path, err)
 	}
 	if _, ok := arrays[weightsArray+".npy"]; ok {
-		data, err := raw(weightsArray)
+		data, err := raw(weightsArray, maxNpyHeader+uint64(len("sha256:")+64), "a weights digest takes")
 		if err != nil {
 			return nil, err
 		}

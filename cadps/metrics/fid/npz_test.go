@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -184,6 +185,40 @@ func writeNpz(t *testing.T, dir, name string, method uint16, arrays ...[2]any) s
 		t.Fatal(err)
 	}
 	return path
+}
+
+// TestReadStatsClaimsMore checks that an array larger than its mu allows
+// (sigma, of D×D floats) or than a digest takes (weights_sha256) is
+// refused, by name, before its bytes are decompressed: 64 MiB of zeros
+// fit in a 64 KiB file.
+func TestReadStatsClaimsMore(t *testing.T) {
+	dir := t.TempDir()
+	mu := [2]any{"mu.npy", npyF8("2,", make([]byte, 16))}
+	sigma := [2]any{"sigma.npy", npyF8("2, 2", make([]byte, 32))}
+	zeros := make([]byte, 64<<20)
+	for _, tc := range []struct {
+		name string
+		path string
+		want string
+	}{
+		{"sigma larger than mu allows", writeNpz(t, dir, "big-sigma.npz", zip.Deflate, mu, [2]any{"sigma.npy", npyF8("2, 4194304", zeros)}),
+			"array sigma claims 67108992 bytes, more than a 2×2 float array takes with its header"},
+		{"a huge digest", writeNpz(t, dir, "big-digest.npz", zip.Deflate, mu, sigma, [2]any{"weights_sha256.npy", zeros}),
+			"array weights_sha256 claims 67108864 bytes, more than a weights digest takes"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			_, err := fid.ReadStats(tc.path)
+			runtime.ReadMemStats(&after)
+			if err == nil || !strings.Contains(err.Error(), tc.path+": "+tc.want) {
+				t.Errorf("ReadStats: %v, want an error containing %q", err, tc.want)
+			}
+			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 4<<20 {
+				t.Errorf("ReadStats allocated %d MiB before refusing the file", alloc>>20)
+			}
+		})
+	}
 }
 
 // TestReadStatsDamaged checks that a statistics file cut short or with a
