@@ -163,10 +163,21 @@ func ReadSafetensors(r io.ReaderAt, size int64, source string) (*StateDict, erro
 		if err := json.Unmarshal(msg, &e); err != nil {
 			return nil, bad("entry %q: %v", name, err)
 		}
-		if msg := e.check(name, dataSize); msg != "" {
+		items = append(items, item{name, e})
+	}
+	// A file cut short: its header places data past its end.
+	var end int64
+	for _, it := range items {
+		end = max(end, it.e.DataOffsets[1])
+	}
+	if end > dataSize {
+		return nil, bad("its header places tensor data up to byte %d after the header, but the file holds %d bytes there (%d in all): the file is truncated (an incomplete download? compare its size with the original's) or its header is corrupt",
+			end, dataSize, size)
+	}
+	for _, it := range items {
+		if msg := it.e.check(it.name, dataSize); msg != "" {
 			return nil, bad("%s", msg)
 		}
-		items = append(items, item{name, e})
 	}
 	// File order: by data offset (JSON object order is not kept by Go maps).
 	sort.Slice(items, func(i, j int) bool {
