@@ -165,6 +165,11 @@ func LoadPrior(spec ModelSpec) (*Prior, error) {
 	}
 	ctx := context.New()
 	if err := m.LoadFile(ctx, weights); err != nil {
+		if me := (*checkpoints.MatchError)(nil); !errors.As(err, &me) {
+			// The file cannot be read (damaged, cut short, another format):
+			// saying it does not fit the model would mislead.
+			return nil, fmt.Errorf("restore: reading the weights %s of model %s: %w", weights, name, oneLine(err))
+		}
 		hint := ""
 		if c, _, ok, _ := recordedNetwork(weights); ok && !reflect.DeepEqual(c, cfg) {
 			hint = "; the file records another network, its own: give it as the model config instead"

@@ -95,7 +95,8 @@ func TestTrainedPriorAsConfig(t *testing.T) {
 // TestLoadPriorErrors checks that the errors of files that do not make a
 // prior are one line that names the file and says what to do: weights of
 // another architecture list their first mismatched tensors with both
-// shapes and the option that differs, a config's model_path that cannot
+// shapes and the option that differs, weights cut short are said to be
+// unreadable, not mismatched, a config's model_path that cannot
 // be read says how it was resolved, and a training record without its
 // diffusion process names the file.
 func TestLoadPriorErrors(t *testing.T) {
@@ -140,11 +141,23 @@ func TestLoadPriorErrors(t *testing.T) {
 	if err := checkpoints.SaveSafetensors(noProcess, sd); err != nil {
 		t.Fatal(err)
 	}
+	weights, err := os.ReadFile(spec.Weights)
+	if err != nil {
+		t.Fatal(err)
+	}
+	truncated := filepath.Join(dir, "half"+filepath.Ext(spec.Weights))
+	if err := os.WriteFile(truncated, weights[:len(weights)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		spec ModelSpec
 		want []string
 	}{
+		{"weights cut short", ModelSpec{ConfigPath: spec.ConfigPath, Weights: truncated}, []string{
+			"restore: reading the weights " + truncated + " of model " + spec.ConfigPath + ": checkpoints: " + truncated,
+			"truncated",
+		}},
 		{"weights of another architecture", ModelSpec{ConfigPath: noScaleShift, Weights: spec.Weights}, []string{
 			"restore: weights " + spec.Weights + " do not fit model " + noScaleShift,
 			"with the wrong shape; hint: the file's residual blocks project the timestep embedding to a scale and a shift, twice their channels",
