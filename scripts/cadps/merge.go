@@ -45,7 +45,7 @@ func runMerge(args []string, stdout, stderr io.Writer) error {
 	if *gridRows < 0 {
 		return usagef("-grid-rows %d is negative", *gridRows)
 	}
-	if err := tables.check(); err != nil {
+	if err := tables.check(fs); err != nil {
 		return err
 	}
 	if *out == "" {

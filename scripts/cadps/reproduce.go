@@ -80,7 +80,7 @@ func runReproduce(args []string, stdout, stderr io.Writer) (err error) {
 	case *f.lease < claim.MinLease:
 		return usagef("-lease %v is too short: want at least %v (workers refresh their claims every quarter of it)", *f.lease, claim.MinLease)
 	}
-	if err := f.tables.check(); err != nil {
+	if err := f.tables.check(fs); err != nil {
 		return err
 	}
 	if *f.shard != "" { // before the output folder is made

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"slices"
@@ -31,8 +32,12 @@ func addTableFlags(fs interface {
 	}
 }
 
-// check reports a feature dimension pytorch-fid does not offer.
-func (f tableFlags) check() error {
+// check reports -fid-dims given without -fid (fs holds the flags), which
+// would be ignored, and a feature dimension pytorch-fid does not offer.
+func (f tableFlags) check(fs *flag.FlagSet) error {
+	if *f.fid == "" && isSet(fs, "fid-dims") {
+		return usagef("-fid-dims sets up -fid: give -fid too")
+	}
 	if !slices.Contains(fid.BlockDims(), *f.dims) {
 		return usagef("-fid-dims %d: want 64, 192, 768 or 2048", *f.dims)
 	}
