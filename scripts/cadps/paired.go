@@ -64,6 +64,9 @@ Flags:
 		if !ok || folder == "" || method == "" {
 			return usagef("%q: want FOLDER:METHOD, e.g. out/quality:dps", arg)
 		}
+		if err := refuseRepeatedSide(sides, folder, method); err != nil {
+			return err
+		}
 		rows, err := runs.ReadEvalRows(filepath.Join(folder, runs.EvalResultsFile))
 		if err != nil {
 			return err
@@ -109,6 +112,28 @@ Flags:
 			fmt.Fprintf(stdout, " %s |", c)
 		}
 		fmt.Fprintln(stdout)
+	}
+	return nil
+}
+
+// refuseRepeatedSide refuses a side (folder and method) that one of sides
+// already names, as the base or as another side: a method compared with
+// itself differs by 0 on every image.
+func refuseRepeatedSide(sides []pairedSide, folder, method string) error {
+	for i, s := range sides {
+		if s.method != method {
+			continue
+		}
+		same, err := samePath(s.folder, folder)
+		if err != nil {
+			return err
+		}
+		switch {
+		case same && i == 0:
+			return usagef("%s:%s is the base: compared with itself it differs by 0 on every image; give another method or folder", folder, method)
+		case same:
+			return usagef("%s:%s is given twice", folder, method)
+		}
 	}
 	return nil
 }

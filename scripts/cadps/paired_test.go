@@ -58,6 +58,8 @@ func TestPaired(t *testing.T) {
 		{"no base", []string{other + ":ddrm"}, true, "-base FOLDER:METHOD is required"},
 		{"nothing to compare", []string{"-base", dps}, true, "at least one FOLDER:METHOD"},
 		{"no method", []string{"-base", dps, other}, true, "want FOLDER:METHOD"},
+		{"the base against itself", []string{"-base", dps, "../../docs/./small-prior-quality:dps"}, true, "small-prior-quality:dps is the base: compared with itself it differs by 0 on every image"},
+		{"a side twice", []string{"-base", dps, other + ":ddrm", other + ":daps", other + "/:ddrm"}, true, "small-prior-quality-ddrm-diffpir-daps/:ddrm is given twice"},
 		{"bad metric", []string{"-metric", "lpips", "-base", dps, other + ":ddrm"}, true, "want psnr or ssim"},
 		{"not a folder of results", []string{"-base", dps, t.TempDir() + ":ddrm"}, false, "is it a cadps evaluate folder"},
 		{"unknown method", []string{"-base", dps, other + ":pigdm"}, false, `no rows of method "pigdm"`},
