@@ -224,6 +224,27 @@ func (t *Table) Write(out string, gridRows int) error {
 	return nil
 }
 
+// Files returns the names of the files Write(out, gridRows) writes in
+// out: CSVFile, TableFile and, when gridRows > 0, the grid of each task
+// (GridFile), in task order.
+func (t *Table) Files(gridRows int) []string {
+	files := []string{CSVFile, TableFile}
+	if gridRows <= 0 {
+		return files
+	}
+	var tasks []string
+	for _, r := range t.Records {
+		if !slices.Contains(tasks, r.Task) {
+			tasks = append(tasks, r.Task)
+		}
+	}
+	slices.Sort(tasks)
+	for _, task := range tasks {
+		files = append(files, GridFile(task))
+	}
+	return files
+}
+
 // checkOutput refuses an output folder whose reproduce.json disagrees
 // with the table's settings.
 func (t *Table) checkOutput(out string) error {

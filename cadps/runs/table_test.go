@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -90,6 +91,21 @@ func TestMerge(t *testing.T) {
 	}
 	if grid.H != 3*8+4*2 || grid.W != 4*8+5*2 {
 		t.Errorf("grid %s", grid.Size())
+	}
+	// Files names what Write wrote: the CSV, the table and the task's grid.
+	entries, err := os.ReadDir(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wrote []string
+	for _, e := range entries {
+		wrote = append(wrote, e.Name())
+	}
+	if want := tab.Files(8); !slices.Equal(wrote, slices.Sorted(slices.Values(want))) || !slices.Contains(want, GridFile("sr")) {
+		t.Errorf("Write wrote %v, Files(8) names %v", wrote, want)
+	}
+	if got := tab.Files(0); !slices.Equal(got, []string{CSVFile, TableFile}) {
+		t.Errorf("Files(0) = %v, want the CSV and the table alone", got)
 	}
 	// A record whose outputs are gone is reported, not skipped.
 	os.Remove(Item{Task: "sr", Method: "dps", Index: 2}.Path(b, ReconDir))

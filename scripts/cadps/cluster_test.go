@@ -138,8 +138,12 @@ func TestReproduceResubmittedArrayTask(t *testing.T) {
 	}
 	slurm(1, 1, 1)
 	whole := filepath.Join(root, "whole")
-	if _, stderr, err := runCmd(runReproduce, smallArgs(whole, 3, "-shard", "0/1")...); err != nil {
+	stdout, stderr, err := runCmd(runReproduce, smallArgs(whole, 3, "-shard", "0/1")...)
+	if err != nil {
 		t.Fatalf("unsharded run: %v\n%s", err, stderr)
+	}
+	if want := "\nwrote metrics.csv, summary.md and grid_inpaint_box_size=12.png in " + whole + "\n"; !strings.Contains(stdout, want) {
+		t.Errorf("the unsharded run does not say what it wrote (%q):\n%s", want, stdout)
 	}
 	merged := filepath.Join(root, "merged")
 	if _, stderr, err := runCmd(runMerge, "-out", merged, out); err != nil {
@@ -158,7 +162,8 @@ func TestReproduceResubmittedArrayTask(t *testing.T) {
 
 // TestMergeChecksSettings: folders of reproductions with other settings
 // are refused, naming the setting, and the merged result does not depend
-// on the order of the folders.
+// on the order of the folders; merge names the files it wrote, grids
+// included.
 func TestMergeChecksSettings(t *testing.T) {
 	root := t.TempDir()
 	a, b, c := filepath.Join(root, "a"), filepath.Join(root, "b"), filepath.Join(root, "c")
@@ -180,6 +185,9 @@ func TestMergeChecksSettings(t *testing.T) {
 		stdout, stderr, err := runCmd(runMerge, append([]string{"-out", out}, order...)...)
 		if err != nil || !strings.Contains(stdout, "(2 duplicates ignored)") {
 			t.Fatalf("merge %v: %v\n%s%s", order, err, stdout, stderr)
+		}
+		if want := "; wrote metrics.csv, summary.md and grid_inpaint_box_size=12.png in " + out + "\n"; !strings.Contains(stdout, want) {
+			t.Errorf("merge %v does not say what it wrote (%q):\n%s", order, want, stdout)
 		}
 		tables = append(tables, readFile(t, filepath.Join(out, runs.CSVFile)))
 	}

@@ -19,6 +19,14 @@ func mergeCommand() command {
 	}
 }
 
+// tablesWritten names the files t.Write(out, gridRows) writes, and out:
+// "metrics.csv, summary.md and grid_sr.png in out".
+func tablesWritten(t *runs.Table, out string, gridRows int) string {
+	files := t.Files(gridRows)
+	last := len(files) - 1
+	return fmt.Sprintf("%s and %s in %s", strings.Join(files[:last], ", "), files[last], out)
+}
+
 // listed names the first few of items, and how many more there are.
 func listed(items []string) string {
 	const show = 5
@@ -33,7 +41,7 @@ func runMerge(args []string, stdout, stderr io.Writer) error {
 	out := fs.String("out", "", "folder for metrics.csv, summary.md and the grids (default: the first DIR)")
 	gridRows := fs.Int("grid-rows", 8, "rows (images) of each comparison grid (0: no grids)")
 	partial := fs.Bool("partial", false, "write the tables even when items are missing (exit status 0)")
-	quiet := fs.Bool("quiet", false, "do not print the table (the -fid and -paper-table tables still are)")
+	quiet := fs.Bool("quiet", false, "do not print the line naming what was written, nor the table (the -fid and -paper-table tables still are)")
 	tables := addTableFlags(fs)
 	dirs, err := parseInterleaved(fs, args)
 	if err != nil {
@@ -87,7 +95,7 @@ func runMerge(args []string, stdout, stderr io.Writer) error {
 		if t.Duplicates > 0 {
 			fmt.Fprintf(stdout, " (%d duplicates ignored)", t.Duplicates)
 		}
-		fmt.Fprintf(stdout, "; wrote %s and %s in %s\n\n%s", runs.CSVFile, runs.TableFile, *out, t.Markdown())
+		fmt.Fprintf(stdout, "; wrote %s\n\n%s", tablesWritten(t, *out, *gridRows), t.Markdown())
 	}
 	return tables.print(stdout, t, fidModel, nil, nil)
 }

@@ -53,7 +53,7 @@ func addReproduceFlags(fs *flag.FlagSet) *reproduceFlags {
 	f.limit = fs.Int("limit", 0, "use only the first N images of the folder (sorted by name)")
 	f.retry = fs.Bool("retry-failed", false, "rerun items recorded as failed")
 	f.gridRows = fs.Int("grid-rows", 8, "rows (images) of each comparison grid (0: no grids)")
-	f.quiet = fs.Bool("quiet", false, "no per-item lines and no progress bar")
+	f.quiet = fs.Bool("quiet", false, "no per-item lines, no progress bar, and neither the closing summary nor the table (the -fid and -paper-table tables still are)")
 	f.lpips = addLPIPSFlags(fs)
 	f.tables = addTableFlags(fs)
 	return f
@@ -144,9 +144,9 @@ func runReproduce(args []string, stdout, stderr io.Writer) (err error) {
 		case len(sum.Table.Records) == 0:
 			fmt.Fprintf(stdout, "no item of %s is finished yet: nothing to tabulate\n", *f.out)
 		case !sum.Wrote:
-			fmt.Fprintf(stdout, "another worker is writing %s and %s in %s (with this one's items)\n\n%s", runs.CSVFile, runs.TableFile, *f.out, sum.Table.Markdown())
+			fmt.Fprintf(stdout, "another worker is writing %s (with this one's items)\n\n%s", tablesWritten(sum.Table, *f.out, *f.gridRows), sum.Table.Markdown())
 		default:
-			fmt.Fprintf(stdout, "wrote %s and %s in %s\n\n%s", runs.CSVFile, runs.TableFile, *f.out, sum.Table.Markdown())
+			fmt.Fprintf(stdout, "wrote %s\n\n%s", tablesWritten(sum.Table, *f.out, *f.gridRows), sum.Table.Markdown())
 		}
 	}
 	if len(sum.Table.Records) == 0 {
