@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -32,7 +33,8 @@ func TestSignalHelperProcess(t *testing.T) {
 	if args[0] == "" {
 		t.Skip("helper process for TestStopOnSignal")
 	}
-	cmds := map[string]func([]string, io.Writer, io.Writer) error{"gmm": gmmCommand().run, "evaluate": runEvaluate, "train": runTrain, "restore": runRestore}
+	cmds := map[string]func([]string, io.Writer, io.Writer) error{"gmm": gmmCommand().run, "evaluate": runEvaluate, "train": runTrain, "restore": runRestore,
+		"trace": runTrace, "denoise": runDenoise}
 	if err := cmds[args[0]](args[1:], io.Discard, os.Stderr); err != nil {
 		t.Fatal(err)
 	}
@@ -318,6 +320,68 @@ func TestRestoreStopOnSignal(t *testing.T) {
 			var exit *exec.ExitError
 			if !errors.As(err, &exit) || exit.ExitCode() != 128+int(tc.sig) || !strings.Contains(p.log.String(), "cadps restore: "+tc.sig.String()+": stopped; "+out+" is as it was") {
 				t.Fatalf("after %v: %v, want exit status %d and a line saying it stopped; output:\n%s", tc.sig, err, 128+int(tc.sig), p.log.String())
+			}
+			entries, err := os.ReadDir(top)
+			switch {
+			case tc.existing && (err != nil || len(entries) != 1 || entries[0].Name() != "notes.txt"):
+				t.Errorf("the existing folder holds %v (%v), want notes.txt alone", entries, err)
+			case !tc.existing && !errors.Is(err, fs.ErrNotExist):
+				t.Errorf("the interrupted run left %s (%v): %v", top, err, entries)
+			}
+		})
+	}
+}
+
+// TestOutputFileStopOnSignal interrupts a trace and a denoising
+// measurement while they compute, before they write their CSV file: each
+// exits at once saying it stopped, and removes the folders it made for the
+// file; a folder that existed keeps what it held.
+func TestOutputFileStopOnSignal(t *testing.T) {
+	data := testImagesDir(t)
+	var timesteps []string // enough network calls to be stopped in the middle of
+	for k := range 1000 {
+		timesteps = append(timesteps, strconv.Itoa(k))
+	}
+	for _, tc := range []struct {
+		name     string
+		args     func(out string) []string
+		existing bool // the folder above the file's folders exists (holding notes.txt)
+		sig      syscall.Signal
+	}{
+		{"trace, new folders, Ctrl-C", func(out string) []string {
+			return []string{"trace", "-data", data, "-count", "10", "-steps", "1000", "-out", out}
+		}, false, syscall.SIGINT},
+		{"trace, inside an existing folder, SIGTERM", func(out string) []string {
+			return []string{"trace", "-data", data, "-count", "10", "-steps", "1000", "-out", out}
+		}, true, syscall.SIGTERM},
+		{"denoise, new folders, Ctrl-C", func(out string) []string {
+			return []string{"denoise", "-data", data, "-count", "10", "-batch", "1", "-t", strings.Join(timesteps, ","), "-csv", out}
+		}, false, syscall.SIGINT},
+		{"denoise, inside an existing folder, SIGTERM", func(out string) []string {
+			return []string{"denoise", "-data", data, "-count", "10", "-batch", "1", "-t", strings.Join(timesteps, ","), "-csv", out}
+		}, true, syscall.SIGTERM},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			top := filepath.Join(t.TempDir(), "top")
+			if tc.existing {
+				if err := os.Mkdir(top, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(top, "notes.txt"), []byte("mine"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			out := filepath.Join(top, "a", "b", "table.csv")
+			args := tc.args(out)
+			p := startHelper(t, "^TestSignalHelperProcess$", signalEnv+"="+strings.Join(args, "\n"))
+			p.waitUntil(t, "computing", func() bool {
+				_, err := os.Stat(filepath.Dir(out))
+				return err == nil
+			})
+			err := p.stop(t, tc.sig)
+			var exit *exec.ExitError
+			if want := "cadps " + args[0] + ": " + tc.sig.String() + ": stopped; " + out + " is as it was"; !errors.As(err, &exit) || exit.ExitCode() != 128+int(tc.sig) || !strings.Contains(p.log.String(), want) {
+				t.Fatalf("after %v: %v, want exit status %d and %q; output:\n%s", tc.sig, err, 128+int(tc.sig), want, p.log.String())
 			}
 			entries, err := os.ReadDir(top)
 			switch {

@@ -87,9 +87,17 @@ func runDenoise(args []string, stdout, stderr io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
+	// Only now that every input checked out: a refused run leaves no
+	// folder, and one that fails or is stopped leaves none it made.
+	freed := "nothing was written"
+	if *csvOut != "" {
+		freed = *csvOut + " is as it was"
+	}
+	sig := stopOnSignal(nil, "denoise", freed, stderr)
+	defer sig.stop()
 	var dir *outputDir // the folder of -csv, made before the work
 	if *csvOut != "" {
-		if dir, err = makeOutputFileDir(*csvOut); err != nil {
+		if dir, err = sig.makeOutputFileDir(*csvOut); err != nil {
 			return err
 		}
 	}
@@ -111,7 +119,7 @@ func runDenoise(args []string, stdout, stderr io.Writer) (err error) {
 	if *csvOut == "" {
 		return nil
 	}
-	if err := writeDenoiseCSV(*csvOut, rows); err != nil {
+	if err := sig.finish(func() error { return writeDenoiseCSV(*csvOut, rows) }); err != nil {
 		return err
 	}
 	fmt.Fprintf(stderr, "denoise: wrote the table to %s\n", *csvOut)

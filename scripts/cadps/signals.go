@@ -81,9 +81,21 @@ func (s *signalStop) stop() {
 // signal that comes while the folder is made waits for it, and a stop
 // then undoes it too.
 func (s *signalStop) makeOutputDir(dir string) (*outputDir, error) {
+	return s.undoOnStop(func() (*outputDir, error) { return makeOutputDir(dir) })
+}
+
+// makeOutputFileDir is makeOutputFileDir for a run that listens already,
+// as makeOutputDir is.
+func (s *signalStop) makeOutputFileDir(path string) (*outputDir, error) {
+	return s.undoOnStop(func() (*outputDir, error) { return makeOutputFileDir(path) })
+}
+
+// undoOnStop runs mkdir, which makes an output folder, with signals held
+// off, and adds the folder it made to those a stop undoes.
+func (s *signalStop) undoOnStop(mkdir func() (*outputDir, error)) (*outputDir, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	d, err := makeOutputDir(dir)
+	d, err := mkdir()
 	if err == nil {
 		s.dirs = append(s.dirs, d)
 	}

@@ -86,7 +86,11 @@ func runTrace(args []string, stdout, stderr io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	dir, err := makeOutputFileDir(*out)
+	// Only now that every input checked out: a refused run leaves no
+	// folder, and one that fails or is stopped leaves none it made.
+	sig := stopOnSignal(nil, "trace", *out+" is as it was", stderr)
+	defer sig.stop()
+	dir, err := sig.makeOutputFileDir(*out)
 	if err != nil {
 		return err
 	}
@@ -98,7 +102,7 @@ func runTrace(args []string, stdout, stderr io.Writer) (err error) {
 		return err
 	}
 	tw.w.Flush()
-	if err := atomicfile.WriteBytes(*out, tw.buf.Bytes()); err != nil {
+	if err := sig.finish(func() error { return atomicfile.WriteBytes(*out, tw.buf.Bytes()) }); err != nil {
 		return err
 	}
 	fmt.Fprintf(stderr, "trace: wrote %d steps × %d images to %s\n", *tf.steps, len(images), *out)
