@@ -1,7 +1,12 @@
 package ops
 
 import (
+	"bytes"
+	"encoding/binary"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/cadps/toolkit/checkpoints"
@@ -52,7 +57,7 @@ func TestReference(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		op := referenceOperator(t, fx.Operator, side, data, xDims)
+		op := referenceOperator(t, f, fx.Operator, side, data, xDims)
 		v, _ := tensorOf(t, data, "v")
 		wantY, wantYDims := tensorOf(t, data, "y")
 		wantVJP, wantVJPDims := tensorOf(t, data, "vjp")
@@ -81,11 +86,13 @@ func TestReference(t *testing.T) {
 	}})
 }
 
-// referenceOperator builds the fixture's operator with FromRecorded: from
-// its configuration, with the recorded kernel or mask, after checking that
-// the package's own construction agrees with what the reference recorded.
-func referenceOperator(t *testing.T, cfg map[string]any, side sidecar, data *checkpoints.StateDict, xDims []int) Operator {
+// referenceOperator builds the operator of fixture f with FromRecorded:
+// from its configuration cfg, with the recorded kernel or mask, after
+// checking that the package's own construction agrees with what the
+// reference recorded.
+func referenceOperator(t *testing.T, f *fixtures.Fixture, cfg map[string]any, side sidecar, data *checkpoints.StateDict, xDims []int) Operator {
 	t.Helper()
+	opCfg := cfg // the operator's own values, before mask_opt wraps them
 	var rec Recorded
 	if _, ok := data.Tensors["mask"]; ok {
 		rec.Mask, rec.MaskShape = tensorOf(t, data, "mask")
@@ -102,14 +109,27 @@ func referenceOperator(t *testing.T, cfg map[string]any, side sidecar, data *che
 	}
 	switch op := op.(type) {
 	case *SuperResolution:
-		checkResizerPasses(t, op, data, xDims)
+		checkResizerPasses(t, f, op, data, xDims)
 	case *PhaseRetrieval:
-		if want, ok := cfg["pad"].(float64); ok && op.Pad(xDims[2]) != int(want) {
-			t.Errorf("pad %d, the reference's %v", op.Pad(xDims[2]), want)
+		if _, ok := opCfg["pad"]; ok {
+			want, err := f.IntAt(opCfg, "operator", "pad")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if op.Pad(xDims[2]) != want {
+				t.Errorf("pad %d, the reference's %v", op.Pad(xDims[2]), want)
+			}
 		}
 	case *Blur:
 		if op.Name() == "gaussian_blur" {
-			size, sigma := int(cfg["kernel_size"].(float64)), cfg["intensity"].(float64)
+			size, err := f.IntAt(opCfg, "operator", "kernel_size")
+			if err != nil {
+				t.Fatal(err)
+			}
+			sigma, err := f.FloatAt(opCfg, "operator", "intensity")
+			if err != nil {
+				t.Fatal(err)
+			}
 			mine, err := GaussianKernel(size, sigma)
 			if err != nil {
 				t.Fatal(err)
@@ -154,8 +174,10 @@ func maxRelDiff(t *testing.T, got, want []float32) float64 {
 }
 
 // checkResizerPasses compares the package's resize matrices with the
-// reference Resizer's recorded weights and fields of view.
-func checkResizerPasses(t *testing.T, sr *SuperResolution, data *checkpoints.StateDict, xDims []int) {
+// reference Resizer's weights and fields of view recorded in fixture f; a
+// field of view that does not match its weights, or that names an input
+// outside the image, fails the test naming the fixture and the tensor.
+func checkResizerPasses(t *testing.T, f *fixtures.Fixture, sr *SuperResolution, data *checkpoints.StateDict, xDims []int) {
 	t.Helper()
 	mh, mw, err := sr.Matrices(xDims[2], xDims[3])
 	if err != nil {
@@ -164,19 +186,26 @@ func checkResizerPasses(t *testing.T, sr *SuperResolution, data *checkpoints.Sta
 	for pass, mine := range [][][]float64{mh, mw} {
 		prefix := "resizer_pass" + string(rune('0'+pass))
 		wts, wDims := tensorOf(t, data, prefix+"_weights")
-		fovT, ok := data.Tensors[prefix+"_field_of_view"]
+		fovKey := prefix + "_field_of_view"
+		fovT, ok := data.Tensors[fovKey]
 		if !ok {
-			t.Fatalf("no %s_field_of_view", prefix)
+			t.Fatalf("%s: no %s", f.Name, fovKey)
 		}
 		fov, err := fovT.Int64()
 		if err != nil {
 			t.Fatal(err)
 		}
+		if len(wDims) != 2 || !slices.Equal(fovT.Shape, wDims) {
+			t.Fatalf("%s: %s_weights has shape %v and %s %v, want both [taps, outputs]", f.Name, prefix, wDims, fovKey, fovT.Shape)
+		}
 		taps, outs := wDims[0], wDims[1]
 		if outs != len(mine) {
-			t.Fatalf("%s: %d outputs, mine %d", prefix, outs, len(mine))
+			t.Fatalf("%s: %s: %d outputs, mine %d", f.Name, prefix, outs, len(mine))
 		}
 		inLen := len(mine[0])
+		if k := slices.IndexFunc(fov, func(i int64) bool { return i < 0 || i >= int64(inLen) }); k >= 0 {
+			t.Fatalf("%s: %s[%d] = %d names no input of the %d", f.Name, fovKey, k, fov[k], inLen)
+		}
 		for o := range outs {
 			want := make([]float64, inLen)
 			for j := range taps {
@@ -203,4 +232,60 @@ func tensorOf(t *testing.T, sd *checkpoints.StateDict, name string) ([]float32, 
 		t.Fatal(err)
 	}
 	return v, tt.Shape
+}
+
+// TestReferenceMalformed replays malformed copies of operator fixtures
+// through TestReference in a subprocess: each fails its own subtest,
+// naming the folder and what is wrong, instead of panicking and so ending
+// every replay of the test binary.
+func TestReferenceMalformed(t *testing.T) {
+	byName := map[string]*fixtures.Fixture{}
+	for _, f := range fixtures.OfKind(t, "operator", nil) {
+		byName[filepath.Base(f.Dir)] = f
+	}
+	root := t.TempDir()
+	cases := []struct {
+		folder string
+		spoil  func(t *testing.T, dir string)
+		want   string
+	}{
+		{"operator-gaussian-blur", func(t *testing.T, dir string) {
+			fixtures.EditJSON(t, filepath.Join(dir, "fixture.json"), func(fx map[string]any) {
+				delete(fx["operator"].(map[string]any), "kernel_size")
+			})
+		}, "fixtures: operator-gaussian-blur: operator.kernel_size is missing"},
+		{"operator-sr-x2", func(t *testing.T, dir string) {
+			path := filepath.Join(dir, "sr_x2.safetensors")
+			sd, err := checkpoints.LoadSafetensors(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fov := sd.Tensors["resizer_pass0_field_of_view"]
+			fov.Data = slices.Clone(fov.Data)
+			binary.LittleEndian.PutUint64(fov.Data, 1<<40) // far outside the image
+			var buf bytes.Buffer
+			if err := checkpoints.WriteSafetensors(&buf, sd); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, "operator-sr-x2: resizer_pass0_field_of_view[0] = 1099511627776 names no input"},
+	}
+	for _, c := range cases {
+		f, ok := byName[c.folder]
+		if !ok {
+			t.Skipf("no fixture %s to copy", c.folder)
+		}
+		c.spoil(t, f.Copy(t, root))
+	}
+	out, passed := fixtures.ReplayRoot(t, "TestReference", root)
+	if passed || strings.Contains(out, "panic:") {
+		t.Fatalf("the replay of malformed fixtures passed (%v) or panicked; output:\n%s", passed, out)
+	}
+	for _, c := range cases {
+		if !strings.Contains(out, "--- FAIL: TestReference/"+c.folder) || !strings.Contains(out, c.want) {
+			t.Errorf("no failing subtest %s saying %q; output:\n%s", c.folder, c.want, out)
+		}
+	}
 }

@@ -3,6 +3,9 @@ package fid_test
 import (
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/cadps/toolkit/cadps/backend"
@@ -37,6 +40,46 @@ func TestRepoReference(t *testing.T) {
 	}
 }
 
+// TestReferenceMalformed replays malformed copies of the repository's
+// fid-features fixture through TestReference in a subprocess: each fails
+// its own subtest, naming the folder and the key, instead of panicking
+// and so ending every replay of the test binary.
+func TestReferenceMalformed(t *testing.T) {
+	all, err := fixtures.Discover("testdata/reference")
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	cases := []struct {
+		folder string
+		spoil  func(fx map[string]any)
+		want   string
+	}{
+		{"fid-no-blocks", func(fx map[string]any) {
+			fx["inception_kwargs"].(map[string]any)["output_blocks"] = []any{}
+		}, "fid-no-blocks: inception_kwargs.output_blocks is empty"},
+		{"fid-bad-group", func(fx map[string]any) {
+			fx["groups"].([]any)[0].(map[string]any)["images"] = "two"
+		}, `fixtures: fid-bad-group: groups[0].images is "two", want a number`},
+	}
+	for _, c := range cases {
+		dir := filepath.Join(root, c.folder)
+		if err := os.Rename(all[0].Copy(t, t.TempDir()), dir); err != nil {
+			t.Fatal(err)
+		}
+		fixtures.EditJSON(t, filepath.Join(dir, "fixture.json"), c.spoil)
+	}
+	out, passed := fixtures.ReplayRoot(t, "TestReference", root)
+	if passed || strings.Contains(out, "panic:") {
+		t.Fatalf("the replay of malformed fixtures passed (%v) or panicked; output:\n%s", passed, out)
+	}
+	for _, c := range cases {
+		if !strings.Contains(out, "--- FAIL: TestReference/"+c.folder) || !strings.Contains(out, c.want) {
+			t.Errorf("no failing subtest %s saying %q; output:\n%s", c.folder, c.want, out)
+		}
+	}
+}
+
 type featuresFixture struct {
 	InceptionKwargs struct {
 		OutputBlocks []int `json:"output_blocks"`
@@ -55,6 +98,12 @@ func replayFeatures(t *testing.T, f *fixtures.Fixture) {
 		t.Fatal(err)
 	}
 	blocks := fx.InceptionKwargs.OutputBlocks
+	switch {
+	case len(blocks) == 0:
+		t.Fatalf("%s: inception_kwargs.output_blocks is empty", f.Name)
+	case len(fx.OutputDims) != len(blocks):
+		t.Fatalf("%s: output_dims has %d entries, inception_kwargs.output_blocks %d", f.Name, len(fx.OutputDims), len(blocks))
+	}
 	var sd *checkpoints.StateDict
 	var err error
 	if fx.WeightsInit != nil {
@@ -88,16 +137,31 @@ func replayFeatures(t *testing.T, f *fixtures.Fixture) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, g := range fx.Groups {
-		name, _ := g["name"].(string)
-		n, h, w := intOf(g["images"]), intOf(g["height"]), intOf(g["width"])
-		x, _ := fixtures.Float32Values(t, io, str(g["x"]))
+	for k, g := range fx.Groups {
+		where := fmt.Sprintf("groups[%d]", k)
+		var n, h, w int
+		for _, v := range []struct {
+			key string
+			to  *int
+		}{{"images", &n}, {"height", &h}, {"width", &w}} {
+			if *v.to, err = f.IntAt(g, where, v.key); err != nil {
+				t.Fatal(err)
+			}
+		}
+		xKey, err := f.StringAt(g, where, "x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		x, _ := fixtures.Float32Values(t, io, xKey)
 		feats, err := m.Features(x, n, h, w)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for i, blk := range blocks {
-			key := str(g[fmt.Sprintf("pool%d", blk)])
+			key, err := f.StringAt(g, where, fmt.Sprintf("pool%d", blk))
+			if err != nil {
+				t.Fatal(err)
+			}
 			want, shape := fixtures.Values(t, io, key)
 			var got []float64
 			for _, v := range feats[i] {
@@ -105,7 +169,11 @@ func replayFeatures(t *testing.T, f *fixtures.Fixture) {
 			}
 			f.Compare(t, key, poolTol, got, want, []int{n, fx.OutputDims[i]}, shape)
 		}
-		if key, ok := g["resized_img0"].(string); ok {
+		if _, ok := g["resized_img0"]; ok {
+			key, err := f.StringAt(g, where, "resized_img0")
+			if err != nil {
+				t.Fatal(err)
+			}
 			r, err := fid.Resize(x[:3*h*w], 1, h, w)
 			if err != nil {
 				t.Fatal(err)
@@ -113,7 +181,8 @@ func replayFeatures(t *testing.T, f *fixtures.Fixture) {
 			want, shape := fixtures.Values(t, io, key)
 			f.Compare(t, key, resizedTol, fixtures.Float64s(r), want, []int{1, 3, fid.Size, fid.Size}, shape)
 		}
-		t.Logf("%s: %d images of %dx%d", name, n, h, w)
+		name, _ := g["name"].(string) // only for the log
+		t.Logf("%s (%s): %d images of %dx%d", where, name, n, h, w)
 	}
 }
 
@@ -204,10 +273,6 @@ func replayFrechet(t *testing.T, f *fixtures.Fixture) {
 		}
 	}
 }
-
-func str(v any) string { s, _ := v.(string); return s }
-
-func intOf(v any) int { f, _ := v.(float64); return int(f) }
 
 // covarianceOnly returns s without its feature vectors, as ReadStats
 // returns statistics.
