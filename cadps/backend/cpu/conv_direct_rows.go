@@ -32,24 +32,17 @@ type paddedInput struct {
 // paddedPool holds the padded inputs of convDirectRun.
 var paddedPool = sync.Pool{New: func() any { return new([]float32) }}
 
-// maxPaddedElements bounds the padded copy of an input. Reading panels in
-// place pays on small maps, where packing them costs most next to their
-// product (the small prior's sampling step); on the 256×256 maps of the
-// FFHQ-256 UNet it gained nothing measurable and the copies, each up to
-// 70 MB, raised the forward pass's peak memory by about 0.3 GiB.
-const maxPaddedElements = 1 << 20
-
 // readsRowsInPlace reports whether convDirectRun reads panels of dc's B in
 // place from a padded copy of the input: kern has a rows form, the
 // convolution has stride 1 along its rows, its output rows (or, with
 // stride 1 on both axes, its images) are a panel wide or wider, and the
-// copy holds at most maxPaddedElements values.
+// copy holds at most kern.maxPadded values.
 func readsRowsInPlace(kern *microKernel, dc *directConv) bool {
 	if kern.rows == nil || dc.sw != 1 || dc.ow < kern.nr && (dc.sh != 1 || dc.oh*dc.ow < kern.nr) {
 		return false
 	}
 	p := newPaddedInput(dc, kern.nr)
-	return p.maps(dc)*p.hp*p.wp <= maxPaddedElements
+	return p.maps(dc)*p.hp*p.wp <= kern.maxPadded
 }
 
 // newPaddedInput returns the layout of dc's padded input for panels nr

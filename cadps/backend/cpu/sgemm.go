@@ -19,12 +19,14 @@ import (
 // x[offs[p] : offs[p]+nr], instead of from a packed panel: a direct
 // convolution's row panels are rows of its zero-padded input (see
 // paddedInput). offs holds kc offsets, none past maxOff, and x reaches
-// maxOff + nr.
+// maxOff + nr. maxPadded is the most values of the padded copy of an
+// input for which rows is used: past it the input's panels are packed.
 type microKernel struct {
-	name   string
-	mr, nr int
-	fn     func(kc int, a, b, c []float32, ldc int, acc bool)
-	rows   func(kc int, a, x []float32, offs []int, maxOff int, c []float32, ldc int, acc bool)
+	name      string
+	mr, nr    int
+	fn        func(kc int, a, b, c []float32, ldc int, acc bool)
+	rows      func(kc int, a, x []float32, offs []int, maxOff int, c []float32, ldc int, acc bool)
+	maxPadded int
 }
 
 // Cache blocking of the product (in elements): a kcBlock×nr panel of B stays
