@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
@@ -44,14 +43,7 @@ func TestRestoreClass(t *testing.T) {
 		if _, stderr, err := runCmd(runRestore, args...); err != nil {
 			t.Fatalf("restore -class %s: %v\n%s", label, err, stderr)
 		}
-		raw, err := os.ReadFile(filepath.Join(out, recordFile))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var rec restoreRecord
-		if err := json.Unmarshal(raw, &rec); err != nil {
-			t.Fatal(err)
-		}
+		rec, _ := readRestoreRecord(t, out)
 		recon, err := imageio.Load(filepath.Join(out, reconFile))
 		if err != nil {
 			t.Fatal(err)

@@ -187,10 +187,7 @@ func TestRestoreLPIPS(t *testing.T) {
 			if err != nil {
 				t.Fatalf("restore: %v\n%s", err, stderr)
 			}
-			var rec restoreRecord
-			if err := json.Unmarshal([]byte(readFile(t, filepath.Join(out, recordFile))), &rec); err != nil {
-				t.Fatal(err)
-			}
+			rec, _ := readRestoreRecord(t, out)
 			if (rec.LPIPS != nil) != tc.with || (rec.LPIPSWeights != "") != tc.with || strings.Contains(stdout, ", LPIPS ") != tc.with {
 				t.Fatalf("lpips %v, weights %q, stdout %q", rec.LPIPS, rec.LPIPSWeights, stdout)
 			}

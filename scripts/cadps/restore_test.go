@@ -105,14 +105,7 @@ func TestRestoreWritesEverything(t *testing.T) {
 	if st, err := os.Stat(filepath.Join(out, gifFile)); err != nil || st.Size() == 0 {
 		t.Errorf("GIF: %v", err)
 	}
-	raw, err := os.ReadFile(filepath.Join(out, recordFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rec restoreRecord
-	if err := json.Unmarshal(raw, &rec); err != nil {
-		t.Fatal(err)
-	}
+	rec, raw := readRestoreRecord(t, out)
 	if rec.Seed != 5 || rec.Settings.Backend == "" || rec.Settings.Steps != 4 || rec.Settings.Method != "dps" ||
 		rec.Settings.Scale != 0.3 || rec.Settings.SigmaY != 0.05 || len(rec.Residuals) != 4 ||
 		len(rec.ProgressSteps) != 2 || rec.Timings.Sample <= 0 || rec.Metrics.PSNR <= 0 || len(rec.Files) != 5 {
@@ -299,10 +292,7 @@ measurement:
 	if stdout != "" {
 		t.Errorf("-quiet printed %q", stdout)
 	}
-	var rec restoreRecord
-	if err := json.Unmarshal([]byte(readFile(t, filepath.Join(out, recordFile))), &rec); err != nil {
-		t.Fatal(err)
-	}
+	rec, _ := readRestoreRecord(t, out)
 	s := rec.Settings
 	if s.Method != "dps" || s.Scale != 0.7 || s.Noise != "poisson:rate=1" || s.Task != "phase_retrieval" || rec.MeasurementView != "log-magnitude" {
 		t.Errorf("record %+v", rec)
@@ -345,11 +335,7 @@ func TestRestoreMeasured(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(out, labelFile)); !os.IsNotExist(err) {
 		t.Errorf("%s: %v, want none (no clean image)", labelFile, err)
 	}
-	raw := readFile(t, filepath.Join(out, recordFile))
-	var rec restoreRecord
-	if err := json.Unmarshal([]byte(raw), &rec); err != nil {
-		t.Fatal(err)
-	}
+	rec, raw := readRestoreRecord(t, out)
 	if !rec.Measured || rec.Image != lowres || rec.Metrics != nil || strings.Contains(raw, `"metrics"`) || slices.Contains(rec.Files, labelFile) ||
 		rec.Settings.TaskSpec != "sr:factor=2" || rec.Seed != 3 || len(rec.Residuals) != 2 {
 		t.Errorf("record %s", raw)
@@ -372,10 +358,7 @@ func TestRestoreShippedPrior(t *testing.T) {
 	if _, stderr, err := runCmd(runRestore, img, "-task", "gaussian_blur:kernel_size=5", "-method", "dps", "-steps", "2", "-out", out); err != nil {
 		t.Fatalf("restore: %v\n%s", err, stderr)
 	}
-	var rec restoreRecord
-	if err := json.Unmarshal([]byte(readFile(t, filepath.Join(out, recordFile))), &rec); err != nil {
-		t.Fatal(err)
-	}
+	rec, _ := readRestoreRecord(t, out)
 	if rec.Settings.Model != "fmnist32" || !slices.Equal(rec.Settings.ImageShape, []int{1, 1, 32, 32}) {
 		t.Errorf("settings %+v", rec.Settings)
 	}
@@ -409,14 +392,7 @@ func TestRestoreGraphNoiseBF16(t *testing.T) {
 		if _, _, err := runCmd(runRestore, append(append(base, "-out", out), extra...)...); err != nil {
 			t.Fatal(err)
 		}
-		data, err := os.ReadFile(filepath.Join(out, recordFile))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var rec restoreRecord
-		if err := json.Unmarshal(data, &rec); err != nil {
-			t.Fatal(err)
-		}
+		rec, _ := readRestoreRecord(t, out)
 		png, err := os.ReadFile(filepath.Join(out, reconFile))
 		if err != nil {
 			t.Fatal(err)
@@ -590,4 +566,16 @@ func TestWriteRestoreOutputs(t *testing.T) {
 			}
 		})
 	}
+}
+
+// readRestoreRecord reads and decodes the record.json that restore wrote
+// in out, and returns it with its text (for messages).
+func readRestoreRecord(t *testing.T, out string) (restoreRecord, string) {
+	t.Helper()
+	raw := readFile(t, filepath.Join(out, recordFile))
+	var rec restoreRecord
+	if err := json.Unmarshal([]byte(raw), &rec); err != nil {
+		t.Fatalf("%s: %v", filepath.Join(out, recordFile), err)
+	}
+	return rec, raw
 }
