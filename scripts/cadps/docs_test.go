@@ -134,11 +134,11 @@ type docBlock struct {
 //     -run and -bench patterns select exist; every file of the module it
 //     names exists (outputs under out/, build/ and runs/ aside).
 //   - Blocks fenced otherwise (```text for outputs, usage lines and file
-//     layouts, ```go for code, ```json, ```yaml) are not commands. A
-//     fence without a language, one of another shell (```bash, ```shell,
-//     ```console), a ```sh norun without a reason and a ```sh block that
-//     starts with a "# needs:" line are errors, so that no command escapes
-//     these checks.
+//     layouts, ```go for code, which TestDocumentedGo compiles, ```json,
+//     ```yaml) are not commands. A fence without a language, one of
+//     another shell (```bash, ```shell, ```console), a ```sh norun
+//     without a reason and a ```sh block that starts with a "# needs:"
+//     line are errors, so that no command escapes these checks.
 func TestDocumentedCommands(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the documented commands")
