@@ -181,7 +181,8 @@ func TestClassLabelSamples(t *testing.T) {
 // TestClassLabelRefused checks that restoring and sampling refuse a
 // class-conditional prior without a label (saying how to give one), a
 // label given to an unconditional prior, and a label outside the
-// network's classes (naming their range), before any step.
+// network's classes (naming their range), before any step, in errors
+// that name no command-line flag.
 func TestClassLabelRefused(t *testing.T) {
 	b, err := backend.New()
 	if err != nil {
@@ -194,7 +195,7 @@ func TestClassLabelRefused(t *testing.T) {
 		want  []string
 	}{
 		{"no label", cond, []string{"model " + cond.Name + " is class-conditional (class_cond=True, 4 classes)",
-			"give one from 0 to 3 (Prior.Class; -class N on the command line)", "256x256_diffusion_uncond.pt"}},
+			"give one from 0 to 3 (Prior.Class), or use", "256x256_diffusion_uncond.pt"}},
 		{"label of an unconditional prior", withClass(uncond, 0), []string{
 			"restore: model " + uncond.Name + ": cadps: class label 0 given to a model without classes (class_cond=False)"}},
 		{"label past the classes", withClass(cond, 4), []string{"class label 4 is outside the model's 4 classes (0 to 3)"}},
@@ -219,6 +220,9 @@ func TestClassLabelRefused(t *testing.T) {
 					if !strings.Contains(err.Error(), w) {
 						t.Errorf("error %q does not contain %q", err, w)
 					}
+				}
+				if strings.Contains(err.Error(), " -class") || strings.Contains(err.Error(), "command line") {
+					t.Errorf("error %q names a command-line flag: a library error reads the same from Go as from the command", err)
 				}
 			})
 		}

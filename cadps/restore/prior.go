@@ -205,7 +205,7 @@ func (p *Prior) Check() error {
 	}
 	n := p.Model.NumClasses()
 	return fmt.Errorf("restore: model %s is class-conditional (class_cond=True, %d classes), and its network needs a class label at every call: "+
-		"give one from 0 to %d (Prior.Class; -class N on the command line), or use an unconditional checkpoint (for ImageNet 256×256, 256x256_diffusion_uncond.pt)", p.Name, n, n-1)
+		"give one from 0 to %d (Prior.Class), or use an unconditional checkpoint (for ImageNet 256×256, 256x256_diffusion_uncond.pt)", p.Name, n, n-1)
 }
 
 // network returns the network m (the prior's model, or its bfloat16 form)

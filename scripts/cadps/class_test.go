@@ -126,7 +126,7 @@ func TestClassRefusals(t *testing.T) {
 	sampleArgs := func(model []string, extra ...string) []string {
 		return append(append([]string{"-n", "2", "-jobs", "2", "-steps", "2", "-out", filepath.Join(out, "grid.png")}, model...), extra...)
 	}
-	const noLabel, outside = "give one from 0 to 3 (Prior.Class; -class N on the command line)", "outside the model's 4 classes (0 to 3)"
+	const noLabel, outside = "give one from 0 to 3 (Prior.Class), or use an unconditional checkpoint (for ImageNet 256×256, 256x256_diffusion_uncond.pt); -class N gives it", "outside the model's 4 classes (0 to 3)"
 	const noClasses = "class label 0 given to a model without classes (class_cond=False)"
 	const takesNone = "runs one network over a set of images, which may be of many classes, and takes no class label (-class)"
 	for _, c := range []struct {

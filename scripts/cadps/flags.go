@@ -123,6 +123,17 @@ func (c classFlag) value(fs *flag.FlagSet) *int {
 	return c.label
 }
 
+// check checks prior, whose Class is the flag's value (restore.Prior.Check):
+// the refusal of a class-conditional prior without -class says how to give
+// the label on the command line.
+func (c classFlag) check(prior *restore.Prior) error {
+	err := prior.Check()
+	if err != nil && prior.Class == nil && prior.Model != nil && prior.Model.Config().ClassCond {
+		return fmt.Errorf("%w; -class N gives it", err)
+	}
+	return err
+}
+
 // isSet reports whether the flag name was given on the command line.
 func isSet(fs *flag.FlagSet, name string) bool {
 	return setFlags(fs)[name]

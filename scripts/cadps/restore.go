@@ -187,6 +187,9 @@ func runRestore(args []string, stdout, stderr io.Writer) (err error) {
 		return err
 	}
 	prior.Class = cf.value(fs)
+	if err := cf.check(prior); err != nil {
+		return err
+	}
 	lp, lpWeights, err := lpf.load()
 	if err != nil {
 		return err

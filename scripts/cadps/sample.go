@@ -58,7 +58,7 @@ func runSample(args []string, stdout, stderr io.Writer) (err error) {
 		return err
 	}
 	prior.Class = cf.value(fs)
-	if err := prior.Check(); err != nil {
+	if err := cf.check(prior); err != nil {
 		return err
 	}
 	if _, err := prior.Process(*steps, *ddim); err != nil { // a bad step count fails once, here
