@@ -42,16 +42,21 @@ type Problem struct {
 	Op ops.Operator
 	// Method is the guidance method.
 	Method guidance.Method
-	// Scale is the step size ζ.
+	// Scale is the step size ζ, finite and non-negative. A method's
+	// default for each kind of task comes from guidance.Scaler (restore
+	// applies it); here the zero value is ζ = 0, not a default.
 	Scale float64
 	// Ramp schedules ζ over the steps; the zero Ramp keeps it constant.
 	Ramp guidance.Ramp
-	// SigmaY is the measurement noise level the likelihood assumes.
+	// SigmaY is the measurement noise level σ_y the likelihood assumes, a
+	// standard deviation on the images' [−1, 1] scale, finite and
+	// non-negative (ops.Noise.Sigma gives a noise model's).
 	SigmaY float64
 	// DDIM selects DDIM updates with Eta instead of ancestral sampling; a
 	// process whose configured sampler is DDIM's selects them too.
 	DDIM bool
-	// Eta is DDIM's η.
+	// Eta is DDIM's η, in [0, 1] (0 is deterministic DDIM); it must be 0
+	// without DDIM updates.
 	Eta float64
 }
 
@@ -66,7 +71,8 @@ type StepInfo struct {
 	// after the callback returns.
 	X *tensors.Tensor
 	// PredXStart is the estimate x̂0(x_t) the step used, shaped like x_t
-	// and, like X, valid after the callback returns.
+	// and, like X, valid after the callback returns. X and PredXStart are
+	// float32 on the images' [−1, 1] scale, not clamped to it.
 	PredXStart *tensors.Tensor
 	// Residual is ‖y − A(x̂0)‖₂ per image (nil without a measurement).
 	Residual []float32

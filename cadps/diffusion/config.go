@@ -55,16 +55,19 @@ type Config struct {
 	// Steps is the number of diffusion steps T of the original process
 	// (1000 for the DPS models), from 2 to 2²⁰.
 	Steps int
-	// NoiseSchedule is "linear" or "cosine".
+	// NoiseSchedule is "linear" or "cosine"; required (an empty or other
+	// name is an error).
 	NoiseSchedule string
 	// Respacing is the timestep respacing (see [SpaceTimesteps]); empty
 	// keeps all Steps.
 	Respacing string
-	// MeanType is what the network predicts.
+	// MeanType is what the network predicts; required (its zero value is
+	// an error).
 	MeanType MeanType
-	// VarType is how the variance is obtained.
+	// VarType is how the variance is obtained; required (its zero value
+	// is an error).
 	VarType VarType
-	// ClipDenoised clamps the predicted x_0 to [−1, 1].
+	// ClipDenoised clamps the predicted x_0 to [−1, 1] (default false).
 	ClipDenoised bool
 	// RescaleTimesteps feeds the network timestep_map[i]·1000/Steps instead
 	// of timestep_map[i].

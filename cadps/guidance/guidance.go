@@ -353,7 +353,8 @@ func UsesMeasurement(m Method) bool {
 // method's own options come in its spec (ParseSpec).
 type Options struct {
 	// Batched runs the two network calls of CA-DPS as one batched forward
-	// (the spec option batched=true).
+	// (the spec option batched=true); the default, false, makes two calls.
+	// Other methods ignore it.
 	Batched bool
 }
 

@@ -62,19 +62,27 @@ type Options struct {
 	// own count for the task (guidance.DefaultSteps: DDRM 20, DiffPIR 100 or
 	// 20 for inpainting, DAPS 200) and, for the other methods, keeps the
 	// prior's diffusion respacing. Respacing, when set, is used instead.
+	// A negative count is an error.
 	Steps int
-	// Respacing is a timestep respacing such as "100" or "ddim50".
+	// Respacing is a timestep respacing such as "100" or "ddim50" (see
+	// diffusion.SpaceTimesteps); empty (the default) derives it from
+	// Steps, or keeps the prior's as Steps says.
 	Respacing string
-	// DDIM selects DDIM updates with Eta.
+	// DDIM selects DDIM updates with Eta (default false: the ancestral
+	// DDPM updates, unless the prior's process is configured for DDIM).
 	DDIM bool
-	// Eta is DDIM's η.
+	// Eta is DDIM's η, in [0, 1] (0, the default, is deterministic DDIM);
+	// a non-zero Eta without DDIM updates is an error.
 	Eta float64
-	// Scale is the step size ζ; nil selects the task's default.
+	// Scale is the step size ζ, finite and non-negative; nil selects the
+	// method's default for the task's kind, and is an error for a method
+	// or operator kind that has none.
 	Scale *float64
 	// Ramp schedules ζ over the steps (guidance.Ramp); the zero Ramp keeps
 	// it constant, as the reference does.
 	Ramp guidance.Ramp
-	// SigmaY is the σ_y the likelihood assumes; nil takes the noise model's.
+	// SigmaY is the σ_y the likelihood assumes, finite and non-negative,
+	// on the images' [−1, 1] scale; nil takes the noise model's.
 	// For a measurement one gives (Restorer.RestoreMeasurement) it is how
 	// much the method trusts y, whose own noise is whatever it is.
 	SigmaY *float64
@@ -83,7 +91,7 @@ type Options struct {
 	// then only sets σ_y, unless SigmaY does.
 	Noise ops.Noise
 	// ProgressEvery keeps x̂0 every that many steps (and at the last step);
-	// 0 keeps about ten.
+	// 0 or less (the default) keeps about ten.
 	ProgressEvery int
 	// GraphNoise draws the sampler's per-step noise inside the step graph
 	// (cadps.NewGraphNoise), keeping the run on the device; the same seed
@@ -95,7 +103,8 @@ type Options struct {
 	// sampler draws (the first is the seed's single run), and keeps for
 	// each image the draw that fits the measurement best: the smallest
 	// ‖y − A(x0)‖₂. The selection sees only the measurement, never the
-	// truth; it costs Draws sampling runs. 0 or 1: one draw.
+	// truth; it costs Draws sampling runs. 0 or 1: one draw; a negative
+	// count is an error.
 	Draws int
 }
 
