@@ -67,11 +67,21 @@ import (
 // [Step.Eps], [Step.Denoise] and [Prediction], never by its layout.
 type Network func(ctx *context.Context, x, t *graph.Node) *graph.Node
 
-// Method is a guidance method.
+// Method is a guidance method: one reverse step of posterior sampling,
+// built as a GoMLX graph. Any type with these two methods is one;
+// docs/methods.md and restore's ExampleOptions_ablation write one.
 type Method interface {
-	// Name is the method's name as the command line spells it.
+	// Name is the method's name as the command line spells it, and the
+	// name settings, records and errors give it; a method of one's own
+	// takes a name of its own.
 	Name() string
-	// Step builds the update from s.X (x_t) to x_{t-1}.
+	// Step builds the update from s.X (x_t: [N,C,H,W] for images, on
+	// their [−1, 1] scale) to x_{t-1}: Result.Next and Result.PredXStart
+	// shaped like s.X. Like any GoMLX graph-building function it panics
+	// on misuse (as Step's helpers do, e.g. Step.NormGradient without a
+	// measurement); the sampler turns such a panic, and a Result without
+	// Next or PredXStart or of another shape, into an error of
+	// cadps.Sampler.Run naming the method.
 	Step(s *Step) Result
 }
 
@@ -127,9 +137,11 @@ type Step struct {
 
 // Result is a method's output for one step.
 type Result struct {
-	// Next is x_{t-1}.
+	// Next is x_{t-1}, shaped like x_t ([N,C,H,W] for images, on their
+	// [−1, 1] scale).
 	Next *graph.Node
-	// PredXStart is the estimate x̂0(x_t) the method used (for progress figures).
+	// PredXStart is the estimate x̂0(x_t) the method used (for progress
+	// figures), shaped like x_t.
 	PredXStart *graph.Node
 	// Residual is ‖y − A(x̂0)‖₂ per image, [N]. When nil, the sampler
 	// measures it from PredXStart (zeros without a measurement); any

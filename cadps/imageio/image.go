@@ -147,13 +147,17 @@ func (im *Image) Size() string {
 	return fmt.Sprintf("%d×%d %s", im.H, im.W, kind)
 }
 
-// At returns the value of channel c at row y, column x.
+// At returns the value of channel c at row y, column x. The indices must
+// lie in the image (0 ≤ c < C, 0 ≤ y < H, 0 ≤ x < W): they are not
+// checked, so an index past Pix panics and another out-of-range index
+// addresses another pixel.
 func (im *Image) At(c, y, x int) float32 { return im.Pix[(c*im.H+y)*im.W+x] }
 
-// Set sets the value of channel c at row y, column x.
+// Set sets the value of channel c at row y, column x (indices as for At).
 func (im *Image) Set(c, y, x int, v float32) { im.Pix[(c*im.H+y)*im.W+x] = v }
 
-// Plane returns channel c's H*W values (a sub-slice of Pix, not a copy).
+// Plane returns channel c's H*W values (a sub-slice of Pix, not a copy);
+// it panics unless 0 ≤ c < C.
 func (im *Image) Plane(c int) []float32 {
 	n := im.H * im.W
 	return im.Pix[c*n : (c+1)*n]
