@@ -98,6 +98,34 @@ func TestFrechetProperties(t *testing.T) {
 	}
 }
 
+// TestFrechetMissingStats checks that FrechetDistance and
+// FrechetDistanceOffset refuse a nil *Stats with an error naming which,
+// instead of panicking.
+func TestFrechetMissingStats(t *testing.T) {
+	a, err := fid.Statistics([][]float32{{1, 0}, {0, 1}, {2, 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		a, b *fid.Stats
+		want string
+	}{
+		{"first", nil, a, "fid: the first statistics are missing (a nil *Stats)"},
+		{"second", a, nil, "fid: the second statistics are missing (a nil *Stats)"},
+		{"both", nil, nil, "fid: the first statistics are missing (a nil *Stats)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := fid.FrechetDistance(tc.a, tc.b); err == nil || err.Error() != tc.want {
+				t.Errorf("FrechetDistance: error %v, want %q", err, tc.want)
+			}
+			if _, err := fid.FrechetDistanceOffset(tc.a, tc.b, fid.Eps); err == nil || err.Error() != tc.want {
+				t.Errorf("FrechetDistanceOffset: error %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
 // TestOffsetPath checks that FrechetDistance adds pytorch-fid's offset
 // exactly where scipy 1.10's sqrtm of Σ1Σ2 fails, which each case's
 // wantOffset gives (as numpy and scipy 1.10.1 gave on sets drawn alike):

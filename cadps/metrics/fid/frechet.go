@@ -172,6 +172,11 @@ func FrechetDistanceOffset(a, b *Stats, eps float64) (float64, error) {
 // compatible checks that a and b are valid statistics of the same
 // dimension.
 func compatible(a, b *Stats) error {
+	for k, s := range []*Stats{a, b} {
+		if s == nil {
+			return fmt.Errorf("fid: the %s statistics are missing (a nil *Stats)", [2]string{"first", "second"}[k])
+		}
+	}
 	if a.Dims() != b.Dims() {
 		return fmt.Errorf("fid: the statistics have different dimensions (%d and %d): they come from different Inception blocks", a.Dims(), b.Dims())
 	}
