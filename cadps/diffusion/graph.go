@@ -2,7 +2,6 @@ package diffusion
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
@@ -290,16 +289,19 @@ func (p *Process) PSample(mv MeanVariance, i, z *graph.Node) *graph.Node {
 // DDIMStep is the DDIM step (guided-diffusion's and DPS's ddim_sample) from
 // the predicted x_0 and ε (pass [MeanVariance].PredXStart and
 // [MeanVariance].Eps to match the reference), with the standard normal noise
-// z and η ≥ 0 (η = 0 is deterministic DDIM, η = 1 has DDPM's variance):
+// z and η ∈ [0, 1] (η = 0 is deterministic DDIM, η = 1 has DDPM's variance):
 //
 //	σ = η · √((1−ᾱ_{i−1})/(1−ᾱ_i)) · √(1 − ᾱ_i/ᾱ_{i−1})
 //	x_{i−1} = √ᾱ_{i−1}·x̂_0 + √(1−ᾱ_{i−1}−σ²)·ε + σ·z   (no σ·z at i = 0)
 //
-// σ is computed in float32 from the float32 ᾱ, as the reference does.
+// σ is computed in float32 from the float32 ᾱ, as the reference does. An η
+// outside [0, 1] panics: above 1, 1−ᾱ_{i−1}−σ² is negative at the low
+// indices (at i = 1 of a 1000-step linear process respaced to 50 steps from
+// η ≈ 1.01 on), and the step would be NaN there.
 func (p *Process) DDIMStep(predX0, eps, i, z *graph.Node, eta float64) *graph.Node {
 	checkIndex(i)
-	if !(eta >= 0) || math.IsInf(eta, 1) {
-		graphPanicf("DDIM η must be finite and ≥ 0, got %v", eta)
+	if !(eta >= 0 && eta <= 1) {
+		graphPanicf("DDIM η = %v must lie in [0, 1] (above 1, √(1−ᾱ_{i−1}−σ²) takes the square root of a negative number at low indices)", eta)
 	}
 	g := i.Graph()
 	ab := p.AlphaBar(i)

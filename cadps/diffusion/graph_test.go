@@ -311,6 +311,45 @@ func TestDDIMStep(t *testing.T) {
 	}
 }
 
+// TestDDIMStepEtaAboveOne checks that DDIMStep refuses an η above 1, where
+// its update takes the square root of a negative number: at i = 1 of the
+// 50-step process, 1−ᾱ_0−σ² < 0 (in float64) for η = 1.05, and the step
+// must be an error naming η instead of a NaN image; η = 1 still steps.
+func TestDDIMStepEtaAboveOne(t *testing.T) {
+	b := newTestBackend(t)
+	p := newProcess(t, Config{Sampler: SamplerDDIM, MeanType: MeanEpsilon, VarType: VarFixedSmall})
+	s := p.Schedule()
+	ab, abp := s.AlphasCumprod[1], s.AlphasCumprodPrev[1]
+	step := func(eta float64) ([]float32, error) {
+		exec, err := graph.NewExec(b, func(x, i *graph.Node) *graph.Node { return p.DDIMStep(x, x, i, x, eta) })
+		if err != nil {
+			return nil, err
+		}
+		res, err := exec.Exec(tensors.FromShape(tensorsShape(tn, tc, th, tw)), int32(1))
+		if err != nil {
+			return nil, err
+		}
+		return tensors.MustCopyFlatData[float32](res[0]), nil
+	}
+	for _, eta := range []float64{1.05, math.Inf(1), math.NaN()} {
+		if sigma := eta * math.Sqrt((1-abp)/(1-ab)) * math.Sqrt(1-ab/abp); eta == 1.05 && !(1-abp-sigma*sigma < 0) {
+			t.Fatalf("η = %v at i = 1: 1−ᾱ_0−σ² = %v, want it negative", eta, 1-abp-sigma*sigma)
+		}
+		if _, err := step(eta); err == nil || !strings.Contains(err.Error(), "must lie in [0, 1]") {
+			t.Errorf("η = %v: error %v, want one saying η must lie in [0, 1]", eta, err)
+		}
+	}
+	got, err := step(1)
+	if err != nil {
+		t.Fatalf("η = 1: %v", err)
+	}
+	for k, v := range got {
+		if v != 0 { // x̂0 = ε = z = 0
+			t.Fatalf("η = 1: value %d is %v, want 0", k, v)
+		}
+	}
+}
+
 func TestLookups(t *testing.T) {
 	b := newTestBackend(t)
 	p := newProcess(t, Config{Steps: 1000, NoiseSchedule: ScheduleLinear, Respacing: "20", RescaleTimesteps: true,
@@ -365,7 +404,7 @@ func TestGraphMisuse(t *testing.T) {
 		{"unknown array", func(xn, i, mo *graph.Node) *graph.Node { return p.Lookup("gamma", i) },
 			int32(1), tc, "unknown coefficient array"},
 		{"negative eta", func(xn, i, mo *graph.Node) *graph.Node { return p.DDIMStep(xn, xn, i, xn, -1) },
-			int32(1), tc, "η must be"},
+			int32(1), tc, "must lie in [0, 1]"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
