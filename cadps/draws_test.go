@@ -1,12 +1,15 @@
 package cadps
 
 import (
+	"errors"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/cadps/toolkit/cadps/backend"
+	"github.com/cadps/toolkit/internal/num"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
@@ -152,5 +155,65 @@ func TestRunRejectsNonFiniteMeasurement(t *testing.T) {
 				t.Errorf("%s, y holding %v: error %v, want one naming measurement value 5", method, bad, err)
 			}
 		}
+	}
+}
+
+// TestRunRejectsNonFiniteInputs checks that a NaN or Inf in x_T or in a
+// host noise source's draw stops a run with an error naming the value, its
+// kind and index, and not as a divergence of the method (ErrDiverged),
+// which is what the first step that met it used to report.
+func TestRunRejectsNonFiniteInputs(t *testing.T) {
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	shape := []int{1, 3, 8, 8}
+	y := tensors.FromFlatDataAndDimensions(make([]float32, 48), 1, 3, 4, 4)
+	const steps = 3
+	// recorded returns finite draws of every kind for a run of steps steps,
+	// with per-step draws of n values.
+	recorded := func(n int) *RecordedNoise {
+		r := &RecordedNoise{Init: make([]float32, 192), Sample: map[int][]float32{}, Draws: map[int][]float32{}}
+		for i := range steps {
+			r.Sample[i], r.Draws[i] = make([]float32, 192), make([]float32, n)
+		}
+		return r
+	}
+	daps := "daps:langevin_steps=2,ode_steps=1"
+	dapsDraws := 0
+	shapes, err := newProblemSampler(t, b, context.New(), halfEps, daps, steps).DrawShapes(shape)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range shapes {
+		dapsDraws += num.Prod(d)
+	}
+	nan, inf := float32(math.NaN()), float32(math.Inf(1))
+	for _, tc := range []struct {
+		name, method string
+		xT           []float32 // nil: drawn from the noise
+		noise        func() NoiseSource
+		want         string
+	}{
+		{"NaN in x_T", "dps", slices.Concat(make([]float32, 7), []float32{nan}, make([]float32, 184)),
+			func() NoiseSource { return NewSeededNoise(1) }, "x_T value 7 of 192 is NaN"},
+		{"NaN in the recorded x_T", "dps", nil,
+			func() NoiseSource { r := recorded(0); r.Init[5] = nan; return r }, "NaN as value 5 of 192 of kind NoiseInit at index -1"},
+		{"Inf in the recorded z at index 1", "dps", nil,
+			func() NoiseSource { r := recorded(0); r.Sample[1][3] = inf; return r }, "+Inf as value 3 of 192 of kind NoiseSample at index 1"},
+		{"NaN in a method's own draws at index 1", daps, nil,
+			func() NoiseSource { r := recorded(dapsDraws); r.Draws[1][2] = nan; return r }, "NaN as value 2 of " + strconv.Itoa(dapsDraws) + " of kind NoiseDraws at index 1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newProblemSampler(t, b, context.New(), halfEps, tc.method, steps)
+			var xT *tensors.Tensor
+			if tc.xT != nil {
+				xT = tensors.FromFlatDataAndDimensions(tc.xT, shape...)
+			}
+			_, err := s.Run(xT, shape, y, tc.noise(), nil)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || errors.Is(err, ErrDiverged) {
+				t.Errorf("error %v, want one containing %q that does not wrap ErrDiverged", err, tc.want)
+			}
+		})
 	}
 }

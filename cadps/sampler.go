@@ -276,6 +276,8 @@ func (s *Sampler) graphStep(ctx *context.Context, x, i, state, y *graph.Node) []
 // is an error naming it, and so is an image shape with a dimension that is
 // not positive, a y of another shape than the operator's output, and a
 // noise source that gives another number of values than Run asks for.
+// A NaN or Inf in x_T, y or a draw of a host noise source is an error
+// naming the value (and the draw's kind and index), not a divergence.
 func (s *Sampler) Run(xT *tensors.Tensor, shape []int, y *tensors.Tensor, noise NoiseSource, cb Callback) (*tensors.Tensor, error) {
 	if noise == nil {
 		return nil, errors.New("cadps: no noise source")
@@ -298,7 +300,10 @@ func (s *Sampler) Run(xT *tensors.Tensor, shape []int, y *tensors.Tensor, noise 
 	if s.p.Op != nil && y == nil {
 		return nil, fmt.Errorf("cadps: method %q needs a measurement", s.p.Method.Name())
 	}
-	if err := checkFiniteMeasurement(y); err != nil {
+	if err := checkFiniteInput("measurement", y); err != nil {
+		return nil, err
+	}
+	if err := checkFiniteInput("x_T", xT); err != nil {
 		return nil, err
 	}
 	if err := s.checkMeasurementShape(shape, y); err != nil {
@@ -445,22 +450,30 @@ func checkFloat32(what string, t *tensors.Tensor) error {
 	return fmt.Errorf("%s has dtype %s, want %s", what, t.DType(), dtypes.Float32)
 }
 
-// checkFiniteMeasurement returns an error naming the first NaN or infinite
-// value of a float32 measurement y (nil passes).
-func checkFiniteMeasurement(y *tensors.Tensor) error {
-	if y == nil || y.DType() != dtypes.Float32 {
+// checkFiniteInput returns an error naming the first NaN or infinite value
+// of the float32 input t, which what names ("measurement", "x_T"): a run's
+// inputs must be finite, so that a NaN it meets is the method's divergence
+// (nil and other dtypes pass: the callers check them).
+func checkFiniteInput(what string, t *tensors.Tensor) error {
+	if t == nil || t.DType() != dtypes.Float32 {
 		return nil
 	}
 	var err error
-	tensors.MustConstFlatData(y, func(v []float32) {
-		for i, x := range v {
-			if f := float64(x); math.IsNaN(f) || math.IsInf(f, 0) {
-				err = fmt.Errorf("cadps: measurement value %d of %d is %v: y must be finite", i, len(v), x)
-				return
-			}
+	tensors.MustConstFlatData(t, func(v []float32) {
+		if k := firstNonFinite(v); k >= 0 {
+			err = fmt.Errorf("cadps: %s value %d of %d is %v: it must be finite", what, k, len(v), v[k])
 		}
 	})
 	return err
+}
+
+// firstNonFinite returns the index of the first NaN or infinite value of
+// v, or −1 when every value is finite.
+func firstNonFinite(v []float32) int {
+	return slices.IndexFunc(v, func(x float32) bool {
+		f := float64(x)
+		return math.IsNaN(f) || math.IsInf(f, 0)
+	})
 }
 
 // checkFinite reads a step's NaN/Inf detector Σ|x_{t-1}| and returns an
