@@ -76,7 +76,7 @@ func checkImageShape(dims []int) error {
 
 // normal asks noise for a standard normal draw of the given kind at index
 // i shaped dims; a source that returns another number of values than asked
-// for, or a NaN or infinite value, is an error naming it.
+// for is an error naming both.
 func normal(noise NoiseSource, kind NoiseKind, i int, dims []int) ([]float32, error) {
 	n := num.Prod(dims)
 	v, err := noise.Normal(kind, i, n)
@@ -85,9 +85,6 @@ func normal(noise NoiseSource, kind NoiseKind, i int, dims []int) ([]float32, er
 	}
 	if len(v) != n {
 		return nil, fmt.Errorf("noise source %T gave %d values of kind %v at index %d, want %d for shape %v", noise, len(v), kind, i, n, dims)
-	}
-	if k := firstNonFinite(v); k >= 0 {
-		return nil, fmt.Errorf("noise source %T gave %v as value %d of %d of kind %v at index %d: draws must be finite", noise, v[k], k, n, kind, i)
 	}
 	return v, nil
 }

@@ -159,7 +159,7 @@ func TestRunRejectsNonFiniteMeasurement(t *testing.T) {
 }
 
 // TestRunRejectsNonFiniteInputs checks that a NaN or Inf in x_T or in a
-// host noise source's draw stops a run with an error naming the value, its
+// recorded noise draw stops a run with an error naming the value, its
 // kind and index, and not as a divergence of the method (ErrDiverged),
 // which is what the first step that met it used to report.
 func TestRunRejectsNonFiniteInputs(t *testing.T) {
@@ -198,11 +198,11 @@ func TestRunRejectsNonFiniteInputs(t *testing.T) {
 		{"NaN in x_T", "dps", slices.Concat(make([]float32, 7), []float32{nan}, make([]float32, 184)),
 			func() NoiseSource { return NewSeededNoise(1) }, "x_T value 7 of 192 is NaN"},
 		{"NaN in the recorded x_T", "dps", nil,
-			func() NoiseSource { r := recorded(0); r.Init[5] = nan; return r }, "NaN as value 5 of 192 of kind NoiseInit at index -1"},
+			func() NoiseSource { r := recorded(0); r.Init[5] = nan; return r }, "recorded noise of kind NoiseInit at index -1: value 5 of 192 is NaN"},
 		{"Inf in the recorded z at index 1", "dps", nil,
-			func() NoiseSource { r := recorded(0); r.Sample[1][3] = inf; return r }, "+Inf as value 3 of 192 of kind NoiseSample at index 1"},
+			func() NoiseSource { r := recorded(0); r.Sample[1][3] = inf; return r }, "recorded noise of kind NoiseSample at index 1: value 3 of 192 is +Inf"},
 		{"NaN in a method's own draws at index 1", daps, nil,
-			func() NoiseSource { r := recorded(dapsDraws); r.Draws[1][2] = nan; return r }, "NaN as value 2 of " + strconv.Itoa(dapsDraws) + " of kind NoiseDraws at index 1"},
+			func() NoiseSource { r := recorded(dapsDraws); r.Draws[1][2] = nan; return r }, "recorded noise of kind NoiseDraws at index 1: value 2 of " + strconv.Itoa(dapsDraws) + " is NaN"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newProblemSampler(t, b, context.New(), halfEps, tc.method, steps)

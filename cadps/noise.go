@@ -80,7 +80,8 @@ type RecordedNoise struct {
 	Draws       map[int][]float32
 }
 
-// Normal implements NoiseSource.
+// Normal implements NoiseSource. A recorded draw with a NaN or infinite
+// value is an error naming it.
 func (r *RecordedNoise) Normal(kind NoiseKind, i, n int) ([]float32, error) {
 	var v []float32
 	var ok bool
@@ -102,6 +103,9 @@ func (r *RecordedNoise) Normal(kind NoiseKind, i, n int) ([]float32, error) {
 	}
 	if len(v) != n {
 		return nil, fmt.Errorf("recorded noise of kind %v at index %d has %d values, want %d", kind, i, len(v), n)
+	}
+	if k := firstNonFinite(v); k >= 0 {
+		return nil, fmt.Errorf("recorded noise of kind %v at index %d: value %d of %d is %v: draws must be finite", kind, i, k, n, v[k])
 	}
 	return v, nil
 }

@@ -276,8 +276,8 @@ func (s *Sampler) graphStep(ctx *context.Context, x, i, state, y *graph.Node) []
 // is an error naming it, and so is an image shape with a dimension that is
 // not positive, a y of another shape than the operator's output, and a
 // noise source that gives another number of values than Run asks for.
-// A NaN or Inf in x_T, y or a draw of a host noise source is an error
-// naming the value (and the draw's kind and index), not a divergence.
+// A NaN or Inf in x_T, y or a recorded noise draw (RecordedNoise) is an
+// error naming the value (and the draw's kind and index), not a divergence.
 func (s *Sampler) Run(xT *tensors.Tensor, shape []int, y *tensors.Tensor, noise NoiseSource, cb Callback) (*tensors.Tensor, error) {
 	if noise == nil {
 		return nil, errors.New("cadps: no noise source")
