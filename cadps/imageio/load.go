@@ -40,11 +40,12 @@ func WithCenterCrop(size int) LoadOption { return func(c *loadConfig) { c.cropSq
 
 // Load reads a PNG or JPEG file (detected from its content, not its name)
 // and converts it as [FromImage] describes, then applies the options.
-// Errors name the path.
+// A file that [ReadHeader] refuses is refused before the rest of it is
+// read. Errors name the path.
 func Load(path string, opts ...LoadOption) (*Image, error) {
-	data, err := os.ReadFile(path)
+	data, err := readImageFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("imageio: %w", err)
+		return nil, err
 	}
 	im, err := decodeBytes(data, opts)
 	if err != nil {
@@ -136,21 +137,69 @@ func ReadHeader(path string) (Header, error) {
 		return Header{}, fmt.Errorf("imageio: %w", err)
 	}
 	defer f.Close()
-	info, err := f.Stat()
+	size, err := fileSize(f)
 	if err != nil {
 		return Header{}, fmt.Errorf("imageio: %w", err)
 	}
-	size := info.Size()
-	if !info.Mode().IsRegular() {
-		size = -1 // a pipe or device: its length is not known before it is read
-	}
-	r := bufio.NewReader(f)
-	head, _ := r.Peek(pngIHDREnd) // sniff's signatures and a PNG's IHDR; fewer at the end of a short file
-	h, err := decodeHeader(head, r, size)
+	h, _, err := readHeader(f, size, io.Discard)
 	if err != nil {
 		return Header{}, fmt.Errorf("imageio: %s: %w", path, err)
 	}
 	return h, nil
+}
+
+// readImageFile returns the bytes of the image file at path, reading past
+// its header only once [readHeader] accepts it, so that a large file that
+// is not an image is refused without being read whole.
+func readImageFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("imageio: %w", err)
+	}
+	defer f.Close()
+	size, err := fileSize(f)
+	if err != nil {
+		return nil, fmt.Errorf("imageio: %w", err)
+	}
+	var data bytes.Buffer
+	_, rest, err := readHeader(f, size, &data)
+	if err != nil {
+		return nil, fmt.Errorf("imageio: %s: %w", path, err)
+	}
+	if size > 0 {
+		data.Grow(int(size) - data.Len() + bytes.MinRead)
+	}
+	if _, err := data.ReadFrom(rest); err != nil {
+		return nil, fmt.Errorf("imageio: %s: %w", path, err)
+	}
+	return data.Bytes(), nil
+}
+
+// fileSize returns the length of the open file f, or -1 for a pipe or
+// device, whose length is not known before it is read.
+func fileSize(f *os.File) (int64, error) {
+	info, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	if !info.Mode().IsRegular() {
+		return -1, nil
+	}
+	return info.Size(), nil
+}
+
+// readHeader reads the header of an image file of size bytes (negative
+// when unknown) from f, as [ReadHeader] describes. The bytes it reads
+// from f are also written to seen; the returned reader holds the rest of
+// the file. Its errors carry no "imageio:" prefix.
+func readHeader(f io.Reader, size int64, seen io.Writer) (Header, io.Reader, error) {
+	r := bufio.NewReader(f)
+	head, err := r.Peek(pngIHDREnd) // sniff's signatures and a PNG's IHDR; fewer at the end of a short file
+	if err != nil && err != io.EOF {
+		return Header{}, nil, err
+	}
+	h, err := decodeHeader(head, io.TeeReader(r, seen), size)
+	return h, r, err
 }
 
 // decodeHeader reads the header of an image of size bytes (negative when

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -372,6 +373,47 @@ func TestLoadErrors(t *testing.T) {
 			}
 			if n := strings.Count(msg, "imageio:"); n != 1 {
 				t.Errorf("error %q says imageio: %d times, want once", msg, n)
+			}
+		})
+	}
+}
+
+// TestLoadRefusesBeforeReading checks that a large file whose header Load
+// refuses is refused without being read into memory.
+func TestLoadRefusesBeforeReading(t *testing.T) {
+	const size = 200 << 20
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, head, want string
+	}{
+		{"x.png", "", "not a PNG or JPEG"},
+		{"anim.png", "GIF89a", "unsupported format GIF"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(dir, tc.name)
+			f, err := os.Create(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = f.WriteString(tc.head)
+			if err == nil {
+				err = f.Truncate(size) // zeros to size, without writing them
+			}
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			_, err = Load(p)
+			runtime.ReadMemStats(&after)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Load: %v, want an error saying %q", err, tc.want)
+			}
+			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 1<<20 {
+				t.Errorf("Load allocated %d KiB of a %d MiB file before refusing it", alloc>>10, size>>20)
 			}
 		})
 	}
