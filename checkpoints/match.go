@@ -217,7 +217,7 @@ func prefixHints(sd *StateDict, m Mismatch) []string {
 	if hit == 0 {
 		return nil
 	}
-	h := fmt.Sprintf("every key of the file starts with %q; without it, %d of %d keys match", p, hit, len(sd.Names))
+	h := fmt.Sprintf("every key of the file starts with %s; without it, %d of %d keys match", quoteName(p), hit, len(sd.Names))
 	if p == "module." {
 		h = "keys start with 'module.': the checkpoint was saved from a DataParallel/DistributedDataParallel model " +
 			"(save model.module.state_dict(), or strip the prefix: StateDict.TrimPrefix, or cadps convert -strip-prefix module.); " + h

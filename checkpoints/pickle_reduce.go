@@ -195,7 +195,7 @@ func (u *unpickler) persistent(pid any) (any, error) {
 	}
 	numel, ok := t[4].(int64)
 	if !ok || numel < 0 {
-		return nil, fmt.Errorf("storage %q: size is not a non-negative int", key)
+		return nil, fmt.Errorf("storage %s: size is not a non-negative int", quoteName(key))
 	}
 	if o, ok := t[1].(*pyOpaque); ok {
 		// A storage type this reader cannot read (complex numbers,
@@ -216,7 +216,7 @@ func (u *unpickler) persistent(pid any) (any, error) {
 	}
 	if s, ok := u.storages[key]; ok {
 		if s.dtype != dt || s.numel != numel {
-			return nil, fmt.Errorf("storage %q is referenced as %d %s and as %d %s", key, s.numel, s.dtype, numel, dt)
+			return nil, fmt.Errorf("storage %s is referenced as %d %s and as %d %s", quoteName(key), s.numel, s.dtype, numel, dt)
 		}
 		return s, nil
 	}

@@ -2,7 +2,9 @@ package checkpoints
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // The Python values a state dict pickle builds, and the globals it may name.
@@ -91,6 +93,25 @@ func globalName(module, name string) string {
 
 // made returns the placeholder for what calling or instantiating o makes.
 func (o *pyOpaque) made() *pyOpaque { return &pyOpaque{global: o.global, tensor: o.tensor} }
+
+// maxQuotedName bounds the bytes of a key or name read from a file that
+// an error message quotes: a pickle's strings can be megabytes long.
+const maxQuotedName = 100
+
+// quoteName quotes name, a key or name read from a file, for an error
+// message: whole when it has at most maxQuotedName bytes, else its first
+// maxQuotedName bytes (cut at a character boundary) followed by
+// "… (N bytes)".
+func quoteName(name string) string {
+	if len(name) <= maxQuotedName {
+		return strconv.Quote(name)
+	}
+	cut := maxQuotedName
+	for cut > 0 && !utf8.RuneStart(name[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%q… (%d bytes)", name[:cut], len(name))
+}
 
 func (g pyGlobal) String() string { return g.module + "." + g.name }
 

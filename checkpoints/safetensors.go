@@ -113,10 +113,10 @@ func parseHeader(hdr []byte) (map[string]json.RawMessage, error) {
 		}
 		var v json.RawMessage
 		if err := dec.Decode(&v); err != nil {
-			return nil, fmt.Errorf("header JSON: the value of %q: %v", name, err)
+			return nil, fmt.Errorf("header JSON: the value of %s: %v", quoteName(name), err)
 		}
 		if _, dup := raw[name]; dup {
-			return nil, fmt.Errorf("the header names %q twice (which entry holds the tensor is ambiguous): rewrite the file with one entry per name", name)
+			return nil, fmt.Errorf("the header names %s twice (which entry holds the tensor is ambiguous): rewrite the file with one entry per name", quoteName(name))
 		}
 		raw[name] = v
 	}
@@ -161,7 +161,7 @@ func ReadSafetensors(r io.ReaderAt, size int64, source string) (*StateDict, erro
 		}
 		var e stEntry
 		if err := json.Unmarshal(msg, &e); err != nil {
-			return nil, bad("entry %q: %v", name, err)
+			return nil, bad("entry %s: %v", quoteName(name), err)
 		}
 		items = append(items, item{name, e})
 	}
@@ -195,12 +195,12 @@ func ReadSafetensors(r io.ReaderAt, size int64, source string) (*StateDict, erro
 		lo, hi := it.e.DataOffsets[0], it.e.DataOffsets[1]
 		switch {
 		case lo < prevHi:
-			return nil, bad("tensor %q at [%d,%d) overlaps tensor %q", it.name, lo, hi, items[i-1].name)
+			return nil, bad("tensor %s at [%d,%d) overlaps tensor %s", quoteName(it.name), lo, hi, quoteName(items[i-1].name))
 		case lo > prevHi && i == 0:
-			return nil, bad("the data section starts with %d bytes that no tensor holds (the first, %q, starts at %d): the file is corrupt or was not written by a safetensors writer", lo, it.name, lo)
+			return nil, bad("the data section starts with %d bytes that no tensor holds (the first, %s, starts at %d): the file is corrupt or was not written by a safetensors writer", lo, quoteName(it.name), lo)
 		case lo > prevHi:
-			return nil, bad("%d bytes between tensor %q (ending at %d) and tensor %q (starting at %d) belong to no tensor: the file is corrupt or was not written by a safetensors writer",
-				lo-prevHi, items[i-1].name, prevHi, it.name, lo)
+			return nil, bad("%d bytes between tensor %s (ending at %d) and tensor %s (starting at %d) belong to no tensor: the file is corrupt or was not written by a safetensors writer",
+				lo-prevHi, quoteName(items[i-1].name), prevHi, quoteName(it.name), lo)
 		}
 		prevHi = hi
 	}
@@ -212,7 +212,7 @@ func ReadSafetensors(r io.ReaderAt, size int64, source string) (*StateDict, erro
 		lo, hi := it.e.DataOffsets[0], it.e.DataOffsets[1]
 		data := make([]byte, hi-lo)
 		if _, err := r.ReadAt(data, dataStart+lo); err != nil && !(err == io.EOF && int64(len(data)) == 0) {
-			return nil, bad("reading tensor %q: %v", it.name, err)
+			return nil, bad("reading tensor %s: %v", quoteName(it.name), err)
 		}
 		shape := it.e.Shape
 		if shape == nil {
@@ -231,7 +231,7 @@ func ReadSafetensors(r io.ReaderAt, size int64, source string) (*StateDict, erro
 func (e stEntry) check(name string, dataSize int64) string {
 	es := e.DType.Size()
 	if es == 0 {
-		return fmt.Sprintf("tensor %q has unsupported dtype %q", name, e.DType)
+		return fmt.Sprintf("tensor %s has unsupported dtype %s", quoteName(name), quoteName(string(e.DType)))
 	}
 	count := int64(1)
 	if slices.Contains(e.Shape, 0) {
@@ -239,16 +239,16 @@ func (e stEntry) check(name string, dataSize int64) string {
 	}
 	for _, d := range e.Shape {
 		if d < 0 || (count > 0 && count > dataSize/int64(d)) {
-			return fmt.Sprintf("tensor %q has impossible shape %v", name, e.Shape)
+			return fmt.Sprintf("tensor %s has impossible shape %v", quoteName(name), e.Shape)
 		}
 		count *= int64(d)
 	}
 	lo, hi := e.DataOffsets[0], e.DataOffsets[1]
 	if lo < 0 || hi < lo || hi > dataSize {
-		return fmt.Sprintf("tensor %q has offsets [%d,%d) outside the %d data bytes", name, lo, hi, dataSize)
+		return fmt.Sprintf("tensor %s has offsets [%d,%d) outside the %d data bytes", quoteName(name), lo, hi, dataSize)
 	}
 	if hi-lo != count*int64(es) {
-		return fmt.Sprintf("tensor %q: %d bytes for shape %v of %s", name, hi-lo, e.Shape, e.DType)
+		return fmt.Sprintf("tensor %s: %d bytes for shape %v of %s", quoteName(name), hi-lo, e.Shape, e.DType)
 	}
 	return ""
 }
@@ -268,10 +268,10 @@ func WriteSafetensors(w io.Writer, sd *StateDict) error {
 	for _, name := range sd.Names {
 		t := sd.Tensors[name]
 		if t == nil {
-			return fmt.Errorf("checkpoints: %s: tensor %q is listed in Names but has no tensor", sd.Source, name)
+			return fmt.Errorf("checkpoints: %s: tensor %s is listed in Names but has no tensor", sd.Source, quoteName(name))
 		}
 		if t.DType.Size() == 0 || int64(len(t.Data)) != int64(t.NumElements()*t.DType.Size()) {
-			return fmt.Errorf("checkpoints: tensor %q: %d bytes for shape %v of %s", name, len(t.Data), t.Shape, t.DType)
+			return fmt.Errorf("checkpoints: tensor %s: %d bytes for shape %v of %s", quoteName(name), len(t.Data), t.Shape, t.DType)
 		}
 		shape := t.Shape
 		if shape == nil {

@@ -71,7 +71,7 @@ func (t *Tensor) NumElements() int {
 // integer type).
 func (t *Tensor) Float32() ([]float32, error) {
 	if t.DType.Size() == 0 {
-		return nil, fmt.Errorf("tensor %q: unsupported dtype %q", t.Name, t.DType)
+		return nil, fmt.Errorf("tensor %s: unsupported dtype %s", quoteName(t.Name), quoteName(string(t.DType)))
 	}
 	out := make([]float32, t.NumElements())
 	if err := t.DecodeFloat32(out); err != nil {
@@ -88,11 +88,11 @@ func (t *Tensor) DecodeFloat32(dst []float32) error {
 	n, es := t.NumElements(), t.DType.Size()
 	switch {
 	case es == 0:
-		return fmt.Errorf("tensor %q: unsupported dtype %q", t.Name, t.DType)
+		return fmt.Errorf("tensor %s: unsupported dtype %s", quoteName(t.Name), quoteName(string(t.DType)))
 	case len(t.Data) != n*es:
-		return fmt.Errorf("tensor %q: %d bytes for shape %v of %s (want %d)", t.Name, len(t.Data), t.Shape, t.DType, n*es)
+		return fmt.Errorf("tensor %s: %d bytes for shape %v of %s (want %d)", quoteName(t.Name), len(t.Data), t.Shape, t.DType, n*es)
 	case len(dst) != n:
-		return fmt.Errorf("tensor %q: %d values for shape %v (want %d)", t.Name, len(dst), t.Shape, n)
+		return fmt.Errorf("tensor %s: %d values for shape %v (want %d)", quoteName(t.Name), len(dst), t.Shape, n)
 	}
 	d, le := t.Data, binary.LittleEndian
 	switch t.DType {
@@ -128,10 +128,10 @@ func (t *Tensor) DecodeFloat32(dst []float32) error {
 func (t *Tensor) Float64() ([]float64, error) {
 	n, es := t.NumElements(), t.DType.Size()
 	if es == 0 {
-		return nil, fmt.Errorf("tensor %q: unsupported dtype %q", t.Name, t.DType)
+		return nil, fmt.Errorf("tensor %s: unsupported dtype %s", quoteName(t.Name), quoteName(string(t.DType)))
 	}
 	if len(t.Data) != n*es {
-		return nil, fmt.Errorf("tensor %q: %d bytes for shape %v of %s (want %d)", t.Name, len(t.Data), t.Shape, t.DType, n*es)
+		return nil, fmt.Errorf("tensor %s: %d bytes for shape %v of %s (want %d)", quoteName(t.Name), len(t.Data), t.Shape, t.DType, n*es)
 	}
 	out := make([]float64, n)
 	d := t.Data
@@ -166,7 +166,7 @@ func (t *Tensor) Int64() ([]int64, error) {
 	switch t.DType {
 	case I64, I32, I16, I8, U8, Bool:
 	default:
-		return nil, fmt.Errorf("tensor %q: dtype %s is not an integer type", t.Name, t.DType)
+		return nil, fmt.Errorf("tensor %s: dtype %s is not an integer type", quoteName(t.Name), t.DType)
 	}
 	f, err := t.Float64()
 	if err != nil {
@@ -235,7 +235,7 @@ func NewStateDict(source string) *StateDict {
 // Add appends a tensor; a name already present is an error.
 func (s *StateDict) Add(t *Tensor) error {
 	if _, ok := s.Tensors[t.Name]; ok {
-		return fmt.Errorf("%s: duplicate tensor %q", s.Source, t.Name)
+		return fmt.Errorf("%s: duplicate tensor %s", s.Source, quoteName(t.Name))
 	}
 	s.Names = append(s.Names, t.Name)
 	s.Tensors[t.Name] = t
@@ -252,7 +252,7 @@ func (s *StateDict) TrimPrefix(prefix string) error {
 	}
 	for _, n := range s.Names {
 		if !strings.HasPrefix(n, prefix) || n == prefix {
-			return fmt.Errorf("%s: tensor %q does not start with %q followed by a name", s.Source, n, prefix)
+			return fmt.Errorf("%s: tensor %s does not start with %q followed by a name", s.Source, quoteName(n), prefix)
 		}
 	}
 	tensors := make(map[string]*Tensor, len(s.Tensors))
@@ -270,7 +270,7 @@ func (s *StateDict) TrimPrefix(prefix string) error {
 func (s *StateDict) Get(name string) (*Tensor, error) {
 	t, ok := s.Tensors[name]
 	if !ok {
-		return nil, fmt.Errorf("%s: no tensor %q", s.Source, name)
+		return nil, fmt.Errorf("%s: no tensor %s", s.Source, quoteName(name))
 	}
 	return t, nil
 }

@@ -92,7 +92,7 @@ func ReadTorch(r io.ReaderAt, size int64, source string) (*StateDict, error) {
 		case "big":
 			a.bigEndian = true
 		default:
-			return nil, bad("byteorder is %q, not little or big", b)
+			return nil, bad("byteorder is %s, not little or big", quoteName(string(b)))
 		}
 	}
 	f := a.files[pkl[0]]
@@ -144,7 +144,7 @@ func stateDictOf(obj any) (*pyDict, error) {
 	var found *pyDict
 	for i, sub := range subs {
 		if len(sub.keys) > 0 && tensorDict(sub) == nil {
-			candidates = append(candidates, fmt.Sprintf("%q", subKeys[i]))
+			candidates = append(candidates, quoteName(subKeys[i]))
 			found = sub
 		}
 	}
@@ -161,7 +161,7 @@ func stateDictOf(obj any) (*pyDict, error) {
 		var why []string
 		for i, sub := range subs {
 			if holdsTensor(sub) {
-				why = append(why, fmt.Sprintf("in %q, %v", subKeys[i], tensorDict(sub)))
+				why = append(why, fmt.Sprintf("in %s, %v", quoteName(subKeys[i]), tensorDict(sub)))
 			}
 		}
 		if len(why) > 0 && !holdsTensor(d) {
@@ -233,11 +233,11 @@ func tensorDict(d *pyDict) error {
 		case *pyTensor:
 		case *pyOpaque:
 			if v.tensor {
-				return fmt.Errorf("the value of %q is a tensor of %s, a storage type that cannot be read (only float, integer and bool tensors can)", ks, v.global)
+				return fmt.Errorf("the value of %s is a tensor of %s, a storage type that cannot be read (only float, integer and bool tensors can)", quoteName(ks), v.global)
 			}
-			return fmt.Errorf("the value of %q is %s, not a tensor (the global %s is never imported or run; a state dict holds only tensors)", ks, aPyType(v), v.global)
+			return fmt.Errorf("the value of %s is %s, not a tensor (the global %s is never imported or run; a state dict holds only tensors)", quoteName(ks), aPyType(v), v.global)
 		default:
-			return fmt.Errorf("the value of %q is %s, not a tensor", ks, aPyType(v))
+			return fmt.Errorf("the value of %s is %s, not a tensor", quoteName(ks), aPyType(v))
 		}
 	}
 	return nil
@@ -310,7 +310,7 @@ func (a *archive) storage(s *pyStorage) (*storageData, error) {
 	name := a.prefix + "data/" + s.key
 	f, ok := a.files[name]
 	if !ok {
-		return nil, fmt.Errorf("checkpoints: %s is not a valid PyTorch checkpoint: storage %q has no entry %s", a.source, s.key, name)
+		return nil, fmt.Errorf("checkpoints: %s is not a valid PyTorch checkpoint: storage %s has no entry %s", a.source, quoteName(s.key), quoteName(name))
 	}
 	es := uint64(s.dtype.Size())
 	if uint64(s.numel) > f.UncompressedSize64/es {
@@ -318,8 +318,8 @@ func (a *archive) storage(s *pyStorage) (*storageData, error) {
 		if uint64(s.numel) <= math.MaxInt64/es {
 			need = strconv.FormatUint(uint64(s.numel)*es, 10)
 		}
-		return nil, fmt.Errorf("checkpoints: %s is not a valid PyTorch checkpoint: storage %q of %d %s elements needs %s bytes but %s has %d",
-			a.source, s.key, s.numel, s.dtype, need, name, f.UncompressedSize64)
+		return nil, fmt.Errorf("checkpoints: %s is not a valid PyTorch checkpoint: storage %s of %d %s elements needs %s bytes but %s has %d",
+			a.source, quoteName(s.key), s.numel, s.dtype, need, quoteName(name), f.UncompressedSize64)
 	}
 	b, err := a.read(f)
 	if err != nil {
@@ -351,7 +351,7 @@ func swapBytes(b []byte, es int) {
 // row-major.
 func (a *archive) materialise(name string, t *pyTensor) (*Tensor, error) {
 	bad := func(format string, args ...any) error {
-		return fmt.Errorf("checkpoints: %s is not a valid PyTorch checkpoint: tensor %q: %s", a.source, name, fmt.Sprintf(format, args...))
+		return fmt.Errorf("checkpoints: %s is not a valid PyTorch checkpoint: tensor %s: %s", a.source, quoteName(name), fmt.Sprintf(format, args...))
 	}
 	s := t.storage
 	es := int64(s.dtype.Size())
@@ -417,7 +417,7 @@ func (a *archive) materialise(name string, t *pyTensor) (*Tensor, error) {
 // charge takes n bytes of copies from the budget.
 func (a *archive) charge(name string, n int64) error {
 	if n > a.copyBudget {
-		return fmt.Errorf("checkpoints: %s is not a valid PyTorch checkpoint: tensor %q: copying its %d bytes would take more memory than the file's size allows (views of shared storages add up past it)", a.source, name, n)
+		return fmt.Errorf("checkpoints: %s is not a valid PyTorch checkpoint: tensor %s: copying its %d bytes would take more memory than the file's size allows (views of shared storages add up past it)", a.source, quoteName(name), n)
 	}
 	a.copyBudget -= n
 	return nil

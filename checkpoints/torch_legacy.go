@@ -120,13 +120,13 @@ func (a *archive) readLegacyStorages(r io.ReaderAt, size, off int64, keys []any,
 			o, ok := opaque[key]
 			switch {
 			case !ok:
-				return bad("storage %q is listed but no tensor uses it", key)
+				return bad("storage %s is listed but no tensor uses it", quoteName(key))
 			case o.elemSize == 0:
-				return bad("storage %q is a %s, a type that cannot be read (only float, integer and bool storages can), and the storages after it cannot be found without its size: "+
-					"load the file with torch.load and re-save the state dict without it", key, o.typ)
+				return bad("storage %s is a %s, a type that cannot be read (only float, integer and bool storages can), and the storages after it cannot be found without its size: "+
+					"load the file with torch.load and re-save the state dict without it", quoteName(key), o.typ)
 			}
 			if _, dup := skipped[key]; dup {
-				return bad("storage %q is listed twice", key)
+				return bad("storage %s is listed twice", quoteName(key))
 			}
 			skipped[key] = true
 			// Its tensors are placeholders: the record is skipped.
@@ -138,7 +138,7 @@ func (a *archive) readLegacyStorages(r io.ReaderAt, size, off int64, keys []any,
 			continue
 		}
 		if _, dup := a.storages[key]; dup {
-			return bad("storage %q is listed twice", key)
+			return bad("storage %s is listed twice", quoteName(key))
 		}
 		es := int64(s.dtype.Size())
 		next, err := a.legacyRecord(r, size, off, key, s.numel, es, string(s.dtype))
@@ -148,7 +148,7 @@ func (a *archive) readLegacyStorages(r io.ReaderAt, size, off int64, keys []any,
 		off = next
 		b := make([]byte, s.numel*es)
 		if _, err := r.ReadAt(b, off); err != nil && !(err == io.EOF && len(b) == 0) {
-			return fmt.Errorf("checkpoints: reading storage %q of %s: %w", key, a.source, err)
+			return fmt.Errorf("checkpoints: reading storage %s of %s: %w", quoteName(key), a.source, err)
 		}
 		off += int64(len(b))
 		a.storages[key] = &storageData{data: b}
@@ -161,7 +161,10 @@ func (a *archive) readLegacyStorages(r io.ReaderAt, size, off int64, keys []any,
 	}
 	if len(missing) > 0 {
 		sort.Strings(missing)
-		return bad("storages %q are used by tensors but not stored", missing)
+		for i, key := range missing {
+			missing[i] = quoteName(key)
+		}
+		return bad("storages %s are used by tensors but not stored", listSome(missing, ", "))
 	}
 	if off != size {
 		return bad("%d bytes follow the last storage", size-off)
@@ -178,17 +181,17 @@ func (a *archive) legacyRecord(r io.ReaderAt, size, off int64, key string, numel
 	}
 	var nb [8]byte
 	if off > size-8 {
-		return 0, bad("the file ends before storage %q (truncated?)", key)
+		return 0, bad("the file ends before storage %s (truncated?)", quoteName(key))
 	}
 	if _, err := r.ReadAt(nb[:], off); err != nil {
 		return 0, fmt.Errorf("checkpoints: reading %s: %w", a.source, err)
 	}
 	off += 8
 	if n := binary.LittleEndian.Uint64(nb[:]); n != uint64(numel) {
-		return 0, bad("storage %q holds %d elements but the state dict says %d", key, n, numel)
+		return 0, bad("storage %s holds %d elements but the state dict says %d", quoteName(key), n, numel)
 	}
 	if numel > (size-off)/es {
-		return 0, bad("storage %q of %d %s elements reaches past the end of the file (truncated?)", key, numel, typ)
+		return 0, bad("storage %s of %d %s elements reaches past the end of the file (truncated?)", quoteName(key), numel, typ)
 	}
 	return off, nil
 }

@@ -383,13 +383,13 @@ func TestLoadErrors(t *testing.T) {
 			p.str("exp_avg").tensor(view{name: "m", key: "0", numel: 4, size: []int64{4}}).op('u', 'u')
 			p.str("param_groups").op(']').op('}').mark().str("params").ints(0).op('u', 'a', 'u')
 		}), want: []string{"not a valid PyTorch checkpoint", `an optimizer's state_dict (keys "state" and "param_groups"), not a model's weights`, "model*.pt", "ema_*.pt"}},
-		{name: "numel larger than the storage file", data: sd(view{name: "w", key: "0", numel: 5, size: []int64{5}}), want: []string{`storage "0" of 5 F32 elements needs 20 bytes but archive/data/0 has 16`}},
+		{name: "numel larger than the storage file", data: sd(view{name: "w", key: "0", numel: 5, size: []int64{5}}), want: []string{`storage "0" of 5 F32 elements needs 20 bytes but "archive/data/0" has 16`}},
 		{name: "huge numel", data: sd(view{name: "w", key: "0", numel: 1 << 62, size: []int64{1 << 40}}), want: []string{"needs more than 2^63 bytes"}},
 		{name: "view past its storage", data: sd(view{name: "w", key: "0", numel: 4, offset: 2, size: []int64{3}}), want: []string{`tensor "w"`, "reaches past its storage"}},
 		{name: "offset past its storage", data: sd(view{name: "w", key: "0", numel: 4, offset: 4, size: []int64{1}}), want: []string{"offset 4 is outside"}},
 		{name: "huge shape", data: sd(view{name: "w", key: "0", numel: 4, size: []int64{1 << 30, 1 << 30, 1 << 30}, stride: []int64{0, 0, 0}}), want: []string{"more elements than the file can hold"}},
 		{name: "expand past the memory budget", data: sd(view{name: "w", key: "0", numel: 4, size: []int64{1 << 20}, stride: []int64{0}}), want: []string{"more elements than the file can hold"}},
-		{name: "missing storage entry", data: sd(view{name: "w", key: "7", numel: 4, size: []int64{4}}), want: []string{`storage "7" has no entry archive/data/7`}},
+		{name: "missing storage entry", data: sd(view{name: "w", key: "7", numel: 4, size: []int64{4}}), want: []string{`storage "7" has no entry "archive/data/7"`}},
 		{name: "storage with two types", data: sd(view{name: "w", key: "0", numel: 4, size: []int64{4}}, view{name: "v", storage: "HalfStorage", key: "0", numel: 4, size: []int64{4}}), want: []string{`storage "0" is referenced as 4 F32 and as 4 F16`}},
 		{name: "duplicate key", data: sd(view{name: "w", key: "0", numel: 4, size: []int64{4}}, view{name: "w", key: "0", numel: 4, size: []int64{4}}), want: nil}, // a dict keeps the last value: not an error
 		{name: "bad byteorder", data: torchZip(t, good, f32, map[string][]byte{"archive/byteorder": []byte("middle")}), want: []string{"byteorder"}},
@@ -424,6 +424,46 @@ func TestLoadErrors(t *testing.T) {
 				if !strings.Contains(msg, w) {
 					t.Errorf("error %q does not contain %q", msg, w)
 				}
+			}
+		})
+	}
+}
+
+// TestLoadLongNames checks that errors quote at most the first 100 bytes
+// of a key read from a pickle, cut at a character boundary, and give its
+// length.
+func TestLoadLongNames(t *testing.T) {
+	f32 := map[string][]byte{"0": f32bytes(seq(4)...)}
+	notTensor := func(key string) []byte {
+		p := new(pk).proto()
+		p.global("collections", "OrderedDict").op(')', 'R').str(key).str("not a tensor").op('s')
+		return torchZip(t, p.stop().b, f32, nil)
+	}
+	missingStorage := func(key string) []byte {
+		return torchZip(t, new(pk).proto().stateDict(view{name: "w", key: key, numel: 4, size: []int64{4}}).stop().b, f32, nil)
+	}
+	long := strings.Repeat("k", 1<<20)
+	for _, tc := range []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"key of 100 bytes", notTensor(long[:100]), `the value of "` + long[:100] + `" is a str`},
+		{"key of 1 MiB", notTensor(long), `the value of "` + long[:100] + `"… (1048576 bytes) is a str`},
+		{"key of 2-byte characters", notTensor(strings.Repeat("é", 51)), `the value of "` + strings.Repeat("é", 50) + `"… (102 bytes) is a str`},
+		{"storage key of 1 MiB", missingStorage(long), `storage "` + long[:100] + `"… (1048576 bytes) has no entry "archive/data/` + long[:87] + `"… (1048589 bytes)`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "ckpt.pt")
+			if err := os.WriteFile(path, tc.data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := checkpoints.Load(path)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Load: %.300v…, want an error containing %q", err, tc.want)
+			}
+			if n := len(err.Error()); n > 1000 {
+				t.Errorf("error of %d bytes, want at most 1000", n)
 			}
 		})
 	}
@@ -482,7 +522,7 @@ func TestLoadBombs(t *testing.T) {
 		{"a list appended to itself", torchZip(t, memoLoop.stop().b, f32, nil), "holds a list, not a state dict"},
 		{"lists nested 100000 deep", torchZip(t, nested.stop().b, f32, nil), "holds a list, not a state dict"},
 		{"a FloatStorage of 2^40 elements", sd(view{name: "w", key: "0", numel: 1 << 40, size: []int64{1 << 40}}),
-			`storage "0" of 1099511627776 F32 elements needs 4398046511104 bytes but archive/data/0 has 16`},
+			`storage "0" of 1099511627776 F32 elements needs 4398046511104 bytes but "archive/data/0" has 16`},
 		{"a storage entry claiming 2^40 bytes", claims.Bytes(), "entry archive/data/0 claims 1099511627776 bytes, more than the file holds"},
 		{"a view of 2^60 elements", sd(view{name: "w", key: "0", numel: 4, size: []int64{1 << 30, 1 << 30}, stride: []int64{0, 1}}), "more elements than the file can hold"},
 		{"a safetensors header of 2^63 bytes", append(binary.LittleEndian.AppendUint64(nil, 1<<63), `{"w":{}}`...), "header is 9223372036854775808 bytes long"},
