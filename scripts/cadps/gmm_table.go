@@ -67,6 +67,13 @@ Flags:
 			"samples": t.Rows[0].Samples, "steps": t.Rows[0].Steps, "scale": t.Rows[0].Scale,
 			"cells": t.Cells,
 		}
+		// CheckMixtureRows let through only runs that agree on these
+		// settings, where recorded; CSV files written before they were
+		// recorded lack them.
+		if i := slices.IndexFunc(t.Rows, func(r runs.MixtureRow) bool { return r.Schedule != "" }); i >= 0 {
+			r := t.Rows[i]
+			doc["projections"], doc["schedule"], doc["var"] = r.Projections, r.Schedule, r.VarType
+		}
 		if err := atomicfile.WriteJSON(*jsonPath, doc); err != nil {
 			return err
 		}

@@ -257,6 +257,12 @@ func TestGMMTable(t *testing.T) {
 		t.Errorf("stderr does not name the -json file:\n%s", errOut.String())
 	}
 	cells := readCells(t, jsonPath)
+	benchDoc, tableDoc := readJSONObject(t, filepath.Join(dir, "m1.json")), readJSONObject(t, jsonPath)
+	for _, k := range []string{"samples", "steps", "scale", "projections", "schedule", "var"} {
+		if b, ok := tableDoc[k]; !ok || b != benchDoc[k] {
+			t.Errorf("table JSON %s = %v, want the bench's %v", k, b, benchDoc[k])
+		}
+	}
 	want := append(parts[0], parts[1]...)
 	if len(cells) != len(want) {
 		t.Fatalf("%d cells, want %d:\n%s", len(cells), len(want), out.String())
@@ -365,6 +371,20 @@ func checkTableRevisions(t *testing.T, dir string, csvs []string) {
 			t.Errorf("%v: error %v, want one containing %q", c.args, err, c.want)
 		}
 	}
+}
+
+// readJSONObject reads a JSON file holding one object.
+func readJSONObject(t *testing.T, path string) map[string]any {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return doc
 }
 
 // readCells reads the cells of a bench or table JSON file.
