@@ -111,7 +111,7 @@ func runDenoise(args []string, stdout, stderr io.Writer) (err error) {
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "t\tᾱ\t1/SNR\tε-MSE\tx̂0-MSE\tx̂0 mean\t")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%d\t%.3g\t%.3g\t%.5f\t%.4f\t%.3f\t\n", r.T, r.AlphaBar, (1-r.AlphaBar)/r.AlphaBar, r.EpsMSE, r.X0MSE, r.X0Mean)
+		fmt.Fprintf(tw, "%d\t%.3g\t%.3g\t%.5f\t%.4f\t%.3f\t\n", r.T, r.AlphaBar, invSNR(r.AlphaBar), r.EpsMSE, r.X0MSE, r.X0Mean)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -126,14 +126,20 @@ func runDenoise(args []string, stdout, stderr io.Writer) (err error) {
 	return nil
 }
 
-// writeDenoiseCSV writes rows as CSV to path, atomically.
+// invSNR returns 1/SNR = (1 − ᾱ)/ᾱ, the noise-to-signal power ratio of x_t
+// at a timestep whose ᾱ is alphaBar.
+func invSNR(alphaBar float64) float64 { return (1 - alphaBar) / alphaBar }
+
+// writeDenoiseCSV writes rows as CSV to path, atomically: the printed
+// table's columns, then the header's data mean and baseline x̂0-MSE,
+// repeated on every row.
 func writeDenoiseCSV(path string, rows []train.NoiseLevelError) error {
 	var buf bytes.Buffer
 	w := csv.NewWriter(&buf)
 	f := func(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
-	_ = w.Write([]string{"t", "alpha_bar", "eps_mse", "x0_mse", "x0_mean", "data_mean", "baseline_mse"})
+	_ = w.Write([]string{"t", "alpha_bar", "inv_snr", "eps_mse", "x0_mse", "x0_mean", "data_mean", "baseline_mse"})
 	for _, r := range rows {
-		_ = w.Write([]string{strconv.Itoa(r.T), f(r.AlphaBar), f(r.EpsMSE), f(r.X0MSE), f(r.X0Mean), f(r.DataMean), f(r.BaselineMSE)})
+		_ = w.Write([]string{strconv.Itoa(r.T), f(r.AlphaBar), f(invSNR(r.AlphaBar)), f(r.EpsMSE), f(r.X0MSE), f(r.X0Mean), f(r.DataMean), f(r.BaselineMSE)})
 	}
 	w.Flush()
 	if err := w.Error(); err != nil {

@@ -2,8 +2,10 @@ package main
 
 import (
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -26,8 +28,23 @@ func TestDenoise(t *testing.T) {
 		t.Fatal(err)
 	}
 	rows := strings.Split(strings.TrimSpace(string(data)), "\n")
-	if len(rows) != 4 || !strings.HasPrefix(rows[0], "t,alpha_bar,eps_mse,x0_mse") || !strings.HasPrefix(rows[2], "500,") {
-		t.Errorf("CSV %q", rows)
+	const header = "t,alpha_bar,inv_snr,eps_mse,x0_mse,x0_mean,data_mean,baseline_mse"
+	if len(rows) != 4 || rows[0] != header || !strings.HasPrefix(rows[2], "500,") {
+		t.Fatalf("CSV %q, want the header %s and 3 rows", rows, header)
+	}
+	// Every row holds the printed row's values, at the CSV's precision.
+	for i, row := range rows[1:] {
+		printed := strings.Fields(lines[2+i])
+		fields := strings.Split(row, ",")
+		for j, p := range printed {
+			v, err := strconv.ParseFloat(fields[j], 64)
+			if err != nil {
+				t.Fatalf("CSV row %q: %v", row, err)
+			}
+			if w, _ := strconv.ParseFloat(p, 64); math.Abs(v-w) > 0.01*math.Abs(w)+1e-3 {
+				t.Errorf("CSV row %d column %d = %s, printed %s", i, j, fields[j], p)
+			}
+		}
 	}
 }
 
