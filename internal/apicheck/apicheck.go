@@ -1,7 +1,9 @@
 // Package apicheck inspects a Go package's source for exported API that
-// names a type by an unexported alias (such as "type node = graph.Node"):
-// go doc and pkg.go.dev show the alias's name, "*node", which leads a
-// reader nowhere, instead of the type it stands for.
+// names a type its users cannot look up: by an unexported alias (such as
+// "type node = graph.Node"), for which go doc and pkg.go.dev show the
+// alias's name, "*node", instead of the type it stands for; or from an
+// internal package (such as "[]cnn.Param" from ".../internal/cnn"), which
+// a user outside the module can neither import nor name.
 package apicheck
 
 import (
@@ -10,18 +12,22 @@ import (
 	"go/parser"
 	"go/token"
 	"os"
+	pathpkg "path"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 )
 
-// HiddenAliases parses the non-test Go files of the package in dir and
+// HiddenTypes parses the non-test Go files of the package in dir and
 // returns, sorted, one line per use of an unexported type alias of the
-// package in its exported API: the signatures of exported functions and of
-// exported methods of exported types, the exported fields of exported
-// struct types and the methods of exported interfaces, such as
-// "unet.go:305: Model.Apply uses node".
-func HiddenAliases(dir string) ([]string, error) {
+// package, or of a name of an imported internal package, in its exported
+// API: the signatures of exported functions and of exported methods of
+// exported types, the exported fields of exported struct types and the
+// methods of exported interfaces, such as "unet.go:305: Model.Apply uses
+// node" or "lpips.go:40: Load uses cnn.Weights".
+func HiddenTypes(dir string) ([]string, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("apicheck: %w", err)
@@ -53,13 +59,15 @@ func HiddenAliases(dir string) ([]string, error) {
 				}
 			}
 		}
+		var internal map[string]bool // the file's imports of internal packages, by name
 		report := func(pos token.Pos, label string, e ast.Node) {
-			for _, a := range aliasesIn(e, aliases) {
+			for _, a := range hiddenIn(e, aliases, internal) {
 				at := fset.Position(pos)
 				found = append(found, fmt.Sprintf("%s:%d: %s uses %s", filepath.Base(at.Filename), at.Line, label, a))
 			}
 		}
 		for _, f := range files {
+			internal = internalImports(f)
 			for _, d := range f.Decls {
 				switch d := d.(type) {
 				case *ast.FuncDecl:
@@ -127,15 +135,37 @@ func receiverType(e ast.Expr) string {
 	return ""
 }
 
-// aliasesIn lists the names of aliases that the type expression e
-// mentions, once per mention. Parameter and field names inside e are
-// skipped, and so are other packages' names (selectors).
-func aliasesIn(e ast.Node, aliases map[string]bool) []string {
+// internalImports returns the names under which f imports internal
+// packages (those with an "internal" element in their import path).
+func internalImports(f *ast.File) map[string]bool {
+	names := map[string]bool{}
+	for _, im := range f.Imports {
+		path, err := strconv.Unquote(im.Path.Value)
+		if err != nil || !slices.Contains(strings.Split(path, "/"), "internal") {
+			continue
+		}
+		name := pathpkg.Base(path)
+		if im.Name != nil {
+			name = im.Name.Name
+		}
+		names[name] = true
+	}
+	return names
+}
+
+// hiddenIn lists the names of aliases, and the qualified names of
+// packages in internal, that the type expression e mentions, once per
+// mention. Parameter and field names inside e are skipped, and so are
+// other packages' names.
+func hiddenIn(e ast.Node, aliases, internal map[string]bool) []string {
 	var names []string
 	var visit func(n ast.Node) bool
 	visit = func(n ast.Node) bool {
 		switch x := n.(type) {
 		case *ast.SelectorExpr:
+			if pkg, ok := x.X.(*ast.Ident); ok && internal[pkg.Name] {
+				names = append(names, pkg.Name+"."+x.Sel.Name)
+			}
 			return false
 		case *ast.Field:
 			ast.Inspect(x.Type, visit)

@@ -9,12 +9,13 @@ import (
 	"testing"
 )
 
-// TestHiddenAliases checks the finder on small packages: an unexported
-// alias is reported wherever the exported API names it (signatures,
-// struct fields, interface methods, type definitions); unexported defined
-// types, parameter names, unexported functions, receivers and fields are
-// not.
-func TestHiddenAliases(t *testing.T) {
+// TestHiddenTypes checks the finder on small packages: an unexported
+// alias, or a type of an internal package, is reported wherever the
+// exported API names it (signatures, struct fields, interface methods,
+// type definitions); unexported defined types, parameter names,
+// unexported functions, receivers and fields, and other packages' types
+// are not.
+func TestHiddenTypes(t *testing.T) {
 	tests := []struct {
 		name, src string
 		want      []string
@@ -30,6 +31,9 @@ func TestHiddenAliases(t *testing.T) {
 		{"clean", "package p\nimport \"io\"\ntype n = int\ntype opt struct{}\ntype O func(*opt)\ntype t struct{}\n" +
 			"func F(r io.Reader, f func(n int) error) (err error) { return }\nfunc (t) M(x n) {}\nfunc f(x n) {}\n" +
 			"type S struct{ a n }\n", nil},
+		{"internal package", "package p\nimport (\n\t\"example.com/m/internal/cnn\"\n\tw \"example.com/m/x/internal/weights\"\n\t\"example.com/m/internalx\"\n)\n" +
+			"func F() []cnn.Param { return nil }\ntype S struct{ W *w.Spec; X internalx.T }\nfunc f() cnn.Param { return cnn.Param{} }\n",
+			[]string{"p.go:7: F uses cnn.Param", "p.go:8: S.W uses w.Spec"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -37,7 +41,7 @@ func TestHiddenAliases(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(dir, "p.go"), []byte(tc.src), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			got, err := HiddenAliases(dir)
+			got, err := HiddenTypes(dir)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -48,8 +52,9 @@ func TestHiddenAliases(t *testing.T) {
 	}
 }
 
-// TestPublicAPI checks every package of the module outside internal/ and
-// scripts/: its exported API names no type by an unexported alias.
+// TestPublicAPI checks every package of the module outside internal
+// folders and scripts/: its exported API names no type by an unexported
+// alias or from an internal package.
 func TestPublicAPI(t *testing.T) {
 	root := filepath.Join("..", "..")
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
@@ -60,14 +65,14 @@ func TestPublicAPI(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if rel == "internal" || rel == "scripts" || d.Name() == "testdata" ||
+		if d.Name() == "internal" || rel == "scripts" || d.Name() == "testdata" ||
 			(rel != "." && (strings.HasPrefix(d.Name(), ".") || strings.HasPrefix(d.Name(), "_"))) {
 			return filepath.SkipDir
 		}
 		if files, _ := filepath.Glob(filepath.Join(path, "*.go")); len(files) == 0 {
 			return nil
 		}
-		found, err := HiddenAliases(path)
+		found, err := HiddenTypes(path)
 		for _, f := range found {
 			t.Errorf("%s/%s", filepath.ToSlash(rel), f)
 		}

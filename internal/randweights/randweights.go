@@ -27,12 +27,6 @@ import (
 	"github.com/cadps/toolkit/checkpoints"
 )
 
-// Spec names one tensor and its shape.
-type Spec struct {
-	Name  string
-	Shape []int
-}
-
 // qStd is the standard deviation of q, 1024/√3 (rounded as the formula states).
 const qStd = 591.2
 
@@ -73,7 +67,7 @@ func Values(name string, shape []int, seed uint64, convGain float64) ([]float32,
 }
 
 // StateDict returns the tensors of specs, in order, as a state dict named source.
-func StateDict(source string, seed uint64, convGain float64, specs []Spec) (*checkpoints.StateDict, error) {
+func StateDict(source string, seed uint64, convGain float64, specs []checkpoints.Spec) (*checkpoints.StateDict, error) {
 	sd := checkpoints.NewStateDict(source)
 	for _, sp := range specs {
 		v, err := Values(sp.Name, sp.Shape, seed, convGain)

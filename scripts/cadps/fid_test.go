@@ -46,7 +46,7 @@ func writeRandomImages(t *testing.T, dir string, n int, seed uint64, sizes ...[2
 }
 
 // writeWeights writes generated weights for specs as a .safetensors file.
-func writeWeights(t *testing.T, path string, gain float64, specs []randweights.Spec) string {
+func writeWeights(t *testing.T, path string, gain float64, specs []checkpoints.Spec) string {
 	t.Helper()
 	sd, err := randweights.StateDict(path, 5, gain, specs)
 	if err != nil {

@@ -2,6 +2,7 @@ package fid
 
 import (
 	"github.com/cadps/toolkit/cadps/metrics/internal/cnn"
+	"github.com/cadps/toolkit/checkpoints"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 )
 
@@ -90,21 +91,21 @@ func inceptionConvs() []convSpec {
 
 // Params lists the tensors blocks 0..last read (pytorch-fid's names and
 // shapes; num_batches_tracked and fc.* are not read).
-func Params(last int) []cnn.Param { return params(last) }
+func Params(last int) []checkpoints.Spec { return params(last) }
 
 // params lists the tensors the blocks up to last need.
-func params(last int) []cnn.Param {
-	var ps []cnn.Param
+func params(last int) []checkpoints.Spec {
+	var ps []checkpoints.Spec
 	for _, c := range inceptionConvs() {
 		if c.block > last {
 			break
 		}
 		ps = append(ps,
-			cnn.Param{Name: c.key + ".conv.weight", Shape: []int{c.out, c.in, c.kh, c.kw}},
-			cnn.Param{Name: c.key + ".bn.weight", Shape: []int{c.out}},
-			cnn.Param{Name: c.key + ".bn.bias", Shape: []int{c.out}},
-			cnn.Param{Name: c.key + ".bn.running_mean", Shape: []int{c.out}},
-			cnn.Param{Name: c.key + ".bn.running_var", Shape: []int{c.out}},
+			checkpoints.Spec{Name: c.key + ".conv.weight", Shape: []int{c.out, c.in, c.kh, c.kw}},
+			checkpoints.Spec{Name: c.key + ".bn.weight", Shape: []int{c.out}},
+			checkpoints.Spec{Name: c.key + ".bn.bias", Shape: []int{c.out}},
+			checkpoints.Spec{Name: c.key + ".bn.running_mean", Shape: []int{c.out}},
+			checkpoints.Spec{Name: c.key + ".bn.running_var", Shape: []int{c.out}},
 		)
 	}
 	return ps

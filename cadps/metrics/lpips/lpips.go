@@ -116,10 +116,10 @@ func ShippedLinear(net Net) (*checkpoints.StateDict, error) {
 }
 
 // linParams lists the linear-layer tensors: linK.model.1.weight [1,C,1,1].
-func (n Net) linParams() []cnn.Param {
-	var ps []cnn.Param
+func (n Net) linParams() []checkpoints.Spec {
+	var ps []checkpoints.Spec
 	for k, c := range n.Channels() {
-		ps = append(ps, cnn.Param{Name: fmt.Sprintf("lin%d.model.1.weight", k), Shape: []int{1, c, 1, 1}})
+		ps = append(ps, checkpoints.Spec{Name: fmt.Sprintf("lin%d.model.1.weight", k), Shape: []int{1, c, 1, 1}})
 	}
 	return ps
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/cadps/toolkit/cadps/metrics/internal/cnn"
+	"github.com/cadps/toolkit/checkpoints"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 )
 
@@ -120,10 +121,10 @@ func (n Net) Channels() []int {
 }
 
 // params lists the backbone tensors the features need, with torchvision's names.
-func (n Net) params() []cnn.Param {
-	var ps []cnn.Param
+func (n Net) params() []checkpoints.Spec {
+	var ps []checkpoints.Spec
 	add := func(key string, out, in, k int) {
-		ps = append(ps, cnn.Param{Name: key + ".weight", Shape: []int{out, in, k, k}}, cnn.Param{Name: key + ".bias", Shape: []int{out}})
+		ps = append(ps, checkpoints.Spec{Name: key + ".weight", Shape: []int{out, in, k, k}}, checkpoints.Spec{Name: key + ".bias", Shape: []int{out}})
 	}
 	for _, o := range n.ops() {
 		switch o.kind {
@@ -211,4 +212,4 @@ func (n Net) features(w map[string]*cnn.Node, x *cnn.Node) []*cnn.Node {
 
 // BackboneParams lists the backbone tensors LPIPS reads, with torchvision's
 // names and shapes.
-func (n Net) BackboneParams() []cnn.Param { return n.params() }
+func (n Net) BackboneParams() []checkpoints.Spec { return n.params() }

@@ -12,7 +12,6 @@ import (
 	"strings"
 
 	"github.com/cadps/toolkit/checkpoints"
-	"github.com/cadps/toolkit/internal/randweights"
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
@@ -22,10 +21,7 @@ import (
 // Node is a graph node.
 type Node = graph.Node
 
-// Param names one tensor a network needs and its shape.
-type Param = randweights.Spec
-
-// Weights are a network's tensors in the order of its Params, ready to be
+// Weights are a network's tensors in the order of its parameters, ready to be
 // passed to a graph (see Inputs).
 type Weights struct {
 	Names   []string
@@ -39,7 +35,7 @@ type Weights struct {
 // any other key is an error, as is a missing key, a wrong shape or a NaN
 // or infinite value. what names the network in errors ("the alex
 // backbone").
-func Select(sd *checkpoints.StateDict, params []Param, ignore func(string) bool, what string) (*Weights, error) {
+func Select(sd *checkpoints.StateDict, params []checkpoints.Spec, ignore func(string) bool, what string) (*Weights, error) {
 	w := &Weights{}
 	want := map[string]bool{}
 	for _, p := range params {

@@ -12,7 +12,7 @@ import (
 // missing tensor, a wrong shape, an unknown tensor and a NaN or infinite
 // value are errors naming the file and the tensor.
 func TestSelect(t *testing.T) {
-	params := []Param{{Name: "conv.weight", Shape: []int{2, 1, 1, 1}}, {Name: "conv.bias", Shape: []int{2}}}
+	params := []checkpoints.Spec{{Name: "conv.weight", Shape: []int{2, 1, 1, 1}}, {Name: "conv.bias", Shape: []int{2}}}
 	ignore := func(name string) bool { return strings.HasPrefix(name, "fc.") }
 	for _, tc := range []struct {
 		name    string
