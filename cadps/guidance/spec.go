@@ -31,8 +31,8 @@ import (
 // DiffPIR's lambda (> 0), zeta and eta (in [0,1]) and guidance (≥ 0);
 // DAPS's sigma_max, sigma_min, ode_sigma_min, tau, lr (> 0), lr_min_ratio
 // (≥ 0), ode_steps and langevin_steps (positive integers). An unknown key,
-// a malformed value or a key the method does not read is an error naming
-// it.
+// a malformed value, a key the method does not read or a key given twice
+// is an error naming it.
 func ParseSpec(spec string, base Options) (Method, error) {
 	name, rest, _ := strings.Cut(strings.TrimSpace(spec), ":")
 	name = strings.TrimSpace(name)
@@ -43,12 +43,17 @@ func ParseSpec(spec string, base Options) (Method, error) {
 	if err != nil {
 		return nil, err
 	}
+	seen := map[string]bool{}
 	for _, kv := range splitParams(rest) {
 		k, v, ok := strings.Cut(kv, "=")
 		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
 		if !ok || k == "" || v == "" {
 			return nil, fmt.Errorf("guidance: method spec %q: option %q is not key=value", spec, kv)
 		}
+		if seen[k] {
+			return nil, fmt.Errorf("guidance: method spec %q: option %q of %s is given twice", spec, k, name)
+		}
+		seen[k] = true
 		r, reads := m.(SpecReader)
 		if !reads || !slices.Contains(r.SpecKeys(), k) {
 			readers := optionReaders(k)
@@ -92,10 +97,9 @@ func Validate(m Method) error {
 }
 
 // CanonicalSpec returns spec in one standard spelling, for records and
-// comparisons: spaces removed and the options sorted by key, a repeated key
-// keeping its last value (the one ParseSpec uses). Two specs with the same
-// canonical form build the same method; an invalid spec is ParseSpec's
-// error.
+// comparisons: spaces removed and the options sorted by key. Two specs
+// with the same canonical form build the same method; an invalid spec (one
+// giving a key twice among them) is ParseSpec's error.
 func CanonicalSpec(spec string) (string, error) {
 	if _, err := ParseSpec(spec, Options{}); err != nil {
 		return "", err

@@ -60,6 +60,9 @@ func TestParseSpec(t *testing.T) {
 		{"ddrm:eta=-inf", nil, "-inf: want a finite number"},
 		{"daps:sigma_min=200", nil, "want sigma_max > sigma_min > 0"},
 		{"daps:eta=0.5", nil, `daps does not take option "eta" (it is read by ddrm,diffpir)`},
+		{"cadps:batched=true,batched=false", nil, `option "batched" of cadps is given twice`},
+		{"ddrm:eta=0.5, eta =0.9", nil, `option "eta" of ddrm is given twice`},
+		{"tmpd:probes=2,diagonal=hutchinson,probes=2", nil, `option "probes" of tmpd is given twice`},
 	}
 	for _, c := range cases {
 		t.Run(c.spec, func(t *testing.T) {
@@ -86,7 +89,7 @@ func TestCanonicalSpec(t *testing.T) {
 		{"dps", "dps", ""},
 		{" tmpd ", "tmpd", ""},
 		{"tmpd: probes=8 ,diagonal=hutchinson", "tmpd:diagonal=hutchinson,probes=8", ""},
-		{"tmpd:probes=2,diagonal=hutchinson,probes=8", "tmpd:diagonal=hutchinson,probes=8", ""},
+		{"tmpd:probes=2,diagonal=hutchinson,probes=8", "", `option "probes" of tmpd is given twice`},
 		{"cadps-gauss:fd_step=0.02,cg=40", "cadps-gauss:cg=40,fd_step=0.02", ""},
 		{"tmpd:speed=3", "", `unknown option "speed"`},
 		{"dsp", "", `unknown method "dsp"`},
