@@ -57,7 +57,7 @@ func (m CADPSGauss) WithOption(k, v string) (Method, error) {
 	var err error
 	switch k {
 	case "cg":
-		m.CGIterations, err = positiveInt(v)
+		m.CGIterations, err = unrolledCount(v)
 	case "fd_step":
 		m.FDStep, err = positiveRule().parse(v)
 	default:

@@ -118,7 +118,7 @@ func (d Diagonal) withOption(k, v string) (Diagonal, error) {
 	case "diagonal":
 		d.Estimator, err = ParseDiagonal(v)
 	case "probes":
-		d.Probes, err = positiveInt(v)
+		d.Probes, err = unrolledCount(v)
 	case "probe_seed":
 		d.Seed, err = strconv.ParseInt(v, 10, 64)
 	case "negative":

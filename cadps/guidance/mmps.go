@@ -64,7 +64,7 @@ func (m MMPS) WithOption(k, v string) (Method, error) {
 	var err error
 	switch k {
 	case "cg":
-		m.CGIterations, err = positiveInt(v)
+		m.CGIterations, err = unrolledCount(v)
 	case "solver":
 		switch s := Solver(v); s {
 		case SolverCG, SolverGCR:

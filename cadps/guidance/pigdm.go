@@ -36,7 +36,7 @@ func (PiGDM) SpecKeys() []string { return []string{"cg"} }
 // WithOption implements SpecReader.
 func (m PiGDM) WithOption(_, v string) (Method, error) {
 	var err error
-	m.CGIterations, err = positiveInt(v)
+	m.CGIterations, err = unrolledCount(v)
 	return m, err
 }
 

@@ -23,9 +23,10 @@ import (
 //	diffpir:lambda=7,zeta=0.3
 //	daps:langevin_steps=50,lr=1e-4,tau=0.01
 //
-// Each method reads its own keys (SpecReader): cg (CG iterations), fd_step
-// (cadps-gauss's finite-difference step),
-// diagonal (rowsum, hutchinson, exact), probes, probe_seed, negative (abs,
+// Each method reads its own keys (SpecReader): cg (iterations of the
+// linear solve) and probes (Hutchinson's), integers in [1, MaxUnrolled];
+// fd_step (cadps-gauss's finite-difference step), diagonal (rowsum,
+// hutchinson, exact), probe_seed, negative (abs,
 // clamp: see NegativeRule), space (measurements, pixels: tmpd's
 // PixelSpace), batched, solver (cg, gcr); DDRM's eta and eta_b (in [0,1]);
 // DiffPIR's lambda (> 0), zeta and eta (in [0,1]) and guidance (≥ 0);
@@ -226,14 +227,15 @@ func (r paramRule) parse(v string) (float64, error) {
 	return x, nil
 }
 
-// positiveInt parses a positive integer.
-func positiveInt(v string) (int, error) {
-	n, err := strconv.Atoi(v)
-	if err != nil {
-		return 0, err
-	}
-	if n < 1 {
-		return 0, fmt.Errorf("%d: want at least 1", n)
-	}
-	return n, nil
+// MaxUnrolled is the most iterations (cg) or probes (probes) a method spec
+// takes: each is unrolled in the step graph, one Jacobian product or
+// network forward for most of them, so a larger count builds a graph that
+// does not fit in memory instead of a slower step.
+const MaxUnrolled = 1000
+
+// unrolledCount parses a count of unrolled iterations or probes, an
+// integer in [1, MaxUnrolled].
+func unrolledCount(v string) (int, error) {
+	x, err := countRule(MaxUnrolled).parse(v)
+	return int(x), err
 }

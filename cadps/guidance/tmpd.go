@@ -59,7 +59,7 @@ func (m TMPD) WithOption(k, v string) (Method, error) {
 	var err error
 	switch k {
 	case "cg":
-		m.CGIterations, err = positiveInt(v)
+		m.CGIterations, err = unrolledCount(v)
 	case "space":
 		switch v {
 		case "pixels", "measurements":

@@ -128,7 +128,7 @@ func TestGMMErrors(t *testing.T) {
 		{"bench resume without csv", []string{"bench", "--resume"}, true, "--resume continues the --csv file: give --csv"},
 		{"bench dims too large", []string{"bench", "--dims", "8,100000"}, true, "--dims: 100000 is more than 4096"},
 		{"method option", []string{"--method", "tmpd:diagonal=diag"}, true, `unknown diagonal estimator "diag"`},
-		{"bench method option", []string{"bench", "--methods", "dps,tmpd:probes=4,cg=0"}, true, "want at least 1"},
+		{"bench method option", []string{"bench", "--methods", "dps,tmpd:probes=4,cg=0"}, true, "0: want a value in [1, 1000]"},
 		{"bench repeated method", []string{"bench", "--methods", "dps,tmpd:probes=4,dps"}, true, "--methods: method dps is given twice"},
 		// Refused before anything is written (nothing appears in dir/new).
 		{"too many samples", []string{"--method", "exact", "--samples", "1000001", "--steps", "1", "--out", filepath.Join(dir, "new", "x.safetensors")}, true, "--samples 1000001: at most 1000000"},
