@@ -7,8 +7,10 @@ import (
 )
 
 // CADPS is covariance-aware DPS (Hamidi & Yang, AAAI 2025) exactly as its
-// authors released it. A second network call on the same x_t at the previous
-// retained timestep gives the difference of noise predictions
+// authors released it. A second network call on the same x_t at the
+// timestep of the next step, t_{i−1} of the respaced grid (not t_i − 1 of
+// the original process, unless the process is not respaced), gives the
+// difference of noise predictions
 //
 //	d = ε(x_t, t_i) − ε(x_t, t_{i−1})      (d = ε(x_t, t_0) at i = 0)
 //
