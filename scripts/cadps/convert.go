@@ -25,7 +25,7 @@ func convertCommand() command {
 
 func runConvert(args []string, stdout, stderr io.Writer) (err error) {
 	flags := newFlagSet("convert", "in.pt out.safetensors", stderr)
-	force := flags.Bool("force", false, "overwrite the output file if it exists")
+	force := addForceFlag(flags)
 	strip := flags.String("strip-prefix", "", `remove this prefix from every tensor name, e.g. "module." for a checkpoint saved from a DataParallel model (every name must start with it)`)
 	pos, err := parseInterleaved(flags, args)
 	if err != nil {
@@ -35,7 +35,10 @@ func runConvert(args []string, stdout, stderr io.Writer) (err error) {
 		return usagef("want an input and an output file (cadps convert [-force] in.pt out.safetensors), got %s", arguments(len(pos)))
 	}
 	in, out := pos[0], pos[1]
-	if err := checkOutput(in, out, *force); err != nil {
+	if err := checkConvertOutput(in, out); err != nil {
+		return err
+	}
+	if err := checkNewFiles(*force, out); err != nil {
 		return err
 	}
 	if !strings.HasSuffix(out, ".safetensors") {
@@ -79,9 +82,9 @@ func runConvert(args []string, stdout, stderr io.Writer) (err error) {
 	return nil
 }
 
-// checkOutput refuses an output that exists (unless force) or that is the
-// input file itself.
-func checkOutput(in, out string, force bool) error {
+// checkConvertOutput refuses an output that is a folder or the input file
+// itself.
+func checkConvertOutput(in, out string) error {
 	ost, err := os.Stat(out)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -93,9 +96,6 @@ func checkOutput(in, out string, force bool) error {
 	}
 	if ist, err := os.Stat(in); err == nil && os.SameFile(ist, ost) {
 		return fmt.Errorf("output %s is the input file", out)
-	}
-	if !force {
-		return fmt.Errorf("output %s exists (use -force to overwrite it)", out)
 	}
 	return nil
 }

@@ -121,7 +121,7 @@ func TestConvertErrors(t *testing.T) {
 		{name: "no arguments", args: nil, usage: true, want: "want an input and an output file"},
 		{name: "three arguments", args: []string{pt, "a", "b"}, usage: true, want: "got 3 arguments"},
 		{name: "unknown flag", args: []string{"-bogus", pt, "x"}, usage: true, want: "bogus"},
-		{name: "existing output", args: []string{pt, existing}, want: "exists (use -force"},
+		{name: "existing output", args: []string{pt, existing}, want: "exists: give -force to replace it"},
 		{name: "output is the input", args: []string{"-force", pt, pt}, want: "is the input file"},
 		{name: "output not named .safetensors", args: []string{pt, filepath.Join(dir, "o3.pt")}, usage: true, want: "convert writes safetensors; name it NAME.safetensors", file: filepath.Join(dir, "o3.pt")},
 		{name: "missing input", args: []string{filepath.Join(dir, "none.pt"), filepath.Join(dir, "o1.safetensors")}, want: "none.pt", file: filepath.Join(dir, "o1.safetensors")},

@@ -39,11 +39,18 @@ func runDenoise(args []string, stdout, stderr io.Writer) (err error) {
 	seed := fs.Uint64("seed", 0, "seed of the noise (timestep t draws from (seed, t))")
 	batch := fs.Int("batch", 32, "images per network call")
 	csvOut := fs.String("csv", "", "also write the table as CSV to this file")
+	force := addForceFlag(fs)
 	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
 	}
 	if *data == "" {
 		return usagef("-data is required")
+	}
+	if *csvOut == "" && *force {
+		return usagef("-force replaces the -csv file: give -csv FILE too")
+	}
+	if err := checkNewFiles(*force, *csvOut); err != nil {
+		return err
 	}
 	if err := positive(intFlag{"count", *count}, intFlag{"batch", *batch}); err != nil {
 		return err

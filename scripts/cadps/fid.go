@@ -62,6 +62,7 @@ func runFID(args []string, stdout, stderr io.Writer) error {
 	dims := flags.Int("dims", 2048, "feature dimension: 64, 192, 768 or 2048 (the Inception block, as pytorch-fid's --dims)")
 	batch := flags.Int("batch", 50, "images per batch")
 	saveStats := flags.String("save-stats", "", "write the statistics of the single folder argument to this .npz file instead of computing a distance")
+	force := addForceFlag(flags)
 	quiet := flags.Bool("quiet", false, "no progress lines on stderr")
 	kid := flags.Bool("kid", false, "also the kernel Inception distance (two folders only; not with -save-stats)")
 	kidSubsets := flags.Int("kid-subsets", 100, "KID: number of random subsets")
@@ -129,6 +130,12 @@ Flags:
 	}
 	if *saveStats != "" && !isNPZ(*saveStats) {
 		return usagef("-save-stats %s: statistics are written as pytorch-fid's .npz; give a .npz name", *saveStats)
+	}
+	if *saveStats == "" && *force {
+		return usagef("-force replaces the -save-stats file: give -save-stats FILE too")
+	}
+	if err := checkNewFiles(*force, *saveStats); err != nil {
+		return err
 	}
 	c := &fidRun{weights: *weights, block: block, batch: *batch, stderr: stderr, quiet: *quiet}
 	if *saveStats != "" {

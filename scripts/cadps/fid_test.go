@@ -133,6 +133,9 @@ func TestFIDCommand(t *testing.T) {
 	}{
 		{name: "folders", args: []string{"-weights", stem, "-dims", "64", "-batch", "2", a, b}, images: []int{3, 2}, weights: []string{digest, digest}},
 		{name: "save stats", args: []string{"-weights", stem, "-dims", "64", "-save-stats", statsA, a}},
+		{name: "save stats over a file", args: []string{"-weights", stem, "-dims", "64", "-save-stats", statsA, broken}, wantErr: "output file " + statsA + " exists: give -force to replace it"},
+		{name: "save stats with -force", args: []string{"-weights", stem, "-dims", "64", "-force", "-save-stats", statsA, a}},
+		{name: "force without save-stats", args: []string{"-weights", stem, "-dims", "64", "-force", a, b}, wantErr: "-force replaces the -save-stats file: give -save-stats FILE too", usage: true},
 		{name: "npz and folder", args: []string{"-weights", stem, "-dims", "64", statsA, b}, images: []int{0, 2}, weights: []string{digest, digest}},
 		{name: "pytorch-fid's npz", before: writePlain, args: []string{"-weights", stem, "-dims", "64", b, plainA}, images: []int{2, 0}, weights: []string{digest, ""}},
 		{name: "npz of other weights", args: []string{"-weights", stem, "-dims", "64", otherWeights, b},
@@ -169,7 +172,7 @@ func TestFIDCommand(t *testing.T) {
 		// image is never decoded).
 		{name: "save stats inside a file", args: []string{"-weights", stem, "-dims", "64", "-save-stats", filepath.Join(stem, "s.npz"), broken},
 			wantErr: "output folder " + stem + string(filepath.Separator) + " is not writable: not a directory"},
-		{name: "TIFF and WebP files", args: []string{"-weights", stem, "-dims", "64", "-save-stats", statsA, mixed}, wantErr: "holds 3 TIFF/WebP file(s) (c.webp, d.tif, e.tiff)"},
+		{name: "TIFF and WebP files", args: []string{"-weights", stem, "-dims", "64", "-force", "-save-stats", statsA, mixed}, wantErr: "holds 3 TIFF/WebP file(s) (c.webp, d.tif, e.tiff)"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -45,6 +45,7 @@ func runGMM(args []string, stdout, stderr io.Writer) (err error) {
 	dimY := fs.Int("dim-y", 2, "number of measurements m of a generated problem")
 	method := fs.String("method", "", "exact, or a guidance method spec NAME[:key=value,...] (e.g. tmpd:diagonal=hutchinson,probes=4); NAME one of "+strings.Join(guidance.Names(), ", "))
 	out := fs.String("out", "", "write the samples [N,d] to this safetensors file")
+	force := addForceFlag(fs)
 	run := runs.MixtureRun{}
 	addRunFlags(fs, &run)
 	fs.Usage = func() {
@@ -74,6 +75,12 @@ Flags:
 	}
 	run.Method = *method
 	if err := checkGMMRun(run); err != nil {
+		return err
+	}
+	if *savePath == "" && *out == "" && *force {
+		return usagef("--force replaces the --out and --save-problem files: give one of them too")
+	}
+	if err := checkNewFiles(*force, *savePath, *out); err != nil {
 		return err
 	}
 	var problem *gmm.Problem

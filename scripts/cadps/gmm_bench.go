@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -46,7 +47,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchConfig, error) {
 	methods := fs.String("methods", "all", "comma-separated method specs NAME[:key=value,...], or all (exact and every guidance method); a spec's own key=value options continue it: dps,tmpd:diagonal=hutchinson,probes=4,mmps; NAME exact or one of "+strings.Join(guidance.Names(), ", "))
 	csvPath := fs.String("csv", "", "write every run as a CSV row to this file (to FILE.partial as the bench goes, renamed when it ends); an existing FILE is refused without --resume")
 	resume := fs.Bool("resume", false, "continue --csv: keep the runs FILE.partial (an interrupted bench) or else FILE already holds and run only the others; the file's settings and seed must be this bench's")
-	jsonPath := fs.String("json", "", "write the summary table as JSON to this file")
+	jsonPath := fs.String("json", "", "write the summary table as JSON to this file (an existing FILE is refused without --resume, which replaces it with the resumed bench's table)")
 	cfg := benchConfig{}
 	mb := &cfg.bench
 	addRunFlags(fs, &mb.Settings)
@@ -77,6 +78,9 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchConfig, error) {
 		return cfg, usagef("--first-problem %d is negative", *first)
 	case *resume && *csvPath == "":
 		return cfg, usagef("--resume continues the --csv file: give --csv")
+	}
+	if st, err := os.Stat(*jsonPath); *jsonPath != "" && !*resume && err == nil && !st.IsDir() {
+		return cfg, fmt.Errorf("output file %s exists: remove it or choose another file (--resume replaces it with the resumed bench's table)", *jsonPath)
 	}
 	mb.First, mb.Problems, mb.CSV, mb.Resume, cfg.jsonPath = *first, *problems, *csvPath, *resume, *jsonPath
 	mb.Methods = append([]string{exactMethod}, guidance.Names()...)

@@ -14,9 +14,10 @@ import (
 // runGMMTable is `cadps gmm table CSV...`: the summary table of one or more
 // bench CSV files, for a bench split into parts run at once (by --dims or
 // --dims-y) or resumed.
-func runGMMTable(args []string, stdout, stderr io.Writer) error {
+func runGMMTable(args []string, stdout, stderr io.Writer) (err error) {
 	fs := newFlagSet("gmm table", "CSV...", stderr)
 	jsonPath := fs.String("json", "", "write the summary table as JSON to this file")
+	force := addForceFlag(fs)
 	paired := fs.String("paired", "", "BASE,OTHER: also print OTHER − BASE per problem (mean ± standard error, and on how many problems OTHER is closer), e.g. dps,cadps")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `Usage: cadps gmm table [-json FILE] [-paired BASE,OTHER] CSV...
@@ -42,6 +43,12 @@ Flags:
 	if len(paths) == 0 {
 		return usagef("want at least one CSV file (cadps gmm table CSV...)")
 	}
+	if *jsonPath == "" && *force {
+		return usagef("-force replaces the -json file: give -json FILE too")
+	}
+	if err := checkNewFiles(*force, *jsonPath); err != nil {
+		return err
+	}
 	var pair []string
 	if *paired != "" {
 		if pair = strings.Split(*paired, ","); len(pair) != 2 || pair[0] == "" || pair[1] == "" || pair[0] == pair[1] {
@@ -61,6 +68,11 @@ Flags:
 		}
 	}
 	if *jsonPath != "" {
+		dir, derr := makeOutputFileDir(*jsonPath)
+		if derr != nil {
+			return derr
+		}
+		defer dir.undo(&err)
 		doc := map[string]any{
 			"command": "cadps gmm table " + strings.Join(args, " "),
 			"sources": paths,

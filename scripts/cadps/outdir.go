@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"io/fs"
 	"os"
@@ -91,6 +92,32 @@ func pathCause(err error) error {
 		return pe.Err
 	}
 	return err
+}
+
+// addForceFlag adds -force to a command that writes output files named on
+// its command line; checkNewFiles honours it.
+func addForceFlag(fs *flag.FlagSet) *bool {
+	return fs.Bool("force", false, "replace output files that exist (without it, an existing output file is refused)")
+}
+
+// checkNewFiles refuses, unless force, each path that is not empty and
+// names something that exists: a command never replaces a result it did
+// not write in this run without being told to. Call it before the work, so
+// that a long run learns at once; the files themselves are written
+// atomically (atomicfile), so that a replaced file is never half-written.
+func checkNewFiles(force bool, paths ...string) error {
+	if force {
+		return nil
+	}
+	for _, p := range paths {
+		if p == "" {
+			continue
+		}
+		if st, err := os.Stat(p); err == nil && !st.IsDir() { // a folder is makeOutputFileDir's to name
+			return fmt.Errorf("output file %s exists: give -force to replace it", p)
+		}
+	}
+	return nil
 }
 
 // makeOutputFileDir is makeOutputDir for the folder of the output file

@@ -69,7 +69,7 @@ func TestErrorPrefixesOnce(t *testing.T) {
 		want string // the line's start
 	}{
 		{"convert onto an existing file", []string{"convert", weights, exists},
-			"cadps convert: output " + exists + " exists (use -force to overwrite it)"},
+			"cadps convert: output file " + exists + " exists: give -force to replace it"},
 		{"convert onto a folder", []string{"convert", weights, dir + "/"},
 			"cadps convert: output " + dir + "/ is a directory"},
 		{"convert with a prefix the names lack", []string{"convert", "-strip-prefix", "module.", weights, filepath.Join(dir, "new.safetensors")},

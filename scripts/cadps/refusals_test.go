@@ -387,6 +387,9 @@ func TestExitStatus(t *testing.T) {
 		{"trace: unknown -method", trace("-method", "magic"), 2, `-method: guidance: method spec "magic"`},
 		{"trace: unknown task", trace("-task", "deblur"), 2, `-task: operator spec "deblur"`},
 		{"trace: negative -scale", trace("-scale", "-1"), 2, "-scale"},
+		{"denoise: -force without -csv", []string{"denoise", "-data", data, "-force"}, 2, "-force replaces the -csv file: give -csv FILE too"},
+		{"gmm: --force without a file", []string{"gmm", "--method", "exact", "--force"}, 2, "--force replaces the --out and --save-problem files: give one of them too"},
+		{"gmm table: -force without -json", []string{"gmm", "table", "-force", "x.csv"}, 2, "-force replaces the -json file: give -json FILE too"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
@@ -632,18 +635,28 @@ func TestFirstError(t *testing.T) {
 func TestOutputFiles(t *testing.T) {
 	data := testImagesDir(t)
 	bench := []string{"bench", "--dims", "8", "--dims-y", "1", "--problems", "1", "--methods", "exact", "--samples", "10", "--steps", "2", "--projections", "2"}
+	benchCSV := filepath.Join(t.TempDir(), "bench.csv")
+	if _, stderr, err := runCmd(runGMM, append(slices.Clone(bench), "--csv", benchCSV)...); err != nil {
+		t.Fatalf("bench: %v\n%s", err, stderr)
+	}
+	const exists = " exists: give -force to replace it"
 	for _, c := range []struct {
 		name string
 		run  func([]string, io.Writer, io.Writer) error
 		args []string
+		// again is the error of a second run into the file it wrote;
+		// force, that -force makes that run replace it.
+		again string
+		force bool
 	}{
-		{"trace", runTrace, []string{"-data", data, "-count", "1", "-steps", "2", "-method", "dps", "-out"}},
-		{"denoise", runDenoise, []string{"-data", data, "-count", "1", "-t", "10", "-csv"}},
-		{"sample", runSample, []string{"-n", "1", "-steps", "2", "-jobs", "1", "-out"}},
-		{"gmm --out", runGMM, []string{"--method", "exact", "--samples", "10", "--projections", "2", "--out"}},
-		{"gmm --save-problem", runGMM, []string{"--method", "exact", "--samples", "10", "--projections", "2", "--save-problem"}},
-		{"gmm bench --csv", runGMM, append(slices.Clone(bench), "--csv")},
-		{"gmm bench --json", runGMM, append(slices.Clone(bench), "--json")},
+		{"trace", runTrace, []string{"-data", data, "-count", "1", "-steps", "2", "-method", "dps", "-out"}, exists, true},
+		{"denoise", runDenoise, []string{"-data", data, "-count", "1", "-t", "10", "-csv"}, exists, true},
+		{"sample", runSample, []string{"-n", "1", "-steps", "2", "-jobs", "1", "-out"}, exists, true},
+		{"gmm --out", runGMM, []string{"--method", "exact", "--samples", "10", "--projections", "2", "--out"}, exists, true},
+		{"gmm --save-problem", runGMM, []string{"--method", "exact", "--samples", "10", "--projections", "2", "--save-problem"}, exists, true},
+		{"gmm bench --csv", runGMM, append(slices.Clone(bench), "--csv"), " exists: resume the bench to extend it", false},
+		{"gmm bench --json", runGMM, append(slices.Clone(bench), "--json"), " exists: remove it or choose another file (--resume replaces it", false},
+		{"gmm table -json", runGMM, []string{"table", benchCSV, "-json"}, exists, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			file := filepath.Join(t.TempDir(), "new", "sub", "x.png") // sample writes PNG, the others any name
@@ -656,6 +669,26 @@ func TestOutputFiles(t *testing.T) {
 			}
 			if st, err := os.Stat(file); err != nil || st.Size() == 0 {
 				t.Errorf("%s: %v", file, err)
+			}
+			// A second run is refused before its work and keeps the file;
+			// with -force it replaces it.
+			if err := os.WriteFile(file, []byte("kept"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			stdout, stderr, err := runCmd(c.run, append(slices.Clone(c.args), file)...)
+			if err == nil || !strings.Contains(err.Error(), file+c.again) {
+				t.Errorf("into the existing file: %v, want an error containing %q", err, file+c.again)
+			}
+			if b, _ := os.ReadFile(file); string(b) != "kept" || stdout != "" || strings.Contains(stderr, " to ") {
+				t.Errorf("the refused run touched the file (%q) or did the work: %q, %q", b, stdout, stderr)
+			}
+			if c.force {
+				if _, stderr, err := runCmd(c.run, append(slices.Clone(c.args[:len(c.args)-1]), "-force", c.args[len(c.args)-1], file)...); err != nil {
+					t.Errorf("-force: %v\n%s", err, stderr)
+				}
+				if b, _ := os.ReadFile(file); string(b) == "kept" {
+					t.Error("-force did not replace the file")
+				}
 			}
 			root := t.TempDir()
 			folder := filepath.Join(root, "x.png")

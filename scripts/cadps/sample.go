@@ -36,6 +36,7 @@ func runSample(args []string, stdout, stderr io.Writer) (err error) {
 	cols := fs.Int("cols", 10, "grid columns")
 	zoom := fs.Int("zoom", 2, "enlarge each sample by this factor (nearest neighbour)")
 	out := fs.String("out", "", "output PNG (required)")
+	force := addForceFlag(fs)
 	nearest := fs.String("nearest", "", "training data (an IDX folder with train-images and train-labels, e.g. /usr/share/datasets/fashion-mnist): print the labels of the samples' nearest training images and their distances")
 	classNames := fs.String("class-names", "fashion-mnist", `names of labels 0, 1, … for -nearest: "fashion-mnist", a comma-separated list, or "" for numbers`)
 	if err := parseFlagsOnly(fs, args); err != nil {
@@ -43,6 +44,9 @@ func runSample(args []string, stdout, stderr io.Writer) (err error) {
 	}
 	if *out == "" {
 		return usagef("-out FILE.png is required")
+	}
+	if err := checkNewFiles(*force, *out); err != nil {
+		return err
 	}
 	if *nearest == "" && isSet(fs, "class-names") {
 		return usagef("-class-names names the labels of -nearest's training set: give -nearest DATA too")

@@ -44,6 +44,7 @@ func runTrace(args []string, stdout, stderr io.Writer) (err error) {
 	task := fset.String("task", "sr:factor=2", "measurement task spec")
 	method := fset.String("method", "dps", "guidance method spec NAME[:key=value,...], as for cadps restore; NAME one of "+strings.Join(guidance.Names(), ", "))
 	out := fset.String("out", "", "CSV file of the per-step rows (required)")
+	force := addForceFlag(fset)
 	if err := parseFlagsOnly(fset, args); err != nil {
 		return err
 	}
@@ -52,6 +53,9 @@ func runTrace(args []string, stdout, stderr io.Writer) (err error) {
 		return usagef("-data and -out are required")
 	case *count <= 0:
 		return usagef("-count must be positive")
+	}
+	if err := checkNewFiles(*force, *out); err != nil {
+		return err
 	}
 	nz, rmp, err := tf.parse()
 	if err != nil {

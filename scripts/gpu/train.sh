@@ -88,7 +88,7 @@ run() {
 	if [ "$status" = 0 ] && [ "$ssecs" -gt 0 ] && [ -f "$dest/ema.safetensors" ]; then
 		echo "cadps sample (for at most ${ssecs} s)"
 		timeout --kill-after=10 "$ssecs" "$bin/cadps" sample -model small -weights "$dest/ema.safetensors" \
-			-n 100 -steps 100 -seed 0 -jobs 2 -cols 10 -zoom 2 -out "$dest/samples.png" ||
+			-n 100 -steps 100 -seed 0 -jobs 2 -cols 10 -zoom 2 -force -out "$dest/samples.png" ||
 			echo "train.sh: the sample grid did not finish within ${ssecs} s (TRAIN_SAMPLE_SECONDS)"
 	fi
 	ls -l "$dest"
