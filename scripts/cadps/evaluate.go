@@ -51,7 +51,7 @@ func addEvalFlags(fs *flag.FlagSet) *evalFlags {
 		methods: fs.String("methods", "dps,cadps", "guidance method specs NAME[:key=value,...], separated by ',' (a key=value part continues the spec before it: dps,mmps:solver=gcr,cg=2); NAME one of "+strings.Join(guidance.Names(), ", ")),
 		keep:    fs.Int("keep", 8, "save the images of the first N test images (for grids)"),
 		out:     fs.String("out", "", "output folder: settings.json, results.csv, table.md, images/ (required)"),
-		quiet:   fs.Bool("quiet", false, "no progress lines"),
+		quiet:   fs.Bool("quiet", false, "no line per batch, nor the table (it is in the folder's table.md)"),
 		jobs:    fs.Int("jobs", 2, "batches run at once, each with its own copy of the prior (the pure-Go backend runs much of a step on one core)"),
 		lpips:   addLPIPSFlags(fs),
 		draws:   fs.Int("draws", 1, "sample each batch N times and keep, per image, the reconstruction that fits its measurement best (smallest ‖y − A(x0)‖)"),
@@ -171,7 +171,9 @@ func runEvaluate(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprint(stdout, table)
+	if !*f.quiet {
+		fmt.Fprint(stdout, table)
+	}
 	return nil
 }
 

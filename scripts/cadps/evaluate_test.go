@@ -601,7 +601,6 @@ func TestEvaluateRecordsDiffusionConfig(t *testing.T) {
 func TestEvaluateRecordsBackendConfig(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "out")
 	configs := []string{backend.Name + ":parallelism=2", backend.Name + ":parallelism=1"}
-	var table string
 	for k, config := range configs {
 		t.Setenv(backend.EnvVar, config)
 		stdout, stderr, err := runCmd(runEvaluate, "-data", testImagesDir(t), "-count", strconv.Itoa(k+1), "-batch", "1", "-steps", "2",
@@ -609,8 +608,15 @@ func TestEvaluateRecordsBackendConfig(t *testing.T) {
 		if err != nil {
 			t.Fatalf("evaluate with %s=%s: %v\n%s", backend.EnvVar, config, err, stderr)
 		}
-		table = stdout
+		if stdout != "" {
+			t.Errorf("-quiet printed %q", stdout)
+		}
 	}
+	b, err := os.ReadFile(filepath.Join(out, runs.EvalTableFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	table := string(b)
 	rows, err := runs.ReadEvalRows(filepath.Join(out, runs.EvalResultsFile))
 	if err != nil {
 		t.Fatal(err)
