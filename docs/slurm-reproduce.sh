@@ -51,11 +51,13 @@ TIME=${TIME:-24:00:00}
 PARTITION=${PARTITION:-}
 LOGS=${LOGS:-$PWD/logs}
 # The backend, exported as GOMLX_BACKEND only when BACKEND is not empty. With
-# GPUs the default is the XLA plugin below (JAX's CUDA wheel ships one as
-# jax_plugins/xla_cuda*/xla_cuda_plugin.so, with the CUDA libraries of its
-# nvidia-* wheels on LD_LIBRARY_PATH); with GPUS=0, or BACKEND= given empty,
-# the pure-Go CPU backend runs.
-[ "$GPUS" != 0 ] && BACKEND=${BACKEND-xla:$HOME/pjrt/xla_cuda_plugin.so}
+# GPUs the default is the submitting shell's GOMLX_BACKEND, as docs/cuda.md's
+# step 3 sets it (sbatch passes the shell's environment to the jobs, its
+# LD_LIBRARY_PATH and XLA_FLAGS included), else the XLA plugin at
+# $HOME/pjrt (JAX's CUDA wheel ships one as
+# jax_plugins/xla_cuda*/xla_cuda_plugin.so); with GPUS=0, or BACKEND= given
+# empty, the pure-Go CPU backend runs.
+[ "$GPUS" != 0 ] && BACKEND=${BACKEND-${GOMLX_BACKEND:-xla:$HOME/pjrt/xla_cuda_plugin.so}}
 BACKEND=${BACKEND:-}
 
 reproduce() {
