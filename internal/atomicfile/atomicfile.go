@@ -1,7 +1,10 @@
 // Package atomicfile writes files so that a reader, or a run killed at any
 // moment, only ever sees the old file or the whole new one: the content goes
 // to a temporary file in the same folder (".NAME.tmp…"), which is synced,
-// made world-readable and renamed over the target.
+// made world-readable and renamed over the target; the folder is then
+// synced too, so that a file written before another (an item's images
+// before its record) is not lost to a machine's crash while the later one
+// survives.
 //
 // It is the one writer every package of the toolkit uses for results,
 // images and checkpoints.
@@ -68,7 +71,21 @@ func Write(path string, write func(io.Writer) error) error {
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
+	syncDir(path)
 	return nil
+}
+
+// syncDir syncs the folder of path, so that a rename or link into it is
+// on disk. It is best effort: some systems refuse to sync a folder
+// (EINVAL), and a file system that cannot has made the change durable
+// already or never will; the file itself is synced either way.
+func syncDir(path string) {
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return
+	}
+	d.Sync()
+	d.Close()
 }
 
 // CreateExclusive creates path with data unless it exists, atomically even
