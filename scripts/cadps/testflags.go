@@ -28,7 +28,7 @@ func addTestRunFlags(fs *flag.FlagSet, scaleHelp, seedHelp string) *testRunFlags
 	return &testRunFlags{
 		data:   fs.String("data", "", "test images: an IDX file (.gz or not), a folder holding t10k-images-idx3-ubyte[.gz] (the test set; a folder with only the training set is refused), or a folder of PNG/JPEG images, read as gray or RGB as the model takes them and padded to its size (required)"),
 		offset: fs.Int("offset", 0, "index of the first test image"),
-		steps:  fs.Int("steps", 100, "sampling steps (timestep respacing)"),
+		steps:  fs.Int("steps", 100, "sampling steps (timestep respacing), the same for every method"),
 		scale:  fs.Float64("scale", 0, scaleHelp),
 		ramp:   fs.String("ramp", "", "step-size schedule FROM:OVER (see cadps restore -ramp; default constant)"),
 		noise:  fs.String("noise", "gaussian:sigma=0.05", "measurement noise: gaussian[:sigma=S], poisson[:rate=R] or clean"),
