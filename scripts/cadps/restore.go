@@ -18,11 +18,13 @@ import (
 	"github.com/cadps/toolkit/cadps/guidance"
 	"github.com/cadps/toolkit/cadps/imageio"
 	"github.com/cadps/toolkit/cadps/metrics"
+	"github.com/cadps/toolkit/cadps/metrics/lpips"
 	"github.com/cadps/toolkit/cadps/restore"
 	"github.com/cadps/toolkit/cadps/runs/claim"
 	"github.com/cadps/toolkit/internal/atomicfile"
 	"github.com/cadps/toolkit/internal/buildinfo"
 	"github.com/cadps/toolkit/ops"
+	"github.com/gomlx/gomlx/backends"
 )
 
 // restoreCommand is `cadps restore IMAGE`: one image through one task and
@@ -101,12 +103,47 @@ type restoreRecord struct {
 	Toolkit string `json:"toolkit,omitempty"`
 }
 
-func runRestore(args []string, stdout, stderr io.Writer) (err error) {
+func runRestore(args []string, stdout, stderr io.Writer) error {
 	started := time.Now()
+	job, err := parseRestore(args, stderr)
+	if err != nil {
+		return err
+	}
+	if err := job.load(); err != nil {
+		return err
+	}
+	return job.run(started, stdout, stderr)
+}
+
+// restoreJob is one `cadps restore`: its command line, checked
+// (parseRestore), then its prior, images and restorer (load).
+type restoreJob struct {
+	image, out           string
+	measured, gif, quiet bool
+	fit                  restore.Fit
+	seed                 uint64
+	opts                 restore.Options
+	model                *modelFlags
+	class                *int // the -class label, nil when not given
+	classFlag            classFlag
+	lpips                lpipsFlags
+
+	backend   backends.Backend
+	prior     *restore.Prior
+	restorer  *restore.Restorer
+	lp        *lpips.Model
+	lpWeights string
+	// truth is the clean image, or y the measurement with -measured.
+	truth, y *imageio.Image
+}
+
+// parseRestore reads and checks restore's command line: everything that
+// can be refused before a file is read.
+func parseRestore(args []string, stderr io.Writer) (*restoreJob, error) {
 	fs := newFlagSet("restore", "IMAGE", stderr)
-	mf := addModelFlags(fs)
+	j := &restoreJob{model: addModelFlags(fs)}
 	sf := addSamplingFlags(fs)
-	cf := addClassFlag(fs)
+	j.classFlag = addClassFlag(fs)
 	var tasks listFlag
 	fs.Var(&tasks, "task", "measurement task spec, e.g. super_resolution:factor=4, gaussian_blur, inpaint_box, phase_retrieval (once: restore runs one task)")
 	taskConfig := fs.String("task-config", "", "reference task config YAML instead of -task (its noise, scale and method apply unless given as flags)")
@@ -115,111 +152,117 @@ func runRestore(args []string, stdout, stderr io.Writer) (err error) {
 	gif := fs.Bool("gif", false, "also write an animated GIF of x̂0 along the sampling")
 	quiet := fs.Bool("quiet", false, "no progress bar and no summary line")
 	measured := fs.Bool("measured", false, "IMAGE is a measurement y one has (a low-resolution, blurred or masked image at the operator's output size), not a clean image: restore it as it is; no label.png, no metrics")
-	lpf := addLPIPSFlags(fs)
+	j.lpips = addLPIPSFlags(fs)
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	switch {
 	case len(pos) != 1:
-		return usagef("want one image (cadps restore IMAGE -task SPEC -out DIR), got %s", arguments(len(pos)))
+		return nil, usagef("want one image (cadps restore IMAGE -task SPEC -out DIR), got %s", arguments(len(pos)))
 	case *out == "":
-		return usagef("-out DIR is required")
+		return nil, usagef("-out DIR is required")
 	case len(tasks) > 1:
-		return usagef("-task is given %d times (%s): restore runs one task (cadps reproduce runs several)", len(tasks), strings.Join(tasks, ", "))
+		return nil, usagef("-task is given %d times (%s): restore runs one task (cadps reproduce runs several)", len(tasks), strings.Join(tasks, ", "))
 	case len(tasks) == 1 && *taskConfig != "":
-		return usagef("give -task or -task-config, not both")
+		return nil, usagef("give -task or -task-config, not both")
 	}
+	j.image, j.out, j.measured, j.gif, j.quiet = pos[0], *out, *measured, *gif, *quiet
+	j.seed, j.class = *sf.seed, j.classFlag.value(fs)
 	task := ""
 	if len(tasks) == 1 {
 		task = tasks[0]
 		if _, err := canonicalTask(task); err != nil {
-			return usagef("-task: %v", err)
+			return nil, usagef("-task: %v", err)
 		}
 	}
-	opts, fit, err := sf.options(fs)
-	if err != nil {
-		return err
+	if j.opts, j.fit, err = sf.options(fs); err != nil {
+		return nil, err
 	}
 	switch {
-	case *measured && fit != restore.FitNone:
-		return usagef("-measured takes the measurement as it is: -resize and -crop fit clean images, and would change what the operator measured (give y at the operator's output size)")
-	case *measured && (*lpf.dir != "" || *lpf.backbone != ""):
-		return usagef("-lpips compares the reconstruction with the clean image, and -measured has none")
+	case j.measured && j.fit != restore.FitNone:
+		return nil, usagef("-measured takes the measurement as it is: -resize and -crop fit clean images, and would change what the operator measured (give y at the operator's output size)")
+	case j.measured && (*j.lpips.dir != "" || *j.lpips.backbone != ""):
+		return nil, usagef("-lpips compares the reconstruction with the clean image, and -measured has none")
 	}
-	opts.Task, opts.Method = restore.SpecTask(task), *method
+	j.opts.Task, j.opts.Method = restore.SpecTask(task), *method
 	if *taskConfig != "" {
-		if err := applyTaskConfig(&opts, *taskConfig, fs); err != nil {
-			return err
+		if err := applyTaskConfig(&j.opts, *taskConfig, fs); err != nil {
+			return nil, err
 		}
 	}
-	m, err := guidance.ParseSpec(opts.Method, opts.Guidance)
+	m, err := guidance.ParseSpec(j.opts.Method, j.opts.Guidance)
 	switch {
-	case err != nil && opts.Method != *method: // the task config's method
-		return fmt.Errorf("%s: %w", *taskConfig, err)
+	case err != nil && j.opts.Method != *method: // the task config's method
+		return nil, fmt.Errorf("%s: %w", *taskConfig, err)
 	case err != nil:
-		return usagef("-method: %v", err)
+		return nil, usagef("-method: %v", err)
 	}
 	if task == "" && *taskConfig == "" && guidance.UsesMeasurement(m) {
-		return usagef("-task SPEC is required (e.g. -task super_resolution:factor=4)")
+		return nil, usagef("-task SPEC is required (e.g. -task super_resolution:factor=4)")
 	}
-	image := pos[0]
 	for _, name := range restoreOutputs() {
 		for _, p := range []string{name, stagedName(name)} {
-			if same, err := samePath(image, filepath.Join(*out, p)); err != nil {
-				return err
+			if same, err := samePath(j.image, filepath.Join(j.out, p)); err != nil {
+				return nil, err
 			} else if same {
-				return usagef("image %s is the file %s this run writes (or removes) in -out %s: copy it elsewhere, or give another -out", image, p, *out)
+				return nil, usagef("image %s is the file %s this run writes (or removes) in -out %s: copy it elsewhere, or give another -out", j.image, p, j.out)
 			}
 		}
 	}
-	f, err := os.Open(image)
+	return j, nil
+}
+
+// load opens the backend, the prior, the LPIPS network and the image,
+// and builds the restorer, checking that they fit each other and that
+// the output folder holds no other run's files.
+func (j *restoreJob) load() error {
+	f, err := os.Open(j.image)
 	if err != nil {
 		return fmt.Errorf("cannot read image: %w", err)
 	}
 	f.Close()
-	b, err := backend.New()
-	if err != nil {
+	if j.backend, err = backend.New(); err != nil {
 		return err
 	}
-	prior, err := restore.LoadPrior(mf.spec())
-	if err != nil {
+	if j.prior, err = restore.LoadPrior(j.model.spec()); err != nil {
 		return err
 	}
-	prior.Class = cf.value(fs)
-	if err := cf.check(prior); err != nil {
+	j.prior.Class = j.class
+	if err := j.classFlag.check(j.prior); err != nil {
 		return err
 	}
-	lp, lpWeights, err := lpf.load()
-	if err != nil {
+	if j.lp, j.lpWeights, err = j.lpips.load(); err != nil {
 		return err
 	}
-	var truth, y *imageio.Image
-	if *measured {
-		if y, err = restore.LoadMeasurement(image, prior.ImageShape()); err != nil {
+	if j.measured {
+		if j.y, err = restore.LoadMeasurement(j.image, j.prior.ImageShape()); err != nil {
 			return err
 		}
-	} else if truth, err = restore.LoadImage(image, prior.ImageShape(), fit); err != nil {
-		return fitHint(err, ops.TaskKind(opts.Task.Name()) == ops.KindSuperResolution)
+	} else if j.truth, err = restore.LoadImage(j.image, j.prior.ImageShape(), j.fit); err != nil {
+		return fitHint(err, ops.TaskKind(j.opts.Task.Name()) == ops.KindSuperResolution)
 	}
-	r, err := restore.New(b, prior, opts)
-	if err != nil {
+	if j.restorer, err = restore.New(j.backend, j.prior, j.opts); err != nil {
 		return err
 	}
-	if *measured {
-		if err := r.CheckMeasurement(y); err != nil {
+	if j.measured {
+		if err := j.restorer.CheckMeasurement(j.y); err != nil {
 			return err
 		}
 	}
-	if err := checkRestoreOutputs(*out); err != nil {
-		return err
-	}
+	return checkRestoreOutputs(j.out)
+}
+
+// run restores the image into the output folder: the folder is made and
+// claimed, the image sampled, and the outputs and record written, or, on
+// any failure or stop, nothing.
+func (j *restoreJob) run(started time.Time, stdout, stderr io.Writer) (err error) {
 	// Only now that every input checked out: a refused run leaves no
 	// folder, and one that fails or is stopped leaves none it made.
 	claims := &claim.Claimer{Worker: "restore"}
-	sig := stopOnSignal(claims, "restore", *out+" is as it was", stderr)
+	sig := stopOnSignal(claims, "restore", j.out+" is as it was", stderr)
 	defer sig.stop()
-	dir, err := sig.makeOutputDir(*out)
+	dir, err := sig.makeOutputDir(j.out)
 	if err != nil {
 		return err
 	}
@@ -227,54 +270,66 @@ func runRestore(args []string, stdout, stderr io.Writer) (err error) {
 	// Two restorations into one folder would write the same staged files
 	// and could leave one's record beside the other's images: the second
 	// is refused before it samples.
-	held, err := sig.claim(claims, filepath.Join(*out, restoreClaim))
+	held, err := sig.claim(claims, filepath.Join(j.out, restoreClaim))
 	if errors.Is(err, claim.ErrHeld) {
-		return fmt.Errorf("another restoration is writing %s (%w): wait for it to end, or give another -out", *out, err)
+		return fmt.Errorf("another restoration is writing %s (%w): wait for it to end, or give another -out", j.out, err)
 	}
 	if err != nil {
 		return err
 	}
 	defer held.Release()
-	earlier, err := earlierRestoreOutputs(*out)
+	earlier, err := earlierRestoreOutputs(j.out)
 	if err != nil {
 		return err
 	}
-	bar := newProgressBar(stdout, *quiet)
+	bar := newProgressBar(stdout, j.quiet)
 	var res *restore.Result
-	if *measured {
-		res, err = r.RestoreMeasurement(y, *sf.seed, bar.update)
+	if j.measured {
+		res, err = j.restorer.RestoreMeasurement(j.y, j.seed, bar.update)
 	} else {
-		res, err = r.Restore(truth, *sf.seed, bar.update)
+		res, err = j.restorer.Restore(j.truth, j.seed, bar.update)
 	}
 	bar.done()
 	if err != nil {
 		return err
 	}
-	rec := newRestoreRecord(image, fit, *sf.seed, r.Settings(), res, restoreFiles(res, *gif), started)
-	if rec.WeightsDigest, err = prior.WeightsDigest(); err != nil {
+	rec, err := j.record(res, started)
+	if err != nil {
 		return err
-	}
-	rec.DiffusionConfig, rec.Diffusion = *mf.diffusionConfig, &prior.Diffusion
-	rec.BackendConfig, rec.Toolkit = os.Getenv(backend.EnvVar), buildinfo.Toolkit()
-	if rec.LPIPS, err = lpipsDistance(lp, res.Truth, res.Reconstruction); err != nil {
-		return err
-	}
-	if rec.LPIPS != nil {
-		rec.LPIPSWeights = lpWeights
 	}
 	if err := sig.finish(func() error {
 		if held.Lost() { // stalled past the lease, and another run took the folder
-			return fmt.Errorf("another restoration took %s over while this one ran (it was not heard of for %v): this one's results are not written", *out, claim.DefaultLease)
+			return fmt.Errorf("another restoration took %s over while this one ran (it was not heard of for %v): this one's results are not written", j.out, claim.DefaultLease)
 		}
 		rec.TotalSeconds = time.Since(started).Seconds()
-		return writeRestoreOutputs(*out, res, &rec, earlier)
+		return writeRestoreOutputs(j.out, res, &rec, earlier)
 	}); err != nil {
 		return err
 	}
-	if !*quiet {
-		printRestoreSummary(stdout, *out, b.Name(), &rec)
+	if !j.quiet {
+		printRestoreSummary(stdout, j.out, j.backend.Name(), &rec)
 	}
 	return nil
+}
+
+// record returns the record of the restoration res (without its total
+// time): the settings, the prior's digest and process, the backend and
+// build, and LPIPS when asked for.
+func (j *restoreJob) record(res *restore.Result, started time.Time) (restoreRecord, error) {
+	rec := newRestoreRecord(j.image, j.fit, j.seed, j.restorer.Settings(), res, restoreFiles(res, j.gif), started)
+	var err error
+	if rec.WeightsDigest, err = j.prior.WeightsDigest(); err != nil {
+		return rec, err
+	}
+	rec.DiffusionConfig, rec.Diffusion = *j.model.diffusionConfig, &j.prior.Diffusion
+	rec.BackendConfig, rec.Toolkit = os.Getenv(backend.EnvVar), buildinfo.Toolkit()
+	if rec.LPIPS, err = lpipsDistance(j.lp, res.Truth, res.Reconstruction); err != nil {
+		return rec, err
+	}
+	if rec.LPIPS != nil {
+		rec.LPIPSWeights = j.lpWeights
+	}
+	return rec, nil
 }
 
 // newRestoreRecord returns the record of a restoration (without LPIPS and
