@@ -42,6 +42,9 @@ type CADPSGauss struct {
 	// Diagonal selects the finite-difference directions (zero: the
 	// all-ones direction, as published).
 	Diagonal Diagonal
+	// X0 selects the x̂0 whose residual and Jacobian the guidance uses
+	// (zero: the clamped one).
+	X0 X0Estimate
 }
 
 // Name implements Method.
@@ -49,7 +52,7 @@ func (CADPSGauss) Name() string { return "cadps-gauss" }
 
 // SpecKeys implements SpecReader.
 func (CADPSGauss) SpecKeys() []string {
-	return []string{"cg", "fd_step", "diagonal", "probes", "probe_seed", "negative"}
+	return []string{"cg", "fd_step", "diagonal", "probes", "probe_seed", "negative", "x0"}
 }
 
 // WithOption implements SpecReader.
@@ -60,6 +63,8 @@ func (m CADPSGauss) WithOption(k, v string) (Method, error) {
 		m.CGIterations, err = unrolledCount(v)
 	case "fd_step":
 		m.FDStep, err = positiveRule().parse(v)
+	case "x0":
+		m.X0, err = parseX0Estimate(v)
 	default:
 		m.Diagonal, err = m.Diagonal.withOption(k, v)
 	}
@@ -96,9 +101,10 @@ func (c CADPSGauss) Step(s *Step) Result {
 	op := mustLinear(c.Name(), s.Op)
 	mv := s.Denoise(s.X, s.I)
 	cov := graph.StopGradient(c.covariance(s, mv.ModelEps))
-	r := s.residual(mv.PredXStart)
+	x0 := c.X0.of(mv)
+	r := s.residual(x0)
 	u := s.solveDiagonalCovariance(op, cov, r, iterations(c.CGIterations, DefaultCGIterations))
-	g := s.VJP(mv.PredXStart, op.Adjoint(u))
+	g := s.VJP(x0, op.Adjoint(u))
 	delta := graph.Mul(s.Scaled(s.TweedieScale(g)), g)
 	return Result{Next: s.GuidedPrior(mv, delta), PredXStart: mv.PredXStart, Residual: perImageNorm(r),
 		Extra: map[string]*graph.Node{"covariance": cov}}

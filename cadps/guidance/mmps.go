@@ -38,6 +38,9 @@ type MMPS struct {
 	CGIterations int
 	// Solver is the linear solver ("" = SolverGCR).
 	Solver Solver
+	// X0 selects the x̂0 whose residual and Jacobian the guidance uses
+	// (zero: the clamped one).
+	X0 X0Estimate
 }
 
 // Solver names the iterative solver of a linear system.
@@ -57,7 +60,7 @@ const (
 func (MMPS) Name() string { return "mmps" }
 
 // SpecKeys implements SpecReader.
-func (MMPS) SpecKeys() []string { return []string{"cg", "solver"} }
+func (MMPS) SpecKeys() []string { return []string{"cg", "solver", "x0"} }
 
 // WithOption implements SpecReader.
 func (m MMPS) WithOption(k, v string) (Method, error) {
@@ -65,6 +68,8 @@ func (m MMPS) WithOption(k, v string) (Method, error) {
 	switch k {
 	case "cg":
 		m.CGIterations, err = unrolledCount(v)
+	case "x0":
+		m.X0, err = parseX0Estimate(v)
 	case "solver":
 		switch s := Solver(v); s {
 		case SolverCG, SolverGCR:
@@ -90,7 +95,7 @@ func (m MMPS) CheckOperator(op ops.Operator) error {
 func (m MMPS) Step(s *Step) Result {
 	op := mustLinear(m.Name(), s.Op)
 	mv := s.Denoise(s.X, s.I)
-	x0 := mv.PredXStart
+	x0 := m.X0.of(mv)
 	k := s.TweedieScale(x0)
 	covAdjoint := func(v *graph.Node) *graph.Node { // Cov Aᵀ v
 		return graph.Mul(k, s.VJP(x0, op.Adjoint(v)))
@@ -106,5 +111,5 @@ func (m MMPS) Step(s *Step) Result {
 	}
 	u := solve(apply, r, iterations(m.CGIterations, DefaultMMPSIterations))
 	delta := s.Scaled(covAdjoint(u))
-	return Result{Next: s.GuidedPrior(mv, delta), PredXStart: x0, Residual: perImageNorm(r)}
+	return Result{Next: s.GuidedPrior(mv, delta), PredXStart: mv.PredXStart, Residual: perImageNorm(r)}
 }

@@ -25,18 +25,25 @@ import (
 type PiGDM struct {
 	// CGIterations caps the CG iterations (0 = DefaultCGIterations).
 	CGIterations int
+	// X0 selects the x̂0 whose residual and Jacobian the guidance uses
+	// (zero: the clamped one).
+	X0 X0Estimate
 }
 
 // Name implements Method.
 func (PiGDM) Name() string { return "pigdm" }
 
 // SpecKeys implements SpecReader.
-func (PiGDM) SpecKeys() []string { return []string{"cg"} }
+func (PiGDM) SpecKeys() []string { return []string{"cg", "x0"} }
 
 // WithOption implements SpecReader.
-func (m PiGDM) WithOption(_, v string) (Method, error) {
+func (m PiGDM) WithOption(k, v string) (Method, error) {
 	var err error
-	m.CGIterations, err = unrolledCount(v)
+	if k == "x0" {
+		m.X0, err = parseX0Estimate(v)
+	} else {
+		m.CGIterations, err = unrolledCount(v)
+	}
 	return m, err
 }
 
@@ -54,7 +61,7 @@ func (m PiGDM) CheckOperator(op ops.Operator) error {
 func (m PiGDM) Step(s *Step) Result {
 	op := mustLinear(m.Name(), s.Op)
 	mv := s.Denoise(s.X, s.I)
-	x0 := mv.PredXStart
+	x0 := m.X0.of(mv)
 	r := s.residual(x0)
 	rt2 := graph.OneMinus(s.alphaBar(r))
 	var adjU *graph.Node // Aᵀ (r_t² AAᵀ + σ_y² I)⁻¹ r
@@ -71,5 +78,5 @@ func (m PiGDM) Step(s *Step) Result {
 	}
 	g := s.VJP(x0, adjU)
 	delta := s.Scaled(graph.Mul(s.TweedieScale(g), g))
-	return Result{Next: s.GuidedPrior(mv, delta), PredXStart: x0, Residual: perImageNorm(r)}
+	return Result{Next: s.GuidedPrior(mv, delta), PredXStart: mv.PredXStart, Residual: perImageNorm(r)}
 }

@@ -18,6 +18,7 @@ import (
 //	cadps-gauss:diagonal=exact,fd_step=0.02,cg=40
 //	tmpd:negative=clamp
 //	mmps:cg=10
+//	pigdm:x0=tweedie
 //	cadps:batched=true
 //	ddrm:eta=0.85,eta_b=1
 //	diffpir:lambda=7,zeta=0.3
@@ -28,7 +29,8 @@ import (
 // fd_step (cadps-gauss's finite-difference step), diagonal (rowsum,
 // hutchinson, exact), probe_seed, negative (abs,
 // clamp: see NegativeRule), space (measurements, pixels: tmpd's
-// PixelSpace), batched, solver (cg, gcr); DDRM's eta and eta_b (in [0,1]);
+// PixelSpace), batched, solver (cg, gcr), x0 (clamped, tweedie: the
+// X0Estimate of pigdm, tmpd, mmps and cadps-gauss); DDRM's eta and eta_b (in [0,1]);
 // DiffPIR's lambda (> 0), zeta and eta (in [0,1]) and guidance (≥ 0);
 // DAPS's sigma_max, sigma_min, ode_sigma_min, tau, lr (> 0), lr_min_ratio
 // (≥ 0), ode_steps and langevin_steps (positive integers). An unknown key,

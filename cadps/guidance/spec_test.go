@@ -28,6 +28,10 @@ func TestParseSpec(t *testing.T) {
 		{"cadps:batched=true", CADPS{Batched: true}, ""},
 		{"mmps:solver=gcr,cg=3", MMPS{Solver: SolverGCR, CGIterations: 3}, ""},
 		{"mmps:solver=lu", nil, `unknown solver "lu"`},
+		{"pigdm:x0=tweedie,cg=4", PiGDM{CGIterations: 4, X0: X0Tweedie}, ""},
+		{"cadps-gauss:x0=clamped", CADPSGauss{}, ""},
+		{"tmpd:x0=raw", nil, `unknown x0 "raw" (known: clamped, tweedie)`},
+		{"dps:x0=tweedie", nil, `dps does not take option "x0"`},
 		{"dsp", nil, `unknown method "dsp"`},
 		{"tmpd:diagonal=diag", nil, `unknown diagonal estimator "diag"`},
 		{"tmpd:probes=0", nil, "want a value in [1, 1000]"},
@@ -39,7 +43,7 @@ func TestParseSpec(t *testing.T) {
 		{"tmpd:cg=2.5", nil, "2.5: want an integer"},
 		{"cadps-gauss:cg=1000", CADPSGauss{CGIterations: 1000}, ""},
 		{"tmpd:probes", nil, "not key=value"},
-		{"tmpd:speed=3", nil, `unknown option "speed" (tmpd takes cg, diagonal, probes, probe_seed, negative, space)`},
+		{"tmpd:speed=3", nil, `unknown option "speed" (tmpd takes cg, diagonal, probes, probe_seed, negative, space, x0)`},
 		{"dps:speed=3", nil, `unknown option "speed" (dps takes no options)`},
 		{"dps:cg=3", nil, `dps does not take option "cg"`},
 		{"cadps-gauss:fd_step=-1", nil, "want a value in (0, +Inf)"},
@@ -143,7 +147,7 @@ func TestRevision(t *testing.T) {
 // fails here.
 func TestSpecKeys(t *testing.T) {
 	example := map[string]string{"cg": "3", "fd_step": "0.1", "diagonal": "exact", "probes": "2", "probe_seed": "1",
-		"negative": "clamp", "space": "pixels", "batched": "true", "solver": "cg",
+		"negative": "clamp", "space": "pixels", "batched": "true", "solver": "cg", "x0": "tweedie",
 		"eta": "0.5", "eta_b": "0.5", "lambda": "3", "zeta": "0.5", "guidance": "0.5", "sigma_max": "50", "sigma_min": "0.2",
 		"ode_sigma_min": "0.02", "ode_steps": "3", "langevin_steps": "7", "lr": "3e-4", "lr_min_ratio": "0.5", "tau": "0.02"}
 	for _, k := range optionKeys() {

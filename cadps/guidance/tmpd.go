@@ -44,6 +44,9 @@ type TMPD struct {
 	// couplings only; on the mixture benchmark that made it far worse
 	// (docs/posterior-fidelity.md).
 	PixelSpace bool
+	// X0 selects the x̂0 whose residual and Jacobian the guidance uses
+	// (zero: the clamped one).
+	X0 X0Estimate
 }
 
 // Name implements Method.
@@ -51,7 +54,7 @@ func (TMPD) Name() string { return "tmpd" }
 
 // SpecKeys implements SpecReader.
 func (TMPD) SpecKeys() []string {
-	return []string{"cg", "diagonal", "probes", "probe_seed", "negative", "space"}
+	return []string{"cg", "diagonal", "probes", "probe_seed", "negative", "space", "x0"}
 }
 
 // WithOption implements SpecReader.
@@ -60,6 +63,8 @@ func (m TMPD) WithOption(k, v string) (Method, error) {
 	switch k {
 	case "cg":
 		m.CGIterations, err = unrolledCount(v)
+	case "x0":
+		m.X0, err = parseX0Estimate(v)
 	case "space":
 		switch v {
 		case "pixels", "measurements":
@@ -95,7 +100,7 @@ func (m TMPD) CheckOperator(op ops.Operator) error {
 func (m TMPD) Step(s *Step) Result {
 	op := mustLinear(m.Name(), s.Op)
 	mv := s.Denoise(s.X, s.I)
-	x0 := mv.PredXStart
+	x0 := m.X0.of(mv)
 	k := s.TweedieScale(x0)
 	jv := func(v *graph.Node) *graph.Node { return s.VJP(x0, v) }
 	r := s.residual(x0)
@@ -110,6 +115,6 @@ func (m TMPD) Step(s *Step) Result {
 	}
 	g := s.VJP(x0, op.Adjoint(u))
 	delta := s.Scaled(graph.Mul(k, g))
-	return Result{Next: s.GuidedPrior(mv, delta), PredXStart: x0, Residual: perImageNorm(r),
+	return Result{Next: s.GuidedPrior(mv, delta), PredXStart: mv.PredXStart, Residual: perImageNorm(r),
 		Extra: map[string]*graph.Node{"covariance": cov}}
 }
