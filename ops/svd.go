@@ -32,6 +32,21 @@ type Decomposition interface {
 	U(u *graph.Node) *graph.Node
 }
 
+// SeparableDecomposition is implemented by decompositions of separable
+// operators, Y = Mh X Mwᵀ on every channel (resizers, blurs whose kernel
+// is of rank one), whose singular values are products of the two axis
+// matrices' singular values. Methods that treat each axis's small values
+// as the reference does (DDRM) ask for them.
+//
+// Singulars must then hold one block per channel of kh·kw products
+// h_i·w_j (kh = len(h), kw = len(w)), row-major: index c·kh·kw + i·kw + j.
+type SeparableDecomposition interface {
+	Decomposition
+	// AxisSingulars returns the singular values h of Mh (kh values) and w
+	// of Mw (kw values), non-negative; the caller may change the slices.
+	AxisSingulars() (h, w []float64)
+}
+
 // Decomposer is implemented by linear operators that give their singular
 // value decomposition (needed by DDRM).
 type Decomposer interface {

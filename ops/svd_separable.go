@@ -13,10 +13,11 @@ import (
 // The spectral grid Vhᵀ X Vw is flattened with the m = C·kh·kw entries
 // (c, i < kh, j < kw) first, in that order, singular value sh_i·sw_j, then
 // the rest in row-major order; kh, kw are the ranks of the factors' SVDs
-// (min of their sides).
+// (min of their sides). It implements [SeparableDecomposition].
 type SeparableSVD struct {
 	in             []int
 	uh, vh, uw, vw [][]float64
+	sh, sw         []float64
 	kh, kw         int
 	perm, inv      []int
 	singulars      []float64
@@ -40,7 +41,7 @@ func NewSeparableSVD(mh, mw [][]float64, in []int) (*SeparableSVD, error) {
 		return nil, fmt.Errorf("separable svd: columns: %w", err)
 	}
 	c, h, w := in[1], in[2], in[3]
-	s := &SeparableSVD{in: slices.Clone(in), uh: uh, vh: vh, uw: uw, vw: vw, kh: len(sh), kw: len(sw)}
+	s := &SeparableSVD{in: slices.Clone(in), uh: uh, vh: vh, uw: uw, vw: vw, sh: sh, sw: sw, kh: len(sh), kw: len(sw)}
 	head := make([]bool, c*h*w)
 	for ch := range c {
 		for i := range s.kh {
@@ -63,6 +64,12 @@ func NewSeparableSVD(mh, mw [][]float64, in []int) (*SeparableSVD, error) {
 
 // Singulars implements [Decomposition].
 func (s *SeparableSVD) Singulars() []float64 { return slices.Clone(s.singulars) }
+
+// AxisSingulars implements [SeparableDecomposition]: the singular values of
+// the H'×H and W'×W axis matrices.
+func (s *SeparableSVD) AxisSingulars() (h, w []float64) {
+	return slices.Clone(s.sh), slices.Clone(s.sw)
+}
 
 // Vt implements [Decomposition].
 func (s *SeparableSVD) Vt(x *graph.Node) *graph.Node {

@@ -297,3 +297,46 @@ func TestDecimatedConv(t *testing.T) {
 		}
 	}
 }
+
+// TestSeparableAxisSingulars checks that the separable decompositions
+// report axis singular values whose products, in the documented layout
+// (channel, then row-major kh×kw), are their singular values.
+func TestSeparableAxisSingulars(t *testing.T) {
+	sr, _ := NewSuperResolution(2, "")
+	sr3, _ := NewSuperResolution(3, "lanczos3")
+	gauss, err := NewGaussianBlur(5, 1.5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		op   Decomposer
+		in   []int
+	}{
+		{"super_resolution bicubic x2", sr, []int{1, 3, 8, 12}},
+		{"super_resolution lanczos3 x3", sr3, []int{1, 1, 9, 6}},
+		{"gaussian_blur", gauss, []int{1, 2, 7, 5}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			d, err := c.op.SVD(c.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sep, ok := d.(SeparableDecomposition)
+			if !ok {
+				t.Fatalf("%T is no SeparableDecomposition", d)
+			}
+			h, w := sep.AxisSingulars()
+			sv := d.Singulars()
+			if len(sv) != c.in[1]*len(h)*len(w) {
+				t.Fatalf("%d singular values, want %d channels of %d×%d", len(sv), c.in[1], len(h), len(w))
+			}
+			for k, s := range sv {
+				i, j := (k%(len(h)*len(w)))/len(w), k%len(w)
+				if s != h[i]*w[j] {
+					t.Fatalf("singular value %d = %v, want h[%d]·w[%d] = %v", k, s, i, j, h[i]*w[j])
+				}
+			}
+		})
+	}
+}

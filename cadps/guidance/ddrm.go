@@ -38,9 +38,9 @@ import (
 //
 // Small singular values are set to zero first, as the reference's
 // decompositions zero theirs: for a separable decomposition
-// (ops.SeparableSVD: super-resolution, separable blurs), whose singular
-// values are products sh_i·sw_j of the two axes', every product with a
-// factor below [DDRMAxisZero] times its axis's largest; for any other, the
+// (ops.SeparableDecomposition: super-resolution, separable blurs), whose
+// singular values are products h_i·w_j of the two axes', every product with
+// a factor below [DDRMAxisZero] times its axis's largest; for any other, the
 // values below [DDRMZero] times the largest. A blur's smallest singular
 // values (10⁻¹² for a 61-tap σ = 3 Gaussian at 32×32) would otherwise
 // divide y's rounding error into the image when σ_y = 0. An operator left
@@ -284,18 +284,18 @@ func (m DDRM) Start(s *Step) *graph.Node {
 
 // ddrmSingulars returns the singular values of d, op's decomposition for
 // images shaped in, with the small ones set to zero: per axis for an
-// ops.SeparableSVD (zeroPerAxis), below DDRMZero times the largest for any
-// other decomposition. It returns an error when no value is positive. It
-// zeroes a copy: a decomposition may return its own slice, and an
-// ops.SVDOperator applies A through it.
+// ops.SeparableDecomposition (zeroPerAxis), below DDRMZero times the
+// largest for any other decomposition. It returns an error when no value
+// is positive. It zeroes a copy: a decomposition may return its own slice,
+// and an ops.SVDOperator applies A through it.
 func ddrmSingulars(op ops.Operator, d ops.Decomposition, in []int) ([]float64, error) {
 	sv := slices.Clone(d.Singulars())
 	if !slices.ContainsFunc(sv, func(s float64) bool { return s > 0 }) {
 		return nil, fmt.Errorf("ddrm: %s keeps nothing of the image (its decomposition has %d singular values, none positive): %w",
 			op.Name(), len(sv), ErrOperator)
 	}
-	if _, ok := d.(*ops.SeparableSVD); ok {
-		return zeroPerAxis(op, sv, in)
+	if sep, ok := d.(ops.SeparableDecomposition); ok {
+		return zeroPerAxis(op, sv, sep, in)
 	}
 	cut := DDRMZero * slices.Max(sv)
 	for i, s := range sv {
@@ -307,52 +307,35 @@ func ddrmSingulars(op ops.Operator, d ops.Decomposition, in []int) ([]float64, e
 }
 
 // zeroPerAxis sets to zero the singular values sv of op's separable
-// decomposition (ops.SeparableSVD) for images shaped in = [N,C,H,W] whose
-// factor along either axis is below DDRMAxisZero times that axis's
-// largest. sv holds one block per channel of kh×kw products sh_i·sw_j,
-// row-major, kh and kw the ranks of the axis matrices (the smaller of the
-// input and output sizes of each axis). Within a block, the products in
-// the column of the largest one are the sh_i times the largest sw, so
-// their ratios to the largest product are sh_i/max sh; likewise along its
-// row for sw_j.
-func zeroPerAxis(op ops.Operator, sv []float64, in []int) ([]float64, error) {
-	out, err := op.OutputShape(in)
-	if err != nil {
-		return nil, fmt.Errorf("ddrm: %s: %w", op.Name(), err)
+// decomposition d for images shaped in = [N,C,H,W] whose factor along
+// either axis is below DDRMAxisZero times that axis's largest. sv holds one
+// block per channel of kh×kw products h_i·w_j, row-major, h and w being
+// d's axis singular values.
+func zeroPerAxis(op ops.Operator, sv []float64, d ops.SeparableDecomposition, in []int) ([]float64, error) {
+	h, w := d.AxisSingulars()
+	size := len(h) * len(w)
+	if len(in) != 4 || size == 0 || len(sv) != in[1]*size {
+		return nil, fmt.Errorf("ddrm: the separable decomposition of %s has %d singular values for images shaped %v, want one block of %d×%d axis products per channel",
+			op.Name(), len(sv), in, len(h), len(w))
 	}
-	if len(in) != 4 || len(out) != 4 {
-		return nil, fmt.Errorf("ddrm: %s maps %v to %v; a separable decomposition needs NCHW images on both sides", op.Name(), in, out)
-	}
-	kh, kw := min(in[2], out[2]), min(in[3], out[3])
-	size := kh * kw
-	if len(sv) != in[1]*size {
-		return nil, fmt.Errorf("ddrm: the separable decomposition of %s has %d singular values, want %d channels of %d×%d",
-			op.Name(), len(sv), in[1], kh, kw)
-	}
-	for c := range in[1] {
-		block := sv[c*size : (c+1)*size]
-		top := 0
-		for k, s := range block {
-			if s > block[top] {
-				top = k
-			}
-		}
-		i0, j0, cut := top/kw, top%kw, DDRMAxisZero*block[top]
-		rowSmall := make([]bool, kh)
-		for i := range kh {
-			rowSmall[i] = block[i*kw+j0] < cut
-		}
-		colSmall := make([]bool, kw)
-		for j := range kw {
-			colSmall[j] = block[i0*kw+j] < cut
-		}
-		for k := range block {
-			if rowSmall[k/kw] || colSmall[k%kw] {
-				block[k] = 0
-			}
+	smallH, smallW := axisSmall(h), axisSmall(w)
+	for k := range sv {
+		if i, j := (k%size)/len(w), k%len(w); smallH[i] || smallW[j] {
+			sv[k] = 0
 		}
 	}
 	return sv, nil
+}
+
+// axisSmall reports for each of an axis's singular values s whether it is
+// below DDRMAxisZero times their largest.
+func axisSmall(s []float64) []bool {
+	cut := DDRMAxisZero * slices.Max(s)
+	small := make([]bool, len(s))
+	for i, v := range s {
+		small[i] = v < cut
+	}
+	return small
 }
 
 // where selects a where cond holds and b elsewhere, broadcasting cond to

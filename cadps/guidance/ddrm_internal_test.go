@@ -3,6 +3,7 @@ package guidance
 import (
 	"math"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/cadps/toolkit/ops"
@@ -18,42 +19,70 @@ func diagonal(d ...float64) [][]float64 {
 	return m
 }
 
+// ownSeparable is a separable decomposition of one's own: the singular
+// values of a hidden one, and the axis values it reports.
+type ownSeparable struct {
+	ops.Decomposition
+	h, w []float64
+}
+
+// AxisSingulars implements ops.SeparableDecomposition.
+func (s ownSeparable) AxisSingulars() (h, w []float64) { return s.h, s.w }
+
 // TestDDRMSingulars checks which singular values DDRM zeroes. A separable
-// decomposition with axis values sh = (1, 0.5, 0.031, 0.02) and sw = (2,
+// decomposition with axis values h = (1, 0.5, 0.031, 0.02) and w = (2,
 // 0.062, 0.002) keeps the products of the axis values of at least
 // DDRMAxisZero times their axis's largest, (1, 0.5, 0.031) × (2, 0.062) in
 // each channel, whatever their size: 0.031·0.062 is below DDRMZero times
-// the largest product, 0.02·2 above it. A dense decomposition keeps the
+// the largest product, 0.02·2 above it. A decomposition of one's own that
+// reports the same axis values gets the same; one whose axis values do not
+// tile its singular values is refused. A dense decomposition keeps the
 // values of at least DDRMZero times the largest.
 func TestDDRMSingulars(t *testing.T) {
 	in := []int{1, 2, 4, 3}
-	sep, err := ops.NewSeparableSVD(diagonal(1, 0.5, 0.031, 0.02), diagonal(2, 0.062, 0.002), in)
+	h, w := []float64{1, 0.5, 0.031, 0.02}, []float64{2, 0.062, 0.002}
+	sep, err := ops.NewSeparableSVD(diagonal(h...), diagonal(w...), in)
 	if err != nil {
 		t.Fatal(err)
 	}
-	op, err := ops.NewSVDOperator("diagonal", sep, in, in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var want []float64
+	var perAxis []float64
 	for range in[1] {
-		for _, h := range []float64{1, 0.5, 0.031} {
-			for _, w := range []float64{2, 0.062} {
-				want = append(want, h*w)
+		for _, h := range h[:3] {
+			for _, w := range w[:2] {
+				perAxis = append(perAxis, h*w)
 			}
 		}
 	}
-	checkKept(t, op, sep, in, want)
-
 	dense, err := ops.NewDenseSVD(diagonal(1, 0.5, 0.0011, 0.0009), []int{1, 1, 2, 2})
 	if err != nil {
 		t.Fatal(err)
 	}
-	op, err = ops.NewSVDOperator("dense", dense, []int{1, 1, 2, 2}, []int{1, 4})
-	if err != nil {
-		t.Fatal(err)
+	hidden := struct{ ops.Decomposition }{sep}
+	for _, c := range []struct {
+		name    string
+		d       ops.Decomposition
+		in, out []int
+		want    []float64 // nil: an error
+	}{
+		{"separable", sep, in, in, perAxis},
+		{"own_separable", ownSeparable{hidden, h, w}, in, in, perAxis},
+		{"own_separable_bad_axes", ownSeparable{hidden, h, w[:2]}, in, in, nil},
+		{"dense", dense, []int{1, 1, 2, 2}, []int{1, 4}, []float64{1, 0.5, 0.0011}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			op, err := ops.NewSVDOperator(c.name, c.d, c.in, c.out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.want == nil {
+				if _, err := ddrmSingulars(op, c.d, c.in); err == nil || !strings.Contains(err.Error(), c.name) {
+					t.Errorf("ddrmSingulars = %v, want an error naming %s", err, c.name)
+				}
+				return
+			}
+			checkKept(t, op, c.d, c.in, c.want)
+		})
 	}
-	checkKept(t, op, dense, []int{1, 1, 2, 2}, []float64{1, 0.5, 0.0011})
 }
 
 // checkKept checks that ddrmSingulars keeps the values want of d (in any
