@@ -51,6 +51,9 @@ func (p *Inpainting) MissingFraction() float64 {
 	return float64(missing) / float64(len(p.mask))
 }
 
+// KeepsNothing implements [ZeroReporter]: the mask hides every pixel.
+func (p *Inpainting) KeepsNothing() bool { return !slices.Contains(p.mask, 1) }
+
 // String describes the operator.
 func (p *Inpainting) String() string {
 	return fmt.Sprintf("inpainting:%dx%d mask, %.1f%% missing", p.h, p.w, 100*p.MissingFraction())

@@ -47,6 +47,16 @@ type SeparableDecomposition interface {
 	AxisSingulars() (h, w []float64)
 }
 
+// ZeroReporter is implemented by operators that can tell, before an image's
+// shape is known, that they keep nothing of any image: A x = 0 for every x
+// (an inpainting mask that hides every pixel). Such an operator has no
+// positive singular value, and methods that divide by them (DDRM) refuse it
+// before sampling.
+type ZeroReporter interface {
+	// KeepsNothing reports whether A x = 0 for every image x.
+	KeepsNothing() bool
+}
+
 // Decomposer is implemented by linear operators that give their singular
 // value decomposition (needed by DDRM).
 type Decomposer interface {

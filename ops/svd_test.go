@@ -340,3 +340,25 @@ func TestSeparableAxisSingulars(t *testing.T) {
 		})
 	}
 }
+
+// TestInpaintingKeepsNothing checks that a mask says it keeps nothing when
+// it hides every pixel, and only then.
+func TestInpaintingKeepsNothing(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		mask []float32
+		want bool
+	}{
+		{"every pixel hidden", []float32{0, 0, 0, 0}, true},
+		{"one pixel observed", []float32{0, 0, 1, 0}, false},
+		{"every pixel observed", []float32{1, 1, 1, 1}, false},
+	} {
+		p, err := NewInpainting(c.mask, 2, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := p.KeepsNothing(); got != c.want {
+			t.Errorf("%s: KeepsNothing() = %v, want %v", c.name, got, c.want)
+		}
+	}
+}

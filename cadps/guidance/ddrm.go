@@ -129,14 +129,15 @@ func (DDRM) DefaultScale(ops.Kind) float64 { return 1 }
 
 // CheckOperator implements OperatorChecker: DDRM needs the operator's SVD,
 // with at least one positive singular value; of the latter it can tell
-// only for inpainting before the image's shape is known (the others are
-// checked when the steps are built).
+// before the image's shape is known only for an operator that says it
+// keeps nothing (ops.ZeroReporter: a mask that hides every pixel); the
+// others are checked when the steps are built.
 func (DDRM) CheckOperator(op ops.Operator) error {
 	if !ops.HasSVD(op) {
 		return fmt.Errorf("ddrm needs the singular value decomposition of %s (ops.Decomposer; ops.NewSVDOperator builds an operator with one): %w", op.Name(), ErrOperator)
 	}
-	if p, ok := op.(*ops.Inpainting); ok && p.MissingFraction() == 1 {
-		return fmt.Errorf("ddrm: the mask of %s hides every pixel, so it has no positive singular value: %w", op.Name(), ErrOperator)
+	if z, ok := op.(ops.ZeroReporter); ok && z.KeepsNothing() {
+		return fmt.Errorf("ddrm: %s keeps nothing of the image (for a mask: it hides every pixel), so it has no positive singular value: %w", op.Name(), ErrOperator)
 	}
 	return nil
 }

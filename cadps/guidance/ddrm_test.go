@@ -18,11 +18,28 @@ func (z zeroSingulars) Singulars() []float64 {
 	return make([]float64, len(z.Decomposition.Singulars()))
 }
 
+// keepsNothing is an operator of one's own that says whether it keeps
+// nothing of the image.
+type keepsNothing struct {
+	ops.Operator
+	nothing bool
+}
+
+// KeepsNothing implements ops.ZeroReporter.
+func (k keepsNothing) KeepsNothing() bool { return k.nothing }
+
+// SVD implements ops.Decomposer through the wrapped operator.
+func (k keepsNothing) SVD(in []int) (ops.Decomposition, error) {
+	return k.Operator.(ops.Decomposer).SVD(in)
+}
+
 // TestDDRMNoSingularValue checks that DDRM refuses an operator that keeps
-// nothing of the image, with an error naming it: an inpainting mask that
-// hides every pixel before sampling (CheckOperator), and operators of
-// one's own whose decomposition has no singular value or only zeros when
-// the run builds its steps (the block average, with positive ones, runs).
+// nothing of the image, with an error naming it: before sampling
+// (CheckOperator) an inpainting mask that hides every pixel and an
+// operator of one's own that says it keeps nothing (ops.ZeroReporter), and
+// operators of one's own whose decomposition has no singular value or
+// only zeros when the run builds its steps (the block average, with
+// positive ones, runs).
 func TestDDRMNoSingularValue(t *testing.T) {
 	m := guidance.DDRM{Eta: 0.85, EtaB: 1}
 	in := []int{1, 2, 4, 4}
@@ -31,9 +48,27 @@ func TestDDRMNoSingularValue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = guidance.CheckOperator(m, hidden)
-	if !errors.Is(err, guidance.ErrOperator) || !strings.Contains(err.Error(), "inpainting") {
-		t.Errorf("CheckOperator(ddrm, a mask hiding every pixel) = %v, want an ErrOperator naming inpainting", err)
+	observed, err := ops.NewInpainting(append(make([]float32, 15), 1), 4, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		op   ops.Operator
+		ok   bool
+	}{
+		{"mask hiding every pixel", hidden, false},
+		{"mask observing one pixel", observed, true},
+		{"own operator keeping nothing", keepsNothing{observed, true}, false},
+		{"own operator keeping something", keepsNothing{observed, false}, true},
+	} {
+		err := guidance.CheckOperator(m, c.op)
+		switch {
+		case c.ok && err != nil:
+			t.Errorf("CheckOperator(ddrm, %s) = %v, want nil", c.name, err)
+		case !c.ok && (!errors.Is(err, guidance.ErrOperator) || !strings.Contains(err.Error(), "inpainting keeps nothing")):
+			t.Errorf("CheckOperator(ddrm, %s) = %v, want an ErrOperator saying inpainting keeps nothing", c.name, err)
+		}
 	}
 
 	none, err := ops.NewMaskSVD(make([]float32, 16), in)
