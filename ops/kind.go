@@ -23,6 +23,15 @@ type Kinder interface {
 	Kind() Kind
 }
 
+// MotionReporter is implemented by blur operators that say whether their
+// kernel follows a camera's motion rather than spreading light smoothly (a
+// Gaussian). Both are of [KindBlur]; methods whose released settings differ
+// between the two (DAPS's Langevin step size) ask for it.
+type MotionReporter interface {
+	// MotionBlur reports whether the kernel follows a camera's motion.
+	MotionBlur() bool
+}
+
 // KindOf returns the kind op reports, or KindOther when it reports none.
 func KindOf(op Operator) Kind {
 	if k, ok := op.(Kinder); ok {
@@ -50,6 +59,10 @@ func (s *SuperResolution) Kind() Kind { return KindSuperResolution }
 
 // Kind implements [Kinder]: Gaussian and motion blurs alike.
 func (b *Blur) Kind() Kind { return KindBlur }
+
+// MotionBlur implements [MotionReporter]: a blur made as the motion_blur
+// task (its name), whether its kernel was drawn or read from a file.
+func (b *Blur) MotionBlur() bool { return b.name == "motion_blur" }
 
 // Kind implements [Kinder].
 func (p *PhaseRetrieval) Kind() Kind { return KindPhaseRetrieval }

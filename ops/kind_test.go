@@ -73,3 +73,35 @@ func TestKind(t *testing.T) {
 		t.Errorf("an operator made from a function: KindOf = %q, want %q", got, KindOther)
 	}
 }
+
+// TestMotionBlur checks which blurs say they follow a camera's motion: the
+// motion_blur task's, drawn or read from a file, and no Gaussian blur.
+func TestMotionBlur(t *testing.T) {
+	type blurCase struct {
+		spec string
+		want bool
+	}
+	cases := []blurCase{
+		{"motion_blur:kernel_size=9", true},
+		{"gaussian_blur:kernel_size=9", false},
+	}
+	if path, err := kernelsPath(); err == nil {
+		cases = append(cases, blurCase{"motion_blur:file=" + path + ",kernel=dps_motion61/0", true})
+	} else {
+		t.Logf("no stored kernel checked: %v", err)
+	}
+	shape := []int{1, 3, 64, 64}
+	for _, c := range cases {
+		op, err := Parse(c.spec, shape, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, ok := op.(MotionReporter)
+		if !ok {
+			t.Fatalf("%s: %T is no MotionReporter", c.spec, op)
+		}
+		if got := m.MotionBlur(); got != c.want {
+			t.Errorf("%s: MotionBlur() = %v, want %v", c.spec, got, c.want)
+		}
+	}
+}

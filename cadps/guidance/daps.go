@@ -151,8 +151,8 @@ func (m DAPS) Validate() error {
 // and phase retrieval, 1e-4 for super-resolution and Gaussian blur. Random
 // inpainting's config has 1e-4, but an inpainting operator does not say how
 // its mask was drawn: every mask gets box inpainting's 5e-5 (pass lr=1e-4
-// for random masks). Motion blur is told from Gaussian blur by its name,
-// as both are of kind ops.KindBlur. The released phase-retrieval config
+// for random masks). Motion blur is told from Gaussian blur by the
+// operator's answer (ops.MotionReporter), as both are of kind ops.KindBlur. The released phase-retrieval config
 // measures |F pad(x/2 + ½)|, the image in [0,1] units, where the toolkit's
 // phase retrieval (DPS's) measures |F pad(x)| of the [−1,1] image: its 5e-5
 // (and τ = 0.01) were tuned for that other measurement.
@@ -160,9 +160,11 @@ func (m DAPS) lr(op ops.Operator) float64 {
 	if m.LR > 0 {
 		return m.LR
 	}
-	switch {
-	case ops.KindOf(op) == ops.KindInpainting, ops.KindOf(op) == ops.KindPhaseRetrieval,
-		op.Name() == "motion_blur":
+	switch ops.KindOf(op) {
+	case ops.KindInpainting, ops.KindPhaseRetrieval:
+		return 5e-5
+	}
+	if m, ok := op.(ops.MotionReporter); ok && m.MotionBlur() {
 		return 5e-5
 	}
 	return 1e-4

@@ -39,9 +39,24 @@ func TestDefaultSteps(t *testing.T) {
 	}
 }
 
+// ownBlur is a blur of one's own: of kind ops.KindBlur, saying whether it
+// follows a camera's motion.
+type ownBlur struct {
+	ops.Operator
+	motion bool
+}
+
+// Kind implements ops.Kinder.
+func (ownBlur) Kind() ops.Kind { return ops.KindBlur }
+
+// MotionBlur implements ops.MotionReporter.
+func (b ownBlur) MotionBlur() bool { return b.motion }
+
 // TestTaskDefaults checks DiffPIR's λ, ζ and DAPS's Langevin step size per
 // kind of operator: the operators Parse builds, the USRNet model with and
-// without decimation, and an operator of no known kind.
+// without decimation, an operator of no known kind, and blurs of one's own
+// that say whether they follow a camera's motion (an operator's name does
+// not count).
 func TestTaskDefaults(t *testing.T) {
 	shape := []int{1, 3, 32, 32}
 	parse := func(spec string) ops.Operator {
@@ -58,10 +73,14 @@ func TestTaskDefaults(t *testing.T) {
 		}
 		return op
 	}
-	other, err := ops.NewFunc("matrix", func(in []int) ([]int, error) { return in, nil }, func(x *graph.Node) *graph.Node { return x })
-	if err != nil {
-		t.Fatal(err)
+	identity := func(name string) ops.Operator {
+		op, err := ops.NewFunc(name, func(in []int) ([]int, error) { return in, nil }, func(x *graph.Node) *graph.Node { return x })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return op
 	}
+	other := identity("matrix")
 	cases := []struct {
 		name               string
 		op                 ops.Operator
@@ -75,6 +94,9 @@ func TestTaskDefaults(t *testing.T) {
 		{"decimated s=2", decimated(2), 2, 0.25, 1e-4},
 		{"decimated s=1", decimated(1), 7, 0.3, 1e-4},
 		{"other", other, 2, 0.25, 1e-4},
+		{"own motion blur", ownBlur{other, true}, 7, 0.3, 5e-5},
+		{"own smooth blur", ownBlur{other, false}, 7, 0.3, 1e-4},
+		{"named motion_blur, saying nothing", identity("motion_blur"), 2, 0.25, 1e-4},
 	}
 	for _, c := range cases {
 		p := DiffPIR{Zeta: -1}.params(c.op)
