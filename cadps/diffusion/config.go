@@ -2,6 +2,7 @@ package diffusion
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -55,9 +56,16 @@ type Config struct {
 	// Steps is the number of diffusion steps T of the original process
 	// (1000 for the DPS models), from 2 to 2²⁰.
 	Steps int
-	// NoiseSchedule is "linear" or "cosine"; required (an empty or other
-	// name is an error).
+	// NoiseSchedule is "linear" or "cosine" ([BetaSchedule]); required
+	// unless Betas is given (an empty or other name is an error).
 	NoiseSchedule string
+	// Betas, when not empty, is the base schedule itself instead of a named
+	// one (NoiseSchedule must then be empty): β_t, the variance of the
+	// noise added at original step t = 0 … Steps−1, one value per step
+	// (len(Betas) = Steps), each in (0, 1). They need not increase: ᾱ_t =
+	// Π(1 − β_s) decreases for any such values. A checkpoint trained with
+	// its own β gives them here; respacing applies as for a named schedule.
+	Betas []float64 `json:",omitempty"`
 	// Respacing is the timestep respacing (see [SpaceTimesteps]); empty
 	// keeps all Steps.
 	Respacing string
@@ -79,7 +87,9 @@ type Config struct {
 type Process struct {
 	cfg         Config
 	timestepMap []int
-	sched       *Schedule
+	// betas is the base schedule's β, one per original step.
+	betas []float64
+	sched *Schedule
 	// f32 holds the Schedule arrays cast to float32, keyed by
 	// [Schedule.Array] names, for the in-graph lookups.
 	f32 map[string][]float32
@@ -93,10 +103,10 @@ type Process struct {
 const maxSteps = 1 << 20
 
 // New builds the process described by cfg: the base β schedule over
-// cfg.Steps steps, the retained timesteps, and the respaced process's
-// coefficient arrays. It refuses a base schedule with a β of 1 or more
-// (the linear one over 20 steps or fewer), whose ᾱ reaches 0 and whose x̂0
-// is then infinite.
+// cfg.Steps steps (named, or cfg.Betas), the retained timesteps, and the
+// respaced process's coefficient arrays. It refuses a base schedule with a
+// β of 1 or more (the linear one over 20 steps or fewer), whose ᾱ reaches
+// 0 and whose x̂0 is then infinite.
 func New(cfg Config) (*Process, error) {
 	switch cfg.Sampler {
 	case "":
@@ -120,19 +130,11 @@ func New(cfg Config) (*Process, error) {
 	if cfg.Steps < 2 || cfg.Steps > maxSteps {
 		return nil, fmt.Errorf("diffusion: steps must be at least 2 and at most %d, got %d", maxSteps, cfg.Steps)
 	}
-	base, err := BetaSchedule(cfg.NoiseSchedule, cfg.Steps)
+	base, err := cfg.baseBetas()
 	if err != nil {
 		return nil, err
 	}
-	for t, b := range base {
-		if !(b < 1) {
-			// β_t = 1 makes ᾱ_t = 0, where x̂0 = x_t/√ᾱ_t − … is infinite;
-			// β_t > 1 is not a variance. Only the linear schedule gets
-			// there: it scales its end 0.02 by 1000/steps.
-			return nil, fmt.Errorf("diffusion: the %s schedule over %d steps has β_%d = %v: every β must be below 1 so that ᾱ stays positive (the linear schedule needs more than 20 steps)",
-				cfg.NoiseSchedule, cfg.Steps, t, b)
-		}
-	}
+	cfg.Betas = slices.Clone(cfg.Betas)
 	baseSched, err := NewSchedule(base)
 	if err != nil {
 		return nil, fmt.Errorf("diffusion: base schedule: %w", err)
@@ -148,7 +150,7 @@ func New(cfg Config) (*Process, error) {
 	if err != nil {
 		return nil, fmt.Errorf("diffusion: respaced schedule %q: %w", cfg.Respacing, err)
 	}
-	p := &Process{cfg: cfg, timestepMap: kept, sched: sched, f32: map[string][]float32{}}
+	p := &Process{cfg: cfg, timestepMap: kept, betas: base, sched: sched, f32: map[string][]float32{}}
 	for name, a := range sched.named() {
 		p.f32[name] = toFloat32(a)
 	}
@@ -175,6 +177,46 @@ func New(cfg Config) (*Process, error) {
 	return p, nil
 }
 
+// baseBetas returns the base schedule's β over cfg.Steps steps: cfg.Betas
+// (a copy) when given, the named schedule otherwise. Every β must be
+// below 1 and the given ones above 0.
+func (cfg Config) baseBetas() ([]float64, error) {
+	if len(cfg.Betas) == 0 {
+		return namedBetas(cfg.NoiseSchedule, cfg.Steps)
+	}
+	switch {
+	case cfg.NoiseSchedule != "":
+		return nil, fmt.Errorf("diffusion: both the noise schedule %q and %d betas are given; give one of them", cfg.NoiseSchedule, len(cfg.Betas))
+	case len(cfg.Betas) != cfg.Steps:
+		return nil, fmt.Errorf("diffusion: %d betas for %d steps; give one β per step", len(cfg.Betas), cfg.Steps)
+	}
+	for t, b := range cfg.Betas {
+		if !(b > 0 && b < 1) {
+			return nil, fmt.Errorf("diffusion: β_%d = %v, want a value in (0, 1) (0 adds no noise; 1 or more makes ᾱ reach 0, where x̂0 is infinite)", t, b)
+		}
+	}
+	return slices.Clone(cfg.Betas), nil
+}
+
+// namedBetas returns the schedule called name over steps steps
+// ([BetaSchedule]), refusing one with a β of 1 or more.
+func namedBetas(name string, steps int) ([]float64, error) {
+	betas, err := BetaSchedule(name, steps)
+	if err != nil {
+		return nil, err
+	}
+	for t, b := range betas {
+		if !(b < 1) {
+			// β_t = 1 makes ᾱ_t = 0, where x̂0 = x_t/√ᾱ_t − … is infinite;
+			// β_t > 1 is not a variance. Only the linear schedule gets
+			// there: it scales its end 0.02 by 1000/steps.
+			return nil, fmt.Errorf("diffusion: the %s schedule over %d steps has β_%d = %v: every β must be below 1 so that ᾱ stays positive (the linear schedule needs more than 20 steps)",
+				name, steps, t, b)
+		}
+	}
+	return betas, nil
+}
+
 // toFloat32 casts every value to float32 (round to nearest, as torch's
 // .float() does).
 func toFloat32(a []float64) []float32 {
@@ -186,8 +228,12 @@ func toFloat32(a []float64) []float32 {
 }
 
 // Config returns the configuration the process was built from (with the
-// default sampler filled in).
-func (p *Process) Config() Config { return p.cfg }
+// default sampler filled in; its Betas a copy).
+func (p *Process) Config() Config {
+	cfg := p.cfg
+	cfg.Betas = slices.Clone(cfg.Betas)
+	return cfg
+}
 
 // NetworkTimestep returns the timestep the network receives for the
 // original (possibly fractional) timestep t: t·1000/Steps when
@@ -202,6 +248,12 @@ func (p *Process) NetworkTimestep(t float64) float64 {
 	}
 	return t
 }
+
+// Betas returns a copy of the base schedule's β, one per original step
+// (OriginalSteps values, t = 0 … T−1, before respacing): the named
+// schedule's or Config.Betas. Methods that run their own time grids over
+// the original process (DDRM, DiffPIR, DAPS) read it.
+func (p *Process) Betas() []float64 { return slices.Clone(p.betas) }
 
 // NumSteps returns the number of respaced steps (the length of every
 // coefficient array); sampling runs i = NumSteps()−1 down to 0.

@@ -2,6 +2,8 @@ package diffusion
 
 import (
 	"fmt"
+	"math"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -50,7 +52,7 @@ func TestParseConfig(t *testing.T) {
 			}
 			want := Config{Sampler: SamplerDDPM, Steps: 1000, NoiseSchedule: ScheduleLinear, Respacing: c.respacing,
 				MeanType: MeanEpsilon, VarType: VarLearnedRange, ClipDenoised: true}
-			if cfg != want {
+			if !reflect.DeepEqual(cfg, want) {
 				t.Errorf("ParseConfig = %+v, want %+v", cfg, want)
 			}
 			p, err := FromConfig(c.m)
@@ -103,6 +105,67 @@ func TestParseConfigErrors(t *testing.T) {
 	}
 }
 
+// linear1000 returns the β of the linear schedule over 1000 steps.
+func linear1000(t *testing.T) []float64 {
+	t.Helper()
+	betas, err := BetaSchedule(ScheduleLinear, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return betas
+}
+
+// withBeta returns betas with β_k set to b.
+func withBeta(betas []float64, k int, b float64) []float64 {
+	betas[k] = b
+	return betas
+}
+
+// TestGivenBetas checks that a process built from the β of a named
+// schedule (Config.Betas) is the named schedule's process, respaced alike,
+// that it keeps its own copy of them, and that β need not increase.
+func TestGivenBetas(t *testing.T) {
+	for _, c := range []struct{ schedule, respacing string }{
+		{ScheduleLinear, ""},
+		{ScheduleLinear, "50"},
+		{ScheduleCosine, "ddim25"},
+	} {
+		t.Run(c.schedule+"/"+c.respacing, func(t *testing.T) {
+			named := Config{Steps: 1000, NoiseSchedule: c.schedule, Respacing: c.respacing, MeanType: MeanEpsilon, VarType: VarLearnedRange}
+			betas, err := BetaSchedule(c.schedule, named.Steps)
+			if err != nil {
+				t.Fatal(err)
+			}
+			given := named
+			given.NoiseSchedule, given.Betas = "", slices.Clone(betas)
+			p, err := New(named)
+			if err != nil {
+				t.Fatal(err)
+			}
+			q, err := New(given)
+			if err != nil {
+				t.Fatal(err)
+			}
+			given.Betas[0] = 0.5 // the process keeps its own copy
+			switch {
+			case !reflect.DeepEqual(p.Schedule(), q.Schedule()):
+				t.Error("the respaced schedules differ")
+			case !slices.Equal(p.TimestepMap(), q.TimestepMap()) || !slices.Equal(p.ModelTimesteps(), q.ModelTimesteps()):
+				t.Errorf("timesteps %v and %v differ", p.TimestepMap(), q.TimestepMap())
+			case !slices.Equal(p.Betas(), betas) || !slices.Equal(q.Betas(), betas):
+				t.Error("Betas is not the base schedule")
+			case !slices.Equal(q.Config().Betas, betas) || p.Config().Betas != nil:
+				t.Errorf("Config().Betas: %d given, %d named, want %d and none", len(q.Config().Betas), len(p.Config().Betas), len(betas))
+			}
+		})
+	}
+	reversed := linear1000(t)
+	slices.Reverse(reversed)
+	if _, err := New(Config{Steps: 1000, Betas: reversed, MeanType: MeanEpsilon, VarType: VarFixedLarge}); err != nil {
+		t.Errorf("decreasing β: %v", err)
+	}
+}
+
 func TestNewErrors(t *testing.T) {
 	ok := Config{Steps: 1000, NoiseSchedule: ScheduleLinear, Respacing: "50", MeanType: MeanEpsilon, VarType: VarLearnedRange}
 	cases := []struct {
@@ -125,6 +188,14 @@ func TestNewErrors(t *testing.T) {
 		// linspace(50·1e-4, 50·0.02, 20) ends at β = 1: ᾱ_19 = 0.
 		{"linear over 20 steps reaches β = 1", func(c *Config) { c.Steps, c.Respacing = 20, "" }, "has β_19 = 1:"},
 		{"linear over 10 steps exceeds 1", func(c *Config) { c.Steps, c.Respacing = 10, "" }, "has β_5 = 1.1155"},
+		{"betas and a schedule", func(c *Config) { c.Betas = linear1000(t) }, `both the noise schedule "linear" and 1000 betas`},
+		{"too few betas", func(c *Config) { c.NoiseSchedule, c.Betas = "", linear1000(t)[:999] }, "999 betas for 1000 steps"},
+		{"too many betas", func(c *Config) { c.NoiseSchedule, c.Betas = "", append(linear1000(t), 0.02) }, "1001 betas for 1000 steps"},
+		{"β of 0", func(c *Config) { c.NoiseSchedule, c.Betas = "", withBeta(linear1000(t), 0, 0) }, "β_0 = 0, want a value in (0, 1)"},
+		{"negative β", func(c *Config) { c.NoiseSchedule, c.Betas = "", withBeta(linear1000(t), 7, -1e-4) }, "β_7 = -0.0001, want"},
+		{"β of 1", func(c *Config) { c.NoiseSchedule, c.Betas = "", withBeta(linear1000(t), 999, 1) }, "β_999 = 1, want"},
+		{"β above 1", func(c *Config) { c.NoiseSchedule, c.Betas = "", withBeta(linear1000(t), 500, 1.5) }, "β_500 = 1.5, want"},
+		{"NaN β", func(c *Config) { c.NoiseSchedule, c.Betas = "", withBeta(linear1000(t), 3, math.NaN()) }, "β_3 = NaN, want"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

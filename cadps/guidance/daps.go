@@ -252,19 +252,20 @@ func vpNoise(sigma float32) float32 {
 
 // dapsTimesteps returns the map from a noise level σ (in x/√ᾱ units) to
 // the timestep the network of process p receives. For guided-diffusion's
-// linear schedule over 1000 steps it is the reference's VPPrecond map
-// (vpNoise), the continuous form of that schedule. For any other schedule
-// it inverts the schedule's own σ_k = √((1−ᾱ_k)/ᾱ_k), k = 0 … T−1, by
-// linear interpolation between neighbouring k (σ beyond the ends gives the
-// end's k). Either passes through p.NetworkTimestep.
+// linear schedule over 1000 steps (named, or its β given as they are) it
+// is the reference's VPPrecond map (vpNoise), the continuous form of that
+// schedule. For any other schedule it inverts the schedule's own σ_k =
+// √((1−ᾱ_k)/ᾱ_k), k = 0 … T−1, by linear interpolation between
+// neighbouring k (σ beyond the ends gives the end's k). Either passes
+// through p.NetworkTimestep.
 func dapsTimesteps(p *diffusion.Process) (func(sigma float32) float32, error) {
-	cfg := p.Config()
-	if cfg.NoiseSchedule == diffusion.ScheduleLinear && cfg.Steps == 1000 {
-		return func(sigma float32) float32 { return float32(p.NetworkTimestep(float64(vpNoise(sigma)))) }, nil
-	}
-	betas, err := diffusion.BetaSchedule(cfg.NoiseSchedule, cfg.Steps)
+	betas := p.Betas()
+	linear, err := diffusion.BetaSchedule(diffusion.ScheduleLinear, 1000)
 	if err != nil {
 		return nil, fmt.Errorf("daps: %w", err)
+	}
+	if slices.Equal(betas, linear) {
+		return func(sigma float32) float32 { return float32(p.NetworkTimestep(float64(vpNoise(sigma)))) }, nil
 	}
 	sigmas := make([]float64, len(betas))
 	abar := 1.0

@@ -159,11 +159,7 @@ type ddrmGrid struct {
 
 // newDDRMGrid builds the grid of process p.
 func newDDRMGrid(p *diffusion.Process) (ddrmGrid, error) {
-	cfg := p.Config()
-	betas, err := diffusion.BetaSchedule(cfg.NoiseSchedule, cfg.Steps)
-	if err != nil {
-		return ddrmGrid{}, err
-	}
+	betas := p.Betas()
 	// compute_alpha: cumnumel(1 − [0, β]) of float32 values, accumulated in
 	// double and rounded once per output (torch's CPU cumprod).
 	abar := make([]float32, len(betas))
@@ -173,9 +169,9 @@ func newDDRMGrid(p *diffusion.Process) (ddrmGrid, error) {
 		abar[k] = float32(acc)
 	}
 	steps := p.NumSteps()
-	skip := cfg.Steps / steps
+	skip := p.OriginalSteps() / steps
 	if skip < 1 {
-		return ddrmGrid{}, fmt.Errorf("ddrm: %d steps exceed the %d of the process", steps, cfg.Steps)
+		return ddrmGrid{}, fmt.Errorf("ddrm: %d steps exceed the %d of the process", steps, p.OriginalSteps())
 	}
 	g := ddrmGrid{t: make([]float32, steps), a: make([]float32, steps), aNext: make([]float32, steps)}
 	for i := range steps {

@@ -182,11 +182,7 @@ type diffpirGrid struct {
 
 // newDiffPIRGrid builds the grid of process p.
 func newDiffPIRGrid(p *diffusion.Process) (diffpirGrid, error) {
-	cfg := p.Config()
-	b64, err := diffusion.BetaSchedule(cfg.NoiseSchedule, cfg.Steps)
-	if err != nil {
-		return diffpirGrid{}, err
-	}
+	b64 := p.Betas()
 	n := len(b64)
 	g := diffpirGrid{betas: make([]float32, n), abar: make([]float32, n), sqrtAC: make([]float32, n), sqrt1m: make([]float32, n),
 		reduced: make([]float32, n), recip: make([]float32, n), recipm1: make([]float32, n)}

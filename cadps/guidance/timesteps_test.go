@@ -2,6 +2,7 @@ package guidance
 
 import (
 	"math"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -70,6 +71,45 @@ func TestDAPSTimesteps(t *testing.T) {
 		if math.Abs(got-tc.want) > 1e-2*math.Max(1, tc.want/100) {
 			t.Errorf("%s: σ_%d gives timestep %.4f, want %g", tc.name, tc.k, got, tc.want)
 		}
+	}
+}
+
+// TestGridsGivenBetas checks that DDRM's, DiffPIR's and DAPS's time grids
+// over a process whose β are given as they are (diffusion.Config.Betas)
+// are those over the named schedule with the same β: the methods read the
+// process's β, not its schedule's name.
+func TestGridsGivenBetas(t *testing.T) {
+	for _, schedule := range []string{diffusion.ScheduleLinear, diffusion.ScheduleCosine} {
+		t.Run(schedule, func(t *testing.T) {
+			named := diffusion.Config{Steps: 1000, NoiseSchedule: schedule, Respacing: "20"}
+			betas, err := diffusion.BetaSchedule(schedule, named.Steps)
+			if err != nil {
+				t.Fatal(err)
+			}
+			given := named
+			given.NoiseSchedule, given.Betas = "", betas
+			p, q := testProcess(t, named), testProcess(t, given)
+			ddrmP, errP := newDDRMGrid(p)
+			ddrmQ, errQ := newDDRMGrid(q)
+			if errP != nil || errQ != nil || !reflect.DeepEqual(ddrmP, ddrmQ) {
+				t.Errorf("ddrm grids differ (errors %v, %v)", errP, errQ)
+			}
+			pirP, errP := newDiffPIRGrid(p)
+			pirQ, errQ := newDiffPIRGrid(q)
+			if errP != nil || errQ != nil || !reflect.DeepEqual(pirP, pirQ) {
+				t.Errorf("diffpir grids differ (errors %v, %v)", errP, errQ)
+			}
+			atP, errP := dapsTimesteps(p)
+			atQ, errQ := dapsTimesteps(q)
+			if errP != nil || errQ != nil {
+				t.Fatalf("daps timesteps: %v, %v", errP, errQ)
+			}
+			for _, s := range []float32{0.01, 1, 20, 100} {
+				if atP(s) != atQ(s) {
+					t.Errorf("daps, σ = %g: timestep %v for the named schedule, %v for its β", s, atP(s), atQ(s))
+				}
+			}
+		})
 	}
 }
 

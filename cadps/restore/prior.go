@@ -266,15 +266,18 @@ func (p *Prior) withDiffusionFile(path string) (*Prior, error) {
 }
 
 // sameProcess reports whether a and b are one process but for their
-// respacing (an empty sampler is DDPM's).
+// respacing (an empty sampler is DDPM's, empty betas are none).
 func sameProcess(a, b diffusion.Config) bool {
 	for _, c := range []*diffusion.Config{&a, &b} {
 		c.Respacing = ""
 		if c.Sampler == "" {
 			c.Sampler = diffusion.SamplerDDPM
 		}
+		if len(c.Betas) == 0 {
+			c.Betas = nil
+		}
 	}
-	return a == b
+	return reflect.DeepEqual(a, b)
 }
 
 // DefaultDiffusion returns the diffusion process of guided-diffusion's

@@ -61,7 +61,7 @@ func TestTrainedPriorAsConfig(t *testing.T) {
 		t.Errorf("network %s from %s, want %s from %s", got.Model.Config(), got.Weights, want.Model.Config(), ema)
 	}
 	process.ClipDenoised = true
-	if got.Diffusion != process {
+	if !reflect.DeepEqual(got.Diffusion, process) {
 		t.Errorf("process %+v, want the recorded one with x̂0 clipped, %+v", got.Diffusion, process)
 	}
 	gotDigest, err := got.WeightsDigest()

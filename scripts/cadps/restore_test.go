@@ -367,7 +367,7 @@ func TestRestoreShippedPrior(t *testing.T) {
 	}
 	want := small.Diffusion()
 	want.ClipDenoised = true // as restore loads it
-	if rec.Diffusion == nil || *rec.Diffusion != want || rec.DiffusionConfig != "" {
+	if rec.Diffusion == nil || !reflect.DeepEqual(*rec.Diffusion, want) || rec.DiffusionConfig != "" {
 		t.Errorf("diffusion %+v (file %q), want the shipped prior's %+v", rec.Diffusion, rec.DiffusionConfig, want)
 	}
 	if rec.BackendConfig != backend.Name+":parallelism=2" {
