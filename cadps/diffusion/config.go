@@ -280,7 +280,7 @@ func (p *Process) ModelTimesteps() []float32 { return append([]float32(nil), p.m
 func configKeys() []string {
 	return []string{
 		"sampler", "steps", "noise_schedule", "model_mean_type", "model_var_type",
-		"dynamic_threshold", "clip_denoised", "rescale_timesteps", "timestep_respacing",
+		"dynamic_threshold", "clip_denoised", "rescale_timesteps", "timestep_respacing", "betas",
 	}
 }
 
@@ -300,7 +300,12 @@ func configKeys() []string {
 //
 // steps, noise_schedule, model_mean_type and model_var_type are required;
 // the others default to ddpm, false and no respacing. Unknown keys are an
-// error, as they are for the reference's create_sampler.
+// error, as they are for the reference's create_sampler. One key is the
+// toolkit's own: betas, a list of steps numbers (β_0 … β_{steps−1}, each in
+// (0, 1)), gives the schedule in place of noise_schedule ([Config.Betas]):
+//
+//	steps: 4
+//	betas: [0.01, 0.02, 0.05, 0.1]
 func ParseConfig(m map[string]any) (Config, error) {
 	var cfg Config
 	known := map[string]bool{}
@@ -318,7 +323,11 @@ func ParseConfig(m map[string]any) (Config, error) {
 		return cfg, fmt.Errorf("diffusion: unknown diffusion config key(s) %s (known: %s)",
 			strings.Join(unknown, ", "), strings.Join(configKeys(), ", "))
 	}
-	for _, k := range []string{"steps", "noise_schedule", "model_mean_type", "model_var_type"} {
+	required := []string{"steps", "noise_schedule", "model_mean_type", "model_var_type"}
+	if _, ok := m["betas"]; ok {
+		required = slices.DeleteFunc(required, func(k string) bool { return k == "noise_schedule" })
+	}
+	for _, k := range required {
 		if _, ok := m[k]; !ok {
 			return cfg, fmt.Errorf("diffusion: diffusion config lacks %q", k)
 		}
@@ -331,6 +340,9 @@ func ParseConfig(m map[string]any) (Config, error) {
 		return cfg, fmt.Errorf("diffusion: diffusion config steps: %w", err)
 	}
 	if cfg.NoiseSchedule, err = optString(m, "noise_schedule"); err != nil {
+		return cfg, err
+	}
+	if cfg.Betas, err = optFloats(m, "betas"); err != nil {
 		return cfg, err
 	}
 	s, err := optString(m, "model_mean_type")
@@ -379,6 +391,32 @@ func optString(m map[string]any, key string) (string, error) {
 		return v, nil
 	default:
 		return "", fmt.Errorf("diffusion: diffusion config %s: want a string, got %T (%v)", key, v, v)
+	}
+}
+
+// optFloats returns m[key], a list of numbers, as float64 values (nil when
+// absent).
+func optFloats(m map[string]any, key string) ([]float64, error) {
+	switch v := m[key].(type) {
+	case nil:
+		return nil, nil
+	case []float64:
+		return slices.Clone(v), nil
+	case []any:
+		out := make([]float64, len(v))
+		for k, e := range v {
+			switch x := e.(type) {
+			case float64:
+				out[k] = x
+			case int:
+				out[k] = float64(x)
+			default:
+				return nil, fmt.Errorf("diffusion: diffusion config %s[%d]: want a number, got %T (%v)", key, k, e, e)
+			}
+		}
+		return out, nil
+	default:
+		return nil, fmt.Errorf("diffusion: diffusion config %s: want a list of numbers, got %T", key, v)
 	}
 }
 

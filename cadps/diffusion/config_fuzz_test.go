@@ -14,6 +14,7 @@ func FuzzConfig(f *testing.F) {
 		`{"steps": 100, "noise_schedule": "cosine", "model_mean_type": "start_x", "model_var_type": "fixed_small", "timestep_respacing": "ddim10"}`,
 		`{"steps": 100, "noise_schedule": "linear", "model_mean_type": "epsilon", "model_var_type": "fixed_large", "timestep_respacing": "10,5,3"}`,
 		`{"steps": 1e15, "noise_schedule": "linear", "model_mean_type": "epsilon", "model_var_type": "fixed_large"}`,
+		`{"steps": 4, "betas": [0.01, 0.02, 0.05, 0.1], "model_mean_type": "epsilon", "model_var_type": "fixed_large", "timestep_respacing": 2}`,
 	} {
 		f.Add([]byte(s))
 	}

@@ -66,6 +66,66 @@ func TestParseConfig(t *testing.T) {
 	}
 }
 
+// TestParseConfigBetas checks the betas key as YAML and JSON decoders give
+// it: it stands for noise_schedule, builds the process of those β, and
+// with the linear schedule's 1000 β builds the named schedule's process.
+// Given with noise_schedule, New refuses the pair.
+func TestParseConfigBetas(t *testing.T) {
+	given := func(betas any) map[string]any {
+		m := dpsConfig(nil)
+		delete(m, "noise_schedule")
+		m["betas"] = betas
+		return m
+	}
+	linear := make([]any, 1000)
+	for k, b := range linear1000(t) {
+		linear[k] = b
+	}
+	for _, c := range []struct {
+		name  string
+		m     map[string]any
+		steps int
+		want  []float64
+	}{
+		{"YAML list", given([]any{0.01, 0.02, 0.05, 0.1}), 4, []float64{0.01, 0.02, 0.05, 0.1}},
+		{"linear's β", given(linear), 1000, linear1000(t)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			c.m["steps"] = c.steps
+			cfg, err := ParseConfig(c.m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(cfg.Betas, c.want) || cfg.NoiseSchedule != "" {
+				t.Errorf("ParseConfig: betas %v, schedule %q; want %v and none", cfg.Betas, cfg.NoiseSchedule, c.want)
+			}
+			p, err := FromConfig(c.m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(p.Betas(), c.want) {
+				t.Errorf("Betas() = %v, want %v", p.Betas(), c.want)
+			}
+		})
+	}
+	named, err := FromConfig(dpsConfig(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromBetas, err := FromConfig(given(linear))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(named.Schedule(), fromBetas.Schedule()) {
+		t.Error("the linear schedule's β give another process than noise_schedule: linear")
+	}
+	both := given(linear)
+	both["noise_schedule"] = "linear"
+	if _, err := FromConfig(both); err == nil || !strings.Contains(err.Error(), "give one of them") {
+		t.Errorf("noise_schedule and betas: error %v, want one saying to give one of them", err)
+	}
+}
+
 func TestParseConfigErrors(t *testing.T) {
 	with := func(key string, v any) map[string]any {
 		m := dpsConfig(50)
@@ -91,6 +151,9 @@ func TestParseConfigErrors(t *testing.T) {
 		{"dynamic threshold", with("dynamic_threshold", true), "not supported"},
 		{"bad respacing type", with("timestep_respacing", 2.5), "timestep_respacing"},
 		{"bad section", with("timestep_respacing", []any{10, "x"}), "section 1"},
+		{"missing schedule", with("noise_schedule", nil), `lacks "noise_schedule"`},
+		{"betas as a string", with("betas", "0.01,0.02"), "betas: want a list of numbers"},
+		{"betas holding a string", with("betas", []any{0.01, "0.02"}), "betas[1]: want a number"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -3,6 +3,7 @@ package restore
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -229,6 +230,13 @@ func TestReadModelConfig(t *testing.T) {
 	}
 	if p.Diffusion.Steps != 1000 || p.Diffusion.Respacing != "1000" || !p.Diffusion.ClipDenoised {
 		t.Errorf("diffusion config %+v", p.Diffusion)
+	}
+	const ownBetas = "steps: 4\nbetas: [0.01, 0.02, 0.05, 0.1]\nmodel_mean_type: epsilon\nmodel_var_type: fixed_large\n"
+	if _, err := p.withDiffusionFile(writeFile(t, dir, "own_betas.yaml", ownBetas)); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(p.Diffusion.Betas, []float64{0.01, 0.02, 0.05, 0.1}) || p.DiffusionFile == "" {
+		t.Errorf("diffusion config with betas %+v (file %q)", p.Diffusion, p.DiffusionFile)
 	}
 }
 
