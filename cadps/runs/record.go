@@ -1,8 +1,11 @@
 package runs
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -22,6 +25,10 @@ type Record struct {
 	// Image is the image's path as the run saw it, ImageBase its file name.
 	Image     string `json:"image"`
 	ImageBase string `json:"image_name"`
+	// ImageSHA256 is the image file's SHA-256 ("sha256:" and 64 hex
+	// digits), by which a resumed run and a merge tell another image of
+	// the same name from it; absent in records written before it existed.
+	ImageSHA256 string `json:"image_sha256,omitempty"`
 	// Status is StatusOK or StatusFailed; Error says why an item failed.
 	Status string `json:"status"`
 	Error  string `json:"error,omitempty"`
@@ -104,4 +111,37 @@ func (rec *Record) checkPlace(path string) error {
 			path, rec.Task, rec.Method, rec.Index, task, method, filepath.Base(path))
 	}
 	return nil
+}
+
+// path returns the path the record was read from.
+func (rec *Record) path() string {
+	return Item{Task: rec.Task, Method: rec.Method, Index: rec.Index}.Path(rec.root, RecordDir)
+}
+
+// checkImage refuses the record at path when it was made from another
+// image than the one given now, whose file's SHA-256 is digest: a resumed
+// run would count it as this image's. A record without a digest (written
+// before records held one) is taken as it is.
+func (rec *Record) checkImage(path, image, digest string) error {
+	if rec.ImageSHA256 == "" || rec.ImageSHA256 == digest {
+		return nil
+	}
+	return fmt.Errorf("runs: %s was made from image %s (%s), but %s is another image (%s) of the same name: "+
+		"the folder holds a reproduction of other images; use another output folder, or the original images",
+		path, rec.Image, rec.ImageSHA256, image, digest)
+}
+
+// fileDigest returns the SHA-256 of the file at path as "sha256:" and 64
+// hex digits.
+func fileDigest(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("runs: hashing the image: %w", err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("runs: hashing %s: %w", path, err)
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -160,6 +160,26 @@ type worker struct {
 	sum    *RunSummary
 	claims *claim.Claimer
 	nth    int
+	// digests are the SHA-256 of the images read so far, by path: each
+	// image is hashed once, however many of its items the worker looks at.
+	digests map[string]string
+}
+
+// imageDigest returns the SHA-256 of the image file at path (fileDigest),
+// hashing it only the first time.
+func (w *worker) imageDigest(path string) (string, error) {
+	if d, ok := w.digests[path]; ok {
+		return d, nil
+	}
+	d, err := fileDigest(path)
+	if err != nil {
+		return "", err
+	}
+	if w.digests == nil {
+		w.digests = map[string]string{}
+	}
+	w.digests[path] = d
+	return d, nil
 }
 
 // finished reports whether the item has a record that needs no rerun. A
@@ -168,6 +188,8 @@ type worker struct {
 // an item nobody has done. So is one that cannot be read, does not parse
 // or has an unknown status: records are written atomically, so it is
 // corrupt or was edited, and redoing the item would overwrite it unseen.
+// So is one made from another image than the item's (Record.checkImage):
+// image names such as 00000.png recur from one data set to another.
 func (w *worker) finished(it Item) (bool, error) {
 	path := it.Path(w.r.Out, RecordDir)
 	rec, err := ReadRecord(path)
@@ -179,6 +201,15 @@ func (w *worker) finished(it Item) (bool, error) {
 	}
 	if err := rec.checkPlace(path); err != nil {
 		return false, err
+	}
+	if rec.ImageSHA256 != "" {
+		digest, err := w.imageDigest(it.Image)
+		if err != nil {
+			return false, err
+		}
+		if err := rec.checkImage(path, it.Image, digest); err != nil {
+			return false, err
+		}
 	}
 	return rec.Status == StatusOK || !w.r.RetryFailed, nil
 }
@@ -222,8 +253,12 @@ func (w *worker) do(it Item, first bool) (held bool, err error) {
 		}
 		return false, err
 	}
+	digest, err := w.imageDigest(it.Image)
+	if err != nil {
+		return false, err
+	}
 	w.nth++
-	rec, err := w.r.runItem(it, w.rs[[2]string{it.Task, it.Method}], cl)
+	rec, err := w.r.runItem(it, w.rs[[2]string{it.Task, it.Method}], cl, digest)
 	if errors.Is(err, errClaimLost) {
 		return true, nil
 	}
@@ -261,8 +296,9 @@ func ItemSeed(base uint64, task string, index int) uint64 {
 	return h.Sum64()
 }
 
-// runItem restores one item and writes its outputs, then its record.
-func (r *Reproduction) runItem(it Item, rs *restore.Restorer, cl *claim.Claim) (*Record, error) {
+// runItem restores one item and writes its outputs, then its record, which
+// records digest as the image's SHA-256.
+func (r *Reproduction) runItem(it Item, rs *restore.Restorer, cl *claim.Claim, digest string) (*Record, error) {
 	start := time.Now()
 	for _, d := range []string{InputDir, ReconDir, ProgressDir, LabelDir, RecordDir} {
 		dir := filepath.Join(r.Out, it.Task, it.Method, d)
@@ -281,7 +317,7 @@ func (r *Reproduction) runItem(it Item, rs *restore.Restorer, cl *claim.Claim) (
 	st := rs.Settings()
 	seed := ItemSeed(r.Seed, it.Task, it.Index)
 	rec := &Record{
-		Task: it.Task, Method: it.Method, Index: it.Index, Image: it.Image, ImageBase: filepath.Base(it.Image),
+		Task: it.Task, Method: it.Method, Index: it.Index, Image: it.Image, ImageBase: filepath.Base(it.Image), ImageSHA256: digest,
 		Seed: seed, Steps: st.Steps, Scale: st.Scale, SigmaY: st.SigmaY, Backend: st.Backend, Shard: r.Shard.String(),
 		BackendConfig: r.BackendConfig, Toolkit: r.Toolkit,
 	}

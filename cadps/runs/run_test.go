@@ -294,7 +294,7 @@ func TestRunItemTakenOverWritesNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := rep.runItem(it, rs[[2]string{it.Task, it.Method}], cl); !errors.Is(err, errClaimLost) {
+	if _, err := rep.runItem(it, rs[[2]string{it.Task, it.Method}], cl, ""); !errors.Is(err, errClaimLost) {
 		t.Fatalf("runItem of an item taken over: %v, want errClaimLost", err)
 	}
 	for _, d := range []string{ReconDir, ProgressDir, InputDir, RecordDir} {

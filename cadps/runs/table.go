@@ -121,6 +121,9 @@ func readTable(dirs []string) (*Table, error) {
 			all = append(all, rec)
 		}
 	}
+	if err := checkSameImages(all); err != nil {
+		return nil, err
+	}
 	t := &Table{settings: doc}
 	sort.SliceStable(all, func(a, b int) bool { return recordBefore(all[a], all[b]) })
 	for k, rec := range all {
@@ -144,6 +147,29 @@ func readTable(dirs []string) (*Table, error) {
 		}
 	}
 	return t, nil
+}
+
+// checkSameImages refuses records of one image index made from different
+// images (their Record.ImageSHA256 differ), in any task, method or folder:
+// the folders would tabulate other images under one index. Records
+// without a digest are left out of the comparison.
+func checkSameImages(recs []*Record) error {
+	first := map[int]*Record{} // by index, the first record with a digest
+	for _, rec := range recs {
+		if rec.ImageSHA256 == "" {
+			continue
+		}
+		was, ok := first[rec.Index]
+		if !ok {
+			first[rec.Index] = rec
+			continue
+		}
+		if was.ImageSHA256 != rec.ImageSHA256 {
+			return fmt.Errorf("runs: merge: %s and %s are records of image %d made from different files (%s: %s; %s: %s): merge only the folders of one reproduction of one set of images",
+				was.path(), rec.path(), rec.Index, was.Image, was.ImageSHA256, rec.Image, rec.ImageSHA256)
+		}
+	}
+	return nil
 }
 
 // heldItems returns the items (task/method/NNNNN, the method in canonical
