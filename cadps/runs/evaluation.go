@@ -130,12 +130,8 @@ func (e *Evaluation) Run() (string, error) {
 	if err := os.MkdirAll(e.Out, 0o755); err != nil {
 		return "", fmt.Errorf("runs: creating %s: %w", e.Out, err)
 	}
-	claims := e.Claims
-	if claims == nil {
-		claims = &claim.Claimer{}
-	}
 	var err error
-	e.claim, err = claims.Claim(filepath.Join(e.Out, EvalClaimFile))
+	e.claim, err = orDefault(e.Claims, "").Claim(filepath.Join(e.Out, EvalClaimFile))
 	if errors.Is(err, claim.ErrHeld) {
 		return "", fmt.Errorf("runs: another evaluation is writing %s: %w", e.Out, err)
 	}

@@ -207,12 +207,8 @@ func (mb *MixtureBench) Run(b backends.Backend) ([]MixtureRow, error) {
 	}
 	var out *mixtureCSV
 	if mb.CSV != "" {
-		claims := mb.Claims
-		if claims == nil {
-			claims = &claim.Claimer{}
-		}
 		var err error
-		if out, err = openMixtureCSV(mb, claims); err != nil {
+		if out, err = openMixtureCSV(mb, orDefault(mb.Claims, "")); err != nil {
 			return nil, err
 		}
 		defer out.close()

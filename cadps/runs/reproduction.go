@@ -107,9 +107,10 @@ type Reproduction struct {
 	// count in Out (ShardFile, as ChooseShard does) when none is recorded
 	// there, and is refused when another count is.
 	Shard Shard
-	// Claims claims items for this worker (nil: a [claim.Claimer] with the
-	// default lease). Keep it to release the claims when the worker is
-	// asked to stop ([claim.Claimer.ReleaseAll]).
+	// Claims claims items for this worker, and locks the settings and the
+	// tables while it writes them (nil: a [claim.Claimer] of the run's own,
+	// with the default lease). Keep it to release the claims when the
+	// worker is asked to stop ([claim.Claimer.ReleaseAll]).
 	Claims *claim.Claimer
 	// Poll is how long Run waits before looking again at items that other
 	// workers hold (0: a quarter of the lease, at most 5 s).

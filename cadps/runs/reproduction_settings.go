@@ -136,7 +136,7 @@ func compareSettings(dir string, old, new map[string]any) (longer bool, err erro
 // compares its settings with those of the workers before it, and the file
 // ends with the longest list. Exactly one creates the file
 // (atomicfile.CreateExclusive), also beside a worker that takes no claim.
-func (r *Reproduction) checkSettings(rs map[[2]string]*restore.Restorer) error {
+func (r *Reproduction) checkSettings(rs map[[2]string]*restore.Restorer, claims *claim.Claimer) error {
 	s, err := r.settings(rs)
 	if err != nil {
 		return err
@@ -145,7 +145,7 @@ func (r *Reproduction) checkSettings(rs map[[2]string]*restore.Restorer) error {
 	if err != nil {
 		return fmt.Errorf("runs: %w", err)
 	}
-	lock, err := r.lockSettings()
+	lock, err := r.lockSettings(claims)
 	if err != nil {
 		return err
 	}
@@ -191,18 +191,15 @@ func (r *Reproduction) checkSettings(rs map[[2]string]*restore.Restorer) error {
 }
 
 // lockSettings claims reproduce.json (files reproduce.json.claim.N) for
-// the moment this worker reads, compares and writes it, through r.Claims
-// (so that a worker asked to stop releases it with its other claims),
+// the moment this worker reads, compares and writes it, through c, the
+// run's Claimer (so that a worker asked to stop releases it with its other
+// claims),
 // waiting while another worker holds it. A live holder releases it within
 // milliseconds, and a dead one's claim is taken over by the claim rules
 // (at once on this host, after the lease on another); the wait backs off
 // to a poll every second at most, says in Log whom it waits for after a
 // second, and gives up after two leases, naming the holder.
-func (r *Reproduction) lockSettings() (*claim.Claim, error) {
-	c := r.Claims
-	if c == nil {
-		c = &claim.Claimer{Worker: "shard " + r.Shard.String()}
-	}
+func (r *Reproduction) lockSettings(c *claim.Claimer) (*claim.Claim, error) {
 	stem := filepath.Join(r.Out, SettingsFile+".claim")
 	start, pause, logged := time.Now(), 5*time.Millisecond, false
 	for {

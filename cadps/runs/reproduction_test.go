@@ -37,7 +37,7 @@ func TestReproductionSettings(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return r.checkSettings(rs)
+		return r.checkSettings(rs, r.claimer())
 	}
 	if err := check("tmpd:probes=4, diagonal=hutchinson"); err != nil {
 		t.Fatal(err)
@@ -102,7 +102,7 @@ func TestReproductionSettingsClass(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return r.checkSettings(rs)
+		return r.checkSettings(rs, r.claimer())
 	}
 	if err := check(1); err != nil {
 		t.Fatal(err)
@@ -141,7 +141,7 @@ func TestReproductionSettingsRace(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			checks[w] = func() error { return r.checkSettings(rs) }
+			checks[w] = func() error { return r.checkSettings(rs, r.claimer()) }
 		}
 		start := make(chan struct{})
 		errs := make([]error, workers)
@@ -268,7 +268,7 @@ func TestReproductionSettingsExtendRace(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return r.checkSettings(rs)
+		return r.checkSettings(rs, r.claimer())
 	}
 	for round := range rounds {
 		out := t.TempDir()
@@ -321,7 +321,7 @@ func TestReproductionSettingsStuckHolder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = r.checkSettings(rs)
+	err = r.checkSettings(rs, r.claimer())
 	if err == nil || !strings.Contains(err.Error(), "(two leases)") || !strings.Contains(err.Error(), "the stuck worker") {
 		t.Errorf("error %v, want one giving up after two leases and naming the stuck worker", err)
 	}

@@ -38,7 +38,8 @@ func (r *Reproduction) Run() (*RunSummary, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := r.checkSettings(rs); err != nil {
+	claims := r.claimer()
+	if err := r.checkSettings(rs, claims); err != nil {
 		return nil, err
 	}
 	items := r.Items()
@@ -50,10 +51,7 @@ func (r *Reproduction) Run() (*RunSummary, error) {
 		}
 	}
 	sum.Owned = len(pending)
-	w := &worker{r: r, rs: rs, sum: sum, claims: r.Claims}
-	if w.claims == nil {
-		w.claims = &claim.Claimer{Worker: "shard " + r.Shard.String()}
-	}
+	w := &worker{r: r, rs: rs, sum: sum, claims: claims}
 	logged := 0 // the number of held items last reported
 	for pass := 0; len(pending) > 0; pass++ {
 		if pass > 0 {
@@ -82,7 +80,24 @@ func (r *Reproduction) Run() (*RunSummary, error) {
 	case rows < 0:
 		rows = 0
 	}
-	return sum, r.writeTables(sum, rows)
+	return sum, r.writeTables(sum, rows, claims)
+}
+
+// claimer returns the Claimer a run of r claims with: r.Claims or, when it
+// is nil, one of its own naming the shard (orDefault). Run resolves it
+// once, so that the items' claims and the locks on the settings and the
+// tables are one worker's, all released by one ReleaseAll.
+func (r *Reproduction) claimer() *claim.Claimer {
+	return orDefault(r.Claims, "shard "+r.Shard.String())
+}
+
+// orDefault returns c, or, when it is nil, a Claimer with the default lease
+// naming worker in its claims.
+func orDefault(c *claim.Claimer, worker string) *claim.Claimer {
+	if c != nil {
+		return c
+	}
+	return &claim.Claimer{Worker: worker}
 }
 
 // writeTables reads every record in Out into sum.Table and rebuilds the
@@ -94,11 +109,7 @@ func (r *Reproduction) Run() (*RunSummary, error) {
 // record before that, so the holder's second count sees it. So workers
 // ending at once neither write a mix of two readings nor wait for each
 // other, and the last tables written hold every record.
-func (r *Reproduction) writeTables(sum *RunSummary, rows int) error {
-	c := r.Claims
-	if c == nil {
-		c = &claim.Claimer{Worker: "shard " + r.Shard.String()}
-	}
+func (r *Reproduction) writeTables(sum *RunSummary, rows int, c *claim.Claimer) error {
 	countRecords := func() (int, error) {
 		recs, err := filepath.Glob(filepath.Join(atomicfile.GlobEscape(r.Out), "*", "*", RecordDir, "*.json"))
 		return len(recs), err
