@@ -10,7 +10,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/cadps/toolkit/cadps/diffusion"
 	"github.com/cadps/toolkit/cadps/guidance"
@@ -193,35 +192,9 @@ func (r *Reproduction) checkSettings(rs map[[2]string]*restore.Restorer, claims 
 // lockSettings claims reproduce.json (files reproduce.json.claim.N) for
 // the moment this worker reads, compares and writes it, through c, the
 // run's Claimer (so that a worker asked to stop releases it with its other
-// claims),
-// waiting while another worker holds it. A live holder releases it within
-// milliseconds, and a dead one's claim is taken over by the claim rules
-// (at once on this host, after the lease on another); the wait backs off
-// to a poll every second at most, says in Log whom it waits for after a
-// second, and gives up after two leases, naming the holder.
+// claims), waiting while another worker holds it (waitClaim).
 func (r *Reproduction) lockSettings(c *claim.Claimer) (*claim.Claim, error) {
-	stem := filepath.Join(r.Out, SettingsFile+".claim")
-	start, pause, logged := time.Now(), 5*time.Millisecond, false
-	for {
-		cl, err := c.Claim(stem)
-		if err == nil && cl.Lost() { // another worker's claim crossed this one's
-			cl.Release()
-			err = fmt.Errorf("%s: %w", stem, claim.ErrHeld)
-		}
-		if !errors.Is(err, claim.ErrHeld) {
-			return cl, err
-		}
-		waited := time.Since(start)
-		switch {
-		case waited > 2*c.EffectiveLease():
-			return nil, fmt.Errorf("runs: %s: waited %v (two leases) for another worker to check the settings: %w; is it stuck?", r.Out, waited.Round(time.Second), err)
-		case waited > time.Second && !logged && r.Log != nil:
-			fmt.Fprintf(r.Log, "waiting for %s: %v\n", filepath.Join(r.Out, SettingsFile), err)
-			logged = true
-		}
-		time.Sleep(pause)
-		pause = min(2*pause, c.EffectiveLease()/8, time.Second)
-	}
+	return waitClaim(c, filepath.Join(r.Out, SettingsFile+".claim"), filepath.Join(r.Out, SettingsFile), "check the settings", r.Log)
 }
 
 // commonSettings reads the settings of every folder in dirs and checks

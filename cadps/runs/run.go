@@ -21,8 +21,9 @@ import (
 // Run runs this shard's unfinished items and rebuilds the CSV, table and
 // grids from every record in Out (none while Out holds no record, e.g.
 // after a shard that owns no item; see writeTables for workers that end
-// at once). A diverged item is recorded as failed and the run goes on;
-// other errors stop it (finished items stay finished).
+// at once, and for merges into Out). A diverged item is recorded as failed
+// and the run goes on; other errors stop it (finished items stay
+// finished).
 //
 // Workers may share Out: each item is claimed before it runs (see
 // [claim.Claimer]), so that no two workers compute it at once. An item that
@@ -101,54 +102,14 @@ func orDefault(c *claim.Claimer, worker string) *claim.Claimer {
 }
 
 // writeTables reads every record in Out into sum.Table and rebuilds the
-// CSV, table and grids from them (none while Out holds no record), under a
-// claim on them (files summary.md.claim.N), unless another worker holds
-// that claim. A holder counts the record files before it reads them and
-// again once it has released the claim, and writes the tables anew when
-// the count changed: a worker that found the claim held had written its
-// record before that, so the holder's second count sees it. So workers
-// ending at once neither write a mix of two readings nor wait for each
-// other, and the last tables written hold every record.
+// CSV, table and grids from them (none while Out holds no record), under
+// the tables' lock, through c, unless another worker holds it (see
+// tableWriter).
 func (r *Reproduction) writeTables(sum *RunSummary, rows int, c *claim.Claimer) error {
-	countRecords := func() (int, error) {
-		recs, err := filepath.Glob(filepath.Join(atomicfile.GlobEscape(r.Out), "*", "*", RecordDir, "*.json"))
-		return len(recs), err
-	}
-	for {
-		lock, err := c.Claim(filepath.Join(r.Out, TableFile+".claim"))
-		if err == nil && lock.Lost() { // another worker's claim crossed this one's
-			lock.Release()
-			err = claim.ErrHeld
-		}
-		held := errors.Is(err, claim.ErrHeld)
-		if err != nil && !held {
-			return err
-		}
-		before, err := countRecords()
-		if err == nil {
-			sum.Table, err = readTable([]string{r.Out})
-		}
-		if err == nil && !held && len(sum.Table.Records) > 0 {
-			// With no record, no worker has finished an item yet (this
-			// shard may own none): nothing to tabulate or replace.
-			if err = sum.Table.Write(r.Out, rows); err == nil {
-				sum.Wrote = true
-			}
-		}
-		if lock != nil {
-			lock.Release()
-		}
-		if err != nil || held || !sum.Wrote {
-			return err
-		}
-		if r.afterTables != nil {
-			r.afterTables()
-		}
-		after, err := countRecords()
-		if err != nil || after == before {
-			return err
-		}
-	}
+	tw := &tableWriter{dirs: []string{r.Out}, out: r.Out, rows: rows, claims: c, log: r.Log, afterTables: r.afterTables}
+	t, wrote, err := tw.write()
+	sum.Table, sum.Wrote = t, wrote
+	return err
 }
 
 // poll returns how long Run waits before it looks again at items that

@@ -64,22 +64,6 @@ type TableRow struct {
 	LPIPS, LPIPSStd float64
 }
 
-// Merge reads the records of the reproductions in dirs (the shards of one
-// reproduction, in one shared folder or in several; see ReadTable) and
-// writes, in out, the metrics CSV, the Markdown table and the comparison
-// grids (see Table.Write). It writes whatever is there: a run in progress
-// gives a partial table, whose Missing lists what is still to come.
-func Merge(dirs []string, out string, gridRows int) (*Table, error) {
-	t, err := ReadTable(dirs)
-	if err != nil {
-		return nil, err
-	}
-	if err := t.Write(out, gridRows); err != nil {
-		return nil, err
-	}
-	return t, nil
-}
-
 // ReadTable reads the records of the reproductions in dirs and tabulates
 // them. The folders must hold the same settings (reproduce.json; image
 // lists may differ by images added at the end): folders with other
@@ -227,9 +211,10 @@ func recordBefore(x, y *Record) bool {
 // comparison grid per task (grid_<task>.png: rows images, the first
 // gridRows of them; columns the measurement, each method's reconstruction
 // and the clean image), each atomically. Nothing is appended in place: the
-// files are rebuilt from the records every time. An out that holds
-// another reproduction's settings is refused before anything is written:
-// its tables would be replaced by this one's.
+// files are rebuilt from the records every time. An out that holds another
+// reproduction's settings is refused before anything is written: its
+// tables would be replaced by this one's. Write takes no lock: into a
+// folder that workers may share, write through Merging.
 func (t *Table) Write(out string, gridRows int) error {
 	if err := atomicfile.CheckWritable(out); err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/cadps/toolkit/cadps/runs"
+	"github.com/cadps/toolkit/cadps/runs/claim"
 )
 
 // mergeCommand is `cadps merge DIR...`: the CSV, table and grids of a
@@ -59,35 +60,19 @@ func runMerge(args []string, stdout, stderr io.Writer) error {
 	if *out == "" {
 		*out = dirs[0]
 	}
-	t, err := runs.ReadTable(dirs)
-	if err != nil {
-		return err
-	}
 	fidModel, err := tables.load()
 	if err != nil {
 		return err
 	}
-	if failed := t.FailedItems(); len(failed) > 0 {
-		fmt.Fprintf(stderr, "cadps merge: %d item(s) recorded as failed (sampling diverged; counted in the table, rerun with reproduce -retry-failed): %s\n", len(failed), listed(failed))
-	}
-	if len(t.Missing) > 0 {
-		msg := fmt.Sprintf("%d of %d items have no record: %s", len(t.Missing), t.Expected, listed(t.Missing))
-		if len(t.Held) > 0 {
-			msg += fmt.Sprintf(" (%d of them being computed now by running workers: %s)", len(t.Held), listed(t.Held))
-		}
-		if !*partial {
-			todo := "rerun the shards that hold them"
-			switch {
-			case len(t.Held) == len(t.Missing):
-				todo = "wait for the workers to finish them"
-			case len(t.Held) > 0:
-				todo = "wait for those, and rerun the shards that hold the others"
-			}
-			return fmt.Errorf("%s; %s (or pass -partial to tabulate what is there)", msg, todo)
-		}
-		fmt.Fprintf(stderr, "cadps merge: %s (tabulated without them: -partial)\n", msg)
-	}
-	if err := t.Write(*out, *gridRows); err != nil {
+	// The tables are written under the lock the workers take, so that a
+	// merge into a folder whose workers still run waits for the one
+	// writing them and then tabulates every record there.
+	claims := &claim.Claimer{Worker: "merge"}
+	defer stopOnSignal(claims, "merge", "the tables' lock is free again", stderr).stop()
+	m := &runs.Merging{Dirs: dirs, Out: *out, GridRows: *gridRows, Claims: claims, Log: stderr,
+		Check: func(t *runs.Table) error { return checkMerged(t, *partial, stderr) }}
+	t, err := m.Run()
+	if err != nil {
 		return err
 	}
 	if !*quiet {
@@ -98,4 +83,31 @@ func runMerge(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "; wrote %s\n\n%s", tablesWritten(t, *out, *gridRows), t.Markdown())
 	}
 	return tables.print(stdout, t, fidModel, nil, nil)
+}
+
+// checkMerged names on stderr the items of t recorded as failed and those
+// without a record, and refuses the latter unless partial.
+func checkMerged(t *runs.Table, partial bool, stderr io.Writer) error {
+	if failed := t.FailedItems(); len(failed) > 0 {
+		fmt.Fprintf(stderr, "cadps merge: %d item(s) recorded as failed (sampling diverged; counted in the table, rerun with reproduce -retry-failed): %s\n", len(failed), listed(failed))
+	}
+	if len(t.Missing) == 0 {
+		return nil
+	}
+	msg := fmt.Sprintf("%d of %d items have no record: %s", len(t.Missing), t.Expected, listed(t.Missing))
+	if len(t.Held) > 0 {
+		msg += fmt.Sprintf(" (%d of them being computed now by running workers: %s)", len(t.Held), listed(t.Held))
+	}
+	if !partial {
+		todo := "rerun the shards that hold them"
+		switch {
+		case len(t.Held) == len(t.Missing):
+			todo = "wait for the workers to finish them"
+		case len(t.Held) > 0:
+			todo = "wait for those, and rerun the shards that hold the others"
+		}
+		return fmt.Errorf("%s; %s (or pass -partial to tabulate what is there)", msg, todo)
+	}
+	fmt.Fprintf(stderr, "cadps merge: %s (tabulated without them: -partial)\n", msg)
+	return nil
 }

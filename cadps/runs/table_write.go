@@ -1,0 +1,215 @@
+package runs
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/cadps/toolkit/cadps/runs/claim"
+	"github.com/cadps/toolkit/internal/atomicfile"
+)
+
+// Merging is a merge of the records of reproductions into tables: the
+// metrics CSV, the Markdown table and the comparison grids (Table.Write).
+// It writes them as a reproduction's workers do (see tableWriter): under
+// the tables' lock in Out, so that a merge into a folder whose workers
+// still run never replaces their tables with older ones, nor they its.
+type Merging struct {
+	// Dirs are the reproductions' folders (see ReadTable).
+	Dirs []string
+	// Out is the folder the tables are written in.
+	Out string
+	// GridRows bounds the rows of each comparison grid (0 or less: no
+	// grids).
+	GridRows int
+	// Claims locks the tables in Out while the merge reads the records and
+	// writes them (nil: a [claim.Claimer] of the merge's own). Keep it to
+	// release the lock when the merge is asked to stop
+	// ([claim.Claimer.ReleaseAll]).
+	Claims *claim.Claimer
+	// Log, when not nil, is told whom the merge waits for when another
+	// worker is writing the tables.
+	Log io.Writer
+	// Check, when not nil, is called with the table read under the lock,
+	// before anything is written: an error stops the merge.
+	Check func(*Table) error
+}
+
+// Run reads the records and writes the tables, and returns the table
+// written. Folders without any record are refused, and so is a table that
+// Check refuses; a refused merge leaves Out as it was (and removes it when
+// it made it).
+func (m *Merging) Run() (*Table, error) {
+	_, statErr := os.Stat(m.Out)
+	made := errors.Is(statErr, os.ErrNotExist)
+	if err := atomicfile.CheckWritable(m.Out); err != nil {
+		return nil, err
+	}
+	tw := &tableWriter{dirs: m.Dirs, out: m.Out, rows: m.GridRows, claims: orDefault(m.Claims, "merge"), log: m.Log, waits: true,
+		check: func(t *Table) error {
+			if len(t.Records) == 0 {
+				return fmt.Errorf("runs: merge: no item records under %s", strings.Join(m.Dirs, ", "))
+			}
+			if m.Check != nil {
+				return m.Check(t)
+			}
+			return nil
+		}}
+	t, _, err := tw.write()
+	if err != nil {
+		if made {
+			os.Remove(m.Out) // only when empty: nothing was written
+		}
+		return nil, err
+	}
+	return t, nil
+}
+
+// Merge reads the records of the reproductions in dirs (the shards of one
+// reproduction, in one shared folder or in several; see ReadTable) and
+// writes, in out, the metrics CSV, the Markdown table and the comparison
+// grids (see Table.Write), as Merging does. It writes whatever is there:
+// a run in progress gives a partial table, whose Missing lists what is
+// still to come.
+func Merge(dirs []string, out string, gridRows int) (*Table, error) {
+	return (&Merging{Dirs: dirs, Out: out, GridRows: gridRows}).Run()
+}
+
+// tableWriter writes the tables of the records in dirs into out, under a
+// claim on them (files summary.md.claim.N in out), which every worker of a
+// reproduction and every merge into its folder takes: so the tables are
+// written by one at a time, each from the records it read under the
+// claim. A holder counts the record files before it reads them and again
+// once it has released the claim, and writes the tables anew when the
+// count changed. A writer that finds the claim held waits for it when
+// waits (see waitClaim), and otherwise leaves the tables to the holder: a
+// worker that found the claim held had written its record before that,
+// so the holder's second count sees it. So workers ending at once neither
+// write a mix of two readings nor wait for each other, and the last tables
+// written hold every record.
+type tableWriter struct {
+	dirs   []string
+	out    string
+	rows   int
+	claims *claim.Claimer
+	log    io.Writer
+	// waits is whether the writer waits for a claim another holds; one
+	// that does not leaves the tables to the holder.
+	waits bool
+	// check, when not nil, is called with the table read under the claim
+	// before it is written: an error stops the writing.
+	check func(*Table) error
+	// afterTables, when not nil, is called once the tables are written,
+	// before the records are counted again (a test's hook).
+	afterTables func()
+}
+
+// write writes the tables unless another writer holds the claim and the
+// writer does not wait.
+// It returns the table read, and whether it wrote it (not for a table
+// without records: no worker has finished an item yet).
+func (w *tableWriter) write() (t *Table, wrote bool, err error) {
+	for {
+		lock, err := w.lock()
+		if err != nil {
+			return nil, wrote, err
+		}
+		if lock == nil {
+			t, err := readTable(w.dirs)
+			return t, wrote, err
+		}
+		before, err := countRecords(w.dirs)
+		if err == nil {
+			t, err = readTable(w.dirs)
+		}
+		if err == nil && w.check != nil {
+			err = w.check(t)
+		}
+		if err == nil && len(t.Records) > 0 {
+			if err = t.Write(w.out, w.rows); err == nil {
+				wrote = true
+			}
+		}
+		lock.Release()
+		if err != nil || len(t.Records) == 0 {
+			return t, wrote, err
+		}
+		if w.afterTables != nil {
+			w.afterTables()
+		}
+		after, err := countRecords(w.dirs)
+		if err != nil || after == before {
+			return t, wrote, err
+		}
+	}
+}
+
+// lock claims the tables. When another writer holds them it returns nil,
+// unless the writer waits for them.
+func (w *tableWriter) lock() (lock *claim.Claim, err error) {
+	stem := filepath.Join(w.out, TableFile+".claim")
+	lock, err = tryClaim(w.claims, stem)
+	if !errors.Is(err, claim.ErrHeld) {
+		return lock, err
+	}
+	if !w.waits {
+		return nil, nil
+	}
+	return waitClaim(w.claims, stem, filepath.Join(w.out, TableFile), "write the tables", w.log)
+}
+
+// countRecords counts the record files in dirs.
+func countRecords(dirs []string) (int, error) {
+	n := 0
+	for _, dir := range dirs {
+		recs, err := filepath.Glob(filepath.Join(atomicfile.GlobEscape(dir), "*", "*", RecordDir, "*.json"))
+		if err != nil {
+			return 0, fmt.Errorf("runs: %w", err)
+		}
+		n += len(recs)
+	}
+	return n, nil
+}
+
+// tryClaim claims the lock whose files are named STEM.N, once; it returns
+// an error wrapping claim.ErrHeld when another worker holds it, or when
+// another worker's claim crossed this one's.
+func tryClaim(c *claim.Claimer, stem string) (*claim.Claim, error) {
+	cl, err := c.Claim(stem)
+	if err == nil && cl.Lost() {
+		cl.Release()
+		err = fmt.Errorf("%s: %w", stem, claim.ErrHeld)
+	}
+	return cl, err
+}
+
+// waitClaim claims the lock whose files are named STEM.N, on file, for
+// the moment this worker does what (such as "check the settings"), waiting
+// while another worker holds it. A live holder releases it within
+// moments, and a dead one's claim is taken over by the claim rules (at
+// once on this host, after the lease on another); the wait backs off to a
+// poll every second at most, says in log (when not nil) whom it waits for
+// after a second, and gives up after two leases, naming the holder.
+func waitClaim(c *claim.Claimer, stem, file, what string, log io.Writer) (*claim.Claim, error) {
+	start, pause, logged := time.Now(), 5*time.Millisecond, false
+	for {
+		cl, err := tryClaim(c, stem)
+		if !errors.Is(err, claim.ErrHeld) {
+			return cl, err
+		}
+		waited := time.Since(start)
+		switch {
+		case waited > 2*c.EffectiveLease():
+			return nil, fmt.Errorf("runs: %s: waited %v (two leases) for another worker to %s: %w; is it stuck?", file, waited.Round(time.Second), what, err)
+		case waited > time.Second && !logged && log != nil:
+			fmt.Fprintf(log, "waiting for %s: %v\n", file, err)
+			logged = true
+		}
+		time.Sleep(pause)
+		pause = min(2*pause, c.EffectiveLease()/8, time.Second)
+	}
+}

@@ -1,0 +1,70 @@
+package runs
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cadps/toolkit/cadps/runs/claim"
+)
+
+// TestMergeWaitsForTablesLock merges into a folder whose tables a worker
+// is writing: the merge waits for the worker's claim on them and writes
+// only once it is released, from the records then present. A merge wrote
+// at once, and could replace the worker's newer tables with older ones.
+func TestMergeWaitsForTablesLock(t *testing.T) {
+	dir := t.TempDir()
+	writeItem(t, dir, Record{Task: "sr", Method: "dps", Index: 0, Status: StatusOK, PSNR: 20, SSIM: 0.5, ImageBase: "x.png"})
+	held, err := (&claim.Claimer{Worker: "shard 0/2"}).Claim(filepath.Join(dir, TableFile+".claim"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Release()
+	log := &waitLog{waiting: make(chan struct{})}
+	type result struct {
+		tab *Table
+		err error
+	}
+	merged := make(chan result, 1)
+	go func() {
+		tab, err := (&Merging{Dirs: []string{dir}, Out: dir, Log: log}).Run()
+		merged <- result{tab, err}
+	}()
+	select {
+	case <-log.waiting:
+	case r := <-merged:
+		t.Fatalf("the merge ended (%v) while a worker held the tables' claim, want it to wait", r.err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the merge does not say it waits for the tables' claim")
+	}
+	if _, err := os.Stat(filepath.Join(dir, CSVFile)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("%s while the worker holds the claim: %v, want no file", CSVFile, err)
+	}
+	// The worker's last record, written before it releases the claim.
+	writeItem(t, dir, Record{Task: "sr", Method: "dps", Index: 1, Status: StatusOK, PSNR: 21, SSIM: 0.6, ImageBase: "y.png"})
+	held.Release()
+	r := <-merged
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if len(r.tab.Records) != 2 || csvRows(t, dir) != 2 {
+		t.Errorf("merge tabulated %d records and wrote %d rows, want 2 and 2", len(r.tab.Records), csvRows(t, dir))
+	}
+}
+
+// csvRows returns the number of rows of out's metrics CSV (-1: no file).
+func csvRows(t *testing.T, out string) int {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(out, CSVFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return -1
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Count(string(data), "\n") - 1
+}
