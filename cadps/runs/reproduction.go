@@ -179,8 +179,8 @@ type RunSummary struct {
 	// Table is the table rebuilt from every record in Out.
 	Table *Table
 	// Wrote reports whether this run wrote the tables in Out: not when Out
-	// holds no record, nor when another worker was writing them (which
-	// then writes them again with this run's records).
+	// holds no record, nor when another worker wrote them with this run's
+	// records, or was writing them and this run wrote none.
 	Wrote bool
 }
 

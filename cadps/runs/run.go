@@ -81,7 +81,7 @@ func (r *Reproduction) Run() (*RunSummary, error) {
 	case rows < 0:
 		rows = 0
 	}
-	return sum, r.writeTables(sum, rows, claims)
+	return sum, r.writeTables(sum, rows, claims, w.written)
 }
 
 // claimer returns the Claimer a run of r claims with: r.Claims or, when it
@@ -103,10 +103,14 @@ func orDefault(c *claim.Claimer, worker string) *claim.Claimer {
 
 // writeTables reads every record in Out into sum.Table and rebuilds the
 // CSV, table and grids from them (none while Out holds no record), under
-// the tables' lock, through c, unless another worker holds it (see
-// tableWriter).
-func (r *Reproduction) writeTables(sum *RunSummary, rows int, c *claim.Claimer) error {
-	tw := &tableWriter{dirs: []string{r.Out}, out: r.Out, rows: rows, claims: c, log: r.Log, afterTables: r.afterTables}
+// the tables' lock, through c (see tableWriter). mine are the records
+// this run wrote (task/method/NNNNN → status): a worker that finds
+// another writing the tables waits for it, and then writes them only if
+// they lack one of these, so that a writer that died leaves no table
+// without them; a worker that wrote none leaves the tables to the holder.
+func (r *Reproduction) writeTables(sum *RunSummary, rows int, c *claim.Claimer, mine map[string]string) error {
+	tw := &tableWriter{dirs: []string{r.Out}, out: r.Out, rows: rows, claims: c, log: r.Log,
+		waits: len(mine) > 0, mine: mine, afterTables: r.afterTables}
 	t, wrote, err := tw.write()
 	sum.Table, sum.Wrote = t, wrote
 	return err
@@ -132,6 +136,9 @@ type worker struct {
 	sum    *RunSummary
 	claims *claim.Claimer
 	nth    int
+	// written are the records this worker wrote, by item
+	// (task/method/NNNNN), with their status.
+	written map[string]string
 	// digests are the SHA-256 of the images read so far, by path: each
 	// image is hashed once, however many of its items the worker looks at.
 	digests map[string]string
@@ -238,6 +245,10 @@ func (w *worker) do(it Item, first bool) (held bool, err error) {
 		return false, err
 	}
 	w.sum.Done++
+	if w.written == nil {
+		w.written = map[string]string{}
+	}
+	w.written[it.String()] = rec.Status
 	if rec.Status == StatusFailed {
 		w.sum.Failed++
 	}

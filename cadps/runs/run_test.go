@@ -181,81 +181,164 @@ func TestRunRecordsShards(t *testing.T) {
 	}
 }
 
-// TestRunTablesOfWorkersEndingAtOnce: a worker that ends while another
-// one writes the tables leaves them to it; the one writing them, when a
-// record is added while it writes (the other worker's last item), writes
-// them again, so that the tables end with every record.
+// TestRunTablesOfWorkersEndingAtOnce: the worker writing the tables, when
+// a record is added while it writes them (another worker's last item),
+// writes them again, so that the tables end with every record.
 func TestRunTablesOfWorkersEndingAtOnce(t *testing.T) {
+	out := t.TempDir()
+	rep := srReproduction(t, out, 2)
+	rep.Shard = Shard{Index: 0, Count: 2}
+	items := rep.Items()
+	calls := 0
+	rep.afterTables = func() {
+		calls++
+		// A worker that finds the claim held waits, and writes the tables
+		// only when they lack its records: the holder's recount must come
+		// after its release, or such a record could be left out.
+		if claims, _ := filepath.Glob(filepath.Join(out, TableFile+".claim*")); len(claims) != 0 {
+			t.Errorf("the records are counted again while the tables' claim is still held: %v", claims)
+		}
+		if calls > 1 {
+			return
+		}
+		// The other shard's record, as its worker writes it.
+		data, err := os.ReadFile(items[0].Path(out, RecordDir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rec map[string]any
+		if err := json.Unmarshal(data, &rec); err != nil {
+			t.Fatal(err)
+		}
+		rec["index"], rec["shard"] = items[1].Index, "1/2"
+		if data, err = json.Marshal(rec); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(items[1].Path(out, RecordDir), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sum, err := rep.Run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Done != 1 || !sum.Wrote || calls != 2 {
+		t.Fatalf("summary %+v, tables written %d times; want this worker's item done and the tables written twice", sum, calls)
+	}
+	if rows := csvRows(t, out); rows != 2 {
+		t.Errorf("%s holds %d rows, want 2", CSVFile, rows)
+	}
+}
+
+// TestRunWaitsForTablesLock: a worker that finds another writing the
+// tables waits until the claim is released or goes stale, and then writes
+// the tables unless they hold its record already. A worker left them to
+// the holder at once, and when the holder had died (a lost node) nobody
+// wrote its records into them. A worker that wrote no record of its own
+// leaves them to the holder.
+func TestRunWaitsForTablesLock(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		// held: another worker holds the tables' claim; added: the other
-		// shard's item is recorded while this worker writes the tables.
-		held, added bool
-		// wantRows are metrics.csv's rows at the end (-1: no file).
-		wantRows int
+		// holder takes the tables' claim: it returns what the holder does
+		// once this worker waits for it (nil: nothing, it died).
+		holder func(t *testing.T, out string) func()
+		// earlier: another shard's run finished the item before, and this
+		// worker writes no record.
+		earlier bool
+		// wrote: the worker writes the tables; rows: the CSV's rows then.
+		wrote bool
+		rows  int
 	}{
-		{"another worker writes the tables", true, false, -1},
-		{"a record added while this worker writes them", false, true, 2},
+		{"holder on another host died", deadTablesHolder, false, true, 1},
+		{"live holder tabulates this worker's record", liveTablesHolder(true), false, false, 1},
+		{"live holder writes without it", liveTablesHolder(false), false, true, 1},
+		{"this worker wrote no record", liveTablesHolder(false), true, false, -1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := t.TempDir()
-			if tc.held {
-				held, err := (&claim.Claimer{Worker: "shard 1/2"}).Claim(filepath.Join(out, TableFile+".claim"))
-				if err != nil {
+			rep := srReproduction(t, out, 1)
+			rep.Claims = &claim.Claimer{Lease: time.Second}
+			if tc.earlier {
+				if _, err := srReproduction(t, out, 1).Run(); err != nil {
 					t.Fatal(err)
 				}
-				defer held.Release()
-			}
-			rep := srReproduction(t, out, 2)
-			rep.Shard = Shard{Index: 0, Count: 2}
-			items := rep.Items()
-			calls := 0
-			rep.afterTables = func() {
-				calls++
-				// A worker that finds the claim held leaves after writing
-				// its record: the holder's recount must come after its
-				// release, or such a record could be left out.
-				if claims, _ := filepath.Glob(filepath.Join(out, TableFile+".claim*")); len(claims) != 0 {
-					t.Errorf("the records are counted again while the tables' claim is still held: %v", claims)
+				for _, f := range []string{CSVFile, TableFile} {
+					if err := os.Remove(filepath.Join(out, f)); err != nil {
+						t.Fatal(err)
+					}
 				}
-				if !tc.added || calls > 1 {
+			}
+			release := tc.holder(t, out)
+			if tc.earlier {
+				release = nil // it holds the claim until the test ends
+			}
+			log := &waitLog{waiting: make(chan struct{})}
+			rep.Log = log
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				if release == nil {
 					return
 				}
-				// The other shard's record, as its worker writes it.
-				data, err := os.ReadFile(items[0].Path(out, RecordDir))
-				if err != nil {
-					t.Fatal(err)
+				// Once this worker says it waits for the tables (it wrote
+				// its record before), the holder is done.
+				select {
+				case <-log.waiting:
+					release()
+				case <-time.After(10 * time.Second): // it never waits: the test fails
 				}
-				var rec map[string]any
-				if err := json.Unmarshal(data, &rec); err != nil {
-					t.Fatal(err)
-				}
-				rec["index"], rec["shard"] = items[1].Index, "1/2"
-				if data, err = json.Marshal(rec); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(items[1].Path(out, RecordDir), data, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
+			}()
 			sum, err := rep.Run()
+			<-done
 			if err != nil {
 				t.Fatal(err)
 			}
-			if sum.Done != 1 || sum.Table == nil || len(sum.Table.Records) == 0 {
-				t.Fatalf("summary %+v, want this worker's item done and tabulated", sum)
-			}
-			rows := -1
-			if csv, err := os.ReadFile(filepath.Join(out, CSVFile)); err == nil {
-				rows = strings.Count(string(csv), "\n") - 1
-			}
-			if rows != tc.wantRows || sum.Wrote != (tc.wantRows >= 0) {
-				t.Errorf("%s holds %d rows (-1: none), the run says it wrote it: %v; want %d", CSVFile, rows, sum.Wrote, tc.wantRows)
-			}
-			if claims, _ := filepath.Glob(filepath.Join(out, TableFile+".claim*")); len(claims) != map[bool]int{false: 0, true: 1}[tc.held] {
-				t.Errorf("claims on the tables after the run: %v", claims)
+			if sum.Wrote != tc.wrote || csvRows(t, out) != tc.rows || len(sum.Table.Records) != 1 {
+				t.Errorf("the worker wrote the tables: %v, %s holds %d rows (-1: none), %d records tabulated; want %v, %d rows and 1 record",
+					sum.Wrote, CSVFile, csvRows(t, out), len(sum.Table.Records), tc.wrote, tc.rows)
 			}
 		})
+	}
+}
+
+// deadTablesHolder makes the tables' claim of a worker of another host,
+// with a lease of a second, that died as it took it: the claim goes stale
+// after the lease.
+func deadTablesHolder(t *testing.T, out string) func() {
+	t.Helper()
+	data, err := json.Marshal(claim.Holder{Host: "elsewhere", PID: 1, Worker: "shard 1/2", Lease: 1, Claimed: "2026-01-01T00:00:00Z", Token: "dead"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(out, TableFile+".claim.0"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return nil
+}
+
+// liveTablesHolder returns a holder that takes the tables' claim and,
+// when released, writes the tables first from the records then present
+// when tabulate is true.
+func liveTablesHolder(tabulate bool) func(t *testing.T, out string) func() {
+	return func(t *testing.T, out string) func() {
+		t.Helper()
+		held, err := (&claim.Claimer{Worker: "shard 1/2"}).Claim(filepath.Join(out, TableFile+".claim"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { held.Release() })
+		return func() {
+			if tabulate {
+				tab, err := readTable([]string{out})
+				if err == nil {
+					err = tab.Write(out, 0)
+				}
+				if err != nil {
+					t.Error(err)
+				}
+			}
+			held.Release()
+		}
 	}
 }
 

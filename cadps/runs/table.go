@@ -207,11 +207,12 @@ func recordBefore(x, y *Record) bool {
 	return x.root < y.root
 }
 
-// Write writes, in out, the metrics CSV, the Markdown table and one
-// comparison grid per task (grid_<task>.png: rows images, the first
-// gridRows of them; columns the measurement, each method's reconstruction
-// and the clean image), each atomically. Nothing is appended in place: the
-// files are rebuilt from the records every time. An out that holds another
+// Write writes, in out, the Markdown table, one comparison grid per task
+// (grid_<task>.png: rows images, the first gridRows of them; columns the
+// measurement, each method's reconstruction and the clean image) and, last,
+// the metrics CSV, each atomically: a CSV that lists a record tells that
+// the other files hold it too. Nothing is appended in place: the files are
+// rebuilt from the records every time. An out that holds another
 // reproduction's settings is refused before anything is written: its
 // tables would be replaced by this one's. Write takes no lock: into a
 // folder that workers may share, write through Merging.
@@ -223,16 +224,15 @@ func (t *Table) Write(out string, gridRows int) error {
 		return err
 	}
 	removeOldTemps(out, time.Hour)
-	if err := atomicfile.WriteBytes(filepath.Join(out, CSVFile), recordsCSV(t.Records)); err != nil {
-		return err
-	}
 	if err := atomicfile.WriteBytes(filepath.Join(out, TableFile), []byte(t.Markdown())); err != nil {
 		return err
 	}
 	if gridRows > 0 {
-		return writeGrids(t.Records, out, gridRows)
+		if err := writeGrids(t.Records, out, gridRows); err != nil {
+			return err
+		}
 	}
-	return nil
+	return atomicfile.WriteBytes(filepath.Join(out, CSVFile), recordsCSV(t.Records))
 }
 
 // Files returns the names of the files Write(out, gridRows) writes in

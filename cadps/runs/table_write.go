@@ -1,11 +1,13 @@
 package runs
 
 import (
+	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -85,12 +87,13 @@ func Merge(dirs []string, out string, gridRows int) (*Table, error) {
 // written by one at a time, each from the records it read under the
 // claim. A holder counts the record files before it reads them and again
 // once it has released the claim, and writes the tables anew when the
-// count changed. A writer that finds the claim held waits for it when
-// waits (see waitClaim), and otherwise leaves the tables to the holder: a
-// worker that found the claim held had written its record before that,
-// so the holder's second count sees it. So workers ending at once neither
-// write a mix of two readings nor wait for each other, and the last tables
-// written hold every record.
+// count changed. A writer that finds the claim held waits for it (waits;
+// see waitClaim: a holder that died is taken over once its claim is
+// stale), and then, when mine is not empty, writes only if the tables
+// lack one of those records: a live holder has included them. So workers
+// ending at once neither write a mix of two readings nor each rewrite the
+// tables, and the last tables written hold every record, also when a
+// holder died while it wrote them.
 type tableWriter struct {
 	dirs   []string
 	out    string
@@ -100,6 +103,9 @@ type tableWriter struct {
 	// waits is whether the writer waits for a claim another holds; one
 	// that does not leaves the tables to the holder.
 	waits bool
+	// mine are the records the writer must see tabulated, by item
+	// (task/method/NNNNN), with their status.
+	mine map[string]string
 	// check, when not nil, is called with the table read under the claim
 	// before it is written: an error stops the writing.
 	check func(*Table) error
@@ -109,16 +115,20 @@ type tableWriter struct {
 }
 
 // write writes the tables unless another writer holds the claim and the
-// writer does not wait.
+// writer does not wait, or the tables written meanwhile hold its records.
 // It returns the table read, and whether it wrote it (not for a table
 // without records: no worker has finished an item yet).
 func (w *tableWriter) write() (t *Table, wrote bool, err error) {
+	recounted := false // the records changed while the tables were written
 	for {
-		lock, err := w.lock()
+		lock, waited, err := w.lock()
 		if err != nil {
 			return nil, wrote, err
 		}
-		if lock == nil {
+		if lock == nil || waited && !recounted && len(w.mine) > 0 && w.tabulated() {
+			if lock != nil {
+				lock.Release()
+			}
 			t, err := readTable(w.dirs)
 			return t, wrote, err
 		}
@@ -145,21 +155,65 @@ func (w *tableWriter) write() (t *Table, wrote bool, err error) {
 		if err != nil || after == before {
 			return t, wrote, err
 		}
+		recounted = true
 	}
 }
 
 // lock claims the tables. When another writer holds them it returns nil,
-// unless the writer waits for them.
-func (w *tableWriter) lock() (lock *claim.Claim, err error) {
+// unless the writer waits for them (waited).
+func (w *tableWriter) lock() (lock *claim.Claim, waited bool, err error) {
 	stem := filepath.Join(w.out, TableFile+".claim")
 	lock, err = tryClaim(w.claims, stem)
 	if !errors.Is(err, claim.ErrHeld) {
-		return lock, err
+		return lock, false, err
 	}
 	if !w.waits {
-		return nil, nil
+		return nil, false, nil
 	}
-	return waitClaim(w.claims, stem, filepath.Join(w.out, TableFile), "write the tables", w.log)
+	lock, err = waitClaim(w.claims, stem, filepath.Join(w.out, TableFile), "write the tables", w.log)
+	return lock, true, err
+}
+
+// tabulated reports whether the metrics CSV in out holds every record of
+// mine with its status. Table.Write writes the CSV last, so the Markdown
+// table and the grids written with it, or later, hold them too.
+func (w *tableWriter) tabulated() bool {
+	f, err := os.Open(filepath.Join(w.out, CSVFile))
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil || len(rows) == 0 {
+		return false
+	}
+	col := map[string]int{}
+	for k, name := range rows[0] {
+		col[name] = k
+	}
+	task, okT := col["task"]
+	method, okM := col["method"]
+	index, okI := col["index"]
+	status, okS := col["status"]
+	if !okT || !okM || !okI || !okS {
+		return false
+	}
+	found := 0
+	for _, row := range rows[1:] {
+		i, err := strconv.Atoi(row[index])
+		if err != nil {
+			return false
+		}
+		st, ok := w.mine[Item{Task: row[task], Method: row[method], Index: i}.String()]
+		switch {
+		case !ok:
+		case st != row[status]:
+			return false
+		default:
+			found++
+		}
+	}
+	return found == len(w.mine)
 }
 
 // countRecords counts the record files in dirs.

@@ -144,7 +144,7 @@ func runReproduce(args []string, stdout, stderr io.Writer) (err error) {
 		case len(sum.Table.Records) == 0:
 			fmt.Fprintf(stdout, "no item of %s is finished yet: nothing to tabulate\n", *f.out)
 		case !sum.Wrote:
-			fmt.Fprintf(stdout, "another worker is writing %s (with this one's items)\n\n%s", tablesWritten(sum.Table, *f.out, *f.gridRows), sum.Table.Markdown())
+			fmt.Fprintf(stdout, "another worker wrote (or is writing) %s, with every item this one finished\n\n%s", tablesWritten(sum.Table, *f.out, *f.gridRows), sum.Table.Markdown())
 		default:
 			fmt.Fprintf(stdout, "wrote %s\n\n%s", tablesWritten(sum.Table, *f.out, *f.gridRows), sum.Table.Markdown())
 		}
