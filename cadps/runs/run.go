@@ -280,8 +280,21 @@ func ItemSeed(base uint64, task string, index int) uint64 {
 }
 
 // runItem restores one item and writes its outputs, then its record, which
-// records digest as the image's SHA-256.
+// records digest as the image's SHA-256 (restoreItem). An error while cl
+// is lost is errClaimLost: the worker that took the item over removes the
+// temporary files of its former holder (removeStaleTemps), whose writes
+// then fail, and the item is that worker's now; it must not stop this
+// worker's shard.
 func (r *Reproduction) runItem(it Item, rs *restore.Restorer, cl *claim.Claim, digest string) (*Record, error) {
+	rec, err := r.restoreItem(it, rs, cl, digest)
+	if err != nil && !errors.Is(err, errClaimLost) && cl != nil && cl.Lost() {
+		return nil, fmt.Errorf("%w (%v)", errClaimLost, err)
+	}
+	return rec, err
+}
+
+// restoreItem is runItem, before a failure is told from a lost claim.
+func (r *Reproduction) restoreItem(it Item, rs *restore.Restorer, cl *claim.Claim, digest string) (*Record, error) {
 	start := time.Now()
 	for _, d := range []string{InputDir, ReconDir, ProgressDir, LabelDir, RecordDir} {
 		dir := filepath.Join(r.Out, it.Task, it.Method, d)

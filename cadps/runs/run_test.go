@@ -387,6 +387,59 @@ func TestRunItemTakenOverWritesNothing(t *testing.T) {
 	}
 }
 
+// TestRunItemWriteFailsAfterTakeOver: a worker whose item was taken over
+// while it wrote the item's files (the new holder removes its temporary
+// files, and its renames fail) gives the item up (errClaimLost) rather
+// than stop its shard with the write's error; a write that fails while
+// the worker still holds the item is an error.
+func TestRunItemWriteFailsAfterTakeOver(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		lost bool
+	}{
+		{"claim lost", true},
+		{"claim held", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := t.TempDir()
+			rep := srReproduction(t, out, 1)
+			it := rep.Items()[0]
+			rs, err := rep.restorers()
+			if err != nil {
+				t.Fatal(err)
+			}
+			stem := filepath.Join(out, it.Task, it.Method, ClaimDir, it.Name())
+			if err := os.MkdirAll(filepath.Dir(stem), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			cl, err := (&claim.Claimer{}).Claim(stem)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Release()
+			if tc.lost { // another worker has linked the next generation
+				h, err := json.Marshal(claim.Holder{Host: "elsewhere", PID: 1, Worker: "shard 0/1", Claimed: "2026-01-01T00:00:00Z", Token: "other"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(stem+".1", h, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// The first file the item writes, its clean image, cannot be
+			// renamed into place.
+			blocker := filepath.Join(it.Path(out, LabelDir), "x")
+			if err := os.MkdirAll(blocker, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			_, err = rep.runItem(it, rs[[2]string{it.Task, it.Method}], cl, "")
+			if err == nil || errors.Is(err, errClaimLost) != tc.lost {
+				t.Fatalf("runItem whose write fails: %v; want errClaimLost: %v", err, tc.lost)
+			}
+		})
+	}
+}
+
 // TestRunReportsWaitingOnce checks that a worker waiting for an item
 // another worker holds says so once, not at every look: a shard of a long
 // run would otherwise fill its log with one line per poll.
