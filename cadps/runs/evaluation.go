@@ -314,6 +314,9 @@ func (e *Evaluation) record(it evalItem, res *restore.BatchResult, backendName s
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.claim != nil && e.claim.Lost() {
+		if err := e.claim.Err(); err != nil {
+			return fmt.Errorf("runs: this evaluation lost its claim on %s: %w; batch %d of %s, %s is not written", e.Out, err, it.batch, it.task, it.method)
+		}
 		return fmt.Errorf("runs: another evaluation took over %s (this one missed its claim's heartbeats for the lease); batch %d of %s, %s is left to it", e.Out, it.batch, it.task, it.method)
 	}
 	st := e.Settings

@@ -202,6 +202,9 @@ func (c *mixtureCSV) finish() error {
 // lease): this bench must then write nothing more.
 func (c *mixtureCSV) checkClaim() error {
 	if c.claim.Lost() {
+		if err := c.claim.Err(); err != nil {
+			return fmt.Errorf("%s: this bench lost its claim on it (%w); stopping without writing", c.path, err)
+		}
 		return fmt.Errorf("%s: another bench took it over while this one was stopped (its claim lapsed); stopping without writing", c.path)
 	}
 	return nil

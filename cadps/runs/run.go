@@ -239,6 +239,9 @@ func (w *worker) do(it Item, first bool) (held bool, err error) {
 	w.nth++
 	rec, err := w.r.runItem(it, w.rs[[2]string{it.Task, it.Method}], cl, digest)
 	if errors.Is(err, errClaimLost) {
+		if log := w.r.Log; log != nil {
+			fmt.Fprintf(log, "%s: %v; left to the worker that holds it next\n", it, err)
+		}
 		return true, nil
 	}
 	if err != nil {
@@ -266,10 +269,20 @@ func (w *worker) do(it Item, first bool) (held bool, err error) {
 	return false, nil
 }
 
-// errClaimLost is runItem's error when another worker took the item over
-// while this one computed it (this one missed its heartbeats for the
-// lease): the record is then left to the other worker.
-var errClaimLost = errors.New("runs: the item's claim was taken over by another worker")
+// errClaimLost is runItem's error when this worker lost the item's claim
+// while it computed it: another worker took the item over (this one
+// missed its heartbeats for the lease), or the claim file could not be
+// refreshed (claim.Claim.Err). The record is then left to the worker that
+// holds the item next.
+var errClaimLost = errors.New("runs: this worker lost the item's claim")
+
+// claimLost returns errClaimLost for the lost claim cl, saying why.
+func claimLost(cl *claim.Claim) error {
+	if err := cl.Err(); err != nil {
+		return fmt.Errorf("%w: %w", errClaimLost, err)
+	}
+	return fmt.Errorf("%w: another worker took the item over", errClaimLost)
+}
 
 // ItemSeed returns the seed of an image and task: the same for every
 // method, and independent of sharding.
@@ -288,7 +301,7 @@ func ItemSeed(base uint64, task string, index int) uint64 {
 func (r *Reproduction) runItem(it Item, rs *restore.Restorer, cl *claim.Claim, digest string) (*Record, error) {
 	rec, err := r.restoreItem(it, rs, cl, digest)
 	if err != nil && !errors.Is(err, errClaimLost) && cl != nil && cl.Lost() {
-		return nil, fmt.Errorf("%w (%v)", errClaimLost, err)
+		return nil, fmt.Errorf("%w (%v)", claimLost(cl), err)
 	}
 	return rec, err
 }
@@ -329,7 +342,7 @@ func (r *Reproduction) restoreItem(it Item, rs *restore.Restorer, cl *claim.Clai
 		// Another worker took the item over while this one sampled (it
 		// stalled past the lease): its images are the other worker's to
 		// write. The check before the record below covers the writing.
-		return nil, errClaimLost
+		return nil, claimLost(cl)
 	}
 	switch {
 	case errors.Is(err, cadps.ErrDiverged):
@@ -344,7 +357,7 @@ func (r *Reproduction) restoreItem(it Item, rs *restore.Restorer, cl *claim.Clai
 	rec.Seconds = time.Since(start).Seconds()
 	rec.Finished = time.Now().UTC().Format(time.RFC3339)
 	if cl != nil && cl.Lost() {
-		return nil, errClaimLost
+		return nil, claimLost(cl)
 	}
 	if err := atomicfile.WriteJSON(it.Path(r.Out, RecordDir), rec); err != nil {
 		return nil, err

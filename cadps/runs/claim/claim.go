@@ -106,6 +106,9 @@ type Claimer struct {
 	// making counts the Claim calls under way, which ReleaseAll waits
 	// for (they then remove their files themselves).
 	making sync.WaitGroup
+	// touch sets a claim file's modification time (nil: os.Chtimes; a
+	// test's hook).
+	touch func(path string, t time.Time) error
 }
 
 // EffectiveLease returns the lease c's claims live by: Lease, or
@@ -134,8 +137,11 @@ type Claim struct {
 	fileGone chan struct{}
 	mu       sync.Mutex
 	lost     bool
-	closed   bool
-	owner    *Claimer
+	// err is the first error that kept the heartbeat from refreshing the
+	// claim file (other than its being gone).
+	err    error
+	closed bool
+	owner  *Claimer
 }
 
 // generations returns the newest generation among stem's claim files, and
@@ -425,11 +431,23 @@ func (cl *Claim) heartbeat(interval time.Duration) {
 }
 
 // refresh touches the claim file and checks that it is still the newest.
+// A file that cannot be touched (permission, I/O or stale NFS handle
+// errors) makes the claim lost too, keeping the first such error: the
+// claim would go stale, and another worker take the item over.
 func (cl *Claim) refresh() {
+	var why error
 	lost := !cl.own()
 	if !lost {
-		now := time.Now()
-		lost = errors.Is(os.Chtimes(cl.path, now, now), fs.ErrNotExist)
+		touch := cl.owner.touch
+		if touch == nil {
+			touch = func(path string, t time.Time) error { return os.Chtimes(path, t, t) }
+		}
+		switch err := touch(cl.path, time.Now()); {
+		case errors.Is(err, fs.ErrNotExist):
+			lost = true
+		case err != nil:
+			lost, why = true, fmt.Errorf("claim: %s cannot be refreshed, so it would go stale and another worker take it over: %w", cl.path, err)
+		}
 	}
 	if newest, _, err := generations(cl.stem); err == nil && newest > cl.gen {
 		lost = true
@@ -437,6 +455,9 @@ func (cl *Claim) refresh() {
 	if lost {
 		cl.mu.Lock()
 		cl.lost = true
+		if cl.err == nil {
+			cl.err = why
+		}
 		cl.mu.Unlock()
 	}
 }
@@ -462,13 +483,23 @@ func (cl *Claim) removeOwn() {
 }
 
 // Lost reports whether another worker took the item over (after this
-// worker missed its heartbeats for the lease): the holder must then not
-// publish its result. It checks the claim files afresh.
+// worker missed its heartbeats for the lease), or this worker could not
+// refresh its claim file (Err says why): the holder must then not publish
+// its result. It checks the claim files afresh.
 func (cl *Claim) Lost() bool {
 	cl.refresh()
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
 	return cl.lost
+}
+
+// Err returns the first error that kept this worker from refreshing its
+// claim file (which made the claim lost), or nil when there was none:
+// when Lost, another worker took the item over.
+func (cl *Claim) Err() error {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	return cl.err
 }
 
 // Release ends the claim: the heartbeat stops and the claim file is

@@ -723,3 +723,47 @@ func TestClaimCorruptPID(t *testing.T) {
 		})
 	}
 }
+
+// TestClaimRefreshError: a claim whose file the heartbeat cannot refresh
+// (permission, I/O or stale NFS handle errors) is lost, and Err gives the
+// first such error: the claim would go stale unseen, and another worker
+// take the item over while this one still computes it. A file refreshed
+// keeps the claim.
+func TestClaimRefreshError(t *testing.T) {
+	stale := errors.New("stale file handle")
+	for _, tc := range []struct {
+		name string
+		err  error
+	}{
+		{"permission", fs.ErrPermission},
+		{"stale handle", stale},
+		{"refreshed", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			calls := 0
+			c := &Claimer{touch: func(path string, now time.Time) error {
+				calls++
+				if calls > 1 && tc.err != nil {
+					return errors.New("a later error")
+				}
+				if tc.err != nil {
+					return tc.err
+				}
+				return os.Chtimes(path, now, now)
+			}}
+			cl, err := c.Claim(filepath.Join(t.TempDir(), "item"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Release()
+			lost := cl.Lost()
+			cl.Lost() // a second refresh keeps the first error
+			if want := tc.err != nil; lost != want {
+				t.Fatalf("Lost %v after a refresh error %v, want %v", lost, tc.err, want)
+			}
+			if got := cl.Err(); !errors.Is(got, tc.err) || (tc.err == nil) != (got == nil) {
+				t.Errorf("Err %v, want one wrapping %v", got, tc.err)
+			}
+		})
+	}
+}
