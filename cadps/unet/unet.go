@@ -33,7 +33,7 @@ import (
 type node = graph.Node
 
 // Model is a UNet architecture: the block structure derived from a Config.
-// It holds no weights: those live in a *context.Context (see Load and Init),
+// It holds no weights: those live in a *context.Context (see Load and InitRandom),
 // so one Model serves any number of weight sets.
 type Model struct {
 	cfg           Config
@@ -316,15 +316,18 @@ func (m *Model) OutChannels() int { return m.cfg.outChannels() }
 // (float32 values as the network receives them), with class labels
 // [N] (int, each in [0, NumClasses()): the embedding lookup clamps others)
 // for class-conditional models, nil for the others. The weights come
-// from ctx (see Load); a missing weight is created there with ctx's
-// initializer, which is how training starts from scratch. Like GoMLX's
-// graph functions it panics on misuse (x of another rank or channel count,
-// a size the downsampling does not divide, labels missing or given to an
+// from ctx, where [Model.Load], [Model.LoadFile] or [Model.InitRandom]
+// put them (training sets its initial ones the same way, with
+// [SetVariable]); Apply creates none, so a weight missing from ctx, or
+// held there with another shape, is an error naming it rather than a
+// network with random weights. Like GoMLX's graph functions it panics on
+// misuse (a missing weight, x of another rank or channel count, a size
+// the downsampling does not divide, labels missing or given to an
 // unconditional model); the Exec building the graph returns that panic as
 // an error naming the problem.
 func (m *Model) Apply(ctx *context.Context, x, t, labels *graph.Node) *graph.Node {
 	g := x.Graph()
-	w := &weights{ctx: ctx.Checked(false), g: g, m: m, dtype: dtypes.Float32}
+	w := &weights{ctx: ctx, g: g, m: m, dtype: dtypes.Float32}
 	if x.Rank() != 4 || x.Shape().Dim(1) != m.InChannels() {
 		panic(fmt.Errorf("unet: input shape %s, want [N,%d,H,W]", x.Shape(), m.InChannels()))
 	}
@@ -414,7 +417,13 @@ func (w *weights) get(key string) *node {
 		panic(fmt.Errorf("unet: internal error: parameter %q is not declared", key))
 	}
 	scope, name := KeyScope(key)
-	v := w.ctx.InAbsPath(scope).VariableWithShape(name, shapes.Make(dtypes.Float32, dims...))
+	v := w.ctx.GetVariableByScopeAndName(scope, name)
+	switch want := shapes.Make(dtypes.Float32, dims...); {
+	case v == nil:
+		panic(fmt.Errorf("unet: weight %q (variable %s/%s) is not in the context: load the model's weights first (Model.LoadFile, Model.Load or Model.InitRandom)", key, scope, name))
+	case !v.Shape().Equal(want):
+		panic(fmt.Errorf("unet: weight %q (variable %s/%s) has shape %s in the context, the model wants %s", key, scope, name, v.Shape(), want))
+	}
 	return w.cast(key, v.ValueGraph(w.g))
 }
 

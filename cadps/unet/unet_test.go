@@ -241,10 +241,14 @@ func TestApplyImageSizes(t *testing.T) {
 		{h: 10, w: 16, wantErr: "divisible by 4 (channel_mult has 3 levels)"},
 		{h: 16, w: 9, wantErr: "divisible by 4 (channel_mult has 3 levels)"},
 	}
+	ctx := context.New()
+	if err := m.InitRandom(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range tests {
 		t.Run(fmt.Sprintf("%dx%d", tc.h, tc.w), func(t *testing.T) {
 			x := tensors.FromFlatDataAndDimensions(make([]float32, 2*3*tc.h*tc.w), 2, 3, tc.h, tc.w)
-			out, err := context.ExecOnce(b, context.New(), func(ctx *context.Context, x *graph.Node) *graph.Node {
+			out, err := context.ExecOnce(b, ctx, func(ctx *context.Context, x *graph.Node) *graph.Node {
 				return m.Apply(ctx, x, graph.Const(x.Graph(), []float32{3, 500}), nil)
 			}, x)
 			if tc.wantErr != "" {
@@ -258,6 +262,49 @@ func TestApplyImageSizes(t *testing.T) {
 			}
 			if want := []int{2, 3, tc.h, tc.w}; !slices.Equal(out.Shape().Dimensions, want) {
 				t.Errorf("output shape %s, want %v", out.Shape(), want)
+			}
+		})
+	}
+}
+
+// TestApplyMissingWeights checks that Apply reads its weights and creates
+// none: a context without them, or holding another model's, is an error
+// naming the weight, not a network with random weights.
+func TestApplyMissingWeights(t *testing.T) {
+	cfg := Config{ImageSize: 8, NumChannels: 32, NumResBlocks: 1, ChannelMult: "1,2",
+		NumHeads: 1, NumHeadChannels: -1, NumHeadsUpsample: -1}
+	m, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.NumChannels = 64
+	wider, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := context.New()
+	if err := wider.InitRandom(other, 1); err != nil {
+		t.Fatal(err)
+	}
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		ctx  *context.Context
+		want string
+	}{
+		{"nothing loaded", context.New(), `unet: weight "time_embed.0.weight" (variable /time_embed/0/weight) is not in the context: load the model's weights first`},
+		{"another model's weights", other, `unet: weight "time_embed.0.weight" (variable /time_embed/0/weight) has shape (Float32)[256 64] in the context, the model wants (Float32)[128 32]`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			x := tensors.FromFlatDataAndDimensions(make([]float32, 3*8*8), 1, 3, 8, 8)
+			_, err := context.ExecOnce(b, tc.ctx, func(ctx *context.Context, x *graph.Node) *graph.Node {
+				return m.Apply(ctx, x, graph.Const(x.Graph(), []float32{3}), nil)
+			}, x)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want one containing %q", err, tc.want)
 			}
 		})
 	}
