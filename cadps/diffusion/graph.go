@@ -267,13 +267,20 @@ func (p *Process) PMeanVariance(xt, i, modelOut *graph.Node) MeanVariance {
 	return mv
 }
 
-// noiseUnlessFirst returns noise where i ≠ 0 and zeros where i == 0 (per
-// sample for an [N] index), chosen with Where, so that any inf or NaN in
-// the noise term at i == 0 does not leak.
-func noiseUnlessFirst(i, noise *graph.Node) *graph.Node {
+// WhereFirst selects first where the respaced index i is 0 and other
+// elsewhere, per sample for an [N] index (i scalar or [N]; first and other
+// shaped alike, [N,…]). It selects with Where rather than blending, so that
+// an Inf or NaN in the branch not taken does not leak into the result.
+func WhereFirst(i, first, other *graph.Node) *graph.Node {
 	isFirst := graph.Equal(i, graph.ScalarZero(i.Graph(), i.DType()))
-	mask := graph.BroadcastToDims(Expand(isFirst, noise), noise.Shape().Dimensions...)
-	return graph.Where(mask, graph.ZerosLike(noise), noise)
+	mask := graph.BroadcastToDims(Expand(isFirst, other), other.Shape().Dimensions...)
+	return graph.Where(mask, first, other)
+}
+
+// noiseUnlessFirst returns noise where i ≠ 0 and zeros where i == 0 (see
+// WhereFirst).
+func noiseUnlessFirst(i, noise *graph.Node) *graph.Node {
+	return WhereFirst(i, graph.ZerosLike(noise), noise)
 }
 
 // PSample is the ancestral step (DDPM's p_sample) from mv, with the

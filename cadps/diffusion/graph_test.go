@@ -424,3 +424,41 @@ func TestGraphMisuse(t *testing.T) {
 }
 
 func tensorsShape(dims ...int) shapes.Shape { return shapes.Make(dtypes.Float32, dims...) }
+
+// TestWhereFirst checks that WhereFirst selects, per sample for an [N]
+// index, first where i == 0 and other elsewhere, and that an Inf or NaN in
+// the branch not taken does not leak into the result (0·Inf is NaN in a
+// blend).
+func TestWhereFirst(t *testing.T) {
+	b := newTestBackend(t)
+	inf, nan := float32(math.Inf(1)), float32(math.NaN())
+	tests := []struct {
+		name         string
+		idx          any
+		first, other []float32 // [2,1]
+		want         []float32
+	}{
+		{"scalar i = 0, other infinite", int32(0), []float32{1, 2}, []float32{inf, nan}, []float32{1, 2}},
+		{"scalar i = 3, first infinite", int32(3), []float32{nan, -inf}, []float32{3, 4}, []float32{3, 4}},
+		{"per sample", []int32{0, 5}, []float32{1, inf}, []float32{nan, 4}, []float32{1, 4}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			exec, err := graph.NewExec(b, WhereFirst)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := exec.Exec(tensors.FromAnyValue(tc.idx), tensors.FromFlatDataAndDimensions(tc.first, 2, 1),
+				tensors.FromFlatDataAndDimensions(tc.other, 2, 1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := tensors.MustCopyFlatData[float32](out[0])
+			for k := range tc.want {
+				if got[k] != tc.want[k] {
+					t.Fatalf("got %v, want %v", got, tc.want)
+				}
+			}
+		})
+	}
+}

@@ -3,6 +3,7 @@ package guidance
 import (
 	"strconv"
 
+	"github.com/cadps/toolkit/cadps/diffusion"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 )
 
@@ -61,7 +62,7 @@ func (c CADPS) Step(s *Step) Result {
 
 	eps := now.Eps()
 	epsPrev := graph.StopGradient(before.Eps())
-	d := graph.Sub(graph.StopGradient(eps), whereFirst(s.I, graph.ZerosLike(epsPrev), epsPrev))
+	d := graph.Sub(graph.StopGradient(eps), diffusion.WhereFirst(s.I, graph.ZerosLike(epsPrev), epsPrev))
 	multiplier := graph.OnePlus(d)
 	next := graph.Sub(prior, s.Scaled(graph.Mul(grad, multiplier)))
 	return Result{Next: next, PredXStart: mv.PredXStart, Residual: norm,

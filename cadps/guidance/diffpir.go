@@ -276,7 +276,7 @@ func (m DiffPIR) Step(s *Step) Result {
 	x0 := g.predX0(x, eps, s.I, s.Process.Config().ClipDenoised)
 	x0d := m.dataStep(s, x0, lookup32(x, s.I, taus))
 	next := m.renoise(s, g, x, x0d, s.Draws[0], s.Draws[1])
-	next = whereFirst(s.I, x, next) // the last step keeps x
+	next = diffusion.WhereFirst(s.I, x, next) // the last step keeps x
 	return Result{Next: next, PredXStart: x0, Residual: s.ResidualNorm(x0),
 		Extra: map[string]*graph.Node{"x0_data": x0d, "eps": eps}}
 }

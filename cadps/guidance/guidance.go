@@ -242,25 +242,11 @@ func scalar(x *graph.Node, v float64) *graph.Node {
 	return graph.Scalar(x.Graph(), x.DType(), v)
 }
 
-// isFirst returns a boolean node, true where i == 0.
-func isFirst(i *graph.Node) *graph.Node {
-	return graph.Equal(i, graph.ScalarZero(i.Graph(), i.DType()))
-}
-
 // PrevIndex returns max(i−1, 0), the respaced index of the next step
 // (CA-DPS evaluates the network there too).
 func PrevIndex(i *graph.Node) *graph.Node {
 	one := graph.Scalar(i.Graph(), i.DType(), 1)
 	return graph.Max(graph.Sub(i, one), graph.ScalarZero(i.Graph(), i.DType()))
-}
-
-// whereFirst selects a where i == 0 and b elsewhere (i scalar or [N]).
-func whereFirst(i, a, b *graph.Node) *graph.Node {
-	first := graph.ConvertDType(isFirst(i), a.DType())
-	if first.Rank() > 0 {
-		first = diffusion.Expand(first, a)
-	}
-	return graph.Add(graph.Mul(a, first), graph.Mul(b, graph.OneMinus(first)))
 }
 
 // Drawer is implemented by methods whose steps consume other standard
