@@ -17,6 +17,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"sync"
 
 	"github.com/cadps/toolkit/cadps/diffusion"
 	"github.com/cadps/toolkit/cadps/guidance"
@@ -87,11 +88,37 @@ type Callback func(StepInfo) error
 // Sampler runs one Problem; its step graph is compiled on the first step and
 // reused for every later step and run of the same shapes.
 type Sampler struct {
-	p          Problem
-	exec       *context.Exec
-	graphExec  *context.Exec // the step variant drawing its noise in the graph (see GraphNoise)
-	startExec  *context.Exec // the method's own x_T (guidance.Starter), or nil
-	extraNames []string
+	p         Problem
+	exec      *context.Exec
+	graphExec *context.Exec // the step variant drawing its noise in the graph (see GraphNoise)
+	startExec *context.Exec // the method's own x_T (guidance.Starter), or nil
+	extras    extraNames
+}
+
+// extraNames holds, for each step graph built, the names of the method's
+// extras in the order the graph outputs them: a method's Extra keys may
+// differ between graphs (for other shapes), and one Sampler's graphs may be
+// built by concurrent runs.
+type extraNames struct {
+	mu    sync.Mutex
+	names map[graph.GraphId][]string
+}
+
+// set records the extras' names of graph g.
+func (e *extraNames) set(g *graph.Graph, names []string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.names == nil {
+		e.names = map[graph.GraphId][]string{}
+	}
+	e.names[g.GraphId()] = names
+}
+
+// get returns the extras' names of graph g.
+func (e *extraNames) get(g *graph.Graph) []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.names[g.GraphId()]
 }
 
 // ErrDiverged is wrapped by the error a run returns when a step produces NaN
@@ -219,7 +246,7 @@ func (s *Sampler) step(ctx *context.Context, in []*graph.Node) []*graph.Node {
 	for _, n := range names {
 		outs = append(outs, r.Extra[n])
 	}
-	s.extraNames = names
+	s.extras.set(x.Graph(), names)
 	return outs
 }
 
@@ -430,14 +457,14 @@ func (s *Sampler) StepDraws(x *tensors.Tensor, i int, draws []*tensors.Tensor, y
 		}
 		args = append(args, d)
 	}
-	outs, err := s.exec.Exec(args...)
+	outs, g, err := s.exec.ExecWithGraph(args...)
 	if err != nil {
 		return StepInfo{}, fmt.Errorf("cadps: %s step at index %d: %w", s.p.Method.Name(), i, err)
 	}
 	if err := s.checkFinite(outs[3], i); err != nil {
 		return StepInfo{}, err
 	}
-	return s.stepInfo(outs, i, 4, s.p.Op != nil)
+	return s.stepInfo(outs, s.extras.get(g), i, 4, s.p.Op != nil)
 }
 
 // checkFloat32 returns an error naming what and its dtype unless t is
@@ -492,9 +519,9 @@ func (s *Sampler) checkFinite(check *tensors.Tensor, i int) error {
 }
 
 // stepInfo builds the StepInfo of a step's outputs (x_{t-1}, x̂0, the
-// residual norms, the check, …, the extras from outs[extras]), reading the
-// residual norms when residual is set.
-func (s *Sampler) stepInfo(outs []*tensors.Tensor, i, extras int, residual bool) (StepInfo, error) {
+// residual norms, the check, …, the extras named by names from
+// outs[extras]), reading the residual norms when residual is set.
+func (s *Sampler) stepInfo(outs []*tensors.Tensor, names []string, i, extras int, residual bool) (StepInfo, error) {
 	steps := s.p.Process.NumSteps()
 	info := StepInfo{Step: steps - i, Steps: steps, Index: i, X: outs[0], PredXStart: outs[1], Extra: map[string]*tensors.Tensor{}}
 	if residual {
@@ -504,7 +531,7 @@ func (s *Sampler) stepInfo(outs []*tensors.Tensor, i, extras int, residual bool)
 		}
 		info.Residual = r
 	}
-	for j, n := range s.extraNames {
+	for j, n := range names {
 		info.Extra[n] = outs[extras+j]
 	}
 	return info, nil
@@ -527,7 +554,7 @@ func (s *Sampler) runGraph(x *tensors.Tensor, ownX bool, y *tensors.Tensor, nois
 	index := tensors.FromScalar(int32(steps - 1))
 	for k := range steps {
 		i := steps - 1 - k
-		outs, err := s.graphExec.Exec(x, index, state, y)
+		outs, g, err := s.graphExec.ExecWithGraph(x, index, state, y)
 		if err != nil {
 			return nil, fmt.Errorf("cadps: %s step at index %d (graph noise): %w", s.p.Method.Name(), i, err)
 		}
@@ -549,7 +576,7 @@ func (s *Sampler) runGraph(x *tensors.Tensor, ownX bool, y *tensors.Tensor, nois
 			ownX = true
 			continue
 		}
-		info, err := s.stepInfo(outs, i, 6, s.p.Op != nil)
+		info, err := s.stepInfo(outs, s.extras.get(g), i, 6, s.p.Op != nil)
 		if err != nil {
 			return nil, err
 		}

@@ -5,6 +5,7 @@ import (
 	"math"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -515,6 +516,52 @@ func TestStepInfoKept(t *testing.T) {
 				}
 				if !slices.Equal(v, values[k]) {
 					t.Errorf("tensor %d of %d changed after its callback returned", k+1, len(kept))
+				}
+			}
+		})
+	}
+}
+
+// batchExtraMethod is DPS reporting x̂0 as an extra named after the batch
+// size, "batchN": a method whose Extra keys depend on the shapes.
+type batchExtraMethod struct{ guidance.DPS }
+
+func (m batchExtraMethod) Step(s *guidance.Step) guidance.Result {
+	r := m.DPS.Step(s)
+	r.Extra = map[string]*graph.Node{"batch" + strconv.Itoa(s.X.Shape().Dim(0)): r.PredXStart}
+	return r
+}
+
+// TestSamplerExtraPerGraph runs one Sampler, whose method's Extra keys
+// differ with the batch size, at batch sizes 1, 2 and 1 again (its graph
+// for one image then comes from the cache), with noise drawn on the host
+// and in the graph: every step reports the keys of its own graph.
+func TestSamplerExtraPerGraph(t *testing.T) {
+	p := tinySRProblem(t)
+	p.Method = batchExtraMethod{}
+	s, err := NewSampler(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		noise func() NoiseSource
+	}{
+		{"host noise", func() NoiseSource { return NewSeededNoise(1) }},
+		{"graph noise", func() NoiseSource { return NewGraphNoise(1) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, n := range []int{1, 2, 1} {
+				want := []string{"batch" + strconv.Itoa(n)}
+				y := tensors.FromShape(shapes.Make(dtypes.Float32, n, 3, 4, 4))
+				_, err := s.Run(nil, []int{n, 3, 8, 8}, y, tc.noise(), func(info StepInfo) error {
+					if got := slices.Sorted(maps.Keys(info.Extra)); !slices.Equal(got, want) {
+						t.Errorf("batch %d, step %d: extras %v, want %v", n, info.Step, got, want)
+					}
+					return nil
+				})
+				if err != nil {
+					t.Fatalf("batch %d: %v", n, err)
 				}
 			}
 		})
