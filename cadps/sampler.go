@@ -53,8 +53,12 @@ type Problem struct {
 	// standard deviation on the images' [−1, 1] scale, finite and
 	// non-negative (ops.Noise.Sigma gives a noise model's).
 	SigmaY float64
-	// DDIM selects DDIM updates with Eta instead of ancestral sampling; a
-	// process whose configured sampler is DDIM's selects them too.
+	// DDIM selects DDIM updates with Eta instead of ancestral sampling.
+	// The process's configured sampler selects them too: the updates are
+	// DDIM's when DDIM is set or Process.Config().Sampler is
+	// diffusion.SamplerDDIM, so DDIM = false leaves a process configured
+	// for DDIM with DDIM updates (configure its Sampler as
+	// diffusion.SamplerDDPM for ancestral ones).
 	DDIM bool
 	// Eta is DDIM's η, in [0, 1] (0 is deterministic DDIM); it must be 0
 	// without DDIM updates.
@@ -129,7 +133,7 @@ var ErrDiverged = errors.New("sampling diverged")
 // range: the step size ζ and σ_y must be finite and non-negative, the ramp
 // valid (guidance.Ramp.Validate), and DDIM's η lie in [0, 1] (beyond 1 its
 // update can take the square root of a negative number) and be 0 without
-// DDIM, where nothing reads it.
+// DDIM updates (see Problem.DDIM), where nothing reads it.
 func (p Problem) CheckParams() error {
 	for _, v := range []struct {
 		name  string
@@ -142,13 +146,20 @@ func (p Problem) CheckParams() error {
 	if err := p.Ramp.Validate(); err != nil {
 		return err
 	}
+	ddim := p.ddim()
 	switch {
-	case p.DDIM && !(p.Eta >= 0 && p.Eta <= 1):
+	case ddim && !(p.Eta >= 0 && p.Eta <= 1):
 		return fmt.Errorf("DDIM η = %v must lie in [0, 1]", p.Eta)
-	case !p.DDIM && p.Eta != 0:
+	case !ddim && p.Eta != 0:
 		return fmt.Errorf("η = %v is DDIM's, but the updates are not DDIM's", p.Eta)
 	}
 	return nil
+}
+
+// ddim reports whether p's updates are DDIM's: DDIM is set, or the process
+// is configured for DDIM sampling (see Problem.DDIM).
+func (p Problem) ddim() bool {
+	return p.DDIM || p.Process != nil && p.Process.Config().Sampler == diffusion.SamplerDDIM
 }
 
 // NewSampler checks p and prepares its step graph.
@@ -166,9 +177,6 @@ func NewSampler(p Problem) (*Sampler, error) {
 		return nil, errors.New("cadps: no guidance method")
 	case p.Op == nil && guidance.UsesMeasurement(p.Method):
 		return nil, fmt.Errorf("cadps: method %q needs a measurement operator", p.Method.Name())
-	}
-	if p.Process.Config().Sampler == diffusion.SamplerDDIM {
-		p.DDIM = true // a process configured for DDIM samples with DDIM
 	}
 	if err := p.CheckParams(); err != nil {
 		return nil, fmt.Errorf("cadps: %w", err)
@@ -255,7 +263,7 @@ func (s *Sampler) stepOf(ctx *context.Context, x, i, y *graph.Node) *guidance.St
 	st := &guidance.Step{
 		Ctx: ctx, Net: s.p.Net, Process: s.p.Process, Op: s.p.Op,
 		X: x, I: i, Y: y,
-		Scale: s.p.Scale, Ramp: s.p.Ramp, SigmaY: s.p.SigmaY, DDIM: s.p.DDIM, Eta: s.p.Eta,
+		Scale: s.p.Scale, Ramp: s.p.Ramp, SigmaY: s.p.SigmaY, DDIM: s.p.ddim(), Eta: s.p.Eta,
 	}
 	if s.p.Op == nil {
 		st.Y = nil

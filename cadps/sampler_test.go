@@ -567,3 +567,71 @@ func TestSamplerExtraPerGraph(t *testing.T) {
 		})
 	}
 }
+
+// ddimRecorder is DPS recording whether the step it builds is told to
+// take DDIM updates.
+type ddimRecorder struct {
+	guidance.DPS
+	ddim *bool
+}
+
+func (m ddimRecorder) Step(s *guidance.Step) guidance.Result {
+	*m.ddim = s.DDIM
+	return m.DPS.Step(s)
+}
+
+// TestProblemDDIM checks the one rule choosing DDIM updates, in
+// CheckParams and in the steps alike: Problem.DDIM or a process configured
+// for DDIM selects them, and η is refused only when neither does.
+func TestProblemDDIM(t *testing.T) {
+	base := tinySRProblem(t)
+	cfg := base.Process.Config()
+	cfg.Sampler = diffusion.SamplerDDIM
+	ddimProc, err := diffusion.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name       string
+		ddim       bool
+		configured bool // the process's sampler is DDIM's
+		eta        float64
+		want       bool   // the steps' DDIM
+		wantErr    string // CheckParams's and NewSampler's error
+	}{
+		{"neither", false, false, 0, false, ""},
+		{"Problem.DDIM", true, false, 0.5, true, ""},
+		{"the process's configured sampler", false, true, 0.5, true, ""},
+		{"both", true, true, 0.5, true, ""},
+		{"η without either", false, false, 0.5, false, "η = 0.5 is DDIM's"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := base
+			var got bool
+			p.Method, p.DDIM, p.Eta = ddimRecorder{ddim: &got}, tc.ddim, tc.eta
+			if tc.configured {
+				p.Process = ddimProc
+			}
+			if err := p.CheckParams(); tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Fatalf("CheckParams: error %v, want %q", err, tc.wantErr)
+			}
+			s, err := NewSampler(p)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("NewSampler: error %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			y := tensors.FromShape(shapes.Make(dtypes.Float32, 1, 3, 4, 4))
+			if _, err := s.Run(nil, []int{1, 3, 8, 8}, y, NewSeededNoise(1), nil); err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want {
+				t.Errorf("the steps' DDIM is %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
