@@ -31,7 +31,9 @@ import (
 //     Gaussian likelihood's). An image with a NaN iterate has x0y = 0; the
 //     reference tests the whole batch at once and zeroes every image's
 //     x0y, here each image is tested alone, so the images of a batch do
-//     not depend on each other;
+//     not depend on each other. The run goes on from x0y = 0 without a
+//     divergence error; the step's Extra "nan_reset" ([N]: 1 for an image
+//     reset so, 0 for the others) tells which images were;
 //  3. x ← x0y + σ_{n+1} z.
 //
 // Cost per stage: M network forwards and K vector-Jacobian products
@@ -353,10 +355,12 @@ func (m DAPS) Step(s *Step) Result {
 	// An image's x0y is zeroed if any of its iterates holds a NaN. A NaN
 	// element stays NaN in every later iterate (each adds to x), so
 	// checking the last iterate is the same test.
-	x0y := where(nanPerImage(x), graph.ZerosLike(x), x)
+	nan := nanPerImage(x)
+	x0y := where(nan, graph.ZerosLike(x), x)
+	reset := graph.ConvertDType(graph.Reshape(nan, x.Shape().Dim(0)), x.DType())
 	next := graph.Add(x0y, graph.Mul(lookup32(xt, s.I, g.sigmaNext), s.Draws[m.LangevinSteps]))
 	return Result{Next: next, PredXStart: x0hat, Residual: s.ResidualNorm(x0hat),
-		Extra: map[string]*graph.Node{"x0y": x0y, "loss": loss}}
+		Extra: map[string]*graph.Node{"x0y": x0y, "loss": loss, "nan_reset": reset}}
 }
 
 // nanPerImage returns, for the [N,…] node x, an [N,1,…,1] boolean node

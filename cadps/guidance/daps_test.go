@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/cadps/toolkit/cadps"
 	"github.com/cadps/toolkit/cadps/guidance"
 	"github.com/cadps/toolkit/ops"
 	"github.com/gomlx/gomlx/pkg/core/graph"
@@ -14,7 +15,8 @@ import (
 // TestDAPSNaNPerImage runs one DAPS stage on a batch whose second image
 // diverges: A(x) = √(x + c) with c = 400 for the first image and −400 for
 // the second, whose Langevin iterates are NaN from the first. The second
-// image's x0y is zero, the first's is the x0y it gets alone.
+// image's x0y is zero, the first's is the x0y it gets alone, and the
+// step's "nan_reset" says which image was reset.
 func TestDAPSNaNPerImage(t *testing.T) {
 	shift := []float32{400, -400}
 	op, err := ops.NewFunc("shifted_sqrt", nil, func(x *graph.Node) *graph.Node {
@@ -60,6 +62,22 @@ func TestDAPSNaNPerImage(t *testing.T) {
 	for i, g := range got[16:] {
 		if g != 0 {
 			t.Fatalf("the diverging image's x0y[%d] = %v, want 0", i, g)
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		info cadps.StepInfo
+		want []float64
+	}{
+		{"alone", single, []float64{0}},
+		{"in the batch", pair, []float64{0, 1}},
+	} {
+		reset, ok := tc.info.Extra["nan_reset"]
+		if !ok {
+			t.Fatalf("%s: no nan_reset among the extras", tc.name)
+		}
+		if got := float64s(reset); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: nan_reset %v, want %v", tc.name, got, tc.want)
 		}
 	}
 }

@@ -152,7 +152,9 @@ type Result struct {
 	// and tmpd "covariance" (the diagonal estimate, like x), ddrm
 	// "spectral_x0" and "spectral_next" ([N, C·H·W]), diffpir "x0_data"
 	// (x̂0 after the data step, like x) and "eps" (like x), daps "x0y" (the
-	// Langevin sample, like x) and "loss" (its ‖A(x0y) − y‖², [N]).
+	// Langevin sample, like x), "loss" (its ‖A(x0y) − y‖², [N]) and
+	// "nan_reset" (1 for the images whose x0y was reset to 0 after a NaN,
+	// else 0, [N]).
 	Extra map[string]*graph.Node
 }
 
