@@ -219,9 +219,11 @@ func (s *samplingFlags) options(fs *flag.FlagSet) (restore.Options, restore.Fit,
 		o.SigmaY = s.sigmaY
 	}
 	switch {
-	case *s.eta != 0 && !*s.ddim:
+	case *s.eta != 0 && !*s.ddim && !set["diffusion-config"]:
+		// A diffusion config may choose DDIM itself (sampler: ddim): the
+		// run checks η against the process it reads.
 		return o, 0, usagef("-eta %v without -ddim: η is DDIM's (give -ddim too)", *s.eta)
-	case *s.ddim:
+	case *s.ddim || *s.eta != 0:
 		if err := (cadps.Problem{DDIM: true, Eta: *s.eta}).CheckParams(); err != nil {
 			return o, 0, usagef("-eta: %v", err)
 		}

@@ -579,3 +579,30 @@ func readRestoreRecord(t *testing.T, out string) (restoreRecord, string) {
 	}
 	return rec, raw
 }
+
+// TestRestoreEtaWithDDIMConfig checks -eta without -ddim against a
+// -diffusion-config: a config whose sampler is ddim makes the updates
+// DDIM's, so η is taken; one whose sampler is ddpm refuses it, naming η.
+func TestRestoreEtaWithDDIMConfig(t *testing.T) {
+	dir := t.TempDir()
+	image := filepath.Join(testImagesDir(t), "6-shirt.png") // the shipped prior's size
+	ddpm := diffusionConfigFile(t, dir, "linear", "learned_range")
+	text, err := os.ReadFile(ddpm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ddim := filepath.Join(dir, "ddim.yaml")
+	if err := os.WriteFile(ddim, []byte(strings.Replace(string(text), "sampler: ddpm", "sampler: ddim", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := func(config, out string) []string {
+		return []string{image, "-task", "sr:factor=2", "-method", "dps", "-steps", "2", "-eta", "0.5",
+			"-diffusion-config", config, "-quiet", "-out", filepath.Join(dir, out)}
+	}
+	if _, stderr, err := runCmd(runRestore, args(ddim, "ddim")...); err != nil {
+		t.Errorf("-eta with a ddim config: %v\n%s", err, stderr)
+	}
+	if _, _, err := runCmd(runRestore, args(ddpm, "ddpm")...); err == nil || !strings.Contains(err.Error(), "η = 0.5 is DDIM's") {
+		t.Errorf("-eta with a ddpm config: %v, want η refused", err)
+	}
+}
