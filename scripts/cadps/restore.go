@@ -298,7 +298,10 @@ func (j *restoreJob) run(started time.Time, stdout, stderr io.Writer) (err error
 		return err
 	}
 	if err := sig.finish(func() error {
-		if held.Lost() { // stalled past the lease, and another run took the folder
+		if held.Lost() { // its claim file could not be refreshed, or it stalled past the lease and another run took the folder
+			if err := held.Err(); err != nil {
+				return fmt.Errorf("this restoration could not keep its claim on %s (%w): its results are not written", j.out, err)
+			}
 			return fmt.Errorf("another restoration took %s over while this one ran (it was not heard of for %v): this one's results are not written", j.out, claim.DefaultLease)
 		}
 		rec.TotalSeconds = time.Since(started).Seconds()

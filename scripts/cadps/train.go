@@ -192,6 +192,9 @@ func claimTrainOut(claimer *claim.Claimer, out string) (*claim.Claim, error) {
 func trainClaimCheck(cl *claim.Claim, out string) func() error {
 	return func() error {
 		if cl.Lost() {
+			if err := cl.Err(); err != nil {
+				return fmt.Errorf("this training run could not keep its claim on %s (%w): stopping without writing", out, err)
+			}
 			return fmt.Errorf("another training run took %s over while this one was stopped (its claim lapsed): stopping without writing", out)
 		}
 		return nil
