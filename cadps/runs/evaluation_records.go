@@ -178,7 +178,7 @@ func checkEvalSettings(path string, st EvalSettings) (stored *EvalSettings, chan
 		return &old, false, nil
 	}
 	if err := evalExtends(old, st); err != nil {
-		return nil, false, fmt.Errorf("%s was made with other settings (%s); use another output folder", path, err)
+		return nil, false, fmt.Errorf("%s was made with other settings (%w); use another output folder", path, err)
 	}
 	return &old, true, nil
 }

@@ -121,7 +121,7 @@ func compareSettings(dir string, old, new map[string]any) (longer bool, err erro
 	longer, err = CompareSettings(old, new, images)
 	var diff *DiffError
 	if errors.As(err, &diff) {
-		return false, fmt.Errorf("%s holds a reproduction with other settings (%s)", dir, diff.Diff)
+		return false, fmt.Errorf("%s holds a reproduction with other settings (%w)", dir, diff)
 	}
 	return longer, err
 }

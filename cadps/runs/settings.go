@@ -53,8 +53,9 @@ func prefixList(key string, shrink bool, mismatch func(k int, old, now any) erro
 }
 
 // DiffError is CompareSettings' error for settings that differ outside
-// the growths: Diff names the first difference.
-type DiffError struct{ Diff string }
+// the growths: Diff names the first difference, Path its setting
+// (runs[0].respacing; "" for the whole document).
+type DiffError struct{ Diff, Path string }
 
 // Error returns the first difference.
 func (e *DiffError) Error() string { return e.Diff }
@@ -92,7 +93,8 @@ func CompareSettings(old, now map[string]any, growths ...Growth) (grown bool, er
 		delete(b, g.Key)
 	}
 	if !reflect.DeepEqual(a, b) {
-		return false, &DiffError{Diff: jsondiff.First(a, b)}
+		path, diff := jsondiff.Find(a, b)
+		return false, &DiffError{Diff: diff, Path: path}
 	}
 	return grown, nil
 }

@@ -19,14 +19,22 @@ const maxShown, context = 80, 16
 // `runs[2].method_revision: was absent, now 2`. It returns "they differ"
 // when it finds no difference.
 func First(a, b any) string {
+	_, text := Find(a, b)
+	return text
+}
+
+// Find is First that also returns the path alone (runs[2].method_revision;
+// "" for the whole document, or when there is no difference).
+func Find(a, b any) (path, text string) {
 	if path, x, y, ok := difference("", a, b); ok {
-		if path == "" {
-			path = "the document"
+		shown := path
+		if shown == "" {
+			shown = "the document"
 		}
 		was, now := showPair(x, y)
-		return fmt.Sprintf("%s: was %s, now %s", path, was, now)
+		return path, fmt.Sprintf("%s: was %s, now %s", shown, was, now)
 	}
-	return "they differ"
+	return "", "they differ"
 }
 
 // absent stands for a missing key in difference's report.

@@ -93,7 +93,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	for _, c := range cmds {
 		if c.name == args[0] {
-			err := c.run(args[1:], stdout, stderr)
+			err := withSettingFlag(c.run(args[1:], stdout, stderr))
 			name := c.name
 			if sub := (subcommandError{}); errors.As(err, &sub) {
 				name = sub.name
