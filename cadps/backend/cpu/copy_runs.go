@@ -68,6 +68,12 @@ func execBroadcastInDimFloat32(params ...any) any {
 		return nil
 	}
 	n := it.innerLen
+	if n < minCopyRun && it.innerStep == 0 {
+		if w := it.widenRepeats(); w > 0 {
+			repeatRowsFloat32(dst, src, it, w, n)
+			return nil
+		}
+	}
 	if n < minCopyRun {
 		return execBroadcastInDimGeneric[float32](params...)
 	}
@@ -80,6 +86,51 @@ func execBroadcastInDimFloat32(params ...any) any {
 		it.nextRow()
 	}
 	return nil
+}
+
+// widenRepeats merges the innermost outer axis into the inner run when
+// that run repeats one operand value and the axis walks contiguous operand
+// values, as in a nearest-neighbour upsampling ([…, h, 1, w, 1] onto
+// […, h, 2, w, 2]): each inner run then covers w operand values, each
+// repeated innerLen times. It returns w, or 0 (and changes nothing) where
+// the axes do not have that layout.
+func (bi *broadcastIterator) widenRepeats() int {
+	last := len(bi.outerDims) - 1
+	if bi.innerStep != 0 || last < 0 || bi.outerStrides[last] != 1 {
+		return 0
+	}
+	w := bi.outerDims[last]
+	bi.outerIdx, bi.outerDims, bi.outerStrides = bi.outerIdx[:last], bi.outerDims[:last], bi.outerStrides[:last]
+	return w
+}
+
+// repeatRowsFloat32 fills dst one row at a time from an iterator widened by
+// widenRepeats: w operand values from the row's base, each written n times.
+func repeatRowsFloat32(dst, src []float32, it *broadcastIterator, w, n int) {
+	row := w * n
+	for out := 0; out+row <= len(dst); out += row {
+		repeatFloat32(dst[out:out+row], src[it.rowBase:it.rowBase+w], n)
+		it.nextRow()
+	}
+}
+
+// repeatFloat32 writes each value of src n times in a row into dst, which
+// holds len(src)*n values.
+func repeatFloat32(dst, src []float32, n int) {
+	if n == 2 {
+		dst = dst[:2*len(src)]
+		for i, v := range src {
+			dst[2*i] = v
+			dst[2*i+1] = v
+		}
+		return
+	}
+	for i, v := range src {
+		run := dst[i*n : i*n+n]
+		for j := range run {
+			run[j] = v
+		}
+	}
 }
 
 // fillFloat32 sets every element of dst to v, doubling the filled prefix

@@ -75,6 +75,13 @@ func TestBroadcastInDimFloat32(t *testing.T) {
 		{[]int{2}, []int{2, 3}, []int{0}},
 		{[]int{}, []int{4, 5}, []int{}},
 		{[]int{1, 5}, []int{6, 5}, []int{0, 1}},
+		// Nearest-neighbour upsampling and other repeats of each value.
+		{[]int{2, 3, 1, 5, 1}, []int{2, 3, 2, 5, 2}, []int{0, 1, 2, 3, 4}},
+		{[]int{3, 1, 7, 1}, []int{3, 3, 7, 3}, []int{0, 1, 2, 3}},
+		{[]int{1, 9, 1}, []int{1, 9, 2}, []int{0, 1, 2}},
+		{[]int{4, 1, 1}, []int{4, 3, 1}, []int{0, 1, 2}},
+		{[]int{5}, []int{5, 2}, []int{0}},
+		{[]int{3, 5}, []int{2, 3, 5, 3}, []int{1, 2}},
 	}
 	for _, c := range cases {
 		t.Run(fmt.Sprintf("%v/%v/%v", c.from, c.to, c.axes), func(t *testing.T) {
