@@ -136,6 +136,13 @@ func TestReduceFloat32(t *testing.T) {
 		{[]int{7}, []int{0}},
 		{[]int{3, 0, 4}, []int{2}},
 		{[]int{3, 0, 4}, []int{1}},
+		// The gradient of a nearest-neighbour upsampling, and other short
+		// reduced runs under a kept axis.
+		{[]int{2, 3, 2, 5, 2}, []int{2, 4}},
+		{[]int{3, 3, 7, 3}, []int{1, 3}},
+		{[]int{9, 7}, []int{1}},
+		{[]int{4, 5, 1}, []int{1, 2}},
+		{[]int{2, 13, 2}, []int{0, 2}},
 	}
 	for _, c := range cases {
 		t.Run(fmt.Sprintf("%v/%v", c.dims, c.axes), func(t *testing.T) {

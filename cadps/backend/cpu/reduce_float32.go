@@ -27,6 +27,15 @@ func execReduceSumFloat32(operand, output *Buffer, it *reduceOutputIterator, _ d
 	if n == 0 {
 		return
 	}
+	if n < shortSumRun && it.innerStep == 0 {
+		if w := it.widenRuns(); w > 0 {
+			for pos := 0; pos+w*n <= len(src); pos += w * n {
+				addRunSumsFloat32(out[it.rowBase:it.rowBase+w], src[pos:pos+w*n], n)
+				it.nextRow()
+			}
+			return
+		}
+	}
 	add := arithKernelsFor(arithAdd)
 	for pos := 0; pos+n <= len(src); pos += n {
 		run := src[pos : pos+n]
@@ -36,6 +45,49 @@ func execReduceSumFloat32(operand, output *Buffer, it *reduceOutputIterator, _ d
 			addRunFloat32(add, out[it.rowBase:it.rowBase+n], run)
 		}
 		it.nextRow()
+	}
+}
+
+// shortSumRun bounds the reduced runs that execReduceSumFloat32 sums a row
+// at a time with addRunSumsFloat32: runs shorter than sumFloat32's block of
+// eight, which both add left to right.
+const shortSumRun = 8
+
+// widenRuns merges the innermost outer axis into the inner run when that
+// run is reduced and the axis is kept, as in the gradient of a
+// nearest-neighbour upsampling ([…, h, 2, w, 2] summed over its axes of 2):
+// each inner run then covers w consecutive outputs, each the sum of
+// innerLen consecutive operand values. It returns w, or 0 (and changes
+// nothing) where the axes do not have that layout.
+func (it *reduceOutputIterator) widenRuns() int {
+	last := len(it.dimensions) - 1
+	if it.innerStep != 0 || last < 0 || it.perAxisStride[last] != 1 {
+		return 0
+	}
+	w := it.dimensions[last]
+	it.perAxisIdx, it.dimensions, it.perAxisStride = it.perAxisIdx[:last], it.dimensions[:last], it.perAxisStride[:last]
+	return w
+}
+
+// addRunSumsFloat32 adds to each dst[i] the sum of src[i*n:(i+1)*n],
+// accumulated left to right. For n < shortSumRun that is sumFloat32's order, so a
+// dst that starts at +0 ends bit for bit as if sumFloat32 of each run had
+// been added to it.
+func addRunSumsFloat32(dst, src []float32, n int) {
+	if n == 2 {
+		src = src[:2*len(dst)]
+		for i := range dst {
+			dst[i] += src[2*i] + src[2*i+1]
+		}
+		return
+	}
+	for i := range dst {
+		run := src[i*n : i*n+n]
+		s := run[0]
+		for _, v := range run[1:] {
+			s += v
+		}
+		dst[i] += s
 	}
 }
 
