@@ -8,6 +8,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/cadps/toolkit/internal/benchutil"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
@@ -141,6 +142,38 @@ func TestFillElements(t *testing.T) {
 					t.Fatalf("value %v, %d elements: byte %d = %d, want %d", value, n, i, out[i], value[i%len(value)])
 				}
 			}
+		}
+	}
+}
+
+// BenchmarkNearestUpsample times the two halves of a UNet's 2× nearest-
+// neighbour upsampling of [1,c,h,w] maps, one op each: the broadcast onto
+// [1,c,h,2,w,2] (the forward) and the sum over its axes of 2 (the
+// gradient), at the small prior's sizes and the FFHQ-256 UNet's largest.
+func BenchmarkNearestUpsample(b *testing.B) {
+	be := newTestBackend(b)
+	for _, d := range [][3]int{{32, 16, 16}, {64, 8, 8}, {128, 128, 128}} {
+		c, h, w := d[0], d[1], d[2]
+		r := rand.New(rand.NewPCG(1, 1))
+		for _, op := range []struct {
+			name string
+			in   *tensors.Tensor
+			f    func(x *graph.Node) *graph.Node
+		}{
+			{"broadcast", benchutil.RandTensor(r, 1, c, h, 1, w, 1), func(x *graph.Node) *graph.Node {
+				return graph.BroadcastToDims(x, 1, c, h, 2, w, 2)
+			}},
+			{"sum", benchutil.RandTensor(r, 1, c, h, 2, w, 2), func(x *graph.Node) *graph.Node {
+				return graph.ReduceSum(x, 3, 5)
+			}},
+		} {
+			b.Run(fmt.Sprintf("%s/%dx%dx%d", op.name, c, h, w), func(b *testing.B) {
+				exec := graph.MustNewExec(be, op.f)
+				exec.MustExec(op.in)[0].FinalizeAll()
+				for b.Loop() {
+					exec.MustExec(op.in)[0].FinalizeAll()
+				}
+			})
 		}
 	}
 }
