@@ -67,7 +67,8 @@ var ErrStopped = errors.New("train: stopped")
 // than the trainer's step count (left by a run that stopped after its last
 // checkpoint) is cut back first, so that a resumed run's log has each step
 // once, and the temporary files a run killed while writing left are
-// removed.
+// removed. A step that fails (see [Trainer.Step]) ends the run with its
+// error, its losses the last line of the log.
 func (t *Trainer) Run(opts RunOptions) error {
 	if opts.Steps < t.step {
 		return fmt.Errorf("train: the run is already at step %d, past the %d steps asked for", t.step, opts.Steps)
@@ -143,13 +144,23 @@ func (t *Trainer) Run(opts RunOptions) error {
 
 	bar := newProgress(opts.Progress, opts.Terminal, t.step, opts.Steps, opts.LogEvery)
 	for t.step < opts.Steps {
-		l, err := t.Step()
-		if err != nil {
-			return err
+		before := t.step
+		l, stepErr := t.Step()
+		if t.step > before {
+			// The step ran, a failing one too (its losses are not
+			// finite): its line is the one that explains the failure.
+			history = append(history, LossPoint{Step: t.step, StepLosses: l})
+			if _, err := fmt.Fprintf(logw, "%d,%.6g,%.6g,%.6g,%.6g\n", t.step, l.Loss, l.MSE, l.VB, l.GradNorm); err != nil {
+				return errors.Join(stepErr, logErr(err))
+			}
 		}
-		history = append(history, LossPoint{Step: t.step, StepLosses: l})
-		if _, err := fmt.Fprintf(logw, "%d,%.6g,%.6g,%.6g,%.6g\n", t.step, l.Loss, l.MSE, l.VB, l.GradNorm); err != nil {
-			return logErr(err)
+		if stepErr != nil {
+			// The log keeps the steps up to the failing one; a resume
+			// from the last checkpoint cuts it back (see ReadLossLog).
+			if err := logw.Flush(); err != nil {
+				return errors.Join(stepErr, logErr(err))
+			}
+			return stepErr
 		}
 		bar.update(t.step, history)
 		if opts.CheckpointEvery > 0 && t.step%opts.CheckpointEvery == 0 && t.step < opts.Steps {

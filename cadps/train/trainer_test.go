@@ -13,6 +13,7 @@ import (
 	"github.com/cadps/toolkit/cadps/backend"
 	"github.com/cadps/toolkit/cadps/diffusion"
 	"github.com/cadps/toolkit/checkpoints"
+	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
 
@@ -367,28 +368,7 @@ func TestRunStopsAtNonFiniteStep(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			const bad = 3 // the image that breaks the step
-			data := tinyData(4)
-			tr, err := New(b, tinyConfig(), data)
-			if err != nil {
-				t.Fatal(err)
-			}
-			per := data.C * data.H * data.W
-			marker := float32(7) // found in a batch only where image bad is
-			data.Pix[bad*per] = marker
-			first := int64(-1)
-			for s := int64(0); first < 0 && s < 10; s++ {
-				x0, _, _ := tr.batch(s)
-				if slices.Contains(tensors.MustCopyFlatData[float32](x0), marker) {
-					first = s + 1
-				}
-			}
-			if first < 2 {
-				t.Fatalf("image %d is first drawn at step %d; the test needs a step before it", bad, first)
-			}
-			for k := range per {
-				data.Pix[bad*per+k] = c.value
-			}
+			tr, first := poisonedTrainer(t, b, c.value)
 			out := t.TempDir()
 			err = tr.Run(RunOptions{Steps: first + 2, OutDir: out, CheckpointEvery: 1})
 			if want := fmt.Sprintf("step %d: %s", first, c.want); err == nil || !strings.Contains(err.Error(), want) {
@@ -418,6 +398,93 @@ func TestRunStopsAtNonFiniteStep(t *testing.T) {
 		})
 	}
 }
+
+// poisonedTrainer returns a trainer on 4 tiny images one of which is all
+// value, and the first step that draws that image (at least 2).
+func poisonedTrainer(t *testing.T, b backends.Backend, value float32) (*Trainer, int64) {
+	t.Helper()
+	const bad = 3 // the image that breaks the step
+	data := tinyData(4)
+	tr, err := New(b, tinyConfig(), data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	per := data.C * data.H * data.W
+	marker := float32(7) // found in a batch only where image bad is
+	data.Pix[bad*per] = marker
+	first := int64(-1)
+	for s := int64(0); first < 0 && s < 10; s++ {
+		x0, _, _ := tr.batch(s)
+		if slices.Contains(tensors.MustCopyFlatData[float32](x0), marker) {
+			first = s + 1
+		}
+	}
+	if first < 2 {
+		t.Fatalf("image %d is first drawn at step %d; the test needs a step before it", bad, first)
+	}
+	for k := range per {
+		data.Pix[bad*per+k] = value
+	}
+	return tr, first
+}
+
+// TestRunLogsFailedStep runs into a step whose loss or gradient is not
+// finite: the loss log must hold every step up to that one, the failing
+// step's own line included (the grad-norm history that explains a
+// blow-up), whether or not a checkpoint flushed the log before; a resume
+// from the last checkpoint cuts the failing step off again.
+func TestRunLogsFailedStep(t *testing.T) {
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name  string
+		value float32
+		every int64
+		bad   func(LossPoint) bool
+	}{
+		{"NaN loss, no checkpoint", float32(math.NaN()), 0, func(p LossPoint) bool { return math.IsNaN(p.Loss) }},
+		{"NaN loss, checkpoint every step", float32(math.NaN()), 1, func(p LossPoint) bool { return math.IsNaN(p.Loss) }},
+		{"NaN gradient, no checkpoint", 1e20, 0, func(p LossPoint) bool { return !isFinite(p.GradNorm) }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tr, first := poisonedTrainer(t, b, c.value)
+			out := t.TempDir()
+			if err := tr.Run(RunOptions{Steps: first + 2, OutDir: out, CheckpointEvery: c.every}); err == nil {
+				t.Fatal("the run went past a non-finite step")
+			}
+			log, err := ReadLossLog(filepath.Join(out, LossFile), 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if int64(len(log)) != first {
+				t.Fatalf("loss log of %d steps, want the %d up to the failing one", len(log), first)
+			}
+			for k, p := range log {
+				if p.Step != int64(k+1) || c.bad(p) != (p.Step == first) {
+					t.Errorf("line %d: %+v; only step %d should be non-finite", k+1, p, first)
+				}
+			}
+			if c.every == 0 {
+				return
+			}
+			resumed, err := Resume(b, filepath.Join(out, CheckpointFile), tr.data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := resumed.Run(RunOptions{Steps: first - 1, OutDir: out}); err != nil {
+				t.Fatal(err)
+			}
+			log, err = ReadLossLog(filepath.Join(out, LossFile), 100)
+			if err != nil || int64(len(log)) != first-1 {
+				t.Errorf("after a resume from step %d: loss log of %d steps (%v)", first-1, len(log), err)
+			}
+		})
+	}
+}
+
+func isFinite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 
 // TestRunRemovesStaleTemps starts a run in a folder where a killed run
 // left temporary files of each of its outputs: they are removed, and a
