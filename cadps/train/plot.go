@@ -27,15 +27,21 @@ var (
 	plotRaw        = color.RGBA{170, 200, 235, 255}
 	plotSmooth     = color.RGBA{20, 70, 160, 255}
 	plotMSE        = color.RGBA{210, 90, 20, 255}
+	plotChange     = color.RGBA{130, 40, 150, 255}
 )
 
 // PlotLoss draws the training loss against the step as a PNG of w×h pixels:
 // a log-scale y axis with a grid line and label at every power of ten (and
 // at 2× and 5× when the range is under two decades, at every digit under
 // one), a linear x axis with
-// about six labelled ticks, the per-step loss in light blue, its moving
-// average in dark blue and the moving average of L_simple (MSE) in orange.
-func PlotLoss(w io.Writer, points []LossPoint, width, height int) error {
+// about six labelled ticks, the per-step loss minimised (L_simple weighted
+// per the run's loss weight, plus λ·L_vlb) in light blue, its moving
+// average in dark blue and the moving average of the unweighted L_simple
+// (MSE) in orange. Each change in history (the run's Config.History) within
+// the plotted steps is a dashed purple line between the last step before it
+// and the first after, labelled with the new value ("WEIGHT TRUNC-SNR:100",
+// "LR 0.0001"): a change of weighting moves the loss, not the MSE.
+func PlotLoss(w io.Writer, points []LossPoint, history []Change, width, height int) error {
 	if len(points) == 0 {
 		return errors.New("train: no losses to plot")
 	}
@@ -73,6 +79,7 @@ func PlotLoss(w io.Writer, points []LossPoint, width, height int) error {
 	p.series(points, func(k int) float64 { return points[k].Loss }, plotRaw)
 	p.series(points, func(k int) float64 { return mse[k] }, plotMSE)
 	p.series(points, func(k int) float64 { return smooth[k] }, plotSmooth)
+	p.changes(history)
 	p.frame()
 	if err := png.Encode(w, img); err != nil {
 		return fmt.Errorf("train: encoding the loss plot: %w", err)
@@ -155,15 +162,54 @@ func (p *lossPlot) series(points []LossPoint, value func(k int) float64, c color
 	}
 }
 
+// changeX returns the step at which a change is marked: between the last
+// step before it and the first after.
+func changeX(c Change) float64 { return float64(c.Step) + 0.5 }
+
+// changeLabel returns the text that labels a change's marker.
+func changeLabel(c Change) string {
+	name := c.Setting
+	if name == "loss_weight" {
+		name = "weight"
+	}
+	return name + " " + c.To
+}
+
+// changes marks each change in history that falls within the x axis with a
+// dashed vertical line over the curves and its label, alternating between two rows so that
+// the labels of close changes do not overwrite each other.
+func (p *lossPlot) changes(history []Change) {
+	row := 0
+	for _, c := range history {
+		s := changeX(c)
+		if s < p.x0 || s > p.x1 {
+			continue
+		}
+		x := p.px(s)
+		for y := p.area.Min.Y; y < p.area.Max.Y; y += 6 {
+			vline(p.img, x, y, min(y+3, p.area.Max.Y-1), plotChange)
+		}
+		label := changeLabel(c)
+		lx := x + 4
+		if lx+textWidth(label) > p.area.Max.X {
+			lx = x - 4 - textWidth(label)
+		}
+		ly := p.area.Min.Y + 4 + row*14
+		fill(p.img, image.Rect(lx-2, ly-2, lx+textWidth(label), ly+5*fontScale+2), plotBackground)
+		drawText(p.img, lx, ly, label, plotChange)
+		row = 1 - row
+	}
+}
+
 // frame draws the axes, the title and the legend.
 func (p *lossPlot) frame() {
 	vline(p.img, p.area.Min.X, p.area.Min.Y, p.area.Max.Y, plotAxis)
 	hline(p.img, p.area.Min.X, p.area.Max.X, p.area.Max.Y, plotAxis)
-	drawText(p.img, p.area.Min.X, 8, "LOSS (LOG SCALE) VS STEP", plotAxis)
+	drawText(p.img, p.area.Min.X, 8, "LOSS VS STEP (LOG Y)", plotAxis)
 	legend := []struct {
 		name string
 		c    color.RGBA
-	}{{"LOSS", plotRaw}, {"LOSS AVG", plotSmooth}, {"MSE AVG", plotMSE}}
+	}{{"LOSS (WEIGHTED)", plotRaw}, {"LOSS AVG", plotSmooth}, {"MSE AVG", plotMSE}}
 	lx := p.area.Max.X
 	for _, l := range legend {
 		lx -= 14 + textWidth(l.name) + 12
@@ -176,8 +222,8 @@ func (p *lossPlot) frame() {
 }
 
 // SaveLossPlot writes [PlotLoss]'s PNG to path atomically.
-func SaveLossPlot(path string, points []LossPoint, width, height int) error {
-	return atomicfile.Write(path, func(w io.Writer) error { return PlotLoss(w, points, width, height) })
+func SaveLossPlot(path string, points []LossPoint, history []Change, width, height int) error {
+	return atomicfile.Write(path, func(w io.Writer) error { return PlotLoss(w, points, history, width, height) })
 }
 
 // movingAverage returns the mean of value over a trailing window of about

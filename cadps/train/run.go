@@ -135,7 +135,7 @@ func (t *Trainer) Run(opts RunOptions) error {
 			if err := check(); err != nil {
 				return err
 			}
-			if err := SaveLossPlot(filepath.Join(opts.OutDir, LossPlotFile), history, 800, 450); err != nil {
+			if err := SaveLossPlot(filepath.Join(opts.OutDir, LossPlotFile), history, t.cfg.History, 800, 450); err != nil {
 				return err
 			}
 		}
