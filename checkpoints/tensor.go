@@ -194,6 +194,15 @@ func FromFloat32(name string, shape []int, v []float32) *Tensor {
 	return &Tensor{Name: name, DType: F32, Shape: slices.Clone(shape), Data: d}
 }
 
+// FromFloat64 makes an F64 tensor, which keeps every bit of v.
+func FromFloat64(name string, shape []int, v []float64) *Tensor {
+	d := make([]byte, 8*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint64(d[8*i:], math.Float64bits(x))
+	}
+	return &Tensor{Name: name, DType: F64, Shape: slices.Clone(shape), Data: d}
+}
+
 // halfToFloat32 converts an IEEE 754 binary16 value.
 func halfToFloat32(h uint16) float32 {
 	sign := uint32(h>>15) << 31

@@ -9,6 +9,20 @@ import (
 	"github.com/cadps/toolkit/checkpoints"
 )
 
+// TestFromFloat64 checks that an F64 tensor gives back its values bit for
+// bit, those that float32 cannot hold included.
+func TestFromFloat64(t *testing.T) {
+	want := []float64{0.1, -1.0 / 3, math.SmallestNonzeroFloat64, math.MaxFloat64, math.Inf(-1)}
+	tensor := checkpoints.FromFloat64("x", []int{5}, want)
+	if tensor.DType != checkpoints.F64 || !slices.Equal(tensor.Shape, []int{5}) {
+		t.Fatalf("tensor of %s %v, want F64 [5]", tensor.DType, tensor.Shape)
+	}
+	got, err := tensor.Float64()
+	if err != nil || !slices.Equal(got, want) {
+		t.Fatalf("Float64() = %v, %v; want %v", got, err, want)
+	}
+}
+
 // TestTensorConversions converts tensors of every float type, and an
 // integer one, to float32, both to a new slice (Float32) and into one the
 // caller gives (DecodeFloat32), which must have the tensor's size.

@@ -182,26 +182,28 @@ const (
 	keySigmaY  = "sigma_y"
 )
 
-// Save writes the problem as a safetensors file of float32 tensors:
+// Save writes the problem as a safetensors file of float64 tensors:
 // weights [K], means [K,d], covs [K,d,d], A [m,d], y [m], sigma_y [1].
+// Float64 keeps every bit, so [LoadProblem] gives back the problem that a
+// run of it evaluated.
 func (p *Problem) Save(path string) error {
 	K, d, m := p.Prior.K(), p.Prior.Dim(), len(p.A)
 	sd := checkpoints.NewStateDict(path)
-	var means, covs, a []float32
+	var means, covs, a []float64
 	for k := range K {
-		means = append(means, toF32(p.Prior.means[k])...)
-		covs = append(covs, toF32(p.Prior.Cov(k))...)
+		means = append(means, p.Prior.means[k]...)
+		covs = append(covs, p.Prior.Cov(k)...)
 	}
 	for _, row := range p.A {
-		a = append(a, toF32(row)...)
+		a = append(a, row...)
 	}
 	for _, t := range []*checkpoints.Tensor{
-		checkpoints.FromFloat32(keyWeights, []int{K}, toF32(p.Prior.weights)),
-		checkpoints.FromFloat32(keyMeans, []int{K, d}, means),
-		checkpoints.FromFloat32(keyCovs, []int{K, d, d}, covs),
-		checkpoints.FromFloat32(keyA, []int{m, d}, a),
-		checkpoints.FromFloat32(keyY, []int{m}, toF32(p.Y)),
-		checkpoints.FromFloat32(keySigmaY, []int{1}, []float32{float32(p.SigmaY)}),
+		checkpoints.FromFloat64(keyWeights, []int{K}, p.Prior.weights),
+		checkpoints.FromFloat64(keyMeans, []int{K, d}, means),
+		checkpoints.FromFloat64(keyCovs, []int{K, d, d}, covs),
+		checkpoints.FromFloat64(keyA, []int{m, d}, a),
+		checkpoints.FromFloat64(keyY, []int{m}, p.Y),
+		checkpoints.FromFloat64(keySigmaY, []int{1}, []float64{p.SigmaY}),
 	} {
 		if err := sd.Add(t); err != nil {
 			return fmt.Errorf("gmm: %w", err)

@@ -40,7 +40,7 @@ func runGMM(args []string, stdout, stderr io.Writer) (err error) {
 	}
 	fs := newFlagSet("gmm", "", stderr)
 	problemPath := fs.String("problem", "", "problem file (safetensors: weights [K], means [K,d], covs [K,d,d], A [m,d], y [m], sigma_y [1]); absent: generate the standard setting from --dim, --dim-y and --seed (not given with --problem)")
-	savePath := fs.String("save-problem", "", "write the problem used to this safetensors file")
+	savePath := fs.String("save-problem", "", "write the problem used to this safetensors file (float64: --problem with it repeats this run exactly)")
 	dim := fs.Int("dim", 8, fmt.Sprintf("dimension d of a generated problem (at most %d)", maxGMMDim))
 	dimY := fs.Int("dim-y", 2, "number of measurements m of a generated problem")
 	method := fs.String("method", "", "exact, or a guidance method spec NAME[:key=value,...] (e.g. tmpd:diagonal=hutchinson,probes=4); NAME one of "+strings.Join(guidance.Names(), ", "))

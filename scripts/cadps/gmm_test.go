@@ -57,7 +57,7 @@ func TestGMMEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if dps.Method != "dps" || dps.Steps != 50 || dps.SigmaY != float64(float32(exact.SigmaY)) {
+	if dps.Method != "dps" || dps.Steps != 50 || dps.SigmaY != exact.SigmaY {
 		t.Errorf("report %+v (exact σ_y %g)", dps, exact.SigmaY)
 	}
 	for _, v := range []float64{dps.SlicedWasserstein, dps.Energy, dps.WeightTV} {
@@ -75,6 +75,16 @@ func TestGMMEndToEnd(t *testing.T) {
 	}
 	if len(st.Shape) != 2 || st.Shape[0] != 200 || st.Shape[1] != 8 {
 		t.Errorf("samples shape %v, want [200 8]", st.Shape)
+	}
+	// The saved problem is the one evaluated: the exact run of the file is
+	// the exact run of the generated problem, number for number.
+	exactAgain, err := runGMMArgs(t, append([]string{"--method", "exact", "--problem", problem}, common...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exact.Seconds, exactAgain.Seconds = 0, 0
+	if exactAgain != exact {
+		t.Errorf("run of the saved problem %+v, want the generated one's %+v", exactAgain, exact)
 	}
 	// Same seed and problem file: the same run.
 	again, err := runGMMArgs(t, append([]string{"--method", "dps", "--problem", problem}, common...)...)
