@@ -107,6 +107,10 @@ func (c Config) Validate() error {
 		return errors.New("train: class-conditional training is not supported")
 	case c.UNet.Dropout != 0:
 		return fmt.Errorf("train: the network's dropout is %v: training applies no dropout, so set it to 0", c.UNet.Dropout)
+	case c.UNet.UseFP16:
+		// Refused rather than reset: the weights file records the network's
+		// configuration, which would claim a precision the run did not use.
+		return errors.New("train: the network has use_fp16: training computes in float32 (no mixed precision), so set it to false")
 	case c.Diffusion.Respacing != "":
 		return fmt.Errorf("train: the training process must not be respaced (got %q)", c.Diffusion.Respacing)
 	case c.Diffusion.MeanType != diffusion.MeanEpsilon:

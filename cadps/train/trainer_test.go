@@ -46,6 +46,7 @@ func TestConfigValidate(t *testing.T) {
 		{"learn sigma", func(c *Config) { c.UNet.LearnSigma = false }, "learn_sigma"},
 		{"class cond", func(c *Config) { c.UNet.ClassCond = true }, "class-conditional"},
 		{"dropout", func(c *Config) { c.UNet.Dropout = 0.3 }, "training applies no dropout"},
+		{"fp16", func(c *Config) { c.UNet.UseFP16 = true }, "use_fp16: training computes in float32"},
 		{"respaced", func(c *Config) { c.Diffusion.Respacing = "100" }, "respaced"},
 		{"mean type", func(c *Config) { c.Diffusion.MeanType = diffusion.MeanStartX }, "epsilon"},
 		{"var type", func(c *Config) { c.Diffusion.VarType = diffusion.VarFixedSmall }, "learned_range"},
