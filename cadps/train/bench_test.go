@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/cadps/toolkit/cadps/backend"
+	"github.com/cadps/toolkit/cadps/prior/small"
 	"github.com/cadps/toolkit/cadps/unet"
 )
 
@@ -19,7 +20,7 @@ func BenchmarkStep(b *testing.B) {
 		UNet: unet.Config{ImageSize: 32, InChannels: 1, NumChannels: 32, ChannelMult: "1,1,2", NumResBlocks: 1,
 			AttentionResolutions: "8", NumHeads: 1, NumHeadChannels: 32, NumHeadsUpsample: -1,
 			LearnSigma: true, UseScaleShiftNorm: true, ResblockUpdown: true},
-		Diffusion: DefaultDiffusion(), BatchSize: 16, LearningRate: 1e-4, WarmupSteps: 10,
+		Diffusion: small.Diffusion(), BatchSize: 16, LearningRate: 1e-4, WarmupSteps: 10,
 		EMARate: 0.999, ClipNorm: 1, Seed: 1,
 	}
 	data := &Dataset{N: 64, C: 1, H: 32, W: 32, Pix: make([]float32, 64*1024)}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/cadps/toolkit/cadps/backend"
 	"github.com/cadps/toolkit/cadps/diffusion"
+	"github.com/cadps/toolkit/cadps/prior/small"
 	"github.com/cadps/toolkit/cadps/unet"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
@@ -123,7 +124,7 @@ func TestNoiseLevelErrorsMeanTypes(t *testing.T) {
 	ts := []int{0, 400, 999}
 	for _, mt := range []diffusion.MeanType{diffusion.MeanEpsilon, diffusion.MeanStartX, diffusion.MeanPreviousX} {
 		t.Run(string(mt), func(t *testing.T) {
-			cfg := DefaultDiffusion()
+			cfg := small.Diffusion()
 			cfg.MeanType = mt
 			p, err := diffusion.New(cfg)
 			if err != nil {

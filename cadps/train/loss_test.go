@@ -8,6 +8,7 @@ import (
 
 	"github.com/cadps/toolkit/cadps/backend"
 	"github.com/cadps/toolkit/cadps/diffusion"
+	"github.com/cadps/toolkit/cadps/prior/small"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
@@ -45,7 +46,7 @@ func TestHybridLossAgainstHost(t *testing.T) {
 	}{{diffusion.VarLearnedRange, false}, {diffusion.VarLearned, false}, {diffusion.VarLearnedRange, true}} {
 		vt := tc.vt
 		t.Run(fmt.Sprintf("%s/clip=%v", vt, tc.clip), func(t *testing.T) {
-			cfg := DefaultDiffusion()
+			cfg := small.Diffusion()
 			cfg.VarType, cfg.ClipDenoised = vt, tc.clip
 			p, err := diffusion.New(cfg)
 			if err != nil {
@@ -177,7 +178,7 @@ func TestHybridLossGradients(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := diffusion.New(DefaultDiffusion())
+	p, err := diffusion.New(small.Diffusion())
 	if err != nil {
 		t.Fatal(err)
 	}

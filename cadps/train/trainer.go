@@ -79,13 +79,6 @@ type Change struct {
 	To   string `json:"to"`
 }
 
-// DefaultDiffusion is the process the toolkit's priors train with: 1000
-// linear steps, ε prediction, learned_range variance (guided-diffusion's
-// defaults with learn_sigma).
-func DefaultDiffusion() diffusion.Config {
-	return diffusion.Config{Steps: 1000, NoiseSchedule: "linear", MeanType: diffusion.MeanEpsilon, VarType: diffusion.VarLearnedRange}
-}
-
 // Validate reports the first inconsistent setting.
 func (c Config) Validate() error {
 	switch {

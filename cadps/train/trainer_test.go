@@ -12,13 +12,14 @@ import (
 
 	"github.com/cadps/toolkit/cadps/backend"
 	"github.com/cadps/toolkit/cadps/diffusion"
+	"github.com/cadps/toolkit/cadps/prior/small"
 	"github.com/cadps/toolkit/checkpoints"
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
 
 func tinyConfig() Config {
-	return Config{UNet: tinyUNet(), Diffusion: DefaultDiffusion(), BatchSize: 2, LearningRate: 1e-3,
+	return Config{UNet: tinyUNet(), Diffusion: small.Diffusion(), BatchSize: 2, LearningRate: 1e-3,
 		WarmupSteps: 2, EMARate: 0.9, ClipNorm: 1, Seed: 3}
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cadps/toolkit/cadps/backend"
 	"github.com/cadps/toolkit/cadps/diffusion"
+	"github.com/cadps/toolkit/cadps/prior/small"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
@@ -88,7 +89,7 @@ func TestLossWeightGraph(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := diffusion.New(DefaultDiffusion())
+	p, err := diffusion.New(small.Diffusion())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/cadps/toolkit/cadps/backend"
+	"github.com/cadps/toolkit/cadps/prior/small"
 	"github.com/cadps/toolkit/cadps/runs/claim"
 	"github.com/cadps/toolkit/cadps/train"
 	"github.com/cadps/toolkit/cadps/unet"
@@ -270,7 +271,8 @@ func (f *trainFlags) newTrainer(b backends.Backend, ckpt string, exists bool, se
 		}
 	}
 	cfg := train.Config{
-		UNet: ucfg, Diffusion: train.DefaultDiffusion(), BatchSize: *f.batch, LearningRate: *f.lr,
+		// The shipped prior's process: 1000 linear steps, ε, learned_range.
+		UNet: ucfg, Diffusion: small.Diffusion(), BatchSize: *f.batch, LearningRate: *f.lr,
 		WarmupSteps: *f.warmup, WeightDecay: *f.wd, EMARate: *f.ema, ClipNorm: *f.clip, Seed: *f.seed,
 		LossWeight: *f.lossWeight,
 	}
