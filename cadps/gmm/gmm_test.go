@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/cadps/toolkit/cadps/backend"
+	"github.com/cadps/toolkit/cadps/diffusion"
 	"github.com/cadps/toolkit/checkpoints"
 	"github.com/cadps/toolkit/ops"
 	"github.com/gomlx/gomlx/pkg/core/graph"
@@ -376,14 +377,26 @@ func evalNetwork(t *testing.T, m *Mixture, ac []float64, x []float64, n int, ts 
 	return tensors.MustCopyFlatData[float32](out[0])
 }
 
+// linearAlphasCumprod returns ᾱ of the 1000-step linear process.
+func linearAlphasCumprod(t *testing.T) []float64 {
+	t.Helper()
+	p, err := diffusion.New(diffusion.Config{Steps: 1000, NoiseSchedule: "linear",
+		MeanType: diffusion.MeanEpsilon, VarType: diffusion.VarFixedSmall})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ac, err := AlphasCumprod(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ac
+}
+
 // TestNetworkMatchesScore checks the graph's ε against central finite
 // differences of the host log p_t (and against the host ε), for diagonal
 // and full covariances, at small, middle and large t.
 func TestNetworkMatchesScore(t *testing.T) {
-	ac, err := AlphasCumprod("linear", 1000)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ac := linearAlphasCumprod(t)
 	for _, tc := range []struct {
 		name string
 		K, d int
@@ -440,10 +453,7 @@ func TestNetworkMatchesScore(t *testing.T) {
 // DPS and CA-DPS differentiate): ∇_x Σ v·ε(x) against finite differences of
 // the host ε.
 func TestNetworkGradient(t *testing.T) {
-	ac, err := AlphasCumprod("linear", 1000)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ac := linearAlphasCumprod(t)
 	for _, kind := range []string{diagonal, full, isotropic} {
 		r := rand.New(rand.NewPCG(5, 5))
 		const K, d, ts = 3, 4, 200
@@ -490,10 +500,7 @@ func TestNetworkGradient(t *testing.T) {
 // TestNetworkStandardHighDim checks the isotropic fast path in float32 at
 // the largest standard dimension against the host ε in float64.
 func TestNetworkStandardHighDim(t *testing.T) {
-	ac, err := AlphasCumprod("linear", 1000)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ac := linearAlphasCumprod(t)
 	p, err := Standard(800, 1, 2)
 	if err != nil {
 		t.Fatal(err)

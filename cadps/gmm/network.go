@@ -12,15 +12,11 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context"
 )
 
-// AlphasCumprod returns ᾱ_t for t = 0 … steps−1 of the original (not
-// respaced) schedule: the values the network needs at the timesteps it
-// receives.
-func AlphasCumprod(schedule string, steps int) ([]float64, error) {
-	betas, err := diffusion.BetaSchedule(schedule, steps)
-	if err != nil {
-		return nil, fmt.Errorf("gmm: %w", err)
-	}
-	s, err := diffusion.NewSchedule(betas)
+// AlphasCumprod returns ᾱ_t for t = 0 … T−1 of p's original (not
+// respaced) schedule, T = p.OriginalSteps(): the table [Mixture.Network]
+// indexes by the timesteps p passes to the network.
+func AlphasCumprod(p *diffusion.Process) ([]float64, error) {
+	s, err := diffusion.NewSchedule(p.Betas())
 	if err != nil {
 		return nil, fmt.Errorf("gmm: %w", err)
 	}

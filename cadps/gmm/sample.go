@@ -55,7 +55,7 @@ func (p *Problem) SampleMethod(b backends.Backend, r RunOptions) ([][]float64, e
 	if err != nil {
 		return nil, fmt.Errorf("gmm: %w", err)
 	}
-	ac, err := AlphasCumprod(r.Schedule, 1000)
+	ac, err := AlphasCumprod(proc)
 	if err != nil {
 		return nil, err
 	}
