@@ -55,11 +55,13 @@ func (d *Dataset) Digest() string {
 // MNIST-like images after scaling to [−1, 1].
 const Background = -1
 
-// The IDX image files of a dataset folder as MNIST and Fashion-MNIST ship
-// them, each gzip-compressed or not: the training and the test images.
+// The IDX files of a dataset folder as MNIST and Fashion-MNIST ship them,
+// each gzip-compressed or not: the training and the test images, and the
+// training images' labels.
 const (
 	TrainImagesFile = "train-images-idx3-ubyte"
 	TestImagesFile  = "t10k-images-idx3-ubyte"
+	TrainLabelsFile = "train-labels-idx1-ubyte"
 )
 
 // LoadDataset reads training images of channels channels from path and pads them to

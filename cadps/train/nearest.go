@@ -7,7 +7,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"sync"
 )
 
@@ -26,15 +25,9 @@ func LoadLabels(path string) ([]byte, error) {
 		return nil, fmt.Errorf("train: labels: %w", err)
 	}
 	if st.IsDir() {
-		found := ""
-		for _, name := range []string{"train-labels-idx1-ubyte.gz", "train-labels-idx1-ubyte"} {
-			if _, err := os.Stat(filepath.Join(path, name)); err == nil {
-				found = filepath.Join(path, name)
-				break
-			}
-		}
-		if found == "" {
-			return nil, fmt.Errorf("train: labels: no train-labels-idx1-ubyte[.gz] in %s", path)
+		found, ok := findIDX(path, TrainLabelsFile)
+		if !ok {
+			return nil, fmt.Errorf("train: labels: no %s[.gz] in %s", TrainLabelsFile, path)
 		}
 		path = found
 	}
