@@ -81,45 +81,48 @@ type Change struct {
 
 // Validate reports the first inconsistent setting.
 func (c Config) Validate() error {
+	_, err := c.validate()
+	return err
+}
+
+// validate is Validate that also returns the parsed LossWeight.
+func (c Config) validate() (LossWeight, error) {
 	switch {
 	case c.BatchSize <= 0:
-		return fmt.Errorf("train: batch size must be positive, got %d", c.BatchSize)
+		return LossWeight{}, fmt.Errorf("train: batch size must be positive, got %d", c.BatchSize)
 	case !(c.LearningRate > 0) || math.IsInf(c.LearningRate, 0):
-		return fmt.Errorf("train: learning rate must be positive and finite, got %v", c.LearningRate)
+		return LossWeight{}, fmt.Errorf("train: learning rate must be positive and finite, got %v", c.LearningRate)
 	case c.WarmupSteps < 0:
-		return fmt.Errorf("train: warm-up steps must be non-negative, got %d", c.WarmupSteps)
+		return LossWeight{}, fmt.Errorf("train: warm-up steps must be non-negative, got %d", c.WarmupSteps)
 	case !(c.WeightDecay >= 0) || math.IsInf(c.WeightDecay, 0):
-		return fmt.Errorf("train: weight decay must be non-negative and finite, got %v", c.WeightDecay)
+		return LossWeight{}, fmt.Errorf("train: weight decay must be non-negative and finite, got %v", c.WeightDecay)
 	case !(c.EMARate >= 0 && c.EMARate < 1):
-		return fmt.Errorf("train: EMA rate must be in [0, 1), got %v", c.EMARate)
+		return LossWeight{}, fmt.Errorf("train: EMA rate must be in [0, 1), got %v", c.EMARate)
 	case !(c.ClipNorm >= 0) || math.IsInf(c.ClipNorm, 0):
-		return fmt.Errorf("train: gradient clip norm must be non-negative and finite, got %v", c.ClipNorm)
+		return LossWeight{}, fmt.Errorf("train: gradient clip norm must be non-negative and finite, got %v", c.ClipNorm)
 	case !c.UNet.LearnSigma:
-		return errors.New("train: the hybrid loss needs a UNet with learn_sigma")
+		return LossWeight{}, errors.New("train: the hybrid loss needs a UNet with learn_sigma")
 	case c.UNet.ClassCond:
-		return errors.New("train: class-conditional training is not supported")
+		return LossWeight{}, errors.New("train: class-conditional training is not supported")
 	case c.UNet.Dropout != 0:
-		return fmt.Errorf("train: the network's dropout is %v: training applies no dropout, so set it to 0", c.UNet.Dropout)
+		return LossWeight{}, fmt.Errorf("train: the network's dropout is %v: training applies no dropout, so set it to 0", c.UNet.Dropout)
 	case c.UNet.UseFP16:
 		// Refused rather than reset: the weights file records the network's
 		// configuration, which would claim a precision the run did not use.
-		return errors.New("train: the network has use_fp16: training computes in float32 (no mixed precision), so set it to false")
+		return LossWeight{}, errors.New("train: the network has use_fp16: training computes in float32 (no mixed precision), so set it to false")
 	case c.Diffusion.Respacing != "":
-		return fmt.Errorf("train: the training process must not be respaced (got %q)", c.Diffusion.Respacing)
+		return LossWeight{}, fmt.Errorf("train: the training process must not be respaced (got %q)", c.Diffusion.Respacing)
 	case c.Diffusion.MeanType != diffusion.MeanEpsilon:
-		return fmt.Errorf("train: only the epsilon mean type is supported, got %q", c.Diffusion.MeanType)
+		return LossWeight{}, fmt.Errorf("train: only the epsilon mean type is supported, got %q", c.Diffusion.MeanType)
 	case c.Diffusion.VarType != diffusion.VarLearnedRange && c.Diffusion.VarType != diffusion.VarLearned:
-		return fmt.Errorf("train: the variance type must be learned_range or learned, got %q", c.Diffusion.VarType)
+		return LossWeight{}, fmt.Errorf("train: the variance type must be learned_range or learned, got %q", c.Diffusion.VarType)
 	}
 	for _, ch := range c.History {
 		if ch.Step < 0 {
-			return fmt.Errorf("train: history: change of %s at negative step %d", ch.Setting, ch.Step)
+			return LossWeight{}, fmt.Errorf("train: history: change of %s at negative step %d", ch.Setting, ch.Step)
 		}
 	}
-	if _, err := ParseLossWeight(c.LossWeight); err != nil {
-		return err
-	}
-	return nil
+	return ParseLossWeight(c.LossWeight)
 }
 
 // StepLosses are the batch means of one step's losses.
@@ -147,7 +150,9 @@ const (
 
 // Trainer runs the training steps of one model on one data set.
 type Trainer struct {
-	cfg     Config
+	cfg Config
+	// weight is cfg.LossWeight parsed.
+	weight  LossWeight
 	backend backends.Backend
 	model   *unet.Model
 	process *diffusion.Process
@@ -202,7 +207,8 @@ func newTrainer(b backends.Backend, cfg Config, data *Dataset) (*Trainer, error)
 	if data == nil || data.N == 0 {
 		return nil, errors.New("train: no training images")
 	}
-	if err := cfg.Validate(); err != nil {
+	weight, err := cfg.validate()
+	if err != nil {
 		return nil, err
 	}
 	m, err := unet.New(cfg.UNet)
@@ -217,7 +223,7 @@ func newTrainer(b backends.Backend, cfg Config, data *Dataset) (*Trainer, error)
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	return &Trainer{cfg: cfg, backend: b, model: m, process: p, data: data, ctx: context.New(), permEpoch: -1}, nil
+	return &Trainer{cfg: cfg, weight: weight, backend: b, model: m, process: p, data: data, ctx: context.New(), permEpoch: -1}, nil
 }
 
 // Config returns the run's configuration.
@@ -238,18 +244,16 @@ func (t *Trainer) SetLossWeight(s string) error {
 	if err != nil {
 		return err
 	}
-	cur, err := ParseLossWeight(t.cfg.LossWeight)
-	if err != nil {
-		return err
-	}
-	if w == cur {
+	if w == t.weight {
 		return nil
 	}
+	from := t.weight
+	t.weight = w
 	t.cfg.LossWeight = w.String()
 	if w.Uniform() {
 		t.cfg.LossWeight = ""
 	}
-	t.change("loss_weight", cur.String(), w.String())
+	t.change("loss_weight", from.String(), w.String())
 	return nil
 }
 
@@ -283,11 +287,7 @@ func (t *Trainer) stepGraph(ctx *context.Context, x0, ti, noise *node) []*node {
 	xt := t.process.QSample(x0, ti, noise)
 	out := t.model.Apply(ctx, xt, t.process.ModelTimestep(ti), nil)
 	losses := HybridLoss(t.process, x0, ti, noise, out)
-	weight, err := ParseLossWeight(t.cfg.LossWeight)
-	if err != nil {
-		panic(err) // Validate has accepted it
-	}
-	loss := graph.ReduceAllMean(losses.Weighted(t.process, weight.Graph(t.process, ti)))
+	loss := graph.ReduceAllMean(losses.Weighted(t.process, t.weight.Graph(t.process, ti)))
 
 	grads := ctx.BuildTrainableVariablesGradientsGraph(loss)
 	var sq *node
