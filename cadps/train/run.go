@@ -163,15 +163,19 @@ func (t *Trainer) Run(opts RunOptions) error {
 			return stepErr
 		}
 		bar.update(t.step, history)
+		saved := false
 		if opts.CheckpointEvery > 0 && t.step%opts.CheckpointEvery == 0 && t.step < opts.Steps {
 			if err := save(); err != nil {
 				return err
 			}
+			saved = true
 		}
 		if opts.Stop != nil && opts.Stop() {
 			bar.finish()
-			if err := save(); err != nil {
-				return err
+			if !saved {
+				if err := save(); err != nil {
+					return err
+				}
 			}
 			return ErrStopped
 		}

@@ -288,6 +288,42 @@ func TestRunCheck(t *testing.T) {
 	}
 }
 
+// TestRunSavesOnceAtStop stops a run at step 2 with a checkpoint due at
+// that step too: it must be saved once, with as many writes (counted by
+// RunOptions.Check) as a run that stops there with no checkpoint due.
+func TestRunSavesOnceAtStop(t *testing.T) {
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const stopAt = 2
+	writesAtStop := func(every int64) int {
+		tr, err := New(b, tinyConfig(), tinyData(4))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		err = tr.Run(RunOptions{Steps: 5, OutDir: t.TempDir(), CheckpointEvery: every,
+			Stop: func() bool { return tr.Steps() == stopAt },
+			Check: func() error {
+				if tr.Steps() == stopAt {
+					n++
+				}
+				return nil
+			}})
+		if !errors.Is(err, ErrStopped) {
+			t.Fatalf("Run: %v, want ErrStopped", err)
+		}
+		return n
+	}
+	want := writesAtStop(0)
+	for _, every := range []int64{1, 2} {
+		if got := writesAtStop(every); got != want {
+			t.Errorf("checkpoint every %d: %d checked writes at the stop, want %d (one save)", every, got, want)
+		}
+	}
+}
+
 // TestEMAUpdate checks the EMA after each step against its definition:
 // e ← d·e + (1−d)·w with w the weights after the step and the decay
 // d = min(EMARate, (1+n)/(10+n)) after step n (n counted from 1), starting
