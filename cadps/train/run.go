@@ -212,7 +212,7 @@ func (c *checkedWriter) Write(p []byte) (int, error) {
 }
 
 // ReadLossLog reads a run's loss log, keeping the steps up to upTo; a
-// missing file is an empty log. A last line without its newline is the
+// missing or empty file is an empty log. A last line without its newline is the
 // line a run killed while writing cut short; it is dropped, since the log
 // is flushed before each checkpoint, so that it holds a step after any
 // checkpoint the run can resume from.
@@ -223,6 +223,9 @@ func ReadLossLog(path string, upTo int64) ([]LossPoint, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
+	}
+	if len(data) == 0 {
+		return nil, nil
 	}
 	text := string(data)
 	if i := strings.LastIndexByte(text, '\n'); i >= 0 && i < len(text)-1 {

@@ -217,6 +217,13 @@ func TestLossLogTruncation(t *testing.T) {
 			t.Errorf("log cut at byte %d (%q): %d points, %v; want the 3 up to the checkpoint", cut, whole[lastStart:cut], len(got), err)
 		}
 	}
+	// An empty file (a log lost, or made by hand) is a log without steps.
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ReadLossLog(path, 10); err != nil || len(got) != 0 {
+		t.Errorf("empty log: %d points, %v; want none and no error", len(got), err)
+	}
 	if err := os.WriteFile(path, []byte("bad header\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
