@@ -29,6 +29,12 @@ const (
 	maxPickleItems = 1 << 20  // values pushed or appended, over the whole pickle
 	maxTensorDims  = 64       // dimensions of one tensor
 	maxGlobals     = 1 << 12  // distinct globals outside the allow-list
+	// maxKeyBytes bounds the bytes of dict and storage keys hashed over
+	// the whole pickle. The memo lets a pickle push a long string again
+	// for two bytes, but each dict item or storage reference keyed by it
+	// hashes all of it. A state dict's keys (thousands of names, each
+	// under a few KiB) hash a few MB.
+	maxKeyBytes = 256 << 20
 )
 
 // unpickler holds the state of one run of the interpreter.
@@ -39,6 +45,9 @@ type unpickler struct {
 	marks []int
 	memo  map[uint32]any
 	items int // values created so far, against maxPickleItems
+	// keyBytes counts the bytes of the keys hashed so far, against
+	// maxKeyBytes.
+	keyBytes int
 	// storages keeps one pyStorage per archive key, so that tensors sharing
 	// a storage share it here too.
 	storages map[string]*pyStorage
@@ -238,7 +247,7 @@ func (u *unpickler) run() (any, error) {
 				return nil, fail("no MARK")
 			}
 			d := newPyDict()
-			if err := setItems(d, items); err != nil {
+			if err := u.setItems(d, items); err != nil {
 				return nil, fail("%v", err)
 			}
 			err = pushOr(d)
@@ -280,7 +289,9 @@ func (u *unpickler) run() (any, error) {
 				return nil, fail("%v", derr)
 			}
 			if dict != nil {
-				dict.set(k, v)
+				if serr := u.setItem(dict, k, v); serr != nil {
+					return nil, fail("%v", serr)
+				}
 			}
 		case 'u': // SETITEMS
 			items, ok := u.popMark()
@@ -292,7 +303,7 @@ func (u *unpickler) run() (any, error) {
 				return nil, fail("%v", derr)
 			}
 			if dict != nil {
-				if err := setItems(dict, items); err != nil {
+				if err := u.setItems(dict, items); err != nil {
 					return nil, fail("%v", err)
 				}
 			}

@@ -36,13 +36,25 @@ func (u *unpickler) binString(short bool) (string, error) {
 }
 
 // setItems adds key/value pairs from a flat list to d.
-func setItems(d *pyDict, items []any) error {
+func (u *unpickler) setItems(d *pyDict, items []any) error {
 	if len(items)%2 != 0 {
 		return fmt.Errorf("odd number of values (%d) for key/value pairs", len(items))
 	}
 	for i := 0; i < len(items); i += 2 {
-		d.set(items[i], items[i+1])
+		if err := u.setItem(d, items[i], items[i+1]); err != nil {
+			return err
+		}
 	}
+	return nil
+}
+
+// setItem sets d[key] = value, charging the key's bytes against
+// maxKeyBytes first.
+func (u *unpickler) setItem(d *pyDict, key, value any) error {
+	if err := u.chargeKey(key); err != nil {
+		return err
+	}
+	d.set(key, value)
 	return nil
 }
 
@@ -119,7 +131,9 @@ func (u *unpickler) orderedDictOf(v any) (*pyDict, error) {
 		if len(pair) != 2 {
 			return nil, fmt.Errorf("collections.OrderedDict: item %d is %s, not a [key, value] pair", i, aPyType(item))
 		}
-		d.set(pair[0], pair[1])
+		if err := u.setItem(d, pair[0], pair[1]); err != nil {
+			return nil, fmt.Errorf("collections.OrderedDict: item %d: %w", i, err)
+		}
 	}
 	return d, nil
 }
@@ -196,6 +210,9 @@ func (u *unpickler) persistent(pid any) (any, error) {
 	numel, ok := t[4].(int64)
 	if !ok || numel < 0 {
 		return nil, fmt.Errorf("storage %s: size is not a non-negative int", quoteName(key))
+	}
+	if err := u.chargeKey(key); err != nil {
+		return nil, fmt.Errorf("storage %s: %w", quoteName(key), err)
 	}
 	if o, ok := t[1].(*pyOpaque); ok {
 		// A storage type this reader cannot read (complex numbers,

@@ -76,6 +76,24 @@ func (u *unpickler) charge(n int) error {
 	return nil
 }
 
+// chargeKey counts the bytes of a dict or storage key about to be hashed
+// against maxKeyBytes. Keys other than strings and bytes have a fixed
+// size and cost nothing.
+func (u *unpickler) chargeKey(key any) error {
+	var n int
+	switch k := key.(type) {
+	case string:
+		n = len(k)
+	case pyBytes:
+		n = len(k)
+	}
+	if n > maxKeyBytes-u.keyBytes {
+		return fmt.Errorf("keys of more than %d bytes in all (a long key set or looked up again and again)", maxKeyBytes)
+	}
+	u.keyBytes += n
+	return nil
+}
+
 func (u *unpickler) pop() (any, bool) {
 	floor := 0
 	if len(u.marks) > 0 {

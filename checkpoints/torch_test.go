@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cadps/toolkit/checkpoints"
 )
@@ -513,11 +514,31 @@ func TestLoadBombs(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// One memoized 4 MiB string, pushed again for 2 bytes as the key of
+	// 20000 dict items, or of 20000 storage references: each would hash
+	// the whole key.
+	const longKey = 4 << 20
+	keyAgain := new(pk).proto().op('}').str(strings.Repeat("k", longKey)).op('q', 0, '0').mark()
+	for range 20000 {
+		keyAgain.op('h', 0, 'N')
+	}
+	keyAgain.op('u')
+	storageAgain := new(pk).proto().op(']').str(strings.Repeat("k", longKey)).op('q', 0, '0').mark()
+	storageAgain.global("torch", "FloatStorage").op('q', 1, '0')
+	for i := range 16 { // enough storages that the lookup hashes its key
+		storageAgain.mark().str("storage").op('h', 1).str(strconv.Itoa(i)).str("cpu").int(4).op('t', 'Q')
+	}
+	for range 20000 {
+		storageAgain.mark().str("storage").op('h', 1, 'h', 0).str("cpu").int(4).op('t', 'Q')
+	}
+	storageAgain.op('e')
 	for _, tc := range []struct {
 		name string
 		data []byte
 		want string
 	}{
+		{"a 4 MiB key set again and again", torchZip(t, keyAgain.stop().b, f32, nil), "keys of more than 268435456 bytes in all"},
+		{"a 4 MiB storage key referenced again and again", torchZip(t, storageAgain.stop().b, f32, nil), "keys of more than 268435456 bytes in all"},
 		{"an OrderedDict of a shared list, again and again", torchZip(t, sharedList.b, f32, nil), "collections.OrderedDict of 10000 pairs: more than 1048576 values"},
 		{"a list appended to itself", torchZip(t, memoLoop.stop().b, f32, nil), "holds a list, not a state dict"},
 		{"lists nested 100000 deep", torchZip(t, nested.stop().b, f32, nil), "holds a list, not a state dict"},
@@ -531,8 +552,13 @@ func TestLoadBombs(t *testing.T) {
 			path := writeTemp(t, "bomb.pt", tc.data)
 			var before, after runtime.MemStats
 			runtime.ReadMemStats(&before)
+			start := time.Now()
 			_, err := checkpoints.Load(path)
+			elapsed := time.Since(start)
 			runtime.ReadMemStats(&after)
+			if elapsed > 2*time.Second {
+				t.Errorf("Load took %v, want a quick refusal", elapsed)
+			}
 			if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("Load: %v, want an error naming the file and containing %q", err, tc.want)
 			}
