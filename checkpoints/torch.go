@@ -261,9 +261,11 @@ type archive struct {
 	bigEndian  bool
 	readBudget int64 // bytes that entries may still take when read
 	copyBudget int64 // bytes that tensor copies may still take
-	// storages holds the storages read so far, by key; a storage whose
-	// bytes were handed to a tensor without a copy is marked taken.
-	storages map[string]*storageData
+	// storages holds the storages read so far; a storage whose bytes were
+	// handed to a tensor without a copy is marked taken. The interpreter
+	// keeps one pyStorage per key, so they are told apart without hashing
+	// their keys, which the memo lets a pickle repeat at no cost.
+	storages map[*pyStorage]*storageData
 }
 
 type storageData struct {
@@ -304,7 +306,7 @@ func (a *archive) read(f *zip.File) ([]byte, error) {
 
 // storage returns the bytes of storage s, read once and shared.
 func (a *archive) storage(s *pyStorage) (*storageData, error) {
-	if d, ok := a.storages[s.key]; ok {
+	if d, ok := a.storages[s]; ok {
 		return d, nil
 	}
 	name := a.prefix + "data/" + s.key
@@ -330,10 +332,10 @@ func (a *archive) storage(s *pyStorage) (*storageData, error) {
 		swapBytes(b, int(es))
 	}
 	if a.storages == nil {
-		a.storages = map[string]*storageData{}
+		a.storages = map[*pyStorage]*storageData{}
 	}
 	d := &storageData{data: b}
-	a.storages[s.key] = d
+	a.storages[s] = d
 	return d, nil
 }
 

@@ -83,7 +83,7 @@ func ReadTorchLegacy(r io.ReaderAt, size int64, source string) (*StateDict, erro
 	if !ok {
 		return nil, bad("the storage key list is %s", aPyType(keysObj))
 	}
-	a := &archive{source: source, copyBudget: size, storages: map[string]*storageData{}}
+	a := &archive{source: source, copyBudget: size, storages: map[*pyStorage]*storageData{}}
 	if err := a.readLegacyStorages(r, size, int64(pos), keys.items, u.storages, u.opaqueStorages); err != nil {
 		return nil, err
 	}
@@ -137,7 +137,7 @@ func (a *archive) readLegacyStorages(r io.ReaderAt, size, off int64, keys []any,
 			off = next + o.numel*o.elemSize
 			continue
 		}
-		if _, dup := a.storages[key]; dup {
+		if _, dup := a.storages[s]; dup {
 			return bad("storage %s is listed twice", quoteName(key))
 		}
 		es := int64(s.dtype.Size())
@@ -151,11 +151,11 @@ func (a *archive) readLegacyStorages(r io.ReaderAt, size, off int64, keys []any,
 			return fmt.Errorf("checkpoints: reading storage %s of %s: %w", quoteName(key), a.source, err)
 		}
 		off += int64(len(b))
-		a.storages[key] = &storageData{data: b}
+		a.storages[s] = &storageData{data: b}
 	}
 	var missing []string
-	for key := range refs {
-		if _, ok := a.storages[key]; !ok {
+	for key, s := range refs {
+		if _, ok := a.storages[s]; !ok {
 			missing = append(missing, key)
 		}
 	}

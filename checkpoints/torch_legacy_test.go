@@ -3,8 +3,10 @@ package checkpoints_test
 import (
 	"bytes"
 	"encoding/binary"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cadps/toolkit/checkpoints"
 	"github.com/cadps/toolkit/internal/fixtures"
@@ -15,12 +17,7 @@ import (
 // list of [key, tensor] pairs (Python 2 strings, storages tagged cuda:0 with
 // a None view), the key list and the storage records.
 func legacyFile(views []view, data map[string][]byte, counts map[string]uint64) []byte {
-	var out []byte
-	out = append(out, "\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19."...)
-	out = append(out, (&pk{}).proto().int(1001).stop().b...)
-	info := (&pk{}).proto().op('}').mark()
-	info.op('U', byte(len("little_endian"))).op([]byte("little_endian")...).op(0x88).op('u').stop()
-	out = append(out, info.b...)
+	out := legacyHead()
 	p := (&pk{}).proto().global("collections", "OrderedDict").op(']').mark()
 	var keys []string
 	for _, v := range views {
@@ -52,6 +49,17 @@ func legacyFile(views []view, data map[string][]byte, counts map[string]uint64) 
 		out = append(out, data[k]...)
 	}
 	return out
+}
+
+// legacyHead returns the start of a legacy torch.save file: the magic
+// number, the protocol version and the system information.
+func legacyHead() []byte {
+	var out []byte
+	out = append(out, "\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19."...)
+	out = append(out, (&pk{}).proto().int(1001).stop().b...)
+	info := (&pk{}).proto().op('}').mark()
+	info.op('U', byte(len("little_endian"))).op([]byte("little_endian")...).op(0x88).op('u').stop()
+	return append(out, info.b...)
 }
 
 func readLegacyBytes(b []byte) (*checkpoints.StateDict, error) {
@@ -169,4 +177,45 @@ func FuzzReadTorchLegacy(f *testing.F) {
 		}
 		checkTensors(t, sd, 2*len(data))
 	})
+}
+
+// TestLegacyRepeatedLongStorageKey checks that a one-element tensor with a
+// 4 MiB storage key, memoized and used again under 20000 names, loads
+// quickly: the storage must not be looked up by its key once per tensor.
+func TestLegacyRepeatedLongStorageKey(t *testing.T) {
+	key := strings.Repeat("k", 4<<20)
+	const names, others = 20000, 16
+	p := new(pk).proto().global("collections", "OrderedDict").op(')', 'R')
+	p.str("w").tensor(view{key: key, numel: 1, size: []int64{1}}).op('q', 0, 's').mark()
+	for i := range others { // enough storages that a lookup by key hashes it
+		p.str("s" + strconv.Itoa(i)).tensor(view{key: strconv.Itoa(i), size: []int64{0}})
+	}
+	for i := range names {
+		p.str(strconv.Itoa(i)).op('h', 0)
+	}
+	keys := new(pk).proto().op(']').str(key).op('a')
+	for i := range others {
+		keys.str(strconv.Itoa(i)).op('a')
+	}
+	file := append(legacyHead(), p.op('u').stop().b...)
+	file = append(file, keys.stop().b...)
+	file = binary.LittleEndian.AppendUint64(file, 1)
+	file = append(file, f32bytes(7)...)
+	for range others {
+		file = binary.LittleEndian.AppendUint64(file, 0)
+	}
+	start := time.Now()
+	sd, err := readLegacyBytes(file)
+	if elapsed := time.Since(start); elapsed > 2*time.Second {
+		t.Errorf("ReadTorchLegacy took %v, want well under a second", elapsed)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(sd.Names); got != 1+others+names {
+		t.Errorf("%d tensors, want %d", got, 1+others+names)
+	}
+	if v, _ := sd.Tensors[strconv.Itoa(names-1)].Float32(); len(v) != 1 || v[0] != 7 {
+		t.Errorf("the last name's tensor is %v, want [7]", v)
+	}
 }
