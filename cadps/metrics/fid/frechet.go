@@ -3,6 +3,7 @@ package fid
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"gonum.org/v1/gonum/mat"
 )
@@ -27,6 +28,10 @@ type Stats struct {
 	// centred holds the vectors minus Mu [N×D] when Statistics computed
 	// them and N ≤ D, for traceSqrtFeatures; nil otherwise.
 	centred *mat.Dense
+	// sigmaPrint is the fingerprint of Sigma taken with centred: the
+	// vectors are used only while Sigma still matches it, so that a
+	// changed Sigma is never mixed with the vectors of the old one.
+	sigmaPrint uint64
 }
 
 // Dims returns the feature dimension.
@@ -34,7 +39,7 @@ func (s *Stats) Dims() int { return len(s.Mu) }
 
 // Statistics returns the mean (np.mean(axis=0)) and the covariance with
 // N−1 normalisation (np.cov(rowvar=False)) of acts [N][D]; N must be at
-// least 2.
+// least 2. It holds one float64 copy of the vectors while it computes.
 func Statistics(acts [][]float32) (*Stats, error) {
 	n := len(acts)
 	if n < 2 {
@@ -50,46 +55,92 @@ func Statistics(acts [][]float32) (*Stats, error) {
 			x[i*d+j] = float64(v)
 		}
 	}
-	return Statistics64(x, n, d)
+	if err := checkShape(x, n, d); err != nil {
+		return nil, err
+	}
+	return statistics(x, n, d), nil
 }
 
-// Statistics64 is Statistics on float64 feature vectors x [n,d], row-major.
-// When n ≤ d, the statistics keep the centred vectors too (n·d float64, no
-// more than the covariance), so that FrechetDistance between two such
-// statistics can take its faster path; they must then not be modified.
+// Statistics64 is Statistics on float64 feature vectors x [n,d], row-major;
+// x is not modified. When n ≤ d, the statistics keep the centred vectors
+// too (n·d float64, no more than the covariance), so that FrechetDistance
+// between two such statistics can take its faster path as long as their
+// Sigma is not changed.
 func Statistics64(x []float64, n, d int) (*Stats, error) {
+	if err := checkShape(x, n, d); err != nil {
+		return nil, err
+	}
+	return statistics(slices.Clone(x), n, d), nil
+}
+
+// checkShape checks that x holds n ≥ 2 vectors of d ≥ 1 values.
+func checkShape(x []float64, n, d int) error {
 	if n < 2 {
-		return nil, fmt.Errorf("fid: statistics need at least 2 feature vectors, got %d", n)
+		return fmt.Errorf("fid: statistics need at least 2 feature vectors, got %d", n)
 	}
 	if d < 1 {
-		return nil, fmt.Errorf("fid: the feature vectors have no values")
+		return fmt.Errorf("fid: the feature vectors have no values")
 	}
 	if len(x) != n*d {
-		return nil, fmt.Errorf("fid: %d values for %d vectors of %d", len(x), n, d)
+		return fmt.Errorf("fid: %d values for %d vectors of %d", len(x), n, d)
 	}
+	return nil
+}
+
+// statistics returns the statistics of x [n,d], which it centres in place
+// and keeps as the centred vectors when n ≤ d.
+func statistics(x []float64, n, d int) *Stats {
 	mu := make([]float64, d)
 	for i := range n {
-		for j := range d {
-			mu[j] += x[i*d+j]
+		for j, v := range x[i*d : (i+1)*d] {
+			mu[j] += v
 		}
 	}
 	for j := range mu {
 		mu[j] /= float64(n)
 	}
-	c := mat.NewDense(n, d, nil)
 	for i := range n {
-		for j := range d {
-			c.Set(i, j, x[i*d+j]-mu[j])
+		row := x[i*d : (i+1)*d]
+		for j := range row {
+			row[j] -= mu[j]
 		}
 	}
-	var cov mat.Dense
-	cov.Mul(c.T(), c)
-	cov.Scale(1/float64(n-1), &cov)
-	st := &Stats{Mu: mu, Sigma: cov.RawMatrix().Data, N: n}
-	if n <= d {
-		st.centred = c
+	c := mat.NewDense(n, d, x)
+	// CᵀC/(n−1) into the upper triangle (a symmetric rank-k update, which
+	// unlike a general product needs no workspace), then mirrored.
+	var cov mat.SymDense
+	cov.SymOuterK(1/float64(n-1), c.T())
+	sigma := cov.RawSymmetric().Data
+	for i := range d {
+		for j := i + 1; j < d; j++ {
+			sigma[j*d+i] = sigma[i*d+j]
+		}
 	}
-	return st, nil
+	st := &Stats{Mu: mu, Sigma: sigma, N: n}
+	if n <= d {
+		st.centred, st.sigmaPrint = c, fingerprint(st.Sigma)
+	}
+	return st
+}
+
+// fingerprint returns a 64-bit FNV-1a hash of the bits of v, one word per
+// value: changing any single value always changes it.
+func fingerprint(v []float64) uint64 {
+	h := uint64(14695981039346656037)
+	for _, x := range v {
+		h ^= math.Float64bits(x)
+		h *= 1099511628211
+	}
+	return h
+}
+
+// features returns the centred vectors of s when it keeps them and its
+// Sigma is still the covariance computed from them, or nil.
+func (s *Stats) features() *mat.Dense {
+	if s.centred == nil || fingerprint(s.Sigma) != s.sigmaPrint {
+		return nil
+	}
+	return s.centred
 }
 
 // Distance is a Fréchet distance and how it was computed.
@@ -109,11 +160,11 @@ type Distance struct {
 // square roots of the eigenvalues of Σ1Σ2, computed one of two ways:
 //
 //   - when both statistics come from Statistics with at most D vectors
-//     each (n1, n2 ≤ D), as the sum of the singular values of the n1×n2
-//     matrix A1A2ᵀ/√((n1−1)(n2−1)), A1 [n1×D] and A2 [n2×D] being the
-//     centred vectors (see traceSqrtFeatures): for 1000 vectors per set and
-//     D = 2048, over 50 times faster than the other way
-//     (BenchmarkFrechetDistance);
+//     each (n1, n2 ≤ D), and their Sigma was not changed since, as the sum
+//     of the singular values of the n1×n2 matrix A1A2ᵀ/√((n1−1)(n2−1)),
+//     A1 [n1×D] and A2 [n2×D] being the centred vectors (see
+//     traceSqrtFeatures): for 1000 vectors per set and D = 2048, over 50
+//     times faster than the other way (BenchmarkFrechetDistance);
 //   - otherwise from the eigenvalues of Σ1^½ Σ2 Σ1^½ (D×D, symmetric, so
 //     computed with a symmetric eigensolver; negative rounding residues
 //     count as 0).
@@ -126,21 +177,18 @@ func FrechetDistance(a, b *Stats) (*Distance, error) {
 	if err := compatible(a, b); err != nil {
 		return nil, err
 	}
-	offset := sqrtmFails(a, b)
+	d := &Distance{Offset: sqrtmFails(a, b)}
 	eps := 0.0
-	if offset {
+	if d.Offset {
 		eps = Eps
 	}
-	fd, err := FrechetDistanceOffset(a, b, eps)
+	var err error
+	d.FD, d.Features, err = frechet(a, b, eps)
 	if err != nil {
 		return nil, err
 	}
-	return &Distance{FD: fd, Offset: offset, Features: !offset && fromFeatures(a, b)}, nil
+	return d, nil
 }
-
-// fromFeatures reports whether FrechetDistanceOffset without an offset
-// computes tr (Σ1Σ2)^½ from the feature vectors of a and b.
-func fromFeatures(a, b *Stats) bool { return a.centred != nil && b.centred != nil }
 
 // FrechetDistanceOffset returns the Fréchet distance with eps added to
 // both diagonals inside the square root only (0: none; Eps: pytorch-fid's
@@ -149,6 +197,14 @@ func FrechetDistanceOffset(a, b *Stats, eps float64) (float64, error) {
 	if err := compatible(a, b); err != nil {
 		return 0, err
 	}
+	fd, _, err := frechet(a, b, eps)
+	return fd, err
+}
+
+// frechet returns the Fréchet distance between compatible statistics with
+// eps added inside the square root, and whether it computed the trace of
+// the square root from the feature vectors (only without an offset).
+func frechet(a, b *Stats, eps float64) (fd float64, features bool, err error) {
 	d := a.Dims()
 	var mean, tr float64
 	for i := range d {
@@ -157,16 +213,16 @@ func FrechetDistanceOffset(a, b *Stats, eps float64) (float64, error) {
 		tr += a.Sigma[i*d+i] + b.Sigma[i*d+i]
 	}
 	var trSqrt float64
-	var err error
-	if eps == 0 && fromFeatures(a, b) {
-		trSqrt, err = traceSqrtFeatures(a.centred, b.centred)
+	fa, fb := a.features(), b.features()
+	if features = eps == 0 && fa != nil && fb != nil; features {
+		trSqrt, err = traceSqrtFeatures(fa, fb)
 	} else {
 		trSqrt, err = traceSqrtProduct(a.Sigma, b.Sigma, d, eps)
 	}
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
-	return mean + tr - 2*trSqrt, nil
+	return mean + tr - 2*trSqrt, features, nil
 }
 
 // compatible checks that a and b are valid statistics of the same

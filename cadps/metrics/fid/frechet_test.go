@@ -1,0 +1,102 @@
+package fid_test
+
+import (
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"slices"
+	"testing"
+
+	"github.com/cadps/toolkit/cadps/metrics/fid"
+)
+
+// randomStats returns the statistics of n random d-dimensional vectors.
+func randomStats(t *testing.T, r *rand.Rand, n, d int, shift float64) *fid.Stats {
+	t.Helper()
+	x := make([]float64, n*d)
+	for i := range x {
+		x[i] = r.NormFloat64() + shift
+	}
+	s, err := fid.Statistics64(x, n, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestFrechetChangedSigma checks that statistics whose covariance was
+// changed after Statistics computed it (in place, or in a copy of the
+// struct) give the distance of their Mu and Sigma, not a mix of the new
+// covariance's trace and the old vectors' cross term.
+func TestFrechetChangedSigma(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(s *fid.Stats) *fid.Stats
+	}{
+		{"scaled in place", func(s *fid.Stats) *fid.Stats {
+			for i := range s.Sigma {
+				s.Sigma[i] *= 4
+			}
+			return s
+		}},
+		{"a copy with another Sigma", func(s *fid.Stats) *fid.Stats {
+			c := *s
+			c.Sigma = slices.Clone(s.Sigma)
+			c.Sigma[0] += 1
+			return &c
+		}},
+		{"one value changed in place", func(s *fid.Stats) *fid.Stats {
+			s.Sigma[len(s.Sigma)-1] *= 1.5
+			return s
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := rand.New(rand.NewPCG(1, 2))
+			a, b := randomStats(t, r, 20, 32, 0), randomStats(t, r, 30, 32, 0.5)
+			if d, err := fid.FrechetDistance(a, b); err != nil || !d.Features {
+				t.Fatalf("before the change: %+v, %v; want the distance from the features", d, err)
+			}
+			a = tc.change(a)
+			got, err := fid.FrechetDistance(a, b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := fid.FrechetDistance(covarianceOnly(a), covarianceOnly(b))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Features || math.Abs(got.FD-want.FD) > 1e-9*want.FD {
+				t.Errorf("FD %.12g (from the features: %v), want %.12g, that of the same Mu and Sigma", got.FD, got.Features, want.FD)
+			}
+		})
+	}
+}
+
+// TestStatisticsMemory checks that Statistics holds one float64 copy of
+// the feature vectors, not two: it allocates about n·d + d² float64.
+func TestStatisticsMemory(t *testing.T) {
+	const n, d = 1000, 512
+	r := rand.New(rand.NewPCG(3, 4))
+	acts := make([][]float32, n)
+	for i := range acts {
+		acts[i] = make([]float32, d)
+		for j := range acts[i] {
+			acts[i][j] = float32(r.NormFloat64())
+		}
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	s, err := fid.Statistics(acts)
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	one := int64(n*d+d*d) * 8
+	got := int64(after.TotalAlloc - before.TotalAlloc)
+	t.Logf("Statistics of %d×%d allocated %.1f MiB (n·d + d² float64: %.1f MiB)", n, d, float64(got)/(1<<20), float64(one)/(1<<20))
+	if got > one+one/8 {
+		t.Errorf("Statistics allocated %d bytes, want about %d (one float64 copy of the features and the covariance)", got, one)
+	}
+	runtime.KeepAlive(s)
+}
