@@ -41,9 +41,12 @@ var fidOtherFormats = map[string]string{
 type fidReport struct {
 	FID float64 `json:"fid"`
 	// Offset reports pytorch-fid's eps path (see fid.FrechetDistance).
-	Offset bool  `json:"eps_offset"`
-	Dims   int   `json:"dims"`
-	Images []int `json:"images"`
+	Offset bool `json:"eps_offset"`
+	// Imaginary is the imaginary part of tr (Σ1Σ2)^½ that was dropped
+	// (see fid.Distance.Imaginary), where pytorch-fid may refuse.
+	Imaginary float64 `json:"sqrtm_imaginary"`
+	Dims      int     `json:"dims"`
+	Images    []int   `json:"images"`
 	// Weights holds, per argument, the SHA-256 of the Inception weights
 	// its features came from ("sha256:" and hex), or "" for an .npz that
 	// does not record it (pytorch-fid's).
@@ -71,11 +74,15 @@ func runFID(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, `Usage: cadps fid [flags] A B
        cadps fid [flags] -save-stats OUT.npz FOLDER
 
-Prints {"fid":..,"eps_offset":..,"dims":..,"images":[nA,nB],
+Prints {"fid":..,"eps_offset":..,"sqrtm_imaginary":..,"dims":..,"images":[nA,nB],
 "weights_sha256":[wA,wB]}: the Fréchet
 Inception Distance between A and B, each a folder of images (%s;
 sorted by name, at least 2) or pytorch-fid statistics (.npz with mu and
-sigma), computed as pytorch-fid 0.3.0 computes it. With -kid it adds
+sigma), computed as pytorch-fid 0.3.0 computes it. "sqrtm_imaginary" is
+the imaginary part of the trace of sqrtm(Σ1Σ2) that was dropped (rounding
+residues, with fewer images than dimensions and an .npz argument): where
+pytorch-fid finds one above 1e-3 on a diagonal element it refuses to give
+a value (see docs/metrics.md). With -kid it adds
 "kid" and "kid_std", the kernel Inception distance as torch-fidelity
 computes it (mean and standard deviation over random subsets), and
 "kid_subset_size", the vectors drawn per set and subset. Images are read
@@ -240,7 +247,7 @@ func (c *fidRun) distance(a, b string, kid *fid.KIDOptions) (*fidReport, error) 
 	if err != nil {
 		return nil, err
 	}
-	rep := &fidReport{FID: d.FD, Offset: d.Offset, Dims: stats[0].Dims(), Images: []int{stats[0].N, stats[1].N},
+	rep := &fidReport{FID: d.FD, Offset: d.Offset, Imaginary: d.Imaginary, Dims: stats[0].Dims(), Images: []int{stats[0].N, stats[1].N},
 		Weights: []string{stats[0].Weights, stats[1].Weights}}
 	if kid != nil {
 		k, err := fid.KID(acts[0], acts[1], *kid)

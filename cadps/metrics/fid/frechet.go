@@ -153,6 +153,14 @@ type Distance struct {
 	// Features reports whether tr (Σ1Σ2)^½ was computed from the feature
 	// vectors (see FrechetDistance) rather than from the covariances.
 	Features bool
+	// Imaginary is the sum of √|λ| over the negative eigenvalues λ of
+	// Σ1^½ Σ2 Σ1^½, which count as 0: the imaginary part of tr (Σ1Σ2)^½
+	// that was dropped. Negative eigenvalues are rounding residues of a
+	// rank-deficient product (fewer vectors than dimensions); 0 when
+	// computed from the features. pytorch-fid refuses to give a distance
+	// ("Imaginary component") when a diagonal element of its square root
+	// has an imaginary part above 1e-3.
+	Imaginary float64
 }
 
 // FrechetDistance returns the Fréchet distance between two Gaussians, as
@@ -167,7 +175,7 @@ type Distance struct {
 //     times faster than the other way (BenchmarkFrechetDistance);
 //   - otherwise from the eigenvalues of Σ1^½ Σ2 Σ1^½ (D×D, symmetric, so
 //     computed with a symmetric eigensolver; negative rounding residues
-//     count as 0).
+//     count as 0, and Distance.Imaginary reports what they drop).
 //
 // pytorch-fid adds Eps to both diagonals inside the square root when
 // scipy's sqrtm of Σ1Σ2 returns non-finite values: this function takes
@@ -183,7 +191,7 @@ func FrechetDistance(a, b *Stats) (*Distance, error) {
 		eps = Eps
 	}
 	var err error
-	d.FD, d.Features, err = frechet(a, b, eps)
+	d.FD, d.Imaginary, d.Features, err = frechet(a, b, eps)
 	if err != nil {
 		return nil, err
 	}
@@ -197,14 +205,15 @@ func FrechetDistanceOffset(a, b *Stats, eps float64) (float64, error) {
 	if err := compatible(a, b); err != nil {
 		return 0, err
 	}
-	fd, _, err := frechet(a, b, eps)
+	fd, _, _, err := frechet(a, b, eps)
 	return fd, err
 }
 
 // frechet returns the Fréchet distance between compatible statistics with
-// eps added inside the square root, and whether it computed the trace of
-// the square root from the feature vectors (only without an offset).
-func frechet(a, b *Stats, eps float64) (fd float64, features bool, err error) {
+// eps added inside the square root, the imaginary part of the trace of
+// the square root it dropped, and whether it computed that trace from the
+// feature vectors (only without an offset).
+func frechet(a, b *Stats, eps float64) (fd, imaginary float64, features bool, err error) {
 	d := a.Dims()
 	var mean, tr float64
 	for i := range d {
@@ -217,12 +226,12 @@ func frechet(a, b *Stats, eps float64) (fd float64, features bool, err error) {
 	if features = eps == 0 && fa != nil && fb != nil; features {
 		trSqrt, err = traceSqrtFeatures(fa, fb)
 	} else {
-		trSqrt, err = traceSqrtProduct(a.Sigma, b.Sigma, d, eps)
+		trSqrt, imaginary, err = traceSqrtProduct(a.Sigma, b.Sigma, d, eps)
 	}
 	if err != nil {
-		return 0, false, err
+		return 0, 0, false, err
 	}
-	return mean + tr - 2*trSqrt, features, nil
+	return mean + tr - 2*trSqrt, imaginary, features, nil
 }
 
 // compatible checks that a and b are valid statistics of the same
@@ -323,8 +332,9 @@ func sqrtmBlockOf(p, n int) int {
 }
 
 // traceSqrtProduct returns tr ((Σ1+εI)(Σ2+εI))^½ for symmetric positive
-// semi-definite Σ1, Σ2 [d×d].
-func traceSqrtProduct(s1, s2 []float64, d int, eps float64) (float64, error) {
+// semi-definite Σ1, Σ2 [d×d], and the sum of √|λ| over the negative
+// eigenvalues λ of Σ1^½ Σ2 Σ1^½ it counted as 0.
+func traceSqrtProduct(s1, s2 []float64, d int, eps float64) (trace, imaginary float64, err error) {
 	sym := func(s []float64) *mat.SymDense {
 		m := mat.NewSymDense(d, nil)
 		for i := range d {
@@ -341,7 +351,7 @@ func traceSqrtProduct(s1, s2 []float64, d int, eps float64) (float64, error) {
 	a, b := sym(s1), sym(s2)
 	var eig mat.EigenSym
 	if !eig.Factorize(a, true) {
-		return 0, fmt.Errorf("fid: the eigendecomposition of a covariance did not converge")
+		return 0, 0, fmt.Errorf("fid: the eigendecomposition of a covariance did not converge")
 	}
 	vals := eig.Values(nil)
 	var vecs mat.Dense
@@ -366,13 +376,16 @@ func traceSqrtProduct(s1, s2 []float64, d int, eps float64) (float64, error) {
 		}
 	}
 	if !eig.Factorize(ms, false) {
-		return 0, fmt.Errorf("fid: the eigendecomposition of Σ1^½ Σ2 Σ1^½ did not converge")
+		return 0, 0, fmt.Errorf("fid: the eigendecomposition of Σ1^½ Σ2 Σ1^½ did not converge")
 	}
-	var sum float64
 	for _, l := range eig.Values(nil) {
-		sum += math.Sqrt(max(l, 0))
+		if l < 0 {
+			imaginary += math.Sqrt(-l)
+		} else {
+			trace += math.Sqrt(l)
+		}
 	}
-	return sum, nil
+	return trace, imaginary, nil
 }
 
 // traceSqrtFeatures returns tr (Σ1Σ2)^½ for the covariances of the centred

@@ -100,3 +100,37 @@ func TestStatisticsMemory(t *testing.T) {
 	}
 	runtime.KeepAlive(s)
 }
+
+// TestFrechetImaginary checks that the distance between covariances of
+// fewer vectors than dimensions, whose product has rounding residues for
+// eigenvalues, reports the imaginary part it dropped (where pytorch-fid
+// may refuse to give a value), that it is small against the trace, and
+// that full-rank covariances and the features' path report none.
+func TestFrechetImaginary(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	for _, tc := range []struct {
+		name        string
+		n, d        int
+		covariances bool
+		wantDropped bool
+	}{
+		{"rank 5 in 64 dimensions, from the covariances", 6, 64, true, true},
+		{"rank 5 in 64 dimensions, from the features", 6, 64, false, false},
+		{"full rank", 200, 16, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := randomStats(t, r, tc.n, tc.d, 0), randomStats(t, r, tc.n, tc.d, 0.2)
+			if tc.covariances {
+				a, b = covarianceOnly(a), covarianceOnly(b)
+			}
+			got, err := fid.FrechetDistance(a, b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("FD %.12g, imaginary part dropped %.3g", got.FD, got.Imaginary)
+			if dropped := got.Imaginary > 0; dropped != tc.wantDropped || got.Imaginary > 1e-6*got.FD {
+				t.Errorf("imaginary part dropped %g, want %s", got.Imaginary, map[bool]string{true: "a small positive value", false: "0"}[tc.wantDropped])
+			}
+		})
+	}
+}
