@@ -7,9 +7,6 @@ package cnn
 import (
 	"fmt"
 	"math"
-	"slices"
-	"sort"
-	"strings"
 
 	"github.com/cadps/toolkit/checkpoints"
 	"github.com/gomlx/gomlx/backends"
@@ -30,24 +27,20 @@ type Weights struct {
 	Ignored []string
 }
 
-// Select takes params from sd, strictly: each must be present with its
-// shape and finite values. Keys that ignore accepts are listed in Ignored;
-// any other key is an error, as is a missing key, a wrong shape or a NaN
-// or infinite value. what names the network in errors ("the alex
+// Select takes params from sd, strictly: sd must hold exactly params, with
+// their shapes and floating-point dtypes (checkpoints.Match), besides the
+// keys that ignore accepts, which are listed in Ignored; and every value
+// must be finite. The error of a mismatch is Match's, listing every
+// problem with its hints; what names the network in errors ("the alex
 // backbone").
 func Select(sd *checkpoints.StateDict, params []checkpoints.Spec, ignore func(string) bool, what string) (*Weights, error) {
-	w := &Weights{}
-	want := map[string]bool{}
+	used, ignored := withoutIgnored(sd, params, ignore)
+	if err := checkpoints.Match(used, params, "", anotherNetwork); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	w := &Weights{Ignored: ignored}
 	for _, p := range params {
-		want[p.Name] = true
-		t, ok := sd.Tensors[p.Name]
-		if !ok {
-			return nil, fmt.Errorf("%s: %s has no tensor %q (is it the weight file of another network?)", what, sd.Source, p.Name)
-		}
-		if !slices.Equal(t.Shape, p.Shape) {
-			return nil, fmt.Errorf("%s: %s: tensor %q has shape %v, want %v (is it the weight file of another network?)", what, sd.Source, p.Name, t.Shape, p.Shape)
-		}
-		v, err := t.Float32()
+		v, err := used.Tensors[p.Name].Float32()
 		if err != nil {
 			return nil, fmt.Errorf("%s: %s: %w", what, sd.Source, err)
 		}
@@ -59,25 +52,39 @@ func Select(sd *checkpoints.StateDict, params []checkpoints.Spec, ignore func(st
 		w.Names = append(w.Names, p.Name)
 		w.Tensors = append(w.Tensors, tensors.FromFlatDataAndDimensions(v, p.Shape...))
 	}
-	var unknown []string
-	for _, name := range sd.Names {
-		switch {
-		case want[name]:
-		case ignore != nil && ignore(name):
-			w.Ignored = append(w.Ignored, name)
-		default:
-			unknown = append(unknown, name)
-		}
-	}
-	if len(unknown) > 0 {
-		sort.Strings(unknown)
-		if len(unknown) > 5 {
-			unknown = append(unknown[:5], fmt.Sprintf("and %d more", len(unknown)-5))
-		}
-		return nil, fmt.Errorf("%s: %s holds tensors the network does not have: %s (is it the weight file of another network?)",
-			what, sd.Source, strings.Join(unknown, ", "))
-	}
 	return w, nil
+}
+
+// withoutIgnored returns sd without the tensors that are not in params and
+// that ignore accepts, and their names; sd itself when ignore is nil.
+func withoutIgnored(sd *checkpoints.StateDict, params []checkpoints.Spec, ignore func(string) bool) (*checkpoints.StateDict, []string) {
+	if sd == nil || ignore == nil {
+		return sd, nil
+	}
+	want := make(map[string]bool, len(params))
+	for _, p := range params {
+		want[p.Name] = true
+	}
+	used := checkpoints.NewStateDict(sd.Source)
+	var ignored []string
+	for _, name := range sd.Names {
+		if !want[name] && ignore(name) {
+			ignored = append(ignored, name)
+			continue
+		}
+		used.Names = append(used.Names, name)
+		used.Tensors[name] = sd.Tensors[name]
+	}
+	return used, ignored
+}
+
+// anotherNetwork is the hint of a file that lacks tensors of the network
+// or holds others.
+func anotherNetwork(_ *checkpoints.StateDict, m checkpoints.Mismatch) []string {
+	if len(m.Missing)+len(m.Unexpected) == 0 {
+		return nil
+	}
+	return []string{"is it the weight file of another network?"}
 }
 
 // Inputs maps the weight nodes of a graph, in the order of w.Names, by name.
