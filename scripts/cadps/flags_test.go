@@ -40,7 +40,7 @@ func TestFlagsAfterArguments(t *testing.T) {
 		wantStdout string // a prefix of stdout, with code 0
 		wantStderr string // the end of stderr's one line, otherwise
 	}{
-		{"metrics -register", []string{"metrics", image, image, "-register", "1"}, 0, `{"psnr":null,"ssim":1,"ssim_uniform7":1,"registered":{"psnr":null,"dy":0,"dx":0,"rot180":false}}`, ""},
+		{"metrics -register", []string{"metrics", image, image, "-register", "1"}, 0, `{"psnr":"+Inf","ssim":1,"ssim_uniform7":1,"registered":{"psnr":"+Inf","dy":0,"dx":0,"rot180":false}}`, ""},
 		{"fid -batch", []string{"fid", "a.npz", "b.npz", "-batch", "0"}, 2, "", "-batch 0: want at least 1"},
 		{"fid -save-stats", []string{"fid", images, "-save-stats", filepath.Join(dir, "s.npz"), "-batch", "0"}, 2, "", "-batch 0: want at least 1"},
 		{"convert -force", []string{"convert", in, out, "-force"}, 0, "", ""},

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 
 	"github.com/cadps/toolkit/cadps/imageio"
 	"github.com/cadps/toolkit/cadps/metrics"
@@ -21,10 +20,10 @@ func metricsCommand() command {
 	}
 }
 
-// metricsReport is the JSON object `cadps metrics` prints. PSNR is null
-// when the images are identical (infinite PSNR, which JSON cannot hold).
+// metricsReport is the JSON object `cadps metrics` prints. PSNR is "+Inf"
+// when the images are identical, as in run records (metrics.Number).
 type metricsReport struct {
-	PSNR         *float64            `json:"psnr"`
+	PSNR         metrics.Number      `json:"psnr"`
 	SSIM         float64             `json:"ssim"`
 	SSIMUniform7 float64             `json:"ssim_uniform7"`
 	Registered   *registrationReport `json:"registered,omitempty"`
@@ -35,10 +34,10 @@ type metricsReport struct {
 // registrationReport is the "registered" object of `cadps metrics
 // -register`: the PSNR after the best shift and 180° rotation.
 type registrationReport struct {
-	PSNR   *float64 `json:"psnr"`
-	DY     int      `json:"dy"`
-	DX     int      `json:"dx"`
-	Rot180 bool     `json:"rot180"`
+	PSNR   metrics.Number `json:"psnr"`
+	DY     int            `json:"dy"`
+	DX     int            `json:"dx"`
+	Rot180 bool           `json:"rot180"`
 }
 
 func runMetrics(args []string, stdout, stderr io.Writer) error {
@@ -52,7 +51,7 @@ Prints one JSON object {"psnr":..,"ssim":..,"ssim_uniform7":..} comparing
 IMAGE with REFERENCE (PNG or JPEG, read as RGB scaled to [0,1]: 8-bit
 values k/255, 16-bit PNG values k/65535; data range 1), with scikit-image
 0.19's definitions:
-  psnr           peak_signal_noise_ratio in dB (null for identical images)
+  psnr           peak_signal_noise_ratio in dB ("+Inf" for identical images)
   ssim           structural_similarity with an 11×11 Gaussian window,
                  σ = 1.5, population covariance (Wang et al. 2004)
   ssim_uniform7  structural_similarity's default: 7×7 uniform window,
@@ -105,10 +104,7 @@ Flags:
 	if err != nil {
 		return err
 	}
-	var rep metricsReport
-	if !math.IsInf(psnr, 1) {
-		rep.PSNR = &psnr
-	}
+	rep := metricsReport{PSNR: metrics.Number(psnr)}
 	if rep.SSIM, err = metrics.SSIM(ref, img, 1); err != nil {
 		return err
 	}
@@ -120,10 +116,7 @@ Flags:
 		if err != nil {
 			return fmt.Errorf("-register %d: %w", *register, err)
 		}
-		rep.Registered = &registrationReport{DY: reg.DY, DX: reg.DX, Rot180: reg.Rot180}
-		if !math.IsInf(reg.PSNR, 1) {
-			rep.Registered.PSNR = &reg.PSNR
-		}
+		rep.Registered = &registrationReport{PSNR: metrics.Number(reg.PSNR), DY: reg.DY, DX: reg.DX, Rot180: reg.Rot180}
 	}
 	if model != nil {
 		d, err := model.ImageDistances([]*imageio.Image{ref}, []*imageio.Image{img}, 1)

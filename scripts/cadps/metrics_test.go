@@ -92,7 +92,7 @@ func TestMetricsFixtures(t *testing.T) {
 }
 
 // TestMetricsIdentical checks the output for an image against itself:
-// psnr is null (infinite), both SSIMs are 1.
+// psnr is "+Inf", written as run records write it, both SSIMs are 1.
 func TestMetricsIdentical(t *testing.T) {
 	p, err := fixtures.SharedPath("data", "natural", "rocket.png")
 	if err != nil {
@@ -102,7 +102,7 @@ func TestMetricsIdentical(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := `{"psnr":null,"ssim":1,"ssim_uniform7":1}` + "\n"; stdout != want {
+	if want := `{"psnr":"+Inf","ssim":1,"ssim_uniform7":1}` + "\n"; stdout != want {
 		t.Errorf("output %q, want %q", stdout, want)
 	}
 }
@@ -161,7 +161,7 @@ func TestMetricsErrors(t *testing.T) {
 
 // TestMetricsRegister checks -register on an object moved within a black
 // frame: the 180° rotation and the shift that undo the move are found, and
-// the aligned PSNR is infinite (null).
+// the aligned PSNR is infinite ("+Inf").
 func TestMetricsRegister(t *testing.T) {
 	const h, w = 24, 28
 	dir := t.TempDir()
@@ -204,7 +204,7 @@ func TestMetricsRegister(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"found", []string{"-register", "4", ref, moved}, `"registered":{"psnr":null,"dy":-3,"dx":2,"rot180":true}`},
+		{"found", []string{"-register", "4", ref, moved}, `"registered":{"psnr":"+Inf","dy":-3,"dx":2,"rot180":true}`},
 		{"out of reach", []string{"-register", "1", ref, moved}, `"rot180":true}`},
 		{"off", []string{ref, moved}, `"ssim_uniform7"`},
 	}
@@ -224,7 +224,7 @@ func TestMetricsRegister(t *testing.T) {
 			switch {
 			case tc.name == "off" && rep.Registered != nil:
 				t.Errorf("registered %+v without -register", rep.Registered)
-			case tc.name == "out of reach" && (rep.Registered == nil || rep.Registered.PSNR == nil):
+			case tc.name == "out of reach" && (rep.Registered == nil || math.IsInf(float64(rep.Registered.PSNR), 0)):
 				t.Errorf("registered %+v: want a finite PSNR when the shift is out of reach", rep.Registered)
 			}
 		})
