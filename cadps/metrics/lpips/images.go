@@ -24,13 +24,13 @@ func (m *Model) ImageDistances(refs, imgs []*imageio.Image, batch int) ([]float6
 		end := start
 		var x0, x1 []float32
 		for end < len(refs) && end-start < batch && refs[end].H == h && refs[end].W == w {
-			a, err := PlusMinusOne(refs[end])
+			a, err := plusMinusOne(refs[end])
 			if err != nil {
-				return nil, err
+				return nil, fmt.Errorf("lpips: pair %d: the reference: %w", end, err)
 			}
-			b, err := PlusMinusOne(imgs[end])
+			b, err := plusMinusOne(imgs[end])
 			if err != nil {
-				return nil, err
+				return nil, fmt.Errorf("lpips: pair %d: the image: %w", end, err)
 			}
 			if imgs[end].H != h || imgs[end].W != w {
 				return nil, fmt.Errorf("lpips: pair %d: reference %s, image %s", end, refs[end].Size(), imgs[end].Size())
@@ -55,9 +55,18 @@ func (m *Model) ImageDistances(refs, imgs []*imageio.Image, batch int) ([]float6
 
 // PlusMinusOne returns an image in [0,1] as RGB CHW values in [-1,1].
 func PlusMinusOne(im *imageio.Image) ([]float32, error) {
-	rgb, err := im.ToRGB()
+	x, err := plusMinusOne(im)
 	if err != nil {
 		return nil, fmt.Errorf("lpips: %w", err)
+	}
+	return x, nil
+}
+
+// plusMinusOne is PlusMinusOne, its errors left for the caller to place.
+func plusMinusOne(im *imageio.Image) ([]float32, error) {
+	rgb, err := im.ToRGB()
+	if err != nil {
+		return nil, err
 	}
 	out := make([]float32, len(rgb.Pix))
 	for i, v := range rgb.Pix {

@@ -222,3 +222,32 @@ func TestManySizes(t *testing.T) {
 		}
 	}
 }
+
+// TestImageDistancesBadImage checks that an image that cannot be read as
+// RGB is refused with its pair's index and its side, before any distance
+// is computed.
+func TestImageDistancesBadImage(t *testing.T) {
+	good := func() *imageio.Image {
+		im, err := imageio.New(3, 32, 32)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return im
+	}
+	bad := &imageio.Image{C: 3, H: 32, W: 32, Pix: make([]float32, 10)}
+	for _, tc := range []struct {
+		name       string
+		refs, imgs []*imageio.Image
+		want       string
+	}{
+		{"reference", []*imageio.Image{good(), bad}, []*imageio.Image{good(), good()}, "lpips: pair 1: the reference: imageio: 32×32 RGB image has 10 values"},
+		{"image", []*imageio.Image{good(), good(), good()}, []*imageio.Image{good(), good(), bad}, "lpips: pair 2: the image: imageio: 32×32 RGB image has 10 values"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := new(lpips.Model).ImageDistances(tc.refs, tc.imgs, 4)
+			if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+				t.Errorf("error %v, want one starting %q", err, tc.want)
+			}
+		})
+	}
+}
