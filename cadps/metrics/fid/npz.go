@@ -53,6 +53,9 @@ func ReadStats(path string) (*Stats, error) {
 	}
 	arrays := map[string]*zip.File{}
 	for _, f := range zr.File {
+		if _, dup := arrays[f.Name]; dup {
+			return nil, fmt.Errorf("fid: %s has two entries named %q (a damaged file?)", path, f.Name)
+		}
 		arrays[f.Name] = f
 	}
 	for _, name := range []string{"mu", "sigma"} {

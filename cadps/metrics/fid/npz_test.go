@@ -123,6 +123,18 @@ func TestReadStatsErrors(t *testing.T) {
 	}
 }
 
+// TestReadStatsDuplicate checks that an .npz with two entries of one
+// name is refused, naming it, rather than read with the later one.
+func TestReadStatsDuplicate(t *testing.T) {
+	dir := t.TempDir()
+	sigma := [2]any{"sigma.npy", npyF8("2, 2", make([]byte, 32))}
+	path := writeNpz(t, dir, "dup.npz", zip.Store, [2]any{"mu.npy", npyF8("2,", make([]byte, 16))}, sigma, sigma)
+	want := path + ` has two entries named "sigma.npy"`
+	if _, err := fid.ReadStats(path); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("error %v, want one containing %q", err, want)
+	}
+}
+
 // TestBadStatsRefused checks that statistics no set of feature vectors can
 // have are refused by name, both when read from a file and when passed to
 // FrechetDistance.
