@@ -290,7 +290,7 @@ func (c *fidRun) stats(arg string) (*fid.Stats, [][]float32, error) {
 	}
 	s, err := fid.Statistics(acts)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("%s: %w", arg, err)
 	}
 	s.Weights = c.model.WeightsDigest()
 	return s, acts, nil
