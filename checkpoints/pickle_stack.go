@@ -30,15 +30,18 @@ func (u *unpickler) readUint(size int) (uint64, bool) {
 	return x, true
 }
 
-// operandSize is the size in bytes of the length or memo-index operand of
-// the opcodes that come in several sizes: 1 for SHORT_BINBYTES, BINPUT,
-// BINGET and LONG1, 4 for BINBYTES, LONG_BINPUT, LONG_BINGET and LONG4, 8
-// for BINBYTES8 and BYTEARRAY8.
+// operandSize is the size in bytes of the integer, length or memo-index
+// operand of the opcodes that come in several sizes: 1 for BININT1,
+// SHORT_BINUNICODE, SHORT_BINBYTES, BINPUT, BINGET and LONG1, 2 for
+// BININT2, 4 for BININT, BINUNICODE, BINBYTES, LONG_BINPUT, LONG_BINGET
+// and LONG4, 8 for BINUNICODE8, BINBYTES8 and BYTEARRAY8.
 func operandSize(op byte) int {
 	switch op {
-	case 'C', 'q', 'h', 0x8a:
+	case 'K', 0x8c, 'C', 'q', 'h', 0x8a:
 		return 1
-	case 'B', 'r', 'j', 0x8b:
+	case 'M':
+		return 2
+	case 'J', 'X', 'B', 'r', 'j', 0x8b:
 		return 4
 	}
 	return 8
