@@ -141,6 +141,16 @@ func (m *Model) Ignored() []string { return m.weights.Ignored }
 // graph: inputs x [N,3,299,299] in [0,1], then the weights; outputs the
 // pooled features [N, BlockDims()[b]] of each requested block.
 func (m *Model) graph(in []*cnn.Node) []*cnn.Node {
+	var outs []*cnn.Node
+	for _, x := range m.blockMaps(in) {
+		outs = append(outs, graph.ReduceMean(x, 2, 3))
+	}
+	return outs
+}
+
+// blockMaps: the inputs of graph; outputs the unpooled map [N,C,H',W'] of
+// each requested block.
+func (m *Model) blockMaps(in []*cnn.Node) []*cnn.Node {
 	x := graph.AddScalar(graph.MulScalar(in[0], 2), -1)
 	specs := map[string]convSpec{}
 	for _, c := range inceptionConvs() {
@@ -150,7 +160,7 @@ func (m *Model) graph(in []*cnn.Node) []*cnn.Node {
 	maps := n.blocks(x, m.blocks[len(m.blocks)-1])
 	var outs []*cnn.Node
 	for _, b := range m.blocks {
-		outs = append(outs, graph.ReduceMean(maps[b], 2, 3))
+		outs = append(outs, maps[b])
 	}
 	return outs
 }

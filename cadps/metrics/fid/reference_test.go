@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/cadps/toolkit/cadps/backend"
@@ -12,6 +13,7 @@ import (
 	"github.com/cadps/toolkit/checkpoints"
 	"github.com/cadps/toolkit/internal/fixtures"
 	"github.com/cadps/toolkit/internal/randweights"
+	"github.com/gomlx/gomlx/backends"
 )
 
 func TestReference(t *testing.T) {
@@ -60,6 +62,19 @@ func TestReferenceMalformed(t *testing.T) {
 		{"fid-bad-group", func(fx map[string]any) {
 			fx["groups"].([]any)[0].(map[string]any)["images"] = "two"
 		}, `fixtures: fid-bad-group: groups[0].images is "two", want a number`},
+		{"fid-no-groups", func(fx map[string]any) {
+			delete(fx, "groups")
+		}, "fid-no-groups: groups is missing or empty"},
+		{"fid-misspelt-map", func(fx map[string]any) {
+			fx["groups"].([]any)[0].(map[string]any)["blok0_img0"] = "g64.pool0"
+		}, "fid-misspelt-map: groups[0].blok0_img0 is no entry the replay knows"},
+		{"fid-map-without-bound", func(fx map[string]any) {
+			fx["groups"].([]any)[0].(map[string]any)["block0_img0"] = "g64.pool0"
+		}, `fid-map-without-bound: tolerance has no entry "block_maps"`},
+		{"fid-map-mismatch", func(fx map[string]any) {
+			fx["tolerance"].(map[string]any)["block_maps"] = "max|got-ref| <= 1e-4 * max(1, max|ref|)"
+			fx["groups"].([]any)[0].(map[string]any)["block0_img0"] = "g64.pool0"
+		}, "fid-map-mismatch: g64.pool0: shape [1 64 73 73], want [2 64]"},
 	}
 	for _, c := range cases {
 		dir := filepath.Join(root, c.folder)
@@ -96,6 +111,8 @@ func replayFeatures(t *testing.T, f *fixtures.Fixture) {
 	switch {
 	case len(blocks) == 0:
 		t.Fatalf("%s: inception_kwargs.output_blocks is empty", f.Name)
+	case len(fx.Groups) == 0:
+		t.Fatalf("%s: groups is missing or empty: the fixture compares nothing", f.Name)
 	case len(fx.OutputDims) != len(blocks):
 		t.Fatalf("%s: output_dims has %d entries, inception_kwargs.output_blocks %d", f.Name, len(fx.OutputDims), len(blocks))
 	}
@@ -132,8 +149,18 @@ func replayFeatures(t *testing.T, f *fixtures.Fixture) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	known := map[string]bool{"name": true, "images": true, "height": true, "width": true, "x": true, "resized_img0": true}
+	for _, blk := range blocks {
+		known[fmt.Sprintf("pool%d", blk)] = true
+		known[fmt.Sprintf("block%d_img0", blk)] = true
+	}
 	for k, g := range fx.Groups {
 		where := fmt.Sprintf("groups[%d]", k)
+		for key := range g {
+			if !known[key] {
+				t.Fatalf("%s: %s.%s is no entry the replay knows (blocks %v)", f.Name, where, key, blocks)
+			}
+		}
 		var n, h, w int
 		for _, v := range []struct {
 			key string
@@ -176,8 +203,47 @@ func replayFeatures(t *testing.T, f *fixtures.Fixture) {
 			want, shape := fixtures.Values(t, io, key)
 			f.Compare(t, key, resizedTol, fixtures.Float64s(r), want, []int{1, 3, fid.Size, fid.Size}, shape)
 		}
+		compareBlockMaps(t, f, b, m, g, where, x[:3*h*w], h, w)
 		name, _ := g["name"].(string) // only for the log
 		t.Logf("%s (%s): %d images of %dx%d", where, name, n, h, w)
+	}
+}
+
+// compareBlockMaps compares the unpooled block maps of a group's first
+// image, x, with the group's block<b>_img0 tensors, under the tolerance
+// "block_maps"; a group that records none compares nothing.
+func compareBlockMaps(t *testing.T, f *fixtures.Fixture, b backends.Backend, m *fid.Model, g map[string]any, where string, x []float32, h, w int) {
+	t.Helper()
+	var keys []string
+	for _, blk := range m.Blocks() {
+		if _, ok := g[fmt.Sprintf("block%d_img0", blk)]; !ok {
+			keys = append(keys, "")
+			continue
+		}
+		key, err := f.StringAt(g, where, fmt.Sprintf("block%d_img0", blk))
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, key)
+	}
+	if slices.Equal(keys, make([]string, len(keys))) {
+		return
+	}
+	tol := f.MustTolerance(t, "block_maps")
+	maps, shapes, err := fid.BlockMaps(b, m, x, h, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io, err := f.Safetensors("io")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, key := range keys {
+		if key == "" {
+			continue
+		}
+		want, shape := fixtures.Values(t, io, key)
+		f.Compare(t, key, tol, fixtures.Float64s(maps[i]), want, shapes[i], shape)
 	}
 }
 
