@@ -248,7 +248,7 @@ func (m DDRM) Step(s *Step) Result {
 	}
 	next := graph.Mul(graph.Sqrt(aNext), d.V(vh))
 	return Result{Next: next, PredXStart: x0, Residual: s.ResidualNorm(x0),
-		Extra: map[string]*graph.Node{"spectral_x0": v0, "spectral_next": vh}}
+		Extra: map[string]*graph.Node{"spectral_x0": v0, "spectral_next": vh, "eps": eps}}
 }
 
 // Start implements Starter: DDRM's spectral initialisation from the

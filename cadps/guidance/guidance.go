@@ -150,7 +150,8 @@ type Result struct {
 	// Extra holds method-specific diagnostics by name, each listed in its
 	// method's doc comment: cadps "multiplier" (1+d, like x), cadps-gauss
 	// and tmpd "covariance" (the diagonal estimate, like x), ddrm
-	// "spectral_x0" and "spectral_next" ([N, C·H·W]), diffpir "x0_data"
+	// "spectral_x0" and "spectral_next" ([N, C·H·W]) and "eps" (the
+	// network's ε, like x), diffpir "x0_data"
 	// (x̂0 after the data step, like x) and "eps" (like x), daps "x0y" (the
 	// Langevin sample, like x), "loss" (its ‖A(x0y) − y‖², [N]) and
 	// "nan_reset" (1 for the images whose x0y was reset to 0 after a NaN,

@@ -2,6 +2,7 @@ package guidance_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/cadps/toolkit/cadps"
@@ -114,7 +115,7 @@ func replayDAPS(t *testing.T, f *fixtures.Fixture) {
 		flatT = append(flatT, row...)
 	}
 	r.compareValues("ode_t", gridTol, fixtures.Float64s(flatT), "ode_t")
-	lrTol := fixtures.Tolerance{Measure: fixtures.Relative, Bound: 1e-12, Text: "lr relative 1e-12 (the exact entry)"}
+	lrTol := r.exactLR()
 	r.compareValues("lr", lrTol, lr, "lr")
 
 	// The measurement and the start.
@@ -220,4 +221,23 @@ func replayDAPSStage(r *replay, e dapsExecs, n int, sigma, odeT []float32, lr fl
 		t.Fatal(err)
 	}
 	r.compare(fmt.Sprintf("stage %d xt", n), e.forwardTol, out[0], "xt", n)
+}
+
+// exactLR returns the bound of the learning rates, which the "exact" entry
+// states after its list of injected draws ("...; lr relative 1e-12").
+func (r *replay) exactLR() fixtures.Tolerance {
+	r.t.Helper()
+	text, err := r.f.ToleranceText("exact")
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	_, lr, ok := strings.Cut(text, "lr ")
+	if !ok {
+		r.t.Fatalf("%s: tolerance \"exact\" states no bound for lr (\"lr relative ...\"): %q", r.f.Name, text)
+	}
+	tol, err := fixtures.ParseTolerance(lr)
+	if err != nil {
+		r.t.Fatalf("%s: tolerance \"exact\", lr: %v", r.f.Name, err)
+	}
+	return tol
 }

@@ -3,6 +3,8 @@ package unet
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -113,6 +115,9 @@ func fixtureModel(t *testing.T, f *fixtures.Fixture) (*Model, unetInput) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, ok := f.Files["config"]; ok {
+		sameKwargs(t, f, fx.Kwargs)
+	}
 	m, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -132,6 +137,34 @@ func fixtureModel(t *testing.T, f *fixtures.Fixture) (*Model, unetInput) {
 		in.y = tensorOf(t, io, "y")
 	}
 	return m, in
+}
+
+// sameKwargs fails t unless the config file a unet fixture lists holds
+// the create_model_kwargs of its fixture.json: the fixtures that run the
+// network read them from there (see fixtures.Fixture.Model).
+func sameKwargs(t *testing.T, f *fixtures.Fixture, kwargs json.RawMessage) {
+	t.Helper()
+	p, err := f.Path("config")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var config struct {
+		Kwargs any `json:"create_model_kwargs"`
+	}
+	var want any
+	if err := json.Unmarshal(raw, &config); err != nil {
+		t.Fatalf("%s: %s: %v", f.Name, f.Files["config"], err)
+	}
+	if err := json.Unmarshal(kwargs, &want); err != nil {
+		t.Fatalf("%s: create_model_kwargs: %v", f.Name, err)
+	}
+	if !reflect.DeepEqual(config.Kwargs, want) {
+		t.Errorf("%s: the create_model_kwargs of %s are %v, fixture.json's %v", f.Name, f.Files["config"], config.Kwargs, want)
+	}
 }
 
 // tensorOf converts a stored F32 or I64 tensor to a GoMLX tensor.

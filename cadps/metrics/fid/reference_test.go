@@ -37,7 +37,7 @@ func TestRepoReference(t *testing.T) {
 		if f.Kind != "fid-features" {
 			t.Fatalf("%s: kind %q, want fid-features", f.Name, f.Kind)
 		}
-		t.Run(f.Name, func(t *testing.T) { replayFeatures(t, f) })
+		t.Run(f.Name, func(t *testing.T) { fixtures.Replay(t, f, replayFeatures) })
 	}
 }
 
@@ -71,6 +71,9 @@ func TestReferenceMalformed(t *testing.T) {
 		{"fid-map-without-bound", func(fx map[string]any) {
 			fx["groups"].([]any)[0].(map[string]any)["block0_img0"] = "g64.pool0"
 		}, `fid-map-without-bound: tolerance has no entry "block_maps"`},
+		{"fid-unused-bound", func(fx map[string]any) {
+			fx["tolerance"].(map[string]any)["block_maps"] = "max|got-ref| <= 1e-4 * max(1, max|ref|)"
+		}, `fid-unused-bound: the replay did not use tolerance "block_maps"`},
 		{"fid-map-mismatch", func(fx map[string]any) {
 			fx["tolerance"].(map[string]any)["block_maps"] = "max|got-ref| <= 1e-4 * max(1, max|ref|)"
 			fx["groups"].([]any)[0].(map[string]any)["block0_img0"] = "g64.pool0"
@@ -124,6 +127,9 @@ func replayFeatures(t *testing.T, f *fixtures.Fixture) {
 		var p string
 		if p, err = f.Path("weights_pt"); err == nil {
 			sd, err = checkpoints.Load(p)
+		}
+		if _, ok := f.Files["weights_safetensors"]; ok && err == nil {
+			f.SameWeights(t, "weights_pt", "weights_safetensors")
 		}
 	}
 	if err != nil {

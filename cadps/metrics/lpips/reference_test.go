@@ -1,6 +1,9 @@
 package lpips_test
 
 import (
+	"maps"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/cadps/toolkit/cadps/backend"
@@ -50,7 +53,7 @@ func TestRepoReference(t *testing.T) {
 		if f.Kind != "lpips" {
 			t.Fatalf("%s: kind %q, want lpips", f.Name, f.Kind)
 		}
-		t.Run(f.Name, func(t *testing.T) { replayLPIPS(t, f) })
+		t.Run(f.Name, func(t *testing.T) { fixtures.Replay(t, f, replayLPIPS) })
 	}
 }
 
@@ -151,6 +154,7 @@ func fixtureLinear(t *testing.T, f *fixtures.Fixture, net lpips.Net) *checkpoint
 	var err error
 	if p, perr := f.Path("lin_pt"); perr == nil {
 		sd, err = checkpoints.Load(p)
+		sameFormats(t, f)
 	} else {
 		sd, err = lpips.ShippedLinear(net)
 	}
@@ -158,4 +162,20 @@ func fixtureLinear(t *testing.T, f *fixtures.Fixture, net lpips.Net) *checkpoint
 		t.Fatal(err)
 	}
 	return sd
+}
+
+// sameFormats checks that each lin weights file the fixture lists as a
+// .pth (key lin_pt, lin_<net>_pt) holds what its .safetensors copy
+// (lin_safetensors, lin_<net>_safetensors) holds, when it lists one.
+func sameFormats(t *testing.T, f *fixtures.Fixture) {
+	t.Helper()
+	for _, key := range slices.Sorted(maps.Keys(f.Files)) {
+		base, ok := strings.CutSuffix(key, "_pt")
+		if !ok || !strings.HasPrefix(base, "lin") {
+			continue
+		}
+		if _, ok := f.Files[base+"_safetensors"]; ok {
+			f.SameWeights(t, key, base+"_safetensors")
+		}
+	}
 }
