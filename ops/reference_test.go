@@ -141,6 +141,16 @@ func referenceOperator(t *testing.T, f *fixtures.Fixture, cfg map[string]any, si
 		}
 	case *Inpainting:
 		h, w := xDims[2], xDims[3]
+		// The mask type says which record the sidecar must hold to check
+		// the package's own mask against the reference's.
+		switch maskType, _ := side.MaskOpt["mask_type"].(string); {
+		case maskType == "box" && side.Box == nil:
+			t.Fatalf("%s: the sidecar's mask_opt.mask_type is box, but it records no box", f.Name)
+		case maskType == "random" && (side.NumMissingPixels == nil || side.DrawnProb == nil):
+			t.Fatalf("%s: the sidecar's mask_opt.mask_type is random, but it records no num_missing_pixels and drawn_prob", f.Name)
+		case side.Box == nil && side.NumMissingPixels == nil:
+			t.Logf("%s: the sidecar records neither a box nor a random draw (mask_opt %v): only the recorded mask is replayed", f.Name, side.MaskOpt)
+		}
 		if side.Box != nil {
 			mine, err := BoxMask(h, w, Box{Top: side.Box.Top, Left: side.Box.Left, Height: side.Box.Height, Width: side.Box.Width})
 			if err != nil {
@@ -270,6 +280,17 @@ func TestReferenceMalformed(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, "operator-sr-x2: resizer_pass0_field_of_view[0] = 1099511627776 names no input"},
+		{"operator-inpaint-box", func(t *testing.T, dir string) {
+			fixtures.EditJSON(t, filepath.Join(dir, "inpaint_box.json"), func(side map[string]any) {
+				side["bbox"] = side["box"]
+				delete(side, "box")
+			})
+		}, "operator-inpaint-box: the sidecar's mask_opt.mask_type is box, but it records no box"},
+		{"operator-inpaint-random", func(t *testing.T, dir string) {
+			fixtures.EditJSON(t, filepath.Join(dir, "inpaint_random.json"), func(side map[string]any) {
+				delete(side, "drawn_prob")
+			})
+		}, "operator-inpaint-random: the sidecar's mask_opt.mask_type is random, but it records no num_missing_pixels and drawn_prob"},
 	}
 	for _, c := range cases {
 		f, ok := byName[c.folder]
