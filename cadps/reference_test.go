@@ -3,9 +3,14 @@ package cadps
 import (
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/cadps/toolkit/cadps/guidance"
+	"github.com/cadps/toolkit/checkpoints"
 	"github.com/cadps/toolkit/internal/fixtures"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
@@ -20,6 +25,48 @@ import (
 // (cadps:batched=true).
 func TestReference(t *testing.T) {
 	fixtures.RunKinds(t, "cadps", map[string]fixtures.Handler{"step": testStep, "trajectory": testTrajectory})
+}
+
+// TestReferenceMalformed replays a copy of a step fixture whose y_clean
+// is misspelt, in the data and its sidecar, through TestReference in a
+// subprocess: its subtest must fail, naming what is missing, rather than
+// skip the measurement's check.
+func TestReferenceMalformed(t *testing.T) {
+	f := fixtures.OfKind(t, "step", nil)[0]
+	root := t.TempDir()
+	// The network's folder, copied first, also holds the config.json
+	// Model reads.
+	model, err := f.Path("model")
+	if err != nil {
+		t.Fatal(err)
+	}
+	modelDir := filepath.Join(root, filepath.Base(f.Dir), filepath.Dir(f.Files["model"]))
+	if err := os.CopyFS(modelDir, os.DirFS(filepath.Dir(model))); err != nil {
+		t.Fatal(err)
+	}
+	dir := f.Copy(t, root)
+	data := filepath.Join(dir, f.Files["data"])
+	sd, err := checkpoints.LoadSafetensors(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(sd.Names, "y_clean") {
+		t.Fatalf("%s records no y_clean to misspell", f.Name)
+	}
+	sd.Tensors["y_clen"] = sd.Tensors["y_clean"]
+	sd.Tensors["y_clen"].Name = "y_clen"
+	delete(sd.Tensors, "y_clean")
+	sd.Names[slices.Index(sd.Names, "y_clean")] = "y_clen"
+	if err := checkpoints.SaveSafetensors(data, sd); err != nil {
+		t.Fatal(err)
+	}
+	fixtures.EditJSON(t, strings.TrimSuffix(data, ".safetensors")+".json", func(side map[string]any) {
+		tensors := side["tensors"].(map[string]any)
+		tensors["y_clen"] = tensors["y_clean"]
+		delete(tensors, "y_clean")
+	})
+	name := filepath.Base(dir)
+	fixtures.ReplayMalformed(t, root, map[string]string{name: name + ": the fixture records x0 but no y_clean"})
 }
 
 // variant is a sampler a fixture is replayed with, and its method spec.

@@ -217,10 +217,20 @@ func (r *replay) check(t *testing.T, what string, tol fixtures.Tolerance, got, w
 
 // checkMeasurement replays the measurement the fixture recorded: y_clean =
 // A(x0) through the replayed operator, and y = y_clean + σ·y_noise with
-// the recorded draw of the Gaussian noiser.
+// the recorded draw of the Gaussian noiser. A fixture recording only one
+// of x0 and y_clean fails (the other is misspelt or lost); one recording
+// neither, or no y_noise, says in the log what is not replayed.
 func (r *replay) checkMeasurement(t *testing.T, tol fixtures.Tolerance) {
 	t.Helper()
-	if !r.has("x0") || !r.has("y_clean") {
+	switch x0, clean := r.has("x0"), r.has("y_clean"); {
+	case x0 != clean:
+		have, lack := "x0", "y_clean"
+		if clean {
+			have, lack = lack, have
+		}
+		t.Fatalf("%s: the fixture records %s but no %s: y_clean = A(x0) needs both", r.f.Name, have, lack)
+	case !x0:
+		t.Logf("%s: the fixture records neither x0 nor y_clean: the measurement is not replayed", r.f.Name)
 		return
 	}
 	exec, err := graph.NewExec(r.p.Backend, func(x *graph.Node) *graph.Node { return r.p.Op.Apply(x) })
@@ -233,6 +243,7 @@ func (r *replay) checkMeasurement(t *testing.T, tol fixtures.Tolerance) {
 	}
 	r.check(t, "y_clean = A(x0)", tol, out[0], r.tensor(t, "y_clean"))
 	if !r.has("y_noise") {
+		t.Logf("%s: the fixture records no y_noise: y = y_clean + sigma*y_noise is not replayed", r.f.Name)
 		return
 	}
 	if r.fx.Noise.Name != "gaussian" {
