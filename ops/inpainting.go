@@ -84,5 +84,11 @@ func (p *Inpainting) Adjoint(y *graph.Node) *graph.Node { return p.Apply(y) }
 func (p *Inpainting) PseudoInverse(y *graph.Node) *graph.Node { return p.Apply(y) }
 
 // GramDiagonal implements [DiagonalGram]: A = diag(m) with m ∈ {0,1}, so
-// A diag(c) Aᵀ = diag(m ⊙ c).
-func (p *Inpainting) GramDiagonal(c *graph.Node) (*graph.Node, bool) { return p.Apply(c), true }
+// A diag(c) Aᵀ = diag(m ⊙ c). ok is false when c [N,C,H,W] is not of the
+// mask's H×W (or not a float image).
+func (p *Inpainting) GramDiagonal(c *graph.Node) (*graph.Node, bool) {
+	if _, err := p.OutputShape(c.Shape().Dimensions); err != nil || !c.DType().IsFloat() {
+		return nil, false
+	}
+	return p.Apply(c), true
+}

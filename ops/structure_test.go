@@ -5,7 +5,9 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
 
@@ -159,5 +161,50 @@ func TestHasSVD(t *testing.T) {
 		if got := HasProx(op); got != c.want {
 			t.Errorf("HasProx(%s) = %v, want %v", c.spec, got, c.want)
 		}
+	}
+}
+
+// TestGramDiagonalOtherShape checks that an operator with a closed-form
+// Gram diagonal answers ok = false, without panicking, for a c of a shape
+// it does not take.
+func TestGramDiagonalOtherShape(t *testing.T) {
+	mask := make([]float32, 16*16)
+	for k := range mask {
+		mask[k] = float32(k % 2)
+	}
+	inpaint, err := NewInpainting(mask, 16, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	box, err := NewSuperResolution(2, "box")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		op   DiagonalGram
+		dims []int
+	}{
+		{"inpainting 16x16 on 8x8", inpaint, []int{1, 3, 8, 8}},
+		{"inpainting 16x16 on 16x8", inpaint, []int{1, 3, 16, 8}},
+		{"inpainting on a 3-D c", inpaint, []int{3, 16, 16}},
+		{"super_resolution x2 on 1x1", box, []int{1, 3, 1, 1}},
+		{"super_resolution on a 3-D c", box, []int{3, 8, 8}},
+	}
+	b := newBackend(t)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var ok bool
+			_, err := graph.ExecOnce(b, func(g *graph.Graph) *graph.Node {
+				c := graph.Zeros(g, shapes.Make(dtypes.Float32, tc.dims...))
+				if _, ok = tc.op.GramDiagonal(c); ok {
+					t.Errorf("GramDiagonal(c %v) ok = true, want false", tc.dims)
+				}
+				return c
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }
