@@ -29,7 +29,10 @@ type BlockSVD struct {
 
 // NewBlockSVD returns the decomposition for inputs in = [N,C,H,W] with the
 // f²×f² basis v (row-major; column 0 along the row, columns 1… its null
-// space), the 1×1 left factor u (±1) and the singular value s.
+// space), the 1×1 left factor u (±1) and the singular value s (positive,
+// finite). v must be orthogonal (VᵀV = I within 1e-5, float32 rounding):
+// the decomposition's V and Vᵀ are then each other's inverse, which the
+// sampling methods rely on.
 func NewBlockSVD(f int, in []int, v []float64, u, s float64) (*BlockSVD, error) {
 	if err := checkImageShape(in); err != nil {
 		return nil, err
@@ -40,8 +43,14 @@ func NewBlockSVD(f int, in []int, v []float64, u, s float64) (*BlockSVD, error) 
 	if len(v) != f*f*f*f {
 		return nil, fmt.Errorf("block svd: basis has %d values, want %d", len(v), f*f*f*f)
 	}
-	if !(s > 0) || math.Abs(math.Abs(u)-1) > 1e-6 {
-		return nil, fmt.Errorf("block svd: want s > 0 and u = ±1, got s = %v, u = %v", s, u)
+	if !(s > 0) || math.IsInf(s, 1) {
+		return nil, fmt.Errorf("block svd: singular value s must be positive and finite, got %v", s)
+	}
+	if !(math.Abs(math.Abs(u)-1) <= orthogonalTolerance) {
+		return nil, fmt.Errorf("block svd: left factor u must be ±1, got %v", u)
+	}
+	if i, j, dev := orthogonalityDefect(v, f*f); !(dev <= orthogonalTolerance) {
+		return nil, fmt.Errorf("block svd: basis v is not orthogonal: (VᵀV)[%d][%d] is off the identity by %.3g (at most %g allowed)", i, j, dev, orthogonalTolerance)
 	}
 	b := &BlockSVD{f: f, in: slices.Clone(in), v: slices.Clone(v), u: u, s: s, nc: in[1]}
 	b.blocks = (in[2] / f) * (in[3] / f)
@@ -50,6 +59,35 @@ func NewBlockSVD(f int, in []int, v []float64, u, s float64) (*BlockSVD, error) 
 		b.singulars[i] = s
 	}
 	return b, nil
+}
+
+// orthogonalTolerance is the largest deviation from the identity that
+// NewBlockSVD accepts in VᵀV (and from ±1 in u): a basis computed in
+// float32, as the reference's is, is orthogonal to a few float32 ulps.
+const orthogonalTolerance = 1e-5
+
+// orthogonalityDefect returns the entry (i, j) of VᵀV, for the k×k
+// row-major v, farthest from the identity and its distance (NaN when v
+// holds a NaN).
+func orthogonalityDefect(v []float64, k int) (wi, wj int, worst float64) {
+	for i := range k {
+		for j := i; j < k; j++ {
+			var d float64
+			for r := range k {
+				d += v[r*k+i] * v[r*k+j]
+			}
+			if i == j {
+				d--
+			}
+			if d = math.Abs(d); !(d <= worst) {
+				wi, wj, worst = i, j, d
+				if math.IsNaN(d) {
+					return wi, wj, d
+				}
+			}
+		}
+	}
+	return wi, wj, worst
 }
 
 // BlockAverageSVD returns the decomposition of the f×f block average for

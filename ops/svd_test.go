@@ -3,6 +3,7 @@ package ops
 import (
 	"math"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/cadps/toolkit/internal/num"
@@ -360,5 +361,52 @@ func TestInpaintingKeepsNothing(t *testing.T) {
 		if got := p.KeepsNothing(); got != c.want {
 			t.Errorf("%s: KeepsNothing() = %v, want %v", c.name, got, c.want)
 		}
+	}
+}
+
+// TestNewBlockSVDChecks checks that NewBlockSVD refuses a basis that is not
+// orthogonal and factors out of range, naming the problem, and takes an
+// orthogonal basis.
+func TestNewBlockSVDChecks(t *testing.T) {
+	in := []int{1, 1, 4, 4}
+	identity := func() []float64 {
+		v := make([]float64, 16)
+		for i := range 4 {
+			v[i*4+i] = 1
+		}
+		return v
+	}
+	sheared := identity()
+	sheared[1] = 0.5 // column 1 leans on column 0
+	scaled := identity()
+	scaled[0] = 2
+	withNaN := identity()
+	withNaN[5] = math.NaN()
+	cases := []struct {
+		name string
+		v    []float64
+		u, s float64
+		want string // "" to accept
+	}{
+		{"identity basis", identity(), 1, 0.5, ""},
+		{"negated u", identity(), -1, 0.5, ""},
+		{"sheared basis", sheared, 1, 0.5, "basis v is not orthogonal: (VᵀV)[0][1]"},
+		{"scaled column", scaled, 1, 0.5, "basis v is not orthogonal: (VᵀV)[0][0]"},
+		{"NaN in the basis", withNaN, 1, 0.5, "basis v is not orthogonal"},
+		{"zero s", identity(), 1, 0, "singular value s must be positive and finite, got 0"},
+		{"infinite s", identity(), 1, math.Inf(1), "singular value s must be positive and finite, got +Inf"},
+		{"u not ±1", identity(), 0.5, 0.5, "left factor u must be ±1, got 0.5"},
+		{"NaN u", identity(), math.NaN(), 0.5, "left factor u must be ±1, got NaN"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := NewBlockSVD(2, in, c.v, c.u, c.s)
+			switch {
+			case c.want == "" && err != nil:
+				t.Errorf("NewBlockSVD = %v, want nil", err)
+			case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+				t.Errorf("NewBlockSVD = %v, want an error containing %q", err, c.want)
+			}
+		})
 	}
 }
