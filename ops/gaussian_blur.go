@@ -24,6 +24,10 @@ func NewGaussianBlur(size int, sigma float64) (*Blur, error) {
 	return b, nil
 }
 
+// scipyMinSigma is the σ at or below which scipy.ndimage.gaussian_filter
+// leaves an axis unfiltered.
+const scipyMinSigma = 1e-15
+
 // maxGaussianSigma bounds the Gaussian blur's σ: the taps span ±4σ, so σ
 // sets the work and memory of building the kernel (a σ of 1e18 asked for
 // 8e18 taps). Blurs of use are far below it (DPS's σ is 3).
@@ -34,7 +38,10 @@ const maxGaussianSigma = 1000
 // centre (size/2, size/2), with scipy's defaults (truncate 4.0, so taps
 // beyond int(4σ+0.5) are zero; mode "reflect", which folds the tails back
 // when that radius exceeds the kernel), in float64 then rounded to float32.
-// σ must lie in (0, 1000].
+// σ must lie in (0, 1000]. As scipy's gaussian_filter skips an axis whose σ
+// is at most 1e-15 (leaving the impulse as it is), such a σ gives the delta
+// kernel, the limit of the blur as σ → 0, rather than the NaN taps that σ²
+// underflowing to zero would give.
 func GaussianKernel(size int, sigma float64) ([]float32, error) {
 	switch {
 	case size <= 0 || size%2 == 0:
@@ -44,7 +51,10 @@ func GaussianKernel(size int, sigma float64) ([]float32, error) {
 	case sigma > maxGaussianSigma:
 		return nil, fmt.Errorf("gaussian_blur: intensity (σ) must be at most %d, got %g", maxGaussianSigma, sigma)
 	}
-	w := scipyGaussian1D(sigma, int(gaussianTruncate*sigma+0.5))
+	w := []float64{1} // scipy's identity for a σ it skips
+	if sigma > scipyMinSigma {
+		w = scipyGaussian1D(sigma, int(gaussianTruncate*sigma+0.5))
+	}
 	delta := make([]float64, size)
 	delta[size/2] = 1
 	// The filter is separable and so is the impulse: the first pass (axis 0)

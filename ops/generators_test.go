@@ -170,6 +170,12 @@ func TestGaussianKernelScipy(t *testing.T) {
 	}{
 		{3, 2, []float32{a, b, a, b, c, b, a, b, a}},
 		{5, 1, []float32{p, q, r, q, p, q, u, v, u, q, r, v, w, v, r, q, u, v, u, q, p, q, r, q, p}},
+		// σ ≤ 1e-15: scipy skips the axis, leaving the impulse (σ² of
+		// 1e-200 underflows to 0, whose taps would be NaN); below 1/8 the
+		// radius is 0 and the single tap 1.
+		{3, 1e-200, []float32{0, 0, 0, 0, 1, 0, 0, 0, 0}},
+		{3, 1e-15, []float32{0, 0, 0, 0, 1, 0, 0, 0, 0}},
+		{3, 0.1, []float32{0, 0, 0, 0, 1, 0, 0, 0, 0}},
 	} {
 		t.Run(fmt.Sprintf("%d-%g", tc.size, tc.sigma), func(t *testing.T) {
 			got, err := GaussianKernel(tc.size, tc.sigma)
