@@ -33,11 +33,10 @@ type Blur struct {
 // "motion_blur") with the size×size kernel given row-major. The kernel acts
 // as the reference's Conv2d weight (cross-correlation); its size must be odd.
 func NewBlur(name string, kernel []float32, size int) (*Blur, error) {
+	if err := checkKernelSize(name, size); err != nil {
+		return nil, err
+	}
 	switch {
-	case size <= 0:
-		return nil, fmt.Errorf("%s: kernel size must be positive, got %d", name, size)
-	case size%2 == 0:
-		return nil, fmt.Errorf("%s: kernel size must be odd (reflection padding by size/2 on each side), got %d", name, size)
 	case len(kernel) != size*size:
 		return nil, fmt.Errorf("%s: kernel has %d values, want %d×%d", name, len(kernel), size, size)
 	}
@@ -49,6 +48,25 @@ func NewBlur(name string, kernel []float32, size int) (*Blur, error) {
 	b := &Blur{name: name, size: size, kernel: slices.Clone(kernel)}
 	b.col, b.row = separate(kernel, size)
 	return b, nil
+}
+
+// MaxKernelSize is the largest kernel side of a blur: the kernel builders
+// ([GaussianKernel], [MotionKernel]) refuse a larger one before allocating
+// it, and so do [NewBlur] and [Parse]. A kernel that large spans a
+// 1024×1024 image and costs about a million multiply-adds per pixel; the
+// reference's are 61.
+const MaxKernelSize = 1023
+
+// checkKernelSize refuses a kernel side that is not a positive odd integer
+// of at most MaxKernelSize, naming task.
+func checkKernelSize(task string, size int) error {
+	switch {
+	case size <= 0 || size%2 == 0:
+		return fmt.Errorf("%s: kernel size must be a positive odd integer (reflection padding by size/2 on each side), got %d", task, size)
+	case size > MaxKernelSize:
+		return fmt.Errorf("%s: kernel size must be at most %d, got %d", task, MaxKernelSize, size)
+	}
+	return nil
 }
 
 // separableTolerance is the largest |k − col·rowᵀ|, relative to max |k|, at

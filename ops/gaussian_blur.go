@@ -38,14 +38,15 @@ const maxGaussianSigma = 1000
 // centre (size/2, size/2), with scipy's defaults (truncate 4.0, so taps
 // beyond int(4σ+0.5) are zero; mode "reflect", which folds the tails back
 // when that radius exceeds the kernel), in float64 then rounded to float32.
-// σ must lie in (0, 1000]. As scipy's gaussian_filter skips an axis whose σ
+// size must be odd and at most [MaxKernelSize], σ in (0, 1000]. As scipy's gaussian_filter skips an axis whose σ
 // is at most 1e-15 (leaving the impulse as it is), such a σ gives the delta
 // kernel, the limit of the blur as σ → 0, rather than the NaN taps that σ²
 // underflowing to zero would give.
 func GaussianKernel(size int, sigma float64) ([]float32, error) {
+	if err := checkKernelSize("gaussian_blur", size); err != nil {
+		return nil, err
+	}
 	switch {
-	case size <= 0 || size%2 == 0:
-		return nil, fmt.Errorf("gaussian_blur: kernel size must be a positive odd integer, got %d", size)
 	case !(sigma > 0) || math.IsInf(sigma, 0):
 		return nil, fmt.Errorf("gaussian_blur: intensity (σ) must be positive and finite, got %g", sigma)
 	case sigma > maxGaussianSigma:

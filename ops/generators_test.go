@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/cadps/toolkit/internal/fixtures"
@@ -500,5 +501,40 @@ func TestMotionKernelRender(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestKernelBuildersRefuseSizes checks that the kernel builders and
+// NewBlur refuse an even side and a side above MaxKernelSize themselves,
+// naming the size, before drawing or allocating the kernel.
+func TestKernelBuildersRefuseSizes(t *testing.T) {
+	builders := []struct {
+		name  string
+		build func(size int) error
+	}{
+		{"GaussianKernel", func(size int) error { _, err := GaussianKernel(size, 1); return err }},
+		{"MotionKernel", func(size int) error { _, err := MotionKernel(size, 0.5, 1); return err }},
+		{"NewGaussianBlur", func(size int) error { _, err := NewGaussianBlur(size, 1); return err }},
+		{"NewMotionBlur", func(size int) error { _, err := NewMotionBlur(size, 0.5, 1); return err }},
+		{"NewBlur", func(size int) error { _, err := NewBlur("blur", nil, size); return err }},
+	}
+	sizes := []struct {
+		size int
+		want string
+	}{
+		{0, "kernel size must be a positive odd integer (reflection padding by size/2 on each side), got 0"},
+		{-3, "kernel size must be a positive odd integer (reflection padding by size/2 on each side), got -3"},
+		{4, "kernel size must be a positive odd integer (reflection padding by size/2 on each side), got 4"},
+		{MaxKernelSize + 2, fmt.Sprintf("kernel size must be at most %d, got %d", MaxKernelSize, MaxKernelSize+2)},
+		{1<<40 + 1, fmt.Sprintf("kernel size must be at most %d, got %d", MaxKernelSize, 1<<40+1)},
+	}
+	for _, b := range builders {
+		for _, s := range sizes {
+			t.Run(fmt.Sprintf("%s/%d", b.name, s.size), func(t *testing.T) {
+				if err := b.build(s.size); err == nil || !strings.Contains(err.Error(), s.want) {
+					t.Errorf("%s(%d) = %v, want an error containing %q", b.name, s.size, err, s.want)
+				}
+			})
+		}
 	}
 }

@@ -84,11 +84,13 @@ func LoadKernel(path, tensor string) ([]float32, int, error) {
 // of mass, randomly rotated, and rendered as that package renders it with
 // Pillow (see [renderMotionKernel]). The same seed gives the same kernel;
 // the random draws are not numpy's, so no seed gives the reference's
-// kernels, only kernels of the same distribution.
+// kernels, only kernels of the same distribution. size must be odd and at
+// most [MaxKernelSize] (the path is drawn on a canvas of twice its side).
 func MotionKernel(size int, intensity float64, seed uint64) ([]float32, error) {
+	if err := checkKernelSize("motion_blur", size); err != nil {
+		return nil, err
+	}
 	switch {
-	case size <= 0:
-		return nil, fmt.Errorf("motion_blur: kernel size must be positive, got %d", size)
 	case !(intensity >= 0 && intensity <= 1):
 		return nil, fmt.Errorf("motion_blur: intensity must lie in [0,1], got %g", intensity)
 	}
