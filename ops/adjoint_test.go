@@ -69,7 +69,7 @@ func linearCases(t *testing.T) []struct {
 	add("sr1", must(NewSuperResolution(1, "")), 1, 1, 8, 8)
 	add("gaussian", must(NewGaussianBlur(15, 2)), 2, 3, 24, 20)
 	add("motion", must(NewMotionBlur(31, 0.5, 11)), 1, 3, 40, 36)
-	add("levin", must(NewKernelBlur("motion_blur", kernels, "levin09/4")), 2, 2, 20, 24)
+	add("levin", must(NewMotionBlurFile(kernels, "levin09/4")), 2, 2, 20, 24)
 	add("asymmetric-1x1", must(NewBlur("blur", []float32{0.5}, 1)), 1, 3, 5, 4)
 	add("asymmetric-3x3", must(NewBlur("blur", []float32{1, 2, 0, -1, 0.5, 3, 0, 0, 4}, 3)), 2, 1, 6, 7)
 	// Odd and non-square sides, one channel, the largest reflection

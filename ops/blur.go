@@ -27,11 +27,17 @@ type Blur struct {
 	// spec holds the spec parameters that made the kernel besides its size
 	// ("intensity=3"), for String; empty for a kernel given as it is.
 	spec string
+	// motion is set by the motion-blur constructors: the kernel follows a
+	// camera's motion (MotionBlur).
+	motion bool
 }
 
 // NewBlur returns the blur operator named name (its task name, e.g.
 // "motion_blur") with the size×size kernel given row-major. The kernel acts
 // as the reference's Conv2d weight (cross-correlation); its size must be odd.
+// The blur reports no motion (MotionBlur is false) whatever its name: a
+// motion blur comes from [NewMotionBlur], [NewMotionBlurKernel] or
+// [NewMotionBlurFile].
 func NewBlur(name string, kernel []float32, size int) (*Blur, error) {
 	if err := checkKernelSize(name, size); err != nil {
 		return nil, err

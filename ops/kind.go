@@ -60,9 +60,10 @@ func (s *SuperResolution) Kind() Kind { return KindSuperResolution }
 // Kind implements [Kinder]: Gaussian and motion blurs alike.
 func (b *Blur) Kind() Kind { return KindBlur }
 
-// MotionBlur implements [MotionReporter]: a blur made as the motion_blur
-// task (its name), whether its kernel was drawn or read from a file.
-func (b *Blur) MotionBlur() bool { return b.name == "motion_blur" }
+// MotionBlur implements [MotionReporter]: a blur made by a motion-blur
+// constructor ([NewMotionBlur], [NewMotionBlurKernel], [NewMotionBlurFile]),
+// whether its kernel was drawn, recorded or read from a file.
+func (b *Blur) MotionBlur() bool { return b.motion }
 
 // Kind implements [Kinder].
 func (p *PhaseRetrieval) Kind() Kind { return KindPhaseRetrieval }

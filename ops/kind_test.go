@@ -75,33 +75,49 @@ func TestKind(t *testing.T) {
 }
 
 // TestMotionBlur checks which blurs say they follow a camera's motion: the
-// motion_blur task's, drawn or read from a file, and no Gaussian blur.
+// motion-blur constructors' (drawn, read from a file, given or recorded),
+// not a Gaussian blur nor a blur that only bears the task's name.
 func TestMotionBlur(t *testing.T) {
-	type blurCase struct {
-		spec string
-		want bool
-	}
-	cases := []blurCase{
-		{"motion_blur:kernel_size=9", true},
-		{"gaussian_blur:kernel_size=9", false},
+	shape := []int{1, 3, 64, 64}
+	kernel := []float32{0.5, 0, 0, 0, 0.25, 0, 0, 0, 0.25}
+	cases := []struct {
+		name  string
+		build func() (Operator, error)
+		want  bool
+	}{
+		{"motion_blur spec", func() (Operator, error) { return Parse("motion_blur:kernel_size=9", shape, 1) }, true},
+		{"gaussian_blur spec", func() (Operator, error) { return Parse("gaussian_blur:kernel_size=9", shape, 1) }, false},
+		{"NewMotionBlurKernel", func() (Operator, error) { return NewMotionBlurKernel(kernel, 3) }, true},
+		{"NewBlur named motion_blur", func() (Operator, error) { return NewBlur("motion_blur", kernel, 3) }, false},
+		{"recorded motion kernel", func() (Operator, error) {
+			return FromRecorded(map[string]any{"name": "motion_blur", "kernel_size": 3}, shape,
+				Recorded{Kernel: kernel, KernelShape: []int{3, 3}})
+		}, true},
 	}
 	if path, err := kernelsPath(); err == nil {
-		cases = append(cases, blurCase{"motion_blur:file=" + path + ",kernel=dps_motion61/0", true})
+		cases = append(cases, struct {
+			name  string
+			build func() (Operator, error)
+			want  bool
+		}{"stored kernel", func() (Operator, error) {
+			return Parse("motion_blur:file="+path+",kernel=dps_motion61/0", shape, 1)
+		}, true})
 	} else {
 		t.Logf("no stored kernel checked: %v", err)
 	}
-	shape := []int{1, 3, 64, 64}
 	for _, c := range cases {
-		op, err := Parse(c.spec, shape, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, ok := op.(MotionReporter)
-		if !ok {
-			t.Fatalf("%s: %T is no MotionReporter", c.spec, op)
-		}
-		if got := m.MotionBlur(); got != c.want {
-			t.Errorf("%s: MotionBlur() = %v, want %v", c.spec, got, c.want)
-		}
+		t.Run(c.name, func(t *testing.T) {
+			op, err := c.build()
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, ok := op.(MotionReporter)
+			if !ok {
+				t.Fatalf("%T is no MotionReporter", op)
+			}
+			if got := m.MotionBlur(); got != c.want {
+				t.Errorf("MotionBlur() = %v, want %v", got, c.want)
+			}
+		})
 	}
 }

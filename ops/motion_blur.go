@@ -19,7 +19,7 @@ func NewMotionBlur(size int, intensity float64, seed uint64) (*Blur, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := NewBlur("motion_blur", k, size)
+	b, err := NewMotionBlurKernel(k, size)
 	if err != nil {
 		return nil, err
 	}
@@ -27,17 +27,29 @@ func NewMotionBlur(size int, intensity float64, seed uint64) (*Blur, error) {
 	return b, nil
 }
 
-// NewKernelBlur returns the blur operator named name (e.g. "motion_blur")
-// with the square kernel stored under tensor in the safetensors file at
-// path (e.g. shared/data/kernels/blur_kernels.safetensors, tensor
-// "levin09/0"). The kernel is used as stored; tensor may be empty when the
-// file holds one tensor.
-func NewKernelBlur(name, path, tensor string) (*Blur, error) {
+// NewMotionBlurKernel returns the motion blur operator ("motion_blur") with
+// the given size×size kernel, row-major (a recorded or stored one): a
+// [Blur] whose MotionBlur reports true.
+func NewMotionBlurKernel(kernel []float32, size int) (*Blur, error) {
+	b, err := NewBlur("motion_blur", kernel, size)
+	if err != nil {
+		return nil, err
+	}
+	b.motion = true
+	return b, nil
+}
+
+// NewMotionBlurFile returns the motion blur operator ("motion_blur") with
+// the square kernel stored under tensor in the safetensors file at path
+// (e.g. shared/data/kernels/blur_kernels.safetensors, tensor "levin09/0").
+// The kernel is used as stored; tensor may be empty when the file holds
+// one tensor.
+func NewMotionBlurFile(path, tensor string) (*Blur, error) {
 	k, size, err := LoadKernel(path, tensor)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, fmt.Errorf("motion_blur: %w", err)
 	}
-	b, err := NewBlur(name, k, size)
+	b, err := NewMotionBlurKernel(k, size)
 	if err != nil {
 		return nil, err
 	}

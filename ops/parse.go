@@ -282,7 +282,7 @@ func buildMotionBlur(p *params, imageShape []int, seed uint64) (Operator, error)
 	if p.has("intensity") {
 		return nil, fmt.Errorf("motion_blur: intensity sets the drawn kernel, and file=%s gives a stored one; drop intensity, or drop file and kernel to draw a kernel", file)
 	}
-	op, err := NewKernelBlur("motion_blur", file, tensor)
+	op, err := NewMotionBlurFile(file, tensor)
 	if err != nil {
 		return nil, err
 	}

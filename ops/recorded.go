@@ -150,6 +150,7 @@ func recordedBlur(configured *Blur, rec Recorded, check bool) (Operator, error) 
 	if err != nil {
 		return nil, err
 	}
+	b.motion = configured.motion
 	if check {
 		// The recorded kernel is the configured one: so is its description.
 		b.spec = configured.spec

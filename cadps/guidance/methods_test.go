@@ -161,7 +161,7 @@ func TestOperatorRequirements(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	motion, err := ops.NewBlur("motion_blur", []float32{0.5, 0, 0, 0, 0.25, 0, 0, 0, 0.25}, 3)
+	motion, err := ops.NewMotionBlurKernel([]float32{0.5, 0, 0, 0, 0.25, 0, 0, 0, 0.25}, 3)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -62,7 +62,7 @@ func dapsOperator(r *replay, fx dapsFixture, in []int) ops.Operator {
 			r.t.Fatal("daps motion_blur: the fixture records no \"kernel\" tensor (DAPS draws the kernel at random)")
 		}
 		k, shape := r.slab("kernel", -1)
-		op, err := ops.NewBlur("motion_blur", k, shape[len(shape)-1])
+		op, err := ops.NewMotionBlurKernel(k, shape[len(shape)-1])
 		if err != nil {
 			r.t.Fatal(err)
 		}
