@@ -177,6 +177,16 @@ func configValues(cfg map[string]any) (string, map[string]any, error) {
 // spec or (config) of a reference configuration, and checks it against the
 // image shape.
 func build(name string, values map[string]any, config bool, imageShape []int, seed uint64) (Operator, error) {
+	return buildWith(name, values, config, imageShape, func(e taskEntry, p *params) (Operator, error) {
+		return e.build(p, imageShape, seed)
+	})
+}
+
+// buildWith is build with construct in place of the task's builder: it resolves
+// the name, merges an alias's presets into values, makes the operator from
+// the parameters, and refuses parameters construct did not read and an image
+// shape the operator does not take.
+func buildWith(name string, values map[string]any, config bool, imageShape []int, construct func(e taskEntry, p *params) (Operator, error)) (Operator, error) {
 	if err := checkImageShape(imageShape); err != nil {
 		return nil, err
 	}
@@ -192,7 +202,7 @@ func build(name string, values map[string]any, config bool, imageShape []int, se
 	}
 	p := newParams(e.Name, values)
 	p.config = config
-	op, err := e.build(p, imageShape, seed)
+	op, err := construct(e, p)
 	if err != nil {
 		return nil, err
 	}
@@ -239,6 +249,11 @@ func checkInShape(p *params, imageShape []int) error {
 }
 
 func buildGaussianBlur(p *params, imageShape []int, _ uint64) (Operator, error) {
+	return gaussianBlurOf(p, imageShape)
+}
+
+// gaussianBlurOf builds gaussian_blur's operator from its parameters.
+func gaussianBlurOf(p *params, imageShape []int) (*Blur, error) {
 	size, err := p.int(61, "kernel_size")
 	if err != nil {
 		return nil, err
@@ -253,43 +268,71 @@ func buildGaussianBlur(p *params, imageShape []int, _ uint64) (Operator, error) 
 	return NewGaussianBlur(size, sigma)
 }
 
-func buildMotionBlur(p *params, imageShape []int, seed uint64) (Operator, error) {
-	size, err := p.int(61, "kernel_size")
-	if err != nil {
-		return nil, err
+// motionParams are motion_blur's parameters: a kernel of size drawn with
+// intensity, or (file not empty) the kernel stored in file under tensor,
+// of side size when sized.
+type motionParams struct {
+	size         int
+	sized        bool
+	intensity    float64
+	file, tensor string
+}
+
+// readMotionParams reads and checks motion_blur's parameters for images
+// of imageShape.
+func readMotionParams(p *params, imageShape []int) (motionParams, error) {
+	var m motionParams
+	var err error
+	if m.size, err = p.int(61, "kernel_size"); err != nil {
+		return m, err
 	}
-	file, err := p.string("", "file")
-	if err != nil {
-		return nil, err
+	m.sized = p.has("kernel_size")
+	if m.file, err = p.string("", "file"); err != nil {
+		return m, err
 	}
-	tensor, err := p.string("", "kernel")
-	if err != nil {
-		return nil, err
+	if m.tensor, err = p.string("", "kernel"); err != nil {
+		return m, err
 	}
-	if file == "" {
-		if tensor != "" {
-			return nil, fmt.Errorf("motion_blur: kernel=%s needs file=PATH", tensor)
+	if m.file != "" {
+		if p.has("intensity") {
+			return m, fmt.Errorf("motion_blur: intensity sets the drawn kernel, and file=%s gives a stored one; drop intensity, or drop file and kernel to draw a kernel", m.file)
 		}
-		intensity, err := p.float(0.5, "intensity")
-		if err != nil {
-			return nil, err
-		}
-		if err := kernelFits(size, imageShape); err != nil {
-			return nil, fmt.Errorf("motion_blur: %w", err)
-		}
-		return NewMotionBlur(size, intensity, seed)
+		return m, nil
 	}
-	if p.has("intensity") {
-		return nil, fmt.Errorf("motion_blur: intensity sets the drawn kernel, and file=%s gives a stored one; drop intensity, or drop file and kernel to draw a kernel", file)
+	if m.tensor != "" {
+		return m, fmt.Errorf("motion_blur: kernel=%s needs file=PATH", m.tensor)
 	}
-	op, err := NewMotionBlurFile(file, tensor)
+	if m.intensity, err = p.float(0.5, "intensity"); err != nil {
+		return m, err
+	}
+	if err := kernelFits(m.size, imageShape); err != nil {
+		return m, fmt.Errorf("motion_blur: %w", err)
+	}
+	return m, nil
+}
+
+// blur returns the motion blur the parameters give: the stored kernel, or
+// one drawn from seed.
+func (m motionParams) blur(seed uint64) (*Blur, error) {
+	if m.file == "" {
+		return NewMotionBlur(m.size, m.intensity, seed)
+	}
+	op, err := NewMotionBlurFile(m.file, m.tensor)
 	if err != nil {
 		return nil, err
 	}
-	if p.has("kernel_size") && size != op.Size() {
-		return nil, fmt.Errorf("motion_blur: kernel_size=%d but the kernel in %s is %dx%d", size, file, op.Size(), op.Size())
+	if m.sized && m.size != op.Size() {
+		return nil, fmt.Errorf("motion_blur: kernel_size=%d but the kernel in %s is %dx%d", m.size, m.file, op.Size(), op.Size())
 	}
 	return op, nil
+}
+
+func buildMotionBlur(p *params, imageShape []int, seed uint64) (Operator, error) {
+	m, err := readMotionParams(p, imageShape)
+	if err != nil {
+		return nil, err
+	}
+	return m.blur(seed)
 }
 
 // maskParams are the spec parameters of each mask type, besides mask_type
@@ -309,42 +352,57 @@ var maskParams = map[string][]string{
 var referenceMaskParams = []string{"mask_len_range", "mask_prob_range", "margin"}
 
 func buildInpainting(p *params, imageShape []int, seed uint64) (Operator, error) {
-	h, w := imageShape[2], imageShape[3]
-	maskType, err := p.string(MaskBox, "mask_type")
+	o, err := inpaintingOptions(p, imageShape)
 	if err != nil {
 		return nil, err
 	}
+	h, w := imageShape[2], imageShape[3]
+	mask, err := o.Mask(h, w, seed)
+	if err != nil {
+		return nil, fmt.Errorf("inpainting: %w", err)
+	}
+	return NewInpainting(mask, h, w)
+}
+
+// inpaintingOptions reads and checks inpainting's parameters for images
+// of imageShape: the options of the mask, drawn or not.
+func inpaintingOptions(p *params, imageShape []int) (MaskOptions, error) {
+	h, w := imageShape[2], imageShape[3]
+	maskType, err := p.string(MaskBox, "mask_type")
+	if err != nil {
+		return MaskOptions{}, err
+	}
 	own, ok := maskParams[maskType]
 	if !ok {
-		return nil, fmt.Errorf("inpainting: unknown mask type %q (known: box, random, extreme, half, file)", maskType)
+		return MaskOptions{}, fmt.Errorf("inpainting: unknown mask type %q (known: box, random, extreme, half, file)", maskType)
 	}
 	if p.has("image_size") {
 		// The reference's masks are square image_size×image_size.
 		n, err := p.int(0, "image_size")
 		if err != nil {
-			return nil, err
+			return MaskOptions{}, err
 		}
 		if n != h || n != w {
-			return nil, fmt.Errorf("inpainting: image_size %d does not match the image %dx%d", n, h, w)
+			return MaskOptions{}, fmt.Errorf("inpainting: image_size %d does not match the image %dx%d", n, h, w)
 		}
 	}
 	if err := checkMaskParams(p, maskType, own); err != nil {
-		return nil, err
+		return MaskOptions{}, err
 	}
 	p.declare(own...)
 	switch maskType {
 	case MaskBox, MaskExtreme:
 		if err := onlyOne(p, "box side", "size", "min_size/max_size", "mask_len_range"); err != nil {
-			return nil, err
+			return MaskOptions{}, err
 		}
 	case MaskRandom:
 		if err := onlyOne(p, "missing fraction", "fraction", "min_fraction/max_fraction", "mask_prob_range"); err != nil {
-			return nil, err
+			return MaskOptions{}, err
 		}
 	}
 	for _, k := range []string{"mask_len_range", "mask_prob_range"} {
 		if err := refuseConfigList(p, k); err != nil {
-			return nil, err
+			return MaskOptions{}, err
 		}
 	}
 	o := DefaultMaskOptions(maskType, h, w)
@@ -356,15 +414,15 @@ func buildInpainting(p *params, imageShape []int, seed uint64) (Operator, error)
 	var hasLenRange, hasMargin, hasProbRange bool
 	if box || p.config {
 		if lenRange, hasLenRange, err = p.intPair("mask_len_range"); err != nil {
-			return nil, err
+			return MaskOptions{}, err
 		}
 		if margin, hasMargin, err = p.intPair("margin"); err != nil {
-			return nil, err
+			return MaskOptions{}, err
 		}
 	}
 	if maskType == MaskRandom || p.config {
 		if probRange, hasProbRange, err = p.floatPair("mask_prob_range"); err != nil {
-			return nil, err
+			return MaskOptions{}, err
 		}
 	}
 	switch maskType {
@@ -377,21 +435,21 @@ func buildInpainting(p *params, imageShape []int, seed uint64) (Operator, error)
 		case p.has("size"):
 			s, err := p.int(0, "size")
 			if err != nil {
-				return nil, err
+				return MaskOptions{}, err
 			}
 			o.LenRange = [2]int{s, s + 1}
 		case p.has("min_size", "max_size"):
 			lo, err := p.int(o.LenRange[0], "min_size")
 			if err != nil {
-				return nil, err
+				return MaskOptions{}, err
 			}
 			hi, err := p.int(o.LenRange[1]-1, "max_size")
 			if err != nil {
-				return nil, err
+				return MaskOptions{}, err
 			}
 			if lo > hi {
 				def := fmt.Sprintf("min(H,W)/2 = %d", min(h, w)/2)
-				return nil, fmt.Errorf("inpainting: min_size %d is above max_size %d%s", lo, hi, defaultNote(p, "min_size", "max_size", def, def))
+				return MaskOptions{}, fmt.Errorf("inpainting: min_size %d is above max_size %d%s", lo, hi, defaultNote(p, "min_size", "max_size", def, def))
 			}
 			o.LenRange = [2]int{lo, hi + 1}
 		}
@@ -407,38 +465,34 @@ func buildInpainting(p *params, imageShape []int, seed uint64) (Operator, error)
 		case p.has("fraction"):
 			f, err := fraction(p, 0, "fraction")
 			if err != nil {
-				return nil, err
+				return MaskOptions{}, err
 			}
 			o.ProbRange = [2]float64{f, f}
 		case p.has("min_fraction", "max_fraction"):
 			lo, err := fraction(p, o.ProbRange[0], "min_fraction")
 			if err != nil {
-				return nil, err
+				return MaskOptions{}, err
 			}
 			hi, err := fraction(p, o.ProbRange[1], "max_fraction")
 			if err != nil {
-				return nil, err
+				return MaskOptions{}, err
 			}
 			if lo > hi {
-				return nil, fmt.Errorf("inpainting: min_fraction %g is above max_fraction %g%s", lo, hi,
+				return MaskOptions{}, fmt.Errorf("inpainting: min_fraction %g is above max_fraction %g%s", lo, hi,
 					defaultNote(p, "min_fraction", "max_fraction", fmt.Sprint(lo), fmt.Sprint(hi)))
 			}
 			o.ProbRange = [2]float64{lo, hi}
 		}
 	case MaskHalf:
 		if o.Side, err = p.string(o.Side, "side"); err != nil {
-			return nil, err
+			return MaskOptions{}, err
 		}
 	case MaskFile:
 		if o.Path, err = p.string("", "path"); err != nil {
-			return nil, err
+			return MaskOptions{}, err
 		}
 	}
-	mask, err := o.Mask(h, w, seed)
-	if err != nil {
-		return nil, fmt.Errorf("inpainting: %w", err)
-	}
-	return NewInpainting(mask, h, w)
+	return o, nil
 }
 
 // fraction returns the missing fraction given under key (def when not

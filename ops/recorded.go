@@ -2,7 +2,6 @@ package ops
 
 import (
 	"fmt"
-	"maps"
 	"math"
 	"slices"
 )
@@ -36,28 +35,27 @@ func FromRecorded(cfg map[string]any, imageShape []int, rec Recorded) (Operator,
 	if err != nil {
 		return nil, err
 	}
-	e, preset, err := lookupTask(name)
+	op, err := buildWith(name, values, true, imageShape, func(e taskEntry, p *params) (Operator, error) {
+		if e.recorded != nil {
+			return e.recorded(p, rec, imageShape)
+		}
+		if rec.Mask != nil || rec.Kernel != nil {
+			return nil, fmt.Errorf("a %s is recorded, but %s takes none", rec.what(), e.Name)
+		}
+		// Without random parts, the seed draws nothing.
+		return e.build(p, imageShape, 0)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("operator config: %w", err)
 	}
-	op, err := FromConfig(cfg, imageShape, 0)
-	if err != nil {
-		return nil, err
-	}
-	if e.recorded == nil {
-		if rec.Mask != nil || rec.Kernel != nil {
-			return nil, fmt.Errorf("operator config: a %s is recorded, but %s takes none", rec.what(), e.Name)
-		}
-		return op, nil
-	}
-	return e.recorded(op, withPreset(values, preset), rec, imageShape)
+	return op, nil
 }
 
-// recordedBuilder returns a task's operator op (built from its
-// configuration values, an alias's presets included) with the recorded
-// parts in place of its random ones, or an error naming what is missing or
-// does not fit.
-type recordedBuilder func(op Operator, values map[string]any, rec Recorded, imageShape []int) (Operator, error)
+// recordedBuilder builds a task's operator from its configuration's
+// parameters (an alias's presets included) with the recorded parts in
+// place of its random ones, drawing nothing, or returns an error naming
+// what is missing or does not fit.
+type recordedBuilder func(p *params, rec Recorded, imageShape []int) (Operator, error)
 
 // what names what rec holds, for errors.
 func (rec Recorded) what() string {
@@ -67,95 +65,105 @@ func (rec Recorded) what() string {
 	return "kernel"
 }
 
-// withPreset returns values with an alias's presets added.
-func withPreset(values, preset map[string]any) map[string]any {
-	out := maps.Clone(values)
-	if out == nil {
-		out = map[string]any{}
-	}
-	maps.Copy(out, preset)
-	return out
-}
-
 // recordedInpainting is inpainting's recordedBuilder: a box, random or
 // extreme mask is drawn at random and must be recorded.
-func recordedInpainting(op Operator, values map[string]any, rec Recorded, imageShape []int) (Operator, error) {
+func recordedInpainting(p *params, rec Recorded, imageShape []int) (Operator, error) {
 	if rec.Kernel != nil {
-		return nil, fmt.Errorf("operator config: a kernel is recorded, but inpainting takes none")
+		return nil, fmt.Errorf("a kernel is recorded, but inpainting takes none")
 	}
-	maskType := MaskBox
-	if v, ok := values["mask_type"]; ok {
-		maskType = fmt.Sprint(v)
-	}
-	if rec.Mask == nil {
-		if maskType == MaskBox || maskType == MaskRandom || maskType == MaskExtreme {
-			return nil, fmt.Errorf("inpainting: a %s mask is drawn at random, and none is recorded", maskType)
-		}
-		return op, nil
-	}
-	mask, err := planeOf("mask", rec.Mask, rec.MaskShape, imageShape[2], imageShape[3])
+	o, err := inpaintingOptions(p, imageShape)
 	if err != nil {
+		return nil, err
+	}
+	h, w := imageShape[2], imageShape[3]
+	mask := rec.Mask
+	if mask == nil {
+		if o.Type == MaskBox || o.Type == MaskRandom || o.Type == MaskExtreme {
+			return nil, fmt.Errorf("inpainting: a %s mask is drawn at random, and none is recorded", o.Type)
+		}
+		// The other types draw nothing from the seed.
+		if mask, err = o.Mask(h, w, 0); err != nil {
+			return nil, fmt.Errorf("inpainting: %w", err)
+		}
+	} else if mask, err = planeOf("mask", rec.Mask, rec.MaskShape, h, w); err != nil {
 		return nil, fmt.Errorf("inpainting: %w", err)
 	}
-	return NewInpainting(mask, imageShape[2], imageShape[3])
+	return NewInpainting(mask, h, w)
 }
 
 // recordedGaussianBlur is gaussian_blur's recordedBuilder: a recorded
-// kernel must agree with the configured one.
-func recordedGaussianBlur(op Operator, _ map[string]any, rec Recorded, _ []int) (Operator, error) {
-	return recordedBlur(op.(*Blur), rec, true)
+// kernel must agree with the configured one to float32 rounding.
+func recordedGaussianBlur(p *params, rec Recorded, imageShape []int) (Operator, error) {
+	configured, err := gaussianBlurOf(p, imageShape)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkRecordedKernel(configured.Name(), configured.Size(), rec); err != nil || rec.Kernel == nil {
+		return configured, err
+	}
+	mine := configured.Kernel()
+	var worst, peak float64
+	for i, v := range rec.Kernel {
+		worst = max(worst, math.Abs(float64(v)-float64(mine[i])))
+		peak = max(peak, math.Abs(float64(mine[i])))
+	}
+	// float32 rounding of the same float64 values, with a few ulps of
+	// slack for a different summation order.
+	if !(worst <= 1e-6*peak) {
+		return nil, fmt.Errorf("gaussian_blur: recorded kernel differs from the configuration's by %.3g (peak %.3g)", worst, peak)
+	}
+	b, err := NewBlur(configured.Name(), rec.Kernel, configured.Size())
+	if err != nil {
+		return nil, err
+	}
+	// The recorded kernel is the configured one: so is its description.
+	b.spec = configured.spec
+	return b, nil
 }
 
 // recordedMotionBlur is motion_blur's recordedBuilder: a kernel not read
 // from a file is drawn at random and must be recorded.
-func recordedMotionBlur(op Operator, values map[string]any, rec Recorded, _ []int) (Operator, error) {
-	if _, file := values["file"]; rec.Kernel == nil && rec.Mask == nil && !file {
-		return nil, fmt.Errorf("motion_blur: the kernel is drawn at random, and none is recorded")
-	}
-	return recordedBlur(op.(*Blur), rec, false)
-}
-
-// recordedBlur returns the configured blur, or the blur with the recorded
-// kernel when there is one; with check, the recorded kernel must agree
-// with the configured one to float32 rounding.
-func recordedBlur(configured *Blur, rec Recorded, check bool) (Operator, error) {
-	name := configured.Name()
-	if rec.Mask != nil {
-		return nil, fmt.Errorf("operator config: a mask is recorded, but %s takes none", name)
-	}
-	if rec.Kernel == nil {
-		return configured, nil
-	}
-	if len(rec.KernelShape) != 2 || rec.KernelShape[0] != rec.KernelShape[1] || len(rec.Kernel) != rec.KernelShape[0]*rec.KernelShape[1] {
-		return nil, fmt.Errorf("%s: recorded kernel of shape %v (%d values), want [K,K]", name, rec.KernelShape, len(rec.Kernel))
-	}
-	size := rec.KernelShape[0]
-	if size != configured.Size() {
-		return nil, fmt.Errorf("%s: recorded kernel is %dx%d, the configuration's %dx%d", name, size, size, configured.Size(), configured.Size())
-	}
-	if check {
-		mine := configured.Kernel()
-		var worst, peak float64
-		for i, v := range rec.Kernel {
-			worst = max(worst, math.Abs(float64(v)-float64(mine[i])))
-			peak = max(peak, math.Abs(float64(mine[i])))
-		}
-		// float32 rounding of the same float64 values, with a few ulps of
-		// slack for a different summation order.
-		if !(worst <= 1e-6*peak) {
-			return nil, fmt.Errorf("gaussian_blur: recorded kernel differs from the configuration's by %.3g (peak %.3g)", worst, peak)
-		}
-	}
-	b, err := NewBlur(name, rec.Kernel, size)
+func recordedMotionBlur(p *params, rec Recorded, imageShape []int) (Operator, error) {
+	m, err := readMotionParams(p, imageShape)
 	if err != nil {
 		return nil, err
 	}
-	b.motion = configured.motion
-	if check {
-		// The recorded kernel is the configured one: so is its description.
-		b.spec = configured.spec
+	if rec.Kernel == nil && rec.Mask == nil {
+		if m.file == "" {
+			return nil, fmt.Errorf("motion_blur: the kernel is drawn at random, and none is recorded")
+		}
+		return m.blur(0) // the stored kernel: nothing is drawn
 	}
-	return b, nil
+	size := m.size
+	if m.file != "" {
+		stored, err := m.blur(0)
+		if err != nil {
+			return nil, err
+		}
+		size = stored.Size()
+	}
+	if err := checkRecordedKernel("motion_blur", size, rec); err != nil {
+		return nil, err
+	}
+	return NewMotionBlurKernel(rec.Kernel, size)
+}
+
+// checkRecordedKernel refuses a recorded mask, and a recorded kernel that
+// is not size×size, for the blur task name.
+func checkRecordedKernel(name string, size int, rec Recorded) error {
+	if rec.Mask != nil {
+		return fmt.Errorf("a mask is recorded, but %s takes none", name)
+	}
+	if rec.Kernel == nil {
+		return nil
+	}
+	if len(rec.KernelShape) != 2 || rec.KernelShape[0] != rec.KernelShape[1] || len(rec.Kernel) != rec.KernelShape[0]*rec.KernelShape[1] {
+		return fmt.Errorf("%s: recorded kernel of shape %v (%d values), want [K,K]", name, rec.KernelShape, len(rec.Kernel))
+	}
+	if k := rec.KernelShape[0]; k != size {
+		return fmt.Errorf("%s: recorded kernel is %dx%d, the configuration's %dx%d", name, k, k, size, size)
+	}
+	return nil
 }
 
 // planeOf returns the h×w plane of a tensor of shape [...,h,w] whose
