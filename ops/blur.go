@@ -140,8 +140,12 @@ func (b *Blur) Size() int { return b.size }
 func (b *Blur) Kernel() []float32 { return slices.Clone(b.kernel) }
 
 // String describes the operator as a spec: its name, kernel size and the
-// parameters that made its kernel (the Gaussian's or the drawn motion
-// kernel's intensity, a stored kernel's file and tensor).
+// parameters that made its kernel (the Gaussian's intensity, the drawn
+// motion kernel's intensity and seed, a stored kernel's file and tensor),
+// which [Parse] turns back into the same operator whatever seed it is
+// given. A kernel given as it is ([NewBlur], [NewMotionBlurKernel], a
+// recorded motion kernel) has no such parameters: String is then the name
+// and size alone, from which Parse builds another kernel.
 func (b *Blur) String() string {
 	s := fmt.Sprintf("%s:kernel_size=%d", b.name, b.size)
 	if b.spec != "" {

@@ -15,6 +15,10 @@ import (
 type Inpainting struct {
 	mask []float32
 	h, w int
+	// spec holds the spec parameters that drew the mask
+	// ("mask_type=box,size=128,margin=16,seed=3"), for String; empty for a
+	// mask given as it is.
+	spec string
 }
 
 // NewInpainting returns the inpainting operator with the h×w mask given
@@ -54,8 +58,17 @@ func (p *Inpainting) MissingFraction() float64 {
 // KeepsNothing implements [ZeroReporter]: the mask hides every pixel.
 func (p *Inpainting) KeepsNothing() bool { return !slices.Contains(p.mask, 1) }
 
-// String describes the operator.
+// String describes the operator as a spec that [Parse] turns back into
+// the same operator, whatever seed it is given
+// ("inpainting:mask_type=box,size=128,margin=16,seed=3"), for a mask made
+// by Parse or [FromConfig]. A mask given as it is ([NewInpainting], a
+// recorded mask), and one a spec cannot give (a margin with two sides, a
+// path with a comma), have no spec: String then describes the mask
+// ("inpainting:256x256 mask, 25.0% missing"), which Parse refuses.
 func (p *Inpainting) String() string {
+	if p.spec != "" {
+		return "inpainting:" + p.spec
+	}
 	return fmt.Sprintf("inpainting:%dx%d mask, %.1f%% missing", p.h, p.w, 100*p.MissingFraction())
 }
 

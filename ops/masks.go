@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"strings"
 )
 
 // Mask types of [MaskOptions].
@@ -53,6 +54,38 @@ func DefaultMaskOptions(maskType string, h, w int) MaskOptions {
 		ProbRange: [2]float64{0.3, 0.7},
 		Side:      "right",
 	}
+}
+
+// spec returns the spec parameters that make the mask the options
+// describe, drawn from seed ("mask_type=box,size=128,margin=16,seed=3"),
+// or "" when a spec cannot give them: a margin with two sides, a path
+// holding a comma.
+func (o MaskOptions) spec(seed uint64) string {
+	switch o.Type {
+	case MaskBox, MaskExtreme:
+		if o.Margin[0] != o.Margin[1] {
+			return ""
+		}
+		size := fmt.Sprintf("size=%d", o.LenRange[0])
+		if o.LenRange[1] != o.LenRange[0]+1 {
+			size = fmt.Sprintf("min_size=%d,max_size=%d", o.LenRange[0], o.LenRange[1]-1)
+		}
+		return fmt.Sprintf("mask_type=%s,%s,margin=%d,seed=%d", o.Type, size, o.Margin[0], seed)
+	case MaskRandom:
+		fraction := fmt.Sprintf("fraction=%g", o.ProbRange[0])
+		if o.ProbRange[1] != o.ProbRange[0] {
+			fraction = fmt.Sprintf("min_fraction=%g,max_fraction=%g", o.ProbRange[0], o.ProbRange[1])
+		}
+		return fmt.Sprintf("mask_type=random,%s,seed=%d", fraction, seed)
+	case MaskHalf:
+		return "mask_type=half,side=" + o.Side
+	case MaskFile:
+		if strings.Contains(o.Path, ",") || strings.TrimSpace(o.Path) != o.Path {
+			return ""
+		}
+		return "mask_type=file,path=" + o.Path
+	}
+	return ""
 }
 
 // Mask generates the h×w mask (row-major, 1 = observed) the options

@@ -23,7 +23,7 @@ func NewMotionBlur(size int, intensity float64, seed uint64) (*Blur, error) {
 	if err != nil {
 		return nil, err
 	}
-	b.spec = fmt.Sprintf("intensity=%g", intensity)
+	b.spec = fmt.Sprintf("intensity=%g,seed=%d", intensity, seed)
 	return b, nil
 }
 

@@ -103,6 +103,30 @@ func (p *params) int(def int, keys ...string) (int, error) {
 	return n, nil
 }
 
+// seed returns the seed given under key, or def when it is not given: a
+// non-negative integer (up to 2⁶⁴−1 in a spec's string).
+func (p *params) seed(def uint64, key string) (uint64, error) {
+	v, _, ok, err := p.lookup(key)
+	if err != nil || !ok {
+		return def, err
+	}
+	if s, isString := v.(string); isString {
+		n, err := strconv.ParseUint(strings.TrimSpace(s), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("%s: parameter %s: %q is not a non-negative integer", p.task, key, s)
+		}
+		return n, nil
+	}
+	n, err := num.Int(v)
+	if err == nil && n < 0 {
+		err = fmt.Errorf("%d is negative", n)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("%s: parameter %s: %w", p.task, key, err)
+	}
+	return uint64(n), nil
+}
+
 func (p *params) float(def float64, keys ...string) (float64, error) {
 	v, k, ok, err := p.lookup(keys...)
 	if err != nil || !ok {

@@ -46,11 +46,12 @@ func taskTable() []taskEntry {
 		{Task{Name: "gaussian_blur",
 			Params: "kernel_size=61, intensity|sigma=3.0", Kind: KindBlur}, buildGaussianBlur, nil, recordedGaussianBlur},
 		{Task{Name: "motion_blur",
-			Params: "kernel_size=61, intensity=0.5 (drawn from the seed); or file=PATH.safetensors, kernel=TENSOR (no intensity)", Kind: KindBlur}, buildMotionBlur, nil, recordedMotionBlur},
+			Params: "kernel_size=61, intensity=0.5, seed (drawn from seed, else from the seed the operator is built with); or file=PATH.safetensors, kernel=TENSOR (no intensity, no seed)", Kind: KindBlur}, buildMotionBlur, nil, recordedMotionBlur},
 		{Task{Name: "inpainting",
 			Params: "mask_type=box|random|extreme|half|file, each taking only its own parameters; " +
-				"box/extreme: size=min(H,W)/2 (or min_size, max_size), margin=min(H,W)/16; " +
-				"random: fraction, or min_fraction=0.3, max_fraction=0.7; half: side=right; file: path=MASK.png", Kind: KindInpainting}, buildInpainting,
+				"box/extreme: size=min(H,W)/2 (or min_size, max_size), margin=min(H,W)/16, seed; " +
+				"random: fraction, or min_fraction=0.3, max_fraction=0.7, seed; half: side=right; file: path=MASK.png; " +
+				"seed draws the mask in place of the seed the operator is built with", Kind: KindInpainting}, buildInpainting,
 			map[string]map[string]any{"inpaint_box": mask(MaskBox), "inpaint_random": mask(MaskRandom), "inpaint_extreme": mask(MaskExtreme),
 				"inpaint_half": mask(MaskHalf), "inpaint_file": mask(MaskFile)}, recordedInpainting},
 		{Task{Name: "phase_retrieval",
@@ -276,6 +277,10 @@ type motionParams struct {
 	sized        bool
 	intensity    float64
 	file, tensor string
+	// seed, when seeded, draws the kernel in place of the seed the
+	// operator is built with.
+	seed   uint64
+	seeded bool
 }
 
 // readMotionParams reads and checks motion_blur's parameters for images
@@ -294,10 +299,16 @@ func readMotionParams(p *params, imageShape []int) (motionParams, error) {
 		return m, err
 	}
 	if m.file != "" {
-		if p.has("intensity") {
-			return m, fmt.Errorf("motion_blur: intensity sets the drawn kernel, and file=%s gives a stored one; drop intensity, or drop file and kernel to draw a kernel", m.file)
+		for _, k := range []string{"intensity", "seed"} {
+			if p.has(k) {
+				return m, fmt.Errorf("motion_blur: %s sets the drawn kernel, and file=%s gives a stored one; drop %s, or drop file and kernel to draw a kernel", k, m.file, k)
+			}
 		}
 		return m, nil
+	}
+	m.seeded = p.has("seed")
+	if m.seed, err = p.seed(0, "seed"); err != nil {
+		return m, err
 	}
 	if m.tensor != "" {
 		return m, fmt.Errorf("motion_blur: kernel=%s needs file=PATH", m.tensor)
@@ -312,9 +323,12 @@ func readMotionParams(p *params, imageShape []int) (motionParams, error) {
 }
 
 // blur returns the motion blur the parameters give: the stored kernel, or
-// one drawn from seed.
+// one drawn from the seed parameter, or else from seed.
 func (m motionParams) blur(seed uint64) (*Blur, error) {
 	if m.file == "" {
+		if m.seeded {
+			seed = m.seed
+		}
 		return NewMotionBlur(m.size, m.intensity, seed)
 	}
 	op, err := NewMotionBlurFile(m.file, m.tensor)
@@ -338,9 +352,9 @@ func buildMotionBlur(p *params, imageShape []int, seed uint64) (Operator, error)
 // maskParams are the spec parameters of each mask type, besides mask_type
 // and image_size: those of another type are errors.
 var maskParams = map[string][]string{
-	MaskBox:     {"size", "min_size", "max_size", "mask_len_range", "margin"},
-	MaskExtreme: {"size", "min_size", "max_size", "mask_len_range", "margin"},
-	MaskRandom:  {"fraction", "min_fraction", "max_fraction", "mask_prob_range"},
+	MaskBox:     {"size", "min_size", "max_size", "mask_len_range", "margin", "seed"},
+	MaskExtreme: {"size", "min_size", "max_size", "mask_len_range", "margin", "seed"},
+	MaskRandom:  {"fraction", "min_fraction", "max_fraction", "mask_prob_range", "seed"},
 	MaskHalf:    {"side"},
 	MaskFile:    {"path"},
 }
@@ -356,12 +370,20 @@ func buildInpainting(p *params, imageShape []int, seed uint64) (Operator, error)
 	if err != nil {
 		return nil, err
 	}
+	if seed, err = p.seed(seed, "seed"); err != nil {
+		return nil, err
+	}
 	h, w := imageShape[2], imageShape[3]
 	mask, err := o.Mask(h, w, seed)
 	if err != nil {
 		return nil, fmt.Errorf("inpainting: %w", err)
 	}
-	return NewInpainting(mask, h, w)
+	op, err := NewInpainting(mask, h, w)
+	if err != nil {
+		return nil, err
+	}
+	op.spec = o.spec(seed)
+	return op, nil
 }
 
 // inpaintingOptions reads and checks inpainting's parameters for images

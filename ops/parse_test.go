@@ -2,7 +2,12 @@ package ops
 
 import (
 	"fmt"
+	"image"
+	"image/png"
 	"math"
+	"os"
+	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -148,7 +153,8 @@ func TestBlurString(t *testing.T) {
 		{"gaussian_blur", "gaussian_blur:kernel_size=61,intensity=3"},
 		{"gaussian_blur:kernel_size=3,intensity=2", "gaussian_blur:kernel_size=3,intensity=2"},
 		{"gaussian_blur:kernel_size=9,sigma=1.5", "gaussian_blur:kernel_size=9,intensity=1.5"},
-		{"motion_blur:kernel_size=9,intensity=0.3", "motion_blur:kernel_size=9,intensity=0.3"},
+		{"motion_blur:kernel_size=9,intensity=0.3", "motion_blur:kernel_size=9,intensity=0.3,seed=7"},
+		{"motion_blur:kernel_size=9,intensity=0.3,seed=4", "motion_blur:kernel_size=9,intensity=0.3,seed=4"},
 		{"motion_blur:file=" + kernels + ",kernel=levin09/3", "motion_blur:kernel_size=27,file=" + kernels + ",kernel=levin09/3"},
 	} {
 		t.Run(c.spec, func(t *testing.T) {
@@ -160,7 +166,8 @@ func TestBlurString(t *testing.T) {
 			if got != c.want {
 				t.Fatalf("String() = %s, want %s", got, c.want)
 			}
-			again, err := Parse(got, img256, 7)
+			// Another seed: the spec holds the drawn kernel's.
+			again, err := Parse(got, img256, 8)
 			if err != nil {
 				t.Fatalf("Parse(String()): %v", err)
 			}
@@ -195,14 +202,17 @@ func TestFromConfig(t *testing.T) {
 		}, "inpainting:"},
 		{"box", map[string]any{"name": "inpainting", "mask_opt": map[string]any{
 			"mask_type": "box", "mask_len_range": []any{128, 129}, "image_size": 256, "margin": []any{16, 16}}},
-			"inpainting:256x256 mask, 25.0% missing"},
+			"inpainting:mask_type=box,size=128,margin=16,seed=3"},
 		// The DPS configs carry both ranges whatever the mask type.
 		{"box with both ranges", map[string]any{"name": "inpainting", "mask_opt": map[string]any{
 			"mask_type": "box", "mask_len_range": []any{128, 129}, "mask_prob_range": []any{0.3, 0.7}, "image_size": 256}},
-			"inpainting:256x256 mask, 25.0% missing"},
+			"inpainting:mask_type=box,size=128,margin=16,seed=3"},
 		{"random with both ranges", map[string]any{"name": "inpainting", "mask_opt": map[string]any{
 			"mask_type": "random", "mask_len_range": []any{128, 129}, "mask_prob_range": []any{0.5, 0.5}, "image_size": 256, "margin": []any{16, 16}}},
-			"inpainting:256x256 mask, 50.0% missing"},
+			"inpainting:mask_type=random,fraction=0.5,seed=3"},
+		{"box with two margins", map[string]any{"name": "inpainting", "mask_opt": map[string]any{
+			"mask_type": "box", "mask_len_range": []any{128, 129}, "image_size": 256, "margin": []any{16, 8}}},
+			"inpainting:256x256 mask, 25.0% missing"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			op, err := FromConfig(c.cfg, img256, 3)
@@ -258,6 +268,11 @@ func TestParseErrors(t *testing.T) {
 		{"sr:factor=2", []int{3, 256, 256}, "not NCHW"},
 		{"sr:factor=2", []int{1, 3, 0, 256}, "non-positive"},
 		{"gaussian_blur:kernel_size=0", img256, "positive odd"},
+		{"inpaint_half:seed=3", img256, "mask_type half takes none of seed (mask_type box or extreme or random)"},
+		{"inpaint_box:seed=-1", img256, `inpainting: parameter seed: "-1" is not a non-negative integer`},
+		{"motion_blur:kernel_size=9,seed=x", img256, `motion_blur: parameter seed: "x" is not a non-negative integer`},
+		{"motion_blur:file=" + kernels + ",seed=2", img256, "motion_blur: seed sets the drawn kernel, and file="},
+		{"gaussian_blur:seed=2", img256, "unknown parameter"},
 		{"gaussian_blur:kernel_size=-3", img256, "positive odd"},
 		{"gaussian_blur:kernel_size=60", img256, "odd"},
 		{"gaussian_blur:intensity=0", img256, "positive"},
@@ -441,4 +456,77 @@ func TestParseNoiseSpaces(t *testing.T) {
 			t.Errorf("ParseNoise(%q) = %s with σ_y %g, want %s with %g", c.spec, n.Name(), n.Sigma(), c.name, c.sigma)
 		}
 	}
+}
+
+// TestStringRoundTrip checks that the String of every task's operator is a
+// spec that Parse, given another seed, turns back into the same operator.
+func TestStringRoundTrip(t *testing.T) {
+	shape := []int{1, 3, 32, 32}
+	dir := t.TempDir()
+	maskPath := filepath.Join(dir, "mask.png")
+	img := image.NewGray(image.Rect(0, 0, 32, 32))
+	for i := range img.Pix {
+		img.Pix[i] = uint8(255 * (i % 3 / 2))
+	}
+	f, err := os.Create(maskPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := png.Encode(f, img); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	specs := []string{
+		"super_resolution:factor=2",
+		"sr:factor=4,kernel=lanczos3",
+		"gaussian_blur:kernel_size=9,sigma=1.5",
+		"motion_blur:kernel_size=9,intensity=0.3",
+		"motion_blur:kernel_size=9,seed=11",
+		"inpainting",
+		"inpaint_box:size=12,margin=2",
+		"inpaint_box:min_size=8,max_size=12",
+		"inpaint_extreme:size=10",
+		"inpaint_random:fraction=0.4",
+		"inpaint_random:min_fraction=0.25,max_fraction=0.75",
+		"inpaint_random:seed=5",
+		"inpaint_half:side=top",
+		"inpaint_file:path=" + maskPath,
+		"phase_retrieval:oversample=1.5",
+	}
+	if kernels, err := kernelsPath(); err == nil {
+		specs = append(specs, "motion_blur:file="+kernels+",kernel=levin09/3")
+	} else {
+		t.Logf("no stored kernel checked: %v", err)
+	}
+	for _, spec := range specs {
+		t.Run(spec, func(t *testing.T) {
+			op, err := Parse(spec, shape, 7)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := op.(fmt.Stringer).String()
+			again, err := Parse(s, shape, 8)
+			if err != nil {
+				t.Fatalf("Parse(%q): %v", s, err)
+			}
+			if !sameOperator(again, op) {
+				t.Errorf("Parse(%q) with another seed gives another operator", s)
+			}
+			if s2 := again.(fmt.Stringer).String(); s2 != s {
+				t.Errorf("String() of Parse(%q) = %q", s, s2)
+			}
+		})
+	}
+}
+
+// sameOperator reports whether a and b are the same operator: equal
+// fields, a resize kernel (a function) compared by its name.
+func sameOperator(a, b Operator) bool {
+	if sa, ok := a.(*SuperResolution); ok {
+		sb, ok := b.(*SuperResolution)
+		return ok && sa.Factor() == sb.Factor() && sa.Kernel() == sb.Kernel()
+	}
+	return reflect.DeepEqual(a, b)
 }

@@ -86,11 +86,14 @@ func TestEvaluationResumesEarlierLayout(t *testing.T) {
 		}
 		// The redone row's time per image (column 9) and finishing time
 		// (11) are its own; every other value is the same. It names the
-		// backend and the build; the rows kept name none.
+		// backend and the build, and describes its operator by its spec
+		// (the fixture's rows by their mask's size and missing fraction);
+		// the rows kept name none.
 		g := got[k+1]
 		w = append(w, "", "", "")
 		if strings.HasPrefix(line, "inpaint_box:size=12,cadps,1,") && len(g) == len(w) {
 			g[8], w[8], g[10], w[10] = "", "", "", ""
+			w[9] = "inpainting:mask_type=box,size=12,margin=2,seed=1"
 			w[14], w[15], w[16] = "cadps", "cadps:ops_sequential", "0123abc"
 		}
 		if !slices.Equal(g, w) {
