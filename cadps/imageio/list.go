@@ -4,13 +4,18 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 )
 
-// listExts are the file name extensions [List] takes (compared without
-// case).
-var listExts = []string{".png", ".jpg", ".jpeg"}
+// listed reports whether [List] takes a file of extension ext (with its
+// dot, in lower case).
+func listed(ext string) bool {
+	switch ext {
+	case ".png", ".jpg", ".jpeg":
+		return true
+	}
+	return false
+}
 
 // List returns the paths of the PNG and JPEG files in dir (by extension:
 // .png, .jpg, .jpeg, in any case), sorted by name. Hidden files, whose
@@ -29,7 +34,7 @@ func List(dir string) ([]string, error) {
 	var out []string
 	for _, e := range entries {
 		ext := strings.ToLower(filepath.Ext(e.Name()))
-		if !slices.Contains(listExts, ext) || e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+		if !listed(ext) || e.IsDir() || strings.HasPrefix(e.Name(), ".") {
 			continue
 		}
 		path := filepath.Join(dir, e.Name())
