@@ -538,3 +538,41 @@ func TestKernelBuildersRefuseSizes(t *testing.T) {
 		}
 	}
 }
+
+// TestMaskTypesRandom checks the mask table's random flag against the
+// masks: a random type's mask changes with the seed, another's does not.
+func TestMaskTypesRandom(t *testing.T) {
+	const h, w = 32, 32
+	path := filepath.Join(t.TempDir(), "mask.png")
+	img := image.NewGray(image.Rect(0, 0, w, h))
+	for i := range img.Pix {
+		img.Pix[i] = uint8(255 * (i % 2))
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := png.Encode(f, img); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, mt := range maskTypes() {
+		t.Run(mt.name, func(t *testing.T) {
+			o := DefaultMaskOptions(mt.name, h, w)
+			o.Path = path
+			a, err := o.Mask(h, w, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := o.Mask(h, w, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if differ := !slices.Equal(a, b); differ != mt.random {
+				t.Errorf("masks of seeds 1 and 2 differ: %v, but the table says random: %v", differ, mt.random)
+			}
+		})
+	}
+}

@@ -56,13 +56,32 @@ func DefaultMaskOptions(maskType string, h, w int) MaskOptions {
 	}
 }
 
-// spec returns the spec parameters that make the mask the options
-// describe, drawn from seed ("mask_type=box,size=128,margin=16,seed=3"),
-// or "" when a spec cannot give them: a margin with two sides, a path
-// holding a comma.
-func (o MaskOptions) spec(seed uint64) string {
-	switch o.Type {
-	case MaskBox, MaskExtreme:
+// maskType is one of the mask types of [MaskOptions]: its name, its spec
+// parameters besides mask_type and image_size, whether it is drawn at
+// random (so that a reference run must record it, see [FromRecorded]),
+// how it is made, and the spec parameters that make it again.
+type maskType struct {
+	name   string
+	params []string
+	random bool
+	// make returns the h×w mask of o, drawing from r.
+	make func(o MaskOptions, h, w int, r *rand.Rand) ([]float32, error)
+	// spec returns the spec parameters besides mask_type that make o's
+	// mask, drawn from seed, or "" when a spec cannot give them.
+	spec func(o MaskOptions, seed uint64) string
+}
+
+// maskTypes returns the mask types, in the order errors list them.
+func maskTypes() []maskType {
+	box := []string{"size", "min_size", "max_size", "mask_len_range", "margin", "seed"}
+	drawBox := func(o MaskOptions, h, w int, r *rand.Rand, mask func(h, w int, b Box) ([]float32, error)) ([]float32, error) {
+		b, err := DrawBox(h, w, o.LenRange, o.Margin, r)
+		if err != nil {
+			return nil, err
+		}
+		return mask(h, w, b)
+	}
+	boxSpec := func(o MaskOptions, seed uint64) string {
 		if o.Margin[0] != o.Margin[1] {
 			return ""
 		}
@@ -70,22 +89,68 @@ func (o MaskOptions) spec(seed uint64) string {
 		if o.LenRange[1] != o.LenRange[0]+1 {
 			size = fmt.Sprintf("min_size=%d,max_size=%d", o.LenRange[0], o.LenRange[1]-1)
 		}
-		return fmt.Sprintf("mask_type=%s,%s,margin=%d,seed=%d", o.Type, size, o.Margin[0], seed)
-	case MaskRandom:
-		fraction := fmt.Sprintf("fraction=%g", o.ProbRange[0])
-		if o.ProbRange[1] != o.ProbRange[0] {
-			fraction = fmt.Sprintf("min_fraction=%g,max_fraction=%g", o.ProbRange[0], o.ProbRange[1])
-		}
-		return fmt.Sprintf("mask_type=random,%s,seed=%d", fraction, seed)
-	case MaskHalf:
-		return "mask_type=half,side=" + o.Side
-	case MaskFile:
-		if strings.Contains(o.Path, ",") || strings.TrimSpace(o.Path) != o.Path {
-			return ""
-		}
-		return "mask_type=file,path=" + o.Path
+		return fmt.Sprintf("%s,margin=%d,seed=%d", size, o.Margin[0], seed)
 	}
-	return ""
+	return []maskType{
+		{MaskBox, box, true,
+			func(o MaskOptions, h, w int, r *rand.Rand) ([]float32, error) { return drawBox(o, h, w, r, BoxMask) },
+			boxSpec},
+		{MaskRandom, []string{"fraction", "min_fraction", "max_fraction", "mask_prob_range", "seed"}, true,
+			func(o MaskOptions, h, w int, r *rand.Rand) ([]float32, error) {
+				return RandomMask(h, w, o.ProbRange, r)
+			},
+			func(o MaskOptions, seed uint64) string {
+				if o.ProbRange[1] == o.ProbRange[0] {
+					return fmt.Sprintf("fraction=%g,seed=%d", o.ProbRange[0], seed)
+				}
+				return fmt.Sprintf("min_fraction=%g,max_fraction=%g,seed=%d", o.ProbRange[0], o.ProbRange[1], seed)
+			}},
+		{MaskExtreme, box, true,
+			func(o MaskOptions, h, w int, r *rand.Rand) ([]float32, error) {
+				return drawBox(o, h, w, r, ExtremeMask)
+			},
+			boxSpec},
+		{MaskHalf, []string{"side"}, false,
+			func(o MaskOptions, h, w int, _ *rand.Rand) ([]float32, error) { return HalfMask(h, w, o.Side) },
+			func(o MaskOptions, _ uint64) string { return "side=" + o.Side }},
+		{MaskFile, []string{"path"}, false,
+			func(o MaskOptions, h, w int, _ *rand.Rand) ([]float32, error) { return LoadMask(o.Path, h, w) },
+			func(o MaskOptions, _ uint64) string {
+				if strings.Contains(o.Path, ",") || strings.TrimSpace(o.Path) != o.Path {
+					return ""
+				}
+				return "path=" + o.Path
+			}},
+	}
+}
+
+// lookupMaskType returns the mask type named name, or an error listing
+// the known ones.
+func lookupMaskType(name string) (maskType, error) {
+	var names []string
+	for _, t := range maskTypes() {
+		if t.name == name {
+			return t, nil
+		}
+		names = append(names, t.name)
+	}
+	return maskType{}, fmt.Errorf("unknown mask type %q (known: %s)", name, strings.Join(names, ", "))
+}
+
+// spec returns the spec parameters that make the mask the options
+// describe, drawn from seed ("mask_type=box,size=128,margin=16,seed=3"),
+// or "" when a spec cannot give them: a margin with two sides, a path
+// holding a comma.
+func (o MaskOptions) spec(seed uint64) string {
+	t, err := lookupMaskType(o.Type)
+	if err != nil {
+		return ""
+	}
+	params := t.spec(o, seed)
+	if params == "" {
+		return ""
+	}
+	return "mask_type=" + o.Type + "," + params
 }
 
 // Mask generates the h×w mask (row-major, 1 = observed) the options
@@ -94,25 +159,11 @@ func (o MaskOptions) Mask(h, w int, seed uint64) ([]float32, error) {
 	if h <= 0 || w <= 0 {
 		return nil, fmt.Errorf("mask size must be positive, got %dx%d", h, w)
 	}
-	r := rand.New(rand.NewPCG(seed, 0x6d61736b)) // "mask"
-	switch o.Type {
-	case MaskBox, MaskExtreme:
-		b, err := DrawBox(h, w, o.LenRange, o.Margin, r)
-		if err != nil {
-			return nil, err
-		}
-		if o.Type == MaskExtreme {
-			return ExtremeMask(h, w, b)
-		}
-		return BoxMask(h, w, b)
-	case MaskRandom:
-		return RandomMask(h, w, o.ProbRange, r)
-	case MaskHalf:
-		return HalfMask(h, w, o.Side)
-	case MaskFile:
-		return LoadMask(o.Path, h, w)
+	t, err := lookupMaskType(o.Type)
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("unknown mask type %q (known: box, random, extreme, half, file)", o.Type)
+	return t.make(o, h, w, rand.New(rand.NewPCG(seed, 0x6d61736b))) // "mask"
 }
 
 // Box is a rectangle of an image, in pixels.

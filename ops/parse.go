@@ -349,21 +349,13 @@ func buildMotionBlur(p *params, imageShape []int, seed uint64) (Operator, error)
 	return m.blur(seed)
 }
 
-// maskParams are the spec parameters of each mask type, besides mask_type
-// and image_size: those of another type are errors.
-var maskParams = map[string][]string{
-	MaskBox:     {"size", "min_size", "max_size", "mask_len_range", "margin", "seed"},
-	MaskExtreme: {"size", "min_size", "max_size", "mask_len_range", "margin", "seed"},
-	MaskRandom:  {"fraction", "min_fraction", "max_fraction", "mask_prob_range", "seed"},
-	MaskHalf:    {"side"},
-	MaskFile:    {"path"},
-}
-
-// referenceMaskParams are the keys of the reference's mask_opt, which its
-// configurations carry whatever the mask type (a box config holds
+// referenceMaskParams returns the keys of the reference's mask_opt, which
+// its configurations carry whatever the mask type (a box config holds
 // mask_prob_range too): a configuration may give them for any type; they
 // are checked, and used where the type draws from them.
-var referenceMaskParams = []string{"mask_len_range", "mask_prob_range", "margin"}
+func referenceMaskParams() []string {
+	return []string{"mask_len_range", "mask_prob_range", "margin"}
+}
 
 func buildInpainting(p *params, imageShape []int, seed uint64) (Operator, error) {
 	o, err := inpaintingOptions(p, imageShape)
@@ -394,10 +386,11 @@ func inpaintingOptions(p *params, imageShape []int) (MaskOptions, error) {
 	if err != nil {
 		return MaskOptions{}, err
 	}
-	own, ok := maskParams[maskType]
-	if !ok {
-		return MaskOptions{}, fmt.Errorf("inpainting: unknown mask type %q (known: box, random, extreme, half, file)", maskType)
+	mt, err := lookupMaskType(maskType)
+	if err != nil {
+		return MaskOptions{}, fmt.Errorf("inpainting: %w", err)
 	}
+	own := mt.params
 	if p.has("image_size") {
 		// The reference's masks are square image_size×image_size.
 		n, err := p.int(0, "image_size")
@@ -587,13 +580,13 @@ func specParams(p *params, keys []string) []string {
 func checkMaskParams(p *params, maskType string, own []string) error {
 	var foreign []string
 	for _, k := range sortedKeys(p.values) {
-		if slices.Contains(own, k) || (p.config && slices.Contains(referenceMaskParams, k)) {
+		if slices.Contains(own, k) || (p.config && slices.Contains(referenceMaskParams(), k)) {
 			continue
 		}
 		var types []string
-		for _, t := range []string{MaskBox, MaskExtreme, MaskRandom, MaskHalf, MaskFile} {
-			if slices.Contains(maskParams[t], k) {
-				types = append(types, t)
+		for _, t := range maskTypes() {
+			if slices.Contains(t.params, k) {
+				types = append(types, t.name)
 			}
 		}
 		if len(types) > 0 {

@@ -268,7 +268,7 @@ func TestParseErrors(t *testing.T) {
 		{"sr:factor=2", []int{3, 256, 256}, "not NCHW"},
 		{"sr:factor=2", []int{1, 3, 0, 256}, "non-positive"},
 		{"gaussian_blur:kernel_size=0", img256, "positive odd"},
-		{"inpaint_half:seed=3", img256, "mask_type half takes none of seed (mask_type box or extreme or random)"},
+		{"inpaint_half:seed=3", img256, "mask_type half takes none of seed (mask_type box or random or extreme)"},
 		{"inpaint_box:seed=-1", img256, `inpainting: parameter seed: "-1" is not a non-negative integer`},
 		{"motion_blur:kernel_size=9,seed=x", img256, `motion_blur: parameter seed: "x" is not a non-negative integer`},
 		{"motion_blur:file=" + kernels + ",seed=2", img256, "motion_blur: seed sets the drawn kernel, and file="},

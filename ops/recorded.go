@@ -78,7 +78,7 @@ func recordedInpainting(p *params, rec Recorded, imageShape []int) (Operator, er
 	h, w := imageShape[2], imageShape[3]
 	mask := rec.Mask
 	if mask == nil {
-		if o.Type == MaskBox || o.Type == MaskRandom || o.Type == MaskExtreme {
+		if t, err := lookupMaskType(o.Type); err != nil || t.random {
 			return nil, fmt.Errorf("inpainting: a %s mask is drawn at random, and none is recorded", o.Type)
 		}
 		// The other types draw nothing from the seed.
