@@ -14,9 +14,15 @@ import (
 // NRGBA64) keep their precision, v/65535. Gray from an 8-bit colour source
 // is PIL's integer ITU-R 601 luma, (19595·R + 38470·G + 7471·B + 2¹⁵) >> 16,
 // so that it matches convert("L") exactly; from a 16-bit source it is the
-// float luma 0.299·R + 0.587·G + 0.114·B. A gray source loaded as RGB has its
-// channel repeated. CMYK gives PIL's values, (255 − v)(255 − k)/255 rounded
-// to the nearest integer.
+// float luma 0.299·R + 0.587·G + 0.114·B, which [Image.ToGray] computes
+// for any image (up to half a level from the integer luma). A gray source
+// loaded as RGB has its channel repeated. CMYK gives PIL's values,
+// (255 − v)(255 − k)/255 rounded to the nearest integer.
+//
+// A JPEG's pixels are those of Go's decoder, whose chroma upsampling
+// replicates each subsampled value (nearest) where libjpeg, which PIL
+// uses, interpolates it: with 4:2:0 chroma the two differ by up to tens
+// of levels of 255 at colour edges. PNG pixels are PIL's exactly.
 func FromImage(m image.Image, mode Mode) (*Image, error) {
 	c, err := mode.channels()
 	if err != nil {

@@ -24,7 +24,9 @@ type Mode int
 const (
 	// RGB is three channels, red, green and blue.
 	RGB Mode = iota
-	// Gray is one channel of ITU-R 601 luma.
+	// Gray is one channel of ITU-R 601 luma: rounded to 8 bits as PIL's
+	// convert("L") when [Load] reads an 8-bit colour file, in float for
+	// [Image.ToGray] and [Image.ToMode].
 	Gray
 )
 
@@ -202,7 +204,13 @@ func clamp01(v float32) float32 {
 }
 
 // ToGray returns im as one channel: a copy when it is gray already, else
-// the ITU-R 601 luma 0.299·R + 0.587·G + 0.114·B.
+// the ITU-R 601 luma 0.299·R + 0.587·G + 0.114·B in float, unrounded. It
+// is not what [Load] with WithMode(Gray) gives for an 8-bit colour file:
+// that is PIL's convert("L"), the same luma in integers rounded to an
+// 8-bit level, so the two differ by up to half a level (0.5/255). The
+// toolkit's loaders (restore's images, train's data sets) read gray
+// through Load; the metrics convert nothing, comparing the channels they
+// are given.
 func (im *Image) ToGray() (*Image, error) {
 	if err := im.Validate(); err != nil {
 		return nil, err

@@ -12,7 +12,10 @@ const (
 	// Bicubic is PIL's bicubic filter (Keys' cubic with a = −0.5), widened
 	// by the scale factor when shrinking so that it antialiases, as
 	// PIL's resize and torchvision's Resize on PIL images do. Results are
-	// clamped to [0,1].
+	// clamped to [0,1]. It is computed in float64 throughout, as PIL
+	// resizes float images; on an 8-bit image PIL takes a fixed-point path
+	// that rounds to 8 bits after each pass, so the two differ by up to
+	// about one level (1/255).
 	Bicubic Resample = iota + 1
 	// Area makes each output pixel the mean of the input area it covers,
 	// weighting partly covered pixels by their coverage; for integer
