@@ -2,8 +2,10 @@
 // PyTorch reference (torch_reference.py time --json) and this toolkit
 // (gpucheck), into one JSON Lines file: one measurement per line with impl
 // (torch or cadps), what (forward, dps-step, cadps-step, cadps-run), batch,
-// precision, ms and device, and for whole runs steps and s_per_image (see
-// Result). scripts/gpu/compare.sh runs it on the GPU machine.
+// precision, ms and device, and for whole runs steps and s_per_image, one
+// measure for both tools (see Result); a measurement that failed or that
+// gpucheck skipped for want of time keeps its line, with error or skipped
+// and no ms. scripts/gpu/compare.sh runs it on the GPU machine.
 //
 // Usage:
 //

@@ -13,8 +13,9 @@ import (
 // Result is one measurement, one line of the JSON Lines file.
 //
 // MS is the median time of one call (forward pass or step) in
-// milliseconds; for a whole run ("cadps-run") it is the time per step. It is
-// null when the measurement failed (Error says why).
+// milliseconds; for a whole run ("cadps-run") it is the mean time per step
+// (see SPerImage). It is null when the measurement failed (Error says why)
+// or was skipped for want of time (Skipped says so).
 type Result struct {
 	Impl      string   `json:"impl"`      // "torch" or "cadps"
 	What      string   `json:"what"`      // "forward", "dps-step", "cadps-step" or "cadps-run"
@@ -32,14 +33,29 @@ type Result struct {
 	// as 2 forward passes and a CA-DPS step as 3, gpucheck as 3 and 4.
 	TFLOPS  *float64 `json:"tflops,omitempty"`
 	PeakMiB *float64 `json:"peak_mib,omitempty"` // torch.cuda.max_memory_allocated
-	// Whole runs: steps run, seconds per image over those steps (the
-	// one-time XLA compile apart, CompileS), and the steps asked for when
-	// a time budget stopped the run early.
+	// Whole runs: Steps is the steps run, StepsPlanned the steps asked for
+	// when a time budget stopped the run early. MS is the mean time of a
+	// step over the steps run: torch's over all of them (warm: its steps
+	// were timed at that batch before), cadps's over those after the first,
+	// which holds the one-time XLA compile (CompileS). SPerImage is the
+	// same measure for both, a whole run's time per image at that rate:
+	// MS × the steps asked for (StepsPlanned, else Steps) / Batch, in
+	// seconds; so a run stopped early compares with one that finished.
 	Steps        int      `json:"steps,omitempty"`
 	SPerImage    *float64 `json:"s_per_image,omitempty"`
 	CompileS     *float64 `json:"compile_s,omitempty"`
 	StepsPlanned int      `json:"steps_planned,omitempty"`
 	Error        string   `json:"error,omitempty"`
+	// Skipped says why a measurement did not run (gpucheck's "the 2m0s
+	// budget is spent"); MS is then null.
+	Skipped string `json:"skipped,omitempty"`
+}
+
+// runSPerImage is SPerImage (see Result) of a whole run of planned steps at
+// msPerStep.
+func runSPerImage(msPerStep float64, planned, batch int) *float64 {
+	s := msPerStep * float64(planned) / 1e3 / float64(batch)
+	return &s
 }
 
 // torchRecord is one line of torch_reference.py time --json: the setup
@@ -141,7 +157,13 @@ func ParseTorch(r io.Reader) ([]Result, error) {
 		res := Result{Impl: "torch", What: what, Batch: rec.Batch, Precision: prec, Device: rec.Device,
 			Options: torchOptions(rec), MS: rec.MS, MSMin: rec.MSMin, TFLOPS: rec.TFLOPS, PeakMiB: rec.PeakMiB, Error: rec.Error}
 		if what == "cadps-run" && rec.Error == "" {
-			res.MS, res.SPerImage, res.Steps = rec.MSPerStep, rec.SPerImage, rec.StepsDone
+			// torch's own s_per_image is the wall time of the steps run,
+			// which differs from cadps's measure when a run stops early.
+			if rec.MSPerStep == nil || rec.Steps == 0 || rec.Batch == 0 {
+				return nil, fmt.Errorf("torch line %d: a whole run without ms_per_step, steps or batch", n)
+			}
+			res.MS, res.Steps = rec.MSPerStep, rec.StepsDone
+			res.SPerImage = runSPerImage(*rec.MSPerStep, rec.Steps, rec.Batch)
 			if rec.StepsDone != rec.Steps {
 				res.StepsPlanned = rec.Steps
 			}
@@ -165,6 +187,10 @@ var (
 	failedLine = regexp.MustCompile(`^FAILED (\S+?)(?: step)? batch (\d+): (.*)$`)
 	// FAILED whole cadps run, batch 16: out of memory
 	failedRunLine = regexp.MustCompile(`^FAILED whole (\S+) run, batch (\d+): (.*)$`)
+	// skipped dps-bf16 step batch 16: the 2m0s budget is spent
+	skippedLine = regexp.MustCompile(`^skipped (\S+?)(?: step)? batch (\d+): (.*)$`)
+	// skipped whole cadps run, batch 16: the 2m0s budget is spent
+	skippedRunLine = regexp.MustCompile(`^skipped whole (\S+) run, batch (\d+): (.*)$`)
 )
 
 // cadpsWhat maps gpucheck's label (forward, dps, cadps:batched=true,
@@ -187,8 +213,9 @@ func cadpsWhat(label string) (what, options string, bf16 bool, err error) {
 // ParseCadps reads the output of gpucheck that ran at precision (the
 // process's setting: "tf32", XLA's default, or "fp32"; lines of the
 // bfloat16 network are "bf16") on device, and returns its forward, step and
-// whole-run measurements. Other lines (parity, noise runs, memory) are
-// skipped.
+// whole-run measurements, those that failed (Error) or were skipped at the
+// budget (Skipped) among them. Other lines (parity, noise runs, memory) are
+// passed over.
 func ParseCadps(r io.Reader, precision, device string) ([]Result, error) {
 	var out []Result
 	runs := map[string]int{} // whole run "method/batch" → its index in out
@@ -228,37 +255,58 @@ func ParseCadps(r io.Reader, precision, device string) ([]Result, error) {
 			if !ok {
 				return nil, fmt.Errorf("cadps line %d: time per step of a whole run whose first line is missing", n)
 			}
-			ms := *num(m[3])
-			s := ms * float64(out[i].Steps) / 1e3 / float64(out[i].Batch)
-			out[i].MS, out[i].SPerImage = &ms, &s
+			r := &out[i]
+			planned := r.Steps
+			if r.StepsPlanned > 0 {
+				planned = r.StepsPlanned
+			}
+			r.MS = num(m[3])
+			r.SPerImage = runSPerImage(*r.MS, planned, r.Batch)
 			continue
 		}
-		if m := failedRunLine.FindStringSubmatch(line); m != nil {
-			what, opts, _, err := cadpsWhat(m[1])
-			if err != nil || what != "cadps-step" {
-				continue // a whole run of another method, not compared
-			}
-			out = append(out, Result{Impl: "cadps", What: "cadps-run", Batch: atoi(m[2]), Precision: precision, Device: device,
-				Options: opts, Error: m[3]})
+		// A whole run that failed or was skipped, then a step's or forward
+		// pass's: the run's lines are the more specific.
+		if res, why, ok := notRun(line, failedRunLine, failedLine, precision, device); ok {
+			res.Error = why
+			out = append(out, res)
 			continue
 		}
-		if m := failedLine.FindStringSubmatch(line); m != nil {
-			what, opts, bf16, err := cadpsWhat(m[1])
-			if err != nil {
-				continue // a failure outside the comparison (parity, noise runs)
-			}
-			prec := precision
-			if bf16 {
-				prec = "bf16"
-			}
-			out = append(out, Result{Impl: "cadps", What: what, Batch: atoi(m[2]), Precision: prec, Device: device,
-				Options: opts, Error: m[3]})
+		if res, why, ok := notRun(line, skippedRunLine, skippedLine, precision, device); ok {
+			res.Skipped = why
+			out = append(out, res)
 		}
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("cadps: %w", err)
 	}
 	return out, nil
+}
+
+// notRun reads a line of a measurement that did not run: runLine's (a
+// whole run) or stepLine's (a forward pass or step), each matching the
+// label, the batch and why. It returns the result, without a time, and why;
+// false for other lines and for measurements outside the comparison
+// (parity, noise runs, whole runs of other methods).
+func notRun(line string, runLine, stepLine *regexp.Regexp, precision, device string) (res Result, why string, ok bool) {
+	if m := runLine.FindStringSubmatch(line); m != nil {
+		what, opts, _, err := cadpsWhat(m[1])
+		if err != nil || what != "cadps-step" {
+			return Result{}, "", false
+		}
+		return Result{Impl: "cadps", What: "cadps-run", Batch: atoi(m[2]), Precision: precision, Device: device, Options: opts}, m[3], true
+	}
+	m := stepLine.FindStringSubmatch(line)
+	if m == nil {
+		return Result{}, "", false
+	}
+	what, opts, bf16, err := cadpsWhat(m[1])
+	if err != nil {
+		return Result{}, "", false
+	}
+	if bf16 {
+		precision = "bf16"
+	}
+	return Result{Impl: "cadps", What: what, Batch: atoi(m[2]), Precision: precision, Device: device, Options: opts}, m[3], true
 }
 
 // atoi and num parse what the regular expressions matched (digits only).

@@ -72,9 +72,11 @@ func TestParseCadpsLines(t *testing.T) {
 		want     []Result
 		wantErr  string
 	}{
+		// s_per_image is a whole run's at the time per step, for the steps
+		// asked for (1000), not those run (507).
 		{name: "stopped run", in: "whole cadps run, graph noise, batch 16: 507 steps in 83.9 s (stopped at the budget after 507 of 1000 steps), first step (compile+run) 11.4 s\n" +
 			"whole cadps run, batch 16: 142.00 ms per step after the first; 1000 steps ≈ 142.0 s per batch, 8.88 s per image\n",
-			want: []Result{{What: "cadps-run", Batch: 16, Precision: "tf32", MS: f(142), Steps: 507, StepsPlanned: 1000, SPerImage: f(142 * 507 / 1e3 / 16), CompileS: f(11.4)}}},
+			want: []Result{{What: "cadps-run", Batch: 16, Precision: "tf32", MS: f(142), Steps: 507, StepsPlanned: 1000, SPerImage: f(142 * 1000 / 1e3 / 16), CompileS: f(11.4)}}},
 		{name: "failed step", in: "FAILED cadps step batch 16: out of memory\nFAILED forward batch 4: boom\nFAILED bfloat16 parity batch 16: ignored\n",
 			want: []Result{{What: "cadps-step", Batch: 16, Precision: "tf32", Error: "out of memory"}, {What: "forward", Batch: 4, Precision: "tf32", Error: "boom"}}},
 		// The first four lines: gpucheck -size 48 -batches "" -bf16-batches 1 -noise-steps 0
@@ -87,7 +89,16 @@ func TestParseCadpsLines(t *testing.T) {
 			want: []Result{{What: "forward", Batch: 1, Precision: "bf16", Error: "unet: average pooling needs even sizes, got [1 512 3 3]"},
 				{What: "cadps-step", Batch: 1, Precision: "bf16", Options: "batched=true", Error: "cadps: cadps step at index 1: unet: average pooling needs even sizes, got [2 512 3 3]"},
 				{What: "cadps-run", Batch: 1, Precision: "tf32", Error: "cadps: cadps step at index 1 (graph noise): unet: average pooling needs even sizes, got [1 512 3 3]"}}},
-		{name: "other lines", in: "dps          batch 16: graph noise, 10 steps: first step (compile+run)   8555.7 ms, then     95.26 ms per step,   167.97 images/s\nskipped forward batch 16: the 2m0s budget is spent\n"},
+		{name: "skipped", in: "skipped forward batch 16: the 2m0s budget is spent\n" +
+			"skipped cadps:batched=true-bf16 step batch 4: the 2m0s budget is spent\n" +
+			"skipped bfloat16 parity batch 16: the 2m0s budget is spent\n" +
+			"skipped cadps run, graph noise: the 2m0s budget is spent\n" +
+			"skipped whole cadps run, batch 16: the 2m0s budget is spent\n" +
+			"skipped whole dps run, batch 16: the 2m0s budget is spent\n",
+			want: []Result{{What: "forward", Batch: 16, Precision: "tf32", Skipped: "the 2m0s budget is spent"},
+				{What: "cadps-step", Batch: 4, Precision: "bf16", Options: "batched=true", Skipped: "the 2m0s budget is spent"},
+				{What: "cadps-run", Batch: 16, Precision: "tf32", Skipped: "the 2m0s budget is spent"}}},
+		{name: "other lines", in: "dps          batch 16: graph noise, 10 steps: first step (compile+run)   8555.7 ms, then     95.26 ms per step,   167.97 images/s\n"},
 		{name: "per step without run", in: "whole cadps run, batch 1: 17.32 ms per step after the first; 1000 steps ≈ 17.3 s per batch, 17.32 s per image\n", wantErr: "first line is missing"},
 		{name: "unknown label", in: "mcg          batch  1: first call (compile+run)   1.0 ms, step      2.00 ms,     1.00 images/s,    1.00 TFLOP/s\n", wantErr: `unknown measurement "mcg"`},
 		{name: "dps run", in: "whole dps run, graph noise, batch 1: 3 steps in 1.0 s, first step (compile+run) 0.5 s\n", wantErr: "only CA-DPS runs"},
@@ -144,10 +155,13 @@ func TestParseTorchLines(t *testing.T) {
 	}{
 		{name: "compiled step", in: `{` + base + `, "kind": "dps", "batch": 16, "ms": 210.5, "ms_min": 209.0}` + "\n" + `{"record": "setup", "params": 1}`,
 			want: []Result{{What: "dps-step", Batch: 16, Precision: "tf32", MS: f(210.5), MSMin: f(209), Options: "compile,channels-last,cudnn-benchmark,attn-recompute-off"}}},
+		// s_per_image as cadps's: ms_per_step × the steps asked for / batch,
+		// not torch's wall time of the steps it ran.
 		{name: "stopped loop", in: `{` + base + `, "kind": "cadps_loop", "batch": 4, "steps": 50, "steps_done": 20, "wall_s": 2.0, "s_per_image": 0.5, "ms_per_step": 100.0}`,
-			want: []Result{{What: "cadps-run", Batch: 4, Precision: "tf32", MS: f(100), Steps: 20, StepsPlanned: 50, SPerImage: f(0.5), Options: "compile,channels-last,cudnn-benchmark,attn-recompute-off"}}},
+			want: []Result{{What: "cadps-run", Batch: 4, Precision: "tf32", MS: f(100), Steps: 20, StepsPlanned: 50, SPerImage: f(100 * 50 / 1e3 / 4), Options: "compile,channels-last,cudnn-benchmark,attn-recompute-off"}}},
 		{name: "failure", in: `{` + base + `, "kind": "cadps", "batch": 16, "error": "CUDA out of memory"}`,
 			want: []Result{{What: "cadps-step", Batch: 16, Precision: "tf32", Error: "CUDA out of memory", Options: "compile,channels-last,cudnn-benchmark,attn-recompute-off"}}},
+		{name: "loop without its time", in: `{` + base + `, "kind": "cadps_loop", "batch": 4, "steps": 50, "steps_done": 20}`, wantErr: "without ms_per_step"},
 		{name: "not json", in: "forward 1 2.0\n", wantErr: "torch line 1"},
 		{name: "unknown kind", in: `{` + base + `, "kind": "sample", "batch": 1, "ms": 1}`, wantErr: `unknown kind "sample"`},
 		{name: "mixed tf32", in: `{"record": "measurement", "kind": "forward", "batch": 1, "ms": 1, "dtype": "float32", "matmul_fp32": "tf32", "cudnn_conv_fp32": "ieee"}`, wantErr: "no precision"},
@@ -306,7 +320,8 @@ func compare(t *testing.T, got, want []Result, impl, device string) {
 	for i, w := range want {
 		g := got[i]
 		if g.Impl != impl || g.Device != device || g.What != w.What || g.Batch != w.Batch || g.Precision != w.Precision ||
-			g.Options != w.Options || g.Steps != w.Steps || g.StepsPlanned != w.StepsPlanned || g.Error != w.Error {
+			g.Options != w.Options || g.Steps != w.Steps || g.StepsPlanned != w.StepsPlanned || g.Error != w.Error ||
+			g.Skipped != w.Skipped {
 			t.Errorf("result %d: got %s, want %s", i, dump([]Result{g}), dump([]Result{w}))
 			continue
 		}
