@@ -9,14 +9,26 @@
 # programs take, up to 90 % of the card instead of XLA's 75 % (on an H200
 # the pool of a batch-16 whole run grew to 76,955 MiB, docs/results.md:
 # more than 75 % of an 80 GB card, though a high mark rather than what the
-# run needs). CHECK_TF32=0 asks for exact float32 in everything:
+# run needs). CHECK_BACKEND replaces all of this with a GOMLX_BACKEND of its
+# own (e.g. "cadps", the pure-Go backend, to try the scripts' logic on the
+# CPU).
+#
+# Precision is set per command, never for the whole process, so that a part
+# labelled TF32 is TF32 whatever the caller's environment: setup_xla_env
+# sets tf32_env and exact_env, `env` prefixes for a command (precision_env
+# makes one with XLA flags of a part's own). tf32_env is
+# XLA's default (TF32 tensor cores; PyTorch's default for convolutions) with
+# NVIDIA_TF32_OVERRIDE removed; exact_env is exact float32:
 # NVIDIA_TF32_OVERRIDE=0 (cuDNN and cuBLAS stop using TF32) and
 # --xla_gpu_enable_triton_gemm=false (XLA stops writing GEMMs with Triton,
-# which the variable does not reach); by default XLA uses TF32, as PyTorch
-# does for convolutions. CHECK_BACKEND replaces all of this with a
-# GOMLX_BACKEND of its own (e.g. "cadps", the pure-Go backend, to try the
-# scripts' logic on the CPU). It also holds what the scripts share:
-# unpack_bins, gpu_name, output_place and slug.
+# which the variable does not reach). default_env is tf32_env, or exact_env
+# with CHECK_TF32=0, for scripts whose parts carry no precision of their own
+# (train.sh, tune.sh); the scripts that label parts by precision (check.sh,
+# compare.sh, precision.sh) refuse CHECK_TF32 (refuse_check_tf32).
+#
+# It also holds what the scripts share: unpack_bins, gpu_name,
+# output_place, slug, seconds_left and bounded (a part run within its
+# time, its whole output logged).
 
 # find_plugin prints the plugin's path, or nothing.
 find_plugin() {
@@ -35,6 +47,7 @@ setup_xla_env() {
 	if [ -n "${CHECK_BACKEND:-}" ]; then
 		export GOMLX_BACKEND="$CHECK_BACKEND"
 		echo "GOMLX_BACKEND=$GOMLX_BACKEND (CHECK_BACKEND; no plugin search)"
+		precision_envs
 		return 0
 	fi
 	if command -v nvidia-smi >/dev/null; then nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true; fi
@@ -62,12 +75,49 @@ setup_xla_env() {
 	export GOMLX_NO_AUTO_INSTALL=1
 	# The libraries are found through LD_LIBRARY_PATH, not beside the plugin.
 	export GOPJRT_CUDA_CHECKS=0
-	if [ "${CHECK_TF32:-1}" = 0 ]; then
-		export NVIDIA_TF32_OVERRIDE=0
-		XLA_FLAGS="${XLA_FLAGS:+$XLA_FLAGS }--xla_gpu_enable_triton_gemm=false"
-	fi
 	export GOMLX_BACKEND="xla:${plugin}${CHECK_XLA_OPTIONS-,preallocate=false,memory_fraction=0.9}"
-	echo "GOMLX_BACKEND=$GOMLX_BACKEND XLA_FLAGS=$XLA_FLAGS NVIDIA_TF32_OVERRIDE=${NVIDIA_TF32_OVERRIDE:-unset}"
+	if [ -n "${NVIDIA_TF32_OVERRIDE+set}" ]; then
+		echo "NVIDIA_TF32_OVERRIDE=$NVIDIA_TF32_OVERRIDE in the environment is ignored: each part sets its own precision"
+		unset NVIDIA_TF32_OVERRIDE
+	fi
+	echo "GOMLX_BACKEND=$GOMLX_BACKEND"
+	precision_envs
+}
+
+# precision_envs sets tf32_env, exact_env and default_env (see above) from
+# the XLA_FLAGS of now, and prints the first two.
+precision_envs() {
+	tf32_flags=${XLA_FLAGS:-}
+	exact_flags="${XLA_FLAGS:+$XLA_FLAGS }--xla_gpu_enable_triton_gemm=false"
+	precision_env tf32 && tf32_env=("${penv[@]}")
+	precision_env exact && exact_env=("${penv[@]}")
+	default_env=("${tf32_env[@]}") default_precision=tf32
+	if [ "${CHECK_TF32:-1}" = 0 ]; then
+		default_env=("${exact_env[@]}") default_precision=exact
+	fi
+	echo "precision: tf32: ${tf32_env[*]:1}"
+	echo "precision: exact: ${exact_env[*]:1}"
+}
+
+# precision_env tf32|exact [FLAGS] sets penv to the env prefix of that
+# precision with FLAGS added to its XLA_FLAGS (precision_envs first).
+precision_env() {
+	local flags
+	case "$1" in
+	tf32) penv=(env -u NVIDIA_TF32_OVERRIDE) flags=$tf32_flags ;;
+	exact) penv=(env NVIDIA_TF32_OVERRIDE=0) flags=$exact_flags ;;
+	*) echo "precision_env: unknown precision '$1'" >&2; return 2 ;;
+	esac
+	penv+=("XLA_FLAGS=${flags}${flags:+${2:+ }}${2:-}")
+}
+
+# refuse_check_tf32 stops a script whose parts are labelled by precision
+# when CHECK_TF32 is set: exact float32 for the whole process would make
+# its TF32 results exact under a TF32 label.
+refuse_check_tf32() {
+	[ -z "${CHECK_TF32:-}" ] && return 0
+	echo "${0##*/}: CHECK_TF32 is not for this script: it runs its exact float32 parts itself, and its TF32 parts must stay TF32 (unset CHECK_TF32)" >&2
+	exit 2
 }
 
 # unpack_bins FOLDER NAME...: unpacks each FOLDER/NAME.gz, executable, into
@@ -116,3 +166,53 @@ output_place() {
 
 # slug turns a name into lower-case letters, digits and dashes.
 slug() { tr '[:upper:]' '[:lower:]' <<<"$1" | tr -cs 'a-z0-9' '-' | sed 's/^-*//; s/-*$//'; }
+
+# seconds_left TOTAL T0 [CAP] prints what remains of TOTAL seconds counted
+# from T0 (a $SECONDS), at most CAP, and never less than 0.
+seconds_left() {
+	local l=$(($1 - (SECONDS - $2)))
+	[ -z "${3:-}" ] || [ "$l" -lt "$3" ] || l=$3
+	echo $((l > 0 ? l : 0))
+}
+
+# failure_lines matches what a process prints when it dies outside its own
+# reporting (a Go runtime fault, a signal, a library that cannot be
+# loaded): bounded prints these lines whatever its filter.
+failure_lines='fatal error|SIG[A-Z]+|[Ss]egmentation fault|core dumped|panic:|error while loading shared libraries|cannot open shared object|dlopen|undefined symbol|[Oo]ut of memory|RESOURCE_EXHAUSTED'
+
+# grace_of SECONDS prints how long before SECONDS bounded sends SIGINT.
+grace_of() { echo $(($1 >= 40 ? 10 : $1 / 4)); }
+
+# bounded SECONDS LOG KEEP DROP CMD... runs CMD so that it ends within
+# SECONDS: SIGINT GRACE seconds before (10, less for a short part: time
+# for a process that handles it, as cadps does, to stop cleanly), SIGKILL
+# at SECONDS. Its whole output,
+# stdout and stderr, is appended to LOG after the command line; the lines
+# matching the extended regular expression KEEP (empty: none; "." all) but
+# not DROP (empty: none), and every line that failure_lines matches, are
+# printed as they come. Then it prints (and logs) CMD's exit status, naming
+# a timeout as such, and returns it.
+bounded() {
+	local s=$1 log=$2 keep=$3 drop=$4 grace rc
+	shift 4
+	if [ "$s" -lt 2 ]; then
+		echo "not run: ${s} s is no time for it" | tee -a "$log"
+		return 124
+	fi
+	grace=$(grace_of "$s")
+	{ printf '$ timeout %s s:' "$s"; printf ' %q' "$@"; echo; } >>"$log"
+	if timeout --signal=INT --kill-after="$grace" "$((s - grace))" "$@" 2>&1 | tee -a "$log" |
+		K=$keep D=$drop F=$failure_lines awk '
+			$0 ~ ENVIRON["F"] || (ENVIRON["K"] != "" && $0 ~ ENVIRON["K"] && !(ENVIRON["D"] != "" && $0 ~ ENVIRON["D"])) { print; fflush() }'; then
+		rc=0
+	else
+		rc=${PIPESTATUS[0]}
+	fi
+	case "$rc" in
+	0) echo "exit status 0" ;;
+	124) echo "exit status 124: timed out (SIGINT after $((s - grace)) s)" ;;
+	137) echo "exit status 137: timed out and killed (SIGKILL at ${s} s)" ;;
+	*) echo "exit status $rc" ;;
+	esac | tee -a "$log"
+	return "$rc"
+}

@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestGPUScriptsRefuseClearly runs the GPU machine's scripts where they
@@ -342,8 +343,11 @@ func TestFailureLines(t *testing.T) {
 
 // TestSetupXLAFlags runs env.sh's setup_xla_env on a stand-in of JAX's
 // site-packages (a plugin file and a ptxas) and checks the XLA_FLAGS it
-// exports: the CUDA folder that holds ptxas joins the caller's own flags,
-// unless they name one already, and exact float32 adds its flag to both.
+// exports (the CUDA folder that holds ptxas joins the caller's own flags,
+// unless they name one already) and the precision prefixes: exact float32
+// only in exact_env (and default_env with CHECK_TF32=0), never for the whole
+// process, so that a part run with tf32_env is TF32 whatever the caller's
+// NVIDIA_TF32_OVERRIDE.
 func TestSetupXLAFlags(t *testing.T) {
 	if _, err := exec.LookPath("bash"); err != nil {
 		t.Skip("no bash")
@@ -364,29 +368,106 @@ func TestSetupXLAFlags(t *testing.T) {
 		}
 	}
 	dataDir := "--xla_gpu_cuda_data_dir=" + filepath.Join(site, "nvidia", "cuda_nvcc")
+	const triton = " --xla_gpu_enable_triton_gemm=false"
+	tf32 := func(flags string) string { return "env -u NVIDIA_TF32_OVERRIDE XLA_FLAGS=" + flags }
+	exact := func(flags string) string { return "env NVIDIA_TF32_OVERRIDE=0 XLA_FLAGS=" + flags + triton }
 	for _, c := range []struct {
-		name string
-		env  []string
-		want string
+		name           string
+		env            []string
+		flags          string // XLA_FLAGS, exported for every process
+		exactByDefault bool   // default_env is exact_env
 	}{
-		{"no flags of the caller's", nil, dataDir},
-		{"the caller's flags kept", []string{"XLA_FLAGS=--xla_dump_to=/tmp/d"}, "--xla_dump_to=/tmp/d " + dataDir},
+		{"no flags of the caller's", nil, dataDir, false},
+		{"the caller's flags kept", []string{"XLA_FLAGS=--xla_dump_to=/tmp/d"}, "--xla_dump_to=/tmp/d " + dataDir, false},
 		{"the caller's CUDA folder kept", []string{"XLA_FLAGS=--xla_gpu_cuda_data_dir=/opt/cuda --xla_dump_to=/tmp/d"},
-			"--xla_gpu_cuda_data_dir=/opt/cuda --xla_dump_to=/tmp/d"},
-		{"exact float32", []string{"CHECK_TF32=0"}, dataDir + " --xla_gpu_enable_triton_gemm=false"},
-		{"exact float32 with the caller's flags", []string{"CHECK_TF32=0", "XLA_FLAGS=--xla_dump_to=/tmp/d"},
-			"--xla_dump_to=/tmp/d " + dataDir + " --xla_gpu_enable_triton_gemm=false"},
+			"--xla_gpu_cuda_data_dir=/opt/cuda --xla_dump_to=/tmp/d", false},
+		{"the caller's NVIDIA_TF32_OVERRIDE dropped", []string{"NVIDIA_TF32_OVERRIDE=0"}, dataDir, false},
+		{"exact float32 by default", []string{"CHECK_TF32=0"}, dataDir, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			cmd := exec.Command("bash", "-c", `. "$0" >/dev/null && setup_xla_env >/dev/null && printf '%s' "$XLA_FLAGS"`, envSh)
+			cmd := exec.Command("bash", "-c", `. "$0" >/dev/null && setup_xla_env >/dev/null &&
+				printf '%s\n' "$XLA_FLAGS" "${NVIDIA_TF32_OVERRIDE-unset}" "${tf32_env[*]}" "${exact_env[*]}" "${default_env[*]}"`, envSh)
 			cmd.Env = append(os.Environ(), "XLA_FLAGS=", "CHECK_BACKEND=", "CHECK_TF32=", "CHECK_PLUGIN="+plugin)
 			cmd.Env = append(cmd.Env, c.env...)
 			out, err := cmd.Output()
 			if err != nil {
 				t.Fatalf("setup_xla_env: %v", err)
 			}
-			if got := string(out); got != c.want {
-				t.Errorf("XLA_FLAGS = %q, want %q", got, c.want)
+			got := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
+			def := tf32(c.flags)
+			if c.exactByDefault {
+				def = exact(c.flags)
+			}
+			want := []string{c.flags, "unset", tf32(c.flags), exact(c.flags), def}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("XLA_FLAGS, NVIDIA_TF32_OVERRIDE, tf32_env, exact_env, default_env =\n%q\nwant\n%q", got, want)
+			}
+		})
+	}
+}
+
+// sourceEnvSh returns a bash command running script after sourcing env.sh.
+func sourceEnvSh(t *testing.T, script string) *exec.Cmd {
+	t.Helper()
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("no bash")
+	}
+	envSh, err := filepath.Abs("../../scripts/gpu/env.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return exec.Command("bash", "-c", `set -euo pipefail; . "$0"; `+script, envSh)
+}
+
+// TestBounded checks env.sh's bounded: the command ends within its
+// seconds, SIGKILL included, its whole output is logged, its filter keeps
+// what a crash prints, and its exit status is printed with a timeout named.
+func TestBounded(t *testing.T) {
+	for _, c := range []struct {
+		name, cmd string
+		status    int
+		says      string
+	}{
+		{"a failure", `echo "keep: yes"; echo "line to drop"; exit 3`, 3, "exit status 3"},
+		{"a crash", `echo "keep: yes"; echo "line to drop"; echo "fatal error: unexpected signal"; echo "SIGSEGV: segmentation violation";
+			echo "error while loading shared libraries: libcudnn.so.9"; exit 2`, 2, "exit status 2"},
+		{"a timeout", `echo "keep: yes"; echo "line to drop"; exec sleep 30`, 124, "exit status 124: timed out"},
+		{"SIGINT ignored", `trap "" INT; echo "keep: yes"; echo "line to drop"; sleep 30`, 137, "exit status 137: timed out and killed"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			log := filepath.Join(t.TempDir(), "log")
+			cmd := sourceEnvSh(t, `bounded 4 "$LOG" '^keep:' '' bash -c "$CMD" || echo "returned $?"`)
+			cmd.Env = append(os.Environ(), "LOG="+log, "CMD="+c.cmd)
+			start := time.Now()
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+			if d := time.Since(start); d > 6*time.Second {
+				t.Errorf("bounded 4 took %v", d)
+			}
+			printed := string(out)
+			for _, want := range []string{"keep: yes", c.says, fmt.Sprintf("returned %d", c.status)} {
+				if !strings.Contains(printed, want) {
+					t.Errorf("output lacks %q:\n%s", want, printed)
+				}
+			}
+			if strings.Contains(printed, "line to drop") {
+				t.Errorf("the filter let through a line it drops:\n%s", printed)
+			}
+			for _, crash := range []string{"fatal error:", "SIGSEGV", "error while loading shared libraries"} {
+				if strings.Contains(c.cmd, crash) && !strings.Contains(printed, crash) {
+					t.Errorf("the filter dropped %q:\n%s", crash, printed)
+				}
+			}
+			b, err := os.ReadFile(log)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, want := range []string{"$ timeout 4 s: bash -c", "keep: yes", "line to drop", c.says} {
+				if !strings.Contains(string(b), want) {
+					t.Errorf("log lacks %q:\n%s", want, b)
+				}
 			}
 		})
 	}
