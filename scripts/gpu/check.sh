@@ -9,7 +9,12 @@
 #   scripts/gpu/check.sh run     on the GPU machine (no Go, no network), given
 #                                build/gpu/: finds JAX's CUDA PJRT plugin and the CUDA
 #                                libraries, sets the environment, and prints one
-#                                summary, all within CHECK_SECONDS (default 470 s):
+#                                summary, all within CHECK_SECONDS (default 470 s;
+#                                every part takes its time from it, and one left
+#                                without time says so), and writes every part's
+#                                whole output to NAME.log in CHECK_OUT (default
+#                                $OUT, else build/gpu-check; NAME: CHECK_NAME, else
+#                                the date and the GPU's name):
 #                                - GPU parity with the reference fixtures (UNet, its
 #                                  input gradient, steps, trajectories) in exact
 #                                  float32 (TF32 and XLA's Triton GEMMs off) at the CPU
@@ -43,9 +48,10 @@
 #                                 host vs graph noise runs
 #   CHECK_RUN_STEPS [1000; 0 skips], CHECK_RUN_BATCH [1,16], CHECK_RUN_METHOD [cadps],
 #   CHECK_RUN_SECONDS [140]       the whole runs and their share of CHECK_SECONDS
-#   CHECK_SIZE [256], CHECK_SECONDS [470], CHECK_PLUGIN (a plugin path, skipping the
-#   search), CHECK_BACKEND (any GOMLX_BACKEND, e.g. "cadps" to try the script on the
-#   CPU at a small CHECK_SIZE), CHECK_XLA_OPTIONS and CHECK_TF32 (see env.sh).
+#   CHECK_SIZE [256], CHECK_SECONDS [470], CHECK_OUT, CHECK_NAME, CHECK_PLUGIN (a
+#   plugin path, skipping the search), CHECK_BACKEND (any GOMLX_BACKEND, e.g. "cadps"
+#   to try the script on the CPU at a small CHECK_SIZE), CHECK_XLA_OPTIONS (see
+#   env.sh). CHECK_TF32 is refused: the parts set their own precision.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 out="$root/build/gpu"
@@ -84,27 +90,52 @@ build() {
 }
 
 run() {
-	local bin
+	local t0=$SECONDS total="${CHECK_SECONDS:-470}" bin
+	refuse_check_tf32
 	unpack_bins "$out" gpucheck unet.test cadps.test || { echo "check.sh: build it on the development machine first: scripts/gpu/check.sh build" >&2; exit 2; }
-	setup_xla_env || exit 2
+	local device dest name
+	output_place check "" "${CHECK_OUT:-}" "${CHECK_NAME:-}"
+	log="$dest/$name.log"
+	: >"$log"
+	# The setup's lines (the card, the plugin, each precision's variables)
+	# head the log too; its exports must stay in this shell, hence the files.
+	if ! setup_xla_env >"$bin/setup.out" 2>"$bin/setup.err"; then
+		tee -a "$log" <"$bin/setup.out"
+		tee -a "$log" <"$bin/setup.err" >&2
+		exit 2
+	fi
+	cat "$bin/setup.out" "$bin/setup.err" | tee -a "$log"
 	export CADPS_REFERENCE_DIR="$out/fixtures"
+	say "check: $device; $total s in all (CHECK_SECONDS); every part's whole output in $log"
 
-	local total="${CHECK_SECONDS:-470}" t0=$SECONDS
-	local mem="$bin/memory.csv" mempid=""
-	# mem_start polls the GPU's used memory; mem_stop prints the peak since.
-	mem_start() {
-		mempid=""
-		command -v nvidia-smi >/dev/null || return 0
-		nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 250 >"$mem" 2>/dev/null &
-		mempid=$!
-	}
-	mem_stop() {
-		[ -n "$mempid" ] || return 0
-		kill "$mempid" 2>/dev/null || true
-		wait "$mempid" 2>/dev/null || true
-		[ -s "$mem" ] && echo "peak GPU memory used during $1 (nvidia-smi, every 250 ms): $(sort -n "$mem" | tail -n 1) MiB"
-		return 0
-	}
+	local status=0
+	parity || status=1
+	timings || status=1
+	say "total: $((SECONDS - t0)) s"
+	exit $status
+}
+
+# say prints its arguments as a line, and logs it.
+say() { echo "$*" | tee -a "$log"; }
+
+# part WANT NEED TITLE sets s to the seconds the part gets: WANT, or what
+# is left of the whole time when that is less. With under NEED seconds
+# left it says the part is skipped, in one line, and fails; else it prints
+# the part's title.
+part() {
+	s=$(seconds_left "$total" "$t0" "$1")
+	if [ "$s" -lt "$2" ]; then
+		say "== skipped: $3 (it would get $s s, $(seconds_left "$total" "$t0") s being left of CHECK_SECONDS=$total; it needs $2)"
+		return 1
+	fi
+	say "== $3 ($((SECONDS - t0)) s used so far; stopped at $s s)"
+}
+
+# parity runs the test binaries on the GPU: exact float32 at the CPU tests'
+# tolerances (failures fail the check, as does a part skipped for want of
+# time), then what TF32 and run-to-run nondeterminism change (logged only).
+parity() {
+	local s status=0
 	# Test output: results, subtests and every logged line (deviations, failures).
 	local keep='^(--- |    --- |PASS|FAIL|ok|panic:)|_test\.go:[0-9]+:'
 	# Exact float32 on the GPU: NVIDIA_TF32_OVERRIDE=0 stops cuDNN and cuBLAS
@@ -112,75 +143,102 @@ run() {
 	# writing its own GEMM kernels with Triton, which the variable does not
 	# reach (on an H200 the UNet was 2e-4–4e-4 off with the variable alone,
 	# 1.6e-6 with both: as close as the pure-Go backend).
-	local exact_flags="${XLA_FLAGS:+$XLA_FLAGS }--xla_gpu_enable_triton_gemm=false"
-	echo "== parity in exact float32 (NVIDIA_TF32_OVERRIDE=0, --xla_gpu_enable_triton_gemm=false), at the CPU tests' tolerances; bfloat16 vs float32 logged"
-	local status=0
-	NVIDIA_TF32_OVERRIDE=0 XLA_FLAGS="$exact_flags" timeout 150 "$bin/unet.test" \
-		-test.run 'TestReference|TestInputGradient|TestBFloat16Reference' -test.v 2>&1 | grep -E "$keep" || status=1
-	NVIDIA_TF32_OVERRIDE=0 XLA_FLAGS="$exact_flags" timeout 150 "$bin/cadps.test" \
-		-test.run 'TestReference|TestGraphNoise' -test.v 2>&1 | grep -E "$keep" | grep -v SKIP || status=1
+	if part 150 20 "UNet parity in exact float32 (${exact_env[*]:1}), at the CPU tests' tolerances; bfloat16 vs float32 logged"; then
+		bounded "$s" "$log" "$keep" '' "${exact_env[@]}" "$bin/unet.test" \
+			-test.run 'TestReference|TestInputGradient|TestBFloat16Reference' -test.v || status=1
+	else
+		status=1
+	fi
+	if part 150 20 "step and trajectory parity in exact float32, and the graph-noise tests"; then
+		bounded "$s" "$log" "$keep" 'SKIP' "${exact_env[@]}" "$bin/cadps.test" \
+			-test.run 'TestReference|TestGraphNoise' -test.v || status=1
+	else
+		status=1
+	fi
 	# The timings run with XLA's default, TF32: how far that is from the
 	# fixtures (the UNet, and the single steps and free-running finals).
-	echo "== deviations with TF32 on (XLA's default; the timings below use it): logged, not failures"
-	env -u NVIDIA_TF32_OVERRIDE timeout 60 "$bin/unet.test" -test.run 'TestReference$' -test.v 2>&1 |
-		grep -E 'unet_test\.go:[0-9]+: .*deviation' || true
-	env -u NVIDIA_TF32_OVERRIDE timeout 90 "$bin/cadps.test" -test.run 'TestReference$' -test.v 2>&1 |
-		grep -E '^=== RUN .*/|_test\.go:[0-9]+: .*(pred_xstart|norm|x_next|sec_der|final).*deviation' || true
+	if part 60 20 "UNet deviations with TF32 (${tf32_env[*]:1}; the timings below use it): logged, not failures"; then
+		bounded "$s" "$log" 'unet_test\.go:[0-9]+: .*deviation' '' "${tf32_env[@]}" "$bin/unet.test" \
+			-test.run 'TestReference$' -test.v || true
+	fi
+	if part 90 20 "step and trajectory deviations with TF32: logged, not failures"; then
+		bounded "$s" "$log" '^=== RUN .*/|_test\.go:[0-9]+: .*(pred_xstart|norm|x_next|sec_der|final).*deviation' '' \
+			"${tf32_env[@]}" "$bin/cadps.test" -test.run 'TestReference$' -test.v || true
+	fi
 	# XLA's GPU kernels may reduce in another order from run to run (the same
 	# graph twice differed by 4.6e-3 after four guided steps on an H200).
-	echo "== run-to-run determinism with --xla_gpu_deterministic_ops=true (TF32 on): the graph-noise runs"
-	XLA_FLAGS="${XLA_FLAGS:+$XLA_FLAGS }--xla_gpu_deterministic_ops=true" timeout 90 "$bin/cadps.test" -test.run 'TestGraphNoiseRun' -test.v 2>&1 |
-		grep -E "$keep|rror|[Uu]nknown" | grep -v SKIP || true
-	local left budget
-	if [ -n "${CHECK_STRICT_BATCHES:-}" ]; then
-		local reserve=180
-		[ -n "${CHECK_BATCHES-1,16}" ] || reserve=20
-		left=$((total - (SECONDS - t0) - reserve))
-		[ "$left" -ge 60 ] || left=60
-		echo "== timings in exact float32 (NVIDIA_TF32_OVERRIDE=0, Triton GEMMs off), stopped at ${left} s"
-		mem_start
-		NVIDIA_TF32_OVERRIDE=0 XLA_FLAGS="$exact_flags" timeout --signal=INT --kill-after=10 "$left" "$bin/gpucheck" -budget "$((left - 30))s" \
-			-size "${CHECK_SIZE:-256}" -batches "${CHECK_STRICT_BATCHES:-}" -methods "dps cadps" -bf16-batches "" \
-			-noise-steps 0 -run-steps 0 -repeat 3 | grep -v '^model:\|^budget:' || status=1
-		mem_stop "the exact float32 timings"
+	if part 90 20 "run-to-run determinism with --xla_gpu_deterministic_ops=true (TF32): the graph-noise runs"; then
+		precision_env tf32 --xla_gpu_deterministic_ops=true
+		bounded "$s" "$log" "$keep|rror|[Uu]nknown" 'SKIP' "${penv[@]}" "$bin/cadps.test" \
+			-test.run 'TestGraphNoiseRun' -test.v || true
 	fi
-	# The timings get what is left but the whole run's share (CHECK_RUN_SECONDS);
-	# a budget stops gpucheck starting new measurements, the timeout ends the
-	# one under way.
+	return $status
+}
+
+# timings runs gpucheck: the exact float32 timings (CHECK_STRICT_BATCHES),
+# the TF32 ones, then each whole run in a process of its own, each group
+# with its peak GPU memory. A gpucheck budget stops it starting new
+# measurements (and a whole run) before its time is up; bounded ends the
+# one under way.
+timings() {
+	local s status=0 mem="$bin/memory.csv" mempid=""
+	local size="${CHECK_SIZE:-256}" drop='^(backend|model|budget):'
+	# The whole run's share (CHECK_RUN_SECONDS) is kept from the timings
+	# before it.
 	local run_share="${CHECK_RUN_SECONDS:-140}"
 	[ "${CHECK_RUN_STEPS:-1000}" -gt 0 ] || run_share=0
-	left=$((total - (SECONDS - t0) - run_share - 20))
-	budget=$((left - 60))
-	[ "$budget" -ge 30 ] || budget=30
-	[ "$left" -ge 60 ] || left=60
-	echo "== timings with TF32 ($((SECONDS - t0)) s used so far; gpucheck budget ${budget} s, stopped at ${left} s)"
-	mem_start
-	timeout --signal=INT --kill-after=10 "$left" "$bin/gpucheck" -budget "${budget}s" -size "${CHECK_SIZE:-256}" \
-		-batches "${CHECK_BATCHES-1,16}" -methods "${CHECK_METHODS:-dps cadps}" -bf16-batches "${CHECK_BF16_BATCHES-16}" \
-		-noise-batch "${CHECK_NOISE_BATCH:-16}" -noise-steps "${CHECK_NOISE_STEPS:-10}" -run-steps 0 |
-		grep -v '^budget:' || status=1
-	mem_stop "the TF32 timings, all their configurations together,"
-	if [ "$run_share" -gt 0 ]; then
-		# Each batch alone in its process, so that its peak memory is its own;
-		# all but the last get the steps' worth of time at batch 1 (about 20 s
-		# per 1000 steps on an H200) plus compilation, the last what is left.
-		local rb rbs
-		IFS=', ' read -r -a rbs <<<"${CHECK_RUN_BATCH:-1,16}"
-		for i in "${!rbs[@]}"; do
-			rb=${rbs[$i]}
-			left=$((total - (SECONDS - t0)))
-			if [ "$i" -lt $((${#rbs[@]} - 1)) ]; then left=$((left / 2)); fi
-			[ "$left" -ge 60 ] || left=60
-			echo "== a whole ${CHECK_RUN_METHOD:-cadps} run at batch $rb with TF32 and graph noise ($((SECONDS - t0)) s used so far; stopped at ${left} s)"
+	if [ -n "${CHECK_STRICT_BATCHES:-}" ]; then
+		local reserve=180
+		[ -n "${CHECK_BATCHES-1,16}" ] || reserve=$((run_share + 20))
+		if part $(($(seconds_left "$total" "$t0") - reserve)) 60 "timings in exact float32 (${exact_env[*]:1})"; then
 			mem_start
-			timeout --signal=INT --kill-after=10 "$left" "$bin/gpucheck" -budget "$((left - 15))s" -size "${CHECK_SIZE:-256}" \
-				-batches "" -bf16-batches "" -noise-steps 0 -run-method "${CHECK_RUN_METHOD:-cadps}" \
-				-run-steps "${CHECK_RUN_STEPS:-1000}" -run-batch "$rb" | grep -v '^backend:\|^model:\|^budget:' || status=1
-			mem_stop "the whole run at batch $rb alone"
-		done
+			bounded "$s" "$log" . "$drop" "${exact_env[@]}" "$bin/gpucheck" -budget "$((s - 30))s" -size "$size" \
+				-batches "$CHECK_STRICT_BATCHES" -methods "dps cadps" -bf16-batches "" -noise-steps 0 -run-steps 0 -repeat 3 ||
+				status=1
+			mem_stop "the exact float32 timings"
+		fi
 	fi
-	echo "total: $((SECONDS - t0)) s"
-	exit $status
+	if part $(($(seconds_left "$total" "$t0") - run_share - 20)) 40 "timings with TF32 (${tf32_env[*]:1})"; then
+		local margin=$((s >= 120 ? 60 : s / 2))
+		say "gpucheck budget $((s - margin)) s: no measurement starts after it"
+		mem_start
+		bounded "$s" "$log" . "$drop" "${tf32_env[@]}" "$bin/gpucheck" -budget "$((s - margin))s" -size "$size" \
+			-batches "${CHECK_BATCHES-1,16}" -methods "${CHECK_METHODS:-dps cadps}" -bf16-batches "${CHECK_BF16_BATCHES-16}" \
+			-noise-batch "${CHECK_NOISE_BATCH:-16}" -noise-steps "${CHECK_NOISE_STEPS:-10}" -run-steps 0 || status=1
+		mem_stop "the TF32 timings, all their configurations together,"
+	fi
+	[ "$run_share" -gt 0 ] || return $status
+	# Each batch alone in its process, so that its peak memory is its own;
+	# all but the last get half of what is left (about 20 s per 1000 steps
+	# at batch 1 on an H200, plus compilation), the last all of it.
+	local rb rbs i want method="${CHECK_RUN_METHOD:-cadps}"
+	IFS=', ' read -r -a rbs <<<"${CHECK_RUN_BATCH:-1,16}"
+	for i in "${!rbs[@]}"; do
+		rb=${rbs[$i]}
+		want=$(seconds_left "$total" "$t0")
+		[ "$i" -eq $((${#rbs[@]} - 1)) ] || want=$((want / 2))
+		part "$want" 40 "a whole $method run at batch $rb with TF32 and graph noise" || continue
+		mem_start
+		bounded "$s" "$log" . "$drop" "${tf32_env[@]}" "$bin/gpucheck" -budget "$((s - 20))s" -size "$size" \
+			-batches "" -bf16-batches "" -noise-steps 0 -run-method "$method" \
+			-run-steps "${CHECK_RUN_STEPS:-1000}" -run-batch "$rb" || status=1
+		mem_stop "the whole run at batch $rb alone"
+	done
+	return $status
+}
+
+# mem_start polls the GPU's used memory; mem_stop prints the peak since.
+mem_start() {
+	mempid=""
+	command -v nvidia-smi >/dev/null || return 0
+	nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 250 >"$mem" 2>/dev/null &
+	mempid=$!
+}
+mem_stop() {
+	[ -n "$mempid" ] || return 0
+	kill "$mempid" 2>/dev/null || true
+	wait "$mempid" 2>/dev/null || true
+	[ ! -s "$mem" ] || say "peak GPU memory used during $1 (nvidia-smi, every 250 ms): $(sort -n "$mem" | tail -n 1) MiB"
 }
 
 case "${1:-}" in

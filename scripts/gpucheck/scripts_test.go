@@ -89,6 +89,8 @@ func TestGPUScriptsRefuseClearly(t *testing.T) {
 			[]string{"CHECK_BACKEND=cadps", "TUNE_VARIANTS=default= ; nhwc"}},
 		{"precision with an unknown precision", built, "precision.sh", "run", "unknown precision 'fp8'",
 			[]string{"CHECK_BACKEND=cadps", "PRECISION_PRECISIONS=exact fp8"}},
+		// Whole-process exact float32 would run its TF32 parts exact.
+		{"check with CHECK_TF32", built, "check.sh", "run", "CHECK_TF32 is not for this script", []string{"CHECK_TF32=0"}},
 		// Refused before anything compiles.
 		{"check build without fixtures", bare, "check.sh", "build", "no reference fixture " + noFixtures + "/unet-a",
 			[]string{"CADPS_REFERENCE_DIR=" + noFixtures}},
@@ -470,5 +472,81 @@ func TestBounded(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestCheckScriptBudget runs check.sh with stand-ins that crash or never
+// end, and checks that the whole stays within CHECK_SECONDS (each part
+// takes from it, none beyond it), that a crash's lines and a timeout are
+// printed, that the parts left without time say so, and that the unfiltered
+// output is logged under $OUT.
+func TestCheckScriptBudget(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs for CHECK_SECONDS=22")
+	}
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("no bash")
+	}
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree := t.TempDir()
+	for _, f := range []string{"check.sh", "env.sh"} {
+		b, err := os.ReadFile(filepath.Join(root, "scripts", "gpu", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(tree, "scripts", "gpu", f)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gpu := filepath.Join(tree, "build", "gpu")
+	if err := os.MkdirAll(gpu, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, script := range map[string]string{
+		"unet.test":  "#!/bin/sh\necho 'unfiltered line'\necho 'fatal error: unexpected signal during runtime execution'\nexit 2\n",
+		"cadps.test": "#!/bin/sh\nexec sleep 600\n",
+		"gpucheck":   "#!/bin/sh\nexec sleep 600\n",
+	} {
+		cmd := exec.Command("bash", "-c", `printf '%s' "$1" | gzip -c >"$0"`, filepath.Join(gpu, name+".gz"), script)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+	}
+	out := t.TempDir()
+	cmd := exec.Command("bash", filepath.Join(tree, "scripts", "gpu", "check.sh"), "run")
+	cmd.Env = append(os.Environ(), "CHECK_BACKEND=cadps", "CHECK_SECONDS=22", "CHECK_NAME=test", "OUT="+out)
+	start := time.Now()
+	printed, err := cmd.CombinedOutput()
+	if d := time.Since(start); d > 25*time.Second {
+		t.Errorf("check.sh took %v with CHECK_SECONDS=22", d)
+	}
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Errorf("check.sh: err %v, want exit status 1", err)
+	}
+	for _, want := range []string{"fatal error: unexpected signal", "exit status 2", "exit status 124: timed out",
+		"== skipped: UNet deviations with TF32", "== skipped: timings with TF32", "== skipped: a whole cadps run at batch 16"} {
+		if !strings.Contains(string(printed), want) {
+			t.Errorf("output lacks %q:\n%s", want, printed)
+		}
+	}
+	if strings.Contains(string(printed), "unfiltered line") {
+		t.Errorf("the filter let a line through:\n%s", printed)
+	}
+	b, err := os.ReadFile(filepath.Join(out, "test.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"unfiltered line", "fatal error: unexpected signal", "exit status 124: timed out", "== skipped: timings"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("test.log lacks %q:\n%s", want, b)
+		}
 	}
 }
