@@ -26,8 +26,11 @@
 #        (pytorch/pytorch#166387);
 #     7. with COMPARE_EXACT=1, both in exact float32 (torch --tf32 off; cadps with
 #        TF32 and XLA's Triton GEMMs off).
-#   Each part stops at its share of the time (COMPARE_SHARES); a part that
-#   overruns ends its process, and the next part still runs.
+#   Each part stops at its share of the time (COMPARE_SHARES), or at the end
+#   of COMPARE_SECONDS when that comes first (the retry of part 6 takes what
+#   the first try left of its share); a part that overruns ends its process,
+#   its exit status is printed, and the next part still runs. Each part's
+#   header in the logs names the precision variables it ran with.
 #
 # On the GPU machine compare.sh needs only build/gpu/gpucheck.gz, gpucompare.gz
 # and bench/ (about 7 MB), and python3 with torch.
@@ -58,6 +61,7 @@
 #   PYTHON [python3]             the Python that has torch
 #   CHECK_BACKEND, CHECK_PLUGIN, CHECK_XLA_OPTIONS: as for check.sh (env.sh);
 #   CHECK_BACKEND=cadps with a small COMPARE_SIZE tries the script on the CPU.
+#   CHECK_TF32 is refused: it would make the parts labelled TF32 exact.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 gpu="$root/build/gpu"
@@ -65,7 +69,8 @@ gpu="$root/build/gpu"
 . "$root/scripts/gpu/env.sh"
 
 run() {
-	local bin
+	local total="${COMPARE_SECONDS:-470}" t0=$SECONDS status=0 bin
+	refuse_check_tf32
 	unpack_bins "$gpu" gpucheck gpucompare || { echo "compare.sh: build it on the development machine first: scripts/gpu/compare.sh build" >&2; exit 2; }
 	local bench="$gpu/bench/torch_reference.py"
 	[ -f "$bench" ] || bench="$root/../shared/bench/torch_reference.py"
@@ -86,53 +91,49 @@ run() {
 	read -r -a share <<<"${COMPARE_SHARES:-50 230 55 30 30 70 0}"
 	[ "${#share[@]}" -eq 7 ] || { echo "compare.sh: COMPARE_SHARES needs 7 numbers, got '${COMPARE_SHARES:-}'" >&2; exit 2; }
 	[ "${COMPARE_EXACT:-0}" = 1 ] || share[6]=0
-	local total="${COMPARE_SECONDS:-470}" t0=$SECONDS status=0
 
-	# left prints what remains of the whole time, at most $1 seconds.
-	left() {
-		local l=$((total - (SECONDS - t0)))
-		[ "$l" -lt "$1" ] || l=$1
-		echo $((l > 0 ? l : 0))
-	}
-	# torch PART SECONDS ARGS...: one torch_reference.py time call, its lines
-	# into the torch log and its JSON into the torch JSON lines; stopped at
-	# SECONDS (the script itself starts no call that would end later).
+	# torch_part PART SECONDS ARGS...: one torch_reference.py time call, its
+	# lines into the torch log and its JSON into the torch JSON lines; ended
+	# within SECONDS (the script itself starts no call that would end later).
+	# NVIDIA_TF32_OVERRIDE is removed: torch records the precision it sets
+	# itself, which the variable would silently override.
 	torch_part() {
 		local part=$1 s
-		s=$(left "$2")
+		s=$(seconds_left "$total" "$t0" "$2")
 		shift 2
-		if [ "$s" -lt 10 ]; then echo "== torch $part: skipped, $s s left of its share or of the whole (it needs 10)" | tee -a "$tlog"; return 0; fi
+		if [ "$s" -lt 20 ]; then echo "== torch $part: skipped, $s s left of its share or of the whole (it needs 20)" | tee -a "$tlog"; return 0; fi
 		echo "== torch $part ($((SECONDS - t0)) s used so far; stopped at $s s): $*" | tee -a "$tlog"
 		# shellcheck disable=SC2086
-		PYTHONUNBUFFERED=1 timeout --signal=INT --kill-after=10 "$s" "$py" "$bench" time --preset "$tpreset" \
-			--batches "$batches" --device "${COMPARE_TORCH_DEVICE:-cuda}" --seconds "$((s - 5))" --json "$tjson" \
-			${COMPARE_TORCH_ARGS:-} "$@" 2>&1 | tee -a "$tlog" || { echo "== torch $part: exit status $?" | tee -a "$tlog"; return 1; }
+		bounded "$s" "$tlog" . '' env -u NVIDIA_TF32_OVERRIDE PYTHONUNBUFFERED=1 "$py" "$bench" time --preset "$tpreset" \
+			--batches "$batches" --device "${COMPARE_TORCH_DEVICE:-cuda}" --seconds "$((s - $(grace_of "$s") - 3))" --json "$tjson" \
+			${COMPARE_TORCH_ARGS:-} "$@"
 	}
-	# cadps_part LOG SECONDS MARGIN ENV... -- GPUCHECK-ARGS...: one gpucheck
-	# process, which starts no measurement in its last MARGIN seconds (a whole
-	# run stops there and reports its time per step).
+	# cadps_part LOG SECONDS MARGIN PRECISION-ENV... -- GPUCHECK-ARGS...: one
+	# gpucheck process, run with the env prefix given (tf32_env or
+	# exact_env, which the log's header records), which starts no
+	# measurement in its last MARGIN seconds (a whole run stops there and
+	# reports its time per step).
 	cadps_part() {
 		local log=$1 s margin=$3
-		s=$(left "$2")
+		s=$(seconds_left "$total" "$t0" "$2")
 		shift 3
 		local -a envs=()
 		while [ "$1" != -- ]; do envs+=("$1"); shift; done
 		shift
-		if [ "$s" -le $((margin + 5)) ]; then
-			echo "== cadps: skipped, $s s left of its share or of the whole (it needs more than $((margin + 5)))" | tee -a "$log"
+		if [ "$s" -le $((margin + 15)) ]; then
+			echo "== cadps: skipped, $s s left of its share or of the whole (it needs more than $((margin + 15)))" | tee -a "$log"
 			return 0
 		fi
-		echo "== cadps ($((SECONDS - t0)) s used so far; stopped at $s s): ${envs[*]} gpucheck $*" | tee -a "$log"
-		env "${envs[@]}" timeout --signal=INT --kill-after=10 "$s" "$bin/gpucheck" -budget "$((s - margin))s" \
-			-preset "$preset" -size "${COMPARE_SIZE:-256}" -repeat "${COMPARE_REPEAT:-5}" "$@" 2>&1 |
-			tee -a "$log" || { echo "== cadps: exit status $?" | tee -a "$log"; return 1; }
+		echo "== cadps ($((SECONDS - t0)) s used so far; stopped at $s s): ${envs[*]:1} gpucheck $*" | tee -a "$log"
+		bounded "$s" "$log" . '' "${envs[@]}" "$bin/gpucheck" -budget "$((s - margin))s" \
+			-preset "$preset" -size "${COMPARE_SIZE:-256}" -repeat "${COMPARE_REPEAT:-5}" "$@"
 	}
 
 	echo "compare: $device, preset $preset, batches $batches, whole runs of $steps steps; $total s in all"
 	local run_arg=()
 	[ "$steps" -gt 0 ] && run_arg=(--steps-run "$steps")
 	torch_part "default precision" "${share[0]}" "${run_arg[@]}" || status=1
-	cadps_part "$ctf32" "${share[1]}" 30 XLA_FLAGS="${XLA_FLAGS:-}" -- -batches "$batches" -bf16-batches "$batches" \
+	cadps_part "$ctf32" "${share[1]}" 30 "${tf32_env[@]}" -- -batches "$batches" -bf16-batches "$batches" \
 		-noise-steps 0 -run-steps 0 || status=1
 	if [ "$steps" -gt 0 ]; then
 		local rb rbs n i
@@ -140,7 +141,7 @@ run() {
 		n=${#rbs[@]}
 		for i in "${!rbs[@]}"; do
 			rb=${rbs[$i]}
-			cadps_part "$ctf32" $((share[2] / n)) 8 XLA_FLAGS="${XLA_FLAGS:-}" -- -batches "" -bf16-batches "" \
+			cadps_part "$ctf32" $((share[2] / n)) 12 "${tf32_env[@]}" -- -batches "" -bf16-batches "" \
 				-noise-steps 0 -run-steps "$steps" -run-batch "$rb" || status=1
 		done
 	fi
@@ -150,17 +151,18 @@ run() {
 	# failed measurement is tried once more without the attention checkpointing.
 	# Default precision: torch.compile fails once TF32 is set through the
 	# fp32_precision API, which torch_reference.py's --tf32 on uses where it exists.
+	# The retry gets what the first try left of the share.
+	local t6=$SECONDS
 	torch_part "compile" "${share[5]}" --channels-last --cudnn-benchmark --compile || true
 	if sed -n '/^== torch compile/,$p' "$tlog" | grep -Eq '^(forward|dps|cadps) .*failed:'; then
-		torch_part "compile, attention recompute off" "${share[5]}" --channels-last --cudnn-benchmark \
+		torch_part "compile, attention recompute off" $((share[5] - (SECONDS - t6))) --channels-last --cudnn-benchmark \
 			--compile --attn-recompute off || true
 	fi
 	if [ "${share[6]}" -gt 0 ]; then
 		# torch gets at most half of the share, cadps what torch left of it.
 		local t7=$SECONDS
 		torch_part "exact float32" $((share[6] / 2)) --tf32 off || status=1
-		cadps_part "$cf32" $((share[6] - (SECONDS - t7))) 30 NVIDIA_TF32_OVERRIDE=0 \
-			XLA_FLAGS="${XLA_FLAGS:+$XLA_FLAGS }--xla_gpu_enable_triton_gemm=false" -- \
+		cadps_part "$cf32" $((share[6] - (SECONDS - t7))) 30 "${exact_env[@]}" -- \
 			-batches "$batches" -bf16-batches "" -noise-steps 0 -run-steps 0 || status=1
 	fi
 

@@ -17,12 +17,15 @@
 #                                  build/gputrain/cadps.gz (scripts/gpu/train.sh
 #                                  build), within PRECISION_SECONDS (default 240)
 #
-# Each precision gets an equal share of what is left of the time (a run
-# stopped early restores fewer items; the comparison takes the items both
-# have). Output, in PRECISION_OUT (default $OUT, else build/gpu-precision), named
-# PRECISION_NAME (default: the date, the GPU's name and "precision"):
-#   NAME.txt           per precision against exact: the agreement of the
+# Each precision gets an equal share of what is left of the time, less 20 s
+# for the comparison (a run stopped early restores fewer items; the
+# comparison takes the items both have). Output, in PRECISION_OUT (default
+# $OUT, else build/gpu-precision), named PRECISION_NAME (default: the date,
+# the GPU's name and "precision"):
+#   NAME.txt           the variables each precision ran with, then per
+#                      precision against exact: the agreement of the
 #                      images and the change of each metric (also printed)
+#   NAME.log           each run's whole output
 #   NAME-items.csv     per item: precision, task, method, image, PSNR and
 #                      SSIM against exact, ΔPSNR and ΔSSIM against the clean
 #                      image
@@ -30,7 +33,7 @@
 #                      NAME-PREC/ (metrics.csv, the tables, the grids, each
 #                      item's record; the restored images only with
 #                      PRECISION_KEEP=1), packed into one file so that the
-#                      output folder holds three files, not dozens
+#                      output folder holds four files, not dozens
 #
 # Environment (defaults in brackets): PRECISION_STEPS [100],
 # PRECISION_LIMIT [10] images, PRECISION_PRECISIONS ["exact tf32 bf16"; exact
@@ -40,14 +43,16 @@
 # PRECISION_CADPS (a cadps binary to run instead of build/gputrain/cadps.gz);
 # CHECK_BACKEND, CHECK_PLUGIN, CHECK_XLA_OPTIONS as for check.sh (env.sh);
 # CHECK_BACKEND=cadps tries the script on the CPU (exact and tf32 are then
-# the same float32 arithmetic; bf16 is bfloat16 on the CPU).
+# the same float32 arithmetic; bf16 is bfloat16 on the CPU). CHECK_TF32 is
+# refused: each precision sets its own.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=env.sh
 . "$root/scripts/gpu/env.sh"
 
 run() {
-	local bin cadps="${PRECISION_CADPS:-}"
+	local total="${PRECISION_SECONDS:-240}" t0=$SECONDS status=0 bin cadps="${PRECISION_CADPS:-}"
+	refuse_check_tf32
 	if [ -z "$cadps" ]; then
 		unpack_bins "$root/build/gputrain" cadps || { echo "precision.sh: build it on the development machine first: scripts/gpu/train.sh build" >&2; exit 2; }
 		cadps="$bin/cadps"
@@ -55,7 +60,6 @@ run() {
 	setup_xla_env || exit 2
 	local device dest name
 	output_place precision -precision "${PRECISION_OUT:-}" "${PRECISION_NAME:-}"
-	local total="${PRECISION_SECONDS:-240}" t0=$SECONDS status=0
 	local -a precisions tasks=()
 	read -r -a precisions <<<"${PRECISION_PRECISIONS:-exact tf32 bf16}"
 	[ "${precisions[0]:-}" = exact ] || { echo "precision.sh: PRECISION_PRECISIONS must start with exact, got '${precisions[*]}'" >&2; exit 2; }
@@ -67,24 +71,29 @@ run() {
 	for t in ${PRECISION_TASKS:-super_resolution:factor=2 inpaint_box:size=12 gaussian_blur:kernel_size=9,intensity=1}; do
 		tasks+=(-task "$t")
 	done
-	local deterministic="${XLA_FLAGS:+$XLA_FLAGS }--xla_gpu_deterministic_ops=true"
+	local deterministic="--xla_gpu_deterministic_ops=true"
 	echo "precision: $device; ${precisions[*]}; $total s in all"
 
-	local s i=0
+	# The comparison after the runs (one `cadps metrics` per image) gets 20 s.
+	local s i=0 log="$dest/$name.log" settings=""
+	: >"$log"
 	for p in "${precisions[@]}"; do
-		local -a envs=(XLA_FLAGS="$deterministic") extra=()
+		local -a extra=()
 		case "$p" in
-		exact) envs=(NVIDIA_TF32_OVERRIDE=0 XLA_FLAGS="$deterministic --xla_gpu_enable_triton_gemm=false") ;;
-		tf32) ;;
-		bf16) extra=(-bf16) ;;
+		exact) precision_env exact "$deterministic" ;;
+		tf32) precision_env tf32 "$deterministic" ;;
+		bf16) precision_env tf32 "$deterministic" && extra=(-bf16) ;;
 		esac
+		local -a envs=("${penv[@]}")
 		# An equal share of what is left, so that every precision runs.
-		s=$(((total - (SECONDS - t0) - 20) / (${#precisions[@]} - i)))
+		s=$(($(seconds_left "$total" "$t0") - 20))
+		s=$((s > 0 ? s / (${#precisions[@]} - i) : 0))
 		i=$((i + 1))
-		if [ "$s" -lt 20 ]; then echo "== $p: skipped, no time left"; status=1; continue; fi
-		echo "== $p ($((SECONDS - t0)) s used so far; stopped at $s s): ${envs[*]}"
+		if [ "$s" -lt 20 ]; then echo "== $p: skipped, $s s left (it needs 20)"; status=1; continue; fi
+		echo "== $p ($((SECONDS - t0)) s used so far; stopped at $s s): ${envs[*]:1}" | tee -a "$log"
+		settings+="$p: ${envs[*]:1}"$'\n'
 		rm -rf "${dest:?}/$name-$p"
-		env "${envs[@]}" timeout --signal=INT --kill-after=10 "$s" "$cadps" reproduce "$root/cadps/prior/small/testimages" \
+		bounded "$s" "$log" . '' "${envs[@]}" "$cadps" reproduce "$root/cadps/prior/small/testimages" \
 			"${tasks[@]}" -methods "${PRECISION_METHODS:-dps,cadps}" -steps "${PRECISION_STEPS:-100}" \
 			-limit "${PRECISION_LIMIT:-10}" -graph-noise -seed 1 -quiet -out "$dest/$name-$p" "${extra[@]}" || status=1
 	done
@@ -102,7 +111,8 @@ run() {
 			echo "$p,${parts[0]},${parts[1]},${parts[3]%.png},$(sed 's/.*"psnr":\([^,]*\),"ssim":\([^,}]*\).*/\1,\2/' <<<"$m")" >>"$dest/$name-pairs.csv"
 		done < <(find "$dest/$name-exact" -path '*/recon/*.png' | sort)
 	done
-	python3 - "$dest" "$name" "${precisions[@]}" >"$dest/$name.txt" <<'PY' || status=1
+	printf 'settings of each run\n%s\n' "$settings" >"$dest/$name.txt"
+	python3 - "$dest" "$name" "${precisions[@]}" >>"$dest/$name.txt" <<'PY' || status=1
 import csv, math, os, statistics, sys
 dest, name, precs = sys.argv[1], sys.argv[2], sys.argv[3:]
 

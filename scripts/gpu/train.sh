@@ -8,8 +8,9 @@
 #                                about 12 MB, and data/, 26 MB; copy both to the GPU
 #                                machine, in one go or one after the other).
 #   scripts/gpu/train.sh run     on the GPU machine, given build/gputrain/: trains for
-#                                TRAIN_SECONDS (default 240), then stops with SIGTERM,
-#                                which makes cadps train save its checkpoint. The run
+#                                TRAIN_SECONDS (default 240), stopped with SIGTERM
+#                                early enough (30 s, a quarter of a shorter time) for
+#                                cadps train to save its checkpoint by then. The run
 #                                (checkpoint.safetensors, ema.safetensors, losses.csv,
 #                                loss.png) is written to TRAIN_OUT (default $OUT/fmnist,
 #                                else build/gputrain/out), then the model card's 10×10
@@ -24,7 +25,8 @@
 # such as the shipped prior's own run, TRAIN_STATE=cadps/prior/small/train-state
 # (relative to the repository root). TRAIN_LOSS_WEIGHT (e.g. trunc-snr:100; default
 # uniform) sets or changes the weighting of L_simple. TRAIN_BACKEND replaces the
-# XLA backend (e.g. TRAIN_BACKEND=cadps tries the script on the CPU).
+# XLA backend (e.g. TRAIN_BACKEND=cadps tries the script on the CPU); CHECK_TF32=0
+# trains and samples in exact float32 (env.sh).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 dir="$root/build/gputrain"
@@ -54,10 +56,14 @@ run() {
 		echo "train.sh: TRAIN_STATE=$TRAIN_STATE holds no checkpoint.safetensors" >&2
 		exit 2
 	fi
+	# The precision of every part: XLA's default (TF32), or exact float32
+	# with CHECK_TF32=0 (env.sh).
+	local -a precision=(env)
 	if [ -n "${TRAIN_BACKEND:-}" ]; then
 		export GOMLX_BACKEND="$TRAIN_BACKEND"
 	else
 		setup_xla_env || exit 2
+		precision=("${default_env[@]}")
 	fi
 	local dest="${TRAIN_OUT:-}"
 	if [ -z "$dest" ]; then
@@ -76,18 +82,25 @@ run() {
 			--lr "${TRAIN_LR:-2e-4}" --warmup "${TRAIN_WARMUP:-500}" --ema "${TRAIN_EMA:-0.9995}" --clip-norm 1 --seed 1)
 	fi
 	[ -n "${TRAIN_LOSS_WEIGHT:-}" ] && args+=(--loss-weight "$TRAIN_LOSS_WEIGHT")
-	local secs="${TRAIN_SECONDS:-240}" t0=$SECONDS status=0
-	echo "cadps ${args[*]}  (for ${secs} s)"
-	timeout --signal=TERM --kill-after=60 "$secs" "$bin/cadps" "${args[@]}" || status=$?
+	local secs="${TRAIN_SECONDS:-240}" t0=$SECONDS status=0 save
+	# SIGTERM comes early enough for cadps train to save its checkpoint
+	# (SIGKILL at TRAIN_SECONDS, should it not have finished).
+	save=$((secs >= 120 ? 30 : secs / 4))
+	[ "${#precision[@]}" -eq 1 ] || echo "precision: ${precision[*]:1}"
+	echo "cadps ${args[*]}  (for ${secs} s: SIGTERM at $((secs - save)) s)"
+	timeout --signal=TERM --kill-after="$save" "$((secs - save))" "${precision[@]}" "$bin/cadps" "${args[@]}" || status=$?
 	# 124: stopped by the timeout, as planned (cadps train saved its checkpoint on SIGTERM).
-	[ "$status" = 124 ] && status=0
+	case "$status" in
+	124) status=0 ;;
+	137) echo "train.sh: cadps train did not stop within $save s of SIGTERM and was killed; the last checkpoint is the latest periodic one" ;;
+	esac
 	echo "train.sh: $((SECONDS - t0)) s, exit $status; the run is in $dest"
 	[ -f "$dest/losses.csv" ] && tail -n 3 "$dest/losses.csv"
 	# The model card's sample grid, drawn from the new EMA weights.
 	local ssecs="${TRAIN_SAMPLE_SECONDS:-150}"
 	if [ "$status" = 0 ] && [ "$ssecs" -gt 0 ] && [ -f "$dest/ema.safetensors" ]; then
 		echo "cadps sample (for at most ${ssecs} s)"
-		timeout --kill-after=10 "$ssecs" "$bin/cadps" sample -model small -weights "$dest/ema.safetensors" \
+		timeout --kill-after="$(grace_of "$ssecs")" "$((ssecs - $(grace_of "$ssecs")))" "${precision[@]}" "$bin/cadps" sample -model small -weights "$dest/ema.safetensors" \
 			-n 100 -steps 100 -seed 0 -jobs 2 -cols 10 -zoom 2 -force -out "$dest/samples.png" ||
 			echo "train.sh: the sample grid did not finish within ${ssecs} s (TRAIN_SAMPLE_SECONDS)"
 	fi

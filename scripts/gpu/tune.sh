@@ -28,7 +28,7 @@
 #                      and how long the GPU waits between the timed calls
 #                      (scripts/gpu/nsys_report.py)
 #   NAME.log           part 2: gpucheck's output, each variant under
-#                      "== variant NAME: XLA_FLAGS …"
+#                      "== variant NAME: VARIABLES" (its precision and XLA_FLAGS)
 #   NAME-summary.txt   part 2: one line per variant and measurement, ms
 #                      per call (also printed)
 #   NAME-memory.txt    with TUNE_MEMORY=1: per variant, each compiled
@@ -51,6 +51,8 @@
 #                        graphs); e.g. add "; cublas-gemms=
 #                        --xla_gpu_enable_triton_gemm=false" with more time
 #   CHECK_BACKEND, CHECK_PLUGIN, CHECK_XLA_OPTIONS: as for check.sh (env.sh);
+#   CHECK_TF32=0 runs every part in exact float32 instead of TF32 (the log
+#   names the precision);
 #   CHECK_BACKEND=cadps with a small TUNE_SIZE tries the script on the CPU
 #   (the XLA settings then change nothing).
 set -euo pipefail
@@ -61,7 +63,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 default_variants="default= ; nhwc=--xla_gpu_force_conv_nhwc=true ; no-command-buffers=--xla_gpu_enable_command_buffer="
 
 run() {
-	local bin
+	local total="${TUNE_SECONDS:-200}" t0=$SECONDS status=0 bin
 	unpack_bins "$root/build/gpu" gpucheck || { echo "tune.sh: build it on the development machine first: scripts/gpu/compare.sh build" >&2; exit 2; }
 	setup_xla_env || exit 2
 	local device dest name
@@ -71,10 +73,9 @@ run() {
 	: >"$log"
 	: >"$summary"
 	[ "${TUNE_MEMORY:-0}" != 1 ] || : >"$memory"
-	local total="${TUNE_SECONDS:-200}" t0=$SECONDS status=0
 	local -a args=(-preset "${TUNE_PRESET:-ffhq256}" -size "${TUNE_SIZE:-256}" -batches "${TUNE_BATCH:-16}" -methods dps
 		-bf16-batches "" -noise-steps 0 -run-steps 0)
-	left() { local l=$((total - (SECONDS - t0))); echo $((l > 0 ? l : 0)); }
+	left() { seconds_left "$total" "$t0"; }
 	local -a variants
 	IFS=';' read -r -a variants <<<"${TUNE_VARIANTS:-$default_variants}"
 	local v
@@ -82,7 +83,9 @@ run() {
 		v=$(sed 's/^ *//; s/ *$//' <<<"$v")
 		[[ -z "$v" || "$v" == *=* ]] || { echo "tune.sh: TUNE_VARIANTS entry '$v' is not NAME=FLAGS" >&2; exit 2; }
 	done
-	echo "tune: $device, ${TUNE_PRESET:-ffhq256} at batch ${TUNE_BATCH:-16}, size ${TUNE_SIZE:-256}; $total s in all"
+	echo "tune: $device, ${TUNE_PRESET:-ffhq256} at batch ${TUNE_BATCH:-16}, size ${TUNE_SIZE:-256}; $total s in all" | tee -a "$log"
+	# Every part runs at one precision, XLA's default unless CHECK_TF32=0.
+	echo "precision: ${default_env[*]:1}" | tee -a "$log"
 
 	# Part 1: the kernels of a profiled run.
 	local share="${TUNE_NSYS_SECONDS:-60}"
@@ -93,11 +96,15 @@ run() {
 	else
 		[ "$share" -le "$(left)" ] || share=$(left)
 		local rep="$dest/$name-profile" reps="${TUNE_PROFILE_REPEAT:-30}"
-		echo "== profile ($share s): nsys profile gpucheck ${args[*]} -repeat $reps"
-		timeout --signal=INT --kill-after=10 "$share" nsys profile --force-overwrite=true --trace=cuda \
-			--output "$rep" "$bin/gpucheck" -budget "$((share - 15))s" "${args[@]}" -repeat "$reps" >>"$log" 2>&1 || status=1
+		echo "== profile ($share s): nsys profile gpucheck ${args[*]} -repeat $reps" | tee -a "$log"
+		# The profile gets its share less the time nsys then takes to export
+		# the report (a quarter of it).
+		local ps=$((share * 3 / 4))
+		bounded "$ps" "$log" '' '' "${default_env[@]}" nsys profile --force-overwrite=true --trace=cuda \
+			--output "$rep" "$bin/gpucheck" -budget "$((ps - $(grace_of "$ps") - 5))s" "${args[@]}" -repeat "$reps" || status=1
 		if [ -f "$rep.nsys-rep" ]; then
-			nsys stats --force-export=true --report cuda_gpu_kern_sum,cuda_gpu_trace --format csv --output "$rep" "$rep.nsys-rep" >/dev/null 2>&1 || status=1
+			bounded "$(seconds_left "$total" "$t0" $((share - ps)))" "$log" '' '' nsys stats --force-export=true \
+				--report cuda_gpu_kern_sum,cuda_gpu_trace --format csv --output "$rep" "$rep.nsys-rep" || status=1
 			python3 "$root/scripts/gpu/nsys_report.py" kernels "${rep}_cuda_gpu_kern_sum.csv" "$reps" >"$kernels" 2>&1 || status=1
 			{ echo; echo "== the GPU between the timed calls"; python3 "$root/scripts/gpu/nsys_report.py" gaps "${rep}_cuda_gpu_trace.csv" "$reps"; } >>"$kernels" 2>&1 || status=1
 			rm -f "$rep.nsys-rep" "$rep.sqlite" "${rep}_cuda_gpu_kern_sum.csv" "${rep}_cuda_gpu_trace.csv"
@@ -122,12 +129,10 @@ run() {
 		fi
 		local dump="$dest/$name-xla-dump-$vname"
 		[ "${TUNE_MEMORY:-0}" = 1 ] && vflags="$vflags --xla_dump_to=$dump"
-		echo "== variant $vname: XLA_FLAGS ${XLA_FLAGS:-} $vflags ($s s)" | tee -a "$log"
-		XLA_FLAGS="${XLA_FLAGS:+$XLA_FLAGS }$vflags" timeout --signal=INT --kill-after=10 "$s" \
-			"$bin/gpucheck" -budget "$((s - 5))s" "${args[@]}" -repeat "${TUNE_REPEAT:-5}" >>"$log" 2>&1 || {
-			echo "== variant $vname: exit status $?" | tee -a "$log"
-			status=1
-		}
+		precision_env "$default_precision" "$vflags"
+		echo "== variant $vname: ${penv[*]:1} ($s s)" | tee -a "$log"
+		bounded "$s" "$log" '' '' "${penv[@]}" \
+			"$bin/gpucheck" -budget "$((s - $(grace_of "$s") - 3))s" "${args[@]}" -repeat "${TUNE_REPEAT:-5}" || status=1
 		if [ "${TUNE_MEMORY:-0}" = 1 ]; then
 			compiled_memory "$vname" "$dump" | tee -a "$memory"
 			rm -rf "$dump"

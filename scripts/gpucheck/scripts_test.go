@@ -89,8 +89,10 @@ func TestGPUScriptsRefuseClearly(t *testing.T) {
 			[]string{"CHECK_BACKEND=cadps", "TUNE_VARIANTS=default= ; nhwc"}},
 		{"precision with an unknown precision", built, "precision.sh", "run", "unknown precision 'fp8'",
 			[]string{"CHECK_BACKEND=cadps", "PRECISION_PRECISIONS=exact fp8"}},
-		// Whole-process exact float32 would run its TF32 parts exact.
+		// Whole-process exact float32 would run their TF32 parts exact.
 		{"check with CHECK_TF32", built, "check.sh", "run", "CHECK_TF32 is not for this script", []string{"CHECK_TF32=0"}},
+		{"compare with CHECK_TF32", built, "compare.sh", "run", "CHECK_TF32 is not for this script", []string{"CHECK_TF32=0"}},
+		{"precision with CHECK_TF32", built, "precision.sh", "run", "CHECK_TF32 is not for this script", []string{"CHECK_TF32=0"}},
 		// Refused before anything compiles.
 		{"check build without fixtures", bare, "check.sh", "build", "no reference fixture " + noFixtures + "/unet-a",
 			[]string{"CADPS_REFERENCE_DIR=" + noFixtures}},
@@ -266,7 +268,7 @@ func TestCompareScriptCalls(t *testing.T) {
 		}
 	}
 	calls := filepath.Join(t.TempDir(), "calls")
-	record := "#!/bin/sh\necho \"%s tf32override=${NVIDIA_TF32_OVERRIDE:-} $*\" >>\"$CALLS\"\n"
+	record := "#!/bin/sh\necho \"%s tf32override=${NVIDIA_TF32_OVERRIDE:-} xla=${XLA_FLAGS:-} $*\" >>\"$CALLS\"\n"
 	python := filepath.Join(t.TempDir(), "python")
 	if err := os.WriteFile(python, []byte(fmt.Sprintf(record, "python")), 0o755); err != nil {
 		t.Fatal(err)
@@ -286,7 +288,9 @@ func TestCompareScriptCalls(t *testing.T) {
 	}
 	cmd := exec.Command("bash", filepath.Join(tree, "scripts", "gpu", "compare.sh"), "run")
 	cmd.Env = append(os.Environ(), "CALLS="+calls, "PYTHON="+python, "CHECK_BACKEND=cadps", "COMPARE_OUT="+t.TempDir(),
-		"COMPARE_NAME=test", "COMPARE_EXACT=1", "COMPARE_SHARES=20 60 20 20 20 20 60", "COMPARE_SECONDS=1000")
+		"COMPARE_NAME=test", "COMPARE_EXACT=1", "COMPARE_SHARES=20 60 20 20 20 20 60", "COMPARE_SECONDS=1000",
+		// The caller's own setting must reach no part: each sets its precision.
+		"NVIDIA_TF32_OVERRIDE=0", "XLA_FLAGS=--caller")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Logf("compare.sh: %v (the stand-ins write no results)", err)
@@ -297,11 +301,19 @@ func TestCompareScriptCalls(t *testing.T) {
 	}
 	var compiled, exact []string
 	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		// torch's exact float32 is its own --tf32 off, never the variable,
+		// which would override the settings torch records.
 		if strings.HasPrefix(line, "python") && strings.Contains(line, "--compile") {
 			compiled = append(compiled, line)
 		}
-		if strings.HasPrefix(line, "gpucheck tf32override=0 ") {
+		exactFlags := strings.Contains(line, " xla=--caller --xla_gpu_enable_triton_gemm=false ")
+		switch {
+		case strings.HasPrefix(line, "gpucheck tf32override=0 ") && exactFlags:
 			exact = append(exact, line)
+		case strings.HasSuffix(line, " -c import torch"):
+			// compare.sh asking whether torch is there, before any part.
+		case strings.Contains(line, "tf32override=0") || exactFlags || !strings.Contains(line, " xla=--caller "):
+			t.Errorf("a part not in exact float32 ran with the exact settings, or without the caller's XLA_FLAGS: %s", line)
 		}
 	}
 	if len(compiled) == 0 {
