@@ -85,8 +85,12 @@ build() {
 	done
 	# The repository's own fixtures (small: other tasks and network options).
 	[ -n "${CADPS_REFERENCE_DIR:-}" ] || cp -r "$root/testdata/reference/." "$out/fixtures/"
-	du -sh "$out"
+	# What each script needs travels in one call, at most 64 MiB in all:
+	# refused here rather than found out on the GPU machine.
+	check_carry "$root" build/gpu || exit 2
 	echo "built; carry build/gpu to the GPU machine and run: scripts/gpu/check.sh run"
+	check_carry "$root" build/gpu/gpucheck.gz build/gpu/gpucompare.gz build/gpu/bench || exit 2
+	echo "compare.sh and tune.sh need only these: scripts/gpu/compare.sh run, scripts/gpu/tune.sh run"
 }
 
 run() {

@@ -36,7 +36,9 @@ find_plugin() {
 	local p
 	p=$(python3 -c 'import os, jax_plugins.xla_cuda13 as m; print(os.path.join(os.path.dirname(m.__file__), "xla_cuda_plugin.so"))' 2>/dev/null || true)
 	if [ -z "$p" ] || [ ! -f "$p" ]; then
-		p=$(find / -name 'xla_cuda_plugin.so' -not -path '/proc/*' 2>/dev/null | head -n 1 || true)
+		# Bounded: on a machine with large mounted trees a search of / could
+		# eat the whole call.
+		p=$(timeout 30 find / -name 'xla_cuda_plugin.so' -not -path '/proc/*' -not -path '/sys/*' 2>/dev/null | head -n 1 || true)
 	fi
 	echo "$p"
 }
@@ -216,3 +218,35 @@ bounded() {
 	esac | tee -a "$log"
 	return "$rc"
 }
+
+# carry_limit is the most one GPU call carries, in bytes: 64 MiB, all the
+# carried paths together.
+carry_limit=67108864
+
+# check_carry ROOT PATH... prints the size of the files under the PATHs
+# (relative to ROOT), which travel together in one GPU call, or fails
+# naming it and the largest entries to drop when it exceeds carry_limit.
+check_carry() {
+	local root=$1 bytes
+	shift
+	bytes=$(cd "$root" && find "$@" -type f -printf '%s\n' | awk '{ n += $1 } END { print n + 0 }')
+	if [ "$bytes" -le "$carry_limit" ]; then
+		echo "to carry: $* ($(mib "$bytes") MiB of the $(mib "$carry_limit") MiB one GPU call carries)"
+		return 0
+	fi
+	{
+		echo "${0##*/}: $* together are $bytes bytes ($(mib "$bytes") MiB), over the $carry_limit bytes ($(mib "$carry_limit") MiB) one GPU call carries;"
+		echo "drop some of the largest entries, or carry them in a call of their own:"
+		# A folder's entries, and the files named themselves.
+		(
+			cd "$root"
+			for p in "$@"; do
+				if [ -d "$p" ]; then du -sb "$p"/*; else du -sb "$p"; fi
+			done
+		) | sort -rn | head -n 5 | awk '{ printf "  %s  %.1f MiB\n", $2, $1 / 1048576 }'
+	} >&2
+	return 1
+}
+
+# mib prints a number of bytes in MiB, to a tenth.
+mib() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }

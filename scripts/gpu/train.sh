@@ -26,7 +26,8 @@
 # (relative to the repository root). TRAIN_LOSS_WEIGHT (e.g. trunc-snr:100; default
 # uniform) sets or changes the weighting of L_simple. TRAIN_BACKEND replaces the
 # XLA backend (e.g. TRAIN_BACKEND=cadps tries the script on the CPU); CHECK_TF32=0
-# trains and samples in exact float32 (env.sh).
+# trains and samples in exact float32 (env.sh). The build fails when cadps.gz or
+# data/ exceeds the 64 MiB one GPU call carries.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 dir="$root/build/gputrain"
@@ -41,7 +42,9 @@ build() {
 	CGO_ENABLED=1 go build -tags xla -ldflags='-s -w' -o "$dir/cadps" ./scripts/cadps
 	gzip -9f "$dir/cadps"
 	cp "$data" "$dir/data/"
-	du -sh "$dir"
+	# Each may travel in a call of its own; precision.sh needs only cadps.gz.
+	check_carry "$root" build/gputrain/cadps.gz || exit 2
+	check_carry "$root" build/gputrain/data || exit 2
 	echo "built; copy build/gputrain (cadps.gz and data/) to the GPU machine and run: scripts/gpu/train.sh run"
 }
 

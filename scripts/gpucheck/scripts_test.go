@@ -487,6 +487,46 @@ func TestBounded(t *testing.T) {
 	}
 }
 
+// TestCheckCarry checks that a build over what one GPU call carries
+// (64 MiB, the carried paths together) fails, naming its size and its
+// largest entries, and that one under it passes.
+func TestCheckCarry(t *testing.T) {
+	root := t.TempDir()
+	for name, size := range map[string]int64{"a/big.gz": 40 << 20, "a/small": 1 << 20, "b/other.gz": 30 << 20} {
+		p := filepath.Join(root, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Truncate(p, size); err != nil { // sparse: the size counts, not the disk
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		paths string
+		ok    bool
+		says  []string
+	}{
+		{"a", true, []string{"to carry: a (41.0 MiB of the 64.0 MiB"}},
+		{"a b/other.gz", false, []string{"a b/other.gz together are 74448896 bytes (71.0 MiB), over the 67108864 bytes",
+			"a/big.gz  40.0 MiB", "b/other.gz  30.0 MiB"}},
+	} {
+		cmd := sourceEnvSh(t, `check_carry "$ROOT" $PATHS`)
+		cmd.Env = append(os.Environ(), "ROOT="+root, "PATHS="+c.paths)
+		out, err := cmd.CombinedOutput()
+		if (err == nil) != c.ok {
+			t.Errorf("check_carry %s: err %v, want ok %v\n%s", c.paths, err, c.ok, out)
+		}
+		for _, want := range c.says {
+			if !strings.Contains(string(out), want) {
+				t.Errorf("check_carry %s: output lacks %q:\n%s", c.paths, want, out)
+			}
+		}
+	}
+}
+
 // TestCheckScriptBudget runs check.sh with stand-ins that crash or never
 // end, and checks that the whole stays within CHECK_SECONDS (each part
 // takes from it, none beyond it), that a crash's lines and a timeout are
