@@ -145,7 +145,8 @@ for p in precs[1:]:
             dp, ds = float(o["psnr"]) - float(e["psnr"]), float(o["ssim"]) - float(e["ssim"])
             dps.append(dp)
             dss.append(ds)
-        if r["psnr_vs_exact"] in ("null", ""):
+        # Identical images: cadps metrics writes their PSNR as "+Inf".
+        if r["psnr_vs_exact"] in ("null", "") or math.isinf(float(r["psnr_vs_exact"])):
             identical += 1
         else:
             between.append(float(r["psnr_vs_exact"]))
