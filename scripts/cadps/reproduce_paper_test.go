@@ -163,3 +163,47 @@ func TestPaperScriptWithoutMetrics(t *testing.T) {
 		}
 	}
 }
+
+// TestPaperScriptNamesCPUBackend checks that scripts/paper/reproduce.sh
+// says, before it starts, that a model other than the shipped small prior
+// runs on the CPU when GOMLX_BACKEND is unset, and says nothing when a
+// backend is set or the model is the small prior. The command is `true`,
+// so that only the script runs.
+func TestPaperScriptNamesCPUBackend(t *testing.T) {
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("needs bash")
+	}
+	truePath, err := exec.LookPath("true")
+	if err != nil {
+		t.Skip("needs true")
+	}
+	for _, tc := range []struct {
+		name     string
+		env      []string
+		wantNote bool
+	}{
+		{"ffhq256 without a backend", []string{"MODEL=ffhq256"}, true},
+		{"ffhq256 with an empty backend", []string{"MODEL=ffhq256", "GOMLX_BACKEND="}, true},
+		{"ffhq256 on XLA", []string{"MODEL=ffhq256", "GOMLX_BACKEND=xla:/opt/xla_cuda_plugin.so"}, false},
+		{"the small prior without a backend", []string{"MODEL=small"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var env []string
+			for _, kv := range os.Environ() {
+				if !strings.HasPrefix(kv, "GOMLX_BACKEND=") && !strings.HasPrefix(kv, "MODEL=") {
+					env = append(env, kv)
+				}
+			}
+			cmd := exec.Command("bash", "../paper/reproduce.sh")
+			cmd.Env = append(env, append([]string{"CADPS=" + truePath, "SHARD=", "SHARD_COUNT="}, tc.env...)...)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			if err := cmd.Run(); err != nil {
+				t.Fatalf("%v\n%s", err, stderr.String())
+			}
+			if got := strings.Contains(stderr.String(), "GOMLX_BACKEND is unset"); got != tc.wantNote {
+				t.Errorf("note about the CPU backend: %v, want %v; stderr:\n%s", got, tc.wantNote, stderr.String())
+			}
+		})
+	}
+}

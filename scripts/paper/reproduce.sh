@@ -55,5 +55,11 @@ elif [[ -n "$SHARD_COUNT" && -n "${SLURM_ARRAY_TASK_ID:-}${JOB_COMPLETION_INDEX:
 	args+=(-shard-count "$SHARD_COUNT") # the index from a Slurm or Kubernetes job array
 fi
 
+# Without GOMLX_BACKEND, cadps runs on the CPU: say so before a run at the
+# papers' size starts there (the shipped 32×32 prior is meant for the CPU).
+if [[ -z "${GOMLX_BACKEND:-}" && "$MODEL" != small && "$MODEL" != fmnist32 ]]; then
+	echo "reproduce.sh: GOMLX_BACKEND is unset, so $MODEL runs on the CPU (the pure-Go backend); for a GPU, build cadps with -tags xla and set GOMLX_BACKEND (docs/cuda.md)" >&2
+fi
+
 # shellcheck disable=SC2086 # CADPS may be a command with arguments
 exec $CADPS reproduce "${args[@]}" "$@"
