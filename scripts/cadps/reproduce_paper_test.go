@@ -58,15 +58,15 @@ func TestPaperScript(t *testing.T) {
 	var last string
 	// Shards 0 and 1 of 2, then a run without a shard, which finds every
 	// item finished and prints the tables again.
-	for _, shard := range []string{"SHARD=0", "SHARD=1", "SHARD="} {
+	for _, shard := range [][2]string{{"SHARD=0", "SHARD_COUNT=2"}, {"SHARD=1", "SHARD_COUNT=2"}, {"SHARD=", "SHARD_COUNT="}} {
 		cmd := exec.Command("bash", "../paper/reproduce.sh", "-quiet", "-grid-rows", "0")
 		cmd.Env = append(os.Environ(), "CADPS="+wrapper, "MODEL=small", "WEIGHTS=", "IMAGES="+smallImages,
 			"COUNT=2", "STEPS=2", "OUT="+out, "LPIPS_NET=alex", "LPIPS_BACKBONE="+alex, "FID_WEIGHTS="+stem, "FID_DIMS=64",
-			"TASKS="+toyTasks, shard, "SHARD_COUNT=2")
+			"TASKS="+toyTasks, shard[0], shard[1])
 		var stdout, stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		if err := cmd.Run(); err != nil {
-			t.Fatalf("%s: %v\n%s\n%s", shard, err, stdout.String(), stderr.String())
+			t.Fatalf("%s %s: %v\n%s\n%s", shard[0], shard[1], err, stdout.String(), stderr.String())
 		}
 		last = stdout.String()
 	}
@@ -203,6 +203,49 @@ func TestPaperScriptNamesCPUBackend(t *testing.T) {
 			}
 			if got := strings.Contains(stderr.String(), "GOMLX_BACKEND is unset"); got != tc.wantNote {
 				t.Errorf("note about the CPU backend: %v, want %v; stderr:\n%s", got, tc.wantNote, stderr.String())
+			}
+		})
+	}
+}
+
+// TestPaperScriptShardCount checks that scripts/paper/reproduce.sh passes
+// SHARD_COUNT on without SHARD, inside a job array or not, so that cadps
+// takes the array's index or refuses a count without one, instead of the
+// script dropping it and every worker running every item; and that it
+// runs where HOME is unset.
+func TestPaperScriptShardCount(t *testing.T) {
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("needs bash")
+	}
+	dir := t.TempDir()
+	fake := filepath.Join(dir, "cadps")
+	if err := os.WriteFile(fake, []byte("#!/bin/sh\necho \"$@\"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		env  []string
+		want string
+	}{
+		{"count alone", []string{"SHARD_COUNT=3"}, "-shard-count 3"},
+		{"count in a Slurm array", []string{"SHARD_COUNT=3", "SLURM_ARRAY_TASK_ID=1"}, "-shard-count 3"},
+		{"index and count", []string{"SHARD=1", "SHARD_COUNT=3"}, "-shard 1/3"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var env []string
+			for _, kv := range os.Environ() {
+				if !strings.HasPrefix(kv, "HOME=") && !strings.HasPrefix(kv, "SHARD") && !strings.HasPrefix(kv, "SLURM_") && !strings.HasPrefix(kv, "JOB_COMPLETION_INDEX=") {
+					env = append(env, kv)
+				}
+			}
+			cmd := exec.Command("bash", "../paper/reproduce.sh")
+			cmd.Env = append(env, append([]string{"CADPS=" + fake, "MODEL=small", "OUT=" + filepath.Join(dir, "out")}, tc.env...)...)
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+			if !strings.Contains(string(out), tc.want) {
+				t.Errorf("cadps got\n%s\nwant %q among its arguments", out, tc.want)
 			}
 		})
 	}

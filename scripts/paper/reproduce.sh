@@ -18,7 +18,7 @@ set -euo pipefail
 : "${METHODS:=dps,cadps}"
 : "${OUT:=runs/paper}"
 : "${LPIPS_NET:=vgg}"                                     # LPIPS network: vgg, as the released util/compute_metric.py; or alex, squeeze
-: "${LPIPS_DIR=$HOME/.cache/torch/hub/checkpoints}"      # holds vgg16-397923af.pth (alexnet-owt-7be5be79.pth for alex; set but empty, with no LPIPS_BACKBONE: no LPIPS)
+: "${LPIPS_DIR=${HOME:-}/.cache/torch/hub/checkpoints}" # holds vgg16-397923af.pth (alexnet-owt-7be5be79.pth for alex; set but empty, with no LPIPS_BACKBONE: no LPIPS)
 : "${LPIPS_BACKBONE:=}"                                   # or the backbone file itself
 : "${FID_WEIGHTS=pt_inception-2015-12-05-6726825d.pth}"   # pytorch-fid's Inception (set but empty: no FID)
 : "${FID_DIMS:=2048}"
@@ -51,8 +51,10 @@ if [[ -n "$SHARD" ]]; then
 		exit 2
 	fi
 	args+=(-shard "$SHARD/$SHARD_COUNT")
-elif [[ -n "$SHARD_COUNT" && -n "${SLURM_ARRAY_TASK_ID:-}${JOB_COMPLETION_INDEX:-}" ]]; then
-	args+=(-shard-count "$SHARD_COUNT") # the index from a Slurm or Kubernetes job array
+elif [[ -n "$SHARD_COUNT" ]]; then
+	# The index comes from a Slurm or Kubernetes job array; outside one,
+	# cadps refuses a count without an index rather than run every item.
+	args+=(-shard-count "$SHARD_COUNT")
 fi
 
 # Without GOMLX_BACKEND, cadps runs on the CPU: say so before a run at the
