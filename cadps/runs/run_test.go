@@ -354,14 +354,7 @@ func TestRunItemTakenOverWritesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stem := filepath.Join(out, it.Task, it.Method, ClaimDir, it.Name())
-	if err := os.MkdirAll(filepath.Dir(stem), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	cl, err := (&claim.Claimer{}).Claim(stem)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cl, stem := claimItem(t, out, it, "")
 	defer cl.Release()
 	rep.OnStep = func(_ Item, p restore.Progress) {
 		if p.Step != 1 {
@@ -408,14 +401,7 @@ func TestRunItemWriteFailsAfterTakeOver(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			stem := filepath.Join(out, it.Task, it.Method, ClaimDir, it.Name())
-			if err := os.MkdirAll(filepath.Dir(stem), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			cl, err := (&claim.Claimer{}).Claim(stem)
-			if err != nil {
-				t.Fatal(err)
-			}
+			cl, stem := claimItem(t, out, it, "")
 			defer cl.Release()
 			if tc.lost { // another worker has linked the next generation
 				h, err := json.Marshal(claim.Holder{Host: "elsewhere", PID: 1, Worker: "shard 0/1", Claimed: "2026-01-01T00:00:00Z", Token: "other"})
@@ -449,14 +435,7 @@ func TestRunReportsWaitingOnce(t *testing.T) {
 	rep := srReproduction(t, out, 1)
 	rep.Poll, rep.Log = time.Millisecond, log
 	it := rep.Items()[0]
-	stem := filepath.Join(out, it.Task, it.Method, ClaimDir, it.Name())
-	if err := os.MkdirAll(filepath.Dir(stem), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	held, err := (&claim.Claimer{Worker: "another worker"}).Claim(stem)
-	if err != nil {
-		t.Fatal(err)
-	}
+	held, _ := claimItem(t, out, it, "another worker")
 	go func() {
 		// Released once the worker says it waits (however long it takes to
 		// get there), and then looks about 100 times more.
@@ -748,4 +727,20 @@ func TestRunRecordsBuild(t *testing.T) {
 			t.Errorf("%s records %s:\n%s", SettingsFile, key, settings)
 		}
 	}
+}
+
+// claimItem claims the item it of the reproduction in out as worker would
+// (its claim file under the item's ClaimDir), for a test that plays
+// another worker, and returns the claim and its file's stem.
+func claimItem(t *testing.T, out string, it Item, worker string) (*claim.Claim, string) {
+	t.Helper()
+	stem := filepath.Join(out, it.Task, it.Method, ClaimDir, it.Name())
+	if err := os.MkdirAll(filepath.Dir(stem), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cl, err := (&claim.Claimer{Worker: worker}).Claim(stem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cl, stem
 }

@@ -249,24 +249,7 @@ func TestCompareScriptCalls(t *testing.T) {
 	if _, err := exec.LookPath("bash"); err != nil {
 		t.Skip("no bash")
 	}
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tree := t.TempDir()
-	for _, f := range []string{"compare.sh", "env.sh"} {
-		b, err := os.ReadFile(filepath.Join(root, "scripts", "gpu", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := filepath.Join(tree, "scripts", "gpu", f)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, b, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	tree := scriptTree(t, "compare.sh", "env.sh")
 	calls := filepath.Join(t.TempDir(), "calls")
 	record := "#!/bin/sh\necho \"%s tf32override=${NVIDIA_TF32_OVERRIDE:-} xla=${XLA_FLAGS:-} $*\" >>\"$CALLS\"\n"
 	python := filepath.Join(t.TempDir(), "python")
@@ -539,24 +522,7 @@ func TestCheckScriptBudget(t *testing.T) {
 	if _, err := exec.LookPath("bash"); err != nil {
 		t.Skip("no bash")
 	}
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tree := t.TempDir()
-	for _, f := range []string{"check.sh", "env.sh"} {
-		b, err := os.ReadFile(filepath.Join(root, "scripts", "gpu", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := filepath.Join(tree, "scripts", "gpu", f)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, b, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	tree := scriptTree(t, "check.sh", "env.sh")
 	gpu := filepath.Join(tree, "build", "gpu")
 	if err := os.MkdirAll(gpu, 0o755); err != nil {
 		t.Fatal(err)
@@ -601,4 +567,30 @@ func TestCheckScriptBudget(t *testing.T) {
 			t.Errorf("test.log lacks %q:\n%s", want, b)
 		}
 	}
+}
+
+// scriptTree returns a new folder holding copies of the named scripts of
+// scripts/gpu at their place in the repository (scripts/gpu/NAME), so that
+// a test can run them beside stand-ins of its own.
+func scriptTree(t *testing.T, names ...string) string {
+	t.Helper()
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree := t.TempDir()
+	for _, f := range names {
+		b, err := os.ReadFile(filepath.Join(root, "scripts", "gpu", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(tree, "scripts", "gpu", f)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return tree
 }
