@@ -123,9 +123,11 @@ func (s *Sampler) hostDraws(noise NoiseSource, i int, shape, yShape []int) ([]*t
 }
 
 // start is the graph of the method's initial state (guidance.Starter) from
-// the initial draw and y.
-func (s *Sampler) start(ctx *context.Context, noise, y *graph.Node) *graph.Node {
-	st := s.stepOf(ctx, noise, graph.Const(noise.Graph(), int32(s.p.Process.NumSteps()-1)), y)
+// the initial draw, y and the operator's data when they are inputs (see
+// opInputs).
+func (s *Sampler) start(ctx *context.Context, in []*graph.Node) *graph.Node {
+	noise, y := in[0], in[1]
+	st := s.stepOf(ctx, noise, graph.Const(noise.Graph(), int32(s.p.Process.NumSteps()-1)), y, in[2:])
 	return s.p.Method.(guidance.Starter).Start(st)
 }
 
@@ -159,7 +161,7 @@ func (s *Sampler) Start(noise, y *tensors.Tensor) (*tensors.Tensor, error) {
 	if err := s.checkMeasurementShape(noise.Shape().Dimensions, y); err != nil {
 		return nil, fmt.Errorf("cadps: %s start: %w", s.p.Method.Name(), err)
 	}
-	out, err := s.startExec.Exec(noise, y)
+	out, err := s.startExec.Exec(append([]any{noise, y}, s.opInputs()...)...)
 	if err != nil {
 		return nil, fmt.Errorf("cadps: %s start: %w", s.p.Method.Name(), err)
 	}

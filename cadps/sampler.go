@@ -90,13 +90,20 @@ type StepInfo struct {
 type Callback func(StepInfo) error
 
 // Sampler runs one Problem; its step graph is compiled on the first step and
-// reused for every later step and run of the same shapes.
+// reused for every later step and run of the same shapes, and by the
+// samplers WithOperator derives for other operators of the same structure.
 type Sampler struct {
 	p         Problem
 	exec      *context.Exec
 	graphExec *context.Exec // the step variant drawing its noise in the graph (see GraphNoise)
 	startExec *context.Exec // the method's own x_T (guidance.Starter), or nil
-	extras    extraNames
+	extras    *extraNames
+	// bound is set when the operator's data enter the graphs as inputs
+	// (ops.Parametrized): then opKey is its key and opData its data, which
+	// every execution passes after y.
+	bound  bool
+	opKey  string
+	opData []*tensors.Tensor
 }
 
 // extraNames holds, for each step graph built, the names of the method's
@@ -193,7 +200,14 @@ func NewSampler(p Problem) (*Sampler, error) {
 		return nil, fmt.Errorf("cadps: %w", err)
 	}
 
-	s := &Sampler{p: p}
+	s := &Sampler{p: p, extras: &extraNames{}}
+	if op, ok := p.Op.(ops.Parametrized); ok {
+		// The operator's data become inputs unless the method needs a part
+		// of it that the bound form does not give (an SVD).
+		if key, data, ok := op.Parameters(); ok && guidance.CheckOperator(p.Method, op.Bind(nil)) == nil {
+			s.bound, s.opKey, s.opData = true, key, data
+		}
+	}
 	if _, ok := p.Method.(guidance.Starter); ok {
 		start, err := context.NewExec(p.Backend, p.Ctx, s.start)
 		if err != nil {
@@ -212,13 +226,66 @@ func NewSampler(p Problem) (*Sampler, error) {
 	return s, nil
 }
 
+// WithOperator returns a sampler of s's problem with op as its operator.
+// When op's data can be inputs of s's compiled graphs (op and s's operator
+// are ops.Parametrized with equal keys, and the method takes their bound
+// form), the new sampler shares those graphs, so that a run with op
+// compiles nothing new; otherwise it is NewSampler's, with graphs of its
+// own. Either way op is checked against the method as NewSampler checks
+// it.
+func (s *Sampler) WithOperator(op ops.Operator) (*Sampler, error) {
+	if s.bound {
+		if pz, ok := op.(ops.Parametrized); ok {
+			if key, data, ok := pz.Parameters(); ok && key == s.opKey {
+				if err := guidance.CheckOperator(s.p.Method, op); err != nil {
+					return nil, fmt.Errorf("cadps: %w", err)
+				}
+				shared := *s
+				shared.p.Op, shared.opData = op, data
+				return &shared, nil
+			}
+		}
+	}
+	p := s.p
+	p.Op = op
+	return NewSampler(p)
+}
+
+// SharesGraphs reports whether s and other run on the same compiled graphs
+// (other was derived from s by WithOperator, or s from other).
+func (s *Sampler) SharesGraphs(other *Sampler) bool {
+	return other != nil && s.exec == other.exec
+}
+
+// opInputs returns the operator's data as the tensors an execution passes
+// after y (none when they are constants of the graphs).
+func (s *Sampler) opInputs() []any {
+	in := make([]any, len(s.opData))
+	for k, d := range s.opData {
+		in[k] = d
+	}
+	return in
+}
+
+// op returns the operator a graph applies: its bound form reading data
+// (the graph's inputs after y) when the operator's data are inputs, the
+// operator itself otherwise.
+func (s *Sampler) op(data []*graph.Node) ops.Operator {
+	if s.bound {
+		return s.p.Op.(ops.Parametrized).Bind(data)
+	}
+	return s.p.Op
+}
+
 // step is the graph of one reverse step; its inputs are x_t, the index i,
-// y, then the step's draws (see drawShapes). Outputs: x_{t-1}, x̂0, the
-// residual norms, Σ|x_{t-1}| (NaN/Inf detector), then the method's extras in
-// name order.
+// y, the operator's data when they are inputs (see opInputs), then the
+// step's draws (see drawShapes). Outputs: x_{t-1}, x̂0, the residual
+// norms, Σ|x_{t-1}| (NaN/Inf detector), then the method's extras in name
+// order.
 func (s *Sampler) step(ctx *context.Context, in []*graph.Node) []*graph.Node {
-	x, i, y, draws := in[0], in[1], in[2], in[3:]
-	st := s.stepOf(ctx, x, i, y)
+	k := 3 + len(s.opData)
+	x, i, y, draws := in[0], in[1], in[2], in[k:]
+	st := s.stepOf(ctx, x, i, y, in[3:k])
 	st.Draws = draws
 	if _, ok := s.p.Method.(guidance.Drawer); !ok {
 		st.Z, st.ZY = draws[0], draws[1]
@@ -258,10 +325,11 @@ func (s *Sampler) step(ctx *context.Context, in []*graph.Node) []*graph.Node {
 	return outs
 }
 
-// stepOf returns the guidance.Step of the problem for x_t at index i.
-func (s *Sampler) stepOf(ctx *context.Context, x, i, y *graph.Node) *guidance.Step {
+// stepOf returns the guidance.Step of the problem for x_t at index i, with
+// the operator reading opData when its data are inputs.
+func (s *Sampler) stepOf(ctx *context.Context, x, i, y *graph.Node, opData []*graph.Node) *guidance.Step {
 	st := &guidance.Step{
-		Ctx: ctx, Net: s.p.Net, Process: s.p.Process, Op: s.p.Op,
+		Ctx: ctx, Net: s.p.Net, Process: s.p.Process, Op: s.op(opData),
 		X: x, I: i, Y: y,
 		Scale: s.p.Scale, Ramp: s.p.Ramp, SigmaY: s.p.SigmaY, DDIM: s.p.ddim(), Eta: s.p.Eta,
 	}
@@ -272,11 +340,14 @@ func (s *Sampler) stepOf(ctx *context.Context, x, i, y *graph.Node) *guidance.St
 }
 
 // graphStep is step with its noise drawn in the graph (see GraphNoise):
-// the draws come from the generator state in the order drawShapes lists
-// them (z and then, with a measurement, zy for the methods that are not
-// Drawers). Outputs: step's first four, the advanced state, the next step's
-// index i−1, then the method's extras in name order.
-func (s *Sampler) graphStep(ctx *context.Context, x, i, state, y *graph.Node) []*graph.Node {
+// its inputs are x_t, i, the generator state, y and the operator's data
+// when they are inputs; the draws come from the generator state in the
+// order drawShapes lists them (z and then, with a measurement, zy for the
+// methods that are not Drawers). Outputs: step's first four, the advanced
+// state, the next step's index i−1, then the method's extras in name
+// order.
+func (s *Sampler) graphStep(ctx *context.Context, in []*graph.Node) []*graph.Node {
+	x, i, state, y, opData := in[0], in[1], in[2], in[3], in[4:]
 	var draws []*graph.Node
 	if _, ok := s.p.Method.(guidance.Drawer); ok {
 		for _, dims := range s.drawShapes(x.Shape().Dimensions, y.Shape().Dimensions) {
@@ -293,7 +364,7 @@ func (s *Sampler) graphStep(ctx *context.Context, x, i, state, y *graph.Node) []
 		}
 		draws = []*graph.Node{z, zy}
 	}
-	outs := s.step(ctx, append([]*graph.Node{x, i, y}, draws...))
+	outs := s.step(ctx, slices.Concat([]*graph.Node{x, i, y}, opData, draws))
 	next := graph.Sub(i, graph.OnesLike(i))
 	return slices.Concat(outs[:4], []*graph.Node{state, next}, outs[4:])
 }
@@ -451,7 +522,7 @@ func (s *Sampler) StepDraws(x *tensors.Tensor, i int, draws []*tensors.Tensor, y
 		return StepInfo{}, fmt.Errorf("cadps: %s step at index %d: %d draws, want %d (DrawShapes lists a step's draws)",
 			s.p.Method.Name(), i, len(draws), len(want))
 	}
-	args := []any{x, tensors.FromScalar(int32(i)), y}
+	args := append([]any{x, tensors.FromScalar(int32(i)), y}, s.opInputs()...)
 	for k, d := range draws {
 		if d == nil {
 			return StepInfo{}, fmt.Errorf("cadps: %s step at index %d: draw %d of %d is nil (DrawShapes lists a step's draws)", s.p.Method.Name(), i, k+1, len(draws))
@@ -562,7 +633,7 @@ func (s *Sampler) runGraph(x *tensors.Tensor, ownX bool, y *tensors.Tensor, nois
 	index := tensors.FromScalar(int32(steps - 1))
 	for k := range steps {
 		i := steps - 1 - k
-		outs, g, err := s.graphExec.ExecWithGraph(x, index, state, y)
+		outs, g, err := s.graphExec.ExecWithGraph(append([]any{x, index, state, y}, s.opInputs()...)...)
 		if err != nil {
 			return nil, fmt.Errorf("cadps: %s step at index %d (graph noise): %w", s.p.Method.Name(), i, err)
 		}

@@ -203,18 +203,25 @@ func (b *Blur) Adjoint(y *graph.Node) *graph.Node {
 }
 
 // correlate correlates every channel of the [N,C,H',W'] x with the kernel
-// (flipped in both axes when flip is set), zero-padding pad pixels on every side. The channels are folded into the
-// batch, so this is one single-channel convolution whose gradient is again
-// one convolution (a grouped convolution's gradient is split into one per
-// group).
+// (flipped in both axes when flip is set), zero-padding pad pixels on
+// every side (see the function correlate).
 func (b *Blur) correlate(x *graph.Node, flip bool, pad int, in []int) *graph.Node {
-	d := x.Shape().Dimensions
 	k := b.kernel
 	if flip {
 		k = slices.Clone(k)
 		slices.Reverse(k) // reversing row-major data flips both axes
 	}
-	kernel := constOf(x, k, 1, 1, b.size, b.size)
+	return correlate(x, constOf(x, k, 1, 1, b.size, b.size), pad, in)
+}
+
+// correlate correlates every channel of the [N,C,H',W'] x with the
+// [1,1,K,K] kernel, zero-padding pad pixels on every side, and returns the
+// result shaped [in[0],in[1],·,·]. The channels are folded into the batch,
+// so this is one single-channel convolution whose gradient is again one
+// convolution (a grouped convolution's gradient is split into one per
+// group).
+func correlate(x, kernel *graph.Node, pad int, in []int) *graph.Node {
+	d := x.Shape().Dimensions
 	// Strides are always given: GoMLX's own pure-Go backend refuses a
 	// convolution whose strides are left unset.
 	conv := graph.Convolve(graph.Reshape(x, d[0]*d[1], 1, d[2], d[3]), kernel).ChannelsAxis(timage.ChannelsFirst).StridePerAxis(1, 1)

@@ -99,9 +99,14 @@ func (p *Inpainting) PseudoInverse(y *graph.Node) *graph.Node { return p.Apply(y
 // GramDiagonal implements [DiagonalGram]: A = diag(m) with m ∈ {0,1}, so
 // A diag(c) Aᵀ = diag(m ⊙ c). ok is false when c [N,C,H,W] is not of the
 // mask's H×W (or not a float image).
-func (p *Inpainting) GramDiagonal(c *graph.Node) (*graph.Node, bool) {
-	if _, err := p.OutputShape(c.Shape().Dimensions); err != nil || !c.DType().IsFloat() {
+func (p *Inpainting) GramDiagonal(c *graph.Node) (*graph.Node, bool) { return maskGram(p, c) }
+
+// maskGram is the Gram diagonal of the masking operator op: A diag(c) Aᵀ
+// = diag(m ⊙ c) = A c; ok is false when op does not take c's shape or c is
+// not a float image.
+func maskGram(op Operator, c *graph.Node) (*graph.Node, bool) {
+	if _, err := op.OutputShape(c.Shape().Dimensions); err != nil || !c.DType().IsFloat() {
 		return nil, false
 	}
-	return p.Apply(c), true
+	return op.Apply(c), true
 }

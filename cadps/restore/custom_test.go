@@ -318,30 +318,56 @@ func TestProjectionOwnOperator(t *testing.T) {
 }
 
 // TestSamplerReuse checks which compiled samplers a restorer keeps: one
-// per batch shape for a task without random parts, none for a task with
-// random parts (whose operators never repeat).
+// per batch shape for a task without random parts; for a task with random
+// parts (whose operators never repeat) the last sampler, whose compiled
+// graphs the next batch's shares when the method takes the mask or kernel
+// as an input, with the results of a restorer that compiles anew.
 func TestSamplerReuse(t *testing.T) {
 	b, prior := shippedPrior(t)
 	truths := twoTestImages(t, prior)
 	for _, tc := range []struct {
-		task string
-		kept bool
-	}{{"sr:factor=2", true}, {"inpaint_random:fraction=0.5", false}} {
-		r, err := New(b, prior, Options{Task: SpecTask(tc.task), Method: "dps", Steps: 2})
+		task, method string
+		kept, shared bool
+	}{
+		{"sr:factor=2", "dps", true, false},
+		{"inpaint_random:fraction=0.5", "dps", false, true},
+		{"motion_blur:kernel_size=5", "cadps", false, true},
+		{"inpaint_random:fraction=0.5", "ddrm", false, false},
+	} {
+		r, err := New(b, prior, Options{Task: SpecTask(tc.task), Method: tc.method, Steps: 2})
 		if err != nil {
 			t.Fatal(err)
 		}
 		var first *compiled
+		var random []*cadps.Sampler
+		var last *BatchResult
 		for seed := range uint64(2) {
-			if _, err := r.RestoreBatch(truths, seed, nil); err != nil {
+			if last, err = r.RestoreBatch(truths, seed, nil); err != nil {
 				t.Fatal(err)
 			}
 			if seed == 0 {
 				first = r.last
 			}
+			random = append(random, r.random)
 		}
 		if kept := r.last != nil; kept != tc.kept || (kept && r.last != first) {
 			t.Errorf("%s: a sampler kept for batches: %v (the same for both: %v), want %v", tc.task, kept, r.last == first, tc.kept)
+		}
+		if shared := random[1] != nil && random[1].SharesGraphs(random[0]); shared != tc.shared {
+			t.Errorf("%s with %s: the second batch shares the first's graphs: %v, want %v", tc.task, tc.method, shared, tc.shared)
+		}
+		fresh, err := New(b, prior, Options{Task: SpecTask(tc.task), Method: tc.method, Steps: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		alone, err := fresh.RestoreBatch(truths, 1, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k := range truths {
+			if got, want := last.Items[k].Metrics, alone.Items[k].Metrics; got != want {
+				t.Errorf("%s with %s, image %d: %+v after another batch, %+v alone", tc.task, tc.method, k, got, want)
+			}
 		}
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/cadps/toolkit/cadps"
-	"github.com/cadps/toolkit/cadps/diffusion"
 	"github.com/cadps/toolkit/cadps/guidance"
 	"github.com/cadps/toolkit/cadps/imageio"
 	"github.com/cadps/toolkit/ops"
@@ -162,8 +161,11 @@ type compiled struct {
 // of the NCHW shape: the one kept for the seed-independent operator (or
 // for none); for a batch of a seed-independent task, whose operator
 // depends on the shape alone, the last one compiled for that shape; else
-// (a task with random parts) a new one. What it compiles for a batch of a
-// seed-independent task is kept in place of the last.
+// (a task with random parts) one derived from the last sampler of such a
+// task (cadps.Sampler.WithOperator), which shares its compiled graphs when
+// the operator's data, a mask or a kernel, can be their inputs. What it
+// compiles for a batch of a seed-independent task is kept in place of the
+// last.
 func (r *Restorer) samplerFor(m *measurement, shape []int) (*cadps.Sampler, error) {
 	if m.fixed && r.fixedSampler != nil {
 		return r.fixedSampler, nil
@@ -172,11 +174,16 @@ func (r *Restorer) samplerFor(m *measurement, shape []int) (*cadps.Sampler, erro
 	if l := r.last; reusable && l != nil && slices.Equal(l.shape, shape) {
 		return l.sampler, nil
 	}
-	s, err := cadps.NewSampler(cadps.Problem{
-		Backend: r.backend, Ctx: r.prior.Ctx, Net: r.network(), Process: r.process,
-		Op: m.op, Method: r.method, Scale: r.scale, Ramp: r.opts.Ramp, SigmaY: r.sigmaY,
-		DDIM: r.process.Config().Sampler == diffusion.SamplerDDIM, Eta: r.opts.Eta,
-	})
+	var s *cadps.Sampler
+	var err error
+	if random := !m.fixed && !reusable; random && r.random != nil {
+		s, err = r.random.WithOperator(m.op)
+	} else {
+		s, err = cadps.NewSampler(cadps.Problem{
+			Backend: r.backend, Ctx: r.prior.Ctx, Net: r.network(), Process: r.process,
+			Op: m.op, Method: r.method, Scale: r.scale, Ramp: r.opts.Ramp, SigmaY: r.sigmaY, Eta: r.opts.Eta,
+		})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
@@ -185,6 +192,8 @@ func (r *Restorer) samplerFor(m *measurement, shape []int) (*cadps.Sampler, erro
 		r.fixedSampler = s
 	case reusable:
 		r.last = &compiled{sampler: s, shape: slices.Clone(shape)}
+	default:
+		r.random = s
 	}
 	return s, nil
 }

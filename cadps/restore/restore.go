@@ -156,10 +156,13 @@ type Restorer struct {
 	// random mask or kernel), and fixedSampler its sampler (or, without a
 	// measurement, the sampler), compiled on the first restoration and
 	// reused by the later ones; last is the last other sampler compiled
-	// for reuse (see samplerFor).
+	// for reuse, and random the last sampler of an operator with random
+	// parts, whose compiled graphs the next one may share (see
+	// samplerFor).
 	fixedOp      ops.Operator
 	fixedSampler *cadps.Sampler
 	last         *compiled
+	random       *cadps.Sampler
 }
 
 // New checks the options against the prior (the method exists, the task
@@ -242,7 +245,7 @@ func New(b backends.Backend, prior *Prior, o Options) (*Restorer, error) {
 	if o.SigmaY != nil {
 		r.sigmaY = *o.SigmaY
 	}
-	if err := (cadps.Problem{Scale: r.scale, SigmaY: r.sigmaY, Ramp: o.Ramp, DDIM: cfg.Sampler == diffusion.SamplerDDIM, Eta: o.Eta}).CheckParams(); err != nil {
+	if err := (cadps.Problem{Process: process, Scale: r.scale, SigmaY: r.sigmaY, Ramp: o.Ramp, Eta: o.Eta}).CheckParams(); err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
 	r.every = o.ProgressEvery

@@ -1,0 +1,203 @@
+package ops
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+)
+
+// TestBoundOperatorsShareOneGraph compiles each operator's bound form once
+// and feeds it another operator's data of the same key: A, its VJP, the
+// adjoint (and for inpainting the pseudo-inverse and Gram diagonal) must be
+// the other operator's own, to float32 rounding.
+func TestBoundOperatorsShareOneGraph(t *testing.T) {
+	b := newBackend(t)
+	mask := func(seed uint64) Parametrized {
+		m, err := RandomMask(8, 8, [2]float64{0.3, 0.7}, rand.New(rand.NewPCG(seed, 0)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		op, err := NewInpainting(m, 8, 8)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return op
+	}
+	motion := func(seed uint64) Parametrized {
+		op, err := NewMotionBlur(5, 0.5, seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return op
+	}
+	for _, tc := range []struct {
+		name     string
+		compiled Parametrized
+		others   []Parametrized
+	}{
+		{"inpainting", mask(1), []Parametrized{mask(1), mask(2), mask(3)}},
+		{"motion blur", motion(1), []Parametrized{motion(1), motion(2), motion(3)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			key, data, ok := tc.compiled.Parameters()
+			if !ok {
+				t.Fatalf("%s has no bound form", tc.compiled)
+			}
+			dims := []int{2, 3, 8, 8}
+			n := 2 * 3 * 8 * 8
+			x, v := randomVector(5, n), randomVector(6, n)
+			_, gram := tc.compiled.Bind(nil).(DiagonalGram)
+			exec := graph.MustNewExec(b, func(in []*graph.Node) []*graph.Node {
+				x, v, bound := in[0], in[1], tc.compiled.Bind(in[2:])
+				y := bound.Apply(x)
+				outs := []*graph.Node{y, graph.Gradient(graph.ReduceAllSum(graph.Mul(y, v)), x)[0], bound.(Linear).Adjoint(v)}
+				if p, ok := bound.(PseudoInverter); ok {
+					outs = append(outs, p.PseudoInverse(v))
+				}
+				if gram {
+					d, ok := bound.(DiagonalGram).GramDiagonal(graph.Abs(v))
+					if !ok {
+						panic("no Gram diagonal")
+					}
+					outs = append(outs, d)
+				}
+				return outs
+			})
+			for k, other := range tc.others {
+				okey, odata, ok := other.Parameters()
+				if !ok || okey != key {
+					t.Fatalf("operator %d: key %q (ok %v), want %q", k, okey, ok, key)
+				}
+				if len(odata) != len(data) {
+					t.Fatalf("operator %d: %d tensors, want %d", k, len(odata), len(data))
+				}
+				args := []any{tensors.FromFlatDataAndDimensions(x, dims...), tensors.FromFlatDataAndDimensions(v, dims...)}
+				for _, d := range odata {
+					args = append(args, d)
+				}
+				outs, err := exec.Exec(args...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := evaluate(t, b, other, x, dims, v)
+				checks := []struct {
+					what string
+					want []float32
+				}{{"A(x)", want.y}, {"VJP", want.vjp}, {"adjoint", want.adjoint}}
+				if p, ok := Operator(other).(PseudoInverter); ok {
+					checks = append(checks, struct {
+						what string
+						want []float32
+					}{"pseudo-inverse", evaluatePseudoInverse(t, b, p, v, dims)})
+				}
+				for j, c := range checks {
+					assertClose(t, c.what, tensors.MustCopyFlatData[float32](outs[j]), c.want)
+				}
+				if gram {
+					absV := make([]float32, len(v))
+					for i, e := range v {
+						absV[i] = float32(math.Abs(float64(e)))
+					}
+					assertClose(t, "Gram diagonal", tensors.MustCopyFlatData[float32](outs[len(outs)-1]), evaluate(t, b, other, absV, dims, nil).y)
+				}
+			}
+		})
+	}
+}
+
+// evaluatePseudoInverse returns A⁺y for y shaped dims.
+func evaluatePseudoInverse(t *testing.T, b backends.Backend, p PseudoInverter, y []float32, dims []int) []float32 {
+	t.Helper()
+	exec := graph.MustNewExec(b, func(y *graph.Node) *graph.Node { return p.PseudoInverse(y) })
+	out, err := exec.Exec(tensors.FromFlatDataAndDimensions(y, dims...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tensors.MustCopyFlatData[float32](out[0])
+}
+
+// assertClose fails when got and want differ by more than float32 rounding.
+func assertClose(t *testing.T, what string, got, want []float32) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d values, want %d", what, len(got), len(want))
+	}
+	for i := range got {
+		if d := math.Abs(float64(got[i] - want[i])); d > 1e-5*(1+math.Abs(float64(want[i]))) {
+			t.Fatalf("%s: value %d is %v, want %v", what, i, got[i], want[i])
+		}
+	}
+}
+
+// TestParametersKeys checks which operators have a bound form and that
+// keys tell apart what the graphs depend on besides the data.
+func TestParametersKeys(t *testing.T) {
+	gauss, err := NewGaussianBlur(5, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok := gauss.Parameters(); ok {
+		t.Error("a separable blur has a bound form, but runs as matrix products built for the image's size")
+	}
+	key := func(op Parametrized) string {
+		k, _, ok := op.Parameters()
+		if !ok {
+			t.Fatalf("%s has no bound form", op)
+		}
+		return k
+	}
+	m1, _ := NewMotionBlur(5, 0.5, 1)
+	m2, _ := NewMotionBlur(7, 0.5, 1)
+	plain, err := NewBlur("motion_blur", m1.Kernel(), 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mask8, _ := NewInpainting(make([]float32, 64), 8, 8)
+	mask4, _ := NewInpainting(make([]float32, 16), 4, 4)
+	for _, pair := range [][2]Parametrized{{m1, m2}, {m1, plain}, {mask8, mask4}} {
+		if key(pair[0]) == key(pair[1]) {
+			t.Errorf("%s and %s share the key %q", pair[0], pair[1], key(pair[0]))
+		}
+	}
+}
+
+// TestBoundFormsLackHostComputedParts checks that a bound operator offers
+// no interface computed from its data on the host, so that methods needing
+// one refuse it, and that Bind(nil) cannot build a graph.
+func TestBoundFormsLackHostComputedParts(t *testing.T) {
+	mask, _ := NewInpainting(make([]float32, 64), 8, 8)
+	motion, _ := NewMotionBlur(5, 0.5, 1)
+	for _, op := range []Parametrized{mask, motion} {
+		bound := op.Bind(nil)
+		if _, ok := bound.(Decomposer); ok {
+			t.Errorf("bound %s gives an SVD", op.Name())
+		}
+		if _, ok := bound.(Proximal); ok {
+			t.Errorf("bound %s gives a proximal step", op.Name())
+		}
+		if _, ok := bound.(ZeroReporter); ok {
+			t.Errorf("bound %s reports on its data", op.Name())
+		}
+		if KindOf(bound) != KindOf(op) {
+			t.Errorf("bound %s is of kind %s, want %s", op.Name(), KindOf(bound), KindOf(op))
+		}
+		func() {
+			defer func() {
+				r := recover()
+				if r == nil || !strings.Contains(fmt.Sprint(r), "for checks only") {
+					t.Errorf("Apply of %s bound to nothing: panic %v, want one saying Bind(nil) is for checks", op.Name(), r)
+				}
+			}()
+			graph.MustNewExec(newBackend(t), func(x *graph.Node) *graph.Node { return bound.Apply(x) }).MustExec(tensors.FromFlatDataAndDimensions(make([]float32, 192), 1, 3, 8, 8))
+		}()
+	}
+	if m, ok := Operator(motion.Bind(nil)).(MotionReporter); !ok || !m.MotionBlur() {
+		t.Error("a bound motion blur does not report its motion")
+	}
+}
