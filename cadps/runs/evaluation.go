@@ -284,15 +284,22 @@ func (e *Evaluation) worker(work <-chan evalItem, stop <-chan struct{}) error {
 	if err != nil {
 		return err
 	}
+	// One restorer per task and method serves all of this worker's
+	// batches of them, so that what it compiles is compiled once.
+	restorers := map[[2]string]*restore.Restorer{}
 	for it := range work {
 		select {
 		case <-stop: // another worker failed
 			return nil
 		default:
 		}
-		rs, err := restore.New(b, prior, e.options(it.task, it.method))
-		if err != nil {
-			return err
+		key := [2]string{it.task, it.method}
+		rs := restorers[key]
+		if rs == nil {
+			if rs, err = restore.New(b, prior, e.options(it.task, it.method)); err != nil {
+				return err
+			}
+			restorers[key] = rs
 		}
 		lo, hi := it.batch*e.Settings.Batch, min((it.batch+1)*e.Settings.Batch, e.Settings.Count)
 		t0 := time.Now()
