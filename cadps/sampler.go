@@ -251,6 +251,18 @@ func (s *Sampler) WithOperator(op ops.Operator) (*Sampler, error) {
 	return NewSampler(p)
 }
 
+// Finalize releases the compiled graphs of s, and so of every sampler
+// sharing them (see WithOperator), without waiting for the garbage
+// collector: on a GPU they hold device memory. None of those samplers may
+// be used afterwards.
+func (s *Sampler) Finalize() {
+	for _, e := range []*context.Exec{s.exec, s.graphExec, s.startExec} {
+		if e != nil {
+			e.Finalize()
+		}
+	}
+}
+
 // SharesGraphs reports whether s and other run on the same compiled graphs
 // (other was derived from s by WithOperator, or s from other).
 func (s *Sampler) SharesGraphs(other *Sampler) bool {

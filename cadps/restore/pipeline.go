@@ -163,9 +163,9 @@ type compiled struct {
 // depends on the shape alone, the last one compiled for that shape; else
 // (a task with random parts) one derived from the last sampler of such a
 // task (cadps.Sampler.WithOperator), which shares its compiled graphs when
-// the operator's data, a mask or a kernel, can be their inputs. What it
-// compiles for a batch of a seed-independent task is kept in place of the
-// last.
+// the operator's data, a mask or a kernel, can be their inputs. A sampler
+// it stops keeping is finalized, unless the one kept in its place shares
+// its graphs.
 func (r *Restorer) samplerFor(m *measurement, shape []int) (*cadps.Sampler, error) {
 	if m.fixed && r.fixedSampler != nil {
 		return r.fixedSampler, nil
@@ -191,8 +191,14 @@ func (r *Restorer) samplerFor(m *measurement, shape []int) (*cadps.Sampler, erro
 	case m.fixed:
 		r.fixedSampler = s
 	case reusable:
+		if r.last != nil {
+			r.last.sampler.Finalize()
+		}
 		r.last = &compiled{sampler: s, shape: slices.Clone(shape)}
 	default:
+		if r.random != nil && !s.SharesGraphs(r.random) {
+			r.random.Finalize()
+		}
 		r.random = s
 	}
 	return s, nil
