@@ -10,7 +10,6 @@ import (
 	"github.com/cadps/toolkit/cadps/imageio"
 	"github.com/cadps/toolkit/cadps/restore"
 	"github.com/cadps/toolkit/cadps/runs"
-	"github.com/cadps/toolkit/cadps/runs/claim"
 	"github.com/cadps/toolkit/cadps/train"
 	"github.com/cadps/toolkit/ops"
 )
@@ -34,6 +33,7 @@ type evalFlags struct {
 	tasks, methods, out      *string
 	quiet                    *bool
 	lpips                    lpipsFlags
+	lease                    leaseFlag
 }
 
 // defaultEvalBatch is evaluate's -batch and trace's -count by default, so
@@ -54,6 +54,7 @@ func addEvalFlags(fs *flag.FlagSet) *evalFlags {
 		quiet:   fs.Bool("quiet", false, "no line per batch, nor the table (it is in the folder's table.md)"),
 		jobs:    fs.Int("jobs", 2, "batches run at once, each with its own copy of the prior (the pure-Go backend runs much of a step on one core)"),
 		lpips:   addLPIPSFlags(fs),
+		lease:   addLeaseFlag(fs),
 		draws:   fs.Int("draws", 1, "sample each batch N times and keep, per image, the reconstruction that fits its measurement best (smallest ‖y − A(x0)‖)"),
 	}
 }
@@ -71,6 +72,9 @@ func (f *evalFlags) settings() (runs.EvalSettings, ops.Noise, error) {
 		return runs.EvalSettings{}, nil, usagef("-keep must be non-negative, got %d", *f.keep)
 	}
 	if err := positive(intFlag{"count", *f.count}, intFlag{"batch", *f.batch}, intFlag{"jobs", *f.jobs}, intFlag{"draws", *f.draws}); err != nil {
+		return runs.EvalSettings{}, nil, err
+	}
+	if err := f.lease.check(); err != nil {
 		return runs.EvalSettings{}, nil, err
 	}
 	nz, ramp, err := tf.parse()
@@ -165,7 +169,7 @@ func runEvaluate(args []string, stdout, stderr io.Writer) error {
 	if !*f.quiet {
 		ev.Log = stdout
 	}
-	ev.Claims = &claim.Claimer{Worker: "cadps evaluate"}
+	ev.Claims = f.lease.claimer("cadps evaluate")
 	defer stopOnSignal(ev.Claims, "evaluate", *f.out+" is free again; a rerun redoes the batches it was running", stderr).stop()
 	table, err := ev.Run()
 	if err != nil {

@@ -11,7 +11,6 @@ import (
 	"github.com/cadps/toolkit/cadps/backend"
 	"github.com/cadps/toolkit/cadps/guidance"
 	"github.com/cadps/toolkit/cadps/runs"
-	"github.com/cadps/toolkit/cadps/runs/claim"
 	"github.com/cadps/toolkit/internal/atomicfile"
 )
 
@@ -19,6 +18,8 @@ import (
 type benchConfig struct {
 	bench    runs.MixtureBench
 	jsonPath string
+	// lease is the lease of the claim on the --csv file.
+	lease leaseFlag
 }
 
 const benchUsage = `Usage: cadps gmm bench [flags]
@@ -48,7 +49,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchConfig, error) {
 	csvPath := fs.String("csv", "", "write every run as a CSV row to this file (to FILE.partial as the bench goes, renamed when it ends); an existing FILE is refused without --resume")
 	resume := fs.Bool("resume", false, "continue --csv: keep the runs FILE.partial (an interrupted bench) or else FILE already holds and run only the others; the file's settings and seed must be this bench's")
 	jsonPath := fs.String("json", "", "write the summary table as JSON to this file (an existing FILE is refused without --resume, which replaces it with the resumed bench's table)")
-	cfg := benchConfig{}
+	cfg := benchConfig{lease: addLeaseFlag(fs)}
 	mb := &cfg.bench
 	addRunFlags(fs, &mb.Settings)
 	fs.Usage = func() {
@@ -56,6 +57,9 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchConfig, error) {
 		fs.PrintDefaults()
 	}
 	if err := parseFlagsOnly(fs, args); err != nil {
+		return cfg, err
+	}
+	if err := cfg.lease.check(); err != nil {
 		return cfg, err
 	}
 	var err error
@@ -118,7 +122,7 @@ func runGMMBench(args []string, stdout, stderr io.Writer) (err error) {
 	mb := cfg.bench
 	mb.Log = stderr
 	if mb.CSV != "" {
-		mb.Claims = &claim.Claimer{Worker: "cadps gmm bench"}
+		mb.Claims = cfg.lease.claimer("cadps gmm bench")
 		defer stopOnSignal(mb.Claims, "gmm bench", mb.CSV+" is free again; --resume continues it", stderr).stop()
 	}
 	start := time.Now()

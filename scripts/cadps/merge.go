@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/cadps/toolkit/cadps/runs"
-	"github.com/cadps/toolkit/cadps/runs/claim"
 )
 
 // mergeCommand is `cadps merge DIR...`: the CSV, table and grids of a
@@ -44,6 +43,7 @@ func runMerge(args []string, stdout, stderr io.Writer) error {
 	partial := fs.Bool("partial", false, "write the tables even when items are missing (exit status 0)")
 	quiet := fs.Bool("quiet", false, "do not print the line naming what was written, nor the table (the -fid and -paper-table tables still are)")
 	tables := addTableFlags(fs)
+	lease := addLeaseFlag(fs)
 	dirs, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
@@ -53,6 +53,9 @@ func runMerge(args []string, stdout, stderr io.Writer) error {
 	}
 	if *gridRows < 0 {
 		return usagef("-grid-rows %d is negative", *gridRows)
+	}
+	if err := lease.check(); err != nil {
+		return err
 	}
 	if err := tables.check(fs); err != nil {
 		return err
@@ -67,7 +70,7 @@ func runMerge(args []string, stdout, stderr io.Writer) error {
 	// The tables are written under the lock the workers take, so that a
 	// merge into a folder whose workers still run waits for the one
 	// writing them and then tabulates every record there.
-	claims := &claim.Claimer{Worker: "merge"}
+	claims := lease.claimer("merge")
 	defer stopOnSignal(claims, "merge", "the tables' lock is free again", stderr).stop()
 	m := &runs.Merging{Dirs: dirs, Out: *out, GridRows: *gridRows, Claims: claims, Log: stderr,
 		Check: func(t *runs.Table) error { return checkMerged(t, *partial, stderr) }}

@@ -7,14 +7,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/cadps/toolkit/cadps/backend"
 	"github.com/cadps/toolkit/cadps/guidance"
 	"github.com/cadps/toolkit/cadps/imageio"
 	"github.com/cadps/toolkit/cadps/restore"
 	"github.com/cadps/toolkit/cadps/runs"
-	"github.com/cadps/toolkit/cadps/runs/claim"
 )
 
 // reproduceCommand is `cadps reproduce [FOLDER]`: a folder of images
@@ -35,7 +33,7 @@ type reproduceFlags struct {
 	methods, out, shard *string
 	shardCount, limit   *int
 	gridRows            *int
-	lease               *time.Duration
+	lease               leaseFlag
 	retry, quiet        *bool
 	lpips               lpipsFlags
 	tables              tableFlags
@@ -49,7 +47,7 @@ func addReproduceFlags(fs *flag.FlagSet) *reproduceFlags {
 	f.out = fs.String("out", "", "output folder (required)")
 	f.shard = fs.String("shard", "", "run shard INDEX/COUNT of the items (default: the index SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX, else all)")
 	f.shardCount = fs.Int("shard-count", 0, "number of shards of a job array (or CADPS_SHARD_COUNT; default: the count recorded in -out, else the first Slurm array's size)")
-	f.lease = fs.Duration("lease", claim.DefaultLease, "a claimed item whose worker has not been heard of for this long (or for its own lease, if longer) is taken over; at least 1s")
+	f.lease = addLeaseFlag(fs)
 	f.limit = fs.Int("limit", 0, "use only the first N images of the folder (sorted by name)")
 	f.retry = fs.Bool("retry-failed", false, "rerun items recorded as failed")
 	f.gridRows = fs.Int("grid-rows", 8, "rows (images) of each comparison grid (0: no grids)")
@@ -77,8 +75,9 @@ func runReproduce(args []string, stdout, stderr io.Writer) (err error) {
 		return usagef("-grid-rows and -limit must not be negative")
 	case *f.shardCount < 0:
 		return usagef("-shard-count %d is negative", *f.shardCount)
-	case *f.lease < claim.MinLease:
-		return usagef("-lease %v is too short: want at least %v (workers refresh their claims every quarter of it)", *f.lease, claim.MinLease)
+	}
+	if err := f.lease.check(); err != nil {
+		return err
 	}
 	if err := f.tables.check(fs); err != nil {
 		return err
@@ -127,7 +126,7 @@ func runReproduce(args []string, stdout, stderr io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	rep.Claims = &claim.Claimer{Lease: *f.lease, Worker: workerName(rep.Shard, os.Getenv)}
+	rep.Claims = f.lease.claimer(workerName(rep.Shard, os.Getenv))
 	defer stopOnSignal(rep.Claims, "reproduce", "the items it held are free again", stderr).stop()
 	sum, err := runWithProgress(rep, stdout, *f.quiet)
 	if err != nil {

@@ -127,6 +127,7 @@ type restoreJob struct {
 	class                *int // the -class label, nil when not given
 	classFlag            classFlag
 	lpips                lpipsFlags
+	lease                leaseFlag
 
 	backend   backends.Backend
 	prior     *restore.Prior
@@ -153,8 +154,12 @@ func parseRestore(args []string, stderr io.Writer) (*restoreJob, error) {
 	quiet := fs.Bool("quiet", false, "no progress bar and no summary line")
 	measured := fs.Bool("measured", false, "IMAGE is a measurement y one has (a low-resolution, blurred or masked image at the operator's output size), not a clean image: restore it as it is; no label.png, no metrics")
 	j.lpips = addLPIPSFlags(fs)
+	j.lease = addLeaseFlag(fs)
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
+		return nil, err
+	}
+	if err := j.lease.check(); err != nil {
 		return nil, err
 	}
 	switch {
@@ -259,7 +264,7 @@ func (j *restoreJob) load() error {
 func (j *restoreJob) run(started time.Time, stdout, stderr io.Writer) (err error) {
 	// Only now that every input checked out: a refused run leaves no
 	// folder, and one that fails or is stopped leaves none it made.
-	claims := &claim.Claimer{Worker: "restore"}
+	claims := j.lease.claimer("restore")
 	sig := stopOnSignal(claims, "restore", j.out+" is as it was", stderr)
 	defer sig.stop()
 	dir, err := sig.makeOutputDir(j.out)
@@ -302,7 +307,7 @@ func (j *restoreJob) run(started time.Time, stdout, stderr io.Writer) (err error
 			if err := held.Err(); err != nil {
 				return fmt.Errorf("this restoration could not keep its claim on %s (%w): its results are not written", j.out, err)
 			}
-			return fmt.Errorf("another restoration took %s over while this one ran (it was not heard of for %v): this one's results are not written", j.out, claim.DefaultLease)
+			return fmt.Errorf("another restoration took %s over while this one ran (it was not heard of for %v): this one's results are not written", j.out, claims.EffectiveLease())
 		}
 		rec.TotalSeconds = time.Since(started).Seconds()
 		return writeRestoreOutputs(j.out, res, &rec, earlier)

@@ -45,6 +45,7 @@ type trainFlags struct {
 	lr, wd, ema, clip                                       *float64
 	seed                                                    *uint64
 	resume                                                  *bool
+	lease                                                   leaseFlag
 }
 
 func addTrainFlags(fs *flag.FlagSet) *trainFlags {
@@ -70,6 +71,7 @@ func addTrainFlags(fs *flag.FlagSet) *trainFlags {
 		resume:       fs.Bool("resume", false, "continue the run saved in --out (its configuration is kept)"),
 		every:        fs.Int64("checkpoint-every", 500, "save the checkpoint, the EMA weights and the loss plot every N steps (0: at the end only)"),
 		logEvery:     fs.Int64("log-every", 100, "without a terminal, print a progress line every N steps"),
+		lease:        addLeaseFlag(fs),
 	}
 }
 
@@ -88,6 +90,9 @@ func runTrain(args []string, stdout, stderr io.Writer) (err error) {
 		return usagef("--steps must be positive, got %d", *f.steps)
 	case *f.every < 0:
 		return usagef("--checkpoint-every must be non-negative, got %d", *f.every)
+	}
+	if err := f.lease.check(); err != nil {
+		return err
 	}
 	if w, err := train.ParseLossWeight(*f.lossWeight); err == nil { // a bad one is reported below
 		*f.lossWeight = w.String() // canonical: "trunc-snr:100.0" is "trunc-snr:100"
@@ -111,7 +116,7 @@ func runTrain(args []string, stdout, stderr io.Writer) (err error) {
 	defer dir.undo(&err)
 	// Until training starts, SIGINT and SIGTERM stop the run at once: the
 	// claim is released and the folder, when this run made it, removed.
-	claimer := &claim.Claimer{Worker: "cadps train"}
+	claimer := f.lease.claimer("cadps train")
 	stopStartup := stopOnSignal(claimer, "train", *f.out+" is free again", stderr, dir).stop
 	defer stopStartup()
 	held, err := claimTrainOut(claimer, *f.out)
