@@ -78,6 +78,7 @@ func runMerge(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	reportMerged(t, stderr)
 	if !*quiet {
 		fmt.Fprintf(stdout, "%d records from %d folder(s)", len(t.Records), len(dirs))
 		if t.Duplicates > 0 {
@@ -88,29 +89,50 @@ func runMerge(args []string, stdout, stderr io.Writer) error {
 	return tables.print(stdout, t, fidModel, nil, nil)
 }
 
-// checkMerged names on stderr the items of t recorded as failed and those
-// without a record, and refuses the latter unless partial.
+// checkMerged is the merge's check of each reading of the records (see
+// runs.Merging.Check, which a merge that finds records added while it
+// wrote the tables calls again): it refuses, unless partial, a table t
+// with items that have no record, naming first on stderr the items
+// recorded as failed. A table it lets through is reported once, when the
+// merge has ended (reportMerged).
 func checkMerged(t *runs.Table, partial bool, stderr io.Writer) error {
+	if len(t.Missing) == 0 || partial {
+		return nil
+	}
+	warnFailed(t, stderr)
+	todo := "rerun the shards that hold them"
+	switch {
+	case len(t.Held) == len(t.Missing):
+		todo = "wait for the workers to finish them"
+	case len(t.Held) > 0:
+		todo = "wait for those, and rerun the shards that hold the others"
+	}
+	return fmt.Errorf("%s; %s (or pass -partial to tabulate what is there)", missingItems(t), todo)
+}
+
+// reportMerged names on stderr the items of the table written, t, that
+// are recorded as failed, and those without a record (tabulated without
+// them: -partial).
+func reportMerged(t *runs.Table, stderr io.Writer) {
+	warnFailed(t, stderr)
+	if len(t.Missing) > 0 {
+		fmt.Fprintf(stderr, "cadps merge: %s (tabulated without them: -partial)\n", missingItems(t))
+	}
+}
+
+// warnFailed names on stderr the items of t recorded as failed.
+func warnFailed(t *runs.Table, stderr io.Writer) {
 	if failed := t.FailedItems(); len(failed) > 0 {
 		fmt.Fprintf(stderr, "cadps merge: %d item(s) recorded as failed (sampling diverged; counted in the table, rerun with reproduce -retry-failed): %s\n", len(failed), listed(failed))
 	}
-	if len(t.Missing) == 0 {
-		return nil
-	}
+}
+
+// missingItems says which items of t have no record, and which of them
+// running workers hold.
+func missingItems(t *runs.Table) string {
 	msg := fmt.Sprintf("%d of %d items have no record: %s", len(t.Missing), t.Expected, listed(t.Missing))
 	if len(t.Held) > 0 {
 		msg += fmt.Sprintf(" (%d of them being computed now by running workers: %s)", len(t.Held), listed(t.Held))
 	}
-	if !partial {
-		todo := "rerun the shards that hold them"
-		switch {
-		case len(t.Held) == len(t.Missing):
-			todo = "wait for the workers to finish them"
-		case len(t.Held) > 0:
-			todo = "wait for those, and rerun the shards that hold the others"
-		}
-		return fmt.Errorf("%s; %s (or pass -partial to tabulate what is there)", msg, todo)
-	}
-	fmt.Fprintf(stderr, "cadps merge: %s (tabulated without them: -partial)\n", msg)
-	return nil
+	return msg
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -72,5 +73,57 @@ func TestMergeKeepsAnotherReproduction(t *testing.T) {
 	}
 	if _, _, err := runCmd(runMerge, "-quiet", "-out", same, src); err != nil {
 		t.Errorf("merge into a folder of the same reproduction: %v", err)
+	}
+}
+
+// recordOnWrite is a merge's stderr that, the first time the merge writes
+// to it, moves a record into place, as a worker that finishes an item
+// while the merge runs does: a merge that warns while it reads the
+// records then finds one more and writes the tables again.
+type recordOnWrite struct {
+	strings.Builder
+	from, to string
+	moved    bool
+}
+
+func (w *recordOnWrite) Write(p []byte) (int, error) {
+	if !w.moved {
+		w.moved = true
+		if err := os.Rename(w.from, w.to); err != nil {
+			return 0, err
+		}
+	}
+	return w.Builder.Write(p)
+}
+
+// TestMergeWarnsOnce merges a folder with an item recorded as failed and
+// one without a record, whose record appears while the merge runs: each
+// warning is printed once.
+func TestMergeWarnsOnce(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "run")
+	if err := os.CopyFS(out, os.DirFS("testdata/reproduce-v1")); err != nil {
+		t.Fatal(err)
+	}
+	failed := filepath.Join(out, "inpaint_box_size=12", "cadps", "record", "00000.json")
+	rec := readFile(t, failed)
+	if err := os.WriteFile(failed, []byte(strings.Replace(rec, `"status": "ok",`, `"status": "failed", "error": "sampling diverged",`, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	late := filepath.Join(out, "inpaint_box_size=12", "dps", "record", "00001.json")
+	stderr := &recordOnWrite{from: filepath.Join(dir, "00001.json"), to: late}
+	if err := os.Rename(late, stderr.from); err != nil {
+		t.Fatal(err)
+	}
+	if err := runMerge([]string{"-quiet", "-partial", "-grid-rows", "0", out}, io.Discard, stderr); err != nil {
+		t.Fatalf("merge: %v\n%s", err, stderr.String())
+	}
+	for _, warning := range []string{"recorded as failed", "have no record"} {
+		if n := strings.Count(stderr.String(), warning); n > 1 {
+			t.Errorf("merge printed %q %d times:\n%s", warning, n, stderr.String())
+		}
+	}
+	if !strings.Contains(stderr.String(), "1 item(s) recorded as failed") {
+		t.Errorf("merge did not name the failed item:\n%s", stderr.String())
 	}
 }
