@@ -37,7 +37,10 @@ type Merging struct {
 	// worker is writing the tables.
 	Log io.Writer
 	// Check, when not nil, is called with the table read under the lock,
-	// before anything is written: an error stops the merge.
+	// once the records and Out have been checked (Out holds no other
+	// reproduction), before anything is written: an error stops the
+	// merge. It is called again for each new reading when records are
+	// added while the merge writes the tables.
 	Check func(*Table) error
 }
 
@@ -106,8 +109,9 @@ type tableWriter struct {
 	// mine are the records the writer must see tabulated, by item
 	// (task/method/NNNNN), with their status.
 	mine map[string]string
-	// check, when not nil, is called with the table read under the claim
-	// before it is written: an error stops the writing.
+	// check, when not nil, is called with the table read under the claim,
+	// once out has been found to hold no other reproduction, before it is
+	// written: an error stops the writing.
 	check func(*Table) error
 	// afterTables, when not nil, is called once the tables are written,
 	// before the records are counted again (a test's hook).
@@ -135,6 +139,9 @@ func (w *tableWriter) write() (t *Table, wrote bool, err error) {
 		before, err := countRecords(w.dirs)
 		if err == nil {
 			t, err = readTable(w.dirs)
+		}
+		if err == nil {
+			err = t.checkOutput(w.out) // before check, which may load what only a table to write needs
 		}
 		if err == nil && w.check != nil {
 			err = w.check(t)

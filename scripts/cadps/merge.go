@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/cadps/toolkit/cadps/metrics/fid"
 	"github.com/cadps/toolkit/cadps/runs"
 )
 
@@ -63,17 +64,25 @@ func runMerge(args []string, stdout, stderr io.Writer) error {
 	if *out == "" {
 		*out = dirs[0]
 	}
-	fidModel, err := tables.load()
-	if err != nil {
-		return err
-	}
 	// The tables are written under the lock the workers take, so that a
 	// merge into a folder whose workers still run waits for the one
-	// writing them and then tabulates every record there.
+	// writing them and then tabulates every record there. The FID network
+	// is loaded once the records have been read and checked, so that a
+	// refused folder does not wait for it, and before the tables are
+	// written, so that bad weights leave them as they were.
 	claims := lease.claimer("merge")
 	defer stopOnSignal(claims, "merge", "the tables' lock is free again", stderr).stop()
+	var fidModel *fid.Model
 	m := &runs.Merging{Dirs: dirs, Out: *out, GridRows: *gridRows, Claims: claims, Log: stderr,
-		Check: func(t *runs.Table) error { return checkMerged(t, *partial, stderr) }}
+		Check: func(t *runs.Table) (err error) {
+			if err := checkMerged(t, *partial, stderr); err != nil {
+				return err
+			}
+			if fidModel == nil { // Check runs again when records came meanwhile
+				fidModel, err = tables.load()
+			}
+			return err
+		}}
 	t, err := m.Run()
 	if err != nil {
 		return err

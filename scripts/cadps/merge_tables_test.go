@@ -127,3 +127,73 @@ func TestMergeWarnsOnce(t *testing.T) {
 		t.Errorf("merge did not name the failed item:\n%s", stderr.String())
 	}
 }
+
+// TestMergeFIDAfterRecords merges with -fid weights that do not exist:
+// a folder the merge refuses gives its own error, since the weights are
+// loaded only once the records have been read and checked, and a folder
+// it accepts gives the weights' error, with its tables left as they were.
+func TestMergeFIDAfterRecords(t *testing.T) {
+	dir := t.TempDir()
+	weights := filepath.Join(dir, "nonexistent.pth")
+	fromTestdata := func(t *testing.T, edit func(run string)) string {
+		run := filepath.Join(t.TempDir(), "run")
+		if err := os.CopyFS(run, os.DirFS("testdata/reproduce-v1")); err != nil {
+			t.Fatal(err)
+		}
+		if edit != nil {
+			edit(run)
+		}
+		return run
+	}
+	for _, tc := range []struct {
+		name string
+		args func(t *testing.T) (args []string, out string)
+		want string
+	}{
+		{"no records", func(t *testing.T) ([]string, string) {
+			run := fromTestdata(t, func(run string) {
+				if err := os.RemoveAll(filepath.Join(run, "inpaint_box_size=12")); err != nil {
+					t.Fatal(err)
+				}
+			})
+			return []string{run}, run
+		}, "no item records under"},
+		{"missing items", func(t *testing.T) ([]string, string) {
+			run := fromTestdata(t, func(run string) {
+				if err := os.Remove(filepath.Join(run, "inpaint_box_size=12", "dps", "record", "00001.json")); err != nil {
+					t.Fatal(err)
+				}
+			})
+			return []string{run}, run
+		}, "1 of 4 items have no record"},
+		{"other settings", func(t *testing.T) ([]string, string) {
+			other := fromTestdata(t, func(run string) {
+				settings := filepath.Join(run, "reproduce.json")
+				raw := readFile(t, settings)
+				if err := os.WriteFile(settings, []byte(strings.Replace(raw, `"seed": 1,`, `"seed": 2,`, 1)), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			})
+			return []string{"-out", other, fromTestdata(t, nil)}, other
+		}, "holds a reproduction with other settings"},
+		{"accepted folder", func(t *testing.T) ([]string, string) {
+			run := fromTestdata(t, nil)
+			return []string{run}, run
+		}, weights},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args, out := tc.args(t)
+			before := readFile(t, filepath.Join(out, "metrics.csv"))
+			_, _, err := runCmd(runMerge, append(args, "-quiet", "-fid", weights)...)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want %q", err, tc.want)
+			}
+			if tc.want != weights && strings.Contains(err.Error(), weights) {
+				t.Errorf("error %v names the FID weights, not the folder's problem alone", err)
+			}
+			if got := readFile(t, filepath.Join(out, "metrics.csv")); got != before {
+				t.Errorf("the refused merge replaced %s", filepath.Join(out, "metrics.csv"))
+			}
+		})
+	}
+}
