@@ -1,12 +1,12 @@
 package checkpoints
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"path/filepath"
 	"strings"
+
+	"github.com/cadps/toolkit/internal/filehash"
 )
 
 // Digest returns the SHA-256 of the file at path as "sha256:" and 64 hex
@@ -24,11 +24,10 @@ func Digest(path string) (string, error) {
 		return "", err
 	}
 	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
+	sum, err := filehash.SHA256(f)
+	if err != nil {
 		return "", fmt.Errorf("checkpoints: hashing %s: %w", path, err)
 	}
-	sum := hex.EncodeToString(h.Sum(nil))
 	prefix := hubHash(filepath.Base(path))
 	if prefix == "" || strings.HasPrefix(sum, prefix) {
 		return "sha256:" + sum, nil

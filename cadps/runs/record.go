@@ -1,16 +1,14 @@
 package runs
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 
 	"github.com/cadps/toolkit/cadps/metrics"
 	"github.com/cadps/toolkit/cadps/restore"
+	"github.com/cadps/toolkit/internal/filehash"
 )
 
 // Record is an item's record, written after its outputs: an item is
@@ -139,9 +137,9 @@ func fileDigest(path string) (string, error) {
 		return "", fmt.Errorf("runs: hashing the image: %w", err)
 	}
 	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
+	sum, err := filehash.SHA256(f)
+	if err != nil {
 		return "", fmt.Errorf("runs: hashing %s: %w", path, err)
 	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
+	return "sha256:" + sum, nil
 }
