@@ -30,6 +30,7 @@ IMAGES=${IMAGES:-/data/ffhq-val-1k}
 OUT=${OUT:-/data/runs/ffhq1k}
 MODEL=${MODEL-ffhq256}
 WEIGHTS=${WEIGHTS-/data/models/ffhq_10m.pt}
+# The task specs, separated by spaces or newlines (docs/reproduce-paper.md).
 TASKS=${TASKS:-super_resolution:factor=4 inpaint_box:size=128 inpaint_random:fraction=0.92 gaussian_blur:kernel_size=61,sigma=3.0 motion_blur:kernel_size=61,intensity=0.5}
 METHODS=${METHODS:-dps,cadps}
 STEPS=${STEPS:-1000}
@@ -53,7 +54,9 @@ q() { # a JSON string
     printf '"%s"' "${s//\"/\\\"}"
 }
 args=("$(q "$IMAGES")")
+set -f # split TASKS at whitespace, without expanding a spec as a file pattern
 for t in ${TASKS//;/ }; do args+=("$(q "-task=$t")"); done
+set +f
 args+=("$(q "-methods=$METHODS")")
 [ -n "$MODEL" ] && args+=("$(q "-model=$MODEL")")
 [ -n "$WEIGHTS" ] && args+=("$(q "-weights=$WEIGHTS")")

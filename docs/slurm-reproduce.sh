@@ -35,6 +35,7 @@ CADPS=${CADPS:-cadps}                              # GPU: go build -tags xla ./s
 MODEL=${MODEL-ffhq256}                             # a preset, or small
 WEIGHTS=${WEIGHTS-$HOME/models/ffhq_10m.pt}        # empty: the model's own (small: shipped)
 MODEL_CONFIG=${MODEL_CONFIG:-}                     # instead of MODEL: -model-config FILE
+# The task specs, separated by spaces or newlines (docs/reproduce-paper.md).
 TASKS=${TASKS:-super_resolution:factor=4 inpaint_box:size=128 inpaint_random:fraction=0.92 gaussian_blur:kernel_size=61,sigma=3.0 motion_blur:kernel_size=61,intensity=0.5}
 METHODS=${METHODS:-dps,cadps}
 STEPS=${STEPS:-1000}
@@ -64,7 +65,9 @@ reproduce() {
     local model=() tasks=()
     [ -n "$MODEL_CONFIG" ] && model+=(-model-config "$MODEL_CONFIG") || model+=(-model "$MODEL")
     [ -n "$WEIGHTS" ] && model+=(-weights "$WEIGHTS")
+    set -f # split TASKS at whitespace, without expanding a spec as a file pattern
     for t in ${TASKS//;/ }; do tasks+=(-task "$t"); done
+    set +f
     [ -n "$BACKEND" ] && export GOMLX_BACKEND="$BACKEND"
     echo "array task $SLURM_ARRAY_TASK_ID (shard of $SHARDS) on $(hostname)"
     exec "$CADPS" reproduce "$IMAGES" "${tasks[@]}" -methods "$METHODS" "${model[@]}" \

@@ -106,8 +106,9 @@ func containsArg(args []string, a string) bool {
 // TestClusterScriptsRunThePapersTasks checks that the cluster scripts
 // (docs/slurm-reproduce.sh, docs/k8s-reproduce.sh) run, by default, the
 // tasks of scripts/paper/reproduce.sh, spelt alike: the papers' five table
-// rows, in task folders that a run of either can resume. Each script runs
-// with a stand-in cadps that prints its arguments.
+// rows, in task folders that a run of either can resume; and that each
+// takes a TASKS of specs separated by any whitespace alike. Each script
+// runs with a stand-in cadps that prints its arguments.
 func TestClusterScriptsRunThePapersTasks(t *testing.T) {
 	for _, tool := range []string{"bash", "envsubst"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -143,25 +144,53 @@ func TestClusterScriptsRunThePapersTasks(t *testing.T) {
 		}
 		return strings.Split(strings.TrimSpace(string(out)), "\n")
 	}
-	want := tasks(run("../paper/reproduce.sh", "SHARD=", "SHARD_COUNT="))
+	// scripts are the three scripts, each with what it needs to print
+	// the tasks it runs.
+	scripts := []struct {
+		name  string
+		tasks func(env ...string) []string
+	}{
+		{"scripts/paper/reproduce.sh", func(env ...string) []string {
+			return tasks(run("../paper/reproduce.sh", append([]string{"SHARD=", "SHARD_COUNT="}, env...)...))
+		}},
+		{"docs/slurm-reproduce.sh", func(env ...string) []string {
+			return tasks(run("../../docs/slurm-reproduce.sh", append([]string{"SLURM_ARRAY_TASK_ID=0"}, env...)...))
+		}},
+		{"docs/k8s-reproduce.sh", func(env ...string) []string {
+			var job struct {
+				Spec struct {
+					Template struct {
+						Spec struct{ Containers []struct{ Args []string } }
+					}
+				}
+			}
+			manifest := strings.Join(run("../../docs/k8s-reproduce.sh", append([]string{"DRY_RUN=1"}, env...)...), "\n")
+			if err := yaml.NewDecoder(strings.NewReader(manifest)).Decode(&job); err != nil || len(job.Spec.Template.Spec.Containers) == 0 {
+				t.Fatalf("docs/k8s-reproduce.sh: %v\n%s", err, manifest)
+			}
+			return tasks(job.Spec.Template.Spec.Containers[0].Args)
+		}},
+	}
+	want := scripts[0].tasks()
 	if len(want) != 5 {
 		t.Fatalf("scripts/paper/reproduce.sh runs %d tasks %q, want the papers' 5", len(want), want)
 	}
-	if got := tasks(run("../../docs/slurm-reproduce.sh", "SLURM_ARRAY_TASK_ID=0")); !slices.Equal(got, want) {
-		t.Errorf("docs/slurm-reproduce.sh runs the tasks\n%q\nscripts/paper/reproduce.sh\n%q", got, want)
-	}
-	var job struct {
-		Spec struct {
-			Template struct {
-				Spec struct{ Containers []struct{ Args []string } }
-			}
+	for _, s := range scripts[1:] {
+		if got := s.tasks(); !slices.Equal(got, want) {
+			t.Errorf("%s runs the tasks\n%q\nscripts/paper/reproduce.sh\n%q", s.name, got, want)
 		}
 	}
-	manifest := strings.Join(run("../../docs/k8s-reproduce.sh", "DRY_RUN=1"), "\n")
-	if err := yaml.NewDecoder(strings.NewReader(manifest)).Decode(&job); err != nil || len(job.Spec.Template.Spec.Containers) == 0 {
-		t.Fatalf("docs/k8s-reproduce.sh: %v\n%s", err, manifest)
-	}
-	if got := tasks(job.Spec.Template.Spec.Containers[0].Args); !slices.Equal(got, want) {
-		t.Errorf("docs/k8s-reproduce.sh runs the tasks\n%q\nscripts/paper/reproduce.sh\n%q", got, want)
+	// TASKS separated by any whitespace gives each script the same tasks.
+	for _, tc := range []struct{ name, tasks string }{
+		{"spaces", "sr:factor=2 inpaint_box:size=12"},
+		{"newlines", "sr:factor=2\ninpaint_box:size=12"},
+		{"tabs, blank lines and padding", " sr:factor=2\t\n\n  inpaint_box:size=12 \n"},
+	} {
+		want := strings.Fields(tc.tasks)
+		for _, s := range scripts {
+			if got := s.tasks("TASKS=" + tc.tasks); !slices.Equal(got, want) {
+				t.Errorf("TASKS with %s: %s runs the tasks %q, want %q", tc.name, s.name, got, want)
+			}
+		}
 	}
 }

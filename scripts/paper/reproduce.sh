@@ -25,8 +25,8 @@ set -euo pipefail
 : "${SIGMA_Y:=0.05}"
 : "${SHARD:=}"                      # this worker's shard index (with SHARD_COUNT)
 : "${SHARD_COUNT:=}"                # number of shards
-# The tasks, one spec per line; the box side and the kernels are in pixels
-# of the 256×256 FFHQ images.
+# The tasks, separated by spaces or newlines (a spec holds no whitespace);
+# the box side and the kernels are in pixels of the 256×256 FFHQ images.
 : "${TASKS:=super_resolution:factor=4
 inpaint_box:size=128
 inpaint_random:fraction=0.92
@@ -42,9 +42,11 @@ if [[ -n "$LPIPS_BACKBONE" ]]; then
 elif [[ -n "$LPIPS_DIR" ]]; then
 	args+=(-lpips-net "$LPIPS_NET" -lpips "$LPIPS_DIR")
 fi
-while IFS= read -r task; do
-	[[ -n "$task" ]] && args+=(-task "$task")
-done <<<"$TASKS"
+set -f # split TASKS at whitespace, without expanding a spec as a file pattern
+for task in $TASKS; do
+	args+=(-task "$task")
+done
+set +f
 if [[ -n "$SHARD" ]]; then
 	if [[ -z "$SHARD_COUNT" ]]; then
 		echo "reproduce.sh: SHARD=$SHARD needs SHARD_COUNT" >&2
