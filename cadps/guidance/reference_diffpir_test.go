@@ -65,7 +65,6 @@ func diffpirOperator(r *replay, fx diffpirFixture, in []int) ops.Operator {
 
 func replayDiffPIR(t *testing.T, f *fixtures.Fixture) {
 	r := newReplay(t, f)
-	f.IgnoreTolerance(t, "exact", "it states no bound: the grid is checked for equality and the draws are injected")
 	var fx diffpirFixture
 	if err := f.Decode(&fx); err != nil {
 		t.Fatal(err)
@@ -102,11 +101,12 @@ func replayDiffPIR(t *testing.T, f *fixtures.Fixture) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ti, tim1 := r.ints("t_i"), r.ints("t_im1")
-	for k := range ts {
-		if ts[k] != ti[k] || (k+1 < len(ts) && ts[k+1] != tim1[k]) {
-			t.Fatalf("step %d: timestep %d, want %d (grid %v)", k, ts[k], ti[k], ts)
-		}
+	// What the exact entry lists as equal: the grid (step k runs at
+	// T−1−seq[k]) and the timestep the network gets.
+	exact := map[string][]int{"t_i": ts, "t_im1": ts[1:], "seq": make([]int, len(ts)), "model_t": make([]int, len(ts))}
+	for k, tk := range ts {
+		exact["seq"][k] = fx.Diffusion.Steps - 1 - tk
+		exact["model_t"][k] = int(proc.NetworkTimestep(float64(tk)))
 	}
 
 	// The measurement in [-1,1] units, and the start.
@@ -189,6 +189,10 @@ func replayDiffPIR(t *testing.T, f *fixtures.Fixture) {
 		out[i] = out[i]/2 + 0.5
 	}
 	r.compare("x_0_out (free running)", freeTol, tensors.FromFlatDataAndDimensions(out, in...), "x_0_out", -1)
+	r.checkExact(exact, map[string]string{
+		"y_noise":       "the replay takes the recorded measurement y, its noise included",
+		"noise_psample": "DiffPIR uses only p_sample's x̂0: the reference draws this noise and discards it",
+	})
 }
 
 // diffpirExecs returns the re-noising graph (x, guided x̂0, n₁, n₂, index),

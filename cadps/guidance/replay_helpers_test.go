@@ -1,6 +1,7 @@
 package guidance_test
 
 import (
+	"maps"
 	"slices"
 	"testing"
 
@@ -26,6 +27,9 @@ type replay struct {
 	ctx  *context.Context
 	net  guidance.Network
 	b    backends.Backend
+	// read records the data file's tensors the replay read (see
+	// checkExact).
+	read map[string]bool
 }
 
 // newReplay loads the fixture's data and model (whose folder holds the
@@ -56,7 +60,7 @@ func newReplay(t *testing.T, f *fixtures.Fixture) *replay {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &replay{t: t, f: f, data: data, ctx: ctx, net: cadps.UNetNetwork(m), b: b}
+	return &replay{t: t, f: f, data: data, ctx: ctx, net: cadps.UNetNetwork(m), b: b, read: map[string]bool{}}
 }
 
 // sampler builds the sampler of method m with operator op over process p.
@@ -77,6 +81,7 @@ func (r *replay) tensor(name string) ([]float64, []int) {
 	if err != nil {
 		r.t.Fatal(err)
 	}
+	r.read[name] = true
 	var v []float64
 	switch st.DType {
 	case "F64":
@@ -138,6 +143,65 @@ func (r *replay) ints(name string) []int {
 		out[i] = int(x)
 	}
 	return out
+}
+
+// exact returns the fixture's "exact" tolerance entry.
+func (r *replay) exact() fixtures.Exact {
+	r.t.Helper()
+	e, err := r.f.Exact("exact")
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return e
+}
+
+// checkExact checks what the fixture's "exact" entry states, once the
+// replay has run: each quantity it lists as equal equals the toolkit's
+// value in got, and each draw it lists as an input was read from the data
+// file (injected). A quantity or draw the replay leaves must be in skip,
+// with the reason, which is logged; got or skip naming something the entry
+// does not list fails too, so that neither outlives the entry.
+func (r *replay) checkExact(got map[string][]int, skip map[string]string) {
+	r.t.Helper()
+	e := r.exact()
+	listed := map[string]bool{}
+	for _, name := range e.Equal {
+		listed[name] = true
+		if why, ok := skip[name]; ok {
+			r.t.Logf("%s: %q is not compared: %s", r.f.Name, name, why)
+			continue
+		}
+		g, ok := got[name]
+		if !ok {
+			r.t.Errorf("%s: the exact entry lists %q as equal, and the replay has no value of it", r.f.Name, name)
+			continue
+		}
+		if _, err := r.data.Get(name); err != nil {
+			r.t.Errorf("%s: the exact entry lists %q as equal: %v", r.f.Name, name, err)
+			continue
+		}
+		if want := r.ints(name); !slices.Equal(g, want) {
+			r.t.Errorf("%s: %s = %v, want %v exactly", r.f.Name, name, g, want)
+		}
+	}
+	for _, name := range e.Inputs {
+		listed[name] = true
+		if why, ok := skip[name]; ok {
+			r.t.Logf("%s: input %q is not injected: %s", r.f.Name, name, why)
+		} else if !r.read[name] {
+			r.t.Errorf("%s: the exact entry lists %q as an input, and the replay did not inject it", r.f.Name, name)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(got)) {
+		if !listed[name] {
+			r.t.Errorf("%s: the replay compares %q exactly, which the exact entry does not list", r.f.Name, name)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(skip)) {
+		if !listed[name] {
+			r.t.Errorf("%s: the replay skips %q, which the exact entry does not list", r.f.Name, name)
+		}
+	}
 }
 
 // tol parses the fixture's tolerance entry key.

@@ -43,7 +43,7 @@ func TestBFloat16Reference(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fixtures.Each(t, "unet", func(t *testing.T, f *fixtures.Fixture) {
+	fixtures.Each(t, "unet", []string{"out"}, func(t *testing.T, f *fixtures.Fixture) {
 		tol := f.MustTolerance(t, "out")
 		m, in := fixtureModel(t, f)
 		path, err := f.Path(weightKeys(t, f)[0])
