@@ -10,7 +10,9 @@
 #                                build/gpu/: finds JAX's CUDA PJRT plugin and the CUDA
 #                                libraries, sets the environment, and prints one
 #                                summary, all within CHECK_SECONDS (default 470 s;
-#                                every part takes its time from it, and one left
+#                                every part takes its time from it, up to a share
+#                                of its own, the parity parts leaving the timings
+#                                theirs however long they take, and one left
 #                                without time says so), and writes every part's
 #                                whole output to NAME.log in CHECK_OUT (default
 #                                $OUT, else build/gpu-check; NAME: CHECK_NAME, else
@@ -48,6 +50,10 @@
 #                                 host vs graph noise runs
 #   CHECK_RUN_STEPS [1000; 0 skips], CHECK_RUN_BATCH [1,16], CHECK_RUN_METHOD [cadps],
 #   CHECK_RUN_SECONDS [140]       the whole runs and their share of CHECK_SECONDS
+#   CHECK_TIMING_SECONDS [120]    the least the TF32 timings get: the parity parts
+#                                 stop in time to leave it and CHECK_RUN_SECONDS
+#                                 (and 20 s more) to the timings, so that a parity
+#                                 part that hangs cannot take the timings' time
 #   CHECK_SIZE [256], CHECK_SECONDS [470], CHECK_OUT, CHECK_NAME, CHECK_PLUGIN (a
 #   plugin path, skipping the search), CHECK_BACKEND (any GOMLX_BACKEND, e.g. "cadps"
 #   to try the script on the CPU at a small CHECK_SIZE), CHECK_XLA_OPTIONS (see
@@ -112,7 +118,12 @@ run() {
 	export CADPS_REFERENCE_DIR="$out/fixtures"
 	say "check: $device; $total s in all (CHECK_SECONDS); every part's whole output in $log"
 
-	local status=0
+	# The whole runs' share (CHECK_RUN_SECONDS) is kept from every part
+	# before them, and the TF32 timings' least share (CHECK_TIMING_SECONDS)
+	# from the parity parts.
+	local status=0 run_share="${CHECK_RUN_SECONDS:-140}"
+	[ "${CHECK_RUN_STEPS:-1000}" -gt 0 ] || run_share=0
+	local timing_keep=$((${CHECK_TIMING_SECONDS:-120} + run_share + 20))
 	parity || status=1
 	timings || status=1
 	say "total: $((SECONDS - t0)) s"
@@ -122,14 +133,16 @@ run() {
 # say prints its arguments as a line, and logs it.
 say() { echo "$*" | tee -a "$log"; }
 
-# part WANT NEED TITLE sets s to the seconds the part gets: WANT, or what
-# is left of the whole time when that is less. With under NEED seconds
-# left it says the part is skipped, in one line, and fails; else it prints
-# the part's title.
+# part WANT NEED TITLE [KEEP] sets s to the seconds the part gets: WANT,
+# or what is left of the whole time less KEEP (seconds kept for the parts
+# after it; 0 by default) when that is less. With under NEED seconds it
+# says the part is skipped, in one line, and fails; else it prints the
+# part's title.
 part() {
-	s=$(seconds_left "$total" "$t0" "$1")
+	local keep=${4:-0}
+	s=$(seconds_left $((total - keep)) "$t0" "$1")
 	if [ "$s" -lt "$2" ]; then
-		say "== skipped: $3 (it would get $s s, $(seconds_left "$total" "$t0") s being left of CHECK_SECONDS=$total; it needs $2)"
+		say "== skipped: $3 (it would get $s s, $(seconds_left "$total" "$t0") s being left of CHECK_SECONDS=$total${4:+, $keep s of them kept for the parts after it}; it needs $2)"
 		return 1
 	fi
 	say "== $3 ($((SECONDS - t0)) s used so far; stopped at $s s)"
@@ -138,6 +151,8 @@ part() {
 # parity runs the test binaries on the GPU: exact float32 at the CPU tests'
 # tolerances (failures fail the check, as does a part skipped for want of
 # time), then what TF32 and run-to-run nondeterminism change (logged only).
+# Each part stops at its own share, and in time to leave the timings
+# timing_keep seconds.
 parity() {
 	local s status=0
 	# Test output: results, subtests and every logged line (deviations, failures).
@@ -147,13 +162,13 @@ parity() {
 	# writing its own GEMM kernels with Triton, which the variable does not
 	# reach (on an H200 the UNet was 2e-4–4e-4 off with the variable alone,
 	# 1.6e-6 with both: as close as the pure-Go backend).
-	if part 150 20 "UNet parity in exact float32 (${exact_env[*]:1}), at the CPU tests' tolerances; bfloat16 vs float32 logged"; then
+	if part 150 20 "UNet parity in exact float32 (${exact_env[*]:1}), at the CPU tests' tolerances; bfloat16 vs float32 logged" "$timing_keep"; then
 		bounded "$s" "$log" "$keep" '' "${exact_env[@]}" "$bin/unet.test" \
 			-test.run 'TestReference|TestInputGradient|TestBFloat16Reference' -test.v || status=1
 	else
 		status=1
 	fi
-	if part 150 20 "step and trajectory parity in exact float32, and the graph-noise tests"; then
+	if part 150 20 "step and trajectory parity in exact float32, and the graph-noise tests" "$timing_keep"; then
 		bounded "$s" "$log" "$keep" 'SKIP' "${exact_env[@]}" "$bin/cadps.test" \
 			-test.run 'TestReference|TestGraphNoise' -test.v || status=1
 	else
@@ -161,17 +176,17 @@ parity() {
 	fi
 	# The timings run with XLA's default, TF32: how far that is from the
 	# fixtures (the UNet, and the single steps and free-running finals).
-	if part 60 20 "UNet deviations with TF32 (${tf32_env[*]:1}; the timings below use it): logged, not failures"; then
+	if part 60 20 "UNet deviations with TF32 (${tf32_env[*]:1}; the timings below use it): logged, not failures" "$timing_keep"; then
 		bounded "$s" "$log" 'unet_test\.go:[0-9]+: .*deviation' '' "${tf32_env[@]}" "$bin/unet.test" \
 			-test.run 'TestReference$' -test.v || true
 	fi
-	if part 90 20 "step and trajectory deviations with TF32: logged, not failures"; then
+	if part 90 20 "step and trajectory deviations with TF32: logged, not failures" "$timing_keep"; then
 		bounded "$s" "$log" '^=== RUN .*/|_test\.go:[0-9]+: .*(pred_xstart|norm|x_next|sec_der|final).*deviation' '' \
 			"${tf32_env[@]}" "$bin/cadps.test" -test.run 'TestReference$' -test.v || true
 	fi
 	# XLA's GPU kernels may reduce in another order from run to run (the same
 	# graph twice differed by 4.6e-3 after four guided steps on an H200).
-	if part 90 20 "run-to-run determinism with --xla_gpu_deterministic_ops=true (TF32): the graph-noise runs"; then
+	if part 90 20 "run-to-run determinism with --xla_gpu_deterministic_ops=true (TF32): the graph-noise runs" "$timing_keep"; then
 		precision_env tf32 --xla_gpu_deterministic_ops=true
 		bounded "$s" "$log" "$keep|rror|[Uu]nknown" 'SKIP' "${penv[@]}" "$bin/cadps.test" \
 			-test.run 'TestGraphNoiseRun' -test.v || true
@@ -187,14 +202,10 @@ parity() {
 timings() {
 	local s status=0 mem="$bin/memory.csv" mempid=""
 	local size="${CHECK_SIZE:-256}" drop='^(backend|model|budget):'
-	# The whole run's share (CHECK_RUN_SECONDS) is kept from the timings
-	# before it.
-	local run_share="${CHECK_RUN_SECONDS:-140}"
-	[ "${CHECK_RUN_STEPS:-1000}" -gt 0 ] || run_share=0
 	if [ -n "${CHECK_STRICT_BATCHES:-}" ]; then
 		local reserve=180
 		[ -n "${CHECK_BATCHES-1,16}" ] || reserve=$((run_share + 20))
-		if part $(($(seconds_left "$total" "$t0") - reserve)) 60 "timings in exact float32 (${exact_env[*]:1})"; then
+		if part "$total" 60 "timings in exact float32 (${exact_env[*]:1})" "$reserve"; then
 			mem_start
 			bounded "$s" "$log" . "$drop" "${exact_env[@]}" "$bin/gpucheck" -budget "$((s - 30))s" -size "$size" \
 				-batches "$CHECK_STRICT_BATCHES" -methods "dps cadps" -bf16-batches "" -noise-steps 0 -run-steps 0 -repeat 3 ||
@@ -202,7 +213,7 @@ timings() {
 			mem_stop "the exact float32 timings"
 		fi
 	fi
-	if part $(($(seconds_left "$total" "$t0") - run_share - 20)) 40 "timings with TF32 (${tf32_env[*]:1})"; then
+	if part "$total" 40 "timings with TF32 (${tf32_env[*]:1})" $((run_share + 20)); then
 		local margin=$((s >= 120 ? 60 : s / 2))
 		say "gpucheck budget $((s - margin)) s: no measurement starts after it"
 		mem_start

@@ -510,14 +510,16 @@ func TestCheckCarry(t *testing.T) {
 	}
 }
 
-// TestCheckScriptBudget runs check.sh with stand-ins that crash or never
-// end, and checks that the whole stays within CHECK_SECONDS (each part
-// takes from it, none beyond it), that a crash's lines and a timeout are
-// printed, that the parts left without time say so, and that the unfiltered
+// TestCheckScriptBudget runs check.sh with stand-ins for the parity
+// binaries that crash or never end, and checks that the whole stays within
+// CHECK_SECONDS, that a crash's lines and a timeout are printed, that the
+// hung parity part stops in time to leave the timings their least share
+// (CHECK_TIMING_SECONDS) and the whole runs theirs, so that they still run,
+// that the parity parts left without time say so, and that the unfiltered
 // output is logged under $OUT.
 func TestCheckScriptBudget(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs for CHECK_SECONDS=22")
+		t.Skip("runs a hung part for 25 s")
 	}
 	if _, err := exec.LookPath("bash"); err != nil {
 		t.Skip("no bash")
@@ -530,27 +532,33 @@ func TestCheckScriptBudget(t *testing.T) {
 	for name, script := range map[string]string{
 		"unet.test":  "#!/bin/sh\necho 'unfiltered line'\necho 'fatal error: unexpected signal during runtime execution'\nexit 2\n",
 		"cadps.test": "#!/bin/sh\nexec sleep 600\n",
-		"gpucheck":   "#!/bin/sh\nexec sleep 600\n",
+		"gpucheck":   "#!/bin/sh\necho \"gpucheck ran: $*\"\n",
 	} {
 		cmd := exec.Command("bash", "-c", `printf '%s' "$1" | gzip -c >"$0"`, filepath.Join(gpu, name+".gz"), script)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("%v\n%s", err, out)
 		}
 	}
+	// 125 s in all, of which the parity parts leave 40 + 40 + 20: the
+	// first (a crash) ends at once, the second hangs until its 25 s are up
+	// (SIGINT at 19 s), and the
+	// timings and both whole runs get the rest.
 	out := t.TempDir()
 	cmd := exec.Command("bash", filepath.Join(tree, "scripts", "gpu", "check.sh"), "run")
-	cmd.Env = append(os.Environ(), "CHECK_BACKEND=cadps", "CHECK_SECONDS=22", "CHECK_NAME=test", "OUT="+out)
+	cmd.Env = append(os.Environ(), "CHECK_BACKEND=cadps", "CHECK_SECONDS=125", "CHECK_TIMING_SECONDS=40",
+		"CHECK_RUN_SECONDS=40", "CHECK_NAME=test", "OUT="+out)
 	start := time.Now()
 	printed, err := cmd.CombinedOutput()
-	if d := time.Since(start); d > 25*time.Second {
-		t.Errorf("check.sh took %v with CHECK_SECONDS=22", d)
+	if d := time.Since(start); d > 35*time.Second {
+		t.Errorf("check.sh took %v: the hung parity part did not stop at 25 s", d)
 	}
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
 		t.Errorf("check.sh: err %v, want exit status 1", err)
 	}
 	for _, want := range []string{"fatal error: unexpected signal", "exit status 2", "exit status 124: timed out",
-		"== skipped: UNet deviations with TF32", "== skipped: timings with TF32", "== skipped: a whole cadps run at batch 16"} {
+		"== skipped: UNet deviations with TF32", "s of them kept for the parts after it; it needs 20)",
+		"== timings with TF32", "gpucheck ran: -budget", "== a whole cadps run at batch 1 ", "== a whole cadps run at batch 16 "} {
 		if !strings.Contains(string(printed), want) {
 			t.Errorf("output lacks %q:\n%s", want, printed)
 		}
@@ -562,7 +570,7 @@ func TestCheckScriptBudget(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"unfiltered line", "fatal error: unexpected signal", "exit status 124: timed out", "== skipped: timings"} {
+	for _, want := range []string{"unfiltered line", "fatal error: unexpected signal", "exit status 124: timed out", "== timings with TF32"} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("test.log lacks %q:\n%s", want, b)
 		}
