@@ -44,6 +44,9 @@
 #   NAME-torch.jsonl     torch_reference.py's own JSON lines
 #   NAME-cadps-tf32.log  gpucheck's output with TF32, every part (also printed)
 #   NAME-cadps-fp32.log  the same in exact float32 (COMPARE_EXACT=1)
+#   NAME-plan.jsonl      the measurements each part was to make, and why any
+#                        of them has no result: NAME.jsonl has a line with
+#                        "skipped" for each (see scripts/gpucompare)
 #
 # Environment (defaults in brackets):
 #   COMPARE_PRESET [ffhq256]     the UNet (gpucheck -preset and torch --preset)
@@ -82,8 +85,8 @@ run() {
 	local device dest name
 	output_place compare "" "${COMPARE_OUT:-}" "${COMPARE_NAME:-}"
 	local tlog="$dest/$name-torch.log" tjson="$dest/$name-torch.jsonl"
-	local ctf32="$dest/$name-cadps-tf32.log" cf32="$dest/$name-cadps-fp32.log"
-	: >"$tlog"; : >"$tjson"; : >"$ctf32"; rm -f "$cf32"
+	local ctf32="$dest/$name-cadps-tf32.log" cf32="$dest/$name-cadps-fp32.log" plan="$dest/$name-plan.jsonl"
+	: >"$tlog"; : >"$tjson"; : >"$ctf32"; : >"$plan"; rm -f "$cf32"
 
 	local preset="${COMPARE_PRESET:-ffhq256}" batches="${COMPARE_BATCHES:-16,4,1}"
 	local tpreset="${COMPARE_TORCH_PRESET:-$preset}" steps="${COMPARE_RUN_STEPS:-50}"
@@ -98,15 +101,21 @@ run() {
 	# NVIDIA_TF32_OVERRIDE is removed: torch records the precision it sets
 	# itself, which the variable would silently override.
 	torch_part() {
-		local part=$1 s
+		local part=$1 s rc=0
 		s=$(seconds_left "$total" "$t0" "$2")
 		shift 2
-		if [ "$s" -lt 20 ]; then echo "== torch $part: skipped, $s s left of its share or of the whole (it needs 20)" | tee -a "$tlog"; return 0; fi
+		if [ "$s" -lt 20 ]; then
+			missing="part not run: $s s left of its share or of the whole (it needs 20)"
+			echo "== torch $part: skipped, $s s left of its share or of the whole (it needs 20)" | tee -a "$tlog"
+			return 0
+		fi
 		echo "== torch $part ($((SECONDS - t0)) s used so far; stopped at $s s): $*" | tee -a "$tlog"
 		# shellcheck disable=SC2086
 		bounded "$s" "$tlog" . '' env -u NVIDIA_TF32_OVERRIDE PYTHONUNBUFFERED=1 "$py" "$bench" time --preset "$tpreset" \
 			--batches "$batches" --device "${COMPARE_TORCH_DEVICE:-cuda}" --seconds "$((s - $(grace_of "$s") - 3))" --json "$tjson" \
-			${COMPARE_TORCH_ARGS:-} "$@"
+			${COMPARE_TORCH_ARGS:-} "$@" || rc=$?
+		missing=$(why_missing "$rc" "$s" "$tlog")
+		return "$rc"
 	}
 	# cadps_part LOG SECONDS MARGIN PRECISION-ENV... -- GPUCHECK-ARGS...: one
 	# gpucheck process, run with the env prefix given (tf32_env or
@@ -114,27 +123,53 @@ run() {
 	# measurement in its last MARGIN seconds (a whole run stops there and
 	# reports its time per step).
 	cadps_part() {
-		local log=$1 s margin=$3
+		local log=$1 s margin=$3 rc=0
 		s=$(seconds_left "$total" "$t0" "$2")
 		shift 3
 		local -a envs=()
 		while [ "$1" != -- ]; do envs+=("$1"); shift; done
 		shift
 		if [ "$s" -le $((margin + 15)) ]; then
+			missing="part not run: $s s left of its share or of the whole (it needs more than $((margin + 15)))"
 			echo "== cadps: skipped, $s s left of its share or of the whole (it needs more than $((margin + 15)))" | tee -a "$log"
 			return 0
 		fi
 		echo "== cadps ($((SECONDS - t0)) s used so far; stopped at $s s): ${envs[*]:1} gpucheck $*" | tee -a "$log"
 		bounded "$s" "$log" . '' "${envs[@]}" "$bin/gpucheck" -budget "$((s - margin))s" \
-			-preset "$preset" -size "${COMPARE_SIZE:-256}" -repeat "${COMPARE_REPEAT:-5}" "$@"
+			-preset "$preset" -size "${COMPARE_SIZE:-256}" -repeat "${COMPARE_REPEAT:-5}" "$@" || rc=$?
+		missing=$(why_missing "$rc" "$s" "$log")
+		return "$rc"
+	}
+	# why_missing STATUS SECONDS LOG prints why a part that ran within
+	# SECONDS and ended with STATUS left a measurement without a result.
+	why_missing() {
+		case "$1" in
+		0) echo "not measured: the part ended within its $2 s without it (see ${3##*/})" ;;
+		124 | 137) echo "not measured: the part was stopped at its $2 s (exit status $1; see ${3##*/})" ;;
+		*) echo "not measured: the part ended with exit status $1 (see ${3##*/})" ;;
+		esac
+	}
+	# plan IMPL PRECISION OPTIONS "WHAT..." BATCHES adds the measurements
+	# of the part just run to the plan, with $missing as the reason any
+	# of them that has no result is skipped (see scripts/gpucompare).
+	local missing=""
+	plan() {
+		local what why=${missing//\\/\\\\}
+		what=$(sed 's/[^ ][^ ]*/"&"/g; s/ /,/g' <<<"$4")
+		printf '{"impl":"%s","precision":"%s","options":"%s","what":[%s],"batches":[%s],"skipped":"%s"}\n' \
+			"$1" "$2" "$3" "$what" "$(tr -d ' ' <<<"$5")" "${why//\"/\\\"}" >>"$plan"
 	}
 
 	echo "compare: $device, preset $preset, batches $batches, whole runs of $steps steps; $total s in all"
 	local run_arg=()
 	[ "$steps" -gt 0 ] && run_arg=(--steps-run "$steps")
+	local steps_what="forward dps-step cadps-step"
 	torch_part "default precision" "${share[0]}" "${run_arg[@]}" || status=1
+	plan torch default "" "$steps_what${run_arg[*]:+ cadps-run}" "$batches"
 	cadps_part "$ctf32" "${share[1]}" 30 "${tf32_env[@]}" -- -batches "$batches" -bf16-batches "$batches" \
 		-noise-steps 0 -run-steps 0 || status=1
+	plan cadps tf32 "" "$steps_what" "$batches"
+	plan cadps bf16 "" "$steps_what" "$batches"
 	if [ "$steps" -gt 0 ]; then
 		local rb rbs n i
 		IFS=', ' read -r -a rbs <<<"${COMPARE_RUN_BATCHES:-16}"
@@ -143,10 +178,13 @@ run() {
 			rb=${rbs[$i]}
 			cadps_part "$ctf32" $((share[2] / n)) 12 "${tf32_env[@]}" -- -batches "" -bf16-batches "" \
 				-noise-steps 0 -run-steps "$steps" -run-batch "$rb" || status=1
+			plan cadps tf32 "" cadps-run "$rb"
 		done
 	fi
 	torch_part "TF32" "${share[3]}" --tf32 on || status=1
+	plan torch tf32 "" "$steps_what" "$batches"
 	torch_part "bfloat16" "${share[4]}" --dtype bfloat16 || status=1
+	plan torch bf16 "" "$steps_what" "$batches"
 	# torch.compile where it works: a failure is reported in the log, and a
 	# failed measurement is tried once more without the attention checkpointing.
 	# Default precision: torch.compile fails once TF32 is set through the
@@ -154,19 +192,23 @@ run() {
 	# The retry gets what the first try left of the share.
 	local t6=$SECONDS
 	torch_part "compile" "${share[5]}" --channels-last --cudnn-benchmark --compile || true
+	plan torch default compile,channels-last,cudnn-benchmark "$steps_what" "$batches"
 	if sed -n '/^== torch compile/,$p' "$tlog" | grep -Eq '^(forward|dps|cadps) .*failed:'; then
 		torch_part "compile, attention recompute off" $((share[5] - (SECONDS - t6))) --channels-last --cudnn-benchmark \
 			--compile --attn-recompute off || true
+		plan torch default compile,channels-last,cudnn-benchmark,attn-recompute-off "$steps_what" "$batches"
 	fi
 	if [ "${share[6]}" -gt 0 ]; then
 		# torch gets at most half of the share, cadps what torch left of it.
 		local t7=$SECONDS
 		torch_part "exact float32" $((share[6] / 2)) --tf32 off || status=1
+		plan torch fp32 "" "$steps_what" "$batches"
 		cadps_part "$cf32" $((share[6] - (SECONDS - t7))) 30 "${exact_env[@]}" -- \
 			-batches "$batches" -bf16-batches "" -noise-steps 0 -run-steps 0 || status=1
+		plan cadps fp32 "" "$steps_what" "$batches"
 	fi
 
-	local args=(-device "$device" -out "$dest/$name.jsonl" -torch "$tjson" -cadps "tf32=$ctf32")
+	local args=(-device "$device" -out "$dest/$name.jsonl" -torch "$tjson" -cadps "tf32=$ctf32" -plan "$plan")
 	[ -s "$cf32" ] && args+=(-cadps "fp32=$cf32")
 	if "$bin/gpucompare" "${args[@]}"; then
 		echo "wrote $dest/$name.jsonl ($(wc -l <"$dest/$name.jsonl") measurements) from $name-torch.jsonl and $name-cadps-*.log"

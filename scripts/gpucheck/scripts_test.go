@@ -2,12 +2,14 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -309,6 +311,104 @@ func TestCompareScriptCalls(t *testing.T) {
 	}
 	if len(exact) != 1 {
 		t.Errorf("%d gpucheck calls in exact float32, want 1 (the 60 s share, less torch's part); output:\n%s", len(exact), out)
+	}
+}
+
+// TestCompareScriptHungPart runs scripts/gpu/compare.sh with a PyTorch
+// stand-in that never ends and a gpucheck stand-in that makes one
+// measurement of those planned, and the real gpucompare: the hung first
+// part must stop at its share, the toolkit's part after it must still run,
+// and the results must hold a line with "skipped" and the reason for every
+// planned measurement without a result, on both sides.
+func TestCompareScriptHungPart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a part for its 20 s share")
+	}
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("no bash")
+	}
+	tree := scriptTree(t, "compare.sh", "env.sh")
+	gpu := filepath.Join(tree, "build", "gpu")
+	if err := os.MkdirAll(filepath.Join(gpu, "bench"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(gpu, "bench", "torch_reference.py"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	build := exec.Command("go", "build", "-o", filepath.Join(gpu, "gpucompare"), "../gpucompare")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build gpucompare: %v\n%s", err, out)
+	}
+	python := filepath.Join(t.TempDir(), "python")
+	if err := os.WriteFile(python, []byte("#!/bin/sh\ncase \"$*\" in *'import torch'*) exit 0 ;; esac\nexec sleep 600\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	gpucheck := "#!/bin/sh\necho 'forward      batch  1: first call (compile+run)     10.0 ms, step      1.00 ms,     1.00 images/s,     0.01 TFLOP/s'\n"
+	if err := os.WriteFile(filepath.Join(gpu, "gpucheck"), []byte(gpucheck), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"gpucheck", "gpucompare"} {
+		if out, err := exec.Command("gzip", "-f", filepath.Join(gpu, name)).CombinedOutput(); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+	}
+	out := t.TempDir()
+	cmd := exec.Command("bash", filepath.Join(tree, "scripts", "gpu", "compare.sh"), "run")
+	cmd.Env = append(os.Environ(), "PYTHON="+python, "CHECK_BACKEND=cadps", "COMPARE_OUT="+out, "COMPARE_NAME=test",
+		"COMPARE_SECONDS=100", "COMPARE_SHARES=20 50 0 0 0 0 0", "COMPARE_BATCHES=1", "COMPARE_RUN_STEPS=0")
+	start := time.Now()
+	printed, err := cmd.CombinedOutput()
+	if d := time.Since(start); d > 30*time.Second {
+		t.Errorf("compare.sh took %v: the hung part did not stop at its 20 s share", d)
+	}
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Errorf("compare.sh: err %v, want exit status 1 (the hung part)\n%s", err, printed)
+	}
+	for _, want := range []string{"exit status 124: timed out", "== cadps (", "== torch TF32: skipped"} {
+		if !strings.Contains(string(printed), want) {
+			t.Errorf("output lacks %q:\n%s", want, printed)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(out, "test.jsonl"))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, printed)
+	}
+	var rows []string
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var r struct {
+			Impl, What, Precision, Options, Skipped string
+			Batch                                   int
+			MS                                      *float64
+		}
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("%v: %s", err, line)
+		}
+		if (r.MS == nil) == (r.Skipped == "") {
+			t.Errorf("a line with ms %v and skipped %q: %s", r.MS, r.Skipped, line)
+		}
+		rows = append(rows, fmt.Sprintf("%s %s %d %s %s: %s", r.Impl, r.What, r.Batch, r.Precision, r.Options, r.Skipped))
+	}
+	stopped := "not measured: the part was stopped at its 20 s (exit status 124; see test-torch.log)"
+	ended := "not measured: the part ended within its 50 s without it (see test-cadps-tf32.log)"
+	notRun := "part not run: 0 s left of its share or of the whole (it needs 20)"
+	var want []string
+	for _, part := range []struct{ impl, precision, options, why string }{
+		{"torch", "default", "", stopped}, {"cadps", "tf32", "", ended}, {"cadps", "bf16", "", ended},
+		{"torch", "tf32", "", notRun}, {"torch", "bf16", "", notRun}, {"torch", "default", "compile,channels-last,cudnn-benchmark", notRun},
+	} {
+		for _, what := range []string{"forward", "dps-step", "cadps-step"} {
+			why := part.why
+			if part.impl == "cadps" && part.precision == "tf32" && what == "forward" {
+				why = "" // the one measurement made
+			}
+			want = append(want, fmt.Sprintf("%s %s 1 %s %s: %s", part.impl, what, part.precision, part.options, why))
+		}
+	}
+	slices.Sort(rows)
+	slices.Sort(want)
+	if !slices.Equal(rows, want) {
+		t.Errorf("results:\n%s\nwant:\n%s", strings.Join(rows, "\n"), strings.Join(want, "\n"))
 	}
 }
 

@@ -3,13 +3,17 @@
 // (gpucheck), into one JSON Lines file: one measurement per line with impl
 // (torch or cadps), what (forward, dps-step, cadps-step, cadps-run), batch,
 // precision, ms and device, and for whole runs steps and s_per_image, one
-// measure for both tools (see Result); a measurement that failed or that
-// gpucheck skipped for want of time keeps its line, with error or skipped
-// and no ms. scripts/gpu/compare.sh runs it on the GPU machine.
+// measure for both tools (see Result); a measurement that failed keeps its
+// line with error and no ms, and one that did not run, with skipped and no
+// ms: those gpucheck skipped for want of time, and with -plan every
+// measurement the plan names that the inputs hold no result for (torch's
+// skips for time leave no record of their own, nor does a part stopped or
+// never started), with the reason its part gives (see Planned).
+// scripts/gpu/compare.sh runs it on the GPU machine.
 //
 // Usage:
 //
-//	gpucompare -device NAME [-torch torch.jsonl]... [-cadps PRECISION=gpucheck.log]... -out results.jsonl
+//	gpucompare -device NAME [-torch torch.jsonl]... [-cadps PRECISION=gpucheck.log]... [-plan plan.jsonl] -out results.jsonl
 //
 // PRECISION is the precision gpucheck's process ran at: tf32 (XLA's
 // default) or fp32 (TF32 and Triton GEMMs off); its bfloat16 lines are
@@ -51,7 +55,8 @@ func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 func run(args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("gpucompare", flag.ContinueOnError)
 	var torch, cadps listFlag
-	device := fs.String("device", "", "the GPU's name for the cadps lines (torch records its own)")
+	device := fs.String("device", "", "the GPU's name for the cadps lines and the skipped ones (torch records its own)")
+	planPath := fs.String("plan", "", "the planned measurements, one part per line (see Planned): those without a result get a skipped line")
 	out := fs.String("out", "", "the JSON Lines file to write")
 	fs.Var(&torch, "torch", "a file of torch_reference.py time --json lines (repeatable)")
 	fs.Var(&cadps, "cadps", "PRECISION=FILE: gpucheck's output and the precision it ran at, tf32 or fp32 (repeatable)")
@@ -64,8 +69,8 @@ func run(args []string, stderr io.Writer) error {
 	if len(torch)+len(cadps) == 0 {
 		return errors.New("nothing to convert: give -torch or -cadps")
 	}
-	if len(cadps) > 0 && *device == "" {
-		return errors.New("-device is required with -cadps")
+	if (len(cadps) > 0 || *planPath != "") && *device == "" {
+		return errors.New("-device is required with -cadps and -plan")
 	}
 	var all []Result
 	for _, path := range torch {
@@ -92,13 +97,20 @@ func run(args []string, stderr io.Writer) error {
 		}
 		all = append(all, rs...)
 	}
+	if *planPath != "" {
+		plan, err := parseFile(*planPath, ParsePlan)
+		if err != nil {
+			return err
+		}
+		all = append(all, Unmeasured(plan, all, *device)...)
+	}
 	if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
 		return err
 	}
 	return atomicfile.Write(*out, func(w io.Writer) error { return WriteJSONL(w, all) })
 }
 
-func parseFile(path string, parse func(io.Reader) ([]Result, error)) ([]Result, error) {
+func parseFile[T any](path string, parse func(io.Reader) ([]T, error)) ([]T, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err

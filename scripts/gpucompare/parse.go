@@ -46,8 +46,9 @@ type Result struct {
 	CompileS     *float64 `json:"compile_s,omitempty"`
 	StepsPlanned int      `json:"steps_planned,omitempty"`
 	Error        string   `json:"error,omitempty"`
-	// Skipped says why a measurement did not run (gpucheck's "the 2m0s
-	// budget is spent"); MS is then null.
+	// Skipped says why a measurement did not run: gpucheck's "the 2m0s
+	// budget is spent", or the reason its part gives in the plan (see
+	// Planned); MS is then null.
 	Skipped string `json:"skipped,omitempty"`
 }
 
