@@ -1,6 +1,7 @@
 package cadps
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
 
@@ -57,10 +58,10 @@ func TestWithOperatorSharesGraphs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			shape := []int{2, 3, 8, 8}
-			run := func(s *Sampler, op ops.Operator, graphNoise bool) []float32 {
+			run := func(s *Sampler, op ops.Operator, graphNoise bool, n int) []float32 {
 				t.Helper()
-				x := make([]float32, 2*3*8*8)
+				shape := []int{n, 3, 8, 8}
+				x := make([]float32, n*3*8*8)
 				for k := range x {
 					x[k] = float32(k%17)/8 - 1
 				}
@@ -75,7 +76,7 @@ func TestWithOperatorSharesGraphs(t *testing.T) {
 				}
 				return tensors.MustCopyFlatData[float32](out)
 			}
-			before := run(first, p.Op, false)
+			before := run(first, p.Op, false, 2)
 			for _, seed := range []uint64{2, 3} {
 				op := tc.op(seed)
 				derived, err := first.WithOperator(op)
@@ -91,11 +92,15 @@ func TestWithOperatorSharesGraphs(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				for _, graphNoise := range []bool{false, true} {
-					assertSame(t, "run with the derived sampler", run(derived, op, graphNoise), run(own, op, graphNoise))
+				// The last derived sampler compiles a batch shape first (its
+				// graph built through the first sampler's).
+				for _, n := range []int{int(seed) - 1, 2} {
+					for _, graphNoise := range []bool{false, true} {
+						assertSame(t, "run with the derived sampler", run(derived, op, graphNoise, n), run(own, op, graphNoise, n))
+					}
 				}
 			}
-			assertSame(t, "the first sampler's run after the derived ones", run(first, p.Op, false), before)
+			assertSame(t, "the first sampler's run after the derived ones", run(first, p.Op, false, 2), before)
 		})
 	}
 }
@@ -169,3 +174,86 @@ func assertSame(t *testing.T, what string, got, want []float32) {
 		}
 	}
 }
+
+// opaque hides every interface of its method but Method's: a method of
+// one's own, which is given the operator itself.
+type opaque struct{ guidance.Method }
+
+// Step runs the method after checking that it sees the operator's own
+// type.
+func (m opaque) Step(s *guidance.Step) guidance.Result {
+	switch s.Op.(type) {
+	case *ops.Inpainting, *ops.Blur:
+	default:
+		panic(fmt.Errorf("a method of one's own was given %T", s.Op))
+	}
+	return m.Method.Step(s)
+}
+
+// TestBoundStepMatchesConstantStep checks that a run whose operator data
+// are graph inputs equals, bit for bit, the run whose data are constants,
+// which a method of one's own gets (it does not say it takes bound
+// operators), and that two operator types of one key share no graphs.
+func TestBoundStepMatchesConstantStep(t *testing.T) {
+	m, err := ops.RandomMask(8, 8, [2]float64{0.3, 0.7}, rand.New(rand.NewPCG(4, 0)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mask, err := ops.NewInpainting(m, 8, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	motion, err := ops.NewMotionBlur(5, 0.5, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, op := range []ops.Operator{mask, motion} {
+		for _, method := range []guidance.Method{guidance.DPS{}, guidance.CADPS{}} {
+			p := tinySRProblem(t)
+			p.Op, p.Method = op, method
+			bound, err := NewSampler(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p.Method = opaque{method}
+			constant, err := NewSampler(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bound.OperatorInputs() || constant.OperatorInputs() {
+				t.Fatalf("%s with %s: operator data as inputs %v, for a method of one's own %v; want true, false", method.Name(), op.Name(), bound.OperatorInputs(), constant.OperatorInputs())
+			}
+			shape := []int{2, 3, 8, 8}
+			x := make([]float32, 2*3*8*8)
+			for k := range x {
+				x[k] = float32(k%13)/6 - 1
+			}
+			y := applyOp(t, p, op, x, shape)
+			var outs [2][]float32
+			for k, s := range []*Sampler{bound, constant} {
+				out, err := s.Run(nil, shape, y, NewSeededNoise(3), nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				outs[k] = tensors.MustCopyFlatData[float32](out)
+			}
+			assertSame(t, method.Name()+" with "+op.Name()+", data as inputs against constants", outs[0], outs[1])
+		}
+	}
+	p := tinySRProblem(t)
+	p.Op = mask
+	first, err := NewSampler(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := first.WithOperator(otherMask{mask})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if other.SharesGraphs(first) {
+		t.Error("an operator of another type with the same key shares the graphs")
+	}
+}
+
+// otherMask is another operator type whose key is an inpainting's.
+type otherMask struct{ *ops.Inpainting }

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"slices"
 	"sort"
 	"sync"
@@ -99,7 +100,7 @@ type Sampler struct {
 	startExec *context.Exec // the method's own x_T (guidance.Starter), or nil
 	extras    *extraNames
 	// bound is set when the operator's data enter the graphs as inputs
-	// (ops.Parametrized): then opKey is its key and opData its data, which
+	// (ops.Parametrized, for a method that takes bound operators): then opKey is its key and opData its data, which
 	// every execution passes after y.
 	bound  bool
 	opKey  string
@@ -201,7 +202,7 @@ func NewSampler(p Problem) (*Sampler, error) {
 	}
 
 	s := &Sampler{p: p, extras: &extraNames{}}
-	if op, ok := p.Op.(ops.Parametrized); ok {
+	if op, ok := p.Op.(ops.Parametrized); ok && guidance.TakesBoundOperator(p.Method) {
 		// The operator's data become inputs unless the method needs a part
 		// of it that the bound form does not give (an SVD).
 		if key, data, ok := op.Parameters(); ok && guidance.CheckOperator(p.Method, op.Bind(nil)) == nil {
@@ -228,15 +229,16 @@ func NewSampler(p Problem) (*Sampler, error) {
 
 // WithOperator returns a sampler of s's problem with op as its operator.
 // When op's data can be inputs of s's compiled graphs (op and s's operator
-// are ops.Parametrized with equal keys, and the method takes their bound
-// form), the new sampler shares those graphs, so that a run with op
+// are ops.Parametrized operators of one type with equal keys, and the
+// method takes their bound form: guidance.TakesBoundOperator), the new
+// sampler shares those graphs, so that a run with op
 // compiles nothing new; otherwise it is NewSampler's, with graphs of its
 // own. Either way op is checked against the method as NewSampler checks
 // it.
 func (s *Sampler) WithOperator(op ops.Operator) (*Sampler, error) {
 	if s.bound {
 		if pz, ok := op.(ops.Parametrized); ok {
-			if key, data, ok := pz.Parameters(); ok && key == s.opKey {
+			if key, data, ok := pz.Parameters(); ok && key == s.opKey && reflect.TypeOf(op) == reflect.TypeOf(s.p.Op) {
 				if err := guidance.CheckOperator(s.p.Method, op); err != nil {
 					return nil, fmt.Errorf("cadps: %w", err)
 				}
@@ -262,6 +264,11 @@ func (s *Sampler) Finalize() {
 		}
 	}
 }
+
+// OperatorInputs reports whether the operator's data are inputs of s's
+// compiled graphs, which samplers derived by WithOperator for operators of
+// the same type and key share.
+func (s *Sampler) OperatorInputs() bool { return s.bound }
 
 // SharesGraphs reports whether s and other run on the same compiled graphs
 // (other was derived from s by WithOperator, or s from other).

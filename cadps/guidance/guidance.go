@@ -95,7 +95,10 @@ type Step struct {
 	// Process is the diffusion process (schedule, respacing, variances).
 	Process *diffusion.Process
 	// Op is the measurement operator A; nil when the problem has no
-	// measurement (a method whose UsesMeasurement is false).
+	// measurement (a method whose UsesMeasurement is false). For a method
+	// that takes bound operators ([BoundOperatorTaker]) it may be the
+	// bound form of an ops.Parametrized operator, whose data are inputs of
+	// the step's graph.
 	Op ops.Operator
 	// Y is the measurement A(x)+n, [N,...] batched as X; nil with Op.
 	Y *graph.Node

@@ -372,6 +372,42 @@ func TestSamplerReuse(t *testing.T) {
 	}
 }
 
+// TestSamplerReuseAcrossOneOff checks that a batch whose operator has no
+// bound form (a separable kernel) between batches whose operators have one
+// compiles a sampler of its own without ending the sharing: the batch after
+// it shares the first batch's graphs again, and Finalize releases them.
+func TestSamplerReuseAcrossOneOff(t *testing.T) {
+	b, prior := shippedPrior(t)
+	truths := twoTestImages(t, prior)
+	task := Task{Label: "mixed_blur", Build: func(shape []int, seed uint64) (ops.Operator, error) {
+		if seed == 1 {
+			return ops.NewGaussianBlur(5, 1)
+		}
+		return ops.NewMotionBlur(5, 0.5, seed)
+	}}
+	r, err := New(b, prior, Options{Task: task, Method: "dps", Steps: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kept []*cadps.Sampler
+	for seed := range uint64(3) {
+		if _, err := r.RestoreBatch(truths, seed, nil); err != nil {
+			t.Fatal(err)
+		}
+		kept = append(kept, r.random)
+	}
+	if !kept[2].SharesGraphs(kept[0]) || kept[1] != kept[0] {
+		t.Errorf("the sampler kept after each batch: %p %p %p; want the first batch's, or one sharing its graphs, throughout", kept[0], kept[1], kept[2])
+	}
+	if r.spare != nil {
+		t.Error("the one-off sampler is still kept a batch later")
+	}
+	r.Finalize()
+	if r.random != nil || r.fixedSampler != nil || r.last != nil {
+		t.Error("Finalize left samplers kept")
+	}
+}
+
 // handPiGDM is ΠGDM's general branch (conjugate gradients on
 // r_t² AAᵀ + σ_y² I) written from the exported helpers, as a user would
 // start a Gaussian-likelihood variant of their own.

@@ -165,8 +165,13 @@ type compiled struct {
 // task (cadps.Sampler.WithOperator), which shares its compiled graphs when
 // the operator's data, a mask or a kernel, can be their inputs. A sampler
 // it stops keeping is finalized, unless the one kept in its place shares
-// its graphs.
+// its graphs; one compiled for a single batch (an operator without a bound
+// form between operators with one) is finalized on the next call.
 func (r *Restorer) samplerFor(m *measurement, shape []int) (*cadps.Sampler, error) {
+	if r.spare != nil { // the last batch's one-off
+		r.spare.Finalize()
+		r.spare = nil
+	}
 	if m.fixed && r.fixedSampler != nil {
 		return r.fixedSampler, nil
 	}
@@ -195,13 +200,34 @@ func (r *Restorer) samplerFor(m *measurement, shape []int) (*cadps.Sampler, erro
 			r.last.sampler.Finalize()
 		}
 		r.last = &compiled{sampler: s, shape: slices.Clone(shape)}
+	case r.random != nil && s.SharesGraphs(r.random):
+		r.random = s
+	case r.random != nil && r.random.OperatorInputs() && !s.OperatorInputs():
+		// An operator without a bound form (a separable kernel) between
+		// ones with: the next batch may share the kept graphs again.
+		r.spare = s
 	default:
-		if r.random != nil && !s.SharesGraphs(r.random) {
+		if r.random != nil {
 			r.random.Finalize()
 		}
 		r.random = s
 	}
 	return s, nil
+}
+
+// Finalize releases the samplers the restorer compiled and keeps, without
+// waiting for the garbage collector (on a GPU they hold device memory).
+// The restorer compiles again if it is used afterwards.
+func (r *Restorer) Finalize() {
+	for _, s := range []*cadps.Sampler{r.fixedSampler, r.random, r.spare} {
+		if s != nil {
+			s.Finalize()
+		}
+	}
+	if r.last != nil {
+		r.last.sampler.Finalize()
+	}
+	r.fixedSampler, r.random, r.spare, r.last = nil, nil, nil, nil
 }
 
 // sample runs every draw over the batch and returns, for each image, the

@@ -156,13 +156,14 @@ type Restorer struct {
 	// random mask or kernel), and fixedSampler its sampler (or, without a
 	// measurement, the sampler), compiled on the first restoration and
 	// reused by the later ones; last is the last other sampler compiled
-	// for reuse, and random the last sampler of an operator with random
-	// parts, whose compiled graphs the next one may share (see
-	// samplerFor).
+	// for reuse, random the last sampler of an operator with random
+	// parts, whose compiled graphs the next one may share, and spare a
+	// sampler compiled for the last batch alone (see samplerFor).
 	fixedOp      ops.Operator
 	fixedSampler *cadps.Sampler
 	last         *compiled
 	random       *cadps.Sampler
+	spare        *cadps.Sampler
 }
 
 // New checks the options against the prior (the method exists, the task

@@ -284,22 +284,32 @@ func (e *Evaluation) worker(work <-chan evalItem, stop <-chan struct{}) error {
 	if err != nil {
 		return err
 	}
-	// One restorer per task and method serves all of this worker's
-	// batches of them, so that what it compiles is compiled once.
-	restorers := map[[2]string]*restore.Restorer{}
+	// One restorer serves this worker's consecutive batches of a task and
+	// method, so that what it compiles is compiled once; the work comes
+	// task by task and method by method, so it is released when the next
+	// item is of another.
+	var rs *restore.Restorer
+	var key [2]string
+	defer func() {
+		if rs != nil {
+			rs.Finalize()
+		}
+	}()
 	for it := range work {
 		select {
 		case <-stop: // another worker failed
 			return nil
 		default:
 		}
-		key := [2]string{it.task, it.method}
-		rs := restorers[key]
-		if rs == nil {
+		if k := [2]string{it.task, it.method}; rs == nil || k != key {
+			if rs != nil {
+				rs.Finalize()
+				rs = nil
+			}
 			if rs, err = restore.New(b, prior, e.options(it.task, it.method)); err != nil {
 				return err
 			}
-			restorers[key] = rs
+			key = k
 		}
 		lo, hi := it.batch*e.Settings.Batch, min((it.batch+1)*e.Settings.Batch, e.Settings.Count)
 		t0 := time.Now()

@@ -39,6 +39,11 @@ func (r *Reproduction) Run() (*RunSummary, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		for _, x := range rs {
+			x.Finalize()
+		}
+	}()
 	claims := r.claimer()
 	if err := r.checkSettings(rs, claims); err != nil {
 		return nil, err

@@ -1,0 +1,62 @@
+package guidance
+
+// BoundOperatorTaker is implemented by methods whose steps may be given,
+// in Step.Op, the bound form of an ops.Parametrized operator (one whose
+// data, a mask or a kernel, are inputs of the step's graph), so that one
+// compiled step serves every operator of the same key. Such a method reads
+// the operator only through ops.Operator and the interfaces the bound
+// form implements (its adjoint, pseudo-inverse, Gram diagonal, kind,
+// motion), never through its concrete type or what is computed from its
+// data on the host (an SVD, a proximal step: CheckOperator refuses a bound
+// form without them for the methods that need them). The toolkit's
+// methods take bound operators; a method of one's own is given the
+// operator itself unless it says it takes them.
+type BoundOperatorTaker interface {
+	// TakesBoundOperator reports whether the method's steps take a bound
+	// operator.
+	TakesBoundOperator() bool
+}
+
+// TakesBoundOperator reports whether m implements [BoundOperatorTaker] and
+// says it takes bound operators.
+func TakesBoundOperator(m Method) bool {
+	b, ok := m.(BoundOperatorTaker)
+	return ok && b.TakesBoundOperator()
+}
+
+// TakesBoundOperator implements [BoundOperatorTaker].
+func (DPS) TakesBoundOperator() bool { return true }
+
+// TakesBoundOperator implements [BoundOperatorTaker].
+func (CADPS) TakesBoundOperator() bool { return true }
+
+// TakesBoundOperator implements [BoundOperatorTaker].
+func (CADPSGauss) TakesBoundOperator() bool { return true }
+
+// TakesBoundOperator implements [BoundOperatorTaker].
+func (PiGDM) TakesBoundOperator() bool { return true }
+
+// TakesBoundOperator implements [BoundOperatorTaker].
+func (TMPD) TakesBoundOperator() bool { return true }
+
+// TakesBoundOperator implements [BoundOperatorTaker].
+func (MMPS) TakesBoundOperator() bool { return true }
+
+// TakesBoundOperator implements [BoundOperatorTaker].
+func (MCG) TakesBoundOperator() bool { return true }
+
+// TakesBoundOperator implements [BoundOperatorTaker].
+func (Projection) TakesBoundOperator() bool { return true }
+
+// TakesBoundOperator implements [BoundOperatorTaker].
+func (DAPS) TakesBoundOperator() bool { return true }
+
+// TakesBoundOperator implements [BoundOperatorTaker]: DDRM reads the
+// operator's SVD, which the toolkit's bound operators do not give, so it
+// gets those operators themselves (see CheckOperator).
+func (DDRM) TakesBoundOperator() bool { return true }
+
+// TakesBoundOperator implements [BoundOperatorTaker]: DiffPIR reads the
+// operator's proximal step, which the toolkit's bound operators do not
+// give, so it gets those operators themselves (see CheckOperator).
+func (DiffPIR) TakesBoundOperator() bool { return true }
