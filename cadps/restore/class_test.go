@@ -119,7 +119,7 @@ func classSamplerRun(t *testing.T, b backends.Backend, r *Restorer, m *unet.Mode
 		t.Fatal(err)
 	}
 	flat := tensors.MustCopyFlatData[float32](out)
-	fit, err := fits(b, meas.op, flat, shape, meas.noisy)
+	fit, err := r.fits(meas, flat, shape)
 	if err != nil {
 		t.Fatal(err)
 	}

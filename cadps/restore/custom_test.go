@@ -356,6 +356,11 @@ func TestSamplerReuse(t *testing.T) {
 		if shared := random[1] != nil && random[1].SharesGraphs(random[0]); shared != tc.shared {
 			t.Errorf("%s with %s: the second batch shares the first's graphs: %v, want %v", tc.task, tc.method, shared, tc.shared)
 		}
+		// Every operator with random parts (ddrm's masks too) is applied
+		// through one kept graph.
+		if got, want := len(r.applier.bound), map[bool]int{true: 0, false: 1}[tc.kept]; got != want {
+			t.Errorf("%s with %s: %d operator graphs kept, want %d", tc.task, tc.method, got, want)
+		}
 		fresh, err := New(b, prior, Options{Task: SpecTask(tc.task), Method: tc.method, Steps: 2})
 		if err != nil {
 			t.Fatal(err)

@@ -3,9 +3,6 @@ package restore
 import (
 	"fmt"
 	"math"
-
-	"github.com/cadps/toolkit/ops"
-	"github.com/gomlx/gomlx/backends"
 )
 
 // drawSeed returns the sampler seed of draw d of a restoration with seed:
@@ -22,12 +19,13 @@ func drawSeed(seed uint64, d int) uint64 {
 }
 
 // fits returns ‖y − A(x)‖₂ of every image of the NCHW batch x (shape),
-// whose measurement y is flat, batch first.
-func fits(b backends.Backend, op ops.Operator, x []float32, shape []int, y []float32) ([]float64, error) {
-	ax, _, err := applyOperator(b, op, x, shape)
+// whose measurement y is m's, flat, batch first.
+func (r *Restorer) fits(m *measurement, x []float32, shape []int) ([]float64, error) {
+	ax, _, err := r.applier.apply(m.op, m.fixed, x, shape)
 	if err != nil {
 		return nil, err
 	}
+	y := m.noisy
 	if len(ax) != len(y) {
 		return nil, fmt.Errorf("restore: A(x) has %d values, the measurement %d", len(ax), len(y))
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 
 	"github.com/cadps/toolkit/cadps/imageio"
@@ -73,18 +74,27 @@ func describeOperator(op ops.Operator) string {
 	return op.Name()
 }
 
-// applyOperator computes A(x) on the backend.
+// applyOperator computes A(x) on the backend, through a graph compiled for
+// this call.
 func applyOperator(b backends.Backend, op ops.Operator, x []float32, shape []int) ([]float32, []int, error) {
-	yShape, err := op.OutputShape(shape)
-	if err != nil {
-		return nil, nil, fmt.Errorf("restore: operator %s: %w", op.Name(), err)
-	}
 	exec, err := graph.NewExec(b, func(x *graph.Node) *graph.Node { return op.Apply(x) })
 	if err != nil {
 		return nil, nil, fmt.Errorf("restore: operator %s: %w", op.Name(), err)
 	}
 	defer exec.Finalize()
-	out, err := exec.Exec1(tensors.FromFlatDataAndDimensions(x, shape...))
+	return runOperator(exec, op, x, shape)
+}
+
+// runOperator runs exec, the graph of A(x) for op followed by the
+// operator's data when they are inputs (args), on the images x shaped
+// shape, and checks what it gives: the shape OutputShape says, the batch
+// axis first, float32 values.
+func runOperator(exec *graph.Exec, op ops.Operator, x []float32, shape []int, args ...any) ([]float32, []int, error) {
+	yShape, err := op.OutputShape(shape)
+	if err != nil {
+		return nil, nil, fmt.Errorf("restore: operator %s: %w", op.Name(), err)
+	}
+	out, err := exec.Exec1(append([]any{tensors.FromFlatDataAndDimensions(x, shape...)}, args...)...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("restore: applying %s: %w", op.Name(), err)
 	}
@@ -97,6 +107,71 @@ func applyOperator(b backends.Backend, op ops.Operator, x []float32, shape []int
 		return nil, nil, fmt.Errorf("restore: operator %s gives %s values for float32 images: a measurement is float32", op.Name(), got.DType)
 	}
 	return tensors.MustCopyFlatData[float32](out), yShape, nil
+}
+
+// applier computes A(x) for a restorer's operators through graphs it
+// keeps: one for the seed-independent operator, and one for each type and
+// key of operators whose data are graph inputs (ops.Parametrized), so that
+// every batch's mask or kernel runs through one compiled graph. Any other
+// operator's graph is compiled for each call.
+type applier struct {
+	b     backends.Backend
+	fixed *graph.Exec
+	bound map[applierKey]*graph.Exec
+}
+
+// applierKey names the operators one bound graph serves.
+type applierKey struct {
+	t   reflect.Type
+	key string
+}
+
+// apply computes A(x) for op; fixed says that op is the restorer's
+// seed-independent operator.
+func (a *applier) apply(op ops.Operator, fixed bool, x []float32, shape []int) ([]float32, []int, error) {
+	if pz, ok := op.(ops.Parametrized); ok {
+		if key, data, ok := pz.Parameters(); ok {
+			k := applierKey{reflect.TypeOf(op), key}
+			exec := a.bound[k]
+			if exec == nil {
+				var err error
+				if exec, err = graph.NewExec(a.b, func(in []*graph.Node) *graph.Node { return pz.Bind(in[1:]).Apply(in[0]) }); err != nil {
+					return nil, nil, fmt.Errorf("restore: operator %s: %w", op.Name(), err)
+				}
+				if a.bound == nil {
+					a.bound = map[applierKey]*graph.Exec{}
+				}
+				a.bound[k] = exec
+			}
+			args := make([]any, len(data))
+			for i, d := range data {
+				args[i] = d
+			}
+			return runOperator(exec, op, x, shape, args...)
+		}
+	}
+	if !fixed {
+		return applyOperator(a.b, op, x, shape)
+	}
+	if a.fixed == nil {
+		exec, err := graph.NewExec(a.b, func(x *graph.Node) *graph.Node { return op.Apply(x) })
+		if err != nil {
+			return nil, nil, fmt.Errorf("restore: operator %s: %w", op.Name(), err)
+		}
+		a.fixed = exec
+	}
+	return runOperator(a.fixed, op, x, shape)
+}
+
+// finalize releases the graphs a keeps.
+func (a *applier) finalize() {
+	if a.fixed != nil {
+		a.fixed.Finalize()
+	}
+	for _, e := range a.bound {
+		e.Finalize()
+	}
+	a.fixed, a.bound = nil, nil
 }
 
 // measurementImage renders y for viewing: image-shaped measurements as

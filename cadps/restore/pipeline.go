@@ -141,7 +141,7 @@ func (r *Restorer) measure(x []float32, shape []int, seed uint64) (*measurement,
 			return nil, err
 		}
 	}
-	clean, yShape, err := applyOperator(r.backend, m.op, x, shape)
+	clean, yShape, err := r.applier.apply(m.op, m.fixed, x, shape)
 	if err != nil {
 		return nil, err
 	}
@@ -215,9 +215,9 @@ func (r *Restorer) samplerFor(m *measurement, shape []int) (*cadps.Sampler, erro
 	return s, nil
 }
 
-// Finalize releases the samplers the restorer compiled and keeps, without
-// waiting for the garbage collector (on a GPU they hold device memory).
-// The restorer compiles again if it is used afterwards.
+// Finalize releases the samplers and operator graphs the restorer compiled
+// and keeps, without waiting for the garbage collector (on a GPU they hold
+// device memory). The restorer compiles again if it is used afterwards.
 func (r *Restorer) Finalize() {
 	for _, s := range []*cadps.Sampler{r.fixedSampler, r.random, r.spare} {
 		if s != nil {
@@ -228,6 +228,7 @@ func (r *Restorer) Finalize() {
 		r.last.sampler.Finalize()
 	}
 	r.fixedSampler, r.random, r.spare, r.last = nil, nil, nil, nil
+	r.applier.finalize()
 }
 
 // sample runs every draw over the batch and returns, for each image, the
@@ -250,7 +251,7 @@ func (r *Restorer) sample(s *cadps.Sampler, m *measurement, shape []int, seed ui
 		flat := tensors.MustCopyFlatData[float32](out)
 		fit := make([]float64, n) // 0 without a measurement
 		if m.op != nil {
-			if fit, err = fits(r.backend, m.op, flat, shape, m.noisy); err != nil {
+			if fit, err = r.fits(m, flat, shape); err != nil {
 				return nil, err
 			}
 		}

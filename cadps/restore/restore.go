@@ -164,6 +164,8 @@ type Restorer struct {
 	last         *compiled
 	random       *cadps.Sampler
 	spare        *cadps.Sampler
+	// applier computes A(x) to measure the images and score the draws.
+	applier applier
 }
 
 // New checks the options against the prior (the method exists, the task
@@ -222,7 +224,7 @@ func New(b backends.Backend, prior *Prior, o Options) (*Restorer, error) {
 	if err := guidance.CheckProcess(method, process); err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
-	r := &Restorer{backend: b, prior: prior, process: process, method: method, spec: spec, opts: o, noise: o.Noise, fixedOp: fixedOp}
+	r := &Restorer{backend: b, prior: prior, process: process, method: method, spec: spec, opts: o, noise: o.Noise, fixedOp: fixedOp, applier: applier{b: b}}
 	r.class = cloneInt(prior.Class)
 	if r.noise == nil {
 		if r.noise, err = ops.NewGaussianNoise(0.05); err != nil {

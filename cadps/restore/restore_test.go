@@ -126,6 +126,11 @@ func TestRestoreTasks(t *testing.T) {
 			if reused := r.fixedSampler != nil; reused != tc.reused {
 				t.Errorf("sampler kept for later seeds: %v, want %v", reused, tc.reused)
 			}
+			// The seed-independent operator's graph, or the one every box
+			// is applied through.
+			if r.applier.fixed == nil && len(r.applier.bound) == 0 {
+				t.Error("no operator graph kept for later seeds")
+			}
 		})
 	}
 }
