@@ -100,8 +100,9 @@ type Sampler struct {
 	startExec *context.Exec // the method's own x_T (guidance.Starter), or nil
 	extras    *extraNames
 	// bound is set when the operator's data enter the graphs as inputs
-	// (ops.Parametrized, for a method that takes bound operators): then opKey is its key and opData its data, which
-	// every execution passes after y.
+	// (ops.Parametrized, for a method that takes bound operators): then
+	// opKey is its key and opData its data, which every execution passes
+	// after y.
 	bound  bool
 	opKey  string
 	opData []*tensors.Tensor
@@ -231,10 +232,9 @@ func NewSampler(p Problem) (*Sampler, error) {
 // When op's data can be inputs of s's compiled graphs (op and s's operator
 // are ops.Parametrized operators of one type with equal keys, and the
 // method takes their bound form: guidance.TakesBoundOperator), the new
-// sampler shares those graphs, so that a run with op
-// compiles nothing new; otherwise it is NewSampler's, with graphs of its
-// own. Either way op is checked against the method as NewSampler checks
-// it.
+// sampler shares those graphs, so that a run with op compiles nothing
+// new; otherwise it is NewSampler's, with graphs of its own. Either way op
+// is checked against the method as NewSampler checks it.
 func (s *Sampler) WithOperator(op ops.Operator) (*Sampler, error) {
 	if s.bound {
 		if pz, ok := op.(ops.Parametrized); ok {
