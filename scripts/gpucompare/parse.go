@@ -18,7 +18,7 @@ import (
 // or was skipped for want of time (Skipped says so).
 type Result struct {
 	Impl      string   `json:"impl"`      // "torch" or "cadps"
-	What      string   `json:"what"`      // "forward", "dps-step", "cadps-step" or "cadps-run"
+	What      string   `json:"what"`      // "forward", "dps-step", "cadps-step" or "cadps-run" (an unknown torch kind as is, with Error)
 	Batch     int      `json:"batch"`     // images per call
 	Precision string   `json:"precision"` // "default", "tf32", "fp32", "bf16" or "fp16"
 	MS        *float64 `json:"ms"`
@@ -47,8 +47,9 @@ type Result struct {
 	StepsPlanned int      `json:"steps_planned,omitempty"`
 	Error        string   `json:"error,omitempty"`
 	// Skipped says why a measurement did not run: gpucheck's "the 2m0s
-	// budget is spent", or the reason its part gives in the plan (see
-	// Planned); MS is then null.
+	// budget is spent" or "stopped by SIGINT", for a whole run "stopped
+	// after the compile step" (no time per step), or the reason its part
+	// gives in the plan (see Planned); MS is then null.
 	Skipped string `json:"skipped,omitempty"`
 }
 
@@ -84,7 +85,10 @@ type torchRecord struct {
 	ConvFP32      string   `json:"cudnn_conv_fp32"`
 }
 
-var torchWhat = map[string]string{"forward": "forward", "dps": "dps-step", "cadps": "cadps-step", "cadps_loop": "cadps-run"}
+// torchWhat maps torch_reference.py's kinds to the comparison's what. A
+// whole loop is "cadps_loop" when it ran and "cadps-loop" when it failed.
+var torchWhat = map[string]string{"forward": "forward", "dps": "dps-step", "cadps": "cadps-step",
+	"cadps_loop": "cadps-run", "cadps-loop": "cadps-run"}
 
 // torchPrecision names the precision a torch record ran at: its torso dtype
 // when that is not float32, else from the effective fp32 matmul and cuDNN
@@ -130,7 +134,9 @@ func torchOptions(r torchRecord) string {
 
 // ParseTorch reads the JSON lines of torch_reference.py time --json and
 // returns its measurements (setup lines are skipped). A line that is not
-// JSON is an error naming it.
+// JSON is an error naming it; a measurement of a kind not in torchWhat is
+// kept as a line with Error (its what the kind itself), so that one odd
+// record does not lose the others.
 func ParseTorch(r io.Reader) ([]Result, error) {
 	var out []Result
 	sc := bufio.NewScanner(r)
@@ -149,7 +155,12 @@ func ParseTorch(r io.Reader) ([]Result, error) {
 		}
 		what, ok := torchWhat[rec.Kind]
 		if !ok {
-			return nil, fmt.Errorf("torch line %d: unknown kind %q", n, rec.Kind)
+			what = rec.Kind
+			why := fmt.Sprintf("unknown kind %q from torch_reference.py, not compared", rec.Kind)
+			if rec.Error != "" {
+				why += ": " + rec.Error
+			}
+			rec.Error, rec.MS, rec.MSMin, rec.TFLOPS = why, nil, nil, nil
 		}
 		prec, err := torchPrecision(rec)
 		if err != nil {
@@ -157,7 +168,7 @@ func ParseTorch(r io.Reader) ([]Result, error) {
 		}
 		res := Result{Impl: "torch", What: what, Batch: rec.Batch, Precision: prec, Device: rec.Device,
 			Options: torchOptions(rec), MS: rec.MS, MSMin: rec.MSMin, TFLOPS: rec.TFLOPS, PeakMiB: rec.PeakMiB, Error: rec.Error}
-		if what == "cadps-run" && rec.Error == "" {
+		if what == "cadps-run" && rec.Error == "" && ok {
 			// torch's own s_per_image is the wall time of the steps run,
 			// which differs from cadps's measure when a run stops early.
 			if rec.MSPerStep == nil || rec.Steps == 0 || rec.Batch == 0 {
@@ -181,7 +192,8 @@ var (
 	// forward      batch  1: first call (compile+run)  11033.9 ms, step      8.42 ms,   118.70 images/s,   46.05 TFLOP/s
 	stepLine = regexp.MustCompile(`^(\S+)\s+batch\s+(\d+): first call \(compile\+run\)\s+([0-9.]+) ms, step\s+([0-9.]+) ms,\s+[0-9.]+ images/s,\s+([0-9.]+) TFLOP/s$`)
 	// whole cadps run, graph noise, batch 16: 507 steps in 83.9 s (stopped at the budget after 507 of 1000 steps), first step (compile+run) 11.4 s
-	runLine = regexp.MustCompile(`^whole (\S+) run, graph noise, batch (\d+): (\d+) steps in [0-9.]+ s(?: \(stopped at the budget after \d+ of (\d+) steps\))?, first step \(compile\+run\) ([0-9.]+) s$`)
+	// ("stopped by SIGINT" when a signal stopped it)
+	runLine = regexp.MustCompile(`^whole (\S+) run, graph noise, batch (\d+): (\d+) steps in [0-9.]+ s(?: \(stopped (?:at the budget|by SIG[A-Z]+) after \d+ of (\d+) steps\))?, first step \(compile\+run\) ([0-9.]+) s$`)
 	// whole cadps run, batch 16: 142.10 ms per step after the first; 1000 steps ≈ 142.1 s per batch, 8.88 s per image
 	perStepLine = regexp.MustCompile(`^whole (\S+) run, batch (\d+): ([0-9.]+) ms per step after the first;`)
 	// FAILED cadps step batch 16: out of memory
@@ -215,8 +227,9 @@ func cadpsWhat(label string) (what, options string, bf16 bool, err error) {
 // process's setting: "tf32", XLA's default, or "fp32"; lines of the
 // bfloat16 network are "bf16") on device, and returns its forward, step and
 // whole-run measurements, those that failed (Error) or were skipped at the
-// budget (Skipped) among them. Other lines (parity, noise runs, memory) are
-// passed over.
+// budget (Skipped) among them; a whole run without a time per step (stopped
+// after its first step, the compile) is skipped too, saying so. Other lines
+// (parity, noise runs, memory) are passed over.
 func ParseCadps(r io.Reader, precision, device string) ([]Result, error) {
 	var out []Result
 	runs := map[string]int{} // whole run "method/batch" → its index in out
@@ -279,6 +292,19 @@ func ParseCadps(r io.Reader, precision, device string) ([]Result, error) {
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("cadps: %w", err)
+	}
+	// A whole run without a time per step: stopped at the budget after its
+	// first step, which holds the compile, or cut off before it printed one.
+	for i := range out {
+		r := &out[i]
+		if r.What != "cadps-run" || r.MS != nil || r.Error != "" || r.Skipped != "" {
+			continue
+		}
+		if r.Steps < 2 {
+			r.Skipped = fmt.Sprintf("stopped after the compile step (%d of %d steps run): no time per step", r.Steps, max(r.StepsPlanned, r.Steps))
+		} else {
+			r.Skipped = fmt.Sprintf("no time per step in the output (%d steps run)", r.Steps)
+		}
 	}
 	return out, nil
 }

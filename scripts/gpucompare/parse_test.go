@@ -98,6 +98,17 @@ func TestParseCadpsLines(t *testing.T) {
 			want: []Result{{What: "forward", Batch: 16, Precision: "tf32", Skipped: "the 2m0s budget is spent"},
 				{What: "cadps-step", Batch: 4, Precision: "bf16", Options: "batched=true", Skipped: "the 2m0s budget is spent"},
 				{What: "cadps-run", Batch: 16, Precision: "tf32", Skipped: "the 2m0s budget is spent"}}},
+		// The budget ended after the first step (the compile): no time per
+		// step, which the line says instead of leaving ms null unexplained.
+		{name: "run stopped after the compile step", in: "whole cadps run, graph noise, batch 16: 1 steps in 44.1 s (stopped at the budget after 1 of 50 steps), first step (compile+run) 44.1 s\n",
+			want: []Result{{What: "cadps-run", Batch: 16, Precision: "tf32", Steps: 1, StepsPlanned: 50, CompileS: f(44.1),
+				Skipped: "stopped after the compile step (1 of 50 steps run): no time per step"}}},
+		{name: "run stopped by a signal", in: "whole cadps run, graph noise, batch 16: 20 steps in 42.0 s (stopped by SIGINT after 20 of 50 steps), first step (compile+run) 39.4 s\n" +
+			"whole cadps run, batch 16: 142.00 ms per step after the first; 1000 steps ≈ 142.0 s per batch, 8.88 s per image\n",
+			want: []Result{{What: "cadps-run", Batch: 16, Precision: "tf32", MS: f(142), Steps: 20, StepsPlanned: 50, SPerImage: f(142 * 50 / 1e3 / 16), CompileS: f(39.4)}}},
+		{name: "run cut off before its time per step", in: "whole cadps run, graph noise, batch 16: 20 steps in 42.0 s (stopped by SIGINT after 20 of 50 steps), first step (compile+run) 39.4 s\n",
+			want: []Result{{What: "cadps-run", Batch: 16, Precision: "tf32", Steps: 20, StepsPlanned: 50, CompileS: f(39.4),
+				Skipped: "no time per step in the output (20 steps run)"}}},
 		{name: "other lines", in: "dps          batch 16: graph noise, 10 steps: first step (compile+run)   8555.7 ms, then     95.26 ms per step,   167.97 images/s\n"},
 		{name: "per step without run", in: "whole cadps run, batch 1: 17.32 ms per step after the first; 1000 steps ≈ 17.3 s per batch, 17.32 s per image\n", wantErr: "first line is missing"},
 		{name: "unknown label", in: "mcg          batch  1: first call (compile+run)   1.0 ms, step      2.00 ms,     1.00 images/s,    1.00 TFLOP/s\n", wantErr: `unknown measurement "mcg"`},
@@ -163,7 +174,14 @@ func TestParseTorchLines(t *testing.T) {
 			want: []Result{{What: "cadps-step", Batch: 16, Precision: "tf32", Error: "CUDA out of memory", Options: "compile,channels-last,cudnn-benchmark,attn-recompute-off"}}},
 		{name: "loop without its time", in: `{` + base + `, "kind": "cadps_loop", "batch": 4, "steps": 50, "steps_done": 20}`, wantErr: "without ms_per_step"},
 		{name: "not json", in: "forward 1 2.0\n", wantErr: "torch line 1"},
-		{name: "unknown kind", in: `{` + base + `, "kind": "sample", "batch": 1, "ms": 1}`, wantErr: `unknown kind "sample"`},
+		// torch_reference.py spells a failed loop's kind with a hyphen.
+		{name: "failed loop", in: `{` + base + `, "kind": "cadps-loop", "batch": 16, "error": "CUDA out of memory"}` + "\n" + `{` + base + `, "kind": "forward", "batch": 1, "ms": 2}`,
+			want: []Result{{What: "cadps-run", Batch: 16, Precision: "tf32", Error: "CUDA out of memory", Options: "compile,channels-last,cudnn-benchmark,attn-recompute-off"},
+				{What: "forward", Batch: 1, Precision: "tf32", MS: f(2), Options: "compile,channels-last,cudnn-benchmark,attn-recompute-off"}}},
+		// A kind gpucompare does not know loses only its own line.
+		{name: "unknown kind", in: `{` + base + `, "kind": "sample", "batch": 1, "ms": 1}` + "\n" + `{` + base + `, "kind": "forward", "batch": 1, "ms": 2}`,
+			want: []Result{{What: "sample", Batch: 1, Precision: "tf32", Error: `unknown kind "sample" from torch_reference.py, not compared`, Options: "compile,channels-last,cudnn-benchmark,attn-recompute-off"},
+				{What: "forward", Batch: 1, Precision: "tf32", MS: f(2), Options: "compile,channels-last,cudnn-benchmark,attn-recompute-off"}}},
 		{name: "mixed tf32", in: `{"record": "measurement", "kind": "forward", "batch": 1, "ms": 1, "dtype": "float32", "matmul_fp32": "tf32", "cudnn_conv_fp32": "ieee"}`, wantErr: "no precision"},
 	}
 	for _, tc := range tests {
