@@ -8,35 +8,43 @@
 #                                  build (binaries, fixtures, gpucompare and
 #                                  torch_reference.py into build/gpu/)
 #   scripts/gpu/compare.sh run     on the GPU machine, given build/gpu/, within
-#                                  COMPARE_SECONDS (default 470 s), in this order:
+#                                  COMPARE_SECONDS (default 470 s), the parts of
+#                                  COMPARE_PARTS (default 1-5) in this order:
 #     1. torch, the reference's default precision (TF32 convolutions, IEEE matrix
 #        products): forward, DPS step, CA-DPS step at each batch, and a whole
-#        COMPARE_RUN_STEPS-step CA-DPS loop at each batch;
+#        COMPARE_RUN_STEPS-step CA-DPS loop at each batch (torch takes the
+#        smallest batch first: its first timing then sizes the others, not
+#        the cold first forward that loads cuDNN);
 #     2. cadps with TF32 (XLA's default): forward, DPS and CA-DPS steps at each
 #        batch, then the same in bfloat16 (the network's torso);
 #     3. cadps, a whole COMPARE_RUN_STEPS-step CA-DPS run with graph noise at
 #        each batch of COMPARE_RUN_BATCHES, each in a process of its own;
 #     4. torch with TF32 on everywhere (--tf32 on);
 #     5. torch with a bfloat16 torso (--dtype bfloat16, the reference's fp16 scheme);
-#     6. torch.compile (--compile at the reference's default precision, with
-#        channels-last and cuDNN autotuning; if it fails, once more with
-#        --attn-recompute off). Not with --tf32 on: from PyTorch 2.9 that
-#        goes through torch.backends.*.fp32_precision, after which
-#        torch.compile stops with "mix of the legacy and new APIs"
-#        (pytorch/pytorch#166387);
-#     7. with COMPARE_EXACT=1, both in exact float32 (torch --tf32 off; cadps with
-#        TF32 and XLA's Triton GEMMs off).
+#     6. only when COMPARE_PARTS names it, best alone (COMPARE_PARTS=6: cold
+#        Inductor compiles of the forward and of the DPS step's backward at
+#        each batch take minutes): torch.compile (--compile at the
+#        reference's default precision, with channels-last and cuDNN
+#        autotuning; if it fails, once more with --attn-recompute off). Not
+#        with --tf32 on: from PyTorch 2.9 that goes through
+#        torch.backends.*.fp32_precision, after which torch.compile stops
+#        with "mix of the legacy and new APIs" (pytorch/pytorch#166387);
+#     7. with COMPARE_EXACT=1 (or 7 in COMPARE_PARTS), both in exact float32
+#        (torch --tf32 off; cadps with TF32 and XLA's Triton GEMMs off).
 #   Each part stops at its share of the time (COMPARE_SHARES), or at the end
 #   of COMPARE_SECONDS when that comes first (the retry of part 6 takes what
 #   the first try left of its share); a part that overruns ends its process,
-#   its exit status is printed, and the next part still runs. Each part's
-#   header in the logs names the precision variables it ran with.
+#   its exit status is printed, and the next part still runs. torch stops
+#   starting measurements 8 s before its SIGINT (torch_start: its clock
+#   starts after `import torch` and CUDA's start-up). Each part's header in
+#   the logs names the precision variables it ran with.
 #
 # On the GPU machine compare.sh needs only build/gpu/gpucheck.gz, gpucompare.gz
 # and bench/ (about 7 MB), and python3 with torch.
 #
 # Output, in COMPARE_OUT (default $OUT, else build/gpu-compare), named
-# COMPARE_NAME (default: the date and the GPU's name, e.g. 2026-12-06-nvidia-h100):
+# COMPARE_NAME (default: the date and the GPU's name, e.g. 2026-12-06-nvidia-h100,
+# then -parts- and the parts when COMPARE_PARTS is not 1-5, e.g. -parts-6):
 #   NAME.jsonl           one measurement per line (impl, what, batch, precision,
 #                        ms, device; steps and s_per_image for whole runs): see
 #                        scripts/gpucompare; copy it into docs/gpu-runs/
@@ -47,17 +55,22 @@
 #   NAME-plan.jsonl      the measurements each part was to make, and why any
 #                        of them has no result: NAME.jsonl has a line with
 #                        "skipped" for each (see scripts/gpucompare)
+#   NAME-setup.log       the setup: the GPU (nvidia-smi), the plugin,
+#                        GOMLX_BACKEND, the precision variables (also
+#                        printed), the COMPARE_ and CHECK_ variables and PYTHON
 #
 # Environment (defaults in brackets):
 #   COMPARE_PRESET [ffhq256]     the UNet (gpucheck -preset and torch --preset)
 #   COMPARE_TORCH_PRESET         torch's --preset when it differs (e.g. a config.json)
 #   COMPARE_SIZE [256]           gpucheck's image size (torch takes the preset's)
 #   COMPARE_BATCHES [16,4,1]     batches of the forward and step timings (the
-#                                largest first: what the time leaves out is the least)
+#                                largest first: what the time leaves out is the
+#                                least; torch moves the smallest to the front)
 #   COMPARE_RUN_STEPS [50]       steps of the whole runs (0: none)
 #   COMPARE_RUN_BATCHES [16]     batches of cadps's whole runs
-#   COMPARE_SHARES               seconds of parts 1-7, default "50 230 55 30 30 70 0"
-#                                (part 7 gets its share only with COMPARE_EXACT=1)
+#   COMPARE_PARTS [1 2 3 4 5]    the parts to run (6: torch.compile, 7: exact float32)
+#   COMPARE_SHARES               seconds of parts 1-7, default "55 225 100 35 35 300 0"
+#                                (a part not in COMPARE_PARTS takes none)
 #   COMPARE_TORCH_DEVICE [cuda]  torch's --device; COMPARE_TORCH_ARGS adds arguments
 #                                to every torch call (e.g. "--warmup 1 --reps 2")
 #   COMPARE_REPEAT [5]           gpucheck's timed repetitions
@@ -71,29 +84,49 @@ gpu="$root/build/gpu"
 # shellcheck source=env.sh
 . "$root/scripts/gpu/env.sh"
 
+# torch_start is how long before its SIGINT torch starts no measurement:
+# --seconds counts from after `import torch` and CUDA's start-up.
+torch_start=8
+
 run() {
 	local total="${COMPARE_SECONDS:-470}" t0=$SECONDS status=0 bin
 	refuse_check_tf32
+	local parts p default_parts="1 2 3 4 5" suffix=""
+	parts=$(tr ',' ' ' <<<"${COMPARE_PARTS:-$default_parts}" | xargs)
+	for p in $parts; do
+		case "$p" in
+		[1-7]) ;;
+		*) echo "compare.sh: COMPARE_PARTS: unknown part '$p' (parts 1-7, e.g. \"1 2 3 4 5\" or 6)" >&2; exit 2 ;;
+		esac
+	done
+	[ "$parts" = "$default_parts" ] || suffix="-parts-${parts// /-}"
+	[ "${COMPARE_EXACT:-0}" != 1 ] || [[ " $parts " == *" 7 "* ]] || parts="$parts 7"
+	want() { [[ " $parts " == *" $1 "* ]]; }
 	unpack_bins "$gpu" gpucheck gpucompare || { echo "compare.sh: build it on the development machine first: scripts/gpu/compare.sh build" >&2; exit 2; }
 	local bench="$gpu/bench/torch_reference.py"
 	[ -f "$bench" ] || bench="$root/../shared/bench/torch_reference.py"
 	[ -f "$bench" ] || { echo "compare.sh: torch_reference.py missing from $gpu/bench: rerun the build" >&2; exit 2; }
 	local py="${PYTHON:-python3}"
 	"$py" -c 'import torch' 2>/dev/null || { echo "compare.sh: $py cannot import torch (set PYTHON)" >&2; exit 2; }
-	setup_xla_env || exit 2
+	# The setup's lines, printed and kept in NAME-setup.log.
+	if ! setup_xla_env >"$bin/setup.log"; then cat "$bin/setup.log"; exit 2; fi
+	cat "$bin/setup.log"
 
 	local device dest name
-	output_place compare "" "${COMPARE_OUT:-}" "${COMPARE_NAME:-}"
-	local tlog="$dest/$name-torch.log" tjson="$dest/$name-torch.jsonl"
+	output_place compare "$suffix" "${COMPARE_OUT:-}" "${COMPARE_NAME:-}"
+	local tlog="$dest/$name-torch.log" tjson="$dest/$name-torch.jsonl" setup="$dest/$name-setup.log"
 	local ctf32="$dest/$name-cadps-tf32.log" cf32="$dest/$name-cadps-fp32.log" plan="$dest/$name-plan.jsonl"
-	: >"$tlog"; : >"$tjson"; : >"$ctf32"; : >"$plan"; rm -f "$cf32"
+	# gpucheck's logs only from the parts that run it.
+	: >"$tlog"; : >"$tjson"; : >"$plan"; rm -f "$ctf32" "$cf32"
+	{ cat "$bin/setup.log"; env | grep -E '^(COMPARE_|CHECK_|PYTHON=)' | sort || true; } >"$setup"
 
 	local preset="${COMPARE_PRESET:-ffhq256}" batches="${COMPARE_BATCHES:-16,4,1}"
 	local tpreset="${COMPARE_TORCH_PRESET:-$preset}" steps="${COMPARE_RUN_STEPS:-50}"
+	local tbatches
+	tbatches=$(smallest_first "$batches")
 	local -a share
-	read -r -a share <<<"${COMPARE_SHARES:-50 230 55 30 30 70 0}"
+	read -r -a share <<<"${COMPARE_SHARES:-55 225 100 35 35 300 0}"
 	[ "${#share[@]}" -eq 7 ] || { echo "compare.sh: COMPARE_SHARES needs 7 numbers, got '${COMPARE_SHARES:-}'" >&2; exit 2; }
-	[ "${COMPARE_EXACT:-0}" = 1 ] || share[6]=0
 
 	# torch_part PART SECONDS ARGS...: one torch_reference.py time call, its
 	# lines into the torch log and its JSON into the torch JSON lines; ended
@@ -112,7 +145,7 @@ run() {
 		echo "== torch $part ($((SECONDS - t0)) s used so far; stopped at $s s): $*" | tee -a "$tlog"
 		# shellcheck disable=SC2086
 		bounded "$s" "$tlog" . '' env -u NVIDIA_TF32_OVERRIDE PYTHONUNBUFFERED=1 "$py" "$bench" time --preset "$tpreset" \
-			--batches "$batches" --device "${COMPARE_TORCH_DEVICE:-cuda}" --seconds "$((s - $(grace_of "$s") - 3))" --json "$tjson" \
+			--batches "$tbatches" --device "${COMPARE_TORCH_DEVICE:-cuda}" --seconds "$((s - $(grace_of "$s") - torch_start))" --json "$tjson" \
 			${COMPARE_TORCH_ARGS:-} "$@" || rc=$?
 		missing=$(why_missing "$rc" "$s" "$tlog")
 		return "$rc"
@@ -160,45 +193,59 @@ run() {
 			"$1" "$2" "$3" "$what" "$(tr -d ' ' <<<"$5")" "${why//\"/\\\"}" >>"$plan"
 	}
 
-	echo "compare: $device, preset $preset, batches $batches, whole runs of $steps steps; $total s in all"
+	echo "compare: $device, parts $parts, preset $preset, batches $batches (torch's order $tbatches), whole runs of $steps steps; $total s in all" |
+		tee -a "$setup"
 	local run_arg=()
 	[ "$steps" -gt 0 ] && run_arg=(--steps-run "$steps")
 	local steps_what="forward dps-step cadps-step"
-	torch_part "default precision" "${share[0]}" "${run_arg[@]}" || status=1
-	plan torch default "" "$steps_what${run_arg[*]:+ cadps-run}" "$batches"
-	cadps_part "$ctf32" "${share[1]}" 30 "${tf32_env[@]}" -- -batches "$batches" -bf16-batches "$batches" \
-		-noise-steps 0 -run-steps 0 || status=1
-	plan cadps tf32 "" "$steps_what" "$batches"
-	plan cadps bf16 "" "$steps_what" "$batches"
-	if [ "$steps" -gt 0 ]; then
+	if want 1; then
+		torch_part "default precision" "${share[0]}" "${run_arg[@]}" || status=1
+		plan torch default "" "$steps_what${run_arg[*]:+ cadps-run}" "$batches"
+	fi
+	if want 2; then
+		cadps_part "$ctf32" "${share[1]}" 30 "${tf32_env[@]}" -- -batches "$batches" -bf16-batches "$batches" \
+			-noise-steps 0 -run-steps 0 || status=1
+		plan cadps tf32 "" "$steps_what" "$batches"
+		plan cadps bf16 "" "$steps_what" "$batches"
+	fi
+	if want 3 && [ "$steps" -gt 0 ]; then
+		# A fresh process's first step at batch 16 (the compile) took 39 s on
+		# an H200: the margin keeps gpucheck's own stop at its budget 10 s
+		# before the SIGINT that bounded sends.
 		local rb rbs n i
 		IFS=', ' read -r -a rbs <<<"${COMPARE_RUN_BATCHES:-16}"
 		n=${#rbs[@]}
 		for i in "${!rbs[@]}"; do
 			rb=${rbs[$i]}
-			cadps_part "$ctf32" $((share[2] / n)) 12 "${tf32_env[@]}" -- -batches "" -bf16-batches "" \
+			cadps_part "$ctf32" $((share[2] / n)) 20 "${tf32_env[@]}" -- -batches "" -bf16-batches "" \
 				-noise-steps 0 -run-steps "$steps" -run-batch "$rb" || status=1
 			plan cadps tf32 "" cadps-run "$rb"
 		done
 	fi
-	torch_part "TF32" "${share[3]}" --tf32 on || status=1
-	plan torch tf32 "" "$steps_what" "$batches"
-	torch_part "bfloat16" "${share[4]}" --dtype bfloat16 || status=1
-	plan torch bf16 "" "$steps_what" "$batches"
+	if want 4; then
+		torch_part "TF32" "${share[3]}" --tf32 on || status=1
+		plan torch tf32 "" "$steps_what" "$batches"
+	fi
+	if want 5; then
+		torch_part "bfloat16" "${share[4]}" --dtype bfloat16 || status=1
+		plan torch bf16 "" "$steps_what" "$batches"
+	fi
 	# torch.compile where it works: a failure is reported in the log, and a
 	# failed measurement is tried once more without the attention checkpointing.
 	# Default precision: torch.compile fails once TF32 is set through the
 	# fp32_precision API, which torch_reference.py's --tf32 on uses where it exists.
 	# The retry gets what the first try left of the share.
-	local t6=$SECONDS
-	torch_part "compile" "${share[5]}" --channels-last --cudnn-benchmark --compile || true
-	plan torch default compile,channels-last,cudnn-benchmark "$steps_what" "$batches"
-	if sed -n '/^== torch compile/,$p' "$tlog" | grep -Eq '^(forward|dps|cadps) .*failed:'; then
-		torch_part "compile, attention recompute off" $((share[5] - (SECONDS - t6))) --channels-last --cudnn-benchmark \
-			--compile --attn-recompute off || true
-		plan torch default compile,channels-last,cudnn-benchmark,attn-recompute-off "$steps_what" "$batches"
+	if want 6; then
+		local t6=$SECONDS
+		torch_part "compile" "${share[5]}" --channels-last --cudnn-benchmark --compile || true
+		plan torch default compile,channels-last,cudnn-benchmark "$steps_what" "$batches"
+		if sed -n '/^== torch compile/,$p' "$tlog" | grep -Eq '^(forward|dps|cadps) .*failed:'; then
+			torch_part "compile, attention recompute off" $((share[5] - (SECONDS - t6))) --channels-last --cudnn-benchmark \
+				--compile --attn-recompute off || true
+			plan torch default compile,channels-last,cudnn-benchmark,attn-recompute-off "$steps_what" "$batches"
+		fi
 	fi
-	if [ "${share[6]}" -gt 0 ]; then
+	if want 7; then
 		# torch gets at most half of the share, cadps what torch left of it.
 		local t7=$SECONDS
 		torch_part "exact float32" $((share[6] / 2)) --tf32 off || status=1
@@ -208,7 +255,8 @@ run() {
 		plan cadps fp32 "" "$steps_what" "$batches"
 	fi
 
-	local args=(-device "$device" -out "$dest/$name.jsonl" -torch "$tjson" -cadps "tf32=$ctf32" -plan "$plan")
+	local args=(-device "$device" -out "$dest/$name.jsonl" -torch "$tjson" -plan "$plan")
+	[ -s "$ctf32" ] && args+=(-cadps "tf32=$ctf32")
 	[ -s "$cf32" ] && args+=(-cadps "fp32=$cf32")
 	if "$bin/gpucompare" "${args[@]}"; then
 		echo "wrote $dest/$name.jsonl ($(wc -l <"$dest/$name.jsonl") measurements) from $name-torch.jsonl and $name-cadps-*.log"
@@ -218,6 +266,22 @@ run() {
 	fi
 	echo "total: $((SECONDS - t0)) s"
 	exit $status
+}
+
+# smallest_first BATCHES prints the comma-separated BATCHES with the
+# smallest first, the others in their order.
+smallest_first() {
+	local -a bs
+	local b min="" out="" skip=1
+	IFS=', ' read -r -a bs <<<"$1"
+	for b in "${bs[@]}"; do
+		[ -n "$min" ] && [ "$b" -ge "$min" ] || min=$b
+	done
+	for b in "${bs[@]}"; do
+		if [ "$b" = "$min" ] && [ "$skip" = 1 ]; then skip=0; continue; fi
+		out="$out,$b"
+	done
+	echo "$min$out"
 }
 
 case "${1:-}" in

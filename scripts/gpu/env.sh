@@ -52,7 +52,7 @@ setup_xla_env() {
 		precision_envs
 		return 0
 	fi
-	if command -v nvidia-smi >/dev/null; then nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true; fi
+	if command -v nvidia-smi >/dev/null; then nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1 || echo "nvidia-smi failed (exit status $?)"; fi
 	local plugin
 	plugin=$(find_plugin)
 	if [ -z "$plugin" ] || [ ! -f "$plugin" ]; then
@@ -145,14 +145,22 @@ unpack_bins() {
 	done
 }
 
-# gpu_name prints the first GPU's name, or "cpu" with CHECK_BACKEND or
-# without nvidia-smi.
+# gpu_name prints the first GPU's name: "cpu" with CHECK_BACKEND, else
+# nvidia-smi's, else (nvidia-smi missing or failing) PyTorch's
+# (torch.cuda.get_device_name, through PYTHON or python3, as the PyTorch
+# reference records it), else "unknown". It never fails: a script under
+# set -e goes on without the name.
 gpu_name() {
-	if [ -z "${CHECK_BACKEND:-}" ] && command -v nvidia-smi >/dev/null; then
-		nvidia-smi --query-gpu=name --format=csv,noheader | head -n 1
-	else
-		echo cpu
+	local n=""
+	if [ -n "${CHECK_BACKEND:-}" ]; then echo cpu; return 0; fi
+	if command -v nvidia-smi >/dev/null; then
+		n=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1) || n=""
 	fi
+	if [ -z "$n" ]; then
+		n=$("${PYTHON:-python3}" -c 'import torch; print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else "")' 2>/dev/null |
+			tail -n 1) || n=""
+	fi
+	echo "${n:-unknown}"
 }
 
 # output_place FOLDER SUFFIX DIR NAME sets device (gpu_name), dest (DIR, else

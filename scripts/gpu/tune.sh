@@ -5,7 +5,8 @@
 #   scripts/gpu/tune.sh run   on the GPU machine, given build/gpu/gpucheck.gz
 #                             (scripts/gpu/compare.sh build), within
 #                             TUNE_SECONDS (default 200 s):
-#     1. with nsys (skipped without it): the forward pass and the DPS step at
+#     1. with TUNE_PROFILE=1 and nsys (Nsight Systems) on the PATH (else
+#        skipped, saying so at the start): the forward pass and the DPS step at
 #        batch TUNE_BATCH, each called TUNE_PROFILE_REPEAT (30) times,
 #        profiled; the GPU kernels launched at least that often (the timed
 #        calls, not the compile's autotuning) by total time, and their
@@ -24,10 +25,12 @@
 # Output, in TUNE_OUT (default $OUT, else build/gpu-tune), named TUNE_NAME
 # (default: the date, the GPU's name and "tune", e.g.
 # 2026-12-06-nvidia-h100-80gb-hbm3-tune):
-#   NAME-kernels.txt   part 1: the kernel table and the shares by kind,
-#                      and how long the GPU waits between the timed calls
-#                      (scripts/gpu/nsys_report.py)
-#   NAME.log           part 2: gpucheck's output, each variant under
+#   NAME-kernels.txt   with TUNE_PROFILE=1, part 1: the kernel table and the
+#                      shares by kind, and how long the GPU waits between the
+#                      timed calls (scripts/gpu/nsys_report.py), or why there
+#                      is none
+#   NAME.log           the setup (GPU, plugin, GOMLX_BACKEND, precision), then
+#                      part 2: gpucheck's output, each variant under
 #                      "== variant NAME: VARIABLES" (its precision and XLA_FLAGS)
 #   NAME-summary.txt   part 2: one line per variant and measurement, ms
 #                      per call (also printed)
@@ -41,6 +44,7 @@
 #   TUNE_MEMORY [0]      1: the compiled memory of part 2 (e.g. with
 #                        TUNE_VARIANTS="default=" and each batch in turn)
 #   TUNE_REPEAT [5]      timed repetitions (the median is reported)
+#   TUNE_PROFILE [0]     1: part 1, the nsys profile (nsys must be on the PATH)
 #   TUNE_NSYS_SECONDS [60] part 1's share of TUNE_SECONDS
 #   TUNE_PROFILE_REPEAT [30] part 1's calls of each
 #   TUNE_VARIANTS        "NAME=FLAGS" entries separated by ";", FLAGS added
@@ -65,12 +69,14 @@ default_variants="default= ; nhwc=--xla_gpu_force_conv_nhwc=true ; no-command-bu
 run() {
 	local total="${TUNE_SECONDS:-200}" t0=$SECONDS status=0 bin
 	unpack_bins "$root/build/gpu" gpucheck || { echo "tune.sh: build it on the development machine first: scripts/gpu/compare.sh build" >&2; exit 2; }
-	setup_xla_env || exit 2
+	# The setup's lines, printed and kept at the top of NAME.log.
+	if ! setup_xla_env >"$bin/setup.log"; then cat "$bin/setup.log"; exit 2; fi
+	cat "$bin/setup.log"
 	local device dest name
 	output_place tune -tune "${TUNE_OUT:-}" "${TUNE_NAME:-}"
 	local log="$dest/$name.log" summary="$dest/$name-summary.txt" kernels="$dest/$name-kernels.txt"
 	local memory="$dest/$name-memory.txt"
-	: >"$log"
+	cat "$bin/setup.log" >"$log"
 	: >"$summary"
 	[ "${TUNE_MEMORY:-0}" != 1 ] || : >"$memory"
 	local -a args=(-preset "${TUNE_PRESET:-ffhq256}" -size "${TUNE_SIZE:-256}" -batches "${TUNE_BATCH:-16}" -methods dps
@@ -86,11 +92,21 @@ run() {
 	echo "tune: $device, ${TUNE_PRESET:-ffhq256} at batch ${TUNE_BATCH:-16}, size ${TUNE_SIZE:-256}; $total s in all" | tee -a "$log"
 	# Every part runs at one precision, XLA's default unless CHECK_TF32=0.
 	echo "precision: ${default_env[*]:1}" | tee -a "$log"
+	# Said first: whether there will be a kernel profile.
+	local profile=0
+	if [ "${TUNE_PROFILE:-0}" != 1 ]; then
+		echo "kernel profile: off (TUNE_PROFILE=1 turns it on where nsys is on the PATH); the XLA settings only" | tee -a "$log"
+	elif ! command -v nsys >/dev/null; then
+		echo "kernel profile: none, nsys is not on the PATH (TUNE_PROFILE=1); the XLA settings only" | tee -a "$log" "$kernels"
+	else
+		profile=1
+		echo "kernel profile: $(command -v nsys)" | tee -a "$log"
+	fi
 
 	# Part 1: the kernels of a profiled run.
 	local share="${TUNE_NSYS_SECONDS:-60}"
-	if ! command -v nsys >/dev/null; then
-		echo "nsys not found: no kernel profile" | tee "$kernels"
+	if [ "$profile" = 0 ]; then
+		:
 	elif [ "$share" -lt 20 ] || [ "$(left)" -lt 20 ]; then
 		echo "no profile: TUNE_NSYS_SECONDS=$share, $(left) s left (it needs 20)" | tee "$kernels"
 	else
@@ -141,7 +157,8 @@ run() {
 		sed -n "s/^\([a-z0-9:=,-]*\) *batch *\([0-9]*\): first call[^,]*, step *\([0-9.]*\) ms.*/$vname \1 \2 \3/p" \
 			<(sed -n "/^== variant $vname:/,/^== variant /p" "$log") | tee -a "$summary"
 	done
-	echo "wrote $log, $summary and $kernels"
+	echo "wrote $log and $summary"
+	[ ! -f "$kernels" ] || echo "wrote $kernels"
 	[ "${TUNE_MEMORY:-0}" != 1 ] || echo "wrote $memory"
 	echo "total: $((SECONDS - t0)) s"
 	exit $status

@@ -22,6 +22,10 @@
 //     -run-steps steps at -run-batch, stopped at the budget (its time per
 //     step and the 1000-step estimate are printed either way).
 //
+// SIGINT or SIGTERM stops it as the budget does: a whole run stops after
+// the step in progress and prints what it measured, and the measurements
+// not yet started are reported as skipped; a second signal ends it at once.
+//
 // The samplers of 1–3 run a process respaced to -noise-steps steps (a step's
 // cost does not depend on the respacing), so the host-noise runs of 3 reuse
 // the step graphs compiled in 1.
@@ -37,9 +41,12 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/signal"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/cadps/toolkit/cadps"
@@ -154,6 +161,8 @@ func run(args []string) error {
 	if o.noiseSteps == 1 || o.noiseSteps < 0 {
 		return fmt.Errorf("-noise-steps %d: want 0 or at least 2", o.noiseSteps)
 	}
+	sig := &signalStop{}
+	defer sig.watch()()
 	b, err := backend.New()
 	if err != nil {
 		return err
@@ -171,7 +180,7 @@ func run(args []string) error {
 	if err := m.InitRandom(ctx, 1); err != nil {
 		return err
 	}
-	c := &checker{b: b, ctx: ctx, m: m, o: o, start: time.Now(), fwd: float64(m.ForwardFLOPs(o.size)),
+	c := &checker{b: b, ctx: ctx, m: m, o: o, start: time.Now(), sig: sig, fwd: float64(m.ForwardFLOPs(o.size)),
 		forwards: map[string]*context.Exec{}, samplers: map[string]samplerOp{}}
 	fmt.Printf("model: %s, %d parameters, %.1f GFLOP per forward at %d²\n", o.preset, m.NumParams(), c.fwd/1e9, o.size)
 	if o.budget > 0 {
@@ -225,17 +234,18 @@ type checker struct {
 	m        *unet.Model
 	o        options
 	start    time.Time
-	fwd      float64 // FLOPs of one forward pass of one image
+	sig      *signalStop // nil: signals are not watched
+	fwd      float64     // FLOPs of one forward pass of one image
 	forwards map[string]*context.Exec
 	samplers map[string]samplerOp
 	failed   int
 }
 
-// do runs one measurement unless the budget is spent; a failure is printed
-// and counted, and the next measurement runs.
+// do runs one measurement unless the budget is spent or a signal came; a
+// failure is printed and counted, and the next measurement runs.
 func (c *checker) do(what string, fn func() error) {
 	if c.over() {
-		fmt.Printf("skipped %s: the %s budget is spent\n", what, c.o.budget)
+		fmt.Printf("skipped %s: %s\n", what, c.stopCause())
 		return
 	}
 	if err := fn(); err != nil {
@@ -244,7 +254,60 @@ func (c *checker) do(what string, fn func() error) {
 	}
 }
 
-func (c *checker) over() bool { return c.o.budget > 0 && time.Since(c.start) > c.o.budget }
+// over says whether to start nothing more: the budget is spent, or a
+// signal came.
+func (c *checker) over() bool {
+	return c.sig.name() != "" || (c.o.budget > 0 && time.Since(c.start) > c.o.budget)
+}
+
+// stopCause says why over is true, as the skipped lines give it.
+func (c *checker) stopCause() string {
+	if n := c.sig.name(); n != "" {
+		return "stopped by " + n
+	}
+	return fmt.Sprintf("the %s budget is spent", c.o.budget)
+}
+
+// signalStop records the first SIGINT or SIGTERM, so that gpucheck stops
+// as at the budget and prints what it has (the GPU scripts send SIGINT
+// shortly before they kill a part).
+type signalStop struct{ got atomic.Pointer[string] }
+
+// watch starts watching; a second signal gets the default action (the
+// process ends). It returns the function that stops watching.
+func (s *signalStop) watch() (stop func()) {
+	ch := make(chan os.Signal, 1)
+	done := make(chan struct{})
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		select {
+		case v := <-ch:
+			signal.Stop(ch)
+			name := "SIGTERM"
+			if v == os.Interrupt {
+				name = "SIGINT"
+			}
+			s.got.Store(&name)
+			fmt.Printf("gpucheck: %s: stopping after the step or measurement in progress\n", name)
+		case <-done:
+		}
+	}()
+	return func() {
+		signal.Stop(ch)
+		close(done)
+	}
+}
+
+// name is the signal received ("SIGINT", "SIGTERM"), or "".
+func (s *signalStop) name() string {
+	if s == nil {
+		return ""
+	}
+	if p := s.got.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
 
 func noiseName(graphNoise bool) string {
 	if graphNoise {

@@ -155,18 +155,32 @@ func (c *checker) wholeRun() error {
 		return err
 	}
 	d := time.Since(start)
-	stopped := ""
+	cause := ""
 	if errors.Is(err, errBudget) {
-		stopped = fmt.Sprintf(" (stopped at the budget after %d of %d steps)", done, c.o.runSteps)
+		cause = "at the budget"
+		if n := c.sig.name(); n != "" {
+			cause = "by " + n
+		}
 	}
-	fmt.Printf("whole %s run, graph noise, batch %d: %d steps in %.1f s%s, first step (compile+run) %.1f s\n",
-		c.o.runMethod, c.o.runBatch, done, d.Seconds(), stopped, afterFirst.Sub(start).Seconds())
+	fmt.Println(wholeRunLine(c.o.runMethod, c.o.runBatch, done, c.o.runSteps, d, afterFirst.Sub(start), cause))
 	if done > 1 {
 		per := time.Since(afterFirst).Seconds() / float64(done-1)
 		fmt.Printf("whole %s run, batch %d: %.2f ms per step after the first; 1000 steps ≈ %.1f s per batch, %.2f s per image\n",
 			c.o.runMethod, c.o.runBatch, 1000*per, 1000*per, 1000*per/float64(c.o.runBatch))
 	}
 	return nil
+}
+
+// wholeRunLine is a whole run's first line (scripts/gpucompare reads it):
+// done of steps steps in d, the first in first, stopped early for cause
+// ("at the budget", "by SIGINT"; "" when it finished).
+func wholeRunLine(method string, batch, done, steps int, d, first time.Duration, cause string) string {
+	stopped := ""
+	if cause != "" {
+		stopped = fmt.Sprintf(" (stopped %s after %d of %d steps)", cause, done, steps)
+	}
+	return fmt.Sprintf("whole %s run, graph noise, batch %d: %d steps in %.1f s%s, first step (compile+run) %.1f s",
+		method, batch, done, d.Seconds(), stopped, first.Seconds())
 }
 
 // finalize frees the tensors' device memory now rather than at the next

@@ -81,6 +81,7 @@ func TestGPUScriptsRefuseClearly(t *testing.T) {
 		{"compare without build", bare, "compare.sh", "run", "gpucheck.gz missing", nil},
 		{"compare without torch", built, "compare.sh", "run", "cannot import torch", nil},
 		{"compare without verb", bare, "compare.sh", "", "usage: scripts/gpu/compare.sh build|run", nil},
+		{"compare with an unknown part", built, "compare.sh", "run", "COMPARE_PARTS: unknown part '8'", []string{"COMPARE_PARTS=6 8"}},
 		{"tune without build", bare, "tune.sh", "run", "gpucheck.gz missing", nil},
 		{"tune without plugin", built, "tune.sh", "run", "no xla_cuda_plugin.so found", nil},
 		{"tune without verb", bare, "tune.sh", "", "usage: scripts/gpu/tune.sh run", nil},
@@ -246,7 +247,11 @@ func TestNsysReport(t *testing.T) {
 // calls that would go wrong only on the GPU machine: torch.compile must not
 // run with --tf32 on (PyTorch 2.9 and later then refuse to compile, the flag
 // being set through fp32_precision), and the exact float32 part of cadps
-// must get what the torch part left of its share, not a fixed half.
+// must get what the torch part left of its share, not a fixed half. torch
+// must take its smallest batch first (its first timing sizes the others'
+// time, instead of the cold first forward), stop starting measurements 8 s
+// before its SIGINT (its clock starts after `import torch`), and the setup
+// must be kept in NAME-setup.log.
 func TestCompareScriptCalls(t *testing.T) {
 	if _, err := exec.LookPath("bash"); err != nil {
 		t.Skip("no bash")
@@ -271,9 +276,11 @@ func TestCompareScriptCalls(t *testing.T) {
 			t.Fatalf("%v\n%s", err, out)
 		}
 	}
+	dest := t.TempDir()
 	cmd := exec.Command("bash", filepath.Join(tree, "scripts", "gpu", "compare.sh"), "run")
-	cmd.Env = append(os.Environ(), "CALLS="+calls, "PYTHON="+python, "CHECK_BACKEND=cadps", "COMPARE_OUT="+t.TempDir(),
-		"COMPARE_NAME=test", "COMPARE_EXACT=1", "COMPARE_SHARES=20 60 20 20 20 20 60", "COMPARE_SECONDS=1000",
+	cmd.Env = append(os.Environ(), "CALLS="+calls, "PYTHON="+python, "CHECK_BACKEND=cadps", "COMPARE_OUT="+dest,
+		"COMPARE_NAME=test", "COMPARE_EXACT=1", "COMPARE_PARTS=1 2 3 4 5 6", "COMPARE_SHARES=20 60 20 20 20 20 60",
+		"COMPARE_SECONDS=1000", "COMPARE_BATCHES=16,4,1",
 		// The caller's own setting must reach no part: each sets its precision.
 		"NVIDIA_TF32_OVERRIDE=0", "XLA_FLAGS=--caller")
 	out, err := cmd.CombinedOutput()
@@ -284,8 +291,18 @@ func TestCompareScriptCalls(t *testing.T) {
 	if err != nil {
 		t.Fatalf("no call recorded: %v\n%s", err, out)
 	}
-	var compiled, exact []string
+	var compiled, exact, timed []string
 	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if strings.HasPrefix(line, "python") && strings.Contains(line, " time ") {
+			timed = append(timed, line)
+			if !strings.Contains(line, " --batches 1,16,4 ") {
+				t.Errorf("torch called without its smallest batch first (1,16,4): %s", line)
+			}
+		}
+		// gpucheck: the batches as given, or none (the whole runs).
+		if strings.HasPrefix(line, "gpucheck") && !strings.Contains(line, " -batches 16,4,1 ") && !strings.Contains(line, " -batches  -") {
+			t.Errorf("gpucheck called without the batches as given (16,4,1): %s", line)
+		}
 		// torch's exact float32 is its own --tf32 off, never the variable,
 		// which would override the settings torch records.
 		if strings.HasPrefix(line, "python") && strings.Contains(line, "--compile") {
@@ -303,6 +320,20 @@ func TestCompareScriptCalls(t *testing.T) {
 	}
 	if len(compiled) == 0 {
 		t.Errorf("no torch.compile call; calls:\n%s", b)
+	}
+	// The first torch part: 20 s, SIGINT at 15 s, no measurement started
+	// after 7 s of torch's clock.
+	if len(timed) == 0 || !strings.Contains(timed[0], " --seconds 7 ") {
+		t.Errorf("the first torch part (20 s, SIGINT at 15 s) not called with --seconds 7: %q", timed)
+	}
+	setup, err := os.ReadFile(filepath.Join(dest, "test-setup.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"GOMLX_BACKEND=cadps", "precision: tf32: ", "COMPARE_SHARES=20 60 20 20 20 20 60", "compare: cpu, parts 1 2 3 4 5 6 7,"} {
+		if !strings.Contains(string(setup), want) {
+			t.Errorf("test-setup.log lacks %q:\n%s", want, setup)
+		}
 	}
 	for _, c := range compiled {
 		if strings.Contains(c, "--tf32 on") {
@@ -395,7 +426,8 @@ func TestCompareScriptHungPart(t *testing.T) {
 	var want []string
 	for _, part := range []struct{ impl, precision, options, why string }{
 		{"torch", "default", "", stopped}, {"cadps", "tf32", "", ended}, {"cadps", "bf16", "", ended},
-		{"torch", "tf32", "", notRun}, {"torch", "bf16", "", notRun}, {"torch", "default", "compile,channels-last,cudnn-benchmark", notRun},
+		// Part 6, torch.compile, runs only when COMPARE_PARTS names it.
+		{"torch", "tf32", "", notRun}, {"torch", "bf16", "", notRun},
 	} {
 		for _, what := range []string{"forward", "dps-step", "cadps-step"} {
 			why := part.why
@@ -701,4 +733,204 @@ func scriptTree(t *testing.T, names ...string) string {
 		}
 	}
 	return tree
+}
+
+// TestSignalStops sends the process SIGINT while gpucheck's signal watch
+// runs, and checks that the measurements after it are skipped with the
+// signal named, as gpucompare reads them, and that a whole run's line
+// names it as the reason the run stopped.
+func TestSignalStops(t *testing.T) {
+	sig := &signalStop{}
+	stop := sig.watch()
+	defer stop()
+	p, err := os.FindProcess(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Signal(os.Interrupt); err != nil {
+		t.Skipf("cannot send SIGINT here: %v", err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); sig.name() == "" && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	c := &checker{o: options{budget: time.Hour}, start: time.Now(), sig: sig}
+	if !c.over() {
+		t.Fatalf("over() is false after SIGINT (signal recorded: %q)", sig.name())
+	}
+	ran := false
+	c.do("forward batch 16", func() error { ran = true; return nil })
+	if ran {
+		t.Error("a measurement started after SIGINT")
+	}
+	if got, want := c.stopCause(), "stopped by SIGINT"; got != want {
+		t.Errorf("stopCause() = %q, want %q", got, want)
+	}
+	line := wholeRunLine("cadps", 16, 20, 50, 42*time.Second, 39400*time.Millisecond, "by SIGINT")
+	if want := "whole cadps run, graph noise, batch 16: 20 steps in 42.0 s (stopped by SIGINT after 20 of 50 steps), first step (compile+run) 39.4 s"; line != want {
+		t.Errorf("wholeRunLine:\n%s\nwant\n%s", line, want)
+	}
+	// Without a signal, the budget.
+	c = &checker{o: options{budget: time.Nanosecond}, start: time.Now().Add(-time.Second)}
+	if !c.over() || c.stopCause() != "the 1ns budget is spent" {
+		t.Errorf("over() %v, stopCause() %q: want the budget spent", c.over(), c.stopCause())
+	}
+}
+
+// TestSignalStopsWholeRun runs gpucheck's whole run on the pure-Go backend
+// (32×32, 1000 steps: minutes) and sends it SIGINT once the model is
+// built: the run must stop after the step in progress and print its line,
+// naming the signal, as a GPU script's SIGINT before its SIGKILL does.
+func TestSignalStopsWholeRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the FFHQ-256 network")
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestFailureLines$")
+	cmd.Env = append(os.Environ(), "GOMLX_BACKEND=",
+		"GPUCHECK_TEST_ARGS=-size=32 -batches= -bf16-batches= -noise-steps=0 -run-steps=1000 -run-batch=1 -repeat=1")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	buf := make([]byte, 4096)
+	for !strings.Contains(out.String(), "\nmodel: ") {
+		n, err := stdout.Read(buf)
+		out.Write(buf[:n])
+		if err != nil {
+			t.Fatalf("no model line: %v\n%s", err, out.String())
+		}
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Skipf("cannot send SIGINT here: %v", err)
+	}
+	done := make(chan struct{})
+	timer := time.AfterFunc(2*time.Minute, func() { _ = cmd.Process.Kill() })
+	defer timer.Stop()
+	go func() {
+		b := make([]byte, 4096)
+		for {
+			n, err := stdout.Read(b)
+			out.Write(b[:n])
+			if err != nil {
+				close(done)
+				return
+			}
+		}
+	}()
+	<-done
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	for _, want := range []string{"gpucheck: SIGINT: stopping", "whole cadps run, graph noise, batch 1: ", "(stopped by SIGINT after "} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// TestGPUName checks env.sh's gpu_name where nvidia-smi fails (it must not
+// stop a script under set -e, nor give its error as the name) and where it
+// is missing: PyTorch's name of the card, as the PyTorch reference records
+// it, else "unknown".
+func TestGPUName(t *testing.T) {
+	fakes := t.TempDir()
+	write := func(name, script string) {
+		if err := os.WriteFile(filepath.Join(fakes, name), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("torchpy", "#!/bin/sh\necho 'NVIDIA H200'\n")
+	write("notorch", "#!/bin/sh\necho 'ModuleNotFoundError' >&2\nexit 1\n")
+	failing := filepath.Join(fakes, "failing")
+	if err := os.MkdirAll(failing, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(failing, "nvidia-smi"), []byte("#!/bin/sh\necho 'NVIDIA-SMI has failed because it could not communicate with the NVIDIA driver'\nexit 9\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, realSMI := exec.LookPath("nvidia-smi")
+	for _, c := range []struct {
+		name, path, python, want string
+	}{
+		{"nvidia-smi fails", failing + string(os.PathListSeparator) + os.Getenv("PATH"), "torchpy", "NVIDIA H200"},
+		{"nvidia-smi fails, no torch", failing + string(os.PathListSeparator) + os.Getenv("PATH"), "notorch", "unknown"},
+		{"no nvidia-smi", os.Getenv("PATH"), "torchpy", "NVIDIA H200"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if c.name == "no nvidia-smi" && realSMI == nil {
+				t.Skip("nvidia-smi is on the PATH here")
+			}
+			cmd := sourceEnvSh(t, `output_place test "" "$DIR" ""; echo "device=$device name=$name"`)
+			cmd.Env = append(os.Environ(), "PATH="+c.path, "PYTHON="+filepath.Join(fakes, c.python), "CHECK_BACKEND=", "DIR="+t.TempDir())
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("output_place stopped the script: %v\n%s", err, out)
+			}
+			if want := "device=" + c.want + " name="; !strings.Contains(string(out), want) {
+				t.Errorf("output %q lacks %q", out, want)
+			}
+		})
+	}
+}
+
+// TestTuneScriptProfile runs scripts/gpu/tune.sh with a gpucheck stand-in
+// and checks that it says first whether there will be a kernel profile (by
+// default none: the XLA settings only; with TUNE_PROFILE=1 and no nsys on
+// the PATH, why not), that the variants still run, and that its log starts
+// with the setup.
+func TestTuneScriptProfile(t *testing.T) {
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("no bash")
+	}
+	if _, err := exec.LookPath("nsys"); err == nil {
+		t.Skip("nsys is on the PATH here")
+	}
+	tree := scriptTree(t, "tune.sh", "env.sh")
+	gpu := filepath.Join(tree, "build", "gpu")
+	if err := os.MkdirAll(gpu, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	gpucheck := "#!/bin/sh\necho 'dps          batch  1: first call (compile+run)     10.0 ms, step      1.00 ms,     1.00 images/s,     0.01 TFLOP/s'\n"
+	cmd := exec.Command("bash", "-c", `printf '%s' "$1" | gzip -c >"$0"`, filepath.Join(gpu, "gpucheck.gz"), gpucheck)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, c := range []struct {
+		profile, says string
+		kernels       bool // NAME-kernels.txt written
+	}{
+		{"", "kernel profile: off (TUNE_PROFILE=1 turns it on where nsys is on the PATH)", false},
+		{"1", "kernel profile: none, nsys is not on the PATH (TUNE_PROFILE=1)", true},
+	} {
+		out := t.TempDir()
+		cmd := exec.Command("bash", filepath.Join(tree, "scripts", "gpu", "tune.sh"), "run")
+		cmd.Env = append(os.Environ(), "CHECK_BACKEND=cadps", "TUNE_OUT="+out, "TUNE_NAME=test", "TUNE_SECONDS=60",
+			"TUNE_VARIANTS=default=", "TUNE_PROFILE="+c.profile)
+		printed, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("tune.sh with TUNE_PROFILE=%q: %v\n%s", c.profile, err, printed)
+		}
+		p := string(printed)
+		if i, j := strings.Index(p, c.says), strings.Index(p, "== variant default"); i < 0 || j < 0 || i > j {
+			t.Errorf("TUNE_PROFILE=%q: output does not say %q before the variants:\n%s", c.profile, c.says, p)
+		}
+		if !strings.Contains(p, "default dps 1 1.00") {
+			t.Errorf("TUNE_PROFILE=%q: no summary line of the variant:\n%s", c.profile, p)
+		}
+		log, err := os.ReadFile(filepath.Join(out, "test.log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(string(log), "GOMLX_BACKEND=cadps") {
+			t.Errorf("TUNE_PROFILE=%q: test.log does not start with the setup:\n%s", c.profile, log)
+		}
+		_, err = os.Stat(filepath.Join(out, "test-kernels.txt"))
+		if (err == nil) != c.kernels {
+			t.Errorf("TUNE_PROFILE=%q: test-kernels.txt written: %v, want %v", c.profile, err == nil, c.kernels)
+		}
+	}
 }
