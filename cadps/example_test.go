@@ -110,3 +110,53 @@ func Example() {
 	// dps: ζ 0.3, 10 x̂0 estimates side by side in a 331×34 strip, PSNR 12.5 dB
 	// cadps: ζ 0.3, 10 x̂0 estimates side by side in a 331×34 strip, PSNR 12.5 dB
 }
+
+// A table over random masks compiles its step once: every image gets its
+// own 12×12 box, drawn from its seed, and the sampler of each later image
+// is derived from the first with WithOperator, sharing its compiled graphs
+// because the mask enters them as an input (ops.Parametrized).
+func ExampleSampler_WithOperator() {
+	b, err := backend.New()
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx := context.New()
+	model, err := small.Load(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	cfg := small.Diffusion()
+	cfg.Respacing, cfg.ClipDenoised = "5", true
+	process, err := diffusion.New(cfg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	shape := []int{1, 1, 32, 32}
+	var first *cadps.Sampler
+	for seed := range uint64(3) {
+		op, err := ops.Parse("inpaint_box:size=12", shape, seed)
+		if err != nil {
+			log.Fatal(err)
+		}
+		var s *cadps.Sampler
+		if first == nil {
+			first, err = cadps.NewSampler(cadps.Problem{Backend: b, Ctx: ctx, Net: cadps.UNetNetwork(model), Process: process,
+				Op: op, Method: guidance.DPS{}, Scale: 0.5, SigmaY: 0.05})
+			s = first
+		} else {
+			s, err = first.WithOperator(op)
+		}
+		if err != nil {
+			log.Fatal(err)
+		}
+		y := tensors.FromFlatDataAndDimensions(make([]float32, 32*32), shape...) // the measurement of an all-gray image
+		if _, err := s.Run(nil, shape, y, cadps.NewSeededNoise(seed), nil); err != nil {
+			log.Fatal(err)
+		}
+		fmt.Printf("%s: mask as a graph input %v, the first image's graphs %v\n", op, s.OperatorInputs(), s.SharesGraphs(first))
+	}
+	// Output:
+	// inpainting:mask_type=box,size=12,margin=2,seed=0: mask as a graph input true, the first image's graphs true
+	// inpainting:mask_type=box,size=12,margin=2,seed=1: mask as a graph input true, the first image's graphs true
+	// inpainting:mask_type=box,size=12,margin=2,seed=2: mask as a graph input true, the first image's graphs true
+}
