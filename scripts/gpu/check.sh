@@ -51,9 +51,14 @@
 #   CHECK_RUN_STEPS [1000; 0 skips], CHECK_RUN_BATCH [1,16], CHECK_RUN_METHOD [cadps],
 #   CHECK_RUN_SECONDS [140]       the whole runs and their share of CHECK_SECONDS
 #   CHECK_TIMING_SECONDS [120]    the least the TF32 timings get: the parity parts
-#                                 stop in time to leave it and CHECK_RUN_SECONDS
-#                                 (and 20 s more) to the timings, so that a parity
-#                                 part that hangs cannot take the timings' time
+#                                 stop in time to leave it, 60 s for the exact
+#                                 float32 timings and CHECK_RUN_SECONDS (and 20 s
+#                                 more) to the timings, so that a parity part that
+#                                 hangs cannot take the timings' time; each only
+#                                 when those timings have something to measure, and
+#                                 the exact float32 parity parts (which fail the
+#                                 check when skipped) at most four fifths of
+#                                 CHECK_SECONDS
 #   CHECK_SIZE [256], CHECK_SECONDS [470], CHECK_OUT, CHECK_NAME, CHECK_PLUGIN (a
 #   plugin path, skipping the search), CHECK_BACKEND (any GOMLX_BACKEND, e.g. "cadps"
 #   to try the script on the CPU at a small CHECK_SIZE), CHECK_XLA_OPTIONS (see
@@ -119,11 +124,20 @@ run() {
 	say "check: $device; $total s in all (CHECK_SECONDS); every part's whole output in $log"
 
 	# The whole runs' share (CHECK_RUN_SECONDS) is kept from every part
-	# before them, and the TF32 timings' least share (CHECK_TIMING_SECONDS)
-	# from the parity parts.
+	# before them, and from the parity parts also the TF32 timings' least
+	# share (CHECK_TIMING_SECONDS) and the exact float32 timings' 60 s, each
+	# only when it has something to measure, and 20 s more when any of them
+	# has. The exact float32 parity parts, whose skipping fails the check,
+	# keep at most four fifths of CHECK_SECONDS (timing_keep_exact).
 	local status=0 run_share="${CHECK_RUN_SECONDS:-140}"
 	[ "${CHECK_RUN_STEPS:-1000}" -gt 0 ] || run_share=0
-	local timing_keep=$((${CHECK_TIMING_SECONDS:-120} + run_share + 20))
+	local timing_keep=$run_share
+	if [ -n "${CHECK_BATCHES-1,16}" ] || [ -n "${CHECK_BF16_BATCHES-16}" ] || [ "${CHECK_NOISE_STEPS:-10}" -gt 0 ]; then
+		timing_keep=$((timing_keep + ${CHECK_TIMING_SECONDS:-120}))
+	fi
+	[ -z "${CHECK_STRICT_BATCHES:-}" ] || timing_keep=$((timing_keep + 60))
+	[ "$timing_keep" -eq 0 ] || timing_keep=$((timing_keep + 20))
+	local timing_keep_exact=$((timing_keep < total * 4 / 5 ? timing_keep : total * 4 / 5))
 	parity || status=1
 	timings || status=1
 	say "total: $((SECONDS - t0)) s"
@@ -152,7 +166,7 @@ part() {
 # tolerances (failures fail the check, as does a part skipped for want of
 # time), then what TF32 and run-to-run nondeterminism change (logged only).
 # Each part stops at its own share, and in time to leave the timings
-# timing_keep seconds.
+# timing_keep seconds (the exact float32 ones timing_keep_exact).
 parity() {
 	local s status=0
 	# Test output: results, subtests and every logged line (deviations, failures).
@@ -162,13 +176,13 @@ parity() {
 	# writing its own GEMM kernels with Triton, which the variable does not
 	# reach (on an H200 the UNet was 2e-4–4e-4 off with the variable alone,
 	# 1.6e-6 with both: as close as the pure-Go backend).
-	if part 150 20 "UNet parity in exact float32 (${exact_env[*]:1}), at the CPU tests' tolerances; bfloat16 vs float32 logged" "$timing_keep"; then
+	if part 150 20 "UNet parity in exact float32 (${exact_env[*]:1}), at the CPU tests' tolerances; bfloat16 vs float32 logged" "$timing_keep_exact"; then
 		bounded "$s" "$log" "$keep" '' "${exact_env[@]}" "$bin/unet.test" \
 			-test.run 'TestReference|TestInputGradient|TestBFloat16Reference' -test.v || status=1
 	else
 		status=1
 	fi
-	if part 150 20 "step and trajectory parity in exact float32, and the graph-noise tests" "$timing_keep"; then
+	if part 150 20 "step and trajectory parity in exact float32, and the graph-noise tests" "$timing_keep_exact"; then
 		bounded "$s" "$log" "$keep" 'SKIP' "${exact_env[@]}" "$bin/cadps.test" \
 			-test.run 'TestReference|TestGraphNoise' -test.v || status=1
 	else

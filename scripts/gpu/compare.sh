@@ -36,15 +36,17 @@
 #   the first try left of its share); a part that overruns ends its process,
 #   its exit status is printed, and the next part still runs. torch stops
 #   starting measurements 8 s before its SIGINT (torch_start: its clock
-#   starts after `import torch` and CUDA's start-up). Each part's header in
-#   the logs names the precision variables it ran with.
+#   starts after `import torch`, before it builds the model on the GPU).
+#   Each part's header in the logs names the precision variables it ran
+#   with. Part 7 has no share by default: asked for, it needs one.
 #
 # On the GPU machine compare.sh needs only build/gpu/gpucheck.gz, gpucompare.gz
 # and bench/ (about 7 MB), and python3 with torch.
 #
 # Output, in COMPARE_OUT (default $OUT, else build/gpu-compare), named
 # COMPARE_NAME (default: the date and the GPU's name, e.g. 2026-12-06-nvidia-h100,
-# then -parts- and the parts when COMPARE_PARTS is not 1-5, e.g. -parts-6):
+# then -parts- and the parts when they are not 1-5, e.g. -parts-6, or
+# -parts-1-2-3-4-5-7 with COMPARE_EXACT=1):
 #   NAME.jsonl           one measurement per line (impl, what, batch, precision,
 #                        ms, device; steps and s_per_image for whole runs): see
 #                        scripts/gpucompare; copy it into docs/gpu-runs/
@@ -57,7 +59,10 @@
 #                        "skipped" for each (see scripts/gpucompare)
 #   NAME-setup.log       the setup: the GPU (nvidia-smi), the plugin,
 #                        GOMLX_BACKEND, the precision variables (also
-#                        printed), the COMPARE_ and CHECK_ variables and PYTHON
+#                        printed), the COMPARE_ and CHECK_ variables and PYTHON;
+#                        written as compare-setup.log until the card has
+#                        given its name (each probe of the card or of Python
+#                        stops after CHECK_PROBE_SECONDS, 20 s, or a multiple)
 #
 # Environment (defaults in brackets):
 #   COMPARE_PRESET [ffhq256]     the UNet (gpucheck -preset and torch --preset)
@@ -85,7 +90,9 @@ gpu="$root/build/gpu"
 . "$root/scripts/gpu/env.sh"
 
 # torch_start is how long before its SIGINT torch starts no measurement:
-# --seconds counts from after `import torch` and CUDA's start-up.
+# --seconds counts from after `import torch` (the import is outside it; the
+# model's build on the GPU and the cold first forward pass, CUDA's
+# start-up, are inside), and a call may run past its estimate.
 torch_start=8
 
 run() {
@@ -99,34 +106,52 @@ run() {
 		*) echo "compare.sh: COMPARE_PARTS: unknown part '$p' (parts 1-7, e.g. \"1 2 3 4 5\" or 6)" >&2; exit 2 ;;
 		esac
 	done
-	[ "$parts" = "$default_parts" ] || suffix="-parts-${parts// /-}"
 	[ "${COMPARE_EXACT:-0}" != 1 ] || [[ " $parts " == *" 7 "* ]] || parts="$parts 7"
+	# After part 7 is added: a run with it never takes the default run's name.
+	[ "$parts" = "$default_parts" ] || suffix="-parts-${parts// /-}"
 	want() { [[ " $parts " == *" $1 "* ]]; }
+	local -a share
+	read -r -a share <<<"${COMPARE_SHARES:-55 225 100 35 35 300 0}"
+	[ "${#share[@]}" -eq 7 ] || { echo "compare.sh: COMPARE_SHARES needs 7 numbers, got '${COMPARE_SHARES:-}'" >&2; exit 2; }
+	# Part 7 has no share by default: asked for without one, it would only
+	# report its measurements as not run.
+	if want 7 && [ "${share[6]}" -le 0 ]; then
+		echo "compare.sh: part 7 (exact float32, COMPARE_EXACT=1) has no time: its share, the 7th number of COMPARE_SHARES, is ${share[6]} (e.g. COMPARE_PARTS=7 COMPARE_SHARES=\"0 0 0 0 0 0 300\")" >&2
+		exit 2
+	fi
 	unpack_bins "$gpu" gpucheck gpucompare || { echo "compare.sh: build it on the development machine first: scripts/gpu/compare.sh build" >&2; exit 2; }
 	local bench="$gpu/bench/torch_reference.py"
 	[ -f "$bench" ] || bench="$root/../shared/bench/torch_reference.py"
 	[ -f "$bench" ] || { echo "compare.sh: torch_reference.py missing from $gpu/bench: rerun the build" >&2; exit 2; }
-	local py="${PYTHON:-python3}"
-	"$py" -c 'import torch' 2>/dev/null || { echo "compare.sh: $py cannot import torch (set PYTHON)" >&2; exit 2; }
-	# The setup's lines, printed and kept in NAME-setup.log.
-	if ! setup_xla_env >"$bin/setup.log"; then cat "$bin/setup.log"; exit 2; fi
-	cat "$bin/setup.log"
-
-	local device dest name
-	output_place compare "$suffix" "${COMPARE_OUT:-}" "${COMPARE_NAME:-}"
+	local py="${PYTHON:-python3}" rc=0
+	# The setup's lines go, as they come, to compare-setup.log in the output
+	# folder, renamed NAME-setup.log once the card has given its name: a
+	# setup stopped by the call's end leaves them. Each probe of the card
+	# or of Python has a time limit (env.sh's probe).
+	local device dest="${COMPARE_OUT:-${OUT:-$root/build/gpu-compare}}" name early
+	mkdir -p "$dest"
+	early="$dest/compare-setup.log"
+	: >"$early"
+	probe $((3 * probe_seconds)) "$py" -c 'import torch' >/dev/null 2>&1 || rc=$?
+	if [ "$rc" != 0 ]; then
+		echo "compare.sh: $py cannot import torch (set PYTHON): $(probe_failed "$py -c 'import torch'" "$rc")" | tee -a "$early" >&2
+		exit 2
+	fi
+	if ! setup_xla_env >>"$early" 2>&1; then cat "$early" >&2; exit 2; fi
+	cat "$early"
+	output_place compare "$suffix" "$dest" "${COMPARE_NAME:-}"
 	local tlog="$dest/$name-torch.log" tjson="$dest/$name-torch.jsonl" setup="$dest/$name-setup.log"
 	local ctf32="$dest/$name-cadps-tf32.log" cf32="$dest/$name-cadps-fp32.log" plan="$dest/$name-plan.jsonl"
 	# gpucheck's logs only from the parts that run it.
 	: >"$tlog"; : >"$tjson"; : >"$plan"; rm -f "$ctf32" "$cf32"
-	{ cat "$bin/setup.log"; env | grep -E '^(COMPARE_|CHECK_|PYTHON=)' | sort || true; } >"$setup"
+	{ cat "$early"; env | grep -E '^(COMPARE_|CHECK_|PYTHON=)' | sort || true; } >"$bin/setup.log"
+	rm -f "$early"
+	mv "$bin/setup.log" "$setup"
 
 	local preset="${COMPARE_PRESET:-ffhq256}" batches="${COMPARE_BATCHES:-16,4,1}"
 	local tpreset="${COMPARE_TORCH_PRESET:-$preset}" steps="${COMPARE_RUN_STEPS:-50}"
 	local tbatches
 	tbatches=$(smallest_first "$batches")
-	local -a share
-	read -r -a share <<<"${COMPARE_SHARES:-55 225 100 35 35 300 0}"
-	[ "${#share[@]}" -eq 7 ] || { echo "compare.sh: COMPARE_SHARES needs 7 numbers, got '${COMPARE_SHARES:-}'" >&2; exit 2; }
 
 	# torch_part PART SECONDS ARGS...: one torch_reference.py time call, its
 	# lines into the torch log and its JSON into the torch JSON lines; ended

@@ -27,14 +27,36 @@
 # compare.sh, precision.sh) refuse CHECK_TF32 (refuse_check_tf32).
 #
 # It also holds what the scripts share: unpack_bins, gpu_name,
-# output_place, slug, seconds_left and bounded (a part run within its
-# time, its whole output logged).
+# output_place, slug, seconds_left, probe (a question to the GPU or to
+# Python, within CHECK_PROBE_SECONDS, default 20 s: a wedged GPU makes
+# nvidia-smi and CUDA's start-up hang, which would otherwise eat the whole
+# call before any part runs) and bounded (a part run within its time, its
+# whole output logged).
+
+# probe_seconds is how long a probe of the setup may take.
+probe_seconds=${CHECK_PROBE_SECONDS:-20}
+
+# probe SECONDS CMD... runs CMD for at most SECONDS (SIGKILL 2 s later),
+# returning its status (124 or 137: it did not answer in time).
+probe() {
+	local s=$1
+	shift
+	timeout --kill-after=2 "$s" "$@"
+}
+
+# probe_failed NAME STATUS prints why a probe failed, naming a timeout.
+probe_failed() {
+	case "$2" in
+	124 | 137) echo "$1 did not answer within its time (exit status $2): is the GPU wedged?" ;;
+	*) echo "$1 failed (exit status $2)" ;;
+	esac
+}
 
 # find_plugin prints the plugin's path, or nothing.
 find_plugin() {
 	if [ -n "${CHECK_PLUGIN:-}" ]; then echo "$CHECK_PLUGIN"; return; fi
 	local p
-	p=$(python3 -c 'import os, jax_plugins.xla_cuda13 as m; print(os.path.join(os.path.dirname(m.__file__), "xla_cuda_plugin.so"))' 2>/dev/null || true)
+	p=$(probe "$probe_seconds" python3 -c 'import os, jax_plugins.xla_cuda13 as m; print(os.path.join(os.path.dirname(m.__file__), "xla_cuda_plugin.so"))' 2>/dev/null || true)
 	if [ -z "$p" ] || [ ! -f "$p" ]; then
 		# Bounded: on a machine with large mounted trees a search of / could
 		# eat the whole call.
@@ -52,7 +74,10 @@ setup_xla_env() {
 		precision_envs
 		return 0
 	fi
-	if command -v nvidia-smi >/dev/null; then nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1 || echo "nvidia-smi failed (exit status $?)"; fi
+	if command -v nvidia-smi >/dev/null; then
+		probe "$probe_seconds" nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1 ||
+			probe_failed nvidia-smi "$?"
+	fi
 	local plugin
 	plugin=$(find_plugin)
 	if [ -z "$plugin" ] || [ ! -f "$plugin" ]; then
@@ -148,16 +173,17 @@ unpack_bins() {
 # gpu_name prints the first GPU's name: "cpu" with CHECK_BACKEND, else
 # nvidia-smi's, else (nvidia-smi missing or failing) PyTorch's
 # (torch.cuda.get_device_name, through PYTHON or python3, as the PyTorch
-# reference records it), else "unknown". It never fails: a script under
-# set -e goes on without the name.
+# reference records it), else "unknown"; each asked within probe_seconds
+# (PyTorch, which imports torch and starts CUDA, twice that). It never
+# fails: a script under set -e goes on without the name.
 gpu_name() {
 	local n=""
 	if [ -n "${CHECK_BACKEND:-}" ]; then echo cpu; return 0; fi
 	if command -v nvidia-smi >/dev/null; then
-		n=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1) || n=""
+		n=$(probe "$probe_seconds" nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1) || n=""
 	fi
 	if [ -z "$n" ]; then
-		n=$("${PYTHON:-python3}" -c 'import torch; print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else "")' 2>/dev/null |
+		n=$(probe $((2 * probe_seconds)) "${PYTHON:-python3}" -c 'import torch; print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else "")' 2>/dev/null |
 			tail -n 1) || n=""
 	fi
 	echo "${n:-unknown}"
@@ -166,12 +192,12 @@ gpu_name() {
 # output_place FOLDER SUFFIX DIR NAME sets device (gpu_name), dest (DIR, else
 # $OUT, else build/gpu-FOLDER; created) and name (NAME, else the date and the
 # device, e.g. 2026-12-06-nvidia-h100-80gb-hbm3, then SUFFIX) for a script's
-# outputs.
+# outputs. The folder is created before the card is asked its name.
 output_place() {
-	device=$(gpu_name)
 	dest="${3:-${OUT:-$root/build/gpu-$1}}"
-	name="${4:-$(date -u +%Y-%m-%d)-$(slug "$device")$2}"
 	mkdir -p "$dest"
+	device=$(gpu_name)
+	name="${4:-$(date -u +%Y-%m-%d)-$(slug "$device")$2}"
 }
 
 # slug turns a name into lower-case letters, digits and dashes.

@@ -24,7 +24,10 @@
 //
 // SIGINT or SIGTERM stops it as the budget does: a whole run stops after
 // the step in progress and prints what it measured, and the measurements
-// not yet started are reported as skipped; a second signal ends it at once.
+// not yet started are reported as skipped. A second signal within a second
+// of the first is ignored (GNU timeout, as the GPU scripts run it, sends
+// SIGINT to the process and again to its process group); a later one ends
+// it at once.
 //
 // The samplers of 1–3 run a process respaced to -noise-steps steps (a step's
 // cost does not depend on the respacing), so the host-noise runs of 3 reuse
@@ -273,23 +276,41 @@ func (c *checker) stopCause() string {
 // shortly before they kill a part).
 type signalStop struct{ got atomic.Pointer[string] }
 
-// watch starts watching; a second signal gets the default action (the
-// process ends). It returns the function that stops watching.
+// secondSignalWait is how long after the first signal a second one is
+// taken for a copy of it and ignored: GNU timeout without --foreground
+// (the GPU scripts' bounded) sends SIGINT to the process and at once again
+// to its process group. A second signal later than that ends the process
+// (exit status 130 for SIGINT, 143 for SIGTERM), as a second Ctrl-C does.
+const secondSignalWait = time.Second
+
+// watch starts watching. It returns the function that stops watching.
 func (s *signalStop) watch() (stop func()) {
-	ch := make(chan os.Signal, 1)
+	ch := make(chan os.Signal, 2)
 	done := make(chan struct{})
 	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
 	go func() {
-		select {
-		case v := <-ch:
-			signal.Stop(ch)
-			name := "SIGTERM"
-			if v == os.Interrupt {
-				name = "SIGINT"
+		var first time.Time
+		for {
+			select {
+			case v := <-ch:
+				name, status := "SIGTERM", 143
+				if v == os.Interrupt {
+					name, status = "SIGINT", 130
+				}
+				if first.IsZero() {
+					first = time.Now()
+					s.got.Store(&name)
+					fmt.Printf("gpucheck: %s: stopping after the step or measurement in progress\n", name)
+					continue
+				}
+				if time.Since(first) < secondSignalWait {
+					continue // the copy sent to the process group
+				}
+				fmt.Printf("gpucheck: %s again: exiting now\n", name)
+				os.Exit(status)
+			case <-done:
+				return
 			}
-			s.got.Store(&name)
-			fmt.Printf("gpucheck: %s: stopping after the step or measurement in progress\n", name)
-		case <-done:
 		}
 	}()
 	return func() {

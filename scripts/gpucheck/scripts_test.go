@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -342,6 +345,117 @@ func TestCompareScriptCalls(t *testing.T) {
 	}
 	if len(exact) != 1 {
 		t.Errorf("%d gpucheck calls in exact float32, want 1 (the 60 s share, less torch's part); output:\n%s", len(exact), out)
+	}
+}
+
+// TestCompareScriptSetup runs scripts/gpu/compare.sh's setup with
+// stand-ins: a Python whose `import torch` hangs, an nvidia-smi and a CUDA
+// start-up that hang (a wedged GPU), and part 7 asked for with
+// COMPARE_EXACT=1. The setup must end within its probes' time, leaving its
+// log in the output folder; part 7 must be refused without a share, and
+// with one its files must not take the default run's name.
+func TestCompareScriptSetup(t *testing.T) {
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("no bash")
+	}
+	tree := scriptTree(t, "compare.sh", "env.sh")
+	gpu := filepath.Join(tree, "build", "gpu")
+	if err := os.MkdirAll(filepath.Join(gpu, "bench"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(gpu, "bench", "torch_reference.py"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"gpucheck", "gpucompare"} {
+		cmd := exec.Command("bash", "-c", `printf '#!/bin/sh\nexit 0\n' | gzip -c >"$0"`, filepath.Join(gpu, name+".gz"))
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+	}
+	fakes := t.TempDir()
+	write := func(name, script string) string {
+		p := filepath.Join(fakes, name)
+		if err := os.WriteFile(p, []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	// Each hang ignores SIGTERM, as a process stuck in a driver call may.
+	hang := "trap '' TERM; sleep 600"
+	hungTorch := write("hung-torch", "#!/bin/sh\n"+hang+"\n")
+	hungCUDA := write("hung-cuda", "#!/bin/sh\ncase \"$*\" in *get_device_name*) "+hang+" ;; esac\nexit 0\n")
+	torch := write("torch", "#!/bin/sh\nexit 0\n")
+	plugin := write("xla_cuda_plugin.so", "")
+	smiDir := filepath.Join(fakes, "smi")
+	if err := os.MkdirAll(smiDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(smiDir, "nvidia-smi"), []byte("#!/bin/sh\n"+hang+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	day := time.Now().UTC().Format("2006-01-02")
+	for _, c := range []struct {
+		name   string
+		env    []string
+		status int
+		says   []string
+		files  map[string]string // a file under the output folder, and what it holds
+		gone   []string
+	}{
+		{"import torch hangs", []string{"PYTHON=" + hungTorch, "CHECK_BACKEND=cadps"}, 2,
+			[]string{"cannot import torch (set PYTHON)", "did not answer within its time"},
+			map[string]string{"compare-setup.log": "cannot import torch"}, nil},
+		{"nvidia-smi and CUDA hang", []string{"PYTHON=" + hungCUDA, "CHECK_PLUGIN=" + plugin,
+			"PATH=" + smiDir + string(os.PathListSeparator) + os.Getenv("PATH"), "COMPARE_SHARES=0 0 0 0 0 0 0"}, 0,
+			[]string{"nvidia-smi did not answer within its time", "compare: unknown, parts 1 2 3 4 5"},
+			map[string]string{day + "-unknown-setup.log": "nvidia-smi did not answer within its time"},
+			[]string{"compare-setup.log"}},
+		{"part 7 without a share", []string{"PYTHON=" + torch, "CHECK_BACKEND=cadps", "COMPARE_EXACT=1"}, 2,
+			[]string{"part 7 (exact float32, COMPARE_EXACT=1) has no time", "COMPARE_SHARES"}, nil, nil},
+		{"part 7 with a share", []string{"PYTHON=" + torch, "CHECK_BACKEND=cadps", "COMPARE_EXACT=1",
+			"COMPARE_SHARES=0 0 0 0 0 0 30"}, -1, []string{"parts 1 2 3 4 5 7"},
+			map[string]string{day + "-cpu-parts-1-2-3-4-5-7-setup.log": "COMPARE_EXACT=1"},
+			[]string{day + "-cpu-setup.log", day + "-cpu-torch.log"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			out := t.TempDir()
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, "bash", filepath.Join(tree, "scripts", "gpu", "compare.sh"), "run")
+			cmd.WaitDelay = 5 * time.Second // a hung stand-in left behind holds the output open
+			cmd.Env = append(append(os.Environ(), "COMPARE_OUT=", "COMPARE_NAME=", "COMPARE_PARTS=", "COMPARE_EXACT=",
+				"COMPARE_SHARES=", "CHECK_BACKEND=", "CHECK_PLUGIN=", "CHECK_PROBE_SECONDS=1", "OUT="+out), c.env...)
+			start := time.Now()
+			printed, err := cmd.CombinedOutput()
+			if d := time.Since(start); d > 20*time.Second {
+				t.Errorf("compare.sh took %v: a probe had no time limit", d)
+			}
+			var exit *exec.ExitError
+			got := 0
+			if errors.As(err, &exit) {
+				got = exit.ExitCode()
+			}
+			if c.status >= 0 && got != c.status {
+				t.Errorf("compare.sh: exit status %d (%v), want %d", got, err, c.status)
+			}
+			for _, want := range c.says {
+				if !strings.Contains(string(printed), want) {
+					t.Errorf("output lacks %q:\n%s", want, printed)
+				}
+			}
+			for f, want := range c.files {
+				b, err := os.ReadFile(filepath.Join(out, f))
+				if err != nil || !strings.Contains(string(b), want) {
+					entries, _ := os.ReadDir(out)
+					t.Errorf("%s: %v, lacks %q:\n%s\nfolder: %v", f, err, want, b, entries)
+				}
+			}
+			for _, f := range c.gone {
+				if _, err := os.Stat(filepath.Join(out, f)); err == nil {
+					t.Errorf("%s is there", f)
+				}
+			}
+		})
 	}
 }
 
@@ -709,6 +823,63 @@ func TestCheckScriptBudget(t *testing.T) {
 	}
 }
 
+// TestCheckScriptKeep runs check.sh with stand-ins that end at once and
+// checks what the exact float32 parity parts get: with the settings of
+// docs/results.md's run 4 (no TF32 timings, no whole runs, exact float32
+// timings at batch 16) they keep only the exact float32 timings' 60 s and
+// 20 s more, not the TF32 timings' share; with every timing on and a small
+// CHECK_SECONDS they keep at most four fifths of it, so that they still
+// run, while the parts only logged are skipped.
+func TestCheckScriptKeep(t *testing.T) {
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("no bash")
+	}
+	tree := scriptTree(t, "check.sh", "env.sh")
+	gpu := filepath.Join(tree, "build", "gpu")
+	if err := os.MkdirAll(gpu, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, script := range map[string]string{
+		"unet.test":  "#!/bin/sh\necho PASS\n",
+		"cadps.test": "#!/bin/sh\necho PASS\n",
+		"gpucheck":   "#!/bin/sh\necho \"gpucheck ran: $*\"\n",
+	} {
+		cmd := exec.Command("bash", "-c", `printf '%s' "$1" | gzip -c >"$0"`, filepath.Join(gpu, name+".gz"), script)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+	}
+	for _, c := range []struct {
+		name string
+		env  []string
+		says []string
+	}{
+		{"run 4", []string{"CHECK_SECONDS=250", "CHECK_BATCHES=", "CHECK_BF16_BATCHES=", "CHECK_NOISE_STEPS=0",
+			"CHECK_RUN_STEPS=0", "CHECK_STRICT_BATCHES=16"}, []string{
+			"UNet parity in exact float32", "logged (0 s used so far; stopped at 150 s)",
+			"== step and trajectory parity in exact float32, and the graph-noise tests (0 s used so far; stopped at 150 s)",
+			"== UNet deviations with TF32", "== timings in exact float32"}},
+		{"every timing, 250 s", []string{"CHECK_SECONDS=250"}, []string{
+			"logged (0 s used so far; stopped at 50 s)",
+			"== step and trajectory parity in exact float32, and the graph-noise tests (0 s used so far; stopped at 50 s)",
+			"== skipped: UNet deviations with TF32", "== timings with TF32"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cmd := exec.Command("bash", filepath.Join(tree, "scripts", "gpu", "check.sh"), "run")
+			cmd.Env = append(append(os.Environ(), "CHECK_BACKEND=cadps", "CHECK_NAME=test", "OUT="+t.TempDir()), c.env...)
+			printed, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Errorf("check.sh: %v, want success (the exact float32 parity parts ran and passed)", err)
+			}
+			for _, want := range c.says {
+				if !strings.Contains(string(printed), want) {
+					t.Errorf("output lacks %q:\n%s", want, printed)
+				}
+			}
+		})
+	}
+}
+
 // scriptTree returns a new folder holding copies of the named scripts of
 // scripts/gpu at their place in the repository (scripts/gpu/NAME), so that
 // a test can run them beside stand-ins of its own.
@@ -773,6 +944,101 @@ func TestSignalStops(t *testing.T) {
 	c = &checker{o: options{budget: time.Nanosecond}, start: time.Now().Add(-time.Second)}
 	if !c.over() || c.stopCause() != "the 1ns budget is spent" {
 		t.Errorf("over() %v, stopCause() %q: want the budget spent", c.over(), c.stopCause())
+	}
+}
+
+// TestSecondSignal checks gpucheck's signal watch against what the GPU
+// scripts send: GNU timeout without --foreground (bounded) sends SIGINT to
+// the process and then to its process group, so a second SIGINT follows
+// the first at once; it must not end the process before it prints what it
+// has. A second signal a while later (a second Ctrl-C) ends it.
+func TestSecondSignal(t *testing.T) {
+	if os.Getenv("GPUCHECK_SIGNAL_HELPER") == "1" {
+		sig := &signalStop{}
+		defer sig.watch()()
+		fmt.Println("watching")
+		for deadline := time.Now().Add(30 * time.Second); sig.name() == "" && time.Now().Before(deadline); {
+			time.Sleep(5 * time.Millisecond)
+		}
+		time.Sleep(3 * time.Second) // the step in progress
+		fmt.Println("survived", sig.name())
+		os.Exit(0)
+	}
+	if testing.Short() {
+		t.Skip("sends signals to processes for seconds")
+	}
+	// helper starts this test's helper under the command of prefix, if any.
+	helper := func(prefix ...string) (*exec.Cmd, *bufio.Reader) {
+		argv := append(prefix, os.Args[0], "-test.run=^TestSecondSignal$")
+		cmd := exec.Command(argv[0], argv[1:]...)
+		cmd.Env = append(os.Environ(), "GPUCHECK_SIGNAL_HELPER=1")
+		cmd.Stderr = os.Stderr
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		r := bufio.NewReader(stdout)
+		if line, err := r.ReadString('\n'); err != nil || line != "watching\n" {
+			_ = cmd.Process.Kill()
+			t.Fatalf("helper: %q, %v", line, err)
+		}
+		return cmd, r
+	}
+	rest := func(r *bufio.Reader) string { b, _ := io.ReadAll(r); return string(b) }
+	t.Run("through timeout", func(t *testing.T) {
+		if _, err := exec.LookPath("timeout"); err != nil {
+			t.Skip("no timeout")
+		}
+		// The old watch died at the group's copy in some runs only.
+		for i := range 5 {
+			cmd, r := helper("timeout", "--signal=INT", "--kill-after=20", "0.5")
+			out := rest(r)
+			err := cmd.Wait()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != 124 || !strings.Contains(out, "survived SIGINT") {
+				t.Fatalf("run %d under timeout --signal=INT: %v (want exit status 124, timed out, after the helper's own end):\n%s", i, err, out)
+			}
+		}
+	})
+	for _, c := range []struct {
+		name  string
+		after time.Duration // from the first signal's line to the second signal
+		ends  bool
+	}{
+		{"a copy at once", 0, false},
+		{"a second signal later", 1500 * time.Millisecond, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cmd, r := helper()
+			first := time.Now()
+			if err := cmd.Process.Signal(os.Interrupt); err != nil {
+				t.Skipf("cannot send SIGINT here: %v", err)
+			}
+			line, err := r.ReadString('\n')
+			if err != nil || !strings.HasPrefix(line, "gpucheck: SIGINT: stopping") {
+				t.Fatalf("after the first SIGINT: %q, %v", line, err)
+			}
+			time.Sleep(c.after)
+			sent := time.Since(first)
+			if err := cmd.Process.Signal(os.Interrupt); err != nil {
+				t.Fatal(err)
+			}
+			out := line + rest(r)
+			err = cmd.Wait()
+			if !c.ends && sent >= secondSignalWait {
+				t.Skipf("the machine is too busy: the second signal went %v after the first", sent)
+			}
+			var exit *exec.ExitError
+			switch {
+			case c.ends && (!errors.As(err, &exit) || exit.ExitCode() != 130 || !strings.Contains(out, "SIGINT again: exiting now")):
+				t.Errorf("second SIGINT %v after the first: %v, want exit status 130:\n%s", sent, err, out)
+			case !c.ends && (err != nil || !strings.Contains(out, "survived SIGINT")):
+				t.Errorf("second SIGINT %v after the first: %v, want the helper's own end:\n%s", sent, err, out)
+			}
+		})
 	}
 }
 

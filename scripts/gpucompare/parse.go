@@ -20,7 +20,7 @@ type Result struct {
 	Impl      string   `json:"impl"`      // "torch" or "cadps"
 	What      string   `json:"what"`      // "forward", "dps-step", "cadps-step" or "cadps-run" (an unknown torch kind as is, with Error)
 	Batch     int      `json:"batch"`     // images per call
-	Precision string   `json:"precision"` // "default", "tf32", "fp32", "bf16" or "fp16"
+	Precision string   `json:"precision"` // "default", "tf32", "fp32", "bf16" or "fp16" ("unknown", with Error, for an odd torch record)
 	MS        *float64 `json:"ms"`
 	Device    string   `json:"device"`
 	// Options names what else was set, comma-separated: torch's "compile",
@@ -134,9 +134,11 @@ func torchOptions(r torchRecord) string {
 
 // ParseTorch reads the JSON lines of torch_reference.py time --json and
 // returns its measurements (setup lines are skipped). A line that is not
-// JSON is an error naming it; a measurement of a kind not in torchWhat is
-// kept as a line with Error (its what the kind itself), so that one odd
-// record does not lose the others.
+// JSON is an error naming it; an odd measurement is kept as a line with
+// Error and no time, so that it does not lose the others: a kind not in
+// torchWhat (its what the kind itself), a dtype or a pair of fp32 matmul
+// and cuDNN settings that is no precision of the comparison (precision
+// "unknown"), a whole run without its time per step, steps or batch.
 func ParseTorch(r io.Reader) ([]Result, error) {
 	var out []Result
 	sc := bufio.NewScanner(r)
@@ -164,7 +166,8 @@ func ParseTorch(r io.Reader) ([]Result, error) {
 		}
 		prec, err := torchPrecision(rec)
 		if err != nil {
-			return nil, fmt.Errorf("torch line %d: %w", n, err)
+			prec = "unknown"
+			rec.Error, rec.MS, rec.MSMin, rec.TFLOPS = joinError(err.Error()+", not compared", rec.Error), nil, nil, nil
 		}
 		res := Result{Impl: "torch", What: what, Batch: rec.Batch, Precision: prec, Device: rec.Device,
 			Options: torchOptions(rec), MS: rec.MS, MSMin: rec.MSMin, TFLOPS: rec.TFLOPS, PeakMiB: rec.PeakMiB, Error: rec.Error}
@@ -172,12 +175,14 @@ func ParseTorch(r io.Reader) ([]Result, error) {
 			// torch's own s_per_image is the wall time of the steps run,
 			// which differs from cadps's measure when a run stops early.
 			if rec.MSPerStep == nil || rec.Steps == 0 || rec.Batch == 0 {
-				return nil, fmt.Errorf("torch line %d: a whole run without ms_per_step, steps or batch", n)
-			}
-			res.MS, res.Steps = rec.MSPerStep, rec.StepsDone
-			res.SPerImage = runSPerImage(*rec.MSPerStep, rec.Steps, rec.Batch)
-			if rec.StepsDone != rec.Steps {
-				res.StepsPlanned = rec.Steps
+				res.MS, res.MSMin, res.TFLOPS, res.Steps = nil, nil, nil, rec.StepsDone
+				res.Error = "a whole run from torch_reference.py without ms_per_step, steps or batch, not compared"
+			} else {
+				res.MS, res.Steps = rec.MSPerStep, rec.StepsDone
+				res.SPerImage = runSPerImage(*rec.MSPerStep, rec.Steps, rec.Batch)
+				if rec.StepsDone != rec.Steps {
+					res.StepsPlanned = rec.Steps
+				}
 			}
 		}
 		out = append(out, res)
@@ -345,4 +350,12 @@ func atoi(s string) int {
 func num(s string) *float64 {
 	f, _ := strconv.ParseFloat(s, 64)
 	return &f
+}
+
+// joinError prints why, then the record's own error, if any.
+func joinError(why, own string) string {
+	if own == "" {
+		return why
+	}
+	return why + ": " + own
 }

@@ -172,7 +172,10 @@ func TestParseTorchLines(t *testing.T) {
 			want: []Result{{What: "cadps-run", Batch: 4, Precision: "tf32", MS: f(100), Steps: 20, StepsPlanned: 50, SPerImage: f(100 * 50 / 1e3 / 4), Options: "compile,channels-last,cudnn-benchmark,attn-recompute-off"}}},
 		{name: "failure", in: `{` + base + `, "kind": "cadps", "batch": 16, "error": "CUDA out of memory"}`,
 			want: []Result{{What: "cadps-step", Batch: 16, Precision: "tf32", Error: "CUDA out of memory", Options: "compile,channels-last,cudnn-benchmark,attn-recompute-off"}}},
-		{name: "loop without its time", in: `{` + base + `, "kind": "cadps_loop", "batch": 4, "steps": 50, "steps_done": 20}`, wantErr: "without ms_per_step"},
+		// An odd record loses only its own line.
+		{name: "loop without its time", in: `{` + base + `, "kind": "cadps_loop", "batch": 4, "steps": 50, "steps_done": 20}` + "\n" + `{` + base + `, "kind": "forward", "batch": 1, "ms": 2}`,
+			want: []Result{{What: "cadps-run", Batch: 4, Precision: "tf32", Steps: 20, Error: "a whole run from torch_reference.py without ms_per_step, steps or batch, not compared", Options: "compile,channels-last,cudnn-benchmark,attn-recompute-off"},
+				{What: "forward", Batch: 1, Precision: "tf32", MS: f(2), Options: "compile,channels-last,cudnn-benchmark,attn-recompute-off"}}},
 		{name: "not json", in: "forward 1 2.0\n", wantErr: "torch line 1"},
 		// torch_reference.py spells a failed loop's kind with a hyphen.
 		{name: "failed loop", in: `{` + base + `, "kind": "cadps-loop", "batch": 16, "error": "CUDA out of memory"}` + "\n" + `{` + base + `, "kind": "forward", "batch": 1, "ms": 2}`,
@@ -182,7 +185,11 @@ func TestParseTorchLines(t *testing.T) {
 		{name: "unknown kind", in: `{` + base + `, "kind": "sample", "batch": 1, "ms": 1}` + "\n" + `{` + base + `, "kind": "forward", "batch": 1, "ms": 2}`,
 			want: []Result{{What: "sample", Batch: 1, Precision: "tf32", Error: `unknown kind "sample" from torch_reference.py, not compared`, Options: "compile,channels-last,cudnn-benchmark,attn-recompute-off"},
 				{What: "forward", Batch: 1, Precision: "tf32", MS: f(2), Options: "compile,channels-last,cudnn-benchmark,attn-recompute-off"}}},
-		{name: "mixed tf32", in: `{"record": "measurement", "kind": "forward", "batch": 1, "ms": 1, "dtype": "float32", "matmul_fp32": "tf32", "cudnn_conv_fp32": "ieee"}`, wantErr: "no precision"},
+		{name: "mixed tf32", in: `{"record": "measurement", "device": "NVIDIA H100 80GB HBM3", "kind": "forward", "batch": 1, "ms": 1, "dtype": "float32", "matmul_fp32": "tf32", "cudnn_conv_fp32": "ieee"}` + "\n" + `{` + base + `, "kind": "forward", "batch": 1, "ms": 2}`,
+			want: []Result{{What: "forward", Batch: 1, Precision: "unknown", Error: `matmul_fp32 "tf32" with cudnn_conv_fp32 "ieee" is no precision of the comparison, not compared`},
+				{What: "forward", Batch: 1, Precision: "tf32", MS: f(2), Options: "compile,channels-last,cudnn-benchmark,attn-recompute-off"}}},
+		{name: "unknown dtype", in: `{"record": "measurement", "device": "NVIDIA H100 80GB HBM3", "kind": "dps", "batch": 16, "ms": 1, "dtype": "float8", "error": "odd"}`,
+			want: []Result{{What: "dps-step", Batch: 16, Precision: "unknown", Error: `unknown dtype "float8", not compared: odd`}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
