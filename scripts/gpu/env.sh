@@ -216,6 +216,15 @@ seconds_left() {
 # loaded): bounded prints these lines whatever its filter.
 failure_lines='fatal error|SIG[A-Z]+|[Ss]egmentation fault|core dumped|panic:|error while loading shared libraries|cannot open shared object|dlopen|undefined symbol|[Oo]ut of memory|RESOURCE_EXHAUSTED'
 
+# line_awk is awk reading its input a line at a time: mawk (Debian's and
+# Ubuntu's awk) otherwise reads a pipe in blocks, so that a part's lines
+# would be printed in 4 KB chunks instead of as they come (-W interactive;
+# gawk and busybox awk read lines as they come).
+line_awk=(awk)
+case "$(awk -W version 2>/dev/null </dev/null || true)" in
+mawk*) line_awk=(awk -W interactive) ;;
+esac
+
 # grace_of SECONDS prints how long before SECONDS bounded sends SIGINT.
 grace_of() { echo $(($1 >= 40 ? 10 : $1 / 4)); }
 
@@ -238,7 +247,7 @@ bounded() {
 	grace=$(grace_of "$s")
 	{ printf '$ timeout %s s:' "$s"; printf ' %q' "$@"; echo; } >>"$log"
 	if timeout --signal=INT --kill-after="$grace" "$((s - grace))" "$@" 2>&1 | tee -a "$log" |
-		K=$keep D=$drop F=$failure_lines awk '
+		K=$keep D=$drop F=$failure_lines "${line_awk[@]}" '
 			$0 ~ ENVIRON["F"] || (ENVIRON["K"] != "" && $0 ~ ENVIRON["K"] && !(ENVIRON["D"] != "" && $0 ~ ENVIRON["D"])) { print; fflush() }'; then
 		rc=0
 	else

@@ -14,6 +14,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -1199,4 +1200,258 @@ func TestTuneScriptProfile(t *testing.T) {
 			t.Errorf("TUNE_PROFILE=%q: test-kernels.txt written: %v, want %v", c.profile, err == nil, c.kernels)
 		}
 	}
+}
+
+// compareTree returns a tree holding compare.sh and env.sh, a placeholder
+// torch_reference.py, gpucheck.gz made of the shell script given, and the
+// real gpucompare, built.
+func compareTree(t *testing.T, gpucheck string) string {
+	t.Helper()
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("no bash")
+	}
+	tree := scriptTree(t, "compare.sh", "env.sh")
+	gpu := filepath.Join(tree, "build", "gpu")
+	if err := os.MkdirAll(filepath.Join(gpu, "bench"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(gpu, "bench", "torch_reference.py"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	build := exec.Command("go", "build", "-o", filepath.Join(gpu, "gpucompare"), "../gpucompare")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build gpucompare: %v\n%s", err, out)
+	}
+	if err := os.WriteFile(filepath.Join(gpu, "gpucheck"), []byte(gpucheck), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"gpucheck", "gpucompare"} {
+		if out, err := exec.Command("gzip", "-f", filepath.Join(gpu, name)).CombinedOutput(); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+	}
+	return tree
+}
+
+// readRows reads a JSON Lines file of gpucompare's results or of a plan
+// as "impl what-or-whats batch-or-batches precision: skipped" lines, sorted.
+func readRows(t *testing.T, path string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []string
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if strings.Contains(line, `"batches":`) {
+			var p struct {
+				Impl, Precision, Skipped string
+				What                     []string
+				Batches                  []int
+			}
+			if err := json.Unmarshal([]byte(line), &p); err != nil {
+				t.Fatalf("%s: %v: %s", path, err, line)
+			}
+			rows = append(rows, fmt.Sprintf("%s %s %v %s: %s", p.Impl, strings.Join(p.What, ","), p.Batches, p.Precision, p.Skipped))
+			continue
+		}
+		var r struct {
+			Impl, What, Precision, Skipped string
+			Batch                          int
+			MS                             *float64
+		}
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("%s: %v: %s", path, err, line)
+		}
+		if r.MS != nil {
+			r.Skipped = "measured"
+		}
+		rows = append(rows, fmt.Sprintf("%s %s %d %s: %s", r.Impl, r.What, r.Batch, r.Precision, r.Skipped))
+	}
+	slices.Sort(rows)
+	return rows
+}
+
+// TestCompareScriptKilled kills compare.sh, default shares and all, while
+// part 2's gpucheck runs, as the end of a GPU call does: the plan must
+// already hold every part (those not started saying so), and NAME.jsonl
+// must be there, rebuilt while the part ran (COMPARE_MERGE_SECONDS), with
+// the measurement gpucheck made and a skipped line for every other
+// measurement planned. It also checks the default shares: torch's
+// first part stops at 65 s and gets --seconds 47, part 2 has 245 s, and
+// part 2's bfloat16 batches are the largest and the smallest.
+func TestCompareScriptKilled(t *testing.T) {
+	marker := filepath.Join(t.TempDir(), "gpucheck-started")
+	tree := compareTree(t, "#!/bin/sh\necho \"gpucheck $*\"\n"+
+		"echo 'forward      batch 16: first call (compile+run)     10.0 ms, step      1.00 ms,     1.00 images/s,     0.01 TFLOP/s'\n"+
+		"touch \"$MARKER\"\nexec sleep 600\n")
+	python := filepath.Join(t.TempDir(), "python")
+	if err := os.WriteFile(python, []byte("#!/bin/sh\necho \"python $*\"\nexit 0\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	cmd := exec.Command("bash", filepath.Join(tree, "scripts", "gpu", "compare.sh"), "run")
+	cmd.Env = append(withoutSettings(), "PYTHON="+python, "CHECK_BACKEND=cadps", "COMPARE_OUT="+out, "COMPARE_NAME=test",
+		"MARKER="+marker, "COMPARE_MERGE_SECONDS=1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var printed bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &printed, &printed
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := os.Stat(marker); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			cmd.Wait()
+			t.Fatalf("gpucheck not started within 30 s:\n%s", printed.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// Time for NAME.jsonl's rebuild while the part runs.
+	time.Sleep(2500 * time.Millisecond)
+	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	cmd.Wait()
+	text := printed.String()
+	for _, want := range []string{"stopped at 65 s): --steps-run 50", " --seconds 47 ", "stopped at 245 s)",
+		"gpucheck -budget 215s -preset ffhq256 -size 256 -repeat 5 -batches 16,4,1 -bf16-batches 16,1 "} {
+		if !strings.Contains(text, want) {
+			t.Errorf("output lacks %q:\n%s", want, text)
+		}
+	}
+	ended := "not measured: the part ended within its 65 s without it (see test-torch.log)"
+	running := "not measured: the call ended while the part ran (see test-cadps-tf32.log)"
+	notStarted := "not started: the call ended before the part began"
+	want := []string{
+		"torch forward,dps-step,cadps-step,cadps-run [16 4 1] default: " + ended,
+		"cadps forward,dps-step,cadps-step [16 4 1] tf32: " + running,
+		"cadps forward,dps-step,cadps-step [16 1] bf16: " + running,
+		"cadps cadps-run [16] tf32: " + notStarted,
+		"torch forward,dps-step,cadps-step [16 4 1] tf32: " + notStarted,
+		"torch forward,dps-step,cadps-step [16 4 1] bf16: " + notStarted,
+	}
+	slices.Sort(want)
+	if got := readRows(t, filepath.Join(out, "test-plan.jsonl")); !slices.Equal(got, want) {
+		t.Errorf("plan:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// Every planned measurement has a line, the one gpucheck made measured.
+	got := readRows(t, filepath.Join(out, "test.jsonl"))
+	counts := map[string]int{}
+	for _, r := range got {
+		_, why, _ := strings.Cut(r, ": ")
+		counts[why]++
+	}
+	if counts[ended] != 12 || counts[running] != 14 || counts["measured"] != 1 || counts[notStarted] != 19 || len(got) != 46 {
+		t.Errorf("test.jsonl: %d lines, by reason %v; want 12 ended, 14 running, 1 measured, 19 not started:\n%s", len(got), counts, strings.Join(got, "\n"))
+	}
+	entries, _ := os.ReadDir(out)
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".tmp") {
+			t.Errorf("a temporary file left: %s", e.Name())
+		}
+	}
+}
+
+// TestCompareScriptNoPlugin runs compare.sh where the plugin is missing and
+// `import torch` takes 6 s, with a PyTorch stand-in whose time budget
+// skipped some measurements: PyTorch's parts must still run, each with
+// torch's margin grown to the import's time plus 4 s; the toolkit's parts
+// must be skipped, saying why; the reason PyTorch's measurements are
+// missing must name its own time budget; and the exit status must be 1.
+func TestCompareScriptNoPlugin(t *testing.T) {
+	tree := compareTree(t, "#!/bin/sh\necho \"gpucheck $*\"\n")
+	python := filepath.Join(t.TempDir(), "python")
+	script := "#!/bin/sh\ncase \"$*\" in '-c import torch') sleep 6; exit 0 ;; -c*) exit 0 ;; esac\n" +
+		"echo \"python $*\"\necho 'dps             4  skipped (time budget --seconds 5)'\n" +
+		"echo '1 measurement(s) skipped to stay within --seconds 5'\n"
+	if err := os.WriteFile(python, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	cmd := exec.Command("bash", filepath.Join(tree, "scripts", "gpu", "compare.sh"), "run")
+	cmd.Env = append(withoutSettings(), "PYTHON="+python, "CHECK_PLUGIN="+filepath.Join(t.TempDir(), "xla_cuda_plugin.so"),
+		"PATH=/usr/bin:/bin", "COMPARE_OUT="+out, "COMPARE_NAME=test", "COMPARE_SHARES=20 30 30 20 20 0 0",
+		"COMPARE_SECONDS=300", "COMPARE_BATCHES=1", "COMPARE_RUN_STEPS=3")
+	printed, err := cmd.CombinedOutput()
+	text := string(printed)
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Errorf("compare.sh: err %v, want exit status 1 (no plugin)\n%s", err, text)
+	}
+	if strings.Contains(text, "gpucheck -") {
+		t.Errorf("gpucheck ran without a plugin:\n%s", text)
+	}
+	n := 0
+	for _, line := range strings.Split(text, "\n") {
+		if strings.HasPrefix(line, "python ") && strings.Contains(line, "torch_reference.py time ") {
+			n++
+		}
+	}
+	if n != 3 {
+		t.Errorf("%d torch parts ran, want 3 (parts 1, 4 and 5):\n%s", n, text)
+	}
+	// torch_start 10 s, 6 s of import (or 7: SECONDS counts whole seconds)
+	// and 4 s more: 20 s and 2 s (or 3) more, SIGINT 5 s before the end,
+	// no measurement started in the 10 s (or 11) before it.
+	if !strings.Contains(text, "stopped at 22 s): --steps-run 3") && !strings.Contains(text, "stopped at 23 s): --steps-run 3") ||
+		!strings.Contains(text, " --seconds 7 ") {
+		t.Errorf("torch's margin and share not grown by its import's time (want 22 s or 23 s, --seconds 7):\n%s", text)
+	}
+	noPlugin := "no PJRT plugin: no xla_cuda_plugin.so found (set CHECK_PLUGIN to its absolute path)"
+	budget := "not measured: the tool skipped it to keep to its own time budget (--seconds 5) within the part's 2"
+	counts := map[string]int{}
+	for _, r := range readRows(t, filepath.Join(out, "test.jsonl")) {
+		_, why, _ := strings.Cut(r, ": ")
+		if strings.HasPrefix(why, budget) && strings.HasSuffix(why, " s (see test-torch.log)") {
+			why = budget
+		}
+		counts[why]++
+	}
+	if counts[noPlugin] != 7 || counts[budget] != 10 || len(counts) != 2 {
+		t.Errorf("test.jsonl by reason: %v; want 7 %q and 10 %q…", counts, noPlugin, budget)
+	}
+	setup, err := os.ReadFile(filepath.Join(out, "test-setup.log"))
+	if err != nil || !strings.Contains(string(setup), "import torch: ") || !strings.Contains(string(setup), noPlugin) {
+		t.Errorf("test-setup.log (%v) lacks the import's time or the missing plugin:\n%s", err, setup)
+	}
+}
+
+// TestBoundedLineByLine checks that bounded prints each line of its
+// command as it comes, not when a block of output has gathered (mawk, the
+// awk of Debian and Ubuntu, reads a pipe in blocks unless told not to).
+func TestBoundedLineByLine(t *testing.T) {
+	cmd := sourceEnvSh(t, `bounded 20 "$LOG" . '' bash -c 'echo first; sleep 4; echo second'`)
+	cmd.Env = append(os.Environ(), "LOG="+filepath.Join(t.TempDir(), "log"))
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(stdout)
+	if !sc.Scan() || sc.Text() != "first" {
+		t.Errorf("first line %q (%v)", sc.Text(), sc.Err())
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("the first line came after %v, with the second: the filter reads in blocks", d)
+	}
+	for sc.Scan() {
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Error(err)
+	}
+}
+
+// withoutSettings returns the environment without the COMPARE_, CHECK_ and
+// XLA variables of the caller, so that a script runs with its defaults.
+func withoutSettings() []string {
+	return slices.DeleteFunc(os.Environ(), func(e string) bool {
+		return strings.HasPrefix(e, "COMPARE_") || strings.HasPrefix(e, "CHECK_") || strings.HasPrefix(e, "XLA_FLAGS=") ||
+			strings.HasPrefix(e, "NVIDIA_TF32_OVERRIDE=")
+	})
 }
