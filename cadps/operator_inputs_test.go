@@ -45,6 +45,7 @@ func TestWithOperatorSharesGraphs(t *testing.T) {
 		{"cadps motion blur", "cadps", motion, true},
 		{"pigdm inpainting", "pigdm", mask, true},
 		{"daps motion blur", "daps:ode_steps=2,langevin_steps=2", motion, true},
+		{"diffpir inpainting", "diffpir", mask, true},
 		{"ddrm inpainting", "ddrm", mask, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

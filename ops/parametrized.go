@@ -25,10 +25,10 @@ type Parametrized interface {
 	// shaped and ordered as Parameters' tensors (converted to the image's
 	// dtype where used). The bound operator implements the interfaces whose
 	// graphs are built from the data alone (an inpainting's adjoint,
-	// pseudo-inverse and Gram diagonal; a blur's adjoint), and its kind,
-	// but none that is computed from the data on the host (an SVD, a
-	// proximal step, ZeroReporter), so that a method which needs those
-	// refuses it (guidance.CheckOperator). Bind(nil) returns the bound form
+	// pseudo-inverse, Gram diagonal and proximal step; a blur's adjoint),
+	// and its kind, but none that is computed from the data on the host
+	// (an SVD, ZeroReporter), so that a method which needs those refuses
+	// it (guidance.CheckOperator). Bind(nil) returns the bound form
 	// for such checks only: building a graph with it panics.
 	Bind(data []*graph.Node) Operator
 }
@@ -76,7 +76,7 @@ func (b *boundInpainting) OutputShape(in []int) ([]int, error) { return b.p.Outp
 // Apply implements [Operator].
 func (b *boundInpainting) Apply(x *graph.Node) *graph.Node {
 	mustShape(b, x)
-	return graph.Mul(x, graph.Reshape(boundInput(b, b.data, 0, 1, x), 1, 1, b.p.h, b.p.w))
+	return graph.Mul(x, b.mask(x))
 }
 
 // Adjoint implements [Linear]: Aᵀ = A.
@@ -84,6 +84,17 @@ func (b *boundInpainting) Adjoint(y *graph.Node) *graph.Node { return b.Apply(y)
 
 // PseudoInverse implements [PseudoInverter]: A⁺y = mask ⊙ y.
 func (b *boundInpainting) PseudoInverse(y *graph.Node) *graph.Node { return b.Apply(y) }
+
+// Prox implements [Proximal] as [Inpainting.Prox].
+func (b *boundInpainting) Prox(xIn, y, tau *graph.Node) *graph.Node {
+	mustShape(b, xIn)
+	return maskProx(b.mask(xIn), xIn, y, tau)
+}
+
+// mask returns the mask input as a [1,1,H,W] node of x's dtype.
+func (b *boundInpainting) mask(x *graph.Node) *graph.Node {
+	return graph.Reshape(boundInput(b, b.data, 0, 1, x), 1, 1, b.p.h, b.p.w)
+}
 
 // GramDiagonal implements [DiagonalGram] as [Inpainting.GramDiagonal].
 func (b *boundInpainting) GramDiagonal(c *graph.Node) (*graph.Node, bool) { return maskGram(b, c) }

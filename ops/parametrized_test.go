@@ -67,6 +67,9 @@ func TestBoundOperatorsShareOneGraph(t *testing.T) {
 					}
 					outs = append(outs, d)
 				}
+				if p, ok := bound.(Proximal); ok {
+					outs = append(outs, p.Prox(x, v, graph.Const(x.Graph(), float32(0.3))))
+				}
 				return outs
 			})
 			for k, other := range tc.others {
@@ -99,12 +102,23 @@ func TestBoundOperatorsShareOneGraph(t *testing.T) {
 				for j, c := range checks {
 					assertClose(t, c.what, tensors.MustCopyFlatData[float32](outs[j]), c.want)
 				}
+				next := len(checks)
 				if gram {
 					absV := make([]float32, len(v))
 					for i, e := range v {
 						absV[i] = float32(math.Abs(float64(e)))
 					}
-					assertClose(t, "Gram diagonal", tensors.MustCopyFlatData[float32](outs[len(outs)-1]), evaluate(t, b, other, absV, dims, nil).y)
+					assertClose(t, "Gram diagonal", tensors.MustCopyFlatData[float32](outs[next]), evaluate(t, b, other, absV, dims, nil).y)
+					next++
+				}
+				if p, ok := Operator(other).(Proximal); ok && next < len(outs) {
+					prox := graph.MustNewExec(b, func(x, v *graph.Node) *graph.Node {
+						return p.Prox(x, v, graph.Const(x.Graph(), float32(0.3)))
+					})
+					want := prox.MustExec(tensors.FromFlatDataAndDimensions(x, dims...), tensors.FromFlatDataAndDimensions(v, dims...))[0]
+					assertClose(t, "proximal step", tensors.MustCopyFlatData[float32](outs[next]), tensors.MustCopyFlatData[float32](want))
+				} else if next < len(outs) {
+					t.Fatalf("%d outputs unchecked", len(outs)-next)
 				}
 			}
 		})
@@ -168,8 +182,8 @@ func TestParametersKeys(t *testing.T) {
 }
 
 // TestBoundFormsLackHostComputedParts checks that a bound operator offers
-// no interface computed from its data on the host, so that methods needing
-// one refuse it, and that Bind(nil) cannot build a graph.
+// no interface computed from its data on the host (an SVD), so that
+// methods needing one refuse it, and that Bind(nil) cannot build a graph.
 func TestBoundFormsLackHostComputedParts(t *testing.T) {
 	mask, _ := NewInpainting(make([]float32, 64), 8, 8)
 	motion, _ := NewMotionBlur(5, 0.5, 1)
@@ -178,8 +192,8 @@ func TestBoundFormsLackHostComputedParts(t *testing.T) {
 		if _, ok := bound.(Decomposer); ok {
 			t.Errorf("bound %s gives an SVD", op.Name())
 		}
-		if _, ok := bound.(Proximal); ok {
-			t.Errorf("bound %s gives a proximal step", op.Name())
+		if _, ok := bound.(Proximal); ok != (op.Name() == "inpainting") {
+			t.Errorf("bound %s gives a proximal step: %v; want it only for inpainting, whose step is built from the mask in the graph", op.Name(), ok)
 		}
 		if _, ok := bound.(ZeroReporter); ok {
 			t.Errorf("bound %s reports on its data", op.Name())

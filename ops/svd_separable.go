@@ -221,6 +221,11 @@ func (p *Inpainting) SVD(in []int) (Decomposition, error) {
 
 // Prox implements [Proximal]: (m ⊙ y + τ x_in)/(m + τ) per pixel.
 func (p *Inpainting) Prox(xIn, y, tau *graph.Node) *graph.Node {
-	m := constOf(xIn, p.mask, 1, 1, p.h, p.w)
+	return maskProx(constOf(xIn, p.mask, 1, 1, p.h, p.w), xIn, y, tau)
+}
+
+// maskProx is the proximal step of the masking operator with the
+// [1,1,H,W] mask m: (m ⊙ y + τ x_in)/(m + τ) per pixel.
+func maskProx(m, xIn, y, tau *graph.Node) *graph.Node {
 	return graph.Div(graph.Add(graph.Mul(m, y), graph.Mul(tau, xIn)), graph.Add(m, tau))
 }

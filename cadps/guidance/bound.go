@@ -57,6 +57,6 @@ func (DAPS) TakesBoundOperator() bool { return true }
 func (DDRM) TakesBoundOperator() bool { return true }
 
 // TakesBoundOperator implements [BoundOperatorTaker]: DiffPIR reads the
-// operator's proximal step, which the toolkit's bound operators do not
-// give, so it gets those operators themselves (see CheckOperator).
+// operator's proximal step, which a bound inpainting gives (a bound blur
+// has none, as a blur whose kernel is not separable).
 func (DiffPIR) TakesBoundOperator() bool { return true }

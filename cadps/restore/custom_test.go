@@ -332,6 +332,7 @@ func TestSamplerReuse(t *testing.T) {
 		{"sr:factor=2", "dps", true, false},
 		{"inpaint_random:fraction=0.5", "dps", false, true},
 		{"motion_blur:kernel_size=5", "cadps", false, true},
+		{"inpaint_random:fraction=0.5", "diffpir", false, true},
 		{"inpaint_random:fraction=0.5", "ddrm", false, false},
 	} {
 		r, err := New(b, prior, Options{Task: SpecTask(tc.task), Method: tc.method, Steps: 2})
