@@ -53,10 +53,28 @@ q() { # a JSON string
     local s=${1//\\/\\\\}
     printf '"%s"' "${s//\"/\\\"}"
 }
+# task_specs prints the task specs of TASKS, one per line: one spec per
+# line when TASKS holds several non-empty lines (a spec may then contain
+# spaces, as a file path can), else the specs of its one line, separated
+# by spaces or ';'. No spec is expanded as a file pattern.
+task_specs() {
+    local line spec lines=()
+    while IFS= read -r line || [ -n "$line" ]; do
+        line=${line#"${line%%[![:space:]]*}"}
+        line=${line%"${line##*[![:space:]]}"}
+        if [ -n "$line" ]; then lines+=("$line"); fi
+    done <<<"$TASKS"
+    if [ "${#lines[@]}" -gt 1 ]; then
+        printf '%s\n' "${lines[@]}"
+        return
+    fi
+    local IFS=$' \t;'
+    set -f
+    for spec in ${lines[0]-}; do printf '%s\n' "$spec"; done
+    set +f
+}
 args=("$(q "$IMAGES")")
-set -f # split TASKS at whitespace, without expanding a spec as a file pattern
-for t in ${TASKS//;/ }; do args+=("$(q "-task=$t")"); done
-set +f
+while IFS= read -r t; do args+=("$(q "-task=$t")"); done < <(task_specs)
 args+=("$(q "-methods=$METHODS")")
 [ -n "$MODEL" ] && args+=("$(q "-model=$MODEL")")
 [ -n "$WEIGHTS" ] && args+=("$(q "-weights=$WEIGHTS")")

@@ -61,13 +61,32 @@ LOGS=${LOGS:-$PWD/logs}
 [ "$GPUS" != 0 ] && BACKEND=${BACKEND-${GOMLX_BACKEND:-xla:$HOME/pjrt/xla_cuda_plugin.so}}
 BACKEND=${BACKEND:-}
 
+# task_specs prints the task specs of TASKS, one per line: one spec per
+# line when TASKS holds several non-empty lines (a spec may then contain
+# spaces, as a file path can), else the specs of its one line, separated
+# by spaces or ';'. No spec is expanded as a file pattern.
+task_specs() {
+    local line spec lines=()
+    while IFS= read -r line || [ -n "$line" ]; do
+        line=${line#"${line%%[![:space:]]*}"}
+        line=${line%"${line##*[![:space:]]}"}
+        if [ -n "$line" ]; then lines+=("$line"); fi
+    done <<<"$TASKS"
+    if [ "${#lines[@]}" -gt 1 ]; then
+        printf '%s\n' "${lines[@]}"
+        return
+    fi
+    local IFS=$' \t;'
+    set -f
+    for spec in ${lines[0]-}; do printf '%s\n' "$spec"; done
+    set +f
+}
+
 reproduce() {
     local model=() tasks=()
     [ -n "$MODEL_CONFIG" ] && model+=(-model-config "$MODEL_CONFIG") || model+=(-model "$MODEL")
     [ -n "$WEIGHTS" ] && model+=(-weights "$WEIGHTS")
-    set -f # split TASKS at whitespace, without expanding a spec as a file pattern
-    for t in ${TASKS//;/ }; do tasks+=(-task "$t"); done
-    set +f
+    while IFS= read -r t; do tasks+=(-task "$t"); done < <(task_specs)
     [ -n "$BACKEND" ] && export GOMLX_BACKEND="$BACKEND"
     echo "array task $SLURM_ARRAY_TASK_ID (shard of $SHARDS) on $(hostname)"
     exec "$CADPS" reproduce "$IMAGES" "${tasks[@]}" -methods "$METHODS" "${model[@]}" \

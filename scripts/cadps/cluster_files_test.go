@@ -107,8 +107,8 @@ func containsArg(args []string, a string) bool {
 // (docs/slurm-reproduce.sh, docs/k8s-reproduce.sh) run, by default, the
 // tasks of scripts/paper/reproduce.sh, spelt alike: the papers' five table
 // rows, in task folders that a run of either can resume; and that each
-// takes a TASKS of specs separated by any whitespace alike. Each script
-// runs with a stand-in cadps that prints its arguments.
+// reads TASKS by one rule. Each script runs with a stand-in cadps that
+// prints its arguments.
 func TestClusterScriptsRunThePapersTasks(t *testing.T) {
 	for _, tool := range []string{"bash", "envsubst"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -180,13 +180,23 @@ func TestClusterScriptsRunThePapersTasks(t *testing.T) {
 			t.Errorf("%s runs the tasks\n%q\nscripts/paper/reproduce.sh\n%q", s.name, got, want)
 		}
 	}
-	// TASKS separated by any whitespace gives each script the same tasks.
-	for _, tc := range []struct{ name, tasks string }{
-		{"spaces", "sr:factor=2 inpaint_box:size=12"},
-		{"newlines", "sr:factor=2\ninpaint_box:size=12"},
-		{"tabs, blank lines and padding", " sr:factor=2\t\n\n  inpaint_box:size=12 \n"},
+	// One rule of TASKS in every script: one spec per line when it holds
+	// several lines (a spec may then hold spaces, as a path can), else
+	// specs separated by spaces or ';'; no spec expanded as a pattern.
+	glob := filepath.Join(dir, "*") // matches files: must stay as it is
+	for _, tc := range []struct {
+		name, tasks string
+		want        []string
+	}{
+		{"spaces", "sr:factor=2 inpaint_box:size=12", []string{"sr:factor=2", "inpaint_box:size=12"}},
+		{"semicolons", "sr:factor=2;inpaint_box:size=12", []string{"sr:factor=2", "inpaint_box:size=12"}},
+		{"newlines", "sr:factor=2\ninpaint_box:size=12", []string{"sr:factor=2", "inpaint_box:size=12"}},
+		{"one line and a final newline", "sr:factor=2 inpaint_box:size=12\n", []string{"sr:factor=2", "inpaint_box:size=12"}},
+		{"tabs, blank lines and padding", " sr:factor=2\t\n\n  inpaint_box:size=12 \n", []string{"sr:factor=2", "inpaint_box:size=12"}},
+		{"a path with a space, one spec per line", "inpaint_file:path=/data/my masks/m.png\nsr:factor=2", []string{"inpaint_file:path=/data/my masks/m.png", "sr:factor=2"}},
+		{"a pattern", "inpaint_file:path=" + glob + " sr:factor=2", []string{"inpaint_file:path=" + glob, "sr:factor=2"}},
 	} {
-		want := strings.Fields(tc.tasks)
+		want := tc.want
 		for _, s := range scripts {
 			if got := s.tasks("TASKS=" + tc.tasks); !slices.Equal(got, want) {
 				t.Errorf("TASKS with %s: %s runs the tasks %q, want %q", tc.name, s.name, got, want)

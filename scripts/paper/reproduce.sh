@@ -25,7 +25,7 @@ set -euo pipefail
 : "${SIGMA_Y:=0.05}"
 : "${SHARD:=}"                      # this worker's shard index (with SHARD_COUNT)
 : "${SHARD_COUNT:=}"                # number of shards
-# The tasks, separated by spaces or newlines (a spec holds no whitespace);
+# The tasks, one per line (or on one line separated by spaces or ;);
 # the box side and the kernels are in pixels of the 256×256 FFHQ images.
 : "${TASKS:=super_resolution:factor=4
 inpaint_box:size=128
@@ -42,11 +42,29 @@ if [[ -n "$LPIPS_BACKBONE" ]]; then
 elif [[ -n "$LPIPS_DIR" ]]; then
 	args+=(-lpips-net "$LPIPS_NET" -lpips "$LPIPS_DIR")
 fi
-set -f # split TASKS at whitespace, without expanding a spec as a file pattern
-for task in $TASKS; do
+# task_specs prints the task specs of TASKS, one per line: one spec per
+# line when TASKS holds several non-empty lines (a spec may then contain
+# spaces, as a file path can), else the specs of its one line, separated
+# by spaces or ';'. No spec is expanded as a file pattern.
+task_specs() {
+	local line spec lines=()
+	while IFS= read -r line || [ -n "$line" ]; do
+		line=${line#"${line%%[![:space:]]*}"}
+		line=${line%"${line##*[![:space:]]}"}
+		if [ -n "$line" ]; then lines+=("$line"); fi
+	done <<<"$TASKS"
+	if [ "${#lines[@]}" -gt 1 ]; then
+		printf '%s\n' "${lines[@]}"
+		return
+	fi
+	local IFS=$' \t;'
+	set -f
+	for spec in ${lines[0]-}; do printf '%s\n' "$spec"; done
+	set +f
+}
+while IFS= read -r task; do
 	args+=(-task "$task")
-done
-set +f
+done < <(task_specs)
 if [[ -n "$SHARD" ]]; then
 	if [[ -z "$SHARD_COUNT" ]]; then
 		echo "reproduce.sh: SHARD=$SHARD needs SHARD_COUNT" >&2
