@@ -329,7 +329,7 @@ func liveTablesHolder(tabulate bool) func(t *testing.T, out string) func() {
 		t.Cleanup(func() { held.Release() })
 		return func() {
 			if tabulate {
-				tab, err := readTable([]string{out})
+				tab, err := readTable([]string{out}, &claim.Claimer{})
 				if err == nil {
 					err = tab.Write(out, 0)
 				}
@@ -571,6 +571,65 @@ func TestReadTableHeld(t *testing.T) {
 		}
 		if !slices.Equal(tab.Missing, []string{other.String()}) || !slices.Equal(tab.Held, c.held) {
 			t.Errorf("%s: missing %v, held %v; want missing [%s], held %v", c.name, tab.Missing, tab.Held, other, c.held)
+		}
+	}
+}
+
+// TestHeldByLease leaves, on an item no record holds, the claim of a
+// worker on another host that has not been heard of for 3 s: a merge and
+// a reproduction's own tables under a 1 s lease report the item missing,
+// not held (its worker died: its shard is to be rerun), and under the
+// default lease held. The items' claims were judged by the default lease
+// whatever the lease the workers took them with.
+func TestHeldByLease(t *testing.T) {
+	out := t.TempDir()
+	rep := srReproduction(t, out, 2)
+	rep.Shard = Shard{Index: 0, Count: 2}
+	if _, err := rep.Run(); err != nil {
+		t.Fatal(err)
+	}
+	other := rep.Items()[1]
+	claimFile := filepath.Join(out, other.Task, other.Method, ClaimDir, other.Name()) + ".0"
+	if err := os.MkdirAll(filepath.Dir(claimFile), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	holder := `{"host":"elsewhere","pid":1,"worker":"shard 1/2","lease_seconds":1,"claimed":"2026-01-01T00:00:00Z"}`
+	if err := os.WriteFile(claimFile, []byte(holder), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stale := time.Now().Add(-3 * time.Second)
+	if err := os.Chtimes(claimFile, stale, stale); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name  string
+		lease time.Duration
+		held  []string
+	}{
+		{"1s lease", time.Second, nil},
+		{"default lease", 0, []string{other.String()}},
+	} {
+		claims := &claim.Claimer{Lease: c.lease, Worker: "test"}
+		merged, err := (&Merging{Dirs: []string{out}, Out: out, Claims: claims}).Run()
+		if err != nil {
+			t.Fatalf("%s: merge: %v", c.name, err)
+		}
+		rep.Claims = claims
+		sum, err := rep.Run()
+		if err != nil {
+			t.Fatalf("%s: reproduction: %v", c.name, err)
+		}
+		for _, got := range []struct {
+			by  string
+			tab *Table
+		}{{"merge", merged}, {"reproduction", sum.Table}} {
+			if got.tab == nil {
+				t.Errorf("%s: the %s gave no table", c.name, got.by)
+				continue
+			}
+			if !slices.Equal(got.tab.Missing, []string{other.String()}) || !slices.Equal(got.tab.Held, c.held) {
+				t.Errorf("%s: the %s's table: missing %v, held %v; want missing [%s], held %v", c.name, got.by, got.tab.Missing, got.tab.Held, other, c.held)
+			}
 		}
 	}
 }

@@ -71,9 +71,11 @@ type TableRow struct {
 // result does not depend on the order of dirs: an item recorded in
 // several folders counts once, its finished record preferred to a failed
 // one, then the earliest. Items the settings call for but no folder holds
-// are listed in Missing. Folders without any record are refused.
+// are listed in Missing, and those a live worker holds a claim on in Held,
+// under the default lease (claim.DefaultLease). Folders without any record
+// are refused.
 func ReadTable(dirs []string) (*Table, error) {
-	t, err := readTable(dirs)
+	t, err := readTable(dirs, &claim.Claimer{})
 	if err == nil && len(t.Records) == 0 {
 		return nil, fmt.Errorf("runs: merge: no item records under %s", strings.Join(dirs, ", "))
 	}
@@ -81,8 +83,9 @@ func ReadTable(dirs []string) (*Table, error) {
 }
 
 // readTable is ReadTable, which also tabulates folders without records
-// (an empty table whose Missing lists every item the settings call for).
-func readTable(dirs []string) (*Table, error) {
+// (an empty table whose Missing lists every item the settings call for),
+// and tells live claims from stale ones by c's lease (see heldItems).
+func readTable(dirs []string, c *claim.Claimer) (*Table, error) {
 	doc, err := commonSettings(dirs)
 	if err != nil {
 		return nil, err
@@ -123,7 +126,7 @@ func readTable(dirs []string) (*Table, error) {
 		t.LPIPS, _ = doc["lpips"].(string)
 	}
 	if len(t.Missing) > 0 {
-		held := heldItems(dirs)
+		held := heldItems(dirs, c)
 		for _, m := range t.Missing {
 			if held[m] {
 				t.Held = append(t.Held, m)
@@ -157,10 +160,11 @@ func checkSameImages(recs []*Record) error {
 }
 
 // heldItems returns the items (task/method/NNNNN, the method in canonical
-// form) that a live worker holds a claim on in any of dirs.
-func heldItems(dirs []string) map[string]bool {
+// form) that a live worker holds a claim on in any of dirs, by the lease
+// of c (claim.Claimer.Live): the lease the workers claim with, so that a
+// worker that died is not taken for a live one for longer than that.
+func heldItems(dirs []string, c *claim.Claimer) map[string]bool {
 	held := map[string]bool{}
-	c := &claim.Claimer{}
 	for _, dir := range dirs {
 		claims, _ := filepath.Glob(filepath.Join(atomicfile.GlobEscape(dir), "*", "*", ClaimDir, "[0-9]*"))
 		for _, p := range claims {

@@ -29,19 +29,28 @@ type Merging struct {
 	// grids).
 	GridRows int
 	// Claims locks the tables in Out while the merge reads the records and
-	// writes them (nil: a [claim.Claimer] of the merge's own). Keep it to
-	// release the lock when the merge is asked to stop
-	// ([claim.Claimer.ReleaseAll]).
+	// writes them (nil: a [claim.Claimer] of the merge's own). Its lease
+	// also tells the live claims on items from those of workers that died
+	// (Table.Held). Keep it to release the lock when the merge is asked to
+	// stop ([claim.Claimer.ReleaseAll]).
 	Claims *claim.Claimer
 	// Log, when not nil, is told whom the merge waits for when another
 	// worker is writing the tables.
 	Log io.Writer
-	// Check, when not nil, is called with the table read under the lock,
-	// once the records and Out have been checked (Out holds no other
-	// reproduction), before anything is written: an error stops the
-	// merge. It is called again for each new reading when records are
-	// added while the merge writes the tables.
+	// Check, when not nil, is called with each table read, once the
+	// records and Out have been checked (Out holds no other reproduction),
+	// before anything is written: an error stops the merge. It is called
+	// first with a reading taken without the lock (so that a merge it
+	// refuses neither waits for the lock nor runs Prepare), then with the
+	// table read under the lock, and again for each new reading when
+	// records are added while the merge writes the tables.
 	Check func(*Table) error
+	// Prepare, when not nil, is called once, after the reading taken
+	// without the lock has passed the checks and before the lock is
+	// taken: it loads what only a table to write needs (such as the FID
+	// network), so that workers waiting for the lock do not wait for it
+	// too. An error stops the merge before anything is written.
+	Prepare func() error
 }
 
 // Run reads the records and writes the tables, and returns the table
@@ -64,7 +73,14 @@ func (m *Merging) Run() (*Table, error) {
 			}
 			return nil
 		}}
-	t, _, err := tw.write()
+	_, err := tw.read() // without the lock: see Check and Prepare
+	if err == nil && m.Prepare != nil {
+		err = m.Prepare()
+	}
+	var t *Table
+	if err == nil {
+		t, _, err = tw.write()
+	}
 	if err != nil {
 		if made {
 			os.Remove(m.Out) // only when empty: nothing was written
@@ -98,9 +114,11 @@ func Merge(dirs []string, out string, gridRows int) (*Table, error) {
 // tables, and the last tables written hold every record, also when a
 // holder died while it wrote them.
 type tableWriter struct {
-	dirs   []string
-	out    string
-	rows   int
+	dirs []string
+	out  string
+	rows int
+	// claims takes the claim on the tables, and its lease tells live
+	// claims on items from stale ones (Table.Held).
 	claims *claim.Claimer
 	log    io.Writer
 	// waits is whether the writer waits for a claim another holds; one
@@ -133,18 +151,12 @@ func (w *tableWriter) write() (t *Table, wrote bool, err error) {
 			if lock != nil {
 				lock.Release()
 			}
-			t, err := readTable(w.dirs)
+			t, err := readTable(w.dirs, w.claims)
 			return t, wrote, err
 		}
 		before, err := countRecords(w.dirs)
 		if err == nil {
-			t, err = readTable(w.dirs)
-		}
-		if err == nil {
-			err = t.checkOutput(w.out) // before check, which may load what only a table to write needs
-		}
-		if err == nil && w.check != nil {
-			err = w.check(t)
+			t, err = w.read()
 		}
 		if err == nil && len(t.Records) > 0 {
 			if err = t.Write(w.out, w.rows); err == nil {
@@ -164,6 +176,20 @@ func (w *tableWriter) write() (t *Table, wrote bool, err error) {
 		}
 		recounted = true
 	}
+}
+
+// read reads the records in dirs and checks them: out must hold no other
+// reproduction (Table.checkOutput), then check, when not nil, must pass
+// the table. A table that fails the checks is returned with the error.
+func (w *tableWriter) read() (*Table, error) {
+	t, err := readTable(w.dirs, w.claims)
+	if err == nil {
+		err = t.checkOutput(w.out)
+	}
+	if err == nil && w.check != nil {
+		err = w.check(t)
+	}
+	return t, err
 }
 
 // lock claims the tables. When another writer holds them it returns nil,

@@ -68,3 +68,47 @@ func csvRows(t *testing.T, out string) int {
 	}
 	return strings.Count(string(data), "\n") - 1
 }
+
+// TestMergePrepareWithoutLock checks that Merging.Prepare runs before the
+// tables' lock is taken (workers waiting for the lock would wait for what
+// it loads), once, after a reading that passed Check, and not at all for
+// a merge that Check refuses.
+func TestMergePrepareWithoutLock(t *testing.T) {
+	dir := t.TempDir()
+	writeItem(t, dir, Record{Task: "sr", Method: "dps", Index: 0, Status: StatusOK, PSNR: 20, SSIM: 0.5, ImageBase: "x.png"})
+	for _, refuse := range []bool{false, true} {
+		prepared, checked := 0, 0
+		m := &Merging{Dirs: []string{dir}, Out: dir,
+			Check: func(*Table) error {
+				checked++
+				if refuse {
+					return errors.New("refused")
+				}
+				return nil
+			},
+			Prepare: func() error {
+				prepared++
+				if locks, _ := filepath.Glob(filepath.Join(dir, TableFile+".claim.*")); len(locks) > 0 {
+					t.Errorf("Prepare ran while the tables' lock was held: %v", locks)
+				}
+				if checked == 0 {
+					t.Error("Prepare ran before Check")
+				}
+				return nil
+			}}
+		_, err := m.Run()
+		switch {
+		case refuse && (err == nil || err.Error() != "refused"):
+			t.Errorf("refused merge: error %v, want Check's", err)
+		case !refuse && err != nil:
+			t.Errorf("merge: %v", err)
+		}
+		want := 1
+		if refuse {
+			want = 0
+		}
+		if prepared != want {
+			t.Errorf("refuse %v: Prepare ran %d times, want %d", refuse, prepared, want)
+		}
+	}
+}

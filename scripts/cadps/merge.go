@@ -68,19 +68,17 @@ func runMerge(args []string, stdout, stderr io.Writer) error {
 	// merge into a folder whose workers still run waits for the one
 	// writing them and then tabulates every record there. The FID network
 	// is loaded once the records have been read and checked, so that a
-	// refused folder does not wait for it, and before the tables are
-	// written, so that bad weights leave them as they were.
+	// refused folder does not wait for it, before the lock is taken, so
+	// that workers waiting for the lock do not wait for the loading too,
+	// and before the tables are written, so that bad weights leave them
+	// as they were (runs.Merging.Prepare).
 	claims := lease.claimer("merge")
 	defer stopOnSignal(claims, "merge", "the tables' lock is free again", stderr).stop()
 	var fidModel *fid.Model
 	m := &runs.Merging{Dirs: dirs, Out: *out, GridRows: *gridRows, Claims: claims, Log: stderr,
-		Check: func(t *runs.Table) (err error) {
-			if err := checkMerged(t, *partial, stderr); err != nil {
-				return err
-			}
-			if fidModel == nil { // Check runs again when records came meanwhile
-				fidModel, err = tables.load()
-			}
+		Check: func(t *runs.Table) error { return checkMerged(t, *partial, stderr) },
+		Prepare: func() (err error) {
+			fidModel, err = tables.load()
 			return err
 		}}
 	t, err := m.Run()
@@ -99,8 +97,9 @@ func runMerge(args []string, stdout, stderr io.Writer) error {
 }
 
 // checkMerged is the merge's check of each reading of the records (see
-// runs.Merging.Check, which a merge that finds records added while it
-// wrote the tables calls again): it refuses, unless partial, a table t
+// runs.Merging.Check: once without the tables' lock, then under it, and
+// again when records were added while the tables were written): it
+// refuses, unless partial, a table t
 // with items that have no record, naming first on stderr the items
 // recorded as failed. A table it lets through is reported once, when the
 // merge has ended (reportMerged).

@@ -1,13 +1,17 @@
 package main
 
 import (
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cadps/toolkit/cadps/metrics/fid"
+	"github.com/cadps/toolkit/cadps/runs"
+	"github.com/gomlx/gomlx/backends"
 )
 
 // TestMergeTables merges the folders of two shards with -fid and
@@ -195,5 +199,75 @@ func TestMergeFIDAfterRecords(t *testing.T) {
 				t.Errorf("the refused merge replaced %s", filepath.Join(out, "metrics.csv"))
 			}
 		})
+	}
+}
+
+// TestMergeFIDOutsideLock merges with -fid through a loader that looks
+// for the tables' lock in the folder: the weights are loaded once, before
+// the lock is taken, so that a worker ending meanwhile does not wait for
+// the loading (under a short lease it gave up, its items done). The
+// loader's error then stops the merge, the tables left as they were.
+func TestMergeFIDOutsideLock(t *testing.T) {
+	run := filepath.Join(t.TempDir(), "run")
+	if err := os.CopyFS(run, os.DirFS("testdata/reproduce-v1")); err != nil {
+		t.Fatal(err)
+	}
+	before := readFile(t, filepath.Join(run, "metrics.csv"))
+	loads := 0
+	defer func(load func(backends.Backend, string, ...int) (*fid.Model, error)) { fidLoad = load }(fidLoad)
+	fidLoad = func(backends.Backend, string, ...int) (*fid.Model, error) {
+		loads++
+		if locks, _ := filepath.Glob(filepath.Join(run, runs.TableFile+".claim.*")); len(locks) > 0 {
+			t.Errorf("the FID weights were loaded while the tables' lock was held: %v", locks)
+		}
+		return nil, errors.New("test loader: no weights")
+	}
+	_, _, err := runCmd(runMerge, "-quiet", "-fid", filepath.Join(run, "weights.pth"), run)
+	if err == nil || !strings.Contains(err.Error(), "test loader: no weights") {
+		t.Fatalf("error %v, want the loader's", err)
+	}
+	if loads != 1 {
+		t.Errorf("the weights were loaded %d times, want once", loads)
+	}
+	if got := readFile(t, filepath.Join(run, "metrics.csv")); got != before {
+		t.Errorf("the merge replaced %s", filepath.Join(run, "metrics.csv"))
+	}
+}
+
+// TestMergeStaleClaimByLease merges a folder with an item without a
+// record, whose worker on another host has not been heard of for 3 s:
+// with -lease 1s it died, and merge says to rerun its shard; under the
+// default lease it is computing the item, and merge says to wait.
+func TestMergeStaleClaimByLease(t *testing.T) {
+	run := filepath.Join(t.TempDir(), "run")
+	if err := os.CopyFS(run, os.DirFS("testdata/reproduce-v1")); err != nil {
+		t.Fatal(err)
+	}
+	item := filepath.Join(run, "inpaint_box_size=12", "dps")
+	if err := os.Remove(filepath.Join(item, runs.RecordDir, "00001.json")); err != nil {
+		t.Fatal(err)
+	}
+	claimFile := filepath.Join(item, runs.ClaimDir, "00001.0")
+	if err := os.MkdirAll(filepath.Dir(claimFile), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	holder := `{"host":"elsewhere","pid":1,"worker":"shard 1/2","lease_seconds":1,"claimed":"2026-01-01T00:00:00Z"}`
+	if err := os.WriteFile(claimFile, []byte(holder), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stale := time.Now().Add(-3 * time.Second)
+	if err := os.Chtimes(claimFile, stale, stale); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		lease, want, not string
+	}{
+		{"1s", "rerun the shards that hold them", "being computed now"},
+		{"2m", "being computed now by running workers", "rerun the shards"},
+	} {
+		_, _, err := runCmd(runMerge, "-quiet", "-lease", c.lease, run)
+		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), c.not) {
+			t.Errorf("-lease %s: error %v, want one saying %q", c.lease, err, c.want)
+		}
 	}
 }

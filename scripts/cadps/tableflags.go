@@ -54,8 +54,12 @@ func (f tableFlags) load() (*fid.Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	return fid.Load(b, *f.fid, slices.Index(fid.BlockDims(), *f.dims))
+	return fidLoad(b, *f.fid, slices.Index(fid.BlockDims(), *f.dims))
 }
+
+// fidLoad loads the FID network for tableFlags.load: fid.Load, which a
+// test replaces to see when the network is loaded.
+var fidLoad = fid.Load
 
 // fidBatch is the number of images the FID network runs at once.
 const fidBatch = 50
