@@ -38,6 +38,11 @@ func listed(items []string) string {
 }
 
 func runMerge(args []string, stdout, stderr io.Writer) error {
+	return mergeWith(fid.Load, args, stdout, stderr)
+}
+
+// mergeWith is runMerge with the FID network loaded by loadFID.
+func mergeWith(loadFID fidLoader, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("merge", "DIR...", stderr)
 	out := fs.String("out", "", "folder for metrics.csv, summary.md and the grids (default: the first DIR)")
 	gridRows := fs.Int("grid-rows", 8, "rows (images) of each comparison grid (0: no grids)")
@@ -78,7 +83,7 @@ func runMerge(args []string, stdout, stderr io.Writer) error {
 	m := &runs.Merging{Dirs: dirs, Out: *out, GridRows: *gridRows, Claims: claims, Log: stderr,
 		Check: func(t *runs.Table) error { return checkMerged(t, *partial, stderr) },
 		Prepare: func() (err error) {
-			fidModel, err = tables.load()
+			fidModel, err = tables.load(loadFID)
 			return err
 		}}
 	t, err := m.Run()

@@ -214,15 +214,15 @@ func TestMergeFIDOutsideLock(t *testing.T) {
 	}
 	before := readFile(t, filepath.Join(run, "metrics.csv"))
 	loads := 0
-	defer func(load func(backends.Backend, string, ...int) (*fid.Model, error)) { fidLoad = load }(fidLoad)
-	fidLoad = func(backends.Backend, string, ...int) (*fid.Model, error) {
+	load := func(backends.Backend, string, ...int) (*fid.Model, error) {
 		loads++
 		if locks, _ := filepath.Glob(filepath.Join(run, runs.TableFile+".claim.*")); len(locks) > 0 {
 			t.Errorf("the FID weights were loaded while the tables' lock was held: %v", locks)
 		}
 		return nil, errors.New("test loader: no weights")
 	}
-	_, _, err := runCmd(runMerge, "-quiet", "-fid", filepath.Join(run, "weights.pth"), run)
+	merge := func(args []string, stdout, stderr io.Writer) error { return mergeWith(load, args, stdout, stderr) }
+	_, _, err := runCmd(merge, "-quiet", "-fid", filepath.Join(run, "weights.pth"), run)
 	if err == nil || !strings.Contains(err.Error(), "test loader: no weights") {
 		t.Fatalf("error %v, want the loader's", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/cadps/toolkit/cadps/backend"
 	"github.com/cadps/toolkit/cadps/guidance"
 	"github.com/cadps/toolkit/cadps/imageio"
+	"github.com/cadps/toolkit/cadps/metrics/fid"
 	"github.com/cadps/toolkit/cadps/restore"
 	"github.com/cadps/toolkit/cadps/runs"
 )
@@ -104,7 +105,7 @@ func runReproduce(args []string, stdout, stderr io.Writer) (err error) {
 	if rep.LPIPS, rep.LPIPSWeights, err = f.lpips.load(); err != nil {
 		return err
 	}
-	fidModel, err := f.tables.load()
+	fidModel, err := f.tables.load(fid.Load)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/cadps/toolkit/cadps/backend"
 	"github.com/cadps/toolkit/cadps/metrics/fid"
 	"github.com/cadps/toolkit/cadps/runs"
+	"github.com/gomlx/gomlx/backends"
 )
 
 // tableFlags are the flags `cadps reproduce` and `cadps merge` share that
@@ -44,9 +45,13 @@ func (f tableFlags) check(fs *flag.FlagSet) error {
 	return nil
 }
 
-// load returns the FID network the flags select (nil without -fid), so
-// that bad weights are reported before a long run.
-func (f tableFlags) load() (*fid.Model, error) {
+// fidLoader loads the FID network from its weights: fid.Load, or a
+// stand-in with which a test sees when the network is loaded.
+type fidLoader func(b backends.Backend, weights string, blocks ...int) (*fid.Model, error)
+
+// load returns the FID network the flags select, loaded by loadFID (nil
+// without -fid), so that bad weights are reported before a long run.
+func (f tableFlags) load(loadFID fidLoader) (*fid.Model, error) {
 	if *f.fid == "" {
 		return nil, nil
 	}
@@ -54,12 +59,8 @@ func (f tableFlags) load() (*fid.Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	return fidLoad(b, *f.fid, slices.Index(fid.BlockDims(), *f.dims))
+	return loadFID(b, *f.fid, slices.Index(fid.BlockDims(), *f.dims))
 }
-
-// fidLoad loads the FID network for tableFlags.load: fid.Load, which a
-// test replaces to see when the network is loaded.
-var fidLoad = fid.Load
 
 // fidBatch is the number of images the FID network runs at once.
 const fidBatch = 50
