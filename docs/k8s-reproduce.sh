@@ -56,7 +56,9 @@ q() { # a JSON string
 # task_specs prints the task specs of TASKS, one per line: one spec per
 # line when TASKS holds several non-empty lines (a spec may then contain
 # spaces, as a file path can), else the specs of its one line, separated
-# by spaces or ';'. No spec is expanded as a file pattern.
+# by spaces or ';'. No spec is expanded as a file pattern. The three
+# reproduce scripts each stand alone (sbatch runs a copy of its script)
+# and hold this function alike; a test checks that they split alike.
 task_specs() {
     local line spec lines=()
     while IFS= read -r line || [ -n "$line" ]; do

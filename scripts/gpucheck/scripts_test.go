@@ -274,12 +274,7 @@ func TestCompareScriptCalls(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(gpu, "bench", "torch_reference.py"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for name, script := range map[string]string{"gpucheck": fmt.Sprintf(record, "gpucheck"), "gpucompare": "#!/bin/sh\nexit 0\n"} {
-		cmd := exec.Command("bash", "-c", `printf '%s' "$1" | gzip -c >"$0"`, filepath.Join(gpu, name+".gz"), script)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("%v\n%s", err, out)
-		}
-	}
+	gzipStandIns(t, gpu, map[string]string{"gpucheck": fmt.Sprintf(record, "gpucheck"), "gpucompare": "#!/bin/sh\nexit 0\n"})
 	dest := t.TempDir()
 	cmd := exec.Command("bash", filepath.Join(tree, "scripts", "gpu", "compare.sh"), "run")
 	cmd.Env = append(os.Environ(), "CALLS="+calls, "PYTHON="+python, "CHECK_BACKEND=cadps", "COMPARE_OUT="+dest,
@@ -367,12 +362,7 @@ func TestCompareScriptSetup(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(gpu, "bench", "torch_reference.py"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"gpucheck", "gpucompare"} {
-		cmd := exec.Command("bash", "-c", `printf '#!/bin/sh\nexit 0\n' | gzip -c >"$0"`, filepath.Join(gpu, name+".gz"))
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("%v\n%s", err, out)
-		}
-	}
+	gzipStandIns(t, gpu, map[string]string{"gpucheck": "#!/bin/sh\nexit 0\n", "gpucompare": "#!/bin/sh\nexit 0\n"})
 	fakes := t.TempDir()
 	write := func(name, script string) string {
 		p := filepath.Join(fakes, name)
@@ -776,16 +766,11 @@ func TestCheckScriptBudget(t *testing.T) {
 	if err := os.MkdirAll(gpu, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for name, script := range map[string]string{
+	gzipStandIns(t, gpu, map[string]string{
 		"unet.test":  "#!/bin/sh\necho 'unfiltered line'\necho 'fatal error: unexpected signal during runtime execution'\nexit 2\n",
 		"cadps.test": "#!/bin/sh\nexec sleep 600\n",
 		"gpucheck":   "#!/bin/sh\necho \"gpucheck ran: $*\"\n",
-	} {
-		cmd := exec.Command("bash", "-c", `printf '%s' "$1" | gzip -c >"$0"`, filepath.Join(gpu, name+".gz"), script)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("%v\n%s", err, out)
-		}
-	}
+	})
 	// 125 s in all, of which the parity parts leave 40 + 40 + 20: the
 	// first (a crash) ends at once, the second hangs until its 25 s are up
 	// (SIGINT at 19 s), and the
@@ -840,16 +825,11 @@ func TestCheckScriptKeep(t *testing.T) {
 	if err := os.MkdirAll(gpu, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for name, script := range map[string]string{
+	gzipStandIns(t, gpu, map[string]string{
 		"unet.test":  "#!/bin/sh\necho PASS\n",
 		"cadps.test": "#!/bin/sh\necho PASS\n",
 		"gpucheck":   "#!/bin/sh\necho \"gpucheck ran: $*\"\n",
-	} {
-		cmd := exec.Command("bash", "-c", `printf '%s' "$1" | gzip -c >"$0"`, filepath.Join(gpu, name+".gz"), script)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("%v\n%s", err, out)
-		}
-	}
+	})
 	for _, c := range []struct {
 		name string
 		env  []string
@@ -878,6 +858,18 @@ func TestCheckScriptKeep(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// gzipStandIns writes each stand-in program (name → shell script) into
+// the build folder gpu as NAME.gz, as the build step leaves the real ones.
+func gzipStandIns(t *testing.T, gpu string, programs map[string]string) {
+	t.Helper()
+	for name, script := range programs {
+		cmd := exec.Command("bash", "-c", `printf '%s' "$1" | gzip -c >"$0"`, filepath.Join(gpu, name+".gz"), script)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
 	}
 }
 
@@ -1162,10 +1154,7 @@ func TestTuneScriptProfile(t *testing.T) {
 		t.Fatal(err)
 	}
 	gpucheck := "#!/bin/sh\necho 'dps          batch  1: first call (compile+run)     10.0 ms, step      1.00 ms,     1.00 images/s,     0.01 TFLOP/s'\n"
-	cmd := exec.Command("bash", "-c", `printf '%s' "$1" | gzip -c >"$0"`, filepath.Join(gpu, "gpucheck.gz"), gpucheck)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
+	gzipStandIns(t, gpu, map[string]string{"gpucheck": gpucheck})
 	for _, c := range []struct {
 		profile, says string
 		kernels       bool // NAME-kernels.txt written
