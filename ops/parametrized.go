@@ -28,25 +28,32 @@ type Parametrized interface {
 	// pseudo-inverse, Gram diagonal and proximal step; a blur's adjoint),
 	// and its kind, but none that is computed from the data on the host
 	// (an SVD, ZeroReporter), so that a method which needs those refuses
-	// it (guidance.CheckOperator). Bind(nil) returns the bound form
+	// it (guidance.CheckOperator); a bound inpainting builds its SVD in the
+	// graph instead ([GraphDecomposer]). Bind(nil) returns the bound form
 	// for such checks only: building a graph with it panics.
 	Bind(data []*graph.Node) Operator
 }
 
-// boundInput returns the node data[k] for an operator applied to x: data
-// must hold want nodes, in x's graph; the node is converted to x's dtype.
+// boundInput returns the node data[k] for an operator applied to x
+// (boundData), converted to x's dtype.
 func boundInput(op Operator, data []*graph.Node, k, want int, x *graph.Node) *graph.Node {
-	switch {
-	case len(data) != want:
-		panic(fmt.Errorf("ops: %s bound to %d inputs, want %d (Bind(nil) is for checks only)", op.Name(), len(data), want))
-	case data[k].Graph() != x.Graph():
-		panic(fmt.Errorf("ops: %s bound to inputs of another graph than its image's", op.Name()))
-	}
-	d := data[k]
+	d := boundData(op, data, k, want, x.Graph())
 	if d.DType() != x.DType() {
 		d = graph.ConvertDType(d, x.DType())
 	}
 	return d
+}
+
+// boundData returns the node data[k] of an operator bound to data for a
+// graph built in g: data must hold want nodes, in g.
+func boundData(op Operator, data []*graph.Node, k, want int, g *graph.Graph) *graph.Node {
+	switch {
+	case len(data) != want:
+		panic(fmt.Errorf("ops: %s bound to %d inputs, want %d (Bind(nil) is for checks only)", op.Name(), len(data), want))
+	case data[k].Graph() != g:
+		panic(fmt.Errorf("ops: %s bound to inputs of another graph than its image's", op.Name()))
+	}
+	return data[k]
 }
 
 // Parameters implements [Parametrized]: the H×W mask.

@@ -8,7 +8,9 @@ import (
 	"testing"
 
 	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
 
@@ -213,5 +215,101 @@ func TestBoundFormsLackHostComputedParts(t *testing.T) {
 	}
 	if m, ok := Operator(motion.Bind(nil)).(MotionReporter); !ok || !m.MotionBlur() {
 		t.Error("a bound motion blur does not report its motion")
+	}
+}
+
+// TestGraphMaskSVD checks a bound inpainting's decomposition, built in the
+// graph from its mask, against the host's (MaskSVD) bit for bit, padded:
+// the same maps on the first m = C·K components, zeros after them, for
+// masks that keep some, every and no pixel, one and three channels, and a
+// mask that is not square.
+func TestGraphMaskSVD(t *testing.T) {
+	b := newBackend(t)
+	random := func(h, w int, seed uint64) []float32 {
+		m, err := RandomMask(h, w, [2]float64{0.3, 0.7}, rand.New(rand.NewPCG(seed, 0)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	ones := func(n int) []float32 {
+		m := make([]float32, n)
+		for k := range m {
+			m[k] = 1
+		}
+		return m
+	}
+	for _, tc := range []struct {
+		name    string
+		mask    []float32
+		c, h, w int
+	}{
+		{"random, rgb", random(8, 8, 1), 3, 8, 8},
+		{"random, gray, 6x10", random(6, 10, 2), 1, 6, 10},
+		{"keeps every pixel", ones(16), 3, 4, 4},
+		{"keeps no pixel", make([]float32, 16), 3, 4, 4},
+		{"keeps one pixel", append(make([]float32, 15), 1), 2, 4, 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			op, err := NewInpainting(tc.mask, tc.h, tc.w)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dims := []int{2, tc.c, tc.h, tc.w}
+			d := tc.c * tc.h * tc.w
+			host, err := op.SVD(dims)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := len(host.Singulars())
+			_, data, ok := op.Parameters()
+			if !ok {
+				t.Fatal("no bound form")
+			}
+			x, v := randomVector(7, 2*d), randomVector(8, 2*d)
+			exec := graph.MustNewExec(b, func(in []*graph.Node) []*graph.Node {
+				x, v := in[0], in[1]
+				gd := op.Bind(in[2:]).(GraphDecomposer).GraphSVD(x)
+				y := op.Apply(x)
+				row := graph.ConvertDType(gd.RowSpace(), dtypes.Float32)
+				outs := []*graph.Node{gd.Singulars(), row, gd.Vt(x), gd.V(v), gd.Ut(y), gd.U(v), host.Vt(x), host.V(v)}
+				if m == 0 { // the host's Uᵀ and U have no component
+					return append(outs, graph.Zeros(x.Graph(), shapes.Make(dtypes.Float32, 2, 0)), graph.ZerosLike(x))
+				}
+				return append(outs, host.Ut(y), host.U(graph.Slice(v, graph.AxisRange(), graph.AxisRange(0, m))))
+			})
+			outs, err := exec.Exec(append([]any{tensors.FromFlatDataAndDimensions(x, dims...), tensors.FromFlatDataAndDimensions(v, 2, d)}, data[0])...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			flat := func(k int) []float32 { return tensors.MustCopyFlatData[float32](outs[k]) }
+			wantRow := make([]float32, d)
+			for k := range m {
+				wantRow[k] = 1
+			}
+			assertSame(t, "singular values", flat(0), wantRow)
+			assertSame(t, "row space", flat(1), wantRow)
+			assertSame(t, "Vᵀx", flat(2), flat(6))
+			assertSame(t, "V v", flat(3), flat(7))
+			ut, hostUt := flat(4), flat(8)
+			for n := range 2 {
+				assertSame(t, "Uᵀy", ut[n*d:n*d+m], hostUt[n*m:(n+1)*m])
+				assertSame(t, "Uᵀy beyond m", ut[n*d+m:(n+1)*d], make([]float32, d-m))
+			}
+			assertSame(t, "U u", flat(5), flat(9))
+		})
+	}
+}
+
+// assertSame fails unless got and want hold the same values.
+func assertSame(t *testing.T, what string, got, want []float32) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d values, want %d", what, len(got), len(want))
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			t.Fatalf("%s: value %d is %v, want %v", what, i, got[i], want[i])
+		}
 	}
 }

@@ -149,8 +149,14 @@ func gatherColumns(v *graph.Node, idx []int) *graph.Node {
 	for k, i := range idx {
 		ind[k] = int32(i)
 	}
+	return gatherColumnsAt(v, graph.Const(v.Graph(), ind))
+}
+
+// gatherColumnsAt returns the columns idx ([K] int32 node) of the [N,D]
+// node v, [N,K].
+func gatherColumnsAt(v, idx *graph.Node) *graph.Node {
 	t := graph.Transpose(v, 0, 1)
-	g := graph.Gather(t, graph.Reshape(graph.Const(v.Graph(), ind), len(idx), 1))
+	g := graph.Gather(t, graph.Reshape(idx, idx.Shape().Dim(0), 1))
 	return graph.Transpose(g, 0, 1)
 }
 

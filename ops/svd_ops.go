@@ -237,28 +237,31 @@ func NewPermutationSVD(perm []int, kept int, in []int) (*MaskSVD, error) {
 // Singulars implements [Decomposition].
 func (m *MaskSVD) Singulars() []float64 { return slices.Clone(m.singulars) }
 
-// pixelMajor returns x [N,C,H,W] flattened pixel-major, [N,D].
-func (m *MaskSVD) pixelMajor(x *graph.Node) *graph.Node {
-	n := x.Shape().Dim(0)
-	return graph.Reshape(graph.TransposeAllAxes(x, 0, 2, 3, 1), n, m.in[1]*m.in[2]*m.in[3])
+// pixelMajor returns x [N,C,H,W] flattened pixel-major, [N,C·H·W].
+func pixelMajor(x *graph.Node) *graph.Node {
+	n, c, h, w := x.Shape().Dim(0), x.Shape().Dim(1), x.Shape().Dim(2), x.Shape().Dim(3)
+	return graph.Reshape(graph.TransposeAllAxes(x, 0, 2, 3, 1), n, c*h*w)
 }
 
-// image returns the pixel-major [N,D] v as [N,C,H,W].
-func (m *MaskSVD) image(v *graph.Node) *graph.Node {
+// imageOfPixelMajor returns the pixel-major [N,D] v as [N,C,H,W] for
+// in = [·,C,H,W].
+func imageOfPixelMajor(v *graph.Node, in []int) *graph.Node {
 	n := v.Shape().Dim(0)
-	t := graph.Reshape(v, n, m.in[2], m.in[3], m.in[1])
+	t := graph.Reshape(v, n, in[2], in[3], in[1])
 	return graph.TransposeAllAxes(t, 0, 3, 1, 2)
 }
 
 // Vt implements [Decomposition].
-func (m *MaskSVD) Vt(x *graph.Node) *graph.Node { return gatherColumns(m.pixelMajor(x), m.perm) }
+func (m *MaskSVD) Vt(x *graph.Node) *graph.Node { return gatherColumns(pixelMajor(x), m.perm) }
 
 // V implements [Decomposition].
-func (m *MaskSVD) V(v *graph.Node) *graph.Node { return m.image(gatherColumns(v, m.inv)) }
+func (m *MaskSVD) V(v *graph.Node) *graph.Node {
+	return imageOfPixelMajor(gatherColumns(v, m.inv), m.in)
+}
 
 // Ut implements [Decomposition].
 func (m *MaskSVD) Ut(y *graph.Node) *graph.Node {
-	return gatherColumns(m.pixelMajor(y), m.perm[:m.kept])
+	return gatherColumns(pixelMajor(y), m.perm[:m.kept])
 }
 
 // U implements [Decomposition].
@@ -267,5 +270,5 @@ func (m *MaskSVD) U(u *graph.Node) *graph.Node {
 	if d > m.kept {
 		u = graph.Concatenate([]*graph.Node{u, graph.Zeros(u.Graph(), shapeOfDims(u, n, d-m.kept))}, 1)
 	}
-	return m.image(gatherColumns(u, m.inv))
+	return imageOfPixelMajor(gatherColumns(u, m.inv), m.in)
 }

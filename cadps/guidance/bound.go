@@ -6,11 +6,11 @@ package guidance
 // compiled step serves every operator of the same key. Such a method reads
 // the operator only through ops.Operator and the interfaces the bound
 // form implements (its adjoint, pseudo-inverse, Gram diagonal, kind,
-// motion), never through its concrete type or what is computed from its
-// data on the host (an SVD, a proximal step: CheckOperator refuses a bound
-// form without them for the methods that need them). The toolkit's
-// methods take bound operators; a method of one's own is given the
-// operator itself unless it says it takes them.
+// motion; for an inpainting also its proximal step and SVD, built in the
+// graph), never through its concrete type or what is computed from its
+// data on the host: CheckOperator refuses a bound form that lacks what
+// the method needs. The toolkit's methods take bound operators; a method
+// of one's own is given the operator itself unless it says it takes them.
 type BoundOperatorTaker interface {
 	// TakesBoundOperator reports whether the method's steps take a bound
 	// operator.
@@ -52,8 +52,9 @@ func (Projection) TakesBoundOperator() bool { return true }
 func (DAPS) TakesBoundOperator() bool { return true }
 
 // TakesBoundOperator implements [BoundOperatorTaker]: DDRM reads the
-// operator's SVD, which the toolkit's bound operators do not give, so it
-// gets those operators themselves (see CheckOperator).
+// operator's SVD, which a bound inpainting builds in the graph
+// (ops.GraphDecomposer); a bound blur has none, so DDRM gets the blur
+// itself (see CheckOperator).
 func (DDRM) TakesBoundOperator() bool { return true }
 
 // TakesBoundOperator implements [BoundOperatorTaker]: DiffPIR reads the

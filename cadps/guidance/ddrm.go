@@ -127,13 +127,14 @@ func (DDRM) Revision() int { return 2 }
 // DefaultScale implements Scaler: DDRM has no step size.
 func (DDRM) DefaultScale(ops.Kind) float64 { return 1 }
 
-// CheckOperator implements OperatorChecker: DDRM needs the operator's SVD,
-// with at least one positive singular value; of the latter it can tell
-// before the image's shape is known only for an operator that says it
-// keeps nothing (ops.ZeroReporter: a mask that hides every pixel); the
-// others are checked when the steps are built.
+// CheckOperator implements OperatorChecker: DDRM needs the operator's SVD
+// (ops.Decomposer, or ops.GraphDecomposer for the bound form of an
+// inpainting), with at least one positive singular value; of the latter it
+// can tell before the image's shape is known only for an operator that
+// says it keeps nothing (ops.ZeroReporter: a mask that hides every pixel);
+// the others are checked when the steps are built.
 func (DDRM) CheckOperator(op ops.Operator) error {
-	if !ops.HasSVD(op) {
+	if _, inGraph := op.(ops.GraphDecomposer); !inGraph && !ops.HasSVD(op) {
 		return fmt.Errorf("ddrm needs the singular value decomposition of %s (ops.Decomposer; ops.NewSVDOperator builds an operator with one): %w", op.Name(), ErrOperator)
 	}
 	if z, ok := op.(ops.ZeroReporter); ok && z.KeepsNothing() {
@@ -185,10 +186,33 @@ func newDDRMGrid(p *diffusion.Process) (ddrmGrid, error) {
 	return g, nil
 }
 
-// decomposition returns the operator's SVD for images shaped like x and
-// its singular values as DDRM uses them (ddrmSingulars); it panics (an
-// error of the graph's execution) when there is none or they are all zero.
-func decomposition(op ops.Operator, x *graph.Node) (ops.Decomposition, []float64) {
+// spectrum is an operator's SVD as DDRM's steps read it for images shaped
+// like x: the maps V, Vᵀ and Uᵀ, and m singular values as a [1,m] node,
+// after the zeroing of ddrmSingulars. row is nil when all m components lie
+// in A's row space (a decomposition computed on the host, whose null
+// space is the components from m to D); otherwise ([1,m] booleans, m = D)
+// it marks them (a decomposition built in the graph: ops.GraphDecomposer).
+type spectrum struct {
+	basis interface {
+		Vt(*graph.Node) *graph.Node
+		V(*graph.Node) *graph.Node
+		Ut(*graph.Node) *graph.Node
+	}
+	sig, row *graph.Node
+	m        int
+}
+
+// spectrumOf returns the operator's SVD for images shaped like x; it
+// panics (an error of the graph's execution) when there is none or its
+// singular values computed on the host are all zero.
+func spectrumOf(op ops.Operator, x *graph.Node) spectrum {
+	if gd, ok := op.(ops.GraphDecomposer); ok {
+		d := gd.GraphSVD(x)
+		sig := d.Singulars()
+		cut := graph.MulScalar(graph.ReduceAllMax(sig), DDRMZero)
+		sig = graph.Where(graph.LessThan(sig, cut), graph.ZerosLike(sig), sig)
+		return spectrum{basis: d, sig: sig, row: d.RowSpace(), m: sig.Shape().Dim(1)}
+	}
 	dec, ok := op.(ops.Decomposer)
 	if !ok {
 		panic(fmt.Errorf("operator %s has no SVD: %w", op.Name(), ErrOperator))
@@ -201,7 +225,16 @@ func decomposition(op ops.Operator, x *graph.Node) (ops.Decomposition, []float64
 	if err != nil {
 		panic(err)
 	}
-	return d, sv
+	return spectrum{basis: d, sig: constVector(x, sv), m: len(sv)}
+}
+
+// inRow restricts the [1,m] condition cond to the components in A's row
+// space.
+func (sp spectrum) inRow(cond *graph.Node) *graph.Node {
+	if sp.row == nil {
+		return cond
+	}
+	return graph.LogicalAnd(cond, sp.row)
 }
 
 // lookup32 returns table[i] for the int32 scalar i as a scalar of like's dtype.
@@ -216,28 +249,28 @@ func (m DDRM) Step(s *Step) Result {
 	if err != nil {
 		panic(err)
 	}
-	d, sv := decomposition(s.Op, s.X)
+	sp := spectrumOf(s.Op, s.X)
 	x := s.X
 	n := x.Shape().Dim(0)
-	nm := len(sv)
+	nm := sp.m
 	a, aNext := lookup32(x, s.I, g.a), lookup32(x, s.I, g.aNext)
 	t := graph.BroadcastToDims(lookup32(x, s.I, g.t), n)
 
 	eps := s.Eps(x, t)
 	x0 := graph.Div(graph.Sub(x, graph.Mul(eps, graph.Sqrt(graph.OneMinus(a)))), graph.Sqrt(a))
 	sn := graph.Div(graph.Sqrt(graph.OneMinus(aNext)), graph.Sqrt(aNext))
-	v0, ve, yb := d.Vt(x0), d.Vt(eps), d.Ut(s.Y)
+	v0, ve, yb := sp.basis.Vt(x0), sp.basis.Vt(eps), sp.basis.Ut(s.Y)
 	std := graph.MulScalar(sn, m.Eta)
 	st := graph.Sqrt(graph.Sub(graph.Square(sn), graph.Square(std)))
 	zC, zA, zB := s.Draws[0], head(s.Draws[1], nm), head(s.Draws[2], nm)
 	v := graph.Add(graph.Add(v0, graph.Mul(st, ve)), graph.Mul(std, zC))
 
-	sig := constVector(x, sv)
+	sig := sp.sig
 	sigma0 := scalar(x, s.SigmaY)
 	v0h := head(v0, nm)
 	ssn := graph.Mul(sig, sn)
-	after := graph.LessThan(ssn, sigma0)
-	before := graph.GreaterThan(ssn, sigma0)
+	after := sp.inRow(graph.LessThan(ssn, sigma0))
+	before := sp.inRow(graph.GreaterThan(ssn, sigma0))
 	afterV := graph.Add(graph.Add(v0h, graph.Mul(st, graph.Div(graph.Sub(yb, graph.Mul(v0h, sig)), sigma0))), graph.Mul(std, zA))
 	diffB := graph.Sqrt(graph.Max(graph.Sub(graph.Square(sn),
 		graph.MulScalar(graph.Div(scalar(x, s.SigmaY*s.SigmaY), graph.Square(sig)), m.EtaB*m.EtaB)), scalar(x, 0)))
@@ -246,7 +279,7 @@ func (m DDRM) Step(s *Step) Result {
 	if nm < v.Shape().Dim(1) {
 		vh = graph.Concatenate([]*graph.Node{vh, graph.Slice(v, graph.AxisRange(), graph.AxisRange(nm))}, 1)
 	}
-	next := graph.Mul(graph.Sqrt(aNext), d.V(vh))
+	next := graph.Mul(graph.Sqrt(aNext), sp.basis.V(vh))
 	return Result{Next: next, PredXStart: x0, Residual: s.ResidualNorm(x0),
 		Extra: map[string]*graph.Node{"spectral_x0": v0, "spectral_next": vh, "eps": eps}}
 }
@@ -258,25 +291,25 @@ func (m DDRM) Start(s *Step) *graph.Node {
 	if err != nil {
 		panic(err)
 	}
-	d, sv := decomposition(s.Op, s.X)
+	sp := spectrumOf(s.Op, s.X)
 	x := s.X
 	n, dim := x.Shape().Dim(0), numel(x.Shape().Dimensions[1:])
-	nm := len(sv)
+	nm := sp.m
 	aT := scalar(x, float64(g.a[len(g.a)-1]))
 	l := graph.Div(graph.Sqrt(graph.OneMinus(aT)), graph.Sqrt(aT))
 	z := graph.Reshape(x, n, dim)
-	sig := constVector(x, sv)
-	large := graph.GreaterThan(graph.Mul(sig, l), scalar(x, s.SigmaY))
+	sig := sp.sig
+	large := sp.inRow(graph.GreaterThan(graph.Mul(sig, l), scalar(x, s.SigmaY)))
 	zero := graph.ZerosLike(sig)
 	inv := graph.Where(large, graph.Div(scalar(x, s.SigmaY), sig), zero)
-	yb := where(large, graph.Div(d.Ut(s.Y), sig), graph.ZerosLike(head(z, nm)))
+	yb := where(large, graph.Div(sp.basis.Ut(s.Y), sig), graph.ZerosLike(head(z, nm)))
 	remaining := graph.Sqrt(graph.Max(graph.Sub(graph.Square(l), graph.Square(inv)), zero))
 	init := graph.Add(yb, graph.Mul(remaining, head(z, nm)))
 	if nm < dim {
 		tail := graph.Mul(graph.Sqrt(graph.Square(l)), graph.Slice(z, graph.AxisRange(), graph.AxisRange(nm)))
 		init = graph.Concatenate([]*graph.Node{init, tail}, 1)
 	}
-	return graph.Reshape(d.V(graph.Div(init, l)), x.Shape().Dimensions...)
+	return graph.Reshape(sp.basis.V(graph.Div(init, l)), x.Shape().Dimensions...)
 }
 
 // ddrmSingulars returns the singular values of d, op's decomposition for

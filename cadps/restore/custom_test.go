@@ -333,7 +333,7 @@ func TestSamplerReuse(t *testing.T) {
 		{"inpaint_random:fraction=0.5", "dps", false, true},
 		{"motion_blur:kernel_size=5", "cadps", false, true},
 		{"inpaint_random:fraction=0.5", "diffpir", false, true},
-		{"inpaint_random:fraction=0.5", "ddrm", false, false},
+		{"inpaint_random:fraction=0.5", "ddrm", false, true},
 	} {
 		r, err := New(b, prior, Options{Task: SpecTask(tc.task), Method: tc.method, Steps: 2})
 		if err != nil {
@@ -357,10 +357,12 @@ func TestSamplerReuse(t *testing.T) {
 		if shared := random[1] != nil && random[1].SharesGraphs(random[0]); shared != tc.shared {
 			t.Errorf("%s with %s: the second batch shares the first's graphs: %v, want %v", tc.task, tc.method, shared, tc.shared)
 		}
-		// Every operator with random parts (ddrm's masks too) is applied
-		// through one kept graph.
-		if got, want := len(r.applier.bound), map[bool]int{true: 0, false: 1}[tc.kept]; got != want {
-			t.Errorf("%s with %s: %d operator graphs kept, want %d", tc.task, tc.method, got, want)
+		// Every operator with random parts is applied through one kept
+		// graph, a seed-independent one through one for the batch shape.
+		bound, shaped := map[bool]int{true: 0, false: 1}[tc.kept], map[bool]int{true: 1, false: 0}[tc.kept]
+		if len(r.applier.bound) != bound || len(r.applier.shaped) != shaped {
+			t.Errorf("%s with %s: %d graphs kept for operators with random parts and %d for the batch shape, want %d and %d",
+				tc.task, tc.method, len(r.applier.bound), len(r.applier.shaped), bound, shaped)
 		}
 		fresh, err := New(b, prior, Options{Task: SpecTask(tc.task), Method: tc.method, Steps: 2})
 		if err != nil {

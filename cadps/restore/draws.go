@@ -21,7 +21,7 @@ func drawSeed(seed uint64, d int) uint64 {
 // fits returns ‖y − A(x)‖₂ of every image of the NCHW batch x (shape),
 // whose measurement y is m's, flat, batch first.
 func (r *Restorer) fits(m *measurement, x []float32, shape []int) ([]float64, error) {
-	ax, _, err := r.applier.apply(m.op, m.fixed, x, shape)
+	ax, _, err := r.applier.apply(m.op, m.shaped, x, shape)
 	if err != nil {
 		return nil, err
 	}

@@ -110,14 +110,15 @@ func runOperator(exec *graph.Exec, op ops.Operator, x []float32, shape []int, ar
 }
 
 // applier computes A(x) for a restorer's operators through graphs it
-// keeps: one for the seed-independent operator, and one for each type and
-// key of operators whose data are graph inputs (ops.Parametrized), so that
-// every batch's mask or kernel runs through one compiled graph. Any other
-// operator's graph is compiled for each call.
+// keeps: one for each type and key of operators whose data are graph
+// inputs (ops.Parametrized), so that every batch's mask or kernel runs
+// through one compiled graph, and one for each batch shape of a
+// seed-independent task, whose operator depends on that shape alone. Any
+// other operator's graph is compiled for each call.
 type applier struct {
-	b     backends.Backend
-	fixed *graph.Exec
-	bound map[applierKey]*graph.Exec
+	b      backends.Backend
+	bound  map[applierKey]*graph.Exec
+	shaped map[string]*graph.Exec // by the batch shape (fmt.Sprint)
 }
 
 // applierKey names the operators one bound graph serves.
@@ -126,9 +127,10 @@ type applierKey struct {
 	key string
 }
 
-// apply computes A(x) for op; fixed says that op is the restorer's
-// seed-independent operator.
-func (a *applier) apply(op ops.Operator, fixed bool, x []float32, shape []int) ([]float32, []int, error) {
+// apply computes A(x) for op; shaped says that op is the restorer's
+// seed-independent task's operator for images of the shape, the same for
+// every batch of that shape.
+func (a *applier) apply(op ops.Operator, shaped bool, x []float32, shape []int) ([]float32, []int, error) {
 	if pz, ok := op.(ops.Parametrized); ok {
 		if key, data, ok := pz.Parameters(); ok {
 			k := applierKey{reflect.TypeOf(op), key}
@@ -150,28 +152,33 @@ func (a *applier) apply(op ops.Operator, fixed bool, x []float32, shape []int) (
 			return runOperator(exec, op, x, shape, args...)
 		}
 	}
-	if !fixed {
+	if !shaped {
 		return applyOperator(a.b, op, x, shape)
 	}
-	if a.fixed == nil {
-		exec, err := graph.NewExec(a.b, func(x *graph.Node) *graph.Node { return op.Apply(x) })
-		if err != nil {
+	k := fmt.Sprint(shape)
+	exec := a.shaped[k]
+	if exec == nil {
+		var err error
+		if exec, err = graph.NewExec(a.b, func(x *graph.Node) *graph.Node { return op.Apply(x) }); err != nil {
 			return nil, nil, fmt.Errorf("restore: operator %s: %w", op.Name(), err)
 		}
-		a.fixed = exec
+		if a.shaped == nil {
+			a.shaped = map[string]*graph.Exec{}
+		}
+		a.shaped[k] = exec
 	}
-	return runOperator(a.fixed, op, x, shape)
+	return runOperator(exec, op, x, shape)
 }
 
 // finalize releases the graphs a keeps.
 func (a *applier) finalize() {
-	if a.fixed != nil {
-		a.fixed.Finalize()
+	for _, e := range a.shaped {
+		e.Finalize()
 	}
 	for _, e := range a.bound {
 		e.Finalize()
 	}
-	a.fixed, a.bound = nil, nil
+	a.shaped, a.bound = nil, nil
 }
 
 // measurementImage renders y for viewing: image-shaped measurements as

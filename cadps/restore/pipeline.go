@@ -121,7 +121,10 @@ type measurement struct {
 	// fixed is set when the sampler does not depend on the seed: op is
 	// the seed-independent operator New found (for a single image), or
 	// there is none.
-	fixed  bool
+	fixed bool
+	// shaped is set when op is a seed-independent task's, which depends
+	// on the batch's shape alone.
+	shaped bool
 	y      *tensors.Tensor
 	noisy  []float32 // y's values
 	yShape []int
@@ -134,14 +137,14 @@ func (r *Restorer) measure(x []float32, shape []int, seed uint64) (*measurement,
 	if !guidance.UsesMeasurement(r.method) {
 		return &measurement{fixed: true}, nil
 	}
-	m := &measurement{op: r.fixedOp, fixed: r.fixedOp != nil && shape[0] == 1}
+	m := &measurement{op: r.fixedOp, fixed: r.fixedOp != nil && shape[0] == 1, shaped: r.fixedOp != nil}
 	if !m.fixed {
 		var err error
 		if m.op, err = r.opts.Task.Operator(shape, seed); err != nil {
 			return nil, err
 		}
 	}
-	clean, yShape, err := r.applier.apply(m.op, m.fixed, x, shape)
+	clean, yShape, err := r.applier.apply(m.op, m.shaped, x, shape)
 	if err != nil {
 		return nil, err
 	}

@@ -128,7 +128,7 @@ func TestRestoreTasks(t *testing.T) {
 			}
 			// The seed-independent operator's graph, or the one every box
 			// is applied through.
-			if r.applier.fixed == nil && len(r.applier.bound) == 0 {
+			if len(r.applier.shaped) == 0 && len(r.applier.bound) == 0 {
 				t.Error("no operator graph kept for later seeds")
 			}
 		})
