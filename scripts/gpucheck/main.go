@@ -471,13 +471,21 @@ func (c *checker) stepInputs(n int, op ops.Operator) (x, z, y, zy *tensors.Tenso
 		benchutil.RandTensor(r, yShape...), benchutil.RandTensor(r, yShape...), nil
 }
 
-// stepFLOPs counts a method's step as forward + input gradient (3
-// forwards), plus the second forward of CA-DPS.
-func (c *checker) stepFLOPs(method string) float64 {
-	if name, _, _ := strings.Cut(method, ":"); name == "cadps" {
-		return 4 * c.fwd
+// stepFLOPs returns the FLOPs of one step of method per image shaped image
+// ([1,C,H,W]), from the network passes the method says a step makes
+// (guidance.NetworkCoster) and fwd, the FLOPs of one forward pass: a
+// product through the network counts as two forwards (a backward pass).
+func stepFLOPs(method string, image []int, fwd float64) (float64, error) {
+	m, err := guidance.ParseSpec(method, guidance.Options{})
+	if err != nil {
+		return 0, err
 	}
-	return 3 * c.fwd
+	coster, ok := m.(guidance.NetworkCoster)
+	if !ok {
+		return 0, fmt.Errorf("method %s does not say what its step costs (guidance.NetworkCoster)", m.Name())
+	}
+	forwards, products := coster.NetworkCost(image)
+	return float64(forwards+2*products) * fwd, nil
 }
 
 func (c *checker) timeStep(n int, method string, m *unet.Model) error {
@@ -508,7 +516,11 @@ func (c *checker) timeStep(n int, method string, m *unet.Model) error {
 	if err != nil {
 		return err
 	}
-	report(label(method, m), n, first, med, c.stepFLOPs(method))
+	flops, err := stepFLOPs(method, []int{1, c.m.InChannels(), c.o.size, c.o.size}, c.fwd)
+	if err != nil {
+		return err
+	}
+	report(label(method, m), n, first, med, flops)
 	return nil
 }
 
