@@ -26,8 +26,11 @@ import (
 // with σ_y = 0 neither comparison holds and it is treated as the null
 // space.
 //
-// The steps run on the grid t = 0, T/K, 2T/K, … of the original process
-// (K = the process's NumSteps), the network seeing the original timestep
+// The steps run on the grid t_i = ⌊iT/K⌋, i = 0 … K−1, of the original
+// process (K = the process's NumSteps): the reference's range(0, T, T/K)
+// when K divides T (for other K the reference runs ⌈T/⌊T/K⌋⌉ steps
+// instead of K; this grid spreads K steps over the same span), the
+// network seeing the original timestep
 // (rescaled when the process rescales timesteps); x̂0 = (x − √(1−ᾱ)ε)/√ᾱ
 // is not clipped, and ᾱ is the float32 cumulative product of the reference
 // (double accumulation). The run starts from the spectral initialisation
@@ -122,7 +125,11 @@ func (m DDRM) Validate() error {
 //     test images moves by −0.036 dB on average (−0.27 to +0.10 dB;
 //     docs/results.md has the command); the noiseless 61-tap blur of
 //     TestDDRMCleanBlur drops from 22.7 to 19.8 dB.
-func (DDRM) Revision() int { return 2 }
+//  3. a step count K that does not divide the process's T steps runs on
+//     the grid ⌊iT/K⌋, which reaches the top of the schedule, instead of
+//     i⌊T/K⌋, which for K = 600 of 1000 stopped at t = 599; step counts
+//     that divide T are unchanged.
+func (DDRM) Revision() int { return 3 }
 
 // DefaultScale implements Scaler: DDRM has no step size.
 func (DDRM) DefaultScale(ops.Kind) float64 { return 1 }
@@ -151,8 +158,8 @@ func (DDRM) Draws(x, _ []int) [][]int {
 }
 
 // ddrmGrid is DDRM's time grid over a process: for respaced index i the
-// timestep t[i] the network receives for the original timestep i·T/K
-// (Process.NetworkTimestep) and the float32 ᾱ at i·T/K and at the previous
+// timestep t[i] the network receives for the original timestep ⌊iT/K⌋
+// (Process.NetworkTimestep) and the float32 ᾱ there and at the previous
 // grid point (1 before the first).
 type ddrmGrid struct {
 	t, a, aNext []float32
@@ -169,18 +176,18 @@ func newDDRMGrid(p *diffusion.Process) (ddrmGrid, error) {
 		acc *= float64(float32(1) - float32(b))
 		abar[k] = float32(acc)
 	}
-	steps := p.NumSteps()
-	skip := p.OriginalSteps() / steps
-	if skip < 1 {
-		return ddrmGrid{}, fmt.Errorf("ddrm: %d steps exceed the %d of the process", steps, p.OriginalSteps())
+	steps, total := p.NumSteps(), p.OriginalSteps()
+	if steps > total {
+		return ddrmGrid{}, fmt.Errorf("ddrm: %d steps exceed the %d of the process", steps, total)
 	}
+	at := func(i int) int { return i * total / steps } // ⌊iT/K⌋
 	g := ddrmGrid{t: make([]float32, steps), a: make([]float32, steps), aNext: make([]float32, steps)}
 	for i := range steps {
-		g.t[i] = float32(p.NetworkTimestep(float64(i * skip)))
-		g.a[i] = abar[i*skip]
+		g.t[i] = float32(p.NetworkTimestep(float64(at(i))))
+		g.a[i] = abar[at(i)]
 		g.aNext[i] = 1
 		if i > 0 {
-			g.aNext[i] = abar[(i-1)*skip]
+			g.aNext[i] = abar[at(i-1)]
 		}
 	}
 	return g, nil

@@ -129,7 +129,7 @@ func TestCanonicalSpec(t *testing.T) {
 // TestRevision checks the revisions of the methods whose default changed,
 // and that the others report 0.
 func TestRevision(t *testing.T) {
-	want := map[string]int{"tmpd": 2, "cadps-gauss": 1, "ddrm": 2, "diffpir": 2, "daps": 1}
+	want := map[string]int{"tmpd": 2, "cadps-gauss": 1, "ddrm": 3, "diffpir": 2, "daps": 1}
 	for _, name := range Names() {
 		m, err := New(name, Options{})
 		if err != nil {

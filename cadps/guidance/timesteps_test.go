@@ -148,3 +148,27 @@ func TestCheckProcess(t *testing.T) {
 		}
 	}
 }
+
+// TestDDRMGridSpan checks DDRM's grid ⌊iT/K⌋: the reference's i·T/K when K
+// divides T, and for other K a grid that still reaches the top of the
+// schedule (i⌊T/K⌋ stopped at t = 599 for 600 steps of 1000).
+func TestDDRMGridSpan(t *testing.T) {
+	for _, tc := range []struct {
+		respacing   string
+		last, third float32
+	}{
+		{"20", 950, 100},
+		{"600", 998, 3},
+		{"400", 997, 5},
+		{"30", 966, 66},
+	} {
+		p := testProcess(t, diffusion.Config{Steps: 1000, NoiseSchedule: diffusion.ScheduleLinear, Respacing: tc.respacing})
+		g, err := newDDRMGrid(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := g.t[len(g.t)-1]; got != tc.last || g.t[2] != tc.third {
+			t.Errorf("%s steps: timesteps %v at index 2 and %v last, want %v and %v", tc.respacing, g.t[2], got, tc.third, tc.last)
+		}
+	}
+}
