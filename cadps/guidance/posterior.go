@@ -141,16 +141,32 @@ func safeDiv(num, den *graph.Node) *graph.Node {
 // The loop is unrolled in the graph, so its result can be differentiated
 // (the Gaussian-likelihood methods hold it fixed instead). A direction of
 // zero curvature (a converged or singular system) contributes nothing
-// instead of NaN. The iterations are capped at twice the number of
+// instead of NaN, and an image's solve stops at the first direction whose
+// curvature pᵀMp/pᵀp is below 10⁻⁶ of the largest it has met: on a
+// singular system with an inconsistent right-hand side (σ_y = 0 where x̂0
+// is clamped) that curvature is rounding noise, and stepping by its
+// inverse overflows. The iterations are capped at twice the number of
 // unknowns per image (see krylovIterations).
 func ConjugateGradient(apply func(v *graph.Node) *graph.Node, b *graph.Node, iters int) *graph.Node {
 	iters = krylovIterations(b, iters)
 	u := graph.ZerosLike(b)
 	r, p := b, b
 	rr := imageDot(r, r)
+	var top, done *graph.Node // per image: the largest curvature seen; whether the solve has stopped
 	for range iters {
 		ap := apply(p)
-		alpha := safeDiv(rr, imageDot(p, ap))
+		pap := imageDot(p, ap)
+		// A direction whose curvature pᵀMp/pᵀp is below cgBreakdown times
+		// the largest seen is float32 noise on a (nearly) singular system:
+		// the solve stops there instead of stepping by its inverse.
+		curv := safeDiv(pap, imageDot(p, p))
+		if top == nil {
+			top, done = curv, graph.LessOrEqual(curv, graph.ZerosLike(curv))
+		} else {
+			top = graph.Max(top, curv)
+			done = graph.LogicalOr(done, graph.LessOrEqual(curv, graph.MulScalar(top, cgBreakdown)))
+		}
+		alpha := graph.Where(done, graph.ZerosLike(rr), safeDiv(rr, pap))
 		u = graph.Add(u, graph.Mul(alpha, p))
 		r = graph.Sub(r, graph.Mul(alpha, ap))
 		rrNext := imageDot(r, r)
@@ -159,6 +175,11 @@ func ConjugateGradient(apply func(v *graph.Node) *graph.Node, b *graph.Node, ite
 	}
 	return u
 }
+
+// cgBreakdown is the share of the largest curvature seen below which
+// ConjugateGradient takes a direction's curvature for rounding noise and
+// stops.
+const cgBreakdown = 1e-6
 
 // gramDiagonal returns the diagonal of A diag(c) Aᵀ, shaped like A(c),
 // when the operator says that matrix is diagonal ([ops.DiagonalGram]); ok
