@@ -15,7 +15,7 @@ import (
 // drawShapes returns the shapes of one step's draws for images shaped x
 // and measurements shaped y (y is [1] without a measurement).
 func (s *Sampler) drawShapes(x, y []int) [][]int {
-	return guidance.StepDraws(s.p.Method, x, y)
+	return guidance.DrawShapes(s.p.Method, x, y)
 }
 
 // DrawShapes returns the shapes of the standard normal draws one step of

@@ -168,7 +168,7 @@ func (p Problem) CheckParams() error {
 // ddim reports whether p's updates are DDIM's: DDIM is set, or the process
 // is configured for DDIM sampling (see Problem.DDIM).
 func (p Problem) ddim() bool {
-	return p.DDIM || p.Process != nil && p.Process.Config().Sampler == diffusion.SamplerDDIM
+	return guidance.DDIMUpdates(p.Process, p.DDIM)
 }
 
 // NewSampler checks p and prepares its step graph.

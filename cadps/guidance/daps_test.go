@@ -34,7 +34,7 @@ func TestDAPSNaNPerImage(t *testing.T) {
 	one, two := []int{1, 1, 4, 4}, []int{2, 1, 4, 4}
 	x := uniformValues(1, 16, -1, 1)
 	y := uniformValues(2, 16, 19, 21)
-	first := guidance.StepDraws(m, one, one)
+	first := guidance.DrawShapes(m, one, one)
 	var alone, batch []*tensors.Tensor
 	for k, d := range first {
 		z := uniformValues(uint64(10+k), 16, -1, 1)

@@ -133,6 +133,9 @@ type Step struct {
 	// SigmaY is the measurement noise level σ_y the likelihood assumes.
 	SigmaY float64
 	// DDIM selects the DDIM update with Eta instead of ancestral sampling.
+	// A process configured for DDIM (Process.Config().Sampler is
+	// diffusion.SamplerDDIM) selects it too, as it does for
+	// cadps.Problem.DDIM: see [Step.UsesDDIM].
 	DDIM bool
 	// Eta is DDIM's η.
 	Eta float64
@@ -172,15 +175,29 @@ func (s *Step) Timestep(i *graph.Node) *graph.Node {
 	return t
 }
 
+// UsesDDIM reports whether the step's updates are DDIM's: s.DDIM is set,
+// or s.Process is configured for DDIM sampling (see [DDIMUpdates]).
+func (s *Step) UsesDDIM() bool { return DDIMUpdates(s.Process, s.DDIM) }
+
+// DDIMUpdates reports whether sampling process p takes DDIM updates when
+// DDIM is asked for by ddim: it does when ddim is set or p is configured
+// for DDIM (p.Config().Sampler is diffusion.SamplerDDIM); a nil p takes
+// them only when ddim is set. Step.Prior and cadps.Problem both decide
+// by it.
+func DDIMUpdates(p *diffusion.Process, ddim bool) bool {
+	return ddim || p != nil && p.Config().Sampler == diffusion.SamplerDDIM
+}
+
 // Prior returns the unconditional sample x'_{t-1} from x_t and its
-// prediction: the ancestral (DDPM) draw, or DDIM with η, both drawing s.Z.
-// It panics when s.Z is nil, as it is for a method that declares its own
-// draws ([Drawer]) and has not set it.
+// prediction: the ancestral (DDPM) draw, or DDIM with η when the step's
+// updates are DDIM's ([Step.UsesDDIM]), both drawing s.Z. It panics when
+// s.Z is nil, as it is for a method that declares its own draws ([Drawer])
+// and has not set it.
 func (s *Step) Prior(mv diffusion.MeanVariance) *graph.Node {
 	if s.Z == nil {
 		panic(errors.New("guidance: Step.Prior needs the draw s.Z shaped like x, and it is nil: a method that declares its own draws (guidance.Drawer) receives them in s.Draws and must set s.Z from one of them"))
 	}
-	if s.DDIM {
+	if s.UsesDDIM() {
 		return s.Process.DDIMStep(mv.PredXStart, mv.Eps, s.I, s.Z, s.Eta)
 	}
 	return s.Process.PSample(mv, s.I, s.Z)
@@ -272,9 +289,12 @@ type Starter interface {
 	Start(s *Step) *graph.Node
 }
 
-// StepDraws returns the shapes of the draws one step of method m consumes
-// for images shaped x and measurements shaped y: the [Drawer]'s, or {x, y}.
-func StepDraws(m Method, x, y []int) [][]int {
+// DrawShapes returns the shapes of the standard normal draws one step of
+// method m consumes, in order, for images shaped x ([N,C,H,W]) and
+// measurements shaped y: the [Drawer]'s, or {x, y} (z shaped like the
+// image, zy like the measurement). cadps.Sampler.DrawShapes gives the same
+// for a sampler's method.
+func DrawShapes(m Method, x, y []int) [][]int {
 	if d, ok := m.(Drawer); ok {
 		return d.Draws(x, y)
 	}

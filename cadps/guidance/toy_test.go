@@ -64,7 +64,7 @@ func uniformTensor(seed uint64, dims []int, lo, hi float64) *tensors.Tensor {
 // measurements shaped y.
 func zeroDraws(m guidance.Method, x, y []int) []*tensors.Tensor {
 	var out []*tensors.Tensor
-	for _, d := range guidance.StepDraws(m, x, y) {
+	for _, d := range guidance.DrawShapes(m, x, y) {
 		out = append(out, tensors.FromFlatDataAndDimensions(make([]float32, num.Prod(d)), d...))
 	}
 	return out
