@@ -8,6 +8,8 @@ import (
 	"github.com/cadps/toolkit/cadps/backend"
 	"github.com/cadps/toolkit/cadps/guidance"
 	"github.com/cadps/toolkit/ops"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 )
@@ -43,11 +45,32 @@ func (m ownDraws) Step(s *guidance.Step) guidance.Result {
 	return guidance.Result{Next: s.Prior(mv), PredXStart: mv.PredXStart, Residual: s.ResidualNorm(mv.PredXStart)}
 }
 
+// epsAt is a user's method that asks the network for ε at the timesteps
+// t(s) through Step.Eps, or, with batch, through Step.PredictBatch.
+type epsAt struct {
+	t     func(s *guidance.Step) *graph.Node
+	batch bool
+}
+
+func (epsAt) Name() string { return "eps-at" }
+func (m epsAt) Step(s *guidance.Step) guidance.Result {
+	var eps *graph.Node
+	if m.batch {
+		eps = s.PredictBatch([]*graph.Node{s.X}, []*graph.Node{m.t(s)})[0].Eps()
+	} else {
+		eps = s.Eps(s.X, m.t(s))
+	}
+	x0 := s.Process.PredXStartFromEps(s.X, s.I, eps)
+	return guidance.Result{Next: s.Prior(s.Denoise(s.X, s.I)), PredXStart: x0}
+}
+
 // TestStepHelperPanics checks that the Step helpers a user's method may
 // call out of turn fail with an error naming the method, the helper and
 // what is missing: ResidualNorm and NormGradient without a measurement,
-// Prior for a Drawer that has not set Z; and that the same methods run
-// when they are used as documented.
+// Prior for a Drawer that has not set Z, Eps and PredictBatch given a
+// respaced index or a scalar where the timesteps [N] are meant; and that
+// the same methods run when they are used as documented (with float
+// timesteps of another dtype than float32 too).
 func TestStepHelperPanics(t *testing.T) {
 	w := newWorld(t, "diag", "inpaint", measureNoise, 1)
 	b, err := backend.New()
@@ -68,6 +91,21 @@ func TestStepHelperPanics(t *testing.T) {
 		{"drawer without Z", ownDraws{}, w.op,
 			[]string{"own-draws step", "Step.Prior", "guidance.Drawer", "s.Draws", "s.Z"}},
 		{"drawer setting Z", ownDraws{setZ: true}, w.op, nil},
+		{"Eps at the index", epsAt{t: func(s *guidance.Step) *graph.Node { return s.I }}, w.op,
+			[]string{"eps-at step", "Step.Eps", "the timesteps t are (Int32),", "respaced index", "Step.Timestep(i)"}},
+		{"Eps at an [N] index", epsAt{t: func(s *guidance.Step) *graph.Node {
+			return graph.BroadcastToDims(s.I, s.X.Shape().Dim(0))
+		}}, w.op,
+			[]string{"eps-at step", "Step.Eps", "respaced index"}},
+		{"Eps at a scalar timestep", epsAt{t: func(s *guidance.Step) *graph.Node { return s.Process.ModelTimestep(s.I) }}, w.op,
+			[]string{"eps-at step", "Step.Eps", "want one per image"}},
+		{"PredictBatch at the index", epsAt{batch: true, t: func(s *guidance.Step) *graph.Node { return s.I }}, w.op,
+			[]string{"eps-at step", "Step.PredictBatch (part 1 of 1)", "respaced index"}},
+		{"Eps at the timesteps", epsAt{t: func(s *guidance.Step) *graph.Node { return s.Timestep(s.I) }}, w.op, nil},
+		{"Eps at float64 timesteps", epsAt{t: func(s *guidance.Step) *graph.Node {
+			return graph.ConvertDType(s.Timestep(s.I), dtypes.Float64)
+		}}, w.op, nil},
+		{"PredictBatch at the timesteps", epsAt{batch: true, t: func(s *guidance.Step) *graph.Node { return s.Timestep(s.I) }}, w.op, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
