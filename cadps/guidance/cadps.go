@@ -37,6 +37,10 @@ func (CADPS) Name() string { return "cadps" }
 // SpecKeys implements SpecReader.
 func (CADPS) SpecKeys() []string { return []string{"batched"} }
 
+// executionKeys implements executionOptions: batched changes how the two
+// forwards run, not the method (CheckDistinct).
+func (CADPS) executionKeys() []string { return []string{"batched"} }
+
 // WithOption implements SpecReader.
 func (m CADPS) WithOption(_, v string) (Method, error) {
 	var err error

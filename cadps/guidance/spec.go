@@ -104,14 +104,34 @@ func Validate(m Method) error {
 // with the same canonical form build the same method; an invalid spec (one
 // giving a key twice among them) is ParseSpec's error.
 func CanonicalSpec(spec string) (string, error) {
-	if _, err := ParseSpec(spec, Options{}); err != nil {
+	m, err := ParseSpec(spec, Options{})
+	if err != nil {
 		return "", err
+	}
+	return canonical(spec, m, false), nil
+}
+
+// executionOptions is implemented by methods with spec options that
+// change how a step is computed but not which method it is (CA-DPS's
+// batched: one forward of 2N images or two of N).
+type executionOptions interface {
+	executionKeys() []string
+}
+
+// canonical writes spec, which builds m, as CanonicalSpec does, leaving
+// out m's execution options when method is set.
+func canonical(spec string, m Method, method bool) string {
+	var drop []string
+	if e, ok := m.(executionOptions); ok && method {
+		drop = e.executionKeys()
 	}
 	name, rest, _ := strings.Cut(strings.TrimSpace(spec), ":")
 	opts := map[string]string{}
 	for _, kv := range splitParams(rest) {
 		k, v, _ := strings.Cut(kv, "=")
-		opts[strings.TrimSpace(k)] = strings.TrimSpace(v)
+		if k = strings.TrimSpace(k); !slices.Contains(drop, k) {
+			opts[k] = strings.TrimSpace(v)
+		}
 	}
 	keys := make([]string, 0, len(opts))
 	for k := range opts {
@@ -125,19 +145,22 @@ func CanonicalSpec(spec string) (string, error) {
 		b.WriteString(sep + k + "=" + opts[k])
 		sep = ","
 	}
-	return b.String(), nil
+	return b.String()
 }
 
 // CheckDistinct returns an error naming the first of specs that builds the
 // same method as an earlier one: equal canonical specs, so that
 // "tmpd:probes=2,diagonal=hutchinson" repeats
-// "tmpd:diagonal=hutchinson,probes=2". Invalid specs are left to ParseSpec.
+// "tmpd:diagonal=hutchinson,probes=2", once the options that only change
+// how a step is computed are left out, so that "cadps:batched=true" and
+// "cadps:batched=false" repeat "cadps" (records keep the option:
+// CanonicalSpec). Invalid specs are left to ParseSpec.
 func CheckDistinct(specs []string) error {
 	seen := map[string]string{}
 	for _, v := range specs {
-		key, err := CanonicalSpec(v)
-		if err != nil {
-			key = v
+		key := v
+		if m, err := ParseSpec(v, Options{}); err == nil {
+			key = canonical(v, m, true)
 		}
 		if was, ok := seen[key]; ok {
 			if was == v {

@@ -102,6 +102,7 @@ func TestCanonicalSpec(t *testing.T) {
 		{"tmpd: probes=8 ,diagonal=hutchinson", "tmpd:diagonal=hutchinson,probes=8", ""},
 		{"tmpd:probes=2,diagonal=hutchinson,probes=8", "", `option "probes" of tmpd is given twice`},
 		{"cadps-gauss:fd_step=0.02,cg=40", "cadps-gauss:cg=40,fd_step=0.02", ""},
+		{"cadps: batched=true", "cadps:batched=true", ""}, // records keep execution options
 		{"tmpd:speed=3", "", `unknown option "speed"`},
 		{"dsp", "", `unknown method "dsp"`},
 	}
@@ -174,6 +175,8 @@ func TestSpecKeys(t *testing.T) {
 	}
 }
 
+// TestCheckDistinct checks which specs CheckDistinct takes for the same
+// method: equal canonical specs, leaving out execution options.
 func TestCheckDistinct(t *testing.T) {
 	for _, tc := range []struct {
 		specs []string
@@ -183,6 +186,11 @@ func TestCheckDistinct(t *testing.T) {
 		{[]string{"tmpd:probes=2", "tmpd:probes=4"}, ""},
 		{[]string{"dps", "cadps", "dps"}, "method dps is given twice"},
 		{[]string{"mmps:cg=3,solver=gcr", "mmps: solver=gcr, cg=3"}, "method mmps: solver=gcr, cg=3 is mmps:cg=3,solver=gcr again"},
+		// batched is how CA-DPS runs its forwards, not another method.
+		{[]string{"cadps", "cadps:batched=false"}, "method cadps:batched=false is cadps again"},
+		{[]string{"cadps:batched=true", "cadps"}, "method cadps is cadps:batched=true again"},
+		{[]string{"cadps:batched=true", "cadps:batched=false"}, "method cadps:batched=false is cadps:batched=true again"},
+		{[]string{"cadps:batched=true", "cadps-gauss"}, ""},
 	} {
 		err := CheckDistinct(tc.specs)
 		if got := fmt.Sprint(err); (tc.want == "" && err != nil) || (tc.want != "" && got != tc.want) {
