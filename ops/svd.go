@@ -130,17 +130,46 @@ func ApplySVD(d Decomposition, x *graph.Node) *graph.Node {
 	return d.U(graph.Mul(s, graph.Slice(v, graph.AxisRange(), graph.AxisRange(0, m))))
 }
 
-// AdjointSVD returns Aᵀ y = V [Σ Uᵀ y; 0] through the decomposition d for
-// inputs of the given dimension D.
+// AdjointSVD returns Aᵀ y = V [Σ Uᵀ y; 0] through the decomposition d, for
+// a measurement y [N,...] and inputs [N,C,H,W] of dimension dim = D =
+// C·H·W, the width of d's spectral vectors: the result is shaped as d.V
+// gives it, [N,C,H,W]. A dim other than the D that d.V maps from (fewer
+// than the m singular values, or more or fewer than the pixels d.V
+// returns) panics with an error naming both, as graph-building misuse
+// does.
 func AdjointSVD(d Decomposition, y *graph.Node, dim int) *graph.Node {
-	u := d.Ut(y)
 	m := len(d.Singulars())
+	if sd, ok := d.(spectralSized); ok && sd.spectralDim() != dim {
+		panic(fmt.Errorf("ops: AdjointSVD for inputs of dimension %d, but the decomposition's are of dimension D = C·H·W = %d", dim, sd.spectralDim()))
+	}
+	if dim < m {
+		panic(fmt.Errorf("ops: AdjointSVD for inputs of dimension %d, but the decomposition has %d singular values: D = C·H·W is at least m", dim, m))
+	}
+	u := d.Ut(y)
 	s := constFloats(u, d.Singulars(), 1, m)
 	v := graph.Mul(s, u)
 	if dim > m {
 		v = graph.Concatenate([]*graph.Node{v, graph.Zeros(u.Graph(), shapeOfDims(u, u.Shape().Dim(0), dim-m))}, 1)
 	}
-	return d.V(v)
+	x := d.V(v)
+	if got := x.Shape().Size() / max(x.Shape().Dim(0), 1); x.Rank() < 1 || got != dim {
+		panic(fmt.Errorf("ops: AdjointSVD for inputs of dimension %d, but the decomposition maps spectral vectors to %s, of dimension %d", dim, x.Shape(), got))
+	}
+	return x
+}
+
+// spectralSized is implemented by the package's decompositions: D, the
+// width of their spectral vectors.
+type spectralSized interface {
+	spectralDim() int
+}
+
+// checkSpectral panics, naming the decomposition's method, unless v is an
+// [N,d] spectral vector.
+func checkSpectral(what string, v *graph.Node, d int) {
+	if v.Rank() != 2 || v.Shape().Dim(1) != d {
+		panic(fmt.Errorf("ops: %s takes spectral vectors [N,%d], got %s", what, d, v.Shape()))
+	}
 }
 
 // gatherColumns returns the columns idx of the [N,D] node v, [N,len(idx)].

@@ -92,6 +92,7 @@ func (m *graphMaskSVD) Vt(x *graph.Node) *graph.Node {
 
 // V implements [GraphDecomposition].
 func (m *graphMaskSVD) V(v *graph.Node) *graph.Node {
+	checkSpectral("the graph mask decomposition's V", v, m.in[1]*m.in[2]*m.in[3])
 	return imageOfPixelMajor(gatherColumnsAt(v, m.pos), m.in)
 }
 

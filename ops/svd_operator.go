@@ -24,6 +24,9 @@ func NewSVDOperator(name string, d Decomposition, in, out []int) (*SVDOperator, 
 	if d == nil || len(in) < 2 || len(out) < 1 {
 		return nil, fmt.Errorf("svd operator %s: want a decomposition and input/output shapes", name)
 	}
+	if sd, ok := d.(spectralSized); ok && sd.spectralDim() != num.Prod(in[1:]) {
+		return nil, fmt.Errorf("svd operator %s: input shape %v has %d values per image, but the decomposition's spectral vectors have %d", name, in, num.Prod(in[1:]), sd.spectralDim())
+	}
 	return &SVDOperator{name: name, d: d, in: slices.Clone(in), out: slices.Clone(out)}, nil
 }
 

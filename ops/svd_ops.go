@@ -118,6 +118,9 @@ func BlockAverageSVD(f int, in []int) (*BlockSVD, error) {
 	return NewBlockSVD(f, in, v, 1, 1/float64(f))
 }
 
+// spectralDim returns D = C·H·W.
+func (b *BlockSVD) spectralDim() int { return b.in[1] * b.in[2] * b.in[3] }
+
 // Singulars implements [Decomposition].
 func (b *BlockSVD) Singulars() []float64 { return slices.Clone(b.singulars) }
 
@@ -234,6 +237,9 @@ func NewPermutationSVD(perm []int, kept int, in []int) (*MaskSVD, error) {
 	return &MaskSVD{in: slices.Clone(in), perm: slices.Clone(perm), inv: inversePermutation(perm), kept: kept, singulars: s}, nil
 }
 
+// spectralDim returns D = C·H·W.
+func (m *MaskSVD) spectralDim() int { return len(m.perm) }
+
 // Singulars implements [Decomposition].
 func (m *MaskSVD) Singulars() []float64 { return slices.Clone(m.singulars) }
 
@@ -256,6 +262,7 @@ func (m *MaskSVD) Vt(x *graph.Node) *graph.Node { return gatherColumns(pixelMajo
 
 // V implements [Decomposition].
 func (m *MaskSVD) V(v *graph.Node) *graph.Node {
+	checkSpectral("MaskSVD.V", v, m.spectralDim())
 	return imageOfPixelMajor(gatherColumns(v, m.inv), m.in)
 }
 

@@ -62,6 +62,9 @@ func NewSeparableSVD(mh, mw [][]float64, in []int) (*SeparableSVD, error) {
 	return s, nil
 }
 
+// spectralDim returns D = C·H·W.
+func (s *SeparableSVD) spectralDim() int { return s.in[1] * s.in[2] * s.in[3] }
+
 // Singulars implements [Decomposition].
 func (s *SeparableSVD) Singulars() []float64 { return slices.Clone(s.singulars) }
 
@@ -80,6 +83,7 @@ func (s *SeparableSVD) Vt(x *graph.Node) *graph.Node {
 
 // V implements [Decomposition].
 func (s *SeparableSVD) V(v *graph.Node) *graph.Node {
+	checkSpectral("SeparableSVD.V", v, s.spectralDim())
 	n := v.Shape().Dim(0)
 	g := graph.Reshape(gatherColumns(v, s.inv), n, s.in[1], s.in[2], s.in[3])
 	return separable(g, s.vh, s.vw)
@@ -140,6 +144,9 @@ func NewDenseSVD(a [][]float64, in []int) (*DenseSVD, error) {
 	}
 	return out, nil
 }
+
+// spectralDim returns D.
+func (s *DenseSVD) spectralDim() int { return s.d }
 
 // Singulars implements [Decomposition].
 func (s *DenseSVD) Singulars() []float64 { return slices.Clone(s.singulars) }

@@ -410,3 +410,90 @@ func TestNewBlockSVDChecks(t *testing.T) {
 		})
 	}
 }
+
+// TestAdjointSVDDimension checks that AdjointSVD refuses an input
+// dimension other than the D = C·H·W its decomposition maps from (below
+// the m singular values, between m and D, above D), naming it, also for a
+// decomposition that does not say its D (the package's, wrapped), whose V
+// refuses a spectral vector of another width than D.
+func TestAdjointSVDDimension(t *testing.T) {
+	b := newBackend(t)
+	in := []int{1, 1, 8, 8} // D = 64
+	mask := make([]float32, 64)
+	for p := range 16 {
+		mask[4*p] = 1 // m = 16 observed pixels
+	}
+	inp, err := NewInpainting(mask, 8, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sr, _ := NewSuperResolution(2, "")
+	block, err := BlockAverageSVD(2, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	decomposition := func(op Operator) Decomposition {
+		d, err := op.(Decomposer).SVD(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	for _, c := range []struct {
+		name string
+		d    Decomposition
+		dim  int
+		want string // substring of the error; "" runs
+	}{
+		{"mask, D", decomposition(inp), 64, ""},
+		{"mask, m", decomposition(inp), 16, "AdjointSVD for inputs of dimension 16, but the decomposition's are of dimension D = C·H·W = 64"},
+		{"mask, between", decomposition(inp), 32, "AdjointSVD for inputs of dimension 32"},
+		{"mask, above D", decomposition(inp), 65, "AdjointSVD for inputs of dimension 65"},
+		{"mask, below m", decomposition(inp), 15, "AdjointSVD for inputs of dimension 15"},
+		{"mask, hidden, D", struct{ Decomposition }{decomposition(inp)}, 64, ""},
+		{"mask, hidden, m", struct{ Decomposition }{decomposition(inp)}, 16, "MaskSVD.V takes spectral vectors [N,64], got (Float32)[1 16]"},
+		{"mask, hidden, below m", struct{ Decomposition }{decomposition(inp)}, 15, "has 16 singular values"},
+		{"separable, D", decomposition(sr), 64, ""},
+		{"separable, m", decomposition(sr), 16, "AdjointSVD for inputs of dimension 16"},
+		{"separable, above D", decomposition(sr), 80, "AdjointSVD for inputs of dimension 80"},
+		{"separable, hidden, above D", struct{ Decomposition }{decomposition(sr)}, 80, "SeparableSVD.V takes spectral vectors [N,64]"},
+		{"block, D", block, 64, ""},
+		{"block, m", block, 16, "AdjointSVD for inputs of dimension 16"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			yDims := []int{1, 1, 4, 4}
+			if strings.HasPrefix(c.name, "mask") {
+				yDims = in
+			}
+			exec := graph.MustNewExec(b, func(y *graph.Node) *graph.Node { return AdjointSVD(c.d, y, c.dim) })
+			_, err := exec.Exec(tensors.FromFlatDataAndDimensions(randomVector(1, num.Prod(yDims)), yDims...))
+			switch {
+			case c.want == "" && err != nil:
+				t.Fatal(err)
+			case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+				t.Fatalf("AdjointSVD(d, y, %d): error %v, want %q", c.dim, err, c.want)
+			}
+		})
+	}
+}
+
+// TestNewSVDOperatorShape checks that NewSVDOperator refuses an input
+// shape of another size than its decomposition's spectral vectors.
+func TestNewSVDOperatorShape(t *testing.T) {
+	d, err := BlockAverageSVD(2, []int{1, 1, 8, 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		in   []int
+		want string
+	}{
+		{[]int{1, 1, 8, 8}, ""},
+		{[]int{1, 1, 4, 4}, "has 16 values per image, but the decomposition's spectral vectors have 64"},
+	} {
+		_, err := NewSVDOperator("block", d, c.in, []int{1, 1, 4, 4})
+		if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
+			t.Errorf("NewSVDOperator for %v: error %v, want %q", c.in, err, c.want)
+		}
+	}
+}
