@@ -30,6 +30,40 @@ func checkIndex(i *graph.Node) {
 	}
 }
 
+// arg is a named argument of a Process graph method.
+type arg struct {
+	name string
+	x    *graph.Node
+}
+
+// checkArgs panics, naming method, unless i is a respaced index (an
+// integer scalar, or an [N] vector with N 1 or the batch of the first of
+// xs) and xs are float tensors [N,...] of one shape, so that an argument
+// passed in another's place fails here rather than running.
+func checkArgs(method string, i *graph.Node, xs ...arg) {
+	if i == nil {
+		graphPanicf("%s: the respaced index i is nil", method)
+	}
+	for _, a := range xs {
+		switch {
+		case a.x == nil:
+			graphPanicf("%s: %s is nil", method, a.name)
+		case !a.x.DType().IsFloat() || a.x.Rank() < 1:
+			graphPanicf("%s: %s must be a float tensor [N,...], got %s (is the respaced index i passed in its place?)", method, a.name, a.x.Shape())
+		case !a.x.Shape().Equal(xs[0].x.Shape()):
+			graphPanicf("%s: %s %s and %s %s must have the same shape", method, xs[0].name, xs[0].x.Shape(), a.name, a.x.Shape())
+		}
+	}
+	if !i.DType().IsInt() || i.Rank() > 1 {
+		graphPanicf("%s: the respaced index i must be an integer scalar or [N] vector, got %s", method, i.Shape())
+	}
+	if len(xs) > 0 && i.Rank() == 1 {
+		if n, batch := i.Shape().Dim(0), xs[0].x.Shape().Dim(0); n != 1 && n != batch {
+			graphPanicf("%s: the respaced index i %s does not match the batch %d of %s %s", method, i.Shape(), batch, xs[0].name, xs[0].x.Shape())
+		}
+	}
+}
+
 // Lookup returns the respaced coefficient array called name (a
 // [Schedule.Array] name, such as "alphas_cumprod") at index i, as float32:
 // a scalar for a scalar i, an [N] vector for an [N] vector i. The float64
@@ -108,7 +142,14 @@ func (p *Process) coef(name string, i, x *graph.Node) *graph.Node {
 // QSample diffuses x0 to index i with the given standard normal noise ε:
 //
 //	x_i = √ᾱ_i · x_0 + √(1−ᾱ_i) · ε
+//
+// x0 is float32 [N,...] ([N,C,H,W] for images); i is the respaced index,
+// an integer scalar (one index for every image) or an [N] vector (one per
+// image); noise is shaped like x0. The result x_i is shaped like x0. An
+// argument of another dtype, rank or shape (an index passed in x0's or
+// noise's place) panics with an error naming it.
 func (p *Process) QSample(x0, i, noise *graph.Node) *graph.Node {
+	checkArgs("QSample", i, arg{"x0", x0}, arg{"noise", noise})
 	return graph.Add(graph.Mul(p.coef("sqrt_alphas_cumprod", i, x0), x0),
 		graph.Mul(p.coef("sqrt_one_minus_alphas_cumprod", i, noise), noise))
 }
@@ -116,7 +157,12 @@ func (p *Process) QSample(x0, i, noise *graph.Node) *graph.Node {
 // PredXStartFromEps is the x_0 that ε implies at x_i:
 //
 //	x̂_0 = √(1/ᾱ_i) · x_i − √(1/ᾱ_i − 1) · ε
+//
+// xt (x_i) is float32 [N,...]; i is the respaced index, an integer scalar
+// or [N] vector; eps is shaped like xt. The result is shaped like xt.
+// Misuse panics as in [Process.QSample].
 func (p *Process) PredXStartFromEps(xt, i, eps *graph.Node) *graph.Node {
+	checkArgs("PredXStartFromEps", i, arg{"xt", xt}, arg{"eps", eps})
 	return graph.Sub(graph.Mul(p.coef("sqrt_recip_alphas_cumprod", i, xt), xt),
 		graph.Mul(p.coef("sqrt_recipm1_alphas_cumprod", i, eps), eps))
 }
@@ -124,7 +170,12 @@ func (p *Process) PredXStartFromEps(xt, i, eps *graph.Node) *graph.Node {
 // EpsFromPredXStart is the ε that x̂_0 implies at x_i:
 //
 //	ε = (√(1/ᾱ_i) · x_i − x̂_0) / √(1/ᾱ_i − 1)
+//
+// xt (x_i) is float32 [N,...]; i is the respaced index, an integer scalar
+// or [N] vector; predX0 is shaped like xt. The result is shaped like xt.
+// Misuse panics as in [Process.QSample].
 func (p *Process) EpsFromPredXStart(xt, i, predX0 *graph.Node) *graph.Node {
+	checkArgs("EpsFromPredXStart", i, arg{"xt", xt}, arg{"predX0", predX0})
 	return graph.Div(graph.Sub(graph.Mul(p.coef("sqrt_recip_alphas_cumprod", i, xt), xt), predX0),
 		p.coef("sqrt_recipm1_alphas_cumprod", i, xt))
 }
@@ -132,7 +183,13 @@ func (p *Process) EpsFromPredXStart(xt, i, predX0 *graph.Node) *graph.Node {
 // PosteriorMean is the mean of q(x_{i−1} | x_i, x_0):
 //
 //	μ̃ = c1_i · x_0 + c2_i · x_i,  c1 = β√ᾱ_{i−1}/(1−ᾱ_i),  c2 = (1−ᾱ_{i−1})√(1−β_i)/(1−ᾱ_i)
+//
+// Unlike the methods before it, PosteriorMean takes the index last: x0
+// and xt (x_i) are float32 [N,...] of one shape, and i is the respaced
+// index, an integer scalar or [N] vector. The result is shaped like x0.
+// Misuse panics as in [Process.QSample].
 func (p *Process) PosteriorMean(x0, xt, i *graph.Node) *graph.Node {
+	checkArgs("PosteriorMean", i, arg{"x0", x0}, arg{"xt", xt})
 	return graph.Add(graph.Mul(p.coef("posterior_mean_coef1", i, x0), x0),
 		graph.Mul(p.coef("posterior_mean_coef2", i, xt), xt))
 }
@@ -189,8 +246,14 @@ type MeanVariance struct {
 // i = 0, which changes no sample since no noise is added there. A 2C output
 // with a fixed variance type has its last C channels ignored, as in DPS.
 // Coefficients are float32; arithmetic is in modelOut's dtype (float32).
+//
+// xt (x_i) is float32 [N,C,...]; i is the respaced index, an integer
+// scalar or [N] vector; modelOut is float32 [N,C,...] or [N,2C,...].
+// Every field of the result is shaped like xt. Misuse panics with an
+// error naming it.
 func (p *Process) PMeanVariance(xt, i, modelOut *graph.Node) MeanVariance {
-	checkIndex(i)
+	checkArgs("PMeanVariance", i, arg{"xt", xt})
+	checkArgs("PMeanVariance", i, arg{"modelOut", modelOut})
 	if xt.Rank() < 2 || modelOut.Rank() != xt.Rank() {
 		graphPanicf("PMeanVariance wants x_t [N, C, ...] and a model output of the same rank, got %s and %s",
 			xt.Shape(), modelOut.Shape())
@@ -288,8 +351,13 @@ func noiseUnlessFirst(i, noise *graph.Node) *graph.Node {
 //
 //	x_{i−1} = Mean + exp(½·LogVariance)·z   for i ≠ 0
 //	x_{i−1} = Mean                         for i = 0
+//
+// mv is [Process.PMeanVariance]'s at x_i [N,...] for the same i; i is the
+// respaced index, an integer scalar or [N] vector; z is float32 shaped
+// like x_i (mv.Mean). The result x_{i−1} is shaped like x_i. Misuse panics
+// as in [Process.QSample].
 func (p *Process) PSample(mv MeanVariance, i, z *graph.Node) *graph.Node {
-	checkIndex(i)
+	checkArgs("PSample", i, arg{"mv.Mean", mv.Mean}, arg{"mv.LogVariance", mv.LogVariance}, arg{"z", z})
 	return graph.Add(mv.Mean, noiseUnlessFirst(i, graph.Mul(graph.Exp(graph.MulScalar(mv.LogVariance, 0.5)), z)))
 }
 
@@ -305,8 +373,14 @@ func (p *Process) PSample(mv MeanVariance, i, z *graph.Node) *graph.Node {
 // outside [0, 1] panics: above 1, 1−ᾱ_{i−1}−σ² is negative at the low
 // indices (at i = 1 of a 1000-step linear process respaced to 50 steps from
 // η ≈ 1.01 on), and the step would be NaN there.
+//
+// Unlike PSample, DDIMStep takes the index third: predX0 (x̂_0), eps (ε)
+// and z are float32 [N,...] of one shape, x_i's; i is the respaced index,
+// an integer scalar or [N] vector. The result x_{i−1} is shaped like
+// predX0. An argument of another dtype, rank or shape (an index passed in
+// another's place) panics with an error naming it.
 func (p *Process) DDIMStep(predX0, eps, i, z *graph.Node, eta float64) *graph.Node {
-	checkIndex(i)
+	checkArgs("DDIMStep", i, arg{"predX0", predX0}, arg{"eps", eps}, arg{"z", z})
 	if !(eta >= 0 && eta <= 1) {
 		graphPanicf("DDIM η = %v must lie in [0, 1] (above 1, √(1−ᾱ_{i−1}−σ²) takes the square root of a negative number at low indices)", eta)
 	}

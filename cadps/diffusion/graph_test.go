@@ -379,7 +379,9 @@ func TestLookups(t *testing.T) {
 }
 
 // TestGraphMisuse checks that shape and dtype misuse come back from Exec as
-// errors naming the problem.
+// errors naming the problem: among them the index passed in another
+// argument's place, or another argument in its place, which the methods'
+// *graph.Node arguments let compile.
 func TestGraphMisuse(t *testing.T) {
 	b := newTestBackend(t)
 	p := newProcess(t, Config{MeanType: MeanEpsilon, VarType: VarLearnedRange})
@@ -405,6 +407,30 @@ func TestGraphMisuse(t *testing.T) {
 			int32(1), tc, "unknown coefficient array"},
 		{"negative eta", func(xn, i, mo *graph.Node) *graph.Node { return p.DDIMStep(xn, xn, i, xn, -1) },
 			int32(1), tc, "must lie in [0, 1]"},
+		// Arguments passed in another's place, or of shapes that disagree.
+		{"QSample, index first", func(xn, i, mo *graph.Node) *graph.Node { return p.QSample(i, xn, xn) },
+			int32(1), tc, "QSample: x0 must be a float tensor [N,...], got (Int32)"},
+		{"QSample, noise of another shape", func(xn, i, mo *graph.Node) *graph.Node { return p.QSample(xn, i, mo) },
+			int32(1), tc + 1, "QSample: x0 (Float32)[2 3 4 4] and noise (Float32)[2 4 4 4] must have the same shape"},
+		{"PredXStartFromEps, index last", func(xn, i, mo *graph.Node) *graph.Node { return p.PredXStartFromEps(xn, xn, i) },
+			int32(1), tc, "PredXStartFromEps: eps must be a float tensor [N,...], got (Int32)"},
+		{"EpsFromPredXStart, index last", func(xn, i, mo *graph.Node) *graph.Node { return p.EpsFromPredXStart(xn, xn, i) },
+			[]int32{1, 1}, tc, "EpsFromPredXStart: predX0 must be a float tensor [N,...], got (Int32)[2]"},
+		{"PosteriorMean, index second", func(xn, i, mo *graph.Node) *graph.Node { return p.PosteriorMean(xn, i, xn) },
+			int32(1), tc, "PosteriorMean: xt must be a float tensor [N,...], got (Int32)"},
+		{"PosteriorMean, shapes disagree", func(xn, i, mo *graph.Node) *graph.Node { return p.PosteriorMean(xn, mo, i) },
+			int32(1), 2 * tc, "PosteriorMean: x0 (Float32)[2 3 4 4] and xt (Float32)[2 6 4 4] must have the same shape"},
+		{"PosteriorMean, index batch mismatch", func(xn, i, mo *graph.Node) *graph.Node { return p.PosteriorMean(xn, xn, i) },
+			[]int32{1, 2, 3}, tc, "PosteriorMean: the respaced index i (Int32)[3] does not match the batch 2 of x0"},
+		{"PMeanVariance, index last", func(xn, i, mo *graph.Node) *graph.Node { return p.PMeanVariance(xn, mo, i).Mean },
+			int32(1), 2 * tc, "PMeanVariance: the respaced index i must be an integer scalar or [N] vector"},
+		{"PSample, noise of another shape", func(xn, i, mo *graph.Node) *graph.Node {
+			return p.PSample(MeanVariance{Mean: xn, LogVariance: xn}, i, mo)
+		}, int32(1), tc + 1, "PSample: mv.Mean (Float32)[2 3 4 4] and z (Float32)[2 4 4 4] must have the same shape"},
+		{"DDIMStep, index second", func(xn, i, mo *graph.Node) *graph.Node { return p.DDIMStep(xn, i, xn, xn, 0) },
+			int32(1), tc, "DDIMStep: eps must be a float tensor [N,...], got (Int32)"},
+		{"DDIMStep, index last", func(xn, i, mo *graph.Node) *graph.Node { return p.DDIMStep(xn, xn, xn, i, 0) },
+			int32(1), tc, "DDIMStep: z must be a float tensor [N,...], got (Int32)"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
