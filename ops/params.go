@@ -132,7 +132,7 @@ func (p *params) float(def float64, keys ...string) (float64, error) {
 	if err != nil || !ok {
 		return def, err
 	}
-	f, err := toFloat(v)
+	f, err := num.Float(v)
 	if err != nil {
 		return 0, fmt.Errorf("%s: parameter %s: %w", p.task, k, err)
 	}
@@ -185,7 +185,7 @@ func (p *params) floatPair(keys ...string) ([2]float64, bool, error) {
 	}
 	var out [2]float64
 	for i, e := range list {
-		if out[i], err = toFloat(e); err != nil {
+		if out[i], err = num.Float(e); err != nil {
 			return [2]float64{}, true, fmt.Errorf("%s: parameter %s[%d]: %w", p.task, k, i, err)
 		}
 	}
@@ -244,26 +244,6 @@ func (p *params) unknown() error {
 		return fmt.Errorf("%s: unknown parameter(s) %s; %s takes no parameters", p.task, strings.Join(extra, ", "), p.task)
 	}
 	return fmt.Errorf("%s: unknown parameter(s) %s (known: %s)", p.task, strings.Join(extra, ", "), strings.Join(known, ", "))
-}
-
-func toFloat(v any) (float64, error) {
-	switch x := v.(type) {
-	case float64:
-		return x, nil
-	case float32:
-		return float64(x), nil
-	case string:
-		f, err := strconv.ParseFloat(strings.TrimSpace(x), 64)
-		if err != nil {
-			return 0, fmt.Errorf("%q is not a number", x)
-		}
-		return f, nil
-	}
-	n, err := num.Int(v)
-	if err != nil {
-		return 0, fmt.Errorf("%v (%T) is not a number", v, v)
-	}
-	return float64(n), nil
 }
 
 func toList(v any) ([]any, error) {

@@ -394,8 +394,8 @@ func optString(m map[string]any, key string) (string, error) {
 	}
 }
 
-// optFloats returns m[key], a list of numbers, as float64 values (nil when
-// absent).
+// optFloats returns m[key], a list of numbers (num.Float's: a quoted
+// number is one), as float64 values (nil when absent).
 func optFloats(m map[string]any, key string) ([]float64, error) {
 	switch v := m[key].(type) {
 	case nil:
@@ -405,14 +405,11 @@ func optFloats(m map[string]any, key string) ([]float64, error) {
 	case []any:
 		out := make([]float64, len(v))
 		for k, e := range v {
-			switch x := e.(type) {
-			case float64:
-				out[k] = x
-			case int:
-				out[k] = float64(x)
-			default:
-				return nil, fmt.Errorf("diffusion: diffusion config %s[%d]: want a number, got %T (%v)", key, k, e, e)
+			x, err := num.Float(e)
+			if err != nil {
+				return nil, fmt.Errorf("diffusion: diffusion config %s[%d]: %w", key, k, err)
 			}
+			out[k] = x
 		}
 		return out, nil
 	default:

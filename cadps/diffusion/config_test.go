@@ -88,6 +88,7 @@ func TestParseConfigBetas(t *testing.T) {
 		want  []float64
 	}{
 		{"YAML list", given([]any{0.01, 0.02, 0.05, 0.1}), 4, []float64{0.01, 0.02, 0.05, 0.1}},
+		{"YAML list with a quoted number", given([]any{0.01, "0.02", 0.05, 0.1}), 4, []float64{0.01, 0.02, 0.05, 0.1}},
 		{"linear's β", given(linear), 1000, linear1000(t)},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -153,7 +154,8 @@ func TestParseConfigErrors(t *testing.T) {
 		{"bad section", with("timestep_respacing", []any{10, "x"}), "section 1"},
 		{"missing schedule", with("noise_schedule", nil), `lacks "noise_schedule"`},
 		{"betas as a string", with("betas", "0.01,0.02"), "betas: want a list of numbers"},
-		{"betas holding a string", with("betas", []any{0.01, "0.02"}), "betas[1]: want a number"},
+		{"betas holding a word", with("betas", []any{0.01, "x"}), `betas[1]: "x" is not a number`},
+		{"betas holding a bool", with("betas", []any{0.01, true}), "betas[1]: true (bool) is not a number"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/cadps/toolkit/internal/num"
 	"github.com/cadps/toolkit/ops"
 	"gopkg.in/yaml.v3"
 )
@@ -225,9 +226,9 @@ func ReadTaskConfig(path string) (*TaskConfig, error) {
 		}
 		if p, ok := c["params"].(map[string]any); ok {
 			if v, ok := p["scale"]; ok {
-				s, ok := asFloat(v)
-				if !ok {
-					return nil, fmt.Errorf("restore: %s: conditioning scale %v is not a number", path, v)
+				s, err := num.Float(v)
+				if err != nil {
+					return nil, fmt.Errorf("restore: %s: conditioning params scale: %w", path, err)
 				}
 				tc.Scale, tc.HasScale = s, true
 			}
@@ -239,14 +240,4 @@ func ReadTaskConfig(path string) (*TaskConfig, error) {
 		}
 	}
 	return tc, nil
-}
-
-func asFloat(v any) (float64, bool) {
-	switch x := v.(type) {
-	case float64:
-		return x, true
-	case int:
-		return float64(x), true
-	}
-	return 0, false
 }

@@ -202,6 +202,52 @@ func TestReadTaskConfig(t *testing.T) {
 	}
 }
 
+// TestReadTaskConfigNumbers checks that the numbers of one task config
+// follow one rule, whether they belong to the operator or to the
+// conditioning: a quoted number reads as the number, anything else is
+// refused naming the key and the value.
+func TestReadTaskConfigNumbers(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, scale, factor string
+		want                float64 // the scale
+		err                 string  // substring of the error; "" for success
+	}{
+		{"plain", "0.3", "4", 0.3, ""},
+		{"quoted scale", `"0.3"`, "4", 0.3, ""},
+		{"quoted factor", "0.3", `"4"`, 0.3, ""},
+		{"both quoted", `"0.3"`, `"4"`, 0.3, ""},
+		{"integer scale", "2", "4", 2, ""},
+		{"word for the scale", "strong", "4", 0, `conditioning params scale: "strong" is not a number`},
+		{"list for the scale", "[0.3]", "4", 0, "conditioning params scale: [0.3] ([]interface {}) is not a number"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			text := strings.Replace(srConfig, "scale: 0.3", "scale: "+tc.scale, 1)
+			text = strings.Replace(text, "scale_factor: 4", "scale_factor: "+tc.factor, 1)
+			c, err := ReadTaskConfig(writeFile(t, dir, "super_resolution_config.yaml", text))
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("error %v, want one containing %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !c.HasScale || c.Scale != tc.want {
+				t.Errorf("scale %v (given %v), want %v", c.Scale, c.HasScale, tc.want)
+			}
+			op, err := c.Task.Operator([]int{1, 3, 16, 16}, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := op.OutputShape([]int{1, 3, 16, 16}); got[2] != 4 {
+				t.Errorf("output shape %v, want height 4 (scale_factor 4)", got)
+			}
+		})
+	}
+}
+
 func TestReadModelConfig(t *testing.T) {
 	dir := t.TempDir()
 	cfg, weights, err := ReadModelConfig(writeFile(t, dir, "model_config.yaml", modelConfig))

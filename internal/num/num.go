@@ -45,6 +45,37 @@ func Int(v any) (int, error) {
 	return 0, fmt.Errorf("%v (%T) is not an integer", v, v)
 }
 
+// Float converts a decoded value to a float64: Go integers and floats, or
+// a string holding a decimal number (strconv.ParseFloat's forms, spaces
+// around it ignored). Whether the value is in range (finite, positive…) is
+// for the caller to say. Anything else is an error saying the value is not
+// a number.
+func Float(v any) (float64, error) {
+	switch x := v.(type) {
+	case float64:
+		return x, nil
+	case float32:
+		return float64(x), nil
+	case string:
+		f, err := strconv.ParseFloat(strings.TrimSpace(x), 64)
+		if err != nil {
+			return 0, fmt.Errorf("%q is not a number", x)
+		}
+		return f, nil
+	case int:
+		return float64(x), nil
+	case int64:
+		return float64(x), nil
+	case int32:
+		return float64(x), nil
+	case uint64:
+		return float64(x), nil
+	case uint:
+		return float64(x), nil
+	}
+	return 0, fmt.Errorf("%v (%T) is not a number", v, v)
+}
+
 // Prod returns the product of dims: the number of elements of a tensor of
 // that shape (1 for a scalar's empty shape).
 func Prod(dims []int) int {

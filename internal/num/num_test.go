@@ -40,6 +40,43 @@ func TestInt(t *testing.T) {
 	}
 }
 
+func TestFloat(t *testing.T) {
+	cases := []struct {
+		in   any
+		want float64
+		err  string // substring of the error; "" for success
+	}{
+		{0.3, 0.3, ""},
+		{float32(0.5), 0.5, ""},
+		{4, 4, ""},
+		{int32(-3), -3, ""},
+		{int64(1 << 40), 1 << 40, ""},
+		{uint(5), 5, ""},
+		{uint64(math.MaxUint64), math.MaxUint64, ""},
+		{"4", 4, ""},
+		{" 0.3 ", 0.3, ""},
+		{"1e-3", 1e-3, ""},
+		{"-inf", math.Inf(-1), ""}, // in range or not is the caller's question
+		{"four", 0, `"four" is not a number`},
+		{"", 0, `"" is not a number`},
+		{"0.3,0.4", 0, `"0.3,0.4" is not a number`},
+		{true, 0, "true (bool) is not a number"},
+		{[]any{4}, 0, "is not a number"},
+		{nil, 0, "is not a number"},
+	}
+	for _, c := range cases {
+		got, err := Float(c.in)
+		switch {
+		case c.err == "" && err != nil:
+			t.Errorf("Float(%#v): %v", c.in, err)
+		case c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)):
+			t.Errorf("Float(%#v) = %g, %v; want an error containing %q", c.in, got, err, c.err)
+		case c.err == "" && got != c.want:
+			t.Errorf("Float(%#v) = %g, want %g", c.in, got, c.want)
+		}
+	}
+}
+
 func TestProd(t *testing.T) {
 	for _, c := range []struct {
 		dims []int
