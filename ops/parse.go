@@ -86,6 +86,37 @@ func lookupTask(name string) (taskEntry, map[string]any, error) {
 	return taskEntry{}, nil, fmt.Errorf("unknown operator %q (known: %s)", name, strings.Join(names, ", "))
 }
 
+// CanonicalTask returns a task spec NAME[:key=value,...] in one form: its
+// parameters sorted by key, the spaces around the name, keys and values
+// dropped ("sr: factor=2" and "sr:factor=2" give "sr:factor=2"), so that
+// two spellings of one task are found to be the same however they are
+// spelt (an alias, a parameter's other name or a default spelt out still
+// reads as another task). Its error is for a spec that names no task the
+// package knows or whose parameters are not key=value (each key once);
+// whether the parameters suit the task is for Parse to say.
+func CanonicalTask(spec string) (string, error) {
+	name, rest, _ := strings.Cut(spec, ":")
+	name = strings.TrimSpace(name)
+	if name == "" {
+		return "", fmt.Errorf("operator spec %q names no task", spec)
+	}
+	if _, _, err := lookupTask(name); err != nil {
+		return "", fmt.Errorf("operator spec %q: %w", spec, err)
+	}
+	values, err := parseSpecParams(rest)
+	if err != nil {
+		return "", fmt.Errorf("operator spec %q: %w", spec, err)
+	}
+	if len(values) == 0 {
+		return name, nil
+	}
+	params := make([]string, 0, len(values))
+	for _, k := range sortedKeys(values) {
+		params = append(params, fmt.Sprintf("%s=%v", k, values[k]))
+	}
+	return name + ":" + strings.Join(params, ","), nil
+}
+
 // Parse builds an operator from a command-line spec "name[:key=value,...]",
 // e.g. "super_resolution:factor=4", "sr:factor=8,kernel=lanczos3",
 // "gaussian_blur:kernel_size=61,intensity=3.0", "inpaint_box:size=128",

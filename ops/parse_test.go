@@ -530,3 +530,31 @@ func sameOperator(a, b Operator) bool {
 	}
 	return reflect.DeepEqual(a, b)
 }
+
+// TestCanonicalTask checks the one form of a task spec: parameters sorted,
+// spaces dropped, every other difference kept; and its refusals.
+func TestCanonicalTask(t *testing.T) {
+	for _, c := range []struct {
+		spec, want, err string
+	}{
+		{"sr:factor=2", "sr:factor=2", ""},
+		{" sr : factor = 2 ", "sr:factor=2", ""},
+		{"gaussian_blur:intensity=1,kernel_size=9", "gaussian_blur:intensity=1,kernel_size=9", ""},
+		{"gaussian_blur:kernel_size=9,intensity=1", "gaussian_blur:intensity=1,kernel_size=9", ""},
+		{"phase_retrieval", "phase_retrieval", ""},
+		{"phase_retrieval:", "phase_retrieval", ""},
+		{"super_resolution:factor=2", "super_resolution:factor=2", ""}, // not the alias's form: another spelling of the task
+		{"", "", `operator spec "" names no task`},
+		{"blur:size=9", "", `operator spec "blur:size=9": unknown operator "blur"`},
+		{"sr:factor", "", `parameter "factor" is not key=value`},
+		{"sr:factor=2,factor=4", "", `parameter "factor" given twice`},
+	} {
+		got, err := CanonicalTask(c.spec)
+		switch {
+		case c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)):
+			t.Errorf("CanonicalTask(%q) = %q, %v; want an error containing %q", c.spec, got, err, c.err)
+		case c.err == "" && (err != nil || got != c.want):
+			t.Errorf("CanonicalTask(%q) = %q, %v; want %q", c.spec, got, err, c.want)
+		}
+	}
+}

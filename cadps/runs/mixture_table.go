@@ -173,16 +173,18 @@ func NewMixtureTable(rows []MixtureRow) (*MixtureTable, error) {
 // one distance in one (d, m) cell.
 type PairedDifference struct {
 	// Mean is the mean difference, StdErr its standard error (the sample
-	// standard deviation over √Problems).
+	// standard deviation over √Problems; NaN for one problem).
 	Mean, StdErr float64
 	// Closer counts the problems where other is closer (its distance the
 	// smaller), of the Problems where both ran without error.
 	Closer, Problems int
 }
 
-// String formats the difference as "mean ± standard error (closer/problems)".
+// String formats the difference as "mean ± standard error
+// (closer/problems)", the standard error to its first two significant
+// digits and the mean to the same decimal place (FormatDifference).
 func (d PairedDifference) String() string {
-	return fmt.Sprintf("%+.3g ± %.2g (%d/%d)", d.Mean, d.StdErr, d.Closer, d.Problems)
+	return fmt.Sprintf("%s (%d/%d)", FormatDifference(d.Mean, d.StdErr), d.Closer, d.Problems)
 }
 
 // MixturePair is one (d, m) cell of a paired comparison of two methods,
@@ -225,9 +227,9 @@ func (t *MixtureTable) Paired(base, other string) ([]MixturePair, error) {
 				if !okB || !okO {
 					continue
 				}
-				sw.add(o.SlicedWasserstein, b.SlicedWasserstein)
-				en.add(o.Energy, b.Energy)
-				tv.add(o.WeightTV, b.WeightTV)
+				sw.add(o.SlicedWasserstein-b.SlicedWasserstein, o.SlicedWasserstein < b.SlicedWasserstein)
+				en.add(o.Energy-b.Energy, o.Energy < b.Energy)
+				tv.add(o.WeightTV-b.WeightTV, o.WeightTV < b.WeightTV)
 			}
 			if len(sw.diffs) > 0 {
 				out = append(out, MixturePair{d, m, sw.summary(), en.summary(), tv.summary()})
@@ -237,24 +239,36 @@ func (t *MixtureTable) Paired(base, other string) ([]MixturePair, error) {
 	return out, nil
 }
 
-// differences gathers the per-problem differences of one distance.
+// differences gathers the paired differences of one quantity, counting
+// those where the first side is the better.
 type differences struct {
-	diffs  []float64
-	closer int
+	diffs []float64
+	wins  int
 }
 
-// add records the difference other − base.
-func (d *differences) add(other, base float64) {
-	d.diffs = append(d.diffs, other-base)
-	if other < base {
-		d.closer++
+// add records the difference diff, a win for the first side where win.
+func (d *differences) add(diff float64, win bool) {
+	d.diffs = append(d.diffs, diff)
+	if win {
+		d.wins++
 	}
+}
+
+// meanStdErr returns the differences' mean and its standard error (the
+// sample standard deviation over √n): NaN and NaN for none, the value and
+// NaN for one.
+func (d *differences) meanStdErr() (mean, stdErr float64) {
+	mean, std := num.MeanStd(d.diffs)
+	if len(d.diffs) < 2 {
+		return mean, math.NaN()
+	}
+	return mean, std / math.Sqrt(float64(len(d.diffs)))
 }
 
 // summary returns the differences' mean and standard error.
 func (d *differences) summary() PairedDifference {
-	mean, std := num.MeanStd(d.diffs)
-	return PairedDifference{Mean: mean, StdErr: std / math.Sqrt(float64(len(d.diffs))), Closer: d.closer, Problems: len(d.diffs)}
+	mean, se := d.meanStdErr()
+	return PairedDifference{Mean: mean, StdErr: se, Closer: d.wins, Problems: len(d.diffs)}
 }
 
 // MixtureMarkdown renders cells as a Markdown table: per cell mean ± std

@@ -1,6 +1,7 @@
 package runs
 
 import (
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -223,20 +224,20 @@ func TestMixturePaired(t *testing.T) {
 	}
 	want := []MixturePair{
 		{8, 1, PairedDifference{-1.5, 0.5, 2, 2}, PairedDifference{0, 1, 1, 2}, PairedDifference{-0.25, 0, 2, 2}},
-		{80, 1, PairedDifference{0.5, 0, 0, 1}, PairedDifference{0, 0, 0, 1}, PairedDifference{0, 0, 0, 1}},
+		{80, 1, PairedDifference{0.5, math.NaN(), 0, 1}, PairedDifference{0, math.NaN(), 0, 1}, PairedDifference{0, math.NaN(), 0, 1}}, // one problem: no standard error
 	}
 	if len(pairs) != len(want) {
 		t.Fatalf("pairs %+v, want %+v", pairs, want)
 	}
 	for i := range want {
-		if pairs[i] != want[i] {
-			t.Errorf("pair %d: %+v, want %+v", i, pairs[i], want[i])
+		if got, want := fmt.Sprintf("%#v", pairs[i]), fmt.Sprintf("%#v", want[i]); got != want { // NaN as NaN
+			t.Errorf("pair %d: %s, want %s", i, got, want)
 		}
 	}
 	wantMD := "cadps − dps per problem (mean ± standard error; problems where cadps is closer / problems compared):\n\n" +
 		"| d | m | Δ SW₂ | Δ energy | Δ weight TV |\n|---|---|---|---|---|\n" +
-		"| 8 | 1 | -1.5 ± 0.5 (2/2) | +0 ± 1 (1/2) | -0.25 ± 0 (2/2) |\n" +
-		"| 80 | 1 | +0.5 ± 0 (0/1) | +0 ± 0 (0/1) | +0 ± 0 (0/1) |\n"
+		"| 8 | 1 | -1.50 ± 0.50 (2/2) | +0.0 ± 1.0 (1/2) | -0.250 ± 0 (2/2) |\n" +
+		"| 80 | 1 | +0.500 (0/1) | +0 (0/1) | +0 (0/1) |\n"
 	if md := PairedMixtureMarkdown("dps", "cadps", pairs); md != wantMD {
 		t.Errorf("Markdown\n%s\nwant\n%s", md, wantMD)
 	}

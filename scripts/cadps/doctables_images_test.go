@@ -138,7 +138,7 @@ func TestDocumentedImageTables(t *testing.T) {
 						}
 					}
 					mean, std := num.MeanStd(d)
-					got = fmt.Sprintf("%+.2f ± %.2f (%d/%d)", mean, std/math.Sqrt(float64(len(d))), wins, len(d)) // as cadps paired prints it
+					got = runs.EvalDifference{Mean: mean, StdErr: std / math.Sqrt(float64(len(d))), Wins: wins, Images: len(d)}.String() // as cadps paired prints it
 				default:
 					var p, s []float64
 					rs := byMethod[method(header[k])]

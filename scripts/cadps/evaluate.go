@@ -104,7 +104,7 @@ func (f *evalFlags) settings() (runs.EvalSettings, ops.Noise, error) {
 
 // splitTaskList returns the task specs of a -tasks list, separated by
 // ';' (empty items, as after a final ';', are dropped). A spec that
-// canonicalTask refuses, one task given twice (however spelt), and two
+// ops.CanonicalTask refuses, one task given twice (however spelt), and two
 // tasks whose image folders (images/<task>, runs.EvalLabel) would be one
 // are usage errors naming both specs.
 func splitTaskList(list string) ([]string, error) {
@@ -113,7 +113,7 @@ func splitTaskList(list string) ([]string, error) {
 		if t = strings.TrimSpace(t); t == "" {
 			continue
 		}
-		c, err := canonicalTask(t)
+		c, err := ops.CanonicalTask(t)
 		if err != nil {
 			return nil, usagef("-tasks: %v", err)
 		}

@@ -14,50 +14,6 @@ import (
 	"github.com/cadps/toolkit/ops"
 )
 
-// canonicalTask returns a task spec NAME[:key=value,...] in one form: its
-// parameters sorted by key, the spaces around the name, keys and values
-// dropped ("sr: factor=2" and "sr:factor=2" give "sr:factor=2"), so that
-// a task given twice is found however it is spelt (an alias, a parameter's
-// other name or a default spelt out still reads as another task). Its
-// error, for a spec that names no task ops.Parse knows or whose parameters
-// are not key=value (each key once), is the command line's (callers make
-// it a usage error); whether the parameters suit the task and the model is
-// for ops.Parse to say.
-func canonicalTask(spec string) (string, error) {
-	name, rest, _ := strings.Cut(spec, ":")
-	name = strings.TrimSpace(name)
-	if name == "" {
-		return "", fmt.Errorf("operator spec %q names no task", spec)
-	}
-	var names, aliases []string
-	for _, t := range ops.Tasks() {
-		names = append(names, t.Name)
-		aliases = append(aliases, t.Aliases...)
-	}
-	if !slices.Contains(names, name) && !slices.Contains(aliases, name) {
-		return "", fmt.Errorf("operator spec %q: unknown operator %q (known: %s)", spec, name, strings.Join(append(names, aliases...), ", "))
-	}
-	if strings.TrimSpace(rest) == "" {
-		return name, nil
-	}
-	var params []string
-	seen := map[string]bool{}
-	for _, kv := range strings.Split(rest, ",") {
-		k, v, ok := strings.Cut(kv, "=")
-		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
-		switch {
-		case !ok || k == "":
-			return "", fmt.Errorf("operator spec %q: parameter %q is not key=value", spec, kv)
-		case seen[k]:
-			return "", fmt.Errorf("operator spec %q: parameter %q given twice", spec, k)
-		}
-		seen[k] = true
-		params = append(params, k+"="+v)
-	}
-	slices.Sort(params)
-	return name + ":" + strings.Join(params, ","), nil
-}
-
 // checkRespacing checks the form of a -respacing value: N, N1,N2,... or
 // ddimN, each count a positive integer (diffusion.SpaceTimesteps); whether
 // the prior's process has the steps it asks for is for the run to say.

@@ -28,14 +28,16 @@ type pairedSide struct {
 func runPaired(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("paired", "-base FOLDER:METHOD FOLDER:METHOD...", stderr)
 	base := fs.String("base", "", "the base: an evaluation folder and one of its methods, FOLDER:METHOD (required)")
-	metric := fs.String("metric", "psnr", "psnr or ssim")
+	metric := fs.String("metric", "psnr", "psnr, ssim or lpips (lower is better: its wins are the images where the other scores lower)")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `Usage: cadps paired -base FOLDER:METHOD FOLDER:METHOD...
 
 Compares methods of cadps evaluate folders with a base method, test image
 by test image: for every task of the base, a column per other method of
 the mean difference other − base over the images both restored, its
-standard error and the images where the other scores higher. The folders
+standard error and the images where the other scores better (higher PSNR
+or SSIM, lower LPIPS); "–" and why where the other has none of the task's
+images. Tasks match however their parameters are ordered. The folders
 must have restored the same measurements (the same data, tasks, batch and
 seed): an image whose baselines differ is refused. FOLDER:METHOD splits at
 the first ':' (METHOD is the method as results.csv names it, e.g. dps or
@@ -49,14 +51,13 @@ Flags:
 	if err != nil {
 		return err
 	}
-	decimals := map[string]int{"psnr": 2, "ssim": 3}[*metric]
 	switch {
 	case *base == "":
 		return usagef("-base FOLDER:METHOD is required")
 	case len(others) == 0:
 		return usagef("want at least one FOLDER:METHOD to compare with the base")
-	case decimals == 0:
-		return usagef("-metric %q: want psnr or ssim", *metric)
+	case *metric != "psnr" && *metric != "ssim" && *metric != "lpips":
+		return usagef("-metric %q: want psnr, ssim or lpips", *metric)
 	}
 	var sides []pairedSide
 	for _, arg := range append([]string{*base}, others...) {
@@ -77,27 +78,33 @@ Flags:
 		sides = append(sides, pairedSide{folder, method, rows})
 	}
 	labels := pairedLabels(sides)
-	var tasks []string
+	var tasks []string // the base's, in its order
 	cells := map[string][]string{}
 	for k, s := range sides[1:] {
 		pairs, err := runs.PairEvaluations(s.rows, s.method, sides[0].rows, sides[0].method)
 		if err != nil {
 			return fmt.Errorf("%s against %s: %w", labels[k+1], labels[0], err)
 		}
+		lpips := false
 		for _, p := range pairs {
 			if _, ok := cells[p.Task]; !ok {
 				tasks = append(tasks, p.Task)
 				cells[p.Task] = make([]string, len(sides)-1)
 			}
-			d := p.PSNR
-			if *metric == "ssim" {
-				d = p.SSIM
-			}
-			cells[p.Task][k] = d.Format(decimals)
+			d := map[string]runs.EvalDifference{"psnr": p.PSNR, "ssim": p.SSIM, "lpips": p.LPIPS}[*metric]
+			cells[p.Task][k] = d.String()
+			lpips = lpips || p.LPIPS.Images > 0
+		}
+		if *metric == "lpips" && !lpips {
+			return fmt.Errorf("%s against %s: no image has LPIPS recorded on both sides (cadps evaluate records it with -lpips)", labels[k+1], labels[0])
 		}
 	}
-	fmt.Fprintf(stdout, "%s, other − %s per test image (mean ± standard error; images where the other scores higher / images compared):\n\n",
-		strings.ToUpper(*metric), labels[0])
+	better := "higher"
+	if *metric == "lpips" {
+		better = "lower, lower being better"
+	}
+	fmt.Fprintf(stdout, "%s, other − %s per test image (mean ± standard error; images where the other scores %s / images compared):\n\n",
+		strings.ToUpper(*metric), labels[0], better)
 	fmt.Fprint(stdout, "| task |")
 	for _, l := range labels[1:] {
 		fmt.Fprintf(stdout, " %s − %s |", l, labels[0])
@@ -106,9 +113,6 @@ Flags:
 	for _, task := range tasks {
 		fmt.Fprintf(stdout, "| `%s` |", task)
 		for _, c := range cells[task] {
-			if c == "" {
-				c = "–"
-			}
 			fmt.Fprintf(stdout, " %s |", c)
 		}
 		fmt.Fprintln(stdout)

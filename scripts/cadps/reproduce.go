@@ -14,6 +14,7 @@ import (
 	"github.com/cadps/toolkit/cadps/metrics/fid"
 	"github.com/cadps/toolkit/cadps/restore"
 	"github.com/cadps/toolkit/cadps/runs"
+	"github.com/cadps/toolkit/ops"
 )
 
 // reproduceCommand is `cadps reproduce [FOLDER]`: a folder of images
@@ -180,7 +181,7 @@ func (f *reproduceFlags) reproduction(fs *flag.FlagSet, pos []string) (*runs.Rep
 		}
 	}
 	for _, spec := range f.tasks {
-		if _, err := canonicalTask(spec); err != nil {
+		if _, err := ops.CanonicalTask(spec); err != nil {
 			return nil, usagef("-task: %v", err)
 		}
 		rep.Tasks = append(rep.Tasks, runs.TaskSetup{Task: restore.SpecTask(spec)})
@@ -240,7 +241,7 @@ func (f *reproduceFlags) addTaskConfigs(rep *runs.Reproduction) (dataRoot string
 
 // checkTaskLabels refuses two tasks with one label, which names their
 // folders: the -task specs (first in tasks) and the -task-config files
-// (after them) in f's order. Two specs of the same task (canonicalTask)
+// (after them) in f's order. Two specs of the same task (ops.CanonicalTask)
 // are the task given twice; other tasks, whose labels collide because a
 // label keeps only some characters of a spec (path=m/a.png and
 // path=m_a.png both give path=m_a.png) or only a config's file name, are
@@ -258,8 +259,8 @@ func (f *reproduceFlags) checkTaskLabels(tasks []runs.TaskSetup) error {
 				continue
 			}
 			if j < len(f.tasks) {
-				a, _ := canonicalTask(f.tasks[k])
-				b, _ := canonicalTask(f.tasks[j])
+				a, _ := ops.CanonicalTask(f.tasks[k])
+				b, _ := ops.CanonicalTask(f.tasks[j])
 				if a == b {
 					return usagef("the same task is given twice (%s, %s): give it once", given(k), given(j))
 				}

@@ -177,7 +177,7 @@ func parseRestore(args []string, stderr io.Writer) (*restoreJob, error) {
 	task := ""
 	if len(tasks) == 1 {
 		task = tasks[0]
-		if _, err := canonicalTask(task); err != nil {
+		if _, err := ops.CanonicalTask(task); err != nil {
 			return nil, usagef("-task: %v", err)
 		}
 	}

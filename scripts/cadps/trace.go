@@ -15,6 +15,7 @@ import (
 	"github.com/cadps/toolkit/cadps/guidance"
 	"github.com/cadps/toolkit/cadps/restore"
 	"github.com/cadps/toolkit/internal/atomicfile"
+	"github.com/cadps/toolkit/ops"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
 
@@ -61,7 +62,7 @@ func runTrace(args []string, stdout, stderr io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	if _, err := canonicalTask(*task); err != nil {
+	if _, err := ops.CanonicalTask(*task); err != nil {
 		return usagef("-task: %v", err)
 	}
 	if _, err := guidance.ParseSpec(*method, guidance.Options{}); err != nil {
