@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/cadps/toolkit/internal/linalg"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 )
 
@@ -104,7 +105,7 @@ func BlockAverageSVD(f int, in []int) (*BlockSVD, error) {
 		w[i] = -c
 	}
 	w[0] += 1
-	ww := dot64(w, w)
+	ww := linalg.Dot(w, w)
 	v := make([]float64, k*k)
 	for i := range k {
 		for j := range k {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/cadps/toolkit/internal/linalg"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 )
 
@@ -32,11 +33,11 @@ func NewSeparableSVD(mh, mw [][]float64, in []int) (*SeparableSVD, error) {
 	if len(mh) == 0 || len(mw) == 0 || len(mh[0]) != in[2] || len(mw[0]) != in[3] {
 		return nil, fmt.Errorf("separable svd: factors do not match the image %dx%d", in[2], in[3])
 	}
-	uh, sh, vh, err := SVDDense(mh)
+	uh, sh, vh, err := linalg.SVD(mh)
 	if err != nil {
 		return nil, fmt.Errorf("separable svd: rows: %w", err)
 	}
-	uw, sw, vw, err := SVDDense(mw)
+	uw, sw, vw, err := linalg.SVD(mw)
 	if err != nil {
 		return nil, fmt.Errorf("separable svd: columns: %w", err)
 	}
@@ -125,7 +126,7 @@ func NewDenseSVD(a [][]float64, in []int) (*DenseSVD, error) {
 	if len(a) == 0 || len(a) > d || len(a[0]) != d {
 		return nil, fmt.Errorf("dense svd: matrix must be m×%d with 1 ≤ m ≤ %d", d, d)
 	}
-	u, s, v, err := SVDDense(a)
+	u, s, v, err := linalg.SVD(a)
 	if err != nil {
 		return nil, fmt.Errorf("dense svd: %w", err)
 	}

@@ -6,6 +6,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+
+	"github.com/cadps/toolkit/internal/linalg"
 )
 
 // checkSets checks that a and b are non-empty sets of finite points of one
@@ -71,10 +73,10 @@ func SlicedWasserstein(a, b [][]float64, projections int, seed uint64) (float64,
 			theta[j] /= norm
 		}
 		for i, x := range a {
-			pa[i] = dot(theta, x)
+			pa[i] = linalg.Dot(theta, x)
 		}
 		for i, x := range b {
-			pb[i] = dot(theta, x)
+			pb[i] = linalg.Dot(theta, x)
 		}
 		total += wasserstein1D(pa, pb)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/cadps/toolkit/cadps/backend"
 	"github.com/cadps/toolkit/cadps/diffusion"
 	"github.com/cadps/toolkit/checkpoints"
+	"github.com/cadps/toolkit/internal/linalg"
 	"github.com/cadps/toolkit/ops"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
@@ -27,7 +28,7 @@ func randomSPD(d int, r *rand.Rand) []float64 {
 	c := make([]float64, d*d)
 	for i := range d {
 		for j := range d {
-			c[i*d+j] = dot(b[i*d:(i+1)*d], b[j*d:(j+1)*d])
+			c[i*d+j] = linalg.Dot(b[i*d:(i+1)*d], b[j*d:(j+1)*d])
 		}
 		c[i*d+i] += 0.5
 	}
@@ -112,7 +113,7 @@ func TestLinearAlgebra(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for _, n := range []int{1, 2, 5, 12} {
 		a := randomSPD(n, r)
-		vals, vecs, err := symEigen(a, n)
+		vals, vecs, err := linalg.SymEigen(a, n)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -192,14 +193,14 @@ func TestPosteriorOneComponent(t *testing.T) {
 		h := make([]float64, d)
 		mu := prior.Mean(0)
 		for i := range d {
-			h[i] = dot(prec[i*d:(i+1)*d], mu)
+			h[i] = linalg.Dot(prec[i*d:(i+1)*d], mu)
 			for l := range a {
 				h[i] += a[l][i] * y[l] / s2
 			}
 		}
 		mean := make([]float64, d)
 		for i := range d {
-			mean[i] = dot(cov[i*d:(i+1)*d], h)
+			mean[i] = linalg.Dot(cov[i*d:(i+1)*d], h)
 		}
 		if e := maxAbsDiff(post.Mean(0), mean); e > 1e-9 {
 			t.Errorf("%+v: posterior mean differs from the Gaussian conditional by %g", tc, e)
@@ -223,7 +224,7 @@ func TestPosteriorOneComponent(t *testing.T) {
 		for i := range d {
 			diff[i] = x[i] - mean[i]
 		}
-		want := -0.5*dot(diff, cholSolve(l, d, diff)) - 0.5*cholLogDet(l, d) - 0.5*float64(d)*math.Log(2*math.Pi)
+		want := -0.5*linalg.Dot(diff, cholSolve(l, d, diff)) - 0.5*cholLogDet(l, d) - 0.5*float64(d)*math.Log(2*math.Pi)
 		if got := post.LogDensity(x); math.Abs(got-want) > 1e-8 {
 			t.Errorf("%+v: log density %g, Gaussian %g", tc, got, want)
 		}
@@ -252,7 +253,7 @@ func TestPosteriorImportance(t *testing.T) {
 	for i := range n {
 		k := drawCategorical(prior.weights, r)
 		x := prior.sampleComponent(k, r)
-		res := y[0] - dot(a[0], x)
+		res := y[0] - linalg.Dot(a[0], x)
 		iw[i] = math.Exp(-0.5 * res * res / (sigma * sigma))
 		comp[i], xs[i] = k, x
 		sum += iw[i]
@@ -489,7 +490,7 @@ func TestNetworkGradient(t *testing.T) {
 			xm := append([]float64(nil), x...)
 			xp[j] += h
 			xm[j] -= h
-			fd := (dot(v, m.Eps(xp, ac[ts])) - dot(v, m.Eps(xm, ac[ts]))) / (2 * h)
+			fd := (linalg.Dot(v, m.Eps(xp, ac[ts])) - linalg.Dot(v, m.Eps(xm, ac[ts]))) / (2 * h)
 			if math.Abs(float64(got[j])-fd) > 1e-3*(1+math.Abs(fd)) {
 				t.Errorf("%s: ∂/∂x[%d] = %g by autodiff, %g by finite differences", kind, j, got[j], fd)
 			}
@@ -706,10 +707,10 @@ func TestStandard(t *testing.T) {
 		gram := make([]float64, tc.m*tc.m)
 		for i := range tc.m {
 			for j := range tc.m {
-				gram[i*tc.m+j] = dot(p.A[i], p.A[j])
+				gram[i*tc.m+j] = linalg.Dot(p.A[i], p.A[j])
 			}
 		}
-		vals, _, err := symEigen(gram, tc.m)
+		vals, _, err := linalg.SymEigen(gram, tc.m)
 		if err != nil {
 			t.Fatal(err)
 		}

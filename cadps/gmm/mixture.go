@@ -21,6 +21,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+
+	"github.com/cadps/toolkit/internal/linalg"
 )
 
 // Mixture is a Gaussian mixture in d dimensions. Build it with [New] or
@@ -173,7 +175,7 @@ func factor(c []float64, d int) (component, error) {
 			sym[i*d+j] = (c[i*d+j] + c[j*d+i]) / 2
 		}
 	}
-	vals, vecs, err := symEigen(sym, d)
+	vals, vecs, err := linalg.SymEigen(sym, d)
 	if err != nil {
 		return component{}, err
 	}
@@ -260,7 +262,7 @@ func (c component) fromBasis(z []float64) []float64 {
 	d := len(z)
 	out := make([]float64, d)
 	for i := range d {
-		out[i] = dot(c.vecs[i*d:(i+1)*d], z)
+		out[i] = linalg.Dot(c.vecs[i*d:(i+1)*d], z)
 	}
 	return out
 }

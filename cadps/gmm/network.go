@@ -6,6 +6,7 @@ import (
 
 	"github.com/cadps/toolkit/cadps/diffusion"
 	"github.com/cadps/toolkit/cadps/nn"
+	"github.com/cadps/toolkit/internal/linalg"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
@@ -127,7 +128,7 @@ func (m *Mixture) isotropicNetwork(tab alphaTables, lam []float64) func(ctx *con
 	logw := make([]float32, K)
 	for k, mu := range m.means {
 		means = append(means, toF32(mu)...)
-		norms[k] = float32(dot(mu, mu))
+		norms[k] = float32(linalg.Dot(mu, mu))
 		logw[k] = float32(math.Log(m.weights[k]))
 	}
 	lam32 := toF32(lam)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/cadps/toolkit/cadps/nn"
+	"github.com/cadps/toolkit/internal/linalg"
 	"github.com/cadps/toolkit/ops"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
@@ -42,7 +43,7 @@ func NewMatrix(a [][]float64) (*Matrix, error) {
 	gram := make([]float64, m*m)
 	for i := range m {
 		for j := range m {
-			gram[i*m+j] = dot(a[i], a[j])
+			gram[i*m+j] = linalg.Dot(a[i], a[j])
 		}
 	}
 	l, err := cholesky(gram, m)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+
+	"github.com/cadps/toolkit/internal/linalg"
 )
 
 // Posterior is the exact posterior p(x | y) ∝ p(x) N(y; A x, σ_y² I) of a
@@ -77,7 +79,7 @@ func NewPosterior(prior *Mixture, a [][]float64, y []float64, sigmaY float64) (*
 		s := make([]float64, m*m)
 		for i := range m {
 			for j := range m {
-				s[i*m+j] = dot(p.a[i], bk[j])
+				s[i*m+j] = linalg.Dot(p.a[i], bk[j])
 			}
 			s[i*m+i] += s2
 		}
@@ -88,7 +90,7 @@ func NewPosterior(prior *Mixture, a [][]float64, y []float64, sigmaY float64) (*
 		mu := prior.means[k]
 		r := make([]float64, m)
 		for i := range m {
-			r[i] = y[i] - dot(p.a[i], mu)
+			r[i] = y[i] - linalg.Dot(p.a[i], mu)
 		}
 		alpha := cholSolve(l, m, r)
 		mean := append([]float64(nil), mu...)
@@ -102,7 +104,7 @@ func NewPosterior(prior *Mixture, a [][]float64, y []float64, sigmaY float64) (*
 		for _, v := range c.vals {
 			p.logdetP[k] += math.Log(v)
 		}
-		p.logw[k] = math.Log(prior.weights[k]) - 0.5*dot(r, alpha) - 0.5*p.logdetS[k] - 0.5*float64(m)*math.Log(2*math.Pi)
+		p.logw[k] = math.Log(prior.weights[k]) - 0.5*linalg.Dot(r, alpha) - 0.5*p.logdetS[k] - 0.5*float64(m)*math.Log(2*math.Pi)
 	}
 	lse := logSumExp(p.logw)
 	if math.IsInf(lse, 0) || math.IsNaN(lse) {
@@ -161,7 +163,7 @@ func (p *Posterior) Sample(n int, r *rand.Rand) [][]float64 {
 		k := drawCategorical(p.weights, r)
 		x := p.prior.sampleComponent(k, r)
 		for i := range m {
-			e[i] = p.y[i] - dot(p.a[i], x) - p.sigma*r.NormFloat64()
+			e[i] = p.y[i] - linalg.Dot(p.a[i], x) - p.sigma*r.NormFloat64()
 		}
 		beta := cholSolve(p.chol[k], m, e)
 		for i := range m {
@@ -191,7 +193,7 @@ func (p *Posterior) LogComponents(x []float64) []float64 {
 			q += v * v / c.vals[j]
 		}
 		for i := range m {
-			ad := dot(p.a[i], delta)
+			ad := linalg.Dot(p.a[i], delta)
 			q += ad * ad / s2
 		}
 		logdet := p.logdetP[k] + float64(m)*math.Log(s2) - p.logdetS[k]

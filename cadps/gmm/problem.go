@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/cadps/toolkit/checkpoints"
+	"github.com/cadps/toolkit/internal/linalg"
 )
 
 // Problem is a linear inverse problem with a mixture prior:
@@ -99,7 +100,7 @@ func Standard(d, m int, seed uint64) (*Problem, error) {
 	x := prior.Sample(1, r)[0]
 	y := make([]float64, m)
 	for i := range y {
-		y[i] = dot(a[i], x) + sigma*r.NormFloat64()
+		y[i] = linalg.Dot(a[i], x) + sigma*r.NormFloat64()
 	}
 	return &Problem{Prior: prior, A: a, Y: y, SigmaY: sigma}, nil
 }
@@ -123,10 +124,10 @@ func randomMatrix(m, d int, r *rand.Rand) ([][]float64, float64, error) {
 	gram := make([]float64, m*m)
 	for i := range m {
 		for j := range m {
-			gram[i*m+j] = dot(g[i], g[j])
+			gram[i*m+j] = linalg.Dot(g[i], g[j])
 		}
 	}
-	vals, vecs, err := symEigen(gram, m) // G Gᵀ = U diag(S²) Uᵀ
+	vals, vecs, err := linalg.SymEigen(gram, m) // G Gᵀ = U diag(S²) Uᵀ
 	if err != nil {
 		return nil, 0, fmt.Errorf("gmm: random measurement matrix: %w", err)
 	}

@@ -1,8 +1,11 @@
 // Package linalg holds the small dense linear algebra the toolkit does on the
-// host, in float64 on row-major matrices: Cholesky factorisation, solves and
-// log-determinants of symmetric positive definite systems (a super-resolution
-// operator's pseudo-inverse, a Gaussian-mixture posterior, the exact
-// Gaussian-prior checks of the guidance tests).
+// host, in float64: Cholesky factorisation, solves and log-determinants of
+// symmetric positive definite systems (a super-resolution operator's
+// pseudo-inverse, a Gaussian-mixture posterior, the exact Gaussian-prior
+// checks of the guidance tests), symmetric eigendecompositions (a mixture's
+// full covariances) and singular value decompositions (the operators' SVDs
+// that DDRM reads), by Jacobi rotations. Matrices are flat and row-major,
+// but for SVD's, which are slices of rows.
 package linalg
 
 import (
