@@ -292,3 +292,66 @@ func (s *StateDict) NumParameters() int {
 	}
 	return n
 }
+
+// CheckFinite returns an error naming the source and the first tensor
+// that holds a NaN or an infinite value, with its index. The loaders of
+// network weights refuse such a file with it, since a network computed
+// with it gives NaN wherever the value reaches, far from the file (a
+// sampler that diverges, a metric that is NaN); the readers themselves
+// take it, as data files may hold such values. Integer and boolean
+// tensors hold none.
+func (s *StateDict) CheckFinite() error {
+	for _, n := range s.Names {
+		t := s.Tensors[n]
+		if i, v, ok := t.firstNonFinite(); ok {
+			return fmt.Errorf("checkpoints: %s: tensor %s holds a non-finite value, %s, at element %d of %d: the file is damaged", s.Source, quoteName(t.Name), v, i, t.NumElements())
+		}
+	}
+	return nil
+}
+
+// firstNonFinite returns the index of the first NaN or infinite value of
+// a float tensor and the value as text ("NaN", "+Inf", "-Inf"), reading
+// the exponent bits of each value, whatever its width.
+func (t *Tensor) firstNonFinite() (int, string, bool) {
+	var (
+		size          int
+		expMask, frac uint64
+	)
+	switch t.DType {
+	case F64:
+		size, expMask, frac = 8, 0x7ff0000000000000, 0x000fffffffffffff
+	case F32:
+		size, expMask, frac = 4, 0x7f800000, 0x007fffff
+	case F16:
+		size, expMask, frac = 2, 0x7c00, 0x03ff
+	case BF16:
+		size, expMask, frac = 2, 0x7f80, 0x007f
+	default:
+		return 0, "", false
+	}
+	d, le := t.Data, binary.LittleEndian
+	for i := 0; (i+1)*size <= len(d); i++ {
+		var b uint64
+		switch size {
+		case 8:
+			b = le.Uint64(d[8*i:])
+		case 4:
+			b = uint64(le.Uint32(d[4*i:]))
+		default:
+			b = uint64(le.Uint16(d[2*i:]))
+		}
+		if b&expMask != expMask {
+			continue
+		}
+		switch sign := b >> (8*size - 1); {
+		case b&frac != 0:
+			return i, "NaN", true
+		case sign != 0:
+			return i, "-Inf", true
+		default:
+			return i, "+Inf", true
+		}
+	}
+	return 0, "", false
+}

@@ -2,8 +2,10 @@ package restore
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -141,6 +143,20 @@ func TestLoadPriorErrors(t *testing.T) {
 	if err := checkpoints.SaveSafetensors(noProcess, sd); err != nil {
 		t.Fatal(err)
 	}
+	nanSD, err := checkpoints.Load(spec.Weights)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bias, err := nanSD.Get("input_blocks.0.0.bias")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bias.DType, bias.Data = checkpoints.F32, make([]byte, 4*bias.NumElements())
+	binary.LittleEndian.PutUint32(bias.Data[4:], math.Float32bits(float32(math.NaN())))
+	nanWeights := filepath.Join(dir, "nan.safetensors")
+	if err := checkpoints.SaveSafetensors(nanWeights, nanSD); err != nil {
+		t.Fatal(err)
+	}
 	weights, err := os.ReadFile(spec.Weights)
 	if err != nil {
 		t.Fatal(err)
@@ -157,6 +173,10 @@ func TestLoadPriorErrors(t *testing.T) {
 		{"weights cut short", ModelSpec{ConfigPath: spec.ConfigPath, Weights: truncated}, []string{
 			"restore: reading the weights " + truncated + " of model " + spec.ConfigPath + ": checkpoints: " + truncated,
 			"truncated",
+		}},
+		{"weights with a NaN", ModelSpec{ConfigPath: spec.ConfigPath, Weights: nanWeights}, []string{
+			"restore: reading the weights " + nanWeights + " of model " + spec.ConfigPath + ": checkpoints: " + nanWeights +
+				`: tensor "input_blocks.0.0.bias" holds a non-finite value, NaN, at element 1 of `,
 		}},
 		{"weights of another architecture", ModelSpec{ConfigPath: noScaleShift, Weights: spec.Weights}, []string{
 			"restore: weights " + spec.Weights + " do not fit model " + noScaleShift,

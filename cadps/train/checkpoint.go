@@ -136,6 +136,9 @@ func toCheckpointTensor(name string, value *tensors.Tensor) (*checkpoints.Tensor
 // size it was trained on (the data order depends on it).
 func Resume(b backends.Backend, path string, data *Dataset) (*Trainer, error) {
 	sd, err := checkpoints.LoadSafetensors(path)
+	if err == nil {
+		err = sd.CheckFinite()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("train: resuming: %w", err)
 	}

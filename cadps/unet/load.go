@@ -16,9 +16,10 @@ import (
 
 // Load checks that sd is exactly this model's state_dict (every key present,
 // none unexpected, every shape right: all problems listed in one error that
-// names the file and the config) and stores its tensors, as float32, in ctx
-// under the scopes Apply reads them from. sd is left as it was. A nil ctx
-// or sd is an error.
+// names the file and the config), that every value is finite (a NaN or an
+// infinite value is an error naming the tensor: checkpoints.CheckFinite),
+// and stores its tensors, as float32, in ctx under the scopes Apply reads
+// them from. sd is left as it was. A nil ctx or sd is an error.
 func (m *Model) Load(ctx *context.Context, sd *checkpoints.StateDict) error {
 	if sd == nil {
 		return errors.New("unet: no state dict to load (nil)")
@@ -48,6 +49,9 @@ func (m *Model) load(ctx *context.Context, sd *checkpoints.StateDict, free bool)
 		return fmt.Errorf("unet: loading %s: %s", sd.Source, noContext)
 	}
 	if err := m.Match(sd); err != nil {
+		return err
+	}
+	if err := sd.CheckFinite(); err != nil {
 		return err
 	}
 	for _, p := range m.specs {

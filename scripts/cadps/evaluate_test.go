@@ -350,6 +350,39 @@ func TestEvaluateOtherWeights(t *testing.T) {
 	}
 }
 
+// TestEvaluateNonFiniteWeights: weights holding a NaN are refused when
+// they are loaded, naming the file and the tensor, before the output
+// folder is made, so that a rerun with sound weights into the same folder
+// is not refused as made with other weights.
+func TestEvaluateNonFiniteWeights(t *testing.T) {
+	dir := t.TempDir()
+	weights, out := filepath.Join(dir, "ema.safetensors"), filepath.Join(dir, "eval")
+	sd, err := small.Weights()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bias, err := sd.Get("input_blocks.0.0.bias")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bias.DType, bias.Data = checkpoints.F32, make([]byte, 4*bias.NumElements())
+	binary.LittleEndian.PutUint32(bias.Data, math.Float32bits(float32(math.NaN())))
+	if err := checkpoints.SaveSafetensors(weights, sd); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = runCmd(runEvaluate, "-model", "small", "-weights", weights, "-data", testImagesDir(t), "-count", "1", "-batch", "1",
+		"-steps", "2", "-tasks", "inpaint_box:size=12", "-methods", "dps", "-keep", "0", "-quiet", "-out", out)
+	want := weights + `: tensor "input_blocks.0.0.bias" holds a non-finite value, NaN, at element 0 of `
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("error %v, want one containing %q", err, want)
+	}
+	for _, p := range []string{filepath.Join(out, runs.EvalSettingsFile), out} {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("the refused run left %s", p)
+		}
+	}
+}
+
 // TestEvaluateMethodRevision checks that settings.json records the
 // revision of a method whose default output changed, and that a folder
 // started by an earlier revision is not resumed.

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -225,4 +227,32 @@ func TestTrainLeavesNoGoroutine(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Errorf("a goroutine of the run is still there after it returned:\n%s", stacks)
+}
+
+// TestTrainResumeRefusesNonFinite: a checkpoint holding a NaN is refused
+// by --resume, naming the file and the tensor, before any step.
+func TestTrainResumeRefusesNonFinite(t *testing.T) {
+	data, out := writeTinyIDX(t, 4), filepath.Join(t.TempDir(), "run")
+	if log, err := runTrainArgs(t, append(tinyTrainArgs(data, out), "--steps", "1")...); err != nil {
+		t.Fatalf("%v\n%s", err, log)
+	}
+	ckpt := filepath.Join(out, train.CheckpointFile)
+	sd, err := checkpoints.LoadSafetensors(ckpt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := slices.IndexFunc(sd.Names, func(n string) bool { return sd.Tensors[n].DType == checkpoints.F32 })
+	if k < 0 {
+		t.Fatal("no float32 tensor in the checkpoint")
+	}
+	bad := sd.Tensors[sd.Names[k]]
+	binary.LittleEndian.PutUint32(bad.Data, math.Float32bits(float32(math.NaN())))
+	if err := checkpoints.SaveSafetensors(ckpt, sd); err != nil {
+		t.Fatal(err)
+	}
+	_, err = runTrainArgs(t, "--data", data, "--out", out, "--steps", "2", "--resume")
+	want := ckpt + `: tensor "` + bad.Name + `" holds a non-finite value, NaN, at element 0 of `
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("error %v, want one containing %q", err, want)
+	}
 }
