@@ -118,7 +118,7 @@ func (e *Evaluation) Run() (string, error) {
 	e.Settings.Revisions = revisions(e.Settings.Methods, e.Custom)
 	e.Settings.Model = restore.RecordName(e.Settings.Model, e.Settings.Weights)
 	e.config, e.toolkit = cmp.Or(e.BackendConfig, os.Getenv(backend.EnvVar)), cmp.Or(e.Toolkit, buildinfo.Toolkit())
-	if err := refuseOtherRun(e.Out, SettingsFile, "a reproduction's", "an evaluation"); err != nil {
+	if err := CheckOutputFolder(e.Out, CommandEvaluate); err != nil {
 		return "", err
 	}
 	if _, err := e.load(); err != nil {

@@ -274,7 +274,7 @@ func (r *Reproduction) check() error {
 			return err
 		}
 	}
-	if err := refuseOtherRun(r.Out, EvalSettingsFile, "an evaluation's", "a reproduction"); err != nil {
+	if err := CheckOutputFolder(r.Out, CommandReproduce); err != nil {
 		return err
 	}
 	return atomicfile.CheckWritable(r.Out)
@@ -286,18 +286,6 @@ func (r *Reproduction) check() error {
 func checkFolderName(what, name string) error {
 	if name == "" || name == "." || name == ".." || strings.ContainsRune(name, '/') || strings.ContainsRune(name, filepath.Separator) {
 		return fmt.Errorf("runs: %s %q cannot name a folder of the output: give a name without path separators (and not . or .. alone)", what, name)
-	}
-	return nil
-}
-
-// refuseOtherRun refuses the output folder dir when it holds file, the
-// settings of another kind of run (theirs, such as "an evaluation's"):
-// this run (this, such as "a reproduction") would write its own settings,
-// results and tables beside that run's, and the folder would be read as
-// either. Any other error is left to the checks that write the folder.
-func refuseOtherRun(dir, file, theirs, this string) error {
-	if _, err := os.Lstat(filepath.Join(dir, file)); err == nil {
-		return fmt.Errorf("runs: %s holds %s settings (%s): %s needs a folder of its own; use another output folder", dir, theirs, file, this)
 	}
 	return nil
 }

@@ -58,6 +58,9 @@ type Merging struct {
 // Check refuses; a refused merge leaves Out as it was (and removes it when
 // it made it).
 func (m *Merging) Run() (*Table, error) {
+	if err := CheckOutputFolder(m.Out, CommandMerge); err != nil {
+		return nil, err
+	}
 	_, statErr := os.Stat(m.Out)
 	made := errors.Is(statErr, os.ErrNotExist)
 	if err := atomicfile.CheckWritable(m.Out); err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -538,24 +539,28 @@ func TestRestoreRerun(t *testing.T) {
 }
 
 // TestRestoreOthersFiles runs restore into folders that hold files of
-// the names it writes that are not an earlier restoration's outputs: they
-// stay unless the folder's record.json lists them (or, a record without
-// the list, names restore writes); and an image that is one of the run's
-// output files is refused before anything is written.
+// the names it writes: those of an earlier restoration (a record.json of
+// a restoration) go unless that record lists other files (or, a record
+// without the list, they are names restore writes), and the others stay;
+// a folder without a restoration's record is refused, naming such a file
+// (a user's own, which the run would replace), and left as it was; and an
+// image that is one of the run's output files is refused before anything
+// is written.
 func TestRestoreOthersFiles(t *testing.T) {
 	model := fixtureModel(t, "fixed")
 	img := filepath.Join(t.TempDir(), "face.png")
 	writeTestImage(t, img, 16, 0)
 	mine := []string{"notes.txt", measurementFile, gifFile}
 	for _, c := range []struct {
-		name   string
-		record string   // record.json before the run, "" for none
-		kept   []string // of mine, those still there after an unconditional run
+		name    string
+		record  string   // record.json before the run, "" for none
+		kept    []string // of mine, those still there after an unconditional run
+		refused string   // the file the refusal names, "" when the run is taken
 	}{
-		{"no record", "", mine},
-		{"a record that lists its files", `{"settings": {"method": "dps"}, "files": ["recon.png", "label.png", "progress.png"]}`, mine},
-		{"a record without the list", `{"settings": {"method": "dps"}}`, []string{"notes.txt"}},
-		{"a record.json that is no restoration's", `{"something": "else"}`, mine},
+		{"no record", "", mine, measurementFile},
+		{"a record that lists its files", `{"image": "face.png", "settings": {"method": "dps"}, "files": ["recon.png", "label.png", "progress.png"]}`, mine, ""},
+		{"a record without the list", `{"image": "face.png", "settings": {"method": "dps"}}`, []string{"notes.txt"}, ""},
+		{"a record.json that is no restoration's", `{"something": "else"}`, mine, measurementFile},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			out := t.TempDir()
@@ -569,8 +574,20 @@ func TestRestoreOthersFiles(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			before := folderFiles(t, out)
 			args := append([]string{img, "-method", "unconditional", "-steps", "2", "-out", out, "-quiet"}, model...)
-			if _, stderr, err := runCmd(runRestore, args...); err != nil {
+			_, stderr, err := runCmd(runRestore, args...)
+			switch {
+			case c.refused != "":
+				want := "runs: output folder " + out + " holds " + c.refused + ", which no run of cadps restore made and which it would replace"
+				if err == nil || !strings.Contains(err.Error(), want) {
+					t.Fatalf("error %v, want one containing %q", err, want)
+				}
+				if after := folderFiles(t, out); !maps.Equal(after, before) {
+					t.Errorf("the refused run changed the folder: %v, was %v", after, before)
+				}
+				return
+			case err != nil:
 				t.Fatalf("%v\n%s", err, stderr)
 			}
 			for _, name := range mine {

@@ -115,6 +115,9 @@ func runReproduce(args []string, stdout, stderr io.Writer) (err error) {
 	// so a run they refuse removes the shard count when this worker
 	// recorded it and the folder holds nothing else, and the folder again
 	// when it made it.
+	if err := runs.CheckOutputFolder(*f.out, runs.CommandReproduce); err != nil {
+		return err
+	}
 	dir, err := makeOutputDir(*f.out)
 	if err != nil {
 		return err

@@ -20,6 +20,7 @@ import (
 	"github.com/cadps/toolkit/cadps/metrics"
 	"github.com/cadps/toolkit/cadps/metrics/lpips"
 	"github.com/cadps/toolkit/cadps/restore"
+	"github.com/cadps/toolkit/cadps/runs"
 	"github.com/cadps/toolkit/cadps/runs/claim"
 	"github.com/cadps/toolkit/internal/atomicfile"
 	"github.com/cadps/toolkit/internal/buildinfo"
@@ -44,7 +45,7 @@ const (
 	labelFile       = "label.png"
 	progressFile    = "progress.png"
 	gifFile         = "progress.gif"
-	recordFile      = "record.json"
+	recordFile      = runs.RestoreRecordFile
 	// restoreClaim is the stem of the claim (claim.Claimer) a restoration
 	// holds on its output folder while it runs: hidden files
 	// .restore.claim.N, removed when it ends.
@@ -430,11 +431,15 @@ func stagedName(name string) string {
 	return "." + strings.TrimSuffix(name, ext) + ".new" + ext
 }
 
-// checkRestoreOutputs refuses an output folder in which a path restore
-// writes (an output file, or its staged name) is a folder, which no file
+// checkRestoreOutputs refuses an output folder that runs.CheckOutputFolder
+// refuses (another command's run, or files of no run), and one in which a
+// path restore writes (an output file, or its staged name) is a folder, which no file
 // can replace: checked before the sampling, it keeps a run from failing
 // once it has begun to replace an earlier run's files.
 func checkRestoreOutputs(dir string) error {
+	if err := runs.CheckOutputFolder(dir, runs.CommandRestore); err != nil {
+		return err
+	}
 	for _, name := range restoreOutputs() {
 		for _, p := range []string{name, stagedName(name)} {
 			if st, err := os.Lstat(filepath.Join(dir, p)); err == nil && st.IsDir() {
@@ -499,7 +504,7 @@ func writeRestoreOutputs(dir string, res *restore.Result, rec *restoreRecord, ea
 	}
 	defer func() {
 		if err != nil {
-			err = fmt.Errorf("%w; %s holds no %s now, and its images may be of the earlier run or of this one: rerun the restoration", err, dir, recordFile)
+			err = fmt.Errorf("%w; %s holds no %s now, and its images may be of the earlier run or of this one: remove them and rerun the restoration", err, dir, recordFile)
 		}
 	}()
 	if err := removeStaleOutputs(dir, earlier, rec.Files); err != nil {
@@ -516,7 +521,7 @@ func writeRestoreOutputs(dir string, res *restore.Result, rec *restoreRecord, ea
 // restoreOutputs are the names of every file `cadps restore` may write
 // into its output folder.
 func restoreOutputs() []string {
-	return []string{reconFile, measurementFile, labelFile, progressFile, gifFile, recordFile}
+	return runs.OutputNames(runs.CommandRestore)
 }
 
 // earlierRestoreOutputs returns the output files of the restoration whose

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cadps/toolkit/cadps/backend"
 	"github.com/cadps/toolkit/cadps/prior/small"
+	"github.com/cadps/toolkit/cadps/runs"
 	"github.com/cadps/toolkit/cadps/runs/claim"
 	"github.com/cadps/toolkit/cadps/train"
 	"github.com/cadps/toolkit/cadps/unet"
@@ -107,6 +108,9 @@ func runTrain(args []string, stdout, stderr io.Writer) (err error) {
 		return usagef("--out %s is the --data folder: its loss.png would be read as a training image by -resume; give another output folder", *f.out)
 	}
 
+	if err := runs.CheckOutputFolder(*f.out, runs.CommandTrain); err != nil {
+		return err
+	}
 	// The folder is made and claimed before the checkpoint is looked at,
 	// so that of two runs into it the second is refused at once.
 	dir, err := makeOutputDir(*f.out)

@@ -1,0 +1,160 @@
+package runs
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/cadps/toolkit/cadps/train"
+)
+
+// Command names a command of the toolkit that writes an output folder
+// (cadps restore, reproduce, evaluate, merge, train): the kind of run a
+// folder holds.
+type Command string
+
+// The commands that write output folders.
+const (
+	CommandRestore   Command = "restore"
+	CommandReproduce Command = "reproduce"
+	CommandEvaluate  Command = "evaluate"
+	CommandMerge     Command = "merge"
+	CommandTrain     Command = "train"
+)
+
+// RestoreRecordFile is the record of a restoration, which marks the
+// folder of cadps restore (the other commands' marks are this package's
+// SettingsFile, ShardFile, EvalSettingsFile and CSVFile, and package
+// train's files).
+const RestoreRecordFile = "record.json"
+
+// metricsCSVHeader and summaryHeader start the metrics CSV (CSVFile) and
+// the Markdown table (TableFile) that Table.Write writes.
+const (
+	metricsCSVHeader = "task,method,index,image,status,"
+	summaryHeader    = "| task | method | images |"
+)
+
+// FolderRun returns the command whose run the folder dir holds and the
+// file that says so: reproduce.json or shards.json (reproduce), settings.json
+// (evaluate), checkpoint.safetensors, ema.safetensors or losses.csv (train),
+// a record.json that is a restoration's record (restore), a metrics.csv or
+// a summary.md as a reproduction's tables begin (merge: its tables without
+// a reproduction).
+// It returns "" for a folder that does not exist or holds none of them.
+func FolderRun(dir string) (Command, string) {
+	for _, m := range []struct {
+		cmd  Command
+		file string
+		is   func(path string) bool
+	}{
+		{CommandReproduce, SettingsFile, exists},
+		{CommandReproduce, ShardFile, exists},
+		{CommandEvaluate, EvalSettingsFile, exists},
+		{CommandTrain, train.CheckpointFile, exists},
+		{CommandTrain, train.EMAFile, exists},
+		{CommandTrain, train.LossFile, exists},
+		{CommandRestore, RestoreRecordFile, isRestoreRecord},
+		{CommandMerge, CSVFile, startsWith(metricsCSVHeader)},
+		{CommandMerge, TableFile, startsWith(summaryHeader)},
+	} {
+		if m.is(filepath.Join(dir, m.file)) {
+			return m.cmd, m.file
+		}
+	}
+	return "", ""
+}
+
+// CheckOutputFolder is the rule by which every command that writes an
+// output folder takes one. cmd may write into dir when dir does not exist,
+// when it holds a run of cmd itself (which the command then resumes,
+// extends or replaces by its own rules), and merge also into a
+// reproduction's folder (whose settings it checks itself). A folder
+// holding another command's run (FolderRun) is refused, naming that
+// command and the file that says so. A folder holding no run is taken
+// unless it holds a file or folder of a name that cmd writes
+// (OutputNames): that one, a user's own metrics.csv or recon.png say,
+// would be replaced, so it is refused, named; files of other names stay
+// beside the run's.
+func CheckOutputFolder(dir string, cmd Command) error {
+	run, file := FolderRun(dir)
+	switch {
+	case run == cmd, run == CommandReproduce && cmd == CommandMerge:
+		return nil
+	case run != "":
+		return fmt.Errorf("runs: output folder %s holds a run of cadps %s (%s): cadps %s does not write into another command's folder; use another output folder",
+			dir, run, file, cmd)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil // missing, not a folder, unreadable: left to the checks that make and write it
+	}
+	for _, e := range entries {
+		for _, pattern := range OutputNames(cmd) {
+			if ok, _ := filepath.Match(pattern, e.Name()); ok {
+				return fmt.Errorf("runs: output folder %s holds %s, which no run of cadps %s made and which it would replace: move it away or use another output folder",
+					dir, e.Name(), cmd)
+			}
+		}
+	}
+	return nil
+}
+
+// OutputNames returns the names (filepath.Match patterns) of the files
+// and folders that cmd writes directly in its output folder, those that
+// mark its runs (FolderRun) included; a reproduction also writes a folder
+// per task, named by its label.
+func OutputNames(cmd Command) []string {
+	tables := []string{CSVFile, TableFile, GridFile("*")}
+	switch cmd {
+	case CommandRestore:
+		return []string{"recon.png", "measurement.png", "label.png", "progress.png", "progress.gif", RestoreRecordFile}
+	case CommandReproduce:
+		return append([]string{SettingsFile, ShardFile}, tables...)
+	case CommandEvaluate:
+		return []string{EvalSettingsFile, EvalResultsFile, EvalTableFile, EvalImagesDir}
+	case CommandMerge:
+		return tables
+	case CommandTrain:
+		return []string{train.CheckpointFile, train.EMAFile, train.LossFile, train.LossPlotFile}
+	}
+	return nil
+}
+
+// exists reports whether path names something (a dangling link too).
+func exists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
+}
+
+// isRestoreRecord reports whether path is a restoration's record: a JSON
+// object with the image restored and settings naming the method.
+func isRestoreRecord(path string) bool {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return false // missing, a folder, unreadable: no record
+	}
+	var rec struct {
+		Image    *string `json:"image"`
+		Settings struct {
+			Method string `json:"method"`
+		} `json:"settings"`
+	}
+	return json.Unmarshal(data, &rec) == nil && rec.Image != nil && rec.Settings.Method != ""
+}
+
+// startsWith returns a test of whether a file starts with prefix.
+func startsWith(prefix string) func(path string) bool {
+	return func(path string) bool {
+		f, err := os.Open(path)
+		if err != nil {
+			return false
+		}
+		defer f.Close()
+		head := make([]byte, len(prefix))
+		_, err = io.ReadFull(f, head)
+		return err == nil && string(head) == prefix
+	}
+}

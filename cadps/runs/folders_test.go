@@ -1,0 +1,86 @@
+package runs
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestCheckOutputFolder takes every pair of a folder one command made (as
+// its files leave it) and a command writing into it: a command resumes
+// its own folders, merge writes into a reproduction's too, and every other
+// pair is refused, naming the command that made the folder and the file
+// that says so. A folder holding no run is refused when it holds a file of
+// a name the command writes, naming it (a user's record.json, metrics.csv
+// or recon.png), and taken otherwise (files of other names stay): an empty
+// folder, one holding only what a killed run leaves (temporary files,
+// claims), one holding other files, and a missing one.
+func TestCheckOutputFolder(t *testing.T) {
+	restoreRecord := `{"image":"face.png","settings":{"method":"dps","task":"sr"},"files":["recon.png"]}`
+	folders := []struct {
+		name  string
+		made  Command   // "" = no run
+		mark  string    // the file that says so, or the one a command would replace
+		by    []Command // with made "" and mark: the commands that would replace it
+		files map[string]string
+	}{
+		{"restore", CommandRestore, RestoreRecordFile, nil, map[string]string{RestoreRecordFile: restoreRecord, "recon.png": "png", "measurement.png": "png"}},
+		{"reproduce", CommandReproduce, SettingsFile, nil, map[string]string{SettingsFile: "{}", ShardFile: "{}", CSVFile: metricsCSVHeader + "psnr\n", TableFile: summaryHeader, "sr/dps/00000.json": "{}"}},
+		{"reproduce, its first worker starting", CommandReproduce, ShardFile, nil, map[string]string{ShardFile: "{}", "summary.md.claim.1": ""}},
+		{"evaluate", CommandEvaluate, EvalSettingsFile, nil, map[string]string{EvalSettingsFile: "{}", EvalResultsFile: "task\n", EvalTableFile: "|", "images/sr/x.png": ""}},
+		{"merge", CommandMerge, CSVFile, nil, map[string]string{CSVFile: metricsCSVHeader + "psnr,ssim\n", TableFile: summaryHeader, "grid_sr.png": "png"}},
+		{"merge stopped before metrics.csv", CommandMerge, TableFile, nil, map[string]string{TableFile: summaryHeader + " PSNR (dB) |\n"}},
+		{"train", CommandTrain, "checkpoint.safetensors", nil, map[string]string{"checkpoint.safetensors": "", "ema.safetensors": "", "losses.csv": "step\n", "loss.png": ""}},
+		{"train, before its first checkpoint", CommandTrain, "losses.csv", nil, map[string]string{"losses.csv": "step\n"}},
+		{"a user's record.json", "", "record.json", []Command{CommandRestore}, map[string]string{"record.json": `{"notes":"mine"}`}},
+		{"a user's metrics.csv", "", "metrics.csv", []Command{CommandReproduce, CommandMerge}, map[string]string{"metrics.csv": "name,score\n"}},
+		{"a user's summary.md", "", "summary.md", []Command{CommandReproduce, CommandMerge}, map[string]string{"summary.md": "# mine\n"}},
+		{"a user's recon.png", "", "recon.png", []Command{CommandRestore}, map[string]string{"recon.png": "png"}},
+		{"a user's images folder", "", "images", []Command{CommandEvaluate}, map[string]string{"images/a.png": "png"}},
+		{"a user's loss.png", "", "loss.png", []Command{CommandTrain}, map[string]string{"loss.png": "png"}},
+		{"other files", "", "", nil, map[string]string{"notes.txt": "", "config.json": "{}"}},
+		{"empty", "", "", nil, nil},
+		{"left by killed runs", "", "", nil, map[string]string{".recon.new.png": "", ".metrics.csv.tmp123": "", "results.csv.claim.2": "", ".restore.claim.1": ""}},
+		{"missing", "", "", nil, nil},
+	}
+	commands := []Command{CommandRestore, CommandReproduce, CommandEvaluate, CommandMerge, CommandTrain}
+	for _, f := range folders {
+		dir := filepath.Join(t.TempDir(), "out")
+		if f.name != "missing" {
+			if err := os.Mkdir(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for name, content := range f.files {
+			p := filepath.Join(dir, name)
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, cmd := range commands {
+			t.Run(f.name+" → "+string(cmd), func(t *testing.T) {
+				err := CheckOutputFolder(dir, cmd)
+				var want string
+				switch {
+				case f.made == cmd, f.made == CommandReproduce && cmd == CommandMerge:
+				case f.made != "":
+					want = "runs: output folder " + dir + " holds a run of cadps " + string(f.made) + " (" + f.mark + "): cadps " + string(cmd) +
+						" does not write into another command's folder; use another output folder"
+				case slices.Contains(f.by, cmd):
+					want = "runs: output folder " + dir + " holds " + f.mark + ", which no run of cadps " + string(cmd) + " made and which it would replace: move it away or use another output folder"
+				}
+				switch {
+				case want == "" && err != nil:
+					t.Fatalf("refused: %v", err)
+				case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+					t.Fatalf("error %v, want one containing %q", err, want)
+				}
+			})
+		}
+	}
+}
