@@ -33,10 +33,8 @@ func TestSignalHelperProcess(t *testing.T) {
 	if args[0] == "" {
 		t.Skip("helper process for TestStopOnSignal")
 	}
-	cmds := map[string]func([]string, io.Writer, io.Writer) error{"gmm": gmmCommand().run, "evaluate": runEvaluate, "train": runTrain, "restore": runRestore,
-		"trace": runTrace, "denoise": runDenoise}
-	if err := cmds[args[0]](args[1:], io.Discard, os.Stderr); err != nil {
-		t.Fatal(err)
+	if code := run(args, io.Discard, os.Stderr); code != 0 {
+		os.Exit(code) // the command's exit status, as main gives it
 	}
 }
 
@@ -279,6 +277,42 @@ func TestTrainStopDuringStartup(t *testing.T) {
 				if _, err := os.Stat(filepath.Join(dir, "new")); !errors.Is(err, fs.ErrNotExist) {
 					t.Errorf("the interrupted run left %s (%v): %v", filepath.Join(dir, "new"), err, entries)
 				}
+			}
+		})
+	}
+}
+
+// TestTrainStopWhileTraining interrupts a training run once it trains:
+// it stops after the current step with a checkpoint, says how to go on,
+// and exits with 128 plus the signal's number, as every other command
+// does, so that a batch job stopped at its time limit is not taken for
+// one that ended (Slurm's afterok).
+func TestTrainStopWhileTraining(t *testing.T) {
+	data := writeTinyIDX(t, 3)
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "run")
+			args := append([]string{"train"}, tinyTrainArgs(data, out)...)
+			args = append(args, "--steps", "100000", "--checkpoint-every", "1")
+			p := startHelper(t, "^TestSignalHelperProcess$", signalEnv+"="+strings.Join(args, "\n"))
+			p.waitUntil(t, "training", func() bool {
+				_, err := os.Stat(filepath.Join(out, train.CheckpointFile))
+				return err == nil
+			})
+			err := p.stop(t, sig)
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != 128+int(sig) {
+				t.Fatalf("after %v: %v, want exit status %d; output:\n%s", sig, err, 128+int(sig), p.log.String())
+			}
+			if want := "cadps train: " + sig.String() + ": stopped at step "; !strings.Contains(p.log.String(), want) ||
+				!strings.Contains(p.log.String(), "; continue with --resume") {
+				t.Errorf("output %q, want a line %q… saying to continue with --resume", p.log.String(), want)
+			}
+			if _, err := os.Stat(filepath.Join(out, train.CheckpointFile)); err != nil {
+				t.Errorf("no checkpoint to resume from: %v", err)
+			}
+			if m, _ := filepath.Glob(filepath.Join(out, trainClaim+".*")); len(m) > 0 {
+				t.Errorf("claims left: %v", m)
 			}
 		})
 	}

@@ -79,7 +79,8 @@ func profiled(path string, f func() int) int {
 }
 
 // run executes the command line and returns the process exit code: 0 on
-// success, 2 for usage errors, 1 for everything else. Errors are printed as
+// success, 2 for usage errors, 128 plus the signal's number for a run a
+// signal stopped (signalExit), 1 for everything else. Errors are printed as
 // one clear line, never as a stack trace.
 func run(args []string, stdout, stderr io.Writer) int {
 	cmds := commands()
@@ -98,6 +99,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			if sub := (subcommandError{}); errors.As(err, &sub) {
 				name = sub.name
 			}
+			var stopped signalExit
 			switch {
 			case err == nil:
 				return 0
@@ -106,6 +108,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 			case errors.As(err, new(usageError)):
 				fmt.Fprintf(stderr, "cadps %s: %v\n", name, err)
 				return 2
+			case errors.As(err, &stopped):
+				fmt.Fprintf(stderr, "cadps %s: %v\n", name, err)
+				return stopped.status()
 			default:
 				fmt.Fprintf(stderr, "cadps %s: %v\n", name, err)
 				return 1

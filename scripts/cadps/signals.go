@@ -11,6 +11,24 @@ import (
 	"github.com/cadps/toolkit/cadps/runs/claim"
 )
 
+// signalExit is the error of a run that a signal stopped after it saved
+// what it had done (train): run prints "cadps NAME: SIGNAL: MSG" and
+// exits with the status stopOnSignal gives, 128 plus the signal's number.
+type signalExit struct {
+	sig os.Signal
+	msg string
+}
+
+func (e signalExit) Error() string { return fmt.Sprintf("%v: %s", e.sig, e.msg) }
+
+// status is the process's exit status: 130 for SIGINT, 143 for SIGTERM.
+func (e signalExit) status() int {
+	if s, ok := e.sig.(syscall.Signal); ok {
+		return 128 + int(s)
+	}
+	return 1
+}
+
 // signalStop is a run's handling of SIGINT and SIGTERM (stopOnSignal).
 type signalStop struct {
 	sigs chan os.Signal

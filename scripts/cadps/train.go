@@ -149,6 +149,7 @@ func runTrain(args []string, stdout, stderr io.Writer) (err error) {
 	// From now on SIGINT/SIGTERM stop the run after the current step, with
 	// a checkpoint.
 	var stop atomic.Bool
+	var caught atomic.Value // the signal that stopped the run
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
@@ -157,7 +158,8 @@ func runTrain(args []string, stdout, stderr io.Writer) (err error) {
 	defer close(ended)
 	go func() {
 		select {
-		case <-sigs:
+		case sig := <-sigs:
+			caught.Store(sig)
 			stop.Store(true)
 		case <-ended:
 		}
@@ -169,8 +171,11 @@ func runTrain(args []string, stdout, stderr io.Writer) (err error) {
 		Stop: stop.Load, Check: trainClaimCheck(held, *f.out),
 	})
 	if errors.Is(err, train.ErrStopped) {
-		fmt.Fprintf(stderr, "stopped at step %d; continue with --resume\n", tr.Steps())
-		return nil
+		// The checkpoint holds every step: the folder stays (undo keeps a
+		// folder that holds files) and the exit status says the run did
+		// not end, so that a job chain waiting for it does not go on.
+		sig, _ := caught.Load().(os.Signal)
+		return signalExit{sig: sig, msg: fmt.Sprintf("stopped at step %d; continue with --resume", tr.Steps())}
 	}
 	if err != nil {
 		return err
