@@ -160,8 +160,8 @@ func TestFIDCommand(t *testing.T) {
 		{name: "npz with other dims", args: []string{"-weights", stem, "-dims", "192", statsA, b}, wantErr: "holds 64-dimensional statistics, but -dims is 192"},
 		{name: "one image", args: []string{"-weights", stem, "-dims", "64", one, a}, wantErr: "holds 1 images"},
 		{name: "missing weights", args: []string{"-dims", "64", a, b}, wantErr: "-weights is needed", usage: true},
-		{name: "blocks the file lacks", args: []string{"-weights", stem, a, b}, wantErr: "\n    Mixed_5b.branch1x1.conv.weight"},
-		{name: "another network", args: []string{"-weights", alex, "-dims", "64", a, b}, wantErr: "\n    Conv2d_1a_3x3.conv.weight"},
+		{name: "blocks the file lacks", args: []string{"-weights", stem, a, b}, wantErr: "445 missing; hint: is it the weight file of another network?; missing: Mixed_5b.branch1x1.conv.weight"},
+		{name: "another network", args: []string{"-weights", alex, "-dims", "64", a, b}, wantErr: "15 missing, 10 unexpected; hint: is it the weight file of another network?; missing: Conv2d_1a_3x3.conv.weight"},
 		{name: "bad dims", args: []string{"-dims", "100", a, b}, wantErr: "-dims 100", usage: true},
 		{name: "one argument", args: []string{"-weights", stem, a}, wantErr: "got 1 argument", usage: true},
 		{name: "not a folder", args: []string{"-weights", stem, "-dims", "64", stem, b}, wantErr: "neither a folder of images nor an .npz file"},
@@ -181,8 +181,8 @@ func TestFIDCommand(t *testing.T) {
 			}
 			stdout, stderr, err := runFIDArgs(tc.args...)
 			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || strings.Contains(err.Error(), "\n") {
+					t.Fatalf("error %v, want one line containing %q", err, tc.wantErr)
 				}
 				var ue usageError
 				if errors.As(err, &ue) != tc.usage {
@@ -304,7 +304,7 @@ func TestMetricsLPIPS(t *testing.T) {
 		{"identical", []string{"-lpips", tvDir, ref, ref}, 0, ""},
 		{"squeeze", []string{"-lpips-backbone", squeeze, "-lpips-net", "squeeze", ref, img}, -1, ""},
 		{"folder without the file", []string{"-lpips", dir, ref, img}, 0, "no alexnet-owt-7be5be79.pth there"},
-		{"wrong network", []string{"-lpips-backbone", squeeze, ref, img}, 0, "features.0.weight: file [64 3 3 3], wanted [64 3 11 11]"},
+		{"wrong network", []string{"-lpips-backbone", squeeze, ref, img}, 0, "wrong shape: features.0.weight (file [64 3 3 3], wanted [64 3 11 11])"},
 		{"too small", []string{"-lpips-backbone", alex, filepath.Join(small, "000.png"), filepath.Join(small, "001.png")}, 0, "too small for the alex backbone"},
 		{"lin without backbone", []string{"-lpips-lin", alex, ref, img}, 0, "-lpips-lin needs a backbone"},
 		{"unknown net", []string{"-lpips", tvDir, "-lpips-net", "resnet", ref, img}, 0, "unknown network"},
@@ -321,8 +321,8 @@ func TestMetricsLPIPS(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			stdout, _, err := runMetricsArgs(t, tc.args...)
 			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || strings.Contains(err.Error(), "\n") {
+					t.Fatalf("error %v, want one line containing %q", err, tc.wantErr)
 				}
 				return
 			}

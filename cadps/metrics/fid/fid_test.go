@@ -41,8 +41,8 @@ func TestNewErrors(t *testing.T) {
 	}{
 		{"torchvision's Inception", stem(t, checkpoints.FromFloat32("AuxLogits.fc.weight", []int{1}, []float32{0})), []int{1}, "torchvision's ImageNet Inception-v3"},
 		{"1000 classes", stem(t, checkpoints.FromFloat32("fc.weight", []int{1000, 1}, make([]float32, 1000))), []int{1}, "torchvision's ImageNet Inception-v3"},
-		{"missing block 2", stem(t), []int{2}, "\n    Mixed_5b.branch1x1.conv.weight"},
-		{"unknown key", stem(t, checkpoints.FromFloat32("head.weight", []int{1}, []float32{0})), []int{0}, "unexpected (1):\n    head.weight"},
+		{"missing block 2", stem(t), []int{2}, "325 missing; hint: is it the weight file of another network?; missing: Mixed_5b.branch1x1.conv.weight"},
+		{"unknown key", stem(t, checkpoints.FromFloat32("head.weight", []int{1}, []float32{0})), []int{0}, "; unexpected: head.weight"},
 		{"bad block", stem(t), []int{4}, "each must be 0, 1, 2 or 3"},
 	}
 	for _, tc := range tests {

@@ -54,12 +54,12 @@ func TestStrictLoading(t *testing.T) {
 		want     string
 	}{
 		{"squeeze backbone as alex", lpips.Alex, randomBackbone(t, lpips.Squeeze), shipped(t, lpips.Alex), `file [64 3 3 3], wanted [64 3 11 11]`},
-		{"vgg backbone as alex", lpips.Alex, randomBackbone(t, lpips.VGG), shipped(t, lpips.Alex), `features.0.weight: file [64 3 3 3], wanted [64 3 11 11]`},
+		{"vgg backbone as alex", lpips.Alex, randomBackbone(t, lpips.VGG), shipped(t, lpips.Alex), `features.0.weight (file [64 3 3 3], wanted [64 3 11 11])`},
 		{"alex backbone as squeeze", lpips.Squeeze, randomBackbone(t, lpips.Alex), shipped(t, lpips.Squeeze), "features.0.weight"},
-		{"vgg linear layers with alex", lpips.Alex, randomBackbone(t, lpips.Alex), shipped(t, lpips.VGG), `lin1.model.1.weight: file [1 128 1 1], wanted [1 192 1 1]`},
-		{"squeeze linear layers with vgg", lpips.VGG, randomBackbone(t, lpips.VGG), shipped(t, lpips.Squeeze), `lin3.model.1.weight: file [1 384 1 1], wanted [1 512 1 1]`},
-		{"unknown backbone key", lpips.Alex, randomBackbone(t, lpips.Alex, "extra.weight"), shipped(t, lpips.Alex), "unexpected (1):\n    extra.weight"},
-		{"prefixed keys", lpips.Alex, renamed, shipped(t, lpips.Alex), "missing (1):\n    features.0.weight\n  unexpected (1):\n    model.features.0.weight"},
+		{"vgg linear layers with alex", lpips.Alex, randomBackbone(t, lpips.Alex), shipped(t, lpips.VGG), `lin1.model.1.weight (file [1 128 1 1], wanted [1 192 1 1])`},
+		{"squeeze linear layers with vgg", lpips.VGG, randomBackbone(t, lpips.VGG), shipped(t, lpips.Squeeze), `lin3.model.1.weight (file [1 384 1 1], wanted [1 512 1 1])`},
+		{"unknown backbone key", lpips.Alex, randomBackbone(t, lpips.Alex, "extra.weight"), shipped(t, lpips.Alex), "; unexpected: extra.weight"},
+		{"prefixed keys", lpips.Alex, renamed, shipped(t, lpips.Alex), "; missing: features.0.weight; unexpected: model.features.0.weight"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -10,7 +10,8 @@ import (
 
 // TestSelect takes the tensors a network needs from a state dict: a
 // missing tensor, a wrong shape, an unknown tensor, an integer tensor and
-// a NaN or infinite value are errors naming the file and the tensor, and a
+// a NaN or infinite value are one-line errors naming the file and the
+// tensor (the first few of each problem, however many there are), and a
 // DataParallel "module." prefix is recognised.
 func TestSelect(t *testing.T) {
 	params := []checkpoints.Spec{{Name: "conv.weight", Shape: []int{2, 1, 1, 1}}, {Name: "conv.bias", Shape: []int{2}}}
@@ -27,10 +28,13 @@ func TestSelect(t *testing.T) {
 		{"NaN", []*checkpoints.Tensor{weight(1, float32(math.NaN())), bias}, []string{`the net: w.pth: tensor "conv.weight" holds NaN at index 1`}},
 		{"infinite", []*checkpoints.Tensor{weight(float32(math.Inf(-1)), 0), bias}, []string{`the net: w.pth: tensor "conv.weight" holds -Inf at index 0`}},
 		{"unknown tensor", []*checkpoints.Tensor{weight(1, 2), bias, f32("head.weight", []int{1}, []float32{3})},
-			[]string{"the net: checkpoints: w.pth does not match the model", "1 unexpected", "weight file of another network", "unexpected (1):\n    head.weight"}},
-		{"missing tensor", []*checkpoints.Tensor{weight(1, 2)}, []string{"1 missing", "missing (1):\n    conv.bias"}},
+			[]string{"the net: checkpoints: w.pth does not match the model", "1 unexpected", "; hint: is it the weight file of another network?", "; unexpected: head.weight"}},
+		{"missing tensor", []*checkpoints.Tensor{weight(1, 2)}, []string{"1 missing", "; missing: conv.bias"}},
+		{"another network", []*checkpoints.Tensor{f32("a", []int{1}, []float32{0}), f32("b", []int{1}, []float32{0}),
+			f32("c", []int{1}, []float32{0}), f32("d", []int{1}, []float32{0}), f32("e", []int{1}, []float32{0})},
+			[]string{"2 missing, 5 unexpected", "; missing: conv.weight, conv.bias", "; unexpected: a, b, c and 2 more"}},
 		{"wrong shape", []*checkpoints.Tensor{weight(1, 2), f32("conv.bias", []int{1, 2}, []float32{0, 0})},
-			[]string{"1 with the wrong shape", "conv.bias: file [1 2], wanted [2]"}},
+			[]string{"1 with the wrong shape", "conv.bias (file [1 2], wanted [2])"}},
 		{"integer tensor", []*checkpoints.Tensor{weight(1, 2), {Name: "conv.bias", DType: checkpoints.I64, Shape: []int{2}, Data: make([]byte, 16)}},
 			[]string{"1 not floating-point", "conv.bias (I64)"}},
 		{"DataParallel prefix", []*checkpoints.Tensor{
@@ -46,6 +50,9 @@ func TestSelect(t *testing.T) {
 			}
 			w, err := Select(sd, params, ignore, "the net")
 			if tc.wantErr != nil {
+				if err != nil && strings.Contains(err.Error(), "\n") {
+					t.Errorf("error of %d lines, want one:\n%v", strings.Count(err.Error(), "\n")+1, err)
+				}
 				for _, want := range tc.wantErr {
 					if err == nil || !strings.Contains(err.Error(), want) {
 						t.Errorf("error %v, want one containing %q", err, want)
