@@ -288,12 +288,15 @@ func HalfMask(h, w int, side string) ([]float32, error) {
 	return m, nil
 }
 
+// noMaskPath says what a file mask without its path lacks.
+const noMaskPath = "no path given (path=MASK.png)"
+
 // LoadMask reads an h×w mask from a PNG (or other registered) image file:
 // pixels whose grey level is at least half the maximum are observed (1),
 // darker ones missing (0).
 func LoadMask(path string, h, w int) ([]float32, error) {
 	if path == "" {
-		return nil, fmt.Errorf("mask file: no path given")
+		return nil, fmt.Errorf("mask file: %s", noMaskPath)
 	}
 	f, err := os.Open(path)
 	if err != nil {

@@ -23,7 +23,9 @@ type Task struct {
 }
 
 // taskBuilder builds a task's operator from its parameters for an image
-// shape, drawing random parts from seed.
+// shape, drawing random parts from seed. A nil shape is [CheckTask]'s: the
+// builder then checks the parameters alone, reads no file, and may return
+// a nil operator.
 type taskBuilder func(p *params, imageShape []int, seed uint64) (Operator, error)
 
 // taskEntry is a task with its builder and its aliases, each with the
@@ -115,6 +117,29 @@ func CanonicalTask(spec string) (string, error) {
 		params = append(params, fmt.Sprintf("%s=%v", k, values[k]))
 	}
 	return name + ":" + strings.Join(params, ","), nil
+}
+
+// CheckTask reports what is wrong with a command-line task spec (see
+// [Parse]) on its face: a task it does not know, parameters that are not
+// key=value, a parameter the task does not take or lacks, a value that is
+// malformed or out of its range (sr:factor=0, gaussian_blur:intensity=-1).
+// It knows no image and reads no file: whether the task fits the images
+// (a factor that divides their size, a kernel or box smaller than them)
+// and whether its files can be read are for Parse to say.
+func CheckTask(spec string) error {
+	name, rest, _ := strings.Cut(spec, ":")
+	name = strings.TrimSpace(name)
+	if name == "" {
+		return fmt.Errorf("operator spec %q names no task", spec)
+	}
+	values, err := parseSpecParams(rest)
+	if err != nil {
+		return fmt.Errorf("operator spec %q: %w", spec, err)
+	}
+	if _, err := build(name, values, false, nil, 0); err != nil {
+		return fmt.Errorf("operator spec %q: %w", spec, err)
+	}
+	return nil
 }
 
 // Parse builds an operator from a command-line spec "name[:key=value,...]",
@@ -217,9 +242,11 @@ func build(name string, values map[string]any, config bool, imageShape []int, se
 // buildWith is build with construct in place of the task's builder: it resolves
 // the name, merges an alias's presets into values, makes the operator from
 // the parameters, and refuses parameters construct did not read and an image
-// shape the operator does not take.
+// shape the operator does not take. A nil imageShape checks the parameters
+// alone ([CheckTask]), and the operator returned may be nil.
 func buildWith(name string, values map[string]any, config bool, imageShape []int, construct func(e taskEntry, p *params) (Operator, error)) (Operator, error) {
-	if err := checkImageShape(imageShape); err != nil {
+	anyImage := imageShape == nil
+	if err := checkImageShape(imageShape); err != nil && !anyImage {
 		return nil, err
 	}
 	e, preset, err := lookupTask(name)
@@ -240,6 +267,9 @@ func buildWith(name string, values map[string]any, config bool, imageShape []int
 	}
 	if err := p.unknown(); err != nil {
 		return nil, err
+	}
+	if anyImage {
+		return op, nil
 	}
 	if _, err := op.OutputShape(imageShape); err != nil {
 		return nil, fmt.Errorf("%s: %w", e.Name, err)
@@ -271,7 +301,7 @@ func checkInShape(p *params, imageShape []int) error {
 		return err
 	}
 	in, ok, err := p.ints("in_shape")
-	if err != nil || !ok {
+	if err != nil || !ok || imageShape == nil {
 		return err
 	}
 	if !slices.Equal(in, imageShape) {
@@ -290,7 +320,7 @@ func gaussianBlurOf(p *params, imageShape []int) (*Blur, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := kernelFits(size, imageShape); err != nil {
+	if err := kernelFitsImage(size, imageShape); err != nil {
 		return nil, fmt.Errorf("gaussian_blur: %w", err)
 	}
 	sigma, err := p.float(3.0, "intensity", "sigma")
@@ -347,7 +377,7 @@ func readMotionParams(p *params, imageShape []int) (motionParams, error) {
 	if m.intensity, err = p.float(0.5, "intensity"); err != nil {
 		return m, err
 	}
-	if err := kernelFits(m.size, imageShape); err != nil {
+	if err := kernelFitsImage(m.size, imageShape); err != nil {
 		return m, fmt.Errorf("motion_blur: %w", err)
 	}
 	return m, nil
@@ -377,7 +407,19 @@ func buildMotionBlur(p *params, imageShape []int, seed uint64) (Operator, error)
 	if err != nil {
 		return nil, err
 	}
+	if imageShape == nil && m.file != "" {
+		return nil, nil // CheckTask reads no file
+	}
 	return m.blur(seed)
+}
+
+// kernelFitsImage is kernelFits, true of every kernel for a nil image
+// shape (CheckTask's).
+func kernelFitsImage(size int, imageShape []int) error {
+	if imageShape == nil {
+		return nil
+	}
+	return kernelFits(size, imageShape)
 }
 
 // referenceMaskParams returns the keys of the reference's mask_opt, which
@@ -396,6 +438,9 @@ func buildInpainting(p *params, imageShape []int, seed uint64) (Operator, error)
 	if seed, err = p.seed(seed, "seed"); err != nil {
 		return nil, err
 	}
+	if imageShape == nil {
+		return nil, checkMaskOptions(p, o)
+	}
 	h, w := imageShape[2], imageShape[3]
 	mask, err := o.Mask(h, w, seed)
 	if err != nil {
@@ -409,10 +454,47 @@ func buildInpainting(p *params, imageShape []int, seed uint64) (Operator, error)
 	return op, nil
 }
 
+// checkMaskOptions checks the mask options o that the spec p gives for
+// any image (CheckTask's): the box sides and margin given, the half's
+// side, the file's path. What depends on the image (a box that fits it)
+// and the file itself are left to the build for an image.
+func checkMaskOptions(p *params, o MaskOptions) error {
+	switch o.Type {
+	case MaskBox, MaskExtreme:
+		for _, k := range []string{"size", "min_size", "max_size"} {
+			if !p.present(k) {
+				continue
+			}
+			if v, err := p.int(0, k); err != nil {
+				return err
+			} else if v <= 0 {
+				return fmt.Errorf("inpainting: parameter %s must be positive, got %d", k, v)
+			}
+		}
+		if p.present("margin") && (o.Margin[0] < 0 || o.Margin[1] < 0) {
+			return fmt.Errorf("inpainting: box margin %v must not be negative", o.Margin)
+		}
+	case MaskHalf:
+		if _, err := HalfMask(1, 1, o.Side); err != nil {
+			return fmt.Errorf("inpainting: %w", err)
+		}
+	case MaskFile:
+		if o.Path == "" {
+			return fmt.Errorf("inpainting: mask file: %s", noMaskPath)
+		}
+	}
+	return nil
+}
+
 // inpaintingOptions reads and checks inpainting's parameters for images
-// of imageShape: the options of the mask, drawn or not.
+// of imageShape: the options of the mask, drawn or not. For a nil
+// imageShape (CheckTask's) the checks that need the image's size are left
+// out.
 func inpaintingOptions(p *params, imageShape []int) (MaskOptions, error) {
-	h, w := imageShape[2], imageShape[3]
+	var h, w int
+	if imageShape != nil {
+		h, w = imageShape[2], imageShape[3]
+	}
 	maskType, err := p.string(MaskBox, "mask_type")
 	if err != nil {
 		return MaskOptions{}, err
@@ -428,7 +510,7 @@ func inpaintingOptions(p *params, imageShape []int) (MaskOptions, error) {
 		if err != nil {
 			return MaskOptions{}, err
 		}
-		if n != h || n != w {
+		if imageShape != nil && (n != h || n != w) {
 			return MaskOptions{}, fmt.Errorf("inpainting: image_size %d does not match the image %dx%d", n, h, w)
 		}
 	}
@@ -493,7 +575,9 @@ func inpaintingOptions(p *params, imageShape []int) (MaskOptions, error) {
 			if err != nil {
 				return MaskOptions{}, err
 			}
-			if lo > hi {
+			// Without an image, a side not given has no default to
+			// compare with.
+			if lo > hi && (imageShape != nil || p.present("min_size") && p.present("max_size")) {
 				def := fmt.Sprintf("min(H,W)/2 = %d", min(h, w)/2)
 				return MaskOptions{}, fmt.Errorf("inpainting: min_size %d is above max_size %d%s", lo, hi, defaultNote(p, "min_size", "max_size", def, def))
 			}
@@ -669,6 +753,9 @@ func buildPhaseRetrieval(p *params, imageShape []int, _ uint64) (Operator, error
 		pad, err := p.int(0, "pad")
 		if err != nil {
 			return nil, err
+		}
+		if imageShape == nil {
+			return op, nil
 		}
 		if got := op.Pad(imageShape[2]); pad != got {
 			return nil, fmt.Errorf("phase_retrieval: pad=%d but oversample %g gives %d for height %d", pad, oversample, got, imageShape[2])

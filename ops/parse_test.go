@@ -558,3 +558,58 @@ func TestCanonicalTask(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckTask refuses the specs that are wrong on their face, naming
+// the problem, and takes those that only an image or a file can refute
+// (a factor that does not divide the image, a kernel larger than it, a
+// mask file that is not there), which it neither knows nor reads.
+func TestCheckTask(t *testing.T) {
+	for _, tc := range []struct {
+		spec string
+		want string // the error's text, "" for none
+	}{
+		{"sr:factor=2", ""},
+		{"sr:factor=3", ""},
+		{"gaussian_blur:kernel_size=999", ""},
+		{"motion_blur:kernel_size=999,intensity=0.3,seed=4", ""},
+		{"motion_blur:file=/nonexistent/kernels.safetensors,kernel=k0", ""},
+		{"inpaint_box:size=5000,margin=3", ""},
+		{"inpaint_box:min_size=40", ""},
+		{"inpaint_extreme:max_size=2", ""},
+		{"inpaint_random:min_fraction=0.2", ""},
+		{"inpaint_half:side=top", ""},
+		{"inpaint_file:path=/nonexistent/mask.png", ""},
+		{"inpainting:mask_type=box,image_size=999", ""},
+		{"phase_retrieval:oversample=2,pad=999", ""},
+		{"", "names no task"},
+		{"blur", `unknown operator "blur"`},
+		{"sr:factor", `parameter "factor" is not key=value`},
+		{"sr:factor=abc", `parameter factor: "abc" is not an integer`},
+		{"sr:factor=0", "factor must be a positive integer, got 0"},
+		{"sr:fator=2", "missing parameter factor"},
+		{"sr:factor=2,fator=2", "fator"},
+		{"sr:factor=2,kernel=sinc", "sinc"},
+		{"gaussian_blur:intensity=-1", "intensity (σ) must be positive and finite, got -1"},
+		{"gaussian_blur:kernel_size=-3", "kernel"},
+		{"motion_blur:intensity=2", "intensity"},
+		{"motion_blur:kernel=k0", "needs file=PATH"},
+		{"inpaint_box:size=0", "parameter size must be positive, got 0"},
+		{"inpaint_box:margin=-1", "margin"},
+		{"inpaint_box:min_size=9,max_size=3", "min_size 9 is above max_size 3"},
+		{"inpaint_random:fraction=2", "fraction must lie in [0, 1], got 2"},
+		{"inpaint_half:side=middle", `side "middle" is not left, right, top or bottom`},
+		{"inpaint_file", "mask file: no path given"},
+		{"inpaint_box:fraction=0.5", "mask_type box takes none of fraction"},
+		{"phase_retrieval:oversample=9", "oversample 9 is above 8"},
+	} {
+		t.Run(tc.spec, func(t *testing.T) {
+			err := CheckTask(tc.spec)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("CheckTask: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("CheckTask: %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}

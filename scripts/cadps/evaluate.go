@@ -104,7 +104,7 @@ func (f *evalFlags) settings() (runs.EvalSettings, ops.Noise, error) {
 
 // splitTaskList returns the task specs of a -tasks list, separated by
 // ';' (empty items, as after a final ';', are dropped). A spec that
-// ops.CanonicalTask refuses, one task given twice (however spelt), and two
+// ops.CheckTask refuses, one task given twice (however spelt), and two
 // tasks whose image folders (images/<task>, runs.EvalLabel) would be one
 // are usage errors naming both specs.
 func splitTaskList(list string) ([]string, error) {
@@ -112,6 +112,9 @@ func splitTaskList(list string) ([]string, error) {
 	for _, t := range strings.Split(list, ";") {
 		if t = strings.TrimSpace(t); t == "" {
 			continue
+		}
+		if err := checkTaskSpec("evaluate", "-tasks", t); err != nil {
+			return nil, err
 		}
 		c, err := ops.CanonicalTask(t)
 		if err != nil {

@@ -305,3 +305,15 @@ func parseFlagsOnly(fs *flag.FlagSet, args []string) error {
 	}
 	return nil
 }
+
+// checkTaskSpec refuses a task spec that ops.CheckTask refuses (a task it
+// does not know, a parameter the task lacks or does not take, a value that
+// is malformed or out of its range) as a usage error of flag, which gave
+// it, pointing to the flags of command cmd. Whether the task fits the
+// images is for the run to say.
+func checkTaskSpec(cmd, flag, spec string) error {
+	if err := ops.CheckTask(spec); err != nil {
+		return usagef("%s: %v (run `cadps %s -h` for the flags)", flag, err, cmd)
+	}
+	return nil
+}

@@ -407,6 +407,74 @@ func TestExitStatus(t *testing.T) {
 	}
 }
 
+// TestTaskSpecExitStatus holds every command that takes task specs to
+// one rule: a spec wrong on its face (a malformed or out-of-range value, a
+// parameter the task lacks or does not take) is refused when the flags
+// are checked, with status 2, one line naming the flag and the problem,
+// and a pointer to the command's flags, before anything is read or
+// written; one that does not fit the images (a factor that does not
+// divide their size) is refused with status 1, once they are read.
+func TestTaskSpecExitStatus(t *testing.T) {
+	model := fixtureModel(t, "fixed") // 16×16
+	images := imageFolder(t, 1)
+	data := testImagesDir(t)
+	out := filepath.Join(t.TempDir(), "new", "out")
+	commands := []struct {
+		name, flag string
+		args       func(spec string) []string
+	}{
+		{"restore", "-task", func(spec string) []string {
+			return append([]string{"restore", filepath.Join(images, "img00.png"), "-task", spec, "-method", "dps", "-steps", "2", "-out", out, "-quiet"}, model...)
+		}},
+		{"reproduce", "-task", func(spec string) []string {
+			return append([]string{"reproduce", images, "-task", spec, "-methods", "dps", "-steps", "2", "-out", out, "-quiet"}, model...)
+		}},
+		{"evaluate", "-tasks", func(spec string) []string {
+			return []string{"evaluate", "-data", data, "-tasks", "sr:factor=2;" + spec, "-count", "1", "-batch", "1", "-steps", "2", "-methods", "dps", "-out", out}
+		}},
+		{"trace", "-task", func(spec string) []string {
+			return []string{"trace", "-data", data, "-task", spec, "-count", "1", "-steps", "2", "-out", out + ".csv"}
+		}},
+	}
+	for _, spec := range []struct {
+		spec string
+		code int
+		want string
+	}{
+		{"sr:factor=abc", 2, `parameter factor: "abc" is not an integer`},
+		{"sr:factor=0", 2, "factor must be a positive integer, got 0"},
+		{"sr:fator=2", 2, "missing parameter factor"},
+		{"sr:factor=2,fator=2", 2, "fator"},
+		{"gaussian_blur:intensity=-1", 2, "intensity (σ) must be positive and finite, got -1"},
+		{"inpaint_random:fraction=2", 2, "fraction must lie in [0, 1], got 2"},
+		{"inpaint_half:side=middle", 2, `side "middle"`},
+		{"phase_retrieval:oversample=9", 2, "oversample 9 is above 8"},
+		{"sr:factor=3", 1, "factor 3 does not divide"},
+	} {
+		for _, c := range commands {
+			t.Run(c.name+" "+spec.spec, func(t *testing.T) {
+				var stdout, stderr bytes.Buffer
+				code := run(c.args(spec.spec), &stdout, &stderr)
+				lines := strings.Split(strings.TrimSuffix(stderr.String(), "\n"), "\n")
+				want := spec.want
+				if spec.code == 2 {
+					want = fmt.Sprintf("cadps %s: %s: operator spec %q: ", c.name, c.flag, spec.spec)
+					if !strings.Contains(lines[0], spec.want) || !strings.HasSuffix(lines[0], "(run `cadps "+c.name+" -h` for the flags)") {
+						t.Errorf("stderr %q, want %q and a pointer to cadps %s -h", stderr.String(), spec.want, c.name)
+					}
+				}
+				if code != spec.code || len(lines) != 1 || !strings.Contains(lines[0], want) {
+					t.Errorf("exit %d, stderr %q; want %d and one line containing %q", code, stderr.String(), spec.code, want)
+				}
+				if _, err := os.Stat(filepath.Dir(out)); !os.IsNotExist(err) {
+					t.Errorf("the refused run left %s (%v)", filepath.Dir(out), err)
+					os.RemoveAll(filepath.Dir(out))
+				}
+			})
+		}
+	}
+}
+
 // TestTaskListRefusals: a task given twice, however spelt, is refused
 // naming both spellings, and so are two different tasks whose folders
 // would be one, naming both tasks and the folder; a final ';' ends a

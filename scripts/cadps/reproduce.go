@@ -184,8 +184,8 @@ func (f *reproduceFlags) reproduction(fs *flag.FlagSet, pos []string) (*runs.Rep
 		}
 	}
 	for _, spec := range f.tasks {
-		if _, err := ops.CanonicalTask(spec); err != nil {
-			return nil, usagef("-task: %v", err)
+		if err := checkTaskSpec("reproduce", "-task", spec); err != nil {
+			return nil, err
 		}
 		rep.Tasks = append(rep.Tasks, runs.TaskSetup{Task: restore.SpecTask(spec)})
 	}

@@ -178,8 +178,8 @@ func parseRestore(args []string, stderr io.Writer) (*restoreJob, error) {
 	task := ""
 	if len(tasks) == 1 {
 		task = tasks[0]
-		if _, err := ops.CanonicalTask(task); err != nil {
-			return nil, usagef("-task: %v", err)
+		if err := checkTaskSpec("restore", "-task", task); err != nil {
+			return nil, err
 		}
 	}
 	if j.opts, j.fit, err = sf.options(fs); err != nil {

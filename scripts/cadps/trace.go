@@ -15,7 +15,6 @@ import (
 	"github.com/cadps/toolkit/cadps/guidance"
 	"github.com/cadps/toolkit/cadps/restore"
 	"github.com/cadps/toolkit/internal/atomicfile"
-	"github.com/cadps/toolkit/ops"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
 
@@ -62,8 +61,8 @@ func runTrace(args []string, stdout, stderr io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	if _, err := ops.CanonicalTask(*task); err != nil {
-		return usagef("-task: %v", err)
+	if err := checkTaskSpec("trace", "-task", *task); err != nil {
+		return err
 	}
 	if _, err := guidance.ParseSpec(*method, guidance.Options{}); err != nil {
 		return usagef("-method: %v", err)
