@@ -24,7 +24,7 @@ func TestEvalSettingsRefusals(t *testing.T) {
 		want string // the message after the path
 	}{
 		{"fewer images", func(s *EvalSettings) { s.Count = 2 },
-			" was made with other settings (the image count 2 is fewer than the 3 images done); use another output folder"},
+			" was made with other settings (the image count 2 is fewer than the 3 the folder was set up for, and may only grow); use another output folder"},
 		{"more images after a partial batch", func(s *EvalSettings) { s.Count = 4 },
 			" was made with other settings (the image count can grow only from a whole number of batches; 3 is not a multiple of the batch size 2); use another output folder"},
 		{"tasks reordered", func(s *EvalSettings) { s.Tasks = []string{"inpaint_box", "sr:factor=4"} },

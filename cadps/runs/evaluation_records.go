@@ -200,7 +200,9 @@ func evalExtends(old, st EvalSettings) error {
 	count := Growth{Key: "count", Check: func(_, _ any) (bool, error) {
 		switch {
 		case st.Count < old.Count:
-			return false, fmt.Errorf("the image count %d is fewer than the %d images done", st.Count, old.Count)
+			// old.Count is what the folder was set up for, not what its
+			// results hold: a run stopped early has done fewer images.
+			return false, fmt.Errorf("the image count %d is fewer than the %d the folder was set up for, and may only grow", st.Count, old.Count)
 		case st.Count > old.Count && old.Count%old.Batch != 0:
 			return false, fmt.Errorf("the image count can grow only from a whole number of batches; %d is not a multiple of the batch size %d", old.Count, old.Batch)
 		}

@@ -274,7 +274,7 @@ func TestEvaluateExtend(t *testing.T) {
 		}
 	}
 	for _, c := range []struct{ count, methods, want string }{
-		{"2", "dps,cadps", "(the image count 2 is fewer than the 3 images done); use another output folder"},
+		{"2", "dps,cadps", "(the image count 2 is fewer than the 3 the folder was set up for, and may only grow); use another output folder"},
 		{"3", "cadps,dps", `the methods must keep "dps,cadps"`},
 		{"3", "dps", `the methods must keep "dps,cadps"`},
 	} {
