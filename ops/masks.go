@@ -2,13 +2,10 @@ package ops
 
 import (
 	"fmt"
-	"image"
-	"image/color"
-	_ "image/png" // LoadMask decodes PNG files
-	"io"
 	"math/rand/v2"
-	"os"
 	"strings"
+
+	"github.com/cadps/toolkit/cadps/imageio"
 )
 
 // Mask types of [MaskOptions].
@@ -17,7 +14,7 @@ const (
 	MaskRandom  = "random"  // a random fraction of missing pixels
 	MaskExtreme = "extreme" // only a random box observed
 	MaskHalf    = "half"    // one half of the image missing
-	MaskFile    = "file"    // read from a PNG file
+	MaskFile    = "file"    // read from a PNG or JPEG file
 )
 
 // MaskOptions describe an inpainting mask as the reference's mask_opt does
@@ -37,8 +34,8 @@ type MaskOptions struct {
 	ProbRange [2]float64
 	// Side is the missing half (left, right, top, bottom), for half.
 	Side string
-	// Path is the PNG file, for file: pixels at least half-bright are
-	// observed, darker pixels missing.
+	// Path is the PNG or JPEG file, for file: pixels at least
+	// half-bright are observed, darker pixels missing (LoadMask).
 	Path string
 }
 
@@ -291,42 +288,30 @@ func HalfMask(h, w int, side string) ([]float32, error) {
 // noMaskPath says what a file mask without its path lacks.
 const noMaskPath = "no path given (path=MASK.png)"
 
-// LoadMask reads an h×w mask from a PNG (or other registered) image file:
-// pixels whose grey level is at least half the maximum are observed (1),
-// darker ones missing (0).
+// LoadMask reads an h×w mask from a PNG or JPEG file, as the toolkit
+// reads an image (imageio.Load, as gray): pixels whose grey level is at
+// least half the maximum are observed (1), darker ones missing (0). A
+// file imageio refuses (another format, a PNG cut short) is refused with
+// its error, and one of another size before its pixels are decoded.
 func LoadMask(path string, h, w int) ([]float32, error) {
 	if path == "" {
 		return nil, fmt.Errorf("mask file: %s", noMaskPath)
 	}
-	f, err := os.Open(path)
+	hdr, err := imageio.ReadHeader(path)
 	if err != nil {
 		return nil, fmt.Errorf("mask file: %w", err)
 	}
-	defer f.Close()
-	// The header's size is checked before decoding, so that a header
-	// claiming a huge image is refused before its pixels are allocated.
-	conf, _, err := image.DecodeConfig(f)
+	if hdr.Height != h || hdr.Width != w {
+		return nil, fmt.Errorf("mask file %s is %dx%d, the image is %dx%d", path, hdr.Height, hdr.Width, h, w)
+	}
+	im, err := imageio.Load(path, imageio.WithMode(imageio.Gray))
 	if err != nil {
-		return nil, fmt.Errorf("mask file %s: %w", path, err)
+		return nil, fmt.Errorf("mask file: %w", err)
 	}
-	if conf.Height != h || conf.Width != w {
-		return nil, fmt.Errorf("mask file %s is %dx%d, the image is %dx%d", path, conf.Height, conf.Width, h, w)
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return nil, fmt.Errorf("mask file %s: %w", path, err)
-	}
-	img, _, err := image.Decode(f)
-	if err != nil {
-		return nil, fmt.Errorf("mask file %s: %w", path, err)
-	}
-	bounds := img.Bounds()
 	m := make([]float32, h*w)
-	for y := range h {
-		for x := range w {
-			g := color.Gray16Model.Convert(img.At(bounds.Min.X+x, bounds.Min.Y+y)).(color.Gray16)
-			if g.Y >= 0x8000 {
-				m[y*w+x] = 1
-			}
+	for i, v := range im.Pix {
+		if v >= 0.5 {
+			m[i] = 1
 		}
 	}
 	return m, nil

@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 	"image"
 	"image/color"
+	"image/gif"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -49,7 +50,8 @@ func pngClaiming(w, h uint32) []byte {
 }
 
 // TestLoadMaskBadFiles checks that LoadMask refuses malformed mask files
-// with an error naming the file and the problem, and that a header
+// as the toolkit's image reader does (a GIF, a PNG cut short, with its
+// hint), with an error naming the file and the problem, and that a header
 // claiming a size other than the image's is refused before the decoder
 // allocates its pixels.
 func TestLoadMaskBadFiles(t *testing.T) {
@@ -59,10 +61,12 @@ func TestLoadMaskBadFiles(t *testing.T) {
 		data []byte
 		err  string
 	}{
-		{"empty.png", nil, "empty.png"},
-		{"text.png", []byte("not an image"), "unknown format"},
-		{"huge.png", pngClaiming(20000, 20000), "20000x20000"},
+		{"empty.png", nil, "empty file, not an image"},
+		{"text.png", []byte("not an image"), "not a PNG or JPEG file"},
+		{"mask.gif", gifMask(t), "unsupported format GIF (want PNG or JPEG)"},
+		{"huge.png", pngClaiming(20000, 20000), "size 20000×20000 is larger than"},
 		{"truncated.png", pngClaiming(8, 4), "truncated.png"},
+		{"cut.png", cutPNG(t), "does not end with the IEND chunk, so it may be cut short"},
 	}
 	for _, c := range cases {
 		path := filepath.Join(dir, c.name)
@@ -119,4 +123,23 @@ func FuzzLoadMask(f *testing.F) {
 			}
 		}
 	})
+}
+
+// gifMask returns a 4×8 GIF file, a format the toolkit does not read.
+func gifMask(t *testing.T) []byte {
+	var b bytes.Buffer
+	if err := gif.Encode(&b, image.NewGray(image.Rect(0, 0, 8, 4)), nil); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// cutPNG returns a 4×8 PNG file without its last chunk (IEND), as a copy
+// cut short leaves it.
+func cutPNG(t *testing.T) []byte {
+	var b bytes.Buffer
+	if err := png.Encode(&b, image.NewGray(image.Rect(0, 0, 8, 4))); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()[:b.Len()-12]
 }
