@@ -367,7 +367,9 @@ func newRestoreRecord(image string, fit restore.Fit, seed uint64, st restore.Set
 func printRestoreSummary(w io.Writer, out, backendName string, rec *restoreRecord) {
 	kept, lp := "", ""
 	if n := rec.Settings.Draws; n > 1 {
-		kept = fmt.Sprintf(", draw %d of %d kept", rec.Draw+1, n)
+		// Numbered from 0, as record.json and the records of reproduce
+		// and evaluate number it: 0 is the plain run of -seed.
+		kept = fmt.Sprintf(", kept draw %d (draws 0 to %d)", rec.Draw, n-1)
 	}
 	if rec.LPIPS != nil {
 		lp = fmt.Sprintf(", LPIPS %.4f", float64(*rec.LPIPS))

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"os"
@@ -563,6 +564,30 @@ func TestWriteRestoreOutputs(t *testing.T) {
 				if _, ok := after["/"+recordFile]; ok {
 					t.Errorf("a failure while moving left record.json: %q", after["/"+recordFile])
 				}
+			}
+		})
+	}
+}
+
+// TestRestoreDrawsSummary: with -draws, the summary line names the draw
+// kept by the number record.json gives it (from 0, the plain run of
+// -seed, which the record leaves out).
+func TestRestoreDrawsSummary(t *testing.T) {
+	dir := t.TempDir()
+	img := filepath.Join(dir, "a.png")
+	writeTestImage(t, img, 16, 0)
+	for _, seed := range []string{"1", "2", "3"} {
+		t.Run("seed "+seed, func(t *testing.T) {
+			out := filepath.Join(dir, "out"+seed)
+			args := append([]string{img, "-task", "sr:factor=2", "-method", "dps", "-steps", "2", "-draws", "3", "-seed", seed, "-out", out},
+				fixtureModel(t, "fixed")...)
+			stdout, stderr, err := runCmd(runRestore, args...)
+			if err != nil {
+				t.Fatalf("restore: %v\n%s", err, stderr)
+			}
+			rec, raw := readRestoreRecord(t, out)
+			if want := fmt.Sprintf(", kept draw %d (draws 0 to 2)", rec.Draw); !strings.Contains(stdout, want) {
+				t.Errorf("summary %q, want %q as record.json says:\n%s", stdout, want, raw)
 			}
 		})
 	}
