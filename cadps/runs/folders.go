@@ -30,6 +30,12 @@ const (
 // train's files).
 const RestoreRecordFile = "record.json"
 
+// RestoreStagedRecordFile is the record a restoration writes before it
+// moves its files into place and renames the record to RestoreRecordFile
+// last: a restoration stopped midway leaves it, which marks the folder as
+// restore's still.
+const RestoreStagedRecordFile = ".record.new.json"
+
 // metricsCSVHeader and summaryHeader start the metrics CSV (CSVFile) and
 // the Markdown table (TableFile) that Table.Write writes.
 const (
@@ -40,7 +46,9 @@ const (
 // FolderRun returns the command whose run the folder dir holds and the
 // file that says so: reproduce.json or shards.json (reproduce), settings.json
 // (evaluate), checkpoint.safetensors, ema.safetensors or losses.csv (train),
-// a record.json that is a restoration's record (restore), a metrics.csv or
+// a record.json that is a restoration's record, or the staged record a
+// restoration stopped while moving its files into place leaves (restore),
+// a metrics.csv or
 // a summary.md as a reproduction's tables begin (merge: its tables without
 // a reproduction).
 // It returns "" for a folder that does not exist or holds none of them.
@@ -57,6 +65,7 @@ func FolderRun(dir string) (Command, string) {
 		{CommandTrain, train.EMAFile, exists},
 		{CommandTrain, train.LossFile, exists},
 		{CommandRestore, RestoreRecordFile, isRestoreRecord},
+		{CommandRestore, RestoreStagedRecordFile, isRestoreRecord},
 		{CommandMerge, CSVFile, startsWith(metricsCSVHeader)},
 		{CommandMerge, TableFile, startsWith(summaryHeader)},
 	} {

@@ -84,3 +84,25 @@ func TestCheckOutputFolder(t *testing.T) {
 		}
 	}
 }
+
+// TestStagedRecordName checks that the staged record restore leaves when
+// stopped while moving its files marks the folder as restore's.
+func TestStagedRecordName(t *testing.T) {
+	dir := t.TempDir()
+	rec := `{"image": "a.png", "settings": {"method": "dps"}}`
+	if err := os.WriteFile(filepath.Join(dir, RestoreStagedRecordFile), []byte(rec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "recon.png"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if run, file := FolderRun(dir); run != CommandRestore || file != RestoreStagedRecordFile {
+		t.Errorf("FolderRun: %q, %q; want restore and %s", run, file, RestoreStagedRecordFile)
+	}
+	if err := CheckOutputFolder(dir, CommandRestore); err != nil {
+		t.Error(err)
+	}
+	if err := CheckOutputFolder(dir, CommandEvaluate); err == nil {
+		t.Error("evaluate takes a folder restore was writing")
+	}
+}

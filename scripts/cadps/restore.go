@@ -465,15 +465,21 @@ func checkRestoreOutputs(dir string) error {
 //
 // Step 2 only renames and removes, in a folder checkRestoreOutputs
 // checked; should it fail or the process die midway all the same, dir
-// holds no record.json, which marks it as holding no whole restoration.
+// holds no record.json, which marks it as holding no whole restoration,
+// but the staged record (runs.RestoreStagedRecordFile), which marks it as
+// restore's folder: a rerun replaces what is there.
 func writeRestoreOutputs(dir string, res *restore.Result, rec *restoreRecord, earlier []string) (err error) {
 	staged := func(name string) string { return filepath.Join(dir, stagedName(name)) }
 	names := append(slices.Clone(rec.Files), recordFile)
 	// Staged files of a run killed before it moved them are restore's
-	// own: clear them, and this run's when it fails.
+	// own: clear them, and this run's when it fails; once the files are
+	// moving, the staged record stays as the folder's mark.
+	moving := false
 	removeStaged := func() {
 		for _, name := range restoreOutputs() {
-			os.Remove(staged(name))
+			if !(moving && name == recordFile) {
+				os.Remove(staged(name))
+			}
 		}
 	}
 	removeStaged()
@@ -501,12 +507,13 @@ func writeRestoreOutputs(dir string, res *restore.Result, rec *restoreRecord, ea
 			return fmt.Errorf("%s was not written: %w", name, err)
 		}
 	}
+	moving = true
 	if err := os.Remove(filepath.Join(dir, recordFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("removing the earlier run's %s: %w", recordFile, err)
 	}
 	defer func() {
 		if err != nil {
-			err = fmt.Errorf("%w; %s holds no %s now, and its images may be of the earlier run or of this one: remove them and rerun the restoration", err, dir, recordFile)
+			err = fmt.Errorf("%w; %s holds no %s now, and its images may be of the earlier run or of this one: rerun the restoration", err, dir, recordFile)
 		}
 	}()
 	if err := removeStaleOutputs(dir, earlier, rec.Files); err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/cadps/toolkit/cadps/metrics"
 	"github.com/cadps/toolkit/cadps/prior/small"
 	"github.com/cadps/toolkit/cadps/restore"
+	"github.com/cadps/toolkit/cadps/runs"
 	"github.com/cadps/toolkit/internal/fixtures"
 )
 
@@ -502,6 +503,9 @@ func TestWriteRestoreOutputs(t *testing.T) {
 	}
 	res := &restore.Result{Truth: img(0.5), Reconstruction: img(0.25), Progress: []restore.Snapshot{{Step: 1, Image: img(0.75)}}}
 	earlier := []string{reconFile, labelFile, progressFile, measurementFile, gifFile}
+	if got := stagedName(recordFile); got != runs.RestoreStagedRecordFile {
+		t.Fatalf("the staged record is %s, but runs.FolderRun looks for %s", got, runs.RestoreStagedRecordFile)
+	}
 	for _, tc := range []struct {
 		name    string
 		blocker string // a folder that stands in the way
@@ -526,10 +530,14 @@ func TestWriteRestoreOutputs(t *testing.T) {
 			}
 			before := folderFiles(t, dir)
 			rec := &restoreRecord{Image: "new.png", Files: restoreFiles(res, false)}
+			rec.Settings.Method = "dps"
 			err := writeRestoreOutputs(dir, res, rec, earlier)
 			after := folderFiles(t, dir)
 			for name := range after {
-				if strings.Contains(name, ".new.") {
+				// A failure while moving leaves the staged record, which
+				// marks the folder as restore's for the rerun.
+				kept := tc.want == "holds no record.json now" && name == "/"+stagedName(recordFile)
+				if strings.Contains(name, ".new.") && !kept {
 					t.Errorf("staged file %s left", name)
 				}
 			}
@@ -563,6 +571,16 @@ func TestWriteRestoreOutputs(t *testing.T) {
 			default:
 				if _, ok := after["/"+recordFile]; ok {
 					t.Errorf("a failure while moving left record.json: %q", after["/"+recordFile])
+				}
+				if err := runs.CheckOutputFolder(dir, runs.CommandRestore); err != nil {
+					t.Errorf("a rerun after a failure while moving is refused: %v", err)
+				}
+				os.RemoveAll(filepath.Join(dir, tc.blocker))
+				if err := writeRestoreOutputs(dir, res, rec, nil); err != nil {
+					t.Errorf("the rerun: %v", err)
+				}
+				if got := folderFiles(t, dir); got["/"+stagedName(recordFile)] != "" || !strings.Contains(got["/"+recordFile], "new.png") {
+					t.Errorf("after the rerun the folder holds %v", got)
 				}
 			}
 		})
