@@ -170,7 +170,7 @@ func (t *Trainer) Run(opts RunOptions) error {
 			}
 			saved = true
 		}
-		if opts.Stop != nil && opts.Stop() {
+		if opts.Stop != nil && t.step < opts.Steps && opts.Stop() { // after the last step the run has ended
 			bar.finish()
 			if !saved {
 				if err := save(); err != nil {

@@ -568,3 +568,23 @@ func TestRunRemovesStaleTemps(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestRunStopAtLastStep: a stop asked for during the last step comes when
+// the run has ended; Run saves and returns no error (ErrStopped would have
+// a caller report a finished run as one to resume).
+func TestRunStopAtLastStep(t *testing.T) {
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := New(b, tinyConfig(), tinyData(4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Run(RunOptions{Steps: 2, OutDir: t.TempDir(), Stop: func() bool { return tr.Steps() == 2 }}); err != nil {
+		t.Fatalf("Run stopped at its last step: %v, want nil", err)
+	}
+	if tr.Steps() != 2 {
+		t.Errorf("%d steps run, want 2", tr.Steps())
+	}
+}
