@@ -105,11 +105,13 @@ func (m MMPS) Step(s *Step) Result {
 		return graph.Add(graph.Mul(s2, v), op.Apply(covAdjoint(v)))
 	}
 	r := s.residual(x0)
-	solve := generalizedConjugateResidual
+	iters := iterations(m.CGIterations, DefaultMMPSIterations)
+	var u *graph.Node
 	if m.Solver == SolverCG {
-		solve = ConjugateGradient
+		u = conjugateGradient(apply, r, iters, s.solveBreakdown())
+	} else {
+		u = generalizedConjugateResidual(apply, r, iters)
 	}
-	u := solve(apply, r, iterations(m.CGIterations, DefaultMMPSIterations))
 	delta := s.Scaled(covAdjoint(u))
 	return Result{Next: s.GuidedPrior(mv, delta), PredXStart: mv.PredXStart, Residual: perImageNorm(r)}
 }

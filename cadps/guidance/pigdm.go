@@ -74,7 +74,7 @@ func (m PiGDM) Step(s *Step) Result {
 		apply := func(v *graph.Node) *graph.Node {
 			return graph.Add(graph.Mul(s2, v), graph.Mul(rt2, op.Apply(op.Adjoint(v))))
 		}
-		adjU = op.Adjoint(ConjugateGradient(apply, r, iterations(m.CGIterations, DefaultCGIterations)))
+		adjU = op.Adjoint(conjugateGradient(apply, r, iterations(m.CGIterations, DefaultCGIterations), s.solveBreakdown()))
 	}
 	g := s.VJP(x0, adjU)
 	delta := s.Scaled(graph.Mul(s.TweedieScale(g), g))

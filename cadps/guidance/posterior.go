@@ -5,6 +5,7 @@ import (
 
 	"github.com/cadps/toolkit/cadps/diffusion"
 	"github.com/cadps/toolkit/ops"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 )
 
@@ -141,32 +142,42 @@ func safeDiv(num, den *graph.Node) *graph.Node {
 // The loop is unrolled in the graph, so its result can be differentiated
 // (the Gaussian-likelihood methods hold it fixed instead). A direction of
 // zero curvature (a converged or singular system) contributes nothing
-// instead of NaN, and an image's solve stops at the first direction whose
-// curvature pᵀMp/pᵀp is below 10⁻⁶ of the largest it has met: on a
-// singular system with an inconsistent right-hand side (σ_y = 0 where x̂0
-// is clamped) that curvature is rounding noise, and stepping by its
-// inverse overflows. The iterations are capped at twice the number of
+// instead of NaN. The iterations are capped at twice the number of
 // unknowns per image (see krylovIterations).
 func ConjugateGradient(apply func(v *graph.Node) *graph.Node, b *graph.Node, iters int) *graph.Node {
+	return conjugateGradient(apply, b, iters, 0)
+}
+
+// conjugateGradient is ConjugateGradient that, for breakdown > 0, also
+// stops an image's solve at the first direction whose curvature
+// pᵀMp/pᵀp is positive but below breakdown times the largest it has met.
+// On a singular system with an inconsistent right-hand side (σ_y = 0 where
+// x̂0 is clamped) that curvature is rounding noise, and stepping by its
+// inverse overflows; a system with σ_y² I in it is never that singular,
+// so the methods ask for the rule at σ_y = 0 only (solveBreakdown). A
+// direction of curvature ≤ 0 (M need not be positive definite: MMPS's
+// holds the network's Jacobian) is skipped, as without the rule.
+func conjugateGradient(apply func(v *graph.Node) *graph.Node, b *graph.Node, iters int, breakdown float64) *graph.Node {
 	iters = krylovIterations(b, iters)
 	u := graph.ZerosLike(b)
 	r, p := b, b
 	rr := imageDot(r, r)
-	var top, done *graph.Node // per image: the largest curvature seen; whether the solve has stopped
+	var top, done *graph.Node // per image: the largest curvature met; whether the solve has stopped
 	for range iters {
 		ap := apply(p)
 		pap := imageDot(p, ap)
-		// A direction whose curvature pᵀMp/pᵀp is below cgBreakdown times
-		// the largest seen is float32 noise on a (nearly) singular system:
-		// the solve stops there instead of stepping by its inverse.
-		curv := safeDiv(pap, imageDot(p, p))
-		if top == nil {
-			top, done = curv, graph.LessOrEqual(curv, graph.ZerosLike(curv))
-		} else {
-			top = graph.Max(top, curv)
-			done = graph.LogicalOr(done, graph.LessOrEqual(curv, graph.MulScalar(top, cgBreakdown)))
+		alpha := safeDiv(rr, pap)
+		if breakdown > 0 {
+			curv := safeDiv(pap, imageDot(p, p))
+			if top == nil {
+				top, done = curv, graph.ConvertDType(graph.ZerosLike(curv), dtypes.Bool)
+			} else {
+				top = graph.Max(top, curv)
+				noise := graph.LogicalAnd(graph.GreaterThan(curv, graph.ZerosLike(curv)), graph.LessThan(curv, graph.MulScalar(top, breakdown)))
+				done = graph.LogicalOr(done, noise)
+			}
+			alpha = graph.Where(done, graph.ZerosLike(alpha), alpha)
 		}
-		alpha := graph.Where(done, graph.ZerosLike(rr), safeDiv(rr, pap))
 		u = graph.Add(u, graph.Mul(alpha, p))
 		r = graph.Sub(r, graph.Mul(alpha, ap))
 		rrNext := imageDot(r, r)
@@ -176,10 +187,19 @@ func ConjugateGradient(apply func(v *graph.Node) *graph.Node, b *graph.Node, ite
 	return u
 }
 
-// cgBreakdown is the share of the largest curvature seen below which
-// ConjugateGradient takes a direction's curvature for rounding noise and
-// stops.
+// cgBreakdown is the share of the largest curvature met below which
+// conjugate gradients at σ_y = 0 takes a direction's curvature for
+// rounding noise and stops (conjugateGradient).
 const cgBreakdown = 1e-6
+
+// solveBreakdown returns the breakdown rule conjugate gradients uses in
+// this step: cgBreakdown at σ_y = 0, none otherwise.
+func (s *Step) solveBreakdown() float64 {
+	if s.SigmaY == 0 {
+		return cgBreakdown
+	}
+	return 0
+}
 
 // gramDiagonal returns the diagonal of A diag(c) Aᵀ, shaped like A(c),
 // when the operator says that matrix is diagonal ([ops.DiagonalGram]); ok
@@ -218,7 +238,7 @@ func (s *Step) solveDiagonalCovariance(op ops.Linear, c, r *graph.Node, iters in
 	apply := func(v *graph.Node) *graph.Node {
 		return graph.Add(graph.Mul(s2, v), op.Apply(graph.Mul(c, op.Adjoint(v))))
 	}
-	return ConjugateGradient(apply, r, iters)
+	return conjugateGradient(apply, r, iters, s.solveBreakdown())
 }
 
 // iterations returns n, or def when n ≤ 0.
