@@ -5,7 +5,7 @@ import "testing"
 // TestNetworkCost checks that every method says what its step costs, and
 // the counts of specs whose cost follows their options.
 func TestNetworkCost(t *testing.T) {
-	x := []int{2, 1, 4, 4}
+	x, y := []int{2, 1, 4, 4}, []int{2, 1, 2, 2}
 	for _, name := range Names() {
 		m, err := New(name, Options{})
 		if err != nil {
@@ -28,10 +28,12 @@ func TestNetworkCost(t *testing.T) {
 		{"pigdm", 1, 1},
 		{"mcg", 1, 1},
 		{"mmps", 1, DefaultMMPSIterations + 1},
-		{"mmps:cg=10", 1, 11},
+		{"mmps:cg=7", 1, 8},
+		{"mmps:cg=10", 1, 9}, // capped at twice the 4 measurements
 		{"tmpd", 1, 2},
 		{"tmpd:diagonal=hutchinson,probes=4", 1, 5},
-		{"tmpd:diagonal=exact", 1, 17},
+		{"tmpd:diagonal=exact", 1, 5},               // the 4 measurements
+		{"tmpd:diagonal=exact,space=pixels", 1, 17}, // the 16 pixels
 		{"cadps-gauss", 2, 1},
 		{"cadps-gauss:diagonal=hutchinson,probes=3", 4, 1},
 		{"daps", 5, 0},
@@ -41,7 +43,7 @@ func TestNetworkCost(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", tc.spec, err)
 		}
-		f, p := m.(NetworkCoster).NetworkCost(x)
+		f, p := m.(NetworkCoster).NetworkCost(x, y)
 		if f != tc.forwards || p != tc.products {
 			t.Errorf("%s: %d forwards and %d products, want %d and %d", tc.spec, f, p, tc.forwards, tc.products)
 		}

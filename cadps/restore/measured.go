@@ -95,7 +95,7 @@ func (r *Restorer) given(y *imageio.Image) (*measurement, error) {
 			noisy[i] *= mask[i%len(mask)]
 		}
 	}
-	return &measurement{op: op, fixed: true, y: tensors.FromFlatDataAndDimensions(noisy, yShape...), noisy: noisy, yShape: yShape}, nil
+	return &measurement{op: op, fixed: true, shaped: true, y: tensors.FromFlatDataAndDimensions(noisy, yShape...), noisy: noisy, yShape: yShape}, nil
 }
 
 // shapeSize describes an NCHW measurement shape as imageio.Image.Size

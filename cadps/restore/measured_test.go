@@ -199,3 +199,28 @@ func TestLoadMeasurement(t *testing.T) {
 		t.Errorf("a missing file: error %v", err)
 	}
 }
+
+// TestRestoreMeasurementKeepsOperatorGraph: the draws of a given
+// measurement are scored through one kept graph of A, as Restore's are,
+// not one compiled per draw.
+func TestRestoreMeasurementKeepsOperatorGraph(t *testing.T) {
+	b, prior := fixedPrior(t)
+	r, err := New(b, prior, Options{Task: SpecTask("sr:factor=2"), Method: "dps", Steps: 2, Draws: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.Restore(testImage(3, 16, 0).Quantize8(), 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := New(b, prior, Options{Task: SpecTask("sr:factor=2"), Method: "dps", Steps: 2, Draws: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fresh.RestoreMeasurement(res.Measurement, 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(fresh.applier.shaped) != 1 {
+		t.Errorf("%d operator graphs kept for the batch shape, want 1", len(fresh.applier.shaped))
+	}
+}

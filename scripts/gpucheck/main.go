@@ -472,10 +472,11 @@ func (c *checker) stepInputs(n int, op ops.Operator) (x, z, y, zy *tensors.Tenso
 }
 
 // stepFLOPs returns the FLOPs of one step of method per image shaped image
-// ([1,C,H,W]), from the network passes the method says a step makes
-// (guidance.NetworkCoster) and fwd, the FLOPs of one forward pass: a
-// product through the network counts as two forwards (a backward pass).
-func stepFLOPs(method string, image []int, fwd float64) (float64, error) {
+// ([1,C,H,W]) with measurements shaped y, from the network passes the
+// method says a step makes (guidance.NetworkCoster) and fwd, the FLOPs of
+// one forward pass: a product through the network counts as two forwards
+// (a backward pass).
+func stepFLOPs(method string, image, y []int, fwd float64) (float64, error) {
 	m, err := guidance.ParseSpec(method, guidance.Options{})
 	if err != nil {
 		return 0, err
@@ -484,7 +485,7 @@ func stepFLOPs(method string, image []int, fwd float64) (float64, error) {
 	if !ok {
 		return 0, fmt.Errorf("method %s does not say what its step costs (guidance.NetworkCoster)", m.Name())
 	}
-	forwards, products := coster.NetworkCost(image)
+	forwards, products := coster.NetworkCost(image, y)
 	return float64(forwards+2*products) * fwd, nil
 }
 
@@ -516,7 +517,12 @@ func (c *checker) timeStep(n int, method string, m *unet.Model) error {
 	if err != nil {
 		return err
 	}
-	flops, err := stepFLOPs(method, []int{1, c.m.InChannels(), c.o.size, c.o.size}, c.fwd)
+	image := []int{1, c.m.InChannels(), c.o.size, c.o.size}
+	yShape, err := op.OutputShape(image)
+	if err != nil {
+		return err
+	}
+	flops, err := stepFLOPs(method, image, yShape, c.fwd)
 	if err != nil {
 		return err
 	}
