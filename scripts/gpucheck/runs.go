@@ -138,6 +138,7 @@ func (c *checker) wholeRun() error {
 		return err
 	}
 	y := benchutil.RandTensor(rand.New(rand.NewPCG(5, 6)), yShape...)
+	fmt.Printf("whole %s run, graph noise, batch %d: %d steps, starting (the first step compiles)\n", c.o.runMethod, c.o.runBatch, c.o.runSteps)
 	var afterFirst time.Time
 	done := 0
 	start := time.Now()

@@ -1056,11 +1056,11 @@ func TestSignalStopsWholeRun(t *testing.T) {
 	}
 	var out bytes.Buffer
 	buf := make([]byte, 4096)
-	for !strings.Contains(out.String(), "\nmodel: ") {
+	for !strings.Contains(out.String(), "steps, starting (") { // the run has begun
 		n, err := stdout.Read(buf)
 		out.Write(buf[:n])
 		if err != nil {
-			t.Fatalf("no model line: %v\n%s", err, out.String())
+			t.Fatalf("no line starting the run: %v\n%s", err, out.String())
 		}
 	}
 	if err := cmd.Process.Signal(os.Interrupt); err != nil {
@@ -1084,7 +1084,7 @@ func TestSignalStopsWholeRun(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
-	for _, want := range []string{"gpucheck: SIGINT: stopping", "whole cadps run, graph noise, batch 1: ", "(stopped by SIGINT after "} {
+	for _, want := range []string{"gpucheck: SIGINT: stopping", " steps in ", "(stopped by SIGINT after "} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
