@@ -136,7 +136,9 @@ func CheckTask(spec string) error {
 	if err != nil {
 		return fmt.Errorf("operator spec %q: %w", spec, err)
 	}
-	if _, err := build(name, values, false, nil, 0); err != nil {
+	if _, err := buildWith(name, values, false, nil, true, func(e taskEntry, p *params) (Operator, error) {
+		return e.build(p, nil, 0)
+	}); err != nil {
 		return fmt.Errorf("operator spec %q: %w", spec, err)
 	}
 	return nil
@@ -234,7 +236,7 @@ func configValues(cfg map[string]any) (string, map[string]any, error) {
 // spec or (config) of a reference configuration, and checks it against the
 // image shape.
 func build(name string, values map[string]any, config bool, imageShape []int, seed uint64) (Operator, error) {
-	return buildWith(name, values, config, imageShape, func(e taskEntry, p *params) (Operator, error) {
+	return buildWith(name, values, config, imageShape, false, func(e taskEntry, p *params) (Operator, error) {
 		return e.build(p, imageShape, seed)
 	})
 }
@@ -242,11 +244,14 @@ func build(name string, values map[string]any, config bool, imageShape []int, se
 // buildWith is build with construct in place of the task's builder: it resolves
 // the name, merges an alias's presets into values, makes the operator from
 // the parameters, and refuses parameters construct did not read and an image
-// shape the operator does not take. A nil imageShape checks the parameters
-// alone ([CheckTask]), and the operator returned may be nil.
-func buildWith(name string, values map[string]any, config bool, imageShape []int, construct func(e taskEntry, p *params) (Operator, error)) (Operator, error) {
-	anyImage := imageShape == nil
-	if err := checkImageShape(imageShape); err != nil && !anyImage {
+// shape the operator does not take. With anyImage ([CheckTask]'s), it
+// checks the parameters alone, for any image: imageShape must be nil, the
+// builders then read no file, and the operator returned may be nil.
+func buildWith(name string, values map[string]any, config bool, imageShape []int, anyImage bool, construct func(e taskEntry, p *params) (Operator, error)) (Operator, error) {
+	switch err := checkImageShape(imageShape); {
+	case anyImage && imageShape != nil:
+		return nil, fmt.Errorf("ops: a check for any image given the shape %v", imageShape)
+	case err != nil && !anyImage:
 		return nil, err
 	}
 	e, preset, err := lookupTask(name)

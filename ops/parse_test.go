@@ -613,3 +613,18 @@ func TestCheckTask(t *testing.T) {
 		})
 	}
 }
+
+// TestParseNeedsImageShape: the builders' check for any image (CheckTask's)
+// is not reached from Parse or FromConfig, which refuse a missing image
+// shape instead of returning no operator.
+func TestParseNeedsImageShape(t *testing.T) {
+	for _, spec := range []string{"inpaint_box", "sr:factor=2", "gaussian_blur:kernel_size=5,intensity=1"} {
+		if op, err := Parse(spec, nil, 1); err == nil || op != nil {
+			t.Errorf("Parse(%q) without an image shape: %v, %v; want an error", spec, op, err)
+		}
+	}
+	cfg := map[string]any{"name": "inpainting", "mask_opt": map[string]any{"mask_type": "box", "mask_len_range": []any{8, 9}}}
+	if op, err := FromConfig(cfg, nil, 1); err == nil || op != nil {
+		t.Errorf("FromConfig without an image shape: %v, %v; want an error", op, err)
+	}
+}

@@ -35,7 +35,7 @@ func FromRecorded(cfg map[string]any, imageShape []int, rec Recorded) (Operator,
 	if err != nil {
 		return nil, err
 	}
-	op, err := buildWith(name, values, true, imageShape, func(e taskEntry, p *params) (Operator, error) {
+	op, err := buildWith(name, values, true, imageShape, false, func(e taskEntry, p *params) (Operator, error) {
 		if e.recorded != nil {
 			return e.recorded(p, rec, imageShape)
 		}
