@@ -175,11 +175,13 @@ type Box struct {
 // that the largest side plus twice the margin must be below h and w.
 func DrawBox(h, w int, lenRange, margin [2]int, r *rand.Rand) (Box, error) {
 	lo, hi := lenRange[0], lenRange[1]
+	if err := checkBoxRange(lenRange); err != nil {
+		return Box{}, err
+	}
+	if err := checkBoxMargin(margin); err != nil {
+		return Box{}, err
+	}
 	switch {
-	case lo <= 0 || hi <= lo:
-		return Box{}, fmt.Errorf("box side range [%d,%d) must be non-empty and positive", lo, hi)
-	case margin[0] < 0 || margin[1] < 0:
-		return Box{}, fmt.Errorf("box margin %v must not be negative", margin)
 	case hi-1+2*margin[0] >= h:
 		return Box{}, boxFitError(hi-1, margin[0], h, "height", "rows")
 	case hi-1+2*margin[1] >= w:
@@ -189,6 +191,23 @@ func DrawBox(h, w int, lenRange, margin [2]int, r *rand.Rand) (Box, error) {
 	b.Top = margin[0] + r.IntN(h-margin[0]-b.Height-margin[0])
 	b.Left = margin[1] + r.IntN(w-margin[1]-b.Width-margin[1])
 	return b, nil
+}
+
+// checkBoxRange checks a box's side range [lo, hi), as far as no image is
+// needed (DrawBox's check before it fits the box to one).
+func checkBoxRange(lenRange [2]int) error {
+	if lo, hi := lenRange[0], lenRange[1]; lo <= 0 || hi <= lo {
+		return fmt.Errorf("box side range [%d,%d) must be non-empty and positive", lo, hi)
+	}
+	return nil
+}
+
+// checkBoxMargin checks a box's margin from the image's border.
+func checkBoxMargin(margin [2]int) error {
+	if margin[0] < 0 || margin[1] < 0 {
+		return fmt.Errorf("box margin %v must not be negative", margin)
+	}
+	return nil
 }
 
 // boxFitError explains why a box of the given largest side and margin

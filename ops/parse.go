@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -75,6 +76,9 @@ func Tasks() []Task {
 // lookupTask resolves a name or alias, returning the parameters an alias
 // presets.
 func lookupTask(name string) (taskEntry, map[string]any, error) {
+	if name == "" {
+		return taskEntry{}, nil, errors.New("names no task")
+	}
 	var names []string
 	for _, e := range taskTable() {
 		if preset, ok := e.aliases[name]; ok || e.Name == name {
@@ -99,9 +103,6 @@ func lookupTask(name string) (taskEntry, map[string]any, error) {
 func CanonicalTask(spec string) (string, error) {
 	name, rest, _ := strings.Cut(spec, ":")
 	name = strings.TrimSpace(name)
-	if name == "" {
-		return "", fmt.Errorf("operator spec %q names no task", spec)
-	}
 	if _, _, err := lookupTask(name); err != nil {
 		return "", fmt.Errorf("operator spec %q: %w", spec, err)
 	}
@@ -129,9 +130,6 @@ func CanonicalTask(spec string) (string, error) {
 func CheckTask(spec string) error {
 	name, rest, _ := strings.Cut(spec, ":")
 	name = strings.TrimSpace(name)
-	if name == "" {
-		return fmt.Errorf("operator spec %q names no task", spec)
-	}
 	values, err := parseSpecParams(rest)
 	if err != nil {
 		return fmt.Errorf("operator spec %q: %w", spec, err)
@@ -466,18 +464,26 @@ func buildInpainting(p *params, imageShape []int, seed uint64) (Operator, error)
 func checkMaskOptions(p *params, o MaskOptions) error {
 	switch o.Type {
 	case MaskBox, MaskExtreme:
-		for _, k := range []string{"size", "min_size", "max_size"} {
-			if !p.present(k) {
-				continue
+		if p.present("mask_len_range") || p.present("size") || p.present("min_size") && p.present("max_size") {
+			// The side range is the spec's alone: DrawBox's check.
+			if err := checkBoxRange(o.LenRange); err != nil {
+				return fmt.Errorf("inpainting: %w", err)
 			}
-			if v, err := p.int(0, k); err != nil {
-				return err
-			} else if v <= 0 {
-				return fmt.Errorf("inpainting: parameter %s must be positive, got %d", k, v)
+		} else {
+			// One end of the range given, the other the image's default.
+			for _, k := range []string{"min_size", "max_size"} {
+				if !p.present(k) {
+					continue
+				}
+				if v, err := p.int(0, k); err != nil {
+					return err
+				} else if v <= 0 {
+					return fmt.Errorf("inpainting: parameter %s must be positive, got %d", k, v)
+				}
 			}
 		}
-		if p.present("margin") && (o.Margin[0] < 0 || o.Margin[1] < 0) {
-			return fmt.Errorf("inpainting: box margin %v must not be negative", o.Margin)
+		if err := checkBoxMargin(o.Margin); err != nil {
+			return fmt.Errorf("inpainting: %w", err)
 		}
 	case MaskHalf:
 		if _, err := HalfMask(1, 1, o.Side); err != nil {

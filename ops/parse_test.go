@@ -253,7 +253,7 @@ func TestParseErrors(t *testing.T) {
 		shape []int
 		want  string
 	}{
-		{"", img256, "unknown operator"},
+		{"", img256, "names no task"},
 		{"deblur", img256, "unknown operator"},
 		{"sr", img256, "missing parameter factor"},
 		{"sr:factor=0", img256, "positive"},
@@ -544,7 +544,7 @@ func TestCanonicalTask(t *testing.T) {
 		{"phase_retrieval", "phase_retrieval", ""},
 		{"phase_retrieval:", "phase_retrieval", ""},
 		{"super_resolution:factor=2", "super_resolution:factor=2", ""}, // not the alias's form: another spelling of the task
-		{"", "", `operator spec "" names no task`},
+		{"", "", `operator spec "": names no task`},
 		{"blur:size=9", "", `operator spec "blur:size=9": unknown operator "blur"`},
 		{"sr:factor", "", `parameter "factor" is not key=value`},
 		{"sr:factor=2,factor=4", "", `parameter "factor" given twice`},
@@ -581,7 +581,7 @@ func TestCheckTask(t *testing.T) {
 		{"inpaint_file:path=/nonexistent/mask.png", ""},
 		{"inpainting:mask_type=box,image_size=999", ""},
 		{"phase_retrieval:oversample=2,pad=999", ""},
-		{"", "names no task"},
+		{"", `operator spec "": names no task`},
 		{"blur", `unknown operator "blur"`},
 		{"sr:factor", `parameter "factor" is not key=value`},
 		{"sr:factor=abc", `parameter factor: "abc" is not an integer`},
@@ -593,7 +593,7 @@ func TestCheckTask(t *testing.T) {
 		{"gaussian_blur:kernel_size=-3", "kernel"},
 		{"motion_blur:intensity=2", "intensity"},
 		{"motion_blur:kernel=k0", "needs file=PATH"},
-		{"inpaint_box:size=0", "parameter size must be positive, got 0"},
+		{"inpaint_box:size=0", "box side range [0,1) must be non-empty and positive"},
 		{"inpaint_box:margin=-1", "margin"},
 		{"inpaint_box:min_size=9,max_size=3", "min_size 9 is above max_size 3"},
 		{"inpaint_random:fraction=2", "fraction must lie in [0, 1], got 2"},
@@ -609,6 +609,10 @@ func TestCheckTask(t *testing.T) {
 				t.Fatalf("CheckTask: %v", err)
 			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
 				t.Fatalf("CheckTask: %v, want an error containing %q", err, tc.want)
+			}
+			// A spec wrong on its face gets the same error from Parse.
+			if _, perr := Parse(tc.spec, []int{1, 3, 64, 64}, 1); tc.want != "" && (perr == nil || perr.Error() != err.Error()) {
+				t.Errorf("Parse: %v, CheckTask: %v; want the same error", perr, err)
 			}
 		})
 	}

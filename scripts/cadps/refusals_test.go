@@ -253,7 +253,7 @@ func TestRefusedRunsLeaveNoFolder(t *testing.T) {
 		{"reproduce factor that does not divide", runReproduce, rep("-task", "sr:factor=3"), "factor 3 does not divide"},
 		{"reproduce too many steps", runReproduce, rep("-steps", "5000"), `respacing "5000"`},
 		{"reproduce method twice", runReproduce, rep("-methods", "dps,dps"), "method dps is given twice"},
-		{"reproduce empty task", runReproduce, append([]string{images, "-task", "", "-methods", "dps", "-out", outDir}, model...), `-task: operator spec "" names no task`},
+		{"reproduce empty task", runReproduce, append([]string{images, "-task", "", "-methods", "dps", "-out", outDir}, model...), `-task: operator spec "": names no task`},
 		{"reproduce truncated weights", runReproduce, rep("-weights", truncated), "truncated"},
 		{"reproduce missing LPIPS weights", runReproduce, rep("-lpips", filepath.Join(dir, "nonexistent")), "-lpips"},
 		{"reproduce missing FID weights", runReproduce, rep("-fid", filepath.Join(dir, "nonexistent.pth")), "nonexistent.pth"},
