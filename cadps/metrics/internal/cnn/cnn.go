@@ -7,7 +7,6 @@ package cnn
 import (
 	"errors"
 	"fmt"
-	"math"
 
 	"github.com/cadps/toolkit/checkpoints"
 	"github.com/gomlx/gomlx/backends"
@@ -31,10 +30,10 @@ type Weights struct {
 // Select takes params from sd, strictly: sd must hold exactly params, with
 // their shapes and floating-point dtypes (checkpoints.Match), besides the
 // keys that ignore accepts, which are listed in Ignored; and every value
-// must be finite. The error of a mismatch wraps Match's and reads as one
-// line: its counts, its hints and the first tensors of each problem
-// (checkpoints.MatchError.Summary); what names the network in errors
-// ("the alex backbone").
+// must be finite (checkpoints.StateDict.CheckFinite). The error of a
+// mismatch wraps Match's and reads as one line: its counts, its hints and
+// the first tensors of each problem (checkpoints.MatchError.Summary); what
+// names the network in errors ("the alex backbone").
 func Select(sd *checkpoints.StateDict, params []checkpoints.Spec, ignore func(string) bool, what string) (*Weights, error) {
 	used, ignored := withoutIgnored(sd, params, ignore)
 	if err := checkpoints.Match(used, params, "", anotherNetwork); err != nil {
@@ -43,16 +42,14 @@ func Select(sd *checkpoints.StateDict, params []checkpoints.Spec, ignore func(st
 		}
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
+	if err := used.CheckFinite(); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
 	w := &Weights{Ignored: ignored}
 	for _, p := range params {
 		v, err := used.Tensors[p.Name].Float32()
 		if err != nil {
 			return nil, fmt.Errorf("%s: %s: %w", what, sd.Source, err)
-		}
-		for i, x := range v {
-			if f := float64(x); math.IsNaN(f) || math.IsInf(f, 0) {
-				return nil, fmt.Errorf("%s: %s: tensor %q holds %v at index %d (a damaged weight file?)", what, sd.Source, p.Name, f, i)
-			}
 		}
 		w.Names = append(w.Names, p.Name)
 		w.Tensors = append(w.Tensors, tensors.FromFlatDataAndDimensions(v, p.Shape...))

@@ -25,8 +25,8 @@ func TestSelect(t *testing.T) {
 		wantErr []string
 	}{
 		{"finite", []*checkpoints.Tensor{weight(1, -2), bias, f32("fc.weight", []int{1}, []float32{3})}, nil},
-		{"NaN", []*checkpoints.Tensor{weight(1, float32(math.NaN())), bias}, []string{`the net: w.pth: tensor "conv.weight" holds NaN at index 1`}},
-		{"infinite", []*checkpoints.Tensor{weight(float32(math.Inf(-1)), 0), bias}, []string{`the net: w.pth: tensor "conv.weight" holds -Inf at index 0`}},
+		{"NaN", []*checkpoints.Tensor{weight(1, float32(math.NaN())), bias}, []string{`the net: checkpoints: w.pth: tensor "conv.weight" holds a non-finite value, NaN, at element 1 of 2: the file is damaged`}},
+		{"infinite", []*checkpoints.Tensor{weight(float32(math.Inf(-1)), 0), bias}, []string{`the net: checkpoints: w.pth: tensor "conv.weight" holds a non-finite value, -Inf, at element 0 of 2: the file is damaged`}},
 		{"unknown tensor", []*checkpoints.Tensor{weight(1, 2), bias, f32("head.weight", []int{1}, []float32{3})},
 			[]string{"the net: checkpoints: w.pth does not match the model", "1 unexpected", "; hint: is it the weight file of another network?", "; unexpected: head.weight"}},
 		{"missing tensor", []*checkpoints.Tensor{weight(1, 2)}, []string{"1 missing", "; missing: conv.bias"}},
