@@ -182,6 +182,28 @@ func (e *MatchError) Summary(n int) string {
 	return b.String()
 }
 
+// oneLineListed is how many tensors of each category OneLine names.
+const oneLineListed = 3
+
+// OneLine returns the error as one line, its Summary with the first three
+// tensors of each category, for messages that must stay on one line; the
+// result wraps e, so errors.As still finds the whole MatchError.
+func (e *MatchError) OneLine() error {
+	return &oneLineError{msg: e.Summary(oneLineListed), err: e}
+}
+
+// oneLineError is a MatchError shown as its summary.
+type oneLineError struct {
+	msg string
+	err *MatchError
+}
+
+// Error implements error.
+func (e *oneLineError) Error() string { return e.msg }
+
+// Unwrap returns the whole MatchError.
+func (e *oneLineError) Unwrap() error { return e.err }
+
 func configName(config string) string {
 	if config == "" {
 		return "the model"

@@ -144,6 +144,13 @@ func TestMatchSummary(t *testing.T) {
 			if strings.Count(err.Error(), `{"a":1}`) != 1 {
 				t.Errorf("the configuration is repeated:\n%s", err)
 			}
+			one := me.OneLine()
+			if got := one.Error(); got != me.Summary(3) {
+				t.Errorf("one line\n%s\nwant the summary with 3 tensors a category\n%s", got, me.Summary(3))
+			}
+			if again := (*checkpoints.MatchError)(nil); !errors.As(fmt.Errorf("loading: %w", one), &again) || again != me {
+				t.Errorf("the one-line error does not wrap the MatchError")
+			}
 		})
 	}
 }

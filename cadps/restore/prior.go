@@ -405,17 +405,13 @@ func modelPathError(config, weights string, err error) error {
 		config, weights, where, err)
 }
 
-// listedPerCategory is how many tensors of each category a one-line
-// mismatch error names.
-const listedPerCategory = 3
-
 // oneLine renders an error on one line, still wrapping it: a checkpoint
 // mismatch keeps its first line, its hints and the first tensors of each
 // category with their shapes; another multi-line error keeps its first
 // line and its hints.
 func oneLine(err error) error {
 	if me, ok := err.(*checkpoints.MatchError); ok {
-		return &shortError{msg: me.Summary(listedPerCategory), err: err}
+		return me.OneLine()
 	}
 	msg := err.Error()
 	if !strings.Contains(msg, "\n") {

@@ -32,13 +32,13 @@ type Weights struct {
 // keys that ignore accepts, which are listed in Ignored; and every value
 // must be finite (checkpoints.StateDict.CheckFinite). The error of a
 // mismatch wraps Match's and reads as one line: its counts, its hints and
-// the first tensors of each problem (checkpoints.MatchError.Summary); what
+// the first tensors of each problem (checkpoints.MatchError.OneLine); what
 // names the network in errors ("the alex backbone").
 func Select(sd *checkpoints.StateDict, params []checkpoints.Spec, ignore func(string) bool, what string) (*Weights, error) {
 	used, ignored := withoutIgnored(sd, params, ignore)
 	if err := checkpoints.Match(used, params, "", anotherNetwork); err != nil {
 		if me := (*checkpoints.MatchError)(nil); errors.As(err, &me) {
-			return nil, &mismatchError{what: what, err: me}
+			return nil, fmt.Errorf("%s: %w", what, me.OneLine())
 		}
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
@@ -56,21 +56,6 @@ func Select(sd *checkpoints.StateDict, params []checkpoints.Spec, ignore func(st
 	}
 	return w, nil
 }
-
-// listedPerProblem is how many tensors of each problem (missing,
-// unexpected, …) the error of a mismatch names.
-const listedPerProblem = 3
-
-// mismatchError is the one-line error of a weight file that does not
-// match the network; it wraps the whole checkpoints.MatchError.
-type mismatchError struct {
-	what string
-	err  *checkpoints.MatchError
-}
-
-func (e *mismatchError) Error() string { return e.what + ": " + e.err.Summary(listedPerProblem) }
-
-func (e *mismatchError) Unwrap() error { return e.err }
 
 // withoutIgnored returns sd without the tensors that are not in params and
 // that ignore accepts, and their names; sd itself when ignore is nil.
