@@ -8,8 +8,14 @@ import (
 // SymEigen returns the eigenvalues and eigenvectors of the n×n symmetric a
 // (row-major) by cyclic Jacobi rotations: a = V diag(vals) Vᵀ, with the
 // eigenvectors as the columns of V (row-major). It is O(n³) per sweep and
-// meant for the moderate n of full prior covariances.
+// meant for the moderate n of full prior covariances. A matrix with a NaN
+// or an infinite entry is refused.
 func SymEigen(a []float64, n int) (vals, vecs []float64, err error) {
+	for _, x := range a {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return nil, nil, fmt.Errorf("linalg: eigendecomposition of a matrix with non-finite entries")
+		}
+	}
 	m := make([]float64, n*n)
 	copy(m, a)
 	v := make([]float64, n*n)

@@ -36,7 +36,16 @@ func TestSymEigen(t *testing.T) {
 			}
 		}
 	}
-	if _, _, err := SymEigen([]float64{1, math.NaN(), math.NaN(), 1}, 2); err == nil {
-		t.Error("a NaN entry: want an error")
+	for _, tc := range []struct {
+		name string
+		a    []float64
+	}{
+		{"NaN", []float64{1, math.NaN(), math.NaN(), 1}},
+		{"infinite", []float64{math.Inf(1), 0, 0, 1}},
+	} {
+		const want = "linalg: eigendecomposition of a matrix with non-finite entries"
+		if _, _, err := SymEigen(tc.a, 2); err == nil || err.Error() != want {
+			t.Errorf("%s entry: error %v, want %q", tc.name, err, want)
+		}
 	}
 }

@@ -224,6 +224,7 @@ func completeColumns(u [][]float64, s []float64) {
 	}
 }
 
+// Dot returns the dot product of a and b, which have the same length.
 func Dot(a, b []float64) float64 {
 	var s float64
 	for i := range a {
