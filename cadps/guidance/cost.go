@@ -1,5 +1,7 @@
 package guidance
 
+import "github.com/cadps/toolkit/internal/num"
+
 // NetworkCoster is implemented by methods that say what one step costs in
 // passes through the network for images shaped x ([N,C,H,W]) and
 // measurements shaped y (the operator's output; nil without one): forward
@@ -42,11 +44,7 @@ func (m TMPD) NetworkCost(x, y []int) (int, int) {
 // iteration of the solve (capped at twice the measurements per image, see
 // krylovIterations) and one for the gradient.
 func (m MMPS) NetworkCost(_, y []int) (int, int) {
-	iters := iterations(m.CGIterations, DefaultMMPSIterations)
-	if len(y) > 1 {
-		iters = max(1, min(iters, 2*numel(y[1:])))
-	}
-	return 1, iters + 1
+	return 1, krylovCap(y, iterations(m.CGIterations, DefaultMMPSIterations)) + 1
 }
 
 // NetworkCost implements [NetworkCoster]: one forward, one product.
@@ -77,7 +75,7 @@ func (d Diagonal) products(v []int) int {
 	case Hutchinson:
 		return d.probes()
 	case ExactDiagonal:
-		return numel(v[1:])
+		return num.Prod(v[1:])
 	default:
 		return 1
 	}

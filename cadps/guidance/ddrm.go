@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/cadps/toolkit/cadps/diffusion"
+	"github.com/cadps/toolkit/internal/num"
 	"github.com/cadps/toolkit/ops"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 )
@@ -153,7 +154,7 @@ func (DDRM) CheckOperator(op ops.Operator) error {
 // Draws implements Drawer: z_C, z_A and z_B, each [N, D] with D = C·H·W
 // (z_A and z_B use their first m values, one per singular value).
 func (DDRM) Draws(x, _ []int) [][]int {
-	v := []int{x[0], numel(x[1:])}
+	v := []int{x[0], num.Prod(x[1:])}
 	return [][]int{v, v, v}
 }
 
@@ -300,7 +301,7 @@ func (m DDRM) Start(s *Step) *graph.Node {
 	}
 	sp := spectrumOf(s.Op, s.X)
 	x := s.X
-	n, dim := x.Shape().Dim(0), numel(x.Shape().Dimensions[1:])
+	n, dim := x.Shape().Dim(0), num.Prod(x.Shape().Dimensions[1:])
 	nm := sp.m
 	aT := scalar(x, float64(g.a[len(g.a)-1]))
 	l := graph.Div(graph.Sqrt(graph.OneMinus(aT)), graph.Sqrt(aT))
@@ -398,13 +399,4 @@ func constVector(like *graph.Node, v []float64) *graph.Node {
 	}
 	c := graph.Reshape(graph.Const(like.Graph(), f), 1, len(f))
 	return graph.ConvertDType(c, like.DType())
-}
-
-// numel returns the product of dims.
-func numel(dims []int) int {
-	n := 1
-	for _, d := range dims {
-		n *= d
-	}
-	return n
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/cadps/toolkit/cadps/diffusion"
+	"github.com/cadps/toolkit/internal/num"
 	"github.com/cadps/toolkit/ops"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
@@ -421,7 +422,7 @@ func pseudoInverseSVD(d ops.Decomposition, y, like *graph.Node) *graph.Node {
 		}
 	}
 	v := graph.Mul(d.Ut(y), constVector(like, inv))
-	n, dim := like.Shape().Dim(0), numel(like.Shape().Dimensions[1:])
+	n, dim := like.Shape().Dim(0), num.Prod(like.Shape().Dimensions[1:])
 	if len(sv) < dim {
 		v = graph.Concatenate([]*graph.Node{v, graph.Zeros(like.Graph(), shapes.Make(like.DType(), n, dim-len(sv)))}, 1)
 	}

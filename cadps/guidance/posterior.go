@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/cadps/toolkit/cadps/diffusion"
+	"github.com/cadps/toolkit/internal/num"
 	"github.com/cadps/toolkit/ops"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
@@ -221,10 +222,18 @@ func gramDiagonal(op ops.Operator, c *graph.Node) (d *graph.Node, ok bool) {
 // as in the mixture benchmark, ten CG steps were most of a sampling step's
 // time.
 func krylovIterations(b *graph.Node, iters int) int {
-	if b.Rank() == 0 || b.Shape().Dim(0) == 0 {
+	return krylovCap(b.Shape().Dimensions, iters)
+}
+
+// krylovCap is krylovIterations on the dimensions of b: iters capped at
+// twice the elements of one batch item of dims ([N, ...]), never below
+// one; iters itself for a scalar or an empty batch. MMPS's NetworkCost
+// counts its products with it.
+func krylovCap(dims []int, iters int) int {
+	if len(dims) == 0 || dims[0] == 0 {
 		return iters
 	}
-	return max(1, min(iters, 2*b.Shape().Size()/b.Shape().Dim(0)))
+	return max(1, min(iters, 2*num.Prod(dims[1:])))
 }
 
 // solveDiagonalCovariance returns u = (σ_y² I + A diag(c) Aᵀ)⁻¹ r for a

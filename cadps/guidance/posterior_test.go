@@ -204,3 +204,21 @@ func TestKrylovIterations(t *testing.T) {
 		}
 	}
 }
+
+// TestKrylovCapOfMMPSCost checks that MMPS's NetworkCost counts the CG
+// iterations its solve runs: the cap of krylovIterations on measurements
+// of each shape, a batch of scalar measurements included.
+func TestKrylovCapOfMMPSCost(t *testing.T) {
+	be, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dims := range [][]int{{7}, {1000, 1}, {3, 5}, {2, 1, 2, 2}, {2, 3, 16, 16}} {
+		g := graph.NewGraph(be, "krylov")
+		b := graph.Parameter(g, "b", shapes.Make(dtypes.Float32, dims...))
+		want := krylovIterations(b, 10) + 1
+		if _, got := (MMPS{CGIterations: 10}).NetworkCost(nil, dims); got != want {
+			t.Errorf("measurements %v: MMPS counts %d products, its solve runs %d (with the gradient's)", dims, got, want)
+		}
+	}
+}
