@@ -20,13 +20,17 @@ func graphPanicf(format string, args ...any) {
 	panic(fmt.Errorf("diffusion: "+format, args...))
 }
 
-// checkIndex panics unless i is an integer scalar or vector.
-func checkIndex(i *graph.Node) {
+// checkIndex panics unless i is an integer scalar or vector; method, when
+// not empty, names the Process method in the message.
+func checkIndex(method string, i *graph.Node) {
+	if method != "" {
+		method += ": "
+	}
 	if i == nil {
-		graphPanicf("the respaced index node is nil")
+		graphPanicf("%sthe respaced index i is nil", method)
 	}
 	if !i.DType().IsInt() || i.Rank() > 1 {
-		graphPanicf("the respaced index must be an integer scalar or [N] vector, got %s", i.Shape())
+		graphPanicf("%sthe respaced index i must be an integer scalar or [N] vector, got %s", method, i.Shape())
 	}
 }
 
@@ -41,9 +45,6 @@ type arg struct {
 // xs) and xs are float tensors [N,...] of one shape, so that an argument
 // passed in another's place fails here rather than running.
 func checkArgs(method string, i *graph.Node, xs ...arg) {
-	if i == nil {
-		graphPanicf("%s: the respaced index i is nil", method)
-	}
 	for _, a := range xs {
 		switch {
 		case a.x == nil:
@@ -54,9 +55,7 @@ func checkArgs(method string, i *graph.Node, xs ...arg) {
 			graphPanicf("%s: %s %s and %s %s must have the same shape", method, xs[0].name, xs[0].x.Shape(), a.name, a.x.Shape())
 		}
 	}
-	if !i.DType().IsInt() || i.Rank() > 1 {
-		graphPanicf("%s: the respaced index i must be an integer scalar or [N] vector, got %s", method, i.Shape())
-	}
+	checkIndex(method, i)
 	if len(xs) > 0 && i.Rank() == 1 {
 		if n, batch := i.Shape().Dim(0), xs[0].x.Shape().Dim(0); n != 1 && n != batch {
 			graphPanicf("%s: the respaced index i %s does not match the batch %d of %s %s", method, i.Shape(), batch, xs[0].name, xs[0].x.Shape())
@@ -71,7 +70,7 @@ func checkArgs(method string, i *graph.Node, xs ...arg) {
 // extract_and_expand does. Indices outside [0, NumSteps()) are clamped by
 // the backend's gather; samplers must pass valid ones.
 func (p *Process) Lookup(name string, i *graph.Node) *graph.Node {
-	checkIndex(i)
+	checkIndex("", i)
 	arr, ok := p.f32[name]
 	if !ok {
 		graphPanicf("unknown coefficient array %q", name)
@@ -107,7 +106,7 @@ func (p *Process) AlphaBarNext(i *graph.Node) *graph.Node { return p.Lookup("alp
 // at i = 0 (CA-DPS's second network call, which the reference skips there)
 // reads index 0.
 func (p *Process) ModelTimestep(i *graph.Node) *graph.Node {
-	checkIndex(i)
+	checkIndex("ModelTimestep", i)
 	return gatherAt(graph.Const(i.Graph(), p.modelT), i)
 }
 
