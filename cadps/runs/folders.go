@@ -30,6 +30,18 @@ const (
 // train's files).
 const RestoreRecordFile = "record.json"
 
+// The images cadps restore writes in its output folder beside
+// RestoreRecordFile: the reconstruction, the measurement, the clean image
+// it measured (the label), the strip of intermediate estimates, and the
+// animation of -gif.
+const (
+	RestoreReconFile       = "recon.png"
+	RestoreMeasurementFile = "measurement.png"
+	RestoreLabelFile       = "label.png"
+	RestoreProgressFile    = "progress.png"
+	RestoreGIFFile         = "progress.gif"
+)
+
 // RestoreStagedRecordFile is the record a restoration writes before it
 // moves its files into place and renames the record to RestoreRecordFile
 // last: a restoration stopped midway leaves it, which marks the folder as
@@ -119,7 +131,7 @@ func OutputNames(cmd Command) []string {
 	tables := []string{CSVFile, TableFile, GridFile("*")}
 	switch cmd {
 	case CommandRestore:
-		return []string{"recon.png", "measurement.png", "label.png", "progress.png", "progress.gif", RestoreRecordFile}
+		return []string{RestoreReconFile, RestoreMeasurementFile, RestoreLabelFile, RestoreProgressFile, RestoreGIFFile, RestoreRecordFile}
 	case CommandReproduce:
 		return append([]string{SettingsFile, ShardFile}, tables...)
 	case CommandEvaluate:

@@ -106,3 +106,13 @@ func TestStagedRecordName(t *testing.T) {
 		t.Error("evaluate takes a folder restore was writing")
 	}
 }
+
+// TestRestoreOutputNames checks that the names restore's output folder is
+// checked for are those of the files it writes, each once.
+func TestRestoreOutputNames(t *testing.T) {
+	want := []string{RestoreReconFile, RestoreMeasurementFile, RestoreLabelFile, RestoreProgressFile, RestoreGIFFile, RestoreRecordFile}
+	got := OutputNames(CommandRestore)
+	if !slices.Equal(slices.Sorted(slices.Values(got)), slices.Sorted(slices.Values(want))) {
+		t.Errorf("OutputNames(restore) = %v, want %v", got, want)
+	}
+}

@@ -457,7 +457,7 @@ func TestRestoreHeldFolder(t *testing.T) {
 	if _, stderr, err := runCmd(runRestore, args...); err != nil {
 		t.Fatalf("restore into the released folder: %v\n%s", err, stderr)
 	}
-	if _, err := os.Stat(filepath.Join(out, recordFile)); err != nil {
+	if _, err := os.Stat(filepath.Join(out, runs.RestoreRecordFile)); err != nil {
 		t.Errorf("no record after the run: %v", err)
 	}
 	if claims, _ := filepath.Glob(filepath.Join(out, ".restore.claim*")); len(claims) > 0 {

@@ -11,6 +11,7 @@ import (
 	"github.com/cadps/toolkit/cadps/backend"
 	"github.com/cadps/toolkit/cadps/imageio"
 	"github.com/cadps/toolkit/cadps/restore"
+	"github.com/cadps/toolkit/cadps/runs"
 	"github.com/cadps/toolkit/internal/randunet"
 )
 
@@ -44,7 +45,7 @@ func TestRestoreClass(t *testing.T) {
 			t.Fatalf("restore -class %s: %v\n%s", label, err, stderr)
 		}
 		rec, _ := readRestoreRecord(t, out)
-		recon, err := imageio.Load(filepath.Join(out, reconFile))
+		recon, err := imageio.Load(filepath.Join(out, runs.RestoreReconFile))
 		if err != nil {
 			t.Fatal(err)
 		}

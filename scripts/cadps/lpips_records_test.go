@@ -194,11 +194,11 @@ func TestRestoreLPIPS(t *testing.T) {
 			if !tc.with {
 				return
 			}
-			label, err := imageio.Load(filepath.Join(out, labelFile))
+			label, err := imageio.Load(filepath.Join(out, runs.RestoreLabelFile))
 			if err != nil {
 				t.Fatal(err)
 			}
-			recon, err := imageio.Load(filepath.Join(out, reconFile))
+			recon, err := imageio.Load(filepath.Join(out, runs.RestoreReconFile))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -587,21 +587,21 @@ func TestRestoreRerun(t *testing.T) {
 		}
 		return n
 	}
-	first := []string{labelFile, measurementFile, "notes.txt", gifFile, progressFile, reconFile, recordFile}
+	first := []string{runs.RestoreLabelFile, runs.RestoreMeasurementFile, "notes.txt", runs.RestoreGIFFile, runs.RestoreProgressFile, runs.RestoreReconFile, runs.RestoreRecordFile}
 	if got := names(); !slices.Equal(got, first) {
 		t.Fatalf("first run: %v, want %v", got, first)
 	}
-	record := readFile(t, filepath.Join(out, recordFile))
+	record := readFile(t, filepath.Join(out, runs.RestoreRecordFile))
 	if err := restoreIn("-task", "sr:factor=2", "-method", "dps", "-scale", "1e38"); err == nil {
 		t.Fatal("a diverging rerun succeeded")
 	}
-	if got := names(); !slices.Equal(got, first) || readFile(t, filepath.Join(out, recordFile)) != record {
+	if got := names(); !slices.Equal(got, first) || readFile(t, filepath.Join(out, runs.RestoreRecordFile)) != record {
 		t.Errorf("a failed rerun changed the folder: %v", got)
 	}
 	if err := restoreIn("-method", "unconditional"); err != nil { // no measurement, no GIF
 		t.Fatal(err)
 	}
-	if got, want := names(), []string{labelFile, "notes.txt", progressFile, reconFile, recordFile}; !slices.Equal(got, want) {
+	if got, want := names(), []string{runs.RestoreLabelFile, "notes.txt", runs.RestoreProgressFile, runs.RestoreReconFile, runs.RestoreRecordFile}; !slices.Equal(got, want) {
 		t.Errorf("after a rerun without measurement and -gif: %v, want %v", got, want)
 	}
 }
@@ -618,17 +618,17 @@ func TestRestoreOthersFiles(t *testing.T) {
 	model := fixtureModel(t, "fixed")
 	img := filepath.Join(t.TempDir(), "face.png")
 	writeTestImage(t, img, 16, 0)
-	mine := []string{"notes.txt", measurementFile, gifFile}
+	mine := []string{"notes.txt", runs.RestoreMeasurementFile, runs.RestoreGIFFile}
 	for _, c := range []struct {
 		name    string
 		record  string   // record.json before the run, "" for none
 		kept    []string // of mine, those still there after an unconditional run
 		refused string   // the file the refusal names, "" when the run is taken
 	}{
-		{"no record", "", mine, measurementFile},
+		{"no record", "", mine, runs.RestoreMeasurementFile},
 		{"a record that lists its files", `{"image": "face.png", "settings": {"method": "dps"}, "files": ["recon.png", "label.png", "progress.png"]}`, mine, ""},
 		{"a record without the list", `{"image": "face.png", "settings": {"method": "dps"}}`, []string{"notes.txt"}, ""},
-		{"a record.json that is no restoration's", `{"something": "else"}`, mine, measurementFile},
+		{"a record.json that is no restoration's", `{"something": "else"}`, mine, runs.RestoreMeasurementFile},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			out := t.TempDir()
@@ -638,7 +638,7 @@ func TestRestoreOthersFiles(t *testing.T) {
 				}
 			}
 			if c.record != "" {
-				if err := os.WriteFile(filepath.Join(out, recordFile), []byte(c.record), 0o644); err != nil {
+				if err := os.WriteFile(filepath.Join(out, runs.RestoreRecordFile), []byte(c.record), 0o644); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -667,7 +667,7 @@ func TestRestoreOthersFiles(t *testing.T) {
 		})
 	}
 
-	for _, name := range []string{reconFile, measurementFile, gifFile, recordFile} {
+	for _, name := range []string{runs.RestoreReconFile, runs.RestoreMeasurementFile, runs.RestoreGIFFile, runs.RestoreRecordFile} {
 		t.Run("image "+name, func(t *testing.T) {
 			out := t.TempDir()
 			image := filepath.Join(out, name)

@@ -38,19 +38,11 @@ func restoreCommand() command {
 	}
 }
 
-// The files `cadps restore` writes in its output folder.
-const (
-	reconFile       = "recon.png"
-	measurementFile = "measurement.png"
-	labelFile       = "label.png"
-	progressFile    = "progress.png"
-	gifFile         = "progress.gif"
-	recordFile      = runs.RestoreRecordFile
-	// restoreClaim is the stem of the claim (claim.Claimer) a restoration
-	// holds on its output folder while it runs: hidden files
-	// .restore.claim.N, removed when it ends.
-	restoreClaim = ".restore.claim"
-)
+// restoreClaim is the stem of the claim (claim.Claimer) a restoration
+// holds on its output folder while it runs: hidden files
+// .restore.claim.N, removed when it ends. The files it writes there are
+// named by package runs (runs.RestoreReconFile, …, runs.RestoreRecordFile).
+const restoreClaim = ".restore.claim"
 
 // restoreRecord is record.json of `cadps restore`.
 type restoreRecord struct {
@@ -409,18 +401,18 @@ func applyTaskConfig(o *restore.Options, path string, fs *flag.FlagSet) error {
 // when it has a measurement, progress.png when it has snapshots) and, with
 // gif, progress.gif.
 func restoreFiles(res *restore.Result, gif bool) []string {
-	files := []string{reconFile}
+	files := []string{runs.RestoreReconFile}
 	if res.Truth != nil {
-		files = append(files, labelFile)
+		files = append(files, runs.RestoreLabelFile)
 	}
 	if len(res.Progress) > 0 {
-		files = append(files, progressFile)
+		files = append(files, runs.RestoreProgressFile)
 	}
 	if res.Measurement != nil {
-		files = append(files, measurementFile)
+		files = append(files, runs.RestoreMeasurementFile)
 	}
 	if gif {
-		files = append(files, gifFile)
+		files = append(files, runs.RestoreGIFFile)
 	}
 	return files
 }
@@ -470,14 +462,14 @@ func checkRestoreOutputs(dir string) error {
 // restore's folder: a rerun replaces what is there.
 func writeRestoreOutputs(dir string, res *restore.Result, rec *restoreRecord, earlier []string) (err error) {
 	staged := func(name string) string { return filepath.Join(dir, stagedName(name)) }
-	names := append(slices.Clone(rec.Files), recordFile)
+	names := append(slices.Clone(rec.Files), runs.RestoreRecordFile)
 	// Staged files of a run killed before it moved them are restore's
 	// own: clear them, and this run's when it fails; once the files are
 	// moving, the staged record stays as the folder's mark.
 	moving := false
 	removeStaged := func() {
 		for _, name := range restoreOutputs() {
-			if !(moving && name == recordFile) {
+			if !(moving && name == runs.RestoreRecordFile) {
 				os.Remove(staged(name))
 			}
 		}
@@ -485,21 +477,21 @@ func writeRestoreOutputs(dir string, res *restore.Result, rec *restoreRecord, ea
 	removeStaged()
 	defer removeStaged()
 	if err := res.Save(restore.OutputFiles{
-		Reconstruction: staged(reconFile), Truth: staged(labelFile),
-		Progress: staged(progressFile), Measurement: staged(measurementFile),
+		Reconstruction: staged(runs.RestoreReconFile), Truth: staged(runs.RestoreLabelFile),
+		Progress: staged(runs.RestoreProgressFile), Measurement: staged(runs.RestoreMeasurementFile),
 	}); err != nil {
 		return err
 	}
-	if slices.Contains(rec.Files, gifFile) {
+	if slices.Contains(rec.Files, runs.RestoreGIFFile) {
 		frames := make([]*imageio.Image, len(res.Progress))
 		for k, s := range res.Progress {
 			frames[k] = s.Image
 		}
-		if err := imageio.SaveGIF(staged(gifFile), frames, 200*time.Millisecond); err != nil {
+		if err := imageio.SaveGIF(staged(runs.RestoreGIFFile), frames, 200*time.Millisecond); err != nil {
 			return err
 		}
 	}
-	if err := atomicfile.WriteJSON(staged(recordFile), rec); err != nil {
+	if err := atomicfile.WriteJSON(staged(runs.RestoreRecordFile), rec); err != nil {
 		return err
 	}
 	for _, name := range names {
@@ -508,12 +500,12 @@ func writeRestoreOutputs(dir string, res *restore.Result, rec *restoreRecord, ea
 		}
 	}
 	moving = true
-	if err := os.Remove(filepath.Join(dir, recordFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("removing the earlier run's %s: %w", recordFile, err)
+	if err := os.Remove(filepath.Join(dir, runs.RestoreRecordFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("removing the earlier run's %s: %w", runs.RestoreRecordFile, err)
 	}
 	defer func() {
 		if err != nil {
-			err = fmt.Errorf("%w; %s holds no %s now, and its images may be of the earlier run or of this one: rerun the restoration", err, dir, recordFile)
+			err = fmt.Errorf("%w; %s holds no %s now, and its images may be of the earlier run or of this one: rerun the restoration", err, dir, runs.RestoreRecordFile)
 		}
 	}()
 	if err := removeStaleOutputs(dir, earlier, rec.Files); err != nil {
@@ -540,7 +532,7 @@ func restoreOutputs() []string {
 // restore writes that are not its own (say a measurement.png of the
 // user's) are never taken for an earlier run's.
 func earlierRestoreOutputs(dir string) ([]string, error) {
-	data, err := os.ReadFile(filepath.Join(dir, recordFile))
+	data, err := os.ReadFile(filepath.Join(dir, runs.RestoreRecordFile))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -564,7 +556,7 @@ func earlierRestoreOutputs(dir string) ([]string, error) {
 // files in dir are left alone.
 func removeStaleOutputs(dir string, earlier, files []string) error {
 	for _, name := range restoreOutputs() {
-		if name == recordFile || slices.Contains(files, name) || !slices.Contains(earlier, name) {
+		if name == runs.RestoreRecordFile || slices.Contains(files, name) || !slices.Contains(earlier, name) {
 			continue
 		}
 		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {

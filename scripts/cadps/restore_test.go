@@ -91,8 +91,8 @@ func TestRestoreWritesEverything(t *testing.T) {
 		t.Errorf("stdout %q: want one summary line and no progress bar (not a terminal)", stdout)
 	}
 	want := map[string][2]int{ // file: height, width
-		reconFile: {16, 16}, labelFile: {16, 16}, measurementFile: {8, 8},
-		progressFile: {16 + 2*2, 2*16 + 3*2}, // steps 2 and 4, 2-pixel padding around
+		runs.RestoreReconFile: {16, 16}, runs.RestoreLabelFile: {16, 16}, runs.RestoreMeasurementFile: {8, 8},
+		runs.RestoreProgressFile: {16 + 2*2, 2*16 + 3*2}, // steps 2 and 4, 2-pixel padding around
 	}
 	for name, hw := range want {
 		im, err := imageio.Load(filepath.Join(out, name))
@@ -104,7 +104,7 @@ func TestRestoreWritesEverything(t *testing.T) {
 			t.Errorf("%s is %s, want height %d, width %d", name, im.Size(), hw[0], hw[1])
 		}
 	}
-	if st, err := os.Stat(filepath.Join(out, gifFile)); err != nil || st.Size() == 0 {
+	if st, err := os.Stat(filepath.Join(out, runs.RestoreGIFFile)); err != nil || st.Size() == 0 {
 		t.Errorf("GIF: %v", err)
 	}
 	rec, raw := readRestoreRecord(t, out)
@@ -114,8 +114,8 @@ func TestRestoreWritesEverything(t *testing.T) {
 		t.Errorf("record %s", raw)
 	}
 	// The metrics in the record are those of the files.
-	ref, _ := imageio.Load(filepath.Join(out, labelFile))
-	got, _ := imageio.Load(filepath.Join(out, reconFile))
+	ref, _ := imageio.Load(filepath.Join(out, runs.RestoreLabelFile))
+	got, _ := imageio.Load(filepath.Join(out, runs.RestoreReconFile))
 	if psnr, err := metrics.PSNR(ref, got, 1); err != nil || psnr != rec.Metrics.PSNR {
 		t.Errorf("PSNR of the files %v, record says %v", psnr, rec.Metrics.PSNR)
 	}
@@ -328,22 +328,22 @@ func TestRestoreMeasured(t *testing.T) {
 	if !strings.Contains(stdout, "residual ‖y − A(x0)‖") || strings.Contains(stdout, "PSNR") {
 		t.Errorf("summary %q: want the residual, no PSNR", stdout)
 	}
-	for name, size := range map[string]int{reconFile: 32, measurementFile: 16} {
+	for name, size := range map[string]int{runs.RestoreReconFile: 32, runs.RestoreMeasurementFile: 16} {
 		im, err := imageio.Load(filepath.Join(out, name))
 		if err != nil || im.H != size || im.W != size {
 			t.Errorf("%s: %v, want %d×%d", name, err, size, size)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(out, labelFile)); !os.IsNotExist(err) {
-		t.Errorf("%s: %v, want none (no clean image)", labelFile, err)
+	if _, err := os.Stat(filepath.Join(out, runs.RestoreLabelFile)); !os.IsNotExist(err) {
+		t.Errorf("%s: %v, want none (no clean image)", runs.RestoreLabelFile, err)
 	}
 	rec, raw := readRestoreRecord(t, out)
-	if !rec.Measured || rec.Image != lowres || rec.Metrics != nil || strings.Contains(raw, `"metrics"`) || slices.Contains(rec.Files, labelFile) ||
+	if !rec.Measured || rec.Image != lowres || rec.Metrics != nil || strings.Contains(raw, `"metrics"`) || slices.Contains(rec.Files, runs.RestoreLabelFile) ||
 		rec.Settings.TaskSpec != "sr:factor=2" || rec.Seed != 3 || len(rec.Residuals) != 2 {
 		t.Errorf("record %s", raw)
 	}
 	run("-measured", rec.Image, "-out", again, "-quiet", "-scale", "0.3", "-sigma-y", "0.05", "-noise", "gaussian:sigma=0.05")
-	if readFile(t, filepath.Join(out, reconFile)) != readFile(t, filepath.Join(again, reconFile)) {
+	if readFile(t, filepath.Join(out, runs.RestoreReconFile)) != readFile(t, filepath.Join(again, runs.RestoreReconFile)) {
 		t.Error("the rerun from the record gave another recon.png")
 	}
 }
@@ -375,7 +375,7 @@ func TestRestoreShippedPrior(t *testing.T) {
 	if rec.BackendConfig != backend.Name+":parallelism=2" {
 		t.Errorf("backend_config %q, want GOMLX_BACKEND's", rec.BackendConfig)
 	}
-	im, err := imageio.Load(filepath.Join(out, reconFile), imageio.WithMode(imageio.Gray))
+	im, err := imageio.Load(filepath.Join(out, runs.RestoreReconFile), imageio.WithMode(imageio.Gray))
 	if err != nil || im.H != 32 {
 		t.Errorf("reconstruction: %v", err)
 	}
@@ -395,7 +395,7 @@ func TestRestoreGraphNoiseBF16(t *testing.T) {
 			t.Fatal(err)
 		}
 		rec, _ := readRestoreRecord(t, out)
-		png, err := os.ReadFile(filepath.Join(out, reconFile))
+		png, err := os.ReadFile(filepath.Join(out, runs.RestoreReconFile))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -453,8 +453,8 @@ func TestRestoreRefusedKeepsEarlierRun(t *testing.T) {
 		blocker string // a folder made in -out after the first run
 		extra   []string
 	}{
-		{"progress.gif is a folder", gifFile, []string{"-gif"}},
-		{"a staged name is a folder", stagedName(reconFile), nil},
+		{"progress.gif is a folder", runs.RestoreGIFFile, []string{"-gif"}},
+		{"a staged name is a folder", stagedName(runs.RestoreReconFile), nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "out")
@@ -502,8 +502,8 @@ func TestWriteRestoreOutputs(t *testing.T) {
 		return im
 	}
 	res := &restore.Result{Truth: img(0.5), Reconstruction: img(0.25), Progress: []restore.Snapshot{{Step: 1, Image: img(0.75)}}}
-	earlier := []string{reconFile, labelFile, progressFile, measurementFile, gifFile}
-	if got := stagedName(recordFile); got != runs.RestoreStagedRecordFile {
+	earlier := []string{runs.RestoreReconFile, runs.RestoreLabelFile, runs.RestoreProgressFile, runs.RestoreMeasurementFile, runs.RestoreGIFFile}
+	if got := stagedName(runs.RestoreRecordFile); got != runs.RestoreStagedRecordFile {
 		t.Fatalf("the staged record is %s, but runs.FolderRun looks for %s", got, runs.RestoreStagedRecordFile)
 	}
 	for _, tc := range []struct {
@@ -512,12 +512,12 @@ func TestWriteRestoreOutputs(t *testing.T) {
 		want    string // the error ("": none)
 	}{
 		{"in full", "", ""},
-		{"failure while staging", stagedName(recordFile), "writing"},
-		{"failure while moving", reconFile, "holds no record.json now"},
+		{"failure while staging", stagedName(runs.RestoreRecordFile), "writing"},
+		{"failure while moving", runs.RestoreReconFile, "holds no record.json now"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			for _, name := range append(slices.Clone(earlier), recordFile, "notes.txt") {
+			for _, name := range append(slices.Clone(earlier), runs.RestoreRecordFile, "notes.txt") {
 				if err := os.WriteFile(filepath.Join(dir, name), []byte("earlier "+name), 0o644); err != nil {
 					t.Fatal(err)
 				}
@@ -536,7 +536,7 @@ func TestWriteRestoreOutputs(t *testing.T) {
 			for name := range after {
 				// A failure while moving leaves the staged record, which
 				// marks the folder as restore's for the rerun.
-				kept := tc.want == "holds no record.json now" && name == "/"+stagedName(recordFile)
+				kept := tc.want == "holds no record.json now" && name == "/"+stagedName(runs.RestoreRecordFile)
 				if strings.Contains(name, ".new.") && !kept {
 					t.Errorf("staged file %s left", name)
 				}
@@ -549,10 +549,10 @@ func TestWriteRestoreOutputs(t *testing.T) {
 				t.Fatal(err)
 			case tc.want == "":
 				var got restoreRecord
-				if err := json.Unmarshal([]byte(after["/"+recordFile]), &got); err != nil || got.Image != "new.png" {
-					t.Errorf("record.json %q (%v), want the new run's", after["/"+recordFile], err)
+				if err := json.Unmarshal([]byte(after["/"+runs.RestoreRecordFile]), &got); err != nil || got.Image != "new.png" {
+					t.Errorf("record.json %q (%v), want the new run's", after["/"+runs.RestoreRecordFile], err)
 				}
-				for _, name := range []string{measurementFile, gifFile} {
+				for _, name := range []string{runs.RestoreMeasurementFile, runs.RestoreGIFFile} {
 					if _, ok := after["/"+name]; ok {
 						t.Errorf("the earlier run's %s, which this run does not write, is left", name)
 					}
@@ -564,13 +564,13 @@ func TestWriteRestoreOutputs(t *testing.T) {
 				}
 			case err == nil || !strings.Contains(err.Error(), tc.want):
 				t.Fatalf("error %v, want one containing %q", err, tc.want)
-			case tc.blocker == stagedName(recordFile):
+			case tc.blocker == stagedName(runs.RestoreRecordFile):
 				if !reflect.DeepEqual(after, before) {
 					t.Errorf("a failure while staging changed the folder: %v, was %v", after, before)
 				}
 			default:
-				if _, ok := after["/"+recordFile]; ok {
-					t.Errorf("a failure while moving left record.json: %q", after["/"+recordFile])
+				if _, ok := after["/"+runs.RestoreRecordFile]; ok {
+					t.Errorf("a failure while moving left record.json: %q", after["/"+runs.RestoreRecordFile])
 				}
 				if err := runs.CheckOutputFolder(dir, runs.CommandRestore); err != nil {
 					t.Errorf("a rerun after a failure while moving is refused: %v", err)
@@ -579,7 +579,7 @@ func TestWriteRestoreOutputs(t *testing.T) {
 				if err := writeRestoreOutputs(dir, res, rec, nil); err != nil {
 					t.Errorf("the rerun: %v", err)
 				}
-				if got := folderFiles(t, dir); got["/"+stagedName(recordFile)] != "" || !strings.Contains(got["/"+recordFile], "new.png") {
+				if got := folderFiles(t, dir); got["/"+stagedName(runs.RestoreRecordFile)] != "" || !strings.Contains(got["/"+runs.RestoreRecordFile], "new.png") {
 					t.Errorf("after the rerun the folder holds %v", got)
 				}
 			}
@@ -615,10 +615,10 @@ func TestRestoreDrawsSummary(t *testing.T) {
 // in out, and returns it with its text (for messages).
 func readRestoreRecord(t *testing.T, out string) (restoreRecord, string) {
 	t.Helper()
-	raw := readFile(t, filepath.Join(out, recordFile))
+	raw := readFile(t, filepath.Join(out, runs.RestoreRecordFile))
 	var rec restoreRecord
 	if err := json.Unmarshal([]byte(raw), &rec); err != nil {
-		t.Fatalf("%s: %v", filepath.Join(out, recordFile), err)
+		t.Fatalf("%s: %v", filepath.Join(out, runs.RestoreRecordFile), err)
 	}
 	return rec, raw
 }
