@@ -65,7 +65,10 @@ type TaskSetup struct {
 // table and the comparison grids from the records. A rerun skips finished
 // items; every file is written to a temporary name and renamed.
 type Reproduction struct {
-	// Out is the output folder.
+	// Out is the output folder. Run refuses one that CheckOutputFolder
+	// refuses for CommandReproduce. cadps reproduce checks it too, earlier:
+	// before it records the shard count (ChooseShard), which would mark
+	// any folder as a reproduction's and so pass Run's check.
 	Out string
 	// Backend runs the graphs.
 	Backend backends.Backend

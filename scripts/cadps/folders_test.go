@@ -72,4 +72,25 @@ func TestOutputFolderOfAnotherCommand(t *testing.T) {
 			})
 		}
 	}
+	// A shard of a reproduction records the shard count in the folder
+	// before it runs, which would mark any folder as a reproduction's: it
+	// is refused before that.
+	for _, made := range commands {
+		if made.name == runs.CommandReproduce {
+			continue
+		}
+		t.Run("reproduce -shard 0/2 into "+string(made.name)+"'s folder", func(t *testing.T) {
+			out := filepath.Join(root, string(made.name))
+			before := folderFiles(t, out)
+			_, _, err := runCmd(runReproduce, append(commands[1].args(out), "-shard", "0/2")...)
+			want := "runs: output folder " + out + " holds a run of cadps " + string(made.name) + " (" + made.mark + "): cadps reproduce" +
+				" does not write into another command's folder; use another output folder"
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Fatalf("error %v, want one containing %q", err, want)
+			}
+			if after := folderFiles(t, out); !maps.Equal(after, before) {
+				t.Errorf("the refused run changed the folder's files")
+			}
+		})
+	}
 }

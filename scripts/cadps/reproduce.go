@@ -114,7 +114,9 @@ func runReproduce(args []string, stdout, stderr io.Writer) (err error) {
 	// rep.Run's own checks of the images, tasks and methods come after it,
 	// so a run they refuse removes the shard count when this worker
 	// recorded it and the folder holds nothing else, and the folder again
-	// when it made it.
+	// when it made it. rep.Run checks the folder too, but only after
+	// the shard count is recorded, which marks any folder as a
+	// reproduction's: so it is checked here first.
 	if err := runs.CheckOutputFolder(*f.out, runs.CommandReproduce); err != nil {
 		return err
 	}
