@@ -162,6 +162,13 @@ type spectralSized interface {
 	spectralDim() int
 }
 
+// measurementSized is implemented by the decompositions whose Uᵀ reads a
+// measurement as one vector of a fixed length (DenseSVD, BlockSVD): its
+// values per image.
+type measurementSized interface {
+	measurementDim() int
+}
+
 // checkSpectral panics, naming the decomposition's method, unless v is an
 // [N,d] spectral vector.
 func checkSpectral(what string, v *graph.Node, d int) {

@@ -27,6 +27,9 @@ func NewSVDOperator(name string, d Decomposition, in, out []int) (*SVDOperator, 
 	if sd, ok := d.(spectralSized); ok && sd.spectralDim() != num.Prod(in[1:]) {
 		return nil, fmt.Errorf("svd operator %s: input shape %v has %d values per image, but the decomposition's spectral vectors have %d", name, in, num.Prod(in[1:]), sd.spectralDim())
 	}
+	if md, ok := d.(measurementSized); ok && md.measurementDim() != num.Prod(out[1:]) {
+		return nil, fmt.Errorf("svd operator %s: output shape %v has %d values per image, but the decomposition's measurements have %d", name, out, num.Prod(out[1:]), md.measurementDim())
+	}
 	return &SVDOperator{name: name, d: d, in: slices.Clone(in), out: slices.Clone(out)}, nil
 }
 

@@ -122,6 +122,9 @@ func BlockAverageSVD(f int, in []int) (*BlockSVD, error) {
 // spectralDim returns D = C·H·W.
 func (b *BlockSVD) spectralDim() int { return b.in[1] * b.in[2] * b.in[3] }
 
+// measurementDim implements measurementSized.
+func (b *BlockSVD) measurementDim() int { return b.nc * b.blocks }
+
 // Singulars implements [Decomposition].
 func (b *BlockSVD) Singulars() []float64 { return slices.Clone(b.singulars) }
 

@@ -149,6 +149,9 @@ func NewDenseSVD(a [][]float64, in []int) (*DenseSVD, error) {
 // spectralDim returns D.
 func (s *DenseSVD) spectralDim() int { return s.d }
 
+// measurementDim implements measurementSized.
+func (s *DenseSVD) measurementDim() int { return s.m }
+
 // Singulars implements [Decomposition].
 func (s *DenseSVD) Singulars() []float64 { return slices.Clone(s.singulars) }
 

@@ -428,16 +428,24 @@ func TestNewSVDOperatorShape(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	dense, err := NewDenseSVD([][]float64{{1, 0, 0, 0}, {0, 1, 0, 0}}, []int{1, 1, 2, 2})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
-		in   []int
-		want string
+		d       Decomposition
+		in, out []int
+		want    string
 	}{
-		{[]int{1, 1, 8, 8}, ""},
-		{[]int{1, 1, 4, 4}, "has 16 values per image, but the decomposition's spectral vectors have 64"},
+		{d, []int{1, 1, 8, 8}, []int{1, 1, 4, 4}, ""},
+		{d, []int{1, 1, 4, 4}, []int{1, 1, 4, 4}, "has 16 values per image, but the decomposition's spectral vectors have 64"},
+		{d, []int{1, 1, 8, 8}, []int{1, 20}, "output shape [1 20] has 20 values per image, but the decomposition's measurements have 16"},
+		{dense, []int{1, 1, 2, 2}, []int{1, 2}, ""},
+		{dense, []int{1, 1, 2, 2}, []int{1, 3}, "measurements have 2"},
 	} {
-		_, err := NewSVDOperator("block", d, c.in, []int{1, 1, 4, 4})
+		_, err := NewSVDOperator("svd", c.d, c.in, c.out)
 		if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
-			t.Errorf("NewSVDOperator for %v: error %v, want %q", c.in, err, c.want)
+			t.Errorf("NewSVDOperator for %v → %v: error %v, want %q", c.in, c.out, err, c.want)
 		}
 	}
 }

@@ -42,10 +42,14 @@
 // differentiate x_{t-1} with respect to it, since ζ only multiplies the
 // likelihood term. σ_y is a host constant, and a step that already
 // differentiates the network (DPS, CA-DPS and the other likelihood-gradient
-// methods) cannot be differentiated again, so a gradient of a loss through
-// such a step with respect to y or x_t fails in GoMLX (no gradient of Pad);
-// the methods without a network gradient (DDRM, DiffPIR, DAPS, projection)
-// can be.
+// methods) cannot be differentiated again: GoMLX has no gradient of the
+// network's gradient (of a convolution with input dilation, the backward
+// pass of a strided one). So a gradient through such a step with respect
+// to y or x_t fails, and so does one with respect to ζ through two or more
+// steps, since each later step differentiates the network at an x_t that
+// depends on ζ; one step, and a loss of the next step's x̂0, can be
+// differentiated. The methods without a network gradient (DDRM, DiffPIR,
+// DAPS, projection) can be differentiated through any number of steps.
 package guidance
 
 import (
@@ -103,7 +107,12 @@ type Step struct {
 	// Y is the measurement A(x)+n, [N,...] batched as X; nil with Op.
 	Y *graph.Node
 	// X is x_t, [N,...] ([N,C,H,W] for images): the images' [−1, 1]
-	// scale plus the process's noise at index I.
+	// scale plus the process's noise at index I. The methods differentiate
+	// with respect to it (NormGradient, VJP): in a graph of one's own it
+	// must not be a graph.StopGradient node, whose gradient is zero (the
+	// step would then take no guidance, without an error); to cut the
+	// gradient of earlier steps, stop it before an operation that leaves
+	// the value as it is (graph.Add(graph.StopGradient(x), zeros)).
 	X *graph.Node
 	// I is the respaced index of x_t (int32 scalar).
 	I *graph.Node
