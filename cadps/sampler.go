@@ -305,13 +305,7 @@ func (s *Sampler) step(ctx *context.Context, in []*graph.Node) []*graph.Node {
 	k := 3 + len(s.opData)
 	x, i, y, draws := in[0], in[1], in[2], in[k:]
 	st := s.stepOf(ctx, x, i, y, in[3:k])
-	st.Draws = draws
-	if _, ok := s.p.Method.(guidance.Drawer); !ok {
-		st.Z, st.ZY = draws[0], draws[1]
-		if s.p.Op == nil {
-			st.ZY = nil
-		}
-	}
+	st.SetDraws(s.p.Method, draws)
 	r := s.p.Method.Step(st)
 	switch {
 	case r.Next == nil || r.PredXStart == nil:

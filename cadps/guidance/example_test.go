@@ -52,8 +52,8 @@ func ExampleStep_scaleNode() {
 	// Inputs: x_t, y, the step's draws z and zy, and ζ; outputs: the loss and ∂loss/∂ζ.
 	exec, err := context.NewExec(b, ctx, func(ctx *context.Context, xt, y, z, zy, zeta *graph.Node) (loss, grad *graph.Node) {
 		s := &guidance.Step{Ctx: ctx, Net: net, Process: process, Op: op, Y: y, X: xt,
-			I: graph.Const(xt.Graph(), int32(8)), Z: z, ZY: zy, Draws: []*graph.Node{z, zy},
-			ScaleNode: zeta, SigmaY: 0.05}
+			I: graph.Const(xt.Graph(), int32(8)), ScaleNode: zeta, SigmaY: 0.05}
+		s.SetDraws(method, []*graph.Node{z, zy}) // shaped as guidance.DrawShapes(method, …)
 		next := method.Step(s).Next
 		loss = graph.ReduceAllSum(graph.Square(graph.Sub(op.Apply(next), y)))
 		return loss, graph.Gradient(loss, zeta)[0]

@@ -310,6 +310,37 @@ func DrawShapes(m Method, x, y []int) [][]int {
 	return [][]int{x, y}
 }
 
+// SetDraws gives the step the standard normal draws of one step of method
+// m, shaped as DrawShapes(m, X's shape, Y's shape): Draws, and for a
+// method that does not draw its own (not a [Drawer]) also Z and ZY, the
+// first two (ZY nil when the step has no operator). X, Y and Op must be
+// set first. It panics, naming the method and the draw, when draws hold
+// another number of nodes or one of another shape, which a step built by
+// hand (to differentiate it, say) would otherwise meet deep in the
+// method's graph.
+func (s *Step) SetDraws(m Method, draws []*graph.Node) {
+	var y []int
+	if s.Y != nil {
+		y = s.Y.Shape().Dimensions
+	}
+	want := DrawShapes(m, s.X.Shape().Dimensions, y)
+	if len(draws) != len(want) {
+		panic(fmt.Errorf("guidance: %s takes %d draws per step (DrawShapes), got %d", m.Name(), len(want), len(draws)))
+	}
+	for k, d := range draws {
+		if want[k] != nil && !slices.Equal(d.Shape().Dimensions, want[k]) {
+			panic(fmt.Errorf("guidance: %s's draw %d is shaped %v (DrawShapes), got %v", m.Name(), k, want[k], d.Shape().Dimensions))
+		}
+	}
+	s.Draws = draws
+	if _, ok := m.(Drawer); !ok {
+		s.Z, s.ZY = draws[0], draws[1]
+		if s.Op == nil {
+			s.ZY = nil
+		}
+	}
+}
+
 // ErrOperator is wrapped by the errors of methods that need more of the
 // measurement operator than it provides (an adjoint, a pseudo-inverse).
 var ErrOperator = errors.New("operator unsupported by the method")

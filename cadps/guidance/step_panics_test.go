@@ -1,6 +1,7 @@
 package guidance_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/cadps/toolkit/ops"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 )
@@ -133,4 +135,49 @@ func TestStepHelperPanics(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSetDraws: a step built by hand gets its draws through SetDraws,
+// which refuses draws of another number or shape than the method's,
+// naming the method, and sets Z and ZY for a method that draws none of
+// its own.
+func TestSetDraws(t *testing.T) {
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := graph.NewGraph(b, "draws")
+	x := graph.Zeros(g, shapes.Make(dtypes.Float32, 2, 1, 4, 4))
+	y := graph.Zeros(g, shapes.Make(dtypes.Float32, 2, 1, 2, 2))
+	ddrm := guidance.DDRM{Eta: 0.85, EtaB: 1}
+	for _, tc := range []struct {
+		m     guidance.Method
+		draws []*graph.Node
+		want  string
+	}{
+		{guidance.DPS{}, []*graph.Node{x, y}, ""},
+		{guidance.DPS{}, []*graph.Node{x}, "dps takes 2 draws per step"},
+		{ddrm, []*graph.Node{x, y}, "ddrm takes 3 draws per step"},
+		{ddrm, []*graph.Node{x, x, x}, "ddrm's draw 0 is shaped [2 16]"},
+	} {
+		s := &guidance.Step{X: x, Y: y}
+		got := panicText(func() { s.SetDraws(tc.m, tc.draws) })
+		if tc.want == "" && got != "" || !strings.Contains(got, tc.want) {
+			t.Errorf("%s with %d draws: panic %q, want %q", tc.m.Name(), len(tc.draws), got, tc.want)
+		}
+		if tc.want == "" && (s.Z != x || s.ZY != nil) {
+			t.Errorf("%s: Z %v and ZY %v, want x and nil (no operator)", tc.m.Name(), s.Z, s.ZY)
+		}
+	}
+}
+
+// panicText runs f and returns the text of its panic, "" when it returns.
+func panicText(f func()) (text string) {
+	defer func() {
+		if r := recover(); r != nil {
+			text = fmt.Sprint(r)
+		}
+	}()
+	f()
+	return ""
 }
