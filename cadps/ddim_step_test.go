@@ -16,12 +16,7 @@ import (
 // otherwise.
 func TestHandBuiltStepDDIM(t *testing.T) {
 	base := tinySRProblem(t)
-	cfg := base.Process.Config()
-	cfg.Sampler = diffusion.SamplerDDIM
-	ddimProc, err := diffusion.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ddimProc := ddimProcess(t, base.Process)
 	for _, tc := range []struct {
 		name    string
 		process *diffusion.Process

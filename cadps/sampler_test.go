@@ -585,12 +585,7 @@ func (m ddimRecorder) Step(s *guidance.Step) guidance.Result {
 // for DDIM selects them, and η is refused only when neither does.
 func TestProblemDDIM(t *testing.T) {
 	base := tinySRProblem(t)
-	cfg := base.Process.Config()
-	cfg.Sampler = diffusion.SamplerDDIM
-	ddimProc, err := diffusion.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ddimProc := ddimProcess(t, base.Process)
 	for _, tc := range []struct {
 		name       string
 		ddim       bool
@@ -634,4 +629,16 @@ func TestProblemDDIM(t *testing.T) {
 			}
 		})
 	}
+}
+
+// ddimProcess returns process p configured for DDIM updates.
+func ddimProcess(t *testing.T, p *diffusion.Process) *diffusion.Process {
+	t.Helper()
+	cfg := p.Config()
+	cfg.Sampler = diffusion.SamplerDDIM
+	q, err := diffusion.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q
 }
