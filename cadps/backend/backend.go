@@ -123,3 +123,20 @@ func newCPU(config string) (backends.Backend, error) {
 	}
 	return b, nil
 }
+
+// Identity names backend b as a result that depends on its arithmetic
+// records it: its name and, for the toolkit's CPU backend, the float32
+// matrix-product kernel it picked on this machine ("cadps/avx512"; see
+// [cpu.SGEMMKernel]). Two runs of one build agree bit for bit only when
+// their identities (and backend configurations) agree: the kernels sum
+// float32 products in different orders. A nil b (a bench of exact draws
+// only, which runs no graph) is "".
+func Identity(b backends.Backend) string {
+	if b == nil {
+		return ""
+	}
+	if b.Name() == Name {
+		return Name + "/" + cpu.SGEMMKernel()
+	}
+	return b.Name()
+}

@@ -70,19 +70,27 @@ func EvalTable(st EvalSettings, rows []EvalRow) string {
 	if withLPIPS {
 		fmt.Fprintf(&b, "\nLPIPS (lower is closer) with %s.\n", MetricSources{LPIPS: st.LPIPS}.lpipsNote())
 	}
-	b.WriteString(provenanceNote(rows))
+	sources := make([]source, len(rows))
+	for i, r := range rows {
+		sources[i] = source{r.Backend, r.BackendConfig, r.Toolkit}
+	}
+	b.WriteString(provenanceNote(sources, "results.csv's backend, backend_config and toolkit"))
 	return b.String()
 }
 
-// provenanceNote is the line below the table when rows come from more
-// than one backend, backend configuration or build: each, in the order
-// of its first row, with its number of rows; "" when they all agree.
-func provenanceNote(rows []EvalRow) string {
-	type source struct{ backend, config, toolkit string }
+// source is where a row was computed: the backend, its configuration
+// (GOMLX_BACKEND) and the toolkit's build, as the row records them ("" when
+// it does not).
+type source struct{ backend, config, toolkit string }
+
+// provenanceNote is the line below a table when its rows come from more
+// than one source, each with its number of rows in the order of its first
+// row; "" when they all agree. columns names where the rows record their
+// source ("results.csv's backend, backend_config and toolkit").
+func provenanceNote(sources []source, columns string) string {
 	count := map[source]int{}
 	var order []source
-	for _, r := range rows {
-		s := source{r.Backend, r.BackendConfig, r.Toolkit}
+	for _, s := range sources {
 		if count[s] == 0 {
 			order = append(order, s)
 		}
@@ -108,7 +116,7 @@ func provenanceNote(rows []EvalRow) string {
 		}
 		each[k] = fmt.Sprintf("%s: %d row%s", strings.Join(d, ", "), count[s], cond(count[s] != 1, "s"))
 	}
-	return fmt.Sprintf("\nRows from %d backends or builds (results.csv's backend, backend_config and toolkit): %s.\n", len(order), strings.Join(each, "; "))
+	return fmt.Sprintf("\nRows from %d backends or builds (%s): %s.\n", len(order), columns, strings.Join(each, "; "))
 }
 
 // imageCounts formats the images column of a task: the number of images

@@ -1,17 +1,21 @@
 package runs
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"time"
 
 	"github.com/cadps/toolkit/cadps"
+	"github.com/cadps/toolkit/cadps/backend"
 	"github.com/cadps/toolkit/cadps/diffusion"
 	"github.com/cadps/toolkit/cadps/gmm"
 	"github.com/cadps/toolkit/cadps/runs/claim"
+	"github.com/cadps/toolkit/internal/buildinfo"
 	"github.com/gomlx/gomlx/backends"
 )
 
@@ -138,6 +142,15 @@ type MixtureRow struct {
 	Projections int    `json:"projections,omitempty"`
 	Schedule    string `json:"schedule,omitempty"`
 	VarType     string `json:"var,omitempty"`
+	// Backend, BackendConfig and Toolkit say what computed the run: the
+	// backend (backend.Identity: with the CPU backend's matrix kernel), its
+	// configuration (GOMLX_BACKEND) and the toolkit's build
+	// (buildinfo.Toolkit); "" where not recorded (rows of a bench CSV
+	// written before they were). A run reproduces bit for bit only where
+	// they agree.
+	Backend       string `json:"backend,omitempty"`
+	BackendConfig string `json:"backend_config,omitempty"`
+	Toolkit       string `json:"toolkit,omitempty"`
 	// Error is the run's error ("" for a run that succeeded); a failed
 	// run is counted, not averaged.
 	Error string `json:"error,omitempty"`
@@ -193,6 +206,11 @@ type MixtureBench struct {
 	// caller may release it when the process is asked to stop
 	// ([claim.Claimer.ReleaseAll]).
 	Claims *claim.Claimer
+	// BackendConfig and Toolkit are recorded with each new run (MixtureRow);
+	// "" records $GOMLX_BACKEND and this build (buildinfo.Toolkit). Kept
+	// runs of a resumed bench keep theirs: a table of runs from more than
+	// one says so (MixtureProvenance).
+	BackendConfig, Toolkit string
 }
 
 // Run runs the bench with backend b, skipping the runs a resumed CSV
@@ -213,11 +231,12 @@ func (mb *MixtureBench) Run(b backends.Backend) ([]MixtureRow, error) {
 		}
 		defer out.close()
 	}
+	src := source{backend.Identity(b), cmp.Or(mb.BackendConfig, os.Getenv(backend.EnvVar)), cmp.Or(mb.Toolkit, buildinfo.Toolkit())}
 	var rows []MixtureRow
 	for _, d := range mb.Dims {
 		for _, m := range mb.DimYs {
 			for p := mb.First; p < mb.First+mb.Problems; p++ {
-				r, err := mb.runProblem(b, d, m, p, out)
+				r, err := mb.runProblem(b, src, d, m, p, out)
 				if err != nil {
 					return nil, err
 				}
@@ -295,8 +314,9 @@ func (mb *MixtureBench) checkSeeds() error {
 }
 
 // runProblem runs every method on problem p of cell (d, m), except those
-// whose run out already holds, and writes the new runs to out.
-func (mb *MixtureBench) runProblem(b backends.Backend, d, m, p int, out *mixtureCSV) ([]MixtureRow, error) {
+// whose run out already holds, and writes the new runs, made by src, to
+// out.
+func (mb *MixtureBench) runProblem(b backends.Backend, src source, d, m, p int, out *mixtureCSV) ([]MixtureRow, error) {
 	var rows []MixtureRow
 	var todo []string
 	for _, name := range mb.Methods {
@@ -324,7 +344,8 @@ func (mb *MixtureBench) runProblem(b backends.Backend, d, m, p int, out *mixture
 	for _, name := range todo {
 		r.Method = name
 		rep, _, err := r.Evaluate(b, prob, post, ref)
-		row := MixtureRow{MixtureReport: rep, Problem: p, Projections: r.Projections, Schedule: r.Schedule, VarType: r.VarType}
+		row := MixtureRow{MixtureReport: rep, Problem: p, Projections: r.Projections, Schedule: r.Schedule, VarType: r.VarType,
+			Backend: src.backend, BackendConfig: src.config, Toolkit: src.toolkit}
 		if err != nil {
 			row.Error = err.Error()
 		}

@@ -18,7 +18,11 @@ import (
 // mixtureColumns is the header of a mixture bench's CSV file.
 var mixtureColumns = []string{"dim", "dim_y", "problem", "seed", "sigma_y", "method", "samples", "steps", "scale",
 	"sliced_wasserstein", "energy_distance", "weight_tv", "seconds", "error", "method_revision",
-	"projections", "schedule", "var"}
+	"projections", "schedule", "var", "backend", "backend_config", "toolkit"}
+
+// settingsMixtureColumns is the header of bench CSV files written before
+// the backend and build that made each run were recorded.
+var settingsMixtureColumns = slices.Clip(mixtureColumns[:18])
 
 // revisionMixtureColumns is the header of bench CSV files written before
 // the projections, schedule and variance were recorded.
@@ -224,7 +228,7 @@ func mixtureRecord(r MixtureRow) []string {
 	return []string{strconv.Itoa(r.Dim), strconv.Itoa(r.DimY), strconv.Itoa(r.Problem), strconv.FormatUint(r.Seed, 10),
 		formatFloat(r.SigmaY), r.Method, strconv.Itoa(r.Samples), strconv.Itoa(r.Steps), formatFloat(r.Scale),
 		formatFloat(r.SlicedWasserstein), formatFloat(r.Energy), formatFloat(r.WeightTV), formatFloat(r.Seconds), r.Error,
-		strconv.Itoa(r.Revision), strconv.Itoa(r.Projections), r.Schedule, r.VarType}
+		strconv.Itoa(r.Revision), strconv.Itoa(r.Projections), r.Schedule, r.VarType, r.Backend, r.BackendConfig, r.Toolkit}
 }
 
 // formatFloat formats a float for the CSV (six significant digits).
@@ -233,10 +237,12 @@ func formatFloat(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
 // ReadMixtureCSV reads the runs of a mixture bench's CSV file (one row per
 // run: dim, dim_y, problem, seed, sigma_y, method, samples, steps, scale,
 // sliced_wasserstein, energy_distance, weight_tv, seconds, error,
-// method_revision, projections, schedule, var; a file written before the
-// last three were recorded lacks them, and its rows have Projections 0 and
-// Schedule and VarType ""; one written before the revision was recorded
-// lacks method_revision too, and its rows have Revision −1).
+// method_revision, projections, schedule, var, backend, backend_config,
+// toolkit; a file written before the last three were recorded lacks them,
+// and its rows have them ""; one written before the settings after the
+// revision were recorded lacks those too, and its rows have Projections 0
+// and Schedule and VarType ""; one written before the revision was
+// recorded lacks method_revision too, and its rows have Revision −1).
 func ReadMixtureCSV(path string) ([]MixtureRow, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -251,7 +257,8 @@ func parseMixtureCSV(path string, data []byte) ([]MixtureRow, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", path, err)
 	}
-	if len(recs) == 0 || !slices.Equal(recs[0], mixtureColumns) && !slices.Equal(recs[0], revisionMixtureColumns) &&
+	if len(recs) == 0 || !slices.Equal(recs[0], mixtureColumns) && !slices.Equal(recs[0], settingsMixtureColumns) &&
+		!slices.Equal(recs[0], revisionMixtureColumns) &&
 		!slices.Equal(recs[0], legacyMixtureColumns) {
 		return nil, fmt.Errorf("%s: not a `cadps gmm bench --csv` file (want the header %s)", path, strings.Join(mixtureColumns, ","))
 	}
@@ -309,6 +316,9 @@ func parseMixtureRecord(rec []string) (MixtureRow, error) {
 			return r, fmt.Errorf("column projections: %w", err)
 		}
 		r.Schedule, r.VarType = rec[16], rec[17]
+	}
+	if len(rec) > 18 {
+		r.Backend, r.BackendConfig, r.Toolkit = rec[18], rec[19], rec[20]
 	}
 	return r, nil
 }

@@ -137,7 +137,7 @@ func TestMixtureBenchResume(t *testing.T) {
 		{"other variance", "", func(mb *MixtureBench) { mb.Settings.VarType = "fixed_large" },
 			"its runs have 20 projections, the linear schedule and the fixed_small variance, this bench 20, linear and fixed_large"},
 		{"other projections", "", func(mb *MixtureBench) { mb.Settings.Projections = 1000 }, "this bench 1000, linear and fixed_small"},
-		{"other revision", header + strings.Replace(exactRow, ",0,20,linear,fixed_small\n", ",7,20,linear,fixed_small\n", 1), func(*MixtureBench) {},
+		{"other revision", header + strings.Replace(exactRow, ",0,20,linear,fixed_small,", ",7,20,linear,fixed_small,", 1), func(*MixtureBench) {},
 			"its exact runs were made by revision 7 of the method, this build runs revision 0"},
 		{"repeated run", header + exactRow + exactRow, func(*MixtureBench) {}, "appears twice"},
 		{"foreign file", "a,b\n1,2\n", func(*MixtureBench) {}, "not a `cadps gmm bench --csv` file"},
@@ -179,6 +179,64 @@ func TestMixtureBenchResume(t *testing.T) {
 	mb.Resume = true
 	if _, err := mb.Run(b); !errors.Is(err, claim.ErrHeld) || !strings.Contains(err.Error(), grown+": another bench is writing it") {
 		t.Errorf("bench into a claimed file: error %v", err)
+	}
+}
+
+// TestMixtureBenchProvenance: every new run records the backend (with
+// the CPU backend's matrix kernel), its configuration and the build; a
+// resumed file of runs made elsewhere, or before these were recorded,
+// keeps its runs as they are, and the table of the whole file says that
+// its rows come from more than one source.
+func TestMixtureBenchProvenance(t *testing.T) {
+	b := newBackend(t)
+	path := filepath.Join(t.TempDir(), "bench.csv")
+	mb := testBench(path, 1)
+	mb.Toolkit = "build-a"
+	rows, err := mb.Run(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rows {
+		if r.Backend != backend.Identity(b) || r.Toolkit != "build-a" || r.BackendConfig != os.Getenv(backend.EnvVar) {
+			t.Errorf("%s run: backend %q, configuration %q, build %q; want %q, $%s and build-a", r.Method, r.Backend, r.BackendConfig, r.Toolkit, backend.Identity(b), backend.EnvVar)
+		}
+	}
+	if !strings.HasPrefix(backend.Identity(b), "cadps/") {
+		t.Errorf("the CPU backend's identity %q does not name its matrix kernel", backend.Identity(b))
+	}
+	if note := MixtureProvenance(rows); note != "" {
+		t.Errorf("one bench's rows: provenance note %q, want none", note)
+	}
+	// The same file as a bench that did not record its sources wrote it.
+	var old strings.Builder
+	for _, rec := range readCSVRecords(t, path) {
+		old.WriteString(strings.Join(rec[:18], ",") + "\n")
+	}
+	if err := os.WriteFile(path, []byte(old.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mb = testBench(path, 2)
+	mb.Toolkit, mb.Resume = "build-b", true
+	if rows, err = mb.Run(b); err != nil {
+		t.Fatal(err)
+	}
+	var sources []string
+	for _, r := range rows {
+		sources = append(sources, r.Toolkit)
+	}
+	if !slices.Equal(sources, []string{"", "", "build-b", "build-b"}) {
+		t.Errorf("resumed bench's builds %q, want the kept runs' unrecorded and build-b for the new ones", sources)
+	}
+	table, err := ReadMixtureTable(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("Rows from 2 backends or builds (the CSV's backend, backend_config and toolkit): not recorded: 2 rows; `%s`, build `build-b`: 2 rows.", backend.Identity(b))
+	if os.Getenv(backend.EnvVar) != "" {
+		want = "Rows from 2 backends or builds"
+	}
+	if note := MixtureProvenance(table.Rows); !strings.Contains(note, want) {
+		t.Errorf("provenance note %q, want %q", note, want)
 	}
 }
 

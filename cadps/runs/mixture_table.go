@@ -285,6 +285,18 @@ func MixtureMarkdown(cells []MixtureCell) string {
 	return b.String()
 }
 
+// MixtureProvenance is the line below a table of rows that come from more
+// than one backend, backend configuration or build (MixtureRow.Backend,
+// BackendConfig, Toolkit), counting the rows of each; "" when they all
+// agree, as in a bench run at once.
+func MixtureProvenance(rows []MixtureRow) string {
+	sources := make([]source, len(rows))
+	for i, r := range rows {
+		sources[i] = source{r.Backend, r.BackendConfig, r.Toolkit}
+	}
+	return provenanceNote(sources, "the CSV's backend, backend_config and toolkit")
+}
+
 // PairedMixtureMarkdown renders a paired comparison of other against base
 // (MixtureTable.Paired) as a line naming it and a Markdown table.
 func PairedMixtureMarkdown(base, other string, pairs []MixturePair) string {

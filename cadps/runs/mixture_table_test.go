@@ -11,7 +11,7 @@ import (
 )
 
 // mixtureHeader is the header line of a bench CSV file.
-const mixtureHeader = "dim,dim_y,problem,seed,sigma_y,method,samples,steps,scale,sliced_wasserstein,energy_distance,weight_tv,seconds,error,method_revision,projections,schedule,var\n"
+const mixtureHeader = "dim,dim_y,problem,seed,sigma_y,method,samples,steps,scale,sliced_wasserstein,energy_distance,weight_tv,seconds,error,method_revision,projections,schedule,var,backend,backend_config,toolkit\n"
 
 // mixtureRow returns a successful run of method on problem p of (d, m) with
 // 100 samples, 10 steps and scale 1, and the distances sw, energy and tv.
@@ -23,26 +23,29 @@ func mixtureRow(d, m, p int, method string, sw, energy, tv float64) MixtureRow {
 // TestReadMixtureCSV reads bench files of both layouts and refuses broken
 // ones, naming the file (and the line).
 func TestReadMixtureCSV(t *testing.T) {
-	revisionHeader := strings.TrimSuffix(mixtureHeader, ",projections,schedule,var\n") + "\n"
+	settingsHeader := strings.TrimSuffix(mixtureHeader, ",backend,backend_config,toolkit\n") + "\n"
+	revisionHeader := strings.TrimSuffix(settingsHeader, ",projections,schedule,var\n") + "\n"
 	legacyHeader := strings.TrimSuffix(revisionHeader, ",method_revision\n") + "\n"
 	for _, tc := range []struct {
 		name     string
 		data     string
 		revision int  // of the one row read
 		settings bool // whether its projections, schedule and variance are recorded
+		source   bool // whether its backend and build are recorded
 		want     string
 	}{
-		{"current", mixtureHeader + "8,1,3,80160,0.05,tmpd,100,10,1,1.5,2.25,0.125,0.5,,2,1000,linear,fixed_small\n", 2, true, ""},
-		{"revision", revisionHeader + "8,1,3,80160,0.05,tmpd,100,10,1,1.5,2.25,0.125,0.5,,2\n", 2, false, ""},
-		{"legacy", legacyHeader + "8,1,3,80160,0.05,tmpd,100,10,1,1.5,2.25,0.125,0.5,\n", -1, false, ""},
-		{"bad projections", mixtureHeader + "8,1,3,80160,0.05,tmpd,100,10,1,1.5,2.25,0.125,0.5,,2,p,linear,fixed_small\n", 0, false, "line 2: column projections"},
-		{"foreign", "a,b\n1,2\n", 0, false, "not a `cadps gmm bench --csv` file"},
-		{"empty", "", 0, false, "not a `cadps gmm bench --csv` file"},
-		{"bad dim", revisionHeader + "x,1,3,80160,0.05,tmpd,100,10,1,1.5,2.25,0.125,0.5,,2\n", 0, false, "line 2: column dim"},
-		{"bad seed", revisionHeader + "8,1,3,-1,0.05,tmpd,100,10,1,1.5,2.25,0.125,0.5,,2\n", 0, false, "line 2: column seed"},
-		{"bad distance", revisionHeader + "8,1,3,80160,0.05,tmpd,100,10,1,1.5,e,0.125,0.5,,2\n", 0, false, "line 2: column energy_distance"},
-		{"bad revision", revisionHeader + "8,1,3,80160,0.05,tmpd,100,10,1,1.5,2.25,0.125,0.5,,r\n", 0, false, "line 2: column method_revision"},
-		{"short row", mixtureHeader + "8,1,3\n", 0, false, "wrong number of fields"},
+		{"current", mixtureHeader + "8,1,3,80160,0.05,tmpd,100,10,1,1.5,2.25,0.125,0.5,,2,1000,linear,fixed_small,cadps/avx2,cadps:parallelism=2,v1.2.0\n", 2, true, true, ""},
+		{"settings", settingsHeader + "8,1,3,80160,0.05,tmpd,100,10,1,1.5,2.25,0.125,0.5,,2,1000,linear,fixed_small\n", 2, true, false, ""},
+		{"revision", revisionHeader + "8,1,3,80160,0.05,tmpd,100,10,1,1.5,2.25,0.125,0.5,,2\n", 2, false, false, ""},
+		{"legacy", legacyHeader + "8,1,3,80160,0.05,tmpd,100,10,1,1.5,2.25,0.125,0.5,\n", -1, false, false, ""},
+		{"bad projections", settingsHeader + "8,1,3,80160,0.05,tmpd,100,10,1,1.5,2.25,0.125,0.5,,2,p,linear,fixed_small\n", 0, false, false, "line 2: column projections"},
+		{"foreign", "a,b\n1,2\n", 0, false, false, "not a `cadps gmm bench --csv` file"},
+		{"empty", "", 0, false, false, "not a `cadps gmm bench --csv` file"},
+		{"bad dim", revisionHeader + "x,1,3,80160,0.05,tmpd,100,10,1,1.5,2.25,0.125,0.5,,2\n", 0, false, false, "line 2: column dim"},
+		{"bad seed", revisionHeader + "8,1,3,-1,0.05,tmpd,100,10,1,1.5,2.25,0.125,0.5,,2\n", 0, false, false, "line 2: column seed"},
+		{"bad distance", revisionHeader + "8,1,3,80160,0.05,tmpd,100,10,1,1.5,e,0.125,0.5,,2\n", 0, false, false, "line 2: column energy_distance"},
+		{"bad revision", revisionHeader + "8,1,3,80160,0.05,tmpd,100,10,1,1.5,2.25,0.125,0.5,,r\n", 0, false, false, "line 2: column method_revision"},
+		{"short row", mixtureHeader + "8,1,3\n", 0, false, false, "wrong number of fields"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "bench.csv")
@@ -61,6 +64,9 @@ func TestReadMixtureCSV(t *testing.T) {
 			if tc.settings {
 				want.Projections, want.Schedule, want.VarType = 1000, "linear", "fixed_small"
 			}
+			if tc.source {
+				want.Backend, want.BackendConfig, want.Toolkit = "cadps/avx2", "cadps:parallelism=2", "v1.2.0"
+			}
 			if err != nil || len(rows) != 1 || rows[0] != want {
 				t.Errorf("rows %+v (%v), want %+v", rows, err, want)
 			}
@@ -77,6 +83,7 @@ func TestMixtureRecordRoundTrip(t *testing.T) {
 	r := mixtureRow(80, 4, 17, "tmpd:diagonal=hutchinson,probes=4", 0.123456, 7, 0.5)
 	r.Error, r.Revision, r.SigmaY = `gmm: diverged, "NaN" at step 3`, 2, 0.05
 	r.Projections, r.Schedule, r.VarType = 1000, "cosine", "fixed_large"
+	r.Backend, r.BackendConfig, r.Toolkit = "xla", "xla:/opt/pjrt, cuda.so", "v0.3.0-dirty"
 	rec := mixtureRecord(r)
 	if len(rec) != len(mixtureColumns) {
 		t.Fatalf("%d fields, want %d", len(rec), len(mixtureColumns))

@@ -150,6 +150,7 @@ func runGMMBench(args []string, stdout, stderr io.Writer) (err error) {
 		fmt.Fprintf(stderr, "gmm bench: wrote %d runs to %s\n", len(rows), mb.CSV)
 	}
 	fmt.Fprint(stdout, runs.MixtureMarkdown(cells))
+	fmt.Fprint(stdout, runs.MixtureProvenance(rows))
 	fmt.Fprintf(stdout, "\nwall time %s\n", wall.Round(time.Second))
 	return nil
 }

@@ -92,6 +92,7 @@ Flags:
 		fmt.Fprintf(stderr, "gmm table: wrote the table to %s\n", *jsonPath)
 	}
 	fmt.Fprint(stdout, runs.MixtureMarkdown(t.Cells))
+	fmt.Fprint(stdout, runs.MixtureProvenance(t.Rows))
 	if pair != nil {
 		fmt.Fprint(stdout, "\n"+runs.PairedMixtureMarkdown(pair[0], pair[1], pairs))
 	}
