@@ -11,7 +11,7 @@
 // adjoint ([Linear]; [NewLinearFunc] builds one) for pigdm, tmpd, mmps and
 // cadps-gauss, a pseudo-inverse ([PseudoInverter]) for projection and mcg,
 // an SVD ([HasSVD]) for ddrm and a closed-form data step ([HasProx]) for
-// diffpir ([NewSVDOperator] builds an operator with both).
+// diffpir ([NewSVDOperator] builds an operator with all three).
 // guidance.CheckOperator refuses an operator that a method cannot use.
 //
 // Each operator lives in the file named after it (super_resolution.go,

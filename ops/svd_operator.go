@@ -2,16 +2,20 @@ package ops
 
 import (
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/cadps/toolkit/internal/num"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 )
 
 // SVDOperator is the linear operator a decomposition defines, for one input
-// shape: A x = U Σ (Vᵀx)[:m]. It lets a user give DDRM and DiffPIR an
-// operator through its SVD alone (the dense matrices of the exact-posterior
-// benchmark, a block operator with a recorded basis).
+// shape: A x = U Σ (Vᵀx)[:m]. It lets a user give DDRM, DiffPIR, and the
+// projecting methods (mcg, projection) an operator through its SVD alone
+// (the dense matrices of the exact-posterior benchmark, a block operator
+// with a recorded basis): it implements [Linear], [Decomposer], [Proximal]
+// and [PseudoInverter].
 type SVDOperator struct {
 	name    string
 	d       Decomposition
@@ -69,3 +73,66 @@ func (o *SVDOperator) SVD(in []int) (Decomposition, error) {
 
 // Prox implements [Proximal].
 func (o *SVDOperator) Prox(xIn, y, tau *graph.Node) *graph.Node { return ProxSVD(o.d, xIn, y, tau) }
+
+// PseudoInverse implements [PseudoInverter]: the Moore–Penrose inverse
+// A⁺y = V [Σ⁺ Uᵀy; 0] of the decomposition, so that A A⁺ A = A and
+// A⁺ A A⁺ = A⁺. Σ⁺ gives a zero component for every singular value at or
+// below max(m, D)·ε times the largest (m singular values, D = C·H·W, ε the
+// machine epsilon of y's dtype: 2⁻²³ for float32), zeros included, and
+// inverts the others, however small. That is the array API standard's
+// default tolerance (SciPy's and JAX's pinv take it too): values that small
+// are rounding of a zero or below what y's dtype resolves. numpy's pinv
+// cuts at 10⁻¹⁵ of the largest whatever the dtype, which in float32 would
+// invert rounding. DDRM's cut at 10⁻³ of the largest (guidance.DDRMZero)
+// is the method's own, not the pseudo-inverse's. y must be shaped
+// [N, out…], out the operator's output shape; another shape panics with an
+// error naming both, as graph-building misuse does.
+func (o *SVDOperator) PseudoInverse(y *graph.Node) *graph.Node {
+	dims := y.Shape().Dimensions
+	if len(dims) != len(o.out) || !slices.Equal(dims[1:], o.out[1:]) {
+		panic(fmt.Errorf("%s: pseudo-inverse of a measurement shaped %v, want [N %v]", o.name, dims, o.out[1:]))
+	}
+	in := slices.Clone(o.in)
+	in[0] = dims[0]
+	sv := o.d.Singulars()
+	d, m := num.Prod(o.in[1:]), len(sv)
+	if m == 0 { // A = 0 (a mask that hides every pixel): A⁺ = 0
+		return graph.Zeros(y.Graph(), shapeOfDims(y, in...))
+	}
+	inv := pseudoInverseSingulars(sv, float64(max(m, d))*epsilonOf(y.DType()))
+	v := graph.Mul(o.d.Ut(y), constFloats(y, inv, 1, m))
+	if d > m {
+		v = graph.Concatenate([]*graph.Node{v, graph.Zeros(y.Graph(), shapeOfDims(y, dims[0], d-m))}, 1)
+	}
+	return graph.Reshape(o.d.V(v), in...)
+}
+
+// pseudoInverseSingulars returns 1/s for the singular values s above rtol
+// times the largest, and 0 for the others.
+func pseudoInverseSingulars(sv []float64, rtol float64) []float64 {
+	inv := make([]float64, len(sv))
+	if len(sv) == 0 {
+		return inv
+	}
+	cut := rtol * slices.Max(sv)
+	for i, s := range sv {
+		if s > cut {
+			inv[i] = 1 / s
+		}
+	}
+	return inv
+}
+
+// epsilonOf returns the machine epsilon of the floating-point dtype dt
+// (float32's for any other dtype).
+func epsilonOf(dt dtypes.DType) float64 {
+	switch dt {
+	case dtypes.Float64:
+		return math.Nextafter(1, 2) - 1
+	case dtypes.Float16:
+		return 1.0 / (1 << 10)
+	case dtypes.BFloat16:
+		return 1.0 / (1 << 7)
+	}
+	return float64(math.Nextafter32(1, 2) - 1)
+}

@@ -40,8 +40,10 @@ import (
 // released code's x = y·mask). When y is not an image with
 // x's batch and channels (a vector [N,m], or the measurement of an
 // operator that says it measures no image, ops.MeasuresImage), 2x_up − 1
-// is A⁺y instead (vectorStart). ᾱ is the reference's float32-accumulated
-// product, x̂0 uses guided-diffusion's float64 one.
+// is A⁺y instead (vectorStart: an ops.SVDOperator's through its SVD, with
+// the singular values below DDRMZero times the largest left out). ᾱ is the
+// reference's float32-accumulated product, x̂0 uses guided-diffusion's
+// float64 one.
 //
 // On data other than images (the exact-posterior benchmark's vectors)
 // there are no [0,1] units: σ = σ_y, and the start's x_up is y itself when
@@ -389,13 +391,18 @@ func bicubicMatrix(in, out int) []float32 {
 // vectorStart returns DiffPIR's 2x_up − 1 for a measurement that is not
 // an image of x's: y when it has x's shape, else A⁺y, from the operator's
 // pseudo-inverse (ops.PseudoInverter) or its SVD (V Σ⁺ Uᵀ y, ops.Decomposer),
-// else zeros.
+// else zeros. An ops.SVDOperator starts from its SVD, whose Σ⁺ leaves out
+// the singular values below DDRMZero times the largest, not from its
+// pseudo-inverse, which inverts every value above rounding and would
+// divide y's noise by them.
 func vectorStart(op ops.Operator, y, like *graph.Node) *graph.Node {
 	if y.Shape().Equal(like.Shape()) {
 		return y
 	}
-	if p, ok := op.(ops.PseudoInverter); ok {
-		return p.PseudoInverse(y)
+	if _, fromSVD := op.(*ops.SVDOperator); !fromSVD {
+		if p, ok := op.(ops.PseudoInverter); ok {
+			return p.PseudoInverse(y)
+		}
 	}
 	if dec, ok := op.(ops.Decomposer); ok && ops.HasSVD(op) {
 		if d, err := dec.SVD(like.Shape().Dimensions); err == nil {

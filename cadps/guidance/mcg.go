@@ -16,8 +16,9 @@ import (
 //	x_{t-1} = x''_{t-1} − A⁺A x''_{t-1} + A⁺ y_i,   y_i = √ᾱ_i y + √(1−ᾱ_i) z_y
 //
 // with y_i drawn at x_t's index i as the reference does. The operator must
-// have a pseudo-inverse (ops.PseudoInverter); for inpainting A⁺ = A is the
-// mask and the projection replaces the observed pixels by y_i.
+// have a pseudo-inverse (ops.PseudoInverter: inpainting, super-resolution,
+// an ops.SVDOperator); for inpainting A⁺ = A is the mask and the
+// projection replaces the observed pixels by y_i.
 //
 // Cost per step: one network forward and one vector-Jacobian product;
 // memory of one backward pass.
@@ -58,7 +59,7 @@ func pseudoInverter(method string, op ops.Operator) (ops.PseudoInverter, error) 
 	}
 	p, ok := op.(ops.PseudoInverter)
 	if !ok {
-		return nil, fmt.Errorf("%w: %s projects onto the measurement and needs an operator with a pseudo-inverse (ops.PseudoInverter); %s has none",
+		return nil, fmt.Errorf("%w: %s projects onto the measurement and needs an operator with a pseudo-inverse (ops.PseudoInverter; ops.NewSVDOperator builds one from an SVD); %s has none",
 			ErrOperator, method, op.Name())
 	}
 	return p, nil

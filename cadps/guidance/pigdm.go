@@ -15,8 +15,9 @@ import (
 //
 // The system is solved in closed form when A Aᵀ is diagonal (inpainting),
 // as Aᵀ(AAᵀ)⁻¹ = A⁺ when σ_y = 0 and the operator has a pseudo-inverse
-// (super-resolution), and by CGIterations of conjugate gradients
-// otherwise. The paper's Algorithm 1 adds √ᾱ_t·g to the DDIM sample; here g
+// (super-resolution, an ops.SVDOperator; for an A of lower rank
+// Aᵀ(AAᵀ)⁺ = A⁺, the solution conjugate gradients converge to), and by
+// CGIterations of conjugate gradients otherwise. The paper's Algorithm 1 adds √ᾱ_t·g to the DDIM sample; here g
 // enters through Tweedie's formula like the other Gaussian-likelihood
 // methods, so ζ = 1 is the principled strength.
 //
