@@ -28,6 +28,9 @@ func NewSVDOperator(name string, d Decomposition, in, out []int) (*SVDOperator, 
 	if d == nil || len(in) < 2 || len(out) < 1 {
 		return nil, fmt.Errorf("svd operator %s: want a decomposition and input/output shapes", name)
 	}
+	if len(d.Singulars()) == 0 {
+		return nil, fmt.Errorf("svd operator %s: the decomposition has no singular values (A = 0, as a mask that hides every pixel): nothing to measure", name)
+	}
 	if sd, ok := d.(spectralSized); ok && sd.spectralDim() != num.Prod(in[1:]) {
 		return nil, fmt.Errorf("svd operator %s: input shape %v has %d values per image, but the decomposition's spectral vectors have %d", name, in, num.Prod(in[1:]), sd.spectralDim())
 	}
@@ -96,9 +99,6 @@ func (o *SVDOperator) PseudoInverse(y *graph.Node) *graph.Node {
 	in[0] = dims[0]
 	sv := o.d.Singulars()
 	d, m := num.Prod(o.in[1:]), len(sv)
-	if m == 0 { // A = 0 (a mask that hides every pixel): A⁺ = 0
-		return graph.Zeros(y.Graph(), shapeOfDims(y, in...))
-	}
 	inv := pseudoInverseSingulars(sv, float64(max(m, d))*epsilonOf(y.DType()))
 	v := graph.Mul(o.d.Ut(y), constFloats(y, inv, 1, m))
 	if d > m {
@@ -111,9 +111,6 @@ func (o *SVDOperator) PseudoInverse(y *graph.Node) *graph.Node {
 // times the largest, and 0 for the others.
 func pseudoInverseSingulars(sv []float64, rtol float64) []float64 {
 	inv := make([]float64, len(sv))
-	if len(sv) == 0 {
-		return inv
-	}
 	cut := rtol * slices.Max(sv)
 	for i, s := range sv {
 		if s > cut {
