@@ -464,22 +464,12 @@ func buildInpainting(p *params, imageShape []int, seed uint64) (Operator, error)
 func checkMaskOptions(p *params, o MaskOptions) error {
 	switch o.Type {
 	case MaskBox, MaskExtreme:
+		// With one end of the range given, the other is the image's
+		// default, and inpaintingOptions checked the end given.
 		if p.present("mask_len_range") || p.present("size") || p.present("min_size") && p.present("max_size") {
 			// The side range is the spec's alone: DrawBox's check.
 			if err := checkBoxRange(o.LenRange); err != nil {
 				return fmt.Errorf("inpainting: %w", err)
-			}
-		} else {
-			// One end of the range given, the other the image's default.
-			for _, k := range []string{"min_size", "max_size"} {
-				if !p.present(k) {
-					continue
-				}
-				if v, err := p.int(0, k); err != nil {
-					return err
-				} else if v <= 0 {
-					return fmt.Errorf("inpainting: parameter %s must be positive, got %d", k, v)
-				}
 			}
 		}
 		if err := checkBoxMargin(o.Margin); err != nil {
@@ -586,9 +576,21 @@ func inpaintingOptions(p *params, imageShape []int) (MaskOptions, error) {
 			if err != nil {
 				return MaskOptions{}, err
 			}
+			both := p.present("min_size") && p.present("max_size")
+			if !both {
+				// One end given, the other the image's default: the end
+				// given is at fault, with or without an image.
+				k, v := "min_size", lo
+				if p.present("max_size") {
+					k, v = "max_size", hi
+				}
+				if v <= 0 {
+					return MaskOptions{}, fmt.Errorf("inpainting: parameter %s must be positive, got %d", k, v)
+				}
+			}
 			// Without an image, a side not given has no default to
 			// compare with.
-			if lo > hi && (imageShape != nil || p.present("min_size") && p.present("max_size")) {
+			if lo > hi && (imageShape != nil || both) {
 				def := fmt.Sprintf("min(H,W)/2 = %d", min(h, w)/2)
 				return MaskOptions{}, fmt.Errorf("inpainting: min_size %d is above max_size %d%s", lo, hi, defaultNote(p, "min_size", "max_size", def, def))
 			}
