@@ -174,23 +174,33 @@ type Box struct {
 // margin[1]..w-margin[1]-width-1 (numpy randint bounds, upper excluded), so
 // that the largest side plus twice the margin must be below h and w.
 func DrawBox(h, w int, lenRange, margin [2]int, r *rand.Rand) (Box, error) {
+	if err := checkBox(h, w, lenRange, margin); err != nil {
+		return Box{}, err
+	}
 	lo, hi := lenRange[0], lenRange[1]
-	if err := checkBoxRange(lenRange); err != nil {
-		return Box{}, err
-	}
-	if err := checkBoxMargin(margin); err != nil {
-		return Box{}, err
-	}
-	switch {
-	case hi-1+2*margin[0] >= h:
-		return Box{}, boxFitError(hi-1, margin[0], h, "height", "rows")
-	case hi-1+2*margin[1] >= w:
-		return Box{}, boxFitError(hi-1, margin[1], w, "width", "columns")
-	}
 	b := Box{Height: lo + r.IntN(hi-lo), Width: lo + r.IntN(hi-lo)}
 	b.Top = margin[0] + r.IntN(h-margin[0]-b.Height-margin[0])
 	b.Left = margin[1] + r.IntN(w-margin[1]-b.Width-margin[1])
 	return b, nil
+}
+
+// checkBox checks what DrawBox checks before it draws a box in an h×w
+// image: the side range, the margin, and that the largest side plus twice
+// the margin is below h and w.
+func checkBox(h, w int, lenRange, margin [2]int) error {
+	if err := checkBoxRange(lenRange); err != nil {
+		return err
+	}
+	if err := checkBoxMargin(margin); err != nil {
+		return err
+	}
+	switch hi := lenRange[1]; {
+	case hi-1+2*margin[0] >= h:
+		return boxFitError(hi-1, margin[0], h, "height", "rows")
+	case hi-1+2*margin[1] >= w:
+		return boxFitError(hi-1, margin[1], w, "width", "columns")
+	}
+	return nil
 }
 
 // checkBoxRange checks a box's side range [lo, hi), as far as no image is

@@ -126,7 +126,11 @@ func CanonicalTask(spec string) (string, error) {
 // malformed or out of its range (sr:factor=0, gaussian_blur:intensity=-1).
 // It knows no image and reads no file: whether the task fits the images
 // (a factor that divides their size, a kernel or box smaller than them)
-// and whether its files can be read are for Parse to say.
+// and whether its files can be read are for Parse to say. The one size it
+// knows is the one an inpainting spec gives (image_size): a box is judged
+// against it as Parse judges it for an image of that size
+// ("inpaint_box:image_size=32,min_size=40" is refused, the default
+// max_size being 16).
 func CheckTask(spec string) error {
 	name, rest, _ := strings.Cut(spec, ":")
 	name = strings.TrimSpace(name)
@@ -460,10 +464,18 @@ func buildInpainting(p *params, imageShape []int, seed uint64) (Operator, error)
 // checkMaskOptions checks the mask options o that the spec p gives for
 // any image (CheckTask's): the box sides and margin given, the half's
 // side, the file's path. What depends on the image (a box that fits it)
-// and the file itself are left to the build for an image.
+// is checked for the spec's image_size when it gives one, and left to the
+// build for an image otherwise; the file itself is left to the build.
 func checkMaskOptions(p *params, o MaskOptions) error {
 	switch o.Type {
 	case MaskBox, MaskExtreme:
+		if h, w, _ := maskImageSize(p, nil); h > 0 {
+			// The image's size known: DrawBox's checks, drawing nothing.
+			if err := checkBox(h, w, o.LenRange, o.Margin); err != nil {
+				return fmt.Errorf("inpainting: %w", err)
+			}
+			return nil
+		}
 		// With one end of the range given, the other is the image's
 		// default, and inpaintingOptions checked the end given.
 		if p.present("mask_len_range") || p.present("size") || p.present("min_size") && p.present("max_size") {
@@ -489,13 +501,10 @@ func checkMaskOptions(p *params, o MaskOptions) error {
 
 // inpaintingOptions reads and checks inpainting's parameters for images
 // of imageShape: the options of the mask, drawn or not. For a nil
-// imageShape (CheckTask's) the checks that need the image's size are left
+// imageShape (CheckTask's) the image's size is the spec's image_size
+// ([maskImageSize]), and without one the checks that need it are left
 // out.
 func inpaintingOptions(p *params, imageShape []int) (MaskOptions, error) {
-	var h, w int
-	if imageShape != nil {
-		h, w = imageShape[2], imageShape[3]
-	}
 	maskType, err := p.string(MaskBox, "mask_type")
 	if err != nil {
 		return MaskOptions{}, err
@@ -505,15 +514,9 @@ func inpaintingOptions(p *params, imageShape []int) (MaskOptions, error) {
 		return MaskOptions{}, fmt.Errorf("inpainting: %w", err)
 	}
 	own := mt.params
-	if p.has("image_size") {
-		// The reference's masks are square image_size×image_size.
-		n, err := p.int(0, "image_size")
-		if err != nil {
-			return MaskOptions{}, err
-		}
-		if imageShape != nil && (n != h || n != w) {
-			return MaskOptions{}, fmt.Errorf("inpainting: image_size %d does not match the image %dx%d", n, h, w)
-		}
+	h, w, err := maskImageSize(p, imageShape)
+	if err != nil {
+		return MaskOptions{}, err
 	}
 	if err := checkMaskParams(p, maskType, own); err != nil {
 		return MaskOptions{}, err
@@ -588,9 +591,9 @@ func inpaintingOptions(p *params, imageShape []int) (MaskOptions, error) {
 					return MaskOptions{}, fmt.Errorf("inpainting: parameter %s must be positive, got %d", k, v)
 				}
 			}
-			// Without an image, a side not given has no default to
-			// compare with.
-			if lo > hi && (imageShape != nil || both) {
+			// Without an image or image_size, a side not given has no
+			// default to compare with.
+			if lo > hi && (h > 0 || both) {
 				def := fmt.Sprintf("min(H,W)/2 = %d", min(h, w)/2)
 				return MaskOptions{}, fmt.Errorf("inpainting: min_size %d is above max_size %d%s", lo, hi, defaultNote(p, "min_size", "max_size", def, def))
 			}
@@ -636,6 +639,30 @@ func inpaintingOptions(p *params, imageShape []int) (MaskOptions, error) {
 		}
 	}
 	return o, nil
+}
+
+// maskImageSize returns the height and width of the images a mask is
+// made for: imageShape's, else (CheckTask's) image_size×image_size when
+// the spec gives it, else 0×0, unknown. It refuses an image_size that is
+// not positive or not the image's: the reference's masks are square
+// image_size×image_size.
+func maskImageSize(p *params, imageShape []int) (h, w int, err error) {
+	if imageShape != nil {
+		h, w = imageShape[2], imageShape[3]
+	}
+	if !p.has("image_size") {
+		return h, w, nil
+	}
+	n, err := p.int(0, "image_size")
+	switch {
+	case err != nil:
+		return 0, 0, err
+	case n <= 0:
+		return 0, 0, fmt.Errorf("inpainting: parameter image_size must be positive, got %d", n)
+	case imageShape != nil && (n != h || n != w):
+		return 0, 0, fmt.Errorf("inpainting: image_size %d does not match the image %dx%d", n, h, w)
+	}
+	return n, n, nil
 }
 
 // fraction returns the missing fraction given under key (def when not

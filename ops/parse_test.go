@@ -621,6 +621,49 @@ func TestCheckTask(t *testing.T) {
 	}
 }
 
+// TestCheckTaskImageSize: a spec giving image_size tells CheckTask the
+// images' size, so it judges a box against that size as Parse does for an
+// image of it, with the same error: one end of the side range against the
+// default of the other, and the box and its margin against the image.
+func TestCheckTaskImageSize(t *testing.T) {
+	for _, tc := range []struct {
+		spec string
+		size int    // the image Parse is given, size×size
+		want string // the error's text, "" for none
+	}{
+		{"inpaint_box:image_size=32", 32, ""},
+		{"inpaint_box:image_size=32,min_size=10", 32, ""},
+		{"inpaint_box:image_size=32,max_size=20", 32, ""},
+		{"inpaint_box:image_size=128,min_size=40", 128, ""},
+		{"inpaint_extreme:image_size=32,max_size=27,margin=2", 32, ""},
+		{"inpaint_random:image_size=32,fraction=0.5", 32, ""},
+		{"inpaint_half:image_size=32,side=top", 32, ""},
+		{"inpaint_box:image_size=32,min_size=400", 32, "inpainting: min_size 400 is above max_size 16 (max_size not given: min(H,W)/2 = 16)"},
+		{"inpaint_box:image_size=64,min_size=40", 64, "inpainting: min_size 40 is above max_size 32 (max_size not given: min(H,W)/2 = 32)"},
+		{"inpaint_extreme:image_size=32,max_size=8", 32, "inpainting: min_size 16 is above max_size 8 (min_size not given: min(H,W)/2 = 16)"},
+		{"inpaint_box:image_size=32,max_size=28", 32, "a box of side up to 28 with a margin of 2 rows has no position to be drawn at"},
+		{"inpaint_box:image_size=32,margin=8", 32, "a box of side up to 16 with a margin of 8 rows has no position to be drawn at"},
+		{"inpaint_box:image_size=32,size=40,margin=0", 32, "a box of side up to 40 with a margin of 0 rows"},
+		{"inpaint_box:image_size=32,min_size=4,max_size=31", 32, "a box of side up to 31 with a margin of 2 rows"},
+		{"inpainting:mask_type=box,image_size=0", 32, "inpainting: parameter image_size must be positive, got 0"},
+		{"inpaint_random:image_size=-3", 32, "inpainting: parameter image_size must be positive, got -3"},
+	} {
+		t.Run(tc.spec, func(t *testing.T) {
+			err := CheckTask(tc.spec)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("CheckTask: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("CheckTask: %v, want an error containing %q", err, tc.want)
+			}
+			_, perr := Parse(tc.spec, []int{1, 3, tc.size, tc.size}, 1)
+			if (perr == nil) != (err == nil) || err != nil && perr.Error() != err.Error() {
+				t.Errorf("Parse: %v, CheckTask: %v; want the same", perr, err)
+			}
+		})
+	}
+}
+
 // TestParseNeedsImageShape: the builders' check for any image (CheckTask's)
 // is not reached from Parse or FromConfig, which refuse a missing image
 // shape instead of returning no operator.

@@ -413,7 +413,9 @@ func TestExitStatus(t *testing.T) {
 // are checked, with status 2, one line naming the flag and the problem,
 // and a pointer to the command's flags, before anything is read or
 // written; one that does not fit the images (a factor that does not
-// divide their size) is refused with status 1, once they are read.
+// divide their size, a box side above the default of the other end of its
+// range) is refused with status 1, before any sampling. A spec that gives
+// the images' size (image_size) is judged against it with the flags.
 func TestTaskSpecExitStatus(t *testing.T) {
 	model := fixtureModel(t, "fixed") // 16×16
 	images := imageFolder(t, 1)
@@ -449,7 +451,9 @@ func TestTaskSpecExitStatus(t *testing.T) {
 		{"inpaint_random:fraction=2", 2, "fraction must lie in [0, 1], got 2"},
 		{"inpaint_half:side=middle", 2, `side "middle"`},
 		{"phase_retrieval:oversample=9", 2, "oversample 9 is above 8"},
+		{"inpaint_box:image_size=16,min_size=400", 2, "min_size 400 is above max_size 8 (max_size not given: min(H,W)/2 = 8)"},
 		{"sr:factor=3", 1, "factor 3 does not divide"},
+		{"inpaint_box:min_size=400", 1, `operator spec "inpaint_box:min_size=400": inpainting: min_size 400 is above max_size`},
 	} {
 		for _, c := range commands {
 			t.Run(c.name+" "+spec.spec, func(t *testing.T) {
