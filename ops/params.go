@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/cadps/toolkit/internal/num"
+	"github.com/cadps/toolkit/internal/specs"
 )
 
 // params holds an operator's parameters, from a command-line spec (string
@@ -26,22 +27,18 @@ func newParams(task string, values map[string]any) *params {
 	return &params{task: task, values: values, used: map[string]bool{}}
 }
 
-// parseSpecParams splits "k=v,k=v" into a map of strings.
+// parseSpecParams splits "k=v,k=v" into a map of strings (a value may be
+// empty, a key may not, nor be given twice).
 func parseSpecParams(s string) (map[string]any, error) {
 	out := map[string]any{}
-	if strings.TrimSpace(s) == "" {
-		return out, nil
-	}
-	for _, kv := range strings.Split(s, ",") {
-		k, v, ok := strings.Cut(kv, "=")
-		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
-		if !ok || k == "" {
-			return nil, fmt.Errorf("parameter %q is not key=value", kv)
+	for _, p := range specs.Params(s) {
+		if !p.HasEq || p.Key == "" {
+			return nil, fmt.Errorf("parameter %q is not key=value", p.Text)
 		}
-		if _, dup := out[k]; dup {
-			return nil, fmt.Errorf("parameter %q given twice", k)
+		if _, dup := out[p.Key]; dup {
+			return nil, fmt.Errorf("parameter %q given twice", p.Key)
 		}
-		out[k] = v
+		out[p.Key] = p.Value
 	}
 	return out, nil
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/cadps/toolkit/internal/specs"
 )
 
 // Task describes a measurement task: its operator's name, its aliases and
@@ -110,14 +112,7 @@ func CanonicalTask(spec string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("operator spec %q: %w", spec, err)
 	}
-	if len(values) == 0 {
-		return name, nil
-	}
-	params := make([]string, 0, len(values))
-	for _, k := range sortedKeys(values) {
-		params = append(params, fmt.Sprintf("%s=%v", k, values[k]))
-	}
-	return name + ":" + strings.Join(params, ","), nil
+	return specs.Canonical(name, values), nil
 }
 
 // CheckTask reports what is wrong with a command-line task spec (see

@@ -559,6 +559,63 @@ func TestCanonicalTask(t *testing.T) {
 	}
 }
 
+// TestCanonicalTaskForms pins CanonicalTask's output, which stored
+// records hold, for specs spelt in many ways (spaces, tabs, keys out of
+// order, empty and repeated parts): each gives this form or this error.
+func TestCanonicalTaskForms(t *testing.T) {
+	for _, c := range []struct{ spec, want, err string }{
+		{"sr:factor=2", "sr:factor=2", ""},
+		{" sr : factor = 2 ", "sr:factor=2", ""},
+		{"\tsr\t:\tfactor=2\t", "sr:factor=2", ""},
+		{"sr:factor=2 ", "sr:factor=2", ""},
+		{"sr:kernel=box,factor=4", "sr:factor=4,kernel=box", ""},
+		{"sr: kernel = box , factor = 4", "sr:factor=4,kernel=box", ""},
+		{"sr:factor=2,factor=4", "", "operator spec \"sr:factor=2,factor=4\": parameter \"factor\" given twice"},
+		{"sr:factor=2, factor =4", "", "operator spec \"sr:factor=2, factor =4\": parameter \"factor\" given twice"},
+		{"sr:factor=2,,kernel=box", "", "operator spec \"sr:factor=2,,kernel=box\": parameter \"\" is not key=value"},
+		{"sr:factor=2,", "", "operator spec \"sr:factor=2,\": parameter \"\" is not key=value"},
+		{"sr:factor=", "sr:factor=", ""},
+		{"sr:=2", "", "operator spec \"sr:=2\": parameter \"=2\" is not key=value"},
+		{"sr:factor", "", "operator spec \"sr:factor\": parameter \"factor\" is not key=value"},
+		{"sr:factor ", "", "operator spec \"sr:factor \": parameter \"factor \" is not key=value"},
+		{"sr:factor=2=3", "sr:factor=2=3", ""},
+		{"sr:Factor=2,factor=3", "sr:Factor=2,factor=3", ""},
+		{"sr:factor=2;kernel=box", "sr:factor=2;kernel=box", ""},
+		{"sr:c=3,b=2,a=1", "sr:a=1,b=2,c=3", ""},
+		{"super_resolution:scale_factor=4,kernel=lanczos3", "super_resolution:kernel=lanczos3,scale_factor=4", ""},
+		{"inpaint_box", "inpaint_box", ""},
+		{"inpaint_box:", "inpaint_box", ""},
+		{"inpaint_box:  ", "inpaint_box", ""},
+		{" inpaint_box ", "inpaint_box", ""},
+		{"inpainting:seed=3,mask_type=box,size=12,margin=2", "inpainting:margin=2,mask_type=box,seed=3,size=12", ""},
+		{"inpaint_random:max_fraction=0.7,min_fraction=0.3", "inpaint_random:max_fraction=0.7,min_fraction=0.3", ""},
+		{"gaussian_blur:sigma=3,kernel_size=61", "gaussian_blur:kernel_size=61,sigma=3", ""},
+		{"gaussian_blur:intensity=3.0,kernel_size=61", "gaussian_blur:intensity=3.0,kernel_size=61", ""},
+		{"inpaint_file:path=a b.png", "inpaint_file:path=a b.png", ""},
+		{"inpaint_file:path= m/a.png ", "inpaint_file:path=m/a.png", ""},
+		{"motion_blur:kernel=levin09/0,file=k.safetensors", "motion_blur:file=k.safetensors,kernel=levin09/0", ""},
+		{"phase_retrieval:oversample=2.0", "phase_retrieval:oversample=2.0", ""},
+		{"phase_retrieval", "phase_retrieval", ""},
+		{"unknown:x=1", "", "operator spec \"unknown:x=1\": unknown operator \"unknown\" (known: super_resolution, gaussian_blur, motion_blur, inpainting, phase_retrieval, sr, inpaint_box, inpaint_extreme, inpaint_file, inpaint_half, inpaint_random)"},
+		{"blur", "", "operator spec \"blur\": unknown operator \"blur\" (known: super_resolution, gaussian_blur, motion_blur, inpainting, phase_retrieval, sr, inpaint_box, inpaint_extreme, inpaint_file, inpaint_half, inpaint_random)"},
+		{"", "", "operator spec \"\": names no task"},
+		{" : ", "", "operator spec \" : \": names no task"},
+		{":factor=2", "", "operator spec \":factor=2\": names no task"},
+		{"sr::factor=2", "sr::factor=2", ""},
+		{"sr:factor:2", "", "operator spec \"sr:factor:2\": parameter \"factor:2\" is not key=value"},
+		{"dps", "", "operator spec \"dps\": unknown operator \"dps\" (known: super_resolution, gaussian_blur, motion_blur, inpainting, phase_retrieval, sr, inpaint_box, inpaint_extreme, inpaint_file, inpaint_half, inpaint_random)"},
+	} {
+		got, err := CanonicalTask(c.spec)
+		gotErr := ""
+		if err != nil {
+			gotErr = err.Error()
+		}
+		if got != c.want || gotErr != c.err {
+			t.Errorf("CanonicalTask(%q) = %q, %q; want %q, %q", c.spec, got, gotErr, c.want, c.err)
+		}
+	}
+}
+
 // TestCheckTask refuses the specs that are wrong on their face, naming
 // the problem, and takes those that only an image or a file can refute
 // (a factor that does not divide the image, a kernel larger than it, a

@@ -4,9 +4,10 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/cadps/toolkit/internal/specs"
 )
 
 // ParseSpec returns the method a command-line spec names: a method name,
@@ -47,11 +48,10 @@ func ParseSpec(spec string, base Options) (Method, error) {
 		return nil, err
 	}
 	seen := map[string]bool{}
-	for _, kv := range splitParams(rest) {
-		k, v, ok := strings.Cut(kv, "=")
-		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
-		if !ok || k == "" || v == "" {
-			return nil, fmt.Errorf("guidance: method spec %q: option %q is not key=value", spec, kv)
+	for _, p := range specs.Params(rest) {
+		k, v := p.Key, p.Value
+		if !p.HasEq || k == "" || v == "" {
+			return nil, fmt.Errorf("guidance: method spec %q: option %q is not key=value", spec, p.Text)
 		}
 		if seen[k] {
 			return nil, fmt.Errorf("guidance: method spec %q: option %q of %s is given twice", spec, k, name)
@@ -127,25 +127,12 @@ func canonical(spec string, m Method, method bool) string {
 	}
 	name, rest, _ := strings.Cut(strings.TrimSpace(spec), ":")
 	opts := map[string]string{}
-	for _, kv := range splitParams(rest) {
-		k, v, _ := strings.Cut(kv, "=")
-		if k = strings.TrimSpace(k); !slices.Contains(drop, k) {
-			opts[k] = strings.TrimSpace(v)
+	for _, p := range specs.Params(rest) {
+		if !slices.Contains(drop, p.Key) {
+			opts[p.Key] = p.Value
 		}
 	}
-	keys := make([]string, 0, len(opts))
-	for k := range opts {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	b.WriteString(strings.TrimSpace(name))
-	sep := ":"
-	for _, k := range keys {
-		b.WriteString(sep + k + "=" + opts[k])
-		sep = ","
-	}
-	return b.String()
+	return specs.Canonical(strings.TrimSpace(name), opts)
 }
 
 // CheckDistinct returns an error naming the first of specs that builds the
@@ -201,14 +188,6 @@ func optionReaders(k string) []string {
 		}
 	}
 	return names
-}
-
-// splitParams splits "k=v,k=v" into its parts ("" gives none).
-func splitParams(s string) []string {
-	if strings.TrimSpace(s) == "" {
-		return nil
-	}
-	return strings.Split(s, ",")
 }
 
 // paramRule says which values a numeric hyper-parameter takes.

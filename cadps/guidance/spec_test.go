@@ -210,3 +210,59 @@ func optionKeys() []string {
 	slices.Sort(keys)
 	return slices.Compact(keys)
 }
+
+// TestCanonicalSpecForms pins CanonicalSpec's output, which stored records
+// hold, and the form CheckDistinct compares (without the options that
+// only change how a step is computed), for specs spelt in many ways
+// (spaces, keys out of order, empty and repeated parts): each gives these
+// forms or this error.
+func TestCanonicalSpecForms(t *testing.T) {
+	for _, c := range []struct{ spec, want, method, err string }{
+		{"dps", "dps", "dps", ""},
+		{" dps ", "dps", "dps", ""},
+		{"dps:", "dps", "dps", ""},
+		{"dps: ", "dps", "dps", ""},
+		{"dps:foo", "", "", "guidance: method spec \"dps:foo\": option \"foo\" is not key=value"},
+		{"dps:foo ", "", "", "guidance: method spec \"dps:foo \": option \"foo\" is not key=value"},
+		{"dps:foo=", "", "", "guidance: method spec \"dps:foo=\": option \"foo=\" is not key=value"},
+		{"dps:=1", "", "", "guidance: method spec \"dps:=1\": option \"=1\" is not key=value"},
+		{"tmpd:probes=2,diagonal=hutchinson", "tmpd:diagonal=hutchinson,probes=2", "tmpd:diagonal=hutchinson,probes=2", ""},
+		{" tmpd : diagonal = hutchinson , probes = 2 ", "tmpd:diagonal=hutchinson,probes=2", "tmpd:diagonal=hutchinson,probes=2", ""},
+		{"tmpd:probes=2,probes=3", "", "", "guidance: method spec \"tmpd:probes=2,probes=3\": option \"probes\" of tmpd is given twice"},
+		{"tmpd:probes=2, probes =3", "", "", "guidance: method spec \"tmpd:probes=2, probes =3\": option \"probes\" of tmpd is given twice"},
+		{"tmpd:diagonal=hutchinson,,probes=8", "", "", "guidance: method spec \"tmpd:diagonal=hutchinson,,probes=8\": option \"\" is not key=value"},
+		{"tmpd:diagonal=hutchinson,", "", "", "guidance: method spec \"tmpd:diagonal=hutchinson,\": option \"\" is not key=value"},
+		{"tmpd:negative=clamp,space=pixels,x0=tweedie", "tmpd:negative=clamp,space=pixels,x0=tweedie", "tmpd:negative=clamp,space=pixels,x0=tweedie", ""},
+		{"cadps", "cadps", "cadps", ""},
+		{"cadps:batched=true", "cadps:batched=true", "cadps", ""},
+		{"cadps:batched=false", "cadps:batched=false", "cadps", ""},
+		{" cadps : batched = true ", "cadps:batched=true", "cadps", ""},
+		{"mmps:cg=10,solver=gcr", "mmps:cg=10,solver=gcr", "mmps:cg=10,solver=gcr", ""},
+		{"mmps:solver=gcr,cg=10", "mmps:cg=10,solver=gcr", "mmps:cg=10,solver=gcr", ""},
+		{"mmps:solver=gcr , cg=10 , x0=tweedie", "mmps:cg=10,solver=gcr,x0=tweedie", "mmps:cg=10,solver=gcr,x0=tweedie", ""},
+		{"ddrm:eta_b=1,eta=0.85", "ddrm:eta=0.85,eta_b=1", "ddrm:eta=0.85,eta_b=1", ""},
+		{"daps:lr=1e-4,tau=0.01,langevin_steps=50", "daps:langevin_steps=50,lr=1e-4,tau=0.01", "daps:langevin_steps=50,lr=1e-4,tau=0.01", ""},
+		{"diffpir:zeta=0.3,lambda=7", "diffpir:lambda=7,zeta=0.3", "diffpir:lambda=7,zeta=0.3", ""},
+		{"cadps-gauss:fd_step=0.02,diagonal=exact,cg=40", "cadps-gauss:cg=40,diagonal=exact,fd_step=0.02", "cadps-gauss:cg=40,diagonal=exact,fd_step=0.02", ""},
+		{"pigdm:x0=tweedie", "pigdm:x0=tweedie", "pigdm:x0=tweedie", ""},
+		{"mcg", "mcg", "mcg", ""},
+		{"projection", "projection", "projection", ""},
+		{"unconditional", "unconditional", "unconditional", ""},
+		{"tmpd:probes=abc", "", "", "guidance: method spec \"tmpd:probes=abc\": option probes: abc: want a number"},
+		{"ddrm:eta=2", "", "", "guidance: method spec \"ddrm:eta=2\": option eta: 2: want a value in [0, 1]"},
+		{"magic", "", "", "guidance: method spec \"magic\": unknown method \"magic\" (known: cadps, cadps-gauss, daps, ddrm, diffpir, dps, mcg, mmps, pigdm, projection, tmpd, unconditional)"},
+		{"sr:factor=2", "", "", "guidance: method spec \"sr:factor=2\": unknown method \"sr\" (known: cadps, cadps-gauss, daps, ddrm, diffpir, dps, mcg, mmps, pigdm, projection, tmpd, unconditional)"},
+	} {
+		got, err := CanonicalSpec(c.spec)
+		gotErr, method := "", ""
+		if err != nil {
+			gotErr = err.Error()
+		}
+		if m, err := ParseSpec(c.spec, Options{}); err == nil {
+			method = canonical(c.spec, m, true)
+		}
+		if got != c.want || method != c.method || gotErr != c.err {
+			t.Errorf("CanonicalSpec(%q) = %q, %q, without execution options %q; want %q, %q, %q", c.spec, got, gotErr, method, c.want, c.err, c.method)
+		}
+	}
+}
