@@ -56,11 +56,24 @@ func DefaultMaskOptions(maskType string, h, w int) MaskOptions {
 // maskType is one of the mask types of [MaskOptions]: its name, its spec
 // parameters besides mask_type and image_size, whether it is drawn at
 // random (so that a reference run must record it, see [FromRecorded]),
-// how it is made, and the spec parameters that make it again.
+// how its parameters are read and checked, how it is made, and the spec
+// parameters that make it again.
 type maskType struct {
 	name   string
 	params []string
 	random bool
+	// setting names what the type draws, which a spec gives in one of
+	// ways (keys joined by "/" forming one way; see onlyOne); "" for a
+	// type that draws nothing.
+	setting string
+	ways    []string
+	// read sets the type's options in o from its parameters p, for
+	// images of h×w (0×0 when unknown), the reference's keys being ref.
+	read func(p *params, o *MaskOptions, ref maskReference, h, w int) error
+	// check checks the options o read from p for any image
+	// (CheckTask's), or for the size the spec gives (image_size); nil
+	// when read checked all there is.
+	check func(p *params, o MaskOptions) error
 	// make returns the h×w mask of o, drawing from r.
 	make func(o MaskOptions, h, w int, r *rand.Rand) ([]float32, error)
 	// spec returns the spec parameters besides mask_type that make o's
@@ -88,31 +101,56 @@ func maskTypes() []maskType {
 		}
 		return fmt.Sprintf("%s,margin=%d,seed=%d", size, o.Margin[0], seed)
 	}
+	boxWays := []string{"size", "min_size/max_size", "mask_len_range"}
 	return []maskType{
-		{MaskBox, box, true,
-			func(o MaskOptions, h, w int, r *rand.Rand) ([]float32, error) { return drawBox(o, h, w, r, BoxMask) },
-			boxSpec},
-		{MaskRandom, []string{"fraction", "min_fraction", "max_fraction", "mask_prob_range", "seed"}, true,
-			func(o MaskOptions, h, w int, r *rand.Rand) ([]float32, error) {
+		{name: MaskBox, params: box, random: true, setting: "box side", ways: boxWays,
+			read: readBoxOptions, check: checkBoxOptions,
+			make: func(o MaskOptions, h, w int, r *rand.Rand) ([]float32, error) { return drawBox(o, h, w, r, BoxMask) },
+			spec: boxSpec},
+		{name: MaskRandom, params: []string{"fraction", "min_fraction", "max_fraction", "mask_prob_range", "seed"}, random: true,
+			setting: "missing fraction", ways: []string{"fraction", "min_fraction/max_fraction", "mask_prob_range"},
+			read: readRandomOptions,
+			make: func(o MaskOptions, h, w int, r *rand.Rand) ([]float32, error) {
 				return RandomMask(h, w, o.ProbRange, r)
 			},
-			func(o MaskOptions, seed uint64) string {
+			spec: func(o MaskOptions, seed uint64) string {
 				if o.ProbRange[1] == o.ProbRange[0] {
 					return fmt.Sprintf("fraction=%g,seed=%d", o.ProbRange[0], seed)
 				}
 				return fmt.Sprintf("min_fraction=%g,max_fraction=%g,seed=%d", o.ProbRange[0], o.ProbRange[1], seed)
 			}},
-		{MaskExtreme, box, true,
-			func(o MaskOptions, h, w int, r *rand.Rand) ([]float32, error) {
+		{name: MaskExtreme, params: box, random: true, setting: "box side", ways: boxWays,
+			read: readBoxOptions, check: checkBoxOptions,
+			make: func(o MaskOptions, h, w int, r *rand.Rand) ([]float32, error) {
 				return drawBox(o, h, w, r, ExtremeMask)
 			},
-			boxSpec},
-		{MaskHalf, []string{"side"}, false,
-			func(o MaskOptions, h, w int, _ *rand.Rand) ([]float32, error) { return HalfMask(h, w, o.Side) },
-			func(o MaskOptions, _ uint64) string { return "side=" + o.Side }},
-		{MaskFile, []string{"path"}, false,
-			func(o MaskOptions, h, w int, _ *rand.Rand) ([]float32, error) { return LoadMask(o.Path, h, w) },
-			func(o MaskOptions, _ uint64) string {
+			spec: boxSpec},
+		{name: MaskHalf, params: []string{"side"},
+			read: func(p *params, o *MaskOptions, _ maskReference, _, _ int) (err error) {
+				o.Side, err = p.string(o.Side, "side")
+				return err
+			},
+			check: func(_ *params, o MaskOptions) error {
+				if _, err := HalfMask(1, 1, o.Side); err != nil {
+					return fmt.Errorf("inpainting: %w", err)
+				}
+				return nil
+			},
+			make: func(o MaskOptions, h, w int, _ *rand.Rand) ([]float32, error) { return HalfMask(h, w, o.Side) },
+			spec: func(o MaskOptions, _ uint64) string { return "side=" + o.Side }},
+		{name: MaskFile, params: []string{"path"},
+			read: func(p *params, o *MaskOptions, _ maskReference, _, _ int) (err error) {
+				o.Path, err = p.string("", "path")
+				return err
+			},
+			check: func(_ *params, o MaskOptions) error {
+				if o.Path == "" {
+					return fmt.Errorf("inpainting: mask file: %s", noMaskPath)
+				}
+				return nil
+			},
+			make: func(o MaskOptions, h, w int, _ *rand.Rand) ([]float32, error) { return LoadMask(o.Path, h, w) },
+			spec: func(o MaskOptions, _ uint64) string {
 				if strings.Contains(o.Path, ",") || strings.TrimSpace(o.Path) != o.Path {
 					return ""
 				}

@@ -457,39 +457,39 @@ func buildInpainting(p *params, imageShape []int, seed uint64) (Operator, error)
 }
 
 // checkMaskOptions checks the mask options o that the spec p gives for
-// any image (CheckTask's): the box sides and margin given, the half's
-// side, the file's path. What depends on the image (a box that fits it)
-// is checked for the spec's image_size when it gives one, and left to the
-// build for an image otherwise; the file itself is left to the build.
+// any image (CheckTask's), by their type's check: the box sides and margin
+// given, the half's side, the file's path. What depends on the image (a
+// box that fits it) is checked for the spec's image_size when it gives
+// one, and left to the build for an image otherwise; the file itself is
+// left to the build.
 func checkMaskOptions(p *params, o MaskOptions) error {
-	switch o.Type {
-	case MaskBox, MaskExtreme:
-		if h, w, _ := maskImageSize(p, nil); h > 0 {
-			// The image's size known: DrawBox's checks, drawing nothing.
-			if err := checkBox(h, w, o.LenRange, o.Margin); err != nil {
-				return fmt.Errorf("inpainting: %w", err)
-			}
-			return nil
-		}
-		// With one end of the range given, the other is the image's
-		// default, and inpaintingOptions checked the end given.
-		if p.present("mask_len_range") || p.present("size") || p.present("min_size") && p.present("max_size") {
-			// The side range is the spec's alone: DrawBox's check.
-			if err := checkBoxRange(o.LenRange); err != nil {
-				return fmt.Errorf("inpainting: %w", err)
-			}
-		}
-		if err := checkBoxMargin(o.Margin); err != nil {
+	t, err := lookupMaskType(o.Type)
+	if err != nil || t.check == nil {
+		return err
+	}
+	return t.check(p, o)
+}
+
+// checkBoxOptions is the check of the box and extreme masks
+// (checkMaskOptions).
+func checkBoxOptions(p *params, o MaskOptions) error {
+	if h, w, _ := maskImageSize(p, nil); h > 0 {
+		// The image's size known: DrawBox's checks, drawing nothing.
+		if err := checkBox(h, w, o.LenRange, o.Margin); err != nil {
 			return fmt.Errorf("inpainting: %w", err)
 		}
-	case MaskHalf:
-		if _, err := HalfMask(1, 1, o.Side); err != nil {
+		return nil
+	}
+	// With one end of the range given, the other is the image's default,
+	// and readBoxOptions checked the end given.
+	if p.present("mask_len_range") || p.present("size") || p.present("min_size") && p.present("max_size") {
+		// The side range is the spec's alone: DrawBox's check.
+		if err := checkBoxRange(o.LenRange); err != nil {
 			return fmt.Errorf("inpainting: %w", err)
 		}
-	case MaskFile:
-		if o.Path == "" {
-			return fmt.Errorf("inpainting: mask file: %s", noMaskPath)
-		}
+	}
+	if err := checkBoxMargin(o.Margin); err != nil {
+		return fmt.Errorf("inpainting: %w", err)
 	}
 	return nil
 }
@@ -517,15 +517,8 @@ func inpaintingOptions(p *params, imageShape []int) (MaskOptions, error) {
 		return MaskOptions{}, err
 	}
 	p.declare(own...)
-	switch maskType {
-	case MaskBox, MaskExtreme:
-		if err := onlyOne(p, "box side", "size", "min_size/max_size", "mask_len_range"); err != nil {
-			return MaskOptions{}, err
-		}
-	case MaskRandom:
-		if err := onlyOne(p, "missing fraction", "fraction", "min_fraction/max_fraction", "mask_prob_range"); err != nil {
-			return MaskOptions{}, err
-		}
+	if err := onlyOne(p, mt.setting, mt.ways...); err != nil {
+		return MaskOptions{}, err
 	}
 	for _, k := range []string{"mask_len_range", "mask_prob_range"} {
 		if err := refuseConfigList(p, k); err != nil {
@@ -533,107 +526,128 @@ func inpaintingOptions(p *params, imageShape []int) (MaskOptions, error) {
 		}
 	}
 	o := DefaultMaskOptions(maskType, h, w)
-	// A configuration's reference keys are checked whatever the mask type,
-	// and count only where the type draws from them.
-	box := maskType == MaskBox || maskType == MaskExtreme
-	var lenRange, margin [2]int
-	var probRange [2]float64
-	var hasLenRange, hasMargin, hasProbRange bool
-	if box || p.config {
-		if lenRange, hasLenRange, err = p.intPair("mask_len_range"); err != nil {
-			return MaskOptions{}, err
-		}
-		if margin, hasMargin, err = p.intPair("margin"); err != nil {
-			return MaskOptions{}, err
-		}
+	ref, err := readMaskReference(p, own)
+	if err != nil {
+		return MaskOptions{}, err
 	}
-	if maskType == MaskRandom || p.config {
-		if probRange, hasProbRange, err = p.floatPair("mask_prob_range"); err != nil {
-			return MaskOptions{}, err
-		}
-	}
-	switch maskType {
-	case MaskBox, MaskExtreme:
-		// Box sides: size, or min_size..max_size inclusive, or the
-		// reference's mask_len_range [lo, hi).
-		switch {
-		case hasLenRange:
-			o.LenRange = lenRange
-		case p.has("size"):
-			s, err := p.int(0, "size")
-			if err != nil {
-				return MaskOptions{}, err
-			}
-			o.LenRange = [2]int{s, s + 1}
-		case p.has("min_size", "max_size"):
-			lo, err := p.int(o.LenRange[0], "min_size")
-			if err != nil {
-				return MaskOptions{}, err
-			}
-			hi, err := p.int(o.LenRange[1]-1, "max_size")
-			if err != nil {
-				return MaskOptions{}, err
-			}
-			both := p.present("min_size") && p.present("max_size")
-			if !both {
-				// One end given, the other the image's default: the end
-				// given is at fault, with or without an image.
-				k, v := "min_size", lo
-				if p.present("max_size") {
-					k, v = "max_size", hi
-				}
-				if v <= 0 {
-					return MaskOptions{}, fmt.Errorf("inpainting: parameter %s must be positive, got %d", k, v)
-				}
-			}
-			// Without an image or image_size, a side not given has no
-			// default to compare with.
-			if lo > hi && (h > 0 || both) {
-				def := fmt.Sprintf("min(H,W)/2 = %d", min(h, w)/2)
-				return MaskOptions{}, fmt.Errorf("inpainting: min_size %d is above max_size %d%s", lo, hi, defaultNote(p, "min_size", "max_size", def, def))
-			}
-			o.LenRange = [2]int{lo, hi + 1}
-		}
-		if hasMargin {
-			o.Margin = margin
-		}
-	case MaskRandom:
-		// Missing fraction: fraction, or min_fraction..max_fraction, or
-		// the reference's mask_prob_range.
-		switch {
-		case hasProbRange:
-			o.ProbRange = probRange
-		case p.has("fraction"):
-			f, err := fraction(p, 0, "fraction")
-			if err != nil {
-				return MaskOptions{}, err
-			}
-			o.ProbRange = [2]float64{f, f}
-		case p.has("min_fraction", "max_fraction"):
-			lo, err := fraction(p, o.ProbRange[0], "min_fraction")
-			if err != nil {
-				return MaskOptions{}, err
-			}
-			hi, err := fraction(p, o.ProbRange[1], "max_fraction")
-			if err != nil {
-				return MaskOptions{}, err
-			}
-			if lo > hi {
-				return MaskOptions{}, fmt.Errorf("inpainting: min_fraction %g is above max_fraction %g%s", lo, hi,
-					defaultNote(p, "min_fraction", "max_fraction", fmt.Sprint(lo), fmt.Sprint(hi)))
-			}
-			o.ProbRange = [2]float64{lo, hi}
-		}
-	case MaskHalf:
-		if o.Side, err = p.string(o.Side, "side"); err != nil {
-			return MaskOptions{}, err
-		}
-	case MaskFile:
-		if o.Path, err = p.string("", "path"); err != nil {
-			return MaskOptions{}, err
-		}
+	if err := mt.read(p, &o, ref, h, w); err != nil {
+		return MaskOptions{}, err
 	}
 	return o, nil
+}
+
+// maskReference holds the reference's mask_opt keys
+// ([referenceMaskParams]) that a spec or configuration gives, each with
+// whether it is given.
+type maskReference struct {
+	lenRange, margin                     [2]int
+	probRange                            [2]float64
+	hasLenRange, hasMargin, hasProbRange bool
+}
+
+// readMaskReference reads the reference's keys of p: a configuration's
+// whatever the mask type, so that their form is checked (they count only
+// where the type draws from them), a spec's those among the type's own
+// parameters.
+func readMaskReference(p *params, own []string) (maskReference, error) {
+	var r maskReference
+	var err error
+	reads := func(k string) bool { return p.config || slices.Contains(own, k) }
+	if reads("mask_len_range") {
+		if r.lenRange, r.hasLenRange, err = p.intPair("mask_len_range"); err != nil {
+			return r, err
+		}
+	}
+	if reads("margin") {
+		if r.margin, r.hasMargin, err = p.intPair("margin"); err != nil {
+			return r, err
+		}
+	}
+	if reads("mask_prob_range") {
+		if r.probRange, r.hasProbRange, err = p.floatPair("mask_prob_range"); err != nil {
+			return r, err
+		}
+	}
+	return r, nil
+}
+
+// readBoxOptions is the read of the box and extreme masks: the box sides,
+// size, or min_size..max_size inclusive, or the reference's
+// mask_len_range [lo, hi); and the margin.
+func readBoxOptions(p *params, o *MaskOptions, ref maskReference, h, w int) error {
+	switch {
+	case ref.hasLenRange:
+		o.LenRange = ref.lenRange
+	case p.has("size"):
+		s, err := p.int(0, "size")
+		if err != nil {
+			return err
+		}
+		o.LenRange = [2]int{s, s + 1}
+	case p.has("min_size", "max_size"):
+		lo, err := p.int(o.LenRange[0], "min_size")
+		if err != nil {
+			return err
+		}
+		hi, err := p.int(o.LenRange[1]-1, "max_size")
+		if err != nil {
+			return err
+		}
+		both := p.present("min_size") && p.present("max_size")
+		if !both {
+			// One end given, the other the image's default: the end
+			// given is at fault, with or without an image.
+			k, v := "min_size", lo
+			if p.present("max_size") {
+				k, v = "max_size", hi
+			}
+			if v <= 0 {
+				return fmt.Errorf("inpainting: parameter %s must be positive, got %d", k, v)
+			}
+		}
+		// Without an image or image_size, a side not given has no
+		// default to compare with.
+		if lo > hi && (h > 0 || both) {
+			def := fmt.Sprintf("min(H,W)/2 = %d", min(h, w)/2)
+			return fmt.Errorf("inpainting: min_size %d is above max_size %d%s", lo, hi, defaultNote(p, "min_size", "max_size", def, def))
+		}
+		o.LenRange = [2]int{lo, hi + 1}
+	}
+	if ref.hasMargin {
+		o.Margin = ref.margin
+	}
+	return nil
+}
+
+// readRandomOptions is the read of the random mask: the missing fraction,
+// fraction, or min_fraction..max_fraction, or the reference's
+// mask_prob_range.
+func readRandomOptions(p *params, o *MaskOptions, ref maskReference, _, _ int) error {
+	switch {
+	case ref.hasProbRange:
+		o.ProbRange = ref.probRange
+	case p.has("fraction"):
+		f, err := fraction(p, 0, "fraction")
+		if err != nil {
+			return err
+		}
+		o.ProbRange = [2]float64{f, f}
+	case p.has("min_fraction", "max_fraction"):
+		lo, err := fraction(p, o.ProbRange[0], "min_fraction")
+		if err != nil {
+			return err
+		}
+		hi, err := fraction(p, o.ProbRange[1], "max_fraction")
+		if err != nil {
+			return err
+		}
+		if lo > hi {
+			return fmt.Errorf("inpainting: min_fraction %g is above max_fraction %g%s", lo, hi,
+				defaultNote(p, "min_fraction", "max_fraction", fmt.Sprint(lo), fmt.Sprint(hi)))
+		}
+		o.ProbRange = [2]float64{lo, hi}
+	}
+	return nil
 }
 
 // maskImageSize returns the height and width of the images a mask is

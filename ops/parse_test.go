@@ -735,3 +735,27 @@ func TestParseNeedsImageShape(t *testing.T) {
 		t.Errorf("FromConfig without an image shape: %v, %v; want an error", op, err)
 	}
 }
+
+// TestMaskTypesReadTheirParameters: each mask type reads its own
+// parameters (read), and the ways a spec gives its setting are among them,
+// so that a mask type is one entry of maskTypes, with no switch over
+// types to extend.
+func TestMaskTypesReadTheirParameters(t *testing.T) {
+	for _, mt := range maskTypes() {
+		t.Run(mt.name, func(t *testing.T) {
+			if mt.read == nil {
+				t.Fatal("the mask type has no read")
+			}
+			if (mt.setting == "") != (len(mt.ways) == 0) {
+				t.Errorf("setting %q with ways %q: want both or neither", mt.setting, mt.ways)
+			}
+			for _, way := range mt.ways {
+				for _, k := range strings.Split(way, "/") {
+					if !slices.Contains(mt.params, k) {
+						t.Errorf("way %s names %s, which is not among the parameters %v", way, k, mt.params)
+					}
+				}
+			}
+		})
+	}
+}
