@@ -23,7 +23,9 @@ type SVDOperator struct {
 }
 
 // NewSVDOperator returns the operator named name that maps inputs shaped
-// in to outputs shaped out through d.
+// in to outputs shaped out through d. It refuses a decomposition without
+// singular values (A = 0, as a mask that hides every pixel), which has
+// nothing to measure.
 func NewSVDOperator(name string, d Decomposition, in, out []int) (*SVDOperator, error) {
 	if d == nil || len(in) < 2 || len(out) < 1 {
 		return nil, fmt.Errorf("svd operator %s: want a decomposition and input/output shapes", name)

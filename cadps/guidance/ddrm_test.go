@@ -33,13 +33,25 @@ func (k keepsNothing) SVD(in []int) (ops.Decomposition, error) {
 	return k.Operator.(ops.Decomposer).SVD(in)
 }
 
+// ownSVD is an operator of one's own whose SVD is d, which
+// ops.NewSVDOperator might refuse (a decomposition without singular
+// values): the wrapped operator answers the rest.
+type ownSVD struct {
+	ops.Operator
+	d ops.Decomposition
+}
+
+// SVD implements ops.Decomposer.
+func (o ownSVD) SVD([]int) (ops.Decomposition, error) { return o.d, nil }
+
 // TestDDRMNoSingularValue checks that DDRM refuses an operator that keeps
 // nothing of the image, with an error naming it: before sampling
 // (CheckOperator) an inpainting mask that hides every pixel and an
 // operator of one's own that says it keeps nothing (ops.ZeroReporter), and
 // operators of one's own whose decomposition has no singular value or
 // only zeros when the run builds its steps (the block average, with
-// positive ones, runs).
+// positive ones, runs). ops.NewSVDOperator refuses a decomposition without
+// singular values, so that one is an operator's own SVD.
 func TestDDRMNoSingularValue(t *testing.T) {
 	m := guidance.DDRM{Eta: 0.85, EtaB: 1}
 	in := []int{1, 2, 4, 4}
@@ -83,17 +95,22 @@ func TestDDRMNoSingularValue(t *testing.T) {
 	for _, c := range []struct {
 		name string
 		d    ops.Decomposition
+		own  ops.Decomposition // the operator's own SVD in place of d's; nil: d's
 		out  []int
 		ok   bool
 	}{
-		{"no_singular_value", none, in, false},
-		{"zero_singular_values", zero, []int{1, 2, 2, 2}, false},
-		{"block_average", block, []int{1, 2, 2, 2}, true},
+		{"no_singular_value", block, none, []int{1, 2, 2, 2}, false},
+		{"zero_singular_values", zero, nil, []int{1, 2, 2, 2}, false},
+		{"block_average", block, nil, []int{1, 2, 2, 2}, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			op, err := ops.NewSVDOperator(c.name, c.d, in, c.out)
+			svd, err := ops.NewSVDOperator(c.name, c.d, in, c.out)
 			if err != nil {
 				t.Fatal(err)
+			}
+			var op ops.Operator = svd
+			if c.own != nil {
+				op = ownSVD{svd, c.own}
 			}
 			s, _ := toySampler(t, m, op, 4, 0.05)
 			defer func() {
