@@ -82,13 +82,13 @@ func (o *SVDOperator) Prox(xIn, y, tau *graph.Node) *graph.Node { return ProxSVD
 // PseudoInverse implements [PseudoInverter]: the Moore–Penrose inverse
 // A⁺y = V [Σ⁺ Uᵀy; 0] of the decomposition, so that A A⁺ A = A and
 // A⁺ A A⁺ = A⁺. Σ⁺ gives a zero component for every singular value at or
-// below max(m, D)·ε times the largest (m singular values, D = C·H·W, ε the
-// machine epsilon of y's dtype: 2⁻²³ for float32), zeros included, and
-// inverts the others, however small. That is the array API standard's
-// default tolerance (SciPy's and JAX's pinv take it too): values that small
-// are rounding of a zero or below what y's dtype resolves. numpy's pinv
-// cuts at 10⁻¹⁵ of the largest whatever the dtype, which in float32 would
-// invert rounding. DDRM's cut at 10⁻³ of the largest (guidance.DDRMZero)
+// below max(M, D)·ε times the largest (A is M×D: M values per measurement,
+// D = C·H·W per image; ε the machine epsilon of y's dtype: 2⁻²³ for
+// float32), zeros included, and inverts the others, however small. That
+// is the array API standard's default tolerance (SciPy's pinv takes it
+// too, JAX's ten times it): values that small are rounding of a zero or
+// below what y's dtype resolves. numpy's pinv cuts at 10⁻¹⁵ of the largest
+// whatever the dtype, which in float32 would invert rounding. DDRM's cut at 10⁻³ of the largest (guidance.DDRMZero)
 // is the method's own, not the pseudo-inverse's. y must be shaped
 // [N, out…], out the operator's output shape; another shape panics with an
 // error naming both, as graph-building misuse does.
@@ -101,7 +101,7 @@ func (o *SVDOperator) PseudoInverse(y *graph.Node) *graph.Node {
 	in[0] = dims[0]
 	sv := o.d.Singulars()
 	d, m := num.Prod(o.in[1:]), len(sv)
-	inv := pseudoInverseSingulars(sv, float64(max(m, d))*epsilonOf(y.DType()))
+	inv := pseudoInverseSingulars(sv, float64(max(num.Prod(o.out[1:]), d))*epsilonOf(y.DType()))
 	v := graph.Mul(o.d.Ut(y), constFloats(y, inv, 1, m))
 	if d > m {
 		v = graph.Concatenate([]*graph.Node{v, graph.Zeros(y.Graph(), shapeOfDims(y, dims[0], d-m))}, 1)

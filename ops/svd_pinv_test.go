@@ -19,9 +19,10 @@ import (
 // inverse meets (A A⁺ A = A, A⁺ A A⁺ = A⁺, A A⁺ and A⁺ A symmetric), and a
 // dense reference where the case has one: for A = B C of rank r (B m×r, C
 // r×D, both of rank r) A⁺ = Cᵀ(CCᵀ)⁻¹(BᵀB)⁻¹Bᵀ, computed in float64 without
-// an SVD. A singular value at or below max(m, D)·ε of the largest (3·10⁻⁷
-// of 1 for m = D = 5 in float32) gives a zero component, as an exact zero
-// does, and 10⁻⁴ is inverted.
+// an SVD. A singular value at or below max(M, D)·ε of the largest (3·10⁻⁷
+// of 1 for M = D = 5 in float32; 10⁻⁶ for M = 16 measurements of an image
+// of D = 2 values) gives a zero component, as an exact zero does, and
+// 10⁻⁴ is inverted.
 func TestSVDOperatorPseudoInverse(t *testing.T) {
 	b := newBackend(t)
 	// Rank 3, 5×12: B 5×3 and C 3×12 with random entries.
@@ -52,6 +53,8 @@ func TestSVDOperatorPseudoInverse(t *testing.T) {
 		{"dense 5x12 of rank 3", dense(lowRank, []int{1, 1, 3, 4}), []int{1, 1, 3, 4}, []int{1, 5}, factoredPseudoInverse(t, bf, cf)},
 		{"diagonal with tiny and zero values", dense(diagonalMatrix(1, 0.5, 1e-4, 3e-7, 0), []int{1, 5}), []int{1, 5}, []int{1, 5},
 			diagonalMatrix(1, 2, 1e4, 0, 0)},
+		{"tall: 16 measurements of 2 values", tallSVD{[]float64{1, 1e-6}, 16}, []int{1, 1, 1, 2}, []int{1, 16},
+			[][]float64{append([]float64{1}, make([]float64, 15)...), make([]float64, 16)}},
 		{"mask", maskSVD, []int{1, 2, 3, 3}, []int{1, 2, 3, 3}, nil},
 		{"block average x2", block, []int{1, 1, 4, 4}, []int{1, 1, 2, 2}, nil},
 	}
@@ -155,6 +158,27 @@ func TestSVDOperatorNothingKept(t *testing.T) {
 	if _, err := NewSVDOperator("hidden", hidden, in, in); err == nil || !strings.Contains(err.Error(), "svd operator hidden: the decomposition has no singular values") {
 		t.Errorf("NewSVDOperator of a rank-0 decomposition: error %v", err)
 	}
+}
+
+// tallSVD is the decomposition of a diagonal M×D matrix with D = len(s)
+// singular values s and M > D (Vᵀ = I, U = the first D columns of I):
+// measurements of more values than the image has.
+type tallSVD struct {
+	s []float64
+	m int // M
+}
+
+func (d tallSVD) Singulars() []float64         { return d.s }
+func (d tallSVD) Vt(x *graph.Node) *graph.Node { return graph.Reshape(x, x.Shape().Dim(0), len(d.s)) }
+func (d tallSVD) V(v *graph.Node) *graph.Node {
+	return graph.Reshape(v, v.Shape().Dim(0), 1, 1, len(d.s))
+}
+func (d tallSVD) Ut(y *graph.Node) *graph.Node {
+	return graph.Slice(y, graph.AxisRange(), graph.AxisRange(0, len(d.s)))
+}
+func (d tallSVD) U(u *graph.Node) *graph.Node {
+	zeros := graph.Zeros(u.Graph(), shapeOfDims(u, u.Shape().Dim(0), d.m-len(d.s)))
+	return graph.Concatenate([]*graph.Node{u, zeros}, 1)
 }
 
 // unitImages returns f applied to the n unit vectors shaped [n, dims[1:]…]
