@@ -63,8 +63,8 @@ type maskType struct {
 	params []string
 	random bool
 	// setting names what the type draws, which a spec gives in one of
-	// ways (keys joined by "/" forming one way; see onlyOne); "" for a
-	// type that draws nothing.
+	// the ways (keys joined by "/" forming one way; see onlyOne); "" for
+	// a type that draws nothing.
 	setting string
 	ways    []string
 	// read sets the type's options in o from its parameters p, for
