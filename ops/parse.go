@@ -573,38 +573,28 @@ func readMaskReference(p *params, own []string) (maskReference, error) {
 
 // readBoxOptions is the read of the box and extreme masks: the box sides,
 // size, or min_size..max_size inclusive, or the reference's
-// mask_len_range [lo, hi); and the margin.
+// mask_len_range [lo, hi); and the margin. A side given that is not
+// positive is refused by its key, with or without an image.
 func readBoxOptions(p *params, o *MaskOptions, ref maskReference, h, w int) error {
 	switch {
 	case ref.hasLenRange:
 		o.LenRange = ref.lenRange
 	case p.has("size"):
-		s, err := p.int(0, "size")
+		s, err := boxSide(p, 0, "size")
 		if err != nil {
 			return err
 		}
 		o.LenRange = [2]int{s, s + 1}
 	case p.has("min_size", "max_size"):
-		lo, err := p.int(o.LenRange[0], "min_size")
+		lo, err := boxSide(p, o.LenRange[0], "min_size")
 		if err != nil {
 			return err
 		}
-		hi, err := p.int(o.LenRange[1]-1, "max_size")
+		hi, err := boxSide(p, o.LenRange[1]-1, "max_size")
 		if err != nil {
 			return err
 		}
 		both := p.present("min_size") && p.present("max_size")
-		if !both {
-			// One end given, the other the image's default: the end
-			// given is at fault, with or without an image.
-			k, v := "min_size", lo
-			if p.present("max_size") {
-				k, v = "max_size", hi
-			}
-			if v <= 0 {
-				return fmt.Errorf("inpainting: parameter %s must be positive, got %d", k, v)
-			}
-		}
 		// Without an image or image_size, a side not given has no
 		// default to compare with.
 		if lo > hi && (h > 0 || both) {
@@ -617,6 +607,19 @@ func readBoxOptions(p *params, o *MaskOptions, ref maskReference, h, w int) erro
 		o.Margin = ref.margin
 	}
 	return nil
+}
+
+// boxSide returns the box side given under key (def when not given),
+// refusing one that is not positive by its key.
+func boxSide(p *params, def int, key string) (int, error) {
+	v, err := p.int(def, key)
+	if err != nil {
+		return 0, err
+	}
+	if p.present(key) && v <= 0 {
+		return 0, fmt.Errorf("inpainting: parameter %s must be positive, got %d", key, v)
+	}
+	return v, nil
 }
 
 // readRandomOptions is the read of the random mask: the missing fraction,
