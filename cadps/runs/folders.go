@@ -99,7 +99,14 @@ func FolderRun(dir string) (Command, string) {
 // (OutputNames): that one, a user's own metrics.csv or recon.png say,
 // would be replaced, so it is refused, named; files of other names stay
 // beside the run's.
+//
+// The folder's names are read before its marks are looked for: a worker
+// of cmd that starts meanwhile in the same folder (workers of reproduce
+// started at once) writes its mark before its other files, so every name
+// of cmd's that the listing holds was either there before (and is judged
+// by the marks) or comes with a mark the later look finds.
 func CheckOutputFolder(dir string, cmd Command) error {
+	entries, readErr := os.ReadDir(dir)
 	run, file := FolderRun(dir)
 	switch {
 	case run == cmd, run == CommandReproduce && cmd == CommandMerge:
@@ -108,8 +115,7 @@ func CheckOutputFolder(dir string, cmd Command) error {
 		return fmt.Errorf("runs: output folder %s holds a run of cadps %s (%s): cadps %s does not write into another command's folder; use another output folder",
 			dir, run, file, cmd)
 	}
-	entries, err := os.ReadDir(dir)
-	if err != nil {
+	if readErr != nil {
 		return nil // missing, not a folder, unreadable: left to the checks that make and write it
 	}
 	for _, e := range entries {

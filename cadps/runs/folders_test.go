@@ -1,11 +1,16 @@
 package runs
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
+
+	"github.com/cadps/toolkit/cadps/train"
+	"github.com/cadps/toolkit/internal/atomicfile"
 )
 
 // TestCheckOutputFolder takes every pair of a folder one command made (as
@@ -82,6 +87,53 @@ func TestCheckOutputFolder(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestCheckOutputFolderWhileARunStarts checks a folder while another run
+// of the same command creates its mark there, as workers of reproduce
+// started at once into one new folder do: however the check and the
+// creation interleave, the folder is taken, never refused as holding a
+// file of the command's names that no run of it made.
+func TestCheckOutputFolderWhileARunStarts(t *testing.T) {
+	cases := []struct {
+		cmd        Command
+		mark, data string
+	}{
+		{CommandReproduce, SettingsFile, "{}"},
+		{CommandReproduce, ShardFile, "{}"},
+		{CommandEvaluate, EvalSettingsFile, "{}"},
+		{CommandTrain, train.LossFile, "step\n"},
+		{CommandRestore, RestoreRecordFile, `{"image":"a.png","settings":{"method":"dps"}}`},
+	}
+	for _, c := range cases {
+		t.Run(string(c.cmd)+" "+c.mark, func(t *testing.T) {
+			root := t.TempDir()
+			for round := range 40 { // unfixed, a refusal came within the first 6
+				dir := filepath.Join(root, fmt.Sprint("out", round))
+				if err := os.Mkdir(dir, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				var stop atomic.Bool
+				refused := make(chan error, 1)
+				go func() {
+					defer close(refused)
+					for !stop.Load() {
+						if err := CheckOutputFolder(dir, c.cmd); err != nil {
+							refused <- err
+							return
+						}
+					}
+				}()
+				if err := atomicfile.WriteBytes(filepath.Join(dir, c.mark), []byte(c.data)); err != nil {
+					t.Fatal(err)
+				}
+				stop.Store(true)
+				if err := <-refused; err != nil {
+					t.Fatalf("round %d: refused while its own run started there: %v", round, err)
+				}
+			}
+		})
 	}
 }
 
