@@ -465,11 +465,17 @@ func writeRestoreOutputs(dir string, res *restore.Result, rec *restoreRecord, ea
 	names := append(slices.Clone(rec.Files), runs.RestoreRecordFile)
 	// Staged files of a run killed before it moved them are restore's
 	// own: clear them, and this run's when it fails; once the files are
-	// moving, the staged record stays as the folder's mark.
+	// moving, the staged record stays as the folder's mark. It stays too
+	// where it is the mark already (a run stopped while moving left it,
+	// and no record.json): until this run's record is in place, the
+	// folder must stay restore's for the next rerun.
+	_, recErr := os.Lstat(filepath.Join(dir, runs.RestoreRecordFile))
+	run, mark := runs.FolderRun(dir)
+	keepMark := errors.Is(recErr, fs.ErrNotExist) && run == runs.CommandRestore && mark == runs.RestoreStagedRecordFile
 	moving := false
 	removeStaged := func() {
 		for _, name := range restoreOutputs() {
-			if !(moving && name == runs.RestoreRecordFile) {
+			if !((moving || keepMark) && name == runs.RestoreRecordFile) {
 				os.Remove(staged(name))
 			}
 		}
@@ -527,13 +533,19 @@ func restoreOutputs() []string {
 
 // earlierRestoreOutputs returns the output files of the restoration whose
 // record.json dir holds: the names its record lists, else (a record
-// without the list) every name restore writes. A folder without a record
-// of a restoration held none: it gives nil, so that files of the names
-// restore writes that are not its own (say a measurement.png of the
-// user's) are never taken for an earlier run's.
+// without the list) every name restore writes. A folder without
+// record.json but with the staged record that a restoration stopped while
+// moving its files leaves (runs.RestoreStagedRecordFile) holds files of
+// that run and maybe of the one before: every name restore writes. A
+// folder without either held no restoration: it gives nil, so that files
+// of the names restore writes that are not its own (say a measurement.png
+// of the user's) are never taken for an earlier run's.
 func earlierRestoreOutputs(dir string) ([]string, error) {
 	data, err := os.ReadFile(filepath.Join(dir, runs.RestoreRecordFile))
 	if errors.Is(err, fs.ErrNotExist) {
+		if run, mark := runs.FolderRun(dir); run == runs.CommandRestore && mark == runs.RestoreStagedRecordFile {
+			return restoreOutputs(), nil
+		}
 		return nil, nil
 	}
 	if err != nil {

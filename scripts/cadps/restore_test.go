@@ -587,6 +587,78 @@ func TestWriteRestoreOutputs(t *testing.T) {
 	}
 }
 
+// TestRestoreAfterStoppedWhileMoving reruns a restoration into a folder
+// that one stopped while moving its files into place left (its images,
+// progress.gif among them, and its staged record, no record.json): a
+// rerun without -gif that completes leaves its own files alone, none of
+// the stopped run's; one that fails (or is killed) while it stages its
+// files leaves the folder marked as restore's, so that the next rerun is
+// not refused as meeting files no restoration made.
+func TestRestoreAfterStoppedWhileMoving(t *testing.T) {
+	im, err := imageio.New(1, 4, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := &restore.Result{Truth: im, Reconstruction: im, Progress: []restore.Snapshot{{Step: 1, Image: im}}}
+	stopped := `{"image":"old.png","settings":{"method":"dps"},"files":["recon.png","label.png","progress.png","measurement.png","progress.gif"]}`
+	for _, tc := range []struct {
+		name    string
+		blocker string // a folder at a staged name, failing the rerun
+	}{
+		{"rerun completes", ""},
+		{"rerun fails while staging", stagedName(runs.RestoreReconFile)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			files := map[string]string{runs.RestoreStagedRecordFile: stopped, "notes.txt": "mine"}
+			for _, name := range []string{runs.RestoreReconFile, runs.RestoreLabelFile, runs.RestoreProgressFile, runs.RestoreMeasurementFile, runs.RestoreGIFFile} {
+				files[name] = "stopped run's " + name
+			}
+			for name, content := range files {
+				if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.blocker != "" {
+				if err := os.MkdirAll(filepath.Join(dir, tc.blocker, "x"), 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			earlier, err := earlierRestoreOutputs(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec := &restoreRecord{Image: "new.png", Files: restoreFiles(res, false)}
+			rec.Settings.Method = "dps"
+			err = writeRestoreOutputs(dir, res, rec, earlier)
+			after := folderFiles(t, dir)
+			if after["/notes.txt"] != "mine" {
+				t.Errorf("notes.txt, not restore's, is %q", after["/notes.txt"])
+			}
+			if tc.blocker == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, name := range []string{runs.RestoreGIFFile, runs.RestoreMeasurementFile} {
+					if _, ok := after["/"+name]; ok {
+						t.Errorf("the stopped run's %s, which the rerun does not write, is left beside its record", name)
+					}
+				}
+				if !strings.Contains(after["/"+runs.RestoreRecordFile], "new.png") {
+					t.Errorf("record.json is %q, want the rerun's", after["/"+runs.RestoreRecordFile])
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("the rerun wrote its files through a folder at a staged name")
+			}
+			if err := runs.CheckOutputFolder(dir, runs.CommandRestore); err != nil {
+				t.Errorf("after a rerun that failed while staging, the next one is refused: %v", err)
+			}
+		})
+	}
+}
+
 // TestRestoreDrawsSummary: with -draws, the summary line names the draw
 // kept by the number record.json gives it (from 0, the plain run of
 // -seed, which the record leaves out).
