@@ -366,8 +366,8 @@ func TestRestoreStopOnSignal(t *testing.T) {
 	}
 }
 
-// TestOutputFileStopOnSignal interrupts a trace and a denoising
-// measurement while they compute, before they write their CSV file: each
+// TestOutputFileStopOnSignal interrupts a trace, a denoising measurement
+// and a sampling while they compute, before they write their file: each
 // exits at once saying it stopped, and removes the folders it made for the
 // file; a folder that existed keeps what it held.
 func TestOutputFileStopOnSignal(t *testing.T) {
@@ -394,6 +394,12 @@ func TestOutputFileStopOnSignal(t *testing.T) {
 		{"denoise, inside an existing folder, SIGTERM", func(out string) []string {
 			return []string{"denoise", "-data", data, "-count", "10", "-batch", "1", "-t", strings.Join(timesteps, ","), "-csv", out}
 		}, true, syscall.SIGTERM},
+		{"sample, new folders, Ctrl-C", func(out string) []string {
+			return []string{"sample", "-n", "4", "-jobs", "1", "-steps", "1000", "-out", strings.TrimSuffix(out, ".csv") + ".png"}
+		}, false, syscall.SIGINT},
+		{"sample, inside an existing folder, SIGTERM", func(out string) []string {
+			return []string{"sample", "-n", "4", "-jobs", "1", "-steps", "1000", "-out", strings.TrimSuffix(out, ".csv") + ".png"}
+		}, true, syscall.SIGTERM},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			top := filepath.Join(t.TempDir(), "top")
@@ -414,7 +420,7 @@ func TestOutputFileStopOnSignal(t *testing.T) {
 			})
 			err := p.stop(t, tc.sig)
 			var exit *exec.ExitError
-			if want := "cadps " + args[0] + ": " + tc.sig.String() + ": stopped; " + out + " is as it was"; !errors.As(err, &exit) || exit.ExitCode() != 128+int(tc.sig) || !strings.Contains(p.log.String(), want) {
+			if want := "cadps " + args[0] + ": " + tc.sig.String() + ": stopped; " + args[len(args)-1] + " is as it was"; !errors.As(err, &exit) || exit.ExitCode() != 128+int(tc.sig) || !strings.Contains(p.log.String(), want) {
 				t.Fatalf("after %v: %v, want exit status %d and %q; output:\n%s", tc.sig, err, 128+int(tc.sig), want, p.log.String())
 			}
 			entries, err := os.ReadDir(top)

@@ -74,7 +74,11 @@ func runSample(args []string, stdout, stderr io.Writer) (err error) {
 			return err
 		}
 	}
-	dir, err := makeOutputFileDir(*out)
+	// Only now that every input checked out: a refused run leaves no
+	// folder, and one that fails or is stopped leaves none it made.
+	sig := stopOnSignal(nil, "sample", *out+" is as it was", stderr)
+	defer sig.stop()
+	dir, err := sig.makeOutputFileDir(*out)
 	if err != nil {
 		return err
 	}
@@ -121,7 +125,7 @@ func runSample(args []string, stdout, stderr io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	if err := imageio.Save(*out, grid); err != nil {
+	if err := sig.finish(func() error { return imageio.Save(*out, grid) }); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "%d samples, %d steps, in %s: %s\n", *n, *steps, time.Since(start).Round(time.Second), *out)
