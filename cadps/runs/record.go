@@ -80,18 +80,22 @@ const (
 	StatusFailed = "failed"
 )
 
-// ReadRecord reads an item's record.
+// ReadRecord reads an item's record. A record that is not whole JSON or
+// has a status other than ok or failed is refused, saying to remove it:
+// records are only ever renamed into place whole, so such a file was
+// damaged or edited, and a run redoes its item once it is gone.
 func ReadRecord(path string) (*Record, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
+	const redo = "records are written whole, so it was damaged or edited: remove it to have the item redone"
 	var rec Record
 	if err := json.Unmarshal(data, &rec); err != nil {
-		return nil, fmt.Errorf("runs: record %s: %w", path, err)
+		return nil, fmt.Errorf("runs: record %s is not whole JSON (%w); %s", path, err, redo)
 	}
 	if rec.Status != StatusOK && rec.Status != StatusFailed {
-		return nil, fmt.Errorf("runs: record %s has status %q", path, rec.Status)
+		return nil, fmt.Errorf("runs: record %s has status %q, neither %q nor %q; %s", path, rec.Status, StatusOK, StatusFailed, redo)
 	}
 	return &rec, nil
 }

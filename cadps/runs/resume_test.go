@@ -81,3 +81,30 @@ func TestResumeEarlierLayout(t *testing.T) {
 		}
 	}
 }
+
+// TestReadRecordDamaged reads records that no run writes (records are
+// only renamed into place whole): each is refused, naming the file, what
+// is wrong with it and that removing it has the item redone.
+func TestReadRecordDamaged(t *testing.T) {
+	for _, tc := range []struct {
+		name, content, want string
+	}{
+		{"empty", "", "is not whole JSON (unexpected end of JSON input)"},
+		{"cut short", `{"task":"sr","method":"dps","index":0,"status":"ok","ps`, "is not whole JSON"},
+		{"no status", `{"task":"sr","method":"dps","index":0}`, `has status "", neither "ok" nor "failed"`},
+		{"another status", `{"task":"sr","method":"dps","index":0,"status":"running"}`, `has status "running"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "00000.json")
+			if err := os.WriteFile(path, []byte(tc.content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := ReadRecord(path)
+			for _, want := range []string{"runs: record " + path + " " + tc.want, "remove it to have the item redone"} {
+				if err == nil || !strings.Contains(err.Error(), want) {
+					t.Errorf("error %v, want one containing %q", err, want)
+				}
+			}
+		})
+	}
+}
