@@ -212,13 +212,23 @@ func (w *tableWriter) lock() (lock *claim.Claim, waited bool, err error) {
 
 // tabulated reports whether the metrics CSV in out holds every record of
 // mine with its status. Table.Write writes the CSV last, so the Markdown
-// table and the grids written with it, or later, hold them too.
+// table and the grids written with it, or later, hold them too; a
+// Markdown table newer than the CSV is that of a writer that died before
+// it wrote the CSV, of another reading than the CSV's, and the tables are
+// not taken as holding anything.
 func (w *tableWriter) tabulated() bool {
 	f, err := os.Open(filepath.Join(w.out, CSVFile))
 	if err != nil {
 		return false
 	}
 	defer f.Close()
+	csvInfo, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	if md, err := os.Stat(filepath.Join(w.out, TableFile)); err != nil || md.ModTime().After(csvInfo.ModTime()) {
+		return false
+	}
 	rows, err := csv.NewReader(f).ReadAll()
 	if err != nil || len(rows) == 0 {
 		return false

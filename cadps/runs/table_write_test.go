@@ -1,6 +1,7 @@
 package runs
 
 import (
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"os"
@@ -110,5 +111,54 @@ func TestMergePrepareWithoutLock(t *testing.T) {
 		if prepared != want {
 			t.Errorf("refuse %v: Prepare ran %d times, want %d", refuse, prepared, want)
 		}
+	}
+}
+
+// TestTablesAfterWriterDiedMidway: a writer of another host died while it
+// wrote the tables, after summary.md and before metrics.csv, which an
+// earlier writer wrote with this worker's record. The worker waits for
+// the dead writer's claim to go stale and then writes the tables again,
+// so that they are of one reading of the records; it left summary.md of
+// the dead writer's reading beside the earlier metrics.csv, since the CSV
+// held its record.
+func TestTablesAfterWriterDiedMidway(t *testing.T) {
+	out := t.TempDir()
+	rec := Record{Task: "sr", Method: "dps", Index: 0, Status: StatusOK, PSNR: 20, SSIM: 0.5, ImageBase: "x.png"}
+	writeItem(t, out, rec)
+	earlier, err := readTable([]string{out}, &claim.Claimer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := earlier.Write(out, 0); err != nil {
+		t.Fatal(err)
+	}
+	deadReading := summaryHeader + " the dead writer's reading |\n"
+	summary := filepath.Join(out, TableFile)
+	if err := os.WriteFile(summary, []byte(deadReading), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	later := time.Now().Add(time.Second)
+	if err := os.Chtimes(summary, later, later); err != nil {
+		t.Fatal(err)
+	}
+	deadHolder, err := json.Marshal(claim.Holder{Host: "elsewhere", PID: 1, Worker: "shard 1/2", Lease: 1, Claimed: "2026-01-01T00:00:00Z", Token: "dead"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(out, TableFile+".claim.0"), deadHolder, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mine := map[string]string{Item{Task: rec.Task, Method: rec.Method, Index: rec.Index}.String(): rec.Status}
+	tw := &tableWriter{dirs: []string{out}, out: out, claims: &claim.Claimer{Lease: time.Second}, waits: true, mine: mine}
+	_, wrote, err := tw.write()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(summary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !wrote || string(data) == deadReading {
+		t.Errorf("the worker wrote the tables: %v; %s is the dead writer's: %v; want the tables written anew", wrote, TableFile, string(data) == deadReading)
 	}
 }
