@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cadps/toolkit/cadps/metrics/fid"
 	"github.com/cadps/toolkit/cadps/runs"
 	"github.com/cadps/toolkit/cadps/runs/claim"
 	"github.com/cadps/toolkit/cadps/train"
@@ -366,13 +367,18 @@ func TestRestoreStopOnSignal(t *testing.T) {
 	}
 }
 
-// TestOutputFileStopOnSignal interrupts a trace, a denoising measurement
-// and a sampling while they compute, before they write their file: each
-// exits at once saying it stopped, and removes the folders it made for the
-// file; a folder that existed keeps what it held.
+// TestOutputFileStopOnSignal interrupts a trace, a denoising measurement,
+// a sampling and fid -save-stats while they compute, before they write
+// their file: each exits at once saying it stopped, and removes the
+// folders it made for the file; a folder that existed keeps what it held.
 func TestOutputFileStopOnSignal(t *testing.T) {
 	data := testImagesDir(t)
-	var timesteps []string // enough network calls to be stopped in the middle of
+	fidDir := t.TempDir()
+	inception := writeWeights(t, filepath.Join(fidDir, "stem.safetensors"), 1.3, fid.Params(1))
+	// Enough batches of features, and network calls, to be stopped in
+	// the middle of.
+	fidImages := writeRandomImages(t, filepath.Join(fidDir, "images"), 200, 1, [2]int{32, 32})
+	var timesteps []string
 	for k := range 1000 {
 		timesteps = append(timesteps, strconv.Itoa(k))
 	}
@@ -400,6 +406,12 @@ func TestOutputFileStopOnSignal(t *testing.T) {
 		{"sample, inside an existing folder, SIGTERM", func(out string) []string {
 			return []string{"sample", "-n", "4", "-jobs", "1", "-steps", "1000", "-out", strings.TrimSuffix(out, ".csv") + ".png"}
 		}, true, syscall.SIGTERM},
+		{"fid -save-stats, new folders, Ctrl-C", func(out string) []string {
+			return []string{"fid", "-weights", inception, "-dims", "64", "-batch", "1", "-save-stats", strings.TrimSuffix(out, ".csv") + ".npz", fidImages}
+		}, false, syscall.SIGINT},
+		{"fid -save-stats, inside an existing folder, SIGTERM", func(out string) []string {
+			return []string{"fid", "-weights", inception, "-dims", "64", "-batch", "1", "-save-stats", strings.TrimSuffix(out, ".csv") + ".npz", fidImages}
+		}, true, syscall.SIGTERM},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			top := filepath.Join(t.TempDir(), "top")
@@ -420,7 +432,11 @@ func TestOutputFileStopOnSignal(t *testing.T) {
 			})
 			err := p.stop(t, tc.sig)
 			var exit *exec.ExitError
-			if want := "cadps " + args[0] + ": " + tc.sig.String() + ": stopped; " + args[len(args)-1] + " is as it was"; !errors.As(err, &exit) || exit.ExitCode() != 128+int(tc.sig) || !strings.Contains(p.log.String(), want) {
+			file := args[len(args)-1]
+			if args[0] == "fid" {
+				file = args[len(args)-2]
+			}
+			if want := "cadps " + args[0] + ": " + tc.sig.String() + ": stopped; " + file + " is as it was"; !errors.As(err, &exit) || exit.ExitCode() != 128+int(tc.sig) || !strings.Contains(p.log.String(), want) {
 				t.Fatalf("after %v: %v, want exit status %d and %q; output:\n%s", tc.sig, err, 128+int(tc.sig), want, p.log.String())
 			}
 			entries, err := os.ReadDir(top)

@@ -176,7 +176,11 @@ func (c *fidRun) saveStats(dir, path string) (err error) {
 	if _, err := fidImageFiles(dir); err != nil {
 		return err
 	}
-	out, err := makeOutputFileDir(path)
+	// A run that fails or is stopped (SIGINT, SIGTERM) while it computes
+	// the features leaves no folder it made.
+	sig := stopOnSignal(nil, "fid", path+" is as it was", c.stderr)
+	defer sig.stop()
+	out, err := sig.makeOutputFileDir(path)
 	if err != nil {
 		return err
 	}
@@ -185,7 +189,7 @@ func (c *fidRun) saveStats(dir, path string) (err error) {
 	if err != nil {
 		return err
 	}
-	if err := fid.WriteStats(path, s); err != nil {
+	if err := sig.finish(func() error { return fid.WriteStats(path, s) }); err != nil {
 		return err
 	}
 	fmt.Fprintf(c.stderr, "fid: wrote the statistics of %d images (%d dimensions) to %s\n", s.N, s.Dims(), path)
