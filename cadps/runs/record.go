@@ -2,6 +2,7 @@ package runs
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -80,8 +81,9 @@ const (
 	StatusFailed = "failed"
 )
 
-// ReadRecord reads an item's record. A record that is not whole JSON or
-// has a status other than ok or failed is refused, saying to remove it:
+// ReadRecord reads an item's record. A record that is not whole JSON, is
+// JSON of another shape (a field of the wrong type, say) or has a status
+// other than ok or failed is refused, saying which and to remove it:
 // records are only ever renamed into place whole, so such a file was
 // damaged or edited, and a run redoes its item once it is gone.
 func ReadRecord(path string) (*Record, error) {
@@ -92,7 +94,10 @@ func ReadRecord(path string) (*Record, error) {
 	const redo = "records are written whole, so it was damaged or edited: remove it to have the item redone"
 	var rec Record
 	if err := json.Unmarshal(data, &rec); err != nil {
-		return nil, fmt.Errorf("runs: record %s is not whole JSON (%w); %s", path, err, redo)
+		if syntax := (*json.SyntaxError)(nil); errors.As(err, &syntax) {
+			return nil, fmt.Errorf("runs: record %s is not whole JSON (%w); %s", path, err, redo)
+		}
+		return nil, fmt.Errorf("runs: record %s is JSON but not an item's record (%w); %s", path, err, redo)
 	}
 	if rec.Status != StatusOK && rec.Status != StatusFailed {
 		return nil, fmt.Errorf("runs: record %s has status %q, neither %q nor %q; %s", path, rec.Status, StatusOK, StatusFailed, redo)

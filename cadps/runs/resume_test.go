@@ -84,13 +84,16 @@ func TestResumeEarlierLayout(t *testing.T) {
 
 // TestReadRecordDamaged reads records that no run writes (records are
 // only renamed into place whole): each is refused, naming the file, what
-// is wrong with it and that removing it has the item redone.
+// is wrong with it (not whole JSON, JSON of another shape, an unknown
+// status) and that removing it has the item redone.
 func TestReadRecordDamaged(t *testing.T) {
 	for _, tc := range []struct {
 		name, content, want string
 	}{
 		{"empty", "", "is not whole JSON (unexpected end of JSON input)"},
 		{"cut short", `{"task":"sr","method":"dps","index":0,"status":"ok","ps`, "is not whole JSON"},
+		{"a list", `[]`, "is JSON but not an item's record (json: cannot unmarshal array"},
+		{"index a string", `{"task":"sr","method":"dps","index":"0","status":"ok"}`, "is JSON but not an item's record (json: cannot unmarshal string"},
 		{"no status", `{"task":"sr","method":"dps","index":0}`, `has status "", neither "ok" nor "failed"`},
 		{"another status", `{"task":"sr","method":"dps","index":0,"status":"running"}`, `has status "running"`},
 	} {
