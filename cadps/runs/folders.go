@@ -78,6 +78,9 @@ func FolderRun(dir string) (Command, string) {
 		{CommandTrain, train.LossFile, exists},
 		{CommandRestore, RestoreRecordFile, isRestoreRecord},
 		{CommandRestore, RestoreStagedRecordFile, isRestoreRecord},
+		// Again: a restoration ending meanwhile renames its staged
+		// record to record.json between the two looks above.
+		{CommandRestore, RestoreRecordFile, isRestoreRecord},
 		{CommandMerge, CSVFile, startsWith(metricsCSVHeader)},
 		{CommandMerge, TableFile, startsWith(summaryHeader)},
 	} {
@@ -104,7 +107,10 @@ func FolderRun(dir string) (Command, string) {
 // of cmd that starts meanwhile in the same folder (workers of reproduce
 // started at once) writes its mark before its other files, so every name
 // of cmd's that the listing holds was either there before (and is judged
-// by the marks) or comes with a mark the later look finds.
+// by the marks) or comes with a mark the later look finds. A restoration
+// ending meanwhile in the folder moves its mark, renaming its staged
+// record to record.json: FolderRun looks for record.json again after the
+// staged record, so that one of the two is found.
 func CheckOutputFolder(dir string, cmd Command) error {
 	entries, readErr := os.ReadDir(dir)
 	run, file := FolderRun(dir)
