@@ -1,6 +1,7 @@
 package runs
 
 import (
+	"bytes"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -111,8 +112,9 @@ func Merge(dirs []string, out string, gridRows int) (*Table, error) {
 // once it has released the claim, and writes the tables anew when the
 // count changed. A writer that finds the claim held waits for it (waits;
 // see waitClaim: a holder that died is taken over once its claim is
-// stale), and then, when mine is not empty, writes only if the tables
-// lack one of those records: a live holder has included them. So workers
+// stale), and then, when mine is not empty, writes unless the tables are
+// those of the records present then and hold those of mine (tabulated):
+// a live holder has included them. So workers
 // ending at once neither write a mix of two readings nor each rewrite the
 // tables, and the last tables written hold every record, also when a
 // holder died while it wrote them.
@@ -140,7 +142,8 @@ type tableWriter struct {
 }
 
 // write writes the tables unless another writer holds the claim and the
-// writer does not wait, or the tables written meanwhile hold its records.
+// writer does not wait, or the tables written meanwhile are those of the
+// records present and hold its own (tabulated).
 // It returns the table read, and whether it wrote it (not for a table
 // without records: no worker has finished an item yet).
 func (w *tableWriter) write() (t *Table, wrote bool, err error) {
@@ -150,12 +153,15 @@ func (w *tableWriter) write() (t *Table, wrote bool, err error) {
 		if err != nil {
 			return nil, wrote, err
 		}
-		if lock == nil || waited && !recounted && len(w.mine) > 0 && w.tabulated() {
-			if lock != nil {
-				lock.Release()
-			}
+		if lock == nil {
 			t, err := readTable(w.dirs, w.claims)
 			return t, wrote, err
+		}
+		if waited && !recounted && len(w.mine) > 0 {
+			if t, err := readTable(w.dirs, w.claims); err == nil && w.tabulated(t) {
+				lock.Release()
+				return t, wrote, nil
+			}
 		}
 		before, err := countRecords(w.dirs)
 		if err == nil {
@@ -210,26 +216,25 @@ func (w *tableWriter) lock() (lock *claim.Claim, waited bool, err error) {
 	return lock, true, err
 }
 
-// tabulated reports whether the metrics CSV in out holds every record of
-// mine with its status. Table.Write writes the CSV last, so the Markdown
-// table and the grids written with it, or later, hold them too; a
-// Markdown table newer than the CSV is that of a writer that died before
-// it wrote the CSV, of another reading than the CSV's, and the tables are
-// not taken as holding anything.
-func (w *tableWriter) tabulated() bool {
-	f, err := os.Open(filepath.Join(w.out, CSVFile))
-	if err != nil {
+// tabulated reports whether the tables in out are those of t, the
+// records present now, and hold every record of mine with its status:
+// metrics.csv and summary.md are what Table.Write writes for t. A writer
+// that died or was stopped while it wrote them, after summary.md and
+// before metrics.csv, left the two of different readings, and they are
+// not taken as holding anything. The files' contents decide, not their
+// times: a folder copied (new times, in any order), file times of a
+// second or two, and hosts whose clocks differ by a little neither hide
+// such tables nor make tables of one reading look like them.
+func (w *tableWriter) tabulated(t *Table) bool {
+	csvData, err := os.ReadFile(filepath.Join(w.out, CSVFile))
+	if err != nil || !bytes.Equal(csvData, recordsCSV(t.Records)) {
 		return false
 	}
-	defer f.Close()
-	csvInfo, err := f.Stat()
-	if err != nil {
+	md, err := os.ReadFile(filepath.Join(w.out, TableFile))
+	if err != nil || string(md) != t.Markdown() {
 		return false
 	}
-	if md, err := os.Stat(filepath.Join(w.out, TableFile)); err != nil || md.ModTime().After(csvInfo.ModTime()) {
-		return false
-	}
-	rows, err := csv.NewReader(f).ReadAll()
+	rows, err := csv.NewReader(bytes.NewReader(csvData)).ReadAll()
 	if err != nil || len(rows) == 0 {
 		return false
 	}

@@ -118,47 +118,89 @@ func TestMergePrepareWithoutLock(t *testing.T) {
 // wrote the tables, after summary.md and before metrics.csv, which an
 // earlier writer wrote with this worker's record. The worker waits for
 // the dead writer's claim to go stale and then writes the tables again,
-// so that they are of one reading of the records; it left summary.md of
-// the dead writer's reading beside the earlier metrics.csv, since the CSV
-// held its record.
+// so that they are of one reading of the records, whatever the files'
+// times say: summary.md is newer than metrics.csv, of the same second
+// (file times of a second), or older (the dead writer's clock behind the
+// earlier one's). Tables of one reading with summary.md the newer (a
+// folder copied) are left as they are. The worker left the dead writer's
+// summary.md beside the earlier metrics.csv since the CSV held its
+// record, and then where summary.md was not newer than the CSV.
 func TestTablesAfterWriterDiedMidway(t *testing.T) {
-	out := t.TempDir()
-	rec := Record{Task: "sr", Method: "dps", Index: 0, Status: StatusOK, PSNR: 20, SSIM: 0.5, ImageBase: "x.png"}
-	writeItem(t, out, rec)
-	earlier, err := readTable([]string{out}, &claim.Claimer{})
-	if err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct {
+		name string
+		// died: a writer died after summary.md; mdAfter: summary.md's time
+		// after metrics.csv's.
+		died    bool
+		mdAfter time.Duration
+	}{
+		{"summary.md newer", true, time.Second},
+		{"summary.md of the same second", true, 0},
+		{"summary.md older", true, -time.Second},
+		{"one reading, summary.md newer", false, time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := t.TempDir()
+			rec := Record{Task: "sr", Method: "dps", Index: 0, Status: StatusOK, PSNR: 20, SSIM: 0.5, ImageBase: "x.png"}
+			writeItem(t, out, rec)
+			earlier, err := readTable([]string{out}, &claim.Claimer{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := earlier.Write(out, 0); err != nil {
+				t.Fatal(err)
+			}
+			summary, metrics := filepath.Join(out, TableFile), filepath.Join(out, CSVFile)
+			if tc.died { // its reading holds a record added since
+				writeItem(t, out, Record{Task: "sr", Method: "dps", Index: 1, Status: StatusOK, PSNR: 30, SSIM: 0.9, ImageBase: "y.png"})
+				dead, err := readTable([]string{out}, &claim.Claimer{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(summary, []byte(dead.Markdown()), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			csvTime := time.Now().Add(-time.Hour).Truncate(time.Second)
+			for path, at := range map[string]time.Time{metrics: csvTime, summary: csvTime.Add(tc.mdAfter)} {
+				if err := os.Chtimes(path, at, at); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before := folderTables(t, out)
+			deadHolder, err := json.Marshal(claim.Holder{Host: "elsewhere", PID: 1, Worker: "shard 1/2", Lease: 1, Claimed: "2026-01-01T00:00:00Z", Token: "dead"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(out, TableFile+".claim.0"), deadHolder, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			mine := map[string]string{Item{Task: rec.Task, Method: rec.Method, Index: rec.Index}.String(): rec.Status}
+			tw := &tableWriter{dirs: []string{out}, out: out, claims: &claim.Claimer{Lease: time.Second}, waits: true, mine: mine}
+			tab, wrote, err := tw.write()
+			if err != nil {
+				t.Fatal(err)
+			}
+			after := folderTables(t, out)
+			if want := [2]string{string(recordsCSV(tab.Records)), tab.Markdown()}; after != want {
+				t.Errorf("tables after the worker:\n%s\n%s\nwant those of the records present:\n%s\n%s", after[0], after[1], want[0], want[1])
+			}
+			if wrote != tc.died {
+				t.Errorf("the worker wrote the tables: %v, want %v (tables before it: %q)", wrote, tc.died, before)
+			}
+		})
 	}
-	if err := earlier.Write(out, 0); err != nil {
-		t.Fatal(err)
+}
+
+// folderTables returns the contents of out's metrics.csv and summary.md.
+func folderTables(t *testing.T, out string) [2]string {
+	t.Helper()
+	var tables [2]string
+	for k, name := range []string{CSVFile, TableFile} {
+		data, err := os.ReadFile(filepath.Join(out, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tables[k] = string(data)
 	}
-	deadReading := summaryHeader + " the dead writer's reading |\n"
-	summary := filepath.Join(out, TableFile)
-	if err := os.WriteFile(summary, []byte(deadReading), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	later := time.Now().Add(time.Second)
-	if err := os.Chtimes(summary, later, later); err != nil {
-		t.Fatal(err)
-	}
-	deadHolder, err := json.Marshal(claim.Holder{Host: "elsewhere", PID: 1, Worker: "shard 1/2", Lease: 1, Claimed: "2026-01-01T00:00:00Z", Token: "dead"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(out, TableFile+".claim.0"), deadHolder, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	mine := map[string]string{Item{Task: rec.Task, Method: rec.Method, Index: rec.Index}.String(): rec.Status}
-	tw := &tableWriter{dirs: []string{out}, out: out, claims: &claim.Claimer{Lease: time.Second}, waits: true, mine: mine}
-	_, wrote, err := tw.write()
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := os.ReadFile(summary)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !wrote || string(data) == deadReading {
-		t.Errorf("the worker wrote the tables: %v; %s is the dead writer's: %v; want the tables written anew", wrote, TableFile, string(data) == deadReading)
-	}
+	return tables
 }
