@@ -103,17 +103,24 @@ func FolderRun(dir string) (Command, string) {
 // would be replaced, so it is refused, named; files of other names stay
 // beside the run's.
 //
-// The folder's names are read before its marks are looked for: a worker
-// of cmd that starts meanwhile in the same folder (workers of reproduce
-// started at once) writes its mark before its other files, so every name
-// of cmd's that the listing holds was either there before (and is judged
-// by the marks) or comes with a mark the later look finds. A restoration
-// ending meanwhile in the folder moves its mark, renaming its staged
-// record to record.json: FolderRun looks for record.json again after the
-// staged record, so that one of the two is found.
+// The folder's marks are looked for both before and after its names are
+// read, and a mark either look finds counts. A worker of cmd that starts
+// meanwhile in the same folder (workers of reproduce started at once)
+// writes its mark before its other files, so every name of cmd's that
+// the listing holds was either there before or comes with a mark the
+// later look finds; a worker of reproduce that fails at its start
+// removes its mark (shards.json) when it is all the folder holds, and
+// the earlier look found it. A restoration ending meanwhile in the folder
+// moves its mark, renaming its staged record to record.json: FolderRun
+// looks for record.json again after the staged record, so that one of
+// the two is found.
 func CheckOutputFolder(dir string, cmd Command) error {
+	before, beforeFile := FolderRun(dir)
 	entries, readErr := os.ReadDir(dir)
 	run, file := FolderRun(dir)
+	if run == "" || before == cmd {
+		run, file = before, beforeFile
+	}
 	switch {
 	case run == cmd, run == CommandReproduce && cmd == CommandMerge:
 		return nil

@@ -137,6 +137,48 @@ func TestCheckOutputFolderWhileARunStarts(t *testing.T) {
 	}
 }
 
+// TestCheckOutputFolderWhileARunFailsToStart checks a folder while a
+// worker of reproduce that recorded the shard count there (shards.json,
+// the folder's mark) fails and removes it, as a refused worker does when
+// the file is all the folder holds: however the check and the removal
+// interleave, the folder is taken, never refused as holding a shards.json
+// that no reproduction made.
+func TestCheckOutputFolderWhileARunFailsToStart(t *testing.T) {
+	root := t.TempDir()
+	for round := range 400 { // unfixed, a refusal came within the first 3
+		dir := filepath.Join(root, fmt.Sprint("out", round))
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		mark := filepath.Join(dir, ShardFile)
+		if err := os.WriteFile(mark, []byte("{}"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var stop atomic.Bool
+		refused, checking := make(chan error, 1), make(chan struct{})
+		go func() {
+			defer close(refused)
+			for k := 0; !stop.Load(); k++ {
+				if k == 1 {
+					close(checking)
+				}
+				if err := CheckOutputFolder(dir, CommandReproduce); err != nil {
+					refused <- err
+					return
+				}
+			}
+		}()
+		<-checking
+		if err := os.Remove(mark); err != nil {
+			t.Fatal(err)
+		}
+		stop.Store(true)
+		if err := <-refused; err != nil {
+			t.Fatalf("round %d: refused while a failed worker removed its shards.json: %v", round, err)
+		}
+	}
+}
+
 // TestStagedRecordName checks that the staged record restore leaves when
 // stopped while moving its files marks the folder as restore's.
 func TestStagedRecordName(t *testing.T) {
