@@ -91,7 +91,9 @@ ENV='[{"name": "CADPS_SHARD_COUNT", "value": "'$SHARDS'"}'
 ENV+=']'
 gpu=
 [ "$GPUS" != 0 ] && gpu=', "nvidia.com/gpu": '$GPUS
+# shellcheck disable=SC2089 # JSON text for envsubst, never split into words
 RESOURCES='{"requests": {"cpu": "'$CPUS'", "memory": "'$MEM'"}, "limits": {"memory": "'$MEM'"'$gpu'}}'
+# shellcheck disable=SC2090 # as above
 export NAME IMAGE PVC OUT SHARDS PARALLELISM RETRIES GRID_ROWS ARGS ENV RESOURCES
 manifests=$(envsubst '$NAME $IMAGE $PVC $OUT $SHARDS $PARALLELISM $RETRIES $GRID_ROWS $ARGS $ENV $RESOURCES' \
     < "$(dirname "$0")/k8s-reproduce.yaml")

@@ -24,3 +24,12 @@ if [ ! -e "$fmnist" ]; then
 	fi
 	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y dataset-fashion-mnist
 fi
+
+# The tests check the shell scripts with ShellCheck
+# (scripts/gpucheck: TestShellScripts).
+if ! command -v shellcheck >/dev/null; then
+	if ! apt-cache show shellcheck >/dev/null 2>&1; then
+		as_root apt-get update
+	fi
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y shellcheck
+fi

@@ -101,7 +101,7 @@ sinfo -h -o %T | grep -Eq '^idle' || fail "the node did not come up: $(sinfo 2>&
 # The documented workflow, at toy size, with 1 CPU per array task.
 go build -o "$WORK/cadps" ./scripts/cadps
 export CADPS=$WORK/cadps IMAGES=$REPO/cadps/prior/small/testimages OUT=$WORK/run LOGS=$WORK/logs
-export GPUS=0 CPUS=1 MEM=1G TIME=10:00 SHARDS=3 MODEL=small WEIGHTS= STEPS=4 SEED=1 GRID_ROWS=4
+export GPUS=0 CPUS=1 MEM=1G TIME=10:00 SHARDS=3 MODEL=small WEIGHTS='' STEPS=4 SEED=1 GRID_ROWS=4
 export TASKS='inpaint_box:size=12 super_resolution:factor=2' METHODS=dps,cadps
 unset ARRAY BACKEND
 EXTRA=(-limit 4)

@@ -120,6 +120,7 @@ precision_envs() {
 	precision_env exact && exact_env=("${penv[@]}")
 	default_env=("${tf32_env[@]}") default_precision=tf32
 	if [ "${CHECK_TF32:-1}" = 0 ]; then
+		# shellcheck disable=SC2034 # read by the scripts that source this file
 		default_env=("${exact_env[@]}") default_precision=exact
 	fi
 	echo "precision: tf32: ${tf32_env[*]:1}"
@@ -197,6 +198,7 @@ output_place() {
 	dest="${3:-${OUT:-$root/build/gpu-$1}}"
 	mkdir -p "$dest"
 	device=$(gpu_name)
+	# shellcheck disable=SC2034 # read by the scripts that source this file
 	name="${4:-$(date -u +%Y-%m-%d)-$(slug "$device")$2}"
 }
 
@@ -282,7 +284,7 @@ check_carry() {
 		echo "drop some of the largest entries, or carry them in a call of their own:"
 		# A folder's entries, and the files named themselves.
 		(
-			cd "$root"
+			cd "$root" || exit
 			for p in "$@"; do
 				if [ -d "$p" ]; then du -sb "$p"/*; else du -sb "$p"; fi
 			done
