@@ -26,10 +26,10 @@ if [ ! -e "$fmnist" ]; then
 fi
 
 # The tests check the shell scripts with ShellCheck
-# (scripts/gpucheck: TestShellScripts).
+# (scripts/gpucheck: TestShellScripts), and skip that check without it: a
+# machine whose package sources lack it still runs every other test.
 if ! command -v shellcheck >/dev/null; then
-	if ! apt-cache show shellcheck >/dev/null 2>&1; then
-		as_root apt-get update
-	fi
-	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y shellcheck
+	{ apt-cache show shellcheck >/dev/null 2>&1 || as_root apt-get update; } &&
+		as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y shellcheck ||
+		echo "setup: could not install shellcheck; the shell scripts' check will be skipped" >&2
 fi
