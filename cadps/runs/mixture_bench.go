@@ -349,6 +349,7 @@ func (mb *MixtureBench) runProblem(b backends.Backend, src source, d, m, p int, 
 		if err != nil {
 			row.Error = err.Error()
 		}
+		row = row.asRecorded()
 		rows = append(rows, row)
 		if mb.Log != nil {
 			fmt.Fprintf(mb.Log, "d=%d m=%d problem %d %-13s SW %.4g energy %.4g TV %.3f %.1fs %s\n",

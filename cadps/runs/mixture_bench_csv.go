@@ -231,6 +231,19 @@ func mixtureRecord(r MixtureRow) []string {
 		strconv.Itoa(r.Revision), strconv.Itoa(r.Projections), r.Schedule, r.VarType, r.Backend, r.BackendConfig, r.Toolkit}
 }
 
+// asRecorded returns r with its numbers as its CSV record holds them
+// (formatFloat): a bench's new runs are rounded so, CSV file or not, so that
+// its table is the one a resumed bench, which reads its kept runs back from
+// the file, and `cadps gmm table` on the file make.
+func (r MixtureRow) asRecorded() MixtureRow {
+	for _, p := range []*float64{&r.SigmaY, &r.Scale, &r.SlicedWasserstein, &r.Energy, &r.WeightTV, &r.Seconds} {
+		if v, err := strconv.ParseFloat(formatFloat(*p), 64); err == nil {
+			*p = v
+		}
+	}
+	return r
+}
+
 // formatFloat formats a float for the CSV (six significant digits).
 func formatFloat(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
 

@@ -422,3 +422,80 @@ func TestMixtureSampleUnconditional(t *testing.T) {
 		t.Errorf("unconditional samples: prior weight TV %g", tv)
 	}
 }
+
+// TestMixtureBenchRowsAsRecorded: the rows a bench returns hold its runs'
+// numbers as its CSV file does, with a file or without and whether a
+// resumed bench read them back or made them, so that the bench's table
+// (--json), a resumed bench's and `cadps gmm table`'s on the file agree.
+func TestMixtureBenchRowsAsRecorded(t *testing.T) {
+	dir := t.TempDir()
+	b := newBackend(t)
+	full := filepath.Join(dir, "full.csv")
+	mb := testBench(full, 2)
+	fullRows, err := mb.Run(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recorded, err := ReadMixtureTable(full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// untimed drops what the CSV does not hold (the components) and, for
+	// the benches that ran again, the one thing a rerun changes (the
+	// timing).
+	untimed := func(rows []MixtureRow, timed bool) []MixtureRow {
+		out := slices.Clone(rows)
+		for i := range out {
+			out[i].Components = 0
+			if !timed {
+				out[i].Seconds = 0
+			}
+		}
+		return out
+	}
+	untimedCells := func(cells []MixtureCell, timed bool) []MixtureCell {
+		out := slices.Clone(cells)
+		for i := range out {
+			if !timed {
+				out[i].Seconds = 0
+			}
+		}
+		return out
+	}
+	lines := strings.SplitAfter(readText(t, full), "\n")
+	cut := filepath.Join(dir, "cut.csv")
+	if err := os.WriteFile(cut+".partial", []byte(strings.Join(lines[:3], "")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		rows  func() ([]MixtureRow, error)
+		timed bool // the rows are the file's runs, timings and all
+	}{
+		{"with a CSV file", func() ([]MixtureRow, error) { return fullRows, nil }, true},
+		{"without a CSV file", func() ([]MixtureRow, error) {
+			mb := testBench("", 2)
+			return mb.Run(b)
+		}, false},
+		{"resumed", func() ([]MixtureRow, error) {
+			mb := testBench(cut, 2)
+			mb.Resume = true
+			return mb.Run(b)
+		}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rows, err := tc.rows()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := untimed(rows, tc.timed), untimed(recorded.Rows, tc.timed); !slices.Equal(got, want) {
+				t.Errorf("rows\n%v\nwant those of the CSV file\n%v", got, want)
+			}
+			cells := SummariseMixture(rows, mb.Dims, mb.DimYs, mb.Methods)
+			if got, want := untimedCells(cells, tc.timed), untimedCells(recorded.Cells, tc.timed); !slices.Equal(got, want) {
+				t.Errorf("table\n%v\nwant that of the CSV file\n%v", got, want)
+			}
+		})
+	}
+}
