@@ -368,13 +368,22 @@ func TestRestoreStopOnSignal(t *testing.T) {
 }
 
 // TestOutputFileStopOnSignal interrupts a trace, a denoising measurement,
-// a sampling and fid -save-stats while they compute, before they write
-// their file: each exits at once saying it stopped, and removes the
-// folders it made for the file; a folder that existed keeps what it held.
+// a sampling, fid -save-stats, a conversion, a mixture run and a mixture
+// bench while they compute, before they write their file: each exits at
+// once saying it stopped, and removes the folders it made for the file; a
+// folder that existed keeps what it held.
 func TestOutputFileStopOnSignal(t *testing.T) {
 	data := testImagesDir(t)
 	fidDir := t.TempDir()
 	inception := writeWeights(t, filepath.Join(fidDir, "stem.safetensors"), 1.3, fid.Params(1))
+	// A conversion waits at its input, a pipe that nothing writes to.
+	pipe := filepath.Join(fidDir, "checkpoint.pt")
+	if err := syscall.Mkfifo(pipe, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	gmmArgs := []string{"--method", "dps", "--dim", "8", "--dim-y", "1", "--samples", "100000", "--steps", "1000", "--projections", "20"}
+	benchArgs := []string{"bench", "--dims", "8", "--dims-y", "1", "--problems", "20", "--methods", "dps",
+		"--samples", "100000", "--steps", "1000", "--projections", "20"}
 	// Enough batches of features, and network calls, to be stopped in
 	// the middle of.
 	fidImages := writeRandomImages(t, filepath.Join(fidDir, "images"), 200, 1, [2]int{32, 32})
@@ -412,6 +421,24 @@ func TestOutputFileStopOnSignal(t *testing.T) {
 		{"fid -save-stats, inside an existing folder, SIGTERM", func(out string) []string {
 			return []string{"fid", "-weights", inception, "-dims", "64", "-batch", "1", "-save-stats", strings.TrimSuffix(out, ".csv") + ".npz", fidImages}
 		}, true, syscall.SIGTERM},
+		{"convert, new folders, Ctrl-C", func(out string) []string {
+			return []string{"convert", pipe, strings.TrimSuffix(out, ".csv") + ".safetensors"}
+		}, false, syscall.SIGINT},
+		{"convert, inside an existing folder, SIGTERM", func(out string) []string {
+			return []string{"convert", pipe, strings.TrimSuffix(out, ".csv") + ".safetensors"}
+		}, true, syscall.SIGTERM},
+		{"gmm --out, new folders, Ctrl-C", func(out string) []string {
+			return append(append([]string{"gmm"}, gmmArgs...), "--out", strings.TrimSuffix(out, ".csv")+".safetensors")
+		}, false, syscall.SIGINT},
+		{"gmm --out, inside an existing folder, SIGTERM", func(out string) []string {
+			return append(append([]string{"gmm"}, gmmArgs...), "--out", strings.TrimSuffix(out, ".csv")+".safetensors")
+		}, true, syscall.SIGTERM},
+		{"gmm bench --json, new folders, Ctrl-C", func(out string) []string {
+			return append(append([]string{"gmm"}, benchArgs...), "--json", strings.TrimSuffix(out, ".csv")+".json")
+		}, false, syscall.SIGINT},
+		{"gmm bench --json, inside an existing folder, SIGTERM", func(out string) []string {
+			return append(append([]string{"gmm"}, benchArgs...), "--json", strings.TrimSuffix(out, ".csv")+".json")
+		}, true, syscall.SIGTERM},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			top := filepath.Join(t.TempDir(), "top")
@@ -436,7 +463,11 @@ func TestOutputFileStopOnSignal(t *testing.T) {
 			if args[0] == "fid" {
 				file = args[len(args)-2]
 			}
-			if want := "cadps " + args[0] + ": " + tc.sig.String() + ": stopped; " + file + " is as it was"; !errors.As(err, &exit) || exit.ExitCode() != 128+int(tc.sig) || !strings.Contains(p.log.String(), want) {
+			name := args[0]
+			if args[1] == "bench" {
+				name += " bench"
+			}
+			if want := "cadps " + name + ": " + tc.sig.String() + ": stopped; " + file + " is as it was"; !errors.As(err, &exit) || exit.ExitCode() != 128+int(tc.sig) || !strings.Contains(p.log.String(), want) {
 				t.Fatalf("after %v: %v, want exit status %d and %q; output:\n%s", tc.sig, err, 128+int(tc.sig), want, p.log.String())
 			}
 			entries, err := os.ReadDir(top)

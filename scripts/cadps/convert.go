@@ -44,8 +44,11 @@ func runConvert(args []string, stdout, stderr io.Writer) (err error) {
 	if !strings.HasSuffix(out, ".safetensors") {
 		return usagef("output %s: convert writes safetensors; name it NAME.safetensors", out)
 	}
-	// The output's folder is made and checked before the input is read.
-	dir, err := makeOutputFileDir(out)
+	// The output's folder is made and checked before the input is read;
+	// a run that fails or is stopped leaves none it made.
+	sig := stopOnSignal(nil, "convert", out+" is as it was", stderr)
+	defer sig.stop()
+	dir, err := sig.makeOutputFileDir(out)
 	if err != nil {
 		return err
 	}
@@ -70,7 +73,7 @@ func runConvert(args []string, stdout, stderr io.Writer) (err error) {
 		md["source"] = filepath.Base(in)
 	}
 	sd.Metadata = md
-	if err := checkpoints.SaveSafetensors(out, sd); err != nil {
+	if err := sig.finish(func() error { return checkpoints.SaveSafetensors(out, sd) }); err != nil {
 		return err
 	}
 	st, err := os.Stat(out)

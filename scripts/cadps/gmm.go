@@ -99,14 +99,24 @@ Flags:
 		}
 	}
 	// The output files' folders are made (and checked) before anything is
-	// written or sampled.
-	dirs, err := makeOutputFileDirs(*savePath, *out)
+	// written or sampled; a run that fails or is stopped leaves none it
+	// made that holds nothing.
+	freed := *out + " is as it was"
+	switch {
+	case *out == "" && *savePath == "":
+		freed = "nothing was written"
+	case *out == "":
+		freed = *savePath + " is as it was unless gmm said it wrote the problem"
+	}
+	sig := stopOnSignal(nil, "gmm", freed, stderr)
+	defer sig.stop()
+	dirs, err := sig.makeOutputFileDirs(*savePath, *out)
 	if err != nil {
 		return err
 	}
 	defer dirs.undo(&err) // the command's error
 	if *savePath != "" {
-		if err := problem.Save(*savePath); err != nil {
+		if err := sig.hold(func() error { return problem.Save(*savePath) }); err != nil {
 			return err
 		}
 		fmt.Fprintf(stderr, "gmm: wrote the problem to %s\n", *savePath)
@@ -127,7 +137,7 @@ Flags:
 		return err
 	}
 	if *out != "" {
-		if err := saveSamples(*out, samples); err != nil {
+		if err := sig.finish(func() error { return saveSamples(*out, samples) }); err != nil {
 			return err
 		}
 		fmt.Fprintf(stderr, "gmm: wrote %d samples to %s\n", len(samples), *out)

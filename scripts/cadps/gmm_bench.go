@@ -113,18 +113,26 @@ func runGMMBench(args []string, stdout, stderr io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	// The output files' folders are made (and checked) before the work.
-	dirs, err := makeOutputFileDirs(cfg.bench.CSV, cfg.jsonPath)
+	mb := cfg.bench
+	mb.Log = stderr
+	freed := "nothing was written"
+	switch {
+	case mb.CSV != "":
+		mb.Claims = cfg.lease.claimer("cadps gmm bench")
+		freed = mb.CSV + " is free again; --resume continues it"
+	case cfg.jsonPath != "":
+		freed = cfg.jsonPath + " is as it was"
+	}
+	sig := stopOnSignal(mb.Claims, "gmm bench", freed, stderr)
+	defer sig.stop()
+	// The output files' folders are made (and checked) before the work; a
+	// bench that fails or is stopped leaves none it made that holds
+	// nothing (a --csv file's folder holds its runs).
+	dirs, err := sig.makeOutputFileDirs(mb.CSV, cfg.jsonPath)
 	if err != nil {
 		return err
 	}
 	defer dirs.undo(&err) // the command's error
-	mb := cfg.bench
-	mb.Log = stderr
-	if mb.CSV != "" {
-		mb.Claims = cfg.lease.claimer("cadps gmm bench")
-		defer stopOnSignal(mb.Claims, "gmm bench", mb.CSV+" is free again; --resume continues it", stderr).stop()
-	}
 	start := time.Now()
 	rows, err := mb.Run(b)
 	if err != nil {
@@ -141,7 +149,7 @@ func runGMMBench(args []string, stdout, stderr io.Writer) (err error) {
 			"projections": r.Projections, "schedule": r.Schedule, "var": r.VarType,
 			"problems": mb.Problems, "first_problem": mb.First, "cells": cells,
 		}
-		if err := atomicfile.WriteJSON(cfg.jsonPath, doc); err != nil {
+		if err := sig.finish(func() error { return atomicfile.WriteJSON(cfg.jsonPath, doc) }); err != nil {
 			return err
 		}
 		fmt.Fprintf(stderr, "gmm bench: wrote the table to %s\n", cfg.jsonPath)

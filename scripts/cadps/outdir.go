@@ -178,18 +178,21 @@ func (o *outputDir) removeMade() {
 	}
 }
 
-// outputDirs are the folders of several output files (makeOutputFileDirs).
+// outputDirs are the folders of several output files
+// (signalStop.makeOutputFileDirs).
 type outputDirs []*outputDir
 
-// makeOutputFileDirs is makeOutputFileDir for each path that is not empty;
-// when one is refused, the folders made for the others are removed again.
-func makeOutputFileDirs(paths ...string) (dirs outputDirs, err error) {
+// makeOutputFileDirs is makeOutputFileDir, as a run that listens already
+// makes it (signalStop.makeOutputFileDir), for each path that is not
+// empty; when one is refused, the folders made for the others are removed
+// again.
+func (s *signalStop) makeOutputFileDirs(paths ...string) (dirs outputDirs, err error) {
 	defer dirs.undo(&err)
 	for _, p := range paths {
 		if p == "" {
 			continue
 		}
-		d, err := makeOutputFileDir(p)
+		d, err := s.makeOutputFileDir(p)
 		if err != nil {
 			return dirs, err
 		}

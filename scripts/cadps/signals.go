@@ -130,6 +130,16 @@ func (s *signalStop) claim(claims *claim.Claimer, stem string) (*claim.Claim, er
 	return claims.Claim(stem)
 }
 
+// hold runs write, a step that puts one of a run's outputs in place
+// before the run goes on, and returns its error. A signal that comes while
+// it runs waits for it, and then stops the run, so that a stop never
+// leaves that output half-written.
+func (s *signalStop) hold(write func() error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return write()
+}
+
 // finish runs write, the step that puts a run's outputs in place, and
 // returns its error. A signal that comes while it runs waits for it, and
 // is then ignored: once write has begun, the run ends as write leaves it
