@@ -1,6 +1,7 @@
 package runs
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -131,6 +132,11 @@ func CheckOutputFolder(dir string, cmd Command) error {
 	if readErr != nil {
 		return nil // missing, not a folder, unreadable: left to the checks that make and write it
 	}
+	if cmd == CommandRestore {
+		if err := checkRestoreRecord(dir); err != nil {
+			return err
+		}
+	}
 	for _, e := range entries {
 		for _, pattern := range OutputNames(cmd) {
 			if ok, _ := filepath.Match(pattern, e.Name()); ok {
@@ -140,6 +146,38 @@ func CheckOutputFolder(dir string, cmd Command) error {
 		}
 	}
 	return nil
+}
+
+// checkRestoreRecord refuses the record.json of a folder that holds no
+// restoration (FolderRun found no restoration's record in it) before the
+// images beside it are named: an empty one or one that is not whole JSON,
+// which a restoration wrote and a crash or a full disk damaged, as such,
+// saying what to do; another file of that name as one that restore would
+// replace. A record.json that is not a file is left to CheckOutputFolder's
+// listing.
+func checkRestoreRecord(dir string) error {
+	path := filepath.Join(dir, RestoreRecordFile)
+	if st, err := os.Lstat(path); err != nil || !st.Mode().IsRegular() {
+		return nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil // unreadable: left to the checks that write it
+	}
+	damage := ""
+	switch {
+	case restoreRecordData(data):
+		return nil // a restoration's record, put in place since FolderRun looked: its run
+	case len(bytes.TrimSpace(data)) == 0:
+		damage = "is empty"
+	case !json.Valid(data):
+		damage = "is damaged (not whole JSON)"
+	default:
+		return fmt.Errorf("runs: output folder %s holds %s, which no run of cadps %s made and which it would replace: move it away or use another output folder",
+			dir, RestoreRecordFile, CommandRestore)
+	}
+	return fmt.Errorf("runs: output folder %s holds a %s that %s, so which of its files a restoration made is unknown: remove %s and a restoration's images beside it (%s, %s, …), or use another output folder",
+		dir, RestoreRecordFile, damage, RestoreRecordFile, RestoreReconFile, RestoreLabelFile)
 }
 
 // OutputNames returns the names (filepath.Match patterns) of the files
@@ -176,6 +214,12 @@ func isRestoreRecord(path string) bool {
 	if err != nil {
 		return false // missing, a folder, unreadable: no record
 	}
+	return restoreRecordData(data)
+}
+
+// restoreRecordData reports whether data is a restoration's record
+// (isRestoreRecord).
+func restoreRecordData(data []byte) bool {
 	var rec struct {
 		Image    *string `json:"image"`
 		Settings struct {

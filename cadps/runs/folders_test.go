@@ -40,6 +40,11 @@ func TestCheckOutputFolder(t *testing.T) {
 		{"train", CommandTrain, "checkpoint.safetensors", nil, map[string]string{"checkpoint.safetensors": "", "ema.safetensors": "", "losses.csv": "step\n", "loss.png": ""}},
 		{"train, before its first checkpoint", CommandTrain, "losses.csv", nil, map[string]string{"losses.csv": "step\n"}},
 		{"a user's record.json", "", "record.json", []Command{CommandRestore}, map[string]string{"record.json": `{"notes":"mine"}`}},
+		{"a user's record.json beside recon.png", "", "record.json", []Command{CommandRestore}, map[string]string{"record.json": `{"notes":"mine"}`, "recon.png": "png"}},
+		{"an empty record.json beside a restoration's images", "", "record.json", []Command{CommandRestore},
+			map[string]string{"record.json": "", "label.png": "png", "recon.png": "png"}},
+		{"a record.json that is not whole JSON", "", "record.json", []Command{CommandRestore},
+			map[string]string{"record.json": `{"image":"face.png","settings":{"meth`, "label.png": "png", "measurement.png": "png"}},
 		{"a user's metrics.csv", "", "metrics.csv", []Command{CommandReproduce, CommandMerge}, map[string]string{"metrics.csv": "name,score\n"}},
 		{"a user's summary.md", "", "summary.md", []Command{CommandReproduce, CommandMerge}, map[string]string{"summary.md": "# mine\n"}},
 		{"a user's recon.png", "", "recon.png", []Command{CommandRestore}, map[string]string{"recon.png": "png"}},
@@ -49,6 +54,12 @@ func TestCheckOutputFolder(t *testing.T) {
 		{"empty", "", "", nil, nil},
 		{"left by killed runs", "", "", nil, map[string]string{".recon.new.png": "", ".metrics.csv.tmp123": "", "results.csv.claim.2": "", ".restore.claim.1": ""}},
 		{"missing", "", "", nil, nil},
+	}
+	// damage is how the record.json of these folders is damaged: restore
+	// refuses them naming it so.
+	damage := map[string]string{
+		"an empty record.json beside a restoration's images": "is empty",
+		"a record.json that is not whole JSON":               "is damaged (not whole JSON)",
 	}
 	commands := []Command{CommandRestore, CommandReproduce, CommandEvaluate, CommandMerge, CommandTrain}
 	for _, f := range folders {
@@ -76,6 +87,8 @@ func TestCheckOutputFolder(t *testing.T) {
 				case f.made != "":
 					want = "runs: output folder " + dir + " holds a run of cadps " + string(f.made) + " (" + f.mark + "): cadps " + string(cmd) +
 						" does not write into another command's folder; use another output folder"
+				case slices.Contains(f.by, cmd) && damage[f.name] != "":
+					want = "runs: output folder " + dir + " holds a record.json that " + damage[f.name] + ", so which of its files a restoration made is unknown: remove record.json and a restoration's images beside it"
 				case slices.Contains(f.by, cmd):
 					want = "runs: output folder " + dir + " holds " + f.mark + ", which no run of cadps " + string(cmd) + " made and which it would replace: move it away or use another output folder"
 				}

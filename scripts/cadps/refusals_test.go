@@ -615,7 +615,8 @@ func TestRestoreRerun(t *testing.T) {
 // a restoration) go unless that record lists other files (or, a record
 // without the list, they are names restore writes), and the others stay;
 // a folder without a restoration's record is refused, naming such a file
-// (a user's own, which the run would replace), and left as it was; and an
+// (a user's own, which the run would replace; record.json first, and as
+// damaged where it is empty or not whole JSON), and left as it was; and an
 // image that is one of the run's output files is refused before anything
 // is written.
 func TestRestoreOthersFiles(t *testing.T) {
@@ -627,12 +628,14 @@ func TestRestoreOthersFiles(t *testing.T) {
 		name    string
 		record  string   // record.json before the run, "" for none
 		kept    []string // of mine, those still there after an unconditional run
-		refused string   // the file the refusal names, "" when the run is taken
+		refused string   // what the refusal says the folder holds, "" when the run is taken
 	}{
-		{"no record", "", mine, runs.RestoreMeasurementFile},
+		{"no record", "", mine, runs.RestoreMeasurementFile + ", which no run of cadps restore made and which it would replace"},
 		{"a record that lists its files", `{"image": "face.png", "settings": {"method": "dps"}, "files": ["recon.png", "label.png", "progress.png"]}`, mine, ""},
 		{"a record without the list", `{"image": "face.png", "settings": {"method": "dps"}}`, []string{"notes.txt"}, ""},
-		{"a record.json that is no restoration's", `{"something": "else"}`, mine, runs.RestoreMeasurementFile},
+		{"a record.json that is no restoration's", `{"something": "else"}`, mine, runs.RestoreRecordFile + ", which no run of cadps restore made and which it would replace"},
+		{"an empty record.json", "\n", mine, "a record.json that is empty, so which of its files a restoration made is unknown: remove record.json"},
+		{"a record.json that is not whole JSON", `{"image": "face.png", "sett`, mine, "a record.json that is damaged (not whole JSON), so which of its files a restoration made is unknown: remove record.json"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			out := t.TempDir()
@@ -651,7 +654,7 @@ func TestRestoreOthersFiles(t *testing.T) {
 			_, stderr, err := runCmd(runRestore, args...)
 			switch {
 			case c.refused != "":
-				want := "runs: output folder " + out + " holds " + c.refused + ", which no run of cadps restore made and which it would replace"
+				want := "runs: output folder " + out + " holds " + c.refused
 				if err == nil || !strings.Contains(err.Error(), want) {
 					t.Fatalf("error %v, want one containing %q", err, want)
 				}
