@@ -139,6 +139,11 @@ func (e *Evaluation) Run() (string, error) {
 		return "", err
 	}
 	defer e.claim.Release()
+	// Temporary files that killed evaluations left beside the folder's
+	// files (those of live writers stay).
+	for _, name := range []string{EvalSettingsFile, EvalResultsFile, EvalTableFile} {
+		atomicfile.RemoveDeadTemps(filepath.Join(e.Out, name))
+	}
 	// Again under the claim: an evaluation that ended meanwhile may have
 	// extended the settings or added rows.
 	changed, err := e.load()

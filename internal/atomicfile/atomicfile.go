@@ -4,7 +4,9 @@
 // made world-readable and renamed over the target; the folder is then
 // synced too, so that a file written before another (an item's images
 // before its record) is not lost to a machine's crash while the later one
-// survives.
+// survives. A run killed while it writes (kill -9) leaves the temporary
+// file, whose name names its process (tempName), so that a later write
+// may remove it once that process is dead (RemoveDeadTemps).
 //
 // It is the one writer every package of the toolkit uses for results,
 // images and checkpoints.
@@ -16,17 +18,103 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+
+	"github.com/cadps/toolkit/internal/process"
 )
 
-// tempPattern is the os.CreateTemp pattern of the temporary file for a
-// target named base: ".base.tmp" and a random suffix. A run killed while
-// writing leaves such a file (see Temps).
+// tempPattern matches the temporary files for a target named base:
+// ".base.tmp" and a suffix (tempName). A run killed while writing leaves
+// such a file (see Temps).
 func tempPattern(base string) string { return "." + base + ".tmp*" }
+
+// tempName is the os.CreateTemp pattern of this process's temporary file
+// for a target named base: ".base.tmp.OWNER.N" (N random), where OWNER
+// (owner) names the process, so that RemoveDeadTemps can tell a file that
+// a killed writer left from one that a live writer is still writing; or
+// ".base.tmpN" where the process cannot be named or the name would be
+// too long.
+func tempName(base string) string {
+	if o := owner(); o != "" && len(base) <= maxOwnedBase {
+		return "." + base + ".tmp." + o + ".*"
+	}
+	return tempPattern(base)
+}
+
+// maxOwnedBase is the longest target name whose temporary files name
+// their owner: the owner's 24 characters or so must not push the name
+// past the file systems' 255 bytes.
+const maxOwnedBase = 200
+
+// owner names this process in its temporary files' names: SPACE-PID, with
+// SPACE a digest of the host's name and of the space its process ids
+// belong to (process.Space: the kernel's boot and the pid namespace), as
+// 16 hex digits; "" where that space cannot be told.
+func owner() string {
+	space := process.Space()
+	if space == "" {
+		return ""
+	}
+	host, _ := os.Hostname()
+	h := fnv.New64a()
+	h.Write([]byte(host))
+	h.Write([]byte{0})
+	h.Write([]byte(space))
+	return fmt.Sprintf("%016x-%d", h.Sum64(), os.Getpid())
+}
+
+// RemoveDeadTemps removes the temporary files that writes of path by
+// processes of this host and process-id space left when they were killed
+// (kill -9, a node's out-of-memory killer), and returns their paths. A
+// file whose process is still alive, one of another host or space, and
+// one whose name names no process (written by a build before names
+// recorded it, or where the process could not be named) are left alone:
+// they may be deleted by hand once no run writes path. Call it before a
+// write of path that may follow a killed one, as a command's output file.
+func RemoveDeadTemps(path string) []string {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	o := owner()
+	if o == "" || base == "" {
+		return nil
+	}
+	space, _, _ := strings.Cut(o, "-")
+	matches, _ := Temps(dir, GlobEscape(base))
+	var removed []string
+	for _, m := range matches {
+		rest, ok := strings.CutPrefix(filepath.Base(m), "."+base+".tmp.")
+		if !ok {
+			continue
+		}
+		who, random, ok := strings.Cut(rest, ".")
+		if !ok || !allDigits(random) {
+			continue
+		}
+		s, pidText, ok := strings.Cut(who, "-")
+		pid, err := strconv.Atoi(pidText)
+		if !ok || s != space || err != nil || !allDigits(pidText) || pid <= 0 || int64(pid) > math.MaxInt32 || pid == os.Getpid() || process.Alive(pid) {
+			continue
+		}
+		if st, err := os.Lstat(m); err == nil && st.Mode().IsRegular() && os.Remove(m) == nil {
+			removed = append(removed, m)
+		}
+	}
+	return removed
+}
+
+// allDigits reports whether s is a non-empty run of decimal digits.
+func allDigits(s string) bool {
+	return s != "" && strings.Trim(s, "0123456789") == ""
+}
 
 // GlobEscape quotes the filepath.Match metacharacters of a name, so that a
 // folder or file named "out[1]" matches only itself in a pattern.
@@ -128,7 +216,7 @@ func linkExclusive(tmp, path string) (bool, error) {
 }
 
 // writeTemp writes what write produces to a new temporary file in path's
-// folder, named by tempPattern (base, then "."+tag when tag is set), made
+// folder, named by tempName (base, then "."+tag when tag is set), made
 // world-readable, synced and closed, and returns its name. On failure it
 // removes the file.
 func writeTemp(path, tag string, write func(io.Writer) error) (tmp string, err error) {
@@ -139,7 +227,7 @@ func writeTemp(path, tag string, write func(io.Writer) error) (tmp string, err e
 	if tag != "" {
 		base += "." + tag
 	}
-	f, err := os.CreateTemp(dir, tempPattern(base))
+	f, err := os.CreateTemp(dir, tempName(base))
 	if err != nil {
 		return "", err
 	}

@@ -2,12 +2,16 @@ package atomicfile
 
 import (
 	"errors"
+	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestWrite(t *testing.T) {
@@ -226,5 +230,118 @@ func TestGlobEscape(t *testing.T) {
 	}
 	if ok, _ := filepath.Match(GlobEscape("out[1]"), "out1"); ok {
 		t.Error(`GlobEscape("out[1]") matches "out1"`)
+	}
+}
+
+// deadPID returns the id of a process that has ended (a child, reaped).
+func deadPID(t *testing.T) int {
+	t.Helper()
+	child := exec.Command("true")
+	if err := child.Run(); err != nil {
+		t.Skip("no child process:", err)
+	}
+	return child.Process.Pid
+}
+
+// TestRemoveDeadTemps removes, of the temporary files beside a target,
+// only those whose name says that a process of this host and process-id
+// space that no longer runs wrote them: never a live process's (this
+// one's, its parent's), another space's, one whose name names no process
+// (older builds'), another target's, or the target itself.
+func TestRemoveDeadTemps(t *testing.T) {
+	o := owner()
+	if o == "" {
+		t.Skip("this system cannot name a process's id space")
+	}
+	space, _, _ := strings.Cut(o, "-")
+	dead := deadPID(t)
+	dir := t.TempDir()
+	target := filepath.Join(dir, "results.csv")
+	for _, tc := range []struct {
+		name    string
+		removed bool
+	}{
+		{fmt.Sprintf(".results.csv.tmp.%s-%d.123", space, dead), true},
+		{fmt.Sprintf(".results.csv.tmp.%s-%d.9", space, os.Getpid()), false},
+		{fmt.Sprintf(".results.csv.tmp.%s-%d.9", space, os.Getppid()), false},
+		{fmt.Sprintf(".results.csv.tmp.%016x-%d.9", 0, dead), false},
+		{".results.csv.tmp123", false},
+		{fmt.Sprintf(".results.csv.tmp.%s-x%d.9", space, dead), false},
+		{fmt.Sprintf(".results.csv.tmp.%s-%d.9x", space, dead), false},
+		{fmt.Sprintf(".results.csv.old.tmp.%s-%d.5", space, dead), false},
+		{"results.csv", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(dir, tc.name)
+			if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			removed := RemoveDeadTemps(target)
+			_, err := os.Stat(p)
+			switch {
+			case tc.removed && (!errors.Is(err, fs.ErrNotExist) || !slices.Equal(removed, []string{p})):
+				t.Errorf("removed %v and %s is there (%v), want it removed", removed, tc.name, err)
+			case !tc.removed && (err != nil || len(removed) > 0):
+				t.Errorf("removed %v (%s: %v), want nothing removed", removed, tc.name, err)
+			}
+		})
+	}
+}
+
+// killedWriterEnv makes the test binary a writer of the file it names
+// that is killed (TestKilledWriterHelperProcess) while it writes.
+const killedWriterEnv = "ATOMICFILE_KILLED_WRITER"
+
+// TestKilledWriterHelperProcess writes the file $ATOMICFILE_KILLED_WRITER
+// and never ends its write: TestRemoveTempsOfKilledWriter kills it.
+func TestKilledWriterHelperProcess(t *testing.T) {
+	path := os.Getenv(killedWriterEnv)
+	if path == "" {
+		t.Skip("helper process for TestRemoveTempsOfKilledWriter")
+	}
+	_ = Write(path, func(w io.Writer) error {
+		if _, err := io.WriteString(w, "partial"); err != nil {
+			return err
+		}
+		time.Sleep(time.Hour) // killed here
+		return nil
+	})
+}
+
+// TestRemoveTempsOfKilledWriter: the temporary file of a writer killed
+// with SIGKILL stays while the writer runs, and RemoveDeadTemps removes
+// it once the writer is dead.
+func TestRemoveTempsOfKilledWriter(t *testing.T) {
+	if owner() == "" {
+		t.Skip("this system cannot name a process's id space")
+	}
+	dir := t.TempDir()
+	target := filepath.Join(dir, "model.safetensors")
+	cmd := exec.Command(os.Args[0], "-test.run", "^TestKilledWriterHelperProcess$")
+	cmd.Env = append(os.Environ(), killedWriterEnv+"="+target)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var temps []string
+	for deadline := time.Now().Add(time.Minute); len(temps) == 0 && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		temps, _ = Temps(dir, "model.safetensors")
+	}
+	if len(temps) != 1 {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("the writer made temporary files %v, want one", temps)
+	}
+	if removed := RemoveDeadTemps(target); len(removed) > 0 {
+		t.Errorf("removed %v while its writer runs", removed)
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	if removed := RemoveDeadTemps(target); !slices.Equal(removed, temps) {
+		t.Errorf("removed %v after the writer was killed, want %v", removed, temps)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("the folder holds %v, want nothing", entries)
 	}
 }

@@ -20,6 +20,8 @@ import (
 	"github.com/cadps/toolkit/cadps/runs"
 	"github.com/cadps/toolkit/cadps/runs/claim"
 	"github.com/cadps/toolkit/cadps/train"
+	"github.com/cadps/toolkit/checkpoints"
+	"github.com/cadps/toolkit/internal/atomicfile"
 )
 
 // signalEnv names the environment variable that makes
@@ -515,5 +517,87 @@ func TestRestoreHeldFolder(t *testing.T) {
 	}
 	if claims, _ := filepath.Glob(filepath.Join(out, ".restore.claim*")); len(claims) > 0 {
 		t.Errorf("claims left after the run: %v", claims)
+	}
+}
+
+// killedWriteEnv names the environment variable that makes
+// TestKilledWriteHelperProcess write the file it names, never ending the
+// write.
+const killedWriteEnv = "CADPS_TEST_KILLED_WRITE"
+
+// TestKilledWriteHelperProcess is the writer that leaveDeadTemp kills.
+func TestKilledWriteHelperProcess(t *testing.T) {
+	path := os.Getenv(killedWriteEnv)
+	if path == "" {
+		t.Skip("helper process for TestOutputFileRemovesDeadTemps")
+	}
+	_ = atomicfile.Write(path, func(w io.Writer) error {
+		if _, err := io.WriteString(w, "partial"); err != nil {
+			return err
+		}
+		time.Sleep(time.Hour) // killed here
+		return nil
+	})
+}
+
+// leaveDeadTemp kills a writer of path with SIGKILL while it writes, and
+// returns the temporary file it left beside path.
+func leaveDeadTemp(t *testing.T, path string) string {
+	t.Helper()
+	p := startHelper(t, "^TestKilledWriteHelperProcess$", killedWriteEnv+"="+path)
+	var temps []string
+	p.waitUntil(t, "writing", func() bool {
+		temps, _ = atomicfile.Temps(filepath.Dir(path), atomicfile.GlobEscape(filepath.Base(path)))
+		return len(temps) > 0
+	})
+	if err := p.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-p.exited
+	return temps[0]
+}
+
+// TestOutputFileRemovesDeadTemps: a command that writes an output file
+// removes the temporary file that a run killed with SIGKILL while it
+// wrote that file left beside it.
+func TestOutputFileRemovesDeadTemps(t *testing.T) {
+	in := filepath.Join(t.TempDir(), "in.safetensors")
+	sd := checkpoints.NewStateDict(in)
+	if err := sd.Add(checkpoints.FromFloat32("w", []int{2}, []float32{1, 2})); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkpoints.SaveSafetensors(in, sd); err != nil {
+		t.Fatal(err)
+	}
+	data := testImagesDir(t)
+	for _, tc := range []struct {
+		name string
+		run  func([]string, io.Writer, io.Writer) error
+		file string // the output file, in the folder dir
+		args func(dir string) []string
+	}{
+		{"convert", runConvert, "out.safetensors", func(dir string) []string {
+			return []string{in, filepath.Join(dir, "out.safetensors")}
+		}},
+		{"gmm --out", runGMM, "out.safetensors", func(dir string) []string {
+			return []string{"--method", "exact", "--dim", "8", "--dim-y", "1", "--samples", "50", "--projections", "10", "--out", filepath.Join(dir, "out.safetensors")}
+		}},
+		{"evaluate", runEvaluate, runs.EvalResultsFile, func(dir string) []string {
+			return []string{"-data", data, "-count", "1", "-batch", "1", "-steps", "2", "-jobs", "1", "-tasks", "sr:factor=2", "-methods", "dps", "-quiet", "-out", dir}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			temp := leaveDeadTemp(t, filepath.Join(dir, tc.file))
+			if _, stderr, err := runCmd(tc.run, tc.args(dir)...); err != nil {
+				t.Fatalf("%v\n%s", err, stderr)
+			}
+			if _, err := os.Stat(temp); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("the killed run's %s is still there (%v)", filepath.Base(temp), err)
+			}
+			if _, err := os.Stat(filepath.Join(dir, tc.file)); err != nil {
+				t.Errorf("the output: %v", err)
+			}
+		})
 	}
 }

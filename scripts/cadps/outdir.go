@@ -122,7 +122,9 @@ func checkNewFiles(force bool, paths ...string) error {
 
 // makeOutputFileDir is makeOutputDir for the folder of the output file
 // path, which must name a file: a path that ends in a separator (or in .
-// or ..) or that is an existing folder is refused.
+// or ..) or that is an existing folder is refused. It also removes the
+// temporary files of path that killed runs left there
+// (atomicfile.RemoveDeadTemps).
 func makeOutputFileDir(path string) (*outputDir, error) {
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
 		return nil, fmt.Errorf("output file %s is a folder: give a file name", path)
@@ -134,7 +136,12 @@ func makeOutputFileDir(path string) (*outputDir, error) {
 	if dir == "" {
 		dir = "."
 	}
-	return makeOutputDir(dir)
+	o, err := makeOutputDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	atomicfile.RemoveDeadTemps(path)
+	return o, nil
 }
 
 // created records that the run itself created the file name in the

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/cadps/toolkit/internal/atomicfile"
+	"github.com/cadps/toolkit/internal/process"
 )
 
 // DefaultLease is the lease of a claim when Claimer.Lease is zero: a claim
@@ -41,7 +42,7 @@ type Holder struct {
 	Host string `json:"host"`
 	PID  int    `json:"pid"`
 	// PIDSpace tells the system and process-id namespace in which PID
-	// names the process (see pidSpace; empty where it cannot be told):
+	// names the process (see process.Space; empty where it cannot be told):
 	// containers that share the host's name (host networking) have
 	// process ids of their own, and one must not judge another's holder
 	// dead because its PID does not run in its own namespace.
@@ -78,8 +79,8 @@ func (h Holder) String() string {
 // every quarter of the lease (a heartbeat); a file older than the lease
 // marks a dead holder, and the next generation may then be claimed —
 // again by exactly one worker. So does a file whose holder is a process of
-// the claiming worker's host and process-id namespace (pidSpace) that is
-// no longer alive (processAlive), at once: a worker stopped by Ctrl-C or
+// the claiming worker's host and process-id namespace (process.Space) that is
+// no longer alive (process.Alive), at once: a worker stopped by Ctrl-C or
 // kill -9 does not block a restart on its host for the lease. A worker that has linked its file checks that
 // no live worker made another meanwhile, and gives way if one did; each
 // claim file holds a random token, by which a holder tells its own file
@@ -196,7 +197,7 @@ func (c *Claimer) Claim(stem string) (*Claim, error) {
 	if _, err := rand.Read(token[:]); err != nil {
 		return nil, fmt.Errorf("claim: %s: %w", stem, err)
 	}
-	h := Holder{Host: host, PID: os.Getpid(), PIDSpace: pidSpace(), Worker: c.Worker, Lease: c.EffectiveLease().Seconds(),
+	h := Holder{Host: host, PID: os.Getpid(), PIDSpace: process.Space(), Worker: c.Worker, Lease: c.EffectiveLease().Seconds(),
 		Claimed: time.Now().UTC().Format(time.RFC3339), Token: hex.EncodeToString(token[:])}
 	data, err := json.Marshal(h)
 	if err != nil {
@@ -395,7 +396,7 @@ func deadHolder(path string) bool {
 		return false
 	}
 	host, _ := os.Hostname()
-	return h.Host == host && sameSpace(h.PIDSpace) && h.PID != os.Getpid() && !processAlive(h.PID)
+	return h.Host == host && sameSpace(h.PIDSpace) && h.PID != os.Getpid() && !process.Alive(h.PID)
 }
 
 // validPID reports whether pid can be a process id: positive and within
@@ -411,7 +412,7 @@ func validPID(pid int) bool {
 // written where the namespace cannot be told) is taken as of this host's
 // namespace.
 func sameSpace(space string) bool {
-	return space == "" || space == pidSpace()
+	return space == "" || space == process.Space()
 }
 
 // heartbeat refreshes the claim file every interval until Release, and
@@ -556,13 +557,13 @@ func (c *Claimer) ReleaseAll() {
 }
 
 // processTag names this process in the temporary files of its claims
-// (host, pid and, where it can be told, its pidSpace: HOST-PID-SPACE), so
+// (host, pid and, where it can be told, its process.Space: HOST-PID-SPACE), so
 // that a later worker can tell a temporary file that a killed process
 // left behind from one a live process is still writing.
 func processTag() string {
 	host, _ := os.Hostname()
 	tag := strings.ReplaceAll(host, ".", "_") + "-" + strconv.Itoa(os.Getpid())
-	if space := pidSpace(); space != "" {
+	if space := process.Space(); space != "" {
 		tag += "-" + space
 	}
 	return tag
@@ -588,7 +589,7 @@ func removeDeadTemps(stem string, gen int) {
 			rest := strings.TrimPrefix(filepath.Base(m), "."+name+"."+prefix)
 			num, space, _ := strings.Cut(rest[:max(strings.Index(rest, "."), 0)], "-")
 			pid, err := strconv.Atoi(num)
-			if err == nil && validPID(pid) && sameSpace(space) && pid != os.Getpid() && !processAlive(pid) {
+			if err == nil && validPID(pid) && sameSpace(space) && pid != os.Getpid() && !process.Alive(pid) {
 				os.Remove(m)
 			}
 		}

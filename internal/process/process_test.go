@@ -1,6 +1,6 @@
 //go:build linux
 
-package claim
+package process
 
 import (
 	"os"
@@ -9,11 +9,11 @@ import (
 	"time"
 )
 
-// TestProcessAlive checks that this process counts as alive, and that a
+// TestAlive checks that this process counts as alive, and that a
 // child that has exited counts as dead both before its parent reaps it (a
 // zombie) and after.
-func TestProcessAlive(t *testing.T) {
-	if !processAlive(os.Getpid()) {
+func TestAlive(t *testing.T) {
+	if !Alive(os.Getpid()) {
 		t.Fatal("this process counts as dead")
 	}
 	child := exec.Command("true")
@@ -22,16 +22,16 @@ func TestProcessAlive(t *testing.T) {
 	}
 	pid := child.Process.Pid
 	deadline := time.Now().Add(5 * time.Second)
-	for processAlive(pid) && time.Now().Before(deadline) {
+	for Alive(pid) && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if processAlive(pid) {
+	if Alive(pid) {
 		t.Errorf("an exited, unreaped child (pid %d) counts as alive", pid)
 	}
 	if err := child.Wait(); err != nil {
 		t.Fatal(err)
 	}
-	if processAlive(pid) {
+	if Alive(pid) {
 		t.Errorf("a reaped child (pid %d) counts as alive", pid)
 	}
 }

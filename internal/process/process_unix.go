@@ -1,6 +1,6 @@
 //go:build unix
 
-package claim
+package process
 
 import (
 	"bytes"
@@ -13,11 +13,11 @@ import (
 	"syscall"
 )
 
-// processAlive reports whether a process with this pid exists on this
+// Alive reports whether a process with this pid exists on this
 // host (signal 0 checks without sending anything) and, where /proc tells,
 // is not a zombie: a killed worker its parent has not reaped yet holds
 // nothing.
-func processAlive(pid int) bool {
+func Alive(pid int) bool {
 	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
 		return false
 	}
@@ -30,13 +30,13 @@ func processAlive(pid int) bool {
 	return !strings.HasPrefix(strings.TrimSpace(rest), "Z")
 }
 
-// pidSpace names the space in which this process's id is meaningful: a
+// Space names the space in which this process's id is meaningful: a
 // digest of the running kernel's boot id and of the process-id namespace
 // (Linux's /proc/sys/kernel/random/boot_id and /proc/self/ns/pid), as 16
 // hex digits, so that two containers with one host name, or two machines
 // with one name, tell each other apart. It is "" where neither can be
 // read (systems without /proc).
-func pidSpace() string {
+func Space() string {
 	boot, errBoot := os.ReadFile("/proc/sys/kernel/random/boot_id")
 	ns, errNS := os.Readlink("/proc/self/ns/pid")
 	if errBoot != nil && errNS != nil {
