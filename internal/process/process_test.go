@@ -5,6 +5,8 @@ package process
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -33,5 +35,40 @@ func TestAlive(t *testing.T) {
 	}
 	if Alive(pid) {
 		t.Errorf("a reaped child (pid %d) counts as alive", pid)
+	}
+}
+
+// TestAliveUnderProcOfAnotherNamespace: a /proc whose entries are those
+// of another pid namespace (its self is not this process's id) is not
+// believed, so that a live process whose id names a zombie there still
+// counts as alive; this namespace's /proc is.
+func TestAliveUnderProcOfAnotherNamespace(t *testing.T) {
+	pid := strconv.Itoa(os.Getpid())
+	for _, tc := range []struct {
+		name  string
+		self  string // proc/self's target, "" for none
+		alive bool
+	}{
+		{"this namespace's /proc, where this process is a zombie", pid, false},
+		{"another namespace's /proc, where this id is a zombie", "1", true},
+		{"a /proc without self", "", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			proc := t.TempDir()
+			if tc.self != "" {
+				if err := os.Symlink(tc.self, filepath.Join(proc, "self")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := os.Mkdir(filepath.Join(proc, pid), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(proc, pid, "stat"), []byte(pid+" (cadps) Z 1 2 3\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if got := alive(os.Getpid(), proc); got != tc.alive {
+				t.Errorf("alive = %v, want %v", got, tc.alive)
+			}
+		})
 	}
 }

@@ -13,15 +13,27 @@ import (
 	"syscall"
 )
 
-// Alive reports whether a process with this pid exists on this
-// host (signal 0 checks without sending anything) and, where /proc tells,
-// is not a zombie: a killed worker its parent has not reaped yet holds
-// nothing.
+// Alive reports whether a process with this pid exists on this host
+// (signal 0 checks without sending anything) and, where a /proc of this
+// process's namespace tells, is not a zombie: a killed worker its parent
+// has not reaped yet holds nothing.
 func Alive(pid int) bool {
+	return alive(pid, "/proc")
+}
+
+// alive is Alive with the proc file system at proc. Its entries are
+// believed only when it is this process's pid namespace's (proc/self is
+// this process's id): under a /proc of another namespace (unshare --pid
+// without --mount-proc), proc/PID is another process, whose being a
+// zombie says nothing of the process that pid names here.
+func alive(pid int, proc string) bool {
 	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
 		return false
 	}
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if self, err := os.Readlink(proc + "/self"); err != nil || self != strconv.Itoa(os.Getpid()) {
+		return true
+	}
+	stat, err := os.ReadFile(proc + "/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return true
 	}
