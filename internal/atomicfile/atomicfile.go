@@ -55,10 +55,12 @@ const maxOwnedBase = 200
 
 // owner names this process in its temporary files' names: SPACE-PID, with
 // SPACE a digest of the host's name and of the space its process ids
-// belong to (process.Space: the kernel's boot and the pid namespace), as
-// 16 hex digits; "" where that space cannot be told.
+// belong to (process.FullSpace: the kernel's boot and the pid namespace),
+// as 16 hex digits; "" where that space cannot be told whole, so that
+// no process of another machine or namespace takes a live writer's file
+// for its own dead one's.
 func owner() string {
-	space := process.Space()
+	space := process.FullSpace()
 	if space == "" {
 		return ""
 	}

@@ -8,3 +8,6 @@ func Alive(int) bool { return true }
 
 // Space cannot tell on this system: "".
 func Space() string { return "" }
+
+// FullSpace cannot tell on this system: "".
+func FullSpace() string { return "" }

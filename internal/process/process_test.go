@@ -72,3 +72,43 @@ func TestAliveUnderProcOfAnotherNamespace(t *testing.T) {
 		})
 	}
 }
+
+// TestSpace: the space is whole (FullSpace) only where both the boot id
+// and the pid namespace are read, since either alone repeats: the first
+// namespace's id on every machine, the boot id in every container of a
+// machine; Space, for claims, takes what it can read.
+func TestSpace(t *testing.T) {
+	const boot, ns = "6f1d3e8a-5c0b-4b9e-9a47-2f6f0c8d1e23\n", "pid:[4026531836]"
+	for _, tc := range []struct {
+		name      string
+		boot, ns  string // "" for a missing one
+		emptyBoot bool   // a boot id file that is empty
+		space     bool   // Space is not ""
+		full      bool
+	}{
+		{"both", boot, ns, false, true, true},
+		{"no boot id", "", ns, false, true, false},
+		{"an empty boot id", "", ns, true, true, false},
+		{"no namespace", boot, "", false, true, false},
+		{"neither", "", "", false, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			bootFile, nsLink := filepath.Join(dir, "boot_id"), filepath.Join(dir, "pid")
+			if tc.boot != "" || tc.emptyBoot {
+				if err := os.WriteFile(bootFile, []byte(tc.boot), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.ns != "" {
+				if err := os.Symlink(tc.ns, nsLink); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s, full := space(bootFile, nsLink)
+			if (s != "") != tc.space || full != tc.full {
+				t.Errorf("space %q, full %v; want a space %v, full %v", s, full, tc.space, tc.full)
+			}
+		})
+	}
+}

@@ -13,6 +13,12 @@ import (
 	"syscall"
 )
 
+// Linux's files that name this process's id space (Space).
+const (
+	bootIDFile = "/proc/sys/kernel/random/boot_id"
+	pidNSLink  = "/proc/self/ns/pid"
+)
+
 // Alive reports whether a process with this pid exists on this host
 // (signal 0 checks without sending anything) and, where a /proc of this
 // process's namespace tells, is not a zombie: a killed worker its parent
@@ -47,16 +53,39 @@ func alive(pid int, proc string) bool {
 // (Linux's /proc/sys/kernel/random/boot_id and /proc/self/ns/pid), as 16
 // hex digits, so that two containers with one host name, or two machines
 // with one name, tell each other apart. It is "" where neither can be
-// read (systems without /proc).
+// read (systems without /proc); where only one can, it is the digest of
+// that one, which tells apart less (FullSpace).
 func Space() string {
-	boot, errBoot := os.ReadFile("/proc/sys/kernel/random/boot_id")
-	ns, errNS := os.Readlink("/proc/self/ns/pid")
-	if errBoot != nil && errNS != nil {
-		return ""
+	s, _ := space(bootIDFile, pidNSLink)
+	return s
+}
+
+// FullSpace is Space where both the boot id and the process-id namespace
+// could be read, and "" elsewhere: only then does it tell apart every
+// machine (a namespace's id repeats on other machines, the first one's
+// always) and every namespace of one machine (they share the boot id).
+// What removes a process's files by their names alone, with no host's
+// say, takes this one.
+func FullSpace() string {
+	if s, full := space(bootIDFile, pidNSLink); full {
+		return s
+	}
+	return ""
+}
+
+// space is Space from the boot id in bootFile and the namespace link
+// nsLink, and whether both could be read (an empty one counts as unread).
+func space(bootFile, nsLink string) (s string, full bool) {
+	boot, errBoot := os.ReadFile(bootFile)
+	boot = bytes.TrimSpace(boot)
+	ns, errNS := os.Readlink(nsLink)
+	readBoot, readNS := errBoot == nil && len(boot) > 0, errNS == nil && ns != ""
+	if !readBoot && !readNS {
+		return "", false
 	}
 	h := fnv.New64a()
-	h.Write(bytes.TrimSpace(boot))
+	h.Write(boot)
 	h.Write([]byte{0})
 	h.Write([]byte(ns))
-	return fmt.Sprintf("%016x", h.Sum64())
+	return fmt.Sprintf("%016x", h.Sum64()), readBoot && readNS
 }
