@@ -601,3 +601,26 @@ func TestOutputFileRemovesDeadTemps(t *testing.T) {
 		})
 	}
 }
+
+// TestDocumentedDeadTempRemoval: docs/cli.md names, among the output
+// files whose killed runs' temporary files the next run removes, each
+// command's files by the names the command writes.
+func TestDocumentedDeadTempRemoval(t *testing.T) {
+	data, err := os.ReadFile("../../docs/cli.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := strings.Join(strings.Fields(string(data)), " ")
+	for _, tc := range []struct {
+		command string
+		names   string // as the list in docs/cli.md gives them
+	}{
+		{"evaluate", "`evaluate`'s `" + runs.EvalSettingsFile + "`, `" + runs.EvalResultsFile + "` and `" + runs.EvalTableFile + "`) removes those"},
+	} {
+		t.Run(tc.command, func(t *testing.T) {
+			if !strings.Contains(doc, tc.names) {
+				t.Errorf("docs/cli.md does not say %q", tc.names)
+			}
+		})
+	}
+}
