@@ -138,7 +138,8 @@ func runGMMBench(args []string, stdout, stderr io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	cells := runs.SummariseMixture(rows, mb.Dims, mb.DimYs, mb.Methods)
+	// Cells in increasing d and m, as cadps gmm table gives them.
+	cells := runs.SummariseMixture(rows, slices.Sorted(slices.Values(mb.Dims)), slices.Sorted(slices.Values(mb.DimYs)), mb.Methods)
 	wall := time.Since(start)
 	if cfg.jsonPath != "" {
 		r := mb.Settings

@@ -435,3 +435,32 @@ func TestGMMTableRefusesBeforeOutput(t *testing.T) {
 		t.Errorf("the refused table wrote %s (%v)", jsonPath, err)
 	}
 }
+
+// TestGMMBenchTableAsGMMTable: a bench's --json table and that of cadps
+// gmm table on its CSV file are the same, cell for cell in increasing d
+// and m, whatever order --dims and --dims-y give.
+func TestGMMBenchTableAsGMMTable(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		dims, dimYs string
+	}{
+		{"increasing", "8,9", "1,2"},
+		{"decreasing", "9,8", "2,1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			csvPath, benchJSON, tableJSON := filepath.Join(dir, "b.csv"), filepath.Join(dir, "bench.json"), filepath.Join(dir, "table.json")
+			var errOut bytes.Buffer
+			if err := gmmCommand().run([]string{"bench", "--dims", tc.dims, "--dims-y", tc.dimYs, "--problems", "2", "--methods", "exact,dps",
+				"--samples", "20", "--steps", "4", "--projections", "10", "--csv", csvPath, "--json", benchJSON}, io.Discard, &errOut); err != nil {
+				t.Fatalf("%v\n%s", err, errOut.String())
+			}
+			if err := gmmCommand().run([]string{"table", "-json", tableJSON, csvPath}, io.Discard, &errOut); err != nil {
+				t.Fatalf("%v\n%s", err, errOut.String())
+			}
+			if bench, table := readCells(t, benchJSON), readCells(t, tableJSON); !slices.Equal(bench, table) {
+				t.Errorf("bench cells\n%+v\nwant gmm table's\n%+v", bench, table)
+			}
+		})
+	}
+}
