@@ -26,6 +26,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/cadps/toolkit/internal/process"
 )
@@ -229,7 +230,7 @@ func writeTemp(path, tag string, write func(io.Writer) error) (tmp string, err e
 	if tag != "" {
 		base += "." + tag
 	}
-	f, err := os.CreateTemp(dir, tempName(base))
+	f, err := createTemp(dir, base, os.CreateTemp)
 	if err != nil {
 		return "", err
 	}
@@ -257,6 +258,19 @@ func writeTemp(path, tag string, write func(io.Writer) error) (tmp string, err e
 		return "", err
 	}
 	return f.Name(), nil
+}
+
+// createTemp creates, with create (os.CreateTemp), the temporary file
+// in dir for a target named base: named by tempName, or, where the file
+// system refuses that name as too long (eCryptfs takes 143 bytes, not
+// 255), by the shorter tempPattern, which names no process.
+func createTemp(dir, base string, create func(dir, pattern string) (*os.File, error)) (*os.File, error) {
+	pattern := tempName(base)
+	f, err := create(dir, pattern)
+	if err != nil && errors.Is(err, syscall.ENAMETOOLONG) && pattern != tempPattern(base) {
+		return create(dir, tempPattern(base))
+	}
+	return f, err
 }
 
 // WriteBytes creates or replaces path with data, as Write does.

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -343,5 +344,46 @@ func TestRemoveTempsOfKilledWriter(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 		t.Errorf("the folder holds %v, want nothing", entries)
+	}
+}
+
+// TestCreateTempShortNames: on a file system whose names are shorter than
+// a temporary file's that names its process (eCryptfs takes 143 bytes),
+// the file is made under the shorter name, which names none, so that the
+// write still succeeds; elsewhere it names its process.
+func TestCreateTempShortNames(t *testing.T) {
+	if owner() == "" {
+		t.Skip("this system cannot name a process's id space")
+	}
+	const maxName = 143
+	create := func(dir, pattern string) (*os.File, error) {
+		if len(pattern)+10 > maxName { // the random part: up to 10 digits
+			return nil, &fs.PathError{Op: "open", Path: filepath.Join(dir, pattern), Err: syscall.ENAMETOOLONG}
+		}
+		return os.CreateTemp(dir, pattern)
+	}
+	for _, tc := range []struct {
+		name  string
+		base  string
+		owned bool // the name names its process
+	}{
+		{"a short name", "results.csv", true},
+		{"a name too long with its process's", strings.Repeat("n", 100) + ".png", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			f, err := createTemp(dir, tc.base, create)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.Close()
+			name := filepath.Base(f.Name())
+			if owned := strings.HasPrefix(name, "."+tc.base+".tmp."+owner()+"."); owned != tc.owned || len(name) > maxName {
+				t.Errorf("made %s (%d bytes), want a name that names its process: %v", name, len(name), tc.owned)
+			}
+			if temps, _ := Temps(dir, GlobEscape(tc.base)); len(temps) != 1 {
+				t.Errorf("Temps finds %v, want the file made", temps)
+			}
+		})
 	}
 }
