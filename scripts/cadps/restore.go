@@ -417,6 +417,20 @@ func restoreFiles(res *restore.Result, gif bool) []string {
 	return files
 }
 
+// removeRestoreTemps removes the temporary files (see package atomicfile)
+// of every file restore writes in dir, staged or in place: under the
+// folder's claim none is being written, so they are a killed run's.
+func removeRestoreTemps(dir string) {
+	for _, name := range restoreOutputs() {
+		for _, p := range []string{name, stagedName(name)} {
+			matches, _ := atomicfile.Temps(dir, atomicfile.GlobEscape(p))
+			for _, m := range matches {
+				os.Remove(m)
+			}
+		}
+	}
+}
+
 // stagedName is the hidden name under which restore writes the output
 // file name before it moves it into place: ".recon.new.png" for
 // recon.png (the extension stays, since it chooses the format).
@@ -459,8 +473,11 @@ func checkRestoreOutputs(dir string) error {
 // checked; should it fail or the process die midway all the same, dir
 // holds no record.json, which marks it as holding no whole restoration,
 // but the staged record (runs.RestoreStagedRecordFile), which marks it as
-// restore's folder: a rerun replaces what is there.
+// restore's folder: a rerun replaces what is there. The caller holds the
+// folder's claim, so the temporary files of restore's names there are a
+// killed run's, and go first.
 func writeRestoreOutputs(dir string, res *restore.Result, rec *restoreRecord, earlier []string) (err error) {
+	removeRestoreTemps(dir)
 	staged := func(name string) string { return filepath.Join(dir, stagedName(name)) }
 	names := append(slices.Clone(rec.Files), runs.RestoreRecordFile)
 	// Staged files of a run killed before it moved them are restore's

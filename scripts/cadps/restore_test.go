@@ -721,3 +721,42 @@ func TestRestoreEtaWithDDIMConfig(t *testing.T) {
 		t.Errorf("-eta with a ddpm config: %v, want η refused", err)
 	}
 }
+
+// TestRestoreRemovesKilledRunsTemps: a restoration killed while writing a
+// file leaves its hidden temporary file (atomicfile), staged or in place;
+// the next restoration into the folder, which holds the folder's claim,
+// removes those of restore's names and leaves any other file alone.
+func TestRestoreRemovesKilledRunsTemps(t *testing.T) {
+	im, err := imageio.New(1, 4, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := &restore.Result{Truth: im, Reconstruction: im, Progress: []restore.Snapshot{{Step: 1, Image: im}}}
+	dir := t.TempDir()
+	left := []string{
+		"." + runs.RestoreReconFile + ".tmp.0123456789abcdef-77.1",
+		"." + stagedName(runs.RestoreRecordFile) + ".tmp3",
+		"." + stagedName(runs.RestoreGIFFile) + ".tmp.0123456789abcdef-78.2",
+	}
+	kept := []string{".notes.txt.tmp1", "notes.txt"}
+	for _, name := range append(slices.Clone(left), kept...) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec := &restoreRecord{Image: "new.png", Files: restoreFiles(res, false)}
+	rec.Settings.Method = "dps"
+	if err := writeRestoreOutputs(dir, res, rec, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range left {
+		if _, err := os.Stat(filepath.Join(dir, name)); !os.IsNotExist(err) {
+			t.Errorf("%s, a killed restoration's temporary file, is still there (%v)", name, err)
+		}
+	}
+	for _, name := range kept {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Errorf("%s, not restore's, is gone: %v", name, err)
+		}
+	}
+}
