@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -319,8 +318,5 @@ func (r *Reproduction) restorers() (map[[2]string]*restore.Restorer, error) {
 // removeStaleTemps removes the temporary files a killed run left for the
 // item named stem in dir (only this item's, which no other shard writes).
 func removeStaleTemps(dir, stem string) {
-	matches, _ := atomicfile.Temps(dir, atomicfile.GlobEscape(stem)+".*")
-	for _, m := range matches {
-		os.Remove(m)
-	}
+	atomicfile.RemoveTemps(dir, atomicfile.GlobEscape(stem)+".*")
 }

@@ -189,10 +189,7 @@ func (t *Trainer) Run(opts RunOptions) error {
 // themselves are whole, the old or the new version.
 func removeTemps(dir string) {
 	for _, name := range []string{CheckpointFile, EMAFile, LossFile, LossPlotFile} {
-		matches, _ := atomicfile.Temps(dir, atomicfile.GlobEscape(name))
-		for _, m := range matches {
-			os.Remove(m)
-		}
+		atomicfile.RemoveTemps(dir, atomicfile.GlobEscape(name))
 	}
 }
 

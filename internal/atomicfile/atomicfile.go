@@ -119,6 +119,18 @@ func allDigits(s string) bool {
 	return s != "" && strings.Trim(s, "0123456789") == ""
 }
 
+// RemoveTemps removes every temporary file in dir of the targets whose
+// base name matches base (a filepath.Match pattern, as for Temps), whoever
+// wrote it: for callers that hold those files exclusively (a claim), so
+// that such a file is a killed run's. Files of other runs' targets, and
+// ones a live writer may be writing, need RemoveDeadTemps instead.
+func RemoveTemps(dir, base string) {
+	matches, _ := Temps(dir, base)
+	for _, m := range matches {
+		os.Remove(m)
+	}
+}
+
 // GlobEscape quotes the filepath.Match metacharacters of a name, so that a
 // folder or file named "out[1]" matches only itself in a pattern.
 func GlobEscape(name string) string {

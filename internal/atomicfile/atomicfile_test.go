@@ -387,3 +387,27 @@ func TestCreateTempShortNames(t *testing.T) {
 		})
 	}
 }
+
+// TestRemoveTemps removes every temporary file of the matching targets,
+// in either name form, and nothing else.
+func TestRemoveTemps(t *testing.T) {
+	dir := t.TempDir()
+	gone := []string{".a.png.tmp7", ".a.png.tmp.0123456789abcdef-42.3"}
+	kept := []string{".b.png.tmp1", "a.png", ".ab.png.tmp2", ".a.png"}
+	for _, name := range append(slices.Clone(gone), kept...) {
+		if err := os.WriteFile(filepath.Join(dir, name), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	RemoveTemps(dir, GlobEscape("a.png"))
+	for _, name := range gone {
+		if _, err := os.Stat(filepath.Join(dir, name)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s is still there (%v)", name, err)
+		}
+	}
+	for _, name := range kept {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Errorf("%s is gone: %v", name, err)
+		}
+	}
+}

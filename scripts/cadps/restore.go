@@ -423,10 +423,7 @@ func restoreFiles(res *restore.Result, gif bool) []string {
 func removeRestoreTemps(dir string) {
 	for _, name := range restoreOutputs() {
 		for _, p := range []string{name, stagedName(name)} {
-			matches, _ := atomicfile.Temps(dir, atomicfile.GlobEscape(p))
-			for _, m := range matches {
-				os.Remove(m)
-			}
+			atomicfile.RemoveTemps(dir, atomicfile.GlobEscape(p))
 		}
 	}
 }
