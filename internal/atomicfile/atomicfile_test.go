@@ -368,7 +368,9 @@ func TestCreateTempShortNames(t *testing.T) {
 		owned bool // the name names its process
 	}{
 		{"a short name", "results.csv", true},
-		{"a name too long with its process's", strings.Repeat("n", 100) + ".png", false},
+		// One byte too long with its process named (whose pid may have any
+		// number of digits), and short enough without.
+		{"a name too long with its process's", strings.Repeat("n", maxName-10-len("..png.tmp."+owner()+".")+1) + ".png", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
