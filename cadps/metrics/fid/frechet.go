@@ -106,13 +106,17 @@ func statistics(x []float64, n, d int) *Stats {
 		}
 	}
 	c := mat.NewDense(n, d, x)
-	// CᵀC/(n−1) into the upper triangle (a symmetric rank-k update, which
-	// unlike a general product needs no workspace), then mirrored.
+	// CᵀC into the upper triangle (a symmetric rank-k update, which unlike
+	// a general product needs no workspace), then multiplied by 1/(n−1)
+	// and mirrored: np.cov's order, the product first, then the scaling.
 	var cov mat.SymDense
-	cov.SymOuterK(1/float64(n-1), c.T())
+	cov.SymOuterK(1, c.T())
 	sigma := cov.RawSymmetric().Data
+	scale := 1 / float64(n-1)
 	for i := range d {
+		sigma[i*d+i] *= scale
 		for j := i + 1; j < d; j++ {
+			sigma[i*d+j] *= scale
 			sigma[j*d+i] = sigma[i*d+j]
 		}
 	}

@@ -134,3 +134,54 @@ func TestFrechetImaginary(t *testing.T) {
 		})
 	}
 }
+
+// TestStatisticsAsNumpy checks that the covariance is computed in
+// np.cov's order, the product of the centred vectors first and then its
+// scaling by 1/(N−1): on vectors whose centred products are exact (small
+// integers and halves), every value of Sigma must be that product times
+// float64(1/(N−1)), bit for bit, as numpy gives it.
+func TestStatisticsAsNumpy(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		n, d int
+		seed uint64
+	}{
+		{"4 vectors of 5", 4, 5, 1},
+		{"10 vectors of 7", 10, 7, 2},
+		{"6 vectors of 40 (n < d)", 6, 40, 3},
+		{"50 vectors of 12 (n > d)", 50, 12, 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := rand.New(rand.NewPCG(tc.seed, 9))
+			x := make([]float64, tc.n*tc.d)
+			for i := range x {
+				x[i] = float64(r.IntN(64)) / 2
+			}
+			// Make every column's mean exact: the first vector takes what
+			// brings each column's sum to a multiple of n.
+			for j := range tc.d {
+				var sum float64
+				for i := 1; i < tc.n; i++ {
+					sum += x[i*tc.d+j]
+				}
+				x[j] = math.Ceil(sum/float64(tc.n))*float64(tc.n) - sum + float64(tc.n)*4
+			}
+			s, err := fid.Statistics64(x, tc.n, tc.d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			scale := 1 / float64(tc.n-1)
+			for i := range tc.d {
+				for j := range tc.d {
+					var prod float64 // exact: sums of products of halves
+					for k := range tc.n {
+						prod += (x[k*tc.d+i] - s.Mu[i]) * (x[k*tc.d+j] - s.Mu[j])
+					}
+					if want, got := prod*scale, s.Sigma[i*tc.d+j]; got != want {
+						t.Fatalf("sigma[%d,%d] = %.17g, want %.17g (np.cov: the product %g times 1/%d)", i, j, got, want, prod, tc.n-1)
+					}
+				}
+			}
+		})
+	}
+}
