@@ -155,6 +155,7 @@ func fixtureLinear(t *testing.T, f *fixtures.Fixture, net lpips.Net) *checkpoint
 	if p, perr := f.Path("lin_pt"); perr == nil {
 		sd, err = checkpoints.Load(p)
 		sameFormats(t, f)
+		sameAsShipped(t, f)
 	} else {
 		sd, err = lpips.ShippedLinear(net)
 	}
@@ -176,6 +177,57 @@ func sameFormats(t *testing.T, f *fixtures.Fixture) {
 		}
 		if _, ok := f.Files[base+"_safetensors"]; ok {
 			f.SameWeights(t, key, base+"_safetensors")
+		}
+	}
+}
+
+// sameAsShipped checks that each linear-layer file the fixture lists (key
+// lin_pt for its own net, lin_<net>_pt for the others), the lpips
+// package's v0.1 layers, holds exactly the layers shipped with the
+// toolkit, which every distance uses unless -lpips-lin is given: the
+// replay computes with the fixture's file, so a shipped file that differs
+// would otherwise go unnoticed.
+func sameAsShipped(t *testing.T, f *fixtures.Fixture) {
+	t.Helper()
+	var fx lpipsFixture
+	if err := f.Decode(&fx); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range slices.Sorted(maps.Keys(f.Files)) {
+		base, ok := strings.CutSuffix(key, "_pt")
+		if !ok || !strings.HasPrefix(base, "lin") {
+			continue
+		}
+		name := strings.TrimPrefix(strings.TrimPrefix(base, "lin"), "_")
+		if name == "" {
+			name = fx.Net
+		}
+		net, err := lpips.ParseNet(name)
+		if err != nil {
+			t.Fatalf("%s: %s: %v", f.Name, key, err)
+		}
+		p, err := f.Path(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := checkpoints.Load(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := lpips.ShippedLinear(net)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(slices.Sorted(maps.Keys(got.Tensors)), slices.Sorted(maps.Keys(want.Tensors))) {
+			t.Errorf("%s: %s holds the tensors %v, the shipped %s layers %v", f.Name, f.Files[key],
+				slices.Sorted(maps.Keys(got.Tensors)), net, slices.Sorted(maps.Keys(want.Tensors)))
+			continue
+		}
+		for _, n := range slices.Sorted(maps.Keys(want.Tensors)) {
+			a, b := got.Tensors[n], want.Tensors[n]
+			if a.DType != b.DType || !slices.Equal(a.Shape, b.Shape) || !slices.Equal(a.Data, b.Data) {
+				t.Errorf("%s: tensor %s of %s differs from the shipped %s layers (weights/v0.1/%s.pth)", f.Name, n, f.Files[key], net, net)
+			}
 		}
 	}
 }
