@@ -1,11 +1,15 @@
 package fid_test
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/cadps/toolkit/cadps/backend"
@@ -284,6 +288,16 @@ func replayFrechet(t *testing.T, f *fixtures.Fixture) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var side struct {
+		Env struct {
+			Scipy string `json:"scipy"`
+		} `json:"env"`
+	}
+	// Without a sidecar the scipy that made the fixture is unknown.
+	if err := f.Sidecar("data", &side); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal(err)
+	}
+	modelled := blockedSqrtm(side.Env.Scipy)
 	for _, c := range fx.Cases {
 		var stats [2]*fid.Stats
 		for i, keys := range [][3]string{{c.Act1, c.Mu1, c.Sigma1}, {c.Act2, c.Mu2, c.Sigma2}} {
@@ -332,11 +346,16 @@ func replayFrechet(t *testing.T, f *fixtures.Fixture) {
 		// Whether pytorch-fid took the offset path depends on the scipy that
 		// made the fixture (scipy 1.16 rewrote sqrtm); the fixture's
 		// tolerance compares fd only where both took the same path, and
-		// both paths above always.
-		if d.Offset == c.EpsOffset {
+		// both paths above always. FrechetDistance predicts the path of
+		// scipy's blocked sqrtm (up to 1.15): for a fixture made with one,
+		// another path is an error.
+		switch {
+		case d.Offset == c.EpsOffset:
 			one(c.FD, d.FD)
-		} else {
-			t.Logf("%s: %s took the other path than pytorch-fid (offset %v, pytorch-fid %v): scipy's sqrtm differs from 1.15's", f.Name, c.Name, d.Offset, c.EpsOffset)
+		case modelled:
+			t.Errorf("%s: %s: offset path %v, but pytorch-fid with scipy %s took %v", f.Name, c.Name, d.Offset, side.Env.Scipy, c.EpsOffset)
+		default:
+			t.Logf("%s: %s took the other path than pytorch-fid (offset %v, pytorch-fid %v): scipy %q is not the blocked sqrtm of scipy up to 1.15", f.Name, c.Name, d.Offset, c.EpsOffset, side.Env.Scipy)
 		}
 	}
 }
@@ -345,4 +364,17 @@ func replayFrechet(t *testing.T, f *fixtures.Fixture) {
 // returns statistics.
 func covarianceOnly(s *fid.Stats) *fid.Stats {
 	return &fid.Stats{Mu: s.Mu, Sigma: s.Sigma, N: s.N}
+}
+
+// blockedSqrtm reports whether the scipy version v ("1.10.1") computes
+// sqrtm block by block as FrechetDistance models it: scipy 1.x before
+// 1.16. An unknown or unreadable version reports false.
+func blockedSqrtm(v string) bool {
+	major, rest, ok := strings.Cut(v, ".")
+	if !ok || major != "1" {
+		return false
+	}
+	minor, _, _ := strings.Cut(rest, ".")
+	m, err := strconv.Atoi(minor)
+	return err == nil && m < 16
 }
