@@ -576,3 +576,38 @@ func TestMaskTypesRandom(t *testing.T) {
 		})
 	}
 }
+
+// TestMaskGeneratorsRefuseBadInput checks that the mask generators return
+// an error naming the problem, rather than panicking or returning an empty
+// mask, for an image without pixels and for no random generator.
+func TestMaskGeneratorsRefuseBadInput(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, c := range []struct {
+		name string
+		make func() error
+		want string
+	}{
+		{"half mask of negative height", func() error { _, err := HalfMask(-2, 4, "left"); return err }, "mask size must be positive, got -2x4"},
+		{"half mask of no pixels", func() error { _, err := HalfMask(0, 0, "left"); return err }, "mask size must be positive, got 0x0"},
+		{"half mask of no pixels, bad side", func() error { _, err := HalfMask(0, 4, "middle"); return err }, "mask size must be positive"},
+		{"random mask of negative height", func() error { _, err := RandomMask(-4, 4, [2]float64{0.3, 0.7}, r); return err }, "mask size must be positive, got -4x4"},
+		{"random mask of no width", func() error { _, err := RandomMask(4, 0, [2]float64{0.3, 0.7}, r); return err }, "mask size must be positive, got 4x0"},
+		{"random mask without a generator", func() error { _, err := RandomMask(4, 4, [2]float64{0.3, 0.7}, nil); return err }, "random mask: no random generator"},
+		{"box without a generator", func() error { _, err := DrawBox(32, 32, [2]int{4, 8}, [2]int{1, 1}, nil); return err }, "box: no random generator"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var err error
+			func() {
+				defer func() {
+					if p := recover(); p != nil {
+						t.Fatalf("panicked: %v", p)
+					}
+				}()
+				err = c.make()
+			}()
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %v, want one containing %q", err, c.want)
+			}
+		})
+	}
+}

@@ -191,8 +191,8 @@ func (o MaskOptions) spec(seed uint64) string {
 // Mask generates the h×w mask (row-major, 1 = observed) the options
 // describe, drawing its random parts from seed.
 func (o MaskOptions) Mask(h, w int, seed uint64) ([]float32, error) {
-	if h <= 0 || w <= 0 {
-		return nil, fmt.Errorf("mask size must be positive, got %dx%d", h, w)
+	if err := checkMaskSize(h, w); err != nil {
+		return nil, err
 	}
 	t, err := lookupMaskType(o.Type)
 	if err != nil {
@@ -206,14 +206,29 @@ type Box struct {
 	Top, Left, Height, Width int
 }
 
+// checkMaskSize returns an error unless an h×w mask has pixels.
+func checkMaskSize(h, w int) error {
+	if h <= 0 || w <= 0 {
+		return fmt.Errorf("mask size must be positive, got %dx%d", h, w)
+	}
+	return nil
+}
+
+// noRand says what a mask generator given no random generator lacks.
+const noRand = "no random generator (a nil *rand.Rand)"
+
 // DrawBox draws a box as the reference's mask generator does: each side
 // uniformly from lenRange[0]..lenRange[1]-1, then the top row uniformly from
 // margin[0]..h-margin[0]-height-1 and the left column from
 // margin[1]..w-margin[1]-width-1 (numpy randint bounds, upper excluded), so
-// that the largest side plus twice the margin must be below h and w.
+// that the largest side plus twice the margin must be below h and w. A nil
+// r is an error.
 func DrawBox(h, w int, lenRange, margin [2]int, r *rand.Rand) (Box, error) {
 	if err := checkBox(h, w, lenRange, margin); err != nil {
 		return Box{}, err
+	}
+	if r == nil {
+		return Box{}, fmt.Errorf("box: %s", noRand)
 	}
 	lo, hi := lenRange[0], lenRange[1]
 	b := Box{Height: lo + r.IntN(hi-lo), Width: lo + r.IntN(hi-lo)}
@@ -298,11 +313,18 @@ func ExtremeMask(h, w int, b Box) ([]float32, error) {
 
 // RandomMask returns an h×w mask missing a random set of pixels, as the
 // reference's random mask: a fraction p drawn uniformly from probRange,
-// then int(h·w·p) distinct pixels chosen uniformly.
+// then int(h·w·p) distinct pixels chosen uniformly. h and w must be
+// positive, and r not nil.
 func RandomMask(h, w int, probRange [2]float64, r *rand.Rand) ([]float32, error) {
+	if err := checkMaskSize(h, w); err != nil {
+		return nil, err
+	}
 	lo, hi := probRange[0], probRange[1]
 	if !(lo >= 0 && hi <= 1 && lo <= hi) {
 		return nil, fmt.Errorf("missing fraction range [%g,%g] must satisfy 0 <= lo <= hi <= 1", lo, hi)
+	}
+	if r == nil {
+		return nil, fmt.Errorf("random mask: %s", noRand)
 	}
 	p := lo + (hi-lo)*r.Float64()
 	n := h * w
@@ -326,8 +348,16 @@ func RandomMask(h, w int, probRange [2]float64, r *rand.Rand) ([]float32, error)
 
 // HalfMask returns the h×w mask with one half missing: side is "left",
 // "right", "top" or "bottom" (the missing half; the middle column or row of
-// an odd size stays observed).
+// an odd size stays observed). h and w must be positive.
 func HalfMask(h, w int, side string) ([]float32, error) {
+	if err := checkMaskSize(h, w); err != nil {
+		return nil, err
+	}
+	switch side {
+	case "left", "right", "top", "bottom":
+	default:
+		return nil, fmt.Errorf("half mask side %q is not left, right, top or bottom", side)
+	}
 	m := make([]float32, h*w)
 	for y := range h {
 		for x := range w {
@@ -341,8 +371,6 @@ func HalfMask(h, w int, side string) ([]float32, error) {
 				missing = y < h/2
 			case "bottom":
 				missing = y >= h-h/2
-			default:
-				return nil, fmt.Errorf("half mask side %q is not left, right, top or bottom", side)
 			}
 			if !missing {
 				m[y*w+x] = 1
