@@ -93,8 +93,19 @@ func orthogonalityDefect(v []float64, k int) (wi, wj int, worst float64) {
 
 // BlockAverageSVD returns the decomposition of the f×f block average for
 // inputs in: s = 1/f, u = 1 and a Householder basis whose first column is
-// the constant patch.
+// the constant patch (for f = 1, the identity). f must be positive and
+// divide in's H and W, as for NewBlockSVD; both are checked before the
+// f²×f² basis is built.
 func BlockAverageSVD(f int, in []int) (*BlockSVD, error) {
+	if err := checkImageShape(in); err != nil {
+		return nil, err
+	}
+	if f < 1 || in[2]%f != 0 || in[3]%f != 0 {
+		return nil, fmt.Errorf("block svd: factor %d does not divide the image %dx%d", f, in[2], in[3])
+	}
+	if f == 1 { // one pixel per block: the identity, whose reflection below is 0/0
+		return NewBlockSVD(1, in, []float64{1}, 1, 1)
+	}
 	k := f * f
 	// The Householder reflection H = I − 2wwᵀ/wᵀw with w = e₀ − c maps e₀
 	// to c = (1/f,…,1/f), the unit constant patch; H is symmetric and

@@ -355,6 +355,55 @@ func TestNewBlockSVDChecks(t *testing.T) {
 	}
 }
 
+// TestBlockAverageSVDChecks checks that BlockAverageSVD refuses a factor
+// that is not positive or does not divide the image with an error naming
+// it, before it builds the f²×f² basis (a factor of 0 panicked, and a large
+// one allocated f⁴ values first), and that a factor of 1 gives the identity
+// with singular value 1 (its Householder reflection is 0/0).
+func TestBlockAverageSVDChecks(t *testing.T) {
+	cases := []struct {
+		name string
+		f    int
+		in   []int
+		want string // "" to accept
+	}{
+		{"factor 2", 2, []int{1, 1, 4, 4}, ""},
+		{"factor 1", 1, []int{1, 2, 3, 5}, ""},
+		{"factor 0", 0, []int{1, 1, 4, 4}, "factor 0 does not divide the image 4x4"},
+		{"negative factor", -2, []int{1, 1, 4, 4}, "factor -2 does not divide the image 4x4"},
+		{"factor larger than the image", 1 << 12, []int{1, 1, 4, 4}, "factor 4096 does not divide the image 4x4"},
+		{"not NCHW", 2, []int{4, 4}, "not NCHW"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var b *BlockSVD
+			var err error
+			func() {
+				defer func() {
+					if p := recover(); p != nil {
+						t.Fatalf("panicked: %v", p)
+					}
+				}()
+				b, err = BlockAverageSVD(c.f, c.in)
+			}()
+			switch {
+			case c.want == "" && err != nil:
+				t.Fatalf("BlockAverageSVD = %v, want nil", err)
+			case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+				t.Fatalf("BlockAverageSVD = %v, want an error containing %q", err, c.want)
+			case c.want != "":
+				return
+			}
+			want := 1 / float64(c.f)
+			for i, s := range b.Singulars() {
+				if s != want {
+					t.Fatalf("singular value %d = %v, want %v", i, s, want)
+				}
+			}
+		})
+	}
+}
+
 // TestAdjointSVDDimension checks that AdjointSVD refuses an input
 // dimension other than the D = C·H·W its decomposition maps from (below
 // the m singular values, between m and D, above D), naming it, also for a
