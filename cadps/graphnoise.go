@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
@@ -83,10 +84,13 @@ func (g *GraphNoise) RNGState() (*tensors.Tensor, error) {
 // x_T (NoiseInit): n standard normal values from a PCG generator seeded with
 // the seed, the same values at every call. For the per-step kinds it returns
 // an error wrapping ErrGraphNoise: those draws exist only inside the step
-// graph (see Normals to inspect them).
+// graph (see Normals to inspect them). A negative n is an error.
 func (g *GraphNoise) Normal(kind NoiseKind, i, n int) ([]float32, error) {
 	if kind != NoiseInit {
 		return nil, fmt.Errorf("cadps: graph noise of kind %v at index %d: %w", kind, i, ErrGraphNoise)
+	}
+	if err := checkDrawCount(kind, i, n); err != nil {
+		return nil, fmt.Errorf("cadps: graph noise: %w", err)
 	}
 	r := rand.New(rand.NewPCG(g.seed, 0x9a4f_cad5))
 	v := make([]float32, n)
@@ -101,8 +105,17 @@ func (g *GraphNoise) Normal(kind NoiseKind, i, n int) ([]float32, error) {
 // Sampler's steps draw when every step draws that one shape (z of an
 // unconditional run: a run with a measurement draws z and then zy at each
 // step). It is how the draws can be inspected and replayed (as a
-// RecordedNoise); a run never calls it.
+// RecordedNoise); a run never calls it. A nil b, a negative count and a
+// dimension that is not positive are errors.
 func (g *GraphNoise) Normals(b backends.Backend, count int, dims ...int) ([][]float32, error) {
+	switch {
+	case b == nil:
+		return nil, errors.New("cadps: graph noise draws: no backend (nil)")
+	case count < 0:
+		return nil, fmt.Errorf("cadps: graph noise draws: count %d, want at least 0", count)
+	case slices.ContainsFunc(dims, func(d int) bool { return d <= 0 }):
+		return nil, fmt.Errorf("cadps: graph noise draws of shape %v: every dimension must be positive", dims)
+	}
 	state, err := g.RNGState()
 	if err != nil {
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -184,6 +185,42 @@ func TestGraphNoiseHostDraws(t *testing.T) {
 		if _, err := g.Normal(kind, 4, 10); !errors.Is(err, ErrGraphNoise) {
 			t.Errorf("kind %d: error %v, want ErrGraphNoise", kind, err)
 		}
+	}
+}
+
+// TestGraphNoiseNormalsChecks checks that Normals refuses a negative count
+// and a dimension that is not positive with an error naming it, instead of
+// panicking.
+func TestGraphNoiseNormalsChecks(t *testing.T) {
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := NewGraphNoise(1)
+	for _, tc := range []struct {
+		name  string
+		count int
+		dims  []int
+		want  string
+	}{
+		{"negative count", -1, []int{2}, "count -1, want at least 0"},
+		{"negative dimension", 1, []int{2, -3}, "shape [2 -3]: every dimension must be positive"},
+		{"zero dimension", 1, []int{0}, "shape [0]: every dimension must be positive"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var err error
+			func() {
+				defer func() {
+					if p := recover(); p != nil {
+						t.Fatalf("panicked: %v", p)
+					}
+				}()
+				_, err = g.Normals(b, tc.count, tc.dims...)
+			}()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want one containing %q", err, tc.want)
+			}
+		})
 	}
 }
 

@@ -58,8 +58,11 @@ func NewSeededNoise(seed uint64) *SeededNoise {
 	return &SeededNoise{r: rand.New(rand.NewPCG(seed, 0x5eed_cad5))}
 }
 
-// Normal implements NoiseSource.
-func (s *SeededNoise) Normal(_ NoiseKind, _, n int) ([]float32, error) {
+// Normal implements NoiseSource. A negative n is an error.
+func (s *SeededNoise) Normal(kind NoiseKind, i, n int) ([]float32, error) {
+	if err := checkDrawCount(kind, i, n); err != nil {
+		return nil, fmt.Errorf("cadps: seeded noise: %w", err)
+	}
 	v := make([]float32, n)
 	for k := range v {
 		v[k] = float32(s.r.NormFloat64())
@@ -81,8 +84,11 @@ type RecordedNoise struct {
 }
 
 // Normal implements NoiseSource. A recorded draw with a NaN or infinite
-// value is an error naming it.
+// value is an error naming it, and so is a negative n.
 func (r *RecordedNoise) Normal(kind NoiseKind, i, n int) ([]float32, error) {
+	if err := checkDrawCount(kind, i, n); err != nil {
+		return nil, fmt.Errorf("cadps: recorded noise: %w", err)
+	}
 	var v []float32
 	var ok bool
 	switch kind {
@@ -110,4 +116,14 @@ func (r *RecordedNoise) Normal(kind NoiseKind, i, n int) ([]float32, error) {
 	return v, nil
 }
 
+// checkDrawCount returns an error naming the draw unless n, the number of
+// values asked of a noise source, is not negative.
+func checkDrawCount(kind NoiseKind, i, n int) error {
+	if n < 0 {
+		return fmt.Errorf("draw of kind %v at index %d asks for %d values, want at least 0", kind, i, n)
+	}
+	return nil
+}
+
+// shapeOf returns the shape of dtype dt and dimensions dims.
 func shapeOf(dt dtypes.DType, dims ...int) shapes.Shape { return shapes.Make(dt, dims...) }

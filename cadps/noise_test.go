@@ -51,3 +51,40 @@ func TestRecordedNoise(t *testing.T) {
 		t.Errorf("no x_T recorded: error %v, want one naming NoiseInit", err)
 	}
 }
+
+// TestNoiseSourcesRefuseBadCounts checks that the noise sources, and the
+// in-graph draws' inspection, return an error naming the problem for a
+// negative number of values (and a nil backend or a dimension that is not
+// positive) instead of panicking.
+func TestNoiseSourcesRefuseBadCounts(t *testing.T) {
+	g := NewGraphNoise(1)
+	for _, tc := range []struct {
+		name string
+		draw func() error
+		want string
+	}{
+		{"seeded", func() error { _, err := NewSeededNoise(1).Normal(NoiseSample, 3, -1); return err },
+			"seeded noise: draw of kind NoiseSample at index 3 asks for -1 values"},
+		{"graph x_T", func() error { _, err := g.Normal(NoiseInit, -1, -4); return err },
+			"graph noise: draw of kind NoiseInit at index -1 asks for -4 values"},
+		{"recorded, zy not recorded", func() error { _, err := (&RecordedNoise{}).Normal(NoiseMeasurement, 0, -1); return err },
+			"recorded noise: draw of kind NoiseMeasurement at index 0 asks for -1 values"},
+		{"graph draws without a backend", func() error { _, err := g.Normals(nil, 1, 2); return err },
+			"no backend"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var err error
+			func() {
+				defer func() {
+					if p := recover(); p != nil {
+						t.Fatalf("panicked: %v", p)
+					}
+				}()
+				err = tc.draw()
+			}()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
