@@ -131,11 +131,27 @@ func parseHeader(hdr []byte) (map[string]json.RawMessage, error) {
 	return raw, nil
 }
 
+// checkReader returns an error naming source unless a reader was given
+// (r not nil) and size, the file's, is not negative: the Read functions'
+// common check of their arguments.
+func checkReader(r io.ReaderAt, size int64, source string) error {
+	switch {
+	case r == nil:
+		return fmt.Errorf("checkpoints: reading %s: no reader (nil)", source)
+	case size < 0:
+		return fmt.Errorf("checkpoints: reading %s: size %d is negative", source, size)
+	}
+	return nil
+}
+
 // ReadSafetensors parses a safetensors file of the given size; source names
 // it in errors. Every offset is checked against the size before anything is
 // allocated, so a corrupt or hostile file is an error, never a panic or a
 // huge allocation.
 func ReadSafetensors(r io.ReaderAt, size int64, source string) (*StateDict, error) {
+	if err := checkReader(r, size, source); err != nil {
+		return nil, err
+	}
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("checkpoints: %s is not a valid safetensors file: %s", source, fmt.Sprintf(format, a...))
 	}

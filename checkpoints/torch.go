@@ -53,6 +53,9 @@ func LoadTorch(path string) (*StateDict, error) {
 // to the file size: all reads and copies together are capped at twice the
 // file size, and a corrupt or hostile file is an error, never a panic.
 func ReadTorch(r io.ReaderAt, size int64, source string) (*StateDict, error) {
+	if err := checkReader(r, size, source); err != nil {
+		return nil, err
+	}
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("checkpoints: %s is not a valid PyTorch checkpoint: %s", source, fmt.Sprintf(format, a...))
 	}

@@ -26,6 +26,9 @@ import (
 // As for ReadTorch, tensors come back row-major, and all reads are bounded
 // by the file's size.
 func ReadTorchLegacy(r io.ReaderAt, size int64, source string) (*StateDict, error) {
+	if err := checkReader(r, size, source); err != nil {
+		return nil, err
+	}
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("checkpoints: %s is not a valid legacy PyTorch checkpoint: %s", source, fmt.Sprintf(format, a...))
 	}

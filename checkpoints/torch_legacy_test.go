@@ -3,6 +3,7 @@ package checkpoints_test
 import (
 	"bytes"
 	"encoding/binary"
+	"io"
 	"strconv"
 	"strings"
 	"testing"
@@ -217,5 +218,45 @@ func TestLegacyRepeatedLongStorageKey(t *testing.T) {
 	}
 	if v, _ := sd.Tensors[strconv.Itoa(names-1)].Float32(); len(v) != 1 || v[0] != 7 {
 		t.Errorf("the last name's tensor is %v, want [7]", v)
+	}
+}
+
+// TestReadersRefuseBadArguments checks that the three readers return an
+// error naming the file for no reader and for a negative size, rather than
+// panicking (the legacy reader allocated a buffer of the negative size).
+func TestReadersRefuseBadArguments(t *testing.T) {
+	readers := []struct {
+		name string
+		read func(r io.ReaderAt, size int64, source string) (*checkpoints.StateDict, error)
+	}{
+		{"safetensors", checkpoints.ReadSafetensors},
+		{"torch", checkpoints.ReadTorch},
+		{"legacy torch", checkpoints.ReadTorchLegacy},
+	}
+	for _, tc := range []struct {
+		name string
+		r    io.ReaderAt
+		size int64
+		want string
+	}{
+		{"negative size", bytes.NewReader(nil), -10, "reading w.pt: size -10 is negative"},
+		{"no reader", nil, 10, "reading w.pt: no reader (nil)"},
+	} {
+		for _, rd := range readers {
+			t.Run(rd.name+"/"+tc.name, func(t *testing.T) {
+				var err error
+				func() {
+					defer func() {
+						if p := recover(); p != nil {
+							t.Fatalf("panicked: %v", p)
+						}
+					}()
+					_, err = rd.read(tc.r, tc.size, "w.pt")
+				}()
+				if err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("error %v, want one containing %q", err, tc.want)
+				}
+			})
+		}
 	}
 }
