@@ -286,6 +286,9 @@ func WriteSafetensors(w io.Writer, sd *StateDict) error {
 		if t == nil {
 			return fmt.Errorf("checkpoints: %s: tensor %s is listed in Names but has no tensor", sd.Source, quoteName(name))
 		}
+		if err := t.checkShape(); err != nil {
+			return fmt.Errorf("checkpoints: %w", err)
+		}
 		if t.DType.Size() == 0 || int64(len(t.Data)) != int64(t.NumElements()*t.DType.Size()) {
 			return fmt.Errorf("checkpoints: tensor %s: %d bytes for shape %v of %s", quoteName(name), len(t.Data), t.Shape, t.DType)
 		}

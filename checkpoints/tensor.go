@@ -67,9 +67,24 @@ func (t *Tensor) NumElements() int {
 	return n
 }
 
+// checkShape returns an error naming t unless every dimension of its shape
+// is at least 0 (NumElements of a shape with two negative ones is
+// positive).
+func (t *Tensor) checkShape() error {
+	for _, d := range t.Shape {
+		if d < 0 {
+			return fmt.Errorf("tensor %s: shape %v has a negative dimension", quoteName(t.Name), t.Shape)
+		}
+	}
+	return nil
+}
+
 // Float32 returns the values converted to float32 (from any float or
 // integer type).
 func (t *Tensor) Float32() ([]float32, error) {
+	if err := t.checkShape(); err != nil {
+		return nil, err
+	}
 	if t.DType.Size() == 0 {
 		return nil, fmt.Errorf("tensor %s: unsupported dtype %s", quoteName(t.Name), quoteName(string(t.DType)))
 	}
@@ -85,6 +100,9 @@ func (t *Tensor) Float32() ([]float32, error) {
 // that owns the destination, such as a framework tensor's buffer, saves a
 // copy.
 func (t *Tensor) DecodeFloat32(dst []float32) error {
+	if err := t.checkShape(); err != nil {
+		return err
+	}
 	n, es := t.NumElements(), t.DType.Size()
 	switch {
 	case es == 0:
@@ -126,6 +144,9 @@ func (t *Tensor) DecodeFloat32(dst []float32) error {
 
 // Float64 returns the values converted to float64.
 func (t *Tensor) Float64() ([]float64, error) {
+	if err := t.checkShape(); err != nil {
+		return nil, err
+	}
 	n, es := t.NumElements(), t.DType.Size()
 	if es == 0 {
 		return nil, fmt.Errorf("tensor %s: unsupported dtype %s", quoteName(t.Name), quoteName(string(t.DType)))
@@ -241,8 +262,12 @@ func NewStateDict(source string) *StateDict {
 	return &StateDict{Source: source, Tensors: map[string]*Tensor{}}
 }
 
-// Add appends a tensor; a name already present is an error.
+// Add appends a tensor; a nil tensor, or a name already present, is an
+// error.
 func (s *StateDict) Add(t *Tensor) error {
+	if t == nil {
+		return fmt.Errorf("%s: no tensor to add (nil)", s.Source)
+	}
 	if _, ok := s.Tensors[t.Name]; ok {
 		return fmt.Errorf("%s: duplicate tensor %s", s.Source, quoteName(t.Name))
 	}

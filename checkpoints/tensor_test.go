@@ -1,6 +1,7 @@
 package checkpoints_test
 
 import (
+	"bytes"
 	"math"
 	"slices"
 	"strings"
@@ -66,4 +67,64 @@ func TestTensorConversions(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestTensorNegativeShape checks that a tensor whose shape has a negative
+// dimension is refused, naming it, by the conversions and by
+// WriteSafetensors (two negative dimensions made a positive count of
+// elements, which they read and wrote as a valid tensor; one made Float32
+// panic), and that StateDict.Add refuses a nil tensor.
+func TestTensorNegativeShape(t *testing.T) {
+	const want = `tensor "n": shape`
+	for _, tc := range []struct {
+		name  string
+		shape []int
+		bytes int
+	}{
+		{"two negative dimensions", []int{-2, -2}, 16},
+		{"one negative dimension", []int{-1, 4}, 16},
+	} {
+		tensor := &checkpoints.Tensor{Name: "n", DType: checkpoints.F32, Shape: tc.shape, Data: make([]byte, tc.bytes)}
+		for _, op := range []struct {
+			name string
+			run  func() error
+		}{
+			{"Float32", func() error { _, err := tensor.Float32(); return err }},
+			{"Float64", func() error { _, err := tensor.Float64(); return err }},
+			{"DecodeFloat32", func() error { return tensor.DecodeFloat32(make([]float32, 4)) }},
+			{"WriteSafetensors", func() error {
+				sd := checkpoints.NewStateDict("n.safetensors")
+				if err := sd.Add(tensor); err != nil {
+					return err
+				}
+				var b bytes.Buffer
+				return checkpoints.WriteSafetensors(&b, sd)
+			}},
+		} {
+			t.Run(tc.name+"/"+op.name, func(t *testing.T) {
+				var err error
+				func() {
+					defer func() {
+						if p := recover(); p != nil {
+							t.Fatalf("panicked: %v", p)
+						}
+					}()
+					err = op.run()
+				}()
+				if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "negative dimension") {
+					t.Fatalf("error %v, want one naming the negative dimension", err)
+				}
+			})
+		}
+	}
+	t.Run("Add nil", func(t *testing.T) {
+		defer func() {
+			if p := recover(); p != nil {
+				t.Fatalf("panicked: %v", p)
+			}
+		}()
+		if err := checkpoints.NewStateDict("x.pt").Add(nil); err == nil || !strings.Contains(err.Error(), "x.pt: no tensor to add (nil)") {
+			t.Fatalf("error %v, want one naming the nil tensor", err)
+		}
+	})
 }
