@@ -97,3 +97,38 @@ func TestNewHeadCounts(t *testing.T) {
 		}
 	}
 }
+
+// TestNewChannelCounts checks that New takes 0 for the default channel and
+// class counts and refuses a negative one, naming it, rather than building
+// the default network for it (in_channels -1 gave a 3-channel model).
+func TestNewChannelCounts(t *testing.T) {
+	for _, c := range []struct {
+		name                     string
+		in, out, classes         int
+		wantIn, wantOut, wantCls int
+		want                     string // error substring; "" for success
+	}{
+		{"defaults", 0, 0, 0, 3, 6, 1000, ""},
+		{"given", 1, 5, 10, 1, 5, 10, ""},
+		{"negative in_channels", -1, 0, 0, 0, 0, 0, "in_channels, out_channels and num_classes must not be negative"},
+		{"negative out_channels", 0, -6, 0, 0, 0, 0, "must not be negative"},
+		{"negative num_classes", 0, 0, -1, 0, 0, 0, "must not be negative"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := Config{ImageSize: 8, NumChannels: 32, NumResBlocks: 1, ChannelMult: "1,2", NumHeads: 1, NumHeadChannels: -1,
+				NumHeadsUpsample: -1, LearnSigma: true, ClassCond: true, InChannels: c.in, OutChannels: c.out, NumClasses: c.classes}
+			m, err := New(cfg)
+			switch {
+			case c.want == "" && err != nil:
+				t.Fatalf("New: %v", err)
+			case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+				t.Fatalf("New: error %v, want one containing %q", err, c.want)
+			case c.want != "":
+				return
+			}
+			if m.InChannels() != c.wantIn || m.OutChannels() != c.wantOut || m.NumClasses() != c.wantCls {
+				t.Errorf("%d in, %d out channels, %d classes; want %d, %d, %d", m.InChannels(), m.OutChannels(), m.NumClasses(), c.wantIn, c.wantOut, c.wantCls)
+			}
+		})
+	}
+}

@@ -69,10 +69,13 @@ type layer interface {
 
 // New builds the architecture of cfg, or returns an error naming what is
 // inconsistent (sizes not divisible, channels not divisible into 32 groups
-// or into heads, ...).
+// or into heads, a negative channel or class count, ...).
 func New(cfg Config) (*Model, error) {
 	if cfg.ImageSize <= 0 || cfg.NumChannels <= 0 || cfg.NumResBlocks <= 0 {
 		return nil, fmt.Errorf("unet: image_size, num_channels and num_res_blocks must be positive in %s", cfg)
+	}
+	if cfg.InChannels < 0 || cfg.OutChannels < 0 || cfg.NumClasses < 0 {
+		return nil, fmt.Errorf("unet: in_channels, out_channels and num_classes must not be negative (0 takes the default) in %s", cfg)
 	}
 	mult, err := cfg.channelMult()
 	if err != nil {
