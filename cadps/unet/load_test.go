@@ -148,3 +148,40 @@ func TestLoadNilArguments(t *testing.T) {
 		})
 	}
 }
+
+// TestKeyScope checks the scope and name KeyScope gives a checkpoint key,
+// a key without a prefix included (a variable of the root scope, which
+// SetVariable then sets there), which panicked.
+func TestKeyScope(t *testing.T) {
+	for _, tc := range []struct {
+		key, scope, name string
+	}{
+		{"input_blocks.1.0.in_layers.2.weight", "/input_blocks/1/0/in_layers/2", "weight"},
+		{"out.bias", "/out", "bias"},
+		{"weight", "/", "weight"},
+		{"", "/", ""},
+	} {
+		t.Run(tc.key, func(t *testing.T) {
+			var scope, name string
+			func() {
+				defer func() {
+					if p := recover(); p != nil {
+						t.Fatalf("panicked: %v", p)
+					}
+				}()
+				scope, name = KeyScope(tc.key)
+			}()
+			if scope != tc.scope || name != tc.name {
+				t.Errorf("KeyScope(%q) = %q, %q; want %q, %q", tc.key, scope, name, tc.scope, tc.name)
+			}
+		})
+	}
+	ctx := context.New()
+	scope, name := KeyScope("weight")
+	if err := SetVariable(ctx, scope, name, tensors.FromScalar(float32(2)), false); err != nil {
+		t.Fatal(err)
+	}
+	if v := ctx.GetVariableByScopeAndName("/", "weight"); v == nil {
+		t.Error(`a key without a prefix is not set in the root scope ("/")`)
+	}
+}

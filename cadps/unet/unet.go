@@ -432,9 +432,13 @@ func (w *weights) get(key string) *node {
 
 // KeyScope splits a checkpoint key into the context scope of its prefix and
 // the variable name, where a Model keeps that weight: "a.b.weight" →
-// ("/a/b", "weight").
+// ("/a/b", "weight"). A key without a prefix is a variable of the root
+// scope: "weight" → ("/", "weight").
 func KeyScope(key string) (scope, name string) {
 	i := strings.LastIndex(key, ".")
+	if i < 0 {
+		return "/", key
+	}
 	return "/" + strings.ReplaceAll(key[:i], ".", "/"), key[i+1:]
 }
 
