@@ -104,6 +104,10 @@ type Proximal interface {
 // decomposition d: in the spectral basis the problem is diagonal, v_i =
 // (s_i ũ_i + τ ṽ_i)/(s_i² + τ) with ũ = Uᵀy and ṽ = Vᵀx_in, and the null
 // space keeps x_in. Nothing is divided by τ alone, so small τ is stable.
+// xIn is a float [N,C,H,W] batch of the decomposition's input shape, y the
+// measurement [N,...] shaped as A maps xIn, and tau a scalar node of
+// xIn's dtype, τ > 0 (as for [Proximal]); the result is shaped as d.V
+// gives it, like xIn.
 func ProxSVD(d Decomposition, xIn, y, tau *graph.Node) *graph.Node {
 	v := d.Vt(xIn)
 	u := d.Ut(y)
@@ -120,7 +124,10 @@ func ProxSVD(d Decomposition, xIn, y, tau *graph.Node) *graph.Node {
 	return d.V(graph.Concatenate([]*graph.Node{head, tail}, 1))
 }
 
-// ApplySVD returns A x = U Σ (Vᵀ x)[:m] through the decomposition d.
+// ApplySVD returns A x = U Σ (Vᵀ x)[:m] through the decomposition d: x
+// is a float [N,C,H,W] batch of the decomposition's input shape (the
+// singular values are taken in its dtype), and the result is the
+// measurement [N,...], shaped as d.U gives it.
 func ApplySVD(d Decomposition, x *graph.Node) *graph.Node {
 	v := d.Vt(x)
 	m := len(d.Singulars())

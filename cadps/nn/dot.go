@@ -76,6 +76,13 @@ func dotOperandGrad(v, this *graph.Node, thisC, thisB []int, other *graph.Node, 
 // operands and a zero tensor shaped like the output are packed into one
 // vector whose identity carries it; the zero part, added to the product
 // (whose operands stop the gradient), brings in the output cotangent.
+//
+// The arguments are graph.DotGeneral's: lhsC and rhsC list the
+// contracting axes of lhs and rhs (of equal sizes, in pairs), lhsB and
+// rhsB their batch axes; both operands have one float dtype. The result
+// has that dtype and the axes [batch axes (in lhsB's order)…, lhs's other
+// axes…, rhs's other axes…], the other axes in increasing order. Misuse
+// panics as graph.DotGeneral's does.
 func DotGeneral(lhs *graph.Node, lhsC, lhsB []int, rhs *graph.Node, rhsC, rhsB []int) *graph.Node {
 	y := graph.DotGeneral(graph.StopGradient(lhs), lhsC, lhsB, graph.StopGradient(rhs), rhsC, rhsB)
 	ys := y.Shape()
@@ -94,7 +101,8 @@ func DotGeneral(lhs *graph.Node, lhsC, lhsB []int, rhs *graph.Node, rhsC, rhsB [
 // DotGeneralConst is [DotGeneral] for a product whose right operand is a
 // constant (a fixed matrix such as a measurement operator or a mixture's
 // means): only the left operand receives a gradient, one DotGeneral, and
-// none is computed for rhs.
+// none is computed for rhs (an rhs that is not constant gets GoMLX's own
+// gradient, the costly one). Arguments and result are as for DotGeneral.
 func DotGeneralConst(lhs *graph.Node, lhsC, lhsB []int, rhs *graph.Node, rhsC, rhsB []int) *graph.Node {
 	y := graph.DotGeneral(graph.StopGradient(lhs), lhsC, lhsB, rhs, rhsC, rhsB)
 	ys := y.Shape()
