@@ -198,7 +198,8 @@ type MaskSVD struct {
 }
 
 // NewMaskSVD returns the decomposition for inputs in with the H×W mask
-// (1 observed, 0 missing, row-major).
+// (1 observed, 0 missing, row-major); every value must be 0 or 1, as for
+// NewInpainting.
 func NewMaskSVD(mask []float32, in []int) (*MaskSVD, error) {
 	if err := checkImageShape(in); err != nil {
 		return nil, err
@@ -209,8 +210,12 @@ func NewMaskSVD(mask []float32, in []int) (*MaskSVD, error) {
 	}
 	var kept, missing []int
 	for p, v := range mask {
-		if v == 0 {
+		switch v {
+		case 0:
 			missing = append(missing, p)
+		case 1:
+		default:
+			return nil, fmt.Errorf("mask svd: mask value %d is %v, want 0 (missing) or 1 (observed)", p, v)
 		}
 	}
 	isMissing := make([]bool, c*h*w)

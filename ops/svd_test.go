@@ -404,6 +404,41 @@ func TestBlockAverageSVDChecks(t *testing.T) {
 	}
 }
 
+// TestNewMaskSVDValues checks that NewMaskSVD takes a mask of 0s and 1s
+// and refuses any other value, naming it, as NewInpainting does: a soft or
+// NaN value was taken for an observed pixel, a decomposition of another
+// operator than the mask's.
+func TestNewMaskSVDValues(t *testing.T) {
+	in := []int{1, 2, 2, 2}
+	for _, c := range []struct {
+		name string
+		mask []float32
+		kept int    // observed pixels
+		want string // error substring; "" to accept
+	}{
+		{"binary", []float32{1, 0, 1, 1}, 3, ""},
+		{"all missing", []float32{0, 0, 0, 0}, 0, ""},
+		{"soft value", []float32{1, 0.5, 1, 1}, 0, "mask svd: mask value 1 is 0.5, want 0 (missing) or 1 (observed)"},
+		{"NaN", []float32{1, 1, float32(math.NaN()), 1}, 0, "mask value 2 is NaN"},
+		{"negative", []float32{-1, 1, 1, 1}, 0, "mask value 0 is -1"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			d, err := NewMaskSVD(c.mask, in)
+			switch {
+			case c.want == "" && err != nil:
+				t.Fatalf("NewMaskSVD = %v, want nil", err)
+			case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+				t.Fatalf("NewMaskSVD = %v, want an error containing %q", err, c.want)
+			case c.want != "":
+				return
+			}
+			if got, want := len(d.Singulars()), c.kept*in[1]; got != want {
+				t.Errorf("%d singular values, want %d (%d observed pixels × %d channels)", got, want, c.kept, in[1])
+			}
+		})
+	}
+}
+
 // TestAdjointSVDDimension checks that AdjointSVD refuses an input
 // dimension other than the D = C·H·W its decomposition maps from (below
 // the m singular values, between m and D, above D), naming it, also for a
