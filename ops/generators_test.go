@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cadps/toolkit/checkpoints"
 	"github.com/cadps/toolkit/internal/fixtures"
 )
 
@@ -607,6 +608,48 @@ func TestMaskGeneratorsRefuseBadInput(t *testing.T) {
 			}()
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("error %v, want one containing %q", err, c.want)
+			}
+		})
+	}
+}
+
+// TestLoadKernelShapes checks that LoadKernel reads a square kernel of any
+// side and refuses another shape, naming it: a 0×0 tensor gave an empty
+// kernel of side 0 with no error.
+func TestLoadKernelShapes(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		name  string
+		shape []int
+		want  string // error substring; "" to accept
+	}{
+		{"3x3", []int{3, 3}, ""},
+		{"4x4 (NewBlur checks oddness)", []int{4, 4}, ""},
+		{"0x0", []int{0, 0}, "has shape [0 0], want a square 2-D kernel"},
+		{"3x5", []int{3, 5}, "has shape [3 5], want a square 2-D kernel"},
+		{"1-D", []int{9}, "has shape [9], want a square 2-D kernel"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			n := 1
+			for _, d := range c.shape {
+				n *= d
+			}
+			sd := checkpoints.NewStateDict("k")
+			if err := sd.Add(checkpoints.FromFloat32("k", c.shape, make([]float32, n))); err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(dir, strings.ReplaceAll(c.name, " ", "_")+".safetensors")
+			if err := checkpoints.SaveSafetensors(path, sd); err != nil {
+				t.Fatal(err)
+			}
+			k, side, err := LoadKernel(path, "k")
+			switch {
+			case c.want == "" && err != nil:
+				t.Fatalf("LoadKernel: %v", err)
+			case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+				t.Fatalf("LoadKernel = %d values of side %d, error %v; want an error containing %q", len(k), side, err, c.want)
+			case c.want == "" && (side != c.shape[0] || len(k) != n):
+				t.Fatalf("LoadKernel = %d values of side %d, want side %d", len(k), side, c.shape[0])
 			}
 		})
 	}

@@ -61,7 +61,8 @@ func NewMotionBlurFile(path, tensor string) (*Blur, error) {
 }
 
 // LoadKernel reads a square 2-D kernel from a safetensors file and returns
-// it row-major with its side length.
+// it row-major with its side length, at least 1 (a 0×0 tensor is an
+// error).
 func LoadKernel(path, tensor string) ([]float32, int, error) {
 	sd, err := checkpoints.LoadSafetensors(path)
 	if err != nil {
@@ -79,7 +80,7 @@ func LoadKernel(path, tensor string) ([]float32, int, error) {
 	if !ok {
 		return nil, 0, fmt.Errorf("kernel file %s has no tensor %q", path, tensor)
 	}
-	if len(t.Shape) != 2 || t.Shape[0] != t.Shape[1] {
+	if len(t.Shape) != 2 || t.Shape[0] != t.Shape[1] || t.Shape[0] < 1 {
 		return nil, 0, fmt.Errorf("kernel %q in %s has shape %v, want a square 2-D kernel", tensor, path, t.Shape)
 	}
 	k, err := t.Float32()
