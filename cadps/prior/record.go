@@ -36,8 +36,12 @@ const (
 )
 
 // Metadata returns the record of a network u trained for step steps with
-// the diffusion process d, as safetensors metadata.
+// the diffusion process d, as safetensors metadata. A negative step is an
+// error.
 func Metadata(u unet.Config, d diffusion.Config, step int64) (map[string]string, error) {
+	if step < 0 {
+		return nil, fmt.Errorf("prior: %d training steps: the count must not be negative", step)
+	}
 	uj, err := json.Marshal(u)
 	if err != nil {
 		return nil, fmt.Errorf("prior: the network record: %w", err)
@@ -96,11 +100,17 @@ func decodeStrict(s string, v any) error {
 	return nil
 }
 
-// Steps returns the number of training steps md records.
+// Steps returns the number of training steps md records. A missing
+// record, and one that is not a count (a negative or malformed number),
+// are errors naming it.
 func Steps(md map[string]string) (int64, error) {
-	n, err := strconv.ParseInt(md[KeyStep], 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("prior: no step record (%q)", md[KeyStep])
+	v, ok := md[KeyStep]
+	if !ok {
+		return 0, fmt.Errorf("prior: no step record (metadata %q)", KeyStep)
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("prior: the step record (metadata %q) is %q, not a count of steps", KeyStep, v)
 	}
 	return n, nil
 }

@@ -55,3 +55,36 @@ func TestRecord(t *testing.T) {
 		t.Error("Steps accepted metadata without a step")
 	}
 }
+
+// TestSteps checks that Steps reads a count of steps and refuses, naming
+// the record, one that is missing, malformed or negative (which it took
+// as a count, or called missing), and that Metadata refuses a negative
+// count.
+func TestSteps(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		md   map[string]string
+		want int64
+		err  string // error substring; "" for success
+	}{
+		{"count", map[string]string{KeyStep: "42"}, 42, ""},
+		{"zero", map[string]string{KeyStep: "0"}, 0, ""},
+		{"missing", map[string]string{}, 0, `prior: no step record (metadata "step")`},
+		{"malformed", map[string]string{KeyStep: "4x"}, 0, `the step record (metadata "step") is "4x", not a count of steps`},
+		{"empty", map[string]string{KeyStep: ""}, 0, `is "", not a count of steps`},
+		{"negative", map[string]string{KeyStep: "-5"}, 0, `is "-5", not a count of steps`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n, err := Steps(tc.md)
+			switch {
+			case tc.err == "" && (err != nil || n != tc.want):
+				t.Fatalf("Steps = %d, %v; want %d", n, err, tc.want)
+			case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+				t.Fatalf("Steps = %d, %v; want an error containing %q", n, err, tc.err)
+			}
+		})
+	}
+	if _, err := Metadata(unet.Config{}, diffusion.Config{}, -1); err == nil || !strings.Contains(err.Error(), "-1 training steps") {
+		t.Errorf("Metadata with -1 steps: error %v, want one naming the count", err)
+	}
+}
