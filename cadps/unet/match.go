@@ -66,8 +66,12 @@ func (l knownLayout) recognise(sd *checkpoints.StateDict) (string, bool) {
 // recognises a known public checkpoint, and learn_sigma, class_cond,
 // use_scale_shift_norm, resblock_updown and attention_resolutions set
 // otherwise than in the file. [Model.Match] adds the resolutions of the
-// attention blocks that differ, which need the model's configuration.
+// attention blocks that differ, which need the model's configuration. A
+// nil sd has no hints.
 func MatchHints(sd *checkpoints.StateDict, m checkpoints.Mismatch) []string {
+	if sd == nil {
+		return nil
+	}
 	return matchHints(sd, m, nil)
 }
 

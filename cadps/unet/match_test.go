@@ -302,3 +302,27 @@ func TestMatchHintsOptions(t *testing.T) {
 		})
 	}
 }
+
+// TestMatchHintsNoStateDict checks that MatchHints, exported as a
+// checkpoints.Hint that callers may call themselves, gives no hints for a
+// nil state dict (with or without a mismatch) instead of panicking.
+func TestMatchHintsNoStateDict(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		m    checkpoints.Mismatch
+	}{
+		{"no mismatch", checkpoints.Mismatch{}},
+		{"missing keys", checkpoints.Mismatch{Missing: []string{"out.2.weight"}, Want: []checkpoints.Spec{{Name: "out.2.weight", Shape: []int{3, 128, 3, 3}}}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			defer func() {
+				if p := recover(); p != nil {
+					t.Fatalf("panicked: %v", p)
+				}
+			}()
+			if h := MatchHints(nil, tc.m); len(h) != 0 {
+				t.Errorf("hints %q for no state dict, want none", h)
+			}
+		})
+	}
+}
