@@ -172,6 +172,7 @@ func ExampleRestorer_Restore() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	recons := map[string][]float32{}
 	for _, method := range []string{"dps", "cadps"} {
 		r, err := restore.New(b, prior, restore.Options{
 			Task: restore.SpecTask("super_resolution:factor=2"), Method: method, Steps: 20, ProgressEvery: 5,
@@ -192,10 +193,15 @@ func ExampleRestorer_Restore() {
 			fmt.Printf(" %d", s.Step)
 		}
 		fmt.Printf(" (a %d×%d strip), %d residuals, PSNR %.1f dB\n", strip.W, strip.H, len(res.Residuals), res.Metrics.PSNR)
+		recons[method] = res.Reconstruction.Pix
 	}
+	// Twenty steps leave the two PSNRs within 0.01 dB, but CA-DPS's
+	// multiplier makes another image.
+	fmt.Println("cadps's reconstruction differs from dps's:", !slices.Equal(recons["dps"], recons["cadps"]))
 	// Output:
 	// dps: ζ 0.3, x̂0 after steps 5 10 15 20 (a 138×36 strip), 20 residuals, PSNR 17.5 dB
 	// cadps: ζ 0.3, x̂0 after steps 5 10 15 20 (a 138×36 strip), 20 residuals, PSNR 17.5 dB
+	// cadps's reconstruction differs from dps's: true
 }
 
 // cadpsAlpha is an ablation of CA-DPS written as a method of one's own:
