@@ -21,8 +21,12 @@ func (s *Sampler) drawShapes(x, y []int) [][]int {
 // DrawShapes returns the shapes of the standard normal draws one step of
 // the sampler's method consumes, in order, for images shaped x: an
 // image-shaped z and a measurement-shaped zy, unless the method declares
-// its own (guidance.Drawer).
+// its own (guidance.Drawer). An x that is not the shape of a batch of
+// images, [N,C,...] with every dimension positive, is an error naming it.
 func (s *Sampler) DrawShapes(x []int) ([][]int, error) {
+	if err := checkImageShape(x); err != nil {
+		return nil, fmt.Errorf("cadps: draw shapes: %w", err)
+	}
 	y, err := s.measurementShape(x)
 	if err != nil {
 		return nil, fmt.Errorf("cadps: %w", err)

@@ -217,3 +217,32 @@ func TestRunRejectsNonFiniteInputs(t *testing.T) {
 		})
 	}
 }
+
+// TestDrawShapesRefusesBadShapes checks that DrawShapes refuses a shape
+// that is not a batch of images, naming it, with an operator and without
+// one (which returned draws of the negative or empty shape asked for).
+func TestDrawShapesRefusesBadShapes(t *testing.T) {
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, method := range []string{"dps", "unconditional", "ddrm"} {
+		s := newProblemSampler(t, b, context.New(), halfEps, method, 2)
+		for _, tc := range []struct {
+			name string
+			x    []int
+			want string
+		}{
+			{"negative batch", []int{-1, 3, 8, 8}, "image shape [-1 3 8 8] has dimension 0 = -1, want it positive"},
+			{"no channels", []int{1, 0, 8, 8}, "has dimension 1 = 0"},
+			{"one dimension", []int{8}, "image shape [8], want [N,C,...]"},
+			{"nil", nil, "image shape [], want [N,C,...]"},
+		} {
+			t.Run(method+"/"+tc.name, func(t *testing.T) {
+				if d, err := s.DrawShapes(tc.x); err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Errorf("DrawShapes(%v) = %v, %v; want an error containing %q", tc.x, d, err, tc.want)
+				}
+			})
+		}
+	}
+}
