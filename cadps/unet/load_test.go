@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -183,5 +184,43 @@ func TestKeyScope(t *testing.T) {
 	}
 	if v := ctx.GetVariableByScopeAndName("/", "weight"); v == nil {
 		t.Error(`a key without a prefix is not set in the root scope ("/")`)
+	}
+}
+
+// TestParamsAreACopy checks that changing what Params returns (sorting it,
+// editing a name or a shape) leaves the model's own layout as it was: the
+// slice was the model's, so a caller's edit changed what Match and Load
+// expect.
+func TestParamsAreACopy(t *testing.T) {
+	m, err := New(Config{ImageSize: 8, NumChannels: 32, NumResBlocks: 1, ChannelMult: "1,2",
+		NumHeads: 1, NumHeadChannels: -1, NumHeadsUpsample: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		edit func(p []Param)
+	}{
+		{"shape", func(p []Param) { p[0].Shape[0] = 999 }},
+		{"name", func(p []Param) { p[1].Name = "renamed" }},
+		{"order", func(p []Param) { p[0], p[len(p)-1] = p[len(p)-1], p[0] }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var before []Param // a copy made here, whatever Params returns
+			for _, p := range m.Params() {
+				before = append(before, Param{Name: p.Name, Shape: slices.Clone(p.Shape)})
+			}
+			n := m.NumParams()
+			tc.edit(m.Params())
+			got := m.Params()
+			for k := range before {
+				if got[k].Name != before[k].Name || !slices.Equal(got[k].Shape, before[k].Shape) {
+					t.Fatalf("parameter %d is %s %v after editing a copy, was %s %v", k, got[k].Name, got[k].Shape, before[k].Name, before[k].Shape)
+				}
+			}
+			if m.NumParams() != n {
+				t.Errorf("%d parameters after editing a copy, was %d", m.NumParams(), n)
+			}
+		})
 	}
 }

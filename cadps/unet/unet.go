@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -283,8 +284,15 @@ func (m *Model) collectSpecs() {
 func (m *Model) Config() Config { return m.cfg }
 
 // Params returns the expected state_dict: every parameter's checkpoint key
-// and shape, in the order PyTorch's state_dict lists them.
-func (m *Model) Params() []Param { return m.specs }
+// and shape, in the order PyTorch's state_dict lists them. The slice and
+// the shapes are the caller's: changing them does not change the model.
+func (m *Model) Params() []Param {
+	out := make([]Param, len(m.specs))
+	for k, p := range m.specs {
+		out[k] = Param{Name: p.Name, Shape: slices.Clone(p.Shape)}
+	}
+	return out
+}
 
 // NumParams returns the total number of parameters.
 func (m *Model) NumParams() int {
