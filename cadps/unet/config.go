@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -159,8 +160,8 @@ func (c Config) channelMult() ([]float64, error) {
 	var out []float64
 	for _, f := range strings.Split(c.ChannelMult, ",") {
 		v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
-		if err != nil || v <= 0 {
-			return nil, fmt.Errorf("unet: bad channel_mult %q", c.ChannelMult)
+		if err != nil || !(v > 0) || math.IsInf(v, 1) {
+			return nil, fmt.Errorf("unet: bad channel_mult %q: %q is not a positive finite number", c.ChannelMult, strings.TrimSpace(f))
 		}
 		out = append(out, v)
 	}

@@ -132,3 +132,40 @@ func TestNewChannelCounts(t *testing.T) {
 		})
 	}
 }
+
+// TestNewChannelMult checks that New refuses a channel_mult entry that is
+// not a positive finite number, and one that gives a level no channels or
+// more than maxChannels, naming it: NaN, Inf or 1e30 built a model whose
+// parameter count overflowed to a negative number, and 0.001 one with
+// 0-channel layers.
+func TestNewChannelMult(t *testing.T) {
+	for _, c := range []struct {
+		mult string
+		want string // error substring; "" for success
+	}{
+		{"1,2", ""},
+		{"1,3", ""},
+		{"1,NaN", `bad channel_mult "1,NaN": "NaN" is not a positive finite number`},
+		{"1,Inf", `"Inf" is not a positive finite number`},
+		{"1,-2", `"-2" is not a positive finite number`},
+		{"1,2,", `"" is not a positive finite number`},
+		{"1,0.001", "channel_mult 0.001 of level 1 gives 0.001 × 32 = 0.032 channels, want 1 to 65536"},
+		{"1,1e30", "channel_mult 1e+30 of level 1 gives"},
+	} {
+		t.Run(c.mult, func(t *testing.T) {
+			m, err := New(Config{ImageSize: 8, NumChannels: 32, NumResBlocks: 1, ChannelMult: c.mult, NumHeads: 1, NumHeadChannels: -1, NumHeadsUpsample: -1})
+			switch {
+			case c.want == "" && err != nil:
+				t.Fatalf("New: %v", err)
+			case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+				n := 0
+				if m != nil {
+					n = m.NumParams()
+				}
+				t.Fatalf("New = model of %d parameters, error %v; want an error containing %q", n, err, c.want)
+			case c.want == "" && m.NumParams() <= 0:
+				t.Fatalf("%d parameters", m.NumParams())
+			}
+		})
+	}
+}

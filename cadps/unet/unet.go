@@ -68,6 +68,10 @@ type layer interface {
 	prefix() string
 }
 
+// maxChannels is the most channels New gives a level of the network,
+// 64 times the widest of the published models'.
+const maxChannels = 1 << 16
+
 // New builds the architecture of cfg, or returns an error naming what is
 // inconsistent (sizes not divisible, channels not divisible into 32 groups
 // or into heads, a negative channel or class count, ...).
@@ -81,6 +85,15 @@ func New(cfg Config) (*Model, error) {
 	mult, err := cfg.channelMult()
 	if err != nil {
 		return nil, err
+	}
+	for level, f := range mult {
+		// A level's channels are int(mult·num_channels), as create_model
+		// takes them: none would build layers of no channels, and too many
+		// would overflow the counts.
+		if ch := f * float64(cfg.NumChannels); !(ch >= 1 && ch <= maxChannels) {
+			return nil, fmt.Errorf("unet: channel_mult %g of level %d gives %g × %d = %g channels, want 1 to %d, in %s",
+				f, level, f, cfg.NumChannels, ch, maxChannels, cfg)
+		}
 	}
 	attnDS, err := cfg.attentionDownsampleRates()
 	if err != nil {
