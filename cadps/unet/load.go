@@ -173,13 +173,18 @@ func setVariable(ctx *context.Context, key string, value *tensors.Tensor) error 
 
 // SetVariable creates or overwrites the variable scope/name of ctx with
 // value, trainable or not; an existing variable of another shape is an
-// error naming it, as are a nil ctx or value.
+// error naming it, as are a nil ctx or value, a scope that is not
+// absolute (starting with "/", as KeyScope gives them) and an empty name.
 func SetVariable(ctx *context.Context, scope, name string, value *tensors.Tensor, trainable bool) error {
 	switch {
 	case ctx == nil:
 		return fmt.Errorf("unet: setting %s/%s: %s", scope, name, noContext)
 	case value == nil:
 		return fmt.Errorf("unet: setting %s/%s: no value (nil)", scope, name)
+	case !strings.HasPrefix(scope, context.ScopeSeparator):
+		return fmt.Errorf("unet: setting variable %q of scope %q: the scope must be absolute, starting with %q", name, scope, context.ScopeSeparator)
+	case name == "":
+		return fmt.Errorf("unet: setting a variable of scope %s: no name", scope)
 	}
 	if v := ctx.GetVariableByScopeAndName(scope, name); v != nil {
 		if !v.Shape().Equal(value.Shape()) {

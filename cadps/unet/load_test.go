@@ -109,7 +109,8 @@ func TestLoadFreesBytes(t *testing.T) {
 
 // TestLoadNilArguments checks that a nil state dict or context given to
 // the methods that load, save and initialise weights is an error naming
-// it, where each panicked.
+// it, where each panicked, and so are SetVariable's relative or empty
+// scope and empty name.
 func TestLoadNilArguments(t *testing.T) {
 	m, err := New(Config{ImageSize: 8, NumChannels: 32, NumResBlocks: 1, ChannelMult: "1,2",
 		NumHeads: 1, NumHeadChannels: -1, NumHeadsUpsample: -1})
@@ -141,9 +142,24 @@ func TestLoadNilArguments(t *testing.T) {
 		{"InitRandom, no context", func() error { return m.InitRandom(nil, 1) }, "unet: random weights: no context"},
 		{"SetVariable, no context", func() error { return SetVariable(nil, "/a", "b", tensors.FromScalar(float32(1)), true) }, "unet: setting /a/b: no context"},
 		{"SetVariable, no value", func() error { return SetVariable(context.New(), "/a", "b", nil, true) }, "unet: setting /a/b: no value (nil)"},
+		{"SetVariable, relative scope", func() error { return SetVariable(context.New(), "a/b", "w", tensors.FromScalar(float32(1)), true) },
+			`unet: setting variable "w" of scope "a/b": the scope must be absolute, starting with "/"`},
+		{"SetVariable, no scope", func() error { return SetVariable(context.New(), "", "w", tensors.FromScalar(float32(1)), true) },
+			`of scope "": the scope must be absolute`},
+		{"SetVariable, no name", func() error { return SetVariable(context.New(), "/a", "", tensors.FromScalar(float32(1)), true) },
+			"unet: setting a variable of scope /a: no name"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if err := tc.call(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			var err error
+			func() {
+				defer func() {
+					if p := recover(); p != nil {
+						t.Fatalf("panicked: %v", p)
+					}
+				}()
+				err = tc.call()
+			}()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %v, want one containing %q", err, tc.want)
 			}
 		})
