@@ -178,7 +178,7 @@ func (c Config) attentionDownsampleRates() (map[int]bool, error) {
 	for _, f := range strings.Split(c.AttentionResolutions, ",") {
 		r, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || r <= 0 {
-			return nil, fmt.Errorf("unet: bad attention_resolutions %q", c.AttentionResolutions)
+			return nil, fmt.Errorf("unet: bad attention_resolutions %q: %q is not a positive integer", c.AttentionResolutions, strings.TrimSpace(f))
 		}
 		out[c.ImageSize/r] = true
 	}

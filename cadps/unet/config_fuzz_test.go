@@ -169,3 +169,31 @@ func TestNewChannelMult(t *testing.T) {
 		})
 	}
 }
+
+// TestNewAttentionResolutions checks that New names the entry of
+// attention_resolutions that is not a positive integer, where its error
+// gave the whole list only.
+func TestNewAttentionResolutions(t *testing.T) {
+	for _, c := range []struct {
+		res  string
+		want string // error substring; "" for success
+	}{
+		{"4", ""},
+		{"4, 8", ""},
+		{"4,0", `bad attention_resolutions "4,0": "0" is not a positive integer`},
+		{"-16", `"-16" is not a positive integer`},
+		{"4,x", `"x" is not a positive integer`},
+		{"4,", `"" is not a positive integer`},
+	} {
+		t.Run(c.res, func(t *testing.T) {
+			_, err := New(Config{ImageSize: 8, NumChannels: 32, NumResBlocks: 1, ChannelMult: "1,2", AttentionResolutions: c.res,
+				NumHeads: 1, NumHeadChannels: -1, NumHeadsUpsample: -1})
+			switch {
+			case c.want == "" && err != nil:
+				t.Fatalf("New: %v", err)
+			case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+				t.Fatalf("New: error %v, want one containing %q", err, c.want)
+			}
+		})
+	}
+}
