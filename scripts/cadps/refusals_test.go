@@ -379,6 +379,7 @@ func TestExitStatus(t *testing.T) {
 		{"restore: a factor that does not fit the model", restore("sr:factor=3"), 1, "factor 3 does not divide"},
 		{"restore: more steps than the process", restore("sr:factor=2", "-steps", "5000"), 1, `respacing "5000"`},
 		{"reproduce: unknown -methods", reproduce("-task", "sr:factor=2", "-methods", "dps,magic"), 2, `-methods: guidance: method spec "magic"`},
+		{"reproduce: -task without -methods", append([]string{"reproduce", images, "-task", "sr:factor=2", "-steps", "2", "-out", out, "-quiet"}, model...), 2, "-task sr:factor=2 names no method: give -methods"},
 		{"reproduce: unknown task", reproduce("-task", "deblur"), 2, `-task: operator spec "deblur": unknown operator "deblur"`},
 		{"reproduce: negative -scale", reproduce("-task", "sr:factor=2", "-scale", "-1"), 2, "-scale"},
 		{"reproduce: -fid-dims without -fid", reproduce("-task", "sr:factor=2", "-fid-dims", "64"), 2, "-fid-dims sets up -fid: give -fid too"},

@@ -45,7 +45,7 @@ func addReproduceFlags(fs *flag.FlagSet) *reproduceFlags {
 	f := &reproduceFlags{model: addModelFlags(fs), sampling: addSamplingFlags(fs)}
 	fs.Var(&f.tasks, "task", "measurement task spec (repeatable), e.g. -task super_resolution:factor=4 -task gaussian_blur")
 	fs.Var(&f.taskConfigs, "task-config", "reference task config YAML, as is (repeatable): configs/super_resolution_config.yaml ...")
-	f.methods = fs.String("methods", "", "comma-separated guidance methods ("+strings.Join(guidance.Names(), ", ")+"); default: each task config's conditioning method")
+	f.methods = fs.String("methods", "", "comma-separated guidance methods ("+strings.Join(guidance.Names(), ", ")+"); required with -task; default for -task-config: each config's conditioning method")
 	f.out = fs.String("out", "", "output folder (required)")
 	f.shard = fs.String("shard", "", "run shard INDEX/COUNT of the items (default: the index SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX, else all)")
 	f.shardCount = fs.Int("shard-count", 0, "number of shards of a job array (or CADPS_SHARD_COUNT; default: the count recorded in -out, else the first Slurm array's size)")
@@ -73,6 +73,8 @@ func runReproduce(args []string, stdout, stderr io.Writer) (err error) {
 		return usagef("-out DIR is required")
 	case len(f.tasks)+len(f.taskConfigs) == 0:
 		return usagef("give at least one -task SPEC or -task-config FILE")
+	case len(f.tasks) > 0 && *f.methods == "":
+		return usagef("-task %s names no method: give -methods (e.g. -methods dps,cadps); only a -task-config's conditioning method stands in for it", f.tasks[0])
 	case *f.gridRows < 0 || *f.limit < 0:
 		return usagef("-grid-rows and -limit must not be negative")
 	case *f.shardCount < 0:
