@@ -208,6 +208,9 @@ func New(b backends.Backend, prior *Prior, o Options) (*Restorer, error) {
 	case o.Respacing != "":
 		cfg.Respacing = o.Respacing
 	case steps > 0:
+		if err := checkSteps(steps, cfg.Steps); err != nil {
+			return nil, err
+		}
 		cfg.Respacing = diffusion.StepRespacing(cfg.Steps, steps, o.DDIM)
 	case o.Steps < 0:
 		return nil, fmt.Errorf("restore: steps %d is negative", o.Steps)

@@ -217,6 +217,14 @@ func TestRestoreErrors(t *testing.T) {
 			_, err := New(b, prior, Options{Task: SpecTask("sr:factor=2"), Method: "dps", Ramp: guidance.Ramp{From: -1, Over: 0.5}})
 			return err
 		}, "ramp FROM = -1"},
+		{"more steps than the process", func() error {
+			_, err := New(b, prior, Options{Task: SpecTask("sr:factor=2"), Method: "dps", Steps: prior.Diffusion.Steps + 1})
+			return err
+		}, fmt.Sprintf("restore: %d sampling steps exceed the %d steps of the prior's diffusion process: give at most %d", prior.Diffusion.Steps+1, prior.Diffusion.Steps, prior.Diffusion.Steps)},
+		{"more sampled steps than the process", func() error {
+			_, err := prior.Sample(b, 1, prior.Diffusion.Steps+1, false, 0)
+			return err
+		}, fmt.Sprintf("restore: %d sampling steps exceed the %d steps", prior.Diffusion.Steps+1, prior.Diffusion.Steps)},
 		{"wrong image size", func() error {
 			r, err := New(b, prior, Options{Task: SpecTask("sr:factor=2"), Method: "dps", Steps: 2})
 			if err != nil {

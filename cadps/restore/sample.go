@@ -15,6 +15,9 @@ import (
 // sampling steps, DDIM's when ddim.
 func (p *Prior) Process(steps int, ddim bool) (*diffusion.Process, error) {
 	cfg := p.Diffusion
+	if err := checkSteps(steps, cfg.Steps); err != nil {
+		return nil, err
+	}
 	cfg.Respacing = diffusion.StepRespacing(cfg.Steps, steps, ddim)
 	if ddim {
 		cfg.Sampler = diffusion.SamplerDDIM
@@ -24,6 +27,16 @@ func (p *Prior) Process(steps int, ddim bool) (*diffusion.Process, error) {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
 	return proc, nil
+}
+
+// checkSteps refuses a count of sampling steps above the total steps of
+// the prior's diffusion process, which a respacing can only thin out,
+// naming both.
+func checkSteps(steps, total int) error {
+	if steps > total {
+		return fmt.Errorf("restore: %d sampling steps exceed the %d steps of the prior's diffusion process: give at most %d", steps, total, total)
+	}
+	return nil
 }
 
 // Sample draws n samples from the prior on b, unconditional but for the

@@ -251,7 +251,7 @@ func TestRefusedRunsLeaveNoFolder(t *testing.T) {
 		want string
 	}{
 		{"reproduce factor that does not divide", runReproduce, rep("-task", "sr:factor=3"), "factor 3 does not divide"},
-		{"reproduce too many steps", runReproduce, rep("-steps", "5000"), `respacing "5000"`},
+		{"reproduce too many steps", runReproduce, rep("-steps", "5000"), "5000 sampling steps exceed the 1000 steps of the prior's diffusion process: give at most 1000"},
 		{"reproduce method twice", runReproduce, rep("-methods", "dps,dps"), "method dps is given twice"},
 		{"reproduce empty task", runReproduce, append([]string{images, "-task", "", "-methods", "dps", "-out", outDir}, model...), `-task: operator spec "": names no task`},
 		{"reproduce truncated weights", runReproduce, rep("-weights", truncated), "truncated"},
@@ -271,7 +271,7 @@ func TestRefusedRunsLeaveNoFolder(t *testing.T) {
 		{"restore image too small to crop", runRestore, append([]string{small, "-crop", "-task", "sr:factor=2", "-out", outDir}, model...), "too small to crop to the 16×16 images the model takes (use -resize instead of -crop)"},
 		{"restore blur image too small", runRestore, append([]string{small, "-task", "gaussian_blur:kernel_size=3", "-out", outDir}, model...), "but the model takes 16×16 images (use -resize to fit it)"},
 		{"restore image too small", runRestore, append([]string{small, "-task", "sr:factor=2", "-out", outDir}, model...), "but the model takes 16×16 images (use -resize to fit it, or -measured if it is the measurement y, a low-resolution image to restore as it is)"},
-		{"sample too many steps", runSample, []string{"-n", "2", "-steps", "5000", "-out", outFile + ".png"}, `-steps 5000: restore: diffusion: respacing "5000"`},
+		{"sample too many steps", runSample, []string{"-n", "2", "-steps", "5000", "-out", outFile + ".png"}, "-steps 5000: restore: 5000 sampling steps exceed the 1000 steps of the prior's diffusion process: give at most 1000"},
 		{"sample JPEG name", runSample, []string{"-n", "2", "-steps", "2", "-out", outFile + ".jpg"}, "give a .png name"},
 		{"trace diverges", runTrace, []string{"-data", testImagesDir(t), "-count", "1", "-steps", "2", "-scale", "1e38", "-method", "dps", "-out", outFile + ".csv"}, "sampling diverged"},
 		{"denoise bad timestep", runDenoise, []string{"-data", testImagesDir(t), "-count", "1", "-t", "1000", "-csv", outFile + ".csv"}, "outside [0, 1000)"},
@@ -377,7 +377,7 @@ func TestExitStatus(t *testing.T) {
 		{"restore: no draws", restore("sr:factor=2", "-draws", "0"), 2, "-draws 0: need at least 1"},
 		{"restore: missing image", append([]string{"restore", filepath.Join(images, "gone.png"), "-task", "sr:factor=2", "-out", out}, model...), 1, "cannot read image"},
 		{"restore: a factor that does not fit the model", restore("sr:factor=3"), 1, "factor 3 does not divide"},
-		{"restore: more steps than the process", restore("sr:factor=2", "-steps", "5000"), 1, `respacing "5000"`},
+		{"restore: more steps than the process", restore("sr:factor=2", "-steps", "5000"), 1, "5000 sampling steps exceed the 1000 steps of the prior's diffusion process: give at most 1000"},
 		{"reproduce: unknown -methods", reproduce("-task", "sr:factor=2", "-methods", "dps,magic"), 2, `-methods: guidance: method spec "magic"`},
 		{"reproduce: -task without -methods", append([]string{"reproduce", images, "-task", "sr:factor=2", "-steps", "2", "-out", out, "-quiet"}, model...), 2, "-task sr:factor=2 names no method: give -methods"},
 		{"reproduce: unknown task", reproduce("-task", "deblur"), 2, `-task: operator spec "deblur": unknown operator "deblur"`},
