@@ -1,8 +1,11 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"strings"
 
 	"github.com/cadps/toolkit/cadps/metrics/fid"
@@ -66,6 +69,9 @@ func mergeWith(loadFID fidLoader, args []string, stdout, stderr io.Writer) error
 	if err := tables.check(fs); err != nil {
 		return err
 	}
+	if err := checkFolders(dirs); err != nil {
+		return err
+	}
 	if *out == "" {
 		*out = dirs[0]
 	}
@@ -99,6 +105,24 @@ func mergeWith(loadFID fidLoader, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintf(stdout, "; wrote %s\n\n%s", tablesWritten(t, *out, *gridRows), t.Markdown())
 	}
 	return tables.print(stdout, t, fidModel, nil, nil)
+}
+
+// checkFolders refuses a reproduction folder to merge that is missing or
+// not a folder, naming it, before anything is written (a missing first
+// folder, the default -out, would otherwise be made and found empty).
+func checkFolders(dirs []string) error {
+	for _, dir := range dirs {
+		st, err := os.Stat(dir)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return fmt.Errorf("reproduction folder %s does not exist", dir)
+		case err != nil:
+			return fmt.Errorf("reproduction folder: %w", err)
+		case !st.IsDir():
+			return fmt.Errorf("reproduction folder %s is not a folder", dir)
+		}
+	}
+	return nil
 }
 
 // checkMerged is the merge's check of each reading of the records (see

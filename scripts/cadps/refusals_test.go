@@ -384,6 +384,8 @@ func TestExitStatus(t *testing.T) {
 		{"reproduce: negative -scale", reproduce("-task", "sr:factor=2", "-scale", "-1"), 2, "-scale"},
 		{"reproduce: -fid-dims without -fid", reproduce("-task", "sr:factor=2", "-fid-dims", "64"), 2, "-fid-dims sets up -fid: give -fid too"},
 		{"merge: -fid-dims without -fid", []string{"merge", "-fid-dims", "64", out}, 2, "-fid-dims sets up -fid: give -fid too"},
+		{"merge: missing folder", []string{"merge", out}, 1, "reproduction folder " + out + " does not exist"},
+		{"merge: a file for a folder", []string{"merge", image}, 1, "reproduction folder " + image + " is not a folder"},
 		{"evaluate: unknown task", evaluate("-tasks", "deblur"), 2, `-tasks: operator spec "deblur"`},
 		{"evaluate: missing data", evaluate("-data", data+"-gone"), 1, "no such file"},
 		{"trace: unknown -method", trace("-method", "magic"), 2, `-method: guidance: method spec "magic"`},
