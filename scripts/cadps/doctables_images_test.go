@@ -547,3 +547,51 @@ func TestDocumentedQualityTables(t *testing.T) {
 		t.Errorf("checked %d cells, want the two tables' 3 rows of 7 cells", checked)
 	}
 }
+
+// TestDocumentedGainsOverDPS checks the range of DDRM's, DiffPIR's and
+// DAPS's mean PSNR gain over DPS at 50 steps (per task, image by image,
+// as cadps paired computes it) that the README and docs/results.md give,
+// against the folders the gains come from.
+func TestDocumentedGainsOverDPS(t *testing.T) {
+	root := filepath.Join("..", "..")
+	dps := readScores(t, filepath.Join(root, "docs", "small-prior-quality", "results.csv"))
+	others := readScores(t, filepath.Join(root, "docs", "small-prior-quality-ddrm-diffpir-daps", "results.csv"))
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for task, byMethod := range others {
+		for _, m := range []string{"ddrm", "diffpir", "daps"} {
+			var d []float64
+			for key, r := range byMethod[m] {
+				if base, ok := dps[task]["dps"][key]; ok {
+					d = append(d, r.psnr-base.psnr)
+				}
+			}
+			if len(d) == 0 {
+				t.Fatalf("task %s, %s: no image in common with DPS", task, m)
+			}
+			mean, _ := num.MeanStd(d)
+			lo, hi = min(lo, mean), max(hi, mean)
+		}
+	}
+	want := fmt.Sprintf("%.1f–%.1f dB", lo, hi)
+	for _, c := range []struct {
+		doc    string
+		phrase *regexp.Regexp
+	}{
+		{"README.md", regexp.MustCompile(`DDRM, DiffPIR and DAPS with their released hyperparameters, at DPS's 50 steps, beat DPS with its published ζ by ([0-9.]+–[0-9.]+ dB)`)},
+		{filepath.Join("docs", "results.md"), regexp.MustCompile(`all three beat DPS with its published ζ, by ([0-9.]+–[0-9.]+ dB) on average`)},
+	} {
+		t.Run(c.doc, func(t *testing.T) {
+			text, err := os.ReadFile(filepath.Join(root, c.doc))
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := c.phrase.FindStringSubmatch(strings.Join(strings.Fields(string(text)), " "))
+			if m == nil {
+				t.Fatalf("%s no longer says %q", c.doc, c.phrase)
+			}
+			if m[1] != want {
+				t.Errorf("%s says the three beat DPS by %s; the folders give %s", c.doc, m[1], want)
+			}
+		})
+	}
+}
