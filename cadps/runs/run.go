@@ -140,7 +140,6 @@ type worker struct {
 	rs     map[[2]string]*restore.Restorer
 	sum    *RunSummary
 	claims *claim.Claimer
-	nth    int
 	// written are the records this worker wrote, by item
 	// (task/method/NNNNN), with their status.
 	written map[string]string
@@ -241,7 +240,6 @@ func (w *worker) do(it Item, first bool) (held bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	w.nth++
 	rec, err := w.r.runItem(it, w.rs[[2]string{it.Task, it.Method}], cl, digest)
 	if errors.Is(err, errClaimLost) {
 		if log := w.r.Log; log != nil {
@@ -260,15 +258,19 @@ func (w *worker) do(it Item, first bool) (held bool, err error) {
 	if rec.Status == StatusFailed {
 		w.sum.Failed++
 	}
+	// The line numbers the item among the shard's items accounted for so
+	// far, those finished before (by this shard or other workers)
+	// included, so that a resumed run's last line reads [N/N] too.
+	nth := w.sum.Skipped + w.sum.ByOthers + w.sum.Done
 	if log := w.r.Log; log != nil {
 		if rec.Status == StatusOK {
 			lp := ""
 			if rec.LPIPS != nil {
 				lp = fmt.Sprintf(", LPIPS %.4f", *rec.LPIPS)
 			}
-			fmt.Fprintf(log, "[%d/%d] %s: PSNR %.2f dB, SSIM %.4f%s (%.1f s)\n", w.nth, w.sum.Owned, it, rec.PSNR, rec.SSIM, lp, rec.Seconds)
+			fmt.Fprintf(log, "[%d/%d] %s: PSNR %.2f dB, SSIM %.4f%s (%.1f s)\n", nth, w.sum.Owned, it, rec.PSNR, rec.SSIM, lp, rec.Seconds)
 		} else {
-			fmt.Fprintf(log, "[%d/%d] %s: failed: %s\n", w.nth, w.sum.Owned, it, rec.Error)
+			fmt.Fprintf(log, "[%d/%d] %s: failed: %s\n", nth, w.sum.Owned, it, rec.Error)
 		}
 	}
 	return false, nil

@@ -803,3 +803,48 @@ func claimItem(t *testing.T, out string, it Item, worker string) (*claim.Claim, 
 	}
 	return cl, stem
 }
+
+// TestRunItemLinesCountFinishedItems: the per-item lines number each item
+// among the shard's items, those finished before counted too, so that a
+// resumed run ends at [N/N] as an uninterrupted one does.
+func TestRunItemLinesCountFinishedItems(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		removed []int    // the items whose records are removed before the rerun
+		want    []string // the rerun's per-item lines, up to the item's name
+	}{
+		{"every item missing", []int{0, 1, 2}, []string{"[1/3] sr_factor=2/dps/00000", "[2/3] sr_factor=2/dps/00001", "[3/3] sr_factor=2/dps/00002"}},
+		{"the last item missing", []int{2}, []string{"[3/3] sr_factor=2/dps/00002"}},
+		{"the first item missing", []int{0}, []string{"[1/3] sr_factor=2/dps/00000"}},
+		{"the middle item missing", []int{1}, []string{"[2/3] sr_factor=2/dps/00001"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := t.TempDir()
+			rep := srReproduction(t, out, 3)
+			if _, err := rep.Run(); err != nil {
+				t.Fatal(err)
+			}
+			items := rep.Items()
+			for _, k := range tc.removed {
+				if err := os.Remove(items[k].Path(out, RecordDir)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var log strings.Builder
+			rep = srReproduction(t, out, 3)
+			rep.Log = &log
+			if _, err := rep.Run(); err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, line := range strings.Split(log.String(), "\n") {
+				if strings.HasPrefix(line, "[") {
+					got = append(got, strings.SplitN(line, ":", 2)[0])
+				}
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("per-item lines %q, want %q\nlog:\n%s", got, tc.want, log.String())
+			}
+		})
+	}
+}
