@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/cadps/toolkit/cadps/guidance"
@@ -114,6 +115,9 @@ func splitTaskList(list string) ([]string, error) {
 			continue
 		}
 		if err := checkTaskSpec("evaluate", "-tasks", t); err != nil {
+			if name := taskAfterComma(t); name != "" {
+				return nil, usagef("-tasks: %v; %s is a task: separate tasks with ';', not ',' (run `cadps evaluate -h` for the flags)", ops.CheckTask(t), name)
+			}
 			return nil, err
 		}
 		c, err := ops.CanonicalTask(t)
@@ -132,6 +136,28 @@ func splitTaskList(list string) ([]string, error) {
 		specs, canon = append(specs, t), append(canon, c)
 	}
 	return specs, nil
+}
+
+// taskAfterComma returns the name of a task (or alias) that spec holds
+// among its parameters, as "sr:factor=2,inpaint_box" does when tasks are
+// separated by ',' instead of ';', or "" when none.
+func taskAfterComma(spec string) string {
+	_, params, ok := strings.Cut(spec, ":")
+	if !ok {
+		return ""
+	}
+	for _, p := range strings.Split(params, ",") {
+		name, _, _ := strings.Cut(p, ":")
+		if name = strings.TrimSpace(name); strings.Contains(name, "=") {
+			continue
+		}
+		for _, task := range ops.Tasks() {
+			if name == task.Name || slices.Contains(task.Aliases, name) {
+				return name
+			}
+		}
+	}
+	return ""
 }
 
 func runEvaluate(args []string, stdout, stderr io.Writer) error {

@@ -512,6 +512,9 @@ func TestTaskListRefusals(t *testing.T) {
 		{"evaluate: parameters in another order", evaluate("sr:factor=2,kernel=box;inpaint_box;sr:kernel=box,factor=2;"), `"sr:factor=2,kernel=box" and "sr:kernel=box,factor=2" are the same task`},
 		{"evaluate: folders that collide", evaluate("inpaint_file:path=m/a.png;inpaint_file:path=m_a.png"),
 			`-tasks: "inpaint_file:path=m/a.png" and "inpaint_file:path=m_a.png" are different tasks that would share the image folder images/inpaint_file_pathm_a.png`},
+		{"evaluate: tasks separated by ','", evaluate("sr:factor=2,inpaint_box"), `parameter "inpaint_box" is not key=value; inpaint_box is a task: separate tasks with ';', not ','`},
+		{"evaluate: a task with parameters after ','", evaluate("inpaint_box:size=12, sr:factor=2"), "sr is a task: separate tasks with ';', not ','"},
+		{"evaluate: a bare word that is no task", evaluate("sr:factor=2,foo"), `parameter "foo" is not key=value (run`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
