@@ -193,7 +193,7 @@ func (f *reproduceFlags) reproduction(fs *flag.FlagSet, pos []string) (*runs.Rep
 		}
 		rep.Tasks = append(rep.Tasks, runs.TaskSetup{Task: restore.SpecTask(spec)})
 	}
-	folder, err := f.addTaskConfigs(rep)
+	folder, rootOf, err := f.addTaskConfigs(rep)
 	if err != nil {
 		return nil, err
 	}
@@ -201,7 +201,7 @@ func (f *reproduceFlags) reproduction(fs *flag.FlagSet, pos []string) (*runs.Rep
 		return nil, err
 	}
 	if len(pos) == 1 {
-		folder = pos[0]
+		folder, rootOf = pos[0], ""
 	}
 	if folder == "" {
 		return nil, usagef("give an image folder (or a task config with data.root)")
@@ -212,6 +212,9 @@ func (f *reproduceFlags) reproduction(fs *flag.FlagSet, pos []string) (*runs.Rep
 		return nil, usagef("-out %s is the image folder: its grids would be read as images by a rerun; give another output folder", *f.out)
 	}
 	if rep.Images, err = imageio.List(folder); err != nil {
+		if rootOf != "" {
+			return nil, fmt.Errorf("the image folder %s is the data.root of %s (give the image folder as the argument to use another): %w", folder, rootOf, err)
+		}
 		return nil, err
 	}
 	if *f.limit > 0 && len(rep.Images) > *f.limit {
@@ -221,12 +224,13 @@ func (f *reproduceFlags) reproduction(fs *flag.FlagSet, pos []string) (*runs.Rep
 }
 
 // addTaskConfigs adds the tasks of the -task-config files to rep and
-// returns the first one's data.root ("" when none names one).
-func (f *reproduceFlags) addTaskConfigs(rep *runs.Reproduction) (dataRoot string, err error) {
+// returns the first data.root one names and that config's path ("" when
+// none names one).
+func (f *reproduceFlags) addTaskConfigs(rep *runs.Reproduction) (dataRoot, rootOf string, err error) {
 	for _, path := range f.taskConfigs {
 		tc, err := restore.ReadTaskConfig(path)
 		if err != nil {
-			return "", err
+			return "", "", err
 		}
 		ts := runs.TaskSetup{Task: tc.Task, Noise: tc.Noise, Method: tc.Method}
 		if tc.HasScale {
@@ -236,14 +240,14 @@ func (f *reproduceFlags) addTaskConfigs(rep *runs.Reproduction) (dataRoot string
 			ts.Noise = nil
 		}
 		if tc.Method != "" && !guidance.Has(tc.Method) && len(rep.Methods) == 0 {
-			return "", fmt.Errorf("%s: conditioning method %q has no counterpart here (known: %s); choose with -methods", path, tc.Method, strings.Join(guidance.Names(), ", "))
+			return "", "", fmt.Errorf("%s: conditioning method %q has no counterpart here (known: %s); choose with -methods", path, tc.Method, strings.Join(guidance.Names(), ", "))
 		}
 		if dataRoot == "" {
-			dataRoot = tc.DataRoot
+			dataRoot, rootOf = tc.DataRoot, path
 		}
 		rep.Tasks = append(rep.Tasks, ts)
 	}
-	return dataRoot, nil
+	return dataRoot, rootOf, nil
 }
 
 // checkTaskLabels refuses two tasks with one label, which names their

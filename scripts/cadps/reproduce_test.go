@@ -384,6 +384,40 @@ measurement:
 	}
 }
 
+// TestReproduceMissingImageFolder: an image folder that cannot be listed
+// is named, and when it came from a task config's data.root the error
+// names the config and says how to give another folder.
+func TestReproduceMissingImageFolder(t *testing.T) {
+	dir := t.TempDir()
+	config := filepath.Join(dir, "sr_config.yaml")
+	gone := filepath.Join(dir, "data", "samples")
+	text := "conditioning:\n  method: ps\ndata:\n  root: " + gone + "\nmeasurement:\n  operator:\n    name: super_resolution\n    scale_factor: 2\n"
+	if err := os.WriteFile(config, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(dir, "other")
+	for _, c := range []struct {
+		name     string
+		args     []string
+		want     string
+		dataRoot bool // the error names the config's data.root
+	}{
+		{"data.root", []string{"-task-config", config}, "the image folder " + gone + " is the data.root of " + config + " (give the image folder as the argument to use another)", true},
+		{"the folder given", []string{other, "-task-config", config}, other, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			out := filepath.Join(dir, "out")
+			_, _, err := runCmd(runReproduce, append(c.args, "-out", out)...)
+			if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "data.root") != c.dataRoot {
+				t.Errorf("error %v, want one containing %q (naming data.root: %v)", err, c.want, c.dataRoot)
+			}
+			if _, err := os.Stat(out); !os.IsNotExist(err) {
+				t.Errorf("the refused run made %s", out)
+			}
+		})
+	}
+}
+
 // TestReproduceRecordsDiffusionConfig reruns a reproduction into its
 // folder with a -diffusion-config: one whose process is the model's own
 // but for the respacing and sampler resumes the folder, one with another
