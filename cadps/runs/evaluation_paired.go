@@ -142,7 +142,16 @@ func PairEvaluations(ra []EvalRow, a string, rb []EvalRow, b string) ([]EvalPair
 			}
 		}
 		if len(s.byImage) == 0 {
-			return s, fmt.Errorf("runs: no rows of method %q", method)
+			var have []string
+			for _, r := range rows {
+				if !slices.Contains(have, r.Method) {
+					have = append(have, r.Method)
+				}
+			}
+			if len(have) == 0 {
+				return s, fmt.Errorf("runs: no rows of method %q: the folder holds no rows", method)
+			}
+			return s, fmt.Errorf("runs: no rows of method %q (the folder's methods: %s)", method, strings.Join(have, ", "))
 		}
 		return s, nil
 	}

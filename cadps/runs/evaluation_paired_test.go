@@ -59,7 +59,8 @@ func TestPairEvaluations(t *testing.T) {
 		want string
 	}{
 		{"other measurements", []EvalRow{row("sr:factor=2", "ddrm", 1, 21, 0.5, 16.01)}, "ddrm", "sr:factor=2, image 1: the baselines differ by 0.01 dB"},
-		{"no such method", b, "pigdm", `no rows of method "pigdm"`},
+		{"no such method", b, "pigdm", `no rows of method "pigdm" (the folder's methods: ddrm)`},
+		{"no rows", nil, "ddrm", `no rows of method "ddrm": the folder holds no rows`},
 		{"nothing in common", []EvalRow{row("inpaint_box:size=12", "ddrm", 0, 10, 0.1, 9)}, "ddrm", "no task and test image in common"},
 	} {
 		if _, err := PairEvaluations(a, "dps", c.b, c.m); err == nil || !strings.Contains(err.Error(), c.want) {

@@ -67,7 +67,7 @@ func TestPaired(t *testing.T) {
 		{"bad metric", []string{"-metric", "fid", "-base", dps, other + ":ddrm"}, true, "want psnr, ssim or lpips"},
 		{"LPIPS not recorded", []string{"-metric", "lpips", "-base", dps, other + ":ddrm"}, false, "ddrm against dps: no image has LPIPS recorded on both sides"},
 		{"not a folder of results", []string{"-base", dps, t.TempDir() + ":ddrm"}, false, "is it a cadps evaluate folder"},
-		{"unknown method", []string{"-base", dps, other + ":pigdm"}, false, `no rows of method "pigdm"`},
+		{"unknown method", []string{"-base", dps, other + ":pigdm"}, false, `no rows of method "pigdm" (the folder's methods: ddrm, diffpir, daps)`},
 		{"other measurements", []string{"-base", dps, moved + ":dps"}, false, "the two sides restored different measurements"},
 	} {
 		err := runPaired(c.args, io.Discard, io.Discard)
