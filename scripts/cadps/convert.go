@@ -32,7 +32,7 @@ func runConvert(args []string, stdout, stderr io.Writer) (err error) {
 		return err
 	}
 	if len(pos) != 2 {
-		return usagef("want an input and an output file (cadps convert [-force] in.pt out.safetensors), got %s", arguments(len(pos)))
+		return usagef("want an input and an output file (cadps convert [-force] in.pt out.safetensors), got %s", arguments(pos))
 	}
 	in, out := pos[0], pos[1]
 	if err := checkConvertOutput(in, out); err != nil {

@@ -131,9 +131,9 @@ Flags:
 	}
 	if len(pos) != want {
 		if want == 1 {
-			return usagef("-save-stats takes one folder, got %s", arguments(len(pos)))
+			return usagef("-save-stats takes one folder, got %s", arguments(pos))
 		}
-		return usagef("want two folders or .npz files (cadps fid A B), got %s", arguments(len(pos)))
+		return usagef("want two folders or .npz files (cadps fid A B), got %s", arguments(pos))
 	}
 	if *saveStats != "" && !isNPZ(*saveStats) {
 		return usagef("-save-stats %s: statistics are written as pytorch-fid's .npz; give a .npz name", *saveStats)

@@ -138,7 +138,7 @@ func TestFlagTerminator(t *testing.T) {
 	}{
 		{"both arguments after --", []string{"metrics", "--", "-a.png", "-b.png"}, 0, `{"psnr":`},
 		{"one argument before --", []string{"metrics", "-register", "1", "-a.png", "--", "-b.png"}, 2, "flag provided but not defined: -a.png (run `cadps metrics -h` for the flags)"},
-		{"a flag after -- is an argument", []string{"metrics", "--", "-a.png", "-b.png", "-register", "1"}, 2, "got 4 arguments"},
+		{"a flag after -- is an argument", []string{"metrics", "--", "-a.png", "-b.png", "-register", "1"}, 2, `got 4 arguments ("-a.png", "-b.png", "-register", "1")`},
 		{"-- as a flag's value", []string{"gmm", "table", "-json", "--", "-a.png"}, 2, "flag provided but not defined: -a.png (run `cadps gmm table -h` for the flags)"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

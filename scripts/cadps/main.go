@@ -18,6 +18,7 @@ import (
 	"os"
 	"runtime/pprof"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -155,12 +156,23 @@ func positive(flags ...intFlag) error {
 	return nil
 }
 
-// arguments spells a count of command-line arguments: "1 argument", "3 arguments".
-func arguments(n int) string {
-	if n == 1 {
-		return "1 argument"
+// arguments spells the command-line arguments pos by their count and
+// names them, so that a word taken for an argument (the second method of
+// "-methods dps cadps") shows: "0 arguments", `1 argument ("a.png")`,
+// `2 arguments ("images", "cadps")`.
+func arguments(pos []string) string {
+	if len(pos) == 0 {
+		return "0 arguments"
 	}
-	return fmt.Sprintf("%d arguments", n)
+	quoted := make([]string, len(pos))
+	for k, a := range pos {
+		quoted[k] = strconv.Quote(a)
+	}
+	noun := "arguments"
+	if len(pos) == 1 {
+		noun = "argument"
+	}
+	return fmt.Sprintf("%d %s (%s)", len(pos), noun, strings.Join(quoted, ", "))
 }
 
 // subcommandError is the error of a command's own subcommand, such as

@@ -4,11 +4,16 @@ import "testing"
 
 func TestArguments(t *testing.T) {
 	for _, c := range []struct {
-		n    int
+		pos  []string
 		want string
-	}{{0, "0 arguments"}, {1, "1 argument"}, {3, "3 arguments"}} {
-		if got := arguments(c.n); got != c.want {
-			t.Errorf("arguments(%d) = %q, want %q", c.n, got, c.want)
+	}{
+		{nil, "0 arguments"},
+		{[]string{"a.png"}, `1 argument ("a.png")`},
+		{[]string{"images", "cadps"}, `2 arguments ("images", "cadps")`},
+		{[]string{"a b", `c"d`, ""}, `3 arguments ("a b", "c\"d", "")`},
+	} {
+		if got := arguments(c.pos); got != c.want {
+			t.Errorf("arguments(%q) = %q, want %q", c.pos, got, c.want)
 		}
 	}
 }

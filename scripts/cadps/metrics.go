@@ -77,7 +77,7 @@ Flags:
 		return usagef("-register %d: want a maximum shift in pixels (0 or more), or -1 for none", *register)
 	}
 	if len(pos) != 2 {
-		return usagef("want a reference and an image (cadps metrics REFERENCE IMAGE), got %s", arguments(len(pos)))
+		return usagef("want a reference and an image (cadps metrics REFERENCE IMAGE), got %s", arguments(pos))
 	}
 	model, _, err := lpf.load()
 	if err != nil {

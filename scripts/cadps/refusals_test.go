@@ -380,6 +380,7 @@ func TestExitStatus(t *testing.T) {
 		{"restore: more steps than the process", restore("sr:factor=2", "-steps", "5000"), 1, "5000 sampling steps exceed the 1000 steps of the prior's diffusion process: give at most 1000"},
 		{"reproduce: unknown -methods", reproduce("-task", "sr:factor=2", "-methods", "dps,magic"), 2, `-methods: guidance: method spec "magic"`},
 		{"reproduce: -task without -methods", append([]string{"reproduce", images, "-task", "sr:factor=2", "-steps", "2", "-out", out, "-quiet"}, model...), 2, "-task sr:factor=2 names no method: give -methods"},
+		{"reproduce: methods separated by a space", append([]string{"reproduce", images, "-task", "sr:factor=2", "-methods", "dps", "cadps", "-out", out}, model...), 2, fmt.Sprintf("want at most one image folder, got 2 arguments (%q, \"cadps\")", images)},
 		{"reproduce: unknown task", reproduce("-task", "deblur"), 2, `-task: operator spec "deblur": unknown operator "deblur"`},
 		{"reproduce: negative -scale", reproduce("-task", "sr:factor=2", "-scale", "-1"), 2, "-scale"},
 		{"reproduce: -fid-dims without -fid", reproduce("-task", "sr:factor=2", "-fid-dims", "64"), 2, "-fid-dims sets up -fid: give -fid too"},

@@ -68,7 +68,7 @@ func runReproduce(args []string, stdout, stderr io.Writer) (err error) {
 	}
 	switch {
 	case len(pos) > 1:
-		return usagef("want at most one image folder, got %s", arguments(len(pos)))
+		return usagef("want at most one image folder, got %s", arguments(pos))
 	case *f.out == "":
 		return usagef("-out DIR is required")
 	case len(f.tasks)+len(f.taskConfigs) == 0:

@@ -157,7 +157,7 @@ func parseRestore(args []string, stderr io.Writer) (*restoreJob, error) {
 	}
 	switch {
 	case len(pos) != 1:
-		return nil, usagef("want one image (cadps restore IMAGE -task SPEC -out DIR), got %s", arguments(len(pos)))
+		return nil, usagef("want one image (cadps restore IMAGE -task SPEC -out DIR), got %s", arguments(pos))
 	case *out == "":
 		return nil, usagef("-out DIR is required")
 	case len(tasks) > 1:

@@ -43,7 +43,7 @@ func runVersion(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if len(pos) != 0 {
-		return usagef("version takes no arguments, got %s", arguments(len(pos)))
+		return usagef("version takes no arguments, got %s", arguments(pos))
 	}
 	v := versionInfo{Toolkit: buildinfo.Toolkit(), Go: runtime.Version(), BackendConfig: os.Getenv(backend.EnvVar)}
 	if bi, ok := debug.ReadBuildInfo(); ok {
