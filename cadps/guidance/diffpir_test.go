@@ -1,6 +1,7 @@
 package guidance_test
 
 import (
+	"fmt"
 	"math"
 	"testing"
 
@@ -150,5 +151,65 @@ func TestDiffPIRVectorMeasurement(t *testing.T) {
 		if math.Abs(g-scale*want[i]) > 1e-5*scale*(1+math.Abs(want[i])) {
 			t.Errorf("x_T[%d] = %.6g, want √ᾱ·(A⁺y)[%d] = %.6g", i, g, i, scale*want[i])
 		}
+	}
+}
+
+// TestDiffPIRRenoise checks DiffPIR's re-noising from a step's guided x̂0
+// (its x0_data) against its float64 evaluation, for η and ζ of the
+// released configs (η = 0) and others:
+//
+//	ε̂ = (x − √ᾱ_t x̂0)/√(1−ᾱ_t),  σ_η = η √(1−ᾱ_{t'})/√(1−ᾱ_t) √β_t
+//	x' = √ᾱ_{t'} x̂0 + √(1−ζ)(√(1−ᾱ_{t'} − σ_η²) ε̂ + σ_η n₁) + √ζ √(1−ᾱ_{t'}) n₂
+//
+// The fixture diffpir-sr2 runs η = 0 only, where n₁ has no weight.
+func TestDiffPIRRenoise(t *testing.T) {
+	in, out := []int{1, 1, 2, 2}, []int{1, 4}
+	a := zeros(4, 4)
+	for k, s := range []float64{2, 0.5, 1, 0.1} {
+		a[k][k] = s
+	}
+	op := denseOperator(t, "diagonal", a, in, out)
+	const steps = 6
+	for _, tc := range []struct {
+		eta, zeta float64
+		index     int
+	}{
+		{0, 0.25, 4}, {0.5, 0.25, 4}, {1, 0.25, 2}, {1, 0, 1}, {0.5, 1, 3},
+	} {
+		t.Run(fmt.Sprintf("eta=%g,zeta=%g,index=%d", tc.eta, tc.zeta, tc.index), func(t *testing.T) {
+			m := guidance.DiffPIR{Lambda: 2, Zeta: tc.zeta, Eta: tc.eta, Guidance: 1}
+			s, p := toySampler(t, m, op, steps, 0.05)
+			ts, err := guidance.DiffPIRTimesteps(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sched, err := guidance.DiffPIRSchedule(p, m.Lambda, 0.05)
+			if err != nil {
+				t.Fatal(err)
+			}
+			k := steps - 1 - tc.index
+			cur, next := ts[k], ts[k+1]
+			sa, s1 := float64(sched["sqrt_alphas_cumprod"][cur]), float64(sched["sqrt_1m_alphas_cumprod"][cur])
+			saN, s1N := float64(sched["sqrt_alphas_cumprod"][next]), float64(sched["sqrt_1m_alphas_cumprod"][next])
+			beta := float64(sched["betas"][cur])
+
+			x := uniformValues(1, 4, -1.5, 1.5)
+			n1, n2 := uniformValues(2, 4, -2, 2), uniformValues(3, 4, -2, 2)
+			draws := []*tensors.Tensor{tensors.FromFlatDataAndDimensions(n1, in...), tensors.FromFlatDataAndDimensions(n2, in...)}
+			info, err := s.StepDraws(tensors.FromFlatDataAndDimensions(x, in...), tc.index, draws, uniformTensor(4, out, -1, 1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			x0, got := float64s(info.Extra["x0_data"]), float64s(info.X)
+			sEta := tc.eta * s1N / s1 * math.Sqrt(beta)
+			for p := range x {
+				e := (float64(x[p]) - sa*x0[p]) / s1
+				want := saN*x0[p] + math.Sqrt(1-tc.zeta)*(math.Sqrt(s1N*s1N-sEta*sEta)*e+sEta*float64(n1[p])) +
+					math.Sqrt(tc.zeta)*s1N*float64(n2[p])
+				if math.Abs(got[p]-want) > 1e-5*max(1, math.Abs(want)) {
+					t.Errorf("pixel %d (t = %d → %d, σ_η = %.4g): x' = %.7g, want %.7g", p, cur, next, sEta, got[p], want)
+				}
+			}
+		})
 	}
 }
