@@ -138,15 +138,13 @@ func splitTaskList(list string) ([]string, error) {
 	return specs, nil
 }
 
-// taskAfterComma returns the name of a task (or alias) that spec holds
-// among its parameters, as "sr:factor=2,inpaint_box" does when tasks are
-// separated by ',' instead of ';', or "" when none.
+// taskAfterComma returns the name of a task (or alias) that follows a ','
+// in spec, as in "sr:factor=2,inpaint_box" (read as a parameter of sr) and
+// "inpaint_box,sr:factor=2" (read as part of the first task's name) when
+// tasks are separated by ',' instead of ';', or "" when none.
 func taskAfterComma(spec string) string {
-	_, params, ok := strings.Cut(spec, ":")
-	if !ok {
-		return ""
-	}
-	for _, p := range strings.Split(params, ",") {
+	parts := strings.Split(spec, ",")
+	for _, p := range parts[1:] {
 		name, _, _ := strings.Cut(p, ":")
 		if name = strings.TrimSpace(name); strings.Contains(name, "=") {
 			continue

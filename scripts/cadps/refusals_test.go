@@ -515,6 +515,8 @@ func TestTaskListRefusals(t *testing.T) {
 			`-tasks: "inpaint_file:path=m/a.png" and "inpaint_file:path=m_a.png" are different tasks that would share the image folder images/inpaint_file_pathm_a.png`},
 		{"evaluate: tasks separated by ','", evaluate("sr:factor=2,inpaint_box"), `parameter "inpaint_box" is not key=value; inpaint_box is a task: separate tasks with ';', not ','`},
 		{"evaluate: a task with parameters after ','", evaluate("inpaint_box:size=12, sr:factor=2"), "sr is a task: separate tasks with ';', not ','"},
+		{"evaluate: a task without parameters before ','", evaluate("inpaint_box,sr:factor=2"), "; sr is a task: separate tasks with ';', not ','"},
+		{"evaluate: two tasks without parameters", evaluate("inpaint_box, gaussian_blur"), "; gaussian_blur is a task: separate tasks with ';', not ','"},
 		{"evaluate: a bare word that is no task", evaluate("sr:factor=2,foo"), `parameter "foo" is not key=value (run`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
