@@ -159,7 +159,8 @@ func positive(flags ...intFlag) error {
 // arguments spells the command-line arguments pos by their count and
 // names them, so that a word taken for an argument (the second method of
 // "-methods dps cadps") shows: "0 arguments", `1 argument ("a.png")`,
-// `2 arguments ("images", "cadps")`.
+// `2 arguments ("images", "cadps")`; past five (a shell pattern matching
+// a folder of images), the first five and how many more (listed).
 func arguments(pos []string) string {
 	if len(pos) == 0 {
 		return "0 arguments"
@@ -172,7 +173,7 @@ func arguments(pos []string) string {
 	if len(pos) == 1 {
 		noun = "argument"
 	}
-	return fmt.Sprintf("%d %s (%s)", len(pos), noun, strings.Join(quoted, ", "))
+	return fmt.Sprintf("%d %s (%s)", len(pos), noun, listed(quoted))
 }
 
 // subcommandError is the error of a command's own subcommand, such as
