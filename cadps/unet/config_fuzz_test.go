@@ -100,7 +100,9 @@ func TestNewHeadCounts(t *testing.T) {
 
 // TestNewChannelCounts checks that New takes 0 for the default channel and
 // class counts and refuses a negative one, naming it, rather than building
-// the default network for it (in_channels -1 gave a 3-channel model).
+// the default network for it (in_channels -1 gave a 3-channel model), and
+// one above maxChannels or maxClasses, up to which every parameter count
+// fits an int.
 func TestNewChannelCounts(t *testing.T) {
 	for _, c := range []struct {
 		name                     string
@@ -113,6 +115,10 @@ func TestNewChannelCounts(t *testing.T) {
 		{"negative in_channels", -1, 0, 0, 0, 0, 0, "in_channels, out_channels and num_classes must not be negative"},
 		{"negative out_channels", 0, -6, 0, 0, 0, 0, "must not be negative"},
 		{"negative num_classes", 0, 0, -1, 0, 0, 0, "must not be negative"},
+		{"the most channels and classes", 1 << 16, 1 << 16, 1 << 24, maxChannels, maxChannels, maxClasses, ""},
+		{"too many in_channels", 1 << 50, 0, 0, 0, 0, 0, "in_channels 1125899906842624 is more than 65536"},
+		{"too many out_channels", 0, maxChannels + 1, 0, 0, 0, 0, "out_channels 65537 is more than 65536"},
+		{"too many num_classes", 0, 0, 1 << 50, 0, 0, 0, "num_classes 1125899906842624 is more than 16777216"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := Config{ImageSize: 8, NumChannels: 32, NumResBlocks: 1, ChannelMult: "1,2", NumHeads: 1, NumHeadChannels: -1,
@@ -129,6 +135,9 @@ func TestNewChannelCounts(t *testing.T) {
 			if m.InChannels() != c.wantIn || m.OutChannels() != c.wantOut || m.NumClasses() != c.wantCls {
 				t.Errorf("%d in, %d out channels, %d classes; want %d, %d, %d", m.InChannels(), m.OutChannels(), m.NumClasses(), c.wantIn, c.wantOut, c.wantCls)
 			}
+			if m.NumParams() <= 0 {
+				t.Errorf("%d parameters", m.NumParams())
+			}
 		})
 	}
 }
@@ -140,20 +149,29 @@ func TestNewChannelCounts(t *testing.T) {
 // 0-channel layers.
 func TestNewChannelMult(t *testing.T) {
 	for _, c := range []struct {
-		mult string
-		want string // error substring; "" for success
+		mult     string
+		channels int    // num_channels; 0 for 32
+		want     string // error substring; "" for success
 	}{
-		{"1,2", ""},
-		{"1,3", ""},
-		{"1,NaN", `bad channel_mult "1,NaN": "NaN" is not a positive finite number`},
-		{"1,Inf", `"Inf" is not a positive finite number`},
-		{"1,-2", `"-2" is not a positive finite number`},
-		{"1,2,", `"" is not a positive finite number`},
-		{"1,0.001", "channel_mult 0.001 of level 1 gives 0.001 × 32 = 0.032 channels, want 1 to 65536"},
-		{"1,1e30", "channel_mult 1e+30 of level 1 gives"},
+		{"1,2", 0, ""},
+		{"1,3", 0, ""},
+		{"1,NaN", 0, `bad channel_mult "1,NaN": "NaN" is not a positive finite number`},
+		{"1,Inf", 0, `"Inf" is not a positive finite number`},
+		{"1,-2", 0, `"-2" is not a positive finite number`},
+		{"1,2,", 0, `"" is not a positive finite number`},
+		{"1,0.001", 0, "channel_mult 0.001 of level 1 gives 0.001 × 32 = 0.032 channels, want 1 to 65536"},
+		{"1,1e30", 0, "channel_mult 1e+30 of level 1 gives"},
+		// Levels of 20000 channels, but a time embedding of 4·num_channels:
+		// its 16·num_channels² weights overflowed the parameter count.
+		{"0.00001", 2_000_000_000, "num_channels 2000000000 is more than 65536"},
+		{"1", 1 << 16, ""},
 	} {
 		t.Run(c.mult, func(t *testing.T) {
-			m, err := New(Config{ImageSize: 8, NumChannels: 32, NumResBlocks: 1, ChannelMult: c.mult, NumHeads: 1, NumHeadChannels: -1, NumHeadsUpsample: -1})
+			channels := c.channels
+			if channels == 0 {
+				channels = 32
+			}
+			m, err := New(Config{ImageSize: 8, NumChannels: channels, NumResBlocks: 1, ChannelMult: c.mult, NumHeads: 1, NumHeadChannels: -1, NumHeadsUpsample: -1})
 			switch {
 			case c.want == "" && err != nil:
 				t.Fatalf("New: %v", err)

@@ -68,19 +68,37 @@ type layer interface {
 	prefix() string
 }
 
-// maxChannels is the most channels New gives a level of the network,
-// 64 times the widest of the published models'.
-const maxChannels = 1 << 16
+// maxChannels is the most channels New gives a level of the network, 64
+// times the widest of the published models', and the most it takes for
+// num_channels, in_channels and out_channels; maxClasses is the most
+// class labels it takes for num_classes, over 700 times ImageNet-21k's.
+// With both, no parameter count overflows an int.
+const (
+	maxChannels = 1 << 16
+	maxClasses  = 1 << 24
+)
 
 // New builds the architecture of cfg, or returns an error naming what is
 // inconsistent (sizes not divisible, channels not divisible into 32 groups
-// or into heads, a negative channel or class count, ...).
+// or into heads, a negative channel or class count, more than 65536
+// channels or 2^24 classes, ...).
 func New(cfg Config) (*Model, error) {
 	if cfg.ImageSize <= 0 || cfg.NumChannels <= 0 || cfg.NumResBlocks <= 0 {
 		return nil, fmt.Errorf("unet: image_size, num_channels and num_res_blocks must be positive in %s", cfg)
 	}
 	if cfg.InChannels < 0 || cfg.OutChannels < 0 || cfg.NumClasses < 0 {
 		return nil, fmt.Errorf("unet: in_channels, out_channels and num_classes must not be negative (0 takes the default) in %s", cfg)
+	}
+	for _, c := range []struct {
+		name    string
+		n, most int
+	}{{"num_channels", cfg.NumChannels, maxChannels}, {"in_channels", cfg.InChannels, maxChannels},
+		{"out_channels", cfg.OutChannels, maxChannels}, {"num_classes", cfg.NumClasses, maxClasses}} {
+		// The time embedding has 4·num_channels channels, and the label
+		// embedding num_classes rows of them: too many overflow the counts.
+		if c.n > c.most {
+			return nil, fmt.Errorf("unet: %s %d is more than %d, in %s", c.name, c.n, c.most, cfg)
+		}
 	}
 	mult, err := cfg.channelMult()
 	if err != nil {
