@@ -625,7 +625,7 @@ func TestLoadKernelShapes(t *testing.T) {
 	}{
 		{"3x3", []int{3, 3}, ""},
 		{"4x4 (NewBlur checks oddness)", []int{4, 4}, ""},
-		{"0x0", []int{0, 0}, "has shape [0 0], want a square 2-D kernel"},
+		{"0x0", []int{0, 0}, "has shape [0 0], want a square 2-D kernel of side at least 1"},
 		{"3x5", []int{3, 5}, "has shape [3 5], want a square 2-D kernel"},
 		{"1-D", []int{9}, "has shape [9], want a square 2-D kernel"},
 	} {

@@ -81,7 +81,7 @@ func LoadKernel(path, tensor string) ([]float32, int, error) {
 		return nil, 0, fmt.Errorf("kernel file %s has no tensor %q", path, tensor)
 	}
 	if len(t.Shape) != 2 || t.Shape[0] != t.Shape[1] || t.Shape[0] < 1 {
-		return nil, 0, fmt.Errorf("kernel %q in %s has shape %v, want a square 2-D kernel", tensor, path, t.Shape)
+		return nil, 0, fmt.Errorf("kernel %q in %s has shape %v, want a square 2-D kernel of side at least 1", tensor, path, t.Shape)
 	}
 	k, err := t.Float32()
 	if err != nil {
