@@ -4,7 +4,9 @@
 # is not well-formed XML (as a viewer showing it as an image needs), or when a
 # notebook has fewer figures (image/png or image/svg+xml outputs) than its metadata
 # "cadps.figures" promises. GoNB exits 0 even after a runtime panic, so the
-# outputs are what is checked.
+# outputs are what is checked. (GoNB drops the outputs a cell's program has not
+# yet handed over when it exits, so every displaying cell ends with
+# gonbui.Sync(), as `go test ./scripts/notebooks` checks.)
 #
 # The quickstart and ablation notebooks add an LPIPS column when
 # CADPS_LPIPS_DIR names a folder holding torchvision's
@@ -59,8 +61,7 @@ if [ $inplace = 0 ] && [ -z "${CADPS_LPIPS_DIR:-}" ]; then
 	export CADPS_LPIPS_DIR="$tmp/lpips"
 	echo "     LPIPS with random-weight backbone files ($CADPS_LPIPS_DIR)"
 fi
-# check NOTEBOOK: exit 0 if its outputs are clean, 2 if only figures are
-# missing, 1 for any error.
+# check NOTEBOOK: exit 0 if its outputs are clean, 1 otherwise.
 check() {
 	python3 - "$1" <<'PY'
 import json, re, sys
@@ -94,7 +95,7 @@ want = nb.get("metadata", {}).get("cadps", {}).get("figures", 1)
 if figures < want:
     problems.append(f"{figures} figures, the notebook promises {want}")
 for p in problems: print("   ", p)
-sys.exit(0 if not problems else 2 if figures < want and len(problems) == 1 else 1)
+sys.exit(1 if problems else 0)
 PY
 }
 
@@ -158,21 +159,14 @@ for nb in "${nbs[@]}"; do
 		checksize "$nb" "$src" || { echo "FAIL $name"; status=1; continue; }
 	fi
 	start=$(date +%s)
-	result=1
-	# A notebook whose only problem is a missing figure runs once more: the
-	# kernel has been seen to drop one of several figures displayed at once
-	# on a loaded machine, and a notebook that really lacks one fails twice.
-	for try in 1 2; do
-		# From stdin, so that the kernel runs in notebooks/ whichever file is executed.
-		if ! (cd "$root/notebooks" && jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=1800 \
-			--ExecutePreprocessor.kernel_name=gonb --stdin --output "$out" <"$src" >"$tmp/$name.log" 2>&1); then
-			echo "FAIL $name: nbconvert failed"; tail -n 20 "$tmp/$name.log"; result=1; break
-		fi
-		result=0
-		check "$out" || result=$?
-		[ $result = 2 ] && [ $try = 1 ] && echo "     $name: a figure is missing; running it once more"
-		[ $result = 2 ] || break
-	done
+	result=0
+	# From stdin, so that the kernel runs in notebooks/ whichever file is executed.
+	if ! (cd "$root/notebooks" && jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=1800 \
+		--ExecutePreprocessor.kernel_name=gonb --stdin --output "$out" <"$src" >"$tmp/$name.log" 2>&1); then
+		echo "FAIL $name: nbconvert failed"; tail -n 20 "$tmp/$name.log"; result=1
+	elif ! check "$out"; then
+		result=1
+	fi
 	if [ $result = 0 ] && [ $inplace = 1 ] && ! strip "$out"; then
 		echo "FAIL $name: an output holds a path of this machine; the notebook is not saved"; status=1; continue
 	fi
