@@ -103,3 +103,27 @@ func TestDisplayingCellsSync(t *testing.T) {
 		})
 	}
 }
+
+// TestGPUInstructionsTagXLA checks that a notebook whose prose says how to
+// run on a GPU (GOMLX_BACKEND=xla:…) also says to build with the xla tag:
+// without it the toolkit is built without XLA and backend.New refuses the
+// setting.
+func TestGPUInstructionsTagXLA(t *testing.T) {
+	for _, path := range notebooks(t) {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			cells, err := readNotebook(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var prose strings.Builder
+			for _, c := range cells {
+				if c.kind == "markdown" {
+					prose.WriteString(c.source)
+				}
+			}
+			if p := prose.String(); strings.Contains(p, "GOMLX_BACKEND=xla") && !strings.Contains(p, "%goflags -tags=xla") {
+				t.Errorf("the prose sets GOMLX_BACKEND=xla for a GPU but does not say to build the cells with %s", "%goflags -tags=xla")
+			}
+		})
+	}
+}
