@@ -9,8 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/cadps/toolkit/cadps/guidance"
 )
 
 // cell is a notebook cell: its kind ("code", "markdown") and its source.
@@ -125,5 +129,42 @@ func TestGPUInstructionsTagXLA(t *testing.T) {
 				t.Errorf("the prose sets GOMLX_BACKEND=xla for a GPU but does not say to build the cells with %s", "%goflags -tags=xla")
 			}
 		})
+	}
+}
+
+// methodList matches the ablation's setting of the methods it runs.
+var methodList = regexp.MustCompile(`(?m)^\s*methods\s*=\s*\[\]string\{([^}]*)\}`)
+
+// TestAblationRunsEveryMethod checks that the ablation notebook, which
+// says it runs every guidance method of the toolkit, runs each of
+// guidance.Names() but unconditional (the prior alone, no guidance), and
+// nothing else.
+func TestAblationRunsEveryMethod(t *testing.T) {
+	cells, err := readNotebook(filepath.Join("..", "..", "notebooks", "ablation.ipynb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range cells {
+		m := methodList.FindStringSubmatch(c.source)
+		if c.kind != "code" || m == nil {
+			continue
+		}
+		for _, q := range strings.Split(m[1], ",") {
+			name, err := strconv.Unquote(strings.TrimSpace(q))
+			if err != nil {
+				t.Fatalf("methods setting %q: %v", m[0], err)
+			}
+			got = append(got, name)
+		}
+		break
+	}
+	if got == nil {
+		t.Fatal("no code cell sets methods = []string{...}")
+	}
+	want := slices.DeleteFunc(guidance.Names(), func(n string) bool { return n == "unconditional" })
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("the ablation runs %v, want every guidance method: %v", got, want)
 	}
 }
