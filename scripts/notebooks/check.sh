@@ -6,7 +6,10 @@
 # "cadps.figures" promises. GoNB exits 0 even after a runtime panic, so the
 # outputs are what is checked. (GoNB drops the outputs a cell's program has not
 # yet handed over when it exits, so every displaying cell ends with
-# gonbui.Sync(), as `go test ./scripts/notebooks` checks.)
+# gonbui.Sync(), as `go test ./scripts/notebooks` checks.) A code cell whose
+# metadata "cadps.fixed" is true shows what the check size does not change (a
+# table read from a doc): without --inplace the check fails when its text output
+# differs from the committed notebook's, which is then out of date.
 #
 # The quickstart and ablation notebooks add an LPIPS column when
 # CADPS_LPIPS_DIR names a folder holding torchvision's
@@ -130,6 +133,28 @@ sys.exit(1 if problems else 0)
 PY
 }
 
+# same NOTEBOOK OUT: fails naming each cell whose metadata "cadps.fixed" is
+# true and whose text outputs in the executed OUT differ from those NOTEBOOK
+# holds.
+same() {
+	python3 - "$1" "$2" <<'PY'
+import json, os, sys
+committed, executed = (json.load(open(p))["cells"] for p in sys.argv[1:3])
+def texts(cell):
+    out = []
+    for o in cell.get("outputs", []):
+        for v in [o.get("text", "")] + [o.get("data", {}).get(k, "") for k in ("text/plain", "text/markdown", "text/html")]:
+            out.append("".join(v) if isinstance(v, list) else v)
+    return out
+problems = []
+for i, (c, e) in enumerate(zip(committed, executed)):
+    if c.get("metadata", {}).get("cadps", {}).get("fixed") and texts(c) != texts(e):
+        problems.append(f"cell {i}: its output is not the committed one: run scripts/notebooks/check.sh --inplace {os.path.basename(sys.argv[1])}")
+for p in problems: print("   ", p)
+sys.exit(1 if problems else 0)
+PY
+}
+
 # checksize NOTEBOOK OUT: writes NOTEBOOK to OUT with the assignments of its
 # metadata "cadps.check" applied; fails naming an assignment it lacks.
 checksize() {
@@ -165,6 +190,8 @@ for nb in "${nbs[@]}"; do
 		--ExecutePreprocessor.kernel_name=gonb --stdin --output "$out" <"$src" >"$tmp/$name.log" 2>&1); then
 		echo "FAIL $name: nbconvert failed"; tail -n 20 "$tmp/$name.log"; result=1
 	elif ! check "$out"; then
+		result=1
+	elif [ $inplace = 0 ] && ! same "$nb" "$out"; then
 		result=1
 	fi
 	if [ $result = 0 ] && [ $inplace = 1 ] && ! strip "$out"; then
