@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -167,4 +168,152 @@ func TestAblationRunsEveryMethod(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("the ablation runs %v, want every guidance method: %v", got, want)
 	}
+}
+
+// TestNotebookCommands runs the cadps commands the notebooks' prose gives,
+// from the module root with the cadps command built from this checkout,
+// and checks that they print what the notebooks say they do: the PSNRs
+// reconstruction-process quotes for other step sizes, and the rows of
+// the tables the notebooks' saved outputs show.
+func TestNotebookCommands(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds cadps and runs restorations of 100 steps")
+	}
+	const (
+		restore = "go run ./scripts/cadps restore -task super_resolution:factor=4 -method cadps -steps 100 -seed 2 -scale 3 -out out/sneaker-sr4 cadps/prior/small/testimages/7-sneaker.png"
+		gmm     = "go run ./scripts/cadps gmm -method dps -dim 8 -dim-y 2 -seed 8 -samples 500 -steps 100 -scale 0.3 -projections 200"
+	)
+	cases := []struct {
+		notebook string
+		command  string // as the prose gives it
+		change   string // what the prose says to change in it: "add F" or "leave out F" ("" for none)
+		prose    string // what the prose says of the run
+		printed  string // what the command prints for it ("" for a cadps gmm row)
+		saved    bool   // whether the saved outputs show it too
+	}{
+		{"reconstruction-process.ipynb", restore, "", "ζ = 3 gives 17.67 dB", "PSNR 17.67 dB", false},
+		{"reconstruction-process.ipynb", restore, "add `-ramp 0.1:0.5`", "17.73 dB", "PSNR 17.73 dB", false},
+		{"reconstruction-process.ipynb", restore, "leave out `-scale 3`", "against the 15.66 dB below", "PSNR 15.66 dB", true},
+		{"posterior-fidelity.ipynb", gmm, "", "for the DPS row", "", true},
+	}
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	bin := filepath.Join(tmp, "cadps")
+	build := exec.Command("go", "build", "-o", bin, "./scripts/cadps")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building cadps: %v\n%s", err, out)
+	}
+	for _, c := range cases {
+		t.Run(c.notebook+": "+c.prose, func(t *testing.T) {
+			path := filepath.Join(root, "notebooks", c.notebook)
+			cells, err := readNotebook(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var prose strings.Builder
+			for _, cell := range cells {
+				if cell.kind == "markdown" {
+					prose.WriteString(cell.source)
+				}
+			}
+			for _, s := range []string{"`" + c.command + "`", c.prose, c.change} {
+				if !strings.Contains(prose.String(), s) {
+					t.Fatalf("the prose does not say %q", s)
+				}
+			}
+			command := c.command
+			if flag, ok := strings.CutPrefix(c.change, "add "); ok {
+				command += " " + strings.Trim(flag, "`")
+			} else if flag, ok := strings.CutPrefix(c.change, "leave out "); ok {
+				command = strings.Replace(command, " "+strings.Trim(flag, "`")+" ", " ", 1)
+			}
+			command = strings.Replace(command, " -out out/", " -out "+tmp+"/", 1)
+			run := exec.Command(bin, strings.Fields(strings.TrimPrefix(command, "go run ./scripts/cadps "))...)
+			run.Dir = root
+			out, err := run.Output()
+			if err != nil {
+				t.Fatalf("%s: %v", command, err)
+			}
+			want := c.printed
+			if want == "" {
+				if want, err = gmmRow(out); err != nil {
+					t.Fatal(err)
+				}
+			} else if !strings.Contains(string(out), want) {
+				t.Errorf("%s printed %q, not %q as the prose says (%q)", command, out, want, c.prose)
+			}
+			if !c.saved {
+				return
+			}
+			saved, err := savedText(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(saved, want) {
+				t.Errorf("%s gives %q, which the saved outputs do not show", command, want)
+			}
+		})
+	}
+}
+
+// gmmRow returns the posterior-fidelity notebook's table row (method, ζ,
+// SW₂, energy distance, weight TV) for what cadps gmm printed.
+func gmmRow(printed []byte) (string, error) {
+	var r struct {
+		Method            string  `json:"method"`
+		Scale             float64 `json:"scale"`
+		SlicedWasserstein float64 `json:"sliced_wasserstein"`
+		EnergyDistance    float64 `json:"energy_distance"`
+		WeightTV          float64 `json:"weight_tv"`
+	}
+	if err := json.Unmarshal(printed, &r); err != nil {
+		return "", fmt.Errorf("reading the output of cadps gmm: %w", err)
+	}
+	return fmt.Sprintf("| %s | %g | %.3f | %.3f | %.3f |", r.Method, r.Scale, r.SlicedWasserstein, r.EnergyDistance, r.WeightTV), nil
+}
+
+// savedText returns the text outputs of the notebook at path, joined.
+func savedText(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("reading notebook: %w", err)
+	}
+	var nb struct {
+		Cells []struct {
+			Outputs []struct {
+				Text json.RawMessage            `json:"text"`
+				Data map[string]json.RawMessage `json:"data"`
+			} `json:"outputs"`
+		} `json:"cells"`
+	}
+	if err := json.Unmarshal(data, &nb); err != nil {
+		return "", fmt.Errorf("notebook %s: %w", path, err)
+	}
+	var sb strings.Builder
+	add := func(raw json.RawMessage) {
+		var lines []string
+		if json.Unmarshal(raw, &lines) != nil {
+			var s string
+			_ = json.Unmarshal(raw, &s)
+			lines = []string{s}
+		}
+		sb.WriteString(strings.Join(lines, "") + "\n")
+	}
+	for _, c := range nb.Cells {
+		for _, o := range c.Outputs {
+			if o.Text != nil {
+				add(o.Text)
+			}
+			for _, k := range []string{"text/plain", "text/markdown"} {
+				if v, ok := o.Data[k]; ok {
+					add(v)
+				}
+			}
+		}
+	}
+	return sb.String(), nil
 }
