@@ -161,6 +161,9 @@ func loadIDXFile(path string, size, channels int) (*Dataset, error) {
 	if err != nil {
 		return nil, fmt.Errorf("train: %s: %w", path, err)
 	}
+	if h > size || w > size {
+		return nil, fmt.Errorf("train: %w", &LargeImageError{Path: path, IDX: true, W: w, H: h, Size: size})
+	}
 	d, err := padImages(n, 1, h, w, size, func(k, _, y, x int) float32 { return float32(pix[(k*h+y)*w+x]) / 255 })
 	if err != nil {
 		return nil, fmt.Errorf("train: %s: %w", path, err)
@@ -250,6 +253,32 @@ func readIDXData(src io.Reader, want int64) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// LargeImageError is the error of images larger than the model's size:
+// smaller ones are padded to it, larger ones are refused rather than
+// shrunk or cut, so that the images are those given.
+type LargeImageError struct {
+	// Path is the image file, or the IDX file holding the images.
+	Path string
+	// IDX is true when Path is an IDX file.
+	IDX bool
+	// W and H are the images' width and height.
+	W, H int
+	// Size is the model's image size.
+	Size int
+}
+
+// Error implements error:
+//
+//	image faces/a.png is 64×64, but the model takes 32×32 images, or smaller ones, which are padded (resize or crop the images to at most 32×32 first)
+func (e *LargeImageError) Error() string {
+	what := "image " + e.Path + " is"
+	if e.IDX {
+		what = "the images of " + e.Path + " are"
+	}
+	return fmt.Sprintf("%s %d×%d, but the model takes %d×%d images, or smaller ones, which are padded (resize or crop the images to at most %d×%d first)",
+		what, e.W, e.H, e.Size, e.Size, e.Size, e.Size)
+}
+
 // loadImageFolder reads every PNG/JPEG file in dir (imageio.List) as gray
 // (channels 1) or RGB (3); idx is the IDX file a folder would hold
 // instead, for the error of a folder with neither.
@@ -272,7 +301,7 @@ func loadImageFolder(dir string, size, channels int, idx string) (*Dataset, erro
 			return nil, fmt.Errorf("train: %w", err)
 		}
 		if hd.Width > size || hd.Height > size {
-			return nil, fmt.Errorf("train: %s is %d×%d, larger than the %d×%d the model takes", p, hd.Width, hd.Height, size, size)
+			return nil, fmt.Errorf("train: %w", &LargeImageError{Path: p, W: hd.Width, H: hd.Height, Size: size})
 		}
 		im, err := imageio.Load(p, imageio.WithMode(mode))
 		if err != nil {

@@ -191,7 +191,7 @@ func TestLoadDatasetErrors(t *testing.T) {
 		{"truncated", truncated, 4, "truncated"},
 		{"float elements", floats, 4, "element type"},
 		{"not IDX", notIDX, 4, "bad magic"},
-		{"too large", big, 4, "larger than"},
+		{"too large", big, 4, "the images of " + big + " are 5×5, but the model takes 4×4 images, or smaller ones, which are padded (resize or crop the images to at most 4×4 first)"},
 		{"trailing data", trailing, 4, "6 bytes after the 6 bytes of data its header gives"},
 		{"empty folder", empty, 4, "has no PNG or JPEG files (nor train-images-idx3-ubyte"},
 		{"missing", filepath.Join(dir, "nope"), 4, "no such file"},
@@ -315,8 +315,8 @@ func TestLoadDatasetLargeImages(t *testing.T) {
 	runtime.ReadMemStats(&before)
 	_, err := LoadDataset(dir, 32, 1)
 	runtime.ReadMemStats(&after)
-	want := filepath.Join(dir, "a.png") + " is 1000×800, larger than the 32×32"
-	if err == nil || !strings.Contains(err.Error(), want) {
+	want := "train: image " + filepath.Join(dir, "a.png") + " is 1000×800, but the model takes 32×32 images, or smaller ones, which are padded (resize or crop the images to at most 32×32 first)"
+	if err == nil || err.Error() != want {
 		t.Errorf("error %v, want one saying %q", err, want)
 	}
 	if grew := after.TotalAlloc - before.TotalAlloc; grew > 1<<20 {

@@ -83,7 +83,7 @@ func runDenoise(args []string, stdout, stderr io.Writer) (err error) {
 	}
 	ds, err := train.LoadTestSet(*data, prior.Model.ImageSize(), 1)
 	if err != nil {
-		return err
+		return dataError(err)
 	}
 	if *count > ds.N {
 		return fmt.Errorf("%s holds %d images; -count %d asks for more", *data, ds.N, *count)

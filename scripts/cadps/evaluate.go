@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -215,7 +216,7 @@ func runEvaluate(args []string, stdout, stderr io.Writer) error {
 func loadTestImages(data string, offset, count int, shape []int) ([]*imageio.Image, string, error) {
 	set, err := train.LoadTestSet(data, shape[2], shape[1])
 	if err != nil {
-		return nil, "", err
+		return nil, "", dataError(err)
 	}
 	if set.C != shape[1] || set.W != shape[3] {
 		return nil, "", fmt.Errorf("%s: images are %d×%d×%d, the model takes %d×%d×%d", set.Source, set.C, set.H, set.W, shape[1], shape[2], shape[3])
@@ -236,6 +237,17 @@ func loadTestImages(data string, offset, count int, shape []int) ([]*imageio.Ima
 		images[k] = im
 	}
 	return images, set.Source, nil
+}
+
+// dataError returns err of reading -data's test images, an image larger
+// than the model takes named as -data's: its remedy is the user's, not
+// training's.
+func dataError(err error) error {
+	var large *train.LargeImageError
+	if errors.As(err, &large) {
+		return fmt.Errorf("-data: %w", large)
+	}
+	return err
 }
 
 // drawsSetting returns n as settings record it: 0 for one draw, so that
