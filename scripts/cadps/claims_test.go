@@ -323,8 +323,9 @@ func TestTrainStopWhileTraining(t *testing.T) {
 }
 
 // TestRestoreStopOnSignal interrupts a restoration while it samples: it
-// exits at once saying it stopped, and removes the folders it made, which
-// are still empty; a folder that existed keeps what it held.
+// exits at once saying it stopped and that the output folder, which it
+// made, is removed again, and removes the folders it made, which are
+// still empty; a folder that existed keeps what it held.
 func TestRestoreStopOnSignal(t *testing.T) {
 	img := filepath.Join(t.TempDir(), "a.png")
 	writeTestImage(t, img, 16, 0)
@@ -356,7 +357,7 @@ func TestRestoreStopOnSignal(t *testing.T) {
 			})
 			err := p.stop(t, tc.sig)
 			var exit *exec.ExitError
-			if !errors.As(err, &exit) || exit.ExitCode() != 128+int(tc.sig) || !strings.Contains(p.log.String(), "cadps restore: "+tc.sig.String()+": stopped; "+out+" is as it was") {
+			if !errors.As(err, &exit) || exit.ExitCode() != 128+int(tc.sig) || !strings.Contains(p.log.String(), "cadps restore: "+tc.sig.String()+": stopped; "+out+", which it made, is removed again\n") {
 				t.Fatalf("after %v: %v, want exit status %d and a line saying it stopped; output:\n%s", tc.sig, err, 128+int(tc.sig), p.log.String())
 			}
 			entries, err := os.ReadDir(top)
@@ -373,8 +374,9 @@ func TestRestoreStopOnSignal(t *testing.T) {
 // TestOutputFileStopOnSignal interrupts a trace, a denoising measurement,
 // a sampling, fid -save-stats, a conversion, a mixture run and a mixture
 // bench while they compute, before they write their file: each exits at
-// once saying it stopped, and removes the folders it made for the file; a
-// folder that existed keeps what it held.
+// once saying it stopped and that the file was not written, and removes
+// the folders it made for the file; a folder that existed keeps what it
+// held.
 func TestOutputFileStopOnSignal(t *testing.T) {
 	data := testImagesDir(t)
 	fidDir := t.TempDir()
@@ -470,7 +472,7 @@ func TestOutputFileStopOnSignal(t *testing.T) {
 			if args[1] == "bench" {
 				name += " bench"
 			}
-			if want := "cadps " + name + ": " + tc.sig.String() + ": stopped; " + file + " is as it was"; !errors.As(err, &exit) || exit.ExitCode() != 128+int(tc.sig) || !strings.Contains(p.log.String(), want) {
+			if want := "cadps " + name + ": " + tc.sig.String() + ": stopped; " + file + " was not written\n"; !errors.As(err, &exit) || exit.ExitCode() != 128+int(tc.sig) || !strings.Contains(p.log.String(), want) {
 				t.Fatalf("after %v: %v, want exit status %d and %q; output:\n%s", tc.sig, err, 128+int(tc.sig), want, p.log.String())
 			}
 			entries, err := os.ReadDir(top)

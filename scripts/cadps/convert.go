@@ -46,7 +46,7 @@ func runConvert(args []string, stdout, stderr io.Writer) (err error) {
 	}
 	// The output's folder is made and checked before the input is read;
 	// a run that fails or is stopped leaves none it made.
-	sig := stopOnSignal(nil, "convert", out+" is as it was", stderr)
+	sig := stopOnSignalOutputs(nil, "convert", stderr, outputFile(out))
 	defer sig.stop()
 	dir, err := sig.makeOutputFileDir(out)
 	if err != nil {

@@ -96,11 +96,11 @@ func runDenoise(args []string, stdout, stderr io.Writer) (err error) {
 	}
 	// Only now that every input checked out: a refused run leaves no
 	// folder, and one that fails or is stopped leaves none it made.
-	freed := "nothing was written"
+	var outputs []output
 	if *csvOut != "" {
-		freed = *csvOut + " is as it was"
+		outputs = append(outputs, outputFile(*csvOut))
 	}
-	sig := stopOnSignal(nil, "denoise", freed, stderr)
+	sig := stopOnSignalOutputs(nil, "denoise", stderr, outputs...)
 	defer sig.stop()
 	var dir *outputDir // the folder of -csv, made before the work
 	if *csvOut != "" {

@@ -178,7 +178,7 @@ func (c *fidRun) saveStats(dir, path string) (err error) {
 	}
 	// A run that fails or is stopped (SIGINT, SIGTERM) while it computes
 	// the features leaves no folder it made.
-	sig := stopOnSignal(nil, "fid", path+" is as it was", c.stderr)
+	sig := stopOnSignalOutputs(nil, "fid", c.stderr, outputFile(path))
 	defer sig.stop()
 	out, err := sig.makeOutputFileDir(path)
 	if err != nil {

@@ -101,14 +101,13 @@ Flags:
 	// The output files' folders are made (and checked) before anything is
 	// written or sampled; a run that fails or is stopped leaves none it
 	// made that holds nothing.
-	freed := *out + " is as it was"
-	switch {
-	case *out == "" && *savePath == "":
-		freed = "nothing was written"
-	case *out == "":
-		freed = *savePath + " is as it was unless gmm said it wrote the problem"
+	var outputs []output
+	for _, p := range []string{*savePath, *out} {
+		if p != "" {
+			outputs = append(outputs, outputFile(p))
+		}
 	}
-	sig := stopOnSignal(nil, "gmm", freed, stderr)
+	sig := stopOnSignalOutputs(nil, "gmm", stderr, outputs...)
 	defer sig.stop()
 	dirs, err := sig.makeOutputFileDirs(*savePath, *out)
 	if err != nil {

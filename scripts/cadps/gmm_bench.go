@@ -115,15 +115,16 @@ func runGMMBench(args []string, stdout, stderr io.Writer) (err error) {
 	}
 	mb := cfg.bench
 	mb.Log = stderr
-	freed := "nothing was written"
+	var sig *signalStop
 	switch {
 	case mb.CSV != "":
 		mb.Claims = cfg.lease.claimer("cadps gmm bench")
-		freed = mb.CSV + " is free again; --resume continues it"
+		sig = stopOnSignal(mb.Claims, "gmm bench", mb.CSV+" is free again; --resume continues it", stderr)
 	case cfg.jsonPath != "":
-		freed = cfg.jsonPath + " is as it was"
+		sig = stopOnSignalOutputs(nil, "gmm bench", stderr, outputFile(cfg.jsonPath))
+	default:
+		sig = stopOnSignalOutputs(nil, "gmm bench", stderr)
 	}
-	sig := stopOnSignal(mb.Claims, "gmm bench", freed, stderr)
 	defer sig.stop()
 	// The output files' folders are made (and checked) before the work; a
 	// bench that fails or is stopped leaves none it made that holds

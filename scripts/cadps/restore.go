@@ -258,7 +258,7 @@ func (j *restoreJob) run(started time.Time, stdout, stderr io.Writer) (err error
 	// Only now that every input checked out: a refused run leaves no
 	// folder, and one that fails or is stopped leaves none it made.
 	claims := j.lease.claimer("restore")
-	sig := stopOnSignal(claims, "restore", j.out+" is as it was", stderr)
+	sig := stopOnSignalOutputs(claims, "restore", stderr, outputFolder(j.out))
 	defer sig.stop()
 	dir, err := sig.makeOutputDir(j.out)
 	if err != nil {

@@ -5,6 +5,9 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -42,6 +45,75 @@ type signalStop struct {
 	finished bool
 	// dirs are the output folders a stop undoes.
 	dirs []*outputDir
+	// freed says what the stop leaves, once the folders are undone.
+	freed func() string
+	// outputs are the paths a stop says what it left of
+	// (stopOnSignalOutputs).
+	outputs []output
+}
+
+// output is a path a run writes, a file or a folder, as it was when the
+// run started listening for signals: a stop says what it left of it.
+type output struct {
+	path   string
+	folder bool
+	// before is the path's state when the run started; nil when nothing
+	// was there.
+	before os.FileInfo
+}
+
+// outputFile returns the output file path as it is now.
+func outputFile(path string) output {
+	before, _ := os.Lstat(path)
+	return output{path: path, before: before}
+}
+
+// outputFolder returns the output folder path as it is now.
+func outputFolder(path string) output {
+	o := outputFile(path)
+	o.folder = true
+	return o
+}
+
+// left says what a stopped run left of o, made (when it is a folder) by
+// the run itself when made is true: "is as it was" only where it was there
+// before and is unchanged (a file not replaced), otherwise what became of
+// it.
+func (o output) left(made bool) string {
+	now, err := os.Lstat(o.path)
+	switch {
+	case o.before != nil && err == nil && (o.folder || os.SameFile(o.before, now)):
+		return o.path + " is as it was"
+	case o.before != nil && err == nil:
+		return o.path + " was replaced"
+	case o.before != nil:
+		return o.path + " is gone"
+	case err != nil && made:
+		return o.path + ", which it made, is removed again"
+	case err != nil && o.folder:
+		return o.path + " was not made"
+	case err != nil:
+		return o.path + " was not written"
+	case o.folder:
+		return o.path + ", which it made, is kept: it is not empty"
+	}
+	return o.path + " was written"
+}
+
+// left says what the stop leaves of the run's outputs, after the folders
+// it made are undone; "nothing was written" for a run without outputs.
+func (s *signalStop) left() string {
+	if len(s.outputs) == 0 {
+		return "nothing was written"
+	}
+	parts := make([]string, len(s.outputs))
+	for k, o := range s.outputs {
+		made := slices.ContainsFunc(s.dirs, func(d *outputDir) bool {
+			return slices.ContainsFunc(d.made, func(m string) bool { return filepath.Clean(m) == filepath.Clean(o.path) })
+		})
+		parts[k] = o.left(made)
+	}
+	return strings.Join(parts, "; ")
 }
 
 // stopOnSignal releases the claims (none when claims is nil) and exits
@@ -56,6 +128,23 @@ type signalStop struct {
 // finish.
 func stopOnSignal(claims *claim.Claimer, name, freed string, stderr io.Writer, dirs ...*outputDir) *signalStop {
 	s := &signalStop{sigs: make(chan os.Signal, 1), done: make(chan struct{}), dirs: dirs}
+	s.freed = func() string { return freed }
+	return s.listen(claims, name, stderr)
+}
+
+// stopOnSignalOutputs is stopOnSignal for a run whose outputs are the
+// files or folders outputs (outputFile, outputFolder, taken right before
+// the call): a stop says of each, once the folders made for them are
+// undone, what it left (output.left), or that nothing was written for a
+// run without outputs.
+func stopOnSignalOutputs(claims *claim.Claimer, name string, stderr io.Writer, outputs ...output) *signalStop {
+	s := &signalStop{sigs: make(chan os.Signal, 1), done: make(chan struct{}), outputs: outputs}
+	s.freed = s.left
+	return s.listen(claims, name, stderr)
+}
+
+// listen starts s's handler of SIGINT and SIGTERM (stopOnSignal).
+func (s *signalStop) listen(claims *claim.Claimer, name string, stderr io.Writer) *signalStop {
 	signal.Notify(s.sigs, syscall.SIGTERM, syscall.SIGINT)
 	go func() {
 		select {
@@ -72,7 +161,7 @@ func stopOnSignal(claims *claim.Claimer, name, freed string, stderr io.Writer, d
 			for _, d := range s.dirs {
 				d.undo(&stopped)
 			}
-			fmt.Fprintf(stderr, "cadps %s: %v: stopped; %s\n", name, sig, freed)
+			fmt.Fprintf(stderr, "cadps %s: %v: stopped; %s\n", name, sig, s.freed())
 			os.Exit(128 + int(sig.(syscall.Signal)))
 		case <-s.done:
 		}

@@ -92,7 +92,7 @@ func runTrace(args []string, stdout, stderr io.Writer) (err error) {
 	}
 	// Only now that every input checked out: a refused run leaves no
 	// folder, and one that fails or is stopped leaves none it made.
-	sig := stopOnSignal(nil, "trace", *out+" is as it was", stderr)
+	sig := stopOnSignalOutputs(nil, "trace", stderr, outputFile(*out))
 	defer sig.stop()
 	dir, err := sig.makeOutputFileDir(*out)
 	if err != nil {
