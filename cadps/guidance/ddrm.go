@@ -143,10 +143,13 @@ func (DDRM) DefaultScale(ops.Kind) float64 { return 1 }
 // the others are checked when the steps are built.
 func (DDRM) CheckOperator(op ops.Operator) error {
 	if _, inGraph := op.(ops.GraphDecomposer); !inGraph && !ops.HasSVD(op) {
-		return fmt.Errorf("ddrm needs the singular value decomposition of %s (ops.Decomposer; ops.NewSVDOperator builds an operator with one): %w", op.Name(), ErrOperator)
+		return refuse("ddrm", op,
+			fmt.Sprintf("it needs the operator's singular value decomposition, which %s lacks", op.Name()),
+			"an ops.Decomposer, as ops.NewSVDOperator builds")
 	}
 	if z, ok := op.(ops.ZeroReporter); ok && z.KeepsNothing() {
-		return fmt.Errorf("ddrm: %s keeps nothing of the image (for a mask: it hides every pixel), so it has no positive singular value: %w", op.Name(), ErrOperator)
+		return refuse("ddrm", op,
+			fmt.Sprintf("it needs a positive singular value, and %s keeps nothing of the image (for a mask: it hides every pixel)", op.Name()), "")
 	}
 	return nil
 }
@@ -223,7 +226,7 @@ func spectrumOf(op ops.Operator, x *graph.Node) spectrum {
 	}
 	dec, ok := op.(ops.Decomposer)
 	if !ok {
-		panic(fmt.Errorf("operator %s has no SVD: %w", op.Name(), ErrOperator))
+		panic(DDRM{}.CheckOperator(op))
 	}
 	d, err := dec.SVD(x.Shape().Dimensions)
 	if err != nil {
@@ -329,8 +332,8 @@ func (m DDRM) Start(s *Step) *graph.Node {
 func ddrmSingulars(op ops.Operator, d ops.Decomposition, in []int) ([]float64, error) {
 	sv := slices.Clone(d.Singulars())
 	if !slices.ContainsFunc(sv, func(s float64) bool { return s > 0 }) {
-		return nil, fmt.Errorf("ddrm: %s keeps nothing of the image (its decomposition has %d singular values, none positive): %w",
-			op.Name(), len(sv), ErrOperator)
+		return nil, refuse("ddrm", op,
+			fmt.Sprintf("it needs a positive singular value, and %s keeps nothing of the image (its decomposition has %d singular values, none positive)", op.Name(), len(sv)), "")
 	}
 	if sep, ok := d.(ops.SeparableDecomposition); ok {
 		return zeroPerAxis(op, sv, sep, in)

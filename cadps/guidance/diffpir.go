@@ -139,7 +139,9 @@ func (DiffPIR) DefaultScale(ops.Kind) float64 { return 1 }
 // operator's closed-form proximal step.
 func (DiffPIR) CheckOperator(op ops.Operator) error {
 	if !ops.HasProx(op) {
-		return fmt.Errorf("diffpir needs a closed-form data step of %s (ops.Proximal; ops.NewSVDOperator builds an operator with one from an SVD): %w", op.Name(), ErrOperator)
+		return refuse("diffpir", op,
+			fmt.Sprintf("its data step needs the operator's closed-form proximal step, which %s lacks", op.Name()),
+			"an ops.Proximal, as ops.NewSVDOperator builds from an SVD")
 	}
 	return nil
 }

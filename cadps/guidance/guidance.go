@@ -345,6 +345,71 @@ func (s *Step) SetDraws(m Method, draws []*graph.Node) {
 // measurement operator than it provides (an adjoint, a pseudo-inverse).
 var ErrOperator = errors.New("operator unsupported by the method")
 
+// OperatorError is the error of a method refusing an operator that lacks
+// what the method needs. Its message is written for a command-line user
+// first: which method cannot run on which operator and why, then the
+// methods that do run on that operator; the Go interface a library caller
+// would implement comes last. It wraps [ErrOperator].
+type OperatorError struct {
+	// Method is the refusing method's name (Method.Name).
+	Method string
+	// Operator is the refused operator's name (ops.Operator.Name).
+	Operator string
+	// Reason says what the method needs that the operator lacks, in
+	// words, as a clause following "Method cannot run on Operator: ".
+	Reason string
+	// Go names the Go interface the operator would need, for library
+	// callers; empty when there is none to name.
+	Go string
+	// Runs lists the methods that do run on the operator; [CheckOperator]
+	// fills it in.
+	Runs []string
+}
+
+// Error implements error:
+//
+//	ddrm cannot run on motion_blur: it needs the operator's singular value decomposition, which motion_blur lacks; methods that run on motion_blur: cadps, dps, … (operator unsupported by the method; in Go, an ops.Decomposer …)
+func (e *OperatorError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s cannot run on %s: %s", e.Method, e.Operator, e.Reason)
+	if len(e.Runs) > 0 {
+		fmt.Fprintf(&b, "; methods that run on %s: %s", e.Operator, strings.Join(e.Runs, ", "))
+	}
+	fmt.Fprintf(&b, " (%s", ErrOperator)
+	if e.Go != "" {
+		fmt.Fprintf(&b, "; in Go, %s", e.Go)
+	}
+	b.WriteString(")")
+	return b.String()
+}
+
+// Unwrap returns [ErrOperator].
+func (e *OperatorError) Unwrap() error { return ErrOperator }
+
+// refuse returns the [OperatorError] of method refusing op.
+func refuse(method string, op ops.Operator, reason, goDetail string) *OperatorError {
+	return &OperatorError{Method: method, Operator: op.Name(), Reason: reason, Go: goDetail}
+}
+
+// RunsOn returns the names of the methods that take op as their
+// measurement operator, sorted: each method steered by the measurement
+// answers for itself ([OperatorChecker]); those that ignore the
+// measurement (unconditional) are left out.
+func RunsOn(op ops.Operator) []string {
+	var runs []string
+	for _, name := range Names() {
+		m, err := New(name, Options{})
+		if err != nil || !UsesMeasurement(m) {
+			continue
+		}
+		if c, ok := m.(OperatorChecker); ok && c.CheckOperator(op) != nil {
+			continue
+		}
+		runs = append(runs, name)
+	}
+	return runs
+}
+
 // OperatorChecker is implemented by methods that need more of the
 // measurement operator than A itself.
 type OperatorChecker interface {
@@ -354,7 +419,9 @@ type OperatorChecker interface {
 }
 
 // CheckOperator returns an error when method m cannot run with op: nil for
-// methods that need nothing beyond A(x). A sampler calls it to reject the
+// methods that need nothing beyond A(x). A refusal of the toolkit's
+// methods is an [OperatorError] that lists the methods that run on op
+// ([RunsOn]). A sampler calls it to reject the
 // pair before building a step; a method whose Step is built with such an
 // operator anyway panics with the same error, which graph execution turns
 // into an error.
@@ -363,7 +430,13 @@ func CheckOperator(m Method, op ops.Operator) error {
 	if !ok || op == nil {
 		return nil
 	}
-	return c.CheckOperator(op)
+	err := c.CheckOperator(op)
+	if e, ok := err.(*OperatorError); ok && e.Runs == nil {
+		named := *e
+		named.Runs = RunsOn(op)
+		return &named
+	}
+	return err
 }
 
 // ProcessChecker is implemented by methods that need more of the diffusion

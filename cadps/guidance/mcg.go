@@ -55,12 +55,13 @@ func (s *Step) project(pinv ops.PseudoInverter, x *graph.Node) *graph.Node {
 // wrapping ErrOperator for the named method.
 func pseudoInverter(method string, op ops.Operator) (ops.PseudoInverter, error) {
 	if op == nil {
-		return nil, fmt.Errorf("%w: %s needs a measurement operator", ErrOperator, method)
+		return nil, fmt.Errorf("%s cannot run without a measurement operator (%w)", method, ErrOperator)
 	}
 	p, ok := op.(ops.PseudoInverter)
 	if !ok {
-		return nil, fmt.Errorf("%w: %s projects onto the measurement and needs an operator with a pseudo-inverse (ops.PseudoInverter; ops.NewSVDOperator builds one from an SVD); %s has none",
-			ErrOperator, method, op.Name())
+		return nil, refuse(method, op,
+			fmt.Sprintf("it projects onto the measurement and needs the operator's pseudo-inverse, which %s lacks", op.Name()),
+			"an ops.PseudoInverter, as ops.NewSVDOperator builds from an SVD")
 	}
 	return p, nil
 }

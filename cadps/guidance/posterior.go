@@ -92,12 +92,13 @@ func (s *Step) sigmaY2(x *graph.Node) *graph.Node {
 // ErrOperator for the named method.
 func linearOperator(method string, op ops.Operator) (ops.Linear, error) {
 	if op == nil {
-		return nil, fmt.Errorf("%w: %s needs a measurement operator", ErrOperator, method)
+		return nil, fmt.Errorf("%s cannot run without a measurement operator (%w)", method, ErrOperator)
 	}
 	lin, ok := op.(ops.Linear)
 	if !ok {
-		return nil, fmt.Errorf("%w: %s needs a linear operator with an adjoint (ops.Linear); %s is not one (use dps or cadps)",
-			ErrOperator, method, op.Name())
+		return nil, refuse(method, op,
+			fmt.Sprintf("it needs a linear operator with an adjoint, which %s is not", op.Name()),
+			"an ops.Linear")
 	}
 	return lin, nil
 }

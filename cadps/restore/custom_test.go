@@ -133,7 +133,7 @@ func TestCustomMethodAndOperator(t *testing.T) {
 			return nil, errors.New("no kernel file")
 		}}, Method: "dps"}, "task bad: no kernel file"},
 		{"builder without operator", Options{Task: Task{Label: "nil", Build: func([]int, uint64) (ops.Operator, error) { return nil, nil }}, Method: "dps"}, "task nil: the operator builder returned no operator"},
-		{"operator the method cannot use", Options{Task: own, Method: "pigdm"}, "pigdm needs a linear operator"},
+		{"operator the method cannot use", Options{Task: own, Method: "pigdm"}, "pigdm cannot run on super_resolution: it needs a linear operator"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := New(b, prior, tc.o)

@@ -185,7 +185,7 @@ func TestRestoreErrors(t *testing.T) {
 		{"method that cannot use the operator", func() error {
 			_, err := New(b, prior, Options{Task: SpecTask("phase_retrieval"), Method: "pigdm"})
 			return err
-		}, "pigdm needs a linear operator"},
+		}, "pigdm cannot run on phase_retrieval: it needs a linear operator"},
 		{"task that does not fit", func() error {
 			_, err := New(b, prior, Options{Task: SpecTask("sr:factor=3"), Method: "dps"})
 			return err

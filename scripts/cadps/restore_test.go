@@ -177,7 +177,7 @@ func TestRestoreAndReproduceErrors(t *testing.T) {
 		{"reproduce unknown method", runReproduce, append([]string{folder, "-task", "sr:factor=2", "-methods", "dps,magic", "-out", out}, model...), `unknown method "magic"`},
 		{"reproduce missing folder", runReproduce, append([]string{filepath.Join(dir, "none"), "-task", "sr:factor=2", "-methods", "dps", "-out", out}, model...), "no such file"},
 		{"reproduce output not writable", runReproduce, append([]string{folder, "-resize", "-task", "sr:factor=2", "-methods", "dps", "-out", filepath.Join(blocker, "x")}, model...), "is not writable"},
-		{"reproduce method that cannot use the task", runReproduce, append([]string{folder, "-resize", "-task", "phase_retrieval", "-methods", "dps,pigdm", "-out", out}, model...), "pigdm needs a linear operator"},
+		{"reproduce method that cannot use the task", runReproduce, append([]string{folder, "-resize", "-task", "phase_retrieval", "-methods", "dps,pigdm", "-out", out}, model...), "pigdm cannot run on phase_retrieval: it needs a linear operator"},
 		{"reproduce bad shard", runReproduce, append([]string{folder, "-task", "sr:factor=2", "-methods", "dps", "-out", out, "-shard", "3/3"}, model...), "not in [0, 3)"},
 		{"merge nothing", runMerge, []string{dir}, "no item records"},
 	} {
