@@ -791,24 +791,51 @@ func TestMatrixOperator(t *testing.T) {
 // TestProblemFile round-trips a problem and checks the errors for malformed
 // files.
 func TestProblemFile(t *testing.T) {
-	dir := t.TempDir()
-	p, err := Standard(4, 2, 8)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, "p.safetensors")
-	if err := p.Save(path); err != nil {
-		t.Fatal(err)
-	}
-	q, err := LoadProblem(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The file holds the problem bit for bit: a run of the file is the run
-	// of the problem that was saved.
-	if !reflect.DeepEqual(q, p) {
-		t.Fatalf("round trip changed the problem: σ_y %v → %v, A %v → %v, y %v → %v",
-			p.SigmaY, q.SigmaY, p.A, q.A, p.Y, q.Y)
+	full3 := randomMixture(t, 3, 5, full, rand.New(rand.NewPCG(1, 2)))
+	for _, tc := range []struct {
+		name string
+		make func() (*Problem, error)
+	}{
+		{"standard, d = 4, m = 2, seed 8", func() (*Problem, error) { return Standard(4, 2, 8) }},
+		// Weights that renormalise to themselves only up to rounding: the
+		// file held the renormalised weights, which renormalised again.
+		{"standard, d = 8, m = 2, seed 10", func() (*Problem, error) { return Standard(8, 2, 10) }},
+		{"standard, d = 8, m = 2, seed 11", func() (*Problem, error) { return Standard(8, 2, 11) }},
+		// Full covariances: the file held U diag(λ) Uᵀ recomputed from the
+		// eigendecomposition, which decomposed again to other last bits.
+		{"full covariances", func() (*Problem, error) {
+			return &Problem{Prior: full3, A: [][]float64{{1, 2, 3, 4, 5}}, Y: []float64{1}, SigmaY: 0.5}, nil
+		}},
+	} {
+		p, err := tc.make()
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(t.TempDir(), "p.safetensors")
+		if err := p.Save(path); err != nil {
+			t.Fatal(err)
+		}
+		q, err := LoadProblem(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The file holds the problem bit for bit: a run of the file is the
+		// run of the problem that was saved.
+		var changed []string
+		for _, part := range []struct {
+			name string
+			a, b any
+		}{
+			{"weights", p.Prior.weights, q.Prior.weights}, {"means", p.Prior.means, q.Prior.means},
+			{"covariances", p.Prior.comps, q.Prior.comps}, {"A", p.A, q.A}, {"y", p.Y, q.Y}, {"σ_y", p.SigmaY, q.SigmaY},
+		} {
+			if !reflect.DeepEqual(part.a, part.b) {
+				changed = append(changed, part.name)
+			}
+		}
+		if changed != nil || !reflect.DeepEqual(q, p) {
+			t.Errorf("%s: round trip changed the problem (%s)", tc.name, strings.Join(changed, ", "))
+		}
 	}
 
 	// Small valid problem, edited per case.

@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 
 	"github.com/cadps/toolkit/internal/linalg"
 )
@@ -28,7 +29,8 @@ import (
 // Mixture is a Gaussian mixture in d dimensions. Build it with [New] or
 // [NewDiagonal]; it is immutable afterwards and safe for concurrent use.
 type Mixture struct {
-	weights []float64
+	weights []float64 // renormalised to sum to 1
+	given   []float64 // the weights as given, which renormalise to weights
 	means   [][]float64
 	comps   []component
 	d       int
@@ -38,6 +40,7 @@ type Mixture struct {
 type component struct {
 	vals []float64 // eigenvalues λ, [d]
 	vecs []float64 // eigenvectors as columns, d×d row-major; nil for a diagonal Σ
+	cov  []float64 // the symmetric matrix decomposed, d×d; nil for a diagonal Σ
 }
 
 // weightTolerance is how far Σ w_k may be from 1 (float32 files).
@@ -118,7 +121,7 @@ func newBase(weights []float64, means [][]float64) (*Mixture, error) {
 	if math.Abs(sum-1) > weightTolerance {
 		return nil, fmt.Errorf("gmm: weights sum to %.6g, not 1", sum)
 	}
-	m := &Mixture{weights: make([]float64, k), means: make([][]float64, k), comps: make([]component, k), d: d}
+	m := &Mixture{weights: make([]float64, k), given: slices.Clone(weights), means: make([][]float64, k), comps: make([]component, k), d: d}
 	for i, w := range weights {
 		m.weights[i] = w / sum
 	}
@@ -188,7 +191,7 @@ func factor(c []float64, d int) (component, error) {
 			return component{}, fmt.Errorf("not positive definite: eigenvalue %d is %g (largest %g)", i, v, lmax)
 		}
 	}
-	return component{vals: vals, vecs: vecs}, nil
+	return component{vals: vals, vecs: vecs, cov: sym}, nil
 }
 
 // K returns the number of components.
@@ -213,24 +216,16 @@ func (m *Mixture) Diagonal() bool {
 	return true
 }
 
-// Cov returns component k's covariance, d×d row-major.
+// Cov returns component k's covariance, d×d row-major: the matrix given to
+// [New] (symmetrised), or the diagonal matrix of the variances.
 func (m *Mixture) Cov(k int) []float64 {
 	d, c := m.d, m.comps[k]
-	out := make([]float64, d*d)
-	if c.vecs == nil {
-		for i := range d {
-			out[i*d+i] = c.vals[i]
-		}
-		return out
+	if c.cov != nil {
+		return slices.Clone(c.cov)
 	}
+	out := make([]float64, d*d)
 	for i := range d {
-		for j := range d {
-			s := 0.0
-			for l := range d {
-				s += c.vecs[i*d+l] * c.vals[l] * c.vecs[j*d+l]
-			}
-			out[i*d+j] = s
-		}
+		out[i*d+i] = c.vals[i]
 	}
 	return out
 }

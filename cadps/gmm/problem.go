@@ -185,8 +185,10 @@ const (
 
 // Save writes the problem as a safetensors file of float64 tensors:
 // weights [K], means [K,d], covs [K,d,d], A [m,d], y [m], sigma_y [1].
-// Float64 keeps every bit, so [LoadProblem] gives back the problem that a
-// run of it evaluated.
+// The weights and covariances are written as the mixture was given them
+// (before the weights are renormalised and the covariances decomposed),
+// and float64 keeps every bit, so [LoadProblem] gives back the problem
+// that a run of it evaluated, bit for bit.
 func (p *Problem) Save(path string) error {
 	K, d, m := p.Prior.K(), p.Prior.Dim(), len(p.A)
 	sd := checkpoints.NewStateDict(path)
@@ -199,7 +201,7 @@ func (p *Problem) Save(path string) error {
 		a = append(a, row...)
 	}
 	for _, t := range []*checkpoints.Tensor{
-		checkpoints.FromFloat64(keyWeights, []int{K}, p.Prior.weights),
+		checkpoints.FromFloat64(keyWeights, []int{K}, p.Prior.given),
 		checkpoints.FromFloat64(keyMeans, []int{K, d}, means),
 		checkpoints.FromFloat64(keyCovs, []int{K, d, d}, covs),
 		checkpoints.FromFloat64(keyA, []int{m, d}, a),
