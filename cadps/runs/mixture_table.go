@@ -1,6 +1,7 @@
 package runs
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -12,7 +13,8 @@ import (
 
 // MixtureCell is the summary of one (d, m, method) cell of a mixture bench
 // over its problems: the mean and sample standard deviation of each
-// distance over the runs that succeeded (NaN when none did).
+// distance over the runs that succeeded (NaN when none did, null in its
+// JSON).
 type MixtureCell struct {
 	Dim    int    `json:"dim"`
 	DimY   int    `json:"dim_y"`
@@ -30,6 +32,60 @@ type MixtureCell struct {
 	TVStd  float64 `json:"weight_tv_std"`
 	// Seconds is the mean sampling wall time of a run, in seconds.
 	Seconds float64 `json:"seconds_mean"`
+}
+
+// mixtureCellJSON is MixtureCell as JSON holds it: its means, standard
+// deviations and seconds null where they are NaN (a cell none of whose
+// runs succeeded), for which JSON has no number.
+type mixtureCellJSON struct {
+	Dim      int      `json:"dim"`
+	DimY     int      `json:"dim_y"`
+	Method   string   `json:"method"`
+	Runs     int      `json:"runs"`
+	Failures int      `json:"failures"`
+	SWMean   *float64 `json:"sw_mean"`
+	SWStd    *float64 `json:"sw_std"`
+	EMean    *float64 `json:"energy_mean"`
+	EStd     *float64 `json:"energy_std"`
+	TVMean   *float64 `json:"weight_tv_mean"`
+	TVStd    *float64 `json:"weight_tv_std"`
+	Seconds  *float64 `json:"seconds_mean"`
+}
+
+// MarshalJSON writes the cell's fields, with null for a NaN mean, standard
+// deviation or time (a cell none of whose runs succeeded).
+func (c MixtureCell) MarshalJSON() ([]byte, error) {
+	null := func(v float64) *float64 {
+		if math.IsNaN(v) {
+			return nil
+		}
+		return &v
+	}
+	return json.Marshal(mixtureCellJSON{
+		Dim: c.Dim, DimY: c.DimY, Method: c.Method, Runs: c.Runs, Failures: c.Failures,
+		SWMean: null(c.SWMean), SWStd: null(c.SWStd), EMean: null(c.EMean), EStd: null(c.EStd),
+		TVMean: null(c.TVMean), TVStd: null(c.TVStd), Seconds: null(c.Seconds),
+	})
+}
+
+// UnmarshalJSON reads a cell as MarshalJSON writes it, null as NaN.
+func (c *MixtureCell) UnmarshalJSON(data []byte) error {
+	var v mixtureCellJSON
+	if err := json.Unmarshal(data, &v); err != nil {
+		return err
+	}
+	nan := func(p *float64) float64 {
+		if p == nil {
+			return math.NaN()
+		}
+		return *p
+	}
+	*c = MixtureCell{
+		Dim: v.Dim, DimY: v.DimY, Method: v.Method, Runs: v.Runs, Failures: v.Failures,
+		SWMean: nan(v.SWMean), SWStd: nan(v.SWStd), EMean: nan(v.EMean), EStd: nan(v.EStd),
+		TVMean: nan(v.TVMean), TVStd: nan(v.TVStd), Seconds: nan(v.Seconds),
+	}
+	return nil
 }
 
 // SummariseMixture returns a cell for every (d, m, method) of dims ×

@@ -1,6 +1,7 @@
 package runs
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"os"
@@ -205,6 +206,39 @@ func TestMixtureTable(t *testing.T) {
 	md := MixtureMarkdown([]MixtureCell{tab.Cells[0], cells[1]})
 	if md != wantMD {
 		t.Errorf("Markdown\n%s\nwant\n%s", md, wantMD)
+	}
+}
+
+// TestMixtureCellJSON: a cell none of whose runs succeeded has NaN means,
+// which JSON cannot hold: they are written as null (the bench's and the
+// table's JSON file failed to be written) and read back as NaN; other
+// cells keep their numbers.
+func TestMixtureCellJSON(t *testing.T) {
+	failed := mixtureRow(8, 1, 0, "dps", 0, 0, 0)
+	failed.Error = "diverged"
+	rows := []MixtureRow{mixtureRow(8, 1, 0, ExactMethod, 0.5, -0.01, 0.02), failed}
+	cells := SummariseMixture(rows, []int{8}, []int{1}, []string{ExactMethod, "dps"})
+	for _, tc := range []struct {
+		cell MixtureCell
+		want string // in its JSON
+	}{
+		{cells[0], `"sw_mean":0.5,"sw_std":0,"energy_mean":-0.01,`},
+		{cells[1], `"failures":1,"sw_mean":null,"sw_std":null,"energy_mean":null,"energy_std":null,"weight_tv_mean":null,"weight_tv_std":null,"seconds_mean":null}`},
+	} {
+		data, err := json.Marshal(tc.cell)
+		if err != nil {
+			t.Fatalf("cell %+v: %v", tc.cell, err)
+		}
+		if !strings.Contains(string(data), tc.want) {
+			t.Errorf("cell %+v as JSON %s, want it to hold %s", tc.cell, data, tc.want)
+		}
+		var back MixtureCell
+		if err := json.Unmarshal(data, &back); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := fmt.Sprintf("%#v", back), fmt.Sprintf("%#v", tc.cell); got != want { // NaN as NaN
+			t.Errorf("read back %s, want %s", got, want)
+		}
 	}
 }
 

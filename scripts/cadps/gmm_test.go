@@ -436,6 +436,39 @@ func TestGMMTableRefusesBeforeOutput(t *testing.T) {
 	}
 }
 
+// TestGMMJSONFailedCell: a cell none of whose runs succeeded (dps
+// diverging at ζ = 1e30) is written to the bench's --json and the table's
+// -json with null means; the file used not to be written at all (JSON has
+// no NaN), after the whole bench had run.
+func TestGMMJSONFailedCell(t *testing.T) {
+	dir := t.TempDir()
+	csvPath := filepath.Join(dir, "runs.csv")
+	benchJSON, tableJSON := filepath.Join(dir, "bench.json"), filepath.Join(dir, "table.json")
+	for _, tc := range []struct {
+		name, json string
+		args       []string
+	}{
+		{"bench --json", benchJSON, []string{"bench", "--dims", "4", "--dims-y", "1", "--problems", "1", "--methods", "exact,dps", "--scale", "1e30",
+			"--samples", "10", "--steps", "2", "--projections", "10", "--csv", csvPath, "--json", benchJSON}},
+		{"table -json", tableJSON, []string{"table", "-json", tableJSON, csvPath}},
+	} {
+		var out, errOut bytes.Buffer
+		if err := gmmCommand().run(tc.args, &out, &errOut); err != nil {
+			t.Fatalf("%s: %v\n%s", tc.name, err, errOut.String())
+		}
+		if !strings.Contains(out.String(), "| 4 | 1 | dps | — | — | — | NaN | 1/1 |") {
+			t.Errorf("%s: the table does not show the failed cell:\n%s", tc.name, out.String())
+		}
+		cells := readCells(t, tc.json)
+		if len(cells) != 2 || cells[1].Method != "dps" || cells[1].Failures != 1 || !math.IsNaN(cells[1].SWMean) || math.IsNaN(cells[0].SWMean) {
+			t.Errorf("%s: cells %+v, want exact's numbers and dps's failure without means", tc.name, cells)
+		}
+		if text := readFile(t, tc.json); !strings.Contains(text, `"sw_mean": null`) {
+			t.Errorf("%s: %s does not hold the failed cell's mean as null:\n%s", tc.name, tc.json, text)
+		}
+	}
+}
+
 // TestGMMBenchTableAsGMMTable: a bench's --json table and that of cadps
 // gmm table on its CSV file are the same, cell for cell in increasing d
 // and m, whatever order --dims and --dims-y give.
