@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"math"
@@ -465,6 +466,56 @@ func TestGMMJSONFailedCell(t *testing.T) {
 		}
 		if text := readFile(t, tc.json); !strings.Contains(text, `"sw_mean": null`) {
 			t.Errorf("%s: %s does not hold the failed cell's mean as null:\n%s", tc.name, tc.json, text)
+		}
+	}
+}
+
+// TestDocumentedStepSizeBlowUp checks what docs/posterior-fidelity.md says
+// of CA-DPS at ζ = 10 against docs/gmm-scale-10.csv: it blows up on the
+// problems it quotes at m = 2 and 4 (SW₂ over 100, and on no other
+// problem) and not at m = 1, whose means it quotes.
+func TestDocumentedStepSizeBlowUp(t *testing.T) {
+	root := filepath.Join("..", "..")
+	doc := strings.Join(strings.Fields(readFile(t, filepath.Join(root, "docs", "posterior-fidelity.md"))), " ")
+	const claim = "at ζ = 10 CA-DPS blows up on some problems at m = 2 and 4 (its multiplier 1 + Δε amplifies the step): " +
+		"SW₂ 170 and 347 on two of the five problems at m = 2 and 182 on one at m = 4, where DPS has 13.5, 16.0 and 9.5; " +
+		"at m = 1 it stays near DPS (6.79 against 6.18)."
+	if !strings.Contains(doc, claim) {
+		t.Fatalf("docs/posterior-fidelity.md does not say %q", claim)
+	}
+	rows, err := runs.ReadMixtureCSV(filepath.Join(root, "docs", "gmm-scale-10.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw := map[string]map[[2]int]float64{"cadps": {}, "dps": {}}
+	for _, r := range rows {
+		if m, ok := sw[r.Method]; ok && r.Scale == 10 && r.Dim == 8 {
+			m[[2]int{r.DimY, r.Problem}] = r.SlicedWasserstein
+		}
+	}
+	for _, tc := range []struct {
+		m          int
+		blowUps    []string // cadps's SW₂ and DPS's, as quoted, on the problems where cadps's is over 100
+		cadps, dps string   // the means over the problems, as quoted ("" where not quoted)
+	}{
+		{m: 1, cadps: "6.79", dps: "6.18"},
+		{m: 2, blowUps: []string{"170 13.5", "347 16.0"}},
+		{m: 4, blowUps: []string{"182 9.5"}},
+	} {
+		var got []string
+		var cadps, dps float64
+		for p := range 5 {
+			c, d := sw["cadps"][[2]int{tc.m, p}], sw["dps"][[2]int{tc.m, p}]
+			if c > 100 {
+				got = append(got, fmt.Sprintf("%.0f %.1f", c, d))
+			}
+			cadps, dps = cadps+c/5, dps+d/5
+		}
+		if !slices.Equal(got, tc.blowUps) {
+			t.Errorf("m = %d: CA-DPS over 100 (and DPS) on %q, the page says %q", tc.m, got, tc.blowUps)
+		}
+		if tc.cadps != "" && (fmt.Sprintf("%.3g", cadps) != tc.cadps || fmt.Sprintf("%.3g", dps) != tc.dps) {
+			t.Errorf("m = %d: mean SW₂ %.3g (CA-DPS) and %.3g (DPS), the page says %s and %s", tc.m, cadps, dps, tc.cadps, tc.dps)
 		}
 	}
 }
