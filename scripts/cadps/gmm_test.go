@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -516,6 +517,28 @@ func TestDocumentedStepSizeBlowUp(t *testing.T) {
 		}
 		if tc.cadps != "" && (fmt.Sprintf("%.3g", cadps) != tc.cadps || fmt.Sprintf("%.3g", dps) != tc.dps) {
 			t.Errorf("m = %d: mean SW₂ %.3g (CA-DPS) and %.3g (DPS), the page says %s and %s", tc.m, cadps, dps, tc.cadps, tc.dps)
+		}
+	}
+}
+
+// TestGMMUsageSchedule: the help of cadps gmm names the schedule as
+// --schedule chooses it (it said "the 1000-step linear schedule" whatever
+// --schedule was).
+func TestGMMUsageSchedule(t *testing.T) {
+	var help bytes.Buffer
+	if err := gmmCommand().run([]string{"-h"}, io.Discard, &help); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("cadps gmm -h: %v", err)
+	}
+	text := strings.Join(strings.Fields(help.String()), " ")
+	for _, tc := range []struct {
+		phrase string
+		want   bool
+	}{
+		{"the 1000-step process of --schedule (linear unless --schedule cosine is given)", true},
+		{"the 1000-step linear schedule", false},
+	} {
+		if strings.Contains(text, tc.phrase) != tc.want {
+			t.Errorf("cadps gmm -h says %q: %v, want %v:\n%s", tc.phrase, !tc.want, tc.want, help.String())
 		}
 	}
 }
