@@ -78,7 +78,8 @@ func outputFolder(path string) output {
 // left says what a stopped run left of o, made (when it is a folder) by
 // the run itself when made is true: "is as it was" only where it was there
 // before and is unchanged (a file not replaced), otherwise what became of
-// it.
+// it; a folder that was not there before and that the run did not make is
+// another process's.
 func (o output) left(made bool) string {
 	now, err := os.Lstat(o.path)
 	switch {
@@ -94,8 +95,10 @@ func (o output) left(made bool) string {
 		return o.path + " was not made"
 	case err != nil:
 		return o.path + " was not written"
-	case o.folder:
+	case o.folder && made:
 		return o.path + ", which it made, is kept: it is not empty"
+	case o.folder:
+		return o.path + ", which another process made while it ran, is kept"
 	}
 	return o.path + " was written"
 }

@@ -86,6 +86,14 @@ func TestStopSaysWhatItLeft(t *testing.T) {
 			write(t, filepath.Join(path, "other.txt"))
 		}, ", which it made, is kept: it is not empty"},
 		{"folder not made yet", true, nil, nil, " was not made"},
+		{"folder another process made meanwhile", true, nil, func(t *testing.T, s *signalStop, path string) {
+			if err := os.Mkdir(path, 0o755); err != nil { // before the run gets to it
+				t.Fatal(err)
+			}
+			if _, err := s.makeOutputDir(path); err != nil {
+				t.Fatal(err)
+			}
+		}, ", which another process made while it ran, is kept"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "out")
