@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -389,6 +390,7 @@ func TestOutputFileStopOnSignal(t *testing.T) {
 	gmmArgs := []string{"--method", "dps", "--dim", "8", "--dim-y", "1", "--samples", "100000", "--steps", "1000", "--projections", "20"}
 	benchArgs := []string{"bench", "--dims", "8", "--dims-y", "1", "--problems", "20", "--methods", "dps",
 		"--samples", "100000", "--steps", "1000", "--projections", "20"}
+	benchCSV := filepath.Join(t.TempDir(), "bench.csv")
 	// Enough batches of features, and network calls, to be stopped in
 	// the middle of.
 	fidImages := writeRandomImages(t, filepath.Join(fidDir, "images"), 200, 1, [2]int{32, 32})
@@ -444,6 +446,11 @@ func TestOutputFileStopOnSignal(t *testing.T) {
 		{"gmm bench --json, inside an existing folder, SIGTERM", func(out string) []string {
 			return append(append([]string{"gmm"}, benchArgs...), "--json", strings.TrimSuffix(out, ".csv")+".json")
 		}, true, syscall.SIGTERM},
+		// The --csv file is continued by --resume, and its folder holds
+		// its runs: the stop names it, and what it left of --json too.
+		{"gmm bench --csv and --json, new folders, Ctrl-C", func(out string) []string {
+			return append(append([]string{"gmm"}, benchArgs...), "--csv", benchCSV, "--json", strings.TrimSuffix(out, ".csv")+".json")
+		}, false, syscall.SIGINT},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			top := filepath.Join(t.TempDir(), "top")
@@ -472,7 +479,11 @@ func TestOutputFileStopOnSignal(t *testing.T) {
 			if args[1] == "bench" {
 				name += " bench"
 			}
-			if want := "cadps " + name + ": " + tc.sig.String() + ": stopped; " + file + " was not written\n"; !errors.As(err, &exit) || exit.ExitCode() != 128+int(tc.sig) || !strings.Contains(p.log.String(), want) {
+			stopped := "stopped; "
+			if slices.Contains(args, "--csv") {
+				stopped += benchCSV + " is free again; --resume continues it; "
+			}
+			if want := "cadps " + name + ": " + tc.sig.String() + ": " + stopped + file + " was not written\n"; !errors.As(err, &exit) || exit.ExitCode() != 128+int(tc.sig) || !strings.Contains(p.log.String(), want) {
 				t.Fatalf("after %v: %v, want exit status %d and %q; output:\n%s", tc.sig, err, 128+int(tc.sig), want, p.log.String())
 			}
 			entries, err := os.ReadDir(top)

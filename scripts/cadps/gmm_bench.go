@@ -115,16 +115,15 @@ func runGMMBench(args []string, stdout, stderr io.Writer) (err error) {
 	}
 	mb := cfg.bench
 	mb.Log = stderr
-	var sig *signalStop
-	switch {
-	case mb.CSV != "":
+	var outputs []output
+	if mb.CSV != "" {
 		mb.Claims = cfg.lease.claimer("cadps gmm bench")
-		sig = stopOnSignal(mb.Claims, "gmm bench", mb.CSV+" is free again; --resume continues it", stderr)
-	case cfg.jsonPath != "":
-		sig = stopOnSignalOutputs(nil, "gmm bench", stderr, outputFile(cfg.jsonPath))
-	default:
-		sig = stopOnSignalOutputs(nil, "gmm bench", stderr)
+		outputs = append(outputs, outputContinued(mb.CSV, "is free again; --resume continues it"))
 	}
+	if cfg.jsonPath != "" {
+		outputs = append(outputs, outputFile(cfg.jsonPath))
+	}
+	sig := stopOnSignalOutputs(mb.Claims, "gmm bench", stderr, outputs...)
 	defer sig.stop()
 	// The output files' folders are made (and checked) before the work; a
 	// bench that fails or is stopped leaves none it made that holds

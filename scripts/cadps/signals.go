@@ -60,12 +60,22 @@ type output struct {
 	// before is the path's state when the run started; nil when nothing
 	// was there.
 	before os.FileInfo
+	// continued, when not empty, is what a stop says of a file that a
+	// later run continues (outputContinued).
+	continued string
 }
 
 // outputFile returns the output file path as it is now.
 func outputFile(path string) output {
 	before, _ := os.Lstat(path)
 	return output{path: path, before: before}
+}
+
+// outputContinued returns the output file path that a later run
+// continues, as gmm bench --resume continues its --csv file: a stop says
+// of it note ("is free again; --resume continues it"), whatever it holds.
+func outputContinued(path, note string) output {
+	return output{path: path, continued: note}
 }
 
 // outputFolder returns the output folder path as it is now.
@@ -81,6 +91,9 @@ func outputFolder(path string) output {
 // it; a folder that was not there before and that the run did not make is
 // another process's.
 func (o output) left(made bool) string {
+	if o.continued != "" {
+		return o.path + " " + o.continued
+	}
 	now, err := os.Lstat(o.path)
 	switch {
 	case o.before != nil && err == nil && (o.folder || os.SameFile(o.before, now)):
@@ -136,8 +149,8 @@ func stopOnSignal(claims *claim.Claimer, name, freed string, stderr io.Writer, d
 }
 
 // stopOnSignalOutputs is stopOnSignal for a run whose outputs are the
-// files or folders outputs (outputFile, outputFolder, taken right before
-// the call): a stop says of each, once the folders made for them are
+// files or folders outputs (outputFile, outputFolder, outputContinued,
+// taken right before the call): a stop says of each, once the folders made for them are
 // undone, what it left (output.left), or that nothing was written for a
 // run without outputs.
 func stopOnSignalOutputs(claims *claim.Claimer, name string, stderr io.Writer, outputs ...output) *signalStop {
