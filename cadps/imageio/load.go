@@ -226,7 +226,7 @@ func decodeHeader(head []byte, r io.Reader, size int64) (Header, error) {
 	if err != nil {
 		return Header{}, fmt.Errorf("decoding %s header: %w", format, err)
 	}
-	if err := checkDims(1, conf.Height, conf.Width); err != nil {
+	if err := checkFileDims(conf.Width, conf.Height); err != nil {
 		return Header{}, fmt.Errorf("decoding %s: %w", format, err)
 	}
 	// A JPEG's size gets no such check against its bytes: the end-of-band
@@ -238,6 +238,20 @@ func decodeHeader(head []byte, r io.Reader, size int64) (Header, error) {
 		}
 	}
 	return Header{Format: format, Width: conf.Width, Height: conf.Height}, nil
+}
+
+// checkFileDims is [checkDims] for the size a file's header gives, which
+// it states as width×height, the order of image viewers, of PIL's size
+// and of the toolkit's other messages about files (a PNG's claimed data,
+// restore's SizeError), and says so.
+func checkFileDims(w, h int) error {
+	if w <= 0 || h <= 0 {
+		return fmt.Errorf("invalid size %d×%d (width×height must be positive)", w, h)
+	}
+	if h > maxPixels/w {
+		return fmt.Errorf("size %d×%d (width×height) is larger than the %d-pixel limit", w, h, maxPixels)
+	}
+	return nil
 }
 
 // lacksEndMarker reports whether data, a PNG or JPEG file, does not end

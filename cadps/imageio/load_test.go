@@ -327,11 +327,23 @@ func TestLoadErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	good := write("good.png", pngBuf.Bytes())
-	// A PNG whose header gives 100000×100000 pixels, over the limit.
+	// A PNG whose header gives 100000×50000 pixels (width×height), over
+	// the limit, and a JPEG of 65535×30000.
 	huge := append([]byte(nil), pngBuf.Bytes()...)
 	binary.BigEndian.PutUint32(huge[16:], 100000) // IHDR width
-	binary.BigEndian.PutUint32(huge[20:], 100000) // IHDR height
+	binary.BigEndian.PutUint32(huge[20:], 50000)  // IHDR height
 	binary.BigEndian.PutUint32(huge[29:], crc32.ChecksumIEEE(huge[12:29]))
+	var jpegBuf bytes.Buffer
+	if err := jpeg.Encode(&jpegBuf, image.NewGray(image.Rect(0, 0, 8, 8)), nil); err != nil {
+		t.Fatal(err)
+	}
+	hugeJPEG := jpegBuf.Bytes()
+	sof := bytes.Index(hugeJPEG, []byte{0xff, 0xc0})
+	if sof < 0 {
+		t.Fatal("no SOF0 marker in the encoded JPEG")
+	}
+	binary.BigEndian.PutUint16(hugeJPEG[sof+5:], 30000) // height
+	binary.BigEndian.PutUint16(hugeJPEG[sof+7:], 65535) // width
 	pngBuf.Reset()
 	if err := png.Encode(&pngBuf, image.NewGray(image.Rect(0, 0, 100000, 1))); err != nil {
 		t.Fatal(err)
@@ -355,7 +367,8 @@ func TestLoadErrors(t *testing.T) {
 		{"bad resample", good, []LoadOption{WithResize(32, Resample(0))}, "invalid resize"},
 		{"crop too large", good, []LoadOption{WithCenterCrop(65)}, "cannot crop 65×65 from a 64×64 RGB image"},
 		{"negative crop", good, []LoadOption{WithCenterCrop(-1)}, "invalid centre-crop"},
-		{"huge header", write("huge.png", huge), nil, "decoding PNG: size 100000×100000 is larger than the"},
+		{"huge header", write("huge.png", huge), nil, "decoding PNG: size 100000×50000 (width×height) is larger than the 134217728-pixel limit"},
+		{"huge jpeg header", write("huge.jpg", hugeJPEG), nil, "decoding JPEG: size 65535×30000 (width×height) is larger than the 134217728-pixel limit"},
 		{"resized too large", line, []LoadOption{WithResize(2000, Bicubic)}, "resize to 2000×200000000: size"},
 	}
 	for _, tc := range tests {
