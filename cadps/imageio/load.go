@@ -129,8 +129,8 @@ type Header struct {
 // ReadHeader reads the header of the image file at path, not its pixels.
 // A file that [Load] refuses for what its header says (empty, not an
 // image, a format other than PNG and JPEG, a size out of range, a PNG
-// too short to hold the pixels its header claims) is refused with the
-// same error, naming the path.
+// or JPEG too short to hold the pixels its header claims) is refused with
+// the same error, naming the path.
 func ReadHeader(path string) (Header, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -229,12 +229,13 @@ func decodeHeader(head []byte, r io.Reader, size int64) (Header, error) {
 	if err := checkFileDims(conf.Width, conf.Height); err != nil {
 		return Header{}, fmt.Errorf("decoding %s: %w", format, err)
 	}
-	// A JPEG's size gets no such check against its bytes: the end-of-band
-	// runs of a progressive scan code up to 32767 blocks in 15 bits, so a
-	// JPEG of a few hundred bytes can decode to maxPixels pixels.
-	if format == "PNG" && size >= 0 {
-		if err := checkPNGData(head, size); err != nil {
-			return Header{}, fmt.Errorf("decoding PNG: %w", err)
+	if size >= 0 {
+		check := func() error { return checkJPEGData(conf.Width, conf.Height, size) }
+		if format == "PNG" {
+			check = func() error { return checkPNGData(head, size) }
+		}
+		if err := check(); err != nil {
+			return Header{}, fmt.Errorf("decoding %s: %w", format, err)
 		}
 	}
 	return Header{Format: format, Width: conf.Width, Height: conf.Height}, nil
