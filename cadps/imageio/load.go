@@ -104,14 +104,21 @@ func decodeBytes(data []byte, opts []LoadOption) (*Image, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Sizes in these errors are width×height, as in the header's.
 	if cfg.resize > 0 {
 		h, w := shorterSideTo(im.H, im.W, cfg.resize)
+		if err := checkFileDims(w, h); err != nil {
+			return nil, fmt.Errorf("resizing the shorter side to %d: %w", cfg.resize, err)
+		}
 		if im, err = resize(im, h, w, cfg.resample); err != nil {
 			return nil, err
 		}
 	}
-	if cfg.cropSquare > 0 {
-		if im, err = centerCrop(im, cfg.cropSquare, cfg.cropSquare); err != nil {
+	if s := cfg.cropSquare; s > 0 {
+		if s > im.W || s > im.H {
+			return nil, fmt.Errorf("cannot crop %d×%d from a %d×%d (width×height) image", s, s, im.W, im.H)
+		}
+		if im, err = centerCrop(im, s, s); err != nil {
 			return nil, err
 		}
 	}

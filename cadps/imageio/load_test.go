@@ -365,11 +365,12 @@ func TestLoadErrors(t *testing.T) {
 		{"truncated jpeg", write("cut.jpg", []byte("\xff\xd8\xff\xe0\x00\x10JFIF")), nil, "decoding JPEG"},
 		{"bad mode", good, []LoadOption{WithMode(Mode(7))}, "unknown mode"},
 		{"bad resample", good, []LoadOption{WithResize(32, Resample(0))}, "invalid resize"},
-		{"crop too large", good, []LoadOption{WithCenterCrop(65)}, "cannot crop 65×65 from a 64×64 RGB image"},
+		{"crop too large", good, []LoadOption{WithCenterCrop(65)}, "cannot crop 65×65 from a 64×64 (width×height) image"},
+		{"crop too large, wide", line, []LoadOption{WithResize(2, Area), WithCenterCrop(3)}, "cannot crop 3×3 from a 200000×2 (width×height) image"},
 		{"negative crop", good, []LoadOption{WithCenterCrop(-1)}, "invalid centre-crop"},
 		{"huge header", write("huge.png", huge), nil, "decoding PNG: size 100000×50000 (width×height) is larger than the 134217728-pixel limit"},
 		{"huge jpeg header", write("huge.jpg", hugeJPEG), nil, "decoding JPEG: size 65535×30000 (width×height) is larger than the 134217728-pixel limit"},
-		{"resized too large", line, []LoadOption{WithResize(2000, Bicubic)}, "resize to 2000×200000000: size"},
+		{"resized too large", line, []LoadOption{WithResize(2000, Bicubic)}, "resizing the shorter side to 2000: size 200000000×2000 (width×height) is larger than the"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
