@@ -64,7 +64,7 @@ func TestLoadMaskBadFiles(t *testing.T) {
 		{"empty.png", nil, "empty file, not an image"},
 		{"text.png", []byte("not an image"), "not a PNG or JPEG file"},
 		{"mask.gif", gifMask(t), "unsupported format GIF (want PNG or JPEG)"},
-		{"huge.png", pngClaiming(20000, 20000), "size 20000×20000 is larger than"},
+		{"huge.png", pngClaiming(20000, 20000), "size 20000×20000 (width×height) is larger than"},
 		{"truncated.png", pngClaiming(8, 4), "truncated.png"},
 		{"cut.png", cutPNG(t), "does not end with the IEND chunk, so it may be cut short"},
 	}
