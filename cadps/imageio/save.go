@@ -17,10 +17,13 @@ import (
 )
 
 // Save writes im as an 8-bit PNG (gray or RGB), each value clamped to
-// [0,1], scaled by 255 and rounded half up, as PIL and torchvision's
-// save_image do. The file is written atomically: to a temporary file in the
-// same folder, then renamed over path, so that a failure never leaves a
-// partial file. path must end in ".png"; an image holding NaN is an error.
+// [0,1], scaled by 255 and rounded half up, exactly. (torchvision's
+// save_image computes x·255 + 0.5 in float32, which rounds 128 of the
+// float32 values in [0,1], those less than 3e-8 below a point half-way
+// between two levels, one level higher.) The file is written atomically:
+// to a temporary file in the same folder, then renamed over path, so that
+// a failure never leaves a partial file. path must end in ".png"; an image
+// holding NaN is an error.
 func Save(path string, im *Image) error {
 	if ext := strings.ToLower(filepath.Ext(path)); ext != ".png" {
 		return fmt.Errorf("imageio: saving %s: only PNG is written (want a .png name)", path)
