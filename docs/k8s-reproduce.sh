@@ -19,8 +19,10 @@
 #     TASKS='inpaint_box:size=12 super_resolution:factor=2' docs/k8s-reproduce.sh -limit 4
 #
 # Running it again with the same settings finishes what is missing (the
-# finished Jobs are deleted first; finished items are skipped). DRY_RUN=1
-# prints the manifests instead of applying them.
+# finished Jobs are deleted first; finished items are skipped). OUT must
+# be under /data, where every pod mounts the volume: a folder elsewhere
+# would be each pod's own disk, lost with it, so the script refuses one.
+# DRY_RUN=1 prints the manifests instead of applying them.
 set -euo pipefail
 
 NAME=${NAME:-cadps-reproduce}
@@ -48,6 +50,18 @@ MEM=${MEM:-32Gi}
 [ "$GPUS" != 0 ] && BACKEND=${BACKEND-xla:/opt/pjrt/xla_cuda_plugin.so}
 BACKEND=${BACKEND:-}
 TIMEOUT=${TIMEOUT:-172800}                          # seconds to wait for the Job
+
+# The pods see the volume at /data only; a path through ".." is refused
+# rather than resolved.
+on_volume=
+case "$OUT" in
+    */..|*/../*) ;;
+    /data|/data/*) on_volume=1 ;;
+esac
+if [ -z "$on_volume" ]; then
+    echo "k8s-reproduce: OUT=$OUT is not a folder under /data, where every pod mounts the volume $PVC: elsewhere each pod would write to its own disk, lost when it ends" >&2
+    exit 1
+fi
 
 q() { # a JSON string
     local s=${1//\\/\\\\}

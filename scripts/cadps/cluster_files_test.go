@@ -164,7 +164,8 @@ func TestClusterScriptsRunThePapersTasks(t *testing.T) {
 					}
 				}
 			}
-			manifest := strings.Join(run("../../docs/k8s-reproduce.sh", append([]string{"DRY_RUN=1"}, env...)...), "\n")
+			// OUT on the pods' volume, which the script wants.
+			manifest := strings.Join(run("../../docs/k8s-reproduce.sh", append([]string{"DRY_RUN=1", "OUT=/data/runs/tasks"}, env...)...), "\n")
 			if err := yaml.NewDecoder(strings.NewReader(manifest)).Decode(&job); err != nil || len(job.Spec.Template.Spec.Containers) == 0 {
 				t.Fatalf("docs/k8s-reproduce.sh: %v\n%s", err, manifest)
 			}
@@ -202,5 +203,45 @@ func TestClusterScriptsRunThePapersTasks(t *testing.T) {
 				t.Errorf("TASKS with %s: %s runs the tasks %q, want %q", tc.name, s.name, got, want)
 			}
 		}
+	}
+}
+
+// TestKubernetesOutputOnTheVolume: docs/k8s-reproduce.sh refuses an OUT
+// that is not under /data, the volume every pod mounts (elsewhere each pod
+// would write to its own disk, lost with it), before it renders or applies
+// anything.
+func TestKubernetesOutputOnTheVolume(t *testing.T) {
+	if _, err := exec.LookPath("envsubst"); err != nil {
+		t.Skip("needs envsubst (Debian's gettext-base)")
+	}
+	for _, tc := range []struct {
+		out string
+		ok  bool
+	}{
+		{"/data/runs/small", true},
+		{"/data", true},
+		{"/runs/small", false},
+		{"runs/small", false},
+		{"/database/runs", false},
+		{"/data/../runs", false},
+		{"/data/runs/..", false},
+	} {
+		t.Run(tc.out, func(t *testing.T) {
+			cmd := exec.Command("bash", "../../docs/k8s-reproduce.sh")
+			cmd.Env = append(os.Environ(), "DRY_RUN=1", "OUT="+tc.out)
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			out, err := cmd.Output()
+			if tc.ok {
+				if err != nil || !strings.Contains(string(out), `"-out=`+tc.out+`"`) {
+					t.Errorf("OUT=%s: %v\n%s%s", tc.out, err, out, stderr.String())
+				}
+				return
+			}
+			want := "k8s-reproduce: OUT=" + tc.out + " is not a folder under /data, where every pod mounts the volume cadps-data"
+			if err == nil || len(out) > 0 || !strings.Contains(stderr.String(), want) {
+				t.Errorf("OUT=%s: error %v, %d bytes on stdout, stderr %q; want no manifest and %q", tc.out, err, len(out), stderr.String(), want)
+			}
+		})
 	}
 }
