@@ -19,10 +19,12 @@
 #     TASKS='inpaint_box:size=12 super_resolution:factor=2' docs/k8s-reproduce.sh -limit 4
 #
 # Running it again with the same settings finishes what is missing (the
-# finished Jobs are deleted first; finished items are skipped). OUT must
-# be under /data, where every pod mounts the volume: a folder elsewhere
-# would be each pod's own disk, lost with it, so the script refuses one.
-# DRY_RUN=1 prints the manifests instead of applying them.
+# finished Jobs are deleted first; finished items are skipped). While the
+# Jobs of an earlier run are still running it refuses, changing nothing:
+# wait for them, or delete them. OUT must be under /data, where every pod
+# mounts the volume: a folder elsewhere would be each pod's own disk, lost
+# with it, so the script refuses one. DRY_RUN=1 prints the manifests
+# instead of applying them.
 set -euo pipefail
 
 NAME=${NAME:-cadps-reproduce}
@@ -118,6 +120,25 @@ if [ "${DRY_RUN:-}" = 1 ]; then
     exit 0
 fi
 
+# job_state NAME prints the conditions that hold of the Job NAME after
+# its name ("NAME: Complete ", "NAME: " while it runs), or nothing when
+# there is no such Job.
+job_state() {
+    kubectl get job "$1" --ignore-not-found \
+        -o jsonpath='{.metadata.name}: {range .status.conditions[?(@.status=="True")]}{.type} {end}'
+}
+# An earlier run's Jobs are deleted only once they have ended: deleting a
+# running Job would stop its pods midway through their items.
+for job in "$NAME" "$NAME-merge"; do
+    state=$(job_state "$job")
+    case "$state" in
+        ''|*Complete*|*Failed*) ;;
+        *)
+            echo "k8s-reproduce: Job $job of an earlier run is still running; wait until it ends (kubectl get job $job) or delete it (kubectl delete job $job), then run this again" >&2
+            exit 1
+            ;;
+    esac
+done
 kubectl delete job "$NAME" "$NAME-merge" --ignore-not-found
 echo "$reproduce" | kubectl apply -f -
 # wait_job NAME: until the Job has completed or failed (an index that fails
@@ -125,8 +146,9 @@ echo "$reproduce" | kubectl apply -f -
 wait_job() {
     local deadline=$(( $(date +%s) + TIMEOUT )) state
     while :; do
-        state=$(kubectl get job "$1" -o jsonpath='{range .status.conditions[?(@.status=="True")]}{.type} {end}')
-        case "$state" in *Complete*|*Failed*) echo "$1: $state"; return 0 ;; esac
+        state=$(job_state "$1")
+        [ -n "$state" ] || { echo "k8s-reproduce: Job $1 is gone (deleted while it ran?)" >&2; return 1; }
+        case "$state" in *Complete*|*Failed*) echo "$state"; return 0 ;; esac
         [ "$(date +%s)" -lt "$deadline" ] || { echo "k8s-reproduce: $1 still running after $TIMEOUT s" >&2; return 1; }
         sleep 20
     done

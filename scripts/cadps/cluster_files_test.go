@@ -245,3 +245,66 @@ func TestKubernetesOutputOnTheVolume(t *testing.T) {
 		})
 	}
 }
+
+// TestKubernetesRerunLeavesRunningJobs runs docs/k8s-reproduce.sh against
+// a stand-in kubectl that logs its calls: the Jobs of an earlier run are
+// deleted (and the run's Jobs applied, waited for and merged) only once
+// they have completed or failed; while one still runs the script refuses,
+// naming it, and deletes and applies nothing, as deleting it would stop
+// its pods midway through their items.
+func TestKubernetesRerunLeavesRunningJobs(t *testing.T) {
+	if _, err := exec.LookPath("envsubst"); err != nil {
+		t.Skip("needs envsubst (Debian's gettext-base)")
+	}
+	// The stand-in answers `get job` with EARLIER, the conditions of the
+	// earlier Jobs ("none": there are none), until a manifest is applied,
+	// and with a completed Job after.
+	const kubectl = `#!/bin/sh
+echo "$*" >> "$KUBECTL_LOG"
+case "$1 $2" in
+"get job")
+	case "$*" in
+	*succeeded*) echo 1 ;;
+	*) if grep -q '^apply' "$KUBECTL_LOG"; then printf '%s: Complete ' "$3"; elif [ "$EARLIER" != none ]; then printf '%s: %s' "$3" "$EARLIER"; fi ;;
+	esac ;;
+apply*) cat >/dev/null ;;
+esac
+`
+	bin := t.TempDir()
+	if err := os.WriteFile(filepath.Join(bin, "kubectl"), []byte(kubectl), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, earlier string
+		refused       bool
+	}{
+		{"no earlier Jobs", "none", false},
+		{"completed", "Complete ", false},
+		{"failed", "FailureTarget Failed ", false},
+		{"running", "", true},
+		{"running, an index failing", "FailureTarget ", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			log := filepath.Join(t.TempDir(), "kubectl.log")
+			cmd := exec.Command("bash", "../../docs/k8s-reproduce.sh")
+			cmd.Env = append(os.Environ(), "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"),
+				"KUBECTL_LOG="+log, "EARLIER="+tc.earlier, "TIMEOUT=5")
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			_, err := cmd.Output()
+			data, _ := os.ReadFile(log)
+			calls := string(data)
+			touched := strings.Contains(calls, "delete") || strings.Contains(calls, "apply")
+			if !tc.refused {
+				if err != nil || !strings.Contains(calls, "delete job cadps-reproduce cadps-reproduce-merge") || strings.Count(calls, "apply -f -") != 2 {
+					t.Errorf("%v\n%s\nkubectl calls:\n%s", err, stderr.String(), calls)
+				}
+				return
+			}
+			want := "k8s-reproduce: Job cadps-reproduce of an earlier run is still running; wait until it ends (kubectl get job cadps-reproduce) or delete it"
+			if err == nil || touched || !strings.Contains(stderr.String(), want) {
+				t.Errorf("error %v, stderr %q; want %q, with nothing deleted or applied; kubectl calls:\n%s", err, stderr.String(), want, calls)
+			}
+		})
+	}
+}
