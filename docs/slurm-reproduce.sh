@@ -26,7 +26,9 @@
 #
 # They finish exactly the items that are missing: finished items are
 # skipped, and an item that a live task still holds is left to it (claims,
-# docs/cli.md). A task killed at any moment leaves only whole files.
+# docs/cli.md). A task killed at any moment leaves only whole files. OUT
+# must be on a file system every node shares: a task on a node where the
+# folder made at submission does not exist fails, naming OUT and the node.
 set -euo pipefail
 
 IMAGES=${IMAGES:-$HOME/data/ffhq-val-1k}           # a folder of PNG/JPEG images
@@ -90,6 +92,13 @@ reproduce() {
     [ -n "$WEIGHTS" ] && model+=(-weights "$WEIGHTS")
     while IFS= read -r t; do tasks+=(-task "$t"); done < <(task_specs)
     [ -n "$BACKEND" ] && export GOMLX_BACKEND="$BACKEND"
+    # OUT was made as the array was submitted: a node that does not see it
+    # has its own file system there, and its items would be lost to the
+    # merge.
+    if [ ! -d "$OUT" ]; then
+        echo "slurm-reproduce: OUT=$OUT, made when the array was submitted, does not exist on $(hostname): put OUT on a file system every node shares" >&2
+        exit 1
+    fi
     echo "array task $SLURM_ARRAY_TASK_ID (shard of $SHARDS) on $(hostname)"
     exec "$CADPS" reproduce "$IMAGES" "${tasks[@]}" -methods "$METHODS" "${model[@]}" \
         -steps "$STEPS" -noise "$NOISE" -seed "$SEED" -grid-rows "$GRID_ROWS" \

@@ -120,6 +120,10 @@ func TestClusterScriptsRunThePapersTasks(t *testing.T) {
 	if err := os.WriteFile(echo, []byte("#!/bin/sh\nprintf '%s\\n' \"$@\"\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// The output folder, as the Slurm script makes it before it submits.
+	if err := os.Mkdir(filepath.Join(dir, "out"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	// tasks returns the values of the -task flags among args, given as
 	// "-task SPEC" or "-task=SPEC".
 	tasks := func(args []string) []string {
@@ -304,6 +308,55 @@ esac
 			want := "k8s-reproduce: Job cadps-reproduce of an earlier run is still running; wait until it ends (kubectl get job cadps-reproduce) or delete it"
 			if err == nil || touched || !strings.Contains(stderr.String(), want) {
 				t.Errorf("error %v, stderr %q; want %q, with nothing deleted or applied; kubectl calls:\n%s", err, stderr.String(), want, calls)
+			}
+		})
+	}
+}
+
+// TestSlurmTaskSeesTheOutput: an array task of docs/slurm-reproduce.sh on
+// a node where OUT, which the script made as it submitted the array, does
+// not exist (a file system of the node's own there) fails naming OUT and
+// the node, without running cadps, whose items would be written where the
+// merge never sees them; where OUT exists, it runs cadps reproduce into it.
+func TestSlurmTaskSeesTheOutput(t *testing.T) {
+	dir := t.TempDir()
+	ran := filepath.Join(dir, "ran")
+	stand := filepath.Join(dir, "cadps")
+	if err := os.WriteFile(stand, []byte("#!/bin/sh\necho \"$@\" > "+ran+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	shared := filepath.Join(dir, "shared")
+	if err := os.Mkdir(shared, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	host, _ := os.Hostname()
+	for _, tc := range []struct {
+		name, out string
+		ok        bool
+	}{
+		{"shared", shared, true},
+		{"node-local", filepath.Join(dir, "local", "runs"), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			os.Remove(ran)
+			cmd := exec.Command("bash", "../../docs/slurm-reproduce.sh")
+			cmd.Env = append(os.Environ(), "SLURM_ARRAY_TASK_ID=0", "CADPS="+stand, "OUT="+tc.out, "LOGS="+filepath.Join(dir, "logs"))
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			_, err := cmd.Output()
+			args, rerr := os.ReadFile(ran)
+			if tc.ok {
+				if err != nil || rerr != nil || !strings.HasSuffix(strings.TrimSpace(string(args)), "-out "+tc.out) {
+					t.Errorf("array task: %v, cadps ran with %q (%v)\n%s", err, args, rerr, stderr.String())
+				}
+				return
+			}
+			want := "slurm-reproduce: OUT=" + tc.out + ", made when the array was submitted, does not exist on " + host + ": put OUT on a file system every node shares"
+			if err == nil || rerr == nil || !strings.Contains(stderr.String(), want) {
+				t.Errorf("array task without OUT: error %v, cadps ran: %v, stderr %q; want %q and cadps not run", err, rerr == nil, stderr.String(), want)
+			}
+			if _, err := os.Stat(tc.out); err == nil {
+				t.Errorf("the task made %s", tc.out)
 			}
 		})
 	}
