@@ -19,8 +19,10 @@
 #
 # Resubmitting: the shard count is recorded in OUT at the first submission
 # (and given to every task as -shard-count), so a task is the same shard
-# whatever array it runs in. When tasks failed or were cancelled, submit
-# again with the same settings and ARRAY set to their indices, in any order:
+# whatever array it runs in; a SHARDS other than the recorded count is
+# refused before anything is submitted. When tasks failed or were
+# cancelled, submit again with the same settings and ARRAY set to their
+# indices, in any order:
 #
 #   ARRAY=1,7 docs/slurm-reproduce.sh [the same extra flags]
 #
@@ -111,7 +113,14 @@ elif [ "${CADPS_SLURM_MERGE:-}" = 1 ]; then
     exec "$CADPS" merge -grid-rows "$GRID_ROWS" "$OUT"
 fi
 
-# On the login node: submit the array, then the merge.
+# On the login node: submit the array, then the merge. A folder started
+# with another shard count would refuse every task once it runs: refuse
+# now, before the array waits in the queue.
+recorded=$(sed -n 's/.*"count": *\([0-9][0-9]*\).*/\1/p' "$OUT/shards.json" 2>/dev/null || true)
+if [ -n "$recorded" ] && [ "$recorded" != "$SHARDS" ]; then
+    echo "slurm-reproduce: OUT=$OUT was started with $recorded shards ($OUT/shards.json), not SHARDS=$SHARDS: give SHARDS=$recorded (with ARRAY the indices to run), or remove shards.json to deal the items anew" >&2
+    exit 1
+fi
 mkdir -p "$LOGS" "$OUT"
 opts=(--cpus-per-task="$CPUS" --mem="$MEM" --time="$TIME" --export=ALL)
 [ "$GPUS" != 0 ] && opts+=(--gres="gpu:$GPUS")

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cadps/toolkit/cadps/runs"
 	"gopkg.in/yaml.v3"
 )
 
@@ -357,6 +358,58 @@ func TestSlurmTaskSeesTheOutput(t *testing.T) {
 			}
 			if _, err := os.Stat(tc.out); err == nil {
 				t.Errorf("the task made %s", tc.out)
+			}
+		})
+	}
+}
+
+// TestSlurmSubmitChecksShardCount: docs/slurm-reproduce.sh, on the login
+// node, refuses a SHARDS other than the count OUT records (shards.json)
+// before it submits anything, since every task would be refused once it
+// ran; with the recorded count, or a new folder, it submits the array and
+// the merge.
+func TestSlurmSubmitChecksShardCount(t *testing.T) {
+	bin := t.TempDir()
+	const sbatch = "#!/bin/sh\necho \"$*\" >> \"$SBATCH_LOG\"\necho 42\n"
+	if err := os.WriteFile(filepath.Join(bin, "sbatch"), []byte(sbatch), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, recorded, shards string
+		ok                     bool
+	}{
+		{"new folder", "", "100", true},
+		{"the recorded count", `{"count":3}`, "3", true},
+		{"another count", `{"count":3}`, "100", false},
+		{"another count, the file indented", "{\n  \"count\": 3\n}", "4", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			out, log := filepath.Join(dir, "out"), filepath.Join(dir, "sbatch.log")
+			if tc.recorded != "" {
+				if err := os.Mkdir(out, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(out, runs.ShardFile), []byte(tc.recorded+"\n"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cmd := exec.Command("bash", "../../docs/slurm-reproduce.sh")
+			cmd.Env = append(os.Environ(), "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"), "SBATCH_LOG="+log,
+				"OUT="+out, "LOGS="+filepath.Join(dir, "logs"), "SHARDS="+tc.shards, "ARRAY=1")
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			_, err := cmd.Output()
+			calls, _ := os.ReadFile(log)
+			if tc.ok {
+				if err != nil || strings.Count(string(calls), "\n") != 2 {
+					t.Errorf("%v\n%s\nsbatch calls:\n%s", err, stderr.String(), calls)
+				}
+				return
+			}
+			want := "slurm-reproduce: OUT=" + out + " was started with 3 shards (" + filepath.Join(out, runs.ShardFile) + "), not SHARDS=" + tc.shards + ": give SHARDS=3"
+			if err == nil || len(calls) > 0 || !strings.Contains(stderr.String(), want) {
+				t.Errorf("error %v, stderr %q, sbatch calls %q; want %q and nothing submitted", err, stderr.String(), calls, want)
 			}
 		})
 	}
