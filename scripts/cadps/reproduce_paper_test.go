@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cadps/toolkit/cadps/imageio"
 	"github.com/cadps/toolkit/cadps/metrics/fid"
 	"github.com/cadps/toolkit/cadps/metrics/lpips"
 	"github.com/cadps/toolkit/cadps/restore"
@@ -248,5 +249,70 @@ func TestPaperScriptShardCount(t *testing.T) {
 				t.Errorf("cadps got\n%s\nwant %q among its arguments", out, tc.want)
 			}
 		})
+	}
+}
+
+// TestPaperCostClaims checks what docs/reproduce-paper.md tells a user to
+// expect of the whole table (1000 images, 5 tasks, DPS and CA-DPS, 1000
+// steps at 256×256): the GPU time follows from docs/cuda.md's batch-1
+// times of a DPS and a CA-DPS image (reproduce samples one image at a
+// time), and the disk from the files each item writes, the progress strip
+// laid out as restore lays it out.
+func TestPaperCostClaims(t *testing.T) {
+	read := func(name string) string {
+		data, err := os.ReadFile(filepath.Join("..", "..", "docs", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Join(strings.Fields(string(data)), " ")
+	}
+	cuda, paper := read("cuda.md"), read("reproduce-paper.md")
+	// batch1 returns the seconds of a row's batch-1 cell in cuda.md's
+	// table ("| ROW | 17.3 s | …").
+	batch1 := func(row string) float64 {
+		_, rest, ok := strings.Cut(cuda, "| "+row+" | ")
+		if !ok {
+			t.Fatalf("docs/cuda.md has no row %q", row)
+		}
+		cell, _, _ := strings.Cut(rest, " s")
+		v, err := strconv.ParseFloat(cell, 64)
+		if err != nil {
+			t.Fatalf("docs/cuda.md, row %q: batch-1 cell %q: %v", row, cell, err)
+		}
+		return v
+	}
+	dps := batch1("DPS, 1000 × one step call (noise uploaded as inputs, not drawn), per image")
+	cadps := batch1("CA-DPS, whole 1000-step run, graph noise, per image")
+	const images, tasks, methods, side = 1000, 5, 2, 256
+	hours := float64(images*tasks) * (dps + cadps) / 3600
+
+	// 1000 steps keep x̂0 every 100 steps: ten frames (restore.Options.ProgressEvery).
+	frame, err := imageio.New(3, side, side)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := restore.Result{Progress: make([]restore.Snapshot, 10)}
+	for i := range res.Progress {
+		res.Progress[i] = restore.Snapshot{Step: 100 * (i + 1), Image: frame}
+	}
+	strip, err := res.ProgressStrip()
+	if err != nil {
+		t.Fatal(err)
+	}
+	imageBytes := 3 * side * side
+	stripBytes := strip.C * strip.H * strip.W
+	item := 3*imageBytes + stripBytes // clean image, measurement, reconstruction, strip
+	total := float64(images * tasks * methods * item)
+	for _, c := range []struct{ what, want string }{
+		{"seconds per image", fmt.Sprintf("a DPS image takes about %.1f s and a CA-DPS image about %.1f s", dps, cadps)},
+		{"GPU hours", fmt.Sprintf("about %.0f hours of that GPU (%d × %.1f s + %d × %.1f s)", hours, images*tasks, dps, images*tasks, cadps)},
+		{"bytes per item", fmt.Sprintf("up to about %.1f MB", float64(item)/1e6)},
+		{"bytes per image", fmt.Sprintf("at most %s bytes each", thousands(int64(imageBytes)))},
+		{"the strip", fmt.Sprintf("(%d×%d, %s bytes)", strip.W, strip.H, thousands(int64(stripBytes)))},
+		{"the whole table", fmt.Sprintf("up to about %.0f GB for the %s items", total/1e9, strings.ReplaceAll(thousands(images*tasks*methods), ",", " "))},
+	} {
+		if !strings.Contains(paper, c.want) {
+			t.Errorf("docs/reproduce-paper.md, %s: want %q", c.what, c.want)
+		}
 	}
 }
