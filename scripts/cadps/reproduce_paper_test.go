@@ -316,3 +316,43 @@ func TestPaperCostClaims(t *testing.T) {
 		}
 	}
 }
+
+// TestPaperScriptCountGrows runs scripts/paper/reproduce.sh as
+// docs/reproduce-paper.md says to get the table over the released metric
+// scripts' first images and then go on to the rest: a run with a small
+// COUNT tables that many images, a rerun with a larger COUNT into the
+// same OUT goes on to it, and a rerun with the small COUNT again still
+// tables every finished image.
+func TestPaperScriptCountGrows(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("needs bash")
+	}
+	dir := t.TempDir()
+	wrapper := filepath.Join(dir, "cadps")
+	script := fmt.Sprintf("#!/bin/sh\n%s=1 exec %q -test.run '^TestPaperHelperProcess$' -- \"$@\"\n", paperHelperEnv, os.Args[0])
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	for _, c := range []struct {
+		count, want int
+	}{
+		{1, 1}, // the first images, as COUNT=150 of the 1000
+		{2, 2}, // the same OUT goes on to more
+		{1, 2}, // a smaller COUNT still tables every finished image
+	} {
+		cmd := exec.Command("bash", "../paper/reproduce.sh", "-quiet", "-grid-rows", "0")
+		cmd.Env = append(os.Environ(), "CADPS="+wrapper, "MODEL=small", "WEIGHTS=", "IMAGES="+smallImages,
+			"COUNT="+strconv.Itoa(c.count), "STEPS=2", "OUT="+out, "LPIPS_DIR=", "LPIPS_BACKBONE=", "FID_WEIGHTS=",
+			"TASKS=sr:factor=2", "SHARD=", "SHARD_COUNT=")
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("COUNT=%d: %v\n%s\n%s", c.count, err, stdout.String(), stderr.String())
+		}
+		if _, ok := paperTableCells(t, stdout.String(), c.want)["sr_factor=2"]; !ok {
+			t.Errorf("COUNT=%d: no row for sr_factor=2 in\n%s", c.count, stdout.String())
+		}
+	}
+}
