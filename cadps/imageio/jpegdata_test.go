@@ -73,6 +73,17 @@ func progressiveJPEG(w, h int, dcScan bool) []byte {
 	return b.Bytes()
 }
 
+// paddedJPEG returns data, a JPEG, with a comment segment after its
+// start-of-image marker that makes it size bytes long.
+func paddedJPEG(data []byte, size int) []byte {
+	n := size - len(data) // the segment: its marker, its length, the comment
+	if n < 4 || n-2 > 0xffff {
+		panic("paddedJPEG: no comment segment gives that size")
+	}
+	out := append([]byte{0xff, 0xd8, 0xff, 0xfe, byte((n - 2) >> 8), byte(n - 2)}, make([]byte, n-4)...)
+	return append(out, data[2:]...)
+}
+
 // TestLoadJPEGClaimsMore checks that a JPEG whose header claims more
 // blocks than its bits can code is refused from its header, before the
 // decoder allocates the pixels, while JPEGs that code every block, at one
@@ -90,6 +101,13 @@ func TestLoadJPEGClaimsMore(t *testing.T) {
 		{"without DC scan", progressiveJPEG(4000, 4000, false),
 			"decoding JPEG: header claims 4000×4000 pixels (width×height), 250000 blocks of 8×8, which a"},
 		{"one bit a block", progressiveJPEG(4000, 4000, true), ""},
+		// The bound is one bit a block, no looser: a file without a DC
+		// scan, padded with a comment to exactly 10000 bits for 800×800
+		// pixels, passes the check (its blocks decode as zeros), and one
+		// byte less is refused.
+		{"without DC scan, at one bit a block", paddedJPEG(progressiveJPEG(800, 800, false), 1250), ""},
+		{"without DC scan, one byte short", paddedJPEG(progressiveJPEG(800, 800, false), 1249),
+			"decoding JPEG: header claims 800×800 pixels (width×height), 10000 blocks of 8×8, which a 1249-byte file cannot hold"},
 		{"baseline, flat", flat.Bytes(), ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
