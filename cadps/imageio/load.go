@@ -84,7 +84,7 @@ func decodeBytes(data []byte, opts []LoadOption) (*Image, error) {
 		return nil, fmt.Errorf("invalid centre-crop size %d", cfg.cropSquare)
 	}
 
-	h, err := decodeHeader(data, bytes.NewReader(data), int64(len(data)))
+	h, err := decodeHeader(data, bytes.NewReader(data), int64(len(data)), data)
 	if err != nil {
 		return nil, err
 	}
@@ -95,10 +95,7 @@ func decodeBytes(data []byte, opts []LoadOption) (*Image, error) {
 	format := h.Format
 	m, err := decode(bytes.NewReader(data))
 	if err != nil {
-		if marker, ok := lacksEndMarker(format, data); ok {
-			return nil, fmt.Errorf("decoding %s: %w (the file does not end with the %s, so it may be cut short)", format, err, marker)
-		}
-		return nil, fmt.Errorf("decoding %s: %w", format, err)
+		return nil, fmt.Errorf("decoding %s: %w%s", format, err, cutShortNote(format, data))
 	}
 	im, err := FromImage(m, cfg.mode)
 	if err != nil {
@@ -148,7 +145,7 @@ func ReadHeader(path string) (Header, error) {
 	if err != nil {
 		return Header{}, fmt.Errorf("imageio: %w", err)
 	}
-	h, _, err := readHeader(f, size, io.Discard)
+	h, _, err := readHeader(f, size, fileTail(f, size), io.Discard)
 	if err != nil {
 		return Header{}, fmt.Errorf("imageio: %s: %w", path, err)
 	}
@@ -169,7 +166,7 @@ func readImageFile(path string) ([]byte, error) {
 		return nil, fmt.Errorf("imageio: %w", err)
 	}
 	var data bytes.Buffer
-	_, rest, err := readHeader(f, size, &data)
+	_, rest, err := readHeader(f, size, fileTail(f, size), &data)
 	if err != nil {
 		return nil, fmt.Errorf("imageio: %s: %w", path, err)
 	}
@@ -195,25 +192,43 @@ func fileSize(f *os.File) (int64, error) {
 	return info.Size(), nil
 }
 
+// fileTail returns the last bytes of the open file f of size bytes, as
+// many as [lacksEndMarker] looks at, without moving f's offset; nil when
+// size is negative (unknown) or they cannot be read.
+func fileTail(f *os.File, size int64) []byte {
+	if size < 0 {
+		return nil
+	}
+	tail := make([]byte, min(size, int64(len(pngIEND))))
+	if _, err := f.ReadAt(tail, size-int64(len(tail))); err != nil {
+		return nil
+	}
+	return tail
+}
+
 // readHeader reads the header of an image file of size bytes (negative
-// when unknown) from f, as [ReadHeader] describes. The bytes it reads
-// from f are also written to seen; the returned reader holds the rest of
-// the file. Its errors carry no "imageio:" prefix.
-func readHeader(f io.Reader, size int64, seen io.Writer) (Header, io.Reader, error) {
+// when unknown) from f, as [ReadHeader] describes; tail is the file's end
+// (nil when unknown), by which an error says that the file may be cut
+// short. The bytes it reads from f are also written to seen; the returned
+// reader holds the rest of the file. Its errors carry no "imageio:"
+// prefix.
+func readHeader(f io.Reader, size int64, tail []byte, seen io.Writer) (Header, io.Reader, error) {
 	r := bufio.NewReader(f)
 	head, err := r.Peek(pngIHDREnd) // sniff's signatures and a PNG's IHDR; fewer at the end of a short file
 	if err != nil && err != io.EOF {
 		return Header{}, nil, err
 	}
-	h, err := decodeHeader(head, io.TeeReader(r, seen), size)
+	h, err := decodeHeader(head, io.TeeReader(r, seen), size, tail)
 	return h, r, err
 }
 
 // decodeHeader reads the header of an image of size bytes (negative when
 // unknown) whose first bytes are head (at least sniff's signatures and a
 // PNG's IHDR chunk, or the whole data) from r, which starts at the same
-// place. Its errors carry no "imageio:" prefix.
-func decodeHeader(head []byte, r io.Reader, size int64) (Header, error) {
+// place; tail is the image's end, or nil when unknown: an error on a
+// file that lacks its format's final marker says that it may be cut short
+// (cutShortNote). Its errors carry no "imageio:" prefix.
+func decodeHeader(head []byte, r io.Reader, size int64, tail []byte) (Header, error) {
 	format := sniff(head)
 	var decodeConfig func(io.Reader) (image.Config, error)
 	switch format {
@@ -231,7 +246,7 @@ func decodeHeader(head []byte, r io.Reader, size int64) (Header, error) {
 	}
 	conf, err := decodeConfig(r)
 	if err != nil {
-		return Header{}, fmt.Errorf("decoding %s header: %w", format, err)
+		return Header{}, fmt.Errorf("decoding %s header: %w%s", format, err, cutShortNote(format, tail))
 	}
 	if err := checkFileDims(conf.Width, conf.Height); err != nil {
 		return Header{}, fmt.Errorf("decoding %s: %w", format, err)
@@ -242,7 +257,7 @@ func decodeHeader(head []byte, r io.Reader, size int64) (Header, error) {
 			check = func() error { return checkPNGData(head, size) }
 		}
 		if err := check(); err != nil {
-			return Header{}, fmt.Errorf("decoding %s: %w", format, err)
+			return Header{}, fmt.Errorf("decoding %s: %w%s", format, err, cutShortNote(format, tail))
 		}
 	}
 	return Header{Format: format, Width: conf.Width, Height: conf.Height}, nil
@@ -262,6 +277,22 @@ func checkFileDims(w, h int) error {
 	return nil
 }
 
+// cutShortNote returns what an error on data, a PNG or JPEG file (or its
+// last bytes), adds when the file lacks its format's final marker: that it
+// may be cut short; "" when it ends with it or when data is nil (unknown).
+func cutShortNote(format string, data []byte) string {
+	if data == nil {
+		return ""
+	}
+	if marker, ok := lacksEndMarker(format, data); ok {
+		return fmt.Sprintf(" (the file does not end with the %s, so it may be cut short)", marker)
+	}
+	return ""
+}
+
+// pngIEND is the IEND chunk that ends every complete PNG file.
+const pngIEND = "\x00\x00\x00\x00IEND\xae\x42\x60\x82"
+
 // lacksEndMarker reports whether data, a PNG or JPEG file, does not end
 // with the marker that closes every complete file of its format, and
 // names that marker. A file cut short, by an interrupted download or copy,
@@ -270,7 +301,7 @@ func checkFileDims(w, h int) error {
 func lacksEndMarker(format string, data []byte) (string, bool) {
 	switch format {
 	case "PNG":
-		return "IEND chunk", !bytes.HasSuffix(data, []byte("\x00\x00\x00\x00IEND\xae\x42\x60\x82"))
+		return "IEND chunk", !bytes.HasSuffix(data, []byte(pngIEND))
 	case "JPEG":
 		return "end-of-image marker", !bytes.HasSuffix(data, []byte("\xff\xd9"))
 	}

@@ -559,9 +559,11 @@ func TestDecode(t *testing.T) {
 	}
 }
 
-// TestLoadTruncated checks that a PNG or JPEG cut short in its pixel data
-// is refused with an error saying so and naming the file, and that a
-// complete but corrupt file is not said to be cut short.
+// TestLoadTruncated checks that a PNG or JPEG cut short, in its pixel
+// data, in its header or before the data its header claims, is refused
+// with an error saying so and naming the file (ReadHeader's error, where
+// it refuses the file, is Load's), and that a complete but corrupt file is
+// not said to be cut short.
 func TestLoadTruncated(t *testing.T) {
 	src, err := Load(sharedData(t, "ffhq", "00000.png"))
 	if err != nil {
@@ -571,13 +573,25 @@ func TestLoadTruncated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// 2000×1500 of noise: its header claims more than its first 4000
+	// bytes can hold as JPEG, and more than its first 2000 as PNG.
+	noise := image.NewGray(image.Rect(0, 0, 2000, 1500))
+	for i := range noise.Pix {
+		noise.Pix[i] = uint8(i * 7919 % 251)
+	}
 	files := map[string][]byte{}
 	for name, enc := range map[string]func(*bytes.Buffer, image.Image) error{"png": encPNG, "jpeg": encJPEG} {
-		var b bytes.Buffer
-		if err := enc(&b, m); err != nil {
-			t.Fatal(err)
+		for _, im := range []image.Image{m, noise} {
+			var b bytes.Buffer
+			if err := enc(&b, im); err != nil {
+				t.Fatal(err)
+			}
+			if im == noise {
+				files["large "+name] = b.Bytes()
+			} else {
+				files[name] = b.Bytes()
+			}
 		}
-		files[name] = b.Bytes()
 	}
 	const cutShort = "may be cut short"
 	dir := t.TempDir()
@@ -590,6 +604,10 @@ func TestLoadTruncated(t *testing.T) {
 		{"png without IEND", files["png"][:len(files["png"])-12], true},
 		{"jpeg half", files["jpeg"][:len(files["jpeg"])/2], true},
 		{"jpeg without EOI", files["jpeg"][:len(files["jpeg"])-2], true},
+		{"png in its header", files["png"][:20], true},
+		{"jpeg in its header", files["jpeg"][:100], true},
+		{"large png, cut before the data its header claims", files["large png"][:2000], true},
+		{"large jpeg, cut before the data its header claims", files["large jpeg"][:4000], true},
 		{"png corrupt", corruptMiddle(files["png"]), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -605,6 +623,9 @@ func TestLoadTruncated(t *testing.T) {
 				t.Errorf("error %q does not name the file", err)
 			case strings.Contains(err.Error(), cutShort) != tc.cutShort:
 				t.Errorf("error %q: saying %q is %v, want %v", err, cutShort, !tc.cutShort, tc.cutShort)
+			}
+			if _, herr := ReadHeader(p); herr != nil && herr.Error() != err.Error() {
+				t.Errorf("ReadHeader: %v, want Load's error", herr)
 			}
 		})
 	}
