@@ -240,8 +240,9 @@ func unpremul16(r, g, b, a uint32) (uint16, uint16, uint16) {
 }
 
 // ToImage converts im to an 8-bit *image.Gray or *image.RGBA, each value
-// clamped to [0,1], scaled by 255 and rounded half up (as PIL and
-// torchvision save images). A NaN value is an error naming its position.
+// clamped to [0,1], scaled by 255 and rounded half up, exactly, as [Save]
+// writes it (torchvision's save_image rounds 128 float32 values one level
+// higher). A NaN value is an error naming its position.
 func (im *Image) ToImage() (image.Image, error) {
 	m, err := im.toImage()
 	if err != nil {

@@ -314,8 +314,10 @@ func FromNCHW(data []float32, dims ...int) ([]*Image, error) {
 	return out, nil
 }
 
-// to8 converts a value in [0,1] to 8 bits as PIL and torchvision do when
-// saving: clamp to [0,1], multiply by 255, round half up.
+// to8 converts a value to 8 bits as [Save] describes: clamp to [0,1],
+// multiply by 255, round half up, exactly (x·255 + 0.5 in float64 rounds
+// no float32 x to another level, as torchvision's save_image, in float32,
+// does 128 of them).
 func to8(v float32) uint8 {
 	return uint8(math.Floor(float64(clamp01(v))*255 + 0.5))
 }
