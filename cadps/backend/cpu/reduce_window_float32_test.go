@@ -86,18 +86,19 @@ func TestReduceWindowFloat32(t *testing.T) {
 	}
 }
 
-// TestMaxInto checks the vector maximum against Go's max on every length
-// up to a few vectors, with NaNs and infinities on either side.
+// TestMaxInto checks the vector maximum against Go's max, bit for bit (the
+// sign of a zero too), on every length up to a few vectors, with NaNs,
+// infinities and zeros of either sign on either side.
 func TestMaxInto(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
-	special := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), 0}
+	special := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), 0, float32(math.Copysign(0, -1))}
 	for n := range 41 {
 		a, b := randFloat32s(r, n), randFloat32s(r, n+3)
 		for i := range a {
-			if r.IntN(4) == 0 {
+			if r.IntN(2) == 0 {
 				a[i] = special[r.IntN(len(special))]
 			}
-			if r.IntN(4) == 0 {
+			if r.IntN(2) == 0 {
 				b[i] = special[r.IntN(len(special))]
 			}
 		}
@@ -107,7 +108,7 @@ func TestMaxInto(t *testing.T) {
 		}
 		maxInto(a, b)
 		for i := range want {
-			if a[i] != want[i] && !(want[i] != want[i] && a[i] != a[i]) {
+			if math.Float32bits(a[i]) != math.Float32bits(want[i]) && !(want[i] != want[i] && a[i] != a[i]) {
 				t.Fatalf("length %d: element %d = %g, want %g", n, i, a[i], want[i])
 			}
 		}
