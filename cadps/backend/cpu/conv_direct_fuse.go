@@ -3,13 +3,15 @@
 package cpu
 
 import (
+	"math"
+
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 )
 
 // A direct convolution absorbs what follows it as it is built: adding a
 // per-output-channel bias (Add with an operand of shape [1, O, 1, …]), then
-// a ReLU (Max with the constant 0). The fused node computes the same values
+// a ReLU (Max with the constant +0). The fused node computes the same values
 // in the SGEMM's tiles while they are in cache, instead of two passes over
 // the output. The nodes it replaces stay in the graph and run only where
 // something else uses them.
@@ -40,7 +42,7 @@ func (b *Builder) fuseConvBias(lhsOp, rhsOp backends.Op) (backends.Op, bool) {
 
 // fuseConvReLU returns a direct convolution with ReLU for Max(lhs, rhs), if
 // one operand is a direct convolution without ReLU and the other the
-// constant 0.
+// constant +0.
 func (b *Builder) fuseConvReLU(lhsOp, rhsOp backends.Op) (backends.Op, bool) {
 	lhs, okL := lhsOp.(*Node)
 	rhs, okR := rhsOp.(*Node)
@@ -77,7 +79,8 @@ func isChannelVector(bias, conv *Node) bool {
 	return true
 }
 
-// isZeroScalar reports whether n is a float32 constant holding one zero.
+// isZeroScalar reports whether n is a float32 constant holding one +0: Max
+// with −0 gives −0 for negative values, which the ReLU does not.
 func isZeroScalar(n *Node) bool {
 	if n.opType != backends.OpTypeConstant || n.shape.DType != dtypes.Float32 || n.shape.Size() != 1 {
 		return false
@@ -87,5 +90,5 @@ func isZeroScalar(n *Node) bool {
 		return false
 	}
 	v, ok := buf.flat.([]float32)
-	return ok && len(v) == 1 && v[0] == 0
+	return ok && len(v) == 1 && math.Float32bits(v[0]) == 0
 }

@@ -430,3 +430,85 @@ func TestConvDirectCropsDeadTaps(t *testing.T) {
 }
 
 func withConv(dc directConv, f func(*directConv)) directConv { f(&dc); return dc }
+
+// TestConvDirectReLUFusesPositiveZero checks that Max of a direct
+// convolution and a constant fuses into its ReLU only for the constant +0:
+// Max with −0 gives −0 where the convolution is negative, as upstream's Max
+// (Go's max) does, and a fused ReLU would give +0.
+func TestConvDirectReLUFusesPositiveZero(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		floor float32
+		fuses bool
+	}{
+		{"+0", 0, true},
+		{"-0", float32(math.Copysign(0, -1)), false},
+		{"0.5", 0.5, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			be, err := New("")
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := be.Builder(t.Name()).(*Builder)
+			must := func(op backends.Op, err error) backends.Op {
+				t.Helper()
+				if err != nil {
+					t.Fatal(err)
+				}
+				return op
+			}
+			x := must(b.Parameter("x", shapes.Make(dtypes.Float32, 1, 2, 8, 8), nil))
+			k := must(b.Parameter("k", shapes.Make(dtypes.Float32, 3, 2, 3, 3), nil))
+			axes := backends.ConvolveAxesConfig{InputBatch: 0, InputChannels: 1, InputSpatial: []int{2, 3},
+				KernelOutputChannels: 0, KernelInputChannels: 1, KernelSpatial: []int{2, 3},
+				OutputBatch: 0, OutputChannels: 1, OutputSpatial: []int{2, 3}}
+			conv := must(b.ConvGeneral(x, k, axes, nil, [][2]int{{0, 0}, {0, 0}}, nil, nil, 1, 1))
+			if _, ok := conv.(*Node).data.(*directConv); !ok {
+				t.Fatalf("not a direct convolution: %T", conv.(*Node).data)
+			}
+			y := must(b.Max(conv, must(b.Constant([]float32{c.floor}))))
+			dc, ok := y.(*Node).data.(*directConv)
+			if fused := ok && dc.relu; fused != c.fuses {
+				t.Fatalf("Max(conv, %g) fused into the convolution: %v, want %v", c.floor, fused, c.fuses)
+			}
+			exec, err := b.Compile([]backends.Op{y}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ones, negOnes := make([]float32, 128), make([]float32, 54)
+			for i := range ones {
+				ones[i] = 1
+			}
+			for i := range negOnes {
+				negOnes[i] = -1
+			}
+			var bufs []backends.Buffer
+			for _, in := range []struct {
+				v    []float32
+				dims []int
+			}{{ones, []int{1, 2, 8, 8}}, {negOnes, []int{3, 2, 3, 3}}} {
+				buf, err := be.BufferFromFlatData(0, in.v, shapes.Make(dtypes.Float32, in.dims...))
+				if err != nil {
+					t.Fatal(err)
+				}
+				bufs = append(bufs, buf)
+			}
+			outs, err := exec.Execute(bufs, nil, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := make([]float32, 3*6*6)
+			if err := be.BufferToFlatData(outs[0], got); err != nil {
+				t.Fatal(err)
+			}
+			// Every output of the convolution is −18.
+			want := max(float32(-18), c.floor)
+			for i, v := range got {
+				if math.Float32bits(v) != math.Float32bits(want) {
+					t.Fatalf("output %d = %g (bits %#x), want %g (bits %#x)", i, v, math.Float32bits(v), want, math.Float32bits(want))
+				}
+			}
+		})
+	}
+}
