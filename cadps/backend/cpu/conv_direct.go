@@ -147,6 +147,9 @@ func liveTaps(k, out, n, s, d, p int) (lo, hi int) {
 // execConvGeneralDirect runs ConvGeneral nodes built by convDirect and
 // hands the others to upstream's executor.
 func execConvGeneralDirect(backend *Backend, node *Node, inputs []*Buffer, owned []bool) (*Buffer, error) {
+	if g, ok := node.data.(*nonFiniteGuard); ok {
+		return execNonFiniteGuard(backend, g, inputs, owned)
+	}
 	dc, ok := node.data.(*directConv)
 	if !ok {
 		return execConvGeneral(backend, node, inputs, owned)

@@ -40,6 +40,9 @@ type convSpec struct {
 	pads                 [][2]int
 	groups               int
 	budget               int // see convWorkspace
+	// banded, where not nil, is set when a banded matrix computes any
+	// part of the convolution (see nonFiniteGuard).
+	banded *bool
 }
 
 func (s convSpec) clone() convSpec {
@@ -90,8 +93,9 @@ func (b *Builder) convGeneral(input, kernel backends.Op, axes backends.ConvolveA
 	if err != nil {
 		return nil, fmt.Errorf("ConvGeneral: %w", err)
 	}
+	banded := false
 	spec := convSpec{strides: strides, inDil: inputDilations, kDil: kernelDilations,
-		pads: paddings, groups: channelGroupCount, budget: budget}
+		pads: paddings, groups: channelGroupCount, budget: budget, banded: &banded}
 	y, err := b.convCanonical(x, w, spec.clone())
 	if err != nil {
 		return nil, fmt.Errorf("ConvGeneral(input %s, kernel %s): %w", xs, ks, err)
@@ -101,7 +105,14 @@ func (b *Builder) convGeneral(input, kernel backends.Op, axes backends.ConvolveA
 	for i, a := range axes.OutputSpatial {
 		perm[a] = 2 + i
 	}
-	return b.permute(y, perm)
+	if y, err = b.permute(y, perm); err != nil || !banded {
+		return y, err
+	}
+	y, err = b.guardNonFinite(y, input, kernel, axes, strides, paddings, inputDilations, kernelDilations, channelGroupCount)
+	if err != nil {
+		return nil, fmt.Errorf("ConvGeneral(input %s, kernel %s): %w", xs, ks, err)
+	}
+	return y, nil
 }
 
 // checkConvAxes validates the axes configuration and channel counts.
@@ -194,7 +205,12 @@ func (b *Builder) convCanonical(x, w backends.Op, spec convSpec) (backends.Op, e
 	if x, err = b.padZero(x, cfg); err != nil {
 		return nil, err
 	}
-	return b.correlate(x, w, geom, spec.budget, map[bandKey]backends.Op{})
+	bands := map[bandKey]backends.Op{}
+	y, err := b.correlate(x, w, geom, spec.budget, bands)
+	if len(bands) > 0 && spec.banded != nil {
+		*spec.banded = true
+	}
+	return y, err
 }
 
 // convPolyphase removes the input dilation D of spatial axis i (stride 1):

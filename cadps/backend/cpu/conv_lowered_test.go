@@ -4,6 +4,7 @@ package cpu
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -368,5 +369,55 @@ func TestConvGeneralFloat32(t *testing.T) {
 			}
 			assertClose(t, "forward", got, want, 1e-4)
 		})
+	}
+}
+
+// TestConvBandedNonFinite checks that a NaN or an infinity in the input of
+// a convolution computed with banded matrices (a long last kernel axis)
+// reaches only the outputs whose taps read it, as upstream's loop gives:
+// the band's zeros outside the kernel must not turn it into NaN elsewhere.
+// Float32 and float64, 1-D and 2-D, strides and dilations, the input
+// gradient too.
+func TestConvBandedNonFinite(t *testing.T) {
+	d := newDiffer(t)
+	r := rand.New(rand.NewPCG(19, 20))
+	nan, inf := float32(math.NaN()), float32(math.Inf(1))
+	for _, c := range []struct {
+		in, kern, strides, kdil []int
+		pads                    [][2]int
+		special                 float32
+		at                      int // flat index of the special value in the input
+	}{
+		{in: []int{60}, kern: []int{17}, pads: [][2]int{{8, 8}}, special: inf, at: 0},
+		{in: []int{60}, kern: []int{17}, pads: [][2]int{{8, 8}}, special: nan, at: 30},
+		{in: []int{70}, kern: []int{16}, strides: []int{2}, pads: [][2]int{{0, 3}}, special: -inf, at: 41},
+		{in: []int{80}, kern: []int{16}, kdil: []int{2}, pads: [][2]int{{15, 15}}, special: inf, at: 79},
+		{in: []int{5, 40}, kern: []int{3, 20}, pads: [][2]int{{1, 1}, {10, 9}}, special: nan, at: 2*40 + 17},
+		{in: []int{33, 33}, kern: []int{17, 17}, pads: [][2]int{{8, 8}, {8, 8}}, special: inf, at: 16*33 + 16},
+	} {
+		for _, dtype := range []dtypes.DType{dtypes.Float32, dtypes.Float64} {
+			cc := canonicalConv(1, 2, 3, c.in, c.kern, c.strides, c.kdil, nil, c.pads)
+			xv := randValues(r, prod(cc.xDims))
+			xv[c.at] = c.special
+			x, k := tensorOf(dtype, xv, cc.xDims...), randUniform(r, dtype, cc.kDims...)
+			name := fmt.Sprintf("%s %s special %g at %d", dtype, cc, c.special, c.at)
+			d.check(t, name, cc.tol(), func(in []*graph.Node) []*graph.Node {
+				return []*graph.Node{cc.conv(in[0], in[1])}
+			}, x, k)
+			if c.strides == nil && c.kdil == nil {
+				// The input gradient convolves the output's gradient, v,
+				// with the reversed kernel: a special value in v.
+				yDims := []int{1, 3}
+				for i, l := range c.in {
+					yDims = append(yDims, l+c.pads[i][0]+c.pads[i][1]-c.kern[i]+1)
+				}
+				vv := randValues(r, prod(yDims))
+				vv[c.at%len(vv)] = c.special
+				d.check(t, "input gradient "+name, cc.tol(), func(in []*graph.Node) []*graph.Node {
+					y := cc.conv(in[0], in[1])
+					return graph.Gradient(graph.ReduceAllSum(graph.Mul(y, in[2])), in[0])
+				}, randUniform(r, dtype, cc.xDims...), k, tensorOf(dtype, vv, yDims...))
+			}
+		}
 	}
 }
