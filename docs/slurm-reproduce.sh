@@ -30,7 +30,9 @@
 # skipped, and an item that a live task still holds is left to it (claims,
 # docs/cli.md). A task killed at any moment leaves only whole files. OUT
 # must be on a file system every node shares: a task on a node where the
-# folder made at submission does not exist fails, naming OUT and the node.
+# folder made at submission does not exist waits up to OUT_WAIT seconds
+# for it (a shared file system mounted late), then fails, naming OUT and
+# the node.
 set -euo pipefail
 
 IMAGES=${IMAGES:-$HOME/data/ffhq-val-1k}           # a folder of PNG/JPEG images
@@ -55,6 +57,10 @@ MEM=${MEM:-32G}
 TIME=${TIME:-24:00:00}
 PARTITION=${PARTITION:-}
 LOGS=${LOGS:-$PWD/logs}
+OUT_WAIT=${OUT_WAIT:-120}                          # seconds a task waits for OUT to appear
+case "$OUT_WAIT" in
+    *[!0-9]*) echo "slurm-reproduce: OUT_WAIT=$OUT_WAIT is not a whole number of seconds" >&2; exit 1 ;;
+esac
 # The backend, exported as GOMLX_BACKEND only when BACKEND is not empty. With
 # GPUs the default is the submitting shell's GOMLX_BACKEND, as docs/cuda.md's
 # step 3 sets it (sbatch passes the shell's environment to the jobs, its
@@ -96,11 +102,17 @@ reproduce() {
     [ -n "$BACKEND" ] && export GOMLX_BACKEND="$BACKEND"
     # OUT was made as the array was submitted: a node that does not see it
     # has its own file system there, and its items would be lost to the
-    # merge.
-    if [ ! -d "$OUT" ]; then
-        echo "slurm-reproduce: OUT=$OUT, made when the array was submitted, does not exist on $(hostname): put OUT on a file system every node shares" >&2
-        exit 1
-    fi
+    # merge. A shared file system may be mounted a little after the task
+    # starts: wait OUT_WAIT seconds for it first.
+    local waited=0
+    while [ ! -d "$OUT" ]; do
+        if [ "$waited" -ge "$OUT_WAIT" ]; then
+            echo "slurm-reproduce: OUT=$OUT, made when the array was submitted, does not exist on $(hostname) after $OUT_WAIT s: put OUT on a file system every node shares, mounted when a task starts" >&2
+            exit 1
+        fi
+        sleep 1
+        waited=$((waited + 1))
+    done
     echo "array task $SLURM_ARRAY_TASK_ID (shard of $SHARDS) on $(hostname)"
     exec "$CADPS" reproduce "$IMAGES" "${tasks[@]}" -methods "$METHODS" "${model[@]}" \
         -steps "$STEPS" -noise "$NOISE" -seed "$SEED" -grid-rows "$GRID_ROWS" \
@@ -125,7 +137,7 @@ mkdir -p "$LOGS" "$OUT"
 opts=(--cpus-per-task="$CPUS" --mem="$MEM" --time="$TIME" --export=ALL)
 [ "$GPUS" != 0 ] && opts+=(--gres="gpu:$GPUS")
 [ -n "$PARTITION" ] && opts+=(--partition="$PARTITION")
-export IMAGES OUT CADPS MODEL WEIGHTS MODEL_CONFIG TASKS METHODS STEPS NOISE SEED GRID_ROWS SHARDS BACKEND
+export IMAGES OUT CADPS MODEL WEIGHTS MODEL_CONFIG TASKS METHODS STEPS NOISE SEED GRID_ROWS SHARDS BACKEND OUT_WAIT
 array=$(sbatch --parsable --job-name=cadps-reproduce --array="$ARRAY" --requeue \
     --output="$LOGS/reproduce-%A_%a.out" "${opts[@]}" "$0" "$@")
 merge=$(CADPS_SLURM_MERGE=1 sbatch --parsable --job-name=cadps-merge --dependency=afterany:"${array%%;*}" \

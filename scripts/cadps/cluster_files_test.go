@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cadps/toolkit/cadps/runs"
 	"gopkg.in/yaml.v3"
@@ -316,9 +317,11 @@ esac
 
 // TestSlurmTaskSeesTheOutput: an array task of docs/slurm-reproduce.sh on
 // a node where OUT, which the script made as it submitted the array, does
-// not exist (a file system of the node's own there) fails naming OUT and
-// the node, without running cadps, whose items would be written where the
-// merge never sees them; where OUT exists, it runs cadps reproduce into it.
+// not exist waits OUT_WAIT seconds for it (a shared file system mounted
+// late) and then fails naming OUT and the node, without running cadps,
+// whose items would be written where the merge never sees them (a file
+// system of the node's own there); where OUT exists, or appears while the
+// task waits, it runs cadps reproduce into it.
 func TestSlurmTaskSeesTheOutput(t *testing.T) {
 	dir := t.TempDir()
 	ran := filepath.Join(dir, "ran")
@@ -332,31 +335,43 @@ func TestSlurmTaskSeesTheOutput(t *testing.T) {
 	}
 	host, _ := os.Hostname()
 	for _, tc := range []struct {
-		name, out string
-		ok        bool
+		name, out, wait string
+		mountAfter      time.Duration // OUT appears this long after the task starts (0: never)
+		want            string        // the error; "" when cadps runs
 	}{
-		{"shared", shared, true},
-		{"node-local", filepath.Join(dir, "local", "runs"), false},
+		{"shared", shared, "0", 0, ""},
+		{"mounted late", filepath.Join(dir, "late"), "30", 1500 * time.Millisecond, ""},
+		{"node-local", filepath.Join(dir, "local", "runs"), "1", 0,
+			"slurm-reproduce: OUT=" + filepath.Join(dir, "local", "runs") + ", made when the array was submitted, does not exist on " + host + " after 1 s: put OUT on a file system every node shares, mounted when a task starts"},
+		{"OUT_WAIT not a number", shared, "soon", 0, "slurm-reproduce: OUT_WAIT=soon is not a whole number of seconds"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			os.Remove(ran)
 			cmd := exec.Command("bash", "../../docs/slurm-reproduce.sh")
-			cmd.Env = append(os.Environ(), "SLURM_ARRAY_TASK_ID=0", "CADPS="+stand, "OUT="+tc.out, "LOGS="+filepath.Join(dir, "logs"))
+			cmd.Env = append(os.Environ(), "SLURM_ARRAY_TASK_ID=0", "CADPS="+stand, "OUT="+tc.out, "OUT_WAIT="+tc.wait, "LOGS="+filepath.Join(dir, "logs"))
 			var stderr strings.Builder
 			cmd.Stderr = &stderr
+			mounted := make(chan error, 1)
+			if tc.mountAfter > 0 {
+				time.AfterFunc(tc.mountAfter, func() { mounted <- os.Mkdir(tc.out, 0o755) })
+			}
 			_, err := cmd.Output()
+			if tc.mountAfter > 0 {
+				if merr := <-mounted; merr != nil {
+					t.Fatal(merr)
+				}
+			}
 			args, rerr := os.ReadFile(ran)
-			if tc.ok {
+			if tc.want == "" {
 				if err != nil || rerr != nil || !strings.HasSuffix(strings.TrimSpace(string(args)), "-out "+tc.out) {
 					t.Errorf("array task: %v, cadps ran with %q (%v)\n%s", err, args, rerr, stderr.String())
 				}
 				return
 			}
-			want := "slurm-reproduce: OUT=" + tc.out + ", made when the array was submitted, does not exist on " + host + ": put OUT on a file system every node shares"
-			if err == nil || rerr == nil || !strings.Contains(stderr.String(), want) {
-				t.Errorf("array task without OUT: error %v, cadps ran: %v, stderr %q; want %q and cadps not run", err, rerr == nil, stderr.String(), want)
+			if err == nil || rerr == nil || !strings.Contains(stderr.String(), tc.want) {
+				t.Errorf("array task: error %v, cadps ran: %v, stderr %q; want %q and cadps not run", err, rerr == nil, stderr.String(), tc.want)
 			}
-			if _, err := os.Stat(tc.out); err == nil {
+			if _, err := os.Stat(tc.out); err == nil && tc.out != shared {
 				t.Errorf("the task made %s", tc.out)
 			}
 		})
