@@ -20,8 +20,8 @@
 #
 # Running it again with the same settings finishes what is missing (the
 # finished Jobs are deleted first; finished items are skipped). While the
-# Jobs of an earlier run are still running it refuses, changing nothing:
-# wait for them, or delete them. OUT must be under /data, where every pod
+# Jobs of an earlier run are still running, or suspended, it refuses,
+# changing nothing: wait for them, or delete them. OUT must be under /data, where every pod
 # mounts the volume: a folder elsewhere would be each pod's own disk, lost
 # with it, so the script refuses one. DRY_RUN=1 prints the manifests
 # instead of applying them.
@@ -128,16 +128,19 @@ job_state() {
         -o jsonpath='{.metadata.name}: {range .status.conditions[?(@.status=="True")]}{.type} {end}'
 }
 # An earlier run's Jobs are deleted only once they have ended: deleting a
-# running Job would stop its pods midway through their items.
+# running Job would stop its pods midway through their items, and a
+# suspended one (queued, as by Kueue, or paused) is the earlier run
+# waiting to go on.
 for job in "$NAME" "$NAME-merge"; do
     state=$(job_state "$job")
     case "$state" in
-        ''|*Complete*|*Failed*) ;;
-        *)
-            echo "k8s-reproduce: Job $job of an earlier run is still running; wait until it ends (kubectl get job $job) or delete it (kubectl delete job $job), then run this again" >&2
-            exit 1
-            ;;
+        ''|*Complete*|*Failed*) continue ;;
+        *Suspended*) how="is suspended (queued, or paused with spec.suspend)" ;;
+        *FailureTarget*|*SuccessCriteriaMet*) how="is ending, its pods still stopping" ;;
+        *) how="is still running" ;;
     esac
+    echo "k8s-reproduce: Job $job of an earlier run $how; wait until it ends (kubectl get job $job) or delete it (kubectl delete job $job), then run this again" >&2
+    exit 1
 done
 kubectl delete job "$NAME" "$NAME-merge" --ignore-not-found
 echo "$reproduce" | kubectl apply -f -

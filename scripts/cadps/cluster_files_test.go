@@ -255,9 +255,10 @@ func TestKubernetesOutputOnTheVolume(t *testing.T) {
 // TestKubernetesRerunLeavesRunningJobs runs docs/k8s-reproduce.sh against
 // a stand-in kubectl that logs its calls: the Jobs of an earlier run are
 // deleted (and the run's Jobs applied, waited for and merged) only once
-// they have completed or failed; while one still runs the script refuses,
-// naming it, and deletes and applies nothing, as deleting it would stop
-// its pods midway through their items.
+// they have completed or failed; while one still runs, is ending or is
+// suspended the script refuses, naming it and its state, and deletes and
+// applies nothing, as deleting it would stop its pods midway through their
+// items or drop the earlier run waiting to go on.
 func TestKubernetesRerunLeavesRunningJobs(t *testing.T) {
 	if _, err := exec.LookPath("envsubst"); err != nil {
 		t.Skip("needs envsubst (Debian's gettext-base)")
@@ -282,13 +283,15 @@ esac
 	}
 	for _, tc := range []struct {
 		name, earlier string
-		refused       bool
+		refused       string // how the refusal names the Job's state; "" when it goes on
 	}{
-		{"no earlier Jobs", "none", false},
-		{"completed", "Complete ", false},
-		{"failed", "FailureTarget Failed ", false},
-		{"running", "", true},
-		{"running, an index failing", "FailureTarget ", true},
+		{"no earlier Jobs", "none", ""},
+		{"completed", "Complete ", ""},
+		{"completed, with its success criteria", "SuccessCriteriaMet Complete ", ""},
+		{"failed", "FailureTarget Failed ", ""},
+		{"running", "", "is still running"},
+		{"failing, its pods stopping", "FailureTarget ", "is ending, its pods still stopping"},
+		{"suspended", "Suspended ", "is suspended (queued, or paused with spec.suspend)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			log := filepath.Join(t.TempDir(), "kubectl.log")
@@ -301,13 +304,13 @@ esac
 			data, _ := os.ReadFile(log)
 			calls := string(data)
 			touched := strings.Contains(calls, "delete") || strings.Contains(calls, "apply")
-			if !tc.refused {
+			if tc.refused == "" {
 				if err != nil || !strings.Contains(calls, "delete job cadps-reproduce cadps-reproduce-merge") || strings.Count(calls, "apply -f -") != 2 {
 					t.Errorf("%v\n%s\nkubectl calls:\n%s", err, stderr.String(), calls)
 				}
 				return
 			}
-			want := "k8s-reproduce: Job cadps-reproduce of an earlier run is still running; wait until it ends (kubectl get job cadps-reproduce) or delete it"
+			want := "k8s-reproduce: Job cadps-reproduce of an earlier run " + tc.refused + "; wait until it ends (kubectl get job cadps-reproduce) or delete it"
 			if err == nil || touched || !strings.Contains(stderr.String(), want) {
 				t.Errorf("error %v, stderr %q; want %q, with nothing deleted or applied; kubectl calls:\n%s", err, stderr.String(), want, calls)
 			}
