@@ -318,6 +318,37 @@ esac
 	}
 }
 
+// TestKubernetesWaitSeesJobGone: docs/k8s-reproduce.sh, waiting for the
+// Job it applied, fails naming it when the Job is gone (deleted while it
+// ran: kubectl finds no such Job), instead of polling it until TIMEOUT and
+// then calling it still running.
+func TestKubernetesWaitSeesJobGone(t *testing.T) {
+	if _, err := exec.LookPath("envsubst"); err != nil {
+		t.Skip("needs envsubst (Debian's gettext-base)")
+	}
+	// The stand-in finds no Job, before the apply and after it.
+	const kubectl = `#!/bin/sh
+echo "$*" >> "$KUBECTL_LOG"
+case "$1" in apply) cat >/dev/null ;; esac
+`
+	bin := t.TempDir()
+	if err := os.WriteFile(filepath.Join(bin, "kubectl"), []byte(kubectl), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	log := filepath.Join(t.TempDir(), "kubectl.log")
+	cmd := exec.Command("bash", "../../docs/k8s-reproduce.sh")
+	cmd.Env = append(os.Environ(), "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"),
+		"KUBECTL_LOG="+log, "TIMEOUT=1")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	_, err := cmd.Output()
+	data, _ := os.ReadFile(log)
+	const want = "k8s-reproduce: Job cadps-reproduce is gone (deleted while it ran?)"
+	if err == nil || !strings.Contains(stderr.String(), want) || strings.Count(string(data), "apply -f -") != 1 {
+		t.Errorf("error %v, stderr %q; want %q after one apply; kubectl calls:\n%s", err, stderr.String(), want, data)
+	}
+}
+
 // TestSlurmTaskSeesTheOutput: an array task of docs/slurm-reproduce.sh on
 // a node where OUT, which the script made as it submitted the array, does
 // not exist waits OUT_WAIT seconds for it (a shared file system mounted
