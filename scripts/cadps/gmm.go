@@ -57,12 +57,11 @@ Samples the posterior of a linear Gaussian measurement y = A x + σ_y n under a
 Gaussian-mixture prior, whose exact ε(x_t, t) is the diffusion network, with
 METHOD over --steps respaced steps of the 1000-step process of --schedule
 (linear unless --schedule cosine is given), and prints one JSON object with
-the distances of the samples to the exact posterior: sliced_wasserstein
-(SW₂ to as many independent exact samples),
-energy_distance (to the same set) and weight_tv (total variation between the
-fractions of samples assigned to each posterior component and its weight).
-Method "exact" draws from the exact posterior: its distances are the floor
-that sampling error alone gives.
+the distances of the samples to the exact posterior: sliced_wasserstein (SW₂
+to as many independent exact samples), energy_distance (to the same set) and
+weight_tv (total variation between the fractions of samples assigned to each
+posterior component and its weight). Method "exact" draws from the exact
+posterior: its distances are the floor that sampling error alone gives.
 
 Flags:
 `)

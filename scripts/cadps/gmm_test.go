@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/cadps/toolkit/cadps/runs"
 	"github.com/cadps/toolkit/checkpoints"
@@ -539,6 +540,36 @@ func TestGMMUsageSchedule(t *testing.T) {
 	} {
 		if strings.Contains(text, tc.phrase) != tc.want {
 			t.Errorf("cadps gmm -h says %q: %v, want %v:\n%s", tc.phrase, !tc.want, tc.want, help.String())
+		}
+	}
+}
+
+// TestGMMUsageWraps: the description of cadps gmm -h is wrapped as one
+// paragraph at 78 columns, the width of its first line: no line is wider,
+// and no line but the last ends where the next line's first word would
+// still have fitted.
+func TestGMMUsageWraps(t *testing.T) {
+	const width = 78
+	var help bytes.Buffer
+	if err := gmmCommand().run([]string{"-h"}, io.Discard, &help); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("cadps gmm -h: %v", err)
+	}
+	_, rest, ok := strings.Cut(help.String(), "\nSamples the posterior")
+	if !ok {
+		t.Fatalf("cadps gmm -h has no description:\n%s", help.String())
+	}
+	para, _, _ := strings.Cut("Samples the posterior"+rest, "\n\n")
+	lines := strings.Split(para, "\n")
+	for i, line := range lines {
+		n := utf8.RuneCountInString(line)
+		if n > width {
+			t.Errorf("line %d is %d columns wide, more than %d: %q", i+1, n, width, line)
+		}
+		if i+1 < len(lines) {
+			next, _, _ := strings.Cut(lines[i+1], " ")
+			if m := n + 1 + utf8.RuneCountInString(next); m <= width {
+				t.Errorf("line %d ends at column %d, where %q still fits: %q", i+1, n, next, line)
+			}
 		}
 	}
 }
