@@ -23,7 +23,8 @@
 # Jobs of an earlier run are still running, or suspended, it refuses,
 # changing nothing: wait for them, or delete them. OUT must be under /data, where every pod
 # mounts the volume: a folder elsewhere would be each pod's own disk, lost
-# with it, so the script refuses one. DRY_RUN=1 prints the manifests
+# with it, so the script refuses one, as it refuses an OUT holding a quote
+# or a backslash (which the merge manifest cannot carry). DRY_RUN=1 prints the manifests
 # instead of applying them.
 set -euo pipefail
 
@@ -64,6 +65,14 @@ if [ -z "$on_volume" ]; then
     echo "k8s-reproduce: OUT=$OUT is not a folder under /data, where every pod mounts the volume $PVC: elsewhere each pod would write to its own disk, lost when it ends" >&2
     exit 1
 fi
+# The merge Job's manifest quotes OUT as a YAML string, which a quote or a
+# backslash would end or change.
+case "$OUT" in
+    *\"*|*\\*)
+        echo "k8s-reproduce: OUT=$OUT holds a quote or a backslash, which the merge Job's manifest cannot carry: choose a folder name without them" >&2
+        exit 1
+        ;;
+esac
 
 q() { # a JSON string
     local s=${1//\\/\\\\}

@@ -231,6 +231,8 @@ func TestKubernetesOutputOnTheVolume(t *testing.T) {
 		{"/database/runs", false},
 		{"/data/../runs", false},
 		{"/data/runs/..", false},
+		{`/data/runs/a"b`, false},
+		{`/data/runs/a\b`, false},
 	} {
 		t.Run(tc.out, func(t *testing.T) {
 			cmd := exec.Command("bash", "../../docs/k8s-reproduce.sh")
@@ -245,6 +247,9 @@ func TestKubernetesOutputOnTheVolume(t *testing.T) {
 				return
 			}
 			want := "k8s-reproduce: OUT=" + tc.out + " is not a folder under /data, where every pod mounts the volume cadps-data"
+			if strings.ContainsAny(tc.out, `"\`) {
+				want = "k8s-reproduce: OUT=" + tc.out + " holds a quote or a backslash, which the merge Job's manifest cannot carry"
+			}
 			if err == nil || len(out) > 0 || !strings.Contains(stderr.String(), want) {
 				t.Errorf("OUT=%s: error %v, %d bytes on stdout, stderr %q; want no manifest and %q", tc.out, err, len(out), stderr.String(), want)
 			}
