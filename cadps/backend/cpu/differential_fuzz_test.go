@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"runtime"
 	"slices"
 	"testing"
 
@@ -73,36 +72,22 @@ func fuzzDifferentialCase(t *testing.T, seed uint64, kind uint8) {
 	}
 }
 
-// checkStrict is checkProcs with exact results (tol 0) compared bit for
-// bit: the sign of a zero must match too.
+// checkStrict is checkProcs where an exact result (tol 0) is compared bit
+// for bit: the sign of a zero must match too.
 func (d *differ) checkStrict(t *testing.T, fork backends.Backend, procs []int, name string, tol float64, fn func([]*graph.Node) []*graph.Node, inputs ...*tensors.Tensor) {
 	t.Helper()
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
-	want, errRef := runGraph(d.ref, fn, inputs)
-	for _, p := range procs {
-		runtime.GOMAXPROCS(p)
-		got, errFork := runGraph(fork, fn, inputs)
-		switch {
-		case errRef != nil && errFork != nil:
-			d.skipped++
-			continue
-		case errRef != nil:
-			t.Fatalf("%s: upstream fails (%v), this backend does not", name, errRef)
-		case errFork != nil:
-			t.Fatalf("%s GOMAXPROCS=%d: %v", name, p, errFork)
-		}
-		d.ran++
-		pname := fmt.Sprintf("%s GOMAXPROCS=%d", name, p)
-		compareOutputs(t, pname, tol, got, want)
-		if tol > 0 {
-			continue
-		}
-		for i := range want {
-			g, w := flat64(t, got[i]), flat64(t, want[i])
-			for j := range w {
-				if g[j] == 0 && w[j] == 0 && math.Signbit(g[j]) != math.Signbit(w[j]) {
-					t.Fatalf("%s: output %d %s, element %d = %g, upstream %g", pname, i, want[i].Shape(), j, g[j], w[j])
-				}
+	d.checkEach(t, fork, procs, name, tol, tol == 0, fn, inputs...)
+}
+
+// sameZeroSigns fails t where an output of got holds a zero of another
+// sign than want's at that element.
+func sameZeroSigns(t *testing.T, name string, got, want []*tensors.Tensor) {
+	t.Helper()
+	for i := range want {
+		g, w := flat64(t, got[i]), flat64(t, want[i])
+		for j := range w {
+			if g[j] == 0 && w[j] == 0 && math.Signbit(g[j]) != math.Signbit(w[j]) {
+				t.Fatalf("%s: output %d %s, element %d = %g, upstream %g", name, i, want[i].Shape(), j, g[j], w[j])
 			}
 		}
 	}

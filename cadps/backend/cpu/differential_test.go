@@ -912,6 +912,13 @@ func TestDifferentialDataMovement(t *testing.T) {
 // GOMAXPROCS alone sets the number of goroutines, even past the cores.
 func (d *differ) checkProcs(t *testing.T, fork backends.Backend, procs []int, name string, tol float64, fn func([]*graph.Node) []*graph.Node, inputs ...*tensors.Tensor) {
 	t.Helper()
+	d.checkEach(t, fork, procs, name, tol, false, fn, inputs...)
+}
+
+// checkEach is checkProcs, also comparing the signs of zeros when
+// zeroSigns.
+func (d *differ) checkEach(t *testing.T, fork backends.Backend, procs []int, name string, tol float64, zeroSigns bool, fn func([]*graph.Node) []*graph.Node, inputs ...*tensors.Tensor) {
+	t.Helper()
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
 	want, errRef := runGraph(d.ref, fn, inputs)
 	for _, p := range procs {
@@ -927,7 +934,11 @@ func (d *differ) checkProcs(t *testing.T, fork backends.Backend, procs []int, na
 			t.Fatalf("%s GOMAXPROCS=%d: %v", name, p, errFork)
 		}
 		d.ran++
-		compareOutputs(t, fmt.Sprintf("%s GOMAXPROCS=%d", name, p), tol, got, want)
+		pname := fmt.Sprintf("%s GOMAXPROCS=%d", name, p)
+		compareOutputs(t, pname, tol, got, want)
+		if zeroSigns {
+			sameZeroSigns(t, pname, got, want)
+		}
 	}
 }
 
