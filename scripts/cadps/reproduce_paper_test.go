@@ -50,11 +50,7 @@ func TestPaperScript(t *testing.T) {
 	dir := t.TempDir()
 	alex := writeWeights(t, filepath.Join(dir, "alex.safetensors"), math.Sqrt2, lpips.Alex.BackboneParams())
 	stem := writeWeights(t, filepath.Join(dir, "inception.safetensors"), 1.3, fid.Params(0))
-	wrapper := filepath.Join(dir, "cadps")
-	script := fmt.Sprintf("#!/bin/sh\n%s=1 exec %q -test.run '^TestPaperHelperProcess$' -- \"$@\"\n", paperHelperEnv, os.Args[0])
-	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	wrapper := paperCommand(t, dir)
 	out := filepath.Join(dir, "out")
 	var last string
 	// Shards 0 and 1 of 2, then a run without a shard, which finds every
@@ -139,11 +135,7 @@ func TestPaperScriptWithoutMetrics(t *testing.T) {
 		t.Skip("needs bash")
 	}
 	dir := t.TempDir()
-	wrapper := filepath.Join(dir, "cadps")
-	script := fmt.Sprintf("#!/bin/sh\n%s=1 exec %q -test.run '^TestPaperHelperProcess$' -- \"$@\"\n", paperHelperEnv, os.Args[0])
-	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	wrapper := paperCommand(t, dir)
 	cmd := exec.Command("bash", "../paper/reproduce.sh", "-quiet", "-grid-rows", "0")
 	cmd.Env = append(os.Environ(), "CADPS="+wrapper, "MODEL=small", "WEIGHTS=", "IMAGES="+smallImages,
 		"COUNT=1", "STEPS=2", "OUT="+filepath.Join(dir, "out"), "LPIPS_DIR=", "LPIPS_BACKBONE=", "FID_WEIGHTS=",
@@ -329,11 +321,7 @@ func TestPaperScriptCountGrows(t *testing.T) {
 		t.Skip("needs bash")
 	}
 	dir := t.TempDir()
-	wrapper := filepath.Join(dir, "cadps")
-	script := fmt.Sprintf("#!/bin/sh\n%s=1 exec %q -test.run '^TestPaperHelperProcess$' -- \"$@\"\n", paperHelperEnv, os.Args[0])
-	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	wrapper := paperCommand(t, dir)
 	out := filepath.Join(dir, "out")
 	for _, c := range []struct {
 		count, want int
@@ -355,4 +343,17 @@ func TestPaperScriptCountGrows(t *testing.T) {
 			t.Errorf("COUNT=%d: no row for sr_factor=2 in\n%s", c.count, stdout.String())
 		}
 	}
+}
+
+// paperCommand writes, in dir, the script the paper script runs as
+// CADPS: this test binary as TestPaperHelperProcess, which runs the
+// command with the arguments it is given. It returns the script's path.
+func paperCommand(t *testing.T, dir string) string {
+	t.Helper()
+	wrapper := filepath.Join(dir, "cadps")
+	script := fmt.Sprintf("#!/bin/sh\n%s=1 exec %q -test.run '^TestPaperHelperProcess$' -- \"$@\"\n", paperHelperEnv, os.Args[0])
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return wrapper
 }
