@@ -138,8 +138,10 @@ opts=(--cpus-per-task="$CPUS" --mem="$MEM" --time="$TIME" --export=ALL)
 [ "$GPUS" != 0 ] && opts+=(--gres="gpu:$GPUS")
 [ -n "$PARTITION" ] && opts+=(--partition="$PARTITION")
 export IMAGES OUT CADPS MODEL WEIGHTS MODEL_CONFIG TASKS METHODS STEPS NOISE SEED GRID_ROWS SHARDS BACKEND OUT_WAIT
+# A task requeued after preemption writes on after its first attempt's
+# lines (--open-mode=append) rather than over them.
 array=$(sbatch --parsable --job-name=cadps-reproduce --array="$ARRAY" --requeue \
-    --output="$LOGS/reproduce-%A_%a.out" "${opts[@]}" "$0" "$@")
+    --open-mode=append --output="$LOGS/reproduce-%A_%a.out" "${opts[@]}" "$0" "$@")
 merge=$(CADPS_SLURM_MERGE=1 sbatch --parsable --job-name=cadps-merge --dependency=afterany:"${array%%;*}" \
     --cpus-per-task=1 --mem=2G --time=1:00:00 --export=ALL ${PARTITION:+--partition="$PARTITION"} \
     --output="$LOGS/merge-%j.out" "$0")

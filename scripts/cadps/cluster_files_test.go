@@ -459,6 +459,10 @@ func TestSlurmSubmitChecksShardCount(t *testing.T) {
 				if err != nil || strings.Count(string(calls), "\n") != 2 {
 					t.Errorf("%v\n%s\nsbatch calls:\n%s", err, stderr.String(), calls)
 				}
+				// A requeued task keeps its first attempt's log.
+				if first, _, _ := strings.Cut(string(calls), "\n"); !strings.Contains(first, "--requeue") || !strings.Contains(first, "--open-mode=append") {
+					t.Errorf("the array is submitted as %q, want --requeue with --open-mode=append", first)
+				}
 				return
 			}
 			want := "slurm-reproduce: OUT=" + out + " was started with 3 shards (" + filepath.Join(out, runs.ShardFile) + "), not SHARDS=" + tc.shards + ": give SHARDS=3"
