@@ -164,17 +164,12 @@ func fuzzConv(t *testing.T, d *differ, fork backends.Backend, procs []int, r *ra
 			}
 			e := (k-1)*kd + 1
 			p := [2]int{r.IntN(e+2) - 1, r.IntN(e+2) - 1}
-			lp := (l-1)*id + 1 + p[0] + p[1]
-			if lp < e || -p[0] > l || -p[1] > l {
+			out, fits := cc.addAxis(l, k, st, id, kd, p)
+			if !fits {
 				ok = false
 				break
 			}
-			out := (lp-e)/st + 1
 			cost *= out * k
-			cc.outSize *= out
-			cc.in, cc.kern = append(cc.in, l), append(cc.kern, k)
-			cc.strides, cc.idil, cc.kdil = append(cc.strides, st), append(cc.idil, id), append(cc.kdil, kd)
-			cc.pads = append(cc.pads, p)
 		}
 		if !ok || cost > 1<<21 {
 			continue

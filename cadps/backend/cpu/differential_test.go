@@ -290,6 +290,25 @@ type convFuzzCase struct {
 	outSize                        int // output positions per image and channel
 }
 
+// addAxis adds a spatial axis of input length l, kernel length k, stride
+// st, input and kernel dilations id and kd and padding p to cc, and returns
+// its output length; fits is false, and cc unchanged, where the padded,
+// dilated input is shorter than the dilated kernel or a negative padding
+// cuts more than the input.
+func (cc *convFuzzCase) addAxis(l, k, st, id, kd int, p [2]int) (out int, fits bool) {
+	e := (k-1)*kd + 1
+	lp := (l-1)*id + 1 + p[0] + p[1]
+	if lp < e || -p[0] > l || -p[1] > l {
+		return 0, false
+	}
+	out = (lp-e)/st + 1
+	cc.outSize *= out
+	cc.in, cc.kern = append(cc.in, l), append(cc.kern, k)
+	cc.strides, cc.idil, cc.kdil = append(cc.strides, st), append(cc.idil, id), append(cc.kdil, kd)
+	cc.pads = append(cc.pads, p)
+	return out, true
+}
+
 // tol is the tolerance of float32 results: 1e-5 times the square root of
 // the longest sum behind an output value or gradient, for float32 sums of
 // that many terms differ by their order.
@@ -348,17 +367,12 @@ func randConvCase(r *rand.Rand, s int, grad bool) convFuzzCase {
 			if grad {
 				p = [2]int{r.IntN((e + 1) / 2), r.IntN((e + 1) / 2)}
 			}
-			lp := (l-1)*id + 1 + p[0] + p[1]
-			if lp < e || -p[0] > l || -p[1] > l {
+			out, fits := cc.addAxis(l, k, st, id, kd, p)
+			if !fits {
 				ok = false
 				break
 			}
-			out := (lp-e)/st + 1
 			cost *= out * k
-			cc.outSize *= out
-			cc.in, cc.kern = append(cc.in, l), append(cc.kern, k)
-			cc.strides, cc.idil, cc.kdil = append(cc.strides, st), append(cc.idil, id), append(cc.kdil, kd)
-			cc.pads = append(cc.pads, p)
 		}
 		if !ok || cost > 1<<20 {
 			continue
