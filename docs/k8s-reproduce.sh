@@ -1,9 +1,10 @@
 #!/bin/bash
-# Runs a reproduction on Kubernetes: an Indexed Job of SHARDS pods (each
-# runs `cadps reproduce` on its shard, all writing to the ReadWriteMany
-# volume of docs/k8s-pvc.yaml), then, once it has ended — completed or
-# failed — a merge Job, which fails naming the missing items if any index
-# failed for good.
+# Runs a reproduction on Kubernetes (1.29 or later): an Indexed Job of
+# SHARDS pods (each runs `cadps reproduce` on its shard, all writing to the
+# ReadWriteMany volume of docs/k8s-pvc.yaml; a failed pod is retried
+# RETRIES times per index, a preempted or evicted one without using up a
+# retry), then, once it has ended — completed or failed — a merge Job,
+# which fails naming the missing items if any index failed for good.
 #
 #   kubectl apply -f docs/k8s-pvc.yaml          # once
 #   docs/k8s-reproduce.sh [extra cadps reproduce flags]

@@ -19,7 +19,9 @@ import (
 // what a cluster would run: the Job's completions equal the shard count
 // every pod is given, the container's arguments are flags that cadps
 // reproduce defines, GOMLX_BACKEND is set only when asked for, a GPU is
-// requested only with GPUS above 0, and the merge Job merges the output.
+// requested only with GPUS above 0, an index is retried RETRIES times but
+// a pod stopped by a disruption (preempted, evicted) is not counted
+// against them, and the merge Job merges the output.
 func TestKubernetesManifests(t *testing.T) {
 	if _, err := exec.LookPath("envsubst"); err != nil {
 		t.Skip("needs envsubst (Debian's gettext-base)")
@@ -33,9 +35,19 @@ func TestKubernetesManifests(t *testing.T) {
 	type job struct {
 		Metadata struct{ Name string }
 		Spec     struct {
-			Completions int
-			Template    struct {
-				Spec struct{ Containers []container }
+			Completions          int
+			BackoffLimitPerIndex *int `yaml:"backoffLimitPerIndex"`
+			PodFailurePolicy     struct {
+				Rules []struct {
+					Action          string
+					OnPodConditions []struct{ Type string } `yaml:"onPodConditions"`
+				}
+			} `yaml:"podFailurePolicy"`
+			Template struct {
+				Spec struct {
+					RestartPolicy string `yaml:"restartPolicy"`
+					Containers    []container
+				}
 			}
 		}
 	}
@@ -70,6 +82,16 @@ func TestKubernetesManifests(t *testing.T) {
 				t.Fatalf("%d Jobs rendered, want 2:\n%s", len(jobs), out)
 			}
 			rep, merge := jobs[0].Spec.Template.Spec.Containers[0], jobs[1].Spec.Template.Spec.Containers[0]
+			// Retries per index, of which a disruption uses none (the
+			// policy needs restartPolicy Never).
+			spec := jobs[0].Spec
+			if spec.BackoffLimitPerIndex == nil || *spec.BackoffLimitPerIndex != 3 || spec.Template.Spec.RestartPolicy != "Never" {
+				t.Errorf("backoffLimitPerIndex %v, restartPolicy %q; want 3 (RETRIES) and Never", spec.BackoffLimitPerIndex, spec.Template.Spec.RestartPolicy)
+			}
+			rules := spec.PodFailurePolicy.Rules
+			if len(rules) != 1 || rules[0].Action != "Ignore" || len(rules[0].OnPodConditions) != 1 || rules[0].OnPodConditions[0].Type != "DisruptionTarget" {
+				t.Errorf("podFailurePolicy rules %+v; want one: Ignore on the DisruptionTarget condition", rules)
+			}
 			env := map[string]string{}
 			for _, e := range rep.Env {
 				env[e.Name] = e.Value
