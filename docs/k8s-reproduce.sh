@@ -25,7 +25,12 @@
 # changing nothing: wait for them, or delete them. OUT must be under /data, where every pod
 # mounts the volume: a folder elsewhere would be each pod's own disk, lost
 # with it, so the script refuses one, as it refuses an OUT holding a quote
-# or a backslash (which the merge manifest cannot carry). DRY_RUN=1 prints the manifests
+# or a backslash (which the merge manifest cannot carry). While it waits for
+# a Job, a kubectl call that fails (the API server out of reach for a
+# moment) is tried again POLL seconds later; after 10 failures in a row the
+# script gives up, saying so, while the Job goes on: once it has ended, run
+# the script again as above, which then merges (or, for the merge Job, read
+# its log: kubectl logs job/$NAME-merge). DRY_RUN=1 prints the manifests
 # instead of applying them.
 set -euo pipefail
 
@@ -54,6 +59,10 @@ MEM=${MEM:-32Gi}
 [ "$GPUS" != 0 ] && BACKEND=${BACKEND-xla:/opt/pjrt/xla_cuda_plugin.so}
 BACKEND=${BACKEND:-}
 TIMEOUT=${TIMEOUT:-172800}                          # seconds to wait for the Job
+POLL=${POLL:-20}                                    # seconds between looks at it
+case "$POLL" in
+    ''|*[!0-9]*) echo "k8s-reproduce: POLL=$POLL is not a whole number of seconds" >&2; exit 1 ;;
+esac
 
 # The pods see the volume at /data only; a path through ".." is refused
 # rather than resolved.
@@ -154,20 +163,34 @@ for job in "$NAME" "$NAME-merge"; do
 done
 kubectl delete job "$NAME" "$NAME-merge" --ignore-not-found
 echo "$reproduce" | kubectl apply -f -
-# wait_job NAME: until the Job has completed or failed (an index that fails
-# for good ends the Job as Failed once its retries are spent), or TIMEOUT.
+# wait_job NAME THEN: until the Job has completed or failed (an index that
+# fails for good ends the Job as Failed once its retries are spent), or
+# TIMEOUT. A kubectl call that fails (the API server out of reach for a
+# moment) is tried again POLL seconds later; after 10 failures in a row it
+# gives up, saying that the Job goes on and THEN, what to do once it has
+# ended. A Job that kubectl finds gone is not waited for.
 wait_job() {
-    local deadline=$(( $(date +%s) + TIMEOUT )) state
+    local deadline=$(( $(date +%s) + TIMEOUT )) state failed=0
     while :; do
-        state=$(job_state "$1")
+        if ! state=$(job_state "$1"); then
+            failed=$((failed + 1))
+            if [ "$failed" -ge 10 ]; then
+                echo "k8s-reproduce: kubectl failed $failed times in a row asking for Job $1; the Job goes on without this script: once it has ended (kubectl get job $1), $2" >&2
+                return 1
+            fi
+            echo "k8s-reproduce: kubectl failed asking for Job $1 ($failed in a row); trying again in $POLL s" >&2
+            sleep "$POLL"
+            continue
+        fi
+        failed=0
         [ -n "$state" ] || { echo "k8s-reproduce: Job $1 is gone (deleted while it ran?)" >&2; return 1; }
         case "$state" in *Complete*|*Failed*) echo "$state"; return 0 ;; esac
         [ "$(date +%s)" -lt "$deadline" ] || { echo "k8s-reproduce: $1 still running after $TIMEOUT s" >&2; return 1; }
-        sleep 20
+        sleep "$POLL"
     done
 }
-wait_job "$NAME"
+wait_job "$NAME" "run this again with the same settings: it runs only what is missing, then the merge"
 echo "$merge" | kubectl apply -f -
-wait_job "$NAME-merge"
+wait_job "$NAME-merge" "read its log (kubectl logs job/$NAME-merge)"
 kubectl logs "job/$NAME-merge"
 [ "$(kubectl get job "$NAME-merge" -o jsonpath='{.status.succeeded}')" = 1 ]

@@ -376,6 +376,75 @@ case "$1" in apply) cat >/dev/null ;; esac
 	}
 }
 
+// TestKubernetesWaitOutlastsKubectlFailures: docs/k8s-reproduce.sh,
+// waiting for a Job it applied, tries a failed kubectl call again POLL
+// seconds later (the API server out of reach for a moment, while the Job
+// goes on) and goes on once kubectl answers; after 10 failures in a row it
+// gives up, saying that the Job goes on and what to do once it has ended.
+// A POLL that is not a number of seconds is refused before kubectl runs.
+func TestKubernetesWaitOutlastsKubectlFailures(t *testing.T) {
+	if _, err := exec.LookPath("envsubst"); err != nil {
+		t.Skip("needs envsubst (Debian's gettext-base)")
+	}
+	// The stand-in finds no earlier Jobs; once FAIL_AT manifests are
+	// applied, it fails the first FAILS looks at the Job; else it answers
+	// that the Job has completed (and the merge succeeded).
+	const kubectl = `#!/bin/sh
+echo "$*" >> "$KUBECTL_LOG"
+applies=$(grep -c '^apply' "$KUBECTL_LOG")
+case "$1 $2" in
+"get job")
+	case "$*" in *succeeded*) echo 1; exit 0 ;; esac
+	[ "$applies" = 0 ] && exit 0
+	if [ "$applies" = "$FAIL_AT" ] && [ "$(cat "$KUBECTL_LOG.failed" 2>/dev/null | wc -l)" -lt "$FAILS" ]; then
+		echo x >> "$KUBECTL_LOG.failed"
+		echo "error: the server is currently unable to handle the request" >&2
+		exit 1
+	fi
+	printf '%s: Complete ' "$3" ;;
+apply*) cat >/dev/null ;;
+esac
+`
+	bin := t.TempDir()
+	if err := os.WriteFile(filepath.Join(bin, "kubectl"), []byte(kubectl), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name           string
+		env            []string
+		applies        int    // manifests applied
+		want, wantNone string // in stderr; want is the error when the run fails
+		ok             bool
+	}{
+		{"three failures", []string{"FAIL_AT=1", "FAILS=3"}, 2,
+			"k8s-reproduce: kubectl failed asking for Job cadps-reproduce (3 in a row); trying again in 0 s", "(4 in a row)", true},
+		{"nine failures in a row", []string{"FAIL_AT=1", "FAILS=9"}, 2,
+			"(9 in a row); trying again in 0 s", "times in a row", true},
+		{"the Job out of reach", []string{"FAIL_AT=1", "FAILS=10"}, 1,
+			"k8s-reproduce: kubectl failed 10 times in a row asking for Job cadps-reproduce; the Job goes on without this script: once it has ended (kubectl get job cadps-reproduce), run this again with the same settings: it runs only what is missing, then the merge", "", false},
+		{"the merge Job out of reach", []string{"FAIL_AT=2", "FAILS=10"}, 2,
+			"k8s-reproduce: kubectl failed 10 times in a row asking for Job cadps-reproduce-merge; the Job goes on without this script: once it has ended (kubectl get job cadps-reproduce-merge), read its log (kubectl logs job/cadps-reproduce-merge)", "", false},
+		{"POLL not a number", []string{"FAIL_AT=1", "FAILS=0", "POLL=soon"}, 0,
+			"k8s-reproduce: POLL=soon is not a whole number of seconds", "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			log := filepath.Join(t.TempDir(), "kubectl.log")
+			cmd := exec.Command("bash", "../../docs/k8s-reproduce.sh")
+			cmd.Env = append(append(os.Environ(), "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"),
+				"KUBECTL_LOG="+log, "TIMEOUT=60", "POLL=0"), tc.env...)
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			_, err := cmd.Output()
+			data, _ := os.ReadFile(log)
+			calls := string(data)
+			if (err == nil) != tc.ok || !strings.Contains(stderr.String(), tc.want) ||
+				(tc.wantNone != "" && strings.Contains(stderr.String(), tc.wantNone)) || strings.Count(calls, "apply -f -") != tc.applies {
+				t.Errorf("error %v, stderr %q; want success %v, %q in stderr, %d manifests applied; kubectl calls:\n%s", err, stderr.String(), tc.ok, tc.want, tc.applies, calls)
+			}
+		})
+	}
+}
+
 // TestSlurmTaskSeesTheOutput: an array task of docs/slurm-reproduce.sh on
 // a node where OUT, which the script made as it submitted the array, does
 // not exist waits OUT_WAIT seconds for it (a shared file system mounted
