@@ -33,6 +33,11 @@
 # folder made at submission does not exist waits up to OUT_WAIT seconds
 # for it (a shared file system mounted late), then fails, naming OUT and
 # the node.
+#
+# ARRAY is sbatch's --array spec (1,7; 0-7; 0-15:2 for every second one;
+# 0-15%4 for at most 4 tasks at once; [1,7] as squeue shows pending
+# indices); one that runs an index beyond SHARDS-1, or a SHARDS that is
+# not a whole number above 0, is refused before anything is submitted.
 set -euo pipefail
 
 IMAGES=${IMAGES:-$HOME/data/ffhq-val-1k}           # a folder of PNG/JPEG images
@@ -49,6 +54,13 @@ NOISE=${NOISE:-gaussian:sigma=0.05}
 SEED=${SEED:-0}
 GRID_ROWS=${GRID_ROWS:-8}
 SHARDS=${SHARDS:-100}                              # the array's size at the first submission
+# A whole number above 0, read in decimal (08 is 8), refused before anything
+# is submitted rather than by every task once it runs.
+if ! [[ $SHARDS =~ ^0*[1-9][0-9]{0,8}$ ]]; then
+    echo "slurm-reproduce: SHARDS=$SHARDS is not a whole number from 1 to 999999999 (the number of shards, one array task each)" >&2
+    exit 1
+fi
+SHARDS=$((10#$SHARDS))
 ARRAY=${ARRAY:-0-$((SHARDS - 1))}                  # the indices to run now
 # Resources of one array task. GPUS=0 for a CPU cluster (no --gres).
 GPUS=${GPUS:-1}
@@ -131,6 +143,42 @@ fi
 recorded=$(sed -n 's/.*"count": *\([0-9][0-9]*\).*/\1/p' "$OUT/shards.json" 2>/dev/null || true)
 if [ -n "$recorded" ] && [ "$recorded" != "$SHARDS" ]; then
     echo "slurm-reproduce: OUT=$OUT was started with $recorded shards ($OUT/shards.json), not SHARDS=$SHARDS: give SHARDS=$recorded (with ARRAY the indices to run), or remove shards.json to deal the items anew" >&2
+    exit 1
+fi
+# array_max prints the largest index of ARRAY, an sbatch --array spec in
+# the forms sbatch documents: indices and ranges separated by commas
+# (1,3,5 or 0-7,12), a range with a step (0-15:2 is 0,2,…,14), all with a
+# limit of tasks running at once (0-15%4); brackets, as squeue shows a
+# pending array's indices ([1,7]), are read as sbatch reads them. It fails
+# on anything else.
+array_max() {
+    local spec=$ARRAY tok lo hi step max=-1 toks
+    local n='0*[0-9]{1,18}'
+    local re="^\[?($n)(-($n)(:($n))?)?\]?\$"
+    if [[ $spec == *%* ]]; then
+        [[ ${spec##*%} =~ ^[0-9]+$ ]] || return 1
+        spec=${spec%\%*}
+    fi
+    IFS=, read -ra toks <<<"$spec"
+    for tok in "${toks[@]}"; do
+        [ -n "$tok" ] || continue
+        [[ $tok =~ $re ]] || return 1
+        lo=$((10#${BASH_REMATCH[1]}))
+        hi=$((10#${BASH_REMATCH[3]:-$lo}))
+        step=$((10#${BASH_REMATCH[5]:-1}))
+        [ "$hi" -ge "$lo" ] && [ "$step" -gt 0 ] || return 1
+        hi=$((lo + (hi - lo) / step * step))
+        [ "$hi" -le "$max" ] || max=$hi
+    done
+    [ "$max" -ge 0 ] || return 1
+    echo "$max"
+}
+if ! last=$(array_max); then
+    echo "slurm-reproduce: ARRAY=$ARRAY is not an --array spec of the forms sbatch documents (1,3,5; 0-7; 0-15:2; 0-15%4)" >&2
+    exit 1
+fi
+if [ "$last" -ge "$SHARDS" ]; then
+    echo "slurm-reproduce: ARRAY=$ARRAY runs array task $last, which is not a shard of SHARDS=$SHARDS: the array's indices are the shard indices 0…$((SHARDS - 1))" >&2
     exit 1
 fi
 mkdir -p "$LOGS" "$OUT"

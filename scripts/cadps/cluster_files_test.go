@@ -563,3 +563,83 @@ func TestSlurmSubmitChecksShardCount(t *testing.T) {
 		})
 	}
 }
+
+// TestSlurmSubmitChecksShardsAndArray: docs/slurm-reproduce.sh, on the
+// login node, refuses a SHARDS that is not a whole number above 0, an
+// ARRAY that is not an sbatch --array spec, and an ARRAY that runs an
+// index beyond SHARDS−1, naming the variable and its value, before it
+// submits anything (every task would be refused once it ran); it reads
+// ranges, lists, steps, % limits and brackets as sbatch does (brackets and
+// empty items as the Slurm of Debian 12 was seen to accept them), and
+// SHARDS in decimal.
+func TestSlurmSubmitChecksShardsAndArray(t *testing.T) {
+	bin := t.TempDir()
+	const sbatch = "#!/bin/sh\necho \"$* SHARDS=$SHARDS\" >> \"$SBATCH_LOG\"\necho 42\n"
+	if err := os.WriteFile(filepath.Join(bin, "sbatch"), []byte(sbatch), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	const notSpec = " is not an --array spec of the forms sbatch documents (1,3,5; 0-7; 0-15:2; 0-15%4)"
+	notCount := func(shards string) string {
+		return "slurm-reproduce: SHARDS=" + shards + " is not a whole number from 1 to 999999999 (the number of shards, one array task each)"
+	}
+	beyond := func(array string, last, shards int) string {
+		return "slurm-reproduce: ARRAY=" + array + " runs array task " + strconv.Itoa(last) + ", which is not a shard of SHARDS=" + strconv.Itoa(shards) +
+			": the array's indices are the shard indices 0…" + strconv.Itoa(shards-1)
+	}
+	for _, tc := range []struct {
+		name, shards, array string
+		want                string // the refusal; "" when it submits
+		submitted           string // in the array's sbatch call when it submits
+	}{
+		{"the default array", "8", "", "", "--array=0-7 "},
+		{"a list", "8", "1,3,5", "", "--array=1,3,5 "},
+		{"a step", "15", "0-15:2", "", "--array=0-15:2 "},
+		{"a limit", "16", "0-15%4", "", "--array=0-15%4 "},
+		{"empty items", "8", ",1,,3,", "", "--array=,1,,3, "},
+		{"brackets, as squeue shows the indices", "8", "[1,7]", "", "--array=[1,7] "},
+		{"brackets round a step, and a limit", "8", "[0-7:2]%2", "", "--array=[0-7:2]%2 "},
+		{"SHARDS with a leading zero", "08", "", "", "--array=0-7 --requeue --open-mode=append --output="},
+		{"SHARDS not a number", "abc", "1", notCount("abc"), ""},
+		{"SHARDS zero", "0", "", notCount("0"), ""},
+		{"SHARDS negative", "-3", "", notCount("-3"), ""},
+		{"SHARDS too large", "1000000000", "1", notCount("1000000000"), ""},
+		{"a range beyond", "8", "0-15", beyond("0-15", 15, 8), ""},
+		{"a list beyond", "8", "1,3,8", beyond("1,3,8", 8, 8), ""},
+		{"a step beyond", "16", "0-16:2", beyond("0-16:2", 16, 16), ""},
+		{"a limited range beyond", "8", "0-15%4", beyond("0-15%4", 15, 8), ""},
+		{"brackets beyond", "8", "[0-8]", beyond("[0-8]", 8, 8), ""},
+		{"a bracket inside a range", "8", "1-[3]", "slurm-reproduce: ARRAY=1-[3]" + notSpec, ""},
+		{"a blank", "8", "0-7 ", "slurm-reproduce: ARRAY=0-7 " + notSpec, ""},
+		{"a range backwards", "8", "7-3", "slurm-reproduce: ARRAY=7-3" + notSpec, ""},
+		{"a zero step", "8", "0-7:0", "slurm-reproduce: ARRAY=0-7:0" + notSpec, ""},
+		{"a step without a range", "8", "5:2", "slurm-reproduce: ARRAY=5:2" + notSpec, ""},
+		{"a limit not a number", "8", "0-7%a", "slurm-reproduce: ARRAY=0-7%a" + notSpec, ""},
+		{"a name", "8", "all", "slurm-reproduce: ARRAY=all" + notSpec, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			log := filepath.Join(dir, "sbatch.log")
+			cmd := exec.Command("bash", "../../docs/slurm-reproduce.sh")
+			cmd.Env = append(os.Environ(), "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"), "SBATCH_LOG="+log,
+				"OUT="+filepath.Join(dir, "out"), "LOGS="+filepath.Join(dir, "logs"), "SHARDS="+tc.shards, "ARRAY="+tc.array)
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			_, err := cmd.Output()
+			calls, _ := os.ReadFile(log)
+			if tc.want == "" {
+				first, _, _ := strings.Cut(string(calls), "\n")
+				if err != nil || strings.Count(string(calls), "\n") != 2 || !strings.Contains(first, tc.submitted) ||
+					!strings.HasSuffix(first, " SHARDS="+strings.TrimLeft(tc.shards, "0")) {
+					t.Errorf("%v\n%s\nsbatch calls:\n%s\nwant the array submitted with %q and SHARDS=%s", err, stderr.String(), calls, tc.submitted, strings.TrimLeft(tc.shards, "0"))
+				}
+				return
+			}
+			if err == nil || len(calls) > 0 || !strings.Contains(stderr.String(), tc.want) {
+				t.Errorf("error %v, stderr %q, sbatch calls %q; want %q and nothing submitted", err, stderr.String(), calls, tc.want)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "out")); err == nil {
+				t.Error("the refused submission made OUT")
+			}
+		})
+	}
+}
