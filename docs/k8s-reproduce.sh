@@ -30,8 +30,10 @@
 # moment) is tried again POLL seconds later; after 10 failures in a row the
 # script gives up, saying so, while the Job goes on: once it has ended, run
 # the script again as above, which then merges (or, for the merge Job, read
-# its log: kubectl logs job/$NAME-merge). DRY_RUN=1 prints the manifests
-# instead of applying them.
+# its log: kubectl logs job/$NAME-merge). SHARDS, PARALLELISM, RETRIES,
+# TIMEOUT and POLL must be whole numbers (SHARDS and PARALLELISM at least
+# 1), else the script stops before it applies anything. DRY_RUN=1 prints
+# the manifests instead of applying them.
 set -euo pipefail
 
 NAME=${NAME:-cadps-reproduce}
@@ -60,9 +62,22 @@ MEM=${MEM:-32Gi}
 BACKEND=${BACKEND:-}
 TIMEOUT=${TIMEOUT:-172800}                          # seconds to wait for the Job
 POLL=${POLL:-20}                                    # seconds between looks at it
-case "$POLL" in
-    ''|*[!0-9]*) echo "k8s-reproduce: POLL=$POLL is not a whole number of seconds" >&2; exit 1 ;;
-esac
+# whole NAME LEAST WHAT: refuses NAME's value unless it is a whole number of
+# at least LEAST, before anything is applied; normalises it to decimal
+# (08 is 8), as the manifests take it.
+whole() {
+    local v=${!1}
+    if ! [[ $v =~ ^[0-9]{1,9}$ ]] || [ "$((10#$v))" -lt "$2" ]; then
+        echo "k8s-reproduce: $1=$v is not a whole number of at least $2 ($3)" >&2
+        exit 1
+    fi
+    printf -v "$1" '%d' "$((10#$v))"
+}
+whole SHARDS 1 "the number of shards, one index of the Job each"
+whole PARALLELISM 1 "the pods that run at once"
+whole RETRIES 0 "the retries of an index"
+whole TIMEOUT 0 "seconds to wait for the Job"
+whole POLL 0 "seconds between looks at the Job"
 
 # The pods see the volume at /data only; a path through ".." is refused
 # rather than resolved.

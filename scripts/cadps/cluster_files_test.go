@@ -59,7 +59,7 @@ func TestKubernetesManifests(t *testing.T) {
 		backend string
 	}{
 		{"gpu", nil, true, "xla:/opt/pjrt/xla_cuda_plugin.so"},
-		{"cpu", []string{"GPUS=0", "SHARDS=3", "MODEL=small", "WEIGHTS=", "TASKS=inpaint_box:size=12;super_resolution:factor=2"}, false, ""},
+		{"cpu", []string{"GPUS=0", "SHARDS=03", "MODEL=small", "WEIGHTS=", "TASKS=inpaint_box:size=12;super_resolution:factor=2"}, false, ""},
 		{"gpu, pure Go", []string{"BACKEND="}, true, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -425,7 +425,15 @@ esac
 		{"the merge Job out of reach", []string{"FAIL_AT=2", "FAILS=10"}, 2,
 			"k8s-reproduce: kubectl failed 10 times in a row asking for Job cadps-reproduce-merge; the Job goes on without this script: once it has ended (kubectl get job cadps-reproduce-merge), read its log (kubectl logs job/cadps-reproduce-merge)", "", false},
 		{"POLL not a number", []string{"FAIL_AT=1", "FAILS=0", "POLL=soon"}, 0,
-			"k8s-reproduce: POLL=soon is not a whole number of seconds", "", false},
+			"k8s-reproduce: POLL=soon is not a whole number of at least 0 (seconds between looks at the Job)", "", false},
+		{"SHARDS not a number", []string{"FAIL_AT=1", "FAILS=0", "SHARDS=ten"}, 0,
+			"k8s-reproduce: SHARDS=ten is not a whole number of at least 1 (the number of shards, one index of the Job each)", "", false},
+		{"no shards", []string{"FAIL_AT=1", "FAILS=0", "SHARDS=0"}, 0,
+			"k8s-reproduce: SHARDS=0 is not a whole number of at least 1", "", false},
+		{"PARALLELISM negative", []string{"FAIL_AT=1", "FAILS=0", "PARALLELISM=-2"}, 0,
+			"k8s-reproduce: PARALLELISM=-2 is not a whole number of at least 1 (the pods that run at once)", "", false},
+		{"RETRIES not a number", []string{"FAIL_AT=1", "FAILS=0", "RETRIES=3x"}, 0,
+			"k8s-reproduce: RETRIES=3x is not a whole number of at least 0", "", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			log := filepath.Join(t.TempDir(), "kubectl.log")
