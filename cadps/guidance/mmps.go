@@ -18,7 +18,10 @@ import (
 // (Cov Aᵀ u = (1−ᾱ)/√ᾱ · (∂x̂0/∂x_t)ᵀ Aᵀ u, the Jacobian being symmetric for
 // an exact denoiser). With ζ = 1 and enough iterations this is the exact
 // posterior step for a Gaussian prior; CGIterations (default
-// DefaultMMPSIterations, the paper uses 1 to 5) trades accuracy for cost.
+// DefaultMMPSIterations = 5) trades accuracy for cost. The paper truncates
+// the solve to a few iterations, 1 to 3 (Section 4.2), and its released
+// code (francois-rozet/diffusion-priors) runs one by default; the default
+// here follows neither (docs/methods.md, section mmps).
 //
 // The system is solved by GCR (minimal residual, as GMRES) by default, not
 // by the conjugate gradients the paper names: a learned network's Jacobian
