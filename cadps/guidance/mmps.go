@@ -19,7 +19,7 @@ import (
 // an exact denoiser). With ζ = 1 and enough iterations this is the exact
 // posterior step for a Gaussian prior; CGIterations (default
 // DefaultMMPSIterations = 5) trades accuracy for cost. The paper truncates
-// the solve to a few iterations, 1 to 3 (Section 4.2), and its released
+// the solve to a few iterations, 1 to 3, and its released
 // code (francois-rozet/diffusion-priors) runs one by default; the default
 // here follows neither (docs/methods.md, section mmps).
 //
