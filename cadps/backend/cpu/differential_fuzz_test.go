@@ -12,6 +12,7 @@ import (
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
 
@@ -21,19 +22,20 @@ import (
 // rows past the micro-kernels' 16- and 32-column panels and long kernels
 // (the banded path), products of any size up to a few hundred, chains of
 // element-wise ops over broadcast shapes up to the parallel thresholds,
-// reductions, pools and data movement, with NaN, ±Inf and −0 inputs, and
-// the fork run with GOMAXPROCS 1, 2 or 3, its ops in sequence or in
-// parallel. Exact results must match bit for
-// bit, the sign of zero included; float32 sums within 1e-5 times the
-// square root of their length. go test runs the seed corpus (ten cases of
-// each kind); for more,
+// reductions, pools and their gradients (SelectAndScatter), data
+// movement, gathers and scatters, and integer ops, with NaN, ±Inf and −0
+// inputs, and the fork run with GOMAXPROCS 1, 2 or 3, its ops in sequence
+// or in parallel. Exact results must match bit for bit, the sign of zero
+// included, integers and booleans exactly; float32 sums within 1e-5 times
+// the square root of their length. go test runs the seed corpus (ten
+// cases of each of the nine kinds); for more,
 //
 //	go test ./cadps/backend/cpu -run '^$' -fuzz FuzzDifferential -fuzztime 10m
 //
 // with GODEBUG=cpu.avx512f=off for the AVX2 micro-kernels on a CPU with
 // AVX-512, and -tags purego for the portable ones.
 func FuzzDifferential(f *testing.F) {
-	for seed := range uint64(60) {
+	for seed := range uint64(90) {
 		f.Add(seed, uint8(seed))
 	}
 	f.Fuzz(fuzzDifferentialCase)
@@ -53,7 +55,7 @@ func fuzzDifferentialCase(t *testing.T, seed uint64, kind uint8) {
 		t.Fatal(err)
 	}
 	procs := []int{1 + r.IntN(3)}
-	switch kind % 6 {
+	switch kind % 9 {
 	case 0:
 		fuzzConv(t, d, fork, procs, r)
 	case 1:
@@ -66,6 +68,12 @@ func fuzzDifferentialCase(t *testing.T, seed uint64, kind uint8) {
 		fuzzPool(t, d, fork, procs, r)
 	case 5:
 		fuzzDataMovement(t, d, fork, procs, r)
+	case 6:
+		fuzzGather(t, d, fork, procs, r)
+	case 7:
+		fuzzSelectAndScatter(t, d, fork, procs, r)
+	case 8:
+		fuzzInteger(t, d, fork, procs, r)
 	}
 	if d.ran == 0 {
 		t.Errorf("refused by both backends")
@@ -560,4 +568,251 @@ func fuzzDataMovement(t *testing.T, d *differ, fork backends.Backend, procs []in
 			return []*graph.Node{op(in[0])}
 		}, x)
 	}
+}
+
+// intTensor returns a tensor of dims of dtype (an integer type) holding
+// uniform values in [lo, hi).
+func intTensor(r *rand.Rand, dtype dtypes.DType, lo, hi int64, dims ...int) *tensors.Tensor {
+	n := prod(dims)
+	draw := func() int64 { return lo + r.Int64N(hi-lo) }
+	switch dtype {
+	case dtypes.Int32:
+		v := make([]int32, n)
+		for i := range v {
+			v[i] = int32(draw())
+		}
+		return tensors.FromFlatDataAndDimensions(v, dims...)
+	case dtypes.Uint64:
+		v := make([]uint64, n)
+		for i := range v {
+			v[i] = uint64(draw())
+		}
+		return tensors.FromFlatDataAndDimensions(v, dims...)
+	}
+	v := make([]int64, n)
+	for i := range v {
+		v[i] = draw()
+	}
+	return tensors.FromFlatDataAndDimensions(v, dims...)
+}
+
+// fuzzGather compares, bit for bit, a Gather from a table of rank 1 to 3
+// (float32, float64, bfloat16 or int32, with NaN, ±Inf and ±0) by int32
+// or int64 indices of one or two coordinates and up to two batch axes, as
+// the timestep tables of the samplers, the class embeddings of the UNet
+// and the spectral tables of the operators use it; and for float32 and
+// float64 tables its gradient, a ScatterSum of repeated indices, and
+// ScatterMax and ScatterMin into the table.
+func fuzzGather(t *testing.T, d *differ, fork backends.Backend, procs []int, r *rand.Rand) {
+	var dims []int
+	for {
+		dims = make([]int, 1+r.IntN(3))
+		for a := range dims {
+			dims[a] = fuzzSize(r, 40)
+		}
+		dims[0] = fuzzSize(r, 1000)
+		if prod(dims) <= 1<<16 {
+			break
+		}
+	}
+	n := 1
+	if len(dims) > 1 && r.IntN(3) == 0 {
+		n = 2
+	}
+	// GoMLX's shape inference (both backends') takes at most as many batch
+	// axes as the table has axes.
+	batch := make([]int, r.IntN(min(3, len(dims)+1)))
+	for a := range batch {
+		batch[a] = fuzzSize(r, 20)
+	}
+	dtype := []dtypes.DType{dtypes.Float32, dtypes.Float32, dtypes.Float64, dtypes.BFloat16, dtypes.Int32}[r.IntN(5)]
+	var table *tensors.Tensor
+	if dtype == dtypes.Int32 {
+		table = intTensor(r, dtype, -1<<31, 1<<31-1, dims...)
+	} else {
+		table = tensorOf(dtype, withSpecials(r, randValues(r, prod(dims)), []int{0, 5, 50}[r.IntN(3)]), dims...)
+	}
+	idxType := []dtypes.DType{dtypes.Int32, dtypes.Int64}[r.IntN(2)]
+	coords := make([]*tensors.Tensor, n)
+	for a := range n {
+		coords[a] = intTensor(r, idxType, 0, int64(dims[a]), append(slices.Clone(batch), 1)...)
+	}
+	outDims := append(slices.Clone(batch), dims[n:]...)
+	name := fmt.Sprintf("gather %s %v by %s %v×%d", dtype, dims, idxType, batch, n)
+	indices := func(in []*graph.Node) *graph.Node {
+		if n == 1 {
+			return in[0]
+		}
+		return graph.Concatenate(in[:n], -1)
+	}
+	inputs := append(slices.Clone(coords), table)
+	d.checkStrict(t, fork, procs, name, 0, func(in []*graph.Node) []*graph.Node {
+		return []*graph.Node{graph.Gather(in[n], indices(in))}
+	}, inputs...)
+	if dtype != dtypes.Float32 && dtype != dtypes.Float64 {
+		return
+	}
+	// Repeated indices add up in the order of the updates on both backends.
+	v := tensorOf(dtype, randValues(r, prod(outDims)), outDims...)
+	d.checkStrict(t, fork, procs, "gradient "+name, 0, func(in []*graph.Node) []*graph.Node {
+		x, v := in[n], in[n+1]
+		loss := graph.ReduceAllSum(graph.Mul(graph.Gather(x, indices(in)), v))
+		return graph.Gradient(loss, x)
+	}, append(inputs, v)...)
+	d.checkStrict(t, fork, procs, "scatter max/min "+name, 0, func(in []*graph.Node) []*graph.Node {
+		x, v, idx := in[n], in[n+1], indices(in)
+		return []*graph.Node{graph.ScatterMax(x, idx, v, false, false), graph.ScatterMin(x, idx, v, false, false)}
+	}, append(inputs, v)...)
+}
+
+// fuzzSelectAndScatter compares the gradient of a max or min window
+// reduction (SelectAndScatterMax/Min, which upstream lacks and the
+// reference builds from slices: refBuilder.SelectAndScatterMax) over maps
+// up to 40×40 with the windows, strides and paddings of the metrics'
+// max pools and others, ties (small integers), NaN, ±Inf and ±0: bit for
+// bit where the windows do not overlap; where they do, a position chosen
+// by several windows sums their values in window order here and in tap
+// order in the reference, within 1e-6 per window.
+func fuzzSelectAndScatter(t *testing.T, d *differ, fork backends.Backend, procs []int, r *rand.Rand) {
+	rank := 2 + r.IntN(3)
+	dims := make([]int, rank)
+	win, strides := make([]int, rank), make([]int, rank)
+	pads := make([][2]int, rank)
+	overlap := false
+	for a := range rank {
+		dims[a], win[a], strides[a] = 1+r.IntN(3), 1, 1
+		if a >= rank-2 {
+			dims[a] = fuzzSize(r, 40)
+		}
+		if a >= rank-2 || r.IntN(5) == 0 {
+			win[a] = 1 + r.IntN(min(dims[a], 5))
+			strides[a] = 1 + r.IntN(3)
+			pads[a] = [2]int{r.IntN(win[a]), r.IntN(win[a])}
+		}
+		overlap = overlap || strides[a] < win[a]
+	}
+	dtype := dtypes.Float32
+	if r.IntN(4) == 0 {
+		dtype = dtypes.Float64
+	}
+	xv := randValues(r, prod(dims))
+	if r.IntN(2) == 0 {
+		for i := range xv {
+			xv[i] = float32(r.IntN(4)) // ties in most windows
+		}
+	}
+	withSpecials(r, xv, []int{0, 10, 100}[r.IntN(3)])
+	x := tensorOf(dtype, xv, dims...)
+	ops := []backends.ReduceOpType{backends.ReduceOpMax, backends.ReduceOpMin}
+	op := ops[r.IntN(2)]
+	name := fmt.Sprintf("select and scatter %s %s %v window %v strides %v pads %v", op, dtype, dims, win, strides, pads)
+	pool := func(x *graph.Node) *graph.Node {
+		return graph.BackendReduceWindow(x, op, win, strides, nil, nil, pads)
+	}
+	var windows []int
+	d.checkStrict(t, fork, procs, name, 0, func(in []*graph.Node) []*graph.Node {
+		y := pool(in[0])
+		windows = y.Shape().Dimensions
+		return []*graph.Node{y}
+	}, x)
+	tol := 0.0
+	if overlap {
+		tol = 1e-6 * float64(prod(win))
+	}
+	v := randUniform(r, dtype, windows...)
+	d.checkEach(t, fork, procs, name, tol, !overlap, func(in []*graph.Node) []*graph.Node {
+		return graph.Gradient(graph.ReduceAllSum(graph.Mul(pool(in[0]), in[1])), in[0])
+	}, x, v)
+}
+
+// fuzzInteger compares, exactly, chains of the integer ops the samplers,
+// the operators and the probes of the guidance use, on int32, int64 and
+// uint64 operands (wrapping products and sums included): arithmetic,
+// maxima and minima, comparisons and Where, conversions to and from
+// float32, Iota, sums and maxima over an axis, and the random numbers
+// drawn from a uint64 generator state offset by them.
+func fuzzInteger(t *testing.T, d *differ, fork backends.Backend, procs []int, r *rand.Rand) {
+	var dims []int
+	for len(dims) == 0 {
+		dims = fuzzShape(r, 1<<14)
+	}
+	dtype := []dtypes.DType{dtypes.Int32, dtypes.Int64, dtypes.Uint64}[r.IntN(3)]
+	lo, hi := int64(-1000), int64(1000)
+	switch {
+	case dtype == dtypes.Uint64:
+		lo, hi = 0, 1<<62
+	case r.IntN(3) == 0:
+		lo, hi = -1<<31, 1<<31-1 // past int32's range in products and sums
+	}
+	nIn := 2 + r.IntN(2)
+	inputs := make([]*tensors.Tensor, nIn)
+	names := make([]string, nIn)
+	for i := range inputs {
+		s := broadcastFrom(r, dims)
+		if i == 0 {
+			s = dims
+		}
+		inputs[i] = intTensor(r, dtype, lo, hi, s...)
+		names[i] = fmt.Sprint(s)
+	}
+	type step struct{ op, a, b int }
+	steps := make([]step, 1+r.IntN(6))
+	for i := range steps {
+		steps[i] = step{r.IntN(9), r.IntN(nIn + i), r.IntN(nIn + i)}
+	}
+	axis := r.IntN(len(dims))
+	signed := dtype != dtypes.Uint64
+	name := fmt.Sprintf("integer %s %v %v reduce axis %d", dtype, names, steps, axis)
+	d.checkStrict(t, fork, procs, name, 0, func(in []*graph.Node) []*graph.Node {
+		vals := slices.Clone(in)
+		for _, s := range steps {
+			a, b := vals[s.a], vals[s.b]
+			var v *graph.Node
+			switch s.op {
+			case 0:
+				v = graph.Add(a, b)
+			case 1:
+				v = graph.Sub(a, b)
+			case 2:
+				v = graph.Mul(a, b)
+			case 3:
+				v = graph.Max(a, b)
+			case 4:
+				v = graph.Min(a, b)
+			case 5:
+				v = graph.Where(graph.LessThan(a, b), a, graph.Add(b, graph.OnesLike(b)))
+			case 6:
+				v = graph.ConvertDType(graph.Equal(a, b), dtype)
+			case 7:
+				if signed {
+					v = graph.Neg(graph.Abs(a))
+				} else {
+					v = graph.ConvertDType(graph.GreaterThan(a, b), dtype)
+				}
+			default:
+				fa, fb := graph.ConvertDType(a, dtypes.Float32), graph.ConvertDType(b, dtypes.Float32)
+				if signed {
+					v = graph.ConvertDType(graph.MulScalar(fa, 0.37), dtype)
+				} else { // float32 past 2⁶⁴ has no uint64
+					v = graph.ConvertDType(graph.LessThan(fa, fb), dtype)
+				}
+			}
+			vals = append(vals, v)
+		}
+		last := vals[len(vals)-1]
+		ramp := graph.Iota(last.Graph(), last.Shape(), axis)
+		return append(vals[len(in):], ramp, graph.LessThan(last, vals[0]),
+			graph.ConvertDType(last, dtypes.Float32), graph.ReduceSum(last, axis), graph.ReduceMax(last, axis))
+	}, inputs...)
+	state, err := graph.RNGStateFromSeed(int64(r.Uint64()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	shape := []int{1 + r.IntN(200)}
+	d.checkStrict(t, fork, procs, fmt.Sprintf("random %v from %s offsets", shape, dtype), 0, func(in []*graph.Node) []*graph.Node {
+		offset := graph.ConvertDType(graph.Reshape(graph.Slice(graph.Reshape(in[0], -1), graph.AxisElem(0))), dtypes.Uint64)
+		s := graph.Add(in[1], graph.Stack([]*graph.Node{offset, offset, graph.ScalarZero(offset.Graph(), dtypes.Uint64)}, 0))
+		_, u := graph.RandomUniform(s, shapes.Make(dtypes.Float32, shape...))
+		return []*graph.Node{u}
+	}, inputs[0], state)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"runtime"
 	"slices"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/gomlx/gomlx/backends/simplego"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
 
@@ -167,6 +169,196 @@ func (r refBuilder) Pad(x, fill backends.Op, axesConfig ...backends.PadAxis) (ba
 	return x, nil
 }
 
+// SelectAndScatterMax is upstream's missing max-pool gradient built from
+// slices, comparisons and padding (selectAndScatterRef).
+func (r refBuilder) SelectAndScatterMax(operand, source backends.Op, window, strides []int, paddings [][2]int) (backends.Op, error) {
+	return r.selectAndScatterRef(true, operand, source, window, strides, paddings)
+}
+
+// SelectAndScatterMin is SelectAndScatterMax with the smallest element.
+func (r refBuilder) SelectAndScatterMin(operand, source backends.Op, window, strides []int, paddings [][2]int) (backends.Op, error) {
+	return r.selectAndScatterRef(false, operand, source, window, strides, paddings)
+}
+
+// selectAndScatterRef walks the taps of the windows in row-major order,
+// each a strided slice of the padded operand holding that tap of every
+// window: a tap replaces a window's choice where it is inside the operand
+// and either the first such tap or strictly larger (smaller) than the
+// choice so far, so that ties go to the first extreme element and padding
+// is never chosen, as in this package's backend. Each tap's chosen source
+// values are then padded back into the padded operand's shape (interior
+// padding for the strides), the taps summed, in tap order rather than
+// window order (overlapping windows may round differently), and the
+// padding cut away.
+func (r refBuilder) selectAndScatterRef(isMax bool, operandOp, sourceOp backends.Op, window, strides []int, paddings [][2]int) (backends.Op, error) {
+	xs, err := r.OpShape(operandOp)
+	if err != nil {
+		return nil, err
+	}
+	ws, err := r.OpShape(sourceOp)
+	if err != nil {
+		return nil, err
+	}
+	rank := xs.Rank()
+	if strides == nil {
+		strides = window
+	}
+	if paddings == nil {
+		paddings = make([][2]int, rank)
+	}
+	var zero, yes, no backends.Op
+	switch xs.DType {
+	case dtypes.Float32:
+		zero, err = r.Constant([]float32{0})
+	case dtypes.Float64:
+		zero, err = r.Constant([]float64{0})
+	default:
+		return nil, fmt.Errorf("reference SelectAndScatter: dtype %s not supported", xs.DType)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if yes, err = r.Constant([]bool{true}); err != nil {
+		return nil, err
+	}
+	if no, err = r.Constant([]bool{false}); err != nil {
+		return nil, err
+	}
+	if ws.Size() == 0 {
+		return r.BroadcastInDim(zero, xs, nil)
+	}
+	pads := make([]backends.PadAxis, rank)
+	for a, p := range paddings {
+		pads[a] = backends.PadAxis{Start: p[0], End: p[1]}
+	}
+	xp, err := r.Pad(operandOp, zero, pads...)
+	if err != nil {
+		return nil, err
+	}
+	ps, err := r.OpShape(xp)
+	if err != nil {
+		return nil, err
+	}
+	out, err := r.BroadcastInDim(zero, ps, nil)
+	if err != nil {
+		return nil, err
+	}
+	inside, err := r.BroadcastInDim(yes, shapes.Make(dtypes.Bool, xs.Dimensions...), nil)
+	if err != nil {
+		return nil, err
+	}
+	if inside, err = r.Pad(inside, no, pads...); err != nil {
+		return nil, err
+	}
+	zeroWindows, err := r.BroadcastInDim(zero, ws, nil)
+	if err != nil {
+		return nil, err
+	}
+	tapIndex := func(t int) (backends.Op, error) {
+		c, err := r.Constant([]int32{int32(t)})
+		if err != nil {
+			return nil, err
+		}
+		return r.BroadcastInDim(c, shapes.Make(dtypes.Int32, ws.Dimensions...), nil)
+	}
+	var taps [][]int
+	for off := make([]int, rank); ; {
+		taps = append(taps, slices.Clone(off))
+		if !nextIndex(off, window) {
+			break
+		}
+	}
+	slice := func(x backends.Op, off []int) (backends.Op, error) {
+		limits := make([]int, rank)
+		for a := range rank {
+			limits[a] = off[a] + (ws.Dimensions[a]-1)*strides[a] + 1
+		}
+		return r.Slice(x, slices.Clone(off), limits, slices.Clone(strides))
+	}
+	var best, found, choice backends.Op
+	for t, off := range taps {
+		v, err := slice(xp, off)
+		if err != nil {
+			return nil, err
+		}
+		m, err := slice(inside, off)
+		if err != nil {
+			return nil, err
+		}
+		ti, err := tapIndex(t)
+		if err != nil {
+			return nil, err
+		}
+		if t == 0 {
+			best, found, choice = v, m, ti
+			continue
+		}
+		var better backends.Op
+		if isMax {
+			better, err = r.GreaterThan(v, best)
+		} else {
+			better, err = r.LessThan(v, best)
+		}
+		if err != nil {
+			return nil, err
+		}
+		notFound, err := r.LogicalNot(found)
+		if err != nil {
+			return nil, err
+		}
+		if better, err = r.LogicalOr(notFound, better); err != nil {
+			return nil, err
+		}
+		take, err := r.LogicalAnd(m, better)
+		if err != nil {
+			return nil, err
+		}
+		if best, err = r.Where(take, v, best); err != nil {
+			return nil, err
+		}
+		if choice, err = r.Where(take, ti, choice); err != nil {
+			return nil, err
+		}
+		if found, err = r.LogicalOr(found, m); err != nil {
+			return nil, err
+		}
+	}
+	for t, off := range taps {
+		ti, err := tapIndex(t)
+		if err != nil {
+			return nil, err
+		}
+		chosen, err := r.Equal(choice, ti)
+		if err != nil {
+			return nil, err
+		}
+		if chosen, err = r.LogicalAnd(chosen, found); err != nil {
+			return nil, err
+		}
+		part, err := r.Where(chosen, sourceOp, zeroWindows)
+		if err != nil {
+			return nil, err
+		}
+		back := make([]backends.PadAxis, rank)
+		for a := range rank {
+			span := (ws.Dimensions[a]-1)*strides[a] + 1
+			back[a] = backends.PadAxis{Start: off[a], End: ps.Dimensions[a] - off[a] - span, Interior: strides[a] - 1}
+		}
+		if part, err = r.Pad(part, zero, back...); err != nil {
+			return nil, err
+		}
+		if out, err = r.Add(out, part); err != nil {
+			return nil, err
+		}
+	}
+	// Padded positions are never chosen: cutting them away drops zeros.
+	starts, limits := make([]int, rank), make([]int, rank)
+	for a := range rank {
+		starts[a], limits[a] = paddings[a][0], paddings[a][0]+xs.Dimensions[a]
+	}
+	return r.Slice(out, starts, limits, unitStrides(rank))
+}
+
 // differ runs graphs on both backends.
 type differ struct {
 	fork, ref backends.Backend
@@ -237,6 +429,10 @@ func compareOutputs(t *testing.T, name string, tol float64, got, want []*tensors
 		if !got[i].Shape().Equal(want[i].Shape()) {
 			t.Fatalf("%s: output %d is %s, want %s", name, i, got[i].Shape(), want[i].Shape())
 		}
+		if dt := want[i].DType(); dt.IsInt() || dt == dtypes.Bool {
+			sameInts(t, name, i, got[i], want[i])
+			continue
+		}
 		g, w := flat64(t, got[i]), flat64(t, want[i])
 		for j := range w {
 			a, b := g[j], w[j]
@@ -248,6 +444,28 @@ func compareOutputs(t *testing.T, name string, tol float64, got, want []*tensors
 				t.Fatalf("%s: output %d %s, element %d = %g, upstream %g", name, i, want[i].Shape(), j, a, b)
 			}
 		}
+	}
+}
+
+// sameInts fails t unless output i's integers or booleans, got, are
+// want's exactly.
+func sameInts(t *testing.T, name string, i int, got, want *tensors.Tensor) {
+	t.Helper()
+	err := got.ConstFlatData(func(gf any) {
+		err := want.ConstFlatData(func(wf any) {
+			g, w := reflect.ValueOf(gf), reflect.ValueOf(wf)
+			for j := range w.Len() {
+				if a, b := g.Index(j).Interface(), w.Index(j).Interface(); a != b {
+					t.Fatalf("%s: output %d %s, element %d = %v, upstream %v", name, i, want.Shape(), j, a, b)
+				}
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -140,7 +140,16 @@ func (g *twoInputGraph) run(t *testing.T, x, k []float64) []float64 {
 	return got
 }
 
-// flat64 returns x's values as float64.
+// boolToInt is 1 for true, 0 for false.
+func boolToInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// flat64 returns x's values as float64 (64-bit integers past 2⁵³
+// rounded: compareOutputs compares integers by their own values).
 func flat64(t *testing.T, x *tensors.Tensor) []float64 {
 	t.Helper()
 	var out []float64
@@ -159,6 +168,18 @@ func flat64(t *testing.T, x *tensors.Tensor) []float64 {
 		case []int32:
 			for _, e := range v {
 				out = append(out, float64(e))
+			}
+		case []int64:
+			for _, e := range v {
+				out = append(out, float64(e))
+			}
+		case []uint64:
+			for _, e := range v {
+				out = append(out, float64(e))
+			}
+		case []bool:
+			for _, e := range v {
+				out = append(out, float64(boolToInt(e)))
 			}
 		default:
 			t.Fatalf("unexpected dtype %T", flat)
