@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"sort"
 
@@ -286,11 +287,16 @@ func WriteSafetensors(w io.Writer, sd *StateDict) error {
 		if t == nil {
 			return fmt.Errorf("checkpoints: %s: tensor %s is listed in Names but has no tensor", sd.Source, quoteName(name))
 		}
-		if err := t.checkShape(); err != nil {
-			return fmt.Errorf("checkpoints: %w", err)
+		// A shape whose count overflows would be written, and refused by
+		// every reader as impossible.
+		n, err := countElements(t.Shape)
+		if err != nil {
+			return fmt.Errorf("checkpoints: tensor %s: %w", quoteName(name), err)
 		}
-		if t.DType.Size() == 0 || int64(len(t.Data)) != int64(t.NumElements()*t.DType.Size()) {
-			return fmt.Errorf("checkpoints: tensor %s: %d bytes for shape %v of %s", quoteName(name), len(t.Data), t.Shape, t.DType)
+		if es := t.DType.Size(); es == 0 {
+			return fmt.Errorf("checkpoints: tensor %s: unsupported dtype %s", quoteName(name), quoteName(string(t.DType)))
+		} else if n > math.MaxInt/es || len(t.Data) != n*es {
+			return fmt.Errorf("checkpoints: tensor %s: %d bytes for shape %v of %s (want %d values of %d bytes)", quoteName(name), len(t.Data), t.Shape, t.DType, n, es)
 		}
 		shape := t.Shape
 		if shape == nil {

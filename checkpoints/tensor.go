@@ -206,8 +206,14 @@ func (t *Tensor) Int64() ([]int64, error) {
 	return out, nil
 }
 
-// FromFloat32 makes an F32 tensor.
+// FromFloat32 makes an F32 tensor of the given shape holding v, row-major.
+// Like make, it panics, naming itself, the tensor and the values, when
+// shape has a negative dimension, when its product overflows an int, or
+// when len(v) is not that product: a tensor that does not hold its
+// shape's values would otherwise be refused far from here, by a writer or
+// a reader, in bytes rather than values.
 func FromFloat32(name string, shape []int, v []float32) *Tensor {
+	checkValues("FromFloat32", name, shape, len(v))
 	d := make([]byte, 4*len(v))
 	for i, x := range v {
 		binary.LittleEndian.PutUint32(d[4*i:], math.Float32bits(x))
@@ -215,13 +221,47 @@ func FromFloat32(name string, shape []int, v []float32) *Tensor {
 	return &Tensor{Name: name, DType: F32, Shape: slices.Clone(shape), Data: d}
 }
 
-// FromFloat64 makes an F64 tensor, which keeps every bit of v.
+// FromFloat64 makes an F64 tensor, which keeps every bit of v. It panics
+// on a shape that does not hold len(v) values, as [FromFloat32].
 func FromFloat64(name string, shape []int, v []float64) *Tensor {
+	checkValues("FromFloat64", name, shape, len(v))
 	d := make([]byte, 8*len(v))
 	for i, x := range v {
 		binary.LittleEndian.PutUint64(d[8*i:], math.Float64bits(x))
 	}
 	return &Tensor{Name: name, DType: F64, Shape: slices.Clone(shape), Data: d}
+}
+
+// checkValues panics, naming the function fn and the tensor, unless shape
+// holds n values (see [countElements]).
+func checkValues(fn, name string, shape []int, n int) {
+	count, err := countElements(shape)
+	switch {
+	case err != nil:
+		panic(fmt.Sprintf("checkpoints.%s: tensor %s: %v", fn, quoteName(name), err))
+	case count != n:
+		panic(fmt.Sprintf("checkpoints.%s: tensor %s: %d values for shape %v (want %d)", fn, quoteName(name), n, shape, count))
+	}
+}
+
+// countElements returns the product of the dimensions of shape, or an
+// error when one is negative or the product overflows an int. A shape
+// holding a 0 has no elements, whatever its other dimensions.
+func countElements(shape []int) (int, error) {
+	if slices.ContainsFunc(shape, func(d int) bool { return d < 0 }) {
+		return 0, fmt.Errorf("shape %v has a negative dimension", shape)
+	}
+	if slices.Contains(shape, 0) {
+		return 0, nil
+	}
+	n := 1
+	for _, d := range shape {
+		if n > math.MaxInt/d {
+			return 0, fmt.Errorf("shape %v has more elements than an int counts", shape)
+		}
+		n *= d
+	}
+	return n, nil
 }
 
 // halfToFloat32 converts an IEEE 754 binary16 value.

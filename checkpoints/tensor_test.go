@@ -128,3 +128,65 @@ func TestTensorNegativeShape(t *testing.T) {
 		}
 	})
 }
+
+// TestFromFloatValues checks that FromFloat32 and FromFloat64 panic, naming
+// themselves, the tensor and the values, when the shape does not hold the
+// values given (they built a tensor that a writer or reader refused later,
+// in bytes), and that WriteSafetensors refuses a shape whose count
+// overflows an int (it wrote a file that every reader refuses).
+func TestFromFloatValues(t *testing.T) {
+	huge := []int{1 << 32, 1 << 32}
+	tests := []struct {
+		name  string
+		shape []int
+		n     int
+		want  string // the panic's message; "" for none
+	}{
+		{"matching", []int{2, 3}, 6, ""},
+		{"scalar", []int{}, 1, ""},
+		{"empty", []int{0, 3}, 0, ""},
+		{"too few values", []int{2, 2}, 3, `tensor "w": 3 values for shape [2 2] (want 4)`},
+		{"too many values", []int{2}, 3, `tensor "w": 3 values for shape [2] (want 2)`},
+		{"negative dimensions", []int{-2, -2}, 4, `tensor "w": shape [-2 -2] has a negative dimension`},
+		{"negative with a zero", []int{0, -1}, 0, `tensor "w": shape [0 -1] has a negative dimension`},
+		{"overflowing count", huge, 0, `tensor "w": shape [4294967296 4294967296] has more elements than an int counts`},
+	}
+	for _, tc := range tests {
+		for _, from := range []struct {
+			name string
+			make func() *checkpoints.Tensor
+		}{
+			{"FromFloat32", func() *checkpoints.Tensor { return checkpoints.FromFloat32("w", tc.shape, make([]float32, tc.n)) }},
+			{"FromFloat64", func() *checkpoints.Tensor { return checkpoints.FromFloat64("w", tc.shape, make([]float64, tc.n)) }},
+		} {
+			t.Run(tc.name+"/"+from.name, func(t *testing.T) {
+				var got any
+				var tensor *checkpoints.Tensor
+				func() {
+					defer func() { got = recover() }()
+					tensor = from.make()
+				}()
+				if tc.want == "" {
+					if got != nil || tensor.NumElements() != tc.n {
+						t.Fatalf("panicked with %v, or made %d elements; want %d", got, tensor.NumElements(), tc.n)
+					}
+					return
+				}
+				msg, _ := got.(string)
+				if !strings.HasPrefix(msg, "checkpoints."+from.name+": ") || !strings.HasSuffix(msg, tc.want) {
+					t.Fatalf("panic %v, want checkpoints.%s: %s", got, from.name, tc.want)
+				}
+			})
+		}
+	}
+	t.Run("WriteSafetensors overflowing count", func(t *testing.T) {
+		sd := checkpoints.NewStateDict("o.safetensors")
+		if err := sd.Add(&checkpoints.Tensor{Name: "o", DType: checkpoints.F32, Shape: huge}); err != nil {
+			t.Fatal(err)
+		}
+		const want = `checkpoints: tensor "o": shape [4294967296 4294967296] has more elements than an int counts`
+		if err := checkpoints.WriteSafetensors(&bytes.Buffer{}, sd); err == nil || err.Error() != want {
+			t.Fatalf("error %v, want %q", err, want)
+		}
+	})
+}

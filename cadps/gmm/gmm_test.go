@@ -912,3 +912,28 @@ func TestProblemFile(t *testing.T) {
 		})
 	}
 }
+
+// TestProblemSaveShapes checks that Save refuses a problem whose A or y
+// does not agree with the prior's dimension, naming the part, rather than
+// building tensors that do not hold their shapes' values.
+func TestProblemSaveShapes(t *testing.T) {
+	prior := randomMixture(t, 2, 3, full, rand.New(rand.NewPCG(1, 2)))
+	for _, tc := range []struct {
+		name string
+		a    [][]float64
+		y    []float64
+		want string
+	}{
+		{"short row of A", [][]float64{{1, 2, 3}, {1, 2}}, []float64{0, 0}, "row 1 of A has 2 values, want the prior's dimension 3"},
+		{"long row of A", [][]float64{{1, 2, 3, 4}}, []float64{0}, "row 0 of A has 4 values, want the prior's dimension 3"},
+		{"short y", [][]float64{{1, 2, 3}, {4, 5, 6}}, []float64{0}, "len(y) is 1, want one value per row of A (2)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := &Problem{Prior: prior, A: tc.a, Y: tc.y, SigmaY: 0.5}
+			path := filepath.Join(t.TempDir(), "p.safetensors")
+			if err := p.Save(path); err == nil || !strings.HasSuffix(err.Error(), tc.want) {
+				t.Fatalf("Save: %v, want an error ending %q", err, tc.want)
+			}
+		})
+	}
+}

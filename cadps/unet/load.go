@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 
 	"github.com/cadps/toolkit/checkpoints"
@@ -106,6 +107,9 @@ func (m *Model) StateDict(ctx *context.Context) (*checkpoints.StateDict, error) 
 		t, err := v.Value()
 		if err != nil {
 			return nil, fmt.Errorf("unet: weight %q: %w", p.Name, err)
+		}
+		if t.DType() != dtypes.Float32 || !slices.Equal(t.Shape().Dimensions, p.Shape) {
+			return nil, fmt.Errorf("unet: weight %q in the context is %s, want %s", p.Name, t.Shape(), shapes.Make(dtypes.Float32, p.Shape...))
 		}
 		if err := sd.Add(checkpoints.FromFloat32(p.Name, p.Shape, tensors.MustCopyFlatData[float32](t))); err != nil {
 			return nil, err

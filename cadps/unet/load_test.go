@@ -140,6 +140,10 @@ func TestLoadNilArguments(t *testing.T) {
 		{"Match, no state dict", func() error { return m.Match(nil) }, "no state dict to match against config"},
 		{"StateDict, no context", func() error { _, err := m.StateDict(nil); return err }, "unet: no context to read the weights from (nil)"},
 		{"InitRandom, no context", func() error { return m.InitRandom(nil, 1) }, "unet: random weights: no context"},
+		{"StateDict, weight of another shape", func() error { return stateDictWith(m, tensors.FromValue([]float32{1, 2})) },
+			`unet: weight "time_embed.0.weight" in the context is (Float32)[2], want (Float32)[128 32]`},
+		{"StateDict, weight of another dtype", func() error { return stateDictWith(m, tensors.FromScalarAndDimensions(float64(0), 128, 32)) },
+			`unet: weight "time_embed.0.weight" in the context is (Float64)[128 32], want (Float32)[128 32]`},
 		{"SetVariable, no context", func() error { return SetVariable(nil, "/a", "b", tensors.FromScalar(float32(1)), true) }, "unet: setting /a/b: no context"},
 		{"SetVariable, no value", func() error { return SetVariable(context.New(), "/a", "b", nil, true) }, "unet: setting /a/b: no value (nil)"},
 		{"SetVariable, relative scope", func() error { return SetVariable(context.New(), "a/b", "w", tensors.FromScalar(float32(1)), true) },
@@ -164,6 +168,18 @@ func TestLoadNilArguments(t *testing.T) {
 			}
 		})
 	}
+}
+
+// stateDictWith returns the error of m.StateDict for a context holding
+// value as the model's first weight.
+func stateDictWith(m *Model, value *tensors.Tensor) error {
+	ctx := context.New()
+	scope, name := KeyScope(m.Params()[0].Name)
+	if err := SetVariable(ctx, scope, name, value, true); err != nil {
+		return err
+	}
+	_, err := m.StateDict(ctx)
+	return err
 }
 
 // TestKeyScope checks the scope and name KeyScope gives a checkpoint key,
