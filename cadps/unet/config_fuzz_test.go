@@ -1,6 +1,7 @@
 package unet
 
 import (
+	"math"
 	"strings"
 	"testing"
 )
@@ -137,6 +138,48 @@ func TestNewChannelCounts(t *testing.T) {
 			}
 			if m.NumParams() <= 0 {
 				t.Errorf("%d parameters", m.NumParams())
+			}
+		})
+	}
+}
+
+// TestNewResBlocks checks that New refuses more than maxResBlocks residual
+// blocks per level, naming num_res_blocks (a mistyped count allocated
+// blocks until memory ran out), and builds the largest network it takes,
+// maxResBlocks blocks on each of 63 levels of maxChannels channels, with
+// a parameter count that fits an int.
+func TestNewResBlocks(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		blocks int
+		levels int
+		want   string // error substring; "" for success
+	}{
+		{"the published most", 3, 2, ""},
+		{"the most, on the most levels", maxResBlocks, 63, ""},
+		{"one too many", maxResBlocks + 1, 2, "num_res_blocks 65 is more than 64"},
+		{"mistyped", 1_000_000_000, 2, "num_res_blocks 1000000000 is more than 64"},
+		{"the largest int", math.MaxInt, 2, "num_res_blocks 9223372036854775807 is more than 64"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := Config{ImageSize: 1 << (c.levels - 1), NumChannels: maxChannels, NumResBlocks: c.blocks,
+				ChannelMult: strings.Repeat("1,", c.levels-1) + "1", NumHeads: 1, NumHeadChannels: -1, NumHeadsUpsample: -1}
+			m, err := New(cfg)
+			switch {
+			case c.want == "" && err != nil:
+				t.Fatalf("New: %v", err)
+			case c.want != "":
+				if err == nil || !strings.Contains(err.Error(), c.want) {
+					t.Fatalf("New: error %v, want one containing %q", err, c.want)
+				}
+				return
+			}
+			// Each residual block between maxChannels channels, or from
+			// twice as many at a skip connection, has fewer than 2^38
+			// parameters.
+			blocks := c.levels*(2*c.blocks+2) + 4
+			if n := m.NumParams(); n <= 0 || n > blocks<<38 {
+				t.Errorf("%d parameters for %d blocks", n, blocks)
 			}
 		})
 	}
