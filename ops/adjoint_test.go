@@ -221,6 +221,45 @@ func TestPhaseRetrievalAgainstDefinition(t *testing.T) {
 	}
 }
 
+// TestPhaseRetrievalPad checks Pad's padding, and that it panics, naming
+// itself and the height, for a height that is not positive (it returned 0,
+// or a negative padding).
+func TestPhaseRetrievalPad(t *testing.T) {
+	op, err := NewPhaseRetrieval(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		h    int
+		want int    // the padding, when no panic
+		fail string // the panic's message; "" for none
+	}{
+		{256, 64, ""},
+		{7, 1, ""},
+		{1, 0, ""},
+		{0, 0, "ops: PhaseRetrieval.Pad: height h 0 is not positive"},
+		{-256, 0, "ops: PhaseRetrieval.Pad: height h -256 is not positive"},
+	} {
+		t.Run(fmt.Sprint(c.h), func(t *testing.T) {
+			var got any
+			pad := -1
+			func() {
+				defer func() { got = recover() }()
+				pad = op.Pad(c.h)
+			}()
+			if c.fail != "" {
+				if got != c.fail {
+					t.Fatalf("Pad(%d) = %d, panic %v; want the panic %q", c.h, pad, got, c.fail)
+				}
+				return
+			}
+			if got != nil || pad != c.want {
+				t.Fatalf("Pad(%d) = %d, panic %v; want %d", c.h, pad, got, c.want)
+			}
+		})
+	}
+}
+
 // TestPhaseRetrievalGradient compares the autodiff gradient with central
 // differences in float64, and checks that the gradient at a vanishing
 // spectrum is 0 rather than NaN.

@@ -53,8 +53,16 @@ func (p *PhaseRetrieval) MeasuresImage() bool { return false }
 // Oversample returns the oversampling parameter.
 func (p *PhaseRetrieval) Oversample() float64 { return p.oversample }
 
-// Pad returns the zero padding on each side of an image of height h.
-func (p *PhaseRetrieval) Pad(h int) int { return int(p.oversample / 8.0 * float64(h)) }
+// Pad returns the zero padding on each side of an image of height h. Like
+// make, it panics, naming itself and h, when h is not positive: no image
+// has such a height ([PhaseRetrieval.OutputShape] returns an error for
+// one).
+func (p *PhaseRetrieval) Pad(h int) int {
+	if h <= 0 {
+		panic(fmt.Sprintf("ops: PhaseRetrieval.Pad: height h %d is not positive", h))
+	}
+	return int(p.oversample / 8.0 * float64(h))
+}
 
 // String describes the operator as a spec.
 func (p *PhaseRetrieval) String() string {

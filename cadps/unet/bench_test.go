@@ -1,7 +1,9 @@
 package unet
 
 import (
+	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"testing"
 
 	"github.com/cadps/toolkit/cadps/backend"
@@ -21,6 +23,55 @@ func TestForwardFLOPs(t *testing.T) {
 		t.Errorf("FFHQ-256 forward = %.1f GFLOP, want ≈ 388", g)
 	} else {
 		t.Logf("FFHQ-256 forward = %.2f GFLOP", g)
+	}
+}
+
+// TestForwardFLOPsSizes checks that ForwardFLOPs panics, naming itself and
+// the size, on a size the network does not take or whose count overflows
+// (it returned a count for 0, for a negative size and for one the
+// downsampling rounds), and that CheckImageSize refuses the same sizes
+// with an error.
+func TestForwardFLOPsSizes(t *testing.T) {
+	m, err := New(FFHQ256())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const notDivisible = "is not divisible by 32, the network's downsampling (channel_mult has 6 levels)"
+	for _, tc := range []struct {
+		size  int
+		want  string // ForwardFLOPs' clause after the size; "" for a count
+		taken bool   // whether CheckImageSize takes the size
+	}{
+		{256, "", true},
+		{32, "", true},
+		{0, "is not positive", false},
+		{-256, "is not positive", false},
+		{250, notDivisible, false},
+		{1 << 40, "gives more operations than an int64 counts", true},
+	} {
+		t.Run(strconv.Itoa(tc.size), func(t *testing.T) {
+			var got any
+			var n int64
+			func() {
+				defer func() { got = recover() }()
+				n = m.ForwardFLOPs(tc.size)
+			}()
+			if tc.want == "" {
+				if got != nil || n <= 0 {
+					t.Fatalf("ForwardFLOPs = %d, panic %v; want a positive count", n, got)
+				}
+			} else if want := fmt.Sprintf("unet: Model.ForwardFLOPs: imageSize %d %s", tc.size, tc.want); got != want {
+				t.Fatalf("ForwardFLOPs panicked with %v, want %q", got, want)
+			}
+			err := m.CheckImageSize(tc.size)
+			if tc.taken {
+				if err != nil {
+					t.Fatalf("CheckImageSize: %v", err)
+				}
+			} else if want := fmt.Sprintf("unet: image size %d %s", tc.size, tc.want); err == nil || err.Error() != want {
+				t.Fatalf("CheckImageSize: %v, want %q", err, want)
+			}
+		})
 	}
 }
 

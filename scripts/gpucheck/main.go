@@ -183,9 +183,16 @@ func run(args []string) error {
 	if err := m.InitRandom(ctx, 1); err != nil {
 		return err
 	}
-	c := &checker{b: b, ctx: ctx, m: m, o: o, start: time.Now(), sig: sig, fwd: float64(m.ForwardFLOPs(o.size)),
+	c := &checker{b: b, ctx: ctx, m: m, o: o, start: time.Now(), sig: sig,
 		forwards: map[string]*context.Exec{}, samplers: map[string]samplerOp{}}
-	fmt.Printf("model: %s, %d parameters, %.1f GFLOP per forward at %d²\n", o.preset, m.NumParams(), c.fwd/1e9, o.size)
+	// A size the network does not take fails each measurement, with the
+	// graph's error; it has no FLOP count.
+	if err := m.CheckImageSize(o.size); err != nil {
+		fmt.Printf("model: %s, %d parameters, no FLOP count at %d²: %v\n", o.preset, m.NumParams(), o.size, err)
+	} else {
+		c.fwd = float64(m.ForwardFLOPs(o.size))
+		fmt.Printf("model: %s, %d parameters, %.1f GFLOP per forward at %d²\n", o.preset, m.NumParams(), c.fwd/1e9, o.size)
+	}
 	if o.budget > 0 {
 		fmt.Printf("budget: %s\n", o.budget)
 	}

@@ -554,7 +554,9 @@ func TestCompareScriptHungPart(t *testing.T) {
 // TestFailureLines runs gpucheck where every measurement fails (48×48
 // cannot be pooled five times) and checks that each failure is printed with
 // its measurement and batch, as gpucompare reads them: the bfloat16 forward
-// pass and steps one by one, and the whole run with its batch.
+// pass and steps one by one, and the whole run with its batch; the model's
+// line says that such a size has no FLOP count (Model.ForwardFLOPs
+// panics on it).
 func TestFailureLines(t *testing.T) {
 	if args := os.Getenv("GPUCHECK_TEST_ARGS"); args != "" {
 		if err := run(strings.Fields(args)); err != nil {
@@ -569,7 +571,7 @@ func TestFailureLines(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	for _, want := range []string{"FAILED forward-bf16 batch 1: ", "FAILED dps-bf16 step batch 1: ", "FAILED cadps-bf16 step batch 1: ",
+	for _, want := range []string{"model: ffhq256, 93563910 parameters, no FLOP count at 48²: unet: image size 48 is not divisible by 32", "FAILED forward-bf16 batch 1: ", "FAILED dps-bf16 step batch 1: ", "FAILED cadps-bf16 step batch 1: ",
 		"FAILED whole cadps run, batch 1: ", "gpucheck: 5 measurement(s) failed"} {
 		if !strings.Contains(string(out), "\n"+want) {
 			t.Errorf("output lacks a line starting %q:\n%s", want, out)
