@@ -654,3 +654,33 @@ func TestLoadKernelShapes(t *testing.T) {
 		})
 	}
 }
+
+// TestNoiseNilGenerator checks that the noise models that draw panic,
+// naming their Apply method and the generator, when given a nil one (a nil
+// dereference inside math/rand panicked instead), and that clean noise,
+// which draws nothing, takes it.
+func TestNoiseNilGenerator(t *testing.T) {
+	for _, c := range []struct {
+		spec string
+		want string // the panic's message; "" for none
+	}{
+		{"gaussian", "ops: GaussianNoise.Apply: generator r is nil (make one with rand.New)"},
+		{"poisson", "ops: PoissonNoise.Apply: generator r is nil (make one with rand.New)"},
+		{"clean", ""},
+	} {
+		t.Run(c.spec, func(t *testing.T) {
+			noise, err := ParseNoise(c.spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got any
+			func() {
+				defer func() { got = recover() }()
+				noise.Apply([]float32{0.5, -0.5}, nil)
+			}()
+			if c.want == "" && got != nil || c.want != "" && got != c.want {
+				t.Fatalf("Apply with a nil generator panicked with %v, want %q", got, c.want)
+			}
+		})
+	}
+}

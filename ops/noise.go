@@ -30,8 +30,10 @@ func (g *GaussianNoise) String() string { return fmt.Sprintf("gaussian:sigma=%g"
 // Sigma implements [Noise].
 func (g *GaussianNoise) Sigma() float64 { return g.sigma }
 
-// Apply implements [Noise]: y + σ·n with n standard normal.
+// Apply implements [Noise]: y + σ·n with n standard normal. It panics,
+// naming itself, when r is nil.
 func (g *GaussianNoise) Apply(y []float32, r *rand.Rand) []float32 {
+	checkGenerator("GaussianNoise", r)
 	out := make([]float32, len(y))
 	for i, v := range y {
 		out[i] = float32(float64(v) + g.sigma*r.NormFloat64())
@@ -68,8 +70,9 @@ func (p *PoissonNoise) Rate() float64 { return p.rate }
 // standard deviation on [-1,1] at mid-grey (u = 1/2), 2·sqrt(u/(255·rate)).
 func (p *PoissonNoise) Sigma() float64 { return 2 * math.Sqrt(0.5/(255*p.rate)) }
 
-// Apply implements [Noise].
+// Apply implements [Noise]. It panics, naming itself, when r is nil.
 func (p *PoissonNoise) Apply(y []float32, r *rand.Rand) []float32 {
+	checkGenerator("PoissonNoise", r)
 	scale := 255 * p.rate
 	out := make([]float32, len(y))
 	for i, v := range y {
@@ -78,6 +81,15 @@ func (p *PoissonNoise) Apply(y []float32, r *rand.Rand) []float32 {
 		out[i] = float32(min(1, max(-1, n/scale*2-1)))
 	}
 	return out
+}
+
+// checkGenerator panics, naming the Apply method of the noise typ, when r
+// is nil: a nil generator is a programmer error, which would otherwise
+// surface as a nil dereference inside math/rand.
+func checkGenerator(typ string, r *rand.Rand) {
+	if r == nil {
+		panic(fmt.Sprintf("ops: %s.Apply: generator r is nil (make one with rand.New)", typ))
+	}
 }
 
 // CleanNoise adds no noise (DPS's "clean" noiser).
@@ -89,7 +101,8 @@ func (CleanNoise) Name() string { return "clean" }
 // Sigma implements [Noise]: 0.
 func (CleanNoise) Sigma() float64 { return 0 }
 
-// Apply implements [Noise]: a copy of y.
+// Apply implements [Noise]: a copy of y. It draws nothing, so r may be
+// nil.
 func (CleanNoise) Apply(y []float32, _ *rand.Rand) []float32 { return append([]float32(nil), y...) }
 
 // ParseNoise builds a noise model from a spec: "gaussian[:sigma=0.05]",

@@ -61,7 +61,9 @@ type PseudoInverter interface {
 type Noise interface {
 	// Name is the noise model's name ("gaussian", "poisson").
 	Name() string
-	// Apply returns y with noise drawn from r added, in a new slice.
+	// Apply returns y with noise drawn from r added, in a new slice. A nil
+	// r is a programmer error: the noise models that draw panic, naming
+	// themselves, as make does for a negative size.
 	Apply(y []float32, r *rand.Rand) []float32
 	// Sigma is the standard deviation σ_y the likelihood assumes.
 	Sigma() float64
