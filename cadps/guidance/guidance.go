@@ -421,22 +421,63 @@ type OperatorChecker interface {
 // CheckOperator returns an error when method m cannot run with op: nil for
 // methods that need nothing beyond A(x). A refusal of the toolkit's
 // methods is an [OperatorError] that lists the methods that run on op
-// ([RunsOn]). A sampler calls it to reject the
-// pair before building a step; a method whose Step is built with such an
-// operator anyway panics with the same error, which graph execution turns
-// into an error.
+// ([RunsOn]); so is the refusal of a method of the caller's whose
+// CheckOperator wraps an OperatorError (fmt.Errorf with %w): its message
+// then shows the list where the OperatorError's stood, and errors.As
+// finds the OperatorError with Runs filled in. A sampler calls it to
+// reject the pair before building a step; a method whose Step is built
+// with such an operator anyway panics with the same error, which graph
+// execution turns into an error.
 func CheckOperator(m Method, op ops.Operator) error {
 	c, ok := m.(OperatorChecker)
 	if !ok || op == nil {
 		return nil
 	}
 	err := c.CheckOperator(op)
-	if e, ok := err.(*OperatorError); ok && e.Runs == nil {
-		named := *e
-		named.Runs = RunsOn(op)
+	var e *OperatorError
+	if !errors.As(err, &e) || e.Runs != nil {
+		return err
+	}
+	named := *e
+	named.Runs = RunsOn(op)
+	if err == error(e) {
 		return &named
 	}
-	return err
+	return &listedError{err: err, named: &named, inner: e.Error()}
+}
+
+// listedError is a refusal that wraps an [OperatorError] (inner is that
+// error's message), with named, a copy of it that lists the methods that
+// run on the operator, standing for it.
+type listedError struct {
+	err   error
+	named *OperatorError
+	inner string
+}
+
+// Error returns err's message with the OperatorError's message replaced by
+// named's, or named's list appended where err's message does not hold the
+// OperatorError's.
+func (e *listedError) Error() string {
+	msg := e.err.Error()
+	if strings.Contains(msg, e.inner) {
+		return strings.Replace(msg, e.inner, e.named.Error(), 1)
+	}
+	return fmt.Sprintf("%s (methods that run on %s: %s)", msg, e.named.Operator, strings.Join(e.named.Runs, ", "))
+}
+
+// Unwrap returns the wrapped refusal, so that errors.Is finds what it
+// wraps ([ErrOperator] among them).
+func (e *listedError) Unwrap() error { return e.err }
+
+// As sets an *[OperatorError] target to the copy that lists the methods
+// that run on the operator.
+func (e *listedError) As(target any) bool {
+	if t, ok := target.(**OperatorError); ok {
+		*t = e.named
+		return true
+	}
+	return false
 }
 
 // ProcessChecker is implemented by methods that need more of the diffusion

@@ -2,6 +2,7 @@ package guidance_test
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -79,5 +80,69 @@ func TestOperatorRefusals(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// wrappingDDRM is a method of a caller's own that runs DDRM and wraps its
+// refusal of an operator with wrap.
+type wrappingDDRM struct {
+	guidance.DDRM
+	wrap func(error) error
+}
+
+// CheckOperator implements guidance.OperatorChecker.
+func (w wrappingDDRM) CheckOperator(op ops.Operator) error {
+	if err := w.DDRM.CheckOperator(op); err != nil {
+		return w.wrap(err)
+	}
+	return nil
+}
+
+// plainError is an error whose message does not hold the one it wraps.
+type plainError struct{ err error }
+
+func (e plainError) Error() string { return "my method refuses the operator" }
+func (e plainError) Unwrap() error { return e.err }
+
+// TestOperatorRefusalWrapped checks that CheckOperator lists the methods
+// that run on the operator in a refusal whose OperatorError a method
+// wraps, as in one it returns as it is (the list was left out), keeping
+// the wrapping's words and what errors.Is and errors.As find in it.
+func TestOperatorRefusalWrapped(t *testing.T) {
+	op, err := ops.Parse("motion_blur", []int{1, 3, 32, 32}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs := guidance.RunsOn(op)
+	refusal := guidance.CheckOperator(guidance.DDRM{}, op)
+	if refusal == nil || !strings.Contains(refusal.Error(), "; methods that run on motion_blur: "+strings.Join(runs, ", ")) {
+		t.Fatalf("DDRM's refusal %v, want one listing %v", refusal, runs)
+	}
+	sentinel := errors.New("sentinel")
+	for _, tc := range []struct {
+		name string
+		wrap func(error) error
+		want string
+	}{
+		{"as it is", func(err error) error { return err }, refusal.Error()},
+		{"wrapped", func(err error) error { return fmt.Errorf("mine: %w", err) }, "mine: " + refusal.Error()},
+		{"wrapped twice", func(err error) error { return fmt.Errorf("outer: %w", fmt.Errorf("inner: %w", err)) }, "outer: inner: " + refusal.Error()},
+		{"joined", func(err error) error { return errors.Join(sentinel, err) }, "sentinel\n" + refusal.Error()},
+		{"message of its own", func(err error) error { return plainError{err} },
+			"my method refuses the operator (methods that run on motion_blur: " + strings.Join(runs, ", ") + ")"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := guidance.CheckOperator(wrappingDDRM{wrap: tc.wrap}, op)
+			if err == nil || err.Error() != tc.want {
+				t.Fatalf("CheckOperator = %v\nwant %s", err, tc.want)
+			}
+			var e *guidance.OperatorError
+			if !errors.Is(err, guidance.ErrOperator) || !errors.As(err, &e) || !slices.Equal(e.Runs, runs) || e.Method != "ddrm" {
+				t.Fatalf("errors.Is(ErrOperator) %v, errors.As gives %+v; want the refusal listing %v", errors.Is(err, guidance.ErrOperator), e, runs)
+			}
+			if tc.name == "joined" && !errors.Is(err, sentinel) {
+				t.Errorf("errors.Is(%v, sentinel) = false", err)
+			}
+		})
 	}
 }
