@@ -1,0 +1,278 @@
+package runs
+
+import (
+	"bufio"
+	"encoding/csv"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cadps/toolkit/cadps/imageio"
+	"github.com/cadps/toolkit/cadps/restore"
+	"github.com/cadps/toolkit/cadps/runs/claim"
+)
+
+// Environment of TestRunWorkerHelperProcess, the worker that
+// TestRunWorkerProcesses starts as a process of its own.
+const (
+	// workerOutEnv is the reproduction's folder; unset, the helper test
+	// does nothing.
+	workerOutEnv = "CADPS_RUNS_TEST_WORKER_OUT"
+	// workerDieEnv, when set to K, makes the worker kill itself (SIGKILL)
+	// in the middle of the K-th item it samples (from 1).
+	workerDieEnv = "CADPS_RUNS_TEST_WORKER_DIE"
+)
+
+// workerImages is the number of images of the reproduction that the
+// worker processes share, each run by two methods.
+const workerImages = 5
+
+// workerReproduction is the reproduction that the worker processes of
+// TestRunWorkerProcesses run into out: every worker runs every item
+// (no shards), under the shortest lease, looking again at held items
+// often.
+func workerReproduction(t *testing.T, out string) *Reproduction {
+	t.Helper()
+	rep := srReproduction(t, out, workerImages)
+	rep.Methods, rep.Options.Steps = []string{"dps", "mcg"}, 3
+	rep.Claims = &claim.Claimer{Lease: claim.MinLease, Worker: "pid " + strconv.Itoa(os.Getpid())}
+	rep.Poll = 20 * time.Millisecond
+	return rep
+}
+
+// TestRunWorkerHelperProcess is one worker of TestRunWorkerProcesses: it
+// runs the reproduction in $CADPS_RUNS_TEST_WORKER_OUT, its log on
+// stdout, and kills itself in the middle of an item when
+// $CADPS_RUNS_TEST_WORKER_DIE says so.
+func TestRunWorkerHelperProcess(t *testing.T) {
+	out := os.Getenv(workerOutEnv)
+	if out == "" {
+		t.Skip("a helper process of TestRunWorkerProcesses")
+	}
+	rep := workerReproduction(t, out)
+	rep.Log = os.Stdout
+	if die := os.Getenv(workerDieEnv); die != "" {
+		k, err := strconv.Atoi(die)
+		if err != nil {
+			t.Fatal(err)
+		}
+		started := map[string]bool{}
+		rep.OnStep = func(it Item, p restore.Progress) {
+			started[it.String()] = true
+			if len(started) == k && p.Step == 2 {
+				syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			}
+		}
+	}
+	if _, err := rep.Run(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// workerDone matches a worker's log line for an item it finished (written
+// after its record).
+var workerDone = regexp.MustCompile(`^\[\d+/\d+\] (\S+): `)
+
+// TestRunWorkerProcesses runs several worker processes into one folder at
+// once, under a 1 s lease on a machine they overload: two kill themselves
+// (SIGKILL) in the middle of an item, one is killed from outside as soon
+// as the first records are there. Afterwards no item was published by two
+// workers, every file the workers left is whole (the images decode, the
+// records and the tables parse, the tables list only records there), and
+// a rerun finishes exactly the items that no worker finished, leaving no
+// claim and no temporary file beside the items.
+func TestRunWorkerProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts several processes")
+	}
+	out := t.TempDir()
+	workers := []struct {
+		name string
+		env  []string
+	}{
+		{"dies in its first item", []string{workerDieEnv + "=1"}},
+		{"dies in its second item", []string{workerDieEnv + "=2"}},
+		{"killed from outside", nil},
+		{"runs to the end", nil},
+		{"runs to the end too", nil},
+	}
+	type proc struct {
+		cmd    *exec.Cmd
+		log    strings.Builder
+		killed bool
+	}
+	procs := make([]*proc, len(workers))
+	var wg sync.WaitGroup
+	for k, w := range workers {
+		p := &proc{cmd: exec.Command(os.Args[0], "-test.run=^TestRunWorkerHelperProcess$")}
+		p.cmd.Env = append(append(os.Environ(), workerOutEnv+"="+out), w.env...)
+		p.cmd.Stdout, p.cmd.Stderr = &p.log, &p.log
+		if err := p.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		procs[k] = p
+	}
+	exits := make([]error, len(procs))
+	for k, p := range procs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			exits[k] = p.cmd.Wait()
+		}()
+	}
+	// Killed once two records are there, wherever it is then.
+	outside := procs[2]
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		recs, _ := filepath.Glob(filepath.Join(out, "*", "*", RecordDir, "*.json"))
+		if len(recs) >= 2 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	outside.cmd.Process.Signal(syscall.SIGKILL)
+	outside.killed = true
+	wg.Wait()
+
+	published := map[string]int{} // item → how many workers logged it done
+	died := 0
+	for k, p := range procs {
+		var exit *exec.ExitError
+		switch err := exits[k]; {
+		case err == nil:
+			// A worker meant to die that found no item left to sample, or
+			// the one killed from outside once it had ended.
+		case asExit(err, &exit) && exit.Sys().(syscall.WaitStatus).Signal() == syscall.SIGKILL && (workers[k].env != nil || p.killed):
+			died++
+		default:
+			t.Errorf("worker %q: %v:\n%s", workers[k].name, err, p.log.String())
+		}
+		sc := bufio.NewScanner(strings.NewReader(p.log.String()))
+		for sc.Scan() {
+			if m := workerDone.FindStringSubmatch(sc.Text()); m != nil {
+				published[m[1]]++
+			}
+		}
+	}
+	t.Logf("%d of %d workers killed, %d items published", died, len(procs), len(published))
+	for it, n := range published {
+		if n > 1 {
+			t.Errorf("%s was published by %d workers, want one", it, n)
+		}
+	}
+	checkWholeFiles(t, out)
+	if t.Failed() {
+		return
+	}
+
+	// A rerun finishes what is left: the items without a record.
+	rep := workerReproduction(t, out)
+	items := rep.Items()
+	missing := 0
+	for _, it := range items {
+		if _, err := os.Stat(it.Path(out, RecordDir)); err != nil {
+			missing++
+		}
+	}
+	sum, err := rep.Run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Done != missing || sum.Skipped != len(items)-missing || sum.Failed != 0 || len(sum.Table.Records) != len(items) {
+		t.Errorf("rerun: %d done, %d skipped, %d failed, %d records; want %d done, %d skipped, none failed, %d records",
+			sum.Done, sum.Skipped, sum.Failed, len(sum.Table.Records), missing, len(items)-missing, len(items))
+	}
+	checkWholeFiles(t, out)
+	for _, it := range items {
+		for _, d := range []string{InputDir, ReconDir, ProgressDir, LabelDir, RecordDir} {
+			if _, err := os.Stat(it.Path(out, d)); err != nil {
+				t.Errorf("after the rerun: %v", err)
+			}
+		}
+	}
+	left, err := filepath.Glob(filepath.Join(out, "*", "*", "*", "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range left {
+		if rel, _ := filepath.Rel(out, f); strings.HasPrefix(filepath.Base(f), ".") || filepath.Base(filepath.Dir(f)) == ClaimDir {
+			t.Errorf("after the rerun: %s is left", rel)
+		}
+	}
+}
+
+// asExit reports whether err is an *exec.ExitError, setting *exit.
+func asExit(err error, exit **exec.ExitError) bool {
+	e, ok := err.(*exec.ExitError)
+	*exit = e
+	return ok
+}
+
+// checkWholeFiles checks that every file the workers left in out that
+// readers look at is whole: each image decodes, each record parses, and
+// the tables, when there, parse and list only items whose records are
+// there.
+func checkWholeFiles(t *testing.T, out string) {
+	t.Helper()
+	for _, d := range []string{InputDir, ReconDir, ProgressDir, LabelDir} {
+		pngs, _ := filepath.Glob(filepath.Join(out, "*", "*", d, "*.png"))
+		for _, p := range pngs {
+			if _, err := imageio.Load(p); err != nil {
+				t.Errorf("%s: %v", p, err)
+			}
+		}
+	}
+	recs, _ := filepath.Glob(filepath.Join(out, "*", "*", RecordDir, "*.json"))
+	for _, p := range recs {
+		if _, err := ReadRecord(p); err != nil {
+			t.Errorf("%s: %v", p, err)
+		}
+	}
+	for _, name := range []string{SettingsFile, ShardFile} {
+		data, err := os.ReadFile(filepath.Join(out, name))
+		if err != nil {
+			if name == SettingsFile {
+				t.Error(err)
+			}
+			continue
+		}
+		var v map[string]any
+		if err := json.Unmarshal(data, &v); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	data, err := os.ReadFile(filepath.Join(out, CSVFile))
+	if err != nil {
+		return // no worker wrote the tables yet
+	}
+	rows, err := csv.NewReader(strings.NewReader(string(data))).ReadAll()
+	if err != nil || len(rows) == 0 {
+		t.Fatalf("%s: %v (%d rows)", CSVFile, err, len(rows))
+	}
+	col := map[string]int{}
+	for k, name := range rows[0] {
+		col[name] = k
+	}
+	for _, row := range rows[1:] {
+		i, err := strconv.Atoi(row[col["index"]])
+		if err != nil {
+			t.Errorf("%s: %v", CSVFile, err)
+			continue
+		}
+		it := Item{Task: row[col["task"]], Method: row[col["method"]], Index: i}
+		if _, err := os.Stat(it.Path(out, RecordDir)); err != nil {
+			t.Errorf("%s lists %s: %v", CSVFile, it, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(out, TableFile)); err != nil {
+		t.Errorf("%s without %s: %v", CSVFile, TableFile, err)
+	}
+}
