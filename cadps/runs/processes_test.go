@@ -4,6 +4,9 @@ import (
 	"bufio"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
+	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +21,8 @@ import (
 	"github.com/cadps/toolkit/cadps/imageio"
 	"github.com/cadps/toolkit/cadps/restore"
 	"github.com/cadps/toolkit/cadps/runs/claim"
+	"github.com/cadps/toolkit/internal/atomicfile"
+	"github.com/cadps/toolkit/internal/process"
 )
 
 // Environment of TestRunWorkerHelperProcess, the worker that
@@ -88,7 +93,7 @@ var workerDone = regexp.MustCompile(`^\[\d+/\d+\] (\S+): `)
 // workers, every file the workers left is whole (the images decode, the
 // records and the tables parse, the tables list only records there), and
 // a rerun finishes exactly the items that no worker finished, leaving no
-// claim and no temporary file beside the items.
+// claim and no temporary file, beside the items or the tables.
 func TestRunWorkerProcesses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts several processes")
@@ -202,8 +207,13 @@ func TestRunWorkerProcesses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range left {
-		if rel, _ := filepath.Rel(out, f); strings.HasPrefix(filepath.Base(f), ".") || filepath.Base(filepath.Dir(f)) == ClaimDir {
+	top, err := filepath.Glob(filepath.Join(out, "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range append(left, top...) {
+		name := filepath.Base(f)
+		if rel, _ := filepath.Rel(out, f); strings.HasPrefix(name, ".") || filepath.Base(filepath.Dir(f)) == ClaimDir || strings.Contains(name, ".claim.") {
 			t.Errorf("after the rerun: %s is left", rel)
 		}
 	}
@@ -274,5 +284,94 @@ func checkWholeFiles(t *testing.T, out string) {
 	}
 	if _, err := os.Stat(filepath.Join(out, TableFile)); err != nil {
 		t.Errorf("%s without %s: %v", CSVFile, TableFile, err)
+	}
+}
+
+// killedWriteEnv makes TestKilledWriteHelperProcess write the file it
+// names, never ending the write.
+const killedWriteEnv = "CADPS_RUNS_TEST_KILLED_WRITE"
+
+// TestKilledWriteHelperProcess is the writer that leaveDeadTemp kills.
+func TestKilledWriteHelperProcess(t *testing.T) {
+	path := os.Getenv(killedWriteEnv)
+	if path == "" {
+		t.Skip("a helper process of TestTablesRemoveDeadTemps")
+	}
+	_ = atomicfile.Write(path, func(w io.Writer) error {
+		if _, err := io.WriteString(w, "partial"); err != nil {
+			return err
+		}
+		time.Sleep(time.Hour) // killed here
+		return nil
+	})
+}
+
+// leaveDeadTemp kills a writer of path (SIGKILL) while it writes, and
+// returns the temporary file it left beside path.
+func leaveDeadTemp(t *testing.T, path string) string {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestKilledWriteHelperProcess$")
+	cmd.Env = append(os.Environ(), killedWriteEnv+"="+path)
+	var log strings.Builder
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer cmd.Process.Kill()
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		temps, err := atomicfile.Temps(filepath.Dir(path), atomicfile.GlobEscape(filepath.Base(path)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(temps) > 0 {
+			return temps[0]
+		}
+	}
+	t.Fatalf("the writer of %s made no temporary file in a minute:\n%s", path, log.String())
+	return ""
+}
+
+// TestTablesRemoveDeadTemps: the temporary file that a worker or a merge
+// killed (SIGKILL) while it wrote one of the tables left beside it is
+// removed by the next run or merge that writes the tables, where a
+// temporary file's name can name its process (process.FullSpace).
+func TestTablesRemoveDeadTemps(t *testing.T) {
+	if process.FullSpace() == "" {
+		t.Skip("this system cannot name a process's id space, so temporary files name no process and stay")
+	}
+	rerun := func(rep *Reproduction) error { _, err := rep.Run(); return err }
+	merge := func(rep *Reproduction) error { _, err := Merge([]string{rep.Out}, rep.Out, rep.GridRows); return err }
+	table := func(string) string { return TableFile }
+	for _, tc := range []struct {
+		name  string
+		file  func(task string) string
+		write func(*Reproduction) error
+	}{
+		{"rerun", table, rerun},
+		{"rerun", func(string) string { return CSVFile }, rerun},
+		{"rerun", GridFile, rerun},
+		{"merge", table, merge},
+		{"merge", GridFile, merge},
+	} {
+		out := t.TempDir()
+		rep := srReproduction(t, out, 1)
+		rep.GridRows = 8
+		file := filepath.Join(out, tc.file(rep.Items()[0].Task))
+		t.Run(tc.name+" "+filepath.Base(file), func(t *testing.T) {
+			if _, err := rep.Run(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Stat(file); err != nil {
+				t.Fatal(err)
+			}
+			temp := leaveDeadTemp(t, file)
+			if err := tc.write(rep); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Stat(temp); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("the killed writer's %s is still there (%v)", filepath.Base(temp), err)
+			}
+		})
 	}
 }

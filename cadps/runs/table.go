@@ -218,8 +218,12 @@ func recordBefore(x, y *Record) bool {
 // the other files hold it too. Nothing is appended in place: the files are
 // rebuilt from the records every time. An out that holds another
 // reproduction's settings is refused before anything is written: its
-// tables would be replaced by this one's. Write takes no lock: into a
-// folder that workers may share, write through Merging.
+// tables would be replaced by this one's. The temporary files that
+// writers killed while they wrote these files left in out are removed
+// first: those of dead processes of this host at once
+// (atomicfile.RemoveDeadTemps), the others once they are an hour old.
+// Write takes no lock: into a folder that workers may share, write
+// through Merging.
 func (t *Table) Write(out string, gridRows int) error {
 	if err := atomicfile.CheckWritable(out); err != nil {
 		return err
@@ -228,6 +232,9 @@ func (t *Table) Write(out string, gridRows int) error {
 		return err
 	}
 	removeOldTemps(out, time.Hour)
+	for _, name := range t.Files(1) { // the grids too, whether this writes them or not
+		atomicfile.RemoveDeadTemps(filepath.Join(out, name))
+	}
 	if err := atomicfile.WriteBytes(filepath.Join(out, TableFile), []byte(t.Markdown())); err != nil {
 		return err
 	}
