@@ -217,7 +217,7 @@ func (c *Claimer) Claim(stem string) (*Claim, error) {
 		cl.removeOwn()
 		return nil, err
 	}
-	removeDeadTemps(stem, gen)
+	removeDeadTemps(stem)
 	c.mu.Lock()
 	if c.released { // ReleaseAll ran while this claim was made
 		c.mu.Unlock()
@@ -349,7 +349,7 @@ func (c *Claimer) Sweep(stem string) error {
 		return err
 	}
 	if !found {
-		removeDeadTemps(stem, 0) // a holder killed before its link
+		removeDeadTemps(stem) // a holder killed before its link
 		return nil
 	}
 	cl, err := c.Claim(stem)
@@ -569,29 +569,35 @@ func processTag() string {
 	return tag
 }
 
-// removeDeadTemps removes the temporary files of claims STEM.0 … STEM.gen
-// that processes of this host and process-id namespace left when they
-// were killed between writing and linking them (kill -9, a node's
-// out-of-memory killer). Files of live processes, of other hosts or
-// namespaces, and those whose name records no valid process id
-// (validPID), are left alone.
-func removeDeadTemps(stem string, gen int) {
+// removeDeadTemps removes the temporary files of the claims STEM.N, of
+// every generation N, that processes of this host and process-id
+// namespace left when they were killed between writing and linking them
+// (kill -9, a node's out-of-memory killer). A process killed while it
+// made a generation that another worker won leaves its file when the
+// item's claims start again at generation 0, so no generation is left
+// out. Files of live processes, of other hosts or namespaces, and those
+// whose name records no valid process id (validPID), are left alone.
+func removeDeadTemps(stem string) {
 	dir, base := filepath.Split(stem)
 	if dir == "" {
 		dir = "."
 	}
 	host, _ := os.Hostname()
 	prefix := strings.ReplaceAll(host, ".", "_") + "-"
-	for g := 0; g <= gen; g++ {
-		name := base + "." + strconv.Itoa(g)
-		matches, _ := atomicfile.Temps(dir, atomicfile.GlobEscape(name+"."+prefix)+"*")
-		for _, m := range matches {
-			rest := strings.TrimPrefix(filepath.Base(m), "."+name+"."+prefix)
-			num, space, _ := strings.Cut(rest[:max(strings.Index(rest, "."), 0)], "-")
-			pid, err := strconv.Atoi(num)
-			if err == nil && validPID(pid) && sameSpace(space) && pid != os.Getpid() && !process.Alive(pid) {
-				os.Remove(m)
-			}
+	matches, _ := atomicfile.Temps(dir, atomicfile.GlobEscape(base+".")+"[0-9]*"+atomicfile.GlobEscape("."+prefix)+"*")
+	for _, m := range matches {
+		gen, rest, ok := strings.Cut(strings.TrimPrefix(filepath.Base(m), "."+base+"."), ".")
+		if !ok || len(claimGenerations(base, []string{base + "." + gen})) == 0 {
+			continue
+		}
+		rest, ok = strings.CutPrefix(rest, prefix)
+		if !ok {
+			continue
+		}
+		num, space, _ := strings.Cut(rest[:max(strings.Index(rest, "."), 0)], "-")
+		pid, err := strconv.Atoi(num)
+		if err == nil && validPID(pid) && sameSpace(space) && pid != os.Getpid() && !process.Alive(pid) {
+			os.Remove(m)
 		}
 	}
 }

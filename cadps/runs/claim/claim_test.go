@@ -219,32 +219,38 @@ func TestReleaseAllWaitsForReleases(t *testing.T) {
 }
 
 // TestClaimRemovesDeadTemps checks that a claim removes the temporary
-// files a killed process of this host left for the item, and keeps those
-// of live processes.
+// files a killed process of this host left for the item, of any
+// generation (a process killed while it made generation 1, after another
+// worker won it, leaves its file when the item's claims start again at
+// 0), and keeps those of live processes.
 func TestClaimRemovesDeadTemps(t *testing.T) {
-	dir := t.TempDir()
-	stem := filepath.Join(dir, "00001")
 	host, _ := os.Hostname()
 	tag := strings.ReplaceAll(host, ".", "_")
 	dead := deadPID(t)
-	deadTemp := filepath.Join(dir, fmt.Sprintf(".00001.0.%s-%d.tmp123", tag, dead))
-	liveTemp := filepath.Join(dir, fmt.Sprintf(".00001.0.%s-%d.tmp456", tag, os.Getppid()))
-	for _, p := range []string{deadTemp, liveTemp} {
-		if err := os.WriteFile(p, []byte("{}"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	c := &Claimer{}
-	cl, err := c.Claim(stem)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Release()
-	if _, err := os.Stat(deadTemp); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("the dead process's temporary file is still there (%v)", err)
-	}
-	if _, err := os.Stat(liveTemp); err != nil {
-		t.Errorf("the live process's temporary file was removed: %v", err)
+	for _, gen := range []int{0, 1, 12} {
+		t.Run(fmt.Sprintf("generation %d", gen), func(t *testing.T) {
+			dir := t.TempDir()
+			stem := filepath.Join(dir, "00001")
+			deadTemp := filepath.Join(dir, fmt.Sprintf(".00001.%d.%s-%d.tmp123", gen, tag, dead))
+			liveTemp := filepath.Join(dir, fmt.Sprintf(".00001.%d.%s-%d.tmp456", gen, tag, os.Getppid()))
+			for _, p := range []string{deadTemp, liveTemp} {
+				if err := os.WriteFile(p, []byte("{}"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c := &Claimer{}
+			cl, err := c.Claim(stem)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Release()
+			if _, err := os.Stat(deadTemp); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("the dead process's temporary file is still there (%v)", err)
+			}
+			if _, err := os.Stat(liveTemp); err != nil {
+				t.Errorf("the live process's temporary file was removed: %v", err)
+			}
+		})
 	}
 }
 
@@ -463,13 +469,15 @@ func TestClaimSweep(t *testing.T) {
 		holders []Holder // generation 0, 1, …
 		age     time.Duration
 		swept   bool
+		tempGen int // the generation of the dead process's temporary file
 	}{
-		{"no claim", nil, 0, true},
-		{"dead process of this host", []Holder{{Host: host, PID: dead}}, 0, true},
-		{"older generations under a dead holder", []Holder{live, {Host: host, PID: dead}}, 0, true},
-		{"lease run out", []Holder{live}, 2 * time.Minute, true},
-		{"live process of this host", []Holder{live}, 0, false},
-		{"process of another host", []Holder{{Host: host + "-other", PID: dead}}, 0, false},
+		{"no claim", nil, 0, true, 0},
+		{"no claim, a later generation's temporary file", nil, 0, true, 3},
+		{"dead process of this host", []Holder{{Host: host, PID: dead}}, 0, true, 0},
+		{"older generations under a dead holder", []Holder{live, {Host: host, PID: dead}}, 0, true, 0},
+		{"lease run out", []Holder{live}, 2 * time.Minute, true, 0},
+		{"live process of this host", []Holder{live}, 0, false, 0},
+		{"process of another host", []Holder{{Host: host + "-other", PID: dead}}, 0, false, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -488,7 +496,7 @@ func TestClaimSweep(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			deadTemp := filepath.Join(dir, fmt.Sprintf(".00003.0.%s-%d.tmp1", strings.ReplaceAll(host, ".", "_"), dead))
+			deadTemp := filepath.Join(dir, fmt.Sprintf(".00003.%d.%s-%d.tmp1", tc.tempGen, strings.ReplaceAll(host, ".", "_"), dead))
 			if err := os.WriteFile(deadTemp, nil, 0o644); err != nil {
 				t.Fatal(err)
 			}
