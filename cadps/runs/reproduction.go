@@ -117,7 +117,9 @@ type Reproduction struct {
 	// Poll is how long Run waits before looking again at items that other
 	// workers hold (0: a quarter of the lease, at most 5 s).
 	Poll time.Duration
-	// RetryFailed reruns items recorded as failed.
+	// RetryFailed reruns items recorded as failed: the failed record the
+	// worker found at its first look at the item, not one that another
+	// worker, retrying the item too, wrote while this one waited for it.
 	RetryFailed bool
 	// GridRows bounds the rows of the comparison grids (0: 8; negative: no
 	// grids).

@@ -146,6 +146,36 @@ type worker struct {
 	// digests are the SHA-256 of the images read so far, by path: each
 	// image is hashed once, however many of its items the worker looks at.
 	digests map[string]string
+	// retries are, by item (task/method/NNNNN), the failed records that
+	// the worker's first look at each item found (nil: none, or none to
+	// retry), which RetryFailed retries: a failed record written since is
+	// another worker's retry, and final for this run.
+	retries map[string]*attempt
+}
+
+// attempt tells one record of an item from another: when its run
+// finished, and how long it took.
+type attempt struct {
+	finished string
+	seconds  float64
+}
+
+// retry reports whether the item's failed record rec (nil: the item has no
+// record) is one to retry under RetryFailed: the one the worker's first
+// look at the item found, which it notes.
+func (w *worker) retry(it Item, rec *Record) bool {
+	var a *attempt
+	if rec != nil {
+		a = &attempt{finished: rec.Finished, seconds: rec.Seconds}
+	}
+	first, looked := w.retries[it.String()]
+	if !looked {
+		if w.retries == nil {
+			w.retries = map[string]*attempt{}
+		}
+		w.retries[it.String()], first = a, a
+	}
+	return a != nil && first != nil && *a == *first
 }
 
 // imageDigest returns the SHA-256 of the image file at path (fileDigest),
@@ -172,11 +202,15 @@ func (w *worker) imageDigest(path string) (string, error) {
 // or has an unknown status: records are written atomically, so it is
 // corrupt or was edited, and redoing the item would overwrite it unseen.
 // So is one made from another image than the item's (Record.checkImage):
-// image names such as 00000.png recur from one data set to another.
+// image names such as 00000.png recur from one data set to another. With
+// RetryFailed, a failed record is not finished when it is the one the
+// worker's first look at the item found (worker.retry): one written since
+// is another worker's retry.
 func (w *worker) finished(it Item) (bool, error) {
 	path := it.Path(w.r.Out, RecordDir)
 	rec, err := ReadRecord(path)
 	if errors.Is(err, fs.ErrNotExist) {
+		w.retry(it, nil)
 		return false, nil
 	}
 	if err != nil {
@@ -194,7 +228,7 @@ func (w *worker) finished(it Item) (bool, error) {
 			return false, err
 		}
 	}
-	return rec.Status == StatusOK || !w.r.RetryFailed, nil
+	return rec.Status == StatusOK || !w.r.RetryFailed || !w.retry(it, rec), nil
 }
 
 // do runs one item unless it is finished or another worker holds it

@@ -15,6 +15,7 @@ import (
 
 	"github.com/cadps/toolkit/cadps/restore"
 	"github.com/cadps/toolkit/cadps/runs/claim"
+	"github.com/cadps/toolkit/internal/atomicfile"
 )
 
 // TestRunShardWithoutItems runs the shards of a one-image reproduction
@@ -846,5 +847,82 @@ func TestRunItemLinesCountFinishedItems(t *testing.T) {
 				t.Errorf("per-item lines %q, want %q\nlog:\n%s", got, tc.want, log.String())
 			}
 		})
+	}
+}
+
+// TestRunRetryFailedOnce: a worker given RetryFailed that finds a failed
+// item held by another worker, also retrying it, leaves the item to that
+// worker's record, failed again or not: it retries only the failed record
+// it found, not one another worker wrote while it waited, so that workers
+// started twice with -retry-failed do not each redo the item in turn.
+// When the holder ends without a record, the worker retries the item.
+func TestRunRetryFailedOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		status   string // the holder's new record's status ("": none)
+		done, by int    // the worker's Done and ByOthers
+	}{
+		{"failed again by the holder", StatusFailed, 0, 1},
+		{"done by the holder", StatusOK, 0, 1},
+		{"holder ended without a record", "", 1, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := t.TempDir()
+			rep := srReproduction(t, out, 1)
+			if _, err := rep.Run(); err != nil {
+				t.Fatal(err)
+			}
+			it := rep.Items()[0]
+			path := it.Path(out, RecordDir)
+			rec, err := ReadRecord(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec.Status, rec.Error = StatusFailed, "diverged"
+			writeRecord(t, path, rec)
+			held, _ := claimItem(t, out, it, "another worker")
+			log := &waitLog{waiting: make(chan struct{})}
+			rep.RetryFailed, rep.Poll, rep.Log = true, time.Millisecond, log
+			var holder *Record
+			wrote := make(chan struct{})
+			go func() {
+				defer close(wrote)
+				select {
+				case <-log.waiting:
+				case <-time.After(time.Minute): // it never waits: the test fails
+				}
+				if tc.status != "" {
+					again := *rec
+					again.Status, again.Seconds, again.Shard = tc.status, rec.Seconds+1, "the holder"
+					writeRecord(t, path, &again)
+					holder = &again
+				}
+				held.Release()
+			}()
+			sum, err := rep.Run()
+			<-wrote
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sum.Done != tc.done || sum.ByOthers != tc.by {
+				t.Errorf("%d done, %d by others; want %d and %d", sum.Done, sum.ByOthers, tc.done, tc.by)
+			}
+			got, err := ReadRecord(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if holder != nil && got.Shard != holder.Shard {
+				t.Errorf("the record is shard %q's, want the holder's", got.Shard)
+			}
+		})
+	}
+}
+
+// writeRecord writes rec to path, atomically as a worker does: a worker
+// may be reading it.
+func writeRecord(t *testing.T, path string, rec *Record) {
+	t.Helper()
+	if err := atomicfile.WriteJSON(path, rec); err != nil {
+		t.Error(err)
 	}
 }
