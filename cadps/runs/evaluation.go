@@ -144,6 +144,11 @@ func (e *Evaluation) Run() (string, error) {
 	for _, name := range []string{EvalSettingsFile, EvalResultsFile, EvalTableFile} {
 		atomicfile.RemoveDeadTemps(filepath.Join(e.Out, name))
 	}
+	// The kept images and grids too (images/<task>.png, images/<task>/…).
+	atomicfile.RemoveDeadTempsIn(filepath.Join(e.Out, EvalImagesDir))
+	for _, task := range e.Settings.Tasks {
+		atomicfile.RemoveDeadTempsIn(filepath.Join(e.Out, EvalImagesDir, EvalLabel(task)))
+	}
 	// Again under the claim: an evaluation that ended meanwhile may have
 	// extended the settings or added rows.
 	changed, err := e.load()

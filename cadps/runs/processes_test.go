@@ -375,3 +375,49 @@ func TestTablesRemoveDeadTemps(t *testing.T) {
 		})
 	}
 }
+
+// TestEvaluationRemovesDeadTemps: the temporary file that an evaluation
+// killed (SIGKILL) while it wrote a kept image or a grid left beside it
+// is removed by the next evaluation into the folder, where a temporary
+// file's name can name its process (process.FullSpace).
+func TestEvaluationRemovesDeadTemps(t *testing.T) {
+	if process.FullSpace() == "" {
+		t.Skip("this system cannot name a process's id space, so temporary files name no process and stay")
+	}
+	_, prior := shippedPrior(t)
+	digest, noise := evalSetup(t, prior)
+	images := testSetImages(t, "../prior/small/testimages", 1, prior.ImageShape())
+	const task = "sr:factor=2"
+	for _, tc := range []struct {
+		name string
+		file string // under images/
+	}{
+		{"grid", EvalLabel(task) + ".png"},
+		{"kept image", filepath.Join(EvalLabel(task), "truth-00000.png")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := t.TempDir()
+			ev := func() *Evaluation {
+				return &Evaluation{
+					Out: out, Noise: noise, Prior: prior, PriorSpec: restore.ModelSpec{Name: restore.SmallPriorName}, Jobs: 1, Images: images,
+					Settings: EvalSettings{Data: "cadps/prior/small/testimages", Count: 1, Batch: 1, Tasks: []string{task},
+						Methods: []string{"dps"}, Steps: 2, Noise: "gaussian:sigma=0.05", Model: "small", Digest: digest, Keep: 1},
+				}
+			}
+			if _, err := ev().Run(); err != nil {
+				t.Fatal(err)
+			}
+			file := filepath.Join(out, EvalImagesDir, tc.file)
+			if _, err := os.Stat(file); err != nil {
+				t.Fatal(err)
+			}
+			temp := leaveDeadTemp(t, file)
+			if _, err := ev().Run(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Stat(temp); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("the killed evaluation's %s is still there (%v)", filepath.Base(temp), err)
+			}
+		})
+	}
+}

@@ -114,6 +114,27 @@ func RemoveDeadTemps(path string) []string {
 	return removed
 }
 
+// RemoveDeadTempsIn removes, as RemoveDeadTemps does for one path, the
+// temporary files in dir that writes of any file there by processes of
+// this host and process-id space left when they were killed, and returns
+// their paths: for a caller that writes many files in dir (the images of
+// a run) under a claim on the folder.
+func RemoveDeadTempsIn(dir string) []string {
+	matches, _ := Temps(dir, "*")
+	var removed []string
+	seen := map[string]bool{}
+	for _, m := range matches {
+		name := filepath.Base(m)
+		i := strings.LastIndex(name, ".tmp.")
+		if i < 2 || seen[name[1:i]] {
+			continue
+		}
+		seen[name[1:i]] = true
+		removed = append(removed, RemoveDeadTemps(filepath.Join(dir, name[1:i]))...)
+	}
+	return removed
+}
+
 // allDigits reports whether s is a non-empty run of decimal digits.
 func allDigits(s string) bool {
 	return s != "" && strings.Trim(s, "0123456789") == ""

@@ -310,40 +310,51 @@ func TestKilledWriterHelperProcess(t *testing.T) {
 }
 
 // TestRemoveTempsOfKilledWriter: the temporary file of a writer killed
-// with SIGKILL stays while the writer runs, and RemoveDeadTemps removes
-// it once the writer is dead.
+// with SIGKILL stays while the writer runs, and RemoveDeadTemps, given
+// the file written, or RemoveDeadTempsIn, given its folder, removes it
+// once the writer is dead.
 func TestRemoveTempsOfKilledWriter(t *testing.T) {
 	if owner() == "" {
 		t.Skip("this system cannot name a process's id space")
 	}
-	dir := t.TempDir()
-	target := filepath.Join(dir, "model.safetensors")
-	cmd := exec.Command(os.Args[0], "-test.run", "^TestKilledWriterHelperProcess$")
-	cmd.Env = append(os.Environ(), killedWriterEnv+"="+target)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var temps []string
-	for deadline := time.Now().Add(time.Minute); len(temps) == 0 && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		temps, _ = Temps(dir, "model.safetensors")
-	}
-	if len(temps) != 1 {
-		cmd.Process.Kill()
-		cmd.Wait()
-		t.Fatalf("the writer made temporary files %v, want one", temps)
-	}
-	if removed := RemoveDeadTemps(target); len(removed) > 0 {
-		t.Errorf("removed %v while its writer runs", removed)
-	}
-	if err := cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	cmd.Wait()
-	if removed := RemoveDeadTemps(target); !slices.Equal(removed, temps) {
-		t.Errorf("removed %v after the writer was killed, want %v", removed, temps)
-	}
-	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
-		t.Errorf("the folder holds %v, want nothing", entries)
+	for _, tc := range []struct {
+		name   string
+		remove func(dir, target string) []string
+	}{
+		{"RemoveDeadTemps", func(_, target string) []string { return RemoveDeadTemps(target) }},
+		{"RemoveDeadTempsIn", func(dir, _ string) []string { return RemoveDeadTempsIn(dir) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			target := filepath.Join(dir, "model.safetensors")
+			cmd := exec.Command(os.Args[0], "-test.run", "^TestKilledWriterHelperProcess$")
+			cmd.Env = append(os.Environ(), killedWriterEnv+"="+target)
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			var temps []string
+			for deadline := time.Now().Add(time.Minute); len(temps) == 0 && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+				temps, _ = Temps(dir, "model.safetensors")
+			}
+			if len(temps) != 1 {
+				cmd.Process.Kill()
+				cmd.Wait()
+				t.Fatalf("the writer made temporary files %v, want one", temps)
+			}
+			if removed := tc.remove(dir, target); len(removed) > 0 {
+				t.Errorf("removed %v while its writer runs", removed)
+			}
+			if err := cmd.Process.Kill(); err != nil {
+				t.Fatal(err)
+			}
+			cmd.Wait()
+			if removed := tc.remove(dir, target); !slices.Equal(removed, temps) {
+				t.Errorf("removed %v after the writer was killed, want %v", removed, temps)
+			}
+			if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+				t.Errorf("the folder holds %v, want nothing", entries)
+			}
+		})
 	}
 }
 

@@ -633,7 +633,8 @@ func TestDocumentedDeadTempRemoval(t *testing.T) {
 		command string
 		names   string // as the list in docs/cli.md gives them
 	}{
-		{"evaluate", "`evaluate`'s `" + runs.EvalSettingsFile + "`, `" + runs.EvalResultsFile + "` and `" + runs.EvalTableFile + "`) removes those"},
+		{"evaluate", "`evaluate`'s `" + runs.EvalSettingsFile + "`, `" + runs.EvalResultsFile + "`, `" + runs.EvalTableFile +
+			"` and the images under `" + runs.EvalImagesDir + "/`) removes those"},
 	} {
 		t.Run(tc.command, func(t *testing.T) {
 			if !strings.Contains(doc, tc.names) {
