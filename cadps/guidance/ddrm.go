@@ -142,6 +142,9 @@ func (DDRM) DefaultScale(ops.Kind) float64 { return 1 }
 // says it keeps nothing (ops.ZeroReporter: a mask that hides every pixel);
 // the others are checked when the steps are built.
 func (DDRM) CheckOperator(op ops.Operator) error {
+	if op == nil {
+		return noOperator("ddrm")
+	}
 	if _, inGraph := op.(ops.GraphDecomposer); !inGraph && !ops.HasSVD(op) {
 		return refuse("ddrm", op,
 			fmt.Sprintf("it needs the operator's singular value decomposition, which %s lacks", op.Name()),
@@ -226,7 +229,7 @@ func spectrumOf(op ops.Operator, x *graph.Node) spectrum {
 	}
 	dec, ok := op.(ops.Decomposer)
 	if !ok {
-		panic(DDRM{}.CheckOperator(op))
+		panic(listRuns(DDRM{}.CheckOperator(op), op))
 	}
 	d, err := dec.SVD(x.Shape().Dimensions)
 	if err != nil {

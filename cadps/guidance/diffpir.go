@@ -138,6 +138,9 @@ func (DiffPIR) DefaultScale(ops.Kind) float64 { return 1 }
 // CheckOperator implements OperatorChecker: the data step needs the
 // operator's closed-form proximal step.
 func (DiffPIR) CheckOperator(op ops.Operator) error {
+	if op == nil {
+		return noOperator("diffpir")
+	}
 	if !ops.HasProx(op) {
 		return refuse("diffpir", op,
 			fmt.Sprintf("its data step needs the operator's closed-form proximal step, which %s lacks", op.Name()),
@@ -303,7 +306,11 @@ func images(x *graph.Node) bool { return x.Rank() == 4 }
 // at τ, in x's own units (the released code's [0,1] problem is the same
 // one, see DiffPIR).
 func (m DiffPIR) dataStep(s *Step, x0, tau *graph.Node) *graph.Node {
-	p := s.Op.(ops.Proximal).Prox(x0, s.Y, tau)
+	prox, ok := s.Op.(ops.Proximal)
+	if !ok {
+		panic(listRuns(DiffPIR{}.CheckOperator(s.Op), s.Op))
+	}
+	p := prox.Prox(x0, s.Y, tau)
 	return graph.Add(x0, graph.MulScalar(graph.Sub(p, x0), m.Guidance))
 }
 

@@ -433,7 +433,14 @@ func CheckOperator(m Method, op ops.Operator) error {
 	if !ok || op == nil {
 		return nil
 	}
-	err := c.CheckOperator(op)
+	return listRuns(c.CheckOperator(op), op)
+}
+
+// listRuns returns err, a method's refusal of op, listing the methods that
+// run on op where it is or wraps an [OperatorError] that does not list
+// them yet: what [CheckOperator] returns, and what a Step built with a
+// refused operator panics with.
+func listRuns(err error, op ops.Operator) error {
 	var e *OperatorError
 	if !errors.As(err, &e) || e.Runs != nil {
 		return err
@@ -444,6 +451,12 @@ func CheckOperator(m Method, op ops.Operator) error {
 		return &named
 	}
 	return &listedError{err: err, named: &named, inner: e.Error()}
+}
+
+// noOperator returns the refusal of method, which needs a measurement
+// operator, given none.
+func noOperator(method string) error {
+	return fmt.Errorf("%s cannot run without a measurement operator (%w)", method, ErrOperator)
 }
 
 // listedError is a refusal that wraps an [OperatorError] (inner is that

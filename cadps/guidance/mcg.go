@@ -55,7 +55,7 @@ func (s *Step) project(pinv ops.PseudoInverter, x *graph.Node) *graph.Node {
 // wrapping ErrOperator for the named method.
 func pseudoInverter(method string, op ops.Operator) (ops.PseudoInverter, error) {
 	if op == nil {
-		return nil, fmt.Errorf("%s cannot run without a measurement operator (%w)", method, ErrOperator)
+		return nil, noOperator(method)
 	}
 	p, ok := op.(ops.PseudoInverter)
 	if !ok {
@@ -67,11 +67,12 @@ func pseudoInverter(method string, op ops.Operator) (ops.PseudoInverter, error) 
 }
 
 // mustPseudoInverter is pseudoInverter for graph building: it panics with
-// the error, which graph execution returns.
+// the error, listing the methods that run on op as [CheckOperator] does,
+// which graph execution returns.
 func mustPseudoInverter(method string, op ops.Operator) ops.PseudoInverter {
 	p, err := pseudoInverter(method, op)
 	if err != nil {
-		panic(err)
+		panic(listRuns(err, op))
 	}
 	return p
 }

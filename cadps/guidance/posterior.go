@@ -92,7 +92,7 @@ func (s *Step) sigmaY2(x *graph.Node) *graph.Node {
 // ErrOperator for the named method.
 func linearOperator(method string, op ops.Operator) (ops.Linear, error) {
 	if op == nil {
-		return nil, fmt.Errorf("%s cannot run without a measurement operator (%w)", method, ErrOperator)
+		return nil, noOperator(method)
 	}
 	lin, ok := op.(ops.Linear)
 	if !ok {
@@ -104,11 +104,12 @@ func linearOperator(method string, op ops.Operator) (ops.Linear, error) {
 }
 
 // mustLinear is linearOperator for graph building: it panics with the
-// error, which graph execution returns.
+// error, listing the methods that run on op as [CheckOperator] does,
+// which graph execution returns.
 func mustLinear(method string, op ops.Operator) ops.Linear {
 	lin, err := linearOperator(method, op)
 	if err != nil {
-		panic(err)
+		panic(listRuns(err, op))
 	}
 	return lin
 }

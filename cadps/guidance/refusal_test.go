@@ -7,8 +7,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cadps/toolkit/cadps/backend"
 	"github.com/cadps/toolkit/cadps/guidance"
 	"github.com/cadps/toolkit/ops"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/gomlx/gomlx/pkg/ml/context"
 )
 
 // TestOperatorRefusals runs every method against every task the command
@@ -144,5 +149,52 @@ func TestOperatorRefusalWrapped(t *testing.T) {
 				t.Errorf("errors.Is(%v, sentinel) = false", err)
 			}
 		})
+	}
+}
+
+// TestStepRefusal checks that a step built by hand with an operator its
+// method refuses panics with CheckOperator's refusal, the methods that run
+// on the operator listed (DDRM's, MCG's and the linear methods' panics
+// left the list out, and DiffPIR's was a failed type assertion), and that
+// DDRM and DiffPIR refuse no operator with an error (they dereferenced
+// it).
+func TestStepRefusal(t *testing.T) {
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newWorld(t, "diag", "inpaint", measureNoise, 1)
+	op, err := ops.Parse("phase_retrieval", []int{1, 1, imgH, imgW}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	yShape, err := op.OutputShape([]int{1, 1, imgH, imgW})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"ddrm", "diffpir", "mcg", "projection", "pigdm", "tmpd", "mmps", "cadps-gauss"} {
+		t.Run(name, func(t *testing.T) {
+			m, err := guidance.New(name, guidance.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := guidance.CheckOperator(m, op)
+			if want == nil || !strings.Contains(want.Error(), "; methods that run on phase_retrieval: ") {
+				t.Fatalf("CheckOperator = %v, want a refusal listing the methods that run", want)
+			}
+			g := graph.NewGraph(b, "refused")
+			x := graph.Zeros(g, shapes.Make(dtypes.Float32, 1, 1, imgH, imgW))
+			y := graph.Zeros(g, shapes.Make(dtypes.Float32, yShape...))
+			s := &guidance.Step{Ctx: context.New(), Net: w.net, Process: w.process, Op: op, X: x, I: graph.Const(g, int32(1)), Y: y, SigmaY: w.sigma}
+			if got := panicText(func() { m.Step(s) }); got != want.Error() {
+				t.Errorf("Step panicked with %q\nwant %q", got, want)
+			}
+		})
+	}
+	for _, m := range []guidance.OperatorChecker{guidance.DDRM{}, guidance.DiffPIR{}} {
+		err := m.CheckOperator(nil)
+		if want := "cannot run without a measurement operator"; err == nil || !strings.Contains(err.Error(), want) || !errors.Is(err, guidance.ErrOperator) {
+			t.Errorf("%T.CheckOperator(nil) = %v, want an ErrOperator saying %q", m, err, want)
+		}
 	}
 }
