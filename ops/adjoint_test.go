@@ -260,6 +260,40 @@ func TestPhaseRetrievalPad(t *testing.T) {
 	}
 }
 
+// TestPhaseRetrievalOutputShape checks that OutputShape refuses an image
+// side above 2^61, naming the shape, where the padded side overflowed into
+// a negative one, and takes 2^61 itself.
+func TestPhaseRetrievalOutputShape(t *testing.T) {
+	op, err := NewPhaseRetrieval(MaxOversample)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const side = 1 << 61
+	for _, c := range []struct {
+		in   []int
+		want []int // nil: an error
+	}{
+		{[]int{1, 3, 8, 8}, []int{1, 3, 24, 24}},
+		{[]int{1, 1, side, side}, []int{1, 1, 3 * side, 3 * side}},
+		{[]int{1, 1, side + 1, 1}, nil},
+		{[]int{1, 1, 1, math.MaxInt}, nil},
+		{[]int{1, 1, math.MaxInt, math.MaxInt}, nil},
+	} {
+		t.Run(fmt.Sprint(c.in), func(t *testing.T) {
+			got, err := op.OutputShape(c.in)
+			if c.want != nil {
+				if err != nil || !slices.Equal(got, c.want) {
+					t.Fatalf("OutputShape = %v, %v; want %v", got, err, c.want)
+				}
+				return
+			}
+			if want := fmt.Sprintf("image shape %v has a side above 2^61, whose padded side would overflow an int", c.in); err == nil || err.Error() != want {
+				t.Fatalf("OutputShape = %v, %v; want the error %q", got, err, want)
+			}
+		})
+	}
+}
+
 // TestPhaseRetrievalGradient compares the autodiff gradient with central
 // differences in float64, and checks that the gradient at a vanishing
 // spectrum is 0 rather than NaN.

@@ -69,10 +69,15 @@ func (p *PhaseRetrieval) String() string {
 	return fmt.Sprintf("phase_retrieval:oversample=%g", p.oversample)
 }
 
-// OutputShape implements [Operator]: [N,C,H+2·pad,W+2·pad].
+// OutputShape implements [Operator]: [N,C,H+2·pad,W+2·pad]. An image
+// side above 2^61 is an error: its padded side, up to three times it,
+// would overflow an int.
 func (p *PhaseRetrieval) OutputShape(in []int) ([]int, error) {
 	if err := checkImageShape(in); err != nil {
 		return nil, err
+	}
+	if max(in[2], in[3]) > 1<<61 {
+		return nil, fmt.Errorf("image shape %v has a side above 2^61, whose padded side would overflow an int", in)
 	}
 	pad := p.Pad(in[2])
 	return []int{in[0], in[1], in[2] + 2*pad, in[3] + 2*pad}, nil
