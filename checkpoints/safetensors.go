@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"slices"
 	"sort"
 
@@ -289,14 +288,8 @@ func WriteSafetensors(w io.Writer, sd *StateDict) error {
 		}
 		// A shape whose count overflows would be written, and refused by
 		// every reader as impossible.
-		n, err := countElements(t.Shape)
-		if err != nil {
-			return fmt.Errorf("checkpoints: tensor %s: %w", quoteName(name), err)
-		}
-		if es := t.DType.Size(); es == 0 {
-			return fmt.Errorf("checkpoints: tensor %s: unsupported dtype %s", quoteName(name), quoteName(string(t.DType)))
-		} else if n > math.MaxInt/es || len(t.Data) != n*es {
-			return fmt.Errorf("checkpoints: tensor %s: %d bytes for shape %v of %s (want %d values of %d bytes)", quoteName(name), len(t.Data), t.Shape, t.DType, n, es)
+		if _, err := t.checkData(); err != nil {
+			return fmt.Errorf("checkpoints: %w", err)
 		}
 		shape := t.Shape
 		if shape == nil {

@@ -67,28 +67,33 @@ func (t *Tensor) NumElements() int {
 	return n
 }
 
-// checkShape returns an error naming t unless every dimension of its shape
-// is at least 0 (NumElements of a shape with two negative ones is
-// positive).
-func (t *Tensor) checkShape() error {
-	for _, d := range t.Shape {
-		if d < 0 {
-			return fmt.Errorf("tensor %s: shape %v has a negative dimension", quoteName(t.Name), t.Shape)
-		}
+// checkData returns the number of values of t, or an error naming t when
+// its shape has a negative dimension (NumElements of a shape with two is
+// positive) or more elements than an int counts, its dtype is
+// unsupported, or its data does not hold that many values.
+func (t *Tensor) checkData() (int, error) {
+	n, err := countElements(t.Shape)
+	if err != nil {
+		return 0, fmt.Errorf("tensor %s: %w", quoteName(t.Name), err)
 	}
-	return nil
+	es := t.DType.Size()
+	if es == 0 {
+		return 0, fmt.Errorf("tensor %s: unsupported dtype %s", quoteName(t.Name), quoteName(string(t.DType)))
+	}
+	if n > math.MaxInt/es || len(t.Data) != n*es {
+		return 0, fmt.Errorf("tensor %s: %d bytes for shape %v of %s (want %d values of %d bytes)", quoteName(t.Name), len(t.Data), t.Shape, t.DType, n, es)
+	}
+	return n, nil
 }
 
 // Float32 returns the values converted to float32 (from any float or
 // integer type).
 func (t *Tensor) Float32() ([]float32, error) {
-	if err := t.checkShape(); err != nil {
+	n, err := t.checkData()
+	if err != nil {
 		return nil, err
 	}
-	if t.DType.Size() == 0 {
-		return nil, fmt.Errorf("tensor %s: unsupported dtype %s", quoteName(t.Name), quoteName(string(t.DType)))
-	}
-	out := make([]float32, t.NumElements())
+	out := make([]float32, n)
 	if err := t.DecodeFloat32(out); err != nil {
 		return nil, err
 	}
@@ -100,16 +105,11 @@ func (t *Tensor) Float32() ([]float32, error) {
 // that owns the destination, such as a framework tensor's buffer, saves a
 // copy.
 func (t *Tensor) DecodeFloat32(dst []float32) error {
-	if err := t.checkShape(); err != nil {
+	n, err := t.checkData()
+	if err != nil {
 		return err
 	}
-	n, es := t.NumElements(), t.DType.Size()
-	switch {
-	case es == 0:
-		return fmt.Errorf("tensor %s: unsupported dtype %s", quoteName(t.Name), quoteName(string(t.DType)))
-	case len(t.Data) != n*es:
-		return fmt.Errorf("tensor %s: %d bytes for shape %v of %s (want %d)", quoteName(t.Name), len(t.Data), t.Shape, t.DType, n*es)
-	case len(dst) != n:
+	if len(dst) != n {
 		return fmt.Errorf("tensor %s: %d values for shape %v (want %d)", quoteName(t.Name), len(dst), t.Shape, n)
 	}
 	d, le := t.Data, binary.LittleEndian
@@ -144,15 +144,9 @@ func (t *Tensor) DecodeFloat32(dst []float32) error {
 
 // Float64 returns the values converted to float64.
 func (t *Tensor) Float64() ([]float64, error) {
-	if err := t.checkShape(); err != nil {
+	n, err := t.checkData()
+	if err != nil {
 		return nil, err
-	}
-	n, es := t.NumElements(), t.DType.Size()
-	if es == 0 {
-		return nil, fmt.Errorf("tensor %s: unsupported dtype %s", quoteName(t.Name), quoteName(string(t.DType)))
-	}
-	if len(t.Data) != n*es {
-		return nil, fmt.Errorf("tensor %s: %d bytes for shape %v of %s (want %d)", quoteName(t.Name), len(t.Data), t.Shape, t.DType, n*es)
 	}
 	out := make([]float64, n)
 	d := t.Data

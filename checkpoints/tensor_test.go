@@ -132,8 +132,7 @@ func TestTensorNegativeShape(t *testing.T) {
 // TestFromFloatValues checks that FromFloat32 and FromFloat64 panic, naming
 // themselves, the tensor and the values, when the shape does not hold the
 // values given (they built a tensor that a writer or reader refused later,
-// in bytes), and that WriteSafetensors refuses a shape whose count
-// overflows an int (it wrote a file that every reader refuses).
+// in bytes).
 func TestFromFloatValues(t *testing.T) {
 	huge := []int{1 << 32, 1 << 32}
 	tests := []struct {
@@ -179,14 +178,52 @@ func TestFromFloatValues(t *testing.T) {
 			})
 		}
 	}
-	t.Run("WriteSafetensors overflowing count", func(t *testing.T) {
-		sd := checkpoints.NewStateDict("o.safetensors")
-		if err := sd.Add(&checkpoints.Tensor{Name: "o", DType: checkpoints.F32, Shape: huge}); err != nil {
-			t.Fatal(err)
+}
+
+// TestTensorOverflow checks that the writer and the readers refuse a
+// tensor whose count of elements, or of bytes, overflows an int, naming
+// it: the writer wrote a file that every reader refuses, and the readers
+// returned no values, or panicked allocating 2^62 of them.
+func TestTensorOverflow(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		shape []int
+		want  string
+	}{
+		{"elements", []int{1 << 32, 1 << 32}, `tensor "o": shape [4294967296 4294967296] has more elements than an int counts`},
+		{"bytes", []int{1 << 62}, `tensor "o": 0 bytes for shape [4611686018427387904] of F32 (want 4611686018427387904 values of 4 bytes)`},
+	} {
+		tensor := &checkpoints.Tensor{Name: "o", DType: checkpoints.F32, Shape: tc.shape}
+		for _, op := range []struct {
+			name string
+			run  func() error
+			want string
+		}{
+			{"WriteSafetensors", func() error {
+				sd := checkpoints.NewStateDict("o.safetensors")
+				if err := sd.Add(tensor); err != nil {
+					return err
+				}
+				return checkpoints.WriteSafetensors(&bytes.Buffer{}, sd)
+			}, "checkpoints: " + tc.want},
+			{"Float32", func() error { _, err := tensor.Float32(); return err }, tc.want},
+			{"Float64", func() error { _, err := tensor.Float64(); return err }, tc.want},
+			{"DecodeFloat32", func() error { return tensor.DecodeFloat32(nil) }, tc.want},
+		} {
+			t.Run(tc.name+"/"+op.name, func(t *testing.T) {
+				var err error
+				func() {
+					defer func() {
+						if p := recover(); p != nil {
+							t.Fatalf("panicked: %v", p)
+						}
+					}()
+					err = op.run()
+				}()
+				if err == nil || err.Error() != op.want {
+					t.Fatalf("error %v, want %q", err, op.want)
+				}
+			})
 		}
-		const want = `checkpoints: tensor "o": shape [4294967296 4294967296] has more elements than an int counts`
-		if err := checkpoints.WriteSafetensors(&bytes.Buffer{}, sd); err == nil || err.Error() != want {
-			t.Fatalf("error %v, want %q", err, want)
-		}
-	})
+	}
 }
