@@ -1,8 +1,11 @@
 package gmm
 
 import (
+	"errors"
+	"io/fs"
 	"math"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -915,24 +918,36 @@ func TestProblemFile(t *testing.T) {
 
 // TestProblemSaveShapes checks that Save refuses a problem whose A or y
 // does not agree with the prior's dimension, naming the part, rather than
-// building tensors that do not hold their shapes' values.
+// building tensors that do not hold their shapes' values, and one that
+// LoadProblem would refuse (no prior, no rows, σ_y not positive, a value
+// that is not finite), writing nothing.
 func TestProblemSaveShapes(t *testing.T) {
 	prior := randomMixture(t, 2, 3, full, rand.New(rand.NewPCG(1, 2)))
+	a := [][]float64{{1, 2, 3}, {4, 5, 6}}
 	for _, tc := range []struct {
-		name string
-		a    [][]float64
-		y    []float64
-		want string
+		name  string
+		prior *Mixture
+		a     [][]float64
+		y     []float64
+		sigma float64
+		want  string
 	}{
-		{"short row of A", [][]float64{{1, 2, 3}, {1, 2}}, []float64{0, 0}, "row 1 of A has 2 values, want the prior's dimension 3"},
-		{"long row of A", [][]float64{{1, 2, 3, 4}}, []float64{0}, "row 0 of A has 4 values, want the prior's dimension 3"},
-		{"short y", [][]float64{{1, 2, 3}, {4, 5, 6}}, []float64{0}, "len(y) is 1, want one value per row of A (2)"},
+		{"short row of A", prior, [][]float64{{1, 2, 3}, {1, 2}}, []float64{0, 0}, 0.5, "row 1 of A has 2 columns, the prior has dimension 3"},
+		{"long row of A", prior, [][]float64{{1, 2, 3, 4}}, []float64{0}, 0.5, "row 0 of A has 4 columns, the prior has dimension 3"},
+		{"short y", prior, a, []float64{0}, 0.5, "y has 1 values but A has 2 rows"},
+		{"no prior", nil, a, []float64{0, 0}, 0.5, "the prior is nil"},
+		{"no rows", prior, nil, nil, 0.5, "the measurement matrix A has no rows"},
+		{"zero sigma_y", prior, a, []float64{0, 0}, 0, "σ_y = 0 must be positive and finite"},
+		{"NaN in y", prior, a, []float64{0, math.NaN()}, 0.5, "y[1] is not finite"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := &Problem{Prior: prior, A: tc.a, Y: tc.y, SigmaY: 0.5}
+			p := &Problem{Prior: tc.prior, A: tc.a, Y: tc.y, SigmaY: tc.sigma}
 			path := filepath.Join(t.TempDir(), "p.safetensors")
-			if err := p.Save(path); err == nil || !strings.HasSuffix(err.Error(), tc.want) {
-				t.Fatalf("Save: %v, want an error ending %q", err, tc.want)
+			if err := p.Save(path); err == nil || err.Error() != "gmm: saving problem to "+path+": "+tc.want {
+				t.Fatalf("Save: %v, want the error ending %q", err, tc.want)
+			}
+			if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("Save wrote %s (%v)", path, err)
 			}
 		})
 	}

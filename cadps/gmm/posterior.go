@@ -36,32 +36,10 @@ type Posterior struct {
 // NewPosterior returns the exact posterior of prior given y = A x + σ_y n,
 // with A as m rows of length d and σ_y > 0.
 func NewPosterior(prior *Mixture, a [][]float64, y []float64, sigmaY float64) (*Posterior, error) {
-	if prior == nil {
-		return nil, errors.New("gmm: posterior of a nil prior")
+	if err := checkProblem(prior, a, y, sigmaY); err != nil {
+		return nil, fmt.Errorf("gmm: %w", err)
 	}
-	m, d := len(a), prior.Dim()
-	switch {
-	case m == 0:
-		return nil, errors.New("gmm: the measurement matrix A has no rows")
-	case len(y) != m:
-		return nil, fmt.Errorf("gmm: y has %d values but A has %d rows", len(y), m)
-	case !(sigmaY > 0) || math.IsInf(sigmaY, 0):
-		return nil, fmt.Errorf("gmm: σ_y = %g must be positive and finite", sigmaY)
-	}
-	for i, row := range a {
-		if len(row) != d {
-			return nil, fmt.Errorf("gmm: row %d of A has %d columns, the prior has dimension %d", i, len(row), d)
-		}
-		for _, v := range row {
-			if math.IsNaN(v) || math.IsInf(v, 0) {
-				return nil, fmt.Errorf("gmm: row %d of A has a non-finite value", i)
-			}
-		}
-		if math.IsNaN(y[i]) || math.IsInf(y[i], 0) {
-			return nil, fmt.Errorf("gmm: y[%d] is not finite", i)
-		}
-	}
-	K := prior.K()
+	m, K := len(a), prior.K()
 	p := &Posterior{
 		prior: prior, y: append([]float64(nil), y...), sigma: sigmaY,
 		logw: make([]float64, K), weights: make([]float64, K), means: make([][]float64, K),
@@ -115,6 +93,38 @@ func NewPosterior(prior *Mixture, a [][]float64, y []float64, sigmaY float64) (*
 		p.weights[k] = math.Exp(p.logw[k])
 	}
 	return p, nil
+}
+
+// checkProblem returns an error naming the part of the problem
+// y = A x + σ_y n with prior that is missing, empty, of the wrong length or
+// not finite, or nil: the checks of [NewPosterior] and [Problem.Save].
+func checkProblem(prior *Mixture, a [][]float64, y []float64, sigmaY float64) error {
+	if prior == nil {
+		return errors.New("the prior is nil")
+	}
+	m, d := len(a), prior.Dim()
+	switch {
+	case m == 0:
+		return errors.New("the measurement matrix A has no rows")
+	case len(y) != m:
+		return fmt.Errorf("y has %d values but A has %d rows", len(y), m)
+	case !(sigmaY > 0) || math.IsInf(sigmaY, 0):
+		return fmt.Errorf("σ_y = %g must be positive and finite", sigmaY)
+	}
+	for i, row := range a {
+		if len(row) != d {
+			return fmt.Errorf("row %d of A has %d columns, the prior has dimension %d", i, len(row), d)
+		}
+		for _, v := range row {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return fmt.Errorf("row %d of A has a non-finite value", i)
+			}
+		}
+		if math.IsNaN(y[i]) || math.IsInf(y[i], 0) {
+			return fmt.Errorf("y[%d] is not finite", i)
+		}
+	}
+	return nil
 }
 
 // K returns the number of components.

@@ -188,19 +188,15 @@ const (
 // The weights and covariances are written as the mixture was given them
 // (before the weights are renormalised and the covariances decomposed),
 // and float64 keeps every bit, so [LoadProblem] gives back the problem
-// that a run of it evaluated, bit for bit. A row of A whose length is not
-// the prior's dimension, or a y of another length than A's rows, is an
-// error naming it.
+// that a run of it evaluated, bit for bit. A problem that [NewPosterior]
+// refuses (no prior, no rows of A, a row or y of the wrong length, a
+// value that is not finite, σ_y not positive), which LoadProblem would
+// refuse too, is an error naming the part, and nothing is written.
 func (p *Problem) Save(path string) error {
+	if err := checkProblem(p.Prior, p.A, p.Y, p.SigmaY); err != nil {
+		return fmt.Errorf("gmm: saving problem to %s: %w", path, err)
+	}
 	K, d, m := p.Prior.K(), p.Prior.Dim(), len(p.A)
-	for i, row := range p.A {
-		if len(row) != d {
-			return fmt.Errorf("gmm: saving problem to %s: row %d of A has %d values, want the prior's dimension %d", path, i, len(row), d)
-		}
-	}
-	if len(p.Y) != m {
-		return fmt.Errorf("gmm: saving problem to %s: len(y) is %d, want one value per row of A (%d)", path, len(p.Y), m)
-	}
 	sd := checkpoints.NewStateDict(path)
 	var means, covs, a []float64
 	for k := range K {
