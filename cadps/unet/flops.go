@@ -13,13 +13,28 @@ import (
 // elementwise work is not counted). For the FFHQ-256 preset this is ≈ 388 G.
 //
 // Like make, it panics, naming itself and imageSize, on a size the network
-// does not take (not positive, or not divisible by its downsampling: see
-// [Model.CheckImageSize], which returns the same as an error to check a
-// size from a user first), and on one so large that the count overflows
-// an int64.
+// does not take: not positive, not divisible by its downsampling, or so
+// large that the count overflows an int64 (no machine holds such an
+// image's activations). [Model.CheckImageSize] returns the same as an
+// error, to check a size from a user first.
 func (m *Model) ForwardFLOPs(imageSize int) int64 {
-	if why := m.imageSizeFault(imageSize); why != "" {
+	n, why := m.forwardFLOPs(imageSize)
+	if why != "" {
 		panic(fmt.Sprintf("unet: Model.ForwardFLOPs: imageSize %d %s", imageSize, why))
+	}
+	return n
+}
+
+// forwardFLOPs returns ForwardFLOPs' count for size, or why the network
+// does not take size×size images, as a clause following the size ("is
+// not positive").
+func (m *Model) forwardFLOPs(imageSize int) (int64, string) {
+	f := 1 << (m.levels - 1) // New takes at most 63 levels
+	switch {
+	case imageSize <= 0:
+		return 0, "is not positive"
+	case imageSize%f != 0:
+		return 0, fmt.Sprintf("is not divisible by %d, the network's downsampling (channel_mult has %d levels)", f, m.levels)
 	}
 	var total int64
 	size := int64(imageSize)
@@ -29,9 +44,9 @@ func (m *Model) ForwardFLOPs(imageSize int) int64 {
 		total = addFLOPs(total, n)
 	})
 	if total == math.MaxInt64 {
-		panic(fmt.Sprintf("unet: Model.ForwardFLOPs: imageSize %d gives more operations than an int64 counts", imageSize))
+		return 0, "gives more operations than an int64 counts"
 	}
-	return total
+	return total, ""
 }
 
 // mulFLOPs returns the product of non-negative factors, or math.MaxInt64

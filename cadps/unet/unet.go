@@ -365,25 +365,13 @@ func (m *Model) OutChannels() int { return m.cfg.outChannels() }
 // CheckImageSize returns an error naming size unless the network takes
 // size×size images: size must be positive and divisible by its
 // downsampling, 2^(levels−1), levels the entries of channel_mult (any such
-// size works, not only image_size).
+// size works, not only image_size), and small enough that
+// [Model.ForwardFLOPs] counts its operations in an int64.
 func (m *Model) CheckImageSize(size int) error {
-	if why := m.imageSizeFault(size); why != "" {
+	if _, why := m.forwardFLOPs(size); why != "" {
 		return fmt.Errorf("unet: image size %d %s", size, why)
 	}
 	return nil
-}
-
-// imageSizeFault says why the network does not take size×size images, as
-// a clause following the size ("is not positive"), or returns "".
-func (m *Model) imageSizeFault(size int) string {
-	f := 1 << (m.levels - 1) // New takes at most 63 levels
-	switch {
-	case size <= 0:
-		return "is not positive"
-	case size%f != 0:
-		return fmt.Sprintf("is not divisible by %d, the network's downsampling (channel_mult has %d levels)", f, m.levels)
-	}
-	return ""
 }
 
 // Apply builds the network output for images x [N,C,H,W] (H and W
