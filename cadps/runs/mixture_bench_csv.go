@@ -231,16 +231,22 @@ func mixtureRecord(r MixtureRow) []string {
 		strconv.Itoa(r.Revision), strconv.Itoa(r.Projections), r.Schedule, r.VarType, r.Backend, r.BackendConfig, r.Toolkit}
 }
 
-// asRecorded returns r with its numbers as its CSV record holds them
-// (formatFloat): a bench's new runs are rounded so, CSV file or not, so that
-// its table is the one a resumed bench, which reads its kept runs back from
-// the file, and `cadps gmm table` on the file make.
+// asRecorded returns r as its CSV record holds it: its numbers rounded
+// (formatFloat) and its error on one line, each line break written "; "
+// (errors.Join joins with newlines). A bench's new runs are made so, CSV
+// file or not, so that its table is the one a resumed bench, which reads
+// its kept runs back from the file, and `cadps gmm table` on the file
+// make; and each row of the file is one line, so that a resumed bench,
+// which keeps the partial file up to its last line break, drops a row
+// that an interruption cut short, rather than keep half of an error's
+// quoted text and refuse the file as malformed.
 func (r MixtureRow) asRecorded() MixtureRow {
 	for _, p := range []*float64{&r.SigmaY, &r.Scale, &r.SlicedWasserstein, &r.Energy, &r.WeightTV, &r.Seconds} {
 		if v, err := strconv.ParseFloat(formatFloat(*p), 64); err == nil {
 			*p = v
 		}
 	}
+	r.Error = strings.NewReplacer("\r\n", "; ", "\n", "; ", "\r", "; ").Replace(r.Error)
 	return r
 }
 

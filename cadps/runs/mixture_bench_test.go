@@ -499,3 +499,64 @@ func TestMixtureBenchRowsAsRecorded(t *testing.T) {
 		})
 	}
 }
+
+// TestMixtureBenchResumeAfterMultiLineError: a run whose error holds line
+// breaks (errors.Join's) is written on one line, so that a bench killed
+// while it wrote that row leaves a partial file that a resumed bench
+// takes, keeping the whole rows before it and running that run again,
+// wherever the row was cut.
+func TestMixtureBenchResumeAfterMultiLineError(t *testing.T) {
+	dir := t.TempDir()
+	b := newBackend(t)
+	full := testBench(filepath.Join(dir, "full.csv"), 1)
+	rows, err := full.Run(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	failed := rows[1]
+	failed.Error = "sampling diverged\nat step 3\r\nand again"
+	failed = failed.asRecorded()
+	if want := "sampling diverged; at step 3; and again"; failed.Error != want {
+		t.Errorf("the error as recorded is %q, want %q", failed.Error, want)
+	}
+	var buf bytes.Buffer
+	cw := csv.NewWriter(&buf)
+	_ = cw.Write(mixtureColumns)
+	_ = cw.Write(mixtureRecord(rows[0]))
+	cw.Flush()
+	whole := buf.Len() // the header and the first run
+	_ = cw.Write(mixtureRecord(failed))
+	cw.Flush()
+	row := buf.String()[whole:]
+	at := strings.Index(row, "at step")
+	for _, tc := range []struct {
+		name string
+		cut  int // the bytes of the failed run's row written
+	}{
+		{"cut in the error's first line", at - 4},
+		{"cut in the error's second line", at + 3},
+		{"cut after the error", len(row) - 2},
+		{"cut before the line break", len(row) - 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "cut.csv")
+			if err := os.WriteFile(path+".partial", []byte(buf.String()[:whole+tc.cut]), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			mb := testBench(path, 1)
+			mb.Resume = true
+			var log bytes.Buffer
+			mb.Log = &log
+			if _, err := mb.Run(b); err != nil {
+				t.Fatal(err)
+			}
+			got := readCSVRecords(t, path)
+			if len(got) != 3 || !slices.Equal(got[1], mixtureRecord(rows[0])) {
+				t.Errorf("the resumed bench wrote\n%v\nwant the first run kept as it was and the second run again", got)
+			}
+			if n := strings.Count(log.String(), "\n"); n != 1 {
+				t.Errorf("the resumed bench logged %d runs, want the one cut short:\n%s", n, log.String())
+			}
+		})
+	}
+}
