@@ -26,11 +26,12 @@
 # mounts the volume: a folder elsewhere would be each pod's own disk, lost
 # with it, so the script refuses one, as it refuses an OUT holding a quote
 # or a backslash (which the merge manifest cannot carry). While it waits for
-# a Job, a kubectl call that fails (the API server out of reach for a
-# moment) is tried again POLL seconds later; after 10 failures in a row the
-# script gives up, saying so, while the Job goes on: once it has ended, run
-# the script again as above, which then merges (or, for the merge Job, read
-# its log: kubectl logs job/$NAME-merge). SHARDS, PARALLELISM, RETRIES,
+# a Job, and as it then applies the merge Job and reads its log, a kubectl
+# call that fails (the API server out of reach for a moment) is tried again
+# POLL seconds later; after 10 failures in a row the script gives up,
+# saying so, while the Job goes on: once it has ended, run the script again
+# as above, which then merges (or, for the merge Job, read its log: kubectl
+# logs job/$NAME-merge). SHARDS, PARALLELISM, RETRIES,
 # TIMEOUT and POLL must be whole numbers (SHARDS and PARALLELISM at least
 # 1), else the script stops before it applies anything. DRY_RUN=1 prints
 # the manifests instead of applying them.
@@ -178,34 +179,53 @@ for job in "$NAME" "$NAME-merge"; do
 done
 kubectl delete job "$NAME" "$NAME-merge" --ignore-not-found
 echo "$reproduce" | kubectl apply -f -
+# retried WHAT THEN CMD...: runs CMD (a kubectl call) and prints its output
+# once it succeeds. A failure (the API server out of reach for a moment) is
+# tried again POLL seconds later; after 10 failures in a row it gives up,
+# saying that kubectl failed WHAT, and THEN, what to do.
+retried() {
+    local what=$1 then=$2 failed=0 out
+    shift 2
+    until out=$("$@"); do
+        failed=$((failed + 1))
+        if [ "$failed" -ge 10 ]; then
+            echo "k8s-reproduce: kubectl failed $failed times in a row $what; $then" >&2
+            return 1
+        fi
+        echo "k8s-reproduce: kubectl failed $what ($failed in a row); trying again in $POLL s" >&2
+        sleep "$POLL"
+    done
+    [ -z "$out" ] || printf '%s\n' "$out"
+}
 # wait_job NAME THEN: until the Job has completed or failed (an index that
 # fails for good ends the Job as Failed once its retries are spent), or
-# TIMEOUT. A kubectl call that fails (the API server out of reach for a
-# moment) is tried again POLL seconds later; after 10 failures in a row it
-# gives up, saying that the Job goes on and THEN, what to do once it has
-# ended. A Job that kubectl finds gone is not waited for.
+# TIMEOUT, printing its state. A failed look at the Job is tried again
+# (retried); when kubectl keeps failing it gives up, saying that the Job
+# goes on and THEN, what to do once it has ended. A Job that kubectl finds
+# gone is not waited for.
 wait_job() {
-    local deadline=$(( $(date +%s) + TIMEOUT )) state failed=0
+    local deadline=$(( $(date +%s) + TIMEOUT )) state
     while :; do
-        if ! state=$(job_state "$1"); then
-            failed=$((failed + 1))
-            if [ "$failed" -ge 10 ]; then
-                echo "k8s-reproduce: kubectl failed $failed times in a row asking for Job $1; the Job goes on without this script: once it has ended (kubectl get job $1), $2" >&2
-                return 1
-            fi
-            echo "k8s-reproduce: kubectl failed asking for Job $1 ($failed in a row); trying again in $POLL s" >&2
-            sleep "$POLL"
-            continue
-        fi
-        failed=0
+        state=$(retried "asking for Job $1" "the Job goes on without this script: once it has ended (kubectl get job $1), $2" job_state "$1") || return 1
         [ -n "$state" ] || { echo "k8s-reproduce: Job $1 is gone (deleted while it ran?)" >&2; return 1; }
         case "$state" in *Complete*|*Failed*) echo "$state"; return 0 ;; esac
         [ "$(date +%s)" -lt "$deadline" ] || { echo "k8s-reproduce: $1 still running after $TIMEOUT s" >&2; return 1; }
         sleep "$POLL"
     done
 }
+# apply_manifest TEXT: applies the manifest TEXT (for retried, which may
+# run it more than once).
+apply_manifest() { kubectl apply -f - <<<"$1"; }
 wait_job "$NAME" "run this again with the same settings: it runs only what is missing, then the merge"
-echo "$merge" | kubectl apply -f -
-wait_job "$NAME-merge" "read its log (kubectl logs job/$NAME-merge)"
-kubectl logs "job/$NAME-merge"
-[ "$(kubectl get job "$NAME-merge" -o jsonpath='{.status.succeeded}')" = 1 ]
+# From here on the run's Job has ended: a failed kubectl call is tried
+# again, as while waiting, rather than leave the run unmerged.
+retried "applying Job $NAME-merge" "Job $NAME has ended: run this again with the same settings, which then merges" apply_manifest "$merge"
+merged=$(wait_job "$NAME-merge" "read its log (kubectl logs job/$NAME-merge)")
+echo "$merged"
+# The merge's state, not its log, decides the exit status.
+retried "reading the log of Job $NAME-merge" "read it with kubectl logs job/$NAME-merge once the API server answers" \
+    kubectl logs "job/$NAME-merge" || :
+case "$merged" in
+    *Complete*) ;;
+    *) echo "k8s-reproduce: Job $NAME-merge failed (its log above says why, as the items no index finished): run this again with the same settings, which runs only what is missing, then the merge" >&2; exit 1 ;;
+esac

@@ -297,10 +297,7 @@ func TestKubernetesRerunLeavesRunningJobs(t *testing.T) {
 echo "$*" >> "$KUBECTL_LOG"
 case "$1 $2" in
 "get job")
-	case "$*" in
-	*succeeded*) echo 1 ;;
-	*) if grep -q '^apply' "$KUBECTL_LOG"; then printf '%s: Complete ' "$3"; elif [ "$EARLIER" != none ]; then printf '%s: %s' "$3" "$EARLIER"; fi ;;
-	esac ;;
+	if grep -q '^apply' "$KUBECTL_LOG"; then printf '%s: Complete ' "$3"; elif [ "$EARLIER" != none ]; then printf '%s: %s' "$3" "$EARLIER"; fi ;;
 apply*) cat >/dev/null ;;
 esac
 `
@@ -377,77 +374,101 @@ case "$1" in apply) cat >/dev/null ;; esac
 }
 
 // TestKubernetesWaitOutlastsKubectlFailures: docs/k8s-reproduce.sh,
-// waiting for a Job it applied, tries a failed kubectl call again POLL
-// seconds later (the API server out of reach for a moment, while the Job
-// goes on) and goes on once kubectl answers; after 10 failures in a row it
-// gives up, saying that the Job goes on and what to do once it has ended.
-// A POLL that is not a number of seconds is refused before kubectl runs.
+// waiting for a Job it applied, then applying the merge Job and reading
+// its log, tries a failed kubectl call again POLL seconds later (the API
+// server out of reach for a moment, while the Job goes on) and goes on
+// once kubectl answers; after 10 failures in a row it gives up, saying
+// what failed and what to do. A merge Job that failed fails the script,
+// after its log, saying so; one that completed does not, its log out of
+// reach or not. A POLL, SHARDS, PARALLELISM or RETRIES that is
+// not a whole number is refused before kubectl runs.
 func TestKubernetesWaitOutlastsKubectlFailures(t *testing.T) {
 	if _, err := exec.LookPath("envsubst"); err != nil {
 		t.Skip("needs envsubst (Debian's gettext-base)")
 	}
 	// The stand-in finds no earlier Jobs; once FAIL_AT manifests are
-	// applied, it fails the first FAILS looks at the Job; else it answers
-	// that the Job has completed (and the merge succeeded).
+	// applied (the failed tries counted), it fails the first FAILS calls
+	// that match FAIL_ON; else it answers that the Job has completed (the
+	// merge Job: MERGE, Complete by default), applies what it is given
+	// and prints the merge's log.
 	const kubectl = `#!/bin/sh
 echo "$*" >> "$KUBECTL_LOG"
 applies=$(grep -c '^apply' "$KUBECTL_LOG")
-case "$1 $2" in
-"get job")
-	case "$*" in *succeeded*) echo 1; exit 0 ;; esac
-	[ "$applies" = 0 ] && exit 0
-	if [ "$applies" = "$FAIL_AT" ] && [ "$(cat "$KUBECTL_LOG.failed" 2>/dev/null | wc -l)" -lt "$FAILS" ]; then
+case "$*" in
+$FAIL_ON)
+	if [ "$applies" -ge "$FAIL_AT" ] && [ "$(cat "$KUBECTL_LOG.failed" 2>/dev/null | wc -l)" -lt "$FAILS" ]; then
 		echo x >> "$KUBECTL_LOG.failed"
 		echo "error: the server is currently unable to handle the request" >&2
 		exit 1
-	fi
-	printf '%s: Complete ' "$3" ;;
-apply*) cat >/dev/null ;;
+	fi ;;
+esac
+case "$1 $2" in
+"get job")
+	[ "$applies" = 0 ] && exit 0
+	case "$3" in *-merge) printf '%s: %s ' "$3" "${MERGE:-Complete}" ;; *) printf '%s: Complete ' "$3" ;; esac ;;
+apply*) cat >/dev/null; echo "job.batch/applied" ;;
+logs*) echo "the merge's log" ;;
 esac
 `
 	bin := t.TempDir()
 	if err := os.WriteFile(filepath.Join(bin, "kubectl"), []byte(kubectl), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	const merged = "cadps-reproduce-merge: Complete \nthe merge's log\n"
 	for _, tc := range []struct {
 		name           string
 		env            []string
-		applies        int    // manifests applied
+		applies        int    // manifests applied, failed tries included
 		want, wantNone string // in stderr; want is the error when the run fails
+		out            string // at the end of stdout when the run succeeds
 		ok             bool
 	}{
 		{"three failures", []string{"FAIL_AT=1", "FAILS=3"}, 2,
-			"k8s-reproduce: kubectl failed asking for Job cadps-reproduce (3 in a row); trying again in 0 s", "(4 in a row)", true},
+			"k8s-reproduce: kubectl failed asking for Job cadps-reproduce (3 in a row); trying again in 0 s", "(4 in a row)", merged, true},
 		{"nine failures in a row", []string{"FAIL_AT=1", "FAILS=9"}, 2,
-			"(9 in a row); trying again in 0 s", "times in a row", true},
+			"(9 in a row); trying again in 0 s", "times in a row", merged, true},
 		{"the Job out of reach", []string{"FAIL_AT=1", "FAILS=10"}, 1,
-			"k8s-reproduce: kubectl failed 10 times in a row asking for Job cadps-reproduce; the Job goes on without this script: once it has ended (kubectl get job cadps-reproduce), run this again with the same settings: it runs only what is missing, then the merge", "", false},
+			"k8s-reproduce: kubectl failed 10 times in a row asking for Job cadps-reproduce; the Job goes on without this script: once it has ended (kubectl get job cadps-reproduce), run this again with the same settings: it runs only what is missing, then the merge", "", "", false},
 		{"the merge Job out of reach", []string{"FAIL_AT=2", "FAILS=10"}, 2,
-			"k8s-reproduce: kubectl failed 10 times in a row asking for Job cadps-reproduce-merge; the Job goes on without this script: once it has ended (kubectl get job cadps-reproduce-merge), read its log (kubectl logs job/cadps-reproduce-merge)", "", false},
+			"k8s-reproduce: kubectl failed 10 times in a row asking for Job cadps-reproduce-merge; the Job goes on without this script: once it has ended (kubectl get job cadps-reproduce-merge), read its log (kubectl logs job/cadps-reproduce-merge)", "", "", false},
+		{"the merge Job applied at the fourth try", []string{"FAIL_ON=apply*", "FAIL_AT=2", "FAILS=3"}, 5,
+			"k8s-reproduce: kubectl failed applying Job cadps-reproduce-merge (3 in a row); trying again in 0 s", "(4 in a row)", merged, true},
+		{"the merge Job not applied", []string{"FAIL_ON=apply*", "FAIL_AT=2", "FAILS=10"}, 11,
+			"k8s-reproduce: kubectl failed 10 times in a row applying Job cadps-reproduce-merge; Job cadps-reproduce has ended: run this again with the same settings, which then merges", "", "", false},
+		{"the merge's log read at the third try", []string{"FAIL_ON=logs*", "FAIL_AT=2", "FAILS=2"}, 2,
+			"k8s-reproduce: kubectl failed reading the log of Job cadps-reproduce-merge (2 in a row); trying again in 0 s", "(3 in a row)", merged, true},
+		{"the merge's log out of reach", []string{"FAIL_ON=logs*", "FAIL_AT=2", "FAILS=10"}, 2,
+			"k8s-reproduce: kubectl failed 10 times in a row reading the log of Job cadps-reproduce-merge; read it with kubectl logs job/cadps-reproduce-merge once the API server answers", "", "cadps-reproduce-merge: Complete \n", true},
+		{"the failed merge's log out of reach", []string{"FAIL_ON=logs*", "FAIL_AT=2", "FAILS=10", "MERGE=Failed"}, 2,
+			"read it with kubectl logs job/cadps-reproduce-merge once the API server answers\nk8s-reproduce: Job cadps-reproduce-merge failed", "", "", false},
+		{"the merge failed", []string{"FAIL_AT=1", "FAILS=0", "MERGE=Failed"}, 2,
+			"k8s-reproduce: Job cadps-reproduce-merge failed (its log above says why, as the items no index finished): run this again with the same settings, which runs only what is missing, then the merge", "", "", false},
 		{"POLL not a number", []string{"FAIL_AT=1", "FAILS=0", "POLL=soon"}, 0,
-			"k8s-reproduce: POLL=soon is not a whole number of at least 0 (seconds between looks at the Job)", "", false},
+			"k8s-reproduce: POLL=soon is not a whole number of at least 0 (seconds between looks at the Job)", "", "", false},
 		{"SHARDS not a number", []string{"FAIL_AT=1", "FAILS=0", "SHARDS=ten"}, 0,
-			"k8s-reproduce: SHARDS=ten is not a whole number of at least 1 (the number of shards, one index of the Job each)", "", false},
+			"k8s-reproduce: SHARDS=ten is not a whole number of at least 1 (the number of shards, one index of the Job each)", "", "", false},
 		{"no shards", []string{"FAIL_AT=1", "FAILS=0", "SHARDS=0"}, 0,
-			"k8s-reproduce: SHARDS=0 is not a whole number of at least 1", "", false},
+			"k8s-reproduce: SHARDS=0 is not a whole number of at least 1", "", "", false},
 		{"PARALLELISM negative", []string{"FAIL_AT=1", "FAILS=0", "PARALLELISM=-2"}, 0,
-			"k8s-reproduce: PARALLELISM=-2 is not a whole number of at least 1 (the pods that run at once)", "", false},
+			"k8s-reproduce: PARALLELISM=-2 is not a whole number of at least 1 (the pods that run at once)", "", "", false},
 		{"RETRIES not a number", []string{"FAIL_AT=1", "FAILS=0", "RETRIES=3x"}, 0,
-			"k8s-reproduce: RETRIES=3x is not a whole number of at least 0", "", false},
+			"k8s-reproduce: RETRIES=3x is not a whole number of at least 0", "", "", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			log := filepath.Join(t.TempDir(), "kubectl.log")
 			cmd := exec.Command("bash", "../../docs/k8s-reproduce.sh")
 			cmd.Env = append(append(os.Environ(), "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"),
-				"KUBECTL_LOG="+log, "TIMEOUT=60", "POLL=0"), tc.env...)
+				"KUBECTL_LOG="+log, "TIMEOUT=60", "POLL=0", "FAIL_ON=get job*"), tc.env...)
 			var stderr strings.Builder
 			cmd.Stderr = &stderr
-			_, err := cmd.Output()
+			out, err := cmd.Output()
 			data, _ := os.ReadFile(log)
 			calls := string(data)
 			if (err == nil) != tc.ok || !strings.Contains(stderr.String(), tc.want) ||
-				(tc.wantNone != "" && strings.Contains(stderr.String(), tc.wantNone)) || strings.Count(calls, "apply -f -") != tc.applies {
-				t.Errorf("error %v, stderr %q; want success %v, %q in stderr, %d manifests applied; kubectl calls:\n%s", err, stderr.String(), tc.ok, tc.want, tc.applies, calls)
+				(tc.wantNone != "" && strings.Contains(stderr.String(), tc.wantNone)) || strings.Count(calls, "apply -f -") != tc.applies ||
+				!strings.HasSuffix(string(out), tc.out) {
+				t.Errorf("error %v, stderr %q, stdout %q; want success %v, %q in stderr, %q ending stdout, %d manifests applied; kubectl calls:\n%s",
+					err, stderr.String(), out, tc.ok, tc.want, tc.out, tc.applies, calls)
 			}
 		})
 	}
