@@ -31,8 +31,8 @@
 # POLL seconds later; after 10 failures in a row the script gives up,
 # saying so, while the Job goes on: once it has ended, run the script again
 # as above, which then merges (or, for the merge Job, read its log: kubectl
-# logs job/$NAME-merge). SHARDS, PARALLELISM, RETRIES,
-# TIMEOUT and POLL must be whole numbers (SHARDS and PARALLELISM at least
+# logs job/$NAME-merge). SHARDS, PARALLELISM, RETRIES, TIMEOUT and POLL
+# must be whole numbers up to 999999999 (SHARDS and PARALLELISM at least
 # 1), else the script stops before it applies anything. DRY_RUN=1 prints
 # the manifests instead of applying them.
 set -euo pipefail
@@ -63,13 +63,13 @@ MEM=${MEM:-32Gi}
 BACKEND=${BACKEND:-}
 TIMEOUT=${TIMEOUT:-172800}                          # seconds to wait for the Job
 POLL=${POLL:-20}                                    # seconds between looks at it
-# whole NAME LEAST WHAT: refuses NAME's value unless it is a whole number of
-# at least LEAST, before anything is applied; normalises it to decimal
-# (08 is 8), as the manifests take it.
+# whole NAME LEAST WHAT: refuses NAME's value unless it is a whole number
+# from LEAST to 999999999, before anything is applied; normalises it to
+# decimal (08 is 8), as the manifests take it.
 whole() {
     local v=${!1}
     if ! [[ $v =~ ^[0-9]{1,9}$ ]] || [ "$((10#$v))" -lt "$2" ]; then
-        echo "k8s-reproduce: $1=$v is not a whole number of at least $2 ($3)" >&2
+        echo "k8s-reproduce: $1=$v is not a whole number from $2 to 999999999 ($3)" >&2
         exit 1
     fi
     printf -v "$1" '%d' "$((10#$v))"

@@ -444,15 +444,17 @@ esac
 		{"the merge failed", []string{"FAIL_AT=1", "FAILS=0", "MERGE=Failed"}, 2,
 			"k8s-reproduce: Job cadps-reproduce-merge failed (its log above says why, as the items no index finished): run this again with the same settings, which runs only what is missing, then the merge", "", "", false},
 		{"POLL not a number", []string{"FAIL_AT=1", "FAILS=0", "POLL=soon"}, 0,
-			"k8s-reproduce: POLL=soon is not a whole number of at least 0 (seconds between looks at the Job)", "", "", false},
+			"k8s-reproduce: POLL=soon is not a whole number from 0 to 999999999 (seconds between looks at the Job)", "", "", false},
 		{"SHARDS not a number", []string{"FAIL_AT=1", "FAILS=0", "SHARDS=ten"}, 0,
-			"k8s-reproduce: SHARDS=ten is not a whole number of at least 1 (the number of shards, one index of the Job each)", "", "", false},
+			"k8s-reproduce: SHARDS=ten is not a whole number from 1 to 999999999 (the number of shards, one index of the Job each)", "", "", false},
 		{"no shards", []string{"FAIL_AT=1", "FAILS=0", "SHARDS=0"}, 0,
-			"k8s-reproduce: SHARDS=0 is not a whole number of at least 1", "", "", false},
+			"k8s-reproduce: SHARDS=0 is not a whole number from 1 to 999999999", "", "", false},
 		{"PARALLELISM negative", []string{"FAIL_AT=1", "FAILS=0", "PARALLELISM=-2"}, 0,
-			"k8s-reproduce: PARALLELISM=-2 is not a whole number of at least 1 (the pods that run at once)", "", "", false},
+			"k8s-reproduce: PARALLELISM=-2 is not a whole number from 1 to 999999999 (the pods that run at once)", "", "", false},
 		{"RETRIES not a number", []string{"FAIL_AT=1", "FAILS=0", "RETRIES=3x"}, 0,
-			"k8s-reproduce: RETRIES=3x is not a whole number of at least 0", "", "", false},
+			"k8s-reproduce: RETRIES=3x is not a whole number from 0 to 999999999", "", "", false},
+		{"TIMEOUT too large", []string{"FAIL_AT=1", "FAILS=0", "TIMEOUT=1000000000"}, 0,
+			"k8s-reproduce: TIMEOUT=1000000000 is not a whole number from 0 to 999999999 (seconds to wait for the Job)", "", "", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			log := filepath.Join(t.TempDir(), "kubectl.log")
