@@ -21,7 +21,8 @@ import (
 // reproduce defines, GOMLX_BACKEND is set only when asked for, a GPU is
 // requested only with GPUS above 0, an index is retried RETRIES times but
 // a pod stopped by a disruption (preempted, evicted) is not counted
-// against them, and the merge Job merges the output.
+// against them, nor does one fail the merge Job, and the merge Job merges
+// the output.
 func TestKubernetesManifests(t *testing.T) {
 	if _, err := exec.LookPath("envsubst"); err != nil {
 		t.Skip("needs envsubst (Debian's gettext-base)")
@@ -88,9 +89,13 @@ func TestKubernetesManifests(t *testing.T) {
 			if spec.BackoffLimitPerIndex == nil || *spec.BackoffLimitPerIndex != 3 || spec.Template.Spec.RestartPolicy != "Never" {
 				t.Errorf("backoffLimitPerIndex %v, restartPolicy %q; want 3 (RETRIES) and Never", spec.BackoffLimitPerIndex, spec.Template.Spec.RestartPolicy)
 			}
-			rules := spec.PodFailurePolicy.Rules
-			if len(rules) != 1 || rules[0].Action != "Ignore" || len(rules[0].OnPodConditions) != 1 || rules[0].OnPodConditions[0].Type != "DisruptionTarget" {
-				t.Errorf("podFailurePolicy rules %+v; want one: Ignore on the DisruptionTarget condition", rules)
+			for _, j := range jobs { // the merge Job's pod too
+				rules := j.Spec.PodFailurePolicy.Rules
+				if len(rules) != 1 || rules[0].Action != "Ignore" || len(rules[0].OnPodConditions) != 1 || rules[0].OnPodConditions[0].Type != "DisruptionTarget" ||
+					j.Spec.Template.Spec.RestartPolicy != "Never" {
+					t.Errorf("Job %s: podFailurePolicy rules %+v, restartPolicy %q; want one, Ignore on the DisruptionTarget condition, and Never",
+						j.Metadata.Name, rules, j.Spec.Template.Spec.RestartPolicy)
+				}
 			}
 			env := map[string]string{}
 			for _, e := range rep.Env {
