@@ -219,9 +219,9 @@ func recordBefore(x, y *Record) bool {
 // rebuilt from the records every time. An out that holds another
 // reproduction's settings is refused before anything is written: its
 // tables would be replaced by this one's. The temporary files that
-// writers killed while they wrote these files left in out are removed
-// first: those of dead processes of this host at once
-// (atomicfile.RemoveDeadTemps), the others once they are an hour old.
+// writers killed while they wrote files in out (these, the settings) left
+// there are removed first: those of dead processes of this host at once
+// (atomicfile.RemoveDeadTempsIn), the others once they are an hour old.
 // Write takes no lock: into a folder that workers may share, write
 // through Merging.
 func (t *Table) Write(out string, gridRows int) error {
@@ -232,9 +232,7 @@ func (t *Table) Write(out string, gridRows int) error {
 		return err
 	}
 	removeOldTemps(out, time.Hour)
-	for _, name := range t.Files(1) { // the grids too, whether this writes them or not
-		atomicfile.RemoveDeadTemps(filepath.Join(out, name))
-	}
+	atomicfile.RemoveDeadTempsIn(out)
 	if err := atomicfile.WriteBytes(filepath.Join(out, TableFile), []byte(t.Markdown())); err != nil {
 		return err
 	}
