@@ -11,6 +11,7 @@ import (
 	"github.com/cadps/toolkit/checkpoints"
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 )
@@ -133,7 +134,9 @@ func toCheckpointTensor(name string, value *tensors.Tensor) (*checkpoints.Tensor
 
 // Resume continues the run saved at path on the same data: the
 // configuration comes from the checkpoint, and the data set must have the
-// size it was trained on (the data order depends on it).
+// size it was trained on (the data order depends on it). A checkpoint that
+// lacks a weight or its EMA, or holds one of a shape or dtype other than
+// the model's, is refused, naming it.
 func Resume(b backends.Backend, path string, data *Dataset) (*Trainer, error) {
 	sd, err := checkpoints.LoadSafetensors(path)
 	if err == nil {
@@ -206,9 +209,19 @@ func Resume(b backends.Backend, path string, data *Dataset) (*Trainer, error) {
 			return nil, err
 		}
 	}
-	for name := range trainable {
-		if _, ok := sd.Tensors[name]; !ok {
-			return nil, fmt.Errorf("train: %s lacks weight %q", path, name)
+	// Every weight and its EMA must be there, of the model's shape: a step
+	// reads them all, and the EMA weights are written from them.
+	for _, p := range t.model.Params() {
+		scope, name := unet.KeyScope(p.Name)
+		want := shapes.Make(dtypes.Float32, p.Shape...)
+		for _, s := range []string{scope, emaScope + scope} {
+			v := t.ctx.GetVariableByScopeAndName(s, name)
+			if v == nil {
+				return nil, fmt.Errorf("train: %s lacks weight %q", path, s+"/"+name)
+			}
+			if !v.Shape().Equal(want) {
+				return nil, fmt.Errorf("train: %s: weight %q is %s, the model wants %s", path, s+"/"+name, v.Shape(), want)
+			}
 		}
 	}
 	t.step = step

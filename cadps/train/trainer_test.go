@@ -588,3 +588,73 @@ func TestRunStopAtLastStep(t *testing.T) {
 		t.Errorf("%d steps run, want 2", tr.Steps())
 	}
 }
+
+// TestResumeRefusesWeights checks that Resume refuses, naming the weight,
+// a checkpoint whose weight or EMA weight is missing or has a shape or
+// dtype other than the model's: an EMA weight of another length
+// panicked in EMAWeights as the run saved, and a wrong weight failed the
+// first step.
+func TestResumeRefusesWeights(t *testing.T) {
+	b, err := backend.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := tinyData(5)
+	tr, err := New(b, tinyConfig(), data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "ckpt.safetensors")
+	if err := tr.SaveCheckpoint(path); err != nil {
+		t.Fatal(err)
+	}
+	const weight, ema = "/time_embed/0/weight", "/ema/time_embed/0/weight"
+	shorter := func(ct *checkpoints.Tensor) {
+		ct.Shape[0]--
+		ct.Data = ct.Data[:len(ct.Data)-4*ct.Shape[1]]
+	}
+	cases := []struct {
+		name   string
+		tensor string
+		change func(sd *checkpoints.StateDict, ct *checkpoints.Tensor)
+		want   string // the error after "train: " and the file
+	}{
+		{"EMA weight shorter", ema, func(_ *checkpoints.StateDict, ct *checkpoints.Tensor) { shorter(ct) },
+			`: weight "/ema/time_embed/0/weight" is (Float32)[127 32], the model wants (Float32)[128 32]`},
+		{"EMA weight transposed", ema, func(_ *checkpoints.StateDict, ct *checkpoints.Tensor) {
+			ct.Shape[0], ct.Shape[1] = ct.Shape[1], ct.Shape[0]
+		},
+			`: weight "/ema/time_embed/0/weight" is (Float32)[32 128], the model wants (Float32)[128 32]`},
+		{"EMA weight missing", ema, func(sd *checkpoints.StateDict, ct *checkpoints.Tensor) {
+			delete(sd.Tensors, ct.Name)
+			sd.Names = slices.DeleteFunc(sd.Names, func(n string) bool { return n == ct.Name })
+		}, ` lacks weight "/ema/time_embed/0/weight"`},
+		{"weight shorter", weight, func(_ *checkpoints.StateDict, ct *checkpoints.Tensor) { shorter(ct) },
+			`: weight "/time_embed/0/weight" is (Float32)[127 32], the model wants (Float32)[128 32]`},
+		{"weight of integers", weight, func(_ *checkpoints.StateDict, ct *checkpoints.Tensor) {
+			ct.DType = checkpoints.I64
+			ct.Data = append(ct.Data, ct.Data...)
+		}, `: weight "/time_embed/0/weight" is (Int64)[128 32], the model wants (Float32)[128 32]`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			sd, err := checkpoints.LoadSafetensors(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ct, err := sd.Get(c.tensor)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.change(sd, ct)
+			bad := filepath.Join(t.TempDir(), "bad.safetensors")
+			if err := checkpoints.SaveSafetensors(bad, sd); err != nil {
+				t.Fatal(err)
+			}
+			_, err = Resume(b, bad, data)
+			if want := "train: " + bad + c.want; err == nil || err.Error() != want {
+				t.Fatalf("error %v, want %q", err, want)
+			}
+		})
+	}
+}
