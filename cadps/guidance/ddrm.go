@@ -217,9 +217,13 @@ type spectrum struct {
 }
 
 // spectrumOf returns the operator's SVD for images shaped like x; it
-// panics (an error of the graph's execution) when there is none or its
-// singular values computed on the host are all zero.
+// panics (an error of the graph's execution) with [CheckOperator]'s
+// refusal when DDRM refuses op, and when the singular values computed on
+// the host are all zero.
 func spectrumOf(op ops.Operator, x *graph.Node) spectrum {
+	if err := listRuns(DDRM{}.CheckOperator(op), op); err != nil {
+		panic(err)
+	}
 	if gd, ok := op.(ops.GraphDecomposer); ok {
 		d := gd.GraphSVD(x)
 		sig := d.Singulars()
@@ -227,11 +231,7 @@ func spectrumOf(op ops.Operator, x *graph.Node) spectrum {
 		sig = graph.Where(graph.LessThan(sig, cut), graph.ZerosLike(sig), sig)
 		return spectrum{basis: d, sig: sig, row: d.RowSpace(), m: sig.Shape().Dim(1)}
 	}
-	dec, ok := op.(ops.Decomposer)
-	if !ok {
-		panic(listRuns(DDRM{}.CheckOperator(op), op))
-	}
-	d, err := dec.SVD(x.Shape().Dimensions)
+	d, err := op.(ops.Decomposer).SVD(x.Shape().Dimensions)
 	if err != nil {
 		panic(fmt.Errorf("operator %s: %w", op.Name(), err))
 	}

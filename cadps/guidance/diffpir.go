@@ -304,13 +304,13 @@ func images(x *graph.Node) bool { return x.Rank() == 4 }
 
 // dataStep returns x̂0 moved towards the data by g times the proximal step
 // at τ, in x's own units (the released code's [0,1] problem is the same
-// one, see DiffPIR).
+// one, see DiffPIR). It panics with [CheckOperator]'s refusal when DiffPIR
+// refuses the operator.
 func (m DiffPIR) dataStep(s *Step, x0, tau *graph.Node) *graph.Node {
-	prox, ok := s.Op.(ops.Proximal)
-	if !ok {
-		panic(listRuns(DiffPIR{}.CheckOperator(s.Op), s.Op))
+	if err := listRuns(DiffPIR{}.CheckOperator(s.Op), s.Op); err != nil {
+		panic(err)
 	}
-	p := prox.Prox(x0, s.Y, tau)
+	p := s.Op.(ops.Proximal).Prox(x0, s.Y, tau)
 	return graph.Add(x0, graph.MulScalar(graph.Sub(p, x0), m.Guidance))
 }
 

@@ -155,31 +155,38 @@ func TestOperatorRefusalWrapped(t *testing.T) {
 // TestStepRefusal checks that a step built by hand with an operator its
 // method refuses panics with CheckOperator's refusal, the methods that run
 // on the operator listed (DDRM's, MCG's and the linear methods' panics
-// left the list out, and DiffPIR's was a failed type assertion), and that
-// DDRM and DiffPIR refuse no operator with an error (they dereferenced
-// it).
+// left the list out, DiffPIR's was a failed type assertion, and both
+// panicked with the blur's own error on a motion blur, which implements
+// the SVD and the proximal step but has neither), and that DDRM and
+// DiffPIR refuse no operator with an error (they dereferenced it).
 func TestStepRefusal(t *testing.T) {
 	b, err := backend.New()
 	if err != nil {
 		t.Fatal(err)
 	}
 	w := newWorld(t, "diag", "inpaint", measureNoise, 1)
-	op, err := ops.Parse("phase_retrieval", []int{1, 1, imgH, imgW}, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	yShape, err := op.OutputShape([]int{1, 1, imgH, imgW})
-	if err != nil {
-		t.Fatal(err)
-	}
+	type refusal struct{ method, task string }
+	var cases []refusal
 	for _, name := range []string{"ddrm", "diffpir", "mcg", "projection", "pigdm", "tmpd", "mmps", "cadps-gauss"} {
-		t.Run(name, func(t *testing.T) {
-			m, err := guidance.New(name, guidance.Options{})
+		cases = append(cases, refusal{name, "phase_retrieval"})
+	}
+	cases = append(cases, refusal{"ddrm", "motion_blur:kernel_size=3"}, refusal{"diffpir", "motion_blur:kernel_size=3"})
+	for _, c := range cases {
+		t.Run(c.method+"/"+c.task, func(t *testing.T) {
+			op, err := ops.Parse(c.task, []int{1, 1, imgH, imgW}, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			yShape, err := op.OutputShape([]int{1, 1, imgH, imgW})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := guidance.New(c.method, guidance.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
 			want := guidance.CheckOperator(m, op)
-			if want == nil || !strings.Contains(want.Error(), "; methods that run on phase_retrieval: ") {
+			if want == nil || !strings.Contains(want.Error(), "; methods that run on "+op.Name()+": ") {
 				t.Fatalf("CheckOperator = %v, want a refusal listing the methods that run", want)
 			}
 			g := graph.NewGraph(b, "refused")
