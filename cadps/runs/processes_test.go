@@ -36,6 +36,10 @@ const (
 	// workerDieEnv, when set to K, makes the worker kill itself (SIGKILL)
 	// in the middle of the K-th item it samples (from 1).
 	workerDieEnv = "CADPS_RUNS_TEST_WORKER_DIE"
+	// workerStopEnv, when set to K, makes the worker stop as `cadps
+	// reproduce` does on SIGTERM (its claims released, status 0 here) as
+	// it starts sampling its (K+1)-th item: it finishes K items at most.
+	workerStopEnv = "CADPS_RUNS_TEST_WORKER_STOP"
 )
 
 // workerImages is the number of images of the reproduction that the
@@ -57,8 +61,8 @@ func workerReproduction(t *testing.T, out string) *Reproduction {
 
 // TestRunWorkerHelperProcess is one worker of TestRunWorkerProcesses: it
 // runs the reproduction in $CADPS_RUNS_TEST_WORKER_OUT, its log on
-// stdout, and kills itself in the middle of an item when
-// $CADPS_RUNS_TEST_WORKER_DIE says so.
+// stdout, and kills itself in the middle of an item, or stops, when
+// $CADPS_RUNS_TEST_WORKER_DIE or $CADPS_RUNS_TEST_WORKER_STOP says so.
 func TestRunWorkerHelperProcess(t *testing.T) {
 	out := os.Getenv(workerOutEnv)
 	if out == "" {
@@ -66,22 +70,36 @@ func TestRunWorkerHelperProcess(t *testing.T) {
 	}
 	rep := workerReproduction(t, out)
 	rep.Log = os.Stdout
-	if die := os.Getenv(workerDieEnv); die != "" {
-		k, err := strconv.Atoi(die)
-		if err != nil {
-			t.Fatal(err)
-		}
-		started := map[string]bool{}
-		rep.OnStep = func(it Item, p restore.Progress) {
-			started[it.String()] = true
-			if len(started) == k && p.Step == 2 {
-				syscall.Kill(os.Getpid(), syscall.SIGKILL)
-			}
+	die, stop := envInt(t, workerDieEnv), envInt(t, workerStopEnv)
+	started := map[string]bool{}
+	rep.OnStep = func(it Item, p restore.Progress) {
+		started[it.String()] = true
+		switch {
+		case len(started) == die && p.Step == 2:
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		case stop > 0 && len(started) > stop:
+			rep.Claims.ReleaseAll()
+			os.Exit(0)
 		}
 	}
 	if _, err := rep.Run(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// envInt returns the whole number in the environment variable name, 0
+// when it is unset.
+func envInt(t *testing.T, name string) int {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return 0
+	}
+	k, err := strconv.Atoi(v)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return k
 }
 
 // workerDone matches a worker's log line for an item it finished (written
@@ -91,25 +109,31 @@ var workerDone = regexp.MustCompile(`^\[\d+/\d+\] (\S+): `)
 // TestRunWorkerProcesses runs several worker processes into one folder at
 // once, under a 1 s lease on a machine they overload: two kill themselves
 // (SIGKILL) in the middle of an item, one is killed from outside as soon
-// as the first records are there. Afterwards no item was published by two
-// workers, every file the workers left is whole (the images decode, the
-// records and the tables parse, the tables list only records there), and
-// a rerun finishes exactly the items that no worker finished, leaving no
-// claim and no temporary file, beside the items or the tables.
+// as the first records are there, and the others stop (as on SIGTERM)
+// after two items, so that at most 7 of the 10 items are finished.
+// Afterwards no item was published by two workers, every file the workers
+// left is whole (the images decode, the records parse), and a rerun
+// finishes exactly the items that no worker finished, leaving whole
+// tables that list every item, and no claim and no temporary file,
+// beside the items or the tables.
 func TestRunWorkerProcesses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts several processes")
 	}
 	out := t.TempDir()
 	workers := []struct {
-		name string
-		env  []string
+		name      string
+		die, stop int // workerDieEnv and workerStopEnv (0: unset)
 	}{
-		{"dies in its first item", []string{workerDieEnv + "=1"}},
-		{"dies in its second item", []string{workerDieEnv + "=2"}},
-		{"killed from outside", nil},
-		{"runs to the end", nil},
-		{"runs to the end too", nil},
+		{"dies in its first item", 1, 0},
+		{"dies in its second item", 2, 0},
+		{"killed from outside, else stops after two items", 0, 2},
+		{"stops after two items", 0, 2},
+		{"stops after two items too", 0, 2},
+	}
+	most := 0 // the items the workers may finish
+	for _, w := range workers {
+		most += max(w.die-1, 0) + w.stop
 	}
 	type proc struct {
 		cmd    *exec.Cmd
@@ -120,7 +144,7 @@ func TestRunWorkerProcesses(t *testing.T) {
 	var wg sync.WaitGroup
 	for k, w := range workers {
 		p := &proc{cmd: exec.Command(os.Args[0], "-test.run=^TestRunWorkerHelperProcess$")}
-		p.cmd.Env = append(append(os.Environ(), workerOutEnv+"="+out), w.env...)
+		p.cmd.Env = append(os.Environ(), workerOutEnv+"="+out, workerDieEnv+"="+strconv.Itoa(w.die), workerStopEnv+"="+strconv.Itoa(w.stop))
 		p.cmd.Stdout, p.cmd.Stderr = &p.log, &p.log
 		if err := p.cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -155,9 +179,10 @@ func TestRunWorkerProcesses(t *testing.T) {
 		var exit *exec.ExitError
 		switch err := exits[k]; {
 		case err == nil:
-			// A worker meant to die that found no item left to sample, or
-			// the one killed from outside once it had ended.
-		case asExit(err, &exit) && exit.Sys().(syscall.WaitStatus).Signal() == syscall.SIGKILL && (workers[k].env != nil || p.killed):
+			// A worker that stopped (the one killed from outside too,
+			// when it stopped first), or one meant to die that found no
+			// item left to sample.
+		case asExit(err, &exit) && exit.Sys().(syscall.WaitStatus).Signal() == syscall.SIGKILL && (workers[k].die > 0 || p.killed):
 			died++
 		default:
 			t.Errorf("worker %q: %v:\n%s", workers[k].name, err, p.log.String())
@@ -188,6 +213,9 @@ func TestRunWorkerProcesses(t *testing.T) {
 		if _, err := os.Stat(it.Path(out, RecordDir)); err != nil {
 			missing++
 		}
+	}
+	if missing < len(items)-most {
+		t.Errorf("the workers left %d of %d items, want at least %d: they finish %d at most", missing, len(items), len(items)-most, most)
 	}
 	sum, err := rep.Run()
 	if err != nil {
