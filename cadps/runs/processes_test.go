@@ -363,9 +363,10 @@ func leaveDeadTemp(t *testing.T, path string) string {
 }
 
 // TestTablesRemoveDeadTemps: the temporary file that a worker or a merge
-// killed (SIGKILL) while it wrote one of the tables left beside it is
-// removed by the next run or merge that writes the tables, where a
-// temporary file's name can name its process (process.FullSpace).
+// killed (SIGKILL) while it wrote one of the tables or the settings
+// (reproduce.json, shards.json) left beside it is removed by the next run
+// or merge that writes the tables, where a temporary file's name can name
+// its process (process.FullSpace).
 func TestTablesRemoveDeadTemps(t *testing.T) {
 	if process.FullSpace() == "" {
 		t.Skip("this system cannot name a process's id space, so temporary files name no process and stay")
@@ -373,6 +374,8 @@ func TestTablesRemoveDeadTemps(t *testing.T) {
 	rerun := func(rep *Reproduction) error { _, err := rep.Run(); return err }
 	merge := func(rep *Reproduction) error { _, err := Merge([]string{rep.Out}, rep.Out, rep.GridRows); return err }
 	table := func(string) string { return TableFile }
+	settings := func(string) string { return SettingsFile }
+	shards := func(string) string { return ShardFile }
 	for _, tc := range []struct {
 		name  string
 		file  func(task string) string
@@ -381,12 +384,17 @@ func TestTablesRemoveDeadTemps(t *testing.T) {
 		{"rerun", table, rerun},
 		{"rerun", func(string) string { return CSVFile }, rerun},
 		{"rerun", GridFile, rerun},
+		{"rerun", settings, rerun},
+		{"rerun", shards, rerun},
 		{"merge", table, merge},
 		{"merge", GridFile, merge},
+		{"merge", settings, merge},
+		{"merge", shards, merge},
 	} {
 		out := t.TempDir()
 		rep := srReproduction(t, out, 1)
 		rep.GridRows = 8
+		rep.Shard = Shard{Index: 0, Count: 2} // so that it writes shards.json
 		file := filepath.Join(out, tc.file(rep.Items()[0].Task))
 		t.Run(tc.name+" "+filepath.Base(file), func(t *testing.T) {
 			if _, err := rep.Run(); err != nil {
