@@ -31,10 +31,10 @@
 # POLL seconds later; after 10 failures in a row the script gives up,
 # saying so, while the Job goes on: once it has ended, run the script again
 # as above, which then merges (or, for the merge Job, read its log: kubectl
-# logs job/$NAME-merge). SHARDS, PARALLELISM, RETRIES, TIMEOUT and POLL
-# must be whole numbers up to 999999999 (SHARDS and PARALLELISM at least
-# 1), else the script stops before it applies anything. DRY_RUN=1 prints
-# the manifests instead of applying them.
+# logs job/$NAME-merge). SHARDS, PARALLELISM, RETRIES, GPUS, GRID_ROWS,
+# TIMEOUT and POLL must be whole numbers up to 999999999 (SHARDS and
+# PARALLELISM at least 1), else the script stops before it applies
+# anything. DRY_RUN=1 prints the manifests instead of applying them.
 set -euo pipefail
 
 NAME=${NAME:-cadps-reproduce}
@@ -57,10 +57,6 @@ RETRIES=${RETRIES:-3}                               # per index
 GPUS=${GPUS:-1}                                     # 0: a CPU cluster
 CPUS=${CPUS:-8}
 MEM=${MEM:-32Gi}
-# GOMLX_BACKEND, set only when BACKEND is not empty: by default the image's
-# CUDA plugin with GPUs, the pure-Go backend without (BACKEND= forces it).
-[ "$GPUS" != 0 ] && BACKEND=${BACKEND-xla:/opt/pjrt/xla_cuda_plugin.so}
-BACKEND=${BACKEND:-}
 TIMEOUT=${TIMEOUT:-172800}                          # seconds to wait for the Job
 POLL=${POLL:-20}                                    # seconds between looks at it
 # whole NAME LEAST WHAT: refuses NAME's value unless it is a whole number
@@ -77,8 +73,14 @@ whole() {
 whole SHARDS 1 "the number of shards, one index of the Job each"
 whole PARALLELISM 1 "the pods that run at once"
 whole RETRIES 0 "the retries of an index"
+whole GPUS 0 "the GPUs of a pod"
+whole GRID_ROWS 0 "the rows of each comparison grid"
 whole TIMEOUT 0 "seconds to wait for the Job"
 whole POLL 0 "seconds between looks at the Job"
+# GOMLX_BACKEND, set only when BACKEND is not empty: by default the image's
+# CUDA plugin with GPUs, the pure-Go backend without (BACKEND= forces it).
+[ "$GPUS" != 0 ] && BACKEND=${BACKEND-xla:/opt/pjrt/xla_cuda_plugin.so}
+BACKEND=${BACKEND:-}
 
 # The pods see the volume at /data only; a path through ".." is refused
 # rather than resolved.

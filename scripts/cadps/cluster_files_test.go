@@ -60,7 +60,7 @@ func TestKubernetesManifests(t *testing.T) {
 		backend string
 	}{
 		{"gpu", nil, true, "xla:/opt/pjrt/xla_cuda_plugin.so"},
-		{"cpu", []string{"GPUS=0", "SHARDS=03", "MODEL=small", "WEIGHTS=", "TASKS=inpaint_box:size=12;super_resolution:factor=2"}, false, ""},
+		{"cpu", []string{"GPUS=00", "SHARDS=03", "MODEL=small", "WEIGHTS=", "TASKS=inpaint_box:size=12;super_resolution:factor=2"}, false, ""},
 		{"gpu, pure Go", []string{"BACKEND="}, true, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -385,8 +385,9 @@ case "$1" in apply) cat >/dev/null ;; esac
 // once kubectl answers; after 10 failures in a row it gives up, saying
 // what failed and what to do. A merge Job that failed fails the script,
 // after its log, saying so; one that completed does not, its log out of
-// reach or not. A POLL, SHARDS, PARALLELISM or RETRIES that is
-// not a whole number is refused before kubectl runs.
+// reach or not. A SHARDS, PARALLELISM, RETRIES, GPUS, GRID_ROWS, TIMEOUT
+// or POLL that is not a whole number in its range is refused before
+// kubectl runs.
 func TestKubernetesWaitOutlastsKubectlFailures(t *testing.T) {
 	if _, err := exec.LookPath("envsubst"); err != nil {
 		t.Skip("needs envsubst (Debian's gettext-base)")
@@ -460,6 +461,10 @@ esac
 			"k8s-reproduce: RETRIES=3x is not a whole number from 0 to 999999999", "", "", false},
 		{"TIMEOUT too large", []string{"FAIL_AT=1", "FAILS=0", "TIMEOUT=1000000000"}, 0,
 			"k8s-reproduce: TIMEOUT=1000000000 is not a whole number from 0 to 999999999 (seconds to wait for the Job)", "", "", false},
+		{"GPUS not a number", []string{"FAIL_AT=1", "FAILS=0", "GPUS=1x"}, 0,
+			"k8s-reproduce: GPUS=1x is not a whole number from 0 to 999999999 (the GPUs of a pod)", "", "", false},
+		{"GRID_ROWS not a number", []string{"FAIL_AT=1", "FAILS=0", `GRID_ROWS=8"`}, 0,
+			`k8s-reproduce: GRID_ROWS=8" is not a whole number from 0 to 999999999 (the rows of each comparison grid)`, "", "", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			log := filepath.Join(t.TempDir(), "kubectl.log")
