@@ -34,7 +34,8 @@
 # logs job/$NAME-merge). SHARDS, PARALLELISM, RETRIES, GPUS, GRID_ROWS,
 # TIMEOUT and POLL must be whole numbers up to 999999999 (SHARDS and
 # PARALLELISM at least 1), else the script stops before it applies
-# anything. DRY_RUN=1 prints the manifests instead of applying them.
+# anything. DRY_RUN=1 prints the manifests instead of applying them (0 or
+# empty applies them; any other value is refused).
 set -euo pipefail
 
 NAME=${NAME:-cadps-reproduce}
@@ -77,6 +78,11 @@ whole GPUS 0 "the GPUs of a pod"
 whole GRID_ROWS 0 "the rows of each comparison grid"
 whole TIMEOUT 0 "seconds to wait for the Job"
 whole POLL 0 "seconds between looks at the Job"
+# A DRY_RUN the script does not take (yes, true) must not run for real.
+case "${DRY_RUN:-}" in
+    ''|0|1) ;;
+    *) echo "k8s-reproduce: DRY_RUN=$DRY_RUN is not 1 (print the manifests) nor 0 or empty (apply them)" >&2; exit 1 ;;
+esac
 # GOMLX_BACKEND, set only when BACKEND is not empty: by default the image's
 # CUDA plugin with GPUs, the pure-Go backend without (BACKEND= forces it).
 [ "$GPUS" != 0 ] && BACKEND=${BACKEND-xla:/opt/pjrt/xla_cuda_plugin.so}

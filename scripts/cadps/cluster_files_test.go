@@ -387,7 +387,7 @@ case "$1" in apply) cat >/dev/null ;; esac
 // after its log, saying so; one that completed does not, its log out of
 // reach or not. A SHARDS, PARALLELISM, RETRIES, GPUS, GRID_ROWS, TIMEOUT
 // or POLL that is not a whole number in its range is refused before
-// kubectl runs.
+// kubectl runs, and so is a DRY_RUN other than 1, 0 or empty.
 func TestKubernetesWaitOutlastsKubectlFailures(t *testing.T) {
 	if _, err := exec.LookPath("envsubst"); err != nil {
 		t.Skip("needs envsubst (Debian's gettext-base)")
@@ -461,6 +461,8 @@ esac
 			"k8s-reproduce: RETRIES=3x is not a whole number from 0 to 999999999", "", "", false},
 		{"TIMEOUT too large", []string{"FAIL_AT=1", "FAILS=0", "TIMEOUT=1000000000"}, 0,
 			"k8s-reproduce: TIMEOUT=1000000000 is not a whole number from 0 to 999999999 (seconds to wait for the Job)", "", "", false},
+		{"DRY_RUN neither 1 nor 0", []string{"FAIL_AT=1", "FAILS=0", "DRY_RUN=yes"}, 0,
+			"k8s-reproduce: DRY_RUN=yes is not 1 (print the manifests) nor 0 or empty (apply them)", "", "", false},
 		{"GPUS not a number", []string{"FAIL_AT=1", "FAILS=0", "GPUS=1x"}, 0,
 			"k8s-reproduce: GPUS=1x is not a whole number from 0 to 999999999 (the GPUs of a pod)", "", "", false},
 		{"GRID_ROWS not a number", []string{"FAIL_AT=1", "FAILS=0", `GRID_ROWS=8"`}, 0,
