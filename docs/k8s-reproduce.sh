@@ -30,8 +30,9 @@
 # call that fails (the API server out of reach for a moment) is tried again
 # POLL seconds later; after 10 failures in a row the script gives up,
 # saying so, while the Job goes on: once it has ended, run the script again
-# as above, which then merges (or, for the merge Job, read its log: kubectl
-# logs job/$NAME-merge). SHARDS, PARALLELISM, RETRIES, GPUS, GRID_ROWS,
+# as above, which then merges (or, for the merge Job, read the log of its
+# newest pod: kubectl get pods -l batch.kubernetes.io/job-name=$NAME-merge).
+# SHARDS, PARALLELISM, RETRIES, GPUS, GRID_ROWS,
 # TIMEOUT and POLL must be whole numbers up to 999999999 (SHARDS and
 # PARALLELISM at least 1), else the script stops before it applies
 # anything. DRY_RUN=1 prints the manifests instead of applying them (0 or
@@ -224,15 +225,28 @@ wait_job() {
 # apply_manifest TEXT: applies the manifest TEXT (for retried, which may
 # run it more than once).
 apply_manifest() { kubectl apply -f - <<<"$1"; }
+# merge_log prints the log of the merge Job's newest pod, the one that
+# ended it: a pod that a disruption stopped stays beside its replacement
+# (evicted by its node, say), and kubectl logs job/NAME shows the older.
+merge_log() {
+    local pods
+    pods=$(kubectl get pods -l "batch.kubernetes.io/job-name=$NAME-merge" --sort-by=.metadata.creationTimestamp -o name) || return 1
+    if [ -z "$pods" ]; then
+        echo "k8s-reproduce: Job $NAME-merge has no pod left whose log could be read" >&2
+        return 0
+    fi
+    kubectl logs "${pods##*$'\n'}"
+}
 wait_job "$NAME" "run this again with the same settings: it runs only what is missing, then the merge"
 # From here on the run's Job has ended: a failed kubectl call is tried
 # again, as while waiting, rather than leave the run unmerged.
 retried "applying Job $NAME-merge" "Job $NAME has ended: run this again with the same settings, which then merges" apply_manifest "$merge"
-merged=$(wait_job "$NAME-merge" "read its log (kubectl logs job/$NAME-merge)")
+merge_pods="kubectl get pods -l batch.kubernetes.io/job-name=$NAME-merge"
+merged=$(wait_job "$NAME-merge" "read the log of its newest pod ($merge_pods)")
 echo "$merged"
 # The merge's state, not its log, decides the exit status.
-retried "reading the log of Job $NAME-merge" "read it with kubectl logs job/$NAME-merge once the API server answers" \
-    kubectl logs "job/$NAME-merge" || :
+retried "reading the log of Job $NAME-merge" "read the log of its newest pod ($merge_pods) once the API server answers" \
+    merge_log || :
 case "$merged" in
     *Complete*) ;;
     *) echo "k8s-reproduce: Job $NAME-merge failed (its log above says why, as the items no index finished): run this again with the same settings, which runs only what is missing, then the merge" >&2; exit 1 ;;

@@ -396,7 +396,9 @@ func TestKubernetesWaitOutlastsKubectlFailures(t *testing.T) {
 	// applied (the failed tries counted), it fails the first FAILS calls
 	// that match FAIL_ON; else it answers that the Job has completed (the
 	// merge Job: MERGE, Complete by default), applies what it is given
-	// and prints the merge's log.
+	// and prints the merge's log: that of the merge Job's newest pod,
+	// beside which an older one, stopped by a disruption, is listed
+	// first, and taken by kubectl logs job/NAME, as kubectl does.
 	const kubectl = `#!/bin/sh
 echo "$*" >> "$KUBECTL_LOG"
 applies=$(grep -c '^apply' "$KUBECTL_LOG")
@@ -413,7 +415,9 @@ case "$1 $2" in
 	[ "$applies" = 0 ] && exit 0
 	case "$3" in *-merge) printf '%s: %s ' "$3" "${MERGE:-Complete}" ;; *) printf '%s: Complete ' "$3" ;; esac ;;
 apply*) cat >/dev/null; echo "job.batch/applied" ;;
-logs*) echo "the merge's log" ;;
+"get pods") echo pod/cadps-reproduce-merge-stopped; echo pod/cadps-reproduce-merge-last ;;
+"logs pod/cadps-reproduce-merge-last") echo "the merge's log" ;;
+logs*) echo "the stopped pod's log" ;;
 esac
 `
 	bin := t.TempDir()
@@ -436,17 +440,19 @@ esac
 		{"the Job out of reach", []string{"FAIL_AT=1", "FAILS=10"}, 1,
 			"k8s-reproduce: kubectl failed 10 times in a row asking for Job cadps-reproduce; the Job goes on without this script: once it has ended (kubectl get job cadps-reproduce), run this again with the same settings: it runs only what is missing, then the merge", "", "", false},
 		{"the merge Job out of reach", []string{"FAIL_AT=2", "FAILS=10"}, 2,
-			"k8s-reproduce: kubectl failed 10 times in a row asking for Job cadps-reproduce-merge; the Job goes on without this script: once it has ended (kubectl get job cadps-reproduce-merge), read its log (kubectl logs job/cadps-reproduce-merge)", "", "", false},
+			"k8s-reproduce: kubectl failed 10 times in a row asking for Job cadps-reproduce-merge; the Job goes on without this script: once it has ended (kubectl get job cadps-reproduce-merge), read the log of its newest pod (kubectl get pods -l batch.kubernetes.io/job-name=cadps-reproduce-merge)", "", "", false},
 		{"the merge Job applied at the fourth try", []string{"FAIL_ON=apply*", "FAIL_AT=2", "FAILS=3"}, 5,
 			"k8s-reproduce: kubectl failed applying Job cadps-reproduce-merge (3 in a row); trying again in 0 s", "(4 in a row)", merged, true},
 		{"the merge Job not applied", []string{"FAIL_ON=apply*", "FAIL_AT=2", "FAILS=10"}, 11,
 			"k8s-reproduce: kubectl failed 10 times in a row applying Job cadps-reproduce-merge; Job cadps-reproduce has ended: run this again with the same settings, which then merges", "", "", false},
 		{"the merge's log read at the third try", []string{"FAIL_ON=logs*", "FAIL_AT=2", "FAILS=2"}, 2,
 			"k8s-reproduce: kubectl failed reading the log of Job cadps-reproduce-merge (2 in a row); trying again in 0 s", "(3 in a row)", merged, true},
+		{"the merge's pods listed at the second try", []string{"FAIL_ON=get pods*", "FAIL_AT=2", "FAILS=1"}, 2,
+			"k8s-reproduce: kubectl failed reading the log of Job cadps-reproduce-merge (1 in a row); trying again in 0 s", "(2 in a row)", merged, true},
 		{"the merge's log out of reach", []string{"FAIL_ON=logs*", "FAIL_AT=2", "FAILS=10"}, 2,
-			"k8s-reproduce: kubectl failed 10 times in a row reading the log of Job cadps-reproduce-merge; read it with kubectl logs job/cadps-reproduce-merge once the API server answers", "", "cadps-reproduce-merge: Complete \n", true},
+			"k8s-reproduce: kubectl failed 10 times in a row reading the log of Job cadps-reproduce-merge; read the log of its newest pod (kubectl get pods -l batch.kubernetes.io/job-name=cadps-reproduce-merge) once the API server answers", "", "cadps-reproduce-merge: Complete \n", true},
 		{"the failed merge's log out of reach", []string{"FAIL_ON=logs*", "FAIL_AT=2", "FAILS=10", "MERGE=Failed"}, 2,
-			"read it with kubectl logs job/cadps-reproduce-merge once the API server answers\nk8s-reproduce: Job cadps-reproduce-merge failed", "", "", false},
+			"once the API server answers\nk8s-reproduce: Job cadps-reproduce-merge failed", "", "", false},
 		{"the merge failed", []string{"FAIL_AT=1", "FAILS=0", "MERGE=Failed"}, 2,
 			"k8s-reproduce: Job cadps-reproduce-merge failed (its log above says why, as the items no index finished): run this again with the same settings, which runs only what is missing, then the merge", "", "", false},
 		{"POLL not a number", []string{"FAIL_AT=1", "FAILS=0", "POLL=soon"}, 0,
