@@ -7,7 +7,6 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
-	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -23,7 +22,7 @@ import (
 	"github.com/cadps/toolkit/cadps/imageio"
 	"github.com/cadps/toolkit/cadps/restore"
 	"github.com/cadps/toolkit/cadps/runs/claim"
-	"github.com/cadps/toolkit/internal/atomicfile"
+	"github.com/cadps/toolkit/internal/atomicfile/atomicfiletest"
 	"github.com/cadps/toolkit/internal/process"
 )
 
@@ -317,50 +316,9 @@ func checkWholeFiles(t *testing.T, out string) {
 	}
 }
 
-// killedWriteEnv makes TestKilledWriteHelperProcess write the file it
-// names, never ending the write.
-const killedWriteEnv = "CADPS_RUNS_TEST_KILLED_WRITE"
-
-// TestKilledWriteHelperProcess is the writer that leaveDeadTemp kills.
-func TestKilledWriteHelperProcess(t *testing.T) {
-	path := os.Getenv(killedWriteEnv)
-	if path == "" {
-		t.Skip("a helper process of TestTablesRemoveDeadTemps")
-	}
-	_ = atomicfile.Write(path, func(w io.Writer) error {
-		if _, err := io.WriteString(w, "partial"); err != nil {
-			return err
-		}
-		time.Sleep(time.Hour) // killed here
-		return nil
-	})
-}
-
-// leaveDeadTemp kills a writer of path (SIGKILL) while it writes, and
-// returns the temporary file it left beside path.
-func leaveDeadTemp(t *testing.T, path string) string {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestKilledWriteHelperProcess$")
-	cmd.Env = append(os.Environ(), killedWriteEnv+"="+path)
-	var log strings.Builder
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Wait()
-	defer cmd.Process.Kill()
-	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-		temps, err := atomicfile.Temps(filepath.Dir(path), atomicfile.GlobEscape(filepath.Base(path)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(temps) > 0 {
-			return temps[0]
-		}
-	}
-	t.Fatalf("the writer of %s made no temporary file in a minute:\n%s", path, log.String())
-	return ""
-}
+// TestKilledWriterHelperProcess is the writer that
+// atomicfiletest.LeaveDeadTemp kills.
+func TestKilledWriterHelperProcess(t *testing.T) { atomicfiletest.KilledWriter(t) }
 
 // TestTablesRemoveDeadTemps: the temporary file that a worker or a merge
 // killed (SIGKILL) while it wrote one of the tables or the settings
@@ -403,7 +361,7 @@ func TestTablesRemoveDeadTemps(t *testing.T) {
 			if _, err := os.Stat(file); err != nil {
 				t.Fatal(err)
 			}
-			temp := leaveDeadTemp(t, file)
+			temp := atomicfiletest.LeaveDeadTemp(t, file)
 			if err := tc.write(rep); err != nil {
 				t.Fatal(err)
 			}
@@ -449,7 +407,7 @@ func TestEvaluationRemovesDeadTemps(t *testing.T) {
 			if _, err := os.Stat(file); err != nil {
 				t.Fatal(err)
 			}
-			temp := leaveDeadTemp(t, file)
+			temp := atomicfiletest.LeaveDeadTemp(t, file)
 			if _, err := ev().Run(); err != nil {
 				t.Fatal(err)
 			}

@@ -22,7 +22,7 @@ import (
 	"github.com/cadps/toolkit/cadps/runs/claim"
 	"github.com/cadps/toolkit/cadps/train"
 	"github.com/cadps/toolkit/checkpoints"
-	"github.com/cadps/toolkit/internal/atomicfile"
+	"github.com/cadps/toolkit/internal/atomicfile/atomicfiletest"
 	"github.com/cadps/toolkit/internal/process"
 )
 
@@ -534,42 +534,9 @@ func TestRestoreHeldFolder(t *testing.T) {
 	}
 }
 
-// killedWriteEnv names the environment variable that makes
-// TestKilledWriteHelperProcess write the file it names, never ending the
-// write.
-const killedWriteEnv = "CADPS_TEST_KILLED_WRITE"
-
-// TestKilledWriteHelperProcess is the writer that leaveDeadTemp kills.
-func TestKilledWriteHelperProcess(t *testing.T) {
-	path := os.Getenv(killedWriteEnv)
-	if path == "" {
-		t.Skip("helper process for TestOutputFileRemovesDeadTemps")
-	}
-	_ = atomicfile.Write(path, func(w io.Writer) error {
-		if _, err := io.WriteString(w, "partial"); err != nil {
-			return err
-		}
-		time.Sleep(time.Hour) // killed here
-		return nil
-	})
-}
-
-// leaveDeadTemp kills a writer of path with SIGKILL while it writes, and
-// returns the temporary file it left beside path.
-func leaveDeadTemp(t *testing.T, path string) string {
-	t.Helper()
-	p := startHelper(t, "^TestKilledWriteHelperProcess$", killedWriteEnv+"="+path)
-	var temps []string
-	p.waitUntil(t, "writing", func() bool {
-		temps, _ = atomicfile.Temps(filepath.Dir(path), atomicfile.GlobEscape(filepath.Base(path)))
-		return len(temps) > 0
-	})
-	if err := p.cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	<-p.exited
-	return temps[0]
-}
+// TestKilledWriterHelperProcess is the writer that
+// atomicfiletest.LeaveDeadTemp kills.
+func TestKilledWriterHelperProcess(t *testing.T) { atomicfiletest.KilledWriter(t) }
 
 // TestOutputFileRemovesDeadTemps: a command that writes an output file
 // removes the temporary file that a run killed with SIGKILL while it
@@ -606,7 +573,7 @@ func TestOutputFileRemovesDeadTemps(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			temp := leaveDeadTemp(t, filepath.Join(dir, tc.file))
+			temp := atomicfiletest.LeaveDeadTemp(t, filepath.Join(dir, tc.file))
 			if _, stderr, err := runCmd(tc.run, tc.args(dir)...); err != nil {
 				t.Fatalf("%v\n%s", err, stderr)
 			}
