@@ -140,7 +140,7 @@ func checkMerged(t *runs.Table, partial bool, stderr io.Writer) error {
 	todo := "rerun the shards that hold them"
 	switch {
 	case len(t.Held) == len(t.Missing):
-		todo = "wait for the workers to finish them"
+		todo = "wait for the workers to finish them (a killed worker's claim goes stale after the lease, and the merge then says to rerun its shard)"
 	case len(t.Held) > 0:
 		todo = "wait for those, and rerun the shards that hold the others"
 	}
@@ -165,11 +165,13 @@ func warnFailed(t *runs.Table, stderr io.Writer) {
 }
 
 // missingItems says which items of t have no record, and which of them
-// running workers hold.
+// workers hold by a fresh claim: running workers, or one killed less than
+// a lease ago, whose claim another machine cannot tell from a live one
+// until it goes stale.
 func missingItems(t *runs.Table) string {
 	msg := fmt.Sprintf("%d of %d items have no record: %s", len(t.Missing), t.Expected, listed(t.Missing))
 	if len(t.Held) > 0 {
-		msg += fmt.Sprintf(" (%d of them being computed now by running workers: %s)", len(t.Held), listed(t.Held))
+		msg += fmt.Sprintf(" (%d of them being computed now by running workers, or held by a worker killed less than a lease ago: %s)", len(t.Held), listed(t.Held))
 	}
 	return msg
 }
