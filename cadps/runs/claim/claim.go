@@ -112,6 +112,15 @@ type Claimer struct {
 	touch func(path string, t time.Time) error
 }
 
+// stamp sets the modification time of the claim file path to t (with the
+// test's hook touch when there is one).
+func (c *Claimer) stamp(path string, t time.Time) error {
+	if c.touch != nil {
+		return c.touch(path, t)
+	}
+	return os.Chtimes(path, t, t)
+}
+
 // EffectiveLease returns the lease c's claims live by: Lease, or
 // DefaultLease when Lease is zero or less, or MinLease when it is shorter.
 // Its holder refreshes a claim every quarter of it.
@@ -211,6 +220,10 @@ func (c *Claimer) Claim(stem string) (*Claim, error) {
 	if !won {
 		return nil, fmt.Errorf("%s: %w: %s", stem, ErrHeld, readHolder(path))
 	}
+	// A new file has the file server's time; the claim's age is read
+	// against the machines' clocks, so it starts from this one's (a
+	// failure leaves the server's time until the first refresh).
+	_ = c.stamp(path, time.Now())
 	cl := &Claim{path: path, token: h.Token, gen: gen, stem: stem, stop: make(chan struct{}), done: make(chan struct{}),
 		fileGone: make(chan struct{}), owner: c}
 	if err := c.settle(cl, seen); err != nil {
@@ -439,11 +452,7 @@ func (cl *Claim) refresh() {
 	var why error
 	lost := !cl.own()
 	if !lost {
-		touch := cl.owner.touch
-		if touch == nil {
-			touch = func(path string, t time.Time) error { return os.Chtimes(path, t, t) }
-		}
-		switch err := touch(cl.path, time.Now()); {
+		switch err := cl.owner.stamp(cl.path, time.Now()); {
 		case errors.Is(err, fs.ErrNotExist):
 			lost = true
 		case err != nil:

@@ -750,8 +750,8 @@ func TestClaimRefreshError(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			calls := 0
 			c := &Claimer{touch: func(path string, now time.Time) error {
-				calls++
-				if calls > 1 && tc.err != nil {
+				calls++ // the first call stamps the new claim, the second refreshes it
+				if calls > 2 && tc.err != nil {
 					return errors.New("a later error")
 				}
 				if tc.err != nil {
@@ -773,5 +773,40 @@ func TestClaimRefreshError(t *testing.T) {
 				t.Errorf("Err %v, want one wrapping %v", got, tc.err)
 			}
 		})
+	}
+}
+
+// TestClaimStampsItsClock: a new claim file carries the time of the
+// machine that made it, not the file server's (the time a new file gets
+// on NFS), from the moment Claim returns: other machines read its age
+// against their clocks, so a server whose clock lags by more than the
+// lease would make a new claim look stale until its first refresh, a
+// quarter of the lease later.
+func TestClaimStampsItsClock(t *testing.T) {
+	type stamp struct {
+		path string
+		at   time.Time
+	}
+	var stamps []stamp
+	var mu sync.Mutex
+	c := &Claimer{touch: func(path string, now time.Time) error {
+		mu.Lock()
+		stamps = append(stamps, stamp{path, now})
+		mu.Unlock()
+		return os.Chtimes(path, now, now)
+	}}
+	before := time.Now()
+	cl, err := c.Claim(filepath.Join(t.TempDir(), "item"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Release()
+	after := time.Now()
+	mu.Lock()
+	defer mu.Unlock()
+	// The default lease's first refresh is 30 s away: a stamp now is the
+	// new claim's.
+	if len(stamps) != 1 || stamps[0].path != cl.path || stamps[0].at.Before(before) || stamps[0].at.After(after) {
+		t.Errorf("stamps as Claim returned: %v; want one of %s at this machine's time", stamps, cl.path)
 	}
 }

@@ -45,7 +45,8 @@
 //
 // The conditions: the staleness test compares a file's time with the
 // local clock, so the machines that share a folder must agree on the time
-// to well within the lease. The folder's file system must support hard links (a local disk,
+// to well within the lease (a claim file carries the time of the machine
+// that made or refreshed it, not the file server's). The folder's file system must support hard links (a local disk,
 // NFS, Lustre and CephFS do; SMB shares and object-store mounts do not).
 // On NFS a client sees another client's refresh only after its attribute
 // cache expires (acregmax, 60 s by default), so the lease must exceed a
