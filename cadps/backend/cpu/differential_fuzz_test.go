@@ -270,34 +270,16 @@ func fuzzDot(t *testing.T, d *differ, fork backends.Backend, procs []int, r *ran
 	for range r.IntN(3) {
 		batch = append(batch, 1+r.IntN(3))
 	}
-	type ax struct{ kind, idx, size int } // kind: 0 batch, 1 contracting, 2 free
 	ks := []int{k}
 	if k%3 == 0 && r.IntN(2) == 0 {
 		ks = []int{3, k / 3}
 	}
 	build := func(free int) ([]int, []int, []int) {
-		var axs []ax
-		for j, b := range batch {
-			axs = append(axs, ax{0, j, b})
-		}
-		for j, c := range ks {
-			axs = append(axs, ax{1, j, c})
-		}
+		var frees []int
 		if free > 1 || r.IntN(2) == 0 {
-			axs = append(axs, ax{2, 0, free})
+			frees = []int{free}
 		}
-		r.Shuffle(len(axs), func(a, b int) { axs[a], axs[b] = axs[b], axs[a] })
-		dims, contract, bat := make([]int, len(axs)), make([]int, len(ks)), make([]int, len(batch))
-		for j, a := range axs {
-			dims[j] = a.size
-			switch a.kind {
-			case 0:
-				bat[a.idx] = j
-			case 1:
-				contract[a.idx] = j
-			}
-		}
-		return dims, contract, bat
+		return dotAxes(r, batch, ks, frees)
 	}
 	lDims, lc, lb := build(m)
 	rDims, rc, rb := build(n)

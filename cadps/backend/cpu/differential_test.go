@@ -801,36 +801,16 @@ func TestDifferentialDotGeneral(t *testing.T) {
 			ks = []int{2, k / 2}
 		}
 		// Lay out each operand's axes in a random order.
-		type ax struct{ kind, idx, size int } // kind: 0 batch, 1 contracting, 2 free
 		build := func(free int) ([]int, []int, []int) {
-			var axs []ax
-			for j, b := range batch {
-				axs = append(axs, ax{0, j, b})
-			}
-			for j, c := range ks {
-				axs = append(axs, ax{1, j, c})
-			}
+			var frees []int
 			switch {
 			case free == 1 && r.IntN(2) == 0: // no free axis at all
 			case free%2 == 0 && r.IntN(2) == 0:
-				axs = append(axs, ax{2, 0, 2}, ax{2, 1, free / 2})
+				frees = []int{2, free / 2}
 			default:
-				axs = append(axs, ax{2, 0, free})
+				frees = []int{free}
 			}
-			r.Shuffle(len(axs), func(a, b int) { axs[a], axs[b] = axs[b], axs[a] })
-			dims := make([]int, len(axs))
-			contract := make([]int, len(ks))
-			bat := make([]int, len(batch))
-			for j, a := range axs {
-				dims[j] = a.size
-				switch a.kind {
-				case 0:
-					bat[a.idx] = j
-				case 1:
-					contract[a.idx] = j
-				}
-			}
-			return dims, contract, bat
+			return dotAxes(r, batch, ks, frees)
 		}
 		lDims, lc, lb := build(m)
 		rDims, rc, rb := build(n)

@@ -218,3 +218,33 @@ func randValues(r *rand.Rand, n int) []float32 {
 	}
 	return v
 }
+
+// dotAxes lays out one DotGeneral operand's axes in an order drawn from r:
+// batch axes of the sizes batch, contracting axes of the sizes ks and free
+// axes of the sizes free. It returns the operand's dimensions and the
+// positions of its contracting and its batch axes, in the order given.
+func dotAxes(r *rand.Rand, batch, ks, free []int) (dims, contract, bat []int) {
+	type ax struct{ kind, idx, size int } // kind: 0 batch, 1 contracting, 2 free
+	var axs []ax
+	for j, b := range batch {
+		axs = append(axs, ax{0, j, b})
+	}
+	for j, c := range ks {
+		axs = append(axs, ax{1, j, c})
+	}
+	for j, f := range free {
+		axs = append(axs, ax{2, j, f})
+	}
+	r.Shuffle(len(axs), func(a, b int) { axs[a], axs[b] = axs[b], axs[a] })
+	dims, contract, bat = make([]int, len(axs)), make([]int, len(ks)), make([]int, len(batch))
+	for j, a := range axs {
+		dims[j] = a.size
+		switch a.kind {
+		case 0:
+			bat[a.idx] = j
+		case 1:
+			contract[a.idx] = j
+		}
+	}
+	return dims, contract, bat
+}
